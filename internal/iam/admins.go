@@ -1,0 +1,341 @@
+package iam
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/mail"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/steward-mdm/steward/internal/apperr"
+	"github.com/steward-mdm/steward/internal/iam/credential"
+	"github.com/steward-mdm/steward/internal/iam/password"
+	"github.com/steward-mdm/steward/internal/store"
+)
+
+// AdminInput is what an administrator supplies for a new or changed admin.
+type AdminInput struct {
+	Email       string
+	DisplayName string
+}
+
+func (in AdminInput) validate() error {
+	email := normaliseEmail(in.Email)
+	if a, err := mail.ParseAddress(email); err != nil || a.Address != email || len(email) > 254 {
+		return apperr.Invalid("email must be a plain address such as name@example.org").With("field", "email")
+	}
+	return validateDisplayName(in.DisplayName)
+}
+
+func validateDisplayName(name string) error {
+	n := strings.TrimSpace(name)
+	if n == "" || utf8.RuneCountInString(n) > 100 || strings.ContainsAny(n, "\x00\r\n") {
+		return apperr.Invalid("display_name must be 1 to 100 characters on one line").With("field", "display_name")
+	}
+	return nil
+}
+
+// SetupCode is a one-time code that lets an invited admin (or the first
+// owner) choose their own password. Only its hash is stored.
+type SetupCode struct {
+	Code      string
+	ExpiresAt time.Time
+}
+
+type setupRecord struct {
+	AdminID   string    `json:"admin_id"`
+	TenantID  string    `json:"tenant_id"`
+	ExpiresAt time.Time `json:"expires_at"`
+}
+
+func setupKey(hash []byte) string { return fmt.Sprintf("setup:%x", hash) }
+
+// InviteAdmin creates an admin without a password in tenantID and returns
+// the one-time setup code to hand them. There is never a default password.
+func (s *Service) InviteAdmin(ctx context.Context, tenantID string, in AdminInput, actor Actor) (store.Admin, SetupCode, error) {
+	if err := in.validate(); err != nil {
+		return store.Admin{}, SetupCode{}, err
+	}
+	now := s.clock()
+	a := store.Admin{ID: store.NewID(), TenantID: tenantID, Email: normaliseEmail(in.Email),
+		DisplayName: strings.TrimSpace(in.DisplayName), CreatedAt: now, UpdatedAt: now}
+	var code SetupCode
+	err := s.st.Tx(ctx, func(q store.Queries) error {
+		if err := q.Admins().Create(ctx, a); err != nil {
+			if errors.Is(err, store.ErrConflict) {
+				return apperr.Conflict("an admin with this email already exists")
+			}
+			return err
+		}
+		var err error
+		if code, err = s.issueSetupCode(ctx, q, a, now); err != nil {
+			return err
+		}
+		return appendAudit(ctx, q, actor.Entry(tenantID, "admin.invite", "admin", a.ID, outcomeSuccess))
+	})
+	return a, code, err
+}
+
+func (s *Service) issueSetupCode(ctx context.Context, q store.Queries, a store.Admin, now time.Time) (SetupCode, error) {
+	display, hash := credential.New(credential.BootstrapCode)
+	rec := setupRecord{AdminID: a.ID, TenantID: a.TenantID, ExpiresAt: now.Add(s.cfg.InviteTTL)}
+	raw, _ := json.Marshal(rec)
+	if err := q.Settings().Put(ctx, setupKey(hash), raw); err != nil {
+		return SetupCode{}, err
+	}
+	return SetupCode{Code: display, ExpiresAt: rec.ExpiresAt}, nil
+}
+
+// ResetPassword is an administrator issuing a new setup code for an admin who
+// lost their password: the old password stops working and sessions end.
+func (s *Service) ResetPassword(ctx context.Context, tenantID, adminID string, actor Actor) (SetupCode, error) {
+	now := s.clock()
+	var code SetupCode
+	err := s.st.Tx(ctx, func(q store.Queries) error {
+		a, err := getAdmin(ctx, q, tenantID, adminID)
+		if err != nil {
+			return err
+		}
+		a.PasswordHash, a.UpdatedAt = "", now
+		if err := q.Admins().Update(ctx, a); err != nil {
+			return err
+		}
+		if _, err := q.Sessions().RevokeAllForAdmin(ctx, a.ID, "", now); err != nil {
+			return err
+		}
+		if code, err = s.issueSetupCode(ctx, q, a, now); err != nil {
+			return err
+		}
+		return appendAudit(ctx, q, actor.Entry(tenantID, "admin.password_reset", "admin", a.ID, outcomeSuccess))
+	})
+	return code, err
+}
+
+// CompleteSetup sets the password of the admin a setup code was issued for
+// and burns the code.
+func (s *Service) CompleteSetup(ctx context.Context, code, newPassword string, actor Actor) (store.Admin, error) {
+	kind, hash, err := credential.Parse(code)
+	if err != nil || kind != credential.BootstrapCode {
+		return store.Admin{}, apperr.Invalid("the setup code is not valid; ask an administrator for a new one")
+	}
+	now := s.clock()
+	var out store.Admin
+	err = s.st.Tx(ctx, func(q store.Queries) error {
+		raw, err := q.Settings().Get(ctx, setupKey(hash))
+		if errors.Is(err, store.ErrNotFound) {
+			return apperr.Invalid("the setup code is not valid or was already used; ask an administrator for a new one")
+		}
+		if err != nil {
+			return err
+		}
+		var rec setupRecord
+		if err := json.Unmarshal(raw, &rec); err != nil {
+			return err
+		}
+		if !now.Before(rec.ExpiresAt) {
+			_ = q.Settings().Delete(ctx, setupKey(hash))
+			return apperr.Invalid("the setup code has expired; ask an administrator for a new one")
+		}
+		a, err := getAdmin(ctx, q, rec.TenantID, rec.AdminID)
+		if err != nil {
+			return err
+		}
+		if err := s.setPassword(ctx, q, &a, newPassword, now); err != nil {
+			return err
+		}
+		if err := q.Settings().Delete(ctx, setupKey(hash)); err != nil {
+			return err
+		}
+		actor.Type, actor.ID = store.ActorAdmin, a.ID
+		out = a
+		return appendAudit(ctx, q, actor.Entry(a.TenantID, "admin.setup_complete", "admin", a.ID, outcomeSuccess))
+	})
+	return out, err
+}
+
+// setPassword checks the policy (length, breached list, personal words,
+// reuse) and stores the new hash with its history.
+func (s *Service) setPassword(ctx context.Context, q store.Queries, a *store.Admin, pw string, now time.Time) error {
+	history, err := q.Admins().RecentPasswordHashes(ctx, a.ID, s.policy.HistoryDepth)
+	if err != nil {
+		return err
+	}
+	local, _, _ := strings.Cut(a.Email, "@")
+	if err := s.policy.Check(pw, append([]string{local}, strings.Fields(a.DisplayName)...), history); err != nil {
+		return err
+	}
+	h, err := password.Hash(pw)
+	if err != nil {
+		return err
+	}
+	a.PasswordHash, a.PasswordSetAt, a.UpdatedAt = h, now, now
+	a.FailedLogins, a.LockedUntil = 0, time.Time{}
+	if err := q.Admins().Update(ctx, *a); err != nil {
+		return err
+	}
+	return q.Admins().AddPasswordHistory(ctx, a.ID, h, now)
+}
+
+// ChangePassword is an admin changing their own password; their other
+// sessions end.
+func (s *Service) ChangePassword(ctx context.Context, p *Principal, current, next string, actor Actor) error {
+	if p.Session == nil || !p.Session.MFAVerified {
+		return apperr.Forbidden("change your password from a fully signed-in session")
+	}
+	now := s.clock()
+	admin, err := s.st.Read().Admins().Get(ctx, p.HomeTenant, p.AdminID)
+	if err != nil {
+		return err
+	}
+	ok, _, err := password.Verify(admin.PasswordHash, current)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		return s.recordLoginFailure(ctx, admin, actor, "admin.password_change", "wrong_current_password")
+	}
+	return s.st.Tx(ctx, func(q store.Queries) error {
+		a, err := q.Admins().Get(ctx, p.HomeTenant, p.AdminID)
+		if err != nil {
+			return err
+		}
+		if err := s.setPassword(ctx, q, &a, next, now); err != nil {
+			return err
+		}
+		if _, err := q.Sessions().RevokeAllForAdmin(ctx, a.ID, p.Session.ID, now); err != nil {
+			return err
+		}
+		return appendAudit(ctx, q, actor.Entry(a.TenantID, "admin.password_change", "admin", a.ID, outcomeSuccess))
+	})
+}
+
+// GetAdmin returns an admin of tenantID.
+func (s *Service) GetAdmin(ctx context.Context, tenantID, adminID string) (store.Admin, error) {
+	return getAdmin(ctx, s.st.Read(), tenantID, adminID)
+}
+
+// ListAdmins pages through tenantID's admins.
+func (s *Service) ListAdmins(ctx context.Context, tenantID string, p store.Page) ([]store.Admin, error) {
+	return s.st.Read().Admins().List(ctx, tenantID, p)
+}
+
+// AdminPatch changes an admin; nil fields stay as they are.
+type AdminPatch struct {
+	DisplayName *string
+	Disabled    *bool
+}
+
+// UpdateAdmin renames, disables or re-enables an admin. Disabling ends their
+// sessions; an admin cannot disable themself or the last owner.
+func (s *Service) UpdateAdmin(ctx context.Context, p *Principal, tenantID, adminID string, patch AdminPatch, actor Actor) (store.Admin, error) {
+	if patch.DisplayName != nil {
+		if err := validateDisplayName(*patch.DisplayName); err != nil {
+			return store.Admin{}, err
+		}
+	}
+	now := s.clock()
+	var out store.Admin
+	err := s.st.Tx(ctx, func(q store.Queries) error {
+		a, err := getAdmin(ctx, q, tenantID, adminID)
+		if err != nil {
+			return err
+		}
+		changed := map[string]any{}
+		if patch.DisplayName != nil {
+			a.DisplayName = strings.TrimSpace(*patch.DisplayName)
+			changed["display_name"] = true
+		}
+		if patch.Disabled != nil && *patch.Disabled != a.Disabled {
+			if *patch.Disabled {
+				if a.ID == p.AdminID {
+					return apperr.Conflict("you cannot disable your own account")
+				}
+				if err := ensureNotLastOwner(ctx, q, a.ID); err != nil {
+					return err
+				}
+				if _, err := q.Sessions().RevokeAllForAdmin(ctx, a.ID, "", now); err != nil {
+					return err
+				}
+			}
+			a.Disabled = *patch.Disabled
+			changed["disabled"] = a.Disabled
+		}
+		a.UpdatedAt = now
+		if err := q.Admins().Update(ctx, a); err != nil {
+			return err
+		}
+		out = a
+		rec := actor.Entry(tenantID, "admin.update", "admin", a.ID, outcomeSuccess)
+		rec.Details = changed
+		return appendAudit(ctx, q, rec)
+	})
+	return out, err
+}
+
+// UnlockAdmin clears a lockout after failed logins.
+func (s *Service) UnlockAdmin(ctx context.Context, tenantID, adminID string, actor Actor) error {
+	return s.st.Tx(ctx, func(q store.Queries) error {
+		a, err := getAdmin(ctx, q, tenantID, adminID)
+		if err != nil {
+			return err
+		}
+		a.FailedLogins, a.LockedUntil, a.UpdatedAt = 0, time.Time{}, s.clock()
+		if err := q.Admins().Update(ctx, a); err != nil {
+			return err
+		}
+		return appendAudit(ctx, q, actor.Entry(tenantID, "admin.unlock", "admin", a.ID, outcomeSuccess))
+	})
+}
+
+// DeleteAdmin removes an admin with their sessions and assignments. The audit
+// trail keeps only their ID.
+func (s *Service) DeleteAdmin(ctx context.Context, p *Principal, tenantID, adminID string, actor Actor) error {
+	if adminID == p.AdminID {
+		return apperr.Conflict("you cannot delete your own account")
+	}
+	return s.st.Tx(ctx, func(q store.Queries) error {
+		if _, err := getAdmin(ctx, q, tenantID, adminID); err != nil {
+			return err
+		}
+		if err := ensureNotLastOwner(ctx, q, adminID); err != nil {
+			return err
+		}
+		if err := q.Admins().Delete(ctx, tenantID, adminID); err != nil {
+			return err
+		}
+		return appendAudit(ctx, q, actor.Entry(tenantID, "admin.delete", "admin", adminID, outcomeSuccess))
+	})
+}
+
+// ensureNotLastOwner refuses to remove the only Owner of a tenant, which
+// would leave it unmanageable.
+func ensureNotLastOwner(ctx context.Context, q store.Queries, adminID string) error {
+	as, err := q.Assignments().ListForAdmin(ctx, adminID)
+	if err != nil {
+		return err
+	}
+	for _, a := range as {
+		if a.RoleID != "owner" {
+			continue
+		}
+		n, err := q.Assignments().CountForRole(ctx, a.TenantID, "owner")
+		if err != nil {
+			return err
+		}
+		if n <= 1 {
+			return apperr.Conflict("this admin is the last Owner of a tenant; make someone else Owner first")
+		}
+	}
+	return nil
+}
+
+func getAdmin(ctx context.Context, q store.Queries, tenantID, adminID string) (store.Admin, error) {
+	a, err := q.Admins().Get(ctx, tenantID, adminID)
+	if errors.Is(err, store.ErrNotFound) {
+		return store.Admin{}, apperr.NotFound("admin")
+	}
+	return a, err
+}

@@ -1,0 +1,216 @@
+// Package store declares Steward's persistence contracts. Implementations
+// (internal/store/sqlstore: SQLite and PostgreSQL) must pass the conformance
+// suite in internal/store/storetest; a behaviour that differs between engines
+// is a bug in one of them.
+//
+// Common contract for every method below:
+//   - Every tenant-owned row is read and written with its tenant ID in the
+//     WHERE clause; an ID that exists in another tenant is reported exactly like
+//     an ID that does not exist: ErrNotFound.
+//   - Errors are ErrNotFound, ErrConflict (unique or state violation) or an
+//     opaque error for infrastructure failure. Callers use errors.Is.
+//   - Times are stored with microsecond precision in UTC and come back in UTC.
+//   - Lists are ordered by ID ascending unless stated; IDs are UUIDv7, so ID
+//     order is creation order. Page.Limit <= 0 means the implementation's
+//     default (100); it is capped at 1000.
+package store
+
+import (
+	"context"
+	"errors"
+	"time"
+)
+
+var (
+	ErrNotFound = errors.New("store: not found")
+	ErrConflict = errors.New("store: conflict")
+)
+
+// Store is a database.
+type Store interface {
+	// Engine is "sqlite" or "postgres".
+	Engine() string
+	// Read returns queries that run outside any transaction, for reads.
+	Read() Queries
+	// Tx runs fn in one transaction and commits when fn returns nil; otherwise
+	// it rolls back and returns fn's error unchanged. A state change and the
+	// audit entry recording it must be written in the same Tx. fn may be run
+	// again if the engine reports a retryable conflict (serialisation failure
+	// or deadlock), so it must not have side effects outside q.
+	Tx(ctx context.Context, fn func(q Queries) error) error
+	// Ping checks the database answers.
+	Ping(ctx context.Context) error
+	// Migrate applies pending embedded migrations and returns how many ran.
+	Migrate(ctx context.Context) (int, error)
+	// MigrationStatus reports the applied and the latest known version.
+	MigrationStatus(ctx context.Context) (applied, latest int, err error)
+	Close() error
+}
+
+// Queries groups the per-aggregate stores. Within Tx they share the
+// transaction; from Read they use the pool.
+type Queries interface {
+	Tenants() TenantStore
+	Admins() AdminStore
+	Roles() RoleStore
+	Assignments() AssignmentStore
+	Sessions() SessionStore
+	Tokens() TokenStore
+	Audit() AuditStore
+	Settings() SettingStore
+	Leases() LeaseStore
+}
+
+// TenantStore holds tenants. Tenants are the one aggregate listed without a
+// tenant filter: callers restrict the list to what the actor may see.
+type TenantStore interface {
+	// Create inserts t; ErrConflict when the slug is taken. ParentID, when
+	// set, must name an existing tenant (ErrNotFound otherwise).
+	Create(ctx context.Context, t Tenant) error
+	Get(ctx context.Context, id string) (Tenant, error)
+	GetBySlug(ctx context.Context, slug string) (Tenant, error)
+	// List returns tenants whose ParentID is parentID ("" lists roots).
+	ListChildren(ctx context.Context, parentID string, p Page) ([]Tenant, error)
+	// Update writes Name, RequireMFA, AllowedCIDRs and UpdatedAt.
+	Update(ctx context.Context, t Tenant) error
+	// Delete removes a tenant; ErrConflict while it has child tenants or admins.
+	Delete(ctx context.Context, id string) error
+	Count(ctx context.Context) (int, error)
+}
+
+// AdminStore holds admin accounts, their password history and recovery codes.
+type AdminStore interface {
+	// Create inserts a; ErrConflict when the email is taken anywhere.
+	Create(ctx context.Context, a Admin) error
+	// Get returns the admin whose home tenant is tenantID.
+	Get(ctx context.Context, tenantID, id string) (Admin, error)
+	// GetByID ignores the tenant; for authentication paths only, where the
+	// session or login itself names the admin.
+	GetByID(ctx context.Context, id string) (Admin, error)
+	// GetByEmail matches the lower-cased email; for login only.
+	GetByEmail(ctx context.Context, email string) (Admin, error)
+	List(ctx context.Context, tenantID string, p Page) ([]Admin, error)
+	// Update writes every mutable field of a (matched by TenantID and ID).
+	Update(ctx context.Context, a Admin) error
+	// Delete removes the admin with their sessions, assignments, history and
+	// recovery codes.
+	Delete(ctx context.Context, tenantID, id string) error
+	Count(ctx context.Context) (int, error)
+	// AddPasswordHistory records a hash the admin has used.
+	AddPasswordHistory(ctx context.Context, adminID, hash string, at time.Time) error
+	// RecentPasswordHashes returns up to n hashes, newest first.
+	RecentPasswordHashes(ctx context.Context, adminID string, n int) ([]string, error)
+	// ReplaceRecoveryCodes deletes the admin's codes and stores these hashes.
+	ReplaceRecoveryCodes(ctx context.Context, adminID string, hashes [][]byte) error
+	// ConsumeRecoveryCode deletes the code with this hash and reports whether
+	// it existed; a code can be consumed once, even under concurrency.
+	ConsumeRecoveryCode(ctx context.Context, adminID string, hash []byte) (bool, error)
+	// CountRecoveryCodes returns how many unused codes remain.
+	CountRecoveryCodes(ctx context.Context, adminID string) (int, error)
+}
+
+// RoleStore holds custom roles; built-in roles live in code (internal/rbac).
+type RoleStore interface {
+	// Create inserts r; ErrConflict when the tenant already has that name.
+	Create(ctx context.Context, r Role) error
+	Get(ctx context.Context, tenantID, id string) (Role, error)
+	List(ctx context.Context, tenantID string) ([]Role, error)
+	// Update writes Name, Description and Permissions.
+	Update(ctx context.Context, r Role) error
+	// Delete removes the role; ErrConflict while assignments use it.
+	Delete(ctx context.Context, tenantID, id string) error
+}
+
+// AssignmentStore holds role assignments.
+type AssignmentStore interface {
+	// Create inserts a; ErrConflict when the same admin/tenant/role exists.
+	Create(ctx context.Context, a Assignment) error
+	Get(ctx context.Context, tenantID, id string) (Assignment, error)
+	Delete(ctx context.Context, tenantID, id string) error
+	// ListForAdmin returns every assignment of one admin, in any tenant.
+	ListForAdmin(ctx context.Context, adminID string) ([]Assignment, error)
+	ListForTenant(ctx context.Context, tenantID string, p Page) ([]Assignment, error)
+	// CountForRole counts assignments of roleID on tenantID.
+	CountForRole(ctx context.Context, tenantID, roleID string) (int, error)
+}
+
+// SessionStore holds admin sessions.
+type SessionStore interface {
+	Create(ctx context.Context, s Session) error
+	// GetBySecretHash returns the session, revoked or expired ones included;
+	// the caller checks validity.
+	GetBySecretHash(ctx context.Context, hash []byte) (Session, error)
+	// Touch moves LastSeenAt and IdleExpiry forward.
+	Touch(ctx context.Context, id string, lastSeen, idleExpiry time.Time) error
+	// Update writes MFAVerified, CSRFHash, IdleExpiry and AbsExpiry.
+	Update(ctx context.Context, s Session) error
+	ListForAdmin(ctx context.Context, adminID string) ([]Session, error)
+	// Revoke marks one of the admin's sessions revoked; ErrNotFound if the
+	// session is not the admin's.
+	Revoke(ctx context.Context, adminID, id string, at time.Time) error
+	// RevokeAllForAdmin revokes every live session but exceptID; returns how many.
+	RevokeAllForAdmin(ctx context.Context, adminID, exceptID string, at time.Time) (int, error)
+	// DeleteExpired removes sessions whose absolute expiry or revocation is
+	// before cutoff; returns how many.
+	DeleteExpired(ctx context.Context, cutoff time.Time) (int, error)
+}
+
+// TokenStore holds API tokens.
+type TokenStore interface {
+	Create(ctx context.Context, t APIToken) error
+	GetBySecretHash(ctx context.Context, hash []byte) (APIToken, error)
+	Get(ctx context.Context, tenantID, id string) (APIToken, error)
+	List(ctx context.Context, tenantID string, p Page) ([]APIToken, error)
+	Revoke(ctx context.Context, tenantID, id string, at time.Time) error
+	// TouchUsed records the last use; cheap enough for every request.
+	TouchUsed(ctx context.Context, id string, at time.Time, ip string) error
+}
+
+// AuditStore persists hash-chained audit entries. It stores what it is given:
+// the chain arithmetic lives in internal/audit.
+type AuditStore interface {
+	// Head returns the tenant's chain head, zero-valued when the tenant has no
+	// entries. Inside Tx it locks the head until commit (FOR UPDATE on
+	// PostgreSQL; SQLite write transactions are already exclusive).
+	Head(ctx context.Context, tenantID string) (AuditHead, error)
+	// Append inserts entries (one tenant, consecutive Seq) and stores head.
+	// ErrConflict when a Seq already exists.
+	Append(ctx context.Context, head AuditHead, entries []AuditEntry) error
+	// List returns entries matching f, by Seq ascending (or descending when
+	// f.Descending).
+	List(ctx context.Context, tenantID string, f AuditFilter) ([]AuditEntry, error)
+	// Scan calls fn for each entry with Seq > afterSeq in Seq order, streaming;
+	// it stops at fn's first error and returns it.
+	Scan(ctx context.Context, tenantID string, afterSeq int64, fn func(AuditEntry) error) error
+	// Tenants lists the IDs of tenants that have a chain head.
+	Tenants(ctx context.Context) ([]string, error)
+	AddCheckpoint(ctx context.Context, c Checkpoint) error
+	// Checkpoints returns the tenant's checkpoints by Seq ascending.
+	Checkpoints(ctx context.Context, tenantID string) ([]Checkpoint, error)
+	// LastSeqBefore returns the highest Seq whose Time is before t (0 if none).
+	LastSeqBefore(ctx context.Context, tenantID string, t time.Time) (int64, error)
+	// DeleteThrough removes entries with Seq <= seq and checkpoints below the
+	// new base, and stores head (whose Base fields the caller has moved).
+	DeleteThrough(ctx context.Context, head AuditHead, seq int64) (int, error)
+}
+
+// SettingStore is a small key/value table for server-wide state (sealed
+// keys, bootstrap codes). Values are opaque bytes.
+type SettingStore interface {
+	// Get returns ErrNotFound when the key is absent.
+	Get(ctx context.Context, key string) ([]byte, error)
+	Put(ctx context.Context, key string, value []byte) error
+	// PutIfAbsent stores value only when key is absent and reports whether it
+	// did; used where several nodes race to create the same thing.
+	PutIfAbsent(ctx context.Context, key string, value []byte) (bool, error)
+	Delete(ctx context.Context, key string) error
+}
+
+// LeaseStore elects one node for periodic work (checkpoints, archiving).
+type LeaseStore interface {
+	// TryAcquire takes or renews the named lease for holder until now+ttl and
+	// reports whether holder has it. A lease held by another holder that has
+	// not expired is not taken.
+	TryAcquire(ctx context.Context, name, holder string, now time.Time, ttl time.Duration) (bool, error)
+	Release(ctx context.Context, name, holder string) error
+}
