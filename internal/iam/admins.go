@@ -339,3 +339,9 @@ func getAdmin(ctx context.Context, q store.Queries, tenantID, adminID string) (s
 	}
 	return a, err
 }
+
+// GetAdminByID returns the admin a principal names.
+func (s *Service) GetAdminByID(ctx context.Context, adminID string) (store.Admin, error) {
+	a, err := s.st.Read().Admins().GetByID(ctx, adminID)
+	return a, notFoundAs(err, "admin")
+}

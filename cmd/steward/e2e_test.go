@@ -1,0 +1,213 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"encoding/base32"
+	"encoding/json"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/steward-mdm/steward/internal/iam/totp"
+)
+
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) { l.mu.Lock(); defer l.mu.Unlock(); return l.b.Write(p) }
+func (l *lockedBuffer) String() string              { l.mu.Lock(); defer l.mu.Unlock(); return l.b.String() }
+
+// waitFor polls buf until re matches, returning the submatches.
+func waitFor(t *testing.T, buf *lockedBuffer, re *regexp.Regexp) []string {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for time.Now().Before(deadline) {
+		if m := re.FindStringSubmatch(buf.String()); m != nil {
+			return m
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Fatalf("timed out waiting for %s in:\n%s", re, buf.String())
+	return nil
+}
+
+// cli runs one steward command in-process.
+func cli(t *testing.T, stdin io.Reader, args ...string) (string, string, error) {
+	t.Helper()
+	var out, errb lockedBuffer
+	root := newRoot()
+	root.SetArgs(args)
+	if stdin == nil {
+		stdin = strings.NewReader("")
+	}
+	root.SetIn(stdin)
+	root.SetOut(&out)
+	root.SetErr(&errb)
+	err := root.ExecuteContext(context.Background())
+	return out.String(), errb.String(), err
+}
+
+func mustCLI(t *testing.T, stdin io.Reader, args ...string) string {
+	t.Helper()
+	out, errOut, err := cli(t, stdin, args...)
+	if err != nil {
+		t.Fatalf("steward %s: %v\nstdout: %s\nstderr: %s", strings.Join(args, " "), err, out, errOut)
+	}
+	return out
+}
+
+// TestEndToEnd runs the server and drives it with the CLI the way an
+// operator would: bootstrap, login with MFA enrolment, tenants, tokens, and
+// the audit log's export and offline verification, including tampering.
+func TestEndToEnd(t *testing.T) {
+	dir := t.TempDir()
+	t.Setenv("STEWARD_CREDENTIALS", filepath.Join(dir, "credentials.json"))
+	t.Setenv("STEWARD_TOKEN", "")
+	t.Setenv("STEWARD_SERVER", "")
+	data := filepath.Join(dir, "data")
+
+	ctx, cancel := context.WithCancel(context.Background())
+	var serveOut lockedBuffer
+	served := make(chan error, 1)
+	go func() {
+		root := newRoot()
+		root.SetArgs([]string{"serve", "--data", data, "--listen", "127.0.0.1:0", "--log-level", "warn"})
+		root.SetOut(&serveOut)
+		root.SetErr(&serveOut)
+		served <- root.ExecuteContext(ctx)
+	}()
+	defer func() {
+		cancel()
+		if err := <-served; err != nil {
+			t.Errorf("serve: %v", err)
+		}
+	}()
+	fp := waitFor(t, &serveOut, regexp.MustCompile(`(SHA256:[0-9a-f]{64})`))[1]
+	url := "https://" + waitFor(t, &serveOut, regexp.MustCompile(`listening on https://(\S+)`))[1]
+	code := waitFor(t, &serveOut, regexp.MustCompile(`--code (stb_\S+)`))[1]
+	remote := []string{"--server", url, "--fingerprint", fp}
+
+	// Health endpoints.
+	insecure := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}}
+	for _, p := range []string{"/healthz", "/readyz"} {
+		resp, err := insecure.Get(url + p)
+		if err != nil || resp.StatusCode != 200 {
+			t.Fatalf("%s: %v %v", p, resp, err)
+		}
+		resp.Body.Close()
+	}
+
+	const pw = "Meridian-Cobalt-Fennel-55"
+	mustCLI(t, strings.NewReader(pw+"\n"), append([]string{"admin", "bootstrap", "--code", code, "--organisation", "E2E Org",
+		"--email", "eve@e2e.test", "--name", "Eve Tester"}, remote...)...)
+	if _, _, err := cli(t, strings.NewReader(pw+"\n"), append([]string{"admin", "bootstrap", "--code", code, "--organisation", "Again",
+		"--email", "mallory@e2e.test", "--name", "Mallory"}, remote...)...); err == nil {
+		t.Fatal("a bootstrap code worked twice")
+	}
+
+	// Login enrols an authenticator: answer the prompts as a person would.
+	stdinR, stdinW := io.Pipe()
+	var loginOut, loginErr lockedBuffer
+	loginDone := make(chan error, 1)
+	go func() {
+		root := newRoot()
+		root.SetArgs(append([]string{"login", "--email", "eve@e2e.test"}, remote...))
+		root.SetIn(stdinR)
+		root.SetOut(&loginOut)
+		root.SetErr(&loginErr)
+		loginDone <- root.ExecuteContext(context.Background())
+	}()
+	_, _ = io.WriteString(stdinW, pw+"\n")
+	key := waitFor(t, &loginErr, regexp.MustCompile(`key: ([A-Z2-7]+)`))[1]
+	secret, err := base32.StdEncoding.WithPadding(base32.NoPadding).DecodeString(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, _ = io.WriteString(stdinW, totp.Code(secret, time.Now())+"\n")
+	if err := <-loginDone; err != nil {
+		t.Fatalf("login: %v\n%s", err, loginErr.String())
+	}
+	if fi, err := os.Stat(filepath.Join(dir, "credentials.json")); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Fatalf("credentials file: %v %v", fi, err)
+	}
+
+	var tenant struct {
+		Items []struct{ ID string } `json:"items"`
+	}
+	if err := json.Unmarshal([]byte(mustCLI(t, nil, "tenant", "create", "Acme Customer", "--json")), &tenant); err != nil || len(tenant.Items) != 1 {
+		t.Fatalf("tenant create: %v", err)
+	}
+	if out := mustCLI(t, nil, "tenant", "list"); !strings.Contains(out, "acme-customer") {
+		t.Fatalf("tenant list: %s", out)
+	}
+	token := strings.TrimSpace(mustCLI(t, nil, "token", "create", "e2e-auditor", "--role", "auditor"))
+	if !strings.HasPrefix(token, "stt_") {
+		t.Fatalf("token: %q", token)
+	}
+	if out := mustCLI(t, nil, "audit", "list", "--token", token, "--action", "tenant.*"); !strings.Contains(out, "tenant.create") {
+		t.Fatalf("audit list with the token: %s", out)
+	}
+	if _, _, err := cli(t, nil, "tenant", "create", "Nope", "--token", token); err == nil || !strings.Contains(err.Error(), "forbidden") {
+		t.Fatalf("auditor token created a tenant: %v", err)
+	}
+
+	mustCLI(t, nil, "audit", "checkpoint")
+	export := filepath.Join(dir, "audit.jsonl")
+	mustCLI(t, nil, "audit", "export", "--out", export)
+	keyFile := filepath.Join(dir, "audit.pem")
+	if err := os.WriteFile(keyFile, []byte(mustCLI(t, nil, "audit", "public-key")), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if out := mustCLI(t, nil, "audit", "verify", "--file", export, "--public-key", keyFile); !strings.HasPrefix(out, "OK") {
+		t.Fatalf("verify export: %s", out)
+	}
+	if out := mustCLI(t, nil, "audit", "verify"); !strings.HasPrefix(out, "OK") {
+		t.Fatalf("verify via API: %s", out)
+	}
+	if out := mustCLI(t, nil, "audit", "verify", "--direct", "--data", data); !strings.Contains(out, "OK") {
+		t.Fatalf("verify direct: %s", out)
+	}
+
+	// Alter one recorded action in the export: verification names it.
+	raw, _ := os.ReadFile(export)
+	tampered := strings.Replace(string(raw), `"action":"tenant.create"`, `"action":"tenant.read"`, 1)
+	if tampered == string(raw) {
+		t.Fatal("export holds no tenant.create entry to tamper with")
+	}
+	bad := filepath.Join(dir, "tampered.jsonl")
+	_ = os.WriteFile(bad, []byte(tampered), 0o600)
+	out, _, err := cli(t, nil, "audit", "verify", "--file", bad, "--public-key", keyFile)
+	if err == nil || !strings.Contains(out, "FAIL") || !strings.Contains(out, "altered") {
+		t.Fatalf("tampered export verified: %v %s", err, out)
+	}
+
+	mustCLI(t, nil, "logout")
+	if _, _, err := cli(t, nil, append([]string{"tenant", "list"}, remote...)...); err == nil {
+		t.Fatal("tenant list worked after logout")
+	}
+}
+
+func TestHelpOnEveryCommand(t *testing.T) {
+	var check func(c *cobra.Command)
+	check = func(c *cobra.Command) {
+		if c.Short == "" {
+			t.Errorf("%q has no help text", c.CommandPath())
+		}
+		for _, sub := range c.Commands() {
+			check(sub)
+		}
+	}
+	check(newRoot())
+}

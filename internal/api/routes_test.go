@@ -1,0 +1,190 @@
+package api
+
+import (
+	"encoding/json"
+	"net/http"
+	"os"
+	"reflect"
+	"strings"
+	"testing"
+
+	"github.com/steward-mdm/steward/internal/rbac"
+	"github.com/steward-mdm/steward/internal/store"
+	"github.com/steward-mdm/steward/internal/store/storetest"
+)
+
+// sampleBodies are valid request bodies, so that a route's answer to a
+// foreign ID is not masked by a validation error.
+var sampleBodies = map[reflect.Type]any{
+	reflect.TypeOf(RoleRequest{}):         RoleRequest{Name: "Sample", Permissions: []string{"device.read"}},
+	reflect.TypeOf(TenantCreateRequest{}): TenantCreateRequest{Name: "Sample"},
+	reflect.TypeOf(AdminInviteRequest{}):  AdminInviteRequest{Email: "sample@steward.test", DisplayName: "Sample"},
+	reflect.TypeOf(TokenRequest{}):        TokenRequest{Name: "sample", RoleID: "readonly"},
+	reflect.TypeOf(AssignmentRequest{}):   AssignmentRequest{AdminID: "00000000-0000-0000-0000-000000000000", RoleID: "readonly"},
+	reflect.TypeOf(CodeRequest{}):         CodeRequest{Code: "000000"},
+}
+
+func sampleBody(rt Route) any {
+	if rt.In == nil {
+		return nil
+	}
+	if b, ok := sampleBodies[reflect.TypeOf(rt.In)]; ok {
+		return b
+	}
+	return rt.In
+}
+
+func TestEveryRouteDeclaresAccess(t *testing.T) {
+	s := New(Options{})
+	seen := map[string]bool{}
+	for _, rt := range s.Routes() {
+		key := rt.Method + " " + rt.Path
+		if !rt.Access.declared() {
+			t.Errorf("%s declares no access rule (or an unknown permission %q)", key, rt.Access.Permission)
+		}
+		if rt.Access.Kind == AccessPermission && !rbac.Known(rt.Access.Permission) {
+			t.Errorf("%s needs unknown permission %q", key, rt.Access.Permission)
+		}
+		if rt.TenantScoped() && rt.Access.Kind != AccessPermission {
+			t.Errorf("%s names a tenant but is not authorised by a permission on it", key)
+		}
+		if rt.Handle == nil || rt.Summary == "" || rt.Tag == "" {
+			t.Errorf("%s lacks a handler, summary or tag", key)
+		}
+		if seen[key] {
+			t.Errorf("%s is declared twice", key)
+		}
+		seen[key] = true
+	}
+}
+
+// TestTenantIsolation is generated from the route table: an admin of tenant
+// A gets 404 for every route addressing tenant B or B's objects.
+func TestTenantIsolation(t *testing.T) {
+	storetest.ForEachEngine(t, func(t *testing.T, st store.Store) {
+		e := newEnv(t, st)
+		a, b := e.customer("Alpha Customer"), e.customer("Bravo Customer")
+		_, aSecret := e.admin(a.ID, "alice@alpha.test", "owner")
+		bAdmin, bSecret := e.admin(b.ID, "bob@bravo.test", "owner")
+
+		var role RoleView
+		e.must(201, bSecret, "POST", "/api/v1/tenants/"+b.ID+"/roles", sampleBodies[reflect.TypeOf(RoleRequest{})], &role)
+		var tok NewTokenView
+		e.must(201, bSecret, "POST", "/api/v1/tenants/"+b.ID+"/tokens", TokenRequest{Name: "bravo", RoleID: "readonly"}, &tok)
+		var asgs List[AssignmentView]
+		e.must(200, bSecret, "GET", "/api/v1/tenants/"+b.ID+"/assignments", nil, &asgs)
+		var sessions List[SessionView]
+		e.must(200, bSecret, "GET", "/api/v1/me/sessions", nil, &sessions)
+		foreign := map[string]string{
+			"tenant": b.ID, "admin": bAdmin, "role": role.ID, "token": tok.Token.ID,
+			"assignment": asgs.Items[0].ID, "session": sessions.Items[0].ID,
+		}
+
+		for _, rt := range e.srv.Routes() {
+			params := rt.PathParams()
+			if len(params) == 0 {
+				continue
+			}
+			key := rt.Method + " " + rt.Path
+			// Everything foreign: tenant B and B's objects.
+			path := rt.Path
+			for _, p := range params {
+				id, ok := foreign[p]
+				if !ok {
+					t.Fatalf("%s: no foreign fixture for {%s}; add one to this test", key, p)
+				}
+				path = strings.Replace(path, "{"+p+"}", id, 1)
+			}
+			if r := e.do(aSecret, rt.Method, path, sampleBody(rt)); r.status != http.StatusNotFound {
+				t.Errorf("%s as tenant A's owner on tenant B: status %d, want 404: %s", key, r.status, r.body)
+			}
+			// Own tenant, foreign object.
+			if rt.TenantScoped() && len(params) > 1 {
+				path = strings.Replace(rt.Path, "{tenant}", a.ID, 1)
+				for _, p := range params[1:] {
+					path = strings.Replace(path, "{"+p+"}", foreign[p], 1)
+				}
+				if r := e.do(aSecret, rt.Method, path, sampleBody(rt)); r.status != http.StatusNotFound {
+					t.Errorf("%s on tenant A with B's object: status %d, want 404: %s", key, r.status, r.body)
+				}
+			}
+		}
+
+		// Object IDs in bodies: assigning B's admin on A.
+		r := e.do(aSecret, "POST", "/api/v1/tenants/"+a.ID+"/assignments", AssignmentRequest{AdminID: bAdmin, RoleID: "readonly"})
+		if r.status != http.StatusNotFound {
+			t.Errorf("assigning tenant B's admin on A: status %d, want 404: %s", r.status, r.body)
+		}
+		// The tenant list shows A only.
+		var visible List[TenantView]
+		e.must(200, aSecret, "GET", "/api/v1/tenants", nil, &visible)
+		if len(visible.Items) != 1 || visible.Items[0].ID != a.ID {
+			t.Errorf("tenant A's owner sees %+v, want only tenant A", visible.Items)
+		}
+		// B's objects are untouched.
+		e.must(200, bSecret, "GET", "/api/v1/tenants/"+b.ID+"/tokens/"+tok.Token.ID, nil, nil)
+		e.must(200, bSecret, "GET", "/api/v1/tenants/"+b.ID+"/roles/"+role.ID, nil, nil)
+	})
+}
+
+// TestUnauthenticatedRoutes checks that every non-public route refuses a
+// request without credentials.
+func TestUnauthenticatedRoutes(t *testing.T) {
+	e := newEnv(t, storetest.OpenSQLite(t))
+	for _, rt := range e.srv.Routes() {
+		if !rt.Access.authenticated() {
+			continue
+		}
+		path := rt.Path
+		for _, p := range rt.PathParams() {
+			path = strings.Replace(path, "{"+p+"}", e.rootID, 1)
+		}
+		if r := e.do("", rt.Method, path, sampleBody(rt)); r.status != http.StatusUnauthorized || r.errorCode() != "unauthenticated" {
+			t.Errorf("%s %s without credentials: status %d %s", rt.Method, rt.Path, r.status, r.body)
+		}
+	}
+}
+
+func TestOpenAPIDocumentMatchesRoutes(t *testing.T) {
+	s := New(Options{})
+	generated := s.OpenAPIJSON()
+	const file = "../../docs/openapi.json"
+	if os.Getenv("STEWARD_UPDATE_OPENAPI") == "1" {
+		if err := os.WriteFile(file, generated, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	committed, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatalf("%v; generate it with STEWARD_UPDATE_OPENAPI=1 go test ./internal/api -run TestOpenAPI", err)
+	}
+	var doc struct {
+		OpenAPI string                                `json:"openapi"`
+		Paths   map[string]map[string]json.RawMessage `json:"paths"`
+	}
+	if err := json.Unmarshal(committed, &doc); err != nil {
+		t.Fatal(err)
+	}
+	if doc.OpenAPI != "3.1.0" {
+		t.Errorf("openapi version %q", doc.OpenAPI)
+	}
+	ops := 0
+	for _, rt := range s.Routes() {
+		if _, ok := doc.Paths[rt.Path][strings.ToLower(rt.Method)]; !ok {
+			t.Errorf("%s %s is served but missing from docs/openapi.json", rt.Method, rt.Path)
+		}
+	}
+	for _, methods := range doc.Paths {
+		ops += len(methods)
+	}
+	if ops != len(s.Routes()) {
+		t.Errorf("docs/openapi.json documents %d operations, the API serves %d", ops, len(s.Routes()))
+	}
+	if string(committed) != string(generated) {
+		t.Errorf("docs/openapi.json differs from the routes; regenerate with STEWARD_UPDATE_OPENAPI=1 go test ./internal/api -run TestOpenAPI")
+	}
+	e := newEnv(t, storetest.OpenSQLite(t))
+	if r := e.do("", "GET", "/api/v1/openapi.json", nil); r.status != 200 || string(r.body) != string(generated) {
+		t.Errorf("served document differs from the generated one (status %d)", r.status)
+	}
+}

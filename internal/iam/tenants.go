@@ -1,0 +1,224 @@
+package iam
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/netip"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/steward-mdm/steward/internal/apperr"
+	"github.com/steward-mdm/steward/internal/store"
+)
+
+// maxAllowedCIDRs bounds an allowlist; longer lists belong in a firewall.
+const maxAllowedCIDRs = 64
+
+func validateTenantName(name string) error {
+	n := strings.TrimSpace(name)
+	if n == "" || utf8.RuneCountInString(n) > 100 || strings.ContainsAny(n, "\x00\r\n") {
+		return apperr.Invalid("name must be 1 to 100 characters on one line").With("field", "name")
+	}
+	return nil
+}
+
+// Slugify derives a URL-safe identifier from a tenant name: lower-case ASCII
+// letters and digits separated by single hyphens, at most 48 characters.
+func Slugify(name string) string {
+	var b strings.Builder
+	hyphen := false
+	for _, r := range strings.ToLower(name) {
+		switch {
+		case r >= 'a' && r <= 'z', r >= '0' && r <= '9':
+			b.WriteRune(r)
+			hyphen = false
+		case b.Len() > 0 && !hyphen:
+			b.WriteByte('-')
+			hyphen = true
+		}
+		if b.Len() >= 48 {
+			break
+		}
+	}
+	slug := strings.Trim(b.String(), "-")
+	if slug == "" {
+		return "tenant"
+	}
+	return slug
+}
+
+// normaliseCIDRs validates an allowlist and returns it in canonical form
+// (masked prefixes, single addresses as /32 or /128).
+func normaliseCIDRs(in []string) ([]string, error) {
+	if len(in) > maxAllowedCIDRs {
+		return nil, apperr.Invalid("allowed_cidrs holds at most %d entries", maxAllowedCIDRs).With("field", "allowed_cidrs")
+	}
+	out := make([]string, 0, len(in))
+	seen := map[string]bool{}
+	for _, c := range in {
+		c = strings.TrimSpace(c)
+		p, err := netip.ParsePrefix(c)
+		if err != nil {
+			addr, aerr := netip.ParseAddr(c)
+			if aerr != nil {
+				return nil, apperr.Invalid("allowed_cidrs entries must be addresses or CIDR prefixes such as 192.0.2.0/24").
+					With("field", "allowed_cidrs").With("value", truncate(c, 64))
+			}
+			p = netip.PrefixFrom(addr.Unmap(), addr.Unmap().BitLen())
+		}
+		s := p.Masked().String()
+		if !seen[s] {
+			seen[s] = true
+			out = append(out, s)
+		}
+	}
+	return out, nil
+}
+
+// TenantInput describes a new customer tenant.
+type TenantInput struct {
+	Name         string
+	Slug         string // optional; derived from Name when empty
+	RequireMFA   bool
+	AllowedCIDRs []string
+}
+
+// CreateCustomer adds a customer tenant under a provider. Customers do not
+// have customers of their own: an MSP is one level deep.
+func (s *Service) CreateCustomer(ctx context.Context, parentID string, in TenantInput, actor Actor) (store.Tenant, error) {
+	if err := validateTenantName(in.Name); err != nil {
+		return store.Tenant{}, err
+	}
+	slug := in.Slug
+	if slug == "" {
+		slug = Slugify(in.Name)
+	} else if Slugify(slug) != slug {
+		return store.Tenant{}, apperr.Invalid("slug must be lower-case letters, digits and single hyphens, at most 48 characters").With("field", "slug")
+	}
+	cidrs, err := normaliseCIDRs(in.AllowedCIDRs)
+	if err != nil {
+		return store.Tenant{}, err
+	}
+	now := s.clock()
+	t := store.Tenant{ID: store.NewID(), ParentID: parentID, Kind: store.TenantCustomer, Name: strings.TrimSpace(in.Name),
+		Slug: slug, RequireMFA: in.RequireMFA, AllowedCIDRs: cidrs, CreatedAt: now, UpdatedAt: now}
+	err = s.st.Tx(ctx, func(q store.Queries) error {
+		parent, err := q.Tenants().Get(ctx, parentID)
+		if err != nil {
+			return notFoundAs(err, "tenant")
+		}
+		if parent.Kind != store.TenantProvider {
+			return apperr.Invalid("customer tenants cannot have customers of their own")
+		}
+		if err := q.Tenants().Create(ctx, t); err != nil {
+			if errors.Is(err, store.ErrConflict) {
+				return apperr.Conflict("a tenant with this slug already exists; choose another slug").With("field", "slug")
+			}
+			return err
+		}
+		rec := actor.Entry(parentID, "tenant.create", "tenant", t.ID, outcomeSuccess)
+		rec.Details = map[string]any{"require_mfa": t.RequireMFA, "allowed_cidrs": len(t.AllowedCIDRs)}
+		return appendAudit(ctx, q, rec, actor.Entry(t.ID, "tenant.create", "tenant", t.ID, outcomeSuccess))
+	})
+	return t, err
+}
+
+// GetTenant returns one tenant.
+func (s *Service) GetTenant(ctx context.Context, id string) (store.Tenant, error) {
+	t, err := s.st.Read().Tenants().Get(ctx, id)
+	return t, notFoundAs(err, "tenant")
+}
+
+// ListCustomers lists the customer tenants of a provider.
+func (s *Service) ListCustomers(ctx context.Context, parentID string, p store.Page) ([]store.Tenant, error) {
+	return s.st.Read().Tenants().ListChildren(ctx, parentID, p)
+}
+
+// TenantPatch changes a tenant; nil fields stay as they are.
+type TenantPatch struct {
+	Name         *string
+	RequireMFA   *bool
+	AllowedCIDRs *[]string
+}
+
+// UpdateTenant renames a tenant or changes its MFA and allowlist settings. An
+// allowlist that would shut out the caller's own address is refused, so an
+// admin cannot lock themself out by mistake.
+func (s *Service) UpdateTenant(ctx context.Context, id string, patch TenantPatch, actor Actor) (store.Tenant, error) {
+	var cidrs []string
+	if patch.Name != nil {
+		if err := validateTenantName(*patch.Name); err != nil {
+			return store.Tenant{}, err
+		}
+	}
+	if patch.AllowedCIDRs != nil {
+		var err error
+		if cidrs, err = normaliseCIDRs(*patch.AllowedCIDRs); err != nil {
+			return store.Tenant{}, err
+		}
+		if actor.SourceIP != "" && !ipAllowed(cidrs, actor.SourceIP) {
+			return store.Tenant{}, apperr.Invalid("the new allowlist does not include your own address; add it first").With("field", "allowed_cidrs")
+		}
+	}
+	var out store.Tenant
+	err := s.st.Tx(ctx, func(q store.Queries) error {
+		t, err := q.Tenants().Get(ctx, id)
+		if err != nil {
+			return notFoundAs(err, "tenant")
+		}
+		changed := map[string]any{}
+		if patch.Name != nil {
+			t.Name = strings.TrimSpace(*patch.Name)
+			changed["name"] = true
+		}
+		if patch.RequireMFA != nil {
+			t.RequireMFA = *patch.RequireMFA
+			changed["require_mfa"] = t.RequireMFA
+		}
+		if patch.AllowedCIDRs != nil {
+			t.AllowedCIDRs = cidrs
+			changed["allowed_cidrs"] = cidrs
+		}
+		t.UpdatedAt = s.clock()
+		if err := q.Tenants().Update(ctx, t); err != nil {
+			return notFoundAs(err, "tenant")
+		}
+		out = t
+		rec := actor.Entry(t.ID, "tenant.update", "tenant", t.ID, outcomeSuccess)
+		rec.Details = changed
+		return appendAudit(ctx, q, rec)
+	})
+	return out, err
+}
+
+// DeleteTenant removes a customer tenant that no longer has admins. The root
+// provider cannot be deleted. Its audit chain stays in the database for the
+// retention period: deleting a customer must not erase the record of what
+// was done to it.
+func (s *Service) DeleteTenant(ctx context.Context, id string, actor Actor) error {
+	return s.st.Tx(ctx, func(q store.Queries) error {
+		t, err := q.Tenants().Get(ctx, id)
+		if err != nil {
+			return notFoundAs(err, "tenant")
+		}
+		if t.ParentID == "" {
+			return apperr.Conflict("the provider tenant cannot be deleted")
+		}
+		if err := q.Tenants().Delete(ctx, id); err != nil {
+			if errors.Is(err, store.ErrConflict) {
+				return apperr.Conflict("the tenant still has admins or customer tenants; remove them first")
+			}
+			return notFoundAs(err, "tenant")
+		}
+		return appendAudit(ctx, q, actor.Entry(t.ParentID, "tenant.delete", "tenant", t.ID, outcomeSuccess))
+	})
+}
+
+// notFoundAs turns store.ErrNotFound into the API's 404 for what.
+func notFoundAs(err error, what string) error {
+	if errors.Is(err, store.ErrNotFound) {
+		return apperr.NotFound(what)
+	}
+	return err
+}

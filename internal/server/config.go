@@ -1,0 +1,175 @@
+// Package server assembles Steward: configuration, storage, keys, TLS, the
+// API and the background jobs, and runs them until told to stop.
+package server
+
+import (
+	"fmt"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/BurntSushi/toml"
+	"github.com/spf13/pflag"
+)
+
+// Config is everything `steward serve` can be told. Each field is a flag;
+// every flag can also come from the environment (STEWARD_ + upper-case name
+// with - as _) or from the TOML file named by --config (keys as the flag
+// names with - as _). Flags win over the environment, which wins over the
+// file.
+type Config struct {
+	ConfigFile         string
+	Data               string
+	Listen             string
+	DB                 string
+	TLSCert            string
+	TLSKey             string
+	MetricsListen      string
+	MasterKeyFile      string
+	LogLevel           string
+	TrustedProxies     []string
+	AuditRetention     time.Duration
+	AuditArchiveDir    string
+	CheckpointInterval time.Duration
+	AllowMFAOptional   bool
+}
+
+// BindFlags declares the serve flags on fs.
+func (c *Config) BindFlags(fs *pflag.FlagSet) {
+	fs.StringVar(&c.ConfigFile, "config", "", "optional TOML configuration file")
+	fs.StringVar(&c.Data, "data", "./steward-data", "directory for the SQLite database, keys, TLS certificate and audit archives")
+	fs.StringVar(&c.Listen, "listen", "127.0.0.1:8443", "HTTPS address to listen on")
+	fs.StringVar(&c.DB, "db", "", "database: a postgres:// DSN selects PostgreSQL; empty means SQLite at DATA/steward.db")
+	fs.StringVar(&c.TLSCert, "tls-cert", "", "PEM certificate chain; empty means a self-signed certificate in DATA/tls")
+	fs.StringVar(&c.TLSKey, "tls-key", "", "PEM private key for --tls-cert")
+	fs.StringVar(&c.MetricsListen, "metrics-listen", "", "optional separate plain-HTTP address for /metrics (keep it private); otherwise /metrics needs the system.metrics permission")
+	fs.StringVar(&c.MasterKeyFile, "master-key-file", "", "file holding the base64 key that seals secrets at rest (default DATA/master.key; STEWARD_MASTER_KEY may hold the key itself)")
+	fs.StringVar(&c.LogLevel, "log-level", "info", "debug, info, warn or error")
+	fs.StringSliceVar(&c.TrustedProxies, "trusted-proxies", nil, "CIDRs of reverse proxies whose X-Forwarded-For is trusted")
+	fs.DurationVar(&c.AuditRetention, "audit-retention", 2*365*24*time.Hour, "how long audit entries stay in the database before they are archived (0 keeps them forever)")
+	fs.StringVar(&c.AuditArchiveDir, "audit-archive-dir", "", "where archived audit entries are written (default DATA/audit-archive)")
+	fs.DurationVar(&c.CheckpointInterval, "checkpoint-interval", time.Hour, "how often each tenant's audit chain gets a signed checkpoint")
+	fs.BoolVar(&c.AllowMFAOptional, "allow-mfa-optional", false, "let admins sign in without a second factor unless their tenant requires one (not recommended)")
+}
+
+// envName maps a flag to its environment variable.
+func envName(flag string) string {
+	return "STEWARD_" + strings.ToUpper(strings.ReplaceAll(flag, "-", "_"))
+}
+
+// Resolve fills unset flags from the environment and then the file, and
+// derives the defaults that depend on the data directory.
+func (c *Config) Resolve(fs *pflag.FlagSet, getenv func(string) string) error {
+	if !fs.Changed("config") {
+		if v := getenv(envName("config")); v != "" {
+			c.ConfigFile = v
+		}
+	}
+	file := map[string]any{}
+	if c.ConfigFile != "" {
+		if _, err := toml.DecodeFile(c.ConfigFile, &file); err != nil {
+			return fmt.Errorf("config file %s: %w", c.ConfigFile, err)
+		}
+	}
+	var unknown []string
+	for key := range file {
+		if fs.Lookup(strings.ReplaceAll(key, "_", "-")) == nil {
+			unknown = append(unknown, key)
+		}
+	}
+	if len(unknown) > 0 {
+		sort.Strings(unknown)
+		return fmt.Errorf("config file %s: unknown keys %s", c.ConfigFile, strings.Join(unknown, ", "))
+	}
+	var err error
+	fs.VisitAll(func(f *pflag.Flag) {
+		if err != nil || f.Changed || f.Name == "config" {
+			return
+		}
+		if v, ok := lookupEnv(getenv, envName(f.Name)); ok {
+			if e := fs.Set(f.Name, v); e != nil {
+				err = fmt.Errorf("%s: %w", envName(f.Name), e)
+			}
+			return
+		}
+		if v, ok := file[strings.ReplaceAll(f.Name, "-", "_")]; ok {
+			if e := fs.Set(f.Name, fileValue(v)); e != nil {
+				err = fmt.Errorf("config file key %s: %w", f.Name, e)
+			}
+		}
+	})
+	if err != nil {
+		return err
+	}
+	return c.finish()
+}
+
+func lookupEnv(getenv func(string) string, name string) (string, bool) {
+	v := getenv(name)
+	return v, v != ""
+}
+
+func fileValue(v any) string {
+	if list, ok := v.([]any); ok {
+		parts := make([]string, len(list))
+		for i, p := range list {
+			parts[i] = fmt.Sprint(p)
+		}
+		return strings.Join(parts, ",")
+	}
+	return fmt.Sprint(v)
+}
+
+func (c *Config) finish() error {
+	if c.Data == "" {
+		return fmt.Errorf("--data must not be empty")
+	}
+	if c.DB == "" {
+		c.DB = filepath.Join(c.Data, "steward.db")
+	}
+	if c.MasterKeyFile == "" {
+		c.MasterKeyFile = filepath.Join(c.Data, "master.key")
+	}
+	if c.AuditArchiveDir == "" {
+		c.AuditArchiveDir = filepath.Join(c.Data, "audit-archive")
+	}
+	if (c.TLSCert == "") != (c.TLSKey == "") {
+		return fmt.Errorf("--tls-cert and --tls-key go together")
+	}
+	if _, err := c.Proxies(); err != nil {
+		return err
+	}
+	if c.CheckpointInterval < time.Minute {
+		return fmt.Errorf("--checkpoint-interval must be at least 1m")
+	}
+	if c.AuditRetention != 0 && c.AuditRetention < 24*time.Hour {
+		return fmt.Errorf("--audit-retention must be 0 (forever) or at least 24h")
+	}
+	return nil
+}
+
+// Proxies parses TrustedProxies.
+func (c *Config) Proxies() ([]netip.Prefix, error) {
+	var out []netip.Prefix
+	for _, s := range c.TrustedProxies {
+		p, err := netip.ParsePrefix(strings.TrimSpace(s))
+		if err != nil {
+			return nil, fmt.Errorf("--trusted-proxies: %q is not a CIDR prefix", s)
+		}
+		out = append(out, p.Masked())
+	}
+	return out, nil
+}
+
+// IsPostgres reports whether the DSN selects PostgreSQL.
+func (c *Config) IsPostgres() bool {
+	return strings.HasPrefix(c.DB, "postgres://") || strings.HasPrefix(c.DB, "postgresql://")
+}
+
+// ensureDataDir creates the data directory, private to the service user.
+func (c *Config) ensureDataDir() error {
+	return os.MkdirAll(c.Data, 0o700)
+}

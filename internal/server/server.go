@@ -1,0 +1,220 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/steward-mdm/steward/internal/api"
+	"github.com/steward-mdm/steward/internal/audit"
+	"github.com/steward-mdm/steward/internal/iam"
+	"github.com/steward-mdm/steward/internal/secrets"
+	"github.com/steward-mdm/steward/internal/store"
+	"github.com/steward-mdm/steward/internal/store/sqlstore"
+)
+
+// App is an opened Steward: storage, keys and services, without listeners.
+// The CLI's direct-database commands use it too.
+type App struct {
+	Config Config
+	Store  store.Store
+	Sealer secrets.Sealer
+	Signer *audit.Signer
+	IAM    *iam.Service
+	Log    *slog.Logger
+}
+
+// Open opens the database, applies migrations when migrate is set (otherwise
+// it refuses a database that is behind) and loads or creates the keys.
+func Open(ctx context.Context, cfg Config, log *slog.Logger, migrate bool) (*App, error) {
+	st, err := OpenStore(ctx, &cfg, log)
+	if err != nil {
+		return nil, fmt.Errorf("opening the database: %w", err)
+	}
+	app := &App{Config: cfg, Store: st, Log: log}
+	if err := app.init(ctx, migrate); err != nil {
+		st.Close()
+		return nil, err
+	}
+	return app, nil
+}
+
+func (a *App) init(ctx context.Context, migrate bool) error {
+	if migrate {
+		n, err := a.Store.Migrate(ctx)
+		if err != nil {
+			return fmt.Errorf("migrating the database: %w", err)
+		}
+		if n > 0 {
+			a.Log.Info("database migrated", "engine", a.Store.Engine(), "applied", n)
+		}
+	} else if applied, latest, err := a.Store.MigrationStatus(ctx); err != nil {
+		return err
+	} else if applied != latest {
+		return fmt.Errorf("the database is at schema version %d, this steward needs %d: run `steward migrate`", applied, latest)
+	}
+	key, err := secrets.LoadMasterKey(os.Getenv("STEWARD_MASTER_KEY"), a.Config.MasterKeyFile, true)
+	if err != nil {
+		return err
+	}
+	if a.Sealer, err = secrets.NewSealer(key); err != nil {
+		return err
+	}
+	if a.Signer, err = audit.LoadOrCreateSigner(ctx, a.Store, a.Sealer); err != nil {
+		return fmt.Errorf("audit signing key: %w", err)
+	}
+	cfg := iam.DefaultConfig()
+	cfg.RequireMFA = !a.Config.AllowMFAOptional
+	a.IAM = iam.New(a.Store, a.Sealer, cfg, iam.WithLogger(a.Log))
+	return nil
+}
+
+// Close releases the database.
+func (a *App) Close() error { return a.Store.Close() }
+
+// Serve runs the HTTPS API and the background jobs until ctx ends. Notices
+// meant for the operator (certificate fingerprint, bootstrap code) go to out.
+func (a *App) Serve(ctx context.Context, out io.Writer) error {
+	cert, created, err := loadOrCreateCert(a.Config.TLSCert, a.Config.TLSKey, a.Config.Data, a.Config.Listen)
+	if err != nil {
+		return fmt.Errorf("TLS certificate: %w", err)
+	}
+	if a.Config.TLSCert == "" {
+		word := "Using"
+		if created {
+			word = "Generated"
+		}
+		fmt.Fprintf(out, "%s a self-signed TLS certificate; its fingerprint is\n  %s\n", word, Fingerprint(cert.Certificate[0]))
+	}
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	if err := api.RegisterMetrics(reg); err != nil {
+		return err
+	}
+	metrics := promhttp.HandlerFor(reg, promhttp.HandlerOpts{})
+	proxies, _ := a.Config.Proxies()
+	apiSrv := api.New(api.Options{Store: a.Store, IAM: a.IAM, Signer: a.Signer, Logger: a.Log, TrustedProxies: proxies,
+		Metrics: metrics, Ready: a.ready})
+
+	ln, err := net.Listen("tcp", a.Config.Listen)
+	if err != nil {
+		return err
+	}
+	srv := &http.Server{
+		Handler:           apiSrv.Handler(),
+		TLSConfig:         TLSConfig(cert),
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      5 * time.Minute, // audit exports stream for a while
+		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(a.Log.Handler(), slog.LevelDebug),
+	}
+	errc := make(chan error, 3)
+	go func() { errc <- srv.ServeTLS(ln, "", "") }()
+	fmt.Fprintf(out, "Steward is listening on https://%s (database: %s)\n", ln.Addr(), a.Store.Engine())
+
+	var metricsSrv *http.Server
+	if a.Config.MetricsListen != "" {
+		mux := http.NewServeMux()
+		mux.Handle("GET /metrics", metrics)
+		metricsSrv = &http.Server{Addr: a.Config.MetricsListen, Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+		go func() { errc <- metricsSrv.ListenAndServe() }()
+	}
+	if err := a.announceBootstrap(ctx, out, ln.Addr().String()); err != nil {
+		return err
+	}
+	jobs, stopJobs := context.WithCancel(ctx)
+	defer stopJobs()
+	go a.runJobs(jobs)
+
+	select {
+	case <-ctx.Done():
+	case err := <-errc:
+		if !errors.Is(err, http.ErrServerClosed) {
+			return err
+		}
+	}
+	shutdown, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	if metricsSrv != nil {
+		_ = metricsSrv.Shutdown(shutdown)
+	}
+	return srv.Shutdown(shutdown)
+}
+
+func (a *App) ready(r *http.Request) error {
+	if err := a.Store.Ping(r.Context()); err != nil {
+		return errors.New("database unreachable")
+	}
+	applied, latest, err := a.Store.MigrationStatus(r.Context())
+	if err != nil {
+		return errors.New("database unreachable")
+	}
+	if applied != latest {
+		return fmt.Errorf("database schema at %d, need %d", applied, latest)
+	}
+	return nil
+}
+
+// announceBootstrap prints a one-time code while nobody can sign in yet.
+// There is never a default password.
+func (a *App) announceBootstrap(ctx context.Context, out io.Writer, addr string) error {
+	need, err := a.IAM.NeedsBootstrap(ctx)
+	if err != nil || !need {
+		return err
+	}
+	code, err := a.IAM.IssueBootstrapCode(ctx)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(out, "\nNo admin exists yet. Create the first owner within 24 hours with this one-time code:\n"+
+		"  steward admin bootstrap --server https://%s --code %s\n"+
+		"or POST it to https://%s/api/v1/bootstrap. Restarting prints a new code.\n\n", addr, code.Code, addr)
+	return nil
+}
+
+// runJobs does the periodic work; leases keep it to one node at a time when
+// several share a PostgreSQL database.
+func (a *App) runJobs(ctx context.Context) {
+	holder, _ := os.Hostname()
+	holder = fmt.Sprintf("%s/%d/%d", holder, os.Getpid(), time.Now().UnixNano())
+	cp := audit.NewCheckpointer(a.Store, a.Signer, holder, a.Config.CheckpointInterval, a.Log)
+	go cp.Run(ctx)
+	if a.Config.AuditRetention > 0 {
+		ar := audit.NewArchiver(a.Store, a.Signer, holder, a.Config.AuditArchiveDir, a.Config.AuditRetention, a.Log)
+		go ar.Run(ctx, time.Hour)
+	}
+	t := time.NewTicker(time.Hour)
+	defer t.Stop()
+	for {
+		if n, err := a.IAM.PurgeSessions(ctx); err != nil && ctx.Err() == nil {
+			a.Log.Warn("purging ended sessions failed", "error", err.Error())
+		} else if n > 0 {
+			a.Log.Info("purged ended sessions", "count", n)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// OpenStore opens the configured database without migrating or loading keys.
+func OpenStore(ctx context.Context, cfg *Config, log *slog.Logger) (store.Store, error) {
+	if err := cfg.ensureDataDir(); err != nil {
+		return nil, fmt.Errorf("data directory: %w", err)
+	}
+	return sqlstore.Open(ctx, cfg.DB, sqlstore.WithLogger(log))
+}
