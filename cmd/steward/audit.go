@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/url"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -32,7 +33,7 @@ func newAuditListCmd(r *remote) *cobra.Command {
 			q := url.Values{"limit": {fmt.Sprint(limit)}}
 			for k, v := range filters {
 				if *v != "" {
-					q.Set(k, *v)
+					q.Set(strings.ReplaceAll(k, "-", "_"), *v)
 				}
 			}
 			return r.call(cmd, func(a *apiCall) error {
@@ -49,8 +50,8 @@ func newAuditListCmd(r *remote) *cobra.Command {
 		},
 	}
 	for _, f := range []struct{ name, help string }{
-		{"action", "action, or a prefix ending in * (auth.*)"}, {"actor_id", "actor ID"}, {"actor_type", "admin, token, device, system, anonymous"},
-		{"target_type", "target type"}, {"target_id", "target ID"}, {"since", "RFC 3339 start (inclusive)"}, {"until", "RFC 3339 end (exclusive)"},
+		{"action", "action, or a prefix ending in * (auth.*)"}, {"actor-id", "actor ID"}, {"actor-type", "admin, token, device, system, anonymous"},
+		{"target-type", "target type"}, {"target-id", "target ID"}, {"since", "RFC 3339 start (inclusive)"}, {"until", "RFC 3339 end (exclusive)"},
 	} {
 		filters[f.name] = cmd.Flags().String(f.name, "", f.help)
 	}

@@ -13,13 +13,13 @@ import (
 func TestLogsCarryNoPersonalDataOrSecrets(t *testing.T) {
 	e := newEnv(t, storetest.OpenSQLite(t))
 	const (
-		email    = "zebulon.canaryfield@pii-canary.test"
-		name     = "Zebulon Canaryfield"
-		tenant   = "Canaryfield Holdings"
-		tokName  = "canaryfield-sync-token"
-		wrongPW  = "Canary-Wrong-Password-5521"
+		email     = "zebulon.canaryfield@pii-canary.test"
+		name      = "Zebulon Canaryfield"
+		tenant    = "Canaryfield Holdings"
+		tokName   = "canaryfield-sync-token"
+		wrongPW   = "Canary-Wrong-Password-5521"
 		ghostMail = "ghost.canary@pii-canary.test"
-		clientIP = "203.0.113.77"
+		clientIP  = "203.0.113.77"
 	)
 	canaries := []string{email, name, "Zebulon", "Canaryfield", tenant, tokName, wrongPW, ghostMail, "pii-canary", clientIP, ownerPassword, ownerEmail}
 

@@ -12,6 +12,7 @@ import (
 	"strings"
 
 	"github.com/steward-mdm/steward/internal/apperr"
+	"github.com/steward-mdm/steward/internal/store"
 )
 
 // MaxBodyBytes is the documented limit on a request body. Admin requests are
@@ -44,6 +45,12 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 // writeError answers with the error body. Internal errors are logged with the
 // request ID and never shown: their text may hold database details.
 func writeError(w http.ResponseWriter, r *http.Request, log *slog.Logger, err error) {
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		err = apperr.New(apperr.KindNotFound, "not found")
+	case errors.Is(err, store.ErrConflict):
+		err = apperr.New(apperr.KindConflict, "the change conflicts with the current state; reload and try again")
+	}
 	e := apperr.As(err)
 	if e.Kind == apperr.KindInternal {
 		log.ErrorContext(r.Context(), "request failed", "request_id", requestID(r.Context()), "error", err.Error())
@@ -59,13 +66,13 @@ func writeError(w http.ResponseWriter, r *http.Request, log *slog.Logger, err er
 func decodeJSON(r *http.Request, v any) error {
 	ct := r.Header.Get("Content-Type")
 	if mt, _, err := mime.ParseMediaType(ct); err != nil || mt != "application/json" {
-		return apperr.New(apperr.KindUnsupportedMedia, "send the body as application/json")
+		return apperr.New(apperr.KindUnsupportedType, "send the body as application/json")
 	}
 	body, err := io.ReadAll(http.MaxBytesReader(nil, r.Body, MaxBodyBytes))
 	if err != nil {
 		var tooBig *http.MaxBytesError
 		if errors.As(err, &tooBig) {
-			return apperr.New(apperr.KindPayloadTooLarge, "the body is larger than %d bytes", MaxBodyBytes)
+			return apperr.New(apperr.KindTooLarge, "the body is larger than %d bytes", MaxBodyBytes)
 		}
 		return apperr.Invalid("the body could not be read")
 	}

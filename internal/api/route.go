@@ -31,18 +31,20 @@ type Access struct {
 	Permission rbac.Permission
 }
 
-func public() Access                    { return Access{Kind: AccessPublic} }
-func pending() Access                   { return Access{Kind: AccessPending} }
-func self() Access                      { return Access{Kind: AccessSelf} }
-func needs(p rbac.Permission) Access    { return Access{Kind: AccessPermission, Permission: p} }
-func (a Access) declared() bool         { return a.Kind != "" && (a.Kind != AccessPermission || rbac.Known(a.Permission)) }
-func (a Access) authenticated() bool    { return a.Kind != AccessPublic }
+func public() Access                 { return Access{Kind: AccessPublic} }
+func pending() Access                { return Access{Kind: AccessPending} }
+func self() Access                   { return Access{Kind: AccessSelf} }
+func needs(p rbac.Permission) Access { return Access{Kind: AccessPermission, Permission: p} }
+func (a Access) declared() bool {
+	return a.Kind != "" && (a.Kind != AccessPermission || rbac.Known(a.Permission))
+}
+func (a Access) authenticated() bool     { return a.Kind != AccessPublic }
 func (a Access) acceptsPendingMFA() bool { return a.Kind == AccessPending }
 
 // QueryParam documents a query string parameter.
 type QueryParam struct {
 	Name, Description string
-	Type             string // "string", "integer", "boolean"
+	Type              string // "string", "integer", "boolean"
 }
 
 // Route is one operation of the API. The table of routes is the single

@@ -80,7 +80,10 @@ func (s *Service) InviteAdmin(ctx context.Context, tenantID string, in AdminInpu
 }
 
 func (s *Service) issueSetupCode(ctx context.Context, q store.Queries, a store.Admin, now time.Time) (SetupCode, error) {
-	display, hash := credential.New(credential.BootstrapCode)
+	display, hash, err := credential.New(credential.BootstrapCode)
+	if err != nil {
+		return SetupCode{}, err
+	}
 	rec := setupRecord{AdminID: a.ID, TenantID: a.TenantID, ExpiresAt: now.Add(s.cfg.InviteTTL)}
 	raw, _ := json.Marshal(rec)
 	if err := q.Settings().Put(ctx, setupKey(hash), raw); err != nil {

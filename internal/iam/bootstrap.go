@@ -32,10 +32,13 @@ func (s *Service) NeedsBootstrap(ctx context.Context) (bool, error) {
 // IssueBootstrapCode replaces any earlier first-owner code with a new one.
 // The server prints it at start-up while no admin exists.
 func (s *Service) IssueBootstrapCode(ctx context.Context) (SetupCode, error) {
-	display, hash := credential.New(credential.BootstrapCode)
+	display, hash, err := credential.New(credential.BootstrapCode)
+	if err != nil {
+		return SetupCode{}, err
+	}
 	rec := bootstrapRecord{Hash: hash, ExpiresAt: s.clock().Add(bootstrapTTL)}
 	raw, _ := json.Marshal(rec)
-	err := s.st.Tx(ctx, func(q store.Queries) error { return q.Settings().Put(ctx, bootstrapKey, raw) })
+	err = s.st.Tx(ctx, func(q store.Queries) error { return q.Settings().Put(ctx, bootstrapKey, raw) })
 	return SetupCode{Code: display, ExpiresAt: rec.ExpiresAt}, err
 }
 

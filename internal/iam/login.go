@@ -132,7 +132,10 @@ func (s *Service) Login(ctx context.Context, email, pw string, kind store.Sessio
 // openSession creates a session; a session still waiting for its second
 // factor lives only pendingLifetime.
 func (s *Service) openSession(ctx context.Context, q store.Queries, a store.Admin, kind store.SessionKind, verified bool, actor Actor, now time.Time) (LoginResult, error) {
-	secret, hash := credential.New(credential.Session)
+	secret, hash, err := credential.New(credential.Session)
+	if err != nil {
+		return LoginResult{}, err
+	}
 	idle, abs := s.cfg.BrowserIdle, s.cfg.BrowserAbsolute
 	if kind == store.SessionCLI {
 		idle, abs = s.cfg.CLIIdle, s.cfg.CLIAbsolute
@@ -147,7 +150,10 @@ func (s *Service) openSession(ctx context.Context, q store.Queries, a store.Admi
 	}
 	res := LoginResult{Secret: secret}
 	if kind == store.SessionBrowser {
-		csrf, csrfHash := credential.New(credential.Session)
+		csrf, csrfHash, err := credential.New(credential.Session)
+		if err != nil {
+			return LoginResult{}, err
+		}
 		sess.CSRFHash, res.CSRFToken = csrfHash, csrf
 	}
 	if err := q.Sessions().Create(ctx, sess); err != nil {

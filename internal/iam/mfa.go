@@ -24,9 +24,12 @@ func (s *Service) BeginMFAEnrollment(ctx context.Context, p *Principal, actor Ac
 	if p.Session == nil {
 		return MFAEnrollment{}, apperr.Forbidden("MFA is enrolled by the admin in a signed-in session, not with an API token")
 	}
-	secret := totp.NewSecret()
+	secret, err := totp.NewSecret()
+	if err != nil {
+		return MFAEnrollment{}, err
+	}
 	var out MFAEnrollment
-	err := s.st.Tx(ctx, func(q store.Queries) error {
+	err = s.st.Tx(ctx, func(q store.Queries) error {
 		a, err := q.Admins().Get(ctx, p.HomeTenant, p.AdminID)
 		if err != nil {
 			return err
@@ -79,7 +82,10 @@ func (s *Service) ConfirmMFA(ctx context.Context, p *Principal, code string, act
 		if !ok {
 			return apperr.Invalid("the code does not match; check the device clock and try the current code")
 		}
-		display, hashes := totp.NewRecoveryCodes(recoveryCodeCount)
+		display, hashes, err := totp.NewRecoveryCodes(recoveryCodeCount)
+		if err != nil {
+			return err
+		}
 		a.MFAEnabled, a.MFALastStep, a.UpdatedAt = true, step, now
 		if err := q.Admins().Update(ctx, a); err != nil {
 			return err
@@ -108,7 +114,10 @@ func (s *Service) ConfirmMFA(ctx context.Context, p *Principal, code string, act
 func (s *Service) RegenerateRecoveryCodes(ctx context.Context, p *Principal, code string, actor Actor) ([]string, error) {
 	var out []string
 	err := s.withVerifiedCode(ctx, p, code, func(q store.Queries, a *store.Admin) error {
-		display, hashes := totp.NewRecoveryCodes(recoveryCodeCount)
+		display, hashes, err := totp.NewRecoveryCodes(recoveryCodeCount)
+		if err != nil {
+			return err
+		}
 		if err := q.Admins().ReplaceRecoveryCodes(ctx, a.ID, hashes); err != nil {
 			return err
 		}
