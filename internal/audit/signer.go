@@ -1,0 +1,136 @@
+package audit
+
+import (
+	"context"
+	"crypto/ed25519"
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/x509"
+	"encoding/hex"
+	"encoding/pem"
+	"errors"
+	"fmt"
+
+	"github.com/steward-mdm/steward/internal/secrets"
+	"github.com/steward-mdm/steward/internal/store"
+)
+
+// signingKeySetting is the Settings key of the sealed signing key seed.
+const signingKeySetting = "audit.signing_key"
+
+// signingKeyAD binds the sealed seed to its purpose: the same ciphertext
+// copied into another setting does not open there.
+var signingKeyAD = []byte("audit-signing-key")
+
+// Signer signs checkpoints with the install's ed25519 audit key.
+type Signer struct {
+	priv  ed25519.PrivateKey
+	pub   ed25519.PublicKey
+	keyID string
+}
+
+// LoadOrCreateSigner opens the install's signing key, creating it on first
+// start. Several nodes may start at once: PutIfAbsent lets one win and the
+// others load the winner's key, so every node signs with the same key.
+func LoadOrCreateSigner(ctx context.Context, st store.Store, sealer secrets.Sealer) (*Signer, error) {
+	settings := st.Read().Settings()
+	sealed, err := settings.Get(ctx, signingKeySetting)
+	if errors.Is(err, store.ErrNotFound) {
+		seed := make([]byte, ed25519.SeedSize)
+		if _, err := rand.Read(seed); err != nil {
+			return nil, fmt.Errorf("audit: generating signing key: %w", err)
+		}
+		fresh, err := sealer.Seal(seed, signingKeyAD)
+		if err != nil {
+			return nil, fmt.Errorf("audit: sealing signing key: %w", err)
+		}
+		stored, err := settings.PutIfAbsent(ctx, signingKeySetting, fresh)
+		if err != nil {
+			return nil, fmt.Errorf("audit: storing signing key: %w", err)
+		}
+		if stored {
+			return newSigner(seed), nil
+		}
+		sealed, err = settings.Get(ctx, signingKeySetting)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("audit: loading signing key: %w", err)
+	}
+	seed, err := sealer.Open(sealed, signingKeyAD)
+	if err != nil {
+		return nil, fmt.Errorf("audit: opening signing key (is this node given the same master key as the others?): %w", err)
+	}
+	if len(seed) != ed25519.SeedSize {
+		return nil, fmt.Errorf("audit: stored signing key has %d bytes, want %d", len(seed), ed25519.SeedSize)
+	}
+	return newSigner(seed), nil
+}
+
+// NewSignerFromSeed builds a signer from a 32-byte ed25519 seed; for tests
+// and tools that hold a key outside the store.
+func NewSignerFromSeed(seed []byte) (*Signer, error) {
+	if len(seed) != ed25519.SeedSize {
+		return nil, fmt.Errorf("audit: ed25519 seed must be %d bytes, got %d", ed25519.SeedSize, len(seed))
+	}
+	return newSigner(seed), nil
+}
+
+func newSigner(seed []byte) *Signer {
+	priv := ed25519.NewKeyFromSeed(seed)
+	pub := priv.Public().(ed25519.PublicKey)
+	return &Signer{priv: priv, pub: pub, keyID: KeyIDOf(pub)}
+}
+
+// PublicKey returns the key that verifies this signer's checkpoints.
+func (s *Signer) PublicKey() ed25519.PublicKey { return s.pub }
+
+// KeyID names the key: hex of the first 8 bytes of SHA-256 of the raw key.
+func (s *Signer) KeyID() string { return s.keyID }
+
+// PublicKeyPEM returns the public key as a PKIX "PUBLIC KEY" PEM block, the
+// form to hand to auditors.
+func (s *Signer) PublicKeyPEM() []byte {
+	der, err := x509.MarshalPKIXPublicKey(s.pub)
+	if err != nil {
+		panic("audit: marshalling an ed25519 public key cannot fail: " + err.Error())
+	}
+	return pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der})
+}
+
+// KeyIDOf returns the key ID of any ed25519 public key.
+func KeyIDOf(pub ed25519.PublicKey) string {
+	sum := sha256.Sum256(pub)
+	return hex.EncodeToString(sum[:8])
+}
+
+// ParsePublicKeyPEM reads a PKIX "PUBLIC KEY" PEM block holding an ed25519 key.
+func ParsePublicKeyPEM(b []byte) (ed25519.PublicKey, error) {
+	block, _ := pem.Decode(b)
+	if block == nil || block.Type != "PUBLIC KEY" {
+		return nil, errors.New("audit: no PEM \"PUBLIC KEY\" block found")
+	}
+	key, err := x509.ParsePKIXPublicKey(block.Bytes)
+	if err != nil {
+		return nil, fmt.Errorf("audit: parsing public key: %w", err)
+	}
+	pub, ok := key.(ed25519.PublicKey)
+	if !ok {
+		return nil, fmt.Errorf("audit: public key is %T, want ed25519", key)
+	}
+	return pub, nil
+}
+
+// signCheckpoint fills in KeyID and Signature of c.
+func (s *Signer) signCheckpoint(c store.Checkpoint) store.Checkpoint {
+	c.KeyID = s.keyID
+	c.Signature = ed25519.Sign(s.priv, CheckpointMessage(c))
+	return c
+}
+
+// VerifyCheckpoint reports whether c carries a valid signature by pub.
+func VerifyCheckpoint(pub ed25519.PublicKey, c store.Checkpoint) bool {
+	if len(pub) != ed25519.PublicKeySize || len(c.Signature) != ed25519.SignatureSize {
+		return false
+	}
+	return ed25519.Verify(pub, CheckpointMessage(c), c.Signature)
+}
