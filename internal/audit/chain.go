@@ -71,6 +71,11 @@ type chainVerifier struct {
 	// checkpointsAt lets the store verifier check checkpoints while
 	// streaming, without remembering hashes.
 	checkpointsAt map[int64]store.Checkpoint
+	// adoptPrev makes the first entry's PrevHash the starting point: for a
+	// segment verified in parallel, whose link to the previous segment is
+	// checked when the segments are joined (firstPrev).
+	adoptPrev bool
+	firstPrev []byte
 }
 
 func newChainVerifier(tenantID string, pub ed25519.PublicKey, baseSeq int64, baseHash []byte) *chainVerifier {
@@ -120,6 +125,11 @@ func (v *chainVerifier) addEntry(e store.AuditEntry) {
 		v.fail(ProblemInserted, e.Seq, fmt.Sprintf("a second entry claims seq %d", e.Seq))
 		return
 	}
+	if v.adoptPrev && len(e.PrevHash) == HashSize {
+		copy(v.prev[:], e.PrevHash)
+		v.firstPrev = append([]byte(nil), e.PrevHash...)
+	}
+	v.adoptPrev = false
 	sum := hashEntryInto(v.scratch, e)
 	if !bytes.Equal(sum[:], e.Hash) {
 		v.fail(ProblemAltered, e.Seq, fmt.Sprintf("entry %d's contents do not match its hash", e.Seq))
@@ -149,7 +159,7 @@ func (v *chainVerifier) addEntry(e store.AuditEntry) {
 func (v *chainVerifier) refine(e store.AuditEntry) {
 	switch v.pending {
 	case pendingGap:
-		if e.Seq >= v.report.Problem.Seq && e.Seq < v.gapEnd {
+		if e.Seq == v.report.Problem.Seq {
 			v.report.Problem = &Problem{Kind: ProblemReordered, Seq: e.Seq,
 				Detail: fmt.Sprintf("entry %d appears after entry %d", e.Seq, v.gapEnd)}
 			v.pending = pendingNone
@@ -203,6 +213,10 @@ func (v *chainVerifier) checkCheckpoint(cp store.Checkpoint) {
 		return // before the base, or after an earlier problem: nothing to compare
 	}
 	if !bytes.Equal(want, cp.Hash) {
+		if cp.Seq == v.baseSeq {
+			v.fail(ProblemBrokenBase, cp.Seq, fmt.Sprintf("the base hash at seq %d differs from the one its checkpoint signed", cp.Seq))
+			return
+		}
 		v.fail(ProblemCheckpointMismatch, cp.Seq, fmt.Sprintf("checkpoint at seq %d names another hash than the chain has there", cp.Seq))
 		return
 	}

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 	"unicode/utf8"
 
@@ -88,21 +89,8 @@ func appendChained(ctx context.Context, q store.Queries, tenantID string, entrie
 	if err != nil {
 		return fmt.Errorf("audit: reading chain head of tenant %s: %w", tenantID, err)
 	}
-	prev := head.Hash
-	if head.Seq == 0 {
-		prev = genesisHash
-	}
-	seq := head.Seq
-	buf := make([]byte, 0, 512)
-	for i := range entries {
-		seq++
-		entries[i].Seq = seq
-		entries[i].PrevHash = prev
-		sum := hashEntryInto(buf, entries[i])
-		entries[i].Hash = sum[:]
-		prev = entries[i].Hash
-	}
-	next := store.AuditHead{TenantID: tenantID, Seq: seq, Hash: prev, BaseSeq: head.BaseSeq, BaseHash: head.BaseHash}
+	head.TenantID = tenantID // a tenant without entries gets a zero head
+	next := linkEntries(head, entries)
 	if err := q.Audit().Append(ctx, next, entries); err != nil {
 		return fmt.Errorf("audit: appending %d entries for tenant %s: %w", len(entries), tenantID, err)
 	}
@@ -169,6 +157,31 @@ func validateRecord(r Record) error {
 		if !utf8.ValidString(f.value) {
 			return fmt.Errorf("%w: %s is not valid UTF-8", ErrInvalidRecord, f.name)
 		}
+		// PostgreSQL text cannot hold NUL; refusing it everywhere keeps the
+		// engines alike.
+		if strings.IndexByte(f.value, 0) >= 0 {
+			return fmt.Errorf("%w: %s contains a NUL byte", ErrInvalidRecord, f.name)
+		}
 	}
 	return nil
+}
+
+// linkEntries numbers entries after head, links and hashes them, and returns
+// the head that follows them.
+func linkEntries(head store.AuditHead, entries []store.AuditEntry) store.AuditHead {
+	prev := head.Hash
+	if head.Seq == 0 {
+		prev = genesisHash
+	}
+	seq := head.Seq
+	buf := make([]byte, 0, 512)
+	for i := range entries {
+		seq++
+		entries[i].Seq = seq
+		entries[i].PrevHash = prev
+		sum := hashEntryInto(buf, entries[i])
+		entries[i].Hash = sum[:]
+		prev = entries[i].Hash
+	}
+	return store.AuditHead{TenantID: head.TenantID, Seq: seq, Hash: prev, BaseSeq: head.BaseSeq, BaseHash: head.BaseHash}
 }

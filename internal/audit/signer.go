@@ -33,28 +33,21 @@ type Signer struct {
 // start. Several nodes may start at once: PutIfAbsent lets one win and the
 // others load the winner's key, so every node signs with the same key.
 func LoadOrCreateSigner(ctx context.Context, st store.Store, sealer secrets.Sealer) (*Signer, error) {
-	settings := st.Read().Settings()
-	sealed, err := settings.Get(ctx, signingKeySetting)
-	if errors.Is(err, store.ErrNotFound) {
-		seed := make([]byte, ed25519.SeedSize)
-		if _, err := rand.Read(seed); err != nil {
-			return nil, fmt.Errorf("audit: generating signing key: %w", err)
-		}
-		fresh, err := sealer.Seal(seed, signingKeyAD)
+	var sealed []byte
+	// One Tx reads back what it or the winner wrote; the retry covers an
+	// engine whose snapshot predates the winner's commit.
+	for attempt := 0; attempt < 3 && sealed == nil; attempt++ {
+		err := st.Tx(ctx, func(q store.Queries) error {
+			var err error
+			sealed, err = loadOrStoreSealedKey(ctx, q.Settings(), sealer)
+			return err
+		})
 		if err != nil {
-			return nil, fmt.Errorf("audit: sealing signing key: %w", err)
+			return nil, err
 		}
-		stored, err := settings.PutIfAbsent(ctx, signingKeySetting, fresh)
-		if err != nil {
-			return nil, fmt.Errorf("audit: storing signing key: %w", err)
-		}
-		if stored {
-			return newSigner(seed), nil
-		}
-		sealed, err = settings.Get(ctx, signingKeySetting)
 	}
-	if err != nil {
-		return nil, fmt.Errorf("audit: loading signing key: %w", err)
+	if sealed == nil {
+		return nil, errors.New("audit: signing key was neither found nor stored; retry the start")
 	}
 	seed, err := sealer.Open(sealed, signingKeyAD)
 	if err != nil {
@@ -64,6 +57,41 @@ func LoadOrCreateSigner(ctx context.Context, st store.Store, sealer secrets.Seal
 		return nil, fmt.Errorf("audit: stored signing key has %d bytes, want %d", len(seed), ed25519.SeedSize)
 	}
 	return newSigner(seed), nil
+}
+
+// loadOrStoreSealedKey returns the sealed seed, storing a new one if there is
+// none; nil without error when another node's key is not visible yet.
+func loadOrStoreSealedKey(ctx context.Context, settings store.SettingStore, sealer secrets.Sealer) ([]byte, error) {
+	sealed, err := settings.Get(ctx, signingKeySetting)
+	if err == nil {
+		return sealed, nil
+	}
+	if !errors.Is(err, store.ErrNotFound) {
+		return nil, fmt.Errorf("audit: loading signing key: %w", err)
+	}
+	seed := make([]byte, ed25519.SeedSize)
+	if _, err := rand.Read(seed); err != nil {
+		return nil, fmt.Errorf("audit: generating signing key: %w", err)
+	}
+	fresh, err := sealer.Seal(seed, signingKeyAD)
+	if err != nil {
+		return nil, fmt.Errorf("audit: sealing signing key: %w", err)
+	}
+	stored, err := settings.PutIfAbsent(ctx, signingKeySetting, fresh)
+	if err != nil {
+		return nil, fmt.Errorf("audit: storing signing key: %w", err)
+	}
+	if stored {
+		return fresh, nil
+	}
+	sealed, err = settings.Get(ctx, signingKeySetting)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("audit: loading signing key: %w", err)
+	}
+	return sealed, nil
 }
 
 // NewSignerFromSeed builds a signer from a 32-byte ed25519 seed; for tests

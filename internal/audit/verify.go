@@ -50,18 +50,8 @@ func verifyStoreOnce(ctx context.Context, st store.Store, tenantID string, pub e
 	}
 	v.requireAnchoredBase(cps)
 	if !v.failed() {
-		err = aud.Scan(ctx, tenantID, head.BaseSeq, func(e store.AuditEntry) error {
-			if e.Seq > head.Seq {
-				return errStopScan
-			}
-			v.addEntry(e)
-			if v.failed() {
-				return errStopScan // sorted input: nothing later can refine it
-			}
-			return nil
-		})
-		if err != nil && !errors.Is(err, errStopScan) {
-			return Report{}, false, fmt.Errorf("audit: reading entries of tenant %s: %w", tenantID, err)
+		if v, err = verifySegments(ctx, aud, v, head.Seq); err != nil {
+			return Report{}, false, err
 		}
 	}
 	if p := v.report.Problem; p != nil && p.Kind == ProblemRemoved && p.Seq == head.BaseSeq+1 {

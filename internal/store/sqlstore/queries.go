@@ -1,0 +1,205 @@
+package sqlstore
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgconn"
+	"modernc.org/sqlite"
+
+	"github.com/steward-mdm/steward/internal/store"
+)
+
+// execer is what *sql.DB and *sql.Tx have in common.
+type execer interface {
+	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+}
+
+// queries implements store.Queries over a pool (Read) or a transaction.
+type queries struct {
+	db   *DB
+	x    execer
+	inTx bool
+}
+
+func (q *queries) Tenants() store.TenantStore         { return tenantStore{q} }
+func (q *queries) Admins() store.AdminStore           { return adminStore{q} }
+func (q *queries) Roles() store.RoleStore             { return roleStore{q} }
+func (q *queries) Assignments() store.AssignmentStore { return assignmentStore{q} }
+func (q *queries) Sessions() store.SessionStore       { return sessionStore{q} }
+func (q *queries) Tokens() store.TokenStore           { return tokenStore{q} }
+func (q *queries) Audit() store.AuditStore            { return auditStore{q} }
+func (q *queries) Settings() store.SettingStore       { return settingStore{q} }
+func (q *queries) Leases() store.LeaseStore           { return leaseStore{q} }
+
+// exec runs a statement and returns rows affected, mapping errors.
+func (q *queries) exec(ctx context.Context, what, query string, args ...any) (int, error) {
+	res, err := q.x.ExecContext(ctx, query, args...)
+	if err != nil {
+		return 0, mapErr(what, err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return 0, fmt.Errorf("sqlstore: %s: %w", what, err)
+	}
+	return int(n), nil
+}
+
+// execOne runs a statement that must touch exactly one row; none means the
+// row is absent or belongs to another tenant: ErrNotFound.
+func (q *queries) execOne(ctx context.Context, what, query string, args ...any) error {
+	n, err := q.exec(ctx, what, query, args...)
+	if err != nil {
+		return err
+	}
+	if n == 0 {
+		return fmt.Errorf("sqlstore: %s: %w", what, store.ErrNotFound)
+	}
+	return nil
+}
+
+func (q *queries) count(ctx context.Context, what, query string, args ...any) (int, error) {
+	var n int
+	if err := q.x.QueryRowContext(ctx, query, args...).Scan(&n); err != nil {
+		return 0, mapErr(what, err)
+	}
+	return n, nil
+}
+
+// mapErr translates driver errors into the store's sentinel errors while
+// keeping the original for diagnosis.
+func mapErr(what string, err error) error {
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, sql.ErrNoRows):
+		return fmt.Errorf("sqlstore: %s: %w", what, store.ErrNotFound)
+	case isUniqueViolation(err):
+		return fmt.Errorf("sqlstore: %s: %w (%v)", what, store.ErrConflict, err)
+	}
+	return fmt.Errorf("sqlstore: %s: %w", what, err)
+}
+
+func isUniqueViolation(err error) bool {
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) {
+		return pgErr.Code == "23505"
+	}
+	var liteErr *sqlite.Error
+	if errors.As(err, &liteErr) {
+		switch liteErr.Code() {
+		case 2067, 1555: // SQLITE_CONSTRAINT_UNIQUE, SQLITE_CONSTRAINT_PRIMARYKEY
+			return true
+		}
+	}
+	return strings.Contains(err.Error(), "UNIQUE constraint failed")
+}
+
+func isForeignKeyViolation(err error) bool {
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) {
+		return pgErr.Code == "23503"
+	}
+	var liteErr *sqlite.Error
+	if errors.As(err, &liteErr) && liteErr.Code() == 787 { // SQLITE_CONSTRAINT_FOREIGNKEY
+		return true
+	}
+	return strings.Contains(err.Error(), "FOREIGN KEY constraint failed")
+}
+
+// pageArgs returns the cursor and the effective limit of p.
+func pageArgs(p store.Page) (string, int) {
+	n := p.Limit
+	if n <= 0 {
+		n = 100
+	}
+	return p.After, min(n, 1000)
+}
+
+// micros stores a time as unix microseconds UTC; the zero time is 0.
+func micros(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return t.UnixMicro()
+}
+
+func fromMicros(us int64) time.Time {
+	if us == 0 {
+		return time.Time{}
+	}
+	return time.UnixMicro(us).UTC()
+}
+
+func nowMicros() int64 { return time.Now().UnixMicro() }
+
+func boolInt(b bool) int64 {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// blob stores empty byte strings as NULL so they read back as nil on both engines.
+func blob(b []byte) any {
+	if len(b) == 0 {
+		return nil
+	}
+	return b
+}
+
+func nonEmpty(b []byte) []byte {
+	if len(b) == 0 {
+		return nil
+	}
+	return b
+}
+
+func encodeStrings(s []string) (string, error) {
+	if s == nil {
+		s = []string{}
+	}
+	b, err := json.Marshal(s)
+	return string(b), err
+}
+
+func decodeStrings(s string) ([]string, error) {
+	var out []string
+	if err := json.Unmarshal([]byte(s), &out); err != nil {
+		return nil, fmt.Errorf("sqlstore: decoding string list: %w", err)
+	}
+	if len(out) == 0 {
+		return nil, nil
+	}
+	return out, nil
+}
+
+// scanner is *sql.Row or *sql.Rows.
+type scanner interface{ Scan(dest ...any) error }
+
+// collect scans every row with scan and closes rows.
+func collect[T any](rows *sql.Rows, err error, what string, scan func(scanner) (T, error)) ([]T, error) {
+	if err != nil {
+		return nil, mapErr(what, err)
+	}
+	defer rows.Close()
+	var out []T
+	for rows.Next() {
+		v, err := scan(rows)
+		if err != nil {
+			return nil, mapErr(what, err)
+		}
+		out = append(out, v)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, mapErr(what, err)
+	}
+	return out, nil
+}

@@ -1,0 +1,59 @@
+package sqlstore
+
+import (
+	"context"
+	"time"
+
+	"github.com/steward-mdm/steward/internal/store"
+)
+
+type settingStore struct{ q *queries }
+
+func (s settingStore) Get(ctx context.Context, key string) ([]byte, error) {
+	var v []byte
+	err := s.q.x.QueryRowContext(ctx, `SELECT value FROM settings WHERE key = $1`, key).Scan(&v)
+	if err != nil {
+		return nil, mapErr("reading setting", err)
+	}
+	if v == nil {
+		v = []byte{} // present but empty: distinguishable from absent
+	}
+	return v, nil
+}
+
+func (s settingStore) Put(ctx context.Context, key string, value []byte) error {
+	_, err := s.q.exec(ctx, "storing setting", `INSERT INTO settings (key, value) VALUES ($1, $2)
+		ON CONFLICT (key) DO UPDATE SET value = excluded.value`, key, value)
+	return err
+}
+
+func (s settingStore) PutIfAbsent(ctx context.Context, key string, value []byte) (bool, error) {
+	n, err := s.q.exec(ctx, "storing setting", `INSERT INTO settings (key, value) VALUES ($1, $2)
+		ON CONFLICT (key) DO NOTHING`, key, value)
+	return n == 1, err
+}
+
+func (s settingStore) Delete(ctx context.Context, key string) error {
+	return s.q.execOne(ctx, "deleting setting", `DELETE FROM settings WHERE key = $1`, key)
+}
+
+type leaseStore struct{ q *queries }
+
+// TryAcquire is one upsert whose update only applies when the caller holds
+// the lease already or it has expired, so racing nodes cannot both win.
+func (s leaseStore) TryAcquire(ctx context.Context, name, holder string, now time.Time, ttl time.Duration) (bool, error) {
+	n, err := s.q.exec(ctx, "acquiring lease", `INSERT INTO leases (name, holder, expires) VALUES ($1, $2, $3)
+		ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, expires = excluded.expires
+		WHERE leases.holder = excluded.holder OR leases.expires < $4`,
+		name, holder, micros(now.Add(ttl)), micros(now))
+	return n == 1, err
+}
+
+// Release gives the lease up if holder has it; releasing a lease one does not
+// hold is not an error.
+func (s leaseStore) Release(ctx context.Context, name, holder string) error {
+	_, err := s.q.exec(ctx, "releasing lease", `DELETE FROM leases WHERE name = $1 AND holder = $2`, name, holder)
+	return err
+}
+
+var _ store.Queries = (*queries)(nil)

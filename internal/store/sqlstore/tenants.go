@@ -1,0 +1,112 @@
+package sqlstore
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+
+	"github.com/steward-mdm/steward/internal/store"
+)
+
+type tenantStore struct{ q *queries }
+
+const tenantColumns = `id, COALESCE(parent_id, ''), kind, name, slug, require_mfa, allowed_cidrs, created_at, updated_at`
+
+func scanTenant(s scanner) (store.Tenant, error) {
+	var t store.Tenant
+	var cidrs string
+	var created, updated int64
+	if err := s.Scan(&t.ID, &t.ParentID, &t.Kind, &t.Name, &t.Slug, &t.RequireMFA, &cidrs, &created, &updated); err != nil {
+		return t, err
+	}
+	var err error
+	t.AllowedCIDRs, err = decodeStrings(cidrs)
+	t.CreatedAt, t.UpdatedAt = fromMicros(created), fromMicros(updated)
+	return t, err
+}
+
+func nullString(s string) any {
+	if s == "" {
+		return nil
+	}
+	return s
+}
+
+func (s tenantStore) Create(ctx context.Context, t store.Tenant) error {
+	cidrs, err := encodeStrings(t.AllowedCIDRs)
+	if err != nil {
+		return fmt.Errorf("sqlstore: encoding allowed CIDRs: %w", err)
+	}
+	_, err = s.q.x.ExecContext(ctx, `INSERT INTO tenants (`+
+		`id, parent_id, kind, name, slug, require_mfa, allowed_cidrs, created_at, updated_at)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
+		t.ID, nullString(t.ParentID), string(t.Kind), t.Name, t.Slug, boolInt(t.RequireMFA), cidrs,
+		micros(t.CreatedAt), micros(t.UpdatedAt))
+	if err != nil && isForeignKeyViolation(err) {
+		return fmt.Errorf("sqlstore: creating tenant: parent tenant: %w", store.ErrNotFound)
+	}
+	return mapErr("creating tenant", err)
+}
+
+func (s tenantStore) Get(ctx context.Context, id string) (store.Tenant, error) {
+	t, err := scanTenant(s.q.x.QueryRowContext(ctx, `SELECT `+tenantColumns+` FROM tenants WHERE id = $1`, id))
+	return t, mapErr("reading tenant", err)
+}
+
+func (s tenantStore) GetBySlug(ctx context.Context, slug string) (store.Tenant, error) {
+	t, err := scanTenant(s.q.x.QueryRowContext(ctx, `SELECT `+tenantColumns+` FROM tenants WHERE slug = $1`, slug))
+	return t, mapErr("reading tenant by slug", err)
+}
+
+func (s tenantStore) ListChildren(ctx context.Context, parentID string, p store.Page) ([]store.Tenant, error) {
+	after, limit := pageArgs(p)
+	var rows *sql.Rows
+	var err error
+	if parentID == "" {
+		rows, err = s.q.x.QueryContext(ctx, `SELECT `+tenantColumns+` FROM tenants
+			WHERE parent_id IS NULL AND id > $1 ORDER BY id LIMIT $2`, after, limit)
+	} else {
+		rows, err = s.q.x.QueryContext(ctx, `SELECT `+tenantColumns+` FROM tenants
+			WHERE parent_id = $1 AND id > $2 ORDER BY id LIMIT $3`, parentID, after, limit)
+	}
+	return collect(rows, err, "listing tenants", scanTenant)
+}
+
+func (s tenantStore) Update(ctx context.Context, t store.Tenant) error {
+	cidrs, err := encodeStrings(t.AllowedCIDRs)
+	if err != nil {
+		return fmt.Errorf("sqlstore: encoding allowed CIDRs: %w", err)
+	}
+	return s.q.execOne(ctx, "updating tenant", `UPDATE tenants
+		SET name = $2, require_mfa = $3, allowed_cidrs = $4, updated_at = $5 WHERE id = $1`,
+		t.ID, t.Name, boolInt(t.RequireMFA), cidrs, micros(t.UpdatedAt))
+}
+
+// Delete refuses while child tenants or admins exist; the foreign keys
+// would too, but an explicit check gives ErrConflict on both engines.
+func (s tenantStore) Delete(ctx context.Context, id string) error {
+	n, err := s.q.count(ctx, "checking tenant dependants", `SELECT
+		(SELECT COUNT(*) FROM tenants WHERE parent_id = $1) + (SELECT COUNT(*) FROM admins WHERE tenant_id = $1)`, id)
+	if err != nil {
+		return err
+	}
+	if n > 0 {
+		return fmt.Errorf("sqlstore: deleting tenant: it still has child tenants or admins: %w", store.ErrConflict)
+	}
+	res, err := s.q.x.ExecContext(ctx, `DELETE FROM tenants WHERE id = $1`, id)
+	if err != nil && isForeignKeyViolation(err) {
+		// A dependant was added between the check and the delete.
+		return fmt.Errorf("sqlstore: deleting tenant: %w", store.ErrConflict)
+	}
+	if err != nil {
+		return mapErr("deleting tenant", err)
+	}
+	if affected, err := res.RowsAffected(); err != nil || affected == 0 {
+		return mapErr("deleting tenant", sql.ErrNoRows)
+	}
+	return nil
+}
+
+func (s tenantStore) Count(ctx context.Context) (int, error) {
+	return s.q.count(ctx, "counting tenants", `SELECT COUNT(*) FROM tenants`)
+}

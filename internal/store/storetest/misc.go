@@ -1,0 +1,182 @@
+package storetest
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/steward-mdm/steward/internal/store"
+)
+
+func testSettings(t *testing.T, st store.Store) {
+	ctx := context.Background()
+	r := st.Read().Settings()
+	_, err := r.Get(ctx, "sealed-key")
+	wantErr(t, err, store.ErrNotFound, "Get absent")
+	tx(t, st, func(q store.Queries) error { return q.Settings().Put(ctx, "sealed-key", []byte{0, 1, 255}) })
+	tx(t, st, func(q store.Queries) error { return q.Settings().Put(ctx, "sealed-key", []byte{9, 0}) })
+	v, err := r.Get(ctx, "sealed-key")
+	must(t, err)
+	if !bytes.Equal(v, []byte{9, 0}) {
+		t.Fatalf("Get after overwrite = %v", v)
+	}
+	tx(t, st, func(q store.Queries) error { return q.Settings().Put(ctx, "empty", []byte{}) })
+	if v, err := r.Get(ctx, "empty"); err != nil || len(v) != 0 {
+		t.Fatalf("Get of an empty value = %v, %v", v, err)
+	}
+	var first, second bool
+	tx(t, st, func(q store.Queries) error {
+		var err error
+		if first, err = q.Settings().PutIfAbsent(ctx, "once", []byte("a")); err != nil {
+			return err
+		}
+		second, err = q.Settings().PutIfAbsent(ctx, "once", []byte("b"))
+		return err
+	})
+	if v, _ := r.Get(ctx, "once"); !first || second || string(v) != "a" {
+		t.Fatalf("PutIfAbsent twice = %v, %v, value %q", first, second, v)
+	}
+	tx(t, st, func(q store.Queries) error { return q.Settings().Delete(ctx, "sealed-key") })
+	_, err = r.Get(ctx, "sealed-key")
+	wantErr(t, err, store.ErrNotFound, "Get after Delete")
+	wantErr(t, st.Tx(ctx, func(q store.Queries) error { return q.Settings().Delete(ctx, "sealed-key") }),
+		store.ErrNotFound, "Delete absent")
+}
+
+func testPutIfAbsentRace(t *testing.T, st store.Store) {
+	ctx := context.Background()
+	var winners atomic.Int32
+	var wg sync.WaitGroup
+	for i := range 16 {
+		wg.Go(func() {
+			put := func(q store.Queries) error {
+				ok, err := q.Settings().PutIfAbsent(ctx, "bootstrap", []byte(fmt.Sprint(i)))
+				if ok {
+					winners.Add(1)
+				}
+				return err
+			}
+			var err error
+			if i%2 == 0 {
+				err = st.Tx(ctx, put)
+			} else {
+				err = put(st.Read())
+			}
+			if err != nil {
+				t.Error(err)
+			}
+		})
+	}
+	wg.Wait()
+	if winners.Load() != 1 {
+		t.Fatalf("%d racers stored the value, want exactly 1", winners.Load())
+	}
+}
+
+func testLeases(t *testing.T, st store.Store) {
+	ctx := context.Background()
+	l := st.Read().Leases()
+	try := func(holder string, now time.Time) bool {
+		t.Helper()
+		ok, err := l.TryAcquire(ctx, "checkpoint", holder, now, time.Minute)
+		must(t, err)
+		return ok
+	}
+	if !try("node-a", at) {
+		t.Fatal("free lease not acquired")
+	}
+	if try("node-b", at.Add(30*time.Second)) {
+		t.Fatal("held lease taken by another node")
+	}
+	if !try("node-a", at.Add(50*time.Second)) {
+		t.Fatal("holder could not renew")
+	}
+	if try("node-b", at.Add(100*time.Second)) {
+		t.Fatal("renewed lease taken before its new expiry")
+	}
+	if !try("node-b", at.Add(111*time.Second)) {
+		t.Fatal("expired lease not taken over")
+	}
+	must(t, l.Release(ctx, "checkpoint", "node-a")) // not the holder: no effect
+	if try("node-a", at.Add(112*time.Second)) {
+		t.Fatal("release by a non-holder freed the lease")
+	}
+	must(t, l.Release(ctx, "checkpoint", "node-b"))
+	if !try("node-a", at.Add(113*time.Second)) {
+		t.Fatal("released lease not acquirable")
+	}
+}
+
+func testTxRollback(t *testing.T, st store.Store) {
+	ctx := context.Background()
+	tn := newTenant(t, st, "")
+	boom := errors.New("boom")
+	err := st.Tx(ctx, func(q store.Queries) error {
+		if err := q.Settings().Put(ctx, "k", []byte("v")); err != nil {
+			return err
+		}
+		if err := appendInTx(q, tn.ID, 3, nil); err != nil {
+			return err
+		}
+		if _, err := q.Admins().Count(ctx); err != nil {
+			return err
+		}
+		return boom
+	})
+	if err != boom {
+		t.Fatalf("Tx returned %v, want fn's error unchanged", err)
+	}
+	_, err = st.Read().Settings().Get(ctx, "k")
+	wantErr(t, err, store.ErrNotFound, "setting after rollback")
+	if h, _ := st.Read().Audit().Head(ctx, tn.ID); h.Seq != 0 {
+		t.Fatalf("audit head after rollback = %+v", h)
+	}
+	// A cancelled context fails without running fn.
+	cctx, cancel := context.WithCancel(ctx)
+	cancel()
+	ran := false
+	err = st.Tx(cctx, func(store.Queries) error { ran = true; return nil })
+	if !errors.Is(err, context.Canceled) || ran {
+		t.Fatalf("Tx with a cancelled context: err %v, ran %v", err, ran)
+	}
+}
+
+// testTxConcurrentChain has writers race to extend one chain; Head must
+// serialise them so no Seq is lost or written twice.
+func testTxConcurrentChain(t *testing.T, st store.Store) {
+	ctx := context.Background()
+	tn := newTenant(t, st, "")
+	const writers, each = 32, 5
+	var wg sync.WaitGroup
+	for range writers {
+		wg.Go(func() {
+			for range each {
+				if err := st.Tx(ctx, func(q store.Queries) error { return appendInTx(q, tn.ID, 1, nil) }); err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	head, err := st.Read().Audit().Head(ctx, tn.ID)
+	must(t, err)
+	if head.Seq != writers*each {
+		t.Fatalf("head at %d after %d appends", head.Seq, writers*each)
+	}
+	var prev []byte
+	var n int64
+	must(t, st.Read().Audit().Scan(ctx, tn.ID, 0, func(e store.AuditEntry) error {
+		n++
+		if e.Seq != n || !bytes.Equal(e.PrevHash, prev) {
+			return fmt.Errorf("chain forked at seq %d", e.Seq)
+		}
+		prev = e.Hash
+		return nil
+	}))
+}

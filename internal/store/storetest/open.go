@@ -1,0 +1,114 @@
+// Package storetest is the conformance suite every store.Store engine must
+// pass, plus helpers that give other packages' tests a real, isolated store.
+package storetest
+
+import (
+	"context"
+	"crypto/rand"
+	"database/sql"
+	"encoding/hex"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/steward-mdm/steward/internal/store"
+	"github.com/steward-mdm/steward/internal/store/sqlstore"
+)
+
+// PostgresEnv names the environment variable holding the test database DSN.
+const PostgresEnv = "STEWARD_TEST_POSTGRES_DSN"
+
+// OpenSQLite returns a migrated SQLite store in a temporary directory,
+// closed when the test ends.
+func OpenSQLite(t testing.TB) store.Store {
+	t.Helper()
+	return openMigrated(t, filepath.Join(t.TempDir(), "steward.db"))
+}
+
+// OpenPostgres returns a migrated PostgreSQL store in a fresh schema of the
+// database named by STEWARD_TEST_POSTGRES_DSN, dropped when the test ends.
+// Without a reachable database the test is skipped, unless CI=true, where
+// a missing database is a failure.
+func OpenPostgres(t testing.TB) store.Store {
+	t.Helper()
+	dsn := os.Getenv(PostgresEnv)
+	if dsn == "" {
+		unavailable(t, PostgresEnv+" is not set")
+	}
+	admin, err := sql.Open("pgx", dsn)
+	if err != nil {
+		unavailable(t, "cannot parse "+PostgresEnv+": "+err.Error())
+	}
+	t.Cleanup(func() { admin.Close() })
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := admin.PingContext(ctx); err != nil {
+		unavailable(t, "PostgreSQL at "+PostgresEnv+" is unreachable: "+err.Error())
+	}
+	schema := "steward_test_" + randomHex(8)
+	if _, err := admin.ExecContext(ctx, "CREATE SCHEMA "+schema); err != nil {
+		t.Fatalf("storetest: creating schema %s: %v", schema, err)
+	}
+	t.Cleanup(func() {
+		if _, err := admin.ExecContext(context.Background(), "DROP SCHEMA "+schema+" CASCADE"); err != nil {
+			t.Errorf("storetest: dropping schema %s: %v", schema, err)
+		}
+	})
+	return openMigrated(t, withSearchPath(dsn, schema))
+}
+
+// ForEachEngine runs fn against a fresh store of each engine, as subtests
+// "sqlite" and "postgres".
+func ForEachEngine(t *testing.T, fn func(t *testing.T, st store.Store)) {
+	t.Helper()
+	t.Run("sqlite", func(t *testing.T) { fn(t, OpenSQLite(t)) })
+	t.Run("postgres", func(t *testing.T) { fn(t, OpenPostgres(t)) })
+}
+
+func openMigrated(t testing.TB, dsn string) store.Store {
+	t.Helper()
+	ctx := context.Background()
+	st, err := sqlstore.Open(ctx, dsn)
+	if err != nil {
+		t.Fatalf("storetest: opening store: %v", err)
+	}
+	// Cleanups run last-in first-out: the store closes before its schema is dropped.
+	t.Cleanup(func() {
+		if err := st.Close(); err != nil {
+			t.Errorf("storetest: closing store: %v", err)
+		}
+	})
+	if _, err := st.Migrate(ctx); err != nil {
+		t.Fatalf("storetest: migrating: %v", err)
+	}
+	return st
+}
+
+func unavailable(t testing.TB, why string) {
+	t.Helper()
+	if os.Getenv("CI") == "true" {
+		t.Fatalf("storetest: PostgreSQL tests cannot run in CI: %s (set %s to a reachable database)", why, PostgresEnv)
+	}
+	t.Skipf("storetest: skipping PostgreSQL: %s", why)
+}
+
+// withSearchPath adds search_path to a URL or keyword/value DSN, so every
+// pooled connection uses the test's schema.
+func withSearchPath(dsn, schema string) string {
+	if u, err := url.Parse(dsn); err == nil && strings.Contains(dsn, "://") {
+		q := u.Query()
+		q.Set("search_path", schema)
+		u.RawQuery = q.Encode()
+		return u.String()
+	}
+	return dsn + " search_path=" + schema
+}
+
+func randomHex(n int) string {
+	b := make([]byte, n)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}
