@@ -19,6 +19,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"runtime/pprof"
 	"slices"
 	"time"
 
@@ -34,6 +35,7 @@ func main() {
 	entries := flag.Int("entries", 10000, "audit entries to list")
 	rounds := flag.Int("rounds", 10, "times to list them all")
 	dsn := flag.String("db", "", "database DSN (default: a fresh SQLite file)")
+	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile of the listing phase to this file")
 	flag.Parse()
 	ctx := context.Background()
 	if *dsn == "" {
@@ -58,7 +60,7 @@ func main() {
 	cfg.RequireMFA = false
 	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
 	svc := iam.New(st, sealer, cfg, iam.WithLogger(quiet))
-	const email, pw = "bench@steward.test", "Bench-Marking-Lantern-77"
+	const email, pw = "bench@steward.test", "Orbit-Quartz-Meadow-77"
 	owner, err := svc.BootstrapDirect(ctx, iam.BootstrapInput{Organisation: "Bench", Email: email, DisplayName: "Bench Owner", Password: pw})
 	check(err)
 	login, err := svc.Login(ctx, email, pw, store.SessionCLI, iam.Actor{Type: store.ActorAnonymous, SourceIP: "127.0.0.1"})
@@ -87,6 +89,12 @@ func main() {
 	ts := httptest.NewTLSServer(srv.Handler())
 	defer ts.Close()
 	client := ts.Client()
+	if *cpuprofile != "" {
+		f, err := os.Create(*cpuprofile)
+		check(err)
+		check(pprof.StartCPUProfile(f))
+		defer pprof.StopCPUProfile()
+	}
 	var lat []time.Duration
 	for r := 0; r < *rounds; r++ {
 		cursor, pages := "", 0
@@ -102,6 +110,7 @@ func main() {
 			check(err)
 			var page api.List[api.AuditEntryView]
 			check(json.NewDecoder(resp.Body).Decode(&page))
+			_, _ = io.Copy(io.Discard, resp.Body) // drain, so the connection is reused as a real client's would be
 			resp.Body.Close()
 			lat = append(lat, time.Since(t0))
 			if resp.StatusCode != 200 {

@@ -76,6 +76,7 @@ type chainVerifier struct {
 	// checked when the segments are joined (firstPrev).
 	adoptPrev bool
 	firstPrev []byte
+	segment   bool // its base is a cut, not an archived base
 }
 
 func newChainVerifier(tenantID string, pub ed25519.PublicKey, baseSeq int64, baseHash []byte) *chainVerifier {
@@ -137,7 +138,7 @@ func (v *chainVerifier) addEntry(e store.AuditEntry) {
 		return
 	}
 	if !bytes.Equal(e.PrevHash, v.prev[:]) {
-		if e.Seq == v.baseSeq+1 && v.baseSeq > 0 {
+		if e.Seq == v.baseSeq+1 && v.baseSeq > 0 && !v.segment {
 			v.fail(ProblemBrokenBase, e.Seq, fmt.Sprintf("entry %d does not link to the archived base hash of seq %d", e.Seq, v.baseSeq))
 			return
 		}

@@ -35,7 +35,7 @@ func verifySegments(ctx context.Context, aud store.AuditStore, first *chainVerif
 		}
 		// The zero base hash is a placeholder: adoptPrev replaces it.
 		v := newChainVerifier(first.report.TenantID, first.pub, ends[i-1], genesisHash)
-		v.adoptPrev, v.checkpointsAt = true, first.checkpointsAt
+		v.adoptPrev, v.segment, v.checkpointsAt = true, true, first.checkpointsAt
 		segs[i] = v
 	}
 	errs := make([]error, n)

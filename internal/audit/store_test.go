@@ -69,6 +69,11 @@ func TestAppendChainsPerTenant(t *testing.T) {
 				t.Fatalf("tenant %s: report %+v", tenant, rep)
 			}
 		}
+		reports, err := VerifyAll(ctx, st, pub)
+		check(t, err)
+		if len(reports) != 2 || reports[0].Problem != nil || reports[1].Problem != nil {
+			t.Fatalf("VerifyAll: %+v", reports)
+		}
 		got, err := st.Read().Audit().List(ctx, a, store.AuditFilter{})
 		check(t, err)
 		if len(got) != 4 || string(got[0].Details) != `{"b":true,"n":0}` || !bytes.Equal(got[0].PrevHash, genesisHash) {
@@ -172,10 +177,29 @@ func TestCheckpoints(t *testing.T) {
 		if n, err := NewCheckpointer(st, s, "node-b", time.Minute, nil).RunOnce(ctx, time.Now()); err != nil || n != 0 {
 			t.Fatalf("node-b made %d checkpoints (err %v) while node-a held the lease", n, err)
 		}
+		// Run checkpoints at once, then stops with its context.
+		appendN(t, st, tenant, 1, now)
+		runCtx, cancel := context.WithCancel(ctx)
+		done := make(chan struct{})
+		go func() { c.Run(runCtx); close(done) }()
+		deadline := time.Now().Add(10 * time.Second)
+		for {
+			cps, err := st.Read().Audit().Checkpoints(ctx, tenant)
+			check(t, err)
+			if cps[len(cps)-1].Seq == 6 {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatal("Run made no checkpoint")
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+		cancel()
+		<-done
 		rep, err := VerifyStore(ctx, st, tenant, s.PublicKey())
 		check(t, err)
 		wantProblem(t, rep, "", 0)
-		if rep.Checkpoints != 2 {
+		if rep.Checkpoints != 3 {
 			t.Fatalf("report %+v", rep)
 		}
 		rep, err = VerifyStore(ctx, st, tenant, testSigner(t, 2).PublicKey())

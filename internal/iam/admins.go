@@ -170,7 +170,7 @@ func (s *Service) setPassword(ctx context.Context, q store.Queries, a *store.Adm
 	if err := s.policy.Check(pw, append([]string{local}, strings.Fields(a.DisplayName)...), history); err != nil {
 		var pe *password.PolicyError
 		if errors.As(err, &pe) {
-			return apperr.Wrap(apperr.KindInvalid, err, "%s", err.Error()).With("field", "password").With("reason", pe.Code)
+			return apperr.New(apperr.KindInvalid, "%s", pe.Error()).With("field", "password").With("reason", pe.Code)
 		}
 		return err
 	}

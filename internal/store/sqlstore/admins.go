@@ -26,15 +26,11 @@ func scanAdmin(s scanner) (store.Admin, error) {
 }
 
 func (s adminStore) Create(ctx context.Context, a store.Admin) error {
-	_, err := s.q.x.ExecContext(ctx, `INSERT INTO admins (`+adminColumns+`)
+	return s.q.insert(ctx, "creating admin", `INSERT INTO admins (`+adminColumns+`)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)`,
 		a.ID, a.TenantID, strings.ToLower(a.Email), a.DisplayName, a.PasswordHash, blob(a.MFASecret),
 		boolInt(a.MFAEnabled), a.MFALastStep, boolInt(a.Disabled), a.FailedLogins, micros(a.LastFailureAt),
 		micros(a.LockedUntil), micros(a.PasswordSetAt), micros(a.CreatedAt), micros(a.UpdatedAt))
-	if err != nil && isForeignKeyViolation(err) {
-		return fmt.Errorf("sqlstore: creating admin: home tenant: %w", store.ErrNotFound)
-	}
-	return mapErr("creating admin", err)
 }
 
 func (s adminStore) Get(ctx context.Context, tenantID, id string) (store.Admin, error) {
@@ -107,12 +103,10 @@ func (s adminStore) ReplaceRecoveryCodes(ctx context.Context, adminID string, ha
 		return err
 	}
 	for _, h := range hashes {
-		_, err := s.q.x.ExecContext(ctx, `INSERT INTO recovery_codes (admin_id, hash) VALUES ($1, $2)`, adminID, h)
-		if err != nil && isForeignKeyViolation(err) {
-			return fmt.Errorf("sqlstore: storing recovery codes: admin: %w", store.ErrNotFound)
-		}
+		err := s.q.insert(ctx, "storing recovery codes", `INSERT INTO recovery_codes (admin_id, hash) VALUES ($1, $2)`,
+			adminID, h)
 		if err != nil {
-			return mapErr("storing recovery codes", err)
+			return err
 		}
 	}
 	return nil

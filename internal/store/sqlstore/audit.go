@@ -75,12 +75,12 @@ func (s auditStore) Append(ctx context.Context, head store.AuditHead, entries []
 		if len(e.Details) > 0 {
 			details = string(e.Details)
 		}
-		_, err := s.q.x.ExecContext(ctx, `INSERT INTO audit_entries (`+auditColumns+`)
+		err := s.q.insert(ctx, "appending audit entry "+strconv.FormatInt(e.Seq, 10), `INSERT INTO audit_entries (`+auditColumns+`)
 			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)`,
 			e.TenantID, e.Seq, micros(e.Time), string(e.ActorType), e.ActorID, e.Action, e.TargetType, e.TargetID,
 			e.Outcome, e.SourceIP, e.RequestID, e.Reason, details, blob(e.PrevHash), blob(e.Hash))
 		if err != nil {
-			return mapErr("appending audit entry "+strconv.FormatInt(e.Seq, 10), err)
+			return err
 		}
 	}
 	return s.putHead(ctx, head)
@@ -170,10 +170,9 @@ func (s auditStore) Tenants(ctx context.Context) ([]string, error) {
 }
 
 func (s auditStore) AddCheckpoint(ctx context.Context, c store.Checkpoint) error {
-	_, err := s.q.exec(ctx, "adding audit checkpoint", `INSERT INTO audit_checkpoints
+	return s.q.insert(ctx, "adding audit checkpoint", `INSERT INTO audit_checkpoints
 		(tenant_id, seq, hash, time, key_id, signature) VALUES ($1, $2, $3, $4, $5, $6)`,
 		c.TenantID, c.Seq, blob(c.Hash), micros(c.Time), c.KeyID, blob(c.Signature))
-	return err
 }
 
 func (s auditStore) Checkpoints(ctx context.Context, tenantID string) ([]store.Checkpoint, error) {

@@ -101,11 +101,15 @@ func openSQLite(ctx context.Context, dsn string, o options) (*DB, error) {
 	}
 	// synchronous=FULL: an acknowledged commit survives power loss, not just
 	// a process crash. busy_timeout covers the readers' brief WAL checkpoints.
+	// temp_store=MEMORY keeps the group committer's savepoint sub-journals
+	// off disk; they are discarded at every COMMIT anyway.
 	q := url.Values{}
 	q.Add("_pragma", "busy_timeout(10000)")
 	q.Add("_pragma", "journal_mode(WAL)")
 	q.Add("_pragma", "synchronous(FULL)")
 	q.Add("_pragma", "foreign_keys(ON)")
+	q.Add("_pragma", "cache_size(-16384)")
+	q.Add("_pragma", "temp_store(MEMORY)")
 	base := "file:" + path + "?" + q.Encode()
 
 	write, err := sql.Open("sqlite", base+"&_txlock=immediate")

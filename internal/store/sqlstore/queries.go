@@ -203,3 +203,25 @@ func collect[T any](rows *sql.Rows, err error, what string, scan func(scanner) (
 	}
 	return out, nil
 }
+
+// insert runs an INSERT with ON CONFLICT DO NOTHING appended: a unique clash
+// then reports ErrConflict without aborting a PostgreSQL transaction, so the
+// caller's transaction stays usable on both engines alike. A missing
+// referenced row (foreign key) is ErrNotFound.
+func (q *queries) insert(ctx context.Context, what, query string, args ...any) error {
+	res, err := q.x.ExecContext(ctx, query+" ON CONFLICT DO NOTHING", args...)
+	if err != nil {
+		if isForeignKeyViolation(err) {
+			return fmt.Errorf("sqlstore: %s: a referenced row is missing: %w", what, store.ErrNotFound)
+		}
+		return mapErr(what, err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return fmt.Errorf("sqlstore: %s: %w", what, err)
+	}
+	if n == 0 {
+		return fmt.Errorf("sqlstore: %s: %w", what, store.ErrConflict)
+	}
+	return nil
+}

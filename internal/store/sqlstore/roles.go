@@ -29,9 +29,8 @@ func (s roleStore) Create(ctx context.Context, r store.Role) error {
 	if err != nil {
 		return fmt.Errorf("sqlstore: encoding permissions: %w", err)
 	}
-	_, err = s.q.x.ExecContext(ctx, `INSERT INTO roles (`+roleColumns+`) VALUES ($1, $2, $3, $4, $5, $6, $7)`,
+	return s.q.insert(ctx, "creating role", `INSERT INTO roles (`+roleColumns+`) VALUES ($1, $2, $3, $4, $5, $6, $7)`,
 		r.ID, r.TenantID, r.Name, r.Description, perms, boolInt(r.BuiltIn), micros(r.CreatedAt))
-	return mapErr("creating role", err)
 }
 
 func (s roleStore) Get(ctx context.Context, tenantID, id string) (store.Role, error) {
@@ -79,12 +78,8 @@ func scanAssignment(s scanner) (store.Assignment, error) {
 }
 
 func (s assignmentStore) Create(ctx context.Context, a store.Assignment) error {
-	_, err := s.q.x.ExecContext(ctx, `INSERT INTO assignments (`+assignmentColumns+`) VALUES ($1, $2, $3, $4, $5)`,
-		a.ID, a.AdminID, a.TenantID, a.RoleID, micros(a.CreatedAt))
-	if err != nil && isForeignKeyViolation(err) {
-		return fmt.Errorf("sqlstore: creating assignment: admin: %w", store.ErrNotFound)
-	}
-	return mapErr("creating assignment", err)
+	return s.q.insert(ctx, "creating assignment", `INSERT INTO assignments (`+assignmentColumns+`)
+		VALUES ($1, $2, $3, $4, $5)`, a.ID, a.AdminID, a.TenantID, a.RoleID, micros(a.CreatedAt))
 }
 
 func (s assignmentStore) Get(ctx context.Context, tenantID, id string) (store.Assignment, error) {

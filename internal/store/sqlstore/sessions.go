@@ -2,7 +2,6 @@ package sqlstore
 
 import (
 	"context"
-	"fmt"
 	"time"
 
 	"github.com/steward-mdm/steward/internal/store"
@@ -25,15 +24,11 @@ func scanSession(s scanner) (store.Session, error) {
 }
 
 func (s sessionStore) Create(ctx context.Context, x store.Session) error {
-	_, err := s.q.x.ExecContext(ctx, `INSERT INTO sessions (`+sessionColumns+`)
+	return s.q.insert(ctx, "creating session", `INSERT INTO sessions (`+sessionColumns+`)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)`,
 		x.ID, x.AdminID, x.TenantID, string(x.Kind), x.SecretHash, blob(x.CSRFHash), boolInt(x.MFAVerified),
 		x.SourceIP, x.UserAgent, micros(x.CreatedAt), micros(x.LastSeenAt), micros(x.IdleExpiry),
 		micros(x.AbsExpiry), micros(x.RevokedAt))
-	if err != nil && isForeignKeyViolation(err) {
-		return fmt.Errorf("sqlstore: creating session: admin: %w", store.ErrNotFound)
-	}
-	return mapErr("creating session", err)
 }
 
 func (s sessionStore) GetBySecretHash(ctx context.Context, hash []byte) (store.Session, error) {
@@ -95,11 +90,10 @@ func scanToken(s scanner) (store.APIToken, error) {
 }
 
 func (s tokenStore) Create(ctx context.Context, t store.APIToken) error {
-	_, err := s.q.x.ExecContext(ctx, `INSERT INTO api_tokens (`+tokenColumns+`)
+	return s.q.insert(ctx, "creating API token", `INSERT INTO api_tokens (`+tokenColumns+`)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`,
 		t.ID, t.TenantID, t.RoleID, t.Name, t.CreatedBy, t.SecretHash, micros(t.ExpiresAt), micros(t.LastUsedAt),
 		t.LastUsedIP, micros(t.RevokedAt), micros(t.CreatedAt))
-	return mapErr("creating API token", err)
 }
 
 func (s tokenStore) GetBySecretHash(ctx context.Context, hash []byte) (store.APIToken, error) {

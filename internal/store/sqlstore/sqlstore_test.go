@@ -3,6 +3,7 @@ package sqlstore_test
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"path/filepath"
 	"sync"
 	"testing"
@@ -22,9 +23,11 @@ func TestConformancePostgres(t *testing.T) {
 	storetest.Run(t, func(t *testing.T) store.Store { return storetest.OpenPostgres(t) })
 }
 
+var quiet = sqlstore.WithLogger(slog.New(slog.DiscardHandler))
+
 func openSQLite(t *testing.T, path string) *sqlstore.DB {
 	t.Helper()
-	db, err := sqlstore.Open(context.Background(), path)
+	db, err := sqlstore.Open(context.Background(), path, quiet)
 	if err != nil {
 		t.Fatal(err)
 	}

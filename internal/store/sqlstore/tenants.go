@@ -37,15 +37,21 @@ func (s tenantStore) Create(ctx context.Context, t store.Tenant) error {
 	if err != nil {
 		return fmt.Errorf("sqlstore: encoding allowed CIDRs: %w", err)
 	}
-	_, err = s.q.x.ExecContext(ctx, `INSERT INTO tenants (`+
+	if t.ParentID != "" {
+		// Checked first: on PostgreSQL a foreign-key failure would abort the caller's transaction.
+		n, err := s.q.count(ctx, "checking parent tenant", `SELECT COUNT(*) FROM tenants WHERE id = $1`, t.ParentID)
+		if err != nil {
+			return err
+		}
+		if n == 0 {
+			return fmt.Errorf("sqlstore: creating tenant: parent tenant: %w", store.ErrNotFound)
+		}
+	}
+	return s.q.insert(ctx, "creating tenant", `INSERT INTO tenants (`+
 		`id, parent_id, kind, name, slug, require_mfa, allowed_cidrs, created_at, updated_at)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
 		t.ID, nullString(t.ParentID), string(t.Kind), t.Name, t.Slug, boolInt(t.RequireMFA), cidrs,
 		micros(t.CreatedAt), micros(t.UpdatedAt))
-	if err != nil && isForeignKeyViolation(err) {
-		return fmt.Errorf("sqlstore: creating tenant: parent tenant: %w", store.ErrNotFound)
-	}
-	return mapErr("creating tenant", err)
 }
 
 func (s tenantStore) Get(ctx context.Context, id string) (store.Tenant, error) {

@@ -5,6 +5,9 @@ import (
 	"database/sql"
 )
 
+// maxCachedStmts bounds the writer's statement cache.
+const maxCachedStmts = 256
+
 // stmtCache keeps the SQLite writer's statements prepared: parsing SQL cost
 // about as much as executing it, and the writer runs the same few dozen
 // statements all day. It is touched only by the writer goroutine.
@@ -21,6 +24,9 @@ type stmtCache struct {
 func (c *stmtCache) stmt(ctx context.Context, tx *sql.Tx, query string) *sql.Stmt {
 	if s, ok := c.prepared[query]; ok {
 		return tx.StmtContext(ctx, s)
+	}
+	if len(c.prepared) >= maxCachedStmts {
+		return nil // audit List builds many filter shapes; keep the cache bounded
 	}
 	if c.pending == nil {
 		c.pending = map[string]bool{}
@@ -59,11 +65,28 @@ func (c *stmtCache) close() {
 type writerExecer struct {
 	tx    *sql.Tx
 	stmts *stmtCache
+	// bound holds the cached statements already bound to tx, so each is
+	// bound once per batch rather than once per call.
+	bound map[string]*sql.Stmt
+}
+
+func (w *writerExecer) stmt(ctx context.Context, query string) *sql.Stmt {
+	if s, ok := w.bound[query]; ok {
+		return s
+	}
+	s := w.stmts.stmt(ctx, w.tx, query)
+	if s != nil {
+		if w.bound == nil {
+			w.bound = map[string]*sql.Stmt{}
+		}
+		w.bound[query] = s
+	}
+	return s
 }
 
 func (w *writerExecer) ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error) {
 	ctx = context.WithoutCancel(ctx)
-	if s := w.stmts.stmt(ctx, w.tx, query); s != nil {
+	if s := w.stmt(ctx, query); s != nil {
 		return s.ExecContext(ctx, args...)
 	}
 	return w.tx.ExecContext(ctx, query, args...)
@@ -71,7 +94,7 @@ func (w *writerExecer) ExecContext(ctx context.Context, query string, args ...an
 
 func (w *writerExecer) QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
 	ctx = context.WithoutCancel(ctx)
-	if s := w.stmts.stmt(ctx, w.tx, query); s != nil {
+	if s := w.stmt(ctx, query); s != nil {
 		return s.QueryContext(ctx, args...)
 	}
 	return w.tx.QueryContext(ctx, query, args...)
@@ -79,7 +102,7 @@ func (w *writerExecer) QueryContext(ctx context.Context, query string, args ...a
 
 func (w *writerExecer) QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row {
 	ctx = context.WithoutCancel(ctx)
-	if s := w.stmts.stmt(ctx, w.tx, query); s != nil {
+	if s := w.stmt(ctx, query); s != nil {
 		return s.QueryRowContext(ctx, args...)
 	}
 	return w.tx.QueryRowContext(ctx, query, args...)

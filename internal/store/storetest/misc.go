@@ -180,3 +180,22 @@ func testTxConcurrentChain(t *testing.T, st store.Store) {
 		return nil
 	}))
 }
+
+// testTxUsableAfterConflict: a unique clash inside Tx is reported as
+// ErrConflict and the transaction goes on, on both engines alike.
+func testTxUsableAfterConflict(t *testing.T, st store.Store) {
+	ctx := context.Background()
+	tn := newTenant(t, st, "")
+	role := newRole(t, st, tn.ID, "ops")
+	var createErr error
+	tx(t, st, func(q store.Queries) error {
+		dup := role
+		dup.ID = store.NewID()
+		createErr = q.Roles().Create(ctx, dup)
+		return q.Settings().Put(ctx, "after-conflict", []byte("ok"))
+	})
+	wantErr(t, createErr, store.ErrConflict, "Create with taken name inside Tx")
+	if v, err := st.Read().Settings().Get(ctx, "after-conflict"); err != nil || string(v) != "ok" {
+		t.Fatalf("write after a conflict in the same Tx: %q, %v", v, err)
+	}
+}

@@ -7,6 +7,7 @@ import (
 	"crypto/rand"
 	"database/sql"
 	"encoding/hex"
+	"log/slog"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -71,7 +72,7 @@ func ForEachEngine(t *testing.T, fn func(t *testing.T, st store.Store)) {
 func openMigrated(t testing.TB, dsn string) store.Store {
 	t.Helper()
 	ctx := context.Background()
-	st, err := sqlstore.Open(ctx, dsn)
+	st, err := sqlstore.Open(ctx, dsn, sqlstore.WithLogger(slog.New(slog.DiscardHandler)))
 	if err != nil {
 		t.Fatalf("storetest: opening store: %v", err)
 	}

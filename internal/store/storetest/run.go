@@ -39,6 +39,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"Leases", testLeases},
 		{"TxRollback", testTxRollback},
 		{"TxConcurrentChain", testTxConcurrentChain},
+		{"TxUsableAfterConflict", testTxUsableAfterConflict},
 		{"Migrations", testMigrations},
 	}
 	for _, tc := range tests {

@@ -55,6 +55,13 @@ func testSessions(t *testing.T, st store.Store) {
 		t.Fatalf("after Touch+Update = %+v, want %+v", got, s1)
 	}
 
+	// Touch alone moves both LastSeenAt and IdleExpiry; a missing session is ErrNotFound.
+	must(t, st.Read().Sessions().Touch(ctx, s3.ID, seen, idle))
+	if got, err := r.GetBySecretHash(ctx, s3.SecretHash); err != nil ||
+		!got.LastSeenAt.Equal(micro(seen)) || !got.IdleExpiry.Equal(micro(idle)) {
+		t.Fatalf("after Touch: %+v, %v", got, err)
+	}
+	wantErr(t, st.Read().Sessions().Touch(ctx, store.NewID(), seen, idle), store.ErrNotFound, "Touch missing")
 	wantErr(t, st.Tx(ctx, func(q store.Queries) error { return q.Sessions().Revoke(ctx, b.ID, s1.ID, at) }),
 		store.ErrNotFound, "Revoke another admin's session")
 	revokedAt := at.Add(2 * time.Hour)
