@@ -200,7 +200,7 @@ func verifyFile(cmd *cobra.Command, file, keyFile string) error {
 	if err != nil {
 		return err
 	}
-	return reportVerify(cmd, rep.TenantID, reportView(rep))
+	return reportVerify(cmd, rep.TenantID, api.VerifyViewOf(rep))
 }
 
 func verifyDirect(cmd *cobra.Command, cfg *server.Config) error {
@@ -221,7 +221,7 @@ func verifyDirect(cmd *cobra.Command, cfg *server.Config) error {
 		if err != nil {
 			return err
 		}
-		if reportVerify(cmd, t, reportView(rep)) != nil {
+		if reportVerify(cmd, t, api.VerifyViewOf(rep)) != nil {
 			failed++
 		}
 	}
@@ -229,14 +229,6 @@ func verifyDirect(cmd *cobra.Command, cfg *server.Config) error {
 		return fmt.Errorf("%d of %d tenant chains failed verification", failed, len(tenants))
 	}
 	return nil
-}
-
-func reportView(r audit.Report) api.VerifyView {
-	v := api.VerifyView{OK: r.Problem == nil, Entries: r.Entries, FirstSeq: r.FirstSeq, LastSeq: r.LastSeq, Checkpoints: r.Checkpoints}
-	if r.Problem != nil {
-		v.Problem = &api.ProblemView{Kind: r.Problem.Kind, Seq: r.Problem.Seq, Detail: r.Problem.Detail}
-	}
-	return v
 }
 
 var errVerifyFailed = errors.New("audit verification failed")

@@ -22,12 +22,18 @@ func newLogger(level string) (*slog.Logger, error) {
 	return slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: l})), nil
 }
 
-// openApp resolves the server configuration and opens the database.
-func openApp(ctx context.Context, cfg *server.Config, fs *pflag.FlagSet, migrate bool) (*server.App, error) {
+// resolveConfig fills cfg from flags, environment and file, and builds the
+// logger it asks for.
+func resolveConfig(cfg *server.Config, fs *pflag.FlagSet) (*slog.Logger, error) {
 	if err := cfg.Resolve(fs, os.Getenv); err != nil {
 		return nil, err
 	}
-	log, err := newLogger(cfg.LogLevel)
+	return newLogger(cfg.LogLevel)
+}
+
+// openApp resolves the server configuration and opens the database.
+func openApp(ctx context.Context, cfg *server.Config, fs *pflag.FlagSet, migrate bool) (*server.App, error) {
+	log, err := resolveConfig(cfg, fs)
 	if err != nil {
 		return nil, err
 	}
@@ -66,10 +72,7 @@ func newMigrateCmd() *cobra.Command {
 		Long:  "Apply pending schema migrations to the database named by --db (or the SQLite file in --data). Safe to run on several nodes at once.",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := cfg.Resolve(cmd.Flags(), os.Getenv); err != nil {
-				return err
-			}
-			log, err := newLogger(cfg.LogLevel)
+			log, err := resolveConfig(cfg, cmd.Flags())
 			if err != nil {
 				return err
 			}

@@ -111,7 +111,8 @@ type ProblemView struct {
 	Detail string `json:"detail"`
 }
 
-func verifyView(r audit.Report) VerifyView {
+// VerifyViewOf presents a verification report.
+func VerifyViewOf(r audit.Report) VerifyView {
 	v := VerifyView{OK: r.Problem == nil, Entries: r.Entries, FirstSeq: r.FirstSeq, LastSeq: r.LastSeq, Checkpoints: r.Checkpoints}
 	if r.Problem != nil {
 		v.Problem = &ProblemView{Kind: r.Problem.Kind, Seq: r.Problem.Seq, Detail: r.Problem.Detail}
@@ -124,7 +125,7 @@ func (s *Server) verifyAudit(c *Call) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	return verifyView(rep), nil
+	return VerifyViewOf(rep), nil
 }
 
 // exportAudit streams the chain. The export itself is recorded first, so the

@@ -282,11 +282,7 @@ func (s *Server) listPermissions(c *Call) (any, error) {
 		v.Permissions = append(v.Permissions, PermissionDoc{Permission: string(d.Permission), Description: d.Description})
 	}
 	for _, b := range rbac.Builtin {
-		perms := make([]string, len(b.Permissions))
-		for i, p := range b.Permissions {
-			perms[i] = string(p)
-		}
-		v.Roles = append(v.Roles, RoleView{ID: b.ID, Name: b.Name, Description: b.Description, Permissions: perms, BuiltIn: true})
+		v.Roles = append(v.Roles, roleView(iam.BuiltinRole(b)))
 	}
 	return v, nil
 }

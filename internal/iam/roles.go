@@ -51,7 +51,7 @@ func (in RoleInput) validate(granter rbac.Set) ([]string, error) {
 func (s *Service) ListRoles(ctx context.Context, tenantID string) ([]store.Role, error) {
 	out := make([]store.Role, 0, len(rbac.Builtin))
 	for _, b := range rbac.Builtin {
-		out = append(out, builtinRole(b))
+		out = append(out, BuiltinRole(b))
 	}
 	custom, err := s.st.Read().Roles().List(ctx, tenantID)
 	return append(out, custom...), err
@@ -60,18 +60,10 @@ func (s *Service) ListRoles(ctx context.Context, tenantID string) ([]store.Role,
 // GetRole returns a built-in role or a custom role of tenantID.
 func (s *Service) GetRole(ctx context.Context, tenantID, id string) (store.Role, error) {
 	if b, ok := rbac.BuiltinByID(id); ok {
-		return builtinRole(b), nil
+		return BuiltinRole(b), nil
 	}
 	r, err := s.st.Read().Roles().Get(ctx, tenantID, id)
 	return r, notFoundAs(err, "role")
-}
-
-func builtinRole(b rbac.BuiltinRole) store.Role {
-	perms := make([]string, len(b.Permissions))
-	for i, p := range b.Permissions {
-		perms[i] = string(p)
-	}
-	return store.Role{ID: b.ID, Name: b.Name, Description: b.Description, Permissions: perms, BuiltIn: true}
 }
 
 // CreateRole adds a custom role to tenantID; granter is what the caller holds
@@ -156,15 +148,8 @@ func (s *Service) Assign(ctx context.Context, p *Principal, tenantID, adminID, r
 	now := s.clock()
 	a := store.Assignment{ID: store.NewID(), AdminID: adminID, TenantID: tenantID, RoleID: roleID, CreatedAt: now}
 	err = s.st.Tx(ctx, func(q store.Queries) error {
-		perms, err := s.rolePermissions(ctx, q, tenantID, roleID)
-		if err != nil {
+		if err := s.ensureGrantable(ctx, q, granter, tenantID, roleID); err != nil {
 			return err
-		}
-		if len(perms) == 0 {
-			return apperr.NotFound("role")
-		}
-		if !granter.Covers(perms.Sorted()) {
-			return apperr.Forbidden("you can only assign roles whose permissions you hold yourself")
 		}
 		if roleID == "owner" && !granter.Has("admin.owner") {
 			return apperr.Forbidden("granting Owner needs the admin.owner permission")
@@ -183,6 +168,23 @@ func (s *Service) Assign(ctx context.Context, p *Principal, tenantID, adminID, r
 		return appendAudit(ctx, q, rec)
 	})
 	return a, err
+}
+
+// ensureGrantable checks roleID exists on tenantID and holds nothing the
+// granter lacks: nobody hands out, in an assignment or a token, more than
+// they hold.
+func (s *Service) ensureGrantable(ctx context.Context, q store.Queries, granter rbac.Set, tenantID, roleID string) error {
+	perms, err := s.rolePermissions(ctx, q, tenantID, roleID)
+	if err != nil {
+		return err
+	}
+	if len(perms) == 0 {
+		return apperr.NotFound("role")
+	}
+	if !granter.Covers(perms.Sorted()) {
+		return apperr.Forbidden("you can only grant a role whose permissions you hold yourself")
+	}
+	return nil
 }
 
 // ensureAssignable checks the admin is homed in tenantID or one of its
@@ -254,4 +256,13 @@ func tenantHasNoParent(ctx context.Context, q store.Queries, tenantID string) bo
 // ListAssignments lists the role assignments made on tenantID.
 func (s *Service) ListAssignments(ctx context.Context, tenantID string, p store.Page) ([]store.Assignment, error) {
 	return s.st.Read().Assignments().ListForTenant(ctx, tenantID, p)
+}
+
+// BuiltinRole presents a built-in role like a stored one.
+func BuiltinRole(b rbac.BuiltinRole) store.Role {
+	perms := make([]string, len(b.Permissions))
+	for i, p := range b.Permissions {
+		perms[i] = string(p)
+	}
+	return store.Role{ID: b.ID, Name: b.Name, Description: b.Description, Permissions: perms, BuiltIn: true}
 }

@@ -58,15 +58,8 @@ func (s *Service) CreateToken(ctx context.Context, p *Principal, tenantID string
 	tok := store.APIToken{ID: store.NewID(), TenantID: tenantID, RoleID: in.RoleID, Name: name, CreatedBy: p.AdminID,
 		SecretHash: hash, ExpiresAt: now.Add(ttl), CreatedAt: now}
 	err = s.st.Tx(ctx, func(q store.Queries) error {
-		perms, err := s.rolePermissions(ctx, q, tenantID, in.RoleID)
-		if err != nil {
+		if err := s.ensureGrantable(ctx, q, granter, tenantID, in.RoleID); err != nil {
 			return err
-		}
-		if len(perms) == 0 {
-			return apperr.NotFound("role")
-		}
-		if !granter.Covers(perms.Sorted()) {
-			return apperr.Forbidden("a token can only carry a role whose permissions you hold yourself")
 		}
 		if err := q.Tokens().Create(ctx, tok); err != nil {
 			return err

@@ -131,7 +131,11 @@ func (a *App) Serve(ctx context.Context, out io.Writer) error {
 		metricsSrv = &http.Server{Addr: a.Config.MetricsListen, Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 		go func() { errc <- metricsSrv.ListenAndServe() }()
 	}
-	if err := a.announceBootstrap(ctx, out, ln.Addr().String()); err != nil {
+	pin := ""
+	if a.Config.TLSCert == "" {
+		pin = " --fingerprint " + Fingerprint(cert.Certificate[0])
+	}
+	if err := a.announceBootstrap(ctx, out, ln.Addr().String(), pin); err != nil {
 		return err
 	}
 	jobs, stopJobs := context.WithCancel(ctx)
@@ -169,7 +173,7 @@ func (a *App) ready(r *http.Request) error {
 
 // announceBootstrap prints a one-time code while nobody can sign in yet.
 // There is never a default password.
-func (a *App) announceBootstrap(ctx context.Context, out io.Writer, addr string) error {
+func (a *App) announceBootstrap(ctx context.Context, out io.Writer, addr, pin string) error {
 	need, err := a.IAM.NeedsBootstrap(ctx)
 	if err != nil || !need {
 		return err
@@ -179,8 +183,8 @@ func (a *App) announceBootstrap(ctx context.Context, out io.Writer, addr string)
 		return err
 	}
 	fmt.Fprintf(out, "\nNo admin exists yet. Create the first owner within 24 hours with this one-time code:\n"+
-		"  steward admin bootstrap --server https://%s --code %s\n"+
-		"or POST it to https://%s/api/v1/bootstrap. Restarting prints a new code.\n\n", addr, code.Code, addr)
+		"  steward admin bootstrap --server https://%s%s --code %s\n"+
+		"or POST it to https://%s/api/v1/bootstrap. Restarting prints a new code.\n\n", addr, pin, code.Code, addr)
 	return nil
 }
 
