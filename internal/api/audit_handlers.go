@@ -2,6 +2,7 @@ package api
 
 import (
 	"bufio"
+	"errors"
 	"fmt"
 	"strconv"
 	"time"
@@ -80,17 +81,19 @@ func (s *Server) listAudit(c *Call) (any, error) {
 
 func (s *Server) listCheckpoints(c *Call) (any, error) {
 	cps, err := s.st.Read().Audit().Checkpoints(c.R.Context(), c.Tenant)
-	out := List[CheckpointView]{Items: []CheckpointView{}}
-	for _, cp := range cps {
-		out.Items = append(out.Items, checkpointView(cp))
+	if err != nil {
+		return nil, err
 	}
-	return out, err
+	return pageOf(c, cps, checkpointView, func(cp store.Checkpoint) string { return strconv.FormatInt(cp.Seq, 10) })
 }
 
 func (s *Server) createCheckpoint(c *Call) (any, error) {
 	cp, err := audit.MakeCheckpoint(c.R.Context(), s.st, s.opts.Signer, c.Tenant, time.Now())
+	if errors.Is(err, audit.ErrEmptyChain) {
+		return nil, apperr.Conflict("the tenant's audit chain is empty; there is nothing to sign yet")
+	}
 	if err != nil {
-		return nil, apperr.Wrap(apperr.KindConflict, err, "no checkpoint made: %s", err.Error())
+		return nil, err
 	}
 	return checkpointView(cp), nil
 }

@@ -188,11 +188,8 @@ func (s *Server) listSessions(c *Call) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	out := List[SessionView]{Items: []SessionView{}}
-	for _, r := range rows {
-		out.Items = append(out.Items, sessionView(r, c.Principal.Session.ID))
-	}
-	return out, nil
+	current := c.Principal.Session.ID
+	return pageOf(c, rows, func(x store.Session) SessionView { return sessionView(x, current) }, func(x store.Session) string { return x.ID })
 }
 
 func (s *Server) revokeSession(c *Call) (any, error) {

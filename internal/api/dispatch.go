@@ -87,7 +87,14 @@ func (s *Server) admit(rt Route, c *Call, ip string) error {
 		return nil
 	}
 	tenant := r.PathValue("tenant")
-	if tenant == "" {
+	switch {
+	case rt.InstallWide:
+		root, err := s.iam.RootTenant(r.Context())
+		if err != nil {
+			return err
+		}
+		tenant = root.ID
+	case tenant == "":
 		tenant = p.HomeTenant
 	}
 	perms, err := s.iam.Authorize(r.Context(), p, tenant, rt.Access.Permission)
@@ -96,7 +103,7 @@ func (s *Server) admit(rt Route, c *Call, ip string) error {
 	}
 	// Only now, with access established, may the addressed tenant's own
 	// allowlist answer: earlier, a 403 would reveal that the tenant exists.
-	if err := s.iam.CheckAllowlists(r.Context(), ip, tenant); err != nil {
+	if err := s.iam.CheckTenantPolicy(r.Context(), p, ip, tenant); err != nil {
 		return err
 	}
 	c.Perms, c.Tenant = perms, tenant

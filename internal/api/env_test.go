@@ -93,7 +93,8 @@ func newEnv(t *testing.T, st store.Store) *env {
 	log := slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	clock := &testClock{t: time.Now().UTC()}
 	svc := iam.New(st, sealer, iam.DefaultConfig(), iam.WithClock(clock.now), iam.WithLogger(log))
-	srv := New(Options{Store: st, IAM: svc, Signer: signer, Logger: log, AuthRate: 1000, AuthBurst: 1000,
+	metrics := http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { _, _ = io.WriteString(w, "steward_up 1\n") })
+	srv := New(Options{Store: st, IAM: svc, Signer: signer, Logger: log, AuthRate: 1000, AuthBurst: 1000, Metrics: metrics,
 		TrustedProxies: []netip.Prefix{netip.MustParsePrefix("127.0.0.1/32")}})
 	ts := httptest.NewTLSServer(srv.Handler())
 	t.Cleanup(ts.Close)
@@ -157,6 +158,8 @@ func (e *env) do(secret, method, path string, body any, opts ...reqOpt) response
 	if secret != "" {
 		req.Header.Set("Authorization", "Bearer "+secret)
 	}
+	// The test server's peer is a trusted proxy; it names the client.
+	req.Header.Set("X-Forwarded-For", "127.0.0.1")
 	for _, o := range opts {
 		o(req)
 	}

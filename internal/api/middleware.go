@@ -29,12 +29,13 @@ func requestID(ctx context.Context) string {
 	return id
 }
 
-// withRequestID keeps a well-formed incoming request ID (so a proxy's ID
-// follows the request into the audit log) or makes a new one.
-func withRequestID(next http.Handler) http.Handler {
+// withRequestID keeps a well-formed request ID set by a trusted proxy (so
+// its ID follows the request into the audit log) or makes a new one; other
+// clients cannot choose what the audit log records.
+func (s *Server) withRequestID(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		id := r.Header.Get(RequestIDHeader)
-		if !requestIDPattern.MatchString(id) {
+		if peer, ok := s.peer(r); !ok || !s.trusted(peer) || !requestIDPattern.MatchString(id) {
 			var b [12]byte
 			_, _ = rand.Read(b[:])
 			id = hex.EncodeToString(b[:])

@@ -58,6 +58,9 @@ type Route struct {
 	Tag     string
 	// SessionOnly routes refuse API tokens (password, MFA, sessions).
 	SessionOnly bool
+	// InstallWide routes are authorised on the root provider tenant: what
+	// they show spans every tenant, so a customer's Owner must not see it.
+	InstallWide bool
 	In          any // request body prototype, nil for none
 	Out         any // response body prototype, nil for 204
 	Query       []QueryParam

@@ -28,7 +28,7 @@ func (s *Server) routeTable() []Route {
 		{Method: "GET", Path: v1 + "/openapi.json", Access: public(), Tag: tagMeta, Summary: "This API's OpenAPI 3.1 document", Out: map[string]any{}, Handle: s.openAPIDocument},
 		{Method: "GET", Path: v1 + "/permissions", Access: self(), Tag: tagMeta, Summary: "Every permission and built-in role", Out: PermissionsView{}, Handle: s.listPermissions},
 		{Method: "GET", Path: v1 + "/audit/public-key", Access: public(), Tag: tagAudit, Summary: "The public key that signs audit checkpoints", Out: PublicKeyView{}, Handle: s.auditPublicKey},
-		{Method: "GET", Path: "/metrics", Access: needs("system.metrics"), Tag: tagMeta, Summary: "Prometheus metrics", Out: "", Produces: "text/plain", Handle: s.metrics},
+		{Method: "GET", Path: "/metrics", Access: needs("system.metrics"), InstallWide: true, Tag: tagMeta, Summary: "Prometheus metrics", Out: "", Produces: "text/plain", Handle: s.metrics},
 
 		// Authentication
 		{Method: "POST", Path: v1 + "/bootstrap", Access: public(), Tag: tagAuth, Summary: "Create the first owner with the code printed at first start", In: BootstrapRequest{}, Out: AdminView{}, Status: http.StatusCreated, Handle: s.bootstrap},
@@ -40,7 +40,7 @@ func (s *Server) routeTable() []Route {
 		// My account
 		{Method: "GET", Path: v1 + "/me", Access: self(), Tag: tagMe, Summary: "Who I am and what I may do", Out: MeView{}, Handle: s.me},
 		{Method: "POST", Path: v1 + "/me/password", Access: self(), SessionOnly: true, Tag: tagMe, Summary: "Change my password", In: PasswordChangeRequest{}, Handle: s.changePassword},
-		{Method: "GET", Path: v1 + "/me/sessions", Access: self(), SessionOnly: true, Tag: tagMe, Summary: "List my sessions", Out: List[SessionView]{}, Handle: s.listSessions},
+		{Method: "GET", Path: v1 + "/me/sessions", Access: self(), SessionOnly: true, Tag: tagMe, Summary: "List my sessions", Query: pageQuery, Out: List[SessionView]{}, Handle: s.listSessions},
 		{Method: "DELETE", Path: v1 + "/me/sessions/{session}", Access: self(), SessionOnly: true, Tag: tagMe, Summary: "End one of my sessions", Handle: s.revokeSession},
 		{Method: "POST", Path: v1 + "/me/sessions/revoke-others", Access: self(), SessionOnly: true, Tag: tagMe, Summary: "End all my other sessions", Out: CountView{}, Handle: s.revokeOtherSessions},
 		{Method: "POST", Path: v1 + "/me/mfa/enroll", Access: pending(), SessionOnly: true, Tag: tagMe, Summary: "Start enrolling an authenticator app", Out: MFAEnrollView{}, Handle: s.beginMFA},
@@ -49,7 +49,7 @@ func (s *Server) routeTable() []Route {
 		{Method: "POST", Path: v1 + "/me/mfa/disable", Access: self(), SessionOnly: true, Tag: tagMe, Summary: "Remove my authenticator (where MFA is optional)", In: CodeRequest{}, Handle: s.disableMFA},
 
 		// Tenants
-		{Method: "GET", Path: v1 + "/tenants", Access: self(), Tag: tagTenants, Summary: "List the tenants I can see", Out: List[TenantView]{}, Handle: s.listVisibleTenants},
+		{Method: "GET", Path: v1 + "/tenants", Access: self(), Tag: tagTenants, Summary: "List the tenants I can see", Query: pageQuery, Out: List[TenantView]{}, Handle: s.listVisibleTenants},
 		{Method: "GET", Path: t, Access: needs("tenant.read"), Tag: tagTenants, Summary: "Get a tenant", Out: TenantView{}, Handle: s.getTenant},
 		{Method: "PATCH", Path: t, Access: needs("tenant.manage"), Tag: tagTenants, Summary: "Change a tenant's name, MFA rule or IP allowlist", In: TenantPatchRequest{}, Out: TenantView{}, Handle: s.updateTenant},
 		{Method: "DELETE", Path: t, Access: needs("tenant.delete"), Tag: tagTenants, Summary: "Delete a customer tenant", Handle: s.deleteTenant},
@@ -67,7 +67,7 @@ func (s *Server) routeTable() []Route {
 		{Method: "POST", Path: t + "/admins/{admin}/reset-mfa", Access: needs("admin.manage"), Tag: tagAdmins, Summary: "Remove an admin's authenticator so they enrol again", Handle: s.resetMFA},
 
 		// Roles and assignments
-		{Method: "GET", Path: t + "/roles", Access: needs("role.read"), Tag: tagRoles, Summary: "List built-in and custom roles", Out: List[RoleView]{}, Handle: s.listRoles},
+		{Method: "GET", Path: t + "/roles", Access: needs("role.read"), Tag: tagRoles, Summary: "List built-in and custom roles", Query: pageQuery, Out: List[RoleView]{}, Handle: s.listRoles},
 		{Method: "POST", Path: t + "/roles", Access: needs("role.manage"), Tag: tagRoles, Summary: "Create a custom role", In: RoleRequest{}, Out: RoleView{}, Status: http.StatusCreated, Handle: s.createRole},
 		{Method: "GET", Path: t + "/roles/{role}", Access: needs("role.read"), Tag: tagRoles, Summary: "Get a role", Out: RoleView{}, Handle: s.getRole},
 		{Method: "PUT", Path: t + "/roles/{role}", Access: needs("role.manage"), Tag: tagRoles, Summary: "Replace a custom role", In: RoleRequest{}, Out: RoleView{}, Handle: s.updateRole},
@@ -84,7 +84,7 @@ func (s *Server) routeTable() []Route {
 
 		// Audit log
 		{Method: "GET", Path: t + "/audit", Access: needs("audit.read"), Tag: tagAudit, Summary: "Read the audit log, newest first unless order=asc", Query: auditQuery, Out: List[AuditEntryView]{}, Handle: s.listAudit},
-		{Method: "GET", Path: t + "/audit/checkpoints", Access: needs("audit.read"), Tag: tagAudit, Summary: "List signed checkpoints", Out: List[CheckpointView]{}, Handle: s.listCheckpoints},
+		{Method: "GET", Path: t + "/audit/checkpoints", Access: needs("audit.read"), Tag: tagAudit, Summary: "List signed checkpoints", Query: pageQuery, Out: List[CheckpointView]{}, Handle: s.listCheckpoints},
 		{Method: "POST", Path: t + "/audit/checkpoints", Access: needs("audit.checkpoint"), Tag: tagAudit, Summary: "Sign a checkpoint of the chain now", Out: CheckpointView{}, Status: http.StatusCreated, Handle: s.createCheckpoint},
 		{Method: "POST", Path: t + "/audit/verify", Access: needs("audit.read"), Tag: tagAudit, Summary: "Verify the chain and its checkpoints", Out: VerifyView{}, Handle: s.verifyAudit},
 		{Method: "GET", Path: t + "/audit/export", Access: needs("audit.export"), Tag: tagAudit, Summary: "Export the chain and checkpoints as JSON Lines for offline verification", Out: "", Produces: "application/jsonl", Handle: s.exportAudit},

@@ -86,7 +86,7 @@ func (s *Server) Handler() http.Handler {
 	h = s.accessLog(h)
 	h = securityHeaders(h)
 	h = s.recoverPanics(h)
-	h = withRequestID(h)
+	h = s.withRequestID(h)
 	return h
 }
 
@@ -101,33 +101,56 @@ func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 }
 
 // clientIP is the caller's address: the connection's peer, or the nearest
-// untrusted hop of X-Forwarded-For when the peer is a trusted proxy.
+// untrusted hop of X-Forwarded-For when the peer is a trusted proxy. A
+// trusted peer with a missing or unreadable header yields "", which no
+// allowlist admits: failing open here would let anyone in through the proxy.
 func (s *Server) clientIP(r *http.Request) string {
-	peer, err := netip.ParseAddrPort(r.RemoteAddr)
-	if err != nil {
+	addr, ok := s.peer(r)
+	if !ok {
 		return ""
 	}
-	addr := peer.Addr().Unmap()
 	if !s.trusted(addr) {
 		return addr.String()
 	}
-	hops := r.Header.Values("X-Forwarded-For")
-	var all []string
-	for _, h := range hops {
-		all = append(all, splitComma(h)...)
+	var hops []string
+	for _, h := range r.Header.Values("X-Forwarded-For") {
+		hops = append(hops, splitComma(h)...)
 	}
-	for i := len(all) - 1; i >= 0; i-- {
-		a, err := netip.ParseAddr(all[i])
-		if err != nil {
-			return addr.String()
+	client := ""
+	for i := len(hops) - 1; i >= 0; i-- {
+		a, ok := parseHop(hops[i])
+		if !ok {
+			return ""
 		}
-		a = a.Unmap()
+		client = a.String()
 		if !s.trusted(a) {
-			return a.String()
+			break
 		}
-		addr = a
 	}
-	return addr.String()
+	return client // every hop trusted: the first is the client
+}
+
+func (s *Server) peer(r *http.Request) (netip.Addr, bool) {
+	ap, err := netip.ParseAddrPort(r.RemoteAddr)
+	if err != nil {
+		return netip.Addr{}, false
+	}
+	return ap.Addr().Unmap(), true
+}
+
+// parseHop reads one X-Forwarded-For entry: an address, optionally with a
+// port or in brackets, as proxies write them.
+func parseHop(h string) (netip.Addr, bool) {
+	if a, err := netip.ParseAddr(h); err == nil {
+		return a.Unmap(), true
+	}
+	if ap, err := netip.ParseAddrPort(h); err == nil {
+		return ap.Addr().Unmap(), true
+	}
+	if a, err := netip.ParseAddr(strings.TrimSuffix(strings.TrimPrefix(h, "["), "]")); err == nil {
+		return a.Unmap(), true
+	}
+	return netip.Addr{}, false
 }
 
 func (s *Server) trusted(a netip.Addr) bool {

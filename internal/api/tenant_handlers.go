@@ -26,11 +26,7 @@ func (s *Server) listVisibleTenants(c *Call) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	out := List[TenantView]{Items: []TenantView{}}
-	for _, t := range ts {
-		out.Items = append(out.Items, tenantView(t))
-	}
-	return out, nil
+	return pageOf(c, ts, tenantView, func(t store.Tenant) string { return t.ID })
 }
 
 func (s *Server) getTenant(c *Call) (any, error) {
@@ -135,12 +131,12 @@ func (s *Server) unlockAdmin(c *Call) (any, error) {
 }
 
 func (s *Server) resetPassword(c *Call) (any, error) {
-	code, err := s.iam.ResetPassword(c.R.Context(), c.Tenant, c.Path("admin"), c.Actor)
+	code, err := s.iam.ResetPassword(c.R.Context(), c.Principal, c.Tenant, c.Path("admin"), c.Actor)
 	return SetupCodeView{SetupCode: code.Code, ExpiresAt: code.ExpiresAt}, err
 }
 
 func (s *Server) resetMFA(c *Call) (any, error) {
-	return nil, s.iam.ResetMFA(c.R.Context(), c.Tenant, c.Path("admin"), c.Actor)
+	return nil, s.iam.ResetMFA(c.R.Context(), c.Principal, c.Tenant, c.Path("admin"), c.Actor)
 }
 
 type RoleRequest struct {
@@ -151,11 +147,10 @@ type RoleRequest struct {
 
 func (s *Server) listRoles(c *Call) (any, error) {
 	rs, err := s.iam.ListRoles(c.R.Context(), c.Tenant)
-	out := List[RoleView]{Items: []RoleView{}}
-	for _, r := range rs {
-		out.Items = append(out.Items, roleView(r))
+	if err != nil {
+		return nil, err
 	}
-	return out, err
+	return pageOf(c, rs, roleView, func(r store.Role) string { return r.ID })
 }
 
 func (s *Server) createRole(c *Call) (any, error) {
@@ -236,7 +231,7 @@ func (s *Server) createToken(c *Call) (any, error) {
 		return nil, err
 	}
 	if in.ExpiresInDays < 0 || in.ExpiresInDays > 100000 {
-		return nil, apperr.Invalid("expires_in_days must be positive").With("field", "expires_in_days")
+		return nil, apperr.Invalid("expires_in_days must be a number of days within the token lifetime limit").With("field", "expires_in_days")
 	}
 	if in.RoleID == "" {
 		return nil, apperr.Invalid("role_id is required").With("field", "role_id")

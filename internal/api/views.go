@@ -218,3 +218,31 @@ func listOf[R, V any](rows []R, limit int, view func(R) V, id func(R) string) Li
 	}
 	return out
 }
+
+// pageOf pages a list the handler already holds in full (it is small and
+// bounded): the cursor is the key of the last item of the previous page.
+func pageOf[R, V any](c *Call, rows []R, view func(R) V, key func(R) string) (List[V], error) {
+	limit, err := c.limit()
+	if err != nil {
+		return List[V]{}, err
+	}
+	start := 0
+	if cursor := c.Query("cursor"); cursor != "" {
+		start = -1
+		for i, r := range rows {
+			if key(r) == cursor {
+				start = i + 1
+				break
+			}
+		}
+		if start < 0 {
+			return List[V]{}, apperr.Invalid("cursor is not valid").With("field", "cursor")
+		}
+	}
+	end := min(start+limit, len(rows))
+	out := listOf(rows[start:end], limit, view, key)
+	if end == len(rows) {
+		out.NextCursor = ""
+	}
+	return out, nil
+}

@@ -53,6 +53,10 @@ type setupRecord struct {
 
 func setupKey(hash []byte) string { return fmt.Sprintf("setup:%x", hash) }
 
+// setupOwnerKey names the one live setup code of an admin, so issuing a new
+// code (a reset) kills the previous one.
+func setupOwnerKey(adminID string) string { return "setup-admin:" + adminID }
+
 // InviteAdmin creates an admin without a password in tenantID and returns
 // the one-time setup code to hand them. There is never a default password.
 func (s *Service) InviteAdmin(ctx context.Context, tenantID string, in AdminInput, actor Actor) (store.Admin, SetupCode, error) {
@@ -84,22 +88,48 @@ func (s *Service) issueSetupCode(ctx context.Context, q store.Queries, a store.A
 	if err != nil {
 		return SetupCode{}, err
 	}
+	if err := dropSetupCode(ctx, q, a.ID); err != nil {
+		return SetupCode{}, err
+	}
 	rec := setupRecord{AdminID: a.ID, TenantID: a.TenantID, ExpiresAt: now.Add(s.cfg.InviteTTL)}
 	raw, _ := json.Marshal(rec)
 	if err := q.Settings().Put(ctx, setupKey(hash), raw); err != nil {
 		return SetupCode{}, err
 	}
+	if err := q.Settings().Put(ctx, setupOwnerKey(a.ID), []byte(setupKey(hash))); err != nil {
+		return SetupCode{}, err
+	}
 	return SetupCode{Code: display, ExpiresAt: rec.ExpiresAt}, nil
+}
+
+// dropSetupCode forgets the admin's live setup code, if any.
+func dropSetupCode(ctx context.Context, q store.Queries, adminID string) error {
+	key, err := q.Settings().Get(ctx, setupOwnerKey(adminID))
+	if errors.Is(err, store.ErrNotFound) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	for _, k := range []string{string(key), setupOwnerKey(adminID)} {
+		if err := q.Settings().Delete(ctx, k); err != nil && !errors.Is(err, store.ErrNotFound) {
+			return err
+		}
+	}
+	return nil
 }
 
 // ResetPassword is an administrator issuing a new setup code for an admin who
 // lost their password: the old password stops working and sessions end.
-func (s *Service) ResetPassword(ctx context.Context, tenantID, adminID string, actor Actor) (SetupCode, error) {
+func (s *Service) ResetPassword(ctx context.Context, p *Principal, tenantID, adminID string, actor Actor) (SetupCode, error) {
 	now := s.clock()
 	var code SetupCode
 	err := s.st.Tx(ctx, func(q store.Queries) error {
 		a, err := getAdmin(ctx, q, tenantID, adminID)
 		if err != nil {
+			return err
+		}
+		if err := s.ensureCanManage(ctx, q, p, a); err != nil {
 			return err
 		}
 		a.PasswordHash, a.UpdatedAt = "", now
@@ -139,7 +169,6 @@ func (s *Service) CompleteSetup(ctx context.Context, code, newPassword string, a
 			return err
 		}
 		if !now.Before(rec.ExpiresAt) {
-			_ = q.Settings().Delete(ctx, setupKey(hash))
 			return apperr.Invalid("the setup code has expired; ask an administrator for a new one")
 		}
 		a, err := getAdmin(ctx, q, rec.TenantID, rec.AdminID)
@@ -149,7 +178,11 @@ func (s *Service) CompleteSetup(ctx context.Context, code, newPassword string, a
 		if err := s.setPassword(ctx, q, &a, newPassword, now); err != nil {
 			return err
 		}
-		if err := q.Settings().Delete(ctx, setupKey(hash)); err != nil {
+		if err := dropSetupCode(ctx, q, a.ID); err != nil {
+			return err
+		}
+		// Whoever held the account before the code was issued is out.
+		if _, err := q.Sessions().RevokeAllForAdmin(ctx, a.ID, "", now); err != nil {
 			return err
 		}
 		actor.Type, actor.ID = store.ActorAdmin, a.ID
@@ -197,12 +230,20 @@ func (s *Service) ChangePassword(ctx context.Context, p *Principal, current, nex
 	if err != nil {
 		return err
 	}
+	if allowed, retry := s.login.Check(admin.FailedLogins, admin.LastFailureAt, admin.LockedUntil, now); !allowed {
+		return apperr.New(apperr.KindRateLimited, "too many failed attempts; try again later").With("retry_after_seconds", int(retry.Seconds()+0.999))
+	}
 	ok, _, err := password.Verify(admin.PasswordHash, current)
 	if err != nil {
 		return err
 	}
 	if !ok {
-		return s.recordLoginFailure(ctx, admin, actor, "admin.password_change", "wrong_current_password")
+		// Counts towards lockout like a failed login: a hijacked session
+		// must not be a free oracle for the password.
+		if ferr := s.recordLoginFailure(ctx, admin, actor, "admin.password_change", "wrong_current_password"); apperr.IsKind(ferr, apperr.KindInternal) {
+			return ferr
+		}
+		return apperr.Invalid("the current password is wrong").With("field", "current_password")
 	}
 	return s.st.Tx(ctx, func(q store.Queries) error {
 		a, err := q.Admins().Get(ctx, p.HomeTenant, p.AdminID)
@@ -255,6 +296,9 @@ func (s *Service) UpdateAdmin(ctx context.Context, p *Principal, tenantID, admin
 			a.DisplayName = strings.TrimSpace(*patch.DisplayName)
 			changed["display_name"] = true
 		}
+		if err := s.ensureCanManage(ctx, q, p, a); err != nil {
+			return err
+		}
 		if patch.Disabled != nil && *patch.Disabled != a.Disabled {
 			if *patch.Disabled {
 				if a.ID == p.AdminID {
@@ -304,10 +348,17 @@ func (s *Service) DeleteAdmin(ctx context.Context, p *Principal, tenantID, admin
 		return apperr.Conflict("you cannot delete your own account")
 	}
 	return s.st.Tx(ctx, func(q store.Queries) error {
-		if _, err := getAdmin(ctx, q, tenantID, adminID); err != nil {
+		a, err := getAdmin(ctx, q, tenantID, adminID)
+		if err != nil {
+			return err
+		}
+		if err := s.ensureCanManage(ctx, q, p, a); err != nil {
 			return err
 		}
 		if err := ensureNotLastOwner(ctx, q, adminID); err != nil {
+			return err
+		}
+		if err := dropSetupCode(ctx, q, adminID); err != nil {
 			return err
 		}
 		if err := q.Admins().Delete(ctx, tenantID, adminID); err != nil {
@@ -317,8 +368,32 @@ func (s *Service) DeleteAdmin(ctx context.Context, p *Principal, tenantID, admin
 	})
 }
 
-// ensureNotLastOwner refuses to remove the only Owner of a tenant, which
-// would leave it unmanageable.
+// ensureCanManage refuses to act on an admin holding a role the caller could
+// not grant: otherwise an Administrator could reset an Owner's password or
+// authenticator, sign in as them and hold admin.owner.
+func (s *Service) ensureCanManage(ctx context.Context, q store.Queries, p *Principal, target store.Admin) error {
+	as, err := q.Assignments().ListForAdmin(ctx, target.ID)
+	if err != nil {
+		return err
+	}
+	for _, a := range as {
+		held, err := s.rolePermissions(ctx, q, a.TenantID, a.RoleID)
+		if err != nil {
+			return err
+		}
+		granter, err := s.Permissions(ctx, p, a.TenantID)
+		if err != nil {
+			return err
+		}
+		if !granter.Covers(held.Sorted()) || (a.RoleID == "owner" && !granter.Has("admin.owner")) {
+			return apperr.Forbidden("this admin holds roles you could not grant yourself; ask someone who can")
+		}
+	}
+	return nil
+}
+
+// ensureNotLastOwner refuses to remove or disable the only active Owner of
+// a tenant, which would leave it unmanageable.
 func ensureNotLastOwner(ctx context.Context, q store.Queries, adminID string) error {
 	as, err := q.Assignments().ListForAdmin(ctx, adminID)
 	if err != nil {
@@ -328,15 +403,40 @@ func ensureNotLastOwner(ctx context.Context, q store.Queries, adminID string) er
 		if a.RoleID != "owner" {
 			continue
 		}
-		n, err := q.Assignments().CountForRole(ctx, a.TenantID, "owner")
+		others, err := activeOwners(ctx, q, a.TenantID, adminID)
 		if err != nil {
 			return err
 		}
-		if n <= 1 {
-			return apperr.Conflict("this admin is the last Owner of a tenant; make someone else Owner first")
+		if others == 0 {
+			return apperr.Conflict("this admin is the last active Owner of a tenant; make someone else Owner first")
 		}
 	}
 	return nil
+}
+
+// activeOwners counts the enabled Owners of tenantID other than except.
+func activeOwners(ctx context.Context, q store.Queries, tenantID, except string) (int, error) {
+	n, page := 0, store.Page{Limit: 1000}
+	for {
+		as, err := q.Assignments().ListForTenant(ctx, tenantID, page)
+		if err != nil {
+			return 0, err
+		}
+		for _, a := range as {
+			if a.RoleID != "owner" || a.AdminID == except {
+				continue
+			}
+			if admin, err := q.Admins().GetByID(ctx, a.AdminID); err == nil && !admin.Disabled {
+				n++
+			} else if err != nil && !errors.Is(err, store.ErrNotFound) {
+				return 0, err
+			}
+		}
+		if len(as) < page.Limit {
+			return n, nil
+		}
+		page.After = as[len(as)-1].ID
+	}
 }
 
 func getAdmin(ctx context.Context, q store.Queries, tenantID, adminID string) (store.Admin, error) {

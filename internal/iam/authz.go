@@ -17,6 +17,9 @@ type Principal struct {
 	HomeTenant string          // the admin's home tenant, or the token's tenant
 	Session    *store.Session  // set for session logins
 	Token      *store.APIToken // set for token calls
+	// MFAEnrolled says the admin signs in with a second factor, so tenants
+	// that require one accept the session.
+	MFAEnrolled bool
 }
 
 // Actor turns the principal into the audit actor for one request.

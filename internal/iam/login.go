@@ -69,6 +69,7 @@ func (s *Service) Login(ctx context.Context, email, pw string, kind store.Sessio
 		return LoginResult{}, s.auditFailure(ctx, actor, admin.TenantID, "auth.login", admin.ID, "account_disabled_or_not_set_up", errBadCredentials)
 	}
 	if allowed, retry := s.login.Check(admin.FailedLogins, admin.LastFailureAt, admin.LockedUntil, now); !allowed {
+		_, _, _ = password.Verify(dummyHash, pw) // same cost as any other answer
 		e := apperr.New(apperr.KindRateLimited, "too many failed logins; try again later").With("retry_after_seconds", int(retry.Seconds()+0.999))
 		if admin.LockedUntil.After(now) {
 			e = apperr.New(apperr.KindLocked, "this account is locked after repeated failed logins; wait or ask an administrator to unlock it").With("retry_after_seconds", int(retry.Seconds()+0.999))
@@ -80,8 +81,10 @@ func (s *Service) Login(ctx context.Context, email, pw string, kind store.Sessio
 		return LoginResult{}, err
 	}
 	if !ipAllowed(home.AllowedCIDRs, actor.SourceIP) {
-		return LoginResult{}, s.auditFailure(ctx, actor, admin.TenantID, "auth.login", admin.ID, "ip_not_allowed",
-			apperr.Forbidden("logins for this account are not allowed from this network"))
+		// The generic answer: a distinct one would tell an outsider that
+		// the email has an account. The audit entry keeps the reason.
+		_, _, _ = password.Verify(dummyHash, pw)
+		return LoginResult{}, s.auditFailure(ctx, actor, admin.TenantID, "auth.login", admin.ID, "ip_not_allowed", errBadCredentials)
 	}
 	ok, rehash, err := password.Verify(admin.PasswordHash, pw)
 	if err != nil {
@@ -169,6 +172,7 @@ func (s *Service) recordLoginFailure(ctx context.Context, admin store.Admin, act
 	now := s.clock()
 	var locked bool
 	err := s.st.Tx(ctx, func(q store.Queries) error {
+		locked = false // the Tx may run again
 		a, err := q.Admins().Get(ctx, admin.TenantID, admin.ID)
 		if err != nil {
 			return err

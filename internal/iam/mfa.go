@@ -3,6 +3,8 @@ package iam
 import (
 	"context"
 	"encoding/base32"
+	"errors"
+	"time"
 
 	"github.com/steward-mdm/steward/internal/apperr"
 	"github.com/steward-mdm/steward/internal/iam/totp"
@@ -95,7 +97,10 @@ func (s *Service) ConfirmMFA(ctx context.Context, p *Principal, code string, act
 		}
 		out.RecoveryCodes = display
 		if !p.Session.MFAVerified {
-			if err := q.Sessions().Revoke(ctx, a.ID, p.Session.ID, now); err != nil {
+			if err := q.Sessions().Consume(ctx, a.ID, p.Session.ID, now); err != nil {
+				if errors.Is(err, store.ErrConflict) {
+					return apperr.New(apperr.KindUnauthenticated, "this sign-in was already completed or has ended; sign in again")
+				}
 				return err
 			}
 			res, err := s.openSession(ctx, q, a, p.Session.Kind, true, actor, now)
@@ -113,7 +118,7 @@ func (s *Service) ConfirmMFA(ctx context.Context, p *Principal, code string, act
 // RegenerateRecoveryCodes replaces the recovery codes; needs a current code.
 func (s *Service) RegenerateRecoveryCodes(ctx context.Context, p *Principal, code string, actor Actor) ([]string, error) {
 	var out []string
-	err := s.withVerifiedCode(ctx, p, code, func(q store.Queries, a *store.Admin) error {
+	err := s.withVerifiedCode(ctx, p, code, actor, func(q store.Queries, a *store.Admin) error {
 		display, hashes, err := totp.NewRecoveryCodes(recoveryCodeCount)
 		if err != nil {
 			return err
@@ -136,7 +141,7 @@ func (s *Service) DisableMFA(ctx context.Context, p *Principal, code string, act
 	if s.cfg.RequireMFA || home.RequireMFA {
 		return apperr.Forbidden("MFA is required for this account and cannot be disabled; an administrator can reset it so you can enrol a new authenticator")
 	}
-	return s.withVerifiedCode(ctx, p, code, func(q store.Queries, a *store.Admin) error {
+	return s.withVerifiedCode(ctx, p, code, actor, func(q store.Queries, a *store.Admin) error {
 		a.MFAEnabled, a.MFASecret, a.MFALastStep = false, nil, 0
 		if err := q.Admins().Update(ctx, *a); err != nil {
 			return err
@@ -149,13 +154,22 @@ func (s *Service) DisableMFA(ctx context.Context, p *Principal, code string, act
 }
 
 // withVerifiedCode runs fn in a transaction after checking a fresh TOTP code
-// of the caller, and records the step so the code cannot be reused.
-func (s *Service) withVerifiedCode(ctx context.Context, p *Principal, code string, fn func(q store.Queries, a *store.Admin) error) error {
+// of the caller, and records the step so the code cannot be reused. Wrong
+// codes count towards the same back-off and lockout as failed logins: a
+// stolen session must not be a free oracle for guessing codes.
+func (s *Service) withVerifiedCode(ctx context.Context, p *Principal, code string, actor Actor, fn func(q store.Queries, a *store.Admin) error) error {
 	if p.Session == nil || !p.Session.MFAVerified {
 		return apperr.Forbidden("this needs a fully signed-in session")
 	}
 	now := s.clock()
-	return s.st.Tx(ctx, func(q store.Queries) error {
+	admin, err := s.st.Read().Admins().Get(ctx, p.HomeTenant, p.AdminID)
+	if err != nil {
+		return err
+	}
+	if allowed, retry := s.login.Check(admin.FailedLogins, admin.LastFailureAt, admin.LockedUntil, now); !allowed {
+		return apperr.New(apperr.KindRateLimited, "too many failed attempts; try again later").With("retry_after_seconds", int(retry.Seconds()+0.999))
+	}
+	err = s.st.Tx(ctx, func(q store.Queries) error {
 		a, err := q.Admins().Get(ctx, p.HomeTenant, p.AdminID)
 		if err != nil {
 			return err
@@ -169,23 +183,33 @@ func (s *Service) withVerifiedCode(ctx context.Context, p *Principal, code strin
 		}
 		step, ok := totp.Validate(secret, code, now, a.MFALastStep)
 		if !ok {
-			return apperr.Invalid("the code does not match or was already used")
+			return errWrongFactor
 		}
-		a.MFALastStep, a.UpdatedAt = step, now
+		a.MFALastStep, a.FailedLogins, a.LockedUntil, a.UpdatedAt = step, 0, time.Time{}, now
 		if err := q.Admins().Update(ctx, a); err != nil {
 			return err
 		}
 		return fn(q, &a)
 	})
+	if errors.Is(err, errWrongFactor) {
+		if ferr := s.recordLoginFailure(ctx, admin, actor, "auth.mfa", "wrong_code"); apperr.IsKind(ferr, apperr.KindInternal) {
+			return ferr
+		}
+		return apperr.Invalid("the code does not match or was already used").With("field", "code")
+	}
+	return err
 }
 
 // ResetMFA is an administrator clearing another admin's authenticator (a lost
 // phone): their sessions end and they enrol again at next login.
-func (s *Service) ResetMFA(ctx context.Context, tenantID, adminID string, actor Actor) error {
+func (s *Service) ResetMFA(ctx context.Context, p *Principal, tenantID, adminID string, actor Actor) error {
 	now := s.clock()
 	return s.st.Tx(ctx, func(q store.Queries) error {
 		a, err := getAdmin(ctx, q, tenantID, adminID)
 		if err != nil {
+			return err
+		}
+		if err := s.ensureCanManage(ctx, q, p, a); err != nil {
 			return err
 		}
 		a.MFAEnabled, a.MFASecret, a.MFALastStep, a.UpdatedAt = false, nil, 0, now

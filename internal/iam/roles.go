@@ -229,11 +229,11 @@ func (s *Service) Unassign(ctx context.Context, p *Principal, tenantID, id strin
 			if !granter.Has("admin.owner") {
 				return apperr.Forbidden("revoking Owner needs the admin.owner permission")
 			}
-			n, err := q.Assignments().CountForRole(ctx, tenantID, "owner")
+			others, err := activeOwners(ctx, q, tenantID, a.AdminID)
 			if err != nil {
 				return err
 			}
-			if n <= 1 && tenantHasNoParent(ctx, q, tenantID) {
+			if others == 0 && tenantHasNoParent(ctx, q, tenantID) {
 				return apperr.Conflict("this is the last Owner of the tenant; make someone else Owner first")
 			}
 		}

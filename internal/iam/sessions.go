@@ -65,7 +65,7 @@ func (s *Service) authenticateSession(ctx context.Context, hash []byte, now time
 		}
 		sess.LastSeenAt, sess.IdleExpiry = now, next
 	}
-	return &Principal{Type: store.ActorAdmin, AdminID: sess.AdminID, HomeTenant: sess.TenantID, Session: &sess}, nil
+	return &Principal{Type: store.ActorAdmin, AdminID: sess.AdminID, HomeTenant: sess.TenantID, Session: &sess, MFAEnrolled: admin.MFAEnabled}, nil
 }
 
 func (s *Service) authenticateToken(ctx context.Context, hash []byte, sourceIP string, now time.Time) (*Principal, error) {
@@ -78,6 +78,13 @@ func (s *Service) authenticateToken(ctx context.Context, hash []byte, sourceIP s
 	}
 	if !tok.RevokedAt.IsZero() || !now.Before(tok.ExpiresAt) {
 		return nil, apperr.New(apperr.KindUnauthenticated, "this API token is revoked or expired; create a new one")
+	}
+	// A token acts for its creator: it stops when they are disabled or gone.
+	if creator, err := s.st.Read().Admins().GetByID(ctx, tok.CreatedBy); err != nil || creator.Disabled {
+		if err != nil && !errors.Is(err, store.ErrNotFound) {
+			return nil, err
+		}
+		return nil, apperr.New(apperr.KindUnauthenticated, "the admin who created this API token is disabled or deleted; create a new one")
 	}
 	if now.Sub(tok.LastUsedAt) >= touchEvery || tok.LastUsedIP != sourceIP {
 		if err := s.st.Tx(ctx, func(q store.Queries) error { return q.Tokens().TouchUsed(ctx, tok.ID, now, sourceIP) }); err != nil {
@@ -122,6 +129,24 @@ func (s *Service) CheckAllowlists(ctx context.Context, sourceIP string, tenantID
 	return nil
 }
 
+// CheckTenantPolicy applies the addressed tenant's own rules to a caller who
+// has access to it: its IP allowlist, and its MFA requirement for people
+// (a provider's admin without a second factor cannot manage a customer that
+// requires one).
+func (s *Service) CheckTenantPolicy(ctx context.Context, p *Principal, sourceIP, tenantID string) error {
+	t, err := s.st.Read().Tenants().Get(ctx, tenantID)
+	if err != nil {
+		return notFoundAs(err, "tenant")
+	}
+	if !ipAllowed(t.AllowedCIDRs, sourceIP) {
+		return apperr.Forbidden("requests from this network are not allowed for this tenant")
+	}
+	if t.RequireMFA && p.Session != nil && !p.MFAEnrolled {
+		return apperr.Forbidden("this tenant requires a second factor; enrol an authenticator (POST /api/v1/me/mfa/enroll) and sign in again")
+	}
+	return nil
+}
+
 // VerifyMFA completes a pending login with a TOTP code or a recovery code.
 // The session is replaced by a new one (new secret, new CSRF token), so a
 // secret seen before the second factor is worth nothing after it.
@@ -144,13 +169,6 @@ func (s *Service) VerifyMFA(ctx context.Context, p *Principal, code, recoveryCod
 	usedRecovery := false
 	switch {
 	case recoveryCode != "":
-		ok, err := s.consumeRecovery(ctx, admin.ID, recoveryCode)
-		if err != nil {
-			return LoginResult{}, err
-		}
-		if !ok {
-			return LoginResult{}, s.recordLoginFailure(ctx, admin, actor, "auth.mfa", "wrong_recovery_code")
-		}
 		usedRecovery = true
 	case code != "":
 		secret, err := s.sealer.Open(admin.MFASecret, totpAD(admin.ID))
@@ -165,20 +183,41 @@ func (s *Service) VerifyMFA(ctx context.Context, p *Principal, code, recoveryCod
 	default:
 		return LoginResult{}, apperr.Invalid("send either code or recovery_code")
 	}
+	// Everything that makes the factor single-use happens in one transaction:
+	// the pending session is consumed (of two racing requests one wins), the
+	// recovery code is burnt, and the TOTP step is checked again and recorded.
 	var res LoginResult
+	failure := ""
 	err = s.st.Tx(ctx, func(q store.Queries) error {
+		failure = ""
 		a, err := q.Admins().Get(ctx, admin.TenantID, admin.ID)
 		if err != nil {
 			return err
 		}
-		if step > a.MFALastStep {
+		if err := q.Sessions().Consume(ctx, a.ID, p.Session.ID, now); err != nil {
+			if errors.Is(err, store.ErrConflict) {
+				return apperr.New(apperr.KindUnauthenticated, "this sign-in was already completed or has ended; sign in again")
+			}
+			return err
+		}
+		if usedRecovery {
+			ok, err := q.Admins().ConsumeRecoveryCode(ctx, a.ID, totp.HashRecoveryCode(recoveryCode))
+			if err != nil {
+				return err
+			}
+			if !ok {
+				failure = "wrong_recovery_code"
+				return errWrongFactor
+			}
+		} else {
+			if step <= a.MFALastStep {
+				failure = "code_replayed"
+				return errWrongFactor
+			}
 			a.MFALastStep = step
 		}
 		a.FailedLogins, a.LockedUntil, a.UpdatedAt = 0, time.Time{}, now
 		if err := q.Admins().Update(ctx, a); err != nil {
-			return err
-		}
-		if err := q.Sessions().Revoke(ctx, a.ID, p.Session.ID, now); err != nil {
 			return err
 		}
 		res, err = s.openSession(ctx, q, a, p.Session.Kind, true, actor, now)
@@ -190,18 +229,15 @@ func (s *Service) VerifyMFA(ctx context.Context, p *Principal, code, recoveryCod
 		rec.Details = map[string]any{"client": string(p.Session.Kind), "second_factor": map[bool]string{true: "recovery_code", false: "totp"}[usedRecovery]}
 		return appendAudit(ctx, q, rec)
 	})
+	if errors.Is(err, errWrongFactor) {
+		return LoginResult{}, s.recordLoginFailure(ctx, admin, actor, "auth.mfa", failure)
+	}
 	return res, err
 }
 
-func (s *Service) consumeRecovery(ctx context.Context, adminID, input string) (bool, error) {
-	var ok bool
-	err := s.st.Tx(ctx, func(q store.Queries) error {
-		var err error
-		ok, err = q.Admins().ConsumeRecoveryCode(ctx, adminID, totp.HashRecoveryCode(input))
-		return err
-	})
-	return ok, err
-}
+// errWrongFactor rolls back a second-factor transaction whose code turned
+// out to be wrong or used; the failure is then recorded on its own.
+var errWrongFactor = errors.New("iam: wrong or used second factor")
 
 // Logout revokes the caller's session.
 func (s *Service) Logout(ctx context.Context, p *Principal, actor Actor) error {

@@ -123,6 +123,18 @@ func (s *Service) CreateCustomer(ctx context.Context, parentID string, in Tenant
 	return t, err
 }
 
+// RootTenant returns the provider at the top of the install.
+func (s *Service) RootTenant(ctx context.Context) (store.Tenant, error) {
+	roots, err := s.st.Read().Tenants().ListChildren(ctx, "", store.Page{Limit: 1})
+	if err != nil {
+		return store.Tenant{}, err
+	}
+	if len(roots) == 0 {
+		return store.Tenant{}, apperr.NotFound("tenant")
+	}
+	return roots[0], nil
+}
+
 // GetTenant returns one tenant.
 func (s *Service) GetTenant(ctx context.Context, id string) (store.Tenant, error) {
 	t, err := s.st.Read().Tenants().Get(ctx, id)
@@ -156,7 +168,7 @@ func (s *Service) UpdateTenant(ctx context.Context, id string, patch TenantPatch
 		if cidrs, err = normaliseCIDRs(*patch.AllowedCIDRs); err != nil {
 			return store.Tenant{}, err
 		}
-		if actor.SourceIP != "" && !ipAllowed(cidrs, actor.SourceIP) {
+		if len(cidrs) > 0 && !ipAllowed(cidrs, actor.SourceIP) {
 			return store.Tenant{}, apperr.Invalid("the new allowlist does not include your own address; add it first").With("field", "allowed_cidrs")
 		}
 	}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log"
 	"log/slog"
 	"net"
 	"net/http"
@@ -118,7 +119,9 @@ func (a *App) Serve(ctx context.Context, out io.Writer) error {
 		WriteTimeout:      5 * time.Minute, // audit exports stream for a while
 		IdleTimeout:       2 * time.Minute,
 		MaxHeaderBytes:    64 << 10,
-		ErrorLog:          slog.NewLogLogger(a.Log.Handler(), slog.LevelDebug),
+		// net/http's own messages (TLS handshake errors) name client
+		// addresses, which the logs must not carry.
+		ErrorLog: log.New(io.Discard, "", 0),
 	}
 	errc := make(chan error, 3)
 	go func() { errc <- srv.ServeTLS(ln, "", "") }()

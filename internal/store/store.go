@@ -148,6 +148,10 @@ type SessionStore interface {
 	// Revoke marks one of the admin's sessions revoked; ErrNotFound if the
 	// session is not the admin's.
 	Revoke(ctx context.Context, adminID, id string, at time.Time) error
+	// Consume revokes a live session of the admin in order to replace it
+	// (after a second factor). ErrConflict when it is already revoked, also
+	// under concurrency: of two requests racing on one session, one wins.
+	Consume(ctx context.Context, adminID, id string, at time.Time) error
 	// RevokeAllForAdmin revokes every live session but exceptID; returns how many.
 	RevokeAllForAdmin(ctx context.Context, adminID, exceptID string, at time.Time) (int, error)
 	// DeleteExpired removes sessions whose absolute expiry or revocation is

@@ -62,6 +62,15 @@ func (s sessionStore) Revoke(ctx context.Context, adminID, id string, at time.Ti
 		WHERE admin_id = $1 AND id = $2`, adminID, id, micros(at))
 }
 
+func (s sessionStore) Consume(ctx context.Context, adminID, id string, at time.Time) error {
+	n, err := s.q.exec(ctx, "consuming session", `UPDATE sessions SET revoked_at = $3
+		WHERE admin_id = $1 AND id = $2 AND revoked_at = 0`, adminID, id, micros(at))
+	if err == nil && n == 0 {
+		return store.ErrConflict
+	}
+	return err
+}
+
 func (s sessionStore) RevokeAllForAdmin(ctx context.Context, adminID, exceptID string, at time.Time) (int, error) {
 	return s.q.exec(ctx, "revoking sessions", `UPDATE sessions SET revoked_at = $3
 		WHERE admin_id = $1 AND id <> $2 AND revoked_at = 0`, adminID, exceptID, micros(at))

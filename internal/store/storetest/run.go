@@ -29,6 +29,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"Roles", testRoles},
 		{"Assignments", testAssignments},
 		{"Sessions", testSessions},
+		{"SessionConsumedOnce", testSessionConsumedOnce},
 		{"Tokens", testTokens},
 		{"AuditHeadAppend", testAuditHeadAppend},
 		{"AuditList", testAuditList},

@@ -2,7 +2,10 @@ package storetest
 
 import (
 	"context"
+	"errors"
 	"reflect"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -145,5 +148,35 @@ func testTokens(t *testing.T, st store.Store) {
 	must(t, err)
 	if len(page) != 1 || page[0].ID != t2.ID {
 		t.Fatalf("List after cursor = %+v", page)
+	}
+}
+
+func testSessionConsumedOnce(t *testing.T, st store.Store) {
+	ctx := context.Background()
+	tn := newTenant(t, st, "")
+	a, b := newAdmin(t, st, tn.ID), newAdmin(t, st, tn.ID)
+	s := newSession(t, st, a)
+	wantErr(t, st.Tx(ctx, func(q store.Queries) error { return q.Sessions().Consume(ctx, b.ID, s.ID, at) }),
+		store.ErrConflict, "Consume another admin's session")
+	var wins atomic.Int32
+	var wg sync.WaitGroup
+	for range 16 {
+		wg.Go(func() {
+			err := st.Tx(ctx, func(q store.Queries) error { return q.Sessions().Consume(ctx, a.ID, s.ID, at) })
+			switch {
+			case err == nil:
+				wins.Add(1)
+			case !errors.Is(err, store.ErrConflict):
+				t.Error(err)
+			}
+		})
+	}
+	wg.Wait()
+	if wins.Load() != 1 {
+		t.Fatalf("session consumed %d times, want once", wins.Load())
+	}
+	got, err := st.Read().Sessions().GetBySecretHash(ctx, s.SecretHash)
+	if err != nil || !got.RevokedAt.Equal(micro(at)) {
+		t.Fatalf("consumed session = %+v, %v", got, err)
 	}
 }
