@@ -41,7 +41,11 @@ var local = iam.Actor{Type: store.ActorAnonymous, SourceIP: "127.0.0.1", Request
 
 func newFixture(t *testing.T, cfg iam.Config) *fixture {
 	t.Helper()
-	st := storetest.OpenSQLite(t)
+	return newFixtureOn(t, cfg, storetest.OpenSQLite(t))
+}
+
+func newFixtureOn(t *testing.T, cfg iam.Config, st store.Store) *fixture {
+	t.Helper()
 	key := make([]byte, 32)
 	_, _ = rand.Read(key)
 	sealer, err := secrets.NewSealer(key)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/base32"
 	"errors"
+	"fmt"
 	"time"
 
 	"github.com/steward-mdm/steward/internal/apperr"
@@ -81,6 +82,12 @@ func (s *Service) ConfirmMFA(ctx context.Context, p *Principal, code string, act
 			return err
 		}
 		step, ok := totp.Validate(secret, code, now, a.MFALastStep)
+		if ok {
+			ok, err = claimStep(ctx, q, a.ID, step, a.MFALastStep)
+			if err != nil {
+				return err
+			}
+		}
 		if !ok {
 			return apperr.Invalid("the code does not match; check the device clock and try the current code")
 		}
@@ -153,6 +160,21 @@ func (s *Service) DisableMFA(ctx context.Context, p *Principal, code string, act
 	})
 }
 
+// claimStep records, through a unique key, that the admin's TOTP step was
+// used. MFALastStep alone is read without a lock on PostgreSQL, so two
+// transactions racing with one code could both pass it; only one of them
+// can insert the key. The previous step's key is dropped as this one lands.
+func claimStep(ctx context.Context, q store.Queries, adminID string, step, lastStep int64) (bool, error) {
+	ok, err := q.Settings().PutIfAbsent(ctx, fmt.Sprintf("totp-step:%s:%d", adminID, step), []byte{1})
+	if err != nil || !ok {
+		return false, err
+	}
+	if err := q.Settings().Delete(ctx, fmt.Sprintf("totp-step:%s:%d", adminID, lastStep)); err != nil && !errors.Is(err, store.ErrNotFound) {
+		return false, err
+	}
+	return true, nil
+}
+
 // withVerifiedCode runs fn in a transaction after checking a fresh TOTP code
 // of the caller, and records the step so the code cannot be reused. Wrong
 // codes count towards the same back-off and lockout as failed logins: a
@@ -182,6 +204,12 @@ func (s *Service) withVerifiedCode(ctx context.Context, p *Principal, code strin
 			return err
 		}
 		step, ok := totp.Validate(secret, code, now, a.MFALastStep)
+		if ok {
+			ok, err = claimStep(ctx, q, a.ID, step, a.MFALastStep)
+			if err != nil {
+				return err
+			}
+		}
 		if !ok {
 			return errWrongFactor
 		}

@@ -10,6 +10,7 @@ import (
 	"github.com/steward-mdm/steward/internal/iam"
 	"github.com/steward-mdm/steward/internal/iam/totp"
 	"github.com/steward-mdm/steward/internal/store"
+	"github.com/steward-mdm/steward/internal/store/storetest"
 )
 
 // One pending session and one code, sent many times at once, make exactly
@@ -37,6 +38,39 @@ func TestSecondFactorIsSingleUseUnderConcurrency(t *testing.T) {
 	if wins.Load() != 1 {
 		t.Fatalf("%d full sessions from one pending session and one code", wins.Load())
 	}
+}
+
+// Two sign-ins racing with the same code (one observed over a shoulder):
+// one wins, on both engines.
+func TestOneCodeOneSignInAcrossSessions(t *testing.T) {
+	storetest.ForEachEngine(t, func(t *testing.T, st store.Store) {
+		f := newFixtureOn(t, iam.DefaultConfig(), st)
+		f.login()
+		var pending []*iam.Principal
+		for range 4 {
+			res, err := f.svc.Login(f.ctx, "owner@fixture.test", ownerPW, store.SessionCLI, local)
+			if err != nil {
+				t.Fatal(err)
+			}
+			p, _ := f.svc.Authenticate(f.ctx, res.Secret, "127.0.0.1")
+			pending = append(pending, p)
+		}
+		f.clk.add(31 * time.Second)
+		code := totp.Code(f.totp, f.clk.now())
+		var wins atomic.Int32
+		var wg sync.WaitGroup
+		for _, p := range pending {
+			wg.Go(func() {
+				if _, err := f.svc.VerifyMFA(f.ctx, p, code, "", local); err == nil {
+					wins.Add(1)
+				}
+			})
+		}
+		wg.Wait()
+		if wins.Load() != 1 {
+			t.Fatalf("one code signed in %d times", wins.Load())
+		}
+	})
 }
 
 // Wrong codes on a signed-in session count towards the lockout.

@@ -210,7 +210,13 @@ func (s *Service) VerifyMFA(ctx context.Context, p *Principal, code, recoveryCod
 				return errWrongFactor
 			}
 		} else {
-			if step <= a.MFALastStep {
+			claimed := step > a.MFALastStep
+			if claimed {
+				if claimed, err = claimStep(ctx, q, a.ID, step, a.MFALastStep); err != nil {
+					return err
+				}
+			}
+			if !claimed {
 				failure = "code_replayed"
 				return errWrongFactor
 			}
