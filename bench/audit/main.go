@@ -31,7 +31,8 @@ import (
 
 func main() {
 	dsn := flag.String("db", "", "database DSN (default: a fresh SQLite file)")
-	workers := flag.Int("workers", 64, "goroutines appending, one entry per transaction")
+	workers := flag.Int("workers", 64, "goroutines appending")
+	perTx := flag.Int("per-tx", 1, "entries each transaction appends (a change that records several entries at once)")
 	duration := flag.Duration("duration", 5*time.Second, "how long to append")
 	verifyN := flag.Int("verify", 200000, "entries in the chain to verify (0 skips)")
 	tenants := flag.Int("tenants", 1, "tenants the appends are spread over (each has its own chain and lock)")
@@ -67,8 +68,8 @@ func main() {
 
 	run := time.Now().UnixNano()
 	appendTenant := fmt.Sprintf("bench-append-%d", run)
-	n, elapsed := benchAppend(ctx, st, appendTenant, *tenants, *workers, *duration)
-	fmt.Printf("append: %d entries by %d goroutines into %d tenant chains in %s = %.0f entries/s\n", n, *workers, *tenants, elapsed.Round(time.Millisecond), float64(n)/elapsed.Seconds())
+	n, elapsed := benchAppend(ctx, st, appendTenant, *tenants, *workers, max(1, *perTx), *duration)
+	fmt.Printf("append: %d entries by %d goroutines (%d per transaction) into %d tenant chains in %s = %.0f entries/s\n", n, *workers, max(1, *perTx), *tenants, elapsed.Round(time.Millisecond), float64(n)/elapsed.Seconds())
 	if *verifyN > 0 {
 		verifyTenant := fmt.Sprintf("bench-verify-%d", run)
 		seed(ctx, st, verifyTenant, *verifyN)
@@ -95,10 +96,10 @@ func main() {
 	}
 }
 
-// benchAppend runs workers goroutines, each committing one audit entry per
-// transaction to one of the tenants' chains, for d; the chains are then
+// benchAppend runs workers goroutines, each committing perTx audit entries
+// per transaction to one of the tenants' chains, for d; the chains are then
 // checked to hold exactly the entries committed.
-func benchAppend(ctx context.Context, st store.Store, prefix string, tenants, workers int, d time.Duration) (int64, time.Duration) {
+func benchAppend(ctx context.Context, st store.Store, prefix string, tenants, workers, perTx int, d time.Duration) (int64, time.Duration) {
 	tenants = max(1, tenants)
 	counts := make([]atomic.Int64, tenants)
 	var wg sync.WaitGroup
@@ -109,10 +110,14 @@ func benchAppend(ctx context.Context, st store.Store, prefix string, tenants, wo
 		go func() {
 			defer wg.Done()
 			tenant := fmt.Sprintf("%s-%d", prefix, w%tenants)
+			recs := make([]audit.Record, perTx)
 			for time.Now().Before(deadline) {
-				err := st.Tx(ctx, func(q store.Queries) error { return audit.Append(ctx, q, record(tenant)) })
+				for i := range recs {
+					recs[i] = record(tenant)
+				}
+				err := st.Tx(ctx, func(q store.Queries) error { return audit.Append(ctx, q, recs...) })
 				check(err)
-				counts[w%tenants].Add(1)
+				counts[w%tenants].Add(int64(perTx))
 			}
 		}()
 	}
