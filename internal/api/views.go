@@ -58,8 +58,7 @@ func adminView(a store.Admin) AdminView {
 	v := AdminView{ID: a.ID, TenantID: a.TenantID, Email: a.Email, DisplayName: a.DisplayName, MFAEnabled: a.MFAEnabled,
 		Disabled: a.Disabled, PasswordSet: a.PasswordHash != "", CreatedAt: a.CreatedAt, UpdatedAt: a.UpdatedAt}
 	if a.LockedUntil.After(now()) {
-		t := a.LockedUntil
-		v.LockedUntil = &t
+		v.LockedUntil = optTime(a.LockedUntil)
 	}
 	return v
 }
@@ -74,12 +73,8 @@ type RoleView struct {
 }
 
 func roleView(r store.Role) RoleView {
-	v := RoleView{ID: r.ID, Name: r.Name, Description: r.Description, Permissions: r.Permissions, BuiltIn: r.BuiltIn}
-	if !r.CreatedAt.IsZero() {
-		t := r.CreatedAt
-		v.CreatedAt = &t
-	}
-	return v
+	return RoleView{ID: r.ID, Name: r.Name, Description: r.Description, Permissions: r.Permissions, BuiltIn: r.BuiltIn,
+		CreatedAt: optTime(r.CreatedAt)}
 }
 
 type AssignmentView struct {
