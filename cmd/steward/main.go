@@ -56,7 +56,9 @@ func newRoot() *cobra.Command {
 	pf.StringVar(&r.tenant, "tenant", "", "tenant ID to act on (default: your home tenant)")
 	pf.BoolVar(&r.json, "json", false, "print JSON instead of a table")
 	root.AddCommand(newServeCmd(), newMigrateCmd(), newVersionCmd(),
-		newLoginCmd(r), newLogoutCmd(r), newTenantCmd(r), newAdminCmd(r), newRoleCmd(r), newTokenCmd(r), newAuditCmd(r))
+		newLoginCmd(r), newLogoutCmd(r), newTenantCmd(r), newAdminCmd(r), newRoleCmd(r), newTokenCmd(r), newAuditCmd(r),
+		newPrivacyCmd(r), newPersonCmd(r), newDeviceCmd(r), newKeysCmd())
+	root.AddCommand(newBackupCmd())
 	return root
 }
 

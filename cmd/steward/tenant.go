@@ -129,11 +129,11 @@ func newTenantCmd(r *remote) *cobra.Command {
 func printTenants(r *remote, cmd *cobra.Command, l api.List[api.TenantView]) error {
 	return r.print(cmd.OutOrStdout(), l, []string{"ID", "KIND", "SLUG", "NAME", "MFA", "ALLOWLIST"}, func(i int) []string {
 		t := l.Items[i]
-		return []string{t.ID, t.Kind, t.Slug, t.Name, yesNo(t.RequireMFA), strings.Join(t.AllowedCIDRs, ",")}
+		return []string{t.ID, t.Kind, t.Slug, t.Name, requiredOrDash(t.RequireMFA), strings.Join(t.AllowedCIDRs, ",")}
 	}, len(l.Items))
 }
 
-func yesNo(b bool) string {
+func requiredOrDash(b bool) string {
 	if b {
 		return "required"
 	}

@@ -51,6 +51,9 @@ var streamed = &struct{ streamed bool }{true}
 
 func (s *Server) admit(rt Route, c *Call, ip string) error {
 	r := c.R
+	if rt.Access.Kind == AccessPortal {
+		return s.admitPortal(c, ip)
+	}
 	if !rt.Access.authenticated() {
 		if rt.Method != http.MethodGet && !s.limiter.Allow(ip) {
 			return errRateLimit

@@ -18,6 +18,8 @@ import (
 
 	"github.com/steward-mdm/steward/internal/audit"
 	"github.com/steward-mdm/steward/internal/iam"
+	"github.com/steward-mdm/steward/internal/privacy"
+	"github.com/steward-mdm/steward/internal/privacy/keys"
 	"github.com/steward-mdm/steward/internal/iam/totp"
 	"github.com/steward-mdm/steward/internal/secrets"
 	"github.com/steward-mdm/steward/internal/store"
@@ -65,6 +67,7 @@ type env struct {
 	t      *testing.T
 	st     store.Store
 	iam    *iam.Service
+	priv   *privacy.Service
 	srv    *Server
 	ts     *httptest.Server
 	clock  *testClock
@@ -94,11 +97,13 @@ func newEnv(t *testing.T, st store.Store) *env {
 	clock := &testClock{t: time.Now().UTC()}
 	svc := iam.New(st, sealer, iam.DefaultConfig(), iam.WithClock(clock.now), iam.WithLogger(log))
 	metrics := http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { _, _ = io.WriteString(w, "steward_up 1\n") })
-	srv := New(Options{Store: st, IAM: svc, Signer: signer, Logger: log, AuthRate: 1000, AuthBurst: 1000, Metrics: metrics,
+	priv := privacy.NewService(st, keys.New(sealer), signer, log)
+	priv.SetClock(clock.now)
+	srv := New(Options{Store: st, IAM: svc, Signer: signer, Privacy: priv, Logger: log, AuthRate: 1000, AuthBurst: 1000, Metrics: metrics,
 		TrustedProxies: []netip.Prefix{netip.MustParsePrefix("127.0.0.1/32")}})
 	ts := httptest.NewTLSServer(srv.Handler())
 	t.Cleanup(ts.Close)
-	e := &env{t: t, st: st, iam: svc, srv: srv, ts: ts, clock: clock, logs: logs, totp: map[string][]byte{}}
+	e := &env{t: t, st: st, iam: svc, priv: priv, srv: srv, ts: ts, clock: clock, logs: logs, totp: map[string][]byte{}}
 	owner, err := svc.BootstrapDirect(ctx, iam.BootstrapInput{Organisation: "Test Provider", Email: ownerEmail,
 		DisplayName: "Olive Owner", Password: ownerPassword})
 	if err != nil {

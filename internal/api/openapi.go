@@ -25,7 +25,9 @@ func (s *Server) OpenAPI() map[string]any {
 				"kind": string(rt.Access.Kind), "permission": string(rt.Access.Permission), "session_only": rt.SessionOnly,
 			},
 		}
-		if rt.Access.authenticated() {
+		if rt.Access.Kind == AccessPortal {
+			op["security"] = []map[string][]string{{"portal": {}}}
+		} else if rt.Access.authenticated() {
 			op["security"] = []map[string][]string{{"bearer": {}}, {"session": {}}}
 		} else {
 			op["security"] = []map[string][]string{}
@@ -71,6 +73,7 @@ func (s *Server) OpenAPI() map[string]any {
 			"schemas": g.components,
 			"securitySchemes": map[string]any{
 				"bearer":  map[string]any{"type": "http", "scheme": "bearer", "description": "API token (stt_…) or CLI session (sws_…)"},
+				"portal":  map[string]any{"type": "http", "scheme": "bearer", "description": "Employee portal access key (spt_…); opens /api/v1/portal/* for its own person only"},
 				"session": map[string]any{"type": "apiKey", "in": "cookie", "name": SessionCookie, "description": "Browser session; state-changing requests also need the " + CSRFHeader + " header"},
 			},
 		},

@@ -6,6 +6,7 @@ import (
 
 	"github.com/steward-mdm/steward/internal/iam"
 	"github.com/steward-mdm/steward/internal/rbac"
+	"github.com/steward-mdm/steward/internal/store"
 )
 
 // AccessKind is how a route decides who may call it.
@@ -22,6 +23,9 @@ const (
 	// AccessPermission routes need Permission on the tenant in the path, or
 	// on the caller's home tenant when the path names none.
 	AccessPermission AccessKind = "permission"
+	// AccessPortal routes are for employees, with a portal token; they act
+	// on the token's own person only.
+	AccessPortal AccessKind = "portal"
 )
 
 // Access is a route's authorisation rule. Every route declares one; a test
@@ -35,6 +39,7 @@ func public() Access                 { return Access{Kind: AccessPublic} }
 func pending() Access                { return Access{Kind: AccessPending} }
 func self() Access                   { return Access{Kind: AccessSelf} }
 func needs(p rbac.Permission) Access { return Access{Kind: AccessPermission, Permission: p} }
+func portal() Access                 { return Access{Kind: AccessPortal} }
 func (a Access) declared() bool {
 	return a.Kind != "" && (a.Kind != AccessPermission || rbac.Known(a.Permission))
 }
@@ -102,6 +107,8 @@ type Call struct {
 	Perms  rbac.Set
 	Tenant string // the {tenant} path value, already authorised
 	Actor  iam.Actor
+	// Portal is the employee's token on portal routes.
+	Portal *store.PortalToken
 	srv    *Server
 }
 

@@ -23,7 +23,7 @@ var pageQuery = []QueryParam{
 func (s *Server) routeTable() []Route {
 	const v1 = "/api/v1"
 	const t = v1 + "/tenants/{tenant}"
-	return []Route{
+	return append([]Route{
 		// Meta
 		{Method: "GET", Path: v1 + "/openapi.json", Access: public(), Tag: tagMeta, Summary: "This API's OpenAPI 3.1 document", Out: map[string]any{}, Handle: s.openAPIDocument},
 		{Method: "GET", Path: v1 + "/permissions", Access: self(), Tag: tagMeta, Summary: "Every permission and built-in role", Out: PermissionsView{}, Handle: s.listPermissions},
@@ -88,5 +88,5 @@ func (s *Server) routeTable() []Route {
 		{Method: "POST", Path: t + "/audit/checkpoints", Access: needs("audit.checkpoint"), Tag: tagAudit, Summary: "Sign a checkpoint of the chain now", Out: CheckpointView{}, Status: http.StatusCreated, Handle: s.createCheckpoint},
 		{Method: "POST", Path: t + "/audit/verify", Access: needs("audit.read"), Tag: tagAudit, Summary: "Verify the chain and its checkpoints", Out: VerifyView{}, Handle: s.verifyAudit},
 		{Method: "GET", Path: t + "/audit/export", Access: needs("audit.export"), Tag: tagAudit, Summary: "Export the chain and checkpoints as JSON Lines for offline verification", Out: "", Produces: "application/jsonl", Handle: s.exportAudit},
-	}
+	}, s.privacyRoutes()...)
 }

@@ -22,6 +22,12 @@ var sampleBodies = map[reflect.Type]any{
 	reflect.TypeOf(TokenRequest{}):        TokenRequest{Name: "sample", RoleID: "readonly"},
 	reflect.TypeOf(AssignmentRequest{}):   AssignmentRequest{AdminID: "00000000-0000-0000-0000-000000000000", RoleID: "readonly"},
 	reflect.TypeOf(CodeRequest{}):         CodeRequest{Code: "000000"},
+	reflect.TypeOf(ReasonRequest{}):       ReasonRequest{Reason: "sample reason for the isolation test"},
+	reflect.TypeOf(DecisionRequest{}):     DecisionRequest{Approve: true},
+	reflect.TypeOf(RevealRequest{}):       RevealRequest{Fields: []string{"device.serial_number"}, Reason: "sample reason for the isolation test"},
+	reflect.TypeOf(WithdrawRequest{}):     WithdrawRequest{ConsentID: "00000000-0000-0000-0000-000000000000"},
+	reflect.TypeOf(PortalTokenRequest{}):  PortalTokenRequest{TTLHours: 24},
+	reflect.TypeOf(ConsentRequest{}):      ConsentRequest{Ownership: "personal", NoticeVersion: 1, Language: "en"},
 }
 
 func sampleBody(rt Route) any {
@@ -75,9 +81,11 @@ func TestTenantIsolation(t *testing.T) {
 		e.must(200, bSecret, "GET", "/api/v1/tenants/"+b.ID+"/assignments", nil, &asgs)
 		var sessions List[SessionView]
 		e.must(200, bSecret, "GET", "/api/v1/me/sessions", nil, &sessions)
+		pf := e.privacyFixtures(b.ID, bSecret)
 		foreign := map[string]string{
 			"tenant": b.ID, "admin": bAdmin, "role": role.ID, "token": tok.Token.ID,
 			"assignment": asgs.Items[0].ID, "session": sessions.Items[0].ID,
+			"subject": pf.subject, "device": pf.device, "approval": pf.approval, "erasure": pf.erasure,
 		}
 
 		for _, rt := range e.srv.Routes() {

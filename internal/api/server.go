@@ -14,6 +14,7 @@ import (
 	"github.com/steward-mdm/steward/internal/audit"
 	"github.com/steward-mdm/steward/internal/iam"
 	"github.com/steward-mdm/steward/internal/iam/throttle"
+	"github.com/steward-mdm/steward/internal/privacy"
 	"github.com/steward-mdm/steward/internal/store"
 )
 
@@ -30,7 +31,9 @@ type Options struct {
 	Store  store.Store
 	IAM    *iam.Service
 	Signer *audit.Signer
-	Logger *slog.Logger
+	// Privacy is the privacy core (catalogue, people, devices, portal).
+	Privacy *privacy.Service
+	Logger  *slog.Logger
 	// TrustedProxies are the addresses whose X-Forwarded-For is believed.
 	TrustedProxies []netip.Prefix
 	// Ready reports whether the server can take traffic (for /readyz).

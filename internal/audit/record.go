@@ -50,7 +50,7 @@ const (
 // ErrInvalidRecord wraps every validation failure of Append.
 var ErrInvalidRecord = errors.New("audit: invalid record")
 
-var knownActorTypes = []store.ActorType{store.ActorAdmin, store.ActorToken, store.ActorDevice, store.ActorSystem, store.ActorAnonymous}
+var knownActorTypes = []store.ActorType{store.ActorAdmin, store.ActorToken, store.ActorDevice, store.ActorSystem, store.ActorAnonymous, store.ActorSubject}
 
 // Append chains recs onto their tenants' logs inside the caller's transaction
 // q, so a change and the entry recording it commit or fail together. Tenants

@@ -162,3 +162,53 @@ func VerifyCheckpoint(pub ed25519.PublicKey, c store.Checkpoint) bool {
 	}
 	return ed25519.Verify(pub, CheckpointMessage(c), c.Signature)
 }
+
+// Domain separation: a document signature can never pass as a checkpoint
+// signature, or the reverse.
+const documentContext = "steward/signed-document/v1\n"
+
+// SignDocument signs a document of the given kind (e.g. a deletion
+// certificate) with the audit key; verify with VerifyDocument.
+func (s *Signer) SignDocument(kind string, doc []byte) []byte {
+	return ed25519.Sign(s.priv, documentMessage(kind, doc))
+}
+
+// VerifyDocument checks a SignDocument signature with the audit public key.
+func VerifyDocument(pub ed25519.PublicKey, kind string, doc, sig []byte) bool {
+	if len(pub) != ed25519.PublicKeySize || len(sig) != ed25519.SignatureSize {
+		return false
+	}
+	return ed25519.Verify(pub, documentMessage(kind, doc), sig)
+}
+
+func documentMessage(kind string, doc []byte) []byte {
+	m := make([]byte, 0, len(documentContext)+len(kind)+1+len(doc))
+	m = append(m, documentContext...)
+	m = append(m, kind...)
+	m = append(m, '\n')
+	return append(m, doc...)
+}
+
+// ResealSigningKey re-seals the stored signing key under sealer's current
+// master key (a master-key rotation); it reports whether it changed anything.
+func ResealSigningKey(ctx context.Context, q store.Queries, sealer secrets.Sealer) (bool, error) {
+	sealed, err := q.Settings().Get(ctx, signingKeySetting)
+	if errors.Is(err, store.ErrNotFound) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	if secrets.SealedBy(sealed) == sealer.KeyID() {
+		return false, nil
+	}
+	seed, err := sealer.Open(sealed, signingKeyAD)
+	if err != nil {
+		return false, fmt.Errorf("audit: the signing key does not open with the current or previous master key: %w", err)
+	}
+	fresh, err := sealer.Seal(seed, signingKeyAD)
+	if err != nil {
+		return false, err
+	}
+	return true, q.Settings().Put(ctx, signingKeySetting, fresh)
+}

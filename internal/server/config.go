@@ -35,6 +35,15 @@ type Config struct {
 	AuditArchiveDir    string
 	CheckpointInterval time.Duration
 	AllowMFAOptional   bool
+	// PreviousMasterKeyFile lets nodes read values sealed under the key a
+	// rotation replaces, until `steward keys rotate-master` has re-wrapped them.
+	PreviousMasterKeyFile string
+	RetentionInterval     time.Duration
+	SMTPHost              string
+	SMTPPort              int
+	SMTPUsername          string
+	SMTPFrom              string
+	SMTPImplicitTLS       bool
 }
 
 // BindFlags declares the serve flags on fs.
@@ -53,6 +62,13 @@ func (c *Config) BindFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&c.AuditArchiveDir, "audit-archive-dir", "", "where archived audit entries are written (default DATA/audit-archive)")
 	fs.DurationVar(&c.CheckpointInterval, "checkpoint-interval", time.Hour, "how often each tenant's audit chain gets a signed checkpoint")
 	fs.BoolVar(&c.AllowMFAOptional, "allow-mfa-optional", false, "let admins sign in without a second factor unless their tenant requires one (not recommended)")
+	fs.StringVar(&c.PreviousMasterKeyFile, "previous-master-key-file", "", "during a master-key rotation: the key being replaced (see `steward keys rotate-master`)")
+	fs.DurationVar(&c.RetentionInterval, "retention-interval", 10*time.Minute, "how often expired personal data is purged")
+	fs.StringVar(&c.SMTPHost, "smtp-host", "", "mail server for notifications to employees (STARTTLS required); empty disables e-mail")
+	fs.IntVar(&c.SMTPPort, "smtp-port", 587, "mail server port")
+	fs.StringVar(&c.SMTPUsername, "smtp-username", "", "mail server user; the password comes from STEWARD_SMTP_PASSWORD only")
+	fs.StringVar(&c.SMTPFrom, "smtp-from", "", "sender address of notifications")
+	fs.BoolVar(&c.SMTPImplicitTLS, "smtp-implicit-tls", false, "connect with TLS from the start (port 465) instead of STARTTLS")
 }
 
 // envName maps a flag to its environment variable.

@@ -19,6 +19,9 @@ import (
 	"github.com/steward-mdm/steward/internal/api"
 	"github.com/steward-mdm/steward/internal/audit"
 	"github.com/steward-mdm/steward/internal/iam"
+	"github.com/steward-mdm/steward/internal/notify/mail"
+	"github.com/steward-mdm/steward/internal/privacy"
+	"github.com/steward-mdm/steward/internal/privacy/keys"
 	"github.com/steward-mdm/steward/internal/secrets"
 	"github.com/steward-mdm/steward/internal/store"
 	"github.com/steward-mdm/steward/internal/store/sqlstore"
@@ -32,7 +35,9 @@ type App struct {
 	Sealer secrets.Sealer
 	Signer *audit.Signer
 	IAM    *iam.Service
-	Log    *slog.Logger
+	// Privacy is the privacy core: gate, key vault, people and devices.
+	Privacy *privacy.Service
+	Log     *slog.Logger
 }
 
 // Open opens the database, applies migrations when migrate is set (otherwise
@@ -68,7 +73,15 @@ func (a *App) init(ctx context.Context, migrate bool) error {
 	if err != nil {
 		return err
 	}
-	if a.Sealer, err = secrets.NewSealer(key); err != nil {
+	var previous [][]byte
+	if a.Config.PreviousMasterKeyFile != "" {
+		old, err := secrets.LoadMasterKey("", a.Config.PreviousMasterKeyFile, false)
+		if err != nil {
+			return fmt.Errorf("previous master key: %w", err)
+		}
+		previous = append(previous, old)
+	}
+	if a.Sealer, err = secrets.NewKeyring(key, previous...); err != nil {
 		return err
 	}
 	if a.Signer, err = audit.LoadOrCreateSigner(ctx, a.Store, a.Sealer); err != nil {
@@ -77,6 +90,7 @@ func (a *App) init(ctx context.Context, migrate bool) error {
 	cfg := iam.DefaultConfig()
 	cfg.RequireMFA = !a.Config.AllowMFAOptional
 	a.IAM = iam.New(a.Store, a.Sealer, cfg, iam.WithLogger(a.Log))
+	a.Privacy = privacy.NewService(a.Store, keys.New(a.Sealer), a.Signer, a.Log)
 	return nil
 }
 
@@ -104,7 +118,7 @@ func (a *App) Serve(ctx context.Context, out io.Writer) error {
 	}
 	metrics := promhttp.HandlerFor(reg, promhttp.HandlerOpts{})
 	proxies, _ := a.Config.Proxies()
-	apiSrv := api.New(api.Options{Store: a.Store, IAM: a.IAM, Signer: a.Signer, Logger: a.Log, TrustedProxies: proxies,
+	apiSrv := api.New(api.Options{Store: a.Store, IAM: a.IAM, Signer: a.Signer, Privacy: a.Privacy, Logger: a.Log, TrustedProxies: proxies,
 		Metrics: metrics, Ready: a.ready})
 
 	ln, err := net.Listen("tcp", a.Config.Listen)
@@ -202,6 +216,22 @@ func (a *App) runJobs(ctx context.Context) {
 		ar := audit.NewArchiver(a.Store, a.Signer, holder, a.Config.AuditArchiveDir, a.Config.AuditRetention, a.Log)
 		go ar.Run(ctx, time.Hour)
 	}
+	if n, err := a.Privacy.ReconcileErasures(ctx); err != nil && ctx.Err() == nil {
+		a.Log.Error("re-applying erasures failed", "error", err.Error())
+	} else if n > 0 {
+		a.Log.Warn("re-applied erasures that a restored backup had undone", "people", n)
+	}
+	purger := &privacy.Purger{Service: a.Privacy, Batch: 2000, Pause: 5 * time.Millisecond, Log: a.Log}
+	go purger.Run(ctx, a.Config.RetentionInterval)
+	if a.Config.SMTPHost != "" {
+		mailer, err := mail.New(a.mailConfig())
+		if err != nil {
+			a.Log.Error("e-mail disabled: the SMTP settings are invalid", "error", err.Error())
+		} else {
+			outbox := &privacy.Outbox{Service: a.Privacy, Mailer: mailer, Log: a.Log}
+			go outbox.Run(ctx, 30*time.Second)
+		}
+	}
 	t := time.NewTicker(time.Hour)
 	defer t.Stop()
 	for {
@@ -224,4 +254,10 @@ func OpenStore(ctx context.Context, cfg *Config, log *slog.Logger) (store.Store,
 		return nil, fmt.Errorf("data directory: %w", err)
 	}
 	return sqlstore.Open(ctx, cfg.DB, sqlstore.WithLogger(log))
+}
+
+func (a *App) mailConfig() mail.Config {
+	return mail.Config{Host: a.Config.SMTPHost, Port: a.Config.SMTPPort, Username: a.Config.SMTPUsername,
+		Password: os.Getenv("STEWARD_SMTP_PASSWORD"), From: a.Config.SMTPFrom, ImplicitTLS: a.Config.SMTPImplicitTLS,
+		Timeout: 30 * time.Second}
 }

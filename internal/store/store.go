@@ -59,6 +59,21 @@ type Queries interface {
 	Audit() AuditStore
 	Settings() SettingStore
 	Leases() LeaseStore
+
+	Subjects() SubjectStore
+	Devices() DeviceStore
+	Inventory() InventoryStore
+	Keys() KeyStore
+	PrivacySettings() PrivacySettingsStore
+	Approvals() ApprovalStore
+	Notices() NoticeStore
+	Consents() ConsentStore
+	Access() AccessStore
+	Reveals() RevealStore
+	Erasures() ErasureStore
+	Notifications() NotificationStore
+	PortalTokens() PortalTokenStore
+	SubjectData() SubjectDataStore
 }
 
 // TenantStore holds tenants. Tenants are the one aggregate listed without a

@@ -129,6 +129,8 @@ const (
 	ActorDevice    ActorType = "device"
 	ActorSystem    ActorType = "system"
 	ActorAnonymous ActorType = "anonymous"
+	// ActorSubject is an employee acting on their own data (portal).
+	ActorSubject ActorType = "subject"
 )
 
 // AuditEntry is one link of a tenant's hash chain. Seq starts at 1 and has no

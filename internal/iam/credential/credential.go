@@ -28,6 +28,8 @@ const (
 	Session Kind = iota + 1
 	APIToken
 	BootstrapCode
+	// PortalToken lets an employee read their own data (employee portal).
+	PortalToken
 )
 
 var kinds = []struct {
@@ -38,6 +40,7 @@ var kinds = []struct {
 	{Session, "sws_", "session"},
 	{APIToken, "stt_", "api_token"},
 	{BootstrapCode, "stb_", "bootstrap_code"},
+	{PortalToken, "spt_", "portal_token"},
 }
 
 // String returns a stable lower-case name such as "api_token".

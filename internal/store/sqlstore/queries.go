@@ -39,6 +39,21 @@ func (q *queries) Audit() store.AuditStore            { return auditStore{q} }
 func (q *queries) Settings() store.SettingStore       { return settingStore{q} }
 func (q *queries) Leases() store.LeaseStore           { return leaseStore{q} }
 
+func (q *queries) Subjects() store.SubjectStore                { return subjectStore{q} }
+func (q *queries) Devices() store.DeviceStore                  { return deviceStore{q} }
+func (q *queries) Inventory() store.InventoryStore             { return inventoryStore{q} }
+func (q *queries) Keys() store.KeyStore                        { return keyStore{q} }
+func (q *queries) PrivacySettings() store.PrivacySettingsStore { return privacySettingsStore{q} }
+func (q *queries) Approvals() store.ApprovalStore              { return approvalStore{q} }
+func (q *queries) Notices() store.NoticeStore                  { return noticeStore{q} }
+func (q *queries) Consents() store.ConsentStore                { return consentStore{q} }
+func (q *queries) Access() store.AccessStore                   { return accessStore{q} }
+func (q *queries) Reveals() store.RevealStore                  { return revealStore{q} }
+func (q *queries) Erasures() store.ErasureStore                { return erasureStore{q} }
+func (q *queries) Notifications() store.NotificationStore      { return notificationStore{q} }
+func (q *queries) PortalTokens() store.PortalTokenStore        { return portalTokenStore{q} }
+func (q *queries) SubjectData() store.SubjectDataStore         { return subjectDataStore{q} }
+
 // exec runs a statement and returns rows affected, mapping errors.
 func (q *queries) exec(ctx context.Context, what, query string, args ...any) (int, error) {
 	res, err := q.x.ExecContext(ctx, query, args...)

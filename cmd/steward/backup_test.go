@@ -1,0 +1,102 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/steward-mdm/steward/internal/store"
+	"github.com/steward-mdm/steward/internal/store/sqlstore"
+)
+
+// withStore opens the data dir's SQLite database directly, as a second
+// process would, and runs fn in one transaction.
+func withStore(t *testing.T, data string, fn func(q store.Queries) error) {
+	t.Helper()
+	ctx := context.Background()
+	db, err := sqlstore.Open(ctx, filepath.Join(data, "steward.db"), sqlstore.WithLogger(slog.New(slog.DiscardHandler)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if err := db.Tx(ctx, fn); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func createTenant(q store.Queries, id string) error {
+	now := time.Now()
+	return q.Tenants().Create(context.Background(), store.Tenant{ID: id, Kind: store.TenantProvider, Name: id, Slug: id,
+		CreatedAt: now, UpdatedAt: now})
+}
+
+func tenantExists(t *testing.T, data, id string) bool {
+	t.Helper()
+	var err error
+	withStore(t, data, func(q store.Queries) error {
+		_, err = q.Tenants().Get(context.Background(), id)
+		return nil
+	})
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
+		t.Fatal(err)
+	}
+	return err == nil
+}
+
+func TestBackupCommands(t *testing.T) {
+	t.Setenv("STEWARD_MASTER_KEY", "")
+	data := t.TempDir()
+	mustCLI(t, nil, "migrate", "--data", data)
+	withStore(t, data, func(q store.Queries) error { return createTenant(q, "before-backup") })
+
+	file := filepath.Join(t.TempDir(), "steward.backup")
+	_, stderr, err := cli(t, nil, "backup", "create", "--data", data, "--out", file)
+	if err != nil {
+		t.Fatalf("backup create: %v\n%s", err, stderr)
+	}
+	if !strings.Contains(stderr, "rows (100%)") {
+		t.Errorf("backup create showed no progress: %q", stderr)
+	}
+	fi, err := os.Stat(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fi.Mode().Perm() != 0o600 {
+		t.Errorf("backup file mode %v, want 0600", fi.Mode().Perm())
+	}
+	if _, err := os.Stat(file + ".tmp"); !os.IsNotExist(err) {
+		t.Errorf("temporary file left behind: %v", err)
+	}
+
+	withStore(t, data, func(q store.Queries) error { return createTenant(q, "after-backup") })
+	if _, _, err := cli(t, nil, "backup", "restore", "--data", data, "--in", file); err == nil || !strings.Contains(err.Error(), "--yes") {
+		t.Fatalf("restore without --yes: err = %v, want a refusal", err)
+	}
+	raw, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cut := filepath.Join(t.TempDir(), "cut.backup")
+	if err := os.WriteFile(cut, raw[:len(raw)-7], 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := cli(t, nil, "backup", "restore", "--data", data, "--in", cut, "--yes"); err == nil {
+		t.Fatal("restore of a truncated backup succeeded")
+	}
+	if !tenantExists(t, data, "after-backup") {
+		t.Fatal("a failed restore changed the database")
+	}
+
+	out := mustCLI(t, nil, "backup", "restore", "--data", data, "--in", file, "--yes")
+	if !strings.Contains(out, "restored") {
+		t.Errorf("restore summary = %q", out)
+	}
+	if !tenantExists(t, data, "before-backup") || tenantExists(t, data, "after-backup") {
+		t.Error("restore did not bring the database back to the backup's contents")
+	}
+}

@@ -1,0 +1,56 @@
+package api
+
+import "net/http"
+
+const (
+	tagPrivacy  = "Privacy"
+	tagSubjects = "People (data subjects)"
+	tagDevices  = "Devices"
+	tagPortal   = "Employee portal"
+)
+
+var recordQuery = []QueryParam{{Name: "format", Type: "string", Description: "json (default), md or html"}}
+
+// privacyRoutes are the privacy core's operations.
+func (s *Server) privacyRoutes() []Route {
+	const v1 = "/api/v1"
+	const t = v1 + "/tenants/{tenant}"
+	return []Route{
+		{Method: "GET", Path: v1 + "/privacy/catalogue", Access: self(), Tag: tagPrivacy, Summary: "Every field Steward can store, its category, retention and legal basis", Out: CatalogueView{}, Handle: s.catalogue},
+		{Method: "GET", Path: v1 + "/privacy/record", Access: needs("privacy.read"), Tag: tagPrivacy, Summary: "Record of processing (Art 30) of my home tenant", Query: recordQuery, Out: map[string]any{}, Handle: s.processingRecord},
+		{Method: "GET", Path: t + "/privacy/record", Access: needs("privacy.read"), Tag: tagPrivacy, Summary: "Record of processing (Art 30) of a tenant", Query: recordQuery, Out: map[string]any{}, Handle: s.processingRecord},
+		{Method: "GET", Path: t + "/privacy/settings", Access: needs("privacy.read"), Tag: tagPrivacy, Summary: "Collection policy, retention, outbound flows and notice versions", Out: PrivacySettingsView{}, Handle: s.privacySettings},
+		{Method: "POST", Path: t + "/privacy/policy-changes", Access: needs("privacy.manage"), Tag: tagPrivacy, Summary: "Change the collection policy; a widening waits for a second admin", In: PolicyChangeRequest{}, Out: PolicyChangeView{}, Handle: s.requestPolicyChange},
+		{Method: "PUT", Path: t + "/privacy/retention", Access: needs("privacy.manage"), Tag: tagPrivacy, Summary: "Set retention per category", In: RetentionRequest{}, Out: PrivacySettingsView{}, Handle: s.setRetention},
+		{Method: "PUT", Path: t + "/privacy/flows", Access: needs("privacy.manage"), Tag: tagPrivacy, Summary: "Consent to, or stop, an outbound data flow", In: FlowRequest{}, Out: PrivacySettingsView{}, Handle: s.setFlow},
+		{Method: "GET", Path: t + "/privacy/notices", Access: needs("privacy.read"), Tag: tagPrivacy, Summary: "Privacy notices, newest version first", Query: []QueryParam{{Name: "ownership", Type: "string", Description: "only this ownership class"}}, Out: List[NoticeView]{}, Handle: s.listNotices},
+		{Method: "POST", Path: t + "/privacy/notices", Access: needs("privacy.manage"), Tag: tagPrivacy, Summary: "Publish a new notice version; affected employees are asked to consent again", In: NoticeRequest{}, Out: NoticeVersionView{}, Status: http.StatusCreated, Handle: s.publishNotice},
+		{Method: "GET", Path: t + "/approvals", Access: needs("privacy.read"), Tag: tagPrivacy, Summary: "Changes waiting for a second admin", Query: pageQuery, Out: List[ApprovalView]{}, Handle: s.listApprovals},
+		{Method: "POST", Path: t + "/approvals/{approval}/decision", Access: needs("privacy.manage"), Tag: tagPrivacy, Summary: "Approve or reject another admin's change", In: DecisionRequest{}, Out: PolicyChangeView{}, Handle: s.decideApproval},
+		{Method: "GET", Path: t + "/erasures/{erasure}", Access: needs("privacy.read"), Tag: tagPrivacy, Summary: "A signed deletion certificate", Out: CertificateView{}, Handle: s.getCertificate},
+
+		{Method: "GET", Path: t + "/subjects", Access: needs("privacy.read"), Tag: tagSubjects, Summary: "List people (pseudonyms and state only)", Query: pageQuery, Out: List[SubjectView]{}, Handle: s.listSubjects},
+		{Method: "POST", Path: t + "/subjects", Access: needs("device.manage"), Tag: tagSubjects, Summary: "Register a person who uses managed devices", In: SubjectRequest{}, Out: SubjectView{}, Status: http.StatusCreated, Handle: s.createSubject},
+		{Method: "GET", Path: t + "/subjects/{subject}", Access: needs("privacy.read"), Tag: tagSubjects, Summary: "Get a person (no personal data)", Out: SubjectView{}, Handle: s.getSubject},
+		{Method: "GET", Path: t + "/subjects/{subject}/access-record", Access: needs("privacy.read"), Tag: tagSubjects, Summary: "Who read this person's data, when and why", Query: pageQuery, Out: List[AccessRecordView]{}, Handle: s.subjectAccessRecord},
+		{Method: "POST", Path: t + "/subjects/{subject}/export", Access: needs("privacy.export"), Tag: tagSubjects, Summary: "Export everything held about the person (Art 15, 20) as an encrypted archive", Out: ExportView{}, Handle: s.exportSubject},
+		{Method: "POST", Path: t + "/subjects/{subject}/erase", Access: needs("privacy.erase"), Tag: tagSubjects, Summary: "Erase the person (Art 17): keys destroyed, signed certificate returned", In: ReasonRequest{}, Out: CertificateView{}, Handle: s.eraseSubject},
+		{Method: "GET", Path: t + "/subjects/{subject}/consents", Access: needs("privacy.read"), Tag: tagSubjects, Summary: "The person's consents and which need renewing", Out: ConsentStateView{}, Handle: s.subjectConsents},
+		{Method: "POST", Path: t + "/subjects/{subject}/consents", Access: needs("privacy.manage"), Tag: tagSubjects, Summary: "Record a consent given outside Steward (method admin-recorded)", In: ConsentRequest{}, Out: ConsentView{}, Status: http.StatusCreated, Handle: s.recordConsent},
+		{Method: "POST", Path: t + "/subjects/{subject}/consents/withdraw", Access: needs("privacy.manage"), Tag: tagSubjects, Summary: "Withdraw a consent on the person's behalf; personal devices are retired", In: WithdrawRequest{}, Out: List[CertificateView]{}, Handle: s.withdrawConsentAdmin},
+		{Method: "POST", Path: t + "/subjects/{subject}/portal-tokens", Access: needs("privacy.manage"), Tag: tagSubjects, Summary: "Give the person access to the employee portal; the token is shown once", In: PortalTokenRequest{}, Out: PortalTokenView{}, Status: http.StatusCreated, Handle: s.issuePortalToken},
+
+		{Method: "GET", Path: t + "/devices", Access: needs("device.read"), Tag: tagDevices, Summary: "List devices", Query: pageQuery, Out: List[DeviceView]{}, Handle: s.listDevices},
+		{Method: "POST", Path: t + "/devices", Access: needs("device.manage"), Tag: tagDevices, Summary: "Pre-register a device", In: DeviceRequest{}, Out: DeviceView{}, Status: http.StatusCreated, Handle: s.registerDevice},
+		{Method: "GET", Path: t + "/devices/{device}", Access: needs("device.read"), Tag: tagDevices, Summary: "A device and its inventory; hidden fields masked unless revealed", Out: DeviceDetailView{}, Handle: s.getDevice},
+		{Method: "POST", Path: t + "/devices/{device}/reveal", Access: needs("privacy.reveal"), Tag: tagDevices, Summary: "See masked fields for a limited time, with a reason (audited, in the person's access record)", In: RevealRequest{}, Out: RevealView{}, Status: http.StatusCreated, Handle: s.revealFields},
+		{Method: "POST", Path: t + "/devices/{device}/deprovision", Access: needs("device.wipe"), Tag: tagDevices, Summary: "Erase the device's personal data and retire it; signed certificate returned", In: ReasonRequest{}, Out: CertificateView{}, Handle: s.deprovisionDevice},
+
+		{Method: "GET", Path: v1 + "/portal/me", Access: portal(), Tag: tagPortal, Summary: "What Steward holds about me: profile, devices, consents", Out: PortalMeView{}, Handle: s.portalMe},
+		{Method: "GET", Path: v1 + "/portal/access-record", Access: portal(), Tag: tagPortal, Summary: "Who read my data, when and why", Query: pageQuery, Out: List[AccessRecordView]{}, Handle: s.portalAccessRecord},
+		{Method: "GET", Path: v1 + "/portal/notice", Access: portal(), Tag: tagPortal, Summary: "The current privacy notice for one of my ownership classes", Query: []QueryParam{{Name: "ownership", Type: "string", Description: "ownership class"}, {Name: "language", Type: "string", Description: "preferred language"}}, Out: NoticeView{}, Handle: s.portalNotice},
+		{Method: "POST", Path: v1 + "/portal/consents", Access: portal(), Tag: tagPortal, Summary: "Accept the current notice", In: ConsentRequest{}, Out: ConsentView{}, Status: http.StatusCreated, Handle: s.portalConsent},
+		{Method: "POST", Path: v1 + "/portal/consents/withdraw", Access: portal(), Tag: tagPortal, Summary: "Withdraw a consent; on a personal device this retires it", In: WithdrawRequest{}, Out: List[CertificateView]{}, Handle: s.portalWithdraw},
+		{Method: "POST", Path: v1 + "/portal/export", Access: portal(), Tag: tagPortal, Summary: "Download everything held about me as an encrypted archive", Out: ExportView{}, Handle: s.portalExport},
+	}
+}

@@ -1,0 +1,90 @@
+package privacy_test
+
+import (
+	"bytes"
+	"testing"
+
+	"github.com/steward-mdm/steward/internal/backup"
+	"github.com/steward-mdm/steward/internal/privacy"
+	"github.com/steward-mdm/steward/internal/privacy/keys"
+	"github.com/steward-mdm/steward/internal/store"
+	"github.com/steward-mdm/steward/internal/store/sqlstore"
+	"github.com/steward-mdm/steward/internal/store/storetest"
+)
+
+// TestBackupBeforeErasureRestoredAfterIt is the crypto-shredding promise: a
+// backup taken before a person's erasure, restored after it, yields none of
+// their personal data, and Steward reports them as erased.
+func TestBackupBeforeErasureRestoredAfterIt(t *testing.T) {
+	storetest.ForEachEngine(t, func(t *testing.T, st store.Store) {
+		f := newFixture(t, st)
+		erika := f.person("erika@acme.test")
+		bob := f.person("bob@acme.test")
+		eDev, bDev := f.device(erika.ID, privacy.Corporate), f.device(bob.ID, privacy.Corporate)
+		f.ingest(deviceInformation(f, eDev.ID))
+		f.ingest(deviceInformation(f, bDev.ID))
+
+		var file bytes.Buffer
+		db := st.(*sqlstore.DB)
+		if _, err := backup.Create(f.ctx, db, f.sealer, &file, nil); err != nil {
+			t.Fatal(err)
+		}
+		if bytes.Contains(file.Bytes(), []byte("iPhone 15")) {
+			t.Fatal("the backup body is not encrypted")
+		}
+		if _, err := f.svc.EraseSubject(f.ctx, f.tenant, erika.ID, "Art 17 request, ticket 7", admin); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := backup.Restore(f.ctx, db, f.sealer, bytes.NewReader(file.Bytes()), nil); err != nil {
+			t.Fatal(err)
+		}
+
+		// The restored rows are back, but their keys are not: unreadable.
+		q := f.st.Read()
+		restored, err := q.Subjects().Get(f.ctx, f.tenant, erika.ID)
+		if err != nil || restored.State != store.SubjectActive || restored.Profile == nil {
+			t.Fatalf("the backup did not bring the pre-erasure row back: %+v %v", restored, err)
+		}
+		if _, err := f.svc.OpenProfile(f.ctx, q, restored); err != keys.ErrKeyDestroyed {
+			t.Errorf("the restored profile opened (%v)", err)
+		}
+		if got := f.svc.SubjectStatus(f.ctx, q, restored); got != "erased" {
+			t.Errorf("status of the restored person: %s, want erased", got)
+		}
+		for field, v := range f.view(eDev.ID) {
+			if v.Personal && !v.Masked && (v.Value != nil || v.Unreadable != "erased") {
+				t.Errorf("restored %s is readable or mislabelled: %+v", field, v)
+			}
+		}
+		// Bob, never erased, restores whole.
+		if v := f.view(bDev.ID)["device.serial_number"]; string(v.Value) != `"`+markerSerial+`"` {
+			t.Errorf("bob's serial after restore: %+v", v)
+		}
+		bobRow, _ := q.Subjects().Get(f.ctx, f.tenant, bob.ID)
+		if p, err := f.svc.OpenProfile(f.ctx, q, bobRow); err != nil || p.Email != "bob@acme.test" {
+			t.Errorf("bob's profile after restore: %+v %v", p, err)
+		}
+
+		// Steward finishes the erasure the restore undid.
+		n, err := f.svc.ReconcileErasures(f.ctx)
+		if err != nil || n != 1 {
+			t.Fatalf("reconcile: %d %v", n, err)
+		}
+		after, _ := q.Subjects().Get(f.ctx, f.tenant, erika.ID)
+		if after.State != store.SubjectErased || after.Profile != nil || after.EmailIndex != nil {
+			t.Errorf("after reconcile: %+v", after)
+		}
+		if cur, _ := q.Inventory().Current(f.ctx, f.tenant, eDev.ID); len(cur) != 0 {
+			t.Errorf("%d restored values of the erased person remain", len(cur))
+		}
+		raw := allRows(t, st)
+		for _, s := range []string{"erika@acme.test", "Erika Mustermann"} {
+			if bytes.Contains(raw, []byte(s)) {
+				t.Errorf("the database holds %q", s)
+			}
+		}
+		if n, _ := f.svc.ReconcileErasures(f.ctx); n != 0 {
+			t.Errorf("reconcile is not idempotent: %d", n)
+		}
+	})
+}

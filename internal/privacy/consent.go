@@ -1,0 +1,318 @@
+package privacy
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/steward-mdm/steward/internal/apperr"
+	"github.com/steward-mdm/steward/internal/audit"
+	"github.com/steward-mdm/steward/internal/iam"
+	"github.com/steward-mdm/steward/internal/store"
+)
+
+// Translation is one language of a notice.
+type Translation struct {
+	Language string `json:"language"`
+	Title    string `json:"title"`
+	Body     string `json:"body"` // Markdown
+}
+
+// NoticeInput publishes a new version of an ownership class's notice.
+type NoticeInput struct {
+	Ownership    string        `json:"ownership"`
+	Translations []Translation `json:"translations"`
+}
+
+const maxNoticeBody = 64 << 10
+
+// PublishNotice stores the next version of the class's privacy notice in
+// every language given, makes it current, and asks every affected employee
+// to consent again.
+func (s *Service) PublishNotice(ctx context.Context, tenantID string, in NoticeInput, actor iam.Actor) (int64, error) {
+	o := Ownership(in.Ownership)
+	if !o.Valid() {
+		return 0, apperr.Invalid("unknown ownership class %q (want one of %v)", in.Ownership, Ownerships)
+	}
+	if len(in.Translations) == 0 {
+		return 0, apperr.Invalid("a notice needs at least one translation")
+	}
+	seen := map[string]bool{}
+	for _, tr := range in.Translations {
+		switch {
+		case !validLanguage(tr.Language):
+			return 0, apperr.Invalid("language %q is not a tag like en or de", tr.Language)
+		case seen[tr.Language]:
+			return 0, apperr.Invalid("language %q is given twice", tr.Language)
+		case strings.TrimSpace(tr.Title) == "" || strings.TrimSpace(tr.Body) == "":
+			return 0, apperr.Invalid("every translation needs a title and a body")
+		case len(tr.Body) > maxNoticeBody || len(tr.Title) > 200:
+			return 0, apperr.Invalid("a notice body is limited to %d bytes and a title to 200", maxNoticeBody)
+		}
+		seen[tr.Language] = true
+	}
+	var version int64
+	err := s.st.Tx(ctx, func(q store.Queries) error {
+		var err error
+		version, err = s.publishTx(ctx, q, tenantID, o, in.Translations, actor, "privacy.notice.publish")
+		return err
+	})
+	return version, err
+}
+
+func (s *Service) publishTx(ctx context.Context, q store.Queries, tenantID string, o Ownership, trs []Translation, actor iam.Actor, action string) (int64, error) {
+	settings, version, err := LoadSettings(ctx, q, tenantID)
+	if err != nil {
+		return 0, err
+	}
+	next := settings.NoticeVersions[o] + 1
+	now := s.clock()
+	for _, tr := range trs {
+		if err := q.Notices().Create(ctx, store.Notice{ID: store.NewID(), TenantID: tenantID, Ownership: string(o), Version: next,
+			Language: tr.Language, Title: tr.Title, Body: tr.Body, CreatedBy: actorRef(actor), PublishedAt: now}); err != nil {
+			return 0, err
+		}
+	}
+	settings.NoticeVersions[o] = next
+	if err := SaveSettings(ctx, q, tenantID, settings, version, now); err != nil {
+		return 0, conflictRetry(err)
+	}
+	n, err := s.notifyClass(ctx, q, tenantID, o, "consent_request",
+		"Please review the updated privacy notice for your device",
+		fmt.Sprintf("Your organisation has published version %d of the privacy notice for %s devices. "+
+			"Please open the employee portal, read what changed, and accept it or withdraw.", next, strings.ReplaceAll(string(o), "_", "-")))
+	if err != nil {
+		return 0, err
+	}
+	e := actor.Entry(tenantID, action, "notice", fmt.Sprintf("%s/v%d", o, next), audit.OutcomeSuccess)
+	e.Details = map[string]any{"ownership": string(o), "version": next, "languages": len(trs), "employees_notified": n}
+	return next, audit.Append(ctx, q, e)
+}
+
+// conflictRetry turns a lost settings race into a clear 409.
+func conflictRetry(err error) error {
+	if errors.Is(err, store.ErrConflict) {
+		return apperr.Conflict("the privacy settings changed meanwhile; reload and try again")
+	}
+	return err
+}
+
+// CurrentNotice returns the current notice of a class in the preferred
+// language, falling back to English and then to any language.
+func (s *Service) CurrentNotice(ctx context.Context, tenantID string, o Ownership, language string) (store.Notice, error) {
+	q := s.st.Read()
+	settings, _, err := LoadSettings(ctx, q, tenantID)
+	if err != nil {
+		return store.Notice{}, err
+	}
+	all, err := q.Notices().List(ctx, tenantID, string(o))
+	if err != nil {
+		return store.Notice{}, err
+	}
+	var current []store.Notice
+	for _, n := range all {
+		if n.Version == settings.NoticeVersions[o] {
+			current = append(current, n)
+		}
+	}
+	for _, want := range []string{language, "en"} {
+		if i := slices.IndexFunc(current, func(n store.Notice) bool { return n.Language == want }); i >= 0 {
+			return current[i], nil
+		}
+	}
+	if len(current) > 0 {
+		return current[0], nil
+	}
+	return store.Notice{}, apperr.NotFound("notice")
+}
+
+// ConsentInput records an acceptance.
+type ConsentInput struct {
+	DeviceID      string `json:"device_id"`
+	Ownership     string `json:"ownership"`
+	NoticeVersion int64  `json:"notice_version"`
+	Language      string `json:"language"`
+	Method        string `json:"method"` // enrolment, portal, admin-recorded
+	AllowFullWipe bool   `json:"allow_full_wipe"`
+}
+
+var consentMethods = []string{"enrolment", "portal", "admin-recorded"}
+
+// RecordConsent stores that a person accepted the current notice version of
+// a class. An older version is refused: they must read the current one.
+func (s *Service) RecordConsent(ctx context.Context, tenantID, subjectID string, in ConsentInput, actor iam.Actor) (store.Consent, error) {
+	o := Ownership(in.Ownership)
+	if !o.Valid() {
+		return store.Consent{}, apperr.Invalid("unknown ownership class %q", in.Ownership)
+	}
+	if !slices.Contains(consentMethods, in.Method) {
+		return store.Consent{}, apperr.Invalid("method must be one of %v", consentMethods)
+	}
+	if in.AllowFullWipe && !o.PersonallyOwned() {
+		return store.Consent{}, apperr.Invalid("allow_full_wipe is only asked on personal devices")
+	}
+	c := store.Consent{ID: store.NewID(), TenantID: tenantID, SubjectID: subjectID, DeviceID: in.DeviceID, Ownership: string(o),
+		NoticeVersion: in.NoticeVersion, Language: in.Language, Method: in.Method, AllowFullWipe: in.AllowFullWipe, AcceptedAt: s.clock()}
+	err := s.st.Tx(ctx, func(q store.Queries) error {
+		sub, err := s.Subject(ctx, q, tenantID, subjectID)
+		if err != nil {
+			return err
+		}
+		if sub.State != store.SubjectActive {
+			return apperr.Conflict("that person was erased")
+		}
+		if in.DeviceID != "" {
+			d, err := s.Device(ctx, q, tenantID, in.DeviceID)
+			if err != nil {
+				return err
+			}
+			if d.SubjectID != subjectID || d.Ownership != string(o) {
+				return apperr.Invalid("the device belongs to another person or ownership class")
+			}
+		}
+		settings, _, err := LoadSettings(ctx, q, tenantID)
+		if err != nil {
+			return err
+		}
+		if cur := settings.NoticeVersions[o]; cur == 0 || in.NoticeVersion != cur {
+			return apperr.Conflict("notice version %d is not the current one (%d): read and accept the current notice", in.NoticeVersion, cur)
+		}
+		notices, err := q.Notices().List(ctx, tenantID, string(o))
+		if err != nil {
+			return err
+		}
+		if !slices.ContainsFunc(notices, func(n store.Notice) bool { return n.Version == in.NoticeVersion && n.Language == in.Language }) {
+			return apperr.Invalid("there is no %q translation of notice version %d", in.Language, in.NoticeVersion)
+		}
+		if err := q.Consents().Create(ctx, c); err != nil {
+			return err
+		}
+		e := actor.Entry(tenantID, "privacy.consent.accept", "subject", subjectID, audit.OutcomeSuccess)
+		e.Details = map[string]any{"ownership": string(o), "version": in.NoticeVersion, "method": in.Method, "allow_full_wipe": in.AllowFullWipe}
+		return audit.Append(ctx, q, e)
+	})
+	return c, err
+}
+
+// ConsentState is a person's consent per ownership class.
+type ConsentState struct {
+	Consents []store.Consent `json:"consents"`
+	// Outdated lists classes whose current notice the person has not accepted.
+	Outdated []Ownership `json:"outdated"`
+}
+
+// Consents returns a person's consents and which need renewing.
+func (s *Service) Consents(ctx context.Context, tenantID, subjectID string) (ConsentState, error) {
+	q := s.st.Read()
+	if _, err := s.Subject(ctx, q, tenantID, subjectID); err != nil {
+		return ConsentState{}, err
+	}
+	cs, err := q.Consents().ListForSubject(ctx, tenantID, subjectID)
+	if err != nil {
+		return ConsentState{}, err
+	}
+	settings, _, err := LoadSettings(ctx, q, tenantID)
+	if err != nil {
+		return ConsentState{}, err
+	}
+	devices, err := allDevices(ctx, q, tenantID, store.DeviceFilter{SubjectID: subjectID})
+	if err != nil {
+		return ConsentState{}, err
+	}
+	out := ConsentState{Consents: cs, Outdated: []Ownership{}}
+	for _, d := range devices {
+		o := Ownership(d.Ownership)
+		cur := settings.NoticeVersions[o]
+		if cur == 0 || slices.Contains(out.Outdated, o) || d.State == store.DeviceDeprovisioned {
+			continue
+		}
+		if !slices.ContainsFunc(cs, func(c store.Consent) bool {
+			return c.Ownership == string(o) && c.NoticeVersion == cur && c.WithdrawnAt.IsZero()
+		}) {
+			out.Outdated = append(out.Outdated, o)
+		}
+	}
+	return out, nil
+}
+
+// WithdrawConsent withdraws a consent. On a personal device this starts
+// retire: the device's personal data is erased (with a certificate) and the
+// device is deprovisioned; the MDM side removes managed data from it.
+func (s *Service) WithdrawConsent(ctx context.Context, tenantID, subjectID, consentID string, actor iam.Actor) ([]SignedCertificate, error) {
+	var certs []SignedCertificate
+	var retire []store.Device
+	err := s.st.Tx(ctx, func(q store.Queries) error {
+		cs, err := q.Consents().ListForSubject(ctx, tenantID, subjectID)
+		if err != nil {
+			return err
+		}
+		i := slices.IndexFunc(cs, func(c store.Consent) bool { return c.ID == consentID })
+		if i < 0 {
+			return apperr.NotFound("consent")
+		}
+		if err := q.Consents().Withdraw(ctx, tenantID, consentID, s.clock()); err != nil {
+			if errors.Is(err, store.ErrConflict) {
+				return apperr.Conflict("this consent was already withdrawn")
+			}
+			return err
+		}
+		c := cs[i]
+		if Ownership(c.Ownership).PersonallyOwned() {
+			devices, err := allDevices(ctx, q, tenantID, store.DeviceFilter{SubjectID: subjectID})
+			if err != nil {
+				return err
+			}
+			for _, d := range devices {
+				if d.Ownership == c.Ownership && d.State != store.DeviceDeprovisioned && (c.DeviceID == "" || c.DeviceID == d.ID) {
+					retire = append(retire, d)
+				}
+			}
+		}
+		e := actor.Entry(tenantID, "privacy.consent.withdraw", "subject", subjectID, audit.OutcomeSuccess)
+		e.Details = map[string]any{"consent": consentID, "ownership": c.Ownership, "devices_retired": len(retire)}
+		return audit.Append(ctx, q, e)
+	})
+	if err != nil {
+		return nil, err
+	}
+	for _, d := range retire {
+		cert, err := s.DeprovisionDevice(ctx, tenantID, d.ID, "the employee withdrew consent for this personal device", actor)
+		if err != nil {
+			return certs, err
+		}
+		certs = append(certs, cert)
+	}
+	return certs, nil
+}
+
+// notifyClass queues a notification to every active person with a live
+// device of class o, and returns how many.
+func (s *Service) notifyClass(ctx context.Context, q store.Queries, tenantID string, o Ownership, kind, title, body string) (int, error) {
+	devices, err := allDevices(ctx, q, tenantID, store.DeviceFilter{})
+	if err != nil {
+		return 0, err
+	}
+	done := map[string]bool{}
+	for _, d := range devices {
+		if d.Ownership != string(o) || d.SubjectID == "" || done[d.SubjectID] || d.State == store.DeviceDeprovisioned {
+			continue
+		}
+		done[d.SubjectID] = true
+		if err := s.queueNotification(ctx, q, tenantID, d.SubjectID, kind, title, body); err != nil {
+			return 0, err
+		}
+	}
+	return len(done), nil
+}
+
+func (s *Service) queueNotification(ctx context.Context, q store.Queries, tenantID, subjectID, kind, title, body string) error {
+	now := s.clock()
+	return q.Notifications().Create(ctx, store.Notification{ID: store.NewID(), TenantID: tenantID, SubjectID: subjectID, Kind: kind,
+		Title: title, Body: body, State: "queued", CreatedAt: now, NextAttemptAt: now})
+}
+
+// Approval lifetime for two-person changes.
+const approvalTTL = 72 * time.Hour

@@ -1,0 +1,331 @@
+package privacy
+
+import (
+	"context"
+	"crypto/ed25519"
+	"encoding/json"
+	"errors"
+	"time"
+
+	"github.com/steward-mdm/steward/internal/apperr"
+	"github.com/steward-mdm/steward/internal/audit"
+	"github.com/steward-mdm/steward/internal/iam"
+	"github.com/steward-mdm/steward/internal/privacy/keys"
+	"github.com/steward-mdm/steward/internal/store"
+)
+
+// CertificateKind is the document kind deletion certificates are signed as.
+const CertificateKind = "deletion-certificate"
+
+// Certificate records one erasure: what, when, who asked, which keys were
+// destroyed. It is signed with the audit key, so anyone holding the audit
+// public key can check it (steward privacy verify-certificate).
+type Certificate struct {
+	Type          string         `json:"type"` // "steward.deletion-certificate"
+	Version       int            `json:"version"`
+	ID            string         `json:"id"`
+	TenantID      string         `json:"tenant_id"`
+	Scope         string         `json:"scope"` // "subject" or "device"
+	SubjectID     string         `json:"subject_id,omitempty"`
+	Pseudonym     string         `json:"pseudonym,omitempty"`
+	DeviceIDs     []string       `json:"device_ids,omitempty"`
+	RequestedBy   string         `json:"requested_by"`
+	Reason        string         `json:"reason"`
+	ErasedAt      time.Time      `json:"erased_at"`
+	KeysDestroyed []string       `json:"keys_destroyed"`
+	RowsRemoved   map[string]int `json:"rows_removed"`
+	SigningKeyID  string         `json:"signing_key_id"`
+	Note          string         `json:"note,omitempty"`
+}
+
+// SignedCertificate is a certificate with its signature, as handed out.
+type SignedCertificate struct {
+	Certificate json.RawMessage `json:"certificate"`
+	Signature   []byte          `json:"signature"`
+}
+
+// VerifyCertificate checks a signed certificate against the audit public key
+// and returns its contents.
+func VerifyCertificate(pub ed25519.PublicKey, sc SignedCertificate) (Certificate, error) {
+	var c Certificate
+	if !audit.VerifyDocument(pub, CertificateKind, sc.Certificate, sc.Signature) {
+		return c, apperr.Invalid("the certificate's signature does not verify with this key")
+	}
+	if err := json.Unmarshal(sc.Certificate, &c); err != nil {
+		return c, apperr.Invalid("the certificate does not decode: %v", err)
+	}
+	return c, nil
+}
+
+// eraseDevice destroys a device's data key and its inventory, and returns
+// the destroyed key ID and rows removed.
+func (s *Service) eraseDevice(ctx context.Context, q store.Queries, d store.Device, rows map[string]int) (string, error) {
+	n, err := q.Inventory().DeleteDevice(ctx, d.TenantID, d.ID)
+	if err != nil {
+		return "", err
+	}
+	rows["inventory"] += n
+	k, err := q.Keys().DataKeyByOwner(ctx, d.TenantID, keys.DeviceOwner(d.ID))
+	if errors.Is(err, store.ErrNotFound) || (err == nil && !k.DestroyedAt.IsZero()) {
+		return "", nil
+	}
+	if err != nil {
+		return "", err
+	}
+	return k.ID, s.vault.Destroy(ctx, q, d.TenantID, k.ID)
+}
+
+// EraseSubject carries out a GDPR Art 17 erasure: the person's key and the
+// keys of their devices are destroyed (crypto-shredding, which reaches
+// backups), their inventory, access record, notifications and reveals are
+// deleted, and only the pseudonymous ID stays for the audit trail. Their
+// personally owned devices are deprovisioned; corporate and shared devices
+// are unassigned and start over with a new key.
+func (s *Service) EraseSubject(ctx context.Context, tenantID, subjectID, reason string, actor iam.Actor) (SignedCertificate, error) {
+	reason, err := ValidateReason(reason)
+	if err != nil {
+		return SignedCertificate{}, err
+	}
+	var out SignedCertificate
+	err = s.st.Tx(ctx, func(q store.Queries) error {
+		sub, err := s.Subject(ctx, q, tenantID, subjectID)
+		if err != nil {
+			return err
+		}
+		if sub.State == store.SubjectErased {
+			return apperr.Conflict("this person was already erased on %s", sub.ErasedAt.Format(time.RFC3339))
+		}
+		out, err = s.eraseSubjectTx(ctx, q, sub, reason, actor, "")
+		return err
+	})
+	return out, err
+}
+
+func (s *Service) eraseSubjectTx(ctx context.Context, q store.Queries, sub store.Subject, reason string, actor iam.Actor, note string) (SignedCertificate, error) {
+	now := s.clock()
+	rows := map[string]int{}
+	c := Certificate{Type: "steward.deletion-certificate", Version: 1, ID: store.NewID(), TenantID: sub.TenantID,
+		Scope: "subject", SubjectID: sub.ID, Pseudonym: sub.Pseudonym, RequestedBy: actorRef(actor), Reason: reason,
+		ErasedAt: now, KeysDestroyed: []string{}, SigningKeyID: s.signer.KeyID(), Note: note}
+	devices, err := allDevices(ctx, q, sub.TenantID, store.DeviceFilter{SubjectID: sub.ID})
+	if err != nil {
+		return SignedCertificate{}, err
+	}
+	for _, d := range devices {
+		keyID, err := s.eraseDevice(ctx, q, d, rows)
+		if err != nil {
+			return SignedCertificate{}, err
+		}
+		if keyID != "" {
+			c.KeysDestroyed = append(c.KeysDestroyed, keyID)
+		}
+		c.DeviceIDs = append(c.DeviceIDs, d.ID)
+		d.SubjectID, d.UpdatedAt = "", now
+		if Ownership(d.Ownership).PersonallyOwned() {
+			d.State, d.DeprovisionedAt = store.DeviceDeprovisioned, now
+			d.SerialIndex, d.UDIDIndex = nil, nil
+		}
+		if err := q.Devices().Update(ctx, d); err != nil {
+			return SignedCertificate{}, err
+		}
+	}
+	if k, err := q.Keys().DataKeyByOwner(ctx, sub.TenantID, keys.SubjectOwner(sub.ID)); err == nil && k.DestroyedAt.IsZero() {
+		if err := s.vault.Destroy(ctx, q, sub.TenantID, k.ID); err != nil {
+			return SignedCertificate{}, err
+		}
+		c.KeysDestroyed = append(c.KeysDestroyed, k.ID)
+	} else if err != nil && !errors.Is(err, store.ErrNotFound) {
+		return SignedCertificate{}, err
+	}
+	removed, err := q.SubjectData().DeleteForSubject(ctx, sub.TenantID, sub.ID)
+	if err != nil {
+		return SignedCertificate{}, err
+	}
+	for table, n := range removed {
+		rows[table] += n
+	}
+	if n, err := q.PortalTokens().RevokeForSubject(ctx, sub.TenantID, sub.ID, now); err != nil {
+		return SignedCertificate{}, err
+	} else if n > 0 {
+		rows["portal_tokens_revoked"] = n
+	}
+	sub.EmailIndex, sub.Profile, sub.State, sub.ErasedAt, sub.UpdatedAt = nil, nil, store.SubjectErased, now, now
+	if err := q.Subjects().Update(ctx, sub); err != nil {
+		return SignedCertificate{}, err
+	}
+	rows["subject_profile"] = 1
+	c.RowsRemoved = rows
+	return s.issueCertificate(ctx, q, c, actor, "privacy.erase", "subject", sub.ID)
+}
+
+// DeprovisionDevice erases a device's personal data the same way: its key is
+// destroyed and its inventory deleted; the device row stays, deprovisioned,
+// until retention removes it.
+func (s *Service) DeprovisionDevice(ctx context.Context, tenantID, deviceID, reason string, actor iam.Actor) (SignedCertificate, error) {
+	reason, err := ValidateReason(reason)
+	if err != nil {
+		return SignedCertificate{}, err
+	}
+	var out SignedCertificate
+	err = s.st.Tx(ctx, func(q store.Queries) error {
+		d, err := s.Device(ctx, q, tenantID, deviceID)
+		if err != nil {
+			return err
+		}
+		if d.State == store.DeviceDeprovisioned {
+			return apperr.Conflict("this device was already deprovisioned")
+		}
+		now := s.clock()
+		rows := map[string]int{}
+		keyID, err := s.eraseDevice(ctx, q, d, rows)
+		if err != nil {
+			return err
+		}
+		c := Certificate{Type: "steward.deletion-certificate", Version: 1, ID: store.NewID(), TenantID: tenantID,
+			Scope: "device", SubjectID: d.SubjectID, DeviceIDs: []string{d.ID}, RequestedBy: actorRef(actor),
+			Reason: reason, ErasedAt: now, KeysDestroyed: []string{}, RowsRemoved: rows, SigningKeyID: s.signer.KeyID()}
+		if keyID != "" {
+			c.KeysDestroyed = append(c.KeysDestroyed, keyID)
+		}
+		d.State, d.DeprovisionedAt, d.UpdatedAt = store.DeviceDeprovisioned, now, now
+		d.SerialIndex, d.UDIDIndex = nil, nil
+		if err := q.Devices().Update(ctx, d); err != nil {
+			return err
+		}
+		out, err = s.issueCertificate(ctx, q, c, actor, "device.deprovision", "device", d.ID)
+		return err
+	})
+	return out, err
+}
+
+func (s *Service) issueCertificate(ctx context.Context, q store.Queries, c Certificate, actor iam.Actor, action, targetType, targetID string) (SignedCertificate, error) {
+	doc, err := json.Marshal(c)
+	if err != nil {
+		return SignedCertificate{}, err
+	}
+	sc := SignedCertificate{Certificate: doc, Signature: s.signer.SignDocument(CertificateKind, doc)}
+	if err := q.Erasures().Create(ctx, store.Erasure{ID: c.ID, TenantID: c.TenantID, SubjectID: c.SubjectID,
+		DeviceID: first(c.DeviceIDs, c.Scope == "device"), Certificate: doc, Signature: sc.Signature, At: c.ErasedAt}); err != nil {
+		return SignedCertificate{}, err
+	}
+	e := actor.Entry(c.TenantID, action, targetType, targetID, audit.OutcomeSuccess)
+	e.Reason = c.Reason
+	e.Details = map[string]any{"certificate": c.ID, "keys_destroyed": len(c.KeysDestroyed), "rows_removed": c.RowsRemoved}
+	return sc, audit.Append(ctx, q, e)
+}
+
+func first(ids []string, want bool) string {
+	if !want || len(ids) == 0 {
+		return ""
+	}
+	return ids[0]
+}
+
+// Certificate returns a stored deletion certificate.
+func (s *Service) Certificate(ctx context.Context, tenantID, id string) (SignedCertificate, error) {
+	e, err := s.st.Read().Erasures().Get(ctx, tenantID, id)
+	if errors.Is(err, store.ErrNotFound) {
+		return SignedCertificate{}, apperr.NotFound("certificate")
+	}
+	return SignedCertificate{Certificate: e.Certificate, Signature: e.Signature}, err
+}
+
+func allDevices(ctx context.Context, q store.Queries, tenantID string, f store.DeviceFilter) ([]store.Device, error) {
+	var out []store.Device
+	f.Page = store.Page{Limit: 1000}
+	for {
+		batch, err := q.Devices().List(ctx, tenantID, f)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, batch...)
+		if len(batch) < f.Page.Limit {
+			return out, nil
+		}
+		f.Page.After = batch[len(batch)-1].ID
+	}
+}
+
+// SubjectStatus tells whether Steward can still read a person's data.
+func (s *Service) SubjectStatus(ctx context.Context, q store.Queries, sub store.Subject) string {
+	if sub.State == store.SubjectErased {
+		return "erased"
+	}
+	k, err := q.Keys().DataKeyByOwner(ctx, sub.TenantID, keys.SubjectOwner(sub.ID))
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		return "key_missing"
+	case err != nil:
+		return "unknown"
+	case !k.DestroyedAt.IsZero() || k.ID != sub.KeyID:
+		return "erased"
+	}
+	return "active"
+}
+
+// ReconcileErasures finishes erasures that a restored backup undid: a
+// person whose key the vault destroyed after the backup was taken comes back
+// from the backup as active, with ciphertexts nobody can read. Steward
+// completes their erasure (with a certificate saying so) and reports them
+// as erased. It runs after every restore and at start-up.
+func (s *Service) ReconcileErasures(ctx context.Context) (int, error) {
+	tenants, err := TenantIDs(ctx, s.st.Read())
+	if err != nil {
+		return 0, err
+	}
+	done := 0
+	for _, t := range tenants {
+		page := store.Page{Limit: 500}
+		for {
+			subs, err := s.st.Read().Subjects().List(ctx, t, page)
+			if err != nil {
+				return done, err
+			}
+			for _, sub := range subs {
+				if sub.State != store.SubjectActive || s.SubjectStatus(ctx, s.st.Read(), sub) != "erased" {
+					continue
+				}
+				err := s.st.Tx(ctx, func(q store.Queries) error {
+					_, err := s.eraseSubjectTx(ctx, q, sub, "erasure re-applied after a backup restore",
+						iam.SystemActor, "The person's key had been destroyed before this backup was restored; the restored copy of their data was unreadable and has been removed.")
+					return err
+				})
+				if err != nil {
+					return done, err
+				}
+				done++
+			}
+			if len(subs) < page.Limit {
+				break
+			}
+			page.After = subs[len(subs)-1].ID
+		}
+	}
+	return done, nil
+}
+
+// TenantIDs lists every tenant, parents before their customers.
+func TenantIDs(ctx context.Context, q store.Queries) ([]string, error) {
+	var out []string
+	var walk func(parent string) error
+	walk = func(parent string) error {
+		page := store.Page{Limit: 1000}
+		for {
+			ts, err := q.Tenants().ListChildren(ctx, parent, page)
+			if err != nil {
+				return err
+			}
+			for _, t := range ts {
+				out = append(out, t.ID)
+				if err := walk(t.ID); err != nil {
+					return err
+				}
+			}
+			if len(ts) < page.Limit {
+				return nil
+			}
+			page.After = ts[len(ts)-1].ID
+		}
+	}
+	return out, walk("")
+}

@@ -1,0 +1,256 @@
+package privacy
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"html/template"
+	"time"
+
+	"github.com/steward-mdm/steward/internal/audit"
+	"github.com/steward-mdm/steward/internal/iam"
+	"github.com/steward-mdm/steward/internal/privacy/keys"
+	"github.com/steward-mdm/steward/internal/privacy/securezip"
+	"github.com/steward-mdm/steward/internal/store"
+)
+
+// SubjectExport is everything Steward holds about one person (GDPR Art 15
+// and 20), in a machine-readable form.
+type SubjectExport struct {
+	Format        string               `json:"format"` // "steward.subject-export/v1"
+	GeneratedAt   time.Time            `json:"generated_at"`
+	Person        ExportPerson         `json:"person"`
+	Devices       []ExportDevice       `json:"devices"`
+	Consents      []store.Consent      `json:"consents"`
+	Notifications []store.Notification `json:"notifications"`
+	AccessRecord  []store.AccessRecord `json:"access_record"`
+	AuditEntries  []ExportAuditEntry   `json:"audit_entries"`
+}
+
+// ExportPerson is the person's own profile.
+type ExportPerson struct {
+	ID        string    `json:"id"`
+	Pseudonym string    `json:"pseudonym"`
+	Email     string    `json:"email,omitempty"`
+	Name      string    `json:"name,omitempty"`
+	Dept      string    `json:"department,omitempty"`
+	Locale    string    `json:"locale"`
+	State     string    `json:"state"`
+	CreatedAt time.Time `json:"created_at"`
+}
+
+// ExportDevice is one of the person's devices with its data.
+type ExportDevice struct {
+	ID         string        `json:"id"`
+	Ownership  string        `json:"ownership"`
+	Platform   string        `json:"platform"`
+	State      string        `json:"state"`
+	EnrolledAt time.Time     `json:"enrolled_at"`
+	LastSeenAt time.Time     `json:"last_seen_at"`
+	Inventory  []ExportValue `json:"inventory"`
+	History    []ExportValue `json:"history"`
+}
+
+// ExportAuditEntry is an audit entry about the person or their devices.
+type ExportAuditEntry struct {
+	Seq     int64           `json:"seq"`
+	Time    time.Time       `json:"time"`
+	Actor   string          `json:"actor"`
+	Action  string          `json:"action"`
+	Target  string          `json:"target"`
+	Outcome string          `json:"outcome"`
+	Reason  string          `json:"reason,omitempty"`
+	Details json.RawMessage `json:"details,omitempty"`
+}
+
+// ExportValue is one stored value, decrypted.
+type ExportValue struct {
+	Field       string          `json:"field"`
+	Name        string          `json:"name"`
+	Category    string          `json:"category"`
+	Value       json.RawMessage `json:"value,omitempty"`
+	Unreadable  string          `json:"unreadable,omitempty"`
+	CollectedAt time.Time       `json:"collected_at"`
+	ExpiresAt   time.Time       `json:"expires_at,omitzero"`
+}
+
+// ExportArchive is the password-protected archive handed to the person.
+type ExportArchive struct {
+	FileName string `json:"file_name"`
+	Password string `json:"password"`
+	Archive  []byte `json:"archive"`
+}
+
+// ExportSubject gathers a person's data, writes it to their access record
+// and the audit log, and packs it as JSON plus a readable HTML summary in an
+// AES-256 encrypted ZIP.
+func (s *Service) ExportSubject(ctx context.Context, tenantID, subjectID string, actor iam.Actor) (ExportArchive, error) {
+	var exp SubjectExport
+	err := s.st.Tx(ctx, func(q store.Queries) error {
+		var err error
+		if exp, err = s.gather(ctx, q, tenantID, subjectID); err != nil {
+			return err
+		}
+		now := s.clock()
+		if err := q.Access().Add(ctx, []store.AccessRecord{{ID: store.NewID(), TenantID: tenantID, SubjectID: subjectID,
+			Actor: actorRef(actor), Action: "export", Fields: []string{"*"}, Reason: "subject access request", At: now}}); err != nil {
+			return err
+		}
+		return audit.Append(ctx, q, actor.Entry(tenantID, "privacy.export", "subject", subjectID, audit.OutcomeSuccess))
+	})
+	if err != nil {
+		return ExportArchive{}, err
+	}
+	return pack(exp)
+}
+
+func (s *Service) gather(ctx context.Context, q store.Queries, tenantID, subjectID string) (SubjectExport, error) {
+	sub, err := s.Subject(ctx, q, tenantID, subjectID)
+	if err != nil {
+		return SubjectExport{}, err
+	}
+	exp := SubjectExport{Format: "steward.subject-export/v1", GeneratedAt: s.clock(),
+		Person: ExportPerson{ID: sub.ID, Pseudonym: sub.Pseudonym, Locale: sub.Locale, State: s.SubjectStatus(ctx, q, sub), CreatedAt: sub.CreatedAt}}
+	if exp.Person.State == "active" {
+		p, err := s.OpenProfile(ctx, q, sub)
+		if err != nil {
+			return exp, err
+		}
+		exp.Person.Email, exp.Person.Name, exp.Person.Dept = p.Email, p.Name, p.Department
+	}
+	devices, err := allDevices(ctx, q, tenantID, store.DeviceFilter{SubjectID: subjectID})
+	if err != nil {
+		return exp, err
+	}
+	dk := s.vault.Session(ctx, q)
+	targets := []string{subjectID}
+	for _, d := range devices {
+		targets = append(targets, d.ID)
+		ed := ExportDevice{ID: d.ID, Ownership: d.Ownership, Platform: d.Platform, State: d.State, EnrolledAt: d.EnrolledAt, LastSeenAt: d.LastSeenAt}
+		cur, err := q.Inventory().Current(ctx, tenantID, d.ID)
+		if err != nil {
+			return exp, err
+		}
+		hist, err := q.Inventory().History(ctx, tenantID, d.ID, 10000)
+		if err != nil {
+			return exp, err
+		}
+		if ed.Inventory, err = exportValues(dk, cur); err != nil {
+			return exp, err
+		}
+		if ed.History, err = exportValues(dk, hist); err != nil {
+			return exp, err
+		}
+		exp.Devices = append(exp.Devices, ed)
+	}
+	if exp.Consents, err = q.Consents().ListForSubject(ctx, tenantID, subjectID); err != nil {
+		return exp, err
+	}
+	if exp.Notifications, err = q.Notifications().ListForSubject(ctx, tenantID, subjectID); err != nil {
+		return exp, err
+	}
+	for page := (store.Page{Limit: 1000}); ; {
+		recs, err := q.Access().ListForSubject(ctx, tenantID, subjectID, page)
+		if err != nil {
+			return exp, err
+		}
+		exp.AccessRecord = append(exp.AccessRecord, recs...)
+		if len(recs) < page.Limit {
+			break
+		}
+		page.After = recs[len(recs)-1].ID
+	}
+	for _, target := range targets {
+		entries, err := q.Audit().List(ctx, tenantID, store.AuditFilter{TargetID: target, Limit: 10000})
+		if err != nil {
+			return exp, err
+		}
+		for _, e := range entries {
+			exp.AuditEntries = append(exp.AuditEntries, ExportAuditEntry{Seq: e.Seq, Time: e.Time, Actor: string(e.ActorType) + ":" + e.ActorID,
+				Action: e.Action, Target: e.TargetType + ":" + e.TargetID, Outcome: e.Outcome, Reason: e.Reason, Details: e.Details})
+		}
+	}
+	return exp, nil
+}
+
+func exportValues(dk *keys.DataKeys, vals []store.InventoryValue) ([]ExportValue, error) {
+	out := make([]ExportValue, 0, len(vals))
+	for _, v := range vals {
+		f, _ := FieldByKey(v.Field)
+		ev := ExportValue{Field: v.Field, Name: f.Name, Category: v.Category, CollectedAt: v.CollectedAt, ExpiresAt: v.ExpiresAt}
+		if v.Ciphertext == nil {
+			ev.Value = v.Value
+		} else if plain, err := dk.Decrypt(keys.FieldContext{TenantID: v.TenantID, KeyID: v.KeyID, Row: v.DeviceID, Field: v.Field}, v.Ciphertext); err == nil {
+			ev.Value = plain
+		} else if ev.Unreadable = unreadableReason(err); ev.Unreadable == "" {
+			return nil, err
+		}
+		out = append(out, ev)
+	}
+	return out, nil
+}
+
+func pack(exp SubjectExport) (ExportArchive, error) {
+	data, err := json.MarshalIndent(exp, "", "  ")
+	if err != nil {
+		return ExportArchive{}, err
+	}
+	var page bytes.Buffer
+	if err := exportHTML.Execute(&page, exp); err != nil {
+		return ExportArchive{}, err
+	}
+	out := ExportArchive{FileName: "steward-export-" + exp.Person.Pseudonym + ".zip", Password: securezip.GeneratePassword()}
+	var buf bytes.Buffer
+	zw, err := securezip.NewWriter(&buf, out.Password)
+	if err != nil {
+		return out, err
+	}
+	for _, f := range []struct {
+		name string
+		data []byte
+	}{{"summary.html", page.Bytes()}, {"data.json", data}, {"README.txt", []byte(exportReadme)}} {
+		w, err := zw.Create(f.name, exp.GeneratedAt)
+		if err != nil {
+			return out, err
+		}
+		if _, err := w.Write(f.data); err != nil {
+			return out, err
+		}
+	}
+	if err := zw.Close(); err != nil {
+		return out, err
+	}
+	out.Archive = buf.Bytes()
+	return out, nil
+}
+
+const exportReadme = `Your data held by Steward
+=========================
+
+summary.html  a readable summary: open it in any web browser.
+data.json     everything, in a machine-readable form you may take to another service (GDPR Art 20).
+
+This archive is encrypted with AES-256. Open it with the password you were given separately:
+- Windows: 7-Zip (right-click > 7-Zip > Extract), or WinRAR.
+- macOS: Keka or The Unarchiver (Archive Utility cannot open AES-encrypted archives).
+- Linux: the file manager's "Extract" (File Roller), or "7z x" on the command line.
+`
+
+var exportHTML = template.Must(template.New("export").Parse(`<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>Your data</title>
+<style>body{font-family:system-ui,sans-serif;max-width:60rem;margin:2rem auto;padding:0 1rem}table{border-collapse:collapse;width:100%}td,th{border:1px solid #ccc;padding:.3rem .5rem;text-align:left;vertical-align:top}code{word-break:break-all}</style></head>
+<body><h1>What your organisation's device management holds about you</h1>
+<p>Generated {{.GeneratedAt.Format "2006-01-02 15:04 MST"}}. The file data.json next to this page holds the same data in full.</p>
+<h2>You</h2><table><tr><th>Name</th><td>{{.Person.Name}}</td></tr><tr><th>E-mail</th><td>{{.Person.Email}}</td></tr>
+<tr><th>Department</th><td>{{.Person.Dept}}</td></tr><tr><th>Status</th><td>{{.Person.State}}</td></tr></table>
+{{range .Devices}}<h2>Device ({{.Platform}}, {{.Ownership}}, {{.State}})</h2>
+<table><tr><th>Data</th><th>Value</th><th>Collected</th></tr>
+{{range .Inventory}}<tr><td>{{.Name}}</td><td>{{if .Unreadable}}<em>{{.Unreadable}}</em>{{else}}<code>{{printf "%s" .Value}}</code>{{end}}</td><td>{{.CollectedAt.Format "2006-01-02"}}</td></tr>
+{{end}}</table>{{end}}
+<h2>Your consents</h2><ul>{{range .Consents}}<li>{{.Ownership}} notice version {{.NoticeVersion}} ({{.Language}}), accepted {{.AcceptedAt.Format "2006-01-02"}} by {{.Method}}{{if not .WithdrawnAt.IsZero}}, withdrawn {{.WithdrawnAt.Format "2006-01-02"}}{{end}}</li>{{else}}<li>none</li>{{end}}</ul>
+<h2>Who looked at your data</h2><table><tr><th>When</th><th>Who</th><th>What</th><th>Why</th></tr>
+{{range .AccessRecord}}<tr><td>{{.At.Format "2006-01-02 15:04"}}</td><td>{{.Actor}}</td><td>{{.Action}}: {{range .Fields}}{{.}} {{end}}</td><td>{{.Reason}}</td></tr>{{end}}</table>
+<h2>Messages sent to you</h2><ul>{{range .Notifications}}<li>{{.CreatedAt.Format "2006-01-02"}}: {{.Title}} ({{.State}})</li>{{else}}<li>none</li>{{end}}</ul>
+<p>{{len .AuditEntries}} audit log entries concern you or your devices; they are listed in data.json.</p>
+</body></html>
+`))

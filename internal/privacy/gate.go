@@ -1,0 +1,187 @@
+package privacy
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/steward-mdm/steward/internal/apperr"
+	"github.com/steward-mdm/steward/internal/privacy/keys"
+	"github.com/steward-mdm/steward/internal/store"
+)
+
+// Observation is one datum a protocol adapter read from a device message,
+// named by its catalogue key. Value must marshal to JSON.
+type Observation struct {
+	Field string
+	Value any
+}
+
+// App is one entry of the apps.installed field.
+type App struct {
+	ID      string `json:"id"`
+	Name    string `json:"name,omitempty"`
+	Version string `json:"version,omitempty"`
+	Managed bool   `json:"managed"`
+}
+
+// Report is what a device sent, as the adapter understood it.
+type Report struct {
+	TenantID string
+	DeviceID string
+	Source   string // e.g. "apple-mdm/DeviceInformation", for diagnostics only
+	Values   []Observation
+	At       time.Time
+}
+
+// Admitted says what the gate did with a report.
+type Admitted struct {
+	Stored    int `json:"stored"`
+	Unchanged int `json:"unchanged"`
+	Encrypted int `json:"encrypted"`
+	Dropped   int `json:"dropped"`
+}
+
+// Gate is the one entry point for device data: it drops what the tenant's
+// policy forbids for the device's ownership class, encrypts what is
+// personal under the device's data key, and stamps every stored value with
+// its data subject, category and expiry.
+type Gate struct {
+	Vault *keys.Vault
+	// Disabled stores every value as plaintext, unfiltered. It exists only
+	// so the benchmark can measure what the gate costs.
+	Disabled bool
+}
+
+// Admit passes r through the gate inside the caller's transaction q.
+func (g *Gate) Admit(ctx context.Context, q store.Queries, r Report) (Admitted, error) {
+	var out Admitted
+	dev, err := q.Devices().Get(ctx, r.TenantID, r.DeviceID)
+	if err != nil {
+		return out, err
+	}
+	if dev.State == store.DeviceDeprovisioned {
+		return out, apperr.Conflict("device %s is deprovisioned; its data is no longer accepted", dev.ID)
+	}
+	settings, _, err := LoadSettings(ctx, q, r.TenantID)
+	if err != nil {
+		return out, err
+	}
+	at := r.At.UTC()
+	if r.At.IsZero() {
+		at = time.Now().UTC()
+	}
+	ownership := Ownership(dev.Ownership)
+	current, err := q.Inventory().Current(ctx, r.TenantID, r.DeviceID)
+	if err != nil {
+		return out, err
+	}
+	prev := make(map[string]store.InventoryValue, len(current))
+	for _, v := range current {
+		prev[v.Field] = v
+	}
+	var keyID string
+	var dk *keys.DataKeys
+	var put, history []store.InventoryValue
+	for _, obs := range r.Values {
+		f, ok := FieldByKey(obs.Field)
+		if !ok {
+			return Admitted{}, fmt.Errorf("privacy gate: field %q is not in the data catalogue", obs.Field)
+		}
+		mode := settings.Policy.Mode(ownership, f.Category)
+		if g.Disabled {
+			mode = Show
+		}
+		if mode == Drop {
+			out.Dropped++
+			continue
+		}
+		value := obs.Value
+		if f.Key == "apps.installed" && ownership.PersonallyOwned() && !g.Disabled {
+			value = managedOnly(value)
+		}
+		plain, err := json.Marshal(value)
+		if err != nil {
+			return Admitted{}, fmt.Errorf("privacy gate: field %s: %w", f.Key, err)
+		}
+		v := store.InventoryValue{
+			TenantID: r.TenantID, DeviceID: r.DeviceID, Field: f.Key, Category: string(f.Category),
+			SubjectID: dev.SubjectID, Hidden: mode == Hide, CollectedAt: at,
+		}
+		if ret := settings.Retention(f.Category); ret > 0 {
+			v.ExpiresAt = at.Add(ret)
+		}
+		if !g.Disabled {
+			if v.Digest, err = g.Vault.Digest(ctx, q, r.TenantID, f.Key, plain); err != nil {
+				return Admitted{}, err
+			}
+		}
+		old, had := prev[f.Key]
+		if had && v.Digest != nil && bytes.Equal(old.Digest, v.Digest) && old.Hidden == v.Hidden && old.SubjectID == v.SubjectID {
+			// Same value: only its freshness moves.
+			old.CollectedAt, old.ExpiresAt = v.CollectedAt, v.ExpiresAt
+			put = append(put, old)
+			out.Unchanged++
+			continue
+		}
+		if f.Personal && !g.Disabled {
+			if dk == nil {
+				if keyID, err = g.Vault.EnsureDataKey(ctx, q, r.TenantID, keys.DeviceOwner(dev.ID), dev.SubjectID); err != nil {
+					return Admitted{}, err
+				}
+				dk = g.Vault.Session(ctx, q)
+			}
+			v.KeyID = keyID
+			fc := keys.FieldContext{TenantID: r.TenantID, KeyID: keyID, Row: dev.ID, Field: f.Key}
+			if v.Ciphertext, err = dk.Encrypt(fc, plain); err != nil {
+				return Admitted{}, err
+			}
+			out.Encrypted++
+		} else {
+			v.Value = plain
+		}
+		if had {
+			history = append(history, historyOf(old, at, settings))
+		}
+		put = append(put, v)
+		out.Stored++
+	}
+	if len(put) > 0 {
+		if err := q.Inventory().Put(ctx, put, history); err != nil {
+			return Admitted{}, err
+		}
+	}
+	return out, nil
+}
+
+// historyOf turns a superseded value into a history row that expires after
+// the inventory-history period, or sooner if its category's retention is
+// shorter.
+func historyOf(old store.InventoryValue, at time.Time, s Settings) store.InventoryValue {
+	h := old
+	h.ID = store.NewID()
+	keep := InventoryHistoryRetention
+	if ret := s.Retention(Category(old.Category)); ret > 0 && ret < keep {
+		keep = ret
+	}
+	h.ExpiresAt = at.Add(keep)
+	return h
+}
+
+// managedOnly keeps the managed apps of an app list: on a personal device
+// Steward never inventories the employee's own apps, whatever the policy.
+func managedOnly(v any) any {
+	apps, ok := v.([]App)
+	if !ok {
+		return []App{}
+	}
+	out := make([]App, 0, len(apps))
+	for _, a := range apps {
+		if a.Managed {
+			out = append(out, a)
+		}
+	}
+	return out
+}

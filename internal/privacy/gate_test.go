@@ -1,0 +1,146 @@
+package privacy_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/steward-mdm/steward/internal/privacy"
+	"github.com/steward-mdm/steward/internal/store"
+	"github.com/steward-mdm/steward/internal/store/sqlstore"
+	"github.com/steward-mdm/steward/internal/store/storetest"
+)
+
+func TestGateFollowsOwnershipPolicy(t *testing.T) {
+	storetest.ForEachEngine(t, func(t *testing.T, st store.Store) {
+		f := newFixture(t, st)
+		erika := f.person("erika@acme.test")
+		corp := f.device(erika.ID, privacy.Corporate)
+		byod := f.device(erika.ID, privacy.Personal)
+
+		got := f.ingest(deviceInformation(f, corp.ID))
+		if got.Dropped != 0 || got.Stored != 9 {
+			t.Errorf("corporate: %+v, want all 9 stored", got)
+		}
+		got = f.ingest(deviceInformation(f, byod.ID))
+		// Personal: location and telephony (phone, IMEI) are never collected.
+		if got.Dropped != 3 || got.Stored != 6 {
+			t.Errorf("personal: %+v, want 3 dropped, 6 stored", got)
+		}
+
+		cv := f.view(corp.ID)
+		if string(cv["telephony.phone_number"].Value) != `"`+markerPhone+`"` {
+			t.Errorf("corporate phone number: %+v", cv["telephony.phone_number"])
+		}
+		if !cv["location.coordinates"].Masked || cv["location.coordinates"].Value != nil {
+			t.Errorf("corporate location must be collected but hidden: %+v", cv["location.coordinates"])
+		}
+		var apps []privacy.App
+		if err := json.Unmarshal(cv["apps.installed"].Value, &apps); err != nil || len(apps) != 2 {
+			t.Errorf("corporate apps: %s (%v)", cv["apps.installed"].Value, err)
+		}
+
+		pv := f.view(byod.ID)
+		for _, field := range []string{"telephony.phone_number", "telephony.imei", "location.coordinates"} {
+			if _, ok := pv[field]; ok {
+				t.Errorf("personal device holds %s", field)
+			}
+		}
+		if !pv["device.serial_number"].Masked {
+			t.Errorf("personal serial number must be hidden: %+v", pv["device.serial_number"])
+		}
+		// The employee's own apps are never inventoried on a personal device.
+		if v := pv["apps.installed"]; bytes.Contains(v.Value, []byte(markerPersonal)) || !bytes.Contains(v.Value, []byte(markerManaged)) {
+			t.Errorf("personal apps: %s", v.Value)
+		}
+		if !pv["os.version"].Personal && string(pv["os.version"].Value) != `"18.1"` {
+			t.Errorf("os version: %+v", pv["os.version"])
+		}
+	})
+}
+
+func TestGateRefusesUnknownFieldsAndDeprovisionedDevices(t *testing.T) {
+	f := newFixture(t, storetest.OpenSQLite(t))
+	d := f.device("", privacy.Corporate)
+	_, err := f.svc.Ingest(f.ctx, privacy.Report{TenantID: f.tenant, DeviceID: d.ID, Values: []privacy.Observation{
+		{Field: "os.version", Value: "1"}, {Field: "device.favourite_colour", Value: "blue"}}})
+	if err == nil {
+		t.Fatal("an unknown field was admitted")
+	}
+	if cur, _ := f.st.Read().Inventory().Current(f.ctx, f.tenant, d.ID); len(cur) != 0 {
+		t.Errorf("a refused report stored %d values", len(cur))
+	}
+	if _, err := f.svc.DeprovisionDevice(f.ctx, f.tenant, d.ID, "device sold to a reseller", admin); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.svc.Ingest(f.ctx, privacy.Report{TenantID: f.tenant, DeviceID: d.ID, Values: []privacy.Observation{{Field: "os.version", Value: "1"}}}); err == nil {
+		t.Error("a deprovisioned device's report was admitted")
+	}
+}
+
+// TestDroppedValuesAreNowhereInTheDatabase scans the raw SQLite file (and
+// its WAL) and every PostgreSQL row for values the gate dropped.
+func TestDroppedValuesAreNowhereInTheDatabase(t *testing.T) {
+	absent := []string{markerPhone, markerIMEI, markerPersonal, "telephony.phone_number", "location.coordinates", "52.520008",
+		// Personal values that were stored are encrypted: no plaintext either.
+		markerSerial, markerManaged, "erika@acme.test", "Erika Mustermann"}
+	present := []string{"iPhone 15", "os.version"} // the scan sees stored plaintext: it has teeth
+
+	fill := func(t *testing.T, st store.Store) {
+		f := newFixture(t, st)
+		erika := f.person("erika@acme.test")
+		byod := f.device(erika.ID, privacy.Personal)
+		f.ingest(deviceInformation(f, byod.ID))
+		f.ingest(deviceInformation(f, byod.ID)) // again: nothing leaks through history either
+	}
+	check := func(t *testing.T, raw []byte) {
+		for _, s := range absent {
+			if bytes.Contains(raw, []byte(s)) {
+				t.Errorf("the database holds %q", s)
+			}
+		}
+		for _, s := range present {
+			if !bytes.Contains(raw, []byte(s)) {
+				t.Errorf("the scan did not find stored plaintext %q: is it reading the data?", s)
+			}
+		}
+	}
+
+	t.Run("sqlite", func(t *testing.T) {
+		path := filepath.Join(t.TempDir(), "steward.db")
+		db, err := sqlstore.Open(context.Background(), path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := db.Migrate(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		fill(t, db)
+		// Scan before closing too: the WAL holds the newest pages.
+		var raw []byte
+		for _, suffix := range []string{"", "-wal"} {
+			b, err := os.ReadFile(path + suffix)
+			if err != nil && !os.IsNotExist(err) {
+				t.Fatal(err)
+			}
+			raw = append(raw, b...)
+		}
+		check(t, raw)
+		if err := db.Close(); err != nil {
+			t.Fatal(err)
+		}
+		b, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		check(t, b)
+	})
+	t.Run("postgres", func(t *testing.T) {
+		st := storetest.OpenPostgres(t)
+		fill(t, st)
+		check(t, allRows(t, st))
+	})
+}

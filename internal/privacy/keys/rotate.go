@@ -1,0 +1,152 @@
+package keys
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/tink-crypto/tink-go/v2/aead"
+	"github.com/tink-crypto/tink-go/v2/keyset"
+
+	"github.com/steward-mdm/steward/internal/secrets"
+	"github.com/steward-mdm/steward/internal/store"
+)
+
+// RotationResult says what a rotation re-wrapped.
+type RotationResult struct {
+	TenantID   string `json:"tenant_id,omitempty"`
+	Keysets    int    `json:"keysets"`
+	DataKeys   int    `json:"data_keys"`
+	NewKeyID   uint32 `json:"new_primary_key_id,omitempty"`
+	MasterKey  string `json:"master_key_id,omitempty"`
+	RetiredIDs int    `json:"retired_keys,omitempty"`
+}
+
+// RotateTenant adds a fresh primary key to the tenant's wrapping keyset,
+// re-wraps every live data key under it and then deletes the old keys, all
+// in q's transaction: personal values are not re-encrypted. The blind-index
+// key is not rotated (indexes would have to be recomputed from plaintext).
+func (v *Vault) RotateTenant(ctx context.Context, q store.Queries, tenantID string, progress func(done int)) (RotationResult, error) {
+	res := RotationResult{TenantID: tenantID}
+	if _, err := v.tenant(ctx, q, tenantID); err != nil { // creates the keyset if the tenant never had one
+		return res, err
+	}
+	k, err := q.Keys().GetKeyset(ctx, tenantID)
+	if err != nil {
+		return res, err
+	}
+	oldH, err := readKeyset(k.AEADKeyset, v.master, tenantID, "aead")
+	if err != nil {
+		return res, err
+	}
+	oldWrap, err := aead.New(oldH)
+	if err != nil {
+		return res, err
+	}
+	mgr := keyset.NewManagerFromHandle(oldH)
+	newID, err := mgr.Add(aead.AES256GCMKeyTemplate())
+	if err != nil {
+		return res, err
+	}
+	if err := mgr.SetPrimary(newID); err != nil {
+		return res, err
+	}
+	var oldIDs []uint32
+	for _, info := range oldH.KeysetInfo().GetKeyInfo() {
+		oldIDs = append(oldIDs, info.GetKeyId())
+	}
+	for _, id := range oldIDs {
+		if err := mgr.Disable(id); err != nil {
+			return res, err
+		}
+		if err := mgr.Delete(id); err != nil {
+			return res, err
+		}
+	}
+	newH, err := mgr.Handle()
+	if err != nil {
+		return res, err
+	}
+	newWrap, err := aead.New(newH)
+	if err != nil {
+		return res, err
+	}
+	page := store.Page{Limit: 500}
+	for {
+		batch, err := q.Keys().ListDataKeys(ctx, tenantID, page)
+		if err != nil {
+			return res, err
+		}
+		for _, dk := range batch {
+			if dk.Wrapped == nil {
+				continue
+			}
+			raw, err := oldWrap.Decrypt(dk.Wrapped, dataKeyAD(dk))
+			if err != nil {
+				return res, fmt.Errorf("keys: data key %s does not unwrap; rotation stopped, nothing changed: %w", dk.ID, ErrCorrupt)
+			}
+			wrapped, err := newWrap.Encrypt(raw, dataKeyAD(dk))
+			if err != nil {
+				return res, err
+			}
+			if err := q.Keys().Rewrap(ctx, tenantID, dk.ID, wrapped); err != nil {
+				return res, err
+			}
+			res.DataKeys++
+		}
+		if progress != nil {
+			progress(res.DataKeys)
+		}
+		if len(batch) < page.Limit {
+			break
+		}
+		page.After = batch[len(batch)-1].ID
+	}
+	if k.AEADKeyset, err = writeKeyset(newH, v.master, tenantID, "aead"); err != nil {
+		return res, err
+	}
+	k.RotatedAt = v.now().UTC()
+	k.MasterKeyID = v.master.KeyID()
+	if err := q.Keys().UpdateKeyset(ctx, k); err != nil {
+		return res, err
+	}
+	v.forget(tenantID)
+	res.Keysets, res.NewKeyID, res.RetiredIDs = 1, newID, len(oldIDs)
+	return res, nil
+}
+
+// RotateMaster re-encrypts every tenant keyset that is not yet under the
+// vault's master key; from is the keyring that can still open the old ones
+// (the new key first, then the previous). Data keys are untouched.
+func (v *Vault) RotateMaster(ctx context.Context, q store.Queries, from secrets.Sealer) (RotationResult, error) {
+	res := RotationResult{MasterKey: v.master.KeyID()}
+	all, err := q.Keys().ListKeysets(ctx)
+	if err != nil {
+		return res, err
+	}
+	for _, k := range all {
+		if k.MasterKeyID == v.master.KeyID() {
+			continue
+		}
+		wrapH, err := readKeyset(k.AEADKeyset, from, k.TenantID, "aead")
+		if err != nil {
+			return res, err
+		}
+		indexH, err := readKeyset(k.IndexKeyset, from, k.TenantID, "index")
+		if err != nil {
+			return res, err
+		}
+		if k.AEADKeyset, err = writeKeyset(wrapH, v.master, k.TenantID, "aead"); err != nil {
+			return res, err
+		}
+		if k.IndexKeyset, err = writeKeyset(indexH, v.master, k.TenantID, "index"); err != nil {
+			return res, err
+		}
+		k.MasterKeyID, k.RotatedAt = v.master.KeyID(), v.now().UTC()
+		if err := q.Keys().UpdateKeyset(ctx, k); err != nil {
+			return res, err
+		}
+		v.forget(k.TenantID)
+		res.Keysets++
+	}
+	return res, nil
+}

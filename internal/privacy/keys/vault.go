@@ -1,0 +1,344 @@
+// Package keys is Steward's key vault: envelope encryption in three layers.
+//
+//	master key (file, environment or KMS; never in the database)
+//	  └─ wraps each tenant's keysets (Tink: AES-256-GCM for wrapping, HMAC-SHA256 PRF for blind indexes)
+//	       └─ wraps one data key per owner: a person, or a device
+//	            └─ encrypts personal field values (AES-256-GCM)
+//
+// Erasing an owner destroys their data key. The vault tables are never
+// written to backups, so every copy of that owner's data, in the database
+// and in every backup, becomes unreadable at once.
+package keys
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/tink-crypto/tink-go/v2/aead"
+	"github.com/tink-crypto/tink-go/v2/aead/subtle"
+	"github.com/tink-crypto/tink-go/v2/keyset"
+	"github.com/tink-crypto/tink-go/v2/prf"
+	"github.com/tink-crypto/tink-go/v2/tink"
+
+	"github.com/steward-mdm/steward/internal/secrets"
+	"github.com/steward-mdm/steward/internal/store"
+)
+
+var (
+	// ErrKeyDestroyed means the owner was erased: the data is gone by design.
+	ErrKeyDestroyed = errors.New("keys: the data key was destroyed (the data was erased)")
+	// ErrKeyMissing means no key exists for this ciphertext here, e.g. a
+	// backup restored on an installation whose vault never held the key.
+	ErrKeyMissing = errors.New("keys: no data key for this value in the vault")
+	// ErrCorrupt means the ciphertext fails authentication: altered, or moved
+	// to a row it was not written for.
+	ErrCorrupt = errors.New("keys: ciphertext failed authentication (corrupted or moved)")
+)
+
+// Vault encrypts and decrypts personal values. It is safe for concurrent use
+// and shared by every request; tenant keysets are cached briefly.
+type Vault struct {
+	master secrets.Sealer
+	now    func() time.Time
+
+	mu      sync.Mutex
+	tenants map[string]*tenantKeys
+}
+
+type tenantKeys struct {
+	wrap     tink.AEAD
+	index    *prf.Set
+	loadedAt time.Time
+}
+
+// cacheTTL bounds how long a node keeps a rotated-away keyset.
+const cacheTTL = time.Minute
+
+// New returns a vault whose tenant keysets are wrapped by master.
+func New(master secrets.Sealer) *Vault {
+	return &Vault{master: master, now: time.Now, tenants: map[string]*tenantKeys{}}
+}
+
+// masterAEAD adapts the master Sealer to the interface Tink expects.
+type masterAEAD struct{ s secrets.Sealer }
+
+func (m masterAEAD) Encrypt(pt, ad []byte) ([]byte, error) { return m.s.Seal(pt, ad) }
+func (m masterAEAD) Decrypt(ct, ad []byte) ([]byte, error) { return m.s.Open(ct, ad) }
+
+func keysetAD(tenantID, purpose string) []byte {
+	return []byte("steward/tenant-keyset/v1|" + tenantID + "|" + purpose)
+}
+
+func writeKeyset(h *keyset.Handle, master secrets.Sealer, tenantID, purpose string) ([]byte, error) {
+	var buf bytes.Buffer
+	if err := h.WriteWithAssociatedData(keyset.NewBinaryWriter(&buf), masterAEAD{master}, keysetAD(tenantID, purpose)); err != nil {
+		return nil, fmt.Errorf("keys: encrypting %s keyset: %w", purpose, err)
+	}
+	return buf.Bytes(), nil
+}
+
+func readKeyset(b []byte, master secrets.Sealer, tenantID, purpose string) (*keyset.Handle, error) {
+	h, err := keyset.ReadWithAssociatedData(keyset.NewBinaryReader(bytes.NewReader(b)), masterAEAD{master}, keysetAD(tenantID, purpose))
+	if err != nil {
+		return nil, fmt.Errorf("keys: the tenant's %s keyset does not open with this master key: %w", purpose, err)
+	}
+	return h, nil
+}
+
+// NewTenantKeyset generates fresh keysets for a tenant.
+func (v *Vault) NewTenantKeyset(tenantID string, now time.Time) (store.TenantKeyset, error) {
+	wrapH, err := keyset.NewHandle(aead.AES256GCMKeyTemplate())
+	if err != nil {
+		return store.TenantKeyset{}, err
+	}
+	indexH, err := keyset.NewHandle(prf.HMACSHA256PRFKeyTemplate())
+	if err != nil {
+		return store.TenantKeyset{}, err
+	}
+	k := store.TenantKeyset{TenantID: tenantID, MasterKeyID: v.master.KeyID(), CreatedAt: now, RotatedAt: now}
+	if k.AEADKeyset, err = writeKeyset(wrapH, v.master, tenantID, "aead"); err != nil {
+		return k, err
+	}
+	k.IndexKeyset, err = writeKeyset(indexH, v.master, tenantID, "index")
+	return k, err
+}
+
+// tenant returns the tenant's keys, creating the keysets on first use.
+func (v *Vault) tenant(ctx context.Context, q store.Queries, tenantID string) (*tenantKeys, error) {
+	v.mu.Lock()
+	tk, ok := v.tenants[tenantID]
+	v.mu.Unlock()
+	if ok && v.now().Sub(tk.loadedAt) < cacheTTL {
+		return tk, nil
+	}
+	k, err := q.Keys().GetKeyset(ctx, tenantID)
+	if errors.Is(err, store.ErrNotFound) {
+		if k, err = v.NewTenantKeyset(tenantID, v.now().UTC()); err != nil {
+			return nil, err
+		}
+		created, err := q.Keys().CreateKeyset(ctx, k)
+		if err != nil {
+			return nil, fmt.Errorf("keys: storing tenant keyset: %w", err)
+		}
+		if !created { // another node won the race: use theirs
+			if k, err = q.Keys().GetKeyset(ctx, tenantID); err != nil {
+				return nil, err
+			}
+		}
+	} else if err != nil {
+		return nil, fmt.Errorf("keys: reading tenant keyset: %w", err)
+	}
+	return v.load(k)
+}
+
+func (v *Vault) load(k store.TenantKeyset) (*tenantKeys, error) {
+	wrapH, err := readKeyset(k.AEADKeyset, v.master, k.TenantID, "aead")
+	if err != nil {
+		return nil, err
+	}
+	indexH, err := readKeyset(k.IndexKeyset, v.master, k.TenantID, "index")
+	if err != nil {
+		return nil, err
+	}
+	wrap, err := aead.New(wrapH)
+	if err != nil {
+		return nil, err
+	}
+	index, err := prf.NewPRFSet(indexH)
+	if err != nil {
+		return nil, err
+	}
+	tk := &tenantKeys{wrap: wrap, index: index, loadedAt: v.now()}
+	v.mu.Lock()
+	v.tenants[k.TenantID] = tk
+	v.mu.Unlock()
+	return tk, nil
+}
+
+// forget drops a cached tenant so the next use reloads it.
+func (v *Vault) forget(tenantID string) {
+	v.mu.Lock()
+	delete(v.tenants, tenantID)
+	v.mu.Unlock()
+}
+
+func dataKeyAD(k store.DataKey) []byte {
+	return []byte("steward/data-key/v1|" + k.TenantID + "|" + k.ID + "|" + k.Owner)
+}
+
+// SubjectOwner and DeviceOwner name a data key's owner.
+func SubjectOwner(id string) string { return "subject:" + id }
+func DeviceOwner(id string) string  { return "device:" + id }
+
+// EnsureDataKey returns the ID of owner's data key, creating it. subjectID
+// is the person the key's data is about ("" for an unassigned device).
+func (v *Vault) EnsureDataKey(ctx context.Context, q store.Queries, tenantID, owner, subjectID string) (string, error) {
+	k, err := q.Keys().DataKeyByOwner(ctx, tenantID, owner)
+	if err == nil && k.DestroyedAt.IsZero() {
+		if k.SubjectID != subjectID {
+			if err := q.Keys().SetKeySubject(ctx, tenantID, k.ID, subjectID); err != nil {
+				return "", err
+			}
+		}
+		return k.ID, nil
+	}
+	// No key, or only a destroyed one (the owner's earlier data was erased):
+	// new data gets a new key.
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
+		return "", err
+	}
+	tk, err := v.tenant(ctx, q, tenantID)
+	if err != nil {
+		return "", err
+	}
+	raw := make([]byte, 32)
+	if _, err := rand.Read(raw); err != nil {
+		return "", err
+	}
+	k = store.DataKey{ID: store.NewID(), TenantID: tenantID, Owner: owner, SubjectID: subjectID, CreatedAt: v.now().UTC()}
+	if k.Wrapped, err = tk.wrap.Encrypt(raw, dataKeyAD(k)); err != nil {
+		return "", err
+	}
+	created, err := q.Keys().CreateDataKey(ctx, k)
+	if err != nil {
+		return "", err
+	}
+	if !created {
+		existing, err := q.Keys().DataKeyByOwner(ctx, tenantID, owner)
+		if err != nil {
+			return "", err
+		}
+		return existing.ID, nil
+	}
+	return k.ID, nil
+}
+
+// FieldContext binds a ciphertext to its place: tenant, data key, the row it
+// belongs to (a device or a person) and the catalogue field.
+type FieldContext struct {
+	TenantID string
+	KeyID    string
+	Row      string
+	Field    string
+}
+
+func (f FieldContext) ad() []byte {
+	return []byte("steward/field/v1|" + f.TenantID + "|" + f.KeyID + "|" + f.Row + "|" + f.Field)
+}
+
+// DataKeys unwraps data keys for one operation; reuse it for the values of
+// one request so each key is unwrapped once.
+type DataKeys struct {
+	v    *Vault
+	q    store.Queries
+	ctx  context.Context
+	keys map[string]*subtle.AESGCM
+	errs map[string]error
+}
+
+// Session returns a DataKeys bound to q.
+func (v *Vault) Session(ctx context.Context, q store.Queries) *DataKeys {
+	return &DataKeys{v: v, q: q, ctx: ctx, keys: map[string]*subtle.AESGCM{}, errs: map[string]error{}}
+}
+
+func (d *DataKeys) key(tenantID, keyID string) (*subtle.AESGCM, error) {
+	if c, ok := d.keys[keyID]; ok {
+		return c, nil
+	}
+	if err, ok := d.errs[keyID]; ok {
+		return nil, err
+	}
+	c, err := d.unwrap(tenantID, keyID)
+	if err != nil {
+		d.errs[keyID] = err
+		return nil, err
+	}
+	d.keys[keyID] = c
+	return c, nil
+}
+
+func (d *DataKeys) unwrap(tenantID, keyID string) (*subtle.AESGCM, error) {
+	k, err := d.q.Keys().GetDataKey(d.ctx, tenantID, keyID)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, ErrKeyMissing
+	}
+	if err != nil {
+		return nil, err
+	}
+	if !k.DestroyedAt.IsZero() || k.Wrapped == nil {
+		return nil, ErrKeyDestroyed
+	}
+	tk, err := d.v.tenant(d.ctx, d.q, tenantID)
+	if err != nil {
+		return nil, err
+	}
+	raw, err := tk.wrap.Decrypt(k.Wrapped, dataKeyAD(k))
+	if err != nil {
+		// A rotation on another node may be newer than our cache: reload once.
+		d.v.forget(tenantID)
+		if tk, err = d.v.tenant(d.ctx, d.q, tenantID); err != nil {
+			return nil, err
+		}
+		if raw, err = tk.wrap.Decrypt(k.Wrapped, dataKeyAD(k)); err != nil {
+			return nil, fmt.Errorf("keys: data key %s does not unwrap: %w", keyID, ErrCorrupt)
+		}
+	}
+	return subtle.NewAESGCM(raw)
+}
+
+// Encrypt seals plaintext for f.
+func (d *DataKeys) Encrypt(f FieldContext, plaintext []byte) ([]byte, error) {
+	c, err := d.key(f.TenantID, f.KeyID)
+	if err != nil {
+		return nil, err
+	}
+	return c.Encrypt(plaintext, f.ad())
+}
+
+// Decrypt opens a ciphertext written for f; ErrKeyDestroyed, ErrKeyMissing
+// or ErrCorrupt say why it cannot, never garbage.
+func (d *DataKeys) Decrypt(f FieldContext, ciphertext []byte) ([]byte, error) {
+	c, err := d.key(f.TenantID, f.KeyID)
+	if err != nil {
+		return nil, err
+	}
+	pt, err := c.Decrypt(ciphertext, f.ad())
+	if err != nil {
+		return nil, ErrCorrupt
+	}
+	return pt, nil
+}
+
+// BlindIndex returns a keyed index of a normalised searchable value: equal
+// values give equal indexes within a tenant and field, and nothing else can
+// be learned without the tenant's index key.
+func (v *Vault) BlindIndex(ctx context.Context, q store.Queries, tenantID, field, normalised string) ([]byte, error) {
+	tk, err := v.tenant(ctx, q, tenantID)
+	if err != nil {
+		return nil, err
+	}
+	return tk.index.ComputePrimaryPRF([]byte("steward/index/v1|"+field+"|"+normalised), 32)
+}
+
+// Digest returns a keyed digest of a value, to tell whether a value changed
+// without decrypting the stored one.
+func (v *Vault) Digest(ctx context.Context, q store.Queries, tenantID, field string, value []byte) ([]byte, error) {
+	tk, err := v.tenant(ctx, q, tenantID)
+	if err != nil {
+		return nil, err
+	}
+	return tk.index.ComputePrimaryPRF(append([]byte("steward/digest/v1|"+field+"|"), value...), 16)
+}
+
+// Destroy crypto-shreds a data key.
+func (v *Vault) Destroy(ctx context.Context, q store.Queries, tenantID, keyID string) error {
+	return q.Keys().Destroy(ctx, tenantID, keyID, v.now().UTC())
+}
+
+// SetClock replaces the clock (tests).
+func (v *Vault) SetClock(now func() time.Time) { v.now = now }

@@ -1,0 +1,104 @@
+package privacy
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"time"
+
+	"github.com/steward-mdm/steward/internal/notify/mail"
+	"github.com/steward-mdm/steward/internal/store"
+)
+
+// Mailer sends one message (internal/notify/mail in production).
+type Mailer interface {
+	Send(ctx context.Context, msg mail.Message) error
+}
+
+// Outbox delivers queued notifications to employees by e-mail. A
+// notification is marked sent only after the SMTP server accepted it;
+// temporary failures are retried with back-off, permanent ones stop.
+type Outbox struct {
+	Service *Service
+	Mailer  Mailer
+	Log     *slog.Logger
+	// MaxAttempts before a notification is marked failed.
+	MaxAttempts int
+}
+
+// Deliver sends what is due and returns how many were sent.
+func (o *Outbox) Deliver(ctx context.Context) (int, error) {
+	s := o.Service
+	due, err := s.st.Read().Notifications().Due(ctx, s.clock(), 100)
+	if err != nil {
+		return 0, err
+	}
+	sent := 0
+	for _, n := range due {
+		err := o.sendOne(ctx, n)
+		if err == nil {
+			n.State, n.SentAt, n.LastError = "sent", s.clock(), ""
+			sent++
+		} else {
+			n.Attempts++
+			n.LastError = errorSummary(err)
+			maxAttempts := o.MaxAttempts
+			if maxAttempts <= 0 {
+				maxAttempts = 8
+			}
+			if mail.IsPermanent(err) || errors.Is(err, errNoAddress) || n.Attempts >= maxAttempts {
+				n.State = "failed"
+			} else {
+				n.NextAttemptAt = s.clock().Add(time.Duration(1<<min(n.Attempts, 10)) * time.Minute)
+			}
+		}
+		if err := s.st.Tx(ctx, func(q store.Queries) error { return q.Notifications().Update(ctx, n) }); err != nil {
+			return sent, err
+		}
+	}
+	return sent, nil
+}
+
+var errNoAddress = errors.New("the person has no readable e-mail address (erased)")
+
+func (o *Outbox) sendOne(ctx context.Context, n store.Notification) error {
+	q := o.Service.st.Read()
+	sub, err := q.Subjects().Get(ctx, n.TenantID, n.SubjectID)
+	if err != nil {
+		return err
+	}
+	p, err := o.Service.OpenProfile(ctx, q, sub)
+	if err != nil {
+		return errNoAddress
+	}
+	return o.Mailer.Send(ctx, mail.Message{To: []string{p.Email}, Subject: n.Title, Text: n.Body})
+}
+
+// errorSummary keeps a failure's reason without any address in it.
+func errorSummary(err error) string {
+	switch {
+	case errors.Is(err, errNoAddress):
+		return errNoAddress.Error()
+	case mail.IsPermanent(err):
+		return "the mail server refused the message permanently"
+	}
+	return "temporary delivery failure; will retry"
+}
+
+// Run delivers every interval until ctx ends.
+func (o *Outbox) Run(ctx context.Context, interval time.Duration) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		if n, err := o.Deliver(ctx); err != nil && ctx.Err() == nil {
+			o.Log.Error("mail outbox", "err", err)
+		} else if n > 0 {
+			o.Log.Info("mail outbox", "sent", n)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}

@@ -1,0 +1,264 @@
+package privacy
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/steward-mdm/steward/internal/apperr"
+	"github.com/steward-mdm/steward/internal/audit"
+	"github.com/steward-mdm/steward/internal/iam"
+	"github.com/steward-mdm/steward/internal/store"
+)
+
+// ApprovalKindPolicy is a collection-policy widening waiting for approval.
+const ApprovalKindPolicy = "privacy.policy"
+
+// PolicyChangeInput asks to change the collection policy.
+type PolicyChangeInput struct {
+	Changes []Change `json:"changes"`
+	Reason  string   `json:"reason"`
+}
+
+// PolicyChangeResult says whether the change applied or awaits approval.
+type PolicyChangeResult struct {
+	Applied  bool            `json:"applied"`
+	Approval *store.Approval `json:"-"`
+	Policy   Policy          `json:"policy"`
+	// Purged counts stored values deleted because their category is no
+	// longer collected.
+	Purged int `json:"purged"`
+}
+
+// RequestPolicyChange applies a change that only narrows collection at once
+// (deleting values no longer allowed) and turns one that widens it into an
+// approval request for a second admin.
+func (s *Service) RequestPolicyChange(ctx context.Context, tenantID string, in PolicyChangeInput, requesterID string, actor iam.Actor) (PolicyChangeResult, error) {
+	reason, err := ValidateReason(in.Reason)
+	if err != nil {
+		return PolicyChangeResult{}, err
+	}
+	if len(in.Changes) == 0 || len(in.Changes) > 100 {
+		return PolicyChangeResult{}, apperr.Invalid("give between 1 and 100 changes")
+	}
+	var res PolicyChangeResult
+	err = s.st.Tx(ctx, func(q store.Queries) error {
+		settings, version, err := LoadSettings(ctx, q, tenantID)
+		if err != nil {
+			return err
+		}
+		next, widens, err := settings.Policy.Apply(in.Changes)
+		if err != nil {
+			return apperr.Invalid("%v", err)
+		}
+		if !widens {
+			res, err = s.applyPolicy(ctx, q, tenantID, settings, version, next, nil, reason, actor)
+			return err
+		}
+		payload, err := json.Marshal(in.Changes)
+		if err != nil {
+			return err
+		}
+		now := s.clock()
+		a := store.Approval{ID: store.NewID(), TenantID: tenantID, Kind: ApprovalKindPolicy, Payload: payload, Reason: reason,
+			RequestedBy: requesterID, State: "pending", CreatedAt: now, ExpiresAt: now.Add(approvalTTL)}
+		if err := q.Approvals().Create(ctx, a); err != nil {
+			return err
+		}
+		res = PolicyChangeResult{Approval: &a, Policy: settings.Policy}
+		e := actor.Entry(tenantID, "privacy.policy.request", "approval", a.ID, audit.OutcomeSuccess)
+		e.Reason = reason
+		e.Details = map[string]any{"changes": in.Changes}
+		return audit.Append(ctx, q, e)
+	})
+	return res, err
+}
+
+// applyPolicy stores next, deletes values of categories no longer collected,
+// and for a widening publishes a new notice version to every affected class.
+func (s *Service) applyPolicy(ctx context.Context, q store.Queries, tenantID string, settings Settings, version int64, next Policy, widened []Ownership, reason string, actor iam.Actor) (PolicyChangeResult, error) {
+	res := PolicyChangeResult{Applied: true, Policy: next}
+	for _, n := range next.Narrowed(settings.Policy) {
+		k, err := q.Inventory().DeleteCategory(ctx, tenantID, string(n.Ownership), string(n.Category))
+		if err != nil {
+			return res, err
+		}
+		res.Purged += k
+	}
+	settings.Policy = next
+	if err := SaveSettings(ctx, q, tenantID, settings, version, s.clock()); err != nil {
+		return res, conflictRetry(err)
+	}
+	e := actor.Entry(tenantID, "privacy.policy.change", "tenant", tenantID, audit.OutcomeSuccess)
+	e.Reason = reason
+	e.Details = map[string]any{"purged": res.Purged, "widened": widened}
+	if err := audit.Append(ctx, q, e); err != nil {
+		return res, err
+	}
+	for _, o := range widened {
+		trs, err := s.widenedNotice(ctx, q, tenantID, o, next)
+		if err != nil {
+			return res, err
+		}
+		if _, err := s.publishTx(ctx, q, tenantID, o, trs, actor, "privacy.notice.publish"); err != nil {
+			return res, err
+		}
+	}
+	return res, nil
+}
+
+// widenedNotice is the next notice after a widening: the current texts with
+// the new collection summary appended, or a generated English notice when
+// the class has none yet.
+func (s *Service) widenedNotice(ctx context.Context, q store.Queries, tenantID string, o Ownership, p Policy) ([]Translation, error) {
+	settings, _, err := LoadSettings(ctx, q, tenantID)
+	if err != nil {
+		return nil, err
+	}
+	all, err := q.Notices().List(ctx, tenantID, string(o))
+	if err != nil {
+		return nil, err
+	}
+	summary := PlainSummary(p, o)
+	var out []Translation
+	for _, n := range all {
+		if n.Version == settings.NoticeVersions[o] {
+			out = append(out, Translation{Language: n.Language, Title: n.Title,
+				Body: n.Body + "\n\n## What changed\n\nYour organisation now collects more about this kind of device. In full:\n\n" + summary})
+		}
+	}
+	if len(out) == 0 {
+		out = []Translation{{Language: "en", Title: "What your organisation can see on your device", Body: summary}}
+	}
+	return out, nil
+}
+
+// DecideInput approves or rejects a pending change.
+type DecideInput struct {
+	Approve bool   `json:"approve"`
+	Comment string `json:"comment"`
+}
+
+// DecidePolicyChange lets a second admin approve or reject a widening. The
+// requester cannot decide their own request; an expired request cannot be
+// approved.
+func (s *Service) DecidePolicyChange(ctx context.Context, tenantID, approvalID string, in DecideInput, deciderID string, actor iam.Actor) (PolicyChangeResult, error) {
+	var res PolicyChangeResult
+	var refusal error
+	err := s.st.Tx(ctx, func(q store.Queries) error {
+		a, err := q.Approvals().Get(ctx, tenantID, approvalID)
+		if errors.Is(err, store.ErrNotFound) {
+			return apperr.NotFound("approval")
+		}
+		if err != nil {
+			return err
+		}
+		now := s.clock()
+		deny := func(e error, why string) error {
+			refusal = e
+			r := actor.Entry(tenantID, "privacy.policy.decide", "approval", a.ID, audit.OutcomeDenied)
+			r.Reason = why
+			return audit.Append(ctx, q, r)
+		}
+		switch {
+		case a.Kind != ApprovalKindPolicy:
+			return apperr.NotFound("approval")
+		case a.State != "pending":
+			return deny(apperr.Conflict("this request was already %s", a.State), "already decided")
+		case a.RequestedBy == deciderID:
+			return deny(apperr.Forbidden("a second admin must decide: you made this request"), "requester cannot decide")
+		case !now.Before(a.ExpiresAt):
+			return deny(apperr.Conflict("this request expired on %s", a.ExpiresAt.Format(time.RFC3339)), "expired")
+		}
+		state := "rejected"
+		if in.Approve {
+			state = "approved"
+		}
+		if err := q.Approvals().Decide(ctx, tenantID, a.ID, state, deciderID, now); err != nil {
+			if errors.Is(err, store.ErrConflict) {
+				return apperr.Conflict("this request was decided meanwhile")
+			}
+			return err
+		}
+		e := actor.Entry(tenantID, "privacy.policy.decide", "approval", a.ID, audit.OutcomeSuccess)
+		e.Reason = strings.TrimSpace(in.Comment)
+		e.Details = map[string]any{"decision": state}
+		if err := audit.Append(ctx, q, e); err != nil {
+			return err
+		}
+		settings, version, err := LoadSettings(ctx, q, tenantID)
+		if err != nil {
+			return err
+		}
+		if !in.Approve {
+			res = PolicyChangeResult{Policy: settings.Policy}
+			return nil
+		}
+		var changes []Change
+		if err := json.Unmarshal(a.Payload, &changes); err != nil {
+			return fmt.Errorf("privacy: approval %s holds an unreadable change: %w", a.ID, err)
+		}
+		next, _, err := settings.Policy.Apply(changes)
+		if err != nil {
+			return apperr.Conflict("the change no longer applies: %v", err)
+		}
+		var widened []Ownership
+		for _, c := range changes {
+			if _, w, _ := settings.Policy.Apply([]Change{c}); w && !slices.Contains(widened, c.Ownership) {
+				widened = append(widened, c.Ownership)
+			}
+		}
+		res, err = s.applyPolicy(ctx, q, tenantID, settings, version, next, widened, a.Reason, actor)
+		return err
+	})
+	if err == nil && refusal != nil {
+		return res, refusal
+	}
+	return res, err
+}
+
+// PlainSummary says in plain words what Steward collects and what the
+// organisation can do for one ownership class: the text an employee reads
+// before enrolling.
+func PlainSummary(p Policy, o Ownership) string {
+	var shown, hidden, never []string
+	for _, c := range Categories {
+		line := fmt.Sprintf("- **%s**: %s", c.Name, strings.ToLower(c.Description[:1])+c.Description[1:])
+		if c.Retention > 0 {
+			line += fmt.Sprintf(" Kept %d days.", c.RetentionDays())
+		}
+		switch p.Mode(o, c.Category) {
+		case Show:
+			shown = append(shown, line)
+		case Hide:
+			hidden = append(hidden, line)
+		default:
+			never = append(never, fmt.Sprintf("- **%s**", c.Name))
+		}
+	}
+	var b strings.Builder
+	if len(shown) > 0 {
+		b.WriteString("### What your organisation's admins can see\n\n" + strings.Join(shown, "\n") + "\n\n")
+	}
+	if len(hidden) > 0 {
+		b.WriteString("### Collected but hidden\n\nAdmins see these only after giving a reason, for a limited time, and you can see every such access in your access record.\n\n" + strings.Join(hidden, "\n") + "\n\n")
+	}
+	if len(never) > 0 {
+		b.WriteString("### Never collected\n\n" + strings.Join(never, "\n") + "\n\n")
+	}
+	b.WriteString("### What your organisation can do\n\n")
+	if o.PersonallyOwned() {
+		b.WriteString("- Only apps, settings and data it installed (managed) are ever listed or removed; your own apps are never inventoried.\n")
+	}
+	if p[o].FullWipe {
+		b.WriteString("- Erase the whole device, for example when it is lost or stolen.\n")
+	} else {
+		b.WriteString("- It cannot erase your whole device; it can only remove what it installed.\n")
+	}
+	b.WriteString("- Lock the device and require a passcode.\n")
+	return b.String()
+}

@@ -1,0 +1,271 @@
+package privacy
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/mail"
+	"strings"
+	"time"
+
+	"github.com/steward-mdm/steward/internal/apperr"
+	"github.com/steward-mdm/steward/internal/audit"
+	"github.com/steward-mdm/steward/internal/iam"
+	"github.com/steward-mdm/steward/internal/privacy/keys"
+	"github.com/steward-mdm/steward/internal/store"
+)
+
+// Service is the privacy core's API for the HTTP layer, the CLI and jobs.
+type Service struct {
+	st     store.Store
+	vault  *keys.Vault
+	gate   *Gate
+	signer *audit.Signer
+	log    *slog.Logger
+	now    func() time.Time
+}
+
+// NewService wires the privacy core.
+func NewService(st store.Store, vault *keys.Vault, signer *audit.Signer, log *slog.Logger) *Service {
+	if log == nil {
+		log = slog.Default()
+	}
+	return &Service{st: st, vault: vault, gate: &Gate{Vault: vault}, signer: signer, log: log, now: time.Now}
+}
+
+// SetClock replaces the clock (tests).
+func (s *Service) SetClock(now func() time.Time) { s.now = now; s.vault.SetClock(now) }
+
+// Gate returns the privacy gate every device adapter must use.
+func (s *Service) Gate() *Gate { return s.gate }
+
+// Vault returns the key vault.
+func (s *Service) Vault() *keys.Vault { return s.vault }
+
+// Store returns the store.
+func (s *Service) Store() store.Store { return s.st }
+
+func (s *Service) clock() time.Time { return s.now().UTC().Truncate(time.Microsecond) }
+
+// Profile is what Steward holds about a person beyond their devices. It is
+// stored encrypted under the person's data key.
+type Profile struct {
+	Email      string `json:"email"`
+	Name       string `json:"name,omitempty"`
+	Department string `json:"department,omitempty"`
+}
+
+// SubjectInput creates a data subject.
+type SubjectInput struct {
+	Email      string `json:"email"`
+	Name       string `json:"name"`
+	Department string `json:"department"`
+	Locale     string `json:"locale"`
+}
+
+// NormaliseEmail lower-cases and validates an address for blind indexing.
+func NormaliseEmail(e string) (string, error) {
+	a, err := mail.ParseAddress(strings.TrimSpace(e))
+	if err != nil || a.Name != "" || !strings.Contains(a.Address, "@") {
+		return "", apperr.Invalid("%q is not a plain e-mail address", e)
+	}
+	return strings.ToLower(a.Address), nil
+}
+
+func profileContext(tenantID, keyID, subjectID string) keys.FieldContext {
+	return keys.FieldContext{TenantID: tenantID, KeyID: keyID, Row: subjectID, Field: "subject.profile"}
+}
+
+// CreateSubject registers a person; their e-mail is kept only as ciphertext
+// and a blind index.
+func (s *Service) CreateSubject(ctx context.Context, tenantID string, in SubjectInput, actor iam.Actor) (store.Subject, error) {
+	email, err := NormaliseEmail(in.Email)
+	if err != nil {
+		return store.Subject{}, err
+	}
+	if len(in.Name) > 200 || len(in.Department) > 200 {
+		return store.Subject{}, apperr.Invalid("name and department are limited to 200 characters")
+	}
+	locale := in.Locale
+	if locale == "" {
+		locale = "en"
+	}
+	if !validLanguage(locale) {
+		return store.Subject{}, apperr.Invalid("locale %q is not a language tag like en or de", locale)
+	}
+	now := s.clock()
+	sub := store.Subject{ID: store.NewID(), TenantID: tenantID, Locale: locale, State: store.SubjectActive, CreatedAt: now, UpdatedAt: now}
+	sub.Pseudonym = "person-" + sub.ID[len(sub.ID)-8:]
+	err = s.st.Tx(ctx, func(q store.Queries) error {
+		if _, err := q.Tenants().Get(ctx, tenantID); err != nil {
+			return err
+		}
+		if sub.EmailIndex, err = s.vault.BlindIndex(ctx, q, tenantID, "user.email", email); err != nil {
+			return err
+		}
+		if sub.KeyID, err = s.vault.EnsureDataKey(ctx, q, tenantID, keys.SubjectOwner(sub.ID), sub.ID); err != nil {
+			return err
+		}
+		plain, err := json.Marshal(Profile{Email: email, Name: in.Name, Department: in.Department})
+		if err != nil {
+			return err
+		}
+		if sub.Profile, err = s.vault.Session(ctx, q).Encrypt(profileContext(tenantID, sub.KeyID, sub.ID), plain); err != nil {
+			return err
+		}
+		if err := q.Subjects().Create(ctx, sub); err != nil {
+			if errors.Is(err, store.ErrConflict) {
+				return apperr.Conflict("a person with this e-mail address already exists in this tenant")
+			}
+			return err
+		}
+		return audit.Append(ctx, q, actor.Entry(tenantID, "subject.create", "subject", sub.ID, audit.OutcomeSuccess))
+	})
+	return sub, err
+}
+
+// FindSubjectByEmail looks a person up through the blind index.
+func (s *Service) FindSubjectByEmail(ctx context.Context, tenantID, email string) (store.Subject, error) {
+	norm, err := NormaliseEmail(email)
+	if err != nil {
+		return store.Subject{}, err
+	}
+	q := s.st.Read()
+	idx, err := s.vault.BlindIndex(ctx, q, tenantID, "user.email", norm)
+	if err != nil {
+		return store.Subject{}, err
+	}
+	sub, err := q.Subjects().GetByEmailIndex(ctx, tenantID, idx)
+	if errors.Is(err, store.ErrNotFound) {
+		return sub, apperr.NotFound("person")
+	}
+	return sub, err
+}
+
+// Subject returns a person, as a 404 when absent.
+func (s *Service) Subject(ctx context.Context, q store.Queries, tenantID, id string) (store.Subject, error) {
+	sub, err := q.Subjects().Get(ctx, tenantID, id)
+	if errors.Is(err, store.ErrNotFound) {
+		return sub, apperr.NotFound("person")
+	}
+	return sub, err
+}
+
+// OpenProfile decrypts a person's profile; ErrKeyDestroyed after erasure.
+func (s *Service) OpenProfile(ctx context.Context, q store.Queries, sub store.Subject) (Profile, error) {
+	var p Profile
+	if sub.State == store.SubjectErased || sub.Profile == nil {
+		return p, keys.ErrKeyDestroyed
+	}
+	plain, err := s.vault.Session(ctx, q).Decrypt(profileContext(sub.TenantID, sub.KeyID, sub.ID), sub.Profile)
+	if err != nil {
+		return p, err
+	}
+	return p, json.Unmarshal(plain, &p)
+}
+
+// DeviceInput registers a device (enrolment protocols call this; admins can
+// pre-register).
+type DeviceInput struct {
+	SubjectID string `json:"subject_id"`
+	Ownership string `json:"ownership"`
+	Platform  string `json:"platform"`
+}
+
+// Platforms Steward knows.
+var Platforms = []string{"ios", "ipados", "macos", "windows", "linux", "android"}
+
+// RegisterDevice creates a device in state pending.
+func (s *Service) RegisterDevice(ctx context.Context, tenantID string, in DeviceInput, actor iam.Actor) (store.Device, error) {
+	if !Ownership(in.Ownership).Valid() {
+		return store.Device{}, apperr.Invalid("unknown ownership class %q (want one of %v)", in.Ownership, Ownerships)
+	}
+	if !contains(Platforms, in.Platform) {
+		return store.Device{}, apperr.Invalid("unknown platform %q (want one of %v)", in.Platform, Platforms)
+	}
+	now := s.clock()
+	d := store.Device{ID: store.NewID(), TenantID: tenantID, SubjectID: in.SubjectID, Ownership: in.Ownership,
+		Platform: in.Platform, State: store.DevicePending, CreatedAt: now, UpdatedAt: now}
+	err := s.st.Tx(ctx, func(q store.Queries) error {
+		if _, err := q.Tenants().Get(ctx, tenantID); err != nil {
+			return err
+		}
+		if in.SubjectID != "" {
+			sub, err := s.Subject(ctx, q, tenantID, in.SubjectID)
+			if err != nil {
+				return err
+			}
+			if sub.State == store.SubjectErased {
+				return apperr.Conflict("that person was erased")
+			}
+		}
+		var err error
+		if d.KeyID, err = s.vault.EnsureDataKey(ctx, q, tenantID, keys.DeviceOwner(d.ID), d.SubjectID); err != nil {
+			return err
+		}
+		if err := q.Devices().Create(ctx, d); err != nil {
+			return err
+		}
+		e := actor.Entry(tenantID, "device.register", "device", d.ID, audit.OutcomeSuccess)
+		e.Details = map[string]any{"ownership": d.Ownership, "platform": d.Platform}
+		return audit.Append(ctx, q, e)
+	})
+	return d, err
+}
+
+// Device returns a device, as a 404 when absent.
+func (s *Service) Device(ctx context.Context, q store.Queries, tenantID, id string) (store.Device, error) {
+	d, err := q.Devices().Get(ctx, tenantID, id)
+	if errors.Is(err, store.ErrNotFound) {
+		return d, apperr.NotFound("device")
+	}
+	return d, err
+}
+
+// Ingest passes a device report through the gate and stores it, with the
+// device's check-in time, in one transaction.
+func (s *Service) Ingest(ctx context.Context, r Report) (Admitted, error) {
+	var out Admitted
+	err := s.st.Tx(ctx, func(q store.Queries) error {
+		var err error
+		if out, err = s.gate.Admit(ctx, q, r); err != nil {
+			return err
+		}
+		at := r.At
+		if at.IsZero() {
+			at = s.clock()
+		}
+		return q.Devices().Touch(ctx, r.TenantID, r.DeviceID, at)
+	})
+	if errors.Is(err, store.ErrNotFound) {
+		return out, apperr.NotFound("device")
+	}
+	return out, err
+}
+
+func contains(list []string, v string) bool {
+	for _, x := range list {
+		if x == v {
+			return true
+		}
+	}
+	return false
+}
+
+// validLanguage accepts simple BCP 47 tags: "en", "de", "pt-BR".
+func validLanguage(tag string) bool {
+	if len(tag) < 2 || len(tag) > 12 {
+		return false
+	}
+	for i, r := range tag {
+		ok := r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || (i > 1 && (r == '-' || r >= '0' && r <= '9'))
+		if !ok {
+			return false
+		}
+	}
+	return true
+}
+
+var errSubjectErased = fmt.Errorf("privacy: %w", keys.ErrKeyDestroyed)

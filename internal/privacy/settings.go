@@ -1,0 +1,177 @@
+package privacy
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/steward-mdm/steward/internal/apperr"
+	"github.com/steward-mdm/steward/internal/audit"
+	"github.com/steward-mdm/steward/internal/iam"
+	"github.com/steward-mdm/steward/internal/store"
+)
+
+// Outbound flows: every way data can leave Steward other than to the admins
+// and employees themselves. All are off until an admin consents.
+const (
+	FlowAssetSync      = "asset_sync"       // integrations with asset or service-desk systems
+	FlowDiagnosticLogs = "diagnostic_logs"  // diagnostic log upload to the vendor
+	FlowUsageStats     = "usage_statistics" // anonymous usage statistics
+	FlowWebhooks       = "webhooks"         // event webhooks to the tenant's own systems
+)
+
+// FlowInfo describes an outbound flow for admins and the record of processing.
+type FlowInfo struct {
+	Flow        string     `json:"flow"`
+	Name        string     `json:"name"`
+	Recipient   string     `json:"recipient"`
+	Categories  []Category `json:"categories"`
+	Description string     `json:"description"`
+}
+
+// Flows lists every outbound flow Steward has.
+var Flows = []FlowInfo{
+	{FlowAssetSync, "Asset and service-desk sync", "The tenant's asset management or service-desk system",
+		[]Category{DeviceIdentity, Hardware, OS, UserIdentity}, "Pushes device records to an external inventory."},
+	{FlowDiagnosticLogs, "Diagnostic log upload", "Steward's maintainers (support)",
+		[]Category{UsageLogs}, "Uploads server diagnostic logs when support is asked for."},
+	{FlowUsageStats, "Anonymous usage statistics", "Steward's maintainers",
+		nil, "Counts of devices and features in use; no identifiers."},
+	{FlowWebhooks, "Event webhooks", "Endpoints the tenant configures",
+		[]Category{DeviceIdentity, SecurityState}, "Sends device and compliance events to the tenant's systems."},
+}
+
+// KnownFlow reports whether name is an outbound flow.
+func KnownFlow(name string) bool {
+	for _, f := range Flows {
+		if f.Flow == name {
+			return true
+		}
+	}
+	return false
+}
+
+// Settings is a tenant's privacy configuration, stored as one versioned document.
+type Settings struct {
+	Policy Policy `json:"policy"`
+	// RetentionDays overrides the catalogue's retention per category; a
+	// category absent here keeps its default.
+	RetentionDays map[Category]int `json:"retention_days,omitempty"`
+	// Flows holds the admin consent for each outbound flow; absent is off.
+	Flows map[string]FlowConsent `json:"flows,omitempty"`
+	// NoticeVersions is the current privacy-notice version per ownership
+	// class; consent to an older version must be asked again.
+	NoticeVersions map[Ownership]int64 `json:"notice_versions,omitempty"`
+}
+
+// FlowConsent records who switched a flow on or off.
+type FlowConsent struct {
+	Enabled bool      `json:"enabled"`
+	By      string    `json:"by"`
+	At      time.Time `json:"at"`
+}
+
+// DefaultSettings is what a tenant that never changed anything runs on.
+func DefaultSettings() Settings {
+	return Settings{Policy: DefaultPolicy(), NoticeVersions: map[Ownership]int64{}}
+}
+
+// Retention returns the tenant's retention for c (zero: while enrolled).
+func (s Settings) Retention(c Category) time.Duration {
+	if d, ok := s.RetentionDays[c]; ok {
+		return time.Duration(d) * day
+	}
+	ci, _ := CategoryByName(c)
+	return ci.Retention
+}
+
+// FlowEnabled reports whether the admin consented to flow.
+func (s Settings) FlowEnabled(flow string) bool { return s.Flows[flow].Enabled }
+
+// LoadSettings returns the tenant's settings and their version (0: defaults).
+func LoadSettings(ctx context.Context, q store.Queries, tenantID string) (Settings, int64, error) {
+	doc, version, err := q.PrivacySettings().Get(ctx, tenantID)
+	if errors.Is(err, store.ErrNotFound) {
+		return DefaultSettings(), 0, nil
+	}
+	if err != nil {
+		return Settings{}, 0, err
+	}
+	s := DefaultSettings()
+	if err := json.Unmarshal(doc, &s); err != nil {
+		return Settings{}, 0, fmt.Errorf("privacy: the stored settings of tenant %s do not decode: %w", tenantID, err)
+	}
+	// Classes missing from an older document keep their private defaults.
+	for o, cp := range DefaultPolicy() {
+		if _, ok := s.Policy[o]; !ok {
+			s.Policy[o] = cp
+		}
+	}
+	if s.NoticeVersions == nil {
+		s.NoticeVersions = map[Ownership]int64{}
+	}
+	return s, version, nil
+}
+
+// SaveSettings stores s as the version after expected; ErrConflict when
+// someone else saved in between.
+func SaveSettings(ctx context.Context, q store.Queries, tenantID string, s Settings, expected int64, at time.Time) error {
+	doc, err := json.Marshal(s)
+	if err != nil {
+		return err
+	}
+	return q.PrivacySettings().Put(ctx, tenantID, doc, expected, at)
+}
+
+// Retention bounds an admin may set, in days.
+const (
+	minRetentionDays = 1
+	maxRetentionDays = 3650
+)
+
+// SetRetention changes retention per category. Values already stored get
+// the new period too: a shorter one makes them expire sooner.
+func (s *Service) SetRetention(ctx context.Context, tenantID string, days map[Category]int, reason string, actor iam.Actor) (Settings, error) {
+	reason, err := ValidateReason(reason)
+	if err != nil {
+		return Settings{}, err
+	}
+	if len(days) == 0 {
+		return Settings{}, apperr.Invalid("give at least one category")
+	}
+	for c, d := range days {
+		if _, ok := CategoryByName(c); !ok {
+			return Settings{}, apperr.Invalid("unknown category %q", c)
+		}
+		if d < minRetentionDays || d > maxRetentionDays {
+			return Settings{}, apperr.Invalid("retention for %s must be %d to %d days", c, minRetentionDays, maxRetentionDays)
+		}
+	}
+	var out Settings
+	err = s.st.Tx(ctx, func(q store.Queries) error {
+		settings, version, err := LoadSettings(ctx, q, tenantID)
+		if err != nil {
+			return err
+		}
+		if settings.RetentionDays == nil {
+			settings.RetentionDays = map[Category]int{}
+		}
+		for c, d := range days {
+			settings.RetentionDays[c] = d
+			if err := q.Inventory().SetRetention(ctx, tenantID, string(c), time.Duration(d)*day); err != nil {
+				return err
+			}
+		}
+		if err := SaveSettings(ctx, q, tenantID, settings, version, s.clock()); err != nil {
+			return conflictRetry(err)
+		}
+		out = settings
+		e := actor.Entry(tenantID, "privacy.retention.set", "tenant", tenantID, audit.OutcomeSuccess)
+		e.Reason = reason
+		e.Details = map[string]any{"retention_days": days}
+		return audit.Append(ctx, q, e)
+	})
+	return out, err
+}

@@ -1,0 +1,376 @@
+package store
+
+import (
+	"context"
+	"time"
+)
+
+// The privacy-core aggregates. Personal values arrive here already encrypted
+// by the privacy gate; these stores never see plaintext personal data.
+
+// SubjectState is the lifecycle of a data subject.
+type SubjectState string
+
+const (
+	SubjectActive SubjectState = "active"
+	SubjectErased SubjectState = "erased"
+)
+
+// Subject is a person whose data Steward holds (an employee). After erasure
+// only ID, Pseudonym and the erasure time remain.
+type Subject struct {
+	ID         string
+	TenantID   string
+	Pseudonym  string // e.g. "person-3f9a1c": what audit entries show
+	EmailIndex []byte // keyed blind index of the normalised e-mail
+	Profile    []byte // ciphertext of the person's profile under their data key
+	KeyID      string
+	Locale     string
+	State      SubjectState
+	CreatedAt  time.Time
+	UpdatedAt  time.Time
+	ErasedAt   time.Time
+}
+
+// SubjectStore holds data subjects.
+type SubjectStore interface {
+	// Create inserts s; ErrConflict when the e-mail index is taken.
+	Create(ctx context.Context, s Subject) error
+	Get(ctx context.Context, tenantID, id string) (Subject, error)
+	GetByEmailIndex(ctx context.Context, tenantID string, index []byte) (Subject, error)
+	List(ctx context.Context, tenantID string, p Page) ([]Subject, error)
+	// Update writes EmailIndex, Profile, KeyID, Locale, State, UpdatedAt and ErasedAt.
+	Update(ctx context.Context, s Subject) error
+}
+
+// Device states.
+const (
+	DevicePending       = "pending"
+	DeviceEnrolled      = "enrolled"
+	DeviceRetired       = "retired"
+	DeviceWiped         = "wiped"
+	DeviceDeprovisioned = "deprovisioned"
+)
+
+// Device is a managed device. Its identifying values live in the inventory
+// (encrypted); only keyed blind indexes of serial and UDID are here.
+type Device struct {
+	ID              string
+	TenantID        string
+	SubjectID       string // "" when no person is assigned
+	Ownership       string
+	Platform        string
+	State           string
+	SerialIndex     []byte
+	UDIDIndex       []byte
+	KeyID           string
+	EnrolledAt      time.Time
+	LastSeenAt      time.Time
+	DeprovisionedAt time.Time
+	CreatedAt       time.Time
+	UpdatedAt       time.Time
+}
+
+// DeviceFilter narrows a device list.
+type DeviceFilter struct {
+	SubjectID   string
+	SerialIndex []byte
+	Page        Page
+}
+
+// DeviceStore holds devices.
+type DeviceStore interface {
+	Create(ctx context.Context, d Device) error
+	Get(ctx context.Context, tenantID, id string) (Device, error)
+	List(ctx context.Context, tenantID string, f DeviceFilter) ([]Device, error)
+	// Update writes every mutable field of d.
+	Update(ctx context.Context, d Device) error
+	// Touch records a check-in.
+	Touch(ctx context.Context, tenantID, id string, at time.Time) error
+}
+
+// InventoryValue is one stored catalogue field of a device. Exactly one of
+// Value (non-personal, plaintext JSON) and Ciphertext (personal) is set.
+type InventoryValue struct {
+	ID          string // history rows only
+	TenantID    string
+	DeviceID    string
+	Field       string
+	Category    string
+	SubjectID   string
+	Hidden      bool
+	Value       []byte
+	Ciphertext  []byte
+	KeyID       string
+	Digest      []byte // keyed digest of the plaintext, to detect change without decrypting
+	CollectedAt time.Time
+	ExpiresAt   time.Time // zero: kept while the device is enrolled
+}
+
+// PurgeCount is how many rows of a tenant's category a purge removed.
+type PurgeCount struct {
+	TenantID string
+	Category string
+	Rows     int
+}
+
+// InventoryStore holds current values and their history.
+type InventoryStore interface {
+	// Current returns the device's current values by field.
+	Current(ctx context.Context, tenantID, deviceID string) ([]InventoryValue, error)
+	// Put upserts current values and appends history rows (superseded values).
+	Put(ctx context.Context, current, history []InventoryValue) error
+	// History returns the device's superseded values, newest first.
+	History(ctx context.Context, tenantID, deviceID string, limit int) ([]InventoryValue, error)
+	// ForSubject returns current and historical values stamped with subjectID.
+	ForSubject(ctx context.Context, tenantID, subjectID string) ([]InventoryValue, error)
+	// DeleteDevice removes every value and history row of the device.
+	DeleteDevice(ctx context.Context, tenantID, deviceID string) (int, error)
+	// DeleteCategory removes values of category on devices of ownership.
+	DeleteCategory(ctx context.Context, tenantID, ownership, category string) (int, error)
+	// SetRetention re-stamps the tenant's values and history of category to
+	// expire retention after they were collected.
+	SetRetention(ctx context.Context, tenantID, category string, retention time.Duration) error
+	// DeleteByKey removes values encrypted under a data key (used when a
+	// restored backup holds values whose key the vault destroyed).
+	DeleteByKey(ctx context.Context, tenantID, keyID string) (int, error)
+	// PurgeExpired deletes up to limit rows whose expiry is at or before now,
+	// from current values and history, and says what it removed.
+	PurgeExpired(ctx context.Context, now time.Time, limit int) ([]PurgeCount, error)
+}
+
+// TenantKeyset is a tenant's key-encryption keyset and blind-index keyset,
+// both encrypted under the master key.
+type TenantKeyset struct {
+	TenantID    string
+	AEADKeyset  []byte
+	IndexKeyset []byte
+	MasterKeyID string
+	CreatedAt   time.Time
+	RotatedAt   time.Time
+}
+
+// DataKey is a per-owner (a person or a device) data key, wrapped by the
+// tenant keyset. Destroyed keys keep their row, without key material, so
+// Steward can say the data was erased rather than lost.
+type DataKey struct {
+	ID          string
+	TenantID    string
+	Owner       string // "subject:<id>" or "device:<id>"
+	SubjectID   string
+	Wrapped     []byte // nil once destroyed
+	CreatedAt   time.Time
+	DestroyedAt time.Time
+}
+
+// KeyStore is the key vault.
+type KeyStore interface {
+	GetKeyset(ctx context.Context, tenantID string) (TenantKeyset, error)
+	// CreateKeyset inserts k and reports false when the tenant already has one.
+	CreateKeyset(ctx context.Context, k TenantKeyset) (bool, error)
+	UpdateKeyset(ctx context.Context, k TenantKeyset) error
+	ListKeysets(ctx context.Context) ([]TenantKeyset, error)
+	// CreateDataKey inserts k; false when the owner already has a live key.
+	CreateDataKey(ctx context.Context, k DataKey) (bool, error)
+	GetDataKey(ctx context.Context, tenantID, id string) (DataKey, error)
+	// DataKeyByOwner returns the owner's live key, or when it has none the
+	// most recently destroyed one (an owner can get a new key after erasure).
+	DataKeyByOwner(ctx context.Context, tenantID, owner string) (DataKey, error)
+	// ListDataKeys pages through live and destroyed keys by ID.
+	ListDataKeys(ctx context.Context, tenantID string, p Page) ([]DataKey, error)
+	Rewrap(ctx context.Context, tenantID, id string, wrapped []byte) error
+	// SetKeySubject records the person a device key now belongs to.
+	SetKeySubject(ctx context.Context, tenantID, id, subjectID string) error
+	// Destroy removes the key material; ErrNotFound when absent.
+	Destroy(ctx context.Context, tenantID, id string, at time.Time) error
+}
+
+// PrivacySettingsStore holds each tenant's privacy settings document.
+type PrivacySettingsStore interface {
+	// Get returns the document and its version; ErrNotFound when the tenant
+	// still runs on defaults.
+	Get(ctx context.Context, tenantID string) (doc []byte, version int64, err error)
+	// Put stores doc as version expected+1; ErrConflict when the stored
+	// version is not expected (0: none stored yet).
+	Put(ctx context.Context, tenantID string, doc []byte, expected int64, at time.Time) error
+}
+
+// Approval is a change waiting for a second admin (two-person rule).
+type Approval struct {
+	ID          string
+	TenantID    string
+	Kind        string
+	Payload     []byte
+	Reason      string
+	RequestedBy string
+	State       string // pending, approved, rejected
+	DecidedBy   string
+	CreatedAt   time.Time
+	ExpiresAt   time.Time
+	DecidedAt   time.Time
+}
+
+// ApprovalStore holds approvals.
+type ApprovalStore interface {
+	Create(ctx context.Context, a Approval) error
+	Get(ctx context.Context, tenantID, id string) (Approval, error)
+	List(ctx context.Context, tenantID string, p Page) ([]Approval, error)
+	// Decide moves a pending approval to state; ErrConflict when it is no
+	// longer pending (also under concurrency).
+	Decide(ctx context.Context, tenantID, id, state, by string, at time.Time) error
+}
+
+// Notice is one language of one version of a privacy notice.
+type Notice struct {
+	ID          string
+	TenantID    string
+	Ownership   string
+	Version     int64
+	Language    string
+	Title       string
+	Body        string // Markdown
+	CreatedBy   string
+	PublishedAt time.Time
+}
+
+// NoticeStore holds privacy notices.
+type NoticeStore interface {
+	// Create inserts n; ErrConflict when that version and language exist.
+	Create(ctx context.Context, n Notice) error
+	// List returns the notices of an ownership class ("" for all), newest version first.
+	List(ctx context.Context, tenantID, ownership string) ([]Notice, error)
+}
+
+// Consent records that a person accepted a notice version.
+type Consent struct {
+	ID            string
+	TenantID      string
+	SubjectID     string
+	DeviceID      string
+	Ownership     string
+	NoticeVersion int64
+	Language      string
+	Method        string // enrolment, portal, admin-recorded
+	AllowFullWipe bool
+	AcceptedAt    time.Time
+	WithdrawnAt   time.Time
+}
+
+// ConsentStore holds consents.
+type ConsentStore interface {
+	Create(ctx context.Context, c Consent) error
+	ListForSubject(ctx context.Context, tenantID, subjectID string) ([]Consent, error)
+	// Withdraw marks a live consent withdrawn; ErrConflict when already withdrawn.
+	Withdraw(ctx context.Context, tenantID, id string, at time.Time) error
+}
+
+// AccessRecord says who read or revealed which personal fields, and why.
+type AccessRecord struct {
+	ID        string
+	TenantID  string
+	SubjectID string
+	DeviceID  string
+	Actor     string // "admin:<id>", "token:<id>", "subject:<id>"
+	Action    string // read, reveal, export
+	Fields    []string
+	Reason    string
+	At        time.Time
+}
+
+// AccessStore holds access records.
+type AccessStore interface {
+	Add(ctx context.Context, records []AccessRecord) error
+	ListForSubject(ctx context.Context, tenantID, subjectID string, p Page) ([]AccessRecord, error)
+	// PurgeBefore deletes up to limit records older than cutoff.
+	PurgeBefore(ctx context.Context, cutoff time.Time, limit int) ([]PurgeCount, error)
+}
+
+// Reveal lets one admin see masked fields of one device until ExpiresAt.
+type Reveal struct {
+	ID        string
+	TenantID  string
+	AdminID   string
+	DeviceID  string
+	Fields    []string
+	Reason    string
+	CreatedAt time.Time
+	ExpiresAt time.Time
+}
+
+// RevealStore holds reveals.
+type RevealStore interface {
+	Create(ctx context.Context, r Reveal) error
+	// Active returns the admin's unexpired reveals for the device.
+	Active(ctx context.Context, tenantID, adminID, deviceID string, now time.Time) ([]Reveal, error)
+}
+
+// Erasure is a signed deletion certificate.
+type Erasure struct {
+	ID          string
+	TenantID    string
+	SubjectID   string
+	DeviceID    string
+	Certificate []byte // canonical JSON
+	Signature   []byte // ed25519 by the audit signing key
+	At          time.Time
+}
+
+// ErasureStore holds deletion certificates.
+type ErasureStore interface {
+	Create(ctx context.Context, e Erasure) error
+	Get(ctx context.Context, tenantID, id string) (Erasure, error)
+	List(ctx context.Context, tenantID string, p Page) ([]Erasure, error)
+}
+
+// Notification is an e-mail to a person, queued in the outbox.
+type Notification struct {
+	ID            string
+	TenantID      string
+	SubjectID     string
+	Kind          string
+	Title         string
+	Body          string
+	State         string // queued, sent, failed
+	Attempts      int
+	LastError     string
+	CreatedAt     time.Time
+	NextAttemptAt time.Time
+	SentAt        time.Time
+}
+
+// NotificationStore is the mail outbox.
+type NotificationStore interface {
+	Create(ctx context.Context, n Notification) error
+	// Due returns queued notifications whose next attempt is due.
+	Due(ctx context.Context, now time.Time, limit int) ([]Notification, error)
+	// Update writes State, Attempts, LastError, NextAttemptAt and SentAt.
+	Update(ctx context.Context, n Notification) error
+	ListForSubject(ctx context.Context, tenantID, subjectID string) ([]Notification, error)
+}
+
+// PortalToken lets an employee read what Steward holds about them.
+type PortalToken struct {
+	ID         string
+	TenantID   string
+	SubjectID  string
+	SecretHash []byte
+	CreatedAt  time.Time
+	ExpiresAt  time.Time
+	RevokedAt  time.Time
+}
+
+// PortalTokenStore holds employee portal tokens.
+type PortalTokenStore interface {
+	Create(ctx context.Context, t PortalToken) error
+	GetBySecretHash(ctx context.Context, hash []byte) (PortalToken, error)
+	// RevokeForSubject revokes every token of the subject; returns how many.
+	RevokeForSubject(ctx context.Context, tenantID, subjectID string, at time.Time) (int, error)
+}
+
+// SubjectDataStore removes what a person's erasure must remove, beyond the
+// inventory: consents keep their proof value depersonalised, so they stay.
+type SubjectDataStore interface {
+	// DeleteForSubject removes access records, notifications and reveals
+	// about the subject; returns rows removed per table.
+	DeleteForSubject(ctx context.Context, tenantID, subjectID string) (map[string]int, error)
+}

@@ -1,0 +1,138 @@
+package sqlstore
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/steward-mdm/steward/internal/store"
+)
+
+type subjectStore struct{ q *queries }
+
+const subjectColumns = `id, tenant_id, pseudonym, email_index, profile, key_id, locale, state,
+	created_at, updated_at, erased_at`
+
+func scanSubject(s scanner) (store.Subject, error) {
+	var x store.Subject
+	var state string
+	var created, updated, erased int64
+	err := s.Scan(&x.ID, &x.TenantID, &x.Pseudonym, &x.EmailIndex, &x.Profile, &x.KeyID, &x.Locale, &state,
+		&created, &updated, &erased)
+	x.EmailIndex, x.Profile, x.State = nonEmpty(x.EmailIndex), nonEmpty(x.Profile), store.SubjectState(state)
+	x.CreatedAt, x.UpdatedAt, x.ErasedAt = fromMicros(created), fromMicros(updated), fromMicros(erased)
+	return x, err
+}
+
+func (s subjectStore) Create(ctx context.Context, x store.Subject) error {
+	return s.q.insert(ctx, "creating subject", `INSERT INTO subjects (`+subjectColumns+`)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`,
+		x.ID, x.TenantID, x.Pseudonym, blob(x.EmailIndex), blob(x.Profile), x.KeyID, x.Locale, string(x.State),
+		micros(x.CreatedAt), micros(x.UpdatedAt), micros(x.ErasedAt))
+}
+
+func (s subjectStore) Get(ctx context.Context, tenantID, id string) (store.Subject, error) {
+	x, err := scanSubject(s.q.x.QueryRowContext(ctx, `SELECT `+subjectColumns+` FROM subjects
+		WHERE tenant_id = $1 AND id = $2`, tenantID, id))
+	return x, mapErr("reading subject", err)
+}
+
+func (s subjectStore) GetByEmailIndex(ctx context.Context, tenantID string, index []byte) (store.Subject, error) {
+	if len(index) == 0 { // stored as NULL, which matches nothing
+		return store.Subject{}, fmt.Errorf("sqlstore: reading subject by e-mail: %w", store.ErrNotFound)
+	}
+	x, err := scanSubject(s.q.x.QueryRowContext(ctx, `SELECT `+subjectColumns+` FROM subjects
+		WHERE tenant_id = $1 AND email_index = $2`, tenantID, index))
+	return x, mapErr("reading subject by e-mail", err)
+}
+
+func (s subjectStore) List(ctx context.Context, tenantID string, p store.Page) ([]store.Subject, error) {
+	after, limit := pageArgs(p)
+	rows, err := s.q.x.QueryContext(ctx, `SELECT `+subjectColumns+` FROM subjects
+		WHERE tenant_id = $1 AND id > $2 ORDER BY id LIMIT $3`, tenantID, after, limit)
+	return collect(rows, err, "listing subjects", scanSubject)
+}
+
+// Update checks the e-mail index first: on PostgreSQL a unique violation
+// would abort the caller's transaction.
+func (s subjectStore) Update(ctx context.Context, x store.Subject) error {
+	if len(x.EmailIndex) > 0 {
+		n, err := s.q.count(ctx, "checking subject e-mail", `SELECT COUNT(*) FROM subjects
+			WHERE tenant_id = $1 AND email_index = $2 AND id <> $3`, x.TenantID, x.EmailIndex, x.ID)
+		if err != nil {
+			return err
+		}
+		if n > 0 {
+			return fmt.Errorf("sqlstore: updating subject: e-mail index is taken: %w", store.ErrConflict)
+		}
+	}
+	return s.q.execOne(ctx, "updating subject", `UPDATE subjects SET email_index = $3, profile = $4, key_id = $5,
+		locale = $6, state = $7, updated_at = $8, erased_at = $9 WHERE tenant_id = $1 AND id = $2`,
+		x.TenantID, x.ID, blob(x.EmailIndex), blob(x.Profile), x.KeyID, x.Locale, string(x.State),
+		micros(x.UpdatedAt), micros(x.ErasedAt))
+}
+
+type deviceStore struct{ q *queries }
+
+const deviceColumns = `id, tenant_id, subject_id, ownership, platform, state, serial_index, udid_index, key_id,
+	enrolled_at, last_seen_at, deprovisioned_at, created_at, updated_at`
+
+func scanDevice(s scanner) (store.Device, error) {
+	var d store.Device
+	var enrolled, seen, deprovisioned, created, updated int64
+	err := s.Scan(&d.ID, &d.TenantID, &d.SubjectID, &d.Ownership, &d.Platform, &d.State, &d.SerialIndex,
+		&d.UDIDIndex, &d.KeyID, &enrolled, &seen, &deprovisioned, &created, &updated)
+	d.SerialIndex, d.UDIDIndex = nonEmpty(d.SerialIndex), nonEmpty(d.UDIDIndex)
+	d.EnrolledAt, d.LastSeenAt, d.DeprovisionedAt = fromMicros(enrolled), fromMicros(seen), fromMicros(deprovisioned)
+	d.CreatedAt, d.UpdatedAt = fromMicros(created), fromMicros(updated)
+	return d, err
+}
+
+func (s deviceStore) Create(ctx context.Context, d store.Device) error {
+	return s.q.insert(ctx, "creating device", `INSERT INTO devices (`+deviceColumns+`)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)`,
+		d.ID, d.TenantID, d.SubjectID, d.Ownership, d.Platform, d.State, blob(d.SerialIndex), blob(d.UDIDIndex),
+		d.KeyID, micros(d.EnrolledAt), micros(d.LastSeenAt), micros(d.DeprovisionedAt), micros(d.CreatedAt),
+		micros(d.UpdatedAt))
+}
+
+func (s deviceStore) Get(ctx context.Context, tenantID, id string) (store.Device, error) {
+	d, err := scanDevice(s.q.x.QueryRowContext(ctx, `SELECT `+deviceColumns+` FROM devices
+		WHERE tenant_id = $1 AND id = $2`, tenantID, id))
+	return d, mapErr("reading device", err)
+}
+
+func (s deviceStore) List(ctx context.Context, tenantID string, f store.DeviceFilter) ([]store.Device, error) {
+	after, limit := pageArgs(f.Page)
+	query := `SELECT ` + deviceColumns + ` FROM devices WHERE tenant_id = $1 AND id > $2`
+	args := []any{tenantID, after}
+	if f.SubjectID != "" {
+		args = append(args, f.SubjectID)
+		query += ` AND subject_id = $` + strconv.Itoa(len(args))
+	}
+	if len(f.SerialIndex) > 0 {
+		args = append(args, f.SerialIndex)
+		query += ` AND serial_index = $` + strconv.Itoa(len(args))
+	}
+	args = append(args, limit)
+	query += ` ORDER BY id LIMIT $` + strconv.Itoa(len(args))
+	rows, err := s.q.x.QueryContext(ctx, query, args...)
+	return collect(rows, err, "listing devices", scanDevice)
+}
+
+func (s deviceStore) Update(ctx context.Context, d store.Device) error {
+	return s.q.execOne(ctx, "updating device", `UPDATE devices SET subject_id = $3, ownership = $4, platform = $5,
+		state = $6, serial_index = $7, udid_index = $8, key_id = $9, enrolled_at = $10, last_seen_at = $11,
+		deprovisioned_at = $12, updated_at = $13 WHERE tenant_id = $1 AND id = $2`,
+		d.TenantID, d.ID, d.SubjectID, d.Ownership, d.Platform, d.State, blob(d.SerialIndex), blob(d.UDIDIndex),
+		d.KeyID, micros(d.EnrolledAt), micros(d.LastSeenAt), micros(d.DeprovisionedAt), micros(d.UpdatedAt))
+}
+
+// Touch never moves LastSeenAt backwards: check-ins of one device can be
+// handled out of order by different nodes.
+func (s deviceStore) Touch(ctx context.Context, tenantID, id string, at time.Time) error {
+	return s.q.execOne(ctx, "recording device check-in", `UPDATE devices
+		SET last_seen_at = CASE WHEN last_seen_at < $3 THEN $3 ELSE last_seen_at END
+		WHERE tenant_id = $1 AND id = $2`, tenantID, id, micros(at))
+}
