@@ -3,8 +3,8 @@ package privacy_test
 import (
 	"bytes"
 	"context"
-	"fmt"
 	"crypto/rand"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
