@@ -24,6 +24,9 @@ type Outbox struct {
 	Log     *slog.Logger
 	// MaxAttempts before a notification is marked failed.
 	MaxAttempts int
+	// Holder names this node for the outbox lease: one node sends at a
+	// time, so nodes sharing a database never send a message twice.
+	Holder string
 }
 
 // Deliver sends what is due and returns how many were sent.
@@ -90,10 +93,16 @@ func (o *Outbox) Run(ctx context.Context, interval time.Duration) {
 	t := time.NewTicker(interval)
 	defer t.Stop()
 	for {
-		if n, err := o.Deliver(ctx); err != nil && ctx.Err() == nil {
-			o.Log.Error("mail outbox", "err", err)
-		} else if n > 0 {
-			o.Log.Info("mail outbox", "sent", n)
+		held, err := o.Service.st.Read().Leases().TryAcquire(ctx, "mail-outbox", o.Holder, time.Now(), 4*interval)
+		if err != nil && ctx.Err() == nil {
+			o.Log.Error("mail outbox lease", "err", err)
+		}
+		if held {
+			if n, err := o.Deliver(ctx); err != nil && ctx.Err() == nil {
+				o.Log.Error("mail outbox", "err", err)
+			} else if n > 0 {
+				o.Log.Info("mail outbox", "sent", n)
+			}
 		}
 		select {
 		case <-ctx.Done():

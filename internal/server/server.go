@@ -228,7 +228,7 @@ func (a *App) runJobs(ctx context.Context) {
 		if err != nil {
 			a.Log.Error("e-mail disabled: the SMTP settings are invalid", "error", err.Error())
 		} else {
-			outbox := &privacy.Outbox{Service: a.Privacy, Mailer: mailer, Log: a.Log}
+			outbox := &privacy.Outbox{Service: a.Privacy, Mailer: mailer, Log: a.Log, Holder: holder}
 			go outbox.Run(ctx, 30*time.Second)
 		}
 	}

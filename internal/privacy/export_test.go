@@ -1,0 +1,82 @@
+package privacy_test
+
+import (
+	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/steward-mdm/steward/internal/privacy"
+	"github.com/steward-mdm/steward/internal/store"
+	"github.com/steward-mdm/steward/internal/store/storetest"
+)
+
+// TestSubjectExportOpensInAStockTool exports a person and opens the archive
+// with Debian's 7z, as the person would with 7-Zip.
+func TestSubjectExportOpensInAStockTool(t *testing.T) {
+	bin, err := exec.LookPath("7z")
+	if err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatal("7z not found; CI installs p7zip-full")
+		}
+		t.Skip("7z not found (apt-get install p7zip-full)")
+	}
+	storetest.ForEachEngine(t, func(t *testing.T, st store.Store) {
+		f := newFixture(t, st)
+		erika := f.person("erika@acme.test")
+		byod := f.device(erika.ID, privacy.Personal)
+		f.ingest(deviceInformation(f, byod.ID))
+		if _, err := f.svc.Reveal(f.ctx, f.tenant, byod.ID, privacy.RevealInput{Fields: []string{"device.serial_number"}, Reason: "warranty case 4711"},
+			privacy.Viewer{Actor: admin, AdminID: admin.ID}); err != nil {
+			t.Fatal(err)
+		}
+		arc, err := f.svc.ExportSubject(f.ctx, f.tenant, erika.ID, admin)
+		if err != nil {
+			t.Fatal(err)
+		}
+		dir := t.TempDir()
+		zipPath := filepath.Join(dir, arc.FileName)
+		if err := os.WriteFile(zipPath, arc.Archive, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		out := filepath.Join(dir, "out")
+		if b, err := exec.Command(bin, "x", "-y", "-p"+arc.Password, "-o"+out, zipPath).CombinedOutput(); err != nil {
+			t.Fatalf("7z x: %v\n%s", err, b)
+		}
+		if b, err := exec.Command(bin, "t", "-pwrong-password-entirely", zipPath).CombinedOutput(); err == nil {
+			t.Fatalf("7z opened the export with a wrong password:\n%s", b)
+		}
+		raw, err := os.ReadFile(filepath.Join(out, "data.json"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var exp privacy.SubjectExport
+		if err := json.Unmarshal(raw, &exp); err != nil {
+			t.Fatal(err)
+		}
+		if exp.Person.Email != "erika@acme.test" || len(exp.Devices) != 1 || len(exp.AccessRecord) < 1 || len(exp.AuditEntries) < 2 {
+			t.Fatalf("export: person %+v, %d devices, %d access records, %d audit entries", exp.Person, len(exp.Devices), len(exp.AccessRecord), len(exp.AuditEntries))
+		}
+		// Hidden fields are the person's own data: the export includes them.
+		found := false
+		for _, v := range exp.Devices[0].Inventory {
+			found = found || (v.Field == "device.serial_number" && string(v.Value) == `"`+markerSerial+`"`)
+		}
+		if !found {
+			t.Errorf("the serial number is missing from the export: %+v", exp.Devices[0].Inventory)
+		}
+		page, err := os.ReadFile(filepath.Join(out, "summary.html"))
+		if err != nil || !strings.Contains(string(page), "Erika Mustermann") || !strings.Contains(string(page), "warranty case 4711") {
+			t.Errorf("summary.html lacks the name or the access reason (%v)", err)
+		}
+		recs, _ := f.svc.AccessRecord(f.ctx, f.tenant, erika.ID, store.Page{})
+		if last := recs[len(recs)-1]; last.Action != "export" {
+			t.Errorf("the export is not in the access record: %+v", last)
+		}
+		if _, err := f.svc.ExportSubject(f.ctx, f.tenant, "00000000-0000-0000-0000-000000000000", admin); err == nil {
+			t.Error("exporting an unknown person succeeded")
+		}
+	})
+}

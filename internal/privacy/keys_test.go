@@ -1,0 +1,114 @@
+package privacy_test
+
+import (
+	"bytes"
+	"crypto/rand"
+	"testing"
+
+	"github.com/steward-mdm/steward/internal/privacy"
+	"github.com/steward-mdm/steward/internal/privacy/keys"
+	"github.com/steward-mdm/steward/internal/secrets"
+	"github.com/steward-mdm/steward/internal/store"
+	"github.com/steward-mdm/steward/internal/store/storetest"
+)
+
+func newKey(t *testing.T) []byte {
+	k := make([]byte, 32)
+	_, _ = rand.Read(k)
+	return k
+}
+
+func TestTenantKeyRotationRewrapsWithoutReencrypting(t *testing.T) {
+	storetest.ForEachEngine(t, func(t *testing.T, st store.Store) {
+		f := newFixture(t, st)
+		erika := f.person("erika@acme.test")
+		d := f.device(erika.ID, privacy.Corporate)
+		f.ingest(deviceInformation(f, d.ID))
+		q := f.st.Read()
+		before, _ := q.Keys().GetKeyset(f.ctx, f.tenant)
+		valuesBefore, _ := q.Inventory().Current(f.ctx, f.tenant, d.ID)
+		keyBefore, _ := q.Keys().DataKeyByOwner(f.ctx, f.tenant, keys.DeviceOwner(d.ID))
+
+		var res keys.RotationResult
+		err := f.st.Tx(f.ctx, func(q store.Queries) error {
+			var err error
+			res, err = f.svc.Vault().RotateTenant(f.ctx, q, f.tenant, nil)
+			return err
+		})
+		if err != nil || res.DataKeys != 2 || res.RetiredIDs != 1 {
+			t.Fatalf("rotation: %+v %v", res, err)
+		}
+		after, _ := q.Keys().GetKeyset(f.ctx, f.tenant)
+		keyAfter, _ := q.Keys().DataKeyByOwner(f.ctx, f.tenant, keys.DeviceOwner(d.ID))
+		valuesAfter, _ := q.Inventory().Current(f.ctx, f.tenant, d.ID)
+		if bytes.Equal(before.AEADKeyset, after.AEADKeyset) || bytes.Equal(keyBefore.Wrapped, keyAfter.Wrapped) {
+			t.Error("the keyset or the wrapped data key did not change")
+		}
+		for i := range valuesBefore {
+			if !bytes.Equal(valuesBefore[i].Ciphertext, valuesAfter[i].Ciphertext) {
+				t.Errorf("%s was re-encrypted", valuesBefore[i].Field)
+			}
+		}
+		// A fresh vault (another node) reads everything under the new keyset.
+		other := privacy.NewService(f.st, keys.New(f.sealer), f.signer, nil)
+		v, err := other.ViewDevice(f.ctx, f.tenant, d.ID, privacy.Viewer{Actor: admin, AdminID: admin.ID})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, fv := range v.Fields {
+			if fv.Unreadable != "" {
+				t.Errorf("%s unreadable after rotation: %s", fv.Field, fv.Unreadable)
+			}
+		}
+		// The old keyset no longer opens the re-wrapped key: the old key is gone.
+		if bytes.Contains(after.AEADKeyset, before.AEADKeyset) {
+			t.Error("the old keyset survives inside the new one")
+		}
+	})
+}
+
+func TestMasterKeyRotation(t *testing.T) {
+	st := storetest.OpenSQLite(t)
+	oldKey, newKey := newKey(t), newKey(t)
+	oldSealer, _ := secrets.NewSealer(oldKey)
+	f := newFixtureWithSealer(t, st, oldSealer)
+	erika := f.person("erika@acme.test")
+	d := f.device(erika.ID, privacy.Corporate)
+	f.ingest(deviceInformation(f, d.ID))
+
+	// Step 1: nodes run with the new key first and the old one as previous.
+	ring, err := secrets.NewKeyring(newKey, oldKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rotating := privacy.NewService(st, keys.New(ring), f.signer, nil)
+	var res keys.RotationResult
+	err = st.Tx(f.ctx, func(q store.Queries) error {
+		var err error
+		res, err = rotating.Vault().RotateMaster(f.ctx, q, ring)
+		return err
+	})
+	if err != nil || res.Keysets != 1 {
+		t.Fatalf("master rotation: %+v %v", res, err)
+	}
+	// Step 3: the old key is gone; everything opens with the new one alone.
+	newOnly, _ := secrets.NewSealer(newKey)
+	after := privacy.NewService(st, keys.New(newOnly), f.signer, nil)
+	v, err := after.ViewDevice(f.ctx, f.tenant, d.ID, privacy.Viewer{Actor: admin, AdminID: admin.ID})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(v.Fields) == 0 {
+		t.Fatal("no fields")
+	}
+	for _, fv := range v.Fields {
+		if fv.Unreadable != "" {
+			t.Errorf("%s: %s", fv.Field, fv.Unreadable)
+		}
+	}
+	// With only the old key nothing opens: the keysets really moved.
+	stale := privacy.NewService(st, keys.New(oldSealer), f.signer, nil)
+	if _, err := stale.ViewDevice(f.ctx, f.tenant, d.ID, privacy.Viewer{Actor: admin, AdminID: admin.ID}); err == nil {
+		t.Error("the retired master key still opens the tenant keyset")
+	}
+}

@@ -1,0 +1,67 @@
+package privacy_test
+
+import (
+	"bytes"
+	"strings"
+	"testing"
+
+	"github.com/emersion/go-smtp"
+
+	"github.com/steward-mdm/steward/internal/notify/mail"
+	"github.com/steward-mdm/steward/internal/notify/mail/mailtest"
+	"github.com/steward-mdm/steward/internal/privacy"
+	"github.com/steward-mdm/steward/internal/store"
+	"github.com/steward-mdm/steward/internal/store/storetest"
+)
+
+// TestOutboxDeliversOverSTARTTLS sends consent requests through a real SMTP
+// server on loopback.
+func TestOutboxDeliversOverSTARTTLS(t *testing.T) {
+	storetest.ForEachEngine(t, func(t *testing.T, st store.Store) {
+		f := newFixture(t, st)
+		server := mailtest.Start(t)
+		mailer, err := mail.New(server.Config())
+		if err != nil {
+			t.Fatal(err)
+		}
+		erika, bob, gone := f.person("erika@acme.test"), f.person("bob@acme.test"), f.person("gone@acme.test")
+		for _, s := range []store.Subject{erika, bob, gone} {
+			f.device(s.ID, privacy.Personal)
+		}
+		server.Refuse = func(to string) error {
+			if to == "bob@acme.test" {
+				return &smtp.SMTPError{Code: 451, Message: "try later"}
+			}
+			return nil
+		}
+		if _, err := f.svc.PublishNotice(f.ctx, f.tenant, privacy.NoticeInput{Ownership: "personal",
+			Translations: []privacy.Translation{{Language: "en", Title: "Notice", Body: "We see managed apps only."}}}, admin); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := f.svc.EraseSubject(f.ctx, f.tenant, gone.ID, "left the company, Art 17", admin); err != nil {
+			t.Fatal(err)
+		}
+		out := &privacy.Outbox{Service: f.svc, Mailer: mailer}
+		sent, err := out.Deliver(f.ctx)
+		if err != nil || sent != 1 {
+			t.Fatalf("deliver: %d sent, %v", sent, err)
+		}
+		msgs := server.Messages()
+		if len(msgs) != 1 || msgs[0].To[0] != "erika@acme.test" || !bytes.Contains(msgs[0].Data, []byte("privacy notice")) {
+			t.Fatalf("received: %+v", msgs)
+		}
+		q := f.st.Read()
+		bobs, _ := q.Notifications().ListForSubject(f.ctx, f.tenant, bob.ID)
+		if len(bobs) != 1 || bobs[0].State != "queued" || bobs[0].Attempts != 1 || strings.Contains(bobs[0].LastError, "bob@") {
+			t.Errorf("a temporary failure must stay queued for retry, without the address: %+v", bobs)
+		}
+		// The erased person's queued mail was deleted with the rest of their data.
+		if gones, _ := q.Notifications().ListForSubject(f.ctx, f.tenant, gone.ID); len(gones) != 0 {
+			t.Errorf("the erased person still has %d notifications", len(gones))
+		}
+		// Nothing is due again until the back-off passes.
+		if sent, _ := out.Deliver(f.ctx); sent != 0 || len(server.Messages()) != 1 {
+			t.Errorf("resent %d before the back-off", sent)
+		}
+	})
+}
