@@ -197,6 +197,8 @@ func TestEndToEnd(t *testing.T) {
 		t.Fatalf("tampered export verified: %v %s", err, out)
 	}
 
+	privacyEndToEnd(t, dir, data, keyFile)
+
 	mustCLI(t, nil, "logout")
 	if _, _, err := cli(t, nil, append([]string{"tenant", "list"}, remote...)...); err == nil {
 		t.Fatal("tenant list worked after logout")
@@ -214,4 +216,61 @@ func TestHelpOnEveryCommand(t *testing.T) {
 		}
 	}
 	check(newRoot())
+}
+
+// privacyEndToEnd drives the privacy commands against the running server.
+func privacyEndToEnd(t *testing.T, dir, data, auditKey string) {
+	t.Helper()
+	if out := mustCLI(t, nil, "privacy", "catalogue"); !strings.Contains(out, "device.serial_number") {
+		t.Fatalf("catalogue: %s", out)
+	}
+	var people struct {
+		Items []struct{ ID string } `json:"items"`
+	}
+	if err := json.Unmarshal([]byte(mustCLI(t, nil, "person", "create", "erika@e2e.test", "--name", "Erika E2E", "--json")), &people); err != nil || len(people.Items) != 1 {
+		t.Fatalf("person create: %v", err)
+	}
+	person := people.Items[0].ID
+	device := strings.TrimSpace(mustCLI(t, nil, "device", "register", "--ownership", "personal", "--platform", "ios", "--person", person))
+	if out := mustCLI(t, nil, "privacy", "settings"); !strings.Contains(out, "location") || !strings.Contains(out, "Outbound flows: asset_sync=off") {
+		t.Fatalf("settings: %s", out)
+	}
+	out := mustCLI(t, nil, "privacy", "policy", "--ownership", "personal", "--category", "location", "--mode", "hide", "--reason", "lost-device process")
+	m := regexp.MustCompile(`approval (\S+) waits`).FindStringSubmatch(out)
+	if m == nil {
+		t.Fatalf("widening did not ask for approval: %s", out)
+	}
+	if _, _, err := cli(t, nil, "privacy", "approve", m[1]); err == nil || !strings.Contains(err.Error(), "second admin") {
+		t.Fatalf("the requester approved their own widening: %v", err)
+	}
+	record := filepath.Join(dir, "record.md")
+	mustCLI(t, nil, "privacy", "record", "--out", record)
+	if b, _ := os.ReadFile(record); !strings.Contains(string(b), "Record of processing activities") {
+		t.Fatalf("record: %s", b)
+	}
+	archive := filepath.Join(dir, "export.zip")
+	if out := mustCLI(t, nil, "person", "export", person, "--out", archive); !strings.Contains(out, "Archive password") {
+		t.Fatalf("export: %s", out)
+	}
+	if fi, err := os.Stat(archive); err != nil || fi.Mode().Perm() != 0o600 || fi.Size() == 0 {
+		t.Fatalf("export file: %v %v", fi, err)
+	}
+	if out := mustCLI(t, nil, "person", "access-record", person); !strings.Contains(out, "export") {
+		t.Fatalf("access record: %s", out)
+	}
+	mustCLI(t, nil, "device", "show", device)
+	rotated := mustCLI(t, nil, "keys", "rotate", "--data", data)
+	if !strings.Contains(rotated, `"data_keys":2`) {
+		t.Fatalf("keys rotate while serving: %s", rotated)
+	}
+	cert := filepath.Join(dir, "erasure.json")
+	if out := mustCLI(t, nil, "person", "erase", person, "--reason", "Art 17 request from the employee", "--certificate", cert); !strings.Contains(out, "Erased") {
+		t.Fatalf("erase: %s", out)
+	}
+	if out := mustCLI(t, nil, "privacy", "verify-certificate", "--file", cert, "--public-key", auditKey); !strings.Contains(out, "Valid deletion certificate") {
+		t.Fatalf("verify certificate: %s", out)
+	}
+	if out := mustCLI(t, nil, "person", "list"); !strings.Contains(out, "erased") {
+		t.Fatalf("person list after erasure: %s", out)
+	}
 }

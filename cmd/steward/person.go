@@ -159,7 +159,7 @@ func printAccessRecord(r *remote, cmd *cobra.Command, recs api.List[api.AccessRe
 
 func printCertificate(cmd *cobra.Command, v api.CertificateView, path string) error {
 	var c privacy.Certificate
-	if err := json.Unmarshal(v.Certificate, &c); err != nil {
+	if err := json.Unmarshal([]byte(v.Certificate), &c); err != nil {
 		return err
 	}
 	fmt.Fprintf(cmd.OutOrStdout(), "Erased. Certificate %s: %d keys destroyed, rows removed %v.\n", c.ID, len(c.KeysDestroyed), c.RowsRemoved)

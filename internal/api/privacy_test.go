@@ -27,7 +27,7 @@ func (e *env) privacyFixtures(tenant, secret string) privacyObjects {
 	var cert CertificateView
 	e.must(200, secret, "POST", base+"/devices/"+gone.ID+"/deprovision", ReasonRequest{Reason: "fixture: device returned"}, &cert)
 	var c privacy.Certificate
-	_ = jsonUnmarshal(cert.Certificate, &c)
+	_ = json.Unmarshal([]byte(cert.Certificate), &c)
 	o.erasure = c.ID
 	var pc PolicyChangeView
 	e.must(200, secret, "POST", base+"/privacy/policy-changes", PolicyChangeRequest{Reason: "fixture: widen collection",
@@ -150,5 +150,3 @@ func TestPrivacyAPIFlow(t *testing.T) {
 		}
 	})
 }
-
-func jsonUnmarshal(b []byte, v any) error { return json.Unmarshal(b, v) }

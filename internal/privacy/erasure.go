@@ -39,19 +39,21 @@ type Certificate struct {
 }
 
 // SignedCertificate is a certificate with its signature, as handed out.
+// The certificate travels as the exact signed text (a JSON document inside
+// a JSON string), so re-encoding or pretty-printing can never change it.
 type SignedCertificate struct {
-	Certificate json.RawMessage `json:"certificate"`
-	Signature   []byte          `json:"signature"`
+	Certificate string `json:"certificate"`
+	Signature   []byte `json:"signature"`
 }
 
 // VerifyCertificate checks a signed certificate against the audit public key
 // and returns its contents.
 func VerifyCertificate(pub ed25519.PublicKey, sc SignedCertificate) (Certificate, error) {
 	var c Certificate
-	if !audit.VerifyDocument(pub, CertificateKind, sc.Certificate, sc.Signature) {
+	if !audit.VerifyDocument(pub, CertificateKind, []byte(sc.Certificate), sc.Signature) {
 		return c, apperr.Invalid("the certificate's signature does not verify with this key")
 	}
-	if err := json.Unmarshal(sc.Certificate, &c); err != nil {
+	if err := json.Unmarshal([]byte(sc.Certificate), &c); err != nil {
 		return c, apperr.Invalid("the certificate does not decode: %v", err)
 	}
 	return c, nil
@@ -203,7 +205,7 @@ func (s *Service) issueCertificate(ctx context.Context, q store.Queries, c Certi
 	if err != nil {
 		return SignedCertificate{}, err
 	}
-	sc := SignedCertificate{Certificate: doc, Signature: s.signer.SignDocument(CertificateKind, doc)}
+	sc := SignedCertificate{Certificate: string(doc), Signature: s.signer.SignDocument(CertificateKind, doc)}
 	if err := q.Erasures().Create(ctx, store.Erasure{ID: c.ID, TenantID: c.TenantID, SubjectID: c.SubjectID,
 		DeviceID: first(c.DeviceIDs, c.Scope == "device"), Certificate: doc, Signature: sc.Signature, At: c.ErasedAt}); err != nil {
 		return SignedCertificate{}, err
@@ -227,7 +229,7 @@ func (s *Service) Certificate(ctx context.Context, tenantID, id string) (SignedC
 	if errors.Is(err, store.ErrNotFound) {
 		return SignedCertificate{}, apperr.NotFound("certificate")
 	}
-	return SignedCertificate{Certificate: e.Certificate, Signature: e.Signature}, err
+	return SignedCertificate{Certificate: string(e.Certificate), Signature: e.Signature}, err
 }
 
 func allDevices(ctx context.Context, q store.Queries, tenantID string, f store.DeviceFilter) ([]store.Device, error) {
