@@ -100,6 +100,15 @@ func newBackupRestoreCmd() *cobra.Command {
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "restored %s rows in %d tables from the backup of %s; kept as they were: %s\n",
 				groupDigits(h.TotalRows()), len(h.Tables), h.CreatedAt.Format(time.RFC3339), strings.Join(backup.NeverBackedUp, ", "))
+			// People and devices erased after the backup was taken come back
+			// unreadable (their keys are gone); finish their erasure now.
+			n, err := app.Privacy.ReconcileErasures(cmd.Context())
+			if err != nil {
+				return fmt.Errorf("re-applying erasures made after the backup: %w", err)
+			}
+			if n > 0 {
+				fmt.Fprintf(cmd.OutOrStdout(), "re-applied %d erasures made after the backup was taken (new deletion certificates issued)\n", n)
+			}
 			return nil
 		},
 	}

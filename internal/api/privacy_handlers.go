@@ -327,6 +327,14 @@ func (s *Server) issuePortalToken(c *Call) (any, error) {
 	if err := c.Decode(&in); err != nil {
 		return nil, err
 	}
+	if in.TTLHours < 0 || in.TTLHours > int(privacy.MaxPortalTTL/time.Hour) {
+		return nil, apperr.Invalid("ttl_hours must be from 1 to %d", int(privacy.MaxPortalTTL/time.Hour)).With("field", "ttl_hours")
+	}
+	// A key handed to the admin opens everything the portal shows, hidden
+	// fields included: only someone who may export and reveal gets one.
+	if !in.Notify && !c.Perms.Has("privacy.reveal") {
+		return nil, apperr.Forbidden("handing out a portal key needs privacy.reveal as well; send it by mail with notify instead")
+	}
 	secret, tok, err := p.IssuePortalToken(c.R.Context(), c.Tenant, c.Path("subject"), time.Duration(in.TTLHours)*time.Hour, in.Notify, c.Actor)
 	if err != nil {
 		return nil, err

@@ -74,6 +74,9 @@ type ApprovalView struct {
 }
 
 func approvalView(a store.Approval) ApprovalView {
+	if a.State == "pending" && !time.Now().Before(a.ExpiresAt) {
+		a.State = "expired"
+	}
 	return ApprovalView{ID: a.ID, Kind: a.Kind, Payload: a.Payload, Reason: a.Reason, RequestedBy: a.RequestedBy, State: a.State,
 		DecidedBy: a.DecidedBy, CreatedAt: a.CreatedAt, ExpiresAt: a.ExpiresAt, DecidedAt: optTime(a.DecidedAt)}
 }
@@ -191,7 +194,7 @@ type PortalTokenRequest struct {
 }
 
 type PortalTokenView struct {
-	Token     string    `json:"token"`
+	Token     string    `json:"token,omitempty"` // absent when mailed
 	ExpiresAt time.Time `json:"expires_at"`
 }
 

@@ -21,8 +21,10 @@ func TestBackupBeforeErasureRestoredAfterIt(t *testing.T) {
 		erika := f.person("erika@acme.test")
 		bob := f.person("bob@acme.test")
 		eDev, bDev := f.device(erika.ID, privacy.Corporate), f.device(bob.ID, privacy.Corporate)
-		f.ingest(deviceInformation(f, eDev.ID))
-		f.ingest(deviceInformation(f, bDev.ID))
+		bPhone := f.device(bob.ID, privacy.Personal)
+		for _, d := range []store.Device{eDev, bDev, bPhone} {
+			f.ingest(deviceInformation(f, d.ID))
+		}
 
 		var file bytes.Buffer
 		db := st.(*sqlstore.DB)
@@ -33,6 +35,9 @@ func TestBackupBeforeErasureRestoredAfterIt(t *testing.T) {
 			t.Fatal("the backup body is not encrypted")
 		}
 		if _, err := f.svc.EraseSubject(f.ctx, f.tenant, erika.ID, "Art 17 request, ticket 7", admin); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := f.svc.DeprovisionDevice(f.ctx, f.tenant, bPhone.ID, "bob retired his own phone", admin); err != nil {
 			t.Fatal(err)
 		}
 		if _, err := backup.Restore(f.ctx, db, f.sealer, bytes.NewReader(file.Bytes()), nil); err != nil {
@@ -67,8 +72,11 @@ func TestBackupBeforeErasureRestoredAfterIt(t *testing.T) {
 
 		// Steward finishes the erasure the restore undid.
 		n, err := f.svc.ReconcileErasures(f.ctx)
-		if err != nil || n != 1 {
-			t.Fatalf("reconcile: %d %v", n, err)
+		if err != nil || n != 2 {
+			t.Fatalf("reconcile: %d %v (want erika and bob's retired phone)", n, err)
+		}
+		if d, _ := q.Devices().Get(f.ctx, f.tenant, bPhone.ID); d.State != store.DeviceDeprovisioned {
+			t.Errorf("bob's phone came back from the backup as %s", d.State)
 		}
 		after, _ := q.Subjects().Get(f.ctx, f.tenant, erika.ID)
 		if after.State != store.SubjectErased || after.Profile != nil || after.EmailIndex != nil {

@@ -63,6 +63,8 @@ const (
 	InventoryHistoryRetention = 30 * day
 	CommandResultRetention    = 30 * day
 	AccessRecordRetention     = 365 * day
+	NotificationRetention     = 30 * day  // sent or failed mail to employees
+	ApprovalRetention         = 365 * day // after the request expired or was decided
 )
 
 // CategoryByName returns the category's description.

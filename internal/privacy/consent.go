@@ -243,8 +243,8 @@ func (s *Service) Consents(ctx context.Context, tenantID, subjectID string) (Con
 // device is deprovisioned; the MDM side removes managed data from it.
 func (s *Service) WithdrawConsent(ctx context.Context, tenantID, subjectID, consentID string, actor iam.Actor) ([]SignedCertificate, error) {
 	var certs []SignedCertificate
-	var retire []store.Device
 	err := s.st.Tx(ctx, func(q store.Queries) error {
+		certs = nil // a retried transaction starts afresh
 		cs, err := q.Consents().ListForSubject(ctx, tenantID, subjectID)
 		if err != nil {
 			return err
@@ -260,6 +260,7 @@ func (s *Service) WithdrawConsent(ctx context.Context, tenantID, subjectID, cons
 			return err
 		}
 		c := cs[i]
+		var retire []store.Device
 		if Ownership(c.Ownership).PersonallyOwned() {
 			devices, err := allDevices(ctx, q, tenantID, store.DeviceFilter{SubjectID: subjectID})
 			if err != nil {
@@ -273,19 +274,21 @@ func (s *Service) WithdrawConsent(ctx context.Context, tenantID, subjectID, cons
 		}
 		e := actor.Entry(tenantID, "privacy.consent.withdraw", "subject", subjectID, audit.OutcomeSuccess)
 		e.Details = map[string]any{"consent": consentID, "ownership": c.Ownership, "devices_retired": len(retire)}
-		return audit.Append(ctx, q, e)
-	})
-	if err != nil {
-		return nil, err
-	}
-	for _, d := range retire {
-		cert, err := s.DeprovisionDevice(ctx, tenantID, d.ID, "the employee withdrew consent for this personal device", actor)
-		if err != nil {
-			return certs, err
+		if err := audit.Append(ctx, q, e); err != nil {
+			return err
 		}
-		certs = append(certs, cert)
-	}
-	return certs, nil
+		// Retiring happens in the same transaction: a withdrawal never
+		// stands without its devices' personal data gone.
+		for _, d := range retire {
+			cert, err := s.deprovisionTx(ctx, q, tenantID, d.ID, "the employee withdrew consent for this personal device", actor, "")
+			if err != nil {
+				return err
+			}
+			certs = append(certs, cert)
+		}
+		return nil
+	})
+	return certs, err
 }
 
 // notifyClass queues a notification to every active person with a live

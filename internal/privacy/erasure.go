@@ -67,6 +67,10 @@ func (s *Service) eraseDevice(ctx context.Context, q store.Queries, d store.Devi
 		return "", err
 	}
 	rows["inventory"] += n
+	if n, err = q.Reveals().DeleteForDevice(ctx, d.TenantID, d.ID); err != nil {
+		return "", err
+	}
+	rows["reveals"] += n
 	k, err := q.Keys().DataKeyByOwner(ctx, d.TenantID, keys.DeviceOwner(d.ID))
 	if errors.Is(err, store.ErrNotFound) || (err == nil && !k.DestroyedAt.IsZero()) {
 		return "", nil
@@ -90,7 +94,10 @@ func (s *Service) EraseSubject(ctx context.Context, tenantID, subjectID, reason 
 	}
 	var out SignedCertificate
 	err = s.st.Tx(ctx, func(q store.Queries) error {
-		sub, err := s.Subject(ctx, q, tenantID, subjectID)
+		sub, err := q.Subjects().Lock(ctx, tenantID, subjectID)
+		if errors.Is(err, store.ErrNotFound) {
+			return apperr.NotFound("person")
+		}
 		if err != nil {
 			return err
 		}
@@ -109,11 +116,23 @@ func (s *Service) eraseSubjectTx(ctx context.Context, q store.Queries, sub store
 	c := Certificate{Type: "steward.deletion-certificate", Version: 1, ID: store.NewID(), TenantID: sub.TenantID,
 		Scope: "subject", SubjectID: sub.ID, Pseudonym: sub.Pseudonym, RequestedBy: actorRef(actor), Reason: reason,
 		ErasedAt: now, KeysDestroyed: []string{}, SigningKeyID: s.signer.KeyID(), Note: note}
+	// First, while the devices still name the person: their access record,
+	// notifications and the reveals of their devices.
+	removed, err := q.SubjectData().DeleteForSubject(ctx, sub.TenantID, sub.ID)
+	if err != nil {
+		return SignedCertificate{}, err
+	}
+	for table, n := range removed {
+		rows[table] += n
+	}
 	devices, err := allDevices(ctx, q, sub.TenantID, store.DeviceFilter{SubjectID: sub.ID})
 	if err != nil {
 		return SignedCertificate{}, err
 	}
 	for _, d := range devices {
+		if d, err = q.Devices().Lock(ctx, d.TenantID, d.ID); err != nil {
+			return SignedCertificate{}, err
+		}
 		keyID, err := s.eraseDevice(ctx, q, d, rows)
 		if err != nil {
 			return SignedCertificate{}, err
@@ -139,13 +158,6 @@ func (s *Service) eraseSubjectTx(ctx context.Context, q store.Queries, sub store
 	} else if err != nil && !errors.Is(err, store.ErrNotFound) {
 		return SignedCertificate{}, err
 	}
-	removed, err := q.SubjectData().DeleteForSubject(ctx, sub.TenantID, sub.ID)
-	if err != nil {
-		return SignedCertificate{}, err
-	}
-	for table, n := range removed {
-		rows[table] += n
-	}
 	if n, err := q.PortalTokens().RevokeForSubject(ctx, sub.TenantID, sub.ID, now); err != nil {
 		return SignedCertificate{}, err
 	} else if n > 0 {
@@ -170,34 +182,41 @@ func (s *Service) DeprovisionDevice(ctx context.Context, tenantID, deviceID, rea
 	}
 	var out SignedCertificate
 	err = s.st.Tx(ctx, func(q store.Queries) error {
-		d, err := s.Device(ctx, q, tenantID, deviceID)
-		if err != nil {
-			return err
-		}
-		if d.State == store.DeviceDeprovisioned {
-			return apperr.Conflict("this device was already deprovisioned")
-		}
-		now := s.clock()
-		rows := map[string]int{}
-		keyID, err := s.eraseDevice(ctx, q, d, rows)
-		if err != nil {
-			return err
-		}
-		c := Certificate{Type: "steward.deletion-certificate", Version: 1, ID: store.NewID(), TenantID: tenantID,
-			Scope: "device", SubjectID: d.SubjectID, DeviceIDs: []string{d.ID}, RequestedBy: actorRef(actor),
-			Reason: reason, ErasedAt: now, KeysDestroyed: []string{}, RowsRemoved: rows, SigningKeyID: s.signer.KeyID()}
-		if keyID != "" {
-			c.KeysDestroyed = append(c.KeysDestroyed, keyID)
-		}
-		d.State, d.DeprovisionedAt, d.UpdatedAt = store.DeviceDeprovisioned, now, now
-		d.SerialIndex, d.UDIDIndex = nil, nil
-		if err := q.Devices().Update(ctx, d); err != nil {
-			return err
-		}
-		out, err = s.issueCertificate(ctx, q, c, actor, "device.deprovision", "device", d.ID)
+		out, err = s.deprovisionTx(ctx, q, tenantID, deviceID, reason, actor, "")
 		return err
 	})
 	return out, err
+}
+
+func (s *Service) deprovisionTx(ctx context.Context, q store.Queries, tenantID, deviceID, reason string, actor iam.Actor, note string) (SignedCertificate, error) {
+	d, err := q.Devices().Lock(ctx, tenantID, deviceID)
+	if errors.Is(err, store.ErrNotFound) {
+		return SignedCertificate{}, apperr.NotFound("device")
+	}
+	if err != nil {
+		return SignedCertificate{}, err
+	}
+	if d.State == store.DeviceDeprovisioned {
+		return SignedCertificate{}, apperr.Conflict("this device was already deprovisioned")
+	}
+	now := s.clock()
+	rows := map[string]int{}
+	keyID, err := s.eraseDevice(ctx, q, d, rows)
+	if err != nil {
+		return SignedCertificate{}, err
+	}
+	c := Certificate{Type: "steward.deletion-certificate", Version: 1, ID: store.NewID(), TenantID: tenantID,
+		Scope: "device", SubjectID: d.SubjectID, DeviceIDs: []string{d.ID}, RequestedBy: actorRef(actor),
+		Reason: reason, ErasedAt: now, KeysDestroyed: []string{}, RowsRemoved: rows, SigningKeyID: s.signer.KeyID(), Note: note}
+	if keyID != "" {
+		c.KeysDestroyed = append(c.KeysDestroyed, keyID)
+	}
+	d.State, d.DeprovisionedAt, d.UpdatedAt = store.DeviceDeprovisioned, now, now
+	d.SerialIndex, d.UDIDIndex = nil, nil
+	if err := q.Devices().Update(ctx, d); err != nil {
+		return SignedCertificate{}, err
+	}
+	return s.issueCertificate(ctx, q, c, actor, "device.deprovision", "device", d.ID)
 }
 
 func (s *Service) issueCertificate(ctx context.Context, q store.Queries, c Certificate, actor iam.Actor, action, targetType, targetID string) (SignedCertificate, error) {
@@ -265,20 +284,21 @@ func (s *Service) SubjectStatus(ctx context.Context, q store.Queries, sub store.
 	return "active"
 }
 
-// ReconcileErasures finishes erasures that a restored backup undid: a
-// person whose key the vault destroyed after the backup was taken comes back
-// from the backup as active, with ciphertexts nobody can read. Steward
-// completes their erasure (with a certificate saying so) and reports them
-// as erased. It runs after every restore and at start-up.
+// ReconcileErasures finishes erasures that a restored backup undid. The key
+// vault is never in a backup, so a person or device whose key was destroyed
+// after the backup was taken comes back from it with ciphertexts nobody can
+// read. Steward completes their erasure (with a certificate saying so) and
+// reports them as erased. It runs after every restore and at start-up, and
+// returns how many people and devices it finished.
 func (s *Service) ReconcileErasures(ctx context.Context) (int, error) {
 	tenants, err := TenantIDs(ctx, s.st.Read())
 	if err != nil {
 		return 0, err
 	}
+	const note = "The key had been destroyed before a backup was restored; the restored copy of the data was unreadable and has been removed."
 	done := 0
 	for _, t := range tenants {
-		page := store.Page{Limit: 500}
-		for {
+		for page := (store.Page{Limit: 500}); ; {
 			subs, err := s.st.Read().Subjects().List(ctx, t, page)
 			if err != nil {
 				return done, err
@@ -287,12 +307,10 @@ func (s *Service) ReconcileErasures(ctx context.Context) (int, error) {
 				if sub.State != store.SubjectActive || s.SubjectStatus(ctx, s.st.Read(), sub) != "erased" {
 					continue
 				}
-				err := s.st.Tx(ctx, func(q store.Queries) error {
-					_, err := s.eraseSubjectTx(ctx, q, sub, "erasure re-applied after a backup restore",
-						iam.SystemActor, "The person's key had been destroyed before this backup was restored; the restored copy of their data was unreadable and has been removed.")
+				if err := s.st.Tx(ctx, func(q store.Queries) error {
+					_, err := s.eraseSubjectTx(ctx, q, sub, "erasure re-applied after a backup restore", iam.SystemActor, note)
 					return err
-				})
-				if err != nil {
+				}); err != nil {
 					return done, err
 				}
 				done++
@@ -301,6 +319,39 @@ func (s *Service) ReconcileErasures(ctx context.Context) (int, error) {
 				break
 			}
 			page.After = subs[len(subs)-1].ID
+		}
+		devices, err := allDevices(ctx, s.st.Read(), t, store.DeviceFilter{})
+		if err != nil {
+			return done, err
+		}
+		for _, d := range devices {
+			if d.State == store.DeviceDeprovisioned {
+				continue
+			}
+			k, err := s.st.Read().Keys().DataKeyByOwner(ctx, t, keys.DeviceOwner(d.ID))
+			if err != nil || k.DestroyedAt.IsZero() {
+				continue // a live key (or none yet): nothing was erased
+			}
+			// A personal device retired after the backup is retired again. A
+			// corporate or shared one may only have lost its person: its
+			// unreadable values go, and its next report brings a new key.
+			changed := false
+			err = s.st.Tx(ctx, func(q store.Queries) error {
+				if Ownership(d.Ownership).PersonallyOwned() {
+					_, err := s.deprovisionTx(ctx, q, t, d.ID, "deprovisioning re-applied after a backup restore", iam.SystemActor, note)
+					changed = err == nil
+					return err
+				}
+				n, err := q.Inventory().DeleteByKey(ctx, t, k.ID)
+				changed = n > 0
+				return err
+			})
+			if err != nil {
+				return done, err
+			}
+			if changed {
+				done++
+			}
 		}
 	}
 	return done, nil

@@ -58,20 +58,22 @@ type Gate struct {
 // Admit passes r through the gate inside the caller's transaction q.
 func (g *Gate) Admit(ctx context.Context, q store.Queries, r Report) (Admitted, error) {
 	var out Admitted
-	dev, err := q.Devices().Get(ctx, r.TenantID, r.DeviceID)
+	// Locked: a concurrent deprovisioning or erasure either finishes first
+	// (and this report is refused or unassigned) or waits for this one.
+	dev, err := q.Devices().Lock(ctx, r.TenantID, r.DeviceID)
 	if err != nil {
 		return out, err
 	}
 	if dev.State == store.DeviceDeprovisioned {
 		return out, apperr.Conflict("device %s is deprovisioned; its data is no longer accepted", dev.ID)
 	}
-	settings, _, err := LoadSettings(ctx, q, r.TenantID)
-	if err != nil {
-		return out, err
-	}
 	at := r.At.UTC()
 	if r.At.IsZero() {
 		at = time.Now().UTC()
+	}
+	settings, err := loadSettingsShared(ctx, q, r.TenantID, at)
+	if err != nil {
+		return out, err
 	}
 	ownership := Ownership(dev.Ownership)
 	current, err := q.Inventory().Current(ctx, r.TenantID, r.DeviceID)
@@ -113,20 +115,10 @@ func (g *Gate) Admit(ctx context.Context, q store.Queries, r Report) (Admitted, 
 		if ret := settings.Retention(f.Category); ret > 0 {
 			v.ExpiresAt = at.Add(ret)
 		}
-		if !g.Disabled {
-			if v.Digest, err = g.Vault.Digest(ctx, q, r.TenantID, f.Key, plain); err != nil {
-				return Admitted{}, err
-			}
-		}
 		old, had := prev[f.Key]
-		if had && v.Digest != nil && bytes.Equal(old.Digest, v.Digest) && old.Hidden == v.Hidden && old.SubjectID == v.SubjectID {
-			// Same value: only its freshness moves.
-			old.CollectedAt, old.ExpiresAt = v.CollectedAt, v.ExpiresAt
-			put = append(put, old)
-			out.Unchanged++
-			continue
-		}
-		if f.Personal && !g.Disabled {
+		personal := f.Personal && !g.Disabled
+		var fc keys.FieldContext
+		if personal {
 			if dk == nil {
 				if keyID, err = g.Vault.EnsureDataKey(ctx, q, r.TenantID, keys.DeviceOwner(dev.ID), dev.SubjectID); err != nil {
 					return Admitted{}, err
@@ -134,7 +126,22 @@ func (g *Gate) Admit(ctx context.Context, q store.Queries, r Report) (Admitted, 
 				dk = g.Vault.Session(ctx, q)
 			}
 			v.KeyID = keyID
-			fc := keys.FieldContext{TenantID: r.TenantID, KeyID: keyID, Row: dev.ID, Field: f.Key}
+			fc = keys.FieldContext{TenantID: r.TenantID, KeyID: keyID, Row: dev.ID, Field: f.Key}
+			if v.Digest, err = dk.Digest(fc, plain); err != nil {
+				return Admitted{}, err
+			}
+		}
+		same := had && old.Hidden == v.Hidden && old.SubjectID == v.SubjectID && old.KeyID == v.KeyID &&
+			((personal && old.Ciphertext != nil && bytes.Equal(old.Digest, v.Digest)) ||
+				(!personal && !g.Disabled && old.Ciphertext == nil && bytes.Equal(old.Value, plain)))
+		if same {
+			// Same value: only its freshness moves.
+			old.CollectedAt, old.ExpiresAt = v.CollectedAt, v.ExpiresAt
+			put = append(put, old)
+			out.Unchanged++
+			continue
+		}
+		if personal {
 			if v.Ciphertext, err = dk.Encrypt(fc, plain); err != nil {
 				return Admitted{}, err
 			}

@@ -29,14 +29,41 @@ func TestTenantKeyRotationRewrapsWithoutReencrypting(t *testing.T) {
 		valuesBefore, _ := q.Inventory().Current(f.ctx, f.tenant, d.ID)
 		keyBefore, _ := q.Keys().DataKeyByOwner(f.ctx, f.tenant, keys.DeviceOwner(d.ID))
 
-		var res keys.RotationResult
-		err := f.st.Tx(f.ctx, func(q store.Queries) error {
-			var err error
-			res, err = f.svc.Vault().RotateTenant(f.ctx, q, f.tenant, nil)
-			return err
-		})
-		if err != nil || res.DataKeys != 2 || res.RetiredIDs != 1 {
-			t.Fatalf("rotation: %+v %v", res, err)
+		rotate := func() keys.RotationResult {
+			var res keys.RotationResult
+			err := f.st.Tx(f.ctx, func(q store.Queries) error {
+				var err error
+				res, err = f.svc.Vault().RotateTenant(f.ctx, q, f.tenant, nil)
+				return err
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			return res
+		}
+		// The previous primary survives one rotation (late wraps by other
+		// nodes stay readable) and goes with the next.
+		nodeB := privacy.NewService(f.st, keys.New(f.sealer), f.signer, nil)
+		if _, err := nodeB.FindSubjectByEmail(f.ctx, f.tenant, "erika@acme.test"); err != nil { // caches the keyset
+			t.Fatal(err)
+		}
+		if res := rotate(); res.DataKeys != 2 || res.RetiredIDs != 0 {
+			t.Fatalf("first rotation: %+v", res)
+		}
+		// Node B still wraps with the cached previous primary: that stays readable.
+		late, err := nodeB.CreateSubject(f.ctx, f.tenant, privacy.SubjectInput{Email: "late@acme.test"}, admin)
+		if err != nil {
+			t.Fatal(err)
+		}
+		fresh := privacy.NewService(f.st, keys.New(f.sealer), f.signer, nil)
+		if p, err := fresh.OpenProfile(f.ctx, f.st.Read(), late); err != nil || p.Email != "late@acme.test" {
+			t.Fatalf("a key wrapped by a node with a stale keyset: %+v %v", p, err)
+		}
+		if res := rotate(); res.DataKeys != 3 || res.RetiredIDs != 1 {
+			t.Fatalf("second rotation: %+v", res)
+		}
+		if p, err := privacy.NewService(f.st, keys.New(f.sealer), f.signer, nil).OpenProfile(f.ctx, f.st.Read(), late); err != nil || p.Email != "late@acme.test" {
+			t.Fatalf("the late key after the second rotation: %+v %v", p, err)
 		}
 		after, _ := q.Keys().GetKeyset(f.ctx, f.tenant)
 		keyAfter, _ := q.Keys().DataKeyByOwner(f.ctx, f.tenant, keys.DeviceOwner(d.ID))

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"strings"
 	"time"
 
 	"github.com/steward-mdm/steward/internal/notify/mail"
@@ -74,7 +75,22 @@ func (o *Outbox) sendOne(ctx context.Context, n store.Notification) error {
 	if err != nil {
 		return errNoAddress
 	}
-	return o.Mailer.Send(ctx, mail.Message{To: []string{p.Email}, Subject: n.Title, Text: n.Body})
+	body := n.Body
+	if n.Kind == PortalAccessKind {
+		// Minted now, so the key exists only in this mail; a failed send
+		// leaves an unknown key that simply expires.
+		var key string
+		err := o.Service.st.Tx(ctx, func(q store.Queries) error {
+			var err error
+			key, _, err = o.Service.mintPortalToken(ctx, q, n.TenantID, n.SubjectID, DefaultPortalTTL)
+			return err
+		})
+		if err != nil {
+			return err
+		}
+		body = strings.Replace(body, accessKeyPlaceholder, key, 1)
+	}
+	return o.Mailer.Send(ctx, mail.Message{To: []string{p.Email}, Subject: n.Title, Text: body})
 }
 
 // errorSummary keeps a failure's reason without any address in it.

@@ -65,3 +65,37 @@ func TestOutboxDeliversOverSTARTTLS(t *testing.T) {
 		}
 	})
 }
+
+// TestMailedPortalKeyExistsOnlyInTheMail checks the key is minted at send
+// time: the outbox row never holds it, the mail does, and it works.
+func TestMailedPortalKeyExistsOnlyInTheMail(t *testing.T) {
+	f := newFixture(t, storetest.OpenSQLite(t))
+	server := mailtest.Start(t)
+	mailer, err := mail.New(server.Config())
+	if err != nil {
+		t.Fatal(err)
+	}
+	erika := f.person("erika@acme.test")
+	shown, _, err := f.svc.IssuePortalToken(f.ctx, f.tenant, erika.ID, 0, true, admin)
+	if err != nil || shown != "" {
+		t.Fatalf("a mailed key was handed back (%q, %v)", shown, err)
+	}
+	if _, err := (&privacy.Outbox{Service: f.svc, Mailer: mailer}).Deliver(f.ctx); err != nil {
+		t.Fatal(err)
+	}
+	msgs := server.Messages()
+	if len(msgs) != 1 {
+		t.Fatalf("%d mails", len(msgs))
+	}
+	i := bytes.Index(msgs[0].Data, []byte("spt_"))
+	if i < 0 {
+		t.Fatalf("no key in the mail:\n%s", msgs[0].Data)
+	}
+	key := strings.Fields(string(msgs[0].Data[i:]))[0]
+	if _, err := f.svc.AuthenticatePortal(f.ctx, key); err != nil {
+		t.Fatalf("the mailed key does not work: %v", err)
+	}
+	if bytes.Contains(allRows(t, f.st), []byte(key)) || bytes.Contains(allRows(t, f.st), []byte("spt_")) {
+		t.Error("the database holds the mailed key")
+	}
+}

@@ -82,16 +82,19 @@ func (s *Service) RequestPolicyChange(ctx context.Context, tenantID string, in P
 // and for a widening publishes a new notice version to every affected class.
 func (s *Service) applyPolicy(ctx context.Context, q store.Queries, tenantID string, settings Settings, version int64, next Policy, widened []Ownership, reason string, actor iam.Actor) (PolicyChangeResult, error) {
 	res := PolicyChangeResult{Applied: true, Policy: next}
-	for _, n := range next.Narrowed(settings.Policy) {
+	narrowed := next.Narrowed(settings.Policy)
+	// Saving first takes the settings row's lock, which waits for in-flight
+	// ingestion that read the old policy; only then are its values deleted.
+	settings.Policy = next
+	if err := SaveSettings(ctx, q, tenantID, settings, version, s.clock()); err != nil {
+		return res, conflictRetry(err)
+	}
+	for _, n := range narrowed {
 		k, err := q.Inventory().DeleteCategory(ctx, tenantID, string(n.Ownership), string(n.Category))
 		if err != nil {
 			return res, err
 		}
 		res.Purged += k
-	}
-	settings.Policy = next
-	if err := SaveSettings(ctx, q, tenantID, settings, version, s.clock()); err != nil {
-		return res, conflictRetry(err)
 	}
 	e := actor.Entry(tenantID, "privacy.policy.change", "tenant", tenantID, audit.OutcomeSuccess)
 	e.Reason = reason

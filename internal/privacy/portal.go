@@ -20,10 +20,19 @@ const (
 
 var errPortalCredential = apperr.New(apperr.KindUnauthenticated, "this portal link is invalid or has expired; ask your IT team for a new one")
 
-// IssuePortalToken creates a token that lets the person read what Steward
-// holds about them (their devices, consents, access record, an export). The
-// secret is returned once; only its hash is stored. With notify set it is
-// also mailed to the person.
+// PortalAccessKind is the notification that carries a portal access key.
+const PortalAccessKind = "portal_access"
+
+// accessKeyPlaceholder is where the outbox puts a key it mints at send time:
+// the key itself is never stored, not even in the outbox.
+const accessKeyPlaceholder = "{{access_key}}"
+
+// IssuePortalToken gives a person access to the employee portal, where they
+// read what Steward holds about them (devices, consents, access record, an
+// export). With notify, the key is minted when the mail goes out and only
+// ever exists in that mail; otherwise it is returned once to the admin (the
+// caller checks they may see everything the portal shows). Only the key's
+// hash is stored.
 func (s *Service) IssuePortalToken(ctx context.Context, tenantID, subjectID string, ttl time.Duration, notify bool, actor iam.Actor) (string, store.PortalToken, error) {
 	if ttl == 0 {
 		ttl = DefaultPortalTTL
@@ -31,13 +40,9 @@ func (s *Service) IssuePortalToken(ctx context.Context, tenantID, subjectID stri
 	if ttl < time.Hour || ttl > MaxPortalTTL {
 		return "", store.PortalToken{}, apperr.Invalid("a portal token lives between 1 hour and 90 days")
 	}
-	display, hash, err := credential.New(credential.PortalToken)
-	if err != nil {
-		return "", store.PortalToken{}, err
-	}
-	now := s.clock()
-	t := store.PortalToken{ID: store.NewID(), TenantID: tenantID, SubjectID: subjectID, SecretHash: hash, CreatedAt: now, ExpiresAt: now.Add(ttl)}
-	err = s.st.Tx(ctx, func(q store.Queries) error {
+	var display string
+	var t store.PortalToken
+	err := s.st.Tx(ctx, func(q store.Queries) error {
 		sub, err := s.Subject(ctx, q, tenantID, subjectID)
 		if err != nil {
 			return err
@@ -45,22 +50,32 @@ func (s *Service) IssuePortalToken(ctx context.Context, tenantID, subjectID stri
 		if sub.State != store.SubjectActive {
 			return apperr.Conflict("that person was erased")
 		}
-		if err := q.PortalTokens().Create(ctx, t); err != nil {
-			return err
-		}
 		if notify {
-			if err := s.queueNotification(ctx, q, tenantID, subjectID, "portal_access", "Your device privacy portal",
+			t = store.PortalToken{TenantID: tenantID, SubjectID: subjectID, ExpiresAt: s.clock().Add(DefaultPortalTTL)}
+			if err := s.queueNotification(ctx, q, tenantID, subjectID, PortalAccessKind, "Your device privacy portal",
 				"You can see what your organisation's device management holds about you, who looked at it and why, "+
-					"and download all of it. Use this access key in the employee portal (valid until "+
-					t.ExpiresAt.Format("2 January 2006")+"):\n\n"+display+"\n"); err != nil {
+					"and download all of it. Use this access key in the employee portal; it is valid for 30 days:\n\n"+
+					accessKeyPlaceholder+"\n"); err != nil {
 				return err
 			}
+		} else if display, t, err = s.mintPortalToken(ctx, q, tenantID, subjectID, ttl); err != nil {
+			return err
 		}
 		e := actor.Entry(tenantID, "privacy.portal.issue", "subject", subjectID, audit.OutcomeSuccess)
 		e.Details = map[string]any{"expires": t.ExpiresAt.Format(time.RFC3339), "mailed": notify}
 		return audit.Append(ctx, q, e)
 	})
 	return display, t, err
+}
+
+func (s *Service) mintPortalToken(ctx context.Context, q store.Queries, tenantID, subjectID string, ttl time.Duration) (string, store.PortalToken, error) {
+	display, hash, err := credential.New(credential.PortalToken)
+	if err != nil {
+		return "", store.PortalToken{}, err
+	}
+	now := s.clock()
+	t := store.PortalToken{ID: store.NewID(), TenantID: tenantID, SubjectID: subjectID, SecretHash: hash, CreatedAt: now, ExpiresAt: now.Add(ttl)}
+	return display, t, q.PortalTokens().Create(ctx, t)
 }
 
 // AuthenticatePortal resolves a portal secret to its token.

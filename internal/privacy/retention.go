@@ -44,6 +44,15 @@ func (p *Purger) RunOnce(ctx context.Context) (PurgeResult, error) {
 		func(q store.Queries, now time.Time) ([]store.PurgeCount, error) {
 			return q.Access().PurgeBefore(ctx, now.Add(-AccessRecordRetention), batch)
 		},
+		func(q store.Queries, now time.Time) ([]store.PurgeCount, error) {
+			return q.Notifications().PurgeBefore(ctx, now.Add(-NotificationRetention), batch)
+		},
+		func(q store.Queries, now time.Time) ([]store.PurgeCount, error) {
+			return q.Reveals().PurgeExpired(ctx, now.Add(-day), batch)
+		},
+		func(q store.Queries, now time.Time) ([]store.PurgeCount, error) {
+			return q.Approvals().PurgeBefore(ctx, now.Add(-ApprovalRetention), batch)
+		},
 	}
 	for _, step := range steps {
 		for {

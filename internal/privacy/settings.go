@@ -99,9 +99,32 @@ func LoadSettings(ctx context.Context, q store.Queries, tenantID string) (Settin
 	if err != nil {
 		return Settings{}, 0, err
 	}
+	s, err := decodeSettings(tenantID, doc)
+	return s, version, err
+}
+
+// loadSettingsShared reads the settings under a shared lock (PostgreSQL), so
+// a policy change cannot slip between the gate's reading of the policy and
+// its writing of values. A tenant still on defaults gets its row written
+// first, so that there is a row to lock.
+func loadSettingsShared(ctx context.Context, q store.Queries, tenantID string, now time.Time) (Settings, error) {
+	doc, _, err := q.PrivacySettings().GetShared(ctx, tenantID)
+	if errors.Is(err, store.ErrNotFound) {
+		if err := SaveSettings(ctx, q, tenantID, DefaultSettings(), 0, now); err != nil && !errors.Is(err, store.ErrConflict) {
+			return Settings{}, err
+		}
+		doc, _, err = q.PrivacySettings().GetShared(ctx, tenantID)
+	}
+	if err != nil {
+		return Settings{}, err
+	}
+	return decodeSettings(tenantID, doc)
+}
+
+func decodeSettings(tenantID string, doc []byte) (Settings, error) {
 	s := DefaultSettings()
 	if err := json.Unmarshal(doc, &s); err != nil {
-		return Settings{}, 0, fmt.Errorf("privacy: the stored settings of tenant %s do not decode: %w", tenantID, err)
+		return Settings{}, fmt.Errorf("privacy: the stored settings of tenant %s do not decode: %w", tenantID, err)
 	}
 	// Classes missing from an older document keep their private defaults.
 	for o, cp := range DefaultPolicy() {
@@ -112,7 +135,7 @@ func LoadSettings(ctx context.Context, q store.Queries, tenantID string) (Settin
 	if s.NoticeVersions == nil {
 		s.NoticeVersions = map[Ownership]int64{}
 	}
-	return s, version, nil
+	return s, nil
 }
 
 // SaveSettings stores s as the version after expected; ErrConflict when

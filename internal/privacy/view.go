@@ -58,9 +58,13 @@ func (s *Service) ViewDevice(ctx context.Context, tenantID, deviceID string, v V
 		if err != nil {
 			return err
 		}
+		settings, _, err := LoadSettings(ctx, q, tenantID)
+		if err != nil {
+			return err
+		}
 		revealed := map[string]bool{}
-		if v.AdminID != "" {
-			rs, err := q.Reveals().Active(ctx, tenantID, v.AdminID, deviceID, s.clock())
+		if v.Actor.ID != "" {
+			rs, err := q.Reveals().Active(ctx, tenantID, actorRef(v.Actor), deviceID, s.clock())
 			if err != nil {
 				return err
 			}
@@ -74,6 +78,13 @@ func (s *Service) ViewDevice(ctx context.Context, tenantID, deviceID string, v V
 		var readFields []string
 		for _, val := range values {
 			f, _ := FieldByKey(val.Field)
+			// The stored flag says how it was collected; the current policy
+			// may have narrowed since. The stricter of the two applies.
+			mode := settings.Policy.Mode(Ownership(d.Ownership), Category(val.Category))
+			if mode == Drop {
+				continue // awaiting deletion by the narrowing that dropped it
+			}
+			hidden := val.Hidden || mode == Hide
 			fv := FieldView{Field: val.Field, Name: f.Name, Category: Category(val.Category), Personal: val.Ciphertext != nil,
 				CollectedAt: val.CollectedAt}
 			if !val.ExpiresAt.IsZero() {
@@ -81,7 +92,7 @@ func (s *Service) ViewDevice(ctx context.Context, tenantID, deviceID string, v V
 				fv.ExpiresAt = &t
 			}
 			switch {
-			case val.Hidden && !revealed[val.Field]:
+			case hidden && !revealed[val.Field]:
 				fv.Masked = true
 			case val.Ciphertext != nil:
 				plain, err := dk.Decrypt(keys.FieldContext{TenantID: tenantID, KeyID: val.KeyID, Row: deviceID, Field: val.Field}, val.Ciphertext)
@@ -177,7 +188,7 @@ func (s *Service) Reveal(ctx context.Context, tenantID, deviceID string, in Reve
 		}
 	}
 	now := s.clock()
-	r := store.Reveal{ID: store.NewID(), TenantID: tenantID, AdminID: v.AdminID, DeviceID: deviceID, Fields: fields,
+	r := store.Reveal{ID: store.NewID(), TenantID: tenantID, AdminID: actorRef(v.Actor), DeviceID: deviceID, Fields: fields,
 		Reason: reason, CreatedAt: now, ExpiresAt: now.Add(dur)}
 	err = s.st.Tx(ctx, func(q store.Queries) error {
 		d, err := s.Device(ctx, q, tenantID, deviceID)

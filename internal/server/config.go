@@ -58,7 +58,7 @@ func (c *Config) BindFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&c.MasterKeyFile, "master-key-file", "", "file holding the base64 key that seals secrets at rest (default DATA/master.key; STEWARD_MASTER_KEY may hold the key itself)")
 	fs.StringVar(&c.LogLevel, "log-level", "info", "debug, info, warn or error")
 	fs.StringSliceVar(&c.TrustedProxies, "trusted-proxies", nil, "CIDRs of reverse proxies whose X-Forwarded-For is trusted")
-	fs.DurationVar(&c.AuditRetention, "audit-retention", 2*365*24*time.Hour, "how long audit entries stay in the database before they are archived (0 keeps them forever)")
+	fs.DurationVar(&c.AuditRetention, "audit-retention", 365*24*time.Hour, "how long audit entries stay in the database before they are archived (0 keeps them forever)")
 	fs.StringVar(&c.AuditArchiveDir, "audit-archive-dir", "", "where archived audit entries are written (default DATA/audit-archive)")
 	fs.DurationVar(&c.CheckpointInterval, "checkpoint-interval", time.Hour, "how often each tenant's audit chain gets a signed checkpoint")
 	fs.BoolVar(&c.AllowMFAOptional, "allow-mfa-optional", false, "let admins sign in without a second factor unless their tenant requires one (not recommended)")

@@ -38,6 +38,9 @@ type SubjectStore interface {
 	Create(ctx context.Context, s Subject) error
 	Get(ctx context.Context, tenantID, id string) (Subject, error)
 	GetByEmailIndex(ctx context.Context, tenantID string, index []byte) (Subject, error)
+	// Lock is Get that, inside Tx, holds the row until commit (FOR UPDATE on
+	// PostgreSQL), so concurrent erasures and writes serialise.
+	Lock(ctx context.Context, tenantID, id string) (Subject, error)
 	List(ctx context.Context, tenantID string, p Page) ([]Subject, error)
 	// Update writes EmailIndex, Profile, KeyID, Locale, State, UpdatedAt and ErasedAt.
 	Update(ctx context.Context, s Subject) error
@@ -82,6 +85,9 @@ type DeviceFilter struct {
 type DeviceStore interface {
 	Create(ctx context.Context, d Device) error
 	Get(ctx context.Context, tenantID, id string) (Device, error)
+	// Lock is Get that, inside Tx, holds the row until commit: the gate and
+	// deprovisioning serialise on it.
+	Lock(ctx context.Context, tenantID, id string) (Device, error)
 	List(ctx context.Context, tenantID string, f DeviceFilter) ([]Device, error)
 	// Update writes every mutable field of d.
 	Update(ctx context.Context, d Device) error
@@ -190,6 +196,9 @@ type PrivacySettingsStore interface {
 	// Get returns the document and its version; ErrNotFound when the tenant
 	// still runs on defaults.
 	Get(ctx context.Context, tenantID string) (doc []byte, version int64, err error)
+	// GetShared is Get holding a shared lock inside Tx (FOR SHARE), so a
+	// policy change waits for in-flight ingestion and the reverse.
+	GetShared(ctx context.Context, tenantID string) (doc []byte, version int64, err error)
 	// Put stores doc as version expected+1; ErrConflict when the stored
 	// version is not expected (0: none stored yet).
 	Put(ctx context.Context, tenantID string, doc []byte, expected int64, at time.Time) error
@@ -218,6 +227,8 @@ type ApprovalStore interface {
 	// Decide moves a pending approval to state; ErrConflict when it is no
 	// longer pending (also under concurrency).
 	Decide(ctx context.Context, tenantID, id, state, by string, at time.Time) error
+	// PurgeBefore deletes up to limit approvals that expired before cutoff.
+	PurgeBefore(ctx context.Context, cutoff time.Time, limit int) ([]PurgeCount, error)
 }
 
 // Notice is one language of one version of a privacy notice.
@@ -285,7 +296,8 @@ type AccessStore interface {
 	PurgeBefore(ctx context.Context, cutoff time.Time, limit int) ([]PurgeCount, error)
 }
 
-// Reveal lets one admin see masked fields of one device until ExpiresAt.
+// Reveal lets one principal (an admin's session or one API token; AdminID
+// holds the actor reference "admin:<id>" or "token:<id>") see masked fields of one device until ExpiresAt.
 type Reveal struct {
 	ID        string
 	TenantID  string
@@ -302,6 +314,9 @@ type RevealStore interface {
 	Create(ctx context.Context, r Reveal) error
 	// Active returns the admin's unexpired reveals for the device.
 	Active(ctx context.Context, tenantID, adminID, deviceID string, now time.Time) ([]Reveal, error)
+	DeleteForDevice(ctx context.Context, tenantID, deviceID string) (int, error)
+	// PurgeExpired deletes up to limit reveals that ended before before.
+	PurgeExpired(ctx context.Context, before time.Time, limit int) ([]PurgeCount, error)
 }
 
 // Erasure is a signed deletion certificate.
@@ -346,6 +361,9 @@ type NotificationStore interface {
 	// Update writes State, Attempts, LastError, NextAttemptAt and SentAt.
 	Update(ctx context.Context, n Notification) error
 	ListForSubject(ctx context.Context, tenantID, subjectID string) ([]Notification, error)
+	// PurgeBefore deletes up to limit sent or failed notifications created
+	// before cutoff.
+	PurgeBefore(ctx context.Context, cutoff time.Time, limit int) ([]PurgeCount, error)
 }
 
 // PortalToken lets an employee read what Steward holds about them.

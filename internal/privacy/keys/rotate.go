@@ -22,8 +22,9 @@ type RotationResult struct {
 }
 
 // RotateTenant adds a fresh primary key to the tenant's wrapping keyset,
-// re-wraps every live data key under it and then deletes the old keys, all
-// in q's transaction: personal values are not re-encrypted. The blind-index
+// re-wraps every live data key under it and deletes keys older than the
+// previous primary, all in q's transaction: personal values are not
+// re-encrypted. The blind-index
 // key is not rotated (indexes would have to be recomputed from plaintext).
 func (v *Vault) RotateTenant(ctx context.Context, q store.Queries, tenantID string, progress func(done int)) (RotationResult, error) {
 	res := RotationResult{TenantID: tenantID}
@@ -50,16 +51,21 @@ func (v *Vault) RotateTenant(ctx context.Context, q store.Queries, tenantID stri
 	if err := mgr.SetPrimary(newID); err != nil {
 		return res, err
 	}
-	var oldIDs []uint32
+	// The previous primary stays in the keyset: another node may still
+	// wrap a new data key with it from its cache (up to cacheTTL) or commit
+	// one after this scan. The next rotation re-wraps those and only then
+	// deletes it; keys older than the previous primary go now.
+	previous := oldH.KeysetInfo().GetPrimaryKeyId()
+	retired := 0
 	for _, info := range oldH.KeysetInfo().GetKeyInfo() {
-		oldIDs = append(oldIDs, info.GetKeyId())
-	}
-	for _, id := range oldIDs {
-		if err := mgr.Disable(id); err != nil {
-			return res, err
-		}
-		if err := mgr.Delete(id); err != nil {
-			return res, err
+		if id := info.GetKeyId(); id != previous {
+			if err := mgr.Disable(id); err != nil {
+				return res, err
+			}
+			if err := mgr.Delete(id); err != nil {
+				return res, err
+			}
+			retired++
 		}
 	}
 	newH, err := mgr.Handle()
@@ -110,7 +116,7 @@ func (v *Vault) RotateTenant(ctx context.Context, q store.Queries, tenantID stri
 		return res, err
 	}
 	v.forget(tenantID)
-	res.Keysets, res.NewKeyID, res.RetiredIDs = 1, newID, len(oldIDs)
+	res.Keysets, res.NewKeyID, res.RetiredIDs = 1, newID, retired
 	return res, nil
 }
 

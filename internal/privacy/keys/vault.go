@@ -13,7 +13,10 @@ package keys
 import (
 	"bytes"
 	"context"
+	"crypto/hkdf"
+	"crypto/hmac"
 	"crypto/rand"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"sync"
@@ -237,16 +240,23 @@ type DataKeys struct {
 	v    *Vault
 	q    store.Queries
 	ctx  context.Context
-	keys map[string]*subtle.AESGCM
+	keys map[string]*dataKey
 	errs map[string]error
+}
+
+// dataKey is an unwrapped data key: the AEAD for values and a MAC key,
+// derived from it, for digests that die with it.
+type dataKey struct {
+	aead   *subtle.AESGCM
+	macKey []byte
 }
 
 // Session returns a DataKeys bound to q.
 func (v *Vault) Session(ctx context.Context, q store.Queries) *DataKeys {
-	return &DataKeys{v: v, q: q, ctx: ctx, keys: map[string]*subtle.AESGCM{}, errs: map[string]error{}}
+	return &DataKeys{v: v, q: q, ctx: ctx, keys: map[string]*dataKey{}, errs: map[string]error{}}
 }
 
-func (d *DataKeys) key(tenantID, keyID string) (*subtle.AESGCM, error) {
+func (d *DataKeys) key(tenantID, keyID string) (*dataKey, error) {
 	if c, ok := d.keys[keyID]; ok {
 		return c, nil
 	}
@@ -262,7 +272,7 @@ func (d *DataKeys) key(tenantID, keyID string) (*subtle.AESGCM, error) {
 	return c, nil
 }
 
-func (d *DataKeys) unwrap(tenantID, keyID string) (*subtle.AESGCM, error) {
+func (d *DataKeys) unwrap(tenantID, keyID string) (*dataKey, error) {
 	k, err := d.q.Keys().GetDataKey(d.ctx, tenantID, keyID)
 	if errors.Is(err, store.ErrNotFound) {
 		return nil, ErrKeyMissing
@@ -288,7 +298,15 @@ func (d *DataKeys) unwrap(tenantID, keyID string) (*subtle.AESGCM, error) {
 			return nil, fmt.Errorf("keys: data key %s does not unwrap: %w", keyID, ErrCorrupt)
 		}
 	}
-	return subtle.NewAESGCM(raw)
+	c, err := subtle.NewAESGCM(raw)
+	if err != nil {
+		return nil, err
+	}
+	mac, err := hkdf.Key(sha256.New, raw, nil, "steward/value-digest/v1", 32)
+	if err != nil {
+		return nil, err
+	}
+	return &dataKey{aead: c, macKey: mac}, nil
 }
 
 // Encrypt seals plaintext for f.
@@ -297,7 +315,7 @@ func (d *DataKeys) Encrypt(f FieldContext, plaintext []byte) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	return c.Encrypt(plaintext, f.ad())
+	return c.aead.Encrypt(plaintext, f.ad())
 }
 
 // Decrypt opens a ciphertext written for f; ErrKeyDestroyed, ErrKeyMissing
@@ -307,7 +325,7 @@ func (d *DataKeys) Decrypt(f FieldContext, ciphertext []byte) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	pt, err := c.Decrypt(ciphertext, f.ad())
+	pt, err := c.aead.Decrypt(ciphertext, f.ad())
 	if err != nil {
 		return nil, ErrCorrupt
 	}
@@ -325,14 +343,19 @@ func (v *Vault) BlindIndex(ctx context.Context, q store.Queries, tenantID, field
 	return tk.index.ComputePrimaryPRF([]byte("steward/index/v1|"+field+"|"+normalised), 32)
 }
 
-// Digest returns a keyed digest of a value, to tell whether a value changed
-// without decrypting the stored one.
-func (v *Vault) Digest(ctx context.Context, q store.Queries, tenantID, field string, value []byte) ([]byte, error) {
-	tk, err := v.tenant(ctx, q, tenantID)
+// Digest returns a digest of a personal value keyed by its data key, so
+// the gate can tell an unchanged value without decrypting the stored one;
+// destroying the key makes the digest as useless as the ciphertext.
+func (d *DataKeys) Digest(f FieldContext, value []byte) ([]byte, error) {
+	c, err := d.key(f.TenantID, f.KeyID)
 	if err != nil {
 		return nil, err
 	}
-	return tk.index.ComputePrimaryPRF(append([]byte("steward/digest/v1|"+field+"|"), value...), 16)
+	m := hmac.New(sha256.New, c.macKey)
+	m.Write(f.ad())
+	m.Write([]byte{0})
+	m.Write(value)
+	return m.Sum(nil)[:16], nil
 }
 
 // Destroy crypto-shreds a data key.

@@ -1,0 +1,75 @@
+package sqlstore
+
+import (
+	"context"
+	"time"
+
+	"github.com/steward-mdm/steward/internal/store"
+)
+
+// lockClause returns the row-lock suffix for reads that must serialise with
+// writers inside Tx; SQLite write transactions are exclusive already.
+func (q *queries) lockClause(mode string) string {
+	if q.inTx && q.db.dialect.name == "postgres" {
+		return " FOR " + mode
+	}
+	return ""
+}
+
+func (s subjectStore) Lock(ctx context.Context, tenantID, id string) (store.Subject, error) {
+	x, err := scanSubject(s.q.x.QueryRowContext(ctx, `SELECT `+subjectColumns+` FROM subjects
+		WHERE tenant_id = $1 AND id = $2`+s.q.lockClause("UPDATE"), tenantID, id))
+	return x, mapErr("locking subject", err)
+}
+
+func (s deviceStore) Lock(ctx context.Context, tenantID, id string) (store.Device, error) {
+	d, err := scanDevice(s.q.x.QueryRowContext(ctx, `SELECT `+deviceColumns+` FROM devices
+		WHERE tenant_id = $1 AND id = $2`+s.q.lockClause("UPDATE"), tenantID, id))
+	return d, mapErr("locking device", err)
+}
+
+func (s privacySettingsStore) GetShared(ctx context.Context, tenantID string) ([]byte, int64, error) {
+	var doc string
+	var version int64
+	err := s.q.x.QueryRowContext(ctx, `SELECT doc, version FROM privacy_settings WHERE tenant_id = $1`+s.q.lockClause("SHARE"),
+		tenantID).Scan(&doc, &version)
+	if err != nil {
+		return nil, 0, mapErr("reading privacy settings", err)
+	}
+	return []byte(doc), version, nil
+}
+
+func (s revealStore) DeleteForDevice(ctx context.Context, tenantID, deviceID string) (int, error) {
+	return s.q.exec(ctx, "deleting reveals", `DELETE FROM reveals WHERE tenant_id = $1 AND device_id = $2`, tenantID, deviceID)
+}
+
+func (s revealStore) PurgeExpired(ctx context.Context, before time.Time, limit int) ([]store.PurgeCount, error) {
+	return s.q.purgeByID(ctx, "reveals", "reveals", `expires_at < $1`, micros(before), limit)
+}
+
+func (s notificationStore) PurgeBefore(ctx context.Context, cutoff time.Time, limit int) ([]store.PurgeCount, error) {
+	return s.q.purgeByID(ctx, "notifications", "notifications", `state <> 'queued' AND created_at < $1`, micros(cutoff), limit)
+}
+
+func (s approvalStore) PurgeBefore(ctx context.Context, cutoff time.Time, limit int) ([]store.PurgeCount, error) {
+	return s.q.purgeByID(ctx, "approvals", "approvals", `expires_at < $1`, micros(cutoff), limit)
+}
+
+// purgeByID deletes up to limit rows of table matching where (with $1 bound
+// to arg) and counts them per tenant under category.
+func (q *queries) purgeByID(ctx context.Context, table, category, where string, arg any, limit int) ([]store.PurgeCount, error) {
+	if limit <= 0 {
+		limit = defaultPurgeLimit
+	}
+	var counts map[purgeKey]int
+	err := q.inWriteTx(ctx, func(q *queries) error {
+		counts = map[purgeKey]int{}
+		_, err := q.deleteReturning(ctx, "purging "+table, `DELETE FROM `+table+` WHERE id IN (SELECT id FROM `+table+
+			` WHERE `+where+` LIMIT $2) RETURNING tenant_id`, category, counts, arg, limit)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return purgeCounts(counts), nil
+}
