@@ -348,8 +348,17 @@ func (s *Server) listDevices(c *Call) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	ds, err := s.st.Read().Devices().List(c.R.Context(), c.Tenant, store.DeviceFilter{Page: page})
-	if err != nil {
+	var ds []store.Device
+	if serial := c.Query("serial"); serial != "" {
+		p, err := s.privacySvc()
+		if err != nil {
+			return nil, err
+		}
+		ds, err = p.FindDevicesBySerial(c.R.Context(), c.Tenant, serial, page)
+		if err != nil {
+			return nil, err
+		}
+	} else if ds, err = s.st.Read().Devices().List(c.R.Context(), c.Tenant, store.DeviceFilter{Page: page}); err != nil {
 		return nil, err
 	}
 	return listOf(ds, page.Limit, deviceView, func(d store.Device) string { return d.ID }), nil

@@ -65,6 +65,9 @@ const (
 	AccessRecordRetention     = 365 * day
 	NotificationRetention     = 30 * day  // sent or failed mail to employees
 	ApprovalRetention         = 365 * day // after the request expired or was decided
+	// DeprovisionedDeviceRetention keeps a retired device's (non-personal)
+	// row for a while, so its history and certificates still name it.
+	DeprovisionedDeviceRetention = 30 * day
 )
 
 // CategoryByName returns the category's description.

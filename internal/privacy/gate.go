@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/steward-mdm/steward/internal/apperr"
@@ -160,8 +161,50 @@ func (g *Gate) Admit(ctx context.Context, q store.Queries, r Report) (Admitted, 
 			return Admitted{}, err
 		}
 	}
+	if err := g.indexDevice(ctx, q, dev, r.Values, settings); err != nil {
+		return Admitted{}, err
+	}
 	return out, nil
 }
+
+// indexDevice keeps the device's blind indexes of serial number and UDID,
+// so admins can find a device by them without either being stored in clear.
+func (g *Gate) indexDevice(ctx context.Context, q store.Queries, dev store.Device, values []Observation, settings Settings) error {
+	if g.Disabled || settings.Policy.Mode(Ownership(dev.Ownership), DeviceIdentity) == Drop {
+		return nil
+	}
+	changed := false
+	for _, obs := range values {
+		var target *[]byte
+		switch obs.Field {
+		case "device.serial_number":
+			target = &dev.SerialIndex
+		case "device.udid":
+			target = &dev.UDIDIndex
+		default:
+			continue
+		}
+		raw, ok := obs.Value.(string)
+		if !ok || raw == "" {
+			continue
+		}
+		idx, err := g.Vault.BlindIndex(ctx, q, dev.TenantID, obs.Field, NormaliseIdentifier(raw))
+		if err != nil {
+			return err
+		}
+		if !bytes.Equal(*target, idx) {
+			*target, changed = idx, true
+		}
+	}
+	if !changed {
+		return nil
+	}
+	return q.Devices().Update(ctx, dev)
+}
+
+// NormaliseIdentifier is how serial numbers and UDIDs are compared: case and
+// surrounding space do not matter.
+func NormaliseIdentifier(s string) string { return strings.ToUpper(strings.TrimSpace(s)) }
 
 // historyOf turns a superseded value into a history row that expires after
 // the inventory-history period, or sooner if its category's retention is

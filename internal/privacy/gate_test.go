@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/steward-mdm/steward/internal/privacy"
@@ -143,4 +144,23 @@ func TestDroppedValuesAreNowhereInTheDatabase(t *testing.T) {
 		fill(t, st)
 		check(t, allRows(t, st))
 	})
+}
+
+func TestDevicesAreFoundBySerialThroughTheBlindIndex(t *testing.T) {
+	f := newFixture(t, storetest.OpenSQLite(t))
+	erika := f.person("erika@acme.test")
+	corp, byod := f.device(erika.ID, privacy.Corporate), f.device(erika.ID, privacy.UserEnrolled)
+	f.ingest(deviceInformation(f, corp.ID))
+	f.ingest(deviceInformation(f, byod.ID)) // user enrolment: device identity is never collected
+	found, err := f.svc.FindDevicesBySerial(f.ctx, f.tenant, " "+strings.ToLower(markerSerial)+" ", store.Page{})
+	if err != nil || len(found) != 1 || found[0].ID != corp.ID {
+		t.Fatalf("found %+v (%v), want only the corporate device", found, err)
+	}
+	if found, _ := f.svc.FindDevicesBySerial(f.ctx, f.tenant, "NOT-A-SERIAL", store.Page{}); len(found) != 0 {
+		t.Errorf("an unknown serial found %d devices", len(found))
+	}
+	other := f.makeTenant("globex")
+	if found, _ := f.svc.FindDevicesBySerial(f.ctx, other, markerSerial, store.Page{}); len(found) != 0 {
+		t.Error("another tenant found the device")
+	}
 }

@@ -205,8 +205,19 @@ func TestRetentionPurgeRemovesExpiredDataAndAudits(t *testing.T) {
 		if v := f.view(d.ID)["os.version"]; string(v.Value) != `"18.2"` {
 			t.Errorf("current os.version was purged: %+v", v)
 		}
+		// A deprovisioned device's row goes 30 days after deprovisioning.
+		if _, err := f.svc.DeprovisionDevice(f.ctx, f.tenant, d.ID, "returned to the leasing company", admin); err != nil {
+			t.Fatal(err)
+		}
+		f.now = f.now.Add(31 * 24 * time.Hour)
+		if res, err = p.RunOnce(f.ctx); err != nil || res.ByKey[f.tenant+"/deprovisioned_devices"] != 1 {
+			t.Errorf("deprovisioned device after 31 days: %+v %v", res, err)
+		}
+		if _, err := f.st.Read().Devices().Get(f.ctx, f.tenant, d.ID); err == nil {
+			t.Error("the deprovisioned device row survived its retention")
+		}
 		entries, err := f.st.Read().Audit().List(f.ctx, f.tenant, store.AuditFilter{Action: "privacy.retention.purge"})
-		if err != nil || len(entries) != 2 {
+		if err != nil || len(entries) != 3 {
 			t.Fatalf("purge audit entries: %d %v", len(entries), err)
 		}
 		var details map[string]map[string]int

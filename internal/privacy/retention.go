@@ -53,6 +53,9 @@ func (p *Purger) RunOnce(ctx context.Context) (PurgeResult, error) {
 		func(q store.Queries, now time.Time) ([]store.PurgeCount, error) {
 			return q.Approvals().PurgeBefore(ctx, now.Add(-ApprovalRetention), batch)
 		},
+		func(q store.Queries, now time.Time) ([]store.PurgeCount, error) {
+			return q.Devices().PurgeDeprovisioned(ctx, now.Add(-DeprovisionedDeviceRetention), batch)
+		},
 	}
 	for _, step := range steps {
 		for {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"log/slog"
 	"net/mail"
 	"strings"
@@ -268,4 +267,12 @@ func validLanguage(tag string) bool {
 	return true
 }
 
-var errSubjectErased = fmt.Errorf("privacy: %w", keys.ErrKeyDestroyed)
+// FindDevicesBySerial finds devices through the serial number's blind index.
+func (s *Service) FindDevicesBySerial(ctx context.Context, tenantID, serial string, p store.Page) ([]store.Device, error) {
+	q := s.st.Read()
+	idx, err := s.vault.BlindIndex(ctx, q, tenantID, "device.serial_number", NormaliseIdentifier(serial))
+	if err != nil {
+		return nil, err
+	}
+	return q.Devices().List(ctx, tenantID, store.DeviceFilter{SerialIndex: idx, Page: p})
+}

@@ -93,6 +93,9 @@ type DeviceStore interface {
 	Update(ctx context.Context, d Device) error
 	// Touch records a check-in.
 	Touch(ctx context.Context, tenantID, id string, at time.Time) error
+	// PurgeDeprovisioned deletes up to limit devices deprovisioned before
+	// before (their personal data went at deprovisioning).
+	PurgeDeprovisioned(ctx context.Context, before time.Time, limit int) ([]PurgeCount, error)
 }
 
 // InventoryValue is one stored catalogue field of a device. Exactly one of

@@ -55,6 +55,11 @@ func (s approvalStore) PurgeBefore(ctx context.Context, cutoff time.Time, limit 
 	return s.q.purgeByID(ctx, "approvals", "approvals", `expires_at < $1`, micros(cutoff), limit)
 }
 
+func (s deviceStore) PurgeDeprovisioned(ctx context.Context, before time.Time, limit int) ([]store.PurgeCount, error) {
+	return s.q.purgeByID(ctx, "devices", "deprovisioned_devices",
+		`state = 'deprovisioned' AND deprovisioned_at > 0 AND deprovisioned_at < $1`, micros(before), limit)
+}
+
 // purgeByID deletes up to limit rows of table matching where (with $1 bound
 // to arg) and counts them per tenant under category.
 func (q *queries) purgeByID(ctx context.Context, table, category, where string, arg any, limit int) ([]store.PurgeCount, error) {
