@@ -74,6 +74,10 @@ type Queries interface {
 	Notifications() NotificationStore
 	PortalTokens() PortalTokenStore
 	SubjectData() SubjectDataStore
+
+	Enrolments() EnrolmentStore
+	AppleChannels() AppleChannelStore
+	Commands() CommandStore
 }
 
 // TenantStore holds tenants. Tenants are the one aggregate listed without a

@@ -39,6 +39,9 @@ func (q *queries) Audit() store.AuditStore            { return auditStore{q} }
 func (q *queries) Settings() store.SettingStore       { return settingStore{q} }
 func (q *queries) Leases() store.LeaseStore           { return leaseStore{q} }
 
+func (q *queries) Enrolments() store.EnrolmentStore            { return enrolmentStore{q} }
+func (q *queries) AppleChannels() store.AppleChannelStore      { return appleChannelStore{q} }
+func (q *queries) Commands() store.CommandStore                { return commandStore{q} }
 func (q *queries) Subjects() store.SubjectStore                { return subjectStore{q} }
 func (q *queries) Devices() store.DeviceStore                  { return deviceStore{q} }
 func (q *queries) Inventory() store.InventoryStore             { return inventoryStore{q} }

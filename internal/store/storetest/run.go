@@ -47,6 +47,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		t.Run(tc.name, func(t *testing.T) { tc.fn(t, open(t)) })
 	}
 	runPrivacy(t, open)
+	runApple(t, open)
 }
 
 // at is a fixed instant with sub-microsecond noise the store must drop.

@@ -1,0 +1,133 @@
+package store
+
+import (
+	"context"
+	"time"
+)
+
+// Apple MDM aggregates: enrolments, the device's MDM channel and its
+// command queue.
+
+// Enrolment states.
+const (
+	EnrolmentOpen    = "open"
+	EnrolmentUsed    = "used"
+	EnrolmentRevoked = "revoked"
+)
+
+// Enrolment is an invitation to enrol one device: an admin creates it, the
+// employee opens its link, accepts the notice and installs the profile.
+type Enrolment struct {
+	ID             string
+	TenantID       string
+	Ownership      string
+	SubjectID      string // the person it is for ("" for shared/kiosk)
+	GroupID        string
+	NoticeVersion  int64
+	UserEnrollment bool   // Apple User Enrollment (BYOD): no UDID, no serial
+	SecretHash     []byte // hash of the link secret
+	State          string
+	CreatedBy      string
+	DeviceID       string // set once a device enrolled with it
+	CreatedAt      time.Time
+	ExpiresAt      time.Time
+	UsedAt         time.Time
+}
+
+// EnrolmentStore holds enrolments.
+type EnrolmentStore interface {
+	Create(ctx context.Context, e Enrolment) error
+	Get(ctx context.Context, tenantID, id string) (Enrolment, error)
+	// GetBySecretHash ignores the tenant: the link names none.
+	GetBySecretHash(ctx context.Context, hash []byte) (Enrolment, error)
+	List(ctx context.Context, tenantID string, p Page) ([]Enrolment, error)
+	// Update writes State, DeviceID and UsedAt.
+	Update(ctx context.Context, e Enrolment) error
+}
+
+// AppleChannel is a device's MDM channel: how it proves who it is and how
+// it is woken. One per device (the device channel); user channels are not
+// kept separately yet.
+type AppleChannel struct {
+	DeviceID string
+	TenantID string
+	// CertFingerprint is the SHA-256 of the identity certificate the device
+	// signs with; unique, so one certificate can never speak for two devices.
+	CertFingerprint []byte
+	CertNotAfter    time.Time
+	EnrolmentID     string
+	// ChannelIndex is a keyed index of the UDID (or the User Enrollment
+	// EnrollmentID): every check-in must name the same one.
+	ChannelIndex []byte
+	Topic        string
+	PushToken    []byte
+	PushMagic    string
+	UnlockToken  []byte // sealed
+	// Bootstrap is the sealed bootstrap token (macOS).
+	Bootstrap   []byte
+	CheckedOut  bool
+	LastCheckin time.Time
+	CreatedAt   time.Time
+	UpdatedAt   time.Time
+}
+
+// AppleChannelStore holds channels.
+type AppleChannelStore interface {
+	// Create inserts c; ErrConflict when the certificate or device already
+	// has a channel.
+	Create(ctx context.Context, c AppleChannel) error
+	Get(ctx context.Context, tenantID, deviceID string) (AppleChannel, error)
+	// GetByCert finds the channel of an identity certificate, any tenant
+	// (the certificate is what identifies the device).
+	GetByCert(ctx context.Context, fingerprint []byte) (AppleChannel, error)
+	// Update writes every mutable field.
+	Update(ctx context.Context, c AppleChannel) error
+	// ListPushable returns channels of the tenant's devices that have a push
+	// token, for a bulk push, in device order.
+	ListPushable(ctx context.Context, tenantID string, deviceIDs []string) ([]AppleChannel, error)
+}
+
+// Command states.
+const (
+	CommandQueued       = "queued"
+	CommandSent         = "sent"
+	CommandAcknowledged = "acknowledged"
+	CommandError        = "error"
+	CommandNotNow       = "notnow"
+	CommandCancelled    = "cancelled"
+)
+
+// Command is one queued MDM command. Payload is the command plist sealed
+// under the master key: commands can carry secrets (a lock PIN).
+type Command struct {
+	ID          string // the CommandUUID
+	TenantID    string
+	DeviceID    string
+	RequestType string
+	Payload     []byte
+	State       string
+	RequestedBy string
+	Attempts    int
+	ErrorChain  string // JSON, from an Error status
+	CreatedAt   time.Time
+	SentAt      time.Time
+	CompletedAt time.Time
+	// NotBefore holds a NotNow command back until then.
+	NotBefore time.Time
+}
+
+// CommandStore is the per-device command queue, ordered by ID (creation).
+type CommandStore interface {
+	// Enqueue inserts commands; ErrConflict when a device already holds
+	// maxQueued open commands (the queue is bounded).
+	Enqueue(ctx context.Context, cmds []Command, maxQueued int) error
+	Get(ctx context.Context, tenantID, id string) (Command, error)
+	// Next returns the device's oldest open command (queued, sent, or notnow
+	// past NotBefore) whose ID is not in skip; ErrNotFound when none.
+	Next(ctx context.Context, tenantID, deviceID string, now time.Time, skip []string) (Command, error)
+	// Update writes State, Attempts, ErrorChain, SentAt, CompletedAt, NotBefore.
+	Update(ctx context.Context, c Command) error
+	List(ctx context.Context, tenantID, deviceID string, p Page) ([]Command, error)
+	// PurgeBefore deletes up to limit finished commands created before cutoff.
+	PurgeBefore(ctx context.Context, cutoff time.Time, limit int) ([]PurgeCount, error)
+}

@@ -1,0 +1,204 @@
+package sqlstore
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/steward-mdm/steward/internal/store"
+)
+
+type enrolmentStore struct{ q *queries }
+
+const enrolmentColumns = `id, tenant_id, ownership, subject_id, group_id, notice_version, user_enrollment, secret_hash, state,
+	created_by, device_id, created_at, expires_at, used_at`
+
+func scanEnrolment(s scanner) (store.Enrolment, error) {
+	var e store.Enrolment
+	var created, expires, used int64
+	err := s.Scan(&e.ID, &e.TenantID, &e.Ownership, &e.SubjectID, &e.GroupID, &e.NoticeVersion, &e.UserEnrollment, &e.SecretHash,
+		&e.State, &e.CreatedBy, &e.DeviceID, &created, &expires, &used)
+	e.CreatedAt, e.ExpiresAt, e.UsedAt = fromMicros(created), fromMicros(expires), fromMicros(used)
+	return e, err
+}
+
+func (s enrolmentStore) Create(ctx context.Context, e store.Enrolment) error {
+	return s.q.insert(ctx, "creating enrolment", `INSERT INTO enrolments (`+enrolmentColumns+`)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)`,
+		e.ID, e.TenantID, e.Ownership, e.SubjectID, e.GroupID, e.NoticeVersion, boolInt(e.UserEnrollment), e.SecretHash, e.State,
+		e.CreatedBy, e.DeviceID, micros(e.CreatedAt), micros(e.ExpiresAt), micros(e.UsedAt))
+}
+
+func (s enrolmentStore) Get(ctx context.Context, tenantID, id string) (store.Enrolment, error) {
+	e, err := scanEnrolment(s.q.x.QueryRowContext(ctx, `SELECT `+enrolmentColumns+` FROM enrolments WHERE tenant_id = $1 AND id = $2`, tenantID, id))
+	return e, mapErr("reading enrolment", err)
+}
+
+func (s enrolmentStore) GetBySecretHash(ctx context.Context, hash []byte) (store.Enrolment, error) {
+	e, err := scanEnrolment(s.q.x.QueryRowContext(ctx, `SELECT `+enrolmentColumns+` FROM enrolments WHERE secret_hash = $1`, hash))
+	return e, mapErr("reading enrolment", err)
+}
+
+func (s enrolmentStore) List(ctx context.Context, tenantID string, p store.Page) ([]store.Enrolment, error) {
+	after, limit := pageArgs(p)
+	rows, err := s.q.x.QueryContext(ctx, `SELECT `+enrolmentColumns+` FROM enrolments WHERE tenant_id = $1 AND id > $2
+		ORDER BY id LIMIT $3`, tenantID, after, limit)
+	return collect(rows, err, "listing enrolments", scanEnrolment)
+}
+
+func (s enrolmentStore) Update(ctx context.Context, e store.Enrolment) error {
+	return s.q.execOne(ctx, "updating enrolment", `UPDATE enrolments SET state = $3, device_id = $4, used_at = $5
+		WHERE tenant_id = $1 AND id = $2`, e.TenantID, e.ID, e.State, e.DeviceID, micros(e.UsedAt))
+}
+
+type appleChannelStore struct{ q *queries }
+
+const appleChannelColumns = `device_id, tenant_id, cert_fingerprint, cert_not_after, enrolment_id, channel_index, topic, push_token,
+	push_magic, unlock_token, bootstrap, checked_out, last_checkin, created_at, updated_at`
+
+func scanAppleChannel(s scanner) (store.AppleChannel, error) {
+	var c store.AppleChannel
+	var notAfter, last, created, updated int64
+	err := s.Scan(&c.DeviceID, &c.TenantID, &c.CertFingerprint, &notAfter, &c.EnrolmentID, &c.ChannelIndex, &c.Topic, &c.PushToken,
+		&c.PushMagic, &c.UnlockToken, &c.Bootstrap, &c.CheckedOut, &last, &created, &updated)
+	c.CertNotAfter, c.LastCheckin, c.CreatedAt, c.UpdatedAt = fromMicros(notAfter), fromMicros(last), fromMicros(created), fromMicros(updated)
+	c.PushToken, c.UnlockToken, c.Bootstrap = nonEmpty(c.PushToken), nonEmpty(c.UnlockToken), nonEmpty(c.Bootstrap)
+	return c, err
+}
+
+func (s appleChannelStore) Create(ctx context.Context, c store.AppleChannel) error {
+	return s.q.insert(ctx, "creating MDM channel", `INSERT INTO apple_channels (`+appleChannelColumns+`)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)`,
+		c.DeviceID, c.TenantID, c.CertFingerprint, micros(c.CertNotAfter), c.EnrolmentID, c.ChannelIndex, c.Topic, blob(c.PushToken),
+		c.PushMagic, blob(c.UnlockToken), blob(c.Bootstrap), boolInt(c.CheckedOut), micros(c.LastCheckin), micros(c.CreatedAt), micros(c.UpdatedAt))
+}
+
+func (s appleChannelStore) Get(ctx context.Context, tenantID, deviceID string) (store.AppleChannel, error) {
+	c, err := scanAppleChannel(s.q.x.QueryRowContext(ctx, `SELECT `+appleChannelColumns+` FROM apple_channels
+		WHERE tenant_id = $1 AND device_id = $2`, tenantID, deviceID))
+	return c, mapErr("reading MDM channel", err)
+}
+
+func (s appleChannelStore) GetByCert(ctx context.Context, fingerprint []byte) (store.AppleChannel, error) {
+	c, err := scanAppleChannel(s.q.x.QueryRowContext(ctx, `SELECT `+appleChannelColumns+` FROM apple_channels
+		WHERE cert_fingerprint = $1`, fingerprint))
+	return c, mapErr("reading MDM channel", err)
+}
+
+func (s appleChannelStore) Update(ctx context.Context, c store.AppleChannel) error {
+	return s.q.execOne(ctx, "updating MDM channel", `UPDATE apple_channels SET cert_fingerprint = $3, cert_not_after = $4,
+		topic = $5, push_token = $6, push_magic = $7, unlock_token = $8, bootstrap = $9, checked_out = $10, last_checkin = $11,
+		updated_at = $12 WHERE tenant_id = $1 AND device_id = $2`,
+		c.TenantID, c.DeviceID, c.CertFingerprint, micros(c.CertNotAfter), c.Topic, blob(c.PushToken), c.PushMagic,
+		blob(c.UnlockToken), blob(c.Bootstrap), boolInt(c.CheckedOut), micros(c.LastCheckin), micros(c.UpdatedAt))
+}
+
+func (s appleChannelStore) ListPushable(ctx context.Context, tenantID string, deviceIDs []string) ([]store.AppleChannel, error) {
+	var out []store.AppleChannel
+	// Chunks keep the parameter count within both engines' limits.
+	for start := 0; start < len(deviceIDs); start += 500 {
+		chunk := deviceIDs[start:min(start+500, len(deviceIDs))]
+		args := []any{tenantID}
+		marks := make([]string, len(chunk))
+		for i, id := range chunk {
+			args = append(args, id)
+			marks[i] = fmt.Sprintf("$%d", i+2)
+		}
+		rows, err := s.q.x.QueryContext(ctx, `SELECT `+appleChannelColumns+` FROM apple_channels WHERE tenant_id = $1
+			AND push_token IS NOT NULL AND checked_out = 0 AND device_id IN (`+strings.Join(marks, ",")+`) ORDER BY device_id`, args...)
+		batch, err := collect(rows, err, "listing MDM channels", scanAppleChannel)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, batch...)
+	}
+	return out, nil
+}
+
+type commandStore struct{ q *queries }
+
+const commandColumns = `id, tenant_id, device_id, request_type, payload, state, requested_by, attempts, error_chain,
+	created_at, sent_at, completed_at, not_before`
+
+func scanCommand(s scanner) (store.Command, error) {
+	var c store.Command
+	var created, sent, completed, notBefore int64
+	err := s.Scan(&c.ID, &c.TenantID, &c.DeviceID, &c.RequestType, &c.Payload, &c.State, &c.RequestedBy, &c.Attempts, &c.ErrorChain,
+		&created, &sent, &completed, &notBefore)
+	c.CreatedAt, c.SentAt, c.CompletedAt, c.NotBefore = fromMicros(created), fromMicros(sent), fromMicros(completed), fromMicros(notBefore)
+	return c, err
+}
+
+// openStates are the states of a command still to be answered.
+const openStates = `('queued', 'sent', 'notnow')`
+
+func (s commandStore) Enqueue(ctx context.Context, cmds []store.Command, maxQueued int) error {
+	perDevice := map[string]int{}
+	for _, c := range cmds {
+		perDevice[c.TenantID+"/"+c.DeviceID]++
+	}
+	for key, n := range perDevice {
+		tenant, device, _ := strings.Cut(key, "/")
+		open, err := s.q.count(ctx, "counting queued commands", `SELECT COUNT(*) FROM commands
+			WHERE tenant_id = $1 AND device_id = $2 AND state IN `+openStates, tenant, device)
+		if err != nil {
+			return err
+		}
+		if open+n > maxQueued {
+			return fmt.Errorf("sqlstore: device %s has %d open commands (limit %d): %w", device, open, maxQueued, store.ErrConflict)
+		}
+	}
+	for start := 0; start < len(cmds); start += 64 {
+		chunk := cmds[start:min(start+64, len(cmds))]
+		var sb strings.Builder
+		args := make([]any, 0, len(chunk)*8)
+		for i, c := range chunk {
+			if i > 0 {
+				sb.WriteString(", ")
+			}
+			n := len(args)
+			fmt.Fprintf(&sb, "($%d, $%d, $%d, $%d, $%d, $%d, $%d, $%d)", n+1, n+2, n+3, n+4, n+5, n+6, n+7, n+8)
+			args = append(args, c.ID, c.TenantID, c.DeviceID, c.RequestType, c.Payload, c.State, c.RequestedBy, micros(c.CreatedAt))
+		}
+		if err := s.q.insert(ctx, "queueing commands", `INSERT INTO commands (id, tenant_id, device_id, request_type, payload,
+			state, requested_by, created_at) VALUES `+sb.String(), args...); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (s commandStore) Get(ctx context.Context, tenantID, id string) (store.Command, error) {
+	c, err := scanCommand(s.q.x.QueryRowContext(ctx, `SELECT `+commandColumns+` FROM commands WHERE tenant_id = $1 AND id = $2`, tenantID, id))
+	return c, mapErr("reading command", err)
+}
+
+func (s commandStore) Next(ctx context.Context, tenantID, deviceID string, now time.Time, skip []string) (store.Command, error) {
+	args := []any{tenantID, deviceID, micros(now)}
+	query := `SELECT ` + commandColumns + ` FROM commands WHERE tenant_id = $1 AND device_id = $2 AND state IN ` + openStates +
+		` AND not_before <= $3`
+	for _, id := range skip {
+		args = append(args, id)
+		query += fmt.Sprintf(" AND id <> $%d", len(args))
+	}
+	c, err := scanCommand(s.q.x.QueryRowContext(ctx, query+` ORDER BY id LIMIT 1`, args...))
+	return c, mapErr("reading the next command", err)
+}
+
+func (s commandStore) Update(ctx context.Context, c store.Command) error {
+	return s.q.execOne(ctx, "updating command", `UPDATE commands SET state = $3, attempts = $4, error_chain = $5, sent_at = $6,
+		completed_at = $7, not_before = $8 WHERE tenant_id = $1 AND id = $2`,
+		c.TenantID, c.ID, c.State, c.Attempts, c.ErrorChain, micros(c.SentAt), micros(c.CompletedAt), micros(c.NotBefore))
+}
+
+func (s commandStore) List(ctx context.Context, tenantID, deviceID string, p store.Page) ([]store.Command, error) {
+	after, limit := pageArgs(p)
+	rows, err := s.q.x.QueryContext(ctx, `SELECT `+commandColumns+` FROM commands WHERE tenant_id = $1 AND device_id = $2 AND id > $3
+		ORDER BY id LIMIT $4`, tenantID, deviceID, after, limit)
+	return collect(rows, err, "listing commands", scanCommand)
+}
+
+func (s commandStore) PurgeBefore(ctx context.Context, cutoff time.Time, limit int) ([]store.PurgeCount, error) {
+	return s.q.purgeByID(ctx, "commands", "command_results", `state NOT IN `+openStates+` AND created_at < $1`, micros(cutoff), limit)
+}

@@ -1,0 +1,190 @@
+package storetest
+
+import (
+	"context"
+	"errors"
+	"reflect"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/steward-mdm/steward/internal/store"
+)
+
+// runApple checks the Apple MDM aggregates.
+func runApple(t *testing.T, open func(t *testing.T) store.Store) {
+	t.Run("Enrolments", func(t *testing.T) { testEnrolments(t, open(t)) })
+	t.Run("AppleChannels", func(t *testing.T) { testAppleChannels(t, open(t)) })
+	t.Run("CommandQueue", func(t *testing.T) { testCommandQueue(t, open(t)) })
+	t.Run("CommandQueueBound", func(t *testing.T) { testCommandQueueBound(t, open(t)) })
+}
+
+func testEnrolments(t *testing.T, st store.Store) {
+	ctx := context.Background()
+	a, b := newTenant(t, st, ""), newTenant(t, st, "")
+	e := store.Enrolment{ID: store.NewID(), TenantID: a.ID, Ownership: "personal", SubjectID: "s1", NoticeVersion: 3, UserEnrollment: true,
+		SecretHash: []byte("hash-1"), State: store.EnrolmentOpen, CreatedBy: "admin:x", CreatedAt: micro(at), ExpiresAt: micro(at.Add(time.Hour))}
+	tx(t, st, func(q store.Queries) error { return q.Enrolments().Create(ctx, e) })
+	dup := e
+	dup.ID = store.NewID()
+	wantErr(t, st.Tx(ctx, func(q store.Queries) error { return q.Enrolments().Create(ctx, dup) }), store.ErrConflict, "same secret hash")
+	got, err := st.Read().Enrolments().Get(ctx, a.ID, e.ID)
+	must(t, err)
+	if !reflect.DeepEqual(got, e) {
+		t.Fatalf("round trip:\n got %+v\nwant %+v", got, e)
+	}
+	_, err = st.Read().Enrolments().Get(ctx, b.ID, e.ID)
+	wantErr(t, err, store.ErrNotFound, "other tenant's enrolment")
+	if got, err = st.Read().Enrolments().GetBySecretHash(ctx, []byte("hash-1")); err != nil || got.ID != e.ID {
+		t.Fatalf("by secret: %+v %v", got, err)
+	}
+	e.State, e.DeviceID, e.UsedAt = store.EnrolmentUsed, "dev-1", micro(at.Add(time.Minute))
+	tx(t, st, func(q store.Queries) error { return q.Enrolments().Update(ctx, e) })
+	list, err := st.Read().Enrolments().List(ctx, a.ID, store.Page{})
+	must(t, err)
+	if len(list) != 1 || !reflect.DeepEqual(list[0], e) {
+		t.Fatalf("list: %+v", list)
+	}
+	if list, _ := st.Read().Enrolments().List(ctx, b.ID, store.Page{}); len(list) != 0 {
+		t.Fatalf("other tenant lists %d enrolments", len(list))
+	}
+	other := e
+	other.TenantID = b.ID
+	wantErr(t, st.Tx(ctx, func(q store.Queries) error { return q.Enrolments().Update(ctx, other) }), store.ErrNotFound, "update across tenants")
+}
+
+func testAppleChannels(t *testing.T, st store.Store) {
+	ctx := context.Background()
+	a, b := newTenant(t, st, ""), newTenant(t, st, "")
+	c := store.AppleChannel{DeviceID: store.NewID(), TenantID: a.ID, CertFingerprint: []byte("fp-1"), CertNotAfter: micro(at.Add(24 * time.Hour)),
+		EnrolmentID: "enr-1", ChannelIndex: []byte("udid-idx"), Topic: "com.apple.mgmt.External.x", CreatedAt: micro(at), UpdatedAt: micro(at)}
+	tx(t, st, func(q store.Queries) error { return q.AppleChannels().Create(ctx, c) })
+	same := c
+	same.DeviceID = store.NewID()
+	wantErr(t, st.Tx(ctx, func(q store.Queries) error { return q.AppleChannels().Create(ctx, same) }), store.ErrConflict,
+		"one certificate for two devices")
+	got, err := st.Read().AppleChannels().GetByCert(ctx, []byte("fp-1"))
+	must(t, err)
+	if !reflect.DeepEqual(got, c) {
+		t.Fatalf("round trip:\n got %+v\nwant %+v", got, c)
+	}
+	_, err = st.Read().AppleChannels().Get(ctx, b.ID, c.DeviceID)
+	wantErr(t, err, store.ErrNotFound, "other tenant's channel")
+	if list, _ := st.Read().AppleChannels().ListPushable(ctx, a.ID, []string{c.DeviceID}); len(list) != 0 {
+		t.Fatal("a channel without a push token is pushable")
+	}
+	c.PushToken, c.PushMagic, c.UnlockToken, c.LastCheckin, c.UpdatedAt = []byte{1, 2, 3}, "magic", []byte("sealed"), micro(at.Add(time.Hour)), micro(at.Add(time.Hour))
+	tx(t, st, func(q store.Queries) error { return q.AppleChannels().Update(ctx, c) })
+	list, err := st.Read().AppleChannels().ListPushable(ctx, a.ID, []string{c.DeviceID, "missing"})
+	must(t, err)
+	if len(list) != 1 || !reflect.DeepEqual(list[0], c) {
+		t.Fatalf("pushable: %+v", list)
+	}
+	if list, _ := st.Read().AppleChannels().ListPushable(ctx, b.ID, []string{c.DeviceID}); len(list) != 0 {
+		t.Fatal("another tenant can push the device")
+	}
+	c.CheckedOut = true
+	tx(t, st, func(q store.Queries) error { return q.AppleChannels().Update(ctx, c) })
+	if list, _ := st.Read().AppleChannels().ListPushable(ctx, a.ID, []string{c.DeviceID}); len(list) != 0 {
+		t.Fatal("a checked-out device is pushable")
+	}
+}
+
+func testCommandQueue(t *testing.T, st store.Store) {
+	ctx := context.Background()
+	a, b := newTenant(t, st, ""), newTenant(t, st, "")
+	dev := store.NewID()
+	var cmds []store.Command
+	for i := 0; i < 3; i++ {
+		cmds = append(cmds, store.Command{ID: store.NewID(), TenantID: a.ID, DeviceID: dev, RequestType: "DeviceInformation",
+			Payload: []byte{byte(i)}, State: store.CommandQueued, RequestedBy: "admin:x", CreatedAt: micro(at)})
+	}
+	tx(t, st, func(q store.Queries) error { return q.Commands().Enqueue(ctx, cmds, 10) })
+	next, err := st.Read().Commands().Next(ctx, a.ID, dev, at, nil)
+	must(t, err)
+	if !reflect.DeepEqual(next, cmds[0]) {
+		t.Fatalf("next:\n got %+v\nwant %+v", next, cmds[0])
+	}
+	_, err = st.Read().Commands().Next(ctx, b.ID, dev, at, nil)
+	wantErr(t, err, store.ErrNotFound, "other tenant's queue")
+	// NotNow: held back and skipped in this exchange.
+	first := cmds[0]
+	first.State, first.NotBefore = store.CommandNotNow, micro(at.Add(time.Minute))
+	tx(t, st, func(q store.Queries) error { return q.Commands().Update(ctx, first) })
+	if next, _ = st.Read().Commands().Next(ctx, a.ID, dev, at, nil); next.ID != cmds[1].ID {
+		t.Fatalf("a NotNow command came back before its time: %s", next.ID)
+	}
+	if next, _ = st.Read().Commands().Next(ctx, a.ID, dev, at.Add(2*time.Minute), []string{cmds[0].ID}); next.ID != cmds[1].ID {
+		t.Fatalf("the skip list was ignored: %s", next.ID)
+	}
+	if next, _ = st.Read().Commands().Next(ctx, a.ID, dev, at.Add(2*time.Minute), nil); next.ID != cmds[0].ID {
+		t.Fatalf("a NotNow command was not retried later: %s", next.ID)
+	}
+	for _, c := range cmds {
+		c.State, c.CompletedAt = store.CommandAcknowledged, micro(at)
+		tx(t, st, func(q store.Queries) error { return q.Commands().Update(ctx, c) })
+	}
+	_, err = st.Read().Commands().Next(ctx, a.ID, dev, at.Add(time.Hour), nil)
+	wantErr(t, err, store.ErrNotFound, "empty queue")
+	list, err := st.Read().Commands().List(ctx, a.ID, dev, store.Page{Limit: 2})
+	must(t, err)
+	if len(list) != 2 || list[0].ID != cmds[0].ID {
+		t.Fatalf("list: %+v", list)
+	}
+	var counts []store.PurgeCount
+	tx(t, st, func(q store.Queries) error {
+		var err error
+		counts, err = q.Commands().PurgeBefore(ctx, at.Add(time.Second), 2)
+		return err
+	})
+	if len(counts) != 1 || counts[0].Rows != 2 || counts[0].TenantID != a.ID {
+		t.Fatalf("purge: %+v", counts)
+	}
+	got, err := st.Read().Commands().Get(ctx, a.ID, cmds[2].ID)
+	if err != nil || got.State != store.CommandAcknowledged {
+		t.Fatalf("the batch limit was ignored: %+v %v", got, err)
+	}
+}
+
+func testCommandQueueBound(t *testing.T, st store.Store) {
+	ctx := context.Background()
+	a := newTenant(t, st, "")
+	dev := store.NewID()
+	mk := func(n int) []store.Command {
+		var out []store.Command
+		for i := 0; i < n; i++ {
+			out = append(out, store.Command{ID: store.NewID(), TenantID: a.ID, DeviceID: dev, RequestType: "ProfileList",
+				Payload: []byte("p"), State: store.CommandQueued, RequestedBy: "admin:x", CreatedAt: micro(at)})
+		}
+		return out
+	}
+	tx(t, st, func(q store.Queries) error { return q.Commands().Enqueue(ctx, mk(4), 5) })
+	err := st.Tx(ctx, func(q store.Queries) error { return q.Commands().Enqueue(ctx, mk(2), 5) })
+	wantErr(t, err, store.ErrConflict, "a full queue")
+	list, _ := st.Read().Commands().List(ctx, a.ID, dev, store.Page{})
+	if len(list) != 4 {
+		t.Fatalf("a refused enqueue wrote %d commands", len(list)-4)
+	}
+	// Many devices at once, concurrently.
+	var wg sync.WaitGroup
+	errs := make(chan error, 8)
+	for w := 0; w < 8; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			var cmds []store.Command
+			for i := 0; i < 100; i++ {
+				cmds = append(cmds, store.Command{ID: store.NewID(), TenantID: a.ID, DeviceID: store.NewID(), RequestType: "ProfileList",
+					Payload: []byte("p"), State: store.CommandQueued, RequestedBy: "admin:x", CreatedAt: micro(at)})
+			}
+			errs <- st.Tx(ctx, func(q store.Queries) error { return q.Commands().Enqueue(ctx, cmds, 5) })
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil && !errors.Is(err, store.ErrConflict) {
+			t.Fatal(err)
+		}
+	}
+}
