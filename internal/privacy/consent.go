@@ -144,6 +144,18 @@ var consentMethods = []string{"enrolment", "portal", "admin-recorded"}
 // RecordConsent stores that a person accepted the current notice version of
 // a class. An older version is refused: they must read the current one.
 func (s *Service) RecordConsent(ctx context.Context, tenantID, subjectID string, in ConsentInput, actor iam.Actor) (store.Consent, error) {
+	var c store.Consent
+	err := s.st.Tx(ctx, func(q store.Queries) error {
+		var err error
+		c, err = s.RecordConsentIn(ctx, q, tenantID, subjectID, in, actor)
+		return err
+	})
+	return c, err
+}
+
+// RecordConsentIn is RecordConsent inside the caller's transaction (the
+// enrolment records consent together with its own change).
+func (s *Service) RecordConsentIn(ctx context.Context, q store.Queries, tenantID, subjectID string, in ConsentInput, actor iam.Actor) (store.Consent, error) {
 	o := Ownership(in.Ownership)
 	if !o.Valid() {
 		return store.Consent{}, apperr.Invalid("unknown ownership class %q", in.Ownership)
@@ -156,45 +168,42 @@ func (s *Service) RecordConsent(ctx context.Context, tenantID, subjectID string,
 	}
 	c := store.Consent{ID: store.NewID(), TenantID: tenantID, SubjectID: subjectID, DeviceID: in.DeviceID, Ownership: string(o),
 		NoticeVersion: in.NoticeVersion, Language: in.Language, Method: in.Method, AllowFullWipe: in.AllowFullWipe, AcceptedAt: s.clock()}
-	err := s.st.Tx(ctx, func(q store.Queries) error {
-		sub, err := s.Subject(ctx, q, tenantID, subjectID)
+	sub, err := s.Subject(ctx, q, tenantID, subjectID)
+	if err != nil {
+		return c, err
+	}
+	if sub.State != store.SubjectActive {
+		return c, apperr.Conflict("that person was erased")
+	}
+	if in.DeviceID != "" {
+		d, err := s.Device(ctx, q, tenantID, in.DeviceID)
 		if err != nil {
-			return err
+			return c, err
 		}
-		if sub.State != store.SubjectActive {
-			return apperr.Conflict("that person was erased")
+		if d.SubjectID != subjectID || d.Ownership != string(o) {
+			return c, apperr.Invalid("the device belongs to another person or ownership class")
 		}
-		if in.DeviceID != "" {
-			d, err := s.Device(ctx, q, tenantID, in.DeviceID)
-			if err != nil {
-				return err
-			}
-			if d.SubjectID != subjectID || d.Ownership != string(o) {
-				return apperr.Invalid("the device belongs to another person or ownership class")
-			}
-		}
-		settings, _, err := LoadSettings(ctx, q, tenantID)
-		if err != nil {
-			return err
-		}
-		if cur := settings.NoticeVersions[o]; cur == 0 || in.NoticeVersion != cur {
-			return apperr.Conflict("notice version %d is not the current one (%d): read and accept the current notice", in.NoticeVersion, cur)
-		}
-		notices, err := q.Notices().List(ctx, tenantID, string(o))
-		if err != nil {
-			return err
-		}
-		if !slices.ContainsFunc(notices, func(n store.Notice) bool { return n.Version == in.NoticeVersion && n.Language == in.Language }) {
-			return apperr.Invalid("there is no %q translation of notice version %d", in.Language, in.NoticeVersion)
-		}
-		if err := q.Consents().Create(ctx, c); err != nil {
-			return err
-		}
-		e := actor.Entry(tenantID, "privacy.consent.accept", "subject", subjectID, audit.OutcomeSuccess)
-		e.Details = map[string]any{"ownership": string(o), "version": in.NoticeVersion, "method": in.Method, "allow_full_wipe": in.AllowFullWipe}
-		return audit.Append(ctx, q, e)
-	})
-	return c, err
+	}
+	settings, _, err := LoadSettings(ctx, q, tenantID)
+	if err != nil {
+		return c, err
+	}
+	if cur := settings.NoticeVersions[o]; cur == 0 || in.NoticeVersion != cur {
+		return c, apperr.Conflict("notice version %d is not the current one (%d): read and accept the current notice", in.NoticeVersion, cur)
+	}
+	notices, err := q.Notices().List(ctx, tenantID, string(o))
+	if err != nil {
+		return c, err
+	}
+	if !slices.ContainsFunc(notices, func(n store.Notice) bool { return n.Version == in.NoticeVersion && n.Language == in.Language }) {
+		return c, apperr.Invalid("there is no %q translation of notice version %d", in.Language, in.NoticeVersion)
+	}
+	if err := q.Consents().Create(ctx, c); err != nil {
+		return c, err
+	}
+	e := actor.Entry(tenantID, "privacy.consent.accept", "subject", subjectID, audit.OutcomeSuccess)
+	e.Details = map[string]any{"ownership": string(o), "version": in.NoticeVersion, "method": in.Method, "allow_full_wipe": in.AllowFullWipe}
+	return c, audit.Append(ctx, q, e)
 }
 
 // ConsentState is a person's consent per ownership class.

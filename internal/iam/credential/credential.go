@@ -30,6 +30,8 @@ const (
 	BootstrapCode
 	// PortalToken lets an employee read their own data (employee portal).
 	PortalToken
+	// EnrolmentLink opens one device enrolment.
+	EnrolmentLink
 )
 
 var kinds = []struct {
@@ -41,6 +43,7 @@ var kinds = []struct {
 	{APIToken, "stt_", "api_token"},
 	{BootstrapCode, "stb_", "bootstrap_code"},
 	{PortalToken, "spt_", "portal_token"},
+	{EnrolmentLink, "sel_", "enrolment_link"},
 }
 
 // String returns a stable lower-case name such as "api_token".

@@ -1,0 +1,188 @@
+// Package mdm is Steward's Apple MDM service: enrolment, check-in and the
+// command queue. The wire format lives in internal/apple/mdmproto; this
+// package turns it into domain calls and passes every datum through the
+// privacy gate.
+package mdm
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/steward-mdm/steward/internal/apperr"
+	"github.com/steward-mdm/steward/internal/audit"
+	"github.com/steward-mdm/steward/internal/iam"
+	"github.com/steward-mdm/steward/internal/iam/credential"
+	"github.com/steward-mdm/steward/internal/privacy"
+	"github.com/steward-mdm/steward/internal/store"
+)
+
+// Enrolment link lifetimes.
+const (
+	DefaultEnrolmentTTL = 7 * 24 * time.Hour
+	MaxEnrolmentTTL     = 30 * 24 * time.Hour
+)
+
+// EnrolmentAccepted is the state after the employee accepted the notice:
+// the profile may be downloaded and the device may enrol once.
+const EnrolmentAccepted = "accepted"
+
+// EnrolmentInput creates an enrolment.
+type EnrolmentInput struct {
+	Ownership string `json:"ownership"`
+	SubjectID string `json:"subject_id"`
+	GroupID   string `json:"group_id"`
+	TTLHours  int    `json:"ttl_hours"`
+}
+
+// CreateEnrolment makes a single-use enrolment link for one device. The
+// ownership class decides what will be collected; the employee must accept
+// that class's current notice before the profile is theirs.
+func (s *Service) CreateEnrolment(ctx context.Context, tenantID string, in EnrolmentInput, actor iam.Actor) (store.Enrolment, string, error) {
+	o := privacy.Ownership(in.Ownership)
+	if !o.Valid() {
+		return store.Enrolment{}, "", apperr.Invalid("unknown ownership class %q (want one of %v)", in.Ownership, privacy.Ownerships)
+	}
+	if o.PersonallyOwned() && in.SubjectID == "" {
+		return store.Enrolment{}, "", apperr.Invalid("a %s enrolment is for a person: give subject_id", o)
+	}
+	ttl := DefaultEnrolmentTTL
+	if in.TTLHours != 0 {
+		if in.TTLHours < 1 || in.TTLHours > int(MaxEnrolmentTTL/time.Hour) {
+			return store.Enrolment{}, "", apperr.Invalid("ttl_hours must be from 1 to %d", int(MaxEnrolmentTTL/time.Hour))
+		}
+		ttl = time.Duration(in.TTLHours) * time.Hour
+	}
+	secret, hash, err := credential.New(credential.EnrolmentLink)
+	if err != nil {
+		return store.Enrolment{}, "", err
+	}
+	now := s.clock()
+	e := store.Enrolment{ID: store.NewID(), TenantID: tenantID, Ownership: string(o), SubjectID: in.SubjectID, GroupID: in.GroupID,
+		UserEnrollment: o == privacy.UserEnrolled, SecretHash: hash, State: store.EnrolmentOpen, CreatedBy: string(actor.Type) + ":" + actor.ID,
+		CreatedAt: now, ExpiresAt: now.Add(ttl)}
+	err = s.st.Tx(ctx, func(q store.Queries) error {
+		settings, _, err := privacy.LoadSettings(ctx, q, tenantID)
+		if err != nil {
+			return err
+		}
+		if e.NoticeVersion = settings.NoticeVersions[o]; e.NoticeVersion == 0 {
+			return apperr.Conflict("publish a privacy notice for %s devices first: the employee accepts it before enrolling", o)
+		}
+		if in.SubjectID != "" {
+			sub, err := q.Subjects().Get(ctx, tenantID, in.SubjectID)
+			if errors.Is(err, store.ErrNotFound) {
+				return apperr.NotFound("person")
+			}
+			if err != nil {
+				return err
+			}
+			if sub.State != store.SubjectActive {
+				return apperr.Conflict("that person was erased")
+			}
+		}
+		if err := q.Enrolments().Create(ctx, e); err != nil {
+			return err
+		}
+		r := actor.Entry(tenantID, "enrolment.create", "enrolment", e.ID, audit.OutcomeSuccess)
+		r.Details = map[string]any{"ownership": e.Ownership, "notice_version": e.NoticeVersion, "user_enrollment": e.UserEnrollment}
+		return audit.Append(ctx, q, r)
+	})
+	if err != nil {
+		return store.Enrolment{}, "", err
+	}
+	return e, s.cfg.PublicURL + "/enrol/" + secret, nil
+}
+
+var errEnrolmentLink = apperr.NotFound("enrolment")
+
+// openEnrolment resolves a link secret to its usable enrolment.
+func (s *Service) openEnrolment(ctx context.Context, q store.Queries, secret string, states ...string) (store.Enrolment, error) {
+	kind, hash, err := credential.Parse(secret)
+	if err != nil || kind != credential.EnrolmentLink {
+		return store.Enrolment{}, errEnrolmentLink
+	}
+	e, err := q.Enrolments().GetBySecretHash(ctx, hash)
+	if errors.Is(err, store.ErrNotFound) {
+		return e, errEnrolmentLink
+	}
+	if err != nil {
+		return e, err
+	}
+	if !s.clock().Before(e.ExpiresAt) {
+		return e, apperr.Conflict("this enrolment link expired; ask your IT team for a new one")
+	}
+	for _, st := range states {
+		if e.State == st {
+			return e, nil
+		}
+	}
+	return e, apperr.Conflict("this enrolment link was already used")
+}
+
+// Invitation is what the employee sees before enrolling.
+type Invitation struct {
+	Enrolment store.Enrolment
+	Notice    store.Notice
+	// Summary says in plain words what will and will not be collected and
+	// what the organisation can and cannot do (Markdown).
+	Summary string
+}
+
+// Invitation returns the enrolment's notice and plain-words summary.
+func (s *Service) Invitation(ctx context.Context, secret, language string) (Invitation, error) {
+	q := s.st.Read()
+	e, err := s.openEnrolment(ctx, q, secret, store.EnrolmentOpen, EnrolmentAccepted)
+	if err != nil {
+		return Invitation{}, err
+	}
+	n, err := s.priv.CurrentNotice(ctx, e.TenantID, privacy.Ownership(e.Ownership), language)
+	if err != nil {
+		return Invitation{}, err
+	}
+	settings, _, err := privacy.LoadSettings(ctx, q, e.TenantID)
+	if err != nil {
+		return Invitation{}, err
+	}
+	return Invitation{Enrolment: e, Notice: n, Summary: privacy.PlainSummary(settings.Policy, privacy.Ownership(e.Ownership))}, nil
+}
+
+// AcceptInput is the employee's answer to the invitation.
+type AcceptInput struct {
+	Language      string
+	AllowFullWipe bool // personal devices only
+}
+
+// Accept records the employee's consent to the current notice and opens the
+// enrolment for its profile. The notice must still be the one the
+// invitation showed: a newer version is shown again first.
+func (s *Service) Accept(ctx context.Context, secret string, in AcceptInput, ip string) (store.Enrolment, error) {
+	var e store.Enrolment
+	err := s.st.Tx(ctx, func(q store.Queries) error {
+		var err error
+		if e, err = s.openEnrolment(ctx, q, secret, store.EnrolmentOpen, EnrolmentAccepted); err != nil {
+			return err
+		}
+		if e.State == EnrolmentAccepted {
+			return nil
+		}
+		e.State = EnrolmentAccepted
+		if err := q.Enrolments().Update(ctx, e); err != nil {
+			return err
+		}
+		if e.SubjectID == "" {
+			return nil // a shared device: nobody's data
+		}
+		settings, _, err := privacy.LoadSettings(ctx, q, e.TenantID)
+		if err != nil {
+			return err
+		}
+		o := privacy.Ownership(e.Ownership)
+		actor := iam.Actor{Type: store.ActorSubject, ID: e.SubjectID, SourceIP: ip}
+		_, err = s.priv.RecordConsentIn(ctx, q, e.TenantID, e.SubjectID, privacy.ConsentInput{Ownership: e.Ownership,
+			NoticeVersion: settings.NoticeVersions[o], Language: in.Language, Method: "enrolment",
+			AllowFullWipe: in.AllowFullWipe && o == privacy.Personal}, actor)
+		return err
+	})
+	return e, err
+}

@@ -1,0 +1,45 @@
+package mdm
+
+import (
+	"log/slog"
+	"time"
+
+	"github.com/steward-mdm/steward/internal/privacy"
+	"github.com/steward-mdm/steward/internal/secrets"
+	"github.com/steward-mdm/steward/internal/store"
+)
+
+// Config is the MDM service's configuration.
+type Config struct {
+	// PublicURL is how devices and employees reach this server, e.g.
+	// https://mdm.example.org (no trailing slash).
+	PublicURL string
+	// MaxQueued bounds each device's open commands.
+	MaxQueued int
+}
+
+// Service is the Apple MDM service.
+type Service struct {
+	st     store.Store
+	priv   *privacy.Service
+	sealer secrets.Sealer
+	cfg    Config
+	log    *slog.Logger
+	now    func() time.Time
+}
+
+// New wires the service.
+func New(st store.Store, priv *privacy.Service, sealer secrets.Sealer, cfg Config, log *slog.Logger) *Service {
+	if log == nil {
+		log = slog.Default()
+	}
+	if cfg.MaxQueued <= 0 {
+		cfg.MaxQueued = 100
+	}
+	return &Service{st: st, priv: priv, sealer: sealer, cfg: cfg, log: log, now: time.Now}
+}
+
+// SetClock replaces the clock (tests).
+func (s *Service) SetClock(now func() time.Time) { s.now = now }
+
+func (s *Service) clock() time.Time { return s.now().UTC().Truncate(time.Microsecond) }
