@@ -112,8 +112,6 @@ type Command struct {
 	CreatedAt   time.Time
 	SentAt      time.Time
 	CompletedAt time.Time
-	// NotBefore holds a NotNow command back until then.
-	NotBefore time.Time
 }
 
 // CommandStore is the per-device command queue, ordered by ID (creation).
@@ -122,10 +120,11 @@ type CommandStore interface {
 	// maxQueued open commands (the queue is bounded).
 	Enqueue(ctx context.Context, cmds []Command, maxQueued int) error
 	Get(ctx context.Context, tenantID, id string) (Command, error)
-	// Next returns the device's oldest open command (queued, sent, or notnow
-	// past NotBefore) whose ID is not in skip; ErrNotFound when none.
-	Next(ctx context.Context, tenantID, deviceID string, now time.Time, skip []string) (Command, error)
-	// Update writes State, Attempts, ErrorChain, SentAt, CompletedAt, NotBefore.
+	// Next returns the device's oldest open command: queued or sent, and
+	// notnow ones too when includeNotNow (the device said Idle, so it is ready
+	// again); ErrNotFound when none.
+	Next(ctx context.Context, tenantID, deviceID string, includeNotNow bool) (Command, error)
+	// Update writes State, Attempts, ErrorChain, SentAt and CompletedAt.
 	Update(ctx context.Context, c Command) error
 	List(ctx context.Context, tenantID, deviceID string, p Page) ([]Command, error)
 	// PurgeBefore deletes up to limit finished commands created before cutoff.

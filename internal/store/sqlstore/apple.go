@@ -119,14 +119,14 @@ func (s appleChannelStore) ListPushable(ctx context.Context, tenantID string, de
 type commandStore struct{ q *queries }
 
 const commandColumns = `id, tenant_id, device_id, request_type, payload, state, requested_by, attempts, error_chain,
-	created_at, sent_at, completed_at, not_before`
+	created_at, sent_at, completed_at`
 
 func scanCommand(s scanner) (store.Command, error) {
 	var c store.Command
-	var created, sent, completed, notBefore int64
+	var created, sent, completed int64
 	err := s.Scan(&c.ID, &c.TenantID, &c.DeviceID, &c.RequestType, &c.Payload, &c.State, &c.RequestedBy, &c.Attempts, &c.ErrorChain,
-		&created, &sent, &completed, &notBefore)
-	c.CreatedAt, c.SentAt, c.CompletedAt, c.NotBefore = fromMicros(created), fromMicros(sent), fromMicros(completed), fromMicros(notBefore)
+		&created, &sent, &completed)
+	c.CreatedAt, c.SentAt, c.CompletedAt = fromMicros(created), fromMicros(sent), fromMicros(completed)
 	return c, err
 }
 
@@ -174,22 +174,20 @@ func (s commandStore) Get(ctx context.Context, tenantID, id string) (store.Comma
 	return c, mapErr("reading command", err)
 }
 
-func (s commandStore) Next(ctx context.Context, tenantID, deviceID string, now time.Time, skip []string) (store.Command, error) {
-	args := []any{tenantID, deviceID, micros(now)}
-	query := `SELECT ` + commandColumns + ` FROM commands WHERE tenant_id = $1 AND device_id = $2 AND state IN ` + openStates +
-		` AND not_before <= $3`
-	for _, id := range skip {
-		args = append(args, id)
-		query += fmt.Sprintf(" AND id <> $%d", len(args))
+func (s commandStore) Next(ctx context.Context, tenantID, deviceID string, includeNotNow bool) (store.Command, error) {
+	states := `('queued', 'sent')`
+	if includeNotNow {
+		states = openStates
 	}
-	c, err := scanCommand(s.q.x.QueryRowContext(ctx, query+` ORDER BY id LIMIT 1`, args...))
+	c, err := scanCommand(s.q.x.QueryRowContext(ctx, `SELECT `+commandColumns+` FROM commands
+		WHERE tenant_id = $1 AND device_id = $2 AND state IN `+states+` ORDER BY id LIMIT 1`, tenantID, deviceID))
 	return c, mapErr("reading the next command", err)
 }
 
 func (s commandStore) Update(ctx context.Context, c store.Command) error {
 	return s.q.execOne(ctx, "updating command", `UPDATE commands SET state = $3, attempts = $4, error_chain = $5, sent_at = $6,
-		completed_at = $7, not_before = $8 WHERE tenant_id = $1 AND id = $2`,
-		c.TenantID, c.ID, c.State, c.Attempts, c.ErrorChain, micros(c.SentAt), micros(c.CompletedAt), micros(c.NotBefore))
+		completed_at = $7 WHERE tenant_id = $1 AND id = $2`,
+		c.TenantID, c.ID, c.State, c.Attempts, c.ErrorChain, micros(c.SentAt), micros(c.CompletedAt))
 }
 
 func (s commandStore) List(ctx context.Context, tenantID, deviceID string, p store.Page) ([]store.Command, error) {

@@ -100,31 +100,28 @@ func testCommandQueue(t *testing.T, st store.Store) {
 			Payload: []byte{byte(i)}, State: store.CommandQueued, RequestedBy: "admin:x", CreatedAt: micro(at)})
 	}
 	tx(t, st, func(q store.Queries) error { return q.Commands().Enqueue(ctx, cmds, 10) })
-	next, err := st.Read().Commands().Next(ctx, a.ID, dev, at, nil)
+	next, err := st.Read().Commands().Next(ctx, a.ID, dev, false)
 	must(t, err)
 	if !reflect.DeepEqual(next, cmds[0]) {
 		t.Fatalf("next:\n got %+v\nwant %+v", next, cmds[0])
 	}
-	_, err = st.Read().Commands().Next(ctx, b.ID, dev, at, nil)
+	_, err = st.Read().Commands().Next(ctx, b.ID, dev, true)
 	wantErr(t, err, store.ErrNotFound, "other tenant's queue")
-	// NotNow: held back and skipped in this exchange.
+	// NotNow: not resent in the same exchange, retried once the device says Idle.
 	first := cmds[0]
-	first.State, first.NotBefore = store.CommandNotNow, micro(at.Add(time.Minute))
+	first.State = store.CommandNotNow
 	tx(t, st, func(q store.Queries) error { return q.Commands().Update(ctx, first) })
-	if next, _ = st.Read().Commands().Next(ctx, a.ID, dev, at, nil); next.ID != cmds[1].ID {
-		t.Fatalf("a NotNow command came back before its time: %s", next.ID)
+	if next, _ = st.Read().Commands().Next(ctx, a.ID, dev, false); next.ID != cmds[1].ID {
+		t.Fatalf("a NotNow command came back in the same exchange: %s", next.ID)
 	}
-	if next, _ = st.Read().Commands().Next(ctx, a.ID, dev, at.Add(2*time.Minute), []string{cmds[0].ID}); next.ID != cmds[1].ID {
-		t.Fatalf("the skip list was ignored: %s", next.ID)
-	}
-	if next, _ = st.Read().Commands().Next(ctx, a.ID, dev, at.Add(2*time.Minute), nil); next.ID != cmds[0].ID {
-		t.Fatalf("a NotNow command was not retried later: %s", next.ID)
+	if next, _ = st.Read().Commands().Next(ctx, a.ID, dev, true); next.ID != cmds[0].ID {
+		t.Fatalf("a NotNow command was not retried after Idle: %s", next.ID)
 	}
 	for _, c := range cmds {
 		c.State, c.CompletedAt = store.CommandAcknowledged, micro(at)
 		tx(t, st, func(q store.Queries) error { return q.Commands().Update(ctx, c) })
 	}
-	_, err = st.Read().Commands().Next(ctx, a.ID, dev, at.Add(time.Hour), nil)
+	_, err = st.Read().Commands().Next(ctx, a.ID, dev, true)
 	wantErr(t, err, store.ErrNotFound, "empty queue")
 	list, err := st.Read().Commands().List(ctx, a.ID, dev, store.Page{Limit: 2})
 	must(t, err)

@@ -49,8 +49,7 @@ CREATE TABLE commands (
     error_chain   TEXT NOT NULL DEFAULT '',
     created_at    INTEGER NOT NULL,
     sent_at       INTEGER NOT NULL DEFAULT 0,
-    completed_at  INTEGER NOT NULL DEFAULT 0,
-    not_before    INTEGER NOT NULL DEFAULT 0
+    completed_at  INTEGER NOT NULL DEFAULT 0
 );
 -- The queue read: a device's open commands in order.
 CREATE INDEX commands_device ON commands(tenant_id, device_id, state, id);

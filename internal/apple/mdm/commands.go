@@ -1,0 +1,138 @@
+package mdm
+
+import (
+	"context"
+	"errors"
+	"slices"
+	"strings"
+
+	"github.com/steward-mdm/steward/internal/apperr"
+	"github.com/steward-mdm/steward/internal/apple/mdmproto"
+	"github.com/steward-mdm/steward/internal/audit"
+	"github.com/steward-mdm/steward/internal/iam"
+	"github.com/steward-mdm/steward/internal/privacy"
+	"github.com/steward-mdm/steward/internal/store"
+)
+
+// commandAD binds a sealed command payload to its command.
+func commandAD(id string) []byte { return []byte("mdm-command:" + id) }
+
+// DeviceInformationQueries returns the DeviceInformation queries the
+// collection policy allows for a device: Steward never asks for what it
+// would only drop. The list comes from the data catalogue's sources.
+func DeviceInformationQueries(p privacy.Policy, o privacy.Ownership) []string {
+	var out []string
+	for _, f := range privacy.Catalogue {
+		if p.Mode(o, f.Category) == privacy.Drop {
+			continue
+		}
+		for _, src := range f.Sources {
+			if src.Protocol == "apple-mdm" && src.Payload == "DeviceInformation" && !slices.Contains(out, src.Key) {
+				out = append(out, src.Key)
+			}
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+// RequestFor adapts a request to one device: queries trimmed to the policy,
+// app lists limited to managed apps on personal devices, and the ownership
+// rules (no location or lost mode outside corporate devices, no full wipe
+// unless the policy and, on personal devices, the employee allowed it).
+func RequestFor(req mdmproto.Request, d store.Device, settings privacy.Settings, consents []store.Consent) (mdmproto.Request, error) {
+	o := privacy.Ownership(d.Ownership)
+	switch r := req.(type) {
+	case mdmproto.DeviceInformation:
+		allowed := DeviceInformationQueries(settings.Policy, o)
+		if len(r.Queries) == 0 {
+			r.Queries = allowed
+		} else {
+			r.Queries = slices.DeleteFunc(slices.Clone(r.Queries), func(q string) bool { return !slices.Contains(allowed, q) })
+		}
+		if len(r.Queries) == 0 {
+			return nil, apperr.Invalid("the collection policy allows none of these queries on %s devices", o)
+		}
+		return r, nil
+	case mdmproto.InstalledApplicationList:
+		if o.PersonallyOwned() {
+			r.ManagedAppsOnly = true
+		}
+		return r, nil
+	case mdmproto.DeviceLocation, mdmproto.EnableLostMode, mdmproto.DisableLostMode:
+		if o != privacy.Corporate {
+			return nil, apperr.Forbidden("lost mode and locating are for corporate devices only")
+		}
+	case mdmproto.EraseDevice:
+		if !settings.Policy[o].FullWipe {
+			return nil, apperr.Forbidden("the collection policy does not allow a full wipe of %s devices; retire it instead", o)
+		}
+		if o == privacy.Personal && !slices.ContainsFunc(consents, func(c store.Consent) bool {
+			return c.AllowFullWipe && c.WithdrawnAt.IsZero() && (c.DeviceID == "" || c.DeviceID == d.ID)
+		}) {
+			return nil, apperr.Forbidden("the employee has not allowed a full wipe of this personal device; retire it instead")
+		}
+	}
+	return req, nil
+}
+
+// Enqueue queues req for each device (adapted per device by RequestFor) in
+// one transaction and returns the queued commands. Devices must be enrolled
+// in this tenant.
+func (s *Service) Enqueue(ctx context.Context, tenantID string, deviceIDs []string, req mdmproto.Request, reason string, actor iam.Actor) ([]store.Command, error) {
+	if len(deviceIDs) == 0 {
+		return nil, apperr.Invalid("name at least one device")
+	}
+	var out []store.Command
+	err := s.st.Tx(ctx, func(q store.Queries) error {
+		out = out[:0]
+		settings, _, err := privacy.LoadSettings(ctx, q, tenantID)
+		if err != nil {
+			return err
+		}
+		now := s.clock()
+		for _, id := range deviceIDs {
+			d, err := q.Devices().Get(ctx, tenantID, id)
+			if errors.Is(err, store.ErrNotFound) {
+				return apperr.NotFound("device")
+			}
+			if err != nil {
+				return err
+			}
+			if d.State != store.DeviceEnrolled {
+				return apperr.Conflict("device %s is %s, not enrolled", d.ID, d.State)
+			}
+			var consents []store.Consent
+			if _, isErase := req.(mdmproto.EraseDevice); isErase && d.SubjectID != "" {
+				if consents, err = q.Consents().ListForSubject(ctx, tenantID, d.SubjectID); err != nil {
+					return err
+				}
+			}
+			r, err := RequestFor(req, d, settings, consents)
+			if err != nil {
+				return err
+			}
+			c := store.Command{ID: strings.ToUpper(store.NewID()), TenantID: tenantID, DeviceID: d.ID, RequestType: string(r.RequestType()),
+				State: store.CommandQueued, RequestedBy: string(actor.Type) + ":" + actor.ID, CreatedAt: now}
+			built, err := mdmproto.Build(c.ID, r)
+			if err != nil {
+				return apperr.Invalid("%v", err)
+			}
+			if c.Payload, err = s.sealer.Seal(built.Plist(), commandAD(c.ID)); err != nil {
+				return err
+			}
+			out = append(out, c)
+		}
+		if err := q.Commands().Enqueue(ctx, out, s.cfg.MaxQueued); err != nil {
+			if errors.Is(err, store.ErrConflict) {
+				return apperr.Conflict("a device's command queue is full (%d open commands); wait for it to check in", s.cfg.MaxQueued)
+			}
+			return err
+		}
+		e := actor.Entry(tenantID, "mdm.command.enqueue", "device", deviceIDs[0], audit.OutcomeSuccess)
+		e.Reason = reason
+		e.Details = map[string]any{"request_type": string(req.RequestType()), "devices": len(deviceIDs)}
+		return audit.Append(ctx, q, e)
+	})
+	return out, err
+}
