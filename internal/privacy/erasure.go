@@ -188,6 +188,12 @@ func (s *Service) DeprovisionDevice(ctx context.Context, tenantID, deviceID, rea
 	return out, err
 }
 
+// DeprovisionIn is DeprovisionDevice inside the caller's transaction (a
+// device checking out).
+func (s *Service) DeprovisionIn(ctx context.Context, q store.Queries, tenantID, deviceID, reason string, actor iam.Actor) (SignedCertificate, error) {
+	return s.deprovisionTx(ctx, q, tenantID, deviceID, reason, actor, "")
+}
+
 func (s *Service) deprovisionTx(ctx context.Context, q store.Queries, tenantID, deviceID, reason string, actor iam.Actor, note string) (SignedCertificate, error) {
 	d, err := q.Devices().Lock(ctx, tenantID, deviceID)
 	if errors.Is(err, store.ErrNotFound) {

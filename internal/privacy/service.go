@@ -178,6 +178,18 @@ var Platforms = []string{"ios", "ipados", "macos", "windows", "linux", "android"
 
 // RegisterDevice creates a device in state pending.
 func (s *Service) RegisterDevice(ctx context.Context, tenantID string, in DeviceInput, actor iam.Actor) (store.Device, error) {
+	var d store.Device
+	err := s.st.Tx(ctx, func(q store.Queries) error {
+		var err error
+		d, err = s.RegisterDeviceIn(ctx, q, tenantID, in, actor)
+		return err
+	})
+	return d, err
+}
+
+// RegisterDeviceIn is RegisterDevice inside the caller's transaction (MDM
+// enrolment creates the device together with its channel).
+func (s *Service) RegisterDeviceIn(ctx context.Context, q store.Queries, tenantID string, in DeviceInput, actor iam.Actor) (store.Device, error) {
 	if !Ownership(in.Ownership).Valid() {
 		return store.Device{}, apperr.Invalid("unknown ownership class %q (want one of %v)", in.Ownership, Ownerships)
 	}
@@ -187,31 +199,28 @@ func (s *Service) RegisterDevice(ctx context.Context, tenantID string, in Device
 	now := s.clock()
 	d := store.Device{ID: store.NewID(), TenantID: tenantID, SubjectID: in.SubjectID, Ownership: in.Ownership,
 		Platform: in.Platform, State: store.DevicePending, CreatedAt: now, UpdatedAt: now}
-	err := s.st.Tx(ctx, func(q store.Queries) error {
-		if _, err := q.Tenants().Get(ctx, tenantID); err != nil {
-			return err
+	if _, err := q.Tenants().Get(ctx, tenantID); err != nil {
+		return d, err
+	}
+	if in.SubjectID != "" {
+		sub, err := s.Subject(ctx, q, tenantID, in.SubjectID)
+		if err != nil {
+			return d, err
 		}
-		if in.SubjectID != "" {
-			sub, err := s.Subject(ctx, q, tenantID, in.SubjectID)
-			if err != nil {
-				return err
-			}
-			if sub.State == store.SubjectErased {
-				return apperr.Conflict("that person was erased")
-			}
+		if sub.State == store.SubjectErased {
+			return d, apperr.Conflict("that person was erased")
 		}
-		var err error
-		if d.KeyID, err = s.vault.EnsureDataKey(ctx, q, tenantID, keys.DeviceOwner(d.ID), d.SubjectID); err != nil {
-			return err
-		}
-		if err := q.Devices().Create(ctx, d); err != nil {
-			return err
-		}
-		e := actor.Entry(tenantID, "device.register", "device", d.ID, audit.OutcomeSuccess)
-		e.Details = map[string]any{"ownership": d.Ownership, "platform": d.Platform}
-		return audit.Append(ctx, q, e)
-	})
-	return d, err
+	}
+	var err error
+	if d.KeyID, err = s.vault.EnsureDataKey(ctx, q, tenantID, keys.DeviceOwner(d.ID), d.SubjectID); err != nil {
+		return d, err
+	}
+	if err := q.Devices().Create(ctx, d); err != nil {
+		return d, err
+	}
+	e := actor.Entry(tenantID, "device.register", "device", d.ID, audit.OutcomeSuccess)
+	e.Details = map[string]any{"ownership": d.Ownership, "platform": d.Platform}
+	return d, audit.Append(ctx, q, e)
 }
 
 // Device returns a device, as a 404 when absent.

@@ -90,7 +90,6 @@ func (s *Service) Enqueue(ctx context.Context, tenantID string, deviceIDs []stri
 		if err != nil {
 			return err
 		}
-		now := s.clock()
 		for _, id := range deviceIDs {
 			d, err := q.Devices().Get(ctx, tenantID, id)
 			if errors.Is(err, store.ErrNotFound) {
@@ -112,21 +111,13 @@ func (s *Service) Enqueue(ctx context.Context, tenantID string, deviceIDs []stri
 			if err != nil {
 				return err
 			}
-			c := store.Command{ID: strings.ToUpper(store.NewID()), TenantID: tenantID, DeviceID: d.ID, RequestType: string(r.RequestType()),
-				State: store.CommandQueued, RequestedBy: string(actor.Type) + ":" + actor.ID, CreatedAt: now}
-			built, err := mdmproto.Build(c.ID, r)
+			c, err := s.buildCommand(d, r, actor)
 			if err != nil {
-				return apperr.Invalid("%v", err)
-			}
-			if c.Payload, err = s.sealer.Seal(built.Plist(), commandAD(c.ID)); err != nil {
 				return err
 			}
 			out = append(out, c)
 		}
-		if err := q.Commands().Enqueue(ctx, out, s.cfg.MaxQueued); err != nil {
-			if errors.Is(err, store.ErrConflict) {
-				return apperr.Conflict("a device's command queue is full (%d open commands); wait for it to check in", s.cfg.MaxQueued)
-			}
+		if err := s.saveCommands(ctx, q, out); err != nil {
 			return err
 		}
 		e := actor.Entry(tenantID, "mdm.command.enqueue", "device", deviceIDs[0], audit.OutcomeSuccess)
@@ -135,4 +126,53 @@ func (s *Service) Enqueue(ctx context.Context, tenantID string, deviceIDs []stri
 		return audit.Append(ctx, q, e)
 	})
 	return out, err
+}
+
+// enqueueIn queues requests for one device inside the caller's transaction.
+func (s *Service) enqueueIn(ctx context.Context, q store.Queries, d store.Device, reqs []mdmproto.Request, reason string, actor iam.Actor) error {
+	settings, _, err := privacy.LoadSettings(ctx, q, d.TenantID)
+	if err != nil {
+		return err
+	}
+	var cmds []store.Command
+	for _, req := range reqs {
+		r, err := RequestFor(req, d, settings, nil)
+		if err != nil {
+			return err
+		}
+		c, err := s.buildCommand(d, r, actor)
+		if err != nil {
+			return err
+		}
+		cmds = append(cmds, c)
+	}
+	if err := s.saveCommands(ctx, q, cmds); err != nil {
+		return err
+	}
+	e := actor.Entry(d.TenantID, "mdm.command.enqueue", "device", d.ID, audit.OutcomeSuccess)
+	e.Reason = reason
+	e.Details = map[string]any{"commands": len(cmds)}
+	return audit.Append(ctx, q, e)
+}
+
+// buildCommand encodes r for d with a fresh CommandUUID and seals it.
+func (s *Service) buildCommand(d store.Device, r mdmproto.Request, actor iam.Actor) (store.Command, error) {
+	c := store.Command{ID: strings.ToUpper(store.NewID()), TenantID: d.TenantID, DeviceID: d.ID, RequestType: string(r.RequestType()),
+		State: store.CommandQueued, RequestedBy: string(actor.Type) + ":" + actor.ID, CreatedAt: s.clock()}
+	built, err := mdmproto.Build(c.ID, r)
+	if err != nil {
+		return c, apperr.Invalid("%v", err)
+	}
+	c.Payload, err = s.sealer.Seal(built.Plist(), commandAD(c.ID))
+	return c, err
+}
+
+func (s *Service) saveCommands(ctx context.Context, q store.Queries, cmds []store.Command) error {
+	if err := q.Commands().Enqueue(ctx, cmds, s.cfg.MaxQueued); err != nil {
+		if errors.Is(err, store.ErrConflict) {
+			return apperr.Conflict("a device's command queue is full (%d open commands); wait for it to check in", s.cfg.MaxQueued)
+		}
+		return err
+	}
+	return nil
 }

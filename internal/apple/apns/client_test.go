@@ -1,0 +1,364 @@
+package apns
+
+import (
+	"bytes"
+	"context"
+	"encoding/hex"
+	"errors"
+	"log/slog"
+	"net"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// pushEnv is a parsed push certificate and a fake APNs that trusts its CA.
+type pushEnv struct {
+	cert *PushCertificate
+	fake *fakeAPNs
+}
+
+func newPushEnv(t *testing.T, script map[string][]reply) pushEnv {
+	t.Helper()
+	ca := newTestCA(t)
+	is := ca.issue(t, pushCertSpec{key: newECKey(t)})
+	cert := mustParse(t, join(certPEM(is.cert), keyPEM(t, is.key, "ec")), "")
+	return pushEnv{cert: cert, fake: newFakeAPNs(t, ca, testTopic, script)}
+}
+
+func (e pushEnv) client(t *testing.T, opts ...Option) *Client {
+	t.Helper()
+	base := []Option{
+		WithEndpoint(e.fake.srv.URL),
+		WithRootCAs(e.fake.rootCAs()),
+		WithBackoff(func(int) time.Duration { return time.Millisecond }),
+	}
+	c, err := NewClient(e.cert, append(base, opts...)...)
+	if err != nil {
+		t.Fatalf("NewClient: %v", err)
+	}
+	t.Cleanup(c.Close)
+	return c
+}
+
+func note(tokenHex string) Notification {
+	raw, err := hex.DecodeString(tokenHex)
+	if err != nil {
+		panic(err) // test table typo
+	}
+	return Notification{Token: raw, PushMagic: magicFor(tokenHex)}
+}
+
+// tok makes a realistic 32-byte token (hex) ending in id, so that a token in
+// the logs cannot be mistaken for a fragment of something else.
+func tok(id string) string { return strings.Repeat("d0", 31) + id }
+
+func TestPushClassifiesProviderResponses(t *testing.T) {
+	const deadAt = int64(1_790_000_000_123)
+	script := map[string][]reply{
+		tok("a1"): {{status: 200}},
+		tok("a2"): {{status: 400, reason: "BadDeviceToken"}},
+		tok("a3"): {{status: 400, reason: "DeviceTokenNotForTopic"}},
+		tok("a4"): {{status: 410, reason: "Unregistered", timestamp: deadAt}},
+		tok("a5"): {{status: 429, reason: "TooManyRequests"}, {status: 200}},
+		tok("a6"): {{status: 500, reason: "InternalServerError"}},
+		tok("a7"): {{status: 503, reason: "ServiceUnavailable"}, {status: 200}},
+		tok("a8"): {{status: 413, reason: "PayloadTooLarge"}},
+		tok("a9"): {{status: 400, reason: "TopicDisallowed"}},
+	}
+	env := newPushEnv(t, script)
+	var logs bytes.Buffer
+	now := time.Now().Truncate(time.Second)
+	c := env.client(t, WithMaxStreams(3), WithMaxAttempts(3), WithClock(func() time.Time { return now }),
+		WithDefaultExpiry(2*time.Hour), WithLogger(slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))))
+
+	expiring := note(tok("a7"))
+	expiring.Expiration = now.Add(90 * time.Minute)
+	notes := []Notification{note(tok("a1")), note(tok("a2")), note(tok("a3")), note(tok("a4")), note(tok("a5")), note(tok("a6")), expiring, note(tok("a8")),
+		{PushMagic: "magic-x"}, {Token: []byte{0xa0}}}
+	// a9 is a Fatal outcome and would skip the rest; it has its own test.
+	want := []struct {
+		outcome  Outcome
+		status   int
+		reason   string
+		attempts int
+	}{
+		{Delivered, 200, "", 1},
+		{BadToken, 400, "BadDeviceToken", 1},
+		{BadToken, 400, "DeviceTokenNotForTopic", 1},
+		{Unregistered, 410, "Unregistered", 1},
+		{Delivered, 200, "", 2},
+		{Retry, 500, "InternalServerError", 3},
+		{Delivered, 200, "", 2},
+		{Rejected, 413, "PayloadTooLarge", 1},
+		{BadToken, 0, ReasonEmptyToken, 0},
+		{Rejected, 0, ReasonEmptyPushMagic, 0},
+	}
+
+	results := c.Push(context.Background(), notes)
+	if len(results) != len(notes) {
+		t.Fatalf("got %d results for %d notifications", len(results), len(notes))
+	}
+	for i, w := range want {
+		r := results[i]
+		if r.Outcome != w.outcome || r.Status != w.status || r.Reason != w.reason || r.Attempts != w.attempts {
+			t.Errorf("result %d = %v/%d/%q/%d attempts, want %v/%d/%q/%d", i,
+				r.Outcome, r.Status, r.Reason, r.Attempts, w.outcome, w.status, w.reason, w.attempts)
+		}
+		if r.Status != 0 && r.ID == "" {
+			t.Errorf("result %d lacks the apns-id", i)
+		}
+		if tok := hex.EncodeToString(notes[i].Token); r.Attempts > 0 && env.fake.hitsFor(tok) != r.Attempts {
+			t.Errorf("result %d: %d attempts but the server saw %d", i, r.Attempts, env.fake.hitsFor(tok))
+		}
+	}
+	if got := results[3].UnregisteredAt; !got.Equal(time.UnixMilli(deadAt)) {
+		t.Errorf("UnregisteredAt = %v, want %v", got, time.UnixMilli(deadAt))
+	}
+	if got, want := env.fake.expirationFor(tok("a1")), strconv.FormatInt(now.Add(2*time.Hour).Unix(), 10); got != want {
+		t.Errorf("default apns-expiration = %s, want %s", got, want)
+	}
+	if got, want := env.fake.expirationFor(tok("a7")), strconv.FormatInt(expiring.Expiration.Unix(), 10); got != want {
+		t.Errorf("explicit apns-expiration = %s, want %s", got, want)
+	}
+	if !strings.Contains(logs.String(), "delivered=3") {
+		t.Errorf("batch summary missing from logs: %s", logs.String())
+	}
+	for tok := range script {
+		if strings.Contains(logs.String(), tok) || strings.Contains(logs.String(), magicFor(tok)) {
+			t.Errorf("logs carry a token or PushMagic: %s", logs.String())
+		}
+	}
+}
+
+func TestPushStopsBatchOnCertificateRefusal(t *testing.T) {
+	for _, tc := range []struct {
+		status int
+		reason string
+	}{{403, "BadCertificate"}, {400, "TopicDisallowed"}} {
+		t.Run(tc.reason, func(t *testing.T) {
+			env := newPushEnv(t, map[string][]reply{"b1": {{status: tc.status, reason: tc.reason}}, "b2": {{status: 200}}, "b3": {{status: 200}}})
+			c := env.client(t, WithMaxStreams(1))
+			results := c.Push(context.Background(), []Notification{note("b1"), note("b2"), note("b3")})
+			if r := results[0]; r.Outcome != Fatal || r.Reason != tc.reason || r.Status != tc.status || r.Attempts != 1 {
+				t.Errorf("first result = %+v, want Fatal %s after one attempt", r, tc.reason)
+			}
+			for i, r := range results[1:] {
+				if r.Outcome != Fatal || r.Reason != ReasonSkipped || r.Attempts != 0 {
+					t.Errorf("result %d = %+v, want skipped", i+1, r)
+				}
+			}
+			if n := env.fake.totalHits(); n != 1 {
+				t.Errorf("server saw %d requests after a certificate refusal, want 1", n)
+			}
+		})
+	}
+}
+
+func TestPushBoundsConcurrentStreams(t *testing.T) {
+	const streams, count = 4, 24
+	script := map[string][]reply{}
+	var notes []Notification
+	for i := range count {
+		tok := hex.EncodeToString([]byte{0xc0, byte(i)})
+		script[tok] = []reply{{status: 200}}
+		notes = append(notes, note(tok))
+	}
+	env := newPushEnv(t, script)
+	var inflight, peak atomic.Int32
+	arrived := make(chan struct{}, count)
+	release := make(chan struct{}, count)
+	stalled := make(chan struct{})
+	var stallOnce sync.Once
+	env.fake.onRequest = func(string) {
+		n := inflight.Add(1)
+		for p := peak.Load(); n > p && !peak.CompareAndSwap(p, n); p = peak.Load() {
+		}
+		arrived <- struct{}{}
+		select {
+		case <-release:
+		case <-stalled:
+		case <-time.After(10 * time.Second): // deadlock guard only
+			stallOnce.Do(func() {
+				t.Errorf("push held forever: the client never had %d pushes in flight", streams)
+				close(stalled)
+			})
+		}
+		inflight.Add(-1) // before the response, so the client's next push comes after it
+	}
+	// Hold every push; let one finish only while the client has filled every
+	// stream. A client that never fills them stalls; one that overfills them
+	// shows a higher peak.
+	go func() {
+		held := 0
+		for range count {
+			select {
+			case <-arrived:
+			case <-time.After(10 * time.Second):
+				return
+			}
+			if held++; held >= streams {
+				release <- struct{}{}
+				held--
+			}
+		}
+		for ; held > 0; held-- {
+			release <- struct{}{}
+		}
+	}()
+	results := env.client(t, WithMaxStreams(streams)).Push(context.Background(), notes)
+	for i, r := range results {
+		if r.Outcome != Delivered {
+			t.Errorf("result %d = %v", i, r.Outcome)
+		}
+	}
+	if got := peak.Load(); got != streams {
+		t.Errorf("peak in-flight pushes = %d, want exactly %d", got, streams)
+	}
+}
+
+func TestPushHonoursContextDuringBackoff(t *testing.T) {
+	env := newPushEnv(t, map[string][]reply{"d1": {{status: 503, reason: "ServiceUnavailable"}}})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	env.fake.onRequest = func(string) { cancel() }
+	var waits atomic.Int32
+	c := env.client(t, WithMaxAttempts(5), WithBackoff(func(int) time.Duration { waits.Add(1); return time.Hour }))
+
+	r := c.Push(ctx, []Notification{note("d1")})[0]
+	if r.Outcome != Retry || r.Attempts != 1 || !errors.Is(r.Err, context.Canceled) {
+		t.Errorf("result = %+v, want Retry after 1 attempt with context.Canceled", r)
+	}
+	if waits.Load() != 1 {
+		t.Errorf("back-off consulted %d times, want 1", waits.Load())
+	}
+}
+
+func TestPushNetworkErrorIsRetryWithoutToken(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close() // nothing listens there now: every dial is refused
+	env := newPushEnv(t, nil)
+	var waited []int
+	c := env.client(t, WithEndpoint("https://"+addr), WithMaxAttempts(3),
+		WithBackoff(func(a int) time.Duration { waited = append(waited, a); return 0 }))
+
+	r := c.Push(context.Background(), []Notification{note("e1")})[0]
+	if r.Outcome != Retry || r.Attempts != 3 || r.Err == nil || r.Status != 0 {
+		t.Fatalf("result = %+v, want Retry after 3 attempts with an error", r)
+	}
+	if strings.Contains(r.Err.Error(), "e1") || strings.Contains(r.Err.Error(), "/3/device/") {
+		t.Errorf("error leaks the token: %v", r.Err)
+	}
+	if len(waited) != 2 || waited[0] != 1 || waited[1] != 2 {
+		t.Errorf("back-off attempts = %v, want [1 2]", waited)
+	}
+}
+
+func TestPushRefusesExpiredCertificateLocally(t *testing.T) {
+	env := newPushEnv(t, map[string][]reply{"f1": {{status: 200}}})
+	c := env.client(t, WithClock(func() time.Time { return env.cert.NotAfter.Add(time.Second) }))
+	r := c.Push(context.Background(), []Notification{note("f1")})[0]
+	if r.Outcome != Fatal || r.Reason != ReasonCertificateExpired || env.fake.totalHits() != 0 {
+		t.Errorf("result = %+v with %d requests, want Fatal CertificateExpired and none sent", r, env.fake.totalHits())
+	}
+}
+
+// The fake must refuse a client without the push certificate, or the tests
+// above would prove nothing about client authentication.
+func TestFakeAPNsRequiresClientCertificate(t *testing.T) {
+	env := newPushEnv(t, map[string][]reply{"01": {{status: 200}}})
+	plain := env.fake.srv.Client() // trusts the server, offers no certificate
+	resp, err := plain.Post(env.fake.srv.URL+"/3/device/01", "application/json", strings.NewReader(`{"mdm":"magic-01"}`))
+	if err == nil {
+		resp.Body.Close()
+		t.Fatalf("fake APNs answered %d to a client without a certificate", resp.StatusCode)
+	}
+	if env.fake.totalHits() != 0 {
+		t.Error("request without a client certificate reached the handler")
+	}
+}
+
+func TestNewClientRejectsBadConfiguration(t *testing.T) {
+	env := newPushEnv(t, nil)
+	for name, opt := range map[string]Option{
+		"zero streams":  WithMaxStreams(0),
+		"zero attempts": WithMaxAttempts(0),
+		"plain http":    WithEndpoint("http://127.0.0.1:1"),
+		"nil backoff":   WithBackoff(nil),
+	} {
+		if _, err := NewClient(env.cert, opt); err == nil {
+			t.Errorf("%s: NewClient accepted it", name)
+		}
+	}
+	if _, err := NewClient(&PushCertificate{Topic: testTopic}); err == nil {
+		t.Error("NewClient accepted a certificate without a key")
+	}
+}
+
+func TestExponentialBackoffStaysInBounds(t *testing.T) {
+	base, limit := 100*time.Millisecond, 2*time.Second
+	b := ExponentialBackoff(base, limit)
+	for attempt := 1; attempt <= 12; attempt++ {
+		ceiling := min(base<<(attempt-1), limit)
+		for range 50 {
+			if d := b(attempt); d < ceiling/2 || d > ceiling {
+				t.Fatalf("attempt %d: %v outside [%v, %v]", attempt, d, ceiling/2, ceiling)
+			}
+		}
+	}
+}
+
+// memoryRegistry is a real, if small, TokenRegistry with the written contract.
+type memoryRegistry struct {
+	reported  map[string]time.Time // token → last TokenUpdate
+	dead, bad map[string]bool
+	failOnBad bool
+}
+
+func (m *memoryRegistry) MarkUnregistered(_ context.Context, token []byte, at time.Time) error {
+	if last, ok := m.reported[string(token)]; ok && !last.After(at) {
+		m.dead[string(token)] = true
+	}
+	return nil
+}
+
+func (m *memoryRegistry) MarkBadToken(_ context.Context, token []byte) error {
+	if m.failOnBad {
+		return errors.New("store unavailable")
+	}
+	if _, ok := m.reported[string(token)]; ok {
+		m.bad[string(token)] = true
+	}
+	return nil
+}
+
+func TestRecordTokenOutcomes(t *testing.T) {
+	deadAt := time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
+	reg := &memoryRegistry{
+		reported: map[string]time.Time{"old": deadAt.Add(-time.Hour), "renewed": deadAt.Add(time.Hour), "bad": deadAt, "ok": deadAt},
+		dead:     map[string]bool{}, bad: map[string]bool{},
+	}
+	notes := []Notification{{Token: []byte("old")}, {Token: []byte("renewed")}, {Token: []byte("bad")}, {Token: []byte("ok")}}
+	results := []Result{{Outcome: Unregistered, UnregisteredAt: deadAt}, {Outcome: Unregistered, UnregisteredAt: deadAt},
+		{Outcome: BadToken}, {Outcome: Delivered}}
+	if err := RecordTokenOutcomes(context.Background(), reg, notes, results); err != nil {
+		t.Fatal(err)
+	}
+	if !reg.dead["old"] || reg.dead["renewed"] || !reg.bad["bad"] || reg.bad["ok"] || reg.dead["ok"] {
+		t.Errorf("dead = %v, bad = %v", reg.dead, reg.bad)
+	}
+	reg.failOnBad = true
+	if err := RecordTokenOutcomes(context.Background(), reg, notes, results); err == nil || !strings.Contains(err.Error(), "notification 2") {
+		t.Errorf("err = %v, want the failing notification named", err)
+	}
+	if err := RecordTokenOutcomes(context.Background(), reg, notes, results[:1]); err == nil {
+		t.Error("mismatched lengths accepted")
+	}
+}

@@ -1,0 +1,137 @@
+package apns
+
+import (
+	"encoding/json"
+	"math/rand/v2"
+	"net/http"
+	"time"
+)
+
+// Outcome says what the caller should do next with a device token.
+type Outcome int
+
+const (
+	// Delivered: APNs accepted the push (200).
+	Delivered Outcome = iota + 1
+	// Unregistered: the token is dead for this topic (410); stop pushing to it
+	// until the device reports a token newer than Result.UnregisteredAt.
+	Unregistered
+	// BadToken: APNs refused the token itself (400 BadDeviceToken,
+	// DeviceTokenNotForTopic, MissingDeviceToken); the stored token is wrong.
+	BadToken
+	// Retry: a passing failure (429, 5xx, network, timeout) that outlived the
+	// client's attempts; push again later.
+	Retry
+	// Fatal: APNs refused the certificate or topic (403, 400 BadTopic…), or the
+	// certificate has expired. Stop pushing until an administrator replaces it.
+	Fatal
+	// Rejected: the request itself was refused (other 4xx) or could not be
+	// built; retrying the same notification will not help.
+	Rejected
+)
+
+func (o Outcome) String() string {
+	switch o {
+	case Delivered:
+		return "delivered"
+	case Unregistered:
+		return "unregistered"
+	case BadToken:
+		return "bad_token"
+	case Retry:
+		return "retry"
+	case Fatal:
+		return "fatal"
+	case Rejected:
+		return "rejected"
+	default:
+		return "unknown"
+	}
+}
+
+// Result is the fate of one Notification; Push returns them in input order.
+// It carries no token or PushMagic, so it is safe to log.
+type Result struct {
+	Outcome        Outcome
+	Status         int       // HTTP status of the last response; 0 if none arrived
+	Reason         string    // APNs "reason" (e.g. BadDeviceToken), or one of ours for local refusals
+	ID             string    // apns-id of the last response, to quote to Apple support
+	UnregisteredAt time.Time // for Unregistered: when APNs learned the token was dead
+	Attempts       int       // requests sent; 0 when refused or skipped locally
+	Err            error     // transport or context error behind a Retry without response
+}
+
+// Reasons this package sets without asking APNs.
+const (
+	ReasonEmptyToken         = "EmptyToken"
+	ReasonTokenTooLong       = "TokenTooLong"
+	ReasonEmptyPushMagic     = "EmptyPushMagic"
+	ReasonCertificateExpired = "CertificateExpired"
+	ReasonSkipped            = "SkippedAfterFatal"
+)
+
+// errorBody is the JSON APNs sends with every non-200 response.
+type errorBody struct {
+	Reason    string `json:"reason"`
+	Timestamp int64  `json:"timestamp"` // milliseconds since the epoch, with 410 only
+}
+
+// classify turns one APNs response into a Result.
+func classify(status int, body []byte, id string) Result {
+	r := Result{Status: status, ID: id}
+	var eb errorBody
+	if len(body) > 0 && json.Unmarshal(body, &eb) == nil {
+		r.Reason = eb.Reason
+	}
+	switch {
+	case status == http.StatusOK:
+		r.Outcome = Delivered
+	case status == http.StatusGone:
+		r.Outcome = Unregistered
+		if eb.Timestamp > 0 {
+			r.UnregisteredAt = time.UnixMilli(eb.Timestamp).UTC()
+		}
+	case status == http.StatusBadRequest:
+		r.Outcome = classifyBadRequest(r.Reason)
+	case status == http.StatusForbidden:
+		r.Outcome = Fatal
+	case status == http.StatusTooManyRequests, status >= 500:
+		r.Outcome = Retry
+	default:
+		r.Outcome = Rejected
+	}
+	return r
+}
+
+func classifyBadRequest(reason string) Outcome {
+	switch reason {
+	case "BadDeviceToken", "DeviceTokenNotForTopic", "MissingDeviceToken":
+		return BadToken
+	case "BadTopic", "TopicDisallowed", "MissingTopic":
+		// The certificate's topic is not accepted: an administrator must act.
+		return Fatal
+	default:
+		return Rejected
+	}
+}
+
+// Backoff returns how long to wait before retry number attempt (1 for the
+// first retry).
+type Backoff func(attempt int) time.Duration
+
+// ExponentialBackoff doubles from base up to limit, then keeps a random part
+// (half to all of it) so that many nodes retrying together spread out.
+func ExponentialBackoff(base, limit time.Duration) Backoff {
+	return func(attempt int) time.Duration {
+		d := base
+		for i := 1; i < attempt && d < limit; i++ {
+			d *= 2
+		}
+		d = min(d, limit)
+		if d <= 1 {
+			return d
+		}
+		half := d / 2
+		return half + rand.N(d-half+1)
+	}
+}

@@ -1,0 +1,297 @@
+package mdm
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"crypto/x509"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+
+	"howett.net/plist"
+
+	"github.com/steward-mdm/steward/internal/apperr"
+	"github.com/steward-mdm/steward/internal/apple/mdmproto"
+	"github.com/steward-mdm/steward/internal/audit"
+	"github.com/steward-mdm/steward/internal/iam"
+	"github.com/steward-mdm/steward/internal/privacy"
+	"github.com/steward-mdm/steward/internal/store"
+)
+
+// Device-facing refusals. None is ever a 401: an Apple device may unenrol
+// on a 401.
+var (
+	// ErrUnknownDevice: the certificate belongs to no enrolment or channel.
+	ErrUnknownDevice = apperr.Forbidden("this device is not enrolled here")
+	// ErrWrongDevice: a certificate speaking for another device's UDID.
+	ErrWrongDevice = apperr.Forbidden("this certificate belongs to another device")
+	// ErrDeclineUserChannel: Steward does not keep user channels yet; the
+	// HTTP layer answers 410, which tells the device not to ask again.
+	ErrDeclineUserChannel = errors.New("mdm: user channels are not supported")
+)
+
+// Fingerprint is the SHA-256 of a certificate, how channels find devices.
+func Fingerprint(cert *x509.Certificate) []byte {
+	sum := sha256.Sum256(cert.Raw)
+	return sum[:]
+}
+
+// certBindingKey is the Settings key binding an issued identity certificate
+// to its enrolment until the device authenticates with it.
+func certBindingKey(fp []byte) string { return "mdm-cert:" + hex.EncodeToString(fp) }
+
+type certBinding struct {
+	TenantID    string `json:"tenant_id"`
+	EnrolmentID string `json:"enrolment_id"`
+}
+
+// BindIssuedCertificate is the SCEP server's OnIssued hook: it remembers
+// which enrolment a new identity certificate belongs to. A renewal moves an
+// existing channel to the new certificate when the device uses it.
+func (s *Service) BindIssuedCertificate(ctx context.Context, tenantID, enrolmentID string, cert *x509.Certificate, renewal bool) error {
+	b, err := json.Marshal(certBinding{TenantID: tenantID, EnrolmentID: enrolmentID})
+	if err != nil {
+		return err
+	}
+	return s.st.Tx(ctx, func(q store.Queries) error {
+		if !renewal {
+			e, err := q.Enrolments().Get(ctx, tenantID, enrolmentID)
+			if err != nil {
+				return err
+			}
+			if e.State != EnrolmentAccepted {
+				return fmt.Errorf("mdm: enrolment %s is %s, not accepted", enrolmentID, e.State)
+			}
+		}
+		return q.Settings().Put(ctx, certBindingKey(Fingerprint(cert)), b)
+	})
+}
+
+// channelIndex is the keyed index of the identifier a device channel is
+// keyed on (UDID, or EnrollmentID for User Enrollment).
+func (s *Service) channelIndex(ctx context.Context, q store.Queries, tenantID string, e mdmproto.Enrollment) ([]byte, error) {
+	return s.priv.Vault().BlindIndex(ctx, q, tenantID, "apple.channel", e.DeviceID())
+}
+
+// Checkin handles a check-in message from a device whose identity
+// certificate the HTTP layer verified (signature and chain to its tenant's
+// CA). It returns the response body, nil for an empty 200.
+func (s *Service) Checkin(ctx context.Context, cert *x509.Certificate, body []byte) ([]byte, error) {
+	msg, err := mdmproto.DecodeCheckin(body)
+	if err != nil {
+		return nil, apperr.Invalid("%v", err)
+	}
+	if msg.Sender().IsUserChannel() {
+		if _, ok := msg.(*mdmproto.UserAuthenticate); ok {
+			return nil, ErrDeclineUserChannel
+		}
+		return nil, nil // user-channel tokens and messages: acknowledged, not kept
+	}
+	if m, ok := msg.(*mdmproto.Authenticate); ok {
+		return nil, s.authenticate(ctx, cert, m)
+	}
+	var out []byte
+	err = s.st.Tx(ctx, func(q store.Queries) error {
+		ch, err := s.channelFor(ctx, q, cert, msg.Sender())
+		if err != nil {
+			return err
+		}
+		ch.LastCheckin, ch.UpdatedAt = s.clock(), s.clock()
+		switch m := msg.(type) {
+		case *mdmproto.TokenUpdate:
+			return s.tokenUpdate(ctx, q, ch, m)
+		case *mdmproto.CheckOut:
+			return s.checkOut(ctx, q, ch)
+		case *mdmproto.SetBootstrapToken:
+			ch.Bootstrap = nil
+			if len(m.BootstrapToken) > 0 {
+				if ch.Bootstrap, err = s.sealer.Seal(m.BootstrapToken.Reveal(), []byte("bootstrap:"+ch.DeviceID)); err != nil {
+					return err
+				}
+			}
+			return q.AppleChannels().Update(ctx, ch)
+		case *mdmproto.GetBootstrapToken:
+			out, err = s.bootstrapResponse(ch)
+			return err
+		case *mdmproto.DeclarativeManagement:
+			out, err = declarativeResponse(m)
+			return err
+		}
+		return nil
+	})
+	return out, err
+}
+
+// channelFor finds the channel of a certificate and checks the message
+// names the device the certificate was bound to.
+func (s *Service) channelFor(ctx context.Context, q store.Queries, cert *x509.Certificate, sender mdmproto.Enrollment) (store.AppleChannel, error) {
+	ch, err := q.AppleChannels().GetByCert(ctx, Fingerprint(cert))
+	if errors.Is(err, store.ErrNotFound) {
+		return ch, ErrUnknownDevice
+	}
+	if err != nil {
+		return ch, err
+	}
+	idx, err := s.channelIndex(ctx, q, ch.TenantID, sender)
+	if err != nil {
+		return ch, err
+	}
+	if !bytes.Equal(idx, ch.ChannelIndex) {
+		return ch, ErrWrongDevice
+	}
+	return ch, nil
+}
+
+// authenticate creates the device and its channel the first time a device
+// presents a certificate issued for an accepted enrolment.
+func (s *Service) authenticate(ctx context.Context, cert *x509.Certificate, m *mdmproto.Authenticate) error {
+	fp := Fingerprint(cert)
+	return s.st.Tx(ctx, func(q store.Queries) error {
+		if ch, err := q.AppleChannels().GetByCert(ctx, fp); err == nil {
+			// The same device authenticating again (a reinstalled profile).
+			_, err := s.channelFor(ctx, q, cert, m.Enrollment)
+			if err == nil {
+				ch.CheckedOut = false
+				return q.AppleChannels().Update(ctx, ch)
+			}
+			return err
+		} else if !errors.Is(err, store.ErrNotFound) {
+			return err
+		}
+		raw, err := q.Settings().Get(ctx, certBindingKey(fp))
+		if errors.Is(err, store.ErrNotFound) {
+			return ErrUnknownDevice
+		}
+		if err != nil {
+			return err
+		}
+		var b certBinding
+		if err := json.Unmarshal(raw, &b); err != nil {
+			return fmt.Errorf("mdm: certificate binding: %w", err)
+		}
+		e, err := q.Enrolments().Get(ctx, b.TenantID, b.EnrolmentID)
+		if err != nil {
+			return err
+		}
+		if e.State != EnrolmentAccepted {
+			return apperr.Conflict("this enrolment was already used or revoked")
+		}
+		if e.UserEnrollment != m.IsUserEnrollment() {
+			return apperr.Forbidden("the device enrolled differently from the enrolment it was invited to (user enrollment: %v)", e.UserEnrollment)
+		}
+		actor := iam.Actor{Type: store.ActorDevice, ID: "enrolment:" + e.ID}
+		d, err := s.priv.RegisterDeviceIn(ctx, q, e.TenantID, privacy.DeviceInput{SubjectID: e.SubjectID, Ownership: e.Ownership,
+			Platform: platformOf(m.ProductName, m.Model)}, actor)
+		if err != nil {
+			return err
+		}
+		idx, err := s.channelIndex(ctx, q, e.TenantID, m.Enrollment)
+		if err != nil {
+			return err
+		}
+		now := s.clock()
+		ch := store.AppleChannel{DeviceID: d.ID, TenantID: e.TenantID, CertFingerprint: fp, CertNotAfter: cert.NotAfter.UTC(),
+			EnrolmentID: e.ID, ChannelIndex: idx, Topic: m.Topic, LastCheckin: now, CreatedAt: now, UpdatedAt: now}
+		if err := q.AppleChannels().Create(ctx, ch); err != nil {
+			if errors.Is(err, store.ErrConflict) {
+				return ErrWrongDevice
+			}
+			return err
+		}
+		e.State, e.DeviceID, e.UsedAt = store.EnrolmentUsed, d.ID, now
+		if err := q.Enrolments().Update(ctx, e); err != nil {
+			return err
+		}
+		if err := q.Settings().Delete(ctx, certBindingKey(fp)); err != nil {
+			return err
+		}
+		if _, err := s.priv.Gate().Admit(ctx, q, privacy.Report{TenantID: e.TenantID, DeviceID: d.ID, Source: "apple-mdm/Authenticate",
+			Values: authenticateObservations(m), At: now}); err != nil {
+			return err
+		}
+		r := actor.Entry(e.TenantID, "mdm.authenticate", "device", d.ID, audit.OutcomeSuccess)
+		r.Details = map[string]any{"enrolment": e.ID, "user_enrollment": e.UserEnrollment}
+		return audit.Append(ctx, q, r)
+	})
+}
+
+// tokenUpdate stores how to wake the device; the first one completes the
+// enrolment and queues the initial inventory.
+func (s *Service) tokenUpdate(ctx context.Context, q store.Queries, ch store.AppleChannel, m *mdmproto.TokenUpdate) error {
+	if len(m.Token) == 0 || m.PushMagic == "" {
+		return apperr.Invalid("TokenUpdate without a token or PushMagic")
+	}
+	first := ch.PushToken == nil
+	ch.PushToken, ch.PushMagic, ch.Topic, ch.CheckedOut = m.Token, m.PushMagic, m.Topic, false
+	if len(m.UnlockToken) > 0 {
+		sealed, err := s.sealer.Seal(m.UnlockToken.Reveal(), []byte("unlock:"+ch.DeviceID))
+		if err != nil {
+			return err
+		}
+		ch.UnlockToken = sealed
+	}
+	if err := q.AppleChannels().Update(ctx, ch); err != nil {
+		return err
+	}
+	if !first {
+		return nil
+	}
+	d, err := q.Devices().Lock(ctx, ch.TenantID, ch.DeviceID)
+	if err != nil {
+		return err
+	}
+	d.State, d.EnrolledAt, d.UpdatedAt = store.DeviceEnrolled, s.clock(), s.clock()
+	if err := q.Devices().Update(ctx, d); err != nil {
+		return err
+	}
+	actor := iam.Actor{Type: store.ActorDevice, ID: d.ID}
+	if err := audit.Append(ctx, q, actor.Entry(d.TenantID, "mdm.enrolled", "device", d.ID, audit.OutcomeSuccess)); err != nil {
+		return err
+	}
+	return s.enqueueIn(ctx, q, d, []mdmproto.Request{mdmproto.DeviceInformation{}, mdmproto.SecurityInfo{}, mdmproto.InstalledApplicationList{}},
+		"initial inventory", iam.SystemActor)
+}
+
+// checkOut: the device removed its MDM profile. Its personal data is erased
+// as on any deprovisioning; the signed certificate records why.
+func (s *Service) checkOut(ctx context.Context, q store.Queries, ch store.AppleChannel) error {
+	ch.CheckedOut, ch.PushToken, ch.PushMagic, ch.UnlockToken, ch.Bootstrap = true, nil, "", nil, nil
+	if err := q.AppleChannels().Update(ctx, ch); err != nil {
+		return err
+	}
+	_, err := s.priv.DeprovisionIn(ctx, q, ch.TenantID, ch.DeviceID, "the device removed its management profile (CheckOut)",
+		iam.Actor{Type: store.ActorDevice, ID: ch.DeviceID})
+	if apperr.IsKind(err, apperr.KindConflict) {
+		return nil // already deprovisioned
+	}
+	return err
+}
+
+func (s *Service) bootstrapResponse(ch store.AppleChannel) ([]byte, error) {
+	var token []byte
+	if ch.Bootstrap != nil {
+		var err error
+		if token, err = s.sealer.Open(ch.Bootstrap, []byte("bootstrap:"+ch.DeviceID)); err != nil {
+			return nil, err
+		}
+	}
+	return plist.Marshal(map[string]any{"BootstrapToken": token}, plist.XMLFormat)
+}
+
+// declarativeResponse answers declarative management with an empty,
+// consistent configuration until Steward manages declarations.
+func declarativeResponse(m *mdmproto.DeclarativeManagement) ([]byte, error) {
+	const token = "steward-ddm-empty-v1"
+	switch m.Endpoint {
+	case "tokens":
+		return json.Marshal(map[string]any{"SyncTokens": map[string]any{"DeclarationsToken": token, "Timestamp": "2026-01-01T00:00:00Z"}})
+	case "declaration-items":
+		return json.Marshal(map[string]any{"Declarations": map[string]any{"Activations": []any{}, "Assets": []any{},
+			"Configurations": []any{}, "Management": []any{}}, "DeclarationsToken": token})
+	case "status":
+		return nil, nil
+	}
+	return nil, apperr.NotFound("declarative management endpoint")
+}

@@ -1,0 +1,133 @@
+package mdm
+
+import (
+	"context"
+	"crypto/x509"
+	"encoding/json"
+	"errors"
+
+	"github.com/steward-mdm/steward/internal/apperr"
+	"github.com/steward-mdm/steward/internal/apple/mdmproto"
+	"github.com/steward-mdm/steward/internal/privacy"
+	"github.com/steward-mdm/steward/internal/store"
+)
+
+// Connect handles the command endpoint: it records the result the device
+// sends (through the privacy gate), then answers with the next command, or
+// nil when the queue is empty.
+//
+// Apple's semantics: Idle asks for work; Acknowledged and Error finish a
+// command; NotNow means "not now": the command stays queued but is not
+// offered again until the device next says Idle.
+func (s *Service) Connect(ctx context.Context, cert *x509.Certificate, body []byte) ([]byte, error) {
+	res, err := mdmproto.DecodeResult(body)
+	if err != nil {
+		return nil, apperr.Invalid("%v", err)
+	}
+	if res.IsUserChannel() {
+		return nil, nil // no user-channel commands are kept
+	}
+	var next store.Command
+	err = s.st.Tx(ctx, func(q store.Queries) error {
+		ch, err := s.channelFor(ctx, q, cert, res.Enrollment)
+		if err != nil {
+			return err
+		}
+		if ch.CheckedOut {
+			return ErrUnknownDevice
+		}
+		now := s.clock()
+		if err := q.Devices().Touch(ctx, ch.TenantID, ch.DeviceID, now); err != nil {
+			return err
+		}
+		if res.Status != mdmproto.StatusIdle {
+			if err := s.recordResult(ctx, q, ch, res); err != nil {
+				return err
+			}
+		}
+		next, err = q.Commands().Next(ctx, ch.TenantID, ch.DeviceID, res.Status == mdmproto.StatusIdle)
+		if errors.Is(err, store.ErrNotFound) {
+			next = store.Command{}
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		next.State, next.SentAt, next.Attempts = store.CommandSent, now, next.Attempts+1
+		return q.Commands().Update(ctx, next)
+	})
+	if err != nil || next.ID == "" {
+		return nil, err
+	}
+	return s.sealer.Open(next.Payload, commandAD(next.ID))
+}
+
+// recordResult finishes the command a result answers and stores what it
+// reported through the gate.
+func (s *Service) recordResult(ctx context.Context, q store.Queries, ch store.AppleChannel, res mdmproto.Result) error {
+	cmd, err := q.Commands().Get(ctx, ch.TenantID, res.CommandUUID)
+	if errors.Is(err, store.ErrNotFound) || (err == nil && cmd.DeviceID != ch.DeviceID) {
+		return apperr.Invalid("no command %q was sent to this device", res.CommandUUID)
+	}
+	if err != nil {
+		return err
+	}
+	if cmd.State != store.CommandSent && cmd.State != store.CommandNotNow {
+		return nil // a repeated answer: the first one counted
+	}
+	now := s.clock()
+	switch res.Status {
+	case mdmproto.StatusNotNow:
+		cmd.State = store.CommandNotNow
+		return q.Commands().Update(ctx, cmd)
+	case mdmproto.StatusError, mdmproto.StatusCommandFormatError:
+		chain, err := json.Marshal(res.ErrorChain)
+		if err != nil {
+			return err
+		}
+		cmd.State, cmd.ErrorChain, cmd.CompletedAt = store.CommandError, string(chain), now
+		return q.Commands().Update(ctx, cmd)
+	}
+	cmd.State, cmd.CompletedAt = store.CommandAcknowledged, now
+	if err := q.Commands().Update(ctx, cmd); err != nil {
+		return err
+	}
+	obs, err := resultObservations(mdmproto.RequestType(cmd.RequestType), res, ch, q, ctx)
+	if err != nil {
+		return apperr.Invalid("the %s result does not decode: %v", cmd.RequestType, err)
+	}
+	if len(obs) == 0 {
+		return nil
+	}
+	_, err = s.priv.Gate().Admit(ctx, q, privacy.Report{TenantID: ch.TenantID, DeviceID: ch.DeviceID,
+		Source: "apple-mdm/" + cmd.RequestType, Values: obs, At: now})
+	return err
+}
+
+// resultObservations decodes the results Steward keeps; others (profile and
+// certificate lists, acknowledgements of actions) only finish their command.
+func resultObservations(rt mdmproto.RequestType, res mdmproto.Result, ch store.AppleChannel, q store.Queries, ctx context.Context) ([]privacy.Observation, error) {
+	switch rt {
+	case mdmproto.RequestDeviceInformation:
+		r, err := mdmproto.DecodeDeviceInformation(res)
+		return deviceInformationObservations(r), err
+	case mdmproto.RequestSecurityInfo:
+		r, err := mdmproto.DecodeSecurityInfo(res)
+		return securityInfoObservations(r), err
+	case mdmproto.RequestInstalledApplicationList:
+		apps, err := mdmproto.DecodeInstalledApplicationList(res)
+		if err != nil {
+			return nil, err
+		}
+		d, err := q.Devices().Get(ctx, ch.TenantID, ch.DeviceID)
+		if err != nil {
+			return nil, err
+		}
+		// On personal devices Steward only ever asks for managed apps.
+		return appObservations(apps, privacy.Ownership(d.Ownership).PersonallyOwned()), nil
+	case mdmproto.RequestDeviceLocation:
+		r, err := mdmproto.DecodeDeviceLocation(res)
+		return locationObservations(r), err
+	}
+	return nil, nil
+}

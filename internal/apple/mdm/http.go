@@ -1,0 +1,247 @@
+package mdm
+
+import (
+	"context"
+	"crypto/x509"
+	"errors"
+	"html/template"
+	"io"
+	"log/slog"
+	"net/http"
+	"strings"
+
+	"github.com/steward-mdm/steward/internal/apperr"
+	"github.com/steward-mdm/steward/internal/apple/mdmproto"
+	"github.com/steward-mdm/steward/internal/apple/scep"
+	"github.com/steward-mdm/steward/internal/store"
+)
+
+// maxDeviceBody bounds a check-in or command result (an app list of a few
+// thousand apps fits comfortably).
+const maxDeviceBody = 4 << 20
+
+// HTTPConfig wires the device-facing endpoints.
+type HTTPConfig struct {
+	// Topic returns the APNs topic of the tenant's push certificate.
+	Topic func(ctx context.Context, tenantID string) (string, error)
+	Log   *slog.Logger
+}
+
+// Handler serves, under one mux:
+//
+//	GET  /enrol/{secret}             the invitation page (plain words, the notice)
+//	POST /enrol/{secret}             accept the notice
+//	GET  /enrol/{secret}/profile     the signed .mobileconfig
+//	     /scep/{tenant}              SCEP (GetCACaps, GetCACert, PKIOperation)
+//	PUT  /mdm/{tenant}/checkin       check-in messages
+//	PUT  /mdm/{tenant}/connect       command results and the next command
+//
+// Device-facing errors are 400, 403, 404, 410, 413 or 5xx, never 401: a 401
+// can make a device unenrol.
+func (s *Service) Handler(cfg HTTPConfig) (http.Handler, error) {
+	if cfg.Log == nil {
+		cfg.Log = s.log
+	}
+	scepSrv, err := scep.NewServer(scep.Config{
+		Settings:          s.st.Read().Settings(),
+		TenantFromRequest: func(r *http.Request) string { return r.PathValue("tenant") },
+		CA:                s.tenantCA,
+		OnIssued:          s.BindIssuedCertificate,
+		Now:               s.now,
+		Logger:            cfg.Log,
+	})
+	if err != nil {
+		return nil, err
+	}
+	h := &httpHandler{s: s, cfg: cfg}
+	mux := http.NewServeMux()
+	mux.Handle("/scep/{tenant}", scepSrv.Handler())
+	mux.HandleFunc("GET /enrol/{secret}", h.invitation)
+	mux.HandleFunc("POST /enrol/{secret}", h.accept)
+	mux.HandleFunc("GET /enrol/{secret}/profile", h.profile)
+	for _, m := range []string{"PUT", "POST"} {
+		mux.HandleFunc(m+" /mdm/{tenant}/checkin", h.device(s.Checkin))
+		mux.HandleFunc(m+" /mdm/{tenant}/connect", h.device(s.Connect))
+	}
+	return mux, nil
+}
+
+// tenantCA opens a tenant's device CA, creating it on first use.
+func (s *Service) tenantCA(ctx context.Context, tenantID string) (*scep.CA, error) {
+	t, err := s.st.Read().Tenants().Get(ctx, tenantID)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, scep.ErrUnknownTenant
+	}
+	if err != nil {
+		return nil, err
+	}
+	return scep.LoadOrCreateCA(ctx, s.st.Read().Settings(), s.sealer, t.ID, t.Name, s.clock())
+}
+
+type httpHandler struct {
+	s   *Service
+	cfg HTTPConfig
+}
+
+// device wraps a device endpoint: bounded body, identity from the
+// Mdm-Signature (a detached CMS over the body by a certificate of the
+// tenant's CA), then the service call.
+func (h *httpHandler) device(call func(context.Context, *x509.Certificate, []byte) ([]byte, error)) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		ctx := r.Context()
+		body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxDeviceBody))
+		if err != nil {
+			h.fail(w, r, apperr.New(apperr.KindTooLarge, "the body is larger than %d bytes", maxDeviceBody))
+			return
+		}
+		ca, err := h.s.tenantCA(ctx, r.PathValue("tenant"))
+		if errors.Is(err, scep.ErrUnknownTenant) {
+			h.fail(w, r, apperr.NotFound("tenant"))
+			return
+		}
+		if err != nil {
+			h.fail(w, r, err)
+			return
+		}
+		roots := x509.NewCertPool()
+		roots.AddCert(ca.Certificate())
+		cert, err := mdmproto.VerifyMdmSignature(r.Header.Get("Mdm-Signature"), body, roots, h.s.clock())
+		if err != nil {
+			h.fail(w, r, apperr.Forbidden("the request is not signed by a device certificate of this tenant"))
+			return
+		}
+		out, err := call(ctx, cert, body)
+		if err != nil {
+			h.fail(w, r, err)
+			return
+		}
+		if out == nil {
+			w.WriteHeader(http.StatusOK)
+			return
+		}
+		if len(out) > 0 && out[0] == '{' {
+			w.Header().Set("Content-Type", "application/json")
+		} else {
+			w.Header().Set("Content-Type", "application/xml")
+		}
+		_, _ = w.Write(out)
+	}
+}
+
+// fail answers a device without ever using 401.
+func (h *httpHandler) fail(w http.ResponseWriter, r *http.Request, err error) {
+	status := http.StatusInternalServerError
+	switch {
+	case errors.Is(err, ErrDeclineUserChannel):
+		status = http.StatusGone
+	case apperr.As(err) != nil:
+		status = apperr.As(err).Status()
+		if status == http.StatusUnauthorized {
+			status = http.StatusForbidden
+		}
+	}
+	if status >= 500 {
+		h.cfg.Log.ErrorContext(r.Context(), "device request failed", "path", r.Pattern, "error", err.Error())
+	}
+	http.Error(w, http.StatusText(status), status)
+}
+
+var invitationPage = template.Must(template.New("invite").Parse(`<!doctype html>
+<html lang="{{.Lang}}"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width">
+<title>{{.Notice.Title}}</title>
+<style>body{font-family:system-ui,sans-serif;max-width:40rem;margin:2rem auto;padding:0 1rem;line-height:1.5}pre{white-space:pre-wrap;font-family:inherit}</style></head>
+<body><h1>{{.Notice.Title}}</h1>
+<h2>In plain words</h2><pre>{{.Summary}}</pre>
+<h2>The notice (version {{.Notice.Version}})</h2><pre>{{.Notice.Body}}</pre>
+{{if .Accepted}}<p><a href="{{.Secret}}/profile">Download the enrolment profile</a>, then install it in Settings.</p>
+{{else}}<form method="post"><input type="hidden" name="language" value="{{.Notice.Language}}">
+{{if .AskWipe}}<p><label><input type="checkbox" name="allow_full_wipe" value="yes"> Also allow my organisation to erase this whole device if it is lost or stolen.</label></p>{{end}}
+<button type="submit">I have read this and accept</button></form>{{end}}
+</body></html>
+`))
+
+func (h *httpHandler) invitation(w http.ResponseWriter, r *http.Request) {
+	lang := strings.TrimSpace(r.URL.Query().Get("lang"))
+	if lang == "" {
+		lang, _, _ = strings.Cut(r.Header.Get("Accept-Language"), ",")
+		lang, _, _ = strings.Cut(lang, ";")
+	}
+	inv, err := h.s.Invitation(r.Context(), r.PathValue("secret"), strings.TrimSpace(lang))
+	if err != nil {
+		h.page(w, r, err)
+		return
+	}
+	h.render(w, inv, r.PathValue("secret"))
+}
+
+func (h *httpHandler) render(w http.ResponseWriter, inv Invitation, secret string) {
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.Header().Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'")
+	w.Header().Set("Cache-Control", "no-store")
+	w.Header().Set("Referrer-Policy", "no-referrer")
+	_ = invitationPage.Execute(w, map[string]any{"Lang": inv.Notice.Language, "Notice": inv.Notice, "Summary": inv.Summary,
+		"Accepted": inv.Enrolment.State == EnrolmentAccepted, "AskWipe": inv.Enrolment.Ownership == "personal", "Secret": secret})
+}
+
+func (h *httpHandler) accept(w http.ResponseWriter, r *http.Request) {
+	r.Body = http.MaxBytesReader(w, r.Body, 4<<10)
+	if err := r.ParseForm(); err != nil {
+		h.page(w, r, apperr.Invalid("the form could not be read"))
+		return
+	}
+	secret := r.PathValue("secret")
+	_, err := h.s.Accept(r.Context(), secret, AcceptInput{Language: r.PostForm.Get("language"),
+		AllowFullWipe: r.PostForm.Get("allow_full_wipe") == "yes"}, clientIP(r))
+	if err != nil {
+		h.page(w, r, err)
+		return
+	}
+	inv, err := h.s.Invitation(r.Context(), secret, r.PostForm.Get("language"))
+	if err != nil {
+		h.page(w, r, err)
+		return
+	}
+	h.render(w, inv, secret)
+}
+
+func (h *httpHandler) profile(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	e, err := h.s.openEnrolment(ctx, h.s.st.Read(), r.PathValue("secret"), EnrolmentAccepted)
+	if err != nil {
+		h.page(w, r, err)
+		return
+	}
+	topic, err := h.cfg.Topic(ctx, e.TenantID)
+	if err != nil {
+		h.page(w, r, apperr.Conflict("this organisation has not set up Apple push notifications yet; ask your IT team"))
+		return
+	}
+	signed, err := h.s.Profile(ctx, r.PathValue("secret"), topic)
+	if err != nil {
+		h.page(w, r, err)
+		return
+	}
+	w.Header().Set("Content-Type", "application/x-apple-aspen-config")
+	w.Header().Set("Content-Disposition", `attachment; filename="enrol.mobileconfig"`)
+	w.Header().Set("Cache-Control", "no-store")
+	_, _ = w.Write(signed)
+}
+
+// page answers a person (not a device) with a short plain-text error.
+func (h *httpHandler) page(w http.ResponseWriter, r *http.Request, err error) {
+	status, msg := http.StatusInternalServerError, "Something went wrong; please try again later."
+	if ae := apperr.As(err); ae != nil {
+		status, msg = ae.Status(), ae.Error()
+	} else {
+		h.cfg.Log.ErrorContext(r.Context(), "enrolment page failed", "error", err.Error())
+	}
+	http.Error(w, msg, status)
+}
+
+func clientIP(r *http.Request) string {
+	host := r.RemoteAddr
+	if i := strings.LastIndexByte(host, ':'); i > 0 {
+		host = host[:i]
+	}
+	return strings.Trim(host, "[]")
+}

@@ -1,0 +1,95 @@
+package mdm
+
+import (
+	"context"
+	"slices"
+	"time"
+
+	"github.com/steward-mdm/steward/internal/apple/mdmproto"
+	"github.com/steward-mdm/steward/internal/apple/scep"
+	"github.com/steward-mdm/steward/internal/privacy"
+	"github.com/steward-mdm/steward/internal/store"
+)
+
+// challengeTTL is how long the SCEP challenge in a downloaded profile
+// stays usable: the device installs it right away or the employee
+// downloads again.
+const challengeTTL = time.Hour
+
+// accessRights grants what the ownership class needs and no more.
+func accessRights(o privacy.Ownership, p privacy.Policy, fullWipeConsented bool) mdmproto.AccessRights {
+	switch o {
+	case privacy.Corporate, privacy.Shared:
+		return mdmproto.AccessAll
+	case privacy.UserEnrolled:
+		return 0 // devices ignore AccessRights on User Enrollment
+	}
+	r := mdmproto.AccessProfileInspection | mdmproto.AccessProfileInstallRemove | mdmproto.AccessDeviceLock |
+		mdmproto.AccessDeviceInformation | mdmproto.AccessProvisioningProfileInspection | mdmproto.AccessProvisioningProfileInstallRemove |
+		mdmproto.AccessApplicationInspection | mdmproto.AccessRestrictionQueries | mdmproto.AccessSecurityQueries |
+		mdmproto.AccessSettings | mdmproto.AccessAppManagement
+	if p[o].FullWipe && fullWipeConsented {
+		r |= mdmproto.AccessDeviceErase
+	}
+	return r
+}
+
+// Profile returns the signed enrolment profile of an accepted enrolment:
+// SCEP payload (with a fresh single-use challenge) then the MDM payload.
+func (s *Service) Profile(ctx context.Context, secret string, topic string) ([]byte, error) {
+	q := s.st.Read()
+	e, err := s.openEnrolment(ctx, q, secret, EnrolmentAccepted)
+	if err != nil {
+		return nil, err
+	}
+	tenant, err := q.Tenants().Get(ctx, e.TenantID)
+	if err != nil {
+		return nil, err
+	}
+	ca, err := scep.LoadOrCreateCA(ctx, s.st.Read().Settings(), s.sealer, tenant.ID, tenant.Name, s.clock())
+	if err != nil {
+		return nil, err
+	}
+	challenge, err := scep.IssueChallenge(ctx, s.st.Read().Settings(), tenant.ID, e.ID, challengeTTL)
+	if err != nil {
+		return nil, err
+	}
+	settings, _, err := privacy.LoadSettings(ctx, q, e.TenantID)
+	if err != nil {
+		return nil, err
+	}
+	o := privacy.Ownership(e.Ownership)
+	consented := false
+	if e.SubjectID != "" {
+		cs, err := q.Consents().ListForSubject(ctx, e.TenantID, e.SubjectID)
+		if err != nil {
+			return nil, err
+		}
+		consented = slices.ContainsFunc(cs, func(c store.Consent) bool { return c.AllowFullWipe && c.WithdrawnAt.IsZero() })
+	}
+	base := s.cfg.PublicURL + "/mdm/" + tenant.ID
+	p := mdmproto.EnrolmentProfile{
+		Identifier: "org.steward.enrolment." + e.ID, DisplayName: tenant.Name + " device management", Organization: tenant.Name,
+		Description: "Lets " + tenant.Name + " manage this device as described in the notice you accepted.",
+		SCEP: mdmproto.SCEPSettings{URL: s.cfg.PublicURL + "/scep/" + tenant.ID, Name: "Steward",
+			Challenge: mdmproto.SecretString(challenge), Subject: []mdmproto.SubjectAttribute{{Type: "CN", Value: "steward-device-" + e.ID}}},
+		ServerURL: base + "/connect", CheckInURL: base + "/checkin", Topic: topic,
+		AccessRights: accessRights(o, settings.Policy, consented),
+	}
+	if e.UserEnrollment {
+		sub, err := s.priv.Subject(ctx, q, e.TenantID, e.SubjectID)
+		if err != nil {
+			return nil, err
+		}
+		prof, err := s.priv.OpenProfile(ctx, q, sub)
+		if err != nil {
+			return nil, err
+		}
+		p.AssignedManagedAppleID = prof.Email // the work account the Managed Apple Account is federated from
+	}
+	raw, err := mdmproto.BuildEnrolmentProfile(p)
+	if err != nil {
+		return nil, err
+	}
+	return mdmproto.SignProfile(raw, ca.Certificate(), ca.ProfileSigner(), nil)
+}

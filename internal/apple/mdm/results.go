@@ -1,0 +1,131 @@
+package mdm
+
+import (
+	"strings"
+
+	"github.com/steward-mdm/steward/internal/apple/mdmproto"
+	"github.com/steward-mdm/steward/internal/privacy"
+)
+
+// observe collects non-empty values under their catalogue keys.
+type observe []privacy.Observation
+
+func (o *observe) str(field, v string) {
+	if v = strings.TrimSpace(v); v != "" {
+		*o = append(*o, privacy.Observation{Field: field, Value: v})
+	}
+}
+
+func (o *observe) num(field string, v *mdmproto.Number) {
+	if v != nil {
+		*o = append(*o, privacy.Observation{Field: field, Value: float64(*v)})
+	}
+}
+
+func (o *observe) flag(field string, v *bool) {
+	if v != nil {
+		*o = append(*o, privacy.Observation{Field: field, Value: *v})
+	}
+}
+
+// platformOf maps Apple's product name to Steward's platform.
+func platformOf(productName, model string) string {
+	p := strings.ToLower(productName + " " + model)
+	switch {
+	case strings.Contains(p, "ipad"):
+		return "ipados"
+	case strings.Contains(p, "iphone"), strings.Contains(p, "ipod"):
+		return "ios"
+	case strings.Contains(p, "mac"):
+		return "macos"
+	}
+	return "ios"
+}
+
+// authenticateObservations is what an Authenticate message tells about the device.
+func authenticateObservations(m *mdmproto.Authenticate) []privacy.Observation {
+	var o observe
+	o.str("device.udid", m.UDID)
+	o.str("device.serial_number", m.SerialNumber)
+	o.str("device.name", m.DeviceName)
+	o.str("hardware.model", firstNonEmpty(m.ModelName, m.Model))
+	o.str("hardware.product", m.ProductName)
+	o.str("os.name", platformOf(m.ProductName, m.Model))
+	o.str("os.version", m.OSVersion)
+	o.str("os.build", m.BuildVersion)
+	o.str("telephony.imei", m.IMEI)
+	o.str("telephony.meid", m.MEID)
+	return o
+}
+
+func deviceInformationObservations(r mdmproto.DeviceInformationResult) []privacy.Observation {
+	var o observe
+	o.str("device.udid", r.UDID)
+	o.str("device.serial_number", r.SerialNumber)
+	o.str("device.name", r.DeviceName)
+	o.str("hardware.model", firstNonEmpty(r.ModelName, r.Model))
+	o.str("hardware.product", r.ProductName)
+	o.num("hardware.capacity_gb", r.DeviceCapacity)
+	o.num("hardware.available_gb", r.AvailableDeviceCapacity)
+	o.num("hardware.battery_level", r.BatteryLevel)
+	o.str("os.version", r.OSVersion)
+	o.str("os.build", r.BuildVersion)
+	o.flag("os.supervised", r.IsSupervised)
+	o.str("network.wifi_mac", r.WiFiMAC)
+	o.str("network.bluetooth_mac", r.BluetoothMAC)
+	o.str("telephony.phone_number", r.PhoneNumber)
+	o.str("telephony.imei", r.IMEI)
+	o.str("telephony.meid", r.MEID)
+	o.str("telephony.iccid", r.ICCID)
+	o.str("telephony.carrier", r.CurrentCarrierNetwork)
+	o.flag("security.activation_lock", r.IsActivationLockEnabled)
+	return o
+}
+
+func securityInfoObservations(r mdmproto.SecurityInfoResult) []privacy.Observation {
+	var o observe
+	o.flag("security.passcode_present", r.PasscodePresent)
+	o.flag("security.passcode_compliant", r.PasscodeCompliant)
+	switch {
+	case r.FDEEnabled != nil:
+		o.flag("security.encrypted", r.FDEEnabled)
+	case r.HardwareEncryptionCaps != nil:
+		encrypted := *r.HardwareEncryptionCaps&2 != 0 // file-level data protection
+		o.flag("security.encrypted", &encrypted)
+	}
+	if r.SystemIntegrityProtectionEnabled != nil {
+		compromised := !*r.SystemIntegrityProtectionEnabled
+		o.flag("security.compromised", &compromised)
+	}
+	if r.FirewallSettings != nil {
+		o.flag("security.firewall_enabled", r.FirewallSettings.FirewallEnabled)
+	}
+	return o
+}
+
+// appObservations turns an app list into apps.installed. managed says the
+// list answered a ManagedAppsOnly request (always so on personal devices).
+func appObservations(apps []mdmproto.InstalledApplication, managed bool) []privacy.Observation {
+	out := make([]privacy.App, 0, len(apps))
+	for _, a := range apps {
+		if a.Identifier == "" {
+			continue
+		}
+		out = append(out, privacy.App{ID: a.Identifier, Name: a.Name, Version: firstNonEmpty(a.ShortVersion, a.Version), Managed: managed})
+	}
+	return []privacy.Observation{{Field: "apps.installed", Value: out}}
+}
+
+func locationObservations(r mdmproto.DeviceLocationResult) []privacy.Observation {
+	return []privacy.Observation{{Field: "location.coordinates", Value: map[string]float64{
+		"lat": r.Latitude, "lon": r.Longitude, "accuracy_m": r.HorizontalAccuracy}}}
+}
+
+func firstNonEmpty(s ...string) string {
+	for _, x := range s {
+		if x != "" {
+			return x
+		}
+	}
+	return ""
+}

@@ -1,0 +1,211 @@
+package mdmproto
+
+import "fmt"
+
+// MessageType is the check-in MessageType key.
+type MessageType string
+
+// Check-in message types this codec decodes.
+const (
+	MessageAuthenticate          MessageType = "Authenticate"
+	MessageTokenUpdate           MessageType = "TokenUpdate"
+	MessageCheckOut              MessageType = "CheckOut"
+	MessageUserAuthenticate      MessageType = "UserAuthenticate"
+	MessageSetBootstrapToken     MessageType = "SetBootstrapToken"
+	MessageGetBootstrapToken     MessageType = "GetBootstrapToken"
+	MessageDeclarativeManagement MessageType = "DeclarativeManagement"
+)
+
+// Enrollment identifies who sent a message: a device (UDID), a User
+// Enrollment (EnrollmentID instead of UDID) and, on the user channel, a user.
+type Enrollment struct {
+	UDID             string `plist:"UDID,omitempty"`
+	EnrollmentID     string `plist:"EnrollmentID,omitempty"`
+	EnrollmentUserID string `plist:"EnrollmentUserID,omitempty"`
+	UserID           string `plist:"UserID,omitempty"`
+	UserShortName    string `plist:"UserShortName,omitempty"`
+	UserLongName     string `plist:"UserLongName,omitempty"`
+}
+
+// DeviceID is the identifier the device channel is keyed on: the UDID, or the
+// EnrollmentID for User Enrollment (which hides the UDID).
+func (e Enrollment) DeviceID() string {
+	if e.UDID != "" {
+		return e.UDID
+	}
+	return e.EnrollmentID
+}
+
+// IsUserEnrollment reports whether the message comes from a User Enrollment
+// (BYOD), which never reveals the hardware UDID.
+func (e Enrollment) IsUserEnrollment() bool { return e.UDID == "" && e.EnrollmentID != "" }
+
+// IsUserChannel reports whether the message arrived on a user channel
+// (macOS user or Shared iPad user) rather than the device channel.
+func (e Enrollment) IsUserChannel() bool {
+	return e.UserID != "" || e.UserShortName != "" || e.EnrollmentUserID != ""
+}
+
+func (e Enrollment) requireDevice() error {
+	if e.DeviceID() == "" {
+		return missing("UDID or EnrollmentID")
+	}
+	return nil
+}
+
+// Checkin is one decoded check-in message: *Authenticate, *TokenUpdate,
+// *CheckOut, *UserAuthenticate, *SetBootstrapToken, *GetBootstrapToken or
+// *DeclarativeManagement. Use a type switch.
+type Checkin interface {
+	MessageType() MessageType
+	Sender() Enrollment
+}
+
+// Authenticate is sent when the MDM payload is being installed.
+type Authenticate struct {
+	Enrollment
+	Topic        string `plist:"Topic"`
+	DeviceName   string `plist:"DeviceName,omitempty"`
+	Model        string `plist:"Model,omitempty"`
+	ModelName    string `plist:"ModelName,omitempty"`
+	ProductName  string `plist:"ProductName,omitempty"`
+	SerialNumber string `plist:"SerialNumber,omitempty"`
+	OSVersion    string `plist:"OSVersion,omitempty"`
+	BuildVersion string `plist:"BuildVersion,omitempty"`
+	IMEI         string `plist:"IMEI,omitempty"`
+	MEID         string `plist:"MEID,omitempty"`
+}
+
+// TokenUpdate carries the push token for the device or user channel.
+type TokenUpdate struct {
+	Enrollment
+	Topic                 string      `plist:"Topic"`
+	Token                 []byte      `plist:"Token"`
+	PushMagic             string      `plist:"PushMagic"`
+	UnlockToken           SecretBytes `plist:"UnlockToken,omitempty"`
+	AwaitingConfiguration bool        `plist:"AwaitingConfiguration,omitempty"`
+	NotOnConsole          bool        `plist:"NotOnConsole,omitempty"`
+}
+
+// CheckOut is sent when the MDM profile is removed (CheckOutWhenRemoved).
+type CheckOut struct {
+	Enrollment
+	Topic string `plist:"Topic"`
+}
+
+// UserAuthenticate asks the server to accept a macOS user channel. The first
+// message has no DigestResponse; the second answers the server's challenge.
+type UserAuthenticate struct {
+	Enrollment
+	DigestResponse string `plist:"DigestResponse,omitempty"`
+}
+
+// SetBootstrapToken escrows a macOS bootstrap token; an empty token clears it.
+type SetBootstrapToken struct {
+	Enrollment
+	BootstrapToken        SecretBytes `plist:"BootstrapToken,omitempty"`
+	AwaitingConfiguration bool        `plist:"AwaitingConfiguration,omitempty"`
+}
+
+// GetBootstrapToken asks the server for the escrowed bootstrap token.
+type GetBootstrapToken struct {
+	Enrollment
+	AwaitingConfiguration bool `plist:"AwaitingConfiguration,omitempty"`
+}
+
+// DeclarativeManagement carries a declarative management request: Endpoint
+// names what is asked for ("tokens", "declaration-items", "status", ...) and
+// Data is the raw JSON document the device sent, if any.
+type DeclarativeManagement struct {
+	Enrollment
+	Endpoint string `plist:"Endpoint"`
+	Data     []byte `plist:"Data,omitempty"`
+}
+
+func (*Authenticate) MessageType() MessageType          { return MessageAuthenticate }
+func (*TokenUpdate) MessageType() MessageType           { return MessageTokenUpdate }
+func (*CheckOut) MessageType() MessageType              { return MessageCheckOut }
+func (*UserAuthenticate) MessageType() MessageType      { return MessageUserAuthenticate }
+func (*SetBootstrapToken) MessageType() MessageType     { return MessageSetBootstrapToken }
+func (*GetBootstrapToken) MessageType() MessageType     { return MessageGetBootstrapToken }
+func (*DeclarativeManagement) MessageType() MessageType { return MessageDeclarativeManagement }
+
+func (m *Authenticate) Sender() Enrollment          { return m.Enrollment }
+func (m *TokenUpdate) Sender() Enrollment           { return m.Enrollment }
+func (m *CheckOut) Sender() Enrollment              { return m.Enrollment }
+func (m *UserAuthenticate) Sender() Enrollment      { return m.Enrollment }
+func (m *SetBootstrapToken) Sender() Enrollment     { return m.Enrollment }
+func (m *GetBootstrapToken) Sender() Enrollment     { return m.Enrollment }
+func (m *DeclarativeManagement) Sender() Enrollment { return m.Enrollment }
+
+// DecodeCheckin decodes a check-in request body (an XML plist of at most
+// MaxCheckinBytes) and checks the keys the protocol requires.
+func DecodeCheckin(body []byte) (Checkin, error) {
+	var head struct {
+		MessageType MessageType `plist:"MessageType"`
+	}
+	if err := decodePlist(body, MaxCheckinBytes, &head); err != nil {
+		return nil, fmt.Errorf("decode check-in: %w", err)
+	}
+	msg, validate := newCheckin(head.MessageType)
+	if msg == nil {
+		if head.MessageType == "" {
+			return nil, fmt.Errorf("decode check-in: %w", missing("MessageType"))
+		}
+		return nil, fmt.Errorf("decode check-in: %w: %.64q", ErrUnknownMessageType, string(head.MessageType))
+	}
+	if err := decodePlist(body, MaxCheckinBytes, msg); err != nil {
+		return nil, fmt.Errorf("decode %s check-in: %w", head.MessageType, err)
+	}
+	if err := msg.Sender().requireDevice(); err != nil {
+		return nil, fmt.Errorf("decode %s check-in: %w", head.MessageType, err)
+	}
+	if err := validate(); err != nil {
+		return nil, fmt.Errorf("decode %s check-in: %w", head.MessageType, err)
+	}
+	return msg, nil
+}
+
+// newCheckin returns an empty message for t and the check of its own required
+// keys, or nil for a type this codec does not handle.
+func newCheckin(t MessageType) (Checkin, func() error) {
+	switch t {
+	case MessageAuthenticate:
+		m := &Authenticate{}
+		return m, func() error { return requireStrings("Topic", m.Topic) }
+	case MessageTokenUpdate:
+		m := &TokenUpdate{}
+		return m, func() error {
+			if len(m.Token) == 0 {
+				return missing("Token")
+			}
+			return requireStrings("Topic", m.Topic, "PushMagic", m.PushMagic)
+		}
+	case MessageCheckOut:
+		m := &CheckOut{}
+		return m, func() error { return requireStrings("Topic", m.Topic) }
+	case MessageUserAuthenticate:
+		m := &UserAuthenticate{}
+		return m, func() error { return requireStrings("UserID", m.UserID) }
+	case MessageSetBootstrapToken:
+		m := &SetBootstrapToken{}
+		return m, func() error { return nil }
+	case MessageGetBootstrapToken:
+		m := &GetBootstrapToken{}
+		return m, func() error { return nil }
+	case MessageDeclarativeManagement:
+		m := &DeclarativeManagement{}
+		return m, func() error { return requireStrings("Endpoint", m.Endpoint) }
+	}
+	return nil, nil
+}
+
+// requireStrings takes name, value pairs and reports the first empty value.
+func requireStrings(pairs ...string) error {
+	for i := 0; i+1 < len(pairs); i += 2 {
+		if pairs[i+1] == "" {
+			return missing(pairs[i])
+		}
+	}
+	return nil
+}

@@ -1,0 +1,73 @@
+package mdmproto
+
+import (
+	"bytes"
+	"encoding/xml"
+	"errors"
+	"fmt"
+	"io"
+
+	"howett.net/plist"
+)
+
+// maxPlistDepth bounds element nesting. Real messages nest under ten deep;
+// the plist parser recurses per level, so a body of a million open tags would
+// otherwise cost a stack of hundreds of megabytes.
+const maxPlistDepth = 32
+
+// maxPlistElements bounds the element count, which drives the parser's
+// memory more than the byte size does: 2,000 apps of 20 keys are 80,000.
+const maxPlistElements = 250_000
+
+// decodePlist decodes an XML plist body into v, enforcing limit.
+func decodePlist(body []byte, limit int, v any) error {
+	if len(body) > limit {
+		return fmt.Errorf("%w: %d bytes, limit %d", ErrTooLarge, len(body), limit)
+	}
+	if len(bytes.TrimSpace(body)) == 0 {
+		return fmt.Errorf("%w: empty body", ErrMalformed)
+	}
+	// Devices send XML. Binary plists are refused because shared object
+	// references let a small body expand into a huge value; the OpenStep text
+	// format because nothing sends it.
+	if !bytes.HasPrefix(bytes.TrimLeft(body, " \t\r\n\ufeff"), []byte("<")) {
+		return fmt.Errorf("%w: only XML plists are accepted", ErrMalformed)
+	}
+	if err := checkXMLShape(body); err != nil {
+		return err
+	}
+	if _, err := plist.Unmarshal(body, v); err != nil {
+		return fmt.Errorf("%w: %v", ErrMalformed, err)
+	}
+	return nil
+}
+
+// checkXMLShape scans the XML tokens once, cheaply, and refuses nesting
+// deeper than maxPlistDepth or more than maxPlistElements elements before the
+// recursive plist parser sees them.
+func checkXMLShape(body []byte) error {
+	d := xml.NewDecoder(bytes.NewReader(body))
+	depth, elements := 0, 0
+	for {
+		tok, err := d.RawToken()
+		if errors.Is(err, io.EOF) {
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("%w: %v", ErrMalformed, err)
+		}
+		switch tok.(type) {
+		case xml.StartElement:
+			if depth++; depth > maxPlistDepth {
+				return fmt.Errorf("%w: nested deeper than %d elements", ErrMalformed, maxPlistDepth)
+			}
+			if elements++; elements > maxPlistElements {
+				return fmt.Errorf("%w: more than %d elements", ErrTooLarge, maxPlistElements)
+			}
+		case xml.EndElement:
+			depth--
+		}
+	}
+}
+
+func missing(key string) error { return fmt.Errorf("%w: %s", ErrMissingKey, key) }

@@ -1,0 +1,275 @@
+package mdmproto
+
+import (
+	"fmt"
+	"time"
+)
+
+// Number is a plist number that accepts both <integer> and <real>: devices
+// are not consistent about which one they send for capacities and levels.
+type Number float64
+
+// UnmarshalPlist implements plist.Unmarshaler.
+func (n *Number) UnmarshalPlist(unmarshal func(any) error) error {
+	var f float64
+	if err := unmarshal(&f); err == nil {
+		*n = Number(f)
+		return nil
+	}
+	var i int64
+	if err := unmarshal(&i); err != nil {
+		return fmt.Errorf("want integer or real: %w", err)
+	}
+	*n = Number(i)
+	return nil
+}
+
+// DeviceInformationResult is the QueryResponses of a DeviceInformation result.
+// Only the queries that were asked and allowed come back; pointer fields are
+// nil when the device did not report them.
+type DeviceInformationResult struct {
+	UDID                             string  `plist:"UDID,omitempty"`
+	DeviceName                       string  `plist:"DeviceName,omitempty"`
+	OSVersion                        string  `plist:"OSVersion,omitempty"`
+	BuildVersion                     string  `plist:"BuildVersion,omitempty"`
+	SupplementalBuildVersion         string  `plist:"SupplementalBuildVersion,omitempty"`
+	ModelName                        string  `plist:"ModelName,omitempty"`
+	Model                            string  `plist:"Model,omitempty"`
+	ModelNumber                      string  `plist:"ModelNumber,omitempty"`
+	ProductName                      string  `plist:"ProductName,omitempty"`
+	SerialNumber                     string  `plist:"SerialNumber,omitempty"`
+	DeviceCapacity                   *Number `plist:"DeviceCapacity,omitempty"`          // GB
+	AvailableDeviceCapacity          *Number `plist:"AvailableDeviceCapacity,omitempty"` // GB
+	BatteryLevel                     *Number `plist:"BatteryLevel,omitempty"`            // 0.0 to 1.0
+	IMEI                             string  `plist:"IMEI,omitempty"`
+	MEID                             string  `plist:"MEID,omitempty"`
+	ICCID                            string  `plist:"ICCID,omitempty"`
+	PhoneNumber                      string  `plist:"PhoneNumber,omitempty"`
+	ModemFirmwareVersion             string  `plist:"ModemFirmwareVersion,omitempty"`
+	CellularTechnology               *int    `plist:"CellularTechnology,omitempty"`
+	CurrentCarrierNetwork            string  `plist:"CurrentCarrierNetwork,omitempty"`
+	SubscriberCarrierNetwork         string  `plist:"SubscriberCarrierNetwork,omitempty"`
+	IsRoaming                        *bool   `plist:"IsRoaming,omitempty"`
+	WiFiMAC                          string  `plist:"WiFiMAC,omitempty"`
+	BluetoothMAC                     string  `plist:"BluetoothMAC,omitempty"`
+	EthernetMAC                      string  `plist:"EthernetMAC,omitempty"`
+	HostName                         string  `plist:"HostName,omitempty"`
+	LocalHostName                    string  `plist:"LocalHostName,omitempty"`
+	TimeZone                         string  `plist:"TimeZone,omitempty"`
+	IsSupervised                     *bool   `plist:"IsSupervised,omitempty"`
+	IsMultiUser                      *bool   `plist:"IsMultiUser,omitempty"`
+	IsAppleSilicon                   *bool   `plist:"IsAppleSilicon,omitempty"`
+	IsActivationLockEnabled          *bool   `plist:"IsActivationLockEnabled,omitempty"`
+	IsDeviceLocatorServiceEnabled    *bool   `plist:"IsDeviceLocatorServiceEnabled,omitempty"`
+	IsCloudBackupEnabled             *bool   `plist:"IsCloudBackupEnabled,omitempty"`
+	IsMDMLostModeEnabled             *bool   `plist:"IsMDMLostModeEnabled,omitempty"`
+	SystemIntegrityProtectionEnabled *bool   `plist:"SystemIntegrityProtectionEnabled,omitempty"`
+	AwaitingConfiguration            *bool   `plist:"AwaitingConfiguration,omitempty"`
+	PINRequiredForDeviceLock         *bool   `plist:"PINRequiredForDeviceLock,omitempty"`
+	PINRequiredForEraseDevice        *bool   `plist:"PINRequiredForEraseDevice,omitempty"`
+}
+
+// DecodeDeviceInformation decodes the QueryResponses of a DeviceInformation result.
+func DecodeDeviceInformation(r Result) (DeviceInformationResult, error) {
+	var w struct {
+		QueryResponses *DeviceInformationResult `plist:"QueryResponses"`
+	}
+	if err := decodePayload(r, RequestDeviceInformation, &w); err != nil {
+		return DeviceInformationResult{}, err
+	}
+	if w.QueryResponses == nil {
+		return DeviceInformationResult{}, fmt.Errorf("decode %s result: %w", RequestDeviceInformation, missing("QueryResponses"))
+	}
+	return *w.QueryResponses, nil
+}
+
+// SecurityInfo is the SecurityInfo dictionary of a SecurityInfo result.
+type SecurityInfoResult struct {
+	HardwareEncryptionCaps           *int  `plist:"HardwareEncryptionCaps,omitempty"` // 1 block-level, 2 file-level, 3 both
+	PasscodePresent                  *bool `plist:"PasscodePresent,omitempty"`
+	PasscodeCompliant                *bool `plist:"PasscodeCompliant,omitempty"`
+	PasscodeCompliantWithProfiles    *bool `plist:"PasscodeCompliantWithProfiles,omitempty"`
+	PasscodeLockGracePeriod          *int  `plist:"PasscodeLockGracePeriod,omitempty"`
+	AutoLockTime                     *int  `plist:"AutoLockTime,omitempty"`
+	FDEEnabled                       *bool `plist:"FDE_Enabled,omitempty"`
+	FDEHasPersonalRecoveryKey        *bool `plist:"FDE_HasPersonalRecoveryKey,omitempty"`
+	FDEHasInstitutionalRecoveryKey   *bool `plist:"FDE_HasInstitutionalRecoveryKey,omitempty"`
+	SystemIntegrityProtectionEnabled *bool `plist:"SystemIntegrityProtectionEnabled,omitempty"`
+	AuthenticatedRootVolumeEnabled   *bool `plist:"AuthenticatedRootVolumeEnabled,omitempty"`
+	IsRecoveryLockEnabled            *bool `plist:"IsRecoveryLockEnabled,omitempty"`
+	FirewallSettings                 *struct {
+		FirewallEnabled  *bool `plist:"FirewallEnabled,omitempty"`
+		BlockAllIncoming *bool `plist:"BlockAllIncoming,omitempty"`
+		StealthMode      *bool `plist:"StealthMode,omitempty"`
+	} `plist:"FirewallSettings,omitempty"`
+	ManagementStatus *struct {
+		EnrolledViaDEP         *bool `plist:"EnrolledViaDEP,omitempty"`
+		UserApprovedEnrollment *bool `plist:"UserApprovedEnrollment,omitempty"`
+		IsUserEnrollment       *bool `plist:"IsUserEnrollment,omitempty"`
+	} `plist:"ManagementStatus,omitempty"`
+}
+
+// DecodeSecurityInfo decodes the SecurityInfo dictionary of a SecurityInfo result.
+func DecodeSecurityInfo(r Result) (SecurityInfoResult, error) {
+	var w struct {
+		SecurityInfo *SecurityInfoResult `plist:"SecurityInfo"`
+	}
+	if err := decodePayload(r, RequestSecurityInfo, &w); err != nil {
+		return SecurityInfoResult{}, err
+	}
+	if w.SecurityInfo == nil {
+		return SecurityInfoResult{}, fmt.Errorf("decode %s result: %w", RequestSecurityInfo, missing("SecurityInfo"))
+	}
+	return *w.SecurityInfo, nil
+}
+
+// InstalledApplication is one entry of an InstalledApplicationList result.
+type InstalledApplication struct {
+	Identifier   string  `plist:"Identifier,omitempty"`
+	Name         string  `plist:"Name,omitempty"`
+	Version      string  `plist:"Version,omitempty"`
+	ShortVersion string  `plist:"ShortVersion,omitempty"`
+	BundleSize   *Number `plist:"BundleSize,omitempty"`
+	DynamicSize  *Number `plist:"DynamicSize,omitempty"`
+	IsValidated  *bool   `plist:"IsValidated,omitempty"`
+	Installing   *bool   `plist:"Installing,omitempty"`
+	BetaApp      *bool   `plist:"BetaApp,omitempty"`
+	IsAppClip    *bool   `plist:"IsAppClip,omitempty"`
+	Source       string  `plist:"Source,omitempty"`
+}
+
+// DecodeInstalledApplicationList decodes an InstalledApplicationList result.
+func DecodeInstalledApplicationList(r Result) ([]InstalledApplication, error) {
+	var w struct {
+		List []InstalledApplication `plist:"InstalledApplicationList"`
+	}
+	if err := decodePayload(r, RequestInstalledApplicationList, &w); err != nil {
+		return nil, err
+	}
+	return w.List, nil
+}
+
+// ManagedApplication is the state of one managed app, keyed by bundle ID in
+// a ManagedApplicationList result.
+type ManagedApplication struct {
+	Status                    string `plist:"Status,omitempty"`
+	ManagementFlags           int    `plist:"ManagementFlags,omitempty"`
+	HasConfiguration          *bool  `plist:"HasConfiguration,omitempty"`
+	HasFeedback               *bool  `plist:"HasFeedback,omitempty"`
+	IsValidated               *bool  `plist:"IsValidated,omitempty"`
+	ExternalVersionIdentifier *int   `plist:"ExternalVersionIdentifier,omitempty"`
+}
+
+// DecodeManagedApplicationList decodes a ManagedApplicationList result into
+// a map from bundle identifier to state.
+func DecodeManagedApplicationList(r Result) (map[string]ManagedApplication, error) {
+	var w struct {
+		List map[string]ManagedApplication `plist:"ManagedApplicationList"`
+	}
+	if err := decodePayload(r, RequestManagedApplicationList, &w); err != nil {
+		return nil, err
+	}
+	return w.List, nil
+}
+
+// InstalledProfile is one entry of a ProfileList result.
+type InstalledProfile struct {
+	PayloadIdentifier        string `plist:"PayloadIdentifier,omitempty"`
+	PayloadUUID              string `plist:"PayloadUUID,omitempty"`
+	PayloadDisplayName       string `plist:"PayloadDisplayName,omitempty"`
+	PayloadDescription       string `plist:"PayloadDescription,omitempty"`
+	PayloadOrganization      string `plist:"PayloadOrganization,omitempty"`
+	PayloadVersion           int    `plist:"PayloadVersion,omitempty"`
+	PayloadRemovalDisallowed *bool  `plist:"PayloadRemovalDisallowed,omitempty"`
+	HasRemovalPasscode       *bool  `plist:"HasRemovalPasscode,omitempty"`
+	IsEncrypted              *bool  `plist:"IsEncrypted,omitempty"`
+	IsManaged                *bool  `plist:"IsManaged,omitempty"`
+	// SignerCertificates are DER certificates, leaf first.
+	SignerCertificates [][]byte `plist:"SignerCertificates,omitempty"`
+	PayloadContent     []struct {
+		PayloadType        string `plist:"PayloadType,omitempty"`
+		PayloadIdentifier  string `plist:"PayloadIdentifier,omitempty"`
+		PayloadUUID        string `plist:"PayloadUUID,omitempty"`
+		PayloadVersion     int    `plist:"PayloadVersion,omitempty"`
+		PayloadDisplayName string `plist:"PayloadDisplayName,omitempty"`
+	} `plist:"PayloadContent,omitempty"`
+}
+
+// DecodeProfileList decodes a ProfileList result.
+func DecodeProfileList(r Result) ([]InstalledProfile, error) {
+	var w struct {
+		List []InstalledProfile `plist:"ProfileList"`
+	}
+	if err := decodePayload(r, RequestProfileList, &w); err != nil {
+		return nil, err
+	}
+	return w.List, nil
+}
+
+// InstalledCertificate is one entry of a CertificateList result.
+type InstalledCertificate struct {
+	CommonName string `plist:"CommonName,omitempty"`
+	IsIdentity bool   `plist:"IsIdentity,omitempty"`
+	Data       []byte `plist:"Data,omitempty"` // DER
+}
+
+// DecodeCertificateList decodes a CertificateList result.
+func DecodeCertificateList(r Result) ([]InstalledCertificate, error) {
+	var w struct {
+		List []InstalledCertificate `plist:"CertificateList"`
+	}
+	if err := decodePayload(r, RequestCertificateList, &w); err != nil {
+		return nil, err
+	}
+	return w.List, nil
+}
+
+// DeviceLocationResult is the answer to DeviceLocation (devices in Lost Mode only).
+type DeviceLocationResult struct {
+	Latitude           float64
+	Longitude          float64
+	HorizontalAccuracy float64 // metres
+	VerticalAccuracy   float64 // metres
+	Altitude           float64 // metres
+	Speed              float64 // metres per second
+	Course             float64 // degrees
+	// Timestamp is when the fix was taken; zero if the device did not say.
+	Timestamp time.Time
+}
+
+// DecodeDeviceLocation decodes a DeviceLocation result. Latitude and
+// Longitude are required; Timestamp is the documented ISO 8601 string.
+func DecodeDeviceLocation(r Result) (DeviceLocationResult, error) {
+	var w struct {
+		Latitude           *Number `plist:"Latitude"`
+		Longitude          *Number `plist:"Longitude"`
+		HorizontalAccuracy Number  `plist:"HorizontalAccuracy"`
+		VerticalAccuracy   Number  `plist:"VerticalAccuracy"`
+		Altitude           Number  `plist:"Altitude"`
+		Speed              Number  `plist:"Speed"`
+		Course             Number  `plist:"Course"`
+		Timestamp          string  `plist:"Timestamp"`
+	}
+	if err := decodePayload(r, RequestDeviceLocation, &w); err != nil {
+		return DeviceLocationResult{}, err
+	}
+	if w.Latitude == nil || w.Longitude == nil {
+		return DeviceLocationResult{}, fmt.Errorf("decode %s result: %w", RequestDeviceLocation, missing("Latitude and Longitude"))
+	}
+	loc := DeviceLocationResult{
+		Latitude: float64(*w.Latitude), Longitude: float64(*w.Longitude),
+		HorizontalAccuracy: float64(w.HorizontalAccuracy), VerticalAccuracy: float64(w.VerticalAccuracy),
+		Altitude: float64(w.Altitude), Speed: float64(w.Speed), Course: float64(w.Course),
+	}
+	if loc.Latitude < -90 || loc.Latitude > 90 || loc.Longitude < -180 || loc.Longitude > 180 {
+		return DeviceLocationResult{}, fmt.Errorf("decode %s result: %w: coordinates out of range", RequestDeviceLocation, ErrMalformed)
+	}
+	if w.Timestamp != "" {
+		t, err := time.Parse(time.RFC3339, w.Timestamp)
+		if err != nil {
+			return DeviceLocationResult{}, fmt.Errorf("decode %s result: %w: Timestamp is not ISO 8601", RequestDeviceLocation, ErrMalformed)
+		}
+		loc.Timestamp = t
+	}
+	return loc, nil
+}

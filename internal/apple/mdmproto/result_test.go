@@ -1,0 +1,188 @@
+package mdmproto
+
+import (
+	"bytes"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+)
+
+func mustResult(t *testing.T, body []byte) Result {
+	t.Helper()
+	r, err := DecodeResult(body)
+	if err != nil {
+		t.Fatalf("DecodeResult: %v", err)
+	}
+	return r
+}
+
+func TestDecodeResultEnvelope(t *testing.T) {
+	r := mustResult(t, errorResult)
+	if r.Status != StatusError || r.CommandUUID != fixtureCommandUUID || r.DeviceID() != fixtureUDID {
+		t.Fatalf("envelope not decoded: %+v", r)
+	}
+	want := ErrorChainItem{ErrorCode: 12021, ErrorDomain: "MCMDMErrorDomain", LocalizedDescription: "Unknown command", USEnglishDescription: "Unknown command"}
+	if len(r.ErrorChain) != 1 || r.ErrorChain[0] != want {
+		t.Errorf("ErrorChain = %+v, want [%+v]", r.ErrorChain, want)
+	}
+	if !bytes.Equal(r.Raw, errorResult) {
+		t.Error("Raw is not the body as received")
+	}
+
+	idle := mustResult(t, idleResult)
+	if idle.Status != StatusIdle || idle.CommandUUID != "" {
+		t.Errorf("idle = %+v", idle)
+	}
+	for _, s := range []Status{StatusAcknowledged, StatusError, StatusCommandFormatError, StatusNotNow} {
+		body := doc(kv("Status", string(s)), kv("EnrollmentID", fixtureEnrollmentID), kv("CommandUUID", fixtureCommandUUID))
+		if r := mustResult(t, body); r.Status != s || !r.IsUserEnrollment() {
+			t.Errorf("status %s: got %+v", s, r)
+		}
+	}
+}
+
+func TestDecodeResultRejects(t *testing.T) {
+	tests := []struct {
+		name string
+		body []byte
+		want error
+	}{
+		{"empty", nil, ErrMalformed},
+		{"garbage", []byte("<plist><dict><key>"), ErrMalformed},
+		{"too large", append(idleResult, bytes.Repeat([]byte(" "), MaxResultBytes)...), ErrTooLarge},
+		{"too many elements", doc(kv("Status", "Idle"), kv("UDID", fixtureUDID),
+			kraw("Padding", "<array>"+strings.Repeat("<true/>", maxPlistElements)+"</array>")), ErrTooLarge},
+		{"no status", doc(kv("UDID", fixtureUDID), kv("CommandUUID", fixtureCommandUUID)), ErrMissingKey},
+		{"unknown status", doc(kv("Status", "Done"), kv("UDID", fixtureUDID), kv("CommandUUID", fixtureCommandUUID)), ErrUnknownStatus},
+		{"no sender", doc(kv("Status", "Acknowledged"), kv("CommandUUID", fixtureCommandUUID)), ErrMissingKey},
+		{"acknowledged without command uuid", doc(kv("Status", "Acknowledged"), kv("UDID", fixtureUDID)), ErrMissingKey},
+		{"error chain of wrong type", doc(kv("Status", "Error"), kv("UDID", fixtureUDID), kv("CommandUUID", fixtureCommandUUID),
+			kv("ErrorChain", "oops")), ErrMalformed},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if _, err := DecodeResult(tt.body); !errors.Is(err, tt.want) {
+				t.Fatalf("DecodeResult error = %v, want %v", err, tt.want)
+			}
+		})
+	}
+}
+
+func TestDecodeDeviceInformation(t *testing.T) {
+	info, err := DecodeDeviceInformation(mustResult(t, deviceInformationRes))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if info.DeviceName != "Reception iPad" || info.OSVersion != "17.4.1" || info.SerialNumber != "F9FXK2L3Q1" ||
+		info.Model != "iPad13,18" || info.WiFiMAC != "f0:18:98:0a:bc:de" {
+		t.Errorf("strings not decoded: %+v", info)
+	}
+	if info.DeviceCapacity == nil || *info.DeviceCapacity != 119.2 {
+		t.Errorf("DeviceCapacity = %v, want 119.2", info.DeviceCapacity)
+	}
+	// Sent as <integer>: Number accepts it.
+	if info.AvailableDeviceCapacity == nil || *info.AvailableDeviceCapacity != 87 {
+		t.Errorf("AvailableDeviceCapacity = %v, want 87", info.AvailableDeviceCapacity)
+	}
+	if info.IsSupervised == nil || !*info.IsSupervised || info.IsActivationLockEnabled == nil || *info.IsActivationLockEnabled {
+		t.Error("booleans not decoded")
+	}
+	if info.CellularTechnology == nil || *info.CellularTechnology != 3 {
+		t.Error("CellularTechnology not decoded")
+	}
+	if info.IsRoaming != nil || info.PhoneNumber != "" {
+		t.Error("unreported attributes must stay unset")
+	}
+}
+
+func TestDecodeSecurityInfo(t *testing.T) {
+	s, err := DecodeSecurityInfo(mustResult(t, securityInfoRes))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.HardwareEncryptionCaps == nil || *s.HardwareEncryptionCaps != 3 || s.PasscodePresent == nil || !*s.PasscodePresent ||
+		s.PasscodeCompliantWithProfiles == nil || *s.PasscodeCompliantWithProfiles {
+		t.Errorf("fields not decoded: %+v", s)
+	}
+	if s.ManagementStatus == nil || s.ManagementStatus.EnrolledViaDEP == nil || !*s.ManagementStatus.EnrolledViaDEP {
+		t.Error("ManagementStatus not decoded")
+	}
+}
+
+func TestDecodeApplicationLists(t *testing.T) {
+	apps, err := DecodeInstalledApplicationList(mustResult(t, installedAppsRes))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(apps) != 2 || apps[0].Identifier != "com.example.expenses" || apps[0].ShortVersion != "4.2" ||
+		apps[0].BundleSize == nil || *apps[0].BundleSize != 48211968 || apps[1].Name != "Notes" {
+		t.Errorf("InstalledApplicationList = %+v", apps)
+	}
+	managed, err := DecodeManagedApplicationList(mustResult(t, managedAppsRes))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m, ok := managed["com.example.expenses"]; !ok || m.Status != "Managed" || m.ManagementFlags != ManagementFlagRemoveWithMDM {
+		t.Errorf("ManagedApplicationList = %+v", managed)
+	}
+}
+
+func TestDecodeProfileAndCertificateLists(t *testing.T) {
+	profiles, err := DecodeProfileList(mustResult(t, profileListRes))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(profiles) != 1 || profiles[0].PayloadIdentifier != "com.example.mdm" || profiles[0].PayloadVersion != 1 ||
+		len(profiles[0].SignerCertificates) != 1 || len(profiles[0].PayloadContent) != 1 ||
+		profiles[0].PayloadContent[0].PayloadType != "com.apple.mdm" {
+		t.Errorf("ProfileList = %+v", profiles)
+	}
+	certs, err := DecodeCertificateList(mustResult(t, certificateListRes))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(certs) != 1 || certs[0].CommonName != "Example Device CA" || !bytes.Equal(certs[0].Data, []byte{0x30, 0}) {
+		t.Errorf("CertificateList = %+v", certs)
+	}
+}
+
+func TestDecodeDeviceLocation(t *testing.T) {
+	loc, err := DecodeDeviceLocation(mustResult(t, deviceLocationRes))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := DeviceLocationResult{Latitude: 52.5163, Longitude: 13.3777, HorizontalAccuracy: 65, VerticalAccuracy: 10,
+		Altitude: 34.5, Speed: 0, Course: -1, Timestamp: time.Date(2026, 11, 23, 10, 15, 30, 0, time.UTC)}
+	if loc != want {
+		t.Errorf("location = %+v, want %+v", loc, want)
+	}
+	bad := result("DeviceLocation", kr("Latitude", "91"), kr("Longitude", "0"))
+	if _, err := DecodeDeviceLocation(mustResult(t, bad)); !errors.Is(err, ErrMalformed) {
+		t.Errorf("out-of-range latitude: err = %v, want ErrMalformed", err)
+	}
+	if _, err := DecodeDeviceLocation(mustResult(t, result("DeviceLocation", kr("Latitude", "1")))); !errors.Is(err, ErrMissingKey) {
+		t.Errorf("missing longitude: err = %v, want ErrMissingKey", err)
+	}
+}
+
+func TestTypedDecodersRefuseMismatches(t *testing.T) {
+	if _, err := DecodeSecurityInfo(mustResult(t, deviceInformationRes)); !errors.Is(err, ErrWrongRequestType) {
+		t.Errorf("SecurityInfo on a DeviceInformation result: err = %v, want ErrWrongRequestType", err)
+	}
+	if _, err := DecodeProfileList(mustResult(t, errorResult)); !errors.Is(err, ErrMalformed) {
+		t.Errorf("ProfileList on an Error result: err = %v, want ErrMalformed", err)
+	}
+	noRequestType := result("", kraw("QueryResponses", "<dict>"+kv("OSVersion", "14.5")+"</dict>"))
+	info, err := DecodeDeviceInformation(mustResult(t, noRequestType))
+	if err != nil || info.OSVersion != "14.5" {
+		t.Errorf("result without RequestType: info=%+v err=%v", info, err)
+	}
+	if _, err := DecodeDeviceInformation(mustResult(t, result("DeviceInformation"))); !errors.Is(err, ErrMissingKey) {
+		t.Errorf("no QueryResponses: err = %v, want ErrMissingKey", err)
+	}
+	wrongShape := result("InstalledApplicationList", kv("InstalledApplicationList", "none"))
+	if _, err := DecodeInstalledApplicationList(mustResult(t, wrongShape)); !errors.Is(err, ErrMalformed) {
+		t.Errorf("list of wrong type: err = %v, want ErrMalformed", err)
+	}
+}

@@ -1,0 +1,203 @@
+package scep
+
+import (
+	"context"
+	"crypto"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/sha256"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/asn1"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math/big"
+	"time"
+	"unicode/utf8"
+
+	"github.com/steward-mdm/steward/internal/secrets"
+	"github.com/steward-mdm/steward/internal/store"
+)
+
+const (
+	// caKeyBits: SCEP clients encrypt their requests to the CA with RSA key
+	// transport, so the CA key must be RSA.
+	caKeyBits  = 3072
+	caValidity = 10 * 365 * 24 * time.Hour
+	caCNPrefix = "Steward Device CA "
+	maxCNRunes = 64
+)
+
+// CA is one tenant's device certificate authority.
+type CA struct {
+	tenantID string
+	cert     *x509.Certificate
+	key      *rsa.PrivateKey
+}
+
+// TenantID names the tenant the CA belongs to.
+func (ca *CA) TenantID() string { return ca.tenantID }
+
+// Certificate returns the CA certificate (public).
+func (ca *CA) Certificate() *x509.Certificate { return ca.cert }
+
+// ProfileSigner signs the tenant's enrolment profiles: devices that trust
+// the CA (it arrives in the same enrolment) see them as verified.
+func (ca *CA) ProfileSigner() crypto.Signer { return ca.key }
+
+// storedCA is the Settings value: the certificate in clear (it is public)
+// and the PKCS#8 key sealed to "scep-ca:"+tenantID.
+type storedCA struct {
+	CertDER   []byte `json:"cert"`
+	SealedKey []byte `json:"key"`
+}
+
+func caSettingKey(tenantID string) string { return "scep-ca:" + tenantID }
+
+// LoadOrCreateCA opens the tenant's CA, creating it on first use. Several
+// nodes may race: PutIfAbsent lets one win and every node re-reads the
+// winner's CA, so all of them issue under the same key.
+func LoadOrCreateCA(ctx context.Context, settings store.SettingStore, sealer secrets.Sealer, tenantID, tenantName string, now time.Time) (*CA, error) {
+	if tenantID == "" {
+		return nil, errors.New("scep: tenant ID is required for a CA")
+	}
+	key := caSettingKey(tenantID)
+	raw, err := settings.Get(ctx, key)
+	if errors.Is(err, store.ErrNotFound) {
+		raw, err = createCA(ctx, settings, sealer, tenantID, tenantName, now)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("scep: loading CA of tenant %s: %w", tenantID, err)
+	}
+	ca, err := openCA(raw, sealer, tenantID)
+	if err != nil {
+		return nil, fmt.Errorf("scep: opening CA of tenant %s: %w", tenantID, err)
+	}
+	return ca, nil
+}
+
+// createCA stores a fresh CA unless another node got there first, and
+// returns whichever value is stored.
+func createCA(ctx context.Context, settings store.SettingStore, sealer secrets.Sealer, tenantID, tenantName string, now time.Time) ([]byte, error) {
+	fresh, err := newCAValue(sealer, tenantID, tenantName, now)
+	if err != nil {
+		return nil, err
+	}
+	stored, err := settings.PutIfAbsent(ctx, caSettingKey(tenantID), fresh)
+	if err != nil {
+		return nil, fmt.Errorf("storing new CA: %w", err)
+	}
+	if stored {
+		return fresh, nil
+	}
+	winner, err := settings.Get(ctx, caSettingKey(tenantID))
+	if err != nil {
+		return nil, fmt.Errorf("reading the CA another node created: %w", err)
+	}
+	return winner, nil
+}
+
+func newCAValue(sealer secrets.Sealer, tenantID, tenantName string, now time.Time) ([]byte, error) {
+	key, err := rsa.GenerateKey(rand.Reader, caKeyBits)
+	if err != nil {
+		return nil, fmt.Errorf("generating CA key: %w", err)
+	}
+	serial, err := randomSerial()
+	if err != nil {
+		return nil, err
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber:          serial,
+		Subject:               pkix.Name{CommonName: caCommonName(tenantName)},
+		NotBefore:             now.Add(-time.Hour),
+		NotAfter:              now.Add(caValidity),
+		IsCA:                  true,
+		BasicConstraintsValid: true,
+		MaxPathLen:            0,
+		MaxPathLenZero:        true,
+		// DigitalSignature signs CertReps; KeyEncipherment lets clients that
+		// check usage encrypt their requests to this certificate.
+		KeyUsage:     x509.KeyUsageCertSign | x509.KeyUsageCRLSign | x509.KeyUsageDigitalSignature | x509.KeyUsageKeyEncipherment,
+		SubjectKeyId: keyIdentifier(&key.PublicKey),
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		return nil, fmt.Errorf("self-signing CA certificate: %w", err)
+	}
+	pkcs8, err := x509.MarshalPKCS8PrivateKey(key)
+	if err != nil {
+		return nil, fmt.Errorf("encoding CA key: %w", err)
+	}
+	sealed, err := sealer.Seal(pkcs8, []byte(caSettingKey(tenantID)))
+	if err != nil {
+		return nil, fmt.Errorf("sealing CA key: %w", err)
+	}
+	return json.Marshal(storedCA{CertDER: der, SealedKey: sealed})
+}
+
+func openCA(raw []byte, sealer secrets.Sealer, tenantID string) (*CA, error) {
+	var s storedCA
+	if err := json.Unmarshal(raw, &s); err != nil {
+		return nil, fmt.Errorf("decoding stored CA: %w", err)
+	}
+	cert, err := x509.ParseCertificate(s.CertDER)
+	if err != nil {
+		return nil, fmt.Errorf("parsing CA certificate: %w", err)
+	}
+	pkcs8, err := sealer.Open(s.SealedKey, []byte(caSettingKey(tenantID)))
+	if err != nil {
+		return nil, fmt.Errorf("unsealing CA key (is this node given the same master key as the others?): %w", err)
+	}
+	parsed, err := x509.ParsePKCS8PrivateKey(pkcs8)
+	if err != nil {
+		return nil, fmt.Errorf("parsing CA key: %w", err)
+	}
+	key, ok := parsed.(*rsa.PrivateKey)
+	if !ok || !key.PublicKey.Equal(cert.PublicKey) {
+		return nil, errors.New("stored CA key does not match its certificate")
+	}
+	return &CA{tenantID: tenantID, cert: cert, key: key}, nil
+}
+
+// caCommonName keeps the CN within the 64 characters X.520 allows.
+func caCommonName(tenantName string) string {
+	cn := caCNPrefix + tenantName
+	for utf8.RuneCountInString(cn) > maxCNRunes {
+		_, size := utf8.DecodeLastRuneInString(cn)
+		cn = cn[:len(cn)-size]
+	}
+	return cn
+}
+
+// randomSerial returns a random 128-bit serial (17 DER octets at most,
+// within RFC 5280's 20).
+func randomSerial() (*big.Int, error) {
+	b := make([]byte, 16)
+	if _, err := rand.Read(b); err != nil {
+		return nil, fmt.Errorf("generating serial number: %w", err)
+	}
+	serial := new(big.Int).SetBytes(b)
+	if serial.Sign() == 0 { // RFC 5280 wants a positive serial
+		serial.SetInt64(1)
+	}
+	return serial, nil
+}
+
+// keyIdentifier is RFC 7093 method 1: the leftmost 160 bits of the SHA-256
+// of the subjectPublicKey bits.
+func keyIdentifier(pub any) []byte {
+	der, err := x509.MarshalPKIXPublicKey(pub)
+	if err != nil {
+		return nil
+	}
+	var spki struct {
+		Algorithm pkix.AlgorithmIdentifier
+		PublicKey asn1.BitString
+	}
+	if _, err := asn1.Unmarshal(der, &spki); err != nil {
+		return nil
+	}
+	sum := sha256.Sum256(spki.PublicKey.Bytes)
+	return sum[:20]
+}

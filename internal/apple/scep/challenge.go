@@ -1,0 +1,97 @@
+package scep
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/steward-mdm/steward/internal/store"
+)
+
+// challengeRecord is what a challenge grants. Only the SHA-256 of the
+// challenge is stored, so a database dump holds no usable challenge.
+type challengeRecord struct {
+	TenantID    string    `json:"tenant"`
+	EnrolmentID string    `json:"enrolment"`
+	Expires     time.Time `json:"expires"`
+}
+
+func challengeSettingKey(challenge string) string {
+	sum := sha256.Sum256([]byte(challenge))
+	return "scep-challenge:" + hex.EncodeToString(sum[:])
+}
+
+// IssueChallenge returns a fresh single-use SCEP challenge for one
+// enrolment of tenantID, valid for ttl. It goes into the enrolment profile.
+func IssueChallenge(ctx context.Context, settings store.SettingStore, tenantID, enrolmentID string, ttl time.Duration) (string, error) {
+	return issueChallenge(ctx, settings, tenantID, enrolmentID, time.Now().Add(ttl))
+}
+
+func issueChallenge(ctx context.Context, settings store.SettingStore, tenantID, enrolmentID string, expires time.Time) (string, error) {
+	if tenantID == "" || enrolmentID == "" {
+		return "", errors.New("scep: a challenge needs a tenant and an enrolment")
+	}
+	b := make([]byte, 32)
+	if _, err := rand.Read(b); err != nil {
+		return "", fmt.Errorf("scep: generating challenge: %w", err)
+	}
+	challenge := base64.RawURLEncoding.EncodeToString(b)
+	value, err := json.Marshal(challengeRecord{TenantID: tenantID, EnrolmentID: enrolmentID, Expires: expires.UTC()})
+	if err != nil {
+		return "", fmt.Errorf("scep: encoding challenge: %w", err)
+	}
+	stored, err := settings.PutIfAbsent(ctx, challengeSettingKey(challenge), value)
+	if err != nil {
+		return "", fmt.Errorf("scep: storing challenge for enrolment %s: %w", enrolmentID, err)
+	}
+	if !stored { // 256 random bits colliding means the random source is broken
+		return "", errors.New("scep: challenge collided with an existing one")
+	}
+	return challenge, nil
+}
+
+// errChallenge is the one answer for every unusable challenge, so a client
+// learns nothing about which challenges exist.
+var errChallenge = refusal(failBadRequest, "challenge password is missing, unknown, already used, expired or for another tenant")
+
+// consumeChallenge redeems a challenge for tenantID and returns its
+// enrolment ID. Redeeming is deleting: when two requests race with the same
+// challenge, the store lets exactly one Delete succeed.
+func consumeChallenge(ctx context.Context, settings store.SettingStore, tenantID, challenge string, now time.Time) (string, error) {
+	if challenge == "" {
+		return "", errChallenge
+	}
+	key := challengeSettingKey(challenge)
+	raw, err := settings.Get(ctx, key)
+	if errors.Is(err, store.ErrNotFound) {
+		return "", errChallenge
+	}
+	if err != nil {
+		return "", fmt.Errorf("scep: reading challenge: %w", err)
+	}
+	var rec challengeRecord
+	if err := json.Unmarshal(raw, &rec); err != nil {
+		return "", fmt.Errorf("scep: decoding stored challenge: %w", err)
+	}
+	// Another tenant's challenge is left alone: this tenant has no say over it.
+	if rec.TenantID != tenantID {
+		return "", errChallenge
+	}
+	err = settings.Delete(ctx, key)
+	if errors.Is(err, store.ErrNotFound) {
+		return "", errChallenge // a concurrent request redeemed it first
+	}
+	if err != nil {
+		return "", fmt.Errorf("scep: redeeming challenge: %w", err)
+	}
+	if !now.Before(rec.Expires) {
+		return "", errChallenge // deleted anyway: an expired challenge is of no use
+	}
+	return rec.EnrolmentID, nil
+}

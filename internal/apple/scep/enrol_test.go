@@ -1,0 +1,251 @@
+package scep
+
+import (
+	"bytes"
+	"crypto"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"encoding/base64"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/smallstep/scep"
+)
+
+func TestEnrolIssuesDeviceCertificate(t *testing.T) {
+	e := newTestEnv(t)
+	ca := e.cas[tenantA].Certificate()
+	keys := map[string]crypto.Signer{"RSA 2048": rsaKey(t, 2048), "EC P-256": ecKey(t, elliptic.P256()), "EC P-384": ecKey(t, elliptic.P384())}
+	for name, key := range keys {
+		t.Run(name, func(t *testing.T) {
+			d := newDevice(t, key)
+			enrolment := "enrol-" + name
+			body := d.request(t, ca, scep.PKCSReq, subject("device-1"), e.challenge(tenantA, enrolment))
+
+			r := d.enrol(t, e.url(tenantA), ca, body)
+			if r.status != scep.SUCCESS || r.cert == nil {
+				t.Fatalf("status %s, failInfo %s; want SUCCESS with a certificate", r.status, r.failInfo)
+			}
+			checkDeviceCert(t, r.cert, ca, key.Public(), time.Now())
+			got := e.lastIssued()
+			if got.tenantID != tenantA || got.enrolmentID != enrolment || got.renewal || !got.cert.Equal(r.cert) {
+				t.Errorf("OnIssued got tenant %q enrolment %q renewal %v; want tenant-a, %s, false, the sent cert", got.tenantID, got.enrolmentID, got.renewal, enrolment)
+			}
+		})
+	}
+}
+
+func ecKey(t *testing.T, curve elliptic.Curve) *ecdsa.PrivateKey {
+	t.Helper()
+	k, err := ecdsa.GenerateKey(curve, rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return k
+}
+
+// checkDeviceCert asserts the profile of a device identity certificate.
+func checkDeviceCert(t *testing.T, cert, ca *x509.Certificate, pub crypto.PublicKey, now time.Time) {
+	t.Helper()
+	roots := x509.NewCertPool()
+	roots.AddCert(ca)
+	if _, err := cert.Verify(x509.VerifyOptions{Roots: roots, KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}}); err != nil {
+		t.Errorf("certificate does not chain to the tenant CA for clientAuth: %v", err)
+	}
+	if !slices.Equal(cert.ExtKeyUsage, []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}) || len(cert.UnknownExtKeyUsage) > 0 {
+		t.Errorf("EKU = %v, want clientAuth only", cert.ExtKeyUsage)
+	}
+	if cert.KeyUsage != x509.KeyUsageDigitalSignature|x509.KeyUsageKeyEncipherment {
+		t.Errorf("key usage = %b, want digitalSignature|keyEncipherment", cert.KeyUsage)
+	}
+	if cert.IsCA {
+		t.Error("device certificate is a CA")
+	}
+	if eq, ok := pub.(interface{ Equal(crypto.PublicKey) bool }); !ok || !eq.Equal(cert.PublicKey) {
+		t.Error("certificate is not for the requested key")
+	}
+	if cert.NotAfter.After(now.Add(DefaultValidity)) || cert.NotAfter.Before(now.Add(DefaultValidity-time.Hour)) {
+		t.Errorf("NotAfter %v, want about %v after now", cert.NotAfter, DefaultValidity)
+	}
+	if cert.SerialNumber.BitLen() < 100 {
+		t.Errorf("serial has %d bits; want a random 128-bit serial", cert.SerialNumber.BitLen())
+	}
+	if len(cert.SubjectKeyId) == 0 || !bytes.Equal(cert.AuthorityKeyId, ca.SubjectKeyId) {
+		t.Error("want a subject key ID and the CA's key ID as authority key ID")
+	}
+}
+
+func TestEnrolWithGET(t *testing.T) {
+	e := newTestEnv(t)
+	ca := e.cas[tenantA].Certificate()
+	d := newDevice(t, rsaKey(t, 2048))
+	body := d.request(t, ca, scep.PKCSReq, subject("device-get"), e.challenge(tenantA, "enrol-get"))
+
+	q := url.Values{"operation": {"PKIOperation"}, "message": {base64.StdEncoding.EncodeToString(body)}}
+	resp, err := http.Get(e.url(tenantA) + "?" + q.Encode())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.StatusCode != http.StatusOK || resp.Header.Get("Content-Type") != "application/x-pki-message" {
+		t.Fatalf("HTTP %d %q", resp.StatusCode, resp.Header.Get("Content-Type"))
+	}
+	if r := d.readReply(t, ca, data); r.status != scep.SUCCESS {
+		t.Fatalf("status %s failInfo %s", r.status, r.failInfo)
+	}
+}
+
+func TestEnrolRefusals(t *testing.T) {
+	e := newTestEnv(t)
+	ca := e.cas[tenantA].Certificate()
+	rsa2048 := rsaKey(t, 2048)
+
+	used := e.challenge(tenantA, "enrol-used")
+	first := newDevice(t, rsa2048)
+	if r := first.enrol(t, e.url(tenantA), ca, first.request(t, ca, scep.PKCSReq, subject("first"), used)); r.status != scep.SUCCESS {
+		t.Fatalf("first use of a challenge: %s", r.status)
+	}
+	expired := e.challenge(tenantA, "enrol-expired")
+
+	p224, err := ecdsa.GenerateKey(elliptic.P224(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	withSAN := func(cn string, edit func(*x509.CertificateRequest)) x509.CertificateRequest {
+		s := subject(cn)
+		edit(&s)
+		return s
+	}
+	tests := []struct {
+		name       string
+		key        crypto.Signer
+		csr        x509.CertificateRequest
+		challenge  string
+		clockAhead time.Duration
+		want       scep.FailInfo
+		reason     string // part of the reason OnRefused is told
+	}{
+		{"unknown challenge", rsa2048, subject("d"), "not-a-challenge", 0, scep.BadRequest, "challenge"},
+		{"no challenge", rsa2048, subject("d"), "", 0, scep.BadRequest, "challenge"},
+		{"reused challenge", rsa2048, subject("d"), used, 0, scep.BadRequest, "challenge"},
+		{"expired challenge", rsa2048, subject("d"), expired, 2 * time.Hour, scep.BadRequest, "challenge"},
+		{"other tenant's challenge", rsa2048, subject("d"), e.challenge(tenantB, "enrol-b"), 0, scep.BadRequest, "challenge"},
+		{"RSA 1024", rsaKey(t, 1024), subject("d"), e.challenge(tenantA, "x"), 0, scep.BadRequest, "RSA key of 1024 bits"},
+		{"EC P-224", p224, subject("d"), e.challenge(tenantA, "x"), 0, scep.BadRequest, "curve"},
+		{"no CN", rsa2048, subject(""), e.challenge(tenantA, "x"), 0, scep.BadRequest, "common name is required"},
+		{"wildcard CN", rsa2048, subject("*.example.org"), e.challenge(tenantA, "x"), 0, scep.BadRequest, "wildcard"},
+		{"CN over 64", rsa2048, subject(string(bytes.Repeat([]byte("a"), 65))), e.challenge(tenantA, "x"), 0, scep.BadRequest, "64"},
+		{"SAN IP", rsa2048, withSAN("d", func(c *x509.CertificateRequest) { c.IPAddresses = []net.IP{net.IPv4(10, 0, 0, 1)} }), e.challenge(tenantA, "x"), 0, scep.BadRequest, "IP, email and URI"},
+		{"SAN email", rsa2048, withSAN("d", func(c *x509.CertificateRequest) { c.EmailAddresses = []string{"a@example.org"} }), e.challenge(tenantA, "x"), 0, scep.BadRequest, "IP, email and URI"},
+		{"SAN URI", rsa2048, withSAN("d", func(c *x509.CertificateRequest) { c.URIs = []*url.URL{{Scheme: "https", Host: "example.org"}} }), e.challenge(tenantA, "x"), 0, scep.BadRequest, "IP, email and URI"},
+		{"SAN wildcard DNS", rsa2048, withSAN("d", func(c *x509.CertificateRequest) { c.DNSNames = []string{"*.example.org"} }), e.challenge(tenantA, "x"), 0, scep.BadRequest, "wildcard DNS"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			e.offset.Store(int64(tc.clockAhead))
+			defer e.offset.Store(0)
+			before, refusedBefore := e.issuedCount(), len(e.refusals)
+			d := newDevice(t, tc.key)
+			r := d.enrol(t, e.url(tenantA), ca, d.request(t, ca, scep.PKCSReq, tc.csr, tc.challenge))
+			if r.status != scep.FAILURE || r.failInfo != tc.want {
+				t.Fatalf("status %s failInfo %s, want FAILURE %s", r.status, r.failInfo, tc.want)
+			}
+			if e.issuedCount() != before {
+				t.Error("OnIssued ran for a refused request")
+			}
+			e.mu.Lock()
+			defer e.mu.Unlock()
+			if len(e.refusals) != refusedBefore+1 || !strings.Contains(e.refusals[len(e.refusals)-1].Reason, tc.reason) {
+				t.Errorf("OnRefused was not told a reason containing %q", tc.reason)
+			}
+		})
+	}
+}
+
+func TestOtherTenantsChallengeSurvives(t *testing.T) {
+	e := newTestEnv(t)
+	challenge := e.challenge(tenantB, "enrol-b")
+	d := newDevice(t, rsaKey(t, 2048))
+	caA, caB := e.cas[tenantA].Certificate(), e.cas[tenantB].Certificate()
+	if r := d.enrol(t, e.url(tenantA), caA, d.request(t, caA, scep.PKCSReq, subject("d"), challenge)); r.status != scep.FAILURE {
+		t.Fatal("tenant A accepted tenant B's challenge")
+	}
+	r := d.enrol(t, e.url(tenantB), caB, d.request(t, caB, scep.PKCSReq, subject("d"), challenge))
+	if r.status != scep.SUCCESS {
+		t.Fatalf("tenant B's challenge was burnt by a request to tenant A: %s", r.failInfo)
+	}
+	checkDeviceCert(t, r.cert, caB, d.csrKey.Public(), time.Now())
+}
+
+func TestRequestEncryptedToAnotherCA(t *testing.T) {
+	e := newTestEnv(t)
+	d := newDevice(t, rsaKey(t, 2048))
+	body := d.request(t, e.cas[tenantB].Certificate(), scep.PKCSReq, subject("d"), e.challenge(tenantA, "x"))
+	r := d.enrol(t, e.url(tenantA), e.cas[tenantA].Certificate(), body)
+	if r.status != scep.FAILURE || r.failInfo != scep.BadMessageCheck {
+		t.Fatalf("status %s failInfo %s, want FAILURE badMessageCheck", r.status, r.failInfo)
+	}
+}
+
+func TestOneChallengeTwoConcurrentRequests(t *testing.T) {
+	e := newTestEnv(t)
+	ca := e.cas[tenantA].Certificate()
+	challenge := e.challenge(tenantA, "enrol-race")
+	const racers = 4
+	devices := make([]*device, racers)
+	bodies := make([][]byte, racers)
+	for i := range racers {
+		devices[i] = newDevice(t, rsaKey(t, 2048))
+		bodies[i] = devices[i].request(t, ca, scep.PKCSReq, subject("racer"), challenge)
+	}
+	replies := make([][]byte, racers)
+	codes := make([]int, racers)
+	var wg sync.WaitGroup
+	for i := range racers {
+		wg.Go(func() { codes[i], replies[i] = postPKIConcurrent(e.url(tenantA), bodies[i]) })
+	}
+	wg.Wait()
+	successes := 0
+	for i := range racers {
+		if codes[i] != http.StatusOK {
+			t.Fatalf("racer %d: HTTP %d: %s", i, codes[i], replies[i])
+		}
+		r := devices[i].readReply(t, ca, replies[i])
+		switch {
+		case r.status == scep.SUCCESS:
+			successes++
+		case r.status != scep.FAILURE || r.failInfo != scep.BadRequest:
+			t.Errorf("racer %d: status %s failInfo %s", i, r.status, r.failInfo)
+		}
+	}
+	if successes != 1 || e.issuedCount() != 1 {
+		t.Fatalf("%d successes and %d issued certificates for one challenge, want exactly 1", successes, e.issuedCount())
+	}
+}
+
+// postPKIConcurrent is postPKI for goroutines, which must not call t.Fatal.
+func postPKIConcurrent(url string, body []byte) (int, []byte) {
+	resp, err := http.Post(url+"?operation=PKIOperation", "application/x-pki-message", bytes.NewReader(body))
+	if err != nil {
+		return 0, []byte(err.Error())
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return 0, []byte(err.Error())
+	}
+	return resp.StatusCode, data
+}

@@ -1,0 +1,268 @@
+package scep
+
+import (
+	"bytes"
+	"context"
+	"crypto"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"io"
+	"math/big"
+	"net/http"
+	"net/http/httptest"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/smallstep/scep"
+	"github.com/smallstep/scep/x509util"
+
+	"github.com/steward-mdm/steward/internal/secrets"
+	"github.com/steward-mdm/steward/internal/store"
+	"github.com/steward-mdm/steward/internal/store/storetest"
+)
+
+const (
+	tenantA = "tenant-a"
+	tenantB = "tenant-b"
+)
+
+type issuance struct {
+	tenantID, enrolmentID string
+	cert                  *x509.Certificate
+	renewal               bool
+}
+
+// testEnv is a real SQLite store, two tenant CAs and the server on an
+// httptest loopback listener.
+type testEnv struct {
+	t        *testing.T
+	settings store.SettingStore
+	sealer   secrets.Sealer
+	cas      map[string]*CA
+	srv      *httptest.Server
+	offset   atomic.Int64 // server clock minus wall clock, in nanoseconds
+	hookErr  atomic.Pointer[error]
+
+	mu       sync.Mutex
+	issued   []issuance
+	refusals []*RefusalError
+}
+
+func newTestEnv(t *testing.T) *testEnv {
+	t.Helper()
+	ctx := context.Background()
+	st := storetest.OpenSQLite(t)
+	sealer := newSealer(t)
+	e := &testEnv{t: t, settings: st.Read().Settings(), sealer: sealer, cas: map[string]*CA{}}
+	for _, tenant := range []string{tenantA, tenantB} {
+		ca, err := LoadOrCreateCA(ctx, e.settings, sealer, tenant, "Tenant "+tenant, time.Now())
+		if err != nil {
+			t.Fatal(err)
+		}
+		e.cas[tenant] = ca
+	}
+	server, err := NewServer(Config{
+		Settings:          e.settings,
+		TenantFromRequest: func(r *http.Request) string { return r.PathValue("tenant") },
+		CA: func(_ context.Context, tenantID string) (*CA, error) {
+			if ca, ok := e.cas[tenantID]; ok {
+				return ca, nil
+			}
+			return nil, ErrUnknownTenant
+		},
+		OnIssued: func(_ context.Context, tenantID, enrolmentID string, cert *x509.Certificate, renewal bool) error {
+			if p := e.hookErr.Load(); p != nil {
+				return *p
+			}
+			e.mu.Lock()
+			defer e.mu.Unlock()
+			e.issued = append(e.issued, issuance{tenantID, enrolmentID, cert, renewal})
+			return nil
+		},
+		OnRefused: func(_ context.Context, _ string, reason *RefusalError) {
+			e.mu.Lock()
+			defer e.mu.Unlock()
+			e.refusals = append(e.refusals, reason)
+		},
+		Now: func() time.Time { return time.Now().Add(time.Duration(e.offset.Load())) },
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mux := http.NewServeMux()
+	mux.Handle("/scep/{tenant}", server.Handler())
+	e.srv = httptest.NewServer(mux)
+	t.Cleanup(e.srv.Close)
+	return e
+}
+
+func (e *testEnv) url(tenant string) string { return e.srv.URL + "/scep/" + tenant }
+
+func (e *testEnv) challenge(tenant, enrolment string) string {
+	e.t.Helper()
+	c, err := IssueChallenge(context.Background(), e.settings, tenant, enrolment, time.Hour)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return c
+}
+
+func (e *testEnv) issuedCount() int {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return len(e.issued)
+}
+
+func (e *testEnv) lastIssued() issuance {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if len(e.issued) == 0 {
+		e.t.Fatal("no certificate was issued")
+	}
+	return e.issued[len(e.issued)-1]
+}
+
+// device is a SCEP client: a key for the CSR and the certificate and key
+// that sign the PKIMessage (self-signed for PKCSReq, the current device
+// certificate for RenewalReq).
+type device struct {
+	csrKey     crypto.Signer
+	signerCert *x509.Certificate
+	signerKey  crypto.Signer
+}
+
+func rsaKey(t testing.TB, bits int) *rsa.PrivateKey {
+	t.Helper()
+	k, err := rsa.GenerateKey(rand.Reader, bits)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return k
+}
+
+// newDevice returns a device whose self-signed certificate uses the CSR key,
+// as Apple devices and scepclient do.
+func newDevice(t testing.TB, csrKey crypto.Signer) *device {
+	t.Helper()
+	signerKey := csrKey
+	if _, ok := csrKey.Public().(*rsa.PublicKey); !ok {
+		// CertReps are encrypted to the signer, which only works for RSA.
+		signerKey = rsaKey(t, 2048)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(1),
+		Subject:      pkix.Name{CommonName: "SCEP temporary signer"},
+		NotBefore:    time.Now().Add(-time.Hour),
+		NotAfter:     time.Now().Add(time.Hour),
+		KeyUsage:     x509.KeyUsageDigitalSignature | x509.KeyUsageKeyEncipherment,
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, signerKey.Public(), signerKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, err := x509.ParseCertificate(der)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &device{csrKey: csrKey, signerCert: cert, signerKey: signerKey}
+}
+
+// request builds a PKIMessage with smallstep/scep's client-side helpers.
+func (d *device) request(t testing.TB, ca *x509.Certificate, msgType scep.MessageType, csrTmpl x509.CertificateRequest, challenge string) []byte {
+	t.Helper()
+	csrDER, err := x509util.CreateCertificateRequest(rand.Reader, &x509util.CertificateRequest{
+		CertificateRequest: csrTmpl, ChallengePassword: challenge,
+	}, d.csrKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	csr, err := x509.ParseCertificateRequest(csrDER)
+	if err != nil {
+		t.Fatal(err)
+	}
+	msg, err := scep.NewCSRRequest(csr, &scep.PKIMessage{
+		MessageType: msgType,
+		Recipients:  []*x509.Certificate{ca},
+		SignerKey:   d.signerKey,
+		SignerCert:  d.signerCert,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return msg.Raw
+}
+
+func subject(cn string) x509.CertificateRequest {
+	return x509.CertificateRequest{Subject: pkix.Name{CommonName: cn, Organization: []string{"Steward test"}}}
+}
+
+// reply is a verified, decrypted CertRep.
+type reply struct {
+	status   scep.PKIStatus
+	failInfo scep.FailInfo
+	cert     *x509.Certificate
+}
+
+func postPKI(t *testing.T, url string, body []byte) (int, []byte) {
+	t.Helper()
+	resp, err := http.Post(url+"?operation=PKIOperation", "application/x-pki-message", bytes.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp.StatusCode, data
+}
+
+// enrol posts a request and returns the CertRep, verified against ca and
+// decrypted with the device's signer key as a real client would.
+func (d *device) enrol(t *testing.T, url string, ca *x509.Certificate, body []byte) reply {
+	t.Helper()
+	status, data := postPKI(t, url, body)
+	if status != http.StatusOK {
+		t.Fatalf("PKIOperation: HTTP %d: %s", status, data)
+	}
+	return d.readReply(t, ca, data)
+}
+
+func (d *device) readReply(t *testing.T, ca *x509.Certificate, data []byte) reply {
+	t.Helper()
+	msg, err := scep.ParsePKIMessage(data, scep.WithCACerts([]*x509.Certificate{ca}))
+	if err != nil {
+		t.Fatalf("CertRep does not verify against the CA: %v", err)
+	}
+	if msg.MessageType != scep.CertRep {
+		t.Fatalf("reply type %s, want CertRep", msg.MessageType)
+	}
+	r := reply{status: msg.PKIStatus}
+	switch msg.PKIStatus {
+	case scep.SUCCESS:
+		if err := msg.DecryptPKIEnvelope(d.signerCert, d.signerKey); err != nil {
+			t.Fatalf("decrypting CertRep: %v", err)
+		}
+		r.cert = msg.CertRepMessage.Certificate
+	case scep.FAILURE:
+		r.failInfo = msg.FailInfo // read from the signed failInfo attribute
+	}
+	return r
+}
+
+func newSealer(t testing.TB) secrets.Sealer {
+	t.Helper()
+	key := make([]byte, secrets.KeySize)
+	if _, err := rand.Read(key); err != nil {
+		t.Fatal(err)
+	}
+	sealer, err := secrets.NewSealer(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return sealer
+}

@@ -1,0 +1,134 @@
+package scep
+
+import (
+	"context"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"slices"
+
+	"github.com/smallstep/pkcs7"
+	"github.com/smallstep/scep"
+)
+
+// badMessageError means the bytes are not a SCEP request we can answer
+// with a CertRep at all (no verifiable signature or transaction): HTTP 400.
+type badMessageError struct{ reason string }
+
+func (e *badMessageError) Error() string { return e.reason }
+
+// pkiOperation answers one PKCSReq or RenewalReq with a signed CertRep:
+// SUCCESS with the certificate, or FAILURE with the reason's failInfo.
+func (s *Server) pkiOperation(ctx context.Context, ca *CA, der []byte) ([]byte, error) {
+	msg, err := scep.ParsePKIMessage(der)
+	if err != nil {
+		return nil, &badMessageError{reason: "not a signed SCEP PKCSReq or RenewalReq"}
+	}
+	cert, err := s.handleRequest(ctx, ca, msg)
+	var refused *RefusalError
+	if errors.As(err, &refused) {
+		s.cfg.Logger.InfoContext(ctx, "scep: request refused", "tenant", ca.tenantID, "reason", refused.Reason)
+		if s.cfg.OnRefused != nil {
+			s.cfg.OnRefused(ctx, ca.tenantID, refused)
+		}
+		reply, err := msg.Fail(ca.cert, ca.key, refused.FailInfo)
+		if err != nil {
+			return nil, fmt.Errorf("scep: signing failure reply: %w", err)
+		}
+		return reply.Raw, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	reply, err := msg.Success(ca.cert, ca.key, cert)
+	if err != nil {
+		return nil, fmt.Errorf("scep: building success reply: %w", err)
+	}
+	return reply.Raw, nil
+}
+
+func (s *Server) handleRequest(ctx context.Context, ca *CA, msg *scep.PKIMessage) (*x509.Certificate, error) {
+	if msg.MessageType != scep.PKCSReq && msg.MessageType != scep.RenewalReq {
+		return nil, refusal(failBadRequest, "only PKCSReq and RenewalReq are supported")
+	}
+	if err := msg.DecryptPKIEnvelope(ca.cert, ca.key); err != nil {
+		return nil, refusal(failBadMessageCheck, "request is not encrypted to this tenant's CA certificate")
+	}
+	csr := msg.CSR
+	if err := checkCSR(csr); err != nil {
+		return nil, err
+	}
+	now := s.cfg.Now()
+	if msg.MessageType == scep.RenewalReq {
+		return s.renew(ctx, ca, msg, csr)
+	}
+	enrolmentID, err := consumeChallenge(ctx, s.cfg.Settings, ca.tenantID, msg.ChallengePassword, now)
+	if err != nil {
+		return nil, err
+	}
+	return s.issue(ctx, ca, csr, enrolmentID, false)
+}
+
+// renew issues a new certificate for a device that signs its request with
+// the current certificate this CA gave it; no challenge is needed.
+func (s *Server) renew(ctx context.Context, ca *CA, msg *scep.PKIMessage, csr *x509.CertificateRequest) (*x509.Certificate, error) {
+	old, err := signerOf(msg)
+	if err != nil {
+		return nil, err
+	}
+	if err := old.CheckSignatureFrom(ca.cert); err != nil {
+		return nil, refusal(failBadMessageCheck, "renewal is not signed by a certificate this tenant's CA issued")
+	}
+	now := s.cfg.Now()
+	if now.Before(old.NotBefore) || now.After(old.NotAfter) {
+		return nil, refusal(failBadMessageCheck, "the certificate signing the renewal is not valid now")
+	}
+	if !slices.Contains(old.ExtKeyUsage, x509.ExtKeyUsageClientAuth) {
+		return nil, refusal(failBadMessageCheck, "the certificate signing the renewal is not a device identity")
+	}
+	if old.Subject.String() != csr.Subject.String() {
+		return nil, refusal(failBadRequest, "a renewal must keep the subject of the certificate it renews")
+	}
+	enrolmentID, err := claimRenewal(ctx, s.cfg.Settings, ca.tenantID, old.SerialNumber)
+	if err != nil {
+		return nil, err
+	}
+	cert, err := s.issue(ctx, ca, csr, enrolmentID, true)
+	if err != nil {
+		// Give the claim back so the device can retry with its old certificate.
+		if restoreErr := recordIssued(ctx, s.cfg.Settings, ca.tenantID, old.SerialNumber, enrolmentID); restoreErr != nil {
+			return nil, errors.Join(err, restoreErr)
+		}
+		return nil, err
+	}
+	return cert, nil
+}
+
+func (s *Server) issue(ctx context.Context, ca *CA, csr *x509.CertificateRequest, enrolmentID string, renewal bool) (*x509.Certificate, error) {
+	cert, err := ca.issue(csr, s.cfg.Now(), s.cfg.Validity)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.cfg.OnIssued(ctx, ca.tenantID, enrolmentID, cert, renewal); err != nil {
+		return nil, fmt.Errorf("scep: binding certificate to enrolment %s: %w", enrolmentID, err)
+	}
+	if err := recordIssued(ctx, s.cfg.Settings, ca.tenantID, cert.SerialNumber, enrolmentID); err != nil {
+		return nil, err
+	}
+	s.cfg.Logger.InfoContext(ctx, "scep: certificate issued", "tenant", ca.tenantID, "enrolment", enrolmentID, "renewal", renewal)
+	return cert, nil
+}
+
+// signerOf returns the certificate whose key signed the request; the
+// signature itself was verified by ParsePKIMessage.
+func signerOf(msg *scep.PKIMessage) (*x509.Certificate, error) {
+	p7, err := pkcs7.Parse(msg.Raw)
+	if err != nil {
+		return nil, refusal(failBadMessageCheck, "request signature cannot be parsed")
+	}
+	signer := p7.GetOnlySigner()
+	if signer == nil {
+		return nil, refusal(failBadMessageCheck, "request must have exactly one signer")
+	}
+	return signer, nil
+}

@@ -1,0 +1,188 @@
+package scep
+
+import (
+	"context"
+	"crypto/x509"
+	"encoding/base64"
+	"errors"
+	"io"
+	"log/slog"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/smallstep/pkcs7"
+
+	"github.com/steward-mdm/steward/internal/store"
+)
+
+// maxMessageBytes bounds a PKIOperation message; a real one is a few KiB.
+const maxMessageBytes = 64 << 10
+
+// caCaps are this server's capabilities (RFC 8894 section 3.5.2).
+const caCaps = "POSTPKIOperation\nSHA-256\nAES\nSCEPStandard\nRenewal\n"
+
+// ErrUnknownTenant is returned by Config.CA for a tenant that does not
+// exist; the server answers 404.
+var ErrUnknownTenant = errors.New("scep: unknown tenant")
+
+// Config wires a Server to Steward. Settings, TenantFromRequest, CA and
+// OnIssued are required.
+type Config struct {
+	// Settings holds challenges and current-certificate entries.
+	Settings store.SettingStore
+	// TenantFromRequest returns the tenant ID the request is for ("" when
+	// the path names none).
+	TenantFromRequest func(*http.Request) string
+	// CA returns the tenant's CA, usually LoadOrCreateCA with the tenant's
+	// name, or ErrUnknownTenant.
+	CA func(ctx context.Context, tenantID string) (*CA, error)
+	// OnIssued runs before the certificate is sent; Steward binds it to the
+	// enrolment there. An error fails the issuance.
+	OnIssued func(ctx context.Context, tenantID, enrolmentID string, cert *x509.Certificate, renewal bool) error
+	// OnRefused, when set, is told why a request got a CertRep FAILURE.
+	OnRefused func(ctx context.Context, tenantID string, reason *RefusalError)
+	// Validity of device certificates; DefaultValidity when zero. Never
+	// beyond the CA's own expiry.
+	Validity time.Duration
+	// Now is the clock; time.Now when nil.
+	Now func() time.Time
+	// Logger receives tenant IDs and outcomes, never request content.
+	Logger *slog.Logger
+}
+
+// Server answers SCEP requests for every tenant.
+type Server struct {
+	cfg Config
+}
+
+var cmsDefaults sync.Once
+
+// NewServer checks cfg and returns a Server.
+func NewServer(cfg Config) (*Server, error) {
+	if cfg.Settings == nil || cfg.TenantFromRequest == nil || cfg.CA == nil || cfg.OnIssued == nil {
+		return nil, errors.New("scep: Config needs Settings, TenantFromRequest, CA and OnIssued")
+	}
+	if cfg.Validity < 0 {
+		return nil, errors.New("scep: Config.Validity must not be negative")
+	}
+	if cfg.Validity == 0 {
+		cfg.Validity = DefaultValidity
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	// pkcs7 keeps its algorithms in package variables and defaults to SHA-1
+	// signatures and DES envelopes. We advertise SHA-256 and AES, so switch
+	// once, before the first response is built; nothing else in Steward
+	// builds CMS envelopes.
+	cmsDefaults.Do(func() {
+		_ = pkcs7.SetDefaultDigestAlgorithm(pkcs7.OIDDigestAlgorithmSHA256)
+		pkcs7.ContentEncryptionAlgorithm = pkcs7.EncryptionAlgorithmAES128CBC
+	})
+	return &Server{cfg: cfg}, nil
+}
+
+// Handler serves GetCACaps, GetCACert and PKIOperation (GET and POST).
+// Devices never get a 401 from it: a 401 can make an Apple device unenrol.
+func (s *Server) Handler() http.Handler { return http.HandlerFunc(s.serveHTTP) }
+
+func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
+	if r.Method != http.MethodGet && r.Method != http.MethodPost {
+		w.Header().Set("Allow", "GET, POST")
+		http.Error(w, "SCEP accepts GET and POST", http.StatusMethodNotAllowed)
+		return
+	}
+	tenantID := s.cfg.TenantFromRequest(r)
+	if tenantID == "" {
+		http.Error(w, "no such SCEP service", http.StatusNotFound)
+		return
+	}
+	switch op := r.URL.Query().Get("operation"); op {
+	case "GetCACaps":
+		w.Header().Set("Content-Type", "text/plain")
+		_, _ = io.WriteString(w, caCaps)
+	case "GetCACert":
+		ca, ok := s.loadCA(w, r, tenantID)
+		if !ok {
+			return
+		}
+		w.Header().Set("Content-Type", "application/x-x509-ca-cert")
+		_, _ = w.Write(ca.cert.Raw)
+	case "PKIOperation":
+		s.servePKIOperation(w, r, tenantID)
+	default:
+		http.Error(w, "unknown SCEP operation; use GetCACaps, GetCACert or PKIOperation", http.StatusBadRequest)
+	}
+}
+
+func (s *Server) loadCA(w http.ResponseWriter, r *http.Request, tenantID string) (*CA, bool) {
+	ca, err := s.cfg.CA(r.Context(), tenantID)
+	if errors.Is(err, ErrUnknownTenant) {
+		http.Error(w, "no such SCEP service", http.StatusNotFound)
+		return nil, false
+	}
+	if err != nil {
+		s.cfg.Logger.ErrorContext(r.Context(), "scep: loading tenant CA failed", "tenant", tenantID, "error", err)
+		http.Error(w, "SCEP service unavailable", http.StatusInternalServerError)
+		return nil, false
+	}
+	return ca, true
+}
+
+func (s *Server) servePKIOperation(w http.ResponseWriter, r *http.Request, tenantID string) {
+	message, err := readMessage(w, r)
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusBadRequest)
+		return
+	}
+	ca, ok := s.loadCA(w, r, tenantID)
+	if !ok {
+		return
+	}
+	reply, err := s.pkiOperation(r.Context(), ca, message)
+	var bad *badMessageError
+	switch {
+	case errors.As(err, &bad):
+		http.Error(w, bad.Error(), http.StatusBadRequest)
+	case err != nil:
+		s.cfg.Logger.ErrorContext(r.Context(), "scep: PKIOperation failed", "tenant", tenantID, "error", err)
+		http.Error(w, "SCEP service could not complete the request", http.StatusInternalServerError)
+	default:
+		w.Header().Set("Content-Type", "application/x-pki-message")
+		_, _ = w.Write(reply)
+	}
+}
+
+// readMessage returns the DER PKIMessage of a POST body or of the base64
+// "message" parameter of a GET, at most maxMessageBytes either way.
+func readMessage(w http.ResponseWriter, r *http.Request) ([]byte, error) {
+	if r.Method == http.MethodPost {
+		body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxMessageBytes))
+		if err != nil {
+			return nil, errors.New("PKIOperation body is unreadable or larger than 64 KiB")
+		}
+		if len(body) == 0 {
+			return nil, errors.New("PKIOperation body is empty")
+		}
+		return body, nil
+	}
+	encoded := r.URL.Query().Get("message")
+	if encoded == "" {
+		return nil, errors.New("PKIOperation GET needs a base64 message parameter")
+	}
+	if base64.StdEncoding.DecodedLen(len(encoded)) > maxMessageBytes {
+		return nil, errors.New("PKIOperation message is larger than 64 KiB")
+	}
+	// Clients that do not escape '+' in the query see it decoded to ' '.
+	encoded = strings.ReplaceAll(encoded, " ", "+")
+	der, err := base64.StdEncoding.DecodeString(encoded)
+	if err != nil {
+		return nil, errors.New("PKIOperation message parameter is not valid base64")
+	}
+	return der, nil
+}
