@@ -1,0 +1,218 @@
+package mdm_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	"howett.net/plist"
+
+	"github.com/steward-mdm/steward/internal/apple/mdm"
+	"github.com/steward-mdm/steward/internal/apple/mdmproto"
+	"github.com/steward-mdm/steward/internal/privacy"
+	"github.com/steward-mdm/steward/internal/sim"
+	"github.com/steward-mdm/steward/internal/store"
+	"github.com/steward-mdm/steward/internal/store/storetest"
+)
+
+const testTopic = "com.apple.mgmt.External.2d3b5f0e-0000-4000-8000-000000000001"
+
+// serve starts the device endpoints on a TLS loopback server.
+func (f *fixture) serve() *httptest.Server {
+	f.t.Helper()
+	var h http.Handler
+	ts := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { h.ServeHTTP(w, r) }))
+	f.t.Cleanup(ts.Close)
+	f.svc = mdm.New(f.st, f.priv, f.sealer, mdm.Config{PublicURL: ts.URL}, nil)
+	var err error
+	h, err = f.svc.Handler(mdm.HTTPConfig{Topic: func(context.Context, string) (string, error) { return testTopic, nil }})
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	return ts
+}
+
+func (f *fixture) enrolled(ts *httptest.Server, o privacy.Ownership, subjectID string) (*sim.Device, store.Device) {
+	f.t.Helper()
+	_, link, err := f.svc.CreateEnrolment(f.ctx, f.tenant, mdm.EnrolmentInput{Ownership: string(o), SubjectID: subjectID}, admin)
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	d, err := sim.New(ts.Client(), o == privacy.UserEnrolled)
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	d.Personal = o.PersonallyOwned()
+	if err := d.Enrol(f.ctx, link, false); err != nil {
+		f.t.Fatalf("enrolment: %v", err)
+	}
+	ch, err := f.st.Read().AppleChannels().GetByCert(f.ctx, mdm.Fingerprint(d.Certificate()))
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	dev, err := f.st.Read().Devices().Get(f.ctx, f.tenant, ch.DeviceID)
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	return d, dev
+}
+
+func (f *fixture) fields(deviceID string) map[string]privacy.FieldView {
+	f.t.Helper()
+	v, err := f.priv.ViewDevice(f.ctx, f.tenant, deviceID, privacy.Viewer{Actor: admin, AdminID: admin.ID})
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	out := map[string]privacy.FieldView{}
+	for _, fv := range v.Fields {
+		out[fv.Field] = fv
+	}
+	return out
+}
+
+func TestEnrolAndManageThroughTheProtocol(t *testing.T) {
+	storetest.ForEachEngine(t, func(t *testing.T, st store.Store) {
+		f := newFixture(t, st)
+		ts := f.serve()
+		for _, o := range []privacy.Ownership{privacy.Personal, privacy.Corporate, privacy.UserEnrolled} {
+			f.publish(o)
+		}
+		erika, err := f.priv.CreateSubject(f.ctx, f.tenant, privacy.SubjectInput{Email: "erika@acme.test"}, admin)
+		if err != nil {
+			t.Fatal(err)
+		}
+
+		// A personal device: enrolled, the initial inventory answered.
+		phone, dev := f.enrolled(ts, privacy.Personal, erika.ID)
+		if dev.State != store.DeviceEnrolled || dev.SubjectID != erika.ID {
+			t.Fatalf("device after enrolment: %+v", dev)
+		}
+		n, err := phone.Poll(f.ctx)
+		if err != nil || n != 3 {
+			t.Fatalf("initial inventory: %d commands, %v", n, err)
+		}
+		got := f.fields(dev.ID)
+		for _, never := range []string{"telephony.phone_number", "telephony.imei", "location.coordinates"} {
+			if _, ok := got[never]; ok {
+				t.Errorf("a personal device's %s was stored", never)
+			}
+		}
+		var apps []privacy.App
+		_ = json.Unmarshal(got["apps.installed"].Value, &apps)
+		if len(apps) != 10 {
+			t.Errorf("personal apps: %d, want the 10 managed ones", len(apps))
+		}
+		if v := got["os.version"]; string(v.Value) != `"18.1"` || !got["device.serial_number"].Masked {
+			t.Errorf("inventory: os %s, serial %+v", v.Value, got["device.serial_number"])
+		}
+		cs, _ := f.priv.Consents(f.ctx, f.tenant, erika.ID)
+		if len(cs.Consents) != 1 || cs.Consents[0].Method != "enrolment" {
+			t.Errorf("enrolment consent: %+v", cs.Consents)
+		}
+
+		// A user-enrolled device never reports a UDID or serial.
+		byod, bdev := f.enrolled(ts, privacy.UserEnrolled, erika.ID)
+		if _, err := byod.Poll(f.ctx); err != nil {
+			t.Fatal(err)
+		}
+		for field := range f.fields(bdev.ID) {
+			if strings.HasPrefix(field, "device.") || strings.HasPrefix(field, "telephony.") {
+				t.Errorf("user enrollment stored %s", field)
+			}
+		}
+
+		// A corporate device: lock it, with a PIN that is never stored in clear.
+		mac, cdev := f.enrolled(ts, privacy.Corporate, "")
+		if _, err := mac.Poll(f.ctx); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := f.svc.Enqueue(f.ctx, f.tenant, []string{cdev.ID}, mdmproto.DeviceLock{Message: "Call IT", PIN: "314159"}, "lost on a train", admin); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := f.svc.Enqueue(f.ctx, f.tenant, []string{dev.ID}, mdmproto.DeviceLocation{}, "where is it", admin); err == nil {
+			t.Error("a personal device was located")
+		}
+		if n, err := mac.Poll(f.ctx); err != nil || n != 1 {
+			t.Fatalf("lock: %d, %v", n, err)
+		}
+		if bytes.Contains(allValues(t, st), []byte("314159")) {
+			t.Error("the lock PIN is stored in clear")
+		}
+
+		// NotNow: not resent in the same exchange, sent again after Idle.
+		if _, err := f.svc.Enqueue(f.ctx, f.tenant, []string{cdev.ID}, mdmproto.ProfileList{}, "", admin); err != nil {
+			t.Fatal(err)
+		}
+		first := command(t, mac, map[string]any{"Status": "Idle"})
+		if first.RequestType != "ProfileList" {
+			t.Fatalf("first command: %+v", first)
+		}
+		if out, _ := mac.Send(f.ctx, map[string]any{"Status": "NotNow", "CommandUUID": first.CommandUUID}); len(out) != 0 {
+			t.Fatalf("a NotNow command came back in the same exchange: %s", out)
+		}
+		if again := command(t, mac, map[string]any{"Status": "Idle"}); again.CommandUUID != first.CommandUUID {
+			t.Fatalf("after Idle: %+v", again)
+		}
+
+		// Bad input: refused, never 401, nothing stored.
+		other, _ := sim.New(ts.Client(), false)
+		other.Forge(mac) // another UDID with mac's certificate
+		var se *sim.StatusError
+		if _, err := other.Send(f.ctx, map[string]any{"Status": "Idle"}); !errors.As(err, &se) || se.Status != http.StatusForbidden {
+			t.Errorf("another device's certificate: %v", err)
+		}
+		for name, req := range map[string]func() *http.Request{
+			"unsigned": func() *http.Request {
+				r, _ := http.NewRequest("PUT", ts.URL+"/mdm/"+f.tenant+"/connect", strings.NewReader("<plist/>"))
+				return r
+			},
+			"unknown tenant": func() *http.Request {
+				r, _ := http.NewRequest("PUT", ts.URL+"/mdm/00000000-0000-0000-0000-000000000000/connect", strings.NewReader("x"))
+				return r
+			},
+		} {
+			resp, err := ts.Client().Do(req())
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusUnauthorized || resp.StatusCode < 400 || resp.StatusCode >= 500 {
+				t.Errorf("%s: HTTP %d", name, resp.StatusCode)
+			}
+		}
+
+		// CheckOut: the profile was removed; the device's personal data goes.
+		if _, err := phone.Checkin(f.ctx, map[string]any{"MessageType": "CheckOut", "Topic": testTopic, "UDID": phone.UDID}); err != nil {
+			t.Fatal(err)
+		}
+		if d, _ := st.Read().Devices().Get(f.ctx, f.tenant, dev.ID); d.State != store.DeviceDeprovisioned {
+			t.Errorf("after CheckOut the device is %s", d.State)
+		}
+	})
+}
+
+type sentCommand struct {
+	CommandUUID string
+	RequestType string
+}
+
+func command(t *testing.T, d *sim.Device, msg map[string]any) sentCommand {
+	t.Helper()
+	out, err := d.Send(context.Background(), msg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var c struct {
+		CommandUUID string
+		Command     struct{ RequestType string }
+	}
+	if _, err := plist.Unmarshal(out, &c); err != nil {
+		t.Fatalf("command %q: %v", out, err)
+	}
+	return sentCommand{c.CommandUUID, c.Command.RequestType}
+}

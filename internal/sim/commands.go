@@ -1,0 +1,103 @@
+package sim
+
+import (
+	"context"
+	"fmt"
+
+	"howett.net/plist"
+)
+
+// Poll sends Idle and answers every command until the queue is empty; it
+// returns how many commands it answered.
+func (d *Device) Poll(ctx context.Context) (int, error) {
+	answered := 0
+	msg := map[string]any{"Status": "Idle"}
+	for {
+		d.identify(msg)
+		body, err := plist.Marshal(msg, plist.XMLFormat)
+		if err != nil {
+			return answered, err
+		}
+		out, err := d.signed(ctx, d.serverURL, body)
+		if err != nil {
+			return answered, err
+		}
+		if len(out) == 0 {
+			return answered, nil
+		}
+		var cmd struct {
+			CommandUUID string
+			Command     map[string]any
+		}
+		if _, err := plist.Unmarshal(out, &cmd); err != nil {
+			return answered, fmt.Errorf("the server sent an unreadable command: %w", err)
+		}
+		msg = d.answer(cmd.CommandUUID, cmd.Command)
+		answered++
+		d.CommandsHandled++
+	}
+}
+
+// answer builds the device's result for a command, with realistic payloads.
+func (d *Device) answer(uuid string, cmd map[string]any) map[string]any {
+	rt, _ := cmd["RequestType"].(string)
+	res := map[string]any{"Status": "Acknowledged", "CommandUUID": uuid, "RequestType": rt}
+	switch rt {
+	case "DeviceInformation":
+		answers := map[string]any{}
+		all := map[string]any{"UDID": d.UDID, "SerialNumber": d.Serial, "DeviceName": "Simulated iPhone", "OSVersion": "18.1",
+			"BuildVersion": "22B83", "ModelName": "iPhone", "Model": d.Model, "ProductName": d.ProductName, "DeviceCapacity": 256.0,
+			"AvailableDeviceCapacity": 117.4, "BatteryLevel": 0.81, "IMEI": "35 693803 564380 9", "PhoneNumber": "+49 1575 5550100",
+			"WiFiMAC": "a4:83:e7:12:34:56", "BluetoothMAC": "a4:83:e7:12:34:57", "IsSupervised": !d.Personal, "IsActivationLockEnabled": true,
+			"CurrentCarrierNetwork": "Telekom.de", "ICCID": "8949 0200 0012 3456 7890"}
+		queries, _ := cmd["Queries"].([]any)
+		for _, q := range queries {
+			if k, ok := q.(string); ok {
+				if v, ok := all[k]; ok && v != "" {
+					answers[k] = v
+				}
+			}
+		}
+		res["QueryResponses"] = answers
+	case "SecurityInfo":
+		res["SecurityInfo"] = map[string]any{"HardwareEncryptionCaps": 3, "PasscodePresent": true, "PasscodeCompliant": true,
+			"PasscodeCompliantWithProfiles": true}
+	case "InstalledApplicationList":
+		managedOnly, _ := cmd["ManagedAppsOnly"].(bool)
+		var apps []map[string]any
+		for i := 0; i < d.Apps; i++ {
+			managed := i%4 == 0
+			if managedOnly && !managed {
+				continue
+			}
+			apps = append(apps, map[string]any{"Identifier": fmt.Sprintf("com.example.app%03d", i), "Name": fmt.Sprintf("App %d", i),
+				"ShortVersion": "1.0", "Version": "100"})
+		}
+		res["InstalledApplicationList"] = apps
+	case "ProfileList":
+		res["ProfileList"] = []map[string]any{}
+	case "CertificateList":
+		res["CertificateList"] = []map[string]any{}
+	case "DeviceLocation":
+		res["Latitude"], res["Longitude"], res["HorizontalAccuracy"] = 52.5200, 13.4050, 35.0
+	}
+	d.identify(res)
+	return res
+}
+
+// Send posts one command-endpoint message (a result or Idle) as the device
+// and returns the server's answer; for tests of the protocol's edges.
+func (d *Device) Send(ctx context.Context, msg map[string]any) ([]byte, error) {
+	d.identify(msg)
+	body, err := plist.Marshal(msg, plist.XMLFormat)
+	if err != nil {
+		return nil, err
+	}
+	return d.signed(ctx, d.serverURL, body)
+}
+
+// Forge makes d speak with other's certificate and key: a device claiming
+// to be another one.
+func (d *Device) Forge(other *Device) {
+	d.cert, d.key, d.checkinURL, d.serverURL = other.cert, other.key, other.checkinURL, other.serverURL
+}

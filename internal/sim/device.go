@@ -1,0 +1,281 @@
+// Package sim simulates Apple devices that enrol and answer commands exactly
+// as a device does: they accept the invitation, install the signed profile,
+// get their identity certificate by SCEP, sign every request with it
+// (Mdm-Signature) and answer commands with realistic payloads for their
+// ownership class. Tests and `steward simulate apple` use it.
+package sim
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"errors"
+	"fmt"
+	"io"
+	"math/big"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/smallstep/pkcs7"
+	"github.com/smallstep/scep"
+	"github.com/smallstep/scep/x509util"
+	"howett.net/plist"
+
+	"github.com/steward-mdm/steward/internal/apple/mdmproto"
+)
+
+// Device is one simulated device.
+type Device struct {
+	UDID            string // empty for User Enrollment
+	EnrollmentID    string // User Enrollment only
+	Serial          string
+	Model           string
+	ProductName     string
+	Personal        bool // answers with managed apps only, like a BYOD device asked for them
+	Apps            int  // apps installed (and reported on a full list)
+	http            *http.Client
+	key             *rsa.PrivateKey
+	cert            *x509.Certificate
+	checkinURL      string
+	serverURL       string
+	topic           string
+	PushToken       []byte
+	PushMagic       string
+	CommandsHandled int
+}
+
+// New returns an unenrolled device with random identifiers.
+func New(client *http.Client, userEnrollment bool) (*Device, error) {
+	key, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		return nil, err
+	}
+	d := &Device{http: client, key: key, Model: "iPhone16,2", ProductName: "iPhone16,2", Apps: 40}
+	id := randomHex(32)
+	if userEnrollment {
+		d.EnrollmentID = strings.ToUpper(randomHex(16))
+	} else {
+		d.UDID = "00008130-" + strings.ToUpper(id[:16])
+		d.Serial = strings.ToUpper("F" + id[16:27])
+	}
+	d.PushToken = []byte(randomHex(32))
+	d.PushMagic = strings.ToUpper(randomHex(16))
+	return d, nil
+}
+
+// Enrol takes an enrolment link through to an enrolled device: accept the
+// notice, download and check the profile, SCEP, Authenticate, TokenUpdate.
+func (d *Device) Enrol(ctx context.Context, link string, allowFullWipe bool) error {
+	form := url.Values{"language": {"en"}}
+	if allowFullWipe {
+		form.Set("allow_full_wipe", "yes")
+	}
+	if _, err := d.do(ctx, "POST", link, "application/x-www-form-urlencoded", []byte(form.Encode()), nil); err != nil {
+		return fmt.Errorf("accepting the notice: %w", err)
+	}
+	signed, err := d.do(ctx, "GET", link+"/profile", "", nil, nil)
+	if err != nil {
+		return fmt.Errorf("downloading the profile: %w", err)
+	}
+	prof, err := readProfile(signed)
+	if err != nil {
+		return err
+	}
+	d.checkinURL, d.serverURL, d.topic = prof.checkinURL, prof.serverURL, prof.topic
+	if err := d.scep(ctx, prof); err != nil {
+		return fmt.Errorf("SCEP: %w", err)
+	}
+	auth := map[string]any{"MessageType": "Authenticate", "Topic": d.topic, "Model": d.Model, "ProductName": d.ProductName,
+		"OSVersion": "18.1", "BuildVersion": "22B83", "DeviceName": "Simulated iPhone"}
+	d.identify(auth)
+	if d.UDID != "" {
+		auth["SerialNumber"] = d.Serial
+	}
+	if _, err := d.Checkin(ctx, auth); err != nil {
+		return fmt.Errorf("Authenticate: %w", err)
+	}
+	tu := map[string]any{"MessageType": "TokenUpdate", "Topic": d.topic, "Token": d.PushToken, "PushMagic": d.PushMagic,
+		"UnlockToken": []byte("simulated-unlock-token")}
+	d.identify(tu)
+	if _, err := d.Checkin(ctx, tu); err != nil {
+		return fmt.Errorf("TokenUpdate: %w", err)
+	}
+	return nil
+}
+
+func (d *Device) identify(m map[string]any) {
+	if d.UDID != "" {
+		m["UDID"] = d.UDID
+	} else {
+		m["EnrollmentID"] = d.EnrollmentID
+	}
+}
+
+// Checkin sends a signed check-in message.
+func (d *Device) Checkin(ctx context.Context, msg map[string]any) ([]byte, error) {
+	body, err := plist.Marshal(msg, plist.XMLFormat)
+	if err != nil {
+		return nil, err
+	}
+	return d.signed(ctx, d.checkinURL, body)
+}
+
+func (d *Device) signed(ctx context.Context, url string, body []byte) ([]byte, error) {
+	sig, err := mdmproto.SignMdmMessage(body, d.cert, d.key)
+	if err != nil {
+		return nil, err
+	}
+	return d.do(ctx, "PUT", url, "application/x-apple-aspen-mdm", body, map[string]string{"Mdm-Signature": sig})
+}
+
+// Certificate is the device's identity certificate.
+func (d *Device) Certificate() *x509.Certificate { return d.cert }
+
+// StatusError is a non-200 answer.
+type StatusError struct {
+	Status int
+	Body   string
+}
+
+func (e *StatusError) Error() string {
+	return fmt.Sprintf("HTTP %d: %s", e.Status, strings.TrimSpace(e.Body))
+}
+
+func (d *Device) do(ctx context.Context, method, url, contentType string, body []byte, headers map[string]string) ([]byte, error) {
+	req, err := http.NewRequestWithContext(ctx, method, url, bytes.NewReader(body))
+	if err != nil {
+		return nil, err
+	}
+	if contentType != "" {
+		req.Header.Set("Content-Type", contentType)
+	}
+	for k, v := range headers {
+		req.Header.Set(k, v)
+	}
+	resp, err := d.http.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	out, err := io.ReadAll(io.LimitReader(resp.Body, 8<<20))
+	if err != nil {
+		return nil, err
+	}
+	if resp.StatusCode != http.StatusOK {
+		return nil, &StatusError{Status: resp.StatusCode, Body: string(out[:min(len(out), 200)])}
+	}
+	return out, nil
+}
+
+// profileInfo is what a device reads from its enrolment profile.
+type profileInfo struct {
+	scepURL, challenge, cn       string
+	serverURL, checkinURL, topic string
+	signer                       *x509.Certificate
+}
+
+// readProfile verifies the profile's CMS signature and reads its payloads.
+func readProfile(signed []byte) (profileInfo, error) {
+	p7, err := pkcs7.Parse(signed)
+	if err != nil {
+		return profileInfo{}, fmt.Errorf("the profile is not CMS-signed: %w", err)
+	}
+	if err := p7.Verify(); err != nil {
+		return profileInfo{}, fmt.Errorf("the profile signature does not verify: %w", err)
+	}
+	var doc struct {
+		PayloadContent []map[string]any `plist:"PayloadContent"`
+	}
+	if _, err := plist.Unmarshal(p7.Content, &doc); err != nil {
+		return profileInfo{}, fmt.Errorf("the profile does not decode: %w", err)
+	}
+	info := profileInfo{signer: p7.GetOnlySigner()}
+	for _, p := range doc.PayloadContent {
+		switch p["PayloadType"] {
+		case "com.apple.security.scep":
+			c, _ := p["PayloadContent"].(map[string]any)
+			info.scepURL, _ = c["URL"].(string)
+			info.challenge, _ = c["Challenge"].(string)
+			if subj, ok := c["Subject"].([]any); ok && len(subj) > 0 {
+				if rdn, ok := subj[0].([]any); ok && len(rdn) > 0 {
+					if pair, ok := rdn[0].([]any); ok && len(pair) == 2 {
+						info.cn, _ = pair[1].(string)
+					}
+				}
+			}
+		case "com.apple.mdm":
+			info.serverURL, _ = p["ServerURL"].(string)
+			info.checkinURL, _ = p["CheckInURL"].(string)
+			info.topic, _ = p["Topic"].(string)
+		}
+	}
+	if info.scepURL == "" || info.serverURL == "" || info.challenge == "" {
+		return info, errors.New("the profile lacks its SCEP or MDM payload")
+	}
+	if info.checkinURL == "" {
+		info.checkinURL = info.serverURL
+	}
+	return info, nil
+}
+
+// scep obtains the identity certificate as a device does.
+func (d *Device) scep(ctx context.Context, p profileInfo) error {
+	caDER, err := d.do(ctx, "GET", p.scepURL+"?operation=GetCACert", "", nil, nil)
+	if err != nil {
+		return err
+	}
+	ca, err := x509.ParseCertificate(caDER)
+	if err != nil {
+		return fmt.Errorf("GetCACert: %w", err)
+	}
+	csrDER, err := x509util.CreateCertificateRequest(rand.Reader, &x509util.CertificateRequest{
+		CertificateRequest: x509.CertificateRequest{Subject: pkix.Name{CommonName: p.cn}}, ChallengePassword: p.challenge,
+	}, d.key)
+	if err != nil {
+		return err
+	}
+	csr, err := x509.ParseCertificateRequest(csrDER)
+	if err != nil {
+		return err
+	}
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "SCEP signer"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+		KeyUsage: x509.KeyUsageDigitalSignature | x509.KeyUsageKeyEncipherment}
+	selfDER, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &d.key.PublicKey, d.key)
+	if err != nil {
+		return err
+	}
+	self, _ := x509.ParseCertificate(selfDER)
+	msg, err := scep.NewCSRRequest(csr, &scep.PKIMessage{MessageType: scep.PKCSReq, Recipients: []*x509.Certificate{ca},
+		SignerKey: d.key, SignerCert: self})
+	if err != nil {
+		return err
+	}
+	out, err := d.do(ctx, "POST", p.scepURL+"?operation=PKIOperation", "application/x-pki-message", msg.Raw, nil)
+	if err != nil {
+		return err
+	}
+	rep, err := scep.ParsePKIMessage(out, scep.WithCACerts([]*x509.Certificate{ca}))
+	if err != nil {
+		return err
+	}
+	if rep.PKIStatus != scep.SUCCESS {
+		return fmt.Errorf("the CA refused the request (failInfo %s)", rep.FailInfo)
+	}
+	if err := rep.DecryptPKIEnvelope(self, d.key); err != nil {
+		return err
+	}
+	d.cert = rep.CertRepMessage.Certificate
+	return nil
+}
+
+func randomHex(n int) string {
+	b := make([]byte, (n+1)/2)
+	_, _ = rand.Read(b)
+	return fmt.Sprintf("%x", b)[:n]
+}
