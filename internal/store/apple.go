@@ -67,6 +67,10 @@ type AppleChannel struct {
 	Bootstrap   []byte
 	CheckedOut  bool
 	LastCheckin time.Time
+	// PushDueAt is when the device is due a push (zero: none); the push
+	// queue lives here so a crash loses no push.
+	PushDueAt    time.Time
+	PushAttempts int
 	CreatedAt   time.Time
 	UpdatedAt   time.Time
 }
@@ -85,6 +89,15 @@ type AppleChannelStore interface {
 	// ListPushable returns channels of the tenant's devices that have a push
 	// token, for a bulk push, in device order.
 	ListPushable(ctx context.Context, tenantID string, deviceIDs []string) ([]AppleChannel, error)
+	// SchedulePush makes the devices due a push at at (keeping an earlier
+	// due time) and returns how many can be pushed.
+	SchedulePush(ctx context.Context, tenantID string, deviceIDs []string, at time.Time) (int, error)
+	// DuePushes returns up to limit pushable channels due at or before now,
+	// any tenant, oldest due first.
+	DuePushes(ctx context.Context, now time.Time, limit int) ([]AppleChannel, error)
+	// PushDone records a push outcome: next zero clears the due time,
+	// otherwise the push is retried then; clearToken drops a dead token.
+	PushDone(ctx context.Context, tenantID, deviceID string, next time.Time, attempts int, clearToken bool) error
 }
 
 // Command states.

@@ -167,12 +167,24 @@ func (s *Service) buildCommand(d store.Device, r mdmproto.Request, actor iam.Act
 	return c, err
 }
 
+// saveCommands queues cmds and puts their devices on the push queue, in the
+// caller's transaction: a queued command always gets its push.
 func (s *Service) saveCommands(ctx context.Context, q store.Queries, cmds []store.Command) error {
+	if len(cmds) == 0 {
+		return nil
+	}
 	if err := q.Commands().Enqueue(ctx, cmds, s.cfg.MaxQueued); err != nil {
 		if errors.Is(err, store.ErrConflict) {
 			return apperr.Conflict("a device's command queue is full (%d open commands); wait for it to check in", s.cfg.MaxQueued)
 		}
 		return err
 	}
-	return nil
+	ids := make([]string, 0, len(cmds))
+	for _, c := range cmds {
+		if len(ids) == 0 || ids[len(ids)-1] != c.DeviceID {
+			ids = append(ids, c.DeviceID)
+		}
+	}
+	_, err := q.AppleChannels().SchedulePush(ctx, cmds[0].TenantID, ids, s.clock())
+	return err
 }

@@ -55,23 +55,25 @@ func (s enrolmentStore) Update(ctx context.Context, e store.Enrolment) error {
 type appleChannelStore struct{ q *queries }
 
 const appleChannelColumns = `device_id, tenant_id, cert_fingerprint, cert_not_after, enrolment_id, channel_index, topic, push_token,
-	push_magic, unlock_token, bootstrap, checked_out, last_checkin, created_at, updated_at`
+	push_magic, unlock_token, bootstrap, checked_out, last_checkin, push_due_at, push_attempts, created_at, updated_at`
 
 func scanAppleChannel(s scanner) (store.AppleChannel, error) {
 	var c store.AppleChannel
-	var notAfter, last, created, updated int64
+	var notAfter, last, due, created, updated int64
 	err := s.Scan(&c.DeviceID, &c.TenantID, &c.CertFingerprint, &notAfter, &c.EnrolmentID, &c.ChannelIndex, &c.Topic, &c.PushToken,
-		&c.PushMagic, &c.UnlockToken, &c.Bootstrap, &c.CheckedOut, &last, &created, &updated)
+		&c.PushMagic, &c.UnlockToken, &c.Bootstrap, &c.CheckedOut, &last, &due, &c.PushAttempts, &created, &updated)
 	c.CertNotAfter, c.LastCheckin, c.CreatedAt, c.UpdatedAt = fromMicros(notAfter), fromMicros(last), fromMicros(created), fromMicros(updated)
+	c.PushDueAt = fromMicros(due)
 	c.PushToken, c.UnlockToken, c.Bootstrap = nonEmpty(c.PushToken), nonEmpty(c.UnlockToken), nonEmpty(c.Bootstrap)
 	return c, err
 }
 
 func (s appleChannelStore) Create(ctx context.Context, c store.AppleChannel) error {
 	return s.q.insert(ctx, "creating MDM channel", `INSERT INTO apple_channels (`+appleChannelColumns+`)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)`,
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)`,
 		c.DeviceID, c.TenantID, c.CertFingerprint, micros(c.CertNotAfter), c.EnrolmentID, c.ChannelIndex, c.Topic, blob(c.PushToken),
-		c.PushMagic, blob(c.UnlockToken), blob(c.Bootstrap), boolInt(c.CheckedOut), micros(c.LastCheckin), micros(c.CreatedAt), micros(c.UpdatedAt))
+		c.PushMagic, blob(c.UnlockToken), blob(c.Bootstrap), boolInt(c.CheckedOut), micros(c.LastCheckin), micros(c.PushDueAt),
+		c.PushAttempts, micros(c.CreatedAt), micros(c.UpdatedAt))
 }
 
 func (s appleChannelStore) Get(ctx context.Context, tenantID, deviceID string) (store.AppleChannel, error) {
@@ -92,6 +94,42 @@ func (s appleChannelStore) Update(ctx context.Context, c store.AppleChannel) err
 		updated_at = $12 WHERE tenant_id = $1 AND device_id = $2`,
 		c.TenantID, c.DeviceID, c.CertFingerprint, micros(c.CertNotAfter), c.Topic, blob(c.PushToken), c.PushMagic,
 		blob(c.UnlockToken), blob(c.Bootstrap), boolInt(c.CheckedOut), micros(c.LastCheckin), micros(c.UpdatedAt))
+}
+
+func (s appleChannelStore) SchedulePush(ctx context.Context, tenantID string, deviceIDs []string, at time.Time) (int, error) {
+	total := 0
+	for start := 0; start < len(deviceIDs); start += 500 {
+		chunk := deviceIDs[start:min(start+500, len(deviceIDs))]
+		args := []any{tenantID, micros(at)}
+		marks := make([]string, len(chunk))
+		for i, id := range chunk {
+			args = append(args, id)
+			marks[i] = fmt.Sprintf("$%d", i+3)
+		}
+		n, err := s.q.exec(ctx, "scheduling pushes", `UPDATE apple_channels SET push_due_at = $2
+			WHERE tenant_id = $1 AND push_token IS NOT NULL AND checked_out = 0 AND (push_due_at = 0 OR push_due_at > $2)
+			AND device_id IN (`+strings.Join(marks, ",")+`)`, args...)
+		if err != nil {
+			return total, err
+		}
+		total += n
+	}
+	return total, nil
+}
+
+func (s appleChannelStore) DuePushes(ctx context.Context, now time.Time, limit int) ([]store.AppleChannel, error) {
+	rows, err := s.q.x.QueryContext(ctx, `SELECT `+appleChannelColumns+` FROM apple_channels
+		WHERE push_due_at > 0 AND push_due_at <= $1 AND push_token IS NOT NULL AND checked_out = 0
+		ORDER BY push_due_at LIMIT $2`, micros(now), limit)
+	return collect(rows, err, "listing due pushes", scanAppleChannel)
+}
+
+func (s appleChannelStore) PushDone(ctx context.Context, tenantID, deviceID string, next time.Time, attempts int, clearToken bool) error {
+	query := `UPDATE apple_channels SET push_due_at = $3, push_attempts = $4`
+	if clearToken {
+		query += `, push_token = NULL, push_magic = ''`
+	}
+	return s.q.execOne(ctx, "recording a push", query+` WHERE tenant_id = $1 AND device_id = $2`, tenantID, deviceID, micros(next), attempts)
 }
 
 func (s appleChannelStore) ListPushable(ctx context.Context, tenantID string, deviceIDs []string) ([]store.AppleChannel, error) {

@@ -32,10 +32,14 @@ CREATE TABLE apple_channels (
     bootstrap         BLOB,
     checked_out       INTEGER NOT NULL DEFAULT 0,
     last_checkin      INTEGER NOT NULL DEFAULT 0,
+    -- The push queue: a device due a push, and how often it was tried.
+    push_due_at       INTEGER NOT NULL DEFAULT 0,
+    push_attempts     INTEGER NOT NULL DEFAULT 0,
     created_at        INTEGER NOT NULL,
     updated_at        INTEGER NOT NULL
 );
 CREATE INDEX apple_channels_tenant ON apple_channels(tenant_id, device_id);
+CREATE INDEX apple_channels_push ON apple_channels(push_due_at);
 
 CREATE TABLE commands (
     id            TEXT PRIMARY KEY,

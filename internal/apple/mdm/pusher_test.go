@@ -1,0 +1,119 @@
+package mdm_test
+
+import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/asn1"
+	"encoding/hex"
+	"encoding/pem"
+	"io"
+	"math/big"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/steward-mdm/steward/internal/apple/apns"
+	"github.com/steward-mdm/steward/internal/apple/mdm"
+	"github.com/steward-mdm/steward/internal/apple/mdmproto"
+	"github.com/steward-mdm/steward/internal/privacy"
+	"github.com/steward-mdm/steward/internal/store"
+	"github.com/steward-mdm/steward/internal/store/storetest"
+)
+
+// pushCertPEM makes an MDM push certificate (topic in the subject UID) and
+// its key, as Apple's push certificate portal would.
+func pushCertPEM(t *testing.T, topic string) []byte {
+	t.Helper()
+	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	uid := asn1.ObjectIdentifier{0, 9, 2342, 19200300, 100, 1, 1}
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(7), Subject: pkix.Name{CommonName: "APSP:test",
+		ExtraNames: []pkix.AttributeTypeAndValue{{Type: uid, Value: topic}}},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(365 * 24 * time.Hour),
+		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kder, _ := x509.MarshalPKCS8PrivateKey(key)
+	return append(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: kder})...)
+}
+
+// fakeAPNs is an HTTP/2 TLS server speaking the provider API: 200 for known
+// tokens, 410 for the dead one.
+type fakeAPNs struct {
+	mu     sync.Mutex
+	pushes map[string]string // token -> PushMagic
+	dead   string
+}
+
+func (f *fakeAPNs) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	token := strings.TrimPrefix(r.URL.Path, "/3/device/")
+	if r.ProtoMajor != 2 || r.Header.Get("apns-push-type") != "mdm" || !strings.HasPrefix(r.Header.Get("apns-topic"), "com.apple.mgmt.") {
+		http.Error(w, `{"reason":"BadRequest"}`, http.StatusBadRequest)
+		return
+	}
+	body, _ := io.ReadAll(r.Body)
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if token == f.dead {
+		w.WriteHeader(http.StatusGone)
+		_, _ = w.Write([]byte(`{"reason":"Unregistered","timestamp":1700000000000}`))
+		return
+	}
+	f.pushes[token] = string(body)
+}
+
+func TestPushQueue(t *testing.T) {
+	storetest.ForEachEngine(t, func(t *testing.T, st store.Store) {
+		f := newFixture(t, st)
+		ts := f.serve()
+		f.publish(privacy.Corporate)
+		if _, err := f.svc.SetPushCertificate(f.ctx, f.tenant, []byte("not a certificate"), "", admin); err == nil {
+			t.Fatal("a bad push certificate was accepted")
+		}
+		status, err := f.svc.SetPushCertificate(f.ctx, f.tenant, pushCertPEM(t, testTopic), "", admin)
+		if err != nil || status.Topic != testTopic {
+			t.Fatalf("push certificate: %+v %v", status, err)
+		}
+		a, adev := f.enrolled(ts, privacy.Corporate, "")
+		b, bdev := f.enrolled(ts, privacy.Corporate, "")
+		_, _ = a.Poll(f.ctx)
+		_, _ = b.Poll(f.ctx)
+
+		fake := &fakeAPNs{pushes: map[string]string{}, dead: hex.EncodeToString(b.PushToken)}
+		apnsSrv := httptest.NewUnstartedServer(fake)
+		apnsSrv.EnableHTTP2 = true
+		apnsSrv.TLS = &tls.Config{ClientAuth: tls.RequireAnyClientCert}
+		apnsSrv.StartTLS()
+		defer apnsSrv.Close()
+		pool := x509.NewCertPool()
+		pool.AddCert(apnsSrv.Certificate())
+		pusher := &mdm.Pusher{Service: f.svc, Endpoint: apnsSrv.URL, Options: []apns.Option{apns.WithRootCAs(pool)}}
+
+		// Enqueueing puts the devices on the push queue in the same transaction.
+		if _, err := f.svc.Enqueue(f.ctx, f.tenant, []string{adev.ID, bdev.ID}, mdmproto.SecurityInfo{}, "", admin); err != nil {
+			t.Fatal(err)
+		}
+		n, err := pusher.RunOnce(f.ctx)
+		if err != nil || n != 1 {
+			t.Fatalf("pushed %d, %v", n, err)
+		}
+		if got := fake.pushes[hex.EncodeToString(a.PushToken)]; got != `{"mdm":"`+a.PushMagic+`"}` {
+			t.Errorf("push payload: %q", got)
+		}
+		ch, _ := st.Read().AppleChannels().Get(f.ctx, f.tenant, bdev.ID)
+		if ch.PushToken != nil || !ch.PushDueAt.IsZero() {
+			t.Errorf("a 410 must drop the token: %+v", ch)
+		}
+		if n, _ := pusher.RunOnce(f.ctx); n != 0 {
+			t.Errorf("the queue pushed again: %d", n)
+		}
+	})
+}
