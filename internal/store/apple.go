@@ -71,8 +71,8 @@ type AppleChannel struct {
 	// queue lives here so a crash loses no push.
 	PushDueAt    time.Time
 	PushAttempts int
-	CreatedAt   time.Time
-	UpdatedAt   time.Time
+	CreatedAt    time.Time
+	UpdatedAt    time.Time
 }
 
 // AppleChannelStore holds channels.
