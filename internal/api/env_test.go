@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/steward-mdm/steward/internal/apple/mdm"
 	"github.com/steward-mdm/steward/internal/audit"
 	"github.com/steward-mdm/steward/internal/iam"
 	"github.com/steward-mdm/steward/internal/iam/totp"
@@ -99,7 +100,9 @@ func newEnv(t *testing.T, st store.Store) *env {
 	metrics := http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { _, _ = io.WriteString(w, "steward_up 1\n") })
 	priv := privacy.NewService(st, keys.New(sealer), signer, log)
 	priv.SetClock(clock.now)
-	srv := New(Options{Store: st, IAM: svc, Signer: signer, Privacy: priv, Logger: log, AuthRate: 1000, AuthBurst: 1000, Metrics: metrics,
+	mdmSvc := mdm.New(st, priv, sealer, mdm.Config{PublicURL: "https://steward.test"}, log)
+	mdmSvc.SetClock(clock.now)
+	srv := New(Options{Store: st, IAM: svc, Signer: signer, Privacy: priv, MDM: mdmSvc, Logger: log, AuthRate: 1000, AuthBurst: 1000, Metrics: metrics,
 		TrustedProxies: []netip.Prefix{netip.MustParsePrefix("127.0.0.1/32")}})
 	ts := httptest.NewTLSServer(srv.Handler())
 	t.Cleanup(ts.Close)

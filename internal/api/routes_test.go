@@ -28,6 +28,7 @@ var sampleBodies = map[reflect.Type]any{
 	reflect.TypeOf(WithdrawRequest{}):     WithdrawRequest{ConsentID: "00000000-0000-0000-0000-000000000000"},
 	reflect.TypeOf(PortalTokenRequest{}):  PortalTokenRequest{TTLHours: 24},
 	reflect.TypeOf(ConsentRequest{}):      ConsentRequest{Ownership: "personal", NoticeVersion: 1, Language: "en"},
+	reflect.TypeOf(CommandRequest{}):      CommandRequest{RequestType: "SecurityInfo"},
 }
 
 func sampleBody(rt Route) any {

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/steward-mdm/steward/internal/apperr"
+	"github.com/steward-mdm/steward/internal/apple/mdm"
 	"github.com/steward-mdm/steward/internal/audit"
 	"github.com/steward-mdm/steward/internal/iam"
 	"github.com/steward-mdm/steward/internal/iam/throttle"
@@ -33,7 +34,9 @@ type Options struct {
 	Signer *audit.Signer
 	// Privacy is the privacy core (catalogue, people, devices, portal).
 	Privacy *privacy.Service
-	Logger  *slog.Logger
+	// MDM is the Apple MDM service (enrolments, commands).
+	MDM    *mdm.Service
+	Logger *slog.Logger
 	// TrustedProxies are the addresses whose X-Forwarded-For is believed.
 	TrustedProxies []netip.Prefix
 	// Ready reports whether the server can take traffic (for /readyz).

@@ -56,6 +56,9 @@ func (p *Purger) RunOnce(ctx context.Context) (PurgeResult, error) {
 		func(q store.Queries, now time.Time) ([]store.PurgeCount, error) {
 			return q.Devices().PurgeDeprovisioned(ctx, now.Add(-DeprovisionedDeviceRetention), batch)
 		},
+		func(q store.Queries, now time.Time) ([]store.PurgeCount, error) {
+			return q.Commands().PurgeBefore(ctx, now.Add(-CommandResultRetention), batch)
+		},
 	}
 	for _, step := range steps {
 		for {

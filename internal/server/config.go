@@ -44,6 +44,8 @@ type Config struct {
 	SMTPUsername          string
 	SMTPFrom              string
 	SMTPImplicitTLS       bool
+	PublicURL             string
+	APNsEndpoint          string
 }
 
 // BindFlags declares the serve flags on fs.
@@ -69,6 +71,8 @@ func (c *Config) BindFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&c.SMTPUsername, "smtp-username", "", "mail server user; the password comes from STEWARD_SMTP_PASSWORD only")
 	fs.StringVar(&c.SMTPFrom, "smtp-from", "", "sender address of notifications")
 	fs.BoolVar(&c.SMTPImplicitTLS, "smtp-implicit-tls", false, "connect with TLS from the start (port 465) instead of STARTTLS")
+	fs.StringVar(&c.PublicURL, "public-url", "", "how devices and employees reach this server, e.g. https://mdm.example.org (default https://LISTEN)")
+	fs.StringVar(&c.APNsEndpoint, "apns-endpoint", "https://api.push.apple.com", "APNs provider endpoint (https://api.sandbox.push.apple.com for development certificates)")
 }
 
 // envName maps a flag to its environment variable.

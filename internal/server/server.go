@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -17,6 +18,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/steward-mdm/steward/internal/api"
+	"github.com/steward-mdm/steward/internal/apple/mdm"
 	"github.com/steward-mdm/steward/internal/audit"
 	"github.com/steward-mdm/steward/internal/iam"
 	"github.com/steward-mdm/steward/internal/notify/mail"
@@ -37,7 +39,9 @@ type App struct {
 	IAM    *iam.Service
 	// Privacy is the privacy core: gate, key vault, people and devices.
 	Privacy *privacy.Service
-	Log     *slog.Logger
+	// MDM is the Apple MDM service.
+	MDM *mdm.Service
+	Log *slog.Logger
 }
 
 // Open opens the database, applies migrations when migrate is set (otherwise
@@ -91,6 +95,11 @@ func (a *App) init(ctx context.Context, migrate bool) error {
 	cfg.RequireMFA = !a.Config.AllowMFAOptional
 	a.IAM = iam.New(a.Store, a.Sealer, cfg, iam.WithLogger(a.Log))
 	a.Privacy = privacy.NewService(a.Store, keys.New(a.Sealer), a.Signer, a.Log)
+	public := strings.TrimRight(a.Config.PublicURL, "/")
+	if public == "" {
+		public = "https://" + a.Config.Listen
+	}
+	a.MDM = mdm.New(a.Store, a.Privacy, a.Sealer, mdm.Config{PublicURL: public}, a.Log)
 	return nil
 }
 
@@ -118,15 +127,19 @@ func (a *App) Serve(ctx context.Context, out io.Writer) error {
 	}
 	metrics := promhttp.HandlerFor(reg, promhttp.HandlerOpts{})
 	proxies, _ := a.Config.Proxies()
-	apiSrv := api.New(api.Options{Store: a.Store, IAM: a.IAM, Signer: a.Signer, Privacy: a.Privacy, Logger: a.Log, TrustedProxies: proxies,
-		Metrics: metrics, Ready: a.ready})
+	apiSrv := api.New(api.Options{Store: a.Store, IAM: a.IAM, Signer: a.Signer, Privacy: a.Privacy, MDM: a.MDM, Logger: a.Log,
+		TrustedProxies: proxies, Metrics: metrics, Ready: a.ready})
+	devices, err := a.MDM.Handler(mdm.HTTPConfig{Topic: a.MDM.Topic, Log: a.Log})
+	if err != nil {
+		return err
+	}
 
 	ln, err := net.Listen("tcp", a.Config.Listen)
 	if err != nil {
 		return err
 	}
 	srv := &http.Server{
-		Handler:           apiSrv.Handler(),
+		Handler:           routeDevices(devices, apiSrv.Handler()),
 		TLSConfig:         TLSConfig(cert),
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       30 * time.Second,
@@ -223,6 +236,8 @@ func (a *App) runJobs(ctx context.Context) {
 	}
 	purger := &privacy.Purger{Service: a.Privacy, Batch: 2000, Pause: 5 * time.Millisecond, Log: a.Log}
 	go purger.Run(ctx, a.Config.RetentionInterval)
+	pusher := &mdm.Pusher{Service: a.MDM, Endpoint: a.Config.APNsEndpoint, Holder: holder, Log: a.Log}
+	go pusher.Run(ctx, 2*time.Second)
 	if a.Config.SMTPHost != "" {
 		mailer, err := mail.New(a.mailConfig())
 		if err != nil {
@@ -260,4 +275,17 @@ func (a *App) mailConfig() mail.Config {
 	return mail.Config{Host: a.Config.SMTPHost, Port: a.Config.SMTPPort, Username: a.Config.SMTPUsername,
 		Password: os.Getenv("STEWARD_SMTP_PASSWORD"), From: a.Config.SMTPFrom, ImplicitTLS: a.Config.SMTPImplicitTLS,
 		Timeout: 30 * time.Second}
+}
+
+// routeDevices sends the device- and employee-facing paths (enrolment, SCEP,
+// MDM check-in and commands) to the MDM handler and the rest to the API.
+func routeDevices(devices, api http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		p := r.URL.Path
+		if strings.HasPrefix(p, "/enrol/") || strings.HasPrefix(p, "/scep/") || strings.HasPrefix(p, "/mdm/") {
+			devices.ServeHTTP(w, r)
+			return
+		}
+		api.ServeHTTP(w, r)
+	})
 }

@@ -1,0 +1,240 @@
+package api
+
+import (
+	"encoding/base64"
+	"net/http"
+	"time"
+
+	"github.com/steward-mdm/steward/internal/apperr"
+	"github.com/steward-mdm/steward/internal/apple/mdm"
+	"github.com/steward-mdm/steward/internal/apple/mdmproto"
+	"github.com/steward-mdm/steward/internal/rbac"
+	"github.com/steward-mdm/steward/internal/store"
+)
+
+const tagApple = "Apple MDM"
+
+func (s *Server) appleRoutes() []Route {
+	const t = "/api/v1/tenants/{tenant}"
+	return []Route{
+		{Method: "POST", Path: t + "/enrolments", Access: needs("device.manage"), Tag: tagApple, Summary: "Create a single-use enrolment link for one device", In: EnrolmentRequest{}, Out: NewEnrolmentView{}, Status: http.StatusCreated, Handle: s.createEnrolment},
+		{Method: "GET", Path: t + "/enrolments", Access: needs("device.read"), Tag: tagApple, Summary: "List enrolments", Query: pageQuery, Out: List[EnrolmentView]{}, Handle: s.listEnrolments},
+		{Method: "PUT", Path: t + "/apple/push-certificate", Access: needs("settings.manage"), Tag: tagApple, Summary: "Upload the APNs push certificate (PEM or PKCS#12, base64)", In: PushCertificateRequest{}, Out: PushCertificateView{}, Handle: s.setPushCertificate},
+		{Method: "GET", Path: t + "/apple/push-certificate", Access: needs("device.read"), Tag: tagApple, Summary: "The push certificate's topic and expiry", Out: PushCertificateView{}, Handle: s.getPushCertificate},
+		{Method: "POST", Path: t + "/devices/{device}/commands", Access: needs("device.read"), Tag: tagApple, Summary: "Queue an MDM command; lock, locate and wipe need their own permission", In: CommandRequest{}, Out: CommandView{}, Status: http.StatusCreated, Handle: s.enqueueCommand},
+		{Method: "GET", Path: t + "/devices/{device}/commands", Access: needs("device.read"), Tag: tagApple, Summary: "A device's commands and their status", Query: pageQuery, Out: List[CommandView]{}, Handle: s.listCommands},
+	}
+}
+
+type EnrolmentRequest = mdm.EnrolmentInput
+
+type EnrolmentView struct {
+	ID             string     `json:"id"`
+	Ownership      string     `json:"ownership"`
+	SubjectID      string     `json:"subject_id,omitempty"`
+	NoticeVersion  int64      `json:"notice_version"`
+	UserEnrollment bool       `json:"user_enrollment"`
+	State          string     `json:"state"`
+	DeviceID       string     `json:"device_id,omitempty"`
+	CreatedAt      time.Time  `json:"created_at"`
+	ExpiresAt      time.Time  `json:"expires_at"`
+	UsedAt         *time.Time `json:"used_at,omitempty"`
+}
+
+func enrolmentView(e store.Enrolment) EnrolmentView {
+	return EnrolmentView{ID: e.ID, Ownership: e.Ownership, SubjectID: e.SubjectID, NoticeVersion: e.NoticeVersion, UserEnrollment: e.UserEnrollment,
+		State: e.State, DeviceID: e.DeviceID, CreatedAt: e.CreatedAt, ExpiresAt: e.ExpiresAt, UsedAt: optTime(e.UsedAt)}
+}
+
+type NewEnrolmentView struct {
+	Enrolment EnrolmentView `json:"enrolment"`
+	// Link is shown once: the employee opens it on the device.
+	Link string `json:"link"`
+}
+
+type PushCertificateRequest struct {
+	Certificate string `json:"certificate"` // base64 of the PEM or PKCS#12 file
+	Password    string `json:"password"`
+}
+
+type PushCertificateView struct {
+	Topic    string    `json:"topic"`
+	NotAfter time.Time `json:"not_after"`
+	DaysLeft int       `json:"days_left"`
+	Warning  bool      `json:"expiry_warning"`
+}
+
+type CommandRequest struct {
+	RequestType string   `json:"request_type"`
+	Reason      string   `json:"reason"`
+	Message     string   `json:"message,omitempty"`
+	PhoneNumber string   `json:"phone_number,omitempty"`
+	PIN         string   `json:"pin,omitempty"`
+	Identifier  string   `json:"identifier,omitempty"`
+	Queries     []string `json:"queries,omitempty"`
+}
+
+type CommandView struct {
+	ID          string     `json:"id"`
+	RequestType string     `json:"request_type"`
+	State       string     `json:"state"`
+	RequestedBy string     `json:"requested_by"`
+	ErrorChain  string     `json:"error_chain,omitempty"`
+	CreatedAt   time.Time  `json:"created_at"`
+	SentAt      *time.Time `json:"sent_at,omitempty"`
+	CompletedAt *time.Time `json:"completed_at,omitempty"`
+}
+
+func commandView(c store.Command) CommandView {
+	return CommandView{ID: c.ID, RequestType: c.RequestType, State: c.State, RequestedBy: c.RequestedBy, ErrorChain: c.ErrorChain,
+		CreatedAt: c.CreatedAt, SentAt: optTime(c.SentAt), CompletedAt: optTime(c.CompletedAt)}
+}
+
+func (s *Server) mdmSvc() (*mdm.Service, error) {
+	if s.opts.MDM == nil {
+		return nil, apperr.New(apperr.KindUnavailable, "Apple MDM is not configured")
+	}
+	return s.opts.MDM, nil
+}
+
+func (s *Server) createEnrolment(c *Call) (any, error) {
+	m, err := s.mdmSvc()
+	if err != nil {
+		return nil, err
+	}
+	var in EnrolmentRequest
+	if err := c.Decode(&in); err != nil {
+		return nil, err
+	}
+	e, link, err := m.CreateEnrolment(c.R.Context(), c.Tenant, in, c.Actor)
+	if err != nil {
+		return nil, err
+	}
+	c.W.Header().Set("Cache-Control", "no-store")
+	return NewEnrolmentView{Enrolment: enrolmentView(e), Link: link}, nil
+}
+
+func (s *Server) listEnrolments(c *Call) (any, error) {
+	page, err := c.page()
+	if err != nil {
+		return nil, err
+	}
+	es, err := s.st.Read().Enrolments().List(c.R.Context(), c.Tenant, page)
+	if err != nil {
+		return nil, err
+	}
+	return listOf(es, page.Limit, enrolmentView, func(e store.Enrolment) string { return e.ID }), nil
+}
+
+func (s *Server) setPushCertificate(c *Call) (any, error) {
+	m, err := s.mdmSvc()
+	if err != nil {
+		return nil, err
+	}
+	var in PushCertificateRequest
+	if err := c.Decode(&in); err != nil {
+		return nil, err
+	}
+	data, err := base64.StdEncoding.DecodeString(in.Certificate)
+	if err != nil {
+		return nil, apperr.Invalid("certificate must be base64").With("field", "certificate")
+	}
+	st, err := m.SetPushCertificate(c.R.Context(), c.Tenant, data, in.Password, c.Actor)
+	if err != nil {
+		return nil, err
+	}
+	return PushCertificateView{Topic: st.Topic, NotAfter: st.NotAfter, DaysLeft: st.DaysLeft, Warning: st.Warning}, nil
+}
+
+func (s *Server) getPushCertificate(c *Call) (any, error) {
+	m, err := s.mdmSvc()
+	if err != nil {
+		return nil, err
+	}
+	cert, err := m.PushCertificate(c.R.Context(), c.Tenant)
+	if err != nil {
+		return nil, err
+	}
+	st := cert.Status(time.Now())
+	return PushCertificateView{Topic: st.Topic, NotAfter: st.NotAfter, DaysLeft: st.DaysLeft, Warning: st.Warning}, nil
+}
+
+// commandFor turns a request into a typed command and the permission it needs.
+func commandFor(in CommandRequest) (mdmproto.Request, rbac.Permission, error) {
+	switch in.RequestType {
+	case "DeviceInformation":
+		return mdmproto.DeviceInformation{Queries: in.Queries}, "device.manage", nil
+	case "SecurityInfo":
+		return mdmproto.SecurityInfo{}, "device.manage", nil
+	case "InstalledApplicationList":
+		return mdmproto.InstalledApplicationList{}, "device.manage", nil
+	case "ManagedApplicationList":
+		return mdmproto.ManagedApplicationList{}, "device.manage", nil
+	case "ProfileList":
+		return mdmproto.ProfileList{}, "device.manage", nil
+	case "CertificateList":
+		return mdmproto.CertificateList{}, "device.manage", nil
+	case "RemoveProfile":
+		return mdmproto.RemoveProfile{Identifier: in.Identifier}, "device.manage", nil
+	case "RemoveApplication":
+		return mdmproto.RemoveApplication{Identifier: in.Identifier}, "device.manage", nil
+	case "RestartDevice":
+		return mdmproto.RestartDevice{}, "device.manage", nil
+	case "ShutDownDevice":
+		return mdmproto.ShutDownDevice{}, "device.manage", nil
+	case "DeviceLock":
+		return mdmproto.DeviceLock{Message: in.Message, PhoneNumber: in.PhoneNumber, PIN: mdmproto.SecretString(in.PIN)}, "device.lock", nil
+	case "DeviceLocation":
+		return mdmproto.DeviceLocation{}, "device.locate", nil
+	case "EnableLostMode":
+		return mdmproto.EnableLostMode{Message: in.Message, PhoneNumber: in.PhoneNumber}, "device.locate", nil
+	case "DisableLostMode":
+		return mdmproto.DisableLostMode{}, "device.locate", nil
+	case "EraseDevice":
+		return mdmproto.EraseDevice{PIN: mdmproto.SecretString(in.PIN)}, "device.wipe", nil
+	}
+	return nil, "", apperr.Invalid("unknown or unsupported request_type %q", in.RequestType).With("field", "request_type")
+}
+
+func (s *Server) enqueueCommand(c *Call) (any, error) {
+	m, err := s.mdmSvc()
+	if err != nil {
+		return nil, err
+	}
+	var in CommandRequest
+	if err := c.Decode(&in); err != nil {
+		return nil, err
+	}
+	req, perm, err := commandFor(in)
+	if err != nil {
+		return nil, err
+	}
+	if !c.Perms.Has(perm) {
+		return nil, apperr.Forbidden("%s needs the %s permission", in.RequestType, perm)
+	}
+	if perm == "device.locate" || perm == "device.wipe" {
+		if len(in.Reason) < 10 {
+			return nil, apperr.Invalid("%s needs a reason of at least 10 characters", in.RequestType).With("field", "reason")
+		}
+	}
+	cmds, err := m.Enqueue(c.R.Context(), c.Tenant, []string{c.Path("device")}, req, in.Reason, c.Actor)
+	if err != nil {
+		return nil, err
+	}
+	return commandView(cmds[0]), nil
+}
+
+func (s *Server) listCommands(c *Call) (any, error) {
+	page, err := c.page()
+	if err != nil {
+		return nil, err
+	}
+	if _, err := s.st.Read().Devices().Get(c.R.Context(), c.Tenant, c.Path("device")); err != nil {
+		return nil, err
+	}
+	cs, err := s.st.Read().Commands().List(c.R.Context(), c.Tenant, c.Path("device"), page)
+	if err != nil {
+		return nil, err
+	}
+	return listOf(cs, page.Limit, commandView, func(x store.Command) string { return x.ID }), nil
+}
