@@ -166,3 +166,17 @@ func (c *Client) Raw(ctx context.Context, method, path string, in any) (*http.Re
 	eb.Error.Status = resp.StatusCode
 	return nil, &eb.Error
 }
+
+// DeviceHTTP returns an HTTP client that trusts the server as this client
+// does, without credentials, keeping up to conns connections open: what a
+// device simulator needs.
+func (c *Client) DeviceHTTP(conns int) *http.Client {
+	t := c.http.Transport.(*http.Transport).Clone()
+	t.MaxIdleConns, t.MaxIdleConnsPerHost = conns, conns
+	// Devices speak HTTP/1.1 to the MDM server; offering h2 in ALPN (which
+	// the cloned config may do) would make the server choose it.
+	t.ForceAttemptHTTP2 = false
+	t.TLSNextProto = map[string]func(string, *tls.Conn) http.RoundTripper{}
+	t.TLSClientConfig.NextProtos = []string{"http/1.1"}
+	return &http.Client{Timeout: time.Minute, Transport: t}
+}

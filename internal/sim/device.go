@@ -8,6 +8,9 @@ package sim
 import (
 	"bytes"
 	"context"
+	"crypto"
+	"crypto/ecdsa"
+	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/rsa"
 	"crypto/x509"
@@ -31,15 +34,18 @@ import (
 
 // Device is one simulated device.
 type Device struct {
-	UDID            string // empty for User Enrollment
-	EnrollmentID    string // User Enrollment only
-	Serial          string
-	Model           string
-	ProductName     string
-	Personal        bool // answers with managed apps only, like a BYOD device asked for them
-	Apps            int  // apps installed (and reported on a full list)
-	http            *http.Client
-	key             *rsa.PrivateKey
+	UDID         string // empty for User Enrollment
+	EnrollmentID string // User Enrollment only
+	Serial       string
+	Model        string
+	ProductName  string
+	Personal     bool // answers with managed apps only, like a BYOD device asked for them
+	Apps         int  // apps installed (and reported on a full list)
+	http         *http.Client
+	// envelopeKey is the RSA key SCEP encrypts the certificate to; key is
+	// the identity key every request is signed with.
+	envelopeKey     *rsa.PrivateKey
+	key             crypto.Signer
 	cert            *x509.Certificate
 	checkinURL      string
 	serverURL       string
@@ -55,7 +61,14 @@ func New(client *http.Client, userEnrollment bool) (*Device, error) {
 	if err != nil {
 		return nil, err
 	}
-	d := &Device{http: client, key: key, Model: "iPhone16,2", ProductName: "iPhone16,2", Apps: 40}
+	return NewWithKey(client, userEnrollment, key), nil
+}
+
+// NewWithKey is New with a given RSA key: a load test shares a few keys
+// among many devices, since generating RSA keys would dominate its cost.
+// Each device still gets its own certificate.
+func NewWithKey(client *http.Client, userEnrollment bool, key *rsa.PrivateKey) *Device {
+	d := &Device{http: client, key: key, envelopeKey: key, Model: "iPhone16,2", ProductName: "iPhone16,2", Apps: 40}
 	id := randomHex(32)
 	if userEnrollment {
 		d.EnrollmentID = strings.ToUpper(randomHex(16))
@@ -65,7 +78,7 @@ func New(client *http.Client, userEnrollment bool) (*Device, error) {
 	}
 	d.PushToken = []byte(randomHex(32))
 	d.PushMagic = strings.ToUpper(randomHex(16))
-	return d, nil
+	return d
 }
 
 // Enrol takes an enrolment link through to an enrolled device: accept the
@@ -114,6 +127,18 @@ func (d *Device) identify(m map[string]any) {
 	} else {
 		m["EnrollmentID"] = d.EnrollmentID
 	}
+}
+
+// UseECIdentity gives the device a P-256 identity key (SCEP still encrypts
+// to its RSA key). Real devices use RSA; a load test uses this so that the
+// simulator's signing does not eat the CPU the server is measured on.
+func (d *Device) UseECIdentity() error {
+	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return err
+	}
+	d.key = k
+	return nil
 }
 
 // Checkin sends a signed check-in message.
@@ -246,13 +271,13 @@ func (d *Device) scep(ctx context.Context, p profileInfo) error {
 	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "SCEP signer"},
 		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
 		KeyUsage: x509.KeyUsageDigitalSignature | x509.KeyUsageKeyEncipherment}
-	selfDER, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &d.key.PublicKey, d.key)
+	selfDER, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &d.envelopeKey.PublicKey, d.envelopeKey)
 	if err != nil {
 		return err
 	}
 	self, _ := x509.ParseCertificate(selfDER)
 	msg, err := scep.NewCSRRequest(csr, &scep.PKIMessage{MessageType: scep.PKCSReq, Recipients: []*x509.Certificate{ca},
-		SignerKey: d.key, SignerCert: self})
+		SignerKey: d.envelopeKey, SignerCert: self})
 	if err != nil {
 		return err
 	}
@@ -267,7 +292,7 @@ func (d *Device) scep(ctx context.Context, p profileInfo) error {
 	if rep.PKIStatus != scep.SUCCESS {
 		return fmt.Errorf("the CA refused the request (failInfo %s)", rep.FailInfo)
 	}
-	if err := rep.DecryptPKIEnvelope(self, d.key); err != nil {
+	if err := rep.DecryptPKIEnvelope(self, d.envelopeKey); err != nil {
 		return err
 	}
 	d.cert = rep.CertRepMessage.Certificate

@@ -66,8 +66,13 @@ func (s *Service) Handler(cfg HTTPConfig) (http.Handler, error) {
 	return mux, nil
 }
 
-// tenantCA opens a tenant's device CA, creating it on first use.
+// tenantCA opens a tenant's device CA, creating it on first use. Opened CAs
+// are cached: unsealing and parsing the key on every device request would
+// cost more than the request.
 func (s *Service) tenantCA(ctx context.Context, tenantID string) (*scep.CA, error) {
+	if ca, ok := s.cas.Load(tenantID); ok {
+		return ca.(*scep.CA), nil
+	}
 	t, err := s.st.Read().Tenants().Get(ctx, tenantID)
 	if errors.Is(err, store.ErrNotFound) {
 		return nil, scep.ErrUnknownTenant
@@ -75,7 +80,12 @@ func (s *Service) tenantCA(ctx context.Context, tenantID string) (*scep.CA, erro
 	if err != nil {
 		return nil, err
 	}
-	return scep.LoadOrCreateCA(ctx, s.st.Read().Settings(), s.sealer, t.ID, t.Name, s.clock())
+	ca, err := scep.LoadOrCreateCA(ctx, s.st.Read().Settings(), s.sealer, t.ID, t.Name, s.clock())
+	if err != nil {
+		return nil, err
+	}
+	s.cas.Store(tenantID, ca)
+	return ca, nil
 }
 
 type httpHandler struct {

@@ -46,7 +46,7 @@ func (s *Service) Profile(ctx context.Context, secret string, topic string) ([]b
 	if err != nil {
 		return nil, err
 	}
-	ca, err := scep.LoadOrCreateCA(ctx, s.st.Read().Settings(), s.sealer, tenant.ID, tenant.Name, s.clock())
+	ca, err := s.tenantCA(ctx, tenant.ID)
 	if err != nil {
 		return nil, err
 	}

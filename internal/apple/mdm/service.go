@@ -2,6 +2,7 @@ package mdm
 
 import (
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/steward-mdm/steward/internal/privacy"
@@ -26,6 +27,7 @@ type Service struct {
 	cfg    Config
 	log    *slog.Logger
 	now    func() time.Time
+	cas    sync.Map // tenant ID -> *scep.CA
 }
 
 // New wires the service.

@@ -1,0 +1,215 @@
+package main
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/asn1"
+	"encoding/base64"
+	"encoding/pem"
+	"fmt"
+	"io"
+	"math/big"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/spf13/cobra"
+
+	"github.com/steward-mdm/steward/internal/api"
+	"github.com/steward-mdm/steward/internal/privacy"
+	"github.com/steward-mdm/steward/internal/sim"
+)
+
+func newSimulateCmd(r *remote) *cobra.Command {
+	cmd := &cobra.Command{Use: "simulate", Short: "Simulate devices against a running server (tests and load measurements)"}
+	var n, workers, keys int
+	var duration time.Duration
+	var ownership string
+	var setup, ecIdentity bool
+	apple := &cobra.Command{
+		Use:   "apple",
+		Short: "Enrol N simulated Apple devices, then measure idle check-ins and command round trips",
+		Long: "Each simulated device enrols exactly as a device does: it accepts the notice, downloads the signed\n" +
+			"profile, gets its identity certificate by SCEP, sends Authenticate and TokenUpdate, and signs every\n" +
+			"request. With --duration it then runs idle check-ins, and command round trips (DeviceInformation\n" +
+			"queued through the API, answered by the device), each for that long, with --concurrency workers.\n" +
+			"--setup publishes a notice and uploads a generated push certificate if the tenant has none: only for\n" +
+			"test tenants.",
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return r.call(cmd, func(a *apiCall) error {
+				return simulateApple(cmd.Context(), a, simOptions{n: n, workers: workers, keys: keys, duration: duration,
+					ownership: ownership, setup: setup, ecIdentity: ecIdentity, out: cmd.OutOrStdout(), progress: cmd.ErrOrStderr()})
+			})
+		},
+	}
+	apple.Flags().IntVarP(&n, "devices", "n", 100, "devices to enrol")
+	apple.Flags().IntVarP(&workers, "concurrency", "c", 16, "concurrent devices")
+	apple.Flags().IntVar(&keys, "keys", 16, "RSA keys shared among the devices (generating one per device would dominate)")
+	apple.Flags().DurationVarP(&duration, "duration", "t", 0, "after enrolment, run each load phase this long (0: enrol only)")
+	apple.Flags().StringVar(&ownership, "ownership", "corporate", "ownership class of the devices")
+	apple.Flags().BoolVar(&ecIdentity, "ec-identity", false, "P-256 identity keys instead of RSA (cheaper signing for the simulator; the server accepts both)")
+	apple.Flags().BoolVar(&setup, "setup", false, "publish a notice and upload a generated push certificate when missing (test tenants only)")
+	cmd.AddCommand(apple)
+	return cmd
+}
+
+type simOptions struct {
+	n, workers, keys int
+	duration         time.Duration
+	ownership        string
+	setup            bool
+	ecIdentity       bool
+	out, progress    io.Writer
+}
+
+func simulateApple(ctx context.Context, a *apiCall, o simOptions) error {
+	if o.setup {
+		if err := simSetup(a, o.ownership); err != nil {
+			return err
+		}
+	}
+	fmt.Fprintf(o.progress, "generating %d device keys\n", o.keys)
+	pool := make([]*rsa.PrivateKey, max(o.keys, 1))
+	for i := range pool {
+		k, err := rsa.GenerateKey(rand.Reader, 2048)
+		if err != nil {
+			return err
+		}
+		pool[i] = k
+	}
+	httpc := a.c.DeviceHTTP(o.workers)
+	devices := make([]*sim.Device, o.n)
+	ids := make([]string, o.n)
+	enrolments := map[string]int{}
+	links := make([]string, o.n)
+	for i := range links {
+		var v api.NewEnrolmentView
+		if err := a.do("POST", tenantPath(a.tenant, "/enrolments"), api.EnrolmentRequest{Ownership: o.ownership}, &v); err != nil {
+			return fmt.Errorf("creating enrolment %d: %w", i+1, err)
+		}
+		links[i], enrolments[v.Enrolment.ID] = v.Link, i
+	}
+	enrol := sim.Run(ctx, o.workers, o.n, 0, func(ctx context.Context, i int) error {
+		d := sim.NewWithKey(httpc, o.ownership == string(privacy.UserEnrolled), pool[i%len(pool)])
+		if o.ecIdentity {
+			if err := d.UseECIdentity(); err != nil {
+				return err
+			}
+		}
+		d.Personal = privacy.Ownership(o.ownership).PersonallyOwned()
+		if err := d.Enrol(ctx, links[i], false); err != nil {
+			return err
+		}
+		devices[i] = d
+		return nil
+	}, func(done int) { fmt.Fprintf(o.progress, "\renrolled %d/%d", done, o.n) })
+	fmt.Fprintf(o.progress, "\renrolled %d/%d\n", enrol.Count, o.n)
+	fmt.Fprintf(o.out, "enrolment (profile, SCEP, Authenticate, TokenUpdate): %s\n", enrol)
+	if enrol.FirstError != nil {
+		fmt.Fprintf(o.out, "  first error: %v\n", enrol.FirstError)
+	}
+	all, err := collect[api.EnrolmentView](a, tenantPath(a.tenant, "/enrolments"))
+	if err != nil {
+		return err
+	}
+	for _, e := range all.Items {
+		if i, ok := enrolments[e.ID]; ok {
+			ids[i] = e.DeviceID
+		}
+	}
+	var live []int
+	for i, d := range devices {
+		if d != nil && ids[i] != "" {
+			live = append(live, i)
+		}
+	}
+	if len(live) == 0 || o.duration <= 0 {
+		return nil
+	}
+	// The initial inventory, so the load phases start from empty queues.
+	sim.Run(ctx, o.workers, len(live), 0, func(ctx context.Context, i int) error {
+		_, err := devices[live[i]].Poll(ctx)
+		return err
+	}, nil)
+	idle := sim.Run(ctx, o.workers, 0, o.duration, func(ctx context.Context, i int) error {
+		_, err := devices[live[i%len(live)]].Poll(ctx)
+		return err
+	}, func(done int) { fmt.Fprintf(o.progress, "\ridle check-ins: %d", done) })
+	fmt.Fprintln(o.progress)
+	fmt.Fprintf(o.out, "idle check-ins: %s\n", idle)
+	rounds := sim.Run(ctx, o.workers, 0, o.duration, func(ctx context.Context, i int) error {
+		k := live[i%len(live)]
+		if err := a.do("POST", tenantPath(a.tenant, "/devices/"+ids[k]+"/commands"), api.CommandRequest{RequestType: "DeviceInformation"}, nil); err != nil {
+			return err
+		}
+		got, err := devices[k].Poll(ctx)
+		if err == nil && got == 0 {
+			return fmt.Errorf("the device received no command")
+		}
+		return err
+	}, func(done int) { fmt.Fprintf(o.progress, "\rcommand round trips: %d", done) })
+	fmt.Fprintln(o.progress)
+	fmt.Fprintf(o.out, "command round trips (enqueue via API, Idle, DeviceInformation result): %s\n", rounds)
+	for _, s := range []sim.Stats{idle, rounds} {
+		if s.FirstError != nil {
+			fmt.Fprintf(o.out, "  first error: %v\n", s.FirstError)
+		}
+	}
+	return nil
+}
+
+// simSetup prepares a test tenant: a notice for the class and a generated
+// push certificate, each only when missing.
+func simSetup(a *apiCall, ownership string) error {
+	var settings api.PrivacySettingsView
+	if err := a.do("GET", tenantPath(a.tenant, "/privacy/settings"), nil, &settings); err != nil {
+		return err
+	}
+	if settings.NoticeVersions[privacy.Ownership(ownership)] == 0 {
+		in := api.NoticeRequest{Ownership: ownership, Translations: []privacy.Translation{{Language: "en", Title: "Simulated devices",
+			Body: privacy.PlainSummary(settings.Policy, privacy.Ownership(ownership))}}}
+		if err := a.do("POST", tenantPath(a.tenant, "/privacy/notices"), in, nil); err != nil {
+			return err
+		}
+	}
+	if err := a.do("GET", tenantPath(a.tenant, "/apple/push-certificate"), nil, nil); err == nil {
+		return nil
+	}
+	certPEM, err := simulatedPushCertificate()
+	if err != nil {
+		return err
+	}
+	return a.do("PUT", tenantPath(a.tenant, "/apple/push-certificate"), api.PushCertificateRequest{
+		Certificate: base64.StdEncoding.EncodeToString(certPEM)}, nil)
+}
+
+// simulatedPushCertificate makes a self-signed certificate shaped like an MDM
+// push certificate. Apple will not accept pushes with it; simulated devices
+// do not need them.
+func simulatedPushCertificate() ([]byte, error) {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return nil, err
+	}
+	topic := "com.apple.mgmt.External." + strings.ToLower(uuid.NewString())
+	uid := asn1.ObjectIdentifier{0, 9, 2342, 19200300, 100, 1, 1}
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(time.Now().UnixNano()),
+		Subject:   pkix.Name{CommonName: "APSP:simulated", ExtraNames: []pkix.AttributeTypeAndValue{{Type: uid, Value: topic}}},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(365 * 24 * time.Hour),
+		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		return nil, err
+	}
+	kder, err := x509.MarshalPKCS8PrivateKey(key)
+	if err != nil {
+		return nil, err
+	}
+	return append(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: kder})...), nil
+}
