@@ -18,7 +18,7 @@ func (d *Device) Poll(ctx context.Context) (int, error) {
 		if err != nil {
 			return answered, err
 		}
-		out, err := d.signed(ctx, d.serverURL, body)
+		out, err := d.signed(ctx, d.serverURL, "application/x-apple-aspen-mdm", body)
 		if err != nil {
 			return answered, err
 		}
@@ -93,7 +93,7 @@ func (d *Device) Send(ctx context.Context, msg map[string]any) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	return d.signed(ctx, d.serverURL, body)
+	return d.signed(ctx, d.serverURL, "application/x-apple-aspen-mdm", body)
 }
 
 // Forge makes d speak with other's certificate and key: a device claiming

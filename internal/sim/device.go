@@ -147,15 +147,26 @@ func (d *Device) Checkin(ctx context.Context, msg map[string]any) ([]byte, error
 	if err != nil {
 		return nil, err
 	}
-	return d.signed(ctx, d.checkinURL, body)
+	return d.signed(ctx, d.checkinURL, "application/x-apple-aspen-mdm-checkin", body)
 }
 
-func (d *Device) signed(ctx context.Context, url string, body []byte) ([]byte, error) {
+func (d *Device) signed(ctx context.Context, url, contentType string, body []byte) ([]byte, error) {
 	sig, err := mdmproto.SignMdmMessage(body, d.cert, d.key)
 	if err != nil {
 		return nil, err
 	}
-	return d.do(ctx, "PUT", url, "application/x-apple-aspen-mdm", body, map[string]string{"Mdm-Signature": sig})
+	return d.do(ctx, "PUT", url, contentType, body, map[string]string{"Mdm-Signature": sig})
+}
+
+// Raw sends body to the command endpoint with the given content type and
+// signature header, for tests of what the server refuses.
+func (d *Device) Raw(ctx context.Context, contentType, signature string, body []byte) ([]byte, error) {
+	return d.do(ctx, "PUT", d.serverURL, contentType, body, map[string]string{"Mdm-Signature": signature})
+}
+
+// Sign returns the Mdm-Signature of body with the device's identity.
+func (d *Device) Sign(body []byte) (string, error) {
+	return mdmproto.SignMdmMessage(body, d.cert, d.key)
 }
 
 // Certificate is the device's identity certificate.

@@ -295,3 +295,20 @@ func declarativeResponse(m *mdmproto.DeclarativeManagement) ([]byte, error) {
 	}
 	return nil, apperr.NotFound("declarative management endpoint")
 }
+
+// auditRefusal records a certificate speaking for another device: a stolen
+// or copied identity is a security event the tenant must see.
+func (s *Service) auditRefusal(ctx context.Context, tenantID string, cert *x509.Certificate, ip string) {
+	err := s.st.Tx(ctx, func(q store.Queries) error {
+		ch, err := q.AppleChannels().GetByCert(ctx, Fingerprint(cert))
+		if err != nil || ch.TenantID != tenantID {
+			return err
+		}
+		e := iam.Actor{Type: store.ActorDevice, ID: ch.DeviceID, SourceIP: ip}.Entry(tenantID, "mdm.identity_mismatch", "device", ch.DeviceID, audit.OutcomeDenied)
+		e.Reason = "a request signed with this device's certificate named another device"
+		return audit.Append(ctx, q, e)
+	})
+	if err != nil {
+		s.log.Error("auditing a refused device request", "error", err.Error())
+	}
+}

@@ -160,19 +160,53 @@ func TestEnrolAndManageThroughTheProtocol(t *testing.T) {
 		}
 
 		// Bad input: refused, never 401, nothing stored.
+		head := auditSeq(t, st, f.tenant)
 		other, _ := sim.New(ts.Client(), false)
 		other.Forge(mac) // another UDID with mac's certificate
 		var se *sim.StatusError
 		if _, err := other.Send(f.ctx, map[string]any{"Status": "Idle"}); !errors.As(err, &se) || se.Status != http.StatusForbidden {
 			t.Errorf("another device's certificate: %v", err)
 		}
+		if got := auditSeq(t, st, f.tenant); got != head+1 {
+			t.Errorf("the identity mismatch was not audited (%d new entries)", got-head)
+		}
+		idle, _ := plist.Marshal(map[string]any{"Status": "Idle", "UDID": mac.UDID}, plist.XMLFormat)
+		sig, _ := mac.Sign(idle)
+		changed := bytes.Replace(idle, []byte("Idle"), []byte("NotNow"), 1)
+		garbage := []byte("<?xml version=\"1.0\"?><plist><dict><key>Status</key>")
+		garbageSig, _ := mac.Sign(garbage)
+		for name, c := range map[string]struct {
+			contentType, sig string
+			body             []byte
+			want             int
+		}{
+			"no signature":               {"application/x-apple-aspen-mdm", "", idle, 403},
+			"bad signature":              {"application/x-apple-aspen-mdm", "bm90IGEgc2lnbmF0dXJl", idle, 403},
+			"body changed after signing": {"application/x-apple-aspen-mdm", sig, changed, 403},
+			"wrong content type":         {"text/plain", sig, idle, 415},
+			"malformed plist":            {"application/x-apple-aspen-mdm", garbageSig, garbage, 400},
+			"oversized body":             {"application/x-apple-aspen-mdm", sig, bytes.Repeat([]byte(" "), 5<<20), 413},
+		} {
+			_, err := mac.Raw(f.ctx, c.contentType, c.sig, c.body)
+			if !errors.As(err, &se) || se.Status != c.want {
+				t.Errorf("%s: %v, want HTTP %d", name, err, c.want)
+			}
+		}
+		if got := auditSeq(t, st, f.tenant); got != head+1 {
+			t.Errorf("refused requests wrote %d audit entries", got-head-1)
+		}
+		if cmds, _ := st.Read().Commands().List(f.ctx, f.tenant, cdev.ID, store.Page{}); cmds[len(cmds)-1].State != "sent" {
+			t.Errorf("a refused result changed the command: %+v", cmds[len(cmds)-1])
+		}
 		for name, req := range map[string]func() *http.Request{
 			"unsigned": func() *http.Request {
 				r, _ := http.NewRequest("PUT", ts.URL+"/mdm/"+f.tenant+"/connect", strings.NewReader("<plist/>"))
+				r.Header.Set("Content-Type", "application/x-apple-aspen-mdm")
 				return r
 			},
 			"unknown tenant": func() *http.Request {
 				r, _ := http.NewRequest("PUT", ts.URL+"/mdm/00000000-0000-0000-0000-000000000000/connect", strings.NewReader("x"))
+				r.Header.Set("Content-Type", "application/x-apple-aspen-mdm")
 				return r
 			},
 		} {
@@ -215,4 +249,13 @@ func command(t *testing.T, d *sim.Device, msg map[string]any) sentCommand {
 		t.Fatalf("command %q: %v", out, err)
 	}
 	return sentCommand{c.CommandUUID, c.Command.RequestType}
+}
+
+func auditSeq(t *testing.T, st store.Store, tenant string) int64 {
+	t.Helper()
+	h, err := st.Read().Audit().Head(context.Background(), tenant)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return h.Seq
 }

@@ -7,6 +7,7 @@ import (
 	"html/template"
 	"io"
 	"log/slog"
+	"mime"
 	"net/http"
 	"strings"
 
@@ -14,6 +15,12 @@ import (
 	"github.com/steward-mdm/steward/internal/apple/mdmproto"
 	"github.com/steward-mdm/steward/internal/apple/scep"
 	"github.com/steward-mdm/steward/internal/store"
+)
+
+// The content types devices send, per Apple's protocol.
+const (
+	checkinType = "application/x-apple-aspen-mdm-checkin"
+	connectType = "application/x-apple-aspen-mdm"
 )
 
 // maxDeviceBody bounds a check-in or command result (an app list of a few
@@ -60,8 +67,8 @@ func (s *Service) Handler(cfg HTTPConfig) (http.Handler, error) {
 	mux.HandleFunc("POST /enrol/{secret}", h.accept)
 	mux.HandleFunc("GET /enrol/{secret}/profile", h.profile)
 	for _, m := range []string{"PUT", "POST"} {
-		mux.HandleFunc(m+" /mdm/{tenant}/checkin", h.device(s.Checkin))
-		mux.HandleFunc(m+" /mdm/{tenant}/connect", h.device(s.Connect))
+		mux.HandleFunc(m+" /mdm/{tenant}/checkin", h.device(checkinType, s.Checkin))
+		mux.HandleFunc(m+" /mdm/{tenant}/connect", h.device(connectType, s.Connect))
 	}
 	return mux, nil
 }
@@ -96,9 +103,13 @@ type httpHandler struct {
 // device wraps a device endpoint: bounded body, identity from the
 // Mdm-Signature (a detached CMS over the body by a certificate of the
 // tenant's CA), then the service call.
-func (h *httpHandler) device(call func(context.Context, *x509.Certificate, []byte) ([]byte, error)) http.HandlerFunc {
+func (h *httpHandler) device(contentType string, call func(context.Context, *x509.Certificate, []byte) ([]byte, error)) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		ctx := r.Context()
+		if mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); mt != contentType {
+			h.fail(w, r, apperr.New(apperr.KindUnsupportedType, "send %s", contentType))
+			return
+		}
 		body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxDeviceBody))
 		if err != nil {
 			h.fail(w, r, apperr.New(apperr.KindTooLarge, "the body is larger than %d bytes", maxDeviceBody))
@@ -121,6 +132,9 @@ func (h *httpHandler) device(call func(context.Context, *x509.Certificate, []byt
 			return
 		}
 		out, err := call(ctx, cert, body)
+		if errors.Is(err, ErrWrongDevice) {
+			h.s.auditRefusal(ctx, r.PathValue("tenant"), cert, clientIP(r))
+		}
 		if err != nil {
 			h.fail(w, r, err)
 			return
