@@ -22,6 +22,7 @@ func (s *Server) appleRoutes() []Route {
 		{Method: "PUT", Path: t + "/apple/push-certificate", Access: needs("settings.manage"), Tag: tagApple, Summary: "Upload the APNs push certificate (PEM or PKCS#12, base64)", In: PushCertificateRequest{}, Out: PushCertificateView{}, Handle: s.setPushCertificate},
 		{Method: "GET", Path: t + "/apple/push-certificate", Access: needs("device.read"), Tag: tagApple, Summary: "The push certificate's topic and expiry", Out: PushCertificateView{}, Handle: s.getPushCertificate},
 		{Method: "POST", Path: t + "/devices/{device}/commands", Access: needs("device.read"), Tag: tagApple, Summary: "Queue an MDM command; lock, locate and wipe need their own permission", In: CommandRequest{}, Out: CommandView{}, Status: http.StatusCreated, Handle: s.enqueueCommand},
+		{Method: "POST", Path: t + "/commands", Access: needs("device.read"), Tag: tagApple, Summary: "Queue one MDM command for many devices (or all enrolled ones)", In: BulkCommandRequest{}, Out: BulkCommandView{}, Status: http.StatusCreated, Handle: s.enqueueBulk},
 		{Method: "GET", Path: t + "/devices/{device}/commands", Access: needs("device.read"), Tag: tagApple, Summary: "A device's commands and their status", Query: pageQuery, Out: List[CommandView]{}, Handle: s.listCommands},
 	}
 }
@@ -72,6 +73,25 @@ type CommandRequest struct {
 	PIN         string   `json:"pin,omitempty"`
 	Identifier  string   `json:"identifier,omitempty"`
 	Queries     []string `json:"queries,omitempty"`
+	// Payload is a configuration profile (base64) for InstallProfile.
+	Payload string `json:"payload,omitempty"`
+	// ITunesStoreID or ManifestURL (or Identifier) name the app for InstallApplication.
+	ITunesStoreID int64  `json:"itunes_store_id,omitempty"`
+	ManifestURL   string `json:"manifest_url,omitempty"`
+	// ProductVersion and InstallAction schedule an OS update.
+	ProductVersion string `json:"product_version,omitempty"`
+	InstallAction  string `json:"install_action,omitempty"`
+}
+
+type BulkCommandRequest struct {
+	CommandRequest
+	DeviceIDs []string `json:"device_ids,omitempty"`
+	// AllEnrolled targets every enrolled device of the tenant.
+	AllEnrolled bool `json:"all_enrolled,omitempty"`
+}
+
+type BulkCommandView struct {
+	Queued int `json:"queued"`
 }
 
 type CommandView struct {
@@ -192,6 +212,19 @@ func commandFor(in CommandRequest) (mdmproto.Request, rbac.Permission, error) {
 		return mdmproto.DisableLostMode{}, "device.locate", nil
 	case "EraseDevice":
 		return mdmproto.EraseDevice{PIN: mdmproto.SecretString(in.PIN)}, "device.wipe", nil
+	case "ClearPasscode":
+		return mdmproto.ClearPasscode{}, "device.lock", nil // the service adds the device's UnlockToken
+	case "InstallProfile":
+		payload, err := base64.StdEncoding.DecodeString(in.Payload)
+		if err != nil || len(payload) == 0 {
+			return nil, "", apperr.Invalid("payload must be a base64 configuration profile").With("field", "payload")
+		}
+		return mdmproto.InstallProfile{Payload: payload}, "device.manage", nil
+	case "InstallApplication":
+		return mdmproto.InstallApplication{ITunesStoreID: in.ITunesStoreID, Identifier: in.Identifier, ManifestURL: in.ManifestURL,
+			ManagementFlags: mdmproto.ManagementFlagRemoveWithMDM}, "device.manage", nil
+	case "ScheduleOSUpdate":
+		return mdmproto.ScheduleOSUpdate{Updates: []mdmproto.OSUpdate{{ProductVersion: in.ProductVersion, InstallAction: in.InstallAction}}}, "device.manage", nil
 	}
 	return nil, "", apperr.Invalid("unknown or unsupported request_type %q", in.RequestType).With("field", "request_type")
 }
@@ -222,6 +255,62 @@ func (s *Server) enqueueCommand(c *Call) (any, error) {
 		return nil, err
 	}
 	return commandView(cmds[0]), nil
+}
+
+// maxBulk bounds one bulk request; larger fleets go in several.
+const maxBulk = 50000
+
+func (s *Server) enqueueBulk(c *Call) (any, error) {
+	m, err := s.mdmSvc()
+	if err != nil {
+		return nil, err
+	}
+	var in BulkCommandRequest
+	if err := c.Decode(&in); err != nil {
+		return nil, err
+	}
+	req, perm, err := commandFor(in.CommandRequest)
+	if err != nil {
+		return nil, err
+	}
+	if !c.Perms.Has(perm) {
+		return nil, apperr.Forbidden("%s needs the %s permission", in.RequestType, perm)
+	}
+	if perm != "device.manage" && perm != "device.lock" {
+		return nil, apperr.Forbidden("%s is not sent in bulk", in.RequestType)
+	}
+	ids := in.DeviceIDs
+	if in.AllEnrolled {
+		if len(ids) > 0 {
+			return nil, apperr.Invalid("give device_ids or all_enrolled, not both")
+		}
+		for page := (store.Page{Limit: 1000}); ; {
+			ds, err := s.st.Read().Devices().List(c.R.Context(), c.Tenant, store.DeviceFilter{Page: page})
+			if err != nil {
+				return nil, err
+			}
+			for _, d := range ds {
+				if d.State == store.DeviceEnrolled {
+					ids = append(ids, d.ID)
+				}
+			}
+			if len(ds) < page.Limit {
+				break
+			}
+			page.After = ds[len(ds)-1].ID
+		}
+	}
+	if len(ids) > maxBulk {
+		return nil, apperr.Invalid("at most %d devices per request", maxBulk)
+	}
+	if len(ids) == 0 && in.AllEnrolled {
+		return BulkCommandView{}, nil
+	}
+	cmds, err := m.Enqueue(c.R.Context(), c.Tenant, ids, req, in.Reason, c.Actor)
+	if err != nil {
+		return nil, err
+	}
+	return BulkCommandView{Queued: len(cmds)}, nil
 }
 
 func (s *Server) listCommands(c *Call) (any, error) {

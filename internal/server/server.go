@@ -125,6 +125,7 @@ func (a *App) Serve(ctx context.Context, out io.Writer) error {
 	if err := api.RegisterMetrics(reg); err != nil {
 		return err
 	}
+	reg.MustRegister(a.MDM.MetricsCollector())
 	metrics := promhttp.HandlerFor(reg, promhttp.HandlerOpts{})
 	proxies, _ := a.Config.Proxies()
 	apiSrv := api.New(api.Options{Store: a.Store, IAM: a.IAM, Signer: a.Signer, Privacy: a.Privacy, MDM: a.MDM, Logger: a.Log,

@@ -111,6 +111,11 @@ func (s *Service) Enqueue(ctx context.Context, tenantID string, deviceIDs []stri
 			if err != nil {
 				return err
 			}
+			if _, ok := r.(mdmproto.ClearPasscode); ok {
+				if r, err = s.clearPasscodeFor(ctx, q, d); err != nil {
+					return err
+				}
+			}
 			c, err := s.buildCommand(d, r, actor)
 			if err != nil {
 				return err
@@ -187,4 +192,20 @@ func (s *Service) saveCommands(ctx context.Context, q store.Queries, cmds []stor
 	}
 	_, err := q.AppleChannels().SchedulePush(ctx, cmds[0].TenantID, ids, s.clock())
 	return err
+}
+
+// clearPasscodeFor fills in the UnlockToken the device escrowed at TokenUpdate.
+func (s *Service) clearPasscodeFor(ctx context.Context, q store.Queries, d store.Device) (mdmproto.Request, error) {
+	ch, err := q.AppleChannels().Get(ctx, d.TenantID, d.ID)
+	if err != nil {
+		return nil, err
+	}
+	if ch.UnlockToken == nil {
+		return nil, apperr.Conflict("this device escrowed no unlock token, so its passcode cannot be cleared remotely")
+	}
+	token, err := s.sealer.Open(ch.UnlockToken, []byte("unlock:"+ch.DeviceID))
+	if err != nil {
+		return nil, err
+	}
+	return mdmproto.ClearPasscode{UnlockToken: mdmproto.SecretBytes(token)}, nil
 }

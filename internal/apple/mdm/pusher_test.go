@@ -19,6 +19,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/steward-mdm/steward/internal/apple/apns"
 	"github.com/steward-mdm/steward/internal/apple/mdm"
 	"github.com/steward-mdm/steward/internal/apple/mdmproto"
@@ -116,4 +118,20 @@ func TestPushQueue(t *testing.T) {
 			t.Errorf("the queue pushed again: %d", n)
 		}
 	})
+}
+
+func TestPushCertificateMetric(t *testing.T) {
+	f := newFixture(t, storetest.OpenSQLite(t))
+	if _, err := f.svc.SetPushCertificate(f.ctx, f.tenant, pushCertPEM(t, testTopic), "", admin); err != nil {
+		t.Fatal(err)
+	}
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(f.svc.MetricsCollector())
+	families, err := reg.Gather()
+	if err != nil || len(families) != 1 || len(families[0].Metric) != 1 {
+		t.Fatalf("metrics: %v %v", families, err)
+	}
+	if v := families[0].Metric[0].GetGauge().GetValue(); v < 363 || v > 365 {
+		t.Errorf("days left: %v", v)
+	}
 }

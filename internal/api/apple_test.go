@@ -1,0 +1,68 @@
+package api
+
+import (
+	"testing"
+
+	"github.com/steward-mdm/steward/internal/privacy"
+	"github.com/steward-mdm/steward/internal/store"
+	"github.com/steward-mdm/steward/internal/store/storetest"
+)
+
+func TestAppleAPI(t *testing.T) {
+	storetest.ForEachEngine(t, func(t *testing.T, st store.Store) {
+		e := newEnv(t, st)
+		base := "/api/v1/tenants/" + e.rootID
+		if r := e.do(e.owner, "POST", base+"/enrolments", EnrolmentRequest{Ownership: "corporate"}); r.status != 409 {
+			t.Fatalf("enrolment before a notice: %d %s", r.status, r.body)
+		}
+		e.must(201, e.owner, "POST", base+"/privacy/notices", NoticeRequest{Ownership: "corporate",
+			Translations: []privacy.Translation{{Language: "en", Title: "Company devices", Body: "We manage company devices."}}}, nil)
+		var enr NewEnrolmentView
+		e.must(201, e.owner, "POST", base+"/enrolments", EnrolmentRequest{Ownership: "corporate"}, &enr)
+		if enr.Enrolment.State != "open" || len(enr.Link) < 40 {
+			t.Fatalf("enrolment: %+v", enr)
+		}
+		var list List[EnrolmentView]
+		e.must(200, e.owner, "GET", base+"/enrolments", nil, &list)
+		if len(list.Items) != 1 {
+			t.Fatalf("enrolments: %+v", list)
+		}
+		if r := e.do(e.owner, "PUT", base+"/apple/push-certificate", PushCertificateRequest{Certificate: "bm90IGEgY2VydGlmaWNhdGU="}); r.status != 400 {
+			t.Errorf("a bad push certificate: %d %s", r.status, r.body)
+		}
+		if r := e.do(e.owner, "GET", base+"/apple/push-certificate", nil); r.status != 409 {
+			t.Errorf("no push certificate yet: %d", r.status)
+		}
+		var dev DeviceView
+		e.must(201, e.owner, "POST", base+"/devices", DeviceRequest{Ownership: "corporate", Platform: "macos"}, &dev)
+		for _, c := range []struct {
+			body CommandRequest
+			want int
+		}{
+			{CommandRequest{RequestType: "MakeCoffee"}, 400},
+			{CommandRequest{RequestType: "SecurityInfo"}, 409},                   // not enrolled yet
+			{CommandRequest{RequestType: "EraseDevice", Reason: "short"}, 400},   // a wipe needs a reason
+			{CommandRequest{RequestType: "InstallProfile", Payload: "%%%"}, 400}, // not base64
+		} {
+			if r := e.do(e.owner, "POST", base+"/devices/"+dev.ID+"/commands", c.body); r.status != c.want {
+				t.Errorf("%s: %d %s, want %d", c.body.RequestType, r.status, r.body, c.want)
+			}
+		}
+		if r := e.do(e.owner, "POST", base+"/commands", BulkCommandRequest{CommandRequest: CommandRequest{RequestType: "EraseDevice", Reason: "a long enough reason"}, AllEnrolled: true}); r.status != 403 {
+			t.Errorf("a bulk wipe: %d %s", r.status, r.body)
+		}
+		var bulk BulkCommandView
+		e.must(201, e.owner, "POST", base+"/commands", BulkCommandRequest{CommandRequest: CommandRequest{RequestType: "SecurityInfo"}, AllEnrolled: true}, &bulk)
+		if bulk.Queued != 0 {
+			t.Errorf("queued for %d devices, none is enrolled", bulk.Queued)
+		}
+		// Help Desk may lock but not query inventory.
+		_, help := e.admin(e.rootID, "help@steward.test", "helpdesk")
+		if r := e.do(help, "POST", base+"/devices/"+dev.ID+"/commands", CommandRequest{RequestType: "SecurityInfo"}); r.status != 403 {
+			t.Errorf("help desk ran SecurityInfo: %d", r.status)
+		}
+		if r := e.do(help, "POST", base+"/devices/"+dev.ID+"/commands", CommandRequest{RequestType: "DeviceLock"}); r.status != 409 {
+			t.Errorf("help desk lock (device not enrolled yet): %d %s", r.status, r.body)
+		}
+	})
+}
