@@ -77,8 +77,24 @@ func (s *Service) Handler(cfg HTTPConfig) (http.Handler, error) {
 // are cached: unsealing and parsing the key on every device request would
 // cost more than the request.
 func (s *Service) tenantCA(ctx context.Context, tenantID string) (*scep.CA, error) {
-	if ca, ok := s.cas.Load(tenantID); ok {
-		return ca.(*scep.CA), nil
+	tc, err := s.tenantTrust(ctx, tenantID)
+	if err != nil {
+		return nil, err
+	}
+	return tc.ca, nil
+}
+
+// tenantTrust is a tenant's CA with the pool and chain cache that verify
+// its devices' signatures.
+type tenantTrust struct {
+	ca    *scep.CA
+	roots *x509.CertPool
+	cache *mdmproto.ChainCache
+}
+
+func (s *Service) tenantTrust(ctx context.Context, tenantID string) (*tenantTrust, error) {
+	if tc, ok := s.cas.Load(tenantID); ok {
+		return tc.(*tenantTrust), nil
 	}
 	t, err := s.st.Read().Tenants().Get(ctx, tenantID)
 	if errors.Is(err, store.ErrNotFound) {
@@ -91,8 +107,10 @@ func (s *Service) tenantCA(ctx context.Context, tenantID string) (*scep.CA, erro
 	if err != nil {
 		return nil, err
 	}
-	s.cas.Store(tenantID, ca)
-	return ca, nil
+	tc := &tenantTrust{ca: ca, roots: x509.NewCertPool(), cache: &mdmproto.ChainCache{}}
+	tc.roots.AddCert(ca.Certificate())
+	s.cas.Store(tenantID, tc)
+	return tc, nil
 }
 
 type httpHandler struct {
@@ -115,7 +133,7 @@ func (h *httpHandler) device(contentType string, call func(context.Context, *x50
 			h.fail(w, r, apperr.New(apperr.KindTooLarge, "the body is larger than %d bytes", maxDeviceBody))
 			return
 		}
-		ca, err := h.s.tenantCA(ctx, r.PathValue("tenant"))
+		trust, err := h.s.tenantTrust(ctx, r.PathValue("tenant"))
 		if errors.Is(err, scep.ErrUnknownTenant) {
 			h.fail(w, r, apperr.NotFound("tenant"))
 			return
@@ -124,9 +142,7 @@ func (h *httpHandler) device(contentType string, call func(context.Context, *x50
 			h.fail(w, r, err)
 			return
 		}
-		roots := x509.NewCertPool()
-		roots.AddCert(ca.Certificate())
-		cert, err := mdmproto.VerifyMdmSignature(r.Header.Get("Mdm-Signature"), body, roots, h.s.clock())
+		cert, err := mdmproto.VerifyMdmSignatureCached(r.Header.Get("Mdm-Signature"), body, trust.roots, h.s.clock(), trust.cache)
 		if err != nil {
 			h.fail(w, r, apperr.Forbidden("the request is not signed by a device certificate of this tenant"))
 			return

@@ -2,11 +2,13 @@ package mdmproto
 
 import (
 	"crypto"
+	"crypto/sha256"
 	"crypto/x509"
 	"encoding/base64"
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/smallstep/pkcs7"
@@ -18,6 +20,13 @@ import (
 // the signer chains to roots (intermediates may come from the CMS) for client
 // authentication at now, and returns the signer certificate.
 func VerifyMdmSignature(header string, body []byte, roots *x509.CertPool, now time.Time) (*x509.Certificate, error) {
+	return VerifyMdmSignatureCached(header, body, roots, now, nil)
+}
+
+// VerifyMdmSignatureCached is VerifyMdmSignature that skips the chain walk
+// for a signer cache has seen verified against the same roots (the body's
+// signature is always checked).
+func VerifyMdmSignatureCached(header string, body []byte, roots *x509.CertPool, now time.Time, cache *ChainCache) (*x509.Certificate, error) {
 	header = strings.TrimSpace(header)
 	if header == "" {
 		return nil, ErrSignatureMissing
@@ -49,6 +58,9 @@ func VerifyMdmSignature(header string, body []byte, roots *x509.CertPool, now ti
 	if err := p7.Verify(); err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrSignatureInvalid, err)
 	}
+	if cache != nil && cache.valid(signer, now) {
+		return signer, nil
+	}
 	intermediates := x509.NewCertPool()
 	for _, c := range p7.Certificates {
 		if c != signer {
@@ -64,7 +76,24 @@ func VerifyMdmSignature(header string, body []byte, roots *x509.CertPool, now ti
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrSignerUntrusted, err)
 	}
+	if cache != nil {
+		cache.remember(signer)
+	}
 	return signer, nil
+}
+
+// ChainCache remembers signer certificates whose chain to one set of roots
+// was verified, so a device's every request costs one signature check over
+// its body, not a chain walk as well. Use one cache per set of roots.
+type ChainCache struct{ m sync.Map }
+
+func (c *ChainCache) valid(cert *x509.Certificate, now time.Time) bool {
+	v, ok := c.m.Load(sha256.Sum256(cert.Raw))
+	return ok && now.Before(v.(time.Time)) && !now.Before(cert.NotBefore)
+}
+
+func (c *ChainCache) remember(cert *x509.Certificate) {
+	c.m.Store(sha256.Sum256(cert.Raw), cert.NotAfter)
 }
 
 // parseCMS parses DER that must be a SignedData, turning a parser panic on

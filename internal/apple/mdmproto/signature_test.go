@@ -88,3 +88,35 @@ func TestSignMdmMessageNeedsSigner(t *testing.T) {
 		t.Fatal("signing without certificate and key succeeded")
 	}
 }
+
+func TestChainCacheSkipsOnlyTheChainWalk(t *testing.T) {
+	pki := newTestPKI(t)
+	key := newECKey(t)
+	leaf := pki.leaf(t, key, x509.ExtKeyUsageClientAuth)
+	body := tokenUpdateDevice
+	der, err := signCMS(body, leaf, key, []*x509.Certificate{pki.intermediate}, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	header := base64.StdEncoding.EncodeToString(der)
+	cache := &ChainCache{}
+	if _, err := VerifyMdmSignatureCached(header, body, pki.roots, testNow, cache); err != nil {
+		t.Fatal(err)
+	}
+	// Cached: a body changed after signing still fails.
+	if _, err := VerifyMdmSignatureCached(header, append([]byte(nil), append(body, ' ')...), pki.roots, testNow, cache); !errors.Is(err, ErrSignatureInvalid) {
+		t.Errorf("changed body with a cached signer: %v", err)
+	}
+	// Cached: past the certificate's expiry the chain is walked again, and fails.
+	if _, err := VerifyMdmSignatureCached(header, body, pki.roots, leaf.NotAfter.Add(time.Hour), cache); !errors.Is(err, ErrSignerUntrusted) {
+		t.Errorf("expired signer with a cache: %v", err)
+	}
+	// Another PKI's signer is never served from this cache.
+	other := newTestPKI(t)
+	okey := newECKey(t)
+	oleaf := other.leaf(t, okey, x509.ExtKeyUsageClientAuth)
+	oder, _ := signCMS(body, oleaf, okey, []*x509.Certificate{other.intermediate}, true)
+	if _, err := VerifyMdmSignatureCached(base64.StdEncoding.EncodeToString(oder), body, pki.roots, testNow, cache); !errors.Is(err, ErrSignerUntrusted) {
+		t.Errorf("a foreign signer: %v", err)
+	}
+}

@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Apple MDM load benchmark: a real `steward serve` process and the device
+# simulator (`steward simulate apple`) on the same machine, signed requests.
+#
+#   bash bench/mdm/run.sh [DEVICES] [CONCURRENCY] [SECONDS] [DB]
+#
+# DB empty means SQLite in a fresh data directory; a postgres:// DSN uses that
+# database (give an empty one: the benchmark fills it). Prints enrolment,
+# idle check-in and command round-trip throughput with percentiles, the time
+# to queue one command for every device, and the server's peak RSS.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+devices=${1:-10000} conc=${2:-64} secs=${3:-20} db=${4:-}
+work=$(mktemp -d) port=$((20000 + RANDOM % 20000))
+go build -o "$work/steward" ./cmd/steward
+export STEWARD_CREDENTIALS="$work/credentials.json" STEWARD_SERVER="https://127.0.0.1:$port"
+dbflag=()
+[ -n "$db" ] && dbflag=(--db "$db")
+"$work/steward" serve --data "$work/data" --listen "127.0.0.1:$port" --allow-mfa-optional --log-level error \
+  --apns-endpoint https://127.0.0.1:1 "${dbflag[@]}" >"$work/serve.log" 2>&1 &
+server=$!
+trap 'kill $server 2>/dev/null; rm -rf "$work"' EXIT
+for _ in $(seq 1 50); do grep -q "bootstrap --server" "$work/serve.log" 2>/dev/null && break; sleep 0.2; done
+export STEWARD_FINGERPRINT=$(grep -o 'SHA256:[0-9a-f]*' "$work/serve.log" | head -1)
+code=$(grep -o 'stb_[A-Za-z0-9]*' "$work/serve.log" | head -1)
+pw="Vellum-Lantern-Quartz-$RANDOM"
+echo "$pw" | "$work/steward" admin bootstrap --code "$code" --organisation "Load Org" --email loadtest@example.test --name "Load Tester" >/dev/null
+echo "$pw" | "$work/steward" login --email loadtest@example.test >/dev/null
+echo "machine: $(nproc) CPUs, $(go version | cut -d' ' -f3), engine: ${db:+postgres}${db:-sqlite}, $devices devices, concurrency $conc, ${secs}s phases"
+"$work/steward" simulate apple --setup --ec-identity -n "$devices" -c "$conc" -t "${secs}s" 2>/dev/null
+echo "server peak RSS: $(awk '/VmHWM/{print $2/1024 " MiB"}' /proc/$server/status)"
