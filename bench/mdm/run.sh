@@ -26,6 +26,8 @@ code=$(grep -o 'stb_[A-Za-z0-9]*' "$work/serve.log" | head -1)
 pw="Vellum-Lantern-Quartz-$RANDOM"
 echo "$pw" | "$work/steward" admin bootstrap --code "$code" --organisation "Load Org" --email loadtest@example.test --name "Load Tester" >/dev/null
 echo "$pw" | "$work/steward" login --email loadtest@example.test >/dev/null
-echo "machine: $(nproc) CPUs, $(go version | cut -d' ' -f3), engine: ${db:+postgres}${db:-sqlite}, $devices devices, concurrency $conc, ${secs}s phases"
+engine=sqlite
+[ -n "$db" ] && engine=postgres
+echo "machine: $(nproc) CPUs, $(go version | cut -d' ' -f3), engine: $engine, $devices devices, concurrency $conc, ${secs}s phases"
 "$work/steward" simulate apple --setup --ec-identity -n "$devices" -c "$conc" -t "${secs}s" 2>/dev/null
 echo "server peak RSS: $(awk '/VmHWM/{print $2/1024 " MiB"}' /proc/$server/status)"
