@@ -2,18 +2,11 @@ package main
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/rsa"
-	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/asn1"
 	"encoding/base64"
-	"encoding/pem"
 	"fmt"
 	"io"
-	"math/big"
 	"strings"
 	"time"
 
@@ -188,35 +181,10 @@ func simSetup(a *apiCall, ownership string) error {
 	if err := a.do("GET", tenantPath(a.tenant, "/apple/push-certificate"), nil, nil); err == nil {
 		return nil
 	}
-	certPEM, err := simulatedPushCertificate()
+	certPEM, err := sim.PushCertificatePEM("com.apple.mgmt.External." + strings.ToLower(uuid.NewString()))
 	if err != nil {
 		return err
 	}
 	return a.do("PUT", tenantPath(a.tenant, "/apple/push-certificate"), api.PushCertificateRequest{
 		Certificate: base64.StdEncoding.EncodeToString(certPEM)}, nil)
-}
-
-// simulatedPushCertificate makes a self-signed certificate shaped like an MDM
-// push certificate. Apple will not accept pushes with it; simulated devices
-// do not need them.
-func simulatedPushCertificate() ([]byte, error) {
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		return nil, err
-	}
-	topic := "com.apple.mgmt.External." + strings.ToLower(uuid.NewString())
-	uid := asn1.ObjectIdentifier{0, 9, 2342, 19200300, 100, 1, 1}
-	tmpl := &x509.Certificate{SerialNumber: big.NewInt(time.Now().UnixNano()),
-		Subject:   pkix.Name{CommonName: "APSP:simulated", ExtraNames: []pkix.AttributeTypeAndValue{{Type: uid, Value: topic}}},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(365 * 24 * time.Hour),
-		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		return nil, err
-	}
-	kder, err := x509.MarshalPKCS8PrivateKey(key)
-	if err != nil {
-		return nil, err
-	}
-	return append(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: kder})...), nil
 }
