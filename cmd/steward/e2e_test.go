@@ -87,7 +87,7 @@ func TestEndToEnd(t *testing.T) {
 	served := make(chan error, 1)
 	go func() {
 		root := newRoot()
-		root.SetArgs([]string{"serve", "--data", data, "--listen", "127.0.0.1:0", "--log-level", "warn"})
+		root.SetArgs([]string{"serve", "--data", data, "--listen", "127.0.0.1:0", "--log-level", "warn", "--apns-endpoint", "https://127.0.0.1:1"})
 		root.SetOut(&serveOut)
 		root.SetErr(&serveOut)
 		served <- root.ExecuteContext(ctx)
@@ -272,5 +272,12 @@ func privacyEndToEnd(t *testing.T, dir, data, auditKey string) {
 	}
 	if out := mustCLI(t, nil, "person", "list"); !strings.Contains(out, "erased") {
 		t.Fatalf("person list after erasure: %s", out)
+	}
+	// Two simulated iPhones enrol through the real protocol and answer commands.
+	out = mustCLI(t, nil, "simulate", "apple", "--setup", "-n", "2", "-c", "2", "-t", "300ms", "--keys", "1", "--ec-identity")
+	for _, want := range []string{"enrolment (profile, SCEP, Authenticate, TokenUpdate): 2 ok, 0 failed", "idle check-ins:", "2 devices in"} {
+		if !strings.Contains(out, want) {
+			t.Fatalf("simulate: %q missing from\n%s", want, out)
+		}
 	}
 }

@@ -139,6 +139,9 @@ func (a *App) Serve(ctx context.Context, out io.Writer) error {
 	if err != nil {
 		return err
 	}
+	if a.Config.PublicURL == "" {
+		a.MDM.SetPublicURL("https://" + ln.Addr().String())
+	}
 	srv := &http.Server{
 		Handler:           routeDevices(devices, apiSrv.Handler()),
 		TLSConfig:         TLSConfig(cert),

@@ -45,3 +45,7 @@ func New(st store.Store, priv *privacy.Service, sealer secrets.Sealer, cfg Confi
 func (s *Service) SetClock(now func() time.Time) { s.now = now }
 
 func (s *Service) clock() time.Time { return s.now().UTC().Truncate(time.Microsecond) }
+
+// SetPublicURL sets the address enrolment links and profiles name, before
+// serving starts (the listener's address when none was configured).
+func (s *Service) SetPublicURL(u string) { s.cfg.PublicURL = u }
