@@ -5,6 +5,7 @@ import (
 	"crypto/x509"
 	"encoding/json"
 	"errors"
+	"time"
 
 	"github.com/steward-mdm/steward/internal/apperr"
 	"github.com/steward-mdm/steward/internal/apple/mdmproto"
@@ -26,6 +27,11 @@ func (s *Service) Connect(ctx context.Context, cert *x509.Certificate, body []by
 	}
 	if res.IsUserChannel() {
 		return nil, nil // no user-channel commands are kept
+	}
+	if res.Status == mdmproto.StatusIdle {
+		if idle, err := s.quietIdle(ctx, cert, res); idle || err != nil {
+			return nil, err
+		}
 	}
 	var next store.Command
 	err = s.st.Tx(ctx, func(q store.Queries) error {
@@ -130,4 +136,30 @@ func resultObservations(rt mdmproto.RequestType, res mdmproto.Result, ch store.A
 		return locationObservations(r), err
 	}
 	return nil, nil
+}
+
+// lastSeenGranularity is how stale a device's last-seen time may get before
+// an idle check-in with nothing to do writes it.
+const lastSeenGranularity = time.Minute
+
+// quietIdle answers an Idle with nothing queued from reads alone: most
+// check-ins find an empty queue, and writing the last-seen time every time
+// would cost a commit each. It reports whether it answered.
+func (s *Service) quietIdle(ctx context.Context, cert *x509.Certificate, res mdmproto.Result) (bool, error) {
+	q := s.st.Read()
+	ch, err := s.channelFor(ctx, q, cert, res.Enrollment)
+	if err != nil {
+		return false, err
+	}
+	if ch.CheckedOut {
+		return false, ErrUnknownDevice
+	}
+	d, err := q.Devices().Get(ctx, ch.TenantID, ch.DeviceID)
+	if err != nil || s.clock().Sub(d.LastSeenAt) > lastSeenGranularity {
+		return false, err
+	}
+	if _, err := q.Commands().Next(ctx, ch.TenantID, ch.DeviceID, true); !errors.Is(err, store.ErrNotFound) {
+		return false, err
+	}
+	return true, nil
 }
