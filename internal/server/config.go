@@ -46,6 +46,8 @@ type Config struct {
 	SMTPImplicitTLS       bool
 	PublicURL             string
 	APNsEndpoint          string
+	MDMClientCerts        bool
+	MDMClientCertHeader   string
 }
 
 // BindFlags declares the serve flags on fs.
@@ -72,6 +74,8 @@ func (c *Config) BindFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&c.SMTPFrom, "smtp-from", "", "sender address of notifications")
 	fs.BoolVar(&c.SMTPImplicitTLS, "smtp-implicit-tls", false, "connect with TLS from the start (port 465) instead of STARTTLS")
 	fs.StringVar(&c.PublicURL, "public-url", "", "how devices and employees reach this server, e.g. https://mdm.example.org (default https://LISTEN)")
+	fs.BoolVar(&c.MDMClientCerts, "mdm-client-certificates", false, "ask TLS clients for a certificate, so devices can be identified by mutual TLS (browsers may then offer certificates too)")
+	fs.StringVar(&c.MDMClientCertHeader, "mdm-client-cert-header", "", "header in which a trusted proxy (--trusted-proxies) passes the device's TLS client certificate; off when empty")
 	fs.StringVar(&c.APNsEndpoint, "apns-endpoint", "https://api.push.apple.com", "APNs provider endpoint (https://api.sandbox.push.apple.com for development certificates)")
 }
 

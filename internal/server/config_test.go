@@ -1,6 +1,8 @@
 package server
 
 import (
+	"net/http"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"testing"
@@ -66,6 +68,16 @@ func TestConfigRejectsMistakes(t *testing.T) {
 	} {
 		if _, err := resolve(t, c.args, c.env); err == nil {
 			t.Errorf("%s: accepted", name)
+		}
+	}
+}
+
+func TestFromProxy(t *testing.T) {
+	proxies := []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8")}
+	for addr, want := range map[string]bool{"10.1.2.3:443": true, "192.168.1.1:443": false, "[::ffff:10.0.0.1]:80": true, "garbage": false} {
+		r := &http.Request{RemoteAddr: addr}
+		if got := fromProxy(r, proxies); got != want {
+			t.Errorf("%s: %v, want %v", addr, got, want)
 		}
 	}
 }

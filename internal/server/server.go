@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -9,6 +10,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"os"
 	"strings"
 	"time"
@@ -130,11 +132,16 @@ func (a *App) Serve(ctx context.Context, out io.Writer) error {
 	proxies, _ := a.Config.Proxies()
 	apiSrv := api.New(api.Options{Store: a.Store, IAM: a.IAM, Signer: a.Signer, Privacy: a.Privacy, MDM: a.MDM, Logger: a.Log,
 		TrustedProxies: proxies, Metrics: metrics, Ready: a.ready})
-	devices, err := a.MDM.Handler(mdm.HTTPConfig{Topic: a.MDM.Topic, Log: a.Log})
+	devices, err := a.MDM.Handler(mdm.HTTPConfig{Topic: a.MDM.Topic, Log: a.Log, ClientCertHeader: a.Config.MDMClientCertHeader,
+		FromTrustedProxy: func(r *http.Request) bool { return fromProxy(r, proxies) }})
 	if err != nil {
 		return err
 	}
 
+	tlsConfig := TLSConfig(cert)
+	if a.Config.MDMClientCerts {
+		tlsConfig.ClientAuth = tls.RequestClientCert // verified per request against the tenant's CA
+	}
 	ln, err := net.Listen("tcp", a.Config.Listen)
 	if err != nil {
 		return err
@@ -144,7 +151,7 @@ func (a *App) Serve(ctx context.Context, out io.Writer) error {
 	}
 	srv := &http.Server{
 		Handler:           routeDevices(devices, apiSrv.Handler()),
-		TLSConfig:         TLSConfig(cert),
+		TLSConfig:         tlsConfig,
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       30 * time.Second,
 		WriteTimeout:      5 * time.Minute, // audit exports stream for a while
@@ -292,4 +299,18 @@ func routeDevices(devices, api http.Handler) http.Handler {
 		}
 		api.ServeHTTP(w, r)
 	})
+}
+
+// fromProxy reports whether r's peer is one of the trusted proxies.
+func fromProxy(r *http.Request, proxies []netip.Prefix) bool {
+	ap, err := netip.ParseAddrPort(r.RemoteAddr)
+	if err != nil {
+		return false
+	}
+	for _, p := range proxies {
+		if p.Contains(ap.Addr().Unmap()) {
+			return true
+		}
+	}
+	return false
 }

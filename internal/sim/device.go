@@ -13,6 +13,7 @@ import (
 	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/rsa"
+	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"errors"
@@ -315,3 +316,12 @@ func randomHex(n int) string {
 	_, _ = rand.Read(b)
 	return fmt.Sprintf("%x", b)[:n]
 }
+
+// TLSCertificate is the identity as a TLS client certificate, for servers
+// that identify devices by mutual TLS instead of signatures.
+func (d *Device) TLSCertificate() tls.Certificate {
+	return tls.Certificate{Certificate: [][]byte{d.cert.Raw}, PrivateKey: d.key, Leaf: d.cert}
+}
+
+// ServerURL is the command endpoint from the device's profile.
+func (d *Device) ServerURL() string { return d.serverURL }

@@ -3,10 +3,13 @@ package mdm_test
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"encoding/json"
+	"encoding/pem"
 	"errors"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"strings"
 	"testing"
 
@@ -23,15 +26,24 @@ import (
 const testTopic = "com.apple.mgmt.External.2d3b5f0e-0000-4000-8000-000000000001"
 
 // serve starts the device endpoints on a TLS loopback server.
-func (f *fixture) serve() *httptest.Server {
+func (f *fixture) serve() *httptest.Server { return f.serveWith(nil) }
+
+// serveWith is serve with the HTTP configuration adjusted by adjust; the
+// server asks for (does not require) TLS client certificates.
+func (f *fixture) serveWith(adjust func(*mdm.HTTPConfig)) *httptest.Server {
 	f.t.Helper()
 	var h http.Handler
-	ts := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { h.ServeHTTP(w, r) }))
+	ts := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { h.ServeHTTP(w, r) }))
+	ts.TLS = &tls.Config{ClientAuth: tls.RequestClientCert}
+	ts.StartTLS()
 	f.t.Cleanup(ts.Close)
 	f.svc = mdm.New(f.st, f.priv, f.sealer, mdm.Config{PublicURL: ts.URL}, nil)
+	cfg := mdm.HTTPConfig{Topic: func(context.Context, string) (string, error) { return testTopic, nil }}
+	if adjust != nil {
+		adjust(&cfg)
+	}
 	var err error
-	h, err = f.svc.Handler(mdm.HTTPConfig{Topic: func(context.Context, string) (string, error) { return testTopic, nil }})
-	if err != nil {
+	if h, err = f.svc.Handler(cfg); err != nil {
 		f.t.Fatal(err)
 	}
 	return ts
@@ -258,4 +270,56 @@ func auditSeq(t *testing.T, st store.Store, tenant string) int64 {
 		t.Fatal(err)
 	}
 	return h.Seq
+}
+
+// TestIdentityWithoutSignatures: a device identified by its TLS client
+// certificate, or by a trusted proxy's header, and nothing else.
+func TestIdentityWithoutSignatures(t *testing.T) {
+	f := newFixture(t, storetest.OpenSQLite(t))
+	trusted := true
+	ts := f.serveWith(func(c *mdm.HTTPConfig) {
+		c.ClientCertHeader = "X-Client-Cert"
+		c.FromTrustedProxy = func(*http.Request) bool { return trusted }
+	})
+	f.publish(privacy.Corporate)
+	mac, _ := f.enrolled(ts, privacy.Corporate, "")
+	idle, _ := plist.Marshal(map[string]any{"Status": "Idle", "UDID": mac.UDID}, plist.XMLFormat)
+	send := func(client *http.Client, header string) int {
+		req, _ := http.NewRequest("PUT", mac.ServerURL(), bytes.NewReader(idle))
+		req.Header.Set("Content-Type", "application/x-apple-aspen-mdm")
+		if header != "" {
+			req.Header.Set("X-Client-Cert", header)
+		}
+		resp, err := client.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	// Mutual TLS.
+	tr := ts.Client().Transport.(*http.Transport).Clone()
+	tr.TLSClientConfig.Certificates = []tls.Certificate{mac.TLSCertificate()}
+	if got := send(&http.Client{Transport: tr}, ""); got != http.StatusOK {
+		t.Errorf("TLS client certificate: HTTP %d", got)
+	}
+	// No signature, no client certificate, no header.
+	if got := send(ts.Client(), ""); got != http.StatusForbidden {
+		t.Errorf("no identity: HTTP %d", got)
+	}
+	// A trusted proxy's header.
+	pemCert := url.QueryEscape(string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: mac.Certificate().Raw})))
+	if got := send(ts.Client(), pemCert); got != http.StatusOK {
+		t.Errorf("proxy header: HTTP %d", got)
+	}
+	trusted = false
+	if got := send(ts.Client(), pemCert); got != http.StatusForbidden {
+		t.Errorf("the header from an untrusted peer was believed: HTTP %d", got)
+	}
+	// A certificate from another CA, by header.
+	trusted = true
+	foreign, _ := sim.PushCertificatePEM("com.apple.mgmt.External.x")
+	if got := send(ts.Client(), url.QueryEscape(string(foreign))); got != http.StatusForbidden {
+		t.Errorf("a foreign certificate by header: HTTP %d", got)
+	}
 }

@@ -3,12 +3,14 @@ package mdm
 import (
 	"context"
 	"crypto/x509"
+	"encoding/pem"
 	"errors"
 	"html/template"
 	"io"
 	"log/slog"
 	"mime"
 	"net/http"
+	"net/url"
 	"strings"
 
 	"github.com/steward-mdm/steward/internal/apperr"
@@ -32,6 +34,13 @@ type HTTPConfig struct {
 	// Topic returns the APNs topic of the tenant's push certificate.
 	Topic func(ctx context.Context, tenantID string) (string, error)
 	Log   *slog.Logger
+	// ClientCertHeader, when set, names a header in which a trusted reverse
+	// proxy that terminates TLS passes the device's client certificate (PEM,
+	// URL-escaped, as nginx's $ssl_client_escaped_cert). Off by default.
+	ClientCertHeader string
+	// FromTrustedProxy reports whether a request came from such a proxy;
+	// the header is ignored otherwise.
+	FromTrustedProxy func(*http.Request) bool
 }
 
 // Handler serves, under one mux:
@@ -142,9 +151,9 @@ func (h *httpHandler) device(contentType string, call func(context.Context, *x50
 			h.fail(w, r, err)
 			return
 		}
-		cert, err := mdmproto.VerifyMdmSignatureCached(r.Header.Get("Mdm-Signature"), body, trust.roots, h.s.clock(), trust.cache)
+		cert, err := h.identify(r, body, trust)
 		if err != nil {
-			h.fail(w, r, apperr.Forbidden("the request is not signed by a device certificate of this tenant"))
+			h.fail(w, r, err)
 			return
 		}
 		out, err := call(ctx, cert, body)
@@ -166,6 +175,44 @@ func (h *httpHandler) device(contentType string, call func(context.Context, *x50
 		}
 		_, _ = w.Write(out)
 	}
+}
+
+// identify finds the device certificate behind a request: the Mdm-Signature
+// (a detached CMS over the body), else the TLS client certificate, else a
+// trusted proxy's header. Each must chain to the tenant's CA.
+func (h *httpHandler) identify(r *http.Request, body []byte, trust *tenantTrust) (*x509.Certificate, error) {
+	refused := apperr.Forbidden("the request is not signed by a device certificate of this tenant")
+	if sig := r.Header.Get("Mdm-Signature"); sig != "" {
+		cert, err := mdmproto.VerifyMdmSignatureCached(sig, body, trust.roots, h.s.clock(), trust.cache)
+		if err != nil {
+			return nil, refused
+		}
+		return cert, nil
+	}
+	var cert *x509.Certificate
+	switch {
+	case r.TLS != nil && len(r.TLS.PeerCertificates) > 0:
+		cert = r.TLS.PeerCertificates[0]
+	case h.cfg.ClientCertHeader != "" && h.cfg.FromTrustedProxy != nil && h.cfg.FromTrustedProxy(r):
+		raw, err := url.QueryUnescape(r.Header.Get(h.cfg.ClientCertHeader))
+		if err != nil {
+			return nil, refused
+		}
+		block, _ := pem.Decode([]byte(raw))
+		if block == nil || block.Type != "CERTIFICATE" {
+			return nil, refused
+		}
+		if cert, err = x509.ParseCertificate(block.Bytes); err != nil {
+			return nil, refused
+		}
+	default:
+		return nil, refused
+	}
+	if _, err := cert.Verify(x509.VerifyOptions{Roots: trust.roots, CurrentTime: h.s.clock(),
+		KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}}); err != nil {
+		return nil, refused
+	}
+	return cert, nil
 }
 
 // fail answers a device without ever using 401.
