@@ -297,6 +297,13 @@ func (d *Device) scep(ctx context.Context, p profileInfo) error {
 	if err != nil {
 		return err
 	}
+	// The profile must come from the same CA: a device shows it as verified
+	// once it trusts that CA.
+	roots := x509.NewCertPool()
+	roots.AddCert(ca)
+	if _, err := p.signer.Verify(x509.VerifyOptions{Roots: roots, KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageAny}}); err != nil {
+		return fmt.Errorf("the profile was not signed under the tenant's CA: %w", err)
+	}
 	rep, err := scep.ParsePKIMessage(out, scep.WithCACerts([]*x509.Certificate{ca}))
 	if err != nil {
 		return err

@@ -2,6 +2,7 @@ package mdm
 
 import (
 	"context"
+	"crypto"
 	"crypto/x509"
 	"encoding/pem"
 	"errors"
@@ -12,6 +13,8 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"sync"
+	"time"
 
 	"github.com/steward-mdm/steward/internal/apperr"
 	"github.com/steward-mdm/steward/internal/apple/mdmproto"
@@ -99,6 +102,25 @@ type tenantTrust struct {
 	ca    *scep.CA
 	roots *x509.CertPool
 	cache *mdmproto.ChainCache
+
+	mu         sync.Mutex
+	signerCert *x509.Certificate
+	signerKey  crypto.Signer
+}
+
+// profileSigner returns a current profile-signing certificate, issuing a
+// new one when the last is within an hour of expiry.
+func (t *tenantTrust) profileSigner(now time.Time) (*x509.Certificate, crypto.Signer, error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.signerCert == nil || now.Add(time.Hour).After(t.signerCert.NotAfter) {
+		cert, key, err := t.ca.ProfileSigner(now)
+		if err != nil {
+			return nil, nil, err
+		}
+		t.signerCert, t.signerKey = cert, key
+	}
+	return t.signerCert, t.signerKey, nil
 }
 
 func (s *Service) tenantTrust(ctx context.Context, tenantID string) (*tenantTrust, error) {

@@ -2,6 +2,7 @@ package mdm
 
 import (
 	"context"
+	"crypto/x509"
 	"slices"
 	"time"
 
@@ -46,7 +47,7 @@ func (s *Service) Profile(ctx context.Context, secret string, topic string) ([]b
 	if err != nil {
 		return nil, err
 	}
-	ca, err := s.tenantCA(ctx, tenant.ID)
+	trust, err := s.tenantTrust(ctx, tenant.ID)
 	if err != nil {
 		return nil, err
 	}
@@ -91,5 +92,9 @@ func (s *Service) Profile(ctx context.Context, secret string, topic string) ([]b
 	if err != nil {
 		return nil, err
 	}
-	return mdmproto.SignProfile(raw, ca.Certificate(), ca.ProfileSigner(), nil)
+	signer, key, err := trust.profileSigner(s.clock())
+	if err != nil {
+		return nil, err
+	}
+	return mdmproto.SignProfile(raw, signer, key, []*x509.Certificate{trust.ca.Certificate()})
 }

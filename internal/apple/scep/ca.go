@@ -3,6 +3,8 @@ package scep
 import (
 	"context"
 	"crypto"
+	"crypto/ecdsa"
+	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/rsa"
 	"crypto/sha256"
@@ -42,9 +44,32 @@ func (ca *CA) TenantID() string { return ca.tenantID }
 // Certificate returns the CA certificate (public).
 func (ca *CA) Certificate() *x509.Certificate { return ca.cert }
 
-// ProfileSigner signs the tenant's enrolment profiles: devices that trust
-// the CA (it arrives in the same enrolment) see them as verified.
-func (ca *CA) ProfileSigner() crypto.Signer { return ca.key }
+// ProfileSigner issues a P-256 certificate, valid for a day, for signing
+// the tenant's enrolment profiles: the CA's RSA key then signs once a day
+// instead of once per enrolment.
+func (ca *CA) ProfileSigner(now time.Time) (*x509.Certificate, crypto.Signer, error) {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return nil, nil, err
+	}
+	serial, err := randomSerial()
+	if err != nil {
+		return nil, nil, err
+	}
+	notAfter := now.Add(24 * time.Hour)
+	if notAfter.After(ca.cert.NotAfter) {
+		notAfter = ca.cert.NotAfter
+	}
+	tmpl := &x509.Certificate{SerialNumber: serial, Subject: pkix.Name{CommonName: "Steward profile signing"},
+		NotBefore: now.Add(-clockSkew), NotAfter: notAfter, KeyUsage: x509.KeyUsageDigitalSignature,
+		BasicConstraintsValid: true, SubjectKeyId: keyIdentifier(&key.PublicKey), AuthorityKeyId: ca.cert.SubjectKeyId}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.cert, &key.PublicKey, ca.key)
+	if err != nil {
+		return nil, nil, fmt.Errorf("scep: issuing the profile signing certificate: %w", err)
+	}
+	cert, err := x509.ParseCertificate(der)
+	return cert, key, err
+}
 
 // storedCA is the Settings value: the certificate in clear (it is public)
 // and the PKCS#8 key sealed to "scep-ca:"+tenantID.
