@@ -127,6 +127,13 @@ func (s *Service) tenantTrust(ctx context.Context, tenantID string) (*tenantTrus
 	if tc, ok := s.cas.Load(tenantID); ok {
 		return tc.(*tenantTrust), nil
 	}
+	// One loader at a time: the first enrolments of a tenant arrive together,
+	// and each would otherwise generate (and throw away) an RSA CA key.
+	s.casMu.Lock()
+	defer s.casMu.Unlock()
+	if tc, ok := s.cas.Load(tenantID); ok {
+		return tc.(*tenantTrust), nil
+	}
 	t, err := s.st.Read().Tenants().Get(ctx, tenantID)
 	if errors.Is(err, store.ErrNotFound) {
 		return nil, scep.ErrUnknownTenant

@@ -27,7 +27,8 @@ type Service struct {
 	cfg    Config
 	log    *slog.Logger
 	now    func() time.Time
-	cas    sync.Map // tenant ID -> *scep.CA
+	cas    sync.Map // tenant ID -> *tenantTrust
+	casMu  sync.Mutex
 }
 
 // New wires the service.
