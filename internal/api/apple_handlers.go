@@ -245,7 +245,7 @@ func (s *Server) enqueueCommand(c *Call) (any, error) {
 	if !c.Perms.Has(perm) {
 		return nil, apperr.Forbidden("%s needs the %s permission", in.RequestType, perm)
 	}
-	if perm == "device.locate" || perm == "device.wipe" {
+	if perm == "device.locate" || perm == "device.wipe" || in.RequestType == "ClearPasscode" {
 		if len(in.Reason) < 10 {
 			return nil, apperr.Invalid("%s needs a reason of at least 10 characters", in.RequestType).With("field", "reason")
 		}
@@ -276,8 +276,11 @@ func (s *Server) enqueueBulk(c *Call) (any, error) {
 	if !c.Perms.Has(perm) {
 		return nil, apperr.Forbidden("%s needs the %s permission", in.RequestType, perm)
 	}
-	if perm != "device.manage" && perm != "device.lock" {
+	switch {
+	case perm != "device.manage" && perm != "device.lock", in.RequestType == "ClearPasscode", in.RequestType == "InstallProfile":
 		return nil, apperr.Forbidden("%s is not sent in bulk", in.RequestType)
+	case perm == "device.lock" && len(in.Reason) < 10:
+		return nil, apperr.Invalid("locking devices in bulk needs a reason of at least 10 characters").With("field", "reason")
 	}
 	ids := in.DeviceIDs
 	if in.AllEnrolled {

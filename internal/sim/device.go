@@ -22,6 +22,7 @@ import (
 	"math/big"
 	"net/http"
 	"net/url"
+	"regexp"
 	"strings"
 	"time"
 
@@ -85,12 +86,30 @@ func NewWithKey(client *http.Client, userEnrollment bool, key *rsa.PrivateKey) *
 // Enrol takes an enrolment link through to an enrolled device: accept the
 // notice, download and check the profile, SCEP, Authenticate, TokenUpdate.
 func (d *Device) Enrol(ctx context.Context, link string, allowFullWipe bool) error {
-	form := url.Values{"language": {"en"}}
-	if allowFullWipe {
-		form.Set("allow_full_wipe", "yes")
+	if err := d.Prepare(ctx, link, allowFullWipe); err != nil {
+		return err
 	}
-	if _, err := d.do(ctx, "POST", link, "application/x-www-form-urlencoded", []byte(form.Encode()), nil); err != nil {
-		return fmt.Errorf("accepting the notice: %w", err)
+	return d.Complete(ctx)
+}
+
+// Prepare is the first half of Enrol: the notice, the profile and the
+// identity certificate, without telling the MDM server yet.
+func (d *Device) Prepare(ctx context.Context, link string, allowFullWipe bool) error {
+	page, err := d.do(ctx, "GET", link, "", nil, nil)
+	if err != nil {
+		return fmt.Errorf("opening the invitation: %w", err)
+	}
+	// An invitation already accepted (on another attempt) offers the profile.
+	if version := noticeVersion.FindSubmatch(page); version != nil {
+		form := url.Values{"language": {"en"}, "notice_version": {string(version[1])}}
+		if allowFullWipe {
+			form.Set("allow_full_wipe", "yes")
+		}
+		if _, err := d.do(ctx, "POST", link, "application/x-www-form-urlencoded", []byte(form.Encode()), nil); err != nil {
+			return fmt.Errorf("accepting the notice: %w", err)
+		}
+	} else if !bytes.Contains(page, []byte("/profile")) {
+		return errors.New("the invitation offers neither the notice nor the profile")
 	}
 	signed, err := d.do(ctx, "GET", link+"/profile", "", nil, nil)
 	if err != nil {
@@ -104,6 +123,11 @@ func (d *Device) Enrol(ctx context.Context, link string, allowFullWipe bool) err
 	if err := d.scep(ctx, prof); err != nil {
 		return fmt.Errorf("SCEP: %w", err)
 	}
+	return nil
+}
+
+// Complete is the second half of Enrol: Authenticate and TokenUpdate.
+func (d *Device) Complete(ctx context.Context) error {
 	auth := map[string]any{"MessageType": "Authenticate", "Topic": d.topic, "Model": d.Model, "ProductName": d.ProductName,
 		"OSVersion": "18.1", "BuildVersion": "22B83", "DeviceName": "Simulated iPhone"}
 	d.identify(auth)
@@ -113,13 +137,18 @@ func (d *Device) Enrol(ctx context.Context, link string, allowFullWipe bool) err
 	if _, err := d.Checkin(ctx, auth); err != nil {
 		return fmt.Errorf("Authenticate: %w", err)
 	}
-	tu := map[string]any{"MessageType": "TokenUpdate", "Topic": d.topic, "Token": d.PushToken, "PushMagic": d.PushMagic,
-		"UnlockToken": []byte("simulated-unlock-token")}
-	d.identify(tu)
-	if _, err := d.Checkin(ctx, tu); err != nil {
+	if _, err := d.Checkin(ctx, d.TokenUpdate()); err != nil {
 		return fmt.Errorf("TokenUpdate: %w", err)
 	}
 	return nil
+}
+
+// TokenUpdate is the device's TokenUpdate message.
+func (d *Device) TokenUpdate() map[string]any {
+	tu := map[string]any{"MessageType": "TokenUpdate", "Topic": d.topic, "Token": d.PushToken, "PushMagic": d.PushMagic,
+		"UnlockToken": []byte("simulated-unlock-token")}
+	d.identify(tu)
+	return tu
 }
 
 func (d *Device) identify(m map[string]any) {
@@ -141,6 +170,8 @@ func (d *Device) UseECIdentity() error {
 	d.key = k
 	return nil
 }
+
+var noticeVersion = regexp.MustCompile(`name="notice_version" value="(\d+)"`)
 
 // Checkin sends a signed check-in message.
 func (d *Device) Checkin(ctx context.Context, msg map[string]any) ([]byte, error) {

@@ -24,14 +24,17 @@ type Enrolment struct {
 	SubjectID      string // the person it is for ("" for shared/kiosk)
 	GroupID        string
 	NoticeVersion  int64
-	UserEnrollment bool   // Apple User Enrollment (BYOD): no UDID, no serial
-	SecretHash     []byte // hash of the link secret
-	State          string
-	CreatedBy      string
-	DeviceID       string // set once a device enrolled with it
-	CreatedAt      time.Time
-	ExpiresAt      time.Time
-	UsedAt         time.Time
+	UserEnrollment bool // Apple User Enrollment (BYOD): no UDID, no serial
+	// AllowFullWipe: the employee allowed erasing this (personal) device
+	// when accepting the notice.
+	AllowFullWipe bool
+	SecretHash    []byte // hash of the link secret
+	State         string
+	CreatedBy     string
+	DeviceID      string // set once a device enrolled with it
+	CreatedAt     time.Time
+	ExpiresAt     time.Time
+	UsedAt        time.Time
 }
 
 // EnrolmentStore holds enrolments.
@@ -41,8 +44,11 @@ type EnrolmentStore interface {
 	// GetBySecretHash ignores the tenant: the link names none.
 	GetBySecretHash(ctx context.Context, hash []byte) (Enrolment, error)
 	List(ctx context.Context, tenantID string, p Page) ([]Enrolment, error)
-	// Update writes State, DeviceID and UsedAt.
+	// Update writes State, AllowFullWipe, DeviceID and UsedAt.
 	Update(ctx context.Context, e Enrolment) error
+	// Use marks an accepted enrolment used by deviceID; ErrConflict when it
+	// is not accepted any more (of two racing devices, one wins).
+	Use(ctx context.Context, tenantID, id, deviceID string, at time.Time) error
 }
 
 // AppleChannel is a device's MDM channel: how it proves who it is and how
@@ -84,6 +90,8 @@ type AppleChannelStore interface {
 	// GetByCert finds the channel of an identity certificate, any tenant
 	// (the certificate is what identifies the device).
 	GetByCert(ctx context.Context, fingerprint []byte) (AppleChannel, error)
+	// GetByEnrolment finds the channel an enrolment created.
+	GetByEnrolment(ctx context.Context, tenantID, enrolmentID string) (AppleChannel, error)
 	// Update writes every mutable field.
 	Update(ctx context.Context, c AppleChannel) error
 	// ListPushable returns channels of the tenant's devices that have a push

@@ -45,13 +45,14 @@ func certBindingKey(fp []byte) string { return "mdm-cert:" + hex.EncodeToString(
 type certBinding struct {
 	TenantID    string `json:"tenant_id"`
 	EnrolmentID string `json:"enrolment_id"`
+	Renewal     bool   `json:"renewal,omitempty"`
 }
 
 // BindIssuedCertificate is the SCEP server's OnIssued hook: it remembers
 // which enrolment a new identity certificate belongs to. A renewal moves an
 // existing channel to the new certificate when the device uses it.
 func (s *Service) BindIssuedCertificate(ctx context.Context, tenantID, enrolmentID string, cert *x509.Certificate, renewal bool) error {
-	b, err := json.Marshal(certBinding{TenantID: tenantID, EnrolmentID: enrolmentID})
+	b, err := json.Marshal(certBinding{TenantID: tenantID, EnrolmentID: enrolmentID, Renewal: renewal})
 	if err != nil {
 		return err
 	}
@@ -125,11 +126,12 @@ func (s *Service) Checkin(ctx context.Context, cert *x509.Certificate, body []by
 }
 
 // channelFor finds the channel of a certificate and checks the message
-// names the device the certificate was bound to.
+// names the device the certificate was bound to, and that the device is
+// still managed: a checked-out or deprovisioned device needs a new enrolment.
 func (s *Service) channelFor(ctx context.Context, q store.Queries, cert *x509.Certificate, sender mdmproto.Enrollment) (store.AppleChannel, error) {
 	ch, err := q.AppleChannels().GetByCert(ctx, Fingerprint(cert))
 	if errors.Is(err, store.ErrNotFound) {
-		return ch, ErrUnknownDevice
+		ch, err = s.renewedChannel(ctx, q, cert)
 	}
 	if err != nil {
 		return ch, err
@@ -141,7 +143,46 @@ func (s *Service) channelFor(ctx context.Context, q store.Queries, cert *x509.Ce
 	if !bytes.Equal(idx, ch.ChannelIndex) {
 		return ch, ErrWrongDevice
 	}
+	if ch.CheckedOut {
+		return ch, ErrUnknownDevice
+	}
+	d, err := q.Devices().Get(ctx, ch.TenantID, ch.DeviceID)
+	if err != nil {
+		return ch, err
+	}
+	if d.State == store.DeviceDeprovisioned {
+		return ch, ErrUnknownDevice
+	}
 	return ch, nil
+}
+
+// renewedChannel moves a channel to the certificate its device renewed by
+// SCEP, the first time the device uses it.
+func (s *Service) renewedChannel(ctx context.Context, q store.Queries, cert *x509.Certificate) (store.AppleChannel, error) {
+	fp := Fingerprint(cert)
+	raw, err := q.Settings().Get(ctx, certBindingKey(fp))
+	if errors.Is(err, store.ErrNotFound) {
+		return store.AppleChannel{}, ErrUnknownDevice
+	}
+	if err != nil {
+		return store.AppleChannel{}, err
+	}
+	var b certBinding
+	if err := json.Unmarshal(raw, &b); err != nil || !b.Renewal {
+		return store.AppleChannel{}, ErrUnknownDevice
+	}
+	ch, err := q.AppleChannels().GetByEnrolment(ctx, b.TenantID, b.EnrolmentID)
+	if errors.Is(err, store.ErrNotFound) {
+		return ch, ErrUnknownDevice
+	}
+	if err != nil {
+		return ch, err
+	}
+	ch.CertFingerprint, ch.CertNotAfter, ch.UpdatedAt = fp, cert.NotAfter.UTC(), s.clock()
+	if err := q.AppleChannels().Update(ctx, ch); err != nil {
+		return ch, err
+	}
+	return ch, q.Settings().Delete(ctx, certBindingKey(fp))
 }
 
 // authenticate creates the device and its channel the first time a device
@@ -149,13 +190,10 @@ func (s *Service) channelFor(ctx context.Context, q store.Queries, cert *x509.Ce
 func (s *Service) authenticate(ctx context.Context, cert *x509.Certificate, m *mdmproto.Authenticate) error {
 	fp := Fingerprint(cert)
 	return s.st.Tx(ctx, func(q store.Queries) error {
-		if ch, err := q.AppleChannels().GetByCert(ctx, fp); err == nil {
-			// The same device authenticating again (a reinstalled profile).
+		if _, err := q.AppleChannels().GetByCert(ctx, fp); err == nil {
+			// The same device authenticating again: fine while it is still
+			// managed; after a check-out it needs a new enrolment.
 			_, err := s.channelFor(ctx, q, cert, m.Enrollment)
-			if err == nil {
-				ch.CheckedOut = false
-				return q.AppleChannels().Update(ctx, ch)
-			}
 			return err
 		} else if !errors.Is(err, store.ErrNotFound) {
 			return err
@@ -170,6 +208,10 @@ func (s *Service) authenticate(ctx context.Context, cert *x509.Certificate, m *m
 		var b certBinding
 		if err := json.Unmarshal(raw, &b); err != nil {
 			return fmt.Errorf("mdm: certificate binding: %w", err)
+		}
+		if b.Renewal {
+			_, err := s.channelFor(ctx, q, cert, m.Enrollment) // a renewed certificate re-authenticating
+			return err
 		}
 		e, err := q.Enrolments().Get(ctx, b.TenantID, b.EnrolmentID)
 		if err != nil {
@@ -194,14 +236,18 @@ func (s *Service) authenticate(ctx context.Context, cert *x509.Certificate, m *m
 		now := s.clock()
 		ch := store.AppleChannel{DeviceID: d.ID, TenantID: e.TenantID, CertFingerprint: fp, CertNotAfter: cert.NotAfter.UTC(),
 			EnrolmentID: e.ID, ChannelIndex: idx, Topic: m.Topic, LastCheckin: now, CreatedAt: now, UpdatedAt: now}
-		if err := q.AppleChannels().Create(ctx, ch); err != nil {
+		// Used once, even by racing devices: the conditional update lets one
+		// win, and the channel's unique enrolment backs it up.
+		if err := q.Enrolments().Use(ctx, e.TenantID, e.ID, d.ID, now); err != nil {
 			if errors.Is(err, store.ErrConflict) {
-				return ErrWrongDevice
+				return apperr.Conflict("this enrolment was already used or revoked")
 			}
 			return err
 		}
-		e.State, e.DeviceID, e.UsedAt = store.EnrolmentUsed, d.ID, now
-		if err := q.Enrolments().Update(ctx, e); err != nil {
+		if err := q.AppleChannels().Create(ctx, ch); err != nil {
+			if errors.Is(err, store.ErrConflict) {
+				return apperr.Conflict("this enrolment or certificate is already in use")
+			}
 			return err
 		}
 		if err := q.Settings().Delete(ctx, certBindingKey(fp)); err != nil {
@@ -241,6 +287,9 @@ func (s *Service) tokenUpdate(ctx context.Context, q store.Queries, ch store.App
 	d, err := q.Devices().Lock(ctx, ch.TenantID, ch.DeviceID)
 	if err != nil {
 		return err
+	}
+	if d.State != store.DevicePending {
+		return nil // already enrolled (a token re-sent after a lost one)
 	}
 	d.State, d.EnrolledAt, d.UpdatedAt = store.DeviceEnrolled, s.clock(), s.clock()
 	if err := q.Devices().Update(ctx, d); err != nil {

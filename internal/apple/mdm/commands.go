@@ -40,7 +40,9 @@ func DeviceInformationQueries(p privacy.Policy, o privacy.Ownership) []string {
 // app lists limited to managed apps on personal devices, and the ownership
 // rules (no location or lost mode outside corporate devices, no full wipe
 // unless the policy and, on personal devices, the employee allowed it).
-func RequestFor(req mdmproto.Request, d store.Device, settings privacy.Settings, consents []store.Consent) (mdmproto.Request, error) {
+// fullWipeConsented says whether the employee allowed a full wipe of this
+// device at its enrolment and has not withdrawn consent since.
+func RequestFor(req mdmproto.Request, d store.Device, settings privacy.Settings, fullWipeConsented bool) (mdmproto.Request, error) {
 	o := privacy.Ownership(d.Ownership)
 	switch r := req.(type) {
 	case mdmproto.DeviceInformation:
@@ -67,10 +69,15 @@ func RequestFor(req mdmproto.Request, d store.Device, settings privacy.Settings,
 		if !settings.Policy[o].FullWipe {
 			return nil, apperr.Forbidden("the collection policy does not allow a full wipe of %s devices; retire it instead", o)
 		}
-		if o == privacy.Personal && !slices.ContainsFunc(consents, func(c store.Consent) bool {
-			return c.AllowFullWipe && c.WithdrawnAt.IsZero() && (c.DeviceID == "" || c.DeviceID == d.ID)
-		}) {
+		if o == privacy.Personal && !fullWipeConsented {
 			return nil, apperr.Forbidden("the employee has not allowed a full wipe of this personal device; retire it instead")
+		}
+	case mdmproto.InstallProfile, mdmproto.ClearPasscode:
+		// A profile can carry a root certificate or a proxy, and clearing a
+		// passcode opens the employee's own data: company devices only
+		// until managed profiles can be reviewed per ownership class.
+		if o.PersonallyOwned() {
+			return nil, apperr.Forbidden("%s is not allowed on personally owned devices", req.RequestType())
 		}
 	}
 	return req, nil
@@ -101,13 +108,13 @@ func (s *Service) Enqueue(ctx context.Context, tenantID string, deviceIDs []stri
 			if d.State != store.DeviceEnrolled {
 				return apperr.Conflict("device %s is %s, not enrolled", d.ID, d.State)
 			}
-			var consents []store.Consent
-			if _, isErase := req.(mdmproto.EraseDevice); isErase && d.SubjectID != "" {
-				if consents, err = q.Consents().ListForSubject(ctx, tenantID, d.SubjectID); err != nil {
+			consented := false
+			if _, isErase := req.(mdmproto.EraseDevice); isErase && d.Ownership == string(privacy.Personal) {
+				if consented, err = s.fullWipeConsented(ctx, q, d); err != nil {
 					return err
 				}
 			}
-			r, err := RequestFor(req, d, settings, consents)
+			r, err := RequestFor(req, d, settings, consented)
 			if err != nil {
 				return err
 			}
@@ -141,7 +148,7 @@ func (s *Service) enqueueIn(ctx context.Context, q store.Queries, d store.Device
 	}
 	var cmds []store.Command
 	for _, req := range reqs {
-		r, err := RequestFor(req, d, settings, nil)
+		r, err := RequestFor(req, d, settings, false)
 		if err != nil {
 			return err
 		}
@@ -208,4 +215,27 @@ func (s *Service) clearPasscodeFor(ctx context.Context, q store.Queries, d store
 		return nil, err
 	}
 	return mdmproto.ClearPasscode{UnlockToken: mdmproto.SecretBytes(token)}, nil
+}
+
+// fullWipeConsented: the device's enrolment recorded the employee's
+// permission, and they still consent to the notice of its class.
+func (s *Service) fullWipeConsented(ctx context.Context, q store.Queries, d store.Device) (bool, error) {
+	ch, err := q.AppleChannels().Get(ctx, d.TenantID, d.ID)
+	if errors.Is(err, store.ErrNotFound) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	e, err := q.Enrolments().Get(ctx, d.TenantID, ch.EnrolmentID)
+	if err != nil || !e.AllowFullWipe || d.SubjectID == "" {
+		return false, err
+	}
+	cs, err := q.Consents().ListForSubject(ctx, d.TenantID, d.SubjectID)
+	if err != nil {
+		return false, err
+	}
+	return slices.ContainsFunc(cs, func(c store.Consent) bool {
+		return c.Ownership == d.Ownership && c.WithdrawnAt.IsZero()
+	}), nil
 }

@@ -39,9 +39,6 @@ func (s *Service) Connect(ctx context.Context, cert *x509.Certificate, body []by
 		if err != nil {
 			return err
 		}
-		if ch.CheckedOut {
-			return ErrUnknownDevice
-		}
 		now := s.clock()
 		if err := q.Devices().Touch(ctx, ch.TenantID, ch.DeviceID, now); err != nil {
 			return err
@@ -91,6 +88,9 @@ func (s *Service) recordResult(ctx context.Context, q store.Queries, ch store.Ap
 		if err != nil {
 			return err
 		}
+		if len(chain) > maxErrorChain { // the device's words, kept bounded
+			chain = append(chain[:maxErrorChain-3:maxErrorChain-3], "..."...)
+		}
 		cmd.State, cmd.ErrorChain, cmd.CompletedAt = store.CommandError, string(chain), now
 		return q.Commands().Update(ctx, cmd)
 	}
@@ -98,9 +98,13 @@ func (s *Service) recordResult(ctx context.Context, q store.Queries, ch store.Ap
 	if err := q.Commands().Update(ctx, cmd); err != nil {
 		return err
 	}
-	obs, err := resultObservations(mdmproto.RequestType(cmd.RequestType), res, ch, q, ctx)
+	obs, err := resultObservations(ctx, q, mdmproto.RequestType(cmd.RequestType), res, ch)
 	if err != nil {
-		return apperr.Invalid("the %s result does not decode: %v", cmd.RequestType, err)
+		// Finished as failed, so a device that keeps sending a bad answer
+		// does not get the command again forever.
+		cmd.State, cmd.ErrorChain = store.CommandError, `[{"LocalizedDescription":"the result did not decode"}]`
+		s.log.Warn("a device sent an undecodable result", "request_type", cmd.RequestType, "error", err.Error())
+		return q.Commands().Update(ctx, cmd)
 	}
 	if len(obs) == 0 {
 		return nil
@@ -112,7 +116,7 @@ func (s *Service) recordResult(ctx context.Context, q store.Queries, ch store.Ap
 
 // resultObservations decodes the results Steward keeps; others (profile and
 // certificate lists, acknowledgements of actions) only finish their command.
-func resultObservations(rt mdmproto.RequestType, res mdmproto.Result, ch store.AppleChannel, q store.Queries, ctx context.Context) ([]privacy.Observation, error) {
+func resultObservations(ctx context.Context, q store.Queries, rt mdmproto.RequestType, res mdmproto.Result, ch store.AppleChannel) ([]privacy.Observation, error) {
 	switch rt {
 	case mdmproto.RequestDeviceInformation:
 		r, err := mdmproto.DecodeDeviceInformation(res)
@@ -138,6 +142,9 @@ func resultObservations(rt mdmproto.RequestType, res mdmproto.Result, ch store.A
 	return nil, nil
 }
 
+// maxErrorChain bounds the error text a device may have stored per command.
+const maxErrorChain = 4 << 10
+
 // lastSeenGranularity is how stale a device's last-seen time may get before
 // an idle check-in with nothing to do writes it.
 const lastSeenGranularity = time.Minute
@@ -150,9 +157,6 @@ func (s *Service) quietIdle(ctx context.Context, cert *x509.Certificate, res mdm
 	ch, err := s.channelFor(ctx, q, cert, res.Enrollment)
 	if err != nil {
 		return false, err
-	}
-	if ch.CheckedOut {
-		return false, ErrUnknownDevice
 	}
 	d, err := q.Devices().Get(ctx, ch.TenantID, ch.DeviceID)
 	if err != nil || s.clock().Sub(d.LastSeenAt) > lastSeenGranularity {

@@ -239,6 +239,33 @@ func TestEnrolAndManageThroughTheProtocol(t *testing.T) {
 		if d, _ := st.Read().Devices().Get(f.ctx, f.tenant, dev.ID); d.State != store.DeviceDeprovisioned {
 			t.Errorf("after CheckOut the device is %s", d.State)
 		}
+		// It cannot come back with the same certificate: a new enrolment is needed.
+		if _, err := phone.Checkin(f.ctx, phone.TokenUpdate()); !errors.As(err, &se) || se.Status != http.StatusForbidden {
+			t.Errorf("TokenUpdate after CheckOut: %v", err)
+		}
+		if d, _ := st.Read().Devices().Get(f.ctx, f.tenant, dev.ID); d.State != store.DeviceDeprovisioned {
+			t.Errorf("a checked-out device came back as %s", d.State)
+		}
+
+		// One link, two devices that both got a profile and a certificate:
+		// only the first to authenticate enrols.
+		_, link, err := f.svc.CreateEnrolment(f.ctx, f.tenant, mdm.EnrolmentInput{Ownership: "corporate"}, admin)
+		if err != nil {
+			t.Fatal(err)
+		}
+		devA, _ := sim.New(ts.Client(), false)
+		devB, _ := sim.New(ts.Client(), false)
+		for _, d := range []*sim.Device{devA, devB} {
+			if err := d.Prepare(f.ctx, link, false); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := devA.Complete(f.ctx); err != nil {
+			t.Fatal(err)
+		}
+		if err := devB.Complete(f.ctx); !errors.As(err, &se) || se.Status != http.StatusConflict {
+			t.Errorf("a second device on a used link: %v", err)
+		}
 	})
 }
 

@@ -149,7 +149,10 @@ func (s *Service) Invitation(ctx context.Context, secret, language string) (Invi
 
 // AcceptInput is the employee's answer to the invitation.
 type AcceptInput struct {
-	Language      string
+	Language string
+	// NoticeVersion is the version the employee was shown; a newer one is
+	// shown again first.
+	NoticeVersion int64
 	AllowFullWipe bool // personal devices only
 }
 
@@ -166,18 +169,22 @@ func (s *Service) Accept(ctx context.Context, secret string, in AcceptInput, ip 
 		if e.State == EnrolmentAccepted {
 			return nil
 		}
-		e.State = EnrolmentAccepted
+		settings, _, err := privacy.LoadSettings(ctx, q, e.TenantID)
+		if err != nil {
+			return err
+		}
+		o := privacy.Ownership(e.Ownership)
+		if in.NoticeVersion != settings.NoticeVersions[o] {
+			return apperr.Conflict("the notice changed while you were reading it; please read the current version")
+		}
+		// The wipe permission belongs to this device's enrolment alone.
+		e.State, e.AllowFullWipe = EnrolmentAccepted, in.AllowFullWipe && o == privacy.Personal
 		if err := q.Enrolments().Update(ctx, e); err != nil {
 			return err
 		}
 		if e.SubjectID == "" {
 			return nil // a shared device: nobody's data
 		}
-		settings, _, err := privacy.LoadSettings(ctx, q, e.TenantID)
-		if err != nil {
-			return err
-		}
-		o := privacy.Ownership(e.Ownership)
 		actor := iam.Actor{Type: store.ActorSubject, ID: e.SubjectID, SourceIP: ip}
 		_, err = s.priv.RecordConsentIn(ctx, q, e.TenantID, e.SubjectID, privacy.ConsentInput{Ownership: e.Ownership,
 			NoticeVersion: settings.NoticeVersions[o], Language: in.Language, Method: "enrolment",

@@ -102,18 +102,24 @@ func TestEnrolmentInvitationAndConsent(t *testing.T) {
 		if _, err := f.svc.Invitation(f.ctx, "sel_not-a-link", "en"); !apperr.IsKind(err, apperr.KindNotFound) {
 			t.Errorf("a forged link: %v", err)
 		}
-		if _, err := f.svc.Accept(f.ctx, secret, mdm.AcceptInput{Language: "fr"}, "127.0.0.1"); !apperr.IsKind(err, apperr.KindInvalid) {
+		if _, err := f.svc.Accept(f.ctx, secret, mdm.AcceptInput{Language: "en", NoticeVersion: 0}, "127.0.0.1"); !apperr.IsKind(err, apperr.KindConflict) {
+			t.Fatalf("accepting a notice version that was never shown: %v", err)
+		}
+		if _, err := f.svc.Accept(f.ctx, secret, mdm.AcceptInput{Language: "fr", NoticeVersion: 1}, "127.0.0.1"); !apperr.IsKind(err, apperr.KindInvalid) {
 			t.Fatalf("accepting a language the notice lacks: %v", err)
 		}
 		if got, _ := st.Read().Enrolments().Get(f.ctx, f.tenant, e.ID); got.State != store.EnrolmentOpen {
 			t.Fatalf("a refused acceptance changed the enrolment to %s", got.State)
 		}
-		if _, err := f.svc.Accept(f.ctx, secret, mdm.AcceptInput{Language: "en", AllowFullWipe: true}, "127.0.0.1"); err != nil {
+		if _, err := f.svc.Accept(f.ctx, secret, mdm.AcceptInput{Language: "en", NoticeVersion: 1, AllowFullWipe: true}, "127.0.0.1"); err != nil {
 			t.Fatal(err)
 		}
 		cs, _ := f.priv.Consents(f.ctx, f.tenant, erika.ID)
 		if len(cs.Consents) != 1 || cs.Consents[0].Method != "enrolment" || !cs.Consents[0].AllowFullWipe || cs.Consents[0].NoticeVersion != 1 {
 			t.Fatalf("consent: %+v", cs.Consents)
+		}
+		if got, _ := st.Read().Enrolments().Get(f.ctx, f.tenant, e.ID); !got.AllowFullWipe || got.State != mdm.EnrolmentAccepted {
+			t.Errorf("the wipe permission is not on the enrolment: %+v", got)
 		}
 		f.now = f.now.Add(8 * 24 * time.Hour)
 		if _, err := f.svc.Invitation(f.ctx, secret, "en"); !apperr.IsKind(err, apperr.KindConflict) {

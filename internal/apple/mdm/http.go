@@ -12,6 +12,7 @@ import (
 	"mime"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -270,7 +271,7 @@ var invitationPage = template.Must(template.New("invite").Parse(`<!doctype html>
 <h2>In plain words</h2><pre>{{.Summary}}</pre>
 <h2>The notice (version {{.Notice.Version}})</h2><pre>{{.Notice.Body}}</pre>
 {{if .Accepted}}<p><a href="{{.Secret}}/profile">Download the enrolment profile</a>, then install it in Settings.</p>
-{{else}}<form method="post"><input type="hidden" name="language" value="{{.Notice.Language}}">
+{{else}}<form method="post"><input type="hidden" name="language" value="{{.Notice.Language}}"><input type="hidden" name="notice_version" value="{{.Notice.Version}}">
 {{if .AskWipe}}<p><label><input type="checkbox" name="allow_full_wipe" value="yes"> Also allow my organisation to erase this whole device if it is lost or stolen.</label></p>{{end}}
 <button type="submit">I have read this and accept</button></form>{{end}}
 </body></html>
@@ -306,7 +307,8 @@ func (h *httpHandler) accept(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	secret := r.PathValue("secret")
-	_, err := h.s.Accept(r.Context(), secret, AcceptInput{Language: r.PostForm.Get("language"),
+	version, _ := strconv.ParseInt(r.PostForm.Get("notice_version"), 10, 64)
+	_, err := h.s.Accept(r.Context(), secret, AcceptInput{Language: r.PostForm.Get("language"), NoticeVersion: version,
 		AllowFullWipe: r.PostForm.Get("allow_full_wipe") == "yes"}, clientIP(r))
 	if err != nil {
 		h.page(w, r, err)

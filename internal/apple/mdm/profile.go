@@ -3,13 +3,11 @@ package mdm
 import (
 	"context"
 	"crypto/x509"
-	"slices"
 	"time"
 
 	"github.com/steward-mdm/steward/internal/apple/mdmproto"
 	"github.com/steward-mdm/steward/internal/apple/scep"
 	"github.com/steward-mdm/steward/internal/privacy"
-	"github.com/steward-mdm/steward/internal/store"
 )
 
 // challengeTTL is how long the SCEP challenge in a downloaded profile
@@ -60,14 +58,6 @@ func (s *Service) Profile(ctx context.Context, secret string, topic string) ([]b
 		return nil, err
 	}
 	o := privacy.Ownership(e.Ownership)
-	consented := false
-	if e.SubjectID != "" {
-		cs, err := q.Consents().ListForSubject(ctx, e.TenantID, e.SubjectID)
-		if err != nil {
-			return nil, err
-		}
-		consented = slices.ContainsFunc(cs, func(c store.Consent) bool { return c.AllowFullWipe && c.WithdrawnAt.IsZero() })
-	}
 	base := s.cfg.PublicURL + "/mdm/" + tenant.ID
 	p := mdmproto.EnrolmentProfile{
 		Identifier: "org.steward.enrolment." + e.ID, DisplayName: tenant.Name + " device management", Organization: tenant.Name,
@@ -75,7 +65,7 @@ func (s *Service) Profile(ctx context.Context, secret string, topic string) ([]b
 		SCEP: mdmproto.SCEPSettings{URL: s.cfg.PublicURL + "/scep/" + tenant.ID, Name: "Steward",
 			Challenge: mdmproto.SecretString(challenge), Subject: []mdmproto.SubjectAttribute{{Type: "CN", Value: "steward-device-" + e.ID}}},
 		ServerURL: base + "/connect", CheckInURL: base + "/checkin", Topic: topic,
-		AccessRights: accessRights(o, settings.Policy, consented),
+		AccessRights: accessRights(o, settings.Policy, e.AllowFullWipe),
 	}
 	if e.UserEnrollment {
 		sub, err := s.priv.Subject(ctx, q, e.TenantID, e.SubjectID)

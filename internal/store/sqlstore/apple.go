@@ -11,23 +11,23 @@ import (
 
 type enrolmentStore struct{ q *queries }
 
-const enrolmentColumns = `id, tenant_id, ownership, subject_id, group_id, notice_version, user_enrollment, secret_hash, state,
-	created_by, device_id, created_at, expires_at, used_at`
+const enrolmentColumns = `id, tenant_id, ownership, subject_id, group_id, notice_version, user_enrollment, allow_full_wipe, secret_hash,
+	state, created_by, device_id, created_at, expires_at, used_at`
 
 func scanEnrolment(s scanner) (store.Enrolment, error) {
 	var e store.Enrolment
 	var created, expires, used int64
-	err := s.Scan(&e.ID, &e.TenantID, &e.Ownership, &e.SubjectID, &e.GroupID, &e.NoticeVersion, &e.UserEnrollment, &e.SecretHash,
-		&e.State, &e.CreatedBy, &e.DeviceID, &created, &expires, &used)
+	err := s.Scan(&e.ID, &e.TenantID, &e.Ownership, &e.SubjectID, &e.GroupID, &e.NoticeVersion, &e.UserEnrollment, &e.AllowFullWipe,
+		&e.SecretHash, &e.State, &e.CreatedBy, &e.DeviceID, &created, &expires, &used)
 	e.CreatedAt, e.ExpiresAt, e.UsedAt = fromMicros(created), fromMicros(expires), fromMicros(used)
 	return e, err
 }
 
 func (s enrolmentStore) Create(ctx context.Context, e store.Enrolment) error {
 	return s.q.insert(ctx, "creating enrolment", `INSERT INTO enrolments (`+enrolmentColumns+`)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)`,
-		e.ID, e.TenantID, e.Ownership, e.SubjectID, e.GroupID, e.NoticeVersion, boolInt(e.UserEnrollment), e.SecretHash, e.State,
-		e.CreatedBy, e.DeviceID, micros(e.CreatedAt), micros(e.ExpiresAt), micros(e.UsedAt))
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)`,
+		e.ID, e.TenantID, e.Ownership, e.SubjectID, e.GroupID, e.NoticeVersion, boolInt(e.UserEnrollment), boolInt(e.AllowFullWipe),
+		e.SecretHash, e.State, e.CreatedBy, e.DeviceID, micros(e.CreatedAt), micros(e.ExpiresAt), micros(e.UsedAt))
 }
 
 func (s enrolmentStore) Get(ctx context.Context, tenantID, id string) (store.Enrolment, error) {
@@ -48,8 +48,20 @@ func (s enrolmentStore) List(ctx context.Context, tenantID string, p store.Page)
 }
 
 func (s enrolmentStore) Update(ctx context.Context, e store.Enrolment) error {
-	return s.q.execOne(ctx, "updating enrolment", `UPDATE enrolments SET state = $3, device_id = $4, used_at = $5
-		WHERE tenant_id = $1 AND id = $2`, e.TenantID, e.ID, e.State, e.DeviceID, micros(e.UsedAt))
+	return s.q.execOne(ctx, "updating enrolment", `UPDATE enrolments SET state = $3, device_id = $4, used_at = $5, allow_full_wipe = $6
+		WHERE tenant_id = $1 AND id = $2`, e.TenantID, e.ID, e.State, e.DeviceID, micros(e.UsedAt), boolInt(e.AllowFullWipe))
+}
+
+func (s enrolmentStore) Use(ctx context.Context, tenantID, id, deviceID string, at time.Time) error {
+	n, err := s.q.exec(ctx, "using enrolment", `UPDATE enrolments SET state = 'used', device_id = $3, used_at = $4
+		WHERE tenant_id = $1 AND id = $2 AND state = 'accepted'`, tenantID, id, deviceID, micros(at))
+	if err != nil {
+		return err
+	}
+	if n == 0 {
+		return fmt.Errorf("sqlstore: enrolment %s is not open for a device: %w", id, store.ErrConflict)
+	}
+	return nil
 }
 
 type appleChannelStore struct{ q *queries }
@@ -85,6 +97,12 @@ func (s appleChannelStore) Get(ctx context.Context, tenantID, deviceID string) (
 func (s appleChannelStore) GetByCert(ctx context.Context, fingerprint []byte) (store.AppleChannel, error) {
 	c, err := scanAppleChannel(s.q.x.QueryRowContext(ctx, `SELECT `+appleChannelColumns+` FROM apple_channels
 		WHERE cert_fingerprint = $1`, fingerprint))
+	return c, mapErr("reading MDM channel", err)
+}
+
+func (s appleChannelStore) GetByEnrolment(ctx context.Context, tenantID, enrolmentID string) (store.AppleChannel, error) {
+	c, err := scanAppleChannel(s.q.x.QueryRowContext(ctx, `SELECT `+appleChannelColumns+` FROM apple_channels
+		WHERE tenant_id = $1 AND enrolment_id = $2`, tenantID, enrolmentID))
 	return c, mapErr("reading MDM channel", err)
 }
 

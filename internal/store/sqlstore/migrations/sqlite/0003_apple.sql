@@ -8,6 +8,7 @@ CREATE TABLE enrolments (
     group_id         TEXT NOT NULL DEFAULT '',
     notice_version   INTEGER NOT NULL,
     user_enrollment  INTEGER NOT NULL DEFAULT 0,
+    allow_full_wipe  INTEGER NOT NULL DEFAULT 0,
     secret_hash      BLOB NOT NULL UNIQUE,
     state            TEXT NOT NULL,
     created_by       TEXT NOT NULL,
@@ -39,6 +40,8 @@ CREATE TABLE apple_channels (
     updated_at        INTEGER NOT NULL
 );
 CREATE INDEX apple_channels_tenant ON apple_channels(tenant_id, device_id);
+-- One device per enrolment, whatever races.
+CREATE UNIQUE INDEX apple_channels_enrolment ON apple_channels(enrolment_id);
 CREATE INDEX apple_channels_push ON apple_channels(push_due_at);
 
 CREATE TABLE commands (
