@@ -92,6 +92,8 @@ type BulkCommandRequest struct {
 
 type BulkCommandView struct {
 	Queued int `json:"queued"`
+	// Skipped are devices whose queue was full.
+	Skipped []string `json:"skipped,omitempty"`
 }
 
 type CommandView struct {
@@ -309,11 +311,11 @@ func (s *Server) enqueueBulk(c *Call) (any, error) {
 	if len(ids) == 0 && in.AllEnrolled {
 		return BulkCommandView{}, nil
 	}
-	cmds, err := m.Enqueue(c.R.Context(), c.Tenant, ids, req, in.Reason, c.Actor)
+	cmds, skipped, err := m.EnqueueBulk(c.R.Context(), c.Tenant, ids, req, in.Reason, c.Actor)
 	if err != nil {
 		return nil, err
 	}
-	return BulkCommandView{Queued: len(cmds)}, nil
+	return BulkCommandView{Queued: len(cmds), Skipped: skipped}, nil
 }
 
 func (s *Server) listCommands(c *Call) (any, error) {

@@ -140,6 +140,9 @@ type CommandStore interface {
 	// Enqueue inserts commands; ErrConflict when a device already holds
 	// maxQueued open commands (the queue is bounded).
 	Enqueue(ctx context.Context, cmds []Command, maxQueued int) error
+	// OpenCounts returns how many open commands each of the devices holds
+	// (devices with none are absent).
+	OpenCounts(ctx context.Context, tenantID string, deviceIDs []string) (map[string]int, error)
 	Get(ctx context.Context, tenantID, id string) (Command, error)
 	// Next returns the device's oldest open command: queued or sent, and
 	// notnow ones too when includeNotNow (the device said Idle, so it is ready

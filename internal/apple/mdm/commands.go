@@ -87,17 +87,39 @@ func RequestFor(req mdmproto.Request, d store.Device, settings privacy.Settings,
 // one transaction and returns the queued commands. Devices must be enrolled
 // in this tenant.
 func (s *Service) Enqueue(ctx context.Context, tenantID string, deviceIDs []string, req mdmproto.Request, reason string, actor iam.Actor) ([]store.Command, error) {
+	out, _, err := s.enqueue(ctx, tenantID, deviceIDs, req, reason, actor, false)
+	return out, err
+}
+
+// EnqueueBulk is Enqueue for many devices: devices whose queue is full are
+// skipped (and returned) instead of failing the whole request.
+func (s *Service) EnqueueBulk(ctx context.Context, tenantID string, deviceIDs []string, req mdmproto.Request, reason string, actor iam.Actor) ([]store.Command, []string, error) {
+	return s.enqueue(ctx, tenantID, deviceIDs, req, reason, actor, true)
+}
+
+func (s *Service) enqueue(ctx context.Context, tenantID string, deviceIDs []string, req mdmproto.Request, reason string, actor iam.Actor, skipFull bool) ([]store.Command, []string, error) {
 	if len(deviceIDs) == 0 {
-		return nil, apperr.Invalid("name at least one device")
+		return nil, nil, apperr.Invalid("name at least one device")
 	}
 	var out []store.Command
+	var skipped []string
 	err := s.st.Tx(ctx, func(q store.Queries) error {
-		out = out[:0]
+		out, skipped = out[:0], skipped[:0]
 		settings, _, err := privacy.LoadSettings(ctx, q, tenantID)
 		if err != nil {
 			return err
 		}
+		var open map[string]int
+		if skipFull {
+			if open, err = q.Commands().OpenCounts(ctx, tenantID, deviceIDs); err != nil {
+				return err
+			}
+		}
 		for _, id := range deviceIDs {
+			if skipFull && open[id] >= s.cfg.MaxQueued {
+				skipped = append(skipped, id)
+				continue
+			}
 			d, err := q.Devices().Get(ctx, tenantID, id)
 			if errors.Is(err, store.ErrNotFound) {
 				return apperr.NotFound("device")
@@ -134,10 +156,10 @@ func (s *Service) Enqueue(ctx context.Context, tenantID string, deviceIDs []stri
 		}
 		e := actor.Entry(tenantID, "mdm.command.enqueue", "device", deviceIDs[0], audit.OutcomeSuccess)
 		e.Reason = reason
-		e.Details = map[string]any{"request_type": string(req.RequestType()), "devices": len(deviceIDs)}
+		e.Details = map[string]any{"request_type": string(req.RequestType()), "devices": len(out), "skipped_full_queue": len(skipped)}
 		return audit.Append(ctx, q, e)
 	})
-	return out, err
+	return out, skipped, err
 }
 
 // enqueueIn queues requests for one device inside the caller's transaction.

@@ -190,19 +190,27 @@ func scanCommand(s scanner) (store.Command, error) {
 const openStates = `('queued', 'sent', 'notnow')`
 
 func (s commandStore) Enqueue(ctx context.Context, cmds []store.Command, maxQueued int) error {
-	perDevice := map[string]int{}
-	for _, c := range cmds {
-		perDevice[c.TenantID+"/"+c.DeviceID]++
+	if len(cmds) == 0 {
+		return nil
 	}
-	for key, n := range perDevice {
-		tenant, device, _ := strings.Cut(key, "/")
-		open, err := s.q.count(ctx, "counting queued commands", `SELECT COUNT(*) FROM commands
-			WHERE tenant_id = $1 AND device_id = $2 AND state IN `+openStates, tenant, device)
-		if err != nil {
-			return err
+	perDevice := map[string]int{}
+	var ids []string
+	for _, c := range cmds {
+		if c.TenantID != cmds[0].TenantID {
+			return fmt.Errorf("sqlstore: queueing commands: one tenant per call")
 		}
-		if open+n > maxQueued {
-			return fmt.Errorf("sqlstore: device %s has %d open commands (limit %d): %w", device, open, maxQueued, store.ErrConflict)
+		if perDevice[c.DeviceID] == 0 {
+			ids = append(ids, c.DeviceID)
+		}
+		perDevice[c.DeviceID]++
+	}
+	open, err := s.OpenCounts(ctx, cmds[0].TenantID, ids)
+	if err != nil {
+		return err
+	}
+	for device, n := range perDevice {
+		if open[device]+n > maxQueued {
+			return fmt.Errorf("sqlstore: device %s has %d open commands (limit %d): %w", device, open[device], maxQueued, store.ErrConflict)
 		}
 	}
 	for start := 0; start < len(cmds); start += 64 {
@@ -223,6 +231,39 @@ func (s commandStore) Enqueue(ctx context.Context, cmds []store.Command, maxQueu
 		}
 	}
 	return nil
+}
+
+func (s commandStore) OpenCounts(ctx context.Context, tenantID string, deviceIDs []string) (map[string]int, error) {
+	out := map[string]int{}
+	for start := 0; start < len(deviceIDs); start += 500 {
+		chunk := deviceIDs[start:min(start+500, len(deviceIDs))]
+		args := []any{tenantID}
+		marks := make([]string, len(chunk))
+		for i, id := range chunk {
+			args = append(args, id)
+			marks[i] = fmt.Sprintf("$%d", i+2)
+		}
+		rows, err := s.q.x.QueryContext(ctx, `SELECT device_id, COUNT(*) FROM commands WHERE tenant_id = $1 AND state IN `+openStates+`
+			AND device_id IN (`+strings.Join(marks, ",")+`) GROUP BY device_id`, args...)
+		if err != nil {
+			return nil, mapErr("counting open commands", err)
+		}
+		for rows.Next() {
+			var id string
+			var n int
+			if err := rows.Scan(&id, &n); err != nil {
+				rows.Close()
+				return nil, mapErr("counting open commands", err)
+			}
+			out[id] = n
+		}
+		err = rows.Err()
+		rows.Close()
+		if err != nil {
+			return nil, mapErr("counting open commands", err)
+		}
+	}
+	return out, nil
 }
 
 func (s commandStore) Get(ctx context.Context, tenantID, id string) (store.Command, error) {

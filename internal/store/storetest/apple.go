@@ -162,6 +162,14 @@ func testCommandQueueBound(t *testing.T, st store.Store) {
 	if len(list) != 4 {
 		t.Fatalf("a refused enqueue wrote %d commands", len(list)-4)
 	}
+	counts, err := st.Read().Commands().OpenCounts(ctx, a.ID, []string{dev, "other-device"})
+	if err != nil || counts[dev] != 4 || len(counts) != 1 {
+		t.Fatalf("open counts: %v %v", counts, err)
+	}
+	other := newTenant(t, st, "")
+	if counts, _ := st.Read().Commands().OpenCounts(ctx, other.ID, []string{dev}); len(counts) != 0 {
+		t.Fatalf("another tenant counts %v", counts)
+	}
 	// Many devices at once, concurrently.
 	var wg sync.WaitGroup
 	errs := make(chan error, 8)
