@@ -129,31 +129,36 @@ func (s *Service) Checkin(ctx context.Context, cert *x509.Certificate, body []by
 // names the device the certificate was bound to, and that the device is
 // still managed: a checked-out or deprovisioned device needs a new enrolment.
 func (s *Service) channelFor(ctx context.Context, q store.Queries, cert *x509.Certificate, sender mdmproto.Enrollment) (store.AppleChannel, error) {
+	ch, _, err := s.channelAndDevice(ctx, q, cert, sender)
+	return ch, err
+}
+
+func (s *Service) channelAndDevice(ctx context.Context, q store.Queries, cert *x509.Certificate, sender mdmproto.Enrollment) (store.AppleChannel, store.Device, error) {
+	var d store.Device
 	ch, err := q.AppleChannels().GetByCert(ctx, Fingerprint(cert))
 	if errors.Is(err, store.ErrNotFound) {
 		ch, err = s.renewedChannel(ctx, q, cert)
 	}
 	if err != nil {
-		return ch, err
+		return ch, d, err
 	}
 	idx, err := s.channelIndex(ctx, q, ch.TenantID, sender)
 	if err != nil {
-		return ch, err
+		return ch, d, err
 	}
 	if !bytes.Equal(idx, ch.ChannelIndex) {
-		return ch, ErrWrongDevice
+		return ch, d, ErrWrongDevice
 	}
 	if ch.CheckedOut {
-		return ch, ErrUnknownDevice
+		return ch, d, ErrUnknownDevice
 	}
-	d, err := q.Devices().Get(ctx, ch.TenantID, ch.DeviceID)
-	if err != nil {
-		return ch, err
+	if d, err = q.Devices().Get(ctx, ch.TenantID, ch.DeviceID); err != nil {
+		return ch, d, err
 	}
 	if d.State == store.DeviceDeprovisioned {
-		return ch, ErrUnknownDevice
+		return ch, d, ErrUnknownDevice
 	}
-	return ch, nil
+	return ch, d, nil
 }
 
 // renewedChannel moves a channel to the certificate its device renewed by

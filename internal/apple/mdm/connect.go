@@ -154,11 +154,7 @@ const lastSeenGranularity = time.Minute
 // would cost a commit each. It reports whether it answered.
 func (s *Service) quietIdle(ctx context.Context, cert *x509.Certificate, res mdmproto.Result) (bool, error) {
 	q := s.st.Read()
-	ch, err := s.channelFor(ctx, q, cert, res.Enrollment)
-	if err != nil {
-		return false, err
-	}
-	d, err := q.Devices().Get(ctx, ch.TenantID, ch.DeviceID)
+	ch, d, err := s.channelAndDevice(ctx, q, cert, res.Enrollment)
 	if err != nil || s.clock().Sub(d.LastSeenAt) > lastSeenGranularity {
 		return false, err
 	}
