@@ -43,9 +43,6 @@ func (s *Service) Gate() *Gate { return s.gate }
 // Vault returns the key vault.
 func (s *Service) Vault() *keys.Vault { return s.vault }
 
-// Store returns the store.
-func (s *Service) Store() store.Store { return s.st }
-
 func (s *Service) clock() time.Time { return s.now().UTC().Truncate(time.Microsecond) }
 
 // Profile is what Steward holds about a person beyond their devices. It is

@@ -94,9 +94,6 @@ type AppleChannelStore interface {
 	GetByEnrolment(ctx context.Context, tenantID, enrolmentID string) (AppleChannel, error)
 	// Update writes every mutable field.
 	Update(ctx context.Context, c AppleChannel) error
-	// ListPushable returns channels of the tenant's devices that have a push
-	// token, for a bulk push, in device order.
-	ListPushable(ctx context.Context, tenantID string, deviceIDs []string) ([]AppleChannel, error)
 	// SchedulePush makes the devices due a push at at (keeping an earlier
 	// due time) and returns how many can be pushed.
 	SchedulePush(ctx context.Context, tenantID string, deviceIDs []string, at time.Time) (int, error)

@@ -150,28 +150,6 @@ func (s appleChannelStore) PushDone(ctx context.Context, tenantID, deviceID stri
 	return s.q.execOne(ctx, "recording a push", query+` WHERE tenant_id = $1 AND device_id = $2`, tenantID, deviceID, micros(next), attempts)
 }
 
-func (s appleChannelStore) ListPushable(ctx context.Context, tenantID string, deviceIDs []string) ([]store.AppleChannel, error) {
-	var out []store.AppleChannel
-	// Chunks keep the parameter count within both engines' limits.
-	for start := 0; start < len(deviceIDs); start += 500 {
-		chunk := deviceIDs[start:min(start+500, len(deviceIDs))]
-		args := []any{tenantID}
-		marks := make([]string, len(chunk))
-		for i, id := range chunk {
-			args = append(args, id)
-			marks[i] = fmt.Sprintf("$%d", i+2)
-		}
-		rows, err := s.q.x.QueryContext(ctx, `SELECT `+appleChannelColumns+` FROM apple_channels WHERE tenant_id = $1
-			AND push_token IS NOT NULL AND checked_out = 0 AND device_id IN (`+strings.Join(marks, ",")+`) ORDER BY device_id`, args...)
-		batch, err := collect(rows, err, "listing MDM channels", scanAppleChannel)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, batch...)
-	}
-	return out, nil
-}
-
 type commandStore struct{ q *queries }
 
 const commandColumns = `id, tenant_id, device_id, request_type, payload, state, requested_by, attempts, error_chain,

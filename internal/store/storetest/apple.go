@@ -70,23 +70,50 @@ func testAppleChannels(t *testing.T, st store.Store) {
 	}
 	_, err = st.Read().AppleChannels().Get(ctx, b.ID, c.DeviceID)
 	wantErr(t, err, store.ErrNotFound, "other tenant's channel")
-	if list, _ := st.Read().AppleChannels().ListPushable(ctx, a.ID, []string{c.DeviceID}); len(list) != 0 {
-		t.Fatal("a channel without a push token is pushable")
-	}
+	tx(t, st, func(q store.Queries) error {
+		n, err := q.AppleChannels().SchedulePush(ctx, a.ID, []string{c.DeviceID}, at)
+		if n != 0 {
+			t.Errorf("a channel without a push token was scheduled")
+		}
+		return err
+	})
 	c.PushToken, c.PushMagic, c.UnlockToken, c.LastCheckin, c.UpdatedAt = []byte{1, 2, 3}, "magic", []byte("sealed"), micro(at.Add(time.Hour)), micro(at.Add(time.Hour))
 	tx(t, st, func(q store.Queries) error { return q.AppleChannels().Update(ctx, c) })
-	list, err := st.Read().AppleChannels().ListPushable(ctx, a.ID, []string{c.DeviceID, "missing"})
+	schedule := func(tenant string, due time.Time) int {
+		var n int
+		tx(t, st, func(q store.Queries) error {
+			var err error
+			n, err = q.AppleChannels().SchedulePush(ctx, tenant, []string{c.DeviceID, "missing"}, due)
+			return err
+		})
+		return n
+	}
+	if n := schedule(b.ID, at); n != 0 {
+		t.Fatal("another tenant scheduled a push to the device")
+	}
+	if n := schedule(a.ID, at.Add(time.Minute)); n != 1 {
+		t.Fatalf("scheduled %d pushes, want 1", n)
+	}
+	schedule(a.ID, at.Add(time.Hour)) // a later due time keeps the earlier one
+	due, err := st.Read().AppleChannels().DuePushes(ctx, at.Add(2*time.Minute), 10)
 	must(t, err)
-	if len(list) != 1 || !reflect.DeepEqual(list[0], c) {
-		t.Fatalf("pushable: %+v", list)
+	if len(due) != 1 || due[0].DeviceID != c.DeviceID || !due[0].PushDueAt.Equal(micro(at.Add(time.Minute))) {
+		t.Fatalf("due pushes: %+v", due)
 	}
-	if list, _ := st.Read().AppleChannels().ListPushable(ctx, b.ID, []string{c.DeviceID}); len(list) != 0 {
-		t.Fatal("another tenant can push the device")
+	tx(t, st, func(q store.Queries) error {
+		return q.AppleChannels().PushDone(ctx, a.ID, c.DeviceID, time.Time{}, 0, true)
+	})
+	if due, _ := st.Read().AppleChannels().DuePushes(ctx, at.Add(time.Hour), 10); len(due) != 0 {
+		t.Fatalf("a done push is still due: %+v", due)
 	}
-	c.CheckedOut = true
+	got, _ = st.Read().AppleChannels().Get(ctx, a.ID, c.DeviceID)
+	if got.PushToken != nil {
+		t.Fatal("a dead token was kept")
+	}
+	c.CheckedOut, c.PushToken = true, []byte{1}
 	tx(t, st, func(q store.Queries) error { return q.AppleChannels().Update(ctx, c) })
-	if list, _ := st.Read().AppleChannels().ListPushable(ctx, a.ID, []string{c.DeviceID}); len(list) != 0 {
-		t.Fatal("a checked-out device is pushable")
+	if n := schedule(a.ID, at); n != 0 {
+		t.Fatal("a checked-out device was scheduled")
 	}
 }
 
