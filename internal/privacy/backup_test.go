@@ -85,7 +85,7 @@ func TestBackupBeforeErasureRestoredAfterIt(t *testing.T) {
 		if cur, _ := q.Inventory().Current(f.ctx, f.tenant, eDev.ID); len(cur) != 0 {
 			t.Errorf("%d restored values of the erased person remain", len(cur))
 		}
-		raw := allRows(t, st)
+		raw := storetest.AllValues(t, st)
 		for _, s := range []string{"erika@acme.test", "Erika Mustermann"} {
 			if bytes.Contains(raw, []byte(s)) {
 				t.Errorf("the database holds %q", s)

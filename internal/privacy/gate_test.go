@@ -142,7 +142,7 @@ func TestDroppedValuesAreNowhereInTheDatabase(t *testing.T) {
 	t.Run("postgres", func(t *testing.T) {
 		st := storetest.OpenPostgres(t)
 		fill(t, st)
-		check(t, allRows(t, st))
+		check(t, storetest.AllValues(t, st))
 	})
 }
 

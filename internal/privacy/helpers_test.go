@@ -1,10 +1,8 @@
 package privacy_test
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
-	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -15,7 +13,6 @@ import (
 	"github.com/steward-mdm/steward/internal/privacy/keys"
 	"github.com/steward-mdm/steward/internal/secrets"
 	"github.com/steward-mdm/steward/internal/store"
-	"github.com/steward-mdm/steward/internal/store/sqlstore"
 )
 
 // fixture is a privacy service on a real store with one tenant.
@@ -135,27 +132,4 @@ func (f *fixture) view(deviceID string) map[string]privacy.FieldView {
 		out[fv.Field] = fv
 	}
 	return out
-}
-
-// allRows returns every value of every table as bytes, for scanning.
-func allRows(t *testing.T, st store.Store) []byte {
-	t.Helper()
-	db, ok := st.(*sqlstore.DB)
-	if !ok {
-		t.Fatalf("store is %T", st)
-	}
-	var buf bytes.Buffer
-	err := db.Dump(context.Background(), nil, func(sqlstore.DumpInfo) error { return nil }, func(_ string, row []any) error {
-		for _, v := range row {
-			fmt.Fprintf(&buf, "%v\x00", v)
-			if b, ok := v.([]byte); ok {
-				buf.Write(b)
-			}
-		}
-		return nil
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return buf.Bytes()
 }

@@ -95,7 +95,7 @@ func TestMailedPortalKeyExistsOnlyInTheMail(t *testing.T) {
 	if _, err := f.svc.AuthenticatePortal(f.ctx, key); err != nil {
 		t.Fatalf("the mailed key does not work: %v", err)
 	}
-	if bytes.Contains(allRows(t, f.st), []byte(key)) || bytes.Contains(allRows(t, f.st), []byte("spt_")) {
+	if bytes.Contains(storetest.AllValues(t, f.st), []byte(key)) || bytes.Contains(storetest.AllValues(t, f.st), []byte("spt_")) {
 		t.Error("the database holds the mailed key")
 	}
 }

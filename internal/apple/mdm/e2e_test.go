@@ -152,7 +152,7 @@ func TestEnrolAndManageThroughTheProtocol(t *testing.T) {
 		if n, err := mac.Poll(f.ctx); err != nil || n != 1 {
 			t.Fatalf("lock: %d, %v", n, err)
 		}
-		if bytes.Contains(allValues(t, st), []byte("314159")) {
+		if bytes.Contains(storetest.AllValues(t, st), []byte("314159")) {
 			t.Error("the lock PIN is stored in clear")
 		}
 

@@ -1,10 +1,8 @@
 package mdm_test
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
-	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -17,7 +15,6 @@ import (
 	"github.com/steward-mdm/steward/internal/privacy/keys"
 	"github.com/steward-mdm/steward/internal/secrets"
 	"github.com/steward-mdm/steward/internal/store"
-	"github.com/steward-mdm/steward/internal/store/sqlstore"
 	"github.com/steward-mdm/steward/internal/store/storetest"
 )
 
@@ -126,23 +123,4 @@ func TestEnrolmentInvitationAndConsent(t *testing.T) {
 			t.Errorf("an expired link: %v", err)
 		}
 	})
-}
-
-// allValues returns every stored value as bytes, for scanning.
-func allValues(t *testing.T, st store.Store) []byte {
-	t.Helper()
-	var buf bytes.Buffer
-	err := st.(*sqlstore.DB).Dump(context.Background(), nil, func(sqlstore.DumpInfo) error { return nil }, func(_ string, row []any) error {
-		for _, v := range row {
-			fmt.Fprintf(&buf, "%v\x00", v)
-			if b, ok := v.([]byte); ok {
-				buf.Write(b)
-			}
-		}
-		return nil
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return buf.Bytes()
 }

@@ -3,10 +3,12 @@
 package storetest
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"database/sql"
 	"encoding/hex"
+	"fmt"
 	"log/slog"
 	"net/url"
 	"os"
@@ -112,4 +114,28 @@ func randomHex(n int) string {
 	b := make([]byte, n)
 	_, _ = rand.Read(b)
 	return hex.EncodeToString(b)
+}
+
+// AllValues returns every value in every table of st as bytes, so a test can
+// scan the database for data that must not be there (or must be).
+func AllValues(t testing.TB, st store.Store) []byte {
+	t.Helper()
+	db, ok := st.(*sqlstore.DB)
+	if !ok {
+		t.Fatalf("storetest: AllValues needs a *sqlstore.DB, got %T", st)
+	}
+	var buf bytes.Buffer
+	err := db.Dump(context.Background(), nil, func(sqlstore.DumpInfo) error { return nil }, func(_ string, row []any) error {
+		for _, v := range row {
+			fmt.Fprintf(&buf, "%v\x00", v)
+			if b, ok := v.([]byte); ok {
+				buf.Write(b)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return buf.Bytes()
 }
