@@ -8,6 +8,7 @@ import (
 	"github.com/steward-mdm/steward/internal/apperr"
 	"github.com/steward-mdm/steward/internal/apple/mdm"
 	"github.com/steward-mdm/steward/internal/apple/mdmproto"
+	"github.com/steward-mdm/steward/internal/device"
 	"github.com/steward-mdm/steward/internal/rbac"
 	"github.com/steward-mdm/steward/internal/store"
 )
@@ -126,6 +127,9 @@ func (s *Server) createEnrolment(c *Call) (any, error) {
 	}
 	var in EnrolmentRequest
 	if err := c.Decode(&in); err != nil {
+		return nil, err
+	}
+	if err := device.ValidateEnrolmentGroup(c.R.Context(), s.st.Read(), c.Tenant, in.GroupID); err != nil {
 		return nil, err
 	}
 	e, link, err := m.CreateEnrolment(c.R.Context(), c.Tenant, in, c.Actor)

@@ -100,7 +100,7 @@ func (s *Server) admit(rt Route, c *Call, ip string) error {
 	case tenant == "":
 		tenant = p.HomeTenant
 	}
-	perms, err := s.iam.Authorize(r.Context(), p, tenant, rt.Access.Permission)
+	grants, err := s.iam.AuthorizeScoped(r.Context(), p, tenant, rt.Access.Permission, rt.Scoped)
 	if err != nil {
 		return err
 	}
@@ -109,7 +109,7 @@ func (s *Server) admit(rt Route, c *Call, ip string) error {
 	if err := s.iam.CheckTenantPolicy(r.Context(), p, ip, tenant); err != nil {
 		return err
 	}
-	c.Perms, c.Tenant = perms, tenant
+	c.Perms, c.Grants, c.Tenant = grants.Tenant, grants, tenant
 	return nil
 }
 

@@ -18,6 +18,7 @@ import (
 
 	"github.com/steward-mdm/steward/internal/apple/mdm"
 	"github.com/steward-mdm/steward/internal/audit"
+	"github.com/steward-mdm/steward/internal/fleet"
 	"github.com/steward-mdm/steward/internal/iam"
 	"github.com/steward-mdm/steward/internal/iam/totp"
 	"github.com/steward-mdm/steward/internal/privacy"
@@ -102,7 +103,9 @@ func newEnv(t *testing.T, st store.Store) *env {
 	priv.SetClock(clock.now)
 	mdmSvc := mdm.New(st, priv, sealer, mdm.Config{PublicURL: "https://steward.test"}, log)
 	mdmSvc.SetClock(clock.now)
+	fl := fleet.Wire(st, priv, mdmSvc, sealer, log)
 	srv := New(Options{Store: st, IAM: svc, Signer: signer, Privacy: priv, MDM: mdmSvc, Logger: log, AuthRate: 1000, AuthBurst: 1000, Metrics: metrics,
+		Devices: fl.Devices, Actions: fl.Actions, Compliance: fl.Compliance,
 		TrustedProxies: []netip.Prefix{netip.MustParsePrefix("127.0.0.1/32")}})
 	ts := httptest.NewTLSServer(srv.Handler())
 	t.Cleanup(ts.Close)

@@ -343,27 +343,6 @@ func (s *Server) issuePortalToken(c *Call) (any, error) {
 	return PortalTokenView{Token: secret, ExpiresAt: tok.ExpiresAt}, nil
 }
 
-func (s *Server) listDevices(c *Call) (any, error) {
-	page, err := c.page()
-	if err != nil {
-		return nil, err
-	}
-	var ds []store.Device
-	if serial := c.Query("serial"); serial != "" {
-		p, err := s.privacySvc()
-		if err != nil {
-			return nil, err
-		}
-		ds, err = p.FindDevicesBySerial(c.R.Context(), c.Tenant, serial, page)
-		if err != nil {
-			return nil, err
-		}
-	} else if ds, err = s.st.Read().Devices().List(c.R.Context(), c.Tenant, store.DeviceFilter{Page: page}); err != nil {
-		return nil, err
-	}
-	return listOf(ds, page.Limit, deviceView, func(d store.Device) string { return d.ID }), nil
-}
-
 func (s *Server) registerDevice(c *Call) (any, error) {
 	p, err := s.privacySvc()
 	if err != nil {
@@ -383,6 +362,9 @@ func (s *Server) registerDevice(c *Call) (any, error) {
 func (s *Server) getDevice(c *Call) (any, error) {
 	p, err := s.privacySvc()
 	if err != nil {
+		return nil, err
+	}
+	if err := s.requireDevice(c, "device.read", c.Path("device")); err != nil {
 		return nil, err
 	}
 	v, err := p.ViewDevice(c.R.Context(), c.Tenant, c.Path("device"), privacy.Viewer{Actor: c.Actor, AdminID: c.Principal.AdminID})

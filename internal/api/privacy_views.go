@@ -209,11 +209,18 @@ type DeviceView struct {
 	EnrolledAt *time.Time `json:"enrolled_at,omitempty"`
 	LastSeenAt *time.Time `json:"last_seen_at,omitempty"`
 	CreatedAt  time.Time  `json:"created_at"`
+	OSVersion  string     `json:"os_version,omitempty"`
+	Model      string     `json:"model,omitempty"`
+	// Compliance is compliant, in_grace, noncompliant or unknown.
+	Compliance string `json:"compliance"`
+	// StaleSince is when the device was flagged for not checking in.
+	StaleSince *time.Time `json:"stale_since,omitempty"`
 }
 
 func deviceView(d store.Device) DeviceView {
 	return DeviceView{ID: d.ID, SubjectID: d.SubjectID, Ownership: d.Ownership, Platform: d.Platform, State: d.State,
-		EnrolledAt: optTime(d.EnrolledAt), LastSeenAt: optTime(d.LastSeenAt), CreatedAt: d.CreatedAt}
+		EnrolledAt: optTime(d.EnrolledAt), LastSeenAt: optTime(d.LastSeenAt), CreatedAt: d.CreatedAt,
+		OSVersion: d.OSVersion, Model: d.Model, Compliance: d.Compliance, StaleSince: optTime(d.StaleSince)}
 }
 
 type DeviceDetailView struct {

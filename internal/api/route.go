@@ -63,6 +63,10 @@ type Route struct {
 	Tag     string
 	// SessionOnly routes refuse API tokens (password, MFA, sessions).
 	SessionOnly bool
+	// Scoped routes honour group-limited role assignments: a caller holding
+	// the permission on some groups only may call them, and the handler
+	// limits itself to Call.Scope().
+	Scoped bool
 	// InstallWide routes are authorised on the root provider tenant: what
 	// they show spans every tenant, so a customer's Owner must not see it.
 	InstallWide bool
@@ -104,7 +108,9 @@ type Call struct {
 	R         *http.Request
 	Principal *iam.Principal // nil on public routes
 	// Perms is what the principal holds on Tenant (permission routes only).
-	Perms  rbac.Set
+	Perms rbac.Set
+	// Grants adds the group-limited permissions to Perms.
+	Grants iam.Grants
 	Tenant string // the {tenant} path value, already authorised
 	Actor  iam.Actor
 	// Portal is the employee's token on portal routes.

@@ -4,6 +4,9 @@
 package api
 
 import (
+	"github.com/steward-mdm/steward/internal/actions"
+	"github.com/steward-mdm/steward/internal/compliance"
+	"github.com/steward-mdm/steward/internal/device"
 	"log/slog"
 	"net/http"
 	"net/netip"
@@ -35,10 +38,18 @@ type Options struct {
 	// Privacy is the privacy core (catalogue, people, devices, portal).
 	Privacy *privacy.Service
 	// MDM is the Apple MDM service (enrolments, commands).
-	MDM    *mdm.Service
-	Logger *slog.Logger
+	MDM *mdm.Service
+	// Devices, Actions and Compliance are device management.
+	Devices    *device.Service
+	Actions    *actions.Service
+	Compliance *compliance.Engine
+	Logger     *slog.Logger
 	// TrustedProxies are the addresses whose X-Forwarded-For is believed.
 	TrustedProxies []netip.Prefix
+	// ClientCertHeader is the header in which a trusted proxy forwards a
+	// device's client certificate to the access check (default
+	// X-SSL-Client-Cert).
+	ClientCertHeader string
 	// Ready reports whether the server can take traffic (for /readyz).
 	Ready func(r *http.Request) error
 	// Metrics, when set, is served at /metrics behind system.metrics.

@@ -183,6 +183,9 @@ func (s *Server) deleteRole(c *Call) (any, error) {
 type AssignmentRequest struct {
 	AdminID string `json:"admin_id"`
 	RoleID  string `json:"role_id"`
+	// Groups limits the role to devices in these groups (device
+	// permissions only); empty means the whole tenant.
+	Groups []string `json:"groups,omitempty"`
 }
 
 func (s *Server) listAssignments(c *Call) (any, error) {
@@ -202,7 +205,7 @@ func (s *Server) createAssignment(c *Call) (any, error) {
 	if in.AdminID == "" || in.RoleID == "" {
 		return nil, apperr.Invalid("admin_id and role_id are required")
 	}
-	a, err := s.iam.Assign(c.R.Context(), c.Principal, c.Tenant, in.AdminID, in.RoleID, c.Actor)
+	a, err := s.iam.Assign(c.R.Context(), c.Principal, c.Tenant, in.AdminID, in.RoleID, in.Groups, c.Actor)
 	return assignmentView(a), err
 }
 

@@ -3,6 +3,7 @@ package api
 import (
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"strconv"
 	"time"
 
@@ -82,11 +83,12 @@ type AssignmentView struct {
 	AdminID   string    `json:"admin_id"`
 	TenantID  string    `json:"tenant_id"`
 	RoleID    string    `json:"role_id"`
+	Groups    []string  `json:"groups,omitempty"`
 	CreatedAt time.Time `json:"created_at"`
 }
 
 func assignmentView(a store.Assignment) AssignmentView {
-	return AssignmentView{ID: a.ID, AdminID: a.AdminID, TenantID: a.TenantID, RoleID: a.RoleID, CreatedAt: a.CreatedAt}
+	return AssignmentView{ID: a.ID, AdminID: a.AdminID, TenantID: a.TenantID, RoleID: a.RoleID, Groups: a.Groups, CreatedAt: a.CreatedAt}
 }
 
 type TokenView struct {
@@ -240,4 +242,12 @@ func pageOf[R, V any](c *Call, rows []R, view func(R) V, key func(R) string) (Li
 		out.NextCursor = ""
 	}
 	return out, nil
+}
+
+// notFoundAs names what was not found, for a clearer 404.
+func notFoundAs(err error, what string) error {
+	if errors.Is(err, store.ErrNotFound) {
+		return apperr.NotFound(what)
+	}
+	return err
 }

@@ -3,6 +3,7 @@ package iam
 import (
 	"context"
 	"errors"
+	"slices"
 
 	"github.com/steward-mdm/steward/internal/apperr"
 	"github.com/steward-mdm/steward/internal/rbac"
@@ -58,70 +59,114 @@ func (s *Service) TenantChain(ctx context.Context, q store.Queries, tenantID str
 // assigned on that tenant or any tenant above it. For an API token it is the
 // token's role, cut down to what its creator still holds, so a token never
 // outlives its creator's access. An empty set means no access at all; callers
-// answer 404 then, so a tenant's existence is not revealed.
+// answer 404 then, so a tenant's existence is not revealed. Assignments
+// limited to groups are not included: see Grants.
 func (s *Service) Permissions(ctx context.Context, p *Principal, tenantID string) (rbac.Set, error) {
+	g, err := s.Grants(ctx, p, tenantID)
+	return g.Tenant, err
+}
+
+// Grants is what a principal holds on one tenant: tenant-wide permissions,
+// and permissions that hold only for devices in some groups (a Help Desk
+// role limited to one site's devices).
+type Grants struct {
+	Tenant rbac.Set
+	Groups map[rbac.Permission][]string
+}
+
+// GroupsFor returns the groups perm is limited to, and whether the
+// principal holds perm at all: (nil, true) means tenant-wide.
+func (g Grants) GroupsFor(perm rbac.Permission) ([]string, bool) {
+	if g.Tenant.Has(perm) {
+		return nil, true
+	}
+	groups := g.Groups[perm]
+	return groups, len(groups) > 0
+}
+
+// Grants returns p's tenant-wide and group-limited permissions on tenantID.
+func (s *Service) Grants(ctx context.Context, p *Principal, tenantID string) (Grants, error) {
 	q := s.st.Read()
 	chain, err := s.TenantChain(ctx, q, tenantID)
 	if apperr.IsKind(err, apperr.KindNotFound) {
-		return rbac.Set{}, nil
+		return Grants{Tenant: rbac.Set{}}, nil
 	}
 	if err != nil {
-		return nil, err
+		return Grants{}, err
 	}
 	inChain := make(map[string]bool, len(chain))
 	for _, t := range chain {
 		inChain[t.ID] = true
 	}
-	adminPerms, err := s.adminPermissions(ctx, q, p.AdminID, inChain)
-	if err != nil {
-		return nil, err
-	}
-	if p.Token == nil {
-		return adminPerms, nil
+	admin, err := s.adminGrants(ctx, q, p.AdminID, tenantID, inChain)
+	if err != nil || p.Token == nil {
+		return admin, err
 	}
 	if !inChain[p.Token.TenantID] {
-		return rbac.Set{}, nil
+		return Grants{Tenant: rbac.Set{}}, nil
 	}
 	rolePerms, err := s.rolePermissions(ctx, q, p.Token.TenantID, p.Token.RoleID)
 	if err != nil {
-		return nil, err
+		return Grants{}, err
 	}
-	out := rbac.Set{}
+	out := Grants{Tenant: rbac.Set{}, Groups: map[rbac.Permission][]string{}}
 	for perm := range rolePerms {
-		if adminPerms.Has(perm) {
-			out[perm] = true
+		if admin.Tenant.Has(perm) {
+			out.Tenant[perm] = true
+		} else if gs := admin.Groups[perm]; len(gs) > 0 {
+			out.Groups[perm] = gs
 		}
 	}
 	return out, nil
 }
 
-func (s *Service) adminPermissions(ctx context.Context, q store.Queries, adminID string, inChain map[string]bool) (rbac.Set, error) {
+// adminGrants collects the admin's assignments on the tenant chain. A
+// group-limited assignment counts only on the tenant its groups belong to,
+// and only for the permissions that act on devices one by one.
+func (s *Service) adminGrants(ctx context.Context, q store.Queries, adminID, tenantID string, inChain map[string]bool) (Grants, error) {
+	out := Grants{Tenant: rbac.Set{}, Groups: map[rbac.Permission][]string{}}
 	admin, err := q.Admins().GetByID(ctx, adminID)
 	if errors.Is(err, store.ErrNotFound) {
-		return rbac.Set{}, nil
+		return out, nil
 	}
 	if err != nil {
-		return nil, err
+		return Grants{}, err
 	}
 	if admin.Disabled {
-		return rbac.Set{}, nil
+		return out, nil
 	}
 	as, err := q.Assignments().ListForAdmin(ctx, adminID)
 	if err != nil {
-		return nil, err
+		return Grants{}, err
 	}
-	perms := rbac.Set{}
 	for _, a := range as {
-		if !inChain[a.TenantID] {
+		if !inChain[a.TenantID] || (len(a.Groups) > 0 && a.TenantID != tenantID) {
 			continue
 		}
 		rp, err := s.rolePermissions(ctx, q, a.TenantID, a.RoleID)
 		if err != nil {
-			return nil, err
+			return Grants{}, err
 		}
-		perms.Add(rp)
+		if len(a.Groups) == 0 {
+			out.Tenant.Add(rp)
+			continue
+		}
+		for perm := range rp {
+			if rbac.GroupScopable(perm) {
+				out.Groups[perm] = appendUnique(out.Groups[perm], a.Groups...)
+			}
+		}
 	}
-	return perms, nil
+	return out, nil
+}
+
+func appendUnique(list []string, more ...string) []string {
+	for _, m := range more {
+		if !slices.Contains(list, m) {
+			list = append(list, m)
+		}
+	}
+	return list
 }
 
 // rolePermissions resolves a built-in role or a custom role of tenantID. A
@@ -148,19 +193,27 @@ func (s *Service) rolePermissions(ctx context.Context, q store.Queries, tenantID
 
 // Authorize answers one route's question: may p use perm on tenantID? It
 // returns 404 when p has no access to the tenant at all and 403 when p sees
-// the tenant but lacks perm.
+// the tenant but lacks perm tenant-wide.
 func (s *Service) Authorize(ctx context.Context, p *Principal, tenantID string, perm rbac.Permission) (rbac.Set, error) {
-	perms, err := s.Permissions(ctx, p, tenantID)
+	g, err := s.AuthorizeScoped(ctx, p, tenantID, perm, false)
+	return g.Tenant, err
+}
+
+// AuthorizeScoped is Authorize for routes that honour group limits: with
+// scoped, perm held on some groups only is enough (the caller then limits
+// what it shows and does to g.GroupsFor(perm)).
+func (s *Service) AuthorizeScoped(ctx context.Context, p *Principal, tenantID string, perm rbac.Permission, scoped bool) (Grants, error) {
+	g, err := s.Grants(ctx, p, tenantID)
 	if err != nil {
-		return nil, err
+		return Grants{}, err
 	}
-	if len(perms) == 0 {
-		return nil, apperr.NotFound("tenant")
+	if len(g.Tenant) == 0 && len(g.Groups) == 0 {
+		return Grants{}, apperr.NotFound("tenant")
 	}
-	if !perms.Has(perm) {
-		return nil, apperr.Forbidden("this action needs the %q permission on this tenant", perm)
+	if _, ok := g.GroupsFor(perm); g.Tenant.Has(perm) || (scoped && ok) {
+		return g, nil
 	}
-	return perms, nil
+	return Grants{}, apperr.Forbidden("this action needs the %q permission on this tenant", perm)
 }
 
 // VisibleTenants lists the tenants p holds perm on, starting from the tenants

@@ -99,7 +99,7 @@ func TestDisabledOwnersDoNotCount(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := f.svc.Assign(f.ctx, p, f.owner.TenantID, other.ID, "owner", local); err != nil {
+	if _, err := f.svc.Assign(f.ctx, p, f.owner.TenantID, other.ID, "owner", nil, local); err != nil {
 		t.Fatal(err)
 	}
 	yes := true

@@ -140,13 +140,19 @@ func (s *Service) DeleteRole(ctx context.Context, tenantID, id string, actor Act
 // Assign grants an admin a role on tenantID. The admin must belong to this
 // tenant or to the provider above it (an MSP technician), and the caller
 // must hold every permission of the role there; Owner needs admin.owner.
-func (s *Service) Assign(ctx context.Context, p *Principal, tenantID, adminID, roleID string, actor Actor) (store.Assignment, error) {
+//
+// groups, when given, limits the role to devices in those groups of
+// tenantID, and to its device permissions (rbac.GroupScopable).
+func (s *Service) Assign(ctx context.Context, p *Principal, tenantID, adminID, roleID string, groups []string, actor Actor) (store.Assignment, error) {
 	granter, err := s.Permissions(ctx, p, tenantID)
 	if err != nil {
 		return store.Assignment{}, err
 	}
+	if len(groups) > 50 {
+		return store.Assignment{}, apperr.Invalid("a role can be limited to at most 50 groups")
+	}
 	now := s.clock()
-	a := store.Assignment{ID: store.NewID(), AdminID: adminID, TenantID: tenantID, RoleID: roleID, CreatedAt: now}
+	a := store.Assignment{ID: store.NewID(), AdminID: adminID, TenantID: tenantID, RoleID: roleID, Groups: groups, CreatedAt: now}
 	err = s.st.Tx(ctx, func(q store.Queries) error {
 		if err := s.ensureGrantable(ctx, q, granter, tenantID, roleID); err != nil {
 			return err
@@ -161,10 +167,13 @@ func (s *Service) Assign(ctx context.Context, p *Principal, tenantID, adminID, r
 			if errors.Is(err, store.ErrConflict) {
 				return apperr.Conflict("the admin already has this role on this tenant")
 			}
-			return err
+			return notFoundAs(err, "group")
 		}
 		rec := actor.Entry(tenantID, "assignment.create", "assignment", a.ID, outcomeSuccess)
 		rec.Details = map[string]any{"admin_id": adminID, "role_id": roleID}
+		if len(groups) > 0 {
+			rec.Details["groups"] = groups
+		}
 		return appendAudit(ctx, q, rec)
 	})
 	return a, err

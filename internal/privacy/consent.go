@@ -235,7 +235,7 @@ func (s *Service) Consents(ctx context.Context, tenantID, subjectID string) (Con
 	for _, d := range devices {
 		o := Ownership(d.Ownership)
 		cur := settings.NoticeVersions[o]
-		if cur == 0 || slices.Contains(out.Outdated, o) || d.State == store.DeviceDeprovisioned {
+		if cur == 0 || slices.Contains(out.Outdated, o) || d.Gone() {
 			continue
 		}
 		if !slices.ContainsFunc(cs, func(c store.Consent) bool {
@@ -276,7 +276,7 @@ func (s *Service) WithdrawConsent(ctx context.Context, tenantID, subjectID, cons
 				return err
 			}
 			for _, d := range devices {
-				if d.Ownership == c.Ownership && d.State != store.DeviceDeprovisioned && (c.DeviceID == "" || c.DeviceID == d.ID) {
+				if d.Ownership == c.Ownership && !d.Gone() && (c.DeviceID == "" || c.DeviceID == d.ID) {
 					retire = append(retire, d)
 				}
 			}
@@ -289,7 +289,7 @@ func (s *Service) WithdrawConsent(ctx context.Context, tenantID, subjectID, cons
 		// Retiring happens in the same transaction: a withdrawal never
 		// stands without its devices' personal data gone.
 		for _, d := range retire {
-			cert, err := s.deprovisionTx(ctx, q, tenantID, d.ID, "the employee withdrew consent for this personal device", actor, "")
+			cert, err := s.deprovisionTx(ctx, q, tenantID, d.ID, "the employee withdrew consent for this personal device", actor, "", store.DeviceDeprovisioned)
 			if err != nil {
 				return err
 			}
@@ -309,7 +309,7 @@ func (s *Service) notifyClass(ctx context.Context, q store.Queries, tenantID str
 	}
 	done := map[string]bool{}
 	for _, d := range devices {
-		if d.Ownership != string(o) || d.SubjectID == "" || done[d.SubjectID] || d.State == store.DeviceDeprovisioned {
+		if d.Ownership != string(o) || d.SubjectID == "" || done[d.SubjectID] || d.Gone() {
 			continue
 		}
 		done[d.SubjectID] = true

@@ -5,6 +5,7 @@ import (
 	"crypto/ed25519"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"time"
 
 	"github.com/steward-mdm/steward/internal/apperr"
@@ -182,7 +183,7 @@ func (s *Service) DeprovisionDevice(ctx context.Context, tenantID, deviceID, rea
 	}
 	var out SignedCertificate
 	err = s.st.Tx(ctx, func(q store.Queries) error {
-		out, err = s.deprovisionTx(ctx, q, tenantID, deviceID, reason, actor, "")
+		out, err = s.deprovisionTx(ctx, q, tenantID, deviceID, reason, actor, "", store.DeviceDeprovisioned)
 		return err
 	})
 	return out, err
@@ -191,10 +192,20 @@ func (s *Service) DeprovisionDevice(ctx context.Context, tenantID, deviceID, rea
 // DeprovisionIn is DeprovisionDevice inside the caller's transaction (a
 // device checking out).
 func (s *Service) DeprovisionIn(ctx context.Context, q store.Queries, tenantID, deviceID, reason string, actor iam.Actor) (SignedCertificate, error) {
-	return s.deprovisionTx(ctx, q, tenantID, deviceID, reason, actor, "")
+	return s.deprovisionTx(ctx, q, tenantID, deviceID, reason, actor, "", store.DeviceDeprovisioned)
 }
 
-func (s *Service) deprovisionTx(ctx context.Context, q store.Queries, tenantID, deviceID, reason string, actor iam.Actor, note string) (SignedCertificate, error) {
+// LeaveIn is DeprovisionIn for a device that left management through a
+// remote action: state is store.DeviceRetired (selective wipe done) or
+// store.DeviceWiped. Its personal data goes exactly as on deprovisioning.
+func (s *Service) LeaveIn(ctx context.Context, q store.Queries, tenantID, deviceID, state, reason string, actor iam.Actor) (SignedCertificate, error) {
+	if state != store.DeviceRetired && state != store.DeviceWiped {
+		return SignedCertificate{}, fmt.Errorf("privacy: a device cannot leave management as %q", state)
+	}
+	return s.deprovisionTx(ctx, q, tenantID, deviceID, reason, actor, "", state)
+}
+
+func (s *Service) deprovisionTx(ctx context.Context, q store.Queries, tenantID, deviceID, reason string, actor iam.Actor, note, state string) (SignedCertificate, error) {
 	d, err := q.Devices().Lock(ctx, tenantID, deviceID)
 	if errors.Is(err, store.ErrNotFound) {
 		return SignedCertificate{}, apperr.NotFound("device")
@@ -202,7 +213,7 @@ func (s *Service) deprovisionTx(ctx context.Context, q store.Queries, tenantID, 
 	if err != nil {
 		return SignedCertificate{}, err
 	}
-	if d.State == store.DeviceDeprovisioned {
+	if d.Gone() {
 		return SignedCertificate{}, apperr.Conflict("this device was already deprovisioned")
 	}
 	now := s.clock()
@@ -217,7 +228,7 @@ func (s *Service) deprovisionTx(ctx context.Context, q store.Queries, tenantID, 
 	if keyID != "" {
 		c.KeysDestroyed = append(c.KeysDestroyed, keyID)
 	}
-	d.State, d.DeprovisionedAt, d.UpdatedAt = store.DeviceDeprovisioned, now, now
+	d.State, d.DeprovisionedAt, d.UpdatedAt = state, now, now
 	d.SerialIndex, d.UDIDIndex = nil, nil
 	if err := q.Devices().Update(ctx, d); err != nil {
 		return SignedCertificate{}, err
@@ -331,7 +342,7 @@ func (s *Service) ReconcileErasures(ctx context.Context) (int, error) {
 			return done, err
 		}
 		for _, d := range devices {
-			if d.State == store.DeviceDeprovisioned {
+			if d.Gone() {
 				continue
 			}
 			k, err := s.st.Read().Keys().DataKeyByOwner(ctx, t, keys.DeviceOwner(d.ID))
@@ -344,7 +355,7 @@ func (s *Service) ReconcileErasures(ctx context.Context) (int, error) {
 			changed := false
 			err = s.st.Tx(ctx, func(q store.Queries) error {
 				if Ownership(d.Ownership).PersonallyOwned() {
-					_, err := s.deprovisionTx(ctx, q, t, d.ID, "deprovisioning re-applied after a backup restore", iam.SystemActor, note)
+					_, err := s.deprovisionTx(ctx, q, t, d.ID, "deprovisioning re-applied after a backup restore", iam.SystemActor, note, store.DeviceDeprovisioned)
 					changed = err == nil
 					return err
 				}

@@ -54,6 +54,11 @@ type Gate struct {
 	// Disabled stores every value as plaintext, unfiltered. It exists only
 	// so the benchmark can measure what the gate costs.
 	Disabled bool
+	// Changed, when set, runs after a report changed the device's stored
+	// values, in the same transaction, with the device's current values
+	// (personal ones still encrypted). Device management keeps its
+	// projection, groups and compliance in step through it.
+	Changed func(ctx context.Context, q store.Queries, dev store.Device, current []store.InventoryValue) error
 }
 
 // Admit passes r through the gate inside the caller's transaction q.
@@ -65,7 +70,7 @@ func (g *Gate) Admit(ctx context.Context, q store.Queries, r Report) (Admitted, 
 	if err != nil {
 		return out, err
 	}
-	if dev.State == store.DeviceDeprovisioned {
+	if dev.Gone() {
 		return out, apperr.Conflict("device %s is deprovisioned; its data is no longer accepted", dev.ID)
 	}
 	at := r.At.UTC()
@@ -163,6 +168,18 @@ func (g *Gate) Admit(ctx context.Context, q store.Queries, r Report) (Admitted, 
 	}
 	if err := g.indexDevice(ctx, q, dev, r.Values, settings); err != nil {
 		return Admitted{}, err
+	}
+	if out.Stored > 0 && g.Changed != nil {
+		for _, v := range put {
+			prev[v.Field] = v
+		}
+		now := make([]store.InventoryValue, 0, len(prev))
+		for _, v := range prev {
+			now = append(now, v)
+		}
+		if err := g.Changed(ctx, q, dev, now); err != nil {
+			return Admitted{}, err
+		}
 	}
 	return out, nil
 }

@@ -60,6 +60,16 @@ var known = func() map[Permission]bool {
 // Known reports whether p is a declared permission.
 func Known(p Permission) bool { return known[p] }
 
+// GroupScopable reports whether perm can be granted for some device groups
+// only: the permissions that act on devices one by one.
+func GroupScopable(p Permission) bool {
+	switch p {
+	case "device.read", "device.lock", "device.locate", "device.wipe":
+		return true
+	}
+	return false
+}
+
 // BuiltinRole is a role defined in code, the same in every tenant.
 type BuiltinRole struct {
 	ID          string

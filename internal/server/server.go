@@ -5,6 +5,9 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"github.com/steward-mdm/steward/internal/actions"
+	"github.com/steward-mdm/steward/internal/compliance"
+	"github.com/steward-mdm/steward/internal/device"
 	"io"
 	"log"
 	"log/slog"
@@ -12,6 +15,7 @@ import (
 	"net/http"
 	"net/netip"
 	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -43,7 +47,11 @@ type App struct {
 	Privacy *privacy.Service
 	// MDM is the Apple MDM service.
 	MDM *mdm.Service
-	Log *slog.Logger
+	// Device management: fleet, remote actions, compliance.
+	Devices    *device.Service
+	Actions    *actions.Service
+	Compliance *compliance.Engine
+	Log        *slog.Logger
 }
 
 // Open opens the database, applies migrations when migrate is set (otherwise
@@ -59,6 +67,19 @@ func Open(ctx context.Context, cfg Config, log *slog.Logger, migrate bool) (*App
 		return nil, err
 	}
 	return app, nil
+}
+
+// OpenWith is Open over a store the caller opened (tests, tools); it
+// migrates it and loads or creates the keys under cfg.Data.
+func OpenWith(ctx context.Context, cfg Config, st store.Store, log *slog.Logger) (*App, error) {
+	if cfg.MasterKeyFile == "" {
+		cfg.MasterKeyFile = filepath.Join(cfg.Data, "master.key")
+	}
+	if err := cfg.ensureDataDir(); err != nil {
+		return nil, fmt.Errorf("data directory: %w", err)
+	}
+	app := &App{Config: cfg, Store: st, Log: log}
+	return app, app.init(ctx, true)
 }
 
 func (a *App) init(ctx context.Context, migrate bool) error {
@@ -102,7 +123,23 @@ func (a *App) init(ctx context.Context, migrate bool) error {
 		public = "https://" + a.Config.Listen
 	}
 	a.MDM = mdm.New(a.Store, a.Privacy, a.Sealer, mdm.Config{PublicURL: public}, a.Log)
+	a.initManagement()
 	return nil
+}
+
+// Handler is everything Steward serves over HTTPS: the API, and the
+// device- and employee-facing MDM endpoints.
+func (a *App) Handler(metrics http.Handler) (http.Handler, error) {
+	proxies, _ := a.Config.Proxies()
+	apiSrv := api.New(api.Options{Store: a.Store, IAM: a.IAM, Signer: a.Signer, Privacy: a.Privacy, MDM: a.MDM,
+		Devices: a.Devices, Actions: a.Actions, Compliance: a.Compliance, Logger: a.Log,
+		TrustedProxies: proxies, ClientCertHeader: a.Config.MDMClientCertHeader, Metrics: metrics, Ready: a.ready})
+	devices, err := a.MDM.Handler(mdm.HTTPConfig{Topic: a.MDM.Topic, Log: a.Log, ClientCertHeader: a.Config.MDMClientCertHeader,
+		FromTrustedProxy: func(r *http.Request) bool { return fromProxy(r, proxies) }})
+	if err != nil {
+		return nil, err
+	}
+	return routeDevices(devices, apiSrv.Handler()), nil
 }
 
 // Close releases the database.
@@ -129,11 +166,7 @@ func (a *App) Serve(ctx context.Context, out io.Writer) error {
 	}
 	reg.MustRegister(a.MDM.MetricsCollector())
 	metrics := promhttp.HandlerFor(reg, promhttp.HandlerOpts{})
-	proxies, _ := a.Config.Proxies()
-	apiSrv := api.New(api.Options{Store: a.Store, IAM: a.IAM, Signer: a.Signer, Privacy: a.Privacy, MDM: a.MDM, Logger: a.Log,
-		TrustedProxies: proxies, Metrics: metrics, Ready: a.ready})
-	devices, err := a.MDM.Handler(mdm.HTTPConfig{Topic: a.MDM.Topic, Log: a.Log, ClientCertHeader: a.Config.MDMClientCertHeader,
-		FromTrustedProxy: func(r *http.Request) bool { return fromProxy(r, proxies) }})
+	handler, err := a.Handler(metrics)
 	if err != nil {
 		return err
 	}
@@ -150,7 +183,7 @@ func (a *App) Serve(ctx context.Context, out io.Writer) error {
 		a.MDM.SetPublicURL("https://" + ln.Addr().String())
 	}
 	srv := &http.Server{
-		Handler:           routeDevices(devices, apiSrv.Handler()),
+		Handler:           handler,
 		TLSConfig:         tlsConfig,
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       30 * time.Second,
@@ -247,6 +280,7 @@ func (a *App) runJobs(ctx context.Context) {
 	}
 	purger := &privacy.Purger{Service: a.Privacy, Batch: 2000, Pause: 5 * time.Millisecond, Log: a.Log}
 	go purger.Run(ctx, a.Config.RetentionInterval)
+	go a.runManagementJobs(ctx, holder)
 	pusher := &mdm.Pusher{Service: a.MDM, Endpoint: a.Config.APNsEndpoint, Holder: holder, Log: a.Log}
 	go pusher.Run(ctx, 2*time.Second)
 	if a.Config.SMTPHost != "" {

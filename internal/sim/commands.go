@@ -45,7 +45,7 @@ func (d *Device) answer(uuid string, cmd map[string]any) map[string]any {
 	switch rt {
 	case "DeviceInformation":
 		answers := map[string]any{}
-		all := map[string]any{"UDID": d.UDID, "SerialNumber": d.Serial, "DeviceName": "Simulated iPhone", "OSVersion": "18.1",
+		all := map[string]any{"UDID": d.UDID, "SerialNumber": d.Serial, "DeviceName": "Simulated iPhone", "OSVersion": d.OSVersion,
 			"BuildVersion": "22B83", "ModelName": "iPhone", "Model": d.Model, "ProductName": d.ProductName, "DeviceCapacity": 256.0,
 			"AvailableDeviceCapacity": 117.4, "BatteryLevel": 0.81, "IMEI": "35 693803 564380 9", "PhoneNumber": "+49 1575 5550100",
 			"WiFiMAC": "a4:83:e7:12:34:56", "BluetoothMAC": "a4:83:e7:12:34:57", "IsSupervised": !d.Personal, "IsActivationLockEnabled": true,
@@ -60,8 +60,23 @@ func (d *Device) answer(uuid string, cmd map[string]any) map[string]any {
 		}
 		res["QueryResponses"] = answers
 	case "SecurityInfo":
-		res["SecurityInfo"] = map[string]any{"HardwareEncryptionCaps": 3, "PasscodePresent": true, "PasscodeCompliant": true,
-			"PasscodeCompliantWithProfiles": true}
+		res["SecurityInfo"] = map[string]any{"HardwareEncryptionCaps": 3, "PasscodePresent": !d.NoPasscode, "PasscodeCompliant": !d.NoPasscode,
+			"PasscodeCompliantWithProfiles": !d.NoPasscode}
+	case "InstallProfile":
+		payload, _ := cmd["Payload"].([]byte)
+		var top struct {
+			PayloadIdentifier string `plist:"PayloadIdentifier"`
+		}
+		if _, err := plist.Unmarshal(payload, &top); err != nil || top.PayloadIdentifier == "" || d.RefuseProfiles {
+			res["Status"] = "Error"
+			res["ErrorChain"] = []map[string]any{{"ErrorCode": 4001, "ErrorDomain": "MCProfileErrorDomain",
+				"LocalizedDescription": "The profile could not be installed."}}
+			break
+		}
+		d.Profiles[top.PayloadIdentifier] = payload
+	case "RemoveProfile":
+		id, _ := cmd["Identifier"].(string)
+		delete(d.Profiles, id)
 	case "InstalledApplicationList":
 		managedOnly, _ := cmd["ManagedAppsOnly"].(bool)
 		var apps []map[string]any

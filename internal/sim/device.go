@@ -16,6 +16,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"encoding/pem"
 	"errors"
 	"fmt"
 	"io"
@@ -43,7 +44,14 @@ type Device struct {
 	ProductName  string
 	Personal     bool // answers with managed apps only, like a BYOD device asked for them
 	Apps         int  // apps installed (and reported on a full list)
-	http         *http.Client
+	OSVersion    string
+	NoPasscode   bool // reports no passcode set
+	// RefuseProfiles answers InstallProfile with an error, as a device
+	// does for a payload it cannot apply.
+	RefuseProfiles bool
+	// Profiles holds the installed profiles by PayloadIdentifier.
+	Profiles map[string][]byte
+	http     *http.Client
 	// envelopeKey is the RSA key SCEP encrypts the certificate to; key is
 	// the identity key every request is signed with.
 	envelopeKey     *rsa.PrivateKey
@@ -70,7 +78,8 @@ func New(client *http.Client, userEnrollment bool) (*Device, error) {
 // among many devices, since generating RSA keys would dominate its cost.
 // Each device still gets its own certificate.
 func NewWithKey(client *http.Client, userEnrollment bool, key *rsa.PrivateKey) *Device {
-	d := &Device{http: client, key: key, envelopeKey: key, Model: "iPhone16,2", ProductName: "iPhone16,2", Apps: 40}
+	d := &Device{http: client, key: key, envelopeKey: key, Model: "iPhone16,2", ProductName: "iPhone16,2", Apps: 40, OSVersion: "18.1",
+		Profiles: map[string][]byte{}}
 	id := randomHex(32)
 	if userEnrollment {
 		d.EnrollmentID = strings.ToUpper(randomHex(16))
@@ -203,6 +212,12 @@ func (d *Device) Sign(body []byte) (string, error) {
 
 // Certificate is the device's identity certificate.
 func (d *Device) Certificate() *x509.Certificate { return d.cert }
+
+// EscapedPEM is cert as nginx forwards a client certificate
+// ($ssl_client_escaped_cert): URL-escaped PEM.
+func EscapedPEM(cert *x509.Certificate) string {
+	return url.QueryEscape(string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: cert.Raw})))
+}
 
 // StatusError is a non-200 answer.
 type StatusError struct {

@@ -55,6 +55,13 @@ const (
 	DeviceDeprovisioned = "deprovisioned"
 )
 
+// Gone reports whether the device has left management: retired (selective
+// wipe), wiped, or deprovisioned (deleted). Its personal data went when it
+// left, and nothing it sends is accepted any more.
+func (d Device) Gone() bool {
+	return d.State == DeviceDeprovisioned || d.State == DeviceRetired || d.State == DeviceWiped
+}
+
 // Device is a managed device. Its identifying values live in the inventory
 // (encrypted); only keyed blind indexes of serial and UDID are here.
 type Device struct {
@@ -72,6 +79,12 @@ type Device struct {
 	DeprovisionedAt time.Time
 	CreatedAt       time.Time
 	UpdatedAt       time.Time
+	// The management projection (read-only here; see ManagedDeviceStore).
+	OSVersion    string
+	Model        string
+	Compliance   string // ComplianceUnknown until a policy evaluated it
+	ComplianceAt time.Time
+	StaleSince   time.Time // when it was flagged stale; zero when not
 }
 
 // DeviceFilter narrows a device list.

@@ -78,6 +78,14 @@ type Queries interface {
 	Enrolments() EnrolmentStore
 	AppleChannels() AppleChannelStore
 	Commands() CommandStore
+
+	ManagedDevices() ManagedDeviceStore
+	Groups() GroupStore
+	Profiles() ProfileStore
+	DeviceProfiles() DeviceProfileStore
+	Compliance() ComplianceStore
+	Actions() ActionStore
+	Apps() AppStore
 }
 
 // TenantStore holds tenants. Tenants are the one aggregate listed without a
@@ -142,7 +150,9 @@ type RoleStore interface {
 
 // AssignmentStore holds role assignments.
 type AssignmentStore interface {
-	// Create inserts a; ErrConflict when the same admin/tenant/role exists.
+	// Create inserts a with its group scope; ErrConflict when the same
+	// admin/tenant/role exists, ErrNotFound when a scope group is not a
+	// group of a.TenantID. Every read fills Groups.
 	Create(ctx context.Context, a Assignment) error
 	Get(ctx context.Context, tenantID, id string) (Assignment, error)
 	Delete(ctx context.Context, tenantID, id string) error

@@ -70,10 +70,13 @@ type Role struct {
 // Assignment grants an admin a role on a tenant and the customer tenants
 // beneath it.
 type Assignment struct {
-	ID        string
-	AdminID   string
-	TenantID  string
-	RoleID    string
+	ID       string
+	AdminID  string
+	TenantID string
+	RoleID   string
+	// Groups limits the role to devices in these groups of TenantID (and
+	// to the device-related permissions); empty means the whole tenant.
+	Groups    []string
 	CreatedAt time.Time
 }
 

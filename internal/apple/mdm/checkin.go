@@ -155,7 +155,7 @@ func (s *Service) channelAndDevice(ctx context.Context, q store.Queries, cert *x
 	if d, err = q.Devices().Get(ctx, ch.TenantID, ch.DeviceID); err != nil {
 		return ch, d, err
 	}
-	if d.State == store.DeviceDeprovisioned {
+	if d.Gone() {
 		return ch, d, ErrUnknownDevice
 	}
 	return ch, d, nil
@@ -304,8 +304,18 @@ func (s *Service) tokenUpdate(ctx context.Context, q store.Queries, ch store.App
 	if err := audit.Append(ctx, q, actor.Entry(d.TenantID, "mdm.enrolled", "device", d.ID, audit.OutcomeSuccess)); err != nil {
 		return err
 	}
-	return s.enqueueIn(ctx, q, d, []mdmproto.Request{mdmproto.DeviceInformation{}, mdmproto.SecurityInfo{}, mdmproto.InstalledApplicationList{}},
-		"initial inventory", iam.SystemActor)
+	if _, err := s.EnqueueIn(ctx, q, d, []mdmproto.Request{mdmproto.DeviceInformation{}, mdmproto.SecurityInfo{}, mdmproto.InstalledApplicationList{}},
+		"initial inventory", iam.SystemActor); err != nil {
+		return err
+	}
+	if s.hooks.Enrolled == nil {
+		return nil
+	}
+	e, err := q.Enrolments().Get(ctx, d.TenantID, ch.EnrolmentID)
+	if err != nil {
+		return err
+	}
+	return s.hooks.Enrolled(ctx, q, d, e)
 }
 
 // checkOut: the device removed its MDM profile. Its personal data is erased

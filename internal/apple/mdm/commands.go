@@ -72,10 +72,14 @@ func RequestFor(req mdmproto.Request, d store.Device, settings privacy.Settings,
 		if o == privacy.Personal && !fullWipeConsented {
 			return nil, apperr.Forbidden("the employee has not allowed a full wipe of this personal device; retire it instead")
 		}
-	case mdmproto.InstallProfile, mdmproto.ClearPasscode:
-		// A profile can carry a root certificate or a proxy, and clearing a
-		// passcode opens the employee's own data: company devices only
-		// until managed profiles can be reviewed per ownership class.
+	case mdmproto.InstallProfile:
+		// A profile can carry a root certificate or a proxy: on personally
+		// owned devices only profiles reviewed payload by payload.
+		if o.PersonallyOwned() && !r.ReviewedForPersonal {
+			return nil, apperr.Forbidden("this profile holds payloads not allowed on personally owned devices")
+		}
+	case mdmproto.ClearPasscode:
+		// Clearing a passcode opens the employee's own data.
 		if o.PersonallyOwned() {
 			return nil, apperr.Forbidden("%s is not allowed on personally owned devices", req.RequestType())
 		}
@@ -127,25 +131,7 @@ func (s *Service) enqueue(ctx context.Context, tenantID string, deviceIDs []stri
 			if err != nil {
 				return err
 			}
-			if d.State != store.DeviceEnrolled {
-				return apperr.Conflict("device %s is %s, not enrolled", d.ID, d.State)
-			}
-			consented := false
-			if _, isErase := req.(mdmproto.EraseDevice); isErase && d.Ownership == string(privacy.Personal) {
-				if consented, err = s.fullWipeConsented(ctx, q, d); err != nil {
-					return err
-				}
-			}
-			r, err := RequestFor(req, d, settings, consented)
-			if err != nil {
-				return err
-			}
-			if _, ok := r.(mdmproto.ClearPasscode); ok {
-				if r, err = s.clearPasscodeFor(ctx, q, d); err != nil {
-					return err
-				}
-			}
-			c, err := s.buildCommand(d, r, actor)
+			c, err := s.prepare(ctx, q, d, req, settings, actor)
 			if err != nil {
 				return err
 			}
@@ -162,31 +148,53 @@ func (s *Service) enqueue(ctx context.Context, tenantID string, deviceIDs []stri
 	return out, skipped, err
 }
 
-// enqueueIn queues requests for one device inside the caller's transaction.
-func (s *Service) enqueueIn(ctx context.Context, q store.Queries, d store.Device, reqs []mdmproto.Request, reason string, actor iam.Actor) error {
+// EnqueueIn queues reqs for device d inside the caller's transaction, with
+// the same per-device rules as Enqueue, and returns the queued commands.
+func (s *Service) EnqueueIn(ctx context.Context, q store.Queries, d store.Device, reqs []mdmproto.Request, reason string, actor iam.Actor) ([]store.Command, error) {
 	settings, _, err := privacy.LoadSettings(ctx, q, d.TenantID)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	var cmds []store.Command
+	cmds := make([]store.Command, 0, len(reqs))
 	for _, req := range reqs {
-		r, err := RequestFor(req, d, settings, false)
+		c, err := s.prepare(ctx, q, d, req, settings, actor)
 		if err != nil {
-			return err
-		}
-		c, err := s.buildCommand(d, r, actor)
-		if err != nil {
-			return err
+			return nil, err
 		}
 		cmds = append(cmds, c)
 	}
 	if err := s.saveCommands(ctx, q, cmds); err != nil {
-		return err
+		return nil, err
 	}
 	e := actor.Entry(d.TenantID, "mdm.command.enqueue", "device", d.ID, audit.OutcomeSuccess)
 	e.Reason = reason
-	e.Details = map[string]any{"commands": len(cmds)}
-	return audit.Append(ctx, q, e)
+	e.Details = map[string]any{"commands": len(cmds), "request_type": cmds[0].RequestType}
+	return cmds, audit.Append(ctx, q, e)
+}
+
+// prepare adapts req to the enrolled device d (RequestFor, the employee's
+// full-wipe consent, the escrowed unlock token) and builds its command.
+func (s *Service) prepare(ctx context.Context, q store.Queries, d store.Device, req mdmproto.Request, settings privacy.Settings, actor iam.Actor) (store.Command, error) {
+	if d.State != store.DeviceEnrolled {
+		return store.Command{}, apperr.Conflict("device %s is %s, not enrolled", d.ID, d.State)
+	}
+	consented := false
+	if _, isErase := req.(mdmproto.EraseDevice); isErase && d.Ownership == string(privacy.Personal) {
+		var err error
+		if consented, err = s.fullWipeConsented(ctx, q, d); err != nil {
+			return store.Command{}, err
+		}
+	}
+	r, err := RequestFor(req, d, settings, consented)
+	if err != nil {
+		return store.Command{}, err
+	}
+	if _, ok := r.(mdmproto.ClearPasscode); ok {
+		if r, err = s.clearPasscodeFor(ctx, q, d); err != nil {
+			return store.Command{}, err
+		}
+	}
+	return s.buildCommand(d, r, actor)
 }
 
 // buildCommand encodes r for d with a fresh CommandUUID and seals it.

@@ -5,6 +5,8 @@ import (
 	"crypto/x509"
 	"encoding/json"
 	"errors"
+	"fmt"
+	"strings"
 	"time"
 
 	"github.com/steward-mdm/steward/internal/apperr"
@@ -92,10 +94,16 @@ func (s *Service) recordResult(ctx context.Context, q store.Queries, ch store.Ap
 			chain = append(chain[:maxErrorChain-3:maxErrorChain-3], "..."...)
 		}
 		cmd.State, cmd.ErrorChain, cmd.CompletedAt = store.CommandError, string(chain), now
-		return q.Commands().Update(ctx, cmd)
+		if err := q.Commands().Update(ctx, cmd); err != nil {
+			return err
+		}
+		return s.finished(ctx, q, cmd)
 	}
 	cmd.State, cmd.CompletedAt = store.CommandAcknowledged, now
 	if err := q.Commands().Update(ctx, cmd); err != nil {
+		return err
+	}
+	if err := s.finished(ctx, q, cmd); err != nil {
 		return err
 	}
 	obs, err := resultObservations(ctx, q, mdmproto.RequestType(cmd.RequestType), res, ch)
@@ -112,6 +120,13 @@ func (s *Service) recordResult(ctx context.Context, q store.Queries, ch store.Ap
 	_, err = s.priv.Gate().Admit(ctx, q, privacy.Report{TenantID: ch.TenantID, DeviceID: ch.DeviceID,
 		Source: "apple-mdm/" + cmd.RequestType, Values: obs, At: now})
 	return err
+}
+
+func (s *Service) finished(ctx context.Context, q store.Queries, cmd store.Command) error {
+	if s.hooks.CommandFinished == nil {
+		return nil
+	}
+	return s.hooks.CommandFinished(ctx, q, cmd)
 }
 
 // resultObservations decodes the results Steward keeps; others (profile and
@@ -162,4 +177,22 @@ func (s *Service) quietIdle(ctx context.Context, cert *x509.Certificate, res mdm
 		return false, err
 	}
 	return true, nil
+}
+
+// ErrorSummary turns a command's stored error chain into one readable,
+// bounded line for admins: the device's own description when it gave one.
+func ErrorSummary(chain string) string {
+	var entries []mdmproto.ErrorChainItem
+	if json.Unmarshal([]byte(chain), &entries) == nil && len(entries) > 0 {
+		e := entries[0]
+		msg := strings.TrimSpace(e.LocalizedDescription)
+		if msg == "" {
+			msg = fmt.Sprintf("%s error %d", e.ErrorDomain, e.ErrorCode)
+		}
+		if len(msg) > 300 {
+			msg = strings.ToValidUTF8(msg[:300], "") + "…"
+		}
+		return msg
+	}
+	return "the device reported an error"
 }

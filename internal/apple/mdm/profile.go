@@ -3,11 +3,14 @@ package mdm
 import (
 	"context"
 	"crypto/x509"
+	"errors"
 	"time"
 
+	"github.com/steward-mdm/steward/internal/apperr"
 	"github.com/steward-mdm/steward/internal/apple/mdmproto"
 	"github.com/steward-mdm/steward/internal/apple/scep"
 	"github.com/steward-mdm/steward/internal/privacy"
+	"github.com/steward-mdm/steward/internal/store"
 )
 
 // challengeTTL is how long the SCEP challenge in a downloaded profile
@@ -60,7 +63,7 @@ func (s *Service) Profile(ctx context.Context, secret string, topic string) ([]b
 	o := privacy.Ownership(e.Ownership)
 	base := s.cfg.PublicURL + "/mdm/" + tenant.ID
 	p := mdmproto.EnrolmentProfile{
-		Identifier: "org.steward.enrolment." + e.ID, DisplayName: tenant.Name + " device management", Organization: tenant.Name,
+		Identifier: enrolmentProfileIdentifier(e.ID), DisplayName: tenant.Name + " device management", Organization: tenant.Name,
 		Description: "Lets " + tenant.Name + " manage this device as described in the notice you accepted.",
 		SCEP: mdmproto.SCEPSettings{URL: s.cfg.PublicURL + "/scep/" + tenant.ID, Name: "Steward",
 			Challenge: mdmproto.SecretString(challenge), Subject: []mdmproto.SubjectAttribute{{Type: "CN", Value: "steward-device-" + e.ID}}},
@@ -87,4 +90,21 @@ func (s *Service) Profile(ctx context.Context, secret string, topic string) ([]b
 		return nil, err
 	}
 	return mdmproto.SignProfile(raw, signer, key, []*x509.Certificate{trust.ca.Certificate()})
+}
+
+func enrolmentProfileIdentifier(enrolmentID string) string {
+	return "org.steward.enrolment." + enrolmentID
+}
+
+// EnrolmentProfileIdentifier is the PayloadIdentifier of the management
+// profile device d installed: removing it retires the device.
+func (s *Service) EnrolmentProfileIdentifier(ctx context.Context, q store.Queries, d store.Device) (string, error) {
+	ch, err := q.AppleChannels().Get(ctx, d.TenantID, d.ID)
+	if errors.Is(err, store.ErrNotFound) {
+		return "", apperr.Conflict("the device has no management profile on record")
+	}
+	if err != nil {
+		return "", err
+	}
+	return enrolmentProfileIdentifier(ch.EnrolmentID), nil
 }

@@ -1,6 +1,7 @@
 package mdm
 
 import (
+	"context"
 	"log/slog"
 	"sync"
 	"time"
@@ -29,7 +30,22 @@ type Service struct {
 	now    func() time.Time
 	cas    sync.Map // tenant ID -> *tenantTrust
 	casMu  sync.Mutex
+	hooks  Hooks
 }
+
+// Hooks let device management follow the protocol without the protocol
+// knowing about it. Each runs inside the transaction of the message that
+// caused it; an error fails that message (the device retries).
+type Hooks struct {
+	// Enrolled: the device finished enrolling with e (first TokenUpdate).
+	Enrolled func(ctx context.Context, q store.Queries, d store.Device, e store.Enrolment) error
+	// CommandFinished: the device answered cmd with Acknowledged or Error
+	// (cmd.State says which).
+	CommandFinished func(ctx context.Context, q store.Queries, cmd store.Command) error
+}
+
+// SetHooks installs hooks, before serving starts.
+func (s *Service) SetHooks(h Hooks) { s.hooks = h }
 
 // New wires the service.
 func New(st store.Store, priv *privacy.Service, sealer secrets.Sealer, cfg Config, log *slog.Logger) *Service {

@@ -30,7 +30,12 @@ type ProfileList struct{ ManagedOnly bool }
 type CertificateList struct{ ManagedOnly bool }
 
 // InstallProfile installs a configuration profile (signed or not).
-type InstallProfile struct{ Payload []byte }
+// ReviewedForPersonal is not sent: it records that Steward checked every
+// payload is one a personally owned device may receive.
+type InstallProfile struct {
+	Payload             []byte
+	ReviewedForPersonal bool
+}
 
 // RemoveProfile removes the profile with this PayloadIdentifier.
 type RemoveProfile struct{ Identifier string }

@@ -32,6 +32,8 @@ const (
 	PortalToken
 	// EnrolmentLink opens one device enrolment.
 	EnrolmentLink
+	// DeviceAccessToken identifies a device to conditional access.
+	DeviceAccessToken
 )
 
 var kinds = []struct {
@@ -44,6 +46,7 @@ var kinds = []struct {
 	{BootstrapCode, "stb_", "bootstrap_code"},
 	{PortalToken, "spt_", "portal_token"},
 	{EnrolmentLink, "sel_", "enrolment_link"},
+	{DeviceAccessToken, "sdt_", "device_access_token"},
 }
 
 // String returns a stable lower-case name such as "api_token".

@@ -57,7 +57,7 @@ func (s approvalStore) PurgeBefore(ctx context.Context, cutoff time.Time, limit 
 
 func (s deviceStore) PurgeDeprovisioned(ctx context.Context, before time.Time, limit int) ([]store.PurgeCount, error) {
 	return s.q.purgeByID(ctx, "devices", "deprovisioned_devices",
-		`state = 'deprovisioned' AND deprovisioned_at > 0 AND deprovisioned_at < $1`, micros(before), limit)
+		`deprovisioned_at > 0 AND deprovisioned_at < $1`, micros(before), limit)
 }
 
 // purgeByID deletes up to limit rows of table matching where (with $1 bound

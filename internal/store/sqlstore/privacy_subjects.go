@@ -75,22 +75,30 @@ func (s subjectStore) Update(ctx context.Context, x store.Subject) error {
 
 type deviceStore struct{ q *queries }
 
-const deviceColumns = `id, tenant_id, subject_id, ownership, platform, state, serial_index, udid_index, key_id,
+// deviceWriteColumns are the columns DeviceStore writes; the management
+// projection (os_version … stale_since) is written by ManagedDeviceStore
+// only, so a new device starts with compliance 'unknown'.
+const deviceWriteColumns = `id, tenant_id, subject_id, ownership, platform, state, serial_index, udid_index, key_id,
 	enrolled_at, last_seen_at, deprovisioned_at, created_at, updated_at`
+
+// deviceColumns are the columns every device read scans (scanDevice).
+const deviceColumns = deviceWriteColumns + `, os_version, model, compliance, compliance_at, stale_since`
 
 func scanDevice(s scanner) (store.Device, error) {
 	var d store.Device
-	var enrolled, seen, deprovisioned, created, updated int64
+	var enrolled, seen, deprovisioned, created, updated, complianceAt, staleSince int64
 	err := s.Scan(&d.ID, &d.TenantID, &d.SubjectID, &d.Ownership, &d.Platform, &d.State, &d.SerialIndex,
-		&d.UDIDIndex, &d.KeyID, &enrolled, &seen, &deprovisioned, &created, &updated)
+		&d.UDIDIndex, &d.KeyID, &enrolled, &seen, &deprovisioned, &created, &updated,
+		&d.OSVersion, &d.Model, &d.Compliance, &complianceAt, &staleSince)
 	d.SerialIndex, d.UDIDIndex = nonEmpty(d.SerialIndex), nonEmpty(d.UDIDIndex)
 	d.EnrolledAt, d.LastSeenAt, d.DeprovisionedAt = fromMicros(enrolled), fromMicros(seen), fromMicros(deprovisioned)
 	d.CreatedAt, d.UpdatedAt = fromMicros(created), fromMicros(updated)
+	d.ComplianceAt, d.StaleSince = fromMicros(complianceAt), fromMicros(staleSince)
 	return d, err
 }
 
 func (s deviceStore) Create(ctx context.Context, d store.Device) error {
-	return s.q.insert(ctx, "creating device", `INSERT INTO devices (`+deviceColumns+`)
+	return s.q.insert(ctx, "creating device", `INSERT INTO devices (`+deviceWriteColumns+`)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)`,
 		d.ID, d.TenantID, d.SubjectID, d.Ownership, d.Platform, d.State, blob(d.SerialIndex), blob(d.UDIDIndex),
 		d.KeyID, micros(d.EnrolledAt), micros(d.LastSeenAt), micros(d.DeprovisionedAt), micros(d.CreatedAt),

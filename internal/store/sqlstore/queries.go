@@ -57,6 +57,14 @@ func (q *queries) Notifications() store.NotificationStore      { return notifica
 func (q *queries) PortalTokens() store.PortalTokenStore        { return portalTokenStore{q} }
 func (q *queries) SubjectData() store.SubjectDataStore         { return subjectDataStore{q} }
 
+func (q *queries) ManagedDevices() store.ManagedDeviceStore { return managedDeviceStore{q} }
+func (q *queries) Groups() store.GroupStore                 { return groupStore{q} }
+func (q *queries) Profiles() store.ProfileStore             { return profileStore{q} }
+func (q *queries) DeviceProfiles() store.DeviceProfileStore { return deviceProfileStore{q} }
+func (q *queries) Compliance() store.ComplianceStore        { return complianceStore{q} }
+func (q *queries) Actions() store.ActionStore               { return actionStore{q} }
+func (q *queries) Apps() store.AppStore                     { return appStore{q} }
+
 // exec runs a statement and returns rows affected, mapping errors.
 func (q *queries) exec(ctx context.Context, what, query string, args ...any) (int, error) {
 	res, err := q.x.ExecContext(ctx, query, args...)

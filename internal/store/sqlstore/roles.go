@@ -77,18 +77,44 @@ func scanAssignment(s scanner) (store.Assignment, error) {
 	return a, err
 }
 
+// Create writes the assignment and its group scope together; a scope group
+// that is not a group of a.TenantID is ErrNotFound, checked before any write.
 func (s assignmentStore) Create(ctx context.Context, a store.Assignment) error {
-	return s.q.insert(ctx, "creating assignment", `INSERT INTO assignments (`+assignmentColumns+`)
-		VALUES ($1, $2, $3, $4, $5)`, a.ID, a.AdminID, a.TenantID, a.RoleID, micros(a.CreatedAt))
+	groups := uniqueSorted(a.Groups)
+	return s.q.inWriteTx(ctx, func(q *queries) error {
+		if err := q.requireGroups(ctx, "creating assignment", a.TenantID, groups); err != nil {
+			return err
+		}
+		if err := q.insert(ctx, "creating assignment", `INSERT INTO assignments (`+assignmentColumns+`)
+			VALUES ($1, $2, $3, $4, $5)`, a.ID, a.AdminID, a.TenantID, a.RoleID, micros(a.CreatedAt)); err != nil {
+			return err
+		}
+		if len(groups) == 0 {
+			return nil
+		}
+		rows := make([][]any, len(groups))
+		for i, g := range groups {
+			rows[i] = []any{a.ID, a.TenantID, g}
+		}
+		return q.insertAll(ctx, "scoping assignment", `INSERT INTO assignment_scopes (assignment_id, tenant_id, group_id) VALUES `, rows)
+	})
 }
 
 func (s assignmentStore) Get(ctx context.Context, tenantID, id string) (store.Assignment, error) {
 	a, err := scanAssignment(s.q.x.QueryRowContext(ctx, `SELECT `+assignmentColumns+` FROM assignments
 		WHERE tenant_id = $1 AND id = $2`, tenantID, id))
-	return a, mapErr("reading assignment", err)
+	if err != nil {
+		return a, mapErr("reading assignment", err)
+	}
+	list, err := s.withScopes(ctx, []store.Assignment{a})
+	if err != nil {
+		return a, err
+	}
+	return list[0], nil
 }
 
 func (s assignmentStore) Delete(ctx context.Context, tenantID, id string) error {
+	// assignment_scopes rows go with it (ON DELETE CASCADE).
 	return s.q.execOne(ctx, "deleting assignment", `DELETE FROM assignments WHERE tenant_id = $1 AND id = $2`,
 		tenantID, id)
 }
@@ -96,14 +122,46 @@ func (s assignmentStore) Delete(ctx context.Context, tenantID, id string) error 
 func (s assignmentStore) ListForAdmin(ctx context.Context, adminID string) ([]store.Assignment, error) {
 	rows, err := s.q.x.QueryContext(ctx, `SELECT `+assignmentColumns+` FROM assignments
 		WHERE admin_id = $1 ORDER BY id`, adminID)
-	return collect(rows, err, "listing assignments of admin", scanAssignment)
+	list, err := collect(rows, err, "listing assignments of admin", scanAssignment)
+	if err != nil {
+		return nil, err
+	}
+	return s.withScopes(ctx, list)
 }
 
 func (s assignmentStore) ListForTenant(ctx context.Context, tenantID string, p store.Page) ([]store.Assignment, error) {
 	after, limit := pageArgs(p)
 	rows, err := s.q.x.QueryContext(ctx, `SELECT `+assignmentColumns+` FROM assignments
 		WHERE tenant_id = $1 AND id > $2 ORDER BY id LIMIT $3`, tenantID, after, limit)
-	return collect(rows, err, "listing assignments of tenant", scanAssignment)
+	list, err := collect(rows, err, "listing assignments of tenant", scanAssignment)
+	if err != nil {
+		return nil, err
+	}
+	return s.withScopes(ctx, list)
+}
+
+// withScopes fills Groups (sorted) of every assignment in list.
+func (s assignmentStore) withScopes(ctx context.Context, list []store.Assignment) ([]store.Assignment, error) {
+	if len(list) == 0 {
+		return list, nil
+	}
+	index := make(map[string]int, len(list))
+	ids := make([]string, len(list))
+	for i, a := range list {
+		index[a.ID], ids[i] = i, a.ID
+	}
+	err := forChunks(ids, func(chunk []string) error {
+		marks, args := placeholders(chunk, 1)
+		rows, err := s.q.x.QueryContext(ctx, `SELECT assignment_id, group_id FROM assignment_scopes
+			WHERE assignment_id IN (`+marks+`) ORDER BY assignment_id, group_id`, args...)
+		pairs, err := collect(rows, err, "reading assignment scopes", scanPair)
+		for _, p := range pairs {
+			i := index[p[0]]
+			list[i].Groups = append(list[i].Groups, p[1])
+		}
+		return err
+	})
+	return list, err
 }
 
 func (s assignmentStore) CountForRole(ctx context.Context, tenantID, roleID string) (int, error) {

@@ -48,6 +48,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 	}
 	runPrivacy(t, open)
 	runApple(t, open)
+	runManagement(t, open)
 }
 
 // at is a fixed instant with sub-microsecond noise the store must drop.

@@ -1,0 +1,177 @@
+package actions
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/steward-mdm/steward/internal/apperr"
+	"github.com/steward-mdm/steward/internal/apple/mdm"
+	"github.com/steward-mdm/steward/internal/audit"
+	"github.com/steward-mdm/steward/internal/iam"
+	"github.com/steward-mdm/steward/internal/store"
+)
+
+// Decision approves or rejects a parked action.
+type Decision struct {
+	Approve bool   `json:"approve"`
+	Comment string `json:"comment"`
+}
+
+// PendingAction returns the action kind a pending approval holds, so the
+// caller can check the decider holds its permission first.
+func (s *Service) PendingAction(ctx context.Context, tenantID, approvalID string) (Kind, error) {
+	a, err := s.st.Read().Approvals().Get(ctx, tenantID, approvalID)
+	if errors.Is(err, store.ErrNotFound) || (err == nil && a.Kind != ApprovalKind) {
+		return "", apperr.NotFound("approval")
+	}
+	if err != nil {
+		return "", err
+	}
+	var p approvalPayload
+	if err := json.Unmarshal(a.Payload, &p); err != nil {
+		return "", fmt.Errorf("actions: approval %s holds an unreadable payload: %w", a.ID, err)
+	}
+	return p.Action, nil
+}
+
+// Decide lets a second admin approve (the actions are carried out at once)
+// or reject a parked request. The requester cannot decide their own
+// request, nor can a decided or expired one be decided; each refusal is
+// audited and changes nothing else.
+func (s *Service) Decide(ctx context.Context, tenantID, approvalID string, in Decision, deciderID string, actor iam.Actor) (Batch, error) {
+	var refusal error
+	var batch Batch
+	err := s.st.Tx(ctx, func(q store.Queries) error {
+		a, err := q.Approvals().Get(ctx, tenantID, approvalID)
+		if errors.Is(err, store.ErrNotFound) || (err == nil && a.Kind != ApprovalKind) {
+			return apperr.NotFound("approval")
+		}
+		if err != nil {
+			return err
+		}
+		var p approvalPayload
+		if err := json.Unmarshal(a.Payload, &p); err != nil {
+			return fmt.Errorf("actions: approval %s holds an unreadable payload: %w", a.ID, err)
+		}
+		batch = Batch{ID: p.BatchID, Action: p.Action, Devices: p.Devices, ApprovalID: a.ID, ExpiresAt: a.ExpiresAt}
+		now := s.clock()
+		deny := func(e error, why string) error {
+			refusal = e
+			r := actor.Entry(tenantID, "device.action.decide", "approval", a.ID, audit.OutcomeDenied)
+			r.Reason = why
+			return audit.Append(ctx, q, r)
+		}
+		switch {
+		case a.State != "pending":
+			return deny(apperr.Conflict("this request was already %s", a.State), "already decided")
+		case a.RequestedBy == deciderID:
+			return deny(apperr.Forbidden("a second admin must decide: you made this request"), "requester cannot decide")
+		case !now.Before(a.ExpiresAt):
+			if err := s.expire(ctx, q, a, now); err != nil {
+				return err
+			}
+			return deny(apperr.Conflict("this request expired on %s", a.ExpiresAt.Format(time.RFC3339)), "expired")
+		}
+		state := "rejected"
+		if in.Approve {
+			state = "approved"
+		}
+		if err := q.Approvals().Decide(ctx, tenantID, a.ID, state, deciderID, now); err != nil {
+			if errors.Is(err, store.ErrConflict) {
+				return apperr.Conflict("this request was decided meanwhile")
+			}
+			return err
+		}
+		e := actor.Entry(tenantID, "device.action.decide", "approval", a.ID, audit.OutcomeSuccess)
+		e.Reason = strings.TrimSpace(in.Comment)
+		e.Details = map[string]any{"decision": state, "batch": p.BatchID, "action": p.Action, "devices": p.Devices}
+		if err := audit.Append(ctx, q, e); err != nil {
+			return err
+		}
+		waiting, err := q.Actions().ForApproval(ctx, tenantID, a.ID)
+		if err != nil {
+			return err
+		}
+		if !in.Approve {
+			return s.setAll(ctx, q, waiting, store.ActionRejected, now)
+		}
+		opened, err := s.sealer.Open(p.Sealed, optionsAD(a.ID))
+		if err != nil {
+			return err
+		}
+		var opts Options
+		if err := json.Unmarshal(opened, &opts); err != nil {
+			return fmt.Errorf("actions: approval %s holds unreadable options: %w", a.ID, err)
+		}
+		// Carried out in the approver's name: they took the decision that
+		// let it happen; the audit entry above links the requester.
+		return s.execute(ctx, q, tenantID, waiting, p.Action, opts, false, actor)
+	})
+	if err == nil && refusal != nil {
+		return Batch{}, refusal
+	}
+	if err != nil {
+		return Batch{}, err
+	}
+	return s.withCounts(ctx, tenantID, batch)
+}
+
+func (s *Service) setAll(ctx context.Context, q store.Queries, as []store.DeviceAction, state string, at time.Time) error {
+	for _, a := range as {
+		a.State, a.UpdatedAt = state, at
+		if err := q.Actions().Update(ctx, a); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// expire marks a lapsed approval's actions expired.
+func (s *Service) expire(ctx context.Context, q store.Queries, a store.Approval, now time.Time) error {
+	waiting, err := q.Actions().ForApproval(ctx, a.TenantID, a.ID)
+	if err != nil {
+		return err
+	}
+	return s.setAll(ctx, q, waiting, store.ActionExpired, now)
+}
+
+// CommandFinished follows a device's answer to an action's command: the
+// action is done or failed, and a retire or wipe the device acknowledged
+// takes it out of management (its personal data erased, certificate
+// issued). It is an mdm hook, run inside the result's transaction.
+func (s *Service) CommandFinished(ctx context.Context, q store.Queries, cmd store.Command) error {
+	a, err := q.Actions().ByCommand(ctx, cmd.TenantID, cmd.ID)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil // not an action's command
+	}
+	if err != nil {
+		return err
+	}
+	a.UpdatedAt = s.clock()
+	if cmd.State == store.CommandError {
+		a.State, a.Error = store.ActionFailed, mdm.ErrorSummary(cmd.ErrorChain)
+		return q.Actions().Update(ctx, a)
+	}
+	a.State = store.ActionDone
+	if err := q.Actions().Update(ctx, a); err != nil {
+		return err
+	}
+	var leave string
+	switch Kind(a.Action) {
+	case Retire:
+		leave = store.DeviceRetired
+	case Wipe:
+		leave = store.DeviceWiped
+	default:
+		return nil
+	}
+	_, err = s.priv.LeaveIn(ctx, q, cmd.TenantID, cmd.DeviceID, leave, a.Reason, iam.Actor{Type: store.ActorDevice, ID: cmd.DeviceID})
+	if apperr.IsKind(err, apperr.KindConflict) {
+		return nil // it left already (CheckOut came first)
+	}
+	return err
+}

@@ -1,0 +1,125 @@
+// Package actions carries out remote actions on devices (lock, wipe,
+// retire, lost mode, locate, restart, sync, delete) with the rules that make
+// them safe: a reason on every action, the ownership rules of the privacy
+// policy, the admin's group scope, and a second admin's approval for the
+// destructive ones and for large bulk actions.
+package actions
+
+import (
+	"regexp"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/steward-mdm/steward/internal/apperr"
+	"github.com/steward-mdm/steward/internal/apple/mdmproto"
+	"github.com/steward-mdm/steward/internal/rbac"
+)
+
+// Kind names a remote action.
+type Kind string
+
+const (
+	Lock        Kind = "lock"
+	Wipe        Kind = "wipe"   // full erase; personal devices only with the employee's consent
+	Retire      Kind = "retire" // selective wipe: the management profile and everything it brought
+	Delete      Kind = "delete" // forget a device that is gone; its personal data is erased
+	LostMode    Kind = "lost_mode"
+	EndLostMode Kind = "end_lost_mode"
+	Locate      Kind = "locate"
+	Restart     Kind = "restart"
+	Sync        Kind = "sync" // refresh the inventory now
+)
+
+// kinds lists every action with what it needs.
+var kinds = map[Kind]struct {
+	permission rbac.Permission
+	// twoPerson actions always need a second admin's approval.
+	twoPerson bool
+}{
+	Lock:        {"device.lock", false},
+	Wipe:        {"device.wipe", true},
+	Retire:      {"device.wipe", true},
+	Delete:      {"device.wipe", true},
+	LostMode:    {"device.locate", false},
+	EndLostMode: {"device.locate", false},
+	Locate:      {"device.locate", false},
+	Restart:     {"device.lock", false},
+	Sync:        {"device.read", false},
+}
+
+// Permission is what an admin needs to request (or approve) the action.
+func Permission(k Kind) (rbac.Permission, bool) {
+	i, ok := kinds[k]
+	return i.permission, ok
+}
+
+// Kinds lists the action names, for documentation and errors.
+func Kinds() []string {
+	return []string{string(Lock), string(Wipe), string(Retire), string(Delete), string(LostMode), string(EndLostMode),
+		string(Locate), string(Restart), string(Sync)}
+}
+
+// Options are the action's parameters. PIN is a secret: it only ever lives
+// sealed (in a waiting approval, then in the queued command).
+type Options struct {
+	// Message and PhoneNumber show on the lock screen (lock, lost mode).
+	Message     string `json:"message,omitempty"`
+	PhoneNumber string `json:"phone_number,omitempty"`
+	Footnote    string `json:"footnote,omitempty"`
+	// PIN is the six-digit Find My PIN macOS needs for lock and wipe.
+	PIN string `json:"pin,omitempty"`
+	// PreserveDataPlan keeps the eSIM's plan on a wipe.
+	PreserveDataPlan bool `json:"preserve_data_plan,omitempty"`
+}
+
+var pinPattern = regexp.MustCompile(`^[0-9]{6}$`)
+
+// validate checks the options fit the action.
+func (o Options) validate(k Kind) error {
+	for name, v := range map[string]string{"message": o.Message, "phone_number": o.PhoneNumber, "footnote": o.Footnote} {
+		if utf8.RuneCountInString(v) > 200 {
+			return apperr.Invalid("%s is limited to 200 characters", name)
+		}
+	}
+	if o.PIN != "" {
+		if k != Lock && k != Wipe {
+			return apperr.Invalid("a PIN is only used by lock and wipe")
+		}
+		if !pinPattern.MatchString(o.PIN) {
+			return apperr.Invalid("the PIN must be exactly six digits")
+		}
+	}
+	if k == LostMode && strings.TrimSpace(o.Message) == "" && strings.TrimSpace(o.PhoneNumber) == "" {
+		return apperr.Invalid("lost mode needs a message or a phone number to show on the lock screen")
+	}
+	if (o.Message != "" || o.PhoneNumber != "") && k != Lock && k != LostMode {
+		return apperr.Invalid("a message or phone number is only shown by lock and lost mode")
+	}
+	return nil
+}
+
+// requests turns an action into the MDM commands that carry it out. Retire
+// needs the device's management profile identifier; Delete sends nothing.
+func requests(k Kind, o Options, enrolmentProfile string) []mdmproto.Request {
+	switch k {
+	case Lock:
+		return []mdmproto.Request{mdmproto.DeviceLock{Message: o.Message, PhoneNumber: o.PhoneNumber, PIN: mdmproto.SecretString(o.PIN)}}
+	case Wipe:
+		return []mdmproto.Request{mdmproto.EraseDevice{PIN: mdmproto.SecretString(o.PIN), PreserveDataPlan: o.PreserveDataPlan}}
+	case Retire:
+		// Removing the management profile removes every managed profile,
+		// app and account it brought: Apple's selective wipe.
+		return []mdmproto.Request{mdmproto.RemoveProfile{Identifier: enrolmentProfile}}
+	case LostMode:
+		return []mdmproto.Request{mdmproto.EnableLostMode{Message: o.Message, PhoneNumber: o.PhoneNumber, Footnote: o.Footnote}}
+	case EndLostMode:
+		return []mdmproto.Request{mdmproto.DisableLostMode{}}
+	case Locate:
+		return []mdmproto.Request{mdmproto.DeviceLocation{}}
+	case Restart:
+		return []mdmproto.Request{mdmproto.RestartDevice{NotifyUser: true}}
+	case Sync:
+		return []mdmproto.Request{mdmproto.DeviceInformation{}, mdmproto.SecurityInfo{}, mdmproto.InstalledApplicationList{}}
+	}
+	return nil
+}

@@ -1,0 +1,99 @@
+package actions
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/steward-mdm/steward/internal/audit"
+	"github.com/steward-mdm/steward/internal/device"
+	"github.com/steward-mdm/steward/internal/iam"
+	"github.com/steward-mdm/steward/internal/privacy"
+	"github.com/steward-mdm/steward/internal/store"
+)
+
+// staleActor is who flags and retires stale devices in the audit log.
+var staleActor = iam.Actor{Type: store.ActorSystem, ID: "stale-devices"}
+
+// StaleResult counts one sweep.
+type StaleResult struct {
+	Flagged int `json:"flagged"`
+	Retired int `json:"retired"`
+}
+
+// SweepStale flags enrolled devices that stopped checking in, per each
+// tenant's settings, and retires those flagged longer than the tenant
+// allows: the management profile's removal is queued (for the day the
+// device returns) and its personal data is erased now, as the tenant's
+// retention promise requires.
+func (s *Service) SweepStale(ctx context.Context) (StaleResult, error) {
+	var res StaleResult
+	tenants, err := privacy.TenantIDs(ctx, s.st.Read())
+	if err != nil {
+		return res, err
+	}
+	now := s.clock()
+	for _, t := range tenants {
+		settings, err := device.LoadSettings(ctx, s.st.Read(), t)
+		if err != nil {
+			return res, err
+		}
+		cutoff := now.Add(-time.Duration(settings.StaleAfterDays) * 24 * time.Hour)
+		for {
+			stale, err := s.st.Read().ManagedDevices().Stale(ctx, t, cutoff, 500)
+			if err != nil {
+				return res, err
+			}
+			acted := 0
+			for _, d := range stale {
+				done, err := s.sweepOne(ctx, d, settings, now)
+				if err != nil {
+					return res, err
+				}
+				switch done {
+				case "flagged":
+					res.Flagged++
+					acted++
+				case "retired":
+					res.Retired++
+					acted++
+				}
+			}
+			if len(stale) < 500 || acted == 0 {
+				break
+			}
+		}
+	}
+	return res, nil
+}
+
+// sweepOne flags or retires one stale device and says which it did.
+func (s *Service) sweepOne(ctx context.Context, d store.Device, settings device.Settings, now time.Time) (string, error) {
+	if d.StaleSince.IsZero() {
+		err := s.st.Tx(ctx, func(q store.Queries) error {
+			if err := q.ManagedDevices().SetStaleSince(ctx, d.TenantID, d.ID, now); err != nil {
+				return err
+			}
+			e := staleActor.Entry(d.TenantID, "device.stale.flag", "device", d.ID, audit.OutcomeSuccess)
+			e.Details = map[string]any{"last_seen_at": d.LastSeenAt, "stale_after_days": settings.StaleAfterDays}
+			return audit.Append(ctx, q, e)
+		})
+		return "flagged", err
+	}
+	if settings.RetireStaleAfterDays == 0 || now.Sub(d.StaleSince) < time.Duration(settings.RetireStaleAfterDays)*24*time.Hour {
+		return "", nil
+	}
+	reason := fmt.Sprintf("no check-in for %d days, stale for %d days (tenant setting)", int(now.Sub(d.LastSeenAt).Hours()/24), settings.RetireStaleAfterDays)
+	err := s.st.Tx(ctx, func(q store.Queries) error {
+		// A device that left management is refused at check-in, so no
+		// command could reach it: retiring it is Steward forgetting it.
+		a := store.DeviceAction{ID: store.NewID(), TenantID: d.TenantID, BatchID: store.NewID(), DeviceID: d.ID, Action: string(Retire),
+			Reason: reason, RequestedBy: "system:stale-devices", State: store.ActionDone, CreatedAt: now, UpdatedAt: now}
+		if err := q.Actions().Create(ctx, []store.DeviceAction{a}); err != nil {
+			return err
+		}
+		_, err := s.priv.LeaveIn(ctx, q, d.TenantID, d.ID, store.DeviceRetired, reason, staleActor)
+		return err
+	})
+	return "retired", err
+}

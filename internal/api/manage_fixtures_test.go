@@ -1,0 +1,54 @@
+package api
+
+import (
+	"encoding/json"
+
+	"github.com/steward-mdm/steward/internal/actions"
+	"github.com/steward-mdm/steward/internal/compliance"
+	"github.com/steward-mdm/steward/internal/device"
+)
+
+// manageObjects are one of each device management object of a tenant.
+type manageObjects struct {
+	group, profile, policy, batch string
+}
+
+var sampleProfile = json.RawMessage(`{"name":"Sample Wi-Fi","identifier":"org.sample.wifi","payloads":[{"type":"wifi","wifi":{"ssid":"Sample","security":"wpa2_personal","password":"sample-password-1234"}}]}`)
+
+func init() {
+	for _, b := range []any{
+		GroupRequest{Name: "Sample group", Kind: "static"},
+		MembersRequest{Add: []string{"00000000-0000-0000-0000-000000000000"}},
+		device.ProfileInput{Name: "Sample Wi-Fi", Definition: sampleProfile},
+		DeviceActionRequest{Action: actions.Lock, Reason: "sample reason for the isolation test"},
+		actions.Request{Action: actions.Lock, Reason: "sample reason for the isolation test", DeviceIDs: []string{"00000000-0000-0000-0000-000000000000"}},
+		actions.Decision{Approve: true},
+		compliance.PolicyInput{Name: "Sample policy", Rules: compliance.Rules{PasscodeRequired: true}},
+		AccessTokenRequest{TTLHours: 1},
+		device.DefaultSettings(),
+	} {
+		sampleBodies[reflectType(b)] = b
+	}
+}
+
+// manageFixtures creates one of each management object in tenant through
+// the API; device is a device of the tenant.
+func (e *env) manageFixtures(tenant, secret, deviceID string) manageObjects {
+	e.t.Helper()
+	var o manageObjects
+	base := "/api/v1/tenants/" + tenant
+	var g GroupView
+	e.must(201, secret, "POST", base+"/groups", GroupRequest{Name: "Fixture group", Kind: "static"}, &g)
+	o.group = g.ID
+	e.must(200, secret, "POST", base+"/groups/"+g.ID+"/members", MembersRequest{Add: []string{deviceID}}, nil)
+	var p ProfileView
+	e.must(201, secret, "POST", base+"/profiles", device.ProfileInput{Name: "Fixture Wi-Fi", Definition: sampleProfile}, &p)
+	o.profile = p.ID
+	var pol PolicyView
+	e.must(201, secret, "POST", base+"/compliance/policies", compliance.PolicyInput{Name: "Fixture policy", Rules: compliance.Rules{EncryptionRequired: true}}, &pol)
+	o.policy = pol.ID
+	var b actions.Batch
+	e.must(201, secret, "POST", base+"/actions", actions.Request{Action: actions.Sync, Reason: "fixture: refresh the inventory", GroupID: g.ID}, &b)
+	o.batch = b.ID
+	return o
+}

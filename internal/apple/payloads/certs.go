@@ -1,0 +1,160 @@
+package payloads
+
+import (
+	"crypto/x509"
+	"errors"
+	"time"
+
+	"software.sslmate.com/src/go-pkcs12"
+)
+
+// Key usages for SCEP.KeyUsage, mapped to Apple's "Key Usage" bits.
+var scepKeyUsages = map[string]int{"signing": 1, "encryption": 4, "both": 5}
+
+// SCEP configures com.apple.security.scep: the device generates a key and
+// asks the CA for a certificate. The private key is marked non-extractable.
+type SCEP struct {
+	URL       string             `json:"url"`            // http or https; SCEP messages are signed and encrypted themselves
+	Name      string             `json:"name,omitempty"` // CA instance name
+	Subject   []SubjectAttribute `json:"subject,omitempty"`
+	Challenge Secret             `json:"challenge,omitzero"`
+	KeySize   int                `json:"key_size,omitempty"`  // 2048 (default) or 4096
+	KeyUsage  string             `json:"key_usage,omitempty"` // "signing", "encryption" or "both" (default)
+}
+
+// SubjectAttribute is one RDN of the certificate subject, such as CN or O.
+type SubjectAttribute struct {
+	Type  string `json:"type"`
+	Value string `json:"value"`
+}
+
+var subjectTypes = map[string]bool{"CN": true, "O": true, "OU": true, "C": true, "ST": true, "L": true, "DC": true, "UID": true, "E": true}
+
+func (s *SCEP) validate(_ *validator, path string) error {
+	if err := checkURL(path+".url", s.URL, "https", "http"); err != nil {
+		return err
+	}
+	if err := checkText(path+".name", s.Name, maxNameLength, false); err != nil {
+		return err
+	}
+	if len(s.Subject) > 20 {
+		return fieldErr(path+".subject", "has more than 20 attributes")
+	}
+	for _, a := range s.Subject {
+		if !subjectTypes[a.Type] {
+			return fieldErr(path+".subject", "attribute types must be CN, O, OU, C, ST, L, DC, UID or E")
+		}
+		if err := checkText(path+".subject", a.Value, 256, true); err != nil {
+			return err
+		}
+	}
+	if s.KeySize != 0 && s.KeySize != 2048 && s.KeySize != 4096 {
+		return fieldErr(path+".key_size", "must be 2048 or 4096; 1024-bit keys are too weak")
+	}
+	if _, ok := scepKeyUsages[s.KeyUsage]; s.KeyUsage != "" && !ok {
+		return fieldErr(path+".key_usage", `must be "signing", "encryption" or "both"`)
+	}
+	return nil
+}
+
+func (s *SCEP) content(*builder) (map[string]any, error) {
+	inner := map[string]any{
+		"URL":              s.URL,
+		"Keysize":          2048,
+		"Key Type":         "RSA",
+		"Key Usage":        5,
+		"KeyIsExtractable": false,
+	}
+	if s.KeySize != 0 {
+		inner["Keysize"] = s.KeySize
+	}
+	if s.KeyUsage != "" {
+		inner["Key Usage"] = scepKeyUsages[s.KeyUsage]
+	}
+	if s.Name != "" {
+		inner["Name"] = s.Name
+	}
+	if len(s.Subject) > 0 {
+		// Apple's shape: an array of RDNs, each an array of [type, value] pairs.
+		subject := make([]any, 0, len(s.Subject))
+		for _, a := range s.Subject {
+			subject = append(subject, []any{[]string{a.Type, a.Value}})
+		}
+		inner["Subject"] = subject
+	}
+	if c := s.Challenge.Reveal(); len(c) > 0 {
+		inner["Challenge"] = string(c)
+	}
+	return map[string]any{"PayloadContent": inner}, nil
+}
+
+func (s *SCEP) secrets() []namedSecret {
+	return []namedSecret{{"challenge", &s.Challenge, s.URL}}
+}
+
+// maxPKCS12Size bounds an uploaded identity file; real ones are a few KiB.
+const maxPKCS12Size = 64 << 10
+
+// PKCS12 configures com.apple.security.pkcs12: an identity (certificate and
+// private key) shipped to the device. Both fields are secrets.
+type PKCS12 struct {
+	Data     SecretData `json:"data,omitzero"` // the .p12 file, base64 in JSON
+	Password Secret     `json:"password,omitzero"`
+	FileName string     `json:"file_name,omitempty"`
+}
+
+// now is the clock for certificate expiry checks.
+var now = time.Now
+
+func (p *PKCS12) validate(_ *validator, path string) error {
+	if err := checkText(path+".file_name", p.FileName, maxNameLength, false); err != nil {
+		return err
+	}
+	if !p.Data.IsSet() {
+		return fieldErr(path+".data", "is required: the base64 .p12 file")
+	}
+	if p.Data.Withheld() || p.Password.Withheld() {
+		return nil // checked when the values were first given
+	}
+	if len(p.Data.Reveal()) > maxPKCS12Size {
+		return fieldErr(path+".data", "is larger than %d KiB; a single identity is far smaller", maxPKCS12Size>>10)
+	}
+	_, cert, _, err := pkcs12.DecodeChain(p.Data.Reveal(), string(p.Password.Reveal()))
+	switch {
+	case errors.Is(err, pkcs12.ErrIncorrectPassword):
+		return fieldErr(path+".password", "does not open the PKCS#12 file; check the password")
+	case err != nil:
+		return fieldErr(path+".data", "is not a PKCS#12 file holding one certificate and its private key; export the identity again as .p12")
+	}
+	return checkCertificateDates(path+".data", cert)
+}
+
+func checkCertificateDates(path string, cert *x509.Certificate) error {
+	t := now()
+	if t.After(cert.NotAfter) {
+		return fieldErr(path, "the certificate expired on %s; upload a current one", cert.NotAfter.UTC().Format(time.DateOnly))
+	}
+	if t.Before(cert.NotBefore) {
+		return fieldErr(path, "the certificate is not valid before %s", cert.NotBefore.UTC().Format(time.DateOnly))
+	}
+	return nil
+}
+
+func (p *PKCS12) content(*builder) (map[string]any, error) {
+	keys := map[string]any{
+		"PayloadContent":   p.Data.Reveal(),
+		"KeyIsExtractable": false,
+	}
+	if pw := p.Password.Reveal(); len(pw) > 0 {
+		keys["Password"] = string(pw)
+	}
+	if p.FileName != "" {
+		keys["PayloadCertificateFileName"] = p.FileName
+	}
+	return keys, nil
+}
+
+func (p *PKCS12) secrets() []namedSecret {
+	// The identity stays on the device, so there is nothing to redirect.
+	return []namedSecret{{"data", &p.Data.Secret, ""}, {"password", &p.Password, ""}}
+}

@@ -1,0 +1,415 @@
+package compliance
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/steward-mdm/steward/internal/actions"
+	"github.com/steward-mdm/steward/internal/iam"
+	"github.com/steward-mdm/steward/internal/privacy"
+	"github.com/steward-mdm/steward/internal/store"
+)
+
+// Standing states beyond store's compliant / noncompliant / unknown.
+const (
+	// InGrace: failing, but the ladder has not marked it noncompliant yet.
+	InGrace = "in_grace"
+)
+
+// historyRetention is how long compliance history is kept.
+const historyRetention = 365 * 24 * time.Hour
+
+// Engine evaluates devices and runs ladders.
+type Engine struct {
+	st      store.Store
+	priv    *privacy.Service
+	actions *actions.Service
+	log     *slog.Logger
+	now     func() time.Time
+}
+
+// NewEngine wires the engine.
+func NewEngine(st store.Store, priv *privacy.Service, act *actions.Service, log *slog.Logger) *Engine {
+	if log == nil {
+		log = slog.Default()
+	}
+	return &Engine{st: st, priv: priv, actions: act, log: log, now: time.Now}
+}
+
+// SetClock replaces the clock (tests).
+func (e *Engine) SetClock(now func() time.Time) { e.now = now }
+
+func (e *Engine) clock() time.Time { return e.now().UTC().Truncate(time.Microsecond) }
+
+// tenantPolicies loads the tenant's enabled policies, parsed, and the
+// blocklisted catalogue apps.
+func (e *Engine) tenantPolicies(ctx context.Context, q store.Queries, tenantID string) ([]Policy, []string, error) {
+	var out []Policy
+	page := store.Page{Limit: 1000}
+	for {
+		ps, err := q.Compliance().ListPolicies(ctx, tenantID, page)
+		if err != nil {
+			return nil, nil, err
+		}
+		for _, p := range ps {
+			if !p.Enabled {
+				continue
+			}
+			pol, err := fromStore(p)
+			if err != nil {
+				return nil, nil, err
+			}
+			out = append(out, pol)
+		}
+		if len(ps) < page.Limit {
+			break
+		}
+		page.After = ps[len(ps)-1].ID
+	}
+	var blocked []string
+	if slices.ContainsFunc(out, func(p Policy) bool { return p.Rules.BlockCatalogue }) {
+		apps, err := q.Apps().List(ctx, tenantID, store.Page{Limit: 1000})
+		if err != nil {
+			return nil, nil, err
+		}
+		for _, a := range apps {
+			if a.Kind == store.AppBlocked {
+				blocked = append(blocked, a.Identifier)
+			}
+		}
+	}
+	return out, blocked, nil
+}
+
+func fromStore(p store.CompliancePolicy) (Policy, error) {
+	rules, err := ParseRules(p.Rules)
+	if err != nil {
+		return Policy{}, fmt.Errorf("compliance: stored policy %s: %w", p.ID, err)
+	}
+	ladder, err := ParseLadder(p.Ladder)
+	if err != nil {
+		return Policy{}, fmt.Errorf("compliance: stored policy %s: %w", p.ID, err)
+	}
+	return Policy{ID: p.ID, Name: p.Name, Platform: p.Platform, Ownership: p.Ownership, Rules: rules, Ladder: ladder, Enabled: p.Enabled}, nil
+}
+
+// applies reports whether the policy covers the device.
+func (p Policy) applies(d store.Device) bool {
+	return (p.Platform == "" || p.Platform == d.Platform) && (p.Ownership == "" || p.Ownership == d.Ownership)
+}
+
+// EvaluateDevice evaluates one device against every applicable policy in
+// q and records the standings, history and summary. current is the
+// device's inventory when the caller has it (nil: read it).
+func (e *Engine) EvaluateDevice(ctx context.Context, q store.Queries, d store.Device, current []store.InventoryValue) error {
+	if d.Gone() || d.State != store.DeviceEnrolled {
+		return nil
+	}
+	policies, blocked, err := e.tenantPolicies(ctx, q, d.TenantID)
+	if err != nil {
+		return err
+	}
+	return e.evaluate(ctx, q, d, current, policies, blocked)
+}
+
+func (e *Engine) evaluate(ctx context.Context, q store.Queries, d store.Device, current []store.InventoryValue, policies []Policy, blocked []string) error {
+	var applicable []Policy
+	needApps := false
+	for _, p := range policies {
+		if p.applies(d) {
+			applicable = append(applicable, p)
+			needApps = needApps || p.Rules.needsApps()
+		}
+	}
+	standings, err := q.Compliance().Standings(ctx, d.TenantID, d.ID)
+	if err != nil {
+		return err
+	}
+	if len(applicable) == 0 && len(standings) == 0 {
+		return nil
+	}
+	facts, err := e.facts(ctx, q, d, current, needApps)
+	if err != nil {
+		return err
+	}
+	now := e.clock()
+	byPolicy := map[string]store.DeviceCompliance{}
+	for _, s := range standings {
+		byPolicy[s.PolicyID] = s
+	}
+	var states []string
+	for _, p := range applicable {
+		st, err := e.record(ctx, q, d, p, byPolicy[p.ID], p.Rules.Evaluate(facts, now, blocked), now)
+		if err != nil {
+			return err
+		}
+		states = append(states, st)
+		delete(byPolicy, p.ID)
+	}
+	for _, gone := range byPolicy { // the policy no longer covers the device
+		if err := q.Compliance().DeleteStanding(ctx, d.TenantID, d.ID, gone.PolicyID); err != nil {
+			return err
+		}
+	}
+	return e.summarise(ctx, q, d, states, now)
+}
+
+// record moves the standing of (device, policy) to the outcome.
+func (e *Engine) record(ctx context.Context, q store.Queries, d store.Device, p Policy, prev store.DeviceCompliance, out Outcome, now time.Time) (string, error) {
+	violations, err := json.Marshal(out.Violations)
+	if err != nil {
+		return "", err
+	}
+	next := store.DeviceCompliance{TenantID: d.TenantID, DeviceID: d.ID, PolicyID: p.ID, Violations: violations, EvaluatedAt: now,
+		Since: prev.Since, Steps: prev.Steps, NextStepAt: prev.NextStepAt}
+	failingBefore := prev.State == InGrace || prev.State == store.ComplianceNoncompliant
+	switch out.Result {
+	case Pass:
+		next.State, next.Steps, next.NextStepAt = store.ComplianceCompliant, 0, time.Time{}
+	case Unknown:
+		next.State, next.Steps, next.NextStepAt = store.ComplianceUnknown, 0, time.Time{}
+	default:
+		if !failingBefore {
+			next.Since, next.Steps = now, 0
+		}
+		next.State = InGrace
+		if !now.Before(p.Ladder.marksAt(next.Since)) {
+			next.State = store.ComplianceNoncompliant
+		}
+		next.NextStepAt = nextStep(p.Ladder, next.Since, next.Steps)
+	}
+	if next.State != prev.State {
+		if out.Result != Fail {
+			next.Since = now
+		}
+		if err := q.Compliance().AppendEvent(ctx, store.ComplianceEvent{ID: store.NewID(), TenantID: d.TenantID, DeviceID: d.ID,
+			PolicyID: p.ID, State: next.State, Violations: violations, At: now, ExpiresAt: now.Add(historyRetention)}); err != nil {
+			return "", err
+		}
+	}
+	return next.State, q.Compliance().PutStanding(ctx, next)
+}
+
+// nextStep is when ladder step number steps falls due; zero past the end.
+func nextStep(l Ladder, since time.Time, steps int) time.Time {
+	if steps >= len(l) {
+		return time.Time{}
+	}
+	return since.Add(time.Duration(l[steps].AfterHours) * time.Hour)
+}
+
+// severity orders standings, worst last.
+var severity = []string{store.ComplianceCompliant, store.ComplianceUnknown, InGrace, store.ComplianceNoncompliant}
+
+// summarise writes the device's overall state: its worst standing; a
+// device no policy covers is compliant by default only when some policy
+// exists; otherwise unknown.
+func (e *Engine) summarise(ctx context.Context, q store.Queries, d store.Device, states []string, now time.Time) error {
+	summary := store.ComplianceUnknown
+	if len(states) > 0 {
+		summary = store.ComplianceCompliant
+		for _, s := range states {
+			if slices.Index(severity, s) > slices.Index(severity, summary) {
+				summary = s
+			}
+		}
+	}
+	if summary == d.Compliance {
+		return nil
+	}
+	return q.ManagedDevices().SetCompliance(ctx, d.TenantID, d.ID, summary, now)
+}
+
+// facts gathers what the rules read about d.
+func (e *Engine) facts(ctx context.Context, q store.Queries, d store.Device, current []store.InventoryValue, needApps bool) (Facts, error) {
+	var err error
+	if current == nil {
+		if current, err = q.Inventory().Current(ctx, d.TenantID, d.ID); err != nil {
+			return Facts{}, err
+		}
+	}
+	f := Facts{Platform: d.Platform, Ownership: d.Ownership, LastSeen: d.LastSeenAt, Profiles: map[string]bool{}}
+	for _, v := range current {
+		if v.Ciphertext != nil || len(v.Value) == 0 {
+			continue
+		}
+		switch v.Field {
+		case "os.version":
+			_ = json.Unmarshal(v.Value, &f.OSVersion)
+		case "security.passcode_present":
+			f.PasscodePresent = boolFact(v.Value)
+		case "security.passcode_compliant":
+			f.PasscodeCompliant = boolFact(v.Value)
+		case "security.encrypted":
+			f.Encrypted = boolFact(v.Value)
+		case "security.compromised":
+			f.Compromised = boolFact(v.Value)
+		}
+	}
+	profiles, err := q.DeviceProfiles().ForDevice(ctx, d.TenantID, d.ID)
+	if err != nil {
+		return Facts{}, err
+	}
+	for _, p := range profiles {
+		if p.Status == store.ProfileInstalled {
+			f.Profiles[p.ProfileID] = true
+		}
+	}
+	if needApps {
+		ids, known, err := e.priv.AppIdentifiers(ctx, q, d.TenantID, d.ID, current)
+		if err != nil {
+			return Facts{}, err
+		}
+		if known {
+			f.Apps = make(map[string]bool, len(ids))
+			for _, id := range ids {
+				f.Apps[id] = true
+			}
+		}
+	}
+	return f, nil
+}
+
+func boolFact(raw []byte) *bool {
+	var b bool
+	if json.Unmarshal(raw, &b) != nil {
+		return nil
+	}
+	return &b
+}
+
+// ladderActor is who carries out automatic ladder steps in the audit log.
+var ladderActor = iam.Actor{Type: store.ActorSystem, ID: "compliance"}
+
+// RunDueSteps carries out up to limit ladder steps that fell due, each in
+// its own transaction, and returns how many ran.
+func (e *Engine) RunDueSteps(ctx context.Context, limit int) (int, error) {
+	due, err := e.st.Read().Compliance().DueSteps(ctx, e.clock(), limit)
+	if err != nil {
+		return 0, err
+	}
+	ran := 0
+	for _, s := range due {
+		err := e.st.Tx(ctx, func(q store.Queries) error { return e.runStep(ctx, q, s) })
+		if err != nil {
+			e.log.Warn("a compliance step failed", "tenant", s.TenantID, "device", s.DeviceID, "policy", s.PolicyID, "error", err.Error())
+			continue
+		}
+		ran++
+	}
+	return ran, nil
+}
+
+func (e *Engine) runStep(ctx context.Context, q store.Queries, due store.DeviceCompliance) error {
+	p, err := q.Compliance().GetPolicy(ctx, due.TenantID, due.PolicyID)
+	if errors.Is(err, store.ErrNotFound) {
+		return q.Compliance().DeleteStanding(ctx, due.TenantID, due.DeviceID, due.PolicyID)
+	}
+	if err != nil {
+		return err
+	}
+	pol, err := fromStore(p)
+	if err != nil {
+		return err
+	}
+	// Re-read under the transaction: another node may have run it.
+	cur, err := e.standing(ctx, q, due)
+	if err != nil || cur.NextStepAt.IsZero() || cur.NextStepAt.After(e.clock()) || cur.Steps >= len(pol.Ladder) {
+		return err
+	}
+	d, err := q.Devices().Get(ctx, due.TenantID, due.DeviceID)
+	if err != nil {
+		return err
+	}
+	now := e.clock()
+	step := pol.Ladder[cur.Steps]
+	if err := e.carryOut(ctx, q, d, pol, cur, step); err != nil {
+		return err
+	}
+	cur.Steps++
+	cur.NextStepAt = nextStep(pol.Ladder, cur.Since, cur.Steps)
+	if step.Action == StepMarkNoncompliant {
+		cur.State = store.ComplianceNoncompliant
+	}
+	if err := q.Compliance().AppendEvent(ctx, store.ComplianceEvent{ID: store.NewID(), TenantID: d.TenantID, DeviceID: d.ID,
+		PolicyID: pol.ID, State: cur.State, Violations: cur.Violations, Action: step.Action, At: now, ExpiresAt: now.Add(historyRetention)}); err != nil {
+		return err
+	}
+	if err := q.Compliance().PutStanding(ctx, cur); err != nil {
+		return err
+	}
+	all, err := q.Compliance().Standings(ctx, d.TenantID, d.ID)
+	if err != nil {
+		return err
+	}
+	states := make([]string, len(all))
+	for i, s := range all {
+		states[i] = s.State
+	}
+	return e.summarise(ctx, q, d, states, now)
+}
+
+func (e *Engine) standing(ctx context.Context, q store.Queries, due store.DeviceCompliance) (store.DeviceCompliance, error) {
+	all, err := q.Compliance().Standings(ctx, due.TenantID, due.DeviceID)
+	if err != nil {
+		return store.DeviceCompliance{}, err
+	}
+	for _, s := range all {
+		if s.PolicyID == due.PolicyID {
+			return s, nil
+		}
+	}
+	return store.DeviceCompliance{}, nil
+}
+
+// carryOut performs one ladder step on d.
+func (e *Engine) carryOut(ctx context.Context, q store.Queries, d store.Device, p Policy, s store.DeviceCompliance, step Step) error {
+	reason := fmt.Sprintf("compliance policy %q: %s", p.Name, summary(s.Violations))
+	switch step.Action {
+	case StepNotify:
+		if d.SubjectID == "" {
+			return nil // nobody to tell (shared device)
+		}
+		var vs []Violation
+		_ = json.Unmarshal(s.Violations, &vs)
+		var b strings.Builder
+		b.WriteString("Your device does not meet your organisation's security requirements yet. To fix it:\n\n")
+		for _, v := range vs {
+			if !v.Unknown {
+				b.WriteString("- " + v.Reason + "\n")
+			}
+		}
+		b.WriteString("\nUntil it is fixed, the device may lose access to work data.\n")
+		return e.priv.QueueNotification(ctx, q, d.TenantID, d.SubjectID, "compliance", "Action needed on your device", b.String())
+	case StepMarkNoncompliant:
+		return nil // the state change is the step
+	case StepLock, StepRetire:
+		kind := actions.Lock
+		if step.Action == StepRetire {
+			kind = actions.Retire
+		}
+		return e.actions.Automatic(ctx, q, d, kind, reason, ladderActor)
+	}
+	return fmt.Errorf("compliance: unknown ladder step %q", step.Action)
+}
+
+// summary lists the failed rules of a violations document, briefly.
+func summary(raw []byte) string {
+	var vs []Violation
+	if json.Unmarshal(raw, &vs) != nil {
+		return "rules failed"
+	}
+	var rules []string
+	for _, v := range vs {
+		if !v.Unknown && !v.Warning && !slices.Contains(rules, v.Rule) {
+			rules = append(rules, v.Rule)
+		}
+	}
+	return strings.Join(rules, ", ") + " failed"
+}

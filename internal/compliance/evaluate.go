@@ -1,0 +1,142 @@
+package compliance
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/steward-mdm/steward/internal/device"
+)
+
+// Facts are what compliance knows about one device. Nil pointers and a nil
+// Apps set mean "not reported".
+type Facts struct {
+	Platform          string
+	Ownership         string
+	OSVersion         string
+	PasscodePresent   *bool
+	PasscodeCompliant *bool
+	Encrypted         *bool
+	Compromised       *bool
+	LastSeen          time.Time
+	// Profiles holds the IDs of the Steward profiles installed.
+	Profiles map[string]bool
+	// Apps holds the installed bundle IDs; nil when no app list is known.
+	Apps map[string]bool
+}
+
+// Violation is one rule a device fails, with what to do about it in words
+// the employee understands.
+type Violation struct {
+	Rule   string `json:"rule"`
+	Reason string `json:"reason"`
+	// Unknown: the device has not reported the fact yet.
+	Unknown bool `json:"unknown,omitempty"`
+	// Warning: failing, but not counted yet (an OS deadline in the future).
+	Warning bool `json:"warning,omitempty"`
+}
+
+// Outcome is a device's result under one policy.
+type Outcome struct {
+	// Result is pass, fail or unknown (nothing failed, something unknown).
+	Result     string      `json:"result"`
+	Violations []Violation `json:"violations,omitempty"`
+}
+
+// Results of an evaluation.
+const (
+	Pass    = "pass"
+	Fail    = "fail"
+	Unknown = "unknown"
+)
+
+// Evaluate checks facts against the rules at now. blocked lists the
+// tenant's blocklisted catalogue apps (used with BlockCatalogue).
+func (r Rules) Evaluate(f Facts, now time.Time, blocked []string) Outcome {
+	var vs []Violation
+	fail := func(rule, reason string) { vs = append(vs, Violation{Rule: rule, Reason: reason}) }
+	unknown := func(rule, reason string) { vs = append(vs, Violation{Rule: rule, Reason: reason, Unknown: true}) }
+	if r.MinOSVersion != "" {
+		key := device.VersionKey(f.OSVersion)
+		switch {
+		case key == "":
+			unknown("min_os_version", "The device has not reported its OS version yet.")
+		case key < device.VersionKey(r.MinOSVersion):
+			v := Violation{Rule: "min_os_version",
+				Reason: fmt.Sprintf("Update the operating system to %s or later (this device runs %s).", r.MinOSVersion, f.OSVersion)}
+			if !r.MinOSDeadline.IsZero() && now.Before(r.MinOSDeadline) {
+				v.Warning = true
+				v.Reason = fmt.Sprintf("Update the operating system to %s or later before %s (this device runs %s).",
+					r.MinOSVersion, r.MinOSDeadline.UTC().Format("2 January 2006"), f.OSVersion)
+			}
+			vs = append(vs, v)
+		}
+	}
+	if r.PasscodeRequired {
+		switch {
+		case f.PasscodePresent == nil:
+			unknown("passcode", "The device has not reported whether a passcode is set.")
+		case !*f.PasscodePresent:
+			fail("passcode", "Set a passcode on the device.")
+		case f.PasscodeCompliant != nil && !*f.PasscodeCompliant:
+			fail("passcode", "Change the passcode: it does not meet your organisation's passcode rules.")
+		}
+	}
+	if r.EncryptionRequired {
+		switch {
+		case f.Encrypted == nil:
+			unknown("encryption", "The device has not reported whether its storage is encrypted.")
+		case !*f.Encrypted:
+			fail("encryption", "Turn on storage encryption (on a Mac: FileVault).")
+		}
+	}
+	if r.NotCompromised {
+		switch {
+		case f.Compromised == nil:
+			unknown("not_compromised", "The device has not reported its integrity yet.")
+		case *f.Compromised:
+			fail("not_compromised", "The device's system protections are off (jailbreak or System Integrity Protection disabled); restore them.")
+		}
+	}
+	if r.CheckedInWithinDays > 0 && now.Sub(f.LastSeen) > time.Duration(r.CheckedInWithinDays)*24*time.Hour {
+		fail("checked_in", fmt.Sprintf("Connect the device to the internet so it can check in (required every %d days).", r.CheckedInWithinDays))
+	}
+	for _, id := range r.RequiredProfiles {
+		if !f.Profiles[id] {
+			fail("required_profile", "A required configuration profile is not installed yet; keep the device online so it can be installed.")
+			break
+		}
+	}
+	if r.needsApps() {
+		if f.Apps == nil {
+			unknown("apps", "The device has not reported its managed apps yet.")
+		} else {
+			forbidden := r.ForbiddenApps
+			if r.BlockCatalogue {
+				forbidden = append(forbidden[:len(forbidden):len(forbidden)], blocked...)
+			}
+			for _, id := range forbidden {
+				if f.Apps[id] {
+					fail("forbidden_app", fmt.Sprintf("Remove the app %s: your organisation does not allow it.", id))
+				}
+			}
+			for _, id := range r.RequiredApps {
+				if !f.Apps[id] {
+					fail("required_app", fmt.Sprintf("Install the app %s from your organisation's app catalogue.", id))
+				}
+			}
+		}
+	}
+	out := Outcome{Result: Pass, Violations: vs}
+	for _, v := range vs {
+		switch {
+		case v.Warning:
+		case v.Unknown:
+			if out.Result == Pass {
+				out.Result = Unknown
+			}
+		default:
+			out.Result = Fail
+		}
+	}
+	return out
+}

@@ -1,0 +1,203 @@
+package compliance
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"slices"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/steward-mdm/steward/internal/apperr"
+	"github.com/steward-mdm/steward/internal/audit"
+	"github.com/steward-mdm/steward/internal/iam"
+	"github.com/steward-mdm/steward/internal/privacy"
+	"github.com/steward-mdm/steward/internal/store"
+)
+
+// PolicyInput creates or replaces a policy.
+type PolicyInput struct {
+	Name      string `json:"name"`
+	Platform  string `json:"platform,omitempty"`  // ios, ipados, macos; empty for all
+	Ownership string `json:"ownership,omitempty"` // empty for all classes
+	Rules     Rules  `json:"rules"`
+	// Ladder defaults to DefaultLadder when absent.
+	Ladder  *Ladder `json:"ladder,omitempty"`
+	Enabled *bool   `json:"enabled,omitempty"`
+}
+
+var platforms = []string{"", "ios", "ipados", "macos"}
+
+func (in PolicyInput) toStore(tenantID string) (store.CompliancePolicy, error) {
+	name := strings.TrimSpace(in.Name)
+	if name == "" || utf8.RuneCountInString(name) > 100 {
+		return store.CompliancePolicy{}, apperr.Invalid("a policy needs a name of 1 to 100 characters")
+	}
+	if !slices.Contains(platforms, in.Platform) {
+		return store.CompliancePolicy{}, apperr.Invalid("platform must be ios, ipados, macos or empty (all)")
+	}
+	if in.Ownership != "" && !privacy.Ownership(in.Ownership).Valid() {
+		return store.CompliancePolicy{}, apperr.Invalid("ownership must be corporate, personal, user_enrolled, shared or empty (all)")
+	}
+	if err := in.Rules.Validate(); err != nil {
+		return store.CompliancePolicy{}, err
+	}
+	ladder := DefaultLadder()
+	if in.Ladder != nil {
+		ladder = *in.Ladder
+	}
+	if err := ladder.Validate(); err != nil {
+		return store.CompliancePolicy{}, err
+	}
+	rules, err := json.Marshal(in.Rules)
+	if err != nil {
+		return store.CompliancePolicy{}, err
+	}
+	lad, err := json.Marshal(ladder)
+	if err != nil {
+		return store.CompliancePolicy{}, err
+	}
+	enabled := in.Enabled == nil || *in.Enabled
+	return store.CompliancePolicy{TenantID: tenantID, Name: name, Platform: in.Platform, Ownership: in.Ownership,
+		Rules: rules, Ladder: lad, Enabled: enabled}, nil
+}
+
+// CreatePolicy stores a policy and evaluates the tenant's devices with it.
+func (e *Engine) CreatePolicy(ctx context.Context, tenantID string, in PolicyInput, actor iam.Actor) (store.CompliancePolicy, error) {
+	p, err := in.toStore(tenantID)
+	if err != nil {
+		return p, err
+	}
+	now := e.clock()
+	p.ID, p.CreatedBy, p.CreatedAt, p.UpdatedAt = store.NewID(), string(actor.Type)+":"+actor.ID, now, now
+	err = e.st.Tx(ctx, func(q store.Queries) error {
+		if err := q.Compliance().CreatePolicy(ctx, p); err != nil {
+			if errors.Is(err, store.ErrConflict) {
+				return apperr.Conflict("a policy named %q exists already", p.Name)
+			}
+			return err
+		}
+		return audit.Append(ctx, q, actor.Entry(tenantID, "compliance.policy.create", "policy", p.ID, audit.OutcomeSuccess))
+	})
+	if err != nil {
+		return p, err
+	}
+	_, err = e.EvaluateTenant(ctx, tenantID, nil)
+	return p, err
+}
+
+// UpdatePolicy replaces a policy and re-evaluates the tenant.
+func (e *Engine) UpdatePolicy(ctx context.Context, tenantID, policyID string, in PolicyInput, actor iam.Actor) (store.CompliancePolicy, error) {
+	next, err := in.toStore(tenantID)
+	if err != nil {
+		return next, err
+	}
+	err = e.st.Tx(ctx, func(q store.Queries) error {
+		p, err := q.Compliance().GetPolicy(ctx, tenantID, policyID)
+		if errors.Is(err, store.ErrNotFound) {
+			return apperr.NotFound("policy")
+		}
+		if err != nil {
+			return err
+		}
+		next.ID, next.CreatedBy, next.CreatedAt, next.UpdatedAt = p.ID, p.CreatedBy, p.CreatedAt, e.clock()
+		if err := q.Compliance().UpdatePolicy(ctx, next); err != nil {
+			if errors.Is(err, store.ErrConflict) {
+				return apperr.Conflict("a policy named %q exists already", next.Name)
+			}
+			return err
+		}
+		return audit.Append(ctx, q, actor.Entry(tenantID, "compliance.policy.update", "policy", p.ID, audit.OutcomeSuccess))
+	})
+	if err != nil {
+		return next, err
+	}
+	_, err = e.EvaluateTenant(ctx, tenantID, nil)
+	return next, err
+}
+
+// DeletePolicy removes a policy; devices it covered are re-summarised.
+func (e *Engine) DeletePolicy(ctx context.Context, tenantID, policyID string, actor iam.Actor) error {
+	err := e.st.Tx(ctx, func(q store.Queries) error {
+		if _, err := q.Compliance().GetPolicy(ctx, tenantID, policyID); errors.Is(err, store.ErrNotFound) {
+			return apperr.NotFound("policy")
+		} else if err != nil {
+			return err
+		}
+		if err := q.Compliance().DeletePolicy(ctx, tenantID, policyID); err != nil {
+			return err
+		}
+		return audit.Append(ctx, q, actor.Entry(tenantID, "compliance.policy.delete", "policy", policyID, audit.OutcomeSuccess))
+	})
+	if err != nil {
+		return err
+	}
+	_, err = e.EvaluateTenant(ctx, tenantID, nil)
+	return err
+}
+
+// EvaluationResult counts a tenant-wide evaluation.
+type EvaluationResult struct {
+	Devices int           `json:"devices"`
+	Took    time.Duration `json:"-"`
+}
+
+// evaluateBatch is how many devices share one transaction.
+const evaluateBatch = 500
+
+// EvaluateTenant evaluates every enrolled device of the tenant, in
+// batches, calling progress after each.
+func (e *Engine) EvaluateTenant(ctx context.Context, tenantID string, progress func(done int)) (EvaluationResult, error) {
+	start := time.Now()
+	var res EvaluationResult
+	cursor := store.DeviceCursor{}
+	for {
+		var next store.DeviceCursor
+		err := e.st.Tx(ctx, func(q store.Queries) error {
+			policies, blocked, err := e.tenantPolicies(ctx, q, tenantID)
+			if err != nil {
+				return err
+			}
+			page, err := q.ManagedDevices().Search(ctx, tenantID, store.DeviceQuery{State: store.DeviceEnrolled, After: cursor, Limit: evaluateBatch})
+			if err != nil {
+				return err
+			}
+			for _, d := range page.Devices {
+				if err := e.evaluate(ctx, q, d, nil, policies, blocked); err != nil {
+					return err
+				}
+			}
+			res.Devices += len(page.Devices)
+			next = page.Next
+			return nil
+		})
+		if err != nil {
+			return res, err
+		}
+		if progress != nil {
+			progress(res.Devices)
+		}
+		if next == (store.DeviceCursor{}) {
+			break
+		}
+		cursor = next
+	}
+	res.Took = time.Since(start)
+	return res, nil
+}
+
+// EvaluateAll evaluates every tenant (the periodic pass that catches
+// time-based rules such as "checked in within N days").
+func (e *Engine) EvaluateAll(ctx context.Context) error {
+	tenants, err := privacy.TenantIDs(ctx, e.st.Read())
+	if err != nil {
+		return err
+	}
+	for _, t := range tenants {
+		if _, err := e.EvaluateTenant(ctx, t, nil); err != nil {
+			return err
+		}
+	}
+	return nil
+}

@@ -1,0 +1,464 @@
+package device
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"slices"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/steward-mdm/steward/internal/apperr"
+	"github.com/steward-mdm/steward/internal/apple/mdm"
+	"github.com/steward-mdm/steward/internal/apple/mdmproto"
+	"github.com/steward-mdm/steward/internal/apple/payloads"
+	"github.com/steward-mdm/steward/internal/audit"
+	"github.com/steward-mdm/steward/internal/iam"
+	"github.com/steward-mdm/steward/internal/privacy"
+	"github.com/steward-mdm/steward/internal/store"
+)
+
+// ProfileInput creates or replaces a profile: a typed definition, or an
+// uploaded .mobileconfig (Custom, base64 in JSON).
+type ProfileInput struct {
+	Name       string          `json:"name"`
+	Definition json.RawMessage `json:"definition,omitempty"`
+	Custom     []byte          `json:"custom,omitempty"`
+}
+
+// personalSafePayloads are the payload types a personally owned device may
+// receive: they configure access to work resources and restrict managed
+// data, but cannot trust a root certificate, route all traffic through a
+// proxy or reach the employee's own data.
+var personalSafePayloads = []string{
+	"com.apple.wifi.managed", "com.apple.vpn.managed", "com.apple.mail.managed", "com.apple.eas.account",
+	"com.apple.mobiledevice.passwordpolicy", "com.apple.applicationaccess", "com.apple.security.scep",
+	"com.apple.security.pkcs12", "com.apple.webClip.managed",
+}
+
+// ForPersonal reports whether every payload type is safe for personally
+// owned devices.
+func ForPersonal(types []string) bool {
+	for _, t := range types {
+		if !slices.Contains(personalSafePayloads, t) {
+			return false
+		}
+	}
+	return len(types) > 0
+}
+
+// enrolmentIdentifierRoot is where management profiles' identifiers live;
+// a profile there could replace a device's enrolment.
+const enrolmentIdentifierRoot = "org.steward.enrolment"
+
+func profileAD(tenantID, profileID string) []byte {
+	return []byte("config-profile:" + tenantID + ":" + profileID)
+}
+
+// prepared is a profile ready to store: public part, sealed part.
+type prepared struct {
+	identifier string
+	kind       string
+	public     []byte
+	secret     []byte // secrets JSON, or the whole custom file
+	types      []string
+}
+
+// prepare validates the input. stored, when updating a built profile,
+// supplies the secrets an admin left redacted.
+func prepare(in ProfileInput, stored *payloads.Definition) (prepared, error) {
+	if (len(in.Definition) == 0) == (len(in.Custom) == 0) {
+		return prepared{}, apperr.Invalid("give either a definition or a custom profile")
+	}
+	if len(in.Custom) > 0 {
+		c, err := payloads.ValidateCustom(in.Custom, enrolmentIdentifierRoot)
+		if err != nil {
+			return prepared{}, err
+		}
+		return prepared{identifier: c.Identifier, kind: store.ProfileCustom, secret: in.Custom, types: c.PayloadTypes}, nil
+	}
+	def, err := payloads.ParseDefinition(in.Definition)
+	if err != nil {
+		return prepared{}, err
+	}
+	if strings.HasPrefix(def.Identifier, enrolmentIdentifierRoot) {
+		return prepared{}, apperr.Invalid("identifiers under %s are reserved for Steward's management profiles", enrolmentIdentifierRoot)
+	}
+	if stored != nil {
+		if def, err = payloads.MergeSecrets(def, *stored); err != nil {
+			return prepared{}, err
+		}
+	}
+	built, err := def.Build() // every secret present, every reference resolved
+	if err != nil {
+		return prepared{}, err
+	}
+	summary, err := payloads.ValidateCustom(built, enrolmentIdentifierRoot)
+	if err != nil {
+		return prepared{}, err
+	}
+	public, secrets := def.SplitSecrets()
+	p := prepared{identifier: def.Identifier, kind: store.ProfileBuilt, types: summary.PayloadTypes}
+	if p.public, err = json.Marshal(public); err != nil {
+		return prepared{}, err
+	}
+	if p.secret, err = json.Marshal(secrets); err != nil {
+		return prepared{}, err
+	}
+	return p, nil
+}
+
+// CreateProfile stores a profile; assign it to groups to deploy it.
+func (s *Service) CreateProfile(ctx context.Context, tenantID string, in ProfileInput, actor iam.Actor) (store.ConfigProfile, error) {
+	name := strings.TrimSpace(in.Name)
+	if name == "" || utf8.RuneCountInString(name) > 100 {
+		return store.ConfigProfile{}, apperr.Invalid("a profile needs a name of 1 to 100 characters")
+	}
+	p, err := prepare(in, nil)
+	if err != nil {
+		return store.ConfigProfile{}, err
+	}
+	now := s.clock()
+	cp := store.ConfigProfile{ID: store.NewID(), TenantID: tenantID, Name: name, Identifier: p.identifier, Kind: p.kind, Platform: "apple",
+		Definition: p.public, Digest: store.NewID(), PayloadTypes: p.types, CreatedBy: actorRef(actor), CreatedAt: now, UpdatedAt: now}
+	if cp.Sealed, err = s.sealer.Seal(p.secret, profileAD(tenantID, cp.ID)); err != nil {
+		return store.ConfigProfile{}, err
+	}
+	err = s.st.Tx(ctx, func(q store.Queries) error {
+		if err := q.Profiles().Create(ctx, cp); err != nil {
+			if errors.Is(err, store.ErrConflict) {
+				return apperr.Conflict("a profile with identifier %q exists already", cp.Identifier)
+			}
+			return err
+		}
+		e := actor.Entry(tenantID, "device.profile.create", "profile", cp.ID, audit.OutcomeSuccess)
+		e.Details = map[string]any{"kind": cp.Kind, "payload_types": cp.PayloadTypes}
+		return audit.Append(ctx, q, e)
+	})
+	return cp, err
+}
+
+// UpdateProfile replaces a profile's content (same identifier); devices
+// that hold it get the new version.
+func (s *Service) UpdateProfile(ctx context.Context, tenantID, profileID string, in ProfileInput, actor iam.Actor) (store.ConfigProfile, error) {
+	var out store.ConfigProfile
+	err := s.st.Tx(ctx, func(q store.Queries) error {
+		cp, err := s.profile(ctx, q, tenantID, profileID)
+		if err != nil {
+			return err
+		}
+		var stored *payloads.Definition
+		if cp.Kind == store.ProfileBuilt && len(in.Definition) > 0 {
+			def, err := s.openDefinition(cp)
+			if err != nil {
+				return err
+			}
+			stored = &def
+		}
+		p, err := prepare(in, stored)
+		if err != nil {
+			return err
+		}
+		if p.identifier != cp.Identifier {
+			return apperr.Invalid("a profile's identifier cannot change (it is %q); create a new profile", cp.Identifier)
+		}
+		if name := strings.TrimSpace(in.Name); name != "" {
+			cp.Name = name
+		}
+		cp.Kind, cp.Definition, cp.PayloadTypes, cp.Digest, cp.UpdatedAt = p.kind, p.public, p.types, store.NewID(), s.clock()
+		if cp.Sealed, err = s.sealer.Seal(p.secret, profileAD(tenantID, cp.ID)); err != nil {
+			return err
+		}
+		if err := q.Profiles().Update(ctx, cp); err != nil {
+			return err
+		}
+		if err := audit.Append(ctx, q, actor.Entry(tenantID, "device.profile.update", "profile", cp.ID, audit.OutcomeSuccess)); err != nil {
+			return err
+		}
+		out = cp
+		return s.reconcileProfile(ctx, q, cp)
+	})
+	return out, err
+}
+
+// DeleteProfile removes the profile from every device holding it and
+// deletes it.
+func (s *Service) DeleteProfile(ctx context.Context, tenantID, profileID string, actor iam.Actor) error {
+	return s.st.Tx(ctx, func(q store.Queries) error {
+		cp, err := s.profile(ctx, q, tenantID, profileID)
+		if err != nil {
+			return err
+		}
+		page := store.Page{Limit: 1000}
+		for {
+			states, err := q.DeviceProfiles().ForProfile(ctx, tenantID, cp.ID, page)
+			if err != nil {
+				return err
+			}
+			for _, st := range states {
+				if st.Status != store.ProfileFailed {
+					if err := s.removeFrom(ctx, q, cp, st.DeviceID); err != nil {
+						return err
+					}
+				}
+			}
+			if len(states) < page.Limit {
+				break
+			}
+			page.After = states[len(states)-1].DeviceID
+		}
+		if err := q.Profiles().Delete(ctx, tenantID, cp.ID); err != nil {
+			return err
+		}
+		return audit.Append(ctx, q, actor.Entry(tenantID, "device.profile.delete", "profile", cp.ID, audit.OutcomeSuccess))
+	})
+}
+
+// AssignProfile targets a profile at a group (assign) or stops (unassign);
+// members get it installed or removed.
+func (s *Service) AssignProfile(ctx context.Context, tenantID, profileID, groupID string, assign bool, actor iam.Actor) error {
+	return s.st.Tx(ctx, func(q store.Queries) error {
+		cp, err := s.profile(ctx, q, tenantID, profileID)
+		if err != nil {
+			return err
+		}
+		if _, err := s.group(ctx, q, tenantID, groupID); err != nil {
+			return err
+		}
+		action := "device.profile.assign"
+		if assign {
+			err = q.Profiles().Assign(ctx, tenantID, profileID, groupID, s.clock())
+		} else {
+			action = "device.profile.unassign"
+			err = q.Profiles().Unassign(ctx, tenantID, profileID, groupID)
+		}
+		if err != nil {
+			return err
+		}
+		e := actor.Entry(tenantID, action, "profile", cp.ID, audit.OutcomeSuccess)
+		e.Details = map[string]any{"group": groupID}
+		if err := audit.Append(ctx, q, e); err != nil {
+			return err
+		}
+		members, err := q.Groups().AllMembers(ctx, tenantID, groupID)
+		if err != nil {
+			return err
+		}
+		return s.reconcileDevices(ctx, q, tenantID, members)
+	})
+}
+
+func (s *Service) profile(ctx context.Context, q store.Queries, tenantID, profileID string) (store.ConfigProfile, error) {
+	cp, err := q.Profiles().Get(ctx, tenantID, profileID)
+	if errors.Is(err, store.ErrNotFound) {
+		return cp, apperr.NotFound("profile")
+	}
+	return cp, err
+}
+
+// openDefinition returns a built profile's full definition, secrets in.
+func (s *Service) openDefinition(cp store.ConfigProfile) (payloads.Definition, error) {
+	var def payloads.Definition
+	if err := json.Unmarshal(cp.Definition, &def); err != nil {
+		return def, err
+	}
+	raw, err := s.sealer.Open(cp.Sealed, profileAD(cp.TenantID, cp.ID))
+	if err != nil {
+		return def, err
+	}
+	var secrets map[string][]byte
+	if err := json.Unmarshal(raw, &secrets); err != nil {
+		return def, err
+	}
+	return def.WithSecrets(secrets)
+}
+
+// mobileconfig builds the bytes a device installs.
+func (s *Service) mobileconfig(cp store.ConfigProfile) ([]byte, error) {
+	if cp.Kind == store.ProfileCustom {
+		return s.sealer.Open(cp.Sealed, profileAD(cp.TenantID, cp.ID))
+	}
+	def, err := s.openDefinition(cp)
+	if err != nil {
+		return nil, err
+	}
+	return def.Build()
+}
+
+// PublicDefinition returns what the API may show of a profile: the
+// definition with every secret replaced by a marker; nothing of a custom
+// upload but its identifier and payload types.
+func PublicDefinition(cp store.ConfigProfile) json.RawMessage {
+	if cp.Kind == store.ProfileCustom || len(cp.Definition) == 0 {
+		return nil
+	}
+	return json.RawMessage(cp.Definition)
+}
+
+// reconcileProfile re-deploys a changed profile to its groups' members.
+func (s *Service) reconcileProfile(ctx context.Context, q store.Queries, cp store.ConfigProfile) error {
+	groups, err := q.Profiles().Groups(ctx, cp.TenantID, cp.ID)
+	if err != nil {
+		return err
+	}
+	var ids []string
+	for _, g := range groups {
+		members, err := q.Groups().AllMembers(ctx, cp.TenantID, g)
+		if err != nil {
+			return err
+		}
+		ids = append(ids, members...)
+	}
+	slices.Sort(ids)
+	return s.reconcileDevices(ctx, q, cp.TenantID, slices.Compact(ids))
+}
+
+// reconcileDevices brings each device's profiles to what its groups ask:
+// missing or outdated ones installed, ones no group asks for removed.
+func (s *Service) reconcileDevices(ctx context.Context, q store.Queries, tenantID string, deviceIDs []string) error {
+	built := map[string][]byte{}
+	for _, id := range deviceIDs {
+		d, err := q.Devices().Get(ctx, tenantID, id)
+		if errors.Is(err, store.ErrNotFound) {
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		if d.State != store.DeviceEnrolled || d.Platform == "" {
+			continue // profiles follow once it enrols
+		}
+		groups, err := q.Groups().GroupsOf(ctx, tenantID, id)
+		if err != nil {
+			return err
+		}
+		want := map[string]store.ConfigProfile{}
+		if len(groups) > 0 {
+			ps, err := q.Profiles().ForGroups(ctx, tenantID, groups)
+			if err != nil {
+				return err
+			}
+			for _, p := range ps {
+				want[p.ID] = p
+			}
+		}
+		have, err := q.DeviceProfiles().ForDevice(ctx, tenantID, id)
+		if err != nil {
+			return err
+		}
+		held := map[string]store.DeviceProfile{}
+		for _, h := range have {
+			held[h.ProfileID] = h
+		}
+		for pid, cp := range want {
+			h, ok := held[pid]
+			if ok && h.Digest == cp.Digest && h.Status != store.ProfileRemovalPending && h.Status != store.ProfileRemovalFailed {
+				continue // installed, pending or failed at this version
+			}
+			if err := s.installOn(ctx, q, cp, d, built); err != nil {
+				return err
+			}
+		}
+		for pid, h := range held {
+			if _, ok := want[pid]; ok || h.Status == store.ProfileRemovalPending {
+				continue
+			}
+			cp, err := q.Profiles().Get(ctx, tenantID, pid)
+			if errors.Is(err, store.ErrNotFound) {
+				if err := q.DeviceProfiles().Delete(ctx, tenantID, id, pid); err != nil {
+					return err
+				}
+				continue
+			}
+			if err != nil {
+				return err
+			}
+			if h.Status == store.ProfileFailed {
+				if err := q.DeviceProfiles().Delete(ctx, tenantID, id, pid); err != nil { // never installed
+					return err
+				}
+				continue
+			}
+			if err := s.removeFrom(ctx, q, cp, id); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// profileActor queues profile commands in the audit log.
+var profileActor = iam.Actor{Type: store.ActorSystem, ID: "profiles"}
+
+func (s *Service) installOn(ctx context.Context, q store.Queries, cp store.ConfigProfile, d store.Device, built map[string][]byte) error {
+	state := store.DeviceProfile{TenantID: d.TenantID, DeviceID: d.ID, ProfileID: cp.ID, Digest: cp.Digest, UpdatedAt: s.clock()}
+	if privacy.Ownership(d.Ownership).PersonallyOwned() && !ForPersonal(cp.PayloadTypes) {
+		state.Status, state.Error = store.ProfileFailed, "not installed: the profile holds payloads not allowed on personally owned devices"
+		return q.DeviceProfiles().Put(ctx, state)
+	}
+	payload, ok := built[cp.ID]
+	if !ok {
+		var err error
+		if payload, err = s.mobileconfig(cp); err != nil {
+			return err
+		}
+		built[cp.ID] = payload
+	}
+	cmds, err := s.mdm.EnqueueIn(ctx, q, d, []mdmproto.Request{mdmproto.InstallProfile{Payload: payload,
+		ReviewedForPersonal: ForPersonal(cp.PayloadTypes)}}, "profile "+cp.Identifier+" assigned", profileActor)
+	if err != nil {
+		var ae *apperr.Error
+		if !errors.As(err, &ae) || ae.Kind == apperr.KindInternal {
+			return err
+		}
+		state.Status, state.Error = store.ProfileFailed, ae.Message // a full queue: retried on the next change
+		return q.DeviceProfiles().Put(ctx, state)
+	}
+	state.Status, state.CommandID = store.ProfilePending, cmds[0].ID
+	return q.DeviceProfiles().Put(ctx, state)
+}
+
+func (s *Service) removeFrom(ctx context.Context, q store.Queries, cp store.ConfigProfile, deviceID string) error {
+	d, err := q.Devices().Get(ctx, cp.TenantID, deviceID)
+	if err != nil {
+		return err
+	}
+	if d.State != store.DeviceEnrolled {
+		return q.DeviceProfiles().Delete(ctx, cp.TenantID, deviceID, cp.ID)
+	}
+	cmds, err := s.mdm.EnqueueIn(ctx, q, d, []mdmproto.Request{mdmproto.RemoveProfile{Identifier: cp.Identifier}},
+		"profile "+cp.Identifier+" unassigned", profileActor)
+	if err != nil {
+		return err
+	}
+	return q.DeviceProfiles().Put(ctx, store.DeviceProfile{TenantID: cp.TenantID, DeviceID: deviceID, ProfileID: cp.ID,
+		Digest: cp.Digest, Status: store.ProfileRemovalPending, CommandID: cmds[0].ID, UpdatedAt: s.clock()})
+}
+
+// CommandFinished is the mdm hook for profile commands: the device's
+// answer to an install or removal becomes the profile's state there.
+func (s *Service) CommandFinished(ctx context.Context, q store.Queries, cmd store.Command) error {
+	if cmd.RequestType != string(mdmproto.RequestInstallProfile) && cmd.RequestType != string(mdmproto.RequestRemoveProfile) {
+		return nil
+	}
+	st, err := q.DeviceProfiles().ByCommand(ctx, cmd.TenantID, cmd.ID)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil // superseded, or the profile was deleted
+	}
+	if err != nil {
+		return err
+	}
+	st.UpdatedAt = s.clock()
+	removal := st.Status == store.ProfileRemovalPending
+	switch {
+	case cmd.State == store.CommandAcknowledged && removal:
+		return q.DeviceProfiles().Delete(ctx, cmd.TenantID, cmd.DeviceID, st.ProfileID)
+	case cmd.State == store.CommandAcknowledged:
+		st.Status, st.Error = store.ProfileInstalled, ""
+	case removal:
+		st.Status, st.Error = store.ProfileRemovalFailed, mdm.ErrorSummary(cmd.ErrorChain)
+	default:
+		st.Status, st.Error = store.ProfileFailed, mdm.ErrorSummary(cmd.ErrorChain)
+	}
+	return q.DeviceProfiles().Put(ctx, st)
+}

@@ -1,0 +1,107 @@
+package device
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/steward-mdm/steward/internal/apperr"
+	"github.com/steward-mdm/steward/internal/apple/mdm"
+	"github.com/steward-mdm/steward/internal/privacy"
+	"github.com/steward-mdm/steward/internal/secrets"
+	"github.com/steward-mdm/steward/internal/store"
+)
+
+// Service manages the fleet: projections, groups and profiles.
+type Service struct {
+	st     store.Store
+	priv   *privacy.Service
+	mdm    *mdm.Service
+	sealer secrets.Sealer
+	log    *slog.Logger
+	now    func() time.Time
+	rules  sync.Map // group ID -> compiledRule
+}
+
+// New wires the service.
+func New(st store.Store, priv *privacy.Service, m *mdm.Service, sealer secrets.Sealer, log *slog.Logger) *Service {
+	if log == nil {
+		log = slog.Default()
+	}
+	return &Service{st: st, priv: priv, mdm: m, sealer: sealer, log: log, now: time.Now}
+}
+
+// SetClock replaces the clock (tests).
+func (s *Service) SetClock(now func() time.Time) { s.now = now }
+
+func (s *Service) clock() time.Time { return s.now().UTC().Truncate(time.Microsecond) }
+
+// InventoryChanged is the gate's Changed hook: it rebuilds the device's
+// projection, moves it between dynamic groups, and deploys or removes the
+// profiles that follow. It returns the refreshed device.
+func (s *Service) InventoryChanged(ctx context.Context, q store.Queries, d store.Device, current []store.InventoryValue) (store.Device, error) {
+	p, err := Project(d, current)
+	if err != nil {
+		return d, err
+	}
+	if err := q.ManagedDevices().SetProjection(ctx, p); err != nil {
+		return d, err
+	}
+	d.OSVersion, d.Model = p.OSVersion, p.Model
+	moved, err := s.deviceChanged(ctx, q, d, p.Facts, current)
+	if err != nil || !moved {
+		return d, err
+	}
+	return d, s.reconcileDevices(ctx, q, d.TenantID, []string{d.ID})
+}
+
+// Enrolled is the mdm Enrolled hook: the device joins its enrolment's
+// group, the dynamic groups it matches, and gets their profiles.
+func (s *Service) Enrolled(ctx context.Context, q store.Queries, d store.Device, e store.Enrolment) error {
+	if e.GroupID != "" {
+		g, err := q.Groups().Get(ctx, d.TenantID, e.GroupID)
+		switch {
+		case errors.Is(err, store.ErrNotFound):
+			s.log.Warn("an enrolment names a group that no longer exists", "enrolment", e.ID, "group", e.GroupID)
+		case err != nil:
+			return err
+		case g.Kind == store.GroupStatic:
+			if _, err := q.Groups().AddMembers(ctx, d.TenantID, g.ID, []string{d.ID}, s.clock()); err != nil {
+				return err
+			}
+		}
+	}
+	current, err := q.Inventory().Current(ctx, d.TenantID, d.ID)
+	if err != nil {
+		return err
+	}
+	p, err := Project(d, current)
+	if err != nil {
+		return err
+	}
+	if _, err := s.deviceChanged(ctx, q, d, p.Facts, current); err != nil {
+		return err
+	}
+	return s.reconcileDevices(ctx, q, d.TenantID, []string{d.ID})
+}
+
+// ValidateEnrolmentGroup checks an enrolment may name groupID: a static
+// group of the tenant (dynamic groups choose their members themselves).
+func ValidateEnrolmentGroup(ctx context.Context, q store.Queries, tenantID, groupID string) error {
+	if groupID == "" {
+		return nil
+	}
+	g, err := q.Groups().Get(ctx, tenantID, groupID)
+	if errors.Is(err, store.ErrNotFound) {
+		return apperr.NotFound("group")
+	}
+	if err != nil {
+		return err
+	}
+	if g.Kind != store.GroupStatic {
+		return apperr.Invalid("an enrolment can only place devices in a static group")
+	}
+	return nil
+}

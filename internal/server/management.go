@@ -1,0 +1,70 @@
+package server
+
+import (
+	"context"
+	"time"
+
+	"github.com/steward-mdm/steward/internal/fleet"
+	"github.com/steward-mdm/steward/internal/store"
+)
+
+// initManagement wires device management onto the protocol.
+func (a *App) initManagement() {
+	f := fleet.Wire(a.Store, a.Privacy, a.MDM, a.Sealer, a.Log)
+	a.Devices, a.Actions, a.Compliance = f.Devices, f.Actions, f.Compliance
+}
+
+// runManagementJobs runs the ladder of every compliance policy, the
+// periodic re-evaluation (time-based rules), the stale-device sweep and the
+// compliance history purge. Leases keep each to one node at a time.
+func (a *App) runManagementJobs(ctx context.Context, holder string) {
+	ladder := time.NewTicker(time.Minute)
+	defer ladder.Stop()
+	hourly := time.NewTicker(time.Hour)
+	defer hourly.Stop()
+	a.hourlyManagement(ctx, holder)
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-ladder.C:
+			if !a.lease(ctx, "compliance-ladder", holder, 2*time.Minute) {
+				continue
+			}
+			if _, err := a.Compliance.RunDueSteps(ctx, 500); err != nil && ctx.Err() == nil {
+				a.Log.Warn("compliance ladder failed", "error", err.Error())
+			}
+		case <-hourly.C:
+			a.hourlyManagement(ctx, holder)
+		}
+	}
+}
+
+func (a *App) hourlyManagement(ctx context.Context, holder string) {
+	if !a.lease(ctx, "device-management-hourly", holder, 50*time.Minute) {
+		return
+	}
+	if err := a.Compliance.EvaluateAll(ctx); err != nil && ctx.Err() == nil {
+		a.Log.Warn("periodic compliance evaluation failed", "error", err.Error())
+	}
+	if res, err := a.Actions.SweepStale(ctx); err != nil && ctx.Err() == nil {
+		a.Log.Warn("stale-device sweep failed", "error", err.Error())
+	} else if res.Flagged+res.Retired > 0 {
+		a.Log.Info("stale devices", "flagged", res.Flagged, "retired", res.Retired)
+	}
+	err := a.Store.Tx(ctx, func(q store.Queries) error {
+		_, err := q.Compliance().PurgeHistory(ctx, time.Now(), 5000)
+		return err
+	})
+	if err != nil && ctx.Err() == nil {
+		a.Log.Warn("purging compliance history failed", "error", err.Error())
+	}
+}
+
+func (a *App) lease(ctx context.Context, name, holder string, ttl time.Duration) bool {
+	ok, err := a.Store.Read().Leases().TryAcquire(ctx, name, holder, time.Now(), ttl)
+	if err != nil && ctx.Err() == nil {
+		a.Log.Warn("lease check failed", "lease", name, "error", err.Error())
+	}
+	return ok
+}

@@ -1,0 +1,417 @@
+package store
+
+import (
+	"context"
+	"time"
+)
+
+// Device management aggregates: the device's searchable projection, groups,
+// configuration profiles, compliance, remote actions and the app catalogue.
+
+// Compliance summary states of a device (Device.Compliance) and of one
+// device under one policy (DeviceCompliance.State).
+const (
+	ComplianceUnknown      = "unknown"
+	ComplianceCompliant    = "compliant"
+	ComplianceNoncompliant = "noncompliant"
+)
+
+// DeviceProjection is the non-personal, searchable summary of a device,
+// rebuilt from its inventory whenever the gate stores something. Personal
+// values never appear here.
+type DeviceProjection struct {
+	TenantID  string
+	DeviceID  string
+	OSVersion string
+	// OSVersionKey sorts versions numerically as text ("017.004.001").
+	OSVersionKey string
+	Model        string
+	// Facts is a JSON object of the non-personal, non-hidden inventory
+	// values by catalogue key; rules (groups, compliance) read it.
+	Facts []byte
+}
+
+// DeviceSort orders a device search.
+type DeviceSort string
+
+const (
+	SortByID        DeviceSort = "id"
+	SortByLastSeen  DeviceSort = "last_seen"
+	SortByEnrolled  DeviceSort = "enrolled"
+	SortByOSVersion DeviceSort = "os_version"
+	SortByModel     DeviceSort = "model"
+)
+
+// DeviceQuery filters, sorts and pages a device search. Empty fields do not
+// filter. Every filter given must hold (AND).
+type DeviceQuery struct {
+	Platform   string
+	Ownership  string
+	State      string
+	Compliance string
+	// GroupID keeps members of that group.
+	GroupID string
+	// Scope, when not nil, keeps only members of at least one of these
+	// groups: a role assignment limited to groups. An empty non-nil slice
+	// matches nothing.
+	Scope []string
+	// LastSeenBefore / LastSeenAfter bound the last check-in (exclusive).
+	LastSeenBefore time.Time
+	LastSeenAfter  time.Time
+	// OSVersionMin / OSVersionMax bound OSVersionKey (inclusive), already
+	// normalised by the caller.
+	OSVersionMin string
+	OSVersionMax string
+	// ModelPrefix matches the start of the model, case-insensitively.
+	ModelPrefix string
+	Sort        DeviceSort // SortByID when empty
+	Descending  bool
+	// After is the cursor: the sort key and ID of the last row of the
+	// previous page, as returned by the store in DevicePage.Next.
+	After DeviceCursor
+	Limit int
+}
+
+// DeviceCursor is the position after a row: its sort value and ID.
+type DeviceCursor struct {
+	Value string
+	ID    string
+}
+
+// DevicePage is one page of a device search; Next is zero at the end.
+type DevicePage struct {
+	Devices []Device
+	Next    DeviceCursor
+}
+
+// ManagedDeviceStore reads and writes the management columns of devices.
+type ManagedDeviceStore interface {
+	// Search returns one page of the tenant's devices matching q, ordered
+	// by q.Sort then ID (ties broken by ID in the same direction).
+	Search(ctx context.Context, tenantID string, q DeviceQuery) (DevicePage, error)
+	// SetProjection replaces the device's projection; ErrNotFound when the
+	// device does not exist in the tenant.
+	SetProjection(ctx context.Context, p DeviceProjection) error
+	// Projections returns the projections of the tenant's devices in state
+	// (all states when empty), by device ID, for rule evaluation.
+	Projections(ctx context.Context, tenantID, state string) ([]DeviceProjection, error)
+	// SetCompliance writes the device's compliance summary.
+	SetCompliance(ctx context.Context, tenantID, deviceID, state string, at time.Time) error
+	// Stale returns up to limit enrolled devices of the tenant last seen
+	// before cutoff, oldest first.
+	Stale(ctx context.Context, tenantID string, cutoff time.Time, limit int) ([]Device, error)
+	// SetStaleSince marks (or with zero, clears) when the device was flagged
+	// stale.
+	SetStaleSince(ctx context.Context, tenantID, deviceID string, at time.Time) error
+}
+
+// Group kinds.
+const (
+	GroupStatic  = "static"
+	GroupDynamic = "dynamic"
+)
+
+// Group is a set of devices: listed by hand (static) or matching a rule
+// over inventory facts (dynamic).
+type Group struct {
+	ID          string
+	TenantID    string
+	Name        string
+	Description string
+	Kind        string
+	Rule        []byte // canonical rule JSON; dynamic groups only
+	Members     int    // filled by Get and List
+	CreatedBy   string
+	CreatedAt   time.Time
+	UpdatedAt   time.Time
+}
+
+// GroupStore holds groups and their members.
+type GroupStore interface {
+	// Create adds g; ErrConflict when the tenant has a group of that name.
+	Create(ctx context.Context, g Group) error
+	Get(ctx context.Context, tenantID, id string) (Group, error)
+	List(ctx context.Context, tenantID string, p Page) ([]Group, error)
+	// Dynamic returns every dynamic group of the tenant.
+	Dynamic(ctx context.Context, tenantID string) ([]Group, error)
+	// Update writes Name, Description, Rule and UpdatedAt; ErrConflict on a
+	// duplicate name.
+	Update(ctx context.Context, g Group) error
+	// Delete removes the group, its members, and its profile, app and role
+	// assignments.
+	Delete(ctx context.Context, tenantID, id string) error
+	// AddMembers adds devices of the tenant to the group; devices already
+	// members and IDs that are not devices of the tenant are skipped. It
+	// returns the IDs actually added.
+	AddMembers(ctx context.Context, tenantID, groupID string, deviceIDs []string, at time.Time) ([]string, error)
+	// RemoveMembers removes devices from the group and returns the IDs
+	// actually removed.
+	RemoveMembers(ctx context.Context, tenantID, groupID string, deviceIDs []string) ([]string, error)
+	// Members returns a page of the group's device IDs, ascending.
+	Members(ctx context.Context, tenantID, groupID string, p Page) ([]string, error)
+	// AllMembers returns every device ID of the group.
+	AllMembers(ctx context.Context, tenantID, groupID string) ([]string, error)
+	// GroupsOf returns the IDs of the groups the device belongs to.
+	GroupsOf(ctx context.Context, tenantID, deviceID string) ([]string, error)
+	// InAny reports whether the device belongs to at least one of groupIDs.
+	InAny(ctx context.Context, tenantID, deviceID string, groupIDs []string) (bool, error)
+}
+
+// Profile kinds.
+const (
+	ProfileBuilt  = "built"  // from a typed definition
+	ProfileCustom = "custom" // an uploaded .mobileconfig
+)
+
+// ConfigProfile is a configuration profile for Apple devices.
+type ConfigProfile struct {
+	ID         string
+	TenantID   string
+	Name       string
+	Identifier string // the profile's PayloadIdentifier
+	Kind       string
+	Platform   string // "apple" for now
+	// Definition is the public part (secrets removed) of a built profile;
+	// empty for a custom one.
+	Definition []byte
+	// Sealed holds, encrypted under the tenant's keyset, the secrets of a
+	// built profile or the whole uploaded file of a custom one.
+	Sealed []byte
+	// Digest identifies the content: a device holding another digest needs
+	// the profile again.
+	Digest       string
+	PayloadTypes []string
+	CreatedBy    string
+	CreatedAt    time.Time
+	UpdatedAt    time.Time
+}
+
+// ProfileStore holds profiles and their group assignments.
+type ProfileStore interface {
+	// Create adds p; ErrConflict when the tenant has a profile with that
+	// Identifier.
+	Create(ctx context.Context, p ConfigProfile) error
+	Get(ctx context.Context, tenantID, id string) (ConfigProfile, error)
+	List(ctx context.Context, tenantID string, pg Page) ([]ConfigProfile, error)
+	// Update writes Name, Definition, Sealed, Digest, PayloadTypes and
+	// UpdatedAt (the Identifier never changes).
+	Update(ctx context.Context, p ConfigProfile) error
+	// Delete removes the profile, its assignments and its device states.
+	Delete(ctx context.Context, tenantID, id string) error
+	// Assign targets the profile at a group; assigning twice is a no-op.
+	// ErrNotFound when the profile or the group is not the tenant's.
+	Assign(ctx context.Context, tenantID, profileID, groupID string, at time.Time) error
+	Unassign(ctx context.Context, tenantID, profileID, groupID string) error
+	// Groups returns the groups the profile is assigned to.
+	Groups(ctx context.Context, tenantID, profileID string) ([]string, error)
+	// ForGroups returns the profiles assigned to any of groupIDs.
+	ForGroups(ctx context.Context, tenantID string, groupIDs []string) ([]ConfigProfile, error)
+}
+
+// Device profile states.
+const (
+	ProfilePending        = "pending"         // install queued, not yet answered
+	ProfileInstalled      = "installed"       // the device acknowledged the install
+	ProfileFailed         = "failed"          // the device refused it; Error says why
+	ProfileRemovalPending = "removal_pending" // removal queued
+	ProfileRemovalFailed  = "removal_failed"  // the device refused to remove it
+)
+
+// DeviceProfile is a profile's state on one device.
+type DeviceProfile struct {
+	TenantID  string
+	DeviceID  string
+	ProfileID string
+	Digest    string // the content queued or installed
+	Status    string
+	CommandID string
+	Error     string
+	UpdatedAt time.Time
+}
+
+// DeviceProfileStore holds per-device profile states.
+type DeviceProfileStore interface {
+	// Put upserts the state of (device, profile).
+	Put(ctx context.Context, dp DeviceProfile) error
+	Get(ctx context.Context, tenantID, deviceID, profileID string) (DeviceProfile, error)
+	// ForDevice returns every profile state of the device.
+	ForDevice(ctx context.Context, tenantID, deviceID string) ([]DeviceProfile, error)
+	// ForProfile returns a page of the profile's device states, by device ID.
+	ForProfile(ctx context.Context, tenantID, profileID string, p Page) ([]DeviceProfile, error)
+	// ByCommand returns the state waiting on commandID.
+	ByCommand(ctx context.Context, tenantID, commandID string) (DeviceProfile, error)
+	Delete(ctx context.Context, tenantID, deviceID, profileID string) error
+}
+
+// CompliancePolicy is a set of rules for devices of one platform and
+// ownership class, with a graduated ladder of actions.
+type CompliancePolicy struct {
+	ID        string
+	TenantID  string
+	Name      string
+	Platform  string // "" for every platform
+	Ownership string // "" for every class
+	Rules     []byte // JSON, validated by the compliance package
+	Ladder    []byte // JSON, validated by the compliance package
+	Enabled   bool
+	CreatedBy string
+	CreatedAt time.Time
+	UpdatedAt time.Time
+}
+
+// DeviceCompliance is a device's standing under one policy.
+type DeviceCompliance struct {
+	TenantID   string
+	DeviceID   string
+	PolicyID   string
+	State      string
+	Violations []byte // JSON list of the failed rules and their reasons
+	// Since is when the device entered State; the ladder's grace periods
+	// count from it.
+	Since time.Time
+	// Steps is how many ladder steps have been carried out since.
+	Steps       int
+	EvaluatedAt time.Time
+	// NextStepAt is when the next ladder step falls due; zero when none.
+	NextStepAt time.Time
+}
+
+// ComplianceEvent is one entry of a device's compliance history: a change
+// of state or a ladder step carried out.
+type ComplianceEvent struct {
+	ID         string
+	TenantID   string
+	DeviceID   string
+	PolicyID   string
+	State      string
+	Violations []byte
+	Action     string // the ladder step carried out; "" for a state change
+	At         time.Time
+	ExpiresAt  time.Time
+}
+
+// ComplianceStore holds policies, device standings and their history.
+type ComplianceStore interface {
+	CreatePolicy(ctx context.Context, p CompliancePolicy) error
+	GetPolicy(ctx context.Context, tenantID, id string) (CompliancePolicy, error)
+	ListPolicies(ctx context.Context, tenantID string, pg Page) ([]CompliancePolicy, error)
+	// UpdatePolicy writes Name, Platform, Ownership, Rules, Ladder, Enabled
+	// and UpdatedAt.
+	UpdatePolicy(ctx context.Context, p CompliancePolicy) error
+	// DeletePolicy removes the policy and the standings under it (history
+	// stays until its retention ends).
+	DeletePolicy(ctx context.Context, tenantID, id string) error
+	// PutStanding upserts the standing of (device, policy).
+	PutStanding(ctx context.Context, c DeviceCompliance) error
+	// Standings returns the device's standings under every policy.
+	Standings(ctx context.Context, tenantID, deviceID string) ([]DeviceCompliance, error)
+	// ForPolicy returns every standing under the policy.
+	ForPolicy(ctx context.Context, tenantID, policyID string) ([]DeviceCompliance, error)
+	// DeleteStanding removes the standing of (device, policy).
+	DeleteStanding(ctx context.Context, tenantID, deviceID, policyID string) error
+	// DueSteps returns up to limit standings, of any tenant, whose next
+	// ladder step is due at or before now.
+	DueSteps(ctx context.Context, now time.Time, limit int) ([]DeviceCompliance, error)
+	AppendEvent(ctx context.Context, e ComplianceEvent) error
+	// History returns the device's events, newest first.
+	History(ctx context.Context, tenantID, deviceID string, p Page) ([]ComplianceEvent, error)
+	// PurgeHistory deletes up to limit events that expired before cutoff.
+	PurgeHistory(ctx context.Context, cutoff time.Time, limit int) ([]PurgeCount, error)
+}
+
+// Remote action states.
+const (
+	ActionAwaitingApproval = "awaiting_approval"
+	ActionQueued           = "queued"   // the command is in the device's queue
+	ActionDone             = "done"     // the device acknowledged it
+	ActionFailed           = "failed"   // the device answered with an error
+	ActionRefused          = "refused"  // a rule refused it for this device
+	ActionRejected         = "rejected" // the second admin rejected it
+	ActionExpired          = "expired"  // its approval expired
+)
+
+// DeviceAction is one remote action on one device; a bulk action is many,
+// sharing BatchID.
+type DeviceAction struct {
+	ID          string
+	TenantID    string
+	BatchID     string
+	DeviceID    string
+	Action      string
+	Reason      string
+	RequestedBy string
+	ApprovalID  string
+	State       string
+	CommandID   string
+	Error       string
+	CreatedAt   time.Time
+	UpdatedAt   time.Time
+}
+
+// ActionStore holds remote actions.
+type ActionStore interface {
+	// Create adds every action in one statement batch.
+	Create(ctx context.Context, as []DeviceAction) error
+	Get(ctx context.Context, tenantID, id string) (DeviceAction, error)
+	// Batch returns a page of the batch's actions, by ID.
+	Batch(ctx context.Context, tenantID, batchID string, p Page) ([]DeviceAction, error)
+	// BatchCounts returns how many of the batch's actions are in each state.
+	BatchCounts(ctx context.Context, tenantID, batchID string) (map[string]int, error)
+	// ForDevice returns a page of the device's actions, newest first.
+	ForDevice(ctx context.Context, tenantID, deviceID string, p Page) ([]DeviceAction, error)
+	// ForApproval returns every action waiting on the approval.
+	ForApproval(ctx context.Context, tenantID, approvalID string) ([]DeviceAction, error)
+	// ByCommand returns the action that queued commandID.
+	ByCommand(ctx context.Context, tenantID, commandID string) (DeviceAction, error)
+	// Update writes State, CommandID, Error and UpdatedAt.
+	Update(ctx context.Context, a DeviceAction) error
+}
+
+// App catalogue kinds and assignment modes.
+const (
+	AppApproved = "approved"
+	AppBlocked  = "blocked"
+
+	AppRequired  = "required"
+	AppAvailable = "available"
+)
+
+// CatalogueApp is an app the tenant approves (and may deploy) or blocks.
+type CatalogueApp struct {
+	ID          string
+	TenantID    string
+	Identifier  string // bundle ID
+	Name        string
+	Kind        string
+	StoreID     int64  // App Store ID for store apps, 0 otherwise
+	ManifestURL string // in-house apps
+	CreatedAt   time.Time
+	UpdatedAt   time.Time
+}
+
+// AppAssignment targets an approved app at a group.
+type AppAssignment struct {
+	TenantID string
+	AppID    string
+	GroupID  string
+	Mode     string
+}
+
+// AppStore holds the app catalogue and its assignments.
+type AppStore interface {
+	// Create adds a; ErrConflict when the tenant already lists Identifier.
+	Create(ctx context.Context, a CatalogueApp) error
+	Get(ctx context.Context, tenantID, id string) (CatalogueApp, error)
+	List(ctx context.Context, tenantID string, p Page) ([]CatalogueApp, error)
+	// Update writes Name, Kind, StoreID, ManifestURL and UpdatedAt.
+	Update(ctx context.Context, a CatalogueApp) error
+	// Delete removes the app and its assignments.
+	Delete(ctx context.Context, tenantID, id string) error
+	// Assign upserts the app's assignment to a group (the mode may change).
+	Assign(ctx context.Context, as AppAssignment) error
+	Unassign(ctx context.Context, tenantID, appID, groupID string) error
+	// Assignments returns the app's assignments.
+	Assignments(ctx context.Context, tenantID, appID string) ([]AppAssignment, error)
+	// ForGroups returns the assignments to any of groupIDs.
+	ForGroups(ctx context.Context, tenantID string, groupIDs []string) ([]AppAssignment, error)
+}

@@ -1,0 +1,209 @@
+package sqlstore
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+
+	"github.com/steward-mdm/steward/internal/store"
+)
+
+type actionStore struct{ q *queries }
+
+const actionColumns = `id, tenant_id, batch_id, device_id, action, reason, requested_by, approval_id, state, command_id,
+	error, created_at, updated_at`
+
+func scanAction(s scanner) (store.DeviceAction, error) {
+	var a store.DeviceAction
+	var created, updated int64
+	err := s.Scan(&a.ID, &a.TenantID, &a.BatchID, &a.DeviceID, &a.Action, &a.Reason, &a.RequestedBy, &a.ApprovalID,
+		&a.State, &a.CommandID, &a.Error, &created, &updated)
+	a.CreatedAt, a.UpdatedAt = fromMicros(created), fromMicros(updated)
+	return a, err
+}
+
+// Create returns ErrConflict when an action ID already exists; within Tx
+// nothing of the batch is then kept.
+func (s actionStore) Create(ctx context.Context, as []store.DeviceAction) error {
+	if len(as) == 0 {
+		return nil
+	}
+	rows := make([][]any, len(as))
+	for i, a := range as {
+		rows[i] = []any{a.ID, a.TenantID, a.BatchID, a.DeviceID, a.Action, a.Reason, a.RequestedBy, a.ApprovalID, a.State,
+			a.CommandID, a.Error, micros(a.CreatedAt), micros(a.UpdatedAt)}
+	}
+	return s.q.inWriteTx(ctx, func(q *queries) error {
+		return q.insertAll(ctx, "creating device actions", `INSERT INTO device_actions (`+actionColumns+`) VALUES `, rows)
+	})
+}
+
+func (s actionStore) Get(ctx context.Context, tenantID, id string) (store.DeviceAction, error) {
+	a, err := scanAction(s.q.x.QueryRowContext(ctx, `SELECT `+actionColumns+` FROM device_actions
+		WHERE tenant_id = $1 AND id = $2`, tenantID, id))
+	return a, mapErr("reading device action", err)
+}
+
+func (s actionStore) Batch(ctx context.Context, tenantID, batchID string, p store.Page) ([]store.DeviceAction, error) {
+	after, limit := pageArgs(p)
+	rows, err := s.q.x.QueryContext(ctx, `SELECT `+actionColumns+` FROM device_actions
+		WHERE tenant_id = $1 AND batch_id = $2 AND id > $3 ORDER BY id LIMIT $4`, tenantID, batchID, after, limit)
+	return collect(rows, err, "listing batch actions", scanAction)
+}
+
+// BatchCounts omits states with no action; an unknown batch gives an empty map.
+func (s actionStore) BatchCounts(ctx context.Context, tenantID, batchID string) (map[string]int, error) {
+	type stateCount struct {
+		state string
+		n     int
+	}
+	rows, err := s.q.x.QueryContext(ctx, `SELECT state, COUNT(*) FROM device_actions
+		WHERE tenant_id = $1 AND batch_id = $2 GROUP BY state`, tenantID, batchID)
+	counts, err := collect(rows, err, "counting batch actions", func(s scanner) (stateCount, error) {
+		var c stateCount
+		return c, s.Scan(&c.state, &c.n)
+	})
+	out := make(map[string]int, len(counts))
+	for _, c := range counts {
+		out[c.state] = c.n
+	}
+	return out, err
+}
+
+// ForDevice pages newest first: Page.After is the ID of the last (oldest)
+// action of the previous page.
+func (s actionStore) ForDevice(ctx context.Context, tenantID, deviceID string, p store.Page) ([]store.DeviceAction, error) {
+	after, limit := pageArgs(p)
+	query := `SELECT ` + actionColumns + ` FROM device_actions WHERE tenant_id = $1 AND device_id = $2`
+	args := []any{tenantID, deviceID}
+	if after != "" {
+		query += ` AND id < $3`
+		args = append(args, after)
+	}
+	args = append(args, limit)
+	rows, err := s.q.x.QueryContext(ctx, query+` ORDER BY id DESC LIMIT $`+strconv.Itoa(len(args)), args...)
+	return collect(rows, err, "listing device actions", scanAction)
+}
+
+// ForApproval refuses an empty approvalID, which would match every action
+// that needed no approval.
+func (s actionStore) ForApproval(ctx context.Context, tenantID, approvalID string) ([]store.DeviceAction, error) {
+	if err := requireID("listing actions of approval", "approval ID", approvalID); err != nil {
+		return nil, err
+	}
+	rows, err := s.q.x.QueryContext(ctx, `SELECT `+actionColumns+` FROM device_actions
+		WHERE tenant_id = $1 AND approval_id = $2 ORDER BY id`, tenantID, approvalID)
+	return collect(rows, err, "listing actions of approval", scanAction)
+}
+
+// ByCommand refuses an empty commandID, which would match every action not
+// yet queued.
+func (s actionStore) ByCommand(ctx context.Context, tenantID, commandID string) (store.DeviceAction, error) {
+	if err := requireID("reading action of command", "command ID", commandID); err != nil {
+		return store.DeviceAction{}, err
+	}
+	a, err := scanAction(s.q.x.QueryRowContext(ctx, `SELECT `+actionColumns+` FROM device_actions
+		WHERE tenant_id = $1 AND command_id = $2 ORDER BY id LIMIT 1`, tenantID, commandID))
+	return a, mapErr("reading action of command", err)
+}
+
+func (s actionStore) Update(ctx context.Context, a store.DeviceAction) error {
+	return s.q.execOne(ctx, "updating device action", `UPDATE device_actions SET state = $3, command_id = $4, error = $5,
+		updated_at = $6 WHERE tenant_id = $1 AND id = $2`, a.TenantID, a.ID, a.State, a.CommandID, a.Error, micros(a.UpdatedAt))
+}
+
+type appStore struct{ q *queries }
+
+const appColumns = `id, tenant_id, identifier, name, kind, store_id, manifest_url, created_at, updated_at`
+
+func scanApp(s scanner) (store.CatalogueApp, error) {
+	var a store.CatalogueApp
+	var created, updated int64
+	err := s.Scan(&a.ID, &a.TenantID, &a.Identifier, &a.Name, &a.Kind, &a.StoreID, &a.ManifestURL, &created, &updated)
+	a.CreatedAt, a.UpdatedAt = fromMicros(created), fromMicros(updated)
+	return a, err
+}
+
+func (s appStore) Create(ctx context.Context, a store.CatalogueApp) error {
+	return s.q.insert(ctx, "adding catalogue app", `INSERT INTO catalogue_apps (`+appColumns+`)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`, a.ID, a.TenantID, a.Identifier, a.Name, a.Kind, a.StoreID,
+		a.ManifestURL, micros(a.CreatedAt), micros(a.UpdatedAt))
+}
+
+func (s appStore) Get(ctx context.Context, tenantID, id string) (store.CatalogueApp, error) {
+	a, err := scanApp(s.q.x.QueryRowContext(ctx, `SELECT `+appColumns+` FROM catalogue_apps
+		WHERE tenant_id = $1 AND id = $2`, tenantID, id))
+	return a, mapErr("reading catalogue app", err)
+}
+
+func (s appStore) List(ctx context.Context, tenantID string, p store.Page) ([]store.CatalogueApp, error) {
+	after, limit := pageArgs(p)
+	rows, err := s.q.x.QueryContext(ctx, `SELECT `+appColumns+` FROM catalogue_apps
+		WHERE tenant_id = $1 AND id > $2 ORDER BY id LIMIT $3`, tenantID, after, limit)
+	return collect(rows, err, "listing catalogue apps", scanApp)
+}
+
+func (s appStore) Update(ctx context.Context, a store.CatalogueApp) error {
+	return s.q.execOne(ctx, "updating catalogue app", `UPDATE catalogue_apps SET name = $3, kind = $4, store_id = $5,
+		manifest_url = $6, updated_at = $7 WHERE tenant_id = $1 AND id = $2`,
+		a.TenantID, a.ID, a.Name, a.Kind, a.StoreID, a.ManifestURL, micros(a.UpdatedAt))
+}
+
+func (s appStore) Delete(ctx context.Context, tenantID, id string) error {
+	return s.q.inWriteTx(ctx, func(q *queries) error {
+		if err := q.execOne(ctx, "deleting catalogue app", `DELETE FROM catalogue_apps WHERE tenant_id = $1 AND id = $2`,
+			tenantID, id); err != nil {
+			return err
+		}
+		_, err := q.exec(ctx, "deleting app assignments", `DELETE FROM app_assignments WHERE tenant_id = $1 AND app_id = $2`,
+			tenantID, id)
+		return err
+	})
+}
+
+// Assign returns ErrNotFound when the app or the group is not the tenant's;
+// the checks and the upsert are one statement.
+func (s appStore) Assign(ctx context.Context, as store.AppAssignment) error {
+	return s.q.execOne(ctx, "assigning app", `INSERT INTO app_assignments (tenant_id, app_id, group_id, mode)
+		SELECT CAST($1 AS TEXT), CAST($2 AS TEXT), CAST($3 AS TEXT), CAST($4 AS TEXT)
+		WHERE EXISTS (SELECT 1 FROM catalogue_apps WHERE tenant_id = $1 AND id = $2)
+		AND EXISTS (SELECT 1 FROM device_groups WHERE tenant_id = $1 AND id = $3)
+		ON CONFLICT (app_id, group_id) DO UPDATE SET mode = excluded.mode
+		WHERE app_assignments.tenant_id = excluded.tenant_id`, as.TenantID, as.AppID, as.GroupID, as.Mode)
+}
+
+// Unassign returns ErrNotFound when the app was not assigned to the group
+// in the tenant.
+func (s appStore) Unassign(ctx context.Context, tenantID, appID, groupID string) error {
+	return s.q.execOne(ctx, "unassigning app", `DELETE FROM app_assignments
+		WHERE tenant_id = $1 AND app_id = $2 AND group_id = $3`, tenantID, appID, groupID)
+}
+
+func scanAppAssignment(s scanner) (store.AppAssignment, error) {
+	var a store.AppAssignment
+	err := s.Scan(&a.TenantID, &a.AppID, &a.GroupID, &a.Mode)
+	return a, err
+}
+
+// Assignments returns the app's assignments by group ID.
+func (s appStore) Assignments(ctx context.Context, tenantID, appID string) ([]store.AppAssignment, error) {
+	rows, err := s.q.x.QueryContext(ctx, `SELECT tenant_id, app_id, group_id, mode FROM app_assignments
+		WHERE tenant_id = $1 AND app_id = $2 ORDER BY group_id`, tenantID, appID)
+	return collect(rows, err, "listing app assignments", scanAppAssignment)
+}
+
+// ForGroups returns the assignments by app ID, then group ID; at most
+// maxInList groups per call.
+func (s appStore) ForGroups(ctx context.Context, tenantID string, groupIDs []string) ([]store.AppAssignment, error) {
+	groups := uniqueSorted(groupIDs)
+	if len(groups) > maxInList {
+		return nil, fmt.Errorf("sqlstore: listing app assignments of groups: %d groups, at most %d per call", len(groups), maxInList)
+	}
+	if len(groups) == 0 {
+		return nil, nil
+	}
+	marks, args := placeholders(groups, 2)
+	rows, err := s.q.x.QueryContext(ctx, `SELECT tenant_id, app_id, group_id, mode FROM app_assignments
+		WHERE tenant_id = $1 AND group_id IN (`+marks+`) ORDER BY app_id, group_id`, append([]any{tenantID}, args...)...)
+	return collect(rows, err, "listing app assignments of groups", scanAppAssignment)
+}

@@ -1,0 +1,252 @@
+package storetest
+
+import (
+	"context"
+	"reflect"
+	"testing"
+	"time"
+
+	"github.com/steward-mdm/steward/internal/store"
+)
+
+func newPolicy(t *testing.T, st store.Store, tenantID, name string, enabled bool) store.CompliancePolicy {
+	t.Helper()
+	p := store.CompliancePolicy{ID: store.NewID(), TenantID: tenantID, Name: name, Platform: "ios", Ownership: "corporate",
+		Rules: []byte(`[{"fact":"os.version","op":">=","value":"17"}]`), Ladder: []byte(`[{"after":"24h","action":"notify"}]`),
+		Enabled: enabled, CreatedBy: "admin-1", CreatedAt: at, UpdatedAt: at}
+	tx(t, st, func(q store.Queries) error { return q.Compliance().CreatePolicy(context.Background(), p) })
+	p.CreatedAt, p.UpdatedAt = micro(at), micro(at)
+	return p
+}
+
+func testCompliancePolicies(t *testing.T, st store.Store) {
+	ctx := context.Background()
+	a, b := newTenant(t, st, ""), newTenant(t, st, "")
+	on, off := newPolicy(t, st, a.ID, "Baseline", true), newPolicy(t, st, a.ID, "Strict", false)
+	newPolicy(t, st, b.ID, "Baseline", true)
+	dup := on
+	dup.ID = store.NewID()
+	wantErr(t, st.Tx(ctx, func(q store.Queries) error { return q.Compliance().CreatePolicy(ctx, dup) }), store.ErrConflict, "duplicate policy name")
+	r := st.Read().Compliance()
+	for _, want := range []store.CompliancePolicy{on, off} {
+		if got, err := r.GetPolicy(ctx, a.ID, want.ID); err != nil || !reflect.DeepEqual(got, want) {
+			t.Fatalf("GetPolicy = %+v, %v; want %+v", got, err, want)
+		}
+	}
+	_, err := r.GetPolicy(ctx, b.ID, on.ID)
+	wantErr(t, err, store.ErrNotFound, "GetPolicy from another tenant")
+	if list, err := r.ListPolicies(ctx, a.ID, store.Page{Limit: 1}); err != nil || !reflect.DeepEqual(list, []store.CompliancePolicy{on}) {
+		t.Fatalf("ListPolicies = %+v, %v", list, err)
+	}
+	clash := off
+	clash.Name = on.Name
+	wantErr(t, st.Tx(ctx, func(q store.Queries) error { return q.Compliance().UpdatePolicy(ctx, clash) }), store.ErrConflict, "rename onto a taken name")
+	off.Name, off.Platform, off.Ownership, off.Enabled = "Strict v2", "", "", true
+	off.Rules, off.Ladder, off.UpdatedAt = []byte(`[]`), []byte(`[{"after":"1h","action":"lock"}]`), micro(at.Add(time.Hour))
+	tx(t, st, func(q store.Queries) error { return q.Compliance().UpdatePolicy(ctx, off) })
+	if got, err := r.GetPolicy(ctx, a.ID, off.ID); err != nil || !reflect.DeepEqual(got, off) {
+		t.Fatalf("after UpdatePolicy = %+v, %v; want %+v", got, err, off)
+	}
+	foreign := off
+	foreign.TenantID = b.ID
+	wantErr(t, st.Tx(ctx, func(q store.Queries) error { return q.Compliance().UpdatePolicy(ctx, foreign) }), store.ErrNotFound, "UpdatePolicy across tenants")
+
+	d := managedDevice(t, st, a.ID)
+	s := store.DeviceCompliance{TenantID: a.ID, DeviceID: d.ID, PolicyID: on.ID, State: store.ComplianceNoncompliant, Since: micro(at),
+		EvaluatedAt: micro(at)}
+	must(t, st.Read().Compliance().PutStanding(ctx, s))
+	wantErr(t, st.Read().Compliance().DeletePolicy(ctx, b.ID, on.ID), store.ErrNotFound, "DeletePolicy through another tenant")
+	must(t, st.Read().Compliance().DeletePolicy(ctx, a.ID, on.ID))
+	if list, err := r.Standings(ctx, a.ID, d.ID); err != nil || len(list) != 0 {
+		t.Fatalf("standings under a deleted policy = %+v, %v", list, err)
+	}
+}
+
+func testComplianceStandings(t *testing.T, st store.Store) {
+	ctx := context.Background()
+	a, b := newTenant(t, st, ""), newTenant(t, st, "")
+	p1, p2, bPolicy := newPolicy(t, st, a.ID, "one", true), newPolicy(t, st, a.ID, "two", true), newPolicy(t, st, b.ID, "one", true)
+	d1, d2, bDevice := managedDevice(t, st, a.ID), managedDevice(t, st, a.ID), managedDevice(t, st, b.ID)
+	standing := func(tenant, device, policy string, next time.Time) store.DeviceCompliance {
+		return store.DeviceCompliance{TenantID: tenant, DeviceID: device, PolicyID: policy, State: store.ComplianceNoncompliant,
+			Violations: []byte(`[{"rule":0,"reason":"old"}]`), Since: micro(at), Steps: 1, EvaluatedAt: micro(at), NextStepAt: next}
+	}
+	now := micro(at.Add(time.Hour))
+	due1 := standing(a.ID, d1.ID, p1.ID, micro(at.Add(30*time.Minute)))
+	due2 := standing(b.ID, bDevice.ID, bPolicy.ID, micro(at.Add(10*time.Minute)))
+	due3 := standing(a.ID, d2.ID, p1.ID, now) // due exactly now
+	later := standing(a.ID, d1.ID, p2.ID, micro(at.Add(2*time.Hour)))
+	compliant := standing(a.ID, d2.ID, p2.ID, time.Time{})
+	compliant.State, compliant.Violations, compliant.Steps = store.ComplianceCompliant, nil, 0
+	tx(t, st, func(q store.Queries) error {
+		for _, s := range []store.DeviceCompliance{due1, due2, due3, later, compliant} {
+			if err := q.Compliance().PutStanding(ctx, s); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	for _, c := range []struct {
+		name string
+		s    store.DeviceCompliance
+	}{
+		{"another tenant's device", standing(a.ID, bDevice.ID, p1.ID, now)},
+		{"another tenant's policy", standing(a.ID, d1.ID, bPolicy.ID, now)},
+		{"overwriting from another tenant", standing(b.ID, d1.ID, p1.ID, now)},
+	} {
+		wantErr(t, st.Read().Compliance().PutStanding(ctx, c.s), store.ErrNotFound, "PutStanding "+c.name)
+	}
+	r := st.Read().Compliance()
+	due, err := r.DueSteps(ctx, now, 0)
+	if must(t, err); !reflect.DeepEqual(due, []store.DeviceCompliance{due2, due1, due3}) {
+		t.Fatalf("DueSteps = %+v", due)
+	}
+	if due, err := r.DueSteps(ctx, now, 1); err != nil || !reflect.DeepEqual(due, []store.DeviceCompliance{due2}) {
+		t.Fatalf("DueSteps limit 1 = %+v, %v", due, err)
+	}
+	due1.Steps, due1.NextStepAt = 2, time.Time{} // the step was carried out
+	must(t, st.Read().Compliance().PutStanding(ctx, due1))
+	want := []store.DeviceCompliance{due1, later}
+	if p2.ID < p1.ID {
+		want = []store.DeviceCompliance{later, due1}
+	}
+	if list, err := r.Standings(ctx, a.ID, d1.ID); err != nil || !reflect.DeepEqual(list, want) {
+		t.Fatalf("Standings = %+v, %v; want %+v", list, err, want)
+	}
+	want = []store.DeviceCompliance{due1, due3}
+	if d2.ID < d1.ID {
+		want = []store.DeviceCompliance{due3, due1}
+	}
+	if list, err := r.ForPolicy(ctx, a.ID, p1.ID); err != nil || !reflect.DeepEqual(list, want) {
+		t.Fatalf("ForPolicy = %+v, %v; want %+v", list, err, want)
+	}
+	if list, err := r.ForPolicy(ctx, b.ID, p1.ID); err != nil || len(list) != 0 {
+		t.Fatalf("ForPolicy from another tenant = %+v, %v", list, err)
+	}
+	wantErr(t, st.Read().Compliance().DeleteStanding(ctx, b.ID, d1.ID, p1.ID), store.ErrNotFound, "DeleteStanding through another tenant")
+	must(t, st.Read().Compliance().DeleteStanding(ctx, a.ID, d1.ID, p1.ID))
+	wantErr(t, st.Read().Compliance().DeleteStanding(ctx, a.ID, d1.ID, p1.ID), store.ErrNotFound, "DeleteStanding twice")
+}
+
+func testComplianceHistory(t *testing.T, st store.Store) {
+	ctx := context.Background()
+	a, b := newTenant(t, st, ""), newTenant(t, st, "")
+	d, bDevice := managedDevice(t, st, a.ID), managedDevice(t, st, b.ID)
+	event := func(tenant, device, action string, expires time.Time) store.ComplianceEvent {
+		e := store.ComplianceEvent{ID: store.NewID(), TenantID: tenant, DeviceID: device, PolicyID: "p", State: store.ComplianceNoncompliant,
+			Violations: []byte(`["r1"]`), Action: action, At: micro(at), ExpiresAt: micro(expires)}
+		tx(t, st, func(q store.Queries) error { return q.Compliance().AppendEvent(ctx, e) })
+		return e
+	}
+	old := event(a.ID, d.ID, "", at.Add(time.Hour))
+	mid := event(a.ID, d.ID, "notify", at.Add(2*time.Hour))
+	recent := event(a.ID, d.ID, "lock", at.Add(48*time.Hour))
+	bOld := event(b.ID, bDevice.ID, "", at.Add(time.Hour))
+	wantErr(t, st.Read().Compliance().AppendEvent(ctx, old), store.ErrConflict, "AppendEvent with a used ID")
+
+	r := st.Read().Compliance()
+	first, err := r.History(ctx, a.ID, d.ID, store.Page{Limit: 2})
+	if must(t, err); !reflect.DeepEqual(first, []store.ComplianceEvent{recent, mid}) {
+		t.Fatalf("History page 1 = %+v", first)
+	}
+	if rest, err := r.History(ctx, a.ID, d.ID, store.Page{After: mid.ID}); err != nil || !reflect.DeepEqual(rest, []store.ComplianceEvent{old}) {
+		t.Fatalf("History page 2 = %+v, %v", rest, err)
+	}
+	if list, err := r.History(ctx, b.ID, d.ID, store.Page{}); err != nil || len(list) != 0 {
+		t.Fatalf("History from another tenant = %+v, %v", list, err)
+	}
+	cutoff := at.Add(3 * time.Hour)
+	counts, err := st.Read().Compliance().PurgeHistory(ctx, cutoff, 1)
+	if must(t, err); len(counts) != 1 || counts[0].Rows != 1 {
+		t.Fatalf("PurgeHistory limit 1 = %+v", counts)
+	}
+	var total int
+	for {
+		counts, err := st.Read().Compliance().PurgeHistory(ctx, cutoff, 0)
+		must(t, err)
+		if len(counts) == 0 {
+			break
+		}
+		for _, c := range counts {
+			if c.Category != "compliance_history" || (c.TenantID != a.ID && c.TenantID != b.ID) {
+				t.Fatalf("PurgeHistory count %+v", c)
+			}
+			total += c.Rows
+		}
+	}
+	if total != 2 {
+		t.Fatalf("PurgeHistory removed %d more events, want 2 (3 expired in all)", total)
+	}
+	if list, err := r.History(ctx, a.ID, d.ID, store.Page{}); err != nil || !reflect.DeepEqual(list, []store.ComplianceEvent{recent}) {
+		t.Fatalf("History after purge = %+v, %v", list, err)
+	}
+	if list, _ := r.History(ctx, b.ID, bDevice.ID, store.Page{}); len(list) != 0 {
+		t.Fatalf("the other tenant's expired event %s survived", bOld.ID)
+	}
+}
+
+func testActions(t *testing.T, st store.Store) {
+	ctx := context.Background()
+	a, b := newTenant(t, st, ""), newTenant(t, st, "")
+	d1, d2 := managedDevice(t, st, a.ID), managedDevice(t, st, a.ID)
+	batch := store.NewID()
+	action := func(tenant, device, state, approval string) store.DeviceAction {
+		return store.DeviceAction{ID: store.NewID(), TenantID: tenant, BatchID: batch, DeviceID: device, Action: "lock",
+			Reason: "lost", RequestedBy: "admin-1", ApprovalID: approval, State: state, CreatedAt: micro(at), UpdatedAt: micro(at)}
+	}
+	x1, x2 := action(a.ID, d1.ID, store.ActionAwaitingApproval, "appr-1"), action(a.ID, d2.ID, store.ActionAwaitingApproval, "appr-1")
+	x3 := action(a.ID, d1.ID, store.ActionRefused, "")
+	x3.Error = "device is personal"
+	foreign := action(b.ID, d1.ID, store.ActionAwaitingApproval, "appr-1")
+	tx(t, st, func(q store.Queries) error { return q.Actions().Create(ctx, []store.DeviceAction{x1, x2, x3}) })
+	must(t, st.Read().Actions().Create(ctx, []store.DeviceAction{foreign}))
+	must(t, st.Read().Actions().Create(ctx, nil))
+	again := action(a.ID, d1.ID, store.ActionQueued, "")
+	wantErr(t, st.Tx(ctx, func(q store.Queries) error { return q.Actions().Create(ctx, []store.DeviceAction{again, x1}) }),
+		store.ErrConflict, "Create with a used ID")
+	r := st.Read().Actions()
+	_, err := r.Get(ctx, a.ID, again.ID)
+	wantErr(t, err, store.ErrNotFound, "an action of the refused batch")
+	if got, err := r.Get(ctx, a.ID, x3.ID); err != nil || !reflect.DeepEqual(got, x3) {
+		t.Fatalf("Get = %+v, %v; want %+v", got, err, x3)
+	}
+	_, err = r.Get(ctx, b.ID, x1.ID)
+	wantErr(t, err, store.ErrNotFound, "Get from another tenant")
+	first, err := r.Batch(ctx, a.ID, batch, store.Page{Limit: 2})
+	must(t, err)
+	rest, err := r.Batch(ctx, a.ID, batch, store.Page{After: first[1].ID})
+	if must(t, err); !reflect.DeepEqual(append(first, rest...), []store.DeviceAction{x1, x2, x3}) {
+		t.Fatalf("Batch pages = %+v + %+v", first, rest)
+	}
+	counts, err := r.BatchCounts(ctx, a.ID, batch)
+	if must(t, err); !reflect.DeepEqual(counts, map[string]int{store.ActionAwaitingApproval: 2, store.ActionRefused: 1}) {
+		t.Fatalf("BatchCounts = %v", counts)
+	}
+	if list, err := r.ForApproval(ctx, a.ID, "appr-1"); err != nil || !reflect.DeepEqual(list, []store.DeviceAction{x1, x2}) {
+		t.Fatalf("ForApproval = %+v, %v", list, err)
+	}
+	if _, err := r.ForApproval(ctx, a.ID, ""); err == nil {
+		t.Fatal("ForApproval with an empty approval ID listed actions")
+	}
+
+	x1.State, x1.CommandID, x1.UpdatedAt = store.ActionQueued, "cmd-9", micro(at.Add(time.Minute))
+	tx(t, st, func(q store.Queries) error { return q.Actions().Update(ctx, x1) })
+	moved := x2
+	moved.TenantID, moved.State = b.ID, store.ActionRejected
+	wantErr(t, st.Read().Actions().Update(ctx, moved), store.ErrNotFound, "Update across tenants")
+	if got, err := r.ByCommand(ctx, a.ID, "cmd-9"); err != nil || !reflect.DeepEqual(got, x1) {
+		t.Fatalf("ByCommand = %+v, %v", got, err)
+	}
+	_, err = r.ByCommand(ctx, b.ID, "cmd-9")
+	wantErr(t, err, store.ErrNotFound, "ByCommand from another tenant")
+	counts, err = r.BatchCounts(ctx, a.ID, batch)
+	if must(t, err); !reflect.DeepEqual(counts, map[string]int{store.ActionAwaitingApproval: 1, store.ActionQueued: 1, store.ActionRefused: 1}) {
+		t.Fatalf("BatchCounts after Update = %v", counts)
+	}
+	newest, err := r.ForDevice(ctx, a.ID, d1.ID, store.Page{Limit: 1})
+	must(t, err)
+	older, err := r.ForDevice(ctx, a.ID, d1.ID, store.Page{After: newest[0].ID})
+	if must(t, err); !reflect.DeepEqual(append(newest, older...), []store.DeviceAction{x3, x1}) {
+		t.Fatalf("ForDevice pages = %+v + %+v", newest, older)
+	}
+}
