@@ -4,7 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-		"log/slog"
+	"log/slog"
 	"slices"
 	"time"
 

@@ -43,10 +43,10 @@ type Rules struct {
 
 // Ladder actions, in the order a ladder may use them.
 const (
-	StepNotify          = "notify"            // e-mail the employee what to fix
+	StepNotify           = "notify"            // e-mail the employee what to fix
 	StepMarkNoncompliant = "mark_noncompliant" // conditional access starts refusing
-	StepLock            = "lock"              // lock the device
-	StepRetire          = "retire"            // request a retire (a second admin approves it)
+	StepLock             = "lock"              // lock the device
+	StepRetire           = "retire"            // request a retire (a second admin approves it)
 )
 
 var stepOrder = []string{StepNotify, StepMarkNoncompliant, StepLock, StepRetire}
