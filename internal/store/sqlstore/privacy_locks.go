@@ -56,8 +56,21 @@ func (s approvalStore) PurgeBefore(ctx context.Context, cutoff time.Time, limit 
 }
 
 func (s deviceStore) PurgeDeprovisioned(ctx context.Context, before time.Time, limit int) ([]store.PurgeCount, error) {
-	return s.q.purgeByID(ctx, "devices", "deprovisioned_devices",
+	counts, err := s.q.purgeByID(ctx, "devices", "deprovisioned_devices",
 		`deprovisioned_at > 0 AND deprovisioned_at < $1`, micros(before), limit)
+	if err != nil || len(counts) == 0 {
+		return counts, err
+	}
+	// Management rows of the purged devices go with them.
+	return counts, s.q.inWriteTx(ctx, func(q *queries) error {
+		for _, table := range []string{"group_members", "device_profiles", "device_compliance", "compliance_events", "device_actions"} {
+			if _, err := q.exec(ctx, "purging "+table, `DELETE FROM `+table+
+				` WHERE NOT EXISTS (SELECT 1 FROM devices d WHERE d.id = `+table+`.device_id)`); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
 }
 
 // purgeByID deletes up to limit rows of table matching where (with $1 bound

@@ -65,7 +65,7 @@ func newDevice(t *testing.T, st store.Store, tenantID, subjectID, ownership stri
 	id := store.NewID()
 	d := store.Device{ID: id, TenantID: tenantID, SubjectID: subjectID, Ownership: ownership, Platform: "ios",
 		State: store.DeviceEnrolled, SerialIndex: []byte("serial-" + id), UDIDIndex: []byte("udid-" + id),
-		KeyID: "dkey-" + id, EnrolledAt: at, LastSeenAt: at, CreatedAt: at, UpdatedAt: at}
+		KeyID: "dkey-" + id, EnrolledAt: at, LastSeenAt: at, CreatedAt: at, UpdatedAt: at, Compliance: store.ComplianceUnknown}
 	tx(t, st, func(q store.Queries) error { return q.Devices().Create(context.Background(), d) })
 	d.EnrolledAt, d.LastSeenAt, d.CreatedAt, d.UpdatedAt = micro(at), micro(at), micro(at), micro(at)
 	return d

@@ -3,8 +3,9 @@
 
 -- The searchable, non-personal projection of a device (see store.DeviceProjection).
 ALTER TABLE devices ADD COLUMN os_version TEXT NOT NULL DEFAULT '';
-ALTER TABLE devices ADD COLUMN os_version_key TEXT NOT NULL DEFAULT '';
-ALTER TABLE devices ADD COLUMN model TEXT NOT NULL DEFAULT '';
+-- Byte order, as SQLite sorts, whatever the database's collation.
+ALTER TABLE devices ADD COLUMN os_version_key TEXT COLLATE "C" NOT NULL DEFAULT '';
+ALTER TABLE devices ADD COLUMN model TEXT COLLATE "C" NOT NULL DEFAULT '';
 ALTER TABLE devices ADD COLUMN facts BYTEA;
 ALTER TABLE devices ADD COLUMN compliance TEXT NOT NULL DEFAULT 'unknown';
 ALTER TABLE devices ADD COLUMN compliance_at BIGINT NOT NULL DEFAULT 0;
