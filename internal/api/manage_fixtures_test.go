@@ -10,7 +10,7 @@ import (
 
 // manageObjects are one of each device management object of a tenant.
 type manageObjects struct {
-	group, profile, policy, batch string
+	group, profile, policy, batch, app string
 }
 
 var sampleProfile = json.RawMessage(`{"name":"Sample Wi-Fi","identifier":"org.sample.wifi","payloads":[{"type":"wifi","wifi":{"ssid":"Sample","security":"wpa2_personal","password":"sample-password-1234"}}]}`)
@@ -26,6 +26,8 @@ func init() {
 		compliance.PolicyInput{Name: "Sample policy", Rules: compliance.Rules{PasscodeRequired: true}},
 		AccessTokenRequest{TTLHours: 1},
 		device.DefaultSettings(),
+		device.AppInput{Identifier: "com.sample.app", Name: "Sample", Kind: "approved", StoreID: 1},
+		AppAssignmentRequest{Mode: "available"},
 	} {
 		sampleBodies[reflectType(b)] = b
 	}
@@ -50,5 +52,8 @@ func (e *env) manageFixtures(tenant, secret, deviceID string) manageObjects {
 	var b actions.Batch
 	e.must(201, secret, "POST", base+"/actions", actions.Request{Action: actions.Sync, Reason: "fixture: refresh the inventory", GroupID: g.ID}, &b)
 	o.batch = b.ID
+	var app AppView
+	e.must(201, secret, "POST", base+"/apps", device.AppInput{Identifier: "com.fixture.app", Name: "Fixture", Kind: "approved", StoreID: 42}, &app)
+	o.app = app.ID
 	return o
 }

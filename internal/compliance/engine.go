@@ -72,16 +72,17 @@ func (e *Engine) tenantPolicies(ctx context.Context, q store.Queries, tenantID s
 		}
 		page.After = ps[len(ps)-1].ID
 	}
+	if len(out) == 0 {
+		return nil, nil, nil
+	}
 	var blocked []string
-	if slices.ContainsFunc(out, func(p Policy) bool { return p.Rules.BlockCatalogue }) {
-		apps, err := q.Apps().List(ctx, tenantID, store.Page{Limit: 1000})
-		if err != nil {
-			return nil, nil, err
-		}
-		for _, a := range apps {
-			if a.Kind == store.AppBlocked {
-				blocked = append(blocked, a.Identifier)
-			}
+	apps, err := q.Apps().List(ctx, tenantID, store.Page{Limit: 1000})
+	if err != nil {
+		return nil, nil, err
+	}
+	for _, a := range apps {
+		if a.Kind == store.AppBlocked {
+			blocked = append(blocked, a.Identifier)
 		}
 	}
 	return out, blocked, nil
@@ -124,7 +125,7 @@ func (e *Engine) evaluate(ctx context.Context, q store.Queries, d store.Device, 
 	for _, p := range policies {
 		if p.applies(d) {
 			applicable = append(applicable, p)
-			needApps = needApps || p.Rules.needsApps()
+			needApps = needApps || p.Rules.needsApps(blocked)
 		}
 	}
 	standings, err := q.Compliance().Standings(ctx, d.TenantID, d.ID)

@@ -50,7 +50,7 @@ const (
 )
 
 // Evaluate checks facts against the rules at now. blocked lists the
-// tenant's blocklisted catalogue apps (used with BlockCatalogue).
+// tenant's blocklisted catalogue apps, forbidden by every policy.
 func (r Rules) Evaluate(f Facts, now time.Time, blocked []string) Outcome {
 	var vs []Violation
 	fail := func(rule, reason string) { vs = append(vs, Violation{Rule: rule, Reason: reason}) }
@@ -106,14 +106,11 @@ func (r Rules) Evaluate(f Facts, now time.Time, blocked []string) Outcome {
 			break
 		}
 	}
-	if r.needsApps() {
+	if r.needsApps(blocked) {
 		if f.Apps == nil {
 			unknown("apps", "The device has not reported its managed apps yet.")
 		} else {
-			forbidden := r.ForbiddenApps
-			if r.BlockCatalogue {
-				forbidden = append(forbidden[:len(forbidden):len(forbidden)], blocked...)
-			}
+			forbidden := append(r.ForbiddenApps[:len(r.ForbiddenApps):len(r.ForbiddenApps)], blocked...)
 			for _, id := range forbidden {
 				if f.Apps[id] {
 					fail("forbidden_app", fmt.Sprintf("Remove the app %s: your organisation does not allow it.", id))

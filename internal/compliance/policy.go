@@ -33,10 +33,9 @@ type Rules struct {
 	CheckedInWithinDays int `json:"checked_in_within_days,omitempty"`
 	// RequiredProfiles are profile IDs that must be installed.
 	RequiredProfiles []string `json:"required_profiles,omitempty"`
-	// ForbiddenApps are bundle IDs that must be absent; BlockCatalogue adds
-	// the tenant's blocklisted catalogue apps.
-	ForbiddenApps  []string `json:"forbidden_apps,omitempty"`
-	BlockCatalogue bool     `json:"block_catalogue_apps,omitempty"`
+	// ForbiddenApps are bundle IDs that must be absent, besides the apps the
+	// tenant's catalogue blocks, which every policy forbids.
+	ForbiddenApps []string `json:"forbidden_apps,omitempty"`
 	// RequiredApps are bundle IDs that must be installed.
 	RequiredApps []string `json:"required_apps,omitempty"`
 }
@@ -103,12 +102,13 @@ func (r Rules) Validate() error {
 
 func (r Rules) any() bool {
 	return r.MinOSVersion != "" || r.PasscodeRequired || r.EncryptionRequired || r.NotCompromised || r.CheckedInWithinDays > 0 ||
-		len(r.RequiredProfiles) > 0 || len(r.ForbiddenApps) > 0 || r.BlockCatalogue || len(r.RequiredApps) > 0
+		len(r.RequiredProfiles) > 0 || len(r.ForbiddenApps) > 0 || len(r.RequiredApps) > 0
 }
 
-// needsApps reports whether evaluating the rules reads the app list.
-func (r Rules) needsApps() bool {
-	return len(r.ForbiddenApps) > 0 || r.BlockCatalogue || len(r.RequiredApps) > 0
+// needsApps reports whether evaluating the rules reads the app list;
+// blocked are the catalogue's blocklisted apps.
+func (r Rules) needsApps(blocked []string) bool {
+	return len(r.ForbiddenApps) > 0 || len(blocked) > 0 || len(r.RequiredApps) > 0
 }
 
 // Validate checks the ladder: known actions, each at most once, in

@@ -332,6 +332,9 @@ func (s *Service) reconcileDevices(ctx context.Context, q store.Queries, tenantI
 		if err != nil {
 			return err
 		}
+		if err := s.installRequiredApps(ctx, q, d, groups); err != nil {
+			return err
+		}
 		want := map[string]store.ConfigProfile{}
 		if len(groups) > 0 {
 			ps, err := q.Profiles().ForGroups(ctx, tenantID, groups)
