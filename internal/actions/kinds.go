@@ -28,6 +28,8 @@ const (
 	Locate      Kind = "locate"
 	Restart     Kind = "restart"
 	Sync        Kind = "sync" // refresh the inventory now
+	// OSUpdate installs the newest OS update at once (supervised devices).
+	OSUpdate Kind = "os_update"
 )
 
 // kinds lists every action with what it needs.
@@ -45,6 +47,7 @@ var kinds = map[Kind]struct {
 	Locate:      {"device.locate", false},
 	Restart:     {"device.lock", false},
 	Sync:        {"device.read", false},
+	OSUpdate:    {"device.lock", false},
 }
 
 // Permission is what an admin needs to request (or approve) the action.
@@ -56,7 +59,7 @@ func Permission(k Kind) (rbac.Permission, bool) {
 // Kinds lists the action names, for documentation and errors.
 func Kinds() []string {
 	return []string{string(Lock), string(Wipe), string(Retire), string(Delete), string(LostMode), string(EndLostMode),
-		string(Locate), string(Restart), string(Sync)}
+		string(Locate), string(Restart), string(Sync), string(OSUpdate)}
 }
 
 // Options are the action's parameters. PIN is a secret: it only ever lives
@@ -120,6 +123,8 @@ func requests(k Kind, o Options, enrolmentProfile string) []mdmproto.Request {
 		return []mdmproto.Request{mdmproto.RestartDevice{NotifyUser: true}}
 	case Sync:
 		return []mdmproto.Request{mdmproto.DeviceInformation{}, mdmproto.SecurityInfo{}, mdmproto.InstalledApplicationList{}}
+	case OSUpdate:
+		return []mdmproto.Request{mdmproto.ScheduleOSUpdate{Updates: []mdmproto.OSUpdate{{InstallAction: "InstallASAP"}}}}
 	}
 	return nil
 }

@@ -297,6 +297,13 @@ func (s *Service) carryOut(ctx context.Context, q store.Queries, tenantID string
 	if d.State != store.DeviceEnrolled {
 		return apperr.Conflict("the device is %s, not enrolled", d.State)
 	}
+	if k == OSUpdate {
+		if supervised, err := isSupervised(ctx, q, d); err != nil {
+			return err
+		} else if !supervised {
+			return apperr.Forbidden("OS updates can be scheduled on supervised devices only")
+		}
+	}
 	profileID := ""
 	if k == Retire {
 		if profileID, err = s.mdm.EnrolmentProfileIdentifier(ctx, q, d); err != nil {
@@ -359,4 +366,19 @@ func (s *Service) Automatic(ctx context.Context, q store.Queries, d store.Device
 		return s.park(ctx, q, d.TenantID, &batch, a, Request{Action: k, Reason: reason, DeviceIDs: []string{d.ID}}, reason, requester, settings, actor)
 	}
 	return s.execute(ctx, q, d.TenantID, a, k, Options{}, false, actor)
+}
+
+// isSupervised reads the device's last report of os.supervised.
+func isSupervised(ctx context.Context, q store.Queries, d store.Device) (bool, error) {
+	current, err := q.Inventory().Current(ctx, d.TenantID, d.ID)
+	if err != nil {
+		return false, err
+	}
+	for _, v := range current {
+		if v.Field == "os.supervised" && v.Ciphertext == nil {
+			var b bool
+			return json.Unmarshal(v.Value, &b) == nil && b, nil
+		}
+	}
+	return false, nil
 }

@@ -152,6 +152,9 @@ func SaveSettings(ctx context.Context, q store.Queries, tenantID string, s Setti
 const (
 	minRetentionDays = 1
 	maxRetentionDays = 3650
+	// maxLocationDays caps location whatever a tenant wants: where a
+	// person was is the most revealing thing Steward can hold.
+	maxLocationDays = 7
 )
 
 // SetRetention changes retention per category. Values already stored get
@@ -170,6 +173,9 @@ func (s *Service) SetRetention(ctx context.Context, tenantID string, days map[Ca
 		}
 		if d < minRetentionDays || d > maxRetentionDays {
 			return Settings{}, apperr.Invalid("retention for %s must be %d to %d days", c, minRetentionDays, maxRetentionDays)
+		}
+		if c == Location && d > maxLocationDays {
+			return Settings{}, apperr.Invalid("a device's location is kept at most %d days", maxLocationDays)
 		}
 	}
 	var out Settings

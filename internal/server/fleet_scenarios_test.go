@@ -290,6 +290,21 @@ func TestTwoPersonRuleAndOwnership(t *testing.T) {
 		if r := f.do(f.owner, "POST", f.path("/devices/"+personalID+"/actions"), api.DeviceActionRequest{Action: actions.Lock, Reason: "short"}); r.status != 400 {
 			t.Errorf("an action without a real reason: %d", r.status)
 		}
+		// OS updates: supervised devices only (simulated corporate devices are).
+		if r := f.do(f.owner, "POST", f.path("/devices/"+personalID+"/actions"), api.DeviceActionRequest{Action: actions.OSUpdate, Reason: "critical security update"}); r.status != 403 {
+			t.Errorf("an OS update on an unsupervised personal device: %d %s", r.status, r.body)
+		}
+		located, locatedID := f.enrol("corporate", "", "", nil)
+		f.must(201, f.owner, "POST", f.path("/devices/"+locatedID+"/actions"), api.DeviceActionRequest{Action: actions.OSUpdate, Reason: "critical security update"}, nil)
+		// Locating: corporate only, with a reason; location kept 7 days at most.
+		f.must(201, f.owner, "POST", f.path("/devices/"+locatedID+"/actions"), api.DeviceActionRequest{Action: actions.Locate, Reason: "left in a taxi on Friday"}, nil)
+		if n := f.poll(located); n != 2 {
+			t.Errorf("the device answered %d commands, want the update and the locate", n)
+		}
+		if r := f.do(f.owner, "PUT", f.path("/privacy/retention"), api.RetentionRequest{RetentionDays: map[privacy.Category]int{privacy.Location: 30},
+			Reason: "keep locations for a month"}); r.status != 400 {
+			t.Errorf("location kept 30 days: %d", r.status)
+		}
 
 		// A bulk lock above the threshold waits; rejected, nothing happens.
 		f.must(200, f.owner, "PUT", f.path("/device-settings"), device.Settings{StaleAfterDays: 30, BulkApprovalThreshold: 1, ApprovalHours: 1}, nil)
