@@ -1,0 +1,55 @@
+package server
+
+import (
+	"testing"
+	"time"
+
+	"github.com/steward-mdm/steward/internal/device"
+	"github.com/steward-mdm/steward/internal/store"
+	"github.com/steward-mdm/steward/internal/store/storetest"
+)
+
+// TestStaleDevices: a device silent for longer than the tenant allows is
+// flagged, then retired with its personal data erased; a device still
+// checking in is left alone.
+func TestStaleDevices(t *testing.T) {
+	storetest.ForEachEngine(t, func(t *testing.T, st store.Store) {
+		f := newFleet(t, st)
+		f.must(200, f.owner, "PUT", f.path("/device-settings"), device.Settings{StaleAfterDays: 10, RetireStaleAfterDays: 5,
+			BulkApprovalThreshold: 25, ApprovalHours: 72}, nil)
+		_, silentID := f.enrol("corporate", "", "", nil)
+		_, activeID := f.enrol("corporate", "", "", nil)
+		now := time.Now()
+		at := func(days int) { f.app.Actions.SetClock(func() time.Time { return now.Add(time.Duration(days) * 24 * time.Hour) }) }
+
+		at(5)
+		if res, err := f.app.Actions.SweepStale(f.ctx); err != nil || res.Flagged+res.Retired != 0 {
+			t.Fatalf("after 5 days: %+v %v", res, err)
+		}
+		at(11)
+		// The active device checked in meanwhile (its last-seen time moves).
+		if err := st.Tx(f.ctx, func(q store.Queries) error { return q.Devices().Touch(f.ctx, f.tenant, activeID, now.Add(10*24*time.Hour)) }); err != nil {
+			t.Fatal(err)
+		}
+		if res, err := f.app.Actions.SweepStale(f.ctx); err != nil || res.Flagged != 1 || res.Retired != 0 {
+			t.Fatalf("after 11 days: %+v %v", res, err)
+		}
+		if d := f.device(f.owner, silentID); d.StaleSince == nil {
+			t.Errorf("silent device not flagged: %+v", d)
+		}
+		if got := ids(f.devices(f.owner, "last_seen_before=10d")); len(got) != 0 {
+			// last_seen_before is relative to the real clock: nothing is 10 days silent yet.
+			t.Errorf("last_seen_before=10d: %v", got)
+		}
+		at(17)
+		if res, err := f.app.Actions.SweepStale(f.ctx); err != nil || res.Retired != 1 {
+			t.Fatalf("after 17 days: %+v %v", res, err)
+		}
+		if d := f.device(f.owner, silentID); d.State != store.DeviceRetired {
+			t.Errorf("silent device after the retire period: %q", d.State)
+		}
+		if d := f.device(f.owner, activeID); d.State != store.DeviceEnrolled || d.StaleSince != nil {
+			t.Errorf("active device: %+v", d)
+		}
+	})
+}
