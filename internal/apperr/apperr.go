@@ -20,6 +20,7 @@ const (
 	KindForbidden       Kind = "forbidden"         // 403: authenticated but not allowed
 	KindNotFound        Kind = "not_found"         // 404: missing or outside the caller's tenants
 	KindConflict        Kind = "conflict"          // 409: violates a uniqueness or state rule
+	KindGone            Kind = "gone"              // 410: existed, expired (a published link)
 	KindTooLarge        Kind = "payload_too_large" // 413
 	KindUnsupportedType Kind = "unsupported_media" // 415
 	KindRateLimited     Kind = "rate_limited"      // 429
@@ -39,6 +40,7 @@ var statusByKind = map[Kind]int{
 	KindUnsupportedType: http.StatusUnsupportedMediaType,
 	KindRateLimited:     http.StatusTooManyRequests,
 	KindLocked:          http.StatusLocked,
+	KindGone:            http.StatusGone,
 	KindUnavailable:     http.StatusServiceUnavailable,
 	KindInternal:        http.StatusInternalServerError,
 }

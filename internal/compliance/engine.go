@@ -13,6 +13,7 @@ import (
 	"github.com/steward-mdm/steward/internal/actions"
 	"github.com/steward-mdm/steward/internal/iam"
 	"github.com/steward-mdm/steward/internal/privacy"
+	"github.com/steward-mdm/steward/internal/secrets"
 	"github.com/steward-mdm/steward/internal/store"
 )
 
@@ -27,19 +28,22 @@ const historyRetention = 365 * 24 * time.Hour
 
 // Engine evaluates devices and runs ladders.
 type Engine struct {
-	st      store.Store
-	priv    *privacy.Service
-	actions *actions.Service
-	log     *slog.Logger
-	now     func() time.Time
+	st        store.Store
+	priv      *privacy.Service
+	actions   *actions.Service
+	sealer    secrets.Sealer
+	mailer    privacy.Mailer // nil: no SMTP, so no scheduled reports
+	publicURL func() string
+	log       *slog.Logger
+	now       func() time.Time
 }
 
 // NewEngine wires the engine.
-func NewEngine(st store.Store, priv *privacy.Service, act *actions.Service, log *slog.Logger) *Engine {
+func NewEngine(st store.Store, priv *privacy.Service, act *actions.Service, sealer secrets.Sealer, log *slog.Logger) *Engine {
 	if log == nil {
 		log = slog.Default()
 	}
-	return &Engine{st: st, priv: priv, actions: act, log: log, now: time.Now}
+	return &Engine{st: st, priv: priv, actions: act, sealer: sealer, log: log, now: time.Now}
 }
 
 // SetClock replaces the clock (tests).

@@ -32,7 +32,7 @@ func Wire(st store.Store, priv *privacy.Service, m *mdm.Service, sealer secrets.
 		Devices: device.New(st, priv, m, sealer, log),
 		Actions: actions.New(st, m, priv, sealer, log),
 	}
-	s.Compliance = compliance.NewEngine(st, priv, s.Actions, log)
+	s.Compliance = compliance.NewEngine(st, priv, s.Actions, sealer, log)
 	priv.Gate().Changed = func(ctx context.Context, q store.Queries, d store.Device, current []store.InventoryValue) error {
 		d, err := s.Devices.InventoryChanged(ctx, q, d, current)
 		if err != nil {

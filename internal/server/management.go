@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/steward-mdm/steward/internal/fleet"
+	"github.com/steward-mdm/steward/internal/notify/mail"
 	"github.com/steward-mdm/steward/internal/store"
 )
 
@@ -12,6 +13,14 @@ import (
 func (a *App) initManagement() {
 	f := fleet.Wire(a.Store, a.Privacy, a.MDM, a.Sealer, a.Log)
 	a.Devices, a.Actions, a.Compliance = f.Devices, f.Actions, f.Compliance
+	if a.Config.SMTPHost == "" {
+		return
+	}
+	if m, err := mail.New(a.mailConfig()); err != nil {
+		a.Log.Error("scheduled reports disabled: the SMTP settings are invalid", "error", err.Error())
+	} else {
+		a.Compliance.SetMailer(m, a.MDM.PublicURL)
+	}
 }
 
 // runManagementJobs runs the ladder of every compliance policy, the
@@ -34,6 +43,9 @@ func (a *App) runManagementJobs(ctx context.Context, holder string) {
 			if _, err := a.Compliance.RunDueSteps(ctx, 500); err != nil && ctx.Err() == nil {
 				a.Log.Warn("compliance ladder failed", "error", err.Error())
 			}
+			if _, err := a.Compliance.RunDueSchedules(ctx); err != nil && ctx.Err() == nil {
+				a.Log.Warn("scheduled reports failed", "error", err.Error())
+			}
 		case <-hourly.C:
 			a.hourlyManagement(ctx, holder)
 		}
@@ -53,6 +65,9 @@ func (a *App) hourlyManagement(ctx context.Context, holder string) {
 		a.Log.Info("stale devices", "flagged", res.Flagged, "retired", res.Retired)
 	}
 	err := a.Store.Tx(ctx, func(q store.Queries) error {
+		if _, err := q.Reports().PurgePublished(ctx, time.Now(), 1000); err != nil {
+			return err
+		}
 		_, err := q.Compliance().PurgeHistory(ctx, time.Now(), 5000)
 		return err
 	})

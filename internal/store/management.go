@@ -415,3 +415,52 @@ type AppStore interface {
 	// ForGroups returns the assignments to any of groupIDs.
 	ForGroups(ctx context.Context, tenantID string, groupIDs []string) ([]AppAssignment, error)
 }
+
+// ReportSchedule mails a report to admins at a fixed cadence, as a
+// password-protected archive behind an expiring link.
+type ReportSchedule struct {
+	ID         string
+	TenantID   string
+	Kind       string
+	Format     string
+	Recipients []string // admin IDs
+	Every      string   // daily, weekly or monthly
+	LinkDays   int
+	// PasswordSealed is the archive password, sealed: shown once to the
+	// admin who created the schedule, needed again for every run.
+	PasswordSealed []byte
+	NextRunAt      time.Time
+	LastRunAt      time.Time
+	CreatedBy      string
+	CreatedAt      time.Time
+}
+
+// PublishedReport is one run's archive, downloadable by its link until it
+// expires.
+type PublishedReport struct {
+	ID         string
+	TenantID   string
+	ScheduleID string
+	TokenHash  []byte
+	Archive    []byte // the password-protected archive
+	ExpiresAt  time.Time
+	CreatedAt  time.Time
+}
+
+// ReportStore holds report schedules and their published archives.
+type ReportStore interface {
+	CreateSchedule(ctx context.Context, s ReportSchedule) error
+	GetSchedule(ctx context.Context, tenantID, id string) (ReportSchedule, error)
+	ListSchedules(ctx context.Context, tenantID string, p Page) ([]ReportSchedule, error)
+	DeleteSchedule(ctx context.Context, tenantID, id string) error
+	// DueSchedules returns up to limit schedules of any tenant due at now.
+	DueSchedules(ctx context.Context, now time.Time, limit int) ([]ReportSchedule, error)
+	// MarkRun records a run and the next one.
+	MarkRun(ctx context.Context, tenantID, id string, ran, next time.Time) error
+	Publish(ctx context.Context, r PublishedReport) error
+	// PublishedByToken ignores the tenant: the link names none. Expired
+	// reports are returned; the caller refuses them.
+	PublishedByToken(ctx context.Context, tokenHash []byte) (PublishedReport, error)
+	// PurgePublished deletes up to limit reports that expired before cutoff.
+	PurgePublished(ctx context.Context, cutoff time.Time, limit int) ([]PurgeCount, error)
+}

@@ -86,6 +86,7 @@ type Queries interface {
 	Compliance() ComplianceStore
 	Actions() ActionStore
 	Apps() AppStore
+	Reports() ReportStore
 }
 
 // TenantStore holds tenants. Tenants are the one aggregate listed without a

@@ -63,6 +63,9 @@ func (s *Service) SetClock(now func() time.Time) { s.now = now }
 
 func (s *Service) clock() time.Time { return s.now().UTC().Truncate(time.Microsecond) }
 
+// PublicURL is how devices and employees reach this server.
+func (s *Service) PublicURL() string { return s.cfg.PublicURL }
+
 // SetPublicURL sets the address enrolment links and profiles name, before
 // serving starts (the listener's address when none was configured).
 func (s *Service) SetPublicURL(u string) { s.cfg.PublicURL = u }

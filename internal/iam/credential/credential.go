@@ -34,6 +34,8 @@ const (
 	EnrolmentLink
 	// DeviceAccessToken identifies a device to conditional access.
 	DeviceAccessToken
+	// ReportLink opens one published report until it expires.
+	ReportLink
 )
 
 var kinds = []struct {
@@ -47,6 +49,7 @@ var kinds = []struct {
 	{PortalToken, "spt_", "portal_token"},
 	{EnrolmentLink, "sel_", "enrolment_link"},
 	{DeviceAccessToken, "sdt_", "device_access_token"},
+	{ReportLink, "srl_", "report_link"},
 }
 
 // String returns a stable lower-case name such as "api_token".

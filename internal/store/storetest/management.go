@@ -24,6 +24,7 @@ func runManagement(t *testing.T, open func(t *testing.T) store.Store) {
 	t.Run("ComplianceHistory", func(t *testing.T) { testComplianceHistory(t, open(t)) })
 	t.Run("Actions", func(t *testing.T) { testActions(t, open(t)) })
 	t.Run("Apps", func(t *testing.T) { testApps(t, open(t)) })
+	t.Run("ReportSchedules", func(t *testing.T) { testReportSchedules(t, open(t)) })
 }
 
 // managedDevice is newDevice as the management store reads it back.

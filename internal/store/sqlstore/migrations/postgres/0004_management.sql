@@ -173,3 +173,31 @@ CREATE TABLE app_assignments (
     PRIMARY KEY (app_id, group_id)
 );
 CREATE INDEX app_assignments_group ON app_assignments(tenant_id, group_id);
+
+CREATE TABLE report_schedules (
+    id               TEXT PRIMARY KEY,
+    tenant_id        TEXT NOT NULL,
+    kind             TEXT NOT NULL,
+    format           TEXT NOT NULL,
+    recipients       TEXT NOT NULL,
+    every            TEXT NOT NULL,
+    link_days        INTEGER NOT NULL,
+    password_sealed  BYTEA NOT NULL,
+    next_run_at      BIGINT NOT NULL,
+    last_run_at      BIGINT NOT NULL DEFAULT 0,
+    created_by       TEXT NOT NULL,
+    created_at       BIGINT NOT NULL
+);
+CREATE INDEX report_schedules_tenant ON report_schedules(tenant_id, id);
+CREATE INDEX report_schedules_due ON report_schedules(next_run_at);
+
+CREATE TABLE published_reports (
+    id           TEXT PRIMARY KEY,
+    tenant_id    TEXT NOT NULL,
+    schedule_id  TEXT NOT NULL,
+    token_hash   BYTEA NOT NULL UNIQUE,
+    archive      BYTEA NOT NULL,
+    expires_at   BIGINT NOT NULL,
+    created_at   BIGINT NOT NULL
+);
+CREATE INDEX published_reports_expiry ON published_reports(expires_at);

@@ -172,3 +172,31 @@ CREATE TABLE app_assignments (
     PRIMARY KEY (app_id, group_id)
 );
 CREATE INDEX app_assignments_group ON app_assignments(tenant_id, group_id);
+
+CREATE TABLE report_schedules (
+    id               TEXT PRIMARY KEY,
+    tenant_id        TEXT NOT NULL,
+    kind             TEXT NOT NULL,
+    format           TEXT NOT NULL,
+    recipients       TEXT NOT NULL,
+    every            TEXT NOT NULL,
+    link_days        INTEGER NOT NULL,
+    password_sealed  BLOB NOT NULL,
+    next_run_at      INTEGER NOT NULL,
+    last_run_at      INTEGER NOT NULL DEFAULT 0,
+    created_by       TEXT NOT NULL,
+    created_at       INTEGER NOT NULL
+);
+CREATE INDEX report_schedules_tenant ON report_schedules(tenant_id, id);
+CREATE INDEX report_schedules_due ON report_schedules(next_run_at);
+
+CREATE TABLE published_reports (
+    id           TEXT PRIMARY KEY,
+    tenant_id    TEXT NOT NULL,
+    schedule_id  TEXT NOT NULL,
+    token_hash   BLOB NOT NULL UNIQUE,
+    archive      BLOB NOT NULL,
+    expires_at   INTEGER NOT NULL,
+    created_at   INTEGER NOT NULL
+);
+CREATE INDEX published_reports_expiry ON published_reports(expires_at);
