@@ -59,6 +59,7 @@ func newRoot() *cobra.Command {
 		newLoginCmd(r), newLogoutCmd(r), newTenantCmd(r), newAdminCmd(r), newRoleCmd(r), newTokenCmd(r), newAuditCmd(r),
 		newPrivacyCmd(r), newPersonCmd(r), newDeviceCmd(r), newKeysCmd(), newSimulateCmd(r))
 	root.AddCommand(newBackupCmd())
+	addFleetCmds(r, root)
 	return root
 }
 
