@@ -174,22 +174,7 @@ func printCertificate(cmd *cobra.Command, v api.CertificateView, path string) er
 }
 
 func newDeviceCmd(r *remote) *cobra.Command {
-	cmd := &cobra.Command{Use: "device", Short: "Devices: list, show (masked), reveal with a reason, deprovision"}
-	list := &cobra.Command{
-		Use: "list", Short: "List devices", Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			return r.call(cmd, func(a *apiCall) error {
-				out, err := collect[api.DeviceView](a, tenantPath(a.tenant, "/devices"))
-				if err != nil {
-					return err
-				}
-				return r.print(cmd.OutOrStdout(), out, []string{"ID", "PLATFORM", "OWNERSHIP", "STATE", "PERSON"}, func(i int) []string {
-					d := out.Items[i]
-					return []string{d.ID, d.Platform, d.Ownership, d.State, d.SubjectID}
-				}, len(out.Items))
-			})
-		},
-	}
+	cmd := &cobra.Command{Use: "device", Short: "Devices: search, show (masked), reveal with a reason, compliance, profiles, deprovision"}
 	var in api.DeviceRequest
 	register := &cobra.Command{
 		Use: "register", Short: "Pre-register a device", Args: cobra.NoArgs,
@@ -261,6 +246,6 @@ func newDeviceCmd(r *remote) *cobra.Command {
 	}
 	deprovision.Flags().StringVar(&reason, "reason", "", "why (required, audited)")
 	deprovision.Flags().StringVar(&certOut, "certificate", "", "save the signed deletion certificate to this file")
-	cmd.AddCommand(list, register, show, revealCmd, deprovision)
+	cmd.AddCommand(register, show, revealCmd, deprovision)
 	return cmd
 }

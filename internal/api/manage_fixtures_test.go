@@ -1,16 +1,19 @@
 package api
 
 import (
+	"context"
 	"encoding/json"
+	"time"
 
 	"github.com/steward-mdm/steward/internal/actions"
 	"github.com/steward-mdm/steward/internal/compliance"
 	"github.com/steward-mdm/steward/internal/device"
+	"github.com/steward-mdm/steward/internal/store"
 )
 
 // manageObjects are one of each device management object of a tenant.
 type manageObjects struct {
-	group, profile, policy, batch, app string
+	group, profile, policy, batch, app, schedule string
 }
 
 var sampleProfile = json.RawMessage(`{"name":"Sample Wi-Fi","identifier":"org.sample.wifi","payloads":[{"type":"wifi","wifi":{"ssid":"Sample","security":"wpa2_personal","password":"sample-password-1234"}}]}`)
@@ -28,6 +31,7 @@ func init() {
 		device.DefaultSettings(),
 		device.AppInput{Identifier: "com.sample.app", Name: "Sample", Kind: "approved", StoreID: 1},
 		AppAssignmentRequest{Mode: "available"},
+		compliance.ScheduleInput{Kind: "inventory", Format: "pdf", Every: "weekly", Recipients: []string{"00000000-0000-0000-0000-000000000000"}},
 	} {
 		sampleBodies[reflectType(b)] = b
 	}
@@ -55,5 +59,12 @@ func (e *env) manageFixtures(tenant, secret, deviceID string) manageObjects {
 	var app AppView
 	e.must(201, secret, "POST", base+"/apps", device.AppInput{Identifier: "com.fixture.app", Name: "Fixture", Kind: "approved", StoreID: 42}, &app)
 	o.app = app.ID
+	// Schedules need SMTP, which this environment lacks: stored directly.
+	sched := store.ReportSchedule{ID: store.NewID(), TenantID: tenant, Kind: "inventory", Format: "pdf", Recipients: []string{"x"},
+		Every: "weekly", LinkDays: 7, PasswordSealed: []byte("sealed"), NextRunAt: time.Now(), CreatedBy: "fixture", CreatedAt: time.Now()}
+	if err := e.st.Tx(context.Background(), func(q store.Queries) error { return q.Reports().CreateSchedule(context.Background(), sched) }); err != nil {
+		e.t.Fatal(err)
+	}
+	o.schedule = sched.ID
 	return o
 }

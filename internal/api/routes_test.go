@@ -91,7 +91,7 @@ func TestTenantIsolation(t *testing.T) {
 			"tenant": b.ID, "admin": bAdmin, "role": role.ID, "token": tok.Token.ID,
 			"assignment": asgs.Items[0].ID, "session": sessions.Items[0].ID,
 			"subject": pf.subject, "device": pf.device, "approval": pf.approval, "erasure": pf.erasure,
-			"group": mf.group, "profile": mf.profile, "policy": mf.policy, "batch": mf.batch, "app": mf.app,
+			"group": mf.group, "profile": mf.profile, "policy": mf.policy, "batch": mf.batch, "app": mf.app, "schedule": mf.schedule,
 			"kind": "inventory", // a report kind: the same in every tenant, not an object
 		}
 
