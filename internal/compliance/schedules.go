@@ -58,7 +58,9 @@ func scheduleAD(tenantID, id string) []byte { return []byte("report-schedule:" +
 
 // SetMailer enables scheduled reports (they need SMTP); publicURL gives
 // the address published links start with.
-func (e *Engine) SetMailer(m privacy.Mailer, publicURL func() string) { e.mailer, e.publicURL = m, publicURL }
+func (e *Engine) SetMailer(m privacy.Mailer, publicURL func() string) {
+	e.mailer, e.publicURL = m, publicURL
+}
 
 // CreateSchedule stores a schedule and returns the archive password,
 // shown this once: the mails carry only a link, so whoever reads a

@@ -20,7 +20,9 @@ func TestStaleDevices(t *testing.T) {
 		_, silentID := f.enrol("corporate", "", "", nil)
 		_, activeID := f.enrol("corporate", "", "", nil)
 		now := time.Now()
-		at := func(days int) { f.app.Actions.SetClock(func() time.Time { return now.Add(time.Duration(days) * 24 * time.Hour) }) }
+		at := func(days int) {
+			f.app.Actions.SetClock(func() time.Time { return now.Add(time.Duration(days) * 24 * time.Hour) })
+		}
 
 		at(5)
 		if res, err := f.app.Actions.SweepStale(f.ctx); err != nil || res.Flagged+res.Retired != 0 {
@@ -28,7 +30,9 @@ func TestStaleDevices(t *testing.T) {
 		}
 		at(11)
 		// The active device checked in meanwhile (its last-seen time moves).
-		if err := st.Tx(f.ctx, func(q store.Queries) error { return q.Devices().Touch(f.ctx, f.tenant, activeID, now.Add(10*24*time.Hour)) }); err != nil {
+		if err := st.Tx(f.ctx, func(q store.Queries) error {
+			return q.Devices().Touch(f.ctx, f.tenant, activeID, now.Add(10*24*time.Hour))
+		}); err != nil {
 			t.Fatal(err)
 		}
 		if res, err := f.app.Actions.SweepStale(f.ctx); err != nil || res.Flagged != 1 || res.Retired != 0 {

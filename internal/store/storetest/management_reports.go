@@ -36,7 +36,9 @@ func testReportSchedules(t *testing.T, st store.Store) {
 	if due, _ = st.Read().Reports().DueSchedules(ctx, at.Add(45*time.Minute), 10); len(due) != 1 {
 		t.Fatalf("due at 45 min: %d", len(due))
 	}
-	tx(t, st, func(q store.Queries) error { return q.Reports().MarkRun(ctx, a.ID, s.ID, at.Add(time.Hour), at.Add(8*24*time.Hour)) })
+	tx(t, st, func(q store.Queries) error {
+		return q.Reports().MarkRun(ctx, a.ID, s.ID, at.Add(time.Hour), at.Add(8*24*time.Hour))
+	})
 	if due, _ = st.Read().Reports().DueSchedules(ctx, at.Add(2*time.Hour), 10); len(due) != 1 || due[0].ID != other.ID {
 		t.Fatalf("after a run: %+v", due)
 	}
