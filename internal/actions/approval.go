@@ -12,6 +12,7 @@ import (
 	"github.com/steward-mdm/steward/internal/apple/mdm"
 	"github.com/steward-mdm/steward/internal/audit"
 	"github.com/steward-mdm/steward/internal/iam"
+	"github.com/steward-mdm/steward/internal/privacy"
 	"github.com/steward-mdm/steward/internal/store"
 )
 
@@ -65,16 +66,13 @@ func (s *Service) Decide(ctx context.Context, tenantID, approvalID string, in De
 			r.Reason = why
 			return audit.Append(ctx, q, r)
 		}
-		switch {
-		case a.State != "pending":
-			return deny(apperr.Conflict("this request was already %s", a.State), "already decided")
-		case a.RequestedBy == deciderID:
-			return deny(apperr.Forbidden("a second admin must decide: you made this request"), "requester cannot decide")
-		case !now.Before(a.ExpiresAt):
-			if err := s.expire(ctx, q, a, now); err != nil {
-				return err
+		if why, refusal := privacy.CheckDecider(a, deciderID, now); refusal != nil {
+			if why == "expired" {
+				if err := s.expire(ctx, q, a, now); err != nil {
+					return err
+				}
 			}
-			return deny(apperr.Conflict("this request expired on %s", a.ExpiresAt.Format(time.RFC3339)), "expired")
+			return deny(refusal, why)
 		}
 		state := "rejected"
 		if in.Approve {

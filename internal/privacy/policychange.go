@@ -167,15 +167,11 @@ func (s *Service) DecidePolicyChange(ctx context.Context, tenantID, approvalID s
 			r.Reason = why
 			return audit.Append(ctx, q, r)
 		}
-		switch {
-		case a.Kind != ApprovalKindPolicy:
+		if a.Kind != ApprovalKindPolicy {
 			return apperr.NotFound("approval")
-		case a.State != "pending":
-			return deny(apperr.Conflict("this request was already %s", a.State), "already decided")
-		case a.RequestedBy == deciderID:
-			return deny(apperr.Forbidden("a second admin must decide: you made this request"), "requester cannot decide")
-		case !now.Before(a.ExpiresAt):
-			return deny(apperr.Conflict("this request expired on %s", a.ExpiresAt.Format(time.RFC3339)), "expired")
+		}
+		if why, refusal := CheckDecider(a, deciderID, now); refusal != nil {
+			return deny(refusal, why)
 		}
 		state := "rejected"
 		if in.Approve {
@@ -222,6 +218,22 @@ func (s *Service) DecidePolicyChange(ctx context.Context, tenantID, approvalID s
 		return res, refusal
 	}
 	return res, err
+}
+
+// CheckDecider applies the two-person rule to a decision on a: it must be
+// pending, unexpired, and decided by someone other than the requester. It
+// returns a short reason for the audit log and the refusal for the
+// caller, or a nil refusal.
+func CheckDecider(a store.Approval, deciderID string, now time.Time) (why string, refusal error) {
+	switch {
+	case a.State != "pending":
+		return "already decided", apperr.Conflict("this request was already %s", a.State)
+	case a.RequestedBy == deciderID:
+		return "requester cannot decide", apperr.Forbidden("a second admin must decide: you made this request")
+	case !now.Before(a.ExpiresAt):
+		return "expired", apperr.Conflict("this request expired on %s", a.ExpiresAt.Format(time.RFC3339))
+	}
+	return "", nil
 }
 
 // PlainSummary says in plain words what Steward collects and what the
