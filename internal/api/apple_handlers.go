@@ -3,6 +3,8 @@ package api
 import (
 	"encoding/base64"
 	"net/http"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/steward-mdm/steward/internal/apperr"
@@ -201,6 +203,9 @@ func commandFor(in CommandRequest) (mdmproto.Request, rbac.Permission, error) {
 	case "CertificateList":
 		return mdmproto.CertificateList{}, "device.manage", nil
 	case "RemoveProfile":
+		if strings.HasPrefix(in.Identifier, "org.steward.enrolment") {
+			return nil, "", apperr.Invalid("removing the management profile retires the device: use the retire action, which a second admin approves").With("field", "identifier")
+		}
 		return mdmproto.RemoveProfile{Identifier: in.Identifier}, "device.manage", nil
 	case "RemoveApplication":
 		return mdmproto.RemoveApplication{Identifier: in.Identifier}, "device.manage", nil
@@ -217,7 +222,8 @@ func commandFor(in CommandRequest) (mdmproto.Request, rbac.Permission, error) {
 	case "DisableLostMode":
 		return mdmproto.DisableLostMode{}, "device.locate", nil
 	case "EraseDevice":
-		return mdmproto.EraseDevice{PIN: mdmproto.SecretString(in.PIN)}, "device.wipe", nil
+		// Wiping goes through remote actions, where a second admin approves it.
+		return nil, "", apperr.Invalid("wipe a device with POST /devices/{device}/actions (action wipe): a second admin approves it").With("field", "request_type")
 	case "ClearPasscode":
 		return mdmproto.ClearPasscode{}, "device.lock", nil // the service adds the device's UnlockToken
 	case "InstallProfile":
@@ -263,6 +269,9 @@ func (s *Server) enqueueCommand(c *Call) (any, error) {
 	return commandView(cmds[0]), nil
 }
 
+// bulkQueries are the commands POST /commands sends to many devices.
+var bulkQueries = []string{"DeviceInformation", "SecurityInfo", "InstalledApplicationList", "ManagedApplicationList", "ProfileList", "CertificateList"}
+
 // maxBulk bounds one bulk request; larger fleets go in several.
 const maxBulk = 50000
 
@@ -282,11 +291,10 @@ func (s *Server) enqueueBulk(c *Call) (any, error) {
 	if !c.Perms.Has(perm) {
 		return nil, apperr.Forbidden("%s needs the %s permission", in.RequestType, perm)
 	}
-	switch {
-	case perm != "device.manage" && perm != "device.lock", in.RequestType == "ClearPasscode", in.RequestType == "InstallProfile":
-		return nil, apperr.Forbidden("%s is not sent in bulk", in.RequestType)
-	case perm == "device.lock" && len(in.Reason) < 10:
-		return nil, apperr.Invalid("locking devices in bulk needs a reason of at least 10 characters").With("field", "reason")
+	// Only inventory queries go out in bulk this way; anything that changes
+	// devices is a remote action (POST /actions), under the two-person rule.
+	if !slices.Contains(bulkQueries, in.RequestType) {
+		return nil, apperr.Forbidden("%s is not sent in bulk here: use POST /actions, which applies the two-person rule", in.RequestType)
 	}
 	ids := in.DeviceIDs
 	if in.AllEnrolled {

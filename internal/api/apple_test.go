@@ -48,8 +48,15 @@ func TestAppleAPI(t *testing.T) {
 				t.Errorf("%s: %d %s, want %d", c.body.RequestType, r.status, r.body, c.want)
 			}
 		}
-		if r := e.do(e.owner, "POST", base+"/commands", BulkCommandRequest{CommandRequest: CommandRequest{RequestType: "EraseDevice", Reason: "a long enough reason"}, AllEnrolled: true}); r.status != 403 {
+		// Wipes, retires and bulk changes go through remote actions (two-person rule).
+		if r := e.do(e.owner, "POST", base+"/commands", BulkCommandRequest{CommandRequest: CommandRequest{RequestType: "EraseDevice", Reason: "a long enough reason"}, AllEnrolled: true}); r.status != 400 {
 			t.Errorf("a bulk wipe: %d %s", r.status, r.body)
+		}
+		if r := e.do(e.owner, "POST", base+"/commands", BulkCommandRequest{CommandRequest: CommandRequest{RequestType: "DeviceLock", Reason: "a long enough reason"}, AllEnrolled: true}); r.status != 403 {
+			t.Errorf("a bulk lock outside remote actions: %d %s", r.status, r.body)
+		}
+		if r := e.do(e.owner, "POST", base+"/devices/"+dev.ID+"/commands", CommandRequest{RequestType: "RemoveProfile", Identifier: "org.steward.enrolment.x"}); r.status != 400 {
+			t.Errorf("removing the management profile by command: %d %s", r.status, r.body)
 		}
 		var bulk BulkCommandView
 		e.must(201, e.owner, "POST", base+"/commands", BulkCommandRequest{CommandRequest: CommandRequest{RequestType: "SecurityInfo"}, AllEnrolled: true}, &bulk)

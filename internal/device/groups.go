@@ -136,11 +136,29 @@ func (s *Service) UpdateGroup(ctx context.Context, tenantID, groupID string, in 
 	return s.st.Read().Groups().Get(ctx, tenantID, g.ID)
 }
 
-// DeleteGroup deletes a group; its profiles leave its former members.
+// DeleteGroup deletes a group; its profiles leave its former members. A
+// group that limits a role assignment cannot be deleted until the
+// assignment is changed: the admins holding it would lose all access.
 func (s *Service) DeleteGroup(ctx context.Context, tenantID, groupID string, actor iam.Actor) error {
 	return s.st.Tx(ctx, func(q store.Queries) error {
 		if _, err := s.group(ctx, q, tenantID, groupID); err != nil {
 			return err
+		}
+		page := store.Page{Limit: 1000}
+		for {
+			as, err := q.Assignments().ListForTenant(ctx, tenantID, page)
+			if err != nil {
+				return err
+			}
+			for _, a := range as {
+				if slices.Contains(a.Groups, groupID) {
+					return apperr.Conflict("assignment %s limits a role to this group; remove it first", a.ID)
+				}
+			}
+			if len(as) < page.Limit {
+				break
+			}
+			page.After = as[len(as)-1].ID
 		}
 		members, err := q.Groups().AllMembers(ctx, tenantID, groupID)
 		if err != nil {

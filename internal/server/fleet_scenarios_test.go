@@ -129,6 +129,13 @@ func TestGroupsProfilesAndScopes(t *testing.T) {
 		if r := f.do(help, "POST", f.path("/actions"), actions.Request{Action: actions.Lock, Reason: "the whole office", GroupID: old.ID}); r.status != 404 {
 			t.Errorf("scoped help desk acts on a group outside its scope: %d %s", r.status, r.body)
 		}
+		// The group that limits the role cannot go (the role would widen).
+		if r := f.do(f.owner, "DELETE", f.path("/groups/"+sales.ID), nil); r.status != 409 {
+			t.Errorf("deleting a group a role is limited to: %d %s", r.status, r.body)
+		}
+		if r := f.do(help, "GET", f.path("/devices/"+otherID), nil); r.status != 404 {
+			t.Errorf("scoped help desk after the refused delete: %d", r.status)
+		}
 	})
 }
 

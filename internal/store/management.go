@@ -137,8 +137,9 @@ type GroupStore interface {
 	// Update writes Name, Description, Rule and UpdatedAt; ErrConflict on a
 	// duplicate name.
 	Update(ctx context.Context, g Group) error
-	// Delete removes the group, its members, and its profile, app and role
-	// assignments.
+	// Delete removes the group, its members, and its profile and app
+	// assignments. Role scopes naming it are kept, so a group-limited role
+	// never widens to the whole tenant.
 	Delete(ctx context.Context, tenantID, id string) error
 	// AddMembers adds devices of the tenant to the group; devices already
 	// members and IDs that are not devices of the tenant are skipped. It

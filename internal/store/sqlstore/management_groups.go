@@ -62,14 +62,16 @@ func (s groupStore) Update(ctx context.Context, g store.Group) error {
 }
 
 // Delete removes the group and every row that targets it, atomically;
-// ErrNotFound when the group is not the tenant's.
+// ErrNotFound when the group is not the tenant's. Role scopes naming the
+// group stay: a role limited to a group that is gone grants nothing, where
+// dropping the scope would widen it to the whole tenant.
 func (s groupStore) Delete(ctx context.Context, tenantID, id string) error {
 	return s.q.inWriteTx(ctx, func(q *queries) error {
 		if err := q.execOne(ctx, "deleting group", `DELETE FROM device_groups WHERE tenant_id = $1 AND id = $2`,
 			tenantID, id); err != nil {
 			return err
 		}
-		for _, table := range []string{"group_members", "assignment_scopes", "profile_assignments", "app_assignments"} {
+		for _, table := range []string{"group_members", "profile_assignments", "app_assignments"} {
 			if _, err := q.exec(ctx, "deleting group from "+table, `DELETE FROM `+table+`
 				WHERE tenant_id = $1 AND group_id = $2`, tenantID, id); err != nil {
 				return err
