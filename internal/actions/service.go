@@ -352,7 +352,8 @@ func (s *Service) Status(ctx context.Context, tenantID, batchID string) (Batch, 
 // Automatic carries out an action a rule decided (a compliance ladder step)
 // inside q, for one device. Destructive actions are parked for an admin's
 // approval like any request: no rule retires or wipes a device on its own.
-func (s *Service) Automatic(ctx context.Context, q store.Queries, d store.Device, k Kind, reason string, actor iam.Actor) error {
+// requesterID is the admin who set the rule up; they cannot approve.
+func (s *Service) Automatic(ctx context.Context, q store.Queries, d store.Device, k Kind, reason, requesterID string, actor iam.Actor) error {
 	settings, err := device.LoadSettings(ctx, q, d.TenantID)
 	if err != nil {
 		return err
@@ -360,6 +361,9 @@ func (s *Service) Automatic(ctx context.Context, q store.Queries, d store.Device
 	now := s.clock()
 	batch := Batch{ID: store.NewID(), Action: k}
 	requester := string(actor.Type) + ":" + actor.ID
+	if kinds[k].twoPerson && requesterID != "" {
+		requester = requesterID // the approval must come from someone else
+	}
 	a := []store.DeviceAction{{ID: store.NewID(), TenantID: d.TenantID, BatchID: batch.ID, DeviceID: d.ID, Action: string(k),
 		Reason: reason, RequestedBy: requester, CreatedAt: now, UpdatedAt: now}}
 	if kinds[k].twoPerson {

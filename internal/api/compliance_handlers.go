@@ -6,10 +6,12 @@ import (
 	"encoding/pem"
 	"net/http"
 	"net/url"
+	"strings"
 	"time"
 
 	"github.com/steward-mdm/steward/internal/apperr"
 	"github.com/steward-mdm/steward/internal/compliance"
+	"github.com/steward-mdm/steward/internal/rbac"
 	"github.com/steward-mdm/steward/internal/store"
 )
 
@@ -101,7 +103,10 @@ func (s *Server) createPolicy(c *Call) (any, error) {
 	if err := c.Decode(&in); err != nil {
 		return nil, err
 	}
-	p, err := e.CreatePolicy(c.R.Context(), c.Tenant, in, c.Actor)
+	if err := c.mayLadder(in.Ladder); err != nil {
+		return nil, err
+	}
+	p, err := e.CreatePolicy(c.R.Context(), c.Tenant, in, c.Principal.AdminID, c.Actor)
 	if err != nil {
 		return nil, err
 	}
@@ -147,7 +152,10 @@ func (s *Server) updatePolicy(c *Call) (any, error) {
 	if err := c.Decode(&in); err != nil {
 		return nil, err
 	}
-	p, err := e.UpdatePolicy(c.R.Context(), c.Tenant, c.Path("policy"), in, c.Actor)
+	if err := c.mayLadder(in.Ladder); err != nil {
+		return nil, err
+	}
+	p, err := e.UpdatePolicy(c.R.Context(), c.Tenant, c.Path("policy"), in, c.Principal.AdminID, c.Actor)
 	if err != nil {
 		return nil, err
 	}
@@ -284,4 +292,15 @@ func (s *Server) clientCertHeader() string {
 		return s.opts.ClientCertHeader
 	}
 	return "X-SSL-Client-Cert"
+}
+
+// mayLadder: a ladder locks or retires devices as its author could, so the
+// author must hold those permissions on the whole tenant.
+func (c *Call) mayLadder(l *compliance.Ladder) error {
+	for _, perm := range compliance.LadderPermissions(l) {
+		if !c.Perms.Has(rbac.Permission(perm)) {
+			return apperr.Forbidden("a ladder that can %s devices needs the %q permission", strings.TrimPrefix(perm, "device."), perm)
+		}
+	}
+	return nil
 }

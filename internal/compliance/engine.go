@@ -101,7 +101,8 @@ func fromStore(p store.CompliancePolicy) (Policy, error) {
 	if err != nil {
 		return Policy{}, fmt.Errorf("compliance: stored policy %s: %w", p.ID, err)
 	}
-	return Policy{ID: p.ID, Name: p.Name, Platform: p.Platform, Ownership: p.Ownership, Rules: rules, Ladder: ladder, Enabled: p.Enabled}, nil
+	return Policy{ID: p.ID, Name: p.Name, Platform: p.Platform, Ownership: p.Ownership, Rules: rules, Ladder: ladder, Enabled: p.Enabled,
+		Editor: p.UpdatedBy}, nil
 }
 
 // applies reports whether the policy covers the device.
@@ -399,7 +400,9 @@ func (e *Engine) carryOut(ctx context.Context, q store.Queries, d store.Device, 
 		if step.Action == StepRetire {
 			kind = actions.Retire
 		}
-		return e.actions.Automatic(ctx, q, d, kind, reason, ladderActor)
+		// The policy's last editor is the requester: they may not approve
+		// the retire their own ladder asked for.
+		return e.actions.Automatic(ctx, q, d, kind, reason, p.Editor, ladderActor)
 	}
 	return fmt.Errorf("compliance: unknown ladder step %q", step.Action)
 }

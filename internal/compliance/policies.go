@@ -64,14 +64,19 @@ func (in PolicyInput) toStore(tenantID string) (store.CompliancePolicy, error) {
 }
 
 // CreatePolicy stores a policy and evaluates the tenant's devices with it.
-func (e *Engine) CreatePolicy(ctx context.Context, tenantID string, in PolicyInput, actor iam.Actor) (store.CompliancePolicy, error) {
+// editorID is the admin behind the request: the retires the policy's
+// ladder asks for are theirs, so they cannot approve them.
+func (e *Engine) CreatePolicy(ctx context.Context, tenantID string, in PolicyInput, editorID string, actor iam.Actor) (store.CompliancePolicy, error) {
 	p, err := in.toStore(tenantID)
 	if err != nil {
 		return p, err
 	}
 	now := e.clock()
-	p.ID, p.CreatedBy, p.CreatedAt, p.UpdatedAt = store.NewID(), string(actor.Type)+":"+actor.ID, now, now
+	p.ID, p.CreatedBy, p.UpdatedBy, p.CreatedAt, p.UpdatedAt = store.NewID(), string(actor.Type)+":"+actor.ID, editorID, now, now
 	err = e.st.Tx(ctx, func(q store.Queries) error {
+		if err := requireProfiles(ctx, q, tenantID, in.Rules.RequiredProfiles); err != nil {
+			return err
+		}
 		if err := q.Compliance().CreatePolicy(ctx, p); err != nil {
 			if errors.Is(err, store.ErrConflict) {
 				return apperr.Conflict("a policy named %q exists already", p.Name)
@@ -87,8 +92,9 @@ func (e *Engine) CreatePolicy(ctx context.Context, tenantID string, in PolicyInp
 	return p, err
 }
 
-// UpdatePolicy replaces a policy and re-evaluates the tenant.
-func (e *Engine) UpdatePolicy(ctx context.Context, tenantID, policyID string, in PolicyInput, actor iam.Actor) (store.CompliancePolicy, error) {
+// UpdatePolicy replaces a policy and re-evaluates the tenant; editorID
+// becomes the policy's last editor (see CreatePolicy).
+func (e *Engine) UpdatePolicy(ctx context.Context, tenantID, policyID string, in PolicyInput, editorID string, actor iam.Actor) (store.CompliancePolicy, error) {
 	next, err := in.toStore(tenantID)
 	if err != nil {
 		return next, err
@@ -101,7 +107,10 @@ func (e *Engine) UpdatePolicy(ctx context.Context, tenantID, policyID string, in
 		if err != nil {
 			return err
 		}
-		next.ID, next.CreatedBy, next.CreatedAt, next.UpdatedAt = p.ID, p.CreatedBy, p.CreatedAt, e.clock()
+		if err := requireProfiles(ctx, q, tenantID, in.Rules.RequiredProfiles); err != nil {
+			return err
+		}
+		next.ID, next.CreatedBy, next.CreatedAt, next.UpdatedAt, next.UpdatedBy = p.ID, p.CreatedBy, p.CreatedAt, e.clock(), editorID
 		if err := q.Compliance().UpdatePolicy(ctx, next); err != nil {
 			if errors.Is(err, store.ErrConflict) {
 				return apperr.Conflict("a policy named %q exists already", next.Name)
@@ -135,6 +144,38 @@ func (e *Engine) DeletePolicy(ctx context.Context, tenantID, policyID string, ac
 	}
 	_, err = e.EvaluateTenant(ctx, tenantID, nil)
 	return err
+}
+
+// requireProfiles checks a policy requires only profiles that exist: a
+// missing one would make every device fail, and the ladder act on all.
+func requireProfiles(ctx context.Context, q store.Queries, tenantID string, ids []string) error {
+	for _, id := range ids {
+		if _, err := q.Profiles().Get(ctx, tenantID, id); errors.Is(err, store.ErrNotFound) {
+			return apperr.Invalid("required profile %s does not exist", id)
+		} else if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// LadderPermissions lists what an admin must hold to give a policy this
+// ladder: its steps act on devices as the admin could.
+func LadderPermissions(l *Ladder) []string {
+	if l == nil {
+		l = &Ladder{}
+		*l = DefaultLadder()
+	}
+	var out []string
+	for _, s := range *l {
+		switch s.Action {
+		case StepLock:
+			out = append(out, "device.lock")
+		case StepRetire:
+			out = append(out, "device.wipe")
+		}
+	}
+	return out
 }
 
 // EvaluationResult counts a tenant-wide evaluation.

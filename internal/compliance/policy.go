@@ -162,6 +162,8 @@ type Policy struct {
 	Rules     Rules
 	Ladder    Ladder
 	Enabled   bool
+	// Editor is the admin who last changed the policy.
+	Editor string
 }
 
 // ParseRules decodes and validates rules JSON.

@@ -333,3 +333,30 @@ func TestTwoPersonRuleAndOwnership(t *testing.T) {
 		}
 	})
 }
+
+// TestLadderRetireNeedsAnotherAdmin: the retire a policy's ladder asks for
+// is its author's request, so the author cannot approve it.
+func TestLadderRetireNeedsAnotherAdmin(t *testing.T) {
+	f := newFleet(t, storetest.OpenSQLite(t))
+	_, second := f.admin("second@fleet.test", "administrator")
+	_, risky := f.enrol("corporate", "", "", func(d *sim.Device) { d.NoPasscode = true })
+	ladder := compliance.Ladder{{Action: compliance.StepRetire}}
+	f.must(201, f.owner, "POST", f.path("/compliance/policies"), compliance.PolicyInput{Name: "Retire at once",
+		Rules: compliance.Rules{PasscodeRequired: true}, Ladder: &ladder}, nil)
+	if _, err := f.app.Compliance.RunDueSteps(f.ctx, 10); err != nil {
+		t.Fatal(err)
+	}
+	var acts api.List[api.ActionView]
+	f.must(200, f.owner, "GET", f.path("/devices/"+risky+"/actions"), nil, &acts)
+	if len(acts.Items) != 1 || acts.Items[0].State != store.ActionAwaitingApproval {
+		t.Fatalf("ladder retire: %+v", acts.Items)
+	}
+	a, err := f.app.Store.Read().Actions().Get(f.ctx, f.tenant, acts.Items[0].ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r := f.do(f.owner, "POST", f.path("/action-approvals/"+a.ApprovalID), actions.Decision{Approve: true}); r.status != 403 {
+		t.Errorf("the policy's author approved its retire: %d %s", r.status, r.body)
+	}
+	f.must(200, second, "POST", f.path("/action-approvals/"+a.ApprovalID), actions.Decision{Approve: true}, nil)
+}

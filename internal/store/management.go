@@ -256,6 +256,9 @@ type CompliancePolicy struct {
 	Ladder    []byte // JSON, validated by the compliance package
 	Enabled   bool
 	CreatedBy string
+	// UpdatedBy is the admin who last changed the policy (its creator until
+	// then): the requester of the retires its ladder asks for.
+	UpdatedBy string
 	CreatedAt time.Time
 	UpdatedAt time.Time
 }
@@ -296,8 +299,8 @@ type ComplianceStore interface {
 	CreatePolicy(ctx context.Context, p CompliancePolicy) error
 	GetPolicy(ctx context.Context, tenantID, id string) (CompliancePolicy, error)
 	ListPolicies(ctx context.Context, tenantID string, pg Page) ([]CompliancePolicy, error)
-	// UpdatePolicy writes Name, Platform, Ownership, Rules, Ladder, Enabled
-	// and UpdatedAt.
+	// UpdatePolicy writes Name, Platform, Ownership, Rules, Ladder, Enabled,
+	// UpdatedBy and UpdatedAt.
 	UpdatePolicy(ctx context.Context, p CompliancePolicy) error
 	// DeletePolicy removes the policy and the standings under it (history
 	// stays until its retention ends).

@@ -10,13 +10,13 @@ import (
 
 type complianceStore struct{ q *queries }
 
-const policyColumns = `id, tenant_id, name, platform, ownership, rules, ladder, enabled, created_by, created_at, updated_at`
+const policyColumns = `id, tenant_id, name, platform, ownership, rules, ladder, enabled, created_by, updated_by, created_at, updated_at`
 
 func scanPolicy(s scanner) (store.CompliancePolicy, error) {
 	var p store.CompliancePolicy
 	var created, updated int64
 	err := s.Scan(&p.ID, &p.TenantID, &p.Name, &p.Platform, &p.Ownership, &p.Rules, &p.Ladder, &p.Enabled, &p.CreatedBy,
-		&created, &updated)
+		&p.UpdatedBy, &created, &updated)
 	p.Rules, p.Ladder = nonEmpty(p.Rules), nonEmpty(p.Ladder)
 	p.CreatedAt, p.UpdatedAt = fromMicros(created), fromMicros(updated)
 	return p, err
@@ -25,9 +25,9 @@ func scanPolicy(s scanner) (store.CompliancePolicy, error) {
 // CreatePolicy returns ErrConflict when the tenant has a policy of that name.
 func (s complianceStore) CreatePolicy(ctx context.Context, p store.CompliancePolicy) error {
 	return s.q.insert(ctx, "creating compliance policy", `INSERT INTO compliance_policies (`+policyColumns+`)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`,
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)`,
 		p.ID, p.TenantID, p.Name, p.Platform, p.Ownership, notEmptyBlob(p.Rules), notEmptyBlob(p.Ladder), boolInt(p.Enabled),
-		p.CreatedBy, micros(p.CreatedAt), micros(p.UpdatedAt))
+		p.CreatedBy, p.UpdatedBy, micros(p.CreatedAt), micros(p.UpdatedAt))
 }
 
 func (s complianceStore) GetPolicy(ctx context.Context, tenantID, id string) (store.CompliancePolicy, error) {
@@ -50,9 +50,9 @@ func (s complianceStore) UpdatePolicy(ctx context.Context, p store.CompliancePol
 		return err
 	}
 	return s.q.execOne(ctx, "updating compliance policy", `UPDATE compliance_policies SET name = $3, platform = $4,
-		ownership = $5, rules = $6, ladder = $7, enabled = $8, updated_at = $9 WHERE tenant_id = $1 AND id = $2`,
+		ownership = $5, rules = $6, ladder = $7, enabled = $8, updated_at = $9, updated_by = $10 WHERE tenant_id = $1 AND id = $2`,
 		p.TenantID, p.ID, p.Name, p.Platform, p.Ownership, notEmptyBlob(p.Rules), notEmptyBlob(p.Ladder), boolInt(p.Enabled),
-		micros(p.UpdatedAt))
+		micros(p.UpdatedAt), p.UpdatedBy)
 }
 
 func (s complianceStore) DeletePolicy(ctx context.Context, tenantID, id string) error {

@@ -13,7 +13,7 @@ func newPolicy(t *testing.T, st store.Store, tenantID, name string, enabled bool
 	t.Helper()
 	p := store.CompliancePolicy{ID: store.NewID(), TenantID: tenantID, Name: name, Platform: "ios", Ownership: "corporate",
 		Rules: []byte(`[{"fact":"os.version","op":">=","value":"17"}]`), Ladder: []byte(`[{"after":"24h","action":"notify"}]`),
-		Enabled: enabled, CreatedBy: "admin-1", CreatedAt: at, UpdatedAt: at}
+		Enabled: enabled, CreatedBy: "admin-1", UpdatedBy: "admin-1", CreatedAt: at, UpdatedAt: at}
 	tx(t, st, func(q store.Queries) error { return q.Compliance().CreatePolicy(context.Background(), p) })
 	p.CreatedAt, p.UpdatedAt = micro(at), micro(at)
 	return p
@@ -42,7 +42,7 @@ func testCompliancePolicies(t *testing.T, st store.Store) {
 	clash.Name = on.Name
 	wantErr(t, st.Tx(ctx, func(q store.Queries) error { return q.Compliance().UpdatePolicy(ctx, clash) }), store.ErrConflict, "rename onto a taken name")
 	off.Name, off.Platform, off.Ownership, off.Enabled = "Strict v2", "", "", true
-	off.Rules, off.Ladder, off.UpdatedAt = []byte(`[]`), []byte(`[{"after":"1h","action":"lock"}]`), micro(at.Add(time.Hour))
+	off.Rules, off.Ladder, off.UpdatedAt, off.UpdatedBy = []byte(`[]`), []byte(`[{"after":"1h","action":"lock"}]`), micro(at.Add(time.Hour)), "admin-2"
 	tx(t, st, func(q store.Queries) error { return q.Compliance().UpdatePolicy(ctx, off) })
 	if got, err := r.GetPolicy(ctx, a.ID, off.ID); err != nil || !reflect.DeepEqual(got, off) {
 		t.Fatalf("after UpdatePolicy = %+v, %v; want %+v", got, err, off)

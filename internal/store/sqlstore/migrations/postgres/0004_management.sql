@@ -98,6 +98,7 @@ CREATE TABLE compliance_policies (
     ladder      BYTEA NOT NULL,
     enabled     INTEGER NOT NULL DEFAULT 1,
     created_by  TEXT NOT NULL,
+    updated_by  TEXT NOT NULL DEFAULT '',
     created_at  BIGINT NOT NULL,
     updated_at  BIGINT NOT NULL,
     UNIQUE (tenant_id, name)

@@ -97,6 +97,7 @@ CREATE TABLE compliance_policies (
     ladder      BLOB NOT NULL,
     enabled     INTEGER NOT NULL DEFAULT 1,
     created_by  TEXT NOT NULL,
+    updated_by  TEXT NOT NULL DEFAULT '',
     created_at  INTEGER NOT NULL,
     updated_at  INTEGER NOT NULL,
     UNIQUE (tenant_id, name)
