@@ -39,14 +39,22 @@ func (s *Service) SweepStale(ctx context.Context) (StaleResult, error) {
 			return res, err
 		}
 		cutoff := now.Add(-time.Duration(settings.StaleAfterDays) * 24 * time.Hour)
+		var flaggedBefore time.Time // zero: flagged devices are never retired
+		if settings.RetireStaleAfterDays > 0 {
+			flaggedBefore = now.Add(-time.Duration(settings.RetireStaleAfterDays) * 24 * time.Hour)
+		}
+		retired := 0
 		for {
-			stale, err := s.st.Read().ManagedDevices().Stale(ctx, t, cutoff, 500)
+			stale, err := s.st.Read().ManagedDevices().Stale(ctx, t, cutoff, flaggedBefore, 500)
 			if err != nil {
 				return res, err
 			}
 			acted := 0
 			for _, d := range stale {
-				done, err := s.sweepOne(ctx, d, settings, now)
+				if !d.StaleSince.IsZero() && retired >= maxRetiredPerSweep {
+					continue // bounded: a mistaken setting cannot empty a fleet in one pass
+				}
+				done, err := s.sweepOne(ctx, d, settings, cutoff, now)
 				if err != nil {
 					return res, err
 				}
@@ -56,6 +64,7 @@ func (s *Service) SweepStale(ctx context.Context) (StaleResult, error) {
 					acted++
 				case "retired":
 					res.Retired++
+					retired++
 					acted++
 				}
 			}
@@ -67,8 +76,13 @@ func (s *Service) SweepStale(ctx context.Context) (StaleResult, error) {
 	return res, nil
 }
 
-// sweepOne flags or retires one stale device and says which it did.
-func (s *Service) sweepOne(ctx context.Context, d store.Device, settings device.Settings, now time.Time) (string, error) {
+// maxRetiredPerSweep bounds how many devices one hourly sweep retires per
+// tenant.
+const maxRetiredPerSweep = 100
+
+// sweepOne flags or retires one stale device and says which it did. The
+// device is re-read under its lock: it may have checked in meanwhile.
+func (s *Service) sweepOne(ctx context.Context, d store.Device, settings device.Settings, cutoff, now time.Time) (string, error) {
 	if d.StaleSince.IsZero() {
 		err := s.st.Tx(ctx, func(q store.Queries) error {
 			if err := q.ManagedDevices().SetStaleSince(ctx, d.TenantID, d.ID, now); err != nil {
@@ -84,7 +98,13 @@ func (s *Service) sweepOne(ctx context.Context, d store.Device, settings device.
 		return "", nil
 	}
 	reason := fmt.Sprintf("no check-in for %d days, stale for %d days (tenant setting)", int(now.Sub(d.LastSeenAt).Hours()/24), settings.RetireStaleAfterDays)
+	done := ""
 	err := s.st.Tx(ctx, func(q store.Queries) error {
+		cur, err := q.Devices().Lock(ctx, d.TenantID, d.ID)
+		if err != nil || cur.State != store.DeviceEnrolled || !cur.LastSeenAt.Before(cutoff) || cur.StaleSince.IsZero() {
+			return err // it came back
+		}
+		done = "retired"
 		// A device that left management is refused at check-in, so no
 		// command could reach it: retiring it is Steward forgetting it.
 		a := store.DeviceAction{ID: store.NewID(), TenantID: d.TenantID, BatchID: store.NewID(), DeviceID: d.ID, Action: string(Retire),
@@ -92,8 +112,8 @@ func (s *Service) sweepOne(ctx context.Context, d store.Device, settings device.
 		if err := q.Actions().Create(ctx, []store.DeviceAction{a}); err != nil {
 			return err
 		}
-		_, err := s.priv.LeaveIn(ctx, q, d.TenantID, d.ID, store.DeviceRetired, reason, staleActor)
+		_, err = s.priv.LeaveIn(ctx, q, d.TenantID, d.ID, store.DeviceRetired, reason, staleActor)
 		return err
 	})
-	return "retired", err
+	return done, err
 }

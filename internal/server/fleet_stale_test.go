@@ -19,6 +19,7 @@ func TestStaleDevices(t *testing.T) {
 			BulkApprovalThreshold: 25, ApprovalHours: 72}, nil)
 		_, silentID := f.enrol("corporate", "", "", nil)
 		_, activeID := f.enrol("corporate", "", "", nil)
+		_, returnerID := f.enrol("corporate", "", "", nil)
 		now := time.Now()
 		at := func(days int) {
 			f.app.Actions.SetClock(func() time.Time { return now.Add(time.Duration(days) * 24 * time.Hour) })
@@ -35,8 +36,12 @@ func TestStaleDevices(t *testing.T) {
 		}); err != nil {
 			t.Fatal(err)
 		}
-		if res, err := f.app.Actions.SweepStale(f.ctx); err != nil || res.Flagged != 1 || res.Retired != 0 {
+		if res, err := f.app.Actions.SweepStale(f.ctx); err != nil || res.Flagged != 2 || res.Retired != 0 {
 			t.Fatalf("after 11 days: %+v %v", res, err)
+		}
+		// The returner comes back after being flagged: the flag goes.
+		if err := st.Tx(f.ctx, func(q store.Queries) error { return q.Devices().Touch(f.ctx, f.tenant, returnerID, now.Add(12*24*time.Hour)) }); err != nil {
+			t.Fatal(err)
 		}
 		if d := f.device(f.owner, silentID); d.StaleSince == nil {
 			t.Errorf("silent device not flagged: %+v", d)
@@ -52,8 +57,10 @@ func TestStaleDevices(t *testing.T) {
 		if d := f.device(f.owner, silentID); d.State != store.DeviceRetired {
 			t.Errorf("silent device after the retire period: %q", d.State)
 		}
-		if d := f.device(f.owner, activeID); d.State != store.DeviceEnrolled || d.StaleSince != nil {
-			t.Errorf("active device: %+v", d)
+		for _, id := range []string{activeID, returnerID} {
+			if d := f.device(f.owner, id); d.State != store.DeviceEnrolled || d.StaleSince != nil {
+				t.Errorf("device still checking in: %+v", d)
+			}
 		}
 	})
 }

@@ -98,8 +98,9 @@ type ManagedDeviceStore interface {
 	// SetCompliance writes the device's compliance summary.
 	SetCompliance(ctx context.Context, tenantID, deviceID, state string, at time.Time) error
 	// Stale returns up to limit enrolled devices of the tenant last seen
-	// before cutoff, oldest first.
-	Stale(ctx context.Context, tenantID string, cutoff time.Time, limit int) ([]Device, error)
+	// before cutoff, oldest first: those not flagged stale yet, and those
+	// flagged before flaggedBefore (zero: none of the flagged ones).
+	Stale(ctx context.Context, tenantID string, cutoff, flaggedBefore time.Time, limit int) ([]Device, error)
 	// SetStaleSince marks (or with zero, clears) when the device was flagged
 	// stale.
 	SetStaleSince(ctx context.Context, tenantID, deviceID string, at time.Time) error

@@ -104,7 +104,7 @@ type DeviceStore interface {
 	List(ctx context.Context, tenantID string, f DeviceFilter) ([]Device, error)
 	// Update writes every mutable field of d.
 	Update(ctx context.Context, d Device) error
-	// Touch records a check-in.
+	// Touch records a check-in and clears the device's stale flag.
 	Touch(ctx context.Context, tenantID, id string, at time.Time) error
 	// PurgeDeprovisioned deletes up to limit devices deprovisioned before
 	// before (their personal data went at deprovisioning).

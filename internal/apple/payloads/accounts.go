@@ -167,8 +167,14 @@ func (m *Mail) content(*builder) (map[string]any, error) {
 }
 
 func (m *Mail) secrets() []namedSecret {
+	incoming := anchor(m.Incoming.Host, m.Incoming.Username)
+	if m.Outgoing.SameAsIncoming {
+		// The device also sends the incoming password to the outgoing
+		// server: moving that server must take the stored password away.
+		incoming = anchor(incoming, "same-as-incoming", m.Outgoing.Host, m.Outgoing.Username)
+	}
 	return []namedSecret{
-		{"incoming.password", &m.Incoming.Password, anchor(m.Incoming.Host, m.Incoming.Username)},
+		{"incoming.password", &m.Incoming.Password, incoming},
 		{"outgoing.password", &m.Outgoing.Password, anchor(m.Outgoing.Host, m.Outgoing.Username)},
 	}
 }

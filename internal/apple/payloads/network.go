@@ -177,7 +177,7 @@ func (w *WiFi) secrets() []namedSecret {
 	s := []namedSecret{{"password", &w.Password, w.SSID}}
 	if w.EAP != nil {
 		s = append(s, namedSecret{"eap.password", &w.EAP.Password,
-			anchor(w.SSID, w.EAP.Method, w.EAP.Username, anchor(w.EAP.TrustedServerNames...))})
+			anchor(w.SSID, w.EAP.Method, w.EAP.Username, w.EAP.Certificate, anchor(w.EAP.TrustedServerNames...))})
 	}
 	return s
 }

@@ -168,6 +168,14 @@ func TestRedactedAndMergeSecrets(t *testing.T) {
 			t.Fatalf("err = %v", err)
 		}
 	})
+	t.Run("moving the outgoing server takes the shared incoming password", func(t *testing.T) {
+		_, err := MergeSecrets(edit(func(m map[string]any) {
+			setPath(m, []any{"payloads", 7, "mail", "outgoing", "host"}, "smtp.attacker.example.net")
+		}), stored)
+		if !apperr.IsKind(err, apperr.KindInvalid) || !strings.Contains(err.Error(), "payloads[7].mail.incoming.password") {
+			t.Fatalf("err = %v", err)
+		}
+	})
 	t.Run("marker without stored value", func(t *testing.T) {
 		_, err := MergeSecrets(edit(func(m map[string]any) {
 			setPath(m, []any{"payloads", 1, "wifi", "eap", "method"}, "peap")

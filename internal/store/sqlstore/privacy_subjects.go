@@ -141,6 +141,6 @@ func (s deviceStore) Update(ctx context.Context, d store.Device) error {
 // handled out of order by different nodes.
 func (s deviceStore) Touch(ctx context.Context, tenantID, id string, at time.Time) error {
 	return s.q.execOne(ctx, "recording device check-in", `UPDATE devices
-		SET last_seen_at = CASE WHEN last_seen_at < $3 THEN $3 ELSE last_seen_at END
+		SET last_seen_at = CASE WHEN last_seen_at < $3 THEN $3 ELSE last_seen_at END, stale_since = 0
 		WHERE tenant_id = $1 AND id = $2`, tenantID, id, micros(at))
 }

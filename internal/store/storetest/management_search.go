@@ -71,8 +71,21 @@ func testManagedDevices(t *testing.T, st store.Store) {
 		{at.Add(-150 * time.Minute), 0, []string{d2.ID}},
 		{at.Add(-5 * time.Hour), 0, nil},
 	} {
-		got, err := r.Stale(ctx, a.ID, c.cutoff, c.limit)
+		got, err := r.Stale(ctx, a.ID, c.cutoff, time.Time{}, c.limit)
 		stringsEqual(t, fmt.Sprintf("Stale(%v, %d)", c.cutoff, c.limit), deviceIDs(got), err, c.want...)
+	}
+	// Flagged devices come back only once flagged before flaggedBefore, and
+	// a check-in clears the flag.
+	tx(t, st, func(q store.Queries) error { return q.ManagedDevices().SetStaleSince(ctx, a.ID, d2.ID, at.Add(-time.Hour)) })
+	got, err := r.Stale(ctx, a.ID, at.Add(-time.Hour), time.Time{}, 0)
+	stringsEqual(t, "Stale without flagged ones", deviceIDs(got), err, d1.ID)
+	got, err = r.Stale(ctx, a.ID, at.Add(-time.Hour), at.Add(-30*time.Minute), 0)
+	stringsEqual(t, "Stale with ones flagged before", deviceIDs(got), err, d2.ID, d1.ID)
+	got, err = r.Stale(ctx, a.ID, at.Add(-time.Hour), at.Add(-2*time.Hour), 0)
+	stringsEqual(t, "Stale with ones flagged long before", deviceIDs(got), err, d1.ID)
+	tx(t, st, func(q store.Queries) error { return q.Devices().Touch(ctx, a.ID, d2.ID, at) })
+	if got, err := st.Read().Devices().Get(ctx, a.ID, d2.ID); err != nil || !got.StaleSince.IsZero() {
+		t.Fatalf("StaleSince after a check-in = %v, %v", got.StaleSince, err)
 	}
 }
 
