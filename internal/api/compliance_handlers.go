@@ -264,7 +264,10 @@ func (s *Server) presentedCertificate(r *http.Request) (*x509.Certificate, error
 	if r.TLS != nil && len(r.TLS.PeerCertificates) > 0 {
 		return r.TLS.PeerCertificates[0], nil
 	}
-	raw := r.Header.Get(s.clientCertHeader())
+	if s.opts.ClientCertHeader == "" {
+		return nil, nil // forwarding is off unless configured
+	}
+	raw := r.Header.Get(s.opts.ClientCertHeader)
 	if raw == "" {
 		return nil, nil
 	}
@@ -284,14 +287,6 @@ func (s *Server) presentedCertificate(r *http.Request) (*x509.Certificate, error
 		return nil, apperr.Invalid("the forwarded client certificate does not parse")
 	}
 	return cert, nil
-}
-
-// clientCertHeader is where a trusted proxy forwards the client certificate.
-func (s *Server) clientCertHeader() string {
-	if s.opts.ClientCertHeader != "" {
-		return s.opts.ClientCertHeader
-	}
-	return "X-SSL-Client-Cert"
 }
 
 // mayLadder: a ladder locks or retires devices as its author could, so the

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"time"
 
+	"github.com/steward-mdm/steward/internal/apperr"
 	"github.com/steward-mdm/steward/internal/device"
 	"github.com/steward-mdm/steward/internal/store"
 )
@@ -53,6 +54,18 @@ func (in GroupRequest) input() device.GroupInput {
 	return device.GroupInput{Name: in.Name, Description: in.Description, Kind: in.Kind, Rule: in.Rule}
 }
 
+// mayReadApps: a rule on the (encrypted) app list tells its author which
+// devices hold an app, so it needs the right to reveal personal data.
+func (c *Call) mayReadApps(rule json.RawMessage) error {
+	if len(rule) == 0 || c.Perms.Has("privacy.reveal") {
+		return nil
+	}
+	if r, err := device.CompileRule(rule); err == nil && device.ReadsApps(r) {
+		return apperr.Forbidden("a rule on installed apps needs the privacy.reveal permission")
+	}
+	return nil
+}
+
 func (s *Server) createGroup(c *Call) (any, error) {
 	d, err := s.deviceSvc()
 	if err != nil {
@@ -60,6 +73,9 @@ func (s *Server) createGroup(c *Call) (any, error) {
 	}
 	var in GroupRequest
 	if err := c.Decode(&in); err != nil {
+		return nil, err
+	}
+	if err := c.mayReadApps(in.Rule); err != nil {
 		return nil, err
 	}
 	g, err := d.CreateGroup(c.R.Context(), c.Tenant, in.input(), c.Actor)
@@ -96,6 +112,9 @@ func (s *Server) updateGroup(c *Call) (any, error) {
 	}
 	var in GroupRequest
 	if err := c.Decode(&in); err != nil {
+		return nil, err
+	}
+	if err := c.mayReadApps(in.Rule); err != nil {
 		return nil, err
 	}
 	g, err := d.UpdateGroup(c.R.Context(), c.Tenant, c.Path("group"), in.input(), c.Actor)

@@ -1,6 +1,7 @@
 package api
 
 import (
+	"slices"
 	"strings"
 	"time"
 
@@ -150,7 +151,11 @@ func (s *Server) listApprovals(c *Call) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	return listOf(as, page.Limit, approvalView, func(a store.Approval) string { return a.ID }), nil
+	out := listOf(as, page.Limit, approvalView, func(a store.Approval) string { return a.ID })
+	// Policy changes only: remote actions have their own approvals, and
+	// their payload is not the privacy officers' business.
+	out.Items = slices.DeleteFunc(out.Items, func(v ApprovalView) bool { return v.Kind != privacy.ApprovalKindPolicy })
+	return out, nil
 }
 
 func (s *Server) decideApproval(c *Call) (any, error) {

@@ -47,8 +47,9 @@ type Options struct {
 	// TrustedProxies are the addresses whose X-Forwarded-For is believed.
 	TrustedProxies []netip.Prefix
 	// ClientCertHeader is the header in which a trusted proxy forwards a
-	// device's client certificate to the access check (default
-	// X-SSL-Client-Cert).
+	// device's client certificate to the access check; empty turns
+	// forwarding off, so a proxy that passes client headers through cannot
+	// be used to present another device's (public) certificate.
 	ClientCertHeader string
 	// Ready reports whether the server can take traffic (for /readyz).
 	Ready func(r *http.Request) error

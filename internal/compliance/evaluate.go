@@ -2,6 +2,7 @@ package compliance
 
 import (
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/steward-mdm/steward/internal/device"
@@ -111,10 +112,11 @@ func (r Rules) Evaluate(f Facts, now time.Time, blocked []string) Outcome {
 			unknown("apps", "The device has not reported its managed apps yet.")
 		} else {
 			forbidden := append(r.ForbiddenApps[:len(r.ForbiddenApps):len(r.ForbiddenApps)], blocked...)
-			for _, id := range forbidden {
-				if f.Apps[id] {
-					fail("forbidden_app", fmt.Sprintf("Remove the app %s: your organisation does not allow it.", id))
-				}
+			// Which forbidden app is there stays unsaid: the app list is
+			// personal data, and this reason is stored, shown to admins and
+			// sent to proxies. The employee sees the list on the device.
+			if slices.ContainsFunc(forbidden, func(id string) bool { return f.Apps[id] }) {
+				fail("forbidden_app", "Remove the apps your organisation does not allow (listed in its app catalogue).")
 			}
 			for _, id := range r.RequiredApps {
 				if !f.Apps[id] {

@@ -33,13 +33,16 @@ func DefaultSettings() Settings {
 
 // Validate checks the settings make sense together.
 func (s Settings) Validate() error {
+	// The bounds keep one admin's setting from doing what would otherwise
+	// need a second admin: retiring devices that were only offline for a
+	// weekend, or turning the bulk rule off.
 	switch {
-	case s.StaleAfterDays < 1 || s.StaleAfterDays > 3650:
-		return apperr.Invalid("stale_after_days must be between 1 and 3650")
-	case s.RetireStaleAfterDays < 0 || s.RetireStaleAfterDays > 3650:
-		return apperr.Invalid("retire_stale_after_days must be between 0 (never) and 3650")
-	case s.BulkApprovalThreshold < 1 || s.BulkApprovalThreshold > 100000:
-		return apperr.Invalid("bulk_approval_threshold must be between 1 and 100000")
+	case s.StaleAfterDays < 7 || s.StaleAfterDays > 3650:
+		return apperr.Invalid("stale_after_days must be between 7 and 3650")
+	case s.RetireStaleAfterDays != 0 && (s.RetireStaleAfterDays < 7 || s.RetireStaleAfterDays > 3650):
+		return apperr.Invalid("retire_stale_after_days must be 0 (never) or between 7 and 3650")
+	case s.BulkApprovalThreshold < 1 || s.BulkApprovalThreshold > 1000:
+		return apperr.Invalid("bulk_approval_threshold must be between 1 and 1000")
 	case s.ApprovalHours < 1 || s.ApprovalHours > 24*14:
 		return apperr.Invalid("approval_hours must be between 1 and 336 (14 days)")
 	}

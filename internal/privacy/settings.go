@@ -81,6 +81,9 @@ func DefaultSettings() Settings {
 // Retention returns the tenant's retention for c (zero: while enrolled).
 func (s Settings) Retention(c Category) time.Duration {
 	if d, ok := s.RetentionDays[c]; ok {
+		if c == Location {
+			d = min(d, maxLocationDays) // also for settings stored before the cap
+		}
 		return time.Duration(d) * day
 	}
 	ci, _ := CategoryByName(c)

@@ -33,8 +33,9 @@ func TestAppCatalogue(t *testing.T) {
 		}
 		var dc api.DeviceComplianceView
 		f.must(200, f.owner, "GET", f.path("/devices/"+id+"/compliance"), nil, &dc)
-		if len(dc.Standings) != 1 || len(dc.Standings[0].Violations) != 1 || !strings.Contains(dc.Standings[0].Violations[0].Reason, "com.example.app004") {
-			t.Errorf("violation: %+v", dc.Standings)
+		if len(dc.Standings) != 1 || len(dc.Standings[0].Violations) != 1 || dc.Standings[0].Violations[0].Rule != "forbidden_app" ||
+			strings.Contains(dc.Standings[0].Violations[0].Reason, "com.example.app004") {
+			t.Errorf("violation (never naming the app): %+v", dc.Standings)
 		}
 		if r := f.do(f.owner, "PUT", f.path("/apps/"+blocked.ID+"/groups/"+g.ID), api.AppAssignmentRequest{Mode: "required"}); r.status != 409 {
 			t.Errorf("assigning a blocked app: %d", r.status)

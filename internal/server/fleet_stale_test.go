@@ -15,8 +15,12 @@ import (
 func TestStaleDevices(t *testing.T) {
 	storetest.ForEachEngine(t, func(t *testing.T, st store.Store) {
 		f := newFleet(t, st)
-		f.must(200, f.owner, "PUT", f.path("/device-settings"), device.Settings{StaleAfterDays: 10, RetireStaleAfterDays: 5,
+		f.must(200, f.owner, "PUT", f.path("/device-settings"), device.Settings{StaleAfterDays: 10, RetireStaleAfterDays: 7,
 			BulkApprovalThreshold: 25, ApprovalHours: 72}, nil)
+		if r := f.do(f.owner, "PUT", f.path("/device-settings"), device.Settings{StaleAfterDays: 1, RetireStaleAfterDays: 1,
+			BulkApprovalThreshold: 25, ApprovalHours: 72}); r.status != 400 {
+			t.Errorf("retiring devices after a day offline: %d", r.status)
+		}
 		_, silentID := f.enrol("corporate", "", "", nil)
 		_, activeID := f.enrol("corporate", "", "", nil)
 		_, returnerID := f.enrol("corporate", "", "", nil)
@@ -50,9 +54,9 @@ func TestStaleDevices(t *testing.T) {
 			// last_seen_before is relative to the real clock: nothing is 10 days silent yet.
 			t.Errorf("last_seen_before=10d: %v", got)
 		}
-		at(17)
+		at(19)
 		if res, err := f.app.Actions.SweepStale(f.ctx); err != nil || res.Retired != 1 {
-			t.Fatalf("after 17 days: %+v %v", res, err)
+			t.Fatalf("after 19 days: %+v %v", res, err)
 		}
 		if d := f.device(f.owner, silentID); d.State != store.DeviceRetired {
 			t.Errorf("silent device after the retire period: %q", d.State)

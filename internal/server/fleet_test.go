@@ -38,7 +38,7 @@ const fleetPassword = "Quasar-Lantern-Mosaic-47"
 func newFleet(t *testing.T, st store.Store) *testFleet {
 	t.Helper()
 	ctx := context.Background()
-	cfg := Config{Data: t.TempDir(), AllowMFAOptional: true, TrustedProxies: []string{"127.0.0.1/32"}}
+	cfg := Config{Data: t.TempDir(), AllowMFAOptional: true, TrustedProxies: []string{"127.0.0.1/32"}, MDMClientCertHeader: "X-SSL-Client-Cert"}
 	app, err := OpenWith(ctx, cfg, st, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)

@@ -457,6 +457,8 @@ type ReportStore interface {
 	CreateSchedule(ctx context.Context, s ReportSchedule) error
 	GetSchedule(ctx context.Context, tenantID, id string) (ReportSchedule, error)
 	ListSchedules(ctx context.Context, tenantID string, p Page) ([]ReportSchedule, error)
+	// DeleteSchedule removes the schedule and its published reports (their
+	// links stop working).
 	DeleteSchedule(ctx context.Context, tenantID, id string) error
 	// DueSchedules returns up to limit schedules of any tenant due at now.
 	DueSchedules(ctx context.Context, now time.Time, limit int) ([]ReportSchedule, error)

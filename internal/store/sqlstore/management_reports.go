@@ -49,8 +49,17 @@ func (s reportStore) ListSchedules(ctx context.Context, tenantID string, p store
 	return collect(rows, err, "listing report schedules", scanSchedule)
 }
 
+// DeleteSchedule also withdraws the schedule's published reports.
 func (s reportStore) DeleteSchedule(ctx context.Context, tenantID, id string) error {
-	return s.q.execOne(ctx, "deleting report schedule", `DELETE FROM report_schedules WHERE tenant_id = $1 AND id = $2`, tenantID, id)
+	return s.q.inWriteTx(ctx, func(q *queries) error {
+		if err := q.execOne(ctx, "deleting report schedule", `DELETE FROM report_schedules WHERE tenant_id = $1 AND id = $2`,
+			tenantID, id); err != nil {
+			return err
+		}
+		_, err := q.exec(ctx, "withdrawing published reports", `DELETE FROM published_reports WHERE tenant_id = $1 AND schedule_id = $2`,
+			tenantID, id)
+		return err
+	})
 }
 
 // DueSchedules orders by due time, then ID.

@@ -63,5 +63,11 @@ func testReportSchedules(t *testing.T, st store.Store) {
 	if len(counts) != 1 || counts[0].Rows != 1 || counts[0].TenantID != a.ID {
 		t.Fatalf("purge: %+v", counts)
 	}
+	tx(t, st, func(q store.Queries) error {
+		p.ID, p.TokenHash = store.NewID(), []byte("second-token")
+		return q.Reports().Publish(ctx, p)
+	})
 	tx(t, st, func(q store.Queries) error { return q.Reports().DeleteSchedule(ctx, a.ID, s.ID) })
+	_, err = st.Read().Reports().PublishedByToken(ctx, []byte("second-token"))
+	wantErr(t, err, store.ErrNotFound, "a published report of a deleted schedule")
 }
