@@ -1,6 +1,7 @@
 package compliance
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -121,26 +122,81 @@ func (e *Engine) EvaluateDevice(ctx context.Context, q store.Queries, d store.De
 	if err != nil {
 		return err
 	}
-	return e.evaluate(ctx, q, d, current, policies, blocked)
+	return e.evaluate(ctx, q, d, current, policies, blocked, nil)
 }
 
-func (e *Engine) evaluate(ctx context.Context, q store.Queries, d store.Device, current []store.InventoryValue, policies []Policy, blocked []string) error {
+// preloaded is what a tenant-wide evaluation reads once for all devices
+// instead of once per device.
+type preloaded struct {
+	facts     map[string][]byte // device ID -> projection facts JSON
+	standings map[string][]store.DeviceCompliance
+	apps      map[string][]string // device ID -> bundle IDs; nil when no policy reads apps
+}
+
+func (e *Engine) preload(ctx context.Context, q store.Queries, tenantID string, policies []Policy, blocked []string) (*preloaded, error) {
+	projections, err := q.ManagedDevices().Projections(ctx, tenantID, store.DeviceEnrolled)
+	if err != nil {
+		return nil, err
+	}
+	pre := &preloaded{facts: make(map[string][]byte, len(projections)), standings: map[string][]store.DeviceCompliance{}}
+	for _, p := range projections {
+		pre.facts[p.DeviceID] = p.Facts
+	}
+	ps, err := q.Compliance().ListPolicies(ctx, tenantID, store.Page{Limit: 1000})
+	if err != nil {
+		return nil, err
+	}
+	for _, p := range ps { // disabled ones too: their standings are cleared
+		standings, err := q.Compliance().ForPolicy(ctx, tenantID, p.ID)
+		if err != nil {
+			return nil, err
+		}
+		for _, st := range standings {
+			pre.standings[st.DeviceID] = append(pre.standings[st.DeviceID], st)
+		}
+	}
+	if slices.ContainsFunc(policies, func(p Policy) bool { return p.Rules.needsApps(blocked) }) {
+		if pre.apps, err = e.priv.AllAppIdentifiers(ctx, q, tenantID); err != nil {
+			return nil, err
+		}
+	}
+	return pre, nil
+}
+
+// evaluate evaluates d in q. current is its inventory when the caller has
+// it; pre, when not nil, holds its facts and standings.
+func (e *Engine) evaluate(ctx context.Context, q store.Queries, d store.Device, current []store.InventoryValue, policies []Policy, blocked []string, pre *preloaded) error {
 	var applicable []Policy
-	needApps := false
+	needApps, needProfiles := false, false
 	for _, p := range policies {
 		if p.applies(d) {
 			applicable = append(applicable, p)
 			needApps = needApps || p.Rules.needsApps(blocked)
+			needProfiles = needProfiles || len(p.Rules.RequiredProfiles) > 0
 		}
 	}
-	standings, err := q.Compliance().Standings(ctx, d.TenantID, d.ID)
-	if err != nil {
+	var standings []store.DeviceCompliance
+	var err error
+	if pre != nil {
+		standings = pre.standings[d.ID]
+	} else if standings, err = q.Compliance().Standings(ctx, d.TenantID, d.ID); err != nil {
 		return err
 	}
 	if len(applicable) == 0 && len(standings) == 0 {
 		return nil
 	}
-	facts, err := e.facts(ctx, q, d, current, needApps)
+	var facts Facts
+	if pre != nil {
+		facts, err = e.factsFrom(ctx, q, d, factValues(pre.facts[d.ID]), current, false, needProfiles)
+		if ids, known := pre.apps[d.ID]; needApps && known {
+			facts.Apps = make(map[string]bool, len(ids))
+			for _, id := range ids {
+				facts.Apps[id] = true
+			}
+		}
+	} else {
+		facts, err = e.facts(ctx, q, d, current, needApps, needProfiles)
+	}
 	if err != nil {
 		return err
 	}
@@ -198,6 +254,9 @@ func (e *Engine) record(ctx context.Context, q store.Queries, d store.Device, p 
 			PolicyID: p.ID, State: next.State, Violations: violations, At: now, ExpiresAt: now.Add(historyRetention)}); err != nil {
 			return "", err
 		}
+	} else if bytes.Equal(prev.Violations, next.Violations) && prev.Steps == next.Steps && prev.NextStepAt.Equal(next.NextStepAt) &&
+		prev.Since.Equal(next.Since) {
+		return next.State, nil // nothing changed: EvaluatedAt is when the standing last changed
 	}
 	return next.State, q.Compliance().PutStanding(ctx, next)
 }
@@ -232,39 +291,55 @@ func (e *Engine) summarise(ctx context.Context, q store.Queries, d store.Device,
 	return q.ManagedDevices().SetCompliance(ctx, d.TenantID, d.ID, summary, now)
 }
 
-// facts gathers what the rules read about d.
-func (e *Engine) facts(ctx context.Context, q store.Queries, d store.Device, current []store.InventoryValue, needApps bool) (Facts, error) {
+// facts gathers what the rules read about d from its inventory.
+func (e *Engine) facts(ctx context.Context, q store.Queries, d store.Device, current []store.InventoryValue, needApps, needProfiles bool) (Facts, error) {
 	var err error
 	if current == nil {
 		if current, err = q.Inventory().Current(ctx, d.TenantID, d.ID); err != nil {
 			return Facts{}, err
 		}
 	}
-	f := Facts{Platform: d.Platform, Ownership: d.Ownership, LastSeen: d.LastSeenAt, Profiles: map[string]bool{}}
+	// The values the projection holds: in clear and not hidden. A value the
+	// collection policy hides serves no admin-visible outcome either, so a
+	// tenant hiding security state makes those rules unknown.
+	values := map[string]json.RawMessage{}
 	for _, v := range current {
-		if v.Ciphertext != nil || len(v.Value) == 0 {
-			continue
-		}
-		switch v.Field {
-		case "os.version":
-			_ = json.Unmarshal(v.Value, &f.OSVersion)
-		case "security.passcode_present":
-			f.PasscodePresent = boolFact(v.Value)
-		case "security.passcode_compliant":
-			f.PasscodeCompliant = boolFact(v.Value)
-		case "security.encrypted":
-			f.Encrypted = boolFact(v.Value)
-		case "security.compromised":
-			f.Compromised = boolFact(v.Value)
+		if v.Ciphertext == nil && !v.Hidden && len(v.Value) > 0 {
+			values[v.Field] = v.Value
 		}
 	}
-	profiles, err := q.DeviceProfiles().ForDevice(ctx, d.TenantID, d.ID)
-	if err != nil {
-		return Facts{}, err
+	return e.factsFrom(ctx, q, d, values, current, needApps, needProfiles)
+}
+
+// factValues decodes a projection's facts.
+func factValues(raw []byte) map[string]json.RawMessage {
+	values := map[string]json.RawMessage{}
+	if len(raw) > 0 {
+		_ = json.Unmarshal(raw, &values)
 	}
-	for _, p := range profiles {
-		if p.Status == store.ProfileInstalled {
-			f.Profiles[p.ProfileID] = true
+	return values
+}
+
+// factsFrom builds facts from non-personal values by catalogue key, the
+// device's installed profiles, and (decrypted in memory) its app list.
+func (e *Engine) factsFrom(ctx context.Context, q store.Queries, d store.Device, values map[string]json.RawMessage, current []store.InventoryValue, needApps, needProfiles bool) (Facts, error) {
+	f := Facts{Platform: d.Platform, Ownership: d.Ownership, LastSeen: d.LastSeenAt, Profiles: map[string]bool{}}
+	if raw, ok := values["os.version"]; ok {
+		_ = json.Unmarshal(raw, &f.OSVersion)
+	}
+	f.PasscodePresent = boolFact(values["security.passcode_present"])
+	f.PasscodeCompliant = boolFact(values["security.passcode_compliant"])
+	f.Encrypted = boolFact(values["security.encrypted"])
+	f.Compromised = boolFact(values["security.compromised"])
+	if needProfiles {
+		profiles, err := q.DeviceProfiles().ForDevice(ctx, d.TenantID, d.ID)
+		if err != nil {
+			return Facts{}, err
+		}
+		for _, p := range profiles {
+			if p.Status == store.ProfileInstalled {
+				f.Profiles[p.ProfileID] = true
+			}
 		}
 	}
 	if needApps {
@@ -284,7 +359,7 @@ func (e *Engine) facts(ctx context.Context, q store.Queries, d store.Device, cur
 
 func boolFact(raw []byte) *bool {
 	var b bool
-	if json.Unmarshal(raw, &b) != nil {
+	if len(raw) == 0 || json.Unmarshal(raw, &b) != nil {
 		return nil
 	}
 	return &b

@@ -193,6 +193,9 @@ func (e *Engine) EvaluateTenant(ctx context.Context, tenantID string, progress f
 	start := time.Now()
 	var res EvaluationResult
 	cursor := store.DeviceCursor{}
+	// Facts and standings are read once: a device's own standing only
+	// changes when it is evaluated, once per pass.
+	var pre *preloaded
 	for {
 		var next store.DeviceCursor
 		err := e.st.Tx(ctx, func(q store.Queries) error {
@@ -200,12 +203,17 @@ func (e *Engine) EvaluateTenant(ctx context.Context, tenantID string, progress f
 			if err != nil {
 				return err
 			}
+			if pre == nil {
+				if pre, err = e.preload(ctx, q, tenantID, policies, blocked); err != nil {
+					return err
+				}
+			}
 			page, err := q.ManagedDevices().Search(ctx, tenantID, store.DeviceQuery{State: store.DeviceEnrolled, After: cursor, Limit: evaluateBatch})
 			if err != nil {
 				return err
 			}
 			for _, d := range page.Devices {
-				if err := e.evaluate(ctx, q, d, nil, policies, blocked); err != nil {
+				if err := e.evaluate(ctx, q, d, nil, policies, blocked, pre); err != nil {
 					return err
 				}
 			}

@@ -290,7 +290,12 @@ func (s *Service) matching(ctx context.Context, q store.Queries, tenantID string
 	for _, p := range projections {
 		factsByID[p.DeviceID] = p.Facts
 	}
-	readsApps := ReadsApps(rule)
+	var apps map[string][]string
+	if ReadsApps(rule) {
+		if apps, err = s.priv.AllAppIdentifiers(ctx, q, tenantID); err != nil {
+			return nil, 0, err
+		}
+	}
 	f := Schema.NewFacts()
 	now := s.clock()
 	matched := map[string]bool{}
@@ -305,14 +310,8 @@ func (s *Service) matching(ctx context.Context, q store.Queries, tenantID string
 			if d.Gone() {
 				continue
 			}
-			var apps []string
-			known := false
-			if readsApps {
-				if apps, known, err = s.priv.AppIdentifiers(ctx, q, tenantID, d.ID, nil); err != nil {
-					return nil, 0, err
-				}
-			}
-			if err := FillFacts(f, d, factsByID[d.ID], apps, known); err != nil {
+			ids, known := apps[d.ID]
+			if err := FillFacts(f, d, factsByID[d.ID], ids, known); err != nil {
 				return nil, 0, err
 			}
 			evaluated++

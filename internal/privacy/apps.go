@@ -21,30 +21,65 @@ func (s *Service) AppIdentifiers(ctx context.Context, q store.Queries, tenantID,
 		}
 	}
 	for _, v := range current {
-		if v.Field != "apps.installed" {
-			continue
+		if v.Field == "apps.installed" {
+			return appIDs(s.vault.Session(ctx, q), v)
 		}
-		plain := v.Value
-		if v.Ciphertext != nil {
-			plain, err = s.vault.Session(ctx, q).Decrypt(keys.FieldContext{TenantID: tenantID, KeyID: v.KeyID, Row: deviceID, Field: v.Field}, v.Ciphertext)
-			if err != nil {
-				if unreadableReason(err) == "" {
-					return nil, false, err
-				}
-				return nil, false, nil // erased or unreadable: unknown, as if never collected
-			}
-		}
-		var apps []App
-		if err := json.Unmarshal(plain, &apps); err != nil {
-			return nil, false, fmt.Errorf("privacy: device %s has an unreadable app list: %w", deviceID, err)
-		}
-		ids = make([]string, 0, len(apps))
-		for _, a := range apps {
-			ids = append(ids, a.ID)
-		}
-		return ids, true, nil
 	}
 	return nil, false, nil
+}
+
+// AllAppIdentifiers is AppIdentifiers for every device of the tenant with
+// an app list, read in pages: for a tenant-wide evaluation. Devices whose
+// list is unreadable (erased) are left out.
+func (s *Service) AllAppIdentifiers(ctx context.Context, q store.Queries, tenantID string) (map[string][]string, error) {
+	out := map[string][]string{}
+	dk := s.vault.Session(ctx, q)
+	after := ""
+	for {
+		vs, err := q.Inventory().FieldValues(ctx, tenantID, "apps.installed", after, 1000)
+		if err != nil {
+			return nil, err
+		}
+		for _, v := range vs {
+			ids, known, err := appIDs(dk, v)
+			if err != nil {
+				return nil, err
+			}
+			if known {
+				out[v.DeviceID] = ids
+			}
+		}
+		if len(vs) < 1000 {
+			return out, nil
+		}
+		after = vs[len(vs)-1].DeviceID
+	}
+}
+
+// appIDs opens one stored app list and keeps the bundle IDs only.
+func appIDs(dk *keys.DataKeys, v store.InventoryValue) ([]string, bool, error) {
+	plain := v.Value
+	if v.Ciphertext != nil {
+		var err error
+		plain, err = dk.Decrypt(keys.FieldContext{TenantID: v.TenantID, KeyID: v.KeyID, Row: v.DeviceID, Field: v.Field}, v.Ciphertext)
+		if err != nil {
+			if unreadableReason(err) == "" {
+				return nil, false, err
+			}
+			return nil, false, nil // erased or unreadable: unknown, as if never collected
+		}
+	}
+	var apps []struct {
+		ID string `json:"id"`
+	}
+	if err := json.Unmarshal(plain, &apps); err != nil {
+		return nil, false, fmt.Errorf("privacy: device %s has an unreadable app list: %w", v.DeviceID, err)
+	}
+	ids := make([]string, 0, len(apps))
+	for _, a := range apps {
+		ids = append(ids, a.ID)
+	}
+	return ids, true, nil
 }
 
 // QueueNotification queues a mail to a person through the outbox, in the

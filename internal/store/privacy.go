@@ -140,6 +140,9 @@ type PurgeCount struct {
 type InventoryStore interface {
 	// Current returns the device's current values by field.
 	Current(ctx context.Context, tenantID, deviceID string) ([]InventoryValue, error)
+	// FieldValues returns a page of the tenant's current values of one
+	// field, one per device, by device ID after afterDeviceID.
+	FieldValues(ctx context.Context, tenantID, field, afterDeviceID string, limit int) ([]InventoryValue, error)
 	// Put upserts current values and appends history rows (superseded values).
 	Put(ctx context.Context, current, history []InventoryValue) error
 	// History returns the device's superseded values, newest first.

@@ -55,6 +55,13 @@ func (s inventoryStore) Current(ctx context.Context, tenantID, deviceID string) 
 	return collect(rows, err, "reading inventory", scanCurrentValue)
 }
 
+func (s inventoryStore) FieldValues(ctx context.Context, tenantID, field, afterDeviceID string, limit int) ([]store.InventoryValue, error) {
+	_, limit = pageArgs(store.Page{Limit: limit})
+	rows, err := s.q.x.QueryContext(ctx, `SELECT `+currentColumns+` FROM inventory_values
+		WHERE tenant_id = $1 AND field = $2 AND device_id > $3 ORDER BY device_id LIMIT $4`, tenantID, field, afterDeviceID, limit)
+	return collect(rows, err, "reading one field of every device", scanCurrentValue)
+}
+
 // Put writes each table with a few multi-row statements. When current names
 // a field twice the last value wins, on both engines alike (PostgreSQL
 // refuses to upsert one row twice in a statement).

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
+	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -23,6 +25,7 @@ func runPrivacy(t *testing.T, open func(t *testing.T) store.Store) {
 		{"Subjects", testSubjects},
 		{"Devices", testDevices},
 		{"InventoryPut", testInventoryPut},
+		{"InventoryFieldValues", testInventoryFieldValues},
 		{"InventoryDeletes", testInventoryDeletes},
 		{"InventoryRetention", testInventoryRetention},
 		{"InventoryPurge", testInventoryPurge},
@@ -308,6 +311,31 @@ func testInventoryPut(t *testing.T, st store.Store) {
 	}
 	if _, err := r.ForSubject(ctx, tn.ID, ""); err == nil {
 		t.Fatal("ForSubject with no subject succeeded")
+	}
+}
+
+func testInventoryFieldValues(t *testing.T, st store.Store) {
+	ctx := context.Background()
+	tn, other := newTenant(t, st, ""), newTenant(t, st, "")
+	var devices []store.Device
+	for range 3 {
+		d := newDevice(t, st, tn.ID, "", "corporate")
+		devices = append(devices, d)
+		putInventory(t, st, []store.InventoryValue{value(d, "apps.installed", "installed_apps", true, 1), value(d, "os.version", "os", false, 1)}, nil)
+	}
+	foreign := newDevice(t, st, other.ID, "", "corporate")
+	putInventory(t, st, []store.InventoryValue{value(foreign, "apps.installed", "installed_apps", true, 1)}, nil)
+	slices.SortFunc(devices, func(a, b store.Device) int { return strings.Compare(a.ID, b.ID) })
+	r := st.Read().Inventory()
+	page, err := r.FieldValues(ctx, tn.ID, "apps.installed", "", 2)
+	must(t, err)
+	if len(page) != 2 || page[0].DeviceID != devices[0].ID || page[1].DeviceID != devices[1].ID || page[0].Field != "apps.installed" {
+		t.Fatalf("first page: %+v", page)
+	}
+	page, err = r.FieldValues(ctx, tn.ID, "apps.installed", page[1].DeviceID, 2)
+	must(t, err)
+	if len(page) != 1 || page[0].DeviceID != devices[2].ID || page[0].Ciphertext == nil {
+		t.Fatalf("second page (the other tenant's value must not appear): %+v", page)
 	}
 }
 

@@ -201,3 +201,11 @@ CREATE TABLE published_reports (
     created_at   INTEGER NOT NULL
 );
 CREATE INDEX published_reports_expiry ON published_reports(expires_at);
+
+-- Every report through the privacy gate looks a device's data key up by
+-- owner, live or destroyed; the partial unique index covers live keys only.
+CREATE INDEX data_keys_owner_any ON data_keys(tenant_id, owner, destroyed_at);
+-- A device's standings, read at every evaluation.
+CREATE INDEX device_compliance_device ON device_compliance(tenant_id, device_id);
+-- One field across a tenant's devices (app lists for a group or policy).
+CREATE INDEX inventory_values_field ON inventory_values(tenant_id, field, device_id);
