@@ -44,7 +44,9 @@ func TestStaleDevices(t *testing.T) {
 			t.Fatalf("after 11 days: %+v %v", res, err)
 		}
 		// The returner comes back after being flagged: the flag goes.
-		if err := st.Tx(f.ctx, func(q store.Queries) error { return q.Devices().Touch(f.ctx, f.tenant, returnerID, now.Add(12*24*time.Hour)) }); err != nil {
+		if err := st.Tx(f.ctx, func(q store.Queries) error {
+			return q.Devices().Touch(f.ctx, f.tenant, returnerID, now.Add(12*24*time.Hour))
+		}); err != nil {
 			t.Fatal(err)
 		}
 		if d := f.device(f.owner, silentID); d.StaleSince == nil {

@@ -76,7 +76,9 @@ func testManagedDevices(t *testing.T, st store.Store) {
 	}
 	// Flagged devices come back only once flagged before flaggedBefore, and
 	// a check-in clears the flag.
-	tx(t, st, func(q store.Queries) error { return q.ManagedDevices().SetStaleSince(ctx, a.ID, d2.ID, at.Add(-time.Hour)) })
+	tx(t, st, func(q store.Queries) error {
+		return q.ManagedDevices().SetStaleSince(ctx, a.ID, d2.ID, at.Add(-time.Hour))
+	})
 	got, err := r.Stale(ctx, a.ID, at.Add(-time.Hour), time.Time{}, 0)
 	stringsEqual(t, "Stale without flagged ones", deviceIDs(got), err, d1.ID)
 	got, err = r.Stale(ctx, a.ID, at.Add(-time.Hour), at.Add(-30*time.Minute), 0)
