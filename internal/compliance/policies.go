@@ -29,6 +29,9 @@ type PolicyInput struct {
 
 var platforms = []string{"", "ios", "ipados", "macos"}
 
+// maxPolicies bounds the policies each inventory report is evaluated against.
+const maxPolicies = 100
+
 func (in PolicyInput) toStore(tenantID string) (store.CompliancePolicy, error) {
 	name := strings.TrimSpace(in.Name)
 	if name == "" || utf8.RuneCountInString(name) > 100 {
@@ -76,6 +79,12 @@ func (e *Engine) CreatePolicy(ctx context.Context, tenantID string, in PolicyInp
 	err = e.st.Tx(ctx, func(q store.Queries) error {
 		if err := requireProfiles(ctx, q, tenantID, in.Rules.RequiredProfiles); err != nil {
 			return err
+		}
+		// Every inventory report evaluates the tenant's policies: bounded.
+		if ps, err := q.Compliance().ListPolicies(ctx, tenantID, store.Page{Limit: maxPolicies}); err != nil {
+			return err
+		} else if len(ps) >= maxPolicies {
+			return apperr.Conflict("a tenant has at most %d compliance policies", maxPolicies)
 		}
 		if err := q.Compliance().CreatePolicy(ctx, p); err != nil {
 			if errors.Is(err, store.ErrConflict) {

@@ -15,6 +15,9 @@ import (
 	"github.com/steward-mdm/steward/internal/store"
 )
 
+// maxDynamicGroups bounds the rules each inventory report evaluates.
+const maxDynamicGroups = 200
+
 // GroupInput creates or changes a group.
 type GroupInput struct {
 	Name        string `json:"name"`
@@ -75,6 +78,15 @@ func (s *Service) CreateGroup(ctx context.Context, tenantID string, in GroupInpu
 		}
 	}
 	err = s.st.Tx(ctx, func(q store.Queries) error {
+		if g.Kind == store.GroupDynamic {
+			// Every inventory report evaluates every dynamic group of its
+			// tenant inside the device's transaction: bounded.
+			if dyn, err := q.Groups().Dynamic(ctx, tenantID); err != nil {
+				return err
+			} else if len(dyn) >= maxDynamicGroups {
+				return apperr.Conflict("a tenant has at most %d dynamic groups", maxDynamicGroups)
+			}
+		}
 		if err := q.Groups().Create(ctx, g); err != nil {
 			if errors.Is(err, store.ErrConflict) {
 				return apperr.Conflict("a group named %q exists already", g.Name)
