@@ -41,6 +41,7 @@ type PolicyView struct {
 	Name      string          `json:"name"`
 	Platform  string          `json:"platform,omitempty"`
 	Ownership string          `json:"ownership,omitempty"`
+	GroupID   string          `json:"group_id,omitempty"`
 	Rules     json.RawMessage `json:"rules"`
 	Ladder    json.RawMessage `json:"ladder"`
 	Enabled   bool            `json:"enabled"`
@@ -50,7 +51,7 @@ type PolicyView struct {
 }
 
 func policyView(p store.CompliancePolicy) PolicyView {
-	return PolicyView{ID: p.ID, Name: p.Name, Platform: p.Platform, Ownership: p.Ownership, Rules: json.RawMessage(p.Rules),
+	return PolicyView{ID: p.ID, Name: p.Name, Platform: p.Platform, Ownership: p.Ownership, GroupID: p.GroupID, Rules: json.RawMessage(p.Rules),
 		Ladder: json.RawMessage(p.Ladder), Enabled: p.Enabled, CreatedAt: p.CreatedAt, UpdatedAt: p.UpdatedAt}
 }
 

@@ -102,13 +102,23 @@ func fromStore(p store.CompliancePolicy) (Policy, error) {
 	if err != nil {
 		return Policy{}, fmt.Errorf("compliance: stored policy %s: %w", p.ID, err)
 	}
-	return Policy{ID: p.ID, Name: p.Name, Platform: p.Platform, Ownership: p.Ownership, Rules: rules, Ladder: ladder, Enabled: p.Enabled,
-		Editor: p.UpdatedBy}, nil
+	return Policy{ID: p.ID, Name: p.Name, Platform: p.Platform, Ownership: p.Ownership, GroupID: p.GroupID, Rules: rules, Ladder: ladder,
+		Enabled: p.Enabled, Editor: p.UpdatedBy}, nil
 }
 
-// applies reports whether the policy covers the device.
-func (p Policy) applies(d store.Device) bool {
-	return (p.Platform == "" || p.Platform == d.Platform) && (p.Ownership == "" || p.Ownership == d.Ownership)
+// applies reports whether the policy covers the device; groups are the
+// device's group IDs.
+func (p Policy) applies(d store.Device, groups []string) bool {
+	return (p.Platform == "" || p.Platform == d.Platform) && (p.Ownership == "" || p.Ownership == d.Ownership) &&
+		(p.GroupID == "" || slices.Contains(groups, p.GroupID))
+}
+
+// deviceGroups returns the device's groups when some policy targets a group.
+func deviceGroups(ctx context.Context, q store.Queries, d store.Device, policies []Policy) ([]string, error) {
+	if !slices.ContainsFunc(policies, func(p Policy) bool { return p.GroupID != "" }) {
+		return nil, nil
+	}
+	return q.Groups().GroupsOf(ctx, d.TenantID, d.ID)
 }
 
 // EvaluateDevice evaluates one device against every applicable policy in
@@ -131,6 +141,7 @@ type preloaded struct {
 	facts     map[string][]byte // device ID -> projection facts JSON
 	standings map[string][]store.DeviceCompliance
 	apps      map[string][]string // device ID -> bundle IDs; nil when no policy reads apps
+	groups    map[string][]string // device ID -> the targeted groups it is in
 }
 
 func (e *Engine) preload(ctx context.Context, q store.Queries, tenantID string, policies []Policy, blocked []string) (*preloaded, error) {
@@ -155,6 +166,19 @@ func (e *Engine) preload(ctx context.Context, q store.Queries, tenantID string, 
 			pre.standings[st.DeviceID] = append(pre.standings[st.DeviceID], st)
 		}
 	}
+	pre.groups = map[string][]string{}
+	for _, p := range policies {
+		if p.GroupID == "" {
+			continue
+		}
+		members, err := q.Groups().AllMembers(ctx, tenantID, p.GroupID)
+		if err != nil {
+			return nil, err
+		}
+		for _, id := range members {
+			pre.groups[id] = append(pre.groups[id], p.GroupID)
+		}
+	}
 	if slices.ContainsFunc(policies, func(p Policy) bool { return p.Rules.needsApps(blocked) }) {
 		if pre.apps, err = e.priv.AllAppIdentifiers(ctx, q, tenantID); err != nil {
 			return nil, err
@@ -166,17 +190,23 @@ func (e *Engine) preload(ctx context.Context, q store.Queries, tenantID string, 
 // evaluate evaluates d in q. current is its inventory when the caller has
 // it; pre, when not nil, holds its facts and standings.
 func (e *Engine) evaluate(ctx context.Context, q store.Queries, d store.Device, current []store.InventoryValue, policies []Policy, blocked []string, pre *preloaded) error {
+	var groups []string
+	var err error
+	if pre != nil {
+		groups = pre.groups[d.ID]
+	} else if groups, err = deviceGroups(ctx, q, d, policies); err != nil {
+		return err
+	}
 	var applicable []Policy
 	needApps, needProfiles := false, false
 	for _, p := range policies {
-		if p.applies(d) {
+		if p.applies(d, groups) {
 			applicable = append(applicable, p)
 			needApps = needApps || p.Rules.needsApps(blocked)
 			needProfiles = needProfiles || len(p.Rules.RequiredProfiles) > 0
 		}
 	}
 	var standings []store.DeviceCompliance
-	var err error
 	if pre != nil {
 		standings = pre.standings[d.ID]
 	} else if standings, err = q.Compliance().Standings(ctx, d.TenantID, d.ID); err != nil {

@@ -21,7 +21,9 @@ type PolicyInput struct {
 	Name      string `json:"name"`
 	Platform  string `json:"platform,omitempty"`  // ios, ipados, macos; empty for all
 	Ownership string `json:"ownership,omitempty"` // empty for all classes
-	Rules     Rules  `json:"rules"`
+	// GroupID limits the policy to a group's members; empty for all.
+	GroupID string `json:"group_id,omitempty"`
+	Rules   Rules  `json:"rules"`
 	// Ladder defaults to DefaultLadder when absent.
 	Ladder  *Ladder `json:"ladder,omitempty"`
 	Enabled *bool   `json:"enabled,omitempty"`
@@ -62,7 +64,7 @@ func (in PolicyInput) toStore(tenantID string) (store.CompliancePolicy, error) {
 		return store.CompliancePolicy{}, err
 	}
 	enabled := in.Enabled == nil || *in.Enabled
-	return store.CompliancePolicy{TenantID: tenantID, Name: name, Platform: in.Platform, Ownership: in.Ownership,
+	return store.CompliancePolicy{TenantID: tenantID, Name: name, Platform: in.Platform, Ownership: in.Ownership, GroupID: in.GroupID,
 		Rules: rules, Ladder: lad, Enabled: enabled}, nil
 }
 
@@ -78,6 +80,9 @@ func (e *Engine) CreatePolicy(ctx context.Context, tenantID string, in PolicyInp
 	p.ID, p.CreatedBy, p.UpdatedBy, p.CreatedAt, p.UpdatedAt = store.NewID(), string(actor.Type)+":"+actor.ID, editorID, now, now
 	err = e.st.Tx(ctx, func(q store.Queries) error {
 		if err := requireProfiles(ctx, q, tenantID, in.Rules.RequiredProfiles); err != nil {
+			return err
+		}
+		if err := requireGroup(ctx, q, tenantID, in.GroupID); err != nil {
 			return err
 		}
 		// Every inventory report evaluates the tenant's policies: bounded.
@@ -119,6 +124,9 @@ func (e *Engine) UpdatePolicy(ctx context.Context, tenantID, policyID string, in
 		if err := requireProfiles(ctx, q, tenantID, in.Rules.RequiredProfiles); err != nil {
 			return err
 		}
+		if err := requireGroup(ctx, q, tenantID, in.GroupID); err != nil {
+			return err
+		}
 		next.ID, next.CreatedBy, next.CreatedAt, next.UpdatedAt, next.UpdatedBy = p.ID, p.CreatedBy, p.CreatedAt, e.clock(), editorID
 		if err := q.Compliance().UpdatePolicy(ctx, next); err != nil {
 			if errors.Is(err, store.ErrConflict) {
@@ -153,6 +161,19 @@ func (e *Engine) DeletePolicy(ctx context.Context, tenantID, policyID string, ac
 	}
 	_, err = e.EvaluateTenant(ctx, tenantID, nil)
 	return err
+}
+
+// requireGroup checks a policy's target group is the tenant's.
+func requireGroup(ctx context.Context, q store.Queries, tenantID, groupID string) error {
+	if groupID == "" {
+		return nil
+	}
+	if _, err := q.Groups().Get(ctx, tenantID, groupID); errors.Is(err, store.ErrNotFound) {
+		return apperr.NotFound("group")
+	} else if err != nil {
+		return err
+	}
+	return nil
 }
 
 // requireProfiles checks a policy requires only profiles that exist: a
@@ -243,6 +264,30 @@ func (e *Engine) EvaluateTenant(ctx context.Context, tenantID string, progress f
 	}
 	res.Took = time.Since(start)
 	return res, nil
+}
+
+// EvaluateDevices evaluates some devices of a tenant inside q (after they
+// moved between groups).
+func (e *Engine) EvaluateDevices(ctx context.Context, q store.Queries, tenantID string, deviceIDs []string) error {
+	policies, blocked, err := e.tenantPolicies(ctx, q, tenantID)
+	if err != nil || !slices.ContainsFunc(policies, func(p Policy) bool { return p.GroupID != "" }) {
+		return err // no policy looks at groups: nothing moved
+	}
+	for _, id := range deviceIDs {
+		d, err := q.Devices().Get(ctx, tenantID, id)
+		if errors.Is(err, store.ErrNotFound) {
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		if d.State == store.DeviceEnrolled {
+			if err := e.evaluate(ctx, q, d, nil, policies, blocked, nil); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }
 
 // EvaluateAll evaluates every tenant (the periodic pass that catches

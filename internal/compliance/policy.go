@@ -159,6 +159,7 @@ type Policy struct {
 	Name      string
 	Platform  string
 	Ownership string
+	GroupID   string
 	Rules     Rules
 	Ladder    Ladder
 	Enabled   bool

@@ -313,9 +313,20 @@ func (s *Service) reconcileProfile(ctx context.Context, q store.Queries, cp stor
 	return s.reconcileDevices(ctx, q, cp.TenantID, slices.Compact(ids))
 }
 
-// reconcileDevices brings each device's profiles to what its groups ask:
-// missing or outdated ones installed, ones no group asks for removed.
+// reconcileDevices brings each device's profiles and required apps to what
+// its groups ask (missing or outdated ones installed, ones no group asks
+// for removed), then tells MembershipChanged.
 func (s *Service) reconcileDevices(ctx context.Context, q store.Queries, tenantID string, deviceIDs []string) error {
+	if err := s.reconcileProfiles(ctx, q, tenantID, deviceIDs); err != nil {
+		return err
+	}
+	if s.MembershipChanged == nil || len(deviceIDs) == 0 {
+		return nil
+	}
+	return s.MembershipChanged(ctx, q, tenantID, deviceIDs)
+}
+
+func (s *Service) reconcileProfiles(ctx context.Context, q store.Queries, tenantID string, deviceIDs []string) error {
 	built := map[string][]byte{}
 	for _, id := range deviceIDs {
 		d, err := q.Devices().Get(ctx, tenantID, id)

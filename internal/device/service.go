@@ -23,6 +23,9 @@ type Service struct {
 	log    *slog.Logger
 	now    func() time.Time
 	rules  sync.Map // group ID -> compiledRule
+	// MembershipChanged, when set, runs in the transaction that moved
+	// devices between groups (compliance policies can target groups).
+	MembershipChanged func(ctx context.Context, q store.Queries, tenantID string, deviceIDs []string) error
 }
 
 // New wires the service.

@@ -7,6 +7,7 @@ import (
 	"github.com/steward-mdm/steward/internal/api"
 	"github.com/steward-mdm/steward/internal/compliance"
 	"github.com/steward-mdm/steward/internal/device"
+	"github.com/steward-mdm/steward/internal/sim"
 	"github.com/steward-mdm/steward/internal/store"
 	"github.com/steward-mdm/steward/internal/store/storetest"
 )
@@ -60,4 +61,32 @@ func TestAppCatalogue(t *testing.T) {
 			t.Errorf("the device received %d commands, want the install", n)
 		}
 	})
+}
+
+// TestPolicyForAGroup: a policy targeted at a group covers its members
+// only, and follows the group as members come and go.
+func TestPolicyForAGroup(t *testing.T) {
+	f := newFleet(t, storetest.OpenSQLite(t))
+	var g api.GroupView
+	f.must(201, f.owner, "POST", f.path("/groups"), api.GroupRequest{Name: "Executives", Kind: "static"}, &g)
+	noPasscode := func(d *sim.Device) { d.NoPasscode = true }
+	_, inside := f.enrol("corporate", "", g.ID, noPasscode)
+	_, outside := f.enrol("corporate", "", "", noPasscode)
+	ladder := compliance.Ladder{{Action: compliance.StepMarkNoncompliant}}
+	if r := f.do(f.owner, "POST", f.path("/compliance/policies"), compliance.PolicyInput{Name: "Executives", GroupID: "00000000-0000-0000-0000-000000000000",
+		Rules: compliance.Rules{PasscodeRequired: true}, Ladder: &ladder}); r.status != 404 {
+		t.Errorf("a policy for an unknown group: %d", r.status)
+	}
+	f.must(201, f.owner, "POST", f.path("/compliance/policies"), compliance.PolicyInput{Name: "Executives", GroupID: g.ID,
+		Rules: compliance.Rules{PasscodeRequired: true}, Ladder: &ladder}, nil)
+	if d := f.device(f.owner, inside); d.Compliance != store.ComplianceNoncompliant {
+		t.Errorf("member: %q", d.Compliance)
+	}
+	if d := f.device(f.owner, outside); d.Compliance != store.ComplianceUnknown {
+		t.Errorf("non-member, covered by no policy: %q", d.Compliance)
+	}
+	f.must(200, f.owner, "POST", f.path("/groups/"+g.ID+"/members"), api.MembersRequest{Add: []string{outside}}, nil)
+	if d := f.device(f.owner, outside); d.Compliance != store.ComplianceNoncompliant {
+		t.Errorf("new member, evaluated when it joined: %q", d.Compliance)
+	}
 }

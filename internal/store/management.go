@@ -253,6 +253,7 @@ type CompliancePolicy struct {
 	Name      string
 	Platform  string // "" for every platform
 	Ownership string // "" for every class
+	GroupID   string // "" for every device; else members of this group only
 	Rules     []byte // JSON, validated by the compliance package
 	Ladder    []byte // JSON, validated by the compliance package
 	Enabled   bool
@@ -300,8 +301,8 @@ type ComplianceStore interface {
 	CreatePolicy(ctx context.Context, p CompliancePolicy) error
 	GetPolicy(ctx context.Context, tenantID, id string) (CompliancePolicy, error)
 	ListPolicies(ctx context.Context, tenantID string, pg Page) ([]CompliancePolicy, error)
-	// UpdatePolicy writes Name, Platform, Ownership, Rules, Ladder, Enabled,
-	// UpdatedBy and UpdatedAt.
+	// UpdatePolicy writes Name, Platform, Ownership, GroupID, Rules, Ladder,
+	// Enabled, UpdatedBy and UpdatedAt.
 	UpdatePolicy(ctx context.Context, p CompliancePolicy) error
 	// DeletePolicy removes the policy and the standings under it (history
 	// stays until its retention ends).

@@ -10,12 +10,12 @@ import (
 
 type complianceStore struct{ q *queries }
 
-const policyColumns = `id, tenant_id, name, platform, ownership, rules, ladder, enabled, created_by, updated_by, created_at, updated_at`
+const policyColumns = `id, tenant_id, name, platform, ownership, group_id, rules, ladder, enabled, created_by, updated_by, created_at, updated_at`
 
 func scanPolicy(s scanner) (store.CompliancePolicy, error) {
 	var p store.CompliancePolicy
 	var created, updated int64
-	err := s.Scan(&p.ID, &p.TenantID, &p.Name, &p.Platform, &p.Ownership, &p.Rules, &p.Ladder, &p.Enabled, &p.CreatedBy,
+	err := s.Scan(&p.ID, &p.TenantID, &p.Name, &p.Platform, &p.Ownership, &p.GroupID, &p.Rules, &p.Ladder, &p.Enabled, &p.CreatedBy,
 		&p.UpdatedBy, &created, &updated)
 	p.Rules, p.Ladder = nonEmpty(p.Rules), nonEmpty(p.Ladder)
 	p.CreatedAt, p.UpdatedAt = fromMicros(created), fromMicros(updated)
@@ -25,8 +25,8 @@ func scanPolicy(s scanner) (store.CompliancePolicy, error) {
 // CreatePolicy returns ErrConflict when the tenant has a policy of that name.
 func (s complianceStore) CreatePolicy(ctx context.Context, p store.CompliancePolicy) error {
 	return s.q.insert(ctx, "creating compliance policy", `INSERT INTO compliance_policies (`+policyColumns+`)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)`,
-		p.ID, p.TenantID, p.Name, p.Platform, p.Ownership, notEmptyBlob(p.Rules), notEmptyBlob(p.Ladder), boolInt(p.Enabled),
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)`,
+		p.ID, p.TenantID, p.Name, p.Platform, p.Ownership, p.GroupID, notEmptyBlob(p.Rules), notEmptyBlob(p.Ladder), boolInt(p.Enabled),
 		p.CreatedBy, p.UpdatedBy, micros(p.CreatedAt), micros(p.UpdatedAt))
 }
 
@@ -50,9 +50,10 @@ func (s complianceStore) UpdatePolicy(ctx context.Context, p store.CompliancePol
 		return err
 	}
 	return s.q.execOne(ctx, "updating compliance policy", `UPDATE compliance_policies SET name = $3, platform = $4,
-		ownership = $5, rules = $6, ladder = $7, enabled = $8, updated_at = $9, updated_by = $10 WHERE tenant_id = $1 AND id = $2`,
+		ownership = $5, rules = $6, ladder = $7, enabled = $8, updated_at = $9, updated_by = $10, group_id = $11
+		WHERE tenant_id = $1 AND id = $2`,
 		p.TenantID, p.ID, p.Name, p.Platform, p.Ownership, notEmptyBlob(p.Rules), notEmptyBlob(p.Ladder), boolInt(p.Enabled),
-		micros(p.UpdatedAt), p.UpdatedBy)
+		micros(p.UpdatedAt), p.UpdatedBy, p.GroupID)
 }
 
 func (s complianceStore) DeletePolicy(ctx context.Context, tenantID, id string) error {

@@ -42,6 +42,7 @@ func testCompliancePolicies(t *testing.T, st store.Store) {
 	clash.Name = on.Name
 	wantErr(t, st.Tx(ctx, func(q store.Queries) error { return q.Compliance().UpdatePolicy(ctx, clash) }), store.ErrConflict, "rename onto a taken name")
 	off.Name, off.Platform, off.Ownership, off.Enabled = "Strict v2", "", "", true
+	off.GroupID = "group-1"
 	off.Rules, off.Ladder, off.UpdatedAt, off.UpdatedBy = []byte(`[]`), []byte(`[{"after":"1h","action":"lock"}]`), micro(at.Add(time.Hour)), "admin-2"
 	tx(t, st, func(q store.Queries) error { return q.Compliance().UpdatePolicy(ctx, off) })
 	if got, err := r.GetPolicy(ctx, a.ID, off.ID); err != nil || !reflect.DeepEqual(got, off) {

@@ -93,6 +93,7 @@ CREATE TABLE compliance_policies (
     name        TEXT NOT NULL,
     platform    TEXT NOT NULL DEFAULT '',
     ownership   TEXT NOT NULL DEFAULT '',
+    group_id    TEXT NOT NULL DEFAULT '',
     rules       BLOB NOT NULL,
     ladder      BLOB NOT NULL,
     enabled     INTEGER NOT NULL DEFAULT 1,
