@@ -122,7 +122,8 @@ func requests(k Kind, o Options, enrolmentProfile string) []mdmproto.Request {
 	case Restart:
 		return []mdmproto.Request{mdmproto.RestartDevice{NotifyUser: true}}
 	case Sync:
-		return []mdmproto.Request{mdmproto.DeviceInformation{}, mdmproto.SecurityInfo{}, mdmproto.InstalledApplicationList{}}
+		return []mdmproto.Request{mdmproto.DeviceInformation{}, mdmproto.SecurityInfo{}, mdmproto.CertificateList{ManagedOnly: true},
+			mdmproto.InstalledApplicationList{}}
 	case OSUpdate:
 		return []mdmproto.Request{mdmproto.ScheduleOSUpdate{Updates: []mdmproto.OSUpdate{{InstallAction: "InstallASAP"}}}}
 	}

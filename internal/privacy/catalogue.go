@@ -212,6 +212,10 @@ var Catalogue = []Field{
 		Sources: []Source{apple("SecurityInfo", "SystemIntegrityProtectionEnabled")}},
 	{Key: "security.firewall_enabled", Name: "Firewall on", Category: SecurityState,
 		Purpose: purposeSecurity, LegalBasis: BasisObligation, Sources: []Source{apple("SecurityInfo", "FirewallSettings")}},
+	// Personal: an identity certificate's name can be the employee's.
+	{Key: "security.certificates", Name: "Installed certificates", Category: SecurityState, Personal: true,
+		Purpose: "Check the device holds the certificates work access needs, and see when they expire.", LegalBasis: BasisLegitimate,
+		Sources: []Source{apple("CertificateList", "CertificateList")}},
 }
 
 var fieldIndex = func() map[string]*Field {

@@ -228,8 +228,16 @@ func TestComplianceLadderAndConditionalAccess(t *testing.T) {
 		risky.NoPasscode, risky.OSVersion = false, "18.2"
 		f.must(201, f.owner, "POST", f.path("/devices/"+riskyID+"/actions"), api.DeviceActionRequest{Action: actions.Sync, Reason: "employee says it is fixed"}, nil)
 		f.poll(risky)
-		if d := f.device(f.owner, riskyID); d.Compliance != store.ComplianceCompliant {
-			t.Errorf("fixed device: %q", d.Compliance)
+		var detail api.DeviceDetailView
+		f.must(200, f.owner, "GET", f.path("/devices/"+riskyID), nil, &detail)
+		if detail.Compliance != store.ComplianceCompliant {
+			t.Errorf("fixed device: %q", detail.Compliance)
+		}
+		// The sync also brought the device's certificates.
+		if !slices.ContainsFunc(detail.Fields, func(fv privacy.FieldView) bool {
+			return fv.Field == "security.certificates" && strings.Contains(string(fv.Value), "steward-device")
+		}) {
+			t.Errorf("device detail without its certificates: %+v", detail.Fields)
 		}
 		if r := f.do("", "GET", check, nil, "X-SSL-Client-Cert", sim.EscapedPEM(risky.Certificate())); r.status != 200 {
 			t.Errorf("fixed device refused: %d %s", r.status, r.body)

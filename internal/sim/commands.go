@@ -92,7 +92,7 @@ func (d *Device) answer(uuid string, cmd map[string]any) map[string]any {
 	case "ProfileList":
 		res["ProfileList"] = []map[string]any{}
 	case "CertificateList":
-		res["CertificateList"] = []map[string]any{}
+		res["CertificateList"] = []map[string]any{{"CommonName": d.cert.Subject.CommonName, "IsIdentity": true, "Data": d.cert.Raw}}
 	case "DeviceLocation":
 		res["Latitude"], res["Longitude"], res["HorizontalAccuracy"] = 52.5200, 13.4050, 35.0
 	}

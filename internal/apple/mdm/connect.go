@@ -129,8 +129,8 @@ func (s *Service) finished(ctx context.Context, q store.Queries, cmd store.Comma
 	return s.hooks.CommandFinished(ctx, q, cmd)
 }
 
-// resultObservations decodes the results Steward keeps; others (profile and
-// certificate lists, acknowledgements of actions) only finish their command.
+// resultObservations decodes the results Steward keeps; others (profile
+// lists, acknowledgements of actions) only finish their command.
 func resultObservations(ctx context.Context, q store.Queries, rt mdmproto.RequestType, res mdmproto.Result, ch store.AppleChannel) ([]privacy.Observation, error) {
 	switch rt {
 	case mdmproto.RequestDeviceInformation:
@@ -153,6 +153,9 @@ func resultObservations(ctx context.Context, q store.Queries, rt mdmproto.Reques
 	case mdmproto.RequestDeviceLocation:
 		r, err := mdmproto.DecodeDeviceLocation(res)
 		return locationObservations(r), err
+	case mdmproto.RequestCertificateList:
+		list, err := mdmproto.DecodeCertificateList(res)
+		return certificateObservations(list), err
 	}
 	return nil, nil
 }

@@ -1,7 +1,11 @@
 package mdm
 
 import (
+	"crypto/sha256"
+	"crypto/x509"
+	"encoding/hex"
 	"strings"
+	"time"
 
 	"github.com/steward-mdm/steward/internal/apple/mdmproto"
 	"github.com/steward-mdm/steward/internal/privacy"
@@ -114,6 +118,39 @@ func appObservations(apps []mdmproto.InstalledApplication, managed bool) []priva
 		out = append(out, privacy.App{ID: a.Identifier, Name: a.Name, Version: firstNonEmpty(a.ShortVersion, a.Version), Managed: managed})
 	}
 	return []privacy.Observation{{Field: "apps.installed", Value: out}}
+}
+
+// Certificate is one entry of security.certificates: what an admin needs
+// to see, never the certificate itself.
+type Certificate struct {
+	CommonName  string    `json:"common_name"`
+	Identity    bool      `json:"identity"`
+	Issuer      string    `json:"issuer,omitempty"`
+	NotAfter    time.Time `json:"not_after,omitzero"`
+	Fingerprint string    `json:"sha256,omitempty"`
+}
+
+// maxCertificates bounds what one CertificateList stores.
+const maxCertificates = 500
+
+func certificateObservations(list []mdmproto.InstalledCertificate) []privacy.Observation {
+	out := make([]Certificate, 0, min(len(list), maxCertificates))
+	for _, c := range list[:min(len(list), maxCertificates)] {
+		e := Certificate{CommonName: truncateText(c.CommonName, 256), Identity: c.IsIdentity}
+		if cert, err := x509.ParseCertificate(c.Data); err == nil {
+			sum := sha256.Sum256(c.Data)
+			e.Issuer, e.NotAfter, e.Fingerprint = truncateText(cert.Issuer.CommonName, 256), cert.NotAfter.UTC(), hex.EncodeToString(sum[:])
+		}
+		out = append(out, e)
+	}
+	return []privacy.Observation{{Field: "security.certificates", Value: out}}
+}
+
+func truncateText(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return strings.ToValidUTF8(s[:n], "")
 }
 
 func locationObservations(r mdmproto.DeviceLocationResult) []privacy.Observation {
