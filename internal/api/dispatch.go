@@ -1,6 +1,7 @@
 package api
 
 import (
+	"github.com/steward-mdm/steward/internal/audit"
 	"net/http"
 	"net/url"
 	"strings"
@@ -31,6 +32,7 @@ func (s *Server) dispatch(rt Route) http.Handler {
 		}
 		out, err := rt.Handle(c)
 		if err != nil {
+			s.auditRefusal(c, rt, err)
 			writeError(w, r, s.log, err)
 			return
 		}
@@ -155,4 +157,20 @@ func sameOrigin(r *http.Request) bool {
 	}
 	u, err := url.Parse(origin)
 	return err == nil && strings.EqualFold(u.Host, r.Host)
+}
+
+// auditRefusal records a change an admin asked for and was refused (bad
+// input, a rule, an object outside their reach): nothing changed, but the
+// attempt is on record. Reads and infrastructure failures are not.
+func (s *Server) auditRefusal(c *Call, rt Route, err error) {
+	e := apperr.As(err)
+	if rt.Method == http.MethodGet || c.Tenant == "" || c.Principal == nil || e.Kind == apperr.KindInternal || e.Kind == apperr.KindUnavailable {
+		return
+	}
+	rec := c.Actor.Entry(c.Tenant, "api.refused", "route", rt.Method+" "+rt.Path, audit.OutcomeDenied)
+	rec.Reason = e.Message
+	rec.Details = map[string]any{"status": e.Status()}
+	if aerr := s.st.Tx(c.R.Context(), func(q store.Queries) error { return audit.Append(c.R.Context(), q, rec) }); aerr != nil {
+		s.log.Warn("auditing a refused request failed", "error", aerr.Error())
+	}
 }

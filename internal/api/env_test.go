@@ -263,3 +263,21 @@ func (e *env) auditHead(tenantID string) store.AuditHead {
 	}
 	return h
 }
+
+// changesSince fails the test when the tenant's audit log gained anything
+// after seq but records of refused requests: refusals are audited, and
+// nothing else may have happened.
+func (e *env) changesSince(tenantID string, seq int64) int {
+	e.t.Helper()
+	changes := 0
+	err := e.st.Read().Audit().Scan(context.Background(), tenantID, seq, func(a store.AuditEntry) error {
+		if a.Action != "api.refused" || a.Outcome != "denied" {
+			changes++
+		}
+		return nil
+	})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return changes
+}
