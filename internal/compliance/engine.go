@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/steward-mdm/steward/internal/actions"
+	"github.com/steward-mdm/steward/internal/device"
 	"github.com/steward-mdm/steward/internal/iam"
 	"github.com/steward-mdm/steward/internal/privacy"
 	"github.com/steward-mdm/steward/internal/secrets"
@@ -24,8 +25,11 @@ const (
 	InGrace = "in_grace"
 )
 
-// historyRetention is how long compliance history is kept.
-const historyRetention = 365 * 24 * time.Hour
+// historyRetention is how long the tenant keeps compliance history.
+func historyRetention(ctx context.Context, q store.Queries, tenantID string) (time.Duration, error) {
+	s, err := device.LoadSettings(ctx, q, tenantID)
+	return time.Duration(s.ComplianceHistoryDays) * 24 * time.Hour, err
+}
 
 // Engine evaluates devices and runs ladders.
 type Engine struct {
@@ -280,8 +284,12 @@ func (e *Engine) record(ctx context.Context, q store.Queries, d store.Device, p 
 		if out.Result != Fail {
 			next.Since = now
 		}
+		keep, err := historyRetention(ctx, q, d.TenantID)
+		if err != nil {
+			return "", err
+		}
 		if err := q.Compliance().AppendEvent(ctx, store.ComplianceEvent{ID: store.NewID(), TenantID: d.TenantID, DeviceID: d.ID,
-			PolicyID: p.ID, State: next.State, Violations: violations, At: now, ExpiresAt: now.Add(historyRetention)}); err != nil {
+			PolicyID: p.ID, State: next.State, Violations: violations, At: now, ExpiresAt: now.Add(keep)}); err != nil {
 			return "", err
 		}
 	} else if bytes.Equal(prev.Violations, next.Violations) && prev.Steps == next.Steps && prev.NextStepAt.Equal(next.NextStepAt) &&
@@ -448,8 +456,12 @@ func (e *Engine) runStep(ctx context.Context, q store.Queries, due store.DeviceC
 	if step.Action == StepMarkNoncompliant {
 		cur.State = store.ComplianceNoncompliant
 	}
+	keep, err := historyRetention(ctx, q, d.TenantID)
+	if err != nil {
+		return err
+	}
 	if err := q.Compliance().AppendEvent(ctx, store.ComplianceEvent{ID: store.NewID(), TenantID: d.TenantID, DeviceID: d.ID,
-		PolicyID: pol.ID, State: cur.State, Violations: cur.Violations, Action: step.Action, At: now, ExpiresAt: now.Add(historyRetention)}); err != nil {
+		PolicyID: pol.ID, State: cur.State, Violations: cur.Violations, Action: step.Action, At: now, ExpiresAt: now.Add(keep)}); err != nil {
 		return err
 	}
 	if err := q.Compliance().PutStanding(ctx, cur); err != nil {

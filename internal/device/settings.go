@@ -24,11 +24,14 @@ type Settings struct {
 	BulkApprovalThreshold int `json:"bulk_approval_threshold"`
 	// ApprovalHours is how long a request waits for its second admin.
 	ApprovalHours int `json:"approval_hours"`
+	// ComplianceHistoryDays is how long a device's compliance history is
+	// kept (changes already recorded keep the period they were given).
+	ComplianceHistoryDays int `json:"compliance_history_days"`
 }
 
 // DefaultSettings are the settings of a tenant that changed none.
 func DefaultSettings() Settings {
-	return Settings{StaleAfterDays: 30, RetireStaleAfterDays: 0, BulkApprovalThreshold: 25, ApprovalHours: 72}
+	return Settings{StaleAfterDays: 30, RetireStaleAfterDays: 0, BulkApprovalThreshold: 25, ApprovalHours: 72, ComplianceHistoryDays: 365}
 }
 
 // Validate checks the settings make sense together.
@@ -45,6 +48,8 @@ func (s Settings) Validate() error {
 		return apperr.Invalid("bulk_approval_threshold must be between 1 and 1000")
 	case s.ApprovalHours < 1 || s.ApprovalHours > 24*14:
 		return apperr.Invalid("approval_hours must be between 1 and 336 (14 days)")
+	case s.ComplianceHistoryDays < 30 || s.ComplianceHistoryDays > 3650:
+		return apperr.Invalid("compliance_history_days must be between 30 and 3650")
 	}
 	return nil
 }
@@ -87,7 +92,7 @@ func (s *Service) PutSettings(ctx context.Context, tenantID string, in Settings,
 		}
 		e := actor.Entry(tenantID, "device.settings.update", "tenant", tenantID, audit.OutcomeSuccess)
 		e.Details = map[string]any{"stale_after_days": in.StaleAfterDays, "retire_stale_after_days": in.RetireStaleAfterDays,
-			"bulk_approval_threshold": in.BulkApprovalThreshold, "approval_hours": in.ApprovalHours}
+			"bulk_approval_threshold": in.BulkApprovalThreshold, "approval_hours": in.ApprovalHours, "compliance_history_days": in.ComplianceHistoryDays}
 		return audit.Append(ctx, q, e)
 	})
 }

@@ -322,7 +322,7 @@ func TestTwoPersonRuleAndOwnership(t *testing.T) {
 		}
 
 		// A bulk lock above the threshold waits; rejected, nothing happens.
-		f.must(200, f.owner, "PUT", f.path("/device-settings"), device.Settings{StaleAfterDays: 30, BulkApprovalThreshold: 1, ApprovalHours: 1}, nil)
+		f.must(200, f.owner, "PUT", f.path("/device-settings"), device.Settings{StaleAfterDays: 30, BulkApprovalThreshold: 1, ApprovalHours: 1, ComplianceHistoryDays: 365}, nil)
 		var bulk actions.Batch
 		f.must(201, f.owner, "POST", f.path("/actions"), actions.Request{Action: actions.Lock, Reason: "office closed for audit",
 			DeviceIDs: []string{phoneID, personalID}}, &bulk)

@@ -16,9 +16,9 @@ func TestStaleDevices(t *testing.T) {
 	storetest.ForEachEngine(t, func(t *testing.T, st store.Store) {
 		f := newFleet(t, st)
 		f.must(200, f.owner, "PUT", f.path("/device-settings"), device.Settings{StaleAfterDays: 10, RetireStaleAfterDays: 7,
-			BulkApprovalThreshold: 25, ApprovalHours: 72}, nil)
+			BulkApprovalThreshold: 25, ApprovalHours: 72, ComplianceHistoryDays: 365}, nil)
 		if r := f.do(f.owner, "PUT", f.path("/device-settings"), device.Settings{StaleAfterDays: 1, RetireStaleAfterDays: 1,
-			BulkApprovalThreshold: 25, ApprovalHours: 72}); r.status != 400 {
+			BulkApprovalThreshold: 25, ApprovalHours: 72, ComplianceHistoryDays: 365}); r.status != 400 {
 			t.Errorf("retiring devices after a day offline: %d", r.status)
 		}
 		_, silentID := f.enrol("corporate", "", "", nil)
