@@ -3,10 +3,10 @@ package main
 import (
 	"errors"
 	"fmt"
+	"github.com/dustin/go-humanize"
 	"io"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"time"
 
@@ -56,7 +56,7 @@ func newBackupCreateCmd() *cobra.Command {
 				return err
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "wrote %s: %s rows in %d tables, %s schema version %d\n",
-				out, groupDigits(h.TotalRows()), len(h.Tables), h.Engine, h.SchemaVersion)
+				out, humanize.Comma(h.TotalRows()), len(h.Tables), h.Engine, h.SchemaVersion)
 			return nil
 		},
 	}
@@ -99,7 +99,7 @@ func newBackupRestoreCmd() *cobra.Command {
 				return err
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "restored %s rows in %d tables from the backup of %s; kept as they were: %s\n",
-				groupDigits(h.TotalRows()), len(h.Tables), h.CreatedAt.Format(time.RFC3339), strings.Join(backup.NeverBackedUp, ", "))
+				humanize.Comma(h.TotalRows()), len(h.Tables), h.CreatedAt.Format(time.RFC3339), strings.Join(backup.NeverBackedUp, ", "))
 			// People and devices erased after the backup was taken come back
 			// unreadable (their keys are gone); finish their erasure now.
 			n, err := app.Privacy.ReconcileErasures(cmd.Context())
@@ -195,7 +195,7 @@ func (p *rowProgress) line() string {
 	if p.total > 0 {
 		pct = p.rows * 100 / p.total
 	}
-	return fmt.Sprintf("%s: %s/%s rows (%d%%)", p.verb, groupDigits(p.rows), groupDigits(p.total), pct)
+	return fmt.Sprintf("%s: %s/%s rows (%d%%)", p.verb, humanize.Comma(p.rows), humanize.Comma(p.total), pct)
 }
 
 func (p *rowProgress) finish() {
@@ -203,22 +203,4 @@ func (p *rowProgress) finish() {
 		fmt.Fprint(p.w, "\r")
 	}
 	fmt.Fprintln(p.w, p.line())
-}
-
-// groupDigits writes n with thousands separators: 12345 -> "12,345".
-func groupDigits(n int64) string {
-	s := strconv.FormatInt(n, 10)
-	neg := strings.HasPrefix(s, "-")
-	s = strings.TrimPrefix(s, "-")
-	var b strings.Builder
-	for i, c := range s {
-		if i > 0 && (len(s)-i)%3 == 0 {
-			b.WriteByte(',')
-		}
-		b.WriteRune(c)
-	}
-	if neg {
-		return "-" + b.String()
-	}
-	return b.String()
 }

@@ -74,14 +74,8 @@ func (s *Service) Decide(ctx context.Context, tenantID, approvalID string, in De
 			}
 			return deny(refusal, why)
 		}
-		state := "rejected"
-		if in.Approve {
-			state = "approved"
-		}
-		if err := q.Approvals().Decide(ctx, tenantID, a.ID, state, deciderID, now); err != nil {
-			if errors.Is(err, store.ErrConflict) {
-				return apperr.Conflict("this request was decided meanwhile")
-			}
+		state, err := privacy.Decide(ctx, q, a, in.Approve, deciderID, now)
+		if err != nil {
 			return err
 		}
 		e := actor.Entry(tenantID, "device.action.decide", "approval", a.ID, audit.OutcomeSuccess)

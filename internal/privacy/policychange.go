@@ -173,14 +173,8 @@ func (s *Service) DecidePolicyChange(ctx context.Context, tenantID, approvalID s
 		if why, refusal := CheckDecider(a, deciderID, now); refusal != nil {
 			return deny(refusal, why)
 		}
-		state := "rejected"
-		if in.Approve {
-			state = "approved"
-		}
-		if err := q.Approvals().Decide(ctx, tenantID, a.ID, state, deciderID, now); err != nil {
-			if errors.Is(err, store.ErrConflict) {
-				return apperr.Conflict("this request was decided meanwhile")
-			}
+		state, err := Decide(ctx, q, a, in.Approve, deciderID, now)
+		if err != nil {
 			return err
 		}
 		e := actor.Entry(tenantID, "privacy.policy.decide", "approval", a.ID, audit.OutcomeSuccess)
@@ -234,6 +228,23 @@ func CheckDecider(a store.Approval, deciderID string, now time.Time) (why string
 		return "expired", apperr.Conflict("this request expired on %s", a.ExpiresAt.Format(time.RFC3339))
 	}
 	return "", nil
+}
+
+// Decide records a checked decision on a (see CheckDecider) and returns
+// the approval's new state; a decision taken meanwhile by someone else is
+// a conflict.
+func Decide(ctx context.Context, q store.Queries, a store.Approval, approve bool, deciderID string, now time.Time) (string, error) {
+	state := "rejected"
+	if approve {
+		state = "approved"
+	}
+	if err := q.Approvals().Decide(ctx, a.TenantID, a.ID, state, deciderID, now); err != nil {
+		if errors.Is(err, store.ErrConflict) {
+			return "", apperr.Conflict("this request was decided meanwhile")
+		}
+		return "", err
+	}
+	return state, nil
 }
 
 // PlainSummary says in plain words what Steward collects and what the

@@ -2,6 +2,7 @@ package report
 
 import (
 	"fmt"
+	"github.com/dustin/go-humanize"
 	"io"
 	"math"
 	"strconv"
@@ -331,20 +332,7 @@ func sum(xs []float64) float64 {
 // values with at most two decimals.
 func formatNumber(v float64) string {
 	if v == math.Trunc(v) && math.Abs(v) < 1e15 {
-		s := strconv.FormatInt(int64(v), 10)
-		neg := strings.HasPrefix(s, "-")
-		s = strings.TrimPrefix(s, "-")
-		var b strings.Builder
-		for i, c := range s {
-			if i > 0 && (len(s)-i)%3 == 0 {
-				b.WriteByte(',')
-			}
-			b.WriteRune(c)
-		}
-		if neg {
-			return "-" + b.String()
-		}
-		return b.String()
+		return humanize.Comma(int64(v))
 	}
 	return strconv.FormatFloat(v, 'f', 2, 64)
 }
