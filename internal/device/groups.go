@@ -347,32 +347,42 @@ func (s *Service) deviceChanged(ctx context.Context, q store.Queries, d store.De
 	if err != nil || len(groups) == 0 {
 		return false, err
 	}
-	f := Schema.NewFacts()
-	defer f.Reset()
-	var appsLoaded bool
-	var apps []string
-	var known bool
-	now := s.clock()
-	changed := false
+	member, err := q.Groups().GroupsOf(ctx, d.TenantID, d.ID)
+	if err != nil {
+		return false, err
+	}
+	type compiled struct {
+		group store.Group
+		rule  *rules.Rule
+	}
+	var ruled []compiled
+	readsApps := false
 	for _, g := range groups {
 		rule, err := s.cachedRule(g)
 		if err != nil {
 			s.log.Warn("a dynamic group's stored rule no longer compiles", "group", g.ID, "error", err.Error())
 			continue
 		}
-		if ReadsApps(rule) && !appsLoaded {
-			if apps, known, err = s.priv.AppIdentifiers(ctx, q, d.TenantID, d.ID, current); err != nil {
-				return false, err
-			}
-			appsLoaded = true
-		}
-		if err := FillFacts(f, d, facts, apps, known); err != nil {
+		ruled = append(ruled, compiled{g, rule})
+		readsApps = readsApps || ReadsApps(rule)
+	}
+	var apps []string
+	var known bool
+	if readsApps {
+		if apps, known, err = s.priv.AppIdentifiers(ctx, q, d.TenantID, d.ID, current); err != nil {
 			return false, err
 		}
-		in, err := q.Groups().InAny(ctx, d.TenantID, d.ID, []string{g.ID})
-		if err != nil {
-			return false, err
-		}
+	}
+	f := Schema.NewFacts()
+	defer f.Reset()
+	if err := FillFacts(f, d, facts, apps, known); err != nil {
+		return false, err
+	}
+	now := s.clock()
+	changed := false
+	for _, c := range ruled {
+		g, rule := c.group, c.rule
+		in := slices.Contains(member, g.ID)
 		match := !d.Gone() && rule.Eval(f, now).Matches()
 		switch {
 		case match && !in:
