@@ -55,13 +55,6 @@ const (
 	DeviceDeprovisioned = "deprovisioned"
 )
 
-// Gone reports whether the device has left management: retired (selective
-// wipe), wiped, or deprovisioned (deleted). Its personal data went when it
-// left, and nothing it sends is accepted any more.
-func (d Device) Gone() bool {
-	return d.State == DeviceDeprovisioned || d.State == DeviceRetired || d.State == DeviceWiped
-}
-
 // Device is a managed device. Its identifying values live in the inventory
 // (encrypted); only keyed blind indexes of serial and UDID are here.
 type Device struct {
@@ -85,6 +78,13 @@ type Device struct {
 	Compliance   string // ComplianceUnknown until a policy evaluated it
 	ComplianceAt time.Time
 	StaleSince   time.Time // when it was flagged stale; zero when not
+}
+
+// Gone reports whether the device has left management: retired (selective
+// wipe), wiped, or deprovisioned (deleted). Its personal data went when it
+// left, and nothing it sends is accepted any more.
+func (d Device) Gone() bool {
+	return d.State == DeviceDeprovisioned || d.State == DeviceRetired || d.State == DeviceWiped
 }
 
 // DeviceFilter narrows a device list.
