@@ -39,8 +39,10 @@ type Engine struct {
 	sealer    secrets.Sealer
 	mailer    privacy.Mailer // nil: no SMTP, so no scheduled reports
 	publicURL func() string
-	log       *slog.Logger
-	now       func() time.Time
+	// mayReadReports re-checks a schedule's recipients at send time.
+	mayReadReports func(ctx context.Context, tenantID, adminID string) (bool, error)
+	log            *slog.Logger
+	now            func() time.Time
 }
 
 // NewEngine wires the engine.

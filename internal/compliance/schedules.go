@@ -62,6 +62,13 @@ func (e *Engine) SetMailer(m privacy.Mailer, publicURL func() string) {
 	e.mailer, e.publicURL = m, publicURL
 }
 
+// SetRecipientCheck tells the engine who may still read a tenant's
+// reports: a recipient who lost the right since the schedule was made
+// gets no more links.
+func (e *Engine) SetRecipientCheck(may func(ctx context.Context, tenantID, adminID string) (bool, error)) {
+	e.mayReadReports = may
+}
+
 // CreateSchedule stores a schedule and returns the archive password,
 // shown this once: the mails carry only a link, so whoever reads a
 // recipient's mailbox still cannot open the report. Recipients must be
@@ -178,6 +185,13 @@ func (e *Engine) runSchedule(ctx context.Context, s store.ReportSchedule) error 
 		}
 		if err != nil {
 			return err
+		}
+		if e.mayReadReports != nil {
+			if ok, err := e.mayReadReports(ctx, s.TenantID, id); err != nil {
+				return err
+			} else if !ok {
+				continue
+			}
 		}
 		to = append(to, a.Email)
 	}

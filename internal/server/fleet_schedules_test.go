@@ -109,4 +109,18 @@ func TestScheduledReports(t *testing.T) {
 	if r := f.do("", "GET", "/api/v1/published-reports/srl_nonsense", nil); r.status != 404 {
 		t.Errorf("a made-up link: %d", r.status)
 	}
+	// The auditor loses their role: the next run mails them nothing.
+	var asgs api.List[api.AssignmentView]
+	f.must(200, f.owner, "GET", f.path("/assignments"), nil, &asgs)
+	for _, a := range asgs.Items {
+		if a.AdminID == auditorID {
+			f.must(204, f.owner, "DELETE", f.path("/assignments/"+a.ID), nil, nil)
+		}
+	}
+	if n, err := f.app.Compliance.RunDueSchedules(f.ctx); err != nil || n != 1 {
+		t.Fatalf("second run: %d %v", n, err)
+	}
+	if msgs := smtpd.Messages(); len(msgs) != 1 {
+		t.Errorf("a former auditor still gets reports: %d mails", len(msgs))
+	}
 }

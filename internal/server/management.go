@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/steward-mdm/steward/internal/fleet"
+	"github.com/steward-mdm/steward/internal/iam"
 	"github.com/steward-mdm/steward/internal/notify/mail"
 	"github.com/steward-mdm/steward/internal/store"
 )
@@ -13,6 +14,10 @@ import (
 func (a *App) initManagement() {
 	f := fleet.Wire(a.Store, a.Privacy, a.MDM, a.Sealer, a.Log)
 	a.Devices, a.Actions, a.Compliance = f.Devices, f.Actions, f.Compliance
+	a.Compliance.SetRecipientCheck(func(ctx context.Context, tenantID, adminID string) (bool, error) {
+		perms, err := a.IAM.Permissions(ctx, &iam.Principal{Type: store.ActorAdmin, AdminID: adminID}, tenantID)
+		return perms.Has("report.read"), err
+	})
 	if a.Config.SMTPHost == "" {
 		return
 	}
