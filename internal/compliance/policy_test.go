@@ -36,7 +36,10 @@ func TestEvaluate(t *testing.T) {
 		{"jailbroken", all, func(f Facts) Facts { f.Compromised = ptr(true); return f }, nil, Fail, "not_compromised"},
 		{"silent for 8 days", all, func(f Facts) Facts { f.LastSeen = now.Add(-8 * 24 * time.Hour); return f }, nil, Fail, "checked_in"},
 		{"profile missing", all, func(f Facts) Facts { f.Profiles = map[string]bool{}; return f }, nil, Fail, "required_profile"},
-		{"forbidden app", all, func(f Facts) Facts { f.Apps = map[string]bool{"com.example.crm": true, "com.example.game": true}; return f }, nil, Fail, "forbidden_app"},
+		{"forbidden app", all, func(f Facts) Facts {
+			f.Apps = map[string]bool{"com.example.crm": true, "com.example.game": true}
+			return f
+		}, nil, Fail, "forbidden_app"},
 		{"blocklisted app", Rules{PasscodeRequired: true}, func(f Facts) Facts { f.Apps = map[string]bool{"com.example.tiktok": true}; return f }, []string{"com.example.tiktok"}, Fail, "forbidden_app"},
 		{"required app missing", all, func(f Facts) Facts { f.Apps = map[string]bool{}; return f }, nil, Fail, "required_app"},
 		{"no app list", all, func(f Facts) Facts { f.Apps = nil; return f }, nil, Unknown, "apps"},
