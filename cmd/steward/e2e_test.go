@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"crypto/tls"
-	"encoding/base32"
 	"encoding/json"
 	"io"
 	"net/http"
@@ -17,8 +16,6 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
-
-	"github.com/steward-mdm/steward/internal/iam/totp"
 )
 
 type lockedBuffer struct {
@@ -122,27 +119,7 @@ func TestEndToEnd(t *testing.T) {
 	}
 
 	// Login enrols an authenticator: answer the prompts as a person would.
-	stdinR, stdinW := io.Pipe()
-	var loginOut, loginErr lockedBuffer
-	loginDone := make(chan error, 1)
-	go func() {
-		root := newRoot()
-		root.SetArgs(append([]string{"login", "--email", "eve@e2e.test"}, remote...))
-		root.SetIn(stdinR)
-		root.SetOut(&loginOut)
-		root.SetErr(&loginErr)
-		loginDone <- root.ExecuteContext(context.Background())
-	}()
-	_, _ = io.WriteString(stdinW, pw+"\n")
-	key := waitFor(t, &loginErr, regexp.MustCompile(`key: ([A-Z2-7]+)`))[1]
-	secret, err := base32.StdEncoding.WithPadding(base32.NoPadding).DecodeString(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, _ = io.WriteString(stdinW, totp.Code(secret, time.Now())+"\n")
-	if err := <-loginDone; err != nil {
-		t.Fatalf("login: %v\n%s", err, loginErr.String())
-	}
+	signIn(t, remote, "eve@e2e.test", pw)
 	if fi, err := os.Stat(filepath.Join(dir, "credentials.json")); err != nil || fi.Mode().Perm() != 0o600 {
 		t.Fatalf("credentials file: %v %v", fi, err)
 	}

@@ -48,7 +48,7 @@ func fleetServer(t *testing.T, dir string) []string {
 	remote := []string{"--server", url, "--fingerprint", fp}
 	mustCLI(t, strings.NewReader(fleetPassword+"\n"), append([]string{"admin", "bootstrap", "--code", code, "--organisation", "Fleet Org",
 		"--email", "owner@fleet.test", "--name", "Olga Owner"}, remote...)...)
-	signIn(t, remote, "owner@fleet.test")
+	signIn(t, remote, "owner@fleet.test", fleetPassword)
 	return remote
 }
 
@@ -56,7 +56,7 @@ const fleetPassword = "Juniper-Quartz-Harbour-81"
 
 // signIn logs in as email, enrolling an authenticator as a person would,
 // and keeps the session in the current STEWARD_CREDENTIALS file.
-func signIn(t *testing.T, remote []string, email string) {
+func signIn(t *testing.T, remote []string, email, password string) {
 	t.Helper()
 	stdinR, stdinW := io.Pipe()
 	var loginOut, loginErr lockedBuffer
@@ -69,7 +69,7 @@ func signIn(t *testing.T, remote []string, email string) {
 		root.SetErr(&loginErr)
 		done <- root.ExecuteContext(context.Background())
 	}()
-	_, _ = io.WriteString(stdinW, fleetPassword+"\n")
+	_, _ = io.WriteString(stdinW, password+"\n")
 	key := waitFor(t, &loginErr, regexp.MustCompile(`key: ([A-Z2-7]+)`))[1]
 	secret, err := base32.StdEncoding.WithPadding(base32.NoPadding).DecodeString(key)
 	if err != nil {
@@ -230,7 +230,7 @@ func TestFleetEndToEnd(t *testing.T) {
 	}
 	mustCLI(t, strings.NewReader(fleetPassword+"\n"), append([]string{"admin", "setup", "--code", setup[1]}, remote...)...)
 	t.Setenv("STEWARD_CREDENTIALS", filepath.Join(dir, "second.json"))
-	signIn(t, remote, "second@fleet.test")
+	signIn(t, remote, "second@fleet.test", fleetPassword)
 	if out := mustCLI(t, nil, "action", "approve", approval[1], "--comment", "confirmed by phone"); !strings.Contains(out, "Approved.") || !strings.Contains(out, "queued 2/2") {
 		t.Fatalf("approve: %s", out)
 	}
