@@ -57,7 +57,7 @@ func (s *Service) InventoryChanged(ctx context.Context, q store.Queries, d store
 	if err != nil || !moved {
 		return d, err
 	}
-	return d, s.reconcileDevices(ctx, q, d.TenantID, []string{d.ID})
+	return d, s.reconcileProfiles(ctx, q, d.TenantID, []string{d.ID}) // the caller evaluates compliance next
 }
 
 // Enrolled is the mdm Enrolled hook: the device joins its enrolment's
@@ -87,7 +87,7 @@ func (s *Service) Enrolled(ctx context.Context, q store.Queries, d store.Device,
 	if _, err := s.deviceChanged(ctx, q, d, p.Facts, current); err != nil {
 		return err
 	}
-	return s.reconcileDevices(ctx, q, d.TenantID, []string{d.ID})
+	return s.reconcileProfiles(ctx, q, d.TenantID, []string{d.ID}) // the caller evaluates compliance next
 }
 
 // ValidateEnrolmentGroup checks an enrolment may name groupID: a static
