@@ -57,6 +57,7 @@ type DB struct {
 	// write is SQLite's single writer connection, fed by committer.
 	write     *sql.DB
 	committer *groupCommitter
+	readStmts *readStmts // SQLite's prepared read queries
 }
 
 var _ store.Store = (*DB)(nil)
@@ -134,7 +135,7 @@ func openSQLite(ctx context.Context, dsn string, o options) (*DB, error) {
 	n := max(4, 2*runtime.GOMAXPROCS(0))
 	read.SetMaxOpenConns(n)
 	read.SetMaxIdleConns(n)
-	db := &DB{dialect: sqliteDialect, log: o.logger, read: read, write: write}
+	db := &DB{dialect: sqliteDialect, log: o.logger, read: read, write: write, readStmts: &readStmts{pool: read}}
 	db.committer = newGroupCommitter(db)
 	return db, nil
 }
@@ -174,6 +175,7 @@ func (db *DB) Tx(ctx context.Context, fn func(q store.Queries) error) error {
 func (db *DB) Close() error {
 	if db.committer != nil {
 		db.committer.stop()
+		db.readStmts.close()
 	}
 	err := db.read.Close()
 	if db.write != nil {

@@ -264,9 +264,15 @@ func (a autoCommitExecer) ExecContext(ctx context.Context, query string, args ..
 }
 
 func (a autoCommitExecer) QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
+	if s := a.db.readStmts.get(ctx, query); s != nil {
+		return s.QueryContext(ctx, args...)
+	}
 	return a.db.read.QueryContext(ctx, query, args...)
 }
 
 func (a autoCommitExecer) QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row {
+	if s := a.db.readStmts.get(ctx, query); s != nil {
+		return s.QueryRowContext(ctx, args...)
+	}
 	return a.db.read.QueryRowContext(ctx, query, args...)
 }
