@@ -98,6 +98,9 @@ type DeviceFilter struct {
 type DeviceStore interface {
 	Create(ctx context.Context, d Device) error
 	Get(ctx context.Context, tenantID, id string) (Device, error)
+	// GetMany returns the tenant's devices among ids, keyed by ID; unknown
+	// IDs are absent. Bulk operations read thousands at once with it.
+	GetMany(ctx context.Context, tenantID string, ids []string) (map[string]Device, error)
 	// Lock is Get that, inside Tx, holds the row until commit: the gate and
 	// deprovisioning serialise on it.
 	Lock(ctx context.Context, tenantID, id string) (Device, error)

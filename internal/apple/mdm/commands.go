@@ -119,17 +119,18 @@ func (s *Service) enqueue(ctx context.Context, tenantID string, deviceIDs []stri
 				return err
 			}
 		}
+		devices, err := q.Devices().GetMany(ctx, tenantID, deviceIDs)
+		if err != nil {
+			return err
+		}
 		for _, id := range deviceIDs {
 			if skipFull && open[id] >= s.cfg.MaxQueued {
 				skipped = append(skipped, id)
 				continue
 			}
-			d, err := q.Devices().Get(ctx, tenantID, id)
-			if errors.Is(err, store.ErrNotFound) {
+			d, ok := devices[id]
+			if !ok {
 				return apperr.NotFound("device")
-			}
-			if err != nil {
-				return err
 			}
 			c, err := s.prepare(ctx, q, d, req, settings, actor)
 			if err != nil {

@@ -29,6 +29,26 @@ func placeholders(ids []string, first int) (string, []any) {
 	return b.String(), args
 }
 
+// padded repeats the last of ids up to the next power of two (or
+// maxInList), so IN lists come in a dozen shapes and their prepared
+// statements are reused rather than filling the statement caches.
+func padded(ids []string) []string {
+	n := 1
+	for n < len(ids) {
+		n *= 2
+	}
+	n = min(n, maxInList)
+	if len(ids) == 0 || n <= len(ids) {
+		return ids
+	}
+	out := make([]string, n)
+	copy(out, ids)
+	for i := len(ids); i < n; i++ {
+		out[i] = ids[len(ids)-1]
+	}
+	return out
+}
+
 // forChunks calls fn with consecutive slices of ids of at most maxInList.
 func forChunks(ids []string, fn func(chunk []string) error) error {
 	for start := 0; start < len(ids); start += maxInList {

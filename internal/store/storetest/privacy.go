@@ -184,6 +184,22 @@ func testDevices(t *testing.T, st store.Store) {
 	wantErr(t, st.Tx(ctx, func(q store.Queries) error { return q.Devices().Create(ctx, d1) }),
 		store.ErrConflict, "Create with a used ID")
 
+	// GetMany: unknown and foreign IDs are absent; repeats and lists longer
+	// than one IN list are fine.
+	many := []string{d3.ID, "no-such-device", foreign.ID, d1.ID, d1.ID}
+	for len(many) < 1200 {
+		many = append(many, fmt.Sprintf("missing-%04d", len(many)))
+	}
+	many = append(many, d2.ID)
+	byID, err := r.GetMany(ctx, tn.ID, many)
+	must(t, err)
+	if len(byID) != 3 || !reflect.DeepEqual(byID[d1.ID], d1) || !reflect.DeepEqual(byID[d2.ID], d2) || !reflect.DeepEqual(byID[d3.ID], d3) {
+		t.Fatalf("GetMany = %d devices %v; want d1, d2, d3", len(byID), byID)
+	}
+	if byID, err := r.GetMany(ctx, tn.ID, nil); err != nil || len(byID) != 0 {
+		t.Fatalf("GetMany(nil) = %v, %v", byID, err)
+	}
+
 	ids := func(ds []store.Device, err error) []string {
 		t.Helper()
 		must(t, err)
