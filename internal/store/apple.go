@@ -90,6 +90,9 @@ type AppleChannelStore interface {
 	// GetByCert finds the channel of an identity certificate, any tenant
 	// (the certificate is what identifies the device).
 	GetByCert(ctx context.Context, fingerprint []byte) (AppleChannel, error)
+	// Presence is GetByCert with what an idle check-in needs besides, in
+	// one read; ErrNotFound when no channel holds the certificate.
+	Presence(ctx context.Context, fingerprint []byte) (ChannelPresence, error)
 	// GetByEnrolment finds the channel an enrolment created.
 	GetByEnrolment(ctx context.Context, tenantID, enrolmentID string) (AppleChannel, error)
 	// Update writes every mutable field.
@@ -103,6 +106,16 @@ type AppleChannelStore interface {
 	// PushDone records a push outcome: next zero clears the due time,
 	// otherwise the push is retried then; clearToken drops a dead token.
 	PushDone(ctx context.Context, tenantID, deviceID string, next time.Time, attempts int, clearToken bool) error
+}
+
+// ChannelPresence is a channel with its device's state and whether a
+// command waits for the device.
+type ChannelPresence struct {
+	Channel     AppleChannel
+	DeviceState string
+	LastSeenAt  time.Time
+	// Pending: a command is queued, sent or answered "not now".
+	Pending bool
 }
 
 // Command states.

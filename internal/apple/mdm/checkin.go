@@ -142,15 +142,8 @@ func (s *Service) channelAndDevice(ctx context.Context, q store.Queries, cert *x
 	if err != nil {
 		return ch, d, err
 	}
-	idx, err := s.channelIndex(ctx, q, ch.TenantID, sender)
-	if err != nil {
+	if err := s.checkSender(ctx, q, ch, sender); err != nil {
 		return ch, d, err
-	}
-	if !bytes.Equal(idx, ch.ChannelIndex) {
-		return ch, d, ErrWrongDevice
-	}
-	if ch.CheckedOut {
-		return ch, d, ErrUnknownDevice
 	}
 	if d, err = q.Devices().Get(ctx, ch.TenantID, ch.DeviceID); err != nil {
 		return ch, d, err
@@ -159,6 +152,22 @@ func (s *Service) channelAndDevice(ctx context.Context, q store.Queries, cert *x
 		return ch, d, ErrUnknownDevice
 	}
 	return ch, d, nil
+}
+
+// checkSender refuses a message whose sender is not the device the
+// certificate's channel belongs to, or whose channel checked out.
+func (s *Service) checkSender(ctx context.Context, q store.Queries, ch store.AppleChannel, sender mdmproto.Enrollment) error {
+	idx, err := s.channelIndex(ctx, q, ch.TenantID, sender)
+	if err != nil {
+		return err
+	}
+	if !bytes.Equal(idx, ch.ChannelIndex) {
+		return ErrWrongDevice
+	}
+	if ch.CheckedOut {
+		return ErrUnknownDevice
+	}
+	return nil
 }
 
 // renewedChannel moves a channel to the certificate its device renewed by

@@ -172,14 +172,20 @@ const lastSeenGranularity = time.Minute
 // would cost a commit each. It reports whether it answered.
 func (s *Service) quietIdle(ctx context.Context, cert *x509.Certificate, res mdmproto.Result) (bool, error) {
 	q := s.st.Read()
-	ch, d, err := s.channelAndDevice(ctx, q, cert, res.Enrollment)
-	if err != nil || s.clock().Sub(d.LastSeenAt) > lastSeenGranularity {
+	p, err := q.AppleChannels().Presence(ctx, Fingerprint(cert))
+	if errors.Is(err, store.ErrNotFound) {
+		return false, nil // perhaps a renewed certificate: the full path moves its channel
+	}
+	if err != nil {
 		return false, err
 	}
-	if _, err := q.Commands().Next(ctx, ch.TenantID, ch.DeviceID, true); !errors.Is(err, store.ErrNotFound) {
+	if err := s.checkSender(ctx, q, p.Channel, res.Enrollment); err != nil {
 		return false, err
 	}
-	return true, nil
+	if (store.Device{State: p.DeviceState}).Gone() {
+		return false, ErrUnknownDevice
+	}
+	return !p.Pending && s.clock().Sub(p.LastSeenAt) <= lastSeenGranularity, nil
 }
 
 // ErrorSummary turns a command's stored error chain into one readable,

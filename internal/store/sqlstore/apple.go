@@ -100,6 +100,18 @@ func (s appleChannelStore) GetByCert(ctx context.Context, fingerprint []byte) (s
 	return c, mapErr("reading MDM channel", err)
 }
 
+func (s appleChannelStore) Presence(ctx context.Context, fingerprint []byte) (store.ChannelPresence, error) {
+	var p store.ChannelPresence
+	var seen int64
+	row := s.q.x.QueryRowContext(ctx, `SELECT `+qualified("ch", appleChannelColumns)+`, d.state, d.last_seen_at,
+		EXISTS (SELECT 1 FROM commands c WHERE c.tenant_id = ch.tenant_id AND c.device_id = ch.device_id AND c.state IN `+openStates+`)
+		FROM apple_channels ch JOIN devices d ON d.tenant_id = ch.tenant_id AND d.id = ch.device_id
+		WHERE ch.cert_fingerprint = $1`, fingerprint)
+	ch, err := scanAppleChannel(scanAlso{row, []any{&p.DeviceState, &seen, &p.Pending}})
+	p.Channel, p.LastSeenAt = ch, fromMicros(seen)
+	return p, mapErr("reading MDM channel", err)
+}
+
 func (s appleChannelStore) GetByEnrolment(ctx context.Context, tenantID, enrolmentID string) (store.AppleChannel, error) {
 	c, err := scanAppleChannel(s.q.x.QueryRowContext(ctx, `SELECT `+appleChannelColumns+` FROM apple_channels
 		WHERE tenant_id = $1 AND enrolment_id = $2`, tenantID, enrolmentID))

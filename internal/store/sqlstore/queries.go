@@ -211,6 +211,24 @@ func decodeStrings(s string) ([]string, error) {
 // scanner is *sql.Row or *sql.Rows.
 type scanner interface{ Scan(dest ...any) error }
 
+// scanAlso lets a row's scan function read its columns while the caller
+// reads the columns selected after them.
+type scanAlso struct {
+	s     scanner
+	extra []any
+}
+
+func (a scanAlso) Scan(dest ...any) error { return a.s.Scan(append(dest, a.extra...)...) }
+
+// qualified prefixes each of a comma-separated column list with table.
+func qualified(table, columns string) string {
+	cols := strings.Split(columns, ",")
+	for i, c := range cols {
+		cols[i] = table + "." + strings.TrimSpace(c)
+	}
+	return strings.Join(cols, ", ")
+}
+
 // collect scans every row with scan and closes rows.
 func collect[T any](rows *sql.Rows, err error, what string, scan func(scanner) (T, error)) ([]T, error) {
 	if err != nil {

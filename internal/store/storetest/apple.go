@@ -15,6 +15,7 @@ import (
 func runApple(t *testing.T, open func(t *testing.T) store.Store) {
 	t.Run("Enrolments", func(t *testing.T) { testEnrolments(t, open(t)) })
 	t.Run("AppleChannels", func(t *testing.T) { testAppleChannels(t, open(t)) })
+	t.Run("ChannelPresence", func(t *testing.T) { testChannelPresence(t, open(t)) })
 	t.Run("CommandQueue", func(t *testing.T) { testCommandQueue(t, open(t)) })
 	t.Run("CommandQueueBound", func(t *testing.T) { testCommandQueueBound(t, open(t)) })
 }
@@ -115,6 +116,44 @@ func testAppleChannels(t *testing.T, st store.Store) {
 	if n := schedule(a.ID, at); n != 0 {
 		t.Fatal("a checked-out device was scheduled")
 	}
+}
+
+func testChannelPresence(t *testing.T, st store.Store) {
+	ctx := context.Background()
+	a := newTenant(t, st, "")
+	d := newDevice(t, st, a.ID, "", "corporate")
+	c := store.AppleChannel{DeviceID: d.ID, TenantID: a.ID, CertFingerprint: []byte("fp-presence"), CertNotAfter: micro(at.Add(time.Hour)),
+		EnrolmentID: "enr-p", ChannelIndex: []byte("idx-p"), CreatedAt: micro(at), UpdatedAt: micro(at)}
+	orphan := c
+	orphan.DeviceID, orphan.CertFingerprint, orphan.EnrolmentID = store.NewID(), []byte("fp-orphan"), "enr-o"
+	tx(t, st, func(q store.Queries) error {
+		return errors.Join(q.AppleChannels().Create(ctx, c), q.AppleChannels().Create(ctx, orphan))
+	})
+	presence := func(pending bool) {
+		t.Helper()
+		p, err := st.Read().AppleChannels().Presence(ctx, c.CertFingerprint)
+		must(t, err)
+		if !reflect.DeepEqual(p.Channel, c) || p.DeviceState != d.State || !p.LastSeenAt.Equal(d.LastSeenAt) || p.Pending != pending {
+			t.Fatalf("Presence = %+v; want the channel, state %s, last seen %v, pending %v", p, d.State, d.LastSeenAt, pending)
+		}
+	}
+	presence(false)
+	for _, fp := range [][]byte{[]byte("fp-unknown"), orphan.CertFingerprint} {
+		_, err := st.Read().AppleChannels().Presence(ctx, fp)
+		wantErr(t, err, store.ErrNotFound, "a certificate without a channel and device")
+	}
+	cmd := store.Command{ID: store.NewID(), TenantID: a.ID, DeviceID: d.ID, RequestType: "DeviceInformation", Payload: []byte{1},
+		State: store.CommandQueued, RequestedBy: "admin:x", CreatedAt: micro(at)}
+	tx(t, st, func(q store.Queries) error { return q.Commands().Enqueue(ctx, []store.Command{cmd}, 10) })
+	presence(true)
+	for _, state := range []string{store.CommandSent, store.CommandNotNow, store.CommandAcknowledged} {
+		cmd.State = state
+		tx(t, st, func(q store.Queries) error { return q.Commands().Update(ctx, cmd) })
+		presence(state != store.CommandAcknowledged)
+	}
+	d.State, d.LastSeenAt = store.DeviceRetired, micro(at.Add(time.Minute))
+	tx(t, st, func(q store.Queries) error { return q.Devices().Update(ctx, d) })
+	presence(false)
 }
 
 func testCommandQueue(t *testing.T, st store.Store) {
