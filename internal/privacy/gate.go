@@ -93,6 +93,7 @@ func (g *Gate) Admit(ctx context.Context, q store.Queries, r Report) (Admitted, 
 	var keyID string
 	var dk *keys.DataKeys
 	var put, history []store.InventoryValue
+	fresh := map[time.Time][]string{}
 	for _, obs := range r.Values {
 		f, ok := FieldByKey(obs.Field)
 		if !ok {
@@ -141,9 +142,11 @@ func (g *Gate) Admit(ctx context.Context, q store.Queries, r Report) (Admitted, 
 			((personal && old.Ciphertext != nil && bytes.Equal(old.Digest, v.Digest)) ||
 				(!personal && !g.Disabled && old.Ciphertext == nil && bytes.Equal(old.Value, plain)))
 		if same {
-			// Same value: only its freshness moves.
+			// Same value: only its freshness moves, with one statement per
+			// expiry rather than a rewrite of every value.
 			old.CollectedAt, old.ExpiresAt = v.CollectedAt, v.ExpiresAt
-			put = append(put, old)
+			prev[f.Key] = old
+			fresh[v.ExpiresAt] = append(fresh[v.ExpiresAt], f.Key)
 			out.Unchanged++
 			continue
 		}
@@ -163,6 +166,11 @@ func (g *Gate) Admit(ctx context.Context, q store.Queries, r Report) (Admitted, 
 	}
 	if len(put) > 0 {
 		if err := q.Inventory().Put(ctx, put, history); err != nil {
+			return Admitted{}, err
+		}
+	}
+	for expires, fields := range fresh {
+		if err := q.Inventory().Refresh(ctx, r.TenantID, r.DeviceID, fields, at, expires); err != nil {
 			return Admitted{}, err
 		}
 	}

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/steward-mdm/steward/internal/privacy"
 	"github.com/steward-mdm/steward/internal/store"
@@ -59,6 +60,43 @@ func TestGateFollowsOwnershipPolicy(t *testing.T) {
 		}
 		if !pv["os.version"].Personal && string(pv["os.version"].Value) != `"18.1"` {
 			t.Errorf("os version: %+v", pv["os.version"])
+		}
+	})
+}
+
+// A report that repeats what is stored moves only the values' freshness:
+// no new ciphertext, no history row.
+func TestGateRefreshesUnchangedValues(t *testing.T) {
+	storetest.ForEachEngine(t, func(t *testing.T, st store.Store) {
+		f := newFixture(t, st)
+		d := f.device(f.person("erika@acme.test").ID, privacy.Corporate)
+		f.ingest(deviceInformation(f, d.ID))
+		before, err := st.Read().Inventory().Current(f.ctx, f.tenant, d.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		again := deviceInformation(f, d.ID)
+		again.At = f.now.Add(time.Hour)
+		again.Values[3].Value = "18.2" // one value changes
+		if got := f.ingest(again); got.Stored != 1 || got.Unchanged != 8 {
+			t.Fatalf("second report: %+v, want 1 stored and 8 unchanged", got)
+		}
+		after, err := st.Read().Inventory().Current(f.ctx, f.tenant, d.ID)
+		if err != nil || len(after) != len(before) {
+			t.Fatalf("current values: %d, %v; want %d", len(after), err, len(before))
+		}
+		for i, v := range after {
+			old := before[i]
+			if !v.CollectedAt.Equal(again.At.UTC().Truncate(time.Microsecond)) {
+				t.Errorf("%s collected at %v, want the second report's time", v.Field, v.CollectedAt)
+			}
+			if v.Field != "os.version" && (!bytes.Equal(v.Ciphertext, old.Ciphertext) || !bytes.Equal(v.Value, old.Value)) {
+				t.Errorf("%s was rewritten though unchanged", v.Field)
+			}
+		}
+		hist, err := st.Read().Inventory().History(f.ctx, f.tenant, d.ID, 0)
+		if err != nil || len(hist) != 1 || hist[0].Field != "os.version" {
+			t.Fatalf("history = %+v, %v; want only the old OS version", hist, err)
 		}
 	})
 }

@@ -148,6 +148,9 @@ type InventoryStore interface {
 	FieldValues(ctx context.Context, tenantID, field, afterDeviceID string, limit int) ([]InventoryValue, error)
 	// Put upserts current values and appends history rows (superseded values).
 	Put(ctx context.Context, current, history []InventoryValue) error
+	// Refresh moves the collection and expiry times of the device's current
+	// values of fields, for values reported again unchanged.
+	Refresh(ctx context.Context, tenantID, deviceID string, fields []string, collectedAt, expiresAt time.Time) error
 	// History returns the device's superseded values, newest first.
 	History(ctx context.Context, tenantID, deviceID string, limit int) ([]InventoryValue, error)
 	// ForSubject returns current and historical values stamped with subjectID.

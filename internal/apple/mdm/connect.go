@@ -37,13 +37,17 @@ func (s *Service) Connect(ctx context.Context, cert *x509.Certificate, body []by
 	}
 	var next store.Command
 	err = s.st.Tx(ctx, func(q store.Queries) error {
-		ch, err := s.channelFor(ctx, q, cert, res.Enrollment)
+		ch, d, err := s.channelAndDevice(ctx, q, cert, res.Enrollment)
 		if err != nil {
 			return err
 		}
 		now := s.clock()
-		if err := q.Devices().Touch(ctx, ch.TenantID, ch.DeviceID, now); err != nil {
-			return err
+		// A stale device's last-seen time is always old enough to be written,
+		// so its flag is cleared here too.
+		if now.Sub(d.LastSeenAt) > lastSeenGranularity {
+			if err := q.Devices().Touch(ctx, ch.TenantID, ch.DeviceID, now); err != nil {
+				return err
+			}
 		}
 		if res.Status != mdmproto.StatusIdle {
 			if err := s.recordResult(ctx, q, ch, res); err != nil {

@@ -290,6 +290,27 @@ func testInventoryPut(t *testing.T, st store.Store) {
 	if !reflect.DeepEqual(cur, want) {
 		t.Fatalf("Current after upsert: f.001..f.003 = %+v, want %+v", cur[1:4], want[1:4])
 	}
+	// Refresh moves only the times of the named fields of that device,
+	// through more than one IN list.
+	later, expires := micro(at.Add(2*time.Hour)), micro(at.Add(48*time.Hour))
+	fields := []string{"f.004", "f.099", "f.100"}
+	for len(fields) < 700 {
+		fields = append(fields, fmt.Sprintf("no-such-field-%d", len(fields)))
+	}
+	tx(t, st, func(q store.Queries) error {
+		return errors.Join(q.Inventory().Refresh(ctx, tn.ID, d.ID, fields, later, expires),
+			q.Inventory().Refresh(ctx, tn.ID, foreign.ID, []string{"f.000"}, later, expires))
+	})
+	for _, i := range []int{4, 99, 100} {
+		want[i].CollectedAt, want[i].ExpiresAt = later, expires
+	}
+	if cur, err = r.Current(ctx, tn.ID, d.ID); err != nil || !reflect.DeepEqual(cur, want) {
+		t.Fatalf("Current after Refresh: f.004 = %+v, f.005 = %+v; err %v", cur[4], cur[5], err)
+	}
+	if cur, err := r.Current(ctx, other.ID, foreign.ID); err != nil || !cur[0].CollectedAt.Equal(micro(at)) {
+		t.Fatalf("Refresh through another tenant moved its value: %+v, %v", cur, err)
+	}
+
 	// A later superseded value of f.001 sorts first: history is newest first.
 	newer := superseded(changed[0], at.Add(30*24*time.Hour))
 	putInventory(t, st, nil, []store.InventoryValue{newer})
