@@ -53,33 +53,44 @@ var ErrInvalidRecord = errors.New("audit: invalid record")
 var knownActorTypes = []store.ActorType{store.ActorAdmin, store.ActorToken, store.ActorDevice, store.ActorSystem, store.ActorAnonymous, store.ActorSubject}
 
 // Append chains recs onto their tenants' logs inside the caller's transaction
-// q, so a change and the entry recording it commit or fail together. Tenants
-// are processed in sorted order: two transactions touching the same tenants
-// lock their heads in the same order and cannot deadlock.
+// q, so a change and the entry recording it commit or fail together. Records
+// are checked at once but chained as the transaction's last work: the chain
+// head stays locked only through the commit, not through the rest of the
+// transaction, and entries without a time get the time they were chained,
+// so times never run backwards along a chain. Tenants are processed in
+// sorted order: two transactions touching the same tenants lock their heads
+// in the same order and cannot deadlock.
 func Append(ctx context.Context, q store.Queries, recs ...Record) error {
 	if len(recs) == 0 {
 		return nil
 	}
-	now := normaliseTime(time.Now())
-	byTenant := make(map[string][]store.AuditEntry)
 	for i, r := range recs {
-		e, err := entryFromRecord(r, now)
-		if err != nil {
+		if _, err := entryFromRecord(r, time.Now()); err != nil {
 			return fmt.Errorf("record %d (%s): %w", i, r.Action, err)
 		}
-		byTenant[r.TenantID] = append(byTenant[r.TenantID], e)
 	}
-	tenants := make([]string, 0, len(byTenant))
-	for t := range byTenant {
-		tenants = append(tenants, t)
-	}
-	slices.Sort(tenants)
-	for _, t := range tenants {
-		if err := appendChained(ctx, q, t, byTenant[t]); err != nil {
-			return err
+	return q.BeforeCommit(func(q store.Queries) error {
+		now := normaliseTime(time.Now())
+		byTenant := make(map[string][]store.AuditEntry)
+		for _, r := range recs {
+			e, err := entryFromRecord(r, now)
+			if err != nil {
+				return err
+			}
+			byTenant[r.TenantID] = append(byTenant[r.TenantID], e)
 		}
-	}
-	return nil
+		tenants := make([]string, 0, len(byTenant))
+		for t := range byTenant {
+			tenants = append(tenants, t)
+		}
+		slices.Sort(tenants)
+		for _, t := range tenants {
+			if err := appendChained(ctx, q, t, byTenant[t]); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
 }
 
 // appendChained locks the tenant's head, links entries onto it and stores

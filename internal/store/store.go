@@ -87,6 +87,13 @@ type Queries interface {
 	Actions() ActionStore
 	Apps() AppStore
 	Reports() ReportStore
+
+	// BeforeCommit runs fn as the transaction's last work: after the
+	// function given to Tx returned nil and before COMMIT, and its error
+	// fails the transaction. Outside a transaction fn runs at once. Audit
+	// appends use it, so the chain head they lock is held only through
+	// the commit.
+	BeforeCommit(fn func(Queries) error) error
 }
 
 // TenantStore holds tenants. Tenants are the one aggregate listed without a

@@ -219,7 +219,7 @@ func (c *groupCommitter) runInSavepoint(tx *writerExecer, q *queries, j *txJob, 
 	if _, err := tx.ExecContext(ctx, "SAVEPOINT job"); err != nil {
 		return fmt.Errorf("sqlstore: opening savepoint: %w", err)
 	}
-	*r = callFn(j.fn, q)
+	*r = callFn(func() error { return q.runTx(j.fn) })
 	if r.err != nil || r.panicked {
 		if _, err := tx.ExecContext(ctx, "ROLLBACK TO job"); err != nil {
 			return fmt.Errorf("sqlstore: rolling back savepoint: %w", err)
@@ -233,13 +233,13 @@ func (c *groupCommitter) runInSavepoint(tx *writerExecer, q *queries, j *txJob, 
 
 // callFn runs fn, turning a panic into a result so the writer survives; the
 // caller's goroutine re-panics with the same value.
-func callFn(fn func(store.Queries) error, q store.Queries) (r txResult) {
+func callFn(fn func() error) (r txResult) {
 	defer func() {
 		if v := recover(); v != nil {
 			r = txResult{panicked: true, panicVal: v}
 		}
 	}()
-	return txResult{err: fn(q)}
+	return txResult{err: fn()}
 }
 
 func (c *groupCommitter) ackAll(jobs []*txJob, err error) {

@@ -40,7 +40,8 @@ func (db *DB) postgresTxOnce(ctx context.Context, fn func(q store.Queries) error
 	if err != nil {
 		return fmt.Errorf("sqlstore: beginning transaction: %w", err)
 	}
-	if err := fn(&queries{db: db, x: tx, inTx: true}); err != nil {
+	q := &queries{db: db, x: tx, inTx: true}
+	if err := q.runTx(fn); err != nil {
 		_ = tx.Rollback()
 		return err
 	}

@@ -27,6 +27,40 @@ type queries struct {
 	db   *DB
 	x    execer
 	inTx bool
+	// beforeCommit holds what BeforeCommit deferred in this transaction.
+	beforeCommit []func(store.Queries) error
+}
+
+func (q *queries) BeforeCommit(fn func(store.Queries) error) error {
+	if !q.inTx {
+		return fn(q)
+	}
+	q.beforeCommit = append(q.beforeCommit, fn)
+	return nil
+}
+
+// runBeforeCommit runs the deferred functions in order, including any they
+// defer themselves, and forgets them.
+func (q *queries) runBeforeCommit() error {
+	for len(q.beforeCommit) > 0 {
+		fn := q.beforeCommit[0]
+		q.beforeCommit = q.beforeCommit[1:]
+		if err := fn(q); err != nil {
+			q.beforeCommit = nil
+			return err
+		}
+	}
+	return nil
+}
+
+// runTx runs a transaction's function, then what it deferred to its end.
+func (q *queries) runTx(fn func(store.Queries) error) error {
+	q.beforeCommit = nil
+	if err := fn(q); err != nil {
+		q.beforeCommit = nil
+		return err
+	}
+	return q.runBeforeCommit()
 }
 
 func (q *queries) Tenants() store.TenantStore         { return tenantStore{q} }

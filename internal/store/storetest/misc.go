@@ -112,6 +112,66 @@ func testLeases(t *testing.T, st store.Store) {
 	}
 }
 
+// BeforeCommit work runs after the function, in order (including work it
+// defers itself), inside the transaction: its error rolls everything back.
+func testTxBeforeCommit(t *testing.T, st store.Store) {
+	ctx := context.Background()
+	var order []string
+	step := func(name string) func(store.Queries) error {
+		return func(q store.Queries) error {
+			order = append(order, name)
+			return q.Settings().Put(ctx, "step-"+name, []byte(name))
+		}
+	}
+	tx(t, st, func(q store.Queries) error {
+		order = nil
+		must(t, q.BeforeCommit(func(q store.Queries) error {
+			order = append(order, "first")
+			return q.BeforeCommit(step("nested"))
+		}))
+		must(t, q.BeforeCommit(step("second")))
+		order = append(order, "body")
+		return nil
+	})
+	if want := "body first second nested"; fmt.Sprint(order) != "["+want+"]" {
+		t.Fatalf("BeforeCommit order = %v, want [%s]", order, want)
+	}
+	for _, name := range []string{"second", "nested"} {
+		if _, err := st.Read().Settings().Get(ctx, "step-"+name); err != nil {
+			t.Fatalf("deferred write %s: %v", name, err)
+		}
+	}
+
+	boom := errors.New("boom")
+	err := st.Tx(ctx, func(q store.Queries) error {
+		must(t, q.Settings().Put(ctx, "body-write", []byte("x")))
+		return q.BeforeCommit(func(store.Queries) error { return boom })
+	})
+	if !errors.Is(err, boom) {
+		t.Fatalf("Tx with failing deferred work = %v, want boom", err)
+	}
+	_, err = st.Read().Settings().Get(ctx, "body-write")
+	wantErr(t, err, store.ErrNotFound, "a write of a transaction whose deferred work failed")
+
+	// A failed function's deferred work never runs, not even in the next
+	// transaction that shares SQLite's batch.
+	ran := false
+	err = st.Tx(ctx, func(q store.Queries) error {
+		must(t, q.BeforeCommit(func(store.Queries) error { ran = true; return nil }))
+		return boom
+	})
+	tx(t, st, func(store.Queries) error { return nil })
+	if !errors.Is(err, boom) || ran {
+		t.Fatalf("deferred work of a failed transaction: err %v, ran %v", err, ran)
+	}
+	// Outside a transaction it runs at once.
+	ran = false
+	must(t, st.Read().BeforeCommit(func(store.Queries) error { ran = true; return nil }))
+	if !ran {
+		t.Fatal("BeforeCommit outside a transaction did not run")
+	}
+}
+
 func testTxRollback(t *testing.T, st store.Store) {
 	ctx := context.Background()
 	tn := newTenant(t, st, "")

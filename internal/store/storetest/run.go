@@ -39,6 +39,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"PutIfAbsentRace", testPutIfAbsentRace},
 		{"Leases", testLeases},
 		{"TxRollback", testTxRollback},
+		{"TxBeforeCommit", testTxBeforeCommit},
 		{"TxConcurrentChain", testTxConcurrentChain},
 		{"TxUsableAfterConflict", testTxUsableAfterConflict},
 		{"Migrations", testMigrations},
