@@ -56,10 +56,9 @@ var knownActorTypes = []store.ActorType{store.ActorAdmin, store.ActorToken, stor
 // q, so a change and the entry recording it commit or fail together. Records
 // are checked at once but chained as the transaction's last work: the chain
 // head stays locked only through the commit, not through the rest of the
-// transaction, and entries without a time get the time they were chained,
-// so times never run backwards along a chain. Tenants are processed in
-// sorted order: two transactions touching the same tenants lock their heads
-// in the same order and cannot deadlock.
+// transaction, and entries without a time get the time they were chained.
+// Tenants are processed in sorted order: two transactions touching the same
+// tenants lock their heads in the same order and cannot deadlock.
 func Append(ctx context.Context, q store.Queries, recs ...Record) error {
 	if len(recs) == 0 {
 		return nil
@@ -70,14 +69,9 @@ func Append(ctx context.Context, q store.Queries, recs ...Record) error {
 		}
 	}
 	return q.BeforeCommit(func(q store.Queries) error {
-		now := normaliseTime(time.Now())
-		byTenant := make(map[string][]store.AuditEntry)
+		byTenant := make(map[string][]Record)
 		for _, r := range recs {
-			e, err := entryFromRecord(r, now)
-			if err != nil {
-				return err
-			}
-			byTenant[r.TenantID] = append(byTenant[r.TenantID], e)
+			byTenant[r.TenantID] = append(byTenant[r.TenantID], r)
 		}
 		tenants := make([]string, 0, len(byTenant))
 		for t := range byTenant {
@@ -93,14 +87,22 @@ func Append(ctx context.Context, q store.Queries, recs ...Record) error {
 	})
 }
 
-// appendChained locks the tenant's head, links entries onto it and stores
-// them with the new head.
-func appendChained(ctx context.Context, q store.Queries, tenantID string, entries []store.AuditEntry) error {
+// appendChained locks the tenant's head, links records onto it and stores
+// them with the new head. "Now" is read under the lock, so times never run
+// backwards along the chain.
+func appendChained(ctx context.Context, q store.Queries, tenantID string, recs []Record) error {
 	head, err := q.Audit().Head(ctx, tenantID)
 	if err != nil {
 		return fmt.Errorf("audit: reading chain head of tenant %s: %w", tenantID, err)
 	}
 	head.TenantID = tenantID // a tenant without entries gets a zero head
+	now := normaliseTime(time.Now())
+	entries := make([]store.AuditEntry, len(recs))
+	for i, r := range recs {
+		if entries[i], err = entryFromRecord(r, now); err != nil {
+			return err
+		}
+	}
 	next := linkEntries(head, entries)
 	if err := q.Audit().Append(ctx, next, entries); err != nil {
 		return fmt.Errorf("audit: appending %d entries for tenant %s: %w", len(entries), tenantID, err)

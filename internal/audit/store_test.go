@@ -2,9 +2,11 @@ package audit
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -95,7 +97,7 @@ func TestConcurrentAppendIsGapless(t *testing.T) {
 				defer wg.Done()
 				for i := 0; i < each; i++ {
 					r := testRecord(i)
-					r.TenantID = tenant
+					r.TenantID, r.Time = tenant, time.Time{}
 					if err := st.Tx(ctx, func(q store.Queries) error { return Append(ctx, q, r) }); err != nil {
 						errs <- err
 						return
@@ -113,6 +115,15 @@ func TestConcurrentAppendIsGapless(t *testing.T) {
 		wantProblem(t, rep, "", 0)
 		if rep.Entries != workers*each || rep.LastSeq != workers*each {
 			t.Fatalf("report %+v", rep)
+		}
+		// Entries are timed as they are chained, so time follows seq.
+		entries, err := st.Read().Audit().List(ctx, tenant, store.AuditFilter{Limit: workers * each})
+		check(t, err)
+		slices.SortFunc(entries, func(a, b store.AuditEntry) int { return cmp.Compare(a.Seq, b.Seq) })
+		for i := 1; i < len(entries); i++ {
+			if entries[i].Time.Before(entries[i-1].Time) {
+				t.Fatalf("entry %d is timed %v, before entry %d at %v", entries[i].Seq, entries[i].Time, entries[i-1].Seq, entries[i-1].Time)
+			}
 		}
 	})
 }
