@@ -5,7 +5,7 @@
 #   bash bench/mdm/run.sh [DEVICES] [CONCURRENCY] [SECONDS] [DB]
 #
 # DB empty means SQLite in a fresh data directory; a postgres:// DSN uses that
-# database (give an empty one: the benchmark fills it). Prints enrolment,
+# database (give an empty one: the benchmark fills it; psql must be installed). Prints enrolment,
 # idle check-in and command round-trip throughput with percentiles, the time
 # to queue one command for every device, and the server's peak RSS.
 set -euo pipefail
@@ -30,11 +30,11 @@ engine=sqlite
 [ -n "$db" ] && engine=postgres
 if [ -n "$db" ] && [ "$(psql "$db" -Atc 'show autovacuum')" = off ]; then
   # Without autovacuum nothing re-plans: statements prepared while the tables
-  # were empty keep sequential scans as they grow. Do its analysing instead.
-  (while sleep 15; do psql "$db" -qc 'ANALYZE'; done) >/dev/null 2>&1 &
-  vacuum=$!
-  trap 'kill $server $vacuum 2>/dev/null; rm -rf "$work"' EXIT
-  echo "autovacuum is off: ANALYZE runs every 15 s instead"
+  # were empty keep sequential scans as they grow. Do its work in its place.
+  (while sleep 15; do psql "$db" -qc 'VACUUM (ANALYZE)'; done) >/dev/null 2>&1 &
+  autovacuum=$!
+  trap 'kill $server $autovacuum 2>/dev/null; rm -rf "$work"' EXIT
+  echo "autovacuum is off: VACUUM (ANALYZE) runs every 15 s instead"
 fi
 echo "machine: $(nproc) CPUs, $(go version | cut -d' ' -f3), engine: $engine, $devices devices, concurrency $conc, ${secs}s phases"
 "$work/steward" simulate apple --setup --ec-identity -n "$devices" -c "$conc" -t "${secs}s" 2>/dev/null
