@@ -128,23 +128,15 @@ func (s appleChannelStore) Update(ctx context.Context, c store.AppleChannel) err
 
 func (s appleChannelStore) SchedulePush(ctx context.Context, tenantID string, deviceIDs []string, at time.Time) (int, error) {
 	total := 0
-	for start := 0; start < len(deviceIDs); start += 500 {
-		chunk := deviceIDs[start:min(start+500, len(deviceIDs))]
-		args := []any{tenantID, micros(at)}
-		marks := make([]string, len(chunk))
-		for i, id := range chunk {
-			args = append(args, id)
-			marks[i] = fmt.Sprintf("$%d", i+3)
-		}
+	err := forChunks(deviceIDs, func(chunk []string) error {
+		marks, args := placeholders(chunk, 3)
 		n, err := s.q.exec(ctx, "scheduling pushes", `UPDATE apple_channels SET push_due_at = $2
 			WHERE tenant_id = $1 AND push_token IS NOT NULL AND checked_out = 0 AND (push_due_at = 0 OR push_due_at > $2)
-			AND device_id IN (`+strings.Join(marks, ",")+`)`, args...)
-		if err != nil {
-			return total, err
-		}
+			AND device_id IN (`+marks+`)`, append([]any{tenantID, micros(at)}, args...)...)
 		total += n
-	}
-	return total, nil
+		return err
+	})
+	return total, err
 }
 
 func (s appleChannelStore) DuePushes(ctx context.Context, now time.Time, limit int) ([]store.AppleChannel, error) {
@@ -225,35 +217,25 @@ func (s commandStore) Enqueue(ctx context.Context, cmds []store.Command, maxQueu
 
 func (s commandStore) OpenCounts(ctx context.Context, tenantID string, deviceIDs []string) (map[string]int, error) {
 	out := map[string]int{}
-	for start := 0; start < len(deviceIDs); start += 500 {
-		chunk := deviceIDs[start:min(start+500, len(deviceIDs))]
-		args := []any{tenantID}
-		marks := make([]string, len(chunk))
-		for i, id := range chunk {
-			args = append(args, id)
-			marks[i] = fmt.Sprintf("$%d", i+2)
-		}
+	err := forChunks(deviceIDs, func(chunk []string) error {
+		marks, args := placeholders(chunk, 2)
 		rows, err := s.q.x.QueryContext(ctx, `SELECT device_id, COUNT(*) FROM commands WHERE tenant_id = $1 AND state IN `+openStates+`
-			AND device_id IN (`+strings.Join(marks, ",")+`) GROUP BY device_id`, args...)
-		if err != nil {
-			return nil, mapErr("counting open commands", err)
+			AND device_id IN (`+marks+`) GROUP BY device_id`, append([]any{tenantID}, args...)...)
+		counts, err := collect(rows, err, "counting open commands", func(sc scanner) (idCount, error) {
+			var c idCount
+			return c, sc.Scan(&c.id, &c.n)
+		})
+		for _, c := range counts {
+			out[c.id] = c.n
 		}
-		for rows.Next() {
-			var id string
-			var n int
-			if err := rows.Scan(&id, &n); err != nil {
-				rows.Close()
-				return nil, mapErr("counting open commands", err)
-			}
-			out[id] = n
-		}
-		err = rows.Err()
-		rows.Close()
-		if err != nil {
-			return nil, mapErr("counting open commands", err)
-		}
-	}
-	return out, nil
+		return err
+	})
+	return out, err
+}
+
+type idCount struct {
+	id string
+	n  int
 }
 
 func (s commandStore) Get(ctx context.Context, tenantID, id string) (store.Command, error) {

@@ -14,39 +14,28 @@ import (
 // engines' parameter limits.
 const maxInList = 500
 
-// placeholders returns "$first, $first+1, …" for ids and ids as arguments.
+// placeholders returns "$first, $first+1, …" for an IN list of ids, and
+// the arguments. The list is padded to a power of two (or maxInList) by
+// repeating the last ID, which an IN list ignores: lists then come in a
+// dozen shapes, and their prepared statements are reused rather than
+// filling the statement caches.
 func placeholders(ids []string, first int) (string, []any) {
+	n := 1
+	for n < len(ids) {
+		n *= 2
+	}
+	n = max(min(n, maxInList), len(ids))
 	var b strings.Builder
-	args := make([]any, len(ids))
-	for i, id := range ids {
+	args := make([]any, n)
+	for i := range n {
 		if i > 0 {
 			b.WriteString(", ")
 		}
 		b.WriteByte('$')
 		b.WriteString(strconv.Itoa(first + i))
-		args[i] = id
+		args[i] = ids[min(i, len(ids)-1)]
 	}
 	return b.String(), args
-}
-
-// padded repeats the last of ids up to the next power of two (or
-// maxInList), so IN lists come in a dozen shapes and their prepared
-// statements are reused rather than filling the statement caches.
-func padded(ids []string) []string {
-	n := 1
-	for n < len(ids) {
-		n *= 2
-	}
-	n = min(n, maxInList)
-	if len(ids) == 0 || n <= len(ids) {
-		return ids
-	}
-	out := make([]string, n)
-	copy(out, ids)
-	for i := len(ids); i < n; i++ {
-		out[i] = ids[len(ids)-1]
-	}
-	return out
 }
 
 // forChunks calls fn with consecutive slices of ids of at most maxInList.

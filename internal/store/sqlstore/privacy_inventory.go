@@ -106,7 +106,7 @@ func (s inventoryStore) Put(ctx context.Context, current, history []store.Invent
 
 func (s inventoryStore) Refresh(ctx context.Context, tenantID, deviceID string, fields []string, collectedAt, expiresAt time.Time) error {
 	return forChunks(fields, func(chunk []string) error {
-		marks, args := placeholders(padded(chunk), 5)
+		marks, args := placeholders(chunk, 5)
 		_, err := s.q.exec(ctx, "refreshing inventory values", `UPDATE inventory_values SET collected_at = $3, expires_at = $4
 			WHERE tenant_id = $1 AND device_id = $2 AND field IN (`+marks+`)`,
 			append([]any{tenantID, deviceID, micros(collectedAt), micros(expiresAt)}, args...)...)

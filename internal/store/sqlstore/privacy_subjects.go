@@ -114,7 +114,7 @@ func (s deviceStore) Get(ctx context.Context, tenantID, id string) (store.Device
 func (s deviceStore) GetMany(ctx context.Context, tenantID string, ids []string) (map[string]store.Device, error) {
 	out := make(map[string]store.Device, len(ids))
 	err := forChunks(ids, func(chunk []string) error {
-		marks, args := placeholders(padded(chunk), 2)
+		marks, args := placeholders(chunk, 2)
 		rows, err := s.q.x.QueryContext(ctx, `SELECT `+deviceColumns+` FROM devices
 			WHERE tenant_id = $1 AND id IN (`+marks+`)`, append([]any{tenantID}, args...)...)
 		ds, err := collect(rows, err, "reading devices", scanDevice)

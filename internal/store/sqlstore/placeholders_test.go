@@ -1,0 +1,35 @@
+package sqlstore
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+)
+
+// IN lists are padded with their last ID to a handful of lengths, so the
+// statement caches meet a dozen shapes however many IDs callers pass.
+func TestPlaceholdersPadInLists(t *testing.T) {
+	shapes := map[int]bool{}
+	for n := 1; n <= maxInList; n++ {
+		ids := make([]string, n)
+		for i := range ids {
+			ids[i] = fmt.Sprint("id-", i)
+		}
+		marks, args := placeholders(ids, 3)
+		if len(args) < n || len(args) > max(2*n-1, 1) || len(args) > maxInList {
+			t.Fatalf("%d IDs gave %d arguments", n, len(args))
+		}
+		for i, a := range args {
+			if want := ids[min(i, n-1)]; a != want {
+				t.Fatalf("%d IDs: argument %d = %v, want %s", n, i, a, want)
+			}
+		}
+		if got := strings.Count(marks, "$"); got != len(args) || !strings.HasPrefix(marks, "$3") {
+			t.Fatalf("%d IDs: marks %q do not match %d arguments from $3", n, marks, len(args))
+		}
+		shapes[len(args)] = true
+	}
+	if len(shapes) > 10 {
+		t.Errorf("%d shapes of IN list, want at most 10", len(shapes))
+	}
+}
