@@ -296,34 +296,18 @@ func (s *Server) enqueueBulk(c *Call) (any, error) {
 	if !slices.Contains(bulkQueries, in.RequestType) {
 		return nil, apperr.Forbidden("%s is not sent in bulk here: use POST /actions, which applies the two-person rule", in.RequestType)
 	}
-	ids := in.DeviceIDs
-	if in.AllEnrolled {
-		if len(ids) > 0 {
-			return nil, apperr.Invalid("give device_ids or all_enrolled, not both")
-		}
-		for page := (store.Page{Limit: 1000}); ; {
-			ds, err := s.st.Read().Devices().List(c.R.Context(), c.Tenant, store.DeviceFilter{Page: page})
-			if err != nil {
-				return nil, err
-			}
-			for _, d := range ds {
-				if d.State == store.DeviceEnrolled {
-					ids = append(ids, d.ID)
-				}
-			}
-			if len(ds) < page.Limit {
-				break
-			}
-			page.After = ds[len(ds)-1].ID
-		}
-	}
-	if len(ids) > maxBulk {
+	var cmds []store.Command
+	var skipped []string
+	switch {
+	case in.AllEnrolled && len(in.DeviceIDs) > 0:
+		return nil, apperr.Invalid("give device_ids or all_enrolled, not both")
+	case in.AllEnrolled:
+		cmds, skipped, err = m.EnqueueAllEnrolled(c.R.Context(), c.Tenant, maxBulk, req, in.Reason, c.Actor)
+	case len(in.DeviceIDs) > maxBulk:
 		return nil, apperr.Invalid("at most %d devices per request", maxBulk)
+	default:
+		cmds, skipped, err = m.EnqueueBulk(c.R.Context(), c.Tenant, in.DeviceIDs, req, in.Reason, c.Actor)
 	}
-	if len(ids) == 0 && in.AllEnrolled {
-		return BulkCommandView{}, nil
-	}
-	cmds, skipped, err := m.EnqueueBulk(c.R.Context(), c.Tenant, ids, req, in.Reason, c.Actor)
 	if err != nil {
 		return nil, err
 	}

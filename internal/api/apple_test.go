@@ -63,6 +63,10 @@ func TestAppleAPI(t *testing.T) {
 		if bulk.Queued != 0 {
 			t.Errorf("queued for %d devices, none is enrolled", bulk.Queued)
 		}
+		if r := e.do(e.owner, "POST", base+"/commands", BulkCommandRequest{CommandRequest: CommandRequest{RequestType: "SecurityInfo"},
+			AllEnrolled: true, DeviceIDs: []string{dev.ID}}); r.status != 400 {
+			t.Errorf("device_ids with all_enrolled: %d %s", r.status, r.body)
+		}
 		// Help Desk may lock but not query inventory.
 		_, help := e.admin(e.rootID, "help@steward.test", "helpdesk")
 		if r := e.do(help, "POST", base+"/devices/"+dev.ID+"/commands", CommandRequest{RequestType: "SecurityInfo"}); r.status != 403 {

@@ -91,24 +91,73 @@ func RequestFor(req mdmproto.Request, d store.Device, settings privacy.Settings,
 // one transaction and returns the queued commands. Devices must be enrolled
 // in this tenant.
 func (s *Service) Enqueue(ctx context.Context, tenantID string, deviceIDs []string, req mdmproto.Request, reason string, actor iam.Actor) ([]store.Command, error) {
-	out, _, err := s.enqueue(ctx, tenantID, deviceIDs, req, reason, actor, false)
+	if len(deviceIDs) == 0 {
+		return nil, apperr.Invalid("name at least one device")
+	}
+	out, _, err := s.enqueue(ctx, tenantID, listedDevices(deviceIDs), req, reason, actor, false)
 	return out, err
 }
 
 // EnqueueBulk is Enqueue for many devices: devices whose queue is full are
 // skipped (and returned) instead of failing the whole request.
 func (s *Service) EnqueueBulk(ctx context.Context, tenantID string, deviceIDs []string, req mdmproto.Request, reason string, actor iam.Actor) ([]store.Command, []string, error) {
-	return s.enqueue(ctx, tenantID, deviceIDs, req, reason, actor, true)
-}
-
-func (s *Service) enqueue(ctx context.Context, tenantID string, deviceIDs []string, req mdmproto.Request, reason string, actor iam.Actor, skipFull bool) ([]store.Command, []string, error) {
 	if len(deviceIDs) == 0 {
 		return nil, nil, apperr.Invalid("name at least one device")
 	}
+	return s.enqueue(ctx, tenantID, listedDevices(deviceIDs), req, reason, actor, true)
+}
+
+// EnqueueAllEnrolled is EnqueueBulk for every device of the tenant that is
+// enrolled when the transaction runs; more than limit devices are refused.
+func (s *Service) EnqueueAllEnrolled(ctx context.Context, tenantID string, limit int, req mdmproto.Request, reason string, actor iam.Actor) ([]store.Command, []string, error) {
+	return s.enqueue(ctx, tenantID, enrolledDevices(limit), req, reason, actor, true)
+}
+
+// targets names the devices of an enqueue, read inside its transaction, in
+// order and by ID.
+type targets func(ctx context.Context, q store.Queries, tenantID string) ([]string, map[string]store.Device, error)
+
+func listedDevices(ids []string) targets {
+	return func(ctx context.Context, q store.Queries, tenantID string) ([]string, map[string]store.Device, error) {
+		devices, err := q.Devices().GetMany(ctx, tenantID, ids)
+		return ids, devices, err
+	}
+}
+
+func enrolledDevices(limit int) targets {
+	return func(ctx context.Context, q store.Queries, tenantID string) ([]string, map[string]store.Device, error) {
+		var ids []string
+		devices := map[string]store.Device{}
+		for page := (store.Page{Limit: 1000}); ; {
+			ds, err := q.Devices().List(ctx, tenantID, store.DeviceFilter{Page: page})
+			if err != nil {
+				return nil, nil, err
+			}
+			for _, d := range ds {
+				if d.State == store.DeviceEnrolled {
+					ids, devices[d.ID] = append(ids, d.ID), d
+				}
+			}
+			if len(ids) > limit {
+				return nil, nil, apperr.Invalid("the tenant has more than %d enrolled devices; name them in several requests", limit)
+			}
+			if len(ds) < page.Limit {
+				return ids, devices, nil
+			}
+			page.After = ds[len(ds)-1].ID
+		}
+	}
+}
+
+func (s *Service) enqueue(ctx context.Context, tenantID string, target targets, req mdmproto.Request, reason string, actor iam.Actor, skipFull bool) ([]store.Command, []string, error) {
 	var out []store.Command
 	var skipped []string
 	err := s.st.Tx(ctx, func(q store.Queries) error {
 		out, skipped = out[:0], skipped[:0]
+		deviceIDs, devices, err := target(ctx, q, tenantID)
+		if err != nil || len(deviceIDs) == 0 {
+			return err
+		}
 		settings, _, err := privacy.LoadSettings(ctx, q, tenantID)
 		if err != nil {
 			return err
@@ -118,10 +167,6 @@ func (s *Service) enqueue(ctx context.Context, tenantID string, deviceIDs []stri
 			if open, err = q.Commands().OpenCounts(ctx, tenantID, deviceIDs); err != nil {
 				return err
 			}
-		}
-		devices, err := q.Devices().GetMany(ctx, tenantID, deviceIDs)
-		if err != nil {
-			return err
 		}
 		for _, id := range deviceIDs {
 			if skipFull && open[id] >= s.cfg.MaxQueued {

@@ -3,7 +3,6 @@ package sqlstore
 import (
 	"context"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/steward-mdm/steward/internal/store"
@@ -195,24 +194,12 @@ func (s commandStore) Enqueue(ctx context.Context, cmds []store.Command, maxQueu
 			return fmt.Errorf("sqlstore: device %s has %d open commands (limit %d): %w", device, open[device], maxQueued, store.ErrConflict)
 		}
 	}
-	for start := 0; start < len(cmds); start += 64 {
-		chunk := cmds[start:min(start+64, len(cmds))]
-		var sb strings.Builder
-		args := make([]any, 0, len(chunk)*8)
-		for i, c := range chunk {
-			if i > 0 {
-				sb.WriteString(", ")
-			}
-			n := len(args)
-			fmt.Fprintf(&sb, "($%d, $%d, $%d, $%d, $%d, $%d, $%d, $%d)", n+1, n+2, n+3, n+4, n+5, n+6, n+7, n+8)
-			args = append(args, c.ID, c.TenantID, c.DeviceID, c.RequestType, c.Payload, c.State, c.RequestedBy, micros(c.CreatedAt))
-		}
-		if err := s.q.insert(ctx, "queueing commands", `INSERT INTO commands (id, tenant_id, device_id, request_type, payload,
-			state, requested_by, created_at) VALUES `+sb.String(), args...); err != nil {
-			return err
-		}
+	rows := make([][]any, len(cmds))
+	for i, c := range cmds {
+		rows[i] = []any{c.ID, c.TenantID, c.DeviceID, c.RequestType, c.Payload, c.State, c.RequestedBy, micros(c.CreatedAt)}
 	}
-	return nil
+	return s.q.insertAll(ctx, "queueing commands", `INSERT INTO commands (id, tenant_id, device_id, request_type, payload,
+		state, requested_by, created_at) VALUES `, rows)
 }
 
 func (s commandStore) OpenCounts(ctx context.Context, tenantID string, deviceIDs []string) (map[string]int, error) {
