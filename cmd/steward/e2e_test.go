@@ -252,7 +252,7 @@ func privacyEndToEnd(t *testing.T, dir, data, auditKey string) {
 	}
 	// Two simulated iPhones enrol through the real protocol and answer commands.
 	out = mustCLI(t, nil, "simulate", "apple", "--setup", "-n", "2", "-c", "2", "-t", "300ms", "--keys", "1", "--ec-identity")
-	for _, want := range []string{"enrolment (profile, SCEP, Authenticate, TokenUpdate): 2 ok, 0 failed", "idle check-ins:", "2 devices in"} {
+	for _, want := range []string{"notice and profile (invitation, consent, signed profile): 2 ok, 0 failed", "enrolment (SCEP, Authenticate, TokenUpdate): 2 ok, 0 failed", "idle check-ins:", "2 devices in"} {
 		if !strings.Contains(out, want) {
 			t.Fatalf("simulate: %q missing from\n%s", want, out)
 		}

@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"crypto/rsa"
 	"encoding/base64"
+	"errors"
 	"fmt"
 	"io"
 	"strings"
@@ -88,7 +89,10 @@ func simulateApple(ctx context.Context, a *apiCall, o simOptions) error {
 		}
 		links[i], enrolments[v.Enrolment.ID] = v.Link, i
 	}
-	enrol := sim.Run(ctx, o.workers, o.n, 0, func(ctx context.Context, i int) error {
+	// The employee's part (notice, profile) and the device's (SCEP,
+	// Authenticate, TokenUpdate) are timed apart: the second is what the
+	// server does for every enrolment, whoever starts it.
+	install := sim.Run(ctx, o.workers, o.n, 0, func(ctx context.Context, i int) error {
 		d := sim.NewWithKey(httpc, o.ownership == string(privacy.UserEnrolled), pool[i%len(pool)])
 		if o.ecIdentity {
 			if err := d.UseECIdentity(); err != nil {
@@ -96,16 +100,35 @@ func simulateApple(ctx context.Context, a *apiCall, o simOptions) error {
 			}
 		}
 		d.Personal = privacy.Ownership(o.ownership).PersonallyOwned()
-		if err := d.Enrol(ctx, links[i], false); err != nil {
+		if err := d.Install(ctx, links[i], false); err != nil {
 			return err
 		}
 		devices[i] = d
 		return nil
+	}, func(done int) { fmt.Fprintf(o.progress, "\rnotices accepted and profiles installed: %d/%d", done, o.n) })
+	fmt.Fprintf(o.progress, "\rnotices accepted and profiles installed: %d/%d\n", install.Count, o.n)
+	fmt.Fprintf(o.out, "notice and profile (invitation, consent, signed profile): %s\n", install)
+	enrol := sim.Run(ctx, o.workers, o.n, 0, func(ctx context.Context, i int) error {
+		d := devices[i]
+		if d == nil {
+			return errors.New("no profile installed")
+		}
+		if err := d.ObtainIdentity(ctx); err != nil {
+			devices[i] = nil
+			return err
+		}
+		if err := d.Complete(ctx); err != nil {
+			devices[i] = nil
+			return err
+		}
+		return nil
 	}, func(done int) { fmt.Fprintf(o.progress, "\renrolled %d/%d", done, o.n) })
 	fmt.Fprintf(o.progress, "\renrolled %d/%d\n", enrol.Count, o.n)
-	fmt.Fprintf(o.out, "enrolment (profile, SCEP, Authenticate, TokenUpdate): %s\n", enrol)
-	if enrol.FirstError != nil {
-		fmt.Fprintf(o.out, "  first error: %v\n", enrol.FirstError)
+	fmt.Fprintf(o.out, "enrolment (SCEP, Authenticate, TokenUpdate): %s\n", enrol)
+	for _, s := range []sim.Stats{install, enrol} {
+		if s.FirstError != nil {
+			fmt.Fprintf(o.out, "  first error: %v\n", s.FirstError)
+		}
 	}
 	all, err := collect[api.EnrolmentView](a, tenantPath(a.tenant, "/enrolments"))
 	if err != nil {

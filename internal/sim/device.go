@@ -15,21 +15,16 @@ import (
 	"crypto/rsa"
 	"crypto/tls"
 	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/pem"
 	"errors"
 	"fmt"
 	"io"
-	"math/big"
 	"net/http"
 	"net/url"
 	"regexp"
 	"strings"
-	"time"
 
 	"github.com/smallstep/pkcs7"
-	"github.com/smallstep/scep"
-	"github.com/smallstep/scep/x509util"
 	"howett.net/plist"
 
 	"github.com/steward-mdm/steward/internal/apple/mdmproto"
@@ -57,6 +52,7 @@ type Device struct {
 	envelopeKey     *rsa.PrivateKey
 	key             crypto.Signer
 	cert            *x509.Certificate
+	profile         profileInfo
 	checkinURL      string
 	serverURL       string
 	topic           string
@@ -104,6 +100,15 @@ func (d *Device) Enrol(ctx context.Context, link string, allowFullWipe bool) err
 // Prepare is the first half of Enrol: the notice, the profile and the
 // identity certificate, without telling the MDM server yet.
 func (d *Device) Prepare(ctx context.Context, link string, allowFullWipe bool) error {
+	if err := d.Install(ctx, link, allowFullWipe); err != nil {
+		return err
+	}
+	return d.ObtainIdentity(ctx)
+}
+
+// Install is what the employee does: open the invitation, accept the
+// notice, download the profile and check its signature.
+func (d *Device) Install(ctx context.Context, link string, allowFullWipe bool) error {
 	page, err := d.do(ctx, "GET", link, "", nil, nil)
 	if err != nil {
 		return fmt.Errorf("opening the invitation: %w", err)
@@ -128,8 +133,18 @@ func (d *Device) Prepare(ctx context.Context, link string, allowFullWipe bool) e
 	if err != nil {
 		return err
 	}
+	d.profile = prof
 	d.checkinURL, d.serverURL, d.topic = prof.checkinURL, prof.serverURL, prof.topic
-	if err := d.scep(ctx, prof); err != nil {
+	return nil
+}
+
+// ObtainIdentity is the profile's SCEP payload at work: the device gets its
+// identity certificate.
+func (d *Device) ObtainIdentity(ctx context.Context) error {
+	if d.profile.scepURL == "" {
+		return errors.New("no profile installed")
+	}
+	if err := d.scep(ctx, d.profile); err != nil {
 		return fmt.Errorf("SCEP: %w", err)
 	}
 	return nil
@@ -304,64 +319,6 @@ func readProfile(signed []byte) (profileInfo, error) {
 		info.checkinURL = info.serverURL
 	}
 	return info, nil
-}
-
-// scep obtains the identity certificate as a device does.
-func (d *Device) scep(ctx context.Context, p profileInfo) error {
-	caDER, err := d.do(ctx, "GET", p.scepURL+"?operation=GetCACert", "", nil, nil)
-	if err != nil {
-		return err
-	}
-	ca, err := x509.ParseCertificate(caDER)
-	if err != nil {
-		return fmt.Errorf("GetCACert: %w", err)
-	}
-	csrDER, err := x509util.CreateCertificateRequest(rand.Reader, &x509util.CertificateRequest{
-		CertificateRequest: x509.CertificateRequest{Subject: pkix.Name{CommonName: p.cn}}, ChallengePassword: p.challenge,
-	}, d.key)
-	if err != nil {
-		return err
-	}
-	csr, err := x509.ParseCertificateRequest(csrDER)
-	if err != nil {
-		return err
-	}
-	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "SCEP signer"},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
-		KeyUsage: x509.KeyUsageDigitalSignature | x509.KeyUsageKeyEncipherment}
-	selfDER, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &d.envelopeKey.PublicKey, d.envelopeKey)
-	if err != nil {
-		return err
-	}
-	self, _ := x509.ParseCertificate(selfDER)
-	msg, err := scep.NewCSRRequest(csr, &scep.PKIMessage{MessageType: scep.PKCSReq, Recipients: []*x509.Certificate{ca},
-		SignerKey: d.envelopeKey, SignerCert: self})
-	if err != nil {
-		return err
-	}
-	out, err := d.do(ctx, "POST", p.scepURL+"?operation=PKIOperation", "application/x-pki-message", msg.Raw, nil)
-	if err != nil {
-		return err
-	}
-	// The profile must come from the same CA: a device shows it as verified
-	// once it trusts that CA.
-	roots := x509.NewCertPool()
-	roots.AddCert(ca)
-	if _, err := p.signer.Verify(x509.VerifyOptions{Roots: roots, KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageAny}}); err != nil {
-		return fmt.Errorf("the profile was not signed under the tenant's CA: %w", err)
-	}
-	rep, err := scep.ParsePKIMessage(out, scep.WithCACerts([]*x509.Certificate{ca}))
-	if err != nil {
-		return err
-	}
-	if rep.PKIStatus != scep.SUCCESS {
-		return fmt.Errorf("the CA refused the request (failInfo %s)", rep.FailInfo)
-	}
-	if err := rep.DecryptPKIEnvelope(self, d.envelopeKey); err != nil {
-		return err
-	}
-	d.cert = rep.CertRepMessage.Certificate
-	return nil
 }
 
 func randomHex(n int) string {

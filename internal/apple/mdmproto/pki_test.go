@@ -20,7 +20,9 @@ type testPKI struct {
 	roots                    *x509.CertPool
 }
 
-var testNow = time.Date(2026, 11, 23, 12, 0, 0, 0, time.UTC)
+// testNow is the wall clock: CMS signatures carry the signing time from it,
+// and verification wants that time within the signer's validity.
+var testNow = time.Now().UTC().Truncate(time.Second)
 
 func newTestPKI(t testing.TB) *testPKI {
 	t.Helper()

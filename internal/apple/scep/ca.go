@@ -15,6 +15,7 @@ import (
 	"errors"
 	"fmt"
 	"math/big"
+	"sync"
 	"time"
 	"unicode/utf8"
 
@@ -23,8 +24,8 @@ import (
 )
 
 const (
-	// caKeyBits: SCEP clients encrypt their requests to the CA with RSA key
-	// transport, so the CA key must be RSA.
+	// caKeyBits: clients that ignore RA certificates encrypt their requests
+	// to the CA with RSA key transport, so the CA key stays RSA.
 	caKeyBits  = 3072
 	caValidity = 10 * 365 * 24 * time.Hour
 	caCNPrefix = "Steward Device CA "
@@ -36,6 +37,11 @@ type CA struct {
 	tenantID string
 	cert     *x509.Certificate
 	key      *rsa.PrivateKey
+	// settings and sealer store the tenant's RAs (see ra.go).
+	settings store.SettingStore
+	sealer   secrets.Sealer
+	raMu     sync.Mutex
+	ras      map[int64]*raKeys // by generation
 }
 
 // TenantID names the tenant the CA belongs to.
@@ -71,8 +77,8 @@ func (ca *CA) ProfileSigner(now time.Time) (*x509.Certificate, crypto.Signer, er
 	return cert, key, err
 }
 
-// storedCA is the Settings value: the certificate in clear (it is public)
-// and the PKCS#8 key sealed to "scep-ca:"+tenantID.
+// storedCA is the Settings value of a CA or an RA: the certificate in clear
+// (it is public) and the PKCS#8 key sealed to the setting's key.
 type storedCA struct {
 	CertDER   []byte `json:"cert"`
 	SealedKey []byte `json:"key"`
@@ -95,11 +101,11 @@ func LoadOrCreateCA(ctx context.Context, settings store.SettingStore, sealer sec
 	if err != nil {
 		return nil, fmt.Errorf("scep: loading CA of tenant %s: %w", tenantID, err)
 	}
-	ca, err := openCA(raw, sealer, tenantID)
+	cert, caKey, err := openKeyPair(raw, sealer, key)
 	if err != nil {
 		return nil, fmt.Errorf("scep: opening CA of tenant %s: %w", tenantID, err)
 	}
-	return ca, nil
+	return &CA{tenantID: tenantID, cert: cert, key: caKey, settings: settings, sealer: sealer, ras: map[int64]*raKeys{}}, nil
 }
 
 // createCA stores a fresh CA unless another node got there first, and
@@ -161,28 +167,30 @@ func newCAValue(sealer secrets.Sealer, tenantID, tenantName string, now time.Tim
 	return json.Marshal(storedCA{CertDER: der, SealedKey: sealed})
 }
 
-func openCA(raw []byte, sealer secrets.Sealer, tenantID string) (*CA, error) {
+// openKeyPair decodes a stored certificate and unseals its RSA key, sealed
+// to the setting's key.
+func openKeyPair(raw []byte, sealer secrets.Sealer, settingKey string) (*x509.Certificate, *rsa.PrivateKey, error) {
 	var s storedCA
 	if err := json.Unmarshal(raw, &s); err != nil {
-		return nil, fmt.Errorf("decoding stored CA: %w", err)
+		return nil, nil, fmt.Errorf("decoding stored certificate: %w", err)
 	}
 	cert, err := x509.ParseCertificate(s.CertDER)
 	if err != nil {
-		return nil, fmt.Errorf("parsing CA certificate: %w", err)
+		return nil, nil, fmt.Errorf("parsing certificate: %w", err)
 	}
-	pkcs8, err := sealer.Open(s.SealedKey, []byte(caSettingKey(tenantID)))
+	pkcs8, err := sealer.Open(s.SealedKey, []byte(settingKey))
 	if err != nil {
-		return nil, fmt.Errorf("unsealing CA key (is this node given the same master key as the others?): %w", err)
+		return nil, nil, fmt.Errorf("unsealing key (is this node given the same master key as the others?): %w", err)
 	}
 	parsed, err := x509.ParsePKCS8PrivateKey(pkcs8)
 	if err != nil {
-		return nil, fmt.Errorf("parsing CA key: %w", err)
+		return nil, nil, fmt.Errorf("parsing key: %w", err)
 	}
 	key, ok := parsed.(*rsa.PrivateKey)
 	if !ok || !key.PublicKey.Equal(cert.PublicKey) {
-		return nil, errors.New("stored CA key does not match its certificate")
+		return nil, nil, errors.New("stored key does not match its certificate")
 	}
-	return &CA{tenantID: tenantID, cert: cert, key: key}, nil
+	return cert, key, nil
 }
 
 // caCommonName keeps the CN within the 64 characters X.520 allows.

@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/smallstep/pkcs7"
 	"github.com/smallstep/scep"
 	"github.com/smallstep/scep/x509util"
 
@@ -234,9 +235,17 @@ func (d *device) enrol(t *testing.T, url string, ca *x509.Certificate, body []by
 
 func (d *device) readReply(t *testing.T, ca *x509.Certificate, data []byte) reply {
 	t.Helper()
-	msg, err := scep.ParsePKIMessage(data, scep.WithCACerts([]*x509.Certificate{ca}))
+	msg, err := scep.ParsePKIMessage(data)
 	if err != nil {
-		t.Fatalf("CertRep does not verify against the CA: %v", err)
+		t.Fatalf("CertRep signature does not verify: %v", err)
+	}
+	// As a client checks it against GetCACert: signed by the RA the CA issued.
+	p7, err := pkcs7.Parse(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if signer := p7.GetOnlySigner(); signer == nil || signer.Subject.CommonName != raCN || signer.CheckSignatureFrom(ca) != nil {
+		t.Fatalf("CertRep is not signed by an RA of the CA %s", ca.Subject.CommonName)
 	}
 	if msg.MessageType != scep.CertRep {
 		t.Fatalf("reply type %s, want CertRep", msg.MessageType)

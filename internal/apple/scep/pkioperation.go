@@ -24,14 +24,18 @@ func (s *Server) pkiOperation(ctx context.Context, ca *CA, der []byte) ([]byte, 
 	if err != nil {
 		return nil, &badMessageError{reason: "not a signed SCEP PKCSReq or RenewalReq"}
 	}
-	cert, err := s.handleRequest(ctx, ca, msg)
+	ra, err := ca.currentRA(ctx, s.cfg.Now())
+	if err != nil {
+		return nil, err
+	}
+	cert, err := s.handleRequest(ctx, ca, ra, msg)
 	var refused *RefusalError
 	if errors.As(err, &refused) {
 		s.cfg.Logger.InfoContext(ctx, "scep: request refused", "tenant", ca.tenantID, "reason", refused.Reason)
 		if s.cfg.OnRefused != nil {
 			s.cfg.OnRefused(ctx, ca.tenantID, refused)
 		}
-		reply, err := msg.Fail(ca.cert, ca.key, refused.FailInfo)
+		reply, err := msg.Fail(ra.cert, ra.key, refused.FailInfo)
 		if err != nil {
 			return nil, fmt.Errorf("scep: signing failure reply: %w", err)
 		}
@@ -40,19 +44,19 @@ func (s *Server) pkiOperation(ctx context.Context, ca *CA, der []byte) ([]byte, 
 	if err != nil {
 		return nil, err
 	}
-	reply, err := msg.Success(ca.cert, ca.key, cert)
+	reply, err := msg.Success(ra.cert, ra.key, cert)
 	if err != nil {
 		return nil, fmt.Errorf("scep: building success reply: %w", err)
 	}
 	return reply.Raw, nil
 }
 
-func (s *Server) handleRequest(ctx context.Context, ca *CA, msg *scep.PKIMessage) (*x509.Certificate, error) {
+func (s *Server) handleRequest(ctx context.Context, ca *CA, ra *raKeys, msg *scep.PKIMessage) (*x509.Certificate, error) {
 	if msg.MessageType != scep.PKCSReq && msg.MessageType != scep.RenewalReq {
 		return nil, refusal(failBadRequest, "only PKCSReq and RenewalReq are supported")
 	}
-	if err := msg.DecryptPKIEnvelope(ca.cert, ca.key); err != nil {
-		return nil, refusal(failBadMessageCheck, "request is not encrypted to this tenant's CA certificate")
+	if err := s.decrypt(ctx, ca, ra, msg); err != nil {
+		return nil, err
 	}
 	csr := msg.CSR
 	if err := checkCSR(csr); err != nil {
@@ -67,6 +71,26 @@ func (s *Server) handleRequest(ctx context.Context, ca *CA, msg *scep.PKIMessage
 		return nil, err
 	}
 	return s.issue(ctx, ca, csr, enrolmentID, false)
+}
+
+// decrypt opens the request's envelope with whichever of the tenant's keys
+// it was encrypted to: the current RA, the CA (clients that ignore RAs) or
+// a neighbouring generation's RA (see ra.go).
+func (s *Server) decrypt(ctx context.Context, ca *CA, current *raKeys, msg *scep.PKIMessage) error {
+	if msg.DecryptPKIEnvelope(current.cert, current.key) == nil || msg.DecryptPKIEnvelope(ca.cert, ca.key) == nil {
+		return nil
+	}
+	gen := raGeneration(s.cfg.Now())
+	for _, neighbour := range []int64{gen - 1, gen + 1} {
+		ra, err := ca.storedRA(ctx, neighbour)
+		if err != nil {
+			return fmt.Errorf("scep: loading the RA of generation %d: %w", neighbour, err)
+		}
+		if ra != nil && msg.DecryptPKIEnvelope(ra.cert, ra.key) == nil {
+			return nil
+		}
+	}
+	return refusal(failBadMessageCheck, "request cannot be decrypted with this tenant's RA or CA key, or holds no valid CSR")
 }
 
 // renew issues a new certificate for a device that signs its request with

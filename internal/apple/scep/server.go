@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/smallstep/pkcs7"
+	"github.com/smallstep/scep"
 
 	"github.com/steward-mdm/steward/internal/store"
 )
@@ -111,13 +112,28 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 		if !ok {
 			return
 		}
-		w.Header().Set("Content-Type", "application/x-x509-ca-cert")
-		_, _ = w.Write(ca.cert.Raw)
+		s.serveCACert(w, r, ca)
 	case "PKIOperation":
 		s.servePKIOperation(w, r, tenantID)
 	default:
 		http.Error(w, "unknown SCEP operation; use GetCACaps, GetCACert or PKIOperation", http.StatusBadRequest)
 	}
+}
+
+// serveCACert answers GetCACert with the RA and the CA certificates, in a
+// certs-only CMS (RFC 8894 section 4.2.1.2).
+func (s *Server) serveCACert(w http.ResponseWriter, r *http.Request, ca *CA) {
+	ra, err := ca.currentRA(r.Context(), s.cfg.Now())
+	if err == nil {
+		var certs []byte
+		if certs, err = scep.DegenerateCertificates([]*x509.Certificate{ra.cert, ca.cert}); err == nil {
+			w.Header().Set("Content-Type", "application/x-x509-ca-ra-cert")
+			_, _ = w.Write(certs)
+			return
+		}
+	}
+	s.cfg.Logger.ErrorContext(r.Context(), "scep: GetCACert failed", "tenant", ca.tenantID, "error", err)
+	http.Error(w, "SCEP service unavailable", http.StatusInternalServerError)
 }
 
 func (s *Server) loadCA(w http.ResponseWriter, r *http.Request, tenantID string) (*CA, bool) {

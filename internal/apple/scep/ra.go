@@ -1,0 +1,178 @@
+package scep
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/steward-mdm/steward/internal/store"
+)
+
+// A registration authority (RA) certificate fronts each tenant CA, as NDES
+// and step-ca do: devices encrypt their requests to it and it signs the
+// CertReps, while the CA key signs only certificates. An RSA-2048 RA does
+// those two private-key operations about three times faster than the CA's
+// RSA-3072 key.
+//
+// RAs come in generations of raPeriod, counted from the Unix epoch, so that
+// every node derives the current one from its clock and creates it with
+// PutIfAbsent: nodes agree without a rotation protocol. Generation g's
+// certificate is valid until generation g+2 begins, and requests encrypted
+// to a neighbouring generation are still decrypted: the previous one for
+// devices that fetched GetCACert just before the turn, the next one for a
+// node whose clock turned a little before this node's.
+const (
+	raKeyBits = 2048
+	raPeriod  = 90 * 24 * time.Hour
+	raCN      = "Steward SCEP RA"
+)
+
+// raKeys is one generation's RA certificate and key.
+type raKeys struct {
+	cert *x509.Certificate
+	key  *rsa.PrivateKey
+}
+
+func raGeneration(t time.Time) int64 { return t.Unix() / int64(raPeriod/time.Second) }
+
+func raGenerationStart(gen int64) time.Time {
+	return time.Unix(gen*int64(raPeriod/time.Second), 0).UTC()
+}
+
+func raSettingKey(tenantID string, gen int64) string {
+	return fmt.Sprintf("scep-ra:%s:%d", tenantID, gen)
+}
+
+// currentRA returns the RA of now's generation, creating it on first use.
+func (ca *CA) currentRA(ctx context.Context, now time.Time) (*raKeys, error) {
+	gen := raGeneration(now)
+	ca.raMu.Lock()
+	defer ca.raMu.Unlock()
+	if ra, ok := ca.ras[gen]; ok {
+		return ra, nil
+	}
+	key := raSettingKey(ca.tenantID, gen)
+	raw, err := ca.settings.Get(ctx, key)
+	if errors.Is(err, store.ErrNotFound) {
+		raw, err = ca.createRA(ctx, gen)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("scep: loading the RA of tenant %s: %w", ca.tenantID, err)
+	}
+	ra, err := ca.openRA(raw, gen)
+	if err != nil {
+		return nil, fmt.Errorf("scep: opening the RA of tenant %s: %w", ca.tenantID, err)
+	}
+	// Only this generation and its neighbours are ever needed.
+	for g := range ca.ras {
+		if g < gen-1 || g > gen+1 {
+			delete(ca.ras, g)
+		}
+	}
+	ca.ras[gen] = ra
+	return ra, nil
+}
+
+// storedRA returns generation gen's RA if some node created it, else nil.
+// It never creates one: it serves requests encrypted to a neighbouring
+// generation's RA.
+func (ca *CA) storedRA(ctx context.Context, gen int64) (*raKeys, error) {
+	ca.raMu.Lock()
+	defer ca.raMu.Unlock()
+	if ra, ok := ca.ras[gen]; ok {
+		return ra, nil
+	}
+	raw, err := ca.settings.Get(ctx, raSettingKey(ca.tenantID, gen))
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	ra, err := ca.openRA(raw, gen)
+	if err != nil {
+		return nil, err
+	}
+	ca.ras[gen] = ra
+	return ra, nil
+}
+
+// createRA stores generation gen's RA unless another node got there first,
+// returns whichever is stored, and drops the generation before the previous.
+func (ca *CA) createRA(ctx context.Context, gen int64) ([]byte, error) {
+	fresh, err := ca.newRAValue(gen)
+	if err != nil {
+		return nil, err
+	}
+	key := raSettingKey(ca.tenantID, gen)
+	stored, err := ca.settings.PutIfAbsent(ctx, key, fresh)
+	if err != nil {
+		return nil, fmt.Errorf("storing new RA: %w", err)
+	}
+	if !stored {
+		return ca.settings.Get(ctx, key)
+	}
+	if err := ca.settings.Delete(ctx, raSettingKey(ca.tenantID, gen-2)); err != nil && !errors.Is(err, store.ErrNotFound) {
+		return nil, fmt.Errorf("deleting an expired RA: %w", err)
+	}
+	return fresh, nil
+}
+
+func (ca *CA) newRAValue(gen int64) ([]byte, error) {
+	key, err := rsa.GenerateKey(rand.Reader, raKeyBits)
+	if err != nil {
+		return nil, fmt.Errorf("generating RA key: %w", err)
+	}
+	serial, err := randomSerial()
+	if err != nil {
+		return nil, err
+	}
+	notAfter := raGenerationStart(gen + 2)
+	if notAfter.After(ca.cert.NotAfter) {
+		notAfter = ca.cert.NotAfter
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: serial,
+		Subject:      pkix.Name{CommonName: raCN, Organization: ca.cert.Subject.Organization},
+		// From the CA's own start, so that no skew between the clocks of
+		// nodes and devices puts a CertRep's signing time before it.
+		NotBefore:             ca.cert.NotBefore,
+		NotAfter:              notAfter,
+		BasicConstraintsValid: true,
+		// DigitalSignature signs CertReps; KeyEncipherment is how devices
+		// tell the RA from the CA in a GetCACert answer.
+		KeyUsage:       x509.KeyUsageDigitalSignature | x509.KeyUsageKeyEncipherment,
+		SubjectKeyId:   keyIdentifier(&key.PublicKey),
+		AuthorityKeyId: ca.cert.SubjectKeyId,
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.cert, &key.PublicKey, ca.key)
+	if err != nil {
+		return nil, fmt.Errorf("issuing the RA certificate: %w", err)
+	}
+	pkcs8, err := x509.MarshalPKCS8PrivateKey(key)
+	if err != nil {
+		return nil, fmt.Errorf("encoding RA key: %w", err)
+	}
+	sealed, err := ca.sealer.Seal(pkcs8, []byte(raSettingKey(ca.tenantID, gen)))
+	if err != nil {
+		return nil, fmt.Errorf("sealing RA key: %w", err)
+	}
+	return json.Marshal(storedCA{CertDER: der, SealedKey: sealed})
+}
+
+func (ca *CA) openRA(raw []byte, gen int64) (*raKeys, error) {
+	cert, key, err := openKeyPair(raw, ca.sealer, raSettingKey(ca.tenantID, gen))
+	if err != nil {
+		return nil, err
+	}
+	if err := cert.CheckSignatureFrom(ca.cert); err != nil {
+		return nil, fmt.Errorf("the stored RA certificate was not issued by the tenant CA: %w", err)
+	}
+	return &raKeys{cert: cert, key: key}, nil
+}

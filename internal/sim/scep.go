@@ -1,0 +1,125 @@
+package sim
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"errors"
+	"fmt"
+	"math/big"
+	"sync"
+	"time"
+
+	"github.com/smallstep/scep"
+	"github.com/smallstep/scep/x509util"
+)
+
+// scep obtains the identity certificate as a device does.
+func (d *Device) scep(ctx context.Context, p profileInfo) error {
+	recipient, ca, caCerts, err := d.getCACert(ctx, p.scepURL)
+	if err != nil {
+		return fmt.Errorf("GetCACert: %w", err)
+	}
+	csrDER, err := x509util.CreateCertificateRequest(rand.Reader, &x509util.CertificateRequest{
+		CertificateRequest: x509.CertificateRequest{Subject: pkix.Name{CommonName: p.cn}}, ChallengePassword: p.challenge,
+	}, d.key)
+	if err != nil {
+		return err
+	}
+	csr, err := x509.ParseCertificateRequest(csrDER)
+	if err != nil {
+		return err
+	}
+	self, err := scepSigner(d.envelopeKey)
+	if err != nil {
+		return err
+	}
+	msg, err := scep.NewCSRRequest(csr, &scep.PKIMessage{MessageType: scep.PKCSReq, Recipients: []*x509.Certificate{recipient},
+		SignerKey: d.envelopeKey, SignerCert: self})
+	if err != nil {
+		return err
+	}
+	out, err := d.do(ctx, "POST", p.scepURL+"?operation=PKIOperation", "application/x-pki-message", msg.Raw, nil)
+	if err != nil {
+		return err
+	}
+	// The profile must come from the same CA: a device shows it as verified
+	// once it trusts that CA.
+	roots := x509.NewCertPool()
+	roots.AddCert(ca)
+	if _, err := p.signer.Verify(x509.VerifyOptions{Roots: roots, KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageAny}}); err != nil {
+		return fmt.Errorf("the profile was not signed under the tenant's CA: %w", err)
+	}
+	rep, err := scep.ParsePKIMessage(out, scep.WithCACerts(caCerts))
+	if err != nil {
+		return err
+	}
+	if rep.PKIStatus != scep.SUCCESS {
+		return fmt.Errorf("the CA refused the request (failInfo %s)", rep.FailInfo)
+	}
+	if err := rep.DecryptPKIEnvelope(self, d.envelopeKey); err != nil {
+		return err
+	}
+	d.cert = rep.CertRepMessage.Certificate
+	return nil
+}
+
+// getCACert reads a GetCACert answer as Apple devices do: one CA
+// certificate, or a certs-only CMS of RA and CA certificates, in which case
+// requests go to the RA (the certificate for key encipherment that is not
+// a CA).
+func (d *Device) getCACert(ctx context.Context, scepURL string) (recipient, ca *x509.Certificate, all []*x509.Certificate, err error) {
+	body, err := d.do(ctx, "GET", scepURL+"?operation=GetCACert", "", nil, nil)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	if all, err = x509.ParseCertificates(body); err != nil {
+		if all, err = scep.CACerts(body); err != nil {
+			return nil, nil, nil, err
+		}
+	}
+	for _, c := range all {
+		switch {
+		case c.IsCA:
+			ca = c
+		case c.KeyUsage&x509.KeyUsageKeyEncipherment != 0:
+			recipient = c
+		}
+	}
+	if ca == nil {
+		return nil, nil, nil, errors.New("the answer holds no CA certificate")
+	}
+	if recipient == nil {
+		recipient = ca
+	} else if err := recipient.CheckSignatureFrom(ca); err != nil {
+		return nil, nil, nil, fmt.Errorf("the RA certificate was not issued by the CA: %w", err)
+	}
+	return recipient, ca, all, nil
+}
+
+// signers holds one self-signed SCEP signer certificate per envelope key.
+// A device makes a new one for every request; simulated devices share keys
+// (see NewWithKey), and making it would otherwise be a third of their RSA
+// work.
+var signers sync.Map // *rsa.PrivateKey -> *x509.Certificate
+
+func scepSigner(key *rsa.PrivateKey) (*x509.Certificate, error) {
+	if c, ok := signers.Load(key); ok && time.Until(c.(*x509.Certificate).NotAfter) > 10*time.Minute {
+		return c.(*x509.Certificate), nil
+	}
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "SCEP signer"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+		KeyUsage: x509.KeyUsageDigitalSignature | x509.KeyUsageKeyEncipherment}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		return nil, err
+	}
+	c, err := x509.ParseCertificate(der)
+	if err != nil {
+		return nil, err
+	}
+	signers.Store(key, c)
+	return c, nil
+}
