@@ -146,8 +146,7 @@ func (s *Service) tenantTrust(ctx context.Context, tenantID string) (*tenantTrus
 	if err != nil {
 		return nil, err
 	}
-	tc := &tenantTrust{ca: ca, roots: x509.NewCertPool(), cache: &mdmproto.ChainCache{}}
-	tc.roots.AddCert(ca.Certificate())
+	tc := &tenantTrust{ca: ca, roots: ca.Roots(), cache: &mdmproto.ChainCache{}}
 	s.cas.Store(tenantID, tc)
 	return tc, nil
 }

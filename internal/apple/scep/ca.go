@@ -42,6 +42,7 @@ type CA struct {
 	sealer   secrets.Sealer
 	raMu     sync.Mutex
 	ras      map[int64]*raKeys // by generation
+	issuer   *issuingCA        // signs device certificates (see issuer.go)
 }
 
 // TenantID names the tenant the CA belongs to.
@@ -101,11 +102,19 @@ func LoadOrCreateCA(ctx context.Context, settings store.SettingStore, sealer sec
 	if err != nil {
 		return nil, fmt.Errorf("scep: loading CA of tenant %s: %w", tenantID, err)
 	}
-	cert, caKey, err := openKeyPair(raw, sealer, key)
+	cert, signer, err := openKeyPair(raw, sealer, key)
 	if err != nil {
 		return nil, fmt.Errorf("scep: opening CA of tenant %s: %w", tenantID, err)
 	}
-	return &CA{tenantID: tenantID, cert: cert, key: caKey, settings: settings, sealer: sealer, ras: map[int64]*raKeys{}}, nil
+	caKey, ok := signer.(*rsa.PrivateKey)
+	if !ok {
+		return nil, fmt.Errorf("scep: the CA key of tenant %s is not RSA", tenantID)
+	}
+	ca := &CA{tenantID: tenantID, cert: cert, key: caKey, settings: settings, sealer: sealer, ras: map[int64]*raKeys{}}
+	if err := ca.loadOrCreateIssuer(ctx, tenantName); err != nil {
+		return nil, fmt.Errorf("scep: tenant %s: %w", tenantID, err)
+	}
+	return ca, nil
 }
 
 // createCA stores a fresh CA unless another node got there first, and
@@ -167,9 +176,9 @@ func newCAValue(sealer secrets.Sealer, tenantID, tenantName string, now time.Tim
 	return json.Marshal(storedCA{CertDER: der, SealedKey: sealed})
 }
 
-// openKeyPair decodes a stored certificate and unseals its RSA key, sealed
-// to the setting's key.
-func openKeyPair(raw []byte, sealer secrets.Sealer, settingKey string) (*x509.Certificate, *rsa.PrivateKey, error) {
+// openKeyPair decodes a stored certificate and unseals its key, sealed to
+// the setting's key.
+func openKeyPair(raw []byte, sealer secrets.Sealer, settingKey string) (*x509.Certificate, crypto.Signer, error) {
 	var s storedCA
 	if err := json.Unmarshal(raw, &s); err != nil {
 		return nil, nil, fmt.Errorf("decoding stored certificate: %w", err)
@@ -186,16 +195,20 @@ func openKeyPair(raw []byte, sealer secrets.Sealer, settingKey string) (*x509.Ce
 	if err != nil {
 		return nil, nil, fmt.Errorf("parsing key: %w", err)
 	}
-	key, ok := parsed.(*rsa.PrivateKey)
-	if !ok || !key.PublicKey.Equal(cert.PublicKey) {
+	key, ok := parsed.(crypto.Signer)
+	if !ok {
+		return nil, nil, errors.New("stored key cannot sign")
+	}
+	if pub, ok := key.Public().(interface{ Equal(crypto.PublicKey) bool }); !ok || !pub.Equal(cert.PublicKey) {
 		return nil, nil, errors.New("stored key does not match its certificate")
 	}
 	return cert, key, nil
 }
 
-// caCommonName keeps the CN within the 64 characters X.520 allows.
-func caCommonName(tenantName string) string {
-	cn := caCNPrefix + tenantName
+func caCommonName(tenantName string) string { return truncateCN(caCNPrefix + tenantName) }
+
+// truncateCN keeps a CN within the 64 characters X.520 allows.
+func truncateCN(cn string) string {
 	for utf8.RuneCountInString(cn) > maxCNRunes {
 		_, size := utf8.DecodeLastRuneInString(cn)
 		cn = cn[:len(cn)-size]

@@ -3,12 +3,18 @@ package scep
 import (
 	"bytes"
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
 	"crypto/rsa"
 	"crypto/x509"
+	"math/big"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/smallstep/scep"
 )
 
 func TestLoadOrCreateCA(t *testing.T) {
@@ -94,5 +100,65 @@ func TestCACommonNameIsBounded(t *testing.T) {
 	cn := caCommonName(strings.Repeat("é", 100))
 	if n := len([]rune(cn)); n != maxCNRunes {
 		t.Errorf("CN has %d characters, want %d", n, maxCNRunes)
+	}
+}
+
+func TestIssuingCA(t *testing.T) {
+	e := newTestEnv(t)
+	ctx := context.Background()
+	ca := e.cas[tenantA]
+	issuer := ca.issuer.cert
+	if k, ok := issuer.PublicKey.(*ecdsa.PublicKey); !ok || k.Curve != elliptic.P256() {
+		t.Errorf("issuing CA key is %T, want P-256", issuer.PublicKey)
+	}
+	if !issuer.IsCA || !issuer.MaxPathLenZero || issuer.CheckSignatureFrom(ca.cert) != nil || !issuer.NotAfter.Equal(ca.cert.NotAfter) {
+		t.Error("want an issuing CA with pathlen 0, issued by the tenant CA and expiring with it")
+	}
+	again, err := LoadOrCreateCA(ctx, e.settings, e.sealer, tenantA, "Tenant "+tenantA, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !again.issuer.cert.Equal(issuer) {
+		t.Error("second load created a new issuing CA")
+	}
+	raw, err := e.settings.Get(ctx, issuerSettingKey(tenantA))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if bytes.Contains(raw, ca.issuer.key.D.Bytes()) {
+		t.Error("issuing CA key is stored in clear")
+	}
+
+	// Certificates the tenant CA signed itself, before issuing CAs, still
+	// verify and renew.
+	key := rsaKey(t, 2048)
+	legacy, err := x509.CreateCertificate(rand.Reader, &x509.Certificate{SerialNumber: big.NewInt(42), Subject: subject("legacy").Subject,
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour), KeyUsage: x509.KeyUsageDigitalSignature,
+		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}}, ca.cert, &key.PublicKey, ca.key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, _ := x509.ParseCertificate(legacy)
+	if _, err := cert.Verify(x509.VerifyOptions{Roots: ca.Roots(), KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}}); err != nil {
+		t.Fatalf("a certificate of the tenant CA itself no longer verifies: %v", err)
+	}
+	if err := recordIssued(ctx, e.settings, tenantA, cert.SerialNumber, "enrol-legacy"); err != nil {
+		t.Fatal(err)
+	}
+	d := renewer(t, cert, key)
+	if r := d.enrol(t, e.url(tenantA), ca.cert, d.request(t, ca.cert, scep.RenewalReq, subject("legacy"), "")); r.status != scep.SUCCESS {
+		t.Fatalf("renewing a certificate of the tenant CA itself: %s %s", r.status, r.failInfo)
+	}
+}
+
+// The RA chains to the tenant's anchors too, but must never pass for a
+// device identity. (The profile signer has no extended key usage, as devices
+// expect of profile signatures; its key never leaves the server's memory,
+// and the MDM endpoints take only certificates bound to an enrolment.)
+func TestRAIsNoIdentity(t *testing.T) {
+	e := newTestEnv(t)
+	ra, _ := e.getCACert(t, tenantA)
+	if _, err := ra.Verify(x509.VerifyOptions{Roots: e.cas[tenantA].Roots(), KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}}); err == nil {
+		t.Error("the RA certificate verifies for client authentication")
 	}
 }

@@ -35,7 +35,7 @@ func TestEnrolIssuesDeviceCertificate(t *testing.T) {
 			if r.status != scep.SUCCESS || r.cert == nil {
 				t.Fatalf("status %s, failInfo %s; want SUCCESS with a certificate", r.status, r.failInfo)
 			}
-			checkDeviceCert(t, r.cert, ca, key.Public(), time.Now())
+			checkDeviceCert(t, r.cert, e.cas[tenantA], key.Public(), time.Now())
 			got := e.lastIssued()
 			if got.tenantID != tenantA || got.enrolmentID != enrolment || got.renewal || !got.cert.Equal(r.cert) {
 				t.Errorf("OnIssued got tenant %q enrolment %q renewal %v; want tenant-a, %s, false, the sent cert", got.tenantID, got.enrolmentID, got.renewal, enrolment)
@@ -53,13 +53,18 @@ func ecKey(t *testing.T, curve elliptic.Curve) *ecdsa.PrivateKey {
 	return k
 }
 
-// checkDeviceCert asserts the profile of a device identity certificate.
-func checkDeviceCert(t *testing.T, cert, ca *x509.Certificate, pub crypto.PublicKey, now time.Time) {
+// checkDeviceCert asserts the profile of a device identity certificate: by
+// the issuing CA, which the tenant CA issued.
+func checkDeviceCert(t *testing.T, cert *x509.Certificate, ca *CA, pub crypto.PublicKey, now time.Time) {
 	t.Helper()
-	roots := x509.NewCertPool()
-	roots.AddCert(ca)
-	if _, err := cert.Verify(x509.VerifyOptions{Roots: roots, KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}}); err != nil {
-		t.Errorf("certificate does not chain to the tenant CA for clientAuth: %v", err)
+	if _, err := cert.Verify(x509.VerifyOptions{Roots: ca.Roots(), KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}}); err != nil {
+		t.Errorf("certificate does not chain to the tenant's anchors for clientAuth: %v", err)
+	}
+	if err := cert.CheckSignatureFrom(ca.issuer.cert); err != nil {
+		t.Errorf("certificate is not signed by the issuing CA: %v", err)
+	}
+	if err := ca.issuer.cert.CheckSignatureFrom(ca.cert); err != nil {
+		t.Errorf("the issuing CA is not issued by the tenant CA: %v", err)
 	}
 	if !slices.Equal(cert.ExtKeyUsage, []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}) || len(cert.UnknownExtKeyUsage) > 0 {
 		t.Errorf("EKU = %v, want clientAuth only", cert.ExtKeyUsage)
@@ -79,8 +84,8 @@ func checkDeviceCert(t *testing.T, cert, ca *x509.Certificate, pub crypto.Public
 	if cert.SerialNumber.BitLen() < 100 {
 		t.Errorf("serial has %d bits; want a random 128-bit serial", cert.SerialNumber.BitLen())
 	}
-	if len(cert.SubjectKeyId) == 0 || !bytes.Equal(cert.AuthorityKeyId, ca.SubjectKeyId) {
-		t.Error("want a subject key ID and the CA's key ID as authority key ID")
+	if len(cert.SubjectKeyId) == 0 || !bytes.Equal(cert.AuthorityKeyId, ca.issuer.cert.SubjectKeyId) {
+		t.Error("want a subject key ID and the issuing CA's key ID as authority key ID")
 	}
 }
 
@@ -187,7 +192,7 @@ func TestOtherTenantsChallengeSurvives(t *testing.T) {
 	if r.status != scep.SUCCESS {
 		t.Fatalf("tenant B's challenge was burnt by a request to tenant A: %s", r.failInfo)
 	}
-	checkDeviceCert(t, r.cert, caB, d.csrKey.Public(), time.Now())
+	checkDeviceCert(t, r.cert, e.cas[tenantB], d.csrKey.Public(), time.Now())
 }
 
 func TestRequestEncryptedToAnotherCA(t *testing.T) {

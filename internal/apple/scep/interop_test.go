@@ -55,10 +55,7 @@ func TestScepclientEnrols(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ca := e.cas[tenantA].Certificate()
-	roots := x509.NewCertPool()
-	roots.AddCert(ca)
-	if _, err := cert.Verify(x509.VerifyOptions{Roots: roots, KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}}); err != nil {
+	if _, err := cert.Verify(x509.VerifyOptions{Roots: e.cas[tenantA].Roots(), KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}}); err != nil {
 		t.Fatalf("scepclient's certificate does not chain to the tenant CA for clientAuth: %v", err)
 	}
 	if cert.Subject.CommonName != "scepclient-device" {

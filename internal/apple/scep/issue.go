@@ -16,15 +16,17 @@ const DefaultValidity = 397 * 24 * time.Hour
 // slow accepts its new certificate at once.
 const clockSkew = 5 * time.Minute
 
-// issue signs a device identity certificate for an already checked CSR.
+// issue signs a device identity certificate for an already checked CSR,
+// with the tenant's issuing CA.
 func (ca *CA) issue(csr *x509.CertificateRequest, now time.Time, validity time.Duration) (*x509.Certificate, error) {
+	issuer := ca.issuer.cert
 	notBefore := now.Add(-clockSkew)
-	if notBefore.Before(ca.cert.NotBefore) {
-		notBefore = ca.cert.NotBefore
+	if notBefore.Before(issuer.NotBefore) {
+		notBefore = issuer.NotBefore
 	}
 	notAfter := now.Add(validity)
-	if notAfter.After(ca.cert.NotAfter) {
-		notAfter = ca.cert.NotAfter
+	if notAfter.After(issuer.NotAfter) {
+		notAfter = issuer.NotAfter
 	}
 	if !notAfter.After(now) {
 		return nil, errors.New("scep: the tenant CA has expired; it must be replaced before devices can enrol")
@@ -43,12 +45,12 @@ func (ca *CA) issue(csr *x509.CertificateRequest, now time.Time, validity time.D
 		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
 		BasicConstraintsValid: true,
 		SubjectKeyId:          keyIdentifier(csr.PublicKey),
-		AuthorityKeyId:        ca.cert.SubjectKeyId,
+		AuthorityKeyId:        issuer.SubjectKeyId,
 	}
 	// Only the subject and DNS names come from the request: any other
 	// extension it asks for is ignored.
 	tmpl.Subject.ExtraNames = nil
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.cert, csr.PublicKey, ca.key)
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, issuer, csr.PublicKey, ca.issuer.key)
 	if err != nil {
 		return nil, fmt.Errorf("scep: signing device certificate: %w", err)
 	}

@@ -100,7 +100,7 @@ func (s *Server) renew(ctx context.Context, ca *CA, msg *scep.PKIMessage, csr *x
 	if err != nil {
 		return nil, err
 	}
-	if err := old.CheckSignatureFrom(ca.cert); err != nil {
+	if !ca.IssuedByTenant(old) {
 		return nil, refusal(failBadMessageCheck, "renewal is not signed by a certificate this tenant's CA issued")
 	}
 	now := s.cfg.Now()

@@ -6,6 +6,7 @@ import (
 	"crypto/rsa"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"encoding/asn1"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -32,6 +33,8 @@ const (
 	raPeriod  = 90 * 24 * time.Hour
 	raCN      = "Steward SCEP RA"
 )
+
+var oidCertificateRequestAgent = asn1.ObjectIdentifier{1, 3, 6, 1, 4, 1, 311, 20, 2, 1}
 
 // raKeys is one generation's RA certificate and key.
 type raKeys struct {
@@ -147,9 +150,12 @@ func (ca *CA) newRAValue(gen int64) ([]byte, error) {
 		BasicConstraintsValid: true,
 		// DigitalSignature signs CertReps; KeyEncipherment is how devices
 		// tell the RA from the CA in a GetCACert answer.
-		KeyUsage:       x509.KeyUsageDigitalSignature | x509.KeyUsageKeyEncipherment,
-		SubjectKeyId:   keyIdentifier(&key.PublicKey),
-		AuthorityKeyId: ca.cert.SubjectKeyId,
+		KeyUsage: x509.KeyUsageDigitalSignature | x509.KeyUsageKeyEncipherment,
+		// Certificate Request Agent, as NDES marks its RA: without an
+		// extended key usage, the RA would pass for a device identity.
+		UnknownExtKeyUsage: []asn1.ObjectIdentifier{oidCertificateRequestAgent},
+		SubjectKeyId:       keyIdentifier(&key.PublicKey),
+		AuthorityKeyId:     ca.cert.SubjectKeyId,
 	}
 	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.cert, &key.PublicKey, ca.key)
 	if err != nil {
@@ -167,9 +173,13 @@ func (ca *CA) newRAValue(gen int64) ([]byte, error) {
 }
 
 func (ca *CA) openRA(raw []byte, gen int64) (*raKeys, error) {
-	cert, key, err := openKeyPair(raw, ca.sealer, raSettingKey(ca.tenantID, gen))
+	cert, signer, err := openKeyPair(raw, ca.sealer, raSettingKey(ca.tenantID, gen))
 	if err != nil {
 		return nil, err
+	}
+	key, ok := signer.(*rsa.PrivateKey)
+	if !ok {
+		return nil, errors.New("the stored RA key is not RSA")
 	}
 	if err := cert.CheckSignatureFrom(ca.cert); err != nil {
 		return nil, fmt.Errorf("the stored RA certificate was not issued by the tenant CA: %w", err)

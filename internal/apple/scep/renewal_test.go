@@ -40,7 +40,7 @@ func TestRenewal(t *testing.T) {
 	if r.status != scep.SUCCESS {
 		t.Fatalf("renewal: %s %s", r.status, r.failInfo)
 	}
-	checkDeviceCert(t, r.cert, ca, d.csrKey.Public(), time.Now())
+	checkDeviceCert(t, r.cert, e.cas[tenantA], d.csrKey.Public(), time.Now())
 	if r.cert.SerialNumber.Cmp(oldCert.SerialNumber) == 0 {
 		t.Error("renewal reused the serial number")
 	}
