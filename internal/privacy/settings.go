@@ -1,10 +1,12 @@
 package privacy
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/steward-mdm/steward/internal/apperr"
@@ -121,7 +123,26 @@ func loadSettingsShared(ctx context.Context, q store.Queries, tenantID string, n
 	if err != nil {
 		return Settings{}, err
 	}
-	return decodeSettings(tenantID, doc)
+	if cached, ok := gateSettings.Load(tenantID); ok && bytes.Equal(cached.(decodedSettings).doc, doc) {
+		return cached.(decodedSettings).settings, nil
+	}
+	settings, err := decodeSettings(tenantID, doc)
+	if err == nil {
+		gateSettings.Store(tenantID, decodedSettings{doc: doc, settings: settings})
+	}
+	return settings, err
+}
+
+// gateSettings keeps each tenant's last decoded settings for the gate, which
+// reads them in every transaction that stores inventory: decoding the JSON
+// cost more than reading it. An entry is used only while the stored bytes
+// are the same, so a change takes effect at once. The gate only reads what
+// it gets; nothing may modify the shared maps.
+var gateSettings sync.Map // tenant ID -> decodedSettings
+
+type decodedSettings struct {
+	doc      []byte
+	settings Settings
 }
 
 func decodeSettings(tenantID string, doc []byte) (Settings, error) {
