@@ -78,8 +78,9 @@ func (ca *CA) ProfileSigner(now time.Time) (*x509.Certificate, crypto.Signer, er
 	return cert, key, err
 }
 
-// storedCA is the Settings value of a CA or an RA: the certificate in clear
-// (it is public) and the PKCS#8 key sealed to the setting's key.
+// storedCA is the Settings value of a CA, an issuing CA or an RA: the
+// certificate in clear (it is public) and the PKCS#8 key sealed to the
+// setting's key.
 type storedCA struct {
 	CertDER   []byte `json:"cert"`
 	SealedKey []byte `json:"key"`
