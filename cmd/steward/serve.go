@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"os"
 	"runtime"
+	"runtime/debug"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -51,6 +52,7 @@ func newServeCmd() *cobra.Command {
 			"bootstrap code while no admin exists. Every flag can also be set as STEWARD_<FLAG> or in --config.",
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			tuneGC()
 			app, err := openApp(cmd.Context(), cfg, cmd.Flags(), true)
 			if err != nil {
 				return err
@@ -61,6 +63,20 @@ func newServeCmd() *cobra.Command {
 	}
 	cfg.BindFlags(cmd.Flags())
 	return cmd
+}
+
+// serverGCPercent lets the heap grow to three times what is live before a
+// collection, instead of Go's two: a server's garbage is mostly per-request.
+// At 10,000 devices it cost about 18 MiB of peak memory and bought an eighth
+// more idle check-ins (bench/RESULTS.md).
+const serverGCPercent = 200
+
+// tuneGC applies serverGCPercent unless the operator set GOGC; GOMEMLIMIT,
+// when set, still caps the heap.
+func tuneGC() {
+	if _, set := os.LookupEnv("GOGC"); !set {
+		debug.SetGCPercent(serverGCPercent)
+	}
 }
 
 func newMigrateCmd() *cobra.Command {
