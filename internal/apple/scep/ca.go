@@ -144,12 +144,7 @@ func newCAValue(sealer secrets.Sealer, tenantID, tenantName string, now time.Tim
 	if err != nil {
 		return nil, fmt.Errorf("generating CA key: %w", err)
 	}
-	serial, err := randomSerial()
-	if err != nil {
-		return nil, err
-	}
 	tmpl := &x509.Certificate{
-		SerialNumber:          serial,
 		Subject:               pkix.Name{CommonName: caCommonName(tenantName)},
 		NotBefore:             now.Add(-time.Hour),
 		NotAfter:              now.Add(caValidity),
@@ -159,20 +154,35 @@ func newCAValue(sealer secrets.Sealer, tenantID, tenantName string, now time.Tim
 		MaxPathLenZero:        true,
 		// DigitalSignature signs CertReps; KeyEncipherment lets clients that
 		// check usage encrypt their requests to this certificate.
-		KeyUsage:     x509.KeyUsageCertSign | x509.KeyUsageCRLSign | x509.KeyUsageDigitalSignature | x509.KeyUsageKeyEncipherment,
-		SubjectKeyId: keyIdentifier(&key.PublicKey),
+		KeyUsage: x509.KeyUsageCertSign | x509.KeyUsageCRLSign | x509.KeyUsageDigitalSignature | x509.KeyUsageKeyEncipherment,
 	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	value, err := certifyAndSeal(tmpl, tmpl, key, key, sealer, caSettingKey(tenantID))
 	if err != nil {
-		return nil, fmt.Errorf("self-signing CA certificate: %w", err)
+		return nil, fmt.Errorf("self-signing the CA: %w", err)
+	}
+	return value, nil
+}
+
+// certifyAndSeal signs tmpl for key with parentKey under parent (tmpl itself
+// when self-signed), filling in its serial and key identifier, and returns
+// the Settings value: the certificate and the key sealed to settingKey.
+func certifyAndSeal(tmpl, parent *x509.Certificate, key, parentKey crypto.Signer, sealer secrets.Sealer, settingKey string) ([]byte, error) {
+	serial, err := randomSerial()
+	if err != nil {
+		return nil, err
+	}
+	tmpl.SerialNumber, tmpl.SubjectKeyId = serial, keyIdentifier(key.Public())
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, parent, key.Public(), parentKey)
+	if err != nil {
+		return nil, fmt.Errorf("signing the certificate: %w", err)
 	}
 	pkcs8, err := x509.MarshalPKCS8PrivateKey(key)
 	if err != nil {
-		return nil, fmt.Errorf("encoding CA key: %w", err)
+		return nil, fmt.Errorf("encoding the key: %w", err)
 	}
-	sealed, err := sealer.Seal(pkcs8, []byte(caSettingKey(tenantID)))
+	sealed, err := sealer.Seal(pkcs8, []byte(settingKey))
 	if err != nil {
-		return nil, fmt.Errorf("sealing CA key: %w", err)
+		return nil, fmt.Errorf("sealing the key: %w", err)
 	}
 	return json.Marshal(storedCA{CertDER: der, SealedKey: sealed})
 }

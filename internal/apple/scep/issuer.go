@@ -7,7 +7,6 @@ import (
 	"crypto/rand"
 	"crypto/x509"
 	"crypto/x509/pkix"
-	"encoding/json"
 	"errors"
 	"fmt"
 
@@ -74,12 +73,7 @@ func (ca *CA) newIssuerValue(tenantName string) ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("generating the issuing CA key: %w", err)
 	}
-	serial, err := randomSerial()
-	if err != nil {
-		return nil, err
-	}
 	tmpl := &x509.Certificate{
-		SerialNumber:          serial,
 		Subject:               pkix.Name{CommonName: truncateCN(issuerCNPrefix + tenantName)},
 		NotBefore:             ca.cert.NotBefore,
 		NotAfter:              ca.cert.NotAfter,
@@ -88,22 +82,13 @@ func (ca *CA) newIssuerValue(tenantName string) ([]byte, error) {
 		MaxPathLen:            0,
 		MaxPathLenZero:        true,
 		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageCRLSign | x509.KeyUsageDigitalSignature,
-		SubjectKeyId:          keyIdentifier(&key.PublicKey),
 		AuthorityKeyId:        ca.cert.SubjectKeyId,
 	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.cert, &key.PublicKey, ca.key)
+	value, err := certifyAndSeal(tmpl, ca.cert, key, ca.key, ca.sealer, issuerSettingKey(ca.tenantID))
 	if err != nil {
-		return nil, fmt.Errorf("issuing the issuing CA certificate: %w", err)
+		return nil, fmt.Errorf("issuing the issuing CA: %w", err)
 	}
-	pkcs8, err := x509.MarshalPKCS8PrivateKey(key)
-	if err != nil {
-		return nil, fmt.Errorf("encoding the issuing CA key: %w", err)
-	}
-	sealed, err := ca.sealer.Seal(pkcs8, []byte(issuerSettingKey(ca.tenantID)))
-	if err != nil {
-		return nil, fmt.Errorf("sealing the issuing CA key: %w", err)
-	}
-	return json.Marshal(storedCA{CertDER: der, SealedKey: sealed})
+	return value, nil
 }
 
 // Roots is the tenant's trust anchors for device certificates: the tenant CA

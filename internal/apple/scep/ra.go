@@ -7,7 +7,6 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/asn1"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
@@ -132,17 +131,12 @@ func (ca *CA) newRAValue(gen int64) ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("generating RA key: %w", err)
 	}
-	serial, err := randomSerial()
-	if err != nil {
-		return nil, err
-	}
 	notAfter := raGenerationStart(gen + 2)
 	if notAfter.After(ca.cert.NotAfter) {
 		notAfter = ca.cert.NotAfter
 	}
 	tmpl := &x509.Certificate{
-		SerialNumber: serial,
-		Subject:      pkix.Name{CommonName: raCN, Organization: ca.cert.Subject.Organization},
+		Subject: pkix.Name{CommonName: raCN, Organization: ca.cert.Subject.Organization},
 		// From the CA's own start, so that no skew between the clocks of
 		// nodes and devices puts a CertRep's signing time before it.
 		NotBefore:             ca.cert.NotBefore,
@@ -154,22 +148,13 @@ func (ca *CA) newRAValue(gen int64) ([]byte, error) {
 		// Certificate Request Agent, as NDES marks its RA: without an
 		// extended key usage, the RA would pass for a device identity.
 		UnknownExtKeyUsage: []asn1.ObjectIdentifier{oidCertificateRequestAgent},
-		SubjectKeyId:       keyIdentifier(&key.PublicKey),
 		AuthorityKeyId:     ca.cert.SubjectKeyId,
 	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.cert, &key.PublicKey, ca.key)
+	value, err := certifyAndSeal(tmpl, ca.cert, key, ca.key, ca.sealer, raSettingKey(ca.tenantID, gen))
 	if err != nil {
-		return nil, fmt.Errorf("issuing the RA certificate: %w", err)
+		return nil, fmt.Errorf("issuing the RA: %w", err)
 	}
-	pkcs8, err := x509.MarshalPKCS8PrivateKey(key)
-	if err != nil {
-		return nil, fmt.Errorf("encoding RA key: %w", err)
-	}
-	sealed, err := ca.sealer.Seal(pkcs8, []byte(raSettingKey(ca.tenantID, gen)))
-	if err != nil {
-		return nil, fmt.Errorf("sealing RA key: %w", err)
-	}
-	return json.Marshal(storedCA{CertDER: der, SealedKey: sealed})
+	return value, nil
 }
 
 func (ca *CA) openRA(raw []byte, gen int64) (*raKeys, error) {
