@@ -96,10 +96,9 @@ func LoadOrCreateCA(ctx context.Context, settings store.SettingStore, sealer sec
 		return nil, errors.New("scep: tenant ID is required for a CA")
 	}
 	key := caSettingKey(tenantID)
-	raw, err := settings.Get(ctx, key)
-	if errors.Is(err, store.ErrNotFound) {
-		raw, err = createCA(ctx, settings, sealer, tenantID, tenantName, now)
-	}
+	raw, err := loadOrCreate(ctx, settings, key, func() ([]byte, error) {
+		return newCAValue(sealer, tenantID, tenantName, now)
+	})
 	if err != nil {
 		return nil, fmt.Errorf("scep: loading CA of tenant %s: %w", tenantID, err)
 	}
@@ -118,25 +117,26 @@ func LoadOrCreateCA(ctx context.Context, settings store.SettingStore, sealer sec
 	return ca, nil
 }
 
-// createCA stores a fresh CA unless another node got there first, and
-// returns whichever value is stored.
-func createCA(ctx context.Context, settings store.SettingStore, sealer secrets.Sealer, tenantID, tenantName string, now time.Time) ([]byte, error) {
-	fresh, err := newCAValue(sealer, tenantID, tenantName, now)
+// loadOrCreate returns the value stored at key, storing fresh's first when
+// there is none. Several nodes may race: PutIfAbsent lets one win and the
+// others read the winner's value, so all of them use the same keys.
+func loadOrCreate(ctx context.Context, settings store.SettingStore, key string, fresh func() ([]byte, error)) ([]byte, error) {
+	raw, err := settings.Get(ctx, key)
+	if !errors.Is(err, store.ErrNotFound) {
+		return raw, err
+	}
+	value, err := fresh()
 	if err != nil {
 		return nil, err
 	}
-	stored, err := settings.PutIfAbsent(ctx, caSettingKey(tenantID), fresh)
+	stored, err := settings.PutIfAbsent(ctx, key, value)
 	if err != nil {
-		return nil, fmt.Errorf("storing new CA: %w", err)
+		return nil, fmt.Errorf("storing %s: %w", key, err)
 	}
 	if stored {
-		return fresh, nil
+		return value, nil
 	}
-	winner, err := settings.Get(ctx, caSettingKey(tenantID))
-	if err != nil {
-		return nil, fmt.Errorf("reading the CA another node created: %w", err)
-	}
-	return winner, nil
+	return settings.Get(ctx, key)
 }
 
 func newCAValue(sealer secrets.Sealer, tenantID, tenantName string, now time.Time) ([]byte, error) {

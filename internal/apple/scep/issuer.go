@@ -9,8 +9,6 @@ import (
 	"crypto/x509/pkix"
 	"errors"
 	"fmt"
-
-	"github.com/steward-mdm/steward/internal/store"
 )
 
 // The tenant CA's RSA-3072 key is made to last ten years, and signing each
@@ -36,20 +34,7 @@ func issuerSettingKey(tenantID string) string { return "scep-issuer:" + tenantID
 // the way LoadOrCreateCA does: the first node's PutIfAbsent wins.
 func (ca *CA) loadOrCreateIssuer(ctx context.Context, tenantName string) error {
 	key := issuerSettingKey(ca.tenantID)
-	raw, err := ca.settings.Get(ctx, key)
-	if errors.Is(err, store.ErrNotFound) {
-		var fresh []byte
-		if fresh, err = ca.newIssuerValue(tenantName); err != nil {
-			return err
-		}
-		var stored bool
-		if stored, err = ca.settings.PutIfAbsent(ctx, key, fresh); err == nil {
-			raw = fresh
-			if !stored {
-				raw, err = ca.settings.Get(ctx, key)
-			}
-		}
-	}
+	raw, err := loadOrCreate(ctx, ca.settings, key, func() ([]byte, error) { return ca.newIssuerValue(tenantName) })
 	if err != nil {
 		return fmt.Errorf("loading the issuing CA: %w", err)
 	}

@@ -53,31 +53,10 @@ func raSettingKey(tenantID string, gen int64) string {
 
 // currentRA returns the RA of now's generation, creating it on first use.
 func (ca *CA) currentRA(ctx context.Context, now time.Time) (*raKeys, error) {
-	gen := raGeneration(now)
-	ca.raMu.Lock()
-	defer ca.raMu.Unlock()
-	if ra, ok := ca.ras[gen]; ok {
-		return ra, nil
-	}
-	key := raSettingKey(ca.tenantID, gen)
-	raw, err := ca.settings.Get(ctx, key)
-	if errors.Is(err, store.ErrNotFound) {
-		raw, err = ca.createRA(ctx, gen)
-	}
+	ra, err := ca.ra(ctx, raGeneration(now), true)
 	if err != nil {
-		return nil, fmt.Errorf("scep: loading the RA of tenant %s: %w", ca.tenantID, err)
+		return nil, fmt.Errorf("scep: the RA of tenant %s: %w", ca.tenantID, err)
 	}
-	ra, err := ca.openRA(raw, gen)
-	if err != nil {
-		return nil, fmt.Errorf("scep: opening the RA of tenant %s: %w", ca.tenantID, err)
-	}
-	// Only this generation and its neighbours are ever needed.
-	for g := range ca.ras {
-		if g < gen-1 || g > gen+1 {
-			delete(ca.ras, g)
-		}
-	}
-	ca.ras[gen] = ra
 	return ra, nil
 }
 
@@ -85,13 +64,24 @@ func (ca *CA) currentRA(ctx context.Context, now time.Time) (*raKeys, error) {
 // It never creates one: it serves requests encrypted to a neighbouring
 // generation's RA.
 func (ca *CA) storedRA(ctx context.Context, gen int64) (*raKeys, error) {
+	return ca.ra(ctx, gen, false)
+}
+
+// ra returns generation gen's RA from memory or the store. create makes it
+// when no node has (the current generation); then the generation before the
+// previous, which no request needs any more, is dropped from both.
+func (ca *CA) ra(ctx context.Context, gen int64, create bool) (*raKeys, error) {
 	ca.raMu.Lock()
 	defer ca.raMu.Unlock()
 	if ra, ok := ca.ras[gen]; ok {
 		return ra, nil
 	}
-	raw, err := ca.settings.Get(ctx, raSettingKey(ca.tenantID, gen))
-	if errors.Is(err, store.ErrNotFound) {
+	key := raSettingKey(ca.tenantID, gen)
+	var raw []byte
+	var err error
+	if create {
+		raw, err = loadOrCreate(ctx, ca.settings, key, func() ([]byte, error) { return ca.newRAValue(gen) })
+	} else if raw, err = ca.settings.Get(ctx, key); errors.Is(err, store.ErrNotFound) {
 		return nil, nil
 	}
 	if err != nil {
@@ -101,29 +91,18 @@ func (ca *CA) storedRA(ctx context.Context, gen int64) (*raKeys, error) {
 	if err != nil {
 		return nil, err
 	}
+	if create {
+		if err := ca.settings.Delete(ctx, raSettingKey(ca.tenantID, gen-2)); err != nil && !errors.Is(err, store.ErrNotFound) {
+			return nil, fmt.Errorf("deleting an expired RA: %w", err)
+		}
+		for g := range ca.ras {
+			if g < gen-1 {
+				delete(ca.ras, g)
+			}
+		}
+	}
 	ca.ras[gen] = ra
 	return ra, nil
-}
-
-// createRA stores generation gen's RA unless another node got there first,
-// returns whichever is stored, and drops the generation before the previous.
-func (ca *CA) createRA(ctx context.Context, gen int64) ([]byte, error) {
-	fresh, err := ca.newRAValue(gen)
-	if err != nil {
-		return nil, err
-	}
-	key := raSettingKey(ca.tenantID, gen)
-	stored, err := ca.settings.PutIfAbsent(ctx, key, fresh)
-	if err != nil {
-		return nil, fmt.Errorf("storing new RA: %w", err)
-	}
-	if !stored {
-		return ca.settings.Get(ctx, key)
-	}
-	if err := ca.settings.Delete(ctx, raSettingKey(ca.tenantID, gen-2)); err != nil && !errors.Is(err, store.ErrNotFound) {
-		return nil, fmt.Errorf("deleting an expired RA: %w", err)
-	}
-	return fresh, nil
 }
 
 func (ca *CA) newRAValue(gen int64) ([]byte, error) {
