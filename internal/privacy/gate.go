@@ -142,12 +142,15 @@ func (g *Gate) Admit(ctx context.Context, q store.Queries, r Report) (Admitted, 
 			((personal && old.Ciphertext != nil && bytes.Equal(old.Digest, v.Digest)) ||
 				(!personal && !g.Disabled && old.Ciphertext == nil && bytes.Equal(old.Value, plain)))
 		if same {
+			out.Unchanged++
+			if recentlyConfirmed(old, v) {
+				continue
+			}
 			// Same value: only its freshness moves, with one statement per
 			// expiry rather than a rewrite of every value.
 			old.CollectedAt, old.ExpiresAt = v.CollectedAt, v.ExpiresAt
 			prev[f.Key] = old
 			fresh[v.ExpiresAt] = append(fresh[v.ExpiresAt], f.Key)
-			out.Unchanged++
 			continue
 		}
 		if personal {
@@ -190,6 +193,21 @@ func (g *Gate) Admit(ctx context.Context, q store.Queries, r Report) (Admitted, 
 		}
 	}
 	return out, nil
+}
+
+// refreshGranularity is how far an unchanged value's collection time may lag
+// behind the reports that confirm it. Devices asked again and again (an
+// admin's repeated refresh, a fleet-wide query) would otherwise rewrite
+// every value, and its expiry index, each time.
+const refreshGranularity = 15 * time.Minute
+
+// recentlyConfirmed says whether stored, holding the value fresh confirms,
+// may stay as it is: collected within refreshGranularity, and expiring no
+// later than fresh would. A skipped refresh can only make data expire
+// sooner, never later than its retention allows.
+func recentlyConfirmed(stored, fresh store.InventoryValue) bool {
+	return fresh.CollectedAt.Sub(stored.CollectedAt) < refreshGranularity && !stored.ExpiresAt.After(fresh.ExpiresAt) &&
+		stored.ExpiresAt.IsZero() == fresh.ExpiresAt.IsZero()
 }
 
 // indexDevice keeps the device's blind indexes of serial number and UDID,

@@ -98,6 +98,32 @@ func TestGateRefreshesUnchangedValues(t *testing.T) {
 		if err != nil || len(hist) != 1 || hist[0].Field != "os.version" {
 			t.Fatalf("history = %+v, %v; want only the old OS version", hist, err)
 		}
+
+		// Confirmed again minutes later: nothing is rewritten.
+		soon := deviceInformation(f, d.ID)
+		soon.At = again.At.Add(5 * time.Minute)
+		soon.Values[3].Value = "18.2"
+		if got := f.ingest(soon); got.Stored != 0 || got.Unchanged != 9 {
+			t.Fatalf("third report: %+v, want 9 unchanged", got)
+		}
+		if cur, err := st.Read().Inventory().Current(f.ctx, f.tenant, d.ID); err != nil || !cur[0].CollectedAt.Equal(after[0].CollectedAt) {
+			t.Fatalf("a report minutes later moved the collection time: %+v, %v", cur, err)
+		}
+
+		// Never kept past a retention shortened in between.
+		if _, err := f.svc.SetRetention(f.ctx, f.tenant, map[privacy.Category]int{privacy.Location: 1}, "shorter location retention", admin); err != nil {
+			t.Fatal(err)
+		}
+		f.ingest(soon)
+		cur, err := st.Read().Inventory().Current(f.ctx, f.tenant, d.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, v := range cur {
+			if limit := soon.At.UTC().Add(24 * time.Hour); v.Field == "location.coordinates" && (v.ExpiresAt.IsZero() || v.ExpiresAt.After(limit)) {
+				t.Errorf("location expires at %v after its retention shrank to a day, later than %v", v.ExpiresAt, limit)
+			}
+		}
 	})
 }
 

@@ -123,22 +123,41 @@ func loadSettingsShared(ctx context.Context, q store.Queries, tenantID string, n
 	if err != nil {
 		return Settings{}, err
 	}
-	if cached, ok := gateSettings.Load(tenantID); ok && bytes.Equal(cached.(decodedSettings).doc, doc) {
+	return decodeShared(tenantID, doc)
+}
+
+// ViewSettings is LoadSettings for callers that only read the settings, as
+// every command enqueued does: the result is shared and must not be
+// modified.
+func ViewSettings(ctx context.Context, q store.Queries, tenantID string) (Settings, error) {
+	doc, _, err := q.PrivacySettings().Get(ctx, tenantID)
+	if errors.Is(err, store.ErrNotFound) {
+		return DefaultSettings(), nil
+	}
+	if err != nil {
+		return Settings{}, err
+	}
+	return decodeShared(tenantID, doc)
+}
+
+// decodeShared decodes doc through sharedSettings.
+func decodeShared(tenantID string, doc []byte) (Settings, error) {
+	if cached, ok := sharedSettings.Load(tenantID); ok && bytes.Equal(cached.(decodedSettings).doc, doc) {
 		return cached.(decodedSettings).settings, nil
 	}
 	settings, err := decodeSettings(tenantID, doc)
 	if err == nil {
-		gateSettings.Store(tenantID, decodedSettings{doc: doc, settings: settings})
+		sharedSettings.Store(tenantID, decodedSettings{doc: doc, settings: settings})
 	}
 	return settings, err
 }
 
-// gateSettings keeps each tenant's last decoded settings for the gate, which
-// reads them in every transaction that stores inventory: decoding the JSON
-// cost more than reading it. An entry is used only while the stored bytes
-// are the same, so a change takes effect at once. The gate only reads what
-// it gets; nothing may modify the shared maps.
-var gateSettings sync.Map // tenant ID -> decodedSettings
+// sharedSettings keeps each tenant's last decoded settings for the gate and
+// other readers on hot paths: decoding the JSON cost more than reading it.
+// An entry is used only while the stored bytes are the same, so a change
+// takes effect at once. Its users only read what they get; nothing may
+// modify the shared maps.
+var sharedSettings sync.Map // tenant ID -> decodedSettings
 
 type decodedSettings struct {
 	doc      []byte

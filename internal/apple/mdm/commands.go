@@ -158,7 +158,7 @@ func (s *Service) enqueue(ctx context.Context, tenantID string, target targets, 
 		if err != nil || len(deviceIDs) == 0 {
 			return err
 		}
-		settings, _, err := privacy.LoadSettings(ctx, q, tenantID)
+		settings, err := privacy.ViewSettings(ctx, q, tenantID)
 		if err != nil {
 			return err
 		}
@@ -197,7 +197,7 @@ func (s *Service) enqueue(ctx context.Context, tenantID string, target targets, 
 // EnqueueIn queues reqs for device d inside the caller's transaction, with
 // the same per-device rules as Enqueue, and returns the queued commands.
 func (s *Service) EnqueueIn(ctx context.Context, q store.Queries, d store.Device, reqs []mdmproto.Request, reason string, actor iam.Actor) ([]store.Command, error) {
-	settings, _, err := privacy.LoadSettings(ctx, q, d.TenantID)
+	settings, err := privacy.ViewSettings(ctx, q, d.TenantID)
 	if err != nil {
 		return nil, err
 	}
