@@ -3,6 +3,7 @@ package mdmproto
 import (
 	"crypto/x509"
 	"errors"
+	"reflect"
 	"testing"
 )
 
@@ -36,15 +37,28 @@ func FuzzDecodeResult(f *testing.F) {
 		if !r.Status.known() || r.DeviceID() == "" {
 			t.Fatalf("accepted an invalid result: %+v", r)
 		}
-		// The typed decoders read the same device input; none may panic.
-		_, _ = DecodeDeviceInformation(r)
-		_, _ = DecodeSecurityInfo(r)
-		_, _ = DecodeInstalledApplicationList(r)
-		_, _ = DecodeManagedApplicationList(r)
-		_, _ = DecodeProfileList(r)
-		_, _ = DecodeCertificateList(r)
-		_, _ = DecodeDeviceLocation(r)
+		// The typed decoders read the same device input; none may panic, and
+		// each answers from the payloads decoded with the envelope exactly as
+		// it would from the body alone.
+		alone := r
+		alone.payloads = nil
+		sameAnswer(t, "DeviceInformation", DecodeDeviceInformation, r, alone)
+		sameAnswer(t, "SecurityInfo", DecodeSecurityInfo, r, alone)
+		sameAnswer(t, "InstalledApplicationList", DecodeInstalledApplicationList, r, alone)
+		sameAnswer(t, "ManagedApplicationList", DecodeManagedApplicationList, r, alone)
+		sameAnswer(t, "ProfileList", DecodeProfileList, r, alone)
+		sameAnswer(t, "CertificateList", DecodeCertificateList, r, alone)
+		sameAnswer(t, "DeviceLocation", DecodeDeviceLocation, r, alone)
 	})
+}
+
+func sameAnswer[T any](t *testing.T, name string, decode func(Result) (T, error), r, alone Result) {
+	t.Helper()
+	got, err := decode(r)
+	want, wantErr := decode(alone)
+	if (err == nil) != (wantErr == nil) || !reflect.DeepEqual(got, want) {
+		t.Fatalf("%s: %+v, %v from the envelope's pass; %+v, %v from the body alone", name, got, err, want, wantErr)
+	}
 }
 
 func FuzzVerifyMdmSignature(f *testing.F) {

@@ -21,6 +21,15 @@ const maxPlistElements = 250_000
 
 // decodePlist decodes an XML plist body into v, enforcing limit.
 func decodePlist(body []byte, limit int, v any) error {
+	if err := checkPlistBody(body, limit); err != nil {
+		return err
+	}
+	return decodeXMLPlist(body, v)
+}
+
+// checkPlistBody refuses, before any parsing, what decodePlist must not
+// parse: too large, not XML, too deep or too many elements.
+func checkPlistBody(body []byte, limit int) error {
 	if len(body) > limit {
 		return fmt.Errorf("%w: %d bytes, limit %d", ErrTooLarge, len(body), limit)
 	}
@@ -33,9 +42,11 @@ func decodePlist(body []byte, limit int, v any) error {
 	if !bytes.HasPrefix(bytes.TrimLeft(body, " \t\r\n\ufeff"), []byte("<")) {
 		return fmt.Errorf("%w: only XML plists are accepted", ErrMalformed)
 	}
-	if err := checkXMLShape(body); err != nil {
-		return err
-	}
+	return checkXMLShape(body)
+}
+
+// decodeXMLPlist decodes a body checkPlistBody accepted.
+func decodeXMLPlist(body []byte, v any) error {
 	if _, err := plist.Unmarshal(body, v); err != nil {
 		return fmt.Errorf("%w: %v", ErrMalformed, err)
 	}

@@ -44,14 +44,43 @@ type Result struct {
 	NotOnConsole bool             `plist:"NotOnConsole,omitempty"`
 	// Raw is the whole body as received, for the typed payload decoders.
 	Raw []byte `plist:"-"`
+	// payloads holds the payloads DecodeResult read in the same pass as the
+	// envelope; nil when one of them did not decode, and then each typed
+	// decoder reads Raw for its own key alone.
+	payloads *Payloads
+}
+
+// Payloads are the result payloads Steward reads, keyed as Apple names
+// them. DecodeResult decodes them with the envelope, so a result is parsed
+// once, before the caller knows which command it answers.
+type Payloads struct {
+	QueryResponses           *DeviceInformationResult      `plist:"QueryResponses"`
+	SecurityInfo             *SecurityInfoResult           `plist:"SecurityInfo"`
+	InstalledApplicationList []InstalledApplication        `plist:"InstalledApplicationList"`
+	ManagedApplicationList   map[string]ManagedApplication `plist:"ManagedApplicationList"`
+	ProfileList              []InstalledProfile            `plist:"ProfileList"`
+	CertificateList          []InstalledCertificate        `plist:"CertificateList"`
 }
 
 // DecodeResult decodes a command result body (an XML plist of at most
 // MaxResultBytes). Every result needs a known Status and a sender; all but
 // Idle need the CommandUUID they answer.
 func DecodeResult(body []byte) (Result, error) {
+	var whole struct {
+		Result
+		Payloads
+	}
+	if err := checkPlistBody(body, MaxResultBytes); err != nil {
+		return Result{}, fmt.Errorf("decode command result: %w", err)
+	}
+	// A payload of the wrong shape must fail only the typed decoder that
+	// reads it, once the command it answers is known: then the envelope is
+	// decoded alone.
 	var r Result
-	if err := decodePlist(body, MaxResultBytes, &r); err != nil {
+	if err := decodeXMLPlist(body, &whole); err == nil {
+		r = whole.Result
+		r.payloads = &whole.Payloads
+	} else if err := decodeXMLPlist(body, &r); err != nil {
 		return Result{}, fmt.Errorf("decode command result: %w", err)
 	}
 	if r.Status == "" {
@@ -70,15 +99,20 @@ func DecodeResult(body []byte) (Result, error) {
 	return r, nil
 }
 
-// decodePayload decodes r.Raw into v for the typed decoders. It refuses a
-// result that is not Acknowledged (it carries no payload) or that names
-// another request type.
-func decodePayload(r Result, want RequestType, v any) error {
+// decodePayload gives the typed decoders their payload: from what
+// DecodeResult decoded (decoded copies it into v), or else by decoding r.Raw
+// into v. It refuses a result that is not Acknowledged (it carries no
+// payload) or that names another request type.
+func decodePayload(r Result, want RequestType, v any, decoded func(*Payloads)) error {
 	if r.Status != StatusAcknowledged {
 		return fmt.Errorf("decode %s result: %w: status is %s, want %s", want, ErrMalformed, r.Status, StatusAcknowledged)
 	}
 	if r.RequestType != "" && r.RequestType != want {
 		return fmt.Errorf("decode %s result: %w: result says %.64q", want, ErrWrongRequestType, string(r.RequestType))
+	}
+	if r.payloads != nil && decoded != nil {
+		decoded(r.payloads)
+		return nil
 	}
 	if err := decodePlist(r.Raw, MaxResultBytes, v); err != nil {
 		return fmt.Errorf("decode %s result: %w", want, err)

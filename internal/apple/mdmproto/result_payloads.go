@@ -74,7 +74,7 @@ func DecodeDeviceInformation(r Result) (DeviceInformationResult, error) {
 	var w struct {
 		QueryResponses *DeviceInformationResult `plist:"QueryResponses"`
 	}
-	if err := decodePayload(r, RequestDeviceInformation, &w); err != nil {
+	if err := decodePayload(r, RequestDeviceInformation, &w, func(p *Payloads) { w.QueryResponses = p.QueryResponses }); err != nil {
 		return DeviceInformationResult{}, err
 	}
 	if w.QueryResponses == nil {
@@ -114,7 +114,7 @@ func DecodeSecurityInfo(r Result) (SecurityInfoResult, error) {
 	var w struct {
 		SecurityInfo *SecurityInfoResult `plist:"SecurityInfo"`
 	}
-	if err := decodePayload(r, RequestSecurityInfo, &w); err != nil {
+	if err := decodePayload(r, RequestSecurityInfo, &w, func(p *Payloads) { w.SecurityInfo = p.SecurityInfo }); err != nil {
 		return SecurityInfoResult{}, err
 	}
 	if w.SecurityInfo == nil {
@@ -143,7 +143,7 @@ func DecodeInstalledApplicationList(r Result) ([]InstalledApplication, error) {
 	var w struct {
 		List []InstalledApplication `plist:"InstalledApplicationList"`
 	}
-	if err := decodePayload(r, RequestInstalledApplicationList, &w); err != nil {
+	if err := decodePayload(r, RequestInstalledApplicationList, &w, func(p *Payloads) { w.List = p.InstalledApplicationList }); err != nil {
 		return nil, err
 	}
 	return w.List, nil
@@ -166,7 +166,7 @@ func DecodeManagedApplicationList(r Result) (map[string]ManagedApplication, erro
 	var w struct {
 		List map[string]ManagedApplication `plist:"ManagedApplicationList"`
 	}
-	if err := decodePayload(r, RequestManagedApplicationList, &w); err != nil {
+	if err := decodePayload(r, RequestManagedApplicationList, &w, func(p *Payloads) { w.List = p.ManagedApplicationList }); err != nil {
 		return nil, err
 	}
 	return w.List, nil
@@ -200,7 +200,7 @@ func DecodeProfileList(r Result) ([]InstalledProfile, error) {
 	var w struct {
 		List []InstalledProfile `plist:"ProfileList"`
 	}
-	if err := decodePayload(r, RequestProfileList, &w); err != nil {
+	if err := decodePayload(r, RequestProfileList, &w, func(p *Payloads) { w.List = p.ProfileList }); err != nil {
 		return nil, err
 	}
 	return w.List, nil
@@ -218,7 +218,7 @@ func DecodeCertificateList(r Result) ([]InstalledCertificate, error) {
 	var w struct {
 		List []InstalledCertificate `plist:"CertificateList"`
 	}
-	if err := decodePayload(r, RequestCertificateList, &w); err != nil {
+	if err := decodePayload(r, RequestCertificateList, &w, func(p *Payloads) { w.List = p.CertificateList }); err != nil {
 		return nil, err
 	}
 	return w.List, nil
@@ -250,7 +250,7 @@ func DecodeDeviceLocation(r Result) (DeviceLocationResult, error) {
 		Course             Number  `plist:"Course"`
 		Timestamp          string  `plist:"Timestamp"`
 	}
-	if err := decodePayload(r, RequestDeviceLocation, &w); err != nil {
+	if err := decodePayload(r, RequestDeviceLocation, &w, nil); err != nil {
 		return DeviceLocationResult{}, err
 	}
 	if w.Latitude == nil || w.Longitude == nil {

@@ -96,6 +96,21 @@ func TestDecodeDeviceInformation(t *testing.T) {
 	}
 }
 
+// A payload of the wrong shape under another command's key spoils only
+// that key: the envelope and the payload asked for still decode.
+func TestDecodeResultIsolatesMalformedPayloads(t *testing.T) {
+	body := result("DeviceInformation", kraw("QueryResponses", "<dict>"+kv("OSVersion", "17.4.1")+"</dict>"),
+		kv("ProfileList", "not a list"))
+	r := mustResult(t, body)
+	if info, err := DecodeDeviceInformation(r); err != nil || info.OSVersion != "17.4.1" {
+		t.Fatalf("DeviceInformation = %+v, %v", info, err)
+	}
+	r.RequestType = ""
+	if _, err := DecodeProfileList(r); !errors.Is(err, ErrMalformed) {
+		t.Fatalf("a ProfileList that is a string decoded: %v", err)
+	}
+}
+
 func TestDecodeSecurityInfo(t *testing.T) {
 	s, err := DecodeSecurityInfo(mustResult(t, securityInfoRes))
 	if err != nil {
