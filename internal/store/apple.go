@@ -90,6 +90,9 @@ type AppleChannelStore interface {
 	// GetByCert finds the channel of an identity certificate, any tenant
 	// (the certificate is what identifies the device).
 	GetByCert(ctx context.Context, fingerprint []byte) (AppleChannel, error)
+	// GetByCertWithDevice is GetByCert with the channel's device, in one
+	// read; ErrNotFound when no channel with a device holds the certificate.
+	GetByCertWithDevice(ctx context.Context, fingerprint []byte) (AppleChannel, Device, error)
 	// Presence is GetByCert with what an idle check-in needs besides, in
 	// one read; ErrNotFound when no channel holds the certificate.
 	Presence(ctx context.Context, fingerprint []byte) (ChannelPresence, error)
@@ -154,10 +157,11 @@ type CommandStore interface {
 	// (devices with none are absent).
 	OpenCounts(ctx context.Context, tenantID string, deviceIDs []string) (map[string]int, error)
 	Get(ctx context.Context, tenantID, id string) (Command, error)
-	// Next returns the device's oldest open command: queued or sent, and
-	// notnow ones too when includeNotNow (the device said Idle, so it is ready
-	// again); ErrNotFound when none.
-	Next(ctx context.Context, tenantID, deviceID string, includeNotNow bool) (Command, error)
+	// SendNext marks the device's oldest open command sent at at (one more
+	// attempt) and returns it as stored: queued or sent, and notnow ones too
+	// when includeNotNow (the device said Idle, so it is ready again);
+	// ErrNotFound when none.
+	SendNext(ctx context.Context, tenantID, deviceID string, includeNotNow bool, at time.Time) (Command, error)
 	// Update writes State, Attempts, ErrorChain, SentAt and CompletedAt.
 	Update(ctx context.Context, c Command) error
 	List(ctx context.Context, tenantID, deviceID string, p Page) ([]Command, error)

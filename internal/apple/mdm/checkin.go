@@ -134,18 +134,16 @@ func (s *Service) channelFor(ctx context.Context, q store.Queries, cert *x509.Ce
 }
 
 func (s *Service) channelAndDevice(ctx context.Context, q store.Queries, cert *x509.Certificate, sender mdmproto.Enrollment) (store.AppleChannel, store.Device, error) {
-	var d store.Device
-	ch, err := q.AppleChannels().GetByCert(ctx, Fingerprint(cert))
+	ch, d, err := q.AppleChannels().GetByCertWithDevice(ctx, Fingerprint(cert))
 	if errors.Is(err, store.ErrNotFound) {
-		ch, err = s.renewedChannel(ctx, q, cert)
+		if ch, err = s.renewedChannel(ctx, q, cert); err == nil {
+			d, err = q.Devices().Get(ctx, ch.TenantID, ch.DeviceID)
+		}
 	}
 	if err != nil {
 		return ch, d, err
 	}
 	if err := s.checkSender(ctx, q, ch, sender); err != nil {
-		return ch, d, err
-	}
-	if d, err = q.Devices().Get(ctx, ch.TenantID, ch.DeviceID); err != nil {
 		return ch, d, err
 	}
 	if d.Gone() {

@@ -54,16 +54,12 @@ func (s *Service) Connect(ctx context.Context, cert *x509.Certificate, body []by
 				return err
 			}
 		}
-		next, err = q.Commands().Next(ctx, ch.TenantID, ch.DeviceID, res.Status == mdmproto.StatusIdle)
+		next, err = q.Commands().SendNext(ctx, ch.TenantID, ch.DeviceID, res.Status == mdmproto.StatusIdle, now)
 		if errors.Is(err, store.ErrNotFound) {
 			next = store.Command{}
 			return nil
 		}
-		if err != nil {
-			return err
-		}
-		next.State, next.SentAt, next.Attempts = store.CommandSent, now, next.Attempts+1
-		return q.Commands().Update(ctx, next)
+		return err
 	})
 	if err != nil || next.ID == "" {
 		return nil, err

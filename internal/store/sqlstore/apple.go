@@ -99,13 +99,33 @@ func (s appleChannelStore) GetByCert(ctx context.Context, fingerprint []byte) (s
 	return c, mapErr("reading MDM channel", err)
 }
 
+// The check-in paths' reads, built once: they run on every request.
+var (
+	channelWithDeviceQuery = `SELECT ` + qualified("ch", appleChannelColumns) + `, ` + qualified("d", deviceColumns) + `
+		FROM apple_channels ch JOIN devices d ON d.tenant_id = ch.tenant_id AND d.id = ch.device_id
+		WHERE ch.cert_fingerprint = $1`
+	presenceQuery = `SELECT ` + qualified("ch", appleChannelColumns) + `, d.state, d.last_seen_at,
+		EXISTS (SELECT 1 FROM commands c WHERE c.tenant_id = ch.tenant_id AND c.device_id = ch.device_id AND c.state IN ` + openStates + `)
+		FROM apple_channels ch JOIN devices d ON d.tenant_id = ch.tenant_id AND d.id = ch.device_id
+		WHERE ch.cert_fingerprint = $1`
+)
+
+func (s appleChannelStore) GetByCertWithDevice(ctx context.Context, fingerprint []byte) (store.AppleChannel, store.Device, error) {
+	row := s.q.x.QueryRowContext(ctx, channelWithDeviceQuery, fingerprint)
+	var ch store.AppleChannel
+	// The channel's columns come first: scanDevice reads its own after them.
+	d, err := scanDevice(scanFunc(func(deviceDest ...any) error {
+		var err error
+		ch, err = scanAppleChannel(scanAlso{row, deviceDest})
+		return err
+	}))
+	return ch, d, mapErr("reading MDM channel", err)
+}
+
 func (s appleChannelStore) Presence(ctx context.Context, fingerprint []byte) (store.ChannelPresence, error) {
 	var p store.ChannelPresence
 	var seen int64
-	row := s.q.x.QueryRowContext(ctx, `SELECT `+qualified("ch", appleChannelColumns)+`, d.state, d.last_seen_at,
-		EXISTS (SELECT 1 FROM commands c WHERE c.tenant_id = ch.tenant_id AND c.device_id = ch.device_id AND c.state IN `+openStates+`)
-		FROM apple_channels ch JOIN devices d ON d.tenant_id = ch.tenant_id AND d.id = ch.device_id
-		WHERE ch.cert_fingerprint = $1`, fingerprint)
+	row := s.q.x.QueryRowContext(ctx, presenceQuery, fingerprint)
 	ch, err := scanAppleChannel(scanAlso{row, []any{&p.DeviceState, &seen, &p.Pending}})
 	p.Channel, p.LastSeenAt = ch, fromMicros(seen)
 	return p, mapErr("reading MDM channel", err)
@@ -230,14 +250,21 @@ func (s commandStore) Get(ctx context.Context, tenantID, id string) (store.Comma
 	return c, mapErr("reading command", err)
 }
 
-func (s commandStore) Next(ctx context.Context, tenantID, deviceID string, includeNotNow bool) (store.Command, error) {
+func (s commandStore) SendNext(ctx context.Context, tenantID, deviceID string, includeNotNow bool, at time.Time) (store.Command, error) {
 	states := `('queued', 'sent')`
 	if includeNotNow {
 		states = openStates
 	}
-	c, err := scanCommand(s.q.x.QueryRowContext(ctx, `SELECT `+commandColumns+` FROM commands
-		WHERE tenant_id = $1 AND device_id = $2 AND state IN `+states+` ORDER BY id LIMIT 1`, tenantID, deviceID))
-	return c, mapErr("reading the next command", err)
+	var c store.Command
+	err := s.q.inWriteTx(ctx, func(q *queries) error {
+		var err error
+		c, err = scanCommand(q.x.QueryRowContext(ctx, `UPDATE commands SET state = 'sent', sent_at = $3, attempts = attempts + 1
+			WHERE tenant_id = $1 AND id = (SELECT id FROM commands WHERE tenant_id = $1 AND device_id = $2 AND state IN `+states+`
+				ORDER BY id LIMIT 1)
+			RETURNING `+commandColumns, tenantID, deviceID, micros(at)))
+		return mapErr("sending the next command", err)
+	})
+	return c, err
 }
 
 func (s commandStore) Update(ctx context.Context, c store.Command) error {

@@ -254,6 +254,11 @@ type scanAlso struct {
 
 func (a scanAlso) Scan(dest ...any) error { return a.s.Scan(append(dest, a.extra...)...) }
 
+// scanFunc adapts a function to scanner.
+type scanFunc func(dest ...any) error
+
+func (f scanFunc) Scan(dest ...any) error { return f(dest...) }
+
 // qualified prefixes each of a comma-separated column list with table.
 func qualified(table, columns string) string {
 	cols := strings.Split(columns, ",")

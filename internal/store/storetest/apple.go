@@ -138,8 +138,15 @@ func testChannelPresence(t *testing.T, st store.Store) {
 		}
 	}
 	presence(false)
+	gotCh, gotDev, err := st.Read().AppleChannels().GetByCertWithDevice(ctx, c.CertFingerprint)
+	must(t, err)
+	if stored, _ := st.Read().Devices().Get(ctx, a.ID, d.ID); !reflect.DeepEqual(gotCh, c) || !reflect.DeepEqual(gotDev, stored) {
+		t.Fatalf("GetByCertWithDevice = %+v, %+v; want %+v, %+v", gotCh, gotDev, c, stored)
+	}
 	for _, fp := range [][]byte{[]byte("fp-unknown"), orphan.CertFingerprint} {
 		_, err := st.Read().AppleChannels().Presence(ctx, fp)
+		wantErr(t, err, store.ErrNotFound, "a certificate without a channel and device")
+		_, _, err = st.Read().AppleChannels().GetByCertWithDevice(ctx, fp)
 		wantErr(t, err, store.ErrNotFound, "a certificate without a channel and device")
 	}
 	cmd := store.Command{ID: store.NewID(), TenantID: a.ID, DeviceID: d.ID, RequestType: "DeviceInformation", Payload: []byte{1},
@@ -166,28 +173,43 @@ func testCommandQueue(t *testing.T, st store.Store) {
 			Payload: []byte{byte(i)}, State: store.CommandQueued, RequestedBy: "admin:x", CreatedAt: micro(at)})
 	}
 	tx(t, st, func(q store.Queries) error { return q.Commands().Enqueue(ctx, cmds, 10) })
-	next, err := st.Read().Commands().Next(ctx, a.ID, dev, false)
+	// Read() sends it too: SQLite gives the statement a transaction of its own.
+	next, err := st.Read().Commands().SendNext(ctx, a.ID, dev, false, at.Add(time.Minute))
 	must(t, err)
-	if !reflect.DeepEqual(next, cmds[0]) {
-		t.Fatalf("next:\n got %+v\nwant %+v", next, cmds[0])
+	want := cmds[0]
+	want.State, want.SentAt, want.Attempts = store.CommandSent, micro(at.Add(time.Minute)), 1
+	if !reflect.DeepEqual(next, want) {
+		t.Fatalf("next:\n got %+v\nwant %+v", next, want)
 	}
-	_, err = st.Read().Commands().Next(ctx, b.ID, dev, true)
+	if stored, err := st.Read().Commands().Get(ctx, a.ID, want.ID); err != nil || !reflect.DeepEqual(stored, want) {
+		t.Fatalf("stored after sending: %+v, %v", stored, err)
+	}
+	sendNext := func(tenantID string, includeNotNow bool) (store.Command, error) {
+		var c store.Command
+		err := st.Tx(ctx, func(q store.Queries) error {
+			var err error
+			c, err = q.Commands().SendNext(ctx, tenantID, dev, includeNotNow, at)
+			return err
+		})
+		return c, err
+	}
+	_, err = sendNext(b.ID, true)
 	wantErr(t, err, store.ErrNotFound, "other tenant's queue")
 	// NotNow: not resent in the same exchange, retried once the device says Idle.
-	first := cmds[0]
+	first := next
 	first.State = store.CommandNotNow
 	tx(t, st, func(q store.Queries) error { return q.Commands().Update(ctx, first) })
-	if next, _ = st.Read().Commands().Next(ctx, a.ID, dev, false); next.ID != cmds[1].ID {
+	if next, _ = sendNext(a.ID, false); next.ID != cmds[1].ID {
 		t.Fatalf("a NotNow command came back in the same exchange: %s", next.ID)
 	}
-	if next, _ = st.Read().Commands().Next(ctx, a.ID, dev, true); next.ID != cmds[0].ID {
-		t.Fatalf("a NotNow command was not retried after Idle: %s", next.ID)
+	if next, _ = sendNext(a.ID, true); next.ID != cmds[0].ID || next.Attempts != 2 || next.State != store.CommandSent {
+		t.Fatalf("a NotNow command was not retried after Idle: %+v", next)
 	}
 	for _, c := range cmds {
 		c.State, c.CompletedAt = store.CommandAcknowledged, micro(at)
 		tx(t, st, func(q store.Queries) error { return q.Commands().Update(ctx, c) })
 	}
-	_, err = st.Read().Commands().Next(ctx, a.ID, dev, true)
+	_, err = sendNext(a.ID, true)
 	wantErr(t, err, store.ErrNotFound, "empty queue")
 	list, err := st.Read().Commands().List(ctx, a.ID, dev, store.Page{Limit: 2})
 	must(t, err)
