@@ -55,7 +55,7 @@ func (s *Server) routeTable() []Route {
 		{Method: "GET", Path: v1 + "/tenants", Access: self(), Tag: tagTenants, Summary: "List the tenants I can see", Query: pageQuery, Out: List[TenantView]{}, Handle: s.listVisibleTenants},
 		{Method: "GET", Path: t, Access: needs("tenant.read"), Tag: tagTenants, Summary: "Get a tenant", Out: TenantView{}, Handle: s.getTenant},
 		{Method: "PATCH", Path: t, Access: needs("tenant.manage"), Tag: tagTenants, Summary: "Change a tenant's name, MFA rule or IP allowlist", In: TenantPatchRequest{}, Out: TenantView{}, Handle: s.updateTenant},
-		{Method: "DELETE", Path: t, Access: needs("tenant.delete"), Tag: tagTenants, Summary: "Delete a customer tenant", Handle: s.deleteTenant},
+		{Method: "DELETE", Path: t, Access: needs("tenant.delete"), Tag: tagTenants, Summary: "Delete a customer tenant with its data and keys; its audit log stays. Refused while it has admins, customers or managed devices", Handle: s.deleteTenant},
 		{Method: "GET", Path: t + "/customers", Access: needs("tenant.read"), Tag: tagTenants, Summary: "List a provider's customer tenants", Query: pageQuery, Out: List[TenantView]{}, Handle: s.listCustomers},
 		{Method: "POST", Path: t + "/customers", Access: needs("tenant.manage"), Tag: tagTenants, Summary: "Create a customer tenant", In: TenantCreateRequest{}, Out: TenantView{}, Status: http.StatusCreated, Handle: s.createCustomer},
 

@@ -57,6 +57,8 @@ type Service struct {
 	login  throttle.LoginPolicy
 	log    *slog.Logger
 	now    func() time.Time
+	// tenantDeleted runs inside tenant deletion; see OnTenantDeleted.
+	tenantDeleted []func(ctx context.Context, q store.Queries, tenantID string) error
 }
 
 // Option changes a Service at construction.

@@ -203,10 +203,13 @@ func (s *Service) UpdateTenant(ctx context.Context, id string, patch TenantPatch
 	return out, err
 }
 
-// DeleteTenant removes a customer tenant that no longer has admins. The root
-// provider cannot be deleted. Its audit chain stays in the database for the
-// retention period: deleting a customer must not erase the record of what
-// was done to it.
+// DeleteTenant removes a customer tenant that no longer has admins, customer
+// tenants or managed devices, with everything it holds: its devices' and
+// people's records, its key vault (so its encrypted data is unreadable in
+// every backup too), and, through the OnTenantDeleted hooks, what other
+// services keep for it. The root provider cannot be deleted. Its audit
+// chain stays in the database for the retention period: deleting a customer
+// must not erase the record of what was done to it.
 func (s *Service) DeleteTenant(ctx context.Context, id string, actor Actor) error {
 	return s.st.Tx(ctx, func(q store.Queries) error {
 		t, err := q.Tenants().Get(ctx, id)
@@ -218,12 +221,25 @@ func (s *Service) DeleteTenant(ctx context.Context, id string, actor Actor) erro
 		}
 		if err := q.Tenants().Delete(ctx, id); err != nil {
 			if errors.Is(err, store.ErrConflict) {
-				return apperr.Conflict("the tenant still has admins or customer tenants; remove them first")
+				return apperr.Conflict("the tenant still has admins, customer tenants or managed devices; " +
+					"remove the admins and tenants, and retire, wipe or remove the devices first")
 			}
 			return notFoundAs(err, "tenant")
 		}
+		for _, forget := range s.tenantDeleted {
+			if err := forget(ctx, q, id); err != nil {
+				return err
+			}
+		}
 		return appendAudit(ctx, q, actor.Entry(t.ParentID, "tenant.delete", "tenant", t.ID, outcomeSuccess))
 	})
+}
+
+// OnTenantDeleted registers fn to run in the transaction that deletes a
+// tenant, for services that keep the tenant's data outside its tables (keys
+// under their own names, caches). Register before serving requests.
+func (s *Service) OnTenantDeleted(fn func(ctx context.Context, q store.Queries, tenantID string) error) {
+	s.tenantDeleted = append(s.tenantDeleted, fn)
 }
 
 // notFoundAs turns store.ErrNotFound into the API's 404 for what.

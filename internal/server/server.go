@@ -123,6 +123,11 @@ func (a *App) init(ctx context.Context, migrate bool) error {
 		public = "https://" + a.Config.Listen
 	}
 	a.MDM = mdm.New(a.Store, a.Privacy, a.Sealer, mdm.Config{PublicURL: public}, a.Log)
+	a.IAM.OnTenantDeleted(a.MDM.ForgetTenant)
+	a.IAM.OnTenantDeleted(func(_ context.Context, _ store.Queries, tenantID string) error {
+		a.Privacy.Vault().Forget(tenantID)
+		return nil
+	})
 	a.initManagement()
 	return nil
 }

@@ -175,6 +175,13 @@ func (d *Device) TokenUpdate() map[string]any {
 	return tu
 }
 
+// CheckOut is the message a device sends when its MDM profile is removed.
+func (d *Device) CheckOut() map[string]any {
+	co := map[string]any{"MessageType": "CheckOut", "Topic": d.topic}
+	d.identify(co)
+	return co
+}
+
 func (d *Device) identify(m map[string]any) {
 	if d.UDID != "" {
 		m["UDID"] = d.UDID

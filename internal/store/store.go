@@ -108,7 +108,11 @@ type TenantStore interface {
 	ListChildren(ctx context.Context, parentID string, p Page) ([]Tenant, error)
 	// Update writes Name, RequireMFA, AllowedCIDRs and UpdatedAt.
 	Update(ctx context.Context, t Tenant) error
-	// Delete removes a tenant; ErrConflict while it has child tenants or admins.
+	// Delete removes a tenant with everything it holds except its audit log,
+	// which is kept for its retention period. Its key vault goes with it, so
+	// every copy of its encrypted data, backups included, becomes unreadable.
+	// ErrConflict while it has child tenants, admins, or devices still under
+	// management (pending or enrolled).
 	Delete(ctx context.Context, id string) error
 	Count(ctx context.Context) (int, error)
 }
@@ -245,6 +249,8 @@ type SettingStore interface {
 	// did; used where several nodes race to create the same thing.
 	PutIfAbsent(ctx context.Context, key string, value []byte) (bool, error)
 	Delete(ctx context.Context, key string) error
+	// DeletePrefix removes every key starting with prefix and says how many.
+	DeletePrefix(ctx context.Context, prefix string) (int, error)
 }
 
 // LeaseStore elects one node for periodic work (checkpoints, archiving).

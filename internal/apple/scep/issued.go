@@ -14,8 +14,10 @@ import (
 // first certificate was issued for) and deletes it, so one certificate renews
 // at most once and the entries stay one per enrolled device.
 func issuedSettingKey(tenantID string, serial *big.Int) string {
-	return "scep-cert:" + tenantID + ":" + serial.Text(16)
+	return issuedSettingPrefix(tenantID) + serial.Text(16)
 }
+
+func issuedSettingPrefix(tenantID string) string { return "scep-cert:" + tenantID + ":" }
 
 func recordIssued(ctx context.Context, settings store.SettingStore, tenantID string, serial *big.Int, enrolmentID string) error {
 	if err := settings.Put(ctx, issuedSettingKey(tenantID, serial), []byte(enrolmentID)); err != nil {

@@ -9,6 +9,7 @@ import (
 	"encoding/asn1"
 	"errors"
 	"fmt"
+	"strconv"
 	"time"
 
 	"github.com/steward-mdm/steward/internal/store"
@@ -47,8 +48,10 @@ func raGenerationStart(gen int64) time.Time {
 	return time.Unix(gen*int64(raPeriod/time.Second), 0).UTC()
 }
 
+func raSettingPrefix(tenantID string) string { return "scep-ra:" + tenantID + ":" }
+
 func raSettingKey(tenantID string, gen int64) string {
-	return fmt.Sprintf("scep-ra:%s:%d", tenantID, gen)
+	return raSettingPrefix(tenantID) + strconv.FormatInt(gen, 10)
 }
 
 // currentRA returns the RA of now's generation, creating it on first use.

@@ -115,7 +115,7 @@ func (v *Vault) RotateTenant(ctx context.Context, q store.Queries, tenantID stri
 	if err := q.Keys().UpdateKeyset(ctx, k); err != nil {
 		return res, err
 	}
-	v.forget(tenantID)
+	v.Forget(tenantID)
 	res.Keysets, res.NewKeyID, res.RetiredIDs = 1, newID, retired
 	return res, nil
 }
@@ -151,7 +151,7 @@ func (v *Vault) RotateMaster(ctx context.Context, q store.Queries, from secrets.
 		if err := q.Keys().UpdateKeyset(ctx, k); err != nil {
 			return res, err
 		}
-		v.forget(k.TenantID)
+		v.Forget(k.TenantID)
 		res.Keysets++
 	}
 	return res, nil

@@ -163,8 +163,9 @@ func (v *Vault) load(k store.TenantKeyset) (*tenantKeys, error) {
 	return tk, nil
 }
 
-// forget drops a cached tenant so the next use reloads it.
-func (v *Vault) forget(tenantID string) {
+// Forget drops a cached tenant so the next use reloads it; after the
+// tenant's deletion, its keys leave memory too.
+func (v *Vault) Forget(tenantID string) {
 	v.mu.Lock()
 	delete(v.tenants, tenantID)
 	v.mu.Unlock()
@@ -290,7 +291,7 @@ func (d *DataKeys) unwrap(tenantID, keyID string) (*dataKey, error) {
 	raw, err := tk.wrap.Decrypt(k.Wrapped, dataKeyAD(k))
 	if err != nil {
 		// A rotation on another node may be newer than our cache: reload once.
-		d.v.forget(tenantID)
+		d.v.Forget(tenantID)
 		if tk, err = d.v.tenant(d.ctx, d.q, tenantID); err != nil {
 			return nil, err
 		}

@@ -2,7 +2,9 @@ package sqlstore
 
 import (
 	"context"
+	"errors"
 	"time"
+	"unicode/utf8"
 
 	"github.com/steward-mdm/steward/internal/store"
 )
@@ -35,6 +37,16 @@ func (s settingStore) PutIfAbsent(ctx context.Context, key string, value []byte)
 
 func (s settingStore) Delete(ctx context.Context, key string) error {
 	return s.q.execOne(ctx, "deleting setting", `DELETE FROM settings WHERE key = $1`, key)
+}
+
+// DeletePrefix compares a substring rather than using LIKE, whose wildcards
+// and case folding differ between the engines.
+func (s settingStore) DeletePrefix(ctx context.Context, prefix string) (int, error) {
+	if prefix == "" {
+		return 0, errors.New("sqlstore: deleting settings by prefix needs a prefix")
+	}
+	return s.q.exec(ctx, "deleting settings", `DELETE FROM settings WHERE substr(key, 1, $1) = $2`,
+		utf8.RuneCountInString(prefix), prefix)
 }
 
 type leaseStore struct{ q *queries }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"slices"
 
 	"github.com/steward-mdm/steward/internal/store"
 )
@@ -92,12 +93,13 @@ func (s tenantStore) Update(ctx context.Context, t store.Tenant) error {
 // would too, but an explicit check gives ErrConflict on both engines.
 func (s tenantStore) Delete(ctx context.Context, id string) error {
 	n, err := s.q.count(ctx, "checking tenant dependants", `SELECT
-		(SELECT COUNT(*) FROM tenants WHERE parent_id = $1) + (SELECT COUNT(*) FROM admins WHERE tenant_id = $1)`, id)
+		(SELECT COUNT(*) FROM tenants WHERE parent_id = $1) + (SELECT COUNT(*) FROM admins WHERE tenant_id = $1) +
+		(SELECT COUNT(*) FROM devices WHERE tenant_id = $1 AND state IN ($2, $3))`, id, store.DevicePending, store.DeviceEnrolled)
 	if err != nil {
 		return err
 	}
 	if n > 0 {
-		return fmt.Errorf("sqlstore: deleting tenant: it still has child tenants or admins: %w", store.ErrConflict)
+		return fmt.Errorf("sqlstore: deleting tenant: it still has child tenants, admins or managed devices: %w", store.ErrConflict)
 	}
 	res, err := s.q.x.ExecContext(ctx, `DELETE FROM tenants WHERE id = $1`, id)
 	if err != nil && isForeignKeyViolation(err) {
@@ -109,6 +111,31 @@ func (s tenantStore) Delete(ctx context.Context, id string) error {
 	}
 	if affected, err := res.RowsAffected(); err != nil || affected == 0 {
 		return mapErr("deleting tenant", sql.ErrNoRows)
+	}
+	return s.purge(ctx, id)
+}
+
+// keptWithoutTenant are the tenant-scoped tables a deleted tenant leaves
+// behind: the record of what was done to a customer outlives the customer,
+// for the audit log's retention period.
+var keptWithoutTenant = map[string]bool{"audit_entries": true, "audit_heads": true, "audit_checkpoints": true}
+
+// purge deletes the tenant's rows from every table with a tenant_id column,
+// children before parents. Reading the tables from the schema, rather than
+// listing them here, means a table added later cannot be forgotten.
+func (s tenantStore) purge(ctx context.Context, id string) error {
+	schema, err := s.q.db.loadSchema(ctx, s.q.x)
+	if err != nil {
+		return fmt.Errorf("sqlstore: deleting tenant: reading the schema: %w", err)
+	}
+	for _, table := range slices.Backward(schema.order) {
+		if keptWithoutTenant[table] || !slices.Contains(schema.columns[table], "tenant_id") {
+			continue
+		}
+		// The name comes from the database's own catalogue, not from input.
+		if _, err := s.q.exec(ctx, "deleting tenant data", `DELETE FROM `+quoteIdent(table)+` WHERE tenant_id = $1`, id); err != nil {
+			return fmt.Errorf("%w (table %s)", err, table)
+		}
 	}
 	return nil
 }

@@ -46,6 +46,41 @@ func testSettings(t *testing.T, st store.Store) {
 	wantErr(t, err, store.ErrNotFound, "Get after Delete")
 	wantErr(t, st.Tx(ctx, func(q store.Queries) error { return q.Settings().Delete(ctx, "sealed-key") }),
 		store.ErrNotFound, "Delete absent")
+
+	// A prefix deletes only its own keys: not a longer tenant ID's, not
+	// keys that match it only under LIKE's wildcards or case folding.
+	for _, k := range []string{"ca:t1", "ra:t1:1", "ra:t1:2", "ra:t10:1", "RA:t1:3", "ra_t1:4", "raXt1:5"} {
+		tx(t, st, func(q store.Queries) error { return q.Settings().Put(ctx, k, []byte(k)) })
+	}
+	var n int
+	tx(t, st, func(q store.Queries) error {
+		var err error
+		n, err = q.Settings().DeletePrefix(ctx, "ra:t1:")
+		return err
+	})
+	if n != 2 {
+		t.Fatalf("DeletePrefix removed %d keys, want 2", n)
+	}
+	for _, k := range []string{"ra:t1:1", "ra:t1:2"} {
+		_, err := r.Get(ctx, k)
+		wantErr(t, err, store.ErrNotFound, "Get after DeletePrefix")
+	}
+	tx(t, st, func(q store.Queries) error {
+		var err error
+		n, err = q.Settings().DeletePrefix(ctx, "ra_t1:")
+		return err
+	})
+	if n != 1 {
+		t.Fatalf("DeletePrefix(ra_t1:) removed %d keys, want 1", n)
+	}
+	for _, k := range []string{"ca:t1", "ra:t10:1", "RA:t1:3", "raXt1:5"} {
+		if _, err := r.Get(ctx, k); err != nil {
+			t.Fatalf("DeletePrefix removed %s: %v", k, err)
+		}
+	}
+	if err := st.Tx(ctx, func(q store.Queries) error { _, err := q.Settings().DeletePrefix(ctx, ""); return err }); err == nil {
+		t.Fatal("DeletePrefix with an empty prefix succeeded")
+	}
 }
 
 func testPutIfAbsentRace(t *testing.T, st store.Store) {

@@ -20,6 +20,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 	}{
 		{"TenantCRUD", testTenantCRUD},
 		{"TenantHierarchy", testTenantHierarchy},
+		{"TenantDeletePurges", testTenantDeletePurges},
 		{"TimeRoundTrip", testTimeRoundTrip},
 		{"AdminCRUD", testAdminCRUD},
 		{"AdminDeleteCascades", testAdminDeleteCascades},

@@ -156,3 +156,62 @@ func testTimeRoundTrip(t *testing.T, st store.Store) {
 		t.Fatalf("pre-1970 time = %v, want %v", got.PasswordSetAt, old)
 	}
 }
+
+// testTenantDeletePurges: deleting a customer takes its data and its key
+// vault with it, keeps its audit log, and leaves its neighbours alone.
+func testTenantDeletePurges(t *testing.T, st store.Store) {
+	ctx := context.Background()
+	root := newTenant(t, st, "")
+	gone, kept := newTenant(t, st, root.ID), newTenant(t, st, root.ID)
+	type holdings struct {
+		subject store.Subject
+		device  store.Device
+	}
+	fill := func(tn store.Tenant) holdings {
+		s := newSubject(t, st, tn.ID, []byte("email-"+tn.ID))
+		d := newDevice(t, st, tn.ID, s.ID, "corporate")
+		tx(t, st, func(q store.Queries) error {
+			if _, err := q.Keys().CreateKeyset(ctx, store.TenantKeyset{TenantID: tn.ID, AEADKeyset: []byte("aead"),
+				IndexKeyset: []byte("index"), MasterKeyID: "master", CreatedAt: micro(at), RotatedAt: micro(at)}); err != nil {
+				return err
+			}
+			return q.Inventory().Put(ctx, []store.InventoryValue{value(d, "device.name", "device_identity", true, 0)}, nil)
+		})
+		appendEntries(t, st, tn.ID, 2, nil)
+		return holdings{s, d}
+	}
+	g, k := fill(gone), fill(kept)
+
+	wantErr(t, st.Tx(ctx, func(q store.Queries) error { return q.Tenants().Delete(ctx, gone.ID) }),
+		store.ErrConflict, "Delete with an enrolled device")
+	g.device.State = store.DeviceRetired
+	tx(t, st, func(q store.Queries) error { return q.Devices().Update(ctx, g.device) })
+	tx(t, st, func(q store.Queries) error { return q.Tenants().Delete(ctx, gone.ID) })
+
+	r := st.Read()
+	_, err := r.Devices().Get(ctx, gone.ID, g.device.ID)
+	wantErr(t, err, store.ErrNotFound, "device of a deleted tenant")
+	_, err = r.Subjects().Get(ctx, gone.ID, g.subject.ID)
+	wantErr(t, err, store.ErrNotFound, "subject of a deleted tenant")
+	_, err = r.Keys().GetKeyset(ctx, gone.ID)
+	wantErr(t, err, store.ErrNotFound, "keyset of a deleted tenant")
+	if cur, err := r.Inventory().Current(ctx, gone.ID, g.device.ID); err != nil || len(cur) != 0 {
+		t.Fatalf("inventory of a deleted tenant = %d values, %v", len(cur), err)
+	}
+	if entries, err := r.Audit().List(ctx, gone.ID, store.AuditFilter{}); err != nil || len(entries) != 2 {
+		t.Fatalf("audit log of a deleted tenant = %d entries, %v; want both kept", len(entries), err)
+	}
+
+	if _, err := r.Devices().Get(ctx, kept.ID, k.device.ID); err != nil {
+		t.Fatalf("a neighbour's device went: %v", err)
+	}
+	if _, err := r.Subjects().Get(ctx, kept.ID, k.subject.ID); err != nil {
+		t.Fatalf("a neighbour's subject went: %v", err)
+	}
+	if _, err := r.Keys().GetKeyset(ctx, kept.ID); err != nil {
+		t.Fatalf("a neighbour's keyset went: %v", err)
+	}
+	if cur, err := r.Inventory().Current(ctx, kept.ID, k.device.ID); err != nil || len(cur) != 1 {
+		t.Fatalf("a neighbour's inventory = %d values, %v", len(cur), err)
+	}
+}
