@@ -305,6 +305,11 @@ func (a *App) runJobs(ctx context.Context) {
 		} else if n > 0 {
 			a.Log.Info("purged ended sessions", "count", n)
 		}
+		if n, err := a.MDM.PurgeExpiredChallenges(ctx); err != nil && ctx.Err() == nil {
+			a.Log.Warn("purging expired SCEP challenges failed", "error", err.Error())
+		} else if n > 0 {
+			a.Log.Info("purged expired SCEP challenges", "count", n)
+		}
 		select {
 		case <-ctx.Done():
 			return

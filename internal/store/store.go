@@ -251,6 +251,15 @@ type SettingStore interface {
 	Delete(ctx context.Context, key string) error
 	// DeletePrefix removes every key starting with prefix and says how many.
 	DeletePrefix(ctx context.Context, prefix string) (int, error)
+	// ListPrefix returns up to limit settings whose key starts with prefix,
+	// in key order, after the key after ("" starts at the first).
+	ListPrefix(ctx context.Context, prefix, after string, limit int) ([]Setting, error)
+}
+
+// Setting is one stored key and its value.
+type Setting struct {
+	Key   string
+	Value []byte
 }
 
 // LeaseStore elects one node for periodic work (checkpoints, archiving).

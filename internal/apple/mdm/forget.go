@@ -23,3 +23,9 @@ func (s *Service) ForgetTenant(ctx context.Context, q store.Queries, tenantID st
 	s.cas.Delete(tenantID)
 	return nil
 }
+
+// PurgeExpiredChallenges deletes the SCEP challenges of profiles that were
+// downloaded but not installed before they expired.
+func (s *Service) PurgeExpiredChallenges(ctx context.Context) (int, error) {
+	return scep.PurgeExpiredChallenges(ctx, s.st, s.clock())
+}

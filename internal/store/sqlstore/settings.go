@@ -49,6 +49,20 @@ func (s settingStore) DeletePrefix(ctx context.Context, prefix string) (int, err
 		utf8.RuneCountInString(prefix), prefix)
 }
 
+func (s settingStore) ListPrefix(ctx context.Context, prefix, after string, limit int) ([]store.Setting, error) {
+	if prefix == "" {
+		return nil, errors.New("sqlstore: listing settings by prefix needs a prefix")
+	}
+	_, limit = pageArgs(store.Page{Limit: limit})
+	rows, err := s.q.x.QueryContext(ctx, `SELECT key, value FROM settings WHERE substr(key, 1, $1) = $2 AND key > $3
+		ORDER BY key LIMIT $4`, utf8.RuneCountInString(prefix), prefix, after, limit)
+	return collect(rows, err, "listing settings", func(sc scanner) (store.Setting, error) {
+		var st store.Setting
+		err := sc.Scan(&st.Key, &st.Value)
+		return st, err
+	})
+}
+
 type leaseStore struct{ q *queries }
 
 // TryAcquire is one upsert whose update only applies when the caller holds

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -80,6 +81,32 @@ func testSettings(t *testing.T, st store.Store) {
 	}
 	if err := st.Tx(ctx, func(q store.Queries) error { _, err := q.Settings().DeletePrefix(ctx, ""); return err }); err == nil {
 		t.Fatal("DeletePrefix with an empty prefix succeeded")
+	}
+
+	// ListPrefix pages through its own keys only, in key order.
+	for _, k := range []string{"ch:3", "ch:1", "ch:5", "ch:2", "ch:4", "ch2:x", "CH:9", "cx:1"} {
+		tx(t, st, func(q store.Queries) error { return q.Settings().Put(ctx, k, []byte("v-"+k)) })
+	}
+	var walked []string
+	for after := ""; ; {
+		page, err := r.ListPrefix(ctx, "ch:", after, 2)
+		must(t, err)
+		if len(page) > 2 {
+			t.Fatalf("ListPrefix page of %d exceeds limit 2", len(page))
+		}
+		if len(page) == 0 {
+			break
+		}
+		for _, p := range page {
+			if string(p.Value) != "v-"+p.Key {
+				t.Fatalf("ListPrefix value of %s = %q", p.Key, p.Value)
+			}
+			walked = append(walked, p.Key)
+		}
+		after = page[len(page)-1].Key
+	}
+	if want := []string{"ch:1", "ch:2", "ch:3", "ch:4", "ch:5"}; !slices.Equal(walked, want) {
+		t.Fatalf("ListPrefix walked %v, want %v", walked, want)
 	}
 }
 
