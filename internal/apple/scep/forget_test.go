@@ -16,7 +16,7 @@ import (
 func TestForgetTenantDeletesOnlyItsKeys(t *testing.T) {
 	e := newTestEnv(t)
 	ctx := context.Background()
-	var keys = map[string][]string{}
+	keys := map[string][]string{}
 	for _, tenant := range []string{tenantA, tenantB} {
 		ca := e.cas[tenant].Certificate()
 		d := newDevice(t, rsaKey(t, 2048))

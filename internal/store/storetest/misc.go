@@ -53,25 +53,22 @@ func testSettings(t *testing.T, st store.Store) {
 	for _, k := range []string{"ca:t1", "ra:t1:1", "ra:t1:2", "ra:t10:1", "RA:t1:3", "ra_t1:4", "raXt1:5"} {
 		tx(t, st, func(q store.Queries) error { return q.Settings().Put(ctx, k, []byte(k)) })
 	}
-	var n int
-	tx(t, st, func(q store.Queries) error {
-		var err error
-		n, err = q.Settings().DeletePrefix(ctx, "ra:t1:")
-		return err
-	})
-	if n != 2 {
-		t.Fatalf("DeletePrefix removed %d keys, want 2", n)
+	deletePrefix := func(prefix string) (n int) {
+		t.Helper()
+		tx(t, st, func(q store.Queries) (err error) {
+			n, err = q.Settings().DeletePrefix(ctx, prefix)
+			return err
+		})
+		return n
+	}
+	if n := deletePrefix("ra:t1:"); n != 2 {
+		t.Fatalf("DeletePrefix(ra:t1:) removed %d keys, want 2", n)
 	}
 	for _, k := range []string{"ra:t1:1", "ra:t1:2"} {
 		_, err := r.Get(ctx, k)
 		wantErr(t, err, store.ErrNotFound, "Get after DeletePrefix")
 	}
-	tx(t, st, func(q store.Queries) error {
-		var err error
-		n, err = q.Settings().DeletePrefix(ctx, "ra_t1:")
-		return err
-	})
-	if n != 1 {
+	if n := deletePrefix("ra_t1:"); n != 1 {
 		t.Fatalf("DeletePrefix(ra_t1:) removed %d keys, want 1", n)
 	}
 	for _, k := range []string{"ca:t1", "ra:t10:1", "RA:t1:3", "raXt1:5"} {
