@@ -133,6 +133,16 @@ func TestEndToEnd(t *testing.T) {
 	if out := mustCLI(t, nil, "tenant", "list"); !strings.Contains(out, "acme-customer") {
 		t.Fatalf("tenant list: %s", out)
 	}
+	if _, _, err := cli(t, nil, "tenant", "delete", "--tenant", tenant.Items[0].ID); err == nil || !strings.Contains(err.Error(), "--yes") {
+		t.Fatalf("tenant delete without --yes: %v", err)
+	}
+	if out := mustCLI(t, nil, "tenant", "list"); !strings.Contains(out, "acme-customer") {
+		t.Fatalf("tenant delete without --yes deleted the tenant: %s", out)
+	}
+	mustCLI(t, nil, "tenant", "delete", "--tenant", tenant.Items[0].ID, "--yes")
+	if out := mustCLI(t, nil, "tenant", "list"); strings.Contains(out, "acme-customer") {
+		t.Fatalf("tenant delete --yes left the tenant: %s", out)
+	}
 	token := strings.TrimSpace(mustCLI(t, nil, "token", "create", "e2e-auditor", "--role", "auditor"))
 	if !strings.HasPrefix(token, "stt_") {
 		t.Fatalf("token: %q", token)

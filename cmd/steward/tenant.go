@@ -101,15 +101,23 @@ func newTenantCmd(r *remote) *cobra.Command {
 	update.Flags().StringVar(&name, "name", "", "new name")
 	update.Flags().BoolVar(&requireMFA, "require-mfa", false, "require a second factor for every admin of the tenant")
 	update.Flags().StringSliceVar(&cidrs, "allowed-cidrs", nil, "IP allowlist (CIDRs); pass --allowed-cidrs= to clear it")
+	var confirmed bool
 	del := &cobra.Command{
-		Use: "delete", Short: "Delete the customer tenant given by --tenant", Args: cobra.NoArgs,
+		Use: "delete --tenant ID --yes", Short: "Delete the customer tenant given by --tenant, with its data and keys", Args: cobra.NoArgs,
+		Long: "Delete a customer tenant with everything Steward holds for it: people, devices, inventory and its key\n" +
+			"vault (so its data in backups becomes unreadable), and its Apple CA and push certificate. Its audit log\n" +
+			"stays. Refused while it has admins, customer tenants or devices under management.",
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if r.tenant == "" {
 				return fmt.Errorf("--tenant is required, so a tenant is never deleted by default")
 			}
+			if !confirmed {
+				return fmt.Errorf("deleting a tenant destroys its data and keys for good: re-run with --yes to confirm")
+			}
 			return r.call(cmd, func(a *apiCall) error { return a.do("DELETE", tenantPath(a.tenant, ""), nil, nil) })
 		},
 	}
+	del.Flags().BoolVar(&confirmed, "yes", false, "confirm that the tenant's data and keys are destroyed")
 	customers := &cobra.Command{
 		Use: "customers", Short: "List the customer tenants of --tenant", Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
