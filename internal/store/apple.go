@@ -39,6 +39,8 @@ type Enrolment struct {
 
 // EnrolmentStore holds enrolments.
 type EnrolmentStore interface {
+	// Create inserts e; ErrNotFound when its tenant is gone. The tenant
+	// cannot be deleted until the transaction ends.
 	Create(ctx context.Context, e Enrolment) error
 	Get(ctx context.Context, tenantID, id string) (Enrolment, error)
 	// GetBySecretHash ignores the tenant: the link names none.

@@ -34,7 +34,9 @@ type Subject struct {
 
 // SubjectStore holds data subjects.
 type SubjectStore interface {
-	// Create inserts s; ErrConflict when the e-mail index is taken.
+	// Create inserts s; ErrConflict when the e-mail index is taken,
+	// ErrNotFound when its tenant is gone. The tenant cannot be deleted
+	// until the transaction ends.
 	Create(ctx context.Context, s Subject) error
 	Get(ctx context.Context, tenantID, id string) (Subject, error)
 	GetByEmailIndex(ctx context.Context, tenantID string, index []byte) (Subject, error)
@@ -96,6 +98,8 @@ type DeviceFilter struct {
 
 // DeviceStore holds devices.
 type DeviceStore interface {
+	// Create inserts d; ErrNotFound when its tenant is gone. The tenant
+	// cannot be deleted until the transaction ends.
 	Create(ctx context.Context, d Device) error
 	Get(ctx context.Context, tenantID, id string) (Device, error)
 	// GetMany returns the tenant's devices among ids, keyed by ID; unknown

@@ -23,6 +23,9 @@ func scanEnrolment(s scanner) (store.Enrolment, error) {
 }
 
 func (s enrolmentStore) Create(ctx context.Context, e store.Enrolment) error {
+	if err := s.q.holdTenant(ctx, "creating enrolment", e.TenantID); err != nil {
+		return err
+	}
 	return s.q.insert(ctx, "creating enrolment", `INSERT INTO enrolments (`+enrolmentColumns+`)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)`,
 		e.ID, e.TenantID, e.Ownership, e.SubjectID, e.GroupID, e.NoticeVersion, boolInt(e.UserEnrollment), boolInt(e.AllowFullWipe),

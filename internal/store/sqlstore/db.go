@@ -39,13 +39,14 @@ func WithLogger(l *slog.Logger) Option {
 // are $N on both: modernc's SQLite binds $N by ordinal.
 type dialect struct {
 	name string
-	// forUpdate is appended to reads that must lock the row inside Tx.
-	forUpdate string
+	// forUpdate and forShare are appended to reads that must lock the row
+	// inside Tx. SQLite needs neither: its writers run one at a time.
+	forUpdate, forShare string
 }
 
 var (
 	sqliteDialect   = dialect{name: "sqlite"}
-	postgresDialect = dialect{name: "postgres", forUpdate: " FOR UPDATE"}
+	postgresDialect = dialect{name: "postgres", forUpdate: " FOR UPDATE", forShare: " FOR SHARE"}
 )
 
 // DB is a store.Store backed by database/sql.

@@ -26,6 +26,9 @@ func scanSubject(s scanner) (store.Subject, error) {
 }
 
 func (s subjectStore) Create(ctx context.Context, x store.Subject) error {
+	if err := s.q.holdTenant(ctx, "creating subject", x.TenantID); err != nil {
+		return err
+	}
 	return s.q.insert(ctx, "creating subject", `INSERT INTO subjects (`+subjectColumns+`)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`,
 		x.ID, x.TenantID, x.Pseudonym, blob(x.EmailIndex), blob(x.Profile), x.KeyID, x.Locale, string(x.State),
@@ -98,6 +101,9 @@ func scanDevice(s scanner) (store.Device, error) {
 }
 
 func (s deviceStore) Create(ctx context.Context, d store.Device) error {
+	if err := s.q.holdTenant(ctx, "creating device", d.TenantID); err != nil {
+		return err
+	}
 	return s.q.insert(ctx, "creating device", `INSERT INTO devices (`+deviceWriteColumns+`)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)`,
 		d.ID, d.TenantID, d.SubjectID, d.Ownership, d.Platform, d.State, blob(d.SerialIndex), blob(d.UDIDIndex),

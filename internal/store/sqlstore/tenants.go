@@ -92,6 +92,13 @@ func (s tenantStore) Update(ctx context.Context, t store.Tenant) error {
 // Delete refuses while child tenants or admins exist; the foreign keys
 // would too, but an explicit check gives ErrConflict on both engines.
 func (s tenantStore) Delete(ctx context.Context, id string) error {
+	// Locked first: whatever creates a device, person or enrolment holds the
+	// row in share mode (holdTenant), so it either commits before the check
+	// below sees it or waits and then finds the tenant gone. Without this a
+	// PostgreSQL enrolment racing the deletion could leave an orphan device.
+	if err := s.q.lockTenant(ctx, "deleting tenant", id, s.q.db.dialect.forUpdate); err != nil {
+		return err
+	}
 	n, err := s.q.count(ctx, "checking tenant dependants", `SELECT
 		(SELECT COUNT(*) FROM tenants WHERE parent_id = $1) + (SELECT COUNT(*) FROM admins WHERE tenant_id = $1) +
 		(SELECT COUNT(*) FROM devices WHERE tenant_id = $1 AND state IN ($2, $3))`, id, store.DevicePending, store.DeviceEnrolled)
@@ -138,6 +145,21 @@ func (s tenantStore) purge(ctx context.Context, id string) error {
 		}
 	}
 	return nil
+}
+
+// holdTenant keeps tenant tenantID from being deleted until the transaction
+// ends, and refuses with ErrNotFound if it is already gone.
+func (q *queries) holdTenant(ctx context.Context, what, tenantID string) error {
+	return q.lockTenant(ctx, what, tenantID, q.db.dialect.forShare)
+}
+
+func (q *queries) lockTenant(ctx context.Context, what, tenantID, lock string) error {
+	if !q.inTx {
+		lock = ""
+	}
+	var id string
+	err := q.x.QueryRowContext(ctx, `SELECT id FROM tenants WHERE id = $1`+lock, tenantID).Scan(&id)
+	return mapErr(what+": reading its tenant", err)
 }
 
 func (s tenantStore) Count(ctx context.Context) (int, error) {

@@ -21,6 +21,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"TenantCRUD", testTenantCRUD},
 		{"TenantHierarchy", testTenantHierarchy},
 		{"TenantDeletePurges", testTenantDeletePurges},
+		{"TenantDeleteRacesEnrolment", testTenantDeleteRacesEnrolment},
 		{"TimeRoundTrip", testTimeRoundTrip},
 		{"AdminCRUD", testAdminCRUD},
 		{"AdminDeleteCascades", testAdminDeleteCascades},

@@ -215,3 +215,69 @@ func testTenantDeletePurges(t *testing.T, st store.Store) {
 		t.Fatalf("a neighbour's inventory = %d values, %v", len(cur), err)
 	}
 }
+
+// testTenantDeleteRacesEnrolment: a device created while its tenant is
+// being deleted either stops the deletion or is refused; it never outlives
+// the tenant. The pauses only give the losing side time to run ahead; the
+// outcome must not depend on them.
+func testTenantDeleteRacesEnrolment(t *testing.T, st store.Store) {
+	ctx := context.Background()
+	root := newTenant(t, st, "")
+	device := func(tenantID string) store.Device {
+		id := store.NewID()
+		return store.Device{ID: id, TenantID: tenantID, Ownership: "corporate", Platform: "ios", State: store.DevicePending,
+			KeyID: "dkey-" + id, CreatedAt: at, UpdatedAt: at, Compliance: store.ComplianceUnknown}
+	}
+	deleteTenant := func(id string) error {
+		return st.Tx(ctx, func(q store.Queries) error { return q.Tenants().Delete(ctx, id) })
+	}
+
+	// The device's transaction first: the deletion must wait for it, see the
+	// device and refuse.
+	first := newTenant(t, st, root.ID)
+	d := device(first.ID)
+	created, release := make(chan struct{}), make(chan struct{})
+	enrolled := make(chan error, 1)
+	go func() {
+		enrolled <- st.Tx(ctx, func(q store.Queries) error {
+			err := q.Devices().Create(ctx, d)
+			close(created)
+			<-release
+			return err
+		})
+	}()
+	<-created
+	deleted := make(chan error, 1)
+	go func() { deleted <- deleteTenant(first.ID) }()
+	time.Sleep(300 * time.Millisecond)
+	close(release)
+	must(t, <-enrolled)
+	wantErr(t, <-deleted, store.ErrConflict, "Delete while a device is being created")
+	if _, err := st.Read().Devices().Get(ctx, first.ID, d.ID); err != nil {
+		t.Fatalf("the device created first: %v", err)
+	}
+	if _, err := st.Read().Tenants().Get(ctx, first.ID); err != nil {
+		t.Fatalf("the tenant whose deletion was refused: %v", err)
+	}
+
+	// The deletion first: the device must wait for it and find no tenant.
+	second := newTenant(t, st, root.ID)
+	gone, release := make(chan struct{}), make(chan struct{})
+	go func() {
+		deleted <- st.Tx(ctx, func(q store.Queries) error {
+			err := q.Tenants().Delete(ctx, second.ID)
+			close(gone)
+			<-release
+			return err
+		})
+	}()
+	<-gone
+	d = device(second.ID)
+	go func() { enrolled <- st.Tx(ctx, func(q store.Queries) error { return q.Devices().Create(ctx, d) }) }()
+	time.Sleep(300 * time.Millisecond)
+	close(release)
+	must(t, <-deleted)
+	wantErr(t, <-enrolled, store.ErrNotFound, "Create in a tenant being deleted")
+	_, err := st.Read().Devices().Get(ctx, second.ID, d.ID)
+	wantErr(t, err, store.ErrNotFound, "a device created in a deleted tenant")
+}
