@@ -127,10 +127,10 @@ func (g *Gate) Admit(ctx context.Context, q store.Queries, r Report) (Admitted, 
 		var fc keys.FieldContext
 		if personal {
 			if dk == nil {
-				if keyID, err = g.Vault.EnsureDataKey(ctx, q, r.TenantID, keys.DeviceOwner(dev.ID), dev.SubjectID); err != nil {
+				dk = g.Vault.Session(ctx, q)
+				if keyID, err = dk.EnsureDataKey(r.TenantID, keys.DeviceOwner(dev.ID), dev.SubjectID); err != nil {
 					return Admitted{}, err
 				}
-				dk = g.Vault.Session(ctx, q)
 			}
 			v.KeyID = keyID
 			fc = keys.FieldContext{TenantID: r.TenantID, KeyID: keyID, Row: dev.ID, Field: f.Key}

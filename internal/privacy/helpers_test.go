@@ -17,7 +17,7 @@ import (
 
 // fixture is a privacy service on a real store with one tenant.
 type fixture struct {
-	t      *testing.T
+	t      testing.TB
 	ctx    context.Context
 	st     store.Store
 	svc    *privacy.Service
@@ -29,7 +29,7 @@ type fixture struct {
 
 var admin = iam.Actor{Type: store.ActorAdmin, ID: "admin-1"}
 
-func newFixture(t *testing.T, st store.Store) *fixture {
+func newFixture(t testing.TB, st store.Store) *fixture {
 	t.Helper()
 	key := make([]byte, 32)
 	_, _ = rand.Read(key)
@@ -40,7 +40,7 @@ func newFixture(t *testing.T, st store.Store) *fixture {
 	return newFixtureWithSealer(t, st, sealer)
 }
 
-func newFixtureWithSealer(t *testing.T, st store.Store, sealer secrets.Sealer) *fixture {
+func newFixtureWithSealer(t testing.TB, st store.Store, sealer secrets.Sealer) *fixture {
 	t.Helper()
 	ctx := context.Background()
 	signer, err := audit.LoadOrCreateSigner(ctx, st, sealer)

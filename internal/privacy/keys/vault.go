@@ -182,44 +182,45 @@ func DeviceOwner(id string) string  { return "device:" + id }
 // EnsureDataKey returns the ID of owner's data key, creating it. subjectID
 // is the person the key's data is about ("" for an unassigned device).
 func (v *Vault) EnsureDataKey(ctx context.Context, q store.Queries, tenantID, owner, subjectID string) (string, error) {
+	k, err := v.ensureDataKey(ctx, q, tenantID, owner, subjectID)
+	return k.ID, err
+}
+
+func (v *Vault) ensureDataKey(ctx context.Context, q store.Queries, tenantID, owner, subjectID string) (store.DataKey, error) {
 	k, err := q.Keys().DataKeyByOwner(ctx, tenantID, owner)
 	if err == nil && k.DestroyedAt.IsZero() {
 		if k.SubjectID != subjectID {
 			if err := q.Keys().SetKeySubject(ctx, tenantID, k.ID, subjectID); err != nil {
-				return "", err
+				return store.DataKey{}, err
 			}
 		}
-		return k.ID, nil
+		return k, nil
 	}
 	// No key, or only a destroyed one (the owner's earlier data was erased):
 	// new data gets a new key.
 	if err != nil && !errors.Is(err, store.ErrNotFound) {
-		return "", err
+		return store.DataKey{}, err
 	}
 	tk, err := v.tenant(ctx, q, tenantID)
 	if err != nil {
-		return "", err
+		return store.DataKey{}, err
 	}
 	raw := make([]byte, 32)
 	if _, err := rand.Read(raw); err != nil {
-		return "", err
+		return store.DataKey{}, err
 	}
 	k = store.DataKey{ID: store.NewID(), TenantID: tenantID, Owner: owner, SubjectID: subjectID, CreatedAt: v.now().UTC()}
 	if k.Wrapped, err = tk.wrap.Encrypt(raw, dataKeyAD(k)); err != nil {
-		return "", err
+		return store.DataKey{}, err
 	}
 	created, err := q.Keys().CreateDataKey(ctx, k)
 	if err != nil {
-		return "", err
+		return store.DataKey{}, err
 	}
 	if !created {
-		existing, err := q.Keys().DataKeyByOwner(ctx, tenantID, owner)
-		if err != nil {
-			return "", err
-		}
-		return existing.ID, nil
+		return q.Keys().DataKeyByOwner(ctx, tenantID, owner)
 	}
-	return k.ID, nil
+	return k, nil
 }
 
 // FieldContext binds a ciphertext to its place: tenant, data key, the row it
@@ -273,6 +274,23 @@ func (d *DataKeys) key(tenantID, keyID string) (*dataKey, error) {
 	return c, nil
 }
 
+// EnsureDataKey is Vault.EnsureDataKey that also keeps the key, unwrapped,
+// for this session: the row it has just read need not be read again.
+func (d *DataKeys) EnsureDataKey(tenantID, owner, subjectID string) (string, error) {
+	k, err := d.v.ensureDataKey(d.ctx, d.q, tenantID, owner, subjectID)
+	if err != nil {
+		return "", err
+	}
+	if _, ok := d.keys[k.ID]; !ok {
+		c, err := d.open(k)
+		if err != nil {
+			return "", err
+		}
+		d.keys[k.ID] = c
+	}
+	return k.ID, nil
+}
+
 func (d *DataKeys) unwrap(tenantID, keyID string) (*dataKey, error) {
 	k, err := d.q.Keys().GetDataKey(d.ctx, tenantID, keyID)
 	if errors.Is(err, store.ErrNotFound) {
@@ -281,22 +299,27 @@ func (d *DataKeys) unwrap(tenantID, keyID string) (*dataKey, error) {
 	if err != nil {
 		return nil, err
 	}
+	return d.open(k)
+}
+
+// open unwraps a data key row read in this session's transaction.
+func (d *DataKeys) open(k store.DataKey) (*dataKey, error) {
 	if !k.DestroyedAt.IsZero() || k.Wrapped == nil {
 		return nil, ErrKeyDestroyed
 	}
-	tk, err := d.v.tenant(d.ctx, d.q, tenantID)
+	tk, err := d.v.tenant(d.ctx, d.q, k.TenantID)
 	if err != nil {
 		return nil, err
 	}
 	raw, err := tk.wrap.Decrypt(k.Wrapped, dataKeyAD(k))
 	if err != nil {
 		// A rotation on another node may be newer than our cache: reload once.
-		d.v.Forget(tenantID)
-		if tk, err = d.v.tenant(d.ctx, d.q, tenantID); err != nil {
+		d.v.Forget(k.TenantID)
+		if tk, err = d.v.tenant(d.ctx, d.q, k.TenantID); err != nil {
 			return nil, err
 		}
 		if raw, err = tk.wrap.Decrypt(k.Wrapped, dataKeyAD(k)); err != nil {
-			return nil, fmt.Errorf("keys: data key %s does not unwrap: %w", keyID, ErrCorrupt)
+			return nil, fmt.Errorf("keys: data key %s does not unwrap: %w", k.ID, ErrCorrupt)
 		}
 	}
 	c, err := subtle.NewAESGCM(raw)

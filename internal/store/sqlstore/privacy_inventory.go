@@ -11,20 +11,28 @@ import (
 type inventoryStore struct{ q *queries }
 
 const (
-	currentColumns = `tenant_id, device_id, field, category, subject_id, hidden, value, ciphertext, key_id, digest,
-	collected_at, expires_at`
-	historyColumns = `id, tenant_id, device_id, field, category, subject_id, hidden, value, ciphertext, key_id,
+	// deviceValueColumns leave out what a query of one device already knows:
+	// the gate reads them on every report, inside SQLite's single writer.
+	deviceValueColumns = `field, category, subject_id, hidden, value, ciphertext, key_id, digest, collected_at, expires_at`
+	currentColumns     = `tenant_id, device_id, ` + deviceValueColumns
+	historyColumns     = `id, tenant_id, device_id, field, category, subject_id, hidden, value, ciphertext, key_id,
 	collected_at, expires_at`
 )
 
 func scanCurrentValue(s scanner) (store.InventoryValue, error) {
 	var v store.InventoryValue
+	err := scanValueColumns(s, &v, &v.TenantID, &v.DeviceID)
+	return v, err
+}
+
+// scanValueColumns scans lead, then deviceValueColumns, into v.
+func scanValueColumns(s scanner, v *store.InventoryValue, lead ...any) error {
 	var collected, expires int64
-	err := s.Scan(&v.TenantID, &v.DeviceID, &v.Field, &v.Category, &v.SubjectID, &v.Hidden, &v.Value,
-		&v.Ciphertext, &v.KeyID, &v.Digest, &collected, &expires)
+	err := s.Scan(append(lead, &v.Field, &v.Category, &v.SubjectID, &v.Hidden, &v.Value,
+		&v.Ciphertext, &v.KeyID, &v.Digest, &collected, &expires)...)
 	v.Value, v.Ciphertext, v.Digest = nonEmpty(v.Value), nonEmpty(v.Ciphertext), nonEmpty(v.Digest)
 	v.CollectedAt, v.ExpiresAt = fromMicros(collected), fromMicros(expires)
-	return v, err
+	return err
 }
 
 func scanHistoryValue(s scanner) (store.InventoryValue, error) {
@@ -50,9 +58,13 @@ func checkValue(v store.InventoryValue) error {
 }
 
 func (s inventoryStore) Current(ctx context.Context, tenantID, deviceID string) ([]store.InventoryValue, error) {
-	rows, err := s.q.x.QueryContext(ctx, `SELECT `+currentColumns+` FROM inventory_values
+	rows, err := s.q.x.QueryContext(ctx, `SELECT `+deviceValueColumns+` FROM inventory_values
 		WHERE tenant_id = $1 AND device_id = $2 ORDER BY field`, tenantID, deviceID)
-	return collect(rows, err, "reading inventory", scanCurrentValue)
+	return collect(rows, err, "reading inventory", func(s scanner) (store.InventoryValue, error) {
+		v := store.InventoryValue{TenantID: tenantID, DeviceID: deviceID}
+		err := scanValueColumns(s, &v)
+		return v, err
+	})
 }
 
 func (s inventoryStore) FieldValues(ctx context.Context, tenantID, field, afterDeviceID string, limit int) ([]store.InventoryValue, error) {
