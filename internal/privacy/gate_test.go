@@ -228,3 +228,87 @@ func TestDevicesAreFoundBySerialThroughTheBlindIndex(t *testing.T) {
 		t.Error("another tenant found the device")
 	}
 }
+
+// TestGateDecidesWritesOnItsOwnRead: a snapshot read before the transaction
+// lets the gate skip the read only when nothing is to be written. Whatever
+// it writes, it decides on the inventory as the transaction sees it.
+func TestGateDecidesWritesOnItsOwnRead(t *testing.T) {
+	storetest.ForEachEngine(t, func(t *testing.T, st store.Store) {
+		f := newFixture(t, st)
+		erika := f.person("erika@acme.test")
+		d := f.device(erika.ID, privacy.Corporate)
+		other := f.device(erika.ID, privacy.Corporate)
+		admit := func(r privacy.Report, prior []store.InventoryValue, priorDevice string) privacy.Admitted {
+			t.Helper()
+			r.Prior = &privacy.Snapshot{TenantID: f.tenant, DeviceID: priorDevice, Values: prior}
+			var got privacy.Admitted
+			err := st.Tx(f.ctx, func(q store.Queries) error {
+				var err error
+				got, err = f.svc.Gate().Admit(f.ctx, q, r)
+				return err
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			return got
+		}
+		current := func(deviceID string) []store.InventoryValue {
+			t.Helper()
+			cur, err := st.Read().Inventory().Current(f.ctx, f.tenant, deviceID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return cur
+		}
+		f.ingest(deviceInformation(f, d.ID))
+		stored := current(d.ID)
+
+		// A snapshot that says everything is new, while the transaction sees
+		// it all stored minutes ago: nothing is rewritten, no history made.
+		soon := deviceInformation(f, d.ID)
+		soon.At = f.now.Add(5 * time.Minute)
+		if got := admit(soon, nil, d.ID); got.Stored != 0 || got.Unchanged != 9 {
+			t.Fatalf("with an empty snapshot: %+v, want 9 unchanged", got)
+		}
+		if hist, err := st.Read().Inventory().History(f.ctx, f.tenant, d.ID, 0); err != nil || len(hist) != 0 {
+			t.Fatalf("history = %d rows, %v; want none", len(hist), err)
+		}
+
+		// Another device's snapshot is not taken for this one's, even when it
+		// holds just what this one reports.
+		upgraded := deviceInformation(f, other.ID)
+		upgraded.Values[3].Value = "18.2"
+		f.ingest(upgraded)
+		back := privacy.Report{TenantID: f.tenant, DeviceID: other.ID, At: f.now.Add(10 * time.Minute),
+			Values: []privacy.Observation{deviceInformation(f, other.ID).Values[3]}}
+		if got := admit(back, stored, d.ID); got.Stored != 1 {
+			t.Fatalf("with another device's snapshot: %+v, want the OS version stored", got)
+		}
+
+		// Erased after the snapshot was read: the person's key is gone, so
+		// the same values are new data under a new key, not "unchanged".
+		if _, err := f.svc.EraseSubject(f.ctx, f.tenant, erika.ID, "Art 17 request", admin); err != nil {
+			t.Fatal(err)
+		}
+		later := deviceInformation(f, d.ID)
+		later.At = f.now.Add(20 * time.Minute)
+		got := admit(later, stored, d.ID)
+		if got.Unchanged != 0 || got.Stored == 0 {
+			t.Fatalf("after an erasure, with the snapshot from before: %+v, want everything stored anew", got)
+		}
+		oldKey := ""
+		for _, v := range stored {
+			if v.KeyID != "" {
+				oldKey = v.KeyID
+			}
+		}
+		if oldKey == "" {
+			t.Fatal("no personal value was stored")
+		}
+		for _, v := range current(d.ID) {
+			if v.KeyID == oldKey {
+				t.Errorf("%s is still under the destroyed key", v.Field)
+			}
+		}
+	})
+}
