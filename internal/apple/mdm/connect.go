@@ -131,18 +131,13 @@ func (s *Service) recordResult(ctx context.Context, q store.Queries, ch store.Ap
 // inventorySnapshot reads the inventory of the device cert belongs to, on a
 // reader, so that SQLite's writer does not have to; the gate only lets it
 // tell that nothing is to be written. nil when it cannot be read: the
-// transaction reads it then.
+// transaction reads it then, as it does for a device with no inventory yet.
 func (s *Service) inventorySnapshot(ctx context.Context, cert *x509.Certificate) *privacy.Snapshot {
-	q := s.st.Read()
-	p, err := q.AppleChannels().Presence(ctx, Fingerprint(cert))
-	if err != nil {
+	values, err := s.st.Read().AppleChannels().InventoryByCert(ctx, Fingerprint(cert))
+	if err != nil || len(values) == 0 {
 		return nil
 	}
-	values, err := q.Inventory().Current(ctx, p.Channel.TenantID, p.Channel.DeviceID)
-	if err != nil {
-		return nil
-	}
-	return &privacy.Snapshot{TenantID: p.Channel.TenantID, DeviceID: p.Channel.DeviceID, Values: values}
+	return &privacy.Snapshot{TenantID: values[0].TenantID, DeviceID: values[0].DeviceID, Values: values}
 }
 
 func (s *Service) finished(ctx context.Context, q store.Queries, cmd store.Command) error {
