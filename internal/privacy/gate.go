@@ -35,9 +35,6 @@ type Report struct {
 	Source   string // e.g. "apple-mdm/DeviceInformation", for diagnostics only
 	Values   []Observation
 	At       time.Time
-	// Prior, when set, is the device's inventory read before the
-	// transaction; see Admit.
-	Prior *Snapshot
 }
 
 // Admitted says what the gate did with a report.
@@ -64,28 +61,17 @@ type Gate struct {
 	Changed func(ctx context.Context, q store.Queries, dev store.Device, current []store.InventoryValue) error
 }
 
-// Snapshot is a device's current inventory, read before the transaction
-// that admits its report, so that SQLite's single writer need not read it.
-type Snapshot struct {
-	TenantID, DeviceID string
-	Values             []store.InventoryValue
-}
-
 // Admit passes r through the gate inside the caller's transaction q.
-//
-// With r.Prior set, the snapshot may already be stale. It is trusted only
-// to conclude that the report changes nothing and confirms nothing due for
-// refreshing; whatever is to be written is decided again on the inventory
-// read inside q. A stale snapshot can thus only skip a write, never make one.
 func (g *Gate) Admit(ctx context.Context, q store.Queries, r Report) (Admitted, error) {
+	var out Admitted
 	// Locked: a concurrent deprovisioning or erasure either finishes first
 	// (and this report is refused or unassigned) or waits for this one.
 	dev, err := q.Devices().Lock(ctx, r.TenantID, r.DeviceID)
 	if err != nil {
-		return Admitted{}, err
+		return out, err
 	}
 	if dev.Gone() {
-		return Admitted{}, apperr.Conflict("device %s is deprovisioned; its data is no longer accepted", dev.ID)
+		return out, apperr.Conflict("device %s is deprovisioned; its data is no longer accepted", dev.ID)
 	}
 	at := r.At.UTC()
 	if r.At.IsZero() {
@@ -93,92 +79,32 @@ func (g *Gate) Admit(ctx context.Context, q store.Queries, r Report) (Admitted, 
 	}
 	settings, err := loadSettingsShared(ctx, q, r.TenantID, at)
 	if err != nil {
-		return Admitted{}, err
-	}
-	var p plan
-	prior := r.Prior
-	if prior != nil && (prior.TenantID != r.TenantID || prior.DeviceID != r.DeviceID) {
-		prior = nil // another device's: the certificate's channel moved meanwhile
-	}
-	if prior != nil {
-		if p, err = g.plan(ctx, q, r, dev, settings, at, prior.Values); err != nil {
-			return Admitted{}, err
-		}
-	}
-	if prior == nil || !p.idle() {
-		current, err := q.Inventory().Current(ctx, r.TenantID, r.DeviceID)
-		if err != nil {
-			return Admitted{}, err
-		}
-		if p, err = g.plan(ctx, q, r, dev, settings, at, current); err != nil {
-			return Admitted{}, err
-		}
-	}
-	if len(p.put) > 0 {
-		if err := q.Inventory().Put(ctx, p.put, p.history); err != nil {
-			return Admitted{}, err
-		}
-	}
-	for expires, fields := range p.fresh {
-		if err := q.Inventory().Refresh(ctx, r.TenantID, r.DeviceID, fields, at, expires); err != nil {
-			return Admitted{}, err
-		}
-	}
-	if err := g.indexDevice(ctx, q, dev, r.Values, settings); err != nil {
-		return Admitted{}, err
-	}
-	if p.out.Stored > 0 && g.Changed != nil {
-		for _, v := range p.put {
-			p.prev[v.Field] = v
-		}
-		now := make([]store.InventoryValue, 0, len(p.prev))
-		for _, v := range p.prev {
-			now = append(now, v)
-		}
-		if err := g.Changed(ctx, q, dev, now); err != nil {
-			return Admitted{}, err
-		}
-	}
-	return p.out, nil
-}
-
-// plan is what admitting a report will write.
-type plan struct {
-	out          Admitted
-	put, history []store.InventoryValue
-	// fresh lists, by new expiry, the unchanged fields whose collection
-	// time moves.
-	fresh map[time.Time][]string
-	// prev is the device's inventory by field, with refreshed times.
-	prev map[string]store.InventoryValue
-}
-
-// idle says the plan writes no inventory.
-func (p plan) idle() bool { return len(p.put) == 0 && len(p.fresh) == 0 }
-
-// plan compares r with the device's current values. Its only writes are
-// to the key vault: creating the device's data key, or moving it to the
-// device's person.
-func (g *Gate) plan(ctx context.Context, q store.Queries, r Report, dev store.Device, settings Settings, at time.Time,
-	current []store.InventoryValue) (plan, error) {
-	p := plan{fresh: map[time.Time][]string{}, prev: make(map[string]store.InventoryValue, len(current))}
-	for _, v := range current {
-		p.prev[v.Field] = v
+		return out, err
 	}
 	ownership := Ownership(dev.Ownership)
+	current, err := q.Inventory().Current(ctx, r.TenantID, r.DeviceID)
+	if err != nil {
+		return out, err
+	}
+	prev := make(map[string]store.InventoryValue, len(current))
+	for _, v := range current {
+		prev[v.Field] = v
+	}
 	var keyID string
 	var dk *keys.DataKeys
+	var put, history []store.InventoryValue
+	fresh := map[time.Time][]string{}
 	for _, obs := range r.Values {
 		f, ok := FieldByKey(obs.Field)
 		if !ok {
-			return plan{}, fmt.Errorf("privacy gate: field %q is not in the data catalogue", obs.Field)
+			return Admitted{}, fmt.Errorf("privacy gate: field %q is not in the data catalogue", obs.Field)
 		}
 		mode := settings.Policy.Mode(ownership, f.Category)
 		if g.Disabled {
 			mode = Show
 		}
 		if mode == Drop {
-			p.out.Dropped++
+			out.Dropped++
 			continue
 		}
 		value := obs.Value
@@ -187,7 +113,7 @@ func (g *Gate) plan(ctx context.Context, q store.Queries, r Report, dev store.De
 		}
 		plain, err := json.Marshal(value)
 		if err != nil {
-			return plan{}, fmt.Errorf("privacy gate: field %s: %w", f.Key, err)
+			return Admitted{}, fmt.Errorf("privacy gate: field %s: %w", f.Key, err)
 		}
 		v := store.InventoryValue{
 			TenantID: r.TenantID, DeviceID: r.DeviceID, Field: f.Key, Category: string(f.Category),
@@ -196,52 +122,77 @@ func (g *Gate) plan(ctx context.Context, q store.Queries, r Report, dev store.De
 		if ret := settings.Retention(f.Category); ret > 0 {
 			v.ExpiresAt = at.Add(ret)
 		}
-		old, had := p.prev[f.Key]
+		old, had := prev[f.Key]
 		personal := f.Personal && !g.Disabled
 		var fc keys.FieldContext
 		if personal {
 			if dk == nil {
 				dk = g.Vault.Session(ctx, q)
 				if keyID, err = dk.EnsureDataKey(r.TenantID, keys.DeviceOwner(dev.ID), dev.SubjectID); err != nil {
-					return plan{}, err
+					return Admitted{}, err
 				}
 			}
 			v.KeyID = keyID
 			fc = keys.FieldContext{TenantID: r.TenantID, KeyID: keyID, Row: dev.ID, Field: f.Key}
 			if v.Digest, err = dk.Digest(fc, plain); err != nil {
-				return plan{}, err
+				return Admitted{}, err
 			}
 		}
 		same := had && old.Hidden == v.Hidden && old.SubjectID == v.SubjectID && old.KeyID == v.KeyID &&
 			((personal && old.Ciphertext != nil && bytes.Equal(old.Digest, v.Digest)) ||
 				(!personal && !g.Disabled && old.Ciphertext == nil && bytes.Equal(old.Value, plain)))
 		if same {
-			p.out.Unchanged++
+			out.Unchanged++
 			if recentlyConfirmed(old, v) {
 				continue
 			}
 			// Same value: only its freshness moves, with one statement per
 			// expiry rather than a rewrite of every value.
 			old.CollectedAt, old.ExpiresAt = v.CollectedAt, v.ExpiresAt
-			p.prev[f.Key] = old
-			p.fresh[v.ExpiresAt] = append(p.fresh[v.ExpiresAt], f.Key)
+			prev[f.Key] = old
+			fresh[v.ExpiresAt] = append(fresh[v.ExpiresAt], f.Key)
 			continue
 		}
 		if personal {
 			if v.Ciphertext, err = dk.Encrypt(fc, plain); err != nil {
-				return plan{}, err
+				return Admitted{}, err
 			}
-			p.out.Encrypted++
+			out.Encrypted++
 		} else {
 			v.Value = plain
 		}
 		if had {
-			p.history = append(p.history, historyOf(old, at, settings))
+			history = append(history, historyOf(old, at, settings))
 		}
-		p.put = append(p.put, v)
-		p.out.Stored++
+		put = append(put, v)
+		out.Stored++
 	}
-	return p, nil
+	if len(put) > 0 {
+		if err := q.Inventory().Put(ctx, put, history); err != nil {
+			return Admitted{}, err
+		}
+	}
+	for expires, fields := range fresh {
+		if err := q.Inventory().Refresh(ctx, r.TenantID, r.DeviceID, fields, at, expires); err != nil {
+			return Admitted{}, err
+		}
+	}
+	if err := g.indexDevice(ctx, q, dev, r.Values, settings); err != nil {
+		return Admitted{}, err
+	}
+	if out.Stored > 0 && g.Changed != nil {
+		for _, v := range put {
+			prev[v.Field] = v
+		}
+		now := make([]store.InventoryValue, 0, len(prev))
+		for _, v := range prev {
+			now = append(now, v)
+		}
+		if err := g.Changed(ctx, q, dev, now); err != nil {
+			return Admitted{}, err
+		}
+	}
+	return out, nil
 }
 
 // refreshGranularity is how far an unchanged value's collection time may lag

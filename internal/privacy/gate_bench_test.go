@@ -13,9 +13,7 @@ import (
 // BenchmarkGateUnchangedReport is the gate's steady state in the MDM load
 // benchmark: a corporate phone answering DeviceInformation again, minutes
 // after the same answer. admit-µs/op times Admit alone, without the commit
-// and its fsync: what the gate costs SQLite's single writer, with the
-// device's inventory read inside the transaction or, as the MDM command
-// endpoint does, on a reader before it.
+// and its fsync: what the gate costs SQLite's single writer.
 func BenchmarkGateUnchangedReport(b *testing.B) {
 	f := newFixture(b, storetest.OpenSQLite(b))
 	d := f.device(f.person("erika@acme.test").ID, privacy.Corporate)
@@ -35,36 +33,21 @@ func BenchmarkGateUnchangedReport(b *testing.B) {
 		b.Fatalf("first report: %+v", got)
 	}
 	gate := &privacy.Gate{Vault: keys.New(f.sealer)}
-	for _, snapshot := range []bool{false, true} {
-		name := "inventory read in the transaction"
-		if snapshot {
-			name = "inventory read before it"
-		}
-		b.Run(name, func(b *testing.B) {
-			var admitting time.Duration
-			for b.Loop() {
-				report.At = report.At.Add(time.Second)
-				if snapshot {
-					current, err := f.st.Read().Inventory().Current(f.ctx, f.tenant, d.ID)
-					if err != nil {
-						b.Fatal(err)
-					}
-					report.Prior = &privacy.Snapshot{TenantID: f.tenant, DeviceID: d.ID, Values: current}
-				}
-				err := f.st.Tx(f.ctx, func(q store.Queries) error {
-					start := time.Now()
-					got, err := gate.Admit(f.ctx, q, report)
-					admitting += time.Since(start)
-					if err == nil && got.Unchanged != len(values) {
-						b.Fatalf("repeated report: %+v", got)
-					}
-					return err
-				})
-				if err != nil {
-					b.Fatal(err)
-				}
+	var admitting time.Duration
+	for b.Loop() {
+		report.At = report.At.Add(time.Second)
+		err := f.st.Tx(f.ctx, func(q store.Queries) error {
+			start := time.Now()
+			got, err := gate.Admit(f.ctx, q, report)
+			admitting += time.Since(start)
+			if err == nil && got.Unchanged != len(values) {
+				b.Fatalf("repeated report: %+v", got)
 			}
-			b.ReportMetric(float64(admitting.Microseconds())/float64(b.N), "admit-µs/op")
+			return err
 		})
+		if err != nil {
+			b.Fatal(err)
+		}
 	}
+	b.ReportMetric(float64(admitting.Microseconds())/float64(b.N), "admit-µs/op")
 }

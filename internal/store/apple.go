@@ -98,10 +98,6 @@ type AppleChannelStore interface {
 	// Presence is GetByCert with what an idle check-in needs besides, in
 	// one read; ErrNotFound when no channel holds the certificate.
 	Presence(ctx context.Context, fingerprint []byte) (ChannelPresence, error)
-	// InventoryByCert is the current inventory of the device whose channel
-	// holds the certificate, as Inventory().Current; empty when there is
-	// none or no channel holds it.
-	InventoryByCert(ctx context.Context, fingerprint []byte) ([]InventoryValue, error)
 	// GetByEnrolment finds the channel an enrolment created.
 	GetByEnrolment(ctx context.Context, tenantID, enrolmentID string) (AppleChannel, error)
 	// Update writes every mutable field.

@@ -35,10 +35,6 @@ func (s *Service) Connect(ctx context.Context, cert *x509.Certificate, body []by
 			return nil, err
 		}
 	}
-	var prior *privacy.Snapshot
-	if res.CarriesInventory() {
-		prior = s.inventorySnapshot(ctx, cert)
-	}
 	var next store.Command
 	err = s.st.Tx(ctx, func(q store.Queries) error {
 		ch, d, err := s.channelAndDevice(ctx, q, cert, res.Enrollment)
@@ -54,7 +50,7 @@ func (s *Service) Connect(ctx context.Context, cert *x509.Certificate, body []by
 			}
 		}
 		if res.Status != mdmproto.StatusIdle {
-			if err := s.recordResult(ctx, q, ch, res, prior); err != nil {
+			if err := s.recordResult(ctx, q, ch, res); err != nil {
 				return err
 			}
 		}
@@ -72,10 +68,8 @@ func (s *Service) Connect(ctx context.Context, cert *x509.Certificate, body []by
 }
 
 // recordResult finishes the command a result answers and stores what it
-// reported through the gate; prior, when not nil, is the device's inventory
-// read before the transaction.
-func (s *Service) recordResult(ctx context.Context, q store.Queries, ch store.AppleChannel, res mdmproto.Result,
-	prior *privacy.Snapshot) error {
+// reported through the gate.
+func (s *Service) recordResult(ctx context.Context, q store.Queries, ch store.AppleChannel, res mdmproto.Result) error {
 	cmd, err := q.Commands().Get(ctx, ch.TenantID, res.CommandUUID)
 	if errors.Is(err, store.ErrNotFound) || (err == nil && cmd.DeviceID != ch.DeviceID) {
 		return apperr.Invalid("no command %q was sent to this device", res.CommandUUID)
@@ -124,20 +118,8 @@ func (s *Service) recordResult(ctx context.Context, q store.Queries, ch store.Ap
 		return nil
 	}
 	_, err = s.priv.Gate().Admit(ctx, q, privacy.Report{TenantID: ch.TenantID, DeviceID: ch.DeviceID,
-		Source: "apple-mdm/" + cmd.RequestType, Values: obs, At: now, Prior: prior})
+		Source: "apple-mdm/" + cmd.RequestType, Values: obs, At: now})
 	return err
-}
-
-// inventorySnapshot reads the inventory of the device cert belongs to, on a
-// reader, so that SQLite's writer does not have to; the gate only lets it
-// tell that nothing is to be written. nil when it cannot be read: the
-// transaction reads it then, as it does for a device with no inventory yet.
-func (s *Service) inventorySnapshot(ctx context.Context, cert *x509.Certificate) *privacy.Snapshot {
-	values, err := s.st.Read().AppleChannels().InventoryByCert(ctx, Fingerprint(cert))
-	if err != nil || len(values) == 0 {
-		return nil
-	}
-	return &privacy.Snapshot{TenantID: values[0].TenantID, DeviceID: values[0].DeviceID, Values: values}
 }
 
 func (s *Service) finished(ctx context.Context, q store.Queries, cmd store.Command) error {

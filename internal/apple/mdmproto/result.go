@@ -99,15 +99,6 @@ func DecodeResult(body []byte) (Result, error) {
 	return r, nil
 }
 
-// CarriesInventory says r is an acknowledgement with a payload that
-// describes the device (device information, security, apps, profiles,
-// certificates), read when r was decoded.
-func (r Result) CarriesInventory() bool {
-	p := r.payloads
-	return r.Status == StatusAcknowledged && p != nil && (p.QueryResponses != nil || p.SecurityInfo != nil ||
-		p.InstalledApplicationList != nil || p.ManagedApplicationList != nil || p.ProfileList != nil || p.CertificateList != nil)
-}
-
 // decodePayload gives the typed decoders their payload: from what
 // DecodeResult decoded (decoded copies it into v), or else by decoding r.Raw
 // into v. It refuses a result that is not Acknowledged (it carries no

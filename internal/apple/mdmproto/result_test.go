@@ -96,24 +96,6 @@ func TestDecodeDeviceInformation(t *testing.T) {
 	}
 }
 
-func TestCarriesInventory(t *testing.T) {
-	malformed := result("DeviceInformation", kraw("QueryResponses", "<dict>"+kv("OSVersion", "17.4.1")+"</dict>"),
-		kv("ProfileList", "not a list"))
-	for name, c := range map[string]struct {
-		body []byte
-		want bool
-	}{
-		"DeviceInformation":         {deviceInformationRes, true},
-		"Idle":                      {idleResult, false},
-		"Error":                     {errorResult, false},
-		"a payload that misdecodes": {malformed, false},
-	} {
-		if got := mustResult(t, c.body).CarriesInventory(); got != c.want {
-			t.Errorf("%s: CarriesInventory = %v, want %v", name, got, c.want)
-		}
-	}
-}
-
 // A payload of the wrong shape under another command's key spoils only
 // that key: the envelope and the payload asked for still decode.
 func TestDecodeResultIsolatesMalformedPayloads(t *testing.T) {

@@ -134,13 +134,6 @@ func (s appleChannelStore) Presence(ctx context.Context, fingerprint []byte) (st
 	return p, mapErr("reading MDM channel", err)
 }
 
-func (s appleChannelStore) InventoryByCert(ctx context.Context, fingerprint []byte) ([]store.InventoryValue, error) {
-	rows, err := s.q.x.QueryContext(ctx, `SELECT `+qualified("iv", currentColumns)+` FROM apple_channels ch
-		JOIN inventory_values iv ON iv.tenant_id = ch.tenant_id AND iv.device_id = ch.device_id
-		WHERE ch.cert_fingerprint = $1 ORDER BY iv.field`, fingerprint)
-	return collect(rows, err, "reading the inventory of an MDM channel's device", scanCurrentValue)
-}
-
 func (s appleChannelStore) GetByEnrolment(ctx context.Context, tenantID, enrolmentID string) (store.AppleChannel, error) {
 	c, err := scanAppleChannel(s.q.x.QueryRowContext(ctx, `SELECT `+appleChannelColumns+` FROM apple_channels
 		WHERE tenant_id = $1 AND enrolment_id = $2`, tenantID, enrolmentID))

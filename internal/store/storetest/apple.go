@@ -143,19 +143,7 @@ func testChannelPresence(t *testing.T, st store.Store) {
 	if stored, _ := st.Read().Devices().Get(ctx, a.ID, d.ID); !reflect.DeepEqual(gotCh, c) || !reflect.DeepEqual(gotDev, stored) {
 		t.Fatalf("GetByCertWithDevice = %+v, %+v; want %+v, %+v", gotCh, gotDev, c, stored)
 	}
-	tx(t, st, func(q store.Queries) error {
-		return q.Inventory().Put(ctx, []store.InventoryValue{value(d, "os.version", "device_identity", false, 0),
-			value(d, "device.name", "device_identity", true, 0)}, nil)
-	})
-	byCert, err := st.Read().AppleChannels().InventoryByCert(ctx, c.CertFingerprint)
-	must(t, err)
-	if current, _ := st.Read().Inventory().Current(ctx, a.ID, d.ID); len(byCert) != 2 || !reflect.DeepEqual(byCert, current) {
-		t.Fatalf("InventoryByCert = %+v; want the device's current inventory %+v", byCert, current)
-	}
 	for _, fp := range [][]byte{[]byte("fp-unknown"), orphan.CertFingerprint} {
-		if values, err := st.Read().AppleChannels().InventoryByCert(ctx, fp); err != nil || len(values) != 0 {
-			t.Fatalf("InventoryByCert of a certificate without a device = %+v, %v; want none", values, err)
-		}
 		_, err := st.Read().AppleChannels().Presence(ctx, fp)
 		wantErr(t, err, store.ErrNotFound, "a certificate without a channel and device")
 		_, _, err = st.Read().AppleChannels().GetByCertWithDevice(ctx, fp)
