@@ -11,7 +11,7 @@ import (
 )
 
 // BenchmarkGateUnchangedReport is the gate's steady state in the MDM load
-// benchmark: a corporate phone answering DeviceInformation again, minutes
+// benchmark: a corporate phone answering DeviceInformation again, a second
 // after the same answer. admit-µs/op times Admit alone, without the commit
 // and its fsync: what the gate costs SQLite's single writer.
 func BenchmarkGateUnchangedReport(b *testing.B) {
