@@ -75,23 +75,21 @@ func (s *Service) Bootstrap(ctx context.Context, code string, in BootstrapInput,
 		if !s.clock().Before(rec.ExpiresAt) {
 			return apperr.Invalid("the bootstrap code has expired; restart the server to print a new one")
 		}
-		return q.Settings().Delete(ctx, bootstrapKey)
+		return nil
 	})
 }
 
 // BootstrapDirect creates the first owner without a code, for an operator
 // with direct access to the database (`steward admin bootstrap`).
 func (s *Service) BootstrapDirect(ctx context.Context, in BootstrapInput) (store.Admin, error) {
-	return s.bootstrap(ctx, in, SystemActor, func(q store.Queries) error {
-		err := q.Settings().Delete(ctx, bootstrapKey)
-		if errors.Is(err, store.ErrNotFound) {
-			return nil
-		}
-		return err
-	})
+	return s.bootstrap(ctx, in, SystemActor, func(store.Queries) error { return nil })
 }
 
-func (s *Service) bootstrap(ctx context.Context, in BootstrapInput, actor Actor, consume func(store.Queries) error) (store.Admin, error) {
+// bootstrap creates the first owner while none exists and checkCode
+// accepts; the code, if any, is burnt with it. Both are checked once on a
+// reader, so that a refused attempt costs no password hash, and again in the
+// transaction.
+func (s *Service) bootstrap(ctx context.Context, in BootstrapInput, actor Actor, checkCode func(store.Queries) error) (store.Admin, error) {
 	if err := (AdminInput{Email: in.Email, DisplayName: in.DisplayName}).validate(); err != nil {
 		return store.Admin{}, err
 	}
@@ -99,27 +97,40 @@ func (s *Service) bootstrap(ctx context.Context, in BootstrapInput, actor Actor,
 	if err := validateTenantName(org); err != nil {
 		return store.Admin{}, err
 	}
-	now := s.clock()
-	var admin store.Admin
-	err := s.st.Tx(ctx, func(q store.Queries) error {
+	allowed := func(q store.Queries) error {
 		if n, err := q.Admins().Count(ctx); err != nil {
 			return err
 		} else if n > 0 {
 			return apperr.Conflict("Steward already has an owner; sign in instead")
 		}
-		if err := consume(q); err != nil {
+		return checkCode(q)
+	}
+	if err := allowed(s.st.Read()); err != nil {
+		return store.Admin{}, err
+	}
+	now := s.clock()
+	admin := store.Admin{ID: store.NewID(), Email: normaliseEmail(in.Email), DisplayName: strings.TrimSpace(in.DisplayName),
+		CreatedAt: now, UpdatedAt: now}
+	pwHash, err := s.hashPassword(ctx, admin, in.Password)
+	if err != nil {
+		return store.Admin{}, err
+	}
+	err = s.st.Tx(ctx, func(q store.Queries) error {
+		if err := allowed(q); err != nil {
+			return err
+		}
+		if err := q.Settings().Delete(ctx, bootstrapKey); err != nil && !errors.Is(err, store.ErrNotFound) {
 			return err
 		}
 		root, err := s.ensureRootTenant(ctx, q, org, now)
 		if err != nil {
 			return err
 		}
-		admin = store.Admin{ID: store.NewID(), TenantID: root.ID, Email: normaliseEmail(in.Email),
-			DisplayName: strings.TrimSpace(in.DisplayName), CreatedAt: now, UpdatedAt: now}
+		admin.TenantID = root.ID
 		if err := q.Admins().Create(ctx, admin); err != nil {
 			return err
 		}
-		if err := s.setPassword(ctx, q, &admin, in.Password, now); err != nil {
+		if err := storePassword(ctx, q, &admin, pwHash, now); err != nil {
 			return err
 		}
 		asg := store.Assignment{ID: store.NewID(), AdminID: admin.ID, TenantID: root.ID, RoleID: "owner", CreatedAt: now}

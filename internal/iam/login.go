@@ -38,16 +38,6 @@ type LoginResult struct {
 // errBadCredentials never says which half was wrong.
 var errBadCredentials = apperr.New(apperr.KindUnauthenticated, "email or password is wrong")
 
-// dummyHash makes a login for an unknown email cost what a real one costs,
-// so response times do not reveal which emails have accounts.
-var dummyHash = func() string {
-	h, err := password.Hash("steward-timing-equaliser-not-a-password")
-	if err != nil {
-		panic(err)
-	}
-	return h
-}()
-
 // Login checks an email and password and opens a session of the given kind.
 // Failures are audited and feed the account's back-off and lockout.
 func (s *Service) Login(ctx context.Context, email, pw string, kind store.SessionKind, actor Actor) (LoginResult, error) {
@@ -57,7 +47,7 @@ func (s *Service) Login(ctx context.Context, email, pw string, kind store.Sessio
 	now := s.clock()
 	admin, err := s.st.Read().Admins().GetByEmail(ctx, normaliseEmail(email))
 	if errors.Is(err, store.ErrNotFound) {
-		_, _, _ = password.Verify(dummyHash, pw)
+		password.VerifyDecoy(ctx, pw)
 		return LoginResult{}, s.auditAnonymousFailure(ctx, actor, "unknown_account")
 	}
 	if err != nil {
@@ -65,11 +55,11 @@ func (s *Service) Login(ctx context.Context, email, pw string, kind store.Sessio
 	}
 	actor.Type, actor.ID = store.ActorAdmin, admin.ID
 	if admin.Disabled || admin.PasswordHash == "" {
-		_, _, _ = password.Verify(dummyHash, pw)
+		password.VerifyDecoy(ctx, pw)
 		return LoginResult{}, s.auditFailure(ctx, actor, admin.TenantID, "auth.login", admin.ID, "account_disabled_or_not_set_up", errBadCredentials)
 	}
 	if allowed, retry := s.login.Check(admin.FailedLogins, admin.LastFailureAt, admin.LockedUntil, now); !allowed {
-		_, _, _ = password.Verify(dummyHash, pw) // same cost as any other answer
+		password.VerifyDecoy(ctx, pw) // same cost as any other answer
 		e := apperr.New(apperr.KindRateLimited, "too many failed logins; try again later").With("retry_after_seconds", int(retry.Seconds()+0.999))
 		if admin.LockedUntil.After(now) {
 			e = apperr.New(apperr.KindLocked, "this account is locked after repeated failed logins; wait or ask an administrator to unlock it").With("retry_after_seconds", int(retry.Seconds()+0.999))
@@ -83,15 +73,22 @@ func (s *Service) Login(ctx context.Context, email, pw string, kind store.Sessio
 	if !ipAllowed(home.AllowedCIDRs, actor.SourceIP) {
 		// The generic answer: a distinct one would tell an outsider that
 		// the email has an account. The audit entry keeps the reason.
-		_, _, _ = password.Verify(dummyHash, pw)
+		password.VerifyDecoy(ctx, pw)
 		return LoginResult{}, s.auditFailure(ctx, actor, admin.TenantID, "auth.login", admin.ID, "ip_not_allowed", errBadCredentials)
 	}
-	ok, rehash, err := password.Verify(admin.PasswordHash, pw)
+	ok, rehash, err := password.Verify(ctx, admin.PasswordHash, pw)
 	if err != nil {
 		return LoginResult{}, err
 	}
 	if !ok {
 		return LoginResult{}, s.recordLoginFailure(ctx, admin, actor, "auth.login", "wrong_password")
+	}
+	// Rehashed before the transaction: see hashPassword.
+	var rehashed string
+	if rehash {
+		if rehashed, err = password.Hash(ctx, pw); err != nil {
+			return LoginResult{}, err
+		}
 	}
 
 	state := LoginComplete
@@ -108,10 +105,8 @@ func (s *Service) Login(ctx context.Context, email, pw string, kind store.Sessio
 			return err
 		}
 		a.FailedLogins, a.LockedUntil, a.UpdatedAt = 0, time.Time{}, now
-		if rehash {
-			if h, err := password.Hash(pw); err == nil {
-				a.PasswordHash = h
-			}
+		if rehashed != "" && a.PasswordHash == admin.PasswordHash {
+			a.PasswordHash = rehashed
 		}
 		if err := q.Admins().Update(ctx, a); err != nil {
 			return err

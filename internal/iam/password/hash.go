@@ -11,13 +11,16 @@
 package password
 
 import (
+	"context"
 	"crypto/rand"
 	"crypto/subtle"
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"runtime"
 	"strconv"
 	"strings"
+	"sync/atomic"
 
 	"golang.org/x/crypto/argon2"
 )
@@ -56,16 +59,52 @@ var b64 = base64.RawStdEncoding
 
 // Hash returns an argon2id PHC string for pw with a fresh random salt:
 // $argon2id$v=19$m=65536,t=2,p=2$<salt>$<key> (unpadded standard base64).
-func Hash(pw string) (string, error) {
+// It waits for a derivation slot; ctx ending first is its error.
+func Hash(ctx context.Context, pw string) (string, error) {
 	salt := make([]byte, saltLen)
 	if _, err := rand.Read(salt); err != nil {
 		return "", fmt.Errorf("password: reading random salt: %w", err)
 	}
-	return encode(current, salt, derive(current, pw, salt, keyLen)), nil
+	key, err := derive(ctx, current, pw, salt, keyLen)
+	if err != nil {
+		return "", err
+	}
+	return encode(current, salt, key), nil
 }
 
-func derive(p params, pw string, salt []byte, n uint32) []byte {
-	return argon2.IDKey([]byte(pw), salt, p.time, p.memoryKiB, p.threads, n)
+// slots bounds the argon2id derivations running at once. Each holds 64 MiB
+// for its ~65 ms and keeps threads cores busy, so more at once only adds
+// memory: unbounded, a burst of logins from many addresses (the per-address
+// limit lets each start ten) would make the server allocate gigabytes.
+var slots = make(chan struct{}, max(1, runtime.GOMAXPROCS(0)/int(current.threads)))
+
+// derived counts finished derivations; waiting, those queued for a slot.
+var derived, waiting atomic.Int64
+
+// Derivations reports how many argon2id derivations have finished, and how
+// many wait for a slot now: a login flood shows as a queue.
+func Derivations() (finished, queued int64) { return derived.Load(), waiting.Load() }
+
+func derive(ctx context.Context, p params, pw string, salt []byte, n uint32) ([]byte, error) {
+	waiting.Add(1)
+	select {
+	case slots <- struct{}{}:
+		waiting.Add(-1)
+	case <-ctx.Done():
+		waiting.Add(-1)
+		return nil, ctx.Err()
+	}
+	defer func() { <-slots }()
+	key := argon2.IDKey([]byte(pw), salt, p.time, p.memoryKiB, p.threads, n)
+	derived.Add(1)
+	// The 64 MiB block is garbage now and the server's largest allocation
+	// by far. Left to the pacer, which sized the next cycle while the block
+	// was live, two or three of them stay resident after a few logins. A
+	// collection here costs about 2 ms against argon2's ~65; returning the
+	// memory to the OS as well (debug.FreeOSMemory) made the next hash
+	// fault every page back in: 930 ms instead of 65.
+	runtime.GC()
+	return key, nil
 }
 
 func encode(p params, salt, key []byte) string {
@@ -77,17 +116,32 @@ func encode(p params, salt, key []byte) string {
 // time. needsRehash is true when the password matched but the hash was made
 // with parameters other than the current ones. err is non-nil (wrapping
 // ErrMalformedHash) only when phc cannot be parsed or has parameters beyond
-// the accepted caps; a wrong password is ok=false, err=nil.
-func Verify(phc, pw string) (ok bool, needsRehash bool, err error) {
+// the accepted caps, or when ctx ends while it waits for a derivation slot;
+// a wrong password is ok=false, err=nil.
+func Verify(ctx context.Context, phc, pw string) (ok bool, needsRehash bool, err error) {
 	p, salt, key, err := parsePHC(phc)
 	if err != nil {
 		return false, false, err
 	}
-	got := derive(p, pw, salt, uint32(len(key)))
+	got, err := derive(ctx, p, pw, salt, uint32(len(key)))
+	if err != nil {
+		return false, false, err
+	}
 	if subtle.ConstantTimeCompare(got, key) != 1 {
 		return false, false, nil
 	}
 	return true, p != current || len(salt) != saltLen || len(key) != keyLen, nil
+}
+
+// decoy is a hash with the current parameters that no password matches: its
+// key was never derived from anything.
+var decoy = encode(current, []byte("steward-decoy-sl"), []byte("no password derives to this key."))
+
+// VerifyDecoy costs what a Verify of a real hash costs and never matches. A
+// login that fails before reaching a real hash (unknown email, disabled or
+// throttled account) spends it, so response times do not tell which.
+func VerifyDecoy(ctx context.Context, pw string) {
+	_, _, _ = Verify(ctx, decoy, pw)
 }
 
 // parsePHC splits and validates an argon2id PHC string.

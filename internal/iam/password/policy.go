@@ -1,6 +1,7 @@
 package password
 
 import (
+	"context"
 	"fmt"
 	"strings"
 	"unicode"
@@ -48,12 +49,12 @@ func (p Policy) limits() (minLen, maxLen int) {
 	return minLen, maxLen
 }
 
-// Check validates pw. context holds personal data (email local part, display
+// Check validates pw. personal holds personal data (email local part, display
 // name words) that must not appear in the password; history holds previous
 // PHC hashes that must not match. Length is counted in Unicode code points
 // (runes); no normalisation is applied. Checks run cheapest first and the
 // history check, which costs one argon2 verification per entry, runs last.
-func (p Policy) Check(pw string, context []string, history []string) error {
+func (p Policy) Check(ctx context.Context, pw string, personal []string, history []string) error {
 	minLen, maxLen := p.limits()
 	n := utf8.RuneCountInString(pw)
 	if n < minLen {
@@ -66,15 +67,19 @@ func (p Policy) Check(pw string, context []string, history []string) error {
 		return &PolicyError{Code: CodeBreached, msg: "Password is too common: it (or its base word) appears in lists of breached passwords. Choose something else."}
 	}
 	lower := strings.ToLower(pw)
-	for _, item := range personalWords(context) {
+	for _, item := range personalWords(personal) {
 		if strings.Contains(lower, item) {
 			return &PolicyError{Code: CodeContainsPersonal, msg: "Password must not contain your name or email address."}
 		}
 	}
 	for _, h := range history {
+		ok, _, err := Verify(ctx, h, pw)
+		if ctxErr := ctx.Err(); ctxErr != nil {
+			return ctxErr
+		}
 		// A malformed old hash cannot match; skipping it is safer than
 		// blocking every password change.
-		if ok, _, err := Verify(h, pw); err == nil && ok {
+		if err == nil && ok {
 			return &PolicyError{Code: CodeReused, msg: "Password was used recently: choose one you have not used before."}
 		}
 	}
@@ -85,14 +90,14 @@ func (p Policy) Check(pw string, context []string, history []string) error {
 // punctuation, so an email local part "alice.smith+ops" yields "alice",
 // "smith" as well as the whole string. Items shorter than minContextLen are
 // dropped.
-func personalWords(context []string) []string {
+func personalWords(personal []string) []string {
 	var out []string
 	add := func(w string) {
 		if utf8.RuneCountInString(w) >= minContextLen {
 			out = append(out, w)
 		}
 	}
-	for _, item := range context {
+	for _, item := range personal {
 		item = strings.ToLower(strings.TrimSpace(item))
 		add(item)
 		parts := strings.FieldsFunc(item, func(r rune) bool { return !unicode.IsLetter(r) && !unicode.IsDigit(r) })

@@ -24,7 +24,7 @@ func TestBreachedList(t *testing.T) {
 
 func TestPolicyCheck(t *testing.T) {
 	p := Policy{}
-	ctx := []string{"alice.smith+ops", "Al", "Bo"}
+	personal := []string{"alice.smith+ops", "Al", "Bo"}
 	cases := []struct {
 		pw, code string
 	}{
@@ -41,7 +41,7 @@ func TestPolicyCheck(t *testing.T) {
 		{strings.Repeat("é", 12), ""},
 	}
 	for _, c := range cases {
-		err := p.Check(c.pw, ctx, nil)
+		err := p.Check(t.Context(), c.pw, personal, nil)
 		var pe *PolicyError
 		switch {
 		case c.code == "" && err != nil:
@@ -52,22 +52,22 @@ func TestPolicyCheck(t *testing.T) {
 			t.Errorf("Check(%q) message %q is empty or leaks the password", c.pw, pe.Error())
 		}
 	}
-	if err := (Policy{MinLength: 20}).Check("albatross gravel", nil, nil); err == nil {
+	if err := (Policy{MinLength: 20}).Check(t.Context(), "albatross gravel", nil, nil); err == nil {
 		t.Error("custom MinLength not applied")
 	}
 }
 
 func TestPolicyReuse(t *testing.T) {
-	old, err := Hash("lattice otter glimmer 7")
+	old, err := Hash(t.Context(), "lattice otter glimmer 7")
 	if err != nil {
 		t.Fatal(err)
 	}
 	history := []string{"not-a-hash", old}
 	var pe *PolicyError
-	if err := (Policy{}).Check("lattice otter glimmer 7", nil, history); !errors.As(err, &pe) || pe.Code != CodeReused {
+	if err := (Policy{}).Check(t.Context(), "lattice otter glimmer 7", nil, history); !errors.As(err, &pe) || pe.Code != CodeReused {
 		t.Fatalf("reused password: got %v", err)
 	}
-	if err := (Policy{}).Check("lattice otter glimmer 8", nil, history); err != nil {
+	if err := (Policy{}).Check(t.Context(), "lattice otter glimmer 8", nil, history); err != nil {
 		t.Fatalf("new password rejected: %v", err)
 	}
 }
