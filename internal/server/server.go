@@ -310,6 +310,11 @@ func (a *App) runJobs(ctx context.Context) {
 		} else if n > 0 {
 			a.Log.Info("purged expired SCEP challenges", "count", n)
 		}
+		if n, err := a.MDM.PurgeStaleCertBindings(ctx); err != nil && ctx.Err() == nil {
+			a.Log.Warn("purging unused device certificate bindings failed", "error", err.Error())
+		} else if n > 0 {
+			a.Log.Info("purged unused device certificate bindings", "count", n)
+		}
 		select {
 		case <-ctx.Done():
 			return

@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"time"
 
 	"howett.net/plist"
 
@@ -38,21 +39,27 @@ func Fingerprint(cert *x509.Certificate) []byte {
 	return sum[:]
 }
 
-// certBindingKey is the Settings key binding an issued identity certificate
-// to its enrolment until the device authenticates with it.
-func certBindingKey(fp []byte) string { return "mdm-cert:" + hex.EncodeToString(fp) }
+// certBindingPrefix starts the Settings key binding an issued identity
+// certificate to its enrolment until the device authenticates with it.
+const certBindingPrefix = "mdm-cert:"
+
+func certBindingKey(fp []byte) string { return certBindingPrefix + hex.EncodeToString(fp) }
 
 type certBinding struct {
 	TenantID    string `json:"tenant_id"`
 	EnrolmentID string `json:"enrolment_id"`
 	Renewal     bool   `json:"renewal,omitempty"`
+	// NotAfter is the certificate's expiry: past it, the binding can never
+	// be used and is purged. Bindings written before it existed have none
+	// and stay until their tenant is deleted.
+	NotAfter time.Time `json:"not_after,omitzero"`
 }
 
 // BindIssuedCertificate is the SCEP server's OnIssued hook: it remembers
 // which enrolment a new identity certificate belongs to. A renewal moves an
 // existing channel to the new certificate when the device uses it.
 func (s *Service) BindIssuedCertificate(ctx context.Context, tenantID, enrolmentID string, cert *x509.Certificate, renewal bool) error {
-	b, err := json.Marshal(certBinding{TenantID: tenantID, EnrolmentID: enrolmentID, Renewal: renewal})
+	b, err := json.Marshal(certBinding{TenantID: tenantID, EnrolmentID: enrolmentID, Renewal: renewal, NotAfter: cert.NotAfter.UTC()})
 	if err != nil {
 		return err
 	}

@@ -2,6 +2,7 @@ package mdm
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 
 	"github.com/steward-mdm/steward/internal/apple/scep"
@@ -9,8 +10,8 @@ import (
 )
 
 // ForgetTenant is the tenant-deletion hook: it deletes the tenant's CA keys,
-// SCEP records and push certificate inside the deleting transaction, and
-// drops this node's cached CA. Another node's cache keeps a deleted
+// SCEP records, push certificate and unused certificate bindings inside the
+// deleting transaction, and drops this node's cached CA. Another node's cache keeps a deleted
 // tenant's CA until it restarts, but it can no longer use it: every
 // request also needs the tenant's enrolments or devices, which are gone.
 func (s *Service) ForgetTenant(ctx context.Context, q store.Queries, tenantID string) error {
@@ -20,8 +21,48 @@ func (s *Service) ForgetTenant(ctx context.Context, q store.Queries, tenantID st
 	if err := q.Settings().Delete(ctx, pushCertKey(tenantID)); err != nil && !errors.Is(err, store.ErrNotFound) {
 		return err
 	}
+	if err := forgetCertBindings(ctx, q, tenantID); err != nil {
+		return err
+	}
 	s.cas.Delete(tenantID)
 	return nil
+}
+
+// forgetCertBindings deletes tenantID's certificate bindings. They are keyed
+// by certificate, so every binding is read; a tenant is deleted rarely, and
+// bindings live only from issuance to the device's first check-in.
+func forgetCertBindings(ctx context.Context, q store.Queries, tenantID string) error {
+	after := ""
+	for {
+		page, err := q.Settings().ListPrefix(ctx, certBindingPrefix, after, 500)
+		if err != nil || len(page) == 0 {
+			return err
+		}
+		after = page[len(page)-1].Key
+		for _, s := range page {
+			var b certBinding
+			if json.Unmarshal(s.Value, &b) == nil && b.TenantID != tenantID {
+				continue
+			}
+			if err := q.Settings().Delete(ctx, s.Key); err != nil {
+				return err
+			}
+		}
+	}
+}
+
+// PurgeStaleCertBindings deletes the bindings of certificates that expired
+// unused (SCEP issued them, the device never checked in with them) and any
+// binding that cannot be read, which could never be used either.
+func (s *Service) PurgeStaleCertBindings(ctx context.Context) (int, error) {
+	now := s.clock()
+	return store.PurgeSettings(ctx, s.st, certBindingPrefix, func(set store.Setting) bool {
+		var b certBinding
+		if json.Unmarshal(set.Value, &b) != nil {
+			return true
+		}
+		return !b.NotAfter.IsZero() && !now.Before(b.NotAfter)
+	})
 }
 
 // PurgeExpiredChallenges deletes the SCEP challenges of profiles that were

@@ -101,47 +101,14 @@ func consumeChallenge(ctx context.Context, settings store.SettingStore, tenantID
 // PurgeExpiredChallenges deletes the challenges that expired before now,
 // and any that cannot be read (they could never be redeemed either): a
 // profile downloaded but never installed leaves its challenge behind. It
-// deletes one page at a time, each page in its own transaction, and says
-// how many it deleted.
+// says how many it deleted.
 func PurgeExpiredChallenges(ctx context.Context, st store.Store, now time.Time) (int, error) {
-	purged, after := 0, ""
-	for {
-		page, err := st.Read().Settings().ListPrefix(ctx, challengeKeyPrefix, after, 500)
-		if err != nil {
-			return purged, fmt.Errorf("scep: listing challenges: %w", err)
-		}
-		if len(page) == 0 {
-			return purged, nil
-		}
-		after = page[len(page)-1].Key
-		var expired []string
-		for _, s := range page {
-			var rec challengeRecord
-			if json.Unmarshal(s.Value, &rec) != nil || !now.Before(rec.Expires) {
-				expired = append(expired, s.Key)
-			}
-		}
-		if len(expired) == 0 {
-			continue
-		}
-		deleted := 0
-		err = st.Tx(ctx, func(q store.Queries) error {
-			deleted = 0 // a retried transaction starts again
-			for _, k := range expired {
-				err := q.Settings().Delete(ctx, k)
-				if errors.Is(err, store.ErrNotFound) {
-					continue // redeemed (and refused) meanwhile
-				}
-				if err != nil {
-					return err
-				}
-				deleted++
-			}
-			return nil
-		})
-		if err != nil {
-			return purged, fmt.Errorf("scep: deleting expired challenges: %w", err)
-		}
-		purged += deleted
+	n, err := store.PurgeSettings(ctx, st, challengeKeyPrefix, func(s store.Setting) bool {
+		var rec challengeRecord
+		return json.Unmarshal(s.Value, &rec) != nil || !now.Before(rec.Expires)
+	})
+	if err != nil {
+		return n, fmt.Errorf("scep: %w", err)
 	}
+	return n, nil
 }

@@ -1,0 +1,92 @@
+package mdm_test
+
+import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/hex"
+	"math/big"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/steward-mdm/steward/internal/apple/mdm"
+	"github.com/steward-mdm/steward/internal/store"
+	"github.com/steward-mdm/steward/internal/store/storetest"
+)
+
+// identity is a device certificate as SCEP would issue it, expiring at notAfter.
+func identity(t *testing.T, notAfter time.Time) *x509.Certificate {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	serial, _ := rand.Int(rand.Reader, big.NewInt(1<<62))
+	tmpl := &x509.Certificate{SerialNumber: serial, Subject: pkix.Name{CommonName: "device"},
+		NotBefore: notAfter.Add(-48 * time.Hour), NotAfter: notAfter}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, err := x509.ParseCertificate(der)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cert
+}
+
+func (f *fixture) bindingKeys() []string {
+	f.t.Helper()
+	page, err := f.st.Read().Settings().ListPrefix(f.ctx, "mdm-cert:", "", 100)
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	var keys []string
+	for _, s := range page {
+		keys = append(keys, s.Key)
+	}
+	return keys
+}
+
+func TestUnusedCertificateBindingsGo(t *testing.T) {
+	f := newFixture(t, storetest.OpenSQLite(t))
+	other := store.NewID()
+	bind := func(tenant string, notAfter time.Time) string {
+		cert := identity(t, notAfter)
+		// Renewals: an issuance that needs no accepted enrolment.
+		if err := f.svc.BindIssuedCertificate(f.ctx, tenant, "enrolment-1", cert, true); err != nil {
+			t.Fatal(err)
+		}
+		return "mdm-cert:" + hex.EncodeToString(mdm.Fingerprint(cert))
+	}
+	expiring := bind(f.tenant, f.now.Add(time.Hour))
+	valid := bind(f.tenant, f.now.Add(30*24*time.Hour))
+	elsewhere := bind(other, f.now.Add(30*24*time.Hour))
+	put := func(key, value string) {
+		if err := f.st.Tx(f.ctx, func(q store.Queries) error { return q.Settings().Put(f.ctx, key, []byte(value)) }); err != nil {
+			t.Fatal(err)
+		}
+	}
+	put("mdm-cert:00unreadable", "not json")
+	put("mdm-cert:01legacy", `{"tenant_id":"`+f.tenant+`","enrolment_id":"enrolment-0"}`) // written before bindings knew their expiry
+
+	f.now = f.now.Add(2 * time.Hour)
+	if n, err := f.svc.PurgeStaleCertBindings(f.ctx); err != nil || n != 2 {
+		t.Fatalf("PurgeStaleCertBindings = %d, %v; want the expired and the unreadable binding", n, err)
+	}
+	want := []string{"mdm-cert:01legacy", valid, elsewhere}
+	slices.Sort(want)
+	if got := f.bindingKeys(); !slices.Equal(got, want) || slices.Contains(got, expiring) {
+		t.Fatalf("after the purge: %v, want %v", got, want)
+	}
+
+	if err := f.st.Tx(f.ctx, func(q store.Queries) error { return f.svc.ForgetTenant(f.ctx, q, f.tenant) }); err != nil {
+		t.Fatal(err)
+	}
+	if got := f.bindingKeys(); !slices.Equal(got, []string{elsewhere}) {
+		t.Fatalf("after the tenant was forgotten: %v, want only the other tenant's %s", got, elsewhere)
+	}
+}
