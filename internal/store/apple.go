@@ -144,6 +144,9 @@ type Command struct {
 	State       string
 	RequestedBy string
 	Attempts    int
+	// Unanswered counts the deliveries since the last answer (NotNow is an
+	// answer) that the device did not answer: 0 on a first delivery.
+	Unanswered  int
 	ErrorChain  string // JSON, from an Error status
 	CreatedAt   time.Time
 	SentAt      time.Time
@@ -160,11 +163,12 @@ type CommandStore interface {
 	OpenCounts(ctx context.Context, tenantID string, deviceIDs []string) (map[string]int, error)
 	Get(ctx context.Context, tenantID, id string) (Command, error)
 	// SendNext marks the device's oldest open command sent at at (one more
-	// attempt) and returns it as stored: queued or sent, and notnow ones too
+	// attempt; one more unanswered delivery if it was sent already, else
+	// none) and returns it as stored: queued or sent, and notnow ones too
 	// when includeNotNow (the device said Idle, so it is ready again);
 	// ErrNotFound when none.
 	SendNext(ctx context.Context, tenantID, deviceID string, includeNotNow bool, at time.Time) (Command, error)
-	// Update writes State, Attempts, ErrorChain, SentAt and CompletedAt.
+	// Update writes State, Attempts, Unanswered, ErrorChain, SentAt and CompletedAt.
 	Update(ctx context.Context, c Command) error
 	List(ctx context.Context, tenantID, deviceID string, p Page) ([]Command, error)
 	// PurgeBefore deletes up to limit finished commands created before cutoff.

@@ -54,12 +54,19 @@ func (s *Service) Connect(ctx context.Context, cert *x509.Certificate, body []by
 				return err
 			}
 		}
-		next, err = q.Commands().SendNext(ctx, ch.TenantID, ch.DeviceID, res.Status == mdmproto.StatusIdle, now)
-		if errors.Is(err, store.ErrNotFound) {
-			next = store.Command{}
-			return nil
+		for {
+			next, err = q.Commands().SendNext(ctx, ch.TenantID, ch.DeviceID, res.Status == mdmproto.StatusIdle, now)
+			if errors.Is(err, store.ErrNotFound) {
+				next = store.Command{}
+				return nil
+			}
+			if err != nil || next.Unanswered < maxUnanswered {
+				return err
+			}
+			if err := s.abandon(ctx, q, next, now); err != nil {
+				return err
+			}
 		}
-		return err
 	})
 	if err != nil || next.ID == "" {
 		return nil, err
@@ -120,6 +127,26 @@ func (s *Service) recordResult(ctx context.Context, q store.Queries, ch store.Ap
 	_, err = s.priv.Gate().Admit(ctx, q, privacy.Report{TenantID: ch.TenantID, DeviceID: ch.DeviceID,
 		Source: "apple-mdm/" + cmd.RequestType, Values: obs, At: now})
 	return err
+}
+
+// maxUnanswered is how many deliveries in a row a device may leave
+// unanswered before Steward stops offering the command. A dropped
+// connection costs one; a command that makes the device's MDM client fail
+// costs one at every check-in, and would otherwise hold up the device's
+// queue for good.
+const maxUnanswered = 5
+
+// abandon finishes cmd as failed: the device was offered it maxUnanswered
+// times and never answered.
+func (s *Service) abandon(ctx context.Context, q store.Queries, cmd store.Command, now time.Time) error {
+	cmd.State, cmd.CompletedAt = store.CommandError, now
+	cmd.Attempts-- // it is not sent this time
+	cmd.ErrorChain = fmt.Sprintf(`[{"LocalizedDescription":"the device did not answer the command in %d deliveries"}]`, maxUnanswered)
+	if err := q.Commands().Update(ctx, cmd); err != nil {
+		return err
+	}
+	s.log.Warn("a command was abandoned: the device never answered it", "command", cmd.ID, "request_type", cmd.RequestType, "deliveries", maxUnanswered)
+	return s.finished(ctx, q, cmd)
 }
 
 func (s *Service) finished(ctx context.Context, q store.Queries, cmd store.Command) error {

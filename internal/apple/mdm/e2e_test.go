@@ -350,3 +350,39 @@ func TestIdentityWithoutSignatures(t *testing.T) {
 		t.Errorf("a foreign certificate by header: HTTP %d", got)
 	}
 }
+
+// TestUnansweredCommandIsAbandoned: a command the device keeps receiving and
+// never answers (its MDM client fails on it) is given up after
+// maxUnanswered deliveries, and the queue behind it moves again.
+func TestUnansweredCommandIsAbandoned(t *testing.T) {
+	f := newFixture(t, storetest.OpenSQLite(t))
+	f.publish(privacy.Corporate)
+	ts := f.serve()
+	d, dev := f.enrolled(ts, privacy.Corporate, "")
+	if _, err := d.Poll(f.ctx); err != nil {
+		t.Fatal(err)
+	}
+	stuck, err := f.svc.Enqueue(f.ctx, f.tenant, []string{dev.ID}, mdmproto.RestartDevice{}, "", admin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	behind, err := f.svc.Enqueue(f.ctx, f.tenant, []string{dev.ID}, mdmproto.ProfileList{}, "", admin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 5 {
+		if got := command(t, d, map[string]any{"Status": "Idle"}); got.CommandUUID != stuck[0].ID {
+			t.Fatalf("check-in %d got %+v, want the unanswered %s again", i+1, got, stuck[0].ID)
+		}
+	}
+	if got := command(t, d, map[string]any{"Status": "Idle"}); got.CommandUUID != behind[0].ID {
+		t.Fatalf("the sixth check-in got %+v, want the command queued behind, %s", got, behind[0].ID)
+	}
+	c, err := f.st.Read().Commands().Get(f.ctx, f.tenant, stuck[0].ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.State != store.CommandError || c.Attempts != 5 || !strings.Contains(mdm.ErrorSummary(c.ErrorChain), "did not answer") {
+		t.Fatalf("the abandoned command is %s after %d attempts (%q), want an error after 5", c.State, c.Attempts, mdm.ErrorSummary(c.ErrorChain))
+	}
+}

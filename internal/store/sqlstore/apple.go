@@ -178,14 +178,14 @@ func (s appleChannelStore) PushDone(ctx context.Context, tenantID, deviceID stri
 
 type commandStore struct{ q *queries }
 
-const commandColumns = `id, tenant_id, device_id, request_type, payload, state, requested_by, attempts, error_chain,
-	created_at, sent_at, completed_at`
+const commandColumns = `id, tenant_id, device_id, request_type, payload, state, requested_by, attempts, unanswered,
+	error_chain, created_at, sent_at, completed_at`
 
 func scanCommand(s scanner) (store.Command, error) {
 	var c store.Command
 	var created, sent, completed int64
-	err := s.Scan(&c.ID, &c.TenantID, &c.DeviceID, &c.RequestType, &c.Payload, &c.State, &c.RequestedBy, &c.Attempts, &c.ErrorChain,
-		&created, &sent, &completed)
+	err := s.Scan(&c.ID, &c.TenantID, &c.DeviceID, &c.RequestType, &c.Payload, &c.State, &c.RequestedBy, &c.Attempts, &c.Unanswered,
+		&c.ErrorChain, &created, &sent, &completed)
 	c.CreatedAt, c.SentAt, c.CompletedAt = fromMicros(created), fromMicros(sent), fromMicros(completed)
 	return c, err
 }
@@ -261,7 +261,10 @@ func (s commandStore) SendNext(ctx context.Context, tenantID, deviceID string, i
 	var c store.Command
 	err := s.q.inWriteTx(ctx, func(q *queries) error {
 		var err error
-		c, err = scanCommand(q.x.QueryRowContext(ctx, `UPDATE commands SET state = 'sent', sent_at = $3, attempts = attempts + 1
+		// On the right of SET, state is still the old one: a command sent
+		// before and not answered since is a delivery left unanswered.
+		c, err = scanCommand(q.x.QueryRowContext(ctx, `UPDATE commands SET state = 'sent', sent_at = $3, attempts = attempts + 1,
+				unanswered = CASE WHEN state = 'sent' THEN unanswered + 1 ELSE 0 END
 			WHERE tenant_id = $1 AND id = (SELECT id FROM commands WHERE tenant_id = $1 AND device_id = $2 AND state IN `+states+`
 				ORDER BY id LIMIT 1)
 			RETURNING `+commandColumns, tenantID, deviceID, micros(at)))
@@ -271,9 +274,9 @@ func (s commandStore) SendNext(ctx context.Context, tenantID, deviceID string, i
 }
 
 func (s commandStore) Update(ctx context.Context, c store.Command) error {
-	return s.q.execOne(ctx, "updating command", `UPDATE commands SET state = $3, attempts = $4, error_chain = $5, sent_at = $6,
-		completed_at = $7 WHERE tenant_id = $1 AND id = $2`,
-		c.TenantID, c.ID, c.State, c.Attempts, c.ErrorChain, micros(c.SentAt), micros(c.CompletedAt))
+	return s.q.execOne(ctx, "updating command", `UPDATE commands SET state = $3, attempts = $4, unanswered = $5, error_chain = $6,
+		sent_at = $7, completed_at = $8 WHERE tenant_id = $1 AND id = $2`,
+		c.TenantID, c.ID, c.State, c.Attempts, c.Unanswered, c.ErrorChain, micros(c.SentAt), micros(c.CompletedAt))
 }
 
 func (s commandStore) List(ctx context.Context, tenantID, deviceID string, p store.Page) ([]store.Command, error) {

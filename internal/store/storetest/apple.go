@@ -195,15 +195,20 @@ func testCommandQueue(t *testing.T, st store.Store) {
 	}
 	_, err = sendNext(b.ID, true)
 	wantErr(t, err, store.ErrNotFound, "other tenant's queue")
-	// NotNow: not resent in the same exchange, retried once the device says Idle.
+	// Sent but not answered: delivered again, and counted as unanswered.
+	if next, err = sendNext(a.ID, false); err != nil || next.ID != cmds[0].ID || next.Attempts != 2 || next.Unanswered != 1 {
+		t.Fatalf("an unanswered command's second delivery: %+v, %v", next, err)
+	}
+	// NotNow: not resent in the same exchange, retried once the device says
+	// Idle; it is an answer, so the unanswered count starts again.
 	first := next
 	first.State = store.CommandNotNow
 	tx(t, st, func(q store.Queries) error { return q.Commands().Update(ctx, first) })
-	if next, _ = sendNext(a.ID, false); next.ID != cmds[1].ID {
-		t.Fatalf("a NotNow command came back in the same exchange: %s", next.ID)
+	if next, _ = sendNext(a.ID, false); next.ID != cmds[1].ID || next.Unanswered != 0 {
+		t.Fatalf("a NotNow command came back in the same exchange, or the next one counts unanswered deliveries: %+v", next)
 	}
-	if next, _ = sendNext(a.ID, true); next.ID != cmds[0].ID || next.Attempts != 2 || next.State != store.CommandSent {
-		t.Fatalf("a NotNow command was not retried after Idle: %+v", next)
+	if next, _ = sendNext(a.ID, true); next.ID != cmds[0].ID || next.Attempts != 3 || next.Unanswered != 0 || next.State != store.CommandSent {
+		t.Fatalf("a NotNow command was not retried after Idle, or counts as unanswered: %+v", next)
 	}
 	for _, c := range cmds {
 		c.State, c.CompletedAt = store.CommandAcknowledged, micro(at)
