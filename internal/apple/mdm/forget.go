@@ -11,9 +11,10 @@ import (
 
 // ForgetTenant is the tenant-deletion hook: it deletes the tenant's CA keys,
 // SCEP records, push certificate and unused certificate bindings inside the
-// deleting transaction, and drops this node's cached CA. Another node's cache keeps a deleted
-// tenant's CA until it restarts, but it can no longer use it: every
-// request also needs the tenant's enrolments or devices, which are gone.
+// deleting transaction, and drops this node's cached CA. Another node's
+// cache keeps a deleted tenant's CA until it restarts, but it can no longer
+// use it: every request also needs the tenant's enrolments or devices,
+// which are gone.
 func (s *Service) ForgetTenant(ctx context.Context, q store.Queries, tenantID string) error {
 	if err := scep.ForgetTenant(ctx, q.Settings(), tenantID); err != nil {
 		return err
@@ -28,9 +29,10 @@ func (s *Service) ForgetTenant(ctx context.Context, q store.Queries, tenantID st
 	return nil
 }
 
-// forgetCertBindings deletes tenantID's certificate bindings. They are keyed
-// by certificate, so every binding is read; a tenant is deleted rarely, and
-// bindings live only from issuance to the device's first check-in.
+// forgetCertBindings deletes tenantID's certificate bindings, and unreadable
+// ones, which nothing could use. They are keyed by certificate, so every
+// binding is read; a tenant is deleted rarely, and bindings live only from
+// issuance to the device's first check-in.
 func forgetCertBindings(ctx context.Context, q store.Queries, tenantID string) error {
 	after := ""
 	for {
