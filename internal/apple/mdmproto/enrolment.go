@@ -108,6 +108,12 @@ type scepPayload struct {
 	PayloadContent     scepContent `plist:"PayloadContent"`
 }
 
+// ServerCapabilities values Apple defines for the MDM payload.
+const (
+	capabilityPerUserConnections = "com.apple.mdm.per-user-connections"
+	capabilityBootstrapToken     = "com.apple.mdm.bootstraptoken"
+)
+
 type mdmPayload struct {
 	PayloadType             string   `plist:"PayloadType"`
 	PayloadVersion          int      `plist:"PayloadVersion"`
@@ -182,13 +188,16 @@ func BuildEnrolmentProfile(p EnrolmentProfile) ([]byte, error) {
 		SignMessage:             true,
 		CheckOutWhenRemoved:     true,
 		UseDevelopmentAPNS:      p.UseDevelopmentAPNS,
-		ServerCapabilities:      []string{"com.apple.mdm.per-user-connections"},
+		ServerCapabilities:      []string{capabilityPerUserConnections},
 	}
 	if p.IsUserEnrollment() {
 		mdm.AssignedManagedAppleID = p.AssignedManagedAppleID
 		mdm.EnrollmentMode = "BYOD"
 	} else {
 		mdm.AccessRights = int(p.AccessRights)
+		// Without it a Mac never sends SetBootstrapToken or GetBootstrapToken.
+		// User Enrollments have no bootstrap token, so they do not get it.
+		mdm.ServerCapabilities = append(mdm.ServerCapabilities, capabilityBootstrapToken)
 	}
 	profile := configurationProfile{
 		PayloadType: "Configuration", PayloadVersion: 1,

@@ -81,7 +81,7 @@ func TestBuildEnrolmentProfileDevice(t *testing.T) {
 		"ServerURL": p.ServerURL, "CheckInURL": p.CheckInURL, "Topic": p.Topic,
 		"IdentityCertificateUUID": p.SCEPUUID, "SignMessage": true, "CheckOutWhenRemoved": true,
 		"AccessRights":       1 | 2 | 16 | 1024,
-		"ServerCapabilities": []any{"com.apple.mdm.per-user-connections"},
+		"ServerCapabilities": []any{"com.apple.mdm.per-user-connections", "com.apple.mdm.bootstraptoken"},
 	}
 	if !reflect.DeepEqual(d.mdm, wantMDM) {
 		t.Errorf("MDM payload\n got %#v\nwant %#v", d.mdm, wantMDM)
@@ -103,6 +103,9 @@ func TestBuildEnrolmentProfileUserEnrollment(t *testing.T) {
 	}
 	if _, ok := d.mdm["AccessRights"]; ok {
 		t.Error("AccessRights must be left out of a User Enrollment profile")
+	}
+	if caps := d.mdm["ServerCapabilities"]; !reflect.DeepEqual(caps, []any{"com.apple.mdm.per-user-connections"}) {
+		t.Errorf("User Enrollment ServerCapabilities = %#v, want per-user connections only", caps)
 	}
 	ids := []any{d.top["PayloadUUID"], d.scep["PayloadUUID"], d.mdm["PayloadUUID"]}
 	for _, id := range ids {
