@@ -134,7 +134,9 @@ func (s *Service) expire(ctx context.Context, q store.Queries, a store.Approval,
 // CommandFinished follows a device's answer to an action's command: the
 // action is done or failed, and a retire or wipe the device acknowledged
 // takes it out of management (its personal data erased, certificate
-// issued). It is an mdm hook, run inside the result's transaction.
+// issued). A command cancelled because the device left fails its action,
+// except a retire, which it fulfils. It is an mdm hook, run inside the
+// result's (or the departure's) transaction.
 func (s *Service) CommandFinished(ctx context.Context, q store.Queries, cmd store.Command) error {
 	a, err := q.Actions().ByCommand(ctx, cmd.TenantID, cmd.ID)
 	if errors.Is(err, store.ErrNotFound) {
@@ -144,7 +146,13 @@ func (s *Service) CommandFinished(ctx context.Context, q store.Queries, cmd stor
 		return err
 	}
 	a.UpdatedAt = s.clock()
-	if cmd.State == store.CommandError {
+	switch {
+	case cmd.State == store.CommandCancelled && Kind(a.Action) == Retire:
+		// The device left management before answering (often its CheckOut
+		// answers the retire): what the retire asked for happened.
+		a.State = store.ActionDone
+		return q.Actions().Update(ctx, a)
+	case cmd.State == store.CommandError, cmd.State == store.CommandCancelled:
 		a.State, a.Error = store.ActionFailed, mdm.ErrorSummary(cmd.ErrorChain)
 		return q.Actions().Update(ctx, a)
 	}

@@ -143,12 +143,18 @@ func (s *Service) eraseSubjectTx(ctx context.Context, q store.Queries, sub store
 		}
 		c.DeviceIDs = append(c.DeviceIDs, d.ID)
 		d.SubjectID, d.UpdatedAt = "", now
-		if Ownership(d.Ownership).PersonallyOwned() {
+		leaves := Ownership(d.Ownership).PersonallyOwned() && !d.Gone()
+		if leaves {
 			d.State, d.DeprovisionedAt = store.DeviceDeprovisioned, now
 			d.SerialIndex, d.UDIDIndex = nil, nil
 		}
 		if err := q.Devices().Update(ctx, d); err != nil {
 			return SignedCertificate{}, err
+		}
+		if leaves {
+			if err := s.deviceLeft(ctx, q, d); err != nil {
+				return SignedCertificate{}, err
+			}
 		}
 	}
 	if k, err := q.Keys().DataKeyByOwner(ctx, sub.TenantID, keys.SubjectOwner(sub.ID)); err == nil && k.DestroyedAt.IsZero() {
@@ -233,7 +239,19 @@ func (s *Service) deprovisionTx(ctx context.Context, q store.Queries, tenantID, 
 	if err := q.Devices().Update(ctx, d); err != nil {
 		return SignedCertificate{}, err
 	}
+	if err := s.deviceLeft(ctx, q, d); err != nil {
+		return SignedCertificate{}, err
+	}
 	return s.issueCertificate(ctx, q, c, actor, "device.deprovision", "device", d.ID)
+}
+
+func (s *Service) deviceLeft(ctx context.Context, q store.Queries, d store.Device) error {
+	for _, left := range s.left {
+		if err := left(ctx, q, d); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func (s *Service) issueCertificate(ctx context.Context, q store.Queries, c Certificate, actor iam.Actor, action, targetType, targetID string) (SignedCertificate, error) {

@@ -24,7 +24,18 @@ type Service struct {
 	signer *audit.Signer
 	log    *slog.Logger
 	now    func() time.Time
+	left   []DeviceLeftHook
 }
+
+// DeviceLeftHook runs inside the transaction that takes a device out of
+// management (deprovisioning, retirement, wipe, CheckOut), after its
+// personal data is erased; d is the device as it now is. An error undoes
+// the whole departure.
+type DeviceLeftHook func(ctx context.Context, q store.Queries, d store.Device) error
+
+// OnDeviceLeft adds a hook, before serving starts: a protocol adapter
+// stops talking to a device that left.
+func (s *Service) OnDeviceLeft(h DeviceLeftHook) { s.left = append(s.left, h) }
 
 // NewService wires the privacy core.
 func NewService(st store.Store, vault *keys.Vault, signer *audit.Signer, log *slog.Logger) *Service {

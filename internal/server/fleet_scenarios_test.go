@@ -368,3 +368,37 @@ func TestLadderRetireNeedsAnotherAdmin(t *testing.T) {
 	}
 	f.must(200, second, "POST", f.path("/action-approvals/"+a.ApprovalID), actions.Decision{Approve: true}, nil)
 }
+
+// TestRetireAnsweredByCheckOut: a device told to retire often removes its
+// management profile and checks out without acknowledging the command. The
+// retire is then done, and the lock queued behind it fails as cancelled.
+func TestRetireAnsweredByCheckOut(t *testing.T) {
+	f := newFleet(t, storetest.OpenSQLite(t))
+	_, second := f.admin("second@fleet.test", "administrator")
+	phone, phoneID := f.enrol("corporate", "", "", nil)
+	var retire, lock actions.Batch
+	f.must(201, f.owner, "POST", f.path("/devices/"+phoneID+"/actions"),
+		api.DeviceActionRequest{Action: actions.Retire, Reason: "employee left the company"}, &retire)
+	f.must(200, second, "POST", f.path("/action-approvals/"+retire.ApprovalID), actions.Decision{Approve: true}, &retire)
+	f.must(201, f.owner, "POST", f.path("/devices/"+phoneID+"/actions"),
+		api.DeviceActionRequest{Action: actions.Lock, Reason: "lock it until it is handed back"}, &lock)
+	if _, err := phone.Send(f.ctx, map[string]any{"Status": "Idle", "UDID": phone.UDID}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := phone.Checkin(f.ctx, phone.CheckOut()); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		batch actions.Batch
+		want  string
+	}{{retire, store.ActionDone}, {lock, store.ActionFailed}} {
+		var status api.BatchView
+		f.must(200, f.owner, "GET", f.path("/actions/"+c.batch.ID), nil, &status)
+		if status.States[c.want] != 1 {
+			t.Errorf("batch %s: %+v, want one %s", c.batch.ID, status.States, c.want)
+		}
+	}
+	if d := f.device(f.owner, phoneID); d.State != store.DeviceDeprovisioned {
+		t.Errorf("after CheckOut the device is %q", d.State)
+	}
+}

@@ -57,7 +57,7 @@ func (d *Device) scep(ctx context.Context, p profileInfo) error {
 		return err
 	}
 	if rep.PKIStatus != scep.SUCCESS {
-		return fmt.Errorf("the CA refused the request (failInfo %s)", rep.FailInfo)
+		return &RefusedError{FailInfo: string(rep.FailInfo)}
 	}
 	if err := rep.DecryptPKIEnvelope(self, d.envelopeKey); err != nil {
 		return err
@@ -123,3 +123,53 @@ func scepSigner(key *rsa.PrivateKey) (*x509.Certificate, error) {
 	signers.Store(key, c)
 	return c, nil
 }
+
+// RenewIdentity renews the identity certificate with a SCEP RenewalReq
+// signed by the current one (RFC 8894 section 3.3.1.2), as a standards
+// client does before expiry. Apple devices do not renew this way; they get
+// a re-issued enrolment profile instead (see reinstallEnrolment).
+func (d *Device) RenewIdentity(ctx context.Context) error {
+	rsaKey, ok := d.key.(*rsa.PrivateKey)
+	if !ok || d.cert == nil {
+		return errors.New("renewal needs an RSA identity certificate")
+	}
+	recipient, _, caCerts, err := d.getCACert(ctx, d.profile.scepURL)
+	if err != nil {
+		return fmt.Errorf("GetCACert: %w", err)
+	}
+	csrDER, err := x509util.CreateCertificateRequest(rand.Reader, &x509util.CertificateRequest{
+		CertificateRequest: x509.CertificateRequest{Subject: d.cert.Subject}}, rsaKey)
+	if err != nil {
+		return err
+	}
+	csr, err := x509.ParseCertificateRequest(csrDER)
+	if err != nil {
+		return err
+	}
+	msg, err := scep.NewCSRRequest(csr, &scep.PKIMessage{MessageType: scep.RenewalReq, Recipients: []*x509.Certificate{recipient},
+		SignerKey: rsaKey, SignerCert: d.cert})
+	if err != nil {
+		return err
+	}
+	out, err := d.do(ctx, "POST", d.profile.scepURL+"?operation=PKIOperation", "application/x-pki-message", msg.Raw, nil)
+	if err != nil {
+		return err
+	}
+	rep, err := scep.ParsePKIMessage(out, scep.WithCACerts(caCerts))
+	if err != nil {
+		return err
+	}
+	if rep.PKIStatus != scep.SUCCESS {
+		return &RefusedError{FailInfo: string(rep.FailInfo)}
+	}
+	if err := rep.DecryptPKIEnvelope(d.cert, rsaKey); err != nil {
+		return err
+	}
+	d.cert = rep.CertRepMessage.Certificate
+	return nil
+}
+
+// RefusedError is a SCEP CertRep FAILURE.
+type RefusedError struct{ FailInfo string }
+
+func (e *RefusedError) Error() string { return "the CA refused the request (failInfo " + e.FailInfo + ")" }

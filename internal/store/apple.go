@@ -109,8 +109,10 @@ type AppleChannelStore interface {
 	// any tenant, oldest due first.
 	DuePushes(ctx context.Context, now time.Time, limit int) ([]AppleChannel, error)
 	// PushDone records a push outcome: next zero clears the due time,
-	// otherwise the push is retried then; clearToken drops a dead token.
-	PushDone(ctx context.Context, tenantID, deviceID string, next time.Time, attempts int, clearToken bool) error
+	// otherwise the push is retried then. A non-nil deadToken is the token
+	// APNs refused: it is dropped if the channel still holds it, and
+	// otherwise nothing changes.
+	PushDone(ctx context.Context, tenantID, deviceID string, next time.Time, attempts int, deadToken []byte) error
 }
 
 // ChannelPresence is a channel with its device's state and whether a
@@ -132,6 +134,11 @@ const (
 	CommandNotNow       = "notnow"
 	CommandCancelled    = "cancelled"
 )
+
+// CommandOpen reports whether a command in state is still to be answered.
+func CommandOpen(state string) bool {
+	return state == CommandQueued || state == CommandSent || state == CommandNotNow
+}
 
 // Command is one queued MDM command. Payload is the command plist sealed
 // under the master key: commands can carry secrets (a lock PIN).
@@ -168,8 +175,13 @@ type CommandStore interface {
 	// when includeNotNow (the device said Idle, so it is ready again);
 	// ErrNotFound when none.
 	SendNext(ctx context.Context, tenantID, deviceID string, includeNotNow bool, at time.Time) (Command, error)
-	// Update writes State, Attempts, Unanswered, ErrorChain, SentAt and CompletedAt.
+	// Update writes State, Attempts, Unanswered, ErrorChain, SentAt and
+	// CompletedAt. A finished command's payload is dropped: it is never
+	// sent again, and it may hold a secret.
 	Update(ctx context.Context, c Command) error
+	// CancelOpen finishes the device's open commands as cancelled at at,
+	// with errorChain, drops their payloads, and returns them.
+	CancelOpen(ctx context.Context, tenantID, deviceID string, errorChain string, at time.Time) ([]Command, error)
 	List(ctx context.Context, tenantID, deviceID string, p Page) ([]Command, error)
 	// PurgeBefore deletes up to limit finished commands created before cutoff.
 	PurgeBefore(ctx context.Context, cutoff time.Time, limit int) ([]PurgeCount, error)

@@ -15,6 +15,7 @@ import (
 
 	"github.com/steward-mdm/steward/internal/apperr"
 	"github.com/steward-mdm/steward/internal/apple/mdmproto"
+	"github.com/steward-mdm/steward/internal/apple/scep"
 	"github.com/steward-mdm/steward/internal/audit"
 	"github.com/steward-mdm/steward/internal/iam"
 	"github.com/steward-mdm/steward/internal/privacy"
@@ -64,17 +65,52 @@ func (s *Service) BindIssuedCertificate(ctx context.Context, tenantID, enrolment
 		return err
 	}
 	return s.st.Tx(ctx, func(q store.Queries) error {
-		if !renewal {
-			e, err := q.Enrolments().Get(ctx, tenantID, enrolmentID)
-			if err != nil {
-				return err
-			}
-			if e.State != EnrolmentAccepted {
-				return fmt.Errorf("mdm: enrolment %s is %s, not accepted", enrolmentID, e.State)
-			}
+		var err error
+		if renewal {
+			err = s.checkRenewable(ctx, q, tenantID, enrolmentID)
+		} else {
+			err = checkAccepted(ctx, q, tenantID, enrolmentID)
+		}
+		if err != nil {
+			return err
 		}
 		return q.Settings().Put(ctx, certBindingKey(Fingerprint(cert)), b)
 	})
+}
+
+func checkAccepted(ctx context.Context, q store.Queries, tenantID, enrolmentID string) error {
+	e, err := q.Enrolments().Get(ctx, tenantID, enrolmentID)
+	if errors.Is(err, store.ErrNotFound) {
+		return scep.Refuse("the enrolment no longer exists")
+	}
+	if err != nil {
+		return err
+	}
+	if e.State != EnrolmentAccepted {
+		return scep.Refuse("the enrolment is " + e.State + ", not accepted")
+	}
+	return nil
+}
+
+// checkRenewable refuses to renew the certificate of a device that left
+// management: CheckOut releases its certificate, but a device deprovisioned,
+// retired or wiped from the console may still try.
+func (s *Service) checkRenewable(ctx context.Context, q store.Queries, tenantID, enrolmentID string) error {
+	ch, err := q.AppleChannels().GetByEnrolment(ctx, tenantID, enrolmentID)
+	if errors.Is(err, store.ErrNotFound) {
+		return scep.Refuse("the enrolment has no enrolled device")
+	}
+	if err != nil {
+		return err
+	}
+	d, err := q.Devices().Get(ctx, tenantID, ch.DeviceID)
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
+		return err
+	}
+	if ch.CheckedOut || err != nil || d.Gone() {
+		return scep.Refuse("the device left management")
+	}
+	return nil
 }
 
 // channelIndex is the keyed index of the identifier a device channel is
@@ -111,7 +147,7 @@ func (s *Service) Checkin(ctx context.Context, cert *x509.Certificate, body []by
 		case *mdmproto.TokenUpdate:
 			return s.tokenUpdate(ctx, q, ch, m)
 		case *mdmproto.CheckOut:
-			return s.checkOut(ctx, q, ch)
+			return s.checkOut(ctx, q, ch, cert)
 		case *mdmproto.SetBootstrapToken:
 			ch.Bootstrap = nil
 			if len(m.BootstrapToken) > 0 {
@@ -333,16 +369,20 @@ func (s *Service) tokenUpdate(ctx context.Context, q store.Queries, ch store.App
 }
 
 // checkOut: the device removed its MDM profile. Its personal data is erased
-// as on any deprovisioning; the signed certificate records why.
-func (s *Service) checkOut(ctx context.Context, q store.Queries, ch store.AppleChannel) error {
-	ch.CheckedOut, ch.PushToken, ch.PushMagic, ch.UnlockToken, ch.Bootstrap = true, nil, "", nil, nil
+// as on any deprovisioning (DeviceLeft closes the channel), the signed
+// certificate records why, and its identity certificate can no longer be
+// renewed.
+func (s *Service) checkOut(ctx context.Context, q store.Queries, ch store.AppleChannel, cert *x509.Certificate) error {
 	if err := q.AppleChannels().Update(ctx, ch); err != nil {
+		return err
+	}
+	if err := scep.ReleaseCertificate(ctx, q.Settings(), ch.TenantID, cert.SerialNumber); err != nil {
 		return err
 	}
 	_, err := s.priv.DeprovisionIn(ctx, q, ch.TenantID, ch.DeviceID, "the device removed its management profile (CheckOut)",
 		iam.Actor{Type: store.ActorDevice, ID: ch.DeviceID})
 	if apperr.IsKind(err, apperr.KindConflict) {
-		return nil // already deprovisioned
+		return nil // a concurrent message took it out already
 	}
 	return err
 }

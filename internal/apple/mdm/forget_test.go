@@ -54,22 +54,21 @@ func (f *fixture) bindingKeys() []string {
 func TestUnusedCertificateBindingsGo(t *testing.T) {
 	f := newFixture(t, storetest.OpenSQLite(t))
 	other := store.NewID()
-	bind := func(tenant string, notAfter time.Time) string {
-		cert := identity(t, notAfter)
-		// Renewals: an issuance that needs no accepted enrolment.
-		if err := f.svc.BindIssuedCertificate(f.ctx, tenant, "enrolment-1", cert, true); err != nil {
-			t.Fatal(err)
-		}
-		return "mdm-cert:" + hex.EncodeToString(mdm.Fingerprint(cert))
-	}
-	expiring := bind(f.tenant, f.now.Add(time.Hour))
-	valid := bind(f.tenant, f.now.Add(30*24*time.Hour))
-	elsewhere := bind(other, f.now.Add(30*24*time.Hour))
 	put := func(key, value string) {
 		if err := f.st.Tx(f.ctx, func(q store.Queries) error { return q.Settings().Put(f.ctx, key, []byte(value)) }); err != nil {
 			t.Fatal(err)
 		}
 	}
+	// Bindings as BindIssuedCertificate writes them for renewals.
+	bind := func(tenant string, notAfter time.Time) string {
+		cert := identity(t, notAfter)
+		key := "mdm-cert:" + hex.EncodeToString(mdm.Fingerprint(cert))
+		put(key, `{"tenant_id":"`+tenant+`","enrolment_id":"enrolment-1","renewal":true,"not_after":"`+cert.NotAfter.UTC().Format(time.RFC3339)+`"}`)
+		return key
+	}
+	expiring := bind(f.tenant, f.now.Add(time.Hour))
+	valid := bind(f.tenant, f.now.Add(30*24*time.Hour))
+	elsewhere := bind(other, f.now.Add(30*24*time.Hour))
 	put("mdm-cert:00unreadable", "not json")
 	put("mdm-cert:01legacy", `{"tenant_id":"`+f.tenant+`","enrolment_id":"enrolment-0"}`) // written before bindings knew their expiry
 

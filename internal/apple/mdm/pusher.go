@@ -58,7 +58,7 @@ func (p *Pusher) RunOnce(ctx context.Context) (int, error) {
 		if err != nil {
 			// No usable certificate: try again later rather than hammering.
 			for _, ch := range chans {
-				if err := p.done(ctx, ch, s.clock().Add(15*time.Minute), ch.PushAttempts+1, false); err != nil {
+				if err := p.done(ctx, ch, s.clock().Add(15*time.Minute), ch.PushAttempts+1, nil); err != nil {
 					return delivered, err
 				}
 			}
@@ -74,15 +74,15 @@ func (p *Pusher) RunOnce(ctx context.Context) (int, error) {
 			switch r.Outcome {
 			case apns.Delivered:
 				delivered++
-				err = p.done(ctx, ch, time.Time{}, 0, false)
+				err = p.done(ctx, ch, time.Time{}, 0, nil)
 			case apns.Unregistered, apns.BadToken:
-				err = p.done(ctx, ch, time.Time{}, 0, true) // the token is dead: the next TokenUpdate brings a new one
+				err = p.done(ctx, ch, time.Time{}, 0, ch.PushToken) // the next TokenUpdate brings a new one
 			case apns.Rejected:
-				err = p.done(ctx, ch, time.Time{}, 0, false)
+				err = p.done(ctx, ch, time.Time{}, 0, nil)
 			case apns.Fatal:
-				err = p.done(ctx, ch, s.clock().Add(15*time.Minute), ch.PushAttempts+1, false)
+				err = p.done(ctx, ch, s.clock().Add(15*time.Minute), ch.PushAttempts+1, nil)
 			default: // Retry
-				err = p.done(ctx, ch, s.clock().Add(retryDelay(ch.PushAttempts+1)), ch.PushAttempts+1, false)
+				err = p.done(ctx, ch, s.clock().Add(retryDelay(ch.PushAttempts+1)), ch.PushAttempts+1, nil)
 			}
 			if err != nil {
 				return delivered, err
@@ -92,9 +92,9 @@ func (p *Pusher) RunOnce(ctx context.Context) (int, error) {
 	return delivered, nil
 }
 
-func (p *Pusher) done(ctx context.Context, ch store.AppleChannel, next time.Time, attempts int, clearToken bool) error {
+func (p *Pusher) done(ctx context.Context, ch store.AppleChannel, next time.Time, attempts int, deadToken []byte) error {
 	return p.Service.st.Tx(ctx, func(q store.Queries) error {
-		return q.AppleChannels().PushDone(ctx, ch.TenantID, ch.DeviceID, next, attempts, clearToken)
+		return q.AppleChannels().PushDone(ctx, ch.TenantID, ch.DeviceID, next, attempts, deadToken)
 	})
 }
 

@@ -55,7 +55,9 @@ func New(st store.Store, priv *privacy.Service, sealer secrets.Sealer, cfg Confi
 	if cfg.MaxQueued <= 0 {
 		cfg.MaxQueued = 100
 	}
-	return &Service{st: st, priv: priv, sealer: sealer, cfg: cfg, log: log, now: time.Now}
+	s := &Service{st: st, priv: priv, sealer: sealer, cfg: cfg, log: log, now: time.Now}
+	priv.OnDeviceLeft(s.DeviceLeft)
+	return s
 }
 
 // SetClock replaces the clock (tests).

@@ -118,6 +118,10 @@ func (s *Server) renew(ctx context.Context, ca *CA, msg *scep.PKIMessage, csr *x
 		return nil, err
 	}
 	cert, err := s.issue(ctx, ca, csr, enrolmentID, true)
+	var refused *RefusalError
+	if errors.As(err, &refused) {
+		return nil, err // the enrolment ended: the old certificate stays unrenewable
+	}
 	if err != nil {
 		// Give the claim back so the device can retry with its old certificate.
 		if restoreErr := recordIssued(ctx, s.cfg.Settings, ca.tenantID, old.SerialNumber, enrolmentID); restoreErr != nil {

@@ -22,3 +22,8 @@ func (e *RefusalError) Error() string { return "scep: request refused: " + e.Rea
 func refusal(info scep.FailInfo, reason string) *RefusalError {
 	return &RefusalError{FailInfo: info, Reason: reason}
 }
+
+// Refuse is how an OnIssued hook refuses a request: the client gets a
+// CertRep FAILURE (badRequest) instead of the certificate, and a renewal's
+// old certificate is not given back its claim.
+func Refuse(reason string) *RefusalError { return refusal(failBadRequest, reason) }

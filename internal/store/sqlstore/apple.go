@@ -3,6 +3,8 @@ package sqlstore
 import (
 	"context"
 	"fmt"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/steward-mdm/steward/internal/store"
@@ -168,12 +170,18 @@ func (s appleChannelStore) DuePushes(ctx context.Context, now time.Time, limit i
 	return collect(rows, err, "listing due pushes", scanAppleChannel)
 }
 
-func (s appleChannelStore) PushDone(ctx context.Context, tenantID, deviceID string, next time.Time, attempts int, clearToken bool) error {
-	query := `UPDATE apple_channels SET push_due_at = $3, push_attempts = $4`
-	if clearToken {
-		query += `, push_token = NULL, push_magic = ''`
+func (s appleChannelStore) PushDone(ctx context.Context, tenantID, deviceID string, next time.Time, attempts int, deadToken []byte) error {
+	if deadToken == nil {
+		return s.q.execOne(ctx, "recording a push", `UPDATE apple_channels SET push_due_at = $3, push_attempts = $4
+			WHERE tenant_id = $1 AND device_id = $2`, tenantID, deviceID, micros(next), attempts)
 	}
-	return s.q.execOne(ctx, "recording a push", query+` WHERE tenant_id = $1 AND device_id = $2`, tenantID, deviceID, micros(next), attempts)
+	// Only the token that was pushed is dead. When a TokenUpdate replaced
+	// it meanwhile, the channel is left as it is: still due, so the new
+	// token gets the push.
+	_, err := s.q.exec(ctx, "dropping a dead push token", `UPDATE apple_channels
+		SET push_due_at = $3, push_attempts = $4, push_token = NULL, push_magic = ''
+		WHERE tenant_id = $1 AND device_id = $2 AND push_token = $5`, tenantID, deviceID, micros(next), attempts, deadToken)
+	return err
 }
 
 type commandStore struct{ q *queries }
@@ -274,9 +282,27 @@ func (s commandStore) SendNext(ctx context.Context, tenantID, deviceID string, i
 }
 
 func (s commandStore) Update(ctx context.Context, c store.Command) error {
-	return s.q.execOne(ctx, "updating command", `UPDATE commands SET state = $3, attempts = $4, unanswered = $5, error_chain = $6,
-		sent_at = $7, completed_at = $8 WHERE tenant_id = $1 AND id = $2`,
-		c.TenantID, c.ID, c.State, c.Attempts, c.Unanswered, c.ErrorChain, micros(c.SentAt), micros(c.CompletedAt))
+	query := `UPDATE commands SET state = $3, attempts = $4, unanswered = $5, error_chain = $6, sent_at = $7, completed_at = $8`
+	args := []any{c.TenantID, c.ID, c.State, c.Attempts, c.Unanswered, c.ErrorChain, micros(c.SentAt), micros(c.CompletedAt)}
+	if !store.CommandOpen(c.State) {
+		query += `, payload = $9`
+		args = append(args, []byte{})
+	}
+	return s.q.execOne(ctx, "updating command", query+` WHERE tenant_id = $1 AND id = $2`, args...)
+}
+
+func (s commandStore) CancelOpen(ctx context.Context, tenantID, deviceID, errorChain string, at time.Time) ([]store.Command, error) {
+	var cancelled []store.Command
+	err := s.q.inWriteTx(ctx, func(q *queries) error {
+		rows, err := q.x.QueryContext(ctx, `UPDATE commands SET state = 'cancelled', completed_at = $3, error_chain = $4, payload = $5
+			WHERE tenant_id = $1 AND device_id = $2 AND state IN `+openStates+` RETURNING `+commandColumns,
+			tenantID, deviceID, micros(at), errorChain, []byte{})
+		cancelled, err = collect(rows, err, "cancelling commands", scanCommand)
+		return err
+	})
+	// RETURNING gives no order; the hooks run oldest first.
+	slices.SortFunc(cancelled, func(a, b store.Command) int { return strings.Compare(a.ID, b.ID) })
+	return cancelled, err
 }
 
 func (s commandStore) List(ctx context.Context, tenantID, deviceID string, p store.Page) ([]store.Command, error) {

@@ -1,6 +1,7 @@
 package storetest
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"reflect"
@@ -17,6 +18,7 @@ func runApple(t *testing.T, open func(t *testing.T) store.Store) {
 	t.Run("AppleChannels", func(t *testing.T) { testAppleChannels(t, open(t)) })
 	t.Run("ChannelPresence", func(t *testing.T) { testChannelPresence(t, open(t)) })
 	t.Run("CommandQueue", func(t *testing.T) { testCommandQueue(t, open(t)) })
+	t.Run("CommandCancel", func(t *testing.T) { testCommandCancel(t, open(t)) })
 	t.Run("CommandQueueBound", func(t *testing.T) { testCommandQueueBound(t, open(t)) })
 }
 
@@ -101,8 +103,20 @@ func testAppleChannels(t *testing.T, st store.Store) {
 	if len(due) != 1 || due[0].DeviceID != c.DeviceID || !due[0].PushDueAt.Equal(micro(at.Add(time.Minute))) {
 		t.Fatalf("due pushes: %+v", due)
 	}
+	// A 410 for a token a TokenUpdate has since replaced changes nothing:
+	// the new token is kept and still due its push.
 	tx(t, st, func(q store.Queries) error {
-		return q.AppleChannels().PushDone(ctx, a.ID, c.DeviceID, time.Time{}, 0, true)
+		return q.AppleChannels().PushDone(ctx, a.ID, c.DeviceID, time.Time{}, 0, []byte{9, 9, 9})
+	})
+	got, _ = st.Read().AppleChannels().Get(ctx, a.ID, c.DeviceID)
+	if !bytes.Equal(got.PushToken, c.PushToken) || got.PushMagic != "magic" {
+		t.Fatalf("a 410 for an older token dropped the current one: %x %q", got.PushToken, got.PushMagic)
+	}
+	if due, _ := st.Read().AppleChannels().DuePushes(ctx, at.Add(2*time.Minute), 10); len(due) != 1 {
+		t.Fatalf("the current token lost its push: %+v", due)
+	}
+	tx(t, st, func(q store.Queries) error {
+		return q.AppleChannels().PushDone(ctx, a.ID, c.DeviceID, time.Time{}, 0, c.PushToken)
 	})
 	if due, _ := st.Read().AppleChannels().DuePushes(ctx, at.Add(time.Hour), 10); len(due) != 0 {
 		t.Fatalf("a done push is still due: %+v", due)
@@ -216,6 +230,9 @@ func testCommandQueue(t *testing.T, st store.Store) {
 	}
 	_, err = sendNext(a.ID, true)
 	wantErr(t, err, store.ErrNotFound, "empty queue")
+	if done, _ := st.Read().Commands().Get(ctx, a.ID, cmds[0].ID); len(done.Payload) != 0 {
+		t.Fatalf("a finished command kept its payload %x", done.Payload)
+	}
 	list, err := st.Read().Commands().List(ctx, a.ID, dev, store.Page{Limit: 2})
 	must(t, err)
 	if len(list) != 2 || list[0].ID != cmds[0].ID {
@@ -233,6 +250,52 @@ func testCommandQueue(t *testing.T, st store.Store) {
 	got, err := st.Read().Commands().Get(ctx, a.ID, cmds[2].ID)
 	if err != nil || got.State != store.CommandAcknowledged {
 		t.Fatalf("the batch limit was ignored: %+v %v", got, err)
+	}
+}
+
+func testCommandCancel(t *testing.T, st store.Store) {
+	ctx := context.Background()
+	a, b := newTenant(t, st, ""), newTenant(t, st, "")
+	dev, other := store.NewID(), store.NewID()
+	mk := func(device, state string) store.Command {
+		return store.Command{ID: store.NewID(), TenantID: a.ID, DeviceID: device, RequestType: "DeviceLock",
+			Payload: []byte("sealed pin"), State: state, RequestedBy: "admin:x", CreatedAt: micro(at)}
+	}
+	cmds := []store.Command{mk(dev, store.CommandQueued), mk(dev, store.CommandAcknowledged), mk(dev, store.CommandQueued), mk(other, store.CommandQueued)}
+	tx(t, st, func(q store.Queries) error { return q.Commands().Enqueue(ctx, cmds, 10) })
+	cmds[2].State = store.CommandNotNow
+	tx(t, st, func(q store.Queries) error { return q.Commands().Update(ctx, cmds[2]) })
+	cancel := func(tenantID string) []store.Command {
+		var out []store.Command
+		tx(t, st, func(q store.Queries) error {
+			var err error
+			out, err = q.Commands().CancelOpen(ctx, tenantID, dev, `[{"LocalizedDescription":"gone"}]`, at.Add(time.Hour))
+			return err
+		})
+		return out
+	}
+	if got := cancel(b.ID); len(got) != 0 {
+		t.Fatalf("another tenant cancelled %d commands", len(got))
+	}
+	got := cancel(a.ID)
+	if len(got) != 2 || got[0].ID != cmds[0].ID || got[1].ID != cmds[2].ID {
+		t.Fatalf("cancelled %+v, want the device's two open commands in order", got)
+	}
+	for _, c := range got {
+		stored, err := st.Read().Commands().Get(ctx, a.ID, c.ID)
+		must(t, err)
+		if stored.State != store.CommandCancelled || len(stored.Payload) != 0 || !stored.CompletedAt.Equal(micro(at.Add(time.Hour))) ||
+			stored.ErrorChain != `[{"LocalizedDescription":"gone"}]` || !reflect.DeepEqual(stored, c) {
+			t.Fatalf("cancelled command stored as %+v, returned as %+v", stored, c)
+		}
+	}
+	for _, c := range []store.Command{cmds[1], cmds[3]} {
+		if stored, _ := st.Read().Commands().Get(ctx, a.ID, c.ID); stored.State != c.State || string(stored.Payload) != "sealed pin" {
+			t.Fatalf("a command that was not open, or another device's, changed: %+v", stored)
+		}
+	}
+	if got := cancel(a.ID); len(got) != 0 {
+		t.Fatalf("cancelling twice cancelled %d more", len(got))
 	}
 }
 
