@@ -128,6 +128,9 @@ func (s *Service) Checkin(ctx context.Context, cert *x509.Certificate, body []by
 		return nil, apperr.Invalid("%v", err)
 	}
 	if msg.Sender().IsUserChannel() {
+		if err := s.checkUserChannel(ctx, cert, msg.Sender()); err != nil {
+			return nil, err
+		}
 		if _, ok := msg.(*mdmproto.UserAuthenticate); ok {
 			return nil, ErrDeclineUserChannel
 		}
@@ -193,6 +196,16 @@ func (s *Service) channelAndDevice(ctx context.Context, q store.Queries, cert *x
 		return ch, d, ErrUnknownDevice
 	}
 	return ch, d, nil
+}
+
+// checkUserChannel vets a message on a user channel, which Steward declines
+// and keeps nothing of: its certificate must still be the device channel's,
+// for the device the message names, and that device must be managed.
+func (s *Service) checkUserChannel(ctx context.Context, cert *x509.Certificate, sender mdmproto.Enrollment) error {
+	return s.st.Tx(ctx, func(q store.Queries) error {
+		_, _, err := s.channelAndDevice(ctx, q, cert, sender)
+		return err
+	})
 }
 
 // checkSender refuses a message whose sender is not the device the

@@ -28,7 +28,7 @@ func (s *Service) Connect(ctx context.Context, cert *x509.Certificate, body []by
 		return nil, apperr.Invalid("%v", err)
 	}
 	if res.IsUserChannel() {
-		return nil, nil // no user-channel commands are kept
+		return nil, s.checkUserChannel(ctx, cert, res.Enrollment) // no user-channel commands are kept
 	}
 	if res.Status == mdmproto.StatusIdle {
 		if idle, err := s.quietIdle(ctx, cert, res); idle || err != nil {
