@@ -89,6 +89,12 @@ func (d *Device) answer(uuid string, cmd map[string]any) map[string]any {
 				"ShortVersion": "1.0", "Version": "100"})
 		}
 		res["InstalledApplicationList"] = apps
+	case "ManagedApplicationList":
+		apps := map[string]any{}
+		for i := 0; i < d.Apps; i += 4 { // every fourth app is managed, as in the full list
+			apps[fmt.Sprintf("com.example.app%03d", i)] = map[string]any{"Status": "Managed", "ManagementFlags": 1, "IsValidated": true}
+		}
+		res["ManagedApplicationList"] = apps
 	case "ProfileList":
 		res["ProfileList"] = []map[string]any{}
 	case "CertificateList":

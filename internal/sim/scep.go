@@ -172,4 +172,6 @@ func (d *Device) RenewIdentity(ctx context.Context) error {
 // RefusedError is a SCEP CertRep FAILURE.
 type RefusedError struct{ FailInfo string }
 
-func (e *RefusedError) Error() string { return "the CA refused the request (failInfo " + e.FailInfo + ")" }
+func (e *RefusedError) Error() string {
+	return "the CA refused the request (failInfo " + e.FailInfo + ")"
+}

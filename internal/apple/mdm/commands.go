@@ -37,7 +37,8 @@ func DeviceInformationQueries(p privacy.Policy, o privacy.Ownership) []string {
 }
 
 // RequestFor adapts a request to one device: queries trimmed to the policy,
-// app lists limited to managed apps on personal devices, and the ownership
+// app, profile and certificate lists limited to what the organisation
+// manages on personal devices, and the ownership
 // rules (no location or lost mode outside corporate devices, no full wipe
 // unless the policy and, on personal devices, the employee allowed it).
 // fullWipeConsented says whether the employee allowed a full wipe of this
@@ -60,6 +61,13 @@ func RequestFor(req mdmproto.Request, d store.Device, settings privacy.Settings,
 		if o.PersonallyOwned() {
 			r.ManagedAppsOnly = true
 		}
+		return r, nil
+	case mdmproto.ProfileList:
+		// The employee's own profiles (a VPN, a school's Wi-Fi) are theirs.
+		r.ManagedOnly = r.ManagedOnly || o.PersonallyOwned()
+		return r, nil
+	case mdmproto.CertificateList:
+		r.ManagedOnly = r.ManagedOnly || o.PersonallyOwned()
 		return r, nil
 	case mdmproto.DeviceLocation, mdmproto.EnableLostMode, mdmproto.DisableLostMode:
 		if o != privacy.Corporate {

@@ -93,12 +93,9 @@ func (s *Service) recordResult(ctx context.Context, q store.Queries, ch store.Ap
 		cmd.State = store.CommandNotNow
 		return q.Commands().Update(ctx, cmd)
 	case mdmproto.StatusError, mdmproto.StatusCommandFormatError:
-		chain, err := json.Marshal(res.ErrorChain)
+		chain, err := boundedErrorChain(res.ErrorChain)
 		if err != nil {
 			return err
-		}
-		if len(chain) > maxErrorChain { // the device's words, kept bounded
-			chain = append(chain[:maxErrorChain-3:maxErrorChain-3], "..."...)
 		}
 		cmd.State, cmd.ErrorChain, cmd.CompletedAt = store.CommandError, string(chain), now
 		if err := q.Commands().Update(ctx, cmd); err != nil {
@@ -183,12 +180,38 @@ func resultObservations(ctx context.Context, q store.Queries, rt mdmproto.Reques
 	case mdmproto.RequestCertificateList:
 		list, err := mdmproto.DecodeCertificateList(res)
 		return certificateObservations(list), err
+	case mdmproto.RequestManagedApplicationList:
+		list, err := mdmproto.DecodeManagedApplicationList(res)
+		return managedAppObservations(list), err
 	}
 	return nil, nil
 }
 
-// maxErrorChain bounds the error text a device may have stored per command.
-const maxErrorChain = 4 << 10
+// Bounds on the error chain a device may have stored per command.
+const (
+	maxErrorChainItems = 5
+	maxErrorText       = 300
+	maxErrorChain      = 4 << 10 // bytes of JSON, unless the first entry alone is longer
+)
+
+// boundedErrorChain keeps what an admin needs from a device's error chain:
+// per entry the domain, the code and one description, cut to length, for at
+// most maxErrorChainItems entries and maxErrorChain bytes. The result is
+// always valid JSON and keeps the first entry.
+func boundedErrorChain(chain []mdmproto.ErrorChainItem) ([]byte, error) {
+	kept := make([]mdmproto.ErrorChainItem, 0, min(len(chain), maxErrorChainItems))
+	for _, e := range chain[:min(len(chain), maxErrorChainItems)] {
+		kept = append(kept, mdmproto.ErrorChainItem{ErrorCode: e.ErrorCode, ErrorDomain: truncateText(e.ErrorDomain, 128),
+			LocalizedDescription: truncateText(firstNonEmpty(e.LocalizedDescription, e.USEnglishDescription), maxErrorText)})
+	}
+	for {
+		out, err := json.Marshal(kept)
+		if err != nil || len(out) <= maxErrorChain || len(kept) <= 1 {
+			return out, err
+		}
+		kept = kept[:len(kept)-1] // escaping can grow text sixfold
+	}
+}
 
 // lastSeenGranularity is how stale a device's last-seen time may get before
 // an idle check-in with nothing to do writes it.

@@ -4,6 +4,8 @@ import (
 	"crypto/sha256"
 	"crypto/x509"
 	"encoding/hex"
+	"maps"
+	"slices"
 	"strings"
 	"time"
 
@@ -118,6 +120,32 @@ func appObservations(apps []mdmproto.InstalledApplication, managed bool) []priva
 		out = append(out, privacy.App{ID: a.Identifier, Name: a.Name, Version: firstNonEmpty(a.ShortVersion, a.Version), Managed: managed})
 	}
 	return []privacy.Observation{{Field: "apps.installed", Value: out}}
+}
+
+// ManagedApp is one entry of apps.managed: the state of an app the
+// organisation manages, as the device reports it.
+type ManagedApp struct {
+	ID        string `json:"id"`
+	Status    string `json:"status"` // e.g. Managed, Installing, UserRejected, ManagedButUninstalled
+	Validated *bool  `json:"validated,omitempty"`
+}
+
+// maxManagedApps bounds what one ManagedApplicationList stores.
+const maxManagedApps = 2000
+
+func managedAppObservations(list map[string]mdmproto.ManagedApplication) []privacy.Observation {
+	out := make([]ManagedApp, 0, min(len(list), maxManagedApps))
+	for _, id := range slices.Sorted(maps.Keys(list)) {
+		if len(out) == maxManagedApps {
+			break
+		}
+		if id == "" {
+			continue
+		}
+		a := list[id]
+		out = append(out, ManagedApp{ID: truncateText(id, 256), Status: truncateText(a.Status, 64), Validated: a.IsValidated})
+	}
+	return []privacy.Observation{{Field: "apps.managed", Value: out}}
 }
 
 // Certificate is one entry of security.certificates: what an admin needs

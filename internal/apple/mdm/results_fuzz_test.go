@@ -26,3 +26,27 @@ func FuzzCertificateObservations(f *testing.F) {
 		}
 	})
 }
+
+// FuzzBoundedErrorChain: whatever error chain a device sends is stored as
+// valid, bounded JSON that still names the first error.
+func FuzzBoundedErrorChain(f *testing.F) {
+	f.Add("MCProfileErrorDomain", 4001, "The profile could not be installed.", 3)
+	f.Add("\xff\xfe", -1, "\x00"+string(make([]byte, 5000)), 200)
+	f.Fuzz(func(t *testing.T, domain string, code int, text string, n int) {
+		chain := make([]mdmproto.ErrorChainItem, min(max(n, 0), 1000))
+		for i := range chain {
+			chain[i] = mdmproto.ErrorChainItem{ErrorCode: code, ErrorDomain: domain, USEnglishDescription: text}
+		}
+		out, err := boundedErrorChain(chain)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var back []mdmproto.ErrorChainItem
+		if err := json.Unmarshal(out, &back); err != nil || len(back) > maxErrorChainItems || (len(out) > maxErrorChain && len(back) > 1) {
+			t.Fatalf("%d bytes, %d entries, %v", len(out), len(back), err)
+		}
+		if len(chain) > 0 && back[0].ErrorCode != code {
+			t.Fatalf("the first error's code was lost: %+v", back[0])
+		}
+	})
+}

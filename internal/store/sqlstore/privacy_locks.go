@@ -56,6 +56,21 @@ func (s approvalStore) PurgeBefore(ctx context.Context, cutoff time.Time, limit 
 }
 
 func (s deviceStore) PurgeDeprovisioned(ctx context.Context, before time.Time, limit int) ([]store.PurgeCount, error) {
+	// The MDM channels and command queues of every device due go first,
+	// through their (tenant, device) indexes: these tables grow with the
+	// fleet, so they are not scanned for orphans like the ones below.
+	err := s.q.inWriteTx(ctx, func(q *queries) error {
+		for _, table := range []string{"apple_channels", "commands"} {
+			if _, err := q.exec(ctx, "purging "+table, `DELETE FROM `+table+` WHERE (tenant_id, device_id) IN
+				(SELECT tenant_id, id FROM devices WHERE deprovisioned_at > 0 AND deprovisioned_at < $1)`, micros(before)); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
 	counts, err := s.q.purgeByID(ctx, "devices", "deprovisioned_devices",
 		`deprovisioned_at > 0 AND deprovisioned_at < $1`, micros(before), limit)
 	if err != nil || len(counts) == 0 {

@@ -19,6 +19,7 @@ func runApple(t *testing.T, open func(t *testing.T) store.Store) {
 	t.Run("ChannelPresence", func(t *testing.T) { testChannelPresence(t, open(t)) })
 	t.Run("CommandQueue", func(t *testing.T) { testCommandQueue(t, open(t)) })
 	t.Run("CommandCancel", func(t *testing.T) { testCommandCancel(t, open(t)) })
+	t.Run("PurgedDeviceTakesItsChannel", func(t *testing.T) { testPurgedDeviceTakesItsChannel(t, open(t)) })
 	t.Run("CommandQueueBound", func(t *testing.T) { testCommandQueueBound(t, open(t)) })
 }
 
@@ -296,6 +297,41 @@ func testCommandCancel(t *testing.T, st store.Store) {
 	}
 	if got := cancel(a.ID); len(got) != 0 {
 		t.Fatalf("cancelling twice cancelled %d more", len(got))
+	}
+}
+
+func testPurgedDeviceTakesItsChannel(t *testing.T, st store.Store) {
+	ctx := context.Background()
+	tn := newTenant(t, st, "")
+	gone, kept := newDevice(t, st, tn.ID, "", "corporate"), newDevice(t, st, tn.ID, "", "corporate")
+	for i, d := range []store.Device{gone, kept} {
+		ch := store.AppleChannel{DeviceID: d.ID, TenantID: tn.ID, CertFingerprint: []byte{byte(i)}, CertNotAfter: micro(at),
+			EnrolmentID: "enr-" + d.ID, ChannelIndex: []byte{byte(i)}, CreatedAt: micro(at), UpdatedAt: micro(at)}
+		cmd := store.Command{ID: store.NewID(), TenantID: tn.ID, DeviceID: d.ID, RequestType: "ProfileList", Payload: []byte("p"),
+			State: store.CommandCancelled, RequestedBy: "admin:x", CreatedAt: micro(at.Add(time.Hour))}
+		tx(t, st, func(q store.Queries) error {
+			if err := q.AppleChannels().Create(ctx, ch); err != nil {
+				return err
+			}
+			return q.Commands().Enqueue(ctx, []store.Command{cmd}, 10)
+		})
+	}
+	gone.State, gone.DeprovisionedAt = store.DeviceDeprovisioned, micro(at)
+	tx(t, st, func(q store.Queries) error { return q.Devices().Update(ctx, gone) })
+	tx(t, st, func(q store.Queries) error {
+		_, err := q.Devices().PurgeDeprovisioned(ctx, at.Add(time.Minute), 10)
+		return err
+	})
+	_, err := st.Read().AppleChannels().Get(ctx, tn.ID, gone.ID)
+	wantErr(t, err, store.ErrNotFound, "a purged device's channel")
+	if cmds, _ := st.Read().Commands().List(ctx, tn.ID, gone.ID, store.Page{}); len(cmds) != 0 {
+		t.Fatalf("a purged device kept %d commands", len(cmds))
+	}
+	if _, err := st.Read().AppleChannels().Get(ctx, tn.ID, kept.ID); err != nil {
+		t.Fatalf("another device's channel went too: %v", err)
+	}
+	if cmds, _ := st.Read().Commands().List(ctx, tn.ID, kept.ID, store.Page{}); len(cmds) != 1 {
+		t.Fatalf("another device's commands went too: %d left", len(cmds))
 	}
 }
 
