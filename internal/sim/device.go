@@ -44,6 +44,9 @@ type Device struct {
 	// RefuseProfiles answers InstallProfile with an error, as a device
 	// does for a payload it cannot apply.
 	RefuseProfiles bool
+	// CommonName, when set, replaces the subject the profile asks for in
+	// the certificate request (tests of refusals).
+	CommonName string
 	// Profiles holds the installed profiles by PayloadIdentifier.
 	Profiles map[string][]byte
 	http     *http.Client

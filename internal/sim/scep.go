@@ -1,6 +1,7 @@
 package sim
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"crypto/rsa"
@@ -23,7 +24,7 @@ func (d *Device) scep(ctx context.Context, p profileInfo) error {
 		return fmt.Errorf("GetCACert: %w", err)
 	}
 	csrDER, err := x509util.CreateCertificateRequest(rand.Reader, &x509util.CertificateRequest{
-		CertificateRequest: x509.CertificateRequest{Subject: pkix.Name{CommonName: p.cn}}, ChallengePassword: p.challenge,
+		CertificateRequest: x509.CertificateRequest{Subject: pkix.Name{CommonName: cmp.Or(d.CommonName, p.cn)}}, ChallengePassword: p.challenge,
 	}, d.key)
 	if err != nil {
 		return err
@@ -169,7 +170,8 @@ func (d *Device) RenewIdentity(ctx context.Context) error {
 	return nil
 }
 
-// RefusedError is a SCEP CertRep FAILURE.
+// RefusedError is a SCEP CertRep FAILURE; FailInfo is the RFC 8894 code
+// ("2" is badRequest).
 type RefusedError struct{ FailInfo string }
 
 func (e *RefusedError) Error() string {

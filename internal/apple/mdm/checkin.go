@@ -69,7 +69,7 @@ func (s *Service) BindIssuedCertificate(ctx context.Context, tenantID, enrolment
 		if renewal {
 			err = s.checkRenewable(ctx, q, tenantID, enrolmentID)
 		} else {
-			err = checkAccepted(ctx, q, tenantID, enrolmentID)
+			err = checkAccepted(ctx, q, tenantID, enrolmentID, cert)
 		}
 		if err != nil {
 			return err
@@ -78,7 +78,16 @@ func (s *Service) BindIssuedCertificate(ctx context.Context, tenantID, enrolment
 	})
 }
 
-func checkAccepted(ctx context.Context, q store.Queries, tenantID, enrolmentID string) error {
+// deviceCommonName is the subject common name an enrolment's profile asks
+// the device to put in its certificate request.
+func deviceCommonName(enrolmentID string) string { return "steward-device-" + enrolmentID }
+
+// checkAccepted refuses a first certificate unless its enrolment was
+// accepted and its subject is the one that enrolment's profile asked for.
+func checkAccepted(ctx context.Context, q store.Queries, tenantID, enrolmentID string, cert *x509.Certificate) error {
+	if cert.Subject.CommonName != deviceCommonName(enrolmentID) {
+		return scep.Refuse("the certificate request's subject is not the one the enrolment profile names")
+	}
 	e, err := q.Enrolments().Get(ctx, tenantID, enrolmentID)
 	if errors.Is(err, store.ErrNotFound) {
 		return scep.Refuse("the enrolment no longer exists")

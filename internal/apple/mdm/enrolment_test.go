@@ -3,9 +3,12 @@ package mdm_test
 import (
 	"context"
 	"crypto/rand"
+	"errors"
 	"strings"
 	"testing"
 	"time"
+
+	smallscep "github.com/smallstep/scep"
 
 	"github.com/steward-mdm/steward/internal/apperr"
 	"github.com/steward-mdm/steward/internal/apple/mdm"
@@ -14,6 +17,7 @@ import (
 	"github.com/steward-mdm/steward/internal/privacy"
 	"github.com/steward-mdm/steward/internal/privacy/keys"
 	"github.com/steward-mdm/steward/internal/secrets"
+	"github.com/steward-mdm/steward/internal/sim"
 	"github.com/steward-mdm/steward/internal/store"
 	"github.com/steward-mdm/steward/internal/store/storetest"
 )
@@ -123,4 +127,26 @@ func TestEnrolmentInvitationAndConsent(t *testing.T) {
 			t.Errorf("an expired link: %v", err)
 		}
 	})
+}
+
+// TestCertificateRequestMustNameItsEnrolment: a certificate request whose
+// subject is not the one the enrolment's profile names is refused, and the
+// device cannot enrol with it.
+func TestCertificateRequestMustNameItsEnrolment(t *testing.T) {
+	f := newFixture(t, storetest.OpenSQLite(t))
+	f.publish(privacy.Corporate)
+	ts := f.serve()
+	_, link, err := f.svc.CreateEnrolment(f.ctx, f.tenant, mdm.EnrolmentInput{Ownership: "corporate"}, admin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := sim.New(ts.Client(), false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d.CommonName = "steward-device-another-enrolment"
+	var refused *sim.RefusedError
+	if err := d.Prepare(f.ctx, link, false); !errors.As(err, &refused) || refused.FailInfo != string(smallscep.BadRequest) {
+		t.Fatalf("a request naming another enrolment: %v, want a badRequest refusal", err)
+	}
 }

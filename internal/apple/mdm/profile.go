@@ -66,7 +66,7 @@ func (s *Service) Profile(ctx context.Context, secret string, topic string) ([]b
 		Identifier: enrolmentProfileIdentifier(e.ID), DisplayName: tenant.Name + " device management", Organization: tenant.Name,
 		Description: "Lets " + tenant.Name + " manage this device as described in the notice you accepted.",
 		SCEP: mdmproto.SCEPSettings{URL: s.cfg.PublicURL + "/scep/" + tenant.ID, Name: "Steward",
-			Challenge: mdmproto.SecretString(challenge), Subject: []mdmproto.SubjectAttribute{{Type: "CN", Value: "steward-device-" + e.ID}}},
+			Challenge: mdmproto.SecretString(challenge), Subject: []mdmproto.SubjectAttribute{{Type: "CN", Value: deviceCommonName(e.ID)}}},
 		ServerURL: base + "/connect", CheckInURL: base + "/checkin", Topic: topic,
 		AccessRights: accessRights(o, settings.Policy, e.AllowFullWipe),
 	}

@@ -100,8 +100,9 @@ func consumeChallenge(ctx context.Context, settings store.SettingStore, tenantID
 
 // PurgeExpiredChallenges deletes the challenges that expired before now,
 // and any that cannot be read (they could never be redeemed either): a
-// profile downloaded but never installed leaves its challenge behind. It
-// says how many it deleted.
+// profile downloaded but never installed leaves its challenge behind. The
+// certificates kept for resends of redeemed challenges go after an hour.
+// It says how many records it deleted.
 func PurgeExpiredChallenges(ctx context.Context, st store.Store, now time.Time) (int, error) {
 	n, err := store.PurgeSettings(ctx, st, challengeKeyPrefix, func(s store.Setting) bool {
 		var rec challengeRecord
@@ -110,5 +111,9 @@ func PurgeExpiredChallenges(ctx context.Context, st store.Store, now time.Time) 
 	if err != nil {
 		return n, fmt.Errorf("scep: %w", err)
 	}
-	return n, nil
+	redeemed, err := purgeRedeemed(ctx, st, now)
+	if err != nil {
+		return n + redeemed, fmt.Errorf("scep: %w", err)
+	}
+	return n + redeemed, nil
 }

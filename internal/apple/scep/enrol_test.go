@@ -153,10 +153,10 @@ func TestEnrolRefusals(t *testing.T) {
 		{"no CN", rsa2048, subject(""), e.challenge(tenantA, "x"), 0, scep.BadRequest, "common name is required"},
 		{"wildcard CN", rsa2048, subject("*.example.org"), e.challenge(tenantA, "x"), 0, scep.BadRequest, "wildcard"},
 		{"CN over 64", rsa2048, subject(string(bytes.Repeat([]byte("a"), 65))), e.challenge(tenantA, "x"), 0, scep.BadRequest, "64"},
-		{"SAN IP", rsa2048, withSAN("d", func(c *x509.CertificateRequest) { c.IPAddresses = []net.IP{net.IPv4(10, 0, 0, 1)} }), e.challenge(tenantA, "x"), 0, scep.BadRequest, "IP, email and URI"},
-		{"SAN email", rsa2048, withSAN("d", func(c *x509.CertificateRequest) { c.EmailAddresses = []string{"a@example.org"} }), e.challenge(tenantA, "x"), 0, scep.BadRequest, "IP, email and URI"},
-		{"SAN URI", rsa2048, withSAN("d", func(c *x509.CertificateRequest) { c.URIs = []*url.URL{{Scheme: "https", Host: "example.org"}} }), e.challenge(tenantA, "x"), 0, scep.BadRequest, "IP, email and URI"},
-		{"SAN wildcard DNS", rsa2048, withSAN("d", func(c *x509.CertificateRequest) { c.DNSNames = []string{"*.example.org"} }), e.challenge(tenantA, "x"), 0, scep.BadRequest, "wildcard DNS"},
+		{"SAN IP", rsa2048, withSAN("d", func(c *x509.CertificateRequest) { c.IPAddresses = []net.IP{net.IPv4(10, 0, 0, 1)} }), e.challenge(tenantA, "x"), 0, scep.BadRequest, "subject alternative names"},
+		{"SAN email", rsa2048, withSAN("d", func(c *x509.CertificateRequest) { c.EmailAddresses = []string{"a@example.org"} }), e.challenge(tenantA, "x"), 0, scep.BadRequest, "subject alternative names"},
+		{"SAN URI", rsa2048, withSAN("d", func(c *x509.CertificateRequest) { c.URIs = []*url.URL{{Scheme: "https", Host: "example.org"}} }), e.challenge(tenantA, "x"), 0, scep.BadRequest, "subject alternative names"},
+		{"SAN DNS", rsa2048, withSAN("d", func(c *x509.CertificateRequest) { c.DNSNames = []string{"device.example.org"} }), e.challenge(tenantA, "x"), 0, scep.BadRequest, "subject alternative names"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -253,4 +253,27 @@ func postPKIConcurrent(url string, body []byte) (int, []byte) {
 		return 0, []byte(err.Error())
 	}
 	return resp.StatusCode, data
+}
+
+// TestResentRequestGetsTheSameCertificate: a client that lost the reply
+// sends the same PKCSReq again and gets the certificate issued the first
+// time, not a refusal for a spent challenge; after an hour it is refused.
+func TestResentRequestGetsTheSameCertificate(t *testing.T) {
+	e := newTestEnv(t)
+	ca := e.cas[tenantA].Certificate()
+	d := newDevice(t, rsaKey(t, 2048))
+	req := d.request(t, ca, scep.PKCSReq, subject("resending"), e.challenge(tenantA, "enrol-resend"))
+	first := d.enrol(t, e.url(tenantA), ca, req)
+	again := d.enrol(t, e.url(tenantA), ca, req)
+	if first.status != scep.SUCCESS || again.status != scep.SUCCESS {
+		t.Fatalf("first %s, resend %s %s; want both SUCCESS", first.status, again.status, again.failInfo)
+	}
+	if first.cert.SerialNumber.Cmp(again.cert.SerialNumber) != 0 || e.issuedCount() != 1 {
+		t.Errorf("the resend was issued a second certificate (%d issued)", e.issuedCount())
+	}
+	e.offset.Store(int64(resendWindow + time.Minute))
+	defer e.offset.Store(0)
+	if late := d.enrol(t, e.url(tenantA), ca, req); late.status != scep.FAILURE || late.failInfo != scep.BadRequest {
+		t.Errorf("a resend after the window: %s %s, want FAILURE badRequest", late.status, late.failInfo)
+	}
 }

@@ -67,10 +67,23 @@ func (s *Server) handleRequest(ctx context.Context, ca *CA, ra *raKeys, msg *sce
 		return s.renew(ctx, ca, msg, csr)
 	}
 	enrolmentID, err := consumeChallenge(ctx, s.cfg.Settings, ca.tenantID, msg.ChallengePassword, now)
+	if errors.Is(err, errChallenge) {
+		if cert, resendErr := resentCertificate(ctx, s.cfg.Settings, ca.tenantID, msg, now); cert != nil || resendErr != nil {
+			return cert, resendErr
+		}
+	}
 	if err != nil {
 		return nil, err
 	}
-	return s.issue(ctx, ca, csr, enrolmentID, false)
+	cert, err := s.issue(ctx, ca, csr, enrolmentID, false)
+	if err != nil {
+		return nil, err
+	}
+	if err := rememberIssued(ctx, s.cfg.Settings, ca.tenantID, msg, cert, now); err != nil {
+		// The device has its certificate; only a resend would be refused.
+		s.cfg.Logger.WarnContext(ctx, "scep: the issued certificate was not kept for resends", "tenant", ca.tenantID, "error", err.Error())
+	}
+	return cert, nil
 }
 
 // decrypt opens the request's envelope with whichever of the tenant's keys

@@ -55,13 +55,9 @@ func checkNames(csr *x509.CertificateRequest) error {
 	case strings.Contains(cn, "*"):
 		return refusal(failBadRequest, "wildcard subject common names are not issued")
 	}
-	if len(csr.IPAddresses) > 0 || len(csr.EmailAddresses) > 0 || len(csr.URIs) > 0 {
-		return refusal(failBadRequest, "IP, email and URI subject alternative names are not issued")
-	}
-	for _, name := range csr.DNSNames {
-		if name == "" || strings.Contains(name, "*") {
-			return refusal(failBadRequest, "empty or wildcard DNS subject alternative names are not issued")
-		}
+	// A device identity names a device, never a host, an address or a person.
+	if len(csr.DNSNames) > 0 || len(csr.IPAddresses) > 0 || len(csr.EmailAddresses) > 0 || len(csr.URIs) > 0 {
+		return refusal(failBadRequest, "subject alternative names are not issued")
 	}
 	return nil
 }
