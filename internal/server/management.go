@@ -69,6 +69,11 @@ func (a *App) hourlyManagement(ctx context.Context, holder string) {
 	} else if res.Flagged+res.Retired > 0 {
 		a.Log.Info("stale devices", "flagged", res.Flagged, "retired", res.Retired)
 	}
+	if n, err := a.MDM.RenewIdentities(ctx, 2000); err != nil && ctx.Err() == nil {
+		a.Log.Warn("queuing device identity renewals failed", "error", err.Error())
+	} else if n > 0 {
+		a.Log.Info("queued device identity renewals", "devices", n)
+	}
 	err := a.Store.Tx(ctx, func(q store.Queries) error {
 		if _, err := q.Reports().PurgePublished(ctx, time.Now(), 1000); err != nil {
 			return err

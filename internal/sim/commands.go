@@ -32,10 +32,46 @@ func (d *Device) Poll(ctx context.Context) (int, error) {
 		if _, err := plist.Unmarshal(out, &cmd); err != nil {
 			return answered, fmt.Errorf("the server sent an unreadable command: %w", err)
 		}
-		msg = d.answer(cmd.CommandUUID, cmd.Command)
+		if renewed, err := d.reinstallEnrolment(ctx, cmd.Command); renewed || err != nil {
+			msg = d.installed(cmd.CommandUUID, err)
+		} else {
+			msg = d.answer(cmd.CommandUUID, cmd.Command)
+		}
 		answered++
 		d.CommandsHandled++
 	}
+}
+
+// reinstallEnrolment installs an InstallProfile's payload that is this
+// device's own enrolment profile again, as a device does when its server
+// renews its identity: SCEP with the new challenge, then Authenticate and
+// TokenUpdate with the new certificate. It reports whether the payload was
+// such a profile.
+func (d *Device) reinstallEnrolment(ctx context.Context, cmd map[string]any) (bool, error) {
+	if rt, _ := cmd["RequestType"].(string); rt != "InstallProfile" {
+		return false, nil
+	}
+	payload, _ := cmd["Payload"].([]byte)
+	info, err := readProfile(payload)
+	if err != nil || info.serverURL != d.serverURL {
+		return false, nil // another profile
+	}
+	if err := d.scep(ctx, info); err != nil {
+		return true, err
+	}
+	d.profile = info
+	return true, d.Complete(ctx)
+}
+
+// installed is the result of an InstallProfile the device handled itself.
+func (d *Device) installed(uuid string, err error) map[string]any {
+	res := map[string]any{"Status": "Acknowledged", "CommandUUID": uuid, "RequestType": "InstallProfile"}
+	if err != nil {
+		res["Status"] = "Error"
+		res["ErrorChain"] = []map[string]any{{"ErrorCode": 22000, "ErrorDomain": "MDMClientError", "LocalizedDescription": err.Error()}}
+	}
+	d.identify(res)
+	return res
 }
 
 // answer builds the device's result for a command, with realistic payloads.

@@ -79,8 +79,12 @@ type AppleChannel struct {
 	// queue lives here so a crash loses no push.
 	PushDueAt    time.Time
 	PushAttempts int
-	CreatedAt    time.Time
-	UpdatedAt    time.Time
+	// RenewalCommand is the InstallProfile that last carried the device a
+	// re-issued enrolment profile (a new identity), queued at RenewalAt.
+	RenewalCommand string
+	RenewalAt      time.Time
+	CreatedAt      time.Time
+	UpdatedAt      time.Time
 }
 
 // AppleChannelStore holds channels.
@@ -108,11 +112,28 @@ type AppleChannelStore interface {
 	// DuePushes returns up to limit pushable channels due at or before now,
 	// any tenant, oldest due first.
 	DuePushes(ctx context.Context, now time.Time, limit int) ([]AppleChannel, error)
+	// ExpiringCertificates returns up to limit open channels (not checked
+	// out) whose identity certificate expires before before and whose last
+	// renewal was queued before renewedBefore (or never), soonest first.
+	ExpiringCertificates(ctx context.Context, before, renewedBefore time.Time, limit int) ([]AppleChannel, error)
+	// RenewalQueued records the command that carries a device its renewal.
+	RenewalQueued(ctx context.Context, tenantID, deviceID, commandID string, at time.Time) error
+	// CertificateExpiry counts, per tenant, the open channels whose identity
+	// certificate expires before soon, and of those, the ones expired at now.
+	CertificateExpiry(ctx context.Context, now, soon time.Time) ([]CertificateExpiryCount, error)
 	// PushDone records a push outcome: next zero clears the due time,
 	// otherwise the push is retried then. A non-nil deadToken is the token
 	// APNs refused: it is dropped if the channel still holds it, and
 	// otherwise nothing changes.
 	PushDone(ctx context.Context, tenantID, deviceID string, next time.Time, attempts int, deadToken []byte) error
+}
+
+// CertificateExpiryCount is a tenant's count of device identities near or past
+// their expiry.
+type CertificateExpiryCount struct {
+	TenantID string
+	Expiring int // expiring before the window's end, expired ones included
+	Expired  int
 }
 
 // ChannelPresence is a channel with its device's state and whether a

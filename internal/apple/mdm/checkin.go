@@ -64,12 +64,15 @@ func (s *Service) BindIssuedCertificate(ctx context.Context, tenantID, enrolment
 	if err != nil {
 		return err
 	}
+	if cert.Subject.CommonName != deviceCommonName(enrolmentID) {
+		return scep.Refuse("the certificate request's subject is not the one the enrolment profile names")
+	}
 	return s.st.Tx(ctx, func(q store.Queries) error {
 		var err error
 		if renewal {
 			err = s.checkRenewable(ctx, q, tenantID, enrolmentID)
 		} else {
-			err = checkAccepted(ctx, q, tenantID, enrolmentID, cert)
+			err = checkAccepted(ctx, q, tenantID, enrolmentID)
 		}
 		if err != nil {
 			return err
@@ -83,11 +86,8 @@ func (s *Service) BindIssuedCertificate(ctx context.Context, tenantID, enrolment
 func deviceCommonName(enrolmentID string) string { return "steward-device-" + enrolmentID }
 
 // checkAccepted refuses a first certificate unless its enrolment was
-// accepted and its subject is the one that enrolment's profile asked for.
-func checkAccepted(ctx context.Context, q store.Queries, tenantID, enrolmentID string, cert *x509.Certificate) error {
-	if cert.Subject.CommonName != deviceCommonName(enrolmentID) {
-		return scep.Refuse("the certificate request's subject is not the one the enrolment profile names")
-	}
+// accepted.
+func checkAccepted(ctx context.Context, q store.Queries, tenantID, enrolmentID string) error {
 	e, err := q.Enrolments().Get(ctx, tenantID, enrolmentID)
 	if errors.Is(err, store.ErrNotFound) {
 		return scep.Refuse("the enrolment no longer exists")

@@ -13,13 +13,26 @@ import (
 var pushCertDaysLeft = prometheus.NewDesc("steward_apns_certificate_days_left",
 	"Days until a tenant's APNs push certificate expires; renew it before 0 or every device is lost.", []string{"tenant", "topic"}, nil)
 
-// MetricsCollector reports push certificate expiry per tenant, read at
-// scrape time.
+var (
+	identitiesExpiring = prometheus.NewDesc("steward_apple_identity_certificates_expiring",
+		"Managed Apple devices whose identity certificate expires within 30 days; Steward sends them a new one, and a "+
+			"device that stays off past expiry must enrol again.", []string{"tenant"}, nil)
+	identitiesExpired = prometheus.NewDesc("steward_apple_identity_certificates_expired",
+		"Managed Apple devices whose identity certificate has expired: they can no longer reach Steward and must enrol again.",
+		[]string{"tenant"}, nil)
+)
+
+// MetricsCollector reports push certificate and device identity expiry per
+// tenant, read at scrape time.
 func (s *Service) MetricsCollector() prometheus.Collector { return pushCollector{s} }
 
 type pushCollector struct{ s *Service }
 
-func (c pushCollector) Describe(ch chan<- *prometheus.Desc) { ch <- pushCertDaysLeft }
+func (c pushCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- pushCertDaysLeft
+	ch <- identitiesExpiring
+	ch <- identitiesExpired
+}
 
 func (c pushCollector) Collect(ch chan<- prometheus.Metric) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -28,6 +41,15 @@ func (c pushCollector) Collect(ch chan<- prometheus.Metric) {
 	if err != nil {
 		c.s.log.Warn("metrics: listing tenants", "error", err.Error())
 		return
+	}
+	now := time.Now()
+	counts, err := c.s.st.Read().AppleChannels().CertificateExpiry(ctx, now, now.Add(identityRenewalWindow))
+	if err != nil {
+		c.s.log.Warn("metrics: counting expiring device identities", "error", err.Error())
+	}
+	for _, n := range counts {
+		ch <- prometheus.MustNewConstMetric(identitiesExpiring, prometheus.GaugeValue, float64(n.Expiring), n.TenantID)
+		ch <- prometheus.MustNewConstMetric(identitiesExpired, prometheus.GaugeValue, float64(n.Expired), n.TenantID)
 	}
 	for _, t := range tenants {
 		cert, err := c.s.PushCertificate(ctx, t)

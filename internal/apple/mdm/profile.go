@@ -44,15 +44,23 @@ func (s *Service) Profile(ctx context.Context, secret string, topic string) ([]b
 	if err != nil {
 		return nil, err
 	}
+	challenge, err := scep.IssueChallenge(ctx, q.Settings(), e.TenantID, e.ID, challengeTTL)
+	if err != nil {
+		return nil, err
+	}
+	return s.enrolmentProfile(ctx, q, e, challenge, topic)
+}
+
+// enrolmentProfile builds and signs e's enrolment profile around a SCEP
+// challenge. A device that installs it again over its installed one (same
+// PayloadIdentifier, same server and topic) keeps its management and gets
+// a new identity.
+func (s *Service) enrolmentProfile(ctx context.Context, q store.Queries, e store.Enrolment, challenge, topic string) ([]byte, error) {
 	tenant, err := q.Tenants().Get(ctx, e.TenantID)
 	if err != nil {
 		return nil, err
 	}
 	trust, err := s.tenantTrust(ctx, tenant.ID)
-	if err != nil {
-		return nil, err
-	}
-	challenge, err := scep.IssueChallenge(ctx, s.st.Read().Settings(), tenant.ID, e.ID, challengeTTL)
 	if err != nil {
 		return nil, err
 	}

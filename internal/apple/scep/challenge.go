@@ -20,6 +20,9 @@ type challengeRecord struct {
 	TenantID    string    `json:"tenant"`
 	EnrolmentID string    `json:"enrolment"`
 	Expires     time.Time `json:"expires"`
+	// Renewal: the certificate replaces the identity of a device already
+	// enrolled (OnIssued is told so), rather than starting an enrolment.
+	Renewal bool `json:"renewal,omitempty"`
 }
 
 const challengeKeyPrefix = "scep-challenge:"
@@ -32,10 +35,19 @@ func challengeSettingKey(challenge string) string {
 // IssueChallenge returns a fresh single-use SCEP challenge for one
 // enrolment of tenantID, valid for ttl. It goes into the enrolment profile.
 func IssueChallenge(ctx context.Context, settings store.SettingStore, tenantID, enrolmentID string, ttl time.Duration) (string, error) {
-	return issueChallenge(ctx, settings, tenantID, enrolmentID, time.Now().Add(ttl))
+	return issueChallenge(ctx, settings, challengeRecord{TenantID: tenantID, EnrolmentID: enrolmentID, Expires: time.Now().Add(ttl)})
 }
 
-func issueChallenge(ctx context.Context, settings store.SettingStore, tenantID, enrolmentID string, expires time.Time) (string, error) {
+// IssueRenewalChallenge is IssueChallenge for a device of the enrolment
+// that is already managed and gets a new identity through a re-issued
+// enrolment profile: the certificate it obtains is reported to OnIssued as
+// a renewal.
+func IssueRenewalChallenge(ctx context.Context, settings store.SettingStore, tenantID, enrolmentID string, ttl time.Duration) (string, error) {
+	return issueChallenge(ctx, settings, challengeRecord{TenantID: tenantID, EnrolmentID: enrolmentID, Expires: time.Now().Add(ttl), Renewal: true})
+}
+
+func issueChallenge(ctx context.Context, settings store.SettingStore, rec challengeRecord) (string, error) {
+	tenantID, enrolmentID := rec.TenantID, rec.EnrolmentID
 	if tenantID == "" || enrolmentID == "" {
 		return "", errors.New("scep: a challenge needs a tenant and an enrolment")
 	}
@@ -44,7 +56,8 @@ func issueChallenge(ctx context.Context, settings store.SettingStore, tenantID, 
 		return "", fmt.Errorf("scep: generating challenge: %w", err)
 	}
 	challenge := base64.RawURLEncoding.EncodeToString(b)
-	value, err := json.Marshal(challengeRecord{TenantID: tenantID, EnrolmentID: enrolmentID, Expires: expires.UTC()})
+	rec.Expires = rec.Expires.UTC()
+	value, err := json.Marshal(rec)
 	if err != nil {
 		return "", fmt.Errorf("scep: encoding challenge: %w", err)
 	}
@@ -62,40 +75,40 @@ func issueChallenge(ctx context.Context, settings store.SettingStore, tenantID, 
 // learns nothing about which challenges exist.
 var errChallenge = refusal(failBadRequest, "challenge password is missing, unknown, already used, expired or for another tenant")
 
-// consumeChallenge redeems a challenge for tenantID and returns its
-// enrolment ID. Redeeming is deleting: when two requests race with the same
+// consumeChallenge redeems a challenge for tenantID and returns what it
+// grants. Redeeming is deleting: when two requests race with the same
 // challenge, the store lets exactly one Delete succeed.
-func consumeChallenge(ctx context.Context, settings store.SettingStore, tenantID, challenge string, now time.Time) (string, error) {
+func consumeChallenge(ctx context.Context, settings store.SettingStore, tenantID, challenge string, now time.Time) (challengeRecord, error) {
 	if challenge == "" {
-		return "", errChallenge
+		return challengeRecord{}, errChallenge
 	}
 	key := challengeSettingKey(challenge)
 	raw, err := settings.Get(ctx, key)
 	if errors.Is(err, store.ErrNotFound) {
-		return "", errChallenge
+		return challengeRecord{}, errChallenge
 	}
 	if err != nil {
-		return "", fmt.Errorf("scep: reading challenge: %w", err)
+		return challengeRecord{}, fmt.Errorf("scep: reading challenge: %w", err)
 	}
 	var rec challengeRecord
 	if err := json.Unmarshal(raw, &rec); err != nil {
-		return "", fmt.Errorf("scep: decoding stored challenge: %w", err)
+		return challengeRecord{}, fmt.Errorf("scep: decoding stored challenge: %w", err)
 	}
 	// Another tenant's challenge is left alone: this tenant has no say over it.
 	if rec.TenantID != tenantID {
-		return "", errChallenge
+		return challengeRecord{}, errChallenge
 	}
 	err = settings.Delete(ctx, key)
 	if errors.Is(err, store.ErrNotFound) {
-		return "", errChallenge // a concurrent request redeemed it first
+		return challengeRecord{}, errChallenge // a concurrent request redeemed it first
 	}
 	if err != nil {
-		return "", fmt.Errorf("scep: redeeming challenge: %w", err)
+		return challengeRecord{}, fmt.Errorf("scep: redeeming challenge: %w", err)
 	}
 	if !now.Before(rec.Expires) {
-		return "", errChallenge // deleted anyway: an expired challenge is of no use
+		return challengeRecord{}, errChallenge // deleted anyway: an expired challenge is of no use
 	}
-	return rec.EnrolmentID, nil
+	return rec, nil
 }
 
 // PurgeExpiredChallenges deletes the challenges that expired before now,

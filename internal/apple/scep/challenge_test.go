@@ -14,12 +14,12 @@ func TestPurgeExpiredChallenges(t *testing.T) {
 	st := storetest.OpenSQLite(t)
 	settings := st.Read().Settings()
 	now := time.Now()
-	live, err := issueChallenge(ctx, settings, tenantA, "enrol-live", now.Add(time.Hour))
+	live, err := issueChallenge(ctx, settings, challengeRecord{TenantID: tenantA, EnrolmentID: "enrol-live", Expires: now.Add(time.Hour)})
 	if err != nil {
 		t.Fatal(err)
 	}
 	for i, expires := range []time.Time{now.Add(-time.Minute), now.Add(-48 * time.Hour), now} {
-		if _, err := issueChallenge(ctx, settings, tenantB, fmt.Sprint("enrol-", i), expires); err != nil {
+		if _, err := issueChallenge(ctx, settings, challengeRecord{TenantID: tenantB, EnrolmentID: fmt.Sprint("enrol-", i), Expires: expires}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -39,7 +39,7 @@ func TestPurgeExpiredChallenges(t *testing.T) {
 	if _, err := settings.Get(ctx, "scep-challenges-are-not-this"); err != nil {
 		t.Errorf("the purge deleted a key outside its prefix: %v", err)
 	}
-	if enrolment, err := consumeChallenge(ctx, settings, tenantA, live, now); err != nil || enrolment != "enrol-live" {
-		t.Errorf("the live challenge after the purge: %q, %v", enrolment, err)
+	if rec, err := consumeChallenge(ctx, settings, tenantA, live, now); err != nil || rec.EnrolmentID != "enrol-live" || rec.Renewal {
+		t.Errorf("the live challenge after the purge: %+v, %v", rec, err)
 	}
 }

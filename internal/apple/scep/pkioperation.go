@@ -66,7 +66,7 @@ func (s *Server) handleRequest(ctx context.Context, ca *CA, ra *raKeys, msg *sce
 	if msg.MessageType == scep.RenewalReq {
 		return s.renew(ctx, ca, msg, csr)
 	}
-	enrolmentID, err := consumeChallenge(ctx, s.cfg.Settings, ca.tenantID, msg.ChallengePassword, now)
+	granted, err := consumeChallenge(ctx, s.cfg.Settings, ca.tenantID, msg.ChallengePassword, now)
 	if errors.Is(err, errChallenge) {
 		if cert, resendErr := resentCertificate(ctx, s.cfg.Settings, ca.tenantID, msg, now); cert != nil || resendErr != nil {
 			return cert, resendErr
@@ -75,7 +75,7 @@ func (s *Server) handleRequest(ctx context.Context, ca *CA, ra *raKeys, msg *sce
 	if err != nil {
 		return nil, err
 	}
-	cert, err := s.issue(ctx, ca, csr, enrolmentID, false)
+	cert, err := s.issue(ctx, ca, csr, granted.EnrolmentID, granted.Renewal)
 	if err != nil {
 		return nil, err
 	}

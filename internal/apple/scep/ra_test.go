@@ -64,7 +64,7 @@ func TestRAGenerations(t *testing.T) {
 	enrolTo := func(recipient *x509.Certificate, enrolment string) reply {
 		t.Helper()
 		// The challenge outlives the clock's jumps below.
-		challenge, err := issueChallenge(context.Background(), e.settings, tenantA, enrolment, time.Now().Add(3*raPeriod))
+		challenge, err := issueChallenge(context.Background(), e.settings, challengeRecord{TenantID: tenantA, EnrolmentID: enrolment, Expires: time.Now().Add(3 * raPeriod)})
 		if err != nil {
 			t.Fatal(err)
 		}

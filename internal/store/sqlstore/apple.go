@@ -71,25 +71,27 @@ func (s enrolmentStore) Use(ctx context.Context, tenantID, id, deviceID string, 
 type appleChannelStore struct{ q *queries }
 
 const appleChannelColumns = `device_id, tenant_id, cert_fingerprint, cert_not_after, enrolment_id, channel_index, topic, push_token,
-	push_magic, unlock_token, bootstrap, checked_out, last_checkin, push_due_at, push_attempts, created_at, updated_at`
+	push_magic, unlock_token, bootstrap, checked_out, last_checkin, push_due_at, push_attempts, renewal_command, renewal_at,
+	created_at, updated_at`
 
 func scanAppleChannel(s scanner) (store.AppleChannel, error) {
 	var c store.AppleChannel
-	var notAfter, last, due, created, updated int64
+	var notAfter, last, due, renewal, created, updated int64
 	err := s.Scan(&c.DeviceID, &c.TenantID, &c.CertFingerprint, &notAfter, &c.EnrolmentID, &c.ChannelIndex, &c.Topic, &c.PushToken,
-		&c.PushMagic, &c.UnlockToken, &c.Bootstrap, &c.CheckedOut, &last, &due, &c.PushAttempts, &created, &updated)
+		&c.PushMagic, &c.UnlockToken, &c.Bootstrap, &c.CheckedOut, &last, &due, &c.PushAttempts, &c.RenewalCommand, &renewal,
+		&created, &updated)
 	c.CertNotAfter, c.LastCheckin, c.CreatedAt, c.UpdatedAt = fromMicros(notAfter), fromMicros(last), fromMicros(created), fromMicros(updated)
-	c.PushDueAt = fromMicros(due)
+	c.PushDueAt, c.RenewalAt = fromMicros(due), fromMicros(renewal)
 	c.PushToken, c.UnlockToken, c.Bootstrap = nonEmpty(c.PushToken), nonEmpty(c.UnlockToken), nonEmpty(c.Bootstrap)
 	return c, err
 }
 
 func (s appleChannelStore) Create(ctx context.Context, c store.AppleChannel) error {
 	return s.q.insert(ctx, "creating MDM channel", `INSERT INTO apple_channels (`+appleChannelColumns+`)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)`,
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)`,
 		c.DeviceID, c.TenantID, c.CertFingerprint, micros(c.CertNotAfter), c.EnrolmentID, c.ChannelIndex, c.Topic, blob(c.PushToken),
 		c.PushMagic, blob(c.UnlockToken), blob(c.Bootstrap), boolInt(c.CheckedOut), micros(c.LastCheckin), micros(c.PushDueAt),
-		c.PushAttempts, micros(c.CreatedAt), micros(c.UpdatedAt))
+		c.PushAttempts, c.RenewalCommand, micros(c.RenewalAt), micros(c.CreatedAt), micros(c.UpdatedAt))
 }
 
 func (s appleChannelStore) Get(ctx context.Context, tenantID, deviceID string) (store.AppleChannel, error) {
@@ -168,6 +170,28 @@ func (s appleChannelStore) DuePushes(ctx context.Context, now time.Time, limit i
 		WHERE push_due_at > 0 AND push_due_at <= $1 AND push_token IS NOT NULL AND checked_out = 0
 		ORDER BY push_due_at LIMIT $2`, micros(now), limit)
 	return collect(rows, err, "listing due pushes", scanAppleChannel)
+}
+
+func (s appleChannelStore) ExpiringCertificates(ctx context.Context, before, renewedBefore time.Time, limit int) ([]store.AppleChannel, error) {
+	rows, err := s.q.x.QueryContext(ctx, `SELECT `+appleChannelColumns+` FROM apple_channels
+		WHERE cert_not_after < $1 AND checked_out = 0 AND renewal_at < $2 ORDER BY cert_not_after LIMIT $3`,
+		micros(before), micros(renewedBefore), limit)
+	return collect(rows, err, "listing expiring device certificates", scanAppleChannel)
+}
+
+func (s appleChannelStore) RenewalQueued(ctx context.Context, tenantID, deviceID, commandID string, at time.Time) error {
+	return s.q.execOne(ctx, "recording an identity renewal", `UPDATE apple_channels SET renewal_command = $3, renewal_at = $4
+		WHERE tenant_id = $1 AND device_id = $2`, tenantID, deviceID, commandID, micros(at))
+}
+
+func (s appleChannelStore) CertificateExpiry(ctx context.Context, now, soon time.Time) ([]store.CertificateExpiryCount, error) {
+	rows, err := s.q.x.QueryContext(ctx, `SELECT tenant_id, COUNT(*), SUM(CASE WHEN cert_not_after <= $1 THEN 1 ELSE 0 END)
+		FROM apple_channels WHERE cert_not_after < $2 AND checked_out = 0 GROUP BY tenant_id ORDER BY tenant_id`, micros(now), micros(soon))
+	return collect(rows, err, "counting expiring device certificates", func(r scanner) (store.CertificateExpiryCount, error) {
+		var c store.CertificateExpiryCount
+		err := r.Scan(&c.TenantID, &c.Expiring, &c.Expired)
+		return c, err
+	})
 }
 
 func (s appleChannelStore) PushDone(ctx context.Context, tenantID, deviceID string, next time.Time, attempts int, deadToken []byte) error {

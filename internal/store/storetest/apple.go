@@ -19,6 +19,7 @@ func runApple(t *testing.T, open func(t *testing.T) store.Store) {
 	t.Run("ChannelPresence", func(t *testing.T) { testChannelPresence(t, open(t)) })
 	t.Run("CommandQueue", func(t *testing.T) { testCommandQueue(t, open(t)) })
 	t.Run("CommandCancel", func(t *testing.T) { testCommandCancel(t, open(t)) })
+	t.Run("CertificateExpiry", func(t *testing.T) { testCertificateExpiry(t, open(t)) })
 	t.Run("PurgedDeviceTakesItsChannel", func(t *testing.T) { testPurgedDeviceTakesItsChannel(t, open(t)) })
 	t.Run("CommandQueueBound", func(t *testing.T) { testCommandQueueBound(t, open(t)) })
 }
@@ -297,6 +298,54 @@ func testCommandCancel(t *testing.T, st store.Store) {
 	}
 	if got := cancel(a.ID); len(got) != 0 {
 		t.Fatalf("cancelling twice cancelled %d more", len(got))
+	}
+}
+
+func testCertificateExpiry(t *testing.T, st store.Store) {
+	ctx := context.Background()
+	a, b := newTenant(t, st, ""), newTenant(t, st, "")
+	mk := func(tenant string, notAfter time.Time, checkedOut bool) store.AppleChannel {
+		id := store.NewID()
+		c := store.AppleChannel{DeviceID: id, TenantID: tenant, CertFingerprint: []byte(id), CertNotAfter: micro(notAfter),
+			EnrolmentID: "enr-" + id, ChannelIndex: []byte(id), CreatedAt: micro(at), UpdatedAt: micro(at)}
+		tx(t, st, func(q store.Queries) error { return q.AppleChannels().Create(ctx, c) })
+		if checkedOut {
+			c.CheckedOut = true
+			tx(t, st, func(q store.Queries) error { return q.AppleChannels().Update(ctx, c) })
+		}
+		return c
+	}
+	day := 24 * time.Hour
+	expiring := mk(a.ID, at.Add(10*day), false)
+	expired := mk(a.ID, at.Add(-day), false)
+	mk(a.ID, at.Add(300*day), false) // far from expiry
+	mk(a.ID, at.Add(5*day), true)    // checked out: never renewed
+	other := mk(b.ID, at.Add(20*day), false)
+
+	got, err := st.Read().AppleChannels().ExpiringCertificates(ctx, at.Add(30*day), at, 10)
+	must(t, err)
+	if len(got) != 3 || got[0].DeviceID != expired.DeviceID || got[1].DeviceID != expiring.DeviceID || got[2].DeviceID != other.DeviceID {
+		t.Fatalf("expiring certificates: %+v", got)
+	}
+	if got, _ := st.Read().AppleChannels().ExpiringCertificates(ctx, at.Add(30*day), at, 1); len(got) != 1 || got[0].DeviceID != expired.DeviceID {
+		t.Fatalf("the limit or the order was ignored: %+v", got)
+	}
+	// A renewal queued recently holds the channel back until renewedBefore passes it.
+	tx(t, st, func(q store.Queries) error {
+		return q.AppleChannels().RenewalQueued(ctx, a.ID, expired.DeviceID, "cmd-1", at.Add(time.Hour))
+	})
+	if got, _ := st.Read().AppleChannels().ExpiringCertificates(ctx, at.Add(30*day), at, 10); len(got) != 2 || got[0].DeviceID != expiring.DeviceID {
+		t.Fatalf("a channel with a renewal under way was listed again: %+v", got)
+	}
+	got, _ = st.Read().AppleChannels().ExpiringCertificates(ctx, at.Add(30*day), at.Add(2*time.Hour), 10)
+	if len(got) != 3 || got[0].RenewalCommand != "cmd-1" || !got[0].RenewalAt.Equal(micro(at.Add(time.Hour))) {
+		t.Fatalf("a renewal due again: %+v", got)
+	}
+	counts, err := st.Read().AppleChannels().CertificateExpiry(ctx, at, at.Add(30*day))
+	must(t, err)
+	want := map[string]store.CertificateExpiryCount{a.ID: {TenantID: a.ID, Expiring: 2, Expired: 1}, b.ID: {TenantID: b.ID, Expiring: 1}}
+	if len(counts) != 2 || counts[0] != want[counts[0].TenantID] || counts[1] != want[counts[1].TenantID] {
+		t.Fatalf("expiry counts: %+v", counts)
 	}
 }
 

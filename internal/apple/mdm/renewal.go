@@ -1,0 +1,116 @@
+package mdm
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/steward-mdm/steward/internal/apple/mdmproto"
+	"github.com/steward-mdm/steward/internal/apple/scep"
+	"github.com/steward-mdm/steward/internal/iam"
+	"github.com/steward-mdm/steward/internal/store"
+)
+
+// Apple devices never renew the identity certificate of their enrolment
+// profile by SCEP RenewalReq: when it expires they drop out of management.
+// Before that, Steward sends each one its enrolment profile again
+// (InstallProfile) with a fresh renewal challenge. The device installs it
+// over the one it has, obtains a new certificate by SCEP, and its next
+// message with that certificate moves its channel over (renewedChannel).
+
+const (
+	// identityRenewalWindow is how long before its certificate expires a
+	// device is sent a new identity.
+	identityRenewalWindow = 30 * 24 * time.Hour
+	// renewalChallengeTTL is how long the challenge in that profile stays
+	// usable: long enough for a device that is off for a while. A renewal
+	// not used by then is sent again, replacing the first.
+	renewalChallengeTTL = 7 * 24 * time.Hour
+)
+
+// supersededChain finishes a renewal command that a newer one replaces.
+const supersededChain = `[{"LocalizedDescription":"cancelled: replaced by a newer identity renewal"}]`
+
+// RenewIdentities queues a re-issued enrolment profile for up to limit
+// managed devices whose identity certificate expires within the renewal
+// window, soonest first, and says how many it queued. A device that did
+// not use its last renewal within renewalChallengeTTL gets a new one.
+func (s *Service) RenewIdentities(ctx context.Context, limit int) (int, error) {
+	now := s.clock()
+	due, err := s.st.Read().AppleChannels().ExpiringCertificates(ctx, now.Add(identityRenewalWindow), now.Add(-renewalChallengeTTL), limit)
+	if err != nil {
+		return 0, err
+	}
+	queued := 0
+	for _, ch := range due {
+		err := s.renewIdentity(ctx, ch, now)
+		if err == nil {
+			queued++
+			continue
+		}
+		if ctx.Err() != nil {
+			return queued, ctx.Err()
+		}
+		// Tried again after renewalChallengeTTL, so that one device that
+		// cannot be renewed does not hold up the devices behind it.
+		s.log.Warn("a device's identity renewal could not be queued", "tenant", ch.TenantID, "device", ch.DeviceID, "error", err.Error())
+		if err := s.st.Tx(ctx, func(q store.Queries) error {
+			return q.AppleChannels().RenewalQueued(ctx, ch.TenantID, ch.DeviceID, "", now)
+		}); err != nil {
+			return queued, err
+		}
+	}
+	return queued, nil
+}
+
+func (s *Service) renewIdentity(ctx context.Context, ch store.AppleChannel, now time.Time) error {
+	return s.st.Tx(ctx, func(q store.Queries) error {
+		d, err := q.Devices().Get(ctx, ch.TenantID, ch.DeviceID)
+		if err != nil {
+			return err
+		}
+		e, err := q.Enrolments().Get(ctx, ch.TenantID, ch.EnrolmentID)
+		if err != nil {
+			return err
+		}
+		if err := s.cancelRenewal(ctx, q, ch, now); err != nil {
+			return err
+		}
+		challenge, err := scep.IssueRenewalChallenge(ctx, q.Settings(), ch.TenantID, e.ID, renewalChallengeTTL)
+		if err != nil {
+			return err
+		}
+		profile, err := s.enrolmentProfile(ctx, q, e, challenge, ch.Topic)
+		if err != nil {
+			return err
+		}
+		// Steward's own enrolment profile holds nothing but the identity
+		// and the management the employee already accepted.
+		cmds, err := s.EnqueueIn(ctx, q, d, []mdmproto.Request{mdmproto.InstallProfile{Payload: profile, ReviewedForPersonal: true}},
+			"device identity certificate renewal", iam.SystemActor)
+		if err != nil {
+			return err
+		}
+		return q.AppleChannels().RenewalQueued(ctx, ch.TenantID, ch.DeviceID, cmds[0].ID, now)
+	})
+}
+
+// cancelRenewal finishes the channel's previous renewal command if the
+// device never took it: its challenge has expired.
+func (s *Service) cancelRenewal(ctx context.Context, q store.Queries, ch store.AppleChannel, now time.Time) error {
+	if ch.RenewalCommand == "" {
+		return nil
+	}
+	cmd, err := q.Commands().Get(ctx, ch.TenantID, ch.RenewalCommand)
+	if errors.Is(err, store.ErrNotFound) || (err == nil && !store.CommandOpen(cmd.State)) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	cmd.State, cmd.CompletedAt, cmd.ErrorChain = store.CommandCancelled, now, supersededChain
+	if err := q.Commands().Update(ctx, cmd); err != nil {
+		return err
+	}
+	return s.finished(ctx, q, cmd)
+}

@@ -1,0 +1,109 @@
+package mdm_test
+
+import (
+	"bytes"
+	"errors"
+	"net/http"
+	"testing"
+	"time"
+
+	"github.com/steward-mdm/steward/internal/apple/mdm"
+	"github.com/steward-mdm/steward/internal/privacy"
+	"github.com/steward-mdm/steward/internal/sim"
+	"github.com/steward-mdm/steward/internal/store"
+	"github.com/steward-mdm/steward/internal/store/storetest"
+)
+
+// TestIdentityRenewedBeforeExpiry: a month before a device's identity
+// certificate expires, Steward sends it its enrolment profile again; the
+// device gets a new certificate by SCEP and carries on managed under it.
+// A device that stays away gets a new renewal a week later, replacing the
+// first.
+func TestIdentityRenewedBeforeExpiry(t *testing.T) {
+	f := newFixture(t, storetest.OpenSQLite(t))
+	f.publish(privacy.Corporate)
+	ts := f.serve()
+	d, dev := f.enrolled(ts, privacy.Corporate, "")
+	away, awayDev := f.enrolled(ts, privacy.Corporate, "")
+	for _, x := range []*sim.Device{d, away} {
+		if _, err := x.Poll(f.ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	renew := func() int {
+		t.Helper()
+		n, err := f.svc.RenewIdentities(f.ctx, 100)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	if n := renew(); n != 0 {
+		t.Fatalf("%d renewals of fresh certificates", n)
+	}
+
+	// Both certificates expire in 20 days. (The clock stays: the profile's
+	// signature is checked against the real time.)
+	for _, id := range []string{dev.ID, awayDev.ID} {
+		err := f.st.Tx(f.ctx, func(q store.Queries) error {
+			ch, err := q.AppleChannels().Get(f.ctx, f.tenant, id)
+			if err != nil {
+				return err
+			}
+			ch.CertNotAfter = f.now.Add(20 * 24 * time.Hour)
+			return q.AppleChannels().Update(f.ctx, ch)
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	old := d.Certificate()
+	if n := renew(); n != 2 {
+		t.Fatalf("%d renewals queued, want 2", n)
+	}
+	if n := renew(); n != 0 {
+		t.Fatalf("a renewal under way was queued again (%d)", n)
+	}
+	before := *d
+	if n, err := d.Poll(f.ctx); err != nil || n != 1 {
+		t.Fatalf("the device answered %d commands (%v), want the renewal", n, err)
+	}
+	renewed := d.Certificate()
+	if renewed.SerialNumber.Cmp(old.SerialNumber) == 0 {
+		t.Fatal("the device kept its old certificate")
+	}
+	ch, err := f.st.Read().AppleChannels().Get(f.ctx, f.tenant, dev.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(ch.CertFingerprint, mdm.Fingerprint(renewed)) || ch.CheckedOut {
+		t.Fatalf("the channel did not move to the new certificate: %+v", ch)
+	}
+	if got, _ := f.st.Read().Devices().Get(f.ctx, f.tenant, dev.ID); got.State != store.DeviceEnrolled {
+		t.Errorf("after the renewal the device is %s", got.State)
+	}
+	var se *sim.StatusError
+	if _, err := before.Poll(f.ctx); !errors.As(err, &se) || se.Status != http.StatusForbidden {
+		t.Errorf("the replaced certificate still works: %v", err)
+	}
+
+	// The other device never came back: a week on, its renewal is replaced.
+	first, _ := f.st.Read().AppleChannels().Get(f.ctx, f.tenant, awayDev.ID)
+	if err := f.st.Tx(f.ctx, func(q store.Queries) error {
+		return q.AppleChannels().RenewalQueued(f.ctx, f.tenant, awayDev.ID, first.RenewalCommand, f.now.Add(-8*24*time.Hour))
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if n := renew(); n != 1 {
+		t.Fatalf("%d renewals a week on, want the absent device's", n)
+	}
+	if c, _ := f.st.Read().Commands().Get(f.ctx, f.tenant, first.RenewalCommand); c.State != store.CommandCancelled {
+		t.Errorf("the unused renewal is %s, want cancelled", c.State)
+	}
+	if n, err := away.Poll(f.ctx); err != nil || n != 1 {
+		t.Fatalf("the returning device answered %d commands (%v), want the one current renewal", n, err)
+	}
+	if ch, _ := f.st.Read().AppleChannels().Get(f.ctx, f.tenant, awayDev.ID); !bytes.Equal(ch.CertFingerprint, mdm.Fingerprint(away.Certificate())) {
+		t.Error("the returning device's channel did not move to its new certificate")
+	}
+}
