@@ -402,3 +402,19 @@ func TestRetireAnsweredByCheckOut(t *testing.T) {
 		t.Errorf("after CheckOut the device is %q", d.State)
 	}
 }
+
+// TestServiceDiscoveryIsServed: the account-driven enrolment's discovery
+// document is served at the root, where an organisation's domain points.
+func TestServiceDiscoveryIsServed(t *testing.T) {
+	f := newFleet(t, storetest.OpenSQLite(t))
+	resp, err := f.ts.Client().Get(f.ts.URL + "/.well-known/com.apple.remotemanagement?user-identifier=a%40fleet.test&model-family=iPhone")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var doc struct{ Servers []struct{ Version, BaseURL string } }
+	if err := json.NewDecoder(resp.Body).Decode(&doc); err != nil || resp.StatusCode != 200 || len(doc.Servers) != 1 ||
+		doc.Servers[0].Version != "mdm-byod" || doc.Servers[0].BaseURL != f.ts.URL+"/enrol/account" {
+		t.Fatalf("discovery: HTTP %d %+v %v", resp.StatusCode, doc, err)
+	}
+}

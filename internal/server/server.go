@@ -342,7 +342,8 @@ func (a *App) mailConfig() mail.Config {
 func routeDevices(devices, api http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		p := r.URL.Path
-		if strings.HasPrefix(p, "/enrol/") || strings.HasPrefix(p, "/scep/") || strings.HasPrefix(p, "/mdm/") {
+		if strings.HasPrefix(p, "/enrol/") || strings.HasPrefix(p, "/scep/") || strings.HasPrefix(p, "/mdm/") ||
+			p == "/.well-known/com.apple.remotemanagement" {
 			devices.ServeHTTP(w, r)
 			return
 		}

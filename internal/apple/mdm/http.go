@@ -52,6 +52,8 @@ type HTTPConfig struct {
 //	GET  /enrol/{secret}             the invitation page (plain words, the notice)
 //	POST /enrol/{secret}             accept the notice
 //	GET  /enrol/{secret}/profile     the signed .mobileconfig
+//	GET  /.well-known/com.apple.remotemanagement, /enrol/account…
+//	                                 account-driven User Enrollment (account.go)
 //	     /scep/{tenant}              SCEP (GetCACaps, GetCACert, PKIOperation)
 //	PUT  /mdm/{tenant}/checkin       check-in messages
 //	PUT  /mdm/{tenant}/connect       command results and the next command
@@ -78,7 +80,12 @@ func (s *Service) Handler(cfg HTTPConfig) (http.Handler, error) {
 	mux.Handle("/scep/{tenant}", scepSrv.Handler())
 	mux.HandleFunc("GET /enrol/{secret}", h.invitation)
 	mux.HandleFunc("POST /enrol/{secret}", h.accept)
-	mux.HandleFunc("GET /enrol/{secret}/profile", h.profile)
+	mux.HandleFunc("GET /enrol/{secret}/profile", func(w http.ResponseWriter, r *http.Request) { h.profile(w, r, r.PathValue("secret")) })
+	mux.HandleFunc("GET "+wellKnownPath, h.discovery)
+	mux.HandleFunc("POST "+accountPath, h.accountEnrolment)
+	mux.HandleFunc("GET "+signInPath, h.signIn)
+	mux.HandleFunc("POST "+signInPath, h.signInCode)
+	mux.HandleFunc("POST /enrol/{secret}/account-token", h.accountToken)
 	for _, m := range []string{"PUT", "POST"} {
 		mux.HandleFunc(m+" /mdm/{tenant}/checkin", h.device(checkinType, s.Checkin))
 		mux.HandleFunc(m+" /mdm/{tenant}/connect", h.device(connectType, s.Connect))
@@ -269,8 +276,9 @@ var invitationPage = template.Must(template.New("invite").Parse(`<!doctype html>
 <body><h1>{{.Notice.Title}}</h1>
 <h2>In plain words</h2><pre>{{.Summary}}</pre>
 <h2>The notice (version {{.Notice.Version}})</h2><pre>{{.Notice.Body}}</pre>
-{{if .Accepted}}<p><a href="{{.Secret}}/profile">Download the enrolment profile</a>, then install it in Settings.</p>
-{{else}}<form method="post"><input type="hidden" name="language" value="{{.Notice.Language}}"><input type="hidden" name="notice_version" value="{{.Notice.Version}}">
+{{if and .Accepted .Account}}<form method="post" action="{{.Secret}}/account-token"><button type="submit">Continue enrolment on this device</button></form>
+{{else if .Accepted}}<p><a href="{{.Secret}}/profile">Download the enrolment profile</a>, then install it in Settings.</p>
+{{else}}<form method="post"{{if .Account}} action="{{.Secret}}?account=1"{{end}}><input type="hidden" name="language" value="{{.Notice.Language}}"><input type="hidden" name="notice_version" value="{{.Notice.Version}}">
 {{if .AskWipe}}<p><label><input type="checkbox" name="allow_full_wipe" value="yes"> Also allow my organisation to erase this whole device if it is lost or stolen.</label></p>{{end}}
 <button type="submit">I have read this and accept</button></form>{{end}}
 </body></html>
@@ -287,16 +295,21 @@ func (h *httpHandler) invitation(w http.ResponseWriter, r *http.Request) {
 		h.page(w, r, err)
 		return
 	}
-	h.render(w, inv, r.PathValue("secret"))
+	h.render(w, inv, r.PathValue("secret"), r.URL.Query().Get("account") == "1")
 }
 
-func (h *httpHandler) render(w http.ResponseWriter, inv Invitation, secret string) {
+func (h *httpHandler) render(w http.ResponseWriter, inv Invitation, secret string, account bool) {
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
-	w.Header().Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'")
+	formAction := "'self'"
+	if account {
+		formAction += " apple-remotemanagement-user-login:" // the sign-in ends by a redirect there
+	}
+	w.Header().Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; form-action "+formAction)
 	w.Header().Set("Cache-Control", "no-store")
 	w.Header().Set("Referrer-Policy", "no-referrer")
 	_ = invitationPage.Execute(w, map[string]any{"Lang": inv.Notice.Language, "Notice": inv.Notice, "Summary": inv.Summary,
-		"Accepted": inv.Enrolment.State == EnrolmentAccepted, "AskWipe": inv.Enrolment.Ownership == "personal", "Secret": secret})
+		"Accepted": inv.Enrolment.State == EnrolmentAccepted, "AskWipe": inv.Enrolment.Ownership == "personal", "Secret": secret,
+		"Account": account && inv.Enrolment.UserEnrollment})
 }
 
 func (h *httpHandler) accept(w http.ResponseWriter, r *http.Request) {
@@ -318,12 +331,12 @@ func (h *httpHandler) accept(w http.ResponseWriter, r *http.Request) {
 		h.page(w, r, err)
 		return
 	}
-	h.render(w, inv, secret)
+	h.render(w, inv, secret, r.URL.Query().Get("account") == "1")
 }
 
-func (h *httpHandler) profile(w http.ResponseWriter, r *http.Request) {
+func (h *httpHandler) profile(w http.ResponseWriter, r *http.Request, secret string) {
 	ctx := r.Context()
-	e, err := h.s.openEnrolment(ctx, h.s.st.Read(), r.PathValue("secret"), EnrolmentAccepted)
+	e, err := h.s.openEnrolment(ctx, h.s.st.Read(), secret, EnrolmentAccepted)
 	if err != nil {
 		h.page(w, r, err)
 		return
@@ -333,7 +346,7 @@ func (h *httpHandler) profile(w http.ResponseWriter, r *http.Request) {
 		h.page(w, r, apperr.Conflict("this organisation has not set up Apple push notifications yet; ask your IT team"))
 		return
 	}
-	signed, err := h.s.Profile(ctx, r.PathValue("secret"), topic)
+	signed, err := h.s.Profile(ctx, secret, topic)
 	if err != nil {
 		h.page(w, r, err)
 		return

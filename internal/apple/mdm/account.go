@@ -1,0 +1,166 @@
+package mdm
+
+import (
+	"encoding/json"
+	"html/template"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+
+	"github.com/steward-mdm/steward/internal/apperr"
+	"github.com/steward-mdm/steward/internal/store"
+)
+
+// Account-driven User Enrollment, the BYOD enrolment of current iOS,
+// iPadOS and macOS: the employee types their work account in Settings, the
+// device discovers Steward from the account's domain, signs the employee
+// in through a web view, and fetches the enrolment profile with the access
+// token it got. Signing in here means the enrolment code of the
+// invitation, then the notice, as with the profile-based flow; the access
+// token is that code, which dies once the device enrols.
+const (
+	wellKnownPath = "/.well-known/com.apple.remotemanagement"
+	accountPath   = "/enrol/account"         // the BaseURL devices POST to
+	signInPath    = "/enrol/account/sign-in" // the web-auth URL
+	// loginCallback is where the web view's flow ends, as Apple defines it.
+	loginCallback = "apple-remotemanagement-user-login://authentication-results"
+)
+
+// maxAccountRequest bounds the device's signed request body, which Steward
+// does not need to read.
+const maxAccountRequest = 64 << 10
+
+// discovery answers the service discovery request. The answer is the same
+// for every account, so it tells nobody who is enrolled here.
+func (h *httpHandler) discovery(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	_ = json.NewEncoder(w).Encode(map[string]any{"Servers": []map[string]string{
+		{"Version": "mdm-byod", "BaseURL": h.s.cfg.PublicURL + accountPath}}})
+}
+
+// accountEnrolment answers the device's enrolment request: without an
+// access token, a 401 that starts the web sign-in; with one, the signed
+// User Enrollment profile.
+func (h *httpHandler) accountEnrolment(w http.ResponseWriter, r *http.Request) {
+	if _, err := io.Copy(io.Discard, http.MaxBytesReader(w, r.Body, maxAccountRequest)); err != nil {
+		h.page(w, r, apperr.New(apperr.KindTooLarge, "the request is larger than %d bytes", maxAccountRequest))
+		return
+	}
+	token, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+	if !ok || strings.TrimSpace(token) == "" {
+		w.Header().Set("WWW-Authenticate", `Bearer method="apple-as-web", url="`+h.s.cfg.PublicURL+signInPath+`"`)
+		w.WriteHeader(http.StatusUnauthorized)
+		return
+	}
+	ctx := r.Context()
+	e, err := h.s.openEnrolment(ctx, h.s.st.Read(), strings.TrimSpace(token), EnrolmentAccepted)
+	if err == nil && !e.UserEnrollment {
+		err = apperr.Forbidden("this enrolment is not a User Enrollment")
+	}
+	if err != nil {
+		// Never 401 again: the device would sign in forever.
+		if ae := apperr.As(err); ae != nil && ae.Status() == http.StatusUnauthorized {
+			err = apperr.Forbidden("%s", ae.Error())
+		}
+		h.page(w, r, err)
+		return
+	}
+	h.profile(w, r.WithContext(ctx), strings.TrimSpace(token))
+}
+
+var signInPage = template.Must(template.New("sign-in").Parse(`<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width">
+<title>Enrol this device</title>
+<style>body{font-family:system-ui,sans-serif;max-width:40rem;margin:2rem auto;padding:0 1rem;line-height:1.5}input{width:100%;font:inherit}</style></head>
+<body><h1>Enrol this device for work</h1>
+{{if .Error}}<p role="alert"><strong>{{.Error}}</strong></p>{{end}}
+<p>Enter the enrolment code from the invitation your IT team sent you{{if .Account}} for <strong>{{.Account}}</strong>{{end}}.
+You will see what your organisation can and cannot see on this device before anything is installed.</p>
+<form method="post"><input type="hidden" name="user-identifier" value="{{.Account}}">
+<p><label>Enrolment code<br><input name="code" autocomplete="one-time-code" required></label></p>
+<button type="submit">Continue</button></form>
+</body></html>
+`))
+
+func (h *httpHandler) signIn(w http.ResponseWriter, r *http.Request) {
+	h.renderSignIn(w, http.StatusOK, r.URL.Query().Get("user-identifier"), "")
+}
+
+func (h *httpHandler) renderSignIn(w http.ResponseWriter, status int, account, problem string) {
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.Header().Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'")
+	w.Header().Set("Cache-Control", "no-store")
+	w.Header().Set("Referrer-Policy", "no-referrer")
+	w.WriteHeader(status)
+	_ = signInPage.Execute(w, map[string]any{"Account": account, "Error": problem})
+}
+
+// signInCode takes the enrolment code and sends the employee on to the
+// invitation (the plain-words summary and the notice) in account mode.
+func (h *httpHandler) signInCode(w http.ResponseWriter, r *http.Request) {
+	r.Body = http.MaxBytesReader(w, r.Body, 4<<10)
+	if err := r.ParseForm(); err != nil {
+		h.page(w, r, apperr.Invalid("the form could not be read"))
+		return
+	}
+	code, account := strings.TrimSpace(r.PostForm.Get("code")), strings.TrimSpace(r.PostForm.Get("user-identifier"))
+	if err := h.s.checkAccountCode(r, code, account); err != nil {
+		msg := "This code does not open a work enrolment. Check the invitation, or ask your IT team for a new one."
+		if ae := apperr.As(err); ae != nil && ae.Status() == http.StatusConflict {
+			msg = ae.Error()
+		}
+		h.renderSignIn(w, http.StatusForbidden, account, msg)
+		return
+	}
+	http.Redirect(w, r, "/enrol/"+url.PathEscape(code)+"?account=1", http.StatusSeeOther)
+}
+
+// checkAccountCode refuses a code that does not open a User Enrollment
+// still to be used, or that was issued for another account than the one
+// the employee typed on the device.
+func (s *Service) checkAccountCode(r *http.Request, code, account string) error {
+	ctx := r.Context()
+	q := s.st.Read()
+	e, err := s.openEnrolment(ctx, q, code, store.EnrolmentOpen, EnrolmentAccepted)
+	if err != nil {
+		return err
+	}
+	if !e.UserEnrollment {
+		return apperr.Forbidden("not a User Enrollment")
+	}
+	if account == "" {
+		return nil
+	}
+	sub, err := s.priv.Subject(ctx, q, e.TenantID, e.SubjectID)
+	if err != nil {
+		return err
+	}
+	prof, err := s.priv.OpenProfile(ctx, q, sub)
+	if err != nil {
+		return err
+	}
+	if !strings.EqualFold(prof.Email, account) {
+		return apperr.Forbidden("the code belongs to another account")
+	}
+	return nil
+}
+
+// accountToken ends the web sign-in once the notice is accepted: the web
+// view follows the redirect to Apple's callback, and the device keeps the
+// token for its enrolment request.
+func (h *httpHandler) accountToken(w http.ResponseWriter, r *http.Request) {
+	secret := r.PathValue("secret")
+	e, err := h.s.openEnrolment(r.Context(), h.s.st.Read(), secret, EnrolmentAccepted)
+	if err == nil && !e.UserEnrollment {
+		err = apperr.Forbidden("this enrolment is not a User Enrollment")
+	}
+	if err != nil {
+		h.page(w, r, err)
+		return
+	}
+	w.Header().Set("Cache-Control", "no-store")
+	w.Header().Set("Location", loginCallback+"?access-token="+url.QueryEscape(secret))
+	w.WriteHeader(http.StatusPermanentRedirect)
+}

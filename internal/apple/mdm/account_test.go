@@ -1,0 +1,75 @@
+package mdm_test
+
+import (
+	"errors"
+	"net/http"
+	"path"
+	"strings"
+	"testing"
+
+	"github.com/steward-mdm/steward/internal/apple/mdm"
+	"github.com/steward-mdm/steward/internal/privacy"
+	"github.com/steward-mdm/steward/internal/sim"
+	"github.com/steward-mdm/steward/internal/store"
+	"github.com/steward-mdm/steward/internal/store/storetest"
+)
+
+// TestAccountDrivenUserEnrollment: a personal device enrols the way
+// current iOS does BYOD, from the work account typed in Settings: service
+// discovery, the 401 that starts the web sign-in, the invitation's code and
+// the notice, the access token, the profile, SCEP and check-in.
+func TestAccountDrivenUserEnrollment(t *testing.T) {
+	f := newFixture(t, storetest.OpenSQLite(t))
+	f.publish(privacy.UserEnrolled)
+	f.publish(privacy.Corporate)
+	ts := f.serve()
+	erika, err := f.priv.CreateSubject(f.ctx, f.tenant, privacy.SubjectInput{Email: "erika@acme.test"}, admin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	invite := func(o privacy.Ownership, subjectID string) string {
+		_, link, err := f.svc.CreateEnrolment(f.ctx, f.tenant, mdm.EnrolmentInput{Ownership: string(o), SubjectID: subjectID}, admin)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return path.Base(link)
+	}
+	code := invite(privacy.UserEnrolled, erika.ID)
+	refused := func(what string, err error) {
+		t.Helper()
+		var se *sim.StatusError
+		if !errors.As(err, &se) || se.Status == http.StatusUnauthorized || se.Status < 400 {
+			t.Errorf("%s: %v, want a refusal that is not a 401", what, err)
+		}
+	}
+
+	other, _ := sim.New(ts.Client(), true)
+	refused("another account's code", other.EnrolByAccount(f.ctx, ts.URL, "max@acme.test", code))
+	corporate, _ := sim.New(ts.Client(), true)
+	refused("a corporate enrolment's code", corporate.EnrolByAccount(f.ctx, ts.URL, "erika@acme.test", invite(privacy.Corporate, "")))
+
+	phone, _ := sim.New(ts.Client(), true)
+	phone.Personal = true
+	if err := phone.EnrolByAccount(f.ctx, ts.URL, "Erika@acme.test", code); err != nil {
+		t.Fatalf("account-driven enrolment: %v", err)
+	}
+	ch, err := f.st.Read().AppleChannels().GetByCert(f.ctx, mdm.Fingerprint(phone.Certificate()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	dev, _ := f.st.Read().Devices().Get(f.ctx, f.tenant, ch.DeviceID)
+	if dev.State != store.DeviceEnrolled || dev.SubjectID != erika.ID || dev.Ownership != string(privacy.UserEnrolled) {
+		t.Fatalf("the enrolled device: %+v", dev)
+	}
+	if _, err := phone.Poll(f.ctx); err != nil {
+		t.Fatal(err)
+	}
+	for field := range f.fields(dev.ID) {
+		if strings.HasPrefix(field, "device.") || strings.HasPrefix(field, "telephony.") {
+			t.Errorf("a user enrollment stored %s", field)
+		}
+	}
+	// The token dies with the enrolment it opened.
+	again, _ := sim.New(ts.Client(), true)
+	refused("a used code", again.EnrolByAccount(f.ctx, ts.URL, "erika@acme.test", code))
+}

@@ -1,0 +1,135 @@
+package sim
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"regexp"
+	"strings"
+
+	"howett.net/plist"
+)
+
+// EnrolByAccount is account-driven User Enrollment as a device and its user
+// go through it: service discovery for account at origin (the account's
+// domain), the enrolment request and its 401, the web sign-in with the
+// invitation's code and the notice, the access token, and the profile;
+// then SCEP, Authenticate and TokenUpdate.
+func (d *Device) EnrolByAccount(ctx context.Context, origin, account, code string) error {
+	q := url.Values{"user-identifier": {account}, "model-family": {"iPhone"}}
+	_, body, err := d.exchange(ctx, http.MethodGet, origin+"/.well-known/com.apple.remotemanagement?"+q.Encode(), "", nil, nil, http.StatusOK)
+	if err != nil {
+		return fmt.Errorf("service discovery: %w", err)
+	}
+	var discovered struct{ Servers []struct{ Version, BaseURL string } }
+	if err := json.Unmarshal(body, &discovered); err != nil || len(discovered.Servers) == 0 || discovered.Servers[0].Version != "mdm-byod" {
+		return fmt.Errorf("service discovery answered %q", body)
+	}
+	baseURL := discovered.Servers[0].BaseURL
+	info, err := plist.Marshal(map[string]string{"LANGUAGE": "en", "PRODUCT": d.ProductName, "VERSION": "22B83"}, plist.XMLFormat)
+	if err != nil {
+		return err
+	}
+	resp, _, err := d.exchange(ctx, http.MethodPost, baseURL, "application/xml", info, nil, http.StatusUnauthorized)
+	if err != nil {
+		return fmt.Errorf("first enrolment request: %w", err)
+	}
+	webAuth := webAuthURL.FindStringSubmatch(resp.Header.Get("WWW-Authenticate"))
+	if webAuth == nil {
+		return fmt.Errorf("the 401 names no apple-as-web sign-in: %q", resp.Header.Get("WWW-Authenticate"))
+	}
+	token, err := d.signIn(ctx, webAuth[1]+"?"+url.Values{"user-identifier": {account}}.Encode(), account, code)
+	if err != nil {
+		return fmt.Errorf("signing in: %w", err)
+	}
+	_, signed, err := d.exchange(ctx, http.MethodPost, baseURL, "application/xml", info, map[string]string{"Authorization": "Bearer " + token}, http.StatusOK)
+	if err != nil {
+		return fmt.Errorf("enrolment request with the access token: %w", err)
+	}
+	prof, err := readProfile(signed)
+	if err != nil {
+		return err
+	}
+	d.profile = prof
+	d.checkinURL, d.serverURL, d.topic = prof.checkinURL, prof.serverURL, prof.topic
+	if err := d.ObtainIdentity(ctx); err != nil {
+		return err
+	}
+	return d.Complete(ctx)
+}
+
+var webAuthURL = regexp.MustCompile(`^Bearer method="apple-as-web", url="([^"]+)"$`)
+
+// signIn is the web view: the code, the notice, and the redirect to the
+// callback that carries the access token.
+func (d *Device) signIn(ctx context.Context, pageURL, account, code string) (string, error) {
+	if _, _, err := d.exchange(ctx, http.MethodGet, pageURL, "", nil, nil, http.StatusOK); err != nil {
+		return "", err
+	}
+	form := url.Values{"code": {code}, "user-identifier": {account}}
+	resp, page, err := d.exchange(ctx, http.MethodPost, pageURL, "application/x-www-form-urlencoded", []byte(form.Encode()), nil, http.StatusOK)
+	if err != nil {
+		return "", err
+	}
+	invitation := resp.Request.URL // after the redirect to the notice
+	if version := noticeVersion.FindSubmatch(page); version != nil {
+		accept := url.Values{"language": {"en"}, "notice_version": {string(version[1])}}
+		if _, _, err := d.exchange(ctx, http.MethodPost, invitation.String(), "application/x-www-form-urlencoded", []byte(accept.Encode()), nil, http.StatusOK); err != nil {
+			return "", fmt.Errorf("accepting the notice: %w", err)
+		}
+	}
+	tokenURL := invitation.ResolveReference(&url.URL{Path: invitation.Path + "/account-token"})
+	resp, _, err = d.exchange(ctx, http.MethodPost, tokenURL.String(), "application/x-www-form-urlencoded", nil, nil, http.StatusPermanentRedirect)
+	if err != nil {
+		return "", err
+	}
+	callback, err := url.Parse(resp.Header.Get("Location"))
+	if err != nil || callback.Scheme != "apple-remotemanagement-user-login" || callback.Host != "authentication-results" {
+		return "", fmt.Errorf("the sign-in ended at %q", resp.Header.Get("Location"))
+	}
+	token := callback.Query().Get("access-token")
+	if token == "" {
+		return "", errors.New("the callback carries no access token")
+	}
+	return token, nil
+}
+
+// exchange makes one request and expects status; redirects within the
+// server are followed, the one to the sign-in callback is not.
+func (d *Device) exchange(ctx context.Context, method, target, contentType string, body []byte, headers map[string]string, status int) (*http.Response, []byte, error) {
+	req, err := http.NewRequestWithContext(ctx, method, target, bytes.NewReader(body))
+	if err != nil {
+		return nil, nil, err
+	}
+	if contentType != "" {
+		req.Header.Set("Content-Type", contentType)
+	}
+	for k, v := range headers {
+		req.Header.Set(k, v)
+	}
+	client := *d.http
+	client.CheckRedirect = func(r *http.Request, _ []*http.Request) error {
+		if !strings.HasPrefix(r.URL.Scheme, "http") {
+			return http.ErrUseLastResponse
+		}
+		return nil
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		return nil, nil, err
+	}
+	defer resp.Body.Close()
+	out, err := io.ReadAll(io.LimitReader(resp.Body, 8<<20))
+	if err != nil {
+		return nil, nil, err
+	}
+	if resp.StatusCode != status {
+		return resp, nil, &StatusError{Status: resp.StatusCode, Body: string(out[:min(len(out), 200)])}
+	}
+	return resp, out, nil
+}
