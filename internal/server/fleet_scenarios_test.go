@@ -412,7 +412,9 @@ func TestServiceDiscoveryIsServed(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer resp.Body.Close()
-	var doc struct{ Servers []struct{ Version, BaseURL string } }
+	var doc struct {
+		Servers []struct{ Version, BaseURL string }
+	}
 	if err := json.NewDecoder(resp.Body).Decode(&doc); err != nil || resp.StatusCode != 200 || len(doc.Servers) != 1 ||
 		doc.Servers[0].Version != "mdm-byod" || doc.Servers[0].BaseURL != f.ts.URL+"/enrol/account" {
 		t.Fatalf("discovery: HTTP %d %+v %v", resp.StatusCode, doc, err)

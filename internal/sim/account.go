@@ -1,16 +1,13 @@
 package sim
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"net/url"
 	"regexp"
-	"strings"
 
 	"howett.net/plist"
 )
@@ -26,7 +23,9 @@ func (d *Device) EnrolByAccount(ctx context.Context, origin, account, code strin
 	if err != nil {
 		return fmt.Errorf("service discovery: %w", err)
 	}
-	var discovered struct{ Servers []struct{ Version, BaseURL string } }
+	var discovered struct {
+		Servers []struct{ Version, BaseURL string }
+	}
 	if err := json.Unmarshal(body, &discovered); err != nil || len(discovered.Servers) == 0 || discovered.Servers[0].Version != "mdm-byod" {
 		return fmt.Errorf("service discovery answered %q", body)
 	}
@@ -51,12 +50,9 @@ func (d *Device) EnrolByAccount(ctx context.Context, origin, account, code strin
 	if err != nil {
 		return fmt.Errorf("enrolment request with the access token: %w", err)
 	}
-	prof, err := readProfile(signed)
-	if err != nil {
+	if err := d.useProfile(signed); err != nil {
 		return err
 	}
-	d.profile = prof
-	d.checkinURL, d.serverURL, d.topic = prof.checkinURL, prof.serverURL, prof.topic
 	if err := d.ObtainIdentity(ctx); err != nil {
 		return err
 	}
@@ -97,39 +93,4 @@ func (d *Device) signIn(ctx context.Context, pageURL, account, code string) (str
 		return "", errors.New("the callback carries no access token")
 	}
 	return token, nil
-}
-
-// exchange makes one request and expects status; redirects within the
-// server are followed, the one to the sign-in callback is not.
-func (d *Device) exchange(ctx context.Context, method, target, contentType string, body []byte, headers map[string]string, status int) (*http.Response, []byte, error) {
-	req, err := http.NewRequestWithContext(ctx, method, target, bytes.NewReader(body))
-	if err != nil {
-		return nil, nil, err
-	}
-	if contentType != "" {
-		req.Header.Set("Content-Type", contentType)
-	}
-	for k, v := range headers {
-		req.Header.Set(k, v)
-	}
-	client := *d.http
-	client.CheckRedirect = func(r *http.Request, _ []*http.Request) error {
-		if !strings.HasPrefix(r.URL.Scheme, "http") {
-			return http.ErrUseLastResponse
-		}
-		return nil
-	}
-	resp, err := client.Do(req)
-	if err != nil {
-		return nil, nil, err
-	}
-	defer resp.Body.Close()
-	out, err := io.ReadAll(io.LimitReader(resp.Body, 8<<20))
-	if err != nil {
-		return nil, nil, err
-	}
-	if resp.StatusCode != status {
-		return resp, nil, &StatusError{Status: resp.StatusCode, Body: string(out[:min(len(out), 200)])}
-	}
-	return resp, out, nil
 }

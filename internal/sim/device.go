@@ -132,6 +132,11 @@ func (d *Device) Install(ctx context.Context, link string, allowFullWipe bool) e
 	if err != nil {
 		return fmt.Errorf("downloading the profile: %w", err)
 	}
+	return d.useProfile(signed)
+}
+
+// useProfile checks and reads a downloaded enrolment profile.
+func (d *Device) useProfile(signed []byte) error {
 	prof, err := readProfile(signed)
 	if err != nil {
 		return err
@@ -255,9 +260,16 @@ func (e *StatusError) Error() string {
 }
 
 func (d *Device) do(ctx context.Context, method, url, contentType string, body []byte, headers map[string]string) ([]byte, error) {
-	req, err := http.NewRequestWithContext(ctx, method, url, bytes.NewReader(body))
+	_, out, err := d.exchange(ctx, method, url, contentType, body, headers, http.StatusOK)
+	return out, err
+}
+
+// exchange makes one request and expects status; redirects within the
+// server are followed, the one to the sign-in callback is not.
+func (d *Device) exchange(ctx context.Context, method, target, contentType string, body []byte, headers map[string]string, status int) (*http.Response, []byte, error) {
+	req, err := http.NewRequestWithContext(ctx, method, target, bytes.NewReader(body))
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if contentType != "" {
 		req.Header.Set("Content-Type", contentType)
@@ -265,19 +277,26 @@ func (d *Device) do(ctx context.Context, method, url, contentType string, body [
 	for k, v := range headers {
 		req.Header.Set(k, v)
 	}
-	resp, err := d.http.Do(req)
+	client := *d.http
+	client.CheckRedirect = func(r *http.Request, _ []*http.Request) error {
+		if !strings.HasPrefix(r.URL.Scheme, "http") {
+			return http.ErrUseLastResponse
+		}
+		return nil
+	}
+	resp, err := client.Do(req)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	defer resp.Body.Close()
 	out, err := io.ReadAll(io.LimitReader(resp.Body, 8<<20))
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	if resp.StatusCode != http.StatusOK {
-		return nil, &StatusError{Status: resp.StatusCode, Body: string(out[:min(len(out), 200)])}
+	if resp.StatusCode != status {
+		return resp, nil, &StatusError{Status: resp.StatusCode, Body: string(out[:min(len(out), 200)])}
 	}
-	return out, nil
+	return resp, out, nil
 }
 
 // profileInfo is what a device reads from its enrolment profile.
