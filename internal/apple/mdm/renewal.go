@@ -55,7 +55,7 @@ func (s *Service) RenewIdentities(ctx context.Context, limit int) (int, error) {
 		// cannot be renewed does not hold up the devices behind it.
 		s.log.Warn("a device's identity renewal could not be queued", "tenant", ch.TenantID, "device", ch.DeviceID, "error", err.Error())
 		if err := s.st.Tx(ctx, func(q store.Queries) error {
-			return q.AppleChannels().RenewalQueued(ctx, ch.TenantID, ch.DeviceID, "", now)
+			return q.AppleChannels().RenewalQueued(ctx, ch.TenantID, ch.DeviceID, ch.RenewalCommand, now)
 		}); err != nil {
 			return queued, err
 		}

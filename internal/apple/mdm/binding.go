@@ -1,0 +1,131 @@
+package mdm
+
+import (
+	"context"
+	"crypto/x509"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"time"
+
+	"github.com/steward-mdm/steward/internal/apple/scep"
+	"github.com/steward-mdm/steward/internal/store"
+)
+
+// A certificate SCEP issues is bound to its enrolment until the device
+// first uses it: then Authenticate creates the device's channel, or, for a
+// renewal, the channel moves over to it.
+
+// certBindingPrefix starts the Settings key binding an issued identity
+// certificate to its enrolment until the device authenticates with it.
+const certBindingPrefix = "mdm-cert:"
+
+func certBindingKey(fp []byte) string { return certBindingPrefix + hex.EncodeToString(fp) }
+
+type certBinding struct {
+	TenantID    string `json:"tenant_id"`
+	EnrolmentID string `json:"enrolment_id"`
+	Renewal     bool   `json:"renewal,omitempty"`
+	// NotAfter is the certificate's expiry: past it, the binding can never
+	// be used and is purged. Bindings written before it existed have none
+	// and stay until their tenant is deleted.
+	NotAfter time.Time `json:"not_after,omitzero"`
+}
+
+// BindIssuedCertificate is the SCEP server's OnIssued hook: it remembers
+// which enrolment a new identity certificate belongs to. A renewal moves an
+// existing channel to the new certificate when the device uses it. It
+// refuses (a CertRep FAILURE) a subject other than the one the enrolment
+// profile names, a first certificate for an enrolment not accepted, and a
+// renewal for a device that left management.
+func (s *Service) BindIssuedCertificate(ctx context.Context, tenantID, enrolmentID string, cert *x509.Certificate, renewal bool) error {
+	b, err := json.Marshal(certBinding{TenantID: tenantID, EnrolmentID: enrolmentID, Renewal: renewal, NotAfter: cert.NotAfter.UTC()})
+	if err != nil {
+		return err
+	}
+	if cert.Subject.CommonName != deviceCommonName(enrolmentID) {
+		return scep.Refuse("the certificate request's subject is not the one the enrolment profile names")
+	}
+	return s.st.Tx(ctx, func(q store.Queries) error {
+		var err error
+		if renewal {
+			err = s.checkRenewable(ctx, q, tenantID, enrolmentID)
+		} else {
+			err = checkAccepted(ctx, q, tenantID, enrolmentID)
+		}
+		if err != nil {
+			return err
+		}
+		return q.Settings().Put(ctx, certBindingKey(Fingerprint(cert)), b)
+	})
+}
+
+// deviceCommonName is the subject common name an enrolment's profile asks
+// the device to put in its certificate request.
+func deviceCommonName(enrolmentID string) string { return "steward-device-" + enrolmentID }
+
+// checkAccepted refuses a first certificate unless its enrolment was
+// accepted.
+func checkAccepted(ctx context.Context, q store.Queries, tenantID, enrolmentID string) error {
+	e, err := q.Enrolments().Get(ctx, tenantID, enrolmentID)
+	if errors.Is(err, store.ErrNotFound) {
+		return scep.Refuse("the enrolment no longer exists")
+	}
+	if err != nil {
+		return err
+	}
+	if e.State != EnrolmentAccepted {
+		return scep.Refuse("the enrolment is " + e.State + ", not accepted")
+	}
+	return nil
+}
+
+// checkRenewable refuses to renew the certificate of a device that left
+// management: CheckOut releases its certificate, but a device deprovisioned,
+// retired or wiped from the console may still try.
+func (s *Service) checkRenewable(ctx context.Context, q store.Queries, tenantID, enrolmentID string) error {
+	ch, err := q.AppleChannels().GetByEnrolment(ctx, tenantID, enrolmentID)
+	if errors.Is(err, store.ErrNotFound) {
+		return scep.Refuse("the enrolment has no enrolled device")
+	}
+	if err != nil {
+		return err
+	}
+	d, err := q.Devices().Get(ctx, tenantID, ch.DeviceID)
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
+		return err
+	}
+	if ch.CheckedOut || err != nil || d.Gone() {
+		return scep.Refuse("the device left management")
+	}
+	return nil
+}
+
+// renewedChannel moves a channel to the certificate its device renewed by
+// SCEP, the first time the device uses it.
+func (s *Service) renewedChannel(ctx context.Context, q store.Queries, cert *x509.Certificate) (store.AppleChannel, error) {
+	fp := Fingerprint(cert)
+	raw, err := q.Settings().Get(ctx, certBindingKey(fp))
+	if errors.Is(err, store.ErrNotFound) {
+		return store.AppleChannel{}, ErrUnknownDevice
+	}
+	if err != nil {
+		return store.AppleChannel{}, err
+	}
+	var b certBinding
+	if err := json.Unmarshal(raw, &b); err != nil || !b.Renewal {
+		return store.AppleChannel{}, ErrUnknownDevice
+	}
+	ch, err := q.AppleChannels().GetByEnrolment(ctx, b.TenantID, b.EnrolmentID)
+	if errors.Is(err, store.ErrNotFound) {
+		return ch, ErrUnknownDevice
+	}
+	if err != nil {
+		return ch, err
+	}
+	ch.CertFingerprint, ch.CertNotAfter, ch.UpdatedAt = fp, cert.NotAfter.UTC(), s.clock()
+	if err := q.AppleChannels().Update(ctx, ch); err != nil {
+		return ch, err
+	}
+	return ch, q.Settings().Delete(ctx, certBindingKey(fp))
+}
