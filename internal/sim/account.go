@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/url"
 	"regexp"
+	"strings"
 
 	"howett.net/plist"
 )
@@ -18,8 +19,9 @@ import (
 // invitation's code and the notice, the access token, and the profile;
 // then SCEP, Authenticate and TokenUpdate.
 func (d *Device) EnrolByAccount(ctx context.Context, origin, account, code string) error {
+	web := d.webView()
 	q := url.Values{"user-identifier": {account}, "model-family": {"iPhone"}}
-	_, body, err := d.exchange(ctx, http.MethodGet, origin+"/.well-known/com.apple.remotemanagement?"+q.Encode(), "", nil, nil, http.StatusOK)
+	_, body, err := d.exchange(ctx, web, http.MethodGet, origin+"/.well-known/com.apple.remotemanagement?"+q.Encode(), "", nil, nil, http.StatusOK)
 	if err != nil {
 		return fmt.Errorf("service discovery: %w", err)
 	}
@@ -34,7 +36,7 @@ func (d *Device) EnrolByAccount(ctx context.Context, origin, account, code strin
 	if err != nil {
 		return err
 	}
-	resp, _, err := d.exchange(ctx, http.MethodPost, baseURL, "application/xml", info, nil, http.StatusUnauthorized)
+	resp, _, err := d.exchange(ctx, web, http.MethodPost, baseURL, "application/xml", info, nil, http.StatusUnauthorized)
 	if err != nil {
 		return fmt.Errorf("first enrolment request: %w", err)
 	}
@@ -46,7 +48,7 @@ func (d *Device) EnrolByAccount(ctx context.Context, origin, account, code strin
 	if err != nil {
 		return fmt.Errorf("signing in: %w", err)
 	}
-	_, signed, err := d.exchange(ctx, http.MethodPost, baseURL, "application/xml", info, map[string]string{"Authorization": "Bearer " + token}, http.StatusOK)
+	_, signed, err := d.exchange(ctx, web, http.MethodPost, baseURL, "application/xml", info, map[string]string{"Authorization": "Bearer " + token}, http.StatusOK)
 	if err != nil {
 		return fmt.Errorf("enrolment request with the access token: %w", err)
 	}
@@ -59,28 +61,43 @@ func (d *Device) EnrolByAccount(ctx context.Context, origin, account, code strin
 	return d.Complete(ctx)
 }
 
+// webView is the device's client for the enrolment flow: it follows
+// redirects within the web but stops at the sign-in callback, as the
+// authentication session does.
+func (d *Device) webView() *http.Client {
+	c := *d.http
+	c.CheckRedirect = func(r *http.Request, _ []*http.Request) error {
+		if !strings.HasPrefix(r.URL.Scheme, "http") {
+			return http.ErrUseLastResponse
+		}
+		return nil
+	}
+	return &c
+}
+
 var webAuthURL = regexp.MustCompile(`^Bearer method="apple-as-web", url="([^"]+)"$`)
 
 // signIn is the web view: the code, the notice, and the redirect to the
 // callback that carries the access token.
 func (d *Device) signIn(ctx context.Context, pageURL, account, code string) (string, error) {
-	if _, _, err := d.exchange(ctx, http.MethodGet, pageURL, "", nil, nil, http.StatusOK); err != nil {
+	web := d.webView()
+	if _, _, err := d.exchange(ctx, web, http.MethodGet, pageURL, "", nil, nil, http.StatusOK); err != nil {
 		return "", err
 	}
 	form := url.Values{"code": {code}, "user-identifier": {account}}
-	resp, page, err := d.exchange(ctx, http.MethodPost, pageURL, "application/x-www-form-urlencoded", []byte(form.Encode()), nil, http.StatusOK)
+	resp, page, err := d.exchange(ctx, web, http.MethodPost, pageURL, "application/x-www-form-urlencoded", []byte(form.Encode()), nil, http.StatusOK)
 	if err != nil {
 		return "", err
 	}
 	invitation := resp.Request.URL // after the redirect to the notice
 	if version := noticeVersion.FindSubmatch(page); version != nil {
 		accept := url.Values{"language": {"en"}, "notice_version": {string(version[1])}}
-		if _, _, err := d.exchange(ctx, http.MethodPost, invitation.String(), "application/x-www-form-urlencoded", []byte(accept.Encode()), nil, http.StatusOK); err != nil {
+		if _, _, err := d.exchange(ctx, web, http.MethodPost, invitation.String(), "application/x-www-form-urlencoded", []byte(accept.Encode()), nil, http.StatusOK); err != nil {
 			return "", fmt.Errorf("accepting the notice: %w", err)
 		}
 	}
 	tokenURL := invitation.ResolveReference(&url.URL{Path: invitation.Path + "/account-token"})
-	resp, _, err = d.exchange(ctx, http.MethodPost, tokenURL.String(), "application/x-www-form-urlencoded", nil, nil, http.StatusPermanentRedirect)
+	resp, _, err = d.exchange(ctx, web, http.MethodPost, tokenURL.String(), "application/x-www-form-urlencoded", nil, nil, http.StatusPermanentRedirect)
 	if err != nil {
 		return "", err
 	}

@@ -260,13 +260,12 @@ func (e *StatusError) Error() string {
 }
 
 func (d *Device) do(ctx context.Context, method, url, contentType string, body []byte, headers map[string]string) ([]byte, error) {
-	_, out, err := d.exchange(ctx, method, url, contentType, body, headers, http.StatusOK)
+	_, out, err := d.exchange(ctx, d.http, method, url, contentType, body, headers, http.StatusOK)
 	return out, err
 }
 
-// exchange makes one request and expects status; redirects within the
-// server are followed, the one to the sign-in callback is not.
-func (d *Device) exchange(ctx context.Context, method, target, contentType string, body []byte, headers map[string]string, status int) (*http.Response, []byte, error) {
+// exchange makes one request with client and expects status.
+func (d *Device) exchange(ctx context.Context, client *http.Client, method, target, contentType string, body []byte, headers map[string]string, status int) (*http.Response, []byte, error) {
 	req, err := http.NewRequestWithContext(ctx, method, target, bytes.NewReader(body))
 	if err != nil {
 		return nil, nil, err
@@ -276,13 +275,6 @@ func (d *Device) exchange(ctx context.Context, method, target, contentType strin
 	}
 	for k, v := range headers {
 		req.Header.Set(k, v)
-	}
-	client := *d.http
-	client.CheckRedirect = func(r *http.Request, _ []*http.Request) error {
-		if !strings.HasPrefix(r.URL.Scheme, "http") {
-			return http.ErrUseLastResponse
-		}
-		return nil
 	}
 	resp, err := client.Do(req)
 	if err != nil {

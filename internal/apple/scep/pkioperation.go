@@ -9,6 +9,8 @@ import (
 
 	"github.com/smallstep/pkcs7"
 	"github.com/smallstep/scep"
+
+	"github.com/steward-mdm/steward/internal/store"
 )
 
 // badMessageError means the bytes are not a SCEP request we can answer
@@ -75,15 +77,9 @@ func (s *Server) handleRequest(ctx context.Context, ca *CA, ra *raKeys, msg *sce
 	if err != nil {
 		return nil, err
 	}
-	cert, err := s.issue(ctx, ca, csr, granted.EnrolmentID, granted.Renewal)
-	if err != nil {
-		return nil, err
-	}
-	if err := rememberIssued(ctx, s.cfg.Settings, ca.tenantID, msg, cert, now); err != nil {
-		// The device has its certificate; only a resend would be refused.
-		s.cfg.Logger.WarnContext(ctx, "scep: the issued certificate was not kept for resends", "tenant", ca.tenantID, "error", err.Error())
-	}
-	return cert, nil
+	return s.issue(ctx, ca, csr, granted.EnrolmentID, granted.Renewal, func(settings store.SettingStore, cert *x509.Certificate) error {
+		return rememberIssued(ctx, settings, ca.tenantID, msg, cert, now)
+	})
 }
 
 // decrypt opens the request's envelope with whichever of the tenant's keys
@@ -130,7 +126,7 @@ func (s *Server) renew(ctx context.Context, ca *CA, msg *scep.PKIMessage, csr *x
 	if err != nil {
 		return nil, err
 	}
-	cert, err := s.issue(ctx, ca, csr, enrolmentID, true)
+	cert, err := s.issue(ctx, ca, csr, enrolmentID, true, nil)
 	var refused *RefusalError
 	if errors.As(err, &refused) {
 		return nil, err // the enrolment ended: the old certificate stays unrenewable
@@ -145,7 +141,11 @@ func (s *Server) renew(ctx context.Context, ca *CA, msg *scep.PKIMessage, csr *x
 	return cert, nil
 }
 
-func (s *Server) issue(ctx context.Context, ca *CA, csr *x509.CertificateRequest, enrolmentID string, renewal bool) (*x509.Certificate, error) {
+// issue signs csr for enrolmentID, lets OnIssued bind it, and records it
+// as current; also, when set, writes its own records in the same
+// transaction as that.
+func (s *Server) issue(ctx context.Context, ca *CA, csr *x509.CertificateRequest, enrolmentID string, renewal bool,
+	also func(store.SettingStore, *x509.Certificate) error) (*x509.Certificate, error) {
 	cert, err := ca.issue(csr, s.cfg.Now(), s.cfg.Validity)
 	if err != nil {
 		return nil, err
@@ -153,7 +153,13 @@ func (s *Server) issue(ctx context.Context, ca *CA, csr *x509.CertificateRequest
 	if err := s.cfg.OnIssued(ctx, ca.tenantID, enrolmentID, cert, renewal); err != nil {
 		return nil, fmt.Errorf("scep: binding certificate to enrolment %s: %w", enrolmentID, err)
 	}
-	if err := recordIssued(ctx, s.cfg.Settings, ca.tenantID, cert.SerialNumber, enrolmentID); err != nil {
+	err = s.cfg.Tx(ctx, func(settings store.SettingStore) error {
+		if err := recordIssued(ctx, settings, ca.tenantID, cert.SerialNumber, enrolmentID); err != nil || also == nil {
+			return err
+		}
+		return also(settings, cert)
+	})
+	if err != nil {
 		return nil, err
 	}
 	s.cfg.Logger.InfoContext(ctx, "scep: certificate issued", "tenant", ca.tenantID, "enrolment", enrolmentID, "renewal", renewal)

@@ -33,6 +33,9 @@ var ErrUnknownTenant = errors.New("scep: unknown tenant")
 type Config struct {
 	// Settings holds challenges and current-certificate entries.
 	Settings store.SettingStore
+	// Tx, when set, runs fn on Settings in one transaction: an issuance's
+	// records then cost one commit. Without it fn runs on Settings.
+	Tx func(ctx context.Context, fn func(store.SettingStore) error) error
 	// TenantFromRequest returns the tenant ID the request is for ("" when
 	// the path names none).
 	TenantFromRequest func(*http.Request) string
@@ -73,6 +76,9 @@ func NewServer(cfg Config) (*Server, error) {
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
+	}
+	if cfg.Tx == nil {
+		cfg.Tx = func(_ context.Context, fn func(store.SettingStore) error) error { return fn(cfg.Settings) }
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
