@@ -135,7 +135,7 @@ func (s *Service) expire(ctx context.Context, q store.Queries, a store.Approval,
 // action is done or failed, and a retire or wipe the device acknowledged
 // takes it out of management (its personal data erased, certificate
 // issued). A command cancelled because the device left fails its action,
-// except a retire, which it fulfils. It is an mdm hook, run inside the
+// except a retire answered by the device's CheckOut, which it fulfils. It is an mdm hook, run inside the
 // result's (or the departure's) transaction.
 func (s *Service) CommandFinished(ctx context.Context, q store.Queries, cmd store.Command) error {
 	a, err := q.Actions().ByCommand(ctx, cmd.TenantID, cmd.ID)
@@ -147,9 +147,10 @@ func (s *Service) CommandFinished(ctx context.Context, q store.Queries, cmd stor
 	}
 	a.UpdatedAt = s.clock()
 	switch {
-	case cmd.State == store.CommandCancelled && Kind(a.Action) == Retire:
-		// The device left management before answering (often its CheckOut
-		// answers the retire): what the retire asked for happened.
+	case mdm.CancelledByCheckOut(cmd) && Kind(a.Action) == Retire:
+		// The device removed its management profile before answering (its
+		// CheckOut often answers the retire): what the retire asked for
+		// happened. Any other departure leaves the retire undone.
 		a.State = store.ActionDone
 		return q.Actions().Update(ctx, a)
 	case cmd.State == store.CommandError, cmd.State == store.CommandCancelled:

@@ -401,6 +401,20 @@ func TestRetireAnsweredByCheckOut(t *testing.T) {
 	if d := f.device(f.owner, phoneID); d.State != store.DeviceDeprovisioned {
 		t.Errorf("after CheckOut the device is %q", d.State)
 	}
+
+	// Deprovisioned from the console instead, the device never retired.
+	_, tabletID := f.enrol("corporate", "", "", nil)
+	f.must(201, f.owner, "POST", f.path("/devices/"+tabletID+"/actions"),
+		api.DeviceActionRequest{Action: actions.Retire, Reason: "employee left the company"}, &retire)
+	f.must(200, second, "POST", f.path("/action-approvals/"+retire.ApprovalID), actions.Decision{Approve: true}, &retire)
+	if _, err := f.app.Privacy.DeprovisionDevice(f.ctx, f.tenant, tabletID, "removed from the inventory", iam.SystemActor); err != nil {
+		t.Fatal(err)
+	}
+	var status api.BatchView
+	f.must(200, f.owner, "GET", f.path("/actions/"+retire.ID), nil, &status)
+	if status.States[store.ActionFailed] != 1 {
+		t.Errorf("a retire cancelled by deprovisioning: %+v, want failed", status.States)
+	}
 }
 
 // TestServiceDiscoveryIsServed: the account-driven enrolment's discovery

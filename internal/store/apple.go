@@ -113,9 +113,11 @@ type AppleChannelStore interface {
 	// any tenant, oldest due first.
 	DuePushes(ctx context.Context, now time.Time, limit int) ([]AppleChannel, error)
 	// ExpiringCertificates returns up to limit open channels (not checked
-	// out) whose identity certificate expires before before and whose last
-	// renewal was queued before renewedBefore (or never), soonest first.
-	ExpiringCertificates(ctx context.Context, before, renewedBefore time.Time, limit int) ([]AppleChannel, error)
+	// out) of enrolled devices whose identity certificate expires between
+	// after and before and whose last renewal was queued before
+	// renewedBefore (or never), soonest first. A certificate expired by
+	// after cannot be renewed: its device must enrol again.
+	ExpiringCertificates(ctx context.Context, after, before, renewedBefore time.Time, limit int) ([]AppleChannel, error)
 	// RenewalQueued records the command that carries a device its renewal.
 	RenewalQueued(ctx context.Context, tenantID, deviceID, commandID string, at time.Time) error
 	// CertificateExpiry counts, per tenant, the open channels whose identity

@@ -288,6 +288,11 @@ func (s *Service) checkOut(ctx context.Context, q store.Queries, ch store.AppleC
 	if err := scep.ReleaseCertificate(ctx, q.Settings(), ch.TenantID, cert.SerialNumber); err != nil {
 		return err
 	}
+	// Cancelled here, before DeviceLeft, so that their hooks know the
+	// device removed its profile itself.
+	if err := s.cancelOpen(ctx, q, ch.TenantID, ch.DeviceID, checkedOutChain); err != nil {
+		return err
+	}
 	_, err := s.priv.DeprovisionIn(ctx, q, ch.TenantID, ch.DeviceID, "the device removed its management profile (CheckOut)",
 		iam.Actor{Type: store.ActorDevice, ID: ch.DeviceID})
 	if apperr.IsKind(err, apperr.KindConflict) {

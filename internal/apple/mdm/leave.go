@@ -8,8 +8,18 @@ import (
 )
 
 // leftChain is the error chain of the commands a departing device never
-// answered.
-const leftChain = `[{"LocalizedDescription":"cancelled: the device left management before answering"}]`
+// answered; checkedOutChain that of the commands a device left unanswered
+// when it removed its management profile itself.
+const (
+	leftChain       = `[{"LocalizedDescription":"cancelled: the device left management before answering"}]`
+	checkedOutChain = `[{"LocalizedDescription":"cancelled: the device removed its management profile before answering"}]`
+)
+
+// CancelledByCheckOut reports whether cmd was cancelled because its device
+// removed its management profile, which is what a retire asks for.
+func CancelledByCheckOut(cmd store.Command) bool {
+	return cmd.State == store.CommandCancelled && cmd.ErrorChain == checkedOutChain
+}
 
 // DeviceLeft is the privacy core's hook for a device leaving management,
 // however it left (CheckOut, deprovisioning, retirement, wipe, the
@@ -31,7 +41,13 @@ func (s *Service) DeviceLeft(ctx context.Context, q store.Queries, d store.Devic
 	if err := q.AppleChannels().Update(ctx, ch); err != nil {
 		return err
 	}
-	cancelled, err := q.Commands().CancelOpen(ctx, d.TenantID, d.ID, leftChain, s.clock())
+	return s.cancelOpen(ctx, q, d.TenantID, d.ID, leftChain)
+}
+
+// cancelOpen cancels the device's open commands with chain and runs their
+// finished hooks.
+func (s *Service) cancelOpen(ctx context.Context, q store.Queries, tenantID, deviceID, chain string) error {
+	cancelled, err := q.Commands().CancelOpen(ctx, tenantID, deviceID, chain, s.clock())
 	if err != nil {
 		return err
 	}

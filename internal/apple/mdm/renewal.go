@@ -37,7 +37,7 @@ const supersededChain = `[{"LocalizedDescription":"cancelled: replaced by a newe
 // not use its last renewal within renewalChallengeTTL gets a new one.
 func (s *Service) RenewIdentities(ctx context.Context, limit int) (int, error) {
 	now := s.clock()
-	due, err := s.st.Read().AppleChannels().ExpiringCertificates(ctx, now.Add(identityRenewalWindow), now.Add(-renewalChallengeTTL), limit)
+	due, err := s.st.Read().AppleChannels().ExpiringCertificates(ctx, now, now.Add(identityRenewalWindow), now.Add(-renewalChallengeTTL), limit)
 	if err != nil {
 		return 0, err
 	}

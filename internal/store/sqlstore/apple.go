@@ -172,10 +172,12 @@ func (s appleChannelStore) DuePushes(ctx context.Context, now time.Time, limit i
 	return collect(rows, err, "listing due pushes", scanAppleChannel)
 }
 
-func (s appleChannelStore) ExpiringCertificates(ctx context.Context, before, renewedBefore time.Time, limit int) ([]store.AppleChannel, error) {
-	rows, err := s.q.x.QueryContext(ctx, `SELECT `+appleChannelColumns+` FROM apple_channels
-		WHERE cert_not_after < $1 AND checked_out = 0 AND renewal_at < $2 ORDER BY cert_not_after LIMIT $3`,
-		micros(before), micros(renewedBefore), limit)
+func (s appleChannelStore) ExpiringCertificates(ctx context.Context, after, before, renewedBefore time.Time, limit int) ([]store.AppleChannel, error) {
+	rows, err := s.q.x.QueryContext(ctx, `SELECT `+qualified("ch", appleChannelColumns)+` FROM apple_channels ch
+		JOIN devices d ON d.tenant_id = ch.tenant_id AND d.id = ch.device_id
+		WHERE ch.cert_not_after > $1 AND ch.cert_not_after < $2 AND ch.checked_out = 0 AND ch.renewal_at < $3
+			AND d.state = 'enrolled' ORDER BY ch.cert_not_after LIMIT $4`,
+		micros(after), micros(before), micros(renewedBefore), limit)
 	return collect(rows, err, "listing expiring device certificates", scanAppleChannel)
 }
 

@@ -305,7 +305,7 @@ func testCertificateExpiry(t *testing.T, st store.Store) {
 	ctx := context.Background()
 	a, b := newTenant(t, st, ""), newTenant(t, st, "")
 	mk := func(tenant string, notAfter time.Time, checkedOut bool) store.AppleChannel {
-		id := store.NewID()
+		id := newDevice(t, st, tenant, "", "corporate").ID
 		c := store.AppleChannel{DeviceID: id, TenantID: tenant, CertFingerprint: []byte(id), CertNotAfter: micro(notAfter),
 			EnrolmentID: "enr-" + id, ChannelIndex: []byte(id), CreatedAt: micro(at), UpdatedAt: micro(at)}
 		tx(t, st, func(q store.Queries) error { return q.AppleChannels().Create(ctx, c) })
@@ -322,28 +322,43 @@ func testCertificateExpiry(t *testing.T, st store.Store) {
 	mk(a.ID, at.Add(5*day), true)    // checked out: never renewed
 	other := mk(b.ID, at.Add(20*day), false)
 
-	got, err := st.Read().AppleChannels().ExpiringCertificates(ctx, at.Add(30*day), at, 10)
+	got, err := st.Read().AppleChannels().ExpiringCertificates(ctx, at.Add(-30*day), at.Add(30*day), at, 10)
 	must(t, err)
 	if len(got) != 3 || got[0].DeviceID != expired.DeviceID || got[1].DeviceID != expiring.DeviceID || got[2].DeviceID != other.DeviceID {
 		t.Fatalf("expiring certificates: %+v", got)
 	}
-	if got, _ := st.Read().AppleChannels().ExpiringCertificates(ctx, at.Add(30*day), at, 1); len(got) != 1 || got[0].DeviceID != expired.DeviceID {
+	if got, _ := st.Read().AppleChannels().ExpiringCertificates(ctx, at.Add(-30*day), at.Add(30*day), at, 1); len(got) != 1 || got[0].DeviceID != expired.DeviceID {
 		t.Fatalf("the limit or the order was ignored: %+v", got)
+	}
+	if got, _ := st.Read().AppleChannels().ExpiringCertificates(ctx, at, at.Add(30*day), at, 10); len(got) != 2 || got[0].DeviceID != expiring.DeviceID {
+		t.Fatalf("an expired certificate was listed for renewal: %+v", got)
+	}
+	pending := mk(b.ID, at.Add(day), false)
+	tx(t, st, func(q store.Queries) error {
+		d, err := q.Devices().Get(ctx, b.ID, pending.DeviceID)
+		if err != nil {
+			return err
+		}
+		d.State = store.DevicePending
+		return q.Devices().Update(ctx, d)
+	})
+	if got, _ := st.Read().AppleChannels().ExpiringCertificates(ctx, at, at.Add(30*day), at, 10); len(got) != 2 {
+		t.Fatalf("a device not enrolled was listed for renewal: %+v", got)
 	}
 	// A renewal queued recently holds the channel back until renewedBefore passes it.
 	tx(t, st, func(q store.Queries) error {
 		return q.AppleChannels().RenewalQueued(ctx, a.ID, expired.DeviceID, "cmd-1", at.Add(time.Hour))
 	})
-	if got, _ := st.Read().AppleChannels().ExpiringCertificates(ctx, at.Add(30*day), at, 10); len(got) != 2 || got[0].DeviceID != expiring.DeviceID {
+	if got, _ := st.Read().AppleChannels().ExpiringCertificates(ctx, at.Add(-30*day), at.Add(30*day), at, 10); len(got) != 2 || got[0].DeviceID != expiring.DeviceID {
 		t.Fatalf("a channel with a renewal under way was listed again: %+v", got)
 	}
-	got, _ = st.Read().AppleChannels().ExpiringCertificates(ctx, at.Add(30*day), at.Add(2*time.Hour), 10)
+	got, _ = st.Read().AppleChannels().ExpiringCertificates(ctx, at.Add(-30*day), at.Add(30*day), at.Add(2*time.Hour), 10)
 	if len(got) != 3 || got[0].RenewalCommand != "cmd-1" || !got[0].RenewalAt.Equal(micro(at.Add(time.Hour))) {
 		t.Fatalf("a renewal due again: %+v", got)
 	}
 	counts, err := st.Read().AppleChannels().CertificateExpiry(ctx, at, at.Add(30*day))
 	must(t, err)
-	want := map[string]store.CertificateExpiryCount{a.ID: {TenantID: a.ID, Expiring: 2, Expired: 1}, b.ID: {TenantID: b.ID, Expiring: 1}}
+	want := map[string]store.CertificateExpiryCount{a.ID: {TenantID: a.ID, Expiring: 2, Expired: 1}, b.ID: {TenantID: b.ID, Expiring: 2}} // the pending device's too
 	if len(counts) != 2 || counts[0] != want[counts[0].TenantID] || counts[1] != want[counts[1].TenantID] {
 		t.Fatalf("expiry counts: %+v", counts)
 	}
