@@ -38,7 +38,7 @@ type certBinding struct {
 // refuses (a CertRep FAILURE) a subject other than the one the enrolment
 // profile names, a first certificate for an enrolment not accepted, and a
 // renewal for a device that left management.
-func (s *Service) BindIssuedCertificate(ctx context.Context, tenantID, enrolmentID string, cert *x509.Certificate, renewal bool) error {
+func (s *Service) BindIssuedCertificate(ctx context.Context, q store.Queries, tenantID, enrolmentID string, cert *x509.Certificate, renewal bool) error {
 	b, err := json.Marshal(certBinding{TenantID: tenantID, EnrolmentID: enrolmentID, Renewal: renewal, NotAfter: cert.NotAfter.UTC()})
 	if err != nil {
 		return err
@@ -46,18 +46,15 @@ func (s *Service) BindIssuedCertificate(ctx context.Context, tenantID, enrolment
 	if cert.Subject.CommonName != deviceCommonName(enrolmentID) {
 		return scep.Refuse("the certificate request's subject is not the one the enrolment profile names")
 	}
-	return s.st.Tx(ctx, func(q store.Queries) error {
-		var err error
-		if renewal {
-			err = s.checkRenewable(ctx, q, tenantID, enrolmentID)
-		} else {
-			err = checkAccepted(ctx, q, tenantID, enrolmentID)
-		}
-		if err != nil {
-			return err
-		}
-		return q.Settings().Put(ctx, certBindingKey(Fingerprint(cert)), b)
-	})
+	if renewal {
+		err = s.checkRenewable(ctx, q, tenantID, enrolmentID)
+	} else {
+		err = checkAccepted(ctx, q, tenantID, enrolmentID)
+	}
+	if err != nil {
+		return err
+	}
+	return q.Settings().Put(ctx, certBindingKey(Fingerprint(cert)), b)
 }
 
 // deviceCommonName is the subject common name an enrolment's profile asks
@@ -124,7 +121,7 @@ func (s *Service) renewedChannel(ctx context.Context, q store.Queries, cert *x50
 		return ch, err
 	}
 	ch.CertFingerprint, ch.CertNotAfter, ch.UpdatedAt = fp, cert.NotAfter.UTC(), s.clock()
-	if err := q.AppleChannels().Update(ctx, ch); err != nil {
+	if err := s.updateChannel(ctx, q, ch); err != nil {
 		return ch, err
 	}
 	return ch, q.Settings().Delete(ctx, certBindingKey(fp))

@@ -65,10 +65,7 @@ func (s *Service) Handler(cfg HTTPConfig) (http.Handler, error) {
 		cfg.Log = s.log
 	}
 	scepSrv, err := scep.NewServer(scep.Config{
-		Settings: s.st.Read().Settings(),
-		Tx: func(ctx context.Context, fn func(store.SettingStore) error) error {
-			return s.st.Tx(ctx, func(q store.Queries) error { return fn(q.Settings()) })
-		},
+		Store:             s.st,
 		TenantFromRequest: func(r *http.Request) string { return r.PathValue("tenant") },
 		CA:                s.tenantCA,
 		OnIssued:          s.BindIssuedCertificate,

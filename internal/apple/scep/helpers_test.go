@@ -67,7 +67,7 @@ func newTestEnv(t *testing.T) *testEnv {
 		e.cas[tenant] = ca
 	}
 	server, err := NewServer(Config{
-		Settings:          e.settings,
+		Store:             st,
 		TenantFromRequest: func(r *http.Request) string { return r.PathValue("tenant") },
 		CA: func(_ context.Context, tenantID string) (*CA, error) {
 			if ca, ok := e.cas[tenantID]; ok {
@@ -75,7 +75,7 @@ func newTestEnv(t *testing.T) *testEnv {
 			}
 			return nil, ErrUnknownTenant
 		},
-		OnIssued: func(_ context.Context, tenantID, enrolmentID string, cert *x509.Certificate, renewal bool) error {
+		OnIssued: func(_ context.Context, _ store.Queries, tenantID, enrolmentID string, cert *x509.Certificate, renewal bool) error {
 			if p := e.hookErr.Load(); p != nil {
 				return *p
 			}

@@ -13,6 +13,7 @@ import (
 
 	"github.com/smallstep/scep"
 
+	"github.com/steward-mdm/steward/internal/store"
 	"github.com/steward-mdm/steward/internal/store/storetest"
 )
 
@@ -91,16 +92,17 @@ func TestHTTPErrors(t *testing.T) {
 // challenge exists in this store).
 func FuzzPKIOperation(f *testing.F) {
 	ctx := context.Background()
-	settings := storetest.OpenSQLite(f).Read().Settings()
+	st := storetest.OpenSQLite(f)
+	settings := st.Read().Settings()
 	ca, err := LoadOrCreateCA(ctx, settings, newSealer(f), tenantA, "Fuzz", time.Now())
 	if err != nil {
 		f.Fatal(err)
 	}
 	srv, err := NewServer(Config{
-		Settings:          settings,
+		Store:             st,
 		TenantFromRequest: func(*http.Request) string { return tenantA },
 		CA:                func(context.Context, string) (*CA, error) { return ca, nil },
-		OnIssued: func(context.Context, string, string, *x509.Certificate, bool) error {
+		OnIssued: func(context.Context, store.Queries, string, string, *x509.Certificate, bool) error {
 			return errors.New("fuzzed input must not reach issuance")
 		},
 	})

@@ -64,21 +64,26 @@ func (s *Server) handleRequest(ctx context.Context, ca *CA, ra *raKeys, msg *sce
 	if err := checkCSR(csr); err != nil {
 		return nil, err
 	}
-	now := s.cfg.Now()
 	if msg.MessageType == scep.RenewalReq {
 		return s.renew(ctx, ca, msg, csr)
 	}
-	granted, err := consumeChallenge(ctx, s.cfg.Settings, ca.tenantID, msg.ChallengePassword, now)
-	if errors.Is(err, errChallenge) {
-		if cert, resendErr := resentCertificate(ctx, s.cfg.Settings, ca.tenantID, msg, now); cert != nil || resendErr != nil {
-			return cert, resendErr
+	now := s.cfg.Now()
+	// A read first: a request without a live challenge costs no signature
+	// and no write, and may be a resend of one answered before.
+	if _, err := s.cfg.Store.Read().Settings().Get(ctx, challengeSettingKey(msg.ChallengePassword)); errors.Is(err, store.ErrNotFound) {
+		if cert, err := resentCertificate(ctx, s.cfg.Store.Read().Settings(), ca.tenantID, msg, now); cert != nil || err != nil {
+			return cert, err
 		}
+		return nil, errChallenge
+	} else if err != nil {
+		return nil, fmt.Errorf("scep: reading challenge: %w", err)
 	}
-	if err != nil {
-		return nil, err
-	}
-	return s.issue(ctx, ca, csr, granted.EnrolmentID, granted.Renewal, func(settings store.SettingStore, cert *x509.Certificate) error {
-		return rememberIssued(ctx, settings, ca.tenantID, msg, cert, now)
+	return s.issue(ctx, ca, csr, func(q store.Queries, cert *x509.Certificate) (challengeRecord, error) {
+		granted, err := consumeChallenge(ctx, q.Settings(), ca.tenantID, msg.ChallengePassword, now)
+		if err != nil {
+			return granted, err
+		}
+		return granted, rememberIssued(ctx, q.Settings(), ca.tenantID, msg, cert, now)
 	})
 }
 
@@ -122,47 +127,42 @@ func (s *Server) renew(ctx context.Context, ca *CA, msg *scep.PKIMessage, csr *x
 	if old.Subject.String() != csr.Subject.String() {
 		return nil, refusal(failBadRequest, "a renewal must keep the subject of the certificate it renews")
 	}
-	enrolmentID, err := claimRenewal(ctx, s.cfg.Settings, ca.tenantID, old.SerialNumber)
-	if err != nil {
-		return nil, err
+	if _, err := s.cfg.Store.Read().Settings().Get(ctx, issuedSettingKey(ca.tenantID, old.SerialNumber)); errors.Is(err, store.ErrNotFound) {
+		return nil, errNotCurrent // checked before signing; claimed below
+	} else if err != nil {
+		return nil, fmt.Errorf("scep: reading issued certificate: %w", err)
 	}
-	cert, err := s.issue(ctx, ca, csr, enrolmentID, true, nil)
-	var refused *RefusalError
-	if errors.As(err, &refused) {
-		return nil, err // the enrolment ended: the old certificate stays unrenewable
-	}
-	if err != nil {
-		// Give the claim back so the device can retry with its old certificate.
-		if restoreErr := recordIssued(ctx, s.cfg.Settings, ca.tenantID, old.SerialNumber, enrolmentID); restoreErr != nil {
-			return nil, errors.Join(err, restoreErr)
-		}
-		return nil, err
-	}
-	return cert, nil
+	return s.issue(ctx, ca, csr, func(q store.Queries, _ *x509.Certificate) (challengeRecord, error) {
+		enrolmentID, err := claimRenewal(ctx, q.Settings(), ca.tenantID, old.SerialNumber)
+		return challengeRecord{EnrolmentID: enrolmentID, Renewal: true}, err
+	})
 }
 
-// issue signs csr for enrolmentID, lets OnIssued bind it, and records it
-// as current; also, when set, writes its own records in the same
-// transaction as that.
-func (s *Server) issue(ctx context.Context, ca *CA, csr *x509.CertificateRequest, enrolmentID string, renewal bool,
-	also func(store.SettingStore, *x509.Certificate) error) (*x509.Certificate, error) {
+// issue signs csr, then in one transaction redeems what entitles the
+// request to it (grant: a challenge, or the certificate being renewed),
+// lets OnIssued bind it and records it as current. Any error, a refusal
+// included, changes nothing: the challenge or the old certificate can be
+// used again.
+func (s *Server) issue(ctx context.Context, ca *CA, csr *x509.CertificateRequest,
+	grant func(store.Queries, *x509.Certificate) (challengeRecord, error)) (*x509.Certificate, error) {
 	cert, err := ca.issue(csr, s.cfg.Now(), s.cfg.Validity)
 	if err != nil {
 		return nil, err
 	}
-	if err := s.cfg.OnIssued(ctx, ca.tenantID, enrolmentID, cert, renewal); err != nil {
-		return nil, fmt.Errorf("scep: binding certificate to enrolment %s: %w", enrolmentID, err)
-	}
-	err = s.cfg.Tx(ctx, func(settings store.SettingStore) error {
-		if err := recordIssued(ctx, settings, ca.tenantID, cert.SerialNumber, enrolmentID); err != nil || also == nil {
+	var granted challengeRecord
+	err = s.cfg.Store.Tx(ctx, func(q store.Queries) error {
+		if granted, err = grant(q, cert); err != nil {
 			return err
 		}
-		return also(settings, cert)
+		if err := s.cfg.OnIssued(ctx, q, ca.tenantID, granted.EnrolmentID, cert, granted.Renewal); err != nil {
+			return fmt.Errorf("scep: binding certificate to enrolment %s: %w", granted.EnrolmentID, err)
+		}
+		return recordIssued(ctx, q.Settings(), ca.tenantID, cert.SerialNumber, granted.EnrolmentID)
 	})
 	if err != nil {
 		return nil, err
 	}
-	s.cfg.Logger.InfoContext(ctx, "scep: certificate issued", "tenant", ca.tenantID, "enrolment", enrolmentID, "renewal", renewal)
+	s.cfg.Logger.InfoContext(ctx, "scep: certificate issued", "tenant", ca.tenantID, "enrolment", granted.EnrolmentID, "renewal", granted.Renewal)
 	return cert, nil
 }
 

@@ -24,6 +24,6 @@ func refusal(info scep.FailInfo, reason string) *RefusalError {
 }
 
 // Refuse is how an OnIssued hook refuses a request: the client gets a
-// CertRep FAILURE (badRequest) instead of the certificate, and a renewal's
-// old certificate is not given back its claim.
+// CertRep FAILURE (badRequest) instead of the certificate, and nothing
+// changes.
 func Refuse(reason string) *RefusalError { return refusal(failBadRequest, reason) }

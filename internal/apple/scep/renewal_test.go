@@ -116,7 +116,8 @@ func TestOnIssuedErrorFailsIssuance(t *testing.T) {
 	e.hookErr.Store(&hookErr)
 
 	d := newDevice(t, rsaKey(t, 2048))
-	if code, _ := postPKI(t, e.url(tenantA), d.request(t, ca, scep.PKCSReq, subject("d"), e.challenge(tenantA, "x"))); code != http.StatusInternalServerError {
+	challenge := e.challenge(tenantA, "x")
+	if code, _ := postPKI(t, e.url(tenantA), d.request(t, ca, scep.PKCSReq, subject("d"), challenge)); code != http.StatusInternalServerError {
 		t.Errorf("PKCSReq with a failing hook: HTTP %d, want 500", code)
 	}
 	renew := renewer(t, current, currentKey)
@@ -124,9 +125,12 @@ func TestOnIssuedErrorFailsIssuance(t *testing.T) {
 		t.Errorf("RenewalReq with a failing hook: HTTP %d, want 500", code)
 	}
 
-	// Once the hook works again the device can still renew: the failed
-	// attempt gave its claim back.
+	// Once the hook works again the devices can still enrol and renew: the
+	// failed attempts spent neither the challenge nor the claim.
 	e.hookErr.Store(nil)
+	if r := d.enrol(t, e.url(tenantA), ca, d.request(t, ca, scep.PKCSReq, subject("d"), challenge)); r.status != scep.SUCCESS {
+		t.Fatalf("enrolment after the hook recovered: %s %s", r.status, r.failInfo)
+	}
 	if r := renew.enrol(t, e.url(tenantA), ca, renew.request(t, ca, scep.RenewalReq, subject("device-h"), "")); r.status != scep.SUCCESS {
 		t.Fatalf("renewal after the hook recovered: %s %s", r.status, r.failInfo)
 	}

@@ -28,23 +28,22 @@ const caCaps = "POSTPKIOperation\nSHA-256\nAES\nSCEPStandard\nRenewal\n"
 // exist; the server answers 404.
 var ErrUnknownTenant = errors.New("scep: unknown tenant")
 
-// Config wires a Server to Steward. Settings, TenantFromRequest, CA and
+// Config wires a Server to Steward. Store, TenantFromRequest, CA and
 // OnIssued are required.
 type Config struct {
-	// Settings holds challenges and current-certificate entries.
-	Settings store.SettingStore
-	// Tx, when set, runs fn on Settings in one transaction: an issuance's
-	// records then cost one commit. Without it fn runs on Settings.
-	Tx func(ctx context.Context, fn func(store.SettingStore) error) error
+	// Store holds challenges and current-certificate entries; an issuance
+	// is one of its transactions.
+	Store store.Store
 	// TenantFromRequest returns the tenant ID the request is for ("" when
 	// the path names none).
 	TenantFromRequest func(*http.Request) string
 	// CA returns the tenant's CA, usually LoadOrCreateCA with the tenant's
 	// name, or ErrUnknownTenant.
 	CA func(ctx context.Context, tenantID string) (*CA, error)
-	// OnIssued runs before the certificate is sent; Steward binds it to the
-	// enrolment there. An error fails the issuance.
-	OnIssued func(ctx context.Context, tenantID, enrolmentID string, cert *x509.Certificate, renewal bool) error
+	// OnIssued runs in the issuance's transaction, before the certificate
+	// is sent; Steward binds it to the enrolment there. An error fails the
+	// issuance and undoes it.
+	OnIssued func(ctx context.Context, q store.Queries, tenantID, enrolmentID string, cert *x509.Certificate, renewal bool) error
 	// OnRefused, when set, is told why a request got a CertRep FAILURE.
 	OnRefused func(ctx context.Context, tenantID string, reason *RefusalError)
 	// Validity of device certificates; DefaultValidity when zero. Never
@@ -65,8 +64,8 @@ var cmsDefaults sync.Once
 
 // NewServer checks cfg and returns a Server.
 func NewServer(cfg Config) (*Server, error) {
-	if cfg.Settings == nil || cfg.TenantFromRequest == nil || cfg.CA == nil || cfg.OnIssued == nil {
-		return nil, errors.New("scep: Config needs Settings, TenantFromRequest, CA and OnIssued")
+	if cfg.Store == nil || cfg.TenantFromRequest == nil || cfg.CA == nil || cfg.OnIssued == nil {
+		return nil, errors.New("scep: Config needs Store, TenantFromRequest, CA and OnIssued")
 	}
 	if cfg.Validity < 0 {
 		return nil, errors.New("scep: Config.Validity must not be negative")
@@ -76,9 +75,6 @@ func NewServer(cfg Config) (*Server, error) {
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
-	}
-	if cfg.Tx == nil {
-		cfg.Tx = func(_ context.Context, fn func(store.SettingStore) error) error { return fn(cfg.Settings) }
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
