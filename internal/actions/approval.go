@@ -135,8 +135,8 @@ func (s *Service) expire(ctx context.Context, q store.Queries, a store.Approval,
 // action is done or failed, and a retire or wipe the device acknowledged
 // takes it out of management (its personal data erased, certificate
 // issued). A command cancelled because the device left fails its action,
-// except a retire answered by the device's CheckOut, which it fulfils. It is an mdm hook, run inside the
-// result's (or the departure's) transaction.
+// except a retire answered by the device's CheckOut, which it fulfils. It
+// is an mdm hook, run inside the result's (or the departure's) transaction.
 func (s *Service) CommandFinished(ctx context.Context, q store.Queries, cmd store.Command) error {
 	a, err := q.Actions().ByCommand(ctx, cmd.TenantID, cmd.ID)
 	if errors.Is(err, store.ErrNotFound) {

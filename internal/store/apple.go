@@ -104,8 +104,16 @@ type AppleChannelStore interface {
 	Presence(ctx context.Context, fingerprint []byte) (ChannelPresence, error)
 	// GetByEnrolment finds the channel an enrolment created.
 	GetByEnrolment(ctx context.Context, tenantID, enrolmentID string) (AppleChannel, error)
-	// Update writes every mutable field.
+	// Update writes every mutable field of a channel still open: one
+	// checked out since it was read gives ErrNotFound and stays as it is,
+	// so a message racing a departure cannot bring the channel back.
 	Update(ctx context.Context, c AppleChannel) error
+	// OpenOfDeparted returns up to limit channels still open whose devices
+	// left management (deprovisioned, retired or wiped), any tenant.
+	OpenOfDeparted(ctx context.Context, limit int) ([]AppleChannel, error)
+	// CheckOut closes a channel for good at at: checked out, its push,
+	// unlock and bootstrap tokens gone. Closing a closed channel is no error.
+	CheckOut(ctx context.Context, tenantID, deviceID string, at time.Time) error
 	// SchedulePush makes the devices due a push at at (keeping an earlier
 	// due time) and returns how many can be pushed.
 	SchedulePush(ctx context.Context, tenantID string, deviceIDs []string, at time.Time) (int, error)
@@ -199,8 +207,10 @@ type CommandStore interface {
 	// ErrNotFound when none.
 	SendNext(ctx context.Context, tenantID, deviceID string, includeNotNow bool, at time.Time) (Command, error)
 	// Update writes State, Attempts, Unanswered, ErrorChain, SentAt and
-	// CompletedAt. A finished command's payload is dropped: it is never
-	// sent again, and it may hold a secret.
+	// CompletedAt of a command still open. A finished command's payload is
+	// dropped: it is never sent again, and it may hold a secret. A command
+	// finished since it was read (answered, cancelled) gives ErrNotFound and
+	// stays as it is: an answer cannot reopen or re-finish it.
 	Update(ctx context.Context, c Command) error
 	// CancelOpen finishes the device's open commands as cancelled at at,
 	// with errorChain, drops their payloads, and returns them.

@@ -83,7 +83,7 @@ func (s *Service) Checkin(ctx context.Context, cert *x509.Certificate, body []by
 					return err
 				}
 			}
-			return q.AppleChannels().Update(ctx, ch)
+			return s.updateChannel(ctx, q, ch)
 		case *mdmproto.GetBootstrapToken:
 			out, err = s.bootstrapResponse(ch)
 			return err
@@ -114,23 +114,39 @@ func (s *Service) channelAndDevice(ctx context.Context, q store.Queries, cert *x
 	if err != nil {
 		return ch, d, err
 	}
+	return ch, d, s.checkManaged(ctx, q, ch, d, sender)
+}
+
+// checkManaged refuses a message unless it names the channel's device and
+// that device is still managed.
+func (s *Service) checkManaged(ctx context.Context, q store.Queries, ch store.AppleChannel, d store.Device, sender mdmproto.Enrollment) error {
 	if err := s.checkSender(ctx, q, ch, sender); err != nil {
-		return ch, d, err
+		return err
 	}
 	if d.Gone() {
-		return ch, d, ErrUnknownDevice
+		return ErrUnknownDevice
 	}
-	return ch, d, nil
+	return nil
 }
 
 // checkUserChannel vets a message on a user channel, which Steward declines
 // and keeps nothing of: its certificate must still be the device channel's,
-// for the device the message names, and that device must be managed.
+// for the device the message names, and that device must be managed. A
+// read does, unless the certificate is a renewed one the channel has not
+// moved to yet: moving it takes the write transaction.
 func (s *Service) checkUserChannel(ctx context.Context, cert *x509.Certificate, sender mdmproto.Enrollment) error {
-	return s.st.Tx(ctx, func(q store.Queries) error {
-		_, _, err := s.channelAndDevice(ctx, q, cert, sender)
+	q := s.st.Read()
+	ch, d, err := q.AppleChannels().GetByCertWithDevice(ctx, Fingerprint(cert))
+	if errors.Is(err, store.ErrNotFound) {
+		return s.st.Tx(ctx, func(q store.Queries) error {
+			_, _, err := s.channelAndDevice(ctx, q, cert, sender)
+			return err
+		})
+	}
+	if err != nil {
 		return err
-	})
+	}
+	return s.checkManaged(ctx, q, ch, d, sender)
 }
 
 // checkSender refuses a message whose sender is not the device the
@@ -234,7 +250,7 @@ func (s *Service) tokenUpdate(ctx context.Context, q store.Queries, ch store.App
 		return apperr.Invalid("TokenUpdate without a token or PushMagic")
 	}
 	first := ch.PushToken == nil
-	ch.PushToken, ch.PushMagic, ch.Topic, ch.CheckedOut = m.Token, m.PushMagic, m.Topic, false
+	ch.PushToken, ch.PushMagic, ch.Topic = m.Token, m.PushMagic, m.Topic
 	if len(m.UnlockToken) > 0 {
 		sealed, err := s.sealer.Seal(m.UnlockToken.Reveal(), []byte("unlock:"+ch.DeviceID))
 		if err != nil {
@@ -242,7 +258,7 @@ func (s *Service) tokenUpdate(ctx context.Context, q store.Queries, ch store.App
 		}
 		ch.UnlockToken = sealed
 	}
-	if err := q.AppleChannels().Update(ctx, ch); err != nil {
+	if err := s.updateChannel(ctx, q, ch); err != nil {
 		return err
 	}
 	if !first {
@@ -282,7 +298,7 @@ func (s *Service) tokenUpdate(ctx context.Context, q store.Queries, ch store.App
 // certificate records why, and its identity certificate can no longer be
 // renewed.
 func (s *Service) checkOut(ctx context.Context, q store.Queries, ch store.AppleChannel, cert *x509.Certificate) error {
-	if err := q.AppleChannels().Update(ctx, ch); err != nil {
+	if err := s.updateChannel(ctx, q, ch); err != nil {
 		return err
 	}
 	if err := scep.ReleaseCertificate(ctx, q.Settings(), ch.TenantID, cert.SerialNumber); err != nil {

@@ -88,38 +88,35 @@ func (s *Service) recordResult(ctx context.Context, q store.Queries, ch store.Ap
 		return nil // a repeated answer: the first one counted
 	}
 	now := s.clock()
+	var obs []privacy.Observation
 	switch res.Status {
 	case mdmproto.StatusNotNow:
 		cmd.State = store.CommandNotNow
-		return q.Commands().Update(ctx, cmd)
 	case mdmproto.StatusError, mdmproto.StatusCommandFormatError:
 		chain, err := boundedErrorChain(res.ErrorChain)
 		if err != nil {
 			return err
 		}
 		cmd.State, cmd.ErrorChain, cmd.CompletedAt = store.CommandError, string(chain), now
-		if err := q.Commands().Update(ctx, cmd); err != nil {
-			return err
+	default:
+		cmd.State, cmd.CompletedAt = store.CommandAcknowledged, now
+		if obs, err = resultObservations(ctx, q, mdmproto.RequestType(cmd.RequestType), res, ch); err != nil {
+			// Finished as failed, so a device that keeps sending a bad
+			// answer does not get the command again forever.
+			cmd.State, cmd.ErrorChain = store.CommandError, `[{"LocalizedDescription":"the result did not decode"}]`
+			s.log.Warn("a device sent an undecodable result", "request_type", cmd.RequestType, "error", err.Error())
 		}
-		return s.finished(ctx, q, cmd)
 	}
-	cmd.State, cmd.CompletedAt = store.CommandAcknowledged, now
-	if err := q.Commands().Update(ctx, cmd); err != nil {
+	if err := q.Commands().Update(ctx, cmd); errors.Is(err, store.ErrNotFound) {
+		return nil // settled meanwhile (a concurrent answer, or cancelled as the device left)
+	} else if err != nil {
 		return err
 	}
-	if err := s.finished(ctx, q, cmd); err != nil {
-		return err
-	}
-	obs, err := resultObservations(ctx, q, mdmproto.RequestType(cmd.RequestType), res, ch)
-	if err != nil {
-		// Finished as failed, so a device that keeps sending a bad answer
-		// does not get the command again forever.
-		cmd.State, cmd.ErrorChain = store.CommandError, `[{"LocalizedDescription":"the result did not decode"}]`
-		s.log.Warn("a device sent an undecodable result", "request_type", cmd.RequestType, "error", err.Error())
-		return q.Commands().Update(ctx, cmd)
-	}
-	if len(obs) == 0 {
+	if cmd.State == store.CommandNotNow {
 		return nil
+	}
+	if err := s.finished(ctx, q, cmd); err != nil || len(obs) == 0 {
+		return err
 	}
 	_, err = s.priv.Gate().Admit(ctx, q, privacy.Report{TenantID: ch.TenantID, DeviceID: ch.DeviceID,
 		Source: "apple-mdm/" + cmd.RequestType, Values: obs, At: now})
@@ -229,11 +226,8 @@ func (s *Service) quietIdle(ctx context.Context, cert *x509.Certificate, res mdm
 	if err != nil {
 		return false, err
 	}
-	if err := s.checkSender(ctx, q, p.Channel, res.Enrollment); err != nil {
+	if err := s.checkManaged(ctx, q, p.Channel, store.Device{State: p.DeviceState}, res.Enrollment); err != nil {
 		return false, err
-	}
-	if (store.Device{State: p.DeviceState}).Gone() {
-		return false, ErrUnknownDevice
 	}
 	return !p.Pending && s.clock().Sub(p.LastSeenAt) <= lastSeenGranularity, nil
 }

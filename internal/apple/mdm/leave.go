@@ -3,6 +3,7 @@ package mdm
 import (
 	"context"
 	"errors"
+	"time"
 
 	"github.com/steward-mdm/steward/internal/store"
 )
@@ -29,19 +30,68 @@ func CancelledByCheckOut(cmd store.Command) bool {
 // cancelled with their payloads, which can hold a lock PIN, and their
 // hooks run so that the actions and profiles waiting on them are settled.
 func (s *Service) DeviceLeft(ctx context.Context, q store.Queries, d store.Device) error {
-	ch, err := q.AppleChannels().Get(ctx, d.TenantID, d.ID)
+	err := q.AppleChannels().CheckOut(ctx, d.TenantID, d.ID, s.clock())
 	if errors.Is(err, store.ErrNotFound) {
 		return nil // not an Apple device, or it never finished Authenticate
 	}
 	if err != nil {
 		return err
 	}
-	ch.CheckedOut, ch.PushToken, ch.PushMagic, ch.UnlockToken, ch.Bootstrap = true, nil, "", nil, nil
-	ch.UpdatedAt = s.clock()
-	if err := q.AppleChannels().Update(ctx, ch); err != nil {
-		return err
-	}
 	return s.cancelOpen(ctx, q, d.TenantID, d.ID, leftChain)
+}
+
+// departedSweptKey marks that no channel of a departed device is open:
+// devices that left before departures closed their channels (Steward
+// before identity renewal) have been swept.
+const departedSweptKey = "mdm.departed-channels-swept"
+
+// CloseDepartedChannels closes up to limit channels still open although
+// their devices left management, running DeviceLeft for each as their
+// departure would now: tokens dropped, open commands cancelled, the actions
+// waiting on them settled. Once a batch comes back short it records that
+// the sweep is done, and later calls cost one read. It returns how many
+// channels it closed.
+func (s *Service) CloseDepartedChannels(ctx context.Context, limit int) (int, error) {
+	if _, err := s.st.Read().Settings().Get(ctx, departedSweptKey); err == nil {
+		return 0, nil
+	} else if !errors.Is(err, store.ErrNotFound) {
+		return 0, err
+	}
+	open, err := s.st.Read().AppleChannels().OpenOfDeparted(ctx, limit)
+	if err != nil {
+		return 0, err
+	}
+	closed := 0
+	for _, ch := range open {
+		err := s.st.Tx(ctx, func(q store.Queries) error {
+			d, err := q.Devices().Lock(ctx, ch.TenantID, ch.DeviceID)
+			if err != nil || !d.Gone() {
+				return err
+			}
+			return s.DeviceLeft(ctx, q, d)
+		})
+		if err != nil {
+			return closed, err
+		}
+		closed++
+	}
+	if len(open) == limit {
+		return closed, nil
+	}
+	return closed, s.st.Tx(ctx, func(q store.Queries) error {
+		return q.Settings().Put(ctx, departedSweptKey, []byte(s.clock().UTC().Format(time.RFC3339)))
+	})
+}
+
+// updateChannel writes ch, which a message of its device read earlier in
+// the transaction: a channel closed since (a concurrent departure, on
+// PostgreSQL) refuses the message as an unenrolled device's.
+func (s *Service) updateChannel(ctx context.Context, q store.Queries, ch store.AppleChannel) error {
+	err := q.AppleChannels().Update(ctx, ch)
+	if errors.Is(err, store.ErrNotFound) {
+		return ErrUnknownDevice
+	}
+	return err
 }
 
 // cancelOpen cancels the device's open commands with chain and runs their

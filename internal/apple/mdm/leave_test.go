@@ -25,60 +25,25 @@ func TestDepartureClosesTheChannel(t *testing.T) {
 	f.publish(privacy.Corporate)
 	ts := f.serve()
 
-	pending := func(d *sim.Device, dev store.Device) []store.Command {
-		t.Helper()
-		if _, err := d.Poll(f.ctx); err != nil { // the initial inventory
-			t.Fatal(err)
-		}
-		lock, err := f.svc.Enqueue(f.ctx, f.tenant, []string{dev.ID}, mdmproto.DeviceLock{Message: "Lost", PIN: mdmproto.SecretString("123456")}, "", admin)
-		if err != nil {
-			t.Fatal(err)
-		}
-		restart, err := f.svc.Enqueue(f.ctx, f.tenant, []string{dev.ID}, mdmproto.RestartDevice{}, "", admin)
-		if err != nil {
-			t.Fatal(err)
-		}
-		command(t, d, map[string]any{"Status": "Idle"}) // the lock is sent, never answered
-		return append(lock, restart...)
-	}
-	checkClosed := func(how string, dev store.Device, cmds []store.Command) {
-		t.Helper()
-		for _, c := range cmds {
-			got, err := f.st.Read().Commands().Get(f.ctx, f.tenant, c.ID)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if got.State != store.CommandCancelled || len(got.Payload) != 0 {
-				t.Errorf("%s: %s command is %s with %d payload bytes, want cancelled and emptied", how, got.RequestType, got.State, len(got.Payload))
-			}
-		}
-		ch, err := f.st.Read().AppleChannels().Get(f.ctx, f.tenant, dev.ID)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if !ch.CheckedOut || ch.PushToken != nil || ch.UnlockToken != nil || ch.Bootstrap != nil {
-			t.Errorf("%s: channel still open or holding tokens: %+v", how, ch)
-		}
-	}
 	var refused *sim.RefusedError
 
 	checkedOut, dev := f.enrolled(ts, privacy.Corporate, "")
-	cmds := pending(checkedOut, dev)
+	cmds := pendingCommands(t, f, checkedOut, dev)
 	if _, err := checkedOut.Checkin(f.ctx, checkedOut.CheckOut()); err != nil {
 		t.Fatal(err)
 	}
-	checkClosed("CheckOut", dev, cmds)
+	checkChannelClosed(t, f, "CheckOut", dev, cmds)
 	if err := checkedOut.RenewIdentity(f.ctx); !errors.As(err, &refused) {
 		t.Errorf("a checked-out device renewed its certificate: %v", err)
 	}
 
 	deprovisioned, dev := f.enrolled(ts, privacy.Corporate, "")
-	cmds = pending(deprovisioned, dev)
+	cmds = pendingCommands(t, f, deprovisioned, dev)
 	if _, err := f.priv.DeprovisionDevice(f.ctx, f.tenant, dev.ID, "the laptop was sold", admin); err != nil {
 		t.Fatal(err)
 	}
-	checkClosed("deprovisioning", dev, cmds)
-	for range 2 { // the refused claim is not given back
+	checkChannelClosed(t, f, "deprovisioning", dev, cmds)
+	for range 2 { // and again: the refusal is not a one-off
 		if err := deprovisioned.RenewIdentity(f.ctx); !errors.As(err, &refused) {
 			t.Errorf("a deprovisioned device renewed its certificate: %v", err)
 		}
@@ -100,5 +65,87 @@ func TestDepartureClosesTheChannel(t *testing.T) {
 	}
 	if ch, _ := f.st.Read().AppleChannels().Get(f.ctx, f.tenant, dev.ID); !bytes.Equal(ch.CertFingerprint, mdm.Fingerprint(managed.Certificate())) {
 		t.Error("the channel did not move to the renewed certificate")
+	}
+}
+
+// pendingCommands leaves the enrolled device d a lock it was sent and never
+// answered and a restart still queued.
+func pendingCommands(t *testing.T, f *fixture, d *sim.Device, dev store.Device) []store.Command {
+	t.Helper()
+	if _, err := d.Poll(f.ctx); err != nil { // the initial inventory
+		t.Fatal(err)
+	}
+	lock, err := f.svc.Enqueue(f.ctx, f.tenant, []string{dev.ID}, mdmproto.DeviceLock{Message: "Lost", PIN: mdmproto.SecretString("123456")}, "", admin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	restart, err := f.svc.Enqueue(f.ctx, f.tenant, []string{dev.ID}, mdmproto.RestartDevice{}, "", admin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	command(t, d, map[string]any{"Status": "Idle"}) // the lock is sent, never answered
+	return append(lock, restart...)
+}
+
+// checkChannelClosed checks that dev's commands cmds were cancelled with
+// their payloads and its channel closed without tokens.
+func checkChannelClosed(t *testing.T, f *fixture, how string, dev store.Device, cmds []store.Command) {
+	t.Helper()
+	for _, c := range cmds {
+		got, err := f.st.Read().Commands().Get(f.ctx, f.tenant, c.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got.State != store.CommandCancelled || len(got.Payload) != 0 {
+			t.Errorf("%s: %s command is %s with %d payload bytes, want cancelled and emptied", how, got.RequestType, got.State, len(got.Payload))
+		}
+	}
+	ch, err := f.st.Read().AppleChannels().Get(f.ctx, f.tenant, dev.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !ch.CheckedOut || ch.PushToken != nil || ch.UnlockToken != nil || ch.Bootstrap != nil {
+		t.Errorf("%s: channel still open or holding tokens: %+v", how, ch)
+	}
+}
+
+// TestDepartedChannelsSwept: devices that left before departures closed
+// their channels (an older Steward) get them closed by the sweep, once;
+// managed devices keep theirs.
+func TestDepartedChannelsSwept(t *testing.T) {
+	f := newFixture(t, storetest.OpenSQLite(t))
+	f.publish(privacy.Corporate)
+	ts := f.serve()
+	var left []store.Device
+	var cmds [][]store.Command
+	for range 3 {
+		d, dev := f.enrolled(ts, privacy.Corporate, "")
+		cmds = append(cmds, pendingCommands(t, f, d, dev))
+		// As an older Steward left it: deprovisioned, channel untouched.
+		dev, err := f.st.Read().Devices().Get(f.ctx, f.tenant, dev.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		dev.State, dev.DeprovisionedAt = store.DeviceDeprovisioned, time.Now()
+		if err := f.st.Tx(f.ctx, func(q store.Queries) error { return q.Devices().Update(f.ctx, dev) }); err != nil {
+			t.Fatal(err)
+		}
+		left = append(left, dev)
+	}
+	_, managed := f.enrolled(ts, privacy.Corporate, "")
+
+	for _, want := range []int{2, 1, 0} { // batches of 2; the short one ends the sweep
+		if n, err := f.svc.CloseDepartedChannels(f.ctx, 2); err != nil || n != want {
+			t.Fatalf("sweep closed %d channels (%v), want %d", n, err, want)
+		}
+	}
+	for i, dev := range left {
+		checkChannelClosed(t, f, "swept", dev, cmds[i])
+	}
+	if ch, err := f.st.Read().AppleChannels().Get(f.ctx, f.tenant, managed.ID); err != nil || ch.CheckedOut || ch.PushToken == nil {
+		t.Fatalf("the sweep closed a managed device's channel: %+v, %v", ch, err)
+	}
+	if _, err := f.st.Read().Settings().Get(f.ctx, "mdm.departed-channels-swept"); err != nil {
+		t.Fatalf("the finished sweep was not recorded: %v", err)
 	}
 }

@@ -65,9 +65,14 @@ func (s *Service) RenewIdentities(ctx context.Context, limit int) (int, error) {
 
 func (s *Service) renewIdentity(ctx context.Context, ch store.AppleChannel, now time.Time) error {
 	return s.st.Tx(ctx, func(q store.Queries) error {
-		d, err := q.Devices().Get(ctx, ch.TenantID, ch.DeviceID)
+		// Held until commit, so that a departure either went first and is
+		// seen here, or waits and cancels the renewal with the rest.
+		d, err := q.Devices().Lock(ctx, ch.TenantID, ch.DeviceID)
 		if err != nil {
 			return err
+		}
+		if d.State != store.DeviceEnrolled {
+			return nil
 		}
 		e, err := q.Enrolments().Get(ctx, ch.TenantID, ch.EnrolmentID)
 		if err != nil {
@@ -109,7 +114,9 @@ func (s *Service) cancelRenewal(ctx context.Context, q store.Queries, ch store.A
 		return err
 	}
 	cmd.State, cmd.CompletedAt, cmd.ErrorChain = store.CommandCancelled, now, supersededChain
-	if err := q.Commands().Update(ctx, cmd); err != nil {
+	if err := q.Commands().Update(ctx, cmd); errors.Is(err, store.ErrNotFound) {
+		return nil // the device answered it meanwhile
+	} else if err != nil {
 		return err
 	}
 	return s.finished(ctx, q, cmd)

@@ -147,9 +147,22 @@ func (s appleChannelStore) GetByEnrolment(ctx context.Context, tenantID, enrolme
 func (s appleChannelStore) Update(ctx context.Context, c store.AppleChannel) error {
 	return s.q.execOne(ctx, "updating MDM channel", `UPDATE apple_channels SET cert_fingerprint = $3, cert_not_after = $4,
 		topic = $5, push_token = $6, push_magic = $7, unlock_token = $8, bootstrap = $9, checked_out = $10, last_checkin = $11,
-		updated_at = $12 WHERE tenant_id = $1 AND device_id = $2`,
+		updated_at = $12 WHERE tenant_id = $1 AND device_id = $2 AND checked_out = 0`,
 		c.TenantID, c.DeviceID, c.CertFingerprint, micros(c.CertNotAfter), c.Topic, blob(c.PushToken), c.PushMagic,
 		blob(c.UnlockToken), blob(c.Bootstrap), boolInt(c.CheckedOut), micros(c.LastCheckin), micros(c.UpdatedAt))
+}
+
+func (s appleChannelStore) OpenOfDeparted(ctx context.Context, limit int) ([]store.AppleChannel, error) {
+	rows, err := s.q.x.QueryContext(ctx, `SELECT `+qualified("ch", appleChannelColumns)+` FROM apple_channels ch
+		JOIN devices d ON d.tenant_id = ch.tenant_id AND d.id = ch.device_id
+		WHERE ch.checked_out = 0 AND d.state IN ('deprovisioned', 'retired', 'wiped') LIMIT $1`, limit)
+	return collect(rows, err, "listing open channels of departed devices", scanAppleChannel)
+}
+
+func (s appleChannelStore) CheckOut(ctx context.Context, tenantID, deviceID string, at time.Time) error {
+	return s.q.execOne(ctx, "checking out MDM channel", `UPDATE apple_channels SET checked_out = 1, push_token = NULL,
+		push_magic = '', unlock_token = NULL, bootstrap = NULL, push_due_at = 0, updated_at = $3
+		WHERE tenant_id = $1 AND device_id = $2`, tenantID, deviceID, micros(at))
 }
 
 func (s appleChannelStore) SchedulePush(ctx context.Context, tenantID string, deviceIDs []string, at time.Time) (int, error) {
@@ -296,10 +309,13 @@ func (s commandStore) SendNext(ctx context.Context, tenantID, deviceID string, i
 	err := s.q.inWriteTx(ctx, func(q *queries) error {
 		var err error
 		// On the right of SET, state is still the old one: a command sent
-		// before and not answered since is a delivery left unanswered.
+		// before and not answered since is a delivery left unanswered. The
+		// outer state test is what PostgreSQL re-checks after waiting on a
+		// concurrent cancel; the subquery's snapshot would not see it.
 		c, err = scanCommand(q.x.QueryRowContext(ctx, `UPDATE commands SET state = 'sent', sent_at = $3, attempts = attempts + 1,
 				unanswered = CASE WHEN state = 'sent' THEN unanswered + 1 ELSE 0 END
-			WHERE tenant_id = $1 AND id = (SELECT id FROM commands WHERE tenant_id = $1 AND device_id = $2 AND state IN `+states+`
+			WHERE tenant_id = $1 AND state IN `+states+`
+				AND id = (SELECT id FROM commands WHERE tenant_id = $1 AND device_id = $2 AND state IN `+states+`
 				ORDER BY id LIMIT 1)
 			RETURNING `+commandColumns, tenantID, deviceID, micros(at)))
 		return mapErr("sending the next command", err)
@@ -314,7 +330,9 @@ func (s commandStore) Update(ctx context.Context, c store.Command) error {
 		query += `, payload = $9`
 		args = append(args, []byte{})
 	}
-	return s.q.execOne(ctx, "updating command", query+` WHERE tenant_id = $1 AND id = $2`, args...)
+	// Under PostgreSQL's read committed, a command cancelled by a
+	// concurrent departure is re-checked here once its row lock is free.
+	return s.q.execOne(ctx, "updating command", query+` WHERE tenant_id = $1 AND id = $2 AND state IN `+openStates, args...)
 }
 
 func (s commandStore) CancelOpen(ctx context.Context, tenantID, deviceID, errorChain string, at time.Time) ([]store.Command, error) {

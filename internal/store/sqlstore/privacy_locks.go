@@ -56,28 +56,42 @@ func (s approvalStore) PurgeBefore(ctx context.Context, cutoff time.Time, limit 
 }
 
 func (s deviceStore) PurgeDeprovisioned(ctx context.Context, before time.Time, limit int) ([]store.PurgeCount, error) {
-	// The MDM channels and command queues of every device due go first,
-	// through their (tenant, device) indexes: these tables grow with the
-	// fleet, so they are not scanned for orphans like the ones below.
+	if limit <= 0 {
+		limit = defaultPurgeLimit
+	}
+	counts := map[purgeKey]int{}
 	err := s.q.inWriteTx(ctx, func(q *queries) error {
-		for _, table := range []string{"apple_channels", "commands"} {
-			if _, err := q.exec(ctx, "purging "+table, `DELETE FROM `+table+` WHERE (tenant_id, device_id) IN
-				(SELECT tenant_id, id FROM devices WHERE deprovisioned_at > 0 AND deprovisioned_at < $1)`, micros(before)); err != nil {
+		rows, err := q.x.QueryContext(ctx, `SELECT tenant_id, id FROM devices WHERE deprovisioned_at > 0 AND deprovisioned_at < $1
+			LIMIT $2`, micros(before), limit)
+		due, err := collect(rows, err, "listing deprovisioned devices", func(sc scanner) (tenantDevice, error) {
+			var d tenantDevice
+			return d, sc.Scan(&d.tenantID, &d.id)
+		})
+		if err != nil {
+			return err
+		}
+		byTenant := map[string][]string{}
+		for _, d := range due {
+			byTenant[d.tenantID] = append(byTenant[d.tenantID], d.id)
+		}
+		for tenantID, ids := range byTenant {
+			if err := forChunks(ids, func(chunk []string) error {
+				n, err := q.purgeDevices(ctx, tenantID, chunk)
+				if n > 0 {
+					counts[purgeKey{tenantID, "deprovisioned_devices"}] += n
+				}
+				return err
+			}); err != nil {
 				return err
 			}
 		}
 		return nil
 	})
-	if err != nil {
-		return nil, err
-	}
-	counts, err := s.q.purgeByID(ctx, "devices", "deprovisioned_devices",
-		`deprovisioned_at > 0 AND deprovisioned_at < $1`, micros(before), limit)
 	if err != nil || len(counts) == 0 {
-		return counts, err
+		return purgeCounts(counts), err
 	}
 	// Management rows of the purged devices go with them.
-	return counts, s.q.inWriteTx(ctx, func(q *queries) error {
+	return purgeCounts(counts), s.q.inWriteTx(ctx, func(q *queries) error {
 		for _, table := range []string{"group_members", "device_profiles", "device_compliance", "compliance_events", "device_actions"} {
 			if _, err := q.exec(ctx, "purging "+table, `DELETE FROM `+table+
 				` WHERE NOT EXISTS (SELECT 1 FROM devices d WHERE d.id = `+table+`.device_id)`); err != nil {
@@ -105,4 +119,21 @@ func (q *queries) purgeByID(ctx context.Context, table, category, where string, 
 		return nil, err
 	}
 	return purgeCounts(counts), nil
+}
+
+type tenantDevice struct{ tenantID, id string }
+
+// purgeDevices deletes a batch of one tenant's devices with their MDM
+// channels and command queues, through those tables' (tenant, device)
+// indexes: they grow with the fleet, so they are not scanned for orphans
+// as the management tables are. It returns how many devices went.
+func (q *queries) purgeDevices(ctx context.Context, tenantID string, ids []string) (int, error) {
+	marks, args := placeholders(ids, 2)
+	args = append([]any{tenantID}, args...)
+	for _, table := range []string{"apple_channels", "commands"} {
+		if _, err := q.exec(ctx, "purging "+table, `DELETE FROM `+table+` WHERE tenant_id = $1 AND device_id IN (`+marks+`)`, args...); err != nil {
+			return 0, err
+		}
+	}
+	return q.exec(ctx, "purging deprovisioned devices", `DELETE FROM devices WHERE tenant_id = $1 AND id IN (`+marks+`)`, args...)
 }

@@ -19,6 +19,7 @@ func runApple(t *testing.T, open func(t *testing.T) store.Store) {
 	t.Run("ChannelPresence", func(t *testing.T) { testChannelPresence(t, open(t)) })
 	t.Run("CommandQueue", func(t *testing.T) { testCommandQueue(t, open(t)) })
 	t.Run("CommandCancel", func(t *testing.T) { testCommandCancel(t, open(t)) })
+	t.Run("DepartureWinsOverMessages", func(t *testing.T) { testDepartureWinsOverMessages(t, open(t)) })
 	t.Run("CertificateExpiry", func(t *testing.T) { testCertificateExpiry(t, open(t)) })
 	t.Run("PurgedDeviceTakesItsChannel", func(t *testing.T) { testPurgedDeviceTakesItsChannel(t, open(t)) })
 	t.Run("CommandQueueBound", func(t *testing.T) { testCommandQueueBound(t, open(t)) })
@@ -364,11 +365,13 @@ func testCertificateExpiry(t *testing.T, st store.Store) {
 	}
 }
 
+// testPurgedDeviceTakesItsChannel: a purged device's channel and commands
+// go with it, in batches no larger than the purge's limit.
 func testPurgedDeviceTakesItsChannel(t *testing.T, st store.Store) {
 	ctx := context.Background()
 	tn := newTenant(t, st, "")
-	gone, kept := newDevice(t, st, tn.ID, "", "corporate"), newDevice(t, st, tn.ID, "", "corporate")
-	for i, d := range []store.Device{gone, kept} {
+	devices := []store.Device{newDevice(t, st, tn.ID, "", "corporate"), newDevice(t, st, tn.ID, "", "corporate"), newDevice(t, st, tn.ID, "", "corporate")}
+	for i, d := range devices {
 		ch := store.AppleChannel{DeviceID: d.ID, TenantID: tn.ID, CertFingerprint: []byte{byte(i)}, CertNotAfter: micro(at),
 			EnrolmentID: "enr-" + d.ID, ChannelIndex: []byte{byte(i)}, CreatedAt: micro(at), UpdatedAt: micro(at)}
 		cmd := store.Command{ID: store.NewID(), TenantID: tn.ID, DeviceID: d.ID, RequestType: "ProfileList", Payload: []byte("p"),
@@ -380,22 +383,53 @@ func testPurgedDeviceTakesItsChannel(t *testing.T, st store.Store) {
 			return q.Commands().Enqueue(ctx, []store.Command{cmd}, 10)
 		})
 	}
-	gone.State, gone.DeprovisionedAt = store.DeviceDeprovisioned, micro(at)
-	tx(t, st, func(q store.Queries) error { return q.Devices().Update(ctx, gone) })
-	tx(t, st, func(q store.Queries) error {
-		_, err := q.Devices().PurgeDeprovisioned(ctx, at.Add(time.Minute), 10)
-		return err
-	})
-	_, err := st.Read().AppleChannels().Get(ctx, tn.ID, gone.ID)
-	wantErr(t, err, store.ErrNotFound, "a purged device's channel")
-	if cmds, _ := st.Read().Commands().List(ctx, tn.ID, gone.ID, store.Page{}); len(cmds) != 0 {
-		t.Fatalf("a purged device kept %d commands", len(cmds))
+	for _, d := range devices[:2] {
+		d.State, d.DeprovisionedAt = store.DeviceDeprovisioned, micro(at)
+		tx(t, st, func(q store.Queries) error { return q.Devices().Update(ctx, d) })
 	}
-	if _, err := st.Read().AppleChannels().Get(ctx, tn.ID, kept.ID); err != nil {
-		t.Fatalf("another device's channel went too: %v", err)
+	purge := func(limit int) int {
+		var counts []store.PurgeCount
+		tx(t, st, func(q store.Queries) error {
+			var err error
+			counts, err = q.Devices().PurgeDeprovisioned(ctx, at.Add(time.Minute), limit)
+			return err
+		})
+		n := 0
+		for _, c := range counts {
+			n += c.Rows
+		}
+		return n
 	}
-	if cmds, _ := st.Read().Commands().List(ctx, tn.ID, kept.ID, store.Page{}); len(cmds) != 1 {
-		t.Fatalf("another device's commands went too: %d left", len(cmds))
+	left := func(d store.Device) (channel bool, commands int) {
+		_, err := st.Read().AppleChannels().Get(ctx, tn.ID, d.ID)
+		cmds, _ := st.Read().Commands().List(ctx, tn.ID, d.ID, store.Page{})
+		return err == nil, len(cmds)
+	}
+	if n := purge(1); n != 1 {
+		t.Fatalf("a purge limited to 1 device purged %d", n)
+	}
+	var purged int
+	for _, d := range devices[:2] {
+		switch ch, cmds := left(d); {
+		case !ch && cmds == 0:
+			purged++
+		case !ch || cmds != 1:
+			t.Fatalf("device %s half purged: channel %v, %d commands", d.ID, ch, cmds)
+		}
+	}
+	if purged != 1 {
+		t.Fatalf("%d devices lost their channel and commands in a batch of 1", purged)
+	}
+	if n := purge(10); n != 1 {
+		t.Fatalf("the second purge removed %d devices, want the one left", n)
+	}
+	for _, d := range devices[:2] {
+		if ch, cmds := left(d); ch || cmds != 0 {
+			t.Fatalf("a purged device kept its channel (%v) or %d commands", ch, cmds)
+		}
+	}
+	if ch, cmds := left(devices[2]); !ch || cmds != 1 {
+		t.Fatalf("a managed device's channel (%v) or commands (%d) went with the purge", ch, cmds)
 	}
 }
 

@@ -1,0 +1,93 @@
+package storetest
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/steward-mdm/steward/internal/store"
+)
+
+// testDepartureWinsOverMessages: a device's message whose transaction
+// runs while a departure holds the device's channel and commands must not
+// undo it. On PostgreSQL (read committed) the message reads the rows as
+// they were before the departure and writes after it commits; on SQLite it
+// starts after the departure. Either way the channel stays closed and the
+// cancelled commands stay cancelled.
+func testDepartureWinsOverMessages(t *testing.T, st store.Store) {
+	ctx := context.Background()
+	a := newTenant(t, st, "")
+	d := newDevice(t, st, a.ID, "", "corporate")
+	ch := store.AppleChannel{DeviceID: d.ID, TenantID: a.ID, CertFingerprint: []byte("fp-" + d.ID), CertNotAfter: micro(at.Add(time.Hour)),
+		EnrolmentID: "enr-" + d.ID, ChannelIndex: []byte("idx-" + d.ID), PushToken: []byte{1}, PushMagic: "magic",
+		UnlockToken: []byte("sealed unlock"), Bootstrap: []byte("sealed bootstrap"), CreatedAt: micro(at), UpdatedAt: micro(at)}
+	tx(t, st, func(q store.Queries) error { return q.AppleChannels().Create(ctx, ch) })
+	cmds := []store.Command{
+		{ID: store.NewID(), TenantID: a.ID, DeviceID: d.ID, RequestType: "DeviceLock", Payload: []byte("sealed pin"), State: store.CommandQueued, CreatedAt: micro(at)},
+		{ID: store.NewID(), TenantID: a.ID, DeviceID: d.ID, RequestType: "DeviceInformation", Payload: []byte("x"), State: store.CommandQueued, CreatedAt: micro(at)},
+	}
+	tx(t, st, func(q store.Queries) error { return q.Commands().Enqueue(ctx, cmds, 10) })
+	sent, err := st.Read().Commands().SendNext(ctx, a.ID, d.ID, true, at)
+	must(t, err)
+
+	holding, release, departed := make(chan struct{}), make(chan struct{}), make(chan error, 1)
+	go func() {
+		departed <- st.Tx(ctx, func(q store.Queries) error {
+			if err := q.AppleChannels().CheckOut(ctx, a.ID, d.ID, at.Add(time.Minute)); err != nil {
+				return err
+			}
+			_, err := q.Commands().CancelOpen(ctx, a.ID, d.ID, `[{"LocalizedDescription":"left"}]`, at.Add(time.Minute))
+			close(holding)
+			<-release
+			return err
+		})
+	}()
+	<-holding
+	// The message: read, then write what the device said. Its writes wait
+	// for the departure's locks, which it releases shortly.
+	go func() { time.Sleep(300 * time.Millisecond); close(release) }()
+	var channelErr, answerErr, nextErr error
+	err = st.Tx(ctx, func(q store.Queries) error {
+		c, err := q.AppleChannels().Get(ctx, a.ID, d.ID)
+		if err != nil {
+			return err
+		}
+		cmd, err := q.Commands().Get(ctx, a.ID, sent.ID)
+		if err != nil {
+			return err
+		}
+		// Each write is the first to meet the departure's locks in some
+		// interleaving; SendNext first, as its subquery reads a snapshot.
+		_, nextErr = q.Commands().SendNext(ctx, a.ID, d.ID, true, at.Add(2*time.Minute))
+		c.PushToken, c.UnlockToken, c.LastCheckin = []byte{2}, []byte("new unlock"), micro(at.Add(2*time.Minute))
+		channelErr = q.AppleChannels().Update(ctx, c)
+		cmd.State, cmd.CompletedAt = store.CommandAcknowledged, micro(at.Add(2*time.Minute))
+		answerErr = q.Commands().Update(ctx, cmd)
+		return nil
+	})
+	must(t, err)
+	must(t, <-departed)
+	wantErr(t, channelErr, store.ErrNotFound, "updating a channel closed meanwhile")
+	wantErr(t, answerErr, store.ErrNotFound, "answering a command cancelled meanwhile")
+	wantErr(t, nextErr, store.ErrNotFound, "sending a command cancelled meanwhile")
+
+	got, err := st.Read().AppleChannels().Get(ctx, a.ID, d.ID)
+	must(t, err)
+	if !got.CheckedOut || got.PushToken != nil || got.PushMagic != "" || got.UnlockToken != nil || got.Bootstrap != nil {
+		t.Fatalf("the departed channel came back: %+v", got)
+	}
+	for _, c := range cmds {
+		stored, err := st.Read().Commands().Get(ctx, a.ID, c.ID)
+		must(t, err)
+		if stored.State != store.CommandCancelled || len(stored.Payload) != 0 {
+			t.Fatalf("a cancelled command was reopened or re-finished: %+v", stored)
+		}
+	}
+	// Closing twice is no error; a closed channel's Update changes nothing.
+	tx(t, st, func(q store.Queries) error { return q.AppleChannels().CheckOut(ctx, a.ID, d.ID, at.Add(time.Hour)) })
+	err = st.Tx(ctx, func(q store.Queries) error { return q.AppleChannels().Update(ctx, ch) })
+	if !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("Update of a closed channel: %v", err)
+	}
+}
