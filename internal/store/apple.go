@@ -62,8 +62,11 @@ type AppleChannel struct {
 	// CertFingerprint is the SHA-256 of the identity certificate the device
 	// signs with; unique, so one certificate can never speak for two devices.
 	CertFingerprint []byte
-	CertNotAfter    time.Time
-	EnrolmentID     string
+	// CertSerial is the certificate's serial number in decimal; empty for
+	// channels created before it was kept.
+	CertSerial   string
+	CertNotAfter time.Time
+	EnrolmentID  string
 	// ChannelIndex is a keyed index of the UDID (or the User Enrollment
 	// EnrollmentID): every check-in must name the same one.
 	ChannelIndex []byte

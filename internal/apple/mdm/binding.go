@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"math/big"
 	"time"
 
 	"github.com/steward-mdm/steward/internal/apple/scep"
@@ -120,9 +121,17 @@ func (s *Service) renewedChannel(ctx context.Context, q store.Queries, cert *x50
 	if err != nil {
 		return ch, err
 	}
-	ch.CertFingerprint, ch.CertNotAfter, ch.UpdatedAt = fp, cert.NotAfter.UTC(), s.clock()
+	replaced := ch.CertSerial
+	ch.CertFingerprint, ch.CertSerial, ch.CertNotAfter, ch.UpdatedAt = fp, cert.SerialNumber.String(), cert.NotAfter.UTC(), s.clock()
 	if err := s.updateChannel(ctx, q, ch); err != nil {
 		return ch, err
+	}
+	// The certificate it replaces can no longer be renewed: whoever holds
+	// its key could otherwise get a certificate and take the channel back.
+	if serial, ok := new(big.Int).SetString(replaced, 10); ok {
+		if err := scep.ReleaseCertificate(ctx, q.Settings(), ch.TenantID, serial); err != nil {
+			return ch, err
+		}
 	}
 	return ch, q.Settings().Delete(ctx, certBindingKey(fp))
 }

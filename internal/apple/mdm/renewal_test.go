@@ -86,6 +86,12 @@ func TestIdentityRenewedBeforeExpiry(t *testing.T) {
 	if _, err := before.Poll(f.ctx); !errors.As(err, &se) || se.Status != http.StatusForbidden {
 		t.Errorf("the replaced certificate still works: %v", err)
 	}
+	// Nor can it be renewed, which would give its key's holder a
+	// certificate the channel moves to.
+	var refused *sim.RefusedError
+	if err := before.RenewIdentity(f.ctx); !errors.As(err, &refused) {
+		t.Errorf("the replaced certificate could still be renewed: %v", err)
+	}
 
 	// The other device never came back: a week on, its renewal is replaced.
 	first, _ := f.st.Read().AppleChannels().Get(f.ctx, f.tenant, awayDev.ID)

@@ -70,14 +70,14 @@ func (s enrolmentStore) Use(ctx context.Context, tenantID, id, deviceID string, 
 
 type appleChannelStore struct{ q *queries }
 
-const appleChannelColumns = `device_id, tenant_id, cert_fingerprint, cert_not_after, enrolment_id, channel_index, topic, push_token,
-	push_magic, unlock_token, bootstrap, checked_out, last_checkin, push_due_at, push_attempts, renewal_command, renewal_at,
+const appleChannelColumns = `device_id, tenant_id, cert_fingerprint, cert_serial, cert_not_after, enrolment_id, channel_index, topic,
+	push_token, push_magic, unlock_token, bootstrap, checked_out, last_checkin, push_due_at, push_attempts, renewal_command, renewal_at,
 	created_at, updated_at`
 
 func scanAppleChannel(s scanner) (store.AppleChannel, error) {
 	var c store.AppleChannel
 	var notAfter, last, due, renewal, created, updated int64
-	err := s.Scan(&c.DeviceID, &c.TenantID, &c.CertFingerprint, &notAfter, &c.EnrolmentID, &c.ChannelIndex, &c.Topic, &c.PushToken,
+	err := s.Scan(&c.DeviceID, &c.TenantID, &c.CertFingerprint, &c.CertSerial, &notAfter, &c.EnrolmentID, &c.ChannelIndex, &c.Topic, &c.PushToken,
 		&c.PushMagic, &c.UnlockToken, &c.Bootstrap, &c.CheckedOut, &last, &due, &c.PushAttempts, &c.RenewalCommand, &renewal,
 		&created, &updated)
 	c.CertNotAfter, c.LastCheckin, c.CreatedAt, c.UpdatedAt = fromMicros(notAfter), fromMicros(last), fromMicros(created), fromMicros(updated)
@@ -88,8 +88,8 @@ func scanAppleChannel(s scanner) (store.AppleChannel, error) {
 
 func (s appleChannelStore) Create(ctx context.Context, c store.AppleChannel) error {
 	return s.q.insert(ctx, "creating MDM channel", `INSERT INTO apple_channels (`+appleChannelColumns+`)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)`,
-		c.DeviceID, c.TenantID, c.CertFingerprint, micros(c.CertNotAfter), c.EnrolmentID, c.ChannelIndex, c.Topic, blob(c.PushToken),
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20)`,
+		c.DeviceID, c.TenantID, c.CertFingerprint, c.CertSerial, micros(c.CertNotAfter), c.EnrolmentID, c.ChannelIndex, c.Topic, blob(c.PushToken),
 		c.PushMagic, blob(c.UnlockToken), blob(c.Bootstrap), boolInt(c.CheckedOut), micros(c.LastCheckin), micros(c.PushDueAt),
 		c.PushAttempts, c.RenewalCommand, micros(c.RenewalAt), micros(c.CreatedAt), micros(c.UpdatedAt))
 }
@@ -147,9 +147,9 @@ func (s appleChannelStore) GetByEnrolment(ctx context.Context, tenantID, enrolme
 func (s appleChannelStore) Update(ctx context.Context, c store.AppleChannel) error {
 	return s.q.execOne(ctx, "updating MDM channel", `UPDATE apple_channels SET cert_fingerprint = $3, cert_not_after = $4,
 		topic = $5, push_token = $6, push_magic = $7, unlock_token = $8, bootstrap = $9, checked_out = $10, last_checkin = $11,
-		updated_at = $12 WHERE tenant_id = $1 AND device_id = $2 AND checked_out = 0`,
+		updated_at = $12, cert_serial = $13 WHERE tenant_id = $1 AND device_id = $2 AND checked_out = 0`,
 		c.TenantID, c.DeviceID, c.CertFingerprint, micros(c.CertNotAfter), c.Topic, blob(c.PushToken), c.PushMagic,
-		blob(c.UnlockToken), blob(c.Bootstrap), boolInt(c.CheckedOut), micros(c.LastCheckin), micros(c.UpdatedAt))
+		blob(c.UnlockToken), blob(c.Bootstrap), boolInt(c.CheckedOut), micros(c.LastCheckin), micros(c.UpdatedAt), c.CertSerial)
 }
 
 func (s appleChannelStore) OpenOfDeparted(ctx context.Context, limit int) ([]store.AppleChannel, error) {

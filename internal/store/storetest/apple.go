@@ -62,7 +62,7 @@ func testEnrolments(t *testing.T, st store.Store) {
 func testAppleChannels(t *testing.T, st store.Store) {
 	ctx := context.Background()
 	a, b := newTenant(t, st, ""), newTenant(t, st, "")
-	c := store.AppleChannel{DeviceID: store.NewID(), TenantID: a.ID, CertFingerprint: []byte("fp-1"), CertNotAfter: micro(at.Add(24 * time.Hour)),
+	c := store.AppleChannel{DeviceID: store.NewID(), TenantID: a.ID, CertFingerprint: []byte("fp-1"), CertSerial: "1234567890123456789", CertNotAfter: micro(at.Add(24 * time.Hour)),
 		EnrolmentID: "enr-1", ChannelIndex: []byte("udid-idx"), Topic: "com.apple.mgmt.External.x", CreatedAt: micro(at), UpdatedAt: micro(at)}
 	tx(t, st, func(q store.Queries) error { return q.AppleChannels().Create(ctx, c) })
 	same := c
