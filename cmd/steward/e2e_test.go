@@ -16,6 +16,8 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+
+	"github.com/steward-mdm/steward/internal/api"
 )
 
 type lockedBuffer struct {
@@ -266,5 +268,24 @@ func privacyEndToEnd(t *testing.T, dir, data, auditKey string) {
 		if !strings.Contains(out, want) {
 			t.Fatalf("simulate: %q missing from\n%s", want, out)
 		}
+	}
+	// The last phase queued SecurityInfo for both; the devices stopped
+	// before asking for it, so an admin can still cancel it.
+	phones := itemIDs(t, mustCLI(t, nil, "device", "list", "--platform", "ios", "--state", "enrolled", "--json"))
+	if len(phones) != 2 {
+		t.Fatalf("device list: %v, want the two simulated iPhones", phones)
+	}
+	phone := phones[0]
+	var cmds api.List[api.CommandView]
+	if err := json.Unmarshal([]byte(mustCLI(t, nil, "device", "commands", "list", phone, "--json")), &cmds); err != nil || len(cmds.Items) == 0 {
+		t.Fatalf("device commands list: %+v, %v", cmds, err)
+	}
+	last := cmds.Items[len(cmds.Items)-1]
+	if last.RequestType != "SecurityInfo" || last.State != "queued" {
+		t.Fatalf("the last command is %s, %s; want the queued SecurityInfo", last.RequestType, last.State)
+	}
+	out = mustCLI(t, nil, "device", "commands", "cancel", phone, last.ID, "--reason", "not needed after all")
+	if !strings.Contains(out, "cancelled") || !strings.Contains(out, "cancelled by an administrator: not needed after all") {
+		t.Fatalf("device commands cancel: %s", out)
 	}
 }

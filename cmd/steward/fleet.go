@@ -29,7 +29,8 @@ func addFleetCmds(r *remote, root *cobra.Command) {
 // extendDeviceCmd adds the fleet subcommands (search, compliance, access
 // token, profiles) to the device group.
 func extendDeviceCmd(r *remote, device *cobra.Command) {
-	device.AddCommand(newDeviceListCmd(r), newDeviceComplianceCmd(r), newDeviceAccessTokenCmd(r), newDeviceProfilesCmd(r))
+	device.AddCommand(newDeviceListCmd(r), newDeviceComplianceCmd(r), newDeviceAccessTokenCmd(r), newDeviceProfilesCmd(r),
+		newDeviceCommandsCmd(r))
 }
 
 // maxJSONFile bounds the JSON documents the CLI reads from files (rules,

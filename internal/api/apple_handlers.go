@@ -2,6 +2,7 @@ package api
 
 import (
 	"encoding/base64"
+	"errors"
 	"net/http"
 	"slices"
 	"strings"
@@ -27,6 +28,7 @@ func (s *Server) appleRoutes() []Route {
 		{Method: "POST", Path: t + "/devices/{device}/commands", Access: needs("device.read"), Tag: tagApple, Summary: "Queue an MDM command; lock, locate and wipe need their own permission", In: CommandRequest{}, Out: CommandView{}, Status: http.StatusCreated, Handle: s.enqueueCommand},
 		{Method: "POST", Path: t + "/commands", Access: needs("device.read"), Tag: tagApple, Summary: "Queue one MDM command for many devices (or all enrolled ones)", In: BulkCommandRequest{}, Out: BulkCommandView{}, Status: http.StatusCreated, Handle: s.enqueueBulk},
 		{Method: "GET", Path: t + "/devices/{device}/commands", Access: needs("device.read"), Tag: tagApple, Summary: "A device's commands and their status", Query: pageQuery, Out: List[CommandView]{}, Handle: s.listCommands},
+		{Method: "POST", Path: t + "/devices/{device}/commands/{command}/cancel", Access: needs("device.read"), Tag: tagApple, Summary: "Cancel a command not yet delivered (queued, or answered \"not now\"); the permission its sending needs", In: CancelCommandRequest{}, Out: CommandView{}, Handle: s.cancelCommand},
 	}
 }
 
@@ -97,6 +99,10 @@ type BulkCommandView struct {
 	Queued int `json:"queued"`
 	// Skipped are devices whose queue was full.
 	Skipped []string `json:"skipped,omitempty"`
+}
+
+type CancelCommandRequest struct {
+	Reason string `json:"reason,omitempty"`
 }
 
 type CommandView struct {
@@ -187,58 +193,79 @@ func (s *Server) getPushCertificate(c *Call) (any, error) {
 	return PushCertificateView{Topic: st.Topic, NotAfter: st.NotAfter, DaysLeft: st.DaysLeft, Warning: st.Warning}, nil
 }
 
-// commandFor turns a request into a typed command and the permission it needs.
+// commandFor turns a request into a typed command and the permission it
+// needs (commandPermission).
 func commandFor(in CommandRequest) (mdmproto.Request, rbac.Permission, error) {
+	req, err := requestFor(in)
+	return req, commandPermission(in.RequestType), err
+}
+
+// commandPermission is the permission sending a command of requestType
+// needs, and cancelling one: stopping a lock can be as harmful as sending it.
+func commandPermission(requestType string) rbac.Permission {
+	switch requestType {
+	case "DeviceLock", "ClearPasscode":
+		return "device.lock"
+	case "DeviceLocation", "EnableLostMode", "DisableLostMode":
+		return "device.locate"
+	case "EraseDevice":
+		return "device.wipe"
+	}
+	return "device.manage"
+}
+
+// requestFor builds the typed command a request names.
+func requestFor(in CommandRequest) (mdmproto.Request, error) {
 	switch in.RequestType {
 	case "DeviceInformation":
-		return mdmproto.DeviceInformation{Queries: in.Queries}, "device.manage", nil
+		return mdmproto.DeviceInformation{Queries: in.Queries}, nil
 	case "SecurityInfo":
-		return mdmproto.SecurityInfo{}, "device.manage", nil
+		return mdmproto.SecurityInfo{}, nil
 	case "InstalledApplicationList":
-		return mdmproto.InstalledApplicationList{}, "device.manage", nil
+		return mdmproto.InstalledApplicationList{}, nil
 	case "ManagedApplicationList":
-		return mdmproto.ManagedApplicationList{}, "device.manage", nil
+		return mdmproto.ManagedApplicationList{}, nil
 	case "ProfileList":
-		return mdmproto.ProfileList{}, "device.manage", nil
+		return mdmproto.ProfileList{}, nil
 	case "CertificateList":
-		return mdmproto.CertificateList{}, "device.manage", nil
+		return mdmproto.CertificateList{}, nil
 	case "RemoveProfile":
 		if strings.HasPrefix(in.Identifier, "org.steward.enrolment") {
-			return nil, "", apperr.Invalid("removing the management profile retires the device: use the retire action, which a second admin approves").With("field", "identifier")
+			return nil, apperr.Invalid("removing the management profile retires the device: use the retire action, which a second admin approves").With("field", "identifier")
 		}
-		return mdmproto.RemoveProfile{Identifier: in.Identifier}, "device.manage", nil
+		return mdmproto.RemoveProfile{Identifier: in.Identifier}, nil
 	case "RemoveApplication":
-		return mdmproto.RemoveApplication{Identifier: in.Identifier}, "device.manage", nil
+		return mdmproto.RemoveApplication{Identifier: in.Identifier}, nil
 	case "RestartDevice":
-		return mdmproto.RestartDevice{}, "device.manage", nil
+		return mdmproto.RestartDevice{}, nil
 	case "ShutDownDevice":
-		return mdmproto.ShutDownDevice{}, "device.manage", nil
+		return mdmproto.ShutDownDevice{}, nil
 	case "DeviceLock":
-		return mdmproto.DeviceLock{Message: in.Message, PhoneNumber: in.PhoneNumber, PIN: mdmproto.SecretString(in.PIN)}, "device.lock", nil
+		return mdmproto.DeviceLock{Message: in.Message, PhoneNumber: in.PhoneNumber, PIN: mdmproto.SecretString(in.PIN)}, nil
 	case "DeviceLocation":
-		return mdmproto.DeviceLocation{}, "device.locate", nil
+		return mdmproto.DeviceLocation{}, nil
 	case "EnableLostMode":
-		return mdmproto.EnableLostMode{Message: in.Message, PhoneNumber: in.PhoneNumber}, "device.locate", nil
+		return mdmproto.EnableLostMode{Message: in.Message, PhoneNumber: in.PhoneNumber}, nil
 	case "DisableLostMode":
-		return mdmproto.DisableLostMode{}, "device.locate", nil
+		return mdmproto.DisableLostMode{}, nil
 	case "EraseDevice":
 		// Wiping goes through remote actions, where a second admin approves it.
-		return nil, "", apperr.Invalid("wipe a device with POST /devices/{device}/actions (action wipe): a second admin approves it").With("field", "request_type")
+		return nil, apperr.Invalid("wipe a device with POST /devices/{device}/actions (action wipe): a second admin approves it").With("field", "request_type")
 	case "ClearPasscode":
-		return mdmproto.ClearPasscode{}, "device.lock", nil // the service adds the device's UnlockToken
+		return mdmproto.ClearPasscode{}, nil // the service adds the device's UnlockToken
 	case "InstallProfile":
 		payload, err := base64.StdEncoding.DecodeString(in.Payload)
 		if err != nil || len(payload) == 0 {
-			return nil, "", apperr.Invalid("payload must be a base64 configuration profile").With("field", "payload")
+			return nil, apperr.Invalid("payload must be a base64 configuration profile").With("field", "payload")
 		}
-		return mdmproto.InstallProfile{Payload: payload}, "device.manage", nil
+		return mdmproto.InstallProfile{Payload: payload}, nil
 	case "InstallApplication":
 		return mdmproto.InstallApplication{ITunesStoreID: in.ITunesStoreID, Identifier: in.Identifier, ManifestURL: in.ManifestURL,
-			ManagementFlags: mdmproto.ManagementFlagRemoveWithMDM}, "device.manage", nil
+			ManagementFlags: mdmproto.ManagementFlagRemoveWithMDM}, nil
 	case "ScheduleOSUpdate":
-		return mdmproto.ScheduleOSUpdate{Updates: []mdmproto.OSUpdate{{ProductVersion: in.ProductVersion, InstallAction: in.InstallAction}}}, "device.manage", nil
+		return mdmproto.ScheduleOSUpdate{Updates: []mdmproto.OSUpdate{{ProductVersion: in.ProductVersion, InstallAction: in.InstallAction}}}, nil
 	}
-	return nil, "", apperr.Invalid("unknown or unsupported request_type %q", in.RequestType).With("field", "request_type")
+	return nil, apperr.Invalid("unknown or unsupported request_type %q", in.RequestType).With("field", "request_type")
 }
 
 func (s *Server) enqueueCommand(c *Call) (any, error) {
@@ -327,4 +354,30 @@ func (s *Server) listCommands(c *Call) (any, error) {
 		return nil, err
 	}
 	return listOf(cs, page.Limit, commandView, func(x store.Command) string { return x.ID }), nil
+}
+
+func (s *Server) cancelCommand(c *Call) (any, error) {
+	m, err := s.mdmSvc()
+	if err != nil {
+		return nil, err
+	}
+	var in CancelCommandRequest
+	if err := c.Decode(&in); err != nil {
+		return nil, err
+	}
+	cmd, err := s.st.Read().Commands().Get(c.R.Context(), c.Tenant, c.Path("command"))
+	if errors.Is(err, store.ErrNotFound) || (err == nil && cmd.DeviceID != c.Path("device")) {
+		return nil, apperr.NotFound("command")
+	}
+	if err != nil {
+		return nil, err
+	}
+	if perm := commandPermission(cmd.RequestType); !c.Perms.Has(perm) {
+		return nil, apperr.Forbidden("cancelling %s needs the %s permission", cmd.RequestType, perm)
+	}
+	cancelled, err := m.Cancel(c.R.Context(), c.Tenant, c.Path("device"), cmd.ID, in.Reason, c.Actor)
+	if err != nil {
+		return nil, err
+	}
+	return commandView(cancelled), nil
 }

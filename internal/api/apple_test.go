@@ -1,7 +1,9 @@
 package api
 
 import (
+	"context"
 	"testing"
+	"time"
 
 	"github.com/steward-mdm/steward/internal/privacy"
 	"github.com/steward-mdm/steward/internal/store"
@@ -74,6 +76,35 @@ func TestAppleAPI(t *testing.T) {
 		}
 		if r := e.do(help, "POST", base+"/devices/"+dev.ID+"/commands", CommandRequest{RequestType: "DeviceLock"}); r.status != 409 {
 			t.Errorf("help desk lock (device not enrolled yet): %d %s", r.status, r.body)
+		}
+
+		// Cancelling needs what sending needs: help desk may withdraw a lock,
+		// not an inventory query.
+		queued := func(requestType string) string {
+			c := store.Command{ID: store.NewID(), TenantID: e.rootID, DeviceID: dev.ID, RequestType: requestType, Payload: []byte("sealed"),
+				State: store.CommandQueued, RequestedBy: "admin:x", CreatedAt: time.Now()}
+			if err := st.Tx(context.Background(), func(q store.Queries) error { return q.Commands().Enqueue(context.Background(), []store.Command{c}, 10) }); err != nil {
+				t.Fatal(err)
+			}
+			return c.ID
+		}
+		cancel := func(deviceID, commandID string) string {
+			return base + "/devices/" + deviceID + "/commands/" + commandID + "/cancel"
+		}
+		lock, query := queued("DeviceLock"), queued("SecurityInfo")
+		if r := e.do(help, "POST", cancel(dev.ID, query), CancelCommandRequest{}); r.status != 403 {
+			t.Errorf("help desk cancelled an inventory query: %d %s", r.status, r.body)
+		}
+		var cancelled CommandView
+		e.must(200, help, "POST", cancel(dev.ID, lock), CancelCommandRequest{Reason: "found the phone"}, &cancelled)
+		if cancelled.State != store.CommandCancelled {
+			t.Errorf("cancelled lock: %+v", cancelled)
+		}
+		if r := e.do(help, "POST", cancel(dev.ID, lock), CancelCommandRequest{}); r.status != 409 {
+			t.Errorf("cancelling twice: %d %s", r.status, r.body)
+		}
+		if r := e.do(e.owner, "POST", cancel(store.NewID(), query), CancelCommandRequest{}); r.status != 404 {
+			t.Errorf("cancelling through another device: %d %s", r.status, r.body)
 		}
 	})
 }

@@ -1,6 +1,7 @@
 package api
 
 import (
+	"context"
 	"encoding/json"
 	"net/http"
 	"os"
@@ -8,6 +9,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/steward-mdm/steward/internal/rbac"
 	"github.com/steward-mdm/steward/internal/store"
@@ -87,12 +89,20 @@ func TestTenantIsolation(t *testing.T) {
 		e.must(200, bSecret, "GET", "/api/v1/me/sessions", nil, &sessions)
 		pf := e.privacyFixtures(b.ID, bSecret)
 		mf := e.manageFixtures(b.ID, bSecret, pf.device)
+		cmd := store.Command{ID: store.NewID(), TenantID: b.ID, DeviceID: pf.device, RequestType: "SecurityInfo", Payload: []byte("sealed"),
+			State: store.CommandQueued, RequestedBy: "admin:x", CreatedAt: time.Now()}
+		if err := st.Tx(context.Background(), func(q store.Queries) error {
+			return q.Commands().Enqueue(context.Background(), []store.Command{cmd}, 10)
+		}); err != nil {
+			t.Fatal(err)
+		}
 		foreign := map[string]string{
 			"tenant": b.ID, "admin": bAdmin, "role": role.ID, "token": tok.Token.ID,
 			"assignment": asgs.Items[0].ID, "session": sessions.Items[0].ID,
 			"subject": pf.subject, "device": pf.device, "approval": pf.approval, "erasure": pf.erasure,
 			"group": mf.group, "profile": mf.profile, "policy": mf.policy, "batch": mf.batch, "app": mf.app, "schedule": mf.schedule,
-			"kind": "inventory", // a report kind: the same in every tenant, not an object
+			"command": cmd.ID,
+			"kind":    "inventory", // a report kind: the same in every tenant, not an object
 		}
 
 		for _, rt := range e.srv.Routes() {

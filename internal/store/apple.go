@@ -215,6 +215,11 @@ type CommandStore interface {
 	// finished since it was read (answered, cancelled) gives ErrNotFound and
 	// stays as it is: an answer cannot reopen or re-finish it.
 	Update(ctx context.Context, c Command) error
+	// Cancel finishes one command not yet delivered (queued, or answered
+	// "not now") as cancelled at at, with errorChain and without its
+	// payload, and returns it; ErrNotFound when no such command is in one
+	// of those states.
+	Cancel(ctx context.Context, tenantID, id, errorChain string, at time.Time) (Command, error)
 	// CancelOpen finishes the device's open commands as cancelled at at,
 	// with errorChain, drops their payloads, and returns them.
 	CancelOpen(ctx context.Context, tenantID, deviceID string, errorChain string, at time.Time) ([]Command, error)

@@ -335,6 +335,18 @@ func (s commandStore) Update(ctx context.Context, c store.Command) error {
 	return s.q.execOne(ctx, "updating command", query+` WHERE tenant_id = $1 AND id = $2 AND state IN `+openStates, args...)
 }
 
+func (s commandStore) Cancel(ctx context.Context, tenantID, id, errorChain string, at time.Time) (store.Command, error) {
+	var c store.Command
+	err := s.q.inWriteTx(ctx, func(q *queries) error {
+		var err error
+		c, err = scanCommand(q.x.QueryRowContext(ctx, `UPDATE commands SET state = 'cancelled', completed_at = $3, error_chain = $4,
+			payload = $5 WHERE tenant_id = $1 AND id = $2 AND state IN ('queued', 'notnow') RETURNING `+commandColumns,
+			tenantID, id, micros(at), errorChain, []byte{}))
+		return mapErr("cancelling a command", err)
+	})
+	return c, err
+}
+
 func (s commandStore) CancelOpen(ctx context.Context, tenantID, deviceID, errorChain string, at time.Time) ([]store.Command, error) {
 	var cancelled []store.Command
 	err := s.q.inWriteTx(ctx, func(q *queries) error {

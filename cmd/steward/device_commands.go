@@ -1,0 +1,56 @@
+package main
+
+import (
+	"github.com/spf13/cobra"
+
+	"github.com/steward-mdm/steward/internal/api"
+	"github.com/steward-mdm/steward/internal/apple/mdm"
+)
+
+// newDeviceCommandsCmd lists a device's MDM commands and cancels the ones
+// not yet delivered.
+func newDeviceCommandsCmd(r *remote) *cobra.Command {
+	cmd := &cobra.Command{Use: "commands", Short: "A device's MDM commands: list them, cancel one not yet delivered"}
+	list := &cobra.Command{
+		Use: "list DEVICE-ID", Short: "The device's commands, oldest first, and their state", Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return r.call(cmd, func(a *apiCall) error {
+				out, err := collect[api.CommandView](a, tenantPath(a.tenant, "/devices/"+pathSegment(args[0])+"/commands"))
+				if err != nil {
+					return err
+				}
+				return printCommands(r, cmd, out)
+			})
+		},
+	}
+	var reason string
+	cancel := &cobra.Command{
+		Use:   "cancel DEVICE-ID COMMAND-ID [--reason TEXT]",
+		Short: "Cancel a command still queued or answered \"not now\"; a delivered one cannot be recalled",
+		Args:  cobra.ExactArgs(2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return r.call(cmd, func(a *apiCall) error {
+				var out api.CommandView
+				path := tenantPath(a.tenant, "/devices/"+pathSegment(args[0])+"/commands/"+pathSegment(args[1])+"/cancel")
+				if err := a.do("POST", path, api.CancelCommandRequest{Reason: reason}, &out); err != nil {
+					return err
+				}
+				return printCommands(r, cmd, api.List[api.CommandView]{Items: []api.CommandView{out}})
+			})
+		},
+	}
+	cancel.Flags().StringVar(&reason, "reason", "", "why, for the audit log and the command's record (up to 200 characters)")
+	cmd.AddCommand(list, cancel)
+	return cmd
+}
+
+func printCommands(r *remote, cmd *cobra.Command, out api.List[api.CommandView]) error {
+	return r.print(cmd.OutOrStdout(), out, []string{"COMMAND", "TYPE", "STATE", "QUEUED", "BY", "ERROR"}, func(i int) []string {
+		c := out.Items[i]
+		problem := ""
+		if c.ErrorChain != "" {
+			problem = mdm.ErrorSummary(c.ErrorChain)
+		}
+		return []string{c.ID, c.RequestType, c.State, c.CreatedAt.Format("2006-01-02 15:04"), c.RequestedBy, problem}
+	}, len(out.Items))
+}

@@ -1,0 +1,65 @@
+package mdm
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"unicode/utf8"
+
+	"github.com/steward-mdm/steward/internal/apperr"
+	"github.com/steward-mdm/steward/internal/apple/mdmproto"
+	"github.com/steward-mdm/steward/internal/audit"
+	"github.com/steward-mdm/steward/internal/iam"
+	"github.com/steward-mdm/steward/internal/store"
+)
+
+// maxCancelReason bounds the reason an admin gives for cancelling; it is
+// kept in the command's error chain, which holds 300 bytes of text.
+const maxCancelReason = 200
+
+// Cancel withdraws a command an admin no longer wants carried out: one
+// still queued, or answered "not now" (the device would be offered it
+// again). A command already delivered cannot be recalled, since the device
+// may be carrying it out; its answer is awaited. What waits on the command
+// is settled as for any cancelled one: an action's fails, a profile's
+// installation is marked failed.
+func (s *Service) Cancel(ctx context.Context, tenantID, deviceID, commandID, reason string, actor iam.Actor) (store.Command, error) {
+	if utf8.RuneCountInString(reason) > maxCancelReason {
+		return store.Command{}, apperr.Invalid("the reason is longer than %d characters", maxCancelReason).With("field", "reason")
+	}
+	description := "cancelled by an administrator"
+	if reason != "" {
+		description += ": " + reason
+	}
+	chain, err := json.Marshal([]mdmproto.ErrorChainItem{{LocalizedDescription: description}})
+	if err != nil {
+		return store.Command{}, err
+	}
+	var out store.Command
+	err = s.st.Tx(ctx, func(q store.Queries) error {
+		cmd, err := q.Commands().Get(ctx, tenantID, commandID)
+		if errors.Is(err, store.ErrNotFound) || (err == nil && cmd.DeviceID != deviceID) {
+			return apperr.NotFound("command")
+		}
+		if err != nil {
+			return err
+		}
+		if cmd.State != store.CommandQueued && cmd.State != store.CommandNotNow {
+			return apperr.Conflict("the command is %s: only a command not yet delivered, or answered \"not now\", can be cancelled", cmd.State)
+		}
+		// A check-in may deliver it between the read and this write.
+		if out, err = q.Commands().Cancel(ctx, tenantID, commandID, string(chain), s.clock()); errors.Is(err, store.ErrNotFound) {
+			return apperr.Conflict("the command was delivered meanwhile; its answer is awaited")
+		} else if err != nil {
+			return err
+		}
+		if err := s.finished(ctx, q, out); err != nil {
+			return err
+		}
+		e := actor.Entry(tenantID, "mdm.command.cancel", "device", deviceID, audit.OutcomeSuccess)
+		e.Reason = reason
+		e.Details = map[string]any{"command": commandID, "request_type": out.RequestType}
+		return audit.Append(ctx, q, e)
+	})
+	return out, err
+}
