@@ -2,6 +2,7 @@ package sim
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
 	"howett.net/plist"
@@ -55,6 +56,11 @@ func (d *Device) reinstallEnrolment(ctx context.Context, cmd map[string]any) (bo
 	info, err := readProfile(payload)
 	if err != nil || info.serverURL != d.serverURL {
 		return false, nil // another profile
+	}
+	// As a device does, the management payload of the profile it replaces
+	// must stay as it was.
+	if info.topic != d.profile.topic || info.accessRights != d.profile.accessRights || info.checkinURL != d.profile.checkinURL {
+		return true, errors.New("the new MDM payload does not match the old payload")
 	}
 	if err := d.scep(ctx, info); err != nil {
 		return true, err

@@ -295,6 +295,7 @@ func (d *Device) exchange(ctx context.Context, client *http.Client, method, targ
 type profileInfo struct {
 	scepURL, challenge, cn       string
 	serverURL, checkinURL, topic string
+	accessRights                 uint64
 	signer                       *x509.Certificate
 }
 
@@ -331,6 +332,7 @@ func readProfile(signed []byte) (profileInfo, error) {
 			info.serverURL, _ = p["ServerURL"].(string)
 			info.checkinURL, _ = p["CheckInURL"].(string)
 			info.topic, _ = p["Topic"].(string)
+			info.accessRights, _ = p["AccessRights"].(uint64)
 		}
 	}
 	if info.scepURL == "" || info.serverURL == "" || info.challenge == "" {

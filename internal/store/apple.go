@@ -28,13 +28,16 @@ type Enrolment struct {
 	// AllowFullWipe: the employee allowed erasing this (personal) device
 	// when accepting the notice.
 	AllowFullWipe bool
-	SecretHash    []byte // hash of the link secret
-	State         string
-	CreatedBy     string
-	DeviceID      string // set once a device enrolled with it
-	CreatedAt     time.Time
-	ExpiresAt     time.Time
-	UsedAt        time.Time
+	// AccessRights are those of the last enrolment profile built for it
+	// (0: none recorded); a renewal's profile grants the same.
+	AccessRights int
+	SecretHash   []byte // hash of the link secret
+	State        string
+	CreatedBy    string
+	DeviceID     string // set once a device enrolled with it
+	CreatedAt    time.Time
+	ExpiresAt    time.Time
+	UsedAt       time.Time
 }
 
 // EnrolmentStore holds enrolments.
@@ -46,7 +49,7 @@ type EnrolmentStore interface {
 	// GetBySecretHash ignores the tenant: the link names none.
 	GetBySecretHash(ctx context.Context, hash []byte) (Enrolment, error)
 	List(ctx context.Context, tenantID string, p Page) ([]Enrolment, error)
-	// Update writes State, AllowFullWipe, DeviceID and UsedAt.
+	// Update writes State, AllowFullWipe, AccessRights, DeviceID and UsedAt.
 	Update(ctx context.Context, e Enrolment) error
 	// Use marks an accepted enrolment used by deviceID; ErrConflict when it
 	// is not accepted any more (of two racing devices, one wins).

@@ -48,25 +48,34 @@ func (s *Service) Profile(ctx context.Context, secret string, topic string) ([]b
 	if err != nil {
 		return nil, err
 	}
-	return s.enrolmentProfile(ctx, q, e, challenge, topic)
+	profile, rights, err := s.enrolmentProfile(ctx, q, e, challenge, topic, 0)
+	if err != nil || int(rights) == e.AccessRights {
+		return profile, err
+	}
+	// Remembered for the renewals: the device installs what it downloads.
+	e.AccessRights = int(rights)
+	return profile, q.Enrolments().Update(ctx, e)
 }
 
 // enrolmentProfile builds and signs e's enrolment profile around a SCEP
-// challenge. A device that installs it again over its installed one (same
-// PayloadIdentifier, same server and topic) keeps its management and gets
-// a new identity.
-func (s *Service) enrolmentProfile(ctx context.Context, q store.Queries, e store.Enrolment, challenge, topic string) ([]byte, error) {
+// challenge, granting rights, or when rights is 0 what e's ownership and
+// today's policy allow; it returns the profile and the rights it grants. A
+// device that installs it again over its installed one (same
+// PayloadIdentifier, server, topic and rights) keeps its management and
+// gets a new identity.
+func (s *Service) enrolmentProfile(ctx context.Context, q store.Queries, e store.Enrolment, challenge, topic string,
+	rights mdmproto.AccessRights) ([]byte, mdmproto.AccessRights, error) {
 	tenant, err := q.Tenants().Get(ctx, e.TenantID)
 	if err != nil {
-		return nil, err
+		return nil, 0, err
 	}
 	trust, err := s.tenantTrust(ctx, tenant.ID)
 	if err != nil {
-		return nil, err
+		return nil, 0, err
 	}
 	settings, _, err := privacy.LoadSettings(ctx, q, e.TenantID)
 	if err != nil {
-		return nil, err
+		return nil, 0, err
 	}
 	o := privacy.Ownership(e.Ownership)
 	base := s.cfg.PublicURL + "/mdm/" + tenant.ID
@@ -76,28 +85,32 @@ func (s *Service) enrolmentProfile(ctx context.Context, q store.Queries, e store
 		SCEP: mdmproto.SCEPSettings{URL: s.cfg.PublicURL + "/scep/" + tenant.ID, Name: "Steward",
 			Challenge: mdmproto.SecretString(challenge), Subject: []mdmproto.SubjectAttribute{{Type: "CN", Value: deviceCommonName(e.ID)}}},
 		ServerURL: base + "/connect", CheckInURL: base + "/checkin", Topic: topic,
-		AccessRights: accessRights(o, settings.Policy, e.AllowFullWipe),
+		AccessRights: rights,
+	}
+	if rights == 0 {
+		p.AccessRights = accessRights(o, settings.Policy, e.AllowFullWipe)
 	}
 	if e.UserEnrollment {
 		sub, err := s.priv.Subject(ctx, q, e.TenantID, e.SubjectID)
 		if err != nil {
-			return nil, err
+			return nil, 0, err
 		}
 		prof, err := s.priv.OpenProfile(ctx, q, sub)
 		if err != nil {
-			return nil, err
+			return nil, 0, err
 		}
 		p.AssignedManagedAppleID = prof.Email // the work account the Managed Apple Account is federated from
 	}
 	raw, err := mdmproto.BuildEnrolmentProfile(p)
 	if err != nil {
-		return nil, err
+		return nil, 0, err
 	}
 	signer, key, err := trust.profileSigner(s.clock())
 	if err != nil {
-		return nil, err
+		return nil, 0, err
 	}
-	return mdmproto.SignProfile(raw, signer, key, []*x509.Certificate{trust.ca.Certificate()})
+	signed, err := mdmproto.SignProfile(raw, signer, key, []*x509.Certificate{trust.ca.Certificate()})
+	return signed, p.AccessRights, err
 }
 
 func enrolmentProfileIdentifier(enrolmentID string) string {

@@ -85,7 +85,7 @@ func (s *Service) renewIdentity(ctx context.Context, ch store.AppleChannel, now 
 		if err != nil {
 			return err
 		}
-		profile, err := s.enrolmentProfile(ctx, q, e, challenge, ch.Topic)
+		profile, _, err := s.enrolmentProfile(ctx, q, e, challenge, ch.Topic, mdmproto.AccessRights(e.AccessRights))
 		if err != nil {
 			return err
 		}

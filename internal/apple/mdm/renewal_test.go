@@ -113,3 +113,74 @@ func TestIdentityRenewedBeforeExpiry(t *testing.T) {
 		t.Error("the returning device's channel did not move to its new certificate")
 	}
 }
+
+// TestRenewalKeepsTheGrantedRights: a device refuses a management profile
+// whose MDM payload changed, so the profile that renews its identity grants
+// the rights the installed one did, even after the policy changed: here a
+// personal phone enrolled while full wipes were allowed, and allowed no
+// more since.
+func TestRenewalKeepsTheGrantedRights(t *testing.T) {
+	f := newFixture(t, storetest.OpenSQLite(t))
+	f.publish(privacy.Personal)
+	ts := f.serve()
+	fullWipe := func(allowed bool) {
+		t.Helper()
+		res, err := f.priv.RequestPolicyChange(f.ctx, f.tenant, privacy.PolicyChangeInput{Reason: "the works council agreed to this change",
+			Changes: []privacy.Change{{Ownership: privacy.Personal, FullWipe: &allowed}}}, "admin-a", admin)
+		if err == nil && !res.Applied {
+			res, err = f.priv.DecidePolicyChange(f.ctx, f.tenant, res.Approval.ID, privacy.DecideInput{Approve: true}, "admin-b", admin)
+		}
+		if err != nil || !res.Applied {
+			t.Fatalf("full wipe allowed %v: %+v, %v", allowed, res, err)
+		}
+	}
+	fullWipe(true)
+	erika, err := f.priv.CreateSubject(f.ctx, f.tenant, privacy.SubjectInput{Email: "erika@acme.test"}, admin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, link, err := f.svc.CreateEnrolment(f.ctx, f.tenant, mdm.EnrolmentInput{Ownership: string(privacy.Personal), SubjectID: erika.ID}, admin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := sim.New(ts.Client(), false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d.Personal = true
+	if err := d.Enrol(f.ctx, link, true); err != nil { // Erika allows full wipes
+		t.Fatal(err)
+	}
+	if _, err := d.Poll(f.ctx); err != nil {
+		t.Fatal(err)
+	}
+	fullWipe(false)
+
+	ch, err := f.st.Read().AppleChannels().GetByCert(f.ctx, mdm.Fingerprint(d.Certificate()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := f.st.Tx(f.ctx, func(q store.Queries) error {
+		ch.CertNotAfter = f.now.Add(20 * 24 * time.Hour)
+		return q.AppleChannels().Update(f.ctx, ch)
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := f.svc.RenewIdentities(f.ctx, 10); err != nil || n != 1 {
+		t.Fatalf("%d renewals (%v), want 1", n, err)
+	}
+	old := d.Certificate()
+	if n, err := d.Poll(f.ctx); err != nil || n != 1 {
+		t.Fatalf("the device answered %d commands (%v), want the renewal", n, err)
+	}
+	renewal, err := f.st.Read().AppleChannels().Get(f.ctx, f.tenant, ch.DeviceID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cmd, _ := f.st.Read().Commands().Get(f.ctx, f.tenant, renewal.RenewalCommand); cmd.State != store.CommandAcknowledged {
+		t.Fatalf("the renewal is %s: %s", cmd.State, mdm.ErrorSummary(cmd.ErrorChain))
+	}
+	if d.Certificate().SerialNumber.Cmp(old.SerialNumber) == 0 {
+		t.Fatal("the device kept its old certificate")
+	}
+}

@@ -13,13 +13,13 @@ import (
 type enrolmentStore struct{ q *queries }
 
 const enrolmentColumns = `id, tenant_id, ownership, subject_id, group_id, notice_version, user_enrollment, allow_full_wipe, secret_hash,
-	state, created_by, device_id, created_at, expires_at, used_at`
+	state, created_by, device_id, created_at, expires_at, used_at, access_rights`
 
 func scanEnrolment(s scanner) (store.Enrolment, error) {
 	var e store.Enrolment
 	var created, expires, used int64
 	err := s.Scan(&e.ID, &e.TenantID, &e.Ownership, &e.SubjectID, &e.GroupID, &e.NoticeVersion, &e.UserEnrollment, &e.AllowFullWipe,
-		&e.SecretHash, &e.State, &e.CreatedBy, &e.DeviceID, &created, &expires, &used)
+		&e.SecretHash, &e.State, &e.CreatedBy, &e.DeviceID, &created, &expires, &used, &e.AccessRights)
 	e.CreatedAt, e.ExpiresAt, e.UsedAt = fromMicros(created), fromMicros(expires), fromMicros(used)
 	return e, err
 }
@@ -29,9 +29,9 @@ func (s enrolmentStore) Create(ctx context.Context, e store.Enrolment) error {
 		return err
 	}
 	return s.q.insert(ctx, "creating enrolment", `INSERT INTO enrolments (`+enrolmentColumns+`)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)`,
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)`,
 		e.ID, e.TenantID, e.Ownership, e.SubjectID, e.GroupID, e.NoticeVersion, boolInt(e.UserEnrollment), boolInt(e.AllowFullWipe),
-		e.SecretHash, e.State, e.CreatedBy, e.DeviceID, micros(e.CreatedAt), micros(e.ExpiresAt), micros(e.UsedAt))
+		e.SecretHash, e.State, e.CreatedBy, e.DeviceID, micros(e.CreatedAt), micros(e.ExpiresAt), micros(e.UsedAt), e.AccessRights)
 }
 
 func (s enrolmentStore) Get(ctx context.Context, tenantID, id string) (store.Enrolment, error) {
@@ -52,8 +52,9 @@ func (s enrolmentStore) List(ctx context.Context, tenantID string, p store.Page)
 }
 
 func (s enrolmentStore) Update(ctx context.Context, e store.Enrolment) error {
-	return s.q.execOne(ctx, "updating enrolment", `UPDATE enrolments SET state = $3, device_id = $4, used_at = $5, allow_full_wipe = $6
-		WHERE tenant_id = $1 AND id = $2`, e.TenantID, e.ID, e.State, e.DeviceID, micros(e.UsedAt), boolInt(e.AllowFullWipe))
+	return s.q.execOne(ctx, "updating enrolment", `UPDATE enrolments SET state = $3, device_id = $4, used_at = $5, allow_full_wipe = $6,
+		access_rights = $7 WHERE tenant_id = $1 AND id = $2`, e.TenantID, e.ID, e.State, e.DeviceID, micros(e.UsedAt),
+		boolInt(e.AllowFullWipe), e.AccessRights)
 }
 
 func (s enrolmentStore) Use(ctx context.Context, tenantID, id, deviceID string, at time.Time) error {

@@ -29,7 +29,7 @@ func testEnrolments(t *testing.T, st store.Store) {
 	ctx := context.Background()
 	a, b := newTenant(t, st, ""), newTenant(t, st, "")
 	e := store.Enrolment{ID: store.NewID(), TenantID: a.ID, Ownership: "personal", SubjectID: "s1", NoticeVersion: 3, UserEnrollment: true,
-		SecretHash: []byte("hash-1"), State: store.EnrolmentOpen, CreatedBy: "admin:x", CreatedAt: micro(at), ExpiresAt: micro(at.Add(time.Hour))}
+		AccessRights: 4071, SecretHash: []byte("hash-1"), State: store.EnrolmentOpen, CreatedBy: "admin:x", CreatedAt: micro(at), ExpiresAt: micro(at.Add(time.Hour))}
 	tx(t, st, func(q store.Queries) error { return q.Enrolments().Create(ctx, e) })
 	dup := e
 	dup.ID = store.NewID()
@@ -44,7 +44,7 @@ func testEnrolments(t *testing.T, st store.Store) {
 	if got, err = st.Read().Enrolments().GetBySecretHash(ctx, []byte("hash-1")); err != nil || got.ID != e.ID {
 		t.Fatalf("by secret: %+v %v", got, err)
 	}
-	e.State, e.DeviceID, e.UsedAt = store.EnrolmentUsed, "dev-1", micro(at.Add(time.Minute))
+	e.State, e.DeviceID, e.UsedAt, e.AccessRights = store.EnrolmentUsed, "dev-1", micro(at.Add(time.Minute)), 8191
 	tx(t, st, func(q store.Queries) error { return q.Enrolments().Update(ctx, e) })
 	list, err := st.Read().Enrolments().List(ctx, a.ID, store.Page{})
 	must(t, err)

@@ -1,0 +1,5 @@
+-- The AccessRights of the last enrolment profile built for an enrolment
+-- (0: none recorded), so that the profile re-sent to renew the device's
+-- identity grants what the installed one did, whatever the policy says
+-- today: a device may refuse a management payload that changed.
+ALTER TABLE enrolments ADD COLUMN access_rights INTEGER NOT NULL DEFAULT 0;
