@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/steward-mdm/steward/internal/actions"
 	"github.com/steward-mdm/steward/internal/apperr"
 	"github.com/steward-mdm/steward/internal/apple/mdm"
 	"github.com/steward-mdm/steward/internal/apple/mdmproto"
@@ -372,7 +373,18 @@ func (s *Server) cancelCommand(c *Call) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	if perm := commandPermission(cmd.RequestType); !c.Perms.Has(perm) {
+	perm := commandPermission(cmd.RequestType)
+	// An action's command is authorised by the action (a retire is a
+	// RemoveProfile that needed device.wipe and a second admin): stopping
+	// it needs the action's permission.
+	if a, err := s.st.Read().Actions().ByCommand(c.R.Context(), c.Tenant, cmd.ID); err == nil {
+		if p, ok := actions.Permission(actions.Kind(a.Action)); ok {
+			perm = p
+		}
+	} else if !errors.Is(err, store.ErrNotFound) {
+		return nil, err
+	}
+	if !c.Perms.Has(perm) {
 		return nil, apperr.Forbidden("cancelling %s needs the %s permission", cmd.RequestType, perm)
 	}
 	cancelled, err := m.Cancel(c.R.Context(), c.Tenant, c.Path("device"), cmd.ID, in.Reason, c.Actor)

@@ -106,5 +106,22 @@ func TestAppleAPI(t *testing.T) {
 		if r := e.do(e.owner, "POST", cancel(store.NewID(), query), CancelCommandRequest{}); r.status != 404 {
 			t.Errorf("cancelling through another device: %d %s", r.status, r.body)
 		}
+		// A retire is a RemoveProfile, but stopping one needs what the retire
+		// needed, not device.manage.
+		retire := queued("RemoveProfile")
+		if err := st.Tx(context.Background(), func(q store.Queries) error {
+			return q.Actions().Create(context.Background(), []store.DeviceAction{{ID: store.NewID(), TenantID: e.rootID, DeviceID: dev.ID,
+				Action: "retire", Reason: "left the company", RequestedBy: "admin:x", State: "sent", CommandID: retire, CreatedAt: time.Now(), UpdatedAt: time.Now()}})
+		}); err != nil {
+			t.Fatal(err)
+		}
+		var manager RoleView
+		e.must(201, e.owner, "POST", base+"/roles", RoleRequest{Name: "Device manager", Permissions: []string{"device.read", "device.manage"}}, &manager)
+		_, mgr := e.admin(e.rootID, "manager@steward.test", manager.ID)
+		if r := e.do(mgr, "POST", cancel(dev.ID, retire), CancelCommandRequest{}); r.status != 403 {
+			t.Errorf("device.manage alone cancelled an approved retire: %d %s", r.status, r.body)
+		}
+		e.must(200, mgr, "POST", cancel(dev.ID, query), CancelCommandRequest{}, nil)
+		e.must(200, e.owner, "POST", cancel(dev.ID, retire), CancelCommandRequest{Reason: "the employee stays"}, nil)
 	})
 }

@@ -49,8 +49,11 @@ type EnrolmentStore interface {
 	// GetBySecretHash ignores the tenant: the link names none.
 	GetBySecretHash(ctx context.Context, hash []byte) (Enrolment, error)
 	List(ctx context.Context, tenantID string, p Page) ([]Enrolment, error)
-	// Update writes State, AllowFullWipe, AccessRights, DeviceID and UsedAt.
+	// Update writes State, AllowFullWipe, DeviceID and UsedAt.
 	Update(ctx context.Context, e Enrolment) error
+	// SetAccessRights records the access rights of the profile built for an
+	// accepted enrolment; ErrNotFound when it is not accepted (any more).
+	SetAccessRights(ctx context.Context, tenantID, id string, rights int) error
 	// Use marks an accepted enrolment used by deviceID; ErrConflict when it
 	// is not accepted any more (of two racing devices, one wins).
 	Use(ctx context.Context, tenantID, id, deviceID string, at time.Time) error
@@ -110,9 +113,10 @@ type AppleChannelStore interface {
 	Presence(ctx context.Context, fingerprint []byte) (ChannelPresence, error)
 	// GetByEnrolment finds the channel an enrolment created.
 	GetByEnrolment(ctx context.Context, tenantID, enrolmentID string) (AppleChannel, error)
-	// Update writes every mutable field of a channel still open: one
-	// checked out since it was read gives ErrNotFound and stays as it is,
-	// so a message racing a departure cannot bring the channel back.
+	// Update writes every mutable field of a channel still open, but
+	// CheckedOut (CheckOut closes a channel): one checked out since it was
+	// read gives ErrNotFound and stays as it is, so a message racing a
+	// departure cannot bring the channel back.
 	Update(ctx context.Context, c AppleChannel) error
 	// OpenOfDeparted returns up to limit channels still open whose devices
 	// left management (deprovisioned, retired or wiped), any tenant.

@@ -128,10 +128,19 @@ func (s *Service) renewedChannel(ctx context.Context, q store.Queries, cert *x50
 	}
 	// The certificate it replaces can no longer be renewed: whoever holds
 	// its key could otherwise get a certificate and take the channel back.
-	if serial, ok := new(big.Int).SetString(replaced, 10); ok {
-		if err := scep.ReleaseCertificate(ctx, q.Settings(), ch.TenantID, serial); err != nil {
-			return ch, err
-		}
+	if err := releaseCertificate(ctx, q, ch.TenantID, replaced); err != nil {
+		return ch, err
 	}
 	return ch, q.Settings().Delete(ctx, certBindingKey(fp))
+}
+
+// releaseCertificate stops SCEP renewing the certificate with serial, a
+// channel's CertSerial ("" for channels from before it was kept: nothing
+// is released).
+func releaseCertificate(ctx context.Context, q store.Queries, tenantID, serial string) error {
+	n, ok := new(big.Int).SetString(serial, 10)
+	if !ok {
+		return nil
+	}
+	return scep.ReleaseCertificate(ctx, q.Settings(), tenantID, n)
 }

@@ -22,7 +22,8 @@ const maxCancelReason = 200
 // again). A command already delivered cannot be recalled, since the device
 // may be carrying it out; its answer is awaited. What waits on the command
 // is settled as for any cancelled one: an action's fails, a profile's
-// installation is marked failed.
+// installation is marked failed. The identity renewal Steward queued
+// itself cannot be cancelled: the device would drop out of management.
 func (s *Service) Cancel(ctx context.Context, tenantID, deviceID, commandID, reason string, actor iam.Actor) (store.Command, error) {
 	if utf8.RuneCountInString(reason) > maxCancelReason {
 		return store.Command{}, apperr.Invalid("the reason is longer than %d characters", maxCancelReason).With("field", "reason")
@@ -42,6 +43,11 @@ func (s *Service) Cancel(ctx context.Context, tenantID, deviceID, commandID, rea
 			return apperr.NotFound("command")
 		}
 		if err != nil {
+			return err
+		}
+		if ch, err := q.AppleChannels().Get(ctx, tenantID, deviceID); err == nil && ch.RenewalCommand == commandID {
+			return apperr.Conflict("this command renews the device's identity certificate: without it the device drops out of management when the certificate expires")
+		} else if err != nil && !errors.Is(err, store.ErrNotFound) {
 			return err
 		}
 		if cmd.State != store.CommandQueued && cmd.State != store.CommandNotNow {

@@ -114,7 +114,16 @@ func (s *Service) channelAndDevice(ctx context.Context, q store.Queries, cert *x
 	if err != nil {
 		return ch, d, err
 	}
-	return ch, d, s.checkManaged(ctx, q, ch, d, sender)
+	if err := s.checkManaged(ctx, q, ch, d, sender); err != nil {
+		return ch, d, err
+	}
+	if ch.CertSerial == "" {
+		// A channel from before serials were kept: recorded now, so that
+		// the certificate is released when the device renews it.
+		ch.CertSerial = cert.SerialNumber.String()
+		return ch, d, s.updateChannel(ctx, q, ch)
+	}
+	return ch, d, nil
 }
 
 // checkManaged refuses a message unless it names the channel's device and

@@ -30,11 +30,19 @@ func CancelledByCheckOut(cmd store.Command) bool {
 // cancelled with their payloads, which can hold a lock PIN, and their
 // hooks run so that the actions and profiles waiting on them are settled.
 func (s *Service) DeviceLeft(ctx context.Context, q store.Queries, d store.Device) error {
-	err := q.AppleChannels().CheckOut(ctx, d.TenantID, d.ID, s.clock())
+	ch, err := q.AppleChannels().Get(ctx, d.TenantID, d.ID)
 	if errors.Is(err, store.ErrNotFound) {
 		return nil // not an Apple device, or it never finished Authenticate
 	}
 	if err != nil {
+		return err
+	}
+	if err := q.AppleChannels().CheckOut(ctx, d.TenantID, d.ID, s.clock()); err != nil {
+		return err
+	}
+	// SCEP would refuse to renew its certificate anyway; released, a
+	// renewal is refused before anything is signed.
+	if err := releaseCertificate(ctx, q, d.TenantID, ch.CertSerial); err != nil {
 		return err
 	}
 	return s.cancelOpen(ctx, q, d.TenantID, d.ID, leftChain)
@@ -61,21 +69,34 @@ func (s *Service) CloseDepartedChannels(ctx context.Context, limit int) (int, er
 	if err != nil {
 		return 0, err
 	}
-	closed := 0
+	closed, failed := 0, 0
 	for _, ch := range open {
+		left := false
 		err := s.st.Tx(ctx, func(q store.Queries) error {
 			d, err := q.Devices().Lock(ctx, ch.TenantID, ch.DeviceID)
-			if err != nil || !d.Gone() {
+			if errors.Is(err, store.ErrNotFound) || (err == nil && !d.Gone()) {
+				return nil // purged, or back under management, meanwhile
+			}
+			if err != nil {
 				return err
 			}
+			left = true
 			return s.DeviceLeft(ctx, q, d)
 		})
-		if err != nil {
-			return closed, err
+		if ctx.Err() != nil {
+			return closed, ctx.Err()
 		}
-		closed++
+		// One channel that cannot be closed does not hold up the others.
+		if err != nil {
+			failed++
+			s.log.Warn("closing a departed device's MDM channel failed", "device", ch.DeviceID, "error", err.Error())
+			continue
+		}
+		if left {
+			closed++
+		}
 	}
-	if len(open) == limit {
+	if len(open) == limit || failed > 0 {
 		return closed, nil
 	}
 	return closed, s.st.Tx(ctx, func(q store.Queries) error {

@@ -53,8 +53,11 @@ func (s *Service) Profile(ctx context.Context, secret string, topic string) ([]b
 		return profile, err
 	}
 	// Remembered for the renewals: the device installs what it downloads.
-	e.AccessRights = int(rights)
-	return profile, q.Enrolments().Update(ctx, e)
+	// An enrolment used meanwhile keeps what its device installed.
+	if err := q.Enrolments().SetAccessRights(ctx, e.TenantID, e.ID, int(rights)); err != nil && !errors.Is(err, store.ErrNotFound) {
+		return nil, err
+	}
+	return profile, nil
 }
 
 // enrolmentProfile builds and signs e's enrolment profile around a SCEP

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/steward-mdm/steward/internal/apperr"
 	"github.com/steward-mdm/steward/internal/apple/mdm"
 	"github.com/steward-mdm/steward/internal/privacy"
 	"github.com/steward-mdm/steward/internal/sim"
@@ -50,7 +51,9 @@ func TestIdentityRenewedBeforeExpiry(t *testing.T) {
 			if err != nil {
 				return err
 			}
-			ch.CertNotAfter = f.now.Add(20 * 24 * time.Hour)
+			// No serial, as channels from before it was kept: the device's
+			// next full check-in records it.
+			ch.CertNotAfter, ch.CertSerial = f.now.Add(20*24*time.Hour), ""
 			return q.AppleChannels().Update(f.ctx, ch)
 		})
 		if err != nil {
@@ -63,6 +66,10 @@ func TestIdentityRenewedBeforeExpiry(t *testing.T) {
 	}
 	if n := renew(); n != 0 {
 		t.Fatalf("a renewal under way was queued again (%d)", n)
+	}
+	queued, _ := f.st.Read().AppleChannels().Get(f.ctx, f.tenant, awayDev.ID)
+	if _, err := f.svc.Cancel(f.ctx, f.tenant, awayDev.ID, queued.RenewalCommand, "", admin); !apperr.IsKind(err, apperr.KindConflict) {
+		t.Errorf("an admin cancelled an identity renewal: %v", err)
 	}
 	before := *d
 	if n, err := d.Poll(f.ctx); err != nil || n != 1 {

@@ -75,15 +75,13 @@ func issueChallenge(ctx context.Context, settings store.SettingStore, rec challe
 // learns nothing about which challenges exist.
 var errChallenge = refusal(failBadRequest, "challenge password is missing, unknown, already used, expired or for another tenant")
 
-// consumeChallenge redeems a challenge for tenantID and returns what it
-// grants. Redeeming is deleting: when two requests race with the same
-// challenge, the store lets exactly one Delete succeed.
-func consumeChallenge(ctx context.Context, settings store.SettingStore, tenantID, challenge string, now time.Time) (challengeRecord, error) {
+// readChallenge returns what a challenge grants tenantID, if it is one
+// of the tenant's and has not expired.
+func readChallenge(ctx context.Context, settings store.SettingStore, tenantID, challenge string, now time.Time) (challengeRecord, error) {
 	if challenge == "" {
 		return challengeRecord{}, errChallenge
 	}
-	key := challengeSettingKey(challenge)
-	raw, err := settings.Get(ctx, key)
+	raw, err := settings.Get(ctx, challengeSettingKey(challenge))
 	if errors.Is(err, store.ErrNotFound) {
 		return challengeRecord{}, errChallenge
 	}
@@ -94,19 +92,28 @@ func consumeChallenge(ctx context.Context, settings store.SettingStore, tenantID
 	if err := json.Unmarshal(raw, &rec); err != nil {
 		return challengeRecord{}, fmt.Errorf("scep: decoding stored challenge: %w", err)
 	}
-	// Another tenant's challenge is left alone: this tenant has no say over it.
-	if rec.TenantID != tenantID {
+	// Another tenant's challenge is left alone: this tenant has no say over
+	// it. An expired one stays until the purge.
+	if rec.TenantID != tenantID || !now.Before(rec.Expires) {
 		return challengeRecord{}, errChallenge
 	}
-	err = settings.Delete(ctx, key)
+	return rec, nil
+}
+
+// consumeChallenge redeems a challenge for tenantID and returns what it
+// grants. Redeeming is deleting: when two requests race with the same
+// challenge, the store lets exactly one Delete succeed.
+func consumeChallenge(ctx context.Context, settings store.SettingStore, tenantID, challenge string, now time.Time) (challengeRecord, error) {
+	rec, err := readChallenge(ctx, settings, tenantID, challenge, now)
+	if err != nil {
+		return rec, err
+	}
+	err = settings.Delete(ctx, challengeSettingKey(challenge))
 	if errors.Is(err, store.ErrNotFound) {
 		return challengeRecord{}, errChallenge // a concurrent request redeemed it first
 	}
 	if err != nil {
 		return challengeRecord{}, fmt.Errorf("scep: redeeming challenge: %w", err)
-	}
-	if !now.Before(rec.Expires) {
-		return challengeRecord{}, errChallenge // deleted anyway: an expired challenge is of no use
 	}
 	return rec, nil
 }

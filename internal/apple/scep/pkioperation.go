@@ -68,15 +68,16 @@ func (s *Server) handleRequest(ctx context.Context, ca *CA, ra *raKeys, msg *sce
 		return s.renew(ctx, ca, msg, csr)
 	}
 	now := s.cfg.Now()
-	// A read first: a request without a live challenge costs no signature
-	// and no write, and may be a resend of one answered before.
-	if _, err := s.cfg.Store.Read().Settings().Get(ctx, challengeSettingKey(msg.ChallengePassword)); errors.Is(err, store.ErrNotFound) {
-		if cert, err := resentCertificate(ctx, s.cfg.Store.Read().Settings(), ca.tenantID, msg, now); cert != nil || err != nil {
+	// A read first: a request without a usable challenge costs no
+	// signature and no write, and may be a resend of one answered before.
+	read := s.cfg.Store.Read().Settings()
+	if _, err := readChallenge(ctx, read, ca.tenantID, msg.ChallengePassword, now); errors.Is(err, errChallenge) {
+		if cert, err := resentCertificate(ctx, read, ca.tenantID, msg, now); cert != nil || err != nil {
 			return cert, err
 		}
 		return nil, errChallenge
 	} else if err != nil {
-		return nil, fmt.Errorf("scep: reading challenge: %w", err)
+		return nil, err
 	}
 	return s.issue(ctx, ca, csr, func(q store.Queries, cert *x509.Certificate) (challengeRecord, error) {
 		granted, err := consumeChallenge(ctx, q.Settings(), ca.tenantID, msg.ChallengePassword, now)

@@ -52,9 +52,13 @@ func (s enrolmentStore) List(ctx context.Context, tenantID string, p store.Page)
 }
 
 func (s enrolmentStore) Update(ctx context.Context, e store.Enrolment) error {
-	return s.q.execOne(ctx, "updating enrolment", `UPDATE enrolments SET state = $3, device_id = $4, used_at = $5, allow_full_wipe = $6,
-		access_rights = $7 WHERE tenant_id = $1 AND id = $2`, e.TenantID, e.ID, e.State, e.DeviceID, micros(e.UsedAt),
-		boolInt(e.AllowFullWipe), e.AccessRights)
+	return s.q.execOne(ctx, "updating enrolment", `UPDATE enrolments SET state = $3, device_id = $4, used_at = $5, allow_full_wipe = $6
+		WHERE tenant_id = $1 AND id = $2`, e.TenantID, e.ID, e.State, e.DeviceID, micros(e.UsedAt), boolInt(e.AllowFullWipe))
+}
+
+func (s enrolmentStore) SetAccessRights(ctx context.Context, tenantID, id string, rights int) error {
+	return s.q.execOne(ctx, "recording enrolment access rights", `UPDATE enrolments SET access_rights = $3
+		WHERE tenant_id = $1 AND id = $2 AND state = 'accepted'`, tenantID, id, rights)
 }
 
 func (s enrolmentStore) Use(ctx context.Context, tenantID, id, deviceID string, at time.Time) error {
@@ -146,11 +150,11 @@ func (s appleChannelStore) GetByEnrolment(ctx context.Context, tenantID, enrolme
 }
 
 func (s appleChannelStore) Update(ctx context.Context, c store.AppleChannel) error {
-	return s.q.execOne(ctx, "updating MDM channel", `UPDATE apple_channels SET cert_fingerprint = $3, cert_not_after = $4,
-		topic = $5, push_token = $6, push_magic = $7, unlock_token = $8, bootstrap = $9, checked_out = $10, last_checkin = $11,
-		updated_at = $12, cert_serial = $13 WHERE tenant_id = $1 AND device_id = $2 AND checked_out = 0`,
-		c.TenantID, c.DeviceID, c.CertFingerprint, micros(c.CertNotAfter), c.Topic, blob(c.PushToken), c.PushMagic,
-		blob(c.UnlockToken), blob(c.Bootstrap), boolInt(c.CheckedOut), micros(c.LastCheckin), micros(c.UpdatedAt), c.CertSerial)
+	return s.q.execOne(ctx, "updating MDM channel", `UPDATE apple_channels SET cert_fingerprint = $3, cert_serial = $4,
+		cert_not_after = $5, topic = $6, push_token = $7, push_magic = $8, unlock_token = $9, bootstrap = $10, last_checkin = $11,
+		updated_at = $12 WHERE tenant_id = $1 AND device_id = $2 AND checked_out = 0`,
+		c.TenantID, c.DeviceID, c.CertFingerprint, c.CertSerial, micros(c.CertNotAfter), c.Topic, blob(c.PushToken), c.PushMagic,
+		blob(c.UnlockToken), blob(c.Bootstrap), micros(c.LastCheckin), micros(c.UpdatedAt))
 }
 
 func (s appleChannelStore) OpenOfDeparted(ctx context.Context, limit int) ([]store.AppleChannel, error) {

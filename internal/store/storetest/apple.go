@@ -20,6 +20,8 @@ func runApple(t *testing.T, open func(t *testing.T) store.Store) {
 	t.Run("CommandQueue", func(t *testing.T) { testCommandQueue(t, open(t)) })
 	t.Run("CommandCancel", func(t *testing.T) { testCommandCancel(t, open(t)) })
 	t.Run("DepartureWinsOverMessages", func(t *testing.T) { testDepartureWinsOverMessages(t, open(t)) })
+	t.Run("CancelOneCommand", func(t *testing.T) { testCancelOneCommand(t, open(t)) })
+	t.Run("OpenOfDeparted", func(t *testing.T) { testOpenOfDeparted(t, open(t)) })
 	t.Run("CertificateExpiry", func(t *testing.T) { testCertificateExpiry(t, open(t)) })
 	t.Run("PurgedDeviceTakesItsChannel", func(t *testing.T) { testPurgedDeviceTakesItsChannel(t, open(t)) })
 	t.Run("CommandQueueBound", func(t *testing.T) { testCommandQueueBound(t, open(t)) })
@@ -44,8 +46,17 @@ func testEnrolments(t *testing.T, st store.Store) {
 	if got, err = st.Read().Enrolments().GetBySecretHash(ctx, []byte("hash-1")); err != nil || got.ID != e.ID {
 		t.Fatalf("by secret: %+v %v", got, err)
 	}
-	e.State, e.DeviceID, e.UsedAt, e.AccessRights = store.EnrolmentUsed, "dev-1", micro(at.Add(time.Minute)), 8191
+	e.State, e.AccessRights = "accepted", 8191
+	tx(t, st, func(q store.Queries) error {
+		if err := q.Enrolments().Update(ctx, e); err != nil {
+			return err
+		}
+		return q.Enrolments().SetAccessRights(ctx, a.ID, e.ID, e.AccessRights)
+	})
+	e.State, e.DeviceID, e.UsedAt = store.EnrolmentUsed, "dev-1", micro(at.Add(time.Minute))
 	tx(t, st, func(q store.Queries) error { return q.Enrolments().Update(ctx, e) })
+	wantErr(t, st.Tx(ctx, func(q store.Queries) error { return q.Enrolments().SetAccessRights(ctx, a.ID, e.ID, 1) }), store.ErrNotFound,
+		"access rights of a used enrolment")
 	list, err := st.Read().Enrolments().List(ctx, a.ID, store.Page{})
 	must(t, err)
 	if len(list) != 1 || !reflect.DeepEqual(list[0], e) {
@@ -128,8 +139,9 @@ func testAppleChannels(t *testing.T, st store.Store) {
 	if got.PushToken != nil {
 		t.Fatal("a dead token was kept")
 	}
-	c.CheckedOut, c.PushToken = true, []byte{1}
+	c.PushToken = []byte{1}
 	tx(t, st, func(q store.Queries) error { return q.AppleChannels().Update(ctx, c) })
+	tx(t, st, func(q store.Queries) error { return q.AppleChannels().CheckOut(ctx, a.ID, c.DeviceID, at) })
 	if n := schedule(a.ID, at); n != 0 {
 		t.Fatal("a checked-out device was scheduled")
 	}
@@ -311,8 +323,7 @@ func testCertificateExpiry(t *testing.T, st store.Store) {
 			EnrolmentID: "enr-" + id, ChannelIndex: []byte(id), CreatedAt: micro(at), UpdatedAt: micro(at)}
 		tx(t, st, func(q store.Queries) error { return q.AppleChannels().Create(ctx, c) })
 		if checkedOut {
-			c.CheckedOut = true
-			tx(t, st, func(q store.Queries) error { return q.AppleChannels().Update(ctx, c) })
+			tx(t, st, func(q store.Queries) error { return q.AppleChannels().CheckOut(ctx, tenant, id, at) })
 		}
 		return c
 	}

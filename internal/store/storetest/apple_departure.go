@@ -3,6 +3,7 @@ package storetest
 import (
 	"context"
 	"errors"
+	"reflect"
 	"testing"
 	"time"
 
@@ -89,5 +90,87 @@ func testDepartureWinsOverMessages(t *testing.T, st store.Store) {
 	err = st.Tx(ctx, func(q store.Queries) error { return q.AppleChannels().Update(ctx, ch) })
 	if !errors.Is(err, store.ErrNotFound) {
 		t.Fatalf("Update of a closed channel: %v", err)
+	}
+}
+
+// testCancelOneCommand: Cancel finishes a queued or deferred command, with
+// its chain and without its payload, and refuses any other state.
+func testCancelOneCommand(t *testing.T, st store.Store) {
+	ctx := context.Background()
+	a, b := newTenant(t, st, ""), newTenant(t, st, "")
+	dev := store.NewID()
+	var cmds []store.Command
+	for _, state := range []string{store.CommandQueued, store.CommandNotNow, store.CommandSent, store.CommandAcknowledged} {
+		cmds = append(cmds, store.Command{ID: store.NewID(), TenantID: a.ID, DeviceID: dev, RequestType: "DeviceLock", Payload: []byte("sealed pin"),
+			State: state, RequestedBy: "admin:x", CreatedAt: micro(at)})
+	}
+	tx(t, st, func(q store.Queries) error { return q.Commands().Enqueue(ctx, cmds, 10) })
+	cancel := func(tenantID, id string) (store.Command, error) {
+		var c store.Command
+		err := st.Tx(ctx, func(q store.Queries) error {
+			var err error
+			c, err = q.Commands().Cancel(ctx, tenantID, id, `[{"LocalizedDescription":"withdrawn"}]`, at.Add(time.Hour))
+			return err
+		})
+		return c, err
+	}
+	_, err := cancel(b.ID, cmds[0].ID)
+	wantErr(t, err, store.ErrNotFound, "cancelling another tenant's command")
+	for _, c := range cmds[:2] {
+		got, err := cancel(a.ID, c.ID)
+		must(t, err)
+		stored, _ := st.Read().Commands().Get(ctx, a.ID, c.ID)
+		if got.State != store.CommandCancelled || len(got.Payload) != 0 || got.ErrorChain != `[{"LocalizedDescription":"withdrawn"}]` ||
+			!got.CompletedAt.Equal(micro(at.Add(time.Hour))) || !reflect.DeepEqual(got, stored) {
+			t.Fatalf("cancelled %s command: returned %+v, stored %+v", c.State, got, stored)
+		}
+	}
+	for _, c := range append(cmds[2:], cmds[0]) {
+		_, err := cancel(a.ID, c.ID)
+		wantErr(t, err, store.ErrNotFound, "cancelling a "+c.State+" or cancelled command")
+	}
+	if stored, _ := st.Read().Commands().Get(ctx, a.ID, cmds[2].ID); stored.State != store.CommandSent || string(stored.Payload) != "sealed pin" {
+		t.Fatalf("a delivered command changed: %+v", stored)
+	}
+}
+
+// testOpenOfDeparted lists the open channels of devices that left, and
+// nothing else.
+func testOpenOfDeparted(t *testing.T, st store.Store) {
+	ctx := context.Background()
+	tn := newTenant(t, st, "")
+	mk := func(state string, checkedOut bool) store.Device {
+		d := newDevice(t, st, tn.ID, "", "corporate")
+		ch := store.AppleChannel{DeviceID: d.ID, TenantID: tn.ID, CertFingerprint: []byte("fp-" + d.ID), CertNotAfter: micro(at),
+			EnrolmentID: "enr-" + d.ID, ChannelIndex: []byte("idx-" + d.ID), CreatedAt: micro(at), UpdatedAt: micro(at)}
+		tx(t, st, func(q store.Queries) error {
+			if err := q.AppleChannels().Create(ctx, ch); err != nil {
+				return err
+			}
+			if checkedOut {
+				if err := q.AppleChannels().CheckOut(ctx, tn.ID, d.ID, at); err != nil {
+					return err
+				}
+			}
+			d.State = state
+			return q.Devices().Update(ctx, d)
+		})
+		return d
+	}
+	mk(store.DeviceEnrolled, false)
+	mk(store.DeviceDeprovisioned, true)
+	want := map[string]bool{mk(store.DeviceDeprovisioned, false).ID: true, mk(store.DeviceRetired, false).ID: true, mk(store.DeviceWiped, false).ID: true}
+	got, err := st.Read().AppleChannels().OpenOfDeparted(ctx, 10)
+	must(t, err)
+	if len(got) != len(want) {
+		t.Fatalf("open channels of departed devices: %d, want %d", len(got), len(want))
+	}
+	for _, ch := range got {
+		if !want[ch.DeviceID] {
+			t.Fatalf("listed the channel of device %s, which is managed or closed", ch.DeviceID)
+		}
+	}
+	if got, _ := st.Read().AppleChannels().OpenOfDeparted(ctx, 2); len(got) != 2 {
+		t.Fatalf("a limit of 2 listed %d", len(got))
 	}
 }
