@@ -224,8 +224,8 @@ func (s *Service) authenticate(ctx context.Context, cert *x509.Certificate, m *m
 		}
 		now := s.clock()
 		ch := store.AppleChannel{DeviceID: d.ID, TenantID: e.TenantID, CertFingerprint: fp, CertSerial: cert.SerialNumber.String(),
-			CertNotAfter: cert.NotAfter.UTC(),
-			EnrolmentID:  e.ID, ChannelIndex: idx, Topic: m.Topic, LastCheckin: now, CreatedAt: now, UpdatedAt: now}
+			CertNotAfter: cert.NotAfter.UTC(), EnrolmentID: e.ID, ChannelIndex: idx, Topic: m.Topic, LastCheckin: now, CreatedAt: now,
+			UpdatedAt: now}
 		// Used once, even by racing devices: the conditional update lets one
 		// win, and the channel's unique enrolment backs it up.
 		if err := q.Enrolments().Use(ctx, e.TenantID, e.ID, d.ID, now); err != nil {
