@@ -314,14 +314,15 @@ func (s commandStore) SendNext(ctx context.Context, tenantID, deviceID string, i
 	err := s.q.inWriteTx(ctx, func(q *queries) error {
 		var err error
 		// On the right of SET, state is still the old one: a command sent
-		// before and not answered since is a delivery left unanswered. The
-		// outer state test is what PostgreSQL re-checks after waiting on a
-		// concurrent cancel; the subquery's snapshot would not see it.
+		// before and not answered since is a delivery left unanswered. On
+		// PostgreSQL the subquery locks its pick: one cancelled meanwhile
+		// is re-checked there and passed over for the next, and the outer
+		// state test backs that up.
 		c, err = scanCommand(q.x.QueryRowContext(ctx, `UPDATE commands SET state = 'sent', sent_at = $3, attempts = attempts + 1,
 				unanswered = CASE WHEN state = 'sent' THEN unanswered + 1 ELSE 0 END
 			WHERE tenant_id = $1 AND state IN `+states+`
 				AND id = (SELECT id FROM commands WHERE tenant_id = $1 AND device_id = $2 AND state IN `+states+`
-				ORDER BY id LIMIT 1)
+				ORDER BY id LIMIT 1`+q.lockClause("UPDATE")+`)
 			RETURNING `+commandColumns, tenantID, deviceID, micros(at)))
 		return mapErr("sending the next command", err)
 	})

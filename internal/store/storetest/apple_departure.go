@@ -132,6 +132,36 @@ func testCancelOneCommand(t *testing.T, st store.Store) {
 	if stored, _ := st.Read().Commands().Get(ctx, a.ID, cmds[2].ID); stored.State != store.CommandSent || string(stored.Payload) != "sealed pin" {
 		t.Fatalf("a delivered command changed: %+v", stored)
 	}
+
+	// A device asking for its next command while an admin cancels the
+	// first in line gets the one after it, not nothing.
+	other := store.NewID()
+	next := []store.Command{
+		{ID: store.NewID(), TenantID: a.ID, DeviceID: other, RequestType: "RestartDevice", Payload: []byte("x"), State: store.CommandQueued, CreatedAt: micro(at)},
+		{ID: store.NewID(), TenantID: a.ID, DeviceID: other, RequestType: "SecurityInfo", Payload: []byte("y"), State: store.CommandQueued, CreatedAt: micro(at)},
+	}
+	tx(t, st, func(q store.Queries) error { return q.Commands().Enqueue(ctx, next, 10) })
+	holding, release, cancelled := make(chan struct{}), make(chan struct{}), make(chan error, 1)
+	go func() {
+		cancelled <- st.Tx(ctx, func(q store.Queries) error {
+			_, err := q.Commands().Cancel(ctx, a.ID, next[0].ID, `[]`, at)
+			close(holding)
+			<-release
+			return err
+		})
+	}()
+	<-holding
+	go func() { time.Sleep(300 * time.Millisecond); close(release) }()
+	var sent store.Command
+	err = st.Tx(ctx, func(q store.Queries) error {
+		var err error
+		sent, err = q.Commands().SendNext(ctx, a.ID, other, true, at.Add(time.Minute))
+		return err
+	})
+	must(t, <-cancelled)
+	if err != nil || sent.ID != next[1].ID {
+		t.Fatalf("next command while the first was being cancelled: %+v, %v; want the second", sent, err)
+	}
 }
 
 // testOpenOfDeparted lists the open channels of devices that left, and
