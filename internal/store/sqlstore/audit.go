@@ -37,20 +37,19 @@ func scanEntry(s scanner) (store.AuditEntry, error) {
 }
 
 // Head locks the head row inside a PostgreSQL transaction. The row is
-// created first when absent, because FOR UPDATE cannot lock a missing row
-// and two nodes would otherwise both start the chain at Seq 1.
+// created first when absent, because a lock cannot be taken on a missing
+// row and two nodes would otherwise both start the chain at Seq 1. Every
+// audited transaction of the tenant waits on this lock until it commits, so
+// creating, locking and reading the row is one statement.
 func (s auditStore) Head(ctx context.Context, tenantID string) (store.AuditHead, error) {
-	lock := ""
-	if s.q.inTx && s.q.db.dialect.forUpdate != "" {
-		lock = s.q.db.dialect.forUpdate
-		if _, err := s.q.x.ExecContext(ctx, `INSERT INTO audit_heads (tenant_id, seq, base_seq)
-			VALUES ($1, 0, 0) ON CONFLICT (tenant_id) DO NOTHING`, tenantID); err != nil {
-			return store.AuditHead{}, mapErr("creating audit head", err)
-		}
+	query := `SELECT tenant_id, seq, hash, base_seq, base_hash FROM audit_heads WHERE tenant_id = $1`
+	if s.q.inTx && s.q.db.dialect.name == "postgres" {
+		query = `INSERT INTO audit_heads (tenant_id, seq, base_seq) VALUES ($1, 0, 0)
+			ON CONFLICT (tenant_id) DO UPDATE SET seq = audit_heads.seq
+			RETURNING tenant_id, seq, hash, base_seq, base_hash`
 	}
 	var h store.AuditHead
-	err := s.q.x.QueryRowContext(ctx, `SELECT tenant_id, seq, hash, base_seq, base_hash FROM audit_heads
-		WHERE tenant_id = $1`+lock, tenantID).Scan(&h.TenantID, &h.Seq, &h.Hash, &h.BaseSeq, &h.BaseHash)
+	err := s.q.x.QueryRowContext(ctx, query, tenantID).Scan(&h.TenantID, &h.Seq, &h.Hash, &h.BaseSeq, &h.BaseHash)
 	if errors.Is(err, sql.ErrNoRows) || (err == nil && h.Seq == 0 && h.BaseSeq == 0) {
 		return store.AuditHead{}, nil
 	}
@@ -66,24 +65,52 @@ func (s auditStore) putHead(ctx context.Context, h store.AuditHead) error {
 	return err
 }
 
+const insertAuditEntry = `INSERT INTO audit_entries (` + auditColumns + `)
+	VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)`
+
+func auditEntryArgs(e store.AuditEntry) []any {
+	var details any
+	if len(e.Details) > 0 {
+		details = string(e.Details)
+	}
+	return []any{e.TenantID, e.Seq, micros(e.Time), string(e.ActorType), e.ActorID, e.Action, e.TargetType, e.TargetID,
+		e.Outcome, e.SourceIP, e.RequestID, e.Reason, details, blob(e.PrevHash), blob(e.Hash)}
+}
+
 func (s auditStore) Append(ctx context.Context, head store.AuditHead, entries []store.AuditEntry) error {
 	for i, e := range entries {
 		if e.TenantID != head.TenantID {
 			return fmt.Errorf("sqlstore: appending audit entries: entry %d is for another tenant than the head", i)
 		}
-		var details any
-		if len(e.Details) > 0 {
-			details = string(e.Details)
-		}
-		err := s.q.insert(ctx, "appending audit entry "+strconv.FormatInt(e.Seq, 10), `INSERT INTO audit_entries (`+auditColumns+`)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)`,
-			e.TenantID, e.Seq, micros(e.Time), string(e.ActorType), e.ActorID, e.Action, e.TargetType, e.TargetID,
-			e.Outcome, e.SourceIP, e.RequestID, e.Reason, details, blob(e.PrevHash), blob(e.Hash))
-		if err != nil {
+	}
+	if len(entries) == 1 && s.q.inTx && s.q.db.dialect.name == "postgres" {
+		return s.appendOne(ctx, head, entries[0])
+	}
+	for _, e := range entries {
+		if err := s.q.insert(ctx, "appending audit entry "+strconv.FormatInt(e.Seq, 10), insertAuditEntry, auditEntryArgs(e)...); err != nil {
 			return err
 		}
 	}
 	return s.putHead(ctx, head)
+}
+
+// appendOne stores one entry and the head it leads to in one statement:
+// on PostgreSQL the head stays locked from Head until commit, and each
+// statement in between is a round trip every other audited transaction
+// of the tenant waits for. (Head created the row in this transaction.)
+func (s auditStore) appendOne(ctx context.Context, head store.AuditHead, e store.AuditEntry) error {
+	n, err := s.q.exec(ctx, "appending audit entry "+strconv.FormatInt(e.Seq, 10), `WITH entry AS (`+insertAuditEntry+`
+		ON CONFLICT DO NOTHING RETURNING 1)
+		UPDATE audit_heads SET seq = $16, hash = $17, base_seq = $18, base_hash = $19
+		WHERE tenant_id = $1 AND EXISTS (SELECT 1 FROM entry)`,
+		append(auditEntryArgs(e), head.Seq, blob(head.Hash), head.BaseSeq, blob(head.BaseHash))...)
+	if err != nil {
+		return err
+	}
+	if n == 0 {
+		return fmt.Errorf("sqlstore: appending audit entry %d: %w", e.Seq, store.ErrConflict)
+	}
+	return nil
 }
 
 // actionPrefixEnd bounds a prefix range: in byte order (SQLite BINARY,
