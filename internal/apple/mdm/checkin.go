@@ -13,7 +13,6 @@ import (
 
 	"github.com/steward-mdm/steward/internal/apperr"
 	"github.com/steward-mdm/steward/internal/apple/mdmproto"
-	"github.com/steward-mdm/steward/internal/apple/scep"
 	"github.com/steward-mdm/steward/internal/audit"
 	"github.com/steward-mdm/steward/internal/iam"
 	"github.com/steward-mdm/steward/internal/privacy"
@@ -75,7 +74,7 @@ func (s *Service) Checkin(ctx context.Context, cert *x509.Certificate, body []by
 		case *mdmproto.TokenUpdate:
 			return s.tokenUpdate(ctx, q, ch, m)
 		case *mdmproto.CheckOut:
-			return s.checkOut(ctx, q, ch, cert)
+			return s.checkOut(ctx, q, ch)
 		case *mdmproto.SetBootstrapToken:
 			ch.Bootstrap = nil
 			if len(m.BootstrapToken) > 0 {
@@ -304,14 +303,11 @@ func (s *Service) tokenUpdate(ctx context.Context, q store.Queries, ch store.App
 }
 
 // checkOut: the device removed its MDM profile. Its personal data is erased
-// as on any deprovisioning (DeviceLeft closes the channel), the signed
-// certificate records why, and its identity certificate can no longer be
-// renewed.
-func (s *Service) checkOut(ctx context.Context, q store.Queries, ch store.AppleChannel, cert *x509.Certificate) error {
+// as on any deprovisioning (DeviceLeft closes the channel and releases its
+// identity certificate, whose serial channelAndDevice made sure is known),
+// and the signed certificate records why.
+func (s *Service) checkOut(ctx context.Context, q store.Queries, ch store.AppleChannel) error {
 	if err := s.updateChannel(ctx, q, ch); err != nil {
-		return err
-	}
-	if err := scep.ReleaseCertificate(ctx, q.Settings(), ch.TenantID, cert.SerialNumber); err != nil {
 		return err
 	}
 	// Cancelled here, before DeviceLeft, so that their hooks know the
