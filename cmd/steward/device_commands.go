@@ -1,6 +1,8 @@
 package main
 
 import (
+	"net/url"
+
 	"github.com/spf13/cobra"
 
 	"github.com/steward-mdm/steward/internal/api"
@@ -45,12 +47,49 @@ func newDeviceCommandsCmd(r *remote) *cobra.Command {
 }
 
 func printCommands(r *remote, cmd *cobra.Command, out api.List[api.CommandView]) error {
-	return r.print(cmd.OutOrStdout(), out, []string{"COMMAND", "TYPE", "STATE", "QUEUED", "BY", "ERROR"}, func(i int) []string {
+	return r.print(cmd.OutOrStdout(), out, []string{"COMMAND", "CHANNEL", "TYPE", "STATE", "QUEUED", "BY", "ERROR"}, func(i int) []string {
 		c := out.Items[i]
 		problem := ""
 		if c.ErrorChain != "" {
 			problem = mdm.ErrorSummary(c.ErrorChain)
 		}
-		return []string{c.ID, c.RequestType, c.State, c.CreatedAt.Format("2006-01-02 15:04"), c.RequestedBy, problem}
+		channel := "device"
+		if c.UserChannel != "" {
+			channel = "user " + c.UserChannel
+		}
+		return []string{c.ID, channel, c.RequestType, c.State, c.CreatedAt.Format("2006-01-02 15:04"), c.RequestedBy, problem}
 	}, len(out.Items))
+}
+
+// newDeviceUserChannelsCmd lists a Mac's user channels, or finds the one of
+// an account name (Steward keeps no names, only a keyed index of them).
+func newDeviceUserChannelsCmd(r *remote) *cobra.Command {
+	var account string
+	cmd := &cobra.Command{
+		Use:   "user-channels DEVICE-ID [--account SHORT-NAME]",
+		Short: "A Mac's user channels, one per user who logged in; --account finds one account's",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return r.call(cmd, func(a *apiCall) error {
+				path := tenantPath(a.tenant, "/devices/"+pathSegment(args[0])+"/user-channels")
+				if account != "" {
+					path += "?account=" + url.QueryEscape(account)
+				}
+				var out api.List[api.UserChannelView]
+				if err := a.do("GET", path, nil, &out); err != nil {
+					return err
+				}
+				return r.print(cmd.OutOrStdout(), out, []string{"USER CHANNEL", "OPEN", "PUSHABLE", "LAST CHECK-IN", "SINCE"}, func(i int) []string {
+					uc := out.Items[i]
+					last := "never"
+					if uc.LastCheckin != nil {
+						last = uc.LastCheckin.Format("2006-01-02 15:04")
+					}
+					return []string{uc.ID, yesNo(uc.Open), yesNo(uc.Pushable), last, uc.CreatedAt.Format("2006-01-02 15:04")}
+				}, len(out.Items))
+			})
+		},
+	}
+	cmd.Flags().StringVar(&account, "account", "", "an account's short name: only its channel")
+	return cmd
 }

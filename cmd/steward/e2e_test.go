@@ -288,4 +288,8 @@ func privacyEndToEnd(t *testing.T, dir, data, auditKey string) {
 	if !strings.Contains(out, "cancelled") || !strings.Contains(out, "cancelled by an administrator: not needed after all") {
 		t.Fatalf("device commands cancel: %s", out)
 	}
+	var users api.List[api.UserChannelView]
+	if err := json.Unmarshal([]byte(mustCLI(t, nil, "device", "user-channels", phone, "--account", "jdoe", "--json")), &users); err != nil || len(users.Items) != 0 {
+		t.Fatalf("device user-channels of an iPhone: %+v, %v", users, err)
+	}
 }

@@ -30,7 +30,7 @@ func addFleetCmds(r *remote, root *cobra.Command) {
 // token, profiles) to the device group.
 func extendDeviceCmd(r *remote, device *cobra.Command) {
 	device.AddCommand(newDeviceListCmd(r), newDeviceComplianceCmd(r), newDeviceAccessTokenCmd(r), newDeviceProfilesCmd(r),
-		newDeviceCommandsCmd(r))
+		newDeviceCommandsCmd(r), newDeviceUserChannelsCmd(r))
 }
 
 // maxJSONFile bounds the JSON documents the CLI reads from files (rules,

@@ -29,6 +29,7 @@ func (s *Server) appleRoutes() []Route {
 		{Method: "POST", Path: t + "/devices/{device}/commands", Access: needs("device.read"), Tag: tagApple, Summary: "Queue an MDM command; lock, locate and wipe need their own permission", In: CommandRequest{}, Out: CommandView{}, Status: http.StatusCreated, Handle: s.enqueueCommand},
 		{Method: "POST", Path: t + "/commands", Access: needs("device.read"), Tag: tagApple, Summary: "Queue one MDM command for many devices (or all enrolled ones)", In: BulkCommandRequest{}, Out: BulkCommandView{}, Status: http.StatusCreated, Handle: s.enqueueBulk},
 		{Method: "GET", Path: t + "/devices/{device}/commands", Access: needs("device.read"), Tag: tagApple, Summary: "A device's commands and their status", Query: pageQuery, Out: List[CommandView]{}, Handle: s.listCommands},
+		{Method: "GET", Path: t + "/devices/{device}/user-channels", Access: needs("device.read"), Tag: tagApple, Summary: "A Mac's user channels (one per user who logged in); account finds the channel of an account name", Query: []QueryParam{{Name: "account", Type: "string", Description: "an account's short name: only its channel"}}, Out: List[UserChannelView]{}, Handle: s.listUserChannels},
 		{Method: "POST", Path: t + "/devices/{device}/commands/{command}/cancel", Access: needs("device.read"), Tag: tagApple, Summary: "Cancel a command not yet delivered (queued, or answered \"not now\"); the permission its sending needs", In: CancelCommandRequest{}, Out: CommandView{}, Handle: s.cancelCommand},
 	}
 }
@@ -72,7 +73,10 @@ type PushCertificateView struct {
 }
 
 type CommandRequest struct {
-	RequestType string   `json:"request_type"`
+	RequestType string `json:"request_type"`
+	// UserChannel sends the command on one of the device's user channels
+	// (InstallProfile, RemoveProfile, ProfileList) instead of the device's.
+	UserChannel string   `json:"user_channel,omitempty"`
 	Reason      string   `json:"reason"`
 	Message     string   `json:"message,omitempty"`
 	PhoneNumber string   `json:"phone_number,omitempty"`
@@ -108,6 +112,7 @@ type CancelCommandRequest struct {
 
 type CommandView struct {
 	ID          string     `json:"id"`
+	UserChannel string     `json:"user_channel,omitempty"`
 	RequestType string     `json:"request_type"`
 	State       string     `json:"state"`
 	RequestedBy string     `json:"requested_by"`
@@ -118,7 +123,7 @@ type CommandView struct {
 }
 
 func commandView(c store.Command) CommandView {
-	return CommandView{ID: c.ID, RequestType: c.RequestType, State: c.State, RequestedBy: c.RequestedBy, ErrorChain: c.ErrorChain,
+	return CommandView{ID: c.ID, UserChannel: c.UserChannel, RequestType: c.RequestType, State: c.State, RequestedBy: c.RequestedBy, ErrorChain: c.ErrorChain,
 		CreatedAt: c.CreatedAt, SentAt: optTime(c.SentAt), CompletedAt: optTime(c.CompletedAt)}
 }
 
@@ -290,11 +295,44 @@ func (s *Server) enqueueCommand(c *Call) (any, error) {
 			return nil, apperr.Invalid("%s needs a reason of at least 10 characters", in.RequestType).With("field", "reason")
 		}
 	}
+	if in.UserChannel != "" {
+		cmd, err := m.EnqueueForUser(c.R.Context(), c.Tenant, c.Path("device"), in.UserChannel, req, in.Reason, c.Actor)
+		if err != nil {
+			return nil, err
+		}
+		return commandView(cmd), nil
+	}
 	cmds, err := m.Enqueue(c.R.Context(), c.Tenant, []string{c.Path("device")}, req, in.Reason, c.Actor)
 	if err != nil {
 		return nil, err
 	}
 	return commandView(cmds[0]), nil
+}
+
+type UserChannelView struct {
+	ID          string     `json:"id"`
+	Open        bool       `json:"open"`
+	Pushable    bool       `json:"pushable"`
+	LastCheckin *time.Time `json:"last_checkin,omitempty"`
+	CreatedAt   time.Time  `json:"created_at"`
+	UpdatedAt   time.Time  `json:"updated_at"`
+}
+
+func (s *Server) listUserChannels(c *Call) (any, error) {
+	m, err := s.mdmSvc()
+	if err != nil {
+		return nil, err
+	}
+	ucs, err := m.UserChannels(c.R.Context(), c.Tenant, c.Path("device"), c.Query("account"))
+	if err != nil {
+		return nil, err
+	}
+	out := make([]UserChannelView, len(ucs))
+	for i, uc := range ucs {
+		out[i] = UserChannelView{ID: uc.ID, Open: !uc.CheckedOut, Pushable: uc.PushToken != nil, LastCheckin: optTime(uc.LastCheckin),
+			CreatedAt: uc.CreatedAt, UpdatedAt: uc.UpdatedAt}
+	}
+	return List[UserChannelView]{Items: out}, nil
 }
 
 // bulkQueries are the commands POST /commands sends to many devices.
@@ -321,6 +359,9 @@ func (s *Server) enqueueBulk(c *Call) (any, error) {
 	}
 	// Only inventory queries go out in bulk this way; anything that changes
 	// devices is a remote action (POST /actions), under the two-person rule.
+	if in.UserChannel != "" {
+		return nil, apperr.Invalid("user_channel names one device's channel: send the command to that device")
+	}
 	if !slices.Contains(bulkQueries, in.RequestType) {
 		return nil, apperr.Forbidden("%s is not sent in bulk here: use POST /actions, which applies the two-person rule", in.RequestType)
 	}

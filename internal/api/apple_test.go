@@ -123,5 +123,49 @@ func TestAppleAPI(t *testing.T) {
 		}
 		e.must(200, mgr, "POST", cancel(dev.ID, query), CancelCommandRequest{}, nil)
 		e.must(200, e.owner, "POST", cancel(dev.ID, retire), CancelCommandRequest{Reason: "the employee stays"}, nil)
+
+		// User channels: listed per device, named by ID when queuing.
+		var users List[UserChannelView]
+		e.must(200, e.owner, "GET", base+"/devices/"+dev.ID+"/user-channels", nil, &users)
+		if len(users.Items) != 0 {
+			t.Fatalf("user channels of a Mac nobody logged in on: %+v", users)
+		}
+		if r := e.do(e.owner, "GET", base+"/devices/"+store.NewID()+"/user-channels", nil); r.status != 404 {
+			t.Errorf("user channels of an unknown device: %d %s", r.status, r.body)
+		}
+		uc := store.AppleUserChannel{ID: store.NewID(), TenantID: e.rootID, DeviceID: dev.ID, UserIndex: []byte("u"), AccountIndex: []byte("a"),
+			PushToken: []byte("t"), UpdatedAt: time.Now()}
+		if err := st.Tx(context.Background(), func(q store.Queries) error {
+			_, err := q.AppleUserChannels().Open(context.Background(), uc)
+			return err
+		}); err != nil {
+			t.Fatal(err)
+		}
+		e.must(200, e.owner, "GET", base+"/devices/"+dev.ID+"/user-channels", nil, &users)
+		if len(users.Items) != 1 || users.Items[0].ID != uc.ID || !users.Items[0].Open || !users.Items[0].Pushable {
+			t.Fatalf("user channels: %+v", users)
+		}
+		for _, c := range []struct {
+			who  string
+			body CommandRequest
+			want int
+		}{
+			{"owner", CommandRequest{RequestType: "ProfileList", UserChannel: store.NewID()}, 404},
+			{"owner", CommandRequest{RequestType: "SecurityInfo", UserChannel: uc.ID}, 400},
+			{"owner", CommandRequest{RequestType: "ProfileList", UserChannel: uc.ID}, 409}, // the Mac is not enrolled
+			{"help desk", CommandRequest{RequestType: "RemoveProfile", Identifier: "com.example.wifi", UserChannel: uc.ID}, 403},
+		} {
+			who := e.owner
+			if c.who == "help desk" {
+				who = help
+			}
+			if r := e.do(who, "POST", base+"/devices/"+dev.ID+"/commands", c.body); r.status != c.want {
+				t.Errorf("%s: %s on a user channel: %d %s, want %d", c.who, c.body.RequestType, r.status, r.body, c.want)
+			}
+		}
+		if r := e.do(e.owner, "POST", base+"/commands", BulkCommandRequest{CommandRequest: CommandRequest{RequestType: "ProfileList", UserChannel: uc.ID},
+			DeviceIDs: []string{dev.ID}}); r.status != 400 {
+			t.Errorf("a bulk command on a user channel: %d %s", r.status, r.body)
+		}
 	})
 }

@@ -60,8 +60,8 @@ type EnrolmentStore interface {
 }
 
 // AppleChannel is a device's MDM channel: how it proves who it is and how
-// it is woken. One per device (the device channel); user channels are not
-// kept separately yet.
+// it is woken. One per device (the device channel); a Mac's users have
+// their own (AppleUserChannel), under the same identity.
 type AppleChannel struct {
 	DeviceID string
 	TenantID string
@@ -148,6 +148,58 @@ type AppleChannelStore interface {
 	PushDone(ctx context.Context, tenantID, deviceID string, next time.Time, attempts int, deadToken []byte) error
 }
 
+// AppleUserChannel is the MDM channel of one user of a Mac: its own push
+// token and its own commands, signed with the device's identity. Steward
+// keeps no name, only keyed indexes of the user's ID and account name.
+type AppleUserChannel struct {
+	ID       string
+	TenantID string
+	DeviceID string
+	// UserIndex is a keyed index of the UserID (a GUID) the device sends,
+	// unique per device: how a check-in finds its channel.
+	UserIndex []byte
+	// AccountIndex is a keyed index of the account's short name, so an
+	// admin who knows the account can find its channel.
+	AccountIndex []byte
+	Topic        string
+	PushToken    []byte
+	PushMagic    string
+	CheckedOut   bool
+	LastCheckin  time.Time
+	PushDueAt    time.Time
+	PushAttempts int
+	CreatedAt    time.Time
+	UpdatedAt    time.Time
+}
+
+// AppleUserChannelStore holds user channels.
+type AppleUserChannelStore interface {
+	// Open records a TokenUpdate on a user channel: it creates the channel
+	// of (TenantID, DeviceID, UserIndex), or writes the token, topic,
+	// account index and check-in time of the one there, reopening it if it
+	// checked out, and returns it as stored (the ID of the one there). A
+	// new channel is created at c.UpdatedAt.
+	Open(ctx context.Context, c AppleUserChannel) (AppleUserChannel, error)
+	Get(ctx context.Context, tenantID, id string) (AppleUserChannel, error)
+	// Find returns the device's channel of a user; ErrNotFound when the
+	// user never sent a TokenUpdate.
+	Find(ctx context.Context, tenantID, deviceID string, userIndex []byte) (AppleUserChannel, error)
+	// List returns the device's user channels, open and checked out, oldest
+	// first.
+	List(ctx context.Context, tenantID, deviceID string) ([]AppleUserChannel, error)
+	// Touch writes the last check-in time of an open channel.
+	Touch(ctx context.Context, tenantID, id string, at time.Time) error
+	// CheckOut closes one channel, its token dropped; CheckOutDevice closes
+	// all of a device's. Closing a closed channel is no error.
+	CheckOut(ctx context.Context, tenantID, id string, at time.Time) error
+	CheckOutDevice(ctx context.Context, tenantID, deviceID string, at time.Time) error
+	// SchedulePush, DuePushes and PushDone are AppleChannelStore's, for
+	// user channels by ID.
+	SchedulePush(ctx context.Context, tenantID string, ids []string, at time.Time) (int, error)
+	DuePushes(ctx context.Context, now time.Time, limit int) ([]AppleUserChannel, error)
+	PushDone(ctx context.Context, tenantID, id string, next time.Time, attempts int, deadToken []byte) error
+}
+
 // CertificateExpiryCount is a tenant's count of device identities near or past
 // their expiry.
 type CertificateExpiryCount struct {
@@ -184,9 +236,12 @@ func CommandOpen(state string) bool {
 // Command is one queued MDM command. Payload is the command plist sealed
 // under the master key: commands can carry secrets (a lock PIN).
 type Command struct {
-	ID          string // the CommandUUID
-	TenantID    string
-	DeviceID    string
+	ID       string // the CommandUUID
+	TenantID string
+	DeviceID string
+	// UserChannel is the ID of the user channel the command is for; empty
+	// for the device channel.
+	UserChannel string
 	RequestType string
 	Payload     []byte
 	State       string
@@ -210,12 +265,13 @@ type CommandStore interface {
 	// (devices with none are absent).
 	OpenCounts(ctx context.Context, tenantID string, deviceIDs []string) (map[string]int, error)
 	Get(ctx context.Context, tenantID, id string) (Command, error)
-	// SendNext marks the device's oldest open command sent at at (one more
-	// attempt; one more unanswered delivery if it was sent already, else
-	// none) and returns it as stored: queued or sent, and notnow ones too
-	// when includeNotNow (the device said Idle, so it is ready again);
-	// ErrNotFound when none.
-	SendNext(ctx context.Context, tenantID, deviceID string, includeNotNow bool, at time.Time) (Command, error)
+	// SendNext marks the oldest open command of the device's channel (the
+	// device channel when userChannel is empty, else that user channel)
+	// sent at at (one more attempt; one more unanswered delivery if it was
+	// sent already, else none) and returns it as stored: queued or sent,
+	// and notnow ones too when includeNotNow (the device said Idle, so it
+	// is ready again); ErrNotFound when none.
+	SendNext(ctx context.Context, tenantID, deviceID, userChannel string, includeNotNow bool, at time.Time) (Command, error)
 	// Update writes State, Attempts, Unanswered, ErrorChain, SentAt and
 	// CompletedAt of a command still open. A finished command's payload is
 	// dropped: it is never sent again, and it may hold a secret. A command
@@ -227,9 +283,11 @@ type CommandStore interface {
 	// payload, and returns it; ErrNotFound when no such command is in one
 	// of those states.
 	Cancel(ctx context.Context, tenantID, id, errorChain string, at time.Time) (Command, error)
-	// CancelOpen finishes the device's open commands as cancelled at at,
-	// with errorChain, drops their payloads, and returns them.
+	// CancelOpen finishes the device's open commands, on every channel, as
+	// cancelled at at, with errorChain, drops their payloads, and returns
+	// them. CancelOpenForUser does the same for one user channel's.
 	CancelOpen(ctx context.Context, tenantID, deviceID string, errorChain string, at time.Time) ([]Command, error)
+	CancelOpenForUser(ctx context.Context, tenantID, deviceID, userChannel, errorChain string, at time.Time) ([]Command, error)
 	List(ctx context.Context, tenantID, deviceID string, p Page) ([]Command, error)
 	// PurgeBefore deletes up to limit finished commands created before cutoff.
 	PurgeBefore(ctx context.Context, cutoff time.Time, limit int) ([]PurgeCount, error)

@@ -77,6 +77,7 @@ type Queries interface {
 
 	Enrolments() EnrolmentStore
 	AppleChannels() AppleChannelStore
+	AppleUserChannels() AppleUserChannelStore
 	Commands() CommandStore
 
 	ManagedDevices() ManagedDeviceStore

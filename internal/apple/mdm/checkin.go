@@ -26,9 +26,6 @@ var (
 	ErrUnknownDevice = apperr.Forbidden("this device is not enrolled here")
 	// ErrWrongDevice: a certificate speaking for another device's UDID.
 	ErrWrongDevice = apperr.Forbidden("this certificate belongs to another device")
-	// ErrDeclineUserChannel: Steward does not keep user channels yet; the
-	// HTTP layer answers 410, which tells the device not to ask again.
-	ErrDeclineUserChannel = errors.New("mdm: user channels are not supported")
 )
 
 // Fingerprint is the SHA-256 of a certificate, how channels find devices.
@@ -52,13 +49,7 @@ func (s *Service) Checkin(ctx context.Context, cert *x509.Certificate, body []by
 		return nil, apperr.Invalid("%v", err)
 	}
 	if msg.Sender().IsUserChannel() {
-		if err := s.checkUserChannel(ctx, cert, msg.Sender()); err != nil {
-			return nil, err
-		}
-		if _, ok := msg.(*mdmproto.UserAuthenticate); ok {
-			return nil, ErrDeclineUserChannel
-		}
-		return nil, nil // user-channel tokens and messages: acknowledged, not kept
+		return s.userCheckin(ctx, cert, msg)
 	}
 	if m, ok := msg.(*mdmproto.Authenticate); ok {
 		return nil, s.authenticate(ctx, cert, m)
@@ -137,11 +128,11 @@ func (s *Service) checkManaged(ctx context.Context, q store.Queries, ch store.Ap
 	return nil
 }
 
-// checkUserChannel vets a message on a user channel, which Steward declines
-// and keeps nothing of: its certificate must still be the device channel's,
-// for the device the message names, and that device must be managed. A
-// read does, unless the certificate is a renewed one the channel has not
-// moved to yet: moving it takes the write transaction.
+// checkUserChannel vets a user-channel message that writes nothing: its
+// certificate must still be the device channel's, for the device the
+// message names, and that device must be managed. A read does, unless the
+// certificate is a renewed one the channel has not moved to yet: moving it
+// takes the write transaction.
 func (s *Service) checkUserChannel(ctx context.Context, cert *x509.Certificate, sender mdmproto.Enrollment) error {
 	q := s.st.Read()
 	ch, d, err := q.AppleChannels().GetByCertWithDevice(ctx, Fingerprint(cert))

@@ -275,13 +275,19 @@ func (s *Service) saveCommands(ctx context.Context, q store.Queries, cmds []stor
 		}
 		return err
 	}
-	ids := make([]string, 0, len(cmds))
+	devices := make([]string, 0, len(cmds))
+	var users []string
 	for _, c := range cmds {
-		if len(ids) == 0 || ids[len(ids)-1] != c.DeviceID {
-			ids = append(ids, c.DeviceID)
+		if c.UserChannel != "" {
+			users = append(users, c.UserChannel)
+		} else if len(devices) == 0 || devices[len(devices)-1] != c.DeviceID {
+			devices = append(devices, c.DeviceID)
 		}
 	}
-	_, err := q.AppleChannels().SchedulePush(ctx, cmds[0].TenantID, ids, s.clock())
+	if _, err := q.AppleChannels().SchedulePush(ctx, cmds[0].TenantID, devices, s.clock()); err != nil || len(users) == 0 {
+		return err
+	}
+	_, err := q.AppleUserChannels().SchedulePush(ctx, cmds[0].TenantID, users, s.clock())
 	return err
 }
 

@@ -28,7 +28,7 @@ func (s *Service) Connect(ctx context.Context, cert *x509.Certificate, body []by
 		return nil, apperr.Invalid("%v", err)
 	}
 	if res.IsUserChannel() {
-		return nil, s.checkUserChannel(ctx, cert, res.Enrollment) // no user-channel commands are kept
+		return s.userConnect(ctx, cert, res)
 	}
 	if res.Status == mdmproto.StatusIdle {
 		if idle, err := s.quietIdle(ctx, cert, res); idle || err != nil {
@@ -50,23 +50,12 @@ func (s *Service) Connect(ctx context.Context, cert *x509.Certificate, body []by
 			}
 		}
 		if res.Status != mdmproto.StatusIdle {
-			if err := s.recordResult(ctx, q, ch, res); err != nil {
+			if err := s.recordResult(ctx, q, ch.TenantID, ch.DeviceID, "", res); err != nil {
 				return err
 			}
 		}
-		for {
-			next, err = q.Commands().SendNext(ctx, ch.TenantID, ch.DeviceID, res.Status == mdmproto.StatusIdle, now)
-			if errors.Is(err, store.ErrNotFound) {
-				next = store.Command{}
-				return nil
-			}
-			if err != nil || next.Unanswered < maxUnanswered {
-				return err
-			}
-			if err := s.abandon(ctx, q, next, now); err != nil {
-				return err
-			}
-		}
+		next, err = s.sendNext(ctx, q, ch.TenantID, ch.DeviceID, "", res.Status == mdmproto.StatusIdle, now)
+		return err
 	})
 	if err != nil || next.ID == "" {
 		return nil, err
@@ -74,12 +63,32 @@ func (s *Service) Connect(ctx context.Context, cert *x509.Certificate, body []by
 	return s.sealer.Open(next.Payload, commandAD(next.ID))
 }
 
+// sendNext claims the next command of a device's channel (userChannel
+// empty) or of one of its user channels; a command the device left
+// unanswered too often is abandoned for the one after it. It returns the
+// zero Command when none is waiting.
+func (s *Service) sendNext(ctx context.Context, q store.Queries, tenantID, deviceID, userChannel string, idle bool, now time.Time) (store.Command, error) {
+	for {
+		next, err := q.Commands().SendNext(ctx, tenantID, deviceID, userChannel, idle, now)
+		if errors.Is(err, store.ErrNotFound) {
+			return store.Command{}, nil
+		}
+		if err != nil || next.Unanswered < maxUnanswered {
+			return next, err
+		}
+		if err := s.abandon(ctx, q, next, now); err != nil {
+			return store.Command{}, err
+		}
+	}
+}
+
 // recordResult finishes the command a result answers and stores what it
-// reported through the gate.
-func (s *Service) recordResult(ctx context.Context, q store.Queries, ch store.AppleChannel, res mdmproto.Result) error {
-	cmd, err := q.Commands().Get(ctx, ch.TenantID, res.CommandUUID)
-	if errors.Is(err, store.ErrNotFound) || (err == nil && cmd.DeviceID != ch.DeviceID) {
-		return apperr.Invalid("no command %q was sent to this device", res.CommandUUID)
+// reported through the gate. The command must be one sent on the channel
+// the result came on (userChannel empty for the device channel).
+func (s *Service) recordResult(ctx context.Context, q store.Queries, tenantID, deviceID, userChannel string, res mdmproto.Result) error {
+	cmd, err := q.Commands().Get(ctx, tenantID, res.CommandUUID)
+	if errors.Is(err, store.ErrNotFound) || (err == nil && (cmd.DeviceID != deviceID || cmd.UserChannel != userChannel)) {
+		return apperr.Invalid("no command %q was sent on this channel", res.CommandUUID)
 	}
 	if err != nil {
 		return err
@@ -100,7 +109,7 @@ func (s *Service) recordResult(ctx context.Context, q store.Queries, ch store.Ap
 		cmd.State, cmd.ErrorChain, cmd.CompletedAt = store.CommandError, string(chain), now
 	default:
 		cmd.State, cmd.CompletedAt = store.CommandAcknowledged, now
-		if obs, err = resultObservations(ctx, q, mdmproto.RequestType(cmd.RequestType), res, ch); err != nil {
+		if obs, err = resultObservations(ctx, q, mdmproto.RequestType(cmd.RequestType), res, tenantID, deviceID); err != nil {
 			// Finished as failed, so a device that keeps sending a bad
 			// answer does not get the command again forever.
 			cmd.State, cmd.ErrorChain = store.CommandError, `[{"LocalizedDescription":"the result did not decode"}]`
@@ -118,7 +127,7 @@ func (s *Service) recordResult(ctx context.Context, q store.Queries, ch store.Ap
 	if err := s.finished(ctx, q, cmd); err != nil || len(obs) == 0 {
 		return err
 	}
-	_, err = s.priv.Gate().Admit(ctx, q, privacy.Report{TenantID: ch.TenantID, DeviceID: ch.DeviceID,
+	_, err = s.priv.Gate().Admit(ctx, q, privacy.Report{TenantID: tenantID, DeviceID: deviceID,
 		Source: "apple-mdm/" + cmd.RequestType, Values: obs, At: now})
 	return err
 }
@@ -152,7 +161,7 @@ func (s *Service) finished(ctx context.Context, q store.Queries, cmd store.Comma
 
 // resultObservations decodes the results Steward keeps; others (profile
 // lists, acknowledgements of actions) only finish their command.
-func resultObservations(ctx context.Context, q store.Queries, rt mdmproto.RequestType, res mdmproto.Result, ch store.AppleChannel) ([]privacy.Observation, error) {
+func resultObservations(ctx context.Context, q store.Queries, rt mdmproto.RequestType, res mdmproto.Result, tenantID, deviceID string) ([]privacy.Observation, error) {
 	switch rt {
 	case mdmproto.RequestDeviceInformation:
 		r, err := mdmproto.DecodeDeviceInformation(res)
@@ -165,7 +174,7 @@ func resultObservations(ctx context.Context, q store.Queries, rt mdmproto.Reques
 		if err != nil {
 			return nil, err
 		}
-		d, err := q.Devices().Get(ctx, ch.TenantID, ch.DeviceID)
+		d, err := q.Devices().Get(ctx, tenantID, deviceID)
 		if err != nil {
 			return nil, err
 		}

@@ -254,11 +254,8 @@ func (h *httpHandler) identify(r *http.Request, body []byte, trust *tenantTrust)
 // fail answers a device without ever using 401.
 func (h *httpHandler) fail(w http.ResponseWriter, r *http.Request, err error) {
 	status := http.StatusInternalServerError
-	switch {
-	case errors.Is(err, ErrDeclineUserChannel):
-		status = http.StatusGone
-	case apperr.As(err) != nil:
-		status = apperr.As(err).Status()
+	if e := apperr.As(err); e != nil {
+		status = e.Status()
 		if status == http.StatusUnauthorized {
 			status = http.StatusForbidden
 		}

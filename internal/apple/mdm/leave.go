@@ -24,7 +24,8 @@ func CancelledByCheckOut(cmd store.Command) bool {
 
 // DeviceLeft is the privacy core's hook for a device leaving management,
 // however it left (CheckOut, deprovisioning, retirement, wipe, the
-// employee's erasure or withdrawn consent). The channel is closed for good:
+// employee's erasure or withdrawn consent). The channel, and its users'
+// channels, are closed for good:
 // the device's messages are refused, nothing is pushed to it, and the
 // secrets it gave (unlock and bootstrap tokens) go. Its open commands are
 // cancelled with their payloads, which can hold a lock PIN, and their
@@ -38,6 +39,9 @@ func (s *Service) DeviceLeft(ctx context.Context, q store.Queries, d store.Devic
 		return err
 	}
 	if err := q.AppleChannels().CheckOut(ctx, d.TenantID, d.ID, s.clock()); err != nil {
+		return err
+	}
+	if err := q.AppleUserChannels().CheckOutDevice(ctx, d.TenantID, d.ID, s.clock()); err != nil {
 		return err
 	}
 	// SCEP would refuse to renew its certificate anyway; released, a

@@ -10,8 +10,8 @@ import (
 	"github.com/steward-mdm/steward/internal/store"
 )
 
-// Pusher drains the push queue: devices with work waiting get an APNs push
-// so that they check in. The queue is in the database (channels' due
+// Pusher drains the push queue: device and user channels with work waiting
+// get an APNs push so that they check in. The queue is in the database (channels' due
 // times), so a crash loses no push and any node can carry on; a lease keeps
 // it to one node at a time.
 type Pusher struct {
@@ -37,52 +37,83 @@ func retryDelay(attempts int) time.Duration {
 	return min(time.Duration(1<<min(attempts, 12))*time.Second, time.Hour)
 }
 
-// RunOnce pushes every device that is due and returns how many pushes APNs
+// pushTarget is a channel due a push: a device channel, or a user channel
+// (userChannel set).
+type pushTarget struct {
+	tenantID, deviceID, userChannel string
+	token                           []byte
+	magic                           string
+	attempts                        int
+}
+
+// duePushes lists the device and user channels due a push.
+func (s *Service) duePushes(ctx context.Context, limit int) ([]pushTarget, error) {
+	q := s.st.Read()
+	devices, err := q.AppleChannels().DuePushes(ctx, s.clock(), limit)
+	if err != nil {
+		return nil, err
+	}
+	users, err := q.AppleUserChannels().DuePushes(ctx, s.clock(), limit)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]pushTarget, 0, len(devices)+len(users))
+	for _, ch := range devices {
+		out = append(out, pushTarget{tenantID: ch.TenantID, deviceID: ch.DeviceID, token: ch.PushToken, magic: ch.PushMagic, attempts: ch.PushAttempts})
+	}
+	for _, uc := range users {
+		out = append(out, pushTarget{tenantID: uc.TenantID, deviceID: uc.DeviceID, userChannel: uc.ID, token: uc.PushToken,
+			magic: uc.PushMagic, attempts: uc.PushAttempts})
+	}
+	return out, nil
+}
+
+// RunOnce pushes every channel that is due and returns how many pushes APNs
 // accepted.
 func (p *Pusher) RunOnce(ctx context.Context) (int, error) {
 	s := p.Service
 	if p.Log == nil {
 		p.Log = s.log
 	}
-	due, err := s.st.Read().AppleChannels().DuePushes(ctx, s.clock(), 1000)
+	due, err := s.duePushes(ctx, 1000)
 	if err != nil || len(due) == 0 {
 		return 0, err
 	}
-	byTenant := map[string][]store.AppleChannel{}
-	for _, ch := range due {
-		byTenant[ch.TenantID] = append(byTenant[ch.TenantID], ch)
+	byTenant := map[string][]pushTarget{}
+	for _, t := range due {
+		byTenant[t.tenantID] = append(byTenant[t.tenantID], t)
 	}
 	delivered := 0
-	for tenant, chans := range byTenant {
+	for tenant, targets := range byTenant {
 		client, err := p.client(ctx, tenant)
 		if err != nil {
 			// No usable certificate: try again later rather than hammering.
-			for _, ch := range chans {
-				if err := p.done(ctx, ch, s.clock().Add(15*time.Minute), ch.PushAttempts+1, nil); err != nil {
+			for _, t := range targets {
+				if err := p.done(ctx, t, s.clock().Add(15*time.Minute), t.attempts+1, nil); err != nil {
 					return delivered, err
 				}
 			}
-			p.Log.Warn("pushes waiting: the tenant's push certificate is missing or invalid", "tenant", tenant, "devices", len(chans))
+			p.Log.Warn("pushes waiting: the tenant's push certificate is missing or invalid", "tenant", tenant, "channels", len(targets))
 			continue
 		}
-		notes := make([]apns.Notification, len(chans))
-		for i, ch := range chans {
-			notes[i] = apns.Notification{Token: ch.PushToken, PushMagic: ch.PushMagic}
+		notes := make([]apns.Notification, len(targets))
+		for i, t := range targets {
+			notes[i] = apns.Notification{Token: t.token, PushMagic: t.magic}
 		}
 		for i, r := range client.Push(ctx, notes) {
-			ch := chans[i]
+			t := targets[i]
 			switch r.Outcome {
 			case apns.Delivered:
 				delivered++
-				err = p.done(ctx, ch, time.Time{}, 0, nil)
+				err = p.done(ctx, t, time.Time{}, 0, nil)
 			case apns.Unregistered, apns.BadToken:
-				err = p.done(ctx, ch, time.Time{}, 0, ch.PushToken) // the next TokenUpdate brings a new one
+				err = p.done(ctx, t, time.Time{}, 0, t.token) // the next TokenUpdate brings a new one
 			case apns.Rejected:
-				err = p.done(ctx, ch, time.Time{}, 0, nil)
+				err = p.done(ctx, t, time.Time{}, 0, nil)
 			case apns.Fatal:
-				err = p.done(ctx, ch, s.clock().Add(15*time.Minute), ch.PushAttempts+1, nil)
+				err = p.done(ctx, t, s.clock().Add(15*time.Minute), t.attempts+1, nil)
 			default: // Retry
-				err = p.done(ctx, ch, s.clock().Add(retryDelay(ch.PushAttempts+1)), ch.PushAttempts+1, nil)
+				err = p.done(ctx, t, s.clock().Add(retryDelay(t.attempts+1)), t.attempts+1, nil)
 			}
 			if err != nil {
 				return delivered, err
@@ -92,9 +123,12 @@ func (p *Pusher) RunOnce(ctx context.Context) (int, error) {
 	return delivered, nil
 }
 
-func (p *Pusher) done(ctx context.Context, ch store.AppleChannel, next time.Time, attempts int, deadToken []byte) error {
+func (p *Pusher) done(ctx context.Context, t pushTarget, next time.Time, attempts int, deadToken []byte) error {
 	return p.Service.st.Tx(ctx, func(q store.Queries) error {
-		return q.AppleChannels().PushDone(ctx, ch.TenantID, ch.DeviceID, next, attempts, deadToken)
+		if t.userChannel != "" {
+			return q.AppleUserChannels().PushDone(ctx, t.tenantID, t.userChannel, next, attempts, deadToken)
+		}
+		return q.AppleChannels().PushDone(ctx, t.tenantID, t.deviceID, next, attempts, deadToken)
 	})
 }
 

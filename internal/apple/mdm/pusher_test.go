@@ -102,6 +102,29 @@ func TestPushQueue(t *testing.T) {
 		if n, _ := pusher.RunOnce(f.ctx); n != 0 {
 			t.Errorf("the queue pushed again: %d", n)
 		}
+
+		// A command for a user channel wakes that user's channel, with its
+		// own token and magic.
+		user := a.NewUser("jdoe", "Jane Doe")
+		if err := user.LogIn(f.ctx); err != nil {
+			t.Fatal(err)
+		}
+		ucs, err := f.svc.UserChannels(f.ctx, f.tenant, adev.ID, "jdoe")
+		if err != nil || len(ucs) != 1 {
+			t.Fatalf("jdoe's channel: %+v, %v", ucs, err)
+		}
+		if _, err := f.svc.EnqueueForUser(f.ctx, f.tenant, adev.ID, ucs[0].ID, mdmproto.ProfileList{}, "", admin); err != nil {
+			t.Fatal(err)
+		}
+		if n, err := pusher.RunOnce(f.ctx); err != nil || n != 1 {
+			t.Fatalf("pushed %d to the user channel, %v", n, err)
+		}
+		if got := fake.pushes[hex.EncodeToString(user.PushToken)]; got != `{"mdm":"`+user.PushMagic+`"}` {
+			t.Errorf("user-channel push payload: %q", got)
+		}
+		if n, _ := pusher.RunOnce(f.ctx); n != 0 {
+			t.Errorf("the user channel was pushed again: %d", n)
+		}
 	})
 }
 

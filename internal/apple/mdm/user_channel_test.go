@@ -1,71 +1,197 @@
 package mdm_test
 
 import (
+	"bytes"
 	"errors"
 	"net/http"
 	"testing"
 
+	"howett.net/plist"
+
+	"github.com/steward-mdm/steward/internal/apperr"
+	"github.com/steward-mdm/steward/internal/apple/mdmproto"
 	"github.com/steward-mdm/steward/internal/privacy"
 	"github.com/steward-mdm/steward/internal/sim"
+	"github.com/steward-mdm/steward/internal/store"
 	"github.com/steward-mdm/steward/internal/store/storetest"
 )
 
-// TestUserChannelMessages: Steward declines macOS user channels, but a
-// message on one is still vetted like any other: the certificate must be
-// the channel's of the device the message names, and that device managed.
+func status(t *testing.T, err error) int {
+	t.Helper()
+	var se *sim.StatusError
+	if err == nil {
+		return http.StatusOK
+	}
+	if errors.As(err, &se) {
+		return se.Status
+	}
+	t.Fatal(err)
+	return 0
+}
+
+// TestUserChannel: a user logging in on a managed Mac opens a channel of
+// their own; profile commands queued for it go to that user alone, and
+// Steward keeps no name, only indexes an admin can look an account up by.
+func TestUserChannel(t *testing.T) {
+	f := newFixture(t, storetest.OpenSQLite(t))
+	f.publish(privacy.Corporate)
+	ts := f.serve()
+	mac, dev := f.enrolled(ts, privacy.Corporate, "")
+	if _, err := mac.Poll(f.ctx); err != nil { // the initial inventory
+		t.Fatal(err)
+	}
+	jane, maxU := mac.NewUser("jdoe", "Jane Doe"), mac.NewUser("mmustermann", "Max Mustermann")
+
+	// The handshake: a zero-length challenge (no password digest), and a
+	// digest nobody asked for is refused.
+	out, err := jane.Checkin(f.ctx, map[string]any{"MessageType": "UserAuthenticate"})
+	var challenge map[string]any
+	if _, perr := plist.Unmarshal(out, &challenge); err != nil || perr != nil || challenge["DigestChallenge"] != "" {
+		t.Fatalf("UserAuthenticate: %q, %v", out, err)
+	}
+	if _, err := jane.Checkin(f.ctx, map[string]any{"MessageType": "UserAuthenticate", "DigestResponse": "abc"}); status(t, err) != http.StatusBadRequest {
+		t.Errorf("an unasked DigestResponse: %v, want 400", err)
+	}
+	// Before its TokenUpdate a user has no channel and no commands.
+	if out, err := jane.Send(f.ctx, map[string]any{"Status": "Idle"}); err != nil || len(out) != 0 {
+		t.Fatalf("Idle before the user's TokenUpdate: %q, %v", out, err)
+	}
+	for _, u := range []*sim.User{jane, maxU} {
+		if err := u.LogIn(f.ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	all, err := f.svc.UserChannels(f.ctx, f.tenant, dev.ID, "")
+	if err != nil || len(all) != 2 {
+		t.Fatalf("user channels: %+v, %v", all, err)
+	}
+	found, err := f.svc.UserChannels(f.ctx, f.tenant, dev.ID, " JDoe ")
+	if err != nil || len(found) != 1 {
+		t.Fatalf("looking up jdoe: %+v, %v", found, err)
+	}
+	janeCh := found[0]
+	if none, err := f.svc.UserChannels(f.ctx, f.tenant, dev.ID, "nobody"); err != nil || len(none) != 0 {
+		t.Fatalf("an account that never logged in: %+v, %v", none, err)
+	}
+	if bytes.Contains(janeCh.UserIndex, []byte(jane.ID)) || janeCh.PushToken == nil {
+		t.Fatalf("jane's channel: %+v", janeCh)
+	}
+	// A token refreshed keeps the channel; only the first one is audited.
+	if _, err := jane.Checkin(f.ctx, jane.TokenUpdate()); err != nil {
+		t.Fatal(err)
+	}
+	if opened, _ := f.st.Read().Audit().List(f.ctx, f.tenant, store.AuditFilter{Action: "mdm.user_channel.open"}); len(opened) != 2 {
+		t.Errorf("%d user channels audited as opened, want 2", len(opened))
+	}
+
+	// Only profile commands go on a user channel.
+	if _, err := f.svc.EnqueueForUser(f.ctx, f.tenant, dev.ID, janeCh.ID, mdmproto.DeviceInformation{}, "", admin); !apperr.IsKind(err, apperr.KindInvalid) {
+		t.Errorf("DeviceInformation on a user channel: %v, want invalid", err)
+	}
+	if _, err := f.svc.EnqueueForUser(f.ctx, f.tenant, "another-device", janeCh.ID, mdmproto.ProfileList{}, "", admin); err == nil {
+		t.Error("a user channel queued through another device")
+	}
+	profile := []byte(`<?xml version="1.0" encoding="UTF-8"?><plist version="1.0"><dict><key>PayloadIdentifier</key><string>com.example.user.wifi</string>` +
+		`<key>PayloadType</key><string>Configuration</string><key>PayloadUUID</key><string>5C4C0C5A-1B7E-4C1A-9C3E-2F1D6B7A8E90</string>` +
+		`<key>PayloadVersion</key><integer>1</integer><key>PayloadContent</key><array/></dict></plist>`)
+	install, err := f.svc.EnqueueForUser(f.ctx, f.tenant, dev.ID, janeCh.ID, mdmproto.InstallProfile{Payload: profile}, "", admin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if install.UserChannel != janeCh.ID {
+		t.Fatalf("queued command: %+v", install)
+	}
+	if ch, _ := f.st.Read().AppleUserChannels().Get(f.ctx, f.tenant, janeCh.ID); ch.PushDueAt.IsZero() {
+		t.Error("jane's channel was not put on the push queue")
+	}
+	// Neither the device channel nor another user gets jane's command, nor
+	// can they answer it.
+	if n, err := mac.Poll(f.ctx); err != nil || n != 0 {
+		t.Fatalf("the device channel answered %d commands (%v), want none", n, err)
+	}
+	if n, err := maxU.Poll(f.ctx); err != nil || n != 0 {
+		t.Fatalf("another user answered %d commands (%v), want none", n, err)
+	}
+	if _, err := mac.Send(f.ctx, map[string]any{"Status": "Acknowledged", "CommandUUID": install.ID}); status(t, err) != http.StatusBadRequest {
+		t.Errorf("the device channel answering a user's command: %v, want 400", err)
+	}
+	if n, err := jane.Poll(f.ctx); err != nil || n != 1 || jane.Profiles["com.example.user.wifi"] == nil {
+		t.Fatalf("jane answered %d commands (%v), profiles %v", n, err, jane.Profiles)
+	}
+	if got, _ := f.st.Read().Commands().Get(f.ctx, f.tenant, install.ID); got.State != store.CommandAcknowledged {
+		t.Fatalf("jane's InstallProfile: %s", got.State)
+	}
+
+	// Jane's management is removed: her channel closes and her queued
+	// command is cancelled; the device and max carry on.
+	list, err := f.svc.EnqueueForUser(f.ctx, f.tenant, dev.ID, janeCh.ID, mdmproto.ProfileList{}, "", admin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := jane.Checkin(f.ctx, jane.CheckOut()); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := f.st.Read().Commands().Get(f.ctx, f.tenant, list.ID); got.State != store.CommandCancelled {
+		t.Errorf("a closed user channel's queued command: %s, want cancelled", got.State)
+	}
+	if _, err := f.svc.EnqueueForUser(f.ctx, f.tenant, dev.ID, janeCh.ID, mdmproto.ProfileList{}, "", admin); !apperr.IsKind(err, apperr.KindConflict) {
+		t.Errorf("queuing for a closed user channel: %v, want a conflict", err)
+	}
+	if _, err := f.svc.EnqueueForUser(f.ctx, f.tenant, dev.ID, all[1].ID, mdmproto.ProfileList{}, "", admin); err != nil {
+		t.Errorf("max's channel after jane left: %v", err)
+	}
+
+	// The device leaves: every user channel closes with it.
+	if _, err := mac.Checkin(f.ctx, mac.CheckOut()); err != nil {
+		t.Fatal(err)
+	}
+	after, err := f.st.Read().AppleUserChannels().List(f.ctx, f.tenant, dev.ID)
+	if err != nil || len(after) != 2 || !after[0].CheckedOut || !after[1].CheckedOut || after[1].PushToken != nil {
+		t.Fatalf("user channels after the device's CheckOut: %+v, %v", after, err)
+	}
+	if err := maxU.LogIn(f.ctx); status(t, err) != http.StatusForbidden {
+		t.Errorf("a user logging in on a Mac that left: %v, want 403", err)
+	}
+}
+
+// TestUserChannelMessages: a message on a user channel is vetted like the
+// device channel's: the certificate must be the channel's of the device
+// the message names, and that device managed.
 func TestUserChannelMessages(t *testing.T) {
 	f := newFixture(t, storetest.OpenSQLite(t))
 	f.publish(privacy.Corporate)
 	ts := f.serve()
 	mac, _ := f.enrolled(ts, privacy.Corporate, "")
 	other, _ := f.enrolled(ts, privacy.Corporate, "")
-	user := func(d *sim.Device, msg map[string]any) map[string]any {
-		msg["UserID"], msg["UserShortName"], msg["UDID"] = "A1B2C3D4-1111-2222-3333-444455556666", "jdoe", d.UDID
-		return msg
-	}
-	authenticate := func(d *sim.Device) map[string]any {
-		return user(d, map[string]any{"MessageType": "UserAuthenticate", "Topic": testTopic})
-	}
-	status := func(err error) int {
-		var se *sim.StatusError
-		if err == nil {
-			return http.StatusOK
-		}
-		if errors.As(err, &se) {
-			return se.Status
-		}
-		t.Fatal(err)
-		return 0
-	}
+	stranger := other.NewUser("jdoe", "Jane Doe")
 
-	if _, err := mac.Checkin(f.ctx, authenticate(mac)); status(err) != http.StatusGone {
-		t.Errorf("UserAuthenticate: %v, want 410 (declined)", err)
-	}
-	tokenUpdate := user(mac, mac.TokenUpdate())
-	if _, err := mac.Checkin(f.ctx, tokenUpdate); err != nil {
-		t.Errorf("user-channel TokenUpdate: %v", err)
-	}
-	if out, err := mac.Send(f.ctx, user(mac, map[string]any{"Status": "Idle"})); err != nil || len(out) != 0 {
-		t.Errorf("user-channel Idle: %q, %v; want an empty 200", out, err)
-	}
 	// mac's certificate speaking for another device's user.
-	if _, err := mac.Checkin(f.ctx, authenticate(other)); status(err) != http.StatusForbidden {
-		t.Errorf("a user channel under another device's UDID: %v, want 403", err)
-	}
 	impostor, _ := sim.New(ts.Client(), false) // Send names the sender itself
 	impostor.UDID = other.UDID
 	impostor.Forge(mac)
-	if _, err := impostor.Send(f.ctx, user(other, map[string]any{"Status": "Idle"})); status(err) != http.StatusForbidden {
+	forged := &sim.User{Device: impostor, ID: stranger.ID, ShortName: "jdoe"}
+	if _, err := forged.Checkin(f.ctx, map[string]any{"MessageType": "UserAuthenticate"}); status(t, err) != http.StatusForbidden {
+		t.Errorf("a user channel under another device's UDID: %v, want 403", err)
+	}
+	tokenUpdate := map[string]any{"MessageType": "TokenUpdate", "Topic": testTopic, "Token": []byte("token"), "PushMagic": "magic"}
+	if _, err := forged.Checkin(f.ctx, tokenUpdate); status(t, err) != http.StatusForbidden {
+		t.Errorf("a user TokenUpdate under another device's UDID: %v, want 403", err)
+	}
+	if _, err := forged.Send(f.ctx, map[string]any{"Status": "Idle"}); status(t, err) != http.StatusForbidden {
 		t.Errorf("a user-channel Idle under another device's UDID: %v, want 403", err)
+	}
+	if _, err := mac.NewUser("x", "X").Checkin(f.ctx, map[string]any{"MessageType": "GetBootstrapToken"}); status(t, err) != http.StatusBadRequest {
+		t.Errorf("a bootstrap token asked for on a user channel: %v, want 400", err)
 	}
 
 	if _, err := mac.Checkin(f.ctx, mac.CheckOut()); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := mac.Checkin(f.ctx, authenticate(mac)); status(err) != http.StatusForbidden {
+	user := mac.NewUser("jdoe", "Jane Doe")
+	if _, err := user.Checkin(f.ctx, map[string]any{"MessageType": "UserAuthenticate"}); status(t, err) != http.StatusForbidden {
 		t.Errorf("UserAuthenticate after CheckOut: %v, want 403", err)
 	}
-	if _, err := mac.Send(f.ctx, user(mac, map[string]any{"Status": "Idle"})); status(err) != http.StatusForbidden {
+	if _, err := user.Send(f.ctx, map[string]any{"Status": "Idle"}); status(t, err) != http.StatusForbidden {
 		t.Errorf("user-channel Idle after CheckOut: %v, want 403", err)
 	}
 }

@@ -117,7 +117,8 @@ var (
 		FROM apple_channels ch JOIN devices d ON d.tenant_id = ch.tenant_id AND d.id = ch.device_id
 		WHERE ch.cert_fingerprint = $1`
 	presenceQuery = `SELECT ` + qualified("ch", appleChannelColumns) + `, d.state, d.last_seen_at,
-		EXISTS (SELECT 1 FROM commands c WHERE c.tenant_id = ch.tenant_id AND c.device_id = ch.device_id AND c.state IN ` + openStates + `)
+		EXISTS (SELECT 1 FROM commands c WHERE c.tenant_id = ch.tenant_id AND c.device_id = ch.device_id AND c.user_channel = ''
+			AND c.state IN ` + openStates + `)
 		FROM apple_channels ch JOIN devices d ON d.tenant_id = ch.tenant_id AND d.id = ch.device_id
 		WHERE ch.cert_fingerprint = $1`
 )
@@ -171,12 +172,19 @@ func (s appleChannelStore) CheckOut(ctx context.Context, tenantID, deviceID stri
 }
 
 func (s appleChannelStore) SchedulePush(ctx context.Context, tenantID string, deviceIDs []string, at time.Time) (int, error) {
+	return s.q.schedulePush(ctx, "apple_channels", "device_id", tenantID, deviceIDs, at)
+}
+
+// schedulePush makes the channels of table (apple_channels or
+// apple_user_channels, keyed by keyColumn) due a push at at, keeping an
+// earlier due time, and returns how many can be pushed.
+func (q *queries) schedulePush(ctx context.Context, table, keyColumn, tenantID string, keys []string, at time.Time) (int, error) {
 	total := 0
-	err := forChunks(deviceIDs, func(chunk []string) error {
+	err := forChunks(keys, func(chunk []string) error {
 		marks, args := placeholders(chunk, 3)
-		n, err := s.q.exec(ctx, "scheduling pushes", `UPDATE apple_channels SET push_due_at = $2
+		n, err := q.exec(ctx, "scheduling pushes", `UPDATE `+table+` SET push_due_at = $2
 			WHERE tenant_id = $1 AND push_token IS NOT NULL AND checked_out = 0 AND (push_due_at = 0 OR push_due_at > $2)
-			AND device_id IN (`+marks+`)`, append([]any{tenantID, micros(at)}, args...)...)
+			AND `+keyColumn+` IN (`+marks+`)`, append([]any{tenantID, micros(at)}, args...)...)
 		total += n
 		return err
 	})
@@ -215,28 +223,33 @@ func (s appleChannelStore) CertificateExpiry(ctx context.Context, now, soon time
 }
 
 func (s appleChannelStore) PushDone(ctx context.Context, tenantID, deviceID string, next time.Time, attempts int, deadToken []byte) error {
+	return s.q.pushDone(ctx, "apple_channels", "device_id", tenantID, deviceID, next, attempts, deadToken)
+}
+
+// pushDone records a push outcome on a channel of table, keyed by keyColumn.
+func (q *queries) pushDone(ctx context.Context, table, keyColumn, tenantID, key string, next time.Time, attempts int, deadToken []byte) error {
 	if deadToken == nil {
-		return s.q.execOne(ctx, "recording a push", `UPDATE apple_channels SET push_due_at = $3, push_attempts = $4
-			WHERE tenant_id = $1 AND device_id = $2`, tenantID, deviceID, micros(next), attempts)
+		return q.execOne(ctx, "recording a push", `UPDATE `+table+` SET push_due_at = $3, push_attempts = $4
+			WHERE tenant_id = $1 AND `+keyColumn+` = $2`, tenantID, key, micros(next), attempts)
 	}
 	// Only the token that was pushed is dead. When a TokenUpdate replaced
 	// it meanwhile, the channel is left as it is: still due, so the new
 	// token gets the push.
-	_, err := s.q.exec(ctx, "dropping a dead push token", `UPDATE apple_channels
+	_, err := q.exec(ctx, "dropping a dead push token", `UPDATE `+table+`
 		SET push_due_at = $3, push_attempts = $4, push_token = NULL, push_magic = ''
-		WHERE tenant_id = $1 AND device_id = $2 AND push_token = $5`, tenantID, deviceID, micros(next), attempts, deadToken)
+		WHERE tenant_id = $1 AND `+keyColumn+` = $2 AND push_token = $5`, tenantID, key, micros(next), attempts, deadToken)
 	return err
 }
 
 type commandStore struct{ q *queries }
 
-const commandColumns = `id, tenant_id, device_id, request_type, payload, state, requested_by, attempts, unanswered,
+const commandColumns = `id, tenant_id, device_id, user_channel, request_type, payload, state, requested_by, attempts, unanswered,
 	error_chain, created_at, sent_at, completed_at`
 
 func scanCommand(s scanner) (store.Command, error) {
 	var c store.Command
 	var created, sent, completed int64
-	err := s.Scan(&c.ID, &c.TenantID, &c.DeviceID, &c.RequestType, &c.Payload, &c.State, &c.RequestedBy, &c.Attempts, &c.Unanswered,
+	err := s.Scan(&c.ID, &c.TenantID, &c.DeviceID, &c.UserChannel, &c.RequestType, &c.Payload, &c.State, &c.RequestedBy, &c.Attempts, &c.Unanswered,
 		&c.ErrorChain, &created, &sent, &completed)
 	c.CreatedAt, c.SentAt, c.CompletedAt = fromMicros(created), fromMicros(sent), fromMicros(completed)
 	return c, err
@@ -271,9 +284,9 @@ func (s commandStore) Enqueue(ctx context.Context, cmds []store.Command, maxQueu
 	}
 	rows := make([][]any, len(cmds))
 	for i, c := range cmds {
-		rows[i] = []any{c.ID, c.TenantID, c.DeviceID, c.RequestType, c.Payload, c.State, c.RequestedBy, micros(c.CreatedAt)}
+		rows[i] = []any{c.ID, c.TenantID, c.DeviceID, c.UserChannel, c.RequestType, c.Payload, c.State, c.RequestedBy, micros(c.CreatedAt)}
 	}
-	return s.q.insertAll(ctx, "queueing commands", `INSERT INTO commands (id, tenant_id, device_id, request_type, payload,
+	return s.q.insertAll(ctx, "queueing commands", `INSERT INTO commands (id, tenant_id, device_id, user_channel, request_type, payload,
 		state, requested_by, created_at) VALUES `, rows)
 }
 
@@ -305,7 +318,7 @@ func (s commandStore) Get(ctx context.Context, tenantID, id string) (store.Comma
 	return c, mapErr("reading command", err)
 }
 
-func (s commandStore) SendNext(ctx context.Context, tenantID, deviceID string, includeNotNow bool, at time.Time) (store.Command, error) {
+func (s commandStore) SendNext(ctx context.Context, tenantID, deviceID, userChannel string, includeNotNow bool, at time.Time) (store.Command, error) {
 	states := `('queued', 'sent')`
 	if includeNotNow {
 		states = openStates
@@ -321,9 +334,9 @@ func (s commandStore) SendNext(ctx context.Context, tenantID, deviceID string, i
 		c, err = scanCommand(q.x.QueryRowContext(ctx, `UPDATE commands SET state = 'sent', sent_at = $3, attempts = attempts + 1,
 				unanswered = CASE WHEN state = 'sent' THEN unanswered + 1 ELSE 0 END
 			WHERE tenant_id = $1 AND state IN `+states+`
-				AND id = (SELECT id FROM commands WHERE tenant_id = $1 AND device_id = $2 AND state IN `+states+`
-				ORDER BY id LIMIT 1`+q.lockClause("UPDATE")+`)
-			RETURNING `+commandColumns, tenantID, deviceID, micros(at)))
+				AND id = (SELECT id FROM commands WHERE tenant_id = $1 AND device_id = $2 AND user_channel = $4
+				AND state IN `+states+` ORDER BY id LIMIT 1`+q.lockClause("UPDATE")+`)
+			RETURNING `+commandColumns, tenantID, deviceID, micros(at), userChannel))
 		return mapErr("sending the next command", err)
 	})
 	return c, err
@@ -354,11 +367,19 @@ func (s commandStore) Cancel(ctx context.Context, tenantID, id, errorChain strin
 }
 
 func (s commandStore) CancelOpen(ctx context.Context, tenantID, deviceID, errorChain string, at time.Time) ([]store.Command, error) {
+	return s.cancelOpen(ctx, "", tenantID, deviceID, errorChain, at)
+}
+
+func (s commandStore) CancelOpenForUser(ctx context.Context, tenantID, deviceID, userChannel, errorChain string, at time.Time) ([]store.Command, error) {
+	return s.cancelOpen(ctx, ` AND user_channel = $6`, tenantID, deviceID, errorChain, at, userChannel)
+}
+
+func (s commandStore) cancelOpen(ctx context.Context, filter, tenantID, deviceID, errorChain string, at time.Time, args ...any) ([]store.Command, error) {
 	var cancelled []store.Command
 	err := s.q.inWriteTx(ctx, func(q *queries) error {
 		rows, err := q.x.QueryContext(ctx, `UPDATE commands SET state = 'cancelled', completed_at = $3, error_chain = $4, payload = $5
-			WHERE tenant_id = $1 AND device_id = $2 AND state IN `+openStates+` RETURNING `+commandColumns,
-			tenantID, deviceID, micros(at), errorChain, []byte{})
+			WHERE tenant_id = $1 AND device_id = $2 AND state IN `+openStates+filter+` RETURNING `+commandColumns,
+			append([]any{tenantID, deviceID, micros(at), errorChain, []byte{}}, args...)...)
 		cancelled, err = collect(rows, err, "cancelling commands", scanCommand)
 		return err
 	})

@@ -130,7 +130,7 @@ type tenantDevice struct{ tenantID, id string }
 func (q *queries) purgeDevices(ctx context.Context, tenantID string, ids []string) (int, error) {
 	marks, args := placeholders(ids, 2)
 	args = append([]any{tenantID}, args...)
-	for _, table := range []string{"apple_channels", "commands"} {
+	for _, table := range []string{"apple_channels", "apple_user_channels", "commands"} {
 		if _, err := q.exec(ctx, "purging "+table, `DELETE FROM `+table+` WHERE tenant_id = $1 AND device_id IN (`+marks+`)`, args...); err != nil {
 			return 0, err
 		}

@@ -25,6 +25,7 @@ func runApple(t *testing.T, open func(t *testing.T) store.Store) {
 	t.Run("CertificateExpiry", func(t *testing.T) { testCertificateExpiry(t, open(t)) })
 	t.Run("PurgedDeviceTakesItsChannel", func(t *testing.T) { testPurgedDeviceTakesItsChannel(t, open(t)) })
 	t.Run("CommandQueueBound", func(t *testing.T) { testCommandQueueBound(t, open(t)) })
+	t.Run("UserChannels", func(t *testing.T) { testUserChannels(t, open(t)) })
 }
 
 func testEnrolments(t *testing.T, st store.Store) {
@@ -203,7 +204,7 @@ func testCommandQueue(t *testing.T, st store.Store) {
 	}
 	tx(t, st, func(q store.Queries) error { return q.Commands().Enqueue(ctx, cmds, 10) })
 	// Read() sends it too: SQLite gives the statement a transaction of its own.
-	next, err := st.Read().Commands().SendNext(ctx, a.ID, dev, false, at.Add(time.Minute))
+	next, err := st.Read().Commands().SendNext(ctx, a.ID, dev, "", false, at.Add(time.Minute))
 	must(t, err)
 	want := cmds[0]
 	want.State, want.SentAt, want.Attempts = store.CommandSent, micro(at.Add(time.Minute)), 1
@@ -217,7 +218,7 @@ func testCommandQueue(t *testing.T, st store.Store) {
 		var c store.Command
 		err := st.Tx(ctx, func(q store.Queries) error {
 			var err error
-			c, err = q.Commands().SendNext(ctx, tenantID, dev, includeNotNow, at)
+			c, err = q.Commands().SendNext(ctx, tenantID, dev, "", includeNotNow, at)
 			return err
 		})
 		return c, err
@@ -391,6 +392,10 @@ func testPurgedDeviceTakesItsChannel(t *testing.T, st store.Store) {
 			if err := q.AppleChannels().Create(ctx, ch); err != nil {
 				return err
 			}
+			if _, err := q.AppleUserChannels().Open(ctx, store.AppleUserChannel{ID: store.NewID(), TenantID: tn.ID, DeviceID: d.ID,
+				UserIndex: []byte("user"), AccountIndex: []byte("account"), UpdatedAt: micro(at)}); err != nil {
+				return err
+			}
 			return q.Commands().Enqueue(ctx, []store.Command{cmd}, 10)
 		})
 	}
@@ -413,6 +418,10 @@ func testPurgedDeviceTakesItsChannel(t *testing.T, st store.Store) {
 	}
 	left := func(d store.Device) (channel bool, commands int) {
 		_, err := st.Read().AppleChannels().Get(ctx, tn.ID, d.ID)
+		users, _ := st.Read().AppleUserChannels().List(ctx, tn.ID, d.ID)
+		if (err == nil) != (len(users) == 1) {
+			t.Fatalf("device %s: channel %v, but %d user channels", d.ID, err == nil, len(users))
+		}
 		cmds, _ := st.Read().Commands().List(ctx, tn.ID, d.ID, store.Page{})
 		return err == nil, len(cmds)
 	}

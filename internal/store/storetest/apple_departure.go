@@ -29,7 +29,7 @@ func testDepartureWinsOverMessages(t *testing.T, st store.Store) {
 		{ID: store.NewID(), TenantID: a.ID, DeviceID: d.ID, RequestType: "DeviceInformation", Payload: []byte("x"), State: store.CommandQueued, CreatedAt: micro(at)},
 	}
 	tx(t, st, func(q store.Queries) error { return q.Commands().Enqueue(ctx, cmds, 10) })
-	sent, err := st.Read().Commands().SendNext(ctx, a.ID, d.ID, true, at)
+	sent, err := st.Read().Commands().SendNext(ctx, a.ID, d.ID, "", true, at)
 	must(t, err)
 
 	holding, release, departed := make(chan struct{}), make(chan struct{}), make(chan error, 1)
@@ -60,7 +60,7 @@ func testDepartureWinsOverMessages(t *testing.T, st store.Store) {
 		}
 		// Each write is the first to meet the departure's locks in some
 		// interleaving; SendNext first, as its subquery reads a snapshot.
-		_, nextErr = q.Commands().SendNext(ctx, a.ID, d.ID, true, at.Add(2*time.Minute))
+		_, nextErr = q.Commands().SendNext(ctx, a.ID, d.ID, "", true, at.Add(2*time.Minute))
 		c.PushToken, c.UnlockToken, c.LastCheckin = []byte{2}, []byte("new unlock"), micro(at.Add(2*time.Minute))
 		channelErr = q.AppleChannels().Update(ctx, c)
 		cmd.State, cmd.CompletedAt = store.CommandAcknowledged, micro(at.Add(2*time.Minute))
@@ -155,7 +155,7 @@ func testCancelOneCommand(t *testing.T, st store.Store) {
 	var sent store.Command
 	err = st.Tx(ctx, func(q store.Queries) error {
 		var err error
-		sent, err = q.Commands().SendNext(ctx, a.ID, other, true, at.Add(time.Minute))
+		sent, err = q.Commands().SendNext(ctx, a.ID, other, "", true, at.Add(time.Minute))
 		return err
 	})
 	must(t, <-cancelled)

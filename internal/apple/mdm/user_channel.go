@@ -1,0 +1,277 @@
+package mdm
+
+import (
+	"bytes"
+	"context"
+	"crypto/x509"
+	"errors"
+	"slices"
+	"strings"
+
+	"howett.net/plist"
+
+	"github.com/steward-mdm/steward/internal/apperr"
+	"github.com/steward-mdm/steward/internal/apple/mdmproto"
+	"github.com/steward-mdm/steward/internal/audit"
+	"github.com/steward-mdm/steward/internal/iam"
+	"github.com/steward-mdm/steward/internal/privacy"
+	"github.com/steward-mdm/steward/internal/store"
+)
+
+// User channels: each user who logs in on an enrolled Mac (or a Shared
+// iPad) gets an MDM channel of their own, for profiles installed in their
+// account. The device signs for them with its identity, so a user channel
+// is only as good as its device channel: every message on one passes the
+// device channel's checks first. Steward keeps no user's name: the channel
+// is found by a keyed index of the UserID, and an admin who knows the
+// account name can find its channel by a keyed index of that. Both indexes
+// mix in the device, so they do not link one person's accounts across Macs.
+
+// userChannelChain is the error chain of the commands a user channel left
+// unanswered when its user's management was removed.
+const userChannelChain = `[{"LocalizedDescription":"cancelled: the user's management was removed before answering"}]`
+
+// UserChannelRequest reports whether rt can be sent on a user channel:
+// Steward sends profile commands there, which Apple supports on macOS user
+// channels and Shared iPad users. Inventory stays on the device channel.
+func UserChannelRequest(rt mdmproto.RequestType) bool {
+	switch rt {
+	case mdmproto.RequestInstallProfile, mdmproto.RequestRemoveProfile, mdmproto.RequestProfileList:
+		return true
+	}
+	return false
+}
+
+// userKey is what identifies the user on a device: the UserID (a GUID), or
+// for a User Enrollment's user the EnrollmentUserID, or (a Shared iPad's
+// Managed Apple ID) the short name.
+func userKey(e mdmproto.Enrollment) string {
+	switch {
+	case e.UserID != "":
+		return e.UserID
+	case e.EnrollmentUserID != "":
+		return e.EnrollmentUserID
+	}
+	return e.UserShortName
+}
+
+func (s *Service) userIndex(ctx context.Context, q store.Queries, tenantID, deviceID string, e mdmproto.Enrollment) ([]byte, error) {
+	return s.priv.Vault().BlindIndex(ctx, q, tenantID, "apple.user", deviceID+"|"+userKey(e))
+}
+
+// AccountIndex is the keyed index of an account's short name on a device,
+// how an admin finds the user channel of an account they know.
+func (s *Service) AccountIndex(ctx context.Context, q store.Queries, tenantID, deviceID, shortName string) ([]byte, error) {
+	return s.priv.Vault().BlindIndex(ctx, q, tenantID, "apple.user.account", deviceID+"|"+strings.ToLower(strings.TrimSpace(shortName)))
+}
+
+// userCheckin handles a check-in message on a user channel.
+func (s *Service) userCheckin(ctx context.Context, cert *x509.Certificate, msg mdmproto.Checkin) ([]byte, error) {
+	switch m := msg.(type) {
+	case *mdmproto.UserAuthenticate:
+		if err := s.checkUserChannel(ctx, cert, m.Enrollment); err != nil {
+			return nil, err
+		}
+		if m.DigestResponse != "" {
+			return nil, apperr.Invalid("Steward sends no digest challenge, so it expects no DigestResponse")
+		}
+		// A zero-length challenge: no AuthToken is needed, the device's
+		// identity vouches for its users.
+		return plist.Marshal(map[string]string{"DigestChallenge": ""}, plist.XMLFormat)
+	case *mdmproto.TokenUpdate:
+		return nil, s.userTokenUpdate(ctx, cert, m)
+	case *mdmproto.CheckOut:
+		return nil, s.userCheckOut(ctx, cert, m)
+	case *mdmproto.DeclarativeManagement:
+		if err := s.checkUserChannel(ctx, cert, m.Enrollment); err != nil {
+			return nil, err
+		}
+		return declarativeResponse(m)
+	}
+	return nil, apperr.Invalid("%s is not a user-channel message", msg.MessageType())
+}
+
+// userTokenUpdate opens (or re-registers) the user's channel. The device
+// channel's write comes first: it fails if the device left meanwhile, and
+// on PostgreSQL its row lock makes a concurrent departure wait for this
+// transaction, so that the departure closes the channel opened here.
+func (s *Service) userTokenUpdate(ctx context.Context, cert *x509.Certificate, m *mdmproto.TokenUpdate) error {
+	if len(m.Token) == 0 || m.PushMagic == "" {
+		return apperr.Invalid("TokenUpdate without a token or PushMagic")
+	}
+	return s.st.Tx(ctx, func(q store.Queries) error {
+		ch, d, err := s.channelAndDevice(ctx, q, cert, m.Enrollment)
+		if err != nil {
+			return err
+		}
+		if d.State != store.DeviceEnrolled {
+			return apperr.Conflict("the device has not finished enrolling; its users' channels follow")
+		}
+		now := s.clock()
+		ch.LastCheckin, ch.UpdatedAt = now, now
+		if err := s.updateChannel(ctx, q, ch); err != nil {
+			return err
+		}
+		userIdx, err := s.userIndex(ctx, q, ch.TenantID, ch.DeviceID, m.Enrollment)
+		if err != nil {
+			return err
+		}
+		accountIdx, err := s.AccountIndex(ctx, q, ch.TenantID, ch.DeviceID, m.UserShortName)
+		if err != nil {
+			return err
+		}
+		before, err := q.AppleUserChannels().Find(ctx, ch.TenantID, ch.DeviceID, userIdx)
+		if err != nil && !errors.Is(err, store.ErrNotFound) {
+			return err
+		}
+		uc, err := q.AppleUserChannels().Open(ctx, store.AppleUserChannel{ID: store.NewID(), TenantID: ch.TenantID,
+			DeviceID: ch.DeviceID, UserIndex: userIdx, AccountIndex: accountIdx, Topic: m.Topic, PushToken: m.Token,
+			PushMagic: m.PushMagic, LastCheckin: now, UpdatedAt: now})
+		if err != nil || (before.ID != "" && !before.CheckedOut) {
+			return err // a token refreshed: nothing to record
+		}
+		e := iam.Actor{Type: store.ActorDevice, ID: ch.DeviceID}.Entry(ch.TenantID, "mdm.user_channel.open", "device", ch.DeviceID, audit.OutcomeSuccess)
+		e.Details = map[string]any{"user_channel": uc.ID}
+		return audit.Append(ctx, q, e)
+	})
+}
+
+// userCheckOut closes the channel of a user whose management was removed,
+// and cancels its open commands; the device channel stays.
+func (s *Service) userCheckOut(ctx context.Context, cert *x509.Certificate, m *mdmproto.CheckOut) error {
+	return s.st.Tx(ctx, func(q store.Queries) error {
+		uc, err := s.userChannelFor(ctx, q, cert, m.Enrollment)
+		if errors.Is(err, store.ErrNotFound) || (err == nil && uc.CheckedOut) {
+			return nil // never opened, or closed already
+		}
+		if err != nil {
+			return err
+		}
+		if err := q.AppleUserChannels().CheckOut(ctx, uc.TenantID, uc.ID, s.clock()); err != nil {
+			return err
+		}
+		cancelled, err := q.Commands().CancelOpenForUser(ctx, uc.TenantID, uc.DeviceID, uc.ID, userChannelChain, s.clock())
+		if err != nil {
+			return err
+		}
+		for _, cmd := range cancelled {
+			if err := s.finished(ctx, q, cmd); err != nil {
+				return err
+			}
+		}
+		e := iam.Actor{Type: store.ActorDevice, ID: uc.DeviceID}.Entry(uc.TenantID, "mdm.user_channel.checkout", "device", uc.DeviceID, audit.OutcomeSuccess)
+		e.Details = map[string]any{"user_channel": uc.ID, "commands_cancelled": len(cancelled)}
+		return audit.Append(ctx, q, e)
+	})
+}
+
+// userChannelFor passes the device channel's checks, then finds the user
+// channel the message names; ErrNotFound when the user has none.
+func (s *Service) userChannelFor(ctx context.Context, q store.Queries, cert *x509.Certificate, sender mdmproto.Enrollment) (store.AppleUserChannel, error) {
+	ch, _, err := s.channelAndDevice(ctx, q, cert, sender)
+	if err != nil {
+		return store.AppleUserChannel{}, err
+	}
+	idx, err := s.userIndex(ctx, q, ch.TenantID, ch.DeviceID, sender)
+	if err != nil {
+		return store.AppleUserChannel{}, err
+	}
+	return q.AppleUserChannels().Find(ctx, ch.TenantID, ch.DeviceID, idx)
+}
+
+// userConnect is Connect on a user channel: the result recorded, then the
+// channel's next command. A user who never sent a TokenUpdate, or whose
+// channel checked out, has no commands.
+func (s *Service) userConnect(ctx context.Context, cert *x509.Certificate, res mdmproto.Result) ([]byte, error) {
+	var next store.Command
+	err := s.st.Tx(ctx, func(q store.Queries) error {
+		uc, err := s.userChannelFor(ctx, q, cert, res.Enrollment)
+		if errors.Is(err, store.ErrNotFound) || (err == nil && uc.CheckedOut) {
+			if res.Status != mdmproto.StatusIdle {
+				return apperr.Invalid("no command %q was sent to this user", res.CommandUUID)
+			}
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		now := s.clock()
+		if now.Sub(uc.LastCheckin) > lastSeenGranularity {
+			if err := q.AppleUserChannels().Touch(ctx, uc.TenantID, uc.ID, now); errors.Is(err, store.ErrNotFound) {
+				return ErrUnknownDevice // closed meanwhile: its device left, or its user
+			} else if err != nil {
+				return err
+			}
+		}
+		if res.Status != mdmproto.StatusIdle {
+			if err := s.recordResult(ctx, q, uc.TenantID, uc.DeviceID, uc.ID, res); err != nil {
+				return err
+			}
+		}
+		next, err = s.sendNext(ctx, q, uc.TenantID, uc.DeviceID, uc.ID, res.Status == mdmproto.StatusIdle, now)
+		return err
+	})
+	if err != nil || next.ID == "" {
+		return nil, err
+	}
+	return s.sealer.Open(next.Payload, commandAD(next.ID))
+}
+
+// EnqueueForUser queues req on one of device deviceID's user channels: a
+// profile command (UserChannelRequest), with the device's ownership rules.
+func (s *Service) EnqueueForUser(ctx context.Context, tenantID, deviceID, userChannelID string, req mdmproto.Request, reason string, actor iam.Actor) (store.Command, error) {
+	if !UserChannelRequest(req.RequestType()) {
+		return store.Command{}, apperr.Invalid("%s is not sent on a user channel; InstallProfile, RemoveProfile and ProfileList are", req.RequestType())
+	}
+	var cmd store.Command
+	err := s.st.Tx(ctx, func(q store.Queries) error {
+		d, err := q.Devices().Get(ctx, tenantID, deviceID)
+		if err != nil {
+			return err
+		}
+		uc, err := q.AppleUserChannels().Get(ctx, tenantID, userChannelID)
+		if errors.Is(err, store.ErrNotFound) || (err == nil && uc.DeviceID != deviceID) {
+			return apperr.NotFound("user channel")
+		}
+		if err != nil {
+			return err
+		}
+		if uc.CheckedOut {
+			return apperr.Conflict("this user channel was closed: its user's management was removed")
+		}
+		settings, err := privacy.ViewSettings(ctx, q, tenantID)
+		if err != nil {
+			return err
+		}
+		if cmd, err = s.prepare(ctx, q, d, req, settings, actor); err != nil {
+			return err
+		}
+		cmd.UserChannel = uc.ID
+		if err := s.saveCommands(ctx, q, []store.Command{cmd}); err != nil {
+			return err
+		}
+		e := actor.Entry(tenantID, "mdm.command.enqueue", "device", deviceID, audit.OutcomeSuccess)
+		e.Reason = reason
+		e.Details = map[string]any{"request_type": cmd.RequestType, "devices": 1, "user_channel": uc.ID}
+		return audit.Append(ctx, q, e)
+	})
+	return cmd, err
+}
+
+// UserChannels lists a device's user channels, or with account the channel
+// of that account name (none when the account never logged in).
+func (s *Service) UserChannels(ctx context.Context, tenantID, deviceID, account string) ([]store.AppleUserChannel, error) {
+	q := s.st.Read()
+	if _, err := q.Devices().Get(ctx, tenantID, deviceID); err != nil {
+		return nil, err
+	}
+	ucs, err := q.AppleUserChannels().List(ctx, tenantID, deviceID)
+	if err != nil || account == "" {
+		return ucs, err
+	}
+	idx, err := s.AccountIndex(ctx, q, tenantID, deviceID, account)
+	if err != nil {
+		return nil, err
+	}
+	return slices.DeleteFunc(ucs, func(uc store.AppleUserChannel) bool { return !bytes.Equal(uc.AccountIndex, idx) }), nil
+}

@@ -1,0 +1,125 @@
+package sim
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+
+	"howett.net/plist"
+)
+
+// User is a macOS user logged in on a simulated Mac. Its messages go on the
+// user channel: signed with the device's identity, naming the device and
+// the user.
+type User struct {
+	Device    *Device
+	ID        string // the UserID, a GUID
+	ShortName string
+	LongName  string
+	PushToken []byte
+	PushMagic string
+	// Profiles holds the profiles installed in the user's account.
+	Profiles map[string][]byte
+}
+
+// NewUser is a new account on d.
+func (d *Device) NewUser(shortName, longName string) *User {
+	id := strings.ToUpper(randomHex(32))
+	return &User{Device: d, ID: id[:8] + "-" + id[8:12] + "-" + id[12:16] + "-" + id[16:20] + "-" + id[20:],
+		ShortName: shortName, LongName: longName, PushToken: []byte(randomHex(32)), PushMagic: strings.ToUpper(randomHex(16)),
+		Profiles: map[string][]byte{}}
+}
+
+func (u *User) identify(m map[string]any) {
+	u.Device.identify(m)
+	m["UserID"], m["UserShortName"], m["UserLongName"] = u.ID, u.ShortName, u.LongName
+}
+
+// LogIn is what a Mac does when the user first logs in under management:
+// UserAuthenticate, then the user channel's TokenUpdate. The simulator
+// knows no password, so a server asking for a digest gets an error.
+func (u *User) LogIn(ctx context.Context) error {
+	out, err := u.Checkin(ctx, map[string]any{"MessageType": "UserAuthenticate"})
+	if err != nil {
+		return err
+	}
+	var challenge struct{ DigestChallenge *string }
+	if _, err := plist.Unmarshal(out, &challenge); err != nil || challenge.DigestChallenge == nil {
+		return fmt.Errorf("UserAuthenticate: the server's answer has no DigestChallenge: %q", out)
+	}
+	if *challenge.DigestChallenge != "" {
+		return errors.New("UserAuthenticate: the server asks for a password digest")
+	}
+	_, err = u.Checkin(ctx, u.TokenUpdate())
+	return err
+}
+
+// TokenUpdate is the user channel's TokenUpdate message.
+func (u *User) TokenUpdate() map[string]any {
+	return map[string]any{"MessageType": "TokenUpdate", "Topic": u.Device.topic, "Token": u.PushToken, "PushMagic": u.PushMagic}
+}
+
+// CheckOut is the message a Mac sends when the user's management is removed.
+func (u *User) CheckOut() map[string]any {
+	return map[string]any{"MessageType": "CheckOut", "Topic": u.Device.topic}
+}
+
+// Checkin sends a check-in message on the user channel.
+func (u *User) Checkin(ctx context.Context, msg map[string]any) ([]byte, error) {
+	u.identify(msg)
+	return u.Device.Checkin(ctx, msg)
+}
+
+// Send posts one command-endpoint message on the user channel.
+func (u *User) Send(ctx context.Context, msg map[string]any) ([]byte, error) {
+	u.identify(msg)
+	return u.Device.Send(ctx, msg)
+}
+
+// Poll sends Idle on the user channel and answers every command until the
+// queue is empty; it returns how many commands it answered.
+func (u *User) Poll(ctx context.Context) (int, error) {
+	answered := 0
+	msg := map[string]any{"Status": "Idle"}
+	for {
+		out, err := u.Send(ctx, msg)
+		if err != nil || len(out) == 0 {
+			return answered, err
+		}
+		var cmd struct {
+			CommandUUID string
+			Command     struct {
+				RequestType string
+				Payload     []byte
+				Identifier  string
+			}
+		}
+		if _, err := plist.Unmarshal(out, &cmd); err != nil {
+			return answered, fmt.Errorf("the server sent an unreadable command: %w", err)
+		}
+		msg = map[string]any{"Status": "Acknowledged", "CommandUUID": cmd.CommandUUID, "RequestType": cmd.Command.RequestType}
+		switch cmd.Command.RequestType {
+		case "InstallProfile":
+			var p struct{ PayloadIdentifier string }
+			if _, err := plist.Unmarshal(cmd.Command.Payload, &p); err != nil || p.PayloadIdentifier == "" {
+				msg["Status"] = "Error"
+				msg["ErrorChain"] = []map[string]any{{"ErrorCode": 1000, "ErrorDomain": "MCProfileErrorDomain", "LocalizedDescription": "The profile is malformed."}}
+			} else {
+				u.Profiles[p.PayloadIdentifier] = cmd.Command.Payload
+			}
+		case "RemoveProfile":
+			delete(u.Profiles, cmd.Command.Identifier)
+		case "ProfileList":
+			list := []map[string]any{}
+			for id := range u.Profiles {
+				list = append(list, map[string]any{"PayloadIdentifier": id, "IsManaged": true})
+			}
+			msg["ProfileList"] = list
+		default:
+			msg["Status"] = "Error"
+			msg["ErrorChain"] = []map[string]any{{"ErrorCode": 12021, "ErrorDomain": "MCMDMErrorDomain", "LocalizedDescription": "The command is not supported on the user channel."}}
+		}
+		answered++
+	}
+}

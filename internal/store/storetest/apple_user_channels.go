@@ -1,0 +1,151 @@
+package storetest
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/steward-mdm/steward/internal/store"
+)
+
+// testUserChannels: a user channel is opened and refreshed by its
+// TokenUpdates, keyed by (device, user index); its commands are a queue of
+// their own beside the device channel's; it has its own push schedule; and
+// closing it, or its device, drops its token.
+func testUserChannels(t *testing.T, st store.Store) {
+	ctx := context.Background()
+	a, b := newTenant(t, st, ""), newTenant(t, st, "")
+	d := newDevice(t, st, a.ID, "", "corporate")
+	ch := store.AppleChannel{DeviceID: d.ID, TenantID: a.ID, CertFingerprint: []byte("fp-" + d.ID), CertNotAfter: micro(at.Add(time.Hour)),
+		EnrolmentID: "enr-" + d.ID, ChannelIndex: []byte("idx-" + d.ID), PushToken: []byte{1}, PushMagic: "magic", CreatedAt: micro(at), UpdatedAt: micro(at)}
+	tx(t, st, func(q store.Queries) error { return q.AppleChannels().Create(ctx, ch) })
+
+	open := func(c store.AppleUserChannel) store.AppleUserChannel {
+		t.Helper()
+		var out store.AppleUserChannel
+		tx(t, st, func(q store.Queries) error {
+			var err error
+			out, err = q.AppleUserChannels().Open(ctx, c)
+			return err
+		})
+		return out
+	}
+	jane := store.AppleUserChannel{ID: store.NewID(), TenantID: a.ID, DeviceID: d.ID, UserIndex: []byte("user-jane"),
+		AccountIndex: []byte("account-jdoe"), Topic: "com.apple.mgmt.x", PushToken: []byte("token-1"), PushMagic: "m1",
+		LastCheckin: micro(at), UpdatedAt: micro(at)}
+	got := open(jane)
+	want := jane
+	want.CreatedAt = micro(at)
+	if !sameUserChannel(got, want) {
+		t.Fatalf("opened:\n got %+v\nwant %+v", got, want)
+	}
+	// Another TokenUpdate of the same user keeps the channel (and its ID).
+	again := jane
+	again.ID, again.PushToken, again.PushMagic, again.LastCheckin, again.UpdatedAt = store.NewID(), []byte("token-2"), "m2", micro(at.Add(time.Minute)), micro(at.Add(time.Minute))
+	if got = open(again); got.ID != jane.ID || string(got.PushToken) != "token-2" || !got.CreatedAt.Equal(micro(at)) {
+		t.Fatalf("a refreshed token: %+v", got)
+	}
+	bob := open(store.AppleUserChannel{ID: store.NewID(), TenantID: a.ID, DeviceID: d.ID, UserIndex: []byte("user-bob"),
+		AccountIndex: []byte("account-bob"), PushToken: []byte("token-bob"), PushMagic: "mm", LastCheckin: micro(at), UpdatedAt: micro(at)})
+	if found, err := st.Read().AppleUserChannels().Find(ctx, a.ID, d.ID, []byte("user-bob")); err != nil || found.ID != bob.ID {
+		t.Fatalf("find bob: %+v, %v", found, err)
+	}
+	_, err := st.Read().AppleUserChannels().Find(ctx, b.ID, d.ID, []byte("user-bob"))
+	wantErr(t, err, store.ErrNotFound, "another tenant's user channel")
+	_, err = st.Read().AppleUserChannels().Get(ctx, b.ID, jane.ID)
+	wantErr(t, err, store.ErrNotFound, "another tenant's user channel by ID")
+	if list, err := st.Read().AppleUserChannels().List(ctx, a.ID, d.ID); err != nil || len(list) != 2 {
+		t.Fatalf("list: %+v, %v", list, err)
+	}
+
+	// Each channel's queue is its own, and the device's presence counts
+	// only the device channel's.
+	cmd := func(userChannel string) store.Command {
+		return store.Command{ID: store.NewID(), TenantID: a.ID, DeviceID: d.ID, UserChannel: userChannel, RequestType: "ProfileList",
+			Payload: []byte("p"), State: store.CommandQueued, RequestedBy: "admin:x", CreatedAt: micro(at)}
+	}
+	janeCmd, maxCmd := cmd(jane.ID), cmd(bob.ID)
+	tx(t, st, func(q store.Queries) error { return q.Commands().Enqueue(ctx, []store.Command{janeCmd, maxCmd}, 10) })
+	if p, err := st.Read().AppleChannels().Presence(ctx, ch.CertFingerprint); err != nil || p.Pending {
+		t.Fatalf("the device channel's presence with only user commands queued: %+v, %v", p, err)
+	}
+	sendNext := func(userChannel string) (store.Command, error) {
+		return st.Read().Commands().SendNext(ctx, a.ID, d.ID, userChannel, true, at.Add(time.Minute))
+	}
+	_, err = sendNext("")
+	wantErr(t, err, store.ErrNotFound, "the device channel's next command")
+	if next, err := sendNext(jane.ID); err != nil || next.ID != janeCmd.ID || next.UserChannel != jane.ID {
+		t.Fatalf("jane's next command: %+v, %v", next, err)
+	}
+
+	// Pushes: due when asked, only for open channels with a token.
+	var n int
+	tx(t, st, func(q store.Queries) error {
+		n, err = q.AppleUserChannels().SchedulePush(ctx, a.ID, []string{jane.ID, bob.ID, "unknown"}, at.Add(time.Minute))
+		return err
+	})
+	if n != 2 {
+		t.Fatalf("scheduled %d user-channel pushes, want 2", n)
+	}
+	due, err := st.Read().AppleUserChannels().DuePushes(ctx, at.Add(time.Hour), 10)
+	if err != nil || len(due) != 2 {
+		t.Fatalf("due: %+v, %v", due, err)
+	}
+	// APNs refused bob's old token after a new one arrived: the new one stays.
+	tx(t, st, func(q store.Queries) error {
+		return q.AppleUserChannels().PushDone(ctx, a.ID, bob.ID, time.Time{}, 0, []byte("an older token"))
+	})
+	tx(t, st, func(q store.Queries) error {
+		return q.AppleUserChannels().PushDone(ctx, a.ID, jane.ID, time.Time{}, 0, []byte("token-2"))
+	})
+	if got, _ := st.Read().AppleUserChannels().Get(ctx, a.ID, jane.ID); got.PushToken != nil || !got.PushDueAt.IsZero() {
+		t.Fatalf("jane's dead token: %+v", got)
+	}
+	if got, _ := st.Read().AppleUserChannels().Get(ctx, a.ID, bob.ID); string(got.PushToken) != "token-bob" {
+		t.Fatalf("bob's token was dropped for another token's refusal: %+v", got)
+	}
+
+	// Jane checks out: her queue is cancelled, bob's is not.
+	var cancelled []store.Command
+	tx(t, st, func(q store.Queries) error {
+		if err := q.AppleUserChannels().CheckOut(ctx, a.ID, jane.ID, at.Add(time.Hour)); err != nil {
+			return err
+		}
+		cancelled, err = q.Commands().CancelOpenForUser(ctx, a.ID, d.ID, jane.ID, `[{"LocalizedDescription":"gone"}]`, at.Add(time.Hour))
+		return err
+	})
+	if len(cancelled) != 1 || cancelled[0].ID != janeCmd.ID {
+		t.Fatalf("cancelled with jane's channel: %+v", cancelled)
+	}
+	if got, _ := st.Read().Commands().Get(ctx, a.ID, maxCmd.ID); got.State != store.CommandQueued {
+		t.Fatalf("bob's command: %s", got.State)
+	}
+	wantErr(t, st.Tx(ctx, func(q store.Queries) error { return q.AppleUserChannels().Touch(ctx, a.ID, jane.ID, at) }),
+		store.ErrNotFound, "touching a closed user channel")
+	// Logging in again reopens it.
+	if got = open(again); got.CheckedOut || got.ID != jane.ID {
+		t.Fatalf("reopened: %+v", got)
+	}
+
+	// The device leaves: every user channel closes.
+	tx(t, st, func(q store.Queries) error {
+		return q.AppleUserChannels().CheckOutDevice(ctx, a.ID, d.ID, at.Add(2*time.Hour))
+	})
+	list, err := st.Read().AppleUserChannels().List(ctx, a.ID, d.ID)
+	must(t, err)
+	for _, uc := range list {
+		if !uc.CheckedOut || uc.PushToken != nil {
+			t.Fatalf("after the device left: %+v", uc)
+		}
+	}
+	if due, _ := st.Read().AppleUserChannels().DuePushes(ctx, at.Add(time.Hour), 10); len(due) != 0 {
+		t.Fatalf("closed channels still due a push: %+v", due)
+	}
+}
+
+func sameUserChannel(a, b store.AppleUserChannel) bool {
+	return a.ID == b.ID && a.TenantID == b.TenantID && a.DeviceID == b.DeviceID && string(a.UserIndex) == string(b.UserIndex) &&
+		string(a.AccountIndex) == string(b.AccountIndex) && a.Topic == b.Topic && string(a.PushToken) == string(b.PushToken) &&
+		a.PushMagic == b.PushMagic && a.CheckedOut == b.CheckedOut && a.LastCheckin.Equal(b.LastCheckin) &&
+		a.CreatedAt.Equal(b.CreatedAt) && a.UpdatedAt.Equal(b.UpdatedAt) && a.PushDueAt.Equal(b.PushDueAt)
+}
