@@ -61,13 +61,15 @@ func printCommands(r *remote, cmd *cobra.Command, out api.List[api.CommandView])
 	}, len(out.Items))
 }
 
-// newDeviceUserChannelsCmd lists a Mac's user channels, or finds the one of
-// an account name (Steward keeps no names, only a keyed index of them).
+// newDeviceUserChannelsCmd lists a Mac's user channels (or finds the one of
+// an account name: Steward keeps no names, only a keyed index of them) and
+// closes one whose user left.
 func newDeviceUserChannelsCmd(r *remote) *cobra.Command {
+	cmd := &cobra.Command{Use: "user-channels", Short: "A Mac's user channels, one per user who logged in: list them, close one"}
 	var account string
-	cmd := &cobra.Command{
-		Use:   "user-channels DEVICE-ID [--account SHORT-NAME]",
-		Short: "A Mac's user channels, one per user who logged in; --account finds one account's",
+	list := &cobra.Command{
+		Use:   "list DEVICE-ID [--account SHORT-NAME]",
+		Short: "The device's user channels; --account finds one account's",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return r.call(cmd, func(a *apiCall) error {
@@ -79,17 +81,39 @@ func newDeviceUserChannelsCmd(r *remote) *cobra.Command {
 				if err := a.do("GET", path, nil, &out); err != nil {
 					return err
 				}
-				return r.print(cmd.OutOrStdout(), out, []string{"USER CHANNEL", "OPEN", "PUSHABLE", "LAST CHECK-IN", "SINCE"}, func(i int) []string {
-					uc := out.Items[i]
-					last := "never"
-					if uc.LastCheckin != nil {
-						last = uc.LastCheckin.Format("2006-01-02 15:04")
-					}
-					return []string{uc.ID, yesNo(uc.Open), yesNo(uc.Pushable), last, uc.CreatedAt.Format("2006-01-02 15:04")}
-				}, len(out.Items))
+				return printUserChannels(r, cmd, out)
 			})
 		},
 	}
-	cmd.Flags().StringVar(&account, "account", "", "an account's short name: only its channel")
+	list.Flags().StringVar(&account, "account", "", "an account's short name: only its channel")
+	var reason string
+	closeCmd := &cobra.Command{
+		Use:   "close DEVICE-ID CHANNEL-ID [--reason TEXT]",
+		Short: "Close a user channel for good (a user who left): its token goes, its open commands are cancelled",
+		Args:  cobra.ExactArgs(2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return r.call(cmd, func(a *apiCall) error {
+				var out api.UserChannelView
+				path := tenantPath(a.tenant, "/devices/"+pathSegment(args[0])+"/user-channels/"+pathSegment(args[1])+"/close")
+				if err := a.do("POST", path, api.CancelCommandRequest{Reason: reason}, &out); err != nil {
+					return err
+				}
+				return printUserChannels(r, cmd, api.List[api.UserChannelView]{Items: []api.UserChannelView{out}})
+			})
+		},
+	}
+	closeCmd.Flags().StringVar(&reason, "reason", "", "why, for the audit log and the cancelled commands' record (up to 200 characters)")
+	cmd.AddCommand(list, closeCmd)
 	return cmd
+}
+
+func printUserChannels(r *remote, cmd *cobra.Command, out api.List[api.UserChannelView]) error {
+	return r.print(cmd.OutOrStdout(), out, []string{"USER CHANNEL", "OPEN", "PUSHABLE", "LAST CHECK-IN", "SINCE"}, func(i int) []string {
+		uc := out.Items[i]
+		last := "never"
+		if uc.LastCheckin != nil {
+			last = uc.LastCheckin.Format("2006-01-02 15:04")
+		}
+		return []string{uc.ID, yesNo(uc.Open), yesNo(uc.Pushable), last, uc.CreatedAt.Format("2006-01-02 15:04")}
+	}, len(out.Items))
 }

@@ -289,7 +289,7 @@ func privacyEndToEnd(t *testing.T, dir, data, auditKey string) {
 		t.Fatalf("device commands cancel: %s", out)
 	}
 	var users api.List[api.UserChannelView]
-	if err := json.Unmarshal([]byte(mustCLI(t, nil, "device", "user-channels", phone, "--account", "jdoe", "--json")), &users); err != nil || len(users.Items) != 0 {
+	if err := json.Unmarshal([]byte(mustCLI(t, nil, "device", "user-channels", "list", phone, "--account", "jdoe", "--json")), &users); err != nil || len(users.Items) != 0 {
 		t.Fatalf("device user-channels of an iPhone: %+v, %v", users, err)
 	}
 }

@@ -30,6 +30,7 @@ func (s *Server) appleRoutes() []Route {
 		{Method: "POST", Path: t + "/commands", Access: needs("device.read"), Tag: tagApple, Summary: "Queue one MDM command for many devices (or all enrolled ones)", In: BulkCommandRequest{}, Out: BulkCommandView{}, Status: http.StatusCreated, Handle: s.enqueueBulk},
 		{Method: "GET", Path: t + "/devices/{device}/commands", Access: needs("device.read"), Tag: tagApple, Summary: "A device's commands and their status", Query: pageQuery, Out: List[CommandView]{}, Handle: s.listCommands},
 		{Method: "GET", Path: t + "/devices/{device}/user-channels", Access: needs("device.read"), Tag: tagApple, Summary: "A Mac's user channels (one per user who logged in); account finds the channel of an account name", Query: []QueryParam{{Name: "account", Type: "string", Description: "an account's short name: only its channel"}}, Out: List[UserChannelView]{}, Handle: s.listUserChannels},
+		{Method: "POST", Path: t + "/devices/{device}/user-channels/{channel}/close", Access: needs("device.manage"), Tag: tagApple, Summary: "Close a user channel for good (a user who left): its token goes and its open commands are cancelled", In: CancelCommandRequest{}, Out: UserChannelView{}, Handle: s.closeUserChannel},
 		{Method: "POST", Path: t + "/devices/{device}/commands/{command}/cancel", Access: needs("device.read"), Tag: tagApple, Summary: "Cancel a command not yet delivered (queued, or answered \"not now\"); the permission its sending needs", In: CancelCommandRequest{}, Out: CommandView{}, Handle: s.cancelCommand},
 	}
 }
@@ -329,10 +330,30 @@ func (s *Server) listUserChannels(c *Call) (any, error) {
 	}
 	out := make([]UserChannelView, len(ucs))
 	for i, uc := range ucs {
-		out[i] = UserChannelView{ID: uc.ID, Open: !uc.CheckedOut, Pushable: uc.PushToken != nil, LastCheckin: optTime(uc.LastCheckin),
-			CreatedAt: uc.CreatedAt, UpdatedAt: uc.UpdatedAt}
+		out[i] = userChannelView(uc)
 	}
 	return List[UserChannelView]{Items: out}, nil
+}
+
+func userChannelView(uc store.AppleUserChannel) UserChannelView {
+	return UserChannelView{ID: uc.ID, Open: !uc.CheckedOut, Pushable: uc.PushToken != nil, LastCheckin: optTime(uc.LastCheckin),
+		CreatedAt: uc.CreatedAt, UpdatedAt: uc.UpdatedAt}
+}
+
+func (s *Server) closeUserChannel(c *Call) (any, error) {
+	m, err := s.mdmSvc()
+	if err != nil {
+		return nil, err
+	}
+	var in CancelCommandRequest
+	if err := c.Decode(&in); err != nil {
+		return nil, err
+	}
+	uc, err := m.CloseUserChannel(c.R.Context(), c.Tenant, c.Path("device"), c.Path("channel"), in.Reason, c.Actor)
+	if err != nil {
+		return nil, err
+	}
+	return userChannelView(uc), nil
 }
 
 // bulkQueries are the commands POST /commands sends to many devices.

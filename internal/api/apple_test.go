@@ -167,5 +167,17 @@ func TestAppleAPI(t *testing.T) {
 			DeviceIDs: []string{dev.ID}}); r.status != 400 {
 			t.Errorf("a bulk command on a user channel: %d %s", r.status, r.body)
 		}
+		closeURL := base + "/devices/" + dev.ID + "/user-channels/" + uc.ID + "/close"
+		if r := e.do(help, "POST", closeURL, CancelCommandRequest{}); r.status != 403 {
+			t.Errorf("help desk closed a user channel: %d %s", r.status, r.body)
+		}
+		var closed UserChannelView
+		e.must(200, e.owner, "POST", closeURL, CancelCommandRequest{Reason: "left the company"}, &closed)
+		if closed.Open || closed.Pushable {
+			t.Errorf("closed user channel: %+v", closed)
+		}
+		if r := e.do(e.owner, "POST", closeURL, CancelCommandRequest{}); r.status != 409 {
+			t.Errorf("closing a user channel twice: %d %s", r.status, r.body)
+		}
 	})
 }

@@ -91,7 +91,12 @@ func TestTenantIsolation(t *testing.T) {
 		mf := e.manageFixtures(b.ID, bSecret, pf.device)
 		cmd := store.Command{ID: store.NewID(), TenantID: b.ID, DeviceID: pf.device, RequestType: "SecurityInfo", Payload: []byte("sealed"),
 			State: store.CommandQueued, RequestedBy: "admin:x", CreatedAt: time.Now()}
+		channel := store.AppleUserChannel{ID: store.NewID(), TenantID: b.ID, DeviceID: pf.device, UserIndex: []byte("u"), AccountIndex: []byte("a"),
+			UpdatedAt: time.Now()}
 		if err := st.Tx(context.Background(), func(q store.Queries) error {
+			if _, err := q.AppleUserChannels().Open(context.Background(), channel); err != nil {
+				return err
+			}
 			return q.Commands().Enqueue(context.Background(), []store.Command{cmd}, 10)
 		}); err != nil {
 			t.Fatal(err)
@@ -101,8 +106,8 @@ func TestTenantIsolation(t *testing.T) {
 			"assignment": asgs.Items[0].ID, "session": sessions.Items[0].ID,
 			"subject": pf.subject, "device": pf.device, "approval": pf.approval, "erasure": pf.erasure,
 			"group": mf.group, "profile": mf.profile, "policy": mf.policy, "batch": mf.batch, "app": mf.app, "schedule": mf.schedule,
-			"command": cmd.ID,
-			"kind":    "inventory", // a report kind: the same in every tenant, not an object
+			"command": cmd.ID, "channel": channel.ID,
+			"kind": "inventory", // a report kind: the same in every tenant, not an object
 		}
 
 		for _, rt := range e.srv.Routes() {

@@ -60,11 +60,6 @@ func (u *User) TokenUpdate() map[string]any {
 	return map[string]any{"MessageType": "TokenUpdate", "Topic": u.Device.topic, "Token": u.PushToken, "PushMagic": u.PushMagic}
 }
 
-// CheckOut is the message a Mac sends when the user's management is removed.
-func (u *User) CheckOut() map[string]any {
-	return map[string]any{"MessageType": "CheckOut", "Topic": u.Device.topic}
-}
-
 // Checkin sends a check-in message on the user channel.
 func (u *User) Checkin(ctx context.Context, msg map[string]any) ([]byte, error) {
 	u.identify(msg)

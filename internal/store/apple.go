@@ -148,18 +148,20 @@ type AppleChannelStore interface {
 	PushDone(ctx context.Context, tenantID, deviceID string, next time.Time, attempts int, deadToken []byte) error
 }
 
-// AppleUserChannel is the MDM channel of one user of a Mac: its own push
-// token and its own commands, signed with the device's identity. Steward
-// keeps no name, only keyed indexes of the user's ID and account name.
+// AppleUserChannel is the MDM channel of one user of a Mac (or a Shared
+// iPad): its own push token and its own commands, signed with the device's
+// identity. Steward keeps no name, only keyed indexes of the user's ID and
+// account name, and a closed channel forgets those too.
 type AppleUserChannel struct {
 	ID       string
 	TenantID string
 	DeviceID string
-	// UserIndex is a keyed index of the UserID (a GUID) the device sends,
-	// unique per device: how a check-in finds its channel.
+	// UserIndex is a keyed index of the user's ID on the device, unique per
+	// device among open channels: how a check-in finds its channel. Nil
+	// once closed.
 	UserIndex []byte
 	// AccountIndex is a keyed index of the account's short name, so an
-	// admin who knows the account can find its channel.
+	// admin who knows the account can find its channel. Nil once closed.
 	AccountIndex []byte
 	Topic        string
 	PushToken    []byte
@@ -175,22 +177,22 @@ type AppleUserChannel struct {
 // AppleUserChannelStore holds user channels.
 type AppleUserChannelStore interface {
 	// Open records a TokenUpdate on a user channel: it creates the channel
-	// of (TenantID, DeviceID, UserIndex), or writes the token, topic,
-	// account index and check-in time of the one there, reopening it if it
-	// checked out, and returns it as stored (the ID of the one there). A
-	// new channel is created at c.UpdatedAt.
+	// of (TenantID, DeviceID, UserIndex) at c.UpdatedAt, or writes the
+	// token, topic, account index and check-in time of the open one there,
+	// and returns it as stored (with the ID of the one there).
 	Open(ctx context.Context, c AppleUserChannel) (AppleUserChannel, error)
 	Get(ctx context.Context, tenantID, id string) (AppleUserChannel, error)
-	// Find returns the device's channel of a user; ErrNotFound when the
-	// user never sent a TokenUpdate.
+	// Find returns the device's open channel of a user; ErrNotFound when
+	// there is none.
 	Find(ctx context.Context, tenantID, deviceID string, userIndex []byte) (AppleUserChannel, error)
 	// List returns the device's user channels, open and checked out, oldest
 	// first.
 	List(ctx context.Context, tenantID, deviceID string) ([]AppleUserChannel, error)
 	// Touch writes the last check-in time of an open channel.
 	Touch(ctx context.Context, tenantID, id string, at time.Time) error
-	// CheckOut closes one channel, its token dropped; CheckOutDevice closes
-	// all of a device's. Closing a closed channel is no error.
+	// CheckOut closes one channel for good, its token and indexes dropped;
+	// CheckOutDevice closes all of a device's. Closing a closed channel is
+	// no error.
 	CheckOut(ctx context.Context, tenantID, id string, at time.Time) error
 	CheckOutDevice(ctx context.Context, tenantID, deviceID string, at time.Time) error
 	// SchedulePush, DuePushes and PushDone are AppleChannelStore's, for
@@ -258,11 +260,12 @@ type Command struct {
 
 // CommandStore is the per-device command queue, ordered by ID (creation).
 type CommandStore interface {
-	// Enqueue inserts commands; ErrConflict when a device already holds
-	// maxQueued open commands (the queue is bounded).
+	// Enqueue inserts commands; ErrConflict when one of their channels (a
+	// device's, or a user channel) already holds maxQueued open commands:
+	// each queue is bounded.
 	Enqueue(ctx context.Context, cmds []Command, maxQueued int) error
 	// OpenCounts returns how many open commands each of the devices holds
-	// (devices with none are absent).
+	// on its device channel (devices with none are absent).
 	OpenCounts(ctx context.Context, tenantID string, deviceIDs []string) (map[string]int, error)
 	Get(ctx context.Context, tenantID, id string) (Command, error)
 	// SendNext marks the oldest open command of the device's channel (the

@@ -25,14 +25,7 @@ const maxCancelReason = 200
 // installation is marked failed. The identity renewal Steward queued
 // itself cannot be cancelled: the device would drop out of management.
 func (s *Service) Cancel(ctx context.Context, tenantID, deviceID, commandID, reason string, actor iam.Actor) (store.Command, error) {
-	if utf8.RuneCountInString(reason) > maxCancelReason {
-		return store.Command{}, apperr.Invalid("the reason is longer than %d characters", maxCancelReason).With("field", "reason")
-	}
-	description := "cancelled by an administrator"
-	if reason != "" {
-		description += ": " + reason
-	}
-	chain, err := json.Marshal([]mdmproto.ErrorChainItem{{LocalizedDescription: description}})
+	chain, err := cancelledChain("cancelled by an administrator", reason)
 	if err != nil {
 		return store.Command{}, err
 	}
@@ -54,7 +47,7 @@ func (s *Service) Cancel(ctx context.Context, tenantID, deviceID, commandID, rea
 			return apperr.Conflict("the command is %s: only a command not yet delivered, or answered \"not now\", can be cancelled", cmd.State)
 		}
 		// A check-in may deliver it between the read and this write.
-		if out, err = q.Commands().Cancel(ctx, tenantID, commandID, string(chain), s.clock()); errors.Is(err, store.ErrNotFound) {
+		if out, err = q.Commands().Cancel(ctx, tenantID, commandID, chain, s.clock()); errors.Is(err, store.ErrNotFound) {
 			return apperr.Conflict("the command was delivered meanwhile; its answer is awaited")
 		} else if err != nil {
 			return err
@@ -68,4 +61,17 @@ func (s *Service) Cancel(ctx context.Context, tenantID, deviceID, commandID, rea
 		return audit.Append(ctx, q, e)
 	})
 	return out, err
+}
+
+// cancelledChain is the error chain of commands an admin cancelled, with
+// the reason they gave (bounded: it is audited and kept with the command).
+func cancelledChain(description, reason string) (string, error) {
+	if utf8.RuneCountInString(reason) > maxCancelReason {
+		return "", apperr.Invalid("the reason is longer than %d characters", maxCancelReason).With("field", "reason")
+	}
+	if reason != "" {
+		description += ": " + reason
+	}
+	chain, err := json.Marshal([]mdmproto.ErrorChainItem{{LocalizedDescription: description}})
+	return string(chain), err
 }

@@ -127,6 +127,18 @@ type targets func(ctx context.Context, q store.Queries, tenantID string) ([]stri
 
 func listedDevices(ids []string) targets {
 	return func(ctx context.Context, q store.Queries, tenantID string) ([]string, map[string]store.Device, error) {
+		if len(ids) == 1 {
+			// Locked, as a departure locks it: a departure then either comes
+			// first (the device is refused, not enrolled) or after this
+			// command is in, and cancels it. Bulk queries skip the lock: an
+			// inventory query left queued for a departed device holds nothing
+			// and waits on nothing, and the purge takes it with the device.
+			d, err := q.Devices().Lock(ctx, tenantID, ids[0])
+			if errors.Is(err, store.ErrNotFound) {
+				return ids, nil, nil
+			}
+			return ids, map[string]store.Device{d.ID: d}, err
+		}
 		devices, err := q.Devices().GetMany(ctx, tenantID, ids)
 		return ids, devices, err
 	}

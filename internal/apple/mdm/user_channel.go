@@ -20,16 +20,14 @@ import (
 
 // User channels: each user who logs in on an enrolled Mac (or a Shared
 // iPad) gets an MDM channel of their own, for profiles installed in their
-// account. The device signs for them with its identity, so a user channel
-// is only as good as its device channel: every message on one passes the
-// device channel's checks first. Steward keeps no user's name: the channel
-// is found by a keyed index of the UserID, and an admin who knows the
-// account name can find its channel by a keyed index of that. Both indexes
-// mix in the device, so they do not link one person's accounts across Macs.
-
-// userChannelChain is the error chain of the commands a user channel left
-// unanswered when its user's management was removed.
-const userChannelChain = `[{"LocalizedDescription":"cancelled: the user's management was removed before answering"}]`
+// account. The device signs for its users with its identity, so a user
+// channel is only as good as its device channel: every message on one
+// passes the device channel's checks first. Apple sends no CheckOut on a
+// user channel: one closes when its device leaves, or when an admin closes
+// it. Steward keeps no user's name: the channel is found by a keyed index
+// of the user's ID, and an admin who knows the account name can find its
+// channel by a keyed index of that. Both indexes mix in the device, so they
+// do not link one person's accounts across Macs.
 
 // UserChannelRequest reports whether rt can be sent on a user channel:
 // Steward sends profile commands there, which Apple supports on macOS user
@@ -42,17 +40,21 @@ func UserChannelRequest(rt mdmproto.RequestType) bool {
 	return false
 }
 
+// sharedIPadUserID is the UserID every Shared iPad user channel sends: its
+// users are told apart by their short name (the Managed Apple ID).
+const sharedIPadUserID = "FFFFFFFF-FFFF-FFFF-FFFF-FFFFFFFFFFFF"
+
 // userKey is what identifies the user on a device: the UserID (a GUID), or
-// for a User Enrollment's user the EnrollmentUserID, or (a Shared iPad's
-// Managed Apple ID) the short name.
+// for a User Enrollment's user the EnrollmentUserID, or on a Shared iPad
+// the short name.
 func userKey(e mdmproto.Enrollment) string {
 	switch {
-	case e.UserID != "":
-		return e.UserID
+	case e.UserID != "" && !strings.EqualFold(e.UserID, sharedIPadUserID):
+		return "id:" + e.UserID
 	case e.EnrollmentUserID != "":
-		return e.EnrollmentUserID
+		return "enrollment:" + e.EnrollmentUserID
 	}
-	return e.UserShortName
+	return "name:" + e.UserShortName
 }
 
 func (s *Service) userIndex(ctx context.Context, q store.Queries, tenantID, deviceID string, e mdmproto.Enrollment) ([]byte, error) {
@@ -80,8 +82,6 @@ func (s *Service) userCheckin(ctx context.Context, cert *x509.Certificate, msg m
 		return plist.Marshal(map[string]string{"DigestChallenge": ""}, plist.XMLFormat)
 	case *mdmproto.TokenUpdate:
 		return nil, s.userTokenUpdate(ctx, cert, m)
-	case *mdmproto.CheckOut:
-		return nil, s.userCheckOut(ctx, cert, m)
 	case *mdmproto.DeclarativeManagement:
 		if err := s.checkUserChannel(ctx, cert, m.Enrollment); err != nil {
 			return nil, err
@@ -127,7 +127,7 @@ func (s *Service) userTokenUpdate(ctx context.Context, cert *x509.Certificate, m
 		uc, err := q.AppleUserChannels().Open(ctx, store.AppleUserChannel{ID: store.NewID(), TenantID: ch.TenantID,
 			DeviceID: ch.DeviceID, UserIndex: userIdx, AccountIndex: accountIdx, Topic: m.Topic, PushToken: m.Token,
 			PushMagic: m.PushMagic, LastCheckin: now, UpdatedAt: now})
-		if err != nil || (before.ID != "" && !before.CheckedOut) {
+		if err != nil || before.ID != "" {
 			return err // a token refreshed: nothing to record
 		}
 		e := iam.Actor{Type: store.ActorDevice, ID: ch.DeviceID}.Entry(ch.TenantID, "mdm.user_channel.open", "device", ch.DeviceID, audit.OutcomeSuccess)
@@ -136,21 +136,38 @@ func (s *Service) userTokenUpdate(ctx context.Context, cert *x509.Certificate, m
 	})
 }
 
-// userCheckOut closes the channel of a user whose management was removed,
-// and cancels its open commands; the device channel stays.
-func (s *Service) userCheckOut(ctx context.Context, cert *x509.Certificate, m *mdmproto.CheckOut) error {
-	return s.st.Tx(ctx, func(q store.Queries) error {
-		uc, err := s.userChannelFor(ctx, q, cert, m.Enrollment)
-		if errors.Is(err, store.ErrNotFound) || (err == nil && uc.CheckedOut) {
-			return nil // never opened, or closed already
+// CloseUserChannel closes one of a device's user channels for good, as an
+// admin does for a user who left: its token and indexes go, and its open
+// commands are cancelled. The user's next TokenUpdate opens a new channel.
+func (s *Service) CloseUserChannel(ctx context.Context, tenantID, deviceID, id, reason string, actor iam.Actor) (store.AppleUserChannel, error) {
+	reason = strings.TrimSpace(reason)
+	chain, err := cancelledChain("cancelled: an administrator closed the user's channel", reason)
+	if err != nil {
+		return store.AppleUserChannel{}, err
+	}
+	var uc store.AppleUserChannel
+	err = s.st.Tx(ctx, func(q store.Queries) error {
+		// Locked as EnqueueForUser locks it: no command slips in after the
+		// cancellation below.
+		if _, err := q.Devices().Lock(ctx, tenantID, deviceID); err != nil {
+			return err
+		}
+		var err error
+		uc, err = q.AppleUserChannels().Get(ctx, tenantID, id)
+		if errors.Is(err, store.ErrNotFound) || (err == nil && uc.DeviceID != deviceID) {
+			return apperr.NotFound("user channel")
 		}
 		if err != nil {
 			return err
 		}
-		if err := q.AppleUserChannels().CheckOut(ctx, uc.TenantID, uc.ID, s.clock()); err != nil {
+		if uc.CheckedOut {
+			return apperr.Conflict("this user channel is closed already")
+		}
+		now := s.clock()
+		if err := q.AppleUserChannels().CheckOut(ctx, tenantID, id, now); err != nil {
 			return err
 		}
-		cancelled, err := q.Commands().CancelOpenForUser(ctx, uc.TenantID, uc.DeviceID, uc.ID, userChannelChain, s.clock())
+		cancelled, err := q.Commands().CancelOpenForUser(ctx, tenantID, deviceID, id, chain, now)
 		if err != nil {
 			return err
 		}
@@ -159,14 +176,19 @@ func (s *Service) userCheckOut(ctx context.Context, cert *x509.Certificate, m *m
 				return err
 			}
 		}
-		e := iam.Actor{Type: store.ActorDevice, ID: uc.DeviceID}.Entry(uc.TenantID, "mdm.user_channel.checkout", "device", uc.DeviceID, audit.OutcomeSuccess)
-		e.Details = map[string]any{"user_channel": uc.ID, "commands_cancelled": len(cancelled)}
+		if uc, err = q.AppleUserChannels().Get(ctx, tenantID, id); err != nil {
+			return err
+		}
+		e := actor.Entry(tenantID, "mdm.user_channel.close", "device", deviceID, audit.OutcomeSuccess)
+		e.Reason = reason
+		e.Details = map[string]any{"user_channel": id, "commands_cancelled": len(cancelled)}
 		return audit.Append(ctx, q, e)
 	})
+	return uc, err
 }
 
-// userChannelFor passes the device channel's checks, then finds the user
-// channel the message names; ErrNotFound when the user has none.
+// userChannelFor passes the device channel's checks, then finds the open
+// user channel the message names; ErrNotFound when the user has none.
 func (s *Service) userChannelFor(ctx context.Context, q store.Queries, cert *x509.Certificate, sender mdmproto.Enrollment) (store.AppleUserChannel, error) {
 	ch, _, err := s.channelAndDevice(ctx, q, cert, sender)
 	if err != nil {
@@ -180,13 +202,13 @@ func (s *Service) userChannelFor(ctx context.Context, q store.Queries, cert *x50
 }
 
 // userConnect is Connect on a user channel: the result recorded, then the
-// channel's next command. A user who never sent a TokenUpdate, or whose
-// channel checked out, has no commands.
+// channel's next command. A user with no open channel (no TokenUpdate yet,
+// or closed since) has no commands.
 func (s *Service) userConnect(ctx context.Context, cert *x509.Certificate, res mdmproto.Result) ([]byte, error) {
 	var next store.Command
 	err := s.st.Tx(ctx, func(q store.Queries) error {
 		uc, err := s.userChannelFor(ctx, q, cert, res.Enrollment)
-		if errors.Is(err, store.ErrNotFound) || (err == nil && uc.CheckedOut) {
+		if errors.Is(err, store.ErrNotFound) {
 			if res.Status != mdmproto.StatusIdle {
 				return apperr.Invalid("no command %q was sent to this user", res.CommandUUID)
 			}
@@ -225,7 +247,10 @@ func (s *Service) EnqueueForUser(ctx context.Context, tenantID, deviceID, userCh
 	}
 	var cmd store.Command
 	err := s.st.Tx(ctx, func(q store.Queries) error {
-		d, err := q.Devices().Get(ctx, tenantID, deviceID)
+		// Locked, as a departure and CloseUserChannel lock it: they close
+		// the channel and cancel its commands either before this reads it
+		// or after this command is in.
+		d, err := q.Devices().Lock(ctx, tenantID, deviceID)
 		if err != nil {
 			return err
 		}
@@ -237,7 +262,7 @@ func (s *Service) EnqueueForUser(ctx context.Context, tenantID, deviceID, userCh
 			return err
 		}
 		if uc.CheckedOut {
-			return apperr.Conflict("this user channel was closed: its user's management was removed")
+			return apperr.Conflict("this user channel is closed: the device left, or an administrator closed it")
 		}
 		settings, err := privacy.ViewSettings(ctx, q, tenantID)
 		if err != nil {

@@ -9,6 +9,7 @@ import (
 	"howett.net/plist"
 
 	"github.com/steward-mdm/steward/internal/apperr"
+	"github.com/steward-mdm/steward/internal/apple/mdm"
 	"github.com/steward-mdm/steward/internal/apple/mdmproto"
 	"github.com/steward-mdm/steward/internal/privacy"
 	"github.com/steward-mdm/steward/internal/sim"
@@ -33,10 +34,15 @@ func status(t *testing.T, err error) int {
 // their own; profile commands queued for it go to that user alone, and
 // Steward keeps no name, only indexes an admin can look an account up by.
 func TestUserChannel(t *testing.T) {
-	f := newFixture(t, storetest.OpenSQLite(t))
+	storetest.ForEachEngine(t, testUserChannel)
+}
+
+func testUserChannel(t *testing.T, st store.Store) {
+	f := newFixture(t, st)
 	f.publish(privacy.Corporate)
 	ts := f.serve()
 	mac, dev := f.enrolled(ts, privacy.Corporate, "")
+	_, otherMac := f.enrolled(ts, privacy.Corporate, "")
 	if _, err := mac.Poll(f.ctx); err != nil { // the initial inventory
 		t.Fatal(err)
 	}
@@ -73,8 +79,13 @@ func TestUserChannel(t *testing.T) {
 	if none, err := f.svc.UserChannels(f.ctx, f.tenant, dev.ID, "nobody"); err != nil || len(none) != 0 {
 		t.Fatalf("an account that never logged in: %+v, %v", none, err)
 	}
-	if bytes.Contains(janeCh.UserIndex, []byte(jane.ID)) || janeCh.PushToken == nil {
-		t.Fatalf("jane's channel: %+v", janeCh)
+	// The account is kept as a keyed index, one that differs per device.
+	idx, err := f.svc.AccountIndex(f.ctx, f.st.Read(), f.tenant, dev.ID, "jdoe")
+	if err != nil || !bytes.Equal(janeCh.AccountIndex, idx) || bytes.Contains(janeCh.AccountIndex, []byte("jdoe")) || janeCh.PushToken == nil {
+		t.Fatalf("jane's channel: %+v (%v)", janeCh, err)
+	}
+	if elsewhere, _ := f.svc.AccountIndex(f.ctx, f.st.Read(), f.tenant, otherMac.ID, "jdoe"); bytes.Equal(elsewhere, idx) {
+		t.Error("the account index links one account across devices")
 	}
 	// A token refreshed keeps the channel; only the first one is audited.
 	if _, err := jane.Checkin(f.ctx, jane.TokenUpdate()); err != nil {
@@ -88,8 +99,8 @@ func TestUserChannel(t *testing.T) {
 	if _, err := f.svc.EnqueueForUser(f.ctx, f.tenant, dev.ID, janeCh.ID, mdmproto.DeviceInformation{}, "", admin); !apperr.IsKind(err, apperr.KindInvalid) {
 		t.Errorf("DeviceInformation on a user channel: %v, want invalid", err)
 	}
-	if _, err := f.svc.EnqueueForUser(f.ctx, f.tenant, "another-device", janeCh.ID, mdmproto.ProfileList{}, "", admin); err == nil {
-		t.Error("a user channel queued through another device")
+	if _, err := f.svc.EnqueueForUser(f.ctx, f.tenant, otherMac.ID, janeCh.ID, mdmproto.ProfileList{}, "", admin); !apperr.IsKind(err, apperr.KindNotFound) {
+		t.Errorf("a user channel queued through another device: %v, want not found", err)
 	}
 	profile := []byte(`<?xml version="1.0" encoding="UTF-8"?><plist version="1.0"><dict><key>PayloadIdentifier</key><string>com.example.user.wifi</string>` +
 		`<key>PayloadType</key><string>Configuration</string><key>PayloadUUID</key><string>5C4C0C5A-1B7E-4C1A-9C3E-2F1D6B7A8E90</string>` +
@@ -122,23 +133,48 @@ func TestUserChannel(t *testing.T) {
 		t.Fatalf("jane's InstallProfile: %s", got.State)
 	}
 
-	// Jane's management is removed: her channel closes and her queued
-	// command is cancelled; the device and max carry on.
+	// Apple sends no CheckOut on a user channel.
+	if _, err := jane.Checkin(f.ctx, map[string]any{"MessageType": "CheckOut", "Topic": testTopic}); status(t, err) != http.StatusBadRequest {
+		t.Errorf("a CheckOut on a user channel: %v, want 400", err)
+	}
+	// Jane left: an admin closes her channel, her queued command is
+	// cancelled, and the channel forgets whose it was; maxU carries on.
 	list, err := f.svc.EnqueueForUser(f.ctx, f.tenant, dev.ID, janeCh.ID, mdmproto.ProfileList{}, "", admin)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := jane.Checkin(f.ctx, jane.CheckOut()); err != nil {
-		t.Fatal(err)
+	if _, err := f.svc.CloseUserChannel(f.ctx, f.tenant, otherMac.ID, janeCh.ID, "", admin); !apperr.IsKind(err, apperr.KindNotFound) {
+		t.Errorf("closing a user channel through another device: %v, want not found", err)
 	}
-	if got, _ := f.st.Read().Commands().Get(f.ctx, f.tenant, list.ID); got.State != store.CommandCancelled {
-		t.Errorf("a closed user channel's queued command: %s, want cancelled", got.State)
+	closed, err := f.svc.CloseUserChannel(f.ctx, f.tenant, dev.ID, janeCh.ID, "left the company", admin)
+	if err != nil || !closed.CheckedOut || closed.PushToken != nil || closed.UserIndex != nil || closed.AccountIndex != nil {
+		t.Fatalf("closed: %+v, %v", closed, err)
+	}
+	if got, _ := f.st.Read().Commands().Get(f.ctx, f.tenant, list.ID); got.State != store.CommandCancelled ||
+		mdm.ErrorSummary(got.ErrorChain) != "cancelled: an administrator closed the user's channel: left the company" {
+		t.Errorf("a closed user channel's queued command: %s (%s)", got.State, mdm.ErrorSummary(got.ErrorChain))
+	}
+	if _, err := f.svc.CloseUserChannel(f.ctx, f.tenant, dev.ID, janeCh.ID, "", admin); !apperr.IsKind(err, apperr.KindConflict) {
+		t.Errorf("closing twice: %v, want a conflict", err)
 	}
 	if _, err := f.svc.EnqueueForUser(f.ctx, f.tenant, dev.ID, janeCh.ID, mdmproto.ProfileList{}, "", admin); !apperr.IsKind(err, apperr.KindConflict) {
 		t.Errorf("queuing for a closed user channel: %v, want a conflict", err)
 	}
+	if found, _ := f.svc.UserChannels(f.ctx, f.tenant, dev.ID, "jdoe"); len(found) != 0 {
+		t.Errorf("a closed channel still answers to its account: %+v", found)
+	}
+	if out, err := jane.Send(f.ctx, map[string]any{"Status": "Idle"}); err != nil || len(out) != 0 {
+		t.Errorf("jane's Idle on her closed channel: %q, %v", out, err)
+	}
 	if _, err := f.svc.EnqueueForUser(f.ctx, f.tenant, dev.ID, all[1].ID, mdmproto.ProfileList{}, "", admin); err != nil {
-		t.Errorf("max's channel after jane left: %v", err)
+		t.Errorf("maxU's channel after jane's closed: %v", err)
+	}
+	// Jane logs in again: a new channel.
+	if _, err := jane.Checkin(f.ctx, jane.TokenUpdate()); err != nil {
+		t.Fatal(err)
+	}
+	if again, _ := f.svc.UserChannels(f.ctx, f.tenant, dev.ID, "jdoe"); len(again) != 1 || again[0].ID == janeCh.ID {
+		t.Errorf("jane's channel after logging in again: %+v", again)
 	}
 
 	// The device leaves: every user channel closes with it.
@@ -146,8 +182,13 @@ func TestUserChannel(t *testing.T) {
 		t.Fatal(err)
 	}
 	after, err := f.st.Read().AppleUserChannels().List(f.ctx, f.tenant, dev.ID)
-	if err != nil || len(after) != 2 || !after[0].CheckedOut || !after[1].CheckedOut || after[1].PushToken != nil {
+	if err != nil || len(after) != 3 {
 		t.Fatalf("user channels after the device's CheckOut: %+v, %v", after, err)
+	}
+	for _, uc := range after {
+		if !uc.CheckedOut || uc.PushToken != nil || uc.AccountIndex != nil {
+			t.Fatalf("a user channel after the device's CheckOut: %+v", uc)
+		}
 	}
 	if err := maxU.LogIn(f.ctx); status(t, err) != http.StatusForbidden {
 		t.Errorf("a user logging in on a Mac that left: %v, want 403", err)
@@ -193,5 +234,38 @@ func TestUserChannelMessages(t *testing.T) {
 	}
 	if _, err := user.Send(f.ctx, map[string]any{"Status": "Idle"}); status(t, err) != http.StatusForbidden {
 		t.Errorf("user-channel Idle after CheckOut: %v, want 403", err)
+	}
+}
+
+// TestSharedIPadUsers: every Shared iPad user channel sends the same
+// UserID; its users are told apart by their short name, so one user's
+// commands never go to another.
+func TestSharedIPadUsers(t *testing.T) {
+	f := newFixture(t, storetest.OpenSQLite(t))
+	f.publish(privacy.Shared)
+	ts := f.serve()
+	ipad, dev := f.enrolled(ts, privacy.Shared, "")
+	if _, err := ipad.Poll(f.ctx); err != nil {
+		t.Fatal(err)
+	}
+	anna, ben := ipad.NewUser("anna@school.example", "Anna"), ipad.NewUser("ben@school.example", "Ben")
+	for _, u := range []*sim.User{anna, ben} {
+		u.ID = "FFFFFFFF-FFFF-FFFF-FFFF-FFFFFFFFFFFF"
+		if err := u.LogIn(f.ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	found, err := f.svc.UserChannels(f.ctx, f.tenant, dev.ID, "anna@school.example")
+	if all, _ := f.svc.UserChannels(f.ctx, f.tenant, dev.ID, ""); err != nil || len(found) != 1 || len(all) != 2 {
+		t.Fatalf("channels: anna's %+v of %d, %v", found, len(all), err)
+	}
+	if _, err := f.svc.EnqueueForUser(f.ctx, f.tenant, dev.ID, found[0].ID, mdmproto.ProfileList{}, "", admin); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := ben.Poll(f.ctx); err != nil || n != 0 {
+		t.Fatalf("ben answered %d of anna's commands (%v)", n, err)
+	}
+	if n, err := anna.Poll(f.ctx); err != nil || n != 1 {
+		t.Fatalf("anna answered %d commands (%v), want her one", n, err)
 	}
 }

@@ -262,24 +262,34 @@ func (s commandStore) Enqueue(ctx context.Context, cmds []store.Command, maxQueu
 	if len(cmds) == 0 {
 		return nil
 	}
-	perDevice := map[string]int{}
-	var ids []string
+	type queue struct{ device, userChannel string }
+	perQueue := map[queue]int{}
+	var devices []string
 	for _, c := range cmds {
 		if c.TenantID != cmds[0].TenantID {
 			return fmt.Errorf("sqlstore: queueing commands: one tenant per call")
 		}
-		if perDevice[c.DeviceID] == 0 {
-			ids = append(ids, c.DeviceID)
+		k := queue{c.DeviceID, c.UserChannel}
+		if perQueue[k] == 0 && c.UserChannel == "" {
+			devices = append(devices, c.DeviceID)
 		}
-		perDevice[c.DeviceID]++
+		perQueue[k]++
 	}
-	open, err := s.OpenCounts(ctx, cmds[0].TenantID, ids)
+	open, err := s.OpenCounts(ctx, cmds[0].TenantID, devices)
 	if err != nil {
 		return err
 	}
-	for device, n := range perDevice {
-		if open[device]+n > maxQueued {
-			return fmt.Errorf("sqlstore: device %s has %d open commands (limit %d): %w", device, open[device], maxQueued, store.ErrConflict)
+	for k, n := range perQueue {
+		held := open[k.device]
+		if k.userChannel != "" {
+			// User-channel commands come one at a time.
+			if err := s.q.x.QueryRowContext(ctx, `SELECT COUNT(*) FROM commands WHERE tenant_id = $1 AND device_id = $2
+				AND user_channel = $3 AND state IN `+openStates, cmds[0].TenantID, k.device, k.userChannel).Scan(&held); err != nil {
+				return mapErr("counting open commands", err)
+			}
+		}
+		if held+n > maxQueued {
+			return fmt.Errorf("sqlstore: a channel of device %s has %d open commands (limit %d): %w", k.device, held, maxQueued, store.ErrConflict)
 		}
 	}
 	rows := make([][]any, len(cmds))
@@ -294,8 +304,8 @@ func (s commandStore) OpenCounts(ctx context.Context, tenantID string, deviceIDs
 	out := map[string]int{}
 	err := forChunks(deviceIDs, func(chunk []string) error {
 		marks, args := placeholders(chunk, 2)
-		rows, err := s.q.x.QueryContext(ctx, `SELECT device_id, COUNT(*) FROM commands WHERE tenant_id = $1 AND state IN `+openStates+`
-			AND device_id IN (`+marks+`) GROUP BY device_id`, append([]any{tenantID}, args...)...)
+		rows, err := s.q.x.QueryContext(ctx, `SELECT device_id, COUNT(*) FROM commands WHERE tenant_id = $1 AND user_channel = ''
+			AND state IN `+openStates+` AND device_id IN (`+marks+`) GROUP BY device_id`, append([]any{tenantID}, args...)...)
 		counts, err := collect(rows, err, "counting open commands", func(sc scanner) (idCount, error) {
 			var c idCount
 			return c, sc.Scan(&c.id, &c.n)

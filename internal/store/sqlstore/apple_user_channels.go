@@ -26,12 +26,13 @@ func (s appleUserChannelStore) Open(ctx context.Context, c store.AppleUserChanne
 	var out store.AppleUserChannel
 	err := s.q.inWriteTx(ctx, func(q *queries) error {
 		var err error
-		// A new token starts its push attempts afresh; a push due stays
-		// due, for the new token.
+		// Only an open channel has a user index to conflict on. A new token
+		// starts its push attempts afresh; a push due stays due, for the new
+		// token.
 		out, err = scanAppleUserChannel(q.x.QueryRowContext(ctx, `INSERT INTO apple_user_channels (`+appleUserChannelColumns+`)
 			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 0, $9, 0, 0, $10, $10)
 			ON CONFLICT (tenant_id, device_id, user_index) DO UPDATE SET account_index = excluded.account_index,
-				topic = excluded.topic, push_token = excluded.push_token, push_magic = excluded.push_magic, checked_out = 0,
+				topic = excluded.topic, push_token = excluded.push_token, push_magic = excluded.push_magic,
 				last_checkin = excluded.last_checkin, push_attempts = 0, updated_at = excluded.updated_at
 			RETURNING `+appleUserChannelColumns,
 			c.ID, c.TenantID, c.DeviceID, c.UserIndex, c.AccountIndex, c.Topic, blob(c.PushToken), c.PushMagic,
@@ -64,8 +65,9 @@ func (s appleUserChannelStore) Touch(ctx context.Context, tenantID, id string, a
 		WHERE tenant_id = $1 AND id = $2 AND checked_out = 0`, tenantID, id, micros(at))
 }
 
-const closeUserChannel = `UPDATE apple_user_channels SET checked_out = 1, push_token = NULL, push_magic = '', push_due_at = 0,
-	updated_at = $3 WHERE tenant_id = $1`
+// closeUserChannel closes channels for good, forgetting whose they were.
+const closeUserChannel = `UPDATE apple_user_channels SET checked_out = 1, user_index = NULL, account_index = NULL,
+	push_token = NULL, push_magic = '', push_due_at = 0, updated_at = $3 WHERE tenant_id = $1`
 
 func (s appleUserChannelStore) CheckOut(ctx context.Context, tenantID, id string, at time.Time) error {
 	_, err := s.q.exec(ctx, "checking out a user channel", closeUserChannel+` AND id = $2`, tenantID, id, micros(at))

@@ -480,6 +480,20 @@ func testCommandQueueBound(t *testing.T, st store.Store) {
 	if counts, _ := st.Read().Commands().OpenCounts(ctx, other.ID, []string{dev}); len(counts) != 0 {
 		t.Fatalf("another tenant counts %v", counts)
 	}
+	// A user channel's queue is bounded apart: the device channel's full
+	// queue does not hold it up, nor do its commands count there.
+	forUser := func(n int) []store.Command {
+		cmds := mk(n)
+		for i := range cmds {
+			cmds[i].UserChannel = "user-channel-1"
+		}
+		return cmds
+	}
+	tx(t, st, func(q store.Queries) error { return q.Commands().Enqueue(ctx, forUser(5), 5) })
+	wantErr(t, st.Tx(ctx, func(q store.Queries) error { return q.Commands().Enqueue(ctx, forUser(1), 5) }), store.ErrConflict, "a full user-channel queue")
+	if counts, _ := st.Read().Commands().OpenCounts(ctx, a.ID, []string{dev}); counts[dev] != 4 {
+		t.Fatalf("the device channel's open count with user-channel commands queued: %v", counts)
+	}
 	// Many devices at once, concurrently.
 	var wg sync.WaitGroup
 	errs := make(chan error, 8)

@@ -78,8 +78,31 @@ func testUserChannels(t *testing.T, st store.Store) {
 		t.Fatalf("jane's next command: %+v, %v", next, err)
 	}
 
-	// Pushes: due when asked, only for open channels with a token.
+	// Another tenant's writes reach none of them.
+	tx(t, st, func(q store.Queries) error {
+		for _, id := range []string{jane.ID, bob.ID} {
+			if err := q.AppleUserChannels().CheckOut(ctx, b.ID, id, at); err != nil {
+				return err
+			}
+			if err := q.AppleUserChannels().PushDone(ctx, b.ID, id, time.Time{}, 0, []byte("token-2")); err != nil {
+				return err
+			}
+		}
+		return q.AppleUserChannels().CheckOutDevice(ctx, b.ID, d.ID, at)
+	})
+	wantErr(t, st.Tx(ctx, func(q store.Queries) error { return q.AppleUserChannels().Touch(ctx, b.ID, jane.ID, at) }),
+		store.ErrNotFound, "another tenant touching a user channel")
 	var n int
+	tx(t, st, func(q store.Queries) error {
+		n, err = q.AppleUserChannels().SchedulePush(ctx, b.ID, []string{jane.ID, bob.ID}, at)
+		return err
+	})
+	if list, _ := st.Read().AppleUserChannels().List(ctx, a.ID, d.ID); n != 0 || len(list) != 2 || list[0].CheckedOut || list[1].CheckedOut ||
+		list[0].PushToken == nil || !list[0].PushDueAt.IsZero() {
+		t.Fatalf("another tenant's writes changed the channels: %d pushes scheduled, %+v", n, list)
+	}
+
+	// Pushes: due when asked, only for open channels with a token.
 	tx(t, st, func(q store.Queries) error {
 		n, err = q.AppleUserChannels().SchedulePush(ctx, a.ID, []string{jane.ID, bob.ID, "unknown"}, at.Add(time.Minute))
 		return err
@@ -122,9 +145,15 @@ func testUserChannels(t *testing.T, st store.Store) {
 	}
 	wantErr(t, st.Tx(ctx, func(q store.Queries) error { return q.AppleUserChannels().Touch(ctx, a.ID, jane.ID, at) }),
 		store.ErrNotFound, "touching a closed user channel")
-	// Logging in again reopens it.
-	if got = open(again); got.CheckedOut || got.ID != jane.ID {
-		t.Fatalf("reopened: %+v", got)
+	// A closed channel forgets whose it was; logging in again opens a new one.
+	if closed, _ := st.Read().AppleUserChannels().Get(ctx, a.ID, jane.ID); closed.UserIndex != nil || closed.AccountIndex != nil || closed.PushToken != nil {
+		t.Fatalf("closed: %+v", closed)
+	}
+	_, err = st.Read().AppleUserChannels().Find(ctx, a.ID, d.ID, jane.UserIndex)
+	wantErr(t, err, store.ErrNotFound, "a closed user channel by its user")
+	again.ID = store.NewID()
+	if got = open(again); got.CheckedOut || got.ID != again.ID {
+		t.Fatalf("jane's new channel: %+v", got)
 	}
 
 	// The device leaves: every user channel closes.

@@ -1,14 +1,15 @@
--- macOS user channels: the MDM channel of each user who logs in on an
--- enrolled Mac, with its own push token and its own commands. Steward
--- keeps no name: a user is found by a keyed index of the UserID the
+-- User channels (macOS, Shared iPad): the MDM channel of each user who logs
+-- in on an enrolled device, with its own push token and its own commands.
+-- Steward keeps no name: a user is found by a keyed index of the ID the
 -- device sends, and an admin can look one up by a keyed index of the
 -- account's short name.
 CREATE TABLE apple_user_channels (
     id             TEXT PRIMARY KEY,
     tenant_id      TEXT NOT NULL,
     device_id      TEXT NOT NULL,
-    user_index     BYTEA NOT NULL,
-    account_index  BYTEA NOT NULL,
+    -- Both NULL once the channel is closed: a closed channel forgets whose it was.
+    user_index     BYTEA,
+    account_index  BYTEA,
     topic          TEXT NOT NULL DEFAULT '',
     push_token     BYTEA,
     push_magic     TEXT NOT NULL DEFAULT '',
@@ -22,8 +23,8 @@ CREATE TABLE apple_user_channels (
 CREATE UNIQUE INDEX apple_user_channels_user ON apple_user_channels(tenant_id, device_id, user_index);
 CREATE INDEX apple_user_channels_push ON apple_user_channels(push_due_at);
 
--- The user channel a command is for ('' for the device channel). The queue
--- read filters on it, so it joins the queue's index.
+-- The user channel a command is for ('' for the device channel). Each
+-- channel's queue is read and bounded apart, so it joins the queue's index.
 ALTER TABLE commands ADD COLUMN user_channel TEXT NOT NULL DEFAULT '';
 DROP INDEX commands_device;
 CREATE INDEX commands_queue ON commands(tenant_id, device_id, user_channel, state, id);
