@@ -72,6 +72,11 @@ func (s *Service) eraseDevice(ctx context.Context, q store.Queries, d store.Devi
 		return "", err
 	}
 	rows["reveals"] += n
+	for _, erased := range s.erased {
+		if err := erased(ctx, q, d, rows); err != nil {
+			return "", err
+		}
+	}
 	k, err := q.Keys().DataKeyByOwner(ctx, d.TenantID, keys.DeviceOwner(d.ID))
 	if errors.Is(err, store.ErrNotFound) || (err == nil && !k.DestroyedAt.IsZero()) {
 		return "", nil

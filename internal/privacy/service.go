@@ -25,6 +25,7 @@ type Service struct {
 	log    *slog.Logger
 	now    func() time.Time
 	left   []DeviceLeftHook
+	erased []DeviceErasedHook
 }
 
 // DeviceLeftHook runs inside the transaction that takes a device out of
@@ -36,6 +37,16 @@ type DeviceLeftHook func(ctx context.Context, q store.Queries, d store.Device) e
 // OnDeviceLeft adds a hook, before serving starts: a protocol adapter
 // stops talking to a device that left.
 func (s *Service) OnDeviceLeft(h DeviceLeftHook) { s.left = append(s.left, h) }
+
+// DeviceErasedHook runs inside the transaction that erases a device's
+// personal data (deprovisioning, or erasing its person, which may leave a
+// corporate device managed), so that a protocol adapter erases what it
+// keeps of the device's people; it counts what it removed in rows, for the
+// deletion certificate. An error undoes the erasure.
+type DeviceErasedHook func(ctx context.Context, q store.Queries, d store.Device, rows map[string]int) error
+
+// OnDeviceErased adds a hook, before serving starts.
+func (s *Service) OnDeviceErased(h DeviceErasedHook) { s.erased = append(s.erased, h) }
 
 // NewService wires the privacy core.
 func NewService(st store.Store, vault *keys.Vault, signer *audit.Signer, log *slog.Logger) *Service {

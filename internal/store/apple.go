@@ -195,6 +195,9 @@ type AppleUserChannelStore interface {
 	// no error.
 	CheckOut(ctx context.Context, tenantID, id string, at time.Time) error
 	CheckOutDevice(ctx context.Context, tenantID, deviceID string, at time.Time) error
+	// ForgetAccounts drops the account indexes of a device's channels and
+	// returns how many it dropped.
+	ForgetAccounts(ctx context.Context, tenantID, deviceID string) (int, error)
 	// SchedulePush, DuePushes and PushDone are AppleChannelStore's, for
 	// user channels by ID.
 	SchedulePush(ctx context.Context, tenantID string, ids []string, at time.Time) (int, error)

@@ -187,6 +187,17 @@ func (s *Service) CloseUserChannel(ctx context.Context, tenantID, deviceID, id, 
 	return uc, err
 }
 
+// forgetAccounts is the privacy core's hook for a device whose personal
+// data is erased: its user channels forget their account names, so an
+// erased person's account cannot be looked up on a corporate Mac that stays
+// managed. The channels keep working; a user's next TokenUpdate brings the
+// account index back for whoever then uses the account.
+func (s *Service) forgetAccounts(ctx context.Context, q store.Queries, d store.Device, rows map[string]int) error {
+	n, err := q.AppleUserChannels().ForgetAccounts(ctx, d.TenantID, d.ID)
+	rows["apple_user_channel_accounts"] += n
+	return err
+}
+
 // userChannelFor passes the device channel's checks, then finds the open
 // user channel the message names; ErrNotFound when the user has none.
 func (s *Service) userChannelFor(ctx context.Context, q store.Queries, cert *x509.Certificate, sender mdmproto.Enrollment) (store.AppleUserChannel, error) {

@@ -2,6 +2,7 @@ package mdm_test
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
 	"net/http"
 	"testing"
@@ -267,5 +268,45 @@ func TestSharedIPadUsers(t *testing.T) {
 	}
 	if n, err := anna.Poll(f.ctx); err != nil || n != 1 {
 		t.Fatalf("anna answered %d commands (%v), want her one", n, err)
+	}
+}
+
+// TestErasureForgetsAccounts: erasing a person leaves their corporate Mac
+// managed, but its user channels forget the account names, so the erased
+// person's account can no longer be looked up there; the channels still
+// carry commands.
+func TestErasureForgetsAccounts(t *testing.T) {
+	f := newFixture(t, storetest.OpenSQLite(t))
+	f.publish(privacy.Corporate)
+	ts := f.serve()
+	erika, err := f.priv.CreateSubject(f.ctx, f.tenant, privacy.SubjectInput{Email: "erika@acme.test"}, admin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mac, dev := f.enrolled(ts, privacy.Corporate, erika.ID)
+	user := mac.NewUser("erika", "Erika Mustermann")
+	if err := user.LogIn(f.ctx); err != nil {
+		t.Fatal(err)
+	}
+	signed, err := f.priv.EraseSubject(f.ctx, f.tenant, erika.ID, "erasure request of 2026-12-01", admin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var cert privacy.Certificate
+	if err := json.Unmarshal([]byte(signed.Certificate), &cert); err != nil || cert.RowsRemoved["apple_user_channel_accounts"] != 1 {
+		t.Fatalf("deletion certificate: %+v, %v", cert.RowsRemoved, err)
+	}
+	if found, _ := f.svc.UserChannels(f.ctx, f.tenant, dev.ID, "erika"); len(found) != 0 {
+		t.Fatalf("the erased person's account is still found: %+v", found)
+	}
+	all, err := f.svc.UserChannels(f.ctx, f.tenant, dev.ID, "")
+	if err != nil || len(all) != 1 || all[0].CheckedOut {
+		t.Fatalf("user channels after the erasure: %+v, %v", all, err)
+	}
+	if _, err := f.svc.EnqueueForUser(f.ctx, f.tenant, dev.ID, all[0].ID, mdmproto.ProfileList{}, "", admin); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := user.Poll(f.ctx); err != nil || n != 1 {
+		t.Fatalf("the channel answered %d commands after the erasure (%v)", n, err)
 	}
 }

@@ -80,6 +80,11 @@ func (s appleUserChannelStore) CheckOutDevice(ctx context.Context, tenantID, dev
 	return err
 }
 
+func (s appleUserChannelStore) ForgetAccounts(ctx context.Context, tenantID, deviceID string) (int, error) {
+	return s.q.exec(ctx, "forgetting user-channel accounts", `UPDATE apple_user_channels SET account_index = NULL
+		WHERE tenant_id = $1 AND device_id = $2 AND account_index IS NOT NULL`, tenantID, deviceID)
+}
+
 func (s appleUserChannelStore) SchedulePush(ctx context.Context, tenantID string, ids []string, at time.Time) (int, error) {
 	return s.q.schedulePush(ctx, "apple_user_channels", "id", tenantID, ids, at)
 }

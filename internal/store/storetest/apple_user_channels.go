@@ -156,6 +156,27 @@ func testUserChannels(t *testing.T, st store.Store) {
 		t.Fatalf("jane's new channel: %+v", got)
 	}
 
+	// Erasing the device's data forgets the account names; the channels
+	// still route. Another tenant forgets nothing.
+	forget := func(tenantID string) int {
+		var n int
+		tx(t, st, func(q store.Queries) error {
+			var err error
+			n, err = q.AppleUserChannels().ForgetAccounts(ctx, tenantID, d.ID)
+			return err
+		})
+		return n
+	}
+	if n := forget(b.ID); n != 0 {
+		t.Fatalf("another tenant forgot %d accounts", n)
+	}
+	if n := forget(a.ID); n != 2 {
+		t.Fatalf("forgot %d accounts, want the 2 open channels'", n)
+	}
+	if found, err := st.Read().AppleUserChannels().Find(ctx, a.ID, d.ID, []byte("user-bob")); err != nil || found.AccountIndex != nil {
+		t.Fatalf("bob's channel after forgetting accounts: %+v, %v", found, err)
+	}
+
 	// The device leaves: every user channel closes.
 	tx(t, st, func(q store.Queries) error {
 		return q.AppleUserChannels().CheckOutDevice(ctx, a.ID, d.ID, at.Add(2*time.Hour))
