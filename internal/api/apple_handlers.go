@@ -378,11 +378,11 @@ func (s *Server) enqueueBulk(c *Call) (any, error) {
 	if !c.Perms.Has(perm) {
 		return nil, apperr.Forbidden("%s needs the %s permission", in.RequestType, perm)
 	}
-	// Only inventory queries go out in bulk this way; anything that changes
-	// devices is a remote action (POST /actions), under the two-person rule.
 	if in.UserChannel != "" {
 		return nil, apperr.Invalid("user_channel names one device's channel: send the command to that device")
 	}
+	// Only inventory queries go out in bulk this way; anything that changes
+	// devices is a remote action (POST /actions), under the two-person rule.
 	if !slices.Contains(bulkQueries, in.RequestType) {
 		return nil, apperr.Forbidden("%s is not sent in bulk here: use POST /actions, which applies the two-person rule", in.RequestType)
 	}

@@ -72,10 +72,8 @@ func (s *Service) eraseDevice(ctx context.Context, q store.Queries, d store.Devi
 		return "", err
 	}
 	rows["reveals"] += n
-	for _, erased := range s.erased {
-		if err := erased(ctx, q, d, rows); err != nil {
-			return "", err
-		}
+	if err := s.deviceErased(ctx, q, d, rows); err != nil {
+		return "", err
 	}
 	k, err := q.Keys().DataKeyByOwner(ctx, d.TenantID, keys.DeviceOwner(d.ID))
 	if errors.Is(err, store.ErrNotFound) || (err == nil && !k.DestroyedAt.IsZero()) {
@@ -250,6 +248,15 @@ func (s *Service) deprovisionTx(ctx context.Context, q store.Queries, tenantID, 
 	return s.issueCertificate(ctx, q, c, actor, "device.deprovision", "device", d.ID)
 }
 
+func (s *Service) deviceErased(ctx context.Context, q store.Queries, d store.Device, rows map[string]int) error {
+	for _, erased := range s.erased {
+		if err := erased(ctx, q, d, rows); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 func (s *Service) deviceLeft(ctx context.Context, q store.Queries, d store.Device) error {
 	for _, left := range s.left {
 		if err := left(ctx, q, d); err != nil {
@@ -383,8 +390,13 @@ func (s *Service) ReconcileErasures(ctx context.Context) (int, error) {
 					return err
 				}
 				n, err := q.Inventory().DeleteByKey(ctx, t, k.ID)
+				if err != nil {
+					return err
+				}
+				// What adapters keep of its people, restored with the backup.
+				rows := map[string]int{}
 				changed = n > 0
-				return err
+				return s.deviceErased(ctx, q, d, rows)
 			})
 			if err != nil {
 				return done, err

@@ -24,12 +24,12 @@ func CancelledByCheckOut(cmd store.Command) bool {
 
 // DeviceLeft is the privacy core's hook for a device leaving management,
 // however it left (CheckOut, deprovisioning, retirement, wipe, the
-// employee's erasure or withdrawn consent). The channel, and its users'
-// channels, are closed for good:
-// the device's messages are refused, nothing is pushed to it, and the
-// secrets it gave (unlock and bootstrap tokens) go. Its open commands are
-// cancelled with their payloads, which can hold a lock PIN, and their
-// hooks run so that the actions and profiles waiting on them are settled.
+// employee's erasure or withdrawn consent). The channel and its users'
+// channels are closed for good: the device's messages are refused, nothing
+// is pushed to it, and the secrets it gave (unlock and bootstrap tokens) go.
+// Its open commands are cancelled with their payloads, which can hold a
+// lock PIN, and their hooks run so that the actions and profiles waiting
+// on them are settled.
 func (s *Service) DeviceLeft(ctx context.Context, q store.Queries, d store.Device) error {
 	ch, err := q.AppleChannels().Get(ctx, d.TenantID, d.ID)
 	if errors.Is(err, store.ErrNotFound) {
