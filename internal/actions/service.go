@@ -277,7 +277,10 @@ func (s *Service) execute(ctx context.Context, q store.Queries, tenantID string,
 // carryOut queues one device's commands (or, for delete, forgets it) and
 // sets the action's state.
 func (s *Service) carryOut(ctx context.Context, q store.Queries, tenantID string, a *store.DeviceAction, k Kind, o Options, actor iam.Actor) error {
-	d, err := q.Devices().Get(ctx, tenantID, a.DeviceID)
+	// Locked, as a departure locks it: a device leaving meanwhile either
+	// is refused here or cancels the commands queued here, settling the
+	// action.
+	d, err := q.Devices().Lock(ctx, tenantID, a.DeviceID)
 	if errors.Is(err, store.ErrNotFound) {
 		return apperr.NotFound("device")
 	}
