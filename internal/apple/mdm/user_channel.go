@@ -120,15 +120,12 @@ func (s *Service) userTokenUpdate(ctx context.Context, cert *x509.Certificate, m
 		if err != nil {
 			return err
 		}
-		before, err := q.AppleUserChannels().Find(ctx, ch.TenantID, ch.DeviceID, userIdx)
-		if err != nil && !errors.Is(err, store.ErrNotFound) {
-			return err
-		}
-		uc, err := q.AppleUserChannels().Open(ctx, store.AppleUserChannel{ID: store.NewID(), TenantID: ch.TenantID,
+		id := store.NewID()
+		uc, err := q.AppleUserChannels().Open(ctx, store.AppleUserChannel{ID: id, TenantID: ch.TenantID,
 			DeviceID: ch.DeviceID, UserIndex: userIdx, AccountIndex: accountIdx, Topic: m.Topic, PushToken: m.Token,
 			PushMagic: m.PushMagic, LastCheckin: now, UpdatedAt: now})
-		if err != nil || before.ID != "" {
-			return err // a token refreshed: nothing to record
+		if err != nil || uc.ID != id {
+			return err // the open channel kept its ID: a token refreshed, nothing to record
 		}
 		e := iam.Actor{Type: store.ActorDevice, ID: ch.DeviceID}.Entry(ch.TenantID, "mdm.user_channel.open", "device", ch.DeviceID, audit.OutcomeSuccess)
 		e.Details = map[string]any{"user_channel": uc.ID}
