@@ -8,16 +8,25 @@
 # database (give an empty one: the benchmark fills it; psql must be installed). Prints enrolment,
 # idle check-in and command round-trip throughput with percentiles, the time
 # to queue one command for every device, and the server's peak RSS.
+#
+# With PROFILE_DIR set, the server also writes CPU profiles of the idle and
+# round-trip phases there (idle.pprof, rounds.pprof, and the binary they
+# describe): `go tool pprof -top PROFILE_DIR/steward PROFILE_DIR/rounds.pprof`.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 devices=${1:-10000} conc=${2:-64} secs=${3:-20} db=${4:-}
 work=$(mktemp -d) port=$((20000 + RANDOM % 20000))
 go build -o "$work/steward" ./cmd/steward
 export STEWARD_CREDENTIALS="$work/credentials.json" STEWARD_SERVER="https://127.0.0.1:$port"
-dbflag=()
-[ -n "$db" ] && dbflag=(--db "$db")
+serveflags=()
+[ -n "$db" ] && serveflags=(--db "$db")
+profile=${PROFILE_DIR:-}
+if [ -n "$profile" ]; then
+  mkdir -p "$profile" && cp "$work/steward" "$profile/steward"
+  serveflags+=(--profile-listen "127.0.0.1:$((port + 1))")
+fi
 "$work/steward" serve --data "$work/data" --listen "127.0.0.1:$port" --allow-mfa-optional --log-level error \
-  --apns-endpoint https://127.0.0.1:1 "${dbflag[@]}" >"$work/serve.log" 2>&1 &
+  --apns-endpoint https://127.0.0.1:1 "${serveflags[@]}" >"$work/serve.log" 2>&1 &
 server=$!
 trap 'kill $server 2>/dev/null; rm -rf "$work"' EXIT
 for _ in $(seq 1 50); do grep -q "bootstrap --server" "$work/serve.log" 2>/dev/null && break; sleep 0.2; done
@@ -37,5 +46,19 @@ if [ -n "$db" ] && [ "$(psql "$db" -Atc 'show autovacuum')" = off ]; then
   echo "autovacuum is off: VACUUM (ANALYZE) runs every 15 s instead"
 fi
 echo "machine: $(nproc) CPUs, $(go version | cut -d' ' -f3), engine: $engine, $devices devices, concurrency $conc, ${secs}s phases"
-"$work/steward" simulate apple --setup --ec-identity -n "$devices" -c "$conc" -t "${secs}s" 2>/dev/null
+if [ -z "$profile" ]; then
+  "$work/steward" simulate apple --setup --ec-identity -n "$devices" -c "$conc" -t "${secs}s" 2>/dev/null
+else
+  # The simulator's progress tells when a phase starts; each profile leaves a
+  # second at either end of its phase.
+  "$work/steward" simulate apple --setup --ec-identity -n "$devices" -c "$conc" -t "${secs}s" 2>"$work/progress" &
+  simulator=$!
+  for phase in "idle check-ins:idle" "command round trips:rounds"; do
+    until grep -q "${phase%:*}" "$work/progress" 2>/dev/null || ! kill -0 $simulator 2>/dev/null; do sleep 0.2; done
+    kill -0 $simulator 2>/dev/null || break
+    sleep 1
+    curl -sf -o "$profile/${phase#*:}.pprof" "http://127.0.0.1:$((port + 1))/debug/pprof/profile?seconds=$((secs > 4 ? secs - 2 : 2))"
+  done
+  wait $simulator
+fi
 echo "server peak RSS: $(awk '/VmHWM/{print $2/1024 " MiB"}' /proc/$server/status)"

@@ -28,6 +28,7 @@ type Config struct {
 	TLSCert            string
 	TLSKey             string
 	MetricsListen      string
+	ProfileListen      string
 	MasterKeyFile      string
 	LogLevel           string
 	TrustedProxies     []string
@@ -59,6 +60,7 @@ func (c *Config) BindFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&c.TLSCert, "tls-cert", "", "PEM certificate chain; empty means a self-signed certificate in DATA/tls")
 	fs.StringVar(&c.TLSKey, "tls-key", "", "PEM private key for --tls-cert")
 	fs.StringVar(&c.MetricsListen, "metrics-listen", "", "optional separate plain-HTTP address for /metrics (keep it private); otherwise /metrics needs the system.metrics permission")
+	fs.StringVar(&c.ProfileListen, "profile-listen", "", "optional loopback address (127.0.0.1:PORT) serving Go's /debug/pprof profiles, for performance work; off when empty")
 	fs.StringVar(&c.MasterKeyFile, "master-key-file", "", "file holding the base64 key that seals secrets at rest (default DATA/master.key; STEWARD_MASTER_KEY may hold the key itself)")
 	fs.StringVar(&c.LogLevel, "log-level", "info", "debug, info, warn or error")
 	fs.StringSliceVar(&c.TrustedProxies, "trusted-proxies", nil, "CIDRs of reverse proxies whose X-Forwarded-For is trusted")
@@ -166,11 +168,28 @@ func (c *Config) finish() error {
 	if _, err := c.Proxies(); err != nil {
 		return err
 	}
+	if err := loopbackOnly(c.ProfileListen); err != nil {
+		return fmt.Errorf("--profile-listen: %w", err)
+	}
 	if c.CheckpointInterval < time.Minute {
 		return fmt.Errorf("--checkpoint-interval must be at least 1m")
 	}
 	if c.AuditRetention != 0 && c.AuditRetention < 24*time.Hour {
 		return fmt.Errorf("--audit-retention must be 0 (forever) or at least 24h")
+	}
+	return nil
+}
+
+// loopbackOnly accepts an empty address or one on a loopback IP: profiles
+// show the server's goroutines and memory, and the listener has no
+// authentication, so it must not be reachable from another machine.
+func loopbackOnly(addr string) error {
+	if addr == "" {
+		return nil
+	}
+	ap, err := netip.ParseAddrPort(addr)
+	if err != nil || !ap.Addr().IsLoopback() {
+		return fmt.Errorf("%q is not a loopback IP and port (such as 127.0.0.1:6060)", addr)
 	}
 	return nil
 }

@@ -2,6 +2,7 @@ package server
 
 import (
 	"net/http"
+	"net/http/httptest"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -65,6 +66,8 @@ func TestConfigRejectsMistakes(t *testing.T) {
 		"bad proxy":        {nil, map[string]string{"STEWARD_TRUSTED_PROXIES": "not-a-cidr"}},
 		"bad duration":     {nil, map[string]string{"STEWARD_AUDIT_RETENTION": "soon"}},
 		"short retention":  {[]string{"--audit-retention", "1h"}, nil},
+		"public profiles":  {[]string{"--profile-listen", "0.0.0.0:6060"}, nil},
+		"profiles by name": {[]string{"--profile-listen", "localhost:6060"}, nil},
 	} {
 		if _, err := resolve(t, c.args, c.env); err == nil {
 			t.Errorf("%s: accepted", name)
@@ -78,6 +81,26 @@ func TestFromProxy(t *testing.T) {
 		r := &http.Request{RemoteAddr: addr}
 		if got := fromProxy(r, proxies); got != want {
 			t.Errorf("%s: %v, want %v", addr, got, want)
+		}
+	}
+}
+
+func TestProfileListener(t *testing.T) {
+	for _, addr := range []string{"127.0.0.1:6060", "[::1]:6060"} {
+		if _, err := resolve(t, []string{"--profile-listen", addr}, nil); err != nil {
+			t.Errorf("%s refused: %v", addr, err)
+		}
+	}
+	srv := httptest.NewServer(profileMux())
+	defer srv.Close()
+	for path, want := range map[string]int{"/debug/pprof/": 200, "/debug/pprof/goroutine?debug=1": 200, "/metrics": 404} {
+		res, err := http.Get(srv.URL + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+		if res.StatusCode != want {
+			t.Errorf("GET %s: %d, want %d", path, res.StatusCode, want)
 		}
 	}
 }

@@ -210,6 +210,11 @@ func (a *App) Serve(ctx context.Context, out io.Writer) error {
 		metricsSrv = &http.Server{Addr: a.Config.MetricsListen, Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 		go func() { errc <- metricsSrv.ListenAndServe() }()
 	}
+	var profileSrv *http.Server
+	if a.Config.ProfileListen != "" {
+		profileSrv = &http.Server{Addr: a.Config.ProfileListen, Handler: profileMux(), ReadHeaderTimeout: 10 * time.Second}
+		go func() { errc <- profileSrv.ListenAndServe() }()
+	}
 	pin := ""
 	if a.Config.TLSCert == "" {
 		pin = " --fingerprint " + Fingerprint(cert.Certificate[0])
@@ -230,8 +235,10 @@ func (a *App) Serve(ctx context.Context, out io.Writer) error {
 	}
 	shutdown, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 	defer cancel()
-	if metricsSrv != nil {
-		_ = metricsSrv.Shutdown(shutdown)
+	for _, s := range []*http.Server{metricsSrv, profileSrv} {
+		if s != nil {
+			_ = s.Shutdown(shutdown)
+		}
 	}
 	return srv.Shutdown(shutdown)
 }
