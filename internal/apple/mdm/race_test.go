@@ -1,0 +1,87 @@
+package mdm_test
+
+import (
+	"sync"
+	"testing"
+
+	"github.com/steward-mdm/steward/internal/apple/mdmproto"
+	"github.com/steward-mdm/steward/internal/privacy"
+	"github.com/steward-mdm/steward/internal/store"
+	"github.com/steward-mdm/steward/internal/store/storetest"
+)
+
+// TestEnqueueRacingDeparture: commands queued for a device, on its channel or
+// a user's, while the device is deprovisioned are either refused or
+// cancelled by the departure; none stays open on a device that left, where
+// nothing would ever answer or settle it. On PostgreSQL this needs the row
+// lock both sides take on the device; SQLite's single writer serialises them.
+func TestEnqueueRacingDeparture(t *testing.T) {
+	storetest.ForEachEngine(t, testEnqueueRacingDeparture)
+}
+
+func testEnqueueRacingDeparture(t *testing.T, st store.Store) {
+	f := newFixture(t, st)
+	f.publish(privacy.Corporate)
+	ts := f.serve()
+	const devices, enqueuers = 4, 6
+	for range devices {
+		mac, dev := f.enrolled(ts, privacy.Corporate, "")
+		user := mac.NewUser("jdoe", "Jane Doe")
+		if err := user.LogIn(f.ctx); err != nil {
+			t.Fatal(err)
+		}
+		channels, err := f.svc.UserChannels(f.ctx, f.tenant, dev.ID, "")
+		if err != nil || len(channels) != 1 {
+			t.Fatalf("user channels: %v, %v", channels, err)
+		}
+
+		start := make(chan struct{})
+		var wg sync.WaitGroup
+		var mu sync.Mutex
+		var queued []store.Command
+		for i := range enqueuers {
+			wg.Go(func() {
+				<-start
+				var cmds []store.Command
+				var err error
+				if i%2 == 0 {
+					cmds, err = f.svc.Enqueue(f.ctx, f.tenant, []string{dev.ID}, mdmproto.RestartDevice{}, "", admin)
+				} else {
+					var c store.Command
+					c, err = f.svc.EnqueueForUser(f.ctx, f.tenant, dev.ID, channels[0].ID, mdmproto.ProfileList{}, "", admin)
+					cmds = []store.Command{c}
+				}
+				if err != nil {
+					return // refused: the device had left
+				}
+				mu.Lock()
+				queued = append(queued, cmds...)
+				mu.Unlock()
+			})
+		}
+		var departure error
+		wg.Go(func() {
+			<-start
+			_, departure = f.priv.DeprovisionDevice(f.ctx, f.tenant, dev.ID, "the laptop was returned", admin)
+		})
+		close(start)
+		wg.Wait()
+		if departure != nil {
+			t.Fatalf("deprovisioning: %v", departure)
+		}
+
+		for _, c := range queued {
+			got, err := f.st.Read().Commands().Get(f.ctx, f.tenant, c.ID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got.State != store.CommandCancelled {
+				t.Errorf("a %s queued while its device left is %s, want cancelled", got.RequestType, got.State)
+			}
+		}
+		open, err := f.st.Read().Commands().OpenCounts(f.ctx, f.tenant, []string{dev.ID})
+		if err != nil || open[dev.ID] != 0 {
+			t.Errorf("a departed device has %d open commands (%v)", open[dev.ID], err)
+		}
+	}
+}
