@@ -33,3 +33,14 @@ func TestPlaceholdersPadInLists(t *testing.T) {
 		t.Errorf("%d shapes of IN list, want at most 10", len(shapes))
 	}
 }
+
+// SQLite's multi-row inserts use anonymous markers, which it binds by
+// position without looking names up; PostgreSQL needs numbered ones.
+func TestValuesList(t *testing.T) {
+	if got := valuesList(postgresDialect, 2, 3); got != "($1, $2, $3), ($4, $5, $6)" {
+		t.Errorf("postgres: %s", got)
+	}
+	if got := valuesList(sqliteDialect, 2, 3); got != "(?, ?, ?), (?, ?, ?)" {
+		t.Errorf("sqlite: %s", got)
+	}
+}
