@@ -393,10 +393,9 @@ func (s *Service) ReconcileErasures(ctx context.Context) (int, error) {
 				if err != nil {
 					return err
 				}
-				// What adapters keep of its people, restored with the backup.
-				rows := map[string]int{}
 				changed = n > 0
-				return s.deviceErased(ctx, q, d, rows)
+				// What adapters keep of its people, restored with the backup.
+				return s.deviceErased(ctx, q, d, map[string]int{})
 			})
 			if err != nil {
 				return done, err

@@ -11,9 +11,9 @@ import (
 )
 
 // Pusher drains the push queue: device and user channels with work waiting
-// get an APNs push so that they check in. The queue is in the database (channels' due
-// times), so a crash loses no push and any node can carry on; a lease keeps
-// it to one node at a time.
+// get an APNs push so that they check in. The queue is in the database
+// (channels' due times), so a crash loses no push and any node can carry
+// on; a lease keeps it to one node at a time.
 type Pusher struct {
 	Service *Service
 	// Endpoint overrides the APNs endpoint (tests, the sandbox).

@@ -144,17 +144,8 @@ func (s *Service) CloseUserChannel(ctx context.Context, tenantID, deviceID, id, 
 	}
 	var uc store.AppleUserChannel
 	err = s.st.Tx(ctx, func(q store.Queries) error {
-		// Locked as EnqueueForUser locks it: no command slips in after the
-		// cancellation below.
-		if _, err := q.Devices().Lock(ctx, tenantID, deviceID); err != nil {
-			return err
-		}
 		var err error
-		uc, err = q.AppleUserChannels().Get(ctx, tenantID, id)
-		if errors.Is(err, store.ErrNotFound) || (err == nil && uc.DeviceID != deviceID) {
-			return apperr.NotFound("user channel")
-		}
-		if err != nil {
+		if _, uc, err = lockedUserChannel(ctx, q, tenantID, deviceID, id); err != nil {
 			return err
 		}
 		if uc.CheckedOut {
@@ -182,6 +173,22 @@ func (s *Service) CloseUserChannel(ctx context.Context, tenantID, deviceID, id, 
 		return audit.Append(ctx, q, e)
 	})
 	return uc, err
+}
+
+// lockedUserChannel locks device deviceID, as a departure locks it, and
+// reads its user channel id. A departure, CloseUserChannel and
+// EnqueueForUser then run one after the other: a channel is closed and its
+// commands cancelled either before a command is queued on it or after.
+func lockedUserChannel(ctx context.Context, q store.Queries, tenantID, deviceID, id string) (store.Device, store.AppleUserChannel, error) {
+	d, err := q.Devices().Lock(ctx, tenantID, deviceID)
+	if err != nil {
+		return d, store.AppleUserChannel{}, err
+	}
+	uc, err := q.AppleUserChannels().Get(ctx, tenantID, id)
+	if errors.Is(err, store.ErrNotFound) || (err == nil && uc.DeviceID != deviceID) {
+		return d, uc, apperr.NotFound("user channel")
+	}
+	return d, uc, err
 }
 
 // forgetAccounts is the privacy core's hook for a device whose personal
@@ -255,17 +262,7 @@ func (s *Service) EnqueueForUser(ctx context.Context, tenantID, deviceID, userCh
 	}
 	var cmd store.Command
 	err := s.st.Tx(ctx, func(q store.Queries) error {
-		// Locked, as a departure and CloseUserChannel lock it: they close
-		// the channel and cancel its commands either before this reads it
-		// or after this command is in.
-		d, err := q.Devices().Lock(ctx, tenantID, deviceID)
-		if err != nil {
-			return err
-		}
-		uc, err := q.AppleUserChannels().Get(ctx, tenantID, userChannelID)
-		if errors.Is(err, store.ErrNotFound) || (err == nil && uc.DeviceID != deviceID) {
-			return apperr.NotFound("user channel")
-		}
+		d, uc, err := lockedUserChannel(ctx, q, tenantID, deviceID, userChannelID)
 		if err != nil {
 			return err
 		}
