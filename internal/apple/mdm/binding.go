@@ -1,6 +1,7 @@
 package mdm
 
 import (
+	"bytes"
 	"context"
 	"crypto/x509"
 	"encoding/hex"
@@ -38,19 +39,21 @@ type certBinding struct {
 // existing channel to the new certificate when the device uses it. It
 // refuses (a CertRep FAILURE) a subject other than the one the enrolment
 // profile names, a first certificate for an enrolment not accepted, and a
-// renewal for a device that left management.
-func (s *Service) BindIssuedCertificate(ctx context.Context, q store.Queries, tenantID, enrolmentID string, cert *x509.Certificate, renewal bool) error {
-	b, err := json.Marshal(certBinding{TenantID: tenantID, EnrolmentID: enrolmentID, Renewal: renewal, NotAfter: cert.NotAfter.UTC()})
+// renewal for a device that left management or signed by a certificate
+// other than its channel's.
+func (s *Service) BindIssuedCertificate(ctx context.Context, q store.Queries, issued scep.Issuance) error {
+	cert := issued.Certificate
+	b, err := json.Marshal(certBinding{TenantID: issued.TenantID, EnrolmentID: issued.EnrolmentID, Renewal: issued.Renewal, NotAfter: cert.NotAfter.UTC()})
 	if err != nil {
 		return err
 	}
-	if cert.Subject.CommonName != deviceCommonName(enrolmentID) {
+	if cert.Subject.CommonName != deviceCommonName(issued.EnrolmentID) {
 		return scep.Refuse("the certificate request's subject is not the one the enrolment profile names")
 	}
-	if renewal {
-		err = s.checkRenewable(ctx, q, tenantID, enrolmentID)
+	if issued.Renewal {
+		err = s.checkRenewable(ctx, q, issued.TenantID, issued.EnrolmentID, issued.Renews)
 	} else {
-		err = checkAccepted(ctx, q, tenantID, enrolmentID)
+		err = checkAccepted(ctx, q, issued.TenantID, issued.EnrolmentID)
 	}
 	if err != nil {
 		return err
@@ -80,8 +83,12 @@ func checkAccepted(ctx context.Context, q store.Queries, tenantID, enrolmentID s
 
 // checkRenewable refuses to renew the certificate of a device that left
 // management: CheckOut releases its certificate, but a device deprovisioned,
-// retired or wiped from the console may still try.
-func (s *Service) checkRenewable(ctx context.Context, q store.Queries, tenantID, enrolmentID string) error {
+// retired or wiped from the console may still try. A RenewalReq must be
+// signed by the channel's own certificate (renews): while an enrolment is
+// accepted, every profile download yields a certificate, and the ones its
+// device never used must not move its channel elsewhere. A renewal
+// challenge (renews nil) was sent to the channel's device itself.
+func (s *Service) checkRenewable(ctx context.Context, q store.Queries, tenantID, enrolmentID string, renews *x509.Certificate) error {
 	ch, err := q.AppleChannels().GetByEnrolment(ctx, tenantID, enrolmentID)
 	if errors.Is(err, store.ErrNotFound) {
 		return scep.Refuse("the enrolment has no enrolled device")
@@ -95,6 +102,9 @@ func (s *Service) checkRenewable(ctx context.Context, q store.Queries, tenantID,
 	}
 	if ch.CheckedOut || err != nil || d.Gone() {
 		return scep.Refuse("the device left management")
+	}
+	if renews != nil && !bytes.Equal(ch.CertFingerprint, Fingerprint(renews)) {
+		return scep.Refuse("the renewal is not signed by the certificate the device uses")
 	}
 	return nil
 }

@@ -44,7 +44,7 @@ func (s *Service) Profile(ctx context.Context, secret string, topic string) ([]b
 	if err != nil {
 		return nil, err
 	}
-	challenge, err := scep.IssueChallenge(ctx, q.Settings(), e.TenantID, e.ID, challengeTTL)
+	challenge, err := scep.IssueChallenge(ctx, q.Settings(), e.TenantID, e.ID, s.clock(), challengeTTL)
 	if err != nil {
 		return nil, err
 	}

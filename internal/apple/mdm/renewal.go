@@ -81,7 +81,7 @@ func (s *Service) renewIdentity(ctx context.Context, ch store.AppleChannel, now 
 		if err := s.cancelRenewal(ctx, q, ch, now); err != nil {
 			return err
 		}
-		challenge, err := scep.IssueRenewalChallenge(ctx, q.Settings(), ch.TenantID, e.ID, renewalChallengeTTL)
+		challenge, err := scep.IssueRenewalChallenge(ctx, q.Settings(), ch.TenantID, e.ID, now, renewalChallengeTTL)
 		if err != nil {
 			return err
 		}

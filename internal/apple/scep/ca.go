@@ -150,8 +150,11 @@ func newCAValue(sealer secrets.Sealer, tenantID, tenantName string, now time.Tim
 		NotAfter:              now.Add(caValidity),
 		IsCA:                  true,
 		BasicConstraintsValid: true,
-		MaxPathLen:            0,
-		MaxPathLenZero:        true,
+		// One CA below it: the issuing CA that signs device certificates
+		// (issuer.go). CAs made before had path length zero and are kept;
+		// Steward trusts their issuing CA directly (Roots), but a verifier
+		// that chains a device through their tenant CA refuses it.
+		MaxPathLen: 1,
 		// DigitalSignature signs CertReps; KeyEncipherment lets clients that
 		// check usage encrypt their requests to this certificate.
 		KeyUsage: x509.KeyUsageCertSign | x509.KeyUsageCRLSign | x509.KeyUsageDigitalSignature | x509.KeyUsageKeyEncipherment,

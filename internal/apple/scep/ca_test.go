@@ -26,8 +26,9 @@ func TestLoadOrCreateCA(t *testing.T) {
 	if got, want := cert.Subject.CommonName, "Steward Device CA Tenant tenant-a"; got != want {
 		t.Errorf("CN = %q, want %q", got, want)
 	}
-	if !cert.IsCA || !cert.MaxPathLenZero || cert.MaxPathLen != 0 {
-		t.Errorf("want a CA with pathlen 0, got IsCA=%v MaxPathLen=%d zero=%v", cert.IsCA, cert.MaxPathLen, cert.MaxPathLenZero)
+	// Path length 1: the issuing CA sits between it and device certificates.
+	if !cert.IsCA || cert.MaxPathLen != 1 {
+		t.Errorf("want a CA with pathlen 1, got IsCA=%v MaxPathLen=%d zero=%v", cert.IsCA, cert.MaxPathLen, cert.MaxPathLenZero)
 	}
 	if k, ok := cert.PublicKey.(*rsa.PublicKey); !ok || k.N.BitLen() != 3072 {
 		t.Errorf("CA key is %T, want RSA 3072", cert.PublicKey)
@@ -160,5 +161,37 @@ func TestRAIsNoIdentity(t *testing.T) {
 	ra, _ := e.getCACert(t, tenantA)
 	if _, err := ra.Verify(x509.VerifyOptions{Roots: e.cas[tenantA].Roots(), KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}}); err == nil {
 		t.Error("the RA certificate verifies for client authentication")
+	}
+}
+
+// TestDeviceCertificateChainsToGetCACert: whoever knows the tenant by its
+// GetCACert answer verifies a device certificate with the chain its CertRep
+// carried: the certificate, then the issuing CA the tenant CA certified.
+func TestDeviceCertificateChainsToGetCACert(t *testing.T) {
+	e := newTestEnv(t)
+	_, published := get(t, e.url(tenantA)+"?operation=GetCACert")
+	caCerts, err := scep.CACerts(published)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ra, ca := e.getCACert(t, tenantA)
+	d := newDevice(t, rsaKey(t, 2048))
+	r := d.enrol(t, e.url(tenantA), ca, d.request(t, ra, scep.PKCSReq, subject("d"), e.challenge(tenantA, "enrol-chain")))
+	if r.status != scep.SUCCESS {
+		t.Fatalf("%s %s", r.status, r.failInfo)
+	}
+	if len(r.certs) != 2 || !r.certs[0].Equal(r.cert) || !r.certs[1].Equal(e.cas[tenantA].issuer.cert) {
+		t.Fatalf("the CertRep holds %d certificates; want the device's, then the issuing CA", len(r.certs))
+	}
+	roots, intermediates := x509.NewCertPool(), x509.NewCertPool()
+	roots.AddCert(ca)
+	for _, c := range append(caCerts, r.certs[1:]...) {
+		if !c.Equal(ca) {
+			intermediates.AddCert(c)
+		}
+	}
+	opts := x509.VerifyOptions{Roots: roots, Intermediates: intermediates, KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}}
+	if _, err := r.cert.Verify(opts); err != nil {
+		t.Fatalf("the device certificate does not chain to the CA of GetCACert: %v", err)
 	}
 }

@@ -33,17 +33,19 @@ func challengeSettingKey(challenge string) string {
 }
 
 // IssueChallenge returns a fresh single-use SCEP challenge for one
-// enrolment of tenantID, valid for ttl. It goes into the enrolment profile.
-func IssueChallenge(ctx context.Context, settings store.SettingStore, tenantID, enrolmentID string, ttl time.Duration) (string, error) {
-	return issueChallenge(ctx, settings, challengeRecord{TenantID: tenantID, EnrolmentID: enrolmentID, Expires: time.Now().Add(ttl)})
+// enrolment of tenantID, valid for ttl from now. It goes into the enrolment
+// profile. now must come from the clock the server checks challenges
+// against (Config.Now).
+func IssueChallenge(ctx context.Context, settings store.SettingStore, tenantID, enrolmentID string, now time.Time, ttl time.Duration) (string, error) {
+	return issueChallenge(ctx, settings, challengeRecord{TenantID: tenantID, EnrolmentID: enrolmentID, Expires: now.Add(ttl)})
 }
 
 // IssueRenewalChallenge is IssueChallenge for a device of the enrolment
 // that is already managed and gets a new identity through a re-issued
 // enrolment profile: the certificate it obtains is reported to OnIssued as
 // a renewal.
-func IssueRenewalChallenge(ctx context.Context, settings store.SettingStore, tenantID, enrolmentID string, ttl time.Duration) (string, error) {
-	return issueChallenge(ctx, settings, challengeRecord{TenantID: tenantID, EnrolmentID: enrolmentID, Expires: time.Now().Add(ttl), Renewal: true})
+func IssueRenewalChallenge(ctx context.Context, settings store.SettingStore, tenantID, enrolmentID string, now time.Time, ttl time.Duration) (string, error) {
+	return issueChallenge(ctx, settings, challengeRecord{TenantID: tenantID, EnrolmentID: enrolmentID, Expires: now.Add(ttl), Renewal: true})
 }
 
 func issueChallenge(ctx context.Context, settings store.SettingStore, rec challengeRecord) (string, error) {

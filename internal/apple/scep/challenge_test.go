@@ -6,6 +6,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/smallstep/scep"
+
 	"github.com/steward-mdm/steward/internal/store/storetest"
 )
 
@@ -41,5 +43,24 @@ func TestPurgeExpiredChallenges(t *testing.T) {
 	}
 	if rec, err := consumeChallenge(ctx, settings, tenantA, live, now); err != nil || rec.EnrolmentID != "enrol-live" || rec.Renewal {
 		t.Errorf("the live challenge after the purge: %+v, %v", rec, err)
+	}
+}
+
+// TestChallengeExpiresByTheServersClock: a challenge's life is counted on
+// the clock the server checks it against, not the wall clock.
+func TestChallengeExpiresByTheServersClock(t *testing.T) {
+	e := newTestEnv(t)
+	ca := e.cas[tenantA].Certificate()
+	e.offset.Store(int64(48 * time.Hour))
+	d := newDevice(t, rsaKey(t, 2048))
+	if r := d.enrol(t, e.url(tenantA), ca, d.request(t, ca, scep.PKCSReq, subject("d"), e.challenge(tenantA, "enrol-clock"))); r.status != scep.SUCCESS {
+		t.Fatalf("a challenge issued an hour before the server's now: %s %s", r.status, r.failInfo)
+	}
+	renewal, err := IssueRenewalChallenge(context.Background(), e.settings, tenantA, "enrol-clock", e.now(), time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r := d.enrol(t, e.url(tenantA), ca, d.request(t, ca, scep.PKCSReq, subject("d"), renewal)); r.status != scep.SUCCESS || !e.lastIssued().renewal {
+		t.Fatalf("a renewal challenge issued an hour before the server's now: %s %s", r.status, r.failInfo)
 	}
 }

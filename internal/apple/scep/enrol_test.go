@@ -2,12 +2,15 @@ package scep
 
 import (
 	"bytes"
+	"context"
 	"crypto"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
+	"crypto/rsa"
 	"crypto/x509"
 	"encoding/base64"
+	"errors"
 	"io"
 	"net"
 	"net/http"
@@ -18,7 +21,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/smallstep/pkcs7"
 	"github.com/smallstep/scep"
+
+	"github.com/steward-mdm/steward/internal/store"
 )
 
 func TestEnrolIssuesDeviceCertificate(t *testing.T) {
@@ -37,8 +43,9 @@ func TestEnrolIssuesDeviceCertificate(t *testing.T) {
 			}
 			checkDeviceCert(t, r.cert, e.cas[tenantA], key.Public(), time.Now())
 			got := e.lastIssued()
-			if got.tenantID != tenantA || got.enrolmentID != enrolment || got.renewal || !got.cert.Equal(r.cert) {
-				t.Errorf("OnIssued got tenant %q enrolment %q renewal %v; want tenant-a, %s, false, the sent cert", got.tenantID, got.enrolmentID, got.renewal, enrolment)
+			if got.tenantID != tenantA || got.enrolmentID != enrolment || got.renewal || got.renews != nil || !got.cert.Equal(r.cert) {
+				t.Errorf("OnIssued got tenant %q enrolment %q renewal %v renews %v; want tenant-a, %s, false, nil, the sent cert",
+					got.tenantID, got.enrolmentID, got.renewal, got.renews != nil, enrolment)
 			}
 		})
 	}
@@ -69,8 +76,13 @@ func checkDeviceCert(t *testing.T, cert *x509.Certificate, ca *CA, pub crypto.Pu
 	if !slices.Equal(cert.ExtKeyUsage, []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}) || len(cert.UnknownExtKeyUsage) > 0 {
 		t.Errorf("EKU = %v, want clientAuth only", cert.ExtKeyUsage)
 	}
-	if cert.KeyUsage != x509.KeyUsageDigitalSignature|x509.KeyUsageKeyEncipherment {
-		t.Errorf("key usage = %b, want digitalSignature|keyEncipherment", cert.KeyUsage)
+	// RFC 5480 section 3: keyEncipherment only for keys that can encrypt.
+	wantUsage := x509.KeyUsageDigitalSignature
+	if _, ok := pub.(*rsa.PublicKey); ok {
+		wantUsage |= x509.KeyUsageKeyEncipherment
+	}
+	if cert.KeyUsage != wantUsage {
+		t.Errorf("key usage = %b, want %b", cert.KeyUsage, wantUsage)
 	}
 	if cert.IsCA {
 		t.Error("device certificate is a CA")
@@ -275,5 +287,116 @@ func TestResentRequestGetsTheSameCertificate(t *testing.T) {
 	defer e.offset.Store(0)
 	if late := d.enrol(t, e.url(tenantA), ca, req); late.status != scep.FAILURE || late.failInfo != scep.BadRequest {
 		t.Errorf("a resend after the window: %s %s, want FAILURE badRequest", late.status, late.failInfo)
+	}
+}
+
+// TestECSignedRequestSpendsNothing: a CertRep is encrypted to the
+// certificate that signed the request, and envelopes need RSA. A request
+// signed with an EC key is refused with badAlg before anything is issued,
+// so its challenge is still good for a request the device can read.
+func TestECSignedRequestSpendsNothing(t *testing.T) {
+	e := newTestEnv(t)
+	ca := e.cas[tenantA].Certificate()
+	ecSigner := ecKey(t, elliptic.P256())
+	ecSigned := &device{csrKey: rsaKey(t, 2048), signerCert: selfSigned(t, ecSigner), signerKey: ecSigner}
+	challenge := e.challenge(tenantA, "enrol-ec-signer")
+
+	r := ecSigned.enrol(t, e.url(tenantA), ca, ecSigned.request(t, ca, scep.PKCSReq, subject("d"), challenge))
+	if r.status != scep.FAILURE || r.failInfo != scep.BadAlg {
+		t.Fatalf("EC-signed PKCSReq: %s %s, want FAILURE badAlg", r.status, r.failInfo)
+	}
+	if e.issuedCount() != 0 {
+		t.Fatal("OnIssued ran for a request whose reply cannot be encrypted")
+	}
+	d := newDevice(t, rsaKey(t, 2048))
+	if r := d.enrol(t, e.url(tenantA), ca, d.request(t, ca, scep.PKCSReq, subject("d"), challenge)); r.status != scep.SUCCESS {
+		t.Fatalf("the challenge after the refused request: %s %s", r.status, r.failInfo)
+	}
+}
+
+// TestCertRepNonces: a CertRep returns the request's sender nonce as its
+// recipient nonce and brings a fresh sender nonce of its own (RFC 8894
+// section 3.2.1.5), on success and failure alike.
+func TestCertRepNonces(t *testing.T) {
+	e := newTestEnv(t)
+	ca := e.cas[tenantA].Certificate()
+	d := newDevice(t, rsaKey(t, 2048))
+	for _, tc := range []struct {
+		name      string
+		challenge string
+		want      scep.PKIStatus
+	}{{"success", e.challenge(tenantA, "enrol-nonce"), scep.SUCCESS}, {"failure", "no-such-challenge", scep.FAILURE}} {
+		t.Run(tc.name, func(t *testing.T) {
+			req := d.request(t, ca, scep.PKCSReq, subject("d"), tc.challenge)
+			sent, err := scep.ParsePKIMessage(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			code, body := postPKI(t, e.url(tenantA), req)
+			if code != http.StatusOK {
+				t.Fatalf("HTTP %d", code)
+			}
+			if r := d.readReply(t, ca, body); r.status != tc.want {
+				t.Fatalf("status %s, want %s", r.status, tc.want)
+			}
+			p7, err := pkcs7.Parse(body)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var senderNonce, recipientNonce []byte
+			if p7.UnmarshalSignedAttribute(oidSenderNonce, &senderNonce) != nil || p7.UnmarshalSignedAttribute(oidRecipientNonce, &recipientNonce) != nil {
+				t.Fatal("the CertRep lacks a nonce")
+			}
+			if !bytes.Equal(recipientNonce, sent.SenderNonce) {
+				t.Error("the recipient nonce is not the request's sender nonce")
+			}
+			if len(senderNonce) != 16 || bytes.Equal(senderNonce, sent.SenderNonce) {
+				t.Error("the sender nonce is not the server's own 16 bytes")
+			}
+		})
+	}
+}
+
+// TestReplyFailureSpendsNothing: the CertRep is made before the issuance
+// is written, so a reply that cannot be made leaves the challenge unspent
+// and nothing recorded.
+func TestReplyFailureSpendsNothing(t *testing.T) {
+	e := newTestEnv(t)
+	ctx := context.Background()
+	challenge := e.challenge(tenantA, "enrol-reply")
+	csrDER, err := x509.CreateCertificateRequest(rand.Reader, &x509.CertificateRequest{Subject: subject("d").Subject}, ecKey(t, elliptic.P256()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	csr, err := x509.ParseCertificateRequest(csrDER)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, err := NewServer(Config{
+		Store:             e.store,
+		TenantFromRequest: func(*http.Request) string { return tenantA },
+		CA:                func(context.Context, string) (*CA, error) { return e.cas[tenantA], nil },
+		OnIssued:          func(context.Context, store.Queries, Issuance) error { return nil },
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var issued *x509.Certificate
+	failing := func(*x509.Certificate) ([]byte, error) { return nil, errors.New("the reply cannot be encrypted") }
+	_, err = srv.issue(ctx, e.cas[tenantA], csr, failing, func(q store.Queries, cert *x509.Certificate) (Issuance, error) {
+		issued = cert
+		granted, err := consumeChallenge(ctx, q.Settings(), tenantA, challenge, time.Now())
+		return Issuance{TenantID: tenantA, EnrolmentID: granted.EnrolmentID, Certificate: cert}, err
+	})
+	if err == nil {
+		t.Fatal("the issuance succeeded without a reply")
+	}
+	if _, err := readChallenge(ctx, e.settings, tenantA, challenge, time.Now()); err != nil {
+		t.Errorf("the challenge was spent: %v", err)
+	}
+	if issued != nil {
+		if _, err := e.settings.Get(ctx, issuedSettingKey(tenantA, issued.SerialNumber)); !errors.Is(err, store.ErrNotFound) {
+			t.Errorf("the certificate was recorded as current: %v", err)
+		}
 	}
 }

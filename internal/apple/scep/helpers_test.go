@@ -35,12 +35,14 @@ type issuance struct {
 	tenantID, enrolmentID string
 	cert                  *x509.Certificate
 	renewal               bool
+	renews                *x509.Certificate
 }
 
 // testEnv is a real SQLite store, two tenant CAs and the server on an
 // httptest loopback listener.
 type testEnv struct {
 	t        *testing.T
+	store    store.Store
 	settings store.SettingStore
 	sealer   secrets.Sealer
 	cas      map[string]*CA
@@ -58,7 +60,7 @@ func newTestEnv(t *testing.T) *testEnv {
 	ctx := context.Background()
 	st := storetest.OpenSQLite(t)
 	sealer := newSealer(t)
-	e := &testEnv{t: t, settings: st.Read().Settings(), sealer: sealer, cas: map[string]*CA{}}
+	e := &testEnv{t: t, store: st, settings: st.Read().Settings(), sealer: sealer, cas: map[string]*CA{}}
 	for _, tenant := range []string{tenantA, tenantB} {
 		ca, err := LoadOrCreateCA(ctx, e.settings, sealer, tenant, "Tenant "+tenant, time.Now())
 		if err != nil {
@@ -75,13 +77,13 @@ func newTestEnv(t *testing.T) *testEnv {
 			}
 			return nil, ErrUnknownTenant
 		},
-		OnIssued: func(_ context.Context, _ store.Queries, tenantID, enrolmentID string, cert *x509.Certificate, renewal bool) error {
+		OnIssued: func(_ context.Context, _ store.Queries, iss Issuance) error {
 			if p := e.hookErr.Load(); p != nil {
 				return *p
 			}
 			e.mu.Lock()
 			defer e.mu.Unlock()
-			e.issued = append(e.issued, issuance{tenantID, enrolmentID, cert, renewal})
+			e.issued = append(e.issued, issuance{iss.TenantID, iss.EnrolmentID, iss.Certificate, iss.Renewal, iss.Renews})
 			return nil
 		},
 		OnRefused: func(_ context.Context, _ string, reason *RefusalError) {
@@ -89,7 +91,7 @@ func newTestEnv(t *testing.T) *testEnv {
 			defer e.mu.Unlock()
 			e.refusals = append(e.refusals, reason)
 		},
-		Now: func() time.Time { return time.Now().Add(time.Duration(e.offset.Load())) },
+		Now: e.now,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -103,9 +105,12 @@ func newTestEnv(t *testing.T) *testEnv {
 
 func (e *testEnv) url(tenant string) string { return e.srv.URL + "/scep/" + tenant }
 
+// now is the server's clock.
+func (e *testEnv) now() time.Time { return time.Now().Add(time.Duration(e.offset.Load())) }
+
 func (e *testEnv) challenge(tenant, enrolment string) string {
 	e.t.Helper()
-	c, err := IssueChallenge(context.Background(), e.settings, tenant, enrolment, time.Hour)
+	c, err := IssueChallenge(context.Background(), e.settings, tenant, enrolment, e.now(), time.Hour)
 	if err != nil {
 		e.t.Fatal(err)
 	}
@@ -154,6 +159,13 @@ func newDevice(t testing.TB, csrKey crypto.Signer) *device {
 		// CertReps are encrypted to the signer, which only works for RSA.
 		signerKey = rsaKey(t, 2048)
 	}
+	return &device{csrKey: csrKey, signerCert: selfSigned(t, signerKey), signerKey: signerKey}
+}
+
+// selfSigned is the temporary certificate a SCEP client signs its PKCSReq
+// with.
+func selfSigned(t testing.TB, key crypto.Signer) *x509.Certificate {
+	t.Helper()
 	tmpl := &x509.Certificate{
 		SerialNumber: big.NewInt(1),
 		Subject:      pkix.Name{CommonName: "SCEP temporary signer"},
@@ -161,7 +173,7 @@ func newDevice(t testing.TB, csrKey crypto.Signer) *device {
 		NotAfter:     time.Now().Add(time.Hour),
 		KeyUsage:     x509.KeyUsageDigitalSignature | x509.KeyUsageKeyEncipherment,
 	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, signerKey.Public(), signerKey)
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, key.Public(), key)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -169,7 +181,7 @@ func newDevice(t testing.TB, csrKey crypto.Signer) *device {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &device{csrKey: csrKey, signerCert: cert, signerKey: signerKey}
+	return cert
 }
 
 // request builds a PKIMessage with smallstep/scep's client-side helpers.
@@ -206,6 +218,7 @@ type reply struct {
 	status   scep.PKIStatus
 	failInfo scep.FailInfo
 	cert     *x509.Certificate
+	certs    []*x509.Certificate // all of its certs-only content, cert first
 }
 
 func postPKI(t *testing.T, url string, body []byte) (int, []byte) {
@@ -257,10 +270,30 @@ func (d *device) readReply(t *testing.T, ca *x509.Certificate, data []byte) repl
 			t.Fatalf("decrypting CertRep: %v", err)
 		}
 		r.cert = msg.CertRepMessage.Certificate
+		r.certs = d.certsOnly(t, p7)
 	case scep.FAILURE:
 		r.failInfo = msg.FailInfo // read from the signed failInfo attribute
 	}
 	return r
+}
+
+// certsOnly opens a CertRep SUCCESS's envelope and returns the
+// certificates in it.
+func (d *device) certsOnly(t *testing.T, certRep *pkcs7.PKCS7) []*x509.Certificate {
+	t.Helper()
+	envelope, err := pkcs7.Parse(certRep.Content)
+	if err != nil {
+		t.Fatal(err)
+	}
+	plain, err := envelope.Decrypt(d.signerCert, d.signerKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	certs, err := scep.CACerts(plain)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return certs
 }
 
 func newSealer(t testing.TB) secrets.Sealer {

@@ -3,18 +3,15 @@ package scep
 import (
 	"bytes"
 	"context"
-	"crypto/x509"
 	"errors"
 	"io"
 	"net/http"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/smallstep/scep"
 
 	"github.com/steward-mdm/steward/internal/store"
-	"github.com/steward-mdm/steward/internal/store/storetest"
 )
 
 func get(t *testing.T, url string) (*http.Response, []byte) {
@@ -60,6 +57,8 @@ func TestHTTPErrors(t *testing.T) {
 		want   int
 	}{
 		{"unknown tenant", http.MethodGet, e.url("nobody") + "?operation=GetCACert", nil, http.StatusNotFound},
+		{"unknown tenant's caps", http.MethodGet, e.url("nobody") + "?operation=GetCACaps", nil, http.StatusNotFound},
+		{"unknown tenant's PKIOperation", http.MethodPost, e.url("nobody") + "?operation=PKIOperation", []byte("x"), http.StatusNotFound},
 		{"unknown operation", http.MethodGet, e.url(tenantA) + "?operation=GetCRL", nil, http.StatusBadRequest},
 		{"no operation", http.MethodGet, e.url(tenantA), nil, http.StatusBadRequest},
 		{"PUT", http.MethodPut, e.url(tenantA) + "?operation=PKIOperation", []byte("x"), http.StatusMethodNotAllowed},
@@ -87,28 +86,32 @@ func TestHTTPErrors(t *testing.T) {
 	}
 }
 
+// TestUnsupportedMessageTypes: CertPoll, GetCert and GetCRL are signed SCEP
+// requests that Steward does not serve (it never answers PENDING and keeps
+// no CRL); RFC 8894 answers them with a CertRep FAILURE badRequest, not
+// with an HTTP error.
+func TestUnsupportedMessageTypes(t *testing.T) {
+	e := newTestEnv(t)
+	ca := e.cas[tenantA].Certificate()
+	d := newDevice(t, rsaKey(t, 2048))
+	for _, msgType := range []scep.MessageType{scep.CertPoll, scep.GetCert, scep.GetCRL, scep.UpdateReq} {
+		t.Run(msgType.String(), func(t *testing.T) {
+			r := d.enrol(t, e.url(tenantA), ca, d.request(t, ca, msgType, subject("d"), ""))
+			if r.status != scep.FAILURE || r.failInfo != scep.BadRequest {
+				t.Fatalf("%s %s, want FAILURE badRequest", r.status, r.failInfo)
+			}
+		})
+	}
+}
+
 // FuzzPKIOperation feeds device-controlled bytes to the PKIOperation path:
 // it must answer or refuse, never panic, and never issue a certificate (no
 // challenge exists in this store).
 func FuzzPKIOperation(f *testing.F) {
 	ctx := context.Background()
-	st := storetest.OpenSQLite(f)
-	settings := st.Read().Settings()
-	ca, err := LoadOrCreateCA(ctx, settings, newSealer(f), tenantA, "Fuzz", time.Now())
-	if err != nil {
-		f.Fatal(err)
-	}
-	srv, err := NewServer(Config{
-		Store:             st,
-		TenantFromRequest: func(*http.Request) string { return tenantA },
-		CA:                func(context.Context, string) (*CA, error) { return ca, nil },
-		OnIssued: func(context.Context, store.Queries, string, string, *x509.Certificate, bool) error {
-			return errors.New("fuzzed input must not reach issuance")
-		},
+	srv, ca, _ := fuzzServer(f, func(context.Context, store.Queries, Issuance) error {
+		return errors.New("fuzzed input must not reach issuance")
 	})
-	if err != nil {
-		f.Fatal(err)
-	}
 	d := newDevice(f, rsaKey(f, 2048))
 	f.Add(d.request(f, ca.cert, scep.PKCSReq, subject("fuzz"), "no-such-challenge"))
 	f.Add(d.request(f, ca.cert, scep.RenewalReq, subject("fuzz"), ""))

@@ -2,15 +2,18 @@ package scep
 
 import (
 	"crypto/rand"
+	"crypto/rsa"
 	"crypto/x509"
 	"errors"
 	"fmt"
 	"time"
 )
 
-// DefaultValidity is Apple's ceiling for TLS leaf certificates, kept for
-// device identities too so that renewals happen well within a year.
-const DefaultValidity = 397 * 24 * time.Hour
+// DefaultValidity is short, so that a device identity whose key leaked, or
+// that outlived its device, stops working within a quarter: Steward renews
+// each managed device's identity a month before it expires (see
+// identityRenewalWindow in package mdm), which leaves two months of use.
+const DefaultValidity = 90 * 24 * time.Hour
 
 // clockSkew back-dates certificates so a device whose clock runs a little
 // slow accepts its new certificate at once.
@@ -41,7 +44,7 @@ func (ca *CA) issue(csr *x509.CertificateRequest, now time.Time, validity time.D
 		DNSNames:              csr.DNSNames,
 		NotBefore:             notBefore,
 		NotAfter:              notAfter,
-		KeyUsage:              x509.KeyUsageDigitalSignature | x509.KeyUsageKeyEncipherment,
+		KeyUsage:              leafKeyUsage(csr.PublicKey),
 		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
 		BasicConstraintsValid: true,
 		SubjectKeyId:          keyIdentifier(csr.PublicKey),
@@ -59,4 +62,13 @@ func (ca *CA) issue(csr *x509.CertificateRequest, now time.Time, validity time.D
 		return nil, fmt.Errorf("scep: parsing issued certificate: %w", err)
 	}
 	return cert, nil
+}
+
+// leafKeyUsage is digitalSignature, plus keyEncipherment for RSA keys,
+// which can encrypt; RFC 5480 section 3 forbids it for EC keys.
+func leafKeyUsage(pub any) x509.KeyUsage {
+	if _, ok := pub.(*rsa.PublicKey); ok {
+		return x509.KeyUsageDigitalSignature | x509.KeyUsageKeyEncipherment
+	}
+	return x509.KeyUsageDigitalSignature
 }

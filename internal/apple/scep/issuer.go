@@ -14,8 +14,9 @@ import (
 // The tenant CA's RSA-3072 key is made to last ten years, and signing each
 // device certificate with it cost more than all the rest of an enrolment.
 // A P-256 issuing CA, issued by the tenant CA, signs device certificates
-// instead, about a hundred times faster. Devices never see it in GetCACert
-// (clients encrypt to every certificate there, and envelopes need RSA).
+// instead, about a hundred times faster. It is not in GetCACert (clients
+// encrypt to every certificate there, and envelopes need RSA); each CertRep
+// carries it after the device's certificate.
 //
 // The issuing CA is a trust anchor of its own, beside the tenant CA (see
 // Roots): certificates the tenant CA signed directly stay valid, and a

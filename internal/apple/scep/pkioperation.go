@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"slices"
 
-	"github.com/smallstep/pkcs7"
 	"github.com/smallstep/scep"
 
 	"github.com/steward-mdm/steward/internal/store"
@@ -21,41 +20,39 @@ func (e *badMessageError) Error() string { return e.reason }
 
 // pkiOperation answers one PKCSReq or RenewalReq with a signed CertRep:
 // SUCCESS with the certificate, or FAILURE with the reason's failInfo.
+// Other signed requests get a FAILURE too.
 func (s *Server) pkiOperation(ctx context.Context, ca *CA, der []byte) ([]byte, error) {
 	msg, err := scep.ParsePKIMessage(der)
 	if err != nil {
-		return nil, &badMessageError{reason: "not a signed SCEP PKCSReq or RenewalReq"}
+		var ok bool
+		if msg, ok = parseUnsupported(der); !ok {
+			return nil, &badMessageError{reason: "not a signed SCEP PKCSReq or RenewalReq"}
+		}
 	}
 	ra, err := ca.currentRA(ctx, s.cfg.Now())
 	if err != nil {
 		return nil, err
 	}
-	cert, err := s.handleRequest(ctx, ca, ra, msg)
+	reply, err := s.handleRequest(ctx, ca, ra, msg)
 	var refused *RefusalError
 	if errors.As(err, &refused) {
 		s.cfg.Logger.InfoContext(ctx, "scep: request refused", "tenant", ca.tenantID, "reason", refused.Reason)
 		if s.cfg.OnRefused != nil {
 			s.cfg.OnRefused(ctx, ca.tenantID, refused)
 		}
-		reply, err := msg.Fail(ra.cert, ra.key, refused.FailInfo)
-		if err != nil {
-			return nil, fmt.Errorf("scep: signing failure reply: %w", err)
-		}
-		return reply.Raw, nil
+		return failureReply(msg, ra, refused.FailInfo)
 	}
-	if err != nil {
-		return nil, err
-	}
-	reply, err := msg.Success(ra.cert, ra.key, cert)
-	if err != nil {
-		return nil, fmt.Errorf("scep: building success reply: %w", err)
-	}
-	return reply.Raw, nil
+	return reply, err
 }
 
-func (s *Server) handleRequest(ctx context.Context, ca *CA, ra *raKeys, msg *scep.PKIMessage) (*x509.Certificate, error) {
+// handleRequest returns the CertRep SUCCESS for msg, or why it is refused.
+func (s *Server) handleRequest(ctx context.Context, ca *CA, ra *raKeys, msg *scep.PKIMessage) ([]byte, error) {
 	if msg.MessageType != scep.PKCSReq && msg.MessageType != scep.RenewalReq {
 		return nil, refusal(failBadRequest, "only PKCSReq and RenewalReq are supported")
+	}
+	signer, err := replyRecipient(msg)
+	if err != nil {
+		return nil, err
 	}
 	if err := s.decrypt(ctx, ca, ra, msg); err != nil {
 		return nil, err
@@ -64,27 +61,35 @@ func (s *Server) handleRequest(ctx context.Context, ca *CA, ra *raKeys, msg *sce
 	if err := checkCSR(csr); err != nil {
 		return nil, err
 	}
+	success := func(cert *x509.Certificate) ([]byte, error) {
+		return successReply(msg, signer, ra, cert, ca.issuer.cert)
+	}
 	if msg.MessageType == scep.RenewalReq {
-		return s.renew(ctx, ca, msg, csr)
+		return s.renew(ctx, ca, signer, csr, success)
 	}
 	now := s.cfg.Now()
 	// A read first: a request without a usable challenge costs no
 	// signature and no write, and may be a resend of one answered before.
 	read := s.cfg.Store.Read().Settings()
 	if _, err := readChallenge(ctx, read, ca.tenantID, msg.ChallengePassword, now); errors.Is(err, errChallenge) {
-		if cert, err := resentCertificate(ctx, read, ca.tenantID, msg, now); cert != nil || err != nil {
-			return cert, err
+		cert, err := resentCertificate(ctx, read, ca.tenantID, msg, now)
+		if err != nil {
+			return nil, err
 		}
-		return nil, errChallenge
+		if cert == nil {
+			return nil, errChallenge
+		}
+		return success(cert)
 	} else if err != nil {
 		return nil, err
 	}
-	return s.issue(ctx, ca, csr, func(q store.Queries, cert *x509.Certificate) (challengeRecord, error) {
+	return s.issue(ctx, ca, csr, success, func(q store.Queries, cert *x509.Certificate) (Issuance, error) {
 		granted, err := consumeChallenge(ctx, q.Settings(), ca.tenantID, msg.ChallengePassword, now)
 		if err != nil {
-			return granted, err
+			return Issuance{}, err
 		}
-		return granted, rememberIssued(ctx, q.Settings(), ca.tenantID, msg, cert, now)
+		issued := Issuance{TenantID: ca.tenantID, EnrolmentID: granted.EnrolmentID, Certificate: cert, Renewal: granted.Renewal}
+		return issued, rememberIssued(ctx, q.Settings(), ca.tenantID, msg, cert, now)
 	})
 }
 
@@ -109,12 +114,9 @@ func (s *Server) decrypt(ctx context.Context, ca *CA, current *raKeys, msg *scep
 }
 
 // renew issues a new certificate for a device that signs its request with
-// the current certificate this CA gave it; no challenge is needed.
-func (s *Server) renew(ctx context.Context, ca *CA, msg *scep.PKIMessage, csr *x509.CertificateRequest) (*x509.Certificate, error) {
-	old, err := signerOf(msg)
-	if err != nil {
-		return nil, err
-	}
+// old, the current certificate this CA gave it; no challenge is needed.
+func (s *Server) renew(ctx context.Context, ca *CA, old *x509.Certificate, csr *x509.CertificateRequest,
+	success func(*x509.Certificate) ([]byte, error)) ([]byte, error) {
 	if !ca.IssuedByTenant(old) {
 		return nil, refusal(failBadMessageCheck, "renewal is not signed by a certificate this tenant's CA issued")
 	}
@@ -133,50 +135,41 @@ func (s *Server) renew(ctx context.Context, ca *CA, msg *scep.PKIMessage, csr *x
 	} else if err != nil {
 		return nil, fmt.Errorf("scep: reading issued certificate: %w", err)
 	}
-	return s.issue(ctx, ca, csr, func(q store.Queries, _ *x509.Certificate) (challengeRecord, error) {
+	return s.issue(ctx, ca, csr, success, func(q store.Queries, cert *x509.Certificate) (Issuance, error) {
 		enrolmentID, err := claimRenewal(ctx, q.Settings(), ca.tenantID, old.SerialNumber)
-		return challengeRecord{EnrolmentID: enrolmentID, Renewal: true}, err
+		return Issuance{TenantID: ca.tenantID, EnrolmentID: enrolmentID, Certificate: cert, Renewal: true, Renews: old}, err
 	})
 }
 
-// issue signs csr, then in one transaction redeems what entitles the
-// request to it (grant: a challenge, or the certificate being renewed),
-// lets OnIssued bind it and records it as current. Any error, a refusal
-// included, changes nothing: the challenge or the old certificate can be
-// used again.
-func (s *Server) issue(ctx context.Context, ca *CA, csr *x509.CertificateRequest,
-	grant func(store.Queries, *x509.Certificate) (challengeRecord, error)) (*x509.Certificate, error) {
+// issue signs csr and its CertRep, then in one transaction redeems what
+// entitles the request to it (grant: a challenge, or the certificate being
+// renewed), lets OnIssued bind it and records it as current. The reply is
+// made before the transaction, so that nothing can fail after the commit
+// but sending it; any error, a refusal included, changes nothing: the
+// challenge or the old certificate can be used again.
+func (s *Server) issue(ctx context.Context, ca *CA, csr *x509.CertificateRequest, success func(*x509.Certificate) ([]byte, error),
+	grant func(store.Queries, *x509.Certificate) (Issuance, error)) ([]byte, error) {
 	cert, err := ca.issue(csr, s.cfg.Now(), s.cfg.Validity)
 	if err != nil {
 		return nil, err
 	}
-	var granted challengeRecord
+	reply, err := success(cert)
+	if err != nil {
+		return nil, err
+	}
+	var issued Issuance
 	err = s.cfg.Store.Tx(ctx, func(q store.Queries) error {
-		if granted, err = grant(q, cert); err != nil {
+		if issued, err = grant(q, cert); err != nil {
 			return err
 		}
-		if err := s.cfg.OnIssued(ctx, q, ca.tenantID, granted.EnrolmentID, cert, granted.Renewal); err != nil {
-			return fmt.Errorf("scep: binding certificate to enrolment %s: %w", granted.EnrolmentID, err)
+		if err := s.cfg.OnIssued(ctx, q, issued); err != nil {
+			return fmt.Errorf("scep: binding certificate to enrolment %s: %w", issued.EnrolmentID, err)
 		}
-		return recordIssued(ctx, q.Settings(), ca.tenantID, cert.SerialNumber, granted.EnrolmentID)
+		return recordIssued(ctx, q.Settings(), ca.tenantID, cert.SerialNumber, issued.EnrolmentID)
 	})
 	if err != nil {
 		return nil, err
 	}
-	s.cfg.Logger.InfoContext(ctx, "scep: certificate issued", "tenant", ca.tenantID, "enrolment", granted.EnrolmentID, "renewal", granted.Renewal)
-	return cert, nil
-}
-
-// signerOf returns the certificate whose key signed the request; the
-// signature itself was verified by ParsePKIMessage.
-func signerOf(msg *scep.PKIMessage) (*x509.Certificate, error) {
-	p7, err := pkcs7.Parse(msg.Raw)
-	if err != nil {
-		return nil, refusal(failBadMessageCheck, "request signature cannot be parsed")
-	}
-	signer := p7.GetOnlySigner()
-	if signer == nil {
-		return nil, refusal(failBadMessageCheck, "request must have exactly one signer")
-	}
-	return signer, nil
+	s.cfg.Logger.InfoContext(ctx, "scep: certificate issued", "tenant", ca.tenantID, "enrolment", issued.EnrolmentID, "renewal", issued.Renewal)
+	return reply, nil
 }

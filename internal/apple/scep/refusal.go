@@ -6,6 +6,7 @@ import (
 
 // Fail infos used in CertRep FAILURE responses (RFC 8894 section 3.2.1.4.5).
 const (
+	failBadAlg          = scep.BadAlg
 	failBadRequest      = scep.BadRequest
 	failBadMessageCheck = scep.BadMessageCheck
 )

@@ -2,6 +2,7 @@ package scep
 
 import (
 	"context"
+	"crypto/elliptic"
 	"crypto/rsa"
 	"crypto/x509"
 	"errors"
@@ -47,6 +48,11 @@ func TestRenewal(t *testing.T) {
 	got := e.lastIssued()
 	if !got.renewal || got.enrolmentID != "enrol-device-r" || got.tenantID != tenantA {
 		t.Errorf("OnIssued got renewal=%v enrolment %q tenant %q; want true, enrol-device-r, tenant-a", got.renewal, got.enrolmentID, got.tenantID)
+	}
+	// The hook is told which certificate signed the renewal, to check it is
+	// the one the device uses.
+	if got.renews == nil || !got.renews.Equal(oldCert) {
+		t.Error("OnIssued was not told the certificate being renewed")
 	}
 
 	// The old certificate has been renewed: it cannot renew again.
@@ -133,5 +139,34 @@ func TestOnIssuedErrorFailsIssuance(t *testing.T) {
 	}
 	if r := renew.enrol(t, e.url(tenantA), ca, renew.request(t, ca, scep.RenewalReq, subject("device-h"), "")); r.status != scep.SUCCESS {
 		t.Fatalf("renewal after the hook recovered: %s %s", r.status, r.failInfo)
+	}
+}
+
+// TestECRenewalSpendsNothing: a certificate with an EC key cannot be sent
+// its renewal (the reply is encrypted to it, and envelopes need RSA). The
+// RenewalReq it signs is refused with badAlg before the renewal is claimed:
+// the certificate stays current, and asking again gets the same answer.
+func TestECRenewalSpendsNothing(t *testing.T) {
+	e := newTestEnv(t)
+	ca := e.cas[tenantA].Certificate()
+	key := ecKey(t, elliptic.P256())
+	d := newDevice(t, key) // enrols with an RSA signer, for an EC certificate
+	enrolled := d.enrol(t, e.url(tenantA), ca, d.request(t, ca, scep.PKCSReq, subject("device-ec"), e.challenge(tenantA, "enrol-ec")))
+	if enrolled.status != scep.SUCCESS {
+		t.Fatalf("enrolling: %s %s", enrolled.status, enrolled.failInfo)
+	}
+
+	renew := &device{csrKey: ecKey(t, elliptic.P256()), signerCert: enrolled.cert, signerKey: key}
+	for range 2 {
+		r := renew.enrol(t, e.url(tenantA), ca, renew.request(t, ca, scep.RenewalReq, subject("device-ec"), ""))
+		if r.status != scep.FAILURE || r.failInfo != scep.BadAlg {
+			t.Fatalf("EC renewal: %s %s, want FAILURE badAlg", r.status, r.failInfo)
+		}
+	}
+	if e.issuedCount() != 1 {
+		t.Error("OnIssued ran for a renewal whose reply cannot be encrypted")
+	}
+	if _, err := e.settings.Get(context.Background(), issuedSettingKey(tenantA, enrolled.cert.SerialNumber)); err != nil {
+		t.Errorf("the refused renewal spent the certificate's claim: %v", err)
 	}
 }

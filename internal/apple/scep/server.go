@@ -43,7 +43,7 @@ type Config struct {
 	// OnIssued runs in the issuance's transaction, before the certificate
 	// is sent; Steward binds it to the enrolment there. An error fails the
 	// issuance and undoes it.
-	OnIssued func(ctx context.Context, q store.Queries, tenantID, enrolmentID string, cert *x509.Certificate, renewal bool) error
+	OnIssued func(ctx context.Context, q store.Queries, issued Issuance) error
 	// OnRefused, when set, is told why a request got a CertRep FAILURE.
 	OnRefused func(ctx context.Context, tenantID string, reason *RefusalError)
 	// Validity of device certificates; DefaultValidity when zero. Never
@@ -53,6 +53,22 @@ type Config struct {
 	Now func() time.Time
 	// Logger receives tenant IDs and outcomes, never request content.
 	Logger *slog.Logger
+}
+
+// Issuance is what OnIssued is told about a certificate being issued.
+type Issuance struct {
+	TenantID    string
+	EnrolmentID string
+	Certificate *x509.Certificate
+	// Renewal: the certificate replaces the identity of a device already
+	// enrolled, by a RenewalReq or a renewal challenge, rather than
+	// starting an enrolment.
+	Renewal bool
+	// Renews is the certificate that signed a RenewalReq, nil otherwise.
+	// Every certificate issued for an enrolment can sign one until it is
+	// renewed or released, so the hook must check that this one is the
+	// device's current certificate.
+	Renews *x509.Certificate
 }
 
 // Server answers SCEP requests for every tenant.
@@ -107,6 +123,11 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	switch op := r.URL.Query().Get("operation"); op {
 	case "GetCACaps":
+		// The capabilities are the same for every tenant, but an unknown
+		// tenant gets the 404 GetCACert gives it.
+		if _, ok := s.loadCA(w, r, tenantID); !ok {
+			return
+		}
 		w.Header().Set("Content-Type", "text/plain")
 		_, _ = io.WriteString(w, caCaps)
 	case "GetCACert":
@@ -123,7 +144,10 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 // serveCACert answers GetCACert with the RA and the CA certificates, in a
-// certs-only CMS (RFC 8894 section 4.2.1.2).
+// certs-only CMS (RFC 8894 section 4.2.1.2). The issuing CA is left out:
+// clients such as micromdm's scepclient encrypt their request to every
+// certificate listed, and an envelope needs RSA keys. Each CertRep carries
+// it instead (see certrep.go).
 func (s *Server) serveCACert(w http.ResponseWriter, r *http.Request, ca *CA) {
 	ra, err := ca.currentRA(r.Context(), s.cfg.Now())
 	if err == nil {
