@@ -28,7 +28,8 @@ const (
 	Locate      Kind = "locate"
 	Restart     Kind = "restart"
 	Sync        Kind = "sync" // refresh the inventory now
-	// OSUpdate installs the newest OS update at once (supervised devices).
+	// OSUpdate installs the OS version named in its options at once, or
+	// else lets the device apply its updates as it would (supervised devices).
 	OSUpdate Kind = "os_update"
 )
 
@@ -73,9 +74,15 @@ type Options struct {
 	PIN string `json:"pin,omitempty"`
 	// PreserveDataPlan keeps the eSIM's plan on a wipe.
 	PreserveDataPlan bool `json:"preserve_data_plan,omitempty"`
+	// ProductVersion is the OS version an OS update installs at once;
+	// without it the device applies the updates it has as it would anyway.
+	ProductVersion string `json:"product_version,omitempty"`
 }
 
-var pinPattern = regexp.MustCompile(`^[0-9]{6}$`)
+var (
+	pinPattern     = regexp.MustCompile(`^[0-9]{6}$`)
+	versionPattern = regexp.MustCompile(`^[0-9]{1,3}(\.[0-9]{1,3}){0,3}$`)
+)
 
 // validate checks the options fit the action.
 func (o Options) validate(k Kind) error {
@@ -90,6 +97,14 @@ func (o Options) validate(k Kind) error {
 		}
 		if !pinPattern.MatchString(o.PIN) {
 			return apperr.Invalid("the PIN must be exactly six digits")
+		}
+	}
+	if o.ProductVersion != "" {
+		if k != OSUpdate {
+			return apperr.Invalid("a product version is only used by an OS update")
+		}
+		if !versionPattern.MatchString(o.ProductVersion) {
+			return apperr.Invalid("product_version must be an OS version such as 18.1.1")
 		}
 	}
 	if k == LostMode && strings.TrimSpace(o.Message) == "" && strings.TrimSpace(o.PhoneNumber) == "" {
@@ -125,7 +140,10 @@ func requests(k Kind, o Options, enrolmentProfile string) []mdmproto.Request {
 		return []mdmproto.Request{mdmproto.DeviceInformation{}, mdmproto.SecurityInfo{}, mdmproto.CertificateList{ManagedOnly: true},
 			mdmproto.InstalledApplicationList{}}
 	case OSUpdate:
-		return []mdmproto.Request{mdmproto.ScheduleOSUpdate{Updates: []mdmproto.OSUpdate{{InstallAction: "InstallASAP"}}}}
+		if o.ProductVersion == "" {
+			return []mdmproto.Request{mdmproto.ScheduleOSUpdate{}}
+		}
+		return []mdmproto.Request{mdmproto.ScheduleOSUpdate{Updates: []mdmproto.OSUpdate{{ProductVersion: o.ProductVersion, InstallAction: "InstallASAP"}}}}
 	}
 	return nil
 }

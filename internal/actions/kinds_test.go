@@ -21,6 +21,9 @@ func TestOptionsFitTheAction(t *testing.T) {
 		{LostMode, Options{PhoneNumber: "+49 30 1234"}, ""},
 		{Wipe, Options{Message: "bye"}, "only shown by lock and lost mode"},
 		{Lock, Options{Message: strings.Repeat("x", 201)}, "limited to 200 characters"},
+		{OSUpdate, Options{ProductVersion: "18.1.1"}, ""},
+		{OSUpdate, Options{ProductVersion: "latest"}, "an OS version"},
+		{Restart, Options{ProductVersion: "18.1"}, "only used by an OS update"},
 	} {
 		err := c.o.validate(c.kind)
 		if (c.want == "") != (err == nil) || (err != nil && !strings.Contains(err.Error(), c.want)) {
@@ -45,6 +48,18 @@ func TestEveryActionHasAPermissionAndCommands(t *testing.T) {
 		if len(reqs) == 0 {
 			t.Errorf("%s sends no command", k)
 		}
+	}
+	// Apple requires every update entry to name its update; without a
+	// version the command leaves the entries out (the device's default).
+	for _, o := range []Options{{}, {ProductVersion: "18.1.1"}} {
+		for _, r := range requests(OSUpdate, o, "") {
+			if _, err := mdmproto.Build("3D3E4F5A-0000-4000-8000-000000000001", r); err != nil {
+				t.Errorf("os_update %+v sends a command Apple would refuse: %v", o, err)
+			}
+		}
+	}
+	if r := requests(OSUpdate, Options{ProductVersion: "18.1.1"}, ""); r[0].(mdmproto.ScheduleOSUpdate).Updates[0].ProductVersion != "18.1.1" {
+		t.Errorf("an OS update to 18.1.1 sends %+v", r)
 	}
 	if r := requests(Retire, Options{}, "org.steward.enrolment.x"); r[0].(mdmproto.RemoveProfile).Identifier != "org.steward.enrolment.x" {
 		t.Errorf("retire removes %+v", r)

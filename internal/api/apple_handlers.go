@@ -10,6 +10,7 @@ import (
 
 	"github.com/steward-mdm/steward/internal/actions"
 	"github.com/steward-mdm/steward/internal/apperr"
+	"github.com/steward-mdm/steward/internal/apple/apns"
 	"github.com/steward-mdm/steward/internal/apple/mdm"
 	"github.com/steward-mdm/steward/internal/apple/mdmproto"
 	"github.com/steward-mdm/steward/internal/device"
@@ -64,6 +65,9 @@ type NewEnrolmentView struct {
 type PushCertificateRequest struct {
 	Certificate string `json:"certificate"` // base64 of the PEM or PKCS#12 file
 	Password    string `json:"password"`
+	// ReplaceTopic allows a certificate for another topic while devices are
+	// enrolled; they stop receiving pushes and must enrol again.
+	ReplaceTopic bool `json:"replace_topic,omitempty"`
 }
 
 type PushCertificateView struct {
@@ -71,6 +75,11 @@ type PushCertificateView struct {
 	NotAfter time.Time `json:"not_after"`
 	DaysLeft int       `json:"days_left"`
 	Warning  bool      `json:"expiry_warning"`
+	Expired  bool      `json:"expired"`
+}
+
+func pushCertificateView(st apns.CertStatus) PushCertificateView {
+	return PushCertificateView{Topic: st.Topic, NotAfter: st.NotAfter, DaysLeft: st.DaysLeft, Warning: st.Warning, Expired: st.DaysLeft < 0}
 }
 
 type CommandRequest struct {
@@ -89,6 +98,9 @@ type CommandRequest struct {
 	// ITunesStoreID or ManifestURL (or Identifier) name the app for InstallApplication.
 	ITunesStoreID int64  `json:"itunes_store_id,omitempty"`
 	ManifestURL   string `json:"manifest_url,omitempty"`
+	// PurchaseMethod licenses an App Store app: 0 free (the default), 1 an
+	// Apps and Books (VPP) assignment. User-enrolled devices always get 1.
+	PurchaseMethod *int `json:"purchase_method,omitempty"`
 	// ProductVersion and InstallAction schedule an OS update.
 	ProductVersion string `json:"product_version,omitempty"`
 	InstallAction  string `json:"install_action,omitempty"`
@@ -180,11 +192,11 @@ func (s *Server) setPushCertificate(c *Call) (any, error) {
 	if err != nil {
 		return nil, apperr.Invalid("certificate must be base64").With("field", "certificate")
 	}
-	st, err := m.SetPushCertificate(c.R.Context(), c.Tenant, data, in.Password, c.Actor)
+	st, err := m.SetPushCertificate(c.R.Context(), c.Tenant, data, in.Password, in.ReplaceTopic, c.Actor)
 	if err != nil {
 		return nil, err
 	}
-	return PushCertificateView{Topic: st.Topic, NotAfter: st.NotAfter, DaysLeft: st.DaysLeft, Warning: st.Warning}, nil
+	return pushCertificateView(st), nil
 }
 
 func (s *Server) getPushCertificate(c *Call) (any, error) {
@@ -196,8 +208,7 @@ func (s *Server) getPushCertificate(c *Call) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	st := cert.Status(time.Now())
-	return PushCertificateView{Topic: st.Topic, NotAfter: st.NotAfter, DaysLeft: st.DaysLeft, Warning: st.Warning}, nil
+	return pushCertificateView(cert.Status(time.Now())), nil
 }
 
 // commandFor turns a request into a typed command and the permission it
@@ -267,12 +278,37 @@ func requestFor(in CommandRequest) (mdmproto.Request, error) {
 		}
 		return mdmproto.InstallProfile{Payload: payload}, nil
 	case "InstallApplication":
+		method, err := purchaseMethod(in)
+		if err != nil {
+			return nil, err
+		}
 		return mdmproto.InstallApplication{ITunesStoreID: in.ITunesStoreID, Identifier: in.Identifier, ManifestURL: in.ManifestURL,
-			ManagementFlags: mdmproto.ManagementFlagRemoveWithMDM}, nil
+			ManagementFlags: mdmproto.ManagementFlagRemoveWithMDM, PurchaseMethod: method}, nil
 	case "ScheduleOSUpdate":
+		if strings.TrimSpace(in.ProductVersion) == "" {
+			if in.InstallAction != "" {
+				return nil, apperr.Invalid("install_action needs the product_version it applies to").With("field", "product_version")
+			}
+			return mdmproto.ScheduleOSUpdate{}, nil // the device applies its updates as it would anyway
+		}
 		return mdmproto.ScheduleOSUpdate{Updates: []mdmproto.OSUpdate{{ProductVersion: in.ProductVersion, InstallAction: in.InstallAction}}}, nil
 	}
 	return nil, apperr.Invalid("unknown or unsupported request_type %q", in.RequestType).With("field", "request_type")
+}
+
+// purchaseMethod is an InstallApplication's purchase_method, 0 when absent.
+func purchaseMethod(in CommandRequest) (mdmproto.PurchaseMethod, error) {
+	if in.PurchaseMethod == nil {
+		return mdmproto.PurchaseFree, nil
+	}
+	m := mdmproto.PurchaseMethod(*in.PurchaseMethod)
+	if m != mdmproto.PurchaseFree && m != mdmproto.PurchaseVPP {
+		return 0, apperr.Invalid("purchase_method must be 0 (free) or 1 (Apps and Books)").With("field", "purchase_method")
+	}
+	if m == mdmproto.PurchaseVPP && in.ManifestURL != "" {
+		return 0, apperr.Invalid("purchase_method 1 is for App Store apps, not an app from a manifest_url").With("field", "purchase_method")
+	}
+	return m, nil
 }
 
 func (s *Server) enqueueCommand(c *Call) (any, error) {

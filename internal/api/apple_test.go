@@ -5,6 +5,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/steward-mdm/steward/internal/apperr"
+	"github.com/steward-mdm/steward/internal/apple/mdmproto"
 	"github.com/steward-mdm/steward/internal/privacy"
 	"github.com/steward-mdm/steward/internal/store"
 	"github.com/steward-mdm/steward/internal/store/storetest"
@@ -37,6 +39,7 @@ func TestAppleAPI(t *testing.T) {
 		}
 		var dev DeviceView
 		e.must(201, e.owner, "POST", base+"/devices", DeviceRequest{Ownership: "corporate", Platform: "macos"}, &dev)
+		vpp, two := 1, 2
 		for _, c := range []struct {
 			body CommandRequest
 			want int
@@ -45,6 +48,11 @@ func TestAppleAPI(t *testing.T) {
 			{CommandRequest{RequestType: "SecurityInfo"}, 409},                   // not enrolled yet
 			{CommandRequest{RequestType: "EraseDevice", Reason: "short"}, 400},   // a wipe needs a reason
 			{CommandRequest{RequestType: "InstallProfile", Payload: "%%%"}, 400}, // not base64
+			{CommandRequest{RequestType: "InstallApplication", ITunesStoreID: 361309726, PurchaseMethod: &vpp}, 409},
+			{CommandRequest{RequestType: "InstallApplication", ITunesStoreID: 361309726, PurchaseMethod: &two}, 400},
+			{CommandRequest{RequestType: "ScheduleOSUpdate", InstallAction: "InstallASAP"}, 400}, // an action for no named update
+			{CommandRequest{RequestType: "ScheduleOSUpdate"}, 409},                               // the device's default behaviour
+			{CommandRequest{RequestType: "ScheduleOSUpdate", ProductVersion: "17.5.1", InstallAction: "InstallASAP"}, 409},
 		} {
 			if r := e.do(e.owner, "POST", base+"/devices/"+dev.ID+"/commands", c.body); r.status != c.want {
 				t.Errorf("%s: %d %s, want %d", c.body.RequestType, r.status, r.body, c.want)
@@ -180,4 +188,35 @@ func TestAppleAPI(t *testing.T) {
 			t.Errorf("closing a user channel twice: %d %s", r.status, r.body)
 		}
 	})
+}
+
+// TestAppCommandRequests: purchase_method reaches the command as Options'
+// PurchaseMethod, and only Apple's two values, for the right kind of app,
+// are taken.
+func TestAppCommandRequests(t *testing.T) {
+	method := func(m int) *int { return &m }
+	for _, c := range []struct {
+		in   CommandRequest
+		want mdmproto.PurchaseMethod
+		ok   bool
+	}{
+		{CommandRequest{ITunesStoreID: 361309726}, mdmproto.PurchaseFree, true},
+		{CommandRequest{ITunesStoreID: 361309726, PurchaseMethod: method(0)}, mdmproto.PurchaseFree, true},
+		{CommandRequest{Identifier: "com.example.expenses", PurchaseMethod: method(1)}, mdmproto.PurchaseVPP, true},
+		{CommandRequest{ITunesStoreID: 361309726, PurchaseMethod: method(2)}, 0, false},
+		{CommandRequest{ITunesStoreID: 361309726, PurchaseMethod: method(-1)}, 0, false},
+		{CommandRequest{ManifestURL: "https://apps.example.com/m.plist", PurchaseMethod: method(1)}, 0, false},
+	} {
+		c.in.RequestType = "InstallApplication"
+		req, err := requestFor(c.in)
+		if !c.ok {
+			if !apperr.IsKind(err, apperr.KindInvalid) {
+				t.Errorf("%+v: %v, want invalid", c.in, err)
+			}
+			continue
+		}
+		if err != nil || req.(mdmproto.InstallApplication).PurchaseMethod != c.want {
+			t.Errorf("%+v: %+v, %v; want PurchaseMethod %d", c.in, req, err, c.want)
+		}
+	}
 }

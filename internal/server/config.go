@@ -78,7 +78,7 @@ func (c *Config) BindFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&c.PublicURL, "public-url", "", "how devices and employees reach this server, e.g. https://mdm.example.org (default https://LISTEN)")
 	fs.BoolVar(&c.MDMClientCerts, "mdm-client-certificates", false, "ask TLS clients for a certificate, so devices can be identified by mutual TLS (browsers may then offer certificates too)")
 	fs.StringVar(&c.MDMClientCertHeader, "mdm-client-cert-header", "", "header in which a trusted proxy (--trusted-proxies) passes the device's TLS client certificate; off when empty")
-	fs.StringVar(&c.APNsEndpoint, "apns-endpoint", "https://api.push.apple.com", "APNs provider endpoint (https://api.sandbox.push.apple.com for development certificates)")
+	fs.StringVar(&c.APNsEndpoint, "apns-endpoint", "https://api.push.apple.com", "APNs provider endpoint; Apple issues MDM push certificates for production only, so only tests change it")
 }
 
 // envName maps a flag to its environment variable.

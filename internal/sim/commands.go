@@ -119,6 +119,10 @@ func (d *Device) answer(uuid string, cmd map[string]any) map[string]any {
 	case "RemoveProfile":
 		id, _ := cmd["Identifier"].(string)
 		delete(d.Profiles, id)
+	case "InstallApplication":
+		if chain := d.refuseApp(cmd); chain != nil {
+			res["Status"], res["ErrorChain"] = "Error", chain
+		}
 	case "InstalledApplicationList":
 		managedOnly, _ := cmd["ManagedAppsOnly"].(bool)
 		var apps []map[string]any
@@ -146,6 +150,22 @@ func (d *Device) answer(uuid string, cmd map[string]any) map[string]any {
 	}
 	d.identify(res)
 	return res
+}
+
+// refuseApp is the error chain of an App Store app a device will not
+// install: under User Enrollment, one not sent as an Apps and Books (VPP)
+// assignment (Options.PurchaseMethod 1). Nil when it installs. The code
+// and text are the simulator's own.
+func (d *Device) refuseApp(cmd map[string]any) []map[string]any {
+	if d.EnrollmentID == "" || cmd["ManifestURL"] != nil {
+		return nil
+	}
+	options, _ := cmd["Options"].(map[string]any)
+	if method, _ := options["PurchaseMethod"].(uint64); method == 1 {
+		return nil
+	}
+	return []map[string]any{{"ErrorCode": 12064, "ErrorDomain": "MCMDMErrorDomain",
+		"LocalizedDescription": "User Enrollment installs only apps assigned through Apps and Books."}}
 }
 
 // Send posts one command-endpoint message (a result or Idle) as the device

@@ -358,3 +358,6 @@ func (d *Device) TLSCertificate() tls.Certificate {
 
 // ServerURL is the command endpoint from the device's profile.
 func (d *Device) ServerURL() string { return d.serverURL }
+
+// Topic is the APNs topic its enrolment profile named.
+func (d *Device) Topic() string { return d.topic }

@@ -94,6 +94,16 @@ type AppleChannel struct {
 	RenewalAt      time.Time
 	CreatedAt      time.Time
 	UpdatedAt      time.Time
+	// TokenAt is when the device last sent its push token: a token APNs
+	// found dead before then was registered again and stays.
+	TokenAt time.Time
+}
+
+// DeadToken is a push token APNs refused, and since when it is dead (the
+// time of a 410, else of the refusal).
+type DeadToken struct {
+	Token []byte
+	Since time.Time
 }
 
 // AppleChannelStore holds channels.
@@ -118,6 +128,8 @@ type AppleChannelStore interface {
 	// read gives ErrNotFound and stays as it is, so a message racing a
 	// departure cannot bring the channel back.
 	Update(ctx context.Context, c AppleChannel) error
+	// CountOpen counts the tenant's device channels not checked out.
+	CountOpen(ctx context.Context, tenantID string) (int, error)
 	// OpenOfDeparted returns up to limit channels still open whose devices
 	// left management (deprovisioned, retired or wiped), any tenant.
 	OpenOfDeparted(ctx context.Context, limit int) ([]AppleChannel, error)
@@ -142,10 +154,11 @@ type AppleChannelStore interface {
 	// certificate expires before soon, and of those, the ones expired at now.
 	CertificateExpiry(ctx context.Context, now, soon time.Time) ([]CertificateExpiryCount, error)
 	// PushDone records a push outcome: next zero clears the due time,
-	// otherwise the push is retried then. A non-nil deadToken is the token
-	// APNs refused: it is dropped if the channel still holds it, and
-	// otherwise nothing changes.
-	PushDone(ctx context.Context, tenantID, deviceID string, next time.Time, attempts int, deadToken []byte) error
+	// otherwise the push is retried then. A non-nil dead is the token APNs
+	// refused: if the channel still holds it and last sent it no later than
+	// dead.Since, it is dropped and nothing is due; otherwise the device sent
+	// a token since, and the push is retried at next.
+	PushDone(ctx context.Context, tenantID, deviceID string, next time.Time, attempts int, dead *DeadToken) error
 }
 
 // AppleUserChannel is the MDM channel of one user of a Mac (or a Shared
@@ -172,6 +185,7 @@ type AppleUserChannel struct {
 	PushAttempts int
 	CreatedAt    time.Time
 	UpdatedAt    time.Time
+	TokenAt      time.Time // as AppleChannel.TokenAt; Open sets it to UpdatedAt
 }
 
 // AppleUserChannelStore holds user channels.
@@ -202,7 +216,7 @@ type AppleUserChannelStore interface {
 	// user channels by ID.
 	SchedulePush(ctx context.Context, tenantID string, ids []string, at time.Time) (int, error)
 	DuePushes(ctx context.Context, now time.Time, limit int) ([]AppleUserChannel, error)
-	PushDone(ctx context.Context, tenantID, id string, next time.Time, attempts int, deadToken []byte) error
+	PushDone(ctx context.Context, tenantID, id string, next time.Time, attempts int, dead *DeadToken) error
 }
 
 // CertificateExpiryCount is a tenant's count of device identities near or past
@@ -270,6 +284,8 @@ type CommandStore interface {
 	// OpenCounts returns how many open commands each of the devices holds
 	// on its device channel (devices with none are absent).
 	OpenCounts(ctx context.Context, tenantID string, deviceIDs []string) (map[string]int, error)
+	// OpenOnUserChannel returns how many open commands a user channel holds.
+	OpenOnUserChannel(ctx context.Context, tenantID, deviceID, userChannel string) (int, error)
 	Get(ctx context.Context, tenantID, id string) (Command, error)
 	// SendNext marks the oldest open command of the device's channel (the
 	// device channel when userChannel is empty, else that user channel)

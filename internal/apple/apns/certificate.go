@@ -76,6 +76,18 @@ func ParsePushCertificate(data []byte, password string) (*PushCertificate, error
 }
 
 func parsePushCertificateAt(data []byte, password string, now time.Time) (*PushCertificate, error) {
+	c, err := LoadPushCertificate(data, password)
+	if err != nil {
+		return nil, err
+	}
+	return c, c.checkValidAt(now)
+}
+
+// LoadPushCertificate reads a certificate ParsePushCertificate accepted
+// earlier, without its date checks: a stored certificate that has since
+// expired must still show as expired in the console and the metrics, not
+// vanish as unreadable.
+func LoadPushCertificate(data []byte, password string) (*PushCertificate, error) {
 	switch {
 	case len(bytes.TrimSpace(data)) == 0:
 		return nil, ErrEmptyCertificate
@@ -94,7 +106,7 @@ func parsePushCertificateAt(data []byte, password string, now time.Time) (*PushC
 	if err != nil {
 		return nil, err
 	}
-	return b.validate(now)
+	return b.validate()
 }
 
 // bundle is a certificate set and key before validation.
@@ -211,7 +223,7 @@ func publicKeysEqual(a, b crypto.PublicKey) bool {
 	return ok && eq.Equal(b)
 }
 
-func (b *bundle) validate(now time.Time) (*PushCertificate, error) {
+func (b *bundle) validate() (*PushCertificate, error) {
 	if b.leaf == nil {
 		return nil, ErrNoCertificate
 	}
@@ -221,13 +233,6 @@ func (b *bundle) validate(now time.Time) (*PushCertificate, error) {
 	topic, err := topicOf(b.leaf)
 	if err != nil {
 		return nil, err
-	}
-	if now.Before(b.leaf.NotBefore) {
-		return nil, fmt.Errorf("%w: valid from %s", ErrNotYetValid, b.leaf.NotBefore.UTC().Format(time.RFC3339))
-	}
-	if now.After(b.leaf.NotAfter) {
-		return nil, fmt.Errorf("%w: expired on %s; renew it with Apple using the same Apple Account, then upload the renewed one",
-			ErrExpired, b.leaf.NotAfter.UTC().Format(time.RFC3339))
 	}
 	raw := [][]byte{b.leaf.Raw}
 	for _, c := range b.chain {
@@ -242,6 +247,21 @@ func (b *bundle) validate(now time.Time) (*PushCertificate, error) {
 		tls:        tls.Certificate{Certificate: raw, PrivateKey: b.key, Leaf: b.leaf},
 	}, nil
 }
+
+// checkValidAt refuses a certificate outside its validity at now.
+func (c *PushCertificate) checkValidAt(now time.Time) error {
+	if now.Before(c.NotBefore) {
+		return fmt.Errorf("%w: valid from %s", ErrNotYetValid, c.NotBefore.UTC().Format(time.RFC3339))
+	}
+	if c.Expired(now) {
+		return fmt.Errorf("%w: expired on %s; renew it with Apple using the same Apple Account, then upload the renewed one",
+			ErrExpired, c.NotAfter.UTC().Format(time.RFC3339))
+	}
+	return nil
+}
+
+// Expired reports whether the certificate has expired at now.
+func (c *PushCertificate) Expired(now time.Time) bool { return !now.Before(c.NotAfter) }
 
 // topicOf returns the subject UID, which must be an MDM topic.
 func topicOf(cert *x509.Certificate) (string, error) {

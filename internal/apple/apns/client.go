@@ -157,7 +157,7 @@ func (c *Client) Push(ctx context.Context, notes []Notification) []Result {
 	if len(notes) == 0 {
 		return results
 	}
-	if now := c.now(); !now.Before(c.cert.NotAfter) {
+	if c.cert.Expired(c.now()) {
 		for i := range results {
 			results[i] = Result{Outcome: Fatal, Reason: ReasonCertificateExpired}
 		}

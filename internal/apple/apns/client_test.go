@@ -68,6 +68,7 @@ func TestPushClassifiesProviderResponses(t *testing.T) {
 		tok("a7"): {{status: 503, reason: "ServiceUnavailable"}, {status: 200}},
 		tok("a8"): {{status: 413, reason: "PayloadTooLarge"}},
 		tok("a9"): {{status: 400, reason: "TopicDisallowed"}},
+		tok("b1"): {{status: 400, reason: "IdleTimeout"}, {status: 200}},
 	}
 	env := newPushEnv(t, script)
 	var logs bytes.Buffer
@@ -78,7 +79,7 @@ func TestPushClassifiesProviderResponses(t *testing.T) {
 	expiring := note(tok("a7"))
 	expiring.Expiration = now.Add(90 * time.Minute)
 	notes := []Notification{note(tok("a1")), note(tok("a2")), note(tok("a3")), note(tok("a4")), note(tok("a5")), note(tok("a6")), expiring, note(tok("a8")),
-		{PushMagic: "magic-x"}, {Token: []byte{0xa0}}}
+		{PushMagic: "magic-x"}, {Token: []byte{0xa0}}, note(tok("b1"))}
 	// a9 is a Fatal outcome and would skip the rest; it has its own test.
 	want := []struct {
 		outcome  Outcome
@@ -96,6 +97,7 @@ func TestPushClassifiesProviderResponses(t *testing.T) {
 		{Rejected, 413, "PayloadTooLarge", 1},
 		{BadToken, 0, ReasonEmptyToken, 0},
 		{Rejected, 0, ReasonEmptyPushMagic, 0},
+		{Delivered, 200, "", 2},
 	}
 
 	results := c.Push(context.Background(), notes)
@@ -124,7 +126,7 @@ func TestPushClassifiesProviderResponses(t *testing.T) {
 	if got, want := env.fake.expirationFor(tok("a7")), strconv.FormatInt(expiring.Expiration.Unix(), 10); got != want {
 		t.Errorf("explicit apns-expiration = %s, want %s", got, want)
 	}
-	if !strings.Contains(logs.String(), "delivered=3") {
+	if !strings.Contains(logs.String(), "delivered=4") {
 		t.Errorf("batch summary missing from logs: %s", logs.String())
 	}
 	for tok := range script {

@@ -110,6 +110,9 @@ func classifyBadRequest(reason string) Outcome {
 	case "BadTopic", "TopicDisallowed", "MissingTopic":
 		// The certificate's topic is not accepted: an administrator must act.
 		return Fatal
+	case "IdleTimeout":
+		// APNs closed an idle connection under the request: send it again.
+		return Retry
 	default:
 		return Rejected
 	}

@@ -249,9 +249,16 @@ func (s *Service) tokenUpdate(ctx context.Context, q store.Queries, ch store.App
 	if len(m.Token) == 0 || m.PushMagic == "" {
 		return apperr.Invalid("TokenUpdate without a token or PushMagic")
 	}
+	d, err := q.Devices().Lock(ctx, ch.TenantID, ch.DeviceID)
+	if err != nil {
+		return err
+	}
 	first := ch.PushToken == nil
-	ch.PushToken, ch.PushMagic, ch.Topic = m.Token, m.PushMagic, m.Topic
-	if len(m.UnlockToken) > 0 {
+	ch.PushToken, ch.PushMagic, ch.Topic, ch.TokenAt = m.Token, m.PushMagic, m.Topic, s.clock()
+	// Only a corporate device's unlock token is kept: clearing the
+	// passcode of a personal device is never allowed, so escrowing its
+	// token would only hold a secret for nothing.
+	if len(m.UnlockToken) > 0 && !privacy.Ownership(d.Ownership).PersonallyOwned() {
 		sealed, err := s.sealer.Seal(m.UnlockToken.Reveal(), []byte("unlock:"+ch.DeviceID))
 		if err != nil {
 			return err
@@ -261,15 +268,13 @@ func (s *Service) tokenUpdate(ctx context.Context, q store.Queries, ch store.App
 	if err := s.updateChannel(ctx, q, ch); err != nil {
 		return err
 	}
-	if !first {
-		return nil
-	}
-	d, err := q.Devices().Lock(ctx, ch.TenantID, ch.DeviceID)
-	if err != nil {
-		return err
-	}
 	if d.State != store.DevicePending {
-		return nil // already enrolled (a token re-sent after a lost one)
+		if first {
+			// A token again after APNs dropped the last one: commands
+			// queued meanwhile got no push, and the device waits for one.
+			return s.pushIfPending(ctx, q, d.TenantID, d.ID)
+		}
+		return nil
 	}
 	d.State, d.EnrolledAt, d.UpdatedAt = store.DeviceEnrolled, s.clock(), s.clock()
 	if err := q.Devices().Update(ctx, d); err != nil {
@@ -279,8 +284,11 @@ func (s *Service) tokenUpdate(ctx context.Context, q store.Queries, ch store.App
 	if err := audit.Append(ctx, q, actor.Entry(d.TenantID, "mdm.enrolled", "device", d.ID, audit.OutcomeSuccess)); err != nil {
 		return err
 	}
-	if _, err := s.EnqueueIn(ctx, q, d, []mdmproto.Request{mdmproto.DeviceInformation{}, mdmproto.SecurityInfo{}, mdmproto.InstalledApplicationList{}},
-		"initial inventory", iam.SystemActor); err != nil {
+	initial, err := s.initialInventory(ctx, q, d)
+	if err != nil {
+		return err
+	}
+	if _, err := s.EnqueueIn(ctx, q, d, initial, "initial inventory", iam.SystemActor); err != nil {
 		return err
 	}
 	if s.hooks.Enrolled == nil {
@@ -291,6 +299,31 @@ func (s *Service) tokenUpdate(ctx context.Context, q store.Queries, ch store.App
 		return err
 	}
 	return s.hooks.Enrolled(ctx, q, d, e)
+}
+
+// initialInventory is what a newly enrolled device is asked first. A
+// policy that drops every DeviceInformation query leaves that one out; the
+// enrolment still completes.
+func (s *Service) initialInventory(ctx context.Context, q store.Queries, d store.Device) ([]mdmproto.Request, error) {
+	settings, err := privacy.ViewSettings(ctx, q, d.TenantID)
+	if err != nil {
+		return nil, err
+	}
+	reqs := []mdmproto.Request{mdmproto.SecurityInfo{}, mdmproto.InstalledApplicationList{}}
+	if len(DeviceInformationQueries(settings.Policy, privacy.Ownership(d.Ownership))) > 0 {
+		reqs = append([]mdmproto.Request{mdmproto.DeviceInformation{}}, reqs...)
+	}
+	return reqs, nil
+}
+
+// pushIfPending makes a device channel due a push now if commands wait on it.
+func (s *Service) pushIfPending(ctx context.Context, q store.Queries, tenantID, deviceID string) error {
+	open, err := q.Commands().OpenCounts(ctx, tenantID, []string{deviceID})
+	if err != nil || open[deviceID] == 0 {
+		return err
+	}
+	_, err = q.AppleChannels().SchedulePush(ctx, tenantID, []string{deviceID}, s.clock())
+	return err
 }
 
 // checkOut: the device removed its MDM profile. Its personal data is erased
@@ -345,15 +378,38 @@ func declarativeResponse(m *mdmproto.DeclarativeManagement) ([]byte, error) {
 // or copied identity is a security event the tenant must see.
 func (s *Service) auditRefusal(ctx context.Context, tenantID string, cert *x509.Certificate, ip string) {
 	err := s.st.Tx(ctx, func(q store.Queries) error {
-		ch, err := q.AppleChannels().GetByCert(ctx, Fingerprint(cert))
+		fp := Fingerprint(cert)
+		ch, err := q.AppleChannels().GetByCert(ctx, fp)
+		renewed := errors.Is(err, store.ErrNotFound)
+		if renewed {
+			ch, err = renewalTarget(ctx, q, fp)
+		}
 		if err != nil || ch.TenantID != tenantID {
 			return err
 		}
 		e := iam.Actor{Type: store.ActorDevice, ID: ch.DeviceID, SourceIP: ip}.Entry(tenantID, "mdm.identity_mismatch", "device", ch.DeviceID, audit.OutcomeDenied)
 		e.Reason = "a request signed with this device's certificate named another device"
+		if renewed {
+			e.Details = map[string]any{"renewed_certificate": true}
+		}
 		return audit.Append(ctx, q, e)
 	})
 	if err != nil {
 		s.log.Error("auditing a refused device request", "error", err.Error())
 	}
+}
+
+// renewalTarget is the channel a renewed certificate is bound to move, read
+// from its binding without moving it: a refused request rolls the move
+// back, and the certificate is only the device's once it speaks for it.
+func renewalTarget(ctx context.Context, q store.Queries, fp []byte) (store.AppleChannel, error) {
+	raw, err := q.Settings().Get(ctx, certBindingKey(fp))
+	if err != nil {
+		return store.AppleChannel{}, err
+	}
+	var b certBinding
+	if err := json.Unmarshal(raw, &b); err != nil || !b.Renewal {
+		return store.AppleChannel{}, store.ErrNotFound
+	}
+	return q.AppleChannels().GetByEnrolment(ctx, b.TenantID, b.EnrolmentID)
 }

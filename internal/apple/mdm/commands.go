@@ -38,7 +38,8 @@ func DeviceInformationQueries(p privacy.Policy, o privacy.Ownership) []string {
 
 // RequestFor adapts a request to one device: queries trimmed to the policy,
 // app, profile and certificate lists limited to what the organisation
-// manages on personal devices, and the ownership
+// manages on personal devices, App Store apps for User Enrollment sent as
+// Apps and Books assignments, and the ownership
 // rules (no location or lost mode outside corporate devices, no full wipe
 // unless the policy and, on personal devices, the employee allowed it).
 // fullWipeConsented says whether the employee allowed a full wipe of this
@@ -86,6 +87,13 @@ func RequestFor(req mdmproto.Request, d store.Device, settings privacy.Settings,
 		if o.PersonallyOwned() && !r.ReviewedForPersonal {
 			return nil, apperr.Forbidden("this profile holds payloads not allowed on personally owned devices")
 		}
+	case mdmproto.InstallApplication:
+		// User Enrollment installs App Store apps only as Apps and Books
+		// (VPP) assignments; Apple refuses any other purchase method there.
+		if o == privacy.UserEnrolled && r.ManifestURL == "" {
+			r.PurchaseMethod = mdmproto.PurchaseVPP
+		}
+		return r, nil
 	case mdmproto.ClearPasscode:
 		// Clearing a passcode opens the employee's own data.
 		if o.PersonallyOwned() {

@@ -102,7 +102,11 @@ func (s *Service) recordResult(ctx context.Context, q store.Queries, tenantID, d
 	case mdmproto.StatusNotNow:
 		cmd.State = store.CommandNotNow
 	case mdmproto.StatusError, mdmproto.StatusCommandFormatError:
-		chain, err := boundedErrorChain(res.ErrorChain)
+		described, err := keepsErrorText(ctx, q, tenantID, deviceID)
+		if err != nil {
+			return err
+		}
+		chain, err := boundedErrorChain(res.ErrorChain, described)
 		if err != nil {
 			return err
 		}
@@ -200,15 +204,49 @@ const (
 	maxErrorChain      = 4 << 10 // bytes of JSON, unless the first entry alone is longer
 )
 
+// keepsErrorText reports whether the descriptions in a device's error
+// chain may be stored with its command. They are free text the device
+// writes (LocalizedDescription, USEnglishDescription) and can name the
+// apps, profiles or accounts on it; commands keep them in clear for every
+// admin who reads the device's commands, outside the gate that masks and
+// encrypts personal fields. So they are kept only when both hold:
+//   - the device is not personally owned: of an employee's own device
+//     Steward holds nothing about what is theirs, as its app, profile and
+//     certificate lists cover only what the organisation manages;
+//   - the tenant's policy for the device's class collects diagnostics (the
+//     catalogue's usage_logs category, not none): a class whose diagnostic
+//     logs the tenant drops, as the default policy does for shared
+//     devices, gets no diagnostic text from its devices either.
+//
+// The domain and code, Apple's fixed names for the error, are always kept.
+func keepsErrorText(ctx context.Context, q store.Queries, tenantID, deviceID string) (bool, error) {
+	d, err := q.Devices().Get(ctx, tenantID, deviceID)
+	if err != nil {
+		return false, err
+	}
+	o := privacy.Ownership(d.Ownership)
+	if o.PersonallyOwned() {
+		return false, nil
+	}
+	settings, err := privacy.ViewSettings(ctx, q, tenantID)
+	if err != nil {
+		return false, err
+	}
+	return settings.Policy.Mode(o, privacy.UsageLogs) != privacy.Drop, nil
+}
+
 // boundedErrorChain keeps what an admin needs from a device's error chain:
-// per entry the domain, the code and one description, cut to length, for at
-// most maxErrorChainItems entries and maxErrorChain bytes. The result is
-// always valid JSON and keeps the first entry.
-func boundedErrorChain(chain []mdmproto.ErrorChainItem) ([]byte, error) {
+// per entry the domain, the code and, when described, one description cut
+// to length, for at most maxErrorChainItems entries and maxErrorChain
+// bytes. The result is always valid JSON and keeps the first entry.
+func boundedErrorChain(chain []mdmproto.ErrorChainItem, described bool) ([]byte, error) {
 	kept := make([]mdmproto.ErrorChainItem, 0, min(len(chain), maxErrorChainItems))
 	for _, e := range chain[:min(len(chain), maxErrorChainItems)] {
-		kept = append(kept, mdmproto.ErrorChainItem{ErrorCode: e.ErrorCode, ErrorDomain: truncateText(e.ErrorDomain, 128),
-			LocalizedDescription: truncateText(firstNonEmpty(e.LocalizedDescription, e.USEnglishDescription), maxErrorText)})
+		item := mdmproto.ErrorChainItem{ErrorCode: e.ErrorCode, ErrorDomain: truncateText(e.ErrorDomain, 128)}
+		if described {
+			item.LocalizedDescription = truncateText(firstNonEmpty(e.LocalizedDescription, e.USEnglishDescription), maxErrorText)
+		}
+		kept = append(kept, item)
 	}
 	for {
 		out, err := json.Marshal(kept)

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"encoding/pem"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -20,6 +21,7 @@ import (
 	"github.com/steward-mdm/steward/internal/privacy"
 	"github.com/steward-mdm/steward/internal/sim"
 	"github.com/steward-mdm/steward/internal/store"
+	"github.com/steward-mdm/steward/internal/store/sqlstore"
 	"github.com/steward-mdm/steward/internal/store/storetest"
 )
 
@@ -145,6 +147,11 @@ func TestEnrolAndManageThroughTheProtocol(t *testing.T) {
 		}
 		if _, err := f.svc.Enqueue(f.ctx, f.tenant, []string{cdev.ID}, mdmproto.DeviceLock{Message: "Call IT", PIN: "314159"}, "lost on a train", admin); err != nil {
 			t.Fatal(err)
+		}
+		// Checked while the lock waits in the queue: acknowledging it
+		// empties its stored payload.
+		if bytes.Contains(storetest.AllValues(t, st), []byte("314159")) {
+			t.Error("the queued lock's PIN is stored in clear")
 		}
 		if _, err := f.svc.Enqueue(f.ctx, f.tenant, []string{dev.ID}, mdmproto.DeviceLocation{}, "where is it", admin); err == nil {
 			t.Error("a personal device was located")
@@ -297,6 +304,66 @@ func auditSeq(t *testing.T, st store.Store, tenant string) int64 {
 		t.Fatal(err)
 	}
 	return h.Seq
+}
+
+// TestRenewedCertificateForAnotherDevice: a renewed certificate the
+// channel has not moved to yet, speaking for another UDID, is refused and
+// audited as the device's, on both endpoints, and changes nothing else: the
+// device it was issued to still moves its channel over with it.
+func TestRenewedCertificateForAnotherDevice(t *testing.T) {
+	storetest.ForEachEngine(t, func(t *testing.T, st store.Store) {
+		f := newFixture(t, st)
+		f.publish(privacy.Corporate)
+		ts := f.serve()
+		mac, dev := f.enrolled(ts, privacy.Corporate, "")
+		old := mac.Certificate()
+		if err := mac.RenewIdentity(f.ctx); err != nil {
+			t.Fatal(err)
+		}
+		head, before := auditSeq(t, st, f.tenant), valuesBesideAudit(t, st)
+		thief, _ := sim.New(ts.Client(), false)
+		thief.Forge(mac)
+		if _, err := thief.Send(f.ctx, map[string]any{"Status": "Idle"}); status(t, err) != http.StatusForbidden {
+			t.Errorf("a connect with the renewed certificate for another UDID: %v, want 403", err)
+		}
+		update := thief.TokenUpdate()
+		update["Topic"] = testTopic
+		if _, err := thief.Checkin(f.ctx, update); status(t, err) != http.StatusForbidden {
+			t.Errorf("a check-in with the renewed certificate for another UDID: %v, want 403", err)
+		}
+		refused, err := st.Read().Audit().List(f.ctx, f.tenant, store.AuditFilter{Action: "mdm.identity_mismatch", AfterSeq: head})
+		if err != nil || len(refused) != 2 || refused[0].TargetID != dev.ID || refused[1].TargetID != dev.ID || refused[0].Outcome != "denied" {
+			t.Fatalf("refusals audited: %+v (%v), want two against %s", refused, err, dev.ID)
+		}
+		if got := auditSeq(t, st, f.tenant); got != head+2 {
+			t.Errorf("%d audit entries, want the 2 refusals", got-head)
+		}
+		if !bytes.Equal(valuesBesideAudit(t, st), before) {
+			t.Error("a refused request changed the database")
+		}
+		if _, err := mac.Poll(f.ctx); err != nil {
+			t.Fatalf("the device's own renewed certificate: %v", err)
+		}
+		ch, _ := st.Read().AppleChannels().Get(f.ctx, f.tenant, dev.ID)
+		if !bytes.Equal(ch.CertFingerprint, mdm.Fingerprint(mac.Certificate())) || bytes.Equal(ch.CertFingerprint, mdm.Fingerprint(old)) {
+			t.Error("the channel did not move to the renewed certificate")
+		}
+	})
+}
+
+// valuesBesideAudit is every stored value but the audit log's.
+func valuesBesideAudit(t *testing.T, st store.Store) []byte {
+	t.Helper()
+	var buf bytes.Buffer
+	err := st.(*sqlstore.DB).Dump(context.Background(), map[string]bool{"audit_entries": true, "audit_heads": true},
+		func(sqlstore.DumpInfo) error { return nil }, func(table string, row []any) error {
+			fmt.Fprintf(&buf, "%s %v\n", table, row)
+			return nil
+		})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return buf.Bytes()
 }
 
 // TestIdentityWithoutSignatures: a device identified by its TLS client

@@ -339,8 +339,11 @@ func (h *httpHandler) profile(w http.ResponseWriter, r *http.Request, secret str
 		return
 	}
 	topic, err := h.cfg.Topic(ctx, e.TenantID)
+	if errors.Is(err, ErrNoPushCertificate) {
+		err = apperr.Conflict("this organisation has not set up Apple push notifications yet; ask your IT team")
+	}
 	if err != nil {
-		h.page(w, r, apperr.Conflict("this organisation has not set up Apple push notifications yet; ask your IT team"))
+		h.page(w, r, err)
 		return
 	}
 	signed, err := h.s.Profile(ctx, secret, topic)

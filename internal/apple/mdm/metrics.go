@@ -42,7 +42,7 @@ func (c pushCollector) Collect(ch chan<- prometheus.Metric) {
 		c.s.log.Warn("metrics: listing tenants", "error", err.Error())
 		return
 	}
-	now := time.Now()
+	now := c.s.clock()
 	counts, err := c.s.st.Read().AppleChannels().CertificateExpiry(ctx, now, now.Add(identityRenewalWindow))
 	if err != nil {
 		c.s.log.Warn("metrics: counting expiring device identities", "error", err.Error())
@@ -60,7 +60,7 @@ func (c pushCollector) Collect(ch chan<- prometheus.Metric) {
 			c.s.log.Warn("metrics: a push certificate does not open", "tenant", t, "error", err.Error())
 			continue
 		}
-		st := cert.Status(time.Now())
+		st := cert.Status(now)
 		ch <- prometheus.MustNewConstMetric(pushCertDaysLeft, prometheus.GaugeValue, float64(st.DaysLeft), t, st.Topic)
 	}
 }

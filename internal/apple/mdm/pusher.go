@@ -107,8 +107,17 @@ func (p *Pusher) RunOnce(ctx context.Context) (int, error) {
 				delivered++
 				err = p.done(ctx, t, time.Time{}, 0, nil)
 			case apns.Unregistered, apns.BadToken:
-				err = p.done(ctx, t, time.Time{}, 0, t.token) // the next TokenUpdate brings a new one
+				// Dropped, and the next TokenUpdate brings a live one; unless
+				// the device sent a token after APNs found this one dead.
+				since := r.UnregisteredAt
+				if since.IsZero() {
+					since = s.clock()
+				}
+				err = p.done(ctx, t, s.clock().Add(retryDelay(t.attempts+1)), t.attempts+1, &store.DeadToken{Token: t.token, Since: since})
 			case apns.Rejected:
+				// Retrying the same request cannot help, but someone should
+				// know: the device gets no push until its next command.
+				p.Log.Warn("apns refused a push", "tenant", tenant, "status", r.Status, "reason", r.Reason, "apns_id", r.ID)
 				err = p.done(ctx, t, time.Time{}, 0, nil)
 			case apns.Fatal:
 				err = p.done(ctx, t, s.clock().Add(15*time.Minute), t.attempts+1, nil)
@@ -123,12 +132,12 @@ func (p *Pusher) RunOnce(ctx context.Context) (int, error) {
 	return delivered, nil
 }
 
-func (p *Pusher) done(ctx context.Context, t pushTarget, next time.Time, attempts int, deadToken []byte) error {
+func (p *Pusher) done(ctx context.Context, t pushTarget, next time.Time, attempts int, dead *store.DeadToken) error {
 	return p.Service.st.Tx(ctx, func(q store.Queries) error {
 		if t.userChannel != "" {
-			return q.AppleUserChannels().PushDone(ctx, t.tenantID, t.userChannel, next, attempts, deadToken)
+			return q.AppleUserChannels().PushDone(ctx, t.tenantID, t.userChannel, next, attempts, dead)
 		}
-		return q.AppleChannels().PushDone(ctx, t.tenantID, t.deviceID, next, attempts, deadToken)
+		return q.AppleChannels().PushDone(ctx, t.tenantID, t.deviceID, next, attempts, dead)
 	})
 }
 

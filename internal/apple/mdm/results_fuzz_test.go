@@ -30,14 +30,15 @@ func FuzzCertificateObservations(f *testing.F) {
 // FuzzBoundedErrorChain: whatever error chain a device sends is stored as
 // valid, bounded JSON that still names the first error.
 func FuzzBoundedErrorChain(f *testing.F) {
-	f.Add("MCProfileErrorDomain", 4001, "The profile could not be installed.", 3)
-	f.Add("\xff\xfe", -1, "\x00"+string(make([]byte, 5000)), 200)
-	f.Fuzz(func(t *testing.T, domain string, code int, text string, n int) {
+	f.Add("MCProfileErrorDomain", 4001, "The profile could not be installed.", 3, true)
+	f.Add("\xff\xfe", -1, "\x00"+string(make([]byte, 5000)), 200, true)
+	f.Add("MCProfileErrorDomain", 4001, "The profile “Erika's VPN” could not be removed.", 2, false)
+	f.Fuzz(func(t *testing.T, domain string, code int, text string, n int, described bool) {
 		chain := make([]mdmproto.ErrorChainItem, min(max(n, 0), 1000))
 		for i := range chain {
 			chain[i] = mdmproto.ErrorChainItem{ErrorCode: code, ErrorDomain: domain, USEnglishDescription: text}
 		}
-		out, err := boundedErrorChain(chain)
+		out, err := boundedErrorChain(chain, described)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -47,6 +48,11 @@ func FuzzBoundedErrorChain(f *testing.F) {
 		}
 		if len(chain) > 0 && back[0].ErrorCode != code {
 			t.Fatalf("the first error's code was lost: %+v", back[0])
+		}
+		for _, e := range back {
+			if !described && (e.LocalizedDescription != "" || e.USEnglishDescription != "") {
+				t.Fatalf("a description was kept: %+v", e)
+			}
 		}
 	})
 }

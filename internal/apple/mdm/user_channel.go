@@ -74,12 +74,7 @@ func (s *Service) userCheckin(ctx context.Context, cert *x509.Certificate, msg m
 		if err := s.checkUserChannel(ctx, cert, m.Enrollment); err != nil {
 			return nil, err
 		}
-		if m.DigestResponse != "" {
-			return nil, apperr.Invalid("Steward sends no digest challenge, so it expects no DigestResponse")
-		}
-		// A zero-length challenge: no AuthToken is needed, the device's
-		// identity vouches for its users.
-		return plist.Marshal(map[string]string{"DigestChallenge": ""}, plist.XMLFormat)
+		return userAuthenticateResponse(m)
 	case *mdmproto.TokenUpdate:
 		return nil, s.userTokenUpdate(ctx, cert, m)
 	case *mdmproto.DeclarativeManagement:
@@ -89,6 +84,19 @@ func (s *Service) userCheckin(ctx context.Context, cert *x509.Certificate, msg m
 		return declarativeResponse(m)
 	}
 	return nil, apperr.Invalid("%s is not a user-channel message", msg.MessageType())
+}
+
+// userAuthenticateResponse answers Apple's two-step UserAuthenticate
+// handshake. The first step gets a zero-length DigestChallenge: no password
+// digest is needed, the device's identity vouches for its users. A device
+// that sends the second step anyway (a DigestResponse) gets what Apple
+// documents for a digest the server does not take: 200 and an empty
+// AuthToken. Steward checks no digest, so the user goes on without a token.
+func userAuthenticateResponse(m *mdmproto.UserAuthenticate) ([]byte, error) {
+	if m.DigestResponse != "" {
+		return plist.Marshal(map[string]string{"AuthToken": ""}, plist.XMLFormat)
+	}
+	return plist.Marshal(map[string]string{"DigestChallenge": ""}, plist.XMLFormat)
 }
 
 // userTokenUpdate opens (or re-registers) the user's channel. The device
@@ -124,8 +132,18 @@ func (s *Service) userTokenUpdate(ctx context.Context, cert *x509.Certificate, m
 		uc, err := q.AppleUserChannels().Open(ctx, store.AppleUserChannel{ID: id, TenantID: ch.TenantID,
 			DeviceID: ch.DeviceID, UserIndex: userIdx, AccountIndex: accountIdx, Topic: m.Topic, PushToken: m.Token,
 			PushMagic: m.PushMagic, LastCheckin: now, UpdatedAt: now})
-		if err != nil || uc.ID != id {
-			return err // the open channel kept its ID: a token refreshed, nothing to record
+		if err != nil {
+			return err
+		}
+		if uc.ID != id {
+			// The open channel kept its ID: a token refreshed, perhaps after
+			// APNs dropped the last one, so waiting commands need a push.
+			open, err := q.Commands().OpenOnUserChannel(ctx, uc.TenantID, uc.DeviceID, uc.ID)
+			if err != nil || open == 0 {
+				return err
+			}
+			_, err = q.AppleUserChannels().SchedulePush(ctx, uc.TenantID, []string{uc.ID}, now)
+			return err
 		}
 		e := iam.Actor{Type: store.ActorDevice, ID: ch.DeviceID}.Entry(ch.TenantID, "mdm.user_channel.open", "device", ch.DeviceID, audit.OutcomeSuccess)
 		e.Details = map[string]any{"user_channel": uc.ID}

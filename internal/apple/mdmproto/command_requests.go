@@ -81,16 +81,18 @@ type DeviceLocation struct{}
 // ClearPasscode removes the passcode using the UnlockToken from TokenUpdate.
 type ClearPasscode struct{ UnlockToken SecretBytes }
 
-// OSUpdate is one entry of ScheduleOSUpdate.Updates.
+// OSUpdate is one entry of ScheduleOSUpdate.Updates. It names its update
+// by ProductKey or ProductVersion: Apple requires one of them.
 type OSUpdate struct {
-	ProductKey       string // macOS product key; or
+	ProductKey       string // the update's product key; or
 	ProductVersion   string // the version to install
 	InstallAction    string // Default, DownloadOnly, InstallASAP, NotifyOnly, InstallLater, InstallForceRestart
 	MaxUserDeferrals int    // macOS, with InstallLater; 0 leaves it out
 	Priority         string // "Low" or "High", empty to leave it out
 }
 
-// ScheduleOSUpdate schedules OS updates.
+// ScheduleOSUpdate schedules OS updates. No Updates leaves the key out, and
+// the device then applies its default behaviour for the updates it has.
 type ScheduleOSUpdate struct{ Updates []OSUpdate }
 
 // Management flags for InstallApplication.
@@ -101,13 +103,28 @@ const (
 	ManagementFlagPreventBackup = 4
 )
 
+// PurchaseMethod is how an App Store app is licensed, InstallApplication's
+// Options.PurchaseMethod.
+type PurchaseMethod int
+
+const (
+	// PurchaseFree is for free apps and legacy VPP redemption codes (iOS
+	// only), and Apple's default: it is left out of the command.
+	PurchaseFree PurchaseMethod = 0
+	// PurchaseVPP installs an app assigned through Apps and Books (VPP),
+	// the only kind User Enrollment installs.
+	PurchaseVPP PurchaseMethod = 1
+)
+
 // InstallApplication installs an app from the App Store (ITunesStoreID or
-// Identifier) or an enterprise app from a manifest (ManifestURL): exactly one.
+// Identifier) or an enterprise app from a manifest (ManifestURL): exactly
+// one. PurchaseMethod applies to App Store apps only.
 type InstallApplication struct {
 	ITunesStoreID   int64
 	Identifier      string
 	ManifestURL     string
 	ManagementFlags int
+	PurchaseMethod  PurchaseMethod
 }
 
 // RemoveApplication removes the managed app with this bundle identifier.
@@ -289,9 +306,6 @@ type osUpdateWire struct {
 var installActions = []string{"Default", "DownloadOnly", "InstallASAP", "NotifyOnly", "InstallLater", "InstallForceRestart"}
 
 func (r ScheduleOSUpdate) wire() (any, error) {
-	if len(r.Updates) == 0 {
-		return nil, invalid("Updates is empty")
-	}
 	updates := make([]osUpdateWire, 0, len(r.Updates))
 	for i, u := range r.Updates {
 		if !slices.Contains(installActions, u.InstallAction) {
@@ -303,11 +317,14 @@ func (r ScheduleOSUpdate) wire() (any, error) {
 		if u.MaxUserDeferrals < 0 {
 			return nil, invalid("Updates[%d].MaxUserDeferrals is negative", i)
 		}
+		if u.ProductKey == "" && u.ProductVersion == "" {
+			return nil, invalid("Updates[%d] names no update: ProductKey or ProductVersion is required", i)
+		}
 		updates = append(updates, osUpdateWire(u))
 	}
 	return struct {
 		RequestType RequestType    `plist:"RequestType"`
-		Updates     []osUpdateWire `plist:"Updates"`
+		Updates     []osUpdateWire `plist:"Updates,omitempty"`
 	}{r.RequestType(), updates}, nil
 }
 
@@ -332,11 +349,34 @@ func (r InstallApplication) wire() (any, error) {
 	if r.ITunesStoreID < 0 {
 		return nil, invalid("ITunesStoreID is negative")
 	}
+	options, err := r.options()
+	if err != nil {
+		return nil, err
+	}
 	return struct {
 		RequestType     RequestType `plist:"RequestType"`
 		ITunesStoreID   int64       `plist:"iTunesStoreID,omitempty"`
 		Identifier      string      `plist:"Identifier,omitempty"`
 		ManifestURL     string      `plist:"ManifestURL,omitempty"`
 		ManagementFlags int         `plist:"ManagementFlags,omitempty"`
-	}{r.RequestType(), r.ITunesStoreID, r.Identifier, r.ManifestURL, r.ManagementFlags}, nil
+		Options         *appOptions `plist:"Options,omitempty"`
+	}{r.RequestType(), r.ITunesStoreID, r.Identifier, r.ManifestURL, r.ManagementFlags, options}, nil
+}
+
+type appOptions struct {
+	PurchaseMethod PurchaseMethod `plist:"PurchaseMethod"`
+}
+
+// options is the Options dictionary, nil for Apple's default (free).
+func (r InstallApplication) options() (*appOptions, error) {
+	switch r.PurchaseMethod {
+	case PurchaseFree:
+		return nil, nil
+	case PurchaseVPP:
+		if r.ManifestURL != "" {
+			return nil, invalid("PurchaseMethod is for App Store apps, not an app from a ManifestURL")
+		}
+		return &appOptions{r.PurchaseMethod}, nil
+	}
+	return nil, invalid("PurchaseMethod must be 0 (free) or 1 (Apps and Books)")
 }

@@ -87,10 +87,15 @@ func TestBuildCommands(t *testing.T) {
 				map[string]any{"ProductVersion": "17.5.1", "InstallAction": "InstallASAP", "Priority": "High"},
 				map[string]any{"ProductKey": "MSU_UPDATE_23F79_patch_14.5", "InstallAction": "InstallLater", "MaxUserDeferrals": 3},
 			}}},
+		{ScheduleOSUpdate{}, map[string]any{}}, // the device's default behaviour
 		{InstallApplication{ITunesStoreID: 361309726, ManagementFlags: ManagementFlagRemoveWithMDM | ManagementFlagPreventBackup},
 			map[string]any{"iTunesStoreID": 361309726, "ManagementFlags": 5}},
 		{InstallApplication{ManifestURL: "https://apps.example.com/expenses/manifest.plist"},
 			map[string]any{"ManifestURL": "https://apps.example.com/expenses/manifest.plist"}},
+		{InstallApplication{ITunesStoreID: 361309726, PurchaseMethod: PurchaseVPP},
+			map[string]any{"iTunesStoreID": 361309726, "Options": map[string]any{"PurchaseMethod": 1}}},
+		{InstallApplication{Identifier: "com.example.expenses", PurchaseMethod: PurchaseFree},
+			map[string]any{"Identifier": "com.example.expenses"}},
 		{RemoveApplication{Identifier: "com.example.expenses"}, map[string]any{"Identifier": "com.example.expenses"}},
 	}
 	for i, tt := range tests {
@@ -128,11 +133,15 @@ func TestBuildRejects(t *testing.T) {
 		{"unknown obliteration", fixtureCommandUUID, EraseDevice{ObliterationBehavior: "Sometimes"}},
 		{"lost mode without contact", fixtureCommandUUID, EnableLostMode{Footnote: "x"}},
 		{"clear passcode without token", fixtureCommandUUID, ClearPasscode{}},
-		{"no updates", fixtureCommandUUID, ScheduleOSUpdate{}},
-		{"unknown install action", fixtureCommandUUID, ScheduleOSUpdate{Updates: []OSUpdate{{InstallAction: "Now"}}}},
+		{"unknown install action", fixtureCommandUUID, ScheduleOSUpdate{Updates: []OSUpdate{{ProductVersion: "17.5.1", InstallAction: "Now"}}}},
+		{"update naming no update", fixtureCommandUUID, ScheduleOSUpdate{Updates: []OSUpdate{{ProductVersion: "17.5.1", InstallAction: "Default"},
+			{InstallAction: "InstallASAP"}}}},
 		{"app with two sources", fixtureCommandUUID, InstallApplication{ITunesStoreID: 1, ManifestURL: "https://x.example/m.plist"}},
 		{"app without source", fixtureCommandUUID, InstallApplication{}},
 		{"http manifest", fixtureCommandUUID, InstallApplication{ManifestURL: "http://x.example/m.plist"}},
+		{"unknown purchase method", fixtureCommandUUID, InstallApplication{ITunesStoreID: 1, PurchaseMethod: 2}},
+		{"negative purchase method", fixtureCommandUUID, InstallApplication{ITunesStoreID: 1, PurchaseMethod: -1}},
+		{"Apps and Books for a manifest app", fixtureCommandUUID, InstallApplication{ManifestURL: "https://x.example/m.plist", PurchaseMethod: PurchaseVPP}},
 		{"remove app without identifier", fixtureCommandUUID, RemoveApplication{}},
 	}
 	for _, tt := range tests {

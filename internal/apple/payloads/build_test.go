@@ -49,7 +49,7 @@ func TestBuildEmitsAppleKeys(t *testing.T) {
 			"PayloadContent": map[string]any{
 				"URL": "https://ca.example.com/scep", "Name": "ExampleCA", "Challenge": "scep-challenge",
 				"Keysize": uint64(2048), "Key Type": "RSA", "Key Usage": uint64(5), "KeyIsExtractable": false,
-				"Subject": []any{[]any{[]any{"CN", "device"}}, []any{[]any{"O", "Example"}}},
+				"Subject": []any{[]any{[]any{"CN", "device"}}, []any{[]any{"O", "Example"}}, []any{[]any{"1.2.840.113549.1.9.1", "it@example.com"}}},
 			},
 		}},
 		{1, map[string]any{

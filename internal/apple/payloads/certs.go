@@ -30,6 +30,14 @@ type SubjectAttribute struct {
 
 var subjectTypes = map[string]bool{"CN": true, "O": true, "OU": true, "C": true, "ST": true, "L": true, "DC": true, "UID": true, "E": true}
 
+// subjectOIDs spell out the types Apple's SCEP payload has no shortcut for:
+// it knows only C, L, ST, O, OU and CN by name, and others by dotted OID.
+var subjectOIDs = map[string]string{
+	"E":   "1.2.840.113549.1.9.1",       // emailAddress
+	"UID": "0.9.2342.19200300.100.1.1",  // userId
+	"DC":  "0.9.2342.19200300.100.1.25", // domainComponent
+}
+
 func (s *SCEP) validate(_ *validator, path string) error {
 	if err := checkURL(path+".url", s.URL, "https", "http"); err != nil {
 		return err
@@ -78,7 +86,11 @@ func (s *SCEP) content(*builder) (map[string]any, error) {
 		// Apple's shape: an array of RDNs, each an array of [type, value] pairs.
 		subject := make([]any, 0, len(s.Subject))
 		for _, a := range s.Subject {
-			subject = append(subject, []any{[]string{a.Type, a.Value}})
+			typ := a.Type
+			if oid, ok := subjectOIDs[typ]; ok {
+				typ = oid
+			}
+			subject = append(subject, []any{[]string{typ, a.Value}})
 		}
 		inner["Subject"] = subject
 	}

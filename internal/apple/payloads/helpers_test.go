@@ -70,7 +70,7 @@ func fullDefinition(t testing.TB) map[string]any {
 		"payloads": []any{
 			map[string]any{"type": "scep", "id": "wifi-cert", "scep": map[string]any{
 				"url": "https://ca.example.com/scep", "name": "ExampleCA", "challenge": "scep-challenge",
-				"subject": []any{map[string]any{"type": "CN", "value": "device"}, map[string]any{"type": "O", "value": "Example"}},
+				"subject": []any{map[string]any{"type": "CN", "value": "device"}, map[string]any{"type": "O", "value": "Example"}, map[string]any{"type": "E", "value": "it@example.com"}},
 			}},
 			map[string]any{"type": "wifi", "wifi": map[string]any{
 				"ssid": "Corp", "security": "wpa2_enterprise",

@@ -77,26 +77,26 @@ type appleChannelStore struct{ q *queries }
 
 const appleChannelColumns = `device_id, tenant_id, cert_fingerprint, cert_serial, cert_not_after, enrolment_id, channel_index, topic,
 	push_token, push_magic, unlock_token, bootstrap, checked_out, last_checkin, push_due_at, push_attempts, renewal_command, renewal_at,
-	created_at, updated_at`
+	created_at, updated_at, token_at`
 
 func scanAppleChannel(s scanner) (store.AppleChannel, error) {
 	var c store.AppleChannel
-	var notAfter, last, due, renewal, created, updated int64
+	var notAfter, last, due, renewal, created, updated, tokenAt int64
 	err := s.Scan(&c.DeviceID, &c.TenantID, &c.CertFingerprint, &c.CertSerial, &notAfter, &c.EnrolmentID, &c.ChannelIndex, &c.Topic, &c.PushToken,
 		&c.PushMagic, &c.UnlockToken, &c.Bootstrap, &c.CheckedOut, &last, &due, &c.PushAttempts, &c.RenewalCommand, &renewal,
-		&created, &updated)
+		&created, &updated, &tokenAt)
 	c.CertNotAfter, c.LastCheckin, c.CreatedAt, c.UpdatedAt = fromMicros(notAfter), fromMicros(last), fromMicros(created), fromMicros(updated)
-	c.PushDueAt, c.RenewalAt = fromMicros(due), fromMicros(renewal)
+	c.PushDueAt, c.RenewalAt, c.TokenAt = fromMicros(due), fromMicros(renewal), fromMicros(tokenAt)
 	c.PushToken, c.UnlockToken, c.Bootstrap = nonEmpty(c.PushToken), nonEmpty(c.UnlockToken), nonEmpty(c.Bootstrap)
 	return c, err
 }
 
 func (s appleChannelStore) Create(ctx context.Context, c store.AppleChannel) error {
 	return s.q.insert(ctx, "creating MDM channel", `INSERT INTO apple_channels (`+appleChannelColumns+`)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20)`,
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21)`,
 		c.DeviceID, c.TenantID, c.CertFingerprint, c.CertSerial, micros(c.CertNotAfter), c.EnrolmentID, c.ChannelIndex, c.Topic, blob(c.PushToken),
 		c.PushMagic, blob(c.UnlockToken), blob(c.Bootstrap), boolInt(c.CheckedOut), micros(c.LastCheckin), micros(c.PushDueAt),
-		c.PushAttempts, c.RenewalCommand, micros(c.RenewalAt), micros(c.CreatedAt), micros(c.UpdatedAt))
+		c.PushAttempts, c.RenewalCommand, micros(c.RenewalAt), micros(c.CreatedAt), micros(c.UpdatedAt), micros(c.TokenAt))
 }
 
 func (s appleChannelStore) Get(ctx context.Context, tenantID, deviceID string) (store.AppleChannel, error) {
@@ -153,9 +153,15 @@ func (s appleChannelStore) GetByEnrolment(ctx context.Context, tenantID, enrolme
 func (s appleChannelStore) Update(ctx context.Context, c store.AppleChannel) error {
 	return s.q.execOne(ctx, "updating MDM channel", `UPDATE apple_channels SET cert_fingerprint = $3, cert_serial = $4,
 		cert_not_after = $5, topic = $6, push_token = $7, push_magic = $8, unlock_token = $9, bootstrap = $10, last_checkin = $11,
-		updated_at = $12 WHERE tenant_id = $1 AND device_id = $2 AND checked_out = 0`,
+		updated_at = $12, token_at = $13 WHERE tenant_id = $1 AND device_id = $2 AND checked_out = 0`,
 		c.TenantID, c.DeviceID, c.CertFingerprint, c.CertSerial, micros(c.CertNotAfter), c.Topic, blob(c.PushToken), c.PushMagic,
-		blob(c.UnlockToken), blob(c.Bootstrap), micros(c.LastCheckin), micros(c.UpdatedAt))
+		blob(c.UnlockToken), blob(c.Bootstrap), micros(c.LastCheckin), micros(c.UpdatedAt), micros(c.TokenAt))
+}
+
+func (s appleChannelStore) CountOpen(ctx context.Context, tenantID string) (int, error) {
+	var n int
+	err := s.q.x.QueryRowContext(ctx, `SELECT COUNT(*) FROM apple_channels WHERE tenant_id = $1 AND checked_out = 0`, tenantID).Scan(&n)
+	return n, mapErr("counting open channels", err)
 }
 
 func (s appleChannelStore) OpenOfDeparted(ctx context.Context, limit int) ([]store.AppleChannel, error) {
@@ -222,22 +228,29 @@ func (s appleChannelStore) CertificateExpiry(ctx context.Context, now, soon time
 	})
 }
 
-func (s appleChannelStore) PushDone(ctx context.Context, tenantID, deviceID string, next time.Time, attempts int, deadToken []byte) error {
-	return s.q.pushDone(ctx, "apple_channels", "device_id", tenantID, deviceID, next, attempts, deadToken)
+func (s appleChannelStore) PushDone(ctx context.Context, tenantID, deviceID string, next time.Time, attempts int, dead *store.DeadToken) error {
+	return s.q.pushDone(ctx, "apple_channels", "device_id", tenantID, deviceID, next, attempts, dead)
 }
 
 // pushDone records a push outcome on a channel of table, keyed by keyColumn.
-func (q *queries) pushDone(ctx context.Context, table, keyColumn, tenantID, key string, next time.Time, attempts int, deadToken []byte) error {
-	if deadToken == nil {
+func (q *queries) pushDone(ctx context.Context, table, keyColumn, tenantID, key string, next time.Time, attempts int, dead *store.DeadToken) error {
+	if dead == nil {
 		return q.execOne(ctx, "recording a push", `UPDATE `+table+` SET push_due_at = $3, push_attempts = $4
 			WHERE tenant_id = $1 AND `+keyColumn+` = $2`, tenantID, key, micros(next), attempts)
 	}
-	// Only the token that was pushed is dead. When a TokenUpdate replaced
-	// it meanwhile, the channel is left as it is: still due, so the new
-	// token gets the push.
-	_, err := q.exec(ctx, "dropping a dead push token", `UPDATE `+table+`
-		SET push_due_at = $3, push_attempts = $4, push_token = NULL, push_magic = ''
-		WHERE tenant_id = $1 AND `+keyColumn+` = $2 AND push_token = $5`, tenantID, key, micros(next), attempts, deadToken)
+	// Only the token that was pushed is dead, and only if the device has not
+	// sent it again since APNs found it dead.
+	n, err := q.exec(ctx, "dropping a dead push token", `UPDATE `+table+`
+		SET push_due_at = 0, push_attempts = 0, push_token = NULL, push_magic = ''
+		WHERE tenant_id = $1 AND `+keyColumn+` = $2 AND push_token = $3 AND token_at <= $4`,
+		tenantID, key, dead.Token, micros(dead.Since))
+	if err != nil || n > 0 {
+		return err
+	}
+	// The device sent a token since (a new one, or this one again): the
+	// push is still owed, to the token the channel holds now.
+	_, err = q.exec(ctx, "recording a push", `UPDATE `+table+` SET push_due_at = $3, push_attempts = $4
+		WHERE tenant_id = $1 AND `+keyColumn+` = $2`, tenantID, key, micros(next), attempts)
 	return err
 }
 
@@ -298,6 +311,13 @@ func (s commandStore) Enqueue(ctx context.Context, cmds []store.Command, maxQueu
 	}
 	return s.q.insertAll(ctx, "queueing commands", `INSERT INTO commands (id, tenant_id, device_id, user_channel, request_type, payload,
 		state, requested_by, created_at) VALUES `, rows)
+}
+
+func (s commandStore) OpenOnUserChannel(ctx context.Context, tenantID, deviceID, userChannel string) (int, error) {
+	var n int
+	err := s.q.x.QueryRowContext(ctx, `SELECT COUNT(*) FROM commands WHERE tenant_id = $1 AND device_id = $2 AND user_channel = $3
+		AND state IN `+openStates, tenantID, deviceID, userChannel).Scan(&n)
+	return n, mapErr("counting a user channel's open commands", err)
 }
 
 func (s commandStore) OpenCounts(ctx context.Context, tenantID string, deviceIDs []string) (map[string]int, error) {

@@ -10,14 +10,15 @@ import (
 type appleUserChannelStore struct{ q *queries }
 
 const appleUserChannelColumns = `id, tenant_id, device_id, user_index, account_index, topic, push_token, push_magic, checked_out,
-	last_checkin, push_due_at, push_attempts, created_at, updated_at`
+	last_checkin, push_due_at, push_attempts, created_at, updated_at, token_at`
 
 func scanAppleUserChannel(s scanner) (store.AppleUserChannel, error) {
 	var c store.AppleUserChannel
-	var last, due, created, updated int64
+	var last, due, created, updated, tokenAt int64
 	err := s.Scan(&c.ID, &c.TenantID, &c.DeviceID, &c.UserIndex, &c.AccountIndex, &c.Topic, &c.PushToken, &c.PushMagic,
-		&c.CheckedOut, &last, &due, &c.PushAttempts, &created, &updated)
+		&c.CheckedOut, &last, &due, &c.PushAttempts, &created, &updated, &tokenAt)
 	c.LastCheckin, c.PushDueAt, c.CreatedAt, c.UpdatedAt = fromMicros(last), fromMicros(due), fromMicros(created), fromMicros(updated)
+	c.TokenAt = fromMicros(tokenAt)
 	c.PushToken = nonEmpty(c.PushToken)
 	return c, err
 }
@@ -30,10 +31,11 @@ func (s appleUserChannelStore) Open(ctx context.Context, c store.AppleUserChanne
 		// starts its push attempts afresh; a push due stays due, for the new
 		// token.
 		out, err = scanAppleUserChannel(q.x.QueryRowContext(ctx, `INSERT INTO apple_user_channels (`+appleUserChannelColumns+`)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 0, $9, 0, 0, $10, $10)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 0, $9, 0, 0, $10, $10, $10)
 			ON CONFLICT (tenant_id, device_id, user_index) DO UPDATE SET account_index = excluded.account_index,
 				topic = excluded.topic, push_token = excluded.push_token, push_magic = excluded.push_magic,
-				last_checkin = excluded.last_checkin, push_attempts = 0, updated_at = excluded.updated_at
+				last_checkin = excluded.last_checkin, push_attempts = 0, updated_at = excluded.updated_at,
+				token_at = excluded.token_at
 			RETURNING `+appleUserChannelColumns,
 			c.ID, c.TenantID, c.DeviceID, c.UserIndex, c.AccountIndex, c.Topic, blob(c.PushToken), c.PushMagic,
 			micros(c.LastCheckin), micros(c.UpdatedAt)))
@@ -96,6 +98,6 @@ func (s appleUserChannelStore) DuePushes(ctx context.Context, now time.Time, lim
 	return collect(rows, err, "listing due user-channel pushes", scanAppleUserChannel)
 }
 
-func (s appleUserChannelStore) PushDone(ctx context.Context, tenantID, id string, next time.Time, attempts int, deadToken []byte) error {
-	return s.q.pushDone(ctx, "apple_user_channels", "id", tenantID, id, next, attempts, deadToken)
+func (s appleUserChannelStore) PushDone(ctx context.Context, tenantID, id string, next time.Time, attempts int, dead *store.DeadToken) error {
+	return s.q.pushDone(ctx, "apple_user_channels", "id", tenantID, id, next, attempts, dead)
 }

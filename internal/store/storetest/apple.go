@@ -75,7 +75,8 @@ func testAppleChannels(t *testing.T, st store.Store) {
 	ctx := context.Background()
 	a, b := newTenant(t, st, ""), newTenant(t, st, "")
 	c := store.AppleChannel{DeviceID: store.NewID(), TenantID: a.ID, CertFingerprint: []byte("fp-1"), CertSerial: "1234567890123456789", CertNotAfter: micro(at.Add(24 * time.Hour)),
-		EnrolmentID: "enr-1", ChannelIndex: []byte("udid-idx"), Topic: "com.apple.mgmt.External.x", CreatedAt: micro(at), UpdatedAt: micro(at)}
+		EnrolmentID: "enr-1", ChannelIndex: []byte("udid-idx"), Topic: "com.apple.mgmt.External.x", CreatedAt: micro(at), UpdatedAt: micro(at),
+		TokenAt: micro(at)}
 	tx(t, st, func(q store.Queries) error { return q.AppleChannels().Create(ctx, c) })
 	same := c
 	same.DeviceID = store.NewID()
@@ -96,7 +97,11 @@ func testAppleChannels(t *testing.T, st store.Store) {
 		return err
 	})
 	c.PushToken, c.PushMagic, c.UnlockToken, c.LastCheckin, c.UpdatedAt = []byte{1, 2, 3}, "magic", []byte("sealed"), micro(at.Add(time.Hour)), micro(at.Add(time.Hour))
+	c.TokenAt = micro(at.Add(time.Hour))
 	tx(t, st, func(q store.Queries) error { return q.AppleChannels().Update(ctx, c) })
+	if got, _ := st.Read().AppleChannels().Get(ctx, a.ID, c.DeviceID); !reflect.DeepEqual(got, c) {
+		t.Fatalf("update round trip:\n got %+v\nwant %+v", got, c)
+	}
 	schedule := func(tenant string, due time.Time) int {
 		var n int
 		tx(t, st, func(q store.Queries) error {
@@ -118,20 +123,29 @@ func testAppleChannels(t *testing.T, st store.Store) {
 	if len(due) != 1 || due[0].DeviceID != c.DeviceID || !due[0].PushDueAt.Equal(micro(at.Add(time.Minute))) {
 		t.Fatalf("due pushes: %+v", due)
 	}
-	// A 410 for a token a TokenUpdate has since replaced changes nothing:
-	// the new token is kept and still due its push.
+	// A 410 for a token a TokenUpdate has since replaced: the new token is
+	// kept and still due its push, at the retry time.
 	tx(t, st, func(q store.Queries) error {
-		return q.AppleChannels().PushDone(ctx, a.ID, c.DeviceID, time.Time{}, 0, []byte{9, 9, 9})
+		return q.AppleChannels().PushDone(ctx, a.ID, c.DeviceID, at.Add(time.Minute), 1, &store.DeadToken{Token: []byte{9, 9, 9}, Since: at.Add(2 * time.Hour)})
 	})
 	got, _ = st.Read().AppleChannels().Get(ctx, a.ID, c.DeviceID)
 	if !bytes.Equal(got.PushToken, c.PushToken) || got.PushMagic != "magic" {
 		t.Fatalf("a 410 for an older token dropped the current one: %x %q", got.PushToken, got.PushMagic)
 	}
-	if due, _ := st.Read().AppleChannels().DuePushes(ctx, at.Add(2*time.Minute), 10); len(due) != 1 {
+	if due, _ := st.Read().AppleChannels().DuePushes(ctx, at.Add(2*time.Minute), 10); len(due) != 1 || due[0].PushAttempts != 1 {
 		t.Fatalf("the current token lost its push: %+v", due)
 	}
+	// A 410 dated before the device last sent this very token: the device
+	// registered it again since, so it is live and the push is retried.
 	tx(t, st, func(q store.Queries) error {
-		return q.AppleChannels().PushDone(ctx, a.ID, c.DeviceID, time.Time{}, 0, c.PushToken)
+		return q.AppleChannels().PushDone(ctx, a.ID, c.DeviceID, at.Add(3*time.Minute), 2, &store.DeadToken{Token: c.PushToken, Since: at})
+	})
+	if got, _ = st.Read().AppleChannels().Get(ctx, a.ID, c.DeviceID); !bytes.Equal(got.PushToken, c.PushToken) ||
+		!got.PushDueAt.Equal(micro(at.Add(3*time.Minute))) || got.PushAttempts != 2 {
+		t.Fatalf("a token registered again after APNs found it dead: %+v", got)
+	}
+	tx(t, st, func(q store.Queries) error {
+		return q.AppleChannels().PushDone(ctx, a.ID, c.DeviceID, at.Add(time.Hour), 3, &store.DeadToken{Token: c.PushToken, Since: at.Add(time.Hour)})
 	})
 	if due, _ := st.Read().AppleChannels().DuePushes(ctx, at.Add(time.Hour), 10); len(due) != 0 {
 		t.Fatalf("a done push is still due: %+v", due)

@@ -35,14 +35,15 @@ func testUserChannels(t *testing.T, st store.Store) {
 		LastCheckin: micro(at), UpdatedAt: micro(at)}
 	got := open(jane)
 	want := jane
-	want.CreatedAt = micro(at)
+	want.CreatedAt, want.TokenAt = micro(at), micro(at)
 	if !sameUserChannel(got, want) {
 		t.Fatalf("opened:\n got %+v\nwant %+v", got, want)
 	}
 	// Another TokenUpdate of the same user keeps the channel (and its ID).
 	again := jane
 	again.ID, again.PushToken, again.PushMagic, again.LastCheckin, again.UpdatedAt = store.NewID(), []byte("token-2"), "m2", micro(at.Add(time.Minute)), micro(at.Add(time.Minute))
-	if got = open(again); got.ID != jane.ID || string(got.PushToken) != "token-2" || !got.CreatedAt.Equal(micro(at)) {
+	if got = open(again); got.ID != jane.ID || string(got.PushToken) != "token-2" || !got.CreatedAt.Equal(micro(at)) ||
+		!got.TokenAt.Equal(again.UpdatedAt) {
 		t.Fatalf("a refreshed token: %+v", got)
 	}
 	bob := open(store.AppleUserChannel{ID: store.NewID(), TenantID: a.ID, DeviceID: d.ID, UserIndex: []byte("user-bob"),
@@ -84,7 +85,7 @@ func testUserChannels(t *testing.T, st store.Store) {
 			if err := q.AppleUserChannels().CheckOut(ctx, b.ID, id, at); err != nil {
 				return err
 			}
-			if err := q.AppleUserChannels().PushDone(ctx, b.ID, id, time.Time{}, 0, []byte("token-2")); err != nil {
+			if err := q.AppleUserChannels().PushDone(ctx, b.ID, id, time.Time{}, 0, &store.DeadToken{Token: []byte("token-2"), Since: at.Add(time.Hour)}); err != nil {
 				return err
 			}
 		}
@@ -116,15 +117,16 @@ func testUserChannels(t *testing.T, st store.Store) {
 	}
 	// APNs refused bob's old token after a new one arrived: the new one stays.
 	tx(t, st, func(q store.Queries) error {
-		return q.AppleUserChannels().PushDone(ctx, a.ID, bob.ID, time.Time{}, 0, []byte("an older token"))
+		return q.AppleUserChannels().PushDone(ctx, a.ID, bob.ID, at.Add(2*time.Minute), 1, &store.DeadToken{Token: []byte("an older token"), Since: at.Add(time.Hour)})
 	})
 	tx(t, st, func(q store.Queries) error {
-		return q.AppleUserChannels().PushDone(ctx, a.ID, jane.ID, time.Time{}, 0, []byte("token-2"))
+		return q.AppleUserChannels().PushDone(ctx, a.ID, jane.ID, time.Time{}, 0, &store.DeadToken{Token: []byte("token-2"), Since: at.Add(time.Hour)})
 	})
 	if got, _ := st.Read().AppleUserChannels().Get(ctx, a.ID, jane.ID); got.PushToken != nil || !got.PushDueAt.IsZero() {
 		t.Fatalf("jane's dead token: %+v", got)
 	}
-	if got, _ := st.Read().AppleUserChannels().Get(ctx, a.ID, bob.ID); string(got.PushToken) != "token-bob" {
+	if got, _ := st.Read().AppleUserChannels().Get(ctx, a.ID, bob.ID); string(got.PushToken) != "token-bob" ||
+		!got.PushDueAt.Equal(micro(at.Add(2*time.Minute))) {
 		t.Fatalf("bob's token was dropped for another token's refusal: %+v", got)
 	}
 
@@ -197,5 +199,6 @@ func sameUserChannel(a, b store.AppleUserChannel) bool {
 	return a.ID == b.ID && a.TenantID == b.TenantID && a.DeviceID == b.DeviceID && string(a.UserIndex) == string(b.UserIndex) &&
 		string(a.AccountIndex) == string(b.AccountIndex) && a.Topic == b.Topic && string(a.PushToken) == string(b.PushToken) &&
 		a.PushMagic == b.PushMagic && a.CheckedOut == b.CheckedOut && a.LastCheckin.Equal(b.LastCheckin) &&
-		a.CreatedAt.Equal(b.CreatedAt) && a.UpdatedAt.Equal(b.UpdatedAt) && a.PushDueAt.Equal(b.PushDueAt)
+		a.CreatedAt.Equal(b.CreatedAt) && a.UpdatedAt.Equal(b.UpdatedAt) && a.PushDueAt.Equal(b.PushDueAt) &&
+		a.TokenAt.Equal(b.TokenAt)
 }

@@ -1,0 +1,146 @@
+package mdm_test
+
+import (
+	"encoding/json"
+	"strings"
+	"testing"
+
+	"github.com/steward-mdm/steward/internal/apple/mdm"
+	"github.com/steward-mdm/steward/internal/apple/mdmproto"
+	"github.com/steward-mdm/steward/internal/privacy"
+	"github.com/steward-mdm/steward/internal/store"
+	"github.com/steward-mdm/steward/internal/store/storetest"
+)
+
+// TestAppStoreAppsOnUserEnrollment: User Enrollment installs App Store apps
+// only as Apps and Books assignments, so they go with PurchaseMethod 1;
+// other devices keep Apple's default, and an enterprise app has none.
+func TestAppStoreAppsOnUserEnrollment(t *testing.T) {
+	store_ := mdmproto.InstallApplication{ITunesStoreID: 361309726, ManagementFlags: mdmproto.ManagementFlagRemoveWithMDM}
+	manifest := mdmproto.InstallApplication{ManifestURL: "https://apps.example.com/expenses/manifest.plist"}
+	for _, c := range []struct {
+		ownership privacy.Ownership
+		app       mdmproto.InstallApplication
+		want      mdmproto.PurchaseMethod
+	}{
+		{privacy.UserEnrolled, store_, mdmproto.PurchaseVPP},
+		{privacy.UserEnrolled, mdmproto.InstallApplication{Identifier: "com.example.expenses"}, mdmproto.PurchaseVPP},
+		{privacy.UserEnrolled, manifest, mdmproto.PurchaseFree},
+		{privacy.Personal, store_, mdmproto.PurchaseFree},
+		{privacy.Corporate, store_, mdmproto.PurchaseFree},
+	} {
+		r, err := mdm.RequestFor(c.app, store.Device{Ownership: string(c.ownership)}, privacy.Settings{}, false)
+		if err != nil || r.(mdmproto.InstallApplication).PurchaseMethod != c.want {
+			t.Errorf("%s %+v: %+v, %v; want PurchaseMethod %d", c.ownership, c.app, r, err, c.want)
+		}
+	}
+
+	// Through the protocol: the user-enrolled device installs the app.
+	f := newFixture(t, storetest.OpenSQLite(t))
+	f.publish(privacy.UserEnrolled)
+	ts := f.serve()
+	erika, err := f.priv.CreateSubject(f.ctx, f.tenant, privacy.SubjectInput{Email: "erika@acme.test"}, admin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, dev := f.enrolled(ts, privacy.UserEnrolled, erika.ID)
+	if _, err := d.Poll(f.ctx); err != nil { // the initial inventory
+		t.Fatal(err)
+	}
+	cmds, err := f.svc.Enqueue(f.ctx, f.tenant, []string{dev.ID}, store_, "", admin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n, err := d.Poll(f.ctx); err != nil || n != 1 {
+		t.Fatalf("the device answered %d commands (%v), want the install", n, err)
+	}
+	if got, _ := f.st.Read().Commands().Get(f.ctx, f.tenant, cmds[0].ID); got.State != store.CommandAcknowledged {
+		t.Errorf("InstallApplication on User Enrollment: %s (%s)", got.State, mdm.ErrorSummary(got.ErrorChain))
+	}
+}
+
+// TestErrorChainText: a device's error descriptions can name what is on
+// it, so they are kept only for devices that are not personally owned and
+// whose class's policy collects diagnostics; domain and code always stay.
+func TestErrorChainText(t *testing.T) {
+	storetest.ForEachEngine(t, testErrorChainText)
+}
+
+func testErrorChainText(t *testing.T, st store.Store) {
+	f := newFixture(t, st)
+	for _, o := range []privacy.Ownership{privacy.Corporate, privacy.Personal, privacy.Shared} {
+		f.publish(o)
+	}
+	ts := f.serve()
+	erika, err := f.priv.CreateSubject(f.ctx, f.tenant, privacy.SubjectInput{Email: "erika@acme.test"}, admin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const text = "The profile “Erika's family VPN” could not be removed."
+	failed := func(o privacy.Ownership) string {
+		t.Helper()
+		subject := ""
+		if o.PersonallyOwned() {
+			subject = erika.ID
+		}
+		d, dev := f.enrolled(ts, o, subject)
+		if _, err := d.Poll(f.ctx); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := f.svc.Enqueue(f.ctx, f.tenant, []string{dev.ID}, mdmproto.ProfileList{}, "", admin); err != nil {
+			t.Fatal(err)
+		}
+		sent := command(t, d, map[string]any{"Status": "Idle"})
+		if _, err := d.Send(f.ctx, map[string]any{"Status": "Error", "CommandUUID": sent.CommandUUID, "ErrorChain": []map[string]any{
+			{"ErrorCode": 4001, "ErrorDomain": "MCProfileErrorDomain", "LocalizedDescription": text, "USEnglishDescription": text},
+			{"ErrorCode": 12, "ErrorDomain": "MCInstallationErrorDomain", "USEnglishDescription": text}}}); err != nil {
+			t.Fatal(err)
+		}
+		cmd, err := f.st.Read().Commands().Get(f.ctx, f.tenant, sent.CommandUUID)
+		if err != nil || cmd.State != store.CommandError {
+			t.Fatalf("%s: %+v, %v", o, cmd, err)
+		}
+		var chain []mdmproto.ErrorChainItem
+		if err := json.Unmarshal([]byte(cmd.ErrorChain), &chain); err != nil || len(chain) != 2 ||
+			chain[0].ErrorDomain != "MCProfileErrorDomain" || chain[0].ErrorCode != 4001 || chain[1].ErrorCode != 12 {
+			t.Errorf("%s: the error chain %s (%v) lost its domains or codes", o, cmd.ErrorChain, err)
+		}
+		return cmd.ErrorChain
+	}
+
+	if chain := failed(privacy.Corporate); strings.Count(chain, "Erika") != 2 {
+		t.Errorf("a corporate device's error descriptions were not kept: %s", chain)
+	}
+	if chain := failed(privacy.Personal); strings.Contains(chain, "Erika") {
+		t.Errorf("a personal device's error description was stored: %s", chain)
+	} else if got := mdm.ErrorSummary(chain); got != "MCProfileErrorDomain error 4001" {
+		t.Errorf("a personal device's error reads %q", got)
+	}
+	// The default policy drops shared devices' diagnostics; a corporate
+	// class whose diagnostics the tenant drops keeps no text either.
+	if chain := failed(privacy.Shared); strings.Contains(chain, "Erika") {
+		t.Errorf("a shared device's error description was stored against the policy: %s", chain)
+	}
+	dropDiagnostics(t, f, privacy.Corporate)
+	if chain := failed(privacy.Corporate); strings.Contains(chain, "Erika") {
+		t.Errorf("a corporate device's error description was stored though the policy drops diagnostics: %s", chain)
+	}
+}
+
+// dropDiagnostics sets the tenant's policy for o to collect no usage logs.
+func dropDiagnostics(t *testing.T, f *fixture, o privacy.Ownership) {
+	t.Helper()
+	err := f.st.Tx(f.ctx, func(q store.Queries) error {
+		s, version, err := privacy.LoadSettings(f.ctx, q, f.tenant)
+		if err != nil {
+			return err
+		}
+		if s.Policy, _, err = s.Policy.Apply([]privacy.Change{{Ownership: o, Category: privacy.UsageLogs, Mode: privacy.Drop}}); err != nil {
+			return err
+		}
+		return privacy.SaveSettings(f.ctx, q, f.tenant, s, version, f.now)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}

@@ -1,0 +1,75 @@
+package mdm_test
+
+import (
+	"testing"
+
+	"github.com/steward-mdm/steward/internal/apple/mdm"
+	"github.com/steward-mdm/steward/internal/privacy"
+	"github.com/steward-mdm/steward/internal/store"
+	"github.com/steward-mdm/steward/internal/store/storetest"
+)
+
+// TestEnrolmentUnderAPolicyThatAsksNothing: a collection policy may drop
+// every category DeviceInformation could ask about; the device still
+// enrols, and is asked only what the policy leaves.
+func TestEnrolmentUnderAPolicyThatAsksNothing(t *testing.T) {
+	f := newFixture(t, storetest.OpenSQLite(t))
+	f.publish(privacy.Corporate)
+	var changes []privacy.Change
+	for _, c := range privacy.Categories {
+		changes = append(changes, privacy.Change{Ownership: privacy.Corporate, Category: c.Category, Mode: privacy.Drop})
+	}
+	res, err := f.priv.RequestPolicyChange(f.ctx, f.tenant, privacy.PolicyChangeInput{Changes: changes,
+		Reason: "collect nothing we do not need"}, "admin-a", admin)
+	if err != nil || !res.Applied {
+		t.Fatalf("narrowing the policy: %+v %v", res, err)
+	}
+	if q := mdm.DeviceInformationQueries(res.Policy, privacy.Corporate); len(q) != 0 {
+		t.Fatalf("the policy still allows %v; the test needs one that allows no query", q)
+	}
+	ts := f.serve()
+	_, dev := f.enrolled(ts, privacy.Corporate, "")
+	if dev.State != store.DeviceEnrolled {
+		t.Fatalf("device state %q", dev.State)
+	}
+	cmds, err := f.st.Read().Commands().List(f.ctx, f.tenant, dev.ID, store.Page{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var types []string
+	for _, c := range cmds {
+		types = append(types, c.RequestType)
+	}
+	if len(types) != 2 || types[0] != "SecurityInfo" || types[1] != "InstalledApplicationList" {
+		t.Fatalf("initial inventory: %v", types)
+	}
+}
+
+// TestUnlockTokenKeptOnlyForCorporateDevices: a personal device's passcode
+// can never be cleared, so its unlock token is not escrowed.
+func TestUnlockTokenKeptOnlyForCorporateDevices(t *testing.T) {
+	f := newFixture(t, storetest.OpenSQLite(t))
+	ts := f.serve()
+	for o, want := range map[privacy.Ownership]bool{privacy.Corporate: true, privacy.Personal: false} {
+		f.publish(o)
+		subject := ""
+		if o == privacy.Personal {
+			erika, err := f.priv.CreateSubject(f.ctx, f.tenant, privacy.SubjectInput{Email: "erika@acme.test"}, admin)
+			if err != nil {
+				t.Fatal(err)
+			}
+			subject = erika.ID
+		}
+		d, dev := f.enrolled(ts, o, subject)
+		if _, sent := d.TokenUpdate()["UnlockToken"]; !sent {
+			t.Fatal("the simulated device sends no unlock token; the test proves nothing")
+		}
+		ch, err := f.st.Read().AppleChannels().Get(f.ctx, f.tenant, dev.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := ch.UnlockToken != nil; got != want {
+			t.Errorf("%s device: unlock token kept %v, want %v", o, got, want)
+		}
+	}
+}
