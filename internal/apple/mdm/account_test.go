@@ -23,10 +23,7 @@ func TestAccountDrivenUserEnrollment(t *testing.T) {
 	f.publish(privacy.UserEnrolled)
 	f.publish(privacy.Corporate)
 	ts := f.serve()
-	erika, err := f.priv.CreateSubject(f.ctx, f.tenant, privacy.SubjectInput{Email: "erika@acme.test"}, admin)
-	if err != nil {
-		t.Fatal(err)
-	}
+	erika := f.subject("erika@acme.test")
 	invite := func(o privacy.Ownership, subjectID string) string {
 		_, link, err := f.svc.CreateEnrolment(f.ctx, f.tenant, mdm.EnrolmentInput{Ownership: string(o), SubjectID: subjectID}, admin)
 		if err != nil {
@@ -34,7 +31,7 @@ func TestAccountDrivenUserEnrollment(t *testing.T) {
 		}
 		return path.Base(link)
 	}
-	code := invite(privacy.UserEnrolled, erika.ID)
+	code := invite(privacy.UserEnrolled, erika)
 	refused := func(what string, err error) {
 		t.Helper()
 		var se *sim.StatusError
@@ -58,7 +55,7 @@ func TestAccountDrivenUserEnrollment(t *testing.T) {
 		t.Fatal(err)
 	}
 	dev, _ := f.st.Read().Devices().Get(f.ctx, f.tenant, ch.DeviceID)
-	if dev.State != store.DeviceEnrolled || dev.SubjectID != erika.ID || dev.Ownership != string(privacy.UserEnrolled) {
+	if dev.State != store.DeviceEnrolled || dev.SubjectID != erika || dev.Ownership != string(privacy.UserEnrolled) {
 		t.Fatalf("the enrolled device: %+v", dev)
 	}
 	if _, err := phone.Poll(f.ctx); err != nil {

@@ -39,11 +39,8 @@ func TestAppStoreAppsOnUserEnrollment(t *testing.T) {
 	f := newFixture(t, storetest.OpenSQLite(t))
 	f.publish(privacy.UserEnrolled)
 	ts := f.serve()
-	erika, err := f.priv.CreateSubject(f.ctx, f.tenant, privacy.SubjectInput{Email: "erika@acme.test"}, admin)
-	if err != nil {
-		t.Fatal(err)
-	}
-	d, dev := f.enrolled(ts, privacy.UserEnrolled, erika.ID)
+	erika := f.subject("erika@acme.test")
+	d, dev := f.enrolled(ts, privacy.UserEnrolled, erika)
 	if _, err := d.Poll(f.ctx); err != nil { // the initial inventory
 		t.Fatal(err)
 	}
@@ -72,16 +69,13 @@ func testErrorChainText(t *testing.T, st store.Store) {
 		f.publish(o)
 	}
 	ts := f.serve()
-	erika, err := f.priv.CreateSubject(f.ctx, f.tenant, privacy.SubjectInput{Email: "erika@acme.test"}, admin)
-	if err != nil {
-		t.Fatal(err)
-	}
+	erika := f.subject("erika@acme.test")
 	const text = "The profile “Erika's family VPN” could not be removed."
 	failed := func(o privacy.Ownership) string {
 		t.Helper()
 		subject := ""
 		if o.PersonallyOwned() {
-			subject = erika.ID
+			subject = erika
 		}
 		d, dev := f.enrolled(ts, o, subject)
 		if _, err := d.Poll(f.ctx); err != nil {

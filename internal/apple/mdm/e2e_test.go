@@ -96,14 +96,11 @@ func TestEnrolAndManageThroughTheProtocol(t *testing.T) {
 		for _, o := range []privacy.Ownership{privacy.Personal, privacy.Corporate, privacy.UserEnrolled} {
 			f.publish(o)
 		}
-		erika, err := f.priv.CreateSubject(f.ctx, f.tenant, privacy.SubjectInput{Email: "erika@acme.test"}, admin)
-		if err != nil {
-			t.Fatal(err)
-		}
+		erika := f.subject("erika@acme.test")
 
 		// A personal device: enrolled, the initial inventory answered.
-		phone, dev := f.enrolled(ts, privacy.Personal, erika.ID)
-		if dev.State != store.DeviceEnrolled || dev.SubjectID != erika.ID {
+		phone, dev := f.enrolled(ts, privacy.Personal, erika)
+		if dev.State != store.DeviceEnrolled || dev.SubjectID != erika {
 			t.Fatalf("device after enrolment: %+v", dev)
 		}
 		n, err := phone.Poll(f.ctx)
@@ -124,13 +121,13 @@ func TestEnrolAndManageThroughTheProtocol(t *testing.T) {
 		if v := got["os.version"]; string(v.Value) != `"18.1"` || !got["device.serial_number"].Masked {
 			t.Errorf("inventory: os %s, serial %+v", v.Value, got["device.serial_number"])
 		}
-		cs, _ := f.priv.Consents(f.ctx, f.tenant, erika.ID)
+		cs, _ := f.priv.Consents(f.ctx, f.tenant, erika)
 		if len(cs.Consents) != 1 || cs.Consents[0].Method != "enrolment" {
 			t.Errorf("enrolment consent: %+v", cs.Consents)
 		}
 
 		// A user-enrolled device never reports a UDID or serial.
-		byod, bdev := f.enrolled(ts, privacy.UserEnrolled, erika.ID)
+		byod, bdev := f.enrolled(ts, privacy.UserEnrolled, erika)
 		if _, err := byod.Poll(f.ctx); err != nil {
 			t.Fatal(err)
 		}

@@ -62,6 +62,16 @@ func newFixture(t *testing.T, st store.Store) *fixture {
 	return f
 }
 
+// subject registers a data subject by email and returns its ID.
+func (f *fixture) subject(email string) string {
+	f.t.Helper()
+	s, err := f.priv.CreateSubject(f.ctx, f.tenant, privacy.SubjectInput{Email: email}, admin)
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	return s.ID
+}
+
 func (f *fixture) publish(o privacy.Ownership) {
 	f.t.Helper()
 	if _, err := f.priv.PublishNotice(f.ctx, f.tenant, privacy.NoticeInput{Ownership: string(o), Translations: []privacy.Translation{
@@ -73,11 +83,8 @@ func (f *fixture) publish(o privacy.Ownership) {
 func TestEnrolmentInvitationAndConsent(t *testing.T) {
 	storetest.ForEachEngine(t, func(t *testing.T, st store.Store) {
 		f := newFixture(t, st)
-		erika, err := f.priv.CreateSubject(f.ctx, f.tenant, privacy.SubjectInput{Email: "erika@acme.test"}, admin)
-		if err != nil {
-			t.Fatal(err)
-		}
-		in := mdm.EnrolmentInput{Ownership: "personal", SubjectID: erika.ID}
+		erika := f.subject("erika@acme.test")
+		in := mdm.EnrolmentInput{Ownership: "personal", SubjectID: erika}
 		if _, _, err := f.svc.CreateEnrolment(f.ctx, f.tenant, in, admin); !apperr.IsKind(err, apperr.KindConflict) {
 			t.Fatalf("an enrolment without a published notice: %v", err)
 		}
@@ -115,7 +122,7 @@ func TestEnrolmentInvitationAndConsent(t *testing.T) {
 		if _, err := f.svc.Accept(f.ctx, secret, mdm.AcceptInput{Language: "en", NoticeVersion: 1, AllowFullWipe: true}, "127.0.0.1"); err != nil {
 			t.Fatal(err)
 		}
-		cs, _ := f.priv.Consents(f.ctx, f.tenant, erika.ID)
+		cs, _ := f.priv.Consents(f.ctx, f.tenant, erika)
 		if len(cs.Consents) != 1 || cs.Consents[0].Method != "enrolment" || !cs.Consents[0].AllowFullWipe || cs.Consents[0].NoticeVersion != 1 {
 			t.Fatalf("consent: %+v", cs.Consents)
 		}

@@ -142,11 +142,8 @@ func TestRenewalKeepsTheGrantedRights(t *testing.T) {
 		}
 	}
 	fullWipe(true)
-	erika, err := f.priv.CreateSubject(f.ctx, f.tenant, privacy.SubjectInput{Email: "erika@acme.test"}, admin)
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, link, err := f.svc.CreateEnrolment(f.ctx, f.tenant, mdm.EnrolmentInput{Ownership: string(privacy.Personal), SubjectID: erika.ID}, admin)
+	erika := f.subject("erika@acme.test")
+	_, link, err := f.svc.CreateEnrolment(f.ctx, f.tenant, mdm.EnrolmentInput{Ownership: string(privacy.Personal), SubjectID: erika}, admin)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -54,11 +54,7 @@ func TestUnlockTokenKeptOnlyForCorporateDevices(t *testing.T) {
 		f.publish(o)
 		subject := ""
 		if o == privacy.Personal {
-			erika, err := f.priv.CreateSubject(f.ctx, f.tenant, privacy.SubjectInput{Email: "erika@acme.test"}, admin)
-			if err != nil {
-				t.Fatal(err)
-			}
-			subject = erika.ID
+			subject = f.subject("erika@acme.test")
 		}
 		d, dev := f.enrolled(ts, o, subject)
 		if _, sent := d.TokenUpdate()["UnlockToken"]; !sent {

@@ -293,11 +293,8 @@ func testErasureForgetsAccounts(t *testing.T, st store.Store) {
 	f := newFixture(t, st)
 	f.publish(privacy.Corporate)
 	ts := f.serve()
-	erika, err := f.priv.CreateSubject(f.ctx, f.tenant, privacy.SubjectInput{Email: "erika@acme.test"}, admin)
-	if err != nil {
-		t.Fatal(err)
-	}
-	mac, dev := f.enrolled(ts, privacy.Corporate, erika.ID)
+	erika := f.subject("erika@acme.test")
+	mac, dev := f.enrolled(ts, privacy.Corporate, erika)
 	user := mac.NewUser("erika", "Erika Mustermann")
 	if err := user.LogIn(f.ctx); err != nil {
 		t.Fatal(err)
@@ -309,7 +306,7 @@ func testErasureForgetsAccounts(t *testing.T, st store.Store) {
 	if _, err := backup.Create(f.ctx, st.(*sqlstore.DB), f.sealer, &before, nil); err != nil {
 		t.Fatal(err)
 	}
-	signed, err := f.priv.EraseSubject(f.ctx, f.tenant, erika.ID, "erasure request of 2026-12-01", admin)
+	signed, err := f.priv.EraseSubject(f.ctx, f.tenant, erika, "erasure request of 2026-12-01", admin)
 	if err != nil {
 		t.Fatal(err)
 	}
