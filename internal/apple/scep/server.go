@@ -226,5 +226,8 @@ func readMessage(w http.ResponseWriter, r *http.Request) ([]byte, error) {
 	if err != nil {
 		return nil, errors.New("PKIOperation message parameter is not valid base64")
 	}
+	if len(der) == 0 { // the decoder skips line breaks: "\r" decodes to nothing
+		return nil, errors.New("PKIOperation message parameter is empty")
+	}
 	return der, nil
 }
