@@ -29,7 +29,8 @@ func newSimulateCmd(r *remote) *cobra.Command {
 		Use:   "apple",
 		Short: "Enrol N simulated Apple devices, then measure idle check-ins and command round trips",
 		Long: "Each simulated device enrols exactly as a device does: it accepts the notice, downloads the signed\n" +
-			"profile, gets its identity certificate by SCEP, sends Authenticate and TokenUpdate, and signs every\n" +
+			"profile (a User Enrollment signs in with its work account instead, by account-driven enrolment), gets\n" +
+			"its identity certificate by SCEP, sends Authenticate and TokenUpdate, and signs every\n" +
 			"request. With --duration it then runs idle check-ins, and command round trips (DeviceInformation\n" +
 			"queued through the API, answered by the device), each for that long, with --concurrency workers.\n" +
 			"--setup publishes a notice and uploads a generated push certificate if the tenant has none: only for\n" +
@@ -46,7 +47,7 @@ func newSimulateCmd(r *remote) *cobra.Command {
 	apple.Flags().IntVarP(&workers, "concurrency", "c", 16, "concurrent devices")
 	apple.Flags().IntVar(&keys, "keys", 16, "RSA keys shared among the devices (generating one per device would dominate)")
 	apple.Flags().DurationVarP(&duration, "duration", "t", 0, "after enrolment, run each load phase this long (0: enrol only)")
-	apple.Flags().StringVar(&ownership, "ownership", "corporate", "ownership class of the devices")
+	apple.Flags().StringVar(&ownership, "ownership", "corporate", "ownership class of the devices; personal and user_enrolled register one person per device (test tenants only)")
 	apple.Flags().BoolVar(&ecIdentity, "ec-identity", false, "P-256 identity keys instead of RSA (cheaper signing for the simulator; the server accepts both)")
 	apple.Flags().BoolVar(&setup, "setup", false, "publish a notice and upload a generated push certificate when missing (test tenants only)")
 	cmd.AddCommand(apple)
@@ -82,13 +83,31 @@ func simulateApple(ctx context.Context, a *apiCall, o simOptions) error {
 	ids := make([]string, o.n)
 	enrolments := map[string]int{}
 	links := make([]string, o.n)
+	// A personally owned device is a person's: each gets one, whose work
+	// account a User Enrollment signs in with.
+	accounts := make([]string, o.n)
+	personal := privacy.Ownership(o.ownership).PersonallyOwned()
+	run := uuid.NewString()[:8] // people of several runs do not collide
 	for i := range links {
+		in := api.EnrolmentRequest{Ownership: o.ownership}
+		if personal {
+			accounts[i] = fmt.Sprintf("simulated-%s-%d@example.test", run, i+1)
+			var s api.SubjectView
+			if err := a.do("POST", tenantPath(a.tenant, "/subjects"), api.SubjectRequest{Email: accounts[i]}, &s); err != nil {
+				return fmt.Errorf("registering person %d: %w", i+1, err)
+			}
+			in.SubjectID = s.ID
+		}
 		var v api.NewEnrolmentView
-		if err := a.do("POST", tenantPath(a.tenant, "/enrolments"), api.EnrolmentRequest{Ownership: o.ownership}, &v); err != nil {
+		if err := a.do("POST", tenantPath(a.tenant, "/enrolments"), in, &v); err != nil {
 			return fmt.Errorf("creating enrolment %d: %w", i+1, err)
 		}
 		links[i], enrolments[v.Enrolment.ID] = v.Link, i
+		if (i+1)%100 == 0 || i+1 == o.n {
+			fmt.Fprintf(o.progress, "\rinvitations created: %d/%d", i+1, o.n)
+		}
 	}
+	fmt.Fprintln(o.progress)
 	// The employee's part (notice, profile) and the device's (SCEP,
 	// Authenticate, TokenUpdate) are timed apart: the second is what the
 	// server does for every enrolment, whoever starts it.
@@ -99,7 +118,7 @@ func simulateApple(ctx context.Context, a *apiCall, o simOptions) error {
 				return err
 			}
 		}
-		d.Personal = privacy.Ownership(o.ownership).PersonallyOwned()
+		d.Personal, d.Account = personal, accounts[i]
 		if err := d.Install(ctx, links[i], false); err != nil {
 			return err
 		}

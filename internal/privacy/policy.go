@@ -89,7 +89,10 @@ func DefaultPolicy() Policy {
 	personal[Directory] = Hide
 
 	userEnrolled := maps.Clone(personal)
-	userEnrolled[DeviceIdentity] = Drop // Apple sends no UDID or serial; hold none either
+	// Apple keeps the UDID, serial number and MAC addresses from a User
+	// Enrollment; the policy says so rather than promise what never comes.
+	userEnrolled[DeviceIdentity] = Drop
+	userEnrolled[Network] = Drop
 
 	shared := all(Show)
 	shared[Location] = Hide

@@ -305,11 +305,11 @@ func TestTwoPersonRuleAndOwnership(t *testing.T) {
 		if r := f.do(f.owner, "POST", f.path("/devices/"+personalID+"/actions"), api.DeviceActionRequest{Action: actions.Lock, Reason: "short"}); r.status != 400 {
 			t.Errorf("an action without a real reason: %d", r.status)
 		}
-		// OS updates: supervised devices only (simulated corporate devices are).
+		// OS updates: supervised devices only.
 		if r := f.do(f.owner, "POST", f.path("/devices/"+personalID+"/actions"), api.DeviceActionRequest{Action: actions.OSUpdate, Reason: "critical security update"}); r.status != 403 {
 			t.Errorf("an OS update on an unsupervised personal device: %d %s", r.status, r.body)
 		}
-		located, locatedID := f.enrol("corporate", "", "", nil)
+		located, locatedID := f.enrol("corporate", "", "", func(d *sim.Device) { d.Supervised = true }) // prepared with Apple Configurator
 		f.must(201, f.owner, "POST", f.path("/devices/"+locatedID+"/actions"), api.DeviceActionRequest{Action: actions.OSUpdate, Reason: "critical security update"}, nil)
 		// Locating: corporate only, with a reason; location kept 7 days at most.
 		f.must(201, f.owner, "POST", f.path("/devices/"+locatedID+"/actions"), api.DeviceActionRequest{Action: actions.Locate, Reason: "left in a taxi on Friday"}, nil)

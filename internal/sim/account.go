@@ -19,6 +19,18 @@ import (
 // invitation's code and the notice, the access token, and the profile;
 // then SCEP, Authenticate and TokenUpdate.
 func (d *Device) EnrolByAccount(ctx context.Context, origin, account, code string) error {
+	if err := d.InstallByAccount(ctx, origin, account, code); err != nil {
+		return err
+	}
+	if err := d.ObtainIdentity(ctx); err != nil {
+		return err
+	}
+	return d.Complete(ctx)
+}
+
+// InstallByAccount is the first part of EnrolByAccount, up to the installed
+// profile: what the employee does in Settings.
+func (d *Device) InstallByAccount(ctx context.Context, origin, account, code string) error {
 	web := d.webView()
 	q := url.Values{"user-identifier": {account}, "model-family": {"iPhone"}}
 	_, body, err := d.exchange(ctx, web, http.MethodGet, origin+"/.well-known/com.apple.remotemanagement?"+q.Encode(), "", nil, nil, http.StatusOK)
@@ -52,13 +64,7 @@ func (d *Device) EnrolByAccount(ctx context.Context, origin, account, code strin
 	if err != nil {
 		return fmt.Errorf("enrolment request with the access token: %w", err)
 	}
-	if err := d.useProfile(signed); err != nil {
-		return err
-	}
-	if err := d.ObtainIdentity(ctx); err != nil {
-		return err
-	}
-	return d.Complete(ctx)
+	return d.useProfile(signed)
 }
 
 // webView is the device's client for the enrolment flow: it follows

@@ -6,6 +6,8 @@ import (
 	"fmt"
 
 	"howett.net/plist"
+
+	"github.com/steward-mdm/steward/internal/apple/mdmproto"
 )
 
 // Poll sends Idle and answers every command until the queue is empty; it
@@ -86,21 +88,7 @@ func (d *Device) answer(uuid string, cmd map[string]any) map[string]any {
 	res := map[string]any{"Status": "Acknowledged", "CommandUUID": uuid, "RequestType": rt}
 	switch rt {
 	case "DeviceInformation":
-		answers := map[string]any{}
-		all := map[string]any{"UDID": d.UDID, "SerialNumber": d.Serial, "DeviceName": "Simulated iPhone", "OSVersion": d.OSVersion,
-			"BuildVersion": "22B83", "ModelName": "iPhone", "Model": d.Model, "ProductName": d.ProductName, "DeviceCapacity": 256.0,
-			"AvailableDeviceCapacity": 117.4, "BatteryLevel": 0.81, "IMEI": "35 693803 564380 9", "PhoneNumber": "+49 1575 5550100",
-			"WiFiMAC": "a4:83:e7:12:34:56", "BluetoothMAC": "a4:83:e7:12:34:57", "IsSupervised": !d.Personal, "IsActivationLockEnabled": true,
-			"CurrentCarrierNetwork": "Telekom.de", "ICCID": "8949 0200 0012 3456 7890"}
-		queries, _ := cmd["Queries"].([]any)
-		for _, q := range queries {
-			if k, ok := q.(string); ok {
-				if v, ok := all[k]; ok && v != "" {
-					answers[k] = v
-				}
-			}
-		}
-		res["QueryResponses"] = answers
+		res["QueryResponses"] = d.deviceInformation(cmd)
 	case "SecurityInfo":
 		res["SecurityInfo"] = map[string]any{"HardwareEncryptionCaps": 3, "PasscodePresent": !d.NoPasscode, "PasscodeCompliant": !d.NoPasscode,
 			"PasscodeCompliantWithProfiles": !d.NoPasscode}
@@ -150,6 +138,58 @@ func (d *Device) answer(uuid string, cmd map[string]any) map[string]any {
 	}
 	d.identify(res)
 	return res
+}
+
+// Which DeviceInformation queries a device keeps back, from Apple's
+// device-management schema. Written out here rather than shared with the
+// server's table, so that each checks the other: a device records what it
+// was asked and withheld (Device.Withheld), which a server should never ask.
+var (
+	// networkQueries need the network information access right (32).
+	networkQueries = map[string]bool{"WiFiMAC": true, "BluetoothMAC": true, "EthernetMAC": true, "PhoneNumber": true,
+		"ICCID": true, "CurrentCarrierNetwork": true}
+	// hiddenFromUserEnrollment are never answered on a User Enrollment,
+	// whatever the access rights (which it ignores).
+	hiddenFromUserEnrollment = map[string]bool{"UDID": true, "SerialNumber": true, "IMEI": true, "MEID": true,
+		"IsActivationLockEnabled": true, "WiFiMAC": true, "BluetoothMAC": true, "EthernetMAC": true, "PhoneNumber": true,
+		"ICCID": true, "CurrentCarrierNetwork": true}
+)
+
+// deviceInformation answers the queries the device's enrolment lets it
+// answer: those its profile's access rights cover, or on a User
+// Enrollment those Apple does not keep from the organisation.
+func (d *Device) deviceInformation(cmd map[string]any) map[string]any {
+	all := map[string]any{"UDID": d.UDID, "SerialNumber": d.Serial, "DeviceName": "Simulated iPhone", "OSVersion": d.OSVersion,
+		"BuildVersion": "22B83", "ModelName": "iPhone", "Model": d.Model, "ProductName": d.ProductName, "DeviceCapacity": 256.0,
+		"AvailableDeviceCapacity": 117.4, "BatteryLevel": 0.81, "IMEI": "35 693803 564380 9", "PhoneNumber": "+49 1575 5550100",
+		"WiFiMAC": "a4:83:e7:12:34:56", "BluetoothMAC": "a4:83:e7:12:34:57", "IsSupervised": d.Supervised, "IsActivationLockEnabled": true,
+		"CurrentCarrierNetwork": "Telekom.de", "ICCID": "8949 0200 0012 3456 7890"}
+	allowed := func(q string) bool {
+		if d.EnrollmentID != "" {
+			return !hiddenFromUserEnrollment[q]
+		}
+		switch {
+		case q == "UDID":
+			return true
+		case networkQueries[q]:
+			return d.profile.accessRights&uint64(mdmproto.AccessNetworkInformation) != 0
+		default:
+			return d.profile.accessRights&uint64(mdmproto.AccessDeviceInformation) != 0
+		}
+	}
+	answers := map[string]any{}
+	queries, _ := cmd["Queries"].([]any)
+	for _, q := range queries {
+		k, _ := q.(string)
+		if !allowed(k) {
+			d.Withheld = append(d.Withheld, k)
+			continue
+		}
+		if v, ok := all[k]; ok && v != "" {
+			answers[k] = v
+		}
+	}
+	return answers
 }
 
 // refuseApp is the error chain of an App Store app a device will not

@@ -21,6 +21,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"path"
 	"regexp"
 	"strings"
 
@@ -38,9 +39,18 @@ type Device struct {
 	Model        string
 	ProductName  string
 	Personal     bool // answers with managed apps only, like a BYOD device asked for them
-	Apps         int  // apps installed (and reported on a full list)
-	OSVersion    string
-	NoPasscode   bool // reports no passcode set
+	// Supervised is a device set up through Automated Device Enrollment or
+	// Apple Configurator; one that installed a downloaded profile is not.
+	Supervised bool
+	// Account is the work account a User Enrollment signs in with (the
+	// person's e-mail address): the device finds its server from it.
+	Account string
+	// Withheld lists the DeviceInformation queries the device was asked
+	// and left unanswered, as its enrolment does not let it answer them.
+	Withheld   []string
+	Apps       int // apps installed (and reported on a full list)
+	OSVersion  string
+	NoPasscode bool // reports no passcode set
 	// RefuseProfiles answers InstallProfile with an error, as a device
 	// does for a payload it cannot apply.
 	RefuseProfiles bool
@@ -110,8 +120,12 @@ func (d *Device) Prepare(ctx context.Context, link string, allowFullWipe bool) e
 }
 
 // Install is what the employee does: open the invitation, accept the
-// notice, download the profile and check its signature.
+// notice, download the profile and check its signature. A User Enrollment
+// goes through account-driven enrolment instead (Account must be set).
 func (d *Device) Install(ctx context.Context, link string, allowFullWipe bool) error {
+	if d.EnrollmentID != "" {
+		return d.installUserEnrollment(ctx, link)
+	}
 	page, err := d.do(ctx, "GET", link, "", nil, nil)
 	if err != nil {
 		return fmt.Errorf("opening the invitation: %w", err)
@@ -133,6 +147,20 @@ func (d *Device) Install(ctx context.Context, link string, allowFullWipe bool) e
 		return fmt.Errorf("downloading the profile: %w", err)
 	}
 	return d.useProfile(signed)
+}
+
+// installUserEnrollment takes an invitation to a User Enrollment the way
+// its employee must: nothing to download; the device signs in with the
+// work account, and the invitation's code opens the enrolment.
+func (d *Device) installUserEnrollment(ctx context.Context, link string) error {
+	if d.Account == "" {
+		return errors.New("a User Enrollment signs in with the work account: set Device.Account")
+	}
+	u, err := url.Parse(link)
+	if err != nil {
+		return err
+	}
+	return d.InstallByAccount(ctx, u.Scheme+"://"+u.Host, d.Account, path.Base(u.Path))
 }
 
 // useProfile checks and reads a downloaded enrolment profile.

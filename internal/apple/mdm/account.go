@@ -67,7 +67,7 @@ func (h *httpHandler) accountEnrolment(w http.ResponseWriter, r *http.Request) {
 		h.page(w, r, err)
 		return
 	}
-	h.profile(w, r.WithContext(ctx), strings.TrimSpace(token))
+	h.profile(w, r.WithContext(ctx), strings.TrimSpace(token), true)
 }
 
 var signInPage = template.Must(template.New("sign-in").Parse(`<!doctype html>

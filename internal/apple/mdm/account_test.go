@@ -2,7 +2,9 @@ package mdm_test
 
 import (
 	"errors"
+	"io"
 	"net/http"
+	"net/url"
 	"path"
 	"strings"
 	"testing"
@@ -61,6 +63,9 @@ func TestAccountDrivenUserEnrollment(t *testing.T) {
 	if _, err := phone.Poll(f.ctx); err != nil {
 		t.Fatal(err)
 	}
+	if len(phone.Withheld) > 0 {
+		t.Errorf("a User Enrollment was asked for %v, which Apple keeps from the organisation", phone.Withheld)
+	}
 	for field := range f.fields(dev.ID) {
 		if strings.HasPrefix(field, "device.") || strings.HasPrefix(field, "telephony.") {
 			t.Errorf("a user enrollment stored %s", field)
@@ -69,4 +74,49 @@ func TestAccountDrivenUserEnrollment(t *testing.T) {
 	// The token dies with the enrolment it opened.
 	again, _ := sim.New(ts.Client(), true)
 	refused("a used code", again.EnrolByAccount(f.ctx, ts.URL, "erika@acme.test", code))
+}
+
+// TestUserEnrollmentHasNoDownload: a User Enrollment profile installs only
+// through account-driven enrolment, so the invitation tells the employee
+// to sign in from Settings instead and the download is refused; the same
+// code then enrols the device by account.
+func TestUserEnrollmentHasNoDownload(t *testing.T) {
+	f := newFixture(t, storetest.OpenSQLite(t))
+	f.publish(privacy.UserEnrolled)
+	ts := f.serve()
+	_, link, err := f.svc.CreateEnrolment(f.ctx, f.tenant, mdm.EnrolmentInput{Ownership: string(privacy.UserEnrolled),
+		SubjectID: f.subject("erika@acme.test")}, admin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	get := func(u string) (int, string) {
+		t.Helper()
+		resp, err := ts.Client().Get(u)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	resp, err := ts.Client().PostForm(link, url.Values{"language": {"en"}, "notice_version": {"1"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	page, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || !strings.Contains(string(page), "Sign In to Work or School Account") ||
+		!strings.Contains(string(page), path.Base(link)) || strings.Contains(string(page), "/profile") {
+		t.Fatalf("the accepted invitation (%d) does not send the employee to Settings with the code:\n%s", resp.StatusCode, page)
+	}
+	if status, body := get(link + "/profile"); status != http.StatusConflict || !strings.Contains(body, "Sign In to Work or School Account") {
+		t.Fatalf("downloading a User Enrollment profile: %d %q, want 409 with the way to enrol", status, body)
+	}
+	if status, page := get(link); status != http.StatusOK || strings.Contains(page, "/profile") {
+		t.Fatalf("the invitation opened again (%d) offers a download:\n%s", status, page)
+	}
+	phone, _ := sim.New(ts.Client(), true)
+	if err := phone.EnrolByAccount(f.ctx, ts.URL, "erika@acme.test", path.Base(link)); err != nil {
+		t.Fatalf("account-driven enrolment after the refused download: %v", err)
+	}
 }

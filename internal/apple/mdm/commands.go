@@ -19,7 +19,8 @@ func commandAD(id string) []byte { return []byte("mdm-command:" + id) }
 
 // DeviceInformationQueries returns the DeviceInformation queries the
 // collection policy allows for a device: Steward never asks for what it
-// would only drop. The list comes from the data catalogue's sources.
+// would only drop, nor a User Enrollment for what Apple keeps from it. The
+// list comes from the data catalogue's sources.
 func DeviceInformationQueries(p privacy.Policy, o privacy.Ownership) []string {
 	var out []string
 	for _, f := range privacy.Catalogue {
@@ -27,9 +28,13 @@ func DeviceInformationQueries(p privacy.Policy, o privacy.Ownership) []string {
 			continue
 		}
 		for _, src := range f.Sources {
-			if src.Protocol == "apple-mdm" && src.Payload == "DeviceInformation" && !slices.Contains(out, src.Key) {
-				out = append(out, src.Key)
+			if src.Protocol != "apple-mdm" || src.Payload != "DeviceInformation" || slices.Contains(out, src.Key) {
+				continue
 			}
+			if o == privacy.UserEnrolled && !mdmproto.AnsweredOnUserEnrollment(src.Key) {
+				continue
+			}
+			out = append(out, src.Key)
 		}
 	}
 	slices.Sort(out)

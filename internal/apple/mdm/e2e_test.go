@@ -61,7 +61,7 @@ func (f *fixture) enrolled(ts *httptest.Server, o privacy.Ownership, subjectID s
 	if err != nil {
 		f.t.Fatal(err)
 	}
-	d.Personal = o.PersonallyOwned()
+	d.Personal, d.Account = o.PersonallyOwned(), f.emails[subjectID]
 	if err := d.Enrol(f.ctx, link, false); err != nil {
 		f.t.Fatalf("enrolment: %v", err)
 	}

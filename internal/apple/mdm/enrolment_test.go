@@ -32,6 +32,7 @@ type fixture struct {
 	signer *audit.Signer
 	tenant string
 	now    time.Time
+	emails map[string]string // by subject ID, for User Enrollment's sign-in
 }
 
 var admin = iam.Actor{Type: store.ActorAdmin, ID: "admin-1"}
@@ -69,6 +70,10 @@ func (f *fixture) subject(email string) string {
 	if err != nil {
 		f.t.Fatal(err)
 	}
+	if f.emails == nil {
+		f.emails = map[string]string{}
+	}
+	f.emails[s.ID] = email
 	return s.ID
 }
 

@@ -80,7 +80,7 @@ func (s *Service) Handler(cfg HTTPConfig) (http.Handler, error) {
 	mux.Handle("/scep/{tenant}", scepSrv.Handler())
 	mux.HandleFunc("GET /enrol/{secret}", h.invitation)
 	mux.HandleFunc("POST /enrol/{secret}", h.accept)
-	mux.HandleFunc("GET /enrol/{secret}/profile", func(w http.ResponseWriter, r *http.Request) { h.profile(w, r, r.PathValue("secret")) })
+	mux.HandleFunc("GET /enrol/{secret}/profile", func(w http.ResponseWriter, r *http.Request) { h.profile(w, r, r.PathValue("secret"), false) })
 	mux.HandleFunc("GET "+wellKnownPath, h.discovery)
 	mux.HandleFunc("POST "+accountPath, h.accountEnrolment)
 	mux.HandleFunc("GET "+signInPath, h.signIn)
@@ -274,6 +274,9 @@ var invitationPage = template.Must(template.New("invite").Parse(`<!doctype html>
 <h2>In plain words</h2><pre>{{.Summary}}</pre>
 <h2>The notice (version {{.Notice.Version}})</h2><pre>{{.Notice.Body}}</pre>
 {{if and .Accepted .Account}}<form method="post" action="{{.Secret}}/account-token"><button type="submit">Continue enrolment on this device</button></form>
+{{else if and .Accepted .UserEnrollment}}<p>Now enrol on the iPhone, iPad or Mac itself: open Settings &gt; General &gt; VPN &amp; Device Management
+(on a Mac: System Settings &gt; General &gt; Device Management), choose <strong>Sign In to Work or School Account</strong>,
+and enter your work e-mail address. When asked for the enrolment code, enter <code>{{.Secret}}</code>.</p>
 {{else if .Accepted}}<p><a href="{{.Secret}}/profile">Download the enrolment profile</a>, then install it in Settings.</p>
 {{else}}<form method="post"{{if .Account}} action="{{.Secret}}?account=1"{{end}}><input type="hidden" name="language" value="{{.Notice.Language}}"><input type="hidden" name="notice_version" value="{{.Notice.Version}}">
 {{if .AskWipe}}<p><label><input type="checkbox" name="allow_full_wipe" value="yes"> Also allow my organisation to erase this whole device if it is lost or stolen.</label></p>{{end}}
@@ -306,7 +309,7 @@ func (h *httpHandler) render(w http.ResponseWriter, inv Invitation, secret strin
 	w.Header().Set("Referrer-Policy", "no-referrer")
 	_ = invitationPage.Execute(w, map[string]any{"Lang": inv.Notice.Language, "Notice": inv.Notice, "Summary": inv.Summary,
 		"Accepted": inv.Enrolment.State == EnrolmentAccepted, "AskWipe": inv.Enrolment.Ownership == "personal", "Secret": secret,
-		"Account": account && inv.Enrolment.UserEnrollment})
+		"Account": account && inv.Enrolment.UserEnrollment, "UserEnrollment": inv.Enrolment.UserEnrollment})
 }
 
 func (h *httpHandler) accept(w http.ResponseWriter, r *http.Request) {
@@ -331,9 +334,12 @@ func (h *httpHandler) accept(w http.ResponseWriter, r *http.Request) {
 	h.render(w, inv, secret, r.URL.Query().Get("account") == "1")
 }
 
-func (h *httpHandler) profile(w http.ResponseWriter, r *http.Request, secret string) {
+func (h *httpHandler) profile(w http.ResponseWriter, r *http.Request, secret string, byAccount bool) {
 	ctx := r.Context()
 	e, err := h.s.openEnrolment(ctx, h.s.st.Read(), secret, EnrolmentAccepted)
+	if err == nil {
+		err = checkHandOut(e, byAccount)
+	}
 	if err != nil {
 		h.page(w, r, err)
 		return
@@ -346,7 +352,7 @@ func (h *httpHandler) profile(w http.ResponseWriter, r *http.Request, secret str
 		h.page(w, r, err)
 		return
 	}
-	signed, err := h.s.Profile(ctx, secret, topic)
+	signed, err := h.s.Profile(ctx, secret, topic, byAccount)
 	if err != nil {
 		h.page(w, r, err)
 		return

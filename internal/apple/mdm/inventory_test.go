@@ -2,6 +2,7 @@ package mdm_test
 
 import (
 	"encoding/json"
+	"strings"
 	"testing"
 
 	"github.com/steward-mdm/steward/internal/apple/mdm"
@@ -49,6 +50,35 @@ func TestListsOnPersonalDevicesAreManagedOnly(t *testing.T) {
 		l, err := mdm.RequestFor(mdmproto.CertificateList{}, d, privacy.Settings{}, false)
 		if err != nil || l.(mdmproto.CertificateList).ManagedOnly != c.want {
 			t.Errorf("%s CertificateList: %+v, %v; want ManagedOnly %v", c.ownership, l, err, c.want)
+		}
+	}
+}
+
+// TestPersonalDeviceReportsWhatItsNoticeSays: under the default policy a
+// personal device's MAC addresses are collected and hidden, as its notice
+// says; its profile must grant the right a device needs to answer for
+// them, and nothing telephony-related is asked or kept.
+func TestPersonalDeviceReportsWhatItsNoticeSays(t *testing.T) {
+	f := newFixture(t, storetest.OpenSQLite(t))
+	f.publish(privacy.Personal)
+	ts := f.serve()
+	d, dev := f.enrolled(ts, privacy.Personal, f.subject("erika@acme.test"))
+	if _, err := d.Poll(f.ctx); err != nil {
+		t.Fatal(err)
+	}
+	if len(d.Withheld) > 0 {
+		t.Errorf("the device was asked for %v, which its access rights do not cover", d.Withheld)
+	}
+	fields := f.fields(dev.ID)
+	if mac, ok := fields["network.wifi_mac"]; !ok || !mac.Masked {
+		t.Errorf("network.wifi_mac = %+v (present %v), want it kept and masked", mac, ok)
+	}
+	if v, ok := fields["os.supervised"]; !ok || string(v.Value) != "false" {
+		t.Errorf("os.supervised = %s, want false for a device enrolled by a downloaded profile", v.Value)
+	}
+	for field := range fields {
+		if strings.HasPrefix(field, "telephony.") {
+			t.Errorf("a personal device stored %s", field)
 		}
 	}
 }

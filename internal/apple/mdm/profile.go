@@ -18,7 +18,9 @@ import (
 // downloads again.
 const challengeTTL = time.Hour
 
-// accessRights grants what the ownership class needs and no more.
+// accessRights grants what the ownership class needs and no more. On a
+// personal device the network information right (MAC addresses, phone
+// and SIM numbers) comes only with a policy that collects such fields.
 func accessRights(o privacy.Ownership, p privacy.Policy, fullWipeConsented bool) mdmproto.AccessRights {
 	switch o {
 	case privacy.Corporate, privacy.Shared:
@@ -30,18 +32,39 @@ func accessRights(o privacy.Ownership, p privacy.Policy, fullWipeConsented bool)
 		mdmproto.AccessDeviceInformation | mdmproto.AccessProvisioningProfileInspection | mdmproto.AccessProvisioningProfileInstallRemove |
 		mdmproto.AccessApplicationInspection | mdmproto.AccessRestrictionQueries | mdmproto.AccessSecurityQueries |
 		mdmproto.AccessSettings | mdmproto.AccessAppManagement
+	for _, q := range DeviceInformationQueries(p, o) {
+		r |= mdmproto.QueryRight(q)
+	}
 	if p[o].FullWipe && fullWipeConsented {
 		r |= mdmproto.AccessDeviceErase
 	}
 	return r
 }
 
+// checkHandOut refuses a User Enrollment's profile to a plain download.
+// Its profile names the Managed Apple Account with AssignedManagedAppleID,
+// which devices take only in account-driven enrolment (iOS 15 and macOS 14
+// on); profile-based User Enrollment is gone since iOS 18 and macOS 15.
+func checkHandOut(e store.Enrolment, byAccount bool) error {
+	if e.UserEnrollment && !byAccount {
+		return apperr.Conflict("this is a User Enrollment: it starts on the device itself. " +
+			"Open Settings > General > VPN & Device Management (on a Mac: System Settings > General > Device Management), " +
+			"choose Sign In to Work or School Account, and enter your work e-mail address and the enrolment code from your invitation")
+	}
+	return nil
+}
+
 // Profile returns the signed enrolment profile of an accepted enrolment:
 // SCEP payload (with a fresh single-use challenge) then the MDM payload.
-func (s *Service) Profile(ctx context.Context, secret string, topic string) ([]byte, error) {
+// byAccount says the device asked for it in account-driven enrolment, the
+// only way a User Enrollment's profile is handed out.
+func (s *Service) Profile(ctx context.Context, secret, topic string, byAccount bool) ([]byte, error) {
 	q := s.st.Read()
 	e, err := s.openEnrolment(ctx, q, secret, EnrolmentAccepted)
 	if err != nil {
+		return nil, err
+	}
+	if err := checkHandOut(e, byAccount); err != nil {
 		return nil, err
 	}
 	challenge, err := scep.IssueChallenge(ctx, q.Settings(), e.TenantID, e.ID, s.clock(), challengeTTL)
