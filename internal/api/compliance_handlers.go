@@ -3,14 +3,14 @@ package api
 import (
 	"crypto/x509"
 	"encoding/json"
-	"encoding/pem"
+	"errors"
 	"net/http"
-	"net/url"
 	"strings"
 	"time"
 
 	"github.com/steward-mdm/steward/internal/apperr"
 	"github.com/steward-mdm/steward/internal/compliance"
+	"github.com/steward-mdm/steward/internal/proxy"
 	"github.com/steward-mdm/steward/internal/rbac"
 	"github.com/steward-mdm/steward/internal/store"
 )
@@ -265,27 +265,12 @@ func (s *Server) presentedCertificate(r *http.Request) (*x509.Certificate, error
 	if r.TLS != nil && len(r.TLS.PeerCertificates) > 0 {
 		return r.TLS.PeerCertificates[0], nil
 	}
-	if s.opts.ClientCertHeader == "" {
-		return nil, nil // forwarding is off unless configured
+	cert, err := proxy.Trusted(s.opts.TrustedProxies).ForwardedCertificate(r, s.opts.ClientCertHeader)
+	if errors.Is(err, proxy.ErrUntrustedForward) {
+		return nil, apperr.Forbidden("%s", err.Error())
 	}
-	raw := r.Header.Get(s.opts.ClientCertHeader)
-	if raw == "" {
-		return nil, nil
-	}
-	if peer, ok := s.peer(r); !ok || !s.trusted(peer) {
-		return nil, apperr.Forbidden("a forwarded client certificate is only accepted from a trusted proxy")
-	}
-	unescaped, err := url.QueryUnescape(raw)
 	if err != nil {
-		return nil, apperr.Invalid("the forwarded client certificate is not URL-escaped PEM")
-	}
-	block, _ := pem.Decode([]byte(unescaped))
-	if block == nil || block.Type != "CERTIFICATE" {
-		return nil, apperr.Invalid("the forwarded client certificate is not PEM")
-	}
-	cert, err := x509.ParseCertificate(block.Bytes)
-	if err != nil {
-		return nil, apperr.Invalid("the forwarded client certificate does not parse")
+		return nil, apperr.Invalid("%s", err.Error())
 	}
 	return cert, nil
 }

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/steward-mdm/steward/internal/apperr"
+	"github.com/steward-mdm/steward/internal/proxy"
 )
 
 type ctxKey int
@@ -35,7 +36,7 @@ func requestID(ctx context.Context) string {
 func (s *Server) withRequestID(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		id := r.Header.Get(RequestIDHeader)
-		if peer, ok := s.peer(r); !ok || !s.trusted(peer) || !requestIDPattern.MatchString(id) {
+		if !proxy.Trusted(s.opts.TrustedProxies).FromProxy(r) || !requestIDPattern.MatchString(id) {
 			var b [12]byte
 			_, _ = rand.Read(b[:])
 			id = hex.EncodeToString(b[:])

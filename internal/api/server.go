@@ -4,14 +4,15 @@
 package api
 
 import (
-	"github.com/steward-mdm/steward/internal/actions"
-	"github.com/steward-mdm/steward/internal/compliance"
-	"github.com/steward-mdm/steward/internal/device"
 	"log/slog"
 	"net/http"
 	"net/netip"
-	"strings"
 	"time"
+
+	"github.com/steward-mdm/steward/internal/actions"
+	"github.com/steward-mdm/steward/internal/compliance"
+	"github.com/steward-mdm/steward/internal/device"
+	"github.com/steward-mdm/steward/internal/proxy"
 
 	"github.com/steward-mdm/steward/internal/apperr"
 	"github.com/steward-mdm/steward/internal/apple/mdm"
@@ -118,76 +119,9 @@ func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
 }
 
-// clientIP is the caller's address: the connection's peer, or the nearest
-// untrusted hop of X-Forwarded-For when the peer is a trusted proxy. A
-// trusted peer with a missing or unreadable header yields "", which no
-// allowlist admits: failing open here would let anyone in through the proxy.
+// clientIP is the caller's address, through trusted proxies.
 func (s *Server) clientIP(r *http.Request) string {
-	addr, ok := s.peer(r)
-	if !ok {
-		return ""
-	}
-	if !s.trusted(addr) {
-		return addr.String()
-	}
-	var hops []string
-	for _, h := range r.Header.Values("X-Forwarded-For") {
-		hops = append(hops, splitComma(h)...)
-	}
-	client := ""
-	for i := len(hops) - 1; i >= 0; i-- {
-		a, ok := parseHop(hops[i])
-		if !ok {
-			return ""
-		}
-		client = a.String()
-		if !s.trusted(a) {
-			break
-		}
-	}
-	return client // every hop trusted: the first is the client
-}
-
-func (s *Server) peer(r *http.Request) (netip.Addr, bool) {
-	ap, err := netip.ParseAddrPort(r.RemoteAddr)
-	if err != nil {
-		return netip.Addr{}, false
-	}
-	return ap.Addr().Unmap(), true
-}
-
-// parseHop reads one X-Forwarded-For entry: an address, optionally with a
-// port or in brackets, as proxies write them.
-func parseHop(h string) (netip.Addr, bool) {
-	if a, err := netip.ParseAddr(h); err == nil {
-		return a.Unmap(), true
-	}
-	if ap, err := netip.ParseAddrPort(h); err == nil {
-		return ap.Addr().Unmap(), true
-	}
-	if a, err := netip.ParseAddr(strings.TrimSuffix(strings.TrimPrefix(h, "["), "]")); err == nil {
-		return a.Unmap(), true
-	}
-	return netip.Addr{}, false
-}
-
-func (s *Server) trusted(a netip.Addr) bool {
-	for _, p := range s.opts.TrustedProxies {
-		if p.Contains(a) {
-			return true
-		}
-	}
-	return false
-}
-
-func splitComma(s string) []string {
-	var out []string
-	for _, part := range strings.Split(s, ",") {
-		if part = strings.TrimSpace(part); part != "" {
-			out = append(out, part)
-		}
-	}
-	return out
+	return proxy.Trusted(s.opts.TrustedProxies).ClientIP(r)
 }
 
 // now is the API's clock for response fields.

@@ -165,8 +165,12 @@ func (c *Config) finish() error {
 	if (c.TLSCert == "") != (c.TLSKey == "") {
 		return fmt.Errorf("--tls-cert and --tls-key go together")
 	}
-	if _, err := c.Proxies(); err != nil {
+	proxies, err := c.Proxies()
+	if err != nil {
 		return err
+	}
+	if c.MDMClientCertHeader != "" && len(proxies) == 0 {
+		return fmt.Errorf("--mdm-client-cert-header needs --trusted-proxies: only a trusted proxy's header is believed")
 	}
 	if err := loopbackOnly(c.ProfileListen); err != nil {
 		return fmt.Errorf("--profile-listen: %w", err)

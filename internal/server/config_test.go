@@ -3,7 +3,6 @@ package server
 import (
 	"net/http"
 	"net/http/httptest"
-	"net/netip"
 	"os"
 	"path/filepath"
 	"testing"
@@ -64,6 +63,7 @@ func TestConfigRejectsMistakes(t *testing.T) {
 		"unknown file key": {[]string{"--config", file}, nil},
 		"cert without key": {[]string{"--tls-cert", "c.pem"}, nil},
 		"bad proxy":        {nil, map[string]string{"STEWARD_TRUSTED_PROXIES": "not-a-cidr"}},
+		"header, no proxy": {[]string{"--mdm-client-cert-header", "X-Client-Cert"}, nil},
 		"bad duration":     {nil, map[string]string{"STEWARD_AUDIT_RETENTION": "soon"}},
 		"short retention":  {[]string{"--audit-retention", "1h"}, nil},
 		"public profiles":  {[]string{"--profile-listen", "0.0.0.0:6060"}, nil},
@@ -71,16 +71,6 @@ func TestConfigRejectsMistakes(t *testing.T) {
 	} {
 		if _, err := resolve(t, c.args, c.env); err == nil {
 			t.Errorf("%s: accepted", name)
-		}
-	}
-}
-
-func TestFromProxy(t *testing.T) {
-	proxies := []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8")}
-	for addr, want := range map[string]bool{"10.1.2.3:443": true, "192.168.1.1:443": false, "[::ffff:10.0.0.1]:80": true, "garbage": false} {
-		r := &http.Request{RemoteAddr: addr}
-		if got := fromProxy(r, proxies); got != want {
-			t.Errorf("%s: %v, want %v", addr, got, want)
 		}
 	}
 }

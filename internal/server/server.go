@@ -5,19 +5,19 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
-	"github.com/steward-mdm/steward/internal/actions"
-	"github.com/steward-mdm/steward/internal/compliance"
-	"github.com/steward-mdm/steward/internal/device"
 	"io"
 	"log"
 	"log/slog"
 	"net"
 	"net/http"
-	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
 	"time"
+
+	"github.com/steward-mdm/steward/internal/actions"
+	"github.com/steward-mdm/steward/internal/compliance"
+	"github.com/steward-mdm/steward/internal/device"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -140,7 +140,7 @@ func (a *App) Handler(metrics http.Handler) (http.Handler, error) {
 		Devices: a.Devices, Actions: a.Actions, Compliance: a.Compliance, Logger: a.Log,
 		TrustedProxies: proxies, ClientCertHeader: a.Config.MDMClientCertHeader, Metrics: metrics, Ready: a.ready})
 	devices, err := a.MDM.Handler(mdm.HTTPConfig{Topic: a.MDM.Topic, Log: a.Log, ClientCertHeader: a.Config.MDMClientCertHeader,
-		FromTrustedProxy: func(r *http.Request) bool { return fromProxy(r, proxies) }})
+		Proxies: proxies})
 	if err != nil {
 		return nil, err
 	}
@@ -356,18 +356,4 @@ func routeDevices(devices, api http.Handler) http.Handler {
 		}
 		api.ServeHTTP(w, r)
 	})
-}
-
-// fromProxy reports whether r's peer is one of the trusted proxies.
-func fromProxy(r *http.Request, proxies []netip.Prefix) bool {
-	ap, err := netip.ParseAddrPort(r.RemoteAddr)
-	if err != nil {
-		return false
-	}
-	for _, p := range proxies {
-		if p.Contains(ap.Addr().Unmap()) {
-			return true
-		}
-	}
-	return false
 }

@@ -284,8 +284,9 @@ type CommandStore interface {
 	// OpenCounts returns how many open commands each of the devices holds
 	// on its device channel (devices with none are absent).
 	OpenCounts(ctx context.Context, tenantID string, deviceIDs []string) (map[string]int, error)
-	// OpenOnUserChannel returns how many open commands a user channel holds.
-	OpenOnUserChannel(ctx context.Context, tenantID, deviceID, userChannel string) (int, error)
+	// OpenOnChannel returns how many open commands a channel holds: a user
+	// channel, or with userChannel empty the device channel.
+	OpenOnChannel(ctx context.Context, tenantID, deviceID, userChannel string) (int, error)
 	Get(ctx context.Context, tenantID, id string) (Command, error)
 	// SendNext marks the oldest open command of the device's channel (the
 	// device channel when userChannel is empty, else that user channel)
@@ -311,6 +312,6 @@ type CommandStore interface {
 	CancelOpen(ctx context.Context, tenantID, deviceID string, errorChain string, at time.Time) ([]Command, error)
 	CancelOpenForUser(ctx context.Context, tenantID, deviceID, userChannel, errorChain string, at time.Time) ([]Command, error)
 	List(ctx context.Context, tenantID, deviceID string, p Page) ([]Command, error)
-	// PurgeBefore deletes up to limit finished commands created before cutoff.
+	// PurgeBefore deletes up to limit commands that finished before cutoff.
 	PurgeBefore(ctx context.Context, cutoff time.Time, limit int) ([]PurgeCount, error)
 }

@@ -24,6 +24,9 @@ import (
 var (
 	ErrNotFound = errors.New("store: not found")
 	ErrConflict = errors.New("store: conflict")
+	// ErrInvalidText: a value holds text the database cannot keep (PostgreSQL
+	// refuses NUL bytes and invalid UTF-8); the input was bad, not the store.
+	ErrInvalidText = errors.New("store: text with a NUL byte or invalid UTF-8")
 )
 
 // Store is a database.

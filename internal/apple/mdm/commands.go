@@ -138,7 +138,15 @@ func (s *Service) EnqueueAllEnrolled(ctx context.Context, tenantID string, limit
 // order and by ID.
 type targets func(ctx context.Context, q store.Queries, tenantID string) ([]string, map[string]store.Device, error)
 
+// listedDevices are the devices a request names, each once: a device named
+// twice gets one command, as the admin meant.
 func listedDevices(ids []string) targets {
+	seen := make(map[string]bool, len(ids))
+	ids = slices.DeleteFunc(slices.Clone(ids), func(id string) bool {
+		dup := seen[id]
+		seen[id] = true
+		return dup
+	})
 	return func(ctx context.Context, q store.Queries, tenantID string) ([]string, map[string]store.Device, error) {
 		if len(ids) == 1 {
 			// Locked, as a departure locks it: a departure then either comes

@@ -36,11 +36,13 @@ func (s *Service) Connect(ctx context.Context, cert *x509.Certificate, body []by
 		}
 	}
 	var next store.Command
+	var tenantID, deviceID string
 	err = s.st.Tx(ctx, func(q store.Queries) error {
 		ch, d, err := s.channelAndDevice(ctx, q, cert, res.Enrollment)
 		if err != nil {
 			return err
 		}
+		tenantID, deviceID = ch.TenantID, ch.DeviceID
 		now := s.clock()
 		// A stale device's last-seen time is always old enough to be written,
 		// so its flag is cleared here too.
@@ -57,10 +59,45 @@ func (s *Service) Connect(ctx context.Context, cert *x509.Certificate, body []by
 		next, err = s.sendNext(ctx, q, ch.TenantID, ch.DeviceID, "", res.Status == mdmproto.StatusIdle, now)
 		return err
 	})
-	if err != nil || next.ID == "" {
+	if err != nil {
 		return nil, err
 	}
+	if next.ID == "" {
+		s.retryPutOff(ctx, tenantID, deviceID, "", res.Status)
+		return nil, nil
+	}
 	return s.sealer.Open(next.Payload, commandAD(next.ID))
+}
+
+// notNowRetry is how long after an exchange that left put-off commands
+// behind Steward pushes the channel again.
+const notNowRetry = time.Minute
+
+// retryPutOff schedules a push for a channel whose exchange ended with
+// commands still open on an answer other than NotNow. A device polls again
+// by itself only when its last answer was NotNow; after a NotNow and then
+// another command's result it waits for a push, and the command it put off
+// would wait for some unrelated one. A failure only costs that push, so it
+// is logged rather than failing the result already recorded.
+func (s *Service) retryPutOff(ctx context.Context, tenantID, deviceID, userChannel string, last mdmproto.Status) {
+	if last == mdmproto.StatusIdle || last == mdmproto.StatusNotNow {
+		return
+	}
+	open, err := s.st.Read().Commands().OpenOnChannel(ctx, tenantID, deviceID, userChannel)
+	if err == nil && open > 0 {
+		err = s.st.Tx(ctx, func(q store.Queries) error {
+			at := s.clock().Add(notNowRetry)
+			if userChannel == "" {
+				_, err := q.AppleChannels().SchedulePush(ctx, tenantID, []string{deviceID}, at)
+				return err
+			}
+			_, err := q.AppleUserChannels().SchedulePush(ctx, tenantID, []string{userChannel}, at)
+			return err
+		})
+	}
+	if err != nil {
+		s.log.Warn("scheduling a push for put-off commands failed", "error", err.Error())
+	}
 }
 
 // sendNext claims the next command of a device's channel (userChannel
@@ -115,8 +152,9 @@ func (s *Service) recordResult(ctx context.Context, q store.Queries, tenantID, d
 		cmd.State, cmd.CompletedAt = store.CommandAcknowledged, now
 		if obs, err = resultObservations(ctx, q, mdmproto.RequestType(cmd.RequestType), res, tenantID, deviceID); err != nil {
 			// Finished as failed, so a device that keeps sending a bad
-			// answer does not get the command again forever.
-			cmd.State, cmd.ErrorChain = store.CommandError, `[{"LocalizedDescription":"the result did not decode"}]`
+			// answer does not get the command again forever; and nothing
+			// of it is kept, not even the empty values a decoder built.
+			cmd.State, cmd.ErrorChain, obs = store.CommandError, `[{"LocalizedDescription":"the result did not decode"}]`, nil
 			s.log.Warn("a device sent an undecodable result", "request_type", cmd.RequestType, "error", err.Error())
 		}
 	}

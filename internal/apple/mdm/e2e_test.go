@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"net/url"
 	"strings"
 	"testing"
@@ -19,6 +20,7 @@ import (
 	"github.com/steward-mdm/steward/internal/apple/mdm"
 	"github.com/steward-mdm/steward/internal/apple/mdmproto"
 	"github.com/steward-mdm/steward/internal/privacy"
+	"github.com/steward-mdm/steward/internal/proxy"
 	"github.com/steward-mdm/steward/internal/sim"
 	"github.com/steward-mdm/steward/internal/store"
 	"github.com/steward-mdm/steward/internal/store/sqlstore"
@@ -225,6 +227,26 @@ func TestEnrolAndManageThroughTheProtocol(t *testing.T) {
 				r.Header.Set("Content-Type", "application/x-apple-aspen-mdm")
 				return r
 			},
+			// Text PostgreSQL cannot hold must not reach it.
+			"a NUL byte for tenant": func() *http.Request {
+				r, _ := http.NewRequest("PUT", ts.URL+"/mdm/a%00b/connect", strings.NewReader("x"))
+				r.Header.Set("Content-Type", "application/x-apple-aspen-mdm")
+				return r
+			},
+			"invalid UTF-8 for tenant": func() *http.Request {
+				r, _ := http.NewRequest("PUT", ts.URL+"/mdm/%FF/checkin", strings.NewReader("x"))
+				r.Header.Set("Content-Type", "application/x-apple-aspen-mdm-checkin")
+				return r
+			},
+			"SCEP for a NUL tenant": func() *http.Request {
+				r, _ := http.NewRequest("GET", ts.URL+"/scep/%00?operation=GetCACaps", nil)
+				return r
+			},
+			"a check-in over its bound": func() *http.Request {
+				r, _ := http.NewRequest("PUT", ts.URL+"/mdm/"+f.tenant+"/checkin", bytes.NewReader(make([]byte, mdmproto.MaxCheckinBytes+1)))
+				r.Header.Set("Content-Type", "application/x-apple-aspen-mdm-checkin")
+				return r
+			},
 		} {
 			resp, err := ts.Client().Do(req())
 			if err != nil {
@@ -233,6 +255,9 @@ func TestEnrolAndManageThroughTheProtocol(t *testing.T) {
 			resp.Body.Close()
 			if resp.StatusCode == http.StatusUnauthorized || resp.StatusCode < 400 || resp.StatusCode >= 500 {
 				t.Errorf("%s: HTTP %d", name, resp.StatusCode)
+			}
+			if name == "a check-in over its bound" && resp.StatusCode != http.StatusRequestEntityTooLarge {
+				t.Errorf("%s: HTTP %d, want 413", name, resp.StatusCode)
 			}
 		}
 
@@ -364,23 +389,24 @@ func valuesBesideAudit(t *testing.T, st store.Store) []byte {
 }
 
 // TestIdentityWithoutSignatures: a device identified by its TLS client
-// certificate, or by a trusted proxy's header, and nothing else.
+// certificate, or by a trusted proxy's header, and nothing else; a request
+// presenting two different certificates is refused, and a refusal behind a
+// proxy records the device's address, not the proxy's.
 func TestIdentityWithoutSignatures(t *testing.T) {
 	f := newFixture(t, storetest.OpenSQLite(t))
-	trusted := true
-	ts := f.serveWith(func(c *mdm.HTTPConfig) {
+	cfg := func(c *mdm.HTTPConfig) {
 		c.ClientCertHeader = "X-Client-Cert"
-		c.FromTrustedProxy = func(*http.Request) bool { return trusted }
-	})
+		c.Proxies = proxy.Trusted{netip.MustParsePrefix("10.0.0.0/8")}
+	}
+	ts := f.serveWith(cfg)
 	f.publish(privacy.Corporate)
 	mac, _ := f.enrolled(ts, privacy.Corporate, "")
+	other, _ := f.enrolled(ts, privacy.Corporate, "")
 	idle, _ := plist.Marshal(map[string]any{"Status": "Idle", "UDID": mac.UDID}, plist.XMLFormat)
-	send := func(client *http.Client, header string) int {
+	// Through the network: the peer is 127.0.0.1, no trusted proxy.
+	send := func(client *http.Client) int {
 		req, _ := http.NewRequest("PUT", mac.ServerURL(), bytes.NewReader(idle))
 		req.Header.Set("Content-Type", "application/x-apple-aspen-mdm")
-		if header != "" {
-			req.Header.Set("X-Client-Cert", header)
-		}
 		resp, err := client.Do(req)
 		if err != nil {
 			t.Fatal(err)
@@ -388,30 +414,86 @@ func TestIdentityWithoutSignatures(t *testing.T) {
 		resp.Body.Close()
 		return resp.StatusCode
 	}
-	// Mutual TLS.
-	tr := ts.Client().Transport.(*http.Transport).Clone()
-	tr.TLSClientConfig.Certificates = []tls.Certificate{mac.TLSCertificate()}
-	if got := send(&http.Client{Transport: tr}, ""); got != http.StatusOK {
+	withCert := func(d *sim.Device) *http.Client {
+		tr := ts.Client().Transport.(*http.Transport).Clone()
+		tr.TLSClientConfig.Certificates = []tls.Certificate{d.TLSCertificate()}
+		return &http.Client{Transport: tr}
+	}
+	if got := send(withCert(mac)); got != http.StatusOK {
 		t.Errorf("TLS client certificate: HTTP %d", got)
 	}
-	// No signature, no client certificate, no header.
-	if got := send(ts.Client(), ""); got != http.StatusForbidden {
+	if got := send(ts.Client()); got != http.StatusForbidden {
 		t.Errorf("no identity: HTTP %d", got)
 	}
-	// A trusted proxy's header.
-	pemCert := url.QueryEscape(string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: mac.Certificate().Raw})))
-	if got := send(ts.Client(), pemCert); got != http.StatusOK {
-		t.Errorf("proxy header: HTTP %d", got)
+	// A body signed by mac over a TLS connection made with other's certificate.
+	signedAs := func(client *http.Client) error {
+		probe, _ := sim.New(client, false)
+		probe.Forge(mac)
+		probe.UDID = mac.UDID
+		_, err := probe.Send(f.ctx, map[string]any{"Status": "Idle"})
+		return err
 	}
-	trusted = false
-	if got := send(ts.Client(), pemCert); got != http.StatusForbidden {
-		t.Errorf("the header from an untrusted peer was believed: HTTP %d", got)
+	if err := signedAs(withCert(mac)); err != nil {
+		t.Errorf("signature and TLS certificate of the same device: %v", err)
 	}
-	// A certificate from another CA, by header.
-	trusted = true
+	var se *sim.StatusError
+	if err := signedAs(withCert(other)); !errors.As(err, &se) || se.Status != http.StatusForbidden {
+		t.Errorf("signature of one device over another's TLS certificate: %v, want 403", err)
+	}
+
+	// Through a proxy, served in process so the peer address can be chosen.
+	h, err := f.svc.Handler(mdm.HTTPConfig{Topic: func(context.Context, string) (string, error) { return testTopic, nil }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	proxied, err := f.svc.Handler(func() mdm.HTTPConfig {
+		c := mdm.HTTPConfig{Topic: func(context.Context, string) (string, error) { return testTopic, nil }}
+		cfg(&c)
+		return c
+	}())
+	if err != nil {
+		t.Fatal(err)
+	}
+	header := func(d *sim.Device) string {
+		return url.QueryEscape(string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: d.Certificate().Raw})))
+	}
+	via := func(h http.Handler, peer string, certs ...string) int {
+		req := httptest.NewRequest("PUT", mac.ServerURL(), bytes.NewReader(idle))
+		req.RemoteAddr = peer
+		req.Header.Set("Content-Type", "application/x-apple-aspen-mdm")
+		req.Header.Set("X-Forwarded-For", "203.0.113.9")
+		for _, c := range certs {
+			req.Header.Add("X-Client-Cert", c)
+		}
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		return rec.Code
+	}
 	foreign, _ := sim.PushCertificatePEM("com.apple.mgmt.External.x")
-	if got := send(ts.Client(), url.QueryEscape(string(foreign))); got != http.StatusForbidden {
-		t.Errorf("a foreign certificate by header: HTTP %d", got)
+	for _, c := range []struct {
+		what    string
+		handler http.Handler
+		peer    string
+		certs   []string
+		want    int
+	}{
+		{"a trusted proxy's header", proxied, "10.0.0.5:443", []string{header(mac)}, http.StatusOK},
+		{"the header from an untrusted peer", proxied, "192.0.2.7:443", []string{header(mac)}, http.StatusForbidden},
+		{"the header with forwarding off", h, "10.0.0.5:443", []string{header(mac)}, http.StatusForbidden},
+		{"a foreign certificate by header", proxied, "10.0.0.5:443", []string{url.QueryEscape(string(foreign))}, http.StatusForbidden},
+		{"the header twice (a proxy that adds it)", proxied, "10.0.0.5:443", []string{header(other), header(mac)}, http.StatusForbidden},
+	} {
+		if got := via(c.handler, c.peer, c.certs...); got != c.want {
+			t.Errorf("%s: HTTP %d, want %d", c.what, got, c.want)
+		}
+	}
+	head := auditSeq(t, f.st, f.tenant)
+	if got := via(proxied, "10.0.0.5:443", header(other)); got != http.StatusForbidden {
+		t.Fatalf("another device's certificate through the proxy: HTTP %d", got)
+	}
+	refused, err := f.st.Read().Audit().List(f.ctx, f.tenant, store.AuditFilter{Action: "mdm.identity_mismatch", AfterSeq: head})
+	if err != nil || len(refused) != 1 || refused[0].SourceIP != "203.0.113.9" {
+		t.Fatalf("the refusal's audit entries: %+v, %v; want one from the device's address 203.0.113.9", refused, err)
 	}
 }
 

@@ -4,22 +4,23 @@ import (
 	"context"
 	"crypto"
 	"crypto/x509"
-	"encoding/pem"
 	"errors"
 	"html/template"
 	"io"
 	"log/slog"
 	"mime"
 	"net/http"
-	"net/url"
 	"strconv"
 	"strings"
 	"sync"
 	"time"
 
+	"github.com/google/uuid"
+
 	"github.com/steward-mdm/steward/internal/apperr"
 	"github.com/steward-mdm/steward/internal/apple/mdmproto"
 	"github.com/steward-mdm/steward/internal/apple/scep"
+	"github.com/steward-mdm/steward/internal/proxy"
 	"github.com/steward-mdm/steward/internal/store"
 )
 
@@ -29,9 +30,9 @@ const (
 	connectType = "application/x-apple-aspen-mdm"
 )
 
-// maxDeviceBody bounds a check-in or command result (an app list of a few
-// thousand apps fits comfortably).
-const maxDeviceBody = 4 << 20
+// maxResultBody bounds a command result (an app list of a few thousand
+// apps fits comfortably); check-ins have mdmproto.MaxCheckinBytes.
+const maxResultBody = 4 << 20
 
 // HTTPConfig wires the device-facing endpoints.
 type HTTPConfig struct {
@@ -42,9 +43,9 @@ type HTTPConfig struct {
 	// proxy that terminates TLS passes the device's client certificate (PEM,
 	// URL-escaped, as nginx's $ssl_client_escaped_cert). Off by default.
 	ClientCertHeader string
-	// FromTrustedProxy reports whether a request came from such a proxy;
-	// the header is ignored otherwise.
-	FromTrustedProxy func(*http.Request) bool
+	// Proxies are the reverse proxies whose certificate header and
+	// X-Forwarded-For are believed.
+	Proxies proxy.Trusted
 }
 
 // Handler serves, under one mux:
@@ -87,8 +88,8 @@ func (s *Service) Handler(cfg HTTPConfig) (http.Handler, error) {
 	mux.HandleFunc("POST "+signInPath, h.signInCode)
 	mux.HandleFunc("POST /enrol/{secret}/account-token", h.accountToken)
 	for _, m := range []string{"PUT", "POST"} {
-		mux.HandleFunc(m+" /mdm/{tenant}/checkin", h.device(checkinType, s.Checkin))
-		mux.HandleFunc(m+" /mdm/{tenant}/connect", h.device(connectType, s.Connect))
+		mux.HandleFunc(m+" /mdm/{tenant}/checkin", h.device(checkinType, mdmproto.MaxCheckinBytes, s.Checkin))
+		mux.HandleFunc(m+" /mdm/{tenant}/connect", h.device(connectType, maxResultBody, s.Connect))
 	}
 	return mux, nil
 }
@@ -132,6 +133,11 @@ func (t *tenantTrust) profileSigner(now time.Time) (*x509.Certificate, crypto.Si
 }
 
 func (s *Service) tenantTrust(ctx context.Context, tenantID string) (*tenantTrust, error) {
+	// Tenant IDs are UUIDs; anything else (a NUL byte, invalid UTF-8) is
+	// refused before PostgreSQL turns it into an error of its own.
+	if uuid.Validate(tenantID) != nil {
+		return nil, scep.ErrUnknownTenant
+	}
 	if tc, ok := s.cas.Load(tenantID); ok {
 		return tc.(*tenantTrust), nil
 	}
@@ -166,16 +172,21 @@ type httpHandler struct {
 // device wraps a device endpoint: bounded body, identity from the
 // Mdm-Signature (a detached CMS over the body by a certificate of the
 // tenant's CA), then the service call.
-func (h *httpHandler) device(contentType string, call func(context.Context, *x509.Certificate, []byte) ([]byte, error)) http.HandlerFunc {
+func (h *httpHandler) device(contentType string, maxBody int64, call func(context.Context, *x509.Certificate, []byte) ([]byte, error)) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		ctx := r.Context()
 		if mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); mt != contentType {
 			h.fail(w, r, apperr.New(apperr.KindUnsupportedType, "send %s", contentType))
 			return
 		}
-		body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxDeviceBody))
+		body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBody))
+		var tooLarge *http.MaxBytesError
+		if errors.As(err, &tooLarge) {
+			h.fail(w, r, apperr.New(apperr.KindTooLarge, "the body is larger than %d bytes", maxBody))
+			return
+		}
 		if err != nil {
-			h.fail(w, r, apperr.New(apperr.KindTooLarge, "the body is larger than %d bytes", maxDeviceBody))
+			h.fail(w, r, apperr.Invalid("the body could not be read"))
 			return
 		}
 		trust, err := h.s.tenantTrust(ctx, r.PathValue("tenant"))
@@ -194,7 +205,7 @@ func (h *httpHandler) device(contentType string, call func(context.Context, *x50
 		}
 		out, err := call(ctx, cert, body)
 		if errors.Is(err, ErrWrongDevice) {
-			h.s.auditRefusal(ctx, r.PathValue("tenant"), cert, clientIP(r))
+			h.s.auditRefusal(ctx, r.PathValue("tenant"), cert, h.cfg.Proxies.ClientIP(r))
 		}
 		if err != nil {
 			h.fail(w, r, err)
@@ -214,45 +225,53 @@ func (h *httpHandler) device(contentType string, call func(context.Context, *x50
 }
 
 // identify finds the device certificate behind a request: the Mdm-Signature
-// (a detached CMS over the body), else the TLS client certificate, else a
-// trusted proxy's header. Each must chain to the tenant's CA.
+// (a detached CMS over the body), the TLS client certificate, or a trusted
+// proxy's header. Each must chain to the tenant's CA, and when a request
+// carries several they must be the same certificate: a device presents one
+// identity, so two are a copied key or a forwarded header gone wrong.
 func (h *httpHandler) identify(r *http.Request, body []byte, trust *tenantTrust) (*x509.Certificate, error) {
 	refused := apperr.Forbidden("the request is not signed by a device certificate of this tenant")
-	if sig := r.Header.Get("Mdm-Signature"); sig != "" {
-		cert, err := mdmproto.VerifyMdmSignatureCached(sig, body, trust.roots, h.s.clock(), trust.cache)
-		if err != nil {
-			return nil, refused
-		}
-		return cert, nil
+	var presented []*x509.Certificate
+	if r.TLS != nil && len(r.TLS.PeerCertificates) > 0 {
+		presented = append(presented, r.TLS.PeerCertificates[0])
 	}
+	forwarded, err := h.cfg.Proxies.ForwardedCertificate(r, h.cfg.ClientCertHeader)
+	if err != nil {
+		return nil, refused
+	}
+	if forwarded != nil {
+		presented = append(presented, forwarded)
+	}
+	sig := r.Header.Get("Mdm-Signature")
 	var cert *x509.Certificate
 	switch {
-	case r.TLS != nil && len(r.TLS.PeerCertificates) > 0:
-		cert = r.TLS.PeerCertificates[0]
-	case h.cfg.ClientCertHeader != "" && h.cfg.FromTrustedProxy != nil && h.cfg.FromTrustedProxy(r):
-		raw, err := url.QueryUnescape(r.Header.Get(h.cfg.ClientCertHeader))
-		if err != nil {
+	case sig != "":
+		// The signature's check includes the chain to the tenant's CA.
+		if cert, err = mdmproto.VerifyMdmSignatureCached(sig, body, trust.roots, h.s.clock(), trust.cache); err != nil {
 			return nil, refused
 		}
-		block, _ := pem.Decode([]byte(raw))
-		if block == nil || block.Type != "CERTIFICATE" {
-			return nil, refused
-		}
-		if cert, err = x509.ParseCertificate(block.Bytes); err != nil {
+	case len(presented) > 0:
+		cert = presented[0]
+		if _, err := cert.Verify(x509.VerifyOptions{Roots: trust.roots, CurrentTime: h.s.clock(),
+			KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}}); err != nil {
 			return nil, refused
 		}
 	default:
 		return nil, refused
 	}
-	if _, err := cert.Verify(x509.VerifyOptions{Roots: trust.roots, CurrentTime: h.s.clock(),
-		KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}}); err != nil {
-		return nil, refused
+	for _, other := range presented {
+		if !other.Equal(cert) {
+			return nil, apperr.Forbidden("the request presents two different device certificates")
+		}
 	}
 	return cert, nil
 }
 
 // fail answers a device without ever using 401.
 func (h *httpHandler) fail(w http.ResponseWriter, r *http.Request, err error) {
+	if errors.Is(err, store.ErrInvalidText) {
+		err = apperr.Invalid("the request holds text with a NUL byte or invalid UTF-8")
+	}
 	status := http.StatusInternalServerError
 	if e := apperr.As(err); e != nil {
 		status = e.Status()
@@ -321,7 +340,7 @@ func (h *httpHandler) accept(w http.ResponseWriter, r *http.Request) {
 	secret := r.PathValue("secret")
 	version, _ := strconv.ParseInt(r.PostForm.Get("notice_version"), 10, 64)
 	_, err := h.s.Accept(r.Context(), secret, AcceptInput{Language: r.PostForm.Get("language"), NoticeVersion: version,
-		AllowFullWipe: r.PostForm.Get("allow_full_wipe") == "yes"}, clientIP(r))
+		AllowFullWipe: r.PostForm.Get("allow_full_wipe") == "yes"}, h.cfg.Proxies.ClientIP(r))
 	if err != nil {
 		h.page(w, r, err)
 		return
@@ -372,12 +391,4 @@ func (h *httpHandler) page(w http.ResponseWriter, r *http.Request, err error) {
 		h.cfg.Log.ErrorContext(r.Context(), "enrolment page failed", "error", err.Error())
 	}
 	http.Error(w, msg, status)
-}
-
-func clientIP(r *http.Request) string {
-	host := r.RemoteAddr
-	if i := strings.LastIndexByte(host, ':'); i > 0 {
-		host = host[:i]
-	}
-	return strings.Trim(host, "[]")
 }

@@ -138,7 +138,7 @@ func (s *Service) userTokenUpdate(ctx context.Context, cert *x509.Certificate, m
 		if uc.ID != id {
 			// The open channel kept its ID: a token refreshed, perhaps after
 			// APNs dropped the last one, so waiting commands need a push.
-			open, err := q.Commands().OpenOnUserChannel(ctx, uc.TenantID, uc.DeviceID, uc.ID)
+			open, err := q.Commands().OpenOnChannel(ctx, uc.TenantID, uc.DeviceID, uc.ID)
 			if err != nil || open == 0 {
 				return err
 			}
@@ -239,6 +239,7 @@ func (s *Service) userChannelFor(ctx context.Context, q store.Queries, cert *x50
 // or closed since) has no commands.
 func (s *Service) userConnect(ctx context.Context, cert *x509.Certificate, res mdmproto.Result) ([]byte, error) {
 	var next store.Command
+	var open store.AppleUserChannel
 	err := s.st.Tx(ctx, func(q store.Queries) error {
 		uc, err := s.userChannelFor(ctx, q, cert, res.Enrollment)
 		if errors.Is(err, store.ErrNotFound) {
@@ -250,6 +251,7 @@ func (s *Service) userConnect(ctx context.Context, cert *x509.Certificate, res m
 		if err != nil {
 			return err
 		}
+		open = uc
 		now := s.clock()
 		if now.Sub(uc.LastCheckin) > lastSeenGranularity {
 			if err := q.AppleUserChannels().Touch(ctx, uc.TenantID, uc.ID, now); errors.Is(err, store.ErrNotFound) {
@@ -266,8 +268,14 @@ func (s *Service) userConnect(ctx context.Context, cert *x509.Certificate, res m
 		next, err = s.sendNext(ctx, q, uc.TenantID, uc.DeviceID, uc.ID, res.Status == mdmproto.StatusIdle, now)
 		return err
 	})
-	if err != nil || next.ID == "" {
+	if err != nil {
 		return nil, err
+	}
+	if next.ID == "" {
+		if open.ID != "" {
+			s.retryPutOff(ctx, open.TenantID, open.DeviceID, open.ID, res.Status)
+		}
+		return nil, nil
 	}
 	return s.sealer.Open(next.Payload, commandAD(next.ID))
 }

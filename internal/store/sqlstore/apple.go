@@ -313,11 +313,11 @@ func (s commandStore) Enqueue(ctx context.Context, cmds []store.Command, maxQueu
 		state, requested_by, created_at) VALUES `, rows)
 }
 
-func (s commandStore) OpenOnUserChannel(ctx context.Context, tenantID, deviceID, userChannel string) (int, error) {
+func (s commandStore) OpenOnChannel(ctx context.Context, tenantID, deviceID, userChannel string) (int, error) {
 	var n int
 	err := s.q.x.QueryRowContext(ctx, `SELECT COUNT(*) FROM commands WHERE tenant_id = $1 AND device_id = $2 AND user_channel = $3
 		AND state IN `+openStates, tenantID, deviceID, userChannel).Scan(&n)
-	return n, mapErr("counting a user channel's open commands", err)
+	return n, mapErr("counting a channel's open commands", err)
 }
 
 func (s commandStore) OpenCounts(ctx context.Context, tenantID string, deviceIDs []string) (map[string]int, error) {
@@ -426,5 +426,7 @@ func (s commandStore) List(ctx context.Context, tenantID, deviceID string, p sto
 }
 
 func (s commandStore) PurgeBefore(ctx context.Context, cutoff time.Time, limit int) ([]store.PurgeCount, error) {
-	return s.q.purgeByID(ctx, "commands", "command_results", `state NOT IN `+openStates+` AND created_at < $1`, micros(cutoff), limit)
+	// Open commands have no completion time (0), which the index range skips.
+	return s.q.purgeByID(ctx, "commands", "command_results", `completed_at > 0 AND completed_at < $1 AND state NOT IN `+openStates,
+		micros(cutoff), limit)
 }

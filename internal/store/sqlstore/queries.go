@@ -145,8 +145,18 @@ func mapErr(what string, err error) error {
 		return fmt.Errorf("sqlstore: %s: %w", what, store.ErrNotFound)
 	case isUniqueViolation(err):
 		return fmt.Errorf("sqlstore: %s: %w (%v)", what, store.ErrConflict, err)
+	case isInvalidText(err):
+		return fmt.Errorf("sqlstore: %s: %w (%v)", what, store.ErrInvalidText, err)
 	}
 	return fmt.Errorf("sqlstore: %s: %w", what, err)
+}
+
+// isInvalidText: PostgreSQL refused a NUL byte or invalid UTF-8 in a
+// parameter (character_not_in_repertoire, untranslatable_character).
+// SQLite stores such text as given.
+func isInvalidText(err error) bool {
+	var pgErr *pgconn.PgError
+	return errors.As(err, &pgErr) && (pgErr.Code == "22021" || pgErr.Code == "22P05")
 }
 
 func isUniqueViolation(err error) bool {

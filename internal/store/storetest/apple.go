@@ -281,6 +281,20 @@ func testCommandQueue(t *testing.T, st store.Store) {
 	if err != nil || got.State != store.CommandAcknowledged {
 		t.Fatalf("the batch limit was ignored: %+v %v", got, err)
 	}
+	// Retention runs from the answer: a command queued 40 days before its
+	// offline device answered it is kept for the retention period after.
+	late := store.Command{ID: store.NewID(), TenantID: a.ID, DeviceID: dev, RequestType: "DeviceInformation", Payload: []byte("p"),
+		State: store.CommandQueued, RequestedBy: "admin:x", CreatedAt: micro(at.Add(-40 * 24 * time.Hour))}
+	tx(t, st, func(q store.Queries) error { return q.Commands().Enqueue(ctx, []store.Command{late}, 10) })
+	late.State, late.CompletedAt = store.CommandAcknowledged, micro(at)
+	tx(t, st, func(q store.Queries) error { return q.Commands().Update(ctx, late) })
+	tx(t, st, func(q store.Queries) error {
+		_, err := q.Commands().PurgeBefore(ctx, at.Add(-30*24*time.Hour), 100)
+		return err
+	})
+	if _, err := st.Read().Commands().Get(ctx, a.ID, late.ID); err != nil {
+		t.Fatalf("a command answered now was purged for having been queued long ago: %v", err)
+	}
 }
 
 func testCommandCancel(t *testing.T, st store.Store) {
