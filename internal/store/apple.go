@@ -51,6 +51,10 @@ type EnrolmentStore interface {
 	List(ctx context.Context, tenantID string, p Page) ([]Enrolment, error)
 	// Update writes State, AllowFullWipe, DeviceID and UsedAt.
 	Update(ctx context.Context, e Enrolment) error
+	// Accept marks an open enrolment accepted, with the employee's answer
+	// on a full wipe; ErrConflict when it is not open any more (of two
+	// acceptances at once, one counts).
+	Accept(ctx context.Context, tenantID, id string, allowFullWipe bool) error
 	// SetAccessRights records the access rights of the profile built for an
 	// accepted enrolment; ErrNotFound when it is not accepted (any more).
 	SetAccessRights(ctx context.Context, tenantID, id string, rights int) error
@@ -128,6 +132,15 @@ type AppleChannelStore interface {
 	// read gives ErrNotFound and stays as it is, so a message racing a
 	// departure cannot bring the channel back.
 	Update(ctx context.Context, c AppleChannel) error
+	// Change writes what one message of the device changes, and nothing
+	// else, to its channel if still open (ErrNotFound otherwise): messages
+	// of one device that run at once each keep their own columns, where
+	// writing back a whole row read earlier would undo the other's.
+	Change(ctx context.Context, tenantID, deviceID string, c ChannelChange) error
+	// MoveCertificate moves the channel from the certificate with
+	// fingerprint from to cert, if it still holds from and is open;
+	// ErrConflict when it does not.
+	MoveCertificate(ctx context.Context, tenantID, deviceID string, from []byte, cert ChannelCertificate, at time.Time) error
 	// CountOpen counts the tenant's device channels not checked out.
 	CountOpen(ctx context.Context, tenantID string) (int, error)
 	// OpenOfDeparted returns up to limit channels still open whose devices
@@ -159,6 +172,37 @@ type AppleChannelStore interface {
 	// dead.Since, it is dropped and nothing is due; otherwise the device sent
 	// a token since, and the push is retried at next.
 	PushDone(ctx context.Context, tenantID, deviceID string, next time.Time, attempts int, dead *DeadToken) error
+}
+
+// ChannelChange is what a device message changes on its channel; At is
+// always written (last check-in and update time), the rest when set.
+type ChannelChange struct {
+	At time.Time
+	// Push, when set, is the device's new push registration.
+	Push *PushRegistration
+	// UnlockToken, when not nil, replaces the escrowed (sealed) unlock token.
+	UnlockToken []byte
+	// Bootstrap, when not nil, replaces the escrowed (sealed) bootstrap
+	// token; an empty one removes it.
+	Bootstrap *[]byte
+	// CertSerial, when not empty, records the serial of the channel's
+	// certificate.
+	CertSerial string
+}
+
+// PushRegistration is how APNs reaches a device, from its TokenUpdate.
+type PushRegistration struct {
+	Token []byte
+	Magic string
+	Topic string
+	At    time.Time // when the device sent it (TokenAt)
+}
+
+// ChannelCertificate is the identity certificate a channel is bound to.
+type ChannelCertificate struct {
+	Fingerprint []byte
+	Serial      string
+	NotAfter    time.Time
 }
 
 // AppleUserChannel is the MDM channel of one user of a Mac (or a Shared

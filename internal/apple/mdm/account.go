@@ -61,8 +61,8 @@ func (h *httpHandler) accountEnrolment(w http.ResponseWriter, r *http.Request) {
 	}
 	if err != nil {
 		// Never 401 again: the device would sign in forever.
-		if ae := apperr.As(err); ae != nil && ae.Status() == http.StatusUnauthorized {
-			err = apperr.Forbidden("%s", ae.Error())
+		if ae := apperr.As(err); ae.Status() == http.StatusUnauthorized {
+			err = apperr.Forbidden("%s", ae.Message)
 		}
 		h.page(w, r, err)
 		return
@@ -90,7 +90,8 @@ func (h *httpHandler) signIn(w http.ResponseWriter, r *http.Request) {
 
 func (h *httpHandler) renderSignIn(w http.ResponseWriter, status int, account, problem string) {
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
-	w.Header().Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'")
+	w.Header().Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'; form-action 'self'")
+	w.Header().Set("X-Frame-Options", "DENY")
 	w.Header().Set("Cache-Control", "no-store")
 	w.Header().Set("Referrer-Policy", "no-referrer")
 	w.WriteHeader(status)
@@ -106,12 +107,21 @@ func (h *httpHandler) signInCode(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	code, account := strings.TrimSpace(r.PostForm.Get("code")), strings.TrimSpace(r.PostForm.Get("user-identifier"))
+	// The whole invitation link pasted is its code too.
+	if i := strings.LastIndexByte(code, '/'); i >= 0 {
+		code = code[i+1:]
+	}
 	if err := h.s.checkAccountCode(r, code, account); err != nil {
-		msg := "This code does not open a work enrolment. Check the invitation, or ask your IT team for a new one."
-		if ae := apperr.As(err); ae != nil && ae.Status() == http.StatusConflict {
-			msg = ae.Error()
+		status, msg := pageError(err)
+		switch {
+		case status >= 500:
+			h.cfg.Log.ErrorContext(r.Context(), "account sign-in failed", "error", err.Error())
+		case status == http.StatusConflict:
+			status = http.StatusForbidden // an expired or used code: its own words
+		default:
+			status, msg = http.StatusForbidden, "This code does not open a work enrolment. Check the invitation, or ask your IT team for a new one."
 		}
-		h.renderSignIn(w, http.StatusForbidden, account, msg)
+		h.renderSignIn(w, status, account, msg)
 		return
 	}
 	http.Redirect(w, r, "/enrol/"+url.PathEscape(code)+"?account=1", http.StatusSeeOther)
@@ -131,7 +141,9 @@ func (s *Service) checkAccountCode(r *http.Request, code, account string) error 
 		return apperr.Forbidden("not a User Enrollment")
 	}
 	if account == "" {
-		return nil
+		// The device names the account typed in Settings; without it this
+		// page was not opened by a device's sign-in.
+		return apperr.Forbidden("no work account named")
 	}
 	sub, err := s.priv.Subject(ctx, q, e.TenantID, e.SubjectID)
 	if err != nil {

@@ -131,9 +131,19 @@ func (s *Service) renewedChannel(ctx context.Context, q store.Queries, cert *x50
 	if err != nil {
 		return ch, err
 	}
-	replaced := ch.CertSerial
+	replaced, from := ch.CertSerial, ch.CertFingerprint
 	ch.CertFingerprint, ch.CertSerial, ch.CertNotAfter, ch.UpdatedAt = fp, cert.SerialNumber.String(), cert.NotAfter.UTC(), s.clock()
-	if err := s.updateChannel(ctx, q, ch); err != nil {
+	err = q.AppleChannels().MoveCertificate(ctx, ch.TenantID, ch.DeviceID, from,
+		store.ChannelCertificate{Fingerprint: fp, Serial: ch.CertSerial, NotAfter: ch.CertNotAfter}, ch.UpdatedAt)
+	if errors.Is(err, store.ErrConflict) {
+		// Moved meanwhile: by another message of the device with this
+		// certificate, which is then the channel's, or closed.
+		if ch, err = q.AppleChannels().GetByCert(ctx, fp); errors.Is(err, store.ErrNotFound) {
+			return ch, ErrUnknownDevice
+		}
+		return ch, err
+	}
+	if err != nil {
 		return ch, err
 	}
 	// The certificate it replaces can no longer be renewed: whoever holds

@@ -56,24 +56,28 @@ func (s *Service) Checkin(ctx context.Context, cert *x509.Certificate, body []by
 	}
 	var out []byte
 	err = s.st.Tx(ctx, func(q store.Queries) error {
-		ch, err := s.channelFor(ctx, q, cert, msg.Sender())
+		ch, d, err := s.channelAndDevice(ctx, q, cert, msg.Sender())
 		if err != nil {
 			return err
 		}
-		ch.LastCheckin, ch.UpdatedAt = s.clock(), s.clock()
 		switch m := msg.(type) {
 		case *mdmproto.TokenUpdate:
 			return s.tokenUpdate(ctx, q, ch, m)
 		case *mdmproto.CheckOut:
 			return s.checkOut(ctx, q, ch)
 		case *mdmproto.SetBootstrapToken:
-			ch.Bootstrap = nil
+			if privacy.Ownership(d.Ownership).PersonallyOwned() {
+				// As with unlock tokens: the organisation holds no key to
+				// an employee's own Mac. Its GetBootstrapToken gets none.
+				return nil
+			}
+			var sealed []byte // empty: the device removed its token
 			if len(m.BootstrapToken) > 0 {
-				if ch.Bootstrap, err = s.sealer.Seal(m.BootstrapToken.Reveal(), []byte("bootstrap:"+ch.DeviceID)); err != nil {
+				if sealed, err = s.sealer.Seal(m.BootstrapToken.Reveal(), []byte("bootstrap:"+ch.DeviceID)); err != nil {
 					return err
 				}
 			}
-			return s.updateChannel(ctx, q, ch)
+			return s.changeChannel(ctx, q, ch, store.ChannelChange{At: s.clock(), Bootstrap: &sealed})
 		case *mdmproto.GetBootstrapToken:
 			out, err = s.bootstrapResponse(ch)
 			return err
@@ -111,7 +115,7 @@ func (s *Service) channelAndDevice(ctx context.Context, q store.Queries, cert *x
 		// A channel from before serials were kept: recorded now, so that
 		// the certificate is released when the device renews it.
 		ch.CertSerial = cert.SerialNumber.String()
-		return ch, d, s.updateChannel(ctx, q, ch)
+		return ch, d, s.changeChannel(ctx, q, ch, store.ChannelChange{At: s.clock(), CertSerial: ch.CertSerial})
 	}
 	return ch, d, nil
 }
@@ -253,19 +257,22 @@ func (s *Service) tokenUpdate(ctx context.Context, q store.Queries, ch store.App
 	if err != nil {
 		return err
 	}
-	first := ch.PushToken == nil
-	ch.PushToken, ch.PushMagic, ch.Topic, ch.TokenAt = m.Token, m.PushMagic, m.Topic, s.clock()
+	// Read again under the device's lock, which every TokenUpdate takes:
+	// whether a token is held may have changed since the first read.
+	if ch, err = q.AppleChannels().Get(ctx, ch.TenantID, ch.DeviceID); err != nil {
+		return err
+	}
+	first, now := ch.PushToken == nil, s.clock()
+	change := store.ChannelChange{At: now, Push: &store.PushRegistration{Token: m.Token, Magic: m.PushMagic, Topic: m.Topic, At: now}}
 	// Only a corporate device's unlock token is kept: clearing the
 	// passcode of a personal device is never allowed, so escrowing its
 	// token would only hold a secret for nothing.
 	if len(m.UnlockToken) > 0 && !privacy.Ownership(d.Ownership).PersonallyOwned() {
-		sealed, err := s.sealer.Seal(m.UnlockToken.Reveal(), []byte("unlock:"+ch.DeviceID))
-		if err != nil {
+		if change.UnlockToken, err = s.sealer.Seal(m.UnlockToken.Reveal(), []byte("unlock:"+ch.DeviceID)); err != nil {
 			return err
 		}
-		ch.UnlockToken = sealed
 	}
-	if err := s.updateChannel(ctx, q, ch); err != nil {
+	if err := s.changeChannel(ctx, q, ch, change); err != nil {
 		return err
 	}
 	if d.State != store.DevicePending {
@@ -331,7 +338,7 @@ func (s *Service) pushIfPending(ctx context.Context, q store.Queries, tenantID, 
 // identity certificate, whose serial channelAndDevice made sure is known),
 // and the signed certificate records why.
 func (s *Service) checkOut(ctx context.Context, q store.Queries, ch store.AppleChannel) error {
-	if err := s.updateChannel(ctx, q, ch); err != nil {
+	if err := s.changeChannel(ctx, q, ch, store.ChannelChange{At: s.clock()}); err != nil {
 		return err
 	}
 	// Cancelled here, before DeviceLeft, so that their hooks know the

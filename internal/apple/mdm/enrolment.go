@@ -112,6 +112,16 @@ func (s *Service) openEnrolment(ctx context.Context, q store.Queries, secret str
 	if !s.clock().Before(e.ExpiresAt) {
 		return e, apperr.Conflict("this enrolment link expired; ask your IT team for a new one")
 	}
+	if e.SubjectID != "" {
+		// A person erased since: their invitations die with their data.
+		sub, err := q.Subjects().Get(ctx, e.TenantID, e.SubjectID)
+		if err != nil && !errors.Is(err, store.ErrNotFound) {
+			return e, err
+		}
+		if err != nil || sub.State != store.SubjectActive {
+			return e, apperr.Conflict("this enrolment link is no longer valid; ask your IT team for a new one")
+		}
+	}
 	for _, st := range states {
 		if e.State == st {
 			return e, nil
@@ -179,7 +189,9 @@ func (s *Service) Accept(ctx context.Context, secret string, in AcceptInput, ip 
 		}
 		// The wipe permission belongs to this device's enrolment alone.
 		e.State, e.AllowFullWipe = EnrolmentAccepted, in.AllowFullWipe && o == privacy.Personal
-		if err := q.Enrolments().Update(ctx, e); err != nil {
+		if err := q.Enrolments().Accept(ctx, e.TenantID, e.ID, e.AllowFullWipe); errors.Is(err, store.ErrConflict) {
+			return nil // accepted meanwhile (a second tab): that answer and its consent stand
+		} else if err != nil {
 			return err
 		}
 		if e.SubjectID == "" {

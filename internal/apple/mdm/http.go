@@ -323,7 +323,8 @@ func (h *httpHandler) render(w http.ResponseWriter, inv Invitation, secret strin
 	if account {
 		formAction += " apple-remotemanagement-user-login:" // the sign-in ends by a redirect there
 	}
-	w.Header().Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; form-action "+formAction)
+	w.Header().Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'; form-action "+formAction)
+	w.Header().Set("X-Frame-Options", "DENY")
 	w.Header().Set("Cache-Control", "no-store")
 	w.Header().Set("Referrer-Policy", "no-referrer")
 	_ = invitationPage.Execute(w, map[string]any{"Lang": inv.Notice.Language, "Notice": inv.Notice, "Summary": inv.Summary,
@@ -382,13 +383,24 @@ func (h *httpHandler) profile(w http.ResponseWriter, r *http.Request, secret str
 	_, _ = w.Write(signed)
 }
 
-// page answers a person (not a device) with a short plain-text error.
+// page answers a person (not a device) with a short plain-text error: the
+// message alone, never an internal cause, which goes to the log.
 func (h *httpHandler) page(w http.ResponseWriter, r *http.Request, err error) {
-	status, msg := http.StatusInternalServerError, "Something went wrong; please try again later."
-	if ae := apperr.As(err); ae != nil {
-		status, msg = ae.Status(), ae.Error()
-	} else {
-		h.cfg.Log.ErrorContext(r.Context(), "enrolment page failed", "error", err.Error())
+	status, msg := pageError(err)
+	if status >= 500 {
+		h.cfg.Log.ErrorContext(r.Context(), "enrolment page failed", "path", r.Pattern, "error", err.Error())
 	}
 	http.Error(w, msg, status)
+}
+
+// pageError is what a person is told of err, and its status.
+func pageError(err error) (int, string) {
+	if errors.Is(err, store.ErrInvalidText) {
+		return http.StatusBadRequest, "The link or the form contains characters that are not allowed."
+	}
+	e := apperr.As(err)
+	if e.Status() >= 500 {
+		return e.Status(), "Something went wrong; please try again later."
+	}
+	return e.Status(), e.Message
 }

@@ -108,11 +108,11 @@ func (s *Service) CloseDepartedChannels(ctx context.Context, limit int) (int, er
 	})
 }
 
-// updateChannel writes ch, which a message of its device read earlier in
-// the transaction: a channel closed since (a concurrent departure, on
-// PostgreSQL) refuses the message as an unenrolled device's.
-func (s *Service) updateChannel(ctx context.Context, q store.Queries, ch store.AppleChannel) error {
-	err := q.AppleChannels().Update(ctx, ch)
+// changeChannel writes what a message of ch's device changes on its
+// channel; a channel closed meanwhile (the device left) is an unknown
+// device.
+func (s *Service) changeChannel(ctx context.Context, q store.Queries, ch store.AppleChannel, c store.ChannelChange) error {
+	err := q.AppleChannels().Change(ctx, ch.TenantID, ch.DeviceID, c)
 	if errors.Is(err, store.ErrNotFound) {
 		return ErrUnknownDevice
 	}

@@ -46,7 +46,8 @@ func TestEnrolmentUnderAPolicyThatAsksNothing(t *testing.T) {
 }
 
 // TestUnlockTokenKeptOnlyForCorporateDevices: a personal device's passcode
-// can never be cleared, so its unlock token is not escrowed.
+// can never be cleared, so its unlock token is not escrowed; nor is its
+// bootstrap token.
 func TestUnlockTokenKeptOnlyForCorporateDevices(t *testing.T) {
 	f := newFixture(t, storetest.OpenSQLite(t))
 	ts := f.serve()
@@ -66,6 +67,13 @@ func TestUnlockTokenKeptOnlyForCorporateDevices(t *testing.T) {
 		}
 		if got := ch.UnlockToken != nil; got != want {
 			t.Errorf("%s device: unlock token kept %v, want %v", o, got, want)
+		}
+		// The bootstrap token (a Mac's) follows the same rule.
+		if _, err := d.Checkin(f.ctx, map[string]any{"MessageType": "SetBootstrapToken", "UDID": d.UDID, "BootstrapToken": []byte("bt")}); err != nil {
+			t.Fatal(err)
+		}
+		if ch, _ = f.st.Read().AppleChannels().Get(f.ctx, f.tenant, dev.ID); (ch.Bootstrap != nil) != want {
+			t.Errorf("%s device: bootstrap token kept %v, want %v", o, ch.Bootstrap != nil, want)
 		}
 	}
 }

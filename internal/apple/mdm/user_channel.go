@@ -116,8 +116,7 @@ func (s *Service) userTokenUpdate(ctx context.Context, cert *x509.Certificate, m
 			return apperr.Conflict("the device has not finished enrolling; its users' channels follow")
 		}
 		now := s.clock()
-		ch.LastCheckin, ch.UpdatedAt = now, now
-		if err := s.updateChannel(ctx, q, ch); err != nil {
+		if err := s.changeChannel(ctx, q, ch, store.ChannelChange{At: now}); err != nil {
 			return err
 		}
 		userIdx, err := s.userIndex(ctx, q, ch.TenantID, ch.DeviceID, m.Enrollment)

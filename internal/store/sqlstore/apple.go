@@ -56,6 +56,15 @@ func (s enrolmentStore) Update(ctx context.Context, e store.Enrolment) error {
 		WHERE tenant_id = $1 AND id = $2`, e.TenantID, e.ID, e.State, e.DeviceID, micros(e.UsedAt), boolInt(e.AllowFullWipe))
 }
 
+func (s enrolmentStore) Accept(ctx context.Context, tenantID, id string, allowFullWipe bool) error {
+	n, err := s.q.exec(ctx, "accepting enrolment", `UPDATE enrolments SET state = 'accepted', allow_full_wipe = $3
+		WHERE tenant_id = $1 AND id = $2 AND state = 'open'`, tenantID, id, boolInt(allowFullWipe))
+	if err == nil && n == 0 {
+		return fmt.Errorf("sqlstore: enrolment %s is not open: %w", id, store.ErrConflict)
+	}
+	return err
+}
+
 func (s enrolmentStore) SetAccessRights(ctx context.Context, tenantID, id string, rights int) error {
 	return s.q.execOne(ctx, "recording enrolment access rights", `UPDATE enrolments SET access_rights = $3
 		WHERE tenant_id = $1 AND id = $2 AND state = 'accepted'`, tenantID, id, rights)
@@ -156,6 +165,42 @@ func (s appleChannelStore) Update(ctx context.Context, c store.AppleChannel) err
 		updated_at = $12, token_at = $13 WHERE tenant_id = $1 AND device_id = $2 AND checked_out = 0`,
 		c.TenantID, c.DeviceID, c.CertFingerprint, c.CertSerial, micros(c.CertNotAfter), c.Topic, blob(c.PushToken), c.PushMagic,
 		blob(c.UnlockToken), blob(c.Bootstrap), micros(c.LastCheckin), micros(c.UpdatedAt), micros(c.TokenAt))
+}
+
+func (s appleChannelStore) Change(ctx context.Context, tenantID, deviceID string, c store.ChannelChange) error {
+	sets, args := []string{"last_checkin = $3", "updated_at = $3"}, []any{tenantID, deviceID, micros(c.At)}
+	set := func(column string, v any) {
+		args = append(args, v)
+		sets = append(sets, fmt.Sprintf("%s = $%d", column, len(args)))
+	}
+	if p := c.Push; p != nil {
+		set("push_token", blob(p.Token))
+		set("push_magic", p.Magic)
+		set("topic", p.Topic)
+		set("token_at", micros(p.At))
+	}
+	if c.UnlockToken != nil {
+		set("unlock_token", blob(c.UnlockToken))
+	}
+	if c.Bootstrap != nil {
+		set("bootstrap", blob(*c.Bootstrap))
+	}
+	if c.CertSerial != "" {
+		set("cert_serial", c.CertSerial)
+	}
+	return s.q.execOne(ctx, "changing MDM channel", `UPDATE apple_channels SET `+strings.Join(sets, ", ")+`
+		WHERE tenant_id = $1 AND device_id = $2 AND checked_out = 0`, args...)
+}
+
+func (s appleChannelStore) MoveCertificate(ctx context.Context, tenantID, deviceID string, from []byte, cert store.ChannelCertificate, at time.Time) error {
+	n, err := s.q.exec(ctx, "moving MDM channel to a renewed certificate", `UPDATE apple_channels SET cert_fingerprint = $4,
+		cert_serial = $5, cert_not_after = $6, updated_at = $7
+		WHERE tenant_id = $1 AND device_id = $2 AND cert_fingerprint = $3 AND checked_out = 0`,
+		tenantID, deviceID, from, cert.Fingerprint, cert.Serial, micros(cert.NotAfter), micros(at))
+	if err == nil && n == 0 {
+		return fmt.Errorf("sqlstore: the channel of device %s moved or closed meanwhile: %w", deviceID, store.ErrConflict)
+	}
+	return err
 }
 
 func (s appleChannelStore) CountOpen(ctx context.Context, tenantID string) (int, error) {

@@ -47,13 +47,19 @@ func testEnrolments(t *testing.T, st store.Store) {
 	if got, err = st.Read().Enrolments().GetBySecretHash(ctx, []byte("hash-1")); err != nil || got.ID != e.ID {
 		t.Fatalf("by secret: %+v %v", got, err)
 	}
-	e.State, e.AccessRights = "accepted", 8191
+	e.State, e.AccessRights, e.AllowFullWipe = "accepted", 8191, true
 	tx(t, st, func(q store.Queries) error {
-		if err := q.Enrolments().Update(ctx, e); err != nil {
+		if err := q.Enrolments().Accept(ctx, a.ID, e.ID, true); err != nil {
 			return err
 		}
 		return q.Enrolments().SetAccessRights(ctx, a.ID, e.ID, e.AccessRights)
 	})
+	// Accepted once: a second acceptance (another tab) changes nothing.
+	wantErr(t, st.Tx(ctx, func(q store.Queries) error { return q.Enrolments().Accept(ctx, a.ID, e.ID, false) }), store.ErrConflict,
+		"accepting an accepted enrolment")
+	if got, _ := st.Read().Enrolments().Get(ctx, a.ID, e.ID); !reflect.DeepEqual(got, e) {
+		t.Fatalf("after acceptance:\n got %+v\nwant %+v", got, e)
+	}
 	e.State, e.DeviceID, e.UsedAt = store.EnrolmentUsed, "dev-1", micro(at.Add(time.Minute))
 	tx(t, st, func(q store.Queries) error { return q.Enrolments().Update(ctx, e) })
 	wantErr(t, st.Tx(ctx, func(q store.Queries) error { return q.Enrolments().SetAccessRights(ctx, a.ID, e.ID, 1) }), store.ErrNotFound,
@@ -101,6 +107,28 @@ func testAppleChannels(t *testing.T, st store.Store) {
 	tx(t, st, func(q store.Queries) error { return q.AppleChannels().Update(ctx, c) })
 	if got, _ := st.Read().AppleChannels().Get(ctx, a.ID, c.DeviceID); !reflect.DeepEqual(got, c) {
 		t.Fatalf("update round trip:\n got %+v\nwant %+v", got, c)
+	}
+	// Change writes only what it names, and MoveCertificate only from the
+	// certificate the channel holds.
+	bootstrap := []byte("sealed bootstrap")
+	tx(t, st, func(q store.Queries) error {
+		return q.AppleChannels().Change(ctx, a.ID, c.DeviceID, store.ChannelChange{At: micro(at.Add(2 * time.Hour)), Bootstrap: &bootstrap})
+	})
+	c.Bootstrap, c.LastCheckin, c.UpdatedAt = bootstrap, micro(at.Add(2*time.Hour)), micro(at.Add(2*time.Hour))
+	if got, _ := st.Read().AppleChannels().Get(ctx, a.ID, c.DeviceID); !reflect.DeepEqual(got, c) {
+		t.Fatalf("a bootstrap change touched other columns:\n got %+v\nwant %+v", got, c)
+	}
+	renewed := store.ChannelCertificate{Fingerprint: []byte("renewed fingerprint"), Serial: "77", NotAfter: micro(at.Add(90 * 24 * time.Hour))}
+	err = st.Tx(ctx, func(q store.Queries) error {
+		return q.AppleChannels().MoveCertificate(ctx, a.ID, c.DeviceID, []byte("not the channel's"), renewed, at)
+	})
+	wantErr(t, err, store.ErrConflict, "moving from a certificate the channel does not hold")
+	tx(t, st, func(q store.Queries) error {
+		return q.AppleChannels().MoveCertificate(ctx, a.ID, c.DeviceID, c.CertFingerprint, renewed, micro(at.Add(2*time.Hour)))
+	})
+	c.CertFingerprint, c.CertSerial, c.CertNotAfter = renewed.Fingerprint, renewed.Serial, renewed.NotAfter
+	if got, _ := st.Read().AppleChannels().Get(ctx, a.ID, c.DeviceID); !reflect.DeepEqual(got, c) {
+		t.Fatalf("certificate move:\n got %+v\nwant %+v", got, c)
 	}
 	schedule := func(tenant string, due time.Time) int {
 		var n int
