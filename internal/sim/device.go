@@ -188,6 +188,17 @@ func (d *Device) ObtainIdentity(ctx context.Context) error {
 
 // Complete is the second half of Enrol: Authenticate and TokenUpdate.
 func (d *Device) Complete(ctx context.Context) error {
+	if err := d.Authenticate(ctx); err != nil {
+		return err
+	}
+	if _, err := d.Checkin(ctx, d.TokenUpdate()); err != nil {
+		return fmt.Errorf("TokenUpdate: %w", err)
+	}
+	return nil
+}
+
+// Authenticate is the first message of an installing profile's MDM payload.
+func (d *Device) Authenticate(ctx context.Context) error {
 	auth := map[string]any{"MessageType": "Authenticate", "Topic": d.topic, "Model": d.Model, "ProductName": d.ProductName,
 		"OSVersion": "18.1", "BuildVersion": "22B83", "DeviceName": "Simulated iPhone"}
 	d.identify(auth)
@@ -196,9 +207,6 @@ func (d *Device) Complete(ctx context.Context) error {
 	}
 	if _, err := d.Checkin(ctx, auth); err != nil {
 		return fmt.Errorf("Authenticate: %w", err)
-	}
-	if _, err := d.Checkin(ctx, d.TokenUpdate()); err != nil {
-		return fmt.Errorf("TokenUpdate: %w", err)
 	}
 	return nil
 }

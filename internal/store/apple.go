@@ -146,6 +146,10 @@ type AppleChannelStore interface {
 	// OpenOfDeparted returns up to limit channels still open whose devices
 	// left management (deprovisioned, retired or wiped), any tenant.
 	OpenOfDeparted(ctx context.Context, limit int) ([]AppleChannel, error)
+	// Unfinished returns up to limit open channels, oldest first, created
+	// before createdBefore whose device is still pending: it sent
+	// Authenticate and never its first TokenUpdate.
+	Unfinished(ctx context.Context, createdBefore time.Time, limit int) ([]AppleChannel, error)
 	// CheckOut closes a channel for good at at: checked out, its push,
 	// unlock and bootstrap tokens gone. Closing a closed channel is no error.
 	CheckOut(ctx context.Context, tenantID, deviceID string, at time.Time) error

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"time"
 
+	"github.com/steward-mdm/steward/internal/iam"
 	"github.com/steward-mdm/steward/internal/store"
 )
 
@@ -106,6 +107,49 @@ func (s *Service) CloseDepartedChannels(ctx context.Context, limit int) (int, er
 	return closed, s.st.Tx(ctx, func(q store.Queries) error {
 		return q.Settings().Put(ctx, departedSweptKey, []byte(s.clock().UTC().Format(time.RFC3339)))
 	})
+}
+
+// unfinishedAfter is how long a device that sent Authenticate has to send
+// its first TokenUpdate. Installing the profile takes seconds: one that
+// failed after Authenticate (a TokenUpdate refused, the device gone) would
+// otherwise stay pending for good, with what Authenticate reported.
+const unfinishedAfter = 24 * time.Hour
+
+// CloseUnfinishedEnrolments deprovisions up to limit devices, across
+// tenants, whose enrolment stopped between Authenticate and TokenUpdate
+// more than unfinishedAfter ago: their data goes as on any deprovisioning,
+// and the employee enrols with a new link. It returns how many it closed.
+func (s *Service) CloseUnfinishedEnrolments(ctx context.Context, limit int) (int, error) {
+	stuck, err := s.st.Read().AppleChannels().Unfinished(ctx, s.clock().Add(-unfinishedAfter), limit)
+	if err != nil {
+		return 0, err
+	}
+	closed := 0
+	for _, ch := range stuck {
+		left := false
+		err := s.st.Tx(ctx, func(q store.Queries) error {
+			d, err := q.Devices().Lock(ctx, ch.TenantID, ch.DeviceID)
+			if errors.Is(err, store.ErrNotFound) || (err == nil && d.State != store.DevicePending) {
+				return nil // gone, or finished meanwhile
+			}
+			if err != nil {
+				return err
+			}
+			left = true
+			_, err = s.priv.DeprovisionIn(ctx, q, ch.TenantID, ch.DeviceID,
+				"its enrolment never completed: no TokenUpdate within a day of Authenticate", iam.SystemActor)
+			return err
+		})
+		if ctx.Err() != nil {
+			return closed, ctx.Err()
+		}
+		if err != nil { // one device that cannot be closed does not hold up the others
+			s.log.Warn("closing an unfinished enrolment failed", "device", ch.DeviceID, "error", err.Error())
+		} else if left {
+			closed++
+		}
+	}
+	return closed, nil
 }
 
 // changeChannel writes what a message of ch's device changes on its

@@ -149,3 +149,52 @@ func TestDepartedChannelsSwept(t *testing.T) {
 		t.Fatalf("the finished sweep was not recorded: %v", err)
 	}
 }
+
+// TestUnfinishedEnrolmentIsClosed: a device that sent Authenticate and never
+// its first TokenUpdate (its profile failed to install) is deprovisioned a
+// day later, with what Authenticate reported; finished devices and devices
+// registered by an admin stay.
+func TestUnfinishedEnrolmentIsClosed(t *testing.T) {
+	storetest.ForEachEngine(t, testUnfinishedEnrolmentIsClosed)
+}
+
+func testUnfinishedEnrolmentIsClosed(t *testing.T, st store.Store) {
+	f := newFixture(t, st)
+	f.publish(privacy.Corporate)
+	ts := f.serve()
+	_, enrolled := f.enrolled(ts, privacy.Corporate, "")
+	_, link, err := f.svc.CreateEnrolment(f.ctx, f.tenant, mdm.EnrolmentInput{Ownership: string(privacy.Corporate)}, admin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	stuck, _ := sim.New(ts.Client(), false)
+	if err := stuck.Prepare(f.ctx, link, false); err != nil {
+		t.Fatal(err)
+	}
+	if err := stuck.Authenticate(f.ctx); err != nil {
+		t.Fatal(err)
+	}
+	ch, err := f.st.Read().AppleChannels().GetByCert(f.ctx, mdm.Fingerprint(stuck.Certificate()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	registered, err := f.priv.RegisterDevice(f.ctx, f.tenant, privacy.DeviceInput{Ownership: "corporate", Platform: "macos"}, admin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n, err := f.svc.CloseUnfinishedEnrolments(f.ctx, 100); err != nil || n != 0 {
+		t.Fatalf("within the day: closed %d, %v", n, err)
+	}
+	f.svc.SetClock(func() time.Time { return time.Now().Add(25 * time.Hour) })
+	if n, err := f.svc.CloseUnfinishedEnrolments(f.ctx, 100); err != nil || n != 1 {
+		t.Fatalf("a day later: closed %d, %v; want the one stuck device", n, err)
+	}
+	for id, want := range map[string]string{ch.DeviceID: store.DeviceDeprovisioned, enrolled.ID: store.DeviceEnrolled, registered.ID: store.DevicePending} {
+		if d, err := f.st.Read().Devices().Get(f.ctx, f.tenant, id); err != nil || d.State != want {
+			t.Errorf("device %s: %s, %v; want %s", id, d.State, err, want)
+		}
+	}
+	if c, _ := f.st.Read().AppleChannels().Get(f.ctx, f.tenant, ch.DeviceID); !c.CheckedOut {
+		t.Error("the unfinished enrolment's channel is still open")
+	}
+}

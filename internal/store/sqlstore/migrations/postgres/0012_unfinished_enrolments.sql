@@ -1,0 +1,3 @@
+-- Channels whose device never sent its first TokenUpdate (the profile's
+-- installation failed after Authenticate): the hourly sweep finds them here.
+CREATE INDEX apple_channels_unfinished ON apple_channels(created_at) WHERE push_token IS NULL AND checked_out = 0;
