@@ -66,19 +66,20 @@ func (s *Service) Checkin(ctx context.Context, cert *x509.Certificate, body []by
 		case *mdmproto.CheckOut:
 			return s.checkOut(ctx, q, ch)
 		case *mdmproto.SetBootstrapToken:
-			if privacy.Ownership(d.Ownership).PersonallyOwned() {
-				// As with unlock tokens: the organisation holds no key to
-				// an employee's own Mac. Its GetBootstrapToken gets none.
-				return nil
-			}
 			var sealed []byte // empty: the device removed its token
-			if len(m.BootstrapToken) > 0 {
+			// As with unlock tokens, the organisation holds no key to an
+			// employee's own Mac: its token is not kept, and one kept
+			// before this rule goes now.
+			if len(m.BootstrapToken) > 0 && !privacy.Ownership(d.Ownership).PersonallyOwned() {
 				if sealed, err = s.sealer.Seal(m.BootstrapToken.Reveal(), []byte("bootstrap:"+ch.DeviceID)); err != nil {
 					return err
 				}
 			}
 			return s.changeChannel(ctx, q, ch, store.ChannelChange{At: s.clock(), Bootstrap: &sealed})
 		case *mdmproto.GetBootstrapToken:
+			if privacy.Ownership(d.Ownership).PersonallyOwned() {
+				ch.Bootstrap = nil // never handed back, even if kept before the rule
+			}
 			out, err = s.bootstrapResponse(ch)
 			return err
 		case *mdmproto.DeclarativeManagement:

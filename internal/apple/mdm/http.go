@@ -226,9 +226,12 @@ func (h *httpHandler) device(contentType string, maxBody int64, call func(contex
 
 // identify finds the device certificate behind a request: the Mdm-Signature
 // (a detached CMS over the body), the TLS client certificate, or a trusted
-// proxy's header. Each must chain to the tenant's CA, and when a request
-// carries several they must be the same certificate: a device presents one
-// identity, so two are a copied key or a forwarded header gone wrong.
+// proxy's header. Each must chain to the tenant's CA. When a request
+// carries several they must be of one enrolment (the subject names it): a
+// device presents one identity, so two devices' are a copied key or a
+// forwarded header gone wrong. Two of one enrolment are allowed: a device
+// that just renewed its identity may still be on a TLS connection made
+// with the old one.
 func (h *httpHandler) identify(r *http.Request, body []byte, trust *tenantTrust) (*x509.Certificate, error) {
 	refused := apperr.Forbidden("the request is not signed by a device certificate of this tenant")
 	var presented []*x509.Certificate
@@ -260,8 +263,8 @@ func (h *httpHandler) identify(r *http.Request, body []byte, trust *tenantTrust)
 		return nil, refused
 	}
 	for _, other := range presented {
-		if !other.Equal(cert) {
-			return nil, apperr.Forbidden("the request presents two different device certificates")
+		if !other.Equal(cert) && other.Subject.CommonName != cert.Subject.CommonName {
+			return nil, apperr.Forbidden("the request presents the certificates of two devices")
 		}
 	}
 	return cert, nil

@@ -3,6 +3,7 @@ package mdm
 import (
 	"context"
 	"errors"
+	"fmt"
 	"time"
 
 	"github.com/steward-mdm/steward/internal/iam"
@@ -124,7 +125,7 @@ func (s *Service) CloseUnfinishedEnrolments(ctx context.Context, limit int) (int
 	if err != nil {
 		return 0, err
 	}
-	closed := 0
+	closed, failed := 0, 0
 	for _, ch := range stuck {
 		left := false
 		err := s.st.Tx(ctx, func(q store.Queries) error {
@@ -144,10 +145,14 @@ func (s *Service) CloseUnfinishedEnrolments(ctx context.Context, limit int) (int
 			return closed, ctx.Err()
 		}
 		if err != nil { // one device that cannot be closed does not hold up the others
+			failed++
 			s.log.Warn("closing an unfinished enrolment failed", "device", ch.DeviceID, "error", err.Error())
 		} else if left {
 			closed++
 		}
+	}
+	if failed > 0 {
+		return closed, fmt.Errorf("mdm: %d of %d unfinished enrolments could not be closed", failed, len(stuck))
 	}
 	return closed, nil
 }

@@ -3,6 +3,8 @@ package mdm_test
 import (
 	"testing"
 
+	"howett.net/plist"
+
 	"github.com/steward-mdm/steward/internal/apple/mdm"
 	"github.com/steward-mdm/steward/internal/privacy"
 	"github.com/steward-mdm/steward/internal/store"
@@ -74,6 +76,28 @@ func TestUnlockTokenKeptOnlyForCorporateDevices(t *testing.T) {
 		}
 		if ch, _ = f.st.Read().AppleChannels().Get(f.ctx, f.tenant, dev.ID); (ch.Bootstrap != nil) != want {
 			t.Errorf("%s device: bootstrap token kept %v, want %v", o, ch.Bootstrap != nil, want)
+		}
+		if want {
+			continue
+		}
+		// One escrowed before the rule is never handed back, and goes at
+		// the device's next SetBootstrapToken.
+		sealed := []byte("sealed before the rule")
+		if err := f.st.Tx(f.ctx, func(q store.Queries) error {
+			return q.AppleChannels().Change(f.ctx, f.tenant, dev.ID, store.ChannelChange{At: f.now, Bootstrap: &sealed})
+		}); err != nil {
+			t.Fatal(err)
+		}
+		out, err := d.Checkin(f.ctx, map[string]any{"MessageType": "GetBootstrapToken", "UDID": d.UDID})
+		var got struct{ BootstrapToken []byte }
+		if _, perr := plist.Unmarshal(out, &got); err != nil || perr != nil || len(got.BootstrapToken) != 0 {
+			t.Errorf("a personal Mac's old escrow handed back: %q, %v", got.BootstrapToken, err)
+		}
+		if _, err := d.Checkin(f.ctx, map[string]any{"MessageType": "SetBootstrapToken", "UDID": d.UDID}); err != nil {
+			t.Fatal(err)
+		}
+		if ch, _ = f.st.Read().AppleChannels().Get(f.ctx, f.tenant, dev.ID); ch.Bootstrap != nil {
+			t.Error("a personal Mac's old escrow survived its SetBootstrapToken")
 		}
 	}
 }

@@ -219,7 +219,7 @@ func (s appleChannelStore) OpenOfDeparted(ctx context.Context, limit int) ([]sto
 func (s appleChannelStore) Unfinished(ctx context.Context, createdBefore time.Time, limit int) ([]store.AppleChannel, error) {
 	rows, err := s.q.x.QueryContext(ctx, `SELECT `+qualified("ch", appleChannelColumns)+` FROM apple_channels ch
 		JOIN devices d ON d.tenant_id = ch.tenant_id AND d.id = ch.device_id
-		WHERE ch.push_token IS NULL AND ch.checked_out = 0 AND ch.created_at < $1 AND d.state = 'pending'
+		WHERE ch.push_token IS NULL AND ch.checked_out = 0 AND ch.token_at = 0 AND ch.created_at < $1 AND d.state = 'pending'
 		ORDER BY ch.created_at LIMIT $2`, micros(createdBefore), limit)
 	return collect(rows, err, "listing unfinished enrolments", scanAppleChannel)
 }
