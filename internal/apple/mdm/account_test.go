@@ -26,13 +26,7 @@ func TestAccountDrivenUserEnrollment(t *testing.T) {
 	f.publish(privacy.Corporate)
 	ts := f.serve()
 	erika := f.subject("erika@acme.test")
-	invite := func(o privacy.Ownership, subjectID string) string {
-		_, link, err := f.svc.CreateEnrolment(f.ctx, f.tenant, mdm.EnrolmentInput{Ownership: string(o), SubjectID: subjectID}, admin)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return path.Base(link)
-	}
+	invite := func(o privacy.Ownership, subjectID string) string { return path.Base(f.invite(o, subjectID)) }
 	code := invite(privacy.UserEnrolled, erika)
 	refused := func(what string, err error) {
 		t.Helper()
@@ -84,11 +78,7 @@ func TestUserEnrollmentHasNoDownload(t *testing.T) {
 	f := newFixture(t, storetest.OpenSQLite(t))
 	f.publish(privacy.UserEnrolled)
 	ts := f.serve()
-	_, link, err := f.svc.CreateEnrolment(f.ctx, f.tenant, mdm.EnrolmentInput{Ownership: string(privacy.UserEnrolled),
-		SubjectID: f.subject("erika@acme.test")}, admin)
-	if err != nil {
-		t.Fatal(err)
-	}
+	link := f.invite(privacy.UserEnrolled, f.subject("erika@acme.test"))
 	get := func(u string) (int, string) {
 		t.Helper()
 		resp, err := ts.Client().Get(u)

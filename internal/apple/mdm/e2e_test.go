@@ -55,10 +55,7 @@ func (f *fixture) serveWith(adjust func(*mdm.HTTPConfig)) *httptest.Server {
 
 func (f *fixture) enrolled(ts *httptest.Server, o privacy.Ownership, subjectID string) (*sim.Device, store.Device) {
 	f.t.Helper()
-	_, link, err := f.svc.CreateEnrolment(f.ctx, f.tenant, mdm.EnrolmentInput{Ownership: string(o), SubjectID: subjectID}, admin)
-	if err != nil {
-		f.t.Fatal(err)
-	}
+	link := f.invite(o, subjectID)
 	d, err := sim.New(ts.Client(), o == privacy.UserEnrolled)
 	if err != nil {
 		f.t.Fatal(err)

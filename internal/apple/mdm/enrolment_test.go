@@ -77,6 +77,17 @@ func (f *fixture) subject(email string) string {
 	return s.ID
 }
 
+// invite creates an enrolment of class o for the person subjectID ("" for
+// none) and returns its link.
+func (f *fixture) invite(o privacy.Ownership, subjectID string) string {
+	f.t.Helper()
+	_, link, err := f.svc.CreateEnrolment(f.ctx, f.tenant, mdm.EnrolmentInput{Ownership: string(o), SubjectID: subjectID}, admin)
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	return link
+}
+
 func (f *fixture) publish(o privacy.Ownership) {
 	f.t.Helper()
 	if _, err := f.priv.PublishNotice(f.ctx, f.tenant, privacy.NoticeInput{Ownership: string(o), Translations: []privacy.Translation{

@@ -19,10 +19,7 @@ func TestErasedPersonsInvitationIsClosed(t *testing.T) {
 	f.publish(privacy.Personal)
 	ts := f.serve()
 	erika := f.subject("erika@acme.test")
-	_, link, err := f.svc.CreateEnrolment(f.ctx, f.tenant, mdm.EnrolmentInput{Ownership: string(privacy.Personal), SubjectID: erika}, admin)
-	if err != nil {
-		t.Fatal(err)
-	}
+	link := f.invite(privacy.Personal, erika)
 	if _, err := f.svc.Accept(f.ctx, path.Base(link), mdm.AcceptInput{Language: "en", NoticeVersion: 1}, "192.0.2.1"); err != nil {
 		t.Fatal(err)
 	}
@@ -48,11 +45,7 @@ func TestAccountSignInNeedsTheAccount(t *testing.T) {
 	f := newFixture(t, storetest.OpenSQLite(t))
 	f.publish(privacy.UserEnrolled)
 	ts := f.serve()
-	_, link, err := f.svc.CreateEnrolment(f.ctx, f.tenant, mdm.EnrolmentInput{Ownership: string(privacy.UserEnrolled),
-		SubjectID: f.subject("erika@acme.test")}, admin)
-	if err != nil {
-		t.Fatal(err)
-	}
+	link := f.invite(privacy.UserEnrolled, f.subject("erika@acme.test"))
 	client := *ts.Client()
 	client.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
 	signIn := func(form url.Values) *http.Response {

@@ -163,12 +163,8 @@ func testUnfinishedEnrolmentIsClosed(t *testing.T, st store.Store) {
 	f.publish(privacy.Corporate)
 	ts := f.serve()
 	_, enrolled := f.enrolled(ts, privacy.Corporate, "")
-	_, link, err := f.svc.CreateEnrolment(f.ctx, f.tenant, mdm.EnrolmentInput{Ownership: string(privacy.Corporate)}, admin)
-	if err != nil {
-		t.Fatal(err)
-	}
 	stuck, _ := sim.New(ts.Client(), false)
-	if err := stuck.Prepare(f.ctx, link, false); err != nil {
+	if err := stuck.Prepare(f.ctx, f.invite(privacy.Corporate, ""), false); err != nil {
 		t.Fatal(err)
 	}
 	if err := stuck.Authenticate(f.ctx); err != nil {
