@@ -375,7 +375,7 @@ func (h *httpHandler) profile(w http.ResponseWriter, r *http.Request, secret str
 		h.page(w, r, err)
 		return
 	}
-	signed, err := h.s.Profile(ctx, secret, topic, byAccount)
+	signed, err := h.s.Profile(ctx, e, topic)
 	if err != nil {
 		h.page(w, r, err)
 		return

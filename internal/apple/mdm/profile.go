@@ -54,19 +54,11 @@ func checkHandOut(e store.Enrolment, byAccount bool) error {
 	return nil
 }
 
-// Profile returns the signed enrolment profile of an accepted enrolment:
+// Profile returns the signed enrolment profile of an accepted enrolment e,
+// which its caller opened (openEnrolment) and may hand out (checkHandOut):
 // SCEP payload (with a fresh single-use challenge) then the MDM payload.
-// byAccount says the device asked for it in account-driven enrolment, the
-// only way a User Enrollment's profile is handed out.
-func (s *Service) Profile(ctx context.Context, secret, topic string, byAccount bool) ([]byte, error) {
+func (s *Service) Profile(ctx context.Context, e store.Enrolment, topic string) ([]byte, error) {
 	q := s.st.Read()
-	e, err := s.openEnrolment(ctx, q, secret, EnrolmentAccepted)
-	if err != nil {
-		return nil, err
-	}
-	if err := checkHandOut(e, byAccount); err != nil {
-		return nil, err
-	}
 	challenge, err := scep.IssueChallenge(ctx, q.Settings(), e.TenantID, e.ID, s.clock(), challengeTTL)
 	if err != nil {
 		return nil, err
