@@ -150,6 +150,9 @@ type AppleChannelStore interface {
 	// before createdBefore whose device is still pending: it sent
 	// Authenticate and never its first TokenUpdate.
 	Unfinished(ctx context.Context, createdBefore time.Time, limit int) ([]AppleChannel, error)
+	// OpenByIndex returns the tenant's open channels whose ChannelIndex is
+	// index, oldest first: the enrolments of one device, as it names itself.
+	OpenByIndex(ctx context.Context, tenantID string, index []byte) ([]AppleChannel, error)
 	// CheckOut closes a channel for good at at: checked out, its push,
 	// unlock and bootstrap tokens gone. Closing a closed channel is no error.
 	CheckOut(ctx context.Context, tenantID, deviceID string, at time.Time) error

@@ -292,6 +292,9 @@ func (s *Service) tokenUpdate(ctx context.Context, q store.Queries, ch store.App
 	if err := audit.Append(ctx, q, actor.Entry(d.TenantID, "mdm.enrolled", "device", d.ID, audit.OutcomeSuccess)); err != nil {
 		return err
 	}
+	if err := s.replaceEarlierEnrolments(ctx, q, d, ch); err != nil {
+		return err
+	}
 	initial, err := s.initialInventory(ctx, q, d)
 	if err != nil {
 		return err

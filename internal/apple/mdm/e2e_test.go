@@ -55,10 +55,20 @@ func (f *fixture) serveWith(adjust func(*mdm.HTTPConfig)) *httptest.Server {
 
 func (f *fixture) enrolled(ts *httptest.Server, o privacy.Ownership, subjectID string) (*sim.Device, store.Device) {
 	f.t.Helper()
+	return f.enrolledAs(ts, "", o, subjectID)
+}
+
+// enrolledAs is enrolled for a device that names udid (when not empty), as
+// one erased and enrolled again does.
+func (f *fixture) enrolledAs(ts *httptest.Server, udid string, o privacy.Ownership, subjectID string) (*sim.Device, store.Device) {
+	f.t.Helper()
 	link := f.invite(o, subjectID)
 	d, err := sim.New(ts.Client(), o == privacy.UserEnrolled)
 	if err != nil {
 		f.t.Fatal(err)
+	}
+	if udid != "" {
+		d.UDID = udid
 	}
 	d.Personal, d.Account = o.PersonallyOwned(), f.emails[subjectID]
 	if err := d.Enrol(f.ctx, link, false); err != nil {

@@ -224,6 +224,12 @@ func (s appleChannelStore) Unfinished(ctx context.Context, createdBefore time.Ti
 	return collect(rows, err, "listing unfinished enrolments", scanAppleChannel)
 }
 
+func (s appleChannelStore) OpenByIndex(ctx context.Context, tenantID string, index []byte) ([]store.AppleChannel, error) {
+	rows, err := s.q.x.QueryContext(ctx, `SELECT `+appleChannelColumns+` FROM apple_channels
+		WHERE tenant_id = $1 AND channel_index = $2 AND checked_out = 0 ORDER BY created_at`, tenantID, index)
+	return collect(rows, err, "finding a device's channels", scanAppleChannel)
+}
+
 func (s appleChannelStore) CheckOut(ctx context.Context, tenantID, deviceID string, at time.Time) error {
 	return s.q.execOne(ctx, "checking out MDM channel", `UPDATE apple_channels SET checked_out = 1, push_token = NULL,
 		push_magic = '', unlock_token = NULL, bootstrap = NULL, push_due_at = 0, updated_at = $3
