@@ -49,6 +49,16 @@ type ExportDevice struct {
 	LastSeenAt time.Time     `json:"last_seen_at"`
 	Inventory  []ExportValue `json:"inventory"`
 	History    []ExportValue `json:"history"`
+	// Management is what the protocol that manages the device holds
+	// about it besides its inventory.
+	Management []ExportRecord `json:"management,omitempty"`
+}
+
+// ExportRecord is one thing a protocol adapter holds about a device, put
+// so that its person can read it.
+type ExportRecord struct {
+	Name  string `json:"name"`
+	Value string `json:"value"`
 }
 
 // ExportAuditEntry is an audit entry about the person or their devices.
@@ -140,6 +150,13 @@ func (s *Service) gather(ctx context.Context, q store.Queries, tenantID, subject
 		}
 		if ed.History, err = exportValues(dk, hist); err != nil {
 			return exp, err
+		}
+		for _, h := range s.exported {
+			recs, err := h(ctx, q, d)
+			if err != nil {
+				return exp, err
+			}
+			ed.Management = append(ed.Management, recs...)
 		}
 		exp.Devices = append(exp.Devices, ed)
 	}
@@ -246,7 +263,10 @@ var exportHTML = template.Must(template.New("export").Parse(`<!doctype html>
 {{range .Devices}}<h2>Device ({{.Platform}}, {{.Ownership}}, {{.State}})</h2>
 <table><tr><th>Data</th><th>Value</th><th>Collected</th></tr>
 {{range .Inventory}}<tr><td>{{.Name}}</td><td>{{if .Unreadable}}<em>{{.Unreadable}}</em>{{else}}<code>{{printf "%s" .Value}}</code>{{end}}</td><td>{{.CollectedAt.Format "2006-01-02"}}</td></tr>
-{{end}}</table>{{end}}
+{{end}}</table>
+{{with .Management}}<table><tr><th>Held for managing the device</th><th>Value</th></tr>
+{{range .}}<tr><td>{{.Name}}</td><td>{{.Value}}</td></tr>
+{{end}}</table>{{end}}{{end}}
 <h2>Your consents</h2><ul>{{range .Consents}}<li>{{.Ownership}} notice version {{.NoticeVersion}} ({{.Language}}), accepted {{.AcceptedAt.Format "2006-01-02"}} by {{.Method}}{{if not .WithdrawnAt.IsZero}}, withdrawn {{.WithdrawnAt.Format "2006-01-02"}}{{end}}</li>{{else}}<li>none</li>{{end}}</ul>
 <h2>Who looked at your data</h2><table><tr><th>When</th><th>Who</th><th>What</th><th>Why</th></tr>
 {{range .AccessRecord}}<tr><td>{{.At.Format "2006-01-02 15:04"}}</td><td>{{.Actor}}</td><td>{{.Action}}: {{range .Fields}}{{.}} {{end}}</td><td>{{.Reason}}</td></tr>{{end}}</table>

@@ -1,7 +1,6 @@
 package privacy_test
 
 import (
-	"encoding/json"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -9,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/steward-mdm/steward/internal/privacy"
+	"github.com/steward-mdm/steward/internal/privacy/exporttest"
 	"github.com/steward-mdm/steward/internal/store"
 	"github.com/steward-mdm/steward/internal/store/storetest"
 )
@@ -16,13 +16,7 @@ import (
 // TestSubjectExportOpensInAStockTool exports a person and opens the archive
 // with Debian's 7z, as the person would with 7-Zip.
 func TestSubjectExportOpensInAStockTool(t *testing.T) {
-	bin, err := exec.LookPath("7z")
-	if err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("7z not found; CI installs p7zip-full")
-		}
-		t.Skip("7z not found (apt-get install p7zip-full)")
-	}
+	bin := exporttest.SevenZip(t)
 	storetest.ForEachEngine(t, func(t *testing.T, st store.Store) {
 		f := newFixture(t, st)
 		erika := f.person("erika@acme.test")
@@ -36,25 +30,9 @@ func TestSubjectExportOpensInAStockTool(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		dir := t.TempDir()
-		zipPath := filepath.Join(dir, arc.FileName)
-		if err := os.WriteFile(zipPath, arc.Archive, 0o600); err != nil {
-			t.Fatal(err)
-		}
-		out := filepath.Join(dir, "out")
-		if b, err := exec.Command(bin, "x", "-y", "-p"+arc.Password, "-o"+out, zipPath).CombinedOutput(); err != nil {
-			t.Fatalf("7z x: %v\n%s", err, b)
-		}
+		exp, out, zipPath := exporttest.Open(t, arc)
 		if b, err := exec.Command(bin, "t", "-pwrong-password-entirely", zipPath).CombinedOutput(); err == nil {
 			t.Fatalf("7z opened the export with a wrong password:\n%s", b)
-		}
-		raw, err := os.ReadFile(filepath.Join(out, "data.json"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		var exp privacy.SubjectExport
-		if err := json.Unmarshal(raw, &exp); err != nil {
-			t.Fatal(err)
 		}
 		if exp.Person.Email != "erika@acme.test" || len(exp.Devices) != 1 || len(exp.AccessRecord) < 1 || len(exp.AuditEntries) < 2 {
 			t.Fatalf("export: person %+v, %d devices, %d access records, %d audit entries", exp.Person, len(exp.Devices), len(exp.AccessRecord), len(exp.AuditEntries))

@@ -18,14 +18,15 @@ import (
 
 // Service is the privacy core's API for the HTTP layer, the CLI and jobs.
 type Service struct {
-	st     store.Store
-	vault  *keys.Vault
-	gate   *Gate
-	signer *audit.Signer
-	log    *slog.Logger
-	now    func() time.Time
-	left   []DeviceLeftHook
-	erased []DeviceErasedHook
+	st       store.Store
+	vault    *keys.Vault
+	gate     *Gate
+	signer   *audit.Signer
+	log      *slog.Logger
+	now      func() time.Time
+	left     []DeviceLeftHook
+	erased   []DeviceErasedHook
+	exported []DeviceExportHook
 }
 
 // DeviceLeftHook runs inside the transaction that takes a device out of
@@ -47,6 +48,14 @@ type DeviceErasedHook func(ctx context.Context, q store.Queries, d store.Device,
 
 // OnDeviceErased adds a hook, before serving starts.
 func (s *Service) OnDeviceErased(h DeviceErasedHook) { s.erased = append(s.erased, h) }
+
+// DeviceExportHook returns what a protocol adapter holds about device d
+// besides its inventory, for its person's data export; it runs inside the
+// export's read.
+type DeviceExportHook func(ctx context.Context, q store.Queries, d store.Device) ([]ExportRecord, error)
+
+// OnDeviceExport adds a hook, before serving starts.
+func (s *Service) OnDeviceExport(h DeviceExportHook) { s.exported = append(s.exported, h) }
 
 // NewService wires the privacy core.
 func NewService(st store.Store, vault *keys.Vault, signer *audit.Signer, log *slog.Logger) *Service {

@@ -1,0 +1,64 @@
+package mdm
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/steward-mdm/steward/internal/privacy"
+	"github.com/steward-mdm/steward/internal/store"
+)
+
+// exportDevice is what the MDM protocol holds about device d, for its
+// person's data export: its channel, the tokens escrowed for it, and the
+// user accounts that had a channel on it. Accounts are kept by keyed index
+// only, so the export can say when each was seen, not its name.
+func (s *Service) exportDevice(ctx context.Context, q store.Queries, d store.Device) ([]privacy.ExportRecord, error) {
+	ch, err := q.AppleChannels().Get(ctx, d.TenantID, d.ID)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, nil // not an Apple device, or it never sent Authenticate
+	}
+	if err != nil {
+		return nil, err
+	}
+	recs := []privacy.ExportRecord{
+		{Name: "Apple MDM channel", Value: openOrClosed(ch.CheckedOut)},
+		{Name: "Enrolment", Value: ch.EnrolmentID},
+		{Name: "Last check-in", Value: exportTime(ch.LastCheckin)},
+		{Name: "Device identity certificate valid until", Value: exportTime(ch.CertNotAfter)},
+		{Name: "Push registration held", Value: yesNo(ch.PushToken != nil)},
+		{Name: "Unlock token held (lets the organisation clear the device's passcode)", Value: yesNo(ch.UnlockToken != nil)},
+		{Name: "Bootstrap token held (lets the organisation authorise macOS updates and new accounts)", Value: yesNo(ch.Bootstrap != nil)},
+	}
+	users, err := q.AppleUserChannels().List(ctx, d.TenantID, d.ID)
+	if err != nil {
+		return nil, err
+	}
+	for _, uc := range users {
+		recs = append(recs, privacy.ExportRecord{Name: "Channel of a user account on the device (" + uc.ID + ")",
+			Value: fmt.Sprintf("%s; opened %s, last check-in %s", openOrClosed(uc.CheckedOut), exportTime(uc.CreatedAt), exportTime(uc.LastCheckin))})
+	}
+	return recs, nil
+}
+
+func openOrClosed(checkedOut bool) string {
+	if checkedOut {
+		return "closed"
+	}
+	return "open"
+}
+
+func yesNo(b bool) string {
+	if b {
+		return "yes"
+	}
+	return "no"
+}
+
+func exportTime(t time.Time) string {
+	if t.IsZero() {
+		return "never"
+	}
+	return t.UTC().Format(time.RFC3339)
+}
