@@ -360,7 +360,7 @@ func (s *Server) listUserChannels(c *Call) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	ucs, err := m.UserChannels(c.R.Context(), c.Tenant, c.Path("device"), c.Query("account"))
+	ucs, err := m.UserChannels(c.R.Context(), c.Tenant, c.Path("device"), c.Query("account"), c.Actor)
 	if err != nil {
 		return nil, err
 	}

@@ -332,6 +332,12 @@ type CommandStore interface {
 	// device's, or a user channel) already holds maxQueued open commands:
 	// each queue is bounded.
 	Enqueue(ctx context.Context, cmds []Command, maxQueued int) error
+	// LockQueues holds the command queues of the devices (device and user
+	// channels) against other enqueues until the transaction ends, so that
+	// two enqueues at once cannot both count room for the last commands.
+	// Enqueue takes it; a caller that counts open commands before it, to
+	// skip full queues, takes it first.
+	LockQueues(ctx context.Context, tenantID string, deviceIDs []string) error
 	// OpenCounts returns how many open commands each of the devices holds
 	// on its device channel (devices with none are absent).
 	OpenCounts(ctx context.Context, tenantID string, deviceIDs []string) (map[string]int, error)

@@ -205,6 +205,11 @@ func (s *Service) enqueue(ctx context.Context, tenantID string, target targets, 
 		}
 		var open map[string]int
 		if skipFull {
+			// Locked before counting: a count taken beside another enqueue
+			// would let the store's bound refuse the whole request.
+			if err := q.Commands().LockQueues(ctx, tenantID, deviceIDs); err != nil {
+				return err
+			}
 			if open, err = q.Commands().OpenCounts(ctx, tenantID, deviceIDs); err != nil {
 				return err
 			}

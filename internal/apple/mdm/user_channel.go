@@ -314,19 +314,34 @@ func (s *Service) EnqueueForUser(ctx context.Context, tenantID, deviceID, userCh
 }
 
 // UserChannels lists a device's user channels, or with account the channel
-// of that account name (none when the account never logged in).
-func (s *Service) UserChannels(ctx context.Context, tenantID, deviceID, account string) ([]store.AppleUserChannel, error) {
-	q := s.st.Read()
-	if _, err := q.Devices().Get(ctx, tenantID, deviceID); err != nil {
-		return nil, err
+// of that account name (none when the account never logged in). Asking
+// whether an account used a device is a question about a person, so that
+// lookup is audited, without the name, which Steward does not keep.
+func (s *Service) UserChannels(ctx context.Context, tenantID, deviceID, account string, actor iam.Actor) ([]store.AppleUserChannel, error) {
+	if account == "" {
+		q := s.st.Read()
+		if _, err := q.Devices().Get(ctx, tenantID, deviceID); err != nil {
+			return nil, err
+		}
+		return q.AppleUserChannels().List(ctx, tenantID, deviceID)
 	}
-	ucs, err := q.AppleUserChannels().List(ctx, tenantID, deviceID)
-	if err != nil || account == "" {
-		return ucs, err
-	}
-	idx, err := s.AccountIndex(ctx, q, tenantID, deviceID, account)
-	if err != nil {
-		return nil, err
-	}
-	return slices.DeleteFunc(ucs, func(uc store.AppleUserChannel) bool { return !bytes.Equal(uc.AccountIndex, idx) }), nil
+	var found []store.AppleUserChannel
+	err := s.st.Tx(ctx, func(q store.Queries) error {
+		if _, err := q.Devices().Get(ctx, tenantID, deviceID); err != nil {
+			return err
+		}
+		ucs, err := q.AppleUserChannels().List(ctx, tenantID, deviceID)
+		if err != nil {
+			return err
+		}
+		idx, err := s.AccountIndex(ctx, q, tenantID, deviceID, account)
+		if err != nil {
+			return err
+		}
+		found = slices.DeleteFunc(ucs, func(uc store.AppleUserChannel) bool { return !bytes.Equal(uc.AccountIndex, idx) })
+		e := actor.Entry(tenantID, "mdm.user_channel.lookup", "device", deviceID, audit.OutcomeSuccess)
+		e.Details = map[string]any{"found": len(found) > 0}
+		return audit.Append(ctx, q, e)
+	})
+	return found, err
 }

@@ -77,17 +77,26 @@ func testUserChannel(t *testing.T, st store.Store) {
 			t.Fatal(err)
 		}
 	}
-	all, err := f.svc.UserChannels(f.ctx, f.tenant, dev.ID, "")
+	all, err := f.svc.UserChannels(f.ctx, f.tenant, dev.ID, "", admin)
 	if err != nil || len(all) != 2 {
 		t.Fatalf("user channels: %+v, %v", all, err)
 	}
-	found, err := f.svc.UserChannels(f.ctx, f.tenant, dev.ID, " JDoe ")
+	found, err := f.svc.UserChannels(f.ctx, f.tenant, dev.ID, " JDoe ", admin)
 	if err != nil || len(found) != 1 {
 		t.Fatalf("looking up jdoe: %+v, %v", found, err)
 	}
 	janeCh := found[0]
-	if none, err := f.svc.UserChannels(f.ctx, f.tenant, dev.ID, "nobody"); err != nil || len(none) != 0 {
+	if none, err := f.svc.UserChannels(f.ctx, f.tenant, dev.ID, "nobody", admin); err != nil || len(none) != 0 {
 		t.Fatalf("an account that never logged in: %+v, %v", none, err)
+	}
+	// Whether an account used the device is a question about a person: each
+	// lookup is audited, with what it found and without the name.
+	lookups, err := f.st.Read().Audit().List(f.ctx, f.tenant, store.AuditFilter{Action: "mdm.user_channel.lookup", TargetID: dev.ID})
+	if err != nil || len(lookups) != 2 || string(lookups[0].Details) != `{"found":true}` || string(lookups[1].Details) != `{"found":false}` {
+		t.Fatalf("lookups audited as %+v, %v; want two, found and not", lookups, err)
+	}
+	if raw, _ := json.Marshal(lookups); bytes.Contains(bytes.ToLower(raw), []byte("jdoe")) || bytes.Contains(raw, []byte("nobody")) {
+		t.Errorf("an audit entry holds the account name: %s", raw)
 	}
 	// The account is kept as a keyed index, one that differs per device.
 	idx, err := f.svc.AccountIndex(f.ctx, f.st.Read(), f.tenant, dev.ID, "jdoe")
@@ -170,7 +179,7 @@ func testUserChannel(t *testing.T, st store.Store) {
 	if _, err := f.svc.EnqueueForUser(f.ctx, f.tenant, dev.ID, janeCh.ID, mdmproto.ProfileList{}, "", admin); !apperr.IsKind(err, apperr.KindConflict) {
 		t.Errorf("queuing for a closed user channel: %v, want a conflict", err)
 	}
-	if found, _ := f.svc.UserChannels(f.ctx, f.tenant, dev.ID, "jdoe"); len(found) != 0 {
+	if found, _ := f.svc.UserChannels(f.ctx, f.tenant, dev.ID, "jdoe", admin); len(found) != 0 {
 		t.Errorf("a closed channel still answers to its account: %+v", found)
 	}
 	if out, err := jane.Send(f.ctx, map[string]any{"Status": "Idle"}); err != nil || len(out) != 0 {
@@ -183,7 +192,7 @@ func testUserChannel(t *testing.T, st store.Store) {
 	if _, err := jane.Checkin(f.ctx, jane.TokenUpdate()); err != nil {
 		t.Fatal(err)
 	}
-	if again, _ := f.svc.UserChannels(f.ctx, f.tenant, dev.ID, "jdoe"); len(again) != 1 || again[0].ID == janeCh.ID {
+	if again, _ := f.svc.UserChannels(f.ctx, f.tenant, dev.ID, "jdoe", admin); len(again) != 1 || again[0].ID == janeCh.ID {
 		t.Errorf("jane's channel after logging in again: %+v", again)
 	}
 
@@ -265,8 +274,8 @@ func TestSharedIPadUsers(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	found, err := f.svc.UserChannels(f.ctx, f.tenant, dev.ID, "anna@school.example")
-	if all, _ := f.svc.UserChannels(f.ctx, f.tenant, dev.ID, ""); err != nil || len(found) != 1 || len(all) != 2 {
+	found, err := f.svc.UserChannels(f.ctx, f.tenant, dev.ID, "anna@school.example", admin)
+	if all, _ := f.svc.UserChannels(f.ctx, f.tenant, dev.ID, "", admin); err != nil || len(found) != 1 || len(all) != 2 {
 		t.Fatalf("channels: anna's %+v of %d, %v", found, len(all), err)
 	}
 	if _, err := f.svc.EnqueueForUser(f.ctx, f.tenant, dev.ID, found[0].ID, mdmproto.ProfileList{}, "", admin); err != nil {
@@ -316,10 +325,10 @@ func testErasureForgetsAccounts(t *testing.T, st store.Store) {
 	}
 	checkForgotten := func(when string) {
 		t.Helper()
-		if found, _ := f.svc.UserChannels(f.ctx, f.tenant, dev.ID, "erika"); len(found) != 0 {
+		if found, _ := f.svc.UserChannels(f.ctx, f.tenant, dev.ID, "erika", admin); len(found) != 0 {
 			t.Fatalf("%s: the erased person's account is still found: %+v", when, found)
 		}
-		all, err := f.svc.UserChannels(f.ctx, f.tenant, dev.ID, "")
+		all, err := f.svc.UserChannels(f.ctx, f.tenant, dev.ID, "", admin)
 		if err != nil || len(all) != 1 || all[0].CheckedOut {
 			t.Fatalf("%s: user channels: %+v, %v", when, all, err)
 		}
@@ -335,7 +344,7 @@ func testErasureForgetsAccounts(t *testing.T, st store.Store) {
 	if _, err := backup.Restore(f.ctx, st.(*sqlstore.DB), f.sealer, bytes.NewReader(before.Bytes()), nil); err != nil {
 		t.Fatal(err)
 	}
-	if found, _ := f.svc.UserChannels(f.ctx, f.tenant, dev.ID, "erika"); len(found) != 1 {
+	if found, _ := f.svc.UserChannels(f.ctx, f.tenant, dev.ID, "erika", admin); len(found) != 1 {
 		t.Fatalf("the restore did not bring the account index back (%d found); the test proves nothing", len(found))
 	}
 	if n, err := f.priv.ReconcileErasures(f.ctx); err != nil || n == 0 {

@@ -347,6 +347,15 @@ func (s commandStore) Enqueue(ctx context.Context, cmds []store.Command, maxQueu
 		}
 		perQueue[k]++
 	}
+	locked := devices
+	for k := range perQueue {
+		if k.userChannel != "" && !slices.Contains(locked, k.device) {
+			locked = append(locked, k.device)
+		}
+	}
+	if err := s.LockQueues(ctx, cmds[0].TenantID, locked); err != nil {
+		return err
+	}
 	open, err := s.OpenCounts(ctx, cmds[0].TenantID, devices)
 	if err != nil {
 		return err
@@ -370,6 +379,26 @@ func (s commandStore) Enqueue(ctx context.Context, cmds []store.Command, maxQueu
 	}
 	return s.q.insertAll(ctx, "queueing commands", `INSERT INTO commands (id, tenant_id, device_id, user_channel, request_type, payload,
 		state, requested_by, created_at) VALUES `, rows)
+}
+
+// LockQueues uses PostgreSQL's advisory locks, which live in memory: an
+// enqueue for several devices takes the tenant's queue lock alone, one for
+// a single device shares it and takes the device's. Row locks on every
+// device of a bulk command would write to each row. SQLite's single writer
+// runs enqueues one at a time already.
+func (s commandStore) LockQueues(ctx context.Context, tenantID string, deviceIDs []string) error {
+	if !s.q.inTx || s.q.db.dialect.name != "postgres" || len(deviceIDs) == 0 {
+		return nil
+	}
+	tenantKey := "steward.command-queues:" + tenantID
+	var err error
+	if len(deviceIDs) > 1 {
+		_, err = s.q.x.ExecContext(ctx, `SELECT pg_advisory_xact_lock(hashtextextended($1, 0))`, tenantKey)
+	} else {
+		_, err = s.q.x.ExecContext(ctx, `SELECT pg_advisory_xact_lock_shared(hashtextextended($1, 0)),
+			pg_advisory_xact_lock(hashtextextended($2, 0))`, tenantKey, tenantKey+":"+deviceIDs[0])
+	}
+	return mapErr("locking command queues", err)
 }
 
 func (s commandStore) OpenOnChannel(ctx context.Context, tenantID, deviceID, userChannel string) (int, error) {

@@ -25,6 +25,7 @@ func runApple(t *testing.T, open func(t *testing.T) store.Store) {
 	t.Run("CertificateExpiry", func(t *testing.T) { testCertificateExpiry(t, open(t)) })
 	t.Run("PurgedDeviceTakesItsChannel", func(t *testing.T) { testPurgedDeviceTakesItsChannel(t, open(t)) })
 	t.Run("CommandQueueBound", func(t *testing.T) { testCommandQueueBound(t, open(t)) })
+	t.Run("ConcurrentEnqueuesKeepTheBound", func(t *testing.T) { testConcurrentEnqueuesKeepTheBound(t, open(t)) })
 	t.Run("UserChannels", func(t *testing.T) { testUserChannels(t, open(t)) })
 }
 
@@ -570,6 +571,62 @@ func testCommandQueueBound(t *testing.T, st store.Store) {
 	for err := range errs {
 		if err != nil && !errors.Is(err, store.ErrConflict) {
 			t.Fatal(err)
+		}
+	}
+}
+
+// testConcurrentEnqueuesKeepTheBound: an enqueue that runs while another
+// one's commands are not yet committed cannot count room that the other is
+// taking, whether either names one device or several. On PostgreSQL's read
+// committed, the second would otherwise count the queue as it was before.
+func testConcurrentEnqueuesKeepTheBound(t *testing.T, st store.Store) {
+	ctx := context.Background()
+	a := newTenant(t, st, "")
+	dev, other := store.NewID(), store.NewID()
+	mk := func(n int, devices ...string) []store.Command {
+		var out []store.Command
+		for _, d := range devices {
+			for i := 0; i < n; i++ {
+				out = append(out, store.Command{ID: store.NewID(), TenantID: a.ID, DeviceID: d, RequestType: "ProfileList",
+					Payload: []byte("p"), State: store.CommandQueued, RequestedBy: "admin:x", CreatedAt: micro(at)})
+			}
+		}
+		return out
+	}
+	for _, c := range []struct {
+		name          string
+		first, second []store.Command
+	}{
+		{"one device, then one device", mk(3, dev), mk(3, dev)},
+		{"several devices, then one device", mk(3, dev, other), mk(3, dev)},
+		{"one device, then several devices", mk(3, dev), mk(3, dev, other)},
+	} {
+		tx(t, st, func(q store.Queries) error {
+			_, err := q.Commands().CancelOpen(ctx, a.ID, dev, "[]", at)
+			if err == nil {
+				_, err = q.Commands().CancelOpen(ctx, a.ID, other, "[]", at)
+			}
+			return err
+		})
+		holding, done := make(chan struct{}), make(chan error, 1)
+		go func() {
+			done <- st.Tx(ctx, func(q store.Queries) error {
+				if err := q.Commands().Enqueue(ctx, c.first, 5); err != nil {
+					return err
+				}
+				close(holding)
+				time.Sleep(300 * time.Millisecond) // uncommitted, while the second one counts
+				return nil
+			})
+		}()
+		<-holding
+		second := st.Tx(ctx, func(q store.Queries) error { return q.Commands().Enqueue(ctx, c.second, 5) })
+		if err := <-done; err != nil {
+			t.Fatalf("%s: the first enqueue: %v", c.name, err)
+		}
+		wantErr(t, second, store.ErrConflict, c.name+": the second enqueue past the bound")
+		if counts, _ := st.Read().Commands().OpenCounts(ctx, a.ID, []string{dev}); counts[dev] != 3 {
+			t.Errorf("%s: %d open commands; want 3", c.name, counts[dev])
 		}
 	}
 }
