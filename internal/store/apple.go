@@ -141,6 +141,11 @@ type AppleChannelStore interface {
 	// fingerprint from to cert, if it still holds from and is open;
 	// ErrConflict when it does not.
 	MoveCertificate(ctx context.Context, tenantID, deviceID string, from []byte, cert ChannelCertificate, at time.Time) error
+	// Restart moves an unfinished channel (open, never sent a push token)
+	// from the certificate with fingerprint from to cert, naming the device
+	// index and topic of its new Authenticate; ErrConflict when the channel
+	// holds another certificate, closed or got a token meanwhile.
+	Restart(ctx context.Context, tenantID, deviceID string, from []byte, cert ChannelCertificate, index []byte, topic string, at time.Time) error
 	// CountOpen counts the tenant's device channels not checked out.
 	CountOpen(ctx context.Context, tenantID string) (int, error)
 	// OpenOfDeparted returns up to limit channels still open whose devices

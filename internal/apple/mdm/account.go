@@ -55,7 +55,7 @@ func (h *httpHandler) accountEnrolment(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ctx := r.Context()
-	e, err := h.s.openEnrolment(ctx, h.s.st.Read(), strings.TrimSpace(token), EnrolmentAccepted)
+	e, err := h.s.openEnrolment(ctx, h.s.st.Read(), strings.TrimSpace(token), EnrolmentAccepted, enrolmentUnfinished)
 	if err == nil && !e.UserEnrollment {
 		err = apperr.Forbidden("this enrolment is not a User Enrollment")
 	}
@@ -133,7 +133,7 @@ func (h *httpHandler) signInCode(w http.ResponseWriter, r *http.Request) {
 func (s *Service) checkAccountCode(r *http.Request, code, account string) error {
 	ctx := r.Context()
 	q := s.st.Read()
-	e, err := s.openEnrolment(ctx, q, code, store.EnrolmentOpen, EnrolmentAccepted)
+	e, err := s.openEnrolment(ctx, q, code, store.EnrolmentOpen, EnrolmentAccepted, enrolmentUnfinished)
 	if err != nil {
 		return err
 	}
@@ -164,7 +164,7 @@ func (s *Service) checkAccountCode(r *http.Request, code, account string) error 
 // token for its enrolment request.
 func (h *httpHandler) accountToken(w http.ResponseWriter, r *http.Request) {
 	secret := r.PathValue("secret")
-	e, err := h.s.openEnrolment(r.Context(), h.s.st.Read(), secret, EnrolmentAccepted)
+	e, err := h.s.openEnrolment(r.Context(), h.s.st.Read(), secret, EnrolmentAccepted, enrolmentUnfinished)
 	if err == nil && !e.UserEnrollment {
 		err = apperr.Forbidden("this enrolment is not a User Enrollment")
 	}

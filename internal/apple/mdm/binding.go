@@ -66,19 +66,19 @@ func (s *Service) BindIssuedCertificate(ctx context.Context, q store.Queries, is
 func deviceCommonName(enrolmentID string) string { return "steward-device-" + enrolmentID }
 
 // checkAccepted refuses a first certificate unless its enrolment was
-// accepted.
+// accepted, or used by a device that never finished (retry.go).
 func checkAccepted(ctx context.Context, q store.Queries, tenantID, enrolmentID string) error {
 	e, err := q.Enrolments().Get(ctx, tenantID, enrolmentID)
 	if errors.Is(err, store.ErrNotFound) {
 		return scep.Refuse("the enrolment no longer exists")
 	}
-	if err != nil {
+	if err != nil || e.State == EnrolmentAccepted {
 		return err
 	}
-	if e.State != EnrolmentAccepted {
-		return scep.Refuse("the enrolment is " + e.State + ", not accepted")
+	if _, unfinished, err := unfinishedChannel(ctx, q, e); err != nil || unfinished {
+		return err
 	}
-	return nil
+	return scep.Refuse("the enrolment is " + e.State + ", not accepted")
 }
 
 // checkRenewable refuses to renew the certificate of a device that left

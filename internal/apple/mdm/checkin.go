@@ -170,7 +170,8 @@ func (s *Service) checkSender(ctx context.Context, q store.Queries, ch store.App
 }
 
 // authenticate creates the device and its channel the first time a device
-// presents a certificate issued for an accepted enrolment.
+// presents a certificate issued for an accepted enrolment, or takes over the
+// record of an earlier attempt that failed to install (retry.go).
 func (s *Service) authenticate(ctx context.Context, cert *x509.Certificate, m *mdmproto.Authenticate) error {
 	fp := Fingerprint(cert)
 	return s.st.Tx(ctx, func(q store.Queries) error {
@@ -201,11 +202,15 @@ func (s *Service) authenticate(ctx context.Context, cert *x509.Certificate, m *m
 		if err != nil {
 			return err
 		}
-		if e.State != EnrolmentAccepted {
-			return apperr.Conflict("this enrolment was already used or revoked")
-		}
 		if e.UserEnrollment != m.IsUserEnrollment() {
 			return apperr.Forbidden("the device enrolled differently from the enrolment it was invited to (user enrollment: %v)", e.UserEnrollment)
+		}
+		switch e.State {
+		case EnrolmentAccepted:
+		case store.EnrolmentUsed:
+			return s.authenticateAgain(ctx, q, e, cert, m)
+		default:
+			return errEnrolmentUsed
 		}
 		actor := iam.Actor{Type: store.ActorDevice, ID: "enrolment:" + e.ID}
 		d, err := s.priv.RegisterDeviceIn(ctx, q, e.TenantID, privacy.DeviceInput{SubjectID: e.SubjectID, Ownership: e.Ownership,
@@ -225,7 +230,7 @@ func (s *Service) authenticate(ctx context.Context, cert *x509.Certificate, m *m
 		// win, and the channel's unique enrolment backs it up.
 		if err := q.Enrolments().Use(ctx, e.TenantID, e.ID, d.ID, now); err != nil {
 			if errors.Is(err, store.ErrConflict) {
-				return apperr.Conflict("this enrolment was already used or revoked")
+				return errEnrolmentUsed
 			}
 			return err
 		}
@@ -235,17 +240,29 @@ func (s *Service) authenticate(ctx context.Context, cert *x509.Certificate, m *m
 			}
 			return err
 		}
-		if err := q.Settings().Delete(ctx, certBindingKey(fp)); err != nil {
-			return err
-		}
-		if _, err := s.priv.Gate().Admit(ctx, q, privacy.Report{TenantID: e.TenantID, DeviceID: d.ID, Source: "apple-mdm/Authenticate",
-			Values: authenticateObservations(m), At: now}); err != nil {
-			return err
-		}
-		r := actor.Entry(e.TenantID, "mdm.authenticate", "device", d.ID, audit.OutcomeSuccess)
-		r.Details = map[string]any{"enrolment": e.ID, "user_enrollment": e.UserEnrollment}
-		return audit.Append(ctx, q, r)
+		return s.authenticated(ctx, q, e, d, cert, m, false)
 	})
+}
+
+// authenticated finishes an Authenticate that created (or, again, took
+// over) device d's channel: the certificate's binding goes, and what the
+// device reported passes the privacy gate.
+func (s *Service) authenticated(ctx context.Context, q store.Queries, e store.Enrolment, d store.Device, cert *x509.Certificate,
+	m *mdmproto.Authenticate, again bool) error {
+	if err := q.Settings().Delete(ctx, certBindingKey(Fingerprint(cert))); err != nil {
+		return err
+	}
+	now := s.clock()
+	if _, err := s.priv.Gate().Admit(ctx, q, privacy.Report{TenantID: e.TenantID, DeviceID: d.ID, Source: "apple-mdm/Authenticate",
+		Values: authenticateObservations(m), At: now}); err != nil {
+		return err
+	}
+	r := iam.Actor{Type: store.ActorDevice, ID: "enrolment:" + e.ID}.Entry(e.TenantID, "mdm.authenticate", "device", d.ID, audit.OutcomeSuccess)
+	r.Details = map[string]any{"enrolment": e.ID, "user_enrollment": e.UserEnrollment}
+	if again {
+		r.Details["again"] = true // the earlier attempt's profile failed to install
+	}
+	return audit.Append(ctx, q, r)
 }
 
 // tokenUpdate stores how to wake the device; the first one completes the

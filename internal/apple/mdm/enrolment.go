@@ -7,6 +7,7 @@ package mdm
 import (
 	"context"
 	"errors"
+	"slices"
 	"time"
 
 	"github.com/steward-mdm/steward/internal/apperr"
@@ -96,7 +97,9 @@ func (s *Service) CreateEnrolment(ctx context.Context, tenantID string, in Enrol
 
 var errEnrolmentLink = apperr.NotFound("enrolment")
 
-// openEnrolment resolves a link secret to its usable enrolment.
+// openEnrolment resolves a link secret to its enrolment, if in one of
+// states (enrolmentUnfinished among them lets a used enrolment whose device
+// never finished through).
 func (s *Service) openEnrolment(ctx context.Context, q store.Queries, secret string, states ...string) (store.Enrolment, error) {
 	kind, hash, err := credential.Parse(secret)
 	if err != nil || kind != credential.EnrolmentLink {
@@ -127,6 +130,11 @@ func (s *Service) openEnrolment(ctx context.Context, q store.Queries, secret str
 			return e, nil
 		}
 	}
+	if slices.Contains(states, enrolmentUnfinished) {
+		if _, unfinished, err := unfinishedChannel(ctx, q, e); err != nil || unfinished {
+			return e, err
+		}
+	}
 	return e, apperr.Conflict("this enrolment link was already used")
 }
 
@@ -142,7 +150,7 @@ type Invitation struct {
 // Invitation returns the enrolment's notice and plain-words summary.
 func (s *Service) Invitation(ctx context.Context, secret, language string) (Invitation, error) {
 	q := s.st.Read()
-	e, err := s.openEnrolment(ctx, q, secret, store.EnrolmentOpen, EnrolmentAccepted)
+	e, err := s.openEnrolment(ctx, q, secret, store.EnrolmentOpen, EnrolmentAccepted, enrolmentUnfinished)
 	if err != nil {
 		return Invitation{}, err
 	}

@@ -295,6 +295,7 @@ var invitationPage = template.Must(template.New("invite").Parse(`<!doctype html>
 <body><h1>{{.Notice.Title}}</h1>
 <h2>In plain words</h2><pre>{{.Summary}}</pre>
 <h2>The notice (version {{.Notice.Version}})</h2><pre>{{.Notice.Body}}</pre>
+{{if .Retry}}<p><strong>The last attempt to enrol did not finish.</strong> You can try again with this link today.</p>{{end}}
 {{if and .Accepted .Account}}<form method="post" action="{{.Secret}}/account-token"><button type="submit">Continue enrolment on this device</button></form>
 {{else if and .Accepted .UserEnrollment}}<p>Now enrol on the iPhone, iPad or Mac itself: open Settings &gt; General &gt; VPN &amp; Device Management
 (on a Mac: System Settings &gt; General &gt; Device Management), choose <strong>Sign In to Work or School Account</strong>,
@@ -331,7 +332,7 @@ func (h *httpHandler) render(w http.ResponseWriter, inv Invitation, secret strin
 	w.Header().Set("Cache-Control", "no-store")
 	w.Header().Set("Referrer-Policy", "no-referrer")
 	_ = invitationPage.Execute(w, map[string]any{"Lang": inv.Notice.Language, "Notice": inv.Notice, "Summary": inv.Summary,
-		"Accepted": inv.Enrolment.State == EnrolmentAccepted, "AskWipe": inv.Enrolment.Ownership == "personal", "Secret": secret,
+		"Accepted": inv.Enrolment.State != store.EnrolmentOpen, "Retry": inv.Enrolment.State == store.EnrolmentUsed, "AskWipe": inv.Enrolment.Ownership == "personal", "Secret": secret,
 		"Account": account && inv.Enrolment.UserEnrollment, "UserEnrollment": inv.Enrolment.UserEnrollment})
 }
 
@@ -359,7 +360,7 @@ func (h *httpHandler) accept(w http.ResponseWriter, r *http.Request) {
 
 func (h *httpHandler) profile(w http.ResponseWriter, r *http.Request, secret string, byAccount bool) {
 	ctx := r.Context()
-	e, err := h.s.openEnrolment(ctx, h.s.st.Read(), secret, EnrolmentAccepted)
+	e, err := h.s.openEnrolment(ctx, h.s.st.Read(), secret, EnrolmentAccepted, enrolmentUnfinished)
 	if err == nil {
 		err = checkHandOut(e, byAccount)
 	}

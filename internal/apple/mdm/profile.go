@@ -63,7 +63,13 @@ func (s *Service) Profile(ctx context.Context, e store.Enrolment, topic string) 
 	if err != nil {
 		return nil, err
 	}
-	profile, rights, err := s.enrolmentProfile(ctx, q, e, challenge, topic, 0)
+	var recorded mdmproto.AccessRights
+	if e.State == store.EnrolmentUsed {
+		// A retry (retry.go) grants what the enrolment recorded, which its
+		// renewals will carry, even if the policy changed since.
+		recorded = mdmproto.AccessRights(e.AccessRights)
+	}
+	profile, rights, err := s.enrolmentProfile(ctx, q, e, challenge, topic, recorded)
 	if err != nil || int(rights) == e.AccessRights {
 		return profile, err
 	}

@@ -1,0 +1,97 @@
+package mdm_test
+
+import (
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	"github.com/steward-mdm/steward/internal/apple/mdm"
+	"github.com/steward-mdm/steward/internal/privacy"
+	"github.com/steward-mdm/steward/internal/sim"
+	"github.com/steward-mdm/steward/internal/store"
+	"github.com/steward-mdm/steward/internal/store/storetest"
+)
+
+// TestFailedInstallationTriesAgain: a profile that failed to install after
+// its Authenticate leaves a pending record; the same link then offers the
+// profile again, and the retry takes that record over with a new identity
+// (the first one is refused from then on). Once the device finished, the
+// link is used up for good.
+func TestFailedInstallationTriesAgain(t *testing.T) {
+	storetest.ForEachEngine(t, testFailedInstallationTriesAgain)
+}
+
+func testFailedInstallationTriesAgain(t *testing.T, st store.Store) {
+	f := newFixture(t, st)
+	f.publish(privacy.Personal)
+	ts := f.serve()
+	erika := f.subject("erika@acme.test")
+	link := f.invite(privacy.Personal, erika)
+	failed, _ := sim.New(ts.Client(), false)
+	failed.Personal = true
+	if err := failed.Prepare(f.ctx, link, false); err != nil {
+		t.Fatal(err)
+	}
+	if err := failed.Authenticate(f.ctx); err != nil {
+		t.Fatal(err)
+	}
+	first, err := f.st.Read().AppleChannels().GetByCert(f.ctx, mdm.Fingerprint(failed.Certificate()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if page := invitationPage(t, ts, link); !strings.Contains(page, "did not finish") || !strings.Contains(page, "/profile") {
+		t.Fatalf("the invitation after a failed installation does not offer the profile again:\n%s", page)
+	}
+
+	retry, _ := sim.New(ts.Client(), false)
+	retry.UDID, retry.Personal = failed.UDID, true
+	if err := retry.Enrol(f.ctx, link, false); err != nil {
+		t.Fatalf("trying again with the same link: %v", err)
+	}
+	ch, err := f.st.Read().AppleChannels().GetByCert(f.ctx, mdm.Fingerprint(retry.Certificate()))
+	if err != nil || ch.DeviceID != first.DeviceID {
+		t.Fatalf("the retry's channel: %+v, %v; want the pending record %s taken over", ch, err, first.DeviceID)
+	}
+	if got := f.deviceState(first.DeviceID); got != store.DeviceEnrolled {
+		t.Errorf("the record is %s after the retry; want enrolled", got)
+	}
+	devices, err := f.st.Read().Devices().List(f.ctx, f.tenant, store.DeviceFilter{})
+	if err != nil || len(devices) != 1 {
+		t.Errorf("%d device records after the retry (%v); want 1", len(devices), err)
+	}
+	if _, err := failed.Checkin(f.ctx, failed.TokenUpdate()); status(t, err) != http.StatusForbidden {
+		t.Errorf("the first attempt's identity after the retry: %v; want 403", err)
+	}
+	if _, err := retry.Poll(f.ctx); err != nil {
+		t.Errorf("the enrolled device polls: %v", err)
+	}
+	again, err := f.st.Read().Audit().List(f.ctx, f.tenant, store.AuditFilter{Action: "mdm.authenticate", TargetID: first.DeviceID})
+	if err != nil || len(again) != 2 || !strings.Contains(string(again[1].Details), `"again":true`) {
+		t.Errorf("Authenticate audited as %+v, %v; want the retry marked", again, err)
+	}
+
+	// Finished: the link is used up, for a download and for a device.
+	if resp, err := ts.Client().Get(link + "/profile"); err != nil || resp.StatusCode != http.StatusConflict {
+		t.Errorf("downloading the profile after enrolment: %v, %v; want 409", resp, err)
+	}
+	late, _ := sim.New(ts.Client(), false)
+	if err := late.Enrol(f.ctx, link, false); err == nil {
+		t.Error("a third device enrolled with a used-up link")
+	}
+}
+
+func invitationPage(t *testing.T, ts *httptest.Server, link string) string {
+	t.Helper()
+	resp, err := ts.Client().Get(link)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("the invitation: %d %s", resp.StatusCode, b)
+	}
+	return string(b)
+}
