@@ -79,6 +79,11 @@ func (a *App) hourlyManagement(ctx context.Context, holder string) {
 	} else if n > 0 {
 		a.Log.Info("closed enrolments that never finished", "devices", n)
 	}
+	if n, err := a.MDM.ReplaceSilentRecords(ctx, 2000); err != nil && ctx.Err() == nil {
+		a.Log.Warn("replacing the records of devices enrolled again failed", "error", err.Error())
+	} else if n > 0 {
+		a.Log.Info("replaced the records of devices enrolled again", "devices", n)
+	}
 	if n, err := a.MDM.CloseDepartedChannels(ctx, 2000); err != nil && ctx.Err() == nil {
 		a.Log.Warn("closing the MDM channels of departed devices failed", "error", err.Error())
 	} else if n > 0 {

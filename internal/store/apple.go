@@ -143,8 +143,9 @@ type AppleChannelStore interface {
 	MoveCertificate(ctx context.Context, tenantID, deviceID string, from []byte, cert ChannelCertificate, at time.Time) error
 	// Restart moves an unfinished channel (open, never sent a push token)
 	// from the certificate with fingerprint from to cert, naming the device
-	// index and topic of its new Authenticate; ErrConflict when the channel
-	// holds another certificate, closed or got a token meanwhile.
+	// index and topic of its new Authenticate, and counts its age (for
+	// Unfinished) from at; ErrConflict when the channel holds another
+	// certificate, closed or got a token meanwhile.
 	Restart(ctx context.Context, tenantID, deviceID string, from []byte, cert ChannelCertificate, index []byte, topic string, at time.Time) error
 	// CountOpen counts the tenant's device channels not checked out.
 	CountOpen(ctx context.Context, tenantID string) (int, error)

@@ -53,7 +53,7 @@ func (s *Service) BindIssuedCertificate(ctx context.Context, q store.Queries, is
 	if issued.Renewal {
 		err = s.checkRenewable(ctx, q, issued.TenantID, issued.EnrolmentID, issued.Renews)
 	} else {
-		err = checkAccepted(ctx, q, issued.TenantID, issued.EnrolmentID)
+		err = checkAccepted(ctx, q, issued.TenantID, issued.EnrolmentID, s.clock())
 	}
 	if err != nil {
 		return err
@@ -66,8 +66,8 @@ func (s *Service) BindIssuedCertificate(ctx context.Context, q store.Queries, is
 func deviceCommonName(enrolmentID string) string { return "steward-device-" + enrolmentID }
 
 // checkAccepted refuses a first certificate unless its enrolment was
-// accepted, or used by a device that never finished (retry.go).
-func checkAccepted(ctx context.Context, q store.Queries, tenantID, enrolmentID string) error {
+// accepted, or used by a device whose installation failed (retry.go).
+func checkAccepted(ctx context.Context, q store.Queries, tenantID, enrolmentID string, now time.Time) error {
 	e, err := q.Enrolments().Get(ctx, tenantID, enrolmentID)
 	if errors.Is(err, store.ErrNotFound) {
 		return scep.Refuse("the enrolment no longer exists")
@@ -75,7 +75,7 @@ func checkAccepted(ctx context.Context, q store.Queries, tenantID, enrolmentID s
 	if err != nil || e.State == EnrolmentAccepted {
 		return err
 	}
-	if _, unfinished, err := unfinishedChannel(ctx, q, e); err != nil || unfinished {
+	if _, last, err := lastAttempt(ctx, q, e, now); err != nil || last == attemptFailed {
 		return err
 	}
 	return scep.Refuse("the enrolment is " + e.State + ", not accepted")

@@ -276,9 +276,14 @@ func (s *Service) tokenUpdate(ctx context.Context, q store.Queries, ch store.App
 		return err
 	}
 	// Read again under the device's lock, which every TokenUpdate takes:
-	// whether a token is held may have changed since the first read.
+	// whether a token is held may have changed since the first read, and a
+	// retry of a failed installation may have taken the channel over.
+	signer := ch.CertFingerprint
 	if ch, err = q.AppleChannels().Get(ctx, ch.TenantID, ch.DeviceID); err != nil {
 		return err
+	}
+	if !bytes.Equal(ch.CertFingerprint, signer) {
+		return ErrUnknownDevice
 	}
 	first, now := ch.PushToken == nil, s.clock()
 	change := store.ChannelChange{At: now, Push: &store.PushRegistration{Token: m.Token, Magic: m.PushMagic, Topic: m.Topic, At: now}}
@@ -309,14 +314,16 @@ func (s *Service) tokenUpdate(ctx context.Context, q store.Queries, ch store.App
 	if err := audit.Append(ctx, q, actor.Entry(d.TenantID, "mdm.enrolled", "device", d.ID, audit.OutcomeSuccess)); err != nil {
 		return err
 	}
-	if err := s.replaceEarlierEnrolments(ctx, q, d, ch); err != nil {
-		return err
-	}
 	initial, err := s.initialInventory(ctx, q, d)
 	if err != nil {
 		return err
 	}
 	if _, err := s.EnqueueIn(ctx, q, d, initial, "initial inventory", iam.SystemActor); err != nil {
+		return err
+	}
+	// After the enqueue above, which took the tenant's queue lock: the
+	// earlier records' queues are locked before their rows are touched.
+	if err := s.checkEarlierEnrolments(ctx, q, d, ch); err != nil {
 		return err
 	}
 	if s.hooks.Enrolled == nil {

@@ -273,7 +273,8 @@ func TestEnrolAndManageThroughTheProtocol(t *testing.T) {
 		}
 
 		// One link, two devices that both got a profile and a certificate:
-		// only the first to authenticate enrols.
+		// once the first finished enrolling, the second is refused. (One
+		// whose installation failed may be taken over: retry_test.go.)
 		_, link, err := f.svc.CreateEnrolment(f.ctx, f.tenant, mdm.EnrolmentInput{Ownership: "corporate"}, admin)
 		if err != nil {
 			t.Fatal(err)

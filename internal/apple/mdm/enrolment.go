@@ -131,8 +131,14 @@ func (s *Service) openEnrolment(ctx context.Context, q store.Queries, secret str
 		}
 	}
 	if slices.Contains(states, enrolmentUnfinished) {
-		if _, unfinished, err := unfinishedChannel(ctx, q, e); err != nil || unfinished {
+		_, last, err := lastAttempt(ctx, q, e, s.clock())
+		switch {
+		case err != nil:
 			return e, err
+		case last == attemptFailed:
+			return e, nil
+		case last == attemptInstalling:
+			return e, errInstalling
 		}
 	}
 	return e, apperr.Conflict("this enrolment link was already used")

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
 	"time"
 
 	"github.com/steward-mdm/steward/internal/privacy"
@@ -13,7 +14,9 @@ import (
 // exportDevice is what the MDM protocol holds about device d, for its
 // person's data export: its channel, the tokens escrowed for it, and the
 // user accounts that had a channel on it. Accounts are kept by keyed index
-// only, so the export can say when each was seen, not its name.
+// only, so the export can say when each was seen, not whose it is: on an
+// organisation's device, whose other users are colleagues, it gives only
+// their number.
 func (s *Service) exportDevice(ctx context.Context, q store.Queries, d store.Device) ([]privacy.ExportRecord, error) {
 	ch, err := q.AppleChannels().Get(ctx, d.TenantID, d.ID)
 	if errors.Is(err, store.ErrNotFound) {
@@ -34,6 +37,13 @@ func (s *Service) exportDevice(ctx context.Context, q store.Queries, d store.Dev
 	users, err := q.AppleUserChannels().List(ctx, d.TenantID, d.ID)
 	if err != nil {
 		return nil, err
+	}
+	if !privacy.Ownership(d.Ownership).PersonallyOwned() {
+		if len(users) > 0 {
+			recs = append(recs, privacy.ExportRecord{Name: "User account channels on the device (its users' accounts, yours perhaps among them)",
+				Value: strconv.Itoa(len(users))})
+		}
+		return recs, nil
 	}
 	for _, uc := range users {
 		recs = append(recs, privacy.ExportRecord{Name: "Channel of a user account on the device (" + uc.ID + ")",

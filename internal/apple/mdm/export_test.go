@@ -8,52 +8,77 @@ import (
 
 	"github.com/steward-mdm/steward/internal/privacy"
 	"github.com/steward-mdm/steward/internal/privacy/exporttest"
+	"github.com/steward-mdm/steward/internal/sim"
+	"github.com/steward-mdm/steward/internal/store"
 	"github.com/steward-mdm/steward/internal/store/storetest"
 )
 
 // TestExportSaysWhatTheProtocolHolds: a person's data export lists what
-// the MDM protocol holds about their device besides its inventory: its
-// channel, the tokens escrowed for it (none on a personal device), and the
-// user accounts that had a channel on it, which Steward knows by keyed
-// index only and so cannot name.
+// the MDM protocol holds about their devices besides the inventory: the
+// channel, the tokens escrowed (none on a personal device), and the user
+// accounts that had a channel. Steward knows those by keyed index only and
+// cannot tell whose each is: on a personal Mac they are listed, on the
+// organisation's Mac, whose other users are colleagues, only counted.
 func TestExportSaysWhatTheProtocolHolds(t *testing.T) {
-	f := newFixture(t, storetest.OpenSQLite(t))
+	storetest.ForEachEngine(t, testExportSaysWhatTheProtocolHolds)
+}
+
+func testExportSaysWhatTheProtocolHolds(t *testing.T, st store.Store) {
+	f := newFixture(t, st)
 	f.publish(privacy.Personal)
+	f.publish(privacy.Corporate)
 	ts := f.serve()
 	erika := f.subject("erika@acme.test")
-	mac, _ := f.enrolled(ts, privacy.Personal, erika)
-	if err := mac.NewUser("erika", "Erika Mustermann").LogIn(f.ctx); err != nil {
-		t.Fatal(err)
+	own, _ := f.enrolled(ts, privacy.Personal, erika)
+	work, _ := f.enrolled(ts, privacy.Corporate, erika)
+	for _, u := range []*sim.User{own.NewUser("erika", "Erika Mustermann"),
+		work.NewUser("erika", "Erika Mustermann"), work.NewUser("jonas", "Jonas Schmidt")} {
+		if err := u.LogIn(f.ctx); err != nil {
+			t.Fatal(err)
+		}
 	}
 	arc, err := f.priv.ExportSubject(f.ctx, f.tenant, erika, admin)
 	if err != nil {
 		t.Fatal(err)
 	}
 	exp, dir, _ := exporttest.Open(t, arc)
-	if len(exp.Devices) != 1 {
-		t.Fatalf("%d devices exported; want 1", len(exp.Devices))
+	if len(exp.Devices) != 2 {
+		t.Fatalf("%d devices exported; want 2", len(exp.Devices))
 	}
-	// By name: serve's Service registers its hook next to the fixture's.
-	got := map[string]string{}
-	userChannels := map[string]bool{}
-	for _, r := range exp.Devices[0].Management {
-		if strings.HasPrefix(r.Name, "Channel of a user account") {
-			userChannels[r.Name] = true
-			if !strings.HasPrefix(r.Value, "open;") || strings.Contains(r.Value, "Mustermann") {
-				t.Errorf("user channel exported as %q", r.Value)
+	for _, d := range exp.Devices {
+		// By name: serve's Service registers its hook next to the fixture's.
+		got := map[string]string{}
+		for _, r := range d.Management {
+			got[r.Name] = r.Value
+			if strings.Contains(r.Value, "Mustermann") || strings.Contains(r.Value, "Schmidt") {
+				t.Errorf("%s device: a record names a user: %+v", d.Ownership, r)
 			}
-			continue
 		}
-		got[r.Name] = r.Value
-	}
-	for name, want := range map[string]string{"Apple MDM channel": "open", "Push registration held": "yes",
-		"Unlock token held (lets the organisation clear the device's passcode)": "no"} {
-		if got[name] != want {
-			t.Errorf("%s: %q; want %q (all: %v)", name, got[name], want, got)
+		listed := 0
+		for name, value := range got {
+			if strings.HasPrefix(name, "Channel of a user account") {
+				listed++
+				if !strings.HasPrefix(value, "open;") {
+					t.Errorf("%s device: user channel exported as %q", d.Ownership, value)
+				}
+			}
 		}
-	}
-	if len(userChannels) != 1 {
-		t.Errorf("user channels exported: %v; want 1", userChannels)
+		want := map[string]string{"Apple MDM channel": "open", "Push registration held": "yes",
+			"Unlock token held (lets the organisation clear the device's passcode)": "no"}
+		wantListed := 1
+		if d.Ownership == string(privacy.Corporate) {
+			want["Unlock token held (lets the organisation clear the device's passcode)"] = "yes"
+			want["User account channels on the device (its users' accounts, yours perhaps among them)"] = "2"
+			wantListed = 0
+		}
+		for name, value := range want {
+			if got[name] != value {
+				t.Errorf("%s device: %s: %q; want %q (all: %v)", d.Ownership, name, got[name], value, got)
+			}
+		}
+		if listed != wantListed {
+			t.Errorf("%s device: %d user channels listed; want %d", d.Ownership, listed, wantListed)
+		}
 	}
 	page, err := os.ReadFile(filepath.Join(dir, "summary.html"))
 	if err != nil || !strings.Contains(string(page), "Held for managing the device") {

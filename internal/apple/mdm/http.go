@@ -295,7 +295,7 @@ var invitationPage = template.Must(template.New("invite").Parse(`<!doctype html>
 <body><h1>{{.Notice.Title}}</h1>
 <h2>In plain words</h2><pre>{{.Summary}}</pre>
 <h2>The notice (version {{.Notice.Version}})</h2><pre>{{.Notice.Body}}</pre>
-{{if .Retry}}<p><strong>The last attempt to enrol did not finish.</strong> You can try again with this link today.</p>{{end}}
+{{if .Retry}}<p><strong>The last attempt to enrol did not finish.</strong> You can try again with this link.</p>{{end}}
 {{if and .Accepted .Account}}<form method="post" action="{{.Secret}}/account-token"><button type="submit">Continue enrolment on this device</button></form>
 {{else if and .Accepted .UserEnrollment}}<p>Now enrol on the iPhone, iPad or Mac itself: open Settings &gt; General &gt; VPN &amp; Device Management
 (on a Mac: System Settings &gt; General &gt; Device Management), choose <strong>Sign In to Work or School Account</strong>,

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/x509"
 	"errors"
+	"time"
 
 	"github.com/steward-mdm/steward/internal/apperr"
 	"github.com/steward-mdm/steward/internal/apple/mdmproto"
@@ -12,46 +13,73 @@ import (
 
 // A profile can fail to install after its Authenticate (the connection
 // drops, the first TokenUpdate fails): the device rolls the profile back,
-// and its record waits, pending, for a TokenUpdate that never comes. Until
-// that record finishes or is swept (a day later), the same link may try
-// again: the invitation offers the profile, SCEP issues a new identity, and
-// the new Authenticate takes over the pending record. Nothing else can be
-// taken over: once a push token came, the enrolment is done.
+// and its record waits, pending, for a TokenUpdate that never comes. Once
+// that attempt has been quiet for retryAfter, and until its record is
+// swept (a day after the last attempt), the same link may try again: the
+// invitation offers the profile, SCEP issues a new identity, and the new
+// Authenticate takes over the pending record. An installation takes
+// seconds, so the wait keeps anyone else holding the link from cutting in
+// on one that is going well. Once a push token came, the enrolment is done.
+
+// retryAfter is how long an unfinished attempt must have been quiet before
+// the link may try again.
+const retryAfter = 2 * time.Minute
 
 // enrolmentUnfinished is openEnrolment's name for a used enrolment whose
-// device never finished; it is not a stored state.
+// device never finished and may try again; it is not a stored state.
 const enrolmentUnfinished = "unfinished"
 
-// unfinishedChannel returns the channel of used enrolment e, and true, if
-// its device sent Authenticate and never a push token.
-func unfinishedChannel(ctx context.Context, q store.Queries, e store.Enrolment) (store.AppleChannel, bool, error) {
+// attempt is what became of a used enrolment's device.
+type attempt int
+
+const (
+	attemptFinished   attempt = iota // enrolled, left, or no channel: the link is used up
+	attemptInstalling                // pending, and heard from within retryAfter
+	attemptFailed                    // pending and quiet: the link may try again
+)
+
+// lastAttempt returns the channel of used enrolment e and what became of
+// its device at now.
+func lastAttempt(ctx context.Context, q store.Queries, e store.Enrolment, now time.Time) (store.AppleChannel, attempt, error) {
 	if e.State != store.EnrolmentUsed {
-		return store.AppleChannel{}, false, nil
+		return store.AppleChannel{}, attemptFinished, nil
 	}
 	ch, err := q.AppleChannels().GetByEnrolment(ctx, e.TenantID, e.ID)
 	if errors.Is(err, store.ErrNotFound) {
-		return ch, false, nil
+		return ch, attemptFinished, nil
 	}
 	if err != nil || ch.CheckedOut || ch.PushToken != nil || !ch.TokenAt.IsZero() {
-		return ch, false, err
+		return ch, attemptFinished, err
 	}
 	d, err := q.Devices().Get(ctx, e.TenantID, ch.DeviceID)
-	if err != nil {
-		return ch, false, err
+	if err != nil || d.State != store.DevicePending {
+		return ch, attemptFinished, err
 	}
-	return ch, d.State == store.DevicePending, nil
+	if now.Sub(ch.LastCheckin) < retryAfter {
+		return ch, attemptInstalling, nil
+	}
+	return ch, attemptFailed, nil
 }
+
+// errInstalling refuses the link while its last attempt may still finish.
+var errInstalling = apperr.Conflict("a device is enrolling with this link right now; if its installation failed, try again in a few minutes")
 
 // authenticateAgain is an Authenticate for used enrolment e: a retry after
 // a failed installation takes over the pending record (new identity, and
 // the device index and topic it names now, in case another device tries);
 // anything else is refused.
 func (s *Service) authenticateAgain(ctx context.Context, q store.Queries, e store.Enrolment, cert *x509.Certificate, m *mdmproto.Authenticate) error {
-	ch, ok, err := unfinishedChannel(ctx, q, e)
+	if !s.clock().Before(e.ExpiresAt) {
+		return apperr.Conflict("this enrolment link expired; ask your IT team for a new one")
+	}
+	ch, last, err := lastAttempt(ctx, q, e, s.clock())
 	if err != nil {
 		return err
 	}
-	if !ok {
+	switch last {
+	case attemptInstalling:
+		return errInstalling
+	case attemptFinished:
 		return errEnrolmentUsed
 	}
 	d, err := q.Devices().Lock(ctx, e.TenantID, ch.DeviceID)

@@ -1,11 +1,13 @@
 package mdm_test
 
 import (
+	"bytes"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/steward-mdm/steward/internal/apple/mdm"
 	"github.com/steward-mdm/steward/internal/privacy"
@@ -17,8 +19,8 @@ import (
 // TestFailedInstallationTriesAgain: a profile that failed to install after
 // its Authenticate leaves a pending record; the same link then offers the
 // profile again, and the retry takes that record over with a new identity
-// (the first one is refused from then on). Once the device finished, the
-// link is used up for good.
+// (the first one is refused from then on), once the first attempt has been
+// quiet for two minutes. Once the device finished, the link is used up.
 func TestFailedInstallationTriesAgain(t *testing.T) {
 	storetest.ForEachEngine(t, testFailedInstallationTriesAgain)
 }
@@ -41,12 +43,19 @@ func testFailedInstallationTriesAgain(t *testing.T, st store.Store) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// An installation takes seconds: for two minutes the link waits, so
+	// that nobody else holding it can cut in on one going well.
+	if resp, err := ts.Client().Get(link); err != nil || resp.StatusCode != http.StatusConflict {
+		t.Fatalf("the invitation right after Authenticate: %v, %v; want 409", resp, err)
+	}
+	f.svc.SetClock(func() time.Time { return time.Now().Add(3 * time.Minute) })
 	if page := invitationPage(t, ts, link); !strings.Contains(page, "did not finish") || !strings.Contains(page, "/profile") {
 		t.Fatalf("the invitation after a failed installation does not offer the profile again:\n%s", page)
 	}
 
+	// Any device may try again (the employee may have picked up another).
 	retry, _ := sim.New(ts.Client(), false)
-	retry.UDID, retry.Personal = failed.UDID, true
+	retry.Personal = true
 	if err := retry.Enrol(f.ctx, link, false); err != nil {
 		t.Fatalf("trying again with the same link: %v", err)
 	}
@@ -65,7 +74,7 @@ func testFailedInstallationTriesAgain(t *testing.T, st store.Store) {
 		t.Errorf("the first attempt's identity after the retry: %v; want 403", err)
 	}
 	if _, err := retry.Poll(f.ctx); err != nil {
-		t.Errorf("the enrolled device polls: %v", err)
+		t.Errorf("the enrolled device, another one than tried first, polls: %v", err)
 	}
 	again, err := f.st.Read().Audit().List(f.ctx, f.tenant, store.AuditFilter{Action: "mdm.authenticate", TargetID: first.DeviceID})
 	if err != nil || len(again) != 2 || !strings.Contains(string(again[1].Details), `"again":true`) {
@@ -94,4 +103,72 @@ func invitationPage(t *testing.T, ts *httptest.Server, link string) string {
 		t.Fatalf("the invitation: %d %s", resp.StatusCode, b)
 	}
 	return string(b)
+}
+
+// TestRetryRacesTheFirstAttempt: a retry's Authenticate and the first
+// attempt's late TokenUpdate, both waiting on the device's lock (held here
+// meanwhile), cannot both win: whichever goes second is refused, so the
+// channel never holds one device's identity with the other's push token.
+// PostgreSQL only: SQLite runs one transaction at a time.
+func TestRetryRacesTheFirstAttempt(t *testing.T) {
+	st := storetest.OpenPostgres(t)
+	f := newFixture(t, st)
+	f.publish(privacy.Personal)
+	ts := f.serve()
+	link := f.invite(privacy.Personal, f.subject("erika@acme.test"))
+	first, _ := sim.New(ts.Client(), false)
+	first.Personal = true
+	if err := first.Prepare(f.ctx, link, false); err != nil {
+		t.Fatal(err)
+	}
+	if err := first.Authenticate(f.ctx); err != nil {
+		t.Fatal(err)
+	}
+	ch, err := st.Read().AppleChannels().GetByCert(f.ctx, mdm.Fingerprint(first.Certificate()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.svc.SetClock(func() time.Time { return time.Now().Add(3 * time.Minute) })
+	retry, _ := sim.New(ts.Client(), false)
+	retry.Personal = true
+	if err := retry.Prepare(f.ctx, link, false); err != nil {
+		t.Fatal(err)
+	}
+
+	held, release, holder := make(chan struct{}), make(chan struct{}), make(chan error, 1)
+	go func() {
+		holder <- st.Tx(f.ctx, func(q store.Queries) error {
+			if _, err := q.Devices().Lock(f.ctx, f.tenant, ch.DeviceID); err != nil {
+				return err
+			}
+			close(held)
+			<-release
+			return nil
+		})
+	}()
+	<-held
+	authenticated, tokenSent := make(chan error, 1), make(chan error, 1)
+	go func() { authenticated <- retry.Authenticate(f.ctx) }()
+	time.Sleep(300 * time.Millisecond) // both wait on the lock, the retry first
+	go func() { _, err := first.Checkin(f.ctx, first.TokenUpdate()); tokenSent <- err }()
+	time.Sleep(300 * time.Millisecond)
+	close(release)
+	if err := <-holder; err != nil {
+		t.Fatal(err)
+	}
+	authErr, tokenErr := <-authenticated, <-tokenSent
+	if (authErr == nil) == (tokenErr == nil) {
+		t.Fatalf("retry Authenticate: %v; first attempt's TokenUpdate: %v; want exactly one to win", authErr, tokenErr)
+	}
+	after, err := st.Read().AppleChannels().Get(f.ctx, f.tenant, ch.DeviceID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	winner, token := retry, []byte(nil) // the retry has sent no TokenUpdate yet
+	if tokenErr == nil {
+		winner, token = first, first.PushToken
+	}
+	if !bytes.Equal(after.CertFingerprint, mdm.Fingerprint(winner.Certificate())) || !bytes.Equal(after.PushToken, token) {
+		t.Errorf("the channel mixes the two attempts: %+v", after)
+	}
 }
