@@ -321,8 +321,10 @@ func (s *Service) tokenUpdate(ctx context.Context, q store.Queries, ch store.App
 	if _, err := s.EnqueueIn(ctx, q, d, initial, "initial inventory", iam.SystemActor); err != nil {
 		return err
 	}
-	// After the enqueue above, which took the tenant's queue lock: the
-	// earlier records' queues are locked before their rows are touched.
+	// Earlier records are asked through EnqueueIn, which locks a record's
+	// queue before it writes the record's channel, as every path does: a
+	// bulk enqueue holding the tenant's queue lock never waits on a row
+	// this transaction holds (it cannot include this device, still pending).
 	if err := s.checkEarlierEnrolments(ctx, q, d, ch); err != nil {
 		return err
 	}

@@ -1,6 +1,7 @@
 package mdm
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -22,17 +23,23 @@ import (
 // channels that named the same UDID. In profile enrolment the UDID is the
 // device's own word, and whoever holds an invitation link can send it, so
 // no claim takes a record out at once:
-//   - the earlier record of the same person, personally owned like the new
-//     one, is asked a question (SecurityInfo). A device that was erased
-//     never answers; after replaceAfter without an answer the hourly job
-//     deprovisions the record, as on a CheckOut. A device that answers is
-//     still there, and stays;
+//   - an earlier record of the same person, personally owned like the new
+//     one, is asked a question (SecurityInfo) and pushed. It is replaced
+//     (deprovisioned, as on a CheckOut) once replaceAfter has passed with
+//     evidence that it is gone and none that it is there: APNs dropped its
+//     token, or took a push for it, and still it never checked in. A device
+//     that checks in or fetches the question stays. While pushes fail (an
+//     expired push certificate), nothing is decided;
 //   - any other match (a corporate device, another person's) is audited on
 //     the earlier record for an admin to judge.
 
-// replaceAfter is how long an earlier record has to answer before a new
-// enrolment of its device replaces it.
-const replaceAfter = 24 * time.Hour
+// replaceAfter is how long an earlier record has to show it is still there
+// before a new enrolment of its device replaces it: a weekend switched off
+// and a day besides.
+const (
+	replaceAfter      = 72 * time.Hour
+	replaceAfterWords = "three days"
+)
 
 // replacementPrefix starts the Settings keys of replacements waiting for
 // their earlier record to answer.
@@ -41,9 +48,9 @@ const replacementPrefix = "mdm-replace:"
 // replacement is an earlier record asked whether it is still there.
 type replacement struct {
 	TenantID string    `json:"tenant_id"`
-	Earlier  string    `json:"earlier"`  // the record that may go
-	Enrolled string    `json:"enrolled"` // the new record naming its UDID
-	Probe    string    `json:"probe"`    // the command it must answer
+	Earlier  string    `json:"earlier"`         // the record that may go
+	Enrolled string    `json:"enrolled"`        // the new record naming its UDID
+	Probe    string    `json:"probe,omitempty"` // the question; none when its queue was full
 	Since    time.Time `json:"since"`
 }
 
@@ -75,10 +82,10 @@ func (s *Service) checkEarlierEnrolments(ctx context.Context, q store.Queries, d
 			continue // pending: an attempt that never finished, which its own sweep closes
 		}
 		if replaceable(od, d) {
-			asked, err := s.askEarlier(ctx, q, od, d)
-			if err != nil || asked {
+			if err := s.askEarlier(ctx, q, od, d); err != nil {
 				return err
 			}
+			continue
 		}
 		e := actor.Entry(d.TenantID, "mdm.device.enrolled_again", "device", od.ID, audit.OutcomeDenied)
 		e.Reason = "a new enrolment names this device's UDID; the earlier record was kept for an administrator to review"
@@ -90,30 +97,35 @@ func (s *Service) checkEarlierEnrolments(ctx context.Context, q store.Queries, d
 	return nil
 }
 
-// askEarlier queues earlier the question that tells whether it is still
-// there, and remembers to replace it by enrolled if it never answers. It
-// reports false when the question cannot be queued (a full queue).
-func (s *Service) askEarlier(ctx context.Context, q store.Queries, earlier, enrolled store.Device) (bool, error) {
+// askEarlier asks earlier whether it is still there and remembers to
+// replace it by enrolled if it shows it is not. A full queue (a record
+// gone long ago fills up with what is queued for it) takes no question;
+// the push and the check-ins still tell.
+func (s *Service) askEarlier(ctx context.Context, q store.Queries, earlier, enrolled store.Device) error {
+	r := replacement{TenantID: earlier.TenantID, Earlier: earlier.ID, Enrolled: enrolled.ID, Since: s.clock()}
 	cmds, err := s.EnqueueIn(ctx, q, earlier, []mdmproto.Request{mdmproto.SecurityInfo{}},
 		"a new enrolment names this device's UDID: asking whether it is still there", iam.SystemActor)
-	if errors.Is(err, store.ErrConflict) {
-		return false, nil
+	switch {
+	case err == nil:
+		r.Probe = cmds[0].ID
+	case apperr.IsKind(err, apperr.KindConflict):
+		if _, err := q.AppleChannels().SchedulePush(ctx, earlier.TenantID, []string{earlier.ID}, r.Since); err != nil {
+			return err
+		}
+	default:
+		return err
 	}
-	if err != nil {
-		return false, err
-	}
-	r := replacement{TenantID: earlier.TenantID, Earlier: earlier.ID, Enrolled: enrolled.ID, Probe: cmds[0].ID, Since: s.clock()}
 	b, err := json.Marshal(r)
 	if err != nil {
-		return false, err
+		return err
 	}
 	if err := q.Settings().Put(ctx, r.key(), b); err != nil {
-		return false, err
+		return err
 	}
 	e := iam.Actor{Type: store.ActorDevice, ID: enrolled.ID}.Entry(earlier.TenantID, "mdm.device.enrolled_again", "device", earlier.ID, audit.OutcomeSuccess)
-	e.Reason = fmt.Sprintf("the same person enrolled a device naming this one's UDID; this record is replaced unless the device answers within %s", replaceAfter)
+	e.Reason = "the same person enrolled a device naming this one's UDID; this record is replaced if it shows no sign of life within " + replaceAfterWords
 	e.Details = map[string]any{"new_device": enrolled.ID, "probe": r.Probe}
-	return true, audit.Append(ctx, q, e)
+	return audit.Append(ctx, q, e)
 }
 
 // replaceable says whether enrolled may replace earlier once earlier is
@@ -124,12 +136,14 @@ func replaceable(earlier, enrolled store.Device) bool {
 }
 
 // ReplaceSilentRecords settles up to limit replacements whose earlier
-// record has had replaceAfter to answer: one that never did is
-// deprovisioned; one that did stays, and that is audited. It returns how
-// many records it deprovisioned.
+// record has had replaceAfter to show it is still there: one shown gone is
+// deprovisioned, one that showed life stays (audited), and one about which
+// nothing is known yet (its pushes fail) waits for the next run. It
+// returns how many records it deprovisioned.
 func (s *Service) ReplaceSilentRecords(ctx context.Context, limit int) (int, error) {
 	now := s.clock()
-	var due []replacement
+	var due []store.Setting
+	var failed []error
 	for after := ""; len(due) < limit; {
 		page, err := s.st.Read().Settings().ListPrefix(ctx, replacementPrefix, after, 500)
 		if err != nil {
@@ -138,10 +152,11 @@ func (s *Service) ReplaceSilentRecords(ctx context.Context, limit int) (int, err
 		for _, kv := range page {
 			var r replacement
 			if err := json.Unmarshal(kv.Value, &r); err != nil {
-				return 0, fmt.Errorf("mdm: replacement %s: %w", kv.Key, err)
+				failed = append(failed, fmt.Errorf("mdm: replacement %s: %w", kv.Key, err))
+				continue
 			}
 			if now.Sub(r.Since) >= replaceAfter && len(due) < limit {
-				due = append(due, r)
+				due = append(due, kv)
 			}
 		}
 		if len(page) < 500 {
@@ -150,56 +165,120 @@ func (s *Service) ReplaceSilentRecords(ctx context.Context, limit int) (int, err
 		after = page[len(page)-1].Key
 	}
 	replaced := 0
-	var failed error
-	for _, r := range due {
+	for _, kv := range due {
+		gone := false
 		err := s.st.Tx(ctx, func(q store.Queries) error {
-			gone, err := s.settleReplacement(ctx, q, r)
-			if gone {
-				replaced++
-			}
+			var err error
+			gone, err = s.settleReplacement(ctx, q, kv)
 			return err
 		})
-		if err != nil && failed == nil {
-			failed = fmt.Errorf("mdm: replacing device %s: %w", r.Earlier, err)
+		if err != nil {
+			failed = append(failed, fmt.Errorf("mdm: settling %s: %w", kv.Key, err))
+		} else if gone {
+			replaced++
 		}
 	}
-	return replaced, failed
+	return replaced, errors.Join(failed...)
 }
 
-// settleReplacement settles one replacement; it reports whether the
+// settleReplacement settles the replacement read as kv, unless another run
+// settled or a newer claim replaced it since; it reports whether the
 // earlier record was deprovisioned.
-func (s *Service) settleReplacement(ctx context.Context, q store.Queries, r replacement) (bool, error) {
-	if err := q.Settings().Delete(ctx, r.key()); err != nil {
-		return false, err
-	}
-	probe, err := q.Commands().Get(ctx, r.TenantID, r.Probe)
-	if errors.Is(err, store.ErrNotFound) {
-		return false, nil // purged with a record that left meanwhile
+func (s *Service) settleReplacement(ctx context.Context, q store.Queries, kv store.Setting) (bool, error) {
+	current, err := q.Settings().Get(ctx, kv.Key)
+	if errors.Is(err, store.ErrNotFound) || (err == nil && !bytes.Equal(current, kv.Value)) {
+		return false, nil
 	}
 	if err != nil {
 		return false, err
 	}
-	switch probe.State {
-	case store.CommandQueued:
-	case store.CommandCancelled:
-		return false, nil // the record left meanwhile
-	default:
-		// Fetched or answered since: the device is still there.
+	var r replacement
+	if err := json.Unmarshal(kv.Value, &r); err != nil {
+		return false, err
+	}
+	found, err := s.judgeEarlier(ctx, q, r)
+	if err != nil || found == verdictUnknown {
+		return false, err
+	}
+	if err := q.Settings().Delete(ctx, kv.Key); err != nil {
+		return false, err
+	}
+	switch found {
+	case verdictLeft:
+		return false, nil
+	case verdictThere, verdictWithdrawn:
 		e := iam.SystemActor.Entry(r.TenantID, "mdm.device.enrolled_again", "device", r.Earlier, audit.OutcomeDenied)
-		e.Reason = "the device answered after a new enrolment named its UDID; its record was kept"
+		e.Reason = "the device showed it is still there after a new enrolment named its UDID; its record was kept"
+		if found == verdictWithdrawn {
+			e.Reason = "the question to the device was cancelled; its record was kept"
+		}
 		e.Details = map[string]any{"new_device": r.Enrolled}
 		return false, audit.Append(ctx, q, e)
 	}
-	if enrolled, err := q.Devices().Get(ctx, r.TenantID, r.Enrolled); err != nil || enrolled.Gone() {
-		if errors.Is(err, store.ErrNotFound) {
-			err = nil
-		}
-		return false, err // the new record left too: nothing backs its claim any more
-	}
-	_, err = s.priv.DeprovisionIn(ctx, q, r.TenantID, r.Earlier, fmt.Sprintf("the device enrolled again as device %s and this record has not answered for %s",
-		r.Enrolled, replaceAfter), iam.SystemActor)
+	_, err = s.priv.DeprovisionIn(ctx, q, r.TenantID, r.Earlier, fmt.Sprintf("the device enrolled again as device %s and this record showed no sign of life for %s",
+		r.Enrolled, replaceAfterWords), iam.SystemActor)
 	if apperr.IsKind(err, apperr.KindConflict) {
 		return false, nil // deprovisioned meanwhile
 	}
 	return err == nil, err
+}
+
+// verdict is what the evidence says about an earlier record.
+type verdict int
+
+const (
+	verdictUnknown   verdict = iota // pushes have not reached APNs: wait
+	verdictThere                    // it checked in, or fetched the question
+	verdictGone                     // APNs dropped its token, or took a push, and it stayed silent
+	verdictLeft                     // it left management meanwhile, or the new record did: nothing to do
+	verdictWithdrawn                // an admin cancelled the question: the record stays, as without one
+)
+
+// judgeEarlier weighs what the earlier record of r showed since r.Since.
+func (s *Service) judgeEarlier(ctx context.Context, q store.Queries, r replacement) (verdict, error) {
+	earlier, err := q.Devices().Get(ctx, r.TenantID, r.Earlier)
+	if errors.Is(err, store.ErrNotFound) {
+		return verdictLeft, nil
+	}
+	if err != nil {
+		return verdictUnknown, err
+	}
+	ch, err := q.AppleChannels().Get(ctx, r.TenantID, r.Earlier)
+	if errors.Is(err, store.ErrNotFound) {
+		return verdictLeft, nil
+	}
+	if err != nil {
+		return verdictUnknown, err
+	}
+	if earlier.Gone() || ch.CheckedOut {
+		return verdictLeft, nil
+	}
+	enrolled, err := q.Devices().Get(ctx, r.TenantID, r.Enrolled)
+	if errors.Is(err, store.ErrNotFound) || (err == nil && enrolled.Gone()) {
+		return verdictLeft, nil // nothing backs the claim any more
+	}
+	if err != nil {
+		return verdictUnknown, err
+	}
+	if ch.LastCheckin.After(r.Since) || earlier.LastSeenAt.After(r.Since) {
+		return verdictThere, nil
+	}
+	if r.Probe != "" {
+		probe, err := q.Commands().Get(ctx, r.TenantID, r.Probe)
+		if errors.Is(err, store.ErrNotFound) || (err == nil && probe.State == store.CommandCancelled) {
+			return verdictWithdrawn, nil
+		}
+		if err != nil {
+			return verdictUnknown, err
+		}
+		if probe.State != store.CommandQueued {
+			return verdictThere, nil // only the device's own signed Idle fetches it
+		}
+	}
+	// A push was due at Since; a due time cleared with no failed attempts
+	// left means APNs took one since. A token APNs dropped means the same.
+	if ch.PushToken == nil || (ch.PushDueAt.IsZero() && ch.PushAttempts == 0) {
+		return verdictGone, nil
+	}
+	return verdictUnknown, nil
 }

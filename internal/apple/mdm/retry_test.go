@@ -172,3 +172,38 @@ func TestRetryRacesTheFirstAttempt(t *testing.T) {
 		t.Errorf("the channel mixes the two attempts: %+v", after)
 	}
 }
+
+// TestRetryWaitsAndExpires: identities obtained before the first attempt's
+// Authenticate (from earlier downloads of the profile) cannot take over
+// while that attempt may still finish, nor once the link has expired.
+func TestRetryWaitsAndExpires(t *testing.T) {
+	f := newFixture(t, storetest.OpenSQLite(t))
+	f.publish(privacy.Personal)
+	ts := f.serve()
+	link := f.invite(privacy.Personal, f.subject("erika@acme.test"))
+	var devices [3]*sim.Device
+	for i := range devices {
+		devices[i], _ = sim.New(ts.Client(), false)
+		devices[i].Personal = true
+		if err := devices[i].Prepare(f.ctx, link, false); err != nil {
+			t.Fatal(err)
+		}
+	}
+	first, early, late := devices[0], devices[1], devices[2]
+	if err := first.Authenticate(f.ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := early.Authenticate(f.ctx); status(t, err) != http.StatusConflict {
+		t.Errorf("a takeover while the first attempt may still finish: %v; want 409", err)
+	}
+	f.svc.SetClock(func() time.Time { return time.Now().Add(3 * time.Minute) })
+	if err := early.Authenticate(f.ctx); err != nil {
+		t.Errorf("a takeover once the first attempt was quiet: %v", err)
+	}
+	// The pending record has been quiet for days by then (nothing swept
+	// it here), so only the link's expiry stands in the way.
+	f.svc.SetClock(func() time.Time { return time.Now().Add(mdm.DefaultEnrolmentTTL + time.Hour) })
+	if err := late.Authenticate(f.ctx); status(t, err) != http.StatusConflict {
+		t.Errorf("a takeover after the link expired: %v; want 409", err)
+	}
+}
