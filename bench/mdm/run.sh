@@ -9,9 +9,9 @@
 # idle check-in and command round-trip throughput with percentiles, the time
 # to queue one command for every device, and the server's peak RSS.
 #
-# With PROFILE_DIR set, the server also writes CPU profiles of the idle and
-# round-trip phases there (idle.pprof, rounds.pprof, and the binary they
-# describe): `go tool pprof -top PROFILE_DIR/steward PROFILE_DIR/rounds.pprof`.
+# With PROFILE_DIR set, the server also writes CPU profiles of the enrolment,
+# idle and round-trip phases there (enrolment.pprof, idle.pprof, rounds.pprof,
+# and the binary they describe): `go tool pprof -top PROFILE_DIR/steward PROFILE_DIR/rounds.pprof`.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 devices=${1:-10000} conc=${2:-64} secs=${3:-20} db=${4:-}
@@ -53,7 +53,7 @@ else
   # second at either end of its phase.
   "$work/steward" simulate apple --setup --ec-identity -n "$devices" -c "$conc" -t "${secs}s" 2>"$work/progress" &
   simulator=$!
-  for phase in "idle check-ins:idle" "command round trips:rounds"; do
+  for phase in "enrolled :enrolment" "idle check-ins:idle" "command round trips:rounds"; do
     until grep -q "${phase%:*}" "$work/progress" 2>/dev/null || ! kill -0 $simulator 2>/dev/null; do sleep 0.2; done
     kill -0 $simulator 2>/dev/null || break
     sleep 1
