@@ -50,8 +50,6 @@ func writeError(w http.ResponseWriter, r *http.Request, log *slog.Logger, err er
 		err = apperr.New(apperr.KindNotFound, "not found")
 	case errors.Is(err, store.ErrConflict):
 		err = apperr.New(apperr.KindConflict, "the change conflicts with the current state; reload and try again")
-	case errors.Is(err, store.ErrInvalidText):
-		err = apperr.Invalid("the request holds text with a NUL byte or invalid UTF-8")
 	}
 	e := apperr.As(err)
 	if e.Kind == apperr.KindInternal {

@@ -19,14 +19,17 @@ import (
 	"context"
 	"errors"
 	"time"
+
+	"github.com/steward-mdm/steward/internal/apperr"
 )
 
 var (
 	ErrNotFound = errors.New("store: not found")
 	ErrConflict = errors.New("store: conflict")
 	// ErrInvalidText: a value holds text the database cannot keep (PostgreSQL
-	// refuses NUL bytes and invalid UTF-8); the input was bad, not the store.
-	ErrInvalidText = errors.New("store: text with a NUL byte or invalid UTF-8")
+	// refuses NUL bytes and invalid UTF-8). The input was bad, not the store,
+	// so it is the caller's error: every endpoint answers it with a 400.
+	ErrInvalidText = apperr.Invalid("the request holds text with a NUL byte or invalid UTF-8")
 )
 
 // Store is a database.

@@ -272,9 +272,6 @@ func (h *httpHandler) identify(r *http.Request, body []byte, trust *tenantTrust)
 
 // fail answers a device without ever using 401.
 func (h *httpHandler) fail(w http.ResponseWriter, r *http.Request, err error) {
-	if errors.Is(err, store.ErrInvalidText) {
-		err = apperr.Invalid("the request holds text with a NUL byte or invalid UTF-8")
-	}
 	status := http.StatusInternalServerError
 	if e := apperr.As(err); e != nil {
 		status = e.Status()
