@@ -358,10 +358,10 @@ func (s commandStore) Enqueue(ctx context.Context, cmds []store.Command, maxQueu
 		}
 		perQueue[k]++
 	}
-	locked := devices
+	locked := devices // and the devices of user-channel commands, in a copy
 	for k := range perQueue {
 		if k.userChannel != "" && !slices.Contains(locked, k.device) {
-			locked = append(locked, k.device)
+			locked = append(slices.Clip(locked), k.device)
 		}
 	}
 	if err := s.LockQueues(ctx, cmds[0].TenantID, locked); err != nil {
