@@ -23,7 +23,7 @@ const tagApple = "Apple MDM"
 func (s *Server) appleRoutes() []Route {
 	const t = "/api/v1/tenants/{tenant}"
 	return []Route{
-		{Method: "POST", Path: t + "/enrolments", Access: needs("device.manage"), Tag: tagApple, Summary: "Create a single-use enrolment link for one device", In: EnrolmentRequest{}, Out: NewEnrolmentView{}, Status: http.StatusCreated, Handle: s.createEnrolment},
+		{Method: "POST", Path: t + "/enrolments", Access: needs("device.manage"), Tag: tagApple, Summary: "Create an enrolment link for one device (it may try again after a failed installation)", In: EnrolmentRequest{}, Out: NewEnrolmentView{}, Status: http.StatusCreated, Handle: s.createEnrolment},
 		{Method: "GET", Path: t + "/enrolments", Access: needs("device.read"), Tag: tagApple, Summary: "List enrolments", Query: pageQuery, Out: List[EnrolmentView]{}, Handle: s.listEnrolments},
 		{Method: "PUT", Path: t + "/apple/push-certificate", Access: needs("settings.manage"), Tag: tagApple, Summary: "Upload the APNs push certificate (PEM or PKCS#12, base64)", In: PushCertificateRequest{}, Out: PushCertificateView{}, Handle: s.setPushCertificate},
 		{Method: "GET", Path: t + "/apple/push-certificate", Access: needs("device.read"), Tag: tagApple, Summary: "The push certificate's topic and expiry", Out: PushCertificateView{}, Handle: s.getPushCertificate},

@@ -36,9 +36,10 @@ type EnrolmentInput struct {
 	TTLHours  int    `json:"ttl_hours"`
 }
 
-// CreateEnrolment makes a single-use enrolment link for one device. The
-// ownership class decides what will be collected; the employee must accept
-// that class's current notice before the profile is theirs.
+// CreateEnrolment makes an enrolment link for one device (which may try
+// again after a failed installation: retry.go). The ownership class decides
+// what will be collected; the employee must accept that class's current
+// notice before the profile is theirs.
 func (s *Service) CreateEnrolment(ctx context.Context, tenantID string, in EnrolmentInput, actor iam.Actor) (store.Enrolment, string, error) {
 	o := privacy.Ownership(in.Ownership)
 	if !o.Valid() {
