@@ -61,6 +61,19 @@ type ExportRecord struct {
 	Value string `json:"value"`
 }
 
+// ExportFlag is a record that says yes or no.
+func ExportFlag(name string, yes bool) ExportRecord {
+	return ExportRecord{Name: name, Value: yesNo(yes)}
+}
+
+// ExportTime is how a record puts a time: UTC, RFC 3339, "never" when zero.
+func ExportTime(t time.Time) string {
+	if t.IsZero() {
+		return "never"
+	}
+	return t.UTC().Format(time.RFC3339)
+}
+
 // ExportAuditEntry is an audit entry about the person or their devices.
 type ExportAuditEntry struct {
 	Seq     int64           `json:"seq"`

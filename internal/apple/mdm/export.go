@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
-	"time"
 
 	"github.com/steward-mdm/steward/internal/privacy"
 	"github.com/steward-mdm/steward/internal/store"
@@ -28,11 +27,11 @@ func (s *Service) exportDevice(ctx context.Context, q store.Queries, d store.Dev
 	recs := []privacy.ExportRecord{
 		{Name: "Apple MDM channel", Value: openOrClosed(ch.CheckedOut)},
 		{Name: "Enrolment", Value: ch.EnrolmentID},
-		{Name: "Last check-in", Value: exportTime(ch.LastCheckin)},
-		{Name: "Device identity certificate valid until", Value: exportTime(ch.CertNotAfter)},
-		{Name: "Push registration held", Value: yesNo(ch.PushToken != nil)},
-		{Name: "Unlock token held (lets the organisation clear the device's passcode)", Value: yesNo(ch.UnlockToken != nil)},
-		{Name: "Bootstrap token held (lets the organisation authorise macOS updates and new accounts)", Value: yesNo(ch.Bootstrap != nil)},
+		{Name: "Last check-in", Value: privacy.ExportTime(ch.LastCheckin)},
+		{Name: "Device identity certificate valid until", Value: privacy.ExportTime(ch.CertNotAfter)},
+		privacy.ExportFlag("Push registration held", ch.PushToken != nil),
+		privacy.ExportFlag("Unlock token held (lets the organisation clear the device's passcode)", ch.UnlockToken != nil),
+		privacy.ExportFlag("Bootstrap token held (lets the organisation authorise macOS updates and new accounts)", ch.Bootstrap != nil),
 	}
 	users, err := q.AppleUserChannels().List(ctx, d.TenantID, d.ID)
 	if err != nil {
@@ -47,7 +46,7 @@ func (s *Service) exportDevice(ctx context.Context, q store.Queries, d store.Dev
 	}
 	for _, uc := range users {
 		recs = append(recs, privacy.ExportRecord{Name: "Channel of a user account on the device (" + uc.ID + ")",
-			Value: fmt.Sprintf("%s; opened %s, last check-in %s", openOrClosed(uc.CheckedOut), exportTime(uc.CreatedAt), exportTime(uc.LastCheckin))})
+			Value: fmt.Sprintf("%s; opened %s, last check-in %s", openOrClosed(uc.CheckedOut), privacy.ExportTime(uc.CreatedAt), privacy.ExportTime(uc.LastCheckin))})
 	}
 	return recs, nil
 }
@@ -57,18 +56,4 @@ func openOrClosed(checkedOut bool) string {
 		return "closed"
 	}
 	return "open"
-}
-
-func yesNo(b bool) string {
-	if b {
-		return "yes"
-	}
-	return "no"
-}
-
-func exportTime(t time.Time) string {
-	if t.IsZero() {
-		return "never"
-	}
-	return t.UTC().Format(time.RFC3339)
 }

@@ -318,19 +318,18 @@ func (s *Service) EnqueueForUser(ctx context.Context, tenantID, deviceID, userCh
 // whether an account used a device is a question about a person, so that
 // lookup is audited, without the name, which Steward does not keep.
 func (s *Service) UserChannels(ctx context.Context, tenantID, deviceID, account string, actor iam.Actor) ([]store.AppleUserChannel, error) {
-	if account == "" {
-		q := s.st.Read()
+	list := func(q store.Queries) ([]store.AppleUserChannel, error) {
 		if _, err := q.Devices().Get(ctx, tenantID, deviceID); err != nil {
 			return nil, err
 		}
 		return q.AppleUserChannels().List(ctx, tenantID, deviceID)
 	}
+	if account == "" {
+		return list(s.st.Read())
+	}
 	var found []store.AppleUserChannel
 	err := s.st.Tx(ctx, func(q store.Queries) error {
-		if _, err := q.Devices().Get(ctx, tenantID, deviceID); err != nil {
-			return err
-		}
-		ucs, err := q.AppleUserChannels().List(ctx, tenantID, deviceID)
+		ucs, err := list(q)
 		if err != nil {
 			return err
 		}
