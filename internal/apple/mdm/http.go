@@ -94,11 +94,11 @@ func (s *Service) Handler(cfg HTTPConfig) (http.Handler, error) {
 	return mux, nil
 }
 
-// tenantCA opens a tenant's device CA, creating it on first use. Opened CAs
-// are cached: unsealing and parsing the key on every device request would
-// cost more than the request.
+// tenantCA opens a tenant's device CA for SCEP. It never creates one: the
+// first enrolment profile does, so a device request that is refused leaves
+// nothing behind.
 func (s *Service) tenantCA(ctx context.Context, tenantID string) (*scep.CA, error) {
-	tc, err := s.tenantTrust(ctx, tenantID)
+	tc, err := s.tenantTrust(ctx, tenantID, false)
 	if err != nil {
 		return nil, err
 	}
@@ -132,7 +132,10 @@ func (t *tenantTrust) profileSigner(now time.Time) (*x509.Certificate, crypto.Si
 	return t.signerCert, t.signerKey, nil
 }
 
-func (s *Service) tenantTrust(ctx context.Context, tenantID string) (*tenantTrust, error) {
+// tenantTrust opens a tenant's CA, creating it when create is set (and
+// otherwise answering scep.ErrNoCA). Opened CAs are cached: unsealing and
+// parsing the key on every device request would cost more than the request.
+func (s *Service) tenantTrust(ctx context.Context, tenantID string, create bool) (*tenantTrust, error) {
 	// Tenant IDs are UUIDs; anything else (a NUL byte, invalid UTF-8) is
 	// refused before PostgreSQL turns it into an error of its own.
 	if uuid.Validate(tenantID) != nil {
@@ -155,7 +158,12 @@ func (s *Service) tenantTrust(ctx context.Context, tenantID string) (*tenantTrus
 	if err != nil {
 		return nil, err
 	}
-	ca, err := scep.LoadOrCreateCA(ctx, s.st.Read().Settings(), s.sealer, t.ID, t.Name, s.clock())
+	var ca *scep.CA
+	if create {
+		ca, err = scep.LoadOrCreateCA(ctx, s.st.Read().Settings(), s.sealer, t.ID, t.Name, s.clock())
+	} else {
+		ca, err = scep.OpenCA(ctx, s.st.Read().Settings(), s.sealer, t.ID, t.Name)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -163,6 +171,8 @@ func (s *Service) tenantTrust(ctx context.Context, tenantID string) (*tenantTrus
 	s.cas.Store(tenantID, tc)
 	return tc, nil
 }
+
+var errNotSigned = apperr.Forbidden("the request is not signed by a device certificate of this tenant")
 
 type httpHandler struct {
 	s   *Service
@@ -189,9 +199,13 @@ func (h *httpHandler) device(contentType string, maxBody int64, call func(contex
 			h.fail(w, r, apperr.Invalid("the body could not be read"))
 			return
 		}
-		trust, err := h.s.tenantTrust(ctx, r.PathValue("tenant"))
+		trust, err := h.s.tenantTrust(ctx, r.PathValue("tenant"), false)
 		if errors.Is(err, scep.ErrUnknownTenant) {
 			h.fail(w, r, apperr.NotFound("tenant"))
+			return
+		}
+		if errors.Is(err, scep.ErrNoCA) {
+			h.fail(w, r, errNotSigned) // no certificate can chain to a CA that does not exist
 			return
 		}
 		if err != nil {
@@ -233,7 +247,7 @@ func (h *httpHandler) device(contentType string, maxBody int64, call func(contex
 // that just renewed its identity may still be on a TLS connection made
 // with the old one.
 func (h *httpHandler) identify(r *http.Request, body []byte, trust *tenantTrust) (*x509.Certificate, error) {
-	refused := apperr.Forbidden("the request is not signed by a device certificate of this tenant")
+	refused := errNotSigned
 	var presented []*x509.Certificate
 	if r.TLS != nil && len(r.TLS.PeerCertificates) > 0 {
 		presented = append(presented, r.TLS.PeerCertificates[0])

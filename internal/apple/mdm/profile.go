@@ -93,7 +93,7 @@ func (s *Service) enrolmentProfile(ctx context.Context, q store.Queries, e store
 	if err != nil {
 		return nil, 0, err
 	}
-	trust, err := s.tenantTrust(ctx, tenant.ID)
+	trust, err := s.tenantTrust(ctx, tenant.ID, true)
 	if err != nil {
 		return nil, 0, err
 	}

@@ -88,20 +88,42 @@ type storedCA struct {
 
 func caSettingKey(tenantID string) string { return "scep-ca:" + tenantID }
 
+// ErrNoCA is returned by OpenCA for a tenant whose CA has not been created:
+// nothing has been enrolled under it yet.
+var ErrNoCA = errors.New("scep: the tenant has no CA yet")
+
 // LoadOrCreateCA opens the tenant's CA, creating it on first use. Several
 // nodes may race: PutIfAbsent lets one win and every node re-reads the
-// winner's CA, so all of them issue under the same key.
+// winner's CA, so all of them issue under the same key. Only an admin's
+// action (an enrolment profile) should create a CA; device requests use
+// OpenCA, so that a request that is refused leaves nothing behind.
 func LoadOrCreateCA(ctx context.Context, settings store.SettingStore, sealer secrets.Sealer, tenantID, tenantName string, now time.Time) (*CA, error) {
 	if tenantID == "" {
 		return nil, errors.New("scep: tenant ID is required for a CA")
 	}
-	key := caSettingKey(tenantID)
-	raw, err := loadOrCreate(ctx, settings, key, func() ([]byte, error) {
+	raw, err := loadOrCreate(ctx, settings, caSettingKey(tenantID), func() ([]byte, error) {
 		return newCAValue(sealer, tenantID, tenantName, now)
 	})
 	if err != nil {
 		return nil, fmt.Errorf("scep: loading CA of tenant %s: %w", tenantID, err)
 	}
+	return openCA(ctx, settings, sealer, tenantID, tenantName, raw)
+}
+
+// OpenCA opens the tenant's CA, or returns ErrNoCA when it has none.
+func OpenCA(ctx context.Context, settings store.SettingStore, sealer secrets.Sealer, tenantID, tenantName string) (*CA, error) {
+	raw, err := settings.Get(ctx, caSettingKey(tenantID))
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, ErrNoCA
+	}
+	if err != nil {
+		return nil, fmt.Errorf("scep: loading CA of tenant %s: %w", tenantID, err)
+	}
+	return openCA(ctx, settings, sealer, tenantID, tenantName, raw)
+}
+
+func openCA(ctx context.Context, settings store.SettingStore, sealer secrets.Sealer, tenantID, tenantName string, raw []byte) (*CA, error) {
+	key := caSettingKey(tenantID)
 	cert, signer, err := openKeyPair(raw, sealer, key)
 	if err != nil {
 		return nil, fmt.Errorf("scep: opening CA of tenant %s: %w", tenantID, err)

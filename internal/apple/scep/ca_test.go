@@ -8,6 +8,7 @@ import (
 	"crypto/rand"
 	"crypto/rsa"
 	"crypto/x509"
+	"errors"
 	"math/big"
 	"strings"
 	"sync"
@@ -49,6 +50,16 @@ func TestLoadOrCreateCA(t *testing.T) {
 	}
 	if e.cas[tenantB].Certificate().Equal(cert) {
 		t.Error("two tenants share a CA")
+	}
+	opened, err := OpenCA(ctx, e.settings, e.sealer, tenantA, "renamed")
+	if err != nil || !opened.Certificate().Equal(cert) || !opened.issuer.cert.Equal(ca.issuer.cert) {
+		t.Errorf("OpenCA did not open the stored CA and issuer: %v", err)
+	}
+	if _, err := OpenCA(ctx, e.settings, e.sealer, "tenant-c", "C"); !errors.Is(err, ErrNoCA) {
+		t.Errorf("OpenCA of a tenant without a CA: %v, want ErrNoCA", err)
+	}
+	if _, err := e.settings.Get(ctx, caSettingKey("tenant-c")); err == nil {
+		t.Error("OpenCA created a CA")
 	}
 
 	raw, err := e.settings.Get(ctx, caSettingKey(tenantA))

@@ -37,8 +37,8 @@ type Config struct {
 	// TenantFromRequest returns the tenant ID the request is for ("" when
 	// the path names none).
 	TenantFromRequest func(*http.Request) string
-	// CA returns the tenant's CA, usually LoadOrCreateCA with the tenant's
-	// name, or ErrUnknownTenant.
+	// CA returns the tenant's CA, usually OpenCA with the tenant's name,
+	// or ErrUnknownTenant or ErrNoCA, which are answered alike.
 	CA func(ctx context.Context, tenantID string) (*CA, error)
 	// OnIssued runs in the issuance's transaction, before the certificate
 	// is sent; Steward binds it to the enrolment there. An error fails the
@@ -164,7 +164,7 @@ func (s *Server) serveCACert(w http.ResponseWriter, r *http.Request, ca *CA) {
 
 func (s *Server) loadCA(w http.ResponseWriter, r *http.Request, tenantID string) (*CA, bool) {
 	ca, err := s.cfg.CA(r.Context(), tenantID)
-	if errors.Is(err, ErrUnknownTenant) {
+	if errors.Is(err, ErrUnknownTenant) || errors.Is(err, ErrNoCA) {
 		http.Error(w, "no such SCEP service", http.StatusNotFound)
 		return nil, false
 	}
