@@ -2,15 +2,20 @@ package sim
 
 import (
 	"context"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math/big"
 	"net/http"
 	"net/url"
 	"regexp"
 	"strings"
+	"time"
 
-	"howett.net/plist"
+	"github.com/steward-mdm/steward/internal/apple/mdmproto"
 )
 
 // EnrolByAccount is account-driven User Enrollment as a device and its user
@@ -44,11 +49,11 @@ func (d *Device) InstallByAccount(ctx context.Context, origin, account, code str
 		return fmt.Errorf("service discovery answered %q", body)
 	}
 	baseURL := discovered.Servers[0].BaseURL
-	info, err := plist.Marshal(map[string]string{"LANGUAGE": "en", "PRODUCT": d.ProductName, "VERSION": "22B83"}, plist.XMLFormat)
+	info, err := d.machineInfo()
 	if err != nil {
 		return err
 	}
-	resp, _, err := d.exchange(ctx, web, http.MethodPost, baseURL, "application/xml", info, nil, http.StatusUnauthorized)
+	resp, _, err := d.exchange(ctx, web, http.MethodPost, baseURL, "application/pkcs7-signature", info, nil, http.StatusUnauthorized)
 	if err != nil {
 		return fmt.Errorf("first enrolment request: %w", err)
 	}
@@ -60,11 +65,29 @@ func (d *Device) InstallByAccount(ctx context.Context, origin, account, code str
 	if err != nil {
 		return fmt.Errorf("signing in: %w", err)
 	}
-	_, signed, err := d.exchange(ctx, web, http.MethodPost, baseURL, "application/xml", info, map[string]string{"Authorization": "Bearer " + token}, http.StatusOK)
+	_, signed, err := d.exchange(ctx, web, http.MethodPost, baseURL, "application/pkcs7-signature", info, map[string]string{"Authorization": "Bearer " + token}, http.StatusOK)
 	if err != nil {
 		return fmt.Errorf("enrolment request with the access token: %w", err)
 	}
 	return d.useProfile(signed)
+}
+
+// machineInfo is the body of the enrolment request: the device's language,
+// product and build, signed by its built-in identity. A real device's
+// identity is Apple's; the simulator makes one up, which Steward accepts as
+// it checks no signature there.
+func (d *Device) machineInfo() ([]byte, error) {
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "Simulated device identity"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour), KeyUsage: x509.KeyUsageDigitalSignature}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, d.envelopeKey.Public(), d.envelopeKey)
+	if err != nil {
+		return nil, err
+	}
+	cert, err := x509.ParseCertificate(der)
+	if err != nil {
+		return nil, err
+	}
+	return mdmproto.SignMachineInfo(mdmproto.MachineInfo{Language: "en", Product: d.ProductName, Version: "22B83"}, cert, d.envelopeKey)
 }
 
 // webView is the device's client for the enrolment flow: it follows

@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/steward-mdm/steward/internal/apperr"
+	"github.com/steward-mdm/steward/internal/apple/mdmproto"
 	"github.com/steward-mdm/steward/internal/store"
 )
 
@@ -27,10 +28,6 @@ const (
 	loginCallback = "apple-remotemanagement-user-login://authentication-results"
 )
 
-// maxAccountRequest bounds the device's signed request body, which Steward
-// does not need to read.
-const maxAccountRequest = 64 << 10
-
 // discovery answers the service discovery request. The answer is the same
 // for every account, so it tells nobody who is enrolled here.
 func (h *httpHandler) discovery(w http.ResponseWriter, r *http.Request) {
@@ -44,8 +41,16 @@ func (h *httpHandler) discovery(w http.ResponseWriter, r *http.Request) {
 // access token, a 401 that starts the web sign-in; with one, the signed
 // User Enrollment profile.
 func (h *httpHandler) accountEnrolment(w http.ResponseWriter, r *http.Request) {
-	if _, err := io.Copy(io.Discard, http.MaxBytesReader(w, r.Body, maxAccountRequest)); err != nil {
-		h.page(w, r, apperr.New(apperr.KindTooLarge, "the request is larger than %d bytes", maxAccountRequest))
+	// The body says which device asks (its MachineInfo). Steward keeps none
+	// of it, but a body that is not one halts the enrolment with a 400, as
+	// Apple asks of an invalid request, before any sign-in starts.
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, mdmproto.MaxMachineInfoBytes))
+	if err != nil {
+		h.page(w, r, apperr.New(apperr.KindTooLarge, "the request is larger than %d bytes", mdmproto.MaxMachineInfoBytes))
+		return
+	}
+	if _, err := mdmproto.DecodeMachineInfo(body); err != nil {
+		h.page(w, r, apperr.Invalid("the request body is not the device's information (a MachineInfo plist)"))
 		return
 	}
 	token, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")

@@ -41,6 +41,26 @@ func TestAccountDrivenUserEnrollment(t *testing.T) {
 	corporate, _ := sim.New(ts.Client(), true)
 	refused("a corporate enrolment's code", corporate.EnrolByAccount(f.ctx, ts.URL, "erika@acme.test", invite(privacy.Corporate, "")))
 
+	// A request whose body is not the device's MachineInfo halts with a 400,
+	// before any sign-in, and spends nothing: the phone below enrols with
+	// the same code.
+	for name, body := range map[string]string{"empty": "", "not a plist": "LANGUAGE=en", "an array": "<plist><array/></plist>"} {
+		for _, token := range []string{"", code} {
+			req, _ := http.NewRequest(http.MethodPost, ts.URL+"/enrol/account", strings.NewReader(body))
+			if token != "" {
+				req.Header.Set("Authorization", "Bearer "+token)
+			}
+			resp, err := ts.Client().Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusBadRequest {
+				t.Errorf("enrolment request with %s body (token %t): HTTP %d, want 400", name, token != "", resp.StatusCode)
+			}
+		}
+	}
+
 	phone, _ := sim.New(ts.Client(), true)
 	phone.Personal = true
 	if err := phone.EnrolByAccount(f.ctx, ts.URL, "Erika@acme.test", code); err != nil {

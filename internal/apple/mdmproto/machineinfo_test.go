@@ -1,0 +1,58 @@
+package mdmproto
+
+import (
+	"bytes"
+	"errors"
+	"testing"
+)
+
+var machineInfoPlain = doc(kv("LANGUAGE", "en-GB"), kv("PRODUCT", "iPhone16,2"), kv("VERSION", "22B83"))
+
+func TestDecodeMachineInfo(t *testing.T) {
+	pki := newTestPKI(t)
+	key := newECKey(t)
+	cert := pki.leaf(t, key)
+	want := MachineInfo{Language: "en-GB", Product: "iPhone16,2", Version: "22B83"}
+	signed, err := SignMachineInfo(want, cert, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, body := range map[string][]byte{"plain": machineInfoPlain, "signed": signed} {
+		if got, err := DecodeMachineInfo(body); err != nil || got != want {
+			t.Errorf("%s: %+v, %v", name, got, err)
+		}
+	}
+	detached, err := signCMS(machineInfoPlain, cert, key, nil, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, c := range map[string]struct {
+		body []byte
+		want error
+	}{
+		"empty":                 {nil, ErrMalformed},
+		"not a plist":           {[]byte("LANGUAGE=en"), ErrMalformed},
+		"a signature, no plist": {detached, ErrMalformed},
+		"an array":              {[]byte(plistHead + "<array><string>en</string></array></plist>"), ErrMalformed},
+		"a number for a string": {doc(ki("LANGUAGE", "1")), ErrMalformed},
+		"a binary plist":        {[]byte("bplist00\xd1\x01\x02"), ErrMalformed},
+		"truncated signature":   {signed[:len(signed)/2], ErrMalformed},
+		"too large":             {doc(kv("LANGUAGE", string(bytes.Repeat([]byte("x"), MaxMachineInfoBytes)))), ErrTooLarge},
+	} {
+		if _, err := DecodeMachineInfo(c.body); !errors.Is(err, c.want) {
+			t.Errorf("%s: %v, want %v", name, err, c.want)
+		}
+	}
+}
+
+func FuzzDecodeMachineInfo(f *testing.F) {
+	for _, seed := range [][]byte{machineInfoPlain, []byte("0\x80\x06\x09*\x86H\x86\xf7\r\x01\x07\x02"), []byte(plistHead + "<dict/></plist>")} {
+		f.Add(seed)
+	}
+	f.Fuzz(func(t *testing.T, body []byte) {
+		info, err := DecodeMachineInfo(body)
+		if err != nil && info != (MachineInfo{}) {
+			t.Fatalf("a refused body decoded to %+v", info)
+		}
+	})
+}
