@@ -1,12 +1,12 @@
 package api
 
 import (
-	"github.com/steward-mdm/steward/internal/audit"
 	"net/http"
 	"net/url"
 	"strings"
 
 	"github.com/steward-mdm/steward/internal/apperr"
+	"github.com/steward-mdm/steward/internal/audit"
 	"github.com/steward-mdm/steward/internal/iam"
 	"github.com/steward-mdm/steward/internal/store"
 )

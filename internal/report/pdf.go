@@ -2,12 +2,12 @@ package report
 
 import (
 	"fmt"
-	"github.com/dustin/go-humanize"
 	"io"
 	"math"
 	"strconv"
 	"strings"
 
+	"github.com/dustin/go-humanize"
 	"github.com/go-pdf/fpdf"
 )
 
