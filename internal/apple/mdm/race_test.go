@@ -4,11 +4,13 @@ import (
 	"fmt"
 	"sync"
 	"testing"
+	"time"
 
 	"howett.net/plist"
 
 	"github.com/steward-mdm/steward/internal/apple/mdmproto"
 	"github.com/steward-mdm/steward/internal/privacy"
+	"github.com/steward-mdm/steward/internal/sim"
 	"github.com/steward-mdm/steward/internal/store"
 	"github.com/steward-mdm/steward/internal/store/storetest"
 )
@@ -144,4 +146,55 @@ func TestConcurrentMessagesKeepTheirWrites(t *testing.T) {
 			}
 		}
 	})
+}
+
+// TestReenrolmentRacingDeparture: a phone's earlier record is deprovisioned
+// while a new enrolment naming its UDID completes. The question the new
+// enrolment asks the earlier record is then either never queued (the
+// departure came first) or cancelled by it, never left open on a device
+// that left. PostgreSQL only: SQLite's single writer runs the two
+// transactions one after the other.
+func TestReenrolmentRacingDeparture(t *testing.T) {
+	st := storetest.OpenPostgres(t)
+	f := newFixture(t, st)
+	f.publish(privacy.Personal)
+	ts := f.serve()
+	erika := f.subject("erika@acme.test")
+	erased, earlier := f.enrolledAs(ts, "", privacy.Personal, erika)
+	again, err := sim.New(ts.Client(), false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	again.UDID, again.Personal = erased.UDID, true
+	if err := again.Prepare(f.ctx, f.invite(privacy.Personal, erika), false); err != nil {
+		t.Fatal(err)
+	}
+	if err := again.Authenticate(f.ctx); err != nil {
+		t.Fatal(err)
+	}
+
+	departing, departed := make(chan struct{}), make(chan error, 1)
+	go func() {
+		departed <- st.Tx(f.ctx, func(q store.Queries) error {
+			if _, err := f.priv.DeprovisionIn(f.ctx, q, f.tenant, earlier.ID, "the phone was erased", admin); err != nil {
+				return err
+			}
+			close(departing)
+			// Committed only once the TokenUpdate below has had time to
+			// reach the earlier record; a test of ordering, not of timing.
+			time.Sleep(300 * time.Millisecond)
+			return nil
+		})
+	}()
+	<-departing
+	if _, err := again.Checkin(f.ctx, again.TokenUpdate()); err != nil {
+		t.Fatalf("the new enrolment's TokenUpdate: %v", err)
+	}
+	if err := <-departed; err != nil {
+		t.Fatalf("deprovisioning: %v", err)
+	}
+	open, err := f.st.Read().Commands().OpenCounts(f.ctx, f.tenant, []string{earlier.ID})
+	if err != nil || open[earlier.ID] != 0 {
+		t.Errorf("the departed record has %d open commands (%v)", open[earlier.ID], err)
+	}
 }

@@ -82,6 +82,14 @@ func (s *Service) checkEarlierEnrolments(ctx context.Context, q store.Queries, d
 			continue // pending: an attempt that never finished, which its own sweep closes
 		}
 		if replaceable(od, d) {
+			// Locked as a departure locks it: one under way either finished
+			// (the record is gone) or waits, and then cancels the probe.
+			if od, err = q.Devices().Lock(ctx, d.TenantID, od.ID); err != nil {
+				return err
+			}
+			if od.Gone() {
+				continue
+			}
 			if err := s.askEarlier(ctx, q, od, d); err != nil {
 				return err
 			}
