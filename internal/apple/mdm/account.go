@@ -50,6 +50,8 @@ func (h *httpHandler) accountEnrolment(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if _, err := mdmproto.DecodeMachineInfo(body); err != nil {
+		// Logged: the device only shows that enrolment failed.
+		h.cfg.Log.WarnContext(r.Context(), "account-driven enrolment request refused", "error", err.Error())
 		h.page(w, r, apperr.Invalid("the request body is not the device's information (a MachineInfo plist)"))
 		return
 	}

@@ -271,7 +271,7 @@ func (s *Service) tokenUpdate(ctx context.Context, q store.Queries, ch store.App
 	if len(m.Token) == 0 || m.PushMagic == "" {
 		return apperr.Invalid("TokenUpdate without a token or PushMagic")
 	}
-	d, err := q.Devices().Lock(ctx, ch.TenantID, ch.DeviceID)
+	d, earlier, err := s.lockForTokenUpdate(ctx, q, ch)
 	if err != nil {
 		return err
 	}
@@ -324,8 +324,9 @@ func (s *Service) tokenUpdate(ctx context.Context, q store.Queries, ch store.App
 	// Earlier records are asked through EnqueueIn, which locks a record's
 	// queue before it writes the record's channel, as every path does: a
 	// bulk enqueue holding the tenant's queue lock never waits on a row
-	// this transaction holds (it cannot include this device, still pending).
-	if err := s.checkEarlierEnrolments(ctx, q, d, ch); err != nil {
+	// this transaction holds (it cannot include this device, still pending,
+	// and takes no device row locks).
+	if err := s.checkEarlierEnrolments(ctx, q, d, earlier); err != nil {
 		return err
 	}
 	if s.hooks.Enrolled == nil {

@@ -1,6 +1,7 @@
 package mdm
 
 import (
+	"cmp"
 	"context"
 	"crypto"
 	"crypto/x509"
@@ -143,6 +144,18 @@ func (s *Service) tenantTrust(ctx context.Context, tenantID string, create bool)
 	}
 	if tc, ok := s.cas.Load(tenantID); ok {
 		return tc.(*tenantTrust), nil
+	}
+	if !create {
+		// Requests for a tenant without a CA (unknown, or no profile yet)
+		// are refused here, outside the lock all tenants share.
+		if _, err := s.st.Read().Tenants().Get(ctx, tenantID); errors.Is(err, store.ErrNotFound) {
+			return nil, scep.ErrUnknownTenant
+		} else if err != nil {
+			return nil, err
+		}
+		if ok, err := scep.HasCA(ctx, s.st.Read().Settings(), tenantID); err != nil || !ok {
+			return nil, cmp.Or(err, scep.ErrNoCA)
+		}
 	}
 	// One loader at a time: the first enrolments of a tenant arrive together,
 	// and each would otherwise generate (and throw away) an RSA CA key.

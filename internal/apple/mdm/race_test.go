@@ -1,6 +1,7 @@
 package mdm_test
 
 import (
+	"context"
 	"fmt"
 	"sync"
 	"testing"
@@ -8,6 +9,7 @@ import (
 
 	"howett.net/plist"
 
+	"github.com/steward-mdm/steward/internal/apple/mdm"
 	"github.com/steward-mdm/steward/internal/apple/mdmproto"
 	"github.com/steward-mdm/steward/internal/privacy"
 	"github.com/steward-mdm/steward/internal/sim"
@@ -196,5 +198,62 @@ func TestReenrolmentRacingDeparture(t *testing.T) {
 	open, err := f.st.Read().Commands().OpenCounts(f.ctx, f.tenant, []string{earlier.ID})
 	if err != nil || open[earlier.ID] != 0 {
 		t.Errorf("the departed record has %d open commands (%v)", open[earlier.ID], err)
+	}
+}
+
+// TestReenrolmentLocksInIDOrder: a new enrolment completing locks its own
+// record and the earlier ones of its UDID in ID order, as a person's
+// erasure locks their devices. A transaction holding the earlier record
+// (as an erasure does on its way to the new one) must find the new record
+// free while the TokenUpdate waits; locked the other way round, the two
+// deadlock until PostgreSQL aborts one after its deadlock_timeout (1 s).
+// PostgreSQL only: SQLite's single writer runs them one after the other.
+func TestReenrolmentLocksInIDOrder(t *testing.T) {
+	st := storetest.OpenPostgres(t)
+	f := newFixture(t, st)
+	f.publish(privacy.Personal)
+	ts := f.serve()
+	erika := f.subject("erika@acme.test")
+	erased, earlier := f.enrolledAs(ts, "", privacy.Personal, erika)
+	again, err := sim.New(ts.Client(), false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	again.UDID, again.Personal = erased.UDID, true
+	if err := again.Prepare(f.ctx, f.invite(privacy.Personal, erika), false); err != nil {
+		t.Fatal(err)
+	}
+	if err := again.Authenticate(f.ctx); err != nil {
+		t.Fatal(err)
+	}
+	ch, err := f.st.Read().AppleChannels().GetByCert(f.ctx, mdm.Fingerprint(again.Certificate()))
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	holding, done := make(chan struct{}), make(chan error, 1)
+	go func() {
+		done <- st.Tx(f.ctx, func(q store.Queries) error {
+			if _, err := q.Devices().Lock(f.ctx, f.tenant, earlier.ID); err != nil {
+				return err
+			}
+			close(holding)
+			time.Sleep(300 * time.Millisecond) // the TokenUpdate below starts waiting
+			// Half of deadlock_timeout tells a row held across a wait from a
+			// free one, which takes a millisecond to lock.
+			ctx, cancel := context.WithTimeout(f.ctx, 500*time.Millisecond)
+			defer cancel()
+			if _, err := q.Devices().Lock(ctx, f.tenant, ch.DeviceID); err != nil {
+				return fmt.Errorf("the new record was held while its TokenUpdate waited for the earlier one: %w", err)
+			}
+			return nil
+		})
+	}()
+	<-holding
+	if _, err := again.Checkin(f.ctx, again.TokenUpdate()); err != nil {
+		t.Fatalf("the new enrolment's TokenUpdate: %v", err)
+	}
+	if err := <-done; err != nil {
+		t.Error(err)
 	}
 }

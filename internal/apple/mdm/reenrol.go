@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/steward-mdm/steward/internal/apperr"
@@ -56,40 +57,60 @@ type replacement struct {
 
 func (r replacement) key() string { return replacementPrefix + r.TenantID + ":" + r.Earlier }
 
-// checkEarlierEnrolments handles the earlier records of device d, whose
-// enrolment on channel ch has just completed.
-func (s *Service) checkEarlierEnrolments(ctx context.Context, q store.Queries, d store.Device, ch store.AppleChannel) error {
-	if d.Ownership == string(privacy.UserEnrolled) {
-		return nil // its index is of the enrolment's own ID, new each time
-	}
-	earlier, err := q.AppleChannels().OpenByIndex(ctx, d.TenantID, ch.ChannelIndex)
+// lockForTokenUpdate locks the channel's device and, while it is pending
+// (its first TokenUpdate completes the enrolment), the other records that
+// named the same UDID, which checkEarlierEnrolments then judges. All are
+// locked in ID order, as a person's erasure locks their devices, so neither
+// waits on the other; a departure or an erasure of an earlier record under
+// way has then finished, or waits for this transaction.
+func (s *Service) lockForTokenUpdate(ctx context.Context, q store.Queries, ch store.AppleChannel) (store.Device, []store.Device, error) {
+	d, err := q.Devices().Get(ctx, ch.TenantID, ch.DeviceID)
 	if err != nil {
-		return err
+		return d, nil, err
 	}
-	actor := iam.Actor{Type: store.ActorDevice, ID: d.ID}
-	for _, old := range earlier {
-		if old.DeviceID == d.ID {
-			continue
-		}
-		od, err := q.Devices().Get(ctx, d.TenantID, old.DeviceID)
-		if errors.Is(err, store.ErrNotFound) {
-			continue
-		}
+	ids := []string{d.ID}
+	// A User Enrollment's index is of the enrolment's own ID, new each time.
+	if d.State == store.DevicePending && d.Ownership != string(privacy.UserEnrolled) {
+		open, err := q.AppleChannels().OpenByIndex(ctx, d.TenantID, ch.ChannelIndex)
 		if err != nil {
-			return err
+			return d, nil, err
 		}
+		for _, c := range open {
+			if c.DeviceID != d.ID {
+				ids = append(ids, c.DeviceID)
+			}
+		}
+		slices.Sort(ids)
+	}
+	var earlier []store.Device
+	for _, id := range ids {
+		locked, err := q.Devices().Lock(ctx, d.TenantID, id)
+		switch {
+		case id == d.ID:
+			if err != nil {
+				return d, nil, err
+			}
+			d = locked
+		case errors.Is(err, store.ErrNotFound):
+			continue // purged meanwhile
+		case err != nil:
+			return d, nil, err
+		default:
+			earlier = append(earlier, locked)
+		}
+	}
+	return d, earlier, nil
+}
+
+// checkEarlierEnrolments handles the earlier records of device d, whose
+// enrolment has just completed, as lockForTokenUpdate found and locked them.
+func (s *Service) checkEarlierEnrolments(ctx context.Context, q store.Queries, d store.Device, earlier []store.Device) error {
+	actor := iam.Actor{Type: store.ActorDevice, ID: d.ID}
+	for _, od := range earlier {
 		if od.Gone() || od.State == store.DevicePending {
 			continue // pending: an attempt that never finished, which its own sweep closes
 		}
 		if replaceable(od, d) {
-			// Locked as a departure locks it: one under way either finished
-			// (the record is gone) or waits, and then cancels the probe.
-			if od, err = q.Devices().Lock(ctx, d.TenantID, od.ID); err != nil {
-				return err
-			}
-			if od.Gone() {
-				continue
-			}
 			if err := s.askEarlier(ctx, q, od, d); err != nil {
 				return err
 			}

@@ -13,7 +13,8 @@ import (
 // enrolment profile, as in account-driven User Enrollment's request to the
 // enrolment URL. It is a plist dictionary, signed by the device's
 // Apple-issued identity in an attached CMS SignedData; Apple's own example
-// shows it unsigned too, so both are read. Only the keys Steward may look at
+// shows it unsigned too, so both are read, and XML or binary alike: a
+// refusal halts the device's enrolment. Only the keys Steward may look at
 // are decoded: User Enrollment sends no hardware identifiers.
 type MachineInfo struct {
 	Language string `plist:"LANGUAGE"`
@@ -35,7 +36,7 @@ func DecodeMachineInfo(body []byte) (MachineInfo, error) {
 		return info, fmt.Errorf("%w: %d bytes, limit %d", ErrTooLarge, len(body), MaxMachineInfoBytes)
 	}
 	content := body
-	if !bytes.HasPrefix(bytes.TrimLeft(body, " \t\r\n\ufeff"), []byte("<")) {
+	if !bytes.HasPrefix(bytes.TrimLeft(body, " \t\r\n\ufeff"), []byte("<")) && !bytes.HasPrefix(body, []byte("bplist")) {
 		p7, err := parseCMS(body)
 		if err != nil {
 			return info, fmt.Errorf("%w: neither a plist nor a CMS SignedData: %v", ErrMalformed, err)
@@ -44,6 +45,15 @@ func DecodeMachineInfo(body []byte) (MachineInfo, error) {
 			return info, fmt.Errorf("%w: the SignedData carries no signed plist", ErrMalformed)
 		}
 		content = p7.Content
+	}
+	if bytes.HasPrefix(content, []byte("bplist")) {
+		// Binary, which decodePlist refuses because shared references can
+		// expand a small body into a huge value. Decoded into three strings
+		// from a bounded body, they cannot.
+		if _, err := plist.Unmarshal(content, &info); err != nil {
+			return MachineInfo{}, fmt.Errorf("%w: %v", ErrMalformed, err)
+		}
+		return info, nil
 	}
 	if err := decodePlist(content, MaxMachineInfoBytes, &info); err != nil {
 		return MachineInfo{}, err

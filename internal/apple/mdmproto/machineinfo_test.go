@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"errors"
 	"testing"
+
+	"howett.net/plist"
 )
 
 var machineInfoPlain = doc(kv("LANGUAGE", "en-GB"), kv("PRODUCT", "iPhone16,2"), kv("VERSION", "22B83"))
@@ -17,7 +19,15 @@ func TestDecodeMachineInfo(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for name, body := range map[string][]byte{"plain": machineInfoPlain, "signed": signed} {
+	binary, err := plist.Marshal(want, plist.BinaryFormat)
+	if err != nil {
+		t.Fatal(err)
+	}
+	signedBinary, err := signCMS(binary, cert, key, nil, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, body := range map[string][]byte{"plain": machineInfoPlain, "signed": signed, "binary": binary, "signed binary": signedBinary} {
 		if got, err := DecodeMachineInfo(body); err != nil || got != want {
 			t.Errorf("%s: %+v, %v", name, got, err)
 		}
@@ -35,7 +45,8 @@ func TestDecodeMachineInfo(t *testing.T) {
 		"a signature, no plist": {detached, ErrMalformed},
 		"an array":              {[]byte(plistHead + "<array><string>en</string></array></plist>"), ErrMalformed},
 		"a number for a string": {doc(ki("LANGUAGE", "1")), ErrMalformed},
-		"a binary plist":        {[]byte("bplist00\xd1\x01\x02"), ErrMalformed},
+		"a broken binary plist": {[]byte("bplist00\xd1\x01\x02"), ErrMalformed},
+		"a binary array":        {must(plist.Marshal([]string{"en"}, plist.BinaryFormat)), ErrMalformed},
 		"truncated signature":   {signed[:len(signed)/2], ErrMalformed},
 		"too large":             {doc(kv("LANGUAGE", string(bytes.Repeat([]byte("x"), MaxMachineInfoBytes)))), ErrTooLarge},
 	} {
@@ -45,8 +56,15 @@ func TestDecodeMachineInfo(t *testing.T) {
 	}
 }
 
+func must(b []byte, err error) []byte {
+	if err != nil {
+		panic(err)
+	}
+	return b
+}
+
 func FuzzDecodeMachineInfo(f *testing.F) {
-	for _, seed := range [][]byte{machineInfoPlain, []byte("0\x80\x06\x09*\x86H\x86\xf7\r\x01\x07\x02"), []byte(plistHead + "<dict/></plist>")} {
+	for _, seed := range [][]byte{machineInfoPlain, must(plist.Marshal(MachineInfo{Language: "en"}, plist.BinaryFormat)), []byte("0\x80\x06\x09*\x86H\x86\xf7\r\x01\x07\x02"), []byte(plistHead + "<dict/></plist>")} {
 		f.Add(seed)
 	}
 	f.Fuzz(func(t *testing.T, body []byte) {

@@ -122,6 +122,15 @@ func OpenCA(ctx context.Context, settings store.SettingStore, sealer secrets.Sea
 	return openCA(ctx, settings, sealer, tenantID, tenantName, raw)
 }
 
+// HasCA reports whether the tenant's CA has been created.
+func HasCA(ctx context.Context, settings store.SettingStore, tenantID string) (bool, error) {
+	_, err := settings.Get(ctx, caSettingKey(tenantID))
+	if errors.Is(err, store.ErrNotFound) {
+		return false, nil
+	}
+	return err == nil, err
+}
+
 func openCA(ctx context.Context, settings store.SettingStore, sealer secrets.Sealer, tenantID, tenantName string, raw []byte) (*CA, error) {
 	key := caSettingKey(tenantID)
 	cert, signer, err := openKeyPair(raw, sealer, key)

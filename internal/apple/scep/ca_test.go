@@ -61,6 +61,12 @@ func TestLoadOrCreateCA(t *testing.T) {
 	if _, err := e.settings.Get(ctx, caSettingKey("tenant-c")); err == nil {
 		t.Error("OpenCA created a CA")
 	}
+	if has, err := HasCA(ctx, e.settings, "tenant-c"); has || err != nil {
+		t.Errorf("HasCA of a tenant without a CA: %v, %v", has, err)
+	}
+	if has, err := HasCA(ctx, e.settings, tenantA); !has || err != nil {
+		t.Errorf("HasCA of a tenant with a CA: %v, %v", has, err)
+	}
 
 	raw, err := e.settings.Get(ctx, caSettingKey(tenantA))
 	if err != nil {
