@@ -159,21 +159,7 @@ func TestConcurrentMessagesKeepTheirWrites(t *testing.T) {
 func TestReenrolmentRacingDeparture(t *testing.T) {
 	st := storetest.OpenPostgres(t)
 	f := newFixture(t, st)
-	f.publish(privacy.Personal)
-	ts := f.serve()
-	erika := f.subject("erika@acme.test")
-	erased, earlier := f.enrolledAs(ts, "", privacy.Personal, erika)
-	again, err := sim.New(ts.Client(), false)
-	if err != nil {
-		t.Fatal(err)
-	}
-	again.UDID, again.Personal = erased.UDID, true
-	if err := again.Prepare(f.ctx, f.invite(privacy.Personal, erika), false); err != nil {
-		t.Fatal(err)
-	}
-	if err := again.Authenticate(f.ctx); err != nil {
-		t.Fatal(err)
-	}
+	earlier, again := f.enrollingAgain()
 
 	departing, departed := make(chan struct{}), make(chan error, 1)
 	go func() {
@@ -211,22 +197,8 @@ func TestReenrolmentRacingDeparture(t *testing.T) {
 func TestReenrolmentLocksInIDOrder(t *testing.T) {
 	st := storetest.OpenPostgres(t)
 	f := newFixture(t, st)
-	f.publish(privacy.Personal)
-	ts := f.serve()
-	erika := f.subject("erika@acme.test")
-	erased, earlier := f.enrolledAs(ts, "", privacy.Personal, erika)
-	again, err := sim.New(ts.Client(), false)
-	if err != nil {
-		t.Fatal(err)
-	}
-	again.UDID, again.Personal = erased.UDID, true
-	if err := again.Prepare(f.ctx, f.invite(privacy.Personal, erika), false); err != nil {
-		t.Fatal(err)
-	}
-	if err := again.Authenticate(f.ctx); err != nil {
-		t.Fatal(err)
-	}
-	ch, err := f.st.Read().AppleChannels().GetByCert(f.ctx, mdm.Fingerprint(again.Certificate()))
+	earlier, again := f.enrollingAgain()
+	ch, err := st.Read().AppleChannels().GetByCert(f.ctx, mdm.Fingerprint(again.Certificate()))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -256,4 +228,27 @@ func TestReenrolmentLocksInIDOrder(t *testing.T) {
 	if err := <-done; err != nil {
 		t.Error(err)
 	}
+}
+
+// enrollingAgain enrols a personal phone, then takes a second enrolment of
+// the same person naming its UDID (the phone erased from its settings) up
+// to its first TokenUpdate, which the caller sends.
+func (f *fixture) enrollingAgain() (store.Device, *sim.Device) {
+	f.t.Helper()
+	f.publish(privacy.Personal)
+	ts := f.serve()
+	erika := f.subject("erika@acme.test")
+	erased, earlier := f.enrolledAs(ts, "", privacy.Personal, erika)
+	again, err := sim.New(ts.Client(), false)
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	again.UDID, again.Personal = erased.UDID, true
+	if err := again.Prepare(f.ctx, f.invite(privacy.Personal, erika), false); err != nil {
+		f.t.Fatal(err)
+	}
+	if err := again.Authenticate(f.ctx); err != nil {
+		f.t.Fatal(err)
+	}
+	return earlier, again
 }
