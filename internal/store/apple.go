@@ -165,9 +165,12 @@ type AppleChannelStore interface {
 	// SchedulePush makes the devices due a push at at (keeping an earlier
 	// due time) and returns how many can be pushed.
 	SchedulePush(ctx context.Context, tenantID string, deviceIDs []string, at time.Time) (int, error)
-	// DuePushes returns up to limit pushable channels due at or before now,
-	// any tenant, oldest due first.
-	DuePushes(ctx context.Context, now time.Time, limit int) ([]AppleChannel, error)
+	// ClaimPushes takes up to limit pushable channels due at or before now,
+	// any tenant, oldest due first, and makes them due again at until, the
+	// claim: two pushers never take one channel, and one that stops before
+	// recording the outcome leaves the push to the next once the claim
+	// lapses. A push scheduled meanwhile moves the due time off the claim.
+	ClaimPushes(ctx context.Context, now, until time.Time, limit int) ([]AppleChannel, error)
 	// ExpiringCertificates returns up to limit open channels (not checked
 	// out) of enrolled devices whose identity certificate expires between
 	// after and before and whose last renewal was queued before
@@ -179,12 +182,14 @@ type AppleChannelStore interface {
 	// CertificateExpiry counts, per tenant, the open channels whose identity
 	// certificate expires before soon, and of those, the ones expired at now.
 	CertificateExpiry(ctx context.Context, now, soon time.Time) ([]CertificateExpiryCount, error)
-	// PushDone records a push outcome: next zero clears the due time,
-	// otherwise the push is retried then. A non-nil dead is the token APNs
+	// PushDone records the outcome of a push claimed until claimed: next
+	// zero clears the due time, otherwise the push is retried then. Nothing
+	// changes if the due time is no longer the claim (a push was scheduled,
+	// or the channel closed, since). A non-nil dead is the token APNs
 	// refused: if the channel still holds it and last sent it no later than
-	// dead.Since, it is dropped and nothing is due; otherwise the device sent
-	// a token since, and the push is retried at next.
-	PushDone(ctx context.Context, tenantID, deviceID string, next time.Time, attempts int, dead *DeadToken) error
+	// dead.Since, it is dropped and nothing is due, claim or not; otherwise
+	// the device sent a token since, and the push is retried at next.
+	PushDone(ctx context.Context, tenantID, deviceID string, claimed, next time.Time, attempts int, dead *DeadToken) error
 }
 
 // ChannelChange is what a device message changes on its channel; At is
@@ -269,11 +274,11 @@ type AppleUserChannelStore interface {
 	// ForgetAccounts drops the account indexes of a device's channels and
 	// returns how many it dropped.
 	ForgetAccounts(ctx context.Context, tenantID, deviceID string) (int, error)
-	// SchedulePush, DuePushes and PushDone are AppleChannelStore's, for
+	// SchedulePush, ClaimPushes and PushDone are AppleChannelStore's, for
 	// user channels by ID.
 	SchedulePush(ctx context.Context, tenantID string, ids []string, at time.Time) (int, error)
-	DuePushes(ctx context.Context, now time.Time, limit int) ([]AppleUserChannel, error)
-	PushDone(ctx context.Context, tenantID, id string, next time.Time, attempts int, dead *DeadToken) error
+	ClaimPushes(ctx context.Context, now, until time.Time, limit int) ([]AppleUserChannel, error)
+	PushDone(ctx context.Context, tenantID, id string, claimed, next time.Time, attempts int, dead *DeadToken) error
 }
 
 // CertificateExpiryCount is a tenant's count of device identities near or past

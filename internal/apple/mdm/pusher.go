@@ -13,7 +13,8 @@ import (
 // Pusher drains the push queue: device and user channels with work waiting
 // get an APNs push so that they check in. The queue is in the database
 // (channels' due times), so a crash loses no push and any node can carry
-// on; a lease keeps it to one node at a time.
+// on. A lease keeps the work to one node at a time, and claims keep two
+// nodes from pushing one channel when a slow batch outlives the lease.
 type Pusher struct {
 	Service *Service
 	// Endpoint overrides the APNs endpoint (tests, the sandbox).
@@ -37,35 +38,47 @@ func retryDelay(attempts int) time.Duration {
 	return min(time.Duration(1<<min(attempts, 12))*time.Second, time.Hour)
 }
 
-// pushTarget is a channel due a push: a device channel, or a user channel
-// (userChannel set).
+// pushClaim is how long a pusher holds the channels it took: longer than a
+// batch takes, so that another node does not push them again meanwhile,
+// and short enough that a node that died mid-batch delays them little.
+const pushClaim = 5 * time.Minute
+
+// pushTarget is a channel claimed for a push: a device channel, or a user
+// channel (userChannel set).
 type pushTarget struct {
 	tenantID, deviceID, userChannel string
 	token                           []byte
 	magic                           string
 	attempts                        int
+	claimed                         time.Time
 }
 
-// duePushes lists the device and user channels due a push.
-func (s *Service) duePushes(ctx context.Context, limit int) ([]pushTarget, error) {
-	q := s.st.Read()
-	devices, err := q.AppleChannels().DuePushes(ctx, s.clock(), limit)
-	if err != nil {
-		return nil, err
-	}
-	users, err := q.AppleUserChannels().DuePushes(ctx, s.clock(), limit)
-	if err != nil {
-		return nil, err
-	}
-	out := make([]pushTarget, 0, len(devices)+len(users))
-	for _, ch := range devices {
-		out = append(out, pushTarget{tenantID: ch.TenantID, deviceID: ch.DeviceID, token: ch.PushToken, magic: ch.PushMagic, attempts: ch.PushAttempts})
-	}
-	for _, uc := range users {
-		out = append(out, pushTarget{tenantID: uc.TenantID, deviceID: uc.DeviceID, userChannel: uc.ID, token: uc.PushToken,
-			magic: uc.PushMagic, attempts: uc.PushAttempts})
-	}
-	return out, nil
+// claimPushes takes the device and user channels due a push.
+func (s *Service) claimPushes(ctx context.Context, limit int) ([]pushTarget, error) {
+	now := s.clock()
+	until := now.Add(pushClaim)
+	var out []pushTarget
+	err := s.st.Tx(ctx, func(q store.Queries) error {
+		devices, err := q.AppleChannels().ClaimPushes(ctx, now, until, limit)
+		if err != nil {
+			return err
+		}
+		users, err := q.AppleUserChannels().ClaimPushes(ctx, now, until, limit)
+		if err != nil {
+			return err
+		}
+		out = make([]pushTarget, 0, len(devices)+len(users))
+		for _, ch := range devices {
+			out = append(out, pushTarget{tenantID: ch.TenantID, deviceID: ch.DeviceID, token: ch.PushToken, magic: ch.PushMagic,
+				attempts: ch.PushAttempts, claimed: ch.PushDueAt})
+		}
+		for _, uc := range users {
+			out = append(out, pushTarget{tenantID: uc.TenantID, deviceID: uc.DeviceID, userChannel: uc.ID, token: uc.PushToken,
+				magic: uc.PushMagic, attempts: uc.PushAttempts, claimed: uc.PushDueAt})
+		}
+		return nil
+	})
+	return out, err
 }
 
 // RunOnce pushes every channel that is due and returns how many pushes APNs
@@ -75,7 +88,7 @@ func (p *Pusher) RunOnce(ctx context.Context) (int, error) {
 	if p.Log == nil {
 		p.Log = s.log
 	}
-	due, err := s.duePushes(ctx, 1000)
+	due, err := s.claimPushes(ctx, 1000)
 	if err != nil || len(due) == 0 {
 		return 0, err
 	}
@@ -135,9 +148,9 @@ func (p *Pusher) RunOnce(ctx context.Context) (int, error) {
 func (p *Pusher) done(ctx context.Context, t pushTarget, next time.Time, attempts int, dead *store.DeadToken) error {
 	return p.Service.st.Tx(ctx, func(q store.Queries) error {
 		if t.userChannel != "" {
-			return q.AppleUserChannels().PushDone(ctx, t.tenantID, t.userChannel, next, attempts, dead)
+			return q.AppleUserChannels().PushDone(ctx, t.tenantID, t.userChannel, t.claimed, next, attempts, dead)
 		}
-		return q.AppleChannels().PushDone(ctx, t.tenantID, t.deviceID, next, attempts, dead)
+		return q.AppleChannels().PushDone(ctx, t.tenantID, t.deviceID, t.claimed, next, attempts, dead)
 	})
 }
 

@@ -63,6 +63,20 @@ func (f *fakeAPNs) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	f.pushes[token] = string(body)
 }
 
+// startAPNs serves h as APNs, over HTTP/2 with TLS, and returns a pusher of
+// f's service that pushes to it.
+func startAPNs(t *testing.T, f *fixture, h http.Handler) *mdm.Pusher {
+	t.Helper()
+	srv := httptest.NewUnstartedServer(h)
+	srv.EnableHTTP2 = true
+	srv.TLS = &tls.Config{ClientAuth: tls.RequireAnyClientCert}
+	srv.StartTLS()
+	t.Cleanup(srv.Close)
+	pool := x509.NewCertPool()
+	pool.AddCert(srv.Certificate())
+	return &mdm.Pusher{Service: f.svc, Endpoint: srv.URL, Options: []apns.Option{apns.WithRootCAs(pool)}}
+}
+
 func TestPushQueue(t *testing.T) {
 	storetest.ForEachEngine(t, func(t *testing.T, st store.Store) {
 		f := newFixture(t, st)
@@ -83,14 +97,7 @@ func TestPushQueue(t *testing.T) {
 		// APNs found b's token dead in 2023, before b sent it: b registered
 		// it again since, so it must stay.
 		fake := &fakeAPNs{pushes: map[string]string{}, dead: hex.EncodeToString(b.PushToken), deadSince: time.Unix(1700000000, 0)}
-		apnsSrv := httptest.NewUnstartedServer(fake)
-		apnsSrv.EnableHTTP2 = true
-		apnsSrv.TLS = &tls.Config{ClientAuth: tls.RequireAnyClientCert}
-		apnsSrv.StartTLS()
-		defer apnsSrv.Close()
-		pool := x509.NewCertPool()
-		pool.AddCert(apnsSrv.Certificate())
-		pusher := &mdm.Pusher{Service: f.svc, Endpoint: apnsSrv.URL, Options: []apns.Option{apns.WithRootCAs(pool)}}
+		pusher := startAPNs(t, f, fake)
 
 		// Enqueueing puts the devices on the push queue in the same transaction.
 		if _, err := f.svc.Enqueue(f.ctx, f.tenant, []string{adev.ID, bdev.ID}, mdmproto.SecurityInfo{}, "", admin); err != nil {

@@ -31,14 +31,7 @@ func TestPutOffCommandIsPushedAgain(t *testing.T) {
 		}
 		return ch.PushDueAt
 	}
-	clearPush := func() {
-		t.Helper()
-		if err := f.st.Tx(f.ctx, func(q store.Queries) error {
-			return q.AppleChannels().PushDone(f.ctx, f.tenant, dev.ID, time.Time{}, 0, nil)
-		}); err != nil {
-			t.Fatal(err)
-		}
-	}
+	clearPush := func() { f.pushDelivered(dev.ID) }
 	for _, req := range []mdmproto.Request{mdmproto.ProfileList{}, mdmproto.CertificateList{}} {
 		if _, err := f.svc.Enqueue(f.ctx, f.tenant, []string{dev.ID}, req, "", admin); err != nil {
 			t.Fatal(err)

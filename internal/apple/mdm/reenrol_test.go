@@ -121,7 +121,11 @@ func (f *fixture) pushDelivered(deviceIDs ...string) {
 	f.t.Helper()
 	for _, id := range deviceIDs {
 		if err := f.st.Tx(f.ctx, func(q store.Queries) error {
-			return q.AppleChannels().PushDone(f.ctx, f.tenant, id, time.Time{}, 0, nil)
+			ch, err := q.AppleChannels().Get(f.ctx, f.tenant, id)
+			if err != nil {
+				return err
+			}
+			return q.AppleChannels().PushDone(f.ctx, f.tenant, id, ch.PushDueAt, time.Time{}, 0, nil)
 		}); err != nil {
 			f.t.Fatal(err)
 		}

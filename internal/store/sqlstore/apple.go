@@ -2,6 +2,7 @@ package sqlstore
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
 	"slices"
 	"strings"
@@ -267,11 +268,25 @@ func (q *queries) schedulePush(ctx context.Context, table, keyColumn, tenantID s
 	return total, err
 }
 
-func (s appleChannelStore) DuePushes(ctx context.Context, now time.Time, limit int) ([]store.AppleChannel, error) {
-	rows, err := s.q.x.QueryContext(ctx, `SELECT `+appleChannelColumns+` FROM apple_channels
-		WHERE push_due_at > 0 AND push_due_at <= $1 AND push_token IS NOT NULL AND checked_out = 0
-		ORDER BY push_due_at LIMIT $2`, micros(now), limit)
-	return collect(rows, err, "listing due pushes", scanAppleChannel)
+func (s appleChannelStore) ClaimPushes(ctx context.Context, now, until time.Time, limit int) ([]store.AppleChannel, error) {
+	var out []store.AppleChannel
+	err := s.q.inWriteTx(ctx, func(q *queries) error {
+		rows, err := q.claimPushes(ctx, "apple_channels", "device_id", appleChannelColumns, now, until, limit)
+		out, err = collect(rows, err, "claiming due pushes", scanAppleChannel)
+		return err
+	})
+	return out, err
+}
+
+// claimPushes makes up to limit channels of table that are due a push at
+// now due again at until, and returns their columns. On PostgreSQL the pick
+// skips rows another claim holds locked.
+func (q *queries) claimPushes(ctx context.Context, table, keyColumn, columns string, now, until time.Time, limit int) (*sql.Rows, error) {
+	return q.x.QueryContext(ctx, `UPDATE `+table+` SET push_due_at = $2
+		WHERE (tenant_id, `+keyColumn+`) IN (SELECT tenant_id, `+keyColumn+` FROM `+table+`
+			WHERE push_due_at > 0 AND push_due_at <= $1 AND push_token IS NOT NULL AND checked_out = 0
+			ORDER BY push_due_at LIMIT $3`+q.lockClause("UPDATE SKIP LOCKED")+`)
+		RETURNING `+columns, micros(now), micros(until), limit)
 }
 
 func (s appleChannelStore) ExpiringCertificates(ctx context.Context, after, before, renewedBefore time.Time, limit int) ([]store.AppleChannel, error) {
@@ -298,29 +313,29 @@ func (s appleChannelStore) CertificateExpiry(ctx context.Context, now, soon time
 	})
 }
 
-func (s appleChannelStore) PushDone(ctx context.Context, tenantID, deviceID string, next time.Time, attempts int, dead *store.DeadToken) error {
-	return s.q.pushDone(ctx, "apple_channels", "device_id", tenantID, deviceID, next, attempts, dead)
+func (s appleChannelStore) PushDone(ctx context.Context, tenantID, deviceID string, claimed, next time.Time, attempts int, dead *store.DeadToken) error {
+	return s.q.pushDone(ctx, "apple_channels", "device_id", tenantID, deviceID, claimed, next, attempts, dead)
 }
 
-// pushDone records a push outcome on a channel of table, keyed by keyColumn.
-func (q *queries) pushDone(ctx context.Context, table, keyColumn, tenantID, key string, next time.Time, attempts int, dead *store.DeadToken) error {
-	if dead == nil {
-		return q.execOne(ctx, "recording a push", `UPDATE `+table+` SET push_due_at = $3, push_attempts = $4
-			WHERE tenant_id = $1 AND `+keyColumn+` = $2`, tenantID, key, micros(next), attempts)
+// pushDone records a push outcome on a channel of table, keyed by keyColumn,
+// if its due time is still the claim's.
+func (q *queries) pushDone(ctx context.Context, table, keyColumn, tenantID, key string, claimed, next time.Time, attempts int, dead *store.DeadToken) error {
+	if dead != nil {
+		// Only the token that was pushed is dead, and only if the device has
+		// not sent it again since APNs found it dead. Dead whatever was
+		// scheduled since: no push can reach it.
+		n, err := q.exec(ctx, "dropping a dead push token", `UPDATE `+table+`
+			SET push_due_at = 0, push_attempts = 0, push_token = NULL, push_magic = ''
+			WHERE tenant_id = $1 AND `+keyColumn+` = $2 AND push_token = $3 AND token_at <= $4`,
+			tenantID, key, dead.Token, micros(dead.Since))
+		if err != nil || n > 0 {
+			return err
+		}
+		// The device sent a token since (a new one, or this one again): the
+		// push is still owed, to the token the channel holds now.
 	}
-	// Only the token that was pushed is dead, and only if the device has not
-	// sent it again since APNs found it dead.
-	n, err := q.exec(ctx, "dropping a dead push token", `UPDATE `+table+`
-		SET push_due_at = 0, push_attempts = 0, push_token = NULL, push_magic = ''
-		WHERE tenant_id = $1 AND `+keyColumn+` = $2 AND push_token = $3 AND token_at <= $4`,
-		tenantID, key, dead.Token, micros(dead.Since))
-	if err != nil || n > 0 {
-		return err
-	}
-	// The device sent a token since (a new one, or this one again): the
-	// push is still owed, to the token the channel holds now.
-	_, err = q.exec(ctx, "recording a push", `UPDATE `+table+` SET push_due_at = $3, push_attempts = $4
-		WHERE tenant_id = $1 AND `+keyColumn+` = $2`, tenantID, key, micros(next), attempts)
+	_, err := q.exec(ctx, "recording a push", `UPDATE `+table+` SET push_due_at = $4, push_attempts = $5
+		WHERE tenant_id = $1 AND `+keyColumn+` = $2 AND push_due_at = $3`, tenantID, key, micros(claimed), micros(next), attempts)
 	return err
 }
 

@@ -91,13 +91,16 @@ func (s appleUserChannelStore) SchedulePush(ctx context.Context, tenantID string
 	return s.q.schedulePush(ctx, "apple_user_channels", "id", tenantID, ids, at)
 }
 
-func (s appleUserChannelStore) DuePushes(ctx context.Context, now time.Time, limit int) ([]store.AppleUserChannel, error) {
-	rows, err := s.q.x.QueryContext(ctx, `SELECT `+appleUserChannelColumns+` FROM apple_user_channels
-		WHERE push_due_at > 0 AND push_due_at <= $1 AND push_token IS NOT NULL AND checked_out = 0
-		ORDER BY push_due_at LIMIT $2`, micros(now), limit)
-	return collect(rows, err, "listing due user-channel pushes", scanAppleUserChannel)
+func (s appleUserChannelStore) ClaimPushes(ctx context.Context, now, until time.Time, limit int) ([]store.AppleUserChannel, error) {
+	var out []store.AppleUserChannel
+	err := s.q.inWriteTx(ctx, func(q *queries) error {
+		rows, err := q.claimPushes(ctx, "apple_user_channels", "id", appleUserChannelColumns, now, until, limit)
+		out, err = collect(rows, err, "claiming due user-channel pushes", scanAppleUserChannel)
+		return err
+	})
+	return out, err
 }
 
-func (s appleUserChannelStore) PushDone(ctx context.Context, tenantID, id string, next time.Time, attempts int, dead *store.DeadToken) error {
-	return s.q.pushDone(ctx, "apple_user_channels", "id", tenantID, id, next, attempts, dead)
+func (s appleUserChannelStore) PushDone(ctx context.Context, tenantID, id string, claimed, next time.Time, attempts int, dead *store.DeadToken) error {
+	return s.q.pushDone(ctx, "apple_user_channels", "id", tenantID, id, claimed, next, attempts, dead)
 }

@@ -147,36 +147,63 @@ func testAppleChannels(t *testing.T, st store.Store) {
 		t.Fatalf("scheduled %d pushes, want 1", n)
 	}
 	schedule(a.ID, at.Add(time.Hour)) // a later due time keeps the earlier one
-	due, err := st.Read().AppleChannels().DuePushes(ctx, at.Add(2*time.Minute), 10)
-	must(t, err)
-	if len(due) != 1 || due[0].DeviceID != c.DeviceID || !due[0].PushDueAt.Equal(micro(at.Add(time.Minute))) {
-		t.Fatalf("due pushes: %+v", due)
+	claim := func(now time.Time) []store.AppleChannel {
+		t.Helper()
+		var due []store.AppleChannel
+		tx(t, st, func(q store.Queries) error {
+			var err error
+			due, err = q.AppleChannels().ClaimPushes(ctx, now, now.Add(5*time.Minute), 10)
+			return err
+		})
+		return due
+	}
+	done := func(claimed, next time.Time, attempts int, dead *store.DeadToken) {
+		t.Helper()
+		tx(t, st, func(q store.Queries) error {
+			return q.AppleChannels().PushDone(ctx, a.ID, c.DeviceID, claimed, next, attempts, dead)
+		})
+	}
+	if due := claim(at); len(due) != 0 {
+		t.Fatalf("claimed a push due later: %+v", due)
+	}
+	due := claim(at.Add(2 * time.Minute))
+	claimed := micro(at.Add(7 * time.Minute))
+	if len(due) != 1 || due[0].DeviceID != c.DeviceID || !due[0].PushDueAt.Equal(claimed) {
+		t.Fatalf("claimed pushes: %+v", due)
+	}
+	if again := claim(at.Add(3 * time.Minute)); len(again) != 0 {
+		t.Fatalf("a claimed push was claimed again: %+v", again)
 	}
 	// A 410 for a token a TokenUpdate has since replaced: the new token is
 	// kept and still due its push, at the retry time.
-	tx(t, st, func(q store.Queries) error {
-		return q.AppleChannels().PushDone(ctx, a.ID, c.DeviceID, at.Add(time.Minute), 1, &store.DeadToken{Token: []byte{9, 9, 9}, Since: at.Add(2 * time.Hour)})
-	})
+	done(claimed, at.Add(time.Minute), 1, &store.DeadToken{Token: []byte{9, 9, 9}, Since: at.Add(2 * time.Hour)})
 	got, _ = st.Read().AppleChannels().Get(ctx, a.ID, c.DeviceID)
 	if !bytes.Equal(got.PushToken, c.PushToken) || got.PushMagic != "magic" {
 		t.Fatalf("a 410 for an older token dropped the current one: %x %q", got.PushToken, got.PushMagic)
 	}
-	if due, _ := st.Read().AppleChannels().DuePushes(ctx, at.Add(2*time.Minute), 10); len(due) != 1 || due[0].PushAttempts != 1 {
+	if due := claim(at.Add(2 * time.Minute)); len(due) != 1 || due[0].PushAttempts != 1 {
 		t.Fatalf("the current token lost its push: %+v", due)
 	}
 	// A 410 dated before the device last sent this very token: the device
 	// registered it again since, so it is live and the push is retried.
-	tx(t, st, func(q store.Queries) error {
-		return q.AppleChannels().PushDone(ctx, a.ID, c.DeviceID, at.Add(3*time.Minute), 2, &store.DeadToken{Token: c.PushToken, Since: at})
-	})
+	done(claimed, at.Add(3*time.Minute), 2, &store.DeadToken{Token: c.PushToken, Since: at})
 	if got, _ = st.Read().AppleChannels().Get(ctx, a.ID, c.DeviceID); !bytes.Equal(got.PushToken, c.PushToken) ||
 		!got.PushDueAt.Equal(micro(at.Add(3*time.Minute))) || got.PushAttempts != 2 {
 		t.Fatalf("a token registered again after APNs found it dead: %+v", got)
 	}
-	tx(t, st, func(q store.Queries) error {
-		return q.AppleChannels().PushDone(ctx, a.ID, c.DeviceID, at.Add(time.Hour), 3, &store.DeadToken{Token: c.PushToken, Since: at.Add(time.Hour)})
-	})
-	if due, _ := st.Read().AppleChannels().DuePushes(ctx, at.Add(time.Hour), 10); len(due) != 0 {
+	// A push scheduled while one is out (a command queued after the device
+	// woke) moves the due time off the claim: the claim's outcome leaves it.
+	if due := claim(at.Add(4 * time.Minute)); len(due) != 1 {
+		t.Fatalf("claimed %d pushes, want the retry", len(due))
+	}
+	schedule(a.ID, at.Add(5*time.Minute))
+	done(micro(at.Add(9*time.Minute)), time.Time{}, 0, nil)
+	if got, _ = st.Read().AppleChannels().Get(ctx, a.ID, c.DeviceID); !got.PushDueAt.Equal(micro(at.Add(5 * time.Minute))) {
+		t.Fatalf("a push scheduled during another was lost when that one was done: %+v", got)
+	}
+	// A dead token is dropped whatever was scheduled: nothing can reach it.
+	done(micro(at.Add(9*time.Minute)), at.Add(time.Hour), 3, &store.DeadToken{Token: c.PushToken, Since: at.Add(time.Hour)})
+	if due := claim(at.Add(time.Hour)); len(due) != 0 {
 		t.Fatalf("a done push is still due: %+v", due)
 	}
 	got, _ = st.Read().AppleChannels().Get(ctx, a.ID, c.DeviceID)

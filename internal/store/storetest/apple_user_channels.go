@@ -85,7 +85,7 @@ func testUserChannels(t *testing.T, st store.Store) {
 			if err := q.AppleUserChannels().CheckOut(ctx, b.ID, id, at); err != nil {
 				return err
 			}
-			if err := q.AppleUserChannels().PushDone(ctx, b.ID, id, time.Time{}, 0, &store.DeadToken{Token: []byte("token-2"), Since: at.Add(time.Hour)}); err != nil {
+			if err := q.AppleUserChannels().PushDone(ctx, b.ID, id, time.Time{}, time.Time{}, 0, &store.DeadToken{Token: []byte("token-2"), Since: at.Add(time.Hour)}); err != nil {
 				return err
 			}
 		}
@@ -111,16 +111,20 @@ func testUserChannels(t *testing.T, st store.Store) {
 	if n != 2 {
 		t.Fatalf("scheduled %d user-channel pushes, want 2", n)
 	}
-	due, err := st.Read().AppleUserChannels().DuePushes(ctx, at.Add(time.Hour), 10)
-	if err != nil || len(due) != 2 {
-		t.Fatalf("due: %+v, %v", due, err)
+	var due []store.AppleUserChannel
+	tx(t, st, func(q store.Queries) error {
+		due, err = q.AppleUserChannels().ClaimPushes(ctx, at.Add(time.Hour), at.Add(2*time.Hour), 10)
+		return err
+	})
+	if len(due) != 2 || !due[0].PushDueAt.Equal(micro(at.Add(2*time.Hour))) {
+		t.Fatalf("claimed: %+v", due)
 	}
 	// APNs refused bob's old token after a new one arrived: the new one stays.
 	tx(t, st, func(q store.Queries) error {
-		return q.AppleUserChannels().PushDone(ctx, a.ID, bob.ID, at.Add(2*time.Minute), 1, &store.DeadToken{Token: []byte("an older token"), Since: at.Add(time.Hour)})
+		return q.AppleUserChannels().PushDone(ctx, a.ID, bob.ID, at.Add(2*time.Hour), at.Add(2*time.Minute), 1, &store.DeadToken{Token: []byte("an older token"), Since: at.Add(time.Hour)})
 	})
 	tx(t, st, func(q store.Queries) error {
-		return q.AppleUserChannels().PushDone(ctx, a.ID, jane.ID, time.Time{}, 0, &store.DeadToken{Token: []byte("token-2"), Since: at.Add(time.Hour)})
+		return q.AppleUserChannels().PushDone(ctx, a.ID, jane.ID, at.Add(2*time.Hour), time.Time{}, 0, &store.DeadToken{Token: []byte("token-2"), Since: at.Add(time.Hour)})
 	})
 	if got, _ := st.Read().AppleUserChannels().Get(ctx, a.ID, jane.ID); got.PushToken != nil || !got.PushDueAt.IsZero() {
 		t.Fatalf("jane's dead token: %+v", got)
@@ -190,7 +194,11 @@ func testUserChannels(t *testing.T, st store.Store) {
 			t.Fatalf("after the device left: %+v", uc)
 		}
 	}
-	if due, _ := st.Read().AppleUserChannels().DuePushes(ctx, at.Add(time.Hour), 10); len(due) != 0 {
+	tx(t, st, func(q store.Queries) error {
+		due, err = q.AppleUserChannels().ClaimPushes(ctx, at.Add(3*time.Hour), at.Add(4*time.Hour), 10)
+		return err
+	})
+	if len(due) != 0 {
 		t.Fatalf("closed channels still due a push: %+v", due)
 	}
 }
