@@ -28,6 +28,10 @@ type certBinding struct {
 	TenantID    string `json:"tenant_id"`
 	EnrolmentID string `json:"enrolment_id"`
 	Renewal     bool   `json:"renewal,omitempty"`
+	// Renews is the fingerprint of the certificate the channel held when
+	// a renewal was issued: the renewal takes the channel over only from
+	// it. Renewal bindings written before it existed have none.
+	Renews []byte `json:"renews,omitempty"`
 	// NotAfter is the certificate's expiry: past it, the binding can never
 	// be used and is purged. Bindings written before it existed have none
 	// and stay until their tenant is deleted.
@@ -43,18 +47,20 @@ type certBinding struct {
 // other than its channel's.
 func (s *Service) BindIssuedCertificate(ctx context.Context, q store.Queries, issued scep.Issuance) error {
 	cert := issued.Certificate
-	b, err := json.Marshal(certBinding{TenantID: issued.TenantID, EnrolmentID: issued.EnrolmentID, Renewal: issued.Renewal, NotAfter: cert.NotAfter.UTC()})
-	if err != nil {
-		return err
-	}
 	if cert.Subject.CommonName != deviceCommonName(issued.EnrolmentID) {
 		return scep.Refuse("the certificate request's subject is not the one the enrolment profile names")
 	}
+	binding := certBinding{TenantID: issued.TenantID, EnrolmentID: issued.EnrolmentID, Renewal: issued.Renewal, NotAfter: cert.NotAfter.UTC()}
 	if issued.Renewal {
-		err = s.checkRenewable(ctx, q, issued.TenantID, issued.EnrolmentID, issued.Renews)
-	} else {
-		err = checkAccepted(ctx, q, issued.TenantID, issued.EnrolmentID, s.clock())
+		ch, err := s.checkRenewable(ctx, q, issued.TenantID, issued.EnrolmentID, issued.Renews)
+		if err != nil {
+			return err
+		}
+		binding.Renews = ch.CertFingerprint
+	} else if err := checkAccepted(ctx, q, issued.TenantID, issued.EnrolmentID, s.clock()); err != nil {
+		return err
 	}
+	b, err := json.Marshal(binding)
 	if err != nil {
 		return err
 	}
@@ -88,25 +94,25 @@ func checkAccepted(ctx context.Context, q store.Queries, tenantID, enrolmentID s
 // accepted, every profile download yields a certificate, and the ones its
 // device never used must not move its channel elsewhere. A renewal
 // challenge (renews nil) was sent to the channel's device itself.
-func (s *Service) checkRenewable(ctx context.Context, q store.Queries, tenantID, enrolmentID string, renews *x509.Certificate) error {
+func (s *Service) checkRenewable(ctx context.Context, q store.Queries, tenantID, enrolmentID string, renews *x509.Certificate) (store.AppleChannel, error) {
 	ch, err := q.AppleChannels().GetByEnrolment(ctx, tenantID, enrolmentID)
 	if errors.Is(err, store.ErrNotFound) {
-		return scep.Refuse("the enrolment has no enrolled device")
+		return ch, scep.Refuse("the enrolment has no enrolled device")
 	}
 	if err != nil {
-		return err
+		return ch, err
 	}
 	d, err := q.Devices().Get(ctx, tenantID, ch.DeviceID)
 	if err != nil && !errors.Is(err, store.ErrNotFound) {
-		return err
+		return ch, err
 	}
 	if ch.CheckedOut || err != nil || d.Gone() {
-		return scep.Refuse("the device left management")
+		return ch, scep.Refuse("the device left management")
 	}
 	if renews != nil && !bytes.Equal(ch.CertFingerprint, Fingerprint(renews)) {
-		return scep.Refuse("the renewal is not signed by the certificate the device uses")
+		return ch, scep.Refuse("the renewal is not signed by the certificate the device uses")
 	}
-	return nil
+	return ch, nil
 }
 
 // renewedChannel moves a channel to the certificate its device renewed by
@@ -130,6 +136,12 @@ func (s *Service) renewedChannel(ctx context.Context, q store.Queries, cert *x50
 	}
 	if err != nil {
 		return ch, err
+	}
+	if b.Renews != nil && !bytes.Equal(ch.CertFingerprint, b.Renews) {
+		// The channel moved on since this renewal was issued (another
+		// renewal, or a retried installation): whoever holds the key of
+		// the certificate it renewed must not take the channel back.
+		return ch, ErrUnknownDevice
 	}
 	replaced, from := ch.CertSerial, ch.CertFingerprint
 	ch.CertFingerprint, ch.CertSerial, ch.CertNotAfter, ch.UpdatedAt = fp, cert.SerialNumber.String(), cert.NotAfter.UTC(), s.clock()

@@ -3,11 +3,14 @@ package mdm_test
 import (
 	"bytes"
 	"errors"
+	"net/http"
 	"testing"
+	"time"
 
 	"github.com/steward-mdm/steward/internal/apple/mdm"
 	"github.com/steward-mdm/steward/internal/privacy"
 	"github.com/steward-mdm/steward/internal/sim"
+	"github.com/steward-mdm/steward/internal/store"
 	"github.com/steward-mdm/steward/internal/store/storetest"
 )
 
@@ -62,4 +65,53 @@ func TestUnusedCertificateCannotRenewIntoTheChannel(t *testing.T) {
 	if err != nil || !bytes.Equal(ch.CertFingerprint, mdm.Fingerprint(device.Certificate())) {
 		t.Fatalf("the channel did not move to the renewed certificate: %v", err)
 	}
+}
+
+// TestStaleRenewalCannotTakeTheChannelBack: whoever holds the key of the
+// device's certificate A renews it by SCEP into B and keeps B unused. The
+// device is then renewed the usual way (the renewal profile) into C. B was
+// issued to renew A, which the channel no longer holds, so B cannot take
+// the channel from C.
+func TestStaleRenewalCannotTakeTheChannelBack(t *testing.T) {
+	storetest.ForEachEngine(t, func(t *testing.T, st store.Store) {
+		f := newFixture(t, st)
+		f.publish(privacy.Corporate)
+		ts := f.serve()
+		d, dev := f.enrolled(ts, privacy.Corporate, "")
+		if _, err := d.Poll(f.ctx); err != nil {
+			t.Fatal(err)
+		}
+		thief := *d // a copy of the device, A's key with it
+		if err := thief.RenewIdentity(f.ctx); err != nil {
+			t.Fatalf("renewing A: %v", err)
+		}
+		if err := f.st.Tx(f.ctx, func(q store.Queries) error {
+			ch, err := q.AppleChannels().Get(f.ctx, f.tenant, dev.ID)
+			if err != nil {
+				return err
+			}
+			ch.CertNotAfter = f.now.Add(20 * 24 * time.Hour) // due its renewal
+			return q.AppleChannels().Update(f.ctx, ch)
+		}); err != nil {
+			t.Fatal(err)
+		}
+		if n, err := f.svc.RenewIdentities(f.ctx, 10); err != nil || n != 1 {
+			t.Fatalf("renewals queued: %d, %v", n, err)
+		}
+		if n, err := d.Poll(f.ctx); err != nil || n != 1 {
+			t.Fatalf("the device installing its renewal: %d, %v", n, err)
+		}
+		if ch, _ := f.st.Read().AppleChannels().Get(f.ctx, f.tenant, dev.ID); !bytes.Equal(ch.CertFingerprint, mdm.Fingerprint(d.Certificate())) {
+			t.Fatal("the channel did not move to the device's renewed certificate")
+		}
+		if _, err := thief.Poll(f.ctx); status(t, err) != http.StatusForbidden {
+			t.Errorf("B, renewed from the replaced A: %v; want 403", err)
+		}
+		if ch, _ := f.st.Read().AppleChannels().Get(f.ctx, f.tenant, dev.ID); !bytes.Equal(ch.CertFingerprint, mdm.Fingerprint(d.Certificate())) {
+			t.Error("B took the channel back")
+		}
+		if _, err := d.Poll(f.ctx); err != nil {
+			t.Errorf("the device after B's attempt: %v", err)
+		}
+	})
 }
