@@ -145,10 +145,43 @@ func (s *Service) openEnrolment(ctx context.Context, q store.Queries, secret str
 	return e, apperr.Conflict("this enrolment link was already used")
 }
 
+// errConsentNeeded refuses a profile whose person does not consent to the
+// current notice: it changed since they accepted, or they withdrew.
+var errConsentNeeded = apperr.Conflict("the notice changed, or your consent was withdrawn, since you accepted it: open the invitation link again, read the notice and accept it before enrolling")
+
+// enrolmentConsent returns the consent under which e's profile may be
+// handed out: its person's, to the current notice of its class, not
+// withdrawn. ok is false when there is none (the notice changed since they
+// accepted, or they withdrew), and the invitation asks again. An enrolment
+// for nobody (a shared device) needs none.
+func enrolmentConsent(ctx context.Context, q store.Queries, e store.Enrolment, settings privacy.Settings) (c store.Consent, ok bool, err error) {
+	if e.SubjectID == "" {
+		return c, true, nil
+	}
+	cs, err := q.Consents().ListForSubject(ctx, e.TenantID, e.SubjectID)
+	if err != nil {
+		return c, false, err
+	}
+	version := settings.NoticeVersions[privacy.Ownership(e.Ownership)]
+	for _, c := range cs {
+		if c.Ownership == e.Ownership && c.NoticeVersion == version && c.WithdrawnAt.IsZero() {
+			return c, true, nil
+		}
+	}
+	return c, false, nil
+}
+
 // Invitation is what the employee sees before enrolling.
 type Invitation struct {
 	Enrolment store.Enrolment
-	Notice    store.Notice
+	// Consented: the enrolment was accepted and its person still consents
+	// to the current notice, so the page offers the profile, not the notice.
+	Consented bool
+	// AskWipe: the notice is asked with the full-wipe permission, which a
+	// personal device's policy allows and which, on accepting again, can
+	// only be kept or taken back.
+	AskWipe bool
+	Notice  store.Notice
 	// Summary says in plain words what will and will not be collected and
 	// what the organisation can and cannot do (Markdown).
 	Summary string
@@ -169,7 +202,15 @@ func (s *Service) Invitation(ctx context.Context, secret, language string) (Invi
 	if err != nil {
 		return Invitation{}, err
 	}
-	return Invitation{Enrolment: e, Notice: n, Summary: privacy.PlainSummary(settings.Policy, privacy.Ownership(e.Ownership))}, nil
+	consented := false
+	if e.State != store.EnrolmentOpen {
+		if _, consented, err = enrolmentConsent(ctx, q, e, settings); err != nil {
+			return Invitation{}, err
+		}
+	}
+	o := privacy.Ownership(e.Ownership)
+	askWipe := o == privacy.Personal && settings.Policy[o].FullWipe && (e.State == store.EnrolmentOpen || e.AllowFullWipe)
+	return Invitation{Enrolment: e, Consented: consented, AskWipe: askWipe, Notice: n, Summary: privacy.PlainSummary(settings.Policy, o)}, nil
 }
 
 // AcceptInput is the employee's answer to the invitation.
@@ -183,39 +224,47 @@ type AcceptInput struct {
 
 // Accept records the employee's consent to the current notice and opens the
 // enrolment for its profile. The notice must still be the one the
-// invitation showed: a newer version is shown again first.
+// invitation showed: a newer version is shown again first. On an enrolment
+// accepted before, it records consent again when the notice changed or the
+// employee withdrew since; the full-wipe answer can then only be kept or
+// taken back, as it belongs to the enrolment.
 func (s *Service) Accept(ctx context.Context, secret string, in AcceptInput, ip string) (store.Enrolment, error) {
 	var e store.Enrolment
 	err := s.st.Tx(ctx, func(q store.Queries) error {
 		var err error
-		if e, err = s.openEnrolment(ctx, q, secret, store.EnrolmentOpen, EnrolmentAccepted); err != nil {
+		if e, err = s.openEnrolment(ctx, q, secret, store.EnrolmentOpen, EnrolmentAccepted, enrolmentUnfinished); err != nil {
 			return err
-		}
-		if e.State == EnrolmentAccepted {
-			return nil
 		}
 		settings, _, err := privacy.LoadSettings(ctx, q, e.TenantID)
 		if err != nil {
 			return err
 		}
 		o := privacy.Ownership(e.Ownership)
+		allowWipe := in.AllowFullWipe && o == privacy.Personal
+		if e.State != store.EnrolmentOpen {
+			if _, ok, err := enrolmentConsent(ctx, q, e, settings); err != nil || ok {
+				return err // a second tab, or accepted again: that answer stands
+			}
+			allowWipe = allowWipe && e.AllowFullWipe
+		}
 		if in.NoticeVersion != settings.NoticeVersions[o] {
 			return apperr.Conflict("the notice changed while you were reading it; please read the current version")
 		}
-		// The wipe permission belongs to this device's enrolment alone.
-		e.State, e.AllowFullWipe = EnrolmentAccepted, in.AllowFullWipe && o == privacy.Personal
-		if err := q.Enrolments().Accept(ctx, e.TenantID, e.ID, e.AllowFullWipe); errors.Is(err, store.ErrConflict) {
-			return nil // accepted meanwhile (a second tab): that answer and its consent stand
-		} else if err != nil {
-			return err
+		if e.State == store.EnrolmentOpen {
+			// The wipe permission belongs to this device's enrolment alone.
+			e.State, e.AllowFullWipe = EnrolmentAccepted, allowWipe
+			if err := q.Enrolments().Accept(ctx, e.TenantID, e.ID, e.AllowFullWipe); errors.Is(err, store.ErrConflict) {
+				return nil // accepted meanwhile (a second tab): that answer and its consent stand
+			} else if err != nil {
+				return err
+			}
 		}
 		if e.SubjectID == "" {
 			return nil // a shared device: nobody's data
 		}
 		actor := iam.Actor{Type: store.ActorSubject, ID: e.SubjectID, SourceIP: ip}
 		_, err = s.priv.RecordConsentIn(ctx, q, e.TenantID, e.SubjectID, privacy.ConsentInput{Ownership: e.Ownership,
-			NoticeVersion: settings.NoticeVersions[o], Language: in.Language, Method: "enrolment",
-			AllowFullWipe: in.AllowFullWipe && o == privacy.Personal}, actor)
+			NoticeVersion: settings.NoticeVersions[o], Language: in.Language, Method: "enrolment", AllowFullWipe: allowWipe}, actor)
 		return err
 	})
 	return e, err

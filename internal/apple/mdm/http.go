@@ -356,7 +356,7 @@ func (h *httpHandler) render(w http.ResponseWriter, inv Invitation, secret strin
 	w.Header().Set("Cache-Control", "no-store")
 	w.Header().Set("Referrer-Policy", "no-referrer")
 	_ = invitationPage.Execute(w, map[string]any{"Lang": inv.Notice.Language, "Notice": inv.Notice, "Summary": inv.Summary,
-		"Accepted": inv.Enrolment.State != store.EnrolmentOpen, "Retry": inv.Enrolment.State == store.EnrolmentUsed, "AskWipe": inv.Enrolment.Ownership == "personal", "Secret": secret,
+		"Accepted": inv.Consented, "Retry": inv.Enrolment.State == store.EnrolmentUsed, "AskWipe": inv.AskWipe, "Secret": secret,
 		"Account": account && inv.Enrolment.UserEnrollment, "UserEnrollment": inv.Enrolment.UserEnrollment})
 }
 

@@ -59,6 +59,20 @@ func checkHandOut(e store.Enrolment, byAccount bool) error {
 // SCEP payload (with a fresh single-use challenge) then the MDM payload.
 func (s *Service) Profile(ctx context.Context, e store.Enrolment, topic string) ([]byte, error) {
 	q := s.st.Read()
+	settings, _, err := privacy.LoadSettings(ctx, q, e.TenantID)
+	if err != nil {
+		return nil, err
+	}
+	consent, ok, err := enrolmentConsent(ctx, q, e, settings)
+	if err != nil {
+		return nil, err
+	}
+	if !ok {
+		return nil, errConsentNeeded
+	}
+	// Erase rights need the permission at enrolment and in the consent in
+	// force: accepting a new notice may take it back.
+	e.AllowFullWipe = e.AllowFullWipe && (e.SubjectID == "" || consent.AllowFullWipe)
 	challenge, err := scep.IssueChallenge(ctx, q.Settings(), e.TenantID, e.ID, s.clock(), challengeTTL)
 	if err != nil {
 		return nil, err

@@ -130,17 +130,7 @@ func TestRenewalKeepsTheGrantedRights(t *testing.T) {
 	f := newFixture(t, storetest.OpenSQLite(t))
 	f.publish(privacy.Personal)
 	ts := f.serve()
-	fullWipe := func(allowed bool) {
-		t.Helper()
-		res, err := f.priv.RequestPolicyChange(f.ctx, f.tenant, privacy.PolicyChangeInput{Reason: "the works council agreed to this change",
-			Changes: []privacy.Change{{Ownership: privacy.Personal, FullWipe: &allowed}}}, "admin-a", admin)
-		if err == nil && !res.Applied {
-			res, err = f.priv.DecidePolicyChange(f.ctx, f.tenant, res.Approval.ID, privacy.DecideInput{Approve: true}, "admin-b", admin)
-		}
-		if err != nil || !res.Applied {
-			t.Fatalf("full wipe allowed %v: %+v, %v", allowed, res, err)
-		}
-	}
+	fullWipe := f.allowFullWipe
 	fullWipe(true)
 	erika := f.subject("erika@acme.test")
 	_, link, err := f.svc.CreateEnrolment(f.ctx, f.tenant, mdm.EnrolmentInput{Ownership: string(privacy.Personal), SubjectID: erika}, admin)
@@ -186,5 +176,19 @@ func TestRenewalKeepsTheGrantedRights(t *testing.T) {
 	}
 	if d.Certificate().SerialNumber.Cmp(old.SerialNumber) == 0 {
 		t.Fatal("the device kept its old certificate")
+	}
+}
+
+// allowFullWipe changes whether the policy allows a full wipe of personal
+// devices, approved by a second admin as the policy requires.
+func (f *fixture) allowFullWipe(allowed bool) {
+	f.t.Helper()
+	res, err := f.priv.RequestPolicyChange(f.ctx, f.tenant, privacy.PolicyChangeInput{Reason: "the works council agreed to this change",
+		Changes: []privacy.Change{{Ownership: privacy.Personal, FullWipe: &allowed}}}, "admin-a", admin)
+	if err == nil && !res.Applied {
+		res, err = f.priv.DecidePolicyChange(f.ctx, f.tenant, res.Approval.ID, privacy.DecideInput{Approve: true}, "admin-b", admin)
+	}
+	if err != nil || !res.Applied {
+		f.t.Fatalf("full wipe allowed %v: %+v, %v", allowed, res, err)
 	}
 }

@@ -1,0 +1,166 @@
+package mdm_test
+
+import (
+	"io"
+	"net/http"
+	"net/url"
+	"path"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/steward-mdm/steward/internal/apple/mdm"
+	"github.com/steward-mdm/steward/internal/apple/mdmproto"
+	"github.com/steward-mdm/steward/internal/iam/credential"
+	"github.com/steward-mdm/steward/internal/privacy"
+	"github.com/steward-mdm/steward/internal/store/storetest"
+)
+
+// TestProfileNeedsConsentInForce: an accepted enrolment hands out its
+// profile only while its person consents to the current notice. When the
+// employee withdraws before installing, or the notice changes, the
+// invitation shows the notice again and the download is refused until they
+// accept it; accepting again can take the full-wipe permission back but
+// not add it.
+func TestProfileNeedsConsentInForce(t *testing.T) {
+	f := newFixture(t, storetest.OpenSQLite(t))
+	f.publish(privacy.Personal)
+	f.allowFullWipe(true)
+	ts := f.serve()
+	erika := f.subject("erika@acme.test")
+	link := f.invite(privacy.Personal, erika)
+	secret := path.Base(link)
+	accept := func(version int64, wipe bool) {
+		t.Helper()
+		if _, err := f.svc.Accept(f.ctx, secret, mdm.AcceptInput{Language: "en", NoticeVersion: version, AllowFullWipe: wipe}, "192.0.2.1"); err != nil {
+			t.Fatalf("accepting version %d: %v", version, err)
+		}
+	}
+	download := func() (int, mdmproto.AccessRights) {
+		t.Helper()
+		resp, err := ts.Client().Get(link + "/profile")
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, _ = io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		_, hash, err := credential.Parse(secret)
+		if err != nil {
+			t.Fatal(err)
+		}
+		e, err := f.st.Read().Enrolments().GetBySecretHash(f.ctx, hash)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return resp.StatusCode, mdmproto.AccessRights(e.AccessRights)
+	}
+	offersNotice := func(version int64) bool {
+		t.Helper()
+		page := invitationPage(t, ts, link)
+		return strings.Contains(page, `name="notice_version" value="`+strconv.FormatInt(version, 10)+`"`) && !strings.Contains(page, "/profile")
+	}
+	current := func() int64 {
+		t.Helper()
+		inv, err := f.svc.Invitation(f.ctx, secret, "en")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return inv.Notice.Version
+	}
+
+	v := current()
+	accept(v, true)
+	if status, rights := download(); status != http.StatusOK || rights&mdmproto.AccessDeviceErase == 0 {
+		t.Fatalf("after accepting with the wipe permission: %d, rights %d", status, rights)
+	}
+
+	// Withdrawn before installing: the notice again, no profile.
+	cs, err := f.priv.Consents(f.ctx, f.tenant, erika)
+	if err != nil || len(cs.Consents) != 1 {
+		t.Fatalf("consents: %+v, %v", cs, err)
+	}
+	if _, err := f.priv.WithdrawConsent(f.ctx, f.tenant, erika, cs.Consents[0].ID, admin); err != nil {
+		t.Fatal(err)
+	}
+	if status, _ := download(); status != http.StatusConflict {
+		t.Errorf("the profile after the consent was withdrawn: HTTP %d, want 409", status)
+	}
+	if !offersNotice(v) {
+		t.Error("the invitation does not ask for consent again after it was withdrawn")
+	}
+	// Accepted again without the wipe permission: the profile grants no erase.
+	resp, err := ts.Client().PostForm(link, url.Values{"language": {"en"}, "notice_version": {strconv.FormatInt(v, 10)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if status, rights := download(); status != http.StatusOK || rights&mdmproto.AccessDeviceErase != 0 {
+		t.Errorf("accepted again without the wipe permission: %d, rights %d", status, rights)
+	}
+
+	// A new notice before installing: it must be read and accepted first.
+	f.publish(privacy.Personal)
+	if current() == v {
+		t.Fatal("publishing did not make a new notice version")
+	}
+	if status, _ := download(); status != http.StatusConflict {
+		t.Errorf("the profile under a superseded notice: HTTP %d, want 409", status)
+	}
+	if !offersNotice(current()) {
+		t.Error("the invitation does not show the new notice to accept")
+	}
+	accept(current(), false)
+	if status, rights := download(); status != http.StatusOK || rights&mdmproto.AccessDeviceErase != 0 {
+		t.Errorf("after accepting the new notice: %d, rights %d", status, rights)
+	}
+	cs, _ = f.priv.Consents(f.ctx, f.tenant, erika)
+	live := 0
+	for _, c := range cs.Consents {
+		if c.WithdrawnAt.IsZero() {
+			live++
+		}
+	}
+	if len(cs.Consents) != 3 || live != 2 {
+		t.Errorf("consents recorded: %+v; want three, one withdrawn", cs.Consents)
+	}
+}
+
+// TestAcceptingAgainCannotAddAFullWipe: the full-wipe permission belongs
+// to the enrolment. One accepted without it and accepted again (after a
+// withdrawal) is not asked for it, and cannot be given it.
+func TestAcceptingAgainCannotAddAFullWipe(t *testing.T) {
+	f := newFixture(t, storetest.OpenSQLite(t))
+	f.publish(privacy.Personal)
+	f.allowFullWipe(true)
+	ts := f.serve()
+	erika := f.subject("erika@acme.test")
+	link := f.invite(privacy.Personal, erika)
+	if !strings.Contains(invitationPage(t, ts, link), "allow_full_wipe") {
+		t.Fatal("a personal enrolment is not asked for the full-wipe permission while the policy allows it")
+	}
+	inv, err := f.svc.Invitation(f.ctx, path.Base(link), "en")
+	if err != nil {
+		t.Fatal(err)
+	}
+	in := mdm.AcceptInput{Language: "en", NoticeVersion: inv.Notice.Version}
+	if _, err := f.svc.Accept(f.ctx, path.Base(link), in, "192.0.2.1"); err != nil {
+		t.Fatal(err)
+	}
+	cs, _ := f.priv.Consents(f.ctx, f.tenant, erika)
+	if _, err := f.priv.WithdrawConsent(f.ctx, f.tenant, erika, cs.Consents[0].ID, admin); err != nil {
+		t.Fatal(err)
+	}
+	if page := invitationPage(t, ts, link); strings.Contains(page, "allow_full_wipe") {
+		t.Error("accepting again asks for a full-wipe permission the enrolment never had")
+	}
+	in.AllowFullWipe = true
+	if _, err := f.svc.Accept(f.ctx, path.Base(link), in, "192.0.2.1"); err != nil {
+		t.Fatal(err)
+	}
+	cs, _ = f.priv.Consents(f.ctx, f.tenant, erika)
+	for _, c := range cs.Consents {
+		if c.AllowFullWipe {
+			t.Errorf("a consent allows a full wipe the enrolment never had: %+v", c)
+		}
+	}
+}
