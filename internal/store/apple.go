@@ -133,9 +133,10 @@ type AppleChannelStore interface {
 	// departure cannot bring the channel back.
 	Update(ctx context.Context, c AppleChannel) error
 	// Change writes what one message of the device changes, and nothing
-	// else, to its channel if still open (ErrNotFound otherwise): messages
-	// of one device that run at once each keep their own columns, where
-	// writing back a whole row read earlier would undo the other's.
+	// else, to its channel if still open and, when c.Signer is set, still
+	// held by that certificate (ErrNotFound otherwise): messages of one
+	// device that run at once each keep their own columns, where writing
+	// back a whole row read earlier would undo the other's.
 	Change(ctx context.Context, tenantID, deviceID string, c ChannelChange) error
 	// MoveCertificate moves the channel from the certificate with
 	// fingerprint from to cert, if it still holds from and is open;
@@ -196,6 +197,10 @@ type AppleChannelStore interface {
 // always written (last check-in and update time), the rest when set.
 type ChannelChange struct {
 	At time.Time
+	// Signer, when set, is the certificate fingerprint the message was
+	// signed with: a channel another identity took over meanwhile (a
+	// retried installation, a renewal) is not changed.
+	Signer []byte
 	// Push, when set, is the device's new push registration.
 	Push *PushRegistration
 	// UnlockToken, when not nil, replaces the escrowed (sealed) unlock token.

@@ -158,9 +158,13 @@ func (s *Service) CloseUnfinishedEnrolments(ctx context.Context, limit int) (int
 }
 
 // changeChannel writes what a message of ch's device changes on its
-// channel; a channel closed meanwhile (the device left) is an unknown
-// device.
+// channel; a channel closed meanwhile (the device left), or taken over by
+// another identity, is an unknown device.
 func (s *Service) changeChannel(ctx context.Context, q store.Queries, ch store.AppleChannel, c store.ChannelChange) error {
+	// ch was found by the message's certificate: if another identity took
+	// the channel over since (on PostgreSQL, between that read and this
+	// write), the message no longer speaks for it.
+	c.Signer = ch.CertFingerprint
 	err := q.AppleChannels().Change(ctx, ch.TenantID, ch.DeviceID, c)
 	if errors.Is(err, store.ErrNotFound) {
 		return ErrUnknownDevice

@@ -1,6 +1,7 @@
 package mdm_test
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"sync"
@@ -251,4 +252,76 @@ func (f *fixture) enrollingAgain() (store.Device, *sim.Device) {
 		f.t.Fatal(err)
 	}
 	return earlier, again
+}
+
+// TestStaleCheckOutRacingARetry: a first installation attempt went quiet
+// and a retry takes its pending record over while the first identity's
+// CheckOut is under way. On PostgreSQL the CheckOut read the channel by its
+// certificate before the takeover and wrote after it, deprovisioning the
+// retry's record. A message changes its channel only while the channel
+// holds the certificate it was signed with. PostgreSQL only.
+func TestStaleCheckOutRacingARetry(t *testing.T) {
+	st := storetest.OpenPostgres(t)
+	f := newFixture(t, st)
+	f.publish(privacy.Personal)
+	ts := f.serve()
+	link := f.invite(privacy.Personal, f.subject("erika@acme.test"))
+	attempt := func() *sim.Device {
+		t.Helper()
+		d, err := sim.New(ts.Client(), false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		d.Personal = true
+		if err := d.Prepare(f.ctx, link, false); err != nil {
+			t.Fatal(err)
+		}
+		return d
+	}
+	first := attempt()
+	if err := first.Authenticate(f.ctx); err != nil {
+		t.Fatal(err)
+	}
+	ch, err := st.Read().AppleChannels().GetByCert(f.ctx, mdm.Fingerprint(first.Certificate()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.svc.SetClock(func() time.Time { return time.Now().Add(3 * time.Minute) }) // the first attempt is quiet
+	retry := attempt()
+
+	// The channel row is held, so the retry's takeover and the CheckOut
+	// both queue on it: the CheckOut has read the channel by then.
+	held, release, holding := make(chan struct{}), make(chan struct{}), make(chan error, 1)
+	go func() {
+		holding <- st.Tx(f.ctx, func(q store.Queries) error {
+			if err := q.AppleChannels().RenewalQueued(f.ctx, f.tenant, ch.DeviceID, ch.RenewalCommand, ch.RenewalAt); err != nil {
+				return err
+			}
+			close(held)
+			<-release
+			return nil
+		})
+	}()
+	<-held
+	authenticated, checkedOut := make(chan error, 1), make(chan error, 1)
+	go func() { authenticated <- retry.Authenticate(f.ctx) }()
+	time.Sleep(300 * time.Millisecond) // a test of ordering: each reaches the row first
+	go func() { _, err := first.Checkin(f.ctx, first.CheckOut()); checkedOut <- err }()
+	time.Sleep(300 * time.Millisecond)
+	close(release)
+	if err := <-holding; err != nil {
+		t.Fatal(err)
+	}
+	if err := <-authenticated; err != nil {
+		t.Fatalf("the retry's Authenticate: %v", err)
+	}
+	<-checkedOut // refused, or first: either way the retry's record must stand
+	after, err := st.Read().AppleChannels().Get(f.ctx, f.tenant, ch.DeviceID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if bytes.Equal(after.CertFingerprint, mdm.Fingerprint(retry.Certificate())) &&
+		(after.CheckedOut || f.deviceState(ch.DeviceID) != store.DevicePending) {
+		t.Errorf("the first identity's CheckOut took out the retry's record: %s, checked out %v", f.deviceState(ch.DeviceID), after.CheckedOut)
+	}
 }

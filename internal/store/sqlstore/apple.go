@@ -189,8 +189,12 @@ func (s appleChannelStore) Change(ctx context.Context, tenantID, deviceID string
 	if c.CertSerial != "" {
 		set("cert_serial", c.CertSerial)
 	}
-	return s.q.execOne(ctx, "changing MDM channel", `UPDATE apple_channels SET `+strings.Join(sets, ", ")+`
-		WHERE tenant_id = $1 AND device_id = $2 AND checked_out = 0`, args...)
+	where := "tenant_id = $1 AND device_id = $2 AND checked_out = 0"
+	if c.Signer != nil {
+		args = append(args, c.Signer)
+		where += fmt.Sprintf(" AND cert_fingerprint = $%d", len(args))
+	}
+	return s.q.execOne(ctx, "changing MDM channel", `UPDATE apple_channels SET `+strings.Join(sets, ", ")+` WHERE `+where, args...)
 }
 
 func (s appleChannelStore) MoveCertificate(ctx context.Context, tenantID, deviceID string, from []byte, cert store.ChannelCertificate, at time.Time) error {

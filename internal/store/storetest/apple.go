@@ -119,6 +119,16 @@ func testAppleChannels(t *testing.T, st store.Store) {
 	if got, _ := st.Read().AppleChannels().Get(ctx, a.ID, c.DeviceID); !reflect.DeepEqual(got, c) {
 		t.Fatalf("a bootstrap change touched other columns:\n got %+v\nwant %+v", got, c)
 	}
+	// A change signed by a certificate the channel no longer holds is refused.
+	wantErr(t, st.Tx(ctx, func(q store.Queries) error {
+		return q.AppleChannels().Change(ctx, a.ID, c.DeviceID, store.ChannelChange{At: at.Add(3 * time.Hour), Signer: []byte("another certificate")})
+	}), store.ErrNotFound, "a change signed by another certificate")
+	tx(t, st, func(q store.Queries) error {
+		return q.AppleChannels().Change(ctx, a.ID, c.DeviceID, store.ChannelChange{At: micro(at.Add(2 * time.Hour)), Signer: c.CertFingerprint})
+	})
+	if got, _ := st.Read().AppleChannels().Get(ctx, a.ID, c.DeviceID); !reflect.DeepEqual(got, c) {
+		t.Fatalf("a change signed by the channel's certificate:\n got %+v\nwant %+v", got, c)
+	}
 	renewed := store.ChannelCertificate{Fingerprint: []byte("renewed fingerprint"), Serial: "77", NotAfter: micro(at.Add(90 * 24 * time.Hour))}
 	err = st.Tx(ctx, func(q store.Queries) error {
 		return q.AppleChannels().MoveCertificate(ctx, a.ID, c.DeviceID, []byte("not the channel's"), renewed, at)
