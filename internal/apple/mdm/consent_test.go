@@ -3,6 +3,7 @@ package mdm_test
 import (
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"path"
 	"strconv"
@@ -23,12 +24,7 @@ import (
 // accept it; accepting again can take the full-wipe permission back but
 // not add it.
 func TestProfileNeedsConsentInForce(t *testing.T) {
-	f := newFixture(t, storetest.OpenSQLite(t))
-	f.publish(privacy.Personal)
-	f.allowFullWipe(true)
-	ts := f.serve()
-	erika := f.subject("erika@acme.test")
-	link := f.invite(privacy.Personal, erika)
+	f, ts, erika, link := personalInvitation(t)
 	secret := path.Base(link)
 	accept := func(version int64, wipe bool) {
 		t.Helper()
@@ -129,12 +125,7 @@ func TestProfileNeedsConsentInForce(t *testing.T) {
 // to the enrolment. One accepted without it and accepted again (after a
 // withdrawal) is not asked for it, and cannot be given it.
 func TestAcceptingAgainCannotAddAFullWipe(t *testing.T) {
-	f := newFixture(t, storetest.OpenSQLite(t))
-	f.publish(privacy.Personal)
-	f.allowFullWipe(true)
-	ts := f.serve()
-	erika := f.subject("erika@acme.test")
-	link := f.invite(privacy.Personal, erika)
+	f, ts, erika, link := personalInvitation(t)
 	if !strings.Contains(invitationPage(t, ts, link), "allow_full_wipe") {
 		t.Fatal("a personal enrolment is not asked for the full-wipe permission while the policy allows it")
 	}
@@ -163,4 +154,15 @@ func TestAcceptingAgainCannotAddAFullWipe(t *testing.T) {
 			t.Errorf("a consent allows a full wipe the enrolment never had: %+v", c)
 		}
 	}
+}
+
+// personalInvitation is a personal enrolment's link for Erika, under a
+// policy that allows full wipes.
+func personalInvitation(t *testing.T) (*fixture, *httptest.Server, string, string) {
+	t.Helper()
+	f := newFixture(t, storetest.OpenSQLite(t))
+	f.publish(privacy.Personal)
+	f.allowFullWipe(true)
+	erika := f.subject("erika@acme.test")
+	return f, f.serve(), erika, f.invite(privacy.Personal, erika)
 }

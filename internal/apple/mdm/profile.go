@@ -83,7 +83,7 @@ func (s *Service) Profile(ctx context.Context, e store.Enrolment, topic string) 
 		// renewals will carry, even if the policy changed since.
 		recorded = mdmproto.AccessRights(e.AccessRights)
 	}
-	profile, rights, err := s.enrolmentProfile(ctx, q, e, challenge, topic, recorded)
+	profile, rights, err := s.enrolmentProfile(ctx, q, e, settings, challenge, topic, recorded)
 	if err != nil || int(rights) == e.AccessRights {
 		return profile, err
 	}
@@ -97,21 +97,17 @@ func (s *Service) Profile(ctx context.Context, e store.Enrolment, topic string) 
 
 // enrolmentProfile builds and signs e's enrolment profile around a SCEP
 // challenge, granting rights, or when rights is 0 what e's ownership and
-// today's policy allow; it returns the profile and the rights it grants. A
-// device that installs it again over its installed one (same
+// the policy in settings allow; it returns the profile and the rights it
+// grants. A device that installs it again over its installed one (same
 // PayloadIdentifier, server, topic and rights) keeps its management and
 // gets a new identity.
-func (s *Service) enrolmentProfile(ctx context.Context, q store.Queries, e store.Enrolment, challenge, topic string,
+func (s *Service) enrolmentProfile(ctx context.Context, q store.Queries, e store.Enrolment, settings privacy.Settings, challenge, topic string,
 	rights mdmproto.AccessRights) ([]byte, mdmproto.AccessRights, error) {
 	tenant, err := q.Tenants().Get(ctx, e.TenantID)
 	if err != nil {
 		return nil, 0, err
 	}
 	trust, err := s.tenantTrust(ctx, tenant.ID, true)
-	if err != nil {
-		return nil, 0, err
-	}
-	settings, _, err := privacy.LoadSettings(ctx, q, e.TenantID)
 	if err != nil {
 		return nil, 0, err
 	}

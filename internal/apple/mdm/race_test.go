@@ -263,55 +263,19 @@ func (f *fixture) enrollingAgain() (store.Device, *sim.Device) {
 func TestStaleCheckOutRacingARetry(t *testing.T) {
 	st := storetest.OpenPostgres(t)
 	f := newFixture(t, st)
-	f.publish(privacy.Personal)
-	ts := f.serve()
-	link := f.invite(privacy.Personal, f.subject("erika@acme.test"))
-	attempt := func() *sim.Device {
-		t.Helper()
-		d, err := sim.New(ts.Client(), false)
-		if err != nil {
-			t.Fatal(err)
-		}
-		d.Personal = true
-		if err := d.Prepare(f.ctx, link, false); err != nil {
-			t.Fatal(err)
-		}
-		return d
-	}
-	first := attempt()
-	if err := first.Authenticate(f.ctx); err != nil {
-		t.Fatal(err)
-	}
-	ch, err := st.Read().AppleChannels().GetByCert(f.ctx, mdm.Fingerprint(first.Certificate()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	f.svc.SetClock(func() time.Time { return time.Now().Add(3 * time.Minute) }) // the first attempt is quiet
-	retry := attempt()
+	first, retry, ch := f.retrying()
 
 	// The channel row is held, so the retry's takeover and the CheckOut
 	// both queue on it: the CheckOut has read the channel by then.
-	held, release, holding := make(chan struct{}), make(chan struct{}), make(chan error, 1)
-	go func() {
-		holding <- st.Tx(f.ctx, func(q store.Queries) error {
-			if err := q.AppleChannels().RenewalQueued(f.ctx, f.tenant, ch.DeviceID, ch.RenewalCommand, ch.RenewalAt); err != nil {
-				return err
-			}
-			close(held)
-			<-release
-			return nil
-		})
-	}()
-	<-held
+	release := f.hold(func(q store.Queries) error {
+		return q.AppleChannels().RenewalQueued(f.ctx, f.tenant, ch.DeviceID, ch.RenewalCommand, ch.RenewalAt)
+	})
 	authenticated, checkedOut := make(chan error, 1), make(chan error, 1)
 	go func() { authenticated <- retry.Authenticate(f.ctx) }()
 	time.Sleep(300 * time.Millisecond) // a test of ordering: each reaches the row first
 	go func() { _, err := first.Checkin(f.ctx, first.CheckOut()); checkedOut <- err }()
 	time.Sleep(300 * time.Millisecond)
-	close(release)
-	if err := <-holding; err != nil {
-		t.Fatal(err)
-	}
+	release()
 	if err := <-authenticated; err != nil {
 		t.Fatalf("the retry's Authenticate: %v", err)
 	}

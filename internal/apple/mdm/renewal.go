@@ -8,6 +8,7 @@ import (
 	"github.com/steward-mdm/steward/internal/apple/mdmproto"
 	"github.com/steward-mdm/steward/internal/apple/scep"
 	"github.com/steward-mdm/steward/internal/iam"
+	"github.com/steward-mdm/steward/internal/privacy"
 	"github.com/steward-mdm/steward/internal/store"
 )
 
@@ -85,7 +86,11 @@ func (s *Service) renewIdentity(ctx context.Context, ch store.AppleChannel, now 
 		if err != nil {
 			return err
 		}
-		profile, _, err := s.enrolmentProfile(ctx, q, e, challenge, ch.Topic, mdmproto.AccessRights(e.AccessRights))
+		settings, _, err := privacy.LoadSettings(ctx, q, e.TenantID)
+		if err != nil {
+			return err
+		}
+		profile, _, err := s.enrolmentProfile(ctx, q, e, settings, challenge, ch.Topic, mdmproto.AccessRights(e.AccessRights))
 		if err != nil {
 			return err
 		}

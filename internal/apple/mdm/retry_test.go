@@ -113,49 +113,18 @@ func invitationPage(t *testing.T, ts *httptest.Server, link string) string {
 func TestRetryRacesTheFirstAttempt(t *testing.T) {
 	st := storetest.OpenPostgres(t)
 	f := newFixture(t, st)
-	f.publish(privacy.Personal)
-	ts := f.serve()
-	link := f.invite(privacy.Personal, f.subject("erika@acme.test"))
-	first, _ := sim.New(ts.Client(), false)
-	first.Personal = true
-	if err := first.Prepare(f.ctx, link, false); err != nil {
-		t.Fatal(err)
-	}
-	if err := first.Authenticate(f.ctx); err != nil {
-		t.Fatal(err)
-	}
-	ch, err := st.Read().AppleChannels().GetByCert(f.ctx, mdm.Fingerprint(first.Certificate()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	f.svc.SetClock(func() time.Time { return time.Now().Add(3 * time.Minute) })
-	retry, _ := sim.New(ts.Client(), false)
-	retry.Personal = true
-	if err := retry.Prepare(f.ctx, link, false); err != nil {
-		t.Fatal(err)
-	}
+	first, retry, ch := f.retrying()
 
-	held, release, holder := make(chan struct{}), make(chan struct{}), make(chan error, 1)
-	go func() {
-		holder <- st.Tx(f.ctx, func(q store.Queries) error {
-			if _, err := q.Devices().Lock(f.ctx, f.tenant, ch.DeviceID); err != nil {
-				return err
-			}
-			close(held)
-			<-release
-			return nil
-		})
-	}()
-	<-held
+	release := f.hold(func(q store.Queries) error {
+		_, err := q.Devices().Lock(f.ctx, f.tenant, ch.DeviceID)
+		return err
+	})
 	authenticated, tokenSent := make(chan error, 1), make(chan error, 1)
 	go func() { authenticated <- retry.Authenticate(f.ctx) }()
 	time.Sleep(300 * time.Millisecond) // both wait on the lock, the retry first
 	go func() { _, err := first.Checkin(f.ctx, first.TokenUpdate()); tokenSent <- err }()
 	time.Sleep(300 * time.Millisecond)
-	close(release)
-	if err := <-holder; err != nil {
-		t.Fatal(err)
-	}
+	release()
 	authErr, tokenErr := <-authenticated, <-tokenSent
 	if (authErr == nil) == (tokenErr == nil) {
 		t.Fatalf("retry Authenticate: %v; first attempt's TokenUpdate: %v; want exactly one to win", authErr, tokenErr)
@@ -206,4 +175,65 @@ func TestRetryWaitsAndExpires(t *testing.T) {
 	if err := late.Authenticate(f.ctx); status(t, err) != http.StatusConflict {
 		t.Errorf("a takeover after the link expired: %v; want 409", err)
 	}
+}
+
+// hold runs lock in a transaction and keeps the transaction open until
+// release is called: writers that need what lock took queue behind it.
+func (f *fixture) hold(lock func(q store.Queries) error) (release func()) {
+	f.t.Helper()
+	held, done, result := make(chan struct{}), make(chan struct{}), make(chan error, 1)
+	go func() {
+		result <- f.st.Tx(f.ctx, func(q store.Queries) error {
+			if err := lock(q); err != nil {
+				return err
+			}
+			close(held)
+			<-done
+			return nil
+		})
+	}()
+	select {
+	case <-held:
+	case err := <-result:
+		f.t.Fatalf("holding a lock: %v", err)
+	}
+	return func() {
+		f.t.Helper()
+		close(done)
+		if err := <-result; err != nil {
+			f.t.Fatal(err)
+		}
+	}
+}
+
+// retrying takes a personal enrolment through a first attempt that sent
+// Authenticate and went quiet, then prepares a retry with the same link
+// (notice, profile, identity) up to its Authenticate, which the caller
+// sends. ch is the pending record's channel under the first identity.
+func (f *fixture) retrying() (first, retry *sim.Device, ch store.AppleChannel) {
+	f.t.Helper()
+	f.publish(privacy.Personal)
+	ts := f.serve()
+	link := f.invite(privacy.Personal, f.subject("erika@acme.test"))
+	attempt := func() *sim.Device {
+		d, err := sim.New(ts.Client(), false)
+		if err != nil {
+			f.t.Fatal(err)
+		}
+		d.Personal = true
+		if err := d.Prepare(f.ctx, link, false); err != nil {
+			f.t.Fatal(err)
+		}
+		return d
+	}
+	first = attempt()
+	if err := first.Authenticate(f.ctx); err != nil {
+		f.t.Fatal(err)
+	}
+	ch, err := f.st.Read().AppleChannels().GetByCert(f.ctx, mdm.Fingerprint(first.Certificate()))
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	f.svc.SetClock(func() time.Time { return time.Now().Add(3 * time.Minute) }) // the first attempt is quiet
+	return first, attempt(), ch
 }
