@@ -147,6 +147,9 @@ type PurgeCount struct {
 type InventoryStore interface {
 	// Current returns the device's current values by field.
 	Current(ctx context.Context, tenantID, deviceID string) ([]InventoryValue, error)
+	// CurrentOf returns the device's current values of the named fields
+	// (at most 500), by field.
+	CurrentOf(ctx context.Context, tenantID, deviceID string, fields []string) ([]InventoryValue, error)
 	// FieldValues returns a page of the tenant's current values of one
 	// field, one per device, by device ID after afterDeviceID.
 	FieldValues(ctx context.Context, tenantID, field, afterDeviceID string, limit int) ([]InventoryValue, error)

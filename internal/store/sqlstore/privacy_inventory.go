@@ -57,14 +57,32 @@ func checkValue(v store.InventoryValue) error {
 	return nil
 }
 
-func (s inventoryStore) Current(ctx context.Context, tenantID, deviceID string) ([]store.InventoryValue, error) {
-	rows, err := s.q.x.QueryContext(ctx, `SELECT `+deviceValueColumns+` FROM inventory_values
-		WHERE tenant_id = $1 AND device_id = $2 ORDER BY field`, tenantID, deviceID)
-	return collect(rows, err, "reading inventory", func(s scanner) (store.InventoryValue, error) {
+// scanDeviceValue scans deviceValueColumns of one device's values.
+func scanDeviceValue(tenantID, deviceID string) func(scanner) (store.InventoryValue, error) {
+	return func(s scanner) (store.InventoryValue, error) {
 		v := store.InventoryValue{TenantID: tenantID, DeviceID: deviceID}
 		err := scanValueColumns(s, &v)
 		return v, err
-	})
+	}
+}
+
+func (s inventoryStore) Current(ctx context.Context, tenantID, deviceID string) ([]store.InventoryValue, error) {
+	rows, err := s.q.x.QueryContext(ctx, `SELECT `+deviceValueColumns+` FROM inventory_values
+		WHERE tenant_id = $1 AND device_id = $2 ORDER BY field`, tenantID, deviceID)
+	return collect(rows, err, "reading inventory", scanDeviceValue(tenantID, deviceID))
+}
+
+func (s inventoryStore) CurrentOf(ctx context.Context, tenantID, deviceID string, fields []string) ([]store.InventoryValue, error) {
+	if len(fields) == 0 {
+		return nil, nil
+	}
+	if len(fields) > maxInList {
+		return nil, fmt.Errorf("sqlstore: reading inventory: %d fields, at most %d", len(fields), maxInList)
+	}
+	marks, args := placeholders(fields, 3)
+	rows, err := s.q.x.QueryContext(ctx, `SELECT `+deviceValueColumns+` FROM inventory_values
+		WHERE tenant_id = $1 AND device_id = $2 AND field IN (`+marks+`) ORDER BY field`, append([]any{tenantID, deviceID}, args...)...)
+	return collect(rows, err, "reading inventory", scanDeviceValue(tenantID, deviceID))
 }
 
 func (s inventoryStore) FieldValues(ctx context.Context, tenantID, field, afterDeviceID string, limit int) ([]store.InventoryValue, error) {

@@ -272,6 +272,16 @@ func testInventoryPut(t *testing.T, st store.Store) {
 	if cur, err := r.Current(ctx, other.ID, d.ID); err != nil || len(cur) != 0 {
 		t.Fatalf("Current through another tenant = %d values, %v", len(cur), err)
 	}
+	// CurrentOf: the named fields of that device only, by field; a name
+	// without a value is left out. Three names pad the IN list to four.
+	some, err := r.CurrentOf(ctx, tn.ID, d.ID, []string{"f.100", "no-such-field", "f.005"})
+	must(t, err)
+	if !reflect.DeepEqual(some, []store.InventoryValue{first[5], first[100]}) {
+		t.Fatalf("CurrentOf(f.100, no-such-field, f.005) = %+v", some)
+	}
+	if some, err := r.CurrentOf(ctx, other.ID, d.ID, []string{"f.000"}); err != nil || len(some) != 0 {
+		t.Fatalf("CurrentOf through another tenant = %d values, %v", len(some), err)
+	}
 
 	// Two fields change: the old values go to history, the new replace them.
 	// f.002 is named twice in one Put: the last value wins on both engines.
