@@ -56,18 +56,62 @@ func (s *Service) AllAppIdentifiers(ctx context.Context, q store.Queries, tenant
 	}
 }
 
+// ManagedApp is one entry of the apps.managed field: the state of an app
+// the organisation manages, as the device reports it.
+type ManagedApp struct {
+	ID        string `json:"id"`
+	Status    string `json:"status"` // e.g. Managed, Installing, UserRejected, ManagedButUninstalled
+	Validated *bool  `json:"validated,omitempty"`
+}
+
+// ManagedApps returns the device's latest managed-app states (apps.managed),
+// for the protocol adapter to tell the organisation's apps from the
+// employee's own. Like AppIdentifiers, they are used in memory and never
+// stored by the caller. None are returned when no list was collected or it
+// can no longer be read (its key was destroyed).
+func (s *Service) ManagedApps(ctx context.Context, q store.Queries, tenantID, deviceID string) ([]ManagedApp, error) {
+	current, err := q.Inventory().Current(ctx, tenantID, deviceID)
+	if err != nil {
+		return nil, err
+	}
+	for _, v := range current {
+		if v.Field != "apps.managed" {
+			continue
+		}
+		plain, known, err := openValue(s.vault.Session(ctx, q), v)
+		if err != nil || !known {
+			return nil, err
+		}
+		var apps []ManagedApp
+		if err := json.Unmarshal(plain, &apps); err != nil {
+			return nil, fmt.Errorf("privacy: device %s has an unreadable managed-app list: %w", deviceID, err)
+		}
+		return apps, nil
+	}
+	return nil, nil
+}
+
+// openValue returns a stored value in clear; known is false when it can no
+// longer be read (erased), which callers treat as never collected.
+func openValue(dk *keys.DataKeys, v store.InventoryValue) (plain []byte, known bool, err error) {
+	if v.Ciphertext == nil {
+		return v.Value, true, nil
+	}
+	plain, err = dk.Decrypt(keys.FieldContext{TenantID: v.TenantID, KeyID: v.KeyID, Row: v.DeviceID, Field: v.Field}, v.Ciphertext)
+	if err != nil {
+		if unreadableReason(err) == "" {
+			return nil, false, err
+		}
+		return nil, false, nil
+	}
+	return plain, true, nil
+}
+
 // appIDs opens one stored app list and keeps the bundle IDs only.
 func appIDs(dk *keys.DataKeys, v store.InventoryValue) ([]string, bool, error) {
-	plain := v.Value
-	if v.Ciphertext != nil {
-		var err error
-		plain, err = dk.Decrypt(keys.FieldContext{TenantID: v.TenantID, KeyID: v.KeyID, Row: v.DeviceID, Field: v.Field}, v.Ciphertext)
-		if err != nil {
-			if unreadableReason(err) == "" {
-				return nil, false, err
-			}
-			return nil, false, nil // erased or unreadable: unknown, as if never collected
-		}
+	plain, known, err := openValue(dk, v)
+	if err != nil || !known {
+		return nil, false, err
 	}
 	var apps []struct {
 		ID string `json:"id"`

@@ -113,6 +113,7 @@ func (d *Device) answer(uuid string, cmd map[string]any) map[string]any {
 		}
 	case "InstalledApplicationList":
 		managedOnly, _ := cmd["ManagedAppsOnly"].(bool)
+		managedOnly = managedOnly && !d.IgnoresManagedAppsOnly
 		var apps []map[string]any
 		for i := 0; i < d.Apps; i++ {
 			managed := i%4 == 0
@@ -127,6 +128,9 @@ func (d *Device) answer(uuid string, cmd map[string]any) map[string]any {
 		apps := map[string]any{}
 		for i := 0; i < d.Apps; i += 4 { // every fourth app is managed, as in the full list
 			apps[fmt.Sprintf("com.example.app%03d", i)] = map[string]any{"Status": "Managed", "ManagementFlags": 1, "IsValidated": true}
+		}
+		for id, status := range d.AppStatuses {
+			apps[id] = map[string]any{"Status": status, "ManagementFlags": 1}
 		}
 		res["ManagedApplicationList"] = apps
 	case "ProfileList":

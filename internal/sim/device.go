@@ -54,6 +54,12 @@ type Device struct {
 	// RefuseProfiles answers InstallProfile with an error, as a device
 	// does for a payload it cannot apply.
 	RefuseProfiles bool
+	// IgnoresManagedAppsOnly reports every installed app even when asked
+	// for managed ones only, as a faulty or tampered device might.
+	IgnoresManagedAppsOnly bool
+	// AppStatuses are ManagedApplicationList statuses by bundle ID, added
+	// to (or replacing) the Managed of every fourth app.
+	AppStatuses map[string]string
 	// CommonName, when set, replaces the subject the profile asks for in
 	// the certificate request (tests of refusals).
 	CommonName string

@@ -150,7 +150,7 @@ func (s *Service) recordResult(ctx context.Context, q store.Queries, tenantID, d
 		cmd.State, cmd.ErrorChain, cmd.CompletedAt = store.CommandError, string(chain), now
 	default:
 		cmd.State, cmd.CompletedAt = store.CommandAcknowledged, now
-		if obs, err = resultObservations(ctx, q, mdmproto.RequestType(cmd.RequestType), res, tenantID, deviceID); err != nil {
+		if obs, err = s.resultObservations(ctx, q, mdmproto.RequestType(cmd.RequestType), res, tenantID, deviceID); err != nil {
 			// Finished as failed, so a device that keeps sending a bad
 			// answer does not get the command again forever; and nothing
 			// of it is kept, not even the empty values a decoder built.
@@ -203,7 +203,7 @@ func (s *Service) finished(ctx context.Context, q store.Queries, cmd store.Comma
 
 // resultObservations decodes the results Steward keeps; others (profile
 // lists, acknowledgements of actions) only finish their command.
-func resultObservations(ctx context.Context, q store.Queries, rt mdmproto.RequestType, res mdmproto.Result, tenantID, deviceID string) ([]privacy.Observation, error) {
+func (s *Service) resultObservations(ctx context.Context, q store.Queries, rt mdmproto.RequestType, res mdmproto.Result, tenantID, deviceID string) ([]privacy.Observation, error) {
 	switch rt {
 	case mdmproto.RequestDeviceInformation:
 		r, err := mdmproto.DecodeDeviceInformation(res)
@@ -220,8 +220,14 @@ func resultObservations(ctx context.Context, q store.Queries, rt mdmproto.Reques
 		if err != nil {
 			return nil, err
 		}
-		// On personal devices Steward only ever asks for managed apps.
-		return appObservations(apps, privacy.Ownership(d.Ownership).PersonallyOwned()), nil
+		if !privacy.Ownership(d.Ownership).PersonallyOwned() {
+			return appObservations(apps, false), nil
+		}
+		// Asked for managed apps only, the device may still have sent more.
+		if apps, err = s.organisationApps(ctx, q, tenantID, deviceID, apps); err != nil {
+			return nil, err
+		}
+		return appObservations(apps, true), nil
 	case mdmproto.RequestDeviceLocation:
 		r, err := mdmproto.DecodeDeviceLocation(res)
 		return locationObservations(r), err

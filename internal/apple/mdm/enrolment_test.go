@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"errors"
+	"log/slog"
 	"strings"
 	"testing"
 	"time"
@@ -33,6 +34,7 @@ type fixture struct {
 	tenant string
 	now    time.Time
 	emails map[string]string // by subject ID, for User Enrollment's sign-in
+	log    *slog.Logger      // the served service's; slog's default when nil
 }
 
 var admin = iam.Actor{Type: store.ActorAdmin, ID: "admin-1"}

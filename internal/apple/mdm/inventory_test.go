@@ -1,7 +1,11 @@
 package mdm_test
 
 import (
+	"bytes"
 	"encoding/json"
+	"fmt"
+	"log/slog"
+	"slices"
 	"strings"
 	"testing"
 
@@ -25,13 +29,134 @@ func TestManagedAppStatesReachTheInventory(t *testing.T) {
 	if _, err := d.Poll(f.ctx); err != nil {
 		t.Fatal(err)
 	}
-	var apps []mdm.ManagedApp
+	var apps []privacy.ManagedApp
 	if err := json.Unmarshal(f.fields(dev.ID)["apps.managed"].Value, &apps); err != nil {
 		t.Fatal(err)
 	}
 	if len(apps) != 10 || apps[0].ID != "com.example.app000" || apps[0].Status != "Managed" || apps[0].Validated == nil || !*apps[0].Validated {
 		t.Fatalf("apps.managed = %+v, want the 10 managed apps in order", apps)
 	}
+}
+
+// TestPersonalDeviceKeepsOnlyOrganisationApps: a personally owned device
+// that answers InstalledApplicationList with every app, whatever
+// ManagedAppsOnly asked, has only the organisation's apps stored: those its
+// managed-app list says are managed, and those Steward deploys from the
+// catalogue unless the device says the copy is the employee's own. The
+// dropped ones appear in the log as a number only. A corporate device
+// keeps its full list.
+func TestPersonalDeviceKeepsOnlyOrganisationApps(t *testing.T) {
+	const installed = 8 // com.example.app000 to app007; the device manages app000 and app004
+	catalogue := []store.CatalogueApp{
+		{Identifier: "com.example.app001", Kind: store.AppApproved, StoreID: 1001},                                 // deployed by Steward
+		{Identifier: "com.example.app002", Kind: store.AppApproved},                                                // allowed, not deployable
+		{Identifier: "com.example.app003", Kind: store.AppBlocked},                                                 // blocked
+		{Identifier: "com.example.app005", Kind: store.AppApproved, ManifestURL: "https://apps.acme.test/5.plist"}, // but installed by the employee
+	}
+	statuses := map[string]string{"com.example.app005": "UserInstalledApp", "com.example.app006": "Updating"}
+	for _, c := range []struct {
+		ownership privacy.Ownership
+		// afterEnrolment is what the initial inventory keeps, before any
+		// managed-app list; afterManagedList, what the next list keeps.
+		afterEnrolment, afterManagedList []string
+		managed                          bool
+	}{
+		{privacy.Personal, []string{"com.example.app001", "com.example.app005"},
+			[]string{"com.example.app000", "com.example.app001", "com.example.app004", "com.example.app006"}, true},
+		{privacy.UserEnrolled, []string{"com.example.app001", "com.example.app005"},
+			[]string{"com.example.app000", "com.example.app001", "com.example.app004", "com.example.app006"}, true},
+		{privacy.Corporate, everyApp(installed), everyApp(installed), false},
+	} {
+		t.Run(string(c.ownership), func(t *testing.T) {
+			storetest.ForEachEngine(t, func(t *testing.T, st store.Store) {
+				f := newFixture(t, st)
+				var logged bytes.Buffer
+				f.log = slog.New(slog.NewTextHandler(&logged, nil))
+				f.publish(c.ownership)
+				f.addToCatalogue(catalogue...)
+				ts := f.serve()
+				subject := ""
+				if c.ownership.PersonallyOwned() {
+					subject = f.subject("erika@acme.test")
+				}
+				d, dev := f.enrolled(ts, c.ownership, subject)
+				d.Apps, d.IgnoresManagedAppsOnly, d.AppStatuses = installed, true, statuses
+				if _, err := d.Poll(f.ctx); err != nil {
+					t.Fatal(err)
+				}
+				f.checkApps(dev.ID, "after enrolment", c.afterEnrolment, c.managed)
+
+				if _, err := f.svc.Enqueue(f.ctx, f.tenant, []string{dev.ID}, mdmproto.ManagedApplicationList{}, "", admin); err != nil {
+					t.Fatal(err)
+				}
+				if _, err := f.svc.Enqueue(f.ctx, f.tenant, []string{dev.ID}, mdmproto.InstalledApplicationList{}, "", admin); err != nil {
+					t.Fatal(err)
+				}
+				if _, err := d.Poll(f.ctx); err != nil {
+					t.Fatal(err)
+				}
+				f.checkApps(dev.ID, "after a managed-app list", c.afterManagedList, c.managed)
+
+				warnings := strings.Count(logged.String(), "apps the organisation does not manage")
+				switch {
+				case c.ownership.PersonallyOwned() && (warnings != 2 || !strings.Contains(logged.String(), "dropped=6") ||
+					!strings.Contains(logged.String(), "dropped=4")):
+					t.Errorf("want one warning per app list, with the number dropped (6, then 4); logged:\n%s", logged.String())
+				case !c.ownership.PersonallyOwned() && warnings != 0:
+					t.Errorf("a corporate device's apps were dropped; logged:\n%s", logged.String())
+				case strings.Contains(logged.String(), "com.example."):
+					t.Errorf("the log names an app:\n%s", logged.String())
+				}
+			})
+		})
+	}
+}
+
+// addToCatalogue lists apps in the tenant's catalogue.
+func (f *fixture) addToCatalogue(apps ...store.CatalogueApp) {
+	f.t.Helper()
+	err := f.st.Tx(f.ctx, func(q store.Queries) error {
+		for _, a := range apps {
+			a.ID, a.TenantID, a.Name, a.CreatedAt, a.UpdatedAt = store.NewID(), f.tenant, a.Identifier, f.now, f.now
+			if err := q.Apps().Create(f.ctx, a); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		f.t.Fatal(err)
+	}
+}
+
+// checkApps fails the test unless the device's stored app list holds
+// exactly want, each marked managed or not.
+func (f *fixture) checkApps(deviceID, when string, want []string, managed bool) {
+	f.t.Helper()
+	var apps []privacy.App
+	if err := json.Unmarshal(f.fields(deviceID)["apps.installed"].Value, &apps); err != nil {
+		f.t.Fatalf("%s: apps.installed: %v", when, err)
+	}
+	var got []string
+	for _, a := range apps {
+		got = append(got, a.ID)
+		if a.Managed != managed {
+			f.t.Errorf("%s: %s stored with managed %v, want %v", when, a.ID, a.Managed, managed)
+		}
+	}
+	slices.Sort(got)
+	if !slices.Equal(got, want) {
+		f.t.Errorf("%s: stored apps %v, want %v", when, got, want)
+	}
+}
+
+// everyApp names the first n apps the simulator installs.
+func everyApp(n int) []string {
+	out := make([]string, n)
+	for i := range out {
+		out[i] = fmt.Sprintf("com.example.app%03d", i)
+	}
+	return out
 }
 
 // TestListsOnPersonalDevicesAreManagedOnly: profile and certificate lists

@@ -109,8 +109,9 @@ func securityInfoObservations(r mdmproto.SecurityInfoResult) []privacy.Observati
 	return o
 }
 
-// appObservations turns an app list into apps.installed. managed says the
-// list answered a ManagedAppsOnly request (always so on personal devices).
+// appObservations turns an app list into apps.installed. managed says every
+// app of the list is known to be the organisation's (on personal devices,
+// where organisationApps kept only those).
 func appObservations(apps []mdmproto.InstalledApplication, managed bool) []privacy.Observation {
 	out := make([]privacy.App, 0, len(apps))
 	for _, a := range apps {
@@ -122,19 +123,11 @@ func appObservations(apps []mdmproto.InstalledApplication, managed bool) []priva
 	return []privacy.Observation{{Field: "apps.installed", Value: out}}
 }
 
-// ManagedApp is one entry of apps.managed: the state of an app the
-// organisation manages, as the device reports it.
-type ManagedApp struct {
-	ID        string `json:"id"`
-	Status    string `json:"status"` // e.g. Managed, Installing, UserRejected, ManagedButUninstalled
-	Validated *bool  `json:"validated,omitempty"`
-}
-
 // maxManagedApps bounds what one ManagedApplicationList stores.
 const maxManagedApps = 2000
 
 func managedAppObservations(list map[string]mdmproto.ManagedApplication) []privacy.Observation {
-	out := make([]ManagedApp, 0, min(len(list), maxManagedApps))
+	out := make([]privacy.ManagedApp, 0, min(len(list), maxManagedApps))
 	for _, id := range slices.Sorted(maps.Keys(list)) {
 		if len(out) == maxManagedApps {
 			break
@@ -143,7 +136,7 @@ func managedAppObservations(list map[string]mdmproto.ManagedApplication) []priva
 			continue
 		}
 		a := list[id]
-		out = append(out, ManagedApp{ID: truncateText(id, 256), Status: truncateText(a.Status, 64), Validated: a.IsValidated})
+		out = append(out, privacy.ManagedApp{ID: truncateText(id, 256), Status: truncateText(a.Status, 64), Validated: a.IsValidated})
 	}
 	return []privacy.Observation{{Field: "apps.managed", Value: out}}
 }
