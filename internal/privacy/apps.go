@@ -16,7 +16,7 @@ import (
 // collected, or it can no longer be read (its key was destroyed).
 func (s *Service) AppIdentifiers(ctx context.Context, q store.Queries, tenantID, deviceID string, current []store.InventoryValue) (ids []string, known bool, err error) {
 	if current == nil {
-		if current, err = q.Inventory().Current(ctx, tenantID, deviceID); err != nil {
+		if current, err = q.Inventory().CurrentOf(ctx, tenantID, deviceID, []string{"apps.installed"}); err != nil {
 			return nil, false, err
 		}
 	}
@@ -70,14 +70,11 @@ type ManagedApp struct {
 // stored by the caller. None are returned when no list was collected or it
 // can no longer be read (its key was destroyed).
 func (s *Service) ManagedApps(ctx context.Context, q store.Queries, tenantID, deviceID string) ([]ManagedApp, error) {
-	current, err := q.Inventory().Current(ctx, tenantID, deviceID)
+	current, err := q.Inventory().CurrentOf(ctx, tenantID, deviceID, []string{"apps.managed"})
 	if err != nil {
 		return nil, err
 	}
 	for _, v := range current {
-		if v.Field != "apps.managed" {
-			continue
-		}
 		plain, known, err := openValue(s.vault.Session(ctx, q), v)
 		if err != nil || !known {
 			return nil, err
