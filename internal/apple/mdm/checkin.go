@@ -369,6 +369,12 @@ func (s *Service) pushIfPending(ctx context.Context, q store.Queries, tenantID, 
 // identity certificate, whose serial channelAndDevice made sure is known),
 // and the signed certificate records why.
 func (s *Service) checkOut(ctx context.Context, q store.Queries, ch store.AppleChannel) error {
+	// The device before its channel, in the order every other writer of
+	// both takes them (a retry's takeover, a TokenUpdate, an erasure):
+	// taken the other way round, a CheckOut racing a retry deadlocked.
+	if _, err := q.Devices().Lock(ctx, ch.TenantID, ch.DeviceID); err != nil {
+		return err
+	}
 	if err := s.changeChannel(ctx, q, ch, store.ChannelChange{At: s.clock()}); err != nil {
 		return err
 	}

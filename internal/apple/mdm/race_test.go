@@ -162,25 +162,18 @@ func TestReenrolmentRacingDeparture(t *testing.T) {
 	f := newFixture(t, st)
 	earlier, again := f.enrollingAgain()
 
-	departing, departed := make(chan struct{}), make(chan error, 1)
-	go func() {
-		departed <- st.Tx(f.ctx, func(q store.Queries) error {
-			if _, err := f.priv.DeprovisionIn(f.ctx, q, f.tenant, earlier.ID, "the phone was erased", admin); err != nil {
-				return err
-			}
-			close(departing)
-			// Committed only once the TokenUpdate below has had time to
-			// reach the earlier record; a test of ordering, not of timing.
-			time.Sleep(300 * time.Millisecond)
-			return nil
-		})
-	}()
-	<-departing
-	if _, err := again.Checkin(f.ctx, again.TokenUpdate()); err != nil {
+	// The departure commits only once the TokenUpdate waits for the
+	// earlier record it holds.
+	release := f.hold(func(q store.Queries) error {
+		_, err := f.priv.DeprovisionIn(f.ctx, q, f.tenant, earlier.ID, "the phone was erased", admin)
+		return err
+	})
+	tokenSent := make(chan error, 1)
+	go func() { _, err := again.Checkin(f.ctx, again.TokenUpdate()); tokenSent <- err }()
+	storetest.AwaitLockWaiters(t, st, 1)
+	release()
+	if err := <-tokenSent; err != nil {
 		t.Fatalf("the new enrolment's TokenUpdate: %v", err)
-	}
-	if err := <-departed; err != nil {
-		t.Fatalf("deprovisioning: %v", err)
 	}
 	open, err := f.st.Read().Commands().OpenCounts(f.ctx, f.tenant, []string{earlier.ID})
 	if err != nil || open[earlier.ID] != 0 {
@@ -204,14 +197,14 @@ func TestReenrolmentLocksInIDOrder(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	holding, done := make(chan struct{}), make(chan error, 1)
+	holding, tokenWaits, done := make(chan struct{}), make(chan struct{}), make(chan error, 1)
 	go func() {
 		done <- st.Tx(f.ctx, func(q store.Queries) error {
 			if _, err := q.Devices().Lock(f.ctx, f.tenant, earlier.ID); err != nil {
 				return err
 			}
 			close(holding)
-			time.Sleep(300 * time.Millisecond) // the TokenUpdate below starts waiting
+			<-tokenWaits
 			// Half of deadlock_timeout tells a row held across a wait from a
 			// free one, which takes a millisecond to lock.
 			ctx, cancel := context.WithTimeout(f.ctx, 500*time.Millisecond)
@@ -223,7 +216,11 @@ func TestReenrolmentLocksInIDOrder(t *testing.T) {
 		})
 	}()
 	<-holding
-	if _, err := again.Checkin(f.ctx, again.TokenUpdate()); err != nil {
+	tokenSent := make(chan error, 1)
+	go func() { _, err := again.Checkin(f.ctx, again.TokenUpdate()); tokenSent <- err }()
+	storetest.AwaitLockWaiters(t, st, 1)
+	close(tokenWaits)
+	if err := <-tokenSent; err != nil {
 		t.Fatalf("the new enrolment's TokenUpdate: %v", err)
 	}
 	if err := <-done; err != nil {
@@ -272,9 +269,9 @@ func TestStaleCheckOutRacingARetry(t *testing.T) {
 	})
 	authenticated, checkedOut := make(chan error, 1), make(chan error, 1)
 	go func() { authenticated <- retry.Authenticate(f.ctx) }()
-	time.Sleep(300 * time.Millisecond) // a test of ordering: each reaches the row first
+	storetest.AwaitLockWaiters(t, st, 1) // the takeover queues first
 	go func() { _, err := first.Checkin(f.ctx, first.CheckOut()); checkedOut <- err }()
-	time.Sleep(300 * time.Millisecond)
+	storetest.AwaitLockWaiters(t, st, 2)
 	release()
 	if err := <-authenticated; err != nil {
 		t.Fatalf("the retry's Authenticate: %v", err)

@@ -121,9 +121,9 @@ func TestRetryRacesTheFirstAttempt(t *testing.T) {
 	})
 	authenticated, tokenSent := make(chan error, 1), make(chan error, 1)
 	go func() { authenticated <- retry.Authenticate(f.ctx) }()
-	time.Sleep(300 * time.Millisecond) // both wait on the lock, the retry first
+	storetest.AwaitLockWaiters(t, st, 1) // both wait on the lock, the retry first
 	go func() { _, err := first.Checkin(f.ctx, first.TokenUpdate()); tokenSent <- err }()
-	time.Sleep(300 * time.Millisecond)
+	storetest.AwaitLockWaiters(t, st, 2)
 	release()
 	authErr, tokenErr := <-authenticated, <-tokenSent
 	if (authErr == nil) == (tokenErr == nil) {

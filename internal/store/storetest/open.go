@@ -14,6 +14,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -60,7 +61,46 @@ func OpenPostgres(t testing.TB) store.Store {
 			t.Errorf("storetest: dropping schema %s: %v", schema, err)
 		}
 	})
-	return openMigrated(t, withSearchPath(dsn, schema))
+	st := openMigrated(t, withSearchPath(dsn, schema))
+	postgresSchemas.Store(st, schema)
+	t.Cleanup(func() { postgresSchemas.Delete(st) })
+	return st
+}
+
+// postgresSchemas maps each store OpenPostgres made to its schema, which is
+// also the application_name of the store's connections.
+var postgresSchemas sync.Map
+
+// AwaitLockWaiters waits until at least n of the connections of st, a store
+// from OpenPostgres, are waiting for a lock: a race test can then start its
+// next contender knowing the earlier ones queued first, however loaded the
+// machine is.
+func AwaitLockWaiters(t testing.TB, st store.Store, n int) {
+	t.Helper()
+	schema, ok := postgresSchemas.Load(st)
+	if !ok {
+		t.Fatal("storetest: AwaitLockWaiters needs a store from OpenPostgres")
+	}
+	admin, err := sql.Open("pgx", os.Getenv(PostgresEnv))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer admin.Close()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		var waiting int
+		if err := admin.QueryRow(`SELECT count(*) FROM pg_stat_activity WHERE application_name = $1 AND wait_event_type = 'Lock'`,
+			schema).Scan(&waiting); err != nil {
+			t.Fatal(err)
+		}
+		if waiting >= n {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("storetest: %d connections wait for a lock after 10 s, want %d", waiting, n)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
 }
 
 // ForEachEngine runs fn against a fresh store of each engine, as subtests
@@ -104,10 +144,11 @@ func withSearchPath(dsn, schema string) string {
 	if u, err := url.Parse(dsn); err == nil && strings.Contains(dsn, "://") {
 		q := u.Query()
 		q.Set("search_path", schema)
+		q.Set("application_name", schema)
 		u.RawQuery = q.Encode()
 		return u.String()
 	}
-	return dsn + " search_path=" + schema
+	return dsn + " search_path=" + schema + " application_name=" + schema
 }
 
 func randomHex(n int) string {
