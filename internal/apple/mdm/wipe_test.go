@@ -73,3 +73,59 @@ func TestFullWipeFollowsTheConsentInForce(t *testing.T) {
 		t.Errorf("refusal: %q", e.Message)
 	}
 }
+
+// TestQueuedFullWipeIsCheckedAtDelivery: a full wipe queued for a
+// personal device that is offline is sent only if it is still allowed when
+// the device asks for its next command. Once the policy or the employee's
+// consent no longer allows it, it fails without its payload, is audited,
+// and the device gets the command after it.
+func TestQueuedFullWipeIsCheckedAtDelivery(t *testing.T) {
+	cases := []struct {
+		name   string
+		change func(f *fixture, erika string)
+		sent   bool
+	}{
+		{"policy forbids full wipes", func(f *fixture, _ string) { f.allowFullWipe(false) }, false},
+		{"consent taken back", func(f *fixture, erika string) { f.acceptAgain(erika, false) }, false},
+		{"consent kept", func(f *fixture, erika string) { f.acceptAgain(erika, true) }, true},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			storetest.ForEachEngine(t, func(t *testing.T, st store.Store) {
+				f, d, dev, erika := wipeableDevice(t, st)
+				wipe, err := f.svc.Enqueue(f.ctx, f.tenant, []string{dev.ID}, mdmproto.EraseDevice{}, "lost device, employee asked", admin)
+				if err != nil {
+					t.Fatal(err)
+				}
+				info, err := f.svc.Enqueue(f.ctx, f.tenant, []string{dev.ID}, mdmproto.SecurityInfo{}, "", admin)
+				if err != nil {
+					t.Fatal(err)
+				}
+				tc.change(f, erika)
+
+				sent := command(t, d, map[string]any{"Status": "Idle"})
+				if tc.sent {
+					if sent.CommandUUID != wipe[0].ID {
+						t.Fatalf("the device got %s, want the full wipe still allowed", sent.RequestType)
+					}
+					return
+				}
+				if sent.CommandUUID != info[0].ID {
+					t.Fatalf("the device got %s, want the command after the withheld wipe", sent.RequestType)
+				}
+				got, err := f.st.Read().Commands().Get(f.ctx, f.tenant, wipe[0].ID)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if got.State != store.CommandError || len(got.Payload) != 0 || got.Attempts != 0 || !got.SentAt.IsZero() ||
+					mdm.ErrorSummary(got.ErrorChain) != "full wipe no longer allowed: policy or the employee's consent changed" {
+					t.Errorf("withheld wipe: %+v (%q)", got, mdm.ErrorSummary(got.ErrorChain))
+				}
+				entries, err := f.st.Read().Audit().List(f.ctx, f.tenant, store.AuditFilter{Action: "mdm.command.withhold"})
+				if err != nil || len(entries) != 1 || entries[0].TargetID != dev.ID || entries[0].ActorType != store.ActorSystem {
+					t.Fatalf("audit of the withheld wipe: %+v, %v", entries, err)
+				}
+			})
+		})
+	}
+}
