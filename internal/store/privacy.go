@@ -302,6 +302,7 @@ type Consent struct {
 // ConsentStore holds consents.
 type ConsentStore interface {
 	Create(ctx context.Context, c Consent) error
+	// ListForSubject returns a person's consents oldest first (by ID).
 	ListForSubject(ctx context.Context, tenantID, subjectID string) ([]Consent, error)
 	// Withdraw marks a live consent withdrawn; ErrConflict when already withdrawn.
 	Withdraw(ctx context.Context, tenantID, id string, at time.Time) error

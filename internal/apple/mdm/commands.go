@@ -47,8 +47,8 @@ func DeviceInformationQueries(p privacy.Policy, o privacy.Ownership) []string {
 // Apps and Books assignments, and the ownership
 // rules (no location or lost mode outside corporate devices, no full wipe
 // unless the policy and, on personal devices, the employee allowed it).
-// fullWipeConsented says whether the employee allowed a full wipe of this
-// device at its enrolment and has not withdrawn consent since.
+// fullWipeConsented says whether the employee allows a full wipe of this
+// device (wipeConsented).
 func RequestFor(req mdmproto.Request, d store.Device, settings privacy.Settings, fullWipeConsented bool) (mdmproto.Request, error) {
 	o := privacy.Ownership(d.Ownership)
 	switch r := req.(type) {
@@ -273,7 +273,7 @@ func (s *Service) prepare(ctx context.Context, q store.Queries, d store.Device, 
 	consented := false
 	if _, isErase := req.(mdmproto.EraseDevice); isErase && d.Ownership == string(privacy.Personal) {
 		var err error
-		if consented, err = s.fullWipeConsented(ctx, q, d); err != nil {
+		if consented, err = s.fullWipeConsented(ctx, q, d, settings); err != nil {
 			return store.Command{}, err
 		}
 	}
@@ -345,9 +345,9 @@ func (s *Service) clearPasscodeFor(ctx context.Context, q store.Queries, d store
 	return mdmproto.ClearPasscode{UnlockToken: mdmproto.SecretBytes(token)}, nil
 }
 
-// fullWipeConsented: the device's enrolment recorded the employee's
-// permission, and they still consent to the notice of its class.
-func (s *Service) fullWipeConsented(ctx context.Context, q store.Queries, d store.Device) (bool, error) {
+// fullWipeConsented says whether the employee allows a full wipe of d, by
+// the rule its enrolment profile's erase right follows (wipeConsented).
+func (s *Service) fullWipeConsented(ctx context.Context, q store.Queries, d store.Device, settings privacy.Settings) (bool, error) {
 	ch, err := q.AppleChannels().Get(ctx, d.TenantID, d.ID)
 	if errors.Is(err, store.ErrNotFound) {
 		return false, nil
@@ -356,14 +356,9 @@ func (s *Service) fullWipeConsented(ctx context.Context, q store.Queries, d stor
 		return false, err
 	}
 	e, err := q.Enrolments().Get(ctx, d.TenantID, ch.EnrolmentID)
-	if err != nil || !e.AllowFullWipe || d.SubjectID == "" {
-		return false, err
-	}
-	cs, err := q.Consents().ListForSubject(ctx, d.TenantID, d.SubjectID)
 	if err != nil {
 		return false, err
 	}
-	return slices.ContainsFunc(cs, func(c store.Consent) bool {
-		return c.Ownership == d.Ownership && c.WithdrawnAt.IsZero()
-	}), nil
+	consent, ok, err := enrolmentConsent(ctx, q, e, settings)
+	return ok && wipeConsented(e, consent), err
 }

@@ -11,6 +11,8 @@ import (
 
 	"github.com/steward-mdm/steward/internal/apperr"
 	"github.com/steward-mdm/steward/internal/apple/mdmproto"
+	"github.com/steward-mdm/steward/internal/audit"
+	"github.com/steward-mdm/steward/internal/iam"
 	"github.com/steward-mdm/steward/internal/privacy"
 	"github.com/steward-mdm/steward/internal/store"
 )
@@ -56,7 +58,7 @@ func (s *Service) Connect(ctx context.Context, cert *x509.Certificate, body []by
 				return err
 			}
 		}
-		next, err = s.sendNext(ctx, q, ch.TenantID, ch.DeviceID, "", res.Status == mdmproto.StatusIdle, now)
+		next, err = s.sendNext(ctx, q, d, "", res.Status == mdmproto.StatusIdle, now)
 		return err
 	})
 	if err != nil {
@@ -100,23 +102,73 @@ func (s *Service) retryPutOff(ctx context.Context, tenantID, deviceID, userChann
 	}
 }
 
-// sendNext claims the next command of a device's channel (userChannel
+// sendNext claims the next command of device d's channel (userChannel
 // empty) or of one of its user channels; a command the device left
-// unanswered too often is abandoned for the one after it. It returns the
-// zero Command when none is waiting.
-func (s *Service) sendNext(ctx context.Context, q store.Queries, tenantID, deviceID, userChannel string, idle bool, now time.Time) (store.Command, error) {
+// unanswered too often is abandoned, and a full wipe no longer allowed is
+// withheld, for the one after it. It returns the zero Command when none is
+// waiting.
+func (s *Service) sendNext(ctx context.Context, q store.Queries, d store.Device, userChannel string, idle bool, now time.Time) (store.Command, error) {
 	for {
-		next, err := q.Commands().SendNext(ctx, tenantID, deviceID, userChannel, idle, now)
+		next, err := q.Commands().SendNext(ctx, d.TenantID, d.ID, userChannel, idle, now)
 		if errors.Is(err, store.ErrNotFound) {
 			return store.Command{}, nil
 		}
-		if err != nil || next.Unanswered < maxUnanswered {
-			return next, err
+		if err != nil {
+			return store.Command{}, err
 		}
-		if err := s.abandon(ctx, q, next, now); err != nil {
+		if next.Unanswered >= maxUnanswered {
+			if err := s.abandon(ctx, q, next, now); err != nil {
+				return store.Command{}, err
+			}
+			continue
+		}
+		withdrawn, err := s.wipeWithdrawn(ctx, q, d, next)
+		if err != nil {
+			return store.Command{}, err
+		}
+		if !withdrawn {
+			return next, nil
+		}
+		if err := s.withholdWipe(ctx, q, next, now); err != nil {
 			return store.Command{}, err
 		}
 	}
+}
+
+// wipeWithdrawn says whether cmd is a full wipe of personally owned device
+// d that its rules no longer allow: Enqueue applied them, but the device
+// may ask after the policy or the employee's consent changed. Only such
+// wipes pay for the check; ownership never changes after enrolment.
+func (s *Service) wipeWithdrawn(ctx context.Context, q store.Queries, d store.Device, cmd store.Command) (bool, error) {
+	if cmd.RequestType != string(mdmproto.RequestEraseDevice) || !privacy.Ownership(d.Ownership).PersonallyOwned() {
+		return false, nil
+	}
+	settings, err := privacy.ViewSettings(ctx, q, d.TenantID)
+	if err != nil {
+		return false, err
+	}
+	consented, err := s.fullWipeConsented(ctx, q, d, settings)
+	if err != nil {
+		return false, err
+	}
+	_, refused := RequestFor(mdmproto.EraseDevice{}, d, settings, consented)
+	return refused != nil, nil
+}
+
+// wipeWithdrawnReason is a withheld wipe's error chain and audited reason.
+const wipeWithdrawnReason = "full wipe no longer allowed: policy or the employee's consent changed"
+
+// withholdWipe finishes cmd, a full wipe no longer allowed, as failed
+// without sending it, and audits that Steward did so.
+func (s *Service) withholdWipe(ctx context.Context, q store.Queries, cmd store.Command, now time.Time) error {
+	if err := s.failUnsent(ctx, q, cmd, now, wipeWithdrawnReason); err != nil {
+		return err
+	}
+	s.log.Warn("a queued full wipe was not sent: it is no longer allowed", "tenant", cmd.TenantID, "command", cmd.ID)
+	e := iam.SystemActor.Entry(cmd.TenantID, "mdm.command.withhold", "device", cmd.DeviceID, audit.OutcomeSuccess)
+	e.Reason = wipeWithdrawnReason
+	e.Details = map[string]any{"command": cmd.ID, "request_type": cmd.RequestType}
+	return audit.Append(ctx, q, e)
 }
 
 // recordResult finishes the command a result answers and stores what it
@@ -184,13 +236,28 @@ const maxUnanswered = 5
 // abandon finishes cmd as failed: the device was offered it maxUnanswered
 // times and never answered.
 func (s *Service) abandon(ctx context.Context, q store.Queries, cmd store.Command, now time.Time) error {
-	cmd.State, cmd.CompletedAt = store.CommandError, now
-	cmd.Attempts-- // it is not sent this time
-	cmd.ErrorChain = fmt.Sprintf(`[{"LocalizedDescription":"the device did not answer the command in %d deliveries"}]`, maxUnanswered)
-	if err := q.Commands().Update(ctx, cmd); err != nil {
+	if err := s.failUnsent(ctx, q, cmd, now, fmt.Sprintf("the device did not answer the command in %d deliveries", maxUnanswered)); err != nil {
 		return err
 	}
 	s.log.Warn("a command was abandoned: the device never answered it", "command", cmd.ID, "request_type", cmd.RequestType, "deliveries", maxUnanswered)
+	return nil
+}
+
+// failUnsent finishes cmd, just claimed by SendNext, as failed with
+// description instead of sending it; Update drops its payload.
+func (s *Service) failUnsent(ctx context.Context, q store.Queries, cmd store.Command, now time.Time, description string) error {
+	chain, err := json.Marshal([]mdmproto.ErrorChainItem{{LocalizedDescription: description}})
+	if err != nil {
+		return err
+	}
+	cmd.State, cmd.CompletedAt, cmd.ErrorChain = store.CommandError, now, string(chain)
+	cmd.Attempts-- // it is not sent this time
+	if cmd.Attempts == 0 {
+		cmd.SentAt = time.Time{} // nor ever was
+	}
+	if err := q.Commands().Update(ctx, cmd); err != nil {
+		return err
+	}
 	return s.finished(ctx, q, cmd)
 }
 

@@ -149,9 +149,10 @@ func (s *Service) openEnrolment(ctx context.Context, q store.Queries, secret str
 // current notice: it changed since they accepted, or they withdrew.
 var errConsentNeeded = apperr.Conflict("the notice changed, or your consent was withdrawn, since you accepted it: open the invitation link again, read the notice and accept it before enrolling")
 
-// enrolmentConsent returns the consent under which e's profile may be
-// handed out: its person's, to the current notice of its class, not
-// withdrawn. ok is false when there is none (the notice changed since they
+// enrolmentConsent returns the consent in force for e: its person's newest
+// to the current notice of its class, not withdrawn (accepting again adds a
+// consent and leaves the earlier one standing, so the newest answer
+// counts). ok is false when there is none (the notice changed since they
 // accepted, or they withdrew), and the invitation asks again. An enrolment
 // for nobody (a shared device) needs none.
 func enrolmentConsent(ctx context.Context, q store.Queries, e store.Enrolment, settings privacy.Settings) (c store.Consent, ok bool, err error) {
@@ -163,12 +164,21 @@ func enrolmentConsent(ctx context.Context, q store.Queries, e store.Enrolment, s
 		return c, false, err
 	}
 	version := settings.NoticeVersions[privacy.Ownership(e.Ownership)]
-	for _, c := range cs {
+	for _, c := range slices.Backward(cs) {
 		if c.Ownership == e.Ownership && c.NoticeVersion == version && c.WithdrawnAt.IsZero() {
 			return c, true, nil
 		}
 	}
 	return c, false, nil
+}
+
+// wipeConsented is the employee's answer to a full wipe of e's device: they
+// allowed it at enrolment and still allow it in consent, the consent in
+// force (enrolmentConsent), since accepting the notice again may take it
+// back. An enrolment for nobody carries its own answer. The profile's erase
+// right and every full wipe follow this one rule.
+func wipeConsented(e store.Enrolment, consent store.Consent) bool {
+	return e.AllowFullWipe && (e.SubjectID == "" || consent.AllowFullWipe)
 }
 
 // Invitation is what the employee sees before enrolling.

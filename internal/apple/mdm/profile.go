@@ -70,9 +70,7 @@ func (s *Service) Profile(ctx context.Context, e store.Enrolment, topic string) 
 	if !ok {
 		return nil, errConsentNeeded
 	}
-	// Erase rights need the permission at enrolment and in the consent in
-	// force: accepting a new notice may take it back.
-	e.AllowFullWipe = e.AllowFullWipe && (e.SubjectID == "" || consent.AllowFullWipe)
+	e.AllowFullWipe = wipeConsented(e, consent)
 	challenge, err := scep.IssueChallenge(ctx, q.Settings(), e.TenantID, e.ID, s.clock(), challengeTTL)
 	if err != nil {
 		return nil, err

@@ -221,16 +221,17 @@ func (s *Service) forgetAccounts(ctx context.Context, q store.Queries, d store.D
 
 // userChannelFor passes the device channel's checks, then finds the open
 // user channel the message names; ErrNotFound when the user has none.
-func (s *Service) userChannelFor(ctx context.Context, q store.Queries, cert *x509.Certificate, sender mdmproto.Enrollment) (store.AppleUserChannel, error) {
-	ch, _, err := s.channelAndDevice(ctx, q, cert, sender)
+func (s *Service) userChannelFor(ctx context.Context, q store.Queries, cert *x509.Certificate, sender mdmproto.Enrollment) (store.AppleUserChannel, store.Device, error) {
+	ch, d, err := s.channelAndDevice(ctx, q, cert, sender)
 	if err != nil {
-		return store.AppleUserChannel{}, err
+		return store.AppleUserChannel{}, d, err
 	}
 	idx, err := s.userIndex(ctx, q, ch.TenantID, ch.DeviceID, sender)
 	if err != nil {
-		return store.AppleUserChannel{}, err
+		return store.AppleUserChannel{}, d, err
 	}
-	return q.AppleUserChannels().Find(ctx, ch.TenantID, ch.DeviceID, idx)
+	uc, err := q.AppleUserChannels().Find(ctx, ch.TenantID, ch.DeviceID, idx)
+	return uc, d, err
 }
 
 // userConnect is Connect on a user channel: the result recorded, then the
@@ -240,7 +241,7 @@ func (s *Service) userConnect(ctx context.Context, cert *x509.Certificate, res m
 	var next store.Command
 	var open store.AppleUserChannel
 	err := s.st.Tx(ctx, func(q store.Queries) error {
-		uc, err := s.userChannelFor(ctx, q, cert, res.Enrollment)
+		uc, d, err := s.userChannelFor(ctx, q, cert, res.Enrollment)
 		if errors.Is(err, store.ErrNotFound) {
 			if res.Status != mdmproto.StatusIdle {
 				return apperr.Invalid("no command %q was sent to this user", res.CommandUUID)
@@ -264,7 +265,7 @@ func (s *Service) userConnect(ctx context.Context, cert *x509.Certificate, res m
 				return err
 			}
 		}
-		next, err = s.sendNext(ctx, q, uc.TenantID, uc.DeviceID, uc.ID, res.Status == mdmproto.StatusIdle, now)
+		next, err = s.sendNext(ctx, q, d, uc.ID, res.Status == mdmproto.StatusIdle, now)
 		return err
 	})
 	if err != nil {
