@@ -13,6 +13,7 @@ import (
 	"github.com/steward-mdm/steward/internal/apple/apns"
 	"github.com/steward-mdm/steward/internal/apple/mdm"
 	"github.com/steward-mdm/steward/internal/apple/mdmproto"
+	"github.com/steward-mdm/steward/internal/apple/payloads"
 	"github.com/steward-mdm/steward/internal/device"
 	"github.com/steward-mdm/steward/internal/rbac"
 	"github.com/steward-mdm/steward/internal/store"
@@ -248,7 +249,7 @@ func requestFor(in CommandRequest) (mdmproto.Request, error) {
 	case "CertificateList":
 		return mdmproto.CertificateList{}, nil
 	case "RemoveProfile":
-		if strings.HasPrefix(in.Identifier, "org.steward.enrolment") {
+		if strings.HasPrefix(in.Identifier, device.EnrolmentIdentifierRoot) {
 			return nil, apperr.Invalid("removing the management profile retires the device: use the retire action, which a second admin approves").With("field", "identifier")
 		}
 		return mdmproto.RemoveProfile{Identifier: in.Identifier}, nil
@@ -275,6 +276,11 @@ func requestFor(in CommandRequest) (mdmproto.Request, error) {
 		payload, err := base64.StdEncoding.DecodeString(in.Payload)
 		if err != nil || len(payload) == 0 {
 			return nil, apperr.Invalid("payload must be a base64 configuration profile").With("field", "payload")
+		}
+		// The checks of the profile library: a well-formed profile, no MDM
+		// payload, and no identifier that could replace the enrolment.
+		if _, err := payloads.ValidateCustom(payload, device.EnrolmentIdentifierRoot); err != nil {
+			return nil, apperr.As(err).With("field", "payload")
 		}
 		return mdmproto.InstallProfile{Payload: payload}, nil
 	case "InstallApplication":

@@ -2,6 +2,7 @@ package api
 
 import (
 	"context"
+	"encoding/base64"
 	"testing"
 	"time"
 
@@ -217,6 +218,47 @@ func TestAppCommandRequests(t *testing.T) {
 		}
 		if err != nil || req.(mdmproto.InstallApplication).PurchaseMethod != c.want {
 			t.Errorf("%+v: %+v, %v; want PurchaseMethod %d", c.in, req, err, c.want)
+		}
+	}
+}
+
+// profile is a configuration profile with identifier holding one payload
+// of payloadType.
+func profile(identifier, payloadType string) string {
+	return `<?xml version="1.0" encoding="UTF-8"?>
+<plist version="1.0"><dict>
+<key>PayloadType</key><string>Configuration</string>
+<key>PayloadVersion</key><integer>1</integer>
+<key>PayloadIdentifier</key><string>` + identifier + `</string>
+<key>PayloadUUID</key><string>6B1E2C5A-0000-4000-8000-000000000001</string>
+<key>PayloadContent</key><array><dict>
+<key>PayloadType</key><string>` + payloadType + `</string>
+<key>PayloadVersion</key><integer>1</integer>
+<key>PayloadIdentifier</key><string>` + identifier + `.payload</string>
+<key>PayloadUUID</key><string>6B1E2C5A-0000-4000-8000-000000000002</string>
+<key>ServerURL</key><string>https://other.example/mdm</string>
+</dict></array></dict></plist>`
+}
+
+// TestInstallProfileCommandIsCheckedLikeAnUpload: a profile sent by
+// command passes the profile library's checks; before, any bytes went, an
+// MDM payload or an identifier that replaces the enrolment profile too.
+func TestInstallProfileCommandIsCheckedLikeAnUpload(t *testing.T) {
+	for _, c := range []struct {
+		name, profile string
+		ok            bool
+	}{
+		{"a Wi-Fi profile", profile("com.example.wifi", "com.apple.wifi.managed"), true},
+		{"another MDM server", profile("com.example.mdm", "com.apple.mdm"), false},
+		{"the enrolment profile's identifier", profile("org.steward.enrolment.01HZZZZZZZZZZZZZZZZZZZZZZZ", "com.apple.wifi.managed"), false},
+		{"not a profile", "not a profile at all", false},
+	} {
+		_, err := requestFor(CommandRequest{RequestType: "InstallProfile", Payload: base64.StdEncoding.EncodeToString([]byte(c.profile))})
+		if c.ok != (err == nil) {
+			t.Errorf("%s: %v", c.name, err)
+		}
+		if ae := apperr.As(err); err != nil && (ae.Kind != apperr.KindInvalid || ae.Details["field"] != "payload") {
+			t.Errorf("%s: %+v, want an invalid payload", c.name, ae)
 		}
 	}
 }
