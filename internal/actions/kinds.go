@@ -84,8 +84,9 @@ var (
 	versionPattern = regexp.MustCompile(`^[0-9]{1,3}(\.[0-9]{1,3}){0,3}$`)
 )
 
-// validate checks the options fit the action.
-func (o Options) validate(k Kind) error {
+// Validate checks the options fit the action. The direct command route
+// applies it too, to the commands an action also sends.
+func (o Options) Validate(k Kind) error {
 	for name, v := range map[string]string{"message": o.Message, "phone_number": o.PhoneNumber, "footnote": o.Footnote} {
 		if utf8.RuneCountInString(v) > 200 {
 			return apperr.Invalid("%s is limited to 200 characters", name)

@@ -25,7 +25,7 @@ func TestOptionsFitTheAction(t *testing.T) {
 		{OSUpdate, Options{ProductVersion: "latest"}, "an OS version"},
 		{Restart, Options{ProductVersion: "18.1"}, "only used by an OS update"},
 	} {
-		err := c.o.validate(c.kind)
+		err := c.o.Validate(c.kind)
 		if (c.want == "") != (err == nil) || (err != nil && !strings.Contains(err.Error(), c.want)) {
 			t.Errorf("%s %+v: %v, want %q", c.kind, c.o, err, c.want)
 		}

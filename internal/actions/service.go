@@ -125,7 +125,7 @@ func (s *Service) submit(ctx context.Context, tenantID string, in Request, scope
 	if err != nil {
 		return Batch{}, err
 	}
-	if err := in.Options.validate(in.Action); err != nil {
+	if err := in.Options.Validate(in.Action); err != nil {
 		return Batch{}, err
 	}
 	if (len(in.DeviceIDs) == 0) == (in.GroupID == "") {
@@ -301,10 +301,8 @@ func (s *Service) carryOut(ctx context.Context, q store.Queries, tenantID string
 		return apperr.Conflict("the device is %s, not enrolled", d.State)
 	}
 	if k == OSUpdate {
-		if supervised, err := isSupervised(ctx, q, d); err != nil {
+		if err := RequireSupervised(ctx, q, d); err != nil {
 			return err
-		} else if !supervised {
-			return apperr.Forbidden("OS updates can be scheduled on supervised devices only")
 		}
 	}
 	profileID := ""
@@ -373,6 +371,19 @@ func (s *Service) Automatic(ctx context.Context, q store.Queries, d store.Device
 		return s.park(ctx, q, d.TenantID, &batch, a, Request{Action: k, Reason: reason, DeviceIDs: []string{d.ID}}, reason, requester, settings, actor)
 	}
 	return s.execute(ctx, q, d.TenantID, a, k, Options{}, false, actor)
+}
+
+// RequireSupervised refuses an OS update of device d, as the os_update
+// action does, unless its last report says it is supervised.
+func RequireSupervised(ctx context.Context, q store.Queries, d store.Device) error {
+	supervised, err := isSupervised(ctx, q, d)
+	if err != nil {
+		return err
+	}
+	if !supervised {
+		return apperr.Forbidden("OS updates can be scheduled on supervised devices only")
+	}
+	return nil
 }
 
 // isSupervised reads the device's last report of os.supervised.

@@ -13,7 +13,9 @@ import (
 	"github.com/steward-mdm/steward/internal/apple/apns"
 	"github.com/steward-mdm/steward/internal/apple/mdm"
 	"github.com/steward-mdm/steward/internal/apple/mdmproto"
+	"github.com/steward-mdm/steward/internal/apple/payloads"
 	"github.com/steward-mdm/steward/internal/device"
+	"github.com/steward-mdm/steward/internal/privacy"
 	"github.com/steward-mdm/steward/internal/rbac"
 	"github.com/steward-mdm/steward/internal/store"
 )
@@ -27,7 +29,7 @@ func (s *Server) appleRoutes() []Route {
 		{Method: "GET", Path: t + "/enrolments", Access: needs("device.read"), Tag: tagApple, Summary: "List enrolments", Query: pageQuery, Out: List[EnrolmentView]{}, Handle: s.listEnrolments},
 		{Method: "PUT", Path: t + "/apple/push-certificate", Access: needs("settings.manage"), Tag: tagApple, Summary: "Upload the APNs push certificate (PEM or PKCS#12, base64)", In: PushCertificateRequest{}, Out: PushCertificateView{}, Handle: s.setPushCertificate},
 		{Method: "GET", Path: t + "/apple/push-certificate", Access: needs("device.read"), Tag: tagApple, Summary: "The push certificate's topic and expiry", Out: PushCertificateView{}, Handle: s.getPushCertificate},
-		{Method: "POST", Path: t + "/devices/{device}/commands", Access: needs("device.read"), Tag: tagApple, Summary: "Queue an MDM command; lock, locate and wipe need their own permission", In: CommandRequest{}, Out: CommandView{}, Status: http.StatusCreated, Handle: s.enqueueCommand},
+		{Method: "POST", Path: t + "/devices/{device}/commands", Access: needs("device.read"), Tag: tagApple, Summary: "Queue an MDM command; one that a remote action also sends (lock, lost mode, locate, restart, shut down, OS update) needs that action's permission, a reason and its checks", In: CommandRequest{}, Out: CommandView{}, Status: http.StatusCreated, Handle: s.enqueueCommand},
 		{Method: "POST", Path: t + "/commands", Access: needs("device.read"), Tag: tagApple, Summary: "Queue one MDM command for many devices (or all enrolled ones)", In: BulkCommandRequest{}, Out: BulkCommandView{}, Status: http.StatusCreated, Handle: s.enqueueBulk},
 		{Method: "GET", Path: t + "/devices/{device}/commands", Access: needs("device.read"), Tag: tagApple, Summary: "A device's commands and their status", Query: pageQuery, Out: List[CommandView]{}, Handle: s.listCommands},
 		{Method: "GET", Path: t + "/devices/{device}/user-channels", Access: needs("device.read"), Tag: tagApple, Summary: "A Mac's user channels (one per user who logged in); account finds the channel of an account name", Query: []QueryParam{{Name: "account", Type: "string", Description: "an account's short name: only its channel"}}, Out: List[UserChannelView]{}, Handle: s.listUserChannels},
@@ -86,8 +88,9 @@ type CommandRequest struct {
 	RequestType string `json:"request_type"`
 	// UserChannel sends the command on one of the device's user channels
 	// (InstallProfile, RemoveProfile, ProfileList) instead of the device's.
-	UserChannel string   `json:"user_channel,omitempty"`
-	Reason      string   `json:"reason"`
+	UserChannel string `json:"user_channel,omitempty"`
+	// Reason is audited; commandReason says when it is required.
+	Reason      string   `json:"reason,omitempty"`
 	Message     string   `json:"message,omitempty"`
 	PhoneNumber string   `json:"phone_number,omitempty"`
 	PIN         string   `json:"pin,omitempty"`
@@ -218,22 +221,52 @@ func commandFor(in CommandRequest) (mdmproto.Request, rbac.Permission, error) {
 	return req, commandPermission(in.RequestType), err
 }
 
+// commandActions are the request types a remote action also sends (shut
+// down does what restart does). Sent directly they follow the action's
+// rules: its permission, a reason, its options' checks.
+var commandActions = map[string]actions.Kind{
+	"DeviceLock": actions.Lock, "EraseDevice": actions.Wipe, "EnableLostMode": actions.LostMode, "DisableLostMode": actions.EndLostMode,
+	"DeviceLocation": actions.Locate, "RestartDevice": actions.Restart, "ShutDownDevice": actions.Restart, "ScheduleOSUpdate": actions.OSUpdate,
+}
+
 // commandPermission is the permission sending a command of requestType
 // needs, and cancelling one: stopping a lock can be as harmful as sending it.
 func commandPermission(requestType string) rbac.Permission {
-	switch requestType {
-	case "DeviceLock", "ClearPasscode":
-		return "device.lock"
-	case "DeviceLocation", "EnableLostMode", "DisableLostMode":
-		return "device.locate"
-	case "EraseDevice":
-		return "device.wipe"
+	if k, ok := commandActions[requestType]; ok {
+		p, _ := actions.Permission(k)
+		return p
+	}
+	if requestType == "ClearPasscode" {
+		return "device.lock" // it opens the device, as unlocking would
 	}
 	return "device.manage"
 }
 
-// requestFor builds the typed command a request names.
+// commandReason checks a command's reason as remote actions check theirs
+// (privacy.ValidateReason): required for what an action also sends and for
+// clearing a passcode; optional otherwise, but held to the same rule when
+// given, since it is audited.
+func commandReason(in CommandRequest) (string, error) {
+	_, isAction := commandActions[in.RequestType]
+	if !isAction && in.RequestType != "ClearPasscode" && strings.TrimSpace(in.Reason) == "" {
+		return "", nil
+	}
+	reason, err := privacy.ValidateReason(in.Reason)
+	if err != nil {
+		return "", apperr.As(err).With("field", "reason")
+	}
+	return reason, nil
+}
+
+// requestFor builds the typed command a request names, checking its input
+// as the action that also sends it, or the profile library, would.
 func requestFor(in CommandRequest) (mdmproto.Request, error) {
+	if k, ok := commandActions[in.RequestType]; ok {
+		o := actions.Options{Message: in.Message, PhoneNumber: in.PhoneNumber, PIN: in.PIN, ProductVersion: in.ProductVersion}
+		if err := o.Validate(k); err != nil {
+			return nil, err
+		}
+	}
 	switch in.RequestType {
 	case "DeviceInformation":
 		return mdmproto.DeviceInformation{Queries: in.Queries}, nil
@@ -248,7 +281,7 @@ func requestFor(in CommandRequest) (mdmproto.Request, error) {
 	case "CertificateList":
 		return mdmproto.CertificateList{}, nil
 	case "RemoveProfile":
-		if strings.HasPrefix(in.Identifier, "org.steward.enrolment") {
+		if strings.HasPrefix(in.Identifier, device.EnrolmentIdentifierRoot) {
 			return nil, apperr.Invalid("removing the management profile retires the device: use the retire action, which a second admin approves").With("field", "identifier")
 		}
 		return mdmproto.RemoveProfile{Identifier: in.Identifier}, nil
@@ -276,6 +309,11 @@ func requestFor(in CommandRequest) (mdmproto.Request, error) {
 		if err != nil || len(payload) == 0 {
 			return nil, apperr.Invalid("payload must be a base64 configuration profile").With("field", "payload")
 		}
+		// The checks of the profile library: a well-formed profile, no MDM
+		// payload, and no identifier that could replace the enrolment.
+		if _, err := payloads.ValidateCustom(payload, device.EnrolmentIdentifierRoot); err != nil {
+			return nil, apperr.As(err).With("field", "payload")
+		}
 		return mdmproto.InstallProfile{Payload: payload}, nil
 	case "InstallApplication":
 		method, err := purchaseMethod(in)
@@ -285,7 +323,7 @@ func requestFor(in CommandRequest) (mdmproto.Request, error) {
 		return mdmproto.InstallApplication{ITunesStoreID: in.ITunesStoreID, Identifier: in.Identifier, ManifestURL: in.ManifestURL,
 			ManagementFlags: mdmproto.ManagementFlagRemoveWithMDM, PurchaseMethod: method}, nil
 	case "ScheduleOSUpdate":
-		if strings.TrimSpace(in.ProductVersion) == "" {
+		if in.ProductVersion == "" {
 			if in.InstallAction != "" {
 				return nil, apperr.Invalid("install_action needs the product_version it applies to").With("field", "product_version")
 			}
@@ -327,23 +365,39 @@ func (s *Server) enqueueCommand(c *Call) (any, error) {
 	if !c.Perms.Has(perm) {
 		return nil, apperr.Forbidden("%s needs the %s permission", in.RequestType, perm)
 	}
-	if perm == "device.locate" || perm == "device.wipe" || in.RequestType == "ClearPasscode" {
-		if len(in.Reason) < 10 {
-			return nil, apperr.Invalid("%s needs a reason of at least 10 characters", in.RequestType).With("field", "reason")
-		}
+	reason, err := commandReason(in)
+	if err != nil {
+		return nil, err
 	}
 	if in.UserChannel != "" {
-		cmd, err := m.EnqueueForUser(c.R.Context(), c.Tenant, c.Path("device"), in.UserChannel, req, in.Reason, c.Actor)
+		cmd, err := m.EnqueueForUser(c.R.Context(), c.Tenant, c.Path("device"), in.UserChannel, req, reason, c.Actor)
 		if err != nil {
 			return nil, err
 		}
 		return commandView(cmd), nil
 	}
-	cmds, err := m.Enqueue(c.R.Context(), c.Tenant, []string{c.Path("device")}, req, in.Reason, c.Actor)
+	if commandActions[in.RequestType] == actions.OSUpdate {
+		if err := s.supervisedForUpdate(c); err != nil {
+			return nil, err
+		}
+	}
+	cmds, err := m.Enqueue(c.R.Context(), c.Tenant, []string{c.Path("device")}, req, reason, c.Actor)
 	if err != nil {
 		return nil, err
 	}
 	return commandView(cmds[0]), nil
+}
+
+// supervisedForUpdate refuses an OS update of the call's device, as the
+// os_update action does, when the device is enrolled but not supervised;
+// one not enrolled is refused by Enqueue.
+func (s *Server) supervisedForUpdate(c *Call) error {
+	q := s.st.Read()
+	d, err := q.Devices().Get(c.R.Context(), c.Tenant, c.Path("device"))
+	if err != nil || d.State != store.DeviceEnrolled {
+		return err
+	}
+	return actions.RequireSupervised(c.R.Context(), q, d)
 }
 
 type UserChannelView struct {
@@ -422,17 +476,21 @@ func (s *Server) enqueueBulk(c *Call) (any, error) {
 	if !slices.Contains(bulkQueries, in.RequestType) {
 		return nil, apperr.Forbidden("%s is not sent in bulk here: use POST /actions, which applies the two-person rule", in.RequestType)
 	}
+	reason, err := commandReason(in.CommandRequest)
+	if err != nil {
+		return nil, err
+	}
 	var cmds []store.Command
 	var skipped []string
 	switch {
 	case in.AllEnrolled && len(in.DeviceIDs) > 0:
 		return nil, apperr.Invalid("give device_ids or all_enrolled, not both")
 	case in.AllEnrolled:
-		cmds, skipped, err = m.EnqueueAllEnrolled(c.R.Context(), c.Tenant, maxBulk, req, in.Reason, c.Actor)
+		cmds, skipped, err = m.EnqueueAllEnrolled(c.R.Context(), c.Tenant, maxBulk, req, reason, c.Actor)
 	case len(in.DeviceIDs) > maxBulk:
 		return nil, apperr.Invalid("at most %d devices per request", maxBulk)
 	default:
-		cmds, skipped, err = m.EnqueueBulk(c.R.Context(), c.Tenant, in.DeviceIDs, req, in.Reason, c.Actor)
+		cmds, skipped, err = m.EnqueueBulk(c.R.Context(), c.Tenant, in.DeviceIDs, req, reason, c.Actor)
 	}
 	if err != nil {
 		return nil, err

@@ -2,6 +2,8 @@ package api
 
 import (
 	"context"
+	"encoding/base64"
+	"strings"
 	"testing"
 	"time"
 
@@ -51,8 +53,8 @@ func TestAppleAPI(t *testing.T) {
 			{CommandRequest{RequestType: "InstallApplication", ITunesStoreID: 361309726, PurchaseMethod: &vpp}, 409},
 			{CommandRequest{RequestType: "InstallApplication", ITunesStoreID: 361309726, PurchaseMethod: &two}, 400},
 			{CommandRequest{RequestType: "ScheduleOSUpdate", InstallAction: "InstallASAP"}, 400}, // an action for no named update
-			{CommandRequest{RequestType: "ScheduleOSUpdate"}, 409},                               // the device's default behaviour
-			{CommandRequest{RequestType: "ScheduleOSUpdate", ProductVersion: "17.5.1", InstallAction: "InstallASAP"}, 409},
+			{CommandRequest{RequestType: "ScheduleOSUpdate", Reason: "security fixes due"}, 409}, // the device's default behaviour
+			{CommandRequest{RequestType: "ScheduleOSUpdate", ProductVersion: "17.5.1", InstallAction: "InstallASAP", Reason: "security fixes due"}, 409},
 		} {
 			if r := e.do(e.owner, "POST", base+"/devices/"+dev.ID+"/commands", c.body); r.status != c.want {
 				t.Errorf("%s: %d %s, want %d", c.body.RequestType, r.status, r.body, c.want)
@@ -82,7 +84,7 @@ func TestAppleAPI(t *testing.T) {
 		if r := e.do(help, "POST", base+"/devices/"+dev.ID+"/commands", CommandRequest{RequestType: "SecurityInfo"}); r.status != 403 {
 			t.Errorf("help desk ran SecurityInfo: %d", r.status)
 		}
-		if r := e.do(help, "POST", base+"/devices/"+dev.ID+"/commands", CommandRequest{RequestType: "DeviceLock"}); r.status != 409 {
+		if r := e.do(help, "POST", base+"/devices/"+dev.ID+"/commands", CommandRequest{RequestType: "DeviceLock", Reason: "reported stolen"}); r.status != 409 {
 			t.Errorf("help desk lock (device not enrolled yet): %d %s", r.status, r.body)
 		}
 
@@ -218,5 +220,104 @@ func TestAppCommandRequests(t *testing.T) {
 		if err != nil || req.(mdmproto.InstallApplication).PurchaseMethod != c.want {
 			t.Errorf("%+v: %+v, %v; want PurchaseMethod %d", c.in, req, err, c.want)
 		}
+	}
+}
+
+// profile is a configuration profile with identifier holding one payload
+// of payloadType.
+func profile(identifier, payloadType string) string {
+	return `<?xml version="1.0" encoding="UTF-8"?>
+<plist version="1.0"><dict>
+<key>PayloadType</key><string>Configuration</string>
+<key>PayloadVersion</key><integer>1</integer>
+<key>PayloadIdentifier</key><string>` + identifier + `</string>
+<key>PayloadUUID</key><string>6B1E2C5A-0000-4000-8000-000000000001</string>
+<key>PayloadContent</key><array><dict>
+<key>PayloadType</key><string>` + payloadType + `</string>
+<key>PayloadVersion</key><integer>1</integer>
+<key>PayloadIdentifier</key><string>` + identifier + `.payload</string>
+<key>PayloadUUID</key><string>6B1E2C5A-0000-4000-8000-000000000002</string>
+<key>ServerURL</key><string>https://other.example/mdm</string>
+</dict></array></dict></plist>`
+}
+
+// TestInstallProfileCommandIsCheckedLikeAnUpload: a profile sent by
+// command passes the profile library's checks; before, any bytes went, an
+// MDM payload or an identifier that replaces the enrolment profile too.
+func TestInstallProfileCommandIsCheckedLikeAnUpload(t *testing.T) {
+	for _, c := range []struct {
+		name, profile string
+		ok            bool
+	}{
+		{"a Wi-Fi profile", profile("com.example.wifi", "com.apple.wifi.managed"), true},
+		{"another MDM server", profile("com.example.mdm", "com.apple.mdm"), false},
+		{"the enrolment profile's identifier", profile("org.steward.enrolment.01HZZZZZZZZZZZZZZZZZZZZZZZ", "com.apple.wifi.managed"), false},
+		{"not a profile", "not a profile at all", false},
+	} {
+		_, err := requestFor(CommandRequest{RequestType: "InstallProfile", Payload: base64.StdEncoding.EncodeToString([]byte(c.profile))})
+		if c.ok != (err == nil) {
+			t.Errorf("%s: %v", c.name, err)
+		}
+		if ae := apperr.As(err); err != nil && (ae.Kind != apperr.KindInvalid || ae.Details["field"] != "payload") {
+			t.Errorf("%s: %+v, want an invalid payload", c.name, ae)
+		}
+	}
+}
+
+// TestDirectCommandsFollowTheActionRules: a command a remote action also
+// sends needs, sent directly, what the action needs: its permission, a
+// reason and the action's checks of its options. Before, restart, shut
+// down and OS updates needed device.manage alone, and messages, phone
+// numbers, versions and reasons went unchecked.
+func TestDirectCommandsFollowTheActionRules(t *testing.T) {
+	e := newEnv(t, storetest.OpenSQLite(t))
+	base := "/api/v1/tenants/" + e.rootID
+	e.must(201, e.owner, "POST", base+"/privacy/notices", NoticeRequest{Ownership: "corporate",
+		Translations: []privacy.Translation{{Language: "en", Title: "Company devices", Body: "We manage company devices."}}}, nil)
+	var dev DeviceView
+	e.must(201, e.owner, "POST", base+"/devices", DeviceRequest{Ownership: "corporate", Platform: "macos"}, &dev)
+	commands := base + "/devices/" + dev.ID + "/commands"
+	var manager RoleView
+	e.must(201, e.owner, "POST", base+"/roles", RoleRequest{Name: "Device manager", Permissions: []string{"device.read", "device.manage"}}, &manager)
+	_, mgr := e.admin(e.rootID, "manager@steward.test", manager.ID)
+	reason := "the employee asked for it"
+	for _, rt := range []string{"RestartDevice", "ShutDownDevice", "ScheduleOSUpdate"} {
+		if r := e.do(mgr, "POST", commands, CommandRequest{RequestType: rt, Reason: reason}); r.status != 403 {
+			t.Errorf("%s with device.manage only: %d %s, want 403 like the restart and os_update actions", rt, r.status, r.body)
+		}
+	}
+	long, unbounded := strings.Repeat("x", 201), strings.Repeat("x", 501)
+	// 409 = every check passed, refused only because the device is not enrolled.
+	for _, c := range []struct {
+		what string
+		body CommandRequest
+		want int
+	}{
+		{"restart without a reason", CommandRequest{RequestType: "RestartDevice"}, 400},
+		{"shut down with a short reason", CommandRequest{RequestType: "ShutDownDevice", Reason: "short"}, 400},
+		{"update with a padded short reason", CommandRequest{RequestType: "ScheduleOSUpdate", Reason: "   too short   "}, 400},
+		{"lock with a 501-character reason", CommandRequest{RequestType: "DeviceLock", Reason: unbounded}, 400},
+		{"restart with a reason", CommandRequest{RequestType: "RestartDevice", Reason: reason}, 409},
+		{"query with a 501-character reason", CommandRequest{RequestType: "SecurityInfo", Reason: unbounded}, 400}, // optional, but audited
+		{"query with a short reason", CommandRequest{RequestType: "SecurityInfo", Reason: "short"}, 400},
+		{"query without a reason", CommandRequest{RequestType: "SecurityInfo"}, 409},
+		{"lock with a 201-character message", CommandRequest{RequestType: "DeviceLock", Reason: reason, Message: long}, 400},
+		{"lock with a 201-character phone number", CommandRequest{RequestType: "DeviceLock", Reason: reason, PhoneNumber: long}, 400},
+		{"lock with a five-digit PIN", CommandRequest{RequestType: "DeviceLock", Reason: reason, PIN: "12345"}, 400},
+		{"lock with a message and a PIN", CommandRequest{RequestType: "DeviceLock", Reason: reason, Message: "Call IT", PIN: "123456"}, 409},
+		{"lost mode with a 201-character message", CommandRequest{RequestType: "EnableLostMode", Reason: reason, Message: long}, 400},
+		{"lost mode with a blank message", CommandRequest{RequestType: "EnableLostMode", Reason: reason, Message: " \t "}, 400},
+		{"lost mode with a message", CommandRequest{RequestType: "EnableLostMode", Reason: reason, Message: "Please return to reception"}, 409},
+		{"restart with a message", CommandRequest{RequestType: "RestartDevice", Reason: reason, Message: "Restarting"}, 400},
+		{"update to a version that is none", CommandRequest{RequestType: "ScheduleOSUpdate", Reason: reason, ProductVersion: "latest; rm -rf", InstallAction: "InstallASAP"}, 400},
+		{"update to a version", CommandRequest{RequestType: "ScheduleOSUpdate", Reason: reason, ProductVersion: "17.5.1", InstallAction: "InstallASAP"}, 409},
+	} {
+		if r := e.do(e.owner, "POST", commands, c.body); r.status != c.want {
+			t.Errorf("%s: %d %s, want %d", c.what, r.status, r.body, c.want)
+		}
+	}
+	if r := e.do(e.owner, "POST", base+"/commands", BulkCommandRequest{CommandRequest: CommandRequest{RequestType: "SecurityInfo",
+		Reason: unbounded}, AllEnrolled: true}); r.status != 400 {
+		t.Errorf("a bulk query with an unbounded reason: %d %s", r.status, r.body)
 	}
 }

@@ -47,9 +47,10 @@ func ForPersonal(types []string) bool {
 	return len(types) > 0
 }
 
-// enrolmentIdentifierRoot is where management profiles' identifiers live;
-// a profile there could replace a device's enrolment.
-const enrolmentIdentifierRoot = "org.steward.enrolment"
+// EnrolmentIdentifierRoot is where management profiles' identifiers live;
+// a profile there could replace a device's enrolment. Uploads and the
+// direct InstallProfile command pass it to payloads.ValidateCustom as reserved.
+const EnrolmentIdentifierRoot = "org.steward.enrolment"
 
 func profileAD(tenantID, profileID string) []byte {
 	return []byte("config-profile:" + tenantID + ":" + profileID)
@@ -71,7 +72,7 @@ func prepare(in ProfileInput, stored *payloads.Definition) (prepared, error) {
 		return prepared{}, apperr.Invalid("give either a definition or a custom profile")
 	}
 	if len(in.Custom) > 0 {
-		c, err := payloads.ValidateCustom(in.Custom, enrolmentIdentifierRoot)
+		c, err := payloads.ValidateCustom(in.Custom, EnrolmentIdentifierRoot)
 		if err != nil {
 			return prepared{}, err
 		}
@@ -81,8 +82,8 @@ func prepare(in ProfileInput, stored *payloads.Definition) (prepared, error) {
 	if err != nil {
 		return prepared{}, err
 	}
-	if strings.HasPrefix(def.Identifier, enrolmentIdentifierRoot) {
-		return prepared{}, apperr.Invalid("identifiers under %s are reserved for Steward's management profiles", enrolmentIdentifierRoot)
+	if strings.HasPrefix(def.Identifier, EnrolmentIdentifierRoot) {
+		return prepared{}, apperr.Invalid("identifiers under %s are reserved for Steward's management profiles", EnrolmentIdentifierRoot)
 	}
 	if stored != nil {
 		if def, err = payloads.MergeSecrets(def, *stored); err != nil {
@@ -93,7 +94,7 @@ func prepare(in ProfileInput, stored *payloads.Definition) (prepared, error) {
 	if err != nil {
 		return prepared{}, err
 	}
-	summary, err := payloads.ValidateCustom(built, enrolmentIdentifierRoot)
+	summary, err := payloads.ValidateCustom(built, EnrolmentIdentifierRoot)
 	if err != nil {
 		return prepared{}, err
 	}

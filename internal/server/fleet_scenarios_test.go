@@ -316,6 +316,12 @@ func TestTwoPersonRuleAndOwnership(t *testing.T) {
 		if n := f.poll(located); n != 2 {
 			t.Errorf("the device answered %d commands, want the update and the locate", n)
 		}
+		// Sent as a command, an OS update is held to the action's rule.
+		update := api.CommandRequest{RequestType: "ScheduleOSUpdate", Reason: "critical security update"}
+		if r := f.do(f.owner, "POST", f.path("/devices/"+personalID+"/commands"), update); r.status != 403 {
+			t.Errorf("an OS update command for an unsupervised device: %d %s", r.status, r.body)
+		}
+		f.must(201, f.owner, "POST", f.path("/devices/"+locatedID+"/commands"), update, nil)
 		if r := f.do(f.owner, "PUT", f.path("/privacy/retention"), api.RetentionRequest{RetentionDays: map[privacy.Category]int{privacy.Location: 30},
 			Reason: "keep locations for a month"}); r.status != 400 {
 			t.Errorf("location kept 30 days: %d", r.status)

@@ -2,6 +2,7 @@ package mdm_test
 
 import (
 	"encoding/json"
+	"math"
 	"testing"
 	"time"
 
@@ -100,6 +101,34 @@ func TestUndecodableResultKeepsNothing(t *testing.T) {
 	}
 	if after := f.fields(dev.ID)["apps.managed"].Value; !json.Valid(after) || string(after) != string(before) {
 		t.Errorf("apps.managed changed by an undecodable result: %s, was %s", after, before)
+	}
+}
+
+// TestNonFiniteNumberFailsTheCommand: a result holding a NaN or infinite
+// number does not decode, so its command finishes as failed and the device
+// gets its 200. Before, the number passed the decoder, the gate could not
+// encode it, the device got a 500 and the command stayed sent.
+func TestNonFiniteNumberFailsTheCommand(t *testing.T) {
+	f := newFixture(t, storetest.OpenSQLite(t))
+	f.publish(privacy.Corporate)
+	ts := f.serve()
+	d, dev := f.enrolled(ts, privacy.Corporate, "")
+	if _, err := d.Poll(f.ctx); err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range []float64{math.NaN(), math.Inf(1), math.Inf(-1)} {
+		if _, err := f.svc.Enqueue(f.ctx, f.tenant, []string{dev.ID}, mdmproto.DeviceInformation{Queries: []string{"BatteryLevel"}}, "", admin); err != nil {
+			t.Fatal(err)
+		}
+		sent := command(t, d, map[string]any{"Status": "Idle"})
+		if _, err := d.Send(f.ctx, map[string]any{"Status": "Acknowledged", "CommandUUID": sent.CommandUUID, "RequestType": "DeviceInformation",
+			"QueryResponses": map[string]any{"BatteryLevel": n}}); err != nil {
+			t.Fatalf("BatteryLevel %v: %v", n, err)
+		}
+		got, err := f.st.Read().Commands().Get(f.ctx, f.tenant, sent.CommandUUID)
+		if err != nil || got.State != store.CommandError {
+			t.Fatalf("BatteryLevel %v: %+v, %v, want the command failed", n, got, err)
+		}
 	}
 }
 

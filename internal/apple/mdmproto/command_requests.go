@@ -3,6 +3,7 @@ package mdmproto
 import (
 	"net/url"
 	"slices"
+	"strings"
 )
 
 // DeviceInformation asks for the device attributes named in Queries (for
@@ -274,7 +275,7 @@ func (r RestartDevice) wire() (any, error) {
 }
 
 func (r EnableLostMode) wire() (any, error) {
-	if r.Message == "" && r.PhoneNumber == "" {
+	if strings.TrimSpace(r.Message) == "" && strings.TrimSpace(r.PhoneNumber) == "" {
 		return nil, invalid("Message or PhoneNumber is required")
 	}
 	return struct {

@@ -132,6 +132,7 @@ func TestBuildRejects(t *testing.T) {
 		{"letters in pin", fixtureCommandUUID, EraseDevice{PIN: "12a456"}},
 		{"unknown obliteration", fixtureCommandUUID, EraseDevice{ObliterationBehavior: "Sometimes"}},
 		{"lost mode without contact", fixtureCommandUUID, EnableLostMode{Footnote: "x"}},
+		{"lost mode with blank contact", fixtureCommandUUID, EnableLostMode{Message: " \t\n", PhoneNumber: " "}},
 		{"clear passcode without token", fixtureCommandUUID, ClearPasscode{}},
 		{"unknown install action", fixtureCommandUUID, ScheduleOSUpdate{Updates: []OSUpdate{{ProductVersion: "17.5.1", InstallAction: "Now"}}}},
 		{"update naming no update", fixtureCommandUUID, ScheduleOSUpdate{Updates: []OSUpdate{{ProductVersion: "17.5.1", InstallAction: "Default"},

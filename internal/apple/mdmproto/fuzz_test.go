@@ -2,6 +2,7 @@ package mdmproto
 
 import (
 	"crypto/x509"
+	"encoding/json"
 	"errors"
 	"reflect"
 	"testing"
@@ -26,7 +27,9 @@ func FuzzDecodeCheckin(f *testing.F) {
 
 func FuzzDecodeResult(f *testing.F) {
 	for _, seed := range [][]byte{idleResult, deviceInformationRes, securityInfoRes, installedAppsRes, managedAppsRes,
-		profileListRes, certificateListRes, deviceLocationRes, errorResult} {
+		profileListRes, certificateListRes, deviceLocationRes, errorResult,
+		result("DeviceInformation", kraw("QueryResponses", "<dict>"+kr("BatteryLevel", "nan")+"</dict>")),
+		result("DeviceLocation", kr("Latitude", "nan"), kr("Longitude", "+infinity"))} {
 		f.Add(seed)
 	}
 	f.Fuzz(func(t *testing.T, body []byte) {
@@ -58,6 +61,10 @@ func sameAnswer[T any](t *testing.T, name string, decode func(Result) (T, error)
 	want, wantErr := decode(alone)
 	if (err == nil) != (wantErr == nil) || !reflect.DeepEqual(got, want) {
 		t.Fatalf("%s: %+v, %v from the envelope's pass; %+v, %v from the body alone", name, got, err, want, wantErr)
+	}
+	// What decodes can be kept: the privacy gate stores values as JSON.
+	if _, jsonErr := json.Marshal(got); err == nil && jsonErr != nil {
+		t.Fatalf("%s: decoded %+v, which JSON cannot hold: %v", name, got, jsonErr)
 	}
 }
 

@@ -1,18 +1,25 @@
 package mdmproto
 
 import (
+	"errors"
 	"fmt"
+	"math"
 	"time"
 )
 
 // Number is a plist number that accepts both <integer> and <real>: devices
 // are not consistent about which one they send for capacities and levels.
+// A <real> that is NaN or infinite is refused: no measurement is, and
+// nothing downstream (JSON, the inventory) can hold one.
 type Number float64
 
 // UnmarshalPlist implements plist.Unmarshaler.
 func (n *Number) UnmarshalPlist(unmarshal func(any) error) error {
 	var f float64
 	if err := unmarshal(&f); err == nil {
+		if math.IsNaN(f) || math.IsInf(f, 0) {
+			return errors.New("want a finite number")
+		}
 		*n = Number(f)
 		return nil
 	}
@@ -261,7 +268,8 @@ func DecodeDeviceLocation(r Result) (DeviceLocationResult, error) {
 		HorizontalAccuracy: float64(w.HorizontalAccuracy), VerticalAccuracy: float64(w.VerticalAccuracy),
 		Altitude: float64(w.Altitude), Speed: float64(w.Speed), Course: float64(w.Course),
 	}
-	if loc.Latitude < -90 || loc.Latitude > 90 || loc.Longitude < -180 || loc.Longitude > 180 {
+	// Written so that NaN, which compares false, is out of range too.
+	if !(loc.Latitude >= -90 && loc.Latitude <= 90 && loc.Longitude >= -180 && loc.Longitude <= 180) {
 		return DeviceLocationResult{}, fmt.Errorf("decode %s result: %w: coordinates out of range", RequestDeviceLocation, ErrMalformed)
 	}
 	if w.Timestamp != "" {

@@ -96,6 +96,33 @@ func TestDecodeDeviceInformation(t *testing.T) {
 	}
 }
 
+// TestDecodeRefusesNonFiniteNumbers: plists can spell NaN and infinities;
+// no measurement is one, and JSON cannot hold them, so such a result does
+// not decode (its command fails) instead of failing later, in the gate.
+func TestDecodeRefusesNonFiniteNumbers(t *testing.T) {
+	for _, v := range []string{"nan", "+infinity", "-infinity", "inf"} {
+		info := result("DeviceInformation", kraw("QueryResponses", "<dict>"+kr("BatteryLevel", v)+"</dict>"))
+		if got, err := DecodeDeviceInformation(mustResult(t, info)); !errors.Is(err, ErrMalformed) {
+			t.Errorf("BatteryLevel %s: %+v, %v, want ErrMalformed", v, got, err)
+		}
+		apps := result("InstalledApplicationList", kraw("InstalledApplicationList", "<array><dict>"+kr("BundleSize", v)+"</dict></array>"))
+		if got, err := DecodeInstalledApplicationList(mustResult(t, apps)); !errors.Is(err, ErrMalformed) {
+			t.Errorf("BundleSize %s: %+v, %v, want ErrMalformed", v, got, err)
+		}
+		for _, key := range []string{"Latitude", "Longitude", "HorizontalAccuracy", "Altitude", "Speed", "Course"} {
+			entries := []string{kr(key, v)}
+			for _, k := range []string{"Latitude", "Longitude"} {
+				if k != key {
+					entries = append(entries, kr(k, "1"))
+				}
+			}
+			if got, err := DecodeDeviceLocation(mustResult(t, result("DeviceLocation", entries...))); !errors.Is(err, ErrMalformed) {
+				t.Errorf("%s %s: %+v, %v, want ErrMalformed", key, v, got, err)
+			}
+		}
+	}
+}
+
 // A payload of the wrong shape under another command's key spoils only
 // that key: the envelope and the payload asked for still decode.
 func TestDecodeResultIsolatesMalformedPayloads(t *testing.T) {
