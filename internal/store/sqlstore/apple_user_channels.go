@@ -62,6 +62,13 @@ func (s appleUserChannelStore) List(ctx context.Context, tenantID, deviceID stri
 	return collect(rows, err, "listing user channels", scanAppleUserChannel)
 }
 
+func (s appleUserChannelStore) CountOpen(ctx context.Context, tenantID, deviceID string) (int, error) {
+	var n int
+	err := s.q.x.QueryRowContext(ctx, `SELECT COUNT(*) FROM apple_user_channels
+		WHERE tenant_id = $1 AND device_id = $2 AND checked_out = 0`, tenantID, deviceID).Scan(&n)
+	return n, mapErr("counting open user channels", err)
+}
+
 func (s appleUserChannelStore) Touch(ctx context.Context, tenantID, id string, at time.Time) error {
 	return s.q.execOne(ctx, "recording a user check-in", `UPDATE apple_user_channels SET last_checkin = $3, updated_at = $3
 		WHERE tenant_id = $1 AND id = $2 AND checked_out = 0`, tenantID, id, micros(at))

@@ -58,6 +58,14 @@ func testUserChannels(t *testing.T, st store.Store) {
 	if list, err := st.Read().AppleUserChannels().List(ctx, a.ID, d.ID); err != nil || len(list) != 2 {
 		t.Fatalf("list: %+v, %v", list, err)
 	}
+	countOpen := func(tenantID string, want int) {
+		t.Helper()
+		if n, err := st.Read().AppleUserChannels().CountOpen(ctx, tenantID, d.ID); err != nil || n != want {
+			t.Fatalf("open user channels of tenant %s: %d, %v; want %d", tenantID, n, err, want)
+		}
+	}
+	countOpen(a.ID, 2)
+	countOpen(b.ID, 0)
 
 	// Each channel's queue is its own, and the device's presence counts
 	// only the device channel's.
@@ -157,6 +165,7 @@ func testUserChannels(t *testing.T, st store.Store) {
 	}
 	_, err = st.Read().AppleUserChannels().Find(ctx, a.ID, d.ID, jane.UserIndex)
 	wantErr(t, err, store.ErrNotFound, "a closed user channel by its user")
+	countOpen(a.ID, 1)
 	again.ID = store.NewID()
 	if got = open(again); got.CheckedOut || got.ID != again.ID {
 		t.Fatalf("jane's new channel: %+v", got)
