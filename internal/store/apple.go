@@ -279,9 +279,14 @@ type AppleUserChannelStore interface {
 	// no error.
 	CheckOut(ctx context.Context, tenantID, id string, at time.Time) error
 	CheckOutDevice(ctx context.Context, tenantID, deviceID string, at time.Time) error
+	// ListOpen returns up to limit of the tenant's open channels, every
+	// device's, in (DeviceID, ID) order after the channel of afterDevice and
+	// afterID (both empty: from the first).
+	ListOpen(ctx context.Context, tenantID, afterDevice, afterID string, limit int) ([]AppleUserChannel, error)
 	// ForgetAccounts drops the account indexes of a device's channels and
-	// returns how many it dropped.
+	// returns how many it dropped; ForgetAccount drops one channel's.
 	ForgetAccounts(ctx context.Context, tenantID, deviceID string) (int, error)
+	ForgetAccount(ctx context.Context, tenantID, id string) error
 	// SchedulePush, ClaimPushes and PushDone are AppleChannelStore's, for
 	// user channels by ID.
 	SchedulePush(ctx context.Context, tenantID string, ids []string, at time.Time) (int, error)

@@ -230,28 +230,38 @@ func (s *Service) CloseUserChannel(ctx context.Context, tenantID, deviceID, id, 
 		if uc.CheckedOut {
 			return apperr.Conflict("this user channel is closed already")
 		}
-		now := s.clock()
-		if err := q.AppleUserChannels().CheckOut(ctx, tenantID, id, now); err != nil {
-			return err
-		}
-		cancelled, err := q.Commands().CancelOpenForUser(ctx, tenantID, deviceID, id, chain, now)
+		cancelled, err := s.closeUserChannel(ctx, q, uc, chain)
 		if err != nil {
 			return err
-		}
-		for _, cmd := range cancelled {
-			if err := s.finished(ctx, q, cmd); err != nil {
-				return err
-			}
 		}
 		if uc, err = q.AppleUserChannels().Get(ctx, tenantID, id); err != nil {
 			return err
 		}
 		e := actor.Entry(tenantID, "mdm.user_channel.close", "device", deviceID, audit.OutcomeSuccess)
 		e.Reason = reason
-		e.Details = map[string]any{"user_channel": id, "commands_cancelled": len(cancelled)}
+		e.Details = map[string]any{"user_channel": id, "commands_cancelled": cancelled}
 		return audit.Append(ctx, q, e)
 	})
 	return uc, err
+}
+
+// closeUserChannel closes uc, whose device the caller locked, and cancels
+// its open commands with chain; it returns how many it cancelled.
+func (s *Service) closeUserChannel(ctx context.Context, q store.Queries, uc store.AppleUserChannel, chain string) (int, error) {
+	now := s.clock()
+	if err := q.AppleUserChannels().CheckOut(ctx, uc.TenantID, uc.ID, now); err != nil {
+		return 0, err
+	}
+	cancelled, err := q.Commands().CancelOpenForUser(ctx, uc.TenantID, uc.DeviceID, uc.ID, chain, now)
+	if err != nil {
+		return 0, err
+	}
+	for _, cmd := range cancelled {
+		if err := s.finished(ctx, q, cmd); err != nil {
+			return 0, err
+		}
+	}
+	return len(cancelled), nil
 }
 
 // lockedUserChannel locks device deviceID, as a departure locks it, and
@@ -279,6 +289,65 @@ func (s *Service) forgetAccounts(ctx context.Context, q store.Queries, d store.D
 	n, err := q.AppleUserChannels().ForgetAccounts(ctx, d.TenantID, d.ID)
 	rows["apple_user_channel_accounts"] += n
 	return err
+}
+
+// erasedPersonChain is why an erased person's Shared iPad channel's
+// commands were cancelled.
+const erasedPersonChain = `[{"LocalizedDescription":"cancelled: the user was erased"}]`
+
+// forgetPerson is the privacy core's hook for an erased person. Their
+// account may be on devices not assigned to them (a Shared iPad, a
+// colleague's Mac), so every open user channel of the tenant is checked
+// against what derives from the person's Managed Apple ID (their e-mail
+// address): a matching account index goes, so the account cannot be looked
+// up, and a Shared iPad channel keyed on that ID closes, its user index
+// being the ID's. (Closed channels hold no index.) A user who logs in again
+// opens a new channel.
+func (s *Service) forgetPerson(ctx context.Context, q store.Queries, sub store.Subject, p privacy.Profile, rows map[string]int) error {
+	if p.Email == "" {
+		return nil
+	}
+	const page = 500
+	var device, afterID string
+	var accountIdx, userIdx []byte
+	for {
+		ucs, err := q.AppleUserChannels().ListOpen(ctx, sub.TenantID, device, afterID, page)
+		if err != nil {
+			return err
+		}
+		for _, uc := range ucs {
+			if uc.DeviceID != device || accountIdx == nil {
+				device = uc.DeviceID
+				if accountIdx, err = s.AccountIndex(ctx, q, uc.TenantID, device, p.Email); err != nil {
+					return err
+				}
+				if userIdx, err = s.userIndex(ctx, q, uc.TenantID, device, mdmproto.Enrollment{UserShortName: p.Email}); err != nil {
+					return err
+				}
+			}
+			afterID = uc.ID
+			switch {
+			case bytes.Equal(uc.UserIndex, userIdx):
+				// Locked as for CloseUserChannel: no command is queued on
+				// the channel while it closes.
+				if _, err := q.Devices().Lock(ctx, uc.TenantID, uc.DeviceID); err != nil {
+					return err
+				}
+				if _, err := s.closeUserChannel(ctx, q, uc, erasedPersonChain); err != nil {
+					return err
+				}
+				rows["apple_user_channels_closed"]++
+			case bytes.Equal(uc.AccountIndex, accountIdx):
+				if err := q.AppleUserChannels().ForgetAccount(ctx, uc.TenantID, uc.ID); err != nil {
+					return err
+				}
+				rows["apple_user_channel_accounts"]++
+			}
+		}
+		if len(ucs) < page {
+			return nil
+		}
+	}
 }
 
 // userChannelFor passes the device channel's checks, then finds the open

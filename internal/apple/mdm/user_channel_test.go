@@ -496,3 +496,83 @@ func TestBlankAccountLookup(t *testing.T) {
 		t.Errorf("the channel of a user without a short name: %+v, %v; want no account index", all, err)
 	}
 }
+
+// TestErasureForgetsAccountsEverywhere: erasing a person forgets their
+// account on devices not assigned to them too. On a Shared iPad, whose
+// users are keyed by their Managed Apple ID, the person's channel closes
+// (its user index derives from the ID) and its commands are cancelled; on a
+// colleague's Mac the account index goes and the channel goes on. Other
+// users keep theirs.
+func TestErasureForgetsAccountsEverywhere(t *testing.T) {
+	storetest.ForEachEngine(t, testErasureForgetsAccountsEverywhere)
+}
+
+func testErasureForgetsAccountsEverywhere(t *testing.T, st store.Store) {
+	f := newFixture(t, st)
+	f.publish(privacy.Shared)
+	f.publish(privacy.Corporate)
+	ts := f.serve()
+	anna, bob := f.subject("anna@school.example"), f.subject("bob@school.example")
+	ipad, sharedIPad := f.enrolled(ts, privacy.Shared, "")
+	mac, bobsMac := f.enrolled(ts, privacy.Corporate, bob)
+	iPadUser := func(managedAppleID string) *sim.User {
+		u := ipad.NewUser(managedAppleID, "")
+		u.ID = "FFFFFFFF-FFFF-FFFF-FFFF-FFFFFFFFFFFF" // every Shared iPad user's
+		return u
+	}
+	annaOnIPad, ben := iPadUser("anna@school.example"), iPadUser("ben@school.example")
+	annaOnMac := mac.NewUser("anna@school.example", "Anna")
+	for _, u := range []*sim.User{annaOnIPad, ben, annaOnMac} {
+		if err := u.LogIn(f.ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	found, err := f.svc.UserChannels(f.ctx, f.tenant, sharedIPad.ID, "anna@school.example", admin)
+	if err != nil || len(found) != 1 {
+		t.Fatalf("anna's channel on the Shared iPad: %+v, %v", found, err)
+	}
+	queued, err := f.svc.EnqueueForUser(f.ctx, f.tenant, sharedIPad.ID, found[0].ID, mdmproto.ProfileList{}, "", admin)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	signed, err := f.priv.EraseSubject(f.ctx, f.tenant, anna, "erasure request", admin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var cert privacy.Certificate
+	if err := json.Unmarshal([]byte(signed.Certificate), &cert); err != nil || cert.RowsRemoved["apple_user_channels_closed"] != 1 ||
+		cert.RowsRemoved["apple_user_channel_accounts"] != 1 {
+		t.Errorf("deletion certificate: %+v, %v; want one channel closed, one account forgotten", cert.RowsRemoved, err)
+	}
+	for _, d := range []store.Device{sharedIPad, bobsMac} {
+		if found, err := f.svc.UserChannels(f.ctx, f.tenant, d.ID, "anna@school.example", admin); err != nil || len(found) != 0 {
+			t.Errorf("after erasing anna, her account is still found on device %s: %d, %v", d.ID, len(found), err)
+		}
+	}
+	closed, err := st.Read().AppleUserChannels().Get(f.ctx, f.tenant, found[0].ID)
+	if err != nil || !closed.CheckedOut || closed.UserIndex != nil {
+		t.Errorf("anna's Shared iPad channel: closed %v, user index kept %v (%v); want it closed, without its user index",
+			closed.CheckedOut, closed.UserIndex != nil, err)
+	}
+	if cmd, err := st.Read().Commands().Get(f.ctx, f.tenant, queued.ID); err != nil || cmd.State != store.CommandCancelled {
+		t.Errorf("anna's queued command: %s, %v; want it cancelled", cmd.State, err)
+	}
+	if found, err := f.svc.UserChannels(f.ctx, f.tenant, sharedIPad.ID, "ben@school.example", admin); err != nil || len(found) != 1 {
+		t.Errorf("ben's channel after anna's erasure: %d, %v", len(found), err)
+	}
+	// The Mac's channel still routes; logging in again opens a new one on the iPad.
+	macChannels, err := f.svc.UserChannels(f.ctx, f.tenant, bobsMac.ID, "", admin)
+	if err != nil || len(macChannels) != 1 || macChannels[0].CheckedOut {
+		t.Fatalf("the Mac's user channels: %+v, %v", macChannels, err)
+	}
+	if _, err := f.svc.EnqueueForUser(f.ctx, f.tenant, bobsMac.ID, macChannels[0].ID, mdmproto.ProfileList{}, "", admin); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := annaOnMac.Poll(f.ctx); err != nil || n != 1 {
+		t.Errorf("the Mac's channel answered %d commands (%v), want 1", n, err)
+	}
+	if err := annaOnIPad.LogIn(f.ctx); err != nil {
+		t.Errorf("logging in on the Shared iPad again: %v", err)
+	}
+}

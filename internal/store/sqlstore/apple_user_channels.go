@@ -94,6 +94,21 @@ func (s appleUserChannelStore) ForgetAccounts(ctx context.Context, tenantID, dev
 		WHERE tenant_id = $1 AND device_id = $2 AND account_index IS NOT NULL`, tenantID, deviceID)
 }
 
+func (s appleUserChannelStore) ListOpen(ctx context.Context, tenantID, afterDevice, afterID string, limit int) ([]store.AppleUserChannel, error) {
+	// device_id >= $2 on its own lets both engines walk the (tenant, device)
+	// index from the last page's device.
+	rows, err := s.q.x.QueryContext(ctx, `SELECT `+appleUserChannelColumns+` FROM apple_user_channels
+		WHERE tenant_id = $1 AND checked_out = 0 AND device_id >= $2 AND (device_id > $2 OR id > $3)
+		ORDER BY device_id, id LIMIT $4`, tenantID, afterDevice, afterID, limit)
+	return collect(rows, err, "listing open user channels", scanAppleUserChannel)
+}
+
+func (s appleUserChannelStore) ForgetAccount(ctx context.Context, tenantID, id string) error {
+	_, err := s.q.exec(ctx, "forgetting a user-channel account", `UPDATE apple_user_channels SET account_index = NULL
+		WHERE tenant_id = $1 AND id = $2`, tenantID, id)
+	return err
+}
+
 func (s appleUserChannelStore) SchedulePush(ctx context.Context, tenantID string, ids []string, at time.Time) (int, error) {
 	return s.q.schedulePush(ctx, "apple_user_channels", "id", tenantID, ids, at)
 }
