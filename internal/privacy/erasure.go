@@ -160,6 +160,9 @@ func (s *Service) eraseSubjectTx(ctx context.Context, q store.Queries, sub store
 			}
 		}
 	}
+	if err := s.subjectErased(ctx, q, sub, rows); err != nil {
+		return SignedCertificate{}, err
+	}
 	if k, err := q.Keys().DataKeyByOwner(ctx, sub.TenantID, keys.SubjectOwner(sub.ID)); err == nil && k.DestroyedAt.IsZero() {
 		if err := s.vault.Destroy(ctx, q, sub.TenantID, k.ID); err != nil {
 			return SignedCertificate{}, err
@@ -251,6 +254,28 @@ func (s *Service) deprovisionTx(ctx context.Context, q store.Queries, tenantID, 
 func (s *Service) deviceErased(ctx context.Context, q store.Queries, d store.Device, rows map[string]int) error {
 	for _, erased := range s.erased {
 		if err := erased(ctx, q, d, rows); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// subjectErased runs the SubjectErasedHooks with sub's profile, read before
+// its key goes. A profile that cannot be read (its key destroyed or lost
+// before a restore) names no identifiers to forget.
+func (s *Service) subjectErased(ctx context.Context, q store.Queries, sub store.Subject, rows map[string]int) error {
+	if len(s.forget) == 0 {
+		return nil
+	}
+	p, err := s.OpenProfile(ctx, q, sub)
+	if errors.Is(err, keys.ErrKeyDestroyed) || errors.Is(err, keys.ErrKeyMissing) || errors.Is(err, keys.ErrCorrupt) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	for _, forget := range s.forget {
+		if err := forget(ctx, q, sub, p, rows); err != nil {
 			return err
 		}
 	}

@@ -26,6 +26,7 @@ type Service struct {
 	now      func() time.Time
 	left     []DeviceLeftHook
 	erased   []DeviceErasedHook
+	forget   []SubjectErasedHook
 	exported []DeviceExportHook
 }
 
@@ -48,6 +49,18 @@ type DeviceErasedHook func(ctx context.Context, q store.Queries, d store.Device,
 
 // OnDeviceErased adds a hook, before serving starts.
 func (s *Service) OnDeviceErased(h DeviceErasedHook) { s.erased = append(s.erased, h) }
+
+// SubjectErasedHook runs inside the transaction that erases person sub,
+// while their profile p can still be read, so that a protocol adapter
+// forgets what it derived from the person's identifiers on any device, not
+// only those assigned to them (a Shared iPad, a colleague's Mac); it counts
+// what it removed in rows. It does not run when the profile cannot be read
+// any more (an erasure re-applied after a restore). An error undoes the
+// erasure.
+type SubjectErasedHook func(ctx context.Context, q store.Queries, sub store.Subject, p Profile, rows map[string]int) error
+
+// OnSubjectErased adds a hook, before serving starts.
+func (s *Service) OnSubjectErased(h SubjectErasedHook) { s.forget = append(s.forget, h) }
 
 // DeviceExportHook returns what a protocol adapter holds about device d
 // besides its inventory, for its person's data export; it runs inside the

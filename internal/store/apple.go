@@ -144,7 +144,8 @@ type AppleChannelStore interface {
 	MoveCertificate(ctx context.Context, tenantID, deviceID string, from []byte, cert ChannelCertificate, at time.Time) error
 	// Restart moves an unfinished channel (open, never sent a push token)
 	// from the certificate with fingerprint from to cert, naming the device
-	// index and topic of its new Authenticate, and counts its age (for
+	// index and topic of its new Authenticate, drops the tokens the first
+	// attempt escrowed (bootstrap, unlock), and counts its age (for
 	// Unfinished) from at; ErrConflict when the channel holds another
 	// certificate, closed or got a token meanwhile.
 	Restart(ctx context.Context, tenantID, deviceID string, from []byte, cert ChannelCertificate, index []byte, topic string, at time.Time) error
@@ -269,6 +270,8 @@ type AppleUserChannelStore interface {
 	// List returns the device's user channels, open and checked out, oldest
 	// first.
 	List(ctx context.Context, tenantID, deviceID string) ([]AppleUserChannel, error)
+	// CountOpen counts the device's channels not checked out.
+	CountOpen(ctx context.Context, tenantID, deviceID string) (int, error)
 	// Touch writes the last check-in time of an open channel.
 	Touch(ctx context.Context, tenantID, id string, at time.Time) error
 	// CheckOut closes one channel for good, its token and indexes dropped;
@@ -276,9 +279,14 @@ type AppleUserChannelStore interface {
 	// no error.
 	CheckOut(ctx context.Context, tenantID, id string, at time.Time) error
 	CheckOutDevice(ctx context.Context, tenantID, deviceID string, at time.Time) error
+	// ListOpen returns up to limit of the tenant's open channels, every
+	// device's, in (DeviceID, ID) order after the channel of afterDevice and
+	// afterID (both empty: from the first).
+	ListOpen(ctx context.Context, tenantID, afterDevice, afterID string, limit int) ([]AppleUserChannel, error)
 	// ForgetAccounts drops the account indexes of a device's channels and
-	// returns how many it dropped.
+	// returns how many it dropped; ForgetAccount drops one channel's.
 	ForgetAccounts(ctx context.Context, tenantID, deviceID string) (int, error)
+	ForgetAccount(ctx context.Context, tenantID, id string) error
 	// SchedulePush, ClaimPushes and PushDone are AppleChannelStore's, for
 	// user channels by ID.
 	SchedulePush(ctx context.Context, tenantID string, ids []string, at time.Time) (int, error)

@@ -33,9 +33,13 @@ const (
 	DefaultMaxAttempts    = 4
 	DefaultRequestTimeout = 30 * time.Second
 	DefaultExpiry         = 24 * time.Hour
-	maxTokenLen           = 256 // bytes; tokens are 32 today but Apple documents them as variable length
 	maxResponseBody       = 4 << 10
 )
+
+// MaxTokenLen is the longest device token, in bytes, a push is sent to (and
+// a TokenUpdate may register): tokens are 32 today, but Apple documents them
+// as variable length.
+const MaxTokenLen = 256
 
 // Notification is one MDM wake-up. Token and PushMagic come from the device's
 // TokenUpdate check-in.
@@ -224,7 +228,7 @@ func (c *Client) refuseLocally(n Notification) (Result, bool) {
 	switch {
 	case len(n.Token) == 0:
 		return Result{Outcome: BadToken, Reason: ReasonEmptyToken}, false
-	case len(n.Token) > maxTokenLen:
+	case len(n.Token) > MaxTokenLen:
 		return Result{Outcome: BadToken, Reason: ReasonTokenTooLong}, false
 	case n.PushMagic == "":
 		return Result{Outcome: Rejected, Reason: ReasonEmptyPushMagic}, false

@@ -12,6 +12,7 @@ import (
 	"howett.net/plist"
 
 	"github.com/steward-mdm/steward/internal/apperr"
+	"github.com/steward-mdm/steward/internal/apple/apns"
 	"github.com/steward-mdm/steward/internal/apple/mdmproto"
 	"github.com/steward-mdm/steward/internal/audit"
 	"github.com/steward-mdm/steward/internal/iam"
@@ -137,20 +138,21 @@ func (s *Service) checkManaged(ctx context.Context, q store.Queries, ch store.Ap
 // certificate must still be the device channel's, for the device the
 // message names, and that device must be managed. A read does, unless the
 // certificate is a renewed one the channel has not moved to yet: moving it
-// takes the write transaction.
-func (s *Service) checkUserChannel(ctx context.Context, cert *x509.Certificate, sender mdmproto.Enrollment) error {
+// takes the write transaction. It returns the device channel and device.
+func (s *Service) checkUserChannel(ctx context.Context, cert *x509.Certificate, sender mdmproto.Enrollment) (store.AppleChannel, store.Device, error) {
 	q := s.st.Read()
 	ch, d, err := q.AppleChannels().GetByCertWithDevice(ctx, Fingerprint(cert))
 	if errors.Is(err, store.ErrNotFound) {
-		return s.st.Tx(ctx, func(q store.Queries) error {
-			_, _, err := s.channelAndDevice(ctx, q, cert, sender)
+		err = s.st.Tx(ctx, func(q store.Queries) error {
+			ch, d, err = s.channelAndDevice(ctx, q, cert, sender)
 			return err
 		})
+		return ch, d, err
 	}
 	if err != nil {
-		return err
+		return ch, d, err
 	}
-	return s.checkManaged(ctx, q, ch, d, sender)
+	return ch, d, s.checkManaged(ctx, q, ch, d, sender)
 }
 
 // checkSender refuses a message whose sender is not the device the
@@ -173,6 +175,9 @@ func (s *Service) checkSender(ctx context.Context, q store.Queries, ch store.App
 // presents a certificate issued for an accepted enrolment, or takes over the
 // record of an earlier attempt that failed to install (retry.go).
 func (s *Service) authenticate(ctx context.Context, cert *x509.Certificate, m *mdmproto.Authenticate) error {
+	if len(m.Topic) > maxPushStringLen { // kept as the channel's topic
+		return apperr.Invalid("Authenticate with a Topic longer than %d", maxPushStringLen)
+	}
 	fp := Fingerprint(cert)
 	return s.st.Tx(ctx, func(q store.Queries) error {
 		if _, err := q.AppleChannels().GetByCert(ctx, fp); err == nil {
@@ -268,8 +273,8 @@ func (s *Service) authenticated(ctx context.Context, q store.Queries, e store.En
 // tokenUpdate stores how to wake the device; the first one completes the
 // enrolment and queues the initial inventory.
 func (s *Service) tokenUpdate(ctx context.Context, q store.Queries, ch store.AppleChannel, m *mdmproto.TokenUpdate) error {
-	if len(m.Token) == 0 || m.PushMagic == "" {
-		return apperr.Invalid("TokenUpdate without a token or PushMagic")
+	if err := checkPushRegistration(m); err != nil {
+		return err
 	}
 	d, earlier, err := s.lockForTokenUpdate(ctx, q, ch)
 	if err != nil {
@@ -337,6 +342,25 @@ func (s *Service) tokenUpdate(ctx context.Context, q store.Queries, ch store.App
 		return err
 	}
 	return s.hooks.Enrolled(ctx, q, d, e)
+}
+
+// maxPushStringLen bounds the PushMagic and Topic a device registers, far
+// above what Apple sends (a UUID; "com.apple.mgmt." and a UUID): Steward
+// keeps them as sent, and sends the PushMagic back with every push.
+const maxPushStringLen = 256
+
+// checkPushRegistration vets what a TokenUpdate registers, on the device
+// channel or a user channel: a token and a PushMagic, none of them (nor the
+// topic) longer than a real device sends.
+func checkPushRegistration(m *mdmproto.TokenUpdate) error {
+	if len(m.Token) == 0 || m.PushMagic == "" {
+		return apperr.Invalid("TokenUpdate without a token or PushMagic")
+	}
+	if len(m.Token) > apns.MaxTokenLen || len(m.PushMagic) > maxPushStringLen || len(m.Topic) > maxPushStringLen {
+		return apperr.Invalid("TokenUpdate with a Token longer than %d bytes, or a PushMagic or Topic longer than %d",
+			apns.MaxTokenLen, maxPushStringLen)
+	}
+	return nil
 }
 
 // initialInventory is what a newly enrolled device is asked first. A

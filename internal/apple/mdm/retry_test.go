@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"howett.net/plist"
+
 	"github.com/steward-mdm/steward/internal/apple/mdm"
 	"github.com/steward-mdm/steward/internal/privacy"
 	"github.com/steward-mdm/steward/internal/sim"
@@ -236,4 +238,56 @@ func (f *fixture) retrying() (first, retry *sim.Device, ch store.AppleChannel) {
 	}
 	f.svc.SetClock(func() time.Time { return time.Now().Add(3 * time.Minute) }) // the first attempt is quiet
 	return first, attempt(), ch
+}
+
+// TestRetryDropsEscrowedTokens: a retry that takes over a pending record
+// does not inherit the bootstrap token the first attempt's device escrowed:
+// another device retrying with the same link must not be handed it.
+func TestRetryDropsEscrowedTokens(t *testing.T) {
+	storetest.ForEachEngine(t, testRetryDropsEscrowedTokens)
+}
+
+func testRetryDropsEscrowedTokens(t *testing.T, st store.Store) {
+	f := newFixture(t, st)
+	f.publish(privacy.Corporate)
+	ts := f.serve()
+	link := f.invite(privacy.Corporate, "")
+	attempt := func() *sim.Device {
+		d, err := sim.New(ts.Client(), false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := d.Prepare(f.ctx, link, false); err != nil {
+			t.Fatal(err)
+		}
+		return d
+	}
+	first := attempt()
+	if err := first.Authenticate(f.ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := first.Checkin(f.ctx, map[string]any{"MessageType": "SetBootstrapToken", "UDID": first.UDID,
+		"BootstrapToken": []byte("first-device-secret")}); err != nil {
+		t.Fatal(err)
+	}
+	f.svc.SetClock(func() time.Time { return time.Now().Add(3 * time.Minute) }) // the first attempt is quiet
+	retry := attempt()
+	if err := retry.Authenticate(f.ctx); err != nil {
+		t.Fatal(err)
+	}
+	ch, err := st.Read().AppleChannels().GetByCert(f.ctx, mdm.Fingerprint(retry.Certificate()))
+	if err != nil || ch.Bootstrap != nil || ch.UnlockToken != nil {
+		t.Fatalf("the retried channel: bootstrap %d bytes, unlock token %d bytes (%v); want neither", len(ch.Bootstrap), len(ch.UnlockToken), err)
+	}
+	if _, err := retry.Checkin(f.ctx, retry.TokenUpdate()); err != nil {
+		t.Fatal(err)
+	}
+	out, err := retry.Checkin(f.ctx, map[string]any{"MessageType": "GetBootstrapToken", "UDID": retry.UDID})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got struct{ BootstrapToken []byte }
+	if _, err := plist.Unmarshal(out, &got); err != nil || len(got.BootstrapToken) != 0 {
+		t.Errorf("the retry's device is handed a bootstrap token %q (%v); want none", got.BootstrapToken, err)
+	}
 }

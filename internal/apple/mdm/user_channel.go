@@ -61,6 +61,41 @@ func (s *Service) userIndex(ctx context.Context, q store.Queries, tenantID, devi
 	return s.priv.Vault().BlindIndex(ctx, q, tenantID, "apple.user", deviceID+"|"+userKey(e))
 }
 
+// maxUserChannels bounds the open user channels of one device. The device
+// alone says who its users are (every new UserID or short name is a new
+// user), so without a bound one enrolled identity could add channels, audit
+// entries and push-queue entries without end. A Mac or Shared iPad has tens
+// of users at most; an admin can close the channels of users who left.
+const maxUserChannels = 100
+
+// Why a user gets no channel (userTokenUpdate); UserAuthenticate says so
+// earlier, as Apple's "not managed".
+var (
+	errDevicePending = apperr.Conflict("the device has not finished enrolling; its users' channels follow")
+	errTooManyUsers  = apperr.Conflict("this device has %d open user channels, the most Steward keeps; "+
+		"an administrator can close the channels of users who left", maxUserChannels)
+	errUserNotManaged = apperr.New(apperr.KindGone, "Steward does not manage this user now")
+)
+
+// admitUser refuses a user of device d who has no open channel and would
+// not get one: the device has not finished enrolling, or it has
+// maxUserChannels open already. Under the device channel's row lock (as in
+// userTokenUpdate) the count is exact: every channel opens under that lock.
+func (s *Service) admitUser(ctx context.Context, q store.Queries, d store.Device, userIdx []byte) error {
+	if d.State != store.DeviceEnrolled {
+		return errDevicePending
+	}
+	_, err := q.AppleUserChannels().Find(ctx, d.TenantID, d.ID, userIdx)
+	if !errors.Is(err, store.ErrNotFound) {
+		return err // nil: the user's channel is open, and stays so
+	}
+	n, err := q.AppleUserChannels().CountOpen(ctx, d.TenantID, d.ID)
+	if err == nil && n >= maxUserChannels {
+		return errTooManyUsers
+	}
+	return err
+}
+
 // AccountIndex is the keyed index of an account's short name on a device,
 // how an admin finds the user channel of an account they know.
 func (s *Service) AccountIndex(ctx context.Context, q store.Queries, tenantID, deviceID, shortName string) ([]byte, error) {
@@ -71,19 +106,38 @@ func (s *Service) AccountIndex(ctx context.Context, q store.Queries, tenantID, d
 func (s *Service) userCheckin(ctx context.Context, cert *x509.Certificate, msg mdmproto.Checkin) ([]byte, error) {
 	switch m := msg.(type) {
 	case *mdmproto.UserAuthenticate:
-		if err := s.checkUserChannel(ctx, cert, m.Enrollment); err != nil {
-			return nil, err
-		}
-		return userAuthenticateResponse(m)
+		return s.userAuthenticate(ctx, cert, m)
 	case *mdmproto.TokenUpdate:
 		return nil, s.userTokenUpdate(ctx, cert, m)
 	case *mdmproto.DeclarativeManagement:
-		if err := s.checkUserChannel(ctx, cert, m.Enrollment); err != nil {
+		if _, _, err := s.checkUserChannel(ctx, cert, m.Enrollment); err != nil {
 			return nil, err
 		}
 		return declarativeResponse(m)
 	}
 	return nil, apperr.Invalid("%s is not a user-channel message", msg.MessageType())
+}
+
+// userAuthenticate answers a user's login. A user whose TokenUpdate would
+// be refused gets 410, Apple's answer for a user the server will not
+// manage: the device then asks nothing more for them until they log in
+// again. Read without a lock, the count is advice; the TokenUpdate decides.
+func (s *Service) userAuthenticate(ctx context.Context, cert *x509.Certificate, m *mdmproto.UserAuthenticate) ([]byte, error) {
+	_, d, err := s.checkUserChannel(ctx, cert, m.Enrollment)
+	if err != nil {
+		return nil, err
+	}
+	q := s.st.Read()
+	userIdx, err := s.userIndex(ctx, q, d.TenantID, d.ID, m.Enrollment)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.admitUser(ctx, q, d, userIdx); errors.Is(err, errDevicePending) || errors.Is(err, errTooManyUsers) {
+		return nil, errUserNotManaged
+	} else if err != nil {
+		return nil, err
+	}
+	return userAuthenticateResponse(m)
 }
 
 // userAuthenticateResponse answers Apple's two-step UserAuthenticate
@@ -102,18 +156,21 @@ func userAuthenticateResponse(m *mdmproto.UserAuthenticate) ([]byte, error) {
 // userTokenUpdate opens (or re-registers) the user's channel. The device
 // channel's write comes first: it fails if the device left meanwhile, and
 // on PostgreSQL its row lock makes a concurrent departure wait for this
-// transaction, so that the departure closes the channel opened here.
+// transaction, so that the departure closes the channel opened here, and
+// makes concurrent TokenUpdates of the device's users take turns, so that
+// they count its open channels one after the other.
 func (s *Service) userTokenUpdate(ctx context.Context, cert *x509.Certificate, m *mdmproto.TokenUpdate) error {
-	if len(m.Token) == 0 || m.PushMagic == "" {
-		return apperr.Invalid("TokenUpdate without a token or PushMagic")
+	if err := checkPushRegistration(m); err != nil {
+		return err
 	}
 	return s.st.Tx(ctx, func(q store.Queries) error {
 		ch, d, err := s.channelAndDevice(ctx, q, cert, m.Enrollment)
 		if err != nil {
 			return err
 		}
-		if d.State != store.DeviceEnrolled {
-			return apperr.Conflict("the device has not finished enrolling; its users' channels follow")
+		// A user's channel is woken through its device's push certificate.
+		if m.Topic != ch.Topic {
+			return apperr.Invalid("the user's TokenUpdate names a Topic other than its device's")
 		}
 		now := s.clock()
 		if err := s.changeChannel(ctx, q, ch, store.ChannelChange{At: now}); err != nil {
@@ -123,9 +180,14 @@ func (s *Service) userTokenUpdate(ctx context.Context, cert *x509.Certificate, m
 		if err != nil {
 			return err
 		}
-		accountIdx, err := s.AccountIndex(ctx, q, ch.TenantID, ch.DeviceID, m.UserShortName)
-		if err != nil {
+		if err := s.admitUser(ctx, q, d, userIdx); err != nil {
 			return err
+		}
+		var accountIdx []byte // none for a user who sent no short name: no account to find
+		if strings.TrimSpace(m.UserShortName) != "" {
+			if accountIdx, err = s.AccountIndex(ctx, q, ch.TenantID, ch.DeviceID, m.UserShortName); err != nil {
+				return err
+			}
 		}
 		id := store.NewID()
 		uc, err := q.AppleUserChannels().Open(ctx, store.AppleUserChannel{ID: id, TenantID: ch.TenantID,
@@ -168,28 +230,38 @@ func (s *Service) CloseUserChannel(ctx context.Context, tenantID, deviceID, id, 
 		if uc.CheckedOut {
 			return apperr.Conflict("this user channel is closed already")
 		}
-		now := s.clock()
-		if err := q.AppleUserChannels().CheckOut(ctx, tenantID, id, now); err != nil {
-			return err
-		}
-		cancelled, err := q.Commands().CancelOpenForUser(ctx, tenantID, deviceID, id, chain, now)
+		cancelled, err := s.closeUserChannel(ctx, q, uc, chain)
 		if err != nil {
 			return err
-		}
-		for _, cmd := range cancelled {
-			if err := s.finished(ctx, q, cmd); err != nil {
-				return err
-			}
 		}
 		if uc, err = q.AppleUserChannels().Get(ctx, tenantID, id); err != nil {
 			return err
 		}
 		e := actor.Entry(tenantID, "mdm.user_channel.close", "device", deviceID, audit.OutcomeSuccess)
 		e.Reason = reason
-		e.Details = map[string]any{"user_channel": id, "commands_cancelled": len(cancelled)}
+		e.Details = map[string]any{"user_channel": id, "commands_cancelled": cancelled}
 		return audit.Append(ctx, q, e)
 	})
 	return uc, err
+}
+
+// closeUserChannel closes uc, whose device the caller locked, and cancels
+// its open commands with chain; it returns how many it cancelled.
+func (s *Service) closeUserChannel(ctx context.Context, q store.Queries, uc store.AppleUserChannel, chain string) (int, error) {
+	now := s.clock()
+	if err := q.AppleUserChannels().CheckOut(ctx, uc.TenantID, uc.ID, now); err != nil {
+		return 0, err
+	}
+	cancelled, err := q.Commands().CancelOpenForUser(ctx, uc.TenantID, uc.DeviceID, uc.ID, chain, now)
+	if err != nil {
+		return 0, err
+	}
+	for _, cmd := range cancelled {
+		if err := s.finished(ctx, q, cmd); err != nil {
+			return 0, err
+		}
+	}
+	return len(cancelled), nil
 }
 
 // lockedUserChannel locks device deviceID, as a departure locks it, and
@@ -217,6 +289,65 @@ func (s *Service) forgetAccounts(ctx context.Context, q store.Queries, d store.D
 	n, err := q.AppleUserChannels().ForgetAccounts(ctx, d.TenantID, d.ID)
 	rows["apple_user_channel_accounts"] += n
 	return err
+}
+
+// erasedPersonChain is why an erased person's Shared iPad channel's
+// commands were cancelled.
+const erasedPersonChain = `[{"LocalizedDescription":"cancelled: the user was erased"}]`
+
+// forgetPerson is the privacy core's hook for an erased person. Their
+// account may be on devices not assigned to them (a Shared iPad, a
+// colleague's Mac), so every open user channel of the tenant is checked
+// against what derives from the person's Managed Apple ID (their e-mail
+// address): a matching account index goes, so the account cannot be looked
+// up, and a Shared iPad channel keyed on that ID closes, its user index
+// being the ID's. (Closed channels hold no index.) A user who logs in again
+// opens a new channel.
+func (s *Service) forgetPerson(ctx context.Context, q store.Queries, sub store.Subject, p privacy.Profile, rows map[string]int) error {
+	if p.Email == "" {
+		return nil
+	}
+	const page = 500
+	var device, afterID string
+	var accountIdx, userIdx []byte
+	for {
+		ucs, err := q.AppleUserChannels().ListOpen(ctx, sub.TenantID, device, afterID, page)
+		if err != nil {
+			return err
+		}
+		for _, uc := range ucs {
+			if uc.DeviceID != device || accountIdx == nil {
+				device = uc.DeviceID
+				if accountIdx, err = s.AccountIndex(ctx, q, uc.TenantID, device, p.Email); err != nil {
+					return err
+				}
+				if userIdx, err = s.userIndex(ctx, q, uc.TenantID, device, mdmproto.Enrollment{UserShortName: p.Email}); err != nil {
+					return err
+				}
+			}
+			afterID = uc.ID
+			switch {
+			case bytes.Equal(uc.UserIndex, userIdx):
+				// Locked as for CloseUserChannel: no command is queued on
+				// the channel while it closes.
+				if _, err := q.Devices().Lock(ctx, uc.TenantID, uc.DeviceID); err != nil {
+					return err
+				}
+				if _, err := s.closeUserChannel(ctx, q, uc, erasedPersonChain); err != nil {
+					return err
+				}
+				rows["apple_user_channels_closed"]++
+			case bytes.Equal(uc.AccountIndex, accountIdx):
+				if err := q.AppleUserChannels().ForgetAccount(ctx, uc.TenantID, uc.ID); err != nil {
+					return err
+				}
+				rows["apple_user_channel_accounts"]++
+			}
+		}
+		if len(ucs) < page {
+			return nil
+		}
+	}
 }
 
 // userChannelFor passes the device channel's checks, then finds the open
@@ -327,6 +458,9 @@ func (s *Service) UserChannels(ctx context.Context, tenantID, deviceID, account 
 	}
 	if account == "" {
 		return list(s.st.Read())
+	}
+	if strings.TrimSpace(account) == "" {
+		return nil, apperr.Invalid("account is blank; leave it out to list every user channel")
 	}
 	var found []store.AppleUserChannel
 	err := s.st.Tx(ctx, func(q store.Queries) error {

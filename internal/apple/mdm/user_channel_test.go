@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
+	"strings"
 	"testing"
 
 	"howett.net/plist"
@@ -351,4 +353,226 @@ func testErasureForgetsAccounts(t *testing.T, st store.Store) {
 		t.Fatalf("re-applying erasures: %d, %v", n, err)
 	}
 	checkForgotten("after a restore of an older backup")
+}
+
+// TestUserChannelBound: a device keeps at most 100 open user channels. A
+// new user beyond them is told at login that Steward will not manage them
+// (410) and their TokenUpdate is refused, never with a 401; the users who
+// have a channel go on, and closing one makes room.
+func TestUserChannelBound(t *testing.T) {
+	storetest.ForEachEngine(t, testUserChannelBound)
+}
+
+func testUserChannelBound(t *testing.T, st store.Store) {
+	f := newFixture(t, st)
+	f.publish(privacy.Corporate)
+	ts := f.serve()
+	mac, dev := f.enrolled(ts, privacy.Corporate, "")
+	jane := mac.NewUser("jdoe", "Jane Doe")
+	if err := jane.LogIn(f.ctx); err != nil {
+		t.Fatal(err)
+	}
+	// 99 more users, straight into the store: the bound is on what is there.
+	err := st.Tx(f.ctx, func(q store.Queries) error {
+		for i := range 99 {
+			if _, err := q.AppleUserChannels().Open(f.ctx, store.AppleUserChannel{ID: store.NewID(), TenantID: f.tenant, DeviceID: dev.ID,
+				UserIndex: []byte(fmt.Sprintf("user-%d", i)), Topic: testTopic, PushToken: []byte("t"), PushMagic: "m",
+				LastCheckin: f.now, UpdatedAt: f.now}); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	before := storetest.AllValues(t, st)
+	late := mac.NewUser("late", "Late Comer")
+	if _, err := late.Checkin(f.ctx, map[string]any{"MessageType": "UserAuthenticate"}); status(t, err) != http.StatusGone {
+		t.Errorf("UserAuthenticate of a 101st user: %v; want 410, Apple's \"not managed\"", err)
+	}
+	if _, err := late.Checkin(f.ctx, late.TokenUpdate()); status(t, err) != http.StatusConflict {
+		t.Errorf("TokenUpdate of a 101st user: %v; want 409", err)
+	}
+	if !bytes.Equal(storetest.AllValues(t, st), before) {
+		t.Error("a refused user changed the database")
+	}
+	// Jane has a channel: her login and a new token still go through.
+	if err := jane.LogIn(f.ctx); err != nil {
+		t.Errorf("a user with a channel logging in again at the bound: %v", err)
+	}
+	all, err := f.svc.UserChannels(f.ctx, f.tenant, dev.ID, "", admin)
+	if err != nil || len(all) != 100 {
+		t.Fatalf("user channels: %d, %v; want 100", len(all), err)
+	}
+	if _, err := f.svc.CloseUserChannel(f.ctx, f.tenant, dev.ID, all[len(all)-1].ID, "left the company", admin); err != nil {
+		t.Fatal(err)
+	}
+	if err := late.LogIn(f.ctx); err != nil {
+		t.Errorf("a new user once a channel was closed: %v", err)
+	}
+}
+
+// TestUserTokenUpdateChecked: a user's TokenUpdate names its device's
+// topic, and its token and PushMagic are no longer than a real device's;
+// the device channel's TokenUpdate passes the same checks of length.
+func TestUserTokenUpdateChecked(t *testing.T) {
+	f := newFixture(t, storetest.OpenSQLite(t))
+	f.publish(privacy.Corporate)
+	ts := f.serve()
+	mac, dev := f.enrolled(ts, privacy.Corporate, "")
+	u := mac.NewUser("x", "")
+	for name, change := range map[string]func(m map[string]any){
+		"another topic":      func(m map[string]any) { m["Topic"] = "com.apple.mgmt.External.someone-else" },
+		"a 900 KiB topic":    func(m map[string]any) { m["Topic"] = strings.Repeat("a", 900<<10) },
+		"a 50 KiB PushMagic": func(m map[string]any) { m["PushMagic"] = strings.Repeat("b", 50<<10) },
+		"a 300-byte token":   func(m map[string]any) { m["Token"] = bytes.Repeat([]byte{1}, 300) },
+		"a topic of 300":     func(m map[string]any) { m["Topic"] = testTopic + strings.Repeat("c", 300) },
+		"a PushMagic of 300": func(m map[string]any) { m["PushMagic"] = strings.Repeat("d", 300) },
+	} {
+		msg := u.TokenUpdate()
+		change(msg)
+		if _, err := u.Checkin(f.ctx, msg); status(t, err) != http.StatusBadRequest {
+			t.Errorf("a user's TokenUpdate with %s: %v; want 400", name, err)
+		}
+	}
+	if all, err := f.st.Read().AppleUserChannels().List(f.ctx, f.tenant, dev.ID); err != nil || len(all) != 0 {
+		t.Errorf("refused TokenUpdates opened %d channels (%v)", len(all), err)
+	}
+	long := mac.TokenUpdate()
+	long["PushMagic"] = strings.Repeat("b", 50<<10)
+	if _, err := mac.Checkin(f.ctx, long); status(t, err) != http.StatusBadRequest {
+		t.Errorf("the device channel's TokenUpdate with a 50 KiB PushMagic: %v; want 400", err)
+	}
+	if err := u.LogIn(f.ctx); err != nil {
+		t.Errorf("a user's TokenUpdate as a Mac sends it: %v", err)
+	}
+}
+
+// TestUserOfPendingDevice: a user logging in on a device that has not
+// finished enrolling is told Steward will not manage them (410) rather than
+// handed a challenge for a TokenUpdate that is then refused.
+func TestUserOfPendingDevice(t *testing.T) {
+	f := newFixture(t, storetest.OpenSQLite(t))
+	f.publish(privacy.Corporate)
+	ts := f.serve()
+	mac, err := sim.New(ts.Client(), false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := mac.Prepare(f.ctx, f.invite(privacy.Corporate, ""), false); err != nil {
+		t.Fatal(err)
+	}
+	if err := mac.Authenticate(f.ctx); err != nil { // no TokenUpdate yet: pending
+		t.Fatal(err)
+	}
+	u := mac.NewUser("jdoe", "Jane Doe")
+	if _, err := u.Checkin(f.ctx, map[string]any{"MessageType": "UserAuthenticate"}); status(t, err) != http.StatusGone {
+		t.Errorf("UserAuthenticate on a pending device: %v; want 410", err)
+	}
+	if _, err := u.Checkin(f.ctx, u.TokenUpdate()); status(t, err) != http.StatusConflict {
+		t.Errorf("a user's TokenUpdate on a pending device: %v; want 409", err)
+	}
+}
+
+// TestBlankAccountLookup: a blank account name is refused, not matched
+// with the channels of users who sent no short name, which have no account
+// index at all.
+func TestBlankAccountLookup(t *testing.T) {
+	f := newFixture(t, storetest.OpenSQLite(t))
+	f.publish(privacy.Corporate)
+	ts := f.serve()
+	mac, dev := f.enrolled(ts, privacy.Corporate, "")
+	if err := mac.NewUser("", "").LogIn(f.ctx); err != nil {
+		t.Fatal(err)
+	}
+	for _, account := range []string{" ", "\t "} {
+		if found, err := f.svc.UserChannels(f.ctx, f.tenant, dev.ID, account, admin); !apperr.IsKind(err, apperr.KindInvalid) {
+			t.Errorf("account %q: %d found, %v; want 400", account, len(found), err)
+		}
+	}
+	all, err := f.svc.UserChannels(f.ctx, f.tenant, dev.ID, "", admin)
+	if err != nil || len(all) != 1 || all[0].AccountIndex != nil {
+		t.Errorf("the channel of a user without a short name: %+v, %v; want no account index", all, err)
+	}
+}
+
+// TestErasureForgetsAccountsEverywhere: erasing a person forgets their
+// account on devices not assigned to them too. On a Shared iPad, whose
+// users are keyed by their Managed Apple ID, the person's channel closes
+// (its user index derives from the ID) and its commands are cancelled; on a
+// colleague's Mac the account index goes and the channel goes on. Other
+// users keep theirs.
+func TestErasureForgetsAccountsEverywhere(t *testing.T) {
+	storetest.ForEachEngine(t, testErasureForgetsAccountsEverywhere)
+}
+
+func testErasureForgetsAccountsEverywhere(t *testing.T, st store.Store) {
+	f := newFixture(t, st)
+	f.publish(privacy.Shared)
+	f.publish(privacy.Corporate)
+	ts := f.serve()
+	anna, bob := f.subject("anna@school.example"), f.subject("bob@school.example")
+	ipad, sharedIPad := f.enrolled(ts, privacy.Shared, "")
+	mac, bobsMac := f.enrolled(ts, privacy.Corporate, bob)
+	iPadUser := func(managedAppleID string) *sim.User {
+		u := ipad.NewUser(managedAppleID, "")
+		u.ID = "FFFFFFFF-FFFF-FFFF-FFFF-FFFFFFFFFFFF" // every Shared iPad user's
+		return u
+	}
+	annaOnIPad, ben := iPadUser("anna@school.example"), iPadUser("ben@school.example")
+	annaOnMac := mac.NewUser("anna@school.example", "Anna")
+	for _, u := range []*sim.User{annaOnIPad, ben, annaOnMac} {
+		if err := u.LogIn(f.ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	found, err := f.svc.UserChannels(f.ctx, f.tenant, sharedIPad.ID, "anna@school.example", admin)
+	if err != nil || len(found) != 1 {
+		t.Fatalf("anna's channel on the Shared iPad: %+v, %v", found, err)
+	}
+	queued, err := f.svc.EnqueueForUser(f.ctx, f.tenant, sharedIPad.ID, found[0].ID, mdmproto.ProfileList{}, "", admin)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	signed, err := f.priv.EraseSubject(f.ctx, f.tenant, anna, "erasure request", admin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var cert privacy.Certificate
+	if err := json.Unmarshal([]byte(signed.Certificate), &cert); err != nil || cert.RowsRemoved["apple_user_channels_closed"] != 1 ||
+		cert.RowsRemoved["apple_user_channel_accounts"] != 1 {
+		t.Errorf("deletion certificate: %+v, %v; want one channel closed, one account forgotten", cert.RowsRemoved, err)
+	}
+	for _, d := range []store.Device{sharedIPad, bobsMac} {
+		if found, err := f.svc.UserChannels(f.ctx, f.tenant, d.ID, "anna@school.example", admin); err != nil || len(found) != 0 {
+			t.Errorf("after erasing anna, her account is still found on device %s: %d, %v", d.ID, len(found), err)
+		}
+	}
+	closed, err := st.Read().AppleUserChannels().Get(f.ctx, f.tenant, found[0].ID)
+	if err != nil || !closed.CheckedOut || closed.UserIndex != nil {
+		t.Errorf("anna's Shared iPad channel: closed %v, user index kept %v (%v); want it closed, without its user index",
+			closed.CheckedOut, closed.UserIndex != nil, err)
+	}
+	if cmd, err := st.Read().Commands().Get(f.ctx, f.tenant, queued.ID); err != nil || cmd.State != store.CommandCancelled {
+		t.Errorf("anna's queued command: %s, %v; want it cancelled", cmd.State, err)
+	}
+	if found, err := f.svc.UserChannels(f.ctx, f.tenant, sharedIPad.ID, "ben@school.example", admin); err != nil || len(found) != 1 {
+		t.Errorf("ben's channel after anna's erasure: %d, %v", len(found), err)
+	}
+	// The Mac's channel still routes; logging in again opens a new one on the iPad.
+	macChannels, err := f.svc.UserChannels(f.ctx, f.tenant, bobsMac.ID, "", admin)
+	if err != nil || len(macChannels) != 1 || macChannels[0].CheckedOut {
+		t.Fatalf("the Mac's user channels: %+v, %v", macChannels, err)
+	}
+	if _, err := f.svc.EnqueueForUser(f.ctx, f.tenant, bobsMac.ID, macChannels[0].ID, mdmproto.ProfileList{}, "", admin); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := annaOnMac.Poll(f.ctx); err != nil || n != 1 {
+		t.Errorf("the Mac's channel answered %d commands (%v), want 1", n, err)
+	}
+	if err := annaOnIPad.LogIn(f.ctx); err != nil {
+		t.Errorf("logging in on the Shared iPad again: %v", err)
+	}
 }

@@ -209,8 +209,11 @@ func (s appleChannelStore) MoveCertificate(ctx context.Context, tenantID, device
 }
 
 func (s appleChannelStore) Restart(ctx context.Context, tenantID, deviceID string, from []byte, cert store.ChannelCertificate, index []byte, topic string, at time.Time) error {
+	// The escrowed tokens were the first attempt's device's: another
+	// device retrying must not be handed them.
 	n, err := s.q.exec(ctx, "restarting an unfinished MDM channel", `UPDATE apple_channels SET cert_fingerprint = $4,
-		cert_serial = $5, cert_not_after = $6, channel_index = $7, topic = $8, last_checkin = $9, created_at = $9, updated_at = $9
+		cert_serial = $5, cert_not_after = $6, channel_index = $7, topic = $8, last_checkin = $9, created_at = $9, updated_at = $9,
+		bootstrap = NULL, unlock_token = NULL
 		WHERE tenant_id = $1 AND device_id = $2 AND cert_fingerprint = $3 AND checked_out = 0 AND push_token IS NULL AND token_at = 0`,
 		tenantID, deviceID, from, cert.Fingerprint, cert.Serial, micros(cert.NotAfter), index, topic, micros(at))
 	if err == nil && n == 0 {

@@ -62,6 +62,13 @@ func (s appleUserChannelStore) List(ctx context.Context, tenantID, deviceID stri
 	return collect(rows, err, "listing user channels", scanAppleUserChannel)
 }
 
+func (s appleUserChannelStore) CountOpen(ctx context.Context, tenantID, deviceID string) (int, error) {
+	var n int
+	err := s.q.x.QueryRowContext(ctx, `SELECT COUNT(*) FROM apple_user_channels
+		WHERE tenant_id = $1 AND device_id = $2 AND checked_out = 0`, tenantID, deviceID).Scan(&n)
+	return n, mapErr("counting open user channels", err)
+}
+
 func (s appleUserChannelStore) Touch(ctx context.Context, tenantID, id string, at time.Time) error {
 	return s.q.execOne(ctx, "recording a user check-in", `UPDATE apple_user_channels SET last_checkin = $3, updated_at = $3
 		WHERE tenant_id = $1 AND id = $2 AND checked_out = 0`, tenantID, id, micros(at))
@@ -85,6 +92,21 @@ func (s appleUserChannelStore) CheckOutDevice(ctx context.Context, tenantID, dev
 func (s appleUserChannelStore) ForgetAccounts(ctx context.Context, tenantID, deviceID string) (int, error) {
 	return s.q.exec(ctx, "forgetting user-channel accounts", `UPDATE apple_user_channels SET account_index = NULL
 		WHERE tenant_id = $1 AND device_id = $2 AND account_index IS NOT NULL`, tenantID, deviceID)
+}
+
+func (s appleUserChannelStore) ListOpen(ctx context.Context, tenantID, afterDevice, afterID string, limit int) ([]store.AppleUserChannel, error) {
+	// device_id >= $2 on its own lets both engines walk the (tenant, device)
+	// index from the last page's device.
+	rows, err := s.q.x.QueryContext(ctx, `SELECT `+appleUserChannelColumns+` FROM apple_user_channels
+		WHERE tenant_id = $1 AND checked_out = 0 AND device_id >= $2 AND (device_id > $2 OR id > $3)
+		ORDER BY device_id, id LIMIT $4`, tenantID, afterDevice, afterID, limit)
+	return collect(rows, err, "listing open user channels", scanAppleUserChannel)
+}
+
+func (s appleUserChannelStore) ForgetAccount(ctx context.Context, tenantID, id string) error {
+	_, err := s.q.exec(ctx, "forgetting a user-channel account", `UPDATE apple_user_channels SET account_index = NULL
+		WHERE tenant_id = $1 AND id = $2`, tenantID, id)
+	return err
 }
 
 func (s appleUserChannelStore) SchedulePush(ctx context.Context, tenantID string, ids []string, at time.Time) (int, error) {

@@ -27,6 +27,7 @@ func runApple(t *testing.T, open func(t *testing.T) store.Store) {
 	t.Run("CommandQueueBound", func(t *testing.T) { testCommandQueueBound(t, open(t)) })
 	t.Run("ConcurrentEnqueuesKeepTheBound", func(t *testing.T) { testConcurrentEnqueuesKeepTheBound(t, open(t)) })
 	t.Run("UserChannels", func(t *testing.T) { testUserChannels(t, open(t)) })
+	t.Run("UserChannelsListOpen", func(t *testing.T) { testUserChannelsListOpen(t, open(t)) })
 }
 
 func testEnrolments(t *testing.T, st store.Store) {

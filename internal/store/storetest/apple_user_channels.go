@@ -2,6 +2,8 @@ package storetest
 
 import (
 	"context"
+	"fmt"
+	"slices"
 	"testing"
 	"time"
 
@@ -58,6 +60,14 @@ func testUserChannels(t *testing.T, st store.Store) {
 	if list, err := st.Read().AppleUserChannels().List(ctx, a.ID, d.ID); err != nil || len(list) != 2 {
 		t.Fatalf("list: %+v, %v", list, err)
 	}
+	countOpen := func(tenantID string, want int) {
+		t.Helper()
+		if n, err := st.Read().AppleUserChannels().CountOpen(ctx, tenantID, d.ID); err != nil || n != want {
+			t.Fatalf("open user channels of tenant %s: %d, %v; want %d", tenantID, n, err, want)
+		}
+	}
+	countOpen(a.ID, 2)
+	countOpen(b.ID, 0)
 
 	// Each channel's queue is its own, and the device's presence counts
 	// only the device channel's.
@@ -157,6 +167,7 @@ func testUserChannels(t *testing.T, st store.Store) {
 	}
 	_, err = st.Read().AppleUserChannels().Find(ctx, a.ID, d.ID, jane.UserIndex)
 	wantErr(t, err, store.ErrNotFound, "a closed user channel by its user")
+	countOpen(a.ID, 1)
 	again.ID = store.NewID()
 	if got = open(again); got.CheckedOut || got.ID != again.ID {
 		t.Fatalf("jane's new channel: %+v", got)
@@ -209,4 +220,74 @@ func sameUserChannel(a, b store.AppleUserChannel) bool {
 		a.PushMagic == b.PushMagic && a.CheckedOut == b.CheckedOut && a.LastCheckin.Equal(b.LastCheckin) &&
 		a.CreatedAt.Equal(b.CreatedAt) && a.UpdatedAt.Equal(b.UpdatedAt) && a.PushDueAt.Equal(b.PushDueAt) &&
 		a.TokenAt.Equal(b.TokenAt)
+}
+
+// testUserChannelsListOpen: ListOpen walks a tenant's open user channels,
+// every device's, page by page in (device, ID) order, without closed
+// channels or another tenant's; ForgetAccount drops one channel's account
+// index.
+func testUserChannelsListOpen(t *testing.T, st store.Store) {
+	ctx := context.Background()
+	a, b := newTenant(t, st, ""), newTenant(t, st, "")
+	var devices []store.Device
+	for _, tenantID := range []string{a.ID, b.ID} {
+		for range 3 {
+			devices = append(devices, newDevice(t, st, tenantID, "", "corporate"))
+		}
+	}
+	var want []string
+	tx(t, st, func(q store.Queries) error {
+		for _, d := range devices {
+			for i := range 3 {
+				c, err := q.AppleUserChannels().Open(ctx, store.AppleUserChannel{ID: store.NewID(), TenantID: d.TenantID, DeviceID: d.ID,
+					UserIndex: []byte(fmt.Sprintf("user-%d", i)), AccountIndex: []byte("account"), PushToken: []byte("t"), PushMagic: "m",
+					LastCheckin: micro(at), UpdatedAt: micro(at)})
+				switch {
+				case err != nil:
+					return err
+				case d.TenantID != a.ID:
+				case i == 1: // one closed on each device
+					if err := q.AppleUserChannels().CheckOut(ctx, d.TenantID, c.ID, at); err != nil {
+						return err
+					}
+				default:
+					want = append(want, c.DeviceID+"/"+c.ID)
+				}
+			}
+		}
+		return nil
+	})
+	slices.Sort(want)
+	var got []string
+	var last store.AppleUserChannel
+	for pages := 0; ; pages++ {
+		page, err := st.Read().AppleUserChannels().ListOpen(ctx, a.ID, last.DeviceID, last.ID, 4)
+		must(t, err)
+		for _, c := range page {
+			if c.TenantID != a.ID || c.CheckedOut {
+				t.Fatalf("listed %+v", c)
+			}
+			got = append(got, c.DeviceID+"/"+c.ID)
+			last = c
+		}
+		if len(page) < 4 || pages > 3 {
+			break
+		}
+	}
+	if !slices.Equal(got, want) {
+		t.Fatalf("open channels, in pages of 4:\n got %v\nwant %v", got, want)
+	}
+
+	tx(t, st, func(q store.Queries) error { return q.AppleUserChannels().ForgetAccount(ctx, b.ID, last.ID) })
+	if c, _ := st.Read().AppleUserChannels().Get(ctx, a.ID, last.ID); c.AccountIndex == nil {
+		t.Fatal("another tenant forgot a channel's account")
+	}
+	tx(t, st, func(q store.Queries) error { return q.AppleUserChannels().ForgetAccount(ctx, a.ID, last.ID) })
+	list, err := st.Read().AppleUserChannels().List(ctx, a.ID, last.DeviceID)
+	must(t, err)
+	for _, c := range list {
+		if (c.AccountIndex == nil) != (c.ID == last.ID || c.CheckedOut) {
+			t.Fatalf("after forgetting one account: %+v", c)
+		}
+	}
 }
