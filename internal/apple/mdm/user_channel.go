@@ -7,6 +7,7 @@ import (
 	"errors"
 	"slices"
 	"strings"
+	"time"
 
 	"howett.net/plist"
 
@@ -449,12 +450,30 @@ func (s *Service) EnqueueForUser(ctx context.Context, tenantID, deviceID, userCh
 // of that account name (none when the account never logged in). Asking
 // whether an account used a device is a question about a person, so that
 // lookup is audited, without the name, which Steward does not keep.
+//
+// A channel's times tell when its user used the device. Where the tenant's
+// policy drops usage logs for the device's class (shared devices, by
+// default), the last check-in is left out and the other times are given
+// to the day only.
 func (s *Service) UserChannels(ctx context.Context, tenantID, deviceID, account string, actor iam.Actor) ([]store.AppleUserChannel, error) {
 	list := func(q store.Queries) ([]store.AppleUserChannel, error) {
-		if _, err := q.Devices().Get(ctx, tenantID, deviceID); err != nil {
+		d, err := q.Devices().Get(ctx, tenantID, deviceID)
+		if err != nil {
 			return nil, err
 		}
-		return q.AppleUserChannels().List(ctx, tenantID, deviceID)
+		settings, err := privacy.ViewSettings(ctx, q, tenantID)
+		if err != nil {
+			return nil, err
+		}
+		ucs, err := q.AppleUserChannels().List(ctx, tenantID, deviceID)
+		if err != nil || settings.Policy.Mode(privacy.Ownership(d.Ownership), privacy.UsageLogs) != privacy.Drop {
+			return ucs, err
+		}
+		for i := range ucs {
+			ucs[i].LastCheckin = time.Time{}
+			ucs[i].CreatedAt, ucs[i].UpdatedAt = ucs[i].CreatedAt.UTC().Truncate(24*time.Hour), ucs[i].UpdatedAt.UTC().Truncate(24*time.Hour)
+		}
+		return ucs, nil
 	}
 	if account == "" {
 		return list(s.st.Read())

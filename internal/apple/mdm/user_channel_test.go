@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	"howett.net/plist"
 
@@ -288,6 +289,37 @@ func TestSharedIPadUsers(t *testing.T) {
 	}
 	if n, err := anna.Poll(f.ctx); err != nil || n != 1 {
 		t.Fatalf("anna answered %d commands (%v), want her one", n, err)
+	}
+	// The default policy drops usage logs of shared devices: when a user
+	// last used the iPad is not shown, and the other times only by day.
+	found, err = f.svc.UserChannels(f.ctx, f.tenant, dev.ID, "anna@school.example", admin)
+	if err != nil || len(found) != 1 {
+		t.Fatalf("anna's channel: %+v, %v", found, err)
+	}
+	day := found[0].CreatedAt.UTC().Truncate(24 * time.Hour)
+	if uc := found[0]; !uc.LastCheckin.IsZero() || !uc.CreatedAt.Equal(day) || !uc.UpdatedAt.Equal(uc.UpdatedAt.UTC().Truncate(24*time.Hour)) {
+		t.Errorf("a shared iPad user's channel shows when they used it: last check-in %v, created %v, updated %v",
+			uc.LastCheckin, uc.CreatedAt, uc.UpdatedAt)
+	}
+}
+
+// TestUserChannelTimesFollowTheUsagePolicy: on a class whose usage logs
+// the policy keeps (corporate devices hide them, as other personal data),
+// a user channel's times are shown as they are.
+func TestUserChannelTimesFollowTheUsagePolicy(t *testing.T) {
+	f := newFixture(t, storetest.OpenSQLite(t))
+	f.publish(privacy.Corporate)
+	ts := f.serve()
+	mac, dev := f.enrolled(ts, privacy.Corporate, "")
+	if err := mac.NewUser("erika", "Erika Mustermann").LogIn(f.ctx); err != nil {
+		t.Fatal(err)
+	}
+	all, err := f.svc.UserChannels(f.ctx, f.tenant, dev.ID, "", admin)
+	if err != nil || len(all) != 1 {
+		t.Fatalf("channels: %+v, %v", all, err)
+	}
+	if uc := all[0]; uc.LastCheckin.IsZero() || uc.CreatedAt.Equal(uc.CreatedAt.UTC().Truncate(24*time.Hour)) {
+		t.Errorf("a corporate Mac's user channel lost its times: last check-in %v, created %v", uc.LastCheckin, uc.CreatedAt)
 	}
 }
 
