@@ -82,14 +82,7 @@ func (g *Gate) Admit(ctx context.Context, q store.Queries, r Report) (Admitted, 
 		return out, err
 	}
 	ownership := Ownership(dev.Ownership)
-	// Only the reported fields: a device's other values (an app list of
-	// kilobytes, say) are not compared, and this read runs in SQLite's
-	// single writer on every report.
-	reported := make([]string, 0, len(r.Values))
-	for _, obs := range r.Values {
-		reported = append(reported, obs.Field)
-	}
-	current, err := q.Inventory().CurrentOf(ctx, r.TenantID, r.DeviceID, reported)
+	current, err := q.Inventory().Current(ctx, r.TenantID, r.DeviceID)
 	if err != nil {
 		return out, err
 	}
@@ -188,9 +181,12 @@ func (g *Gate) Admit(ctx context.Context, q store.Queries, r Report) (Admitted, 
 		return Admitted{}, err
 	}
 	if out.Stored > 0 && g.Changed != nil {
-		now, err := q.Inventory().Current(ctx, r.TenantID, r.DeviceID)
-		if err != nil {
-			return Admitted{}, err
+		for _, v := range put {
+			prev[v.Field] = v
+		}
+		now := make([]store.InventoryValue, 0, len(prev))
+		for _, v := range prev {
+			now = append(now, v)
 		}
 		if err := g.Changed(ctx, q, dev, now); err != nil {
 			return Admitted{}, err
