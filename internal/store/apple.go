@@ -392,6 +392,10 @@ type CommandStore interface {
 	// them. CancelOpenForUser does the same for one user channel's.
 	CancelOpen(ctx context.Context, tenantID, deviceID string, errorChain string, at time.Time) ([]Command, error)
 	CancelOpenForUser(ctx context.Context, tenantID, deviceID, userChannel, errorChain string, at time.Time) ([]Command, error)
+	// SetErrorChain replaces a finished command's error chain (an erasure
+	// strips the device's descriptions from it); ErrNotFound when there is
+	// no such finished command.
+	SetErrorChain(ctx context.Context, tenantID, id, errorChain string) error
 	List(ctx context.Context, tenantID, deviceID string, p Page) ([]Command, error)
 	// PurgeBefore deletes up to limit commands that finished before cutoff.
 	PurgeBefore(ctx context.Context, cutoff time.Time, limit int) ([]PurgeCount, error)

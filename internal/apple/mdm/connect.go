@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -306,6 +307,44 @@ func (s *Service) resultObservations(ctx context.Context, q store.Queries, rt md
 		return managedAppObservations(list), err
 	}
 	return nil, nil
+}
+
+// forgetErrorText is the privacy core's hook for a device whose personal
+// data is erased: the descriptions its device wrote into failed commands'
+// error chains (kept on corporate devices, see keepsErrorText) can name
+// what is on it, and are stored in clear, so they go; Apple's domain and
+// code stay. Steward's own descriptions go with them.
+func (s *Service) forgetErrorText(ctx context.Context, q store.Queries, d store.Device, rows map[string]int) error {
+	page := store.Page{Limit: 500}
+	for {
+		cmds, err := q.Commands().List(ctx, d.TenantID, d.ID, page)
+		if err != nil {
+			return err
+		}
+		for _, c := range cmds {
+			var chain []mdmproto.ErrorChainItem
+			if c.State != store.CommandError || json.Unmarshal([]byte(c.ErrorChain), &chain) != nil || !slices.ContainsFunc(chain, hasDescription) {
+				continue
+			}
+			bare, err := boundedErrorChain(chain, false)
+			if err != nil {
+				return err
+			}
+			if err := q.Commands().SetErrorChain(ctx, d.TenantID, c.ID, string(bare)); err != nil {
+				return err
+			}
+			rows["command_error_texts"]++
+		}
+		if len(cmds) < page.Limit {
+			return nil
+		}
+		page.After = cmds[len(cmds)-1].ID
+	}
+}
+
+// hasDescription says whether an error chain entry carries text.
+func hasDescription(e mdmproto.ErrorChainItem) bool {
+	return e.LocalizedDescription != "" || e.USEnglishDescription != ""
 }
 
 // Bounds on the error chain a device may have stored per command.

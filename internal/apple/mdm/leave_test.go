@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"strings"
 	"testing"
 	"time"
 
@@ -104,9 +105,54 @@ func checkChannelClosed(t *testing.T, f *fixture, how string, dev store.Device, 
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !ch.CheckedOut || ch.PushToken != nil || ch.UnlockToken != nil || ch.Bootstrap != nil {
-		t.Errorf("%s: channel still open or holding tokens: %+v", how, ch)
+	if !ch.CheckedOut || ch.PushToken != nil || ch.UnlockToken != nil || ch.Bootstrap != nil || len(ch.ChannelIndex) != 0 {
+		t.Errorf("%s: channel still open or holding tokens or its device index: %+v", how, ch)
 	}
+}
+
+// TestErasureForgetsErrorText: a corporate device's error descriptions,
+// kept with its failed commands and able to name what is on it, lose their
+// text when its person is erased and the device stays managed; Apple's
+// domain and code stay.
+func TestErasureForgetsErrorText(t *testing.T) {
+	storetest.ForEachEngine(t, func(t *testing.T, st store.Store) {
+		f := newFixture(t, st)
+		f.publish(privacy.Corporate)
+		ts := f.serve()
+		erika := f.subject("erika@acme.test")
+		d, dev := f.enrolled(ts, privacy.Corporate, erika)
+		if _, err := d.Poll(f.ctx); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := f.svc.Enqueue(f.ctx, f.tenant, []string{dev.ID}, mdmproto.ProfileList{}, "", admin); err != nil {
+			t.Fatal(err)
+		}
+		sent := command(t, d, map[string]any{"Status": "Idle"})
+		if _, err := d.Send(f.ctx, map[string]any{"Status": "Error", "CommandUUID": sent.CommandUUID, "ErrorChain": []map[string]any{
+			{"ErrorCode": 4001, "ErrorDomain": "MCProfileErrorDomain", "LocalizedDescription": "The profile “Erika's family VPN” could not be removed."}}}); err != nil {
+			t.Fatal(err)
+		}
+		if c, _ := f.st.Read().Commands().Get(f.ctx, f.tenant, sent.CommandUUID); !strings.Contains(c.ErrorChain, "family VPN") {
+			t.Fatalf("precondition: a corporate device's error text is kept: %s", c.ErrorChain)
+		}
+		signed, err := f.priv.EraseSubject(f.ctx, f.tenant, erika, "erasure request of 2026-12-06", admin)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c, err := f.st.Read().Commands().Get(f.ctx, f.tenant, sent.CommandUUID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var chain []mdmproto.ErrorChainItem
+		if err := json.Unmarshal([]byte(c.ErrorChain), &chain); err != nil || len(chain) != 1 ||
+			chain[0] != (mdmproto.ErrorChainItem{ErrorCode: 4001, ErrorDomain: "MCProfileErrorDomain"}) {
+			t.Errorf("after the erasure the command's error chain is %s, want the domain and code only", c.ErrorChain)
+		}
+		var cert privacy.Certificate
+		if err := json.Unmarshal([]byte(signed.Certificate), &cert); err != nil || cert.RowsRemoved["command_error_texts"] != 1 {
+			t.Errorf("deletion certificate: %+v, %v", cert.RowsRemoved, err)
+		}
+	})
 }
 
 // TestDepartedChannelsSwept: devices that left before departures closed

@@ -58,6 +58,7 @@ func New(st store.Store, priv *privacy.Service, sealer secrets.Sealer, cfg Confi
 	s := &Service{st: st, priv: priv, sealer: sealer, cfg: cfg, log: log, now: time.Now}
 	priv.OnDeviceLeft(s.DeviceLeft)
 	priv.OnDeviceErased(s.forgetAccounts)
+	priv.OnDeviceErased(s.forgetErrorText)
 	priv.OnSubjectErased(s.forgetPerson)
 	priv.OnDeviceExport(s.exportDevice)
 	return s

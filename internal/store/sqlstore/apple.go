@@ -250,9 +250,12 @@ func (s appleChannelStore) OpenByIndex(ctx context.Context, tenantID string, ind
 }
 
 func (s appleChannelStore) CheckOut(ctx context.Context, tenantID, deviceID string, at time.Time) error {
+	// The channel index (a keyed digest of the UDID) goes too: only open
+	// channels are looked up by it, and kept it would tie the departed
+	// record to its device.
 	return s.q.execOne(ctx, "checking out MDM channel", `UPDATE apple_channels SET checked_out = 1, push_token = NULL,
-		push_magic = '', unlock_token = NULL, bootstrap = NULL, push_due_at = 0, updated_at = $3
-		WHERE tenant_id = $1 AND device_id = $2`, tenantID, deviceID, micros(at))
+		push_magic = '', unlock_token = NULL, bootstrap = NULL, push_due_at = 0, channel_index = $4, updated_at = $3
+		WHERE tenant_id = $1 AND device_id = $2`, tenantID, deviceID, micros(at), []byte{})
 }
 
 func (s appleChannelStore) SchedulePush(ctx context.Context, tenantID string, deviceIDs []string, at time.Time) (int, error) {
@@ -537,6 +540,11 @@ func (s commandStore) cancelOpen(ctx context.Context, filter, tenantID, deviceID
 	// RETURNING gives no order; the hooks run oldest first.
 	slices.SortFunc(cancelled, func(a, b store.Command) int { return strings.Compare(a.ID, b.ID) })
 	return cancelled, err
+}
+
+func (s commandStore) SetErrorChain(ctx context.Context, tenantID, id, errorChain string) error {
+	return s.q.execOne(ctx, "replacing a command's error chain", `UPDATE commands SET error_chain = $3
+		WHERE tenant_id = $1 AND id = $2 AND state NOT IN `+openStates, tenantID, id, errorChain)
 }
 
 func (s commandStore) List(ctx context.Context, tenantID, deviceID string, p store.Page) ([]store.Command, error) {
