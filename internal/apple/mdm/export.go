@@ -11,11 +11,12 @@ import (
 )
 
 // exportDevice is what the MDM protocol holds about device d, for its
-// person's data export: its channel, the tokens escrowed for it, and the
-// user accounts that had a channel on it. Accounts are kept by keyed index
-// only, so the export can say when each was seen, not whose it is: on an
-// organisation's device, whose other users are colleagues, it gives only
-// their number.
+// person's data export: its channel, the tokens escrowed for it, the user
+// accounts that had a channel on it, and the commands Steward sent it.
+// Accounts are kept by keyed index only, so the export can say when each
+// was seen, not whose it is: on an organisation's device, whose other users
+// are colleagues, it gives only their number, and leaves out the commands
+// sent to their accounts.
 func (s *Service) exportDevice(ctx context.Context, q store.Queries, d store.Device) ([]privacy.ExportRecord, error) {
 	ch, err := q.AppleChannels().Get(ctx, d.TenantID, d.ID)
 	if errors.Is(err, store.ErrNotFound) {
@@ -33,11 +34,15 @@ func (s *Service) exportDevice(ctx context.Context, q store.Queries, d store.Dev
 		privacy.ExportFlag("Unlock token held (lets the organisation clear the device's passcode)", ch.UnlockToken != nil),
 		privacy.ExportFlag("Bootstrap token held (lets the organisation authorise macOS updates and new accounts)", ch.Bootstrap != nil),
 	}
+	personal := privacy.Ownership(d.Ownership).PersonallyOwned()
+	if recs, err = appendCommands(ctx, q, d, personal, recs); err != nil {
+		return nil, err
+	}
 	users, err := q.AppleUserChannels().List(ctx, d.TenantID, d.ID)
 	if err != nil {
 		return nil, err
 	}
-	if !privacy.Ownership(d.Ownership).PersonallyOwned() {
+	if !personal {
 		if len(users) > 0 {
 			recs = append(recs, privacy.ExportRecord{Name: "User account channels on the device (its users' accounts, yours perhaps among them)",
 				Value: strconv.Itoa(len(users))})
@@ -49,6 +54,36 @@ func (s *Service) exportDevice(ctx context.Context, q store.Queries, d store.Dev
 			Value: fmt.Sprintf("%s; opened %s, last check-in %s", openOrClosed(uc.CheckedOut), privacy.ExportTime(uc.CreatedAt), privacy.ExportTime(uc.LastCheckin))})
 	}
 	return recs, nil
+}
+
+// appendCommands adds a record per command of device d still held (until
+// retention purges it): what it asked, its state and times, and the
+// device's error if it failed; never its payload, which may hold a secret
+// and is gone once it finished. Commands for user accounts are included
+// only when the device is the person's own.
+func appendCommands(ctx context.Context, q store.Queries, d store.Device, withUsers bool, recs []privacy.ExportRecord) ([]privacy.ExportRecord, error) {
+	page := store.Page{Limit: 500}
+	for {
+		cmds, err := q.Commands().List(ctx, d.TenantID, d.ID, page)
+		if err != nil {
+			return nil, err
+		}
+		for _, c := range cmds {
+			if c.UserChannel != "" && !withUsers {
+				continue
+			}
+			v := fmt.Sprintf("%s; queued %s, sent %s, finished %s", c.State, privacy.ExportTime(c.CreatedAt),
+				privacy.ExportTime(c.SentAt), privacy.ExportTime(c.CompletedAt))
+			if c.ErrorChain != "" {
+				v += "; " + ErrorSummary(c.ErrorChain)
+			}
+			recs = append(recs, privacy.ExportRecord{Name: "Command " + c.RequestType + " (" + c.ID + ")", Value: v})
+		}
+		if len(cmds) < page.Limit {
+			return recs, nil
+		}
+		page.After = cmds[len(cmds)-1].ID
+	}
 }
 
 func openOrClosed(checkedOut bool) string {

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/steward-mdm/steward/internal/apple/mdmproto"
 	"github.com/steward-mdm/steward/internal/privacy"
 	"github.com/steward-mdm/steward/internal/privacy/exporttest"
 	"github.com/steward-mdm/steward/internal/sim"
@@ -18,7 +19,9 @@ import (
 // channel, the tokens escrowed (none on a personal device), and the user
 // accounts that had a channel. Steward knows those by keyed index only and
 // cannot tell whose each is: on a personal Mac they are listed, on the
-// organisation's Mac, whose other users are colleagues, only counted.
+// organisation's Mac, whose other users are colleagues, only counted. The
+// commands sent to the devices are listed too, those to a colleague's
+// account excepted, and none with its payload.
 func TestExportSaysWhatTheProtocolHolds(t *testing.T) {
 	storetest.ForEachEngine(t, testExportSaysWhatTheProtocolHolds)
 }
@@ -29,13 +32,28 @@ func testExportSaysWhatTheProtocolHolds(t *testing.T, st store.Store) {
 	f.publish(privacy.Corporate)
 	ts := f.serve()
 	erika := f.subject("erika@acme.test")
-	own, _ := f.enrolled(ts, privacy.Personal, erika)
-	work, _ := f.enrolled(ts, privacy.Corporate, erika)
+	own, ownDev := f.enrolled(ts, privacy.Personal, erika)
+	work, workDev := f.enrolled(ts, privacy.Corporate, erika)
 	for _, u := range []*sim.User{own.NewUser("erika", "Erika Mustermann"),
 		work.NewUser("erika", "Erika Mustermann"), work.NewUser("jonas", "Jonas Schmidt")} {
 		if err := u.LogIn(f.ctx); err != nil {
 			t.Fatal(err)
 		}
+	}
+	// A command for an account on each Mac: Erika's own, and Jonas's on the
+	// organisation's.
+	userCommands := map[string]string{}
+	for ownership, at := range map[string]struct{ device, account string }{
+		string(privacy.Personal): {ownDev.ID, "erika"}, string(privacy.Corporate): {workDev.ID, "jonas"}} {
+		ucs, err := f.svc.UserChannels(f.ctx, f.tenant, at.device, at.account, admin)
+		if err != nil || len(ucs) != 1 {
+			t.Fatalf("%s's channel: %+v, %v", at.account, ucs, err)
+		}
+		cmd, err := f.svc.EnqueueForUser(f.ctx, f.tenant, at.device, ucs[0].ID, mdmproto.ProfileList{}, "", admin)
+		if err != nil {
+			t.Fatal(err)
+		}
+		userCommands[ownership] = cmd.ID
 	}
 	arc, err := f.priv.ExportSubject(f.ctx, f.tenant, erika, admin)
 	if err != nil {
@@ -78,6 +96,19 @@ func testExportSaysWhatTheProtocolHolds(t *testing.T, st store.Store) {
 		}
 		if listed != wantListed {
 			t.Errorf("%s device: %d user channels listed; want %d", d.Ownership, listed, wantListed)
+		}
+		inventory := 0
+		for name, value := range got {
+			if strings.HasPrefix(name, "Command DeviceInformation (") && strings.HasPrefix(value, "queued; queued 20") {
+				inventory++
+			}
+		}
+		if inventory != 1 {
+			t.Errorf("%s device: the initial inventory's DeviceInformation is not exported as queued (all: %v)", d.Ownership, got)
+		}
+		_, userCommandListed := got["Command ProfileList ("+userCommands[d.Ownership]+")"]
+		if want := d.Ownership == string(privacy.Personal); userCommandListed != want {
+			t.Errorf("%s device: the command to an account on it exported %v; want %v", d.Ownership, userCommandListed, want)
 		}
 	}
 	page, err := os.ReadFile(filepath.Join(dir, "summary.html"))
