@@ -68,6 +68,10 @@ const (
 	// DeprovisionedDeviceRetention keeps a retired device's (non-personal)
 	// row for a while, so its history and certificates still name it.
 	DeprovisionedDeviceRetention = 30 * day
+	// UnusedEnrolmentRetention keeps an enrolment link no device used after
+	// it expired, so its invitation still says "expired"; a used one goes
+	// with its device.
+	UnusedEnrolmentRetention = 30 * day
 )
 
 // CategoryByName returns the category's description.

@@ -59,6 +59,9 @@ func (p *Purger) RunOnce(ctx context.Context) (PurgeResult, error) {
 		func(q store.Queries, now time.Time) ([]store.PurgeCount, error) {
 			return q.Commands().PurgeBefore(ctx, now.Add(-CommandResultRetention), batch)
 		},
+		func(q store.Queries, now time.Time) ([]store.PurgeCount, error) {
+			return q.Enrolments().PurgeUnused(ctx, now.Add(-UnusedEnrolmentRetention), batch)
+		},
 	}
 	for _, step := range steps {
 		for {

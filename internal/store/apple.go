@@ -61,6 +61,9 @@ type EnrolmentStore interface {
 	// Use marks an accepted enrolment used by deviceID; ErrConflict when it
 	// is not accepted any more (of two racing devices, one wins).
 	Use(ctx context.Context, tenantID, id, deviceID string, at time.Time) error
+	// PurgeUnused deletes up to limit enrolments no device used whose link
+	// expired before cutoff. Used ones go with their device's purge.
+	PurgeUnused(ctx context.Context, cutoff time.Time, limit int) ([]PurgeCount, error)
 }
 
 // AppleChannel is a device's MDM channel: how it proves who it is and how

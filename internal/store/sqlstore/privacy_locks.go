@@ -51,6 +51,10 @@ func (s notificationStore) PurgeBefore(ctx context.Context, cutoff time.Time, li
 	return s.q.purgeByID(ctx, "notifications", "notifications", `state <> 'queued' AND created_at < $1`, micros(cutoff), limit)
 }
 
+func (s enrolmentStore) PurgeUnused(ctx context.Context, cutoff time.Time, limit int) ([]store.PurgeCount, error) {
+	return s.q.purgeByID(ctx, "enrolments", "unused_enrolments", `used_at = 0 AND expires_at < $1`, micros(cutoff), limit)
+}
+
 func (s approvalStore) PurgeBefore(ctx context.Context, cutoff time.Time, limit int) ([]store.PurgeCount, error) {
 	return s.q.purgeByID(ctx, "approvals", "approvals", `expires_at < $1`, micros(cutoff), limit)
 }
@@ -124,13 +128,13 @@ func (q *queries) purgeByID(ctx context.Context, table, category, where string, 
 type tenantDevice struct{ tenantID, id string }
 
 // purgeDevices deletes a batch of one tenant's devices with their MDM
-// channels and command queues, through those tables' (tenant, device)
+// channels, command queues and enrolments, through those tables' (tenant, device)
 // indexes: they grow with the fleet, so they are not scanned for orphans
 // as the management tables are. It returns how many devices went.
 func (q *queries) purgeDevices(ctx context.Context, tenantID string, ids []string) (int, error) {
 	marks, args := placeholders(ids, 2)
 	args = append([]any{tenantID}, args...)
-	for _, table := range []string{"apple_channels", "apple_user_channels", "commands"} {
+	for _, table := range []string{"apple_channels", "apple_user_channels", "commands", "enrolments"} {
 		if _, err := q.exec(ctx, "purging "+table, `DELETE FROM `+table+` WHERE tenant_id = $1 AND device_id IN (`+marks+`)`, args...); err != nil {
 			return 0, err
 		}

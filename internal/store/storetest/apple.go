@@ -77,6 +77,32 @@ func testEnrolments(t *testing.T, st store.Store) {
 	other := e
 	other.TenantID = b.ID
 	wantErr(t, st.Tx(ctx, func(q store.Queries) error { return q.Enrolments().Update(ctx, other) }), store.ErrNotFound, "update across tenants")
+
+	// PurgeUnused takes the links no device used that expired before the
+	// cutoff; the used one (e) and one expiring after it stay.
+	unused := func(secret string, expires time.Time) store.Enrolment {
+		u := store.Enrolment{ID: store.NewID(), TenantID: b.ID, Ownership: "corporate", NoticeVersion: 1, SecretHash: []byte(secret),
+			State: store.EnrolmentOpen, CreatedBy: "admin:x", CreatedAt: micro(at), ExpiresAt: micro(expires)}
+		tx(t, st, func(q store.Queries) error { return q.Enrolments().Create(ctx, u) })
+		return u
+	}
+	stale, fresh := unused("hash-stale", at.Add(time.Hour)), unused("hash-fresh", at.Add(3*time.Hour))
+	var counts []store.PurgeCount
+	tx(t, st, func(q store.Queries) error {
+		var err error
+		counts, err = q.Enrolments().PurgeUnused(ctx, at.Add(2*time.Hour), 10)
+		return err
+	})
+	if len(counts) != 1 || counts[0] != (store.PurgeCount{TenantID: b.ID, Category: "unused_enrolments", Rows: 1}) {
+		t.Fatalf("purging unused enrolments: %+v", counts)
+	}
+	_, err = st.Read().Enrolments().Get(ctx, b.ID, stale.ID)
+	wantErr(t, err, store.ErrNotFound, "an unused enrolment expired before the cutoff")
+	for _, kept := range []store.Enrolment{e, fresh} {
+		if _, err := st.Read().Enrolments().Get(ctx, kept.TenantID, kept.ID); err != nil {
+			t.Fatalf("enrolment %s went with the purge: %v", kept.ID, err)
+		}
+	}
 }
 
 func testAppleChannels(t *testing.T, st store.Store) {
@@ -472,8 +498,8 @@ func testCertificateExpiry(t *testing.T, st store.Store) {
 	}
 }
 
-// testPurgedDeviceTakesItsChannel: a purged device's channel and commands
-// go with it, in batches no larger than the purge's limit.
+// testPurgedDeviceTakesItsChannel: a purged device's channel, commands and
+// enrolment go with it, in batches no larger than the purge's limit.
 func testPurgedDeviceTakesItsChannel(t *testing.T, st store.Store) {
 	ctx := context.Background()
 	tn := newTenant(t, st, "")
@@ -483,7 +509,12 @@ func testPurgedDeviceTakesItsChannel(t *testing.T, st store.Store) {
 			EnrolmentID: "enr-" + d.ID, ChannelIndex: []byte{byte(i)}, CreatedAt: micro(at), UpdatedAt: micro(at)}
 		cmd := store.Command{ID: store.NewID(), TenantID: tn.ID, DeviceID: d.ID, RequestType: "ProfileList", Payload: []byte("p"),
 			State: store.CommandCancelled, RequestedBy: "admin:x", CreatedAt: micro(at.Add(time.Hour))}
+		enr := store.Enrolment{ID: ch.EnrolmentID, TenantID: tn.ID, Ownership: "corporate", NoticeVersion: 1, SecretHash: []byte(ch.EnrolmentID),
+			State: store.EnrolmentUsed, CreatedBy: "admin:x", DeviceID: d.ID, CreatedAt: micro(at), ExpiresAt: micro(at), UsedAt: micro(at)}
 		tx(t, st, func(q store.Queries) error {
+			if err := q.Enrolments().Create(ctx, enr); err != nil {
+				return err
+			}
 			if err := q.AppleChannels().Create(ctx, ch); err != nil {
 				return err
 			}
@@ -516,6 +547,10 @@ func testPurgedDeviceTakesItsChannel(t *testing.T, st store.Store) {
 		users, _ := st.Read().AppleUserChannels().List(ctx, tn.ID, d.ID)
 		if (err == nil) != (len(users) == 1) {
 			t.Fatalf("device %s: channel %v, but %d user channels", d.ID, err == nil, len(users))
+		}
+		_, enrErr := st.Read().Enrolments().Get(ctx, tn.ID, "enr-"+d.ID)
+		if (err == nil) != (enrErr == nil) {
+			t.Fatalf("device %s: channel %v, but enrolment %v", d.ID, err == nil, enrErr)
 		}
 		cmds, _ := st.Read().Commands().List(ctx, tn.ID, d.ID, store.Page{})
 		return err == nil, len(cmds)
