@@ -388,12 +388,12 @@ func RequireSupervised(ctx context.Context, q store.Queries, d store.Device) err
 
 // isSupervised reads the device's last report of os.supervised.
 func isSupervised(ctx context.Context, q store.Queries, d store.Device) (bool, error) {
-	current, err := q.Inventory().Current(ctx, d.TenantID, d.ID)
+	current, err := q.Inventory().CurrentOf(ctx, d.TenantID, d.ID, []string{"os.supervised"})
 	if err != nil {
 		return false, err
 	}
 	for _, v := range current {
-		if v.Field == "os.supervised" && v.Ciphertext == nil {
+		if v.Ciphertext == nil {
 			var b bool
 			return json.Unmarshal(v.Value, &b) == nil && b, nil
 		}
