@@ -129,7 +129,9 @@ func readPKCS12(data []byte, password string) (*bundle, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &bundle{leaf: leaf, chain: chain, key: signer}, nil
+	// The library takes the first certificate for the leaf; exports that
+	// put the CA first are common, so the key decides, as for PEM.
+	return withLeaf(append([]*x509.Certificate{leaf}, chain...), signer)
 }
 
 func readPEM(data []byte) (*bundle, error) {
@@ -172,11 +174,16 @@ func readPEM(data []byte) (*bundle, error) {
 	case len(keys) > 1:
 		return nil, fmt.Errorf("apns: found %d private keys; upload exactly one", len(keys))
 	}
-	// The leaf is the certificate the key belongs to; the rest is its chain.
+	return withLeaf(certs, keys[0])
+}
+
+// withLeaf bundles key with its certificate among certs, the leaf; the
+// rest is its chain. ErrKeyMismatch when none is the key's.
+func withLeaf(certs []*x509.Certificate, key crypto.Signer) (*bundle, error) {
 	for i, cert := range certs {
-		if publicKeysEqual(cert.PublicKey, keys[0].Public()) {
+		if publicKeysEqual(cert.PublicKey, key.Public()) {
 			chain := append(append([]*x509.Certificate{}, certs[:i]...), certs[i+1:]...)
-			return &bundle{leaf: cert, chain: chain, key: keys[0]}, nil
+			return &bundle{leaf: cert, chain: chain, key: key}, nil
 		}
 	}
 	return nil, ErrKeyMismatch

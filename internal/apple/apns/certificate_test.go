@@ -21,6 +21,11 @@ func TestParsePushCertificateAccepts(t *testing.T) {
 	if err != nil {
 		t.Fatalf("encode PKCS#12: %v", err)
 	}
+	// Some exports put the CA certificate first.
+	caFirst, err := pkcs12.Modern.Encode(rsaCert.key, ca.cert, []*x509.Certificate{rsaCert.cert}, password)
+	if err != nil {
+		t.Fatalf("encode PKCS#12: %v", err)
+	}
 
 	cases := []struct {
 		name     string
@@ -34,6 +39,7 @@ func TestParsePushCertificateAccepts(t *testing.T) {
 		{"PEM EC key (SEC 1)", join(certPEM(ecCert.cert), keyPEM(t, ecCert.key, "ec")), "", ecCert, 0},
 		{"PEM EC key (PKCS#8)", join(keyPEM(t, ecCert.key, "pkcs8"), certPEM(ecCert.cert)), "", ecCert, 0},
 		{"PKCS#12 modern", p12, password, rsaCert, 1},
+		{"PKCS#12 with the CA first", caFirst, password, rsaCert, 1},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
