@@ -8,6 +8,7 @@ import (
 	"github.com/steward-mdm/steward/internal/apple/mdm"
 	"github.com/steward-mdm/steward/internal/apple/mdmproto"
 	"github.com/steward-mdm/steward/internal/privacy"
+	"github.com/steward-mdm/steward/internal/sim"
 	"github.com/steward-mdm/steward/internal/store"
 	"github.com/steward-mdm/steward/internal/store/storetest"
 )
@@ -63,6 +64,23 @@ func TestErrorChainText(t *testing.T) {
 	storetest.ForEachEngine(t, testErrorChainText)
 }
 
+// failProfileList has enrolled device d take its initial inventory, then
+// answer a ProfileList with Error and chain; it returns the command's ID.
+func failProfileList(t *testing.T, f *fixture, d *sim.Device, dev store.Device, chain []map[string]any) string {
+	t.Helper()
+	if _, err := d.Poll(f.ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.svc.Enqueue(f.ctx, f.tenant, []string{dev.ID}, mdmproto.ProfileList{}, "", admin); err != nil {
+		t.Fatal(err)
+	}
+	sent := command(t, d, map[string]any{"Status": "Idle"})
+	if _, err := d.Send(f.ctx, map[string]any{"Status": "Error", "CommandUUID": sent.CommandUUID, "ErrorChain": chain}); err != nil {
+		t.Fatal(err)
+	}
+	return sent.CommandUUID
+}
+
 func testErrorChainText(t *testing.T, st store.Store) {
 	f := newFixture(t, st)
 	for _, o := range []privacy.Ownership{privacy.Corporate, privacy.Personal, privacy.Shared} {
@@ -78,19 +96,10 @@ func testErrorChainText(t *testing.T, st store.Store) {
 			subject = erika
 		}
 		d, dev := f.enrolled(ts, o, subject)
-		if _, err := d.Poll(f.ctx); err != nil {
-			t.Fatal(err)
-		}
-		if _, err := f.svc.Enqueue(f.ctx, f.tenant, []string{dev.ID}, mdmproto.ProfileList{}, "", admin); err != nil {
-			t.Fatal(err)
-		}
-		sent := command(t, d, map[string]any{"Status": "Idle"})
-		if _, err := d.Send(f.ctx, map[string]any{"Status": "Error", "CommandUUID": sent.CommandUUID, "ErrorChain": []map[string]any{
+		id := failProfileList(t, f, d, dev, []map[string]any{
 			{"ErrorCode": 4001, "ErrorDomain": "MCProfileErrorDomain", "LocalizedDescription": text, "USEnglishDescription": text},
-			{"ErrorCode": 12, "ErrorDomain": "MCInstallationErrorDomain", "USEnglishDescription": text}}}); err != nil {
-			t.Fatal(err)
-		}
-		cmd, err := f.st.Read().Commands().Get(f.ctx, f.tenant, sent.CommandUUID)
+			{"ErrorCode": 12, "ErrorDomain": "MCInstallationErrorDomain", "USEnglishDescription": text}})
+		cmd, err := f.st.Read().Commands().Get(f.ctx, f.tenant, id)
 		if err != nil || cmd.State != store.CommandError {
 			t.Fatalf("%s: %+v, %v", o, cmd, err)
 		}

@@ -121,25 +121,16 @@ func TestErasureForgetsErrorText(t *testing.T) {
 		ts := f.serve()
 		erika := f.subject("erika@acme.test")
 		d, dev := f.enrolled(ts, privacy.Corporate, erika)
-		if _, err := d.Poll(f.ctx); err != nil {
-			t.Fatal(err)
-		}
-		if _, err := f.svc.Enqueue(f.ctx, f.tenant, []string{dev.ID}, mdmproto.ProfileList{}, "", admin); err != nil {
-			t.Fatal(err)
-		}
-		sent := command(t, d, map[string]any{"Status": "Idle"})
-		if _, err := d.Send(f.ctx, map[string]any{"Status": "Error", "CommandUUID": sent.CommandUUID, "ErrorChain": []map[string]any{
-			{"ErrorCode": 4001, "ErrorDomain": "MCProfileErrorDomain", "LocalizedDescription": "The profile “Erika's family VPN” could not be removed."}}}); err != nil {
-			t.Fatal(err)
-		}
-		if c, _ := f.st.Read().Commands().Get(f.ctx, f.tenant, sent.CommandUUID); !strings.Contains(c.ErrorChain, "family VPN") {
+		id := failProfileList(t, f, d, dev, []map[string]any{
+			{"ErrorCode": 4001, "ErrorDomain": "MCProfileErrorDomain", "LocalizedDescription": "The profile “Erika's family VPN” could not be removed."}})
+		if c, _ := f.st.Read().Commands().Get(f.ctx, f.tenant, id); !strings.Contains(c.ErrorChain, "family VPN") {
 			t.Fatalf("precondition: a corporate device's error text is kept: %s", c.ErrorChain)
 		}
 		signed, err := f.priv.EraseSubject(f.ctx, f.tenant, erika, "erasure request of 2026-12-06", admin)
 		if err != nil {
 			t.Fatal(err)
 		}
-		c, err := f.st.Read().Commands().Get(f.ctx, f.tenant, sent.CommandUUID)
+		c, err := f.st.Read().Commands().Get(f.ctx, f.tenant, id)
 		if err != nil {
 			t.Fatal(err)
 		}
