@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 	"time"
@@ -57,8 +58,9 @@ var knownActorTypes = []store.ActorType{store.ActorAdmin, store.ActorToken, stor
 // are checked at once but chained as the transaction's last work: the chain
 // head stays locked only through the commit, not through the rest of the
 // transaction, and entries without a time get the time they were chained.
-// Tenants are processed in sorted order: two transactions touching the same
-// tenants lock their heads in the same order and cannot deadlock.
+// All appends of one transaction are chained together, tenant by tenant in
+// sorted order: two transactions touching the same tenants lock their heads
+// in the same order and cannot deadlock, however their appends were ordered.
 func Append(ctx context.Context, q store.Queries, recs ...Record) error {
 	if len(recs) == 0 {
 		return nil
@@ -68,17 +70,14 @@ func Append(ctx context.Context, q store.Queries, recs ...Record) error {
 			return fmt.Errorf("record %d (%s): %w", i, r.Action, err)
 		}
 	}
-	return q.BeforeCommit(func(q store.Queries) error {
+	return q.BeforeCommitGathered(gatheredRecords{}, recs, func(q store.Queries, calls []any) error {
 		byTenant := make(map[string][]Record)
-		for _, r := range recs {
-			byTenant[r.TenantID] = append(byTenant[r.TenantID], r)
+		for _, recs := range calls {
+			for _, r := range recs.([]Record) {
+				byTenant[r.TenantID] = append(byTenant[r.TenantID], r)
+			}
 		}
-		tenants := make([]string, 0, len(byTenant))
-		for t := range byTenant {
-			tenants = append(tenants, t)
-		}
-		slices.Sort(tenants)
-		for _, t := range tenants {
+		for _, t := range slices.Sorted(maps.Keys(byTenant)) {
 			if err := appendChained(ctx, q, t, byTenant[t]); err != nil {
 				return err
 			}
@@ -86,6 +85,9 @@ func Append(ctx context.Context, q store.Queries, recs ...Record) error {
 		return nil
 	})
 }
+
+// gatheredRecords keys a transaction's audit records.
+type gatheredRecords struct{}
 
 // appendChained locks the tenant's head, links records onto it and stores
 // them with the new head. "Now" is read under the lock, so times never run

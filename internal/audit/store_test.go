@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -126,6 +127,70 @@ func TestConcurrentAppendIsGapless(t *testing.T) {
 			}
 		}
 	})
+}
+
+// Two transactions append to the same two tenants in opposite orders, with
+// other work between their appends. Chained one append at a time, the first
+// would hold one head and wait for the other while the second holds that one
+// and waits for the first: PostgreSQL aborts one as deadlocked, after its
+// deadlock_timeout, and the store runs it again.
+func TestAppendsInOppositeOrdersDoNotDeadlock(t *testing.T) {
+	st := storetest.OpenPostgres(t)
+	ctx := t.Context()
+	a, b := uniqueTenant(t)+"-a", uniqueTenant(t)+"-b"
+	appendN(t, st, a, 1, now)
+	appendN(t, st, b, 1, now)
+	record := func(tenant string) Record {
+		r := testRecord(1)
+		r.TenantID, r.Time = tenant, time.Time{}
+		return r
+	}
+	firstHolds, proceed := make(chan struct{}), make(chan struct{})
+	var holdOnce sync.Once
+	var firstRuns, secondRuns atomic.Int32
+	firstDone := make(chan error, 1)
+	go func() {
+		firstDone <- st.Tx(ctx, func(q store.Queries) error {
+			firstRuns.Add(1)
+			if err := Append(ctx, q, record(b)); err != nil {
+				return err
+			}
+			if err := q.BeforeCommit(func(store.Queries) error {
+				holdOnce.Do(func() { close(firstHolds) })
+				<-proceed
+				return nil
+			}); err != nil {
+				return err
+			}
+			return Append(ctx, q, record(a))
+		})
+	}()
+	<-firstHolds
+	secondDone := make(chan error, 1)
+	go func() {
+		secondDone <- st.Tx(ctx, func(q store.Queries) error {
+			secondRuns.Add(1)
+			if err := Append(ctx, q, record(a)); err != nil {
+				return err
+			}
+			return Append(ctx, q, record(b))
+		})
+	}()
+	storetest.AwaitLockWaiters(t, st, 1)
+	close(proceed)
+	check(t, <-firstDone)
+	check(t, <-secondDone)
+	if f, s := firstRuns.Load(), secondRuns.Load(); f != 1 || s != 1 {
+		t.Fatalf("the transactions ran %d and %d times, want once each: one was aborted as deadlocked", f, s)
+	}
+	for _, tenant := range []string{a, b} {
+		rep, err := VerifyStore(ctx, st, tenant, testSigner(t, 1).PublicKey())
+		check(t, err)
+		wantProblem(t, rep, "", 0)
+		if rep.Entries != 3 {
+			t.Fatalf("tenant %s holds %d entries, want 3", tenant, rep.Entries)
+		}
+	}
 }
 
 func TestSignerIsCreatedOnceAndShared(t *testing.T) {

@@ -101,6 +101,13 @@ type Queries interface {
 	// appends use it, so the chain head they lock is held only through
 	// the commit.
 	BeforeCommit(fn func(Queries) error) error
+	// BeforeCommitGathered is BeforeCommit for work that is best done in
+	// one pass: the first call with key defers fn, later calls with key
+	// only add their item, and fn gets every item in call order. A call
+	// after fn ran starts a new gathering. Outside a transaction fn runs
+	// at once with the one item. Audit appends use it, so a transaction
+	// locks the chain heads of all its tenants in one sorted order.
+	BeforeCommitGathered(key, item any, fn func(q Queries, items []any) error) error
 }
 
 // TenantStore holds tenants. Tenants are the one aggregate listed without a

@@ -29,6 +29,9 @@ type queries struct {
 	inTx bool
 	// beforeCommit holds what BeforeCommit deferred in this transaction.
 	beforeCommit []func(store.Queries) error
+	// gathering holds the items of BeforeCommitGathered calls whose
+	// deferred function has not run yet, by key.
+	gathering map[any]*[]any
 }
 
 func (q *queries) BeforeCommit(fn func(store.Queries) error) error {
@@ -39,6 +42,26 @@ func (q *queries) BeforeCommit(fn func(store.Queries) error) error {
 	return nil
 }
 
+func (q *queries) BeforeCommitGathered(key, item any, fn func(store.Queries, []any) error) error {
+	if !q.inTx {
+		return fn(q, []any{item})
+	}
+	if items, ok := q.gathering[key]; ok {
+		*items = append(*items, item)
+		return nil
+	}
+	items := &[]any{item}
+	if q.gathering == nil {
+		q.gathering = map[any]*[]any{}
+	}
+	q.gathering[key] = items
+	q.beforeCommit = append(q.beforeCommit, func(store.Queries) error {
+		delete(q.gathering, key)
+		return fn(q, *items)
+	})
+	return nil
+}
+
 // runBeforeCommit runs the deferred functions in order, including any they
 // defer themselves, and forgets them.
 func (q *queries) runBeforeCommit() error {
@@ -46,7 +69,7 @@ func (q *queries) runBeforeCommit() error {
 		fn := q.beforeCommit[0]
 		q.beforeCommit = q.beforeCommit[1:]
 		if err := fn(q); err != nil {
-			q.beforeCommit = nil
+			q.beforeCommit, q.gathering = nil, nil
 			return err
 		}
 	}
@@ -55,9 +78,9 @@ func (q *queries) runBeforeCommit() error {
 
 // runTx runs a transaction's function, then what it deferred to its end.
 func (q *queries) runTx(fn func(store.Queries) error) error {
-	q.beforeCommit = nil
+	q.beforeCommit, q.gathering = nil, nil
 	if err := fn(q); err != nil {
-		q.beforeCommit = nil
+		q.beforeCommit, q.gathering = nil, nil
 		return err
 	}
 	return q.runBeforeCommit()

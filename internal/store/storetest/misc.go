@@ -231,6 +231,45 @@ func testTxBeforeCommit(t *testing.T, st store.Store) {
 	}
 }
 
+// Gathered work runs once per gathering, at the place of its first call,
+// with every item in call order; a call after it ran gathers anew.
+func testTxBeforeCommitGathered(t *testing.T, st store.Store) {
+	type key struct{}
+	var runs [][]any
+	gather := func(q store.Queries, item any) error {
+		return q.BeforeCommitGathered(key{}, item, func(_ store.Queries, items []any) error {
+			runs = append(runs, items)
+			return nil
+		})
+	}
+	tx(t, st, func(q store.Queries) error {
+		runs = nil
+		must(t, gather(q, 1))
+		must(t, q.BeforeCommit(func(q store.Queries) error { return gather(q, 3) }))
+		must(t, gather(q, 2))
+		return nil
+	})
+	if got := fmt.Sprint(runs); got != "[[1 2] [3]]" {
+		t.Fatalf("gathered runs = %s, want [[1 2] [3]]", got)
+	}
+	// A failed transaction's gathering does not reach the next one.
+	boom := errors.New("boom")
+	err := st.Tx(context.Background(), func(q store.Queries) error {
+		runs = nil
+		must(t, gather(q, "lost"))
+		return boom
+	})
+	tx(t, st, func(q store.Queries) error { return gather(q, "kept") })
+	if got := fmt.Sprint(runs); !errors.Is(err, boom) || got != "[[kept]]" {
+		t.Fatalf("after a failed transaction: err %v, runs %s, want boom and [[kept]]", err, got)
+	}
+	runs = nil
+	must(t, gather(st.Read(), "now"))
+	if got := fmt.Sprint(runs); got != "[[now]]" {
+		t.Fatalf("outside a transaction: runs %s, want [[now]]", got)
+	}
+}
+
 func testTxRollback(t *testing.T, st store.Store) {
 	ctx := context.Background()
 	tn := newTenant(t, st, "")

@@ -42,6 +42,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"Leases", testLeases},
 		{"TxRollback", testTxRollback},
 		{"TxBeforeCommit", testTxBeforeCommit},
+		{"TxBeforeCommitGathered", testTxBeforeCommitGathered},
 		{"TxConcurrentChain", testTxConcurrentChain},
 		{"TxUsableAfterConflict", testTxUsableAfterConflict},
 		{"Migrations", testMigrations},
