@@ -219,6 +219,14 @@ func TestIPAllowlist(t *testing.T) {
 	if r := e.do(sec, "GET", path, nil, fromIP("192.0.2.9")); r.status != 200 {
 		t.Fatalf("request from inside the allowlist: %d %s", r.status, r.body)
 	}
+	// The provider's owner, whose own tenant has no allowlist, meets the
+	// customer's when addressing it.
+	if r := e.do(e.owner, "GET", path, nil, fromIP("198.51.100.7")); r.status != 403 {
+		t.Fatalf("provider's request from outside the customer's allowlist: %d", r.status)
+	}
+	if r := e.do(e.owner, "GET", path, nil, fromIP("192.0.2.9")); r.status != 200 {
+		t.Fatalf("provider's request from inside the customer's allowlist: %d %s", r.status, r.body)
+	}
 	r := e.do("", "POST", "/api/v1/auth/login", LoginRequest{Email: "ada@allow.test", Password: "Velvet-Harbour-Tundra-93", Client: "cli"}, fromIP("198.51.100.7"))
 	if r.status != 401 {
 		t.Fatalf("login from outside the allowlist: %d %s (want the generic 401)", r.status, r.body)

@@ -21,6 +21,9 @@ type Principal struct {
 	// MFAEnrolled says the admin signs in with a second factor, so tenants
 	// that require one accept the session.
 	MFAEnrolled bool
+	// admin is the admin as authentication read it, so authorising the
+	// same request need not read it again.
+	admin *store.Admin
 }
 
 // Actor turns the principal into the audit actor for one request.
@@ -72,6 +75,8 @@ func (s *Service) Permissions(ctx context.Context, p *Principal, tenantID string
 type Grants struct {
 	Tenant rbac.Set
 	Groups map[rbac.Permission][]string
+	// Addressed is the tenant the grants are on, as read to find them.
+	Addressed store.Tenant
 }
 
 // GroupsFor returns the groups perm is limited to, and whether the
@@ -88,7 +93,7 @@ func (g Grants) GroupsFor(perm rbac.Permission) ([]string, bool) {
 func (s *Service) Grants(ctx context.Context, p *Principal, tenantID string) (Grants, error) {
 	q := s.st.Read()
 	chain, err := s.TenantChain(ctx, q, tenantID)
-	if apperr.IsKind(err, apperr.KindNotFound) {
+	if apperr.IsKind(err, apperr.KindNotFound) || (err == nil && len(chain) == 0) {
 		return Grants{Tenant: rbac.Set{}}, nil
 	}
 	if err != nil {
@@ -98,7 +103,8 @@ func (s *Service) Grants(ctx context.Context, p *Principal, tenantID string) (Gr
 	for _, t := range chain {
 		inChain[t.ID] = true
 	}
-	admin, err := s.adminGrants(ctx, q, p.AdminID, tenantID, inChain)
+	admin, err := s.adminGrants(ctx, q, p, tenantID, inChain)
+	admin.Addressed = chain[0]
 	if err != nil || p.Token == nil {
 		return admin, err
 	}
@@ -109,7 +115,7 @@ func (s *Service) Grants(ctx context.Context, p *Principal, tenantID string) (Gr
 	if err != nil {
 		return Grants{}, err
 	}
-	out := Grants{Tenant: rbac.Set{}, Groups: map[rbac.Permission][]string{}}
+	out := Grants{Tenant: rbac.Set{}, Groups: map[rbac.Permission][]string{}, Addressed: chain[0]}
 	for perm := range rolePerms {
 		if admin.Tenant.Has(perm) {
 			out.Tenant[perm] = true
@@ -123,19 +129,23 @@ func (s *Service) Grants(ctx context.Context, p *Principal, tenantID string) (Gr
 // adminGrants collects the admin's assignments on the tenant chain. A
 // group-limited assignment counts only on the tenant its groups belong to,
 // and only for the permissions that act on devices one by one.
-func (s *Service) adminGrants(ctx context.Context, q store.Queries, adminID, tenantID string, inChain map[string]bool) (Grants, error) {
+func (s *Service) adminGrants(ctx context.Context, q store.Queries, p *Principal, tenantID string, inChain map[string]bool) (Grants, error) {
 	out := Grants{Tenant: rbac.Set{}, Groups: map[rbac.Permission][]string{}}
-	admin, err := q.Admins().GetByID(ctx, adminID)
-	if errors.Is(err, store.ErrNotFound) {
-		return out, nil
-	}
-	if err != nil {
-		return Grants{}, err
+	admin := p.admin
+	if admin == nil || admin.ID != p.AdminID {
+		a, err := q.Admins().GetByID(ctx, p.AdminID)
+		if errors.Is(err, store.ErrNotFound) {
+			return out, nil
+		}
+		if err != nil {
+			return Grants{}, err
+		}
+		admin = &a
 	}
 	if admin.Disabled {
 		return out, nil
 	}
-	as, err := q.Assignments().ListForAdmin(ctx, adminID)
+	as, err := q.Assignments().ListForAdmin(ctx, p.AdminID)
 	if err != nil {
 		return Grants{}, err
 	}

@@ -65,7 +65,7 @@ func (s *Service) authenticateSession(ctx context.Context, hash []byte, now time
 		}
 		sess.LastSeenAt, sess.IdleExpiry = now, next
 	}
-	return &Principal{Type: store.ActorAdmin, AdminID: sess.AdminID, HomeTenant: sess.TenantID, Session: &sess, MFAEnrolled: admin.MFAEnabled}, nil
+	return &Principal{Type: store.ActorAdmin, AdminID: sess.AdminID, HomeTenant: sess.TenantID, Session: &sess, MFAEnrolled: admin.MFAEnabled, admin: &admin}, nil
 }
 
 func (s *Service) authenticateToken(ctx context.Context, hash []byte, sourceIP string, now time.Time) (*Principal, error) {
@@ -80,7 +80,8 @@ func (s *Service) authenticateToken(ctx context.Context, hash []byte, sourceIP s
 		return nil, apperr.New(apperr.KindUnauthenticated, "this API token is revoked or expired; create a new one")
 	}
 	// A token acts for its creator: it stops when they are disabled or gone.
-	if creator, err := s.st.Read().Admins().GetByID(ctx, tok.CreatedBy); err != nil || creator.Disabled {
+	creator, err := s.st.Read().Admins().GetByID(ctx, tok.CreatedBy)
+	if err != nil || creator.Disabled {
 		if err != nil && !errors.Is(err, store.ErrNotFound) {
 			return nil, err
 		}
@@ -92,7 +93,7 @@ func (s *Service) authenticateToken(ctx context.Context, hash []byte, sourceIP s
 		}
 		tok.LastUsedAt, tok.LastUsedIP = now, sourceIP
 	}
-	return &Principal{Type: store.ActorToken, AdminID: tok.CreatedBy, HomeTenant: tok.TenantID, Token: &tok}, nil
+	return &Principal{Type: store.ActorToken, AdminID: tok.CreatedBy, HomeTenant: tok.TenantID, Token: &tok, admin: &creator}, nil
 }
 
 // CheckCSRF compares the token a browser sent with its session's, in
@@ -138,6 +139,12 @@ func (s *Service) CheckTenantPolicy(ctx context.Context, p *Principal, sourceIP,
 	if err != nil {
 		return notFoundAs(err, "tenant")
 	}
+	return CheckTenantPolicyOf(p, sourceIP, t)
+}
+
+// CheckTenantPolicyOf is CheckTenantPolicy for a tenant already read, such
+// as the one Grants found.
+func CheckTenantPolicyOf(p *Principal, sourceIP string, t store.Tenant) error {
 	if !ipAllowed(t.AllowedCIDRs, sourceIP) {
 		return apperr.Forbidden("requests from this network are not allowed for this tenant")
 	}
