@@ -17,10 +17,13 @@ import (
 // SubjectExport is everything Steward holds about one person (GDPR Art 15
 // and 20), in a machine-readable form.
 type SubjectExport struct {
-	Format        string               `json:"format"` // "steward.subject-export/v1"
-	GeneratedAt   time.Time            `json:"generated_at"`
-	Person        ExportPerson         `json:"person"`
-	Devices       []ExportDevice       `json:"devices"`
+	Format      string         `json:"format"` // "steward.subject-export/v1"
+	GeneratedAt time.Time      `json:"generated_at"`
+	Person      ExportPerson   `json:"person"`
+	Devices     []ExportDevice `json:"devices"`
+	// Management is what device management holds about the person apart
+	// from their devices, such as the enrolment links made for them.
+	Management    []ExportRecord       `json:"management,omitempty"`
 	Consents      []store.Consent      `json:"consents"`
 	Notifications []store.Notification `json:"notifications"`
 	AccessRecord  []store.AccessRecord `json:"access_record"`
@@ -63,7 +66,7 @@ type ExportRecord struct {
 
 // ExportFlag is a record that says yes or no.
 func ExportFlag(name string, yes bool) ExportRecord {
-	return ExportRecord{Name: name, Value: yesNo(yes)}
+	return ExportRecord{Name: name, Value: YesNo(yes)}
 }
 
 // ExportTime is how a record puts a time: UTC, RFC 3339, "never" when zero.
@@ -173,6 +176,14 @@ func (s *Service) gather(ctx context.Context, q store.Queries, tenantID, subject
 		}
 		exp.Devices = append(exp.Devices, ed)
 	}
+	for _, h := range s.personal {
+		part, err := h(ctx, q, tenantID, subjectID)
+		if err != nil {
+			return exp, err
+		}
+		exp.Management = append(exp.Management, part.Records...)
+		targets = append(targets, part.AuditTargets...)
+	}
 	if exp.Consents, err = q.Consents().ListForSubject(ctx, tenantID, subjectID); err != nil {
 		return exp, err
 	}
@@ -280,6 +291,9 @@ var exportHTML = template.Must(template.New("export").Parse(`<!doctype html>
 {{with .Management}}<table><tr><th>Held for managing the device</th><th>Value</th></tr>
 {{range .}}<tr><td>{{.Name}}</td><td>{{.Value}}</td></tr>
 {{end}}</table>{{end}}{{end}}
+{{with .Management}}<h2>Held for managing your devices</h2><table><tr><th>Record</th><th>Value</th></tr>
+{{range .}}<tr><td>{{.Name}}</td><td>{{.Value}}</td></tr>
+{{end}}</table>{{end}}
 <h2>Your consents</h2><ul>{{range .Consents}}<li>{{.Ownership}} notice version {{.NoticeVersion}} ({{.Language}}), accepted {{.AcceptedAt.Format "2006-01-02"}} by {{.Method}}{{if not .WithdrawnAt.IsZero}}, withdrawn {{.WithdrawnAt.Format "2006-01-02"}}{{end}}</li>{{else}}<li>none</li>{{end}}</ul>
 <h2>Who looked at your data</h2><table><tr><th>When</th><th>Who</th><th>What</th><th>Why</th></tr>
 {{range .AccessRecord}}<tr><td>{{.At.Format "2006-01-02 15:04"}}</td><td>{{.Actor}}</td><td>{{.Action}}: {{range .Fields}}{{.}} {{end}}</td><td>{{.Reason}}</td></tr>{{end}}</table>

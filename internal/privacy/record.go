@@ -110,7 +110,7 @@ func (r ProcessingRecord) Markdown() string {
 	}
 	b.WriteString("\n## Categories of data\n\n| Category | Personal | Corporate | Personal device | User enrolment | Shared | Retention | Legal basis |\n|---|---|---|---|---|---|---|---|\n")
 	for _, a := range r.Activities {
-		fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | %s | %s | %s |\n", a.Name, yesNo(a.Personal),
+		fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | %s | %s | %s |\n", a.Name, YesNo(a.Personal),
 			a.Collection[Corporate], a.Collection[Personal], a.Collection[UserEnrolled], a.Collection[Shared],
 			retentionText(a.RetentionDay), strings.Join(a.LegalBases, "; "))
 	}
@@ -125,7 +125,7 @@ func (r ProcessingRecord) Markdown() string {
 	return b.String()
 }
 
-var recordHTML = template.Must(template.New("record").Funcs(template.FuncMap{"retention": retentionText, "yesno": yesNo, "onoff": onOff,
+var recordHTML = template.Must(template.New("record").Funcs(template.FuncMap{"retention": retentionText, "yesno": YesNo, "onoff": onOff,
 	"mode": func(m map[Ownership]Mode, o string) Mode { return m[Ownership(o)] }}).Parse(`<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>Record of processing: {{.Tenant}}</title>
 <style>body{font-family:system-ui,sans-serif;max-width:70rem;margin:2rem auto;padding:0 1rem}table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:.3rem .5rem;text-align:left}</style></head>
@@ -148,7 +148,8 @@ func (r ProcessingRecord) HTML() ([]byte, error) {
 	return buf.Bytes(), err
 }
 
-func yesNo(b bool) string {
+// YesNo is how exports and records put a flag.
+func YesNo(b bool) string {
 	if b {
 		return "yes"
 	}
@@ -194,8 +195,8 @@ func CatalogueMarkdown() string {
 			}
 			src = append(src, x)
 		}
-		fmt.Fprintf(&b, "| `%s` | %s | %s | %s | %s | %s | %s |\n", f.Key, f.Name, f.Category, yesNo(f.Personal),
-			yesNo(f.Searchable), f.LegalBasis, strings.Join(src, "<br>"))
+		fmt.Fprintf(&b, "| `%s` | %s | %s | %s | %s | %s | %s |\n", f.Key, f.Name, f.Category, YesNo(f.Personal),
+			YesNo(f.Searchable), f.LegalBasis, strings.Join(src, "<br>"))
 	}
 	return b.String()
 }

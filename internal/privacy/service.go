@@ -28,6 +28,7 @@ type Service struct {
 	erased   []DeviceErasedHook
 	forget   []SubjectErasedHook
 	exported []DeviceExportHook
+	personal []SubjectExportHook
 }
 
 // DeviceLeftHook runs inside the transaction that takes a device out of
@@ -69,6 +70,21 @@ type DeviceExportHook func(ctx context.Context, q store.Queries, d store.Device)
 
 // OnDeviceExport adds a hook, before serving starts.
 func (s *Service) OnDeviceExport(h DeviceExportHook) { s.exported = append(s.exported, h) }
+
+// SubjectExportPart is what a protocol adapter holds about a person apart from
+// any one device (enrolment links, say), for their data export, and the
+// targets of the audit entries about those records.
+type SubjectExportPart struct {
+	Records      []ExportRecord
+	AuditTargets []string
+}
+
+// SubjectExportHook returns a SubjectExportPart; it runs inside the
+// export's read.
+type SubjectExportHook func(ctx context.Context, q store.Queries, tenantID, subjectID string) (SubjectExportPart, error)
+
+// OnSubjectExport adds a hook, before serving starts.
+func (s *Service) OnSubjectExport(h SubjectExportHook) { s.personal = append(s.personal, h) }
 
 // NewService wires the privacy core.
 func NewService(st store.Store, vault *keys.Vault, signer *audit.Signer, log *slog.Logger) *Service {

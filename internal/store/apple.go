@@ -49,6 +49,10 @@ type EnrolmentStore interface {
 	// GetBySecretHash ignores the tenant: the link names none.
 	GetBySecretHash(ctx context.Context, hash []byte) (Enrolment, error)
 	List(ctx context.Context, tenantID string, p Page) ([]Enrolment, error)
+	// ListForSubject returns the person's enrolments, oldest first. It
+	// reads the tenant's enrolments to find them: it serves data-subject
+	// exports, which are rare.
+	ListForSubject(ctx context.Context, tenantID, subjectID string) ([]Enrolment, error)
 	// Update writes State, AllowFullWipe, DeviceID and UsedAt.
 	Update(ctx context.Context, e Enrolment) error
 	// Accept marks an open enrolment accepted, with the employee's answer

@@ -56,6 +56,31 @@ func (s *Service) exportDevice(ctx context.Context, q store.Queries, d store.Dev
 	return recs, nil
 }
 
+// exportSubject lists the enrolment links made for a person, used or not:
+// each says which kind of device it was for, what the person answered on a
+// full wipe, and its dates. Audit entries about them go with the export.
+func (s *Service) exportSubject(ctx context.Context, q store.Queries, tenantID, subjectID string) (privacy.SubjectExportPart, error) {
+	enrolments, err := q.Enrolments().ListForSubject(ctx, tenantID, subjectID)
+	if err != nil {
+		return privacy.SubjectExportPart{}, err
+	}
+	var part privacy.SubjectExportPart
+	for _, e := range enrolments {
+		v := fmt.Sprintf("%s device, %s; notice version %d; full wipe allowed: %s; created %s, link valid until %s, used %s",
+			e.Ownership, e.State, e.NoticeVersion, privacy.YesNo(e.AllowFullWipe), privacy.ExportTime(e.CreatedAt),
+			privacy.ExportTime(e.ExpiresAt), privacy.ExportTime(e.UsedAt))
+		if e.UserEnrollment {
+			v += "; User Enrollment (the organisation manages only its own apps and data)"
+		}
+		if e.DeviceID != "" {
+			v += "; device " + e.DeviceID
+		}
+		part.Records = append(part.Records, privacy.ExportRecord{Name: "Enrolment " + e.ID, Value: v})
+		part.AuditTargets = append(part.AuditTargets, e.ID)
+	}
+	return part, nil
+}
+
 // appendCommands adds a record per command of device d still held (until
 // retention purges it): what it asked, its state and times, and the
 // device's error if it failed; never its payload, which may hold a secret

@@ -55,11 +55,15 @@ func testExportSaysWhatTheProtocolHolds(t *testing.T, st store.Store) {
 		}
 		userCommands[ownership] = cmd.ID
 	}
+	// A link made for Erika that no device used yet, and one for a colleague.
+	f.invite(privacy.Personal, erika)
+	f.invite(privacy.Corporate, f.subject("jonas@acme.test"))
 	arc, err := f.priv.ExportSubject(f.ctx, f.tenant, erika, admin)
 	if err != nil {
 		t.Fatal(err)
 	}
 	exp, dir, _ := exporttest.Open(t, arc)
+	checkEnrolmentsExported(t, exp, map[string]string{ownDev.ID: "personal device, used", workDev.ID: "corporate device, used", "": "personal device, open"})
 	if len(exp.Devices) != 2 {
 		t.Fatalf("%d devices exported; want 2", len(exp.Devices))
 	}
@@ -112,7 +116,41 @@ func testExportSaysWhatTheProtocolHolds(t *testing.T, st store.Store) {
 		}
 	}
 	page, err := os.ReadFile(filepath.Join(dir, "summary.html"))
-	if err != nil || !strings.Contains(string(page), "Held for managing the device") {
+	if err != nil || !strings.Contains(string(page), "Held for managing the device") || !strings.Contains(string(page), "Held for managing your devices") {
 		t.Errorf("summary.html does not show what the protocol holds (%v)", err)
+	}
+}
+
+// checkEnrolmentsExported checks the export lists exactly the person's
+// enrolment links, by the device that used each ("" for the unused one) and
+// how its record begins, with the audit entries of their creation.
+func checkEnrolmentsExported(t *testing.T, exp privacy.SubjectExport, want map[string]string) {
+	t.Helper()
+	created := map[string]bool{}
+	for _, e := range exp.AuditEntries {
+		if e.Action == "enrolment.create" {
+			created[strings.TrimPrefix(e.Target, "enrolment:")] = true
+		}
+	}
+	// By name: serve's Service registers its hook next to the fixture's.
+	got := map[string]string{}
+	for _, r := range exp.Management {
+		got[r.Name] = r.Value
+	}
+	if len(got) != len(want) {
+		t.Fatalf("%d enrolments exported, want %d: %+v", len(got), len(want), got)
+	}
+	for name, value := range got {
+		id, ok := strings.CutPrefix(name, "Enrolment ")
+		if !ok || !created[id] {
+			t.Errorf("record %q: not an enrolment, or its creation's audit entry is not exported", name)
+		}
+		device := ""
+		if _, after, found := strings.Cut(value, "; device "); found {
+			device = after
+		}
+		if !strings.HasPrefix(value, want[device]+";") || !strings.Contains(value, "full wipe allowed: ") {
+			t.Errorf("enrolment of device %q exported as %q, want it to begin %q", device, value, want[device])
+		}
 	}
 }

@@ -61,6 +61,7 @@ func New(st store.Store, priv *privacy.Service, sealer secrets.Sealer, cfg Confi
 	priv.OnDeviceErased(s.forgetErrorText)
 	priv.OnSubjectErased(s.forgetPerson)
 	priv.OnDeviceExport(s.exportDevice)
+	priv.OnSubjectExport(s.exportSubject)
 	return s
 }
 

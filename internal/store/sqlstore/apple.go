@@ -52,6 +52,12 @@ func (s enrolmentStore) List(ctx context.Context, tenantID string, p store.Page)
 	return collect(rows, err, "listing enrolments", scanEnrolment)
 }
 
+func (s enrolmentStore) ListForSubject(ctx context.Context, tenantID, subjectID string) ([]store.Enrolment, error) {
+	rows, err := s.q.x.QueryContext(ctx, `SELECT `+enrolmentColumns+` FROM enrolments WHERE tenant_id = $1 AND subject_id = $2
+		ORDER BY created_at, id`, tenantID, subjectID)
+	return collect(rows, err, "listing a person's enrolments", scanEnrolment)
+}
+
 func (s enrolmentStore) Update(ctx context.Context, e store.Enrolment) error {
 	return s.q.execOne(ctx, "updating enrolment", `UPDATE enrolments SET state = $3, device_id = $4, used_at = $5, allow_full_wipe = $6
 		WHERE tenant_id = $1 AND id = $2`, e.TenantID, e.ID, e.State, e.DeviceID, micros(e.UsedAt), boolInt(e.AllowFullWipe))

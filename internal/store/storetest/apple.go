@@ -77,6 +77,23 @@ func testEnrolments(t *testing.T, st store.Store) {
 	other := e
 	other.TenantID = b.ID
 	wantErr(t, st.Tx(ctx, func(q store.Queries) error { return q.Enrolments().Update(ctx, other) }), store.ErrNotFound, "update across tenants")
+	// A person's enrolments, oldest first; another person's and another
+	// tenant's are not among them.
+	later := store.Enrolment{ID: store.NewID(), TenantID: a.ID, Ownership: "corporate", SubjectID: "s1", NoticeVersion: 1, SecretHash: []byte("hash-later"),
+		State: store.EnrolmentOpen, CreatedBy: "admin:x", CreatedAt: micro(at.Add(time.Second)), ExpiresAt: micro(at.Add(3 * time.Hour))}
+	colleague := later
+	colleague.ID, colleague.SubjectID, colleague.SecretHash = store.NewID(), "s2", []byte("hash-colleague")
+	tx(t, st, func(q store.Queries) error {
+		return errors.Join(q.Enrolments().Create(ctx, later), q.Enrolments().Create(ctx, colleague))
+	})
+	mine, err := st.Read().Enrolments().ListForSubject(ctx, a.ID, "s1")
+	must(t, err)
+	if len(mine) != 2 || !reflect.DeepEqual(mine[0], e) || mine[1].ID != later.ID {
+		t.Fatalf("the person's enrolments: %+v", mine)
+	}
+	if elsewhere, _ := st.Read().Enrolments().ListForSubject(ctx, b.ID, "s1"); len(elsewhere) != 0 {
+		t.Fatalf("another tenant lists %d of the person's enrolments", len(elsewhere))
+	}
 
 	// PurgeUnused takes the links no device used that expired before the
 	// cutoff; the used one (e) and one expiring after it stay.
