@@ -123,7 +123,8 @@ func consumeChallenge(ctx context.Context, settings store.SettingStore, tenantID
 // PurgeExpiredChallenges deletes the challenges that expired before now,
 // and any that cannot be read (they could never be redeemed either): a
 // profile downloaded but never installed leaves its challenge behind. The
-// certificates kept for resends of redeemed challenges go after an hour.
+// certificates kept for resends of redeemed challenges and of renewals go
+// after an hour.
 // It says how many records it deleted.
 func PurgeExpiredChallenges(ctx context.Context, st store.Store, now time.Time) (int, error) {
 	n, err := store.PurgeSettings(ctx, st, challengeKeyPrefix, func(s store.Setting) bool {
@@ -133,7 +134,7 @@ func PurgeExpiredChallenges(ctx context.Context, st store.Store, now time.Time) 
 	if err != nil {
 		return n, fmt.Errorf("scep: %w", err)
 	}
-	redeemed, err := purgeRedeemed(ctx, st, now)
+	redeemed, err := purgeResends(ctx, st, now)
 	if err != nil {
 		return n + redeemed, fmt.Errorf("scep: %w", err)
 	}

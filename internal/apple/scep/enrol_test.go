@@ -9,6 +9,8 @@ import (
 	"crypto/rand"
 	"crypto/rsa"
 	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/asn1"
 	"encoding/base64"
 	"errors"
 	"io"
@@ -288,6 +290,52 @@ func TestResentRequestGetsTheSameCertificate(t *testing.T) {
 	if late := d.enrol(t, e.url(tenantA), ca, req); late.status != scep.FAILURE || late.failInfo != scep.BadRequest {
 		t.Errorf("a resend after the window: %s %s, want FAILURE badRequest", late.status, late.failInfo)
 	}
+}
+
+// TestIssuedSubjectIsOnlyTheCommonName: a device names itself by the
+// common name it is told to use and chooses nothing else about its
+// identity: the other attributes of its request's subject, standard or
+// not, are not issued, to an enrolment or to a renewal.
+func TestIssuedSubjectIsOnlyTheCommonName(t *testing.T) {
+	e := newTestEnv(t)
+	ca := e.cas[tenantA].Certificate()
+	csrSubject := func(cn string) x509.CertificateRequest {
+		return x509.CertificateRequest{Subject: pkix.Name{
+			CommonName: cn, Organization: []string{"Another Org"}, OrganizationalUnit: []string{"Admins"},
+			Country: []string{"GB"}, Province: []string{"Kent"}, Locality: []string{"Dover"},
+			StreetAddress: []string{"1 Cliff Road"}, PostalCode: []string{"CT16 1AA"}, SerialNumber: "0042",
+			ExtraNames: []pkix.AttributeTypeAndValue{
+				{Type: asn1.ObjectIdentifier{1, 2, 840, 113549, 1, 9, 1}, Value: "admin@example.com"}, // emailAddress
+				{Type: asn1.ObjectIdentifier{0, 9, 2342, 19200300, 100, 1, 1}, Value: "root"},         // UID
+			},
+		}}
+	}
+	checkSubject := func(t *testing.T, what string, cert *x509.Certificate, cn string) {
+		t.Helper()
+		var rdns pkix.RDNSequence
+		if rest, err := asn1.Unmarshal(cert.RawSubject, &rdns); err != nil || len(rest) > 0 {
+			t.Fatalf("%s: subject does not parse: %v", what, err)
+		}
+		oidCN := asn1.ObjectIdentifier{2, 5, 4, 3}
+		if len(rdns) != 1 || len(rdns[0]) != 1 || !rdns[0][0].Type.Equal(oidCN) || rdns[0][0].Value != cn {
+			t.Errorf("%s: issued subject %q, want only CN=%s", what, cert.Subject.String(), cn)
+		}
+	}
+
+	key := rsaKey(t, 2048)
+	d := newDevice(t, key)
+	enrolled := d.enrol(t, e.url(tenantA), ca, d.request(t, ca, scep.PKCSReq, csrSubject("device-s"), e.challenge(tenantA, "enrol-s")))
+	if enrolled.status != scep.SUCCESS {
+		t.Fatalf("enrolment: %s %s", enrolled.status, enrolled.failInfo)
+	}
+	checkSubject(t, "enrolment", enrolled.cert, "device-s")
+
+	renew := renewer(t, enrolled.cert, key)
+	renewed := renew.enrol(t, e.url(tenantA), ca, renew.request(t, ca, scep.RenewalReq, csrSubject("device-s"), ""))
+	if renewed.status != scep.SUCCESS {
+		t.Fatalf("renewal: %s %s", renewed.status, renewed.failInfo)
+	}
+	checkSubject(t, "renewal", renewed.cert, "device-s")
 }
 
 // TestECSignedRequestSpendsNothing: a CertRep is encrypted to the

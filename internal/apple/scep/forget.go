@@ -10,8 +10,9 @@ import (
 
 // ForgetTenant deletes every key and record the tenant's SCEP service kept:
 // its CA and issuing CA, every RA generation, and the records of the
-// certificates it issued. It runs when the tenant is deleted, after its
-// devices have left management; its certificates then chain to nothing.
+// certificates it issued and renewed. It runs when the tenant is deleted,
+// after its devices have left management; its certificates then chain to
+// nothing.
 func ForgetTenant(ctx context.Context, settings store.SettingStore, tenantID string) error {
 	if tenantID == "" {
 		return errors.New("scep: forgetting a tenant needs its ID")
@@ -21,7 +22,7 @@ func ForgetTenant(ctx context.Context, settings store.SettingStore, tenantID str
 			return fmt.Errorf("scep: forgetting tenant %s: %w", tenantID, err)
 		}
 	}
-	for _, prefix := range []string{raSettingPrefix(tenantID), issuedSettingPrefix(tenantID)} {
+	for _, prefix := range []string{raSettingPrefix(tenantID), issuedSettingPrefix(tenantID), renewedSettingPrefix(tenantID)} {
 		if _, err := settings.DeletePrefix(ctx, prefix); err != nil {
 			return fmt.Errorf("scep: forgetting tenant %s: %w", tenantID, err)
 		}

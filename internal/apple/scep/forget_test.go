@@ -17,12 +17,13 @@ func TestForgetTenantDeletesOnlyItsKeys(t *testing.T) {
 	keys := map[string][]string{}
 	for _, tenant := range []string{tenantA, tenantB} {
 		ca := e.cas[tenant].Certificate()
-		d := newDevice(t, rsaKey(t, 2048))
-		if r := d.enrol(t, e.url(tenant), ca, d.request(t, ca, scep.PKCSReq, subject("device-1"), e.challenge(tenant, "enrol-1"))); r.status != scep.SUCCESS {
-			t.Fatalf("%s: enrolment %s", tenant, r.status)
+		cert, key := e.enrolled(t, tenant, "device-1")
+		d := renewer(t, cert, key)
+		if r := d.enrol(t, e.url(tenant), ca, d.request(t, ca, scep.RenewalReq, subject("device-1"), "")); r.status != scep.SUCCESS {
+			t.Fatalf("%s: renewal %s", tenant, r.status)
 		}
 		keys[tenant] = []string{caSettingKey(tenant), issuerSettingKey(tenant), raSettingKey(tenant, raGeneration(time.Now())),
-			issuedSettingKey(tenant, e.lastIssued().cert.SerialNumber)}
+			issuedSettingKey(tenant, e.lastIssued().cert.SerialNumber), renewedSettingKey(tenant, cert.SerialNumber)}
 	}
 	if err := ForgetTenant(ctx, e.settings, tenantA); err != nil {
 		t.Fatal(err)

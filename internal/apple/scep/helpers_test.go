@@ -57,8 +57,13 @@ type testEnv struct {
 
 func newTestEnv(t *testing.T) *testEnv {
 	t.Helper()
+	return newTestEnvOn(t, storetest.OpenSQLite(t))
+}
+
+// newTestEnvOn is newTestEnv on st, for tests run on each engine.
+func newTestEnvOn(t *testing.T, st store.Store) *testEnv {
+	t.Helper()
 	ctx := context.Background()
-	st := storetest.OpenSQLite(t)
 	sealer := newSealer(t)
 	e := &testEnv{t: t, store: st, settings: st.Read().Settings(), sealer: sealer, cas: map[string]*CA{}}
 	for _, tenant := range []string{tenantA, tenantB} {
@@ -207,6 +212,53 @@ func (d *device) request(t testing.TB, ca *x509.Certificate, msgType scep.Messag
 		t.Fatal(err)
 	}
 	return msg.Raw
+}
+
+// requestInTransaction is request with the transaction ID tid rather than
+// the one smallstep/scep derives from the CSR's key.
+func (d *device) requestInTransaction(t testing.TB, ca *x509.Certificate, msgType scep.MessageType, csrTmpl x509.CertificateRequest,
+	challenge string, tid scep.TransactionID) []byte {
+	t.Helper()
+	csrDER, err := x509util.CreateCertificateRequest(rand.Reader, &x509util.CertificateRequest{
+		CertificateRequest: csrTmpl, ChallengePassword: challenge,
+	}, d.csrKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	envelope, err := pkcs7.Encrypt(csrDER, []*x509.Certificate{ca})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sd, err := pkcs7.NewSignedData(envelope)
+	if err != nil {
+		t.Fatal(err)
+	}
+	nonce := make([]byte, 16)
+	if _, err := rand.Read(nonce); err != nil {
+		t.Fatal(err)
+	}
+	if err := sd.AddSigner(d.signerCert, d.signerKey, pkcs7.SignerInfoConfig{ExtraSignedAttributes: []pkcs7.Attribute{
+		{Type: oidTransactionID, Value: tid},
+		{Type: oidMessageType, Value: msgType},
+		{Type: oidSenderNonce, Value: scep.SenderNonce(nonce)},
+	}}); err != nil {
+		t.Fatal(err)
+	}
+	der, err := sd.Finish()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return der
+}
+
+// transactionID is the transaction of a request built by request.
+func transactionID(t testing.TB, body []byte) scep.TransactionID {
+	t.Helper()
+	msg, err := scep.ParsePKIMessage(body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return msg.TransactionID
 }
 
 func subject(cn string) x509.CertificateRequest {

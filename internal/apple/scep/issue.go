@@ -4,6 +4,7 @@ import (
 	"crypto/rand"
 	"crypto/rsa"
 	"crypto/x509"
+	"crypto/x509/pkix"
 	"errors"
 	"fmt"
 	"time"
@@ -20,7 +21,10 @@ const DefaultValidity = 90 * 24 * time.Hour
 const clockSkew = 5 * time.Minute
 
 // issue signs a device identity certificate for an already checked CSR,
-// with the tenant's issuing CA.
+// with the tenant's issuing CA. Only the subject's common name, which
+// checkNames vetted, comes from the request: the device chooses nothing
+// else about its identity, neither other subject attributes (O, OU, C,
+// serialNumber, ...) nor any extension it asks for.
 func (ca *CA) issue(csr *x509.CertificateRequest, now time.Time, validity time.Duration) (*x509.Certificate, error) {
 	issuer := ca.issuer.cert
 	notBefore := now.Add(-clockSkew)
@@ -40,8 +44,7 @@ func (ca *CA) issue(csr *x509.CertificateRequest, now time.Time, validity time.D
 	}
 	tmpl := &x509.Certificate{
 		SerialNumber:          serial,
-		Subject:               csr.Subject,
-		DNSNames:              csr.DNSNames,
+		Subject:               pkix.Name{CommonName: csr.Subject.CommonName},
 		NotBefore:             notBefore,
 		NotAfter:              notAfter,
 		KeyUsage:              leafKeyUsage(csr.PublicKey),
@@ -50,9 +53,6 @@ func (ca *CA) issue(csr *x509.CertificateRequest, now time.Time, validity time.D
 		SubjectKeyId:          keyIdentifier(csr.PublicKey),
 		AuthorityKeyId:        issuer.SubjectKeyId,
 	}
-	// Only the subject and DNS names come from the request: any other
-	// extension it asks for is ignored.
-	tmpl.Subject.ExtraNames = nil
 	der, err := x509.CreateCertificate(rand.Reader, tmpl, issuer, csr.PublicKey, ca.issuer.key)
 	if err != nil {
 		return nil, fmt.Errorf("scep: signing device certificate: %w", err)

@@ -65,7 +65,7 @@ func (s *Server) handleRequest(ctx context.Context, ca *CA, ra *raKeys, msg *sce
 		return successReply(msg, signer, ra, cert, ca.issuer.cert)
 	}
 	if msg.MessageType == scep.RenewalReq {
-		return s.renew(ctx, ca, signer, csr, success)
+		return s.renew(ctx, ca, msg, signer, success)
 	}
 	now := s.cfg.Now()
 	// A read first: a request without a usable challenge costs no
@@ -113,10 +113,13 @@ func (s *Server) decrypt(ctx context.Context, ca *CA, current *raKeys, msg *scep
 	return refusal(failBadMessageCheck, "request cannot be decrypted with this tenant's RA or CA key, or holds no valid CSR")
 }
 
-// renew issues a new certificate for a device that signs its request with
-// old, the current certificate this CA gave it; no challenge is needed.
-func (s *Server) renew(ctx context.Context, ca *CA, old *x509.Certificate, csr *x509.CertificateRequest,
+// renew issues a new certificate for a device that signs its request, msg,
+// with old, the current certificate this CA gave it; no challenge is
+// needed. A resend of a renewal already answered gets the certificate
+// issued then.
+func (s *Server) renew(ctx context.Context, ca *CA, msg *scep.PKIMessage, old *x509.Certificate,
 	success func(*x509.Certificate) ([]byte, error)) ([]byte, error) {
+	csr := msg.CSR
 	if !ca.IssuedByTenant(old) {
 		return nil, refusal(failBadMessageCheck, "renewal is not signed by a certificate this tenant's CA issued")
 	}
@@ -127,17 +130,32 @@ func (s *Server) renew(ctx context.Context, ca *CA, old *x509.Certificate, csr *
 	if !slices.Contains(old.ExtKeyUsage, x509.ExtKeyUsageClientAuth) {
 		return nil, refusal(failBadMessageCheck, "the certificate signing the renewal is not a device identity")
 	}
-	if old.Subject.String() != csr.Subject.String() {
+	// The common name is all of a subject that is issued (issue.go).
+	if old.Subject.CommonName != csr.Subject.CommonName {
 		return nil, refusal(failBadRequest, "a renewal must keep the subject of the certificate it renews")
 	}
-	if _, err := s.cfg.Store.Read().Settings().Get(ctx, issuedSettingKey(ca.tenantID, old.SerialNumber)); errors.Is(err, store.ErrNotFound) {
-		return nil, errNotCurrent // checked before signing; claimed below
+	read := s.cfg.Store.Read().Settings()
+	if _, err := read.Get(ctx, issuedSettingKey(ca.tenantID, old.SerialNumber)); errors.Is(err, store.ErrNotFound) {
+		// The first sending of a renewal spent old's claim: a resend of it
+		// is answered with the certificate issued then.
+		cert, err := renewedCertificate(ctx, read, ca.tenantID, msg, old, now)
+		if err != nil {
+			return nil, fmt.Errorf("scep: reading renewed certificate: %w", err)
+		}
+		if cert == nil {
+			return nil, errNotCurrent // checked before signing; claimed below
+		}
+		return success(cert)
 	} else if err != nil {
 		return nil, fmt.Errorf("scep: reading issued certificate: %w", err)
 	}
 	return s.issue(ctx, ca, csr, success, func(q store.Queries, cert *x509.Certificate) (Issuance, error) {
 		enrolmentID, err := claimRenewal(ctx, q.Settings(), ca.tenantID, old.SerialNumber)
-		return Issuance{TenantID: ca.tenantID, EnrolmentID: enrolmentID, Certificate: cert, Renewal: true, Renews: old}, err
+		if err != nil {
+			return Issuance{}, err
+		}
+		issued := Issuance{TenantID: ca.tenantID, EnrolmentID: enrolmentID, Certificate: cert, Renewal: true, Renews: old}
+		return issued, rememberRenewed(ctx, q.Settings(), ca.tenantID, msg, old, cert, now)
 	})
 }
 

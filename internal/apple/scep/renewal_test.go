@@ -11,6 +11,9 @@ import (
 	"time"
 
 	"github.com/smallstep/scep"
+
+	"github.com/steward-mdm/steward/internal/store"
+	"github.com/steward-mdm/steward/internal/store/storetest"
 )
 
 // enrolled returns a device of tenant that holds a fresh certificate.
@@ -169,4 +172,95 @@ func TestECRenewalSpendsNothing(t *testing.T) {
 	if _, err := e.settings.Get(context.Background(), issuedSettingKey(tenantA, enrolled.cert.SerialNumber)); err != nil {
 		t.Errorf("the refused renewal spent the certificate's claim: %v", err)
 	}
+}
+
+// TestResentRenewalGetsTheSameCertificate: a device that lost the reply to
+// its RenewalReq sends it again (RFC 8894 section 3.3.1), signed by the
+// certificate the first sending renewed, and gets the certificate issued
+// then, with no second issuance, rather than a refusal for a spent claim.
+// The same transaction with another key or another signer, or after the
+// window, is refused.
+func TestResentRenewalGetsTheSameCertificate(t *testing.T) {
+	storetest.ForEachEngine(t, func(t *testing.T, st store.Store) {
+		e := newTestEnvOn(t, st)
+		ca := e.cas[tenantA].Certificate()
+		oldCert, oldKey := e.enrolled(t, tenantA, "device-r")
+		// Another certificate of the same name, no longer current.
+		otherCert, otherKey := e.enrolled(t, tenantA, "device-r")
+		if err := ReleaseCertificate(context.Background(), e.settings, tenantA, otherCert.SerialNumber); err != nil {
+			t.Fatal(err)
+		}
+
+		d := renewer(t, oldCert, oldKey)
+		req := d.request(t, ca, scep.RenewalReq, subject("device-r"), "")
+		tid := transactionID(t, req)
+		first := d.enrol(t, e.url(tenantA), ca, req)
+		if first.status != scep.SUCCESS {
+			t.Fatalf("renewal: %s %s", first.status, first.failInfo)
+		}
+		issued := e.issuedCount()
+
+		// The same message again, and the request built again (new nonce,
+		// new envelope) for the same key.
+		for name, body := range map[string][]byte{
+			"the same message":  req,
+			"a rebuilt message": d.request(t, ca, scep.RenewalReq, subject("device-r"), ""),
+		} {
+			again := d.enrol(t, e.url(tenantA), ca, body)
+			if again.status != scep.SUCCESS {
+				t.Fatalf("%s resent: %s %s, want SUCCESS", name, again.status, again.failInfo)
+			}
+			if !again.cert.Equal(first.cert) {
+				t.Errorf("%s resent got another certificate than the first sending", name)
+			}
+			if len(again.certs) != 2 || !again.certs[1].Equal(e.cas[tenantA].issuer.cert) {
+				t.Errorf("%s resent: the reply does not carry the issuing CA", name)
+			}
+		}
+		if e.issuedCount() != issued {
+			t.Errorf("the resends were issued again (OnIssued ran %d more times)", e.issuedCount()-issued)
+		}
+
+		refused := map[string]*device{
+			"another key, same transaction":    {csrKey: rsaKey(t, 2048), signerCert: oldCert, signerKey: oldKey},
+			"another signer, same transaction": {csrKey: d.csrKey, signerCert: otherCert, signerKey: otherKey},
+		}
+		for name, r := range refused {
+			body := r.requestInTransaction(t, ca, scep.RenewalReq, subject("device-r"), "", tid)
+			if got := r.enrol(t, e.url(tenantA), ca, body); got.status != scep.FAILURE || got.failInfo != scep.BadMessageCheck {
+				t.Errorf("%s: %s failInfo %q, want FAILURE badMessageCheck", name, got.status, string(got.failInfo))
+			}
+		}
+		body := d.requestInTransaction(t, ca, scep.RenewalReq, subject("device-r"), "", "another-transaction")
+		if got := d.enrol(t, e.url(tenantA), ca, body); got.status != scep.FAILURE || got.failInfo != scep.BadMessageCheck {
+			t.Errorf("same key and signer, another transaction: %s failInfo %q, want FAILURE badMessageCheck", got.status, string(got.failInfo))
+		}
+		// The resend rebuilt by hand in the same transaction is accepted,
+		// so the refusals above are for what differs.
+		if got := d.enrol(t, e.url(tenantA), ca, d.requestInTransaction(t, ca, scep.RenewalReq, subject("device-r"), "", tid)); got.status != scep.SUCCESS || !got.cert.Equal(first.cert) {
+			t.Errorf("the resend built by hand: %s %s, want SUCCESS with the first certificate", got.status, got.failInfo)
+		}
+
+		e.offset.Store(int64(resendWindow + time.Minute))
+		if late := d.enrol(t, e.url(tenantA), ca, req); late.status != scep.FAILURE || late.failInfo != scep.BadMessageCheck {
+			t.Errorf("a resend after the window: %s failInfo %q, want FAILURE badMessageCheck", late.status, string(late.failInfo))
+		}
+		// The two enrolments' resend records and the renewal's go.
+		if n, err := PurgeExpiredChallenges(context.Background(), st, e.now()); err != nil || n != 3 {
+			t.Errorf("purging after the window: %d, %v; want the 3 resend records", n, err)
+		}
+		if _, err := e.settings.Get(context.Background(), renewedSettingKey(tenantA, oldCert.SerialNumber)); !errors.Is(err, store.ErrNotFound) {
+			t.Errorf("the renewal's resend record survived the purge: %v", err)
+		}
+		e.offset.Store(0)
+		if e.issuedCount() != issued {
+			t.Errorf("a refused resend was issued a certificate (OnIssued ran %d more times)", e.issuedCount()-issued)
+		}
+
+		// The resends left the renewed certificate's own renewal alone.
+		next := renewer(t, first.cert, d.csrKey.(*rsa.PrivateKey))
+		if r := next.enrol(t, e.url(tenantA), ca, next.request(t, ca, scep.RenewalReq, subject("device-r"), "")); r.status != scep.SUCCESS {
+			t.Errorf("renewing the renewed certificate: %s %s", r.status, r.failInfo)
+		}
+	})
 }

@@ -8,6 +8,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"math/big"
 	"time"
 
 	"github.com/smallstep/scep"
@@ -74,9 +75,75 @@ func resentCertificate(ctx context.Context, settings store.SettingStore, tenantI
 	return x509.ParseCertificate(rec.Certificate)
 }
 
-func purgeRedeemed(ctx context.Context, st store.Store, now time.Time) (int, error) {
-	return store.PurgeSettings(ctx, st, redeemedKeyPrefix, func(s store.Setting) bool {
+// A RenewalReq is resent the same way, signed by the certificate it renews.
+// The first sending spent that certificate's claim (issued.go), so the
+// certificate issued for it is kept for resendWindow under the renewed
+// certificate's serial, and sent again to a request with the same
+// transaction, signed by the same certificate, for the same key.
+
+const renewedKeyPrefix = "scep-renewed:"
+
+type renewedRecord struct {
+	TransactionID string `json:"transaction"`
+	// Renews is the SHA-256 of the certificate that signed the renewal,
+	// KeyHash that of the request's SubjectPublicKeyInfo.
+	Renews      []byte    `json:"renews_sha256"`
+	KeyHash     []byte    `json:"key_sha256"`
+	Certificate []byte    `json:"certificate"`
+	Expires     time.Time `json:"expires"`
+}
+
+func renewedSettingPrefix(tenantID string) string { return renewedKeyPrefix + tenantID + ":" }
+
+func renewedSettingKey(tenantID string, serial *big.Int) string {
+	return renewedSettingPrefix(tenantID) + serial.Text(16)
+}
+
+// rememberRenewed keeps cert, issued to msg signed by old, for resends of msg.
+func rememberRenewed(ctx context.Context, settings store.SettingStore, tenantID string, msg *scep.PKIMessage, old, cert *x509.Certificate, now time.Time) error {
+	renews, keyHash := sha256.Sum256(old.Raw), sha256.Sum256(msg.CSR.RawSubjectPublicKeyInfo)
+	value, err := json.Marshal(renewedRecord{TransactionID: string(msg.TransactionID), Renews: renews[:], KeyHash: keyHash[:],
+		Certificate: cert.Raw, Expires: now.Add(resendWindow).UTC()})
+	if err != nil {
+		return err
+	}
+	return settings.Put(ctx, renewedSettingKey(tenantID, old.SerialNumber), value)
+}
+
+// renewedCertificate returns the certificate issued to an earlier sending of
+// msg, a RenewalReq signed by old, or nil when msg is not such a resend.
+func renewedCertificate(ctx context.Context, settings store.SettingStore, tenantID string, msg *scep.PKIMessage, old *x509.Certificate, now time.Time) (*x509.Certificate, error) {
+	raw, err := settings.Get(ctx, renewedSettingKey(tenantID, old.SerialNumber))
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	var rec renewedRecord
+	if json.Unmarshal(raw, &rec) != nil {
+		return nil, nil
+	}
+	renews, keyHash := sha256.Sum256(old.Raw), sha256.Sum256(msg.CSR.RawSubjectPublicKeyInfo)
+	if rec.TransactionID != string(msg.TransactionID) || !bytes.Equal(rec.Renews, renews[:]) || !bytes.Equal(rec.KeyHash, keyHash[:]) || !now.Before(rec.Expires) {
+		return nil, nil
+	}
+	return x509.ParseCertificate(rec.Certificate)
+}
+
+// purgeResends deletes the certificates kept for resends, of challenges and
+// of renewals, once their window has passed, and any that cannot be read.
+func purgeResends(ctx context.Context, st store.Store, now time.Time) (int, error) {
+	redeemed, err := store.PurgeSettings(ctx, st, redeemedKeyPrefix, func(s store.Setting) bool {
 		var rec redeemedRecord
 		return json.Unmarshal(s.Value, &rec) != nil || !now.Before(rec.Expires)
 	})
+	if err != nil {
+		return redeemed, err
+	}
+	renewed, err := store.PurgeSettings(ctx, st, renewedKeyPrefix, func(s store.Setting) bool {
+		var rec renewedRecord
+		return json.Unmarshal(s.Value, &rec) != nil || !now.Before(rec.Expires)
+	})
+	return redeemed + renewed, err
 }
