@@ -67,8 +67,9 @@ type NewEnrolmentView struct {
 type PushCertificateRequest struct {
 	Certificate string `json:"certificate"` // base64 of the PEM or PKCS#12 file
 	Password    string `json:"password"`
-	// ReplaceTopic allows a certificate for another topic while devices are
-	// enrolled; they stop receiving pushes and must enrol again.
+	// ReplaceTopic allows a certificate whose topic is not the one of every
+	// enrolled device; the devices on other topics stop receiving pushes and
+	// must enrol again.
 	ReplaceTopic bool `json:"replace_topic,omitempty"`
 }
 

@@ -16,6 +16,12 @@ import (
 // MDM push certificate from Apple (topic in the subject UID), valid for a
 // year. APNs will not accept it; simulated devices and tests need no more.
 func PushCertificatePEM(topic string) ([]byte, error) {
+	return PushCertificatePEMValid(topic, time.Now().Add(-time.Hour), time.Now().Add(365*24*time.Hour))
+}
+
+// PushCertificatePEMValid is PushCertificatePEM valid from notBefore to
+// notAfter.
+func PushCertificatePEMValid(topic string, notBefore, notAfter time.Time) ([]byte, error) {
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
 		return nil, err
@@ -23,7 +29,7 @@ func PushCertificatePEM(topic string) ([]byte, error) {
 	uid := asn1.ObjectIdentifier{0, 9, 2342, 19200300, 100, 1, 1}
 	tmpl := &x509.Certificate{SerialNumber: big.NewInt(time.Now().UnixNano()),
 		Subject:   pkix.Name{CommonName: "APSP:simulated", ExtraNames: []pkix.AttributeTypeAndValue{{Type: uid, Value: topic}}},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(365 * 24 * time.Hour),
+		NotBefore: notBefore, NotAfter: notAfter,
 		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}}
 	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
 	if err != nil {

@@ -156,8 +156,10 @@ type AppleChannelStore interface {
 	// Unfinished) from at; ErrConflict when the channel holds another
 	// certificate, closed or got a token meanwhile.
 	Restart(ctx context.Context, tenantID, deviceID string, from []byte, cert ChannelCertificate, index []byte, topic string, at time.Time) error
-	// CountOpen counts the tenant's device channels not checked out.
-	CountOpen(ctx context.Context, tenantID string) (int, error)
+	// OpenTopics counts the tenant's device channels not checked out by
+	// their Topic: only a push certificate for a channel's topic can wake
+	// its device.
+	OpenTopics(ctx context.Context, tenantID string) (map[string]int, error)
 	// OpenOfDeparted returns up to limit channels still open whose devices
 	// left management (deprovisioned, retired or wiped), any tenant.
 	OpenOfDeparted(ctx context.Context, limit int) ([]AppleChannel, error)

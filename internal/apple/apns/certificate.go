@@ -70,17 +70,17 @@ type PushCertificate struct {
 // (certificate and key blocks in any order; PKCS#1, PKCS#8 or SEC 1 EC keys,
 // unencrypted; password is ignored) or from PKCS#12 (decrypted with password).
 // It refuses a key that does not match the certificate, a subject UID that is
-// not an MDM topic, and a certificate that is expired or not valid yet.
-func ParsePushCertificate(data []byte, password string) (*PushCertificate, error) {
-	return parsePushCertificateAt(data, password, time.Now())
-}
-
-func parsePushCertificateAt(data []byte, password string, now time.Time) (*PushCertificate, error) {
+// not an MDM topic, and a certificate that is expired or not valid yet at
+// now (the caller's clock, so that a service's injected clock decides).
+func ParsePushCertificate(data []byte, password string, now time.Time) (*PushCertificate, error) {
 	c, err := LoadPushCertificate(data, password)
 	if err != nil {
 		return nil, err
 	}
-	return c, c.checkValidAt(now)
+	if err := c.checkValidAt(now); err != nil {
+		return nil, err
+	}
+	return c, nil
 }
 
 // LoadPushCertificate reads a certificate ParsePushCertificate accepted

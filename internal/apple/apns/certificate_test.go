@@ -103,7 +103,7 @@ func TestParsePushCertificateRefuses(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			pc, err := ParsePushCertificate(tc.data, tc.password)
+			pc, err := ParsePushCertificate(tc.data, tc.password, time.Now())
 			if !errors.Is(err, tc.want) {
 				t.Fatalf("err = %v, want %v (cert %v)", err, tc.want, pc)
 			}
@@ -115,6 +115,32 @@ func TestParsePushCertificateRefuses(t *testing.T) {
 				t.Errorf("error echoes key material: %q", msg)
 			}
 		})
+	}
+}
+
+// TestParsePushCertificateUsesTheGivenTime: validity is judged at the
+// caller's now, never the wall clock's.
+func TestParsePushCertificateUsesTheGivenTime(t *testing.T) {
+	ca := newTestCA(t)
+	notBefore := time.Date(2020, 1, 1, 0, 0, 0, 0, time.UTC)
+	notAfter := time.Date(2021, 1, 1, 0, 0, 0, 0, time.UTC) // long expired by the wall clock
+	old := ca.issue(t, pushCertSpec{notBefore: notBefore, notAfter: notAfter})
+	data := join(certPEM(old.cert), keyPEM(t, old.key, "pkcs8"))
+	cases := []struct {
+		now  time.Time
+		want error
+	}{
+		{notBefore.Add(-time.Second), ErrNotYetValid},
+		{notBefore, nil},
+		{notAfter.Add(-time.Second), nil},
+		{notAfter, ErrExpired},
+		{time.Now(), ErrExpired},
+	}
+	for _, tc := range cases {
+		pc, err := ParsePushCertificate(data, "", tc.now)
+		if !errors.Is(err, tc.want) || (err == nil) != (pc != nil && pc.Topic == testTopic) {
+			t.Errorf("at %v: %v, %v; want %v", tc.now, pc, err, tc.want)
+		}
 	}
 }
 
@@ -149,7 +175,7 @@ func FuzzParsePushCertificate(f *testing.F) {
 	f.Add([]byte("-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n"), "")
 	f.Add([]byte{0x30, 0x82, 0x01, 0x00, 0x02, 0x01, 0x03}, "pw")
 	f.Fuzz(func(t *testing.T, data []byte, password string) {
-		pc, err := ParsePushCertificate(data, password)
+		pc, err := ParsePushCertificate(data, password, time.Now())
 		if (pc == nil) == (err == nil) {
 			t.Fatalf("want exactly one of certificate and error, got %v, %v", pc, err)
 		}

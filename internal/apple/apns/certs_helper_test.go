@@ -145,7 +145,7 @@ func keyPEM(t *testing.T, key crypto.Signer, form string) []byte {
 
 func mustParse(t *testing.T, data []byte, password string) *PushCertificate {
 	t.Helper()
-	pc, err := ParsePushCertificate(data, password)
+	pc, err := ParsePushCertificate(data, password, time.Now())
 	if err != nil {
 		t.Fatalf("ParsePushCertificate: %v", err)
 	}

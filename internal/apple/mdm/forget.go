@@ -11,10 +11,12 @@ import (
 
 // ForgetTenant is the tenant-deletion hook: it deletes the tenant's CA keys,
 // SCEP records, push certificate and unused certificate bindings inside the
-// deleting transaction, and drops this node's cached CA. Another node's
-// cache keeps a deleted tenant's CA until it restarts, but it can no longer
-// use it: every request also needs the tenant's enrolments or devices,
-// which are gone.
+// deleting transaction, and drops this node's cached CA and closes its APNs
+// clients of the tenant (should the deletion roll back, the next push
+// builds the client again). Another node's cache keeps a deleted tenant's
+// CA until it restarts, but it can no longer use it: every request also
+// needs the tenant's enrolments or devices, which are gone; its APNs client's
+// idle connections close on their own once idle long enough.
 func (s *Service) ForgetTenant(ctx context.Context, q store.Queries, tenantID string) error {
 	if err := scep.ForgetTenant(ctx, q.Settings(), tenantID); err != nil {
 		return err
@@ -26,6 +28,7 @@ func (s *Service) ForgetTenant(ctx context.Context, q store.Queries, tenantID st
 		return err
 	}
 	s.cas.Delete(tenantID)
+	s.dropPushClients(tenantID)
 	return nil
 }
 

@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/steward-mdm/steward/internal/apperr"
@@ -22,22 +24,19 @@ type storedPushCert struct {
 }
 
 // SetPushCertificate validates and stores the tenant's APNs push
-// certificate (PEM or PKCS#12), sealed under the master key. A certificate
-// for another topic than the current one is refused while devices are
-// enrolled, unless replaceTopic says the admin means it: every enrolled
-// device would lose its pushes and have to enrol again.
+// certificate (PEM or PKCS#12), sealed under the master key, and checks its
+// dates on the service's clock. Only a certificate for a channel's topic can
+// wake that device, so a certificate is refused while open device channels
+// carry another topic than its own, unless replaceTopic says the admin means
+// it: those devices would lose their pushes and have to enrol again. The
+// channels decide, not the certificate stored before: after a deliberate
+// replacement, the original certificate (or its renewal) goes back without
+// replaceTopic when the devices still on its topic are all there are.
 func (s *Service) SetPushCertificate(ctx context.Context, tenantID string, data []byte, password string, replaceTopic bool, actor iam.Actor) (apns.CertStatus, error) {
-	cert, err := apns.ParsePushCertificate(data, password)
+	now := s.clock()
+	cert, err := apns.ParsePushCertificate(data, password, now)
 	if err != nil {
 		return apns.CertStatus{}, apperr.Invalid("%v", err)
-	}
-	current, err := s.PushCertificate(ctx, tenantID)
-	if err != nil && !errors.Is(err, ErrNoPushCertificate) {
-		return apns.CertStatus{}, err
-	}
-	previousTopic := ""
-	if current != nil && current.Topic != cert.Topic {
-		previousTopic = current.Topic
 	}
 	raw, err := json.Marshal(storedPushCert{Data: data, Password: password})
 	if err != nil {
@@ -51,28 +50,50 @@ func (s *Service) SetPushCertificate(ctx context.Context, tenantID string, data 
 		if _, err := q.Tenants().Get(ctx, tenantID); err != nil {
 			return err
 		}
-		if previousTopic != "" && !replaceTopic {
-			enrolled, err := q.AppleChannels().CountOpen(ctx, tenantID)
-			if err != nil {
-				return err
+		// Counted in the transaction that writes: what is judged is what
+		// the channels are as the certificate is stored, not what another
+		// upload found earlier. (A profile handed out before the upload can
+		// still bring a device on the old topic later; no check here can
+		// stop that.)
+		topics, err := q.AppleChannels().OpenTopics(ctx, tenantID)
+		if err != nil {
+			return err
+		}
+		stranded, others := 0, []string{}
+		for topic, n := range topics {
+			if topic != cert.Topic {
+				stranded += n
+				others = append(others, topic)
 			}
-			if enrolled > 0 {
-				return apperr.Conflict("this certificate is for topic %s, not %s: the %d enrolled Apple devices would stop "+
-					"receiving pushes and would have to enrol again. Renew the current certificate with Apple, using the "+
-					"same Apple Account, or set replace_topic to replace it anyway", cert.Topic, previousTopic, enrolled)
-			}
+		}
+		slices.Sort(others)
+		if stranded > 0 && !replaceTopic {
+			return apperr.Conflict("this certificate is for topic %s, but the %d enrolled Apple devices on %s would stop "+
+				"receiving pushes and would have to enrol again. Upload the certificate for their topic, renewed with Apple "+
+				"using the same Apple Account, or set replace_topic to replace it anyway", cert.Topic, stranded, strings.Join(others, ", "))
+		}
+		previous, err := s.loadPushCertificate(ctx, q.Settings(), tenantID)
+		if err != nil && !errors.Is(err, ErrNoPushCertificate) {
+			return err
 		}
 		if err := q.Settings().Put(ctx, pushCertKey(tenantID), sealed); err != nil {
 			return err
 		}
 		e := actor.Entry(tenantID, "mdm.push_certificate.set", "tenant", tenantID, audit.OutcomeSuccess)
 		e.Details = map[string]any{"topic": cert.Topic, "not_after": cert.NotAfter.Format(time.RFC3339), "serial": cert.Serial}
-		if previousTopic != "" {
-			e.Details["replaced_topic"] = previousTopic
+		if previous != nil && previous.Topic != cert.Topic {
+			e.Details["replaced_topic"] = previous.Topic
+		}
+		if stranded > 0 {
+			e.Details["stranded_devices"] = stranded
 		}
 		return audit.Append(ctx, q, e)
 	})
-	return cert.Status(s.clock()), err
+	if err != nil {
+		return apns.CertStatus{}, err
+	}
+	s.dropPushClients(tenantID)
+	return cert.Status(now), nil
 }
 
 // ErrNoPushCertificate means the tenant has not uploaded one yet.
@@ -80,7 +101,11 @@ var ErrNoPushCertificate = apperr.Conflict("upload the organisation's Apple push
 
 // PushCertificate returns the tenant's push certificate, expired or not.
 func (s *Service) PushCertificate(ctx context.Context, tenantID string) (*apns.PushCertificate, error) {
-	sealed, err := s.st.Read().Settings().Get(ctx, pushCertKey(tenantID))
+	return s.loadPushCertificate(ctx, s.st.Read().Settings(), tenantID)
+}
+
+func (s *Service) loadPushCertificate(ctx context.Context, settings store.SettingStore, tenantID string) (*apns.PushCertificate, error) {
+	sealed, err := settings.Get(ctx, pushCertKey(tenantID))
 	if errors.Is(err, store.ErrNotFound) {
 		return nil, ErrNoPushCertificate
 	}

@@ -3,6 +3,7 @@ package mdm
 import (
 	"context"
 	"log/slog"
+	"slices"
 	"sync"
 	"time"
 
@@ -25,7 +26,7 @@ type Pusher struct {
 	Log     *slog.Logger
 
 	mu      sync.Mutex
-	clients map[string]*pushClient // by tenant
+	clients map[string]*pushClient // by tenant; the Service drops a tenant's (dropPushClients)
 }
 
 type pushClient struct {
@@ -164,11 +165,12 @@ func (p *Pusher) client(ctx context.Context, tenantID string) (*apns.Client, err
 	defer p.mu.Unlock()
 	if p.clients == nil {
 		p.clients = map[string]*pushClient{}
+		p.Service.addPusher(p)
 	}
 	if c, ok := p.clients[tenantID]; ok && c.serial == cert.Serial {
 		return c.client, nil
 	}
-	opts := append([]apns.Option{apns.WithLogger(p.Log)}, p.Options...)
+	opts := append([]apns.Option{apns.WithLogger(p.Log), apns.WithClock(func() time.Time { return p.Service.now() })}, p.Options...)
 	if p.Endpoint != "" {
 		opts = append(opts, apns.WithEndpoint(p.Endpoint))
 	}
@@ -181,6 +183,47 @@ func (p *Pusher) client(ctx context.Context, tenantID string) (*apns.Client, err
 	}
 	p.clients[tenantID] = &pushClient{serial: cert.Serial, client: c}
 	return c, nil
+}
+
+// dropClient closes and forgets the tenant's client, if it has one: its idle
+// HTTP/2 connections to APNs close now, and the next push builds a new one.
+func (p *Pusher) dropClient(tenantID string) {
+	p.mu.Lock()
+	c, ok := p.clients[tenantID]
+	delete(p.clients, tenantID)
+	p.mu.Unlock()
+	if ok {
+		c.client.Close()
+	}
+}
+
+// HasClient reports whether the pusher holds an APNs client for the tenant
+// (tests).
+func (p *Pusher) HasClient(tenantID string) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	_, ok := p.clients[tenantID]
+	return ok
+}
+
+// addPusher makes dropPushClients reach p's clients.
+func (s *Service) addPusher(p *Pusher) {
+	s.pushersMu.Lock()
+	defer s.pushersMu.Unlock()
+	s.pushers = append(s.pushers, p)
+}
+
+// dropPushClients closes this node's APNs clients of the tenant, once its
+// certificate changed or the tenant is gone. Another node's pusher drops its
+// own client when it next pushes for the tenant with another certificate,
+// and a deleted tenant's when its idle connections time out.
+func (s *Service) dropPushClients(tenantID string) {
+	s.pushersMu.Lock()
+	pushers := slices.Clone(s.pushers)
+	s.pushersMu.Unlock()
+	for _, p := range pushers {
+		p.dropClient(tenantID)
+	}
 }
 
 // Run drains the queue every interval while this node holds the lease.

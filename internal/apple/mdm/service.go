@@ -31,6 +31,9 @@ type Service struct {
 	cas    sync.Map // tenant ID -> *tenantTrust
 	casMu  sync.Mutex
 	hooks  Hooks
+
+	pushersMu sync.Mutex
+	pushers   []*Pusher // whose APNs clients dropPushClients closes
 }
 
 // Hooks let device management follow the protocol without the protocol

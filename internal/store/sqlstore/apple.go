@@ -228,10 +228,25 @@ func (s appleChannelStore) Restart(ctx context.Context, tenantID, deviceID strin
 	return err
 }
 
-func (s appleChannelStore) CountOpen(ctx context.Context, tenantID string) (int, error) {
-	var n int
-	err := s.q.x.QueryRowContext(ctx, `SELECT COUNT(*) FROM apple_channels WHERE tenant_id = $1 AND checked_out = 0`, tenantID).Scan(&n)
-	return n, mapErr("counting open channels", err)
+func (s appleChannelStore) OpenTopics(ctx context.Context, tenantID string) (map[string]int, error) {
+	rows, err := s.q.x.QueryContext(ctx, `SELECT topic, COUNT(*) FROM apple_channels WHERE tenant_id = $1 AND checked_out = 0
+		GROUP BY topic`, tenantID)
+	if err != nil {
+		return nil, mapErr("counting open channels by topic", err)
+	}
+	defer rows.Close()
+	out := map[string]int{}
+	for rows.Next() {
+		var (
+			topic string
+			n     int
+		)
+		if err := rows.Scan(&topic, &n); err != nil {
+			return nil, mapErr("counting open channels by topic", err)
+		}
+		out[topic] = n
+	}
+	return out, mapErr("counting open channels by topic", rows.Err())
 }
 
 func (s appleChannelStore) OpenOfDeparted(ctx context.Context, limit int) ([]store.AppleChannel, error) {

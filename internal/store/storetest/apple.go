@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"reflect"
 	"sync"
 	"testing"
@@ -16,6 +17,7 @@ import (
 func runApple(t *testing.T, open func(t *testing.T) store.Store) {
 	t.Run("Enrolments", func(t *testing.T) { testEnrolments(t, open(t)) })
 	t.Run("AppleChannels", func(t *testing.T) { testAppleChannels(t, open(t)) })
+	t.Run("ChannelTopics", func(t *testing.T) { testChannelTopics(t, open(t)) })
 	t.Run("ChannelPresence", func(t *testing.T) { testChannelPresence(t, open(t)) })
 	t.Run("CommandQueue", func(t *testing.T) { testCommandQueue(t, open(t)) })
 	t.Run("CommandCancel", func(t *testing.T) { testCommandCancel(t, open(t)) })
@@ -269,6 +271,47 @@ func testAppleChannels(t *testing.T, st store.Store) {
 	tx(t, st, func(q store.Queries) error { return q.AppleChannels().CheckOut(ctx, a.ID, c.DeviceID, at) })
 	if n := schedule(a.ID, at); n != 0 {
 		t.Fatal("a checked-out device was scheduled")
+	}
+}
+
+// testChannelTopics: OpenTopics counts one tenant's open channels per
+// topic, following a TokenUpdate that names another topic and leaving out
+// channels checked out.
+func testChannelTopics(t *testing.T, st store.Store) {
+	ctx := context.Background()
+	a, b := newTenant(t, st, ""), newTenant(t, st, "")
+	topics := func(tenantID string) map[string]int {
+		t.Helper()
+		got, err := st.Read().AppleChannels().OpenTopics(ctx, tenantID)
+		must(t, err)
+		return got
+	}
+	if got := topics(a.ID); len(got) != 0 {
+		t.Fatalf("topics of a tenant without channels: %v", got)
+	}
+	const old, renewed = "com.apple.mgmt.External.old", "com.apple.mgmt.External.new"
+	var ids []string
+	for i, c := range []struct{ tenant, topic string }{{a.ID, old}, {a.ID, old}, {a.ID, renewed}, {a.ID, old}, {b.ID, renewed}} {
+		ch := store.AppleChannel{DeviceID: store.NewID(), TenantID: c.tenant, CertFingerprint: fmt.Appendf(nil, "topic-fp-%d", i),
+			CertNotAfter: micro(at.Add(24 * time.Hour)), EnrolmentID: fmt.Sprintf("topic-enr-%d", i), ChannelIndex: []byte("idx"),
+			Topic: c.topic, CreatedAt: micro(at), UpdatedAt: micro(at)}
+		tx(t, st, func(q store.Queries) error { return q.AppleChannels().Create(ctx, ch) })
+		ids = append(ids, ch.DeviceID)
+	}
+	if got := topics(a.ID); !reflect.DeepEqual(got, map[string]int{old: 3, renewed: 1}) {
+		t.Fatalf("topics: %v", got)
+	}
+	// One device moves to the new topic, another leaves.
+	tx(t, st, func(q store.Queries) error {
+		return q.AppleChannels().Change(ctx, a.ID, ids[0], store.ChannelChange{At: micro(at.Add(time.Hour)),
+			Push: &store.PushRegistration{Token: []byte{1}, Magic: "m", Topic: renewed, At: micro(at.Add(time.Hour))}})
+	})
+	tx(t, st, func(q store.Queries) error { return q.AppleChannels().CheckOut(ctx, a.ID, ids[1], at.Add(time.Hour)) })
+	if got := topics(a.ID); !reflect.DeepEqual(got, map[string]int{old: 1, renewed: 2}) {
+		t.Fatalf("topics after a TokenUpdate and a check-out: %v", got)
+	}
+	if got := topics(b.ID); !reflect.DeepEqual(got, map[string]int{renewed: 1}) {
+		t.Fatalf("the other tenant's topics: %v", got)
 	}
 }
 
