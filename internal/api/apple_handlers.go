@@ -208,11 +208,11 @@ func (s *Server) getPushCertificate(c *Call) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	cert, err := m.PushCertificate(c.R.Context(), c.Tenant)
+	st, err := m.PushCertificateStatus(c.R.Context(), c.Tenant)
 	if err != nil {
 		return nil, err
 	}
-	return pushCertificateView(cert.Status(time.Now())), nil
+	return pushCertificateView(st), nil
 }
 
 // commandFor turns a request into a typed command and the permission it

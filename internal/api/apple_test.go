@@ -7,9 +7,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/uuid"
+
 	"github.com/steward-mdm/steward/internal/apperr"
 	"github.com/steward-mdm/steward/internal/apple/mdmproto"
 	"github.com/steward-mdm/steward/internal/privacy"
+	"github.com/steward-mdm/steward/internal/sim"
 	"github.com/steward-mdm/steward/internal/store"
 	"github.com/steward-mdm/steward/internal/store/storetest"
 )
@@ -319,5 +322,26 @@ func TestDirectCommandsFollowTheActionRules(t *testing.T) {
 	if r := e.do(e.owner, "POST", base+"/commands", BulkCommandRequest{CommandRequest: CommandRequest{RequestType: "SecurityInfo",
 		Reason: unbounded}, AllEnrolled: true}); r.status != 400 {
 		t.Errorf("a bulk query with an unbounded reason: %d %s", r.status, r.body)
+	}
+}
+
+// The push certificate's expiry is judged on the server's clock.
+func TestPushCertificateStatusOnTheServerClock(t *testing.T) {
+	e := newEnv(t, storetest.OpenSQLite(t))
+	base := "/api/v1/tenants/" + e.rootID
+	now := e.clock.now()
+	pem, err := sim.PushCertificatePEMValid("com.apple.mgmt.External."+uuid.NewString(), now.Add(-time.Hour), now.Add(30*time.Minute))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var set, got PushCertificateView
+	e.must(200, e.owner, "PUT", base+"/apple/push-certificate", PushCertificateRequest{Certificate: base64.StdEncoding.EncodeToString(pem)}, &set)
+	if set.Expired || !set.Warning {
+		t.Fatalf("push certificate as uploaded: %+v, want it valid with a warning", set)
+	}
+	e.clock.advance(time.Hour)
+	e.must(200, e.owner, "GET", base+"/apple/push-certificate", nil, &got)
+	if !got.Expired {
+		t.Fatalf("push certificate half an hour past its end: %+v, want it expired", got)
 	}
 }

@@ -104,6 +104,16 @@ func (s *Service) PushCertificate(ctx context.Context, tenantID string) (*apns.P
 	return s.loadPushCertificate(ctx, s.st.Read().Settings(), tenantID)
 }
 
+// PushCertificateStatus is the tenant's push certificate as the API shows
+// it, its expiry judged on the service's clock.
+func (s *Service) PushCertificateStatus(ctx context.Context, tenantID string) (apns.CertStatus, error) {
+	c, err := s.PushCertificate(ctx, tenantID)
+	if err != nil {
+		return apns.CertStatus{}, err
+	}
+	return c.Status(s.clock()), nil
+}
+
 func (s *Service) loadPushCertificate(ctx context.Context, settings store.SettingStore, tenantID string) (*apns.PushCertificate, error) {
 	sealed, err := settings.Get(ctx, pushCertKey(tenantID))
 	if errors.Is(err, store.ErrNotFound) {
