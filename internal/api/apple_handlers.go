@@ -281,7 +281,7 @@ func requestFor(in CommandRequest) (mdmproto.Request, error) {
 	case "CertificateList":
 		return mdmproto.CertificateList{}, nil
 	case "RemoveProfile":
-		if strings.HasPrefix(in.Identifier, device.EnrolmentIdentifierRoot) {
+		if payloads.Reserved(in.Identifier, mdmproto.EnrolmentIdentifierRoot) {
 			return nil, apperr.Invalid("removing the management profile retires the device: use the retire action, which a second admin approves").With("field", "identifier")
 		}
 		return mdmproto.RemoveProfile{Identifier: in.Identifier}, nil
@@ -311,7 +311,7 @@ func requestFor(in CommandRequest) (mdmproto.Request, error) {
 		}
 		// The checks of the profile library: a well-formed profile, no MDM
 		// payload, and no identifier that could replace the enrolment.
-		if _, err := payloads.ValidateCustom(payload, device.EnrolmentIdentifierRoot); err != nil {
+		if _, err := payloads.ValidateCustom(payload, mdmproto.EnrolmentIdentifierRoot); err != nil {
 			return nil, apperr.As(err).With("field", "payload")
 		}
 		return mdmproto.InstallProfile{Payload: payload}, nil

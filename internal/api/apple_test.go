@@ -67,8 +67,12 @@ func TestAppleAPI(t *testing.T) {
 		if r := e.do(e.owner, "POST", base+"/commands", BulkCommandRequest{CommandRequest: CommandRequest{RequestType: "DeviceLock", Reason: "a long enough reason"}, AllEnrolled: true}); r.status != 403 {
 			t.Errorf("a bulk lock outside remote actions: %d %s", r.status, r.body)
 		}
-		if r := e.do(e.owner, "POST", base+"/devices/"+dev.ID+"/commands", CommandRequest{RequestType: "RemoveProfile", Identifier: "org.steward.enrolment.x"}); r.status != 400 {
-			t.Errorf("removing the management profile by command: %d %s", r.status, r.body)
+		// The management profile's identifiers are reserved whatever their
+		// case, as they are for an uploaded profile.
+		for _, id := range []string{"org.steward.enrolment.x", "ORG.STEWARD.ENROLMENT.x", "Org.Steward.Enrolment", mdmproto.EnrolmentIdentifier(store.NewID())} {
+			if r := e.do(e.owner, "POST", base+"/devices/"+dev.ID+"/commands", CommandRequest{RequestType: "RemoveProfile", Identifier: id}); r.status != 400 {
+				t.Errorf("removing the management profile %q by command: %d %s", id, r.status, r.body)
+			}
 		}
 		var bulk BulkCommandView
 		e.must(201, e.owner, "POST", base+"/commands", BulkCommandRequest{CommandRequest: CommandRequest{RequestType: "SecurityInfo"}, AllEnrolled: true}, &bulk)
