@@ -253,7 +253,8 @@ func (s *Service) enqueue(ctx context.Context, tenantID string, target targets, 
 		var open map[string]int
 		if bulk {
 			// Locked before counting: a count taken beside another enqueue
-			// would let the store's bound refuse the whole request.
+			// would let the store's bound refuse the whole request. The
+			// lock and the count serve the enqueue below too.
 			if err := q.Commands().LockQueues(ctx, tenantID, deviceIDs); err != nil {
 				return err
 			}
@@ -294,7 +295,7 @@ func (s *Service) enqueue(ctx context.Context, tenantID string, target targets, 
 			// the first of them alone would.
 			return firstRefusal
 		}
-		if err := s.saveCommands(ctx, q, out); err != nil {
+		if err := s.saveCounted(ctx, q, out, open); err != nil {
 			return err
 		}
 		e := actor.Entry(tenantID, "mdm.command.enqueue", "device", deviceIDs[0], audit.OutcomeSuccess)
@@ -390,10 +391,20 @@ func (s *Service) buildCommand(d store.Device, r mdmproto.Request, actor iam.Act
 // saveCommands queues cmds and puts their devices on the push queue, in the
 // caller's transaction: a queued command always gets its push.
 func (s *Service) saveCommands(ctx context.Context, q store.Queries, cmds []store.Command) error {
+	return s.saveCounted(ctx, q, cmds, nil)
+}
+
+// saveCounted is saveCommands for a caller that holds the queues' lock
+// and counted their open commands (open); nil open locks and counts here.
+func (s *Service) saveCounted(ctx context.Context, q store.Queries, cmds []store.Command, open map[string]int) error {
 	if len(cmds) == 0 {
 		return nil
 	}
-	if err := q.Commands().Enqueue(ctx, cmds, s.cfg.MaxQueued); err != nil {
+	enqueue := func() error { return q.Commands().Enqueue(ctx, cmds, s.cfg.MaxQueued) }
+	if open != nil {
+		enqueue = func() error { return q.Commands().EnqueueCounted(ctx, cmds, s.cfg.MaxQueued, open) }
+	}
+	if err := enqueue(); err != nil {
 		if errors.Is(err, store.ErrConflict) {
 			return apperr.Conflict("a device's command queue is full (%d open commands); wait for it to check in", s.cfg.MaxQueued)
 		}
