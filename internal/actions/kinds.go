@@ -1,8 +1,9 @@
 // Package actions carries out remote actions on devices (lock, wipe,
-// retire, lost mode, locate, restart, sync, delete) with the rules that make
-// them safe: a reason on every action, the ownership rules of the privacy
-// policy, the admin's group scope, and a second admin's approval for the
-// destructive ones and for large bulk actions.
+// retire, delete, lost mode, locate, restart, sync, OS update: the table in
+// kinds.go) with the rules that make them safe: a reason on every action,
+// the ownership rules of the privacy policy, the admin's group scope, and a
+// second admin's approval for the destructive ones and for large bulk
+// actions.
 package actions
 
 import (
@@ -33,23 +34,37 @@ const (
 	OSUpdate Kind = "os_update"
 )
 
-// kinds lists every action with what it needs.
-var kinds = map[Kind]struct {
+// kindInfo is what an action needs.
+type kindInfo struct {
+	kind       Kind
 	permission rbac.Permission
 	// twoPerson actions always need a second admin's approval.
 	twoPerson bool
-}{
-	Lock:        {"device.lock", false},
-	Wipe:        {"device.wipe", true},
-	Retire:      {"device.wipe", true},
-	Delete:      {"device.wipe", true},
-	LostMode:    {"device.locate", false},
-	EndLostMode: {"device.locate", false},
-	Locate:      {"device.locate", false},
-	Restart:     {"device.lock", false},
-	Sync:        {"device.read", false},
-	OSUpdate:    {"device.lock", false},
 }
+
+// table lists every action, in the order the API documents them: Kinds,
+// the routes' summaries and the OpenAPI document all read it.
+var table = []kindInfo{
+	{Lock, "device.lock", false},
+	{Wipe, "device.wipe", true},
+	{Retire, "device.wipe", true},
+	{Delete, "device.wipe", true},
+	{LostMode, "device.locate", false},
+	{EndLostMode, "device.locate", false},
+	{Locate, "device.locate", false},
+	{Restart, "device.lock", false},
+	{Sync, "device.read", false},
+	{OSUpdate, "device.lock", false},
+}
+
+// kinds is table by action.
+var kinds = func() map[Kind]kindInfo {
+	m := make(map[Kind]kindInfo, len(table))
+	for _, i := range table {
+		m[i.kind] = i
+	}
+	return m
+}()
 
 // Permission is what an admin needs to request (or approve) the action.
 func Permission(k Kind) (rbac.Permission, bool) {
@@ -59,9 +74,15 @@ func Permission(k Kind) (rbac.Permission, bool) {
 
 // Kinds lists the action names, for documentation and errors.
 func Kinds() []string {
-	return []string{string(Lock), string(Wipe), string(Retire), string(Delete), string(LostMode), string(EndLostMode),
-		string(Locate), string(Restart), string(Sync), string(OSUpdate)}
+	out := make([]string, len(table))
+	for i, k := range table {
+		out[i] = string(k.kind)
+	}
+	return out
 }
+
+// EnumValues lists the actions for the OpenAPI document.
+func (Kind) EnumValues() []string { return Kinds() }
 
 // Options are the action's parameters. PIN is a secret: it only ever lives
 // sealed (in a waiting approval, then in the queued command).

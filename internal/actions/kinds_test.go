@@ -1,6 +1,7 @@
 package actions
 
 import (
+	"os"
 	"strings"
 	"testing"
 
@@ -67,6 +68,23 @@ func TestEveryActionHasAPermissionAndCommands(t *testing.T) {
 	for _, k := range []Kind{Wipe, Retire, Delete} {
 		if !kinds[k].twoPerson {
 			t.Errorf("%s does not need a second admin", k)
+		}
+	}
+}
+
+// TestEveryActionIsDocumented: the table names each action once, and the
+// guide lists every one of them (the API's summaries are built from it).
+func TestEveryActionIsDocumented(t *testing.T) {
+	if len(kinds) != len(table) {
+		t.Fatalf("the table names %d actions, %d of them distinct", len(table), len(kinds))
+	}
+	guide, err := os.ReadFile("../../docs/device-management.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range Kinds() {
+		if !strings.Contains(string(guide), "`"+k+"`") {
+			t.Errorf("docs/device-management.md does not list the action %s", k)
 		}
 	}
 }

@@ -381,7 +381,7 @@ func RequireSupervised(ctx context.Context, q store.Queries, d store.Device) err
 		return err
 	}
 	if !supervised {
-		return apperr.Forbidden("OS updates can be scheduled on supervised devices only")
+		return apperr.Forbidden("OS updates can be scheduled on supervised devices only").With("reason", mdm.SkipUnsupervised)
 	}
 	return nil
 }

@@ -2,6 +2,7 @@ package api
 
 import (
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/steward-mdm/steward/internal/actions"
@@ -16,13 +17,16 @@ func (s *Server) actionRoutes() []Route {
 	return []Route{
 		// Each action checks its own permission (lock, locate, wipe…); the
 		// route asks for the weakest, device.read, and honours group scopes.
-		{Method: "POST", Path: t + "/devices/{device}/actions", Access: needs("device.read"), Scoped: true, Tag: tagActions, Summary: "Act on one device: lock, wipe, retire, delete, lost_mode, end_lost_mode, locate, restart, sync", In: DeviceActionRequest{}, Out: actions.Batch{}, Status: http.StatusCreated, Handle: s.deviceAction},
+		{Method: "POST", Path: t + "/devices/{device}/actions", Access: needs("device.read"), Scoped: true, Tag: tagActions, Summary: "Act on one device: " + actionList, In: DeviceActionRequest{}, Out: actions.Batch{}, Status: http.StatusCreated, Handle: s.deviceAction},
 		{Method: "GET", Path: t + "/devices/{device}/actions", Access: needs("device.read"), Scoped: true, Tag: tagActions, Summary: "A device's remote actions and their status", Query: pageQuery, Out: List[ActionView]{}, Handle: s.deviceActions},
-		{Method: "POST", Path: t + "/actions", Access: needs("device.read"), Scoped: true, Tag: tagActions, Summary: "Act on many devices, or on a group's members", In: actions.Request{}, Out: actions.Batch{}, Status: http.StatusCreated, Handle: s.bulkAction},
+		{Method: "POST", Path: t + "/actions", Access: needs("device.read"), Scoped: true, Tag: tagActions, Summary: "Act on many devices, or on a group's members: " + actionList, In: actions.Request{}, Out: actions.Batch{}, Status: http.StatusCreated, Handle: s.bulkAction},
 		{Method: "GET", Path: t + "/actions/{batch}", Access: needs("device.read"), Tag: tagActions, Summary: "A request's progress: counts by state and a page of per-device status", Query: pageQuery, Out: BatchView{}, Handle: s.actionBatch},
 		{Method: "POST", Path: t + "/action-approvals/{approval}", Access: needs("device.read"), Tag: tagActions, Summary: "Approve or reject a request waiting for a second admin", In: actions.Decision{}, Out: actions.Batch{}, Handle: s.decideAction},
 	}
 }
+
+// actionList names every action, from the actions package's table.
+var actionList = strings.Join(actions.Kinds(), ", ")
 
 type DeviceActionRequest struct {
 	Action  actions.Kind    `json:"action"`

@@ -30,7 +30,7 @@ func (s *Server) appleRoutes() []Route {
 		{Method: "PUT", Path: t + "/apple/push-certificate", Access: needs("settings.manage"), Tag: tagApple, Summary: "Upload the APNs push certificate (PEM or PKCS#12, base64)", In: PushCertificateRequest{}, Out: PushCertificateView{}, Handle: s.setPushCertificate},
 		{Method: "GET", Path: t + "/apple/push-certificate", Access: needs("device.read"), Tag: tagApple, Summary: "The push certificate's topic and expiry", Out: PushCertificateView{}, Handle: s.getPushCertificate},
 		{Method: "POST", Path: t + "/devices/{device}/commands", Access: needs("device.read"), Tag: tagApple, Summary: "Queue an MDM command; one that a remote action also sends (lock, lost mode, locate, restart, shut down, OS update) needs that action's permission, a reason and its checks", In: CommandRequest{}, Out: CommandView{}, Status: http.StatusCreated, Handle: s.enqueueCommand},
-		{Method: "POST", Path: t + "/commands", Access: needs("device.read"), Tag: tagApple, Summary: "Queue one MDM command for many devices (or all enrolled ones)", In: BulkCommandRequest{}, Out: BulkCommandView{}, Status: http.StatusCreated, Handle: s.enqueueBulk},
+		{Method: "POST", Path: t + "/commands", Access: needs("device.read"), Tag: tagApple, Summary: "Queue one inventory query for many devices (or all enrolled ones); devices whose queue is full (skipped) or that cannot take it (ineligible, with why) are left out; if none can take it, the request fails", In: BulkCommandRequest{}, Out: BulkCommandView{}, Status: http.StatusCreated, Handle: s.enqueueBulk},
 		{Method: "GET", Path: t + "/devices/{device}/commands", Access: needs("device.read"), Tag: tagApple, Summary: "A device's commands and their status", Query: pageQuery, Out: List[CommandView]{}, Handle: s.listCommands},
 		{Method: "GET", Path: t + "/devices/{device}/user-channels", Access: needs("device.read"), Tag: tagApple, Summary: "A Mac's user channels (one per user who logged in); account finds the channel of an account name", Query: []QueryParam{{Name: "account", Type: "string", Description: "an account's short name: only its channel"}}, Out: List[UserChannelView]{}, Handle: s.listUserChannels},
 		{Method: "POST", Path: t + "/devices/{device}/user-channels/{channel}/close", Access: needs("device.manage"), Tag: tagApple, Summary: "Close a user channel for good (a user who left): its token goes and its open commands are cancelled", In: CancelCommandRequest{}, Out: UserChannelView{}, Handle: s.closeUserChannel},
@@ -119,8 +119,40 @@ type BulkCommandRequest struct {
 
 type BulkCommandView struct {
 	Queued int `json:"queued"`
-	// Skipped are devices whose queue was full.
+	// Skipped are devices whose queue was full: send again once they have
+	// checked in.
 	Skipped []string `json:"skipped,omitempty"`
+	// Ineligible are devices that cannot take this command (not enrolled,
+	// their ownership, the collection policy…), each with why; nothing was
+	// queued for them. A request no device can take fails instead, as it
+	// would for one device.
+	Ineligible []SkippedDeviceView `json:"ineligible,omitempty"`
+}
+
+// SkippedDeviceView is a device a bulk command left out.
+type SkippedDeviceView struct {
+	DeviceID string           `json:"device_id"`
+	Reason   IneligibleReason `json:"reason"`
+	// Message says it for a person.
+	Message string `json:"message"`
+}
+
+// IneligibleReason is a stable code for why a device cannot take a
+// command (mdm.IneligibleReasons).
+type IneligibleReason string
+
+func (IneligibleReason) EnumValues() []string { return mdm.IneligibleReasons() }
+
+func bulkCommandView(cmds []store.Command, skipped []mdm.Skip) BulkCommandView {
+	v := BulkCommandView{Queued: len(cmds)}
+	for _, sk := range skipped {
+		if sk.Reason == mdm.SkipQueueFull {
+			v.Skipped = append(v.Skipped, sk.DeviceID)
+		} else {
+			v.Ineligible = append(v.Ineligible, SkippedDeviceView{DeviceID: sk.DeviceID, Reason: IneligibleReason(sk.Reason), Message: sk.Message})
+		}
+	}
+	return v
 }
 
 type CancelCommandRequest struct {
@@ -282,7 +314,7 @@ func requestFor(in CommandRequest) (mdmproto.Request, error) {
 	case "CertificateList":
 		return mdmproto.CertificateList{}, nil
 	case "RemoveProfile":
-		if strings.HasPrefix(in.Identifier, device.EnrolmentIdentifierRoot) {
+		if payloads.Reserved(in.Identifier, mdmproto.EnrolmentIdentifierRoot) {
 			return nil, apperr.Invalid("removing the management profile retires the device: use the retire action, which a second admin approves").With("field", "identifier")
 		}
 		return mdmproto.RemoveProfile{Identifier: in.Identifier}, nil
@@ -312,7 +344,7 @@ func requestFor(in CommandRequest) (mdmproto.Request, error) {
 		}
 		// The checks of the profile library: a well-formed profile, no MDM
 		// payload, and no identifier that could replace the enrolment.
-		if _, err := payloads.ValidateCustom(payload, device.EnrolmentIdentifierRoot); err != nil {
+		if _, err := payloads.ValidateCustom(payload, mdmproto.EnrolmentIdentifierRoot); err != nil {
 			return nil, apperr.As(err).With("field", "payload")
 		}
 		return mdmproto.InstallProfile{Payload: payload}, nil
@@ -482,7 +514,7 @@ func (s *Server) enqueueBulk(c *Call) (any, error) {
 		return nil, err
 	}
 	var cmds []store.Command
-	var skipped []string
+	var skipped []mdm.Skip
 	switch {
 	case in.AllEnrolled && len(in.DeviceIDs) > 0:
 		return nil, apperr.Invalid("give device_ids or all_enrolled, not both")
@@ -496,7 +528,7 @@ func (s *Server) enqueueBulk(c *Call) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	return BulkCommandView{Queued: len(cmds), Skipped: skipped}, nil
+	return bulkCommandView(cmds, skipped), nil
 }
 
 func (s *Server) listCommands(c *Call) (any, error) {

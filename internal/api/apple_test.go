@@ -3,6 +3,8 @@ package api
 import (
 	"context"
 	"encoding/base64"
+	"encoding/json"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -10,6 +12,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/steward-mdm/steward/internal/apperr"
+	"github.com/steward-mdm/steward/internal/apple/mdm"
 	"github.com/steward-mdm/steward/internal/apple/mdmproto"
 	"github.com/steward-mdm/steward/internal/privacy"
 	"github.com/steward-mdm/steward/internal/sim"
@@ -70,8 +73,12 @@ func TestAppleAPI(t *testing.T) {
 		if r := e.do(e.owner, "POST", base+"/commands", BulkCommandRequest{CommandRequest: CommandRequest{RequestType: "DeviceLock", Reason: "a long enough reason"}, AllEnrolled: true}); r.status != 403 {
 			t.Errorf("a bulk lock outside remote actions: %d %s", r.status, r.body)
 		}
-		if r := e.do(e.owner, "POST", base+"/devices/"+dev.ID+"/commands", CommandRequest{RequestType: "RemoveProfile", Identifier: "org.steward.enrolment.x"}); r.status != 400 {
-			t.Errorf("removing the management profile by command: %d %s", r.status, r.body)
+		// The management profile's identifiers are reserved whatever their
+		// case, as they are for an uploaded profile.
+		for _, id := range []string{"org.steward.enrolment.x", "ORG.STEWARD.ENROLMENT.x", "Org.Steward.Enrolment", mdmproto.EnrolmentIdentifier(store.NewID())} {
+			if r := e.do(e.owner, "POST", base+"/devices/"+dev.ID+"/commands", CommandRequest{RequestType: "RemoveProfile", Identifier: id}); r.status != 400 {
+				t.Errorf("removing the management profile %q by command: %d %s", id, r.status, r.body)
+			}
 		}
 		var bulk BulkCommandView
 		e.must(201, e.owner, "POST", base+"/commands", BulkCommandRequest{CommandRequest: CommandRequest{RequestType: "SecurityInfo"}, AllEnrolled: true}, &bulk)
@@ -344,4 +351,90 @@ func TestPushCertificateStatusOnTheServerClock(t *testing.T) {
 	if !got.Expired {
 		t.Fatalf("push certificate half an hour past its end: %+v, want it expired", got)
 	}
+}
+
+// TestBulkCommandSkipsIneligibleDevices: POST /commands queues the command
+// for the devices that can take it and lists the others, each with a
+// reason; a request none can take answers as the one-device route does, and
+// a device of no tenant or of another one is not found, alike.
+func TestBulkCommandSkipsIneligibleDevices(t *testing.T) {
+	storetest.ForEachEngine(t, func(t *testing.T, st store.Store) {
+		e := newEnv(t, st)
+		ctx := context.Background()
+		base := "/api/v1/tenants/" + e.rootID
+		e.must(201, e.owner, "POST", base+"/privacy/notices", NoticeRequest{Ownership: "corporate",
+			Translations: []privacy.Translation{{Language: "en", Title: "Company devices", Body: "We manage company devices."}}}, nil)
+		var enrolled, pending, pending2 DeviceView
+		e.must(201, e.owner, "POST", base+"/devices", DeviceRequest{Ownership: "corporate", Platform: "ios"}, &enrolled)
+		e.must(201, e.owner, "POST", base+"/devices", DeviceRequest{Ownership: "corporate", Platform: "ios"}, &pending)
+		e.must(201, e.owner, "POST", base+"/devices", DeviceRequest{Ownership: "corporate", Platform: "macos"}, &pending2)
+		if err := st.Tx(ctx, func(q store.Queries) error {
+			d, err := q.Devices().Get(ctx, e.rootID, enrolled.ID)
+			if err != nil {
+				return err
+			}
+			d.State, d.EnrolledAt = store.DeviceEnrolled, time.Now().UTC()
+			return q.Devices().Update(ctx, d)
+		}); err != nil {
+			t.Fatal(err)
+		}
+		bulk := func(ids ...string) response {
+			return e.do(e.owner, "POST", base+"/commands", BulkCommandRequest{CommandRequest: CommandRequest{RequestType: "SecurityInfo"}, DeviceIDs: ids})
+		}
+
+		r := bulk(pending.ID, enrolled.ID)
+		var v BulkCommandView
+		r.decode(t, &v)
+		if r.status != 201 || v.Queued != 1 || len(v.Skipped) != 0 || len(v.Ineligible) != 1 {
+			t.Fatalf("a bulk query naming a device still enrolling: %d %s", r.status, r.body)
+		}
+		if got := v.Ineligible[0]; got.DeviceID != pending.ID || got.Reason != "not_enrolled" || !strings.Contains(got.Message, "not enrolled") {
+			t.Errorf("the device left out: %+v", got)
+		}
+		if !strings.Contains(string(r.body), `"reason":"not_enrolled"`) {
+			t.Errorf("the reason's wire form: %s", r.body)
+		}
+		var doc struct {
+			Components struct {
+				Schemas map[string]struct {
+					Properties map[string]struct {
+						Enum []string `json:"enum"`
+					} `json:"properties"`
+				} `json:"schemas"`
+			} `json:"components"`
+		}
+		if err := json.Unmarshal(e.srv.OpenAPIJSON(), &doc); err != nil {
+			t.Fatal(err)
+		}
+		if got := doc.Components.Schemas["SkippedDeviceView"].Properties["reason"].Enum; !slices.Equal(got, mdm.IneligibleReasons()) {
+			t.Errorf("the OpenAPI document lists the reasons %v, want %v", got, mdm.IneligibleReasons())
+		}
+
+		// None can take it: what the one-device route answers.
+		one := e.do(e.owner, "POST", base+"/devices/"+pending.ID+"/commands", CommandRequest{RequestType: "SecurityInfo"})
+		if one.status != 409 {
+			t.Fatalf("a query to a device still enrolling: %d %s", one.status, one.body)
+		}
+		for _, ids := range [][]string{{pending.ID}, {pending.ID, pending2.ID}} {
+			if r := bulk(ids...); r.status != one.status || r.errorCode() != one.errorCode() {
+				t.Errorf("a bulk query none of %d devices can take: %d %s; want %d as for one", len(ids), r.status, r.body, one.status)
+			}
+		}
+
+		// Another tenant's device reads as one that does not exist.
+		c := e.customer("Elsewhere")
+		e.must(201, e.owner, "POST", "/api/v1/tenants/"+c.ID+"/privacy/notices", NoticeRequest{Ownership: "corporate",
+			Translations: []privacy.Translation{{Language: "en", Title: "Company devices", Body: "We manage company devices."}}}, nil)
+		var foreign DeviceView
+		e.must(201, e.owner, "POST", "/api/v1/tenants/"+c.ID+"/devices", DeviceRequest{Ownership: "corporate", Platform: "ios"}, &foreign)
+		missing := bulk(enrolled.ID, store.NewID())
+		if missing.status != 404 {
+			t.Fatalf("a bulk query naming a device that does not exist: %d %s", missing.status, missing.body)
+		}
+		for _, ids := range [][]string{{foreign.ID}, {enrolled.ID, foreign.ID}, {pending.ID, foreign.ID}} {
+			if r := bulk(ids...); r.status != 404 || r.errorCode() != missing.errorCode() || string(r.body) != string(missing.body) {
+				t.Errorf("a bulk query naming another tenant's device: %d %s; want %s", r.status, r.body, missing.body)
+			}
+		}
+	})
 }

@@ -120,10 +120,18 @@ var (
 	rawType  = reflect.TypeOf(json.RawMessage{})
 )
 
+// enumerated is a string type whose values are listed (actions.Kind): the
+// document takes the list from the code that checks it.
+type enumerated interface{ EnumValues() []string }
+
+var enumeratedType = reflect.TypeOf((*enumerated)(nil)).Elem()
+
 // schema describes t as JSON Schema (2020-12, as OpenAPI 3.1 uses); named
 // structs go to components and are referenced.
 func (g *schemaGen) schema(t reflect.Type) map[string]any {
 	switch {
+	case t.Kind() == reflect.String && t.Implements(enumeratedType):
+		return map[string]any{"type": "string", "enum": reflect.Zero(t).Interface().(enumerated).EnumValues()}
 	case t == timeType:
 		return map[string]any{"type": "string", "format": "date-time"}
 	case t == rawType:

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/steward-mdm/steward/internal/actions"
 	"github.com/steward-mdm/steward/internal/rbac"
 	"github.com/steward-mdm/steward/internal/store"
 	"github.com/steward-mdm/steward/internal/store/storetest"
@@ -216,5 +217,44 @@ func TestOpenAPIDocumentMatchesRoutes(t *testing.T) {
 	e := newEnv(t, storetest.OpenSQLite(t))
 	if r := e.do("", "GET", "/api/v1/openapi.json", nil); r.status != 200 || string(r.body) != string(generated) {
 		t.Errorf("served document differs from the generated one (status %d)", r.status)
+	}
+}
+
+// TestActionRoutesListEveryAction: the remote-action routes' summaries and
+// the OpenAPI document's action values come from the actions table, so an
+// action added there (os_update was once missing) is documented too.
+func TestActionRoutesListEveryAction(t *testing.T) {
+	s := New(Options{})
+	kinds := actions.Kinds()
+	if len(kinds) == 0 || !slices.Contains(kinds, string(actions.OSUpdate)) {
+		t.Fatalf("actions.Kinds() = %v", kinds)
+	}
+	for _, path := range []string{"/api/v1/tenants/{tenant}/devices/{device}/actions", "/api/v1/tenants/{tenant}/actions"} {
+		i := slices.IndexFunc(s.Routes(), func(rt Route) bool { return rt.Method == "POST" && rt.Path == path })
+		if i < 0 {
+			t.Fatalf("no route POST %s", path)
+		}
+		for _, k := range kinds {
+			if !strings.Contains(s.Routes()[i].Summary, k) {
+				t.Errorf("POST %s: the summary %q leaves out %s", path, s.Routes()[i].Summary, k)
+			}
+		}
+	}
+	var doc struct {
+		Components struct {
+			Schemas map[string]struct {
+				Properties map[string]struct {
+					Enum []string `json:"enum"`
+				} `json:"properties"`
+			} `json:"schemas"`
+		} `json:"components"`
+	}
+	if err := json.Unmarshal(s.OpenAPIJSON(), &doc); err != nil {
+		t.Fatal(err)
+	}
+	for _, schema := range []string{"DeviceActionRequest", "Request", "Batch"} {
+		if got := doc.Components.Schemas[schema].Properties["action"].Enum; !slices.Equal(got, kinds) {
+			t.Errorf("%s.action lists %v, want %v", schema, got, kinds)
+		}
 	}
 }

@@ -47,11 +47,6 @@ func ForPersonal(types []string) bool {
 	return len(types) > 0
 }
 
-// EnrolmentIdentifierRoot is where management profiles' identifiers live;
-// a profile there could replace a device's enrolment. Uploads and the
-// direct InstallProfile command pass it to payloads.ValidateCustom as reserved.
-const EnrolmentIdentifierRoot = "org.steward.enrolment"
-
 func profileAD(tenantID, profileID string) []byte {
 	return []byte("config-profile:" + tenantID + ":" + profileID)
 }
@@ -72,7 +67,7 @@ func prepare(in ProfileInput, stored *payloads.Definition) (prepared, error) {
 		return prepared{}, apperr.Invalid("give either a definition or a custom profile")
 	}
 	if len(in.Custom) > 0 {
-		c, err := payloads.ValidateCustom(in.Custom, EnrolmentIdentifierRoot)
+		c, err := payloads.ValidateCustom(in.Custom, mdmproto.EnrolmentIdentifierRoot)
 		if err != nil {
 			return prepared{}, err
 		}
@@ -82,8 +77,8 @@ func prepare(in ProfileInput, stored *payloads.Definition) (prepared, error) {
 	if err != nil {
 		return prepared{}, err
 	}
-	if strings.HasPrefix(def.Identifier, EnrolmentIdentifierRoot) {
-		return prepared{}, apperr.Invalid("identifiers under %s are reserved for Steward's management profiles", EnrolmentIdentifierRoot)
+	if payloads.Reserved(def.Identifier, mdmproto.EnrolmentIdentifierRoot) {
+		return prepared{}, apperr.Invalid("identifiers under %s are reserved for Steward's management profiles", mdmproto.EnrolmentIdentifierRoot)
 	}
 	if stored != nil {
 		if def, err = payloads.MergeSecrets(def, *stored); err != nil {
@@ -94,7 +89,7 @@ func prepare(in ProfileInput, stored *payloads.Definition) (prepared, error) {
 	if err != nil {
 		return prepared{}, err
 	}
-	summary, err := payloads.ValidateCustom(built, EnrolmentIdentifierRoot)
+	summary, err := payloads.ValidateCustom(built, mdmproto.EnrolmentIdentifierRoot)
 	if err != nil {
 		return prepared{}, err
 	}

@@ -365,11 +365,18 @@ type CommandStore interface {
 	// device's, or a user channel) already holds maxQueued open commands:
 	// each queue is bounded.
 	Enqueue(ctx context.Context, cmds []Command, maxQueued int) error
+	// EnqueueCounted is Enqueue for a caller that already took LockQueues
+	// for every device of cmds and then read open, their OpenCounts, in
+	// this transaction: the bound is checked against open instead of
+	// locking and counting again. Only Enqueue adds open commands and it
+	// waits for the lock, so counts read under it stay an upper bound until
+	// the transaction ends. Counts of user channels are still read here.
+	EnqueueCounted(ctx context.Context, cmds []Command, maxQueued int, open map[string]int) error
 	// LockQueues holds the command queues of the devices (device and user
 	// channels) against other enqueues until the transaction ends, so that
 	// two enqueues at once cannot both count room for the last commands.
 	// Enqueue takes it; a caller that counts open commands before it, to
-	// skip full queues, takes it first.
+	// skip full queues, takes it first and then uses EnqueueCounted.
 	LockQueues(ctx context.Context, tenantID string, deviceIDs []string) error
 	// OpenCounts returns how many open commands each of the devices holds
 	// on its device channel (devices with none are absent).

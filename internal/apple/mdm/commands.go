@@ -3,6 +3,7 @@ package mdm
 import (
 	"context"
 	"errors"
+	"fmt"
 	"slices"
 	"strings"
 
@@ -60,7 +61,7 @@ func RequestFor(req mdmproto.Request, d store.Device, settings privacy.Settings,
 			r.Queries = slices.DeleteFunc(slices.Clone(r.Queries), func(q string) bool { return !slices.Contains(allowed, q) })
 		}
 		if len(r.Queries) == 0 {
-			return nil, apperr.Invalid("the collection policy allows none of these queries on %s devices", o)
+			return nil, apperr.Invalid("the collection policy allows none of these queries on %s devices", o).With("reason", SkipPolicy)
 		}
 		return r, nil
 	case mdmproto.InstalledApplicationList:
@@ -77,20 +78,20 @@ func RequestFor(req mdmproto.Request, d store.Device, settings privacy.Settings,
 		return r, nil
 	case mdmproto.DeviceLocation, mdmproto.EnableLostMode, mdmproto.DisableLostMode:
 		if o != privacy.Corporate {
-			return nil, apperr.Forbidden("lost mode and locating are for corporate devices only")
+			return nil, apperr.Forbidden("lost mode and locating are for corporate devices only").With("reason", SkipOwnership)
 		}
 	case mdmproto.EraseDevice:
 		if !settings.Policy[o].FullWipe {
-			return nil, apperr.Forbidden("the collection policy does not allow a full wipe of %s devices; retire it instead", o)
+			return nil, apperr.Forbidden("the collection policy does not allow a full wipe of %s devices; retire it instead", o).With("reason", SkipPolicy)
 		}
 		if o == privacy.Personal && !fullWipeConsented {
-			return nil, apperr.Forbidden("the employee has not allowed a full wipe of this personal device; retire it instead")
+			return nil, apperr.Forbidden("the employee has not allowed a full wipe of this personal device; retire it instead").With("reason", SkipNoConsent)
 		}
 	case mdmproto.InstallProfile:
 		// A profile can carry a root certificate or a proxy: on personally
 		// owned devices only profiles reviewed payload by payload.
 		if o.PersonallyOwned() && !r.ReviewedForPersonal {
-			return nil, apperr.Forbidden("this profile holds payloads not allowed on personally owned devices")
+			return nil, apperr.Forbidden("this profile holds payloads not allowed on personally owned devices").With("reason", SkipOwnership)
 		}
 	case mdmproto.InstallApplication:
 		// User Enrollment installs App Store apps only as Apps and Books
@@ -102,7 +103,7 @@ func RequestFor(req mdmproto.Request, d store.Device, settings privacy.Settings,
 	case mdmproto.ClearPasscode:
 		// Clearing a passcode opens the employee's own data.
 		if o.PersonallyOwned() {
-			return nil, apperr.Forbidden("%s is not allowed on personally owned devices", req.RequestType())
+			return nil, apperr.Forbidden("%s is not allowed on personally owned devices", req.RequestType()).With("reason", SkipOwnership)
 		}
 	}
 	return req, nil
@@ -110,7 +111,8 @@ func RequestFor(req mdmproto.Request, d store.Device, settings privacy.Settings,
 
 // Enqueue queues req for each device (adapted per device by RequestFor) in
 // one transaction and returns the queued commands. Devices must be enrolled
-// in this tenant.
+// in this tenant, and each must be able to take the command: the first
+// that cannot fails the request.
 func (s *Service) Enqueue(ctx context.Context, tenantID string, deviceIDs []string, req mdmproto.Request, reason string, actor iam.Actor) ([]store.Command, error) {
 	if len(deviceIDs) == 0 {
 		return nil, apperr.Invalid("name at least one device")
@@ -119,9 +121,51 @@ func (s *Service) Enqueue(ctx context.Context, tenantID string, deviceIDs []stri
 	return out, err
 }
 
-// EnqueueBulk is Enqueue for many devices: devices whose queue is full are
-// skipped (and returned) instead of failing the whole request.
-func (s *Service) EnqueueBulk(ctx context.Context, tenantID string, deviceIDs []string, req mdmproto.Request, reason string, actor iam.Actor) ([]store.Command, []string, error) {
+// Why a bulk enqueue left a device out: Skip.Reason, a stable code.
+const (
+	// SkipQueueFull: the device's queue holds MaxQueued open commands;
+	// send again once it has checked in.
+	SkipQueueFull = "queue_full"
+	// SkipNotEnrolled: the device is still enrolling, or left management.
+	SkipNotEnrolled = "not_enrolled"
+	// SkipOwnership: the command is not for devices of its ownership (lost
+	// mode and locating off corporate devices, a passcode clear or an
+	// unreviewed profile on personally owned ones).
+	SkipOwnership = "ownership"
+	// SkipPolicy: the collection policy does not allow it on the device's
+	// ownership (none of the queries, a full wipe).
+	SkipPolicy = "collection_policy"
+	// SkipNoConsent: the employee has not allowed a full wipe.
+	SkipNoConsent = "no_wipe_consent"
+	// SkipNoUnlockToken: the device escrowed no unlock token.
+	SkipNoUnlockToken = "no_unlock_token"
+	// SkipUnsupervised: the command needs a supervised device.
+	SkipUnsupervised = "unsupervised"
+	// SkipRefused: any other rule of the device's.
+	SkipRefused = "refused"
+)
+
+// IneligibleReasons lists the Skip reasons of a device that cannot take a
+// command: all but SkipQueueFull. An error of a rule that leaves a device
+// out carries its reason as the detail "reason".
+func IneligibleReasons() []string {
+	return []string{SkipNotEnrolled, SkipOwnership, SkipPolicy, SkipNoConsent, SkipNoUnlockToken, SkipUnsupervised, SkipRefused}
+}
+
+// Skip is a device a bulk enqueue queued nothing for, and why.
+type Skip struct {
+	DeviceID string
+	Reason   string // one of the Skip codes
+	Message  string // for a person
+}
+
+// EnqueueBulk is Enqueue for many devices: devices that cannot take the
+// command (not enrolled, its ownership, the collection policy…) and
+// devices whose queue is full are skipped (and returned, with why)
+// instead of failing the whole request. A device that does not exist in
+// the tenant still fails it, and so does a request no device can take:
+// with the error the first device's refusal would give alone.
+func (s *Service) EnqueueBulk(ctx context.Context, tenantID string, deviceIDs []string, req mdmproto.Request, reason string, actor iam.Actor) ([]store.Command, []Skip, error) {
 	if len(deviceIDs) == 0 {
 		return nil, nil, apperr.Invalid("name at least one device")
 	}
@@ -130,7 +174,7 @@ func (s *Service) EnqueueBulk(ctx context.Context, tenantID string, deviceIDs []
 
 // EnqueueAllEnrolled is EnqueueBulk for every device of the tenant that is
 // enrolled when the transaction runs; more than limit devices are refused.
-func (s *Service) EnqueueAllEnrolled(ctx context.Context, tenantID string, limit int, req mdmproto.Request, reason string, actor iam.Actor) ([]store.Command, []string, error) {
+func (s *Service) EnqueueAllEnrolled(ctx context.Context, tenantID string, limit int, req mdmproto.Request, reason string, actor iam.Actor) ([]store.Command, []Skip, error) {
 	return s.enqueue(ctx, tenantID, enrolledDevices(limit), req, reason, actor, true)
 }
 
@@ -190,9 +234,12 @@ func enrolledDevices(limit int) targets {
 	}
 }
 
-func (s *Service) enqueue(ctx context.Context, tenantID string, target targets, req mdmproto.Request, reason string, actor iam.Actor, skipFull bool) ([]store.Command, []string, error) {
+// enqueue queues req for the target devices. bulk skips the devices whose
+// queue is full and those that cannot take the command (ineligible); without
+// it the first such device fails the request.
+func (s *Service) enqueue(ctx context.Context, tenantID string, target targets, req mdmproto.Request, reason string, actor iam.Actor, bulk bool) ([]store.Command, []Skip, error) {
 	var out []store.Command
-	var skipped []string
+	var skipped []Skip
 	err := s.st.Tx(ctx, func(q store.Queries) error {
 		out, skipped = out[:0], skipped[:0]
 		deviceIDs, devices, err := target(ctx, q, tenantID)
@@ -204,9 +251,10 @@ func (s *Service) enqueue(ctx context.Context, tenantID string, target targets, 
 			return err
 		}
 		var open map[string]int
-		if skipFull {
+		if bulk {
 			// Locked before counting: a count taken beside another enqueue
-			// would let the store's bound refuse the whole request.
+			// would let the store's bound refuse the whole request. The
+			// lock and the count serve the enqueue below too.
 			if err := q.Commands().LockQueues(ctx, tenantID, deviceIDs); err != nil {
 				return err
 			}
@@ -214,30 +262,69 @@ func (s *Service) enqueue(ctx context.Context, tenantID string, target targets, 
 				return err
 			}
 		}
+		full, refused := 0, 0
+		var firstRefusal error
 		for _, id := range deviceIDs {
-			if skipFull && open[id] >= s.cfg.MaxQueued {
-				skipped = append(skipped, id)
-				continue
-			}
 			d, ok := devices[id]
 			if !ok {
 				return apperr.NotFound("device")
 			}
+			if bulk && open[id] >= s.cfg.MaxQueued {
+				skipped = append(skipped, Skip{DeviceID: id, Reason: SkipQueueFull,
+					Message: fmt.Sprintf("the device's command queue is full (%d open commands); send again once it has checked in", s.cfg.MaxQueued)})
+				full++
+				continue
+			}
 			c, err := s.prepare(ctx, q, d, req, settings, actor)
 			if err != nil {
-				return err
+				skip, ineligible := ineligibleFor(id, err)
+				if !bulk || !ineligible {
+					return err
+				}
+				if firstRefusal == nil {
+					firstRefusal = err
+				}
+				skipped = append(skipped, skip)
+				refused++
+				continue
 			}
 			out = append(out, c)
 		}
-		if err := s.saveCommands(ctx, q, out); err != nil {
+		if refused == len(deviceIDs) {
+			// No device can take it: the request fails as a request for
+			// the first of them alone would.
+			return firstRefusal
+		}
+		if err := s.saveCounted(ctx, q, out, open); err != nil {
 			return err
 		}
 		e := actor.Entry(tenantID, "mdm.command.enqueue", "device", deviceIDs[0], audit.OutcomeSuccess)
 		e.Reason = reason
-		e.Details = map[string]any{"request_type": string(req.RequestType()), "devices": len(out), "skipped_full_queue": len(skipped)}
+		e.Details = map[string]any{"request_type": string(req.RequestType()), "devices": len(out), "skipped_full_queue": full,
+			"skipped_ineligible": refused}
 		return audit.Append(ctx, q, e)
 	})
 	return out, skipped, err
+}
+
+// ineligibleFor says whether err, from preparing a command for device id,
+// is the device's refusal of the command (a rule's error: invalid,
+// forbidden, conflict), and describes it as a skip.
+func ineligibleFor(id string, err error) (Skip, bool) {
+	var ae *apperr.Error
+	if !errors.As(err, &ae) {
+		return Skip{}, false
+	}
+	switch ae.Kind {
+	case apperr.KindInvalid, apperr.KindForbidden, apperr.KindConflict:
+	default:
+		return Skip{}, false
+	}
+	reason, _ := ae.Details["reason"].(string)
+	if !slices.Contains(IneligibleReasons(), reason) {
+		reason = SkipRefused
+	}
+	return Skip{DeviceID: id, Reason: reason, Message: ae.Message}, true
 }
 
 // EnqueueIn queues reqs for device d inside the caller's transaction, with
@@ -268,7 +355,7 @@ func (s *Service) EnqueueIn(ctx context.Context, q store.Queries, d store.Device
 // full-wipe consent, the escrowed unlock token) and builds its command.
 func (s *Service) prepare(ctx context.Context, q store.Queries, d store.Device, req mdmproto.Request, settings privacy.Settings, actor iam.Actor) (store.Command, error) {
 	if d.State != store.DeviceEnrolled {
-		return store.Command{}, apperr.Conflict("device %s is %s, not enrolled", d.ID, d.State)
+		return store.Command{}, apperr.Conflict("device %s is %s, not enrolled", d.ID, d.State).With("reason", SkipNotEnrolled)
 	}
 	consented := false
 	if _, isErase := req.(mdmproto.EraseDevice); isErase && d.Ownership == string(privacy.Personal) {
@@ -304,10 +391,20 @@ func (s *Service) buildCommand(d store.Device, r mdmproto.Request, actor iam.Act
 // saveCommands queues cmds and puts their devices on the push queue, in the
 // caller's transaction: a queued command always gets its push.
 func (s *Service) saveCommands(ctx context.Context, q store.Queries, cmds []store.Command) error {
+	return s.saveCounted(ctx, q, cmds, nil)
+}
+
+// saveCounted is saveCommands for a caller that holds the queues' lock
+// and counted their open commands (open); nil open locks and counts here.
+func (s *Service) saveCounted(ctx context.Context, q store.Queries, cmds []store.Command, open map[string]int) error {
 	if len(cmds) == 0 {
 		return nil
 	}
-	if err := q.Commands().Enqueue(ctx, cmds, s.cfg.MaxQueued); err != nil {
+	enqueue := func() error { return q.Commands().Enqueue(ctx, cmds, s.cfg.MaxQueued) }
+	if open != nil {
+		enqueue = func() error { return q.Commands().EnqueueCounted(ctx, cmds, s.cfg.MaxQueued, open) }
+	}
+	if err := enqueue(); err != nil {
 		if errors.Is(err, store.ErrConflict) {
 			return apperr.Conflict("a device's command queue is full (%d open commands); wait for it to check in", s.cfg.MaxQueued)
 		}
@@ -336,7 +433,7 @@ func (s *Service) clearPasscodeFor(ctx context.Context, q store.Queries, d store
 		return nil, err
 	}
 	if ch.UnlockToken == nil {
-		return nil, apperr.Conflict("this device escrowed no unlock token, so its passcode cannot be cleared remotely")
+		return nil, apperr.Conflict("this device escrowed no unlock token, so its passcode cannot be cleared remotely").With("reason", SkipNoUnlockToken)
 	}
 	token, err := s.sealer.Open(ch.UnlockToken, []byte("unlock:"+ch.DeviceID))
 	if err != nil {

@@ -112,7 +112,7 @@ func (s *Service) enrolmentProfile(ctx context.Context, q store.Queries, e store
 	o := privacy.Ownership(e.Ownership)
 	base := s.cfg.PublicURL + "/mdm/" + tenant.ID
 	p := mdmproto.EnrolmentProfile{
-		Identifier: enrolmentProfileIdentifier(e.ID), DisplayName: tenant.Name + " device management", Organization: tenant.Name,
+		Identifier: mdmproto.EnrolmentIdentifier(e.ID), DisplayName: tenant.Name + " device management", Organization: tenant.Name,
 		Description: "Lets " + tenant.Name + " manage this device as described in the notice you accepted.",
 		SCEP: mdmproto.SCEPSettings{URL: s.cfg.PublicURL + "/scep/" + tenant.ID, Name: "Steward",
 			Challenge: mdmproto.SecretString(challenge), Subject: []mdmproto.SubjectAttribute{{Type: "CN", Value: deviceCommonName(e.ID)}}},
@@ -145,10 +145,6 @@ func (s *Service) enrolmentProfile(ctx context.Context, q store.Queries, e store
 	return signed, p.AccessRights, err
 }
 
-func enrolmentProfileIdentifier(enrolmentID string) string {
-	return "org.steward.enrolment." + enrolmentID
-}
-
 // EnrolmentProfileIdentifier is the PayloadIdentifier of the management
 // profile device d installed: removing it retires the device.
 func (s *Service) EnrolmentProfileIdentifier(ctx context.Context, q store.Queries, d store.Device) (string, error) {
@@ -159,5 +155,5 @@ func (s *Service) EnrolmentProfileIdentifier(ctx context.Context, q store.Querie
 	if err != nil {
 		return "", err
 	}
-	return enrolmentProfileIdentifier(ch.EnrolmentID), nil
+	return mdmproto.EnrolmentIdentifier(ch.EnrolmentID), nil
 }

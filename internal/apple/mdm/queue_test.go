@@ -2,10 +2,13 @@ package mdm_test
 
 import (
 	"encoding/json"
+	"maps"
 	"math"
 	"testing"
 	"time"
 
+	"github.com/steward-mdm/steward/internal/apperr"
+	"github.com/steward-mdm/steward/internal/apple/mdm"
 	"github.com/steward-mdm/steward/internal/apple/mdmproto"
 	"github.com/steward-mdm/steward/internal/privacy"
 	"github.com/steward-mdm/steward/internal/store"
@@ -144,4 +147,138 @@ func TestDeviceNamedTwiceGetsOneCommand(t *testing.T) {
 	if err != nil || len(cmds) != 2 || len(skipped) != 0 {
 		t.Fatalf("bulk with a device named three times: %d commands, skipped %v, %v; want one each", len(cmds), skipped, err)
 	}
+}
+
+// TestBulkSkipsIneligibleDevices: a bulk command leaves out the devices
+// that cannot take it (one still enrolling, one whose ownership the command
+// is not for) and those whose queue is full, says why for each, and queues
+// the rest, audited with the counts. A request none can take fails as it
+// would for one of them alone; a device that is not the tenant's fails it
+// as not found.
+func TestBulkSkipsIneligibleDevices(t *testing.T) {
+	storetest.ForEachEngine(t, func(t *testing.T, st store.Store) {
+		f := newFixture(t, st)
+		f.publish(privacy.Corporate)
+		f.publish(privacy.Personal)
+		ts := f.serve()
+		_, corp := f.enrolled(ts, privacy.Corporate, "")
+		_, full := f.enrolled(ts, privacy.Corporate, "")
+		_, personal := f.enrolled(ts, privacy.Personal, f.subject("erika@acme.test"))
+		pending, err := f.priv.RegisterDevice(f.ctx, f.tenant, privacy.DeviceInput{Ownership: "corporate", Platform: "ios"}, admin)
+		if err != nil {
+			t.Fatal(err)
+		}
+		// Room for the commands enrolment queued and a few more.
+		const maxQueued = 8
+		svc := mdm.New(st, f.priv, f.sealer, mdm.Config{PublicURL: ts.URL, MaxQueued: maxQueued}, nil)
+		for open := f.open(full.ID); open < maxQueued; open++ {
+			if _, err := svc.Enqueue(f.ctx, f.tenant, []string{full.ID}, mdmproto.ProfileList{}, "", admin); err != nil {
+				t.Fatal(err)
+			}
+		}
+		openBefore := f.open(corp.ID)
+		reasons := func(skips []mdm.Skip) map[string]string {
+			out := map[string]string{}
+			for _, s := range skips {
+				if s.Message == "" {
+					t.Errorf("skip %+v says nothing for a person", s)
+				}
+				out[s.DeviceID] = s.Reason
+			}
+			return out
+		}
+
+		// Locating is for corporate devices only.
+		head := auditSeq(t, st, f.tenant)
+		cmds, skipped, err := svc.EnqueueBulk(f.ctx, f.tenant, []string{pending.ID, corp.ID, personal.ID, full.ID}, mdmproto.DeviceLocation{}, "lost in the office", admin)
+		if err != nil {
+			t.Fatalf("a bulk with ineligible devices: %v", err)
+		}
+		if len(cmds) != 1 || cmds[0].DeviceID != corp.ID {
+			t.Fatalf("queued %+v, want the corporate device's command only", cmds)
+		}
+		want := map[string]string{pending.ID: mdm.SkipNotEnrolled, personal.ID: mdm.SkipOwnership, full.ID: mdm.SkipQueueFull}
+		if got := reasons(skipped); !maps.Equal(got, want) {
+			t.Errorf("skipped %v, want %v", got, want)
+		}
+		entries, err := st.Read().Audit().List(f.ctx, f.tenant, store.AuditFilter{Action: "mdm.command.enqueue", AfterSeq: head})
+		if err != nil || len(entries) != 1 {
+			t.Fatalf("audit: %v %v", entries, err)
+		}
+		var details map[string]any
+		if err := json.Unmarshal(entries[0].Details, &details); err != nil {
+			t.Fatal(err)
+		}
+		if details["devices"] != 1.0 || details["skipped_full_queue"] != 1.0 || details["skipped_ineligible"] != 2.0 ||
+			entries[0].Reason != "lost in the office" {
+			t.Errorf("audited %+v: %v", entries[0], details)
+		}
+
+		// All enrolled devices: the personal one is left out, with why.
+		cmds, skipped, err = svc.EnqueueAllEnrolled(f.ctx, f.tenant, 10, mdmproto.DeviceLocation{}, "", admin)
+		want = map[string]string{personal.ID: mdm.SkipOwnership, full.ID: mdm.SkipQueueFull}
+		if got := reasons(skipped); err != nil || len(cmds) != 1 || !maps.Equal(got, want) {
+			t.Errorf("all enrolled: %d queued, skipped %v, %v; want one, %v", len(cmds), got, err, want)
+		}
+
+		// None can take it: the error one of them gives alone.
+		for _, c := range []struct {
+			ids  []string
+			req  mdmproto.Request
+			kind apperr.Kind
+		}{
+			{[]string{pending.ID}, mdmproto.SecurityInfo{}, apperr.KindConflict},
+			{[]string{personal.ID}, mdmproto.DeviceLocation{}, apperr.KindForbidden},
+			{[]string{pending.ID, personal.ID}, mdmproto.DeviceLocation{}, apperr.KindConflict},
+		} {
+			before := auditSeq(t, st, f.tenant)
+			_, _, bulkErr := svc.EnqueueBulk(f.ctx, f.tenant, c.ids, c.req, "", admin)
+			_, oneErr := svc.Enqueue(f.ctx, f.tenant, c.ids[:1], c.req, "", admin)
+			if !apperr.IsKind(bulkErr, c.kind) || bulkErr.Error() != oneErr.Error() {
+				t.Errorf("%v to %d devices none can take: %v; want %v, as for the first alone", c.req.RequestType(), len(c.ids), bulkErr, oneErr)
+			}
+			if after := auditSeq(t, st, f.tenant); after != before {
+				t.Errorf("a refused bulk wrote %d audit entries", after-before)
+			}
+		}
+		// Only full queues: nothing queued, not an error (as before).
+		if cmds, skipped, err := svc.EnqueueBulk(f.ctx, f.tenant, []string{full.ID}, mdmproto.SecurityInfo{}, "", admin); err != nil || len(cmds) != 0 || len(skipped) != 1 {
+			t.Errorf("a bulk to a full queue: %d queued, skipped %v, %v", len(cmds), skipped, err)
+		}
+
+		// A device of no tenant, or of another, is not found, whatever else
+		// the request names.
+		other := store.NewID()
+		err = st.Tx(f.ctx, func(q store.Queries) error {
+			return q.Tenants().Create(f.ctx, store.Tenant{ID: other, Kind: store.TenantCustomer, Name: "Other", Slug: "other-" + other[len(other)-6:],
+				CreatedAt: f.now, UpdatedAt: f.now})
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		stranger, err := f.priv.RegisterDevice(f.ctx, other, privacy.DeviceInput{Ownership: "corporate", Platform: "ios"}, admin)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, id := range []string{store.NewID(), stranger.ID} {
+			for _, ids := range [][]string{{id}, {corp.ID, id}, {pending.ID, id}} {
+				if _, _, err := svc.EnqueueBulk(f.ctx, f.tenant, ids, mdmproto.SecurityInfo{}, "", admin); !apperr.IsKind(err, apperr.KindNotFound) {
+					t.Errorf("a bulk naming %v: %v, want not found", ids, err)
+				}
+			}
+		}
+		if open := f.open(corp.ID); open != openBefore+2 {
+			t.Errorf("the corporate device holds %d open commands, want the two locates beside %d", open, openBefore)
+		}
+	})
+}
+
+// open counts the open commands of a device's channel.
+func (f *fixture) open(deviceID string) int {
+	f.t.Helper()
+	n, err := f.st.Read().Commands().OpenOnChannel(f.ctx, f.tenant, deviceID, "")
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	return n
 }

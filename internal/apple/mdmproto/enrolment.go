@@ -152,6 +152,18 @@ const (
 	scepKeyUsage = 5
 )
 
+// EnrolmentIdentifierRoot is where the identifiers of Steward's management
+// profiles live (EnrolmentIdentifier): a profile there could replace a
+// device's enrolment, and removing one retires the device. Identifiers are
+// held to it as payloads.Reserved does, ignoring case.
+const EnrolmentIdentifierRoot = "org.steward.enrolment"
+
+// EnrolmentIdentifier is the PayloadIdentifier of the management profile
+// of an enrolment.
+func EnrolmentIdentifier(enrolmentID string) string {
+	return EnrolmentIdentifierRoot + "." + enrolmentID
+}
+
 // BuildEnrolmentProfile encodes p as an unsigned .mobileconfig (XML plist)
 // holding a SCEP payload and the MDM payload that uses its identity.
 func BuildEnrolmentProfile(p EnrolmentProfile) ([]byte, error) {

@@ -46,6 +46,21 @@ var refusedPayloadTypes = map[string]string{
 	"com.apple.mdm": "it would enrol the device with another management server",
 }
 
+// Reserved reports whether identifier equals or lies under one of roots
+// (root, or root + "." and more), ignoring case: the rule for identifiers
+// only Steward's own profiles may hold, wherever one is checked (an upload,
+// a definition, a RemoveProfile command).
+func Reserved(identifier string, roots ...string) bool {
+	id := strings.ToLower(identifier)
+	for _, r := range roots {
+		r = strings.ToLower(r)
+		if r != "" && (id == r || strings.HasPrefix(id, r+".")) {
+			return true
+		}
+	}
+	return false
+}
+
 // ValidateCustom checks an uploaded .mobileconfig: an XML or binary property
 // list, or a CMS SignedData wrapping one. It returns an apperr error:
 // payload_too_large above MaxCustomProfileSize, otherwise invalid_request when
@@ -75,12 +90,8 @@ func ValidateCustom(mobileconfig []byte, reservedIdentifiers ...string) (CustomP
 	}
 	prof.Identifier = top["PayloadIdentifier"].(string)
 	prof.DisplayName, _ = top["PayloadDisplayName"].(string)
-	lowerID := strings.ToLower(prof.Identifier)
-	for _, r := range reservedIdentifiers {
-		r = strings.ToLower(r)
-		if r != "" && (lowerID == r || strings.HasPrefix(lowerID, r+".")) {
-			return CustomProfile{}, apperr.Invalid("profile: PayloadIdentifier is reserved for Steward's own profiles; choose another identifier")
-		}
+	if Reserved(prof.Identifier, reservedIdentifiers...) {
+		return CustomProfile{}, apperr.Invalid("profile: PayloadIdentifier is reserved for Steward's own profiles; choose another identifier")
 	}
 	if _, encrypted := top["EncryptedPayloadContent"]; encrypted {
 		return CustomProfile{}, apperr.Invalid("profile: encrypted profiles cannot be checked; upload it unencrypted (Steward encrypts profiles with secrets at rest)")

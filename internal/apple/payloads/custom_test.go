@@ -184,6 +184,29 @@ func TestValidateCustomRejects(t *testing.T) {
 	}
 }
 
+// TestReservedIgnoresCase: an identifier is reserved when it equals a root
+// or lies under it, whatever its case; a root is not a mere prefix.
+func TestReservedIgnoresCase(t *testing.T) {
+	const root = "org.steward.enrolment"
+	for id, want := range map[string]bool{
+		"org.steward.enrolment":             true,
+		"org.steward.enrolment.01HZ":        true,
+		"ORG.STEWARD.ENROLMENT.01HZ":        true,
+		"Org.Steward.Enrolment":             true,
+		"org.steward.enrolments.x":          false,
+		"org.steward":                       false,
+		"com.example.org.steward.enrolment": false,
+		"":                                  false,
+	} {
+		if got := Reserved(id, "", root); got != want {
+			t.Errorf("Reserved(%q) = %v, want %v", id, got, want)
+		}
+	}
+	if Reserved("org.steward.enrolment.x") {
+		t.Error("an identifier is reserved under no root")
+	}
+}
+
 func TestValidateCustomBoundsExpansion(t *testing.T) {
 	// Object k is an array holding object k-1 twice: 40 objects describe a
 	// tree of 2^40 values.

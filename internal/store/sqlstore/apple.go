@@ -388,6 +388,20 @@ func scanCommand(s scanner) (store.Command, error) {
 const openStates = `('queued', 'sent', 'notnow')`
 
 func (s commandStore) Enqueue(ctx context.Context, cmds []store.Command, maxQueued int) error {
+	return s.enqueue(ctx, cmds, maxQueued, nil)
+}
+
+func (s commandStore) EnqueueCounted(ctx context.Context, cmds []store.Command, maxQueued int, open map[string]int) error {
+	if open == nil {
+		open = map[string]int{} // counted: none open
+	}
+	return s.enqueue(ctx, cmds, maxQueued, open)
+}
+
+// enqueue inserts cmds within the bound; open nil locks the queues and
+// counts their open commands, otherwise it is the caller's count, read
+// under the lock it holds (EnqueueCounted).
+func (s commandStore) enqueue(ctx context.Context, cmds []store.Command, maxQueued int, open map[string]int) error {
 	if len(cmds) == 0 {
 		return nil
 	}
@@ -410,12 +424,14 @@ func (s commandStore) Enqueue(ctx context.Context, cmds []store.Command, maxQueu
 			locked = append(slices.Clip(locked), k.device)
 		}
 	}
-	if err := s.LockQueues(ctx, cmds[0].TenantID, locked); err != nil {
-		return err
-	}
-	open, err := s.OpenCounts(ctx, cmds[0].TenantID, devices)
-	if err != nil {
-		return err
+	if open == nil {
+		if err := s.LockQueues(ctx, cmds[0].TenantID, locked); err != nil {
+			return err
+		}
+		var err error
+		if open, err = s.OpenCounts(ctx, cmds[0].TenantID, devices); err != nil {
+			return err
+		}
 	}
 	for k, n := range perQueue {
 		held := open[k.device]

@@ -28,6 +28,7 @@ func runApple(t *testing.T, open func(t *testing.T) store.Store) {
 	t.Run("PurgedDeviceTakesItsChannel", func(t *testing.T) { testPurgedDeviceTakesItsChannel(t, open(t)) })
 	t.Run("CommandQueueBound", func(t *testing.T) { testCommandQueueBound(t, open(t)) })
 	t.Run("ConcurrentEnqueuesKeepTheBound", func(t *testing.T) { testConcurrentEnqueuesKeepTheBound(t, open(t)) })
+	t.Run("CountedEnqueueKeepsTheBound", func(t *testing.T) { testCountedEnqueueKeepsTheBound(t, open(t)) })
 	t.Run("UserChannels", func(t *testing.T) { testUserChannels(t, open(t)) })
 	t.Run("UserChannelsListOpen", func(t *testing.T) { testUserChannelsListOpen(t, open(t)) })
 }
@@ -706,6 +707,55 @@ func testCommandQueueBound(t *testing.T, st store.Store) {
 			t.Fatal(err)
 		}
 	}
+}
+
+// testCountedEnqueueKeepsTheBound: EnqueueCounted, for a caller that locked
+// the queues and counted them itself, checks the bound against that count,
+// device by device, and writes nothing when one queue would overflow.
+func testCountedEnqueueKeepsTheBound(t *testing.T, st store.Store) {
+	ctx := context.Background()
+	a := newTenant(t, st, "")
+	dev, other := store.NewID(), store.NewID()
+	mk := func(n int, devices ...string) []store.Command {
+		var out []store.Command
+		for _, d := range devices {
+			for i := 0; i < n; i++ {
+				out = append(out, store.Command{ID: store.NewID(), TenantID: a.ID, DeviceID: d, RequestType: "ProfileList",
+					Payload: []byte("p"), State: store.CommandQueued, RequestedBy: "admin:x", CreatedAt: micro(at)})
+			}
+		}
+		return out
+	}
+	counted := func(cmds []store.Command, devices ...string) error {
+		return st.Tx(ctx, func(q store.Queries) error {
+			if err := q.Commands().LockQueues(ctx, a.ID, devices); err != nil {
+				return err
+			}
+			open, err := q.Commands().OpenCounts(ctx, a.ID, devices)
+			if err != nil {
+				return err
+			}
+			return q.Commands().EnqueueCounted(ctx, cmds, 5, open)
+		})
+	}
+	if err := counted(mk(4, dev), dev); err != nil {
+		t.Fatal(err)
+	}
+	wantErr(t, counted(mk(2, dev, other), dev, other), store.ErrConflict, "a counted enqueue past the bound")
+	if counts, _ := st.Read().Commands().OpenCounts(ctx, a.ID, []string{dev, other}); counts[dev] != 4 || counts[other] != 0 {
+		t.Fatalf("a refused counted enqueue left %v", counts)
+	}
+	if err := counted(mk(1, dev, other), dev, other); err != nil {
+		t.Fatalf("a counted enqueue up to the bound: %v", err)
+	}
+	if counts, _ := st.Read().Commands().OpenCounts(ctx, a.ID, []string{dev, other}); counts[dev] != 5 || counts[other] != 1 {
+		t.Fatalf("after a counted enqueue: %v", counts)
+	}
+	// The count is the caller's: the store does not count again.
+	err := st.Tx(ctx, func(q store.Queries) error {
+		return q.Commands().EnqueueCounted(ctx, mk(1, other), 5, map[string]int{other: 5})
+	})
+	wantErr(t, err, store.ErrConflict, "a counted enqueue onto a queue counted full")
 }
 
 // testConcurrentEnqueuesKeepTheBound: an enqueue that runs while another
