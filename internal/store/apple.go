@@ -346,6 +346,11 @@ type Command struct {
 	// for the device channel.
 	UserChannel string
 	RequestType string
+	// Queries are the keys a DeviceInformation command asks for (nil for
+	// other commands), kept beside the sealed payload so that its result is
+	// held to them without opening the payload. Key names only, no values;
+	// none may contain a comma.
+	Queries     []string
 	Payload     []byte
 	State       string
 	RequestedBy string
@@ -392,6 +397,12 @@ type CommandStore interface {
 	// and notnow ones too when includeNotNow (the device said Idle, so it
 	// is ready again); ErrNotFound when none.
 	SendNext(ctx context.Context, tenantID, deviceID, userChannel string, includeNotNow bool, at time.Time) (Command, error)
+	// PutOff records a NotNow for delivery number delivery (the Attempts
+	// the answer was read with): the command, still sent, becomes notnow,
+	// its counters as they are. ErrNotFound, and nothing changes, when it is
+	// no longer sent or was delivered again since: the NotNow then answers
+	// an earlier delivery, and the device still owes the later one.
+	PutOff(ctx context.Context, tenantID, id string, delivery int) error
 	// Update writes State, Attempts, Unanswered, ErrorChain, SentAt and
 	// CompletedAt of a command still open. A finished command's payload is
 	// dropped: it is never sent again, and it may hold a secret. A command

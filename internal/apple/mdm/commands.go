@@ -384,6 +384,10 @@ func (s *Service) buildCommand(d store.Device, r mdmproto.Request, actor iam.Act
 	if err != nil {
 		return c, apperr.Invalid("%v", err)
 	}
+	if di, ok := r.(mdmproto.DeviceInformation); ok {
+		// In clear beside the sealed payload: the result is held to them.
+		c.Queries = slices.Clone(di.Queries)
+	}
 	c.Payload, err = s.sealer.Seal(built.Plist(), commandAD(c.ID))
 	return c, err
 }

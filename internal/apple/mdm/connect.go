@@ -186,11 +186,21 @@ func (s *Service) recordResult(ctx context.Context, q store.Queries, tenantID, d
 	if cmd.State != store.CommandSent && cmd.State != store.CommandNotNow {
 		return nil // a repeated answer: the first one counted
 	}
+	if res.Status == mdmproto.StatusNotNow {
+		// Only if the command is still at the delivery just read: an Idle
+		// on the same channel may have delivered it again since (nothing
+		// serialises the two on PostgreSQL), and then this NotNow answers
+		// the earlier delivery, the device owes an answer to the later one,
+		// and its counters stay as that delivery set them.
+		err := q.Commands().PutOff(ctx, tenantID, cmd.ID, cmd.Attempts)
+		if errors.Is(err, store.ErrNotFound) {
+			return nil // stale, or settled meanwhile
+		}
+		return err
+	}
 	now := s.clock()
 	var obs []privacy.Observation
 	switch res.Status {
-	case mdmproto.StatusNotNow:
-		cmd.State = store.CommandNotNow
 	case mdmproto.StatusError, mdmproto.StatusCommandFormatError:
 		described, err := keepsErrorText(ctx, q, tenantID, deviceID)
 		if err != nil {
@@ -203,7 +213,7 @@ func (s *Service) recordResult(ctx context.Context, q store.Queries, tenantID, d
 		cmd.State, cmd.ErrorChain, cmd.CompletedAt = store.CommandError, string(chain), now
 	default:
 		cmd.State, cmd.CompletedAt = store.CommandAcknowledged, now
-		if obs, err = s.resultObservations(ctx, q, mdmproto.RequestType(cmd.RequestType), res, tenantID, deviceID); err != nil {
+		if obs, err = s.resultObservations(ctx, q, cmd, res); err != nil {
 			// Finished as failed, so a device that keeps sending a bad
 			// answer does not get the command again forever; and nothing
 			// of it is kept, not even the empty values a decoder built.
@@ -215,9 +225,6 @@ func (s *Service) recordResult(ctx context.Context, q store.Queries, tenantID, d
 		return nil // settled meanwhile (a concurrent answer, or cancelled as the device left)
 	} else if err != nil {
 		return err
-	}
-	if cmd.State == store.CommandNotNow {
-		return nil
 	}
 	if err := s.finished(ctx, q, cmd); err != nil || len(obs) == 0 {
 		return err
@@ -269,13 +276,23 @@ func (s *Service) finished(ctx context.Context, q store.Queries, cmd store.Comma
 	return s.hooks.CommandFinished(ctx, q, cmd)
 }
 
-// resultObservations decodes the results Steward keeps; others (profile
-// lists, acknowledgements of actions) only finish their command.
-func (s *Service) resultObservations(ctx context.Context, q store.Queries, rt mdmproto.RequestType, res mdmproto.Result, tenantID, deviceID string) ([]privacy.Observation, error) {
-	switch rt {
+// resultObservations decodes the results of cmd that Steward keeps; others
+// (profile lists, acknowledgements of actions) only finish their command.
+func (s *Service) resultObservations(ctx context.Context, q store.Queries, cmd store.Command, res mdmproto.Result) ([]privacy.Observation, error) {
+	tenantID, deviceID := cmd.TenantID, cmd.DeviceID
+	switch mdmproto.RequestType(cmd.RequestType) {
 	case mdmproto.RequestDeviceInformation:
 		r, err := mdmproto.DecodeDeviceInformation(res)
-		return deviceInformationObservations(r), err
+		if err != nil {
+			return nil, err
+		}
+		// What was asked, and nothing else, however allowed: the gate only
+		// knows what the policy allows.
+		if dropped := r.Only(s.askedQueries(cmd)); dropped > 0 {
+			s.log.Warn("a device answered DeviceInformation queries it was not asked; the answers were dropped",
+				"tenant", tenantID, "command", cmd.ID, "dropped", dropped)
+		}
+		return deviceInformationObservations(r), nil
 	case mdmproto.RequestSecurityInfo:
 		r, err := mdmproto.DecodeSecurityInfo(res)
 		return securityInfoObservations(r), err
@@ -307,6 +324,25 @@ func (s *Service) resultObservations(ctx context.Context, q store.Queries, rt md
 		return managedAppObservations(list), err
 	}
 	return nil, nil
+}
+
+// askedQueries returns the keys DeviceInformation command cmd asked for.
+// A command queued before they were kept beside its payload has them read
+// from the payload; one whose payload does not open asked, as far as its
+// result goes, for nothing.
+func (s *Service) askedQueries(cmd store.Command) []string {
+	if len(cmd.Queries) > 0 {
+		return cmd.Queries
+	}
+	built, err := s.sealer.Open(cmd.Payload, commandAD(cmd.ID))
+	if err == nil {
+		var queries []string
+		if queries, err = mdmproto.DeviceInformationQueries(built); err == nil {
+			return queries
+		}
+	}
+	s.log.Warn("a DeviceInformation command's queries could not be read; none of its answers is kept", "tenant", cmd.TenantID, "command", cmd.ID, "error", err.Error())
+	return nil
 }
 
 // forgetErrorText is the privacy core's hook for a device whose personal

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -206,4 +207,83 @@ func TestPersonalDeviceReportsWhatItsNoticeSays(t *testing.T) {
 			t.Errorf("a personal device stored %s", field)
 		}
 	}
+}
+
+// TestDeviceInformationKeepsOnlyWhatWasAsked: a device that answers a
+// DeviceInformation command with a key it was not asked, one the policy
+// allows (asked OSVersion alone, it answers OSVersion and SerialNumber), has
+// only the asked answer stored; the log counts the dropped ones and names
+// no value. A command queued before its queries were kept beside the sealed
+// payload (none stored) is held to the queries its payload names.
+func TestDeviceInformationKeepsOnlyWhatWasAsked(t *testing.T) {
+	storetest.ForEachEngine(t, func(t *testing.T, st store.Store) {
+		f := newFixture(t, st)
+		var logged bytes.Buffer
+		f.log = slog.New(slog.NewTextHandler(&logged, nil))
+		f.publish(privacy.Corporate)
+		ts := f.serve()
+		d, dev := f.enrolled(ts, privacy.Corporate, "")
+		if _, err := d.Poll(f.ctx); err != nil { // the initial inventory asks, and stores, the serial number
+			t.Fatal(err)
+		}
+		serial := f.fields(dev.ID)["device.serial_number"]
+		if serial.Value == nil {
+			t.Fatal("the initial inventory stored no serial number: the policy must allow it for this test")
+		}
+
+		// answer sends the device's answer to the command an Idle gets,
+		// which must be id.
+		answer := func(id, osVersion, tampered string) {
+			t.Helper()
+			if sent := command(t, d, map[string]any{"Status": "Idle"}); sent.CommandUUID != id {
+				t.Fatalf("the device got %+v, want command %s", sent, id)
+			}
+			if _, err := d.Send(f.ctx, map[string]any{"Status": "Acknowledged", "CommandUUID": id, "RequestType": "DeviceInformation",
+				"QueryResponses": map[string]any{"OSVersion": osVersion, "SerialNumber": tampered}}); err != nil {
+				t.Fatal(err)
+			}
+			got := f.fields(dev.ID)
+			if v := got["os.version"]; string(v.Value) != `"`+osVersion+`"` {
+				t.Errorf("os.version = %s, want %q", v.Value, osVersion)
+			}
+			if !reflect.DeepEqual(got["device.serial_number"], serial) {
+				t.Errorf("the serial number nobody asked for was stored: %s (collected %v), was %s (collected %v)", got["device.serial_number"].Value,
+					got["device.serial_number"].CollectedAt, serial.Value, serial.CollectedAt)
+			}
+			if c, err := f.st.Read().Commands().Get(f.ctx, f.tenant, id); err != nil || c.State != store.CommandAcknowledged {
+				t.Errorf("command: %+v, %v; want it acknowledged", c, err)
+			}
+		}
+
+		cmds, err := f.svc.Enqueue(f.ctx, f.tenant, []string{dev.ID}, mdmproto.DeviceInformation{Queries: []string{"OSVersion"}}, "", admin)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if stored, err := f.st.Read().Commands().Get(f.ctx, f.tenant, cmds[0].ID); err != nil || !slices.Equal(stored.Queries, []string{"OSVersion"}) {
+			t.Fatalf("the command is stored with queries %v, %v; want [OSVersion]", stored.Queries, err)
+		}
+		answer(cmds[0].ID, "99.1", "TAMPERED-1")
+
+		// As queued before this release: the queries in the sealed payload only.
+		legacy := store.Command{ID: strings.ToUpper(store.NewID()), TenantID: f.tenant, DeviceID: dev.ID, RequestType: "DeviceInformation",
+			State: store.CommandQueued, RequestedBy: "admin:" + admin.ID, CreatedAt: f.now}
+		built, err := mdmproto.Build(legacy.ID, mdmproto.DeviceInformation{Queries: []string{"OSVersion"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if legacy.Payload, err = f.sealer.Seal(built.Plist(), []byte("mdm-command:"+legacy.ID)); err != nil {
+			t.Fatal(err)
+		}
+		if err := f.st.Tx(f.ctx, func(q store.Queries) error { return q.Commands().Enqueue(f.ctx, []store.Command{legacy}, 10) }); err != nil {
+			t.Fatal(err)
+		}
+		answer(legacy.ID, "99.2", "TAMPERED-2")
+
+		if n := strings.Count(logged.String(), "queries it was not asked"); n != 2 || strings.Count(logged.String(), "dropped=1") != 2 {
+			t.Errorf("want one warning per answer, each counting one dropped answer; logged:\n%s", logged.String())
+		}
+		if strings.Contains(logged.String(), "TAMPERED") || strings.Contains(logged.String(), "SerialNumber") {
+			t.Errorf("the log names a dropped answer:\n%s", logged.String())
+		}
+	})
 }

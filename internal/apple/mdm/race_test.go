@@ -286,3 +286,103 @@ func TestStaleCheckOutRacingARetry(t *testing.T) {
 		t.Errorf("the first identity's CheckOut took out the retry's record: %s, checked out %v", f.deviceState(ch.DeviceID), after.CheckedOut)
 	}
 }
+
+// TestStaleNotNowLeavesTheRedelivery: a device's NotNow and an Idle on the
+// same channel that delivers the command again overlap: the NotNow's
+// transaction reads the command at its first delivery, the Idle's delivers
+// it a second time and commits, then the NotNow writes. The NotNow answers
+// the first delivery and changes nothing: the command stays sent with the
+// second delivery's counters (before, it went back to notnow with the
+// first's, as if the second had never been). The NotNow's exchange then
+// offers the still unanswered command once more, as any exchange does.
+// PostgreSQL only: SQLite's single writer runs a transaction's read and
+// write with no other between them (the store test StaleNotNow interleaves
+// the steps on both engines).
+func TestStaleNotNowLeavesTheRedelivery(t *testing.T) {
+	rs := &racingStore{Store: storetest.OpenPostgres(t)}
+	f := newFixture(t, rs)
+	f.publish(privacy.Corporate)
+	ts := f.serve()
+	d, dev := f.enrolled(ts, privacy.Corporate, "")
+	if _, err := d.Poll(f.ctx); err != nil {
+		t.Fatal(err)
+	}
+	cmds, err := f.svc.Enqueue(f.ctx, f.tenant, []string{dev.ID}, mdmproto.SecurityInfo{}, "", admin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := cmds[0].ID
+	if sent := command(t, d, map[string]any{"Status": "Idle"}); sent.CommandUUID != id {
+		t.Fatalf("first delivery: %+v", sent)
+	}
+	// The hook runs on the server's goroutine, amid the NotNow's transaction.
+	var idle []byte
+	var idleErr error
+	rs.afterGet(id, func() { idle, idleErr = d.Send(f.ctx, map[string]any{"Status": "Idle"}) })
+	again := command(t, d, map[string]any{"Status": "NotNow", "CommandUUID": id, "RequestType": "SecurityInfo"})
+	if idleErr != nil || !bytes.Contains(idle, []byte(id)) {
+		t.Fatalf("the Idle amid the NotNow got %q, %v; want the command again", idle, idleErr)
+	}
+	got, err := f.st.Read().Commands().Get(f.ctx, f.tenant, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Three deliveries (the first, the Idle's, the NotNow exchange's), the
+	// last two unanswered.
+	if again.CommandUUID != id || got.State != store.CommandSent || got.Attempts != 3 || got.Unanswered != 2 {
+		t.Fatalf("after a NotNow to the first delivery: %s, %d deliveries, %d unanswered, the exchange sent %+v; want it sent 3 times, twice unanswered",
+			got.State, got.Attempts, got.Unanswered, again)
+	}
+}
+
+// racingStore runs a hook inside the transaction that reads a command, just
+// after the read, once.
+type racingStore struct {
+	store.Store
+	mu   sync.Mutex
+	id   string
+	hook func()
+}
+
+func (s *racingStore) afterGet(id string, hook func()) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.id, s.hook = id, hook
+}
+
+func (s *racingStore) take(id string) func() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if id != s.id {
+		return nil
+	}
+	hook := s.hook
+	s.id, s.hook = "", nil
+	return hook
+}
+
+func (s *racingStore) Tx(ctx context.Context, fn func(q store.Queries) error) error {
+	return s.Store.Tx(ctx, func(q store.Queries) error { return fn(racingQueries{q, s}) })
+}
+
+type racingQueries struct {
+	store.Queries
+	s *racingStore
+}
+
+func (q racingQueries) Commands() store.CommandStore {
+	return racingCommands{q.Queries.Commands(), q.s}
+}
+
+type racingCommands struct {
+	store.CommandStore
+	s *racingStore
+}
+
+func (c racingCommands) Get(ctx context.Context, tenantID, id string) (store.Command, error) {
+	cmd, err := c.CommandStore.Get(ctx, tenantID, id)
+	if hook := c.s.take(id); hook != nil {
+		hook()
+	}
+	return cmd, err
+}

@@ -4,6 +4,9 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"reflect"
+	"slices"
+	"strings"
 	"time"
 )
 
@@ -32,8 +35,9 @@ func (n *Number) UnmarshalPlist(unmarshal func(any) error) error {
 }
 
 // DeviceInformationResult is the QueryResponses of a DeviceInformation result.
-// Only the queries that were asked and allowed come back; pointer fields are
-// nil when the device did not report them.
+// Only the queries that were asked and allowed come back, from a device
+// that keeps to the protocol (Only holds one that does not to them); pointer
+// fields are nil when the device did not report them.
 type DeviceInformationResult struct {
 	UDID                             string  `plist:"UDID,omitempty"`
 	DeviceName                       string  `plist:"DeviceName,omitempty"`
@@ -74,6 +78,60 @@ type DeviceInformationResult struct {
 	AwaitingConfiguration            *bool   `plist:"AwaitingConfiguration,omitempty"`
 	PINRequiredForDeviceLock         *bool   `plist:"PINRequiredForDeviceLock,omitempty"`
 	PINRequiredForEraseDevice        *bool   `plist:"PINRequiredForEraseDevice,omitempty"`
+}
+
+// deviceInformationKeys pairs each key of DeviceInformationResult, as its
+// plist tag names it, with its field.
+var deviceInformationKeys = func() []keyField {
+	t := reflect.TypeFor[DeviceInformationResult]()
+	out := make([]keyField, t.NumField())
+	for i := range out {
+		key, _, _ := strings.Cut(t.Field(i).Tag.Get("plist"), ",")
+		if key == "" {
+			panic("mdmproto: DeviceInformationResult." + t.Field(i).Name + " has no plist key")
+		}
+		out[i] = keyField{key, i}
+	}
+	return out
+}()
+
+type keyField struct {
+	key   string
+	index int
+}
+
+// Only drops every answer to a key not in queries and returns how many it
+// dropped. A device answers the queries it was asked, but a faulty or
+// tampered one may add others, and Steward keeps only what it asked for.
+func (r *DeviceInformationResult) Only(queries []string) (dropped int) {
+	v := reflect.ValueOf(r).Elem()
+	for _, k := range deviceInformationKeys {
+		f := v.Field(k.index)
+		if f.IsZero() || slices.Contains(queries, k.key) {
+			continue
+		}
+		f.SetZero()
+		dropped++
+	}
+	return dropped
+}
+
+// DeviceInformationQueries returns the Queries of a DeviceInformation
+// command as Build encoded it.
+func DeviceInformationQueries(command []byte) ([]string, error) {
+	var c struct {
+		Command struct {
+			RequestType RequestType `plist:"RequestType"`
+			Queries     []string    `plist:"Queries"`
+		} `plist:"Command"`
+	}
+	if err := decodeXMLPlist(command, &c); err != nil {
+		return nil, fmt.Errorf("decode %s command: %w", RequestDeviceInformation, err)
+	}
+	if c.Command.RequestType != RequestDeviceInformation {
+		return nil, fmt.Errorf("decode %s command: it is a %.64q command", RequestDeviceInformation, string(c.Command.RequestType))
+	}
+	return c.Command.Queries, nil
 }
 
 // DecodeDeviceInformation decodes the QueryResponses of a DeviceInformation result.

@@ -3,6 +3,7 @@ package mdmproto
 import (
 	"bytes"
 	"errors"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -93,6 +94,46 @@ func TestDecodeDeviceInformation(t *testing.T) {
 	}
 	if info.IsRoaming != nil || info.PhoneNumber != "" {
 		t.Error("unreported attributes must stay unset")
+	}
+}
+
+// TestDeviceInformationOnlyWhatWasAsked: answers to keys the command did
+// not ask are dropped and counted, whatever their type; the asked ones stay.
+func TestDeviceInformationOnlyWhatWasAsked(t *testing.T) {
+	info, err := DecodeDeviceInformation(mustResult(t, deviceInformationRes))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The fixture answers 12 keys; IsActivationLockEnabled is false, an answer all the same.
+	if dropped := info.Only([]string{"OSVersion", "DeviceCapacity", "IsActivationLockEnabled", "PhoneNumber"}); dropped != 9 {
+		t.Errorf("dropped %d answers, want the 9 not asked", dropped)
+	}
+	f := false
+	capacity := Number(119.2)
+	if want := (DeviceInformationResult{OSVersion: "17.4.1", DeviceCapacity: &capacity, IsActivationLockEnabled: &f}); !reflect.DeepEqual(info, want) {
+		t.Errorf("kept %+v, want %+v", info, want)
+	}
+	if dropped := info.Only(nil); dropped != 3 || !reflect.DeepEqual(info, DeviceInformationResult{}) {
+		t.Errorf("asked nothing: dropped %d, kept %+v", dropped, info)
+	}
+}
+
+// TestDeviceInformationQueriesOfACommand: the queries read back from a
+// built command are those it asks; another command has none to give.
+func TestDeviceInformationQueriesOfACommand(t *testing.T) {
+	built, err := Build("C-1", DeviceInformation{Queries: []string{"OSVersion", "SerialNumber"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, err := DeviceInformationQueries(built.Plist()); err != nil || !reflect.DeepEqual(got, []string{"OSVersion", "SerialNumber"}) {
+		t.Errorf("queries %v, %v", got, err)
+	}
+	other, err := Build("C-2", SecurityInfo{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, err := DeviceInformationQueries(other.Plist()); err == nil {
+		t.Errorf("a SecurityInfo command gave queries %v", got)
 	}
 }
 

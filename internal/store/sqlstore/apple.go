@@ -372,16 +372,31 @@ func (q *queries) pushDone(ctx context.Context, table, keyColumn, tenantID, key 
 
 type commandStore struct{ q *queries }
 
-const commandColumns = `id, tenant_id, device_id, user_channel, request_type, payload, state, requested_by, attempts, unanswered,
+const commandColumns = `id, tenant_id, device_id, user_channel, request_type, queries, payload, state, requested_by, attempts, unanswered,
 	error_chain, created_at, sent_at, completed_at`
 
 func scanCommand(s scanner) (store.Command, error) {
 	var c store.Command
+	var queries string
 	var created, sent, completed int64
-	err := s.Scan(&c.ID, &c.TenantID, &c.DeviceID, &c.UserChannel, &c.RequestType, &c.Payload, &c.State, &c.RequestedBy, &c.Attempts, &c.Unanswered,
-		&c.ErrorChain, &created, &sent, &completed)
+	err := s.Scan(&c.ID, &c.TenantID, &c.DeviceID, &c.UserChannel, &c.RequestType, &queries, &c.Payload, &c.State, &c.RequestedBy, &c.Attempts,
+		&c.Unanswered, &c.ErrorChain, &created, &sent, &completed)
+	if queries != "" {
+		c.Queries = strings.Split(queries, ",")
+	}
 	c.CreatedAt, c.SentAt, c.CompletedAt = fromMicros(created), fromMicros(sent), fromMicros(completed)
 	return c, err
+}
+
+// joinQueries is the queries column of a command: its DeviceInformation
+// keys, comma-separated.
+func joinQueries(queries []string) (string, error) {
+	for _, k := range queries {
+		if k == "" || strings.Contains(k, ",") {
+			return "", fmt.Errorf("sqlstore: queueing commands: query %.64q is empty or holds a comma", k)
+		}
+	}
+	return strings.Join(queries, ","), nil
 }
 
 // openStates are the states of a command still to be answered.
@@ -448,10 +463,14 @@ func (s commandStore) enqueue(ctx context.Context, cmds []store.Command, maxQueu
 	}
 	rows := make([][]any, len(cmds))
 	for i, c := range cmds {
-		rows[i] = []any{c.ID, c.TenantID, c.DeviceID, c.UserChannel, c.RequestType, c.Payload, c.State, c.RequestedBy, micros(c.CreatedAt)}
+		queries, err := joinQueries(c.Queries)
+		if err != nil {
+			return err
+		}
+		rows[i] = []any{c.ID, c.TenantID, c.DeviceID, c.UserChannel, c.RequestType, queries, c.Payload, c.State, c.RequestedBy, micros(c.CreatedAt)}
 	}
-	return s.q.insertAll(ctx, "queueing commands", `INSERT INTO commands (id, tenant_id, device_id, user_channel, request_type, payload,
-		state, requested_by, created_at) VALUES `, rows)
+	return s.q.insertAll(ctx, "queueing commands", `INSERT INTO commands (id, tenant_id, device_id, user_channel, request_type, queries,
+		payload, state, requested_by, created_at) VALUES `, rows)
 }
 
 // LockQueues uses PostgreSQL's advisory locks, which live in memory: an
@@ -531,6 +550,14 @@ func (s commandStore) SendNext(ctx context.Context, tenantID, deviceID, userChan
 		return mapErr("sending the next command", err)
 	})
 	return c, err
+}
+
+func (s commandStore) PutOff(ctx context.Context, tenantID, id string, delivery int) error {
+	// Under PostgreSQL's read committed, a delivery committed by a
+	// concurrent Idle is re-checked here once its row lock is free: its
+	// attempts no longer match.
+	return s.q.execOne(ctx, "recording a NotNow", `UPDATE commands SET state = 'notnow'
+		WHERE tenant_id = $1 AND id = $2 AND state = 'sent' AND attempts = $3`, tenantID, id, delivery)
 }
 
 func (s commandStore) Update(ctx context.Context, c store.Command) error {

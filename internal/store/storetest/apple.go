@@ -21,6 +21,7 @@ func runApple(t *testing.T, open func(t *testing.T) store.Store) {
 	t.Run("ChannelPresence", func(t *testing.T) { testChannelPresence(t, open(t)) })
 	t.Run("CommandQueue", func(t *testing.T) { testCommandQueue(t, open(t)) })
 	t.Run("CommandCancel", func(t *testing.T) { testCommandCancel(t, open(t)) })
+	t.Run("StaleNotNow", func(t *testing.T) { testStaleNotNow(t, open(t)) })
 	t.Run("DepartureWinsOverMessages", func(t *testing.T) { testDepartureWinsOverMessages(t, open(t)) })
 	t.Run("CancelOneCommand", func(t *testing.T) { testCancelOneCommand(t, open(t)) })
 	t.Run("OpenOfDeparted", func(t *testing.T) { testOpenOfDeparted(t, open(t)) })
@@ -370,6 +371,12 @@ func testCommandQueue(t *testing.T, st store.Store) {
 		cmds = append(cmds, store.Command{ID: store.NewID(), TenantID: a.ID, DeviceID: dev, RequestType: "DeviceInformation",
 			Payload: []byte{byte(i)}, State: store.CommandQueued, RequestedBy: "admin:x", CreatedAt: micro(at)})
 	}
+	cmds[0].Queries = []string{"OSVersion", "SerialNumber"} // read back below with the rest
+	comma := cmds[0]
+	comma.ID, comma.Queries = store.NewID(), []string{"OSVersion,SerialNumber"}
+	if err := st.Tx(ctx, func(q store.Queries) error { return q.Commands().Enqueue(ctx, []store.Command{comma}, 10) }); err == nil {
+		t.Fatal("a query holding a comma was queued")
+	}
 	tx(t, st, func(q store.Queries) error { return q.Commands().Enqueue(ctx, cmds, 10) })
 	// Read() sends it too: SQLite gives the statement a transaction of its own.
 	next, err := st.Read().Commands().SendNext(ctx, a.ID, dev, "", false, at.Add(time.Minute))
@@ -399,9 +406,7 @@ func testCommandQueue(t *testing.T, st store.Store) {
 	}
 	// NotNow: not resent in the same exchange, retried once the device says
 	// Idle; it is an answer, so the unanswered count starts again.
-	first := next
-	first.State = store.CommandNotNow
-	tx(t, st, func(q store.Queries) error { return q.Commands().Update(ctx, first) })
+	tx(t, st, func(q store.Queries) error { return q.Commands().PutOff(ctx, a.ID, next.ID, next.Attempts) })
 	if next, _ = sendNext(a.ID, false); next.ID != cmds[1].ID || next.Unanswered != 0 {
 		t.Fatalf("a NotNow command came back in the same exchange, or the next one counts unanswered deliveries: %+v", next)
 	}
