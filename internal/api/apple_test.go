@@ -3,7 +3,6 @@ package api
 import (
 	"context"
 	"encoding/base64"
-	"encoding/json"
 	"slices"
 	"strings"
 	"testing"
@@ -394,19 +393,7 @@ func TestBulkCommandSkipsIneligibleDevices(t *testing.T) {
 		if !strings.Contains(string(r.body), `"reason":"not_enrolled"`) {
 			t.Errorf("the reason's wire form: %s", r.body)
 		}
-		var doc struct {
-			Components struct {
-				Schemas map[string]struct {
-					Properties map[string]struct {
-						Enum []string `json:"enum"`
-					} `json:"properties"`
-				} `json:"schemas"`
-			} `json:"components"`
-		}
-		if err := json.Unmarshal(e.srv.OpenAPIJSON(), &doc); err != nil {
-			t.Fatal(err)
-		}
-		if got := doc.Components.Schemas["SkippedDeviceView"].Properties["reason"].Enum; !slices.Equal(got, mdm.IneligibleReasons()) {
+		if got := openAPIEnum(t, e.srv, "SkippedDeviceView", "reason"); !slices.Equal(got, mdm.IneligibleReasons()) {
 			t.Errorf("the OpenAPI document lists the reasons %v, want %v", got, mdm.IneligibleReasons())
 		}
 

@@ -240,6 +240,17 @@ func TestActionRoutesListEveryAction(t *testing.T) {
 			}
 		}
 	}
+	for _, schema := range []string{"DeviceActionRequest", "Request", "Batch"} {
+		if got := openAPIEnum(t, s, schema, "action"); !slices.Equal(got, kinds) {
+			t.Errorf("%s.action lists %v, want %v", schema, got, kinds)
+		}
+	}
+}
+
+// openAPIEnum returns the enum the OpenAPI document of s gives property of
+// schema.
+func openAPIEnum(t *testing.T, s *Server, schema, property string) []string {
+	t.Helper()
 	var doc struct {
 		Components struct {
 			Schemas map[string]struct {
@@ -252,9 +263,5 @@ func TestActionRoutesListEveryAction(t *testing.T) {
 	if err := json.Unmarshal(s.OpenAPIJSON(), &doc); err != nil {
 		t.Fatal(err)
 	}
-	for _, schema := range []string{"DeviceActionRequest", "Request", "Batch"} {
-		if got := doc.Components.Schemas[schema].Properties["action"].Enum; !slices.Equal(got, kinds) {
-			t.Errorf("%s.action lists %v, want %v", schema, got, kinds)
-		}
-	}
+	return doc.Components.Schemas[schema].Properties[property].Enum
 }

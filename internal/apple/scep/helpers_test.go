@@ -189,15 +189,22 @@ func selfSigned(t testing.TB, key crypto.Signer) *x509.Certificate {
 	return cert
 }
 
-// request builds a PKIMessage with smallstep/scep's client-side helpers.
-func (d *device) request(t testing.TB, ca *x509.Certificate, msgType scep.MessageType, csrTmpl x509.CertificateRequest, challenge string) []byte {
+// csr signs csrTmpl, with challenge, by the device's CSR key.
+func (d *device) csr(t testing.TB, csrTmpl x509.CertificateRequest, challenge string) []byte {
 	t.Helper()
-	csrDER, err := x509util.CreateCertificateRequest(rand.Reader, &x509util.CertificateRequest{
+	der, err := x509util.CreateCertificateRequest(rand.Reader, &x509util.CertificateRequest{
 		CertificateRequest: csrTmpl, ChallengePassword: challenge,
 	}, d.csrKey)
 	if err != nil {
 		t.Fatal(err)
 	}
+	return der
+}
+
+// request builds a PKIMessage with smallstep/scep's client-side helpers.
+func (d *device) request(t testing.TB, ca *x509.Certificate, msgType scep.MessageType, csrTmpl x509.CertificateRequest, challenge string) []byte {
+	t.Helper()
+	csrDER := d.csr(t, csrTmpl, challenge)
 	csr, err := x509.ParseCertificateRequest(csrDER)
 	if err != nil {
 		t.Fatal(err)
@@ -219,12 +226,7 @@ func (d *device) request(t testing.TB, ca *x509.Certificate, msgType scep.Messag
 func (d *device) requestInTransaction(t testing.TB, ca *x509.Certificate, msgType scep.MessageType, csrTmpl x509.CertificateRequest,
 	challenge string, tid scep.TransactionID) []byte {
 	t.Helper()
-	csrDER, err := x509util.CreateCertificateRequest(rand.Reader, &x509util.CertificateRequest{
-		CertificateRequest: csrTmpl, ChallengePassword: challenge,
-	}, d.csrKey)
-	if err != nil {
-		t.Fatal(err)
-	}
+	csrDER := d.csr(t, csrTmpl, challenge)
 	envelope, err := pkcs7.Encrypt(csrDER, []*x509.Certificate{ca})
 	if err != nil {
 		t.Fatal(err)

@@ -721,16 +721,7 @@ func testCountedEnqueueKeepsTheBound(t *testing.T, st store.Store) {
 	ctx := context.Background()
 	a := newTenant(t, st, "")
 	dev, other := store.NewID(), store.NewID()
-	mk := func(n int, devices ...string) []store.Command {
-		var out []store.Command
-		for _, d := range devices {
-			for i := 0; i < n; i++ {
-				out = append(out, store.Command{ID: store.NewID(), TenantID: a.ID, DeviceID: d, RequestType: "ProfileList",
-					Payload: []byte("p"), State: store.CommandQueued, RequestedBy: "admin:x", CreatedAt: micro(at)})
-			}
-		}
-		return out
-	}
+	mk := func(n int, devices ...string) []store.Command { return queuedCommands(a.ID, n, devices...) }
 	counted := func(cmds []store.Command, devices ...string) error {
 		return st.Tx(ctx, func(q store.Queries) error {
 			if err := q.Commands().LockQueues(ctx, a.ID, devices); err != nil {
@@ -771,16 +762,7 @@ func testConcurrentEnqueuesKeepTheBound(t *testing.T, st store.Store) {
 	ctx := context.Background()
 	a := newTenant(t, st, "")
 	dev, other := store.NewID(), store.NewID()
-	mk := func(n int, devices ...string) []store.Command {
-		var out []store.Command
-		for _, d := range devices {
-			for i := 0; i < n; i++ {
-				out = append(out, store.Command{ID: store.NewID(), TenantID: a.ID, DeviceID: d, RequestType: "ProfileList",
-					Payload: []byte("p"), State: store.CommandQueued, RequestedBy: "admin:x", CreatedAt: micro(at)})
-			}
-		}
-		return out
-	}
+	mk := func(n int, devices ...string) []store.Command { return queuedCommands(a.ID, n, devices...) }
 	for _, c := range []struct {
 		name          string
 		first, second []store.Command
@@ -817,4 +799,16 @@ func testConcurrentEnqueuesKeepTheBound(t *testing.T, st store.Store) {
 			t.Errorf("%s: %d open commands; want 3", c.name, counts[dev])
 		}
 	}
+}
+
+// queuedCommands makes n queued ProfileList commands for each of devices.
+func queuedCommands(tenantID string, n int, devices ...string) []store.Command {
+	var out []store.Command
+	for _, d := range devices {
+		for i := 0; i < n; i++ {
+			out = append(out, store.Command{ID: store.NewID(), TenantID: tenantID, DeviceID: d, RequestType: "ProfileList",
+				Payload: []byte("p"), State: store.CommandQueued, RequestedBy: "admin:x", CreatedAt: micro(at)})
+		}
+	}
+	return out
 }
