@@ -403,6 +403,12 @@ type CommandStore interface {
 	// no longer sent or was delivered again since: the NotNow then answers
 	// an earlier delivery, and the device still owes the later one.
 	PutOff(ctx context.Context, tenantID, id string, delivery int) error
+	// Finish records a device's answer: State, ErrorChain and CompletedAt
+	// of a command still open, without its payload, its delivery counters
+	// as the last delivery left them (a delivery since the answer was read
+	// still counts). ErrNotFound, and nothing changes, when it was finished
+	// since.
+	Finish(ctx context.Context, c Command) error
 	// Update writes State, Attempts, Unanswered, ErrorChain, SentAt and
 	// CompletedAt of a command still open. A finished command's payload is
 	// dropped: it is never sent again, and it may hold a secret. A command

@@ -221,7 +221,9 @@ func (s *Service) recordResult(ctx context.Context, q store.Queries, tenantID, d
 			s.log.Warn("a device sent an undecodable result", "request_type", cmd.RequestType, "error", err.Error())
 		}
 	}
-	if err := q.Commands().Update(ctx, cmd); errors.Is(err, store.ErrNotFound) {
+	// Finished without writing back the counters read: an Idle on the same
+	// channel may have delivered the command again since.
+	if err := q.Commands().Finish(ctx, cmd); errors.Is(err, store.ErrNotFound) {
 		return nil // settled meanwhile (a concurrent answer, or cancelled as the device left)
 	} else if err != nil {
 		return err

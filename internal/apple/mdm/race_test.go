@@ -335,6 +335,45 @@ func TestStaleNotNowLeavesTheRedelivery(t *testing.T) {
 	}
 }
 
+// An Acknowledged to the first delivery of a command, whose transaction
+// read the command before an Idle on the same channel delivered it again,
+// finishes it and keeps the second delivery's counters (before, it wrote
+// back those it read, as if the second had never been). PostgreSQL only, as
+// above.
+func TestStaleAnswerKeepsTheRedeliveryCounted(t *testing.T) {
+	rs := &racingStore{Store: storetest.OpenPostgres(t)}
+	f := newFixture(t, rs)
+	f.publish(privacy.Corporate)
+	ts := f.serve()
+	d, dev := f.enrolled(ts, privacy.Corporate, "")
+	if _, err := d.Poll(f.ctx); err != nil {
+		t.Fatal(err)
+	}
+	cmds, err := f.svc.Enqueue(f.ctx, f.tenant, []string{dev.ID}, mdmproto.ProfileList{}, "", admin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := cmds[0].ID
+	if sent := command(t, d, map[string]any{"Status": "Idle"}); sent.CommandUUID != id {
+		t.Fatalf("first delivery: %+v", sent)
+	}
+	var idle []byte
+	var idleErr error
+	rs.afterGet(id, func() { idle, idleErr = d.Send(f.ctx, map[string]any{"Status": "Idle"}) })
+	command(t, d, map[string]any{"Status": "Acknowledged", "CommandUUID": id, "RequestType": "ProfileList", "ProfileList": []any{}})
+	if idleErr != nil || !bytes.Contains(idle, []byte(id)) {
+		t.Fatalf("the Idle amid the answer got %q, %v; want the command again", idle, idleErr)
+	}
+	got, err := f.st.Read().Commands().Get(f.ctx, f.tenant, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.State != store.CommandAcknowledged || got.Attempts != 2 || got.Unanswered != 1 {
+		t.Fatalf("after an answer to the first delivery: %s, %d deliveries, %d unanswered; want acknowledged after 2, 1 unanswered",
+			got.State, got.Attempts, got.Unanswered)
+	}
+}
+
 // racingStore runs a hook inside the transaction that reads a command, just
 // after the read, once.
 type racingStore struct {

@@ -560,6 +560,14 @@ func (s commandStore) PutOff(ctx context.Context, tenantID, id string, delivery 
 		WHERE tenant_id = $1 AND id = $2 AND state = 'sent' AND attempts = $3`, tenantID, id, delivery)
 }
 
+func (s commandStore) Finish(ctx context.Context, c store.Command) error {
+	if store.CommandOpen(c.State) {
+		return fmt.Errorf("sqlstore: finishing command %s as %s, an open state: %w", c.ID, c.State, store.ErrConflict)
+	}
+	return s.q.execOne(ctx, "finishing command", `UPDATE commands SET state = $3, error_chain = $4, completed_at = $5, payload = $6
+		WHERE tenant_id = $1 AND id = $2 AND state IN `+openStates, c.TenantID, c.ID, c.State, c.ErrorChain, micros(c.CompletedAt), []byte{})
+}
+
 func (s commandStore) Update(ctx context.Context, c store.Command) error {
 	query := `UPDATE commands SET state = $3, attempts = $4, unanswered = $5, error_chain = $6, sent_at = $7, completed_at = $8`
 	args := []any{c.TenantID, c.ID, c.State, c.Attempts, c.Unanswered, c.ErrorChain, micros(c.SentAt), micros(c.CompletedAt)}

@@ -15,7 +15,8 @@ import (
 // commits, the NotNow writes. On PostgreSQL that is also run with the
 // NotNow's read and write in one transaction that stays open across the
 // Idle's (read committed lets the two overlap so), and with the NotNow's
-// write waiting on the row lock of an Idle not yet committed.
+// write waiting on the row lock of an Idle not yet committed. An answer that
+// finishes the command (Finish) keeps the later delivery's counters too.
 func testStaleNotNow(t *testing.T, st store.Store) {
 	ctx := context.Background()
 	a := newTenant(t, st, "")
@@ -67,6 +68,22 @@ func testStaleNotNow(t *testing.T, st store.Store) {
 	wantErr(t, st.Tx(ctx, func(q store.Queries) error { return q.Commands().PutOff(ctx, a.ID, c.ID, 2) }),
 		store.ErrNotFound, "a second NotNow to the same delivery")
 	settle(got)
+
+	// An answer to the first delivery, recorded after the second, finishes
+	// the command and leaves the counters of the second.
+	c = queued()
+	read, err = st.Read().Commands().Get(ctx, a.ID, c.ID)
+	must(t, err)
+	deliver(t, st, a.ID, dev, second)
+	read.State, read.CompletedAt = store.CommandAcknowledged, third
+	tx(t, st, func(q store.Queries) error { return q.Commands().Finish(ctx, read) })
+	if got := mustGet(t, st, a.ID, c.ID); got.State != store.CommandAcknowledged || got.Attempts != 2 || got.Unanswered != 1 ||
+		!got.SentAt.Equal(second) || !got.CompletedAt.Equal(third) || len(got.Payload) != 0 {
+		t.Fatalf("after an answer to the first delivery: %+v, want acknowledged, the second delivery's counters, no payload", got)
+	}
+	wantErr(t, st.Tx(ctx, func(q store.Queries) error { return q.Commands().Finish(ctx, read) }), store.ErrNotFound, "a second answer")
+	read.State = store.CommandSent
+	wantErr(t, st.Tx(ctx, func(q store.Queries) error { return q.Commands().Finish(ctx, read) }), store.ErrConflict, "finishing as sent")
 	if st.Engine() != "postgres" {
 		return // SQLite's single writer runs one transaction's read and write with no other between them
 	}
