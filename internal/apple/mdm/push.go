@@ -26,12 +26,15 @@ type storedPushCert struct {
 // SetPushCertificate validates and stores the tenant's APNs push
 // certificate (PEM or PKCS#12), sealed under the master key, and checks its
 // dates on the service's clock. Only a certificate for a channel's topic can
-// wake that device, so a certificate is refused while open device channels
-// carry another topic than its own, unless replaceTopic says the admin means
-// it: those devices would lose their pushes and have to enrol again. The
-// channels decide, not the certificate stored before: after a deliberate
-// replacement, the original certificate (or its renewal) goes back without
-// replaceTopic when the devices still on its topic are all there are.
+// wake that device, so a certificate for another topic than the stored one
+// is refused while open device channels carry the stored one, unless
+// replaceTopic says the admin means it: those devices would lose their
+// pushes and have to enrol again. Only the devices the upload would cut off
+// count: after a deliberate replacement, the devices left on the old topic
+// can no longer be woken anyway, so they hold up neither the new topic's
+// renewal nor, while no device enrolled under the new topic, the old
+// certificate going back. With no certificate stored, every channel on
+// another topic counts.
 func (s *Service) SetPushCertificate(ctx context.Context, tenantID string, data []byte, password string, replaceTopic bool, actor iam.Actor) (apns.CertStatus, error) {
 	now := s.clock()
 	cert, err := apns.ParsePushCertificate(data, password, now)
@@ -50,6 +53,10 @@ func (s *Service) SetPushCertificate(ctx context.Context, tenantID string, data 
 		if _, err := q.Tenants().Get(ctx, tenantID); err != nil {
 			return err
 		}
+		previous, err := s.loadPushCertificate(ctx, q.Settings(), tenantID)
+		if err != nil && !errors.Is(err, ErrNoPushCertificate) {
+			return err
+		}
 		// Counted in the transaction that writes: what is judged is what
 		// the channels are as the certificate is stored, not what another
 		// upload found earlier. (A profile handed out before the upload can
@@ -61,7 +68,7 @@ func (s *Service) SetPushCertificate(ctx context.Context, tenantID string, data 
 		}
 		stranded, others := 0, []string{}
 		for topic, n := range topics {
-			if topic != cert.Topic {
+			if topic != cert.Topic && (previous == nil || topic == previous.Topic) {
 				stranded += n
 				others = append(others, topic)
 			}
@@ -71,10 +78,6 @@ func (s *Service) SetPushCertificate(ctx context.Context, tenantID string, data 
 			return apperr.Conflict("this certificate is for topic %s, but the %d enrolled Apple devices on %s would stop "+
 				"receiving pushes and would have to enrol again. Upload the certificate for their topic, renewed with Apple "+
 				"using the same Apple Account, or set replace_topic to replace it anyway", cert.Topic, stranded, strings.Join(others, ", "))
-		}
-		previous, err := s.loadPushCertificate(ctx, q.Settings(), tenantID)
-		if err != nil && !errors.Is(err, ErrNoPushCertificate) {
-			return err
 		}
 		if err := q.Settings().Put(ctx, pushCertKey(tenantID), sealed); err != nil {
 			return err
