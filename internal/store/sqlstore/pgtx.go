@@ -40,9 +40,11 @@ func (db *DB) postgresTxOnce(ctx context.Context, fn func(q store.Queries) error
 	if err != nil {
 		return fmt.Errorf("sqlstore: beginning transaction: %w", err)
 	}
+	// Deferred, so a panicking fn also gives its connection back; after a
+	// commit it does nothing.
+	defer func() { _ = tx.Rollback() }()
 	q := &queries{db: db, x: tx, inTx: true}
 	if err := q.runTx(fn); err != nil {
-		_ = tx.Rollback()
 		return err
 	}
 	if err := tx.Commit(); err != nil {

@@ -270,6 +270,35 @@ func testTxBeforeCommitGathered(t *testing.T, st store.Store) {
 	}
 }
 
+// A transaction whose function panics passes the panic to its caller,
+// keeps none of its writes, and gives its connection back: more of them than
+// any pool holds leave the store usable.
+func testTxPanic(t *testing.T, st store.Store) {
+	// Bounded, so a store that keeps the connections fails here, not hangs.
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	for i := range 40 {
+		key := fmt.Sprintf("panicked-%d", i)
+		var err error
+		recovered := func() (v any) {
+			defer func() { v = recover() }()
+			err = st.Tx(ctx, func(q store.Queries) error {
+				must(t, q.Settings().Put(ctx, key, []byte("x")))
+				panic("kaboom")
+			})
+			return nil
+		}()
+		if recovered != "kaboom" {
+			t.Fatalf("transaction %d: recovered %v (returned %v), want its function's panic", i, recovered, err)
+		}
+		_, err = st.Read().Settings().Get(ctx, key)
+		wantErr(t, err, store.ErrNotFound, "a panicked transaction's write")
+	}
+	if err := st.Tx(ctx, func(q store.Queries) error { return q.Settings().Put(ctx, "after-panics", []byte("x")) }); err != nil {
+		t.Fatalf("a transaction after 40 panicked ones: %v", err)
+	}
+}
+
 func testTxRollback(t *testing.T, st store.Store) {
 	ctx := context.Background()
 	tn := newTenant(t, st, "")

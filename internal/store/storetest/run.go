@@ -43,6 +43,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"TxRollback", testTxRollback},
 		{"TxBeforeCommit", testTxBeforeCommit},
 		{"TxBeforeCommitGathered", testTxBeforeCommitGathered},
+		{"TxPanic", testTxPanic},
 		{"TxConcurrentChain", testTxConcurrentChain},
 		{"TxUsableAfterConflict", testTxUsableAfterConflict},
 		{"Migrations", testMigrations},
