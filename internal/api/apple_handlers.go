@@ -30,7 +30,7 @@ func (s *Server) appleRoutes() []Route {
 		{Method: "PUT", Path: t + "/apple/push-certificate", Access: needs("settings.manage"), Tag: tagApple, Summary: "Upload the APNs push certificate (PEM or PKCS#12, base64)", In: PushCertificateRequest{}, Out: PushCertificateView{}, Handle: s.setPushCertificate},
 		{Method: "GET", Path: t + "/apple/push-certificate", Access: needs("device.read"), Tag: tagApple, Summary: "The push certificate's topic and expiry", Out: PushCertificateView{}, Handle: s.getPushCertificate},
 		{Method: "POST", Path: t + "/devices/{device}/commands", Access: needs("device.read"), Tag: tagApple, Summary: "Queue an MDM command; one that a remote action also sends (lock, lost mode, locate, restart, shut down, OS update) needs that action's permission, a reason and its checks", In: CommandRequest{}, Out: CommandView{}, Status: http.StatusCreated, Handle: s.enqueueCommand},
-		{Method: "POST", Path: t + "/commands", Access: needs("device.read"), Tag: tagApple, Summary: "Queue one inventory query for many devices (or all enrolled ones); devices whose queue is full (skipped) or that cannot take it (ineligible, with why) are left out; if none can take it, the request fails", In: BulkCommandRequest{}, Out: BulkCommandView{}, Status: http.StatusCreated, Handle: s.enqueueBulk},
+		{Method: "POST", Path: t + "/commands", Access: needs("device.read"), Tag: tagApple, Summary: "Queue one inventory query for many devices (or all enrolled ones); devices whose queue is full (skipped) or that cannot take it (ineligible, with why) are left out; if every device is ineligible, the request fails", In: BulkCommandRequest{}, Out: BulkCommandView{}, Status: http.StatusCreated, Handle: s.enqueueBulk},
 		{Method: "GET", Path: t + "/devices/{device}/commands", Access: needs("device.read"), Tag: tagApple, Summary: "A device's commands and their status", Query: pageQuery, Out: List[CommandView]{}, Handle: s.listCommands},
 		{Method: "GET", Path: t + "/devices/{device}/user-channels", Access: needs("device.read"), Tag: tagApple, Summary: "A Mac's user channels (one per user who logged in); account finds the channel of an account name", Query: []QueryParam{{Name: "account", Type: "string", Description: "an account's short name: only its channel"}}, Out: List[UserChannelView]{}, Handle: s.listUserChannels},
 		{Method: "POST", Path: t + "/devices/{device}/user-channels/{channel}/close", Access: needs("device.manage"), Tag: tagApple, Summary: "Close a user channel for good (a user who left): its token goes and its open commands are cancelled", In: CancelCommandRequest{}, Out: UserChannelView{}, Handle: s.closeUserChannel},
@@ -124,8 +124,8 @@ type BulkCommandView struct {
 	Skipped []string `json:"skipped,omitempty"`
 	// Ineligible are devices that cannot take this command (not enrolled,
 	// their ownership, the collection policy…), each with why; nothing was
-	// queued for them. A request no device can take fails instead, as it
-	// would for one device.
+	// queued for them. A request whose every device is ineligible fails
+	// instead, as it would for one device (full queues alone do not).
 	Ineligible []SkippedDeviceView `json:"ineligible,omitempty"`
 }
 

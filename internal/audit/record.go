@@ -58,9 +58,11 @@ var knownActorTypes = []store.ActorType{store.ActorAdmin, store.ActorToken, stor
 // are checked at once but chained as the transaction's last work: the chain
 // head stays locked only through the commit, not through the rest of the
 // transaction, and entries without a time get the time they were chained.
-// All appends of one transaction are chained together, tenant by tenant in
-// sorted order: two transactions touching the same tenants lock their heads
-// in the same order and cannot deadlock, however their appends were ordered.
+// The appends a transaction's function makes are chained together, tenant
+// by tenant in sorted order: two transactions touching the same tenants lock
+// their heads in the same order and cannot deadlock, however their appends
+// were ordered. (An append from other commit work that runs after that
+// chaining is chained on its own, after it.)
 func Append(ctx context.Context, q store.Queries, recs ...Record) error {
 	if len(recs) == 0 {
 		return nil

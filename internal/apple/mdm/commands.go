@@ -163,8 +163,9 @@ type Skip struct {
 // command (not enrolled, its ownership, the collection policy…) and
 // devices whose queue is full are skipped (and returned, with why)
 // instead of failing the whole request. A device that does not exist in
-// the tenant still fails it, and so does a request no device can take:
-// with the error the first device's refusal would give alone.
+// the tenant still fails it, and so does a request whose every device is
+// ineligible: with the error the first device's refusal would give alone.
+// Full queues do not fail it: they are for later, not never.
 func (s *Service) EnqueueBulk(ctx context.Context, tenantID string, deviceIDs []string, req mdmproto.Request, reason string, actor iam.Actor) ([]store.Command, []Skip, error) {
 	if len(deviceIDs) == 0 {
 		return nil, nil, apperr.Invalid("name at least one device")
