@@ -299,30 +299,8 @@ func TestStaleCheckOutRacingARetry(t *testing.T) {
 // write with no other between them (the store test StaleNotNow interleaves
 // the steps on both engines).
 func TestStaleNotNowLeavesTheRedelivery(t *testing.T) {
-	rs := &racingStore{Store: storetest.OpenPostgres(t)}
-	f := newFixture(t, rs)
-	f.publish(privacy.Corporate)
-	ts := f.serve()
-	d, dev := f.enrolled(ts, privacy.Corporate, "")
-	if _, err := d.Poll(f.ctx); err != nil {
-		t.Fatal(err)
-	}
-	cmds, err := f.svc.Enqueue(f.ctx, f.tenant, []string{dev.ID}, mdmproto.SecurityInfo{}, "", admin)
-	if err != nil {
-		t.Fatal(err)
-	}
-	id := cmds[0].ID
-	if sent := command(t, d, map[string]any{"Status": "Idle"}); sent.CommandUUID != id {
-		t.Fatalf("first delivery: %+v", sent)
-	}
-	// The hook runs on the server's goroutine, amid the NotNow's transaction.
-	var idle []byte
-	var idleErr error
-	rs.afterGet(id, func() { idle, idleErr = d.Send(f.ctx, map[string]any{"Status": "Idle"}) })
-	again := command(t, d, map[string]any{"Status": "NotNow", "CommandUUID": id, "RequestType": "SecurityInfo"})
-	if idleErr != nil || !bytes.Contains(idle, []byte(id)) {
-		t.Fatalf("the Idle amid the NotNow got %q, %v; want the command again", idle, idleErr)
-	}
+	f, id, again := answerAmidRedelivery(t, mdmproto.SecurityInfo{},
+		map[string]any{"Status": "NotNow", "RequestType": "SecurityInfo"})
 	got, err := f.st.Read().Commands().Get(f.ctx, f.tenant, id)
 	if err != nil {
 		t.Fatal(err)
@@ -341,29 +319,8 @@ func TestStaleNotNowLeavesTheRedelivery(t *testing.T) {
 // back those it read, as if the second had never been). PostgreSQL only, as
 // above.
 func TestStaleAnswerKeepsTheRedeliveryCounted(t *testing.T) {
-	rs := &racingStore{Store: storetest.OpenPostgres(t)}
-	f := newFixture(t, rs)
-	f.publish(privacy.Corporate)
-	ts := f.serve()
-	d, dev := f.enrolled(ts, privacy.Corporate, "")
-	if _, err := d.Poll(f.ctx); err != nil {
-		t.Fatal(err)
-	}
-	cmds, err := f.svc.Enqueue(f.ctx, f.tenant, []string{dev.ID}, mdmproto.ProfileList{}, "", admin)
-	if err != nil {
-		t.Fatal(err)
-	}
-	id := cmds[0].ID
-	if sent := command(t, d, map[string]any{"Status": "Idle"}); sent.CommandUUID != id {
-		t.Fatalf("first delivery: %+v", sent)
-	}
-	var idle []byte
-	var idleErr error
-	rs.afterGet(id, func() { idle, idleErr = d.Send(f.ctx, map[string]any{"Status": "Idle"}) })
-	command(t, d, map[string]any{"Status": "Acknowledged", "CommandUUID": id, "RequestType": "ProfileList", "ProfileList": []any{}})
-	if idleErr != nil || !bytes.Contains(idle, []byte(id)) {
-		t.Fatalf("the Idle amid the answer got %q, %v; want the command again", idle, idleErr)
-	}
+	f, id, _ := answerAmidRedelivery(t, mdmproto.ProfileList{},
+		map[string]any{"Status": "Acknowledged", "RequestType": "ProfileList", "ProfileList": []any{}})
 	got, err := f.st.Read().Commands().Get(f.ctx, f.tenant, id)
 	if err != nil {
 		t.Fatal(err)
@@ -372,6 +329,41 @@ func TestStaleAnswerKeepsTheRedeliveryCounted(t *testing.T) {
 		t.Fatalf("after an answer to the first delivery: %s, %d deliveries, %d unanswered; want acknowledged after 2, 1 unanswered",
 			got.State, got.Attempts, got.Unanswered)
 	}
+}
+
+// answerAmidRedelivery queues req for a corporate device on PostgreSQL,
+// delivers it, and sends answer to that first delivery while, inside the
+// answer's transaction just after it read the command, an Idle on the same
+// channel has it delivered again. It returns the command's ID and what the
+// answer's exchange sent next.
+func answerAmidRedelivery(t *testing.T, req mdmproto.Request, answer map[string]any) (*fixture, string, sentCommand) {
+	t.Helper()
+	rs := &racingStore{Store: storetest.OpenPostgres(t)}
+	f := newFixture(t, rs)
+	f.publish(privacy.Corporate)
+	ts := f.serve()
+	d, dev := f.enrolled(ts, privacy.Corporate, "")
+	if _, err := d.Poll(f.ctx); err != nil {
+		t.Fatal(err)
+	}
+	cmds, err := f.svc.Enqueue(f.ctx, f.tenant, []string{dev.ID}, req, "", admin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := cmds[0].ID
+	if sent := command(t, d, map[string]any{"Status": "Idle"}); sent.CommandUUID != id {
+		t.Fatalf("first delivery: %+v", sent)
+	}
+	// The hook runs on the server's goroutine, amid the answer's transaction.
+	var idle []byte
+	var idleErr error
+	rs.afterGet(id, func() { idle, idleErr = d.Send(f.ctx, map[string]any{"Status": "Idle"}) })
+	answer["CommandUUID"] = id
+	next := command(t, d, answer)
+	if idleErr != nil || !bytes.Contains(idle, []byte(id)) {
+		t.Fatalf("the Idle amid the answer got %q, %v; want the command again", idle, idleErr)
+	}
+	return f, id, next
 }
 
 // racingStore runs a hook inside the transaction that reads a command, just
