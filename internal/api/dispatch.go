@@ -108,7 +108,7 @@ func (s *Server) admit(rt Route, c *Call, ip string) error {
 	}
 	// Only now, with access established, may the addressed tenant's own
 	// allowlist answer: earlier, a 403 would reveal that the tenant exists.
-	if err := iam.CheckTenantPolicyOf(p, ip, grants.Addressed); err != nil {
+	if err := iam.CheckTenantPolicy(p, ip, grants.Addressed); err != nil {
 		return err
 	}
 	c.Perms, c.Grants, c.Tenant = grants.Tenant, grants, tenant

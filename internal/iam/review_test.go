@@ -128,8 +128,15 @@ func TestTenantMFARequirementReachesVisitors(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	wantKind(t, f.svc.CheckTenantPolicy(f.ctx, p, "127.0.0.1", c.ID), apperr.KindForbidden)
-	if err := f.svc.CheckTenantPolicy(f.ctx, p, "127.0.0.1", f.owner.TenantID); err != nil {
+	policy := func(tenantID string) error {
+		g, err := f.svc.Grants(f.ctx, p, tenantID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return iam.CheckTenantPolicy(p, "127.0.0.1", g.Addressed)
+	}
+	wantKind(t, policy(c.ID), apperr.KindForbidden)
+	if err := policy(f.owner.TenantID); err != nil {
 		t.Fatalf("the provider itself does not require MFA: %v", err)
 	}
 }

@@ -130,21 +130,11 @@ func (s *Service) CheckAllowlists(ctx context.Context, sourceIP string, tenantID
 	return nil
 }
 
-// CheckTenantPolicy applies the addressed tenant's own rules to a caller who
-// has access to it: its IP allowlist, and its MFA requirement for people
-// (a provider's admin without a second factor cannot manage a customer that
-// requires one).
-func (s *Service) CheckTenantPolicy(ctx context.Context, p *Principal, sourceIP, tenantID string) error {
-	t, err := s.st.Read().Tenants().Get(ctx, tenantID)
-	if err != nil {
-		return notFoundAs(err, "tenant")
-	}
-	return CheckTenantPolicyOf(p, sourceIP, t)
-}
-
-// CheckTenantPolicyOf is CheckTenantPolicy for a tenant already read, such
-// as the one Grants found.
-func CheckTenantPolicyOf(p *Principal, sourceIP string, t store.Tenant) error {
+// CheckTenantPolicy applies the addressed tenant's own rules (t, as Grants
+// read it) to a caller who has access to it: its IP allowlist, and its MFA
+// requirement for people (a provider's admin without a second factor cannot
+// manage a customer that requires one).
+func CheckTenantPolicy(p *Principal, sourceIP string, t store.Tenant) error {
 	if !ipAllowed(t.AllowedCIDRs, sourceIP) {
 		return apperr.Forbidden("requests from this network are not allowed for this tenant")
 	}

@@ -197,15 +197,6 @@ func (p *Pusher) dropClient(tenantID string) {
 	}
 }
 
-// HasClient reports whether the pusher holds an APNs client for the tenant
-// (tests).
-func (p *Pusher) HasClient(tenantID string) bool {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	_, ok := p.clients[tenantID]
-	return ok
-}
-
 // addPusher makes dropPushClients reach p's clients.
 func (s *Service) addPusher(p *Pusher) {
 	s.pushersMu.Lock()
