@@ -15,8 +15,9 @@ import (
 // clients of the tenant (should the deletion roll back, the next push
 // builds the client again). Another node's cache keeps a deleted tenant's
 // CA until it restarts, but it can no longer use it: every request also
-// needs the tenant's enrolments or devices, which are gone; its APNs client's
-// idle connections close on their own once idle long enough.
+// needs the tenant's enrolments or devices, which are gone. Its APNs client,
+// and one a push rebuilt here before the deletion committed, are closed by
+// the pushers' idle sweep within idleClientLife.
 func (s *Service) ForgetTenant(ctx context.Context, q store.Queries, tenantID string) error {
 	if err := scep.ForgetTenant(ctx, q.Settings(), tenantID); err != nil {
 		return err

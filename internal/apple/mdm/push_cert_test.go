@@ -187,43 +187,8 @@ func TestPusherRunsOnTheServiceClock(t *testing.T) {
 // pusher's client of that tenant and closes its connection to APNs.
 func TestPushClientsClosedWithTheCertificate(t *testing.T) {
 	f, dev, _ := pushFixture(t, storetest.OpenSQLite(t))
-	closed := make(chan struct{}, 16)
-	srv := httptest.NewUnstartedServer(&fakeAPNs{pushes: map[string]string{}})
-	srv.EnableHTTP2 = true
-	srv.TLS = &tls.Config{ClientAuth: tls.RequireAnyClientCert}
-	srv.Config.ConnState = func(_ net.Conn, s http.ConnState) {
-		if s == http.StateClosed {
-			closed <- struct{}{}
-		}
-	}
-	srv.StartTLS()
-	t.Cleanup(srv.Close)
-	pool := x509.NewCertPool()
-	pool.AddCert(srv.Certificate())
-	pusher := &mdm.Pusher{Service: f.svc, Endpoint: srv.URL, Options: []apns.Option{apns.WithRootCAs(pool)}}
-
-	push := func() {
-		t.Helper()
-		if _, err := f.svc.Enqueue(f.ctx, f.tenant, []string{dev.ID}, mdmproto.SecurityInfo{}, "", admin); err != nil {
-			t.Fatal(err)
-		}
-		if n, err := pusher.RunOnce(f.ctx); err != nil || n != 1 {
-			t.Fatalf("pushed %d, %v", n, err)
-		}
-		if !pusher.HasClient(f.tenant) {
-			t.Fatal("no client after a push")
-		}
-	}
-	// awaitClose waits for APNs to see the client's connection close: the
-	// client closes it at once, the server notices when it reads the EOF.
-	awaitClose := func(why string) {
-		t.Helper()
-		select {
-		case <-closed:
-		case <-time.After(10 * time.Second):
-			t.Fatalf("%s: the connection to APNs is still open", why)
-		}
-	}
+	w := watchAPNs(t, f, dev)
+	pusher, push, awaitClose, closed := w.pusher, w.push, w.awaitClose, w.closed
 
 	push()
 	if _, err := f.svc.SetPushCertificate(f.ctx, f.tenant, pushCertPEM(t, testTopic), "", false, admin); err != nil {
@@ -247,4 +212,80 @@ func TestPushClientsClosedWithTheCertificate(t *testing.T) {
 		t.Fatal("more connections closed than were dropped")
 	default:
 	}
+}
+
+// TestIdlePushClientsAreClosed: a client unused for an hour on the service
+// clock is closed by the sweep every node runs; one in use stays.
+func TestIdlePushClientsAreClosed(t *testing.T) {
+	f, dev, _ := pushFixture(t, storetest.OpenSQLite(t))
+	w := watchAPNs(t, f, dev)
+	start := time.Now()
+	at := func(d time.Duration) { f.svc.SetClock(func() time.Time { return start.Add(d) }) }
+
+	at(0)
+	w.push()
+	at(50 * time.Minute)
+	w.push() // used again: its hour starts over
+	at(100 * time.Minute)
+	w.pusher.DropIdleClients()
+	if !w.pusher.HasClient(f.tenant) {
+		t.Fatal("a client used 50 minutes ago was dropped")
+	}
+	at(111 * time.Minute)
+	w.pusher.DropIdleClients()
+	if w.pusher.HasClient(f.tenant) {
+		t.Fatal("a client unused for over an hour is still cached")
+	}
+	w.awaitClose("idle for an hour")
+}
+
+// watchedAPNs is an HTTP/2 APNs stand-in that reports each connection it
+// sees closed, and a pusher talking to it.
+type watchedAPNs struct {
+	pusher     *mdm.Pusher
+	closed     chan struct{}
+	push       func()           // queues a command for the device and pushes it
+	awaitClose func(why string) // waits until APNs sees a connection close
+}
+
+func watchAPNs(t *testing.T, f *fixture, dev store.Device) watchedAPNs {
+	t.Helper()
+	closed := make(chan struct{}, 16)
+	srv := httptest.NewUnstartedServer(&fakeAPNs{pushes: map[string]string{}})
+	srv.EnableHTTP2 = true
+	srv.TLS = &tls.Config{ClientAuth: tls.RequireAnyClientCert}
+	srv.Config.ConnState = func(_ net.Conn, s http.ConnState) {
+		if s == http.StateClosed {
+			closed <- struct{}{}
+		}
+	}
+	srv.StartTLS()
+	t.Cleanup(srv.Close)
+	pool := x509.NewCertPool()
+	pool.AddCert(srv.Certificate())
+	w := watchedAPNs{closed: closed,
+		pusher: &mdm.Pusher{Service: f.svc, Endpoint: srv.URL, Options: []apns.Option{apns.WithRootCAs(pool)}}}
+	w.push = func() {
+		t.Helper()
+		if _, err := f.svc.Enqueue(f.ctx, f.tenant, []string{dev.ID}, mdmproto.SecurityInfo{}, "", admin); err != nil {
+			t.Fatal(err)
+		}
+		if n, err := w.pusher.RunOnce(f.ctx); err != nil || n != 1 {
+			t.Fatalf("pushed %d, %v", n, err)
+		}
+		if !w.pusher.HasClient(f.tenant) {
+			t.Fatal("no client after a push")
+		}
+	}
+	// The client closes its connection at once; the server notices when
+	// it reads the EOF.
+	w.awaitClose = func(why string) {
+		t.Helper()
+		select {
+		case <-closed:
+		case <-time.After(10 * time.Second):
+			t.Fatalf("%s: the connection to APNs is still open", why)
+		}
+	}
+	return w
 }

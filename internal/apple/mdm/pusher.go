@@ -30,9 +30,16 @@ type Pusher struct {
 }
 
 type pushClient struct {
-	serial string
-	client *apns.Client
+	serial   string
+	client   *apns.Client
+	lastUsed time.Time // on the service clock
 }
+
+// idleClientLife is how long a tenant's APNs client stays cached unused. A
+// sweep closes older ones on every node, the lease holder or not: a node
+// that lost the lease, or a client rebuilt while its tenant was being
+// deleted, would otherwise hold its connections until APNs drops them.
+const idleClientLife = time.Hour
 
 // retryDelay grows with the attempts, up to an hour.
 func retryDelay(attempts int) time.Duration {
@@ -168,6 +175,7 @@ func (p *Pusher) client(ctx context.Context, tenantID string) (*apns.Client, err
 		p.Service.addPusher(p)
 	}
 	if c, ok := p.clients[tenantID]; ok && c.serial == cert.Serial {
+		c.lastUsed = p.Service.now()
 		return c.client, nil
 	}
 	opts := append([]apns.Option{apns.WithLogger(p.Log), apns.WithClock(func() time.Time { return p.Service.now() })}, p.Options...)
@@ -181,8 +189,25 @@ func (p *Pusher) client(ctx context.Context, tenantID string) (*apns.Client, err
 	if old, ok := p.clients[tenantID]; ok {
 		old.client.Close()
 	}
-	p.clients[tenantID] = &pushClient{serial: cert.Serial, client: c}
+	p.clients[tenantID] = &pushClient{serial: cert.Serial, client: c, lastUsed: p.Service.now()}
 	return c, nil
+}
+
+// dropIdleClients closes the clients unused for idleClientLife.
+func (p *Pusher) dropIdleClients() {
+	cutoff := p.Service.now().Add(-idleClientLife)
+	var idle []*pushClient
+	p.mu.Lock()
+	for tenantID, c := range p.clients {
+		if c.lastUsed.Before(cutoff) {
+			idle = append(idle, c)
+			delete(p.clients, tenantID)
+		}
+	}
+	p.mu.Unlock()
+	for _, c := range idle {
+		c.client.Close()
+	}
 }
 
 // dropClient closes and forgets the tenant's client, if it has one: its idle
@@ -207,7 +232,7 @@ func (s *Service) addPusher(p *Pusher) {
 // dropPushClients closes this node's APNs clients of the tenant, once its
 // certificate changed or the tenant is gone. Another node's pusher drops its
 // own client when it next pushes for the tenant with another certificate,
-// and a deleted tenant's when its idle connections time out.
+// and a deleted tenant's in its idle sweep (idleClientLife).
 func (s *Service) dropPushClients(tenantID string) {
 	s.pushersMu.Lock()
 	pushers := slices.Clone(s.pushers)
@@ -222,6 +247,7 @@ func (p *Pusher) Run(ctx context.Context, interval time.Duration) {
 	t := time.NewTicker(interval)
 	defer t.Stop()
 	for {
+		p.dropIdleClients()
 		held, err := p.Service.st.Read().Leases().TryAcquire(ctx, "apns-pusher", p.Holder, time.Now(), 10*interval)
 		if err != nil && ctx.Err() == nil {
 			p.Log.Error("push queue lease", "error", err.Error())

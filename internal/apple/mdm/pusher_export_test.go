@@ -7,3 +7,6 @@ func (p *Pusher) HasClient(tenantID string) bool {
 	_, ok := p.clients[tenantID]
 	return ok
 }
+
+// DropIdleClients runs the idle-client sweep of Run's loop.
+func (p *Pusher) DropIdleClients() { p.dropIdleClients() }
