@@ -26,7 +26,8 @@ type Services struct {
 
 // Wire builds the services and installs their hooks: inventory changes
 // move groups and compliance, enrolments join groups, command results
-// settle profiles and actions.
+// settle profiles and actions, and profiles vouch for the certificates
+// personal devices report.
 func Wire(st store.Store, priv *privacy.Service, m *mdm.Service, sealer secrets.Sealer, log *slog.Logger) Services {
 	s := Services{
 		Devices: device.New(st, priv, m, sealer, log),
@@ -65,6 +66,7 @@ func Wire(st store.Store, priv *privacy.Service, m *mdm.Service, sealer secrets.
 			}
 			return s.Compliance.EvaluateDevice(ctx, q, d, nil)
 		},
+		ProfileCertificates: s.Devices.ProfileCertificates,
 	})
 	return s
 }

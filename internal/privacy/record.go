@@ -184,7 +184,8 @@ func CatalogueMarkdown() string {
 			p.Mode(UserEnrolled, c.Category), p.Mode(Shared, c.Category))
 	}
 	b.WriteString("\nFull wipe: corporate and shared yes; personal only if the employee allowed it in their consent; user enrolment never.\n")
-	b.WriteString("On personal and user-enrolled devices only managed apps are ever inventoried, whatever the policy.\n\n")
+	b.WriteString("On personal and user-enrolled devices only managed apps are ever inventoried, whatever the policy, and only the\n" +
+		"certificates Steward can show are the organisation's (issued by its CA, carried by its profiles on the device, or issued by a CA they carry).\n\n")
 	b.WriteString("## Fields\n\n| Key | Name | Category | Personal | Blind index | Legal basis | Sources |\n|---|---|---|---|---|---|---|\n")
 	for _, f := range Catalogue {
 		var src []string

@@ -136,7 +136,16 @@ func (d *Device) answer(uuid string, cmd map[string]any) map[string]any {
 	case "ProfileList":
 		res["ProfileList"] = []map[string]any{}
 	case "CertificateList":
-		res["CertificateList"] = []map[string]any{{"CommonName": d.cert.Subject.CommonName, "IsIdentity": true, "Data": d.cert.Raw}}
+		managedOnly, _ := cmd["ManagedOnly"].(bool)
+		managedOnly = managedOnly && !d.IgnoresManagedCertificatesOnly
+		certs := []map[string]any{{"CommonName": d.cert.Subject.CommonName, "IsIdentity": true, "Data": d.cert.Raw}}
+		for _, c := range d.Certificates {
+			if managedOnly && !c.Managed {
+				continue
+			}
+			certs = append(certs, map[string]any{"CommonName": c.CommonName, "IsIdentity": c.Identity, "Data": c.Data})
+		}
+		res["CertificateList"] = certs
 	case "DeviceLocation":
 		res["Latitude"], res["Longitude"], res["HorizontalAccuracy"] = 52.5200, 13.4050, 35.0
 	}

@@ -57,6 +57,13 @@ type Device struct {
 	// IgnoresManagedAppsOnly reports every installed app even when asked
 	// for managed ones only, as a faulty or tampered device might.
 	IgnoresManagedAppsOnly bool
+	// Certificates are installed beside the device's identity. A
+	// CertificateList reports them all, or, asked for managed ones only,
+	// those marked Managed.
+	Certificates []Certificate
+	// IgnoresManagedCertificatesOnly reports every certificate even when
+	// asked for managed ones only, as a faulty or tampered device might.
+	IgnoresManagedCertificatesOnly bool
 	// AppStatuses are ManagedApplicationList statuses by bundle ID, added
 	// to (or replacing) the Managed of every fourth app.
 	AppStatuses map[string]string
@@ -78,6 +85,16 @@ type Device struct {
 	PushToken       []byte
 	PushMagic       string
 	CommandsHandled int
+}
+
+// Certificate is one entry of the device's certificate list.
+type Certificate struct {
+	CommonName string
+	Identity   bool   // with a private key on the device
+	Data       []byte // DER, as the device reports it
+	// Managed: a profile of the organisation installed it; the employee
+	// installed the others.
+	Managed bool
 }
 
 // New returns an unenrolled device with random identifiers.

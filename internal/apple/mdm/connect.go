@@ -320,7 +320,20 @@ func (s *Service) resultObservations(ctx context.Context, q store.Queries, cmd s
 		return locationObservations(r), err
 	case mdmproto.RequestCertificateList:
 		list, err := mdmproto.DecodeCertificateList(res)
-		return certificateObservations(list), err
+		if err != nil {
+			return nil, err
+		}
+		d, err := q.Devices().Get(ctx, tenantID, deviceID)
+		if err != nil {
+			return nil, err
+		}
+		// Asked for managed certificates only, the device may still have sent more.
+		if privacy.Ownership(d.Ownership).PersonallyOwned() {
+			if list, err = s.organisationCertificates(ctx, q, d, list); err != nil {
+				return nil, err
+			}
+		}
+		return certificateObservations(list), nil
 	case mdmproto.RequestManagedApplicationList:
 		list, err := mdmproto.DecodeManagedApplicationList(res)
 		return managedAppObservations(list), err

@@ -2,6 +2,7 @@ package mdm
 
 import (
 	"context"
+	"crypto/x509"
 	"log/slog"
 	"sync"
 	"time"
@@ -36,15 +37,22 @@ type Service struct {
 	pushers   []*Pusher // whose APNs clients dropPushClients closes
 }
 
-// Hooks let device management follow the protocol without the protocol
-// knowing about it. Each runs inside the transaction of the message that
-// caused it; an error fails that message (the device retries).
+// Hooks let device management follow the protocol, and tell it what only
+// device management knows, without the protocol knowing about it. Each
+// runs inside the transaction of the message that caused it; an error
+// fails that message (the device retries).
 type Hooks struct {
 	// Enrolled: the device finished enrolling with e (first TokenUpdate).
 	Enrolled func(ctx context.Context, q store.Queries, d store.Device, e store.Enrolment) error
 	// CommandFinished: the device answered cmd with Acknowledged or Error
 	// (cmd.State says which).
 	CommandFinished func(ctx context.Context, q store.Queries, cmd store.Command) error
+	// ProfileCertificates: the certificates carried by the configuration
+	// profiles Steward has installed, or is installing, on d; see
+	// organisationCertificates. Unset, a personally owned device keeps
+	// only the certificates the tenant's CA issued. An error fails the
+	// result it was asked for.
+	ProfileCertificates func(ctx context.Context, q store.Queries, d store.Device) ([]*x509.Certificate, error)
 }
 
 // SetHooks installs hooks, before serving starts.

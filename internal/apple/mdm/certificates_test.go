@@ -1,0 +1,131 @@
+package mdm_test
+
+import (
+	"bytes"
+	"crypto"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/hex"
+	"encoding/json"
+	"log/slog"
+	"math/big"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/steward-mdm/steward/internal/apple/mdm"
+	"github.com/steward-mdm/steward/internal/apple/mdmproto"
+	"github.com/steward-mdm/steward/internal/privacy"
+	"github.com/steward-mdm/steward/internal/sim"
+	"github.com/steward-mdm/steward/internal/store"
+	"github.com/steward-mdm/steward/internal/store/storetest"
+)
+
+// TestPersonalDeviceKeepsOnlyOrganisationCertificates: a personally owned
+// device that answers CertificateList with every certificate, whatever
+// ManagedOnly asked, has only its MDM identity stored, which the tenant's
+// issuing CA signed. The employee's own CA and the e-mail identity it
+// issued, a certificate that copies the issuing CA's name and key ID
+// without its signature, and an entry that is no certificate are dropped;
+// the log counts them and names none. A corporate device keeps its full
+// list.
+func TestPersonalDeviceKeepsOnlyOrganisationCertificates(t *testing.T) {
+	for _, o := range []privacy.Ownership{privacy.Personal, privacy.UserEnrolled, privacy.Corporate} {
+		t.Run(string(o), func(t *testing.T) {
+			storetest.ForEachEngine(t, func(t *testing.T, st store.Store) {
+				f := newFixture(t, st)
+				var logged bytes.Buffer
+				f.log = slog.New(slog.NewTextHandler(&logged, nil))
+				f.publish(o)
+				ts := f.serve()
+				subject := ""
+				if o.PersonallyOwned() {
+					subject = f.subject("erika@acme.test")
+				}
+				d, dev := f.enrolled(ts, o, subject)
+				d.Certificates, d.IgnoresManagedCertificatesOnly = employeeCertificates(t, d.Certificate()), true
+				if _, err := f.svc.Enqueue(f.ctx, f.tenant, []string{dev.ID}, mdmproto.CertificateList{}, "", admin); err != nil {
+					t.Fatal(err)
+				}
+				if _, err := d.Poll(f.ctx); err != nil {
+					t.Fatal(err)
+				}
+
+				var stored []mdm.Certificate
+				if err := json.Unmarshal(f.fields(dev.ID)["security.certificates"].Value, &stored); err != nil {
+					t.Fatal(err)
+				}
+				var names []string
+				for _, c := range stored {
+					names = append(names, c.CommonName)
+				}
+				identity := sha256.Sum256(d.Certificate().Raw)
+				switch {
+				case o.PersonallyOwned() && (len(stored) != 1 || stored[0].Fingerprint != hex.EncodeToString(identity[:])):
+					t.Errorf("stored %q, want only the device's MDM identity", names)
+				case o.PersonallyOwned() && !strings.Contains(logged.String(), "dropped=4"):
+					t.Errorf("want a warning counting 4 dropped certificates; logged:\n%s", logged.String())
+				case !o.PersonallyOwned() && len(stored) != 1+len(d.Certificates):
+					t.Errorf("a corporate device stored %q, want its identity and all %d others", names, len(d.Certificates))
+				case strings.Contains(logged.String(), "Erika"):
+					t.Errorf("the log names a certificate:\n%s", logged.String())
+				}
+			})
+		})
+	}
+}
+
+// employeeCertificates are what an employee may have installed on their
+// own device: their own CA, the e-mail identity it issued them, a
+// certificate passing itself off as issued by the device identity's CA,
+// and something that is no certificate at all.
+func employeeCertificates(t *testing.T, identity *x509.Certificate) []sim.Certificate {
+	t.Helper()
+	root, rootKey := issue(t, "Erika Mustermann Root", true, nil, nil)
+	email, _ := issue(t, "Erika Mustermann", false, root, rootKey)
+	// The issuer's name and key ID copied, but another key signs.
+	copied := &x509.Certificate{RawSubject: identity.RawIssuer, SubjectKeyId: identity.AuthorityKeyId}
+	_, forgerKey := issue(t, "Erika's forger", true, nil, nil)
+	impostor, _ := issue(t, "Erika's VPN", false, copied, forgerKey)
+	return []sim.Certificate{
+		{CommonName: "Erika Mustermann Root", Data: root.Raw},
+		{CommonName: "Erika Mustermann", Identity: true, Data: email.Raw},
+		{CommonName: "Erika's VPN", Identity: true, Data: impostor.Raw},
+		{CommonName: "Erika's broken certificate", Data: []byte("not DER at all")},
+	}
+}
+
+// issue makes a certificate for subject, a CA or not, signed by parent
+// (self-signed when nil).
+func issue(t *testing.T, subject string, ca bool, parent *x509.Certificate, parentKey crypto.Signer) (*x509.Certificate, crypto.Signer) {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	serial, err := rand.Int(rand.Reader, big.NewInt(1<<62))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{SerialNumber: serial, Subject: pkix.Name{CommonName: subject}, NotBefore: time.Now().Add(-time.Hour),
+		NotAfter: time.Now().Add(24 * time.Hour), IsCA: ca, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageDigitalSignature}
+	if ca {
+		tmpl.KeyUsage |= x509.KeyUsageCertSign
+	}
+	if parent == nil {
+		parent, parentKey = tmpl, key
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, parent, key.Public(), parentKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, err := x509.ParseCertificate(der)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cert, key
+}

@@ -1,0 +1,90 @@
+package mdm
+
+import (
+	"context"
+	"crypto/sha256"
+	"crypto/x509"
+	"slices"
+
+	"github.com/steward-mdm/steward/internal/apple/mdmproto"
+	"github.com/steward-mdm/steward/internal/apple/scep"
+	"github.com/steward-mdm/steward/internal/store"
+)
+
+// organisationCertificates keeps, of the certificates a personally owned
+// device reported, those Steward can show are the organisation's. Steward
+// asks such a device for managed certificates only, but a device that
+// ignores the request (an older or faulty OS, or a tampered one) would hand
+// over the employee's own: personal e-mail identities, their own CAs, their
+// names. So Steward decides itself. A certificate is the organisation's
+// when
+//   - the tenant's CA, or its issuing CA, signed it: the device's MDM
+//     identity;
+//   - it is, byte for byte, one that a profile Steward has installed or is
+//     installing on the device carries (hooks.ProfileCertificates);
+//   - a CA certificate such a profile carries signed it: an identity a
+//     profile's SCEP payload obtained from a CA the profile ships.
+//
+// Signatures decide, never names, which anyone can copy; an entry whose
+// data is not a certificate shows nothing. The others are dropped before
+// the gate; only their number is logged, as their names are the employee's
+// personal data.
+func (s *Service) organisationCertificates(ctx context.Context, q store.Queries, d store.Device, reported []mdmproto.InstalledCertificate) ([]mdmproto.InstalledCertificate, error) {
+	ca, err := s.tenantCA(ctx, d.TenantID)
+	if err != nil {
+		return nil, err
+	}
+	var carried []*x509.Certificate
+	if s.hooks.ProfileCertificates != nil {
+		if carried, err = s.hooks.ProfileCertificates(ctx, q, d); err != nil {
+			return nil, err
+		}
+	}
+	ours := newCertificateEvidence(ca, carried)
+	kept := make([]mdmproto.InstalledCertificate, 0, len(reported))
+	for _, c := range reported {
+		if ours.vouchesFor(c.Data) {
+			kept = append(kept, c)
+		}
+	}
+	if dropped := len(reported) - len(kept); dropped > 0 {
+		s.log.Warn("a personally owned device reported certificates that are not the organisation's; they were dropped",
+			"tenant", d.TenantID, "device", d.ID, "dropped", dropped)
+	}
+	return kept, nil
+}
+
+// certificateEvidence is what shows a certificate is the organisation's:
+// the tenant's CA, and the certificates its profiles carry on the device.
+type certificateEvidence struct {
+	tenant  *scep.CA
+	carried map[[sha256.Size]byte]bool // by the SHA-256 of their DER
+	// issuers are the carried certificates once each; CheckSignatureFrom
+	// lets only CAs among them sign.
+	issuers []*x509.Certificate
+}
+
+func newCertificateEvidence(tenant *scep.CA, carried []*x509.Certificate) certificateEvidence {
+	e := certificateEvidence{tenant: tenant, carried: map[[sha256.Size]byte]bool{}}
+	for _, c := range carried {
+		sum := sha256.Sum256(c.Raw)
+		if !e.carried[sum] {
+			e.carried[sum] = true
+			e.issuers = append(e.issuers, c)
+		}
+	}
+	return e
+}
+
+// vouchesFor reports whether der, a certificate as a device reported it,
+// is the organisation's.
+func (e certificateEvidence) vouchesFor(der []byte) bool {
+	cert, err := x509.ParseCertificate(der)
+	if err != nil {
+		return false
+	}
+	if e.carried[sha256.Sum256(der)] || e.tenant.IssuedByTenant(cert) {
+		return true
+	}
+	return slices.ContainsFunc(e.issuers, func(ca *x509.Certificate) bool { return cert.CheckSignatureFrom(ca) == nil })
+}
