@@ -166,6 +166,11 @@ func (s *Service) RecordConsentIn(ctx context.Context, q store.Queries, tenantID
 	if in.AllowFullWipe && !o.PersonallyOwned() {
 		return store.Consent{}, apperr.Invalid("allow_full_wipe is only asked on personal devices")
 	}
+	// Erasing a personal device is the employee's answer for that device,
+	// given on its enrolment page; nobody can give it for them.
+	if in.AllowFullWipe && in.Method == "admin-recorded" {
+		return store.Consent{}, apperr.Invalid("only the employee can allow a full wipe, on their device's enrolment page; record the consent without allow_full_wipe")
+	}
 	c := store.Consent{ID: store.NewID(), TenantID: tenantID, SubjectID: subjectID, DeviceID: in.DeviceID, Ownership: string(o),
 		NoticeVersion: in.NoticeVersion, Language: in.Language, Method: in.Method, AllowFullWipe: in.AllowFullWipe, AcceptedAt: s.clock()}
 	sub, err := s.Subject(ctx, q, tenantID, subjectID)
@@ -200,6 +205,16 @@ func (s *Service) RecordConsentIn(ctx context.Context, q store.Queries, tenantID
 	}
 	if err := q.Consents().Create(ctx, c); err != nil {
 		return c, err
+	}
+	// Outside the enrolment page (which answers for its own device), a
+	// consent without the permission takes it back; one with it, from the
+	// portal, only keeps what each enrolment holds.
+	if o.PersonallyOwned() && !in.AllowFullWipe && in.Method != "enrolment" {
+		for _, h := range s.wipeBack {
+			if err := h(ctx, q, tenantID, subjectID, o, in.DeviceID); err != nil {
+				return c, err
+			}
+		}
 	}
 	e := actor.Entry(tenantID, "privacy.consent.accept", "subject", subjectID, audit.OutcomeSuccess)
 	e.Details = map[string]any{"ownership": string(o), "version": in.NoticeVersion, "method": in.Method, "allow_full_wipe": in.AllowFullWipe}

@@ -29,6 +29,7 @@ type Service struct {
 	forget   []SubjectErasedHook
 	exported []DeviceExportHook
 	personal []SubjectExportHook
+	wipeBack []FullWipeTakenBackHook
 }
 
 // DeviceLeftHook runs inside the transaction that takes a device out of
@@ -85,6 +86,16 @@ type SubjectExportHook func(ctx context.Context, q store.Queries, tenantID, subj
 
 // OnSubjectExport adds a hook, before serving starts.
 func (s *Service) OnSubjectExport(h SubjectExportHook) { s.personal = append(s.personal, h) }
+
+// FullWipeTakenBackHook runs inside the transaction of a consent that takes
+// back the permission to erase the person's personal devices of class o
+// (deviceID names one, or is empty for all), so that the protocol adapter
+// keeping that permission per enrolment withdraws it there. An error
+// undoes the consent.
+type FullWipeTakenBackHook func(ctx context.Context, q store.Queries, tenantID, subjectID string, o Ownership, deviceID string) error
+
+// OnFullWipeTakenBack adds a hook, before serving starts.
+func (s *Service) OnFullWipeTakenBack(h FullWipeTakenBackHook) { s.wipeBack = append(s.wipeBack, h) }
 
 // NewService wires the privacy core.
 func NewService(st store.Store, vault *keys.Vault, signer *audit.Signer, log *slog.Logger) *Service {

@@ -51,7 +51,7 @@ type EnrolmentStore interface {
 	List(ctx context.Context, tenantID string, p Page) ([]Enrolment, error)
 	// ListForSubject returns the person's enrolments, oldest first. It
 	// reads the tenant's enrolments to find them: it serves data-subject
-	// exports, which are rare.
+	// exports and consents that take back a full-wipe permission, both rare.
 	ListForSubject(ctx context.Context, tenantID, subjectID string) ([]Enrolment, error)
 	// Update writes State, AllowFullWipe, DeviceID and UsedAt.
 	Update(ctx context.Context, e Enrolment) error
@@ -59,6 +59,10 @@ type EnrolmentStore interface {
 	// on a full wipe; ErrConflict when it is not open any more (of two
 	// acceptances at once, one counts).
 	Accept(ctx context.Context, tenantID, id string, allowFullWipe bool) error
+	// TakeBackFullWipe withdraws the employee's permission to erase the
+	// enrolment's device, whatever its state. Nothing grants it again but
+	// a new enrolment.
+	TakeBackFullWipe(ctx context.Context, tenantID, id string) error
 	// SetAccessRights records the access rights of the profile built for an
 	// accepted enrolment; ErrNotFound when it is not accepted (any more).
 	SetAccessRights(ctx context.Context, tenantID, id string, rights int) error

@@ -461,6 +461,6 @@ func (s *Service) fullWipeConsented(ctx context.Context, q store.Queries, d stor
 	if err != nil {
 		return false, err
 	}
-	consent, ok, err := enrolmentConsent(ctx, q, e, settings)
-	return ok && wipeConsented(e, consent), err
+	ok, err := consentInForce(ctx, q, e, settings)
+	return wipeConsented(e, ok), err
 }

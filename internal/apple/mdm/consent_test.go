@@ -156,6 +156,34 @@ func TestAcceptingAgainCannotAddAFullWipe(t *testing.T) {
 	}
 }
 
+// TestAcceptingAgainWithoutAFullWipeTakesItBack: accepting again without
+// the permission takes it back from the enrolment for good; a portal
+// consent with it afterwards does not restore it.
+func TestAcceptingAgainWithoutAFullWipeTakesItBack(t *testing.T) {
+	f, _, erika, link := personalInvitation(t)
+	inv, err := f.svc.Invitation(f.ctx, path.Base(link), "en")
+	if err != nil {
+		t.Fatal(err)
+	}
+	in := mdm.AcceptInput{Language: "en", NoticeVersion: inv.Notice.Version, AllowFullWipe: true}
+	e, err := f.svc.Accept(f.ctx, path.Base(link), in, "192.0.2.1")
+	if err != nil || !e.AllowFullWipe {
+		t.Fatalf("accepted with the permission: %+v, %v", e, err)
+	}
+	cs, _ := f.priv.Consents(f.ctx, f.tenant, erika)
+	if _, err := f.priv.WithdrawConsent(f.ctx, f.tenant, erika, cs.Consents[0].ID, admin); err != nil {
+		t.Fatal(err)
+	}
+	in.AllowFullWipe = false
+	if _, err := f.svc.Accept(f.ctx, path.Base(link), in, "192.0.2.1"); err != nil {
+		t.Fatal(err)
+	}
+	f.acceptAgain(erika, true)
+	if e, err = f.st.Read().Enrolments().Get(f.ctx, f.tenant, e.ID); err != nil || e.AllowFullWipe {
+		t.Fatalf("enrolment after the permission was taken back and a portal consent with it: %+v, %v", e, err)
+	}
+}
+
 // personalInvitation is a personal enrolment's link for Erika, under a
 // policy that allows full wipes.
 func personalInvitation(t *testing.T) (*fixture, *httptest.Server, string, string) {

@@ -149,36 +149,50 @@ func (s *Service) openEnrolment(ctx context.Context, q store.Queries, secret str
 // current notice: it changed since they accepted, or they withdrew.
 var errConsentNeeded = apperr.Conflict("the notice changed, or your consent was withdrawn, since you accepted it: open the invitation link again, read the notice and accept it before enrolling")
 
-// enrolmentConsent returns the consent in force for e: its person's newest
-// to the current notice of its class, not withdrawn (accepting again adds a
-// consent and leaves the earlier one standing, so the newest answer
-// counts). ok is false when there is none (the notice changed since they
-// accepted, or they withdrew), and the invitation asks again. An enrolment
-// for nobody (a shared device) needs none.
-func enrolmentConsent(ctx context.Context, q store.Queries, e store.Enrolment, settings privacy.Settings) (c store.Consent, ok bool, err error) {
+// consentInForce says whether e's person consents to the current notice of
+// its class: a consent to it, not withdrawn. When not (the notice changed
+// since they accepted, or they withdrew), the invitation asks again. An
+// enrolment for nobody (a shared device) needs none.
+func consentInForce(ctx context.Context, q store.Queries, e store.Enrolment, settings privacy.Settings) (bool, error) {
 	if e.SubjectID == "" {
-		return c, true, nil
+		return true, nil
 	}
 	cs, err := q.Consents().ListForSubject(ctx, e.TenantID, e.SubjectID)
 	if err != nil {
-		return c, false, err
+		return false, err
 	}
 	version := settings.NoticeVersions[privacy.Ownership(e.Ownership)]
-	for _, c := range slices.Backward(cs) {
-		if c.Ownership == e.Ownership && c.NoticeVersion == version && c.WithdrawnAt.IsZero() {
-			return c, true, nil
-		}
-	}
-	return c, false, nil
+	return slices.ContainsFunc(cs, func(c store.Consent) bool {
+		return c.Ownership == e.Ownership && c.NoticeVersion == version && c.WithdrawnAt.IsZero()
+	}), nil
 }
 
-// wipeConsented is the employee's answer to a full wipe of e's device: they
-// allowed it at enrolment and still allow it in consent, the consent in
-// force (enrolmentConsent), since accepting the notice again may take it
-// back. An enrolment for nobody carries its own answer. The profile's erase
-// right and every full wipe follow this one rule.
-func wipeConsented(e store.Enrolment, consent store.Consent) bool {
-	return e.AllowFullWipe && (e.SubjectID == "" || consent.AllowFullWipe)
+// wipeConsented is the employee's answer to a full wipe of e's device: the
+// one they gave on its enrolment page, as long as a consent to the current
+// notice is in force (consentInForce). The answer belongs to the
+// enrolment alone: accepting again, or a consent from the portal, can keep
+// it or take it back (TakeBackFullWipe), never give it to another device.
+// The profile's erase right and every full wipe follow this one rule.
+func wipeConsented(e store.Enrolment, consentInForce bool) bool {
+	return e.AllowFullWipe && consentInForce
+}
+
+// takeBackFullWipe is the privacy core's hook for a consent that takes
+// back the full-wipe permission: the person's enrolments of class o (or the
+// one of deviceID) no longer allow it.
+func (s *Service) takeBackFullWipe(ctx context.Context, q store.Queries, tenantID, subjectID string, o privacy.Ownership, deviceID string) error {
+	es, err := q.Enrolments().ListForSubject(ctx, tenantID, subjectID)
+	if err != nil {
+		return err
+	}
+	for _, e := range es {
+		if e.AllowFullWipe && e.Ownership == string(o) && (deviceID == "" || e.DeviceID == deviceID) {
+			if err := q.Enrolments().TakeBackFullWipe(ctx, tenantID, e.ID); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }
 
 // Invitation is what the employee sees before enrolling.
@@ -214,7 +228,7 @@ func (s *Service) Invitation(ctx context.Context, secret, language string) (Invi
 	}
 	consented := false
 	if e.State != store.EnrolmentOpen {
-		if _, consented, err = enrolmentConsent(ctx, q, e, settings); err != nil {
+		if consented, err = consentInForce(ctx, q, e, settings); err != nil {
 			return Invitation{}, err
 		}
 	}
@@ -252,10 +266,16 @@ func (s *Service) Accept(ctx context.Context, secret string, in AcceptInput, ip 
 		o := privacy.Ownership(e.Ownership)
 		allowWipe := in.AllowFullWipe && o == privacy.Personal
 		if e.State != store.EnrolmentOpen {
-			if _, ok, err := enrolmentConsent(ctx, q, e, settings); err != nil || ok {
+			if ok, err := consentInForce(ctx, q, e, settings); err != nil || ok {
 				return err // a second tab, or accepted again: that answer stands
 			}
 			allowWipe = allowWipe && e.AllowFullWipe
+			if e.AllowFullWipe && !allowWipe {
+				if err := q.Enrolments().TakeBackFullWipe(ctx, e.TenantID, e.ID); err != nil {
+					return err
+				}
+				e.AllowFullWipe = false
+			}
 		}
 		if in.NoticeVersion != settings.NoticeVersions[o] {
 			return apperr.Conflict("the notice changed while you were reading it; please read the current version")

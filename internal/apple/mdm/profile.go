@@ -63,14 +63,14 @@ func (s *Service) Profile(ctx context.Context, e store.Enrolment, topic string) 
 	if err != nil {
 		return nil, err
 	}
-	consent, ok, err := enrolmentConsent(ctx, q, e, settings)
+	ok, err := consentInForce(ctx, q, e, settings)
 	if err != nil {
 		return nil, err
 	}
 	if !ok {
 		return nil, errConsentNeeded
 	}
-	e.AllowFullWipe = wipeConsented(e, consent)
+	e.AllowFullWipe = wipeConsented(e, ok)
 	challenge, err := scep.IssueChallenge(ctx, q.Settings(), e.TenantID, e.ID, s.clock(), challengeTTL)
 	if err != nil {
 		return nil, err

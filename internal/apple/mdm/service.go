@@ -73,6 +73,7 @@ func New(st store.Store, priv *privacy.Service, sealer secrets.Sealer, cfg Confi
 	priv.OnSubjectErased(s.forgetPerson)
 	priv.OnDeviceExport(s.exportDevice)
 	priv.OnSubjectExport(s.exportSubject)
+	priv.OnFullWipeTakenBack(s.takeBackFullWipe)
 	return s
 }
 

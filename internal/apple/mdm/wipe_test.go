@@ -129,3 +129,51 @@ func TestQueuedFullWipeIsCheckedAtDelivery(t *testing.T) {
 		})
 	}
 }
+
+// TestFullWipeAnswerBelongsToItsDevice: the employee's answer on a full
+// wipe is per device. Taken back for one, it stays taken back when they
+// allow it for another device, and nobody else can give it back: not an
+// admin recording a consent for them, not a consent from the portal.
+func TestFullWipeAnswerBelongsToItsDevice(t *testing.T) {
+	storetest.ForEachEngine(t, func(t *testing.T, st store.Store) {
+		f, _, first, erika := wipeableDevice(t, st)
+		f.acceptAgain(erika, false)
+
+		second, err := sim.New(f.serve().Client(), false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		second.Personal = true
+		if err := second.Enrol(f.ctx, f.invite(privacy.Personal, erika), true); err != nil {
+			t.Fatal(err)
+		}
+		ch, err := f.st.Read().AppleChannels().GetByCert(f.ctx, mdm.Fingerprint(second.Certificate()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := f.svc.Enqueue(f.ctx, f.tenant, []string{ch.DeviceID}, mdmproto.EraseDevice{}, "lost device, employee asked", admin); err != nil {
+			t.Fatalf("a full wipe of the device she allowed it for: %v", err)
+		}
+		eraseFirst := func(when string) {
+			t.Helper()
+			_, err := f.svc.Enqueue(f.ctx, f.tenant, []string{first.ID}, mdmproto.EraseDevice{}, "lost device, employee asked", admin)
+			if !apperr.IsKind(err, apperr.KindForbidden) {
+				t.Fatalf("%s: a full wipe of the device she took it back for: %v; want it refused", when, err)
+			}
+		}
+		eraseFirst("after allowing it for another device")
+
+		cs, err := f.priv.Consents(f.ctx, f.tenant, erika)
+		if err != nil {
+			t.Fatal(err)
+		}
+		version := cs.Consents[0].NoticeVersion
+		_, err = f.priv.RecordConsent(f.ctx, f.tenant, erika, privacy.ConsentInput{Ownership: string(privacy.Personal),
+			NoticeVersion: version, Language: "en", Method: "admin-recorded", AllowFullWipe: true}, admin)
+		if !apperr.IsKind(err, apperr.KindInvalid) {
+			t.Fatalf("an admin recording a full-wipe permission for her: %v; want it refused", err)
+		}
+		f.acceptAgain(erika, true)
+		eraseFirst("after a portal consent with the permission")
+	})
+}

@@ -72,6 +72,11 @@ func (s enrolmentStore) Accept(ctx context.Context, tenantID, id string, allowFu
 	return err
 }
 
+func (s enrolmentStore) TakeBackFullWipe(ctx context.Context, tenantID, id string) error {
+	return s.q.execOne(ctx, "taking back a full-wipe permission", `UPDATE enrolments SET allow_full_wipe = 0
+		WHERE tenant_id = $1 AND id = $2`, tenantID, id)
+}
+
 func (s enrolmentStore) SetAccessRights(ctx context.Context, tenantID, id string, rights int) error {
 	return s.q.execOne(ctx, "recording enrolment access rights", `UPDATE enrolments SET access_rights = $3
 		WHERE tenant_id = $1 AND id = $2 AND state = 'accepted'`, tenantID, id, rights)

@@ -68,6 +68,10 @@ func testEnrolments(t *testing.T, st store.Store) {
 	}
 	e.State, e.DeviceID, e.UsedAt = store.EnrolmentUsed, "dev-1", micro(at.Add(time.Minute))
 	tx(t, st, func(q store.Queries) error { return q.Enrolments().Update(ctx, e) })
+	e.AllowFullWipe = false
+	tx(t, st, func(q store.Queries) error { return q.Enrolments().TakeBackFullWipe(ctx, a.ID, e.ID) })
+	wantErr(t, st.Tx(ctx, func(q store.Queries) error { return q.Enrolments().TakeBackFullWipe(ctx, b.ID, e.ID) }), store.ErrNotFound,
+		"taking back another tenant's enrolment's permission")
 	wantErr(t, st.Tx(ctx, func(q store.Queries) error { return q.Enrolments().SetAccessRights(ctx, a.ID, e.ID, 1) }), store.ErrNotFound,
 		"access rights of a used enrolment")
 	list, err := st.Read().Enrolments().List(ctx, a.ID, store.Page{})
