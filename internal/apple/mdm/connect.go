@@ -414,10 +414,11 @@ const (
 //   - the device is not personally owned: of an employee's own device
 //     Steward holds nothing about what is theirs, as its app, profile and
 //     certificate lists cover only what the organisation manages;
-//   - the tenant's policy for the device's class collects diagnostics (the
-//     catalogue's usage_logs category, not none): a class whose diagnostic
-//     logs the tenant drops, as the default policy does for shared
-//     devices, gets no diagnostic text from its devices either.
+//   - the tenant's policy for the device's class shows diagnostics to
+//     admins (the catalogue's usage_logs category): where it hides them,
+//     as the default policy does, the notice promises they are seen only
+//     after a reason is given, and command errors have no such reveal; where
+//     it drops them, as for shared devices, nothing diagnostic is kept.
 //
 // The domain and code, Apple's fixed names for the error, are always kept.
 func keepsErrorText(ctx context.Context, q store.Queries, tenantID, deviceID string) (bool, error) {
@@ -433,7 +434,7 @@ func keepsErrorText(ctx context.Context, q store.Queries, tenantID, deviceID str
 	if err != nil {
 		return false, err
 	}
-	return settings.Policy.Mode(o, privacy.UsageLogs) != privacy.Drop, nil
+	return settings.Policy.Mode(o, privacy.UsageLogs) == privacy.Show, nil
 }
 
 // boundedErrorChain keeps what an admin needs from a device's error chain:

@@ -118,6 +118,7 @@ func TestErasureForgetsErrorText(t *testing.T) {
 	storetest.ForEachEngine(t, func(t *testing.T, st store.Store) {
 		f := newFixture(t, st)
 		f.publish(privacy.Corporate)
+		setDiagnostics(t, f, privacy.Corporate, privacy.Show)
 		ts := f.serve()
 		erika := f.subject("erika@acme.test")
 		d, dev := f.enrolled(ts, privacy.Corporate, erika)

@@ -451,10 +451,11 @@ func (s *Service) EnqueueForUser(ctx context.Context, tenantID, deviceID, userCh
 // whether an account used a device is a question about a person, so that
 // lookup is audited, without the name, which Steward does not keep.
 //
-// A channel's times tell when its user used the device. Where the tenant's
-// policy drops usage logs for the device's class (shared devices, by
-// default), the last check-in is left out and the other times are given
-// to the day only.
+// A channel's times tell when its user used the device. Unless the
+// tenant's policy shows usage logs for the device's class (it hides them by
+// default, and drops them for shared devices), the last check-in is left
+// out and the other times are given to the day only: hidden usage is seen
+// only after a reason is given, and channel times have no such reveal.
 func (s *Service) UserChannels(ctx context.Context, tenantID, deviceID, account string, actor iam.Actor) ([]store.AppleUserChannel, error) {
 	list := func(q store.Queries) ([]store.AppleUserChannel, error) {
 		d, err := q.Devices().Get(ctx, tenantID, deviceID)
@@ -466,7 +467,7 @@ func (s *Service) UserChannels(ctx context.Context, tenantID, deviceID, account 
 			return nil, err
 		}
 		ucs, err := q.AppleUserChannels().List(ctx, tenantID, deviceID)
-		if err != nil || settings.Policy.Mode(privacy.Ownership(d.Ownership), privacy.UsageLogs) != privacy.Drop {
+		if err != nil || settings.Policy.Mode(privacy.Ownership(d.Ownership), privacy.UsageLogs) == privacy.Show {
 			return ucs, err
 		}
 		for i := range ucs {

@@ -303,9 +303,11 @@ func TestSharedIPadUsers(t *testing.T) {
 	}
 }
 
-// TestUserChannelTimesFollowTheUsagePolicy: on a class whose usage logs
-// the policy keeps (corporate devices hide them, as other personal data),
-// a user channel's times are shown as they are.
+// TestUserChannelTimesFollowTheUsagePolicy: a user channel's times tell
+// when its user used the Mac. Under the default policy, which hides
+// corporate usage logs, they are given by day and without the last
+// check-in, as hidden data is seen only after a reason is given; where
+// the policy shows usage logs, as they are.
 func TestUserChannelTimesFollowTheUsagePolicy(t *testing.T) {
 	f := newFixture(t, storetest.OpenSQLite(t))
 	f.publish(privacy.Corporate)
@@ -314,12 +316,20 @@ func TestUserChannelTimesFollowTheUsagePolicy(t *testing.T) {
 	if err := mac.NewUser("erika", "Erika Mustermann").LogIn(f.ctx); err != nil {
 		t.Fatal(err)
 	}
-	all, err := f.svc.UserChannels(f.ctx, f.tenant, dev.ID, "", admin)
-	if err != nil || len(all) != 1 {
-		t.Fatalf("channels: %+v, %v", all, err)
+	channel := func() store.AppleUserChannel {
+		t.Helper()
+		all, err := f.svc.UserChannels(f.ctx, f.tenant, dev.ID, "", admin)
+		if err != nil || len(all) != 1 {
+			t.Fatalf("channels: %+v, %v", all, err)
+		}
+		return all[0]
 	}
-	if uc := all[0]; uc.LastCheckin.IsZero() || uc.CreatedAt.Equal(uc.CreatedAt.UTC().Truncate(24*time.Hour)) {
-		t.Errorf("a corporate Mac's user channel lost its times: last check-in %v, created %v", uc.LastCheckin, uc.CreatedAt)
+	if uc := channel(); !uc.LastCheckin.IsZero() || !uc.CreatedAt.Equal(uc.CreatedAt.UTC().Truncate(24*time.Hour)) {
+		t.Errorf("hidden usage: a corporate Mac's user channel shows when it was used: last check-in %v, created %v", uc.LastCheckin, uc.CreatedAt)
+	}
+	setDiagnostics(t, f, privacy.Corporate, privacy.Show)
+	if uc := channel(); uc.LastCheckin.IsZero() || uc.CreatedAt.Equal(uc.CreatedAt.UTC().Truncate(24*time.Hour)) {
+		t.Errorf("shown usage: a corporate Mac's user channel lost its times: last check-in %v, created %v", uc.LastCheckin, uc.CreatedAt)
 	}
 }
 
