@@ -78,7 +78,7 @@ func TestBuildEmitsAppleKeys(t *testing.T) {
 		}},
 		{5, map[string]any{
 			"IKEv2": map[string]any{
-				"RemoteAddress": "192.0.2.10", "RemoteIdentifier": "lab", "AuthenticationMethod": "SharedSecret", "SharedSecret": "a-long-shared-secret",
+				"RemoteAddress": "192.0.2.10", "RemoteIdentifier": "lab", "LocalIdentifier": "lab-client", "AuthenticationMethod": "SharedSecret", "SharedSecret": "a-long-shared-secret",
 				"EnablePFS": uint64(1), "DeadPeerDetectionRate": "Medium",
 				"IKESecurityAssociationParameters":   map[string]any{"EncryptionAlgorithm": "AES-128-GCM", "IntegrityAlgorithm": "SHA2-384", "DiffieHellmanGroup": uint64(20)},
 				"ChildSecurityAssociationParameters": map[string]any{"EncryptionAlgorithm": "AES-128-GCM", "IntegrityAlgorithm": "SHA2-384", "DiffieHellmanGroup": uint64(20)},

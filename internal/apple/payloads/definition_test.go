@@ -42,6 +42,8 @@ func TestParseDefinitionRejects(t *testing.T) {
 		{"vpn sha1", []any{"payloads", 5, "vpn", "crypto", "integrity"}, "SHA1-96", "payloads[5].vpn.crypto.integrity", "SHA2-256"},
 		{"vpn short psk", []any{"payloads", 5, "vpn", "shared_secret"}, "short", "payloads[5].vpn.shared_secret", "at least 16"},
 		{"vpn url as address", []any{"payloads", 5, "vpn", "remote_address"}, "https://vpn.example.com", "payloads[5].vpn.remote_address", "host name or IP"},
+		{"vpn without local identifier", []any{"payloads", 5, "vpn", "local_identifier"}, nil, "payloads[5].vpn.local_identifier", "is required: give the identity"},
+		{"vpn blank local identifier", []any{"payloads", 4, "vpn", "local_identifier"}, " ", "payloads[4].vpn.local_identifier", "is required"},
 		{"vpn cert missing", []any{"payloads", 4, "vpn", "certificate"}, nil, "payloads[4].vpn.certificate", "name the id"},
 		{"vpn bad auth", []any{"payloads", 4, "vpn", "auth"}, "eap", "payloads[4].vpn.auth", "certificate"},
 		{"eas bad email", []any{"payloads", 6, "exchange", "email_address"}, "not-an-email", "payloads[6].exchange.email_address", "email address"},

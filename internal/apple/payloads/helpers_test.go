@@ -86,7 +86,7 @@ func fullDefinition(t testing.TB) map[string]any {
 				"local_identifier": "device", "auth": "certificate", "certificate": "vpn-cert", "certificate_type": "ECDSA256", "on_demand": true,
 			}},
 			map[string]any{"type": "vpn", "vpn": map[string]any{
-				"name": "Lab VPN", "remote_address": "192.0.2.10", "remote_identifier": "lab", "auth": "shared_secret",
+				"name": "Lab VPN", "remote_address": "192.0.2.10", "remote_identifier": "lab", "local_identifier": "lab-client", "auth": "shared_secret",
 				"shared_secret": "a-long-shared-secret", "crypto": map[string]any{"encryption": "AES-128-GCM", "integrity": "SHA2-384", "dh_group": 20},
 			}},
 			map[string]any{"type": "exchange", "exchange": map[string]any{

@@ -197,9 +197,13 @@ type VPN struct {
 	Name             string `json:"name"` // UserDefinedName shown in Settings
 	RemoteAddress    string `json:"remote_address"`
 	RemoteIdentifier string `json:"remote_identifier"`
-	LocalIdentifier  string `json:"local_identifier,omitempty"`
-	Auth             string `json:"auth"`                  // VPNAuthCertificate or VPNAuthSharedSecret
-	Certificate      string `json:"certificate,omitempty"` // id of a scep/pkcs12 payload
+	// LocalIdentifier is how the device names itself to the server. Apple's
+	// schema (mdm/profiles/com.apple.vpn.managed.yaml, IKEv2) requires it.
+	// Definitions stored before Steward required it still load, but no
+	// longer build: the device state says so until an admin adds it.
+	LocalIdentifier string `json:"local_identifier,omitempty"`
+	Auth            string `json:"auth"`                  // VPNAuthCertificate or VPNAuthSharedSecret
+	Certificate     string `json:"certificate,omitempty"` // id of a scep/pkcs12 payload
 	// CertificateType is the identity key type: RSA (default), ECDSA256,
 	// ECDSA384 or ECDSA521.
 	CertificateType string     `json:"certificate_type,omitempty"`
@@ -236,7 +240,11 @@ func (p *VPN) validate(v *validator, path string) error {
 	if err := checkText(path+".remote_identifier", p.RemoteIdentifier, maxIKEv2Ident, true); err != nil {
 		return err
 	}
-	if err := checkText(path+".local_identifier", p.LocalIdentifier, maxIKEv2Ident, false); err != nil {
+	if strings.TrimSpace(p.LocalIdentifier) == "" {
+		return fieldErr(path+".local_identifier", "is required: give the identity the device presents to the VPN server "+
+			"(often its certificate's subject name or a fixed name the server expects)")
+	}
+	if err := checkText(path+".local_identifier", p.LocalIdentifier, maxIKEv2Ident, true); err != nil {
 		return err
 	}
 	switch p.Auth {
@@ -294,13 +302,11 @@ func (p *VPN) content(b *builder) (map[string]any, error) {
 	ike := map[string]any{
 		"RemoteAddress":                      p.RemoteAddress,
 		"RemoteIdentifier":                   p.RemoteIdentifier,
+		"LocalIdentifier":                    p.LocalIdentifier,
 		"IKESecurityAssociationParameters":   sa,
 		"ChildSecurityAssociationParameters": sa,
 		"EnablePFS":                          1,
 		"DeadPeerDetectionRate":              "Medium",
-	}
-	if p.LocalIdentifier != "" {
-		ike["LocalIdentifier"] = p.LocalIdentifier
 	}
 	if p.Auth == VPNAuthCertificate {
 		ike["AuthenticationMethod"] = "Certificate"
