@@ -363,7 +363,7 @@ func factValues(raw []byte) map[string]json.RawMessage {
 // factsFrom builds facts from non-personal values by catalogue key, the
 // device's installed profiles, and (decrypted in memory) its app list.
 func (e *Engine) factsFrom(ctx context.Context, q store.Queries, d store.Device, values map[string]json.RawMessage, current []store.InventoryValue, needApps, needProfiles bool) (Facts, error) {
-	f := Facts{Platform: d.Platform, Ownership: d.Ownership, LastSeen: d.LastSeenAt, Profiles: map[string]bool{}}
+	f := Facts{Platform: d.Platform, Ownership: d.Ownership, LastSeen: d.LastSeenAt, Profiles: map[string]bool{}, ProfilesNotApplicable: map[string]bool{}}
 	if raw, ok := values["os.version"]; ok {
 		_ = json.Unmarshal(raw, &f.OSVersion)
 	}
@@ -377,8 +377,11 @@ func (e *Engine) factsFrom(ctx context.Context, q store.Queries, d store.Device,
 			return Facts{}, err
 		}
 		for _, p := range profiles {
-			if p.Status == store.ProfileInstalled {
+			switch p.Status {
+			case store.ProfileInstalled:
 				f.Profiles[p.ProfileID] = true
+			case store.ProfileNotApplicable:
+				f.ProfilesNotApplicable[p.ProfileID] = true
 			}
 		}
 	}

@@ -21,6 +21,9 @@ type Facts struct {
 	LastSeen          time.Time
 	// Profiles holds the IDs of the Steward profiles installed.
 	Profiles map[string]bool
+	// ProfilesNotApplicable holds the IDs of profiles never sent, as the
+	// device cannot take them.
+	ProfilesNotApplicable map[string]bool
 	// Apps holds the installed bundle IDs; nil when no app list is known.
 	Apps map[string]bool
 }
@@ -102,10 +105,16 @@ func (r Rules) Evaluate(f Facts, now time.Time, blocked []string) Outcome {
 		fail("checked_in", fmt.Sprintf("Connect the device to the internet so it can check in (required every %d days).", r.CheckedInWithinDays))
 	}
 	for _, id := range r.RequiredProfiles {
-		if !f.Profiles[id] {
-			fail("required_profile", "A required configuration profile is not installed yet; keep the device online so it can be installed.")
-			break
+		if f.Profiles[id] {
+			continue
 		}
+		if f.ProfilesNotApplicable[id] {
+			fail("required_profile", "A required configuration profile cannot be installed on this kind of device; "+
+				"your IT team needs to change the profile or the compliance policy.")
+		} else {
+			fail("required_profile", "A required configuration profile is not installed yet; keep the device online so it can be installed.")
+		}
+		break
 	}
 	if r.needsApps(blocked) {
 		if f.Apps == nil {

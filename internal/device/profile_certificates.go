@@ -11,9 +11,10 @@ import (
 // ProfileCertificates is the mdm hook for a personally owned device's
 // certificate list: the certificates carried by the profiles Steward has
 // installed, or is installing, on d. That is every profile state but
-// failed: a refused profile never reached the device, and one being
-// removed is there until the device says it is gone. A profile that does
-// not open vouches for nothing, and says so in the log.
+// failed and not applicable: a refused or withheld profile never reached
+// the device, and one being removed is there until the device says it is
+// gone. A profile that does not open vouches for nothing, and says so in
+// the log.
 func (s *Service) ProfileCertificates(ctx context.Context, q store.Queries, d store.Device) ([]*x509.Certificate, error) {
 	states, err := q.DeviceProfiles().ForDevice(ctx, d.TenantID, d.ID)
 	if err != nil {
@@ -21,7 +22,7 @@ func (s *Service) ProfileCertificates(ctx context.Context, q store.Queries, d st
 	}
 	var out []*x509.Certificate
 	for _, st := range states {
-		if st.Status == store.ProfileFailed {
+		if !st.OnDevice() {
 			continue
 		}
 		cp, err := q.Profiles().Get(ctx, d.TenantID, st.ProfileID)

@@ -29,7 +29,8 @@ type ProfileInput struct {
 // personalSafePayloads are the payload types a personally owned device may
 // receive: they configure access to work resources and restrict managed
 // data, but cannot trust a root certificate, route all traffic through a
-// proxy or reach the employee's own data.
+// proxy or reach the employee's own data. A User Enrollment takes fewer:
+// Apple's own list, which payloads.Unavailable applies.
 var personalSafePayloads = []string{
 	"com.apple.wifi.managed", "com.apple.vpn.managed", "com.apple.mail.managed", "com.apple.eas.account",
 	"com.apple.mobiledevice.passwordpolicy", "com.apple.applicationaccess", "com.apple.security.scep",
@@ -192,7 +193,7 @@ func (s *Service) DeleteProfile(ctx context.Context, tenantID, profileID string,
 				return err
 			}
 			for _, st := range states {
-				if st.Status != store.ProfileFailed {
+				if st.OnDevice() {
 					if err := s.removeFrom(ctx, q, cp, st.DeviceID); err != nil {
 						return err
 					}
@@ -365,7 +366,7 @@ func (s *Service) reconcileProfiles(ctx context.Context, q store.Queries, tenant
 			if ok && h.Digest == cp.Digest && h.Status != store.ProfileRemovalPending && h.Status != store.ProfileRemovalFailed {
 				continue // installed, pending or failed at this version
 			}
-			if err := s.installOn(ctx, q, cp, d, built); err != nil {
+			if err := s.installOn(ctx, q, cp, d, ok && h.OnDevice(), built); err != nil {
 				return err
 			}
 		}
@@ -383,7 +384,7 @@ func (s *Service) reconcileProfiles(ctx context.Context, q store.Queries, tenant
 			if err != nil {
 				return err
 			}
-			if h.Status == store.ProfileFailed {
+			if !h.OnDevice() {
 				if err := q.DeviceProfiles().Delete(ctx, tenantID, id, pid); err != nil { // never installed
 					return err
 				}
@@ -400,16 +401,30 @@ func (s *Service) reconcileProfiles(ctx context.Context, q store.Queries, tenant
 // profileActor queues profile commands in the audit log.
 var profileActor = iam.Actor{Type: store.ActorSystem, ID: "profiles"}
 
-func (s *Service) installOn(ctx context.Context, q store.Queries, cp store.ConfigProfile, d store.Device, built map[string][]byte) error {
+// installOn queues cp's install on d, or records why d does not get it.
+// held says an earlier version of cp may be on d.
+func (s *Service) installOn(ctx context.Context, q store.Queries, cp store.ConfigProfile, d store.Device, held bool, built map[string][]byte) error {
 	state := store.DeviceProfile{TenantID: d.TenantID, DeviceID: d.ID, ProfileID: cp.ID, Digest: cp.Digest, UpdatedAt: s.clock()}
-	if privacy.Ownership(d.Ownership).PersonallyOwned() && !ForPersonal(cp.PayloadTypes) {
-		state.Status, state.Error = store.ProfileFailed, "not installed: the profile holds payloads not allowed on personally owned devices"
+	if why := notApplicable(cp, d); why != "" {
+		if held { // the earlier version must not stay behind
+			if _, err := s.mdm.EnqueueIn(ctx, q, d, []mdmproto.Request{mdmproto.RemoveProfile{Identifier: cp.Identifier}},
+				"profile "+cp.Identifier+" no longer applies to the device", profileActor); err != nil {
+				return s.notQueued(ctx, q, state, err)
+			}
+		}
+		state.Status, state.Error = store.ProfileNotApplicable, "not installed: "+why
 		return q.DeviceProfiles().Put(ctx, state)
 	}
 	payload, ok := built[cp.ID]
 	if !ok {
 		var err error
-		if payload, err = s.mobileconfig(cp); err != nil {
+		if payload, err = s.mobileconfig(cp); apperr.IsKind(err, apperr.KindInvalid) {
+			// A definition stored before a check was added: it loads, but
+			// goes to no device until an admin completes it.
+			state.Status, state.Error = store.ProfileFailed, "not installed: the profile does not pass Steward's checks any more ("+
+				apperr.As(err).Message+"); edit the profile to fix it"
+			return q.DeviceProfiles().Put(ctx, state)
+		} else if err != nil {
 			return err
 		}
 		built[cp.ID] = payload
@@ -417,15 +432,34 @@ func (s *Service) installOn(ctx context.Context, q store.Queries, cp store.Confi
 	cmds, err := s.mdm.EnqueueIn(ctx, q, d, []mdmproto.Request{mdmproto.InstallProfile{Payload: payload,
 		ReviewedForPersonal: ForPersonal(cp.PayloadTypes)}}, "profile "+cp.Identifier+" assigned", profileActor)
 	if err != nil {
-		var ae *apperr.Error
-		if !errors.As(err, &ae) || ae.Kind == apperr.KindInternal {
-			return err
-		}
-		state.Status, state.Error = store.ProfileFailed, ae.Message // a full queue: retried on the next change
-		return q.DeviceProfiles().Put(ctx, state)
+		return s.notQueued(ctx, q, state, err)
 	}
 	state.Status, state.CommandID = store.ProfilePending, cmds[0].ID
 	return q.DeviceProfiles().Put(ctx, state)
+}
+
+// notQueued records a command the device's queue refused (a full queue):
+// the state fails, and the next change tries again.
+func (s *Service) notQueued(ctx context.Context, q store.Queries, state store.DeviceProfile, err error) error {
+	var ae *apperr.Error
+	if !errors.As(err, &ae) || ae.Kind == apperr.KindInternal {
+		return err
+	}
+	state.Status, state.Error = store.ProfileFailed, ae.Message
+	return q.DeviceProfiles().Put(ctx, state)
+}
+
+// notApplicable says why d does not take cp at all, or "" when it does.
+func notApplicable(cp store.ConfigProfile, d store.Device) string {
+	if privacy.Ownership(d.Ownership).PersonallyOwned() && !ForPersonal(cp.PayloadTypes) {
+		return "the profile holds payloads not allowed on personally owned devices"
+	}
+	return payloads.Unavailable(cp.PayloadTypes, targetOf(d))
+}
+
+// targetOf is what Apple's payload rules need to know of d.
+func targetOf(d store.Device) payloads.Target {
+	return payloads.Target{Mac: d.Platform == "macos", UserEnrollment: d.Ownership == string(privacy.UserEnrolled)}
 }
 
 func (s *Service) removeFrom(ctx context.Context, q store.Queries, cp store.ConfigProfile, deviceID string) error {

@@ -217,7 +217,16 @@ const (
 	ProfileFailed         = "failed"          // the device refused it; Error says why
 	ProfileRemovalPending = "removal_pending" // removal queued
 	ProfileRemovalFailed  = "removal_failed"  // the device refused to remove it
+	// ProfileNotApplicable: never sent, as the device cannot or may not
+	// take it (its platform, enrolment or ownership); Error says why.
+	ProfileNotApplicable = "not_applicable"
 )
+
+// OnDevice reports whether the profile may be on the device: sent and not
+// refused, nor known to be removed.
+func (dp DeviceProfile) OnDevice() bool {
+	return dp.Status != ProfileFailed && dp.Status != ProfileNotApplicable
+}
 
 // DeviceProfile is a profile's state on one device.
 type DeviceProfile struct {

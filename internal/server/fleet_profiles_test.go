@@ -1,0 +1,171 @@
+package server
+
+import (
+	"encoding/json"
+	"strings"
+	"testing"
+
+	"github.com/steward-mdm/steward/internal/api"
+	"github.com/steward-mdm/steward/internal/compliance"
+	"github.com/steward-mdm/steward/internal/device"
+	"github.com/steward-mdm/steward/internal/iam"
+	"github.com/steward-mdm/steward/internal/privacy"
+	"github.com/steward-mdm/steward/internal/sim"
+	"github.com/steward-mdm/steward/internal/store"
+	"github.com/steward-mdm/steward/internal/store/storetest"
+)
+
+func vpnProfile(identifier string) json.RawMessage {
+	return json.RawMessage(`{"name":"Office VPN","identifier":"` + identifier + `","payloads":[{"type":"vpn","vpn":{"name":"Office",` +
+		`"remote_address":"vpn.fleet.test","remote_identifier":"vpn.fleet.test","local_identifier":"phone",` +
+		`"auth":"shared_secret","shared_secret":"a-long-shared-secret"}}]}`)
+}
+
+func webClipProfile(identifier string) json.RawMessage {
+	return json.RawMessage(`{"name":"Intranet","identifier":"` + identifier + `","payloads":[{"type":"webclip","webclip":{"label":"Intranet","url":"https://intranet.fleet.test"}}]}`)
+}
+
+// userEnrolment makes the simulated device a User Enrollment: no UDID, no
+// serial number.
+func userEnrolment(d *sim.Device) { d.UDID, d.Serial, d.EnrollmentID = "", "", "4F1C0DE5A1B2C3D4" }
+
+func mac(d *sim.Device) { d.Model, d.ProductName = "Mac14,2", "Mac14,2" }
+
+// profileState returns the device's state of one profile.
+func (f *testFleet) profileState(deviceID, profileID string) api.DeviceProfileView {
+	f.t.Helper()
+	var states api.List[api.DeviceProfileView]
+	f.must(200, f.owner, "GET", f.path("/devices/"+deviceID+"/profiles"), nil, &states)
+	for _, s := range states.Items {
+		if s.ProfileID == profileID {
+			return s
+		}
+	}
+	f.t.Fatalf("device %s has no state for profile %s: %+v", deviceID, profileID, states.Items)
+	return api.DeviceProfileView{}
+}
+
+// TestProfilesGoWhereDevicesTakeThem: a VPN profile reaches an iPhone and
+// a Mac but not a User Enrollment, which Apple refuses it on; a web clip
+// reaches the iPhones but not the Mac, which takes one only in a user's
+// account. The devices left out say why, and a policy requiring the VPN
+// tells the User Enrollment's owner it cannot be installed rather than to
+// wait for it.
+func TestProfilesGoWhereDevicesTakeThem(t *testing.T) {
+	storetest.ForEachEngine(t, func(t *testing.T, st store.Store) {
+		f := newFleet(t, st)
+		var g api.GroupView
+		f.must(201, f.owner, "POST", f.path("/groups"), api.GroupRequest{Name: "Everyone", Kind: "static"}, &g)
+		var vpn, clip api.ProfileView
+		f.must(201, f.owner, "POST", f.path("/profiles"), device.ProfileInput{Name: "VPN", Definition: vpnProfile("org.fleet.vpn")}, &vpn)
+		f.must(201, f.owner, "POST", f.path("/profiles"), device.ProfileInput{Name: "Clip", Definition: webClipProfile("org.fleet.clip")}, &clip)
+		ladder := compliance.Ladder{{Action: compliance.StepMarkNoncompliant}}
+		f.must(201, f.owner, "POST", f.path("/compliance/policies"), compliance.PolicyInput{Name: "VPN everywhere",
+			Rules: compliance.Rules{RequiredProfiles: []string{vpn.ID}}, Ladder: &ladder}, nil)
+		for _, p := range []string{vpn.ID, clip.ID} {
+			f.must(204, f.owner, "PUT", f.path("/profiles/"+p+"/groups/"+g.ID), nil, nil)
+		}
+
+		f.must(201, f.owner, "POST", f.path("/privacy/notices"), api.NoticeRequest{Ownership: "user_enrolled",
+			Translations: []privacy.Translation{{Language: "en", Title: "Your iPhone", Body: "What we manage."}}}, nil)
+		erika, err := f.app.Privacy.CreateSubject(f.ctx, f.tenant, privacy.SubjectInput{Email: "erika@fleet.test"}, iam.SystemActor)
+		if err != nil {
+			t.Fatal(err)
+		}
+		phone, phoneID := f.enrol("corporate", "", g.ID, nil)
+		byod, byodID := f.enrol("user_enrolled", erika.ID, g.ID, func(d *sim.Device) { userEnrolment(d); d.Account = "erika@fleet.test" })
+		laptop, laptopID := f.enrol("corporate", "", g.ID, mac)
+		for _, d := range []*sim.Device{phone, byod, laptop} {
+			f.poll(d)
+		}
+
+		if phone.Profiles["org.fleet.vpn"] == nil || phone.Profiles["org.fleet.clip"] == nil {
+			t.Errorf("the corporate iPhone lacks a profile: %v", installed(phone.Profiles))
+		}
+		if byod.Profiles["org.fleet.vpn"] != nil || byod.Profiles["org.fleet.clip"] == nil {
+			t.Errorf("the User Enrollment got %v, want the web clip only", installed(byod.Profiles))
+		}
+		if laptop.Profiles["org.fleet.vpn"] == nil || laptop.Profiles["org.fleet.clip"] != nil {
+			t.Errorf("the Mac got %v, want the VPN only", installed(laptop.Profiles))
+		}
+		if s := f.profileState(byodID, vpn.ID); s.Status != store.ProfileNotApplicable || !strings.Contains(s.Error, "User Enrollment") {
+			t.Errorf("VPN on the User Enrollment: %+v", s)
+		}
+		if s := f.profileState(laptopID, clip.ID); s.Status != store.ProfileNotApplicable || !strings.Contains(s.Error, "user's account") {
+			t.Errorf("web clip on the Mac: %+v", s)
+		}
+		if s := f.profileState(phoneID, vpn.ID); s.Status != store.ProfileInstalled {
+			t.Errorf("VPN on the iPhone: %+v", s)
+		}
+
+		var dc api.DeviceComplianceView
+		f.must(200, f.owner, "GET", f.path("/devices/"+byodID+"/compliance"), nil, &dc)
+		if len(dc.Standings) != 1 || len(dc.Standings[0].Violations) != 1 ||
+			!strings.Contains(dc.Standings[0].Violations[0].Reason, "cannot be installed on this kind of device") {
+			t.Errorf("the User Enrollment's compliance: %+v", dc.Standings)
+		}
+		if d := f.device(f.owner, phoneID); d.Compliance != store.ComplianceCompliant {
+			t.Errorf("the iPhone with the VPN: %q", d.Compliance)
+		}
+	})
+}
+
+// installed lists the identifiers of a simulated device's profiles.
+func installed(m map[string][]byte) []string {
+	var out []string
+	for k := range m {
+		out = append(out, k)
+	}
+	return out
+}
+
+// TestStoredVPNWithoutLocalIdentifier: a VPN definition stored before
+// Steward required IKEv2's LocalIdentifier still loads and can be assigned,
+// but reaches no device, which says why; an update must add it.
+func TestStoredVPNWithoutLocalIdentifier(t *testing.T) {
+	storetest.ForEachEngine(t, func(t *testing.T, st store.Store) {
+		f := newFleet(t, st)
+		var g api.GroupView
+		f.must(201, f.owner, "POST", f.path("/groups"), api.GroupRequest{Name: "Office", Kind: "static"}, &g)
+		var vpn api.ProfileView
+		f.must(201, f.owner, "POST", f.path("/profiles"), device.ProfileInput{Name: "VPN", Definition: vpnProfile("org.fleet.vpn")}, &vpn)
+		err := st.Tx(f.ctx, func(q store.Queries) error { // as stored by an earlier Steward
+			cp, err := q.Profiles().Get(f.ctx, f.tenant, vpn.ID)
+			if err != nil {
+				return err
+			}
+			cp.Definition = []byte(strings.Replace(string(cp.Definition), `"local_identifier":"phone",`, "", 1))
+			return q.Profiles().Update(f.ctx, cp)
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var stored api.ProfileView
+		f.must(200, f.owner, "GET", f.path("/profiles/"+vpn.ID), nil, &stored)
+		if strings.Contains(string(stored.Definition), "local_identifier") {
+			t.Fatalf("the stored definition still has its local identifier: %s", stored.Definition)
+		}
+
+		phone, phoneID := f.enrol("corporate", "", g.ID, nil)
+		f.must(204, f.owner, "PUT", f.path("/profiles/"+vpn.ID+"/groups/"+g.ID), nil, nil)
+		f.poll(phone)
+		if s := f.profileState(phoneID, vpn.ID); s.Status != store.ProfileFailed ||
+			!strings.Contains(s.Error, "local_identifier: is required") || !strings.Contains(s.Error, "edit the profile") {
+			t.Errorf("the incomplete VPN on the device: %+v", s)
+		}
+		if phone.Profiles["org.fleet.vpn"] != nil {
+			t.Error("the device got a VPN profile without LocalIdentifier")
+		}
+
+		incomplete := strings.Replace(string(vpnProfile("org.fleet.vpn")), `"local_identifier":"phone",`, "", 1)
+		if r := f.do(f.owner, "PUT", f.path("/profiles/"+vpn.ID), device.ProfileInput{Definition: json.RawMessage(incomplete)}); r.status != 400 ||
+			!strings.Contains(string(r.body), "payloads[0].vpn.local_identifier") {
+			t.Errorf("updating without a local identifier: %d %s", r.status, r.body)
+		}
+		f.must(200, f.owner, "PUT", f.path("/profiles/"+vpn.ID), device.ProfileInput{Definition: vpnProfile("org.fleet.vpn")}, nil)
+		f.poll(phone)
+		if s := f.profileState(phoneID, vpn.ID); s.Status != store.ProfileInstalled {
+			t.Errorf("the completed VPN on the device: %+v", s)
+		}
+	})
+}
