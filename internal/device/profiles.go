@@ -454,7 +454,22 @@ func notApplicable(cp store.ConfigProfile, d store.Device) string {
 	if privacy.Ownership(d.Ownership).PersonallyOwned() && !ForPersonal(cp.PayloadTypes) {
 		return "the profile holds payloads not allowed on personally owned devices"
 	}
-	return payloads.Unavailable(cp.PayloadTypes, targetOf(d))
+	t := targetOf(d)
+	if why := payloads.Unavailable(cp.PayloadTypes, t); why != "" {
+		return why
+	}
+	if cp.Kind != store.ProfileBuilt || !t.UserEnrollment {
+		return ""
+	}
+	var def payloads.Definition
+	if err := json.Unmarshal(cp.Definition, &def); err != nil {
+		return "its stored definition does not read: " + err.Error()
+	}
+	if unapplied := def.UnappliedSettings(t); len(unapplied) > 0 {
+		return "under User Enrollment Apple refuses or ignores " + strings.Join(unapplied, ", ") +
+			"; move these settings to a profile for corporate or fully enrolled devices"
+	}
+	return ""
 }
 
 // targetOf is what Apple's payload rules need to know of d.

@@ -169,3 +169,48 @@ func TestStoredVPNWithoutLocalIdentifier(t *testing.T) {
 		}
 	})
 }
+
+// TestUserEnrollmentGetsNoProfileItWouldNotEnforce: restrictions Apple
+// refuses under User Enrollment (the camera) keep their profile off such a
+// device, saying which; restrictions it takes (managed open-in) install.
+func TestUserEnrollmentGetsNoProfileItWouldNotEnforce(t *testing.T) {
+	storetest.ForEachEngine(t, func(t *testing.T, st store.Store) {
+		f := newFleet(t, st)
+		var g api.GroupView
+		f.must(201, f.owner, "POST", f.path("/groups"), api.GroupRequest{Name: "Everyone", Kind: "static"}, &g)
+		restrictions := func(identifier, settings string) api.ProfileView {
+			var p api.ProfileView
+			f.must(201, f.owner, "POST", f.path("/profiles"), device.ProfileInput{Name: identifier, Definition: json.RawMessage(
+				`{"name":"Restrictions","identifier":"` + identifier + `","payloads":[{"type":"restrictions","restrictions":{` + settings + `}}]}`)}, &p)
+			f.must(204, f.owner, "PUT", f.path("/profiles/"+p.ID+"/groups/"+g.ID), nil, nil)
+			return p
+		}
+		camera := restrictions("org.fleet.camera", `"allow_camera":false,"allow_open_from_managed_to_unmanaged":false`)
+		openIn := restrictions("org.fleet.open-in", `"allow_open_from_managed_to_unmanaged":false`)
+
+		f.must(201, f.owner, "POST", f.path("/privacy/notices"), api.NoticeRequest{Ownership: "user_enrolled",
+			Translations: []privacy.Translation{{Language: "en", Title: "Your iPhone", Body: "What we manage."}}}, nil)
+		erika, err := f.app.Privacy.CreateSubject(f.ctx, f.tenant, privacy.SubjectInput{Email: "erika@fleet.test"}, iam.SystemActor)
+		if err != nil {
+			t.Fatal(err)
+		}
+		phone, _ := f.enrol("corporate", "", g.ID, nil)
+		byod, byodID := f.enrol("user_enrolled", erika.ID, g.ID, func(d *sim.Device) { userEnrolment(d); d.Account = "erika@fleet.test" })
+		f.poll(phone)
+		f.poll(byod)
+
+		if phone.Profiles["org.fleet.camera"] == nil || phone.Profiles["org.fleet.open-in"] == nil {
+			t.Errorf("the corporate iPhone got %v, want both", installed(phone.Profiles))
+		}
+		if byod.Profiles["org.fleet.camera"] != nil || byod.Profiles["org.fleet.open-in"] == nil {
+			t.Errorf("the User Enrollment got %v, want the open-in restriction only", installed(byod.Profiles))
+		}
+		if s := f.profileState(byodID, camera.ID); s.Status != store.ProfileNotApplicable ||
+			!strings.Contains(s.Error, "payloads[0].restrictions.allow_camera") || strings.Contains(s.Error, "open_from") {
+			t.Errorf("the camera restriction on the User Enrollment: %+v", s)
+		}
+		if s := f.profileState(byodID, openIn.ID); s.Status != store.ProfileInstalled {
+			t.Errorf("the open-in restriction on the User Enrollment: %+v", s)
+		}
+	})
+}
