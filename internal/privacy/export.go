@@ -87,6 +87,9 @@ type ExportAuditEntry struct {
 	Outcome string          `json:"outcome"`
 	Reason  string          `json:"reason,omitempty"`
 	Details json.RawMessage `json:"details,omitempty"`
+	// SourceIP is the address the person's own action came from (accepting
+	// a notice, using the portal); others' addresses are theirs, not given.
+	SourceIP string `json:"source_ip,omitempty"`
 }
 
 // ExportValue is one stored value, decrypted.
@@ -207,8 +210,12 @@ func (s *Service) gather(ctx context.Context, q store.Queries, tenantID, subject
 			return exp, err
 		}
 		for _, e := range entries {
-			exp.AuditEntries = append(exp.AuditEntries, ExportAuditEntry{Seq: e.Seq, Time: e.Time, Actor: string(e.ActorType) + ":" + e.ActorID,
-				Action: e.Action, Target: e.TargetType + ":" + e.TargetID, Outcome: e.Outcome, Reason: e.Reason, Details: e.Details})
+			entry := ExportAuditEntry{Seq: e.Seq, Time: e.Time, Actor: string(e.ActorType) + ":" + e.ActorID,
+				Action: e.Action, Target: e.TargetType + ":" + e.TargetID, Outcome: e.Outcome, Reason: e.Reason, Details: e.Details}
+			if e.ActorType == store.ActorSubject && e.ActorID == subjectID {
+				entry.SourceIP = e.SourceIP
+			}
+			exp.AuditEntries = append(exp.AuditEntries, entry)
 		}
 	}
 	return exp, nil

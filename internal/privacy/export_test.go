@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/steward-mdm/steward/internal/audit"
+	"github.com/steward-mdm/steward/internal/iam"
 	"github.com/steward-mdm/steward/internal/privacy"
 	"github.com/steward-mdm/steward/internal/privacy/exporttest"
 	"github.com/steward-mdm/steward/internal/store"
@@ -26,11 +28,30 @@ func TestSubjectExportOpensInAStockTool(t *testing.T) {
 			privacy.Viewer{Actor: admin, AdminID: admin.ID}); err != nil {
 			t.Fatal(err)
 		}
+		// Her own action's address is hers; an admin's is not.
+		err := st.Tx(f.ctx, func(q store.Queries) error {
+			own := iam.Actor{Type: store.ActorSubject, ID: erika.ID, SourceIP: "198.51.100.7"}
+			if err := audit.Append(f.ctx, q, own.Entry(f.tenant, "portal.open", "subject", erika.ID, audit.OutcomeSuccess)); err != nil {
+				return err
+			}
+			other := iam.Actor{Type: store.ActorAdmin, ID: admin.ID, SourceIP: "203.0.113.9"}
+			return audit.Append(f.ctx, q, other.Entry(f.tenant, "subject.read", "subject", erika.ID, audit.OutcomeSuccess))
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
 		arc, err := f.svc.ExportSubject(f.ctx, f.tenant, erika.ID, admin)
 		if err != nil {
 			t.Fatal(err)
 		}
 		exp, out, zipPath := exporttest.Open(t, arc)
+		addresses := map[string]string{}
+		for _, e := range exp.AuditEntries {
+			addresses[e.Action] = e.SourceIP
+		}
+		if addresses["portal.open"] != "198.51.100.7" || addresses["subject.read"] != "" {
+			t.Errorf("audit entries' addresses in the export: %v; want hers only", addresses)
+		}
 		if b, err := exec.Command(bin, "t", "-pwrong-password-entirely", zipPath).CombinedOutput(); err == nil {
 			t.Fatalf("7z opened the export with a wrong password:\n%s", b)
 		}
