@@ -91,9 +91,11 @@ type Options struct {
 	Message     string `json:"message,omitempty"`
 	PhoneNumber string `json:"phone_number,omitempty"`
 	Footnote    string `json:"footnote,omitempty"`
-	// PIN is the six-digit Find My PIN macOS needs for lock and wipe.
+	// PIN is the six-digit Find My PIN macOS needs for lock and wipe;
+	// iPhones and iPads are sent none.
 	PIN string `json:"pin,omitempty"`
-	// PreserveDataPlan keeps the eSIM's plan on a wipe.
+	// PreserveDataPlan keeps the eSIM's plan on a wipe (iPhones and iPads;
+	// Macs are sent none).
 	PreserveDataPlan bool `json:"preserve_data_plan,omitempty"`
 	// ProductVersion is the OS version an OS update installs at once;
 	// without it the device applies the updates it has as it would anyway.

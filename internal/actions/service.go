@@ -300,11 +300,6 @@ func (s *Service) carryOut(ctx context.Context, q store.Queries, tenantID string
 	if d.State != store.DeviceEnrolled {
 		return apperr.Conflict("the device is %s, not enrolled", d.State)
 	}
-	if k == OSUpdate {
-		if err := RequireSupervised(ctx, q, d); err != nil {
-			return err
-		}
-	}
 	profileID := ""
 	if k == Retire {
 		if profileID, err = s.mdm.EnrolmentProfileIdentifier(ctx, q, d); err != nil {
@@ -371,32 +366,4 @@ func (s *Service) Automatic(ctx context.Context, q store.Queries, d store.Device
 		return s.park(ctx, q, d.TenantID, &batch, a, Request{Action: k, Reason: reason, DeviceIDs: []string{d.ID}}, reason, requester, settings, actor)
 	}
 	return s.execute(ctx, q, d.TenantID, a, k, Options{}, false, actor)
-}
-
-// RequireSupervised refuses an OS update of device d, as the os_update
-// action does, unless its last report says it is supervised.
-func RequireSupervised(ctx context.Context, q store.Queries, d store.Device) error {
-	supervised, err := isSupervised(ctx, q, d)
-	if err != nil {
-		return err
-	}
-	if !supervised {
-		return apperr.Forbidden("OS updates can be scheduled on supervised devices only").With("reason", mdm.SkipUnsupervised)
-	}
-	return nil
-}
-
-// isSupervised reads the device's last report of os.supervised.
-func isSupervised(ctx context.Context, q store.Queries, d store.Device) (bool, error) {
-	current, err := q.Inventory().CurrentOf(ctx, d.TenantID, d.ID, []string{"os.supervised"})
-	if err != nil {
-		return false, err
-	}
-	for _, v := range current {
-		if v.Ciphertext == nil {
-			var b bool
-			return json.Unmarshal(v.Value, &b) == nil && b, nil
-		}
-	}
-	return false, nil
 }

@@ -409,28 +409,11 @@ func (s *Server) enqueueCommand(c *Call) (any, error) {
 		}
 		return commandView(cmd), nil
 	}
-	if commandActions[in.RequestType] == actions.OSUpdate {
-		if err := s.supervisedForUpdate(c); err != nil {
-			return nil, err
-		}
-	}
 	cmds, err := m.Enqueue(c.R.Context(), c.Tenant, []string{c.Path("device")}, req, reason, c.Actor)
 	if err != nil {
 		return nil, err
 	}
 	return commandView(cmds[0]), nil
-}
-
-// supervisedForUpdate refuses an OS update of the call's device, as the
-// os_update action does, when the device is enrolled but not supervised;
-// one not enrolled is refused by Enqueue.
-func (s *Server) supervisedForUpdate(c *Call) error {
-	q := s.st.Read()
-	d, err := q.Devices().Get(c.R.Context(), c.Tenant, c.Path("device"))
-	if err != nil || d.State != store.DeviceEnrolled {
-		return err
-	}
-	return actions.RequireSupervised(c.R.Context(), q, d)
 }
 
 type UserChannelView struct {

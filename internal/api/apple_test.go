@@ -10,6 +10,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/steward-mdm/steward/internal/actions"
 	"github.com/steward-mdm/steward/internal/apperr"
 	"github.com/steward-mdm/steward/internal/apple/mdm"
 	"github.com/steward-mdm/steward/internal/apple/mdmproto"
@@ -422,6 +423,60 @@ func TestBulkCommandSkipsIneligibleDevices(t *testing.T) {
 			if r := bulk(ids...); r.status != 404 || r.errorCode() != missing.errorCode() || string(r.body) != string(missing.body) {
 				t.Errorf("a bulk query naming another tenant's device: %d %s; want %s", r.status, r.body, missing.body)
 			}
+		}
+	})
+}
+
+// TestCommandsDevicesRefuseAreRefusedUpFront: a command the device's system
+// or supervision makes it refuse (Apple's schema) is not queued, whether
+// sent as a command or by a remote action: one device answers 409 (or 403
+// when only supervision is missing) saying what the device is and why; in
+// a bulk action the device is refused and the others go ahead.
+func TestCommandsDevicesRefuseAreRefusedUpFront(t *testing.T) {
+	storetest.ForEachEngine(t, func(t *testing.T, st store.Store) {
+		e := newEnv(t, st)
+		ctx := context.Background()
+		base := "/api/v1/tenants/" + e.rootID
+		e.must(201, e.owner, "POST", base+"/privacy/notices", NoticeRequest{Ownership: "corporate",
+			Translations: []privacy.Translation{{Language: "en", Title: "Company devices", Body: "We manage company devices."}}}, nil)
+		var phone, mac DeviceView
+		e.must(201, e.owner, "POST", base+"/devices", DeviceRequest{Ownership: "corporate", Platform: "ios"}, &phone)
+		e.must(201, e.owner, "POST", base+"/devices", DeviceRequest{Ownership: "corporate", Platform: "macos"}, &mac)
+		for _, id := range []string{phone.ID, mac.ID} {
+			if err := st.Tx(ctx, func(q store.Queries) error {
+				d, err := q.Devices().Get(ctx, e.rootID, id)
+				if err != nil {
+					return err
+				}
+				d.State, d.EnrolledAt = store.DeviceEnrolled, time.Now().UTC()
+				return q.Devices().Update(ctx, d)
+			}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		reason := "reported lost by its user"
+		lostMode := CommandRequest{RequestType: "EnableLostMode", Reason: reason, Message: "Please call IT"}
+
+		one := e.do(e.owner, "POST", base+"/devices/"+mac.ID+"/commands", lostMode)
+		var eb ErrorBody
+		one.decode(t, &eb)
+		if one.status != 409 || !strings.Contains(eb.Error.Message, "not supported on macOS") || !strings.Contains(eb.Error.Message, "a Mac") {
+			t.Errorf("lost mode on a Mac: %d %s", one.status, one.body)
+		}
+		if r := e.do(e.owner, "POST", base+"/devices/"+phone.ID+"/commands", CommandRequest{RequestType: "RestartDevice", Reason: reason}); r.status != 403 ||
+			!strings.Contains(string(r.body), "supervised") {
+			t.Errorf("a restart of an iPhone not known to be supervised: %d %s", r.status, r.body)
+		}
+
+		// Remote actions: refused the same way, one device or many.
+		if r := e.do(e.owner, "POST", base+"/devices/"+mac.ID+"/actions", DeviceActionRequest{Action: actions.LostMode, Reason: reason,
+			Options: actions.Options{Message: "Please call IT"}}); r.status != 409 || !strings.Contains(string(r.body), "a Mac") {
+			t.Errorf("the lost_mode action on a Mac: %d %s", r.status, r.body)
+		}
+		var b actions.Batch
+		e.must(201, e.owner, "POST", base+"/actions", actions.Request{Action: actions.Restart, Reason: reason, DeviceIDs: []string{phone.ID, mac.ID}}, &b)
+		if b.States[store.ActionRefused] != 1 || b.States[store.ActionQueued] != 1 {
+			t.Errorf("a restart action on an unsupervised iPhone and a Mac: %+v", b)
 		}
 	})
 }

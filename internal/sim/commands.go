@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 
 	"howett.net/plist"
 
@@ -37,6 +38,8 @@ func (d *Device) Poll(ctx context.Context) (int, error) {
 		}
 		if renewed, err := d.reinstallEnrolment(ctx, cmd.Command); renewed || err != nil {
 			msg = d.installed(cmd.CommandUUID, err)
+		} else if chain := d.refuseCommand(cmd.Command); chain != nil {
+			msg = d.refused(cmd.CommandUUID, cmd.Command, chain)
 		} else {
 			msg = d.answer(cmd.CommandUUID, cmd.Command)
 		}
@@ -80,6 +83,71 @@ func (d *Device) installed(uuid string, err error) map[string]any {
 	}
 	d.identify(res)
 	return res
+}
+
+// refused is the Error result of a command the device will not carry out.
+func (d *Device) refused(uuid string, cmd map[string]any, chain []map[string]any) map[string]any {
+	res := map[string]any{"Status": "Error", "CommandUUID": uuid, "RequestType": cmd["RequestType"], "ErrorChain": chain}
+	d.identify(res)
+	return res
+}
+
+// Which commands a device refuses for its system, enrolment or supervision,
+// from Apple's device-management schema (mdm/commands, each command's
+// supportedOS). Written out here rather than shared with the server's
+// table, so that each checks the other. Every other command is taken.
+var (
+	// notOnMac are commands macOS lacks.
+	notOnMac = map[string]bool{"EnableLostMode": true, "DisableLostMode": true, "DeviceLocation": true, "ClearPasscode": true}
+	// supervisedOnIOS are commands iOS takes on supervised devices only;
+	// macOS too for ScheduleOSUpdate.
+	supervisedOnIOS = map[string]bool{"RestartDevice": true, "ShutDownDevice": true, "EnableLostMode": true, "DisableLostMode": true,
+		"DeviceLocation": true, "ScheduleOSUpdate": true}
+	// notOnUserEnrollment are commands User Enrollment refuses on either system.
+	notOnUserEnrollment = map[string]bool{"EraseDevice": true, "RestartDevice": true, "ShutDownDevice": true, "EnableLostMode": true,
+		"DisableLostMode": true, "DeviceLocation": true, "ClearPasscode": true, "ScheduleOSUpdate": true}
+	// notOnUserEnrolledMac are the ones it refuses on macOS besides.
+	notOnUserEnrolledMac = map[string]bool{"InstalledApplicationList": true, "DeviceLock": true, "RemoveApplication": true}
+	// macOnlyInstallActions are ScheduleOSUpdate actions iOS does not know.
+	macOnlyInstallActions = map[string]bool{"NotifyOnly": true, "InstallLater": true, "InstallForceRestart": true}
+)
+
+// mac reports whether the device is a Mac, from its product name.
+func (d *Device) mac() bool { return strings.Contains(d.ProductName, "Mac") }
+
+// refuseCommand is the error chain of a command the device refuses for
+// its system, enrolment or supervision; nil when it takes it. The code and
+// text are the simulator's own.
+func (d *Device) refuseCommand(cmd map[string]any) []map[string]any {
+	rt, _ := cmd["RequestType"].(string)
+	userEnrolled := d.EnrollmentID != ""
+	var why string
+	switch {
+	case d.mac() && notOnMac[rt]:
+		why = "This command is not supported on this Mac."
+	case userEnrolled && (notOnUserEnrollment[rt] || d.mac() && notOnUserEnrolledMac[rt]):
+		why = "This command is not allowed on a User Enrollment."
+	case !d.Supervised && (supervisedOnIOS[rt] && !d.mac() || rt == "ScheduleOSUpdate"):
+		why = "This command requires a supervised device."
+	case !d.mac() && rt == "ScheduleOSUpdate" && macOnlyUpdate(cmd):
+		why = "The install action is not supported on this device."
+	default:
+		return nil
+	}
+	return []map[string]any{{"ErrorCode": 12021, "ErrorDomain": "MCMDMErrorDomain", "LocalizedDescription": why}}
+}
+
+// macOnlyUpdate says whether a ScheduleOSUpdate asks for an install action
+// only macOS has.
+func macOnlyUpdate(cmd map[string]any) bool {
+	updates, _ := cmd["Updates"].([]any)
+	for _, u := range updates {
+		update, _ := u.(map[string]any)
+		if action, _ := update["InstallAction"].(string); macOnlyInstallActions[action] {
+			return true
+		}
+	}
+	return false
 }
 
 // answer builds the device's result for a command, with realistic payloads.

@@ -18,8 +18,8 @@ func TestCancelCommand(t *testing.T) {
 	f := newFixture(t, storetest.OpenSQLite(t))
 	f.publish(privacy.Corporate)
 	ts := f.serve()
-	d, dev := f.enrolled(ts, privacy.Corporate, "")
-	if _, err := d.Poll(f.ctx); err != nil { // the initial inventory
+	d, dev := f.enrolledWith(ts, privacy.Corporate, "", supervised) // restarts need supervision
+	if _, err := d.Poll(f.ctx); err != nil {                        // the initial inventory, which reports it
 		t.Fatal(err)
 	}
 	enqueue := func(req mdmproto.Request) store.Command {

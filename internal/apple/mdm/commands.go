@@ -42,15 +42,39 @@ func DeviceInformationQueries(p privacy.Policy, o privacy.Ownership) []string {
 	return out
 }
 
+// DeviceFacts is what RequestFor needs to know of a device beyond its
+// record; prepare reads each only for the commands that need it.
+type DeviceFacts struct {
+	// Supervised: the device's last DeviceInformation said IsSupervised.
+	Supervised bool
+	// FullWipeConsented: the employee allows a full wipe of this device
+	// (wipeConsented).
+	FullWipeConsented bool
+}
+
 // RequestFor adapts a request to one device: queries trimmed to the policy,
 // app, profile and certificate lists limited to what the organisation
 // manages on personal devices, App Store apps for User Enrollment sent as
 // Apps and Books assignments, and the ownership
 // rules (no location or lost mode outside corporate devices, no full wipe
 // unless the policy and, on personal devices, the employee allowed it).
-// fullWipeConsented says whether the employee allows a full wipe of this
-// device (wipeConsented).
-func RequestFor(req mdmproto.Request, d store.Device, settings privacy.Settings, fullWipeConsented bool) (mdmproto.Request, error) {
+// Then Apple's rules for the device's system, enrolment and supervision
+// (commandSupport): a command the device would refuse is refused here, and
+// keys its system does not use are left out.
+func RequestFor(req mdmproto.Request, d store.Device, settings privacy.Settings, facts DeviceFacts) (mdmproto.Request, error) {
+	r, err := ownershipRules(req, d, settings, facts.FullWipeConsented)
+	if err != nil {
+		return nil, err
+	}
+	if err := checkSupport(r.RequestType(), d, facts.Supervised); err != nil {
+		return nil, err
+	}
+	return forPlatform(r, d)
+}
+
+// ownershipRules is RequestFor's part that the device's ownership and the
+// collection policy decide.
+func ownershipRules(req mdmproto.Request, d store.Device, settings privacy.Settings, fullWipeConsented bool) (mdmproto.Request, error) {
 	o := privacy.Ownership(d.Ownership)
 	switch r := req.(type) {
 	case mdmproto.DeviceInformation:
@@ -65,6 +89,11 @@ func RequestFor(req mdmproto.Request, d store.Device, settings privacy.Settings,
 		}
 		return r, nil
 	case mdmproto.InstalledApplicationList:
+		if o == privacy.UserEnrolled && schemaOS(d.Platform) == osMacOS {
+			// Forbidden there (application.installed.list.yaml); the
+			// managed apps are all the organisation may see anyway.
+			return mdmproto.ManagedApplicationList{Identifiers: r.Identifiers}, nil
+		}
 		if o.PersonallyOwned() {
 			r.ManagedAppsOnly = true
 		}
@@ -141,6 +170,10 @@ const (
 	SkipNoUnlockToken = "no_unlock_token"
 	// SkipUnsupervised: the command needs a supervised device.
 	SkipUnsupervised = "unsupervised"
+	// SkipUnsupported: Apple's rules refuse the command on the device's
+	// system or enrolment type (lost mode on a Mac, a lock on a
+	// user-enrolled Mac, a Mac's install action on an iPhone).
+	SkipUnsupported = "unsupported"
 	// SkipRefused: any other rule of the device's.
 	SkipRefused = "refused"
 )
@@ -149,7 +182,7 @@ const (
 // command: all but SkipQueueFull. An error of a rule that leaves a device
 // out carries its reason as the detail "reason".
 func IneligibleReasons() []string {
-	return []string{SkipNotEnrolled, SkipOwnership, SkipPolicy, SkipNoConsent, SkipNoUnlockToken, SkipUnsupervised, SkipRefused}
+	return []string{SkipNotEnrolled, SkipOwnership, SkipPolicy, SkipNoConsent, SkipNoUnlockToken, SkipUnsupervised, SkipUnsupported, SkipRefused}
 }
 
 // Skip is a device a bulk enqueue queued nothing for, and why.
@@ -358,14 +391,19 @@ func (s *Service) prepare(ctx context.Context, q store.Queries, d store.Device, 
 	if d.State != store.DeviceEnrolled {
 		return store.Command{}, apperr.Conflict("device %s is %s, not enrolled", d.ID, d.State).With("reason", SkipNotEnrolled)
 	}
-	consented := false
+	var facts DeviceFacts
+	var err error
 	if _, isErase := req.(mdmproto.EraseDevice); isErase && d.Ownership == string(privacy.Personal) {
-		var err error
-		if consented, err = s.fullWipeConsented(ctx, q, d, settings); err != nil {
+		if facts.FullWipeConsented, err = s.fullWipeConsented(ctx, q, d, settings); err != nil {
 			return store.Command{}, err
 		}
 	}
-	r, err := RequestFor(req, d, settings, consented)
+	if needsSupervision(req.RequestType(), d) {
+		if facts.Supervised, err = supervisedNow(ctx, q, d); err != nil {
+			return store.Command{}, err
+		}
+	}
+	r, err := RequestFor(req, d, settings, facts)
 	if err != nil {
 		return store.Command{}, err
 	}

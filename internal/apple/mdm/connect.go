@@ -152,7 +152,7 @@ func (s *Service) wipeWithdrawn(ctx context.Context, q store.Queries, d store.De
 	if err != nil {
 		return false, err
 	}
-	_, refused := RequestFor(mdmproto.EraseDevice{}, d, settings, consented)
+	_, refused := RequestFor(mdmproto.EraseDevice{}, d, settings, DeviceFacts{FullWipeConsented: consented})
 	return refused != nil, nil
 }
 

@@ -55,22 +55,33 @@ func (f *fixture) serveWith(adjust func(*mdm.HTTPConfig)) *httptest.Server {
 
 func (f *fixture) enrolled(ts *httptest.Server, o privacy.Ownership, subjectID string) (*sim.Device, store.Device) {
 	f.t.Helper()
-	return f.enrolledAs(ts, "", o, subjectID)
+	return f.enrolledWith(ts, o, subjectID, nil)
 }
 
 // enrolledAs is enrolled for a device that names udid (when not empty), as
 // one erased and enrolled again does.
 func (f *fixture) enrolledAs(ts *httptest.Server, udid string, o privacy.Ownership, subjectID string) (*sim.Device, store.Device) {
 	f.t.Helper()
+	return f.enrolledWith(ts, o, subjectID, func(d *sim.Device) {
+		if udid != "" {
+			d.UDID = udid
+		}
+	})
+}
+
+// enrolledWith is enrolled for a device that adjust (when not nil) sets up
+// before it enrols.
+func (f *fixture) enrolledWith(ts *httptest.Server, o privacy.Ownership, subjectID string, adjust func(*sim.Device)) (*sim.Device, store.Device) {
+	f.t.Helper()
 	link := f.invite(o, subjectID)
 	d, err := sim.New(ts.Client(), o == privacy.UserEnrolled)
 	if err != nil {
 		f.t.Fatal(err)
 	}
-	if udid != "" {
-		d.UDID = udid
-	}
 	d.Personal, d.Account = o.PersonallyOwned(), f.emails[subjectID]
+	if adjust != nil {
+		adjust(d)
+	}
 	if err := d.Enrol(f.ctx, link, false); err != nil {
 		f.t.Fatalf("enrolment: %v", err)
 	}
@@ -84,6 +95,13 @@ func (f *fixture) enrolledAs(ts *httptest.Server, udid string, o privacy.Ownersh
 	}
 	return d, dev
 }
+
+// supervised sets a device up as Automated Device Enrollment or Apple
+// Configurator does: its first DeviceInformation reports it supervised.
+func supervised(d *sim.Device) { d.Supervised = true }
+
+// mac makes a device a Mac.
+func mac(d *sim.Device) { d.Model, d.ProductName = "Mac14,2", "Mac14,2" }
 
 func (f *fixture) fields(deviceID string) map[string]privacy.FieldView {
 	f.t.Helper()
@@ -504,7 +522,7 @@ func TestUnansweredCommandIsAbandoned(t *testing.T) {
 	f := newFixture(t, storetest.OpenSQLite(t))
 	f.publish(privacy.Corporate)
 	ts := f.serve()
-	d, dev := f.enrolled(ts, privacy.Corporate, "")
+	d, dev := f.enrolledWith(ts, privacy.Corporate, "", supervised) // restarts need supervision
 	if _, err := d.Poll(f.ctx); err != nil {
 		t.Fatal(err)
 	}

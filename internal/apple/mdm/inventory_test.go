@@ -169,11 +169,11 @@ func TestListsOnPersonalDevicesAreManagedOnly(t *testing.T) {
 		want      bool
 	}{{privacy.Corporate, false}, {privacy.Personal, true}, {privacy.UserEnrolled, true}} {
 		d := store.Device{Ownership: string(c.ownership)}
-		p, err := mdm.RequestFor(mdmproto.ProfileList{}, d, privacy.Settings{}, false)
+		p, err := mdm.RequestFor(mdmproto.ProfileList{}, d, privacy.Settings{}, mdm.DeviceFacts{})
 		if err != nil || p.(mdmproto.ProfileList).ManagedOnly != c.want {
 			t.Errorf("%s ProfileList: %+v, %v; want ManagedOnly %v", c.ownership, p, err, c.want)
 		}
-		l, err := mdm.RequestFor(mdmproto.CertificateList{}, d, privacy.Settings{}, false)
+		l, err := mdm.RequestFor(mdmproto.CertificateList{}, d, privacy.Settings{}, mdm.DeviceFacts{})
 		if err != nil || l.(mdmproto.CertificateList).ManagedOnly != c.want {
 			t.Errorf("%s CertificateList: %+v, %v; want ManagedOnly %v", c.ownership, l, err, c.want)
 		}

@@ -28,7 +28,7 @@ func TestDepartureClosesTheChannel(t *testing.T) {
 
 	var refused *sim.RefusedError
 
-	checkedOut, dev := f.enrolled(ts, privacy.Corporate, "")
+	checkedOut, dev := f.enrolledWith(ts, privacy.Corporate, "", supervised)
 	cmds := pendingCommands(t, f, checkedOut, dev)
 	if _, err := checkedOut.Checkin(f.ctx, checkedOut.CheckOut()); err != nil {
 		t.Fatal(err)
@@ -38,7 +38,7 @@ func TestDepartureClosesTheChannel(t *testing.T) {
 		t.Errorf("a checked-out device renewed its certificate: %v", err)
 	}
 
-	deprovisioned, dev := f.enrolled(ts, privacy.Corporate, "")
+	deprovisioned, dev := f.enrolledWith(ts, privacy.Corporate, "", supervised)
 	cmds = pendingCommands(t, f, deprovisioned, dev)
 	if _, err := f.priv.DeprovisionDevice(f.ctx, f.tenant, dev.ID, "the laptop was sold", admin); err != nil {
 		t.Fatal(err)
@@ -69,7 +69,7 @@ func TestDepartureClosesTheChannel(t *testing.T) {
 	}
 }
 
-// pendingCommands leaves the enrolled device d a lock it was sent and never
+// pendingCommands leaves the enrolled, supervised device d a lock it was sent and never
 // answered and a restart still queued.
 func pendingCommands(t *testing.T, f *fixture, d *sim.Device, dev store.Device) []store.Command {
 	t.Helper()
@@ -157,7 +157,7 @@ func TestDepartedChannelsSwept(t *testing.T) {
 	var left []store.Device
 	var cmds [][]store.Command
 	for range 3 {
-		d, dev := f.enrolled(ts, privacy.Corporate, "")
+		d, dev := f.enrolledWith(ts, privacy.Corporate, "", supervised)
 		cmds = append(cmds, pendingCommands(t, f, d, dev))
 		// As an older Steward left it: deprovisioned, channel untouched.
 		dev, err := f.st.Read().Devices().Get(f.ctx, f.tenant, dev.ID)

@@ -161,7 +161,7 @@ func TestBulkSkipsIneligibleDevices(t *testing.T) {
 		f.publish(privacy.Corporate)
 		f.publish(privacy.Personal)
 		ts := f.serve()
-		_, corp := f.enrolled(ts, privacy.Corporate, "")
+		_, corp := f.polled(ts, privacy.Corporate, "", supervised) // locating needs supervision
 		_, full := f.enrolled(ts, privacy.Corporate, "")
 		_, personal := f.enrolled(ts, privacy.Personal, f.subject("erika@acme.test"))
 		pending, err := f.priv.RegisterDevice(f.ctx, f.tenant, privacy.DeviceInput{Ownership: "corporate", Platform: "ios"}, admin)
