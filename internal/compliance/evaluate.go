@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/steward-mdm/steward/internal/device"
+	"github.com/steward-mdm/steward/internal/privacy"
 )
 
 // Facts are what compliance knows about one device. Nil pointers and a nil
@@ -77,6 +78,15 @@ func (r Rules) Evaluate(f Facts, now time.Time, blocked []string) Outcome {
 	}
 	if r.PasscodeRequired {
 		switch {
+		case f.Platform == "macos":
+			// A Mac reports no passcode (information.security.yaml): its
+			// accounts' passwords are the login, which MDM cannot see.
+		case f.PasscodePresent == nil && f.Ownership == string(privacy.UserEnrolled) && f.PasscodeCompliant != nil:
+			// User Enrollment does not say whether a passcode is set, and
+			// enrolling needs one; whether it meets the rules it does say.
+			if !*f.PasscodeCompliant {
+				fail("passcode", "Change the passcode: it does not meet your organisation's passcode rules.")
+			}
 		case f.PasscodePresent == nil:
 			unknown("passcode", "The device has not reported whether a passcode is set.")
 		case !*f.PasscodePresent:

@@ -32,6 +32,17 @@ func TestEvaluate(t *testing.T) {
 		{"no passcode", all, func(f Facts) Facts { f.PasscodePresent = ptr(false); return f }, nil, Fail, "passcode"},
 		{"weak passcode", all, func(f Facts) Facts { f.PasscodeCompliant = ptr(false); return f }, nil, Fail, "passcode"},
 		{"passcode unknown", all, func(f Facts) Facts { f.PasscodePresent = nil; return f }, nil, Unknown, "passcode"},
+		// User Enrollment does not say whether a passcode is set, only
+		// whether it meets the rules; a Mac reports no passcode at all.
+		{"User Enrollment, compliant passcode", Rules{PasscodeRequired: true}, func(f Facts) Facts {
+			f.Ownership, f.PasscodePresent = "user_enrolled", nil
+			return f
+		}, nil, Pass, ""},
+		{"User Enrollment, weak passcode", Rules{PasscodeRequired: true}, func(f Facts) Facts {
+			f.Ownership, f.PasscodePresent, f.PasscodeCompliant = "user_enrolled", nil, ptr(false)
+			return f
+		}, nil, Fail, "passcode"},
+		{"a Mac", Rules{PasscodeRequired: true}, func(f Facts) Facts { f.Platform, f.PasscodePresent, f.PasscodeCompliant = "macos", nil, nil; return f }, nil, Pass, ""},
 		{"not encrypted", all, func(f Facts) Facts { f.Encrypted = ptr(false); return f }, nil, Fail, "encryption"},
 		{"jailbroken", all, func(f Facts) Facts { f.Compromised = ptr(true); return f }, nil, Fail, "not_compromised"},
 		{"silent for 8 days", all, func(f Facts) Facts { f.LastSeen = now.Add(-8 * 24 * time.Hour); return f }, nil, Fail, "checked_in"},

@@ -150,6 +150,22 @@ func macOnlyUpdate(cmd map[string]any) bool {
 	return false
 }
 
+// securityInfo is what the device's system reports (information.security.yaml):
+// a Mac its FileVault, firewall and System Integrity Protection, and no
+// passcode; an iPhone its encryption capabilities and passcode, except that
+// User Enrollment keeps whether a passcode is set to itself.
+func (d *Device) securityInfo() map[string]any {
+	if d.mac() {
+		return map[string]any{"FDE_Enabled": true, "SystemIntegrityProtectionEnabled": true,
+			"FirewallSettings": map[string]any{"FirewallEnabled": true}}
+	}
+	info := map[string]any{"HardwareEncryptionCaps": 3, "PasscodeCompliant": !d.NoPasscode}
+	if d.EnrollmentID == "" {
+		info["PasscodePresent"], info["PasscodeCompliantWithProfiles"] = !d.NoPasscode, !d.NoPasscode
+	}
+	return info
+}
+
 // answer builds the device's result for a command, with realistic payloads.
 func (d *Device) answer(uuid string, cmd map[string]any) map[string]any {
 	rt, _ := cmd["RequestType"].(string)
@@ -158,8 +174,7 @@ func (d *Device) answer(uuid string, cmd map[string]any) map[string]any {
 	case "DeviceInformation":
 		res["QueryResponses"] = d.deviceInformation(cmd)
 	case "SecurityInfo":
-		res["SecurityInfo"] = map[string]any{"HardwareEncryptionCaps": 3, "PasscodePresent": !d.NoPasscode, "PasscodeCompliant": !d.NoPasscode,
-			"PasscodeCompliantWithProfiles": !d.NoPasscode}
+		res["SecurityInfo"] = d.securityInfo()
 	case "InstallProfile":
 		payload, _ := cmd["Payload"].([]byte)
 		var top struct {

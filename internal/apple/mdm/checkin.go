@@ -423,7 +423,13 @@ func (s *Service) bootstrapResponse(ch store.AppleChannel) ([]byte, error) {
 			return nil, err
 		}
 	}
-	return plist.Marshal(map[string]any{"BootstrapToken": token}, plist.XMLFormat)
+	// getbootstraptoken.yaml: the key is optional; without a token it is
+	// left out rather than sent empty.
+	answer := map[string]any{}
+	if len(token) > 0 {
+		answer["BootstrapToken"] = token
+	}
+	return plist.Marshal(answer, plist.XMLFormat)
 }
 
 // declarativeResponse answers declarative management with an empty,

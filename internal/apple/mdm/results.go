@@ -96,8 +96,15 @@ func securityInfoObservations(r mdmproto.SecurityInfoResult) []privacy.Observati
 	case r.FDEEnabled != nil:
 		o.flag("security.encrypted", r.FDEEnabled)
 	case r.HardwareEncryptionCaps != nil:
-		encrypted := *r.HardwareEncryptionCaps&2 != 0 // file-level data protection
-		o.flag("security.encrypted", &encrypted)
+		// information.security.yaml: data protection needs both levels of
+		// hardware encryption (3) and a passcode. User Enrollment does not
+		// say whether a passcode is set, so there it stays unknown.
+		switch {
+		case *r.HardwareEncryptionCaps != 3:
+			o.flag("security.encrypted", new(false))
+		case r.PasscodePresent != nil:
+			o.flag("security.encrypted", r.PasscodePresent)
+		}
 	}
 	if r.SystemIntegrityProtectionEnabled != nil {
 		compromised := !*r.SystemIntegrityProtectionEnabled

@@ -1,6 +1,7 @@
 package mdm_test
 
 import (
+	"strings"
 	"testing"
 
 	"howett.net/plist"
@@ -92,6 +93,9 @@ func TestUnlockTokenKeptOnlyForCorporateDevices(t *testing.T) {
 		var got struct{ BootstrapToken []byte }
 		if _, perr := plist.Unmarshal(out, &got); err != nil || perr != nil || len(got.BootstrapToken) != 0 {
 			t.Errorf("a personal Mac's old escrow handed back: %q, %v", got.BootstrapToken, err)
+		}
+		if strings.Contains(string(out), "BootstrapToken") {
+			t.Errorf("no token, but the answer holds the key: %s", out)
 		}
 		if _, err := d.Checkin(f.ctx, map[string]any{"MessageType": "SetBootstrapToken", "UDID": d.UDID}); err != nil {
 			t.Fatal(err)
