@@ -46,7 +46,8 @@ type Admitted struct {
 }
 
 // Gate is the one entry point for device data: it drops what the tenant's
-// policy forbids for the device's ownership class, encrypts what is
+// policy forbids for the device's ownership class (on a personally owned
+// device, what its owner has not accepted: EffectivePolicy), encrypts what is
 // personal under the device's data key, and stamps every stored value with
 // its data subject, category and expiry.
 type Gate struct {
@@ -82,6 +83,12 @@ func (g *Gate) Admit(ctx context.Context, q store.Queries, r Report) (Admitted, 
 		return out, err
 	}
 	ownership := Ownership(dev.Ownership)
+	policy := settings.Policy
+	if !g.Disabled {
+		if policy, err = EffectivePolicy(ctx, q, settings, dev); err != nil {
+			return out, err
+		}
+	}
 	current, err := q.Inventory().Current(ctx, r.TenantID, r.DeviceID)
 	if err != nil {
 		return out, err
@@ -99,7 +106,7 @@ func (g *Gate) Admit(ctx context.Context, q store.Queries, r Report) (Admitted, 
 		if !ok {
 			return Admitted{}, fmt.Errorf("privacy gate: field %q is not in the data catalogue", obs.Field)
 		}
-		mode := settings.Policy.Mode(ownership, f.Category)
+		mode := policy.Mode(ownership, f.Category)
 		if g.Disabled {
 			mode = Show
 		}
@@ -177,7 +184,7 @@ func (g *Gate) Admit(ctx context.Context, q store.Queries, r Report) (Admitted, 
 			return Admitted{}, err
 		}
 	}
-	if err := g.indexDevice(ctx, q, dev, r.Values, settings); err != nil {
+	if err := g.indexDevice(ctx, q, dev, r.Values, policy); err != nil {
 		return Admitted{}, err
 	}
 	if out.Stored > 0 && g.Changed != nil {
@@ -212,8 +219,8 @@ func recentlyConfirmed(stored, fresh store.InventoryValue) bool {
 
 // indexDevice keeps the device's blind indexes of serial number and UDID,
 // so admins can find a device by them without either being stored in clear.
-func (g *Gate) indexDevice(ctx context.Context, q store.Queries, dev store.Device, values []Observation, settings Settings) error {
-	if g.Disabled || settings.Policy.Mode(Ownership(dev.Ownership), DeviceIdentity) == Drop {
+func (g *Gate) indexDevice(ctx context.Context, q store.Queries, dev store.Device, values []Observation, policy Policy) error {
+	if g.Disabled || policy.Mode(Ownership(dev.Ownership), DeviceIdentity) == Drop {
 		return nil
 	}
 	changed := false

@@ -58,8 +58,11 @@ type ClassPolicy struct {
 type Policy map[Ownership]ClassPolicy
 
 // Mode returns what the policy says for o and c (Drop when unknown).
-func (p Policy) Mode(o Ownership, c Category) Mode {
-	if m, ok := p[o].Modes[c]; ok {
+func (p Policy) Mode(o Ownership, c Category) Mode { return p[o].mode(c) }
+
+// mode returns what the class policy says for c (Drop when unknown).
+func (cp ClassPolicy) mode(c Category) Mode {
+	if m, ok := cp.Modes[c]; ok {
 		return m
 	}
 	return Drop

@@ -66,6 +66,10 @@ type Settings struct {
 	// NoticeVersions is the current privacy-notice version per ownership
 	// class; consent to an older version must be asked again.
 	NoticeVersions map[Ownership]int64 `json:"notice_versions,omitempty"`
+	// NoticePolicies keeps, for each notice version of a personally owned
+	// class, the class's policy when it was published: what the employees
+	// who accepted that version agreed to (see EffectivePolicy).
+	NoticePolicies map[Ownership]map[int64]ClassPolicy `json:"notice_policies,omitempty"`
 }
 
 // FlowConsent records who switched a flow on or off.
@@ -177,6 +181,15 @@ func decodeSettings(tenantID string, doc []byte) (Settings, error) {
 	}
 	if s.NoticeVersions == nil {
 		s.NoticeVersions = map[Ownership]int64{}
+	}
+	// A current notice published before Steward kept each version's
+	// policy: every widening publishes a new version, so the policy has at
+	// most narrowed since, and today's is a safe record of what its readers
+	// accepted. It is stored with the next save, which decodes first.
+	for o, v := range s.NoticeVersions {
+		if _, kept := s.NoticePolicies[o][v]; v > 0 && !kept {
+			s.keepNoticePolicy(o, v)
+		}
 	}
 	return s, nil
 }

@@ -62,6 +62,10 @@ func (s *Service) ViewDevice(ctx context.Context, tenantID, deviceID string, v V
 		if err != nil {
 			return err
 		}
+		policy, err := EffectivePolicy(ctx, q, settings, d)
+		if err != nil {
+			return err
+		}
 		revealed := map[string]bool{}
 		if v.Actor.ID != "" {
 			rs, err := q.Reveals().Active(ctx, tenantID, actorRef(v.Actor), deviceID, s.clock())
@@ -78,11 +82,11 @@ func (s *Service) ViewDevice(ctx context.Context, tenantID, deviceID string, v V
 		var readFields []string
 		for _, val := range values {
 			f, _ := FieldByKey(val.Field)
-			// The stored flag says how it was collected; the current policy
-			// may have narrowed since. The stricter of the two applies.
-			mode := settings.Policy.Mode(Ownership(d.Ownership), Category(val.Category))
+			// The stored flag says how it was collected; the policy the
+			// device is under may have narrowed since. The stricter applies.
+			mode := policy.Mode(Ownership(d.Ownership), Category(val.Category))
 			if mode == Drop {
-				continue // awaiting deletion by the narrowing that dropped it
+				continue // awaiting deletion, or collected beyond what its owner accepted
 			}
 			hidden := val.Hidden || mode == Hide
 			fv := FieldView{Field: val.Field, Name: f.Name, Category: Category(val.Category), Personal: val.Ciphertext != nil,

@@ -371,8 +371,12 @@ func (s *Service) initialInventory(ctx context.Context, q store.Queries, d store
 	if err != nil {
 		return nil, err
 	}
+	policy, err := privacy.EffectivePolicy(ctx, q, settings, d)
+	if err != nil {
+		return nil, err
+	}
 	reqs := []mdmproto.Request{mdmproto.SecurityInfo{}, mdmproto.InstalledApplicationList{}}
-	if len(DeviceInformationQueries(settings.Policy, privacy.Ownership(d.Ownership))) > 0 {
+	if len(DeviceInformationQueries(policy, privacy.Ownership(d.Ownership))) > 0 {
 		reqs = append([]mdmproto.Request{mdmproto.DeviceInformation{}}, reqs...)
 	}
 	return reqs, nil

@@ -403,6 +403,14 @@ func (s *Service) prepare(ctx context.Context, q store.Queries, d store.Device, 
 			return store.Command{}, err
 		}
 	}
+	if _, asks := req.(mdmproto.DeviceInformation); asks {
+		// Queries follow the policy the device's owner accepted.
+		policy, err := privacy.EffectivePolicy(ctx, q, settings, d)
+		if err != nil {
+			return store.Command{}, err
+		}
+		settings.Policy = policy
+	}
 	r, err := RequestFor(req, d, settings, facts)
 	if err != nil {
 		return store.Command{}, err

@@ -452,8 +452,9 @@ func (s *Service) EnqueueForUser(ctx context.Context, tenantID, deviceID, userCh
 // lookup is audited, without the name, which Steward does not keep.
 //
 // A channel's times tell when its user used the device. Unless the
-// tenant's policy shows usage logs for the device's class (it hides them by
-// default, and drops them for shared devices), the last check-in is left
+// tenant's policy shows usage logs for the device (it hides them by
+// default, and drops them for shared devices; on a personal device the
+// owner must have accepted it: EffectivePolicy), the last check-in is left
 // out and the other times are given to the day only: hidden usage is seen
 // only after a reason is given, and channel times have no such reveal.
 func (s *Service) UserChannels(ctx context.Context, tenantID, deviceID, account string, actor iam.Actor) ([]store.AppleUserChannel, error) {
@@ -466,8 +467,12 @@ func (s *Service) UserChannels(ctx context.Context, tenantID, deviceID, account 
 		if err != nil {
 			return nil, err
 		}
+		policy, err := privacy.EffectivePolicy(ctx, q, settings, d)
+		if err != nil {
+			return nil, err
+		}
 		ucs, err := q.AppleUserChannels().List(ctx, tenantID, deviceID)
-		if err != nil || settings.Policy.Mode(privacy.Ownership(d.Ownership), privacy.UsageLogs) == privacy.Show {
+		if err != nil || policy.Mode(privacy.Ownership(d.Ownership), privacy.UsageLogs) == privacy.Show {
 			return ucs, err
 		}
 		for i := range ucs {
