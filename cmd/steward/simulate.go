@@ -215,7 +215,7 @@ func simSetup(a *apiCall, ownership string) error {
 	}
 	if settings.NoticeVersions[privacy.Ownership(ownership)] == 0 {
 		in := api.NoticeRequest{Ownership: ownership, Translations: []privacy.Translation{{Language: "en", Title: "Simulated devices",
-			Body: privacy.PlainSummary(settings.Policy, privacy.Ownership(ownership))}}}
+			Body: privacy.PlainSummary(privacy.Settings{Policy: settings.Policy, RetentionDays: settings.RetentionDays}, privacy.Ownership(ownership))}}}
 		if err := a.do("POST", tenantPath(a.tenant, "/privacy/notices"), in, nil); err != nil {
 			return err
 		}

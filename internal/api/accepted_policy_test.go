@@ -23,7 +23,7 @@ func TestWideningWaitsForTheEmployeeThroughTheAPI(t *testing.T) {
 		var dev DeviceView
 		e.must(201, e.owner, "POST", base+"/devices", DeviceRequest{SubjectID: sub.ID, Ownership: "personal", Platform: "ios"}, &dev)
 		e.must(201, e.owner, "POST", base+"/privacy/notices", NoticeRequest{Ownership: "personal", Translations: []privacy.Translation{
-			{Language: "en", Title: "Your device and us", Body: privacy.PlainSummary(privacy.DefaultPolicy(), privacy.Personal)}}}, nil)
+			{Language: "en", Title: "Your device and us", Body: privacy.PlainSummary(privacy.DefaultSettings(), privacy.Personal)}}}, nil)
 		var tok PortalTokenView
 		e.must(201, e.owner, "POST", base+"/subjects/"+sub.ID+"/portal-tokens", PortalTokenRequest{}, &tok)
 		accept := func(version int64) {

@@ -111,7 +111,7 @@ func TestNoticesFromBeforeSnapshotsAreHeldSafely(t *testing.T) {
 func (f *fixture) publishNotice(o privacy.Ownership) {
 	f.t.Helper()
 	if _, err := f.svc.PublishNotice(f.ctx, f.tenant, privacy.NoticeInput{Ownership: string(o), Translations: []privacy.Translation{
-		{Language: "en", Title: "Your device and us", Body: privacy.PlainSummary(privacy.DefaultPolicy(), o)}}}, admin); err != nil {
+		{Language: "en", Title: "Your device and us", Body: privacy.PlainSummary(privacy.DefaultSettings(), o)}}}, admin); err != nil {
 		f.t.Fatal(err)
 	}
 }

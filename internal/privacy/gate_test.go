@@ -106,8 +106,27 @@ func TestGateRefreshesUnchangedValues(t *testing.T) {
 		if got := f.ingest(soon); got.Stored != 0 || got.Unchanged != 9 {
 			t.Fatalf("third report: %+v, want 9 unchanged", got)
 		}
-		if cur, err := st.Read().Inventory().Current(f.ctx, f.tenant, d.ID); err != nil || !cur[0].CollectedAt.Equal(after[0].CollectedAt) {
+		cur, err := st.Read().Inventory().Current(f.ctx, f.tenant, d.ID)
+		if err != nil || !cur[0].CollectedAt.Equal(after[0].CollectedAt) {
 			t.Fatalf("a report minutes later moved the collection time: %+v, %v", cur, err)
+		}
+
+		// A longer retention does not keep what was collected under the
+		// shorter one any longer.
+		expiry := map[string]time.Time{}
+		for _, v := range cur {
+			expiry[v.Field] = v.ExpiresAt
+		}
+		if _, err := f.svc.SetRetention(f.ctx, f.tenant, map[privacy.Category]int{privacy.Location: 7}, "longer location retention", admin); err != nil {
+			t.Fatal(err)
+		}
+		if cur, err = st.Read().Inventory().Current(f.ctx, f.tenant, d.ID); err != nil {
+			t.Fatal(err)
+		}
+		for _, v := range cur {
+			if !v.ExpiresAt.Equal(expiry[v.Field]) {
+				t.Errorf("%s: a longer retention moved its expiry from %v to %v", v.Field, expiry[v.Field], v.ExpiresAt)
+			}
 		}
 
 		// Never kept past a retention shortened in between.
@@ -115,8 +134,7 @@ func TestGateRefreshesUnchangedValues(t *testing.T) {
 			t.Fatal(err)
 		}
 		f.ingest(soon)
-		cur, err := st.Read().Inventory().Current(f.ctx, f.tenant, d.ID)
-		if err != nil {
+		if cur, err = st.Read().Inventory().Current(f.ctx, f.tenant, d.ID); err != nil {
 			t.Fatal(err)
 		}
 		for _, v := range cur {

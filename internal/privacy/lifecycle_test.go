@@ -301,7 +301,7 @@ func TestConsentVersionsAndWithdrawal(t *testing.T) {
 		byod := f.device(erika.ID, privacy.Personal)
 		f.ingest(deviceInformation(f, byod.ID))
 		notice := privacy.NoticeInput{Ownership: "personal", Translations: []privacy.Translation{
-			{Language: "en", Title: "Your device and us", Body: privacy.PlainSummary(privacy.DefaultPolicy(), privacy.Personal)},
+			{Language: "en", Title: "Your device and us", Body: privacy.PlainSummary(privacy.DefaultSettings(), privacy.Personal)},
 			{Language: "de", Title: "Ihr Gerät und wir", Body: "Wir sehen nur verwaltete Apps."}}}
 		v, err := f.svc.PublishNotice(f.ctx, f.tenant, notice, admin)
 		if err != nil || v != 1 {

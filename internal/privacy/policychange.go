@@ -126,7 +126,8 @@ func (s *Service) widenedNotice(ctx context.Context, q store.Queries, tenantID s
 	if err != nil {
 		return nil, err
 	}
-	summary := PlainSummary(p, o)
+	settings.Policy = p
+	summary := PlainSummary(settings, o)
 	var out []Translation
 	for _, n := range all {
 		if n.Version == settings.NoticeVersions[o] {
@@ -245,46 +246,4 @@ func Decide(ctx context.Context, q store.Queries, a store.Approval, approve bool
 		return "", err
 	}
 	return state, nil
-}
-
-// PlainSummary says in plain words what Steward collects and what the
-// organisation can do for one ownership class: the text an employee reads
-// before enrolling.
-func PlainSummary(p Policy, o Ownership) string {
-	var shown, hidden, never []string
-	for _, c := range Categories {
-		line := fmt.Sprintf("- **%s**: %s", c.Name, strings.ToLower(c.Description[:1])+c.Description[1:])
-		if c.Retention > 0 {
-			line += fmt.Sprintf(" Kept %d days.", c.RetentionDays())
-		}
-		switch p.Mode(o, c.Category) {
-		case Show:
-			shown = append(shown, line)
-		case Hide:
-			hidden = append(hidden, line)
-		default:
-			never = append(never, fmt.Sprintf("- **%s**", c.Name))
-		}
-	}
-	var b strings.Builder
-	if len(shown) > 0 {
-		b.WriteString("### What your organisation's admins can see\n\n" + strings.Join(shown, "\n") + "\n\n")
-	}
-	if len(hidden) > 0 {
-		b.WriteString("### Collected but hidden\n\nAdmins see these only after giving a reason, for a limited time, and you can see every such access in your access record.\n\n" + strings.Join(hidden, "\n") + "\n\n")
-	}
-	if len(never) > 0 {
-		b.WriteString("### Never collected\n\n" + strings.Join(never, "\n") + "\n\n")
-	}
-	b.WriteString("### What your organisation can do\n\n")
-	if o.PersonallyOwned() {
-		b.WriteString("- Only apps, settings and data it installed (managed) are ever listed or removed; your own apps are never inventoried.\n")
-	}
-	if p[o].FullWipe {
-		b.WriteString("- Erase the whole device, for example when it is lost or stolen.\n")
-	} else {
-		b.WriteString("- It cannot erase your whole device; it can only remove what it installed.\n")
-	}
-	b.WriteString("- Lock the device and require a passcode.\n")
-	return b.String()
 }

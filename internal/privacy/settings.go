@@ -213,8 +213,10 @@ const (
 	maxLocationDays = 7
 )
 
-// SetRetention changes retention per category. Values already stored get
-// the new period too: a shorter one makes them expire sooner.
+// SetRetention changes retention per category. A shorter period applies to
+// the values already stored too, which expire sooner; a longer one only to
+// values collected from now on, as those stored were collected under the
+// shorter period the notice gave.
 func (s *Service) SetRetention(ctx context.Context, tenantID string, days map[Category]int, reason string, actor iam.Actor) (Settings, error) {
 	reason, err := ValidateReason(reason)
 	if err != nil {
@@ -244,8 +246,12 @@ func (s *Service) SetRetention(ctx context.Context, tenantID string, days map[Ca
 			settings.RetentionDays = map[Category]int{}
 		}
 		for c, d := range days {
+			was, now := settings.Retention(c), time.Duration(d)*day
 			settings.RetentionDays[c] = d
-			if err := q.Inventory().SetRetention(ctx, tenantID, string(c), time.Duration(d)*day); err != nil {
+			if was > 0 && now >= was {
+				continue // a longer period is for what is collected from now on
+			}
+			if err := q.Inventory().SetRetention(ctx, tenantID, string(c), now); err != nil {
 				return err
 			}
 		}

@@ -234,7 +234,7 @@ func (s *Service) Invitation(ctx context.Context, secret, language string) (Invi
 	}
 	o := privacy.Ownership(e.Ownership)
 	askWipe := o == privacy.Personal && settings.Policy[o].FullWipe && (e.State == store.EnrolmentOpen || e.AllowFullWipe)
-	return Invitation{Enrolment: e, Consented: consented, AskWipe: askWipe, Notice: n, Summary: privacy.PlainSummary(settings.Policy, o)}, nil
+	return Invitation{Enrolment: e, Consented: consented, AskWipe: askWipe, Notice: n, Summary: privacy.PlainSummary(settings, o)}, nil
 }
 
 // AcceptInput is the employee's answer to the invitation.

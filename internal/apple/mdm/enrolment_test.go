@@ -93,7 +93,7 @@ func (f *fixture) invite(o privacy.Ownership, subjectID string) string {
 func (f *fixture) publish(o privacy.Ownership) {
 	f.t.Helper()
 	if _, err := f.priv.PublishNotice(f.ctx, f.tenant, privacy.NoticeInput{Ownership: string(o), Translations: []privacy.Translation{
-		{Language: "en", Title: "Your device and us", Body: privacy.PlainSummary(privacy.DefaultPolicy(), o)}}}, admin); err != nil {
+		{Language: "en", Title: "Your device and us", Body: privacy.PlainSummary(privacy.DefaultSettings(), o)}}}, admin); err != nil {
 		f.t.Fatal(err)
 	}
 }
