@@ -113,6 +113,12 @@ func TestGateRefreshesUnchangedValues(t *testing.T) {
 
 		// A longer retention does not keep what was collected under the
 		// shorter one any longer.
+		if _, err := f.svc.SetRetention(f.ctx, f.tenant, map[privacy.Category]int{privacy.Location: 3}, "shorter location retention", admin); err != nil {
+			t.Fatal(err)
+		}
+		if cur, err = st.Read().Inventory().Current(f.ctx, f.tenant, d.ID); err != nil {
+			t.Fatal(err)
+		}
 		expiry := map[string]time.Time{}
 		for _, v := range cur {
 			expiry[v.Field] = v.ExpiresAt
