@@ -34,6 +34,19 @@ func TestPasscodeAndEncryptionOnEachPlatform(t *testing.T) {
 		_, phone := f.enrol("corporate", "", "", nil)
 		_, bare := f.enrol("corporate", "", "", func(d *sim.Device) { d.NoPasscode = true })
 		_, byod := f.enrol("user_enrolled", erika.ID, "", func(d *sim.Device) { userEnrolment(d); d.Account = "erika@fleet.test" })
+		// What Steward stored from the hardware alone before it knew
+		// better: the device never reports anything to replace it.
+		_, staleByod := f.enrol("user_enrolled", erika.ID, "", func(d *sim.Device) {
+			userEnrolment(d)
+			d.EnrollmentID, d.Account = "5A2D1EF6B2C3D4E5", "erika@fleet.test"
+		})
+		if err := st.Tx(f.ctx, func(q store.Queries) error {
+			_, err := f.app.Privacy.Gate().Admit(f.ctx, q, privacy.Report{TenantID: f.tenant, DeviceID: staleByod, Source: "test",
+				Values: []privacy.Observation{{Field: "security.encrypted", Value: true}}})
+			return err
+		}); err != nil {
+			t.Fatal(err)
+		}
 		_, laptop := f.enrol("corporate", "", "", mac)
 		_, openLaptop := f.enrol("corporate", "", "", func(d *sim.Device) { mac(d); d.FileVaultOff = true })
 
@@ -46,6 +59,8 @@ func TestPasscodeAndEncryptionOnEachPlatform(t *testing.T) {
 			{"iPhone without a passcode", bare, store.ComplianceNoncompliant, "false",
 				map[string]string{"passcode": "Set a passcode", "encryption": "Set a passcode"}},
 			{"User Enrollment", byod, store.ComplianceUnknown, "",
+				map[string]string{"encryption": "User Enrollment"}},
+			{"User Enrollment, an old value stored", staleByod, store.ComplianceUnknown, "true",
 				map[string]string{"encryption": "User Enrollment"}},
 			{"Mac with FileVault", laptop, store.ComplianceCompliant, "true", nil},
 			{"Mac without FileVault", openLaptop, store.ComplianceNoncompliant, "false", map[string]string{"encryption": "FileVault"}},
