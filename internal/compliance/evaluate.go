@@ -76,16 +76,21 @@ func (r Rules) Evaluate(f Facts, now time.Time, blocked []string) Outcome {
 			vs = append(vs, v)
 		}
 	}
+	mac, userEnrolled := f.Platform == "macos", f.Ownership == string(privacy.UserEnrolled)
 	if r.PasscodeRequired {
 		switch {
-		case f.Platform == "macos":
-			// A Mac reports no passcode (information.security.yaml): its
-			// accounts' passwords are the login, which MDM cannot see.
-		case f.PasscodePresent == nil && f.Ownership == string(privacy.UserEnrolled) && f.PasscodeCompliant != nil:
-			// User Enrollment does not say whether a passcode is set, and
-			// enrolling needs one; whether it meets the rules it does say.
+		case mac:
+			// Does not apply: a Mac reports no passcode
+			// (information.security.yaml); its users' login passwords are
+			// out of MDM's sight. A passcode profile, as a required
+			// profile, is how a policy enforces them.
+		case f.PasscodePresent == nil && userEnrolled && f.PasscodeCompliant != nil:
+			// User Enrollment never says whether a passcode is set, only
+			// whether it meets every requirement on the device; with none
+			// there (a passcode payload or a mail account's), the rule
+			// passes whether or not one is set.
 			if !*f.PasscodeCompliant {
-				fail("passcode", "Change the passcode: it does not meet your organisation's passcode rules.")
+				fail("passcode", "Set a passcode that meets your organisation's passcode rules.")
 			}
 		case f.PasscodePresent == nil:
 			unknown("passcode", "The device has not reported whether a passcode is set.")
@@ -97,10 +102,19 @@ func (r Rules) Evaluate(f Facts, now time.Time, blocked []string) Outcome {
 	}
 	if r.EncryptionRequired {
 		switch {
+		case userEnrolled && !mac:
+			// An iPhone's data protection needs a passcode, which User
+			// Enrollment keeps to itself: this is never decided. A value
+			// stored anyway came from the hardware alone, as Steward read
+			// it before e84fef8, and stays until the device leaves.
+			unknown("encryption", "With User Enrollment the device does not tell your organisation whether a passcode protects its data, "+
+				"so this rule cannot be checked on it; your IT team needs to change the compliance policy.")
 		case f.Encrypted == nil:
 			unknown("encryption", "The device has not reported whether its storage is encrypted.")
+		case !*f.Encrypted && mac:
+			fail("encryption", "Turn on FileVault.")
 		case !*f.Encrypted:
-			fail("encryption", "Turn on storage encryption (on a Mac: FileVault).")
+			fail("encryption", "Set a passcode on the device: without one its data is not protected.")
 		}
 	}
 	if r.NotCompromised {

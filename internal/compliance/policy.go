@@ -23,9 +23,13 @@ type Rules struct {
 	// device, so people get time to update.
 	MinOSVersion  string    `json:"min_os_version,omitempty"`
 	MinOSDeadline time.Time `json:"min_os_deadline,omitzero"`
-	// PasscodeRequired: a passcode is set and meets the passcode profile.
+	// PasscodeRequired: a passcode is set and meets the passcode rules on
+	// the device. Under User Enrollment only the latter is known; on a Mac
+	// the rule does not apply (Macs report no passcode).
 	PasscodeRequired bool `json:"passcode_required,omitempty"`
-	// EncryptionRequired: storage is encrypted (data protection, FileVault).
+	// EncryptionRequired: storage is encrypted (data protection, which
+	// needs a passcode, or FileVault). Never known under User Enrollment
+	// on an iPhone or iPad.
 	EncryptionRequired bool `json:"encryption_required,omitempty"`
 	// NotCompromised: no jailbreak, System Integrity Protection on.
 	NotCompromised bool `json:"not_compromised,omitempty"`

@@ -210,7 +210,7 @@ var Catalogue = []Field{
 		Purpose: purposeSecurity, LegalBasis: BasisObligation, Sources: []Source{apple("SecurityInfo", "PasscodeCompliant")}},
 	{Key: "security.encrypted", Name: "Storage encrypted", Category: SecurityState,
 		Purpose: purposeSecurity, LegalBasis: BasisObligation,
-		Sources: []Source{apple("SecurityInfo", "HardwareEncryptionCaps"), apple("SecurityInfo", "FDE_Enabled")}},
+		Sources: []Source{apple("SecurityInfo", "HardwareEncryptionCaps"), apple("SecurityInfo", "PasscodePresent"), apple("SecurityInfo", "FDE_Enabled")}},
 	{Key: "security.activation_lock", Name: "Activation Lock on", Category: SecurityState,
 		Purpose: purposeSecurity, LegalBasis: BasisLegitimate, Sources: []Source{apple("DeviceInformation", "IsActivationLockEnabled")}},
 	{Key: "security.compromised", Name: "Compromised (jailbroken / SIP off)", Category: SecurityState,

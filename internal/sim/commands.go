@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"strings"
+	"time"
 
 	"howett.net/plist"
 
@@ -152,15 +154,22 @@ func macOnlyUpdate(cmd map[string]any) bool {
 
 // securityInfo is what the device's system reports (information.security.yaml):
 // a Mac its FileVault, firewall and System Integrity Protection, and no
-// passcode; an iPhone its encryption capabilities and passcode, except that
-// User Enrollment keeps whether a passcode is set to itself.
+// passcode; an iPhone its encryption capabilities, which are its hardware's
+// whether or not a passcode is set, and its passcode, except that User
+// Enrollment keeps whether a passcode is set to itself.
 func (d *Device) securityInfo() map[string]any {
+	status := map[string]any{"IsUserEnrollment": d.userEnrolled()}
 	if d.mac() {
-		return map[string]any{"FDE_Enabled": true, "SystemIntegrityProtectionEnabled": true,
-			"FirewallSettings": map[string]any{"FirewallEnabled": true}}
+		status["EnrolledViaDEP"], status["UserApprovedEnrollment"] = d.Supervised, true
+		info := map[string]any{"FDE_Enabled": !d.FileVaultOff, "SystemIntegrityProtectionEnabled": true, "ManagementStatus": status,
+			"FirewallSettings": map[string]any{"FirewallEnabled": true, "BlockAllIncoming": false, "StealthMode": false}}
+		if !d.userEnrolled() {
+			info["FDE_HasPersonalRecoveryKey"], info["FDE_HasInstitutionalRecoveryKey"] = !d.FileVaultOff, false
+		}
+		return info
 	}
-	info := map[string]any{"HardwareEncryptionCaps": 3, "PasscodeCompliant": !d.NoPasscode}
-	if d.EnrollmentID == "" {
+	info := map[string]any{"HardwareEncryptionCaps": 3, "PasscodeCompliant": !d.NoPasscode, "ManagementStatus": status}
+	if !d.userEnrolled() {
 		info["PasscodePresent"], info["PasscodeCompliantWithProfiles"] = !d.NoPasscode, !d.NoPasscode
 	}
 	return info
@@ -230,7 +239,7 @@ func (d *Device) answer(uuid string, cmd map[string]any) map[string]any {
 		}
 		res["CertificateList"] = certs
 	case "DeviceLocation":
-		res["Latitude"], res["Longitude"], res["HorizontalAccuracy"] = 52.5200, 13.4050, 35.0
+		maps.Copy(res, location(time.Now()))
 	}
 	d.identify(res)
 	return res

@@ -51,6 +51,8 @@ type Device struct {
 	Apps       int // apps installed (and reported on a full list)
 	OSVersion  string
 	NoPasscode bool // reports no passcode set
+	// FileVaultOff: a Mac that reports FileVault off.
+	FileVaultOff bool
 	// RefuseProfiles answers InstallProfile with an error, as a device
 	// does for a payload it cannot apply.
 	RefuseProfiles bool
@@ -222,25 +224,14 @@ func (d *Device) Complete(ctx context.Context) error {
 
 // Authenticate is the first message of an installing profile's MDM payload.
 func (d *Device) Authenticate(ctx context.Context) error {
-	auth := map[string]any{"MessageType": "Authenticate", "Topic": d.topic, "Model": d.Model, "ProductName": d.ProductName,
-		"OSVersion": "18.1", "BuildVersion": "22B83", "DeviceName": "Simulated iPhone"}
-	d.identify(auth)
-	if d.UDID != "" {
-		auth["SerialNumber"] = d.Serial
-	}
-	if _, err := d.Checkin(ctx, auth); err != nil {
+	if _, err := d.Checkin(ctx, d.authenticate()); err != nil {
 		return fmt.Errorf("Authenticate: %w", err)
 	}
 	return nil
 }
 
 // TokenUpdate is the device's TokenUpdate message.
-func (d *Device) TokenUpdate() map[string]any {
-	tu := map[string]any{"MessageType": "TokenUpdate", "Topic": d.topic, "Token": d.PushToken, "PushMagic": d.PushMagic,
-		"UnlockToken": []byte("simulated-unlock-token")}
-	d.identify(tu)
-	return tu
-}
+func (d *Device) TokenUpdate() map[string]any { return d.tokenUpdate() }
 
 // CheckOut is the message a device sends when its MDM profile is removed.
 func (d *Device) CheckOut() map[string]any {

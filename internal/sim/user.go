@@ -55,9 +55,11 @@ func (u *User) LogIn(ctx context.Context) error {
 	return err
 }
 
-// TokenUpdate is the user channel's TokenUpdate message.
+// TokenUpdate is the user channel's TokenUpdate message; macOS requires
+// NotOnConsole there (tokenupdate.yaml).
 func (u *User) TokenUpdate() map[string]any {
-	return map[string]any{"MessageType": "TokenUpdate", "Topic": u.Device.topic, "Token": u.PushToken, "PushMagic": u.PushMagic}
+	return map[string]any{"MessageType": "TokenUpdate", "Topic": u.Device.topic, "Token": u.PushToken, "PushMagic": u.PushMagic,
+		"NotOnConsole": false}
 }
 
 // Checkin sends a check-in message on the user channel.

@@ -178,6 +178,14 @@ func (s *Service) authenticate(ctx context.Context, cert *x509.Certificate, m *m
 	if len(m.Topic) > maxPushStringLen { // kept as the channel's topic
 		return apperr.Invalid("Authenticate with a Topic longer than %d", maxPushStringLen)
 	}
+	if platformOf(m.ProductName, m.Model) == "" {
+		// Before anything is created: the profile fails to install, and
+		// the invitation stays open for an iPhone, iPad or Mac.
+		product := truncateText(firstNonEmpty(m.ProductName, m.Model), 64)
+		s.log.WarnContext(ctx, "an enrolment was refused: Steward manages iPhones, iPads and Macs only; send the invitation to one of them",
+			"product", product)
+		return apperr.Forbidden("Steward manages iPhones, iPads and Macs only; this device (%q) is none of them", product)
+	}
 	fp := Fingerprint(cert)
 	return s.st.Tx(ctx, func(q store.Queries) error {
 		if _, err := q.AppleChannels().GetByCert(ctx, fp); err == nil {
