@@ -5,8 +5,10 @@ import "fmt"
 // User Enrollment refuses some settings of payloads it otherwise takes, and
 // ignores others: Apple's schemas give them the userenrollment mode
 // "forbidden" or "ignored" (mdm/profiles/com.apple.applicationaccess.yaml,
-// com.apple.wifi.managed.yaml, com.apple.mobiledevice.passwordpolicy.yaml,
-// TopLevel.yaml). Restrictions Steward writes, by their JSON names, with
+// com.apple.wifi.managed.yaml, TopLevel.yaml). A passcode payload is the
+// exception: an iPhone's User Enrollment ignores its rules but, given one,
+// requires a passcode, which is what a policy needs most; the rules'
+// fate is documented, not refused. Restrictions Steward writes, by their JSON names, with
 // the platforms whose User Enrollment refuses them:
 var userEnrollmentRestrictions = []struct {
 	field    string
@@ -51,10 +53,6 @@ func (d Definition) UnappliedSettings(t Target) []string {
 			if !t.Mac || p.WiFi.Proxy.Type == "auto" {
 				out = append(out, path+".proxy")
 			}
-		case p.Passcode != nil && !t.Mac:
-			// iOS ignores every passcode rule under User Enrollment; a Mac
-			// refuses the payload itself (Unavailable).
-			out = append(out, path)
 		}
 	}
 	return out

@@ -20,7 +20,7 @@ func TestUnappliedSettings(t *testing.T) {
 		{"iPhone", Target{}, nil},
 		{"Mac", Target{Mac: true}, nil},
 		{"iPhone, User Enrollment", Target{UserEnrollment: true}, []string{"removal_disallowed",
-			"payloads[0].restrictions.allow_camera", "payloads[0].restrictions.allow_cloud_backup", "payloads[1].wifi.proxy", "payloads[2].passcode"}},
+			"payloads[0].restrictions.allow_camera", "payloads[0].restrictions.allow_cloud_backup", "payloads[1].wifi.proxy"}},
 		// A Mac's User Enrollment takes the removal flag and a proxy of
 		// type none, has no cloud backup restriction, and refuses the
 		// passcode payload as a whole (Unavailable).
