@@ -135,6 +135,20 @@ func TestGateRefreshesUnchangedValues(t *testing.T) {
 			}
 		}
 
+		// Nor does a shorter one after it, that is still longer than the
+		// one they were collected under.
+		if _, err := f.svc.SetRetention(f.ctx, f.tenant, map[privacy.Category]int{privacy.Location: 5}, "location retention between the two", admin); err != nil {
+			t.Fatal(err)
+		}
+		if cur, err = st.Read().Inventory().Current(f.ctx, f.tenant, d.ID); err != nil {
+			t.Fatal(err)
+		}
+		for _, v := range cur {
+			if !v.ExpiresAt.Equal(expiry[v.Field]) {
+				t.Errorf("%s: shortening to a period longer than its own moved its expiry from %v to %v", v.Field, expiry[v.Field], v.ExpiresAt)
+			}
+		}
+
 		// Never kept past a retention shortened in between.
 		if _, err := f.svc.SetRetention(f.ctx, f.tenant, map[privacy.Category]int{privacy.Location: 1}, "shorter location retention", admin); err != nil {
 			t.Fatal(err)

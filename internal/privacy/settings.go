@@ -215,8 +215,8 @@ const (
 
 // SetRetention changes retention per category. A shorter period applies to
 // the values already stored too, which expire sooner; a longer one only to
-// values collected from now on, as those stored were collected under the
-// shorter period the notice gave.
+// values collected from now on: a stored value never outlives the period
+// it was collected under.
 func (s *Service) SetRetention(ctx context.Context, tenantID string, days map[Category]int, reason string, actor iam.Actor) (Settings, error) {
 	reason, err := ValidateReason(reason)
 	if err != nil {
@@ -246,17 +246,18 @@ func (s *Service) SetRetention(ctx context.Context, tenantID string, days map[Ca
 			settings.RetentionDays = map[Category]int{}
 		}
 		for c, d := range days {
-			was, now := settings.Retention(c), time.Duration(d)*day
 			settings.RetentionDays[c] = d
-			if was > 0 && now >= was {
-				continue // a longer period is for what is collected from now on
-			}
-			if err := q.Inventory().SetRetention(ctx, tenantID, string(c), now); err != nil {
-				return err
-			}
 		}
+		// Saving first takes the settings row's lock, which waits for
+		// ingestion that read the old periods; only then are stored values
+		// cut to the new ones.
 		if err := SaveSettings(ctx, q, tenantID, settings, version, s.clock()); err != nil {
 			return conflictRetry(err)
+		}
+		for c, d := range days {
+			if err := q.Inventory().ShortenRetention(ctx, tenantID, string(c), time.Duration(d)*day); err != nil {
+				return err
+			}
 		}
 		out = settings
 		e := actor.Entry(tenantID, "privacy.retention.set", "tenant", tenantID, audit.OutcomeSuccess)

@@ -166,9 +166,10 @@ type InventoryStore interface {
 	DeleteDevice(ctx context.Context, tenantID, deviceID string) (int, error)
 	// DeleteCategory removes values of category on devices of ownership.
 	DeleteCategory(ctx context.Context, tenantID, ownership, category string) (int, error)
-	// SetRetention re-stamps the tenant's values and history of category to
-	// expire retention after they were collected.
-	SetRetention(ctx context.Context, tenantID, category string, retention time.Duration) error
+	// ShortenRetention makes the tenant's values and history of category
+	// expire retention after they were collected, where that is sooner
+	// than now; it never extends an expiry.
+	ShortenRetention(ctx context.Context, tenantID, category string, retention time.Duration) error
 	// DeleteByKey removes values encrypted under a data key (used when a
 	// restored backup holds values whose key the vault destroyed).
 	DeleteByKey(ctx context.Context, tenantID, keyID string) (int, error)

@@ -200,15 +200,14 @@ func (s inventoryStore) DeleteCategory(ctx context.Context, tenantID, ownership,
 // SetRetention with a retention of zero or less keeps current values while
 // the device is enrolled and leaves history to its own expiry, because an
 // expiry of 0 would keep a history row forever.
-func (s inventoryStore) SetRetention(ctx context.Context, tenantID, category string, retention time.Duration) error {
+func (s inventoryStore) ShortenRetention(ctx context.Context, tenantID, category string, retention time.Duration) error {
 	if retention <= 0 {
-		_, err := s.q.exec(ctx, "setting inventory retention", `UPDATE inventory_values SET expires_at = 0
-			WHERE tenant_id = $1 AND category = $2`, tenantID, category)
-		return err
+		return fmt.Errorf("sqlstore: shortening inventory retention: %v is no period", retention)
 	}
 	for _, table := range []string{"inventory_values", "inventory_history"} {
-		if _, err := s.q.exec(ctx, "setting inventory retention", `UPDATE `+table+` SET expires_at = collected_at + $3
-			WHERE tenant_id = $1 AND category = $2`, tenantID, category, retention.Microseconds()); err != nil {
+		if _, err := s.q.exec(ctx, "shortening inventory retention", `UPDATE `+table+` SET expires_at = collected_at + $3
+			WHERE tenant_id = $1 AND category = $2 AND (expires_at = 0 OR expires_at > collected_at + $3)`,
+			tenantID, category, retention.Microseconds()); err != nil {
 			return err
 		}
 	}
