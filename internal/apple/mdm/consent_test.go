@@ -12,8 +12,10 @@ import (
 
 	"github.com/steward-mdm/steward/internal/apple/mdm"
 	"github.com/steward-mdm/steward/internal/apple/mdmproto"
+	"github.com/steward-mdm/steward/internal/iam"
 	"github.com/steward-mdm/steward/internal/iam/credential"
 	"github.com/steward-mdm/steward/internal/privacy"
+	"github.com/steward-mdm/steward/internal/store"
 	"github.com/steward-mdm/steward/internal/store/storetest"
 )
 
@@ -193,4 +195,32 @@ func personalInvitation(t *testing.T) (*fixture, *httptest.Server, string, strin
 	f.allowFullWipe(true)
 	erika := f.subject("erika@acme.test")
 	return f, f.serve(), erika, f.invite(privacy.Personal, erika)
+}
+
+// TestConsentForAnotherDeviceDoesNotCount: a consent to the new notice
+// given for one of the person's devices leaves another device's
+// enrolment asking again.
+func TestConsentForAnotherDeviceDoesNotCount(t *testing.T) {
+	f, _, dev, erika := wipeableDevice(t, storetest.OpenSQLite(t))
+	link := f.invite(privacy.Personal, erika)
+	inv, err := f.svc.Invitation(f.ctx, path.Base(link), "en")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.svc.Accept(f.ctx, path.Base(link), mdm.AcceptInput{Language: "en", NoticeVersion: inv.Notice.Version}, "192.0.2.1"); err != nil {
+		t.Fatal(err)
+	}
+	f.publish(privacy.Personal)
+	cs, err := f.priv.Consents(f.ctx, f.tenant, erika)
+	if err != nil {
+		t.Fatal(err)
+	}
+	version := cs.Consents[0].NoticeVersion + 1
+	if _, err := f.priv.RecordConsent(f.ctx, f.tenant, erika, privacy.ConsentInput{Ownership: string(privacy.Personal), DeviceID: dev.ID,
+		NoticeVersion: version, Language: "en", Method: "portal"}, iam.Actor{Type: store.ActorSubject, ID: erika}); err != nil {
+		t.Fatal(err)
+	}
+	if inv, err = f.svc.Invitation(f.ctx, path.Base(link), "en"); err != nil || inv.Consented {
+		t.Fatalf("the second device's invitation after a consent for the first: consented %v, %v; want it to ask again", inv.Consented, err)
+	}
 }

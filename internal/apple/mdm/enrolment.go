@@ -150,7 +150,7 @@ func (s *Service) openEnrolment(ctx context.Context, q store.Queries, secret str
 var errConsentNeeded = apperr.Conflict("the notice changed, or your consent was withdrawn, since you accepted it: open the invitation link again, read the notice and accept it before enrolling")
 
 // consentInForce says whether e's person consents to the current notice of
-// its class: a consent to it, not withdrawn. When not (the notice changed
+// its class: a consent to it for the class or e's device, not withdrawn. When not (the notice changed
 // since they accepted, or they withdrew), the invitation asks again. An
 // enrolment for nobody (a shared device) needs none.
 func consentInForce(ctx context.Context, q store.Queries, e store.Enrolment, settings privacy.Settings) (bool, error) {
@@ -162,8 +162,11 @@ func consentInForce(ctx context.Context, q store.Queries, e store.Enrolment, set
 		return false, err
 	}
 	version := settings.NoticeVersions[privacy.Ownership(e.Ownership)]
+	// A consent for another of the person's devices does not count here,
+	// as it does not for the policy the device is held to (EffectivePolicy).
 	return slices.ContainsFunc(cs, func(c store.Consent) bool {
-		return c.Ownership == e.Ownership && c.NoticeVersion == version && c.WithdrawnAt.IsZero()
+		return c.Ownership == e.Ownership && c.NoticeVersion == version && c.WithdrawnAt.IsZero() &&
+			(c.DeviceID == "" || c.DeviceID == e.DeviceID)
 	}), nil
 }
 
