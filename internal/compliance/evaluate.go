@@ -106,7 +106,8 @@ func (r Rules) Evaluate(f Facts, now time.Time, blocked []string) Outcome {
 			// An iPhone's data protection needs a passcode, which User
 			// Enrollment keeps to itself: this is never decided. A value
 			// stored anyway came from the hardware alone, as Steward read
-			// it before e84fef8, and stays until the device leaves.
+			// it before it asked for a passcode too, and stays until the
+			// device leaves.
 			unknown("encryption", "With User Enrollment the device does not tell your organisation whether a passcode protects its data, "+
 				"so this rule cannot be checked on it; your IT team needs to change the compliance policy.")
 		case f.Encrypted == nil:

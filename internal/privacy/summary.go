@@ -74,7 +74,7 @@ func abilities(p Policy, o Ownership) []string {
 		out = append(out,
 			"Install and remove the apps, accounts and settings it manages, in their own space on the device: Wi-Fi, mail accounts, "+
 				"restrictions and certificates for work. Only those are ever listed or removed; your own apps, photos and accounts stay out of its reach. "+
-				"It cannot install a VPN for the whole device, a root certificate or a proxy.")
+				"It cannot install a VPN for the whole device, a root certificate or a proxy for all your traffic.")
 	case Personal:
 		out = append(out,
 			"Install and remove the apps and settings it manages: Wi-Fi, VPN, mail accounts, passcode rules, restrictions and certificates for work. "+
@@ -96,11 +96,15 @@ func abilities(p Policy, o Ownership) []string {
 		out = append(out, "Lock the screen of an iPhone or iPad (not of a Mac).")
 	} else {
 		out = append(out, "Lock the screen and require a passcode.",
-			"Restart or shut down the device, and schedule operating system updates, where Apple allows it (iPhones and iPads only when supervised).")
+			"Restart or shut down the device (an iPhone or iPad only when supervised), and schedule operating system updates on supervised devices.")
 	}
 	if o == Corporate {
 		out = append(out, "Locate a supervised iPhone or iPad and put it in Lost Mode, and clear its passcode.")
 	}
+	locked := "be locked"
+	if o == UserEnrolled {
+		locked = "on an iPhone or iPad, be locked"
+	}
 	return append(out, "Check the device against security rules (a passcode, a recent operating system): a device that breaks them can lose access "+
-		"to work services and, after a grace period, be locked.")
+		"to work services and, after a grace period, "+locked+".")
 }

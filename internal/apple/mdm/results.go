@@ -111,7 +111,7 @@ func securityInfoObservations(r mdmproto.SecurityInfoResult) []privacy.Observati
 		// hardware encryption (3) and a passcode. User Enrollment does not
 		// say whether a passcode is set, so there it stays unknown.
 		switch {
-		case *r.HardwareEncryptionCaps != 3:
+		case *r.HardwareEncryptionCaps&3 != 3:
 			o.flag("security.encrypted", new(false))
 		case r.PasscodePresent != nil:
 			o.flag("security.encrypted", r.PasscodePresent)
