@@ -460,7 +460,9 @@ func testInventoryRetention(t *testing.T, st store.Store) {
 		hist := superseded(value(dev, "location.coordinates", "location", true, 0), at.Add(90*24*time.Hour))
 		putInventory(t, st, []store.InventoryValue{loc, os}, []store.InventoryValue{hist})
 	}
-	tx(t, st, func(q store.Queries) error { return q.Inventory().ShortenRetention(ctx, tn.ID, "location", 7*24*time.Hour) })
+	tx(t, st, func(q store.Queries) error {
+		return q.Inventory().ShortenRetention(ctx, tn.ID, "location", 7*24*time.Hour)
+	})
 	check := func(dev store.Device, wantLoc, wantOS, wantHist time.Time) {
 		t.Helper()
 		cur, err := st.Read().Inventory().Current(ctx, dev.TenantID, dev.ID)
@@ -476,9 +478,13 @@ func testInventoryRetention(t *testing.T, st store.Store) {
 	check(d, micro(at.Add(time.Hour+week)), time.Time{}, micro(at.Add(week)))
 	check(foreign, time.Time{}, time.Time{}, micro(at.Add(90*24*time.Hour)))
 	// A longer period extends nothing; a shorter one cuts again.
-	tx(t, st, func(q store.Queries) error { return q.Inventory().ShortenRetention(ctx, tn.ID, "location", 30*24*time.Hour) })
+	tx(t, st, func(q store.Queries) error {
+		return q.Inventory().ShortenRetention(ctx, tn.ID, "location", 30*24*time.Hour)
+	})
 	check(d, micro(at.Add(time.Hour+week)), time.Time{}, micro(at.Add(week)))
-	tx(t, st, func(q store.Queries) error { return q.Inventory().ShortenRetention(ctx, tn.ID, "location", 2*24*time.Hour) })
+	tx(t, st, func(q store.Queries) error {
+		return q.Inventory().ShortenRetention(ctx, tn.ID, "location", 2*24*time.Hour)
+	})
 	check(d, micro(at.Add(time.Hour+48*time.Hour)), time.Time{}, micro(at.Add(48*time.Hour)))
 	if err := st.Tx(ctx, func(q store.Queries) error { return q.Inventory().ShortenRetention(ctx, tn.ID, "location", 0) }); err == nil {
 		t.Error("a retention of no period was accepted")
