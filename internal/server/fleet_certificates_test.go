@@ -2,17 +2,13 @@ package server
 
 import (
 	"crypto"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/base64"
 	"encoding/json"
-	"math/big"
 	"slices"
 	"testing"
-	"time"
+
+	"github.com/steward-mdm/steward/internal/apple/certtest"
 
 	"github.com/google/uuid"
 	"howett.net/plist"
@@ -44,10 +40,10 @@ func TestPersonalDeviceKeepsTheCertificatesItsProfilesBring(t *testing.T) {
 		var staff api.GroupView
 		f.must(201, f.owner, "POST", f.path("/groups"), api.GroupRequest{Name: "Staff", Kind: "static"}, &staff)
 
-		orgCA, orgKey := issue(t, "Acme Issuing CA", true, nil, nil)
-		vpn, vpnKey := issue(t, "Acme VPN", false, orgCA, orgKey)
-		wifi, wifiKey := issue(t, "Acme Wi-Fi", false, nil, nil)
-		partnerCA, partnerKey := issue(t, "Partner CA", true, nil, nil)
+		orgCA, orgKey := certtest.Issue(t, "Acme Issuing CA", true, nil, nil)
+		vpn, vpnKey := certtest.Issue(t, "Acme VPN", false, orgCA, orgKey)
+		wifi, wifiKey := certtest.Issue(t, "Acme Wi-Fi", false, nil, nil)
+		partnerCA, partnerKey := certtest.Issue(t, "Partner CA", true, nil, nil)
 		definition, err := json.Marshal(map[string]any{"name": "VPN identity", "identifier": "com.acme.vpn-identity",
 			"payloads": []any{map[string]any{"type": "pkcs12", "pkcs12": map[string]any{
 				"data": base64.StdEncoding.EncodeToString(encodeP12(t, vpn, vpnKey, orgCA, "vpn-pass")), "password": "vpn-pass"}}}})
@@ -76,11 +72,11 @@ func TestPersonalDeviceKeepsTheCertificatesItsProfilesBring(t *testing.T) {
 			t.Fatalf("the device holds %d profiles, want the two identity profiles and not the partner trust", len(phone.Profiles))
 		}
 
-		fromOrgCA, _ := issue(t, "Acme device 42", false, orgCA, orgKey)
-		byIdentity, _ := issue(t, "Signed by the VPN identity", false, vpn, vpnKey)
-		atPartner, _ := issue(t, "Erika at Partner", false, partnerCA, partnerKey)
-		ownCA, ownKey := issue(t, "Erika's own CA", true, nil, nil)
-		email, _ := issue(t, "Erika Mustermann", false, ownCA, ownKey)
+		fromOrgCA, _ := certtest.Issue(t, "Acme device 42", false, orgCA, orgKey)
+		byIdentity, _ := certtest.Issue(t, "Signed by the VPN identity", false, vpn, vpnKey)
+		atPartner, _ := certtest.Issue(t, "Erika at Partner", false, partnerCA, partnerKey)
+		ownCA, ownKey := certtest.Issue(t, "Erika's own CA", true, nil, nil)
+		email, _ := certtest.Issue(t, "Erika Mustermann", false, ownCA, ownKey)
 		reported := func(c *x509.Certificate, managed bool) sim.Certificate {
 			return sim.Certificate{CommonName: c.Subject.CommonName, Data: c.Raw, Managed: managed}
 		}
@@ -137,35 +133,4 @@ func encodeP12(t *testing.T, cert *x509.Certificate, key crypto.Signer, ca *x509
 		t.Fatal(err)
 	}
 	return data
-}
-
-// issue makes a certificate for subject, a CA or not, signed by parent
-// (self-signed when nil).
-func issue(t *testing.T, subject string, ca bool, parent *x509.Certificate, parentKey crypto.Signer) (*x509.Certificate, crypto.Signer) {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	serial, err := rand.Int(rand.Reader, big.NewInt(1<<62))
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{SerialNumber: serial, Subject: pkix.Name{CommonName: subject}, NotBefore: time.Now().Add(-time.Hour),
-		NotAfter: time.Now().Add(24 * time.Hour), IsCA: ca, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageDigitalSignature}
-	if ca {
-		tmpl.KeyUsage |= x509.KeyUsageCertSign
-	}
-	if parent == nil {
-		parent, parentKey = tmpl, key
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, parent, key.Public(), parentKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cert, err := x509.ParseCertificate(der)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return cert, key
 }

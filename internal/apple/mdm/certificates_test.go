@@ -2,20 +2,15 @@ package mdm_test
 
 import (
 	"bytes"
-	"crypto"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/sha256"
 	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/hex"
 	"encoding/json"
 	"log/slog"
-	"math/big"
 	"strings"
 	"testing"
-	"time"
+
+	"github.com/steward-mdm/steward/internal/apple/certtest"
 
 	"github.com/steward-mdm/steward/internal/apple/mdm"
 	"github.com/steward-mdm/steward/internal/apple/mdmproto"
@@ -85,47 +80,16 @@ func TestPersonalDeviceKeepsOnlyOrganisationCertificates(t *testing.T) {
 // and something that is no certificate at all.
 func employeeCertificates(t *testing.T, identity *x509.Certificate) []sim.Certificate {
 	t.Helper()
-	root, rootKey := issue(t, "Erika Mustermann Root", true, nil, nil)
-	email, _ := issue(t, "Erika Mustermann", false, root, rootKey)
+	root, rootKey := certtest.Issue(t, "Erika Mustermann Root", true, nil, nil)
+	email, _ := certtest.Issue(t, "Erika Mustermann", false, root, rootKey)
 	// The issuer's name and key ID copied, but another key signs.
 	copied := &x509.Certificate{RawSubject: identity.RawIssuer, SubjectKeyId: identity.AuthorityKeyId}
-	_, forgerKey := issue(t, "Erika's forger", true, nil, nil)
-	impostor, _ := issue(t, "Erika's VPN", false, copied, forgerKey)
+	_, forgerKey := certtest.Issue(t, "Erika's forger", true, nil, nil)
+	impostor, _ := certtest.Issue(t, "Erika's VPN", false, copied, forgerKey)
 	return []sim.Certificate{
 		{CommonName: "Erika Mustermann Root", Data: root.Raw},
 		{CommonName: "Erika Mustermann", Identity: true, Data: email.Raw},
 		{CommonName: "Erika's VPN", Identity: true, Data: impostor.Raw},
 		{CommonName: "Erika's broken certificate", Data: []byte("not DER at all")},
 	}
-}
-
-// issue makes a certificate for subject, a CA or not, signed by parent
-// (self-signed when nil).
-func issue(t *testing.T, subject string, ca bool, parent *x509.Certificate, parentKey crypto.Signer) (*x509.Certificate, crypto.Signer) {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	serial, err := rand.Int(rand.Reader, big.NewInt(1<<62))
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{SerialNumber: serial, Subject: pkix.Name{CommonName: subject}, NotBefore: time.Now().Add(-time.Hour),
-		NotAfter: time.Now().Add(24 * time.Hour), IsCA: ca, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageDigitalSignature}
-	if ca {
-		tmpl.KeyUsage |= x509.KeyUsageCertSign
-	}
-	if parent == nil {
-		parent, parentKey = tmpl, key
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, parent, key.Public(), parentKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cert, err := x509.ParseCertificate(der)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return cert, key
 }
