@@ -127,8 +127,8 @@ func (e *Engine) CheckAccess(ctx context.Context, tenantID string, cert *x509.Ce
 	case store.ComplianceCompliant, InGrace:
 		out.Allowed = true
 	case store.ComplianceUnknown:
-		out.Reasons = []string{"The device has not been checked against your organisation's requirements yet; keep it online for a few minutes."}
-		return out, nil
+		// The standings say what is not known yet, or never will be on
+		// this kind of device (a rule its system does not report on).
 	}
 	standings, err := q.Compliance().Standings(ctx, tenantID, d.ID)
 	if err != nil {
@@ -143,6 +143,9 @@ func (e *Engine) CheckAccess(ctx context.Context, tenantID string, cert *x509.Ce
 		for _, v := range vs {
 			out.Reasons = append(out.Reasons, v.Reason)
 		}
+	}
+	if d.Compliance == store.ComplianceUnknown && len(out.Reasons) == 0 {
+		out.Reasons = []string{"The device has not been checked against your organisation's requirements yet; keep it online for a few minutes."}
 	}
 	return out, nil
 }

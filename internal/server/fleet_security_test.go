@@ -33,7 +33,7 @@ func TestPasscodeAndEncryptionOnEachPlatform(t *testing.T) {
 		}
 		_, phone := f.enrol("corporate", "", "", nil)
 		_, bare := f.enrol("corporate", "", "", func(d *sim.Device) { d.NoPasscode = true })
-		_, byod := f.enrol("user_enrolled", erika.ID, "", func(d *sim.Device) { userEnrolment(d); d.Account = "erika@fleet.test" })
+		byodDevice, byod := f.enrol("user_enrolled", erika.ID, "", func(d *sim.Device) { userEnrolment(d); d.Account = "erika@fleet.test" })
 		// What Steward stored from the hardware alone before it knew
 		// better: the device never reports anything to replace it.
 		_, staleByod := f.enrol("user_enrolled", erika.ID, "", func(d *sim.Device) {
@@ -86,6 +86,12 @@ func TestPasscodeAndEncryptionOnEachPlatform(t *testing.T) {
 					t.Errorf("%s: %s violation %q, want it to say %q", c.name, rule, got[rule], part)
 				}
 			}
+		}
+		// Conditional access refuses the User Enrollment, saying why rather
+		// than asking the employee to wait for a check that never comes.
+		access, err := f.app.Compliance.CheckAccess(f.ctx, f.tenant, byodDevice.Certificate(), "")
+		if err != nil || access.Allowed || len(access.Reasons) != 1 || !strings.Contains(access.Reasons[0], "cannot be checked") {
+			t.Errorf("access of the User Enrollment: %+v, %v; want refused with the rule's own reason", access, err)
 		}
 	})
 }
