@@ -8,11 +8,11 @@ import (
 	"slices"
 	"testing"
 
-	"github.com/steward-mdm/steward/internal/apple/certtest"
-
 	"github.com/google/uuid"
 	"howett.net/plist"
 	"software.sslmate.com/src/go-pkcs12"
+
+	"github.com/steward-mdm/steward/internal/apple/certtest"
 
 	"github.com/steward-mdm/steward/internal/actions"
 	"github.com/steward-mdm/steward/internal/api"

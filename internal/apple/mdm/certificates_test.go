@@ -2,6 +2,7 @@ package mdm_test
 
 import (
 	"bytes"
+	"context"
 	"crypto/sha256"
 	"crypto/x509"
 	"encoding/hex"
@@ -11,7 +12,6 @@ import (
 	"testing"
 
 	"github.com/steward-mdm/steward/internal/apple/certtest"
-
 	"github.com/steward-mdm/steward/internal/apple/mdm"
 	"github.com/steward-mdm/steward/internal/apple/mdmproto"
 	"github.com/steward-mdm/steward/internal/privacy"
@@ -91,5 +91,50 @@ func employeeCertificates(t *testing.T, identity *x509.Certificate) []sim.Certif
 		{CommonName: "Erika Mustermann", Identity: true, Data: email.Raw},
 		{CommonName: "Erika's VPN", Identity: true, Data: impostor.Raw},
 		{CommonName: "Erika's broken certificate", Data: []byte("not DER at all")},
+	}
+}
+
+// TestPublicCAsVouchForNothing: a publicly trusted CA that a profile
+// carries (the intermediate of a work S/MIME identity) issues to anyone,
+// so the employee's own certificate from it is dropped on a personal
+// device; the organisation's own CA still vouches for what it issued.
+func TestPublicCAsVouchForNothing(t *testing.T) {
+	f := newFixture(t, storetest.OpenSQLite(t))
+	f.publish(privacy.Personal)
+	ts := f.serve()
+	d, dev := f.enrolled(ts, privacy.Personal, f.subject("erika@acme.test"))
+
+	publicRoot, publicRootKey := certtest.Issue(t, "Public Root", true, nil, nil)
+	publicCA, publicKey := certtest.Issue(t, "Public S/MIME CA", true, publicRoot, publicRootKey)
+	ownCA, ownKey := certtest.Issue(t, "Acme Device CA", true, nil, nil)
+	workMail, _ := certtest.Issue(t, "Erika at Acme", false, publicCA, publicKey)
+	ownMail, _ := certtest.Issue(t, "Erika's own S/MIME", false, publicCA, publicKey)
+	device, _ := certtest.Issue(t, "Acme device 42", false, ownCA, ownKey)
+	roots := x509.NewCertPool()
+	roots.AddCert(publicRoot)
+	mdm.SetPublicRoots(t, roots)
+	f.svc.SetHooks(mdm.Hooks{ProfileCertificates: func(context.Context, store.Queries, store.Device) ([]*x509.Certificate, error) {
+		return []*x509.Certificate{workMail, publicCA, ownCA}, nil // what the profiles on the device carry
+	}})
+	d.IgnoresManagedCertificatesOnly = true
+	for _, c := range []*x509.Certificate{workMail, ownMail, device} {
+		d.Certificates = append(d.Certificates, sim.Certificate{CommonName: c.Subject.CommonName, Data: c.Raw})
+	}
+	if _, err := f.svc.Enqueue(f.ctx, f.tenant, []string{dev.ID}, mdmproto.CertificateList{}, "", admin); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := d.Poll(f.ctx); err != nil {
+		t.Fatal(err)
+	}
+	var stored []mdm.Certificate
+	if err := json.Unmarshal(f.fields(dev.ID)["security.certificates"].Value, &stored); err != nil {
+		t.Fatal(err)
+	}
+	names := map[string]bool{}
+	for _, c := range stored {
+		names[c.CommonName] = true
+	}
+	if len(stored) != 3 || !names["Erika at Acme"] || !names["Acme device 42"] || names["Erika's own S/MIME"] {
+		t.Errorf("stored %v; want the MDM identity, the work identity and the device certificate, not the employee's own", names)
 	}
 }

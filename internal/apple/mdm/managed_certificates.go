@@ -5,6 +5,8 @@ import (
 	"crypto/sha256"
 	"crypto/x509"
 	"slices"
+	"sync"
+	"time"
 
 	"github.com/steward-mdm/steward/internal/apple/mdmproto"
 	"github.com/steward-mdm/steward/internal/apple/scep"
@@ -22,8 +24,9 @@ import (
 //     identity;
 //   - it is, byte for byte, one that a profile Steward has installed or is
 //     installing on the device carries (hooks.ProfileCertificates);
-//   - a CA certificate such a profile carries signed it: an identity a
-//     profile's SCEP payload obtained from a CA the profile ships.
+//   - a CA certificate such a profile carries signed it, unless that CA is
+//     publicly trusted: an identity a profile's SCEP payload obtained from
+//     the organisation's own CA, which the profile ships.
 //
 // Signatures decide, never names, which anyone can copy; an entry whose
 // data is not a certificate shows nothing. The others are dropped before
@@ -40,7 +43,7 @@ func (s *Service) organisationCertificates(ctx context.Context, q store.Queries,
 			return nil, err
 		}
 	}
-	ours := newCertificateEvidence(ca, carried)
+	ours := newCertificateEvidence(ca, carried, publicRoots())
 	kept := make([]mdmproto.InstalledCertificate, 0, len(reported))
 	for _, c := range reported {
 		if ours.vouchesFor(c.Data) {
@@ -59,21 +62,52 @@ func (s *Service) organisationCertificates(ctx context.Context, q store.Queries,
 type certificateEvidence struct {
 	tenant  *scep.CA
 	carried map[[sha256.Size]byte]bool // by the SHA-256 of their DER
-	// issuers are the carried certificates once each; CheckSignatureFrom
-	// lets only CAs among them sign.
+	// issuers are the carried certificates once each, but for publicly
+	// trusted CAs; CheckSignatureFrom lets only CAs among them sign.
 	issuers []*x509.Certificate
 }
 
-func newCertificateEvidence(tenant *scep.CA, carried []*x509.Certificate) certificateEvidence {
+// publicRoots are the CAs this system trusts. A CA a profile carries that
+// chains to one (an S/MIME identity's intermediate, say) issues to anyone,
+// the employee included, so what it signed is not shown to be the
+// organisation's.
+var publicRoots = sync.OnceValue(func() *x509.CertPool {
+	pool, err := x509.SystemCertPool()
+	if err != nil {
+		return x509.NewCertPool()
+	}
+	return pool
+})
+
+func newCertificateEvidence(tenant *scep.CA, carried []*x509.Certificate, roots *x509.CertPool) certificateEvidence {
 	e := certificateEvidence{tenant: tenant, carried: map[[sha256.Size]byte]bool{}}
+	chain := x509.NewCertPool()
+	for _, c := range carried {
+		chain.AddCert(c)
+	}
 	for _, c := range carried {
 		sum := sha256.Sum256(c.Raw)
 		if !e.carried[sum] {
 			e.carried[sum] = true
-			e.issuers = append(e.issuers, c)
+			if !publiclyTrusted(c, chain, roots) {
+				e.issuers = append(e.issuers, c)
+			}
 		}
 	}
 	return e
+}
+
+// publiclyTrusted says whether ca chains to roots, now or, for one expired
+// since, when it was issued.
+func publiclyTrusted(ca *x509.Certificate, chain, roots *x509.CertPool) bool {
+	for _, at := range []time.Time{time.Now(), ca.NotBefore.Add(time.Minute)} {
+		_, err := ca.Verify(x509.VerifyOptions{Roots: roots, Intermediates: chain, CurrentTime: at,
+			KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageAny}})
+		if err == nil {
+			return true
+		}
+	}
+	return false
 }
 
 // vouchesFor reports whether der, a certificate as a device reported it,

@@ -1,5 +1,10 @@
 package mdm
 
+import (
+	"crypto/x509"
+	"testing"
+)
+
 // HasClient reports whether the pusher holds an APNs client for the tenant.
 func (p *Pusher) HasClient(tenantID string) bool {
 	p.mu.Lock()
@@ -10,3 +15,10 @@ func (p *Pusher) HasClient(tenantID string) bool {
 
 // DropIdleClients runs the idle-client sweep of Run's loop.
 func (p *Pusher) DropIdleClients() { p.dropIdleClients() }
+
+// SetPublicRoots makes pool the publicly trusted roots until t ends.
+func SetPublicRoots(t *testing.T, pool *x509.CertPool) {
+	old := publicRoots
+	publicRoots = func() *x509.CertPool { return pool }
+	t.Cleanup(func() { publicRoots = old })
+}
