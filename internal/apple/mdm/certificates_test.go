@@ -43,17 +43,7 @@ func TestPersonalDeviceKeepsOnlyOrganisationCertificates(t *testing.T) {
 				}
 				d, dev := f.enrolled(ts, o, subject)
 				d.Certificates, d.IgnoresManagedCertificatesOnly = employeeCertificates(t, d.Certificate()), true
-				if _, err := f.svc.Enqueue(f.ctx, f.tenant, []string{dev.ID}, mdmproto.CertificateList{}, "", admin); err != nil {
-					t.Fatal(err)
-				}
-				if _, err := d.Poll(f.ctx); err != nil {
-					t.Fatal(err)
-				}
-
-				var stored []mdm.Certificate
-				if err := json.Unmarshal(f.fields(dev.ID)["security.certificates"].Value, &stored); err != nil {
-					t.Fatal(err)
-				}
+				stored := listCertificates(t, f, d, dev)
 				var names []string
 				for _, c := range stored {
 					names = append(names, c.CommonName)
@@ -120,6 +110,20 @@ func TestPublicCAsVouchForNothing(t *testing.T) {
 	for _, c := range []*x509.Certificate{workMail, ownMail, device} {
 		d.Certificates = append(d.Certificates, sim.Certificate{CommonName: c.Subject.CommonName, Data: c.Raw})
 	}
+	stored := listCertificates(t, f, d, dev)
+	names := map[string]bool{}
+	for _, c := range stored {
+		names[c.CommonName] = true
+	}
+	if len(stored) != 3 || !names["Erika at Acme"] || !names["Acme device 42"] || names["Erika's own S/MIME"] {
+		t.Errorf("stored %v; want the MDM identity, the work identity and the device certificate, not the employee's own", names)
+	}
+}
+
+// listCertificates has device d answer a CertificateList and returns what
+// Steward stored of it.
+func listCertificates(t *testing.T, f *fixture, d *sim.Device, dev store.Device) []mdm.Certificate {
+	t.Helper()
 	if _, err := f.svc.Enqueue(f.ctx, f.tenant, []string{dev.ID}, mdmproto.CertificateList{}, "", admin); err != nil {
 		t.Fatal(err)
 	}
@@ -130,11 +134,5 @@ func TestPublicCAsVouchForNothing(t *testing.T) {
 	if err := json.Unmarshal(f.fields(dev.ID)["security.certificates"].Value, &stored); err != nil {
 		t.Fatal(err)
 	}
-	names := map[string]bool{}
-	for _, c := range stored {
-		names[c.CommonName] = true
-	}
-	if len(stored) != 3 || !names["Erika at Acme"] || !names["Acme device 42"] || names["Erika's own S/MIME"] {
-		t.Errorf("stored %v; want the MDM identity, the work identity and the device certificate, not the employee's own", names)
-	}
+	return stored
 }
