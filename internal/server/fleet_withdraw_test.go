@@ -1,0 +1,162 @@
+package server
+
+import (
+	"testing"
+
+	"howett.net/plist"
+
+	"github.com/steward-mdm/steward/internal/actions"
+	"github.com/steward-mdm/steward/internal/api"
+	"github.com/steward-mdm/steward/internal/apple/mdmproto"
+	"github.com/steward-mdm/steward/internal/iam"
+	"github.com/steward-mdm/steward/internal/privacy"
+	"github.com/steward-mdm/steward/internal/privacy/keys"
+	"github.com/steward-mdm/steward/internal/sim"
+	"github.com/steward-mdm/steward/internal/store"
+	"github.com/steward-mdm/steward/internal/store/storetest"
+)
+
+// TestWithdrawnConsentRetiresThePersonalDevice: withdrawing consent erases
+// the personal devices' data at once, and each enrolled Apple device is
+// told on its next check-in to remove its management profile, and nothing
+// else; what it reports meanwhile is not kept. Its acknowledgement, or its
+// CheckOut, retires it. A device of another protocol is deprovisioned as
+// before.
+func TestWithdrawnConsentRetiresThePersonalDevice(t *testing.T) {
+	storetest.ForEachEngine(t, func(t *testing.T, st store.Store) {
+		f := newFleet(t, st)
+		erika, err := f.app.Privacy.CreateSubject(f.ctx, f.tenant, privacy.SubjectInput{Email: "erika@fleet.test"}, iam.SystemActor)
+		if err != nil {
+			t.Fatal(err)
+		}
+		phone, phoneID := f.enrol("personal", erika.ID, "", nil)
+		tablet, tabletID := f.enrol("personal", erika.ID, "", nil)
+		laptop := f.laptop(erika.ID)
+
+		// Open commands at the withdrawal: an inventory refresh the phone
+		// fetched but did not answer, and a lock still queued.
+		var sync, lock actions.Batch
+		f.must(201, f.owner, "POST", f.path("/devices/"+phoneID+"/actions"), api.DeviceActionRequest{Action: actions.Sync, Reason: "refresh the inventory"}, &sync)
+		asked := nextCommand(t, f, phone)
+		if asked.Command.RequestType != string(mdmproto.RequestDeviceInformation) {
+			t.Fatalf("first command of the sync: %+v", asked.Command)
+		}
+		f.must(201, f.owner, "POST", f.path("/devices/"+phoneID+"/actions"), api.DeviceActionRequest{Action: actions.Lock, Reason: "lock before handing back"}, &lock)
+
+		cs, err := f.app.Privacy.Consents(f.ctx, f.tenant, erika.ID)
+		if err != nil || len(cs.Consents) == 0 {
+			t.Fatalf("consents: %+v, %v", cs, err)
+		}
+		var certs api.List[api.CertificateView]
+		for _, c := range cs.Consents {
+			f.must(200, f.owner, "POST", f.path("/subjects/"+erika.ID+"/consents/withdraw"), api.WithdrawRequest{ConsentID: c.ID}, &certs)
+		}
+		for id, want := range map[string]string{phoneID: store.DeviceLeaving, tabletID: store.DeviceLeaving, laptop: store.DeviceDeprovisioned} {
+			if got := f.device(f.owner, id).State; got != want {
+				t.Errorf("device %s after the withdrawal: %q, want %q", id, got, want)
+			}
+			f.assertErased(id)
+		}
+		for _, b := range []actions.Batch{sync, lock} {
+			var status api.BatchView
+			f.must(200, f.owner, "GET", f.path("/actions/"+b.ID), nil, &status)
+			if status.States[store.ActionFailed] != 1 {
+				t.Errorf("%s action open at the withdrawal: %+v, want failed", b.Action, status.States)
+			}
+		}
+		if r := f.do(f.owner, "POST", f.path("/devices/"+phoneID+"/actions"), api.DeviceActionRequest{Action: actions.Lock, Reason: "lock it now"}); r.status != 409 {
+			t.Errorf("a lock of a leaving device: HTTP %d %s, want 409", r.status, r.body)
+		}
+
+		// The next Idle brings the removal of the management profile, only.
+		removal := nextCommand(t, f, phone)
+		ch, err := f.app.Store.Read().AppleChannels().Get(f.ctx, f.tenant, phoneID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if removal.Command.RequestType != string(mdmproto.RequestRemoveProfile) || removal.Command.Identifier != mdmproto.EnrolmentIdentifier(ch.EnrolmentID) {
+			t.Fatalf("the leaving phone was sent %+v, want RemoveProfile of %s", removal.Command, mdmproto.EnrolmentIdentifier(ch.EnrolmentID))
+		}
+		// Its late answer to the inventory query keeps nothing.
+		answer := map[string]any{"Status": "Acknowledged", "CommandUUID": asked.CommandUUID, "UDID": phone.UDID,
+			"QueryResponses": map[string]any{"DeviceName": "Erika's iPhone", "SerialNumber": phone.Serial, "OSVersion": "18.1"}}
+		if _, err := phone.Send(f.ctx, answer); err != nil {
+			t.Fatalf("the inventory answer of a leaving device: %v", err)
+		}
+		f.assertErased(phoneID)
+
+		ack := map[string]any{"Status": "Acknowledged", "CommandUUID": removal.CommandUUID, "UDID": phone.UDID}
+		if _, err := phone.Send(f.ctx, ack); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := tablet.Checkin(f.ctx, tablet.CheckOut()); err != nil {
+			t.Fatal(err)
+		}
+		for _, id := range []string{phoneID, tabletID} {
+			if d := f.device(f.owner, id); d.State != store.DeviceRetired {
+				t.Errorf("device %s after it answered: %q, want retired", id, d.State)
+			}
+			var acts api.List[api.ActionView]
+			f.must(200, f.owner, "GET", f.path("/devices/"+id+"/actions"), nil, &acts)
+			if len(acts.Items) == 0 || acts.Items[0].Action != string(actions.Retire) || acts.Items[0].State != store.ActionDone {
+				t.Errorf("device %s's actions: %+v, want its retire done", id, acts.Items)
+			}
+			f.assertErased(id)
+		}
+		if _, err := phone.Send(f.ctx, map[string]any{"Status": "Idle", "UDID": phone.UDID}); err == nil {
+			t.Error("a retired device is still answered")
+		}
+	})
+}
+
+// nextCommand sends an Idle and decodes the command it brings.
+func nextCommand(t *testing.T, f *testFleet, d *sim.Device) deliveredCommand {
+	t.Helper()
+	out, err := d.Send(f.ctx, map[string]any{"Status": "Idle", "UDID": d.UDID})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var c deliveredCommand
+	if len(out) == 0 {
+		return c
+	}
+	if _, err := plist.Unmarshal(out, &c); err != nil {
+		t.Fatalf("an unreadable command: %v", err)
+	}
+	return c
+}
+
+type deliveredCommand struct {
+	CommandUUID string
+	Command     struct {
+		RequestType string
+		Identifier  string
+	}
+}
+
+// laptop registers an enrolled personal device of another protocol than
+// Apple's, as an inventory agent's would be.
+func (f *testFleet) laptop(subjectID string) string {
+	f.t.Helper()
+	d, err := f.app.Privacy.RegisterDevice(f.ctx, f.tenant, privacy.DeviceInput{SubjectID: subjectID, Ownership: "personal", Platform: "linux"}, iam.SystemActor)
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	d.State = store.DeviceEnrolled
+	if err := f.app.Store.Tx(f.ctx, func(q store.Queries) error { return q.Devices().Update(f.ctx, d) }); err != nil {
+		f.t.Fatal(err)
+	}
+	return d.ID
+}
+
+// assertErased checks a device holds no inventory and no live data key.
+func (f *testFleet) assertErased(deviceID string) {
+	f.t.Helper()
+	q := f.app.Store.Read()
+	if inv, err := q.Inventory().Current(f.ctx, f.tenant, deviceID); err != nil || len(inv) != 0 {
+		f.t.Errorf("device %s holds %d inventory values (%v)", deviceID, len(inv), err)
+	}
+	if k, err := q.Keys().DataKeyByOwner(f.ctx, f.tenant, keys.DeviceOwner(deviceID)); err == nil && k.DestroyedAt.IsZero() {
+		f.t.Errorf("device %s has a live data key", deviceID)
+	}
+}
