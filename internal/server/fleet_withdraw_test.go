@@ -160,3 +160,69 @@ func (f *testFleet) assertErased(deviceID string) {
 		f.t.Errorf("device %s has a live data key", deviceID)
 	}
 }
+
+// TestLeavingDeviceGetsOnlyItsRemoval: a command queued for a leaving
+// device by a request that read it before the withdrawal (bulk requests
+// read devices without waiting on them) is never sent, and a report
+// reaching the gate for it keeps nothing and makes it no key.
+func TestLeavingDeviceGetsOnlyItsRemoval(t *testing.T) {
+	storetest.ForEachEngine(t, func(t *testing.T, st store.Store) {
+		f := newFleet(t, st)
+		erika, err := f.app.Privacy.CreateSubject(f.ctx, f.tenant, privacy.SubjectInput{Email: "erika@fleet.test"}, iam.SystemActor)
+		if err != nil {
+			t.Fatal(err)
+		}
+		phone, phoneID := f.enrol("personal", erika.ID, "", nil)
+		before, err := f.app.Store.Read().Devices().Get(f.ctx, f.tenant, phoneID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cs, err := f.app.Privacy.Consents(f.ctx, f.tenant, erika.ID)
+		if err != nil || len(cs.Consents) == 0 {
+			t.Fatalf("consents: %+v, %v", cs, err)
+		}
+		if _, err := f.app.Privacy.WithdrawConsent(f.ctx, f.tenant, erika.ID, cs.Consents[0].ID, iam.Actor{Type: store.ActorSubject, ID: erika.ID}); err != nil {
+			t.Fatal(err)
+		}
+		var late []store.Command
+		if err := f.app.Store.Tx(f.ctx, func(q store.Queries) error {
+			late, err = f.app.MDM.EnqueueIn(f.ctx, q, before, []mdmproto.Request{mdmproto.DeviceInformation{}}, "bulk refresh", iam.SystemActor)
+			return err
+		}); err != nil {
+			t.Fatal(err)
+		}
+
+		removal := nextCommand(t, f, phone)
+		if removal.Command.RequestType != string(mdmproto.RequestRemoveProfile) {
+			t.Fatalf("first command to the leaving phone: %+v", removal.Command)
+		}
+		// Put off, the removal leaves the late query next in line.
+		out, err := phone.Send(f.ctx, map[string]any{"Status": "NotNow", "CommandUUID": removal.CommandUUID, "UDID": phone.UDID})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(out) != 0 {
+			t.Errorf("the leaving phone was sent another command: %.80s", out)
+		}
+		cmd, err := f.app.Store.Read().Commands().Get(f.ctx, f.tenant, late[0].ID)
+		if err != nil || cmd.State != store.CommandError || cmd.Attempts != 0 {
+			t.Errorf("the late query: state %q, %d attempts, %v; want failed unsent", cmd.State, cmd.Attempts, err)
+		}
+
+		var admitted privacy.Admitted
+		if err := f.app.Store.Tx(f.ctx, func(q store.Queries) error {
+			admitted, err = f.app.Privacy.Gate().Admit(f.ctx, q, privacy.Report{TenantID: f.tenant, DeviceID: phoneID, Source: "apple-mdm/DeviceInformation",
+				Values: []privacy.Observation{{Field: "device.name", Value: "Erika's iPhone"}, {Field: "os.version", Value: "18.1"}}})
+			return err
+		}); err != nil {
+			t.Fatalf("a report for the leaving device: %v", err)
+		}
+		if admitted.Stored != 0 || admitted.Encrypted != 0 {
+			t.Errorf("the gate kept %+v of a leaving device's report", admitted)
+		}
+		f.assertErased(phoneID)
+		if d := f.device(f.owner, phoneID); d.State != store.DeviceLeaving {
+			t.Errorf("after it put the removal off: %q, want leaving", d.State)
+		}
+	})
+}
