@@ -31,7 +31,7 @@ func CancelledByCheckOut(cmd store.Command) bool {
 
 // DeviceLeft is the privacy core's hook for a device leaving management,
 // however it left (CheckOut, deprovisioning, retirement, wipe, the
-// employee's erasure or withdrawn consent). The channel and its users'
+// employee's erasure, or the end of a withdrawn consent's retire). The channel and its users'
 // channels are closed for good: the device's messages are refused, nothing
 // is pushed to it, and the secrets it gave (unlock and bootstrap tokens) go.
 // Its open commands are cancelled with their payloads, which can hold a
