@@ -224,5 +224,16 @@ func TestLeavingDeviceGetsOnlyItsRemoval(t *testing.T) {
 		if d := f.device(f.owner, phoneID); d.State != store.DeviceLeaving {
 			t.Errorf("after it put the removal off: %q, want leaving", d.State)
 		}
+
+		// One that never comes back can be forgotten: its retire then fails.
+		f.must(200, f.owner, "POST", f.path("/devices/"+phoneID+"/deprovision"), api.ReasonRequest{Reason: "the phone never came back"}, nil)
+		if d := f.device(f.owner, phoneID); d.State != store.DeviceDeprovisioned {
+			t.Errorf("a leaving device deprovisioned: %q", d.State)
+		}
+		var acts api.List[api.ActionView]
+		f.must(200, f.owner, "GET", f.path("/devices/"+phoneID+"/actions"), nil, &acts)
+		if len(acts.Items) == 0 || acts.Items[0].Action != string(actions.Retire) || acts.Items[0].State != store.ActionFailed {
+			t.Errorf("the retire of a deprovisioned leaving device: %+v, want failed", acts.Items)
+		}
 	})
 }
