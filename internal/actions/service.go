@@ -288,7 +288,7 @@ func (s *Service) carryOut(ctx context.Context, q store.Queries, tenantID string
 		return err
 	}
 	if k == Delete {
-		if d.Gone() {
+		if d.Left() { // a leaving device that never comes back may be forgotten
 			return apperr.Conflict("the device already left management (%s)", d.State)
 		}
 		if _, err := s.priv.DeprovisionIn(ctx, q, tenantID, d.ID, a.Reason, actor); err != nil {
@@ -366,4 +366,29 @@ func (s *Service) Automatic(ctx context.Context, q store.Queries, d store.Device
 		return s.park(ctx, q, d.TenantID, &batch, a, Request{Action: k, Reason: reason, DeviceIDs: []string{d.ID}}, reason, requester, settings, actor)
 	}
 	return s.execute(ctx, q, d.TenantID, a, k, Options{}, false, actor)
+}
+
+// TellToLeave is the privacy core's hook for a personal device whose
+// consent was withdrawn, its personal data erased in the same transaction:
+// an enrolled Apple device is sent a retire (the removal of its management
+// profile) and reports true; it is then leaving, and the retire's answer
+// or the device's CheckOut retires it. The employee's withdrawal is the
+// request, so no admin approves it. Any other device reports false.
+func (s *Service) TellToLeave(ctx context.Context, q store.Queries, d store.Device, reason string, actor iam.Actor) (bool, error) {
+	profileID, err := s.mdm.PrepareToLeave(ctx, q, d)
+	if apperr.IsKind(err, apperr.KindConflict) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	now := s.clock()
+	a := store.DeviceAction{ID: store.NewID(), TenantID: d.TenantID, BatchID: store.NewID(), DeviceID: d.ID, Action: string(Retire),
+		Reason: reason, RequestedBy: string(actor.Type) + ":" + actor.ID, CreatedAt: now, UpdatedAt: now}
+	cmds, err := s.mdm.EnqueueIn(ctx, q, d, requests(Retire, Options{}, profileID), reason, actor)
+	if err != nil {
+		return false, err
+	}
+	a.State, a.CommandID = store.ActionQueued, cmds[len(cmds)-1].ID
+	return true, q.Actions().Create(ctx, []store.DeviceAction{a})
 }

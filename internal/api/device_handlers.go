@@ -21,7 +21,7 @@ const (
 var deviceQuery = []QueryParam{
 	{Name: "platform", Type: "string", Description: "ios, ipados or macos"},
 	{Name: "ownership", Type: "string", Description: "corporate, personal, user_enrolled or shared"},
-	{Name: "state", Type: "string", Description: "pending, enrolled, retired, wiped or deprovisioned"},
+	{Name: "state", Type: "string", Description: "pending, enrolled, leaving (consent withdrawn, management profile removal sent), retired, wiped or deprovisioned"},
 	{Name: "compliance", Type: "string", Description: "compliant, in_grace, noncompliant or unknown"},
 	{Name: "group", Type: "string", Description: "members of this group"},
 	{Name: "last_seen_before", Type: "string", Description: "RFC 3339 time, or an age such as 30d or 12h"},

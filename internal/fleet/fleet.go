@@ -33,6 +33,7 @@ func Wire(st store.Store, priv *privacy.Service, m *mdm.Service, sealer secrets.
 		Devices: device.New(st, priv, m, sealer, log),
 		Actions: actions.New(st, m, priv, sealer, log),
 	}
+	priv.OnTellToLeave(s.Actions.TellToLeave)
 	s.Compliance = compliance.NewEngine(st, priv, s.Actions, sealer, log)
 	s.Devices.MembershipChanged = s.Compliance.EvaluateDevices
 	priv.Gate().Changed = func(ctx context.Context, q store.Queries, d store.Device, current []store.InventoryValue) error {

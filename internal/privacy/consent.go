@@ -263,9 +263,11 @@ func (s *Service) Consents(ctx context.Context, tenantID, subjectID string) (Con
 	return out, nil
 }
 
-// WithdrawConsent withdraws a consent. On a personal device this starts
-// retire: the device's personal data is erased (with a certificate) and the
-// device is deprovisioned; the MDM side removes managed data from it.
+// WithdrawConsent withdraws a consent. On a personal device this retires
+// it: its personal data is erased at once (with a certificate), and a
+// device that can be told to leave (an enrolled Apple device) is sent the
+// removal of its management profile and is leaving until it answers or
+// checks out; any other device is deprovisioned.
 func (s *Service) WithdrawConsent(ctx context.Context, tenantID, subjectID, consentID string, actor iam.Actor) ([]SignedCertificate, error) {
 	var certs []SignedCertificate
 	err := s.st.Tx(ctx, func(q store.Queries) error {
@@ -297,21 +299,24 @@ func (s *Service) WithdrawConsent(ctx context.Context, tenantID, subjectID, cons
 				}
 			}
 		}
-		e := actor.Entry(tenantID, "privacy.consent.withdraw", "subject", subjectID, audit.OutcomeSuccess)
-		e.Details = map[string]any{"consent": consentID, "ownership": c.Ownership, "devices_retired": len(retire)}
-		if err := audit.Append(ctx, q, e); err != nil {
-			return err
-		}
-		// Retiring happens in the same transaction: a withdrawal never
+		// Retiring starts in the same transaction: a withdrawal never
 		// stands without its devices' personal data gone.
+		states := map[string]int{}
 		for _, d := range retire {
-			cert, err := s.deprovisionTx(ctx, q, tenantID, d.ID, "the employee withdrew consent for this personal device", actor, "", store.DeviceDeprovisioned)
+			cert, err := s.deprovisionTx(ctx, q, tenantID, d.ID, "the employee withdrew consent for this personal device", actor, "", store.DeviceLeaving)
 			if err != nil {
 				return err
 			}
 			certs = append(certs, cert)
+			if d, err = q.Devices().Get(ctx, tenantID, d.ID); err != nil {
+				return err
+			}
+			states[d.State]++
 		}
-		return nil
+		e := actor.Entry(tenantID, "privacy.consent.withdraw", "subject", subjectID, audit.OutcomeSuccess)
+		e.Details = map[string]any{"consent": consentID, "ownership": c.Ownership, "devices_erased": len(retire),
+			"devices_told_to_remove_management": states[store.DeviceLeaving], "devices_deprovisioned": states[store.DeviceDeprovisioned]}
+		return audit.Append(ctx, q, e)
 	})
 	return certs, err
 }

@@ -225,7 +225,10 @@ func (s *Service) deprovisionTx(ctx context.Context, q store.Queries, tenantID, 
 	if err != nil {
 		return SignedCertificate{}, err
 	}
-	if d.Gone() {
+	// A leaving device may still leave for good: its answer or CheckOut
+	// retires it, or an admin deprovisions it. Its data went already, and
+	// erasing again finds nothing: the certificate records the departure.
+	if d.Left() || (d.State == store.DeviceLeaving && state == store.DeviceLeaving) {
 		return SignedCertificate{}, apperr.Conflict("this device was already deprovisioned")
 	}
 	now := s.clock()
@@ -234,14 +237,30 @@ func (s *Service) deprovisionTx(ctx context.Context, q store.Queries, tenantID, 
 	if err != nil {
 		return SignedCertificate{}, err
 	}
+	if state == store.DeviceLeaving {
+		if state, err = s.tellToLeave(ctx, q, d, reason, actor); err != nil {
+			return SignedCertificate{}, err
+		}
+	}
 	c := Certificate{Type: "steward.deletion-certificate", Version: 1, ID: store.NewID(), TenantID: tenantID,
 		Scope: "device", SubjectID: d.SubjectID, DeviceIDs: []string{d.ID}, RequestedBy: actorRef(actor),
 		Reason: reason, ErasedAt: now, KeysDestroyed: []string{}, RowsRemoved: rows, SigningKeyID: s.signer.KeyID(), Note: note}
 	if keyID != "" {
 		c.KeysDestroyed = append(c.KeysDestroyed, keyID)
 	}
-	d.State, d.DeprovisionedAt, d.UpdatedAt = state, now, now
+	if d.State == store.DeviceLeaving && c.Note == "" {
+		c.Note = "The device's personal data was erased when consent for it was withdrawn; this records that it has now left management."
+	}
+	d.State, d.UpdatedAt = state, now
 	d.SerialIndex, d.UDIDIndex = nil, nil
+	if state == store.DeviceLeaving {
+		// Not deprovisioned yet: retention keeps the row until it has left.
+		if err := q.Devices().Update(ctx, d); err != nil {
+			return SignedCertificate{}, err
+		}
+		return s.issueCertificate(ctx, q, c, actor, "device.leaving", "device", d.ID)
+	}
+	d.DeprovisionedAt = now
 	if err := q.Devices().Update(ctx, d); err != nil {
 		return SignedCertificate{}, err
 	}
@@ -249,6 +268,23 @@ func (s *Service) deprovisionTx(ctx context.Context, q store.Queries, tenantID, 
 		return SignedCertificate{}, err
 	}
 	return s.issueCertificate(ctx, q, c, actor, "device.deprovision", "device", d.ID)
+}
+
+// tellToLeave asks the protocol adapters to tell d to remove its
+// management profile, and returns the state d takes: leaving when one
+// queued that removal, deprovisioned when none could (a device of another
+// protocol, or one that never finished enrolling).
+func (s *Service) tellToLeave(ctx context.Context, q store.Queries, d store.Device, reason string, actor iam.Actor) (string, error) {
+	for _, tell := range s.tellOff {
+		told, err := tell(ctx, q, d, reason, actor)
+		if err != nil {
+			return "", err
+		}
+		if told {
+			return store.DeviceLeaving, nil
+		}
+	}
+	return store.DeviceDeprovisioned, nil
 }
 
 func (s *Service) deviceErased(ctx context.Context, q store.Queries, d store.Device, rows map[string]int) error {
@@ -304,6 +340,9 @@ func (s *Service) issueCertificate(ctx context.Context, q store.Queries, c Certi
 	e := actor.Entry(c.TenantID, action, targetType, targetID, audit.OutcomeSuccess)
 	e.Reason = c.Reason
 	e.Details = map[string]any{"certificate": c.ID, "keys_destroyed": len(c.KeysDestroyed), "rows_removed": c.RowsRemoved}
+	if action == "device.leaving" {
+		e.Details["management_profile_removal"] = "queued for the device's next check-in"
+	}
 	return sc, audit.Append(ctx, q, e)
 }
 

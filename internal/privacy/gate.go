@@ -71,6 +71,12 @@ func (g *Gate) Admit(ctx context.Context, q store.Queries, r Report) (Admitted, 
 	if err != nil {
 		return out, err
 	}
+	if dev.State == store.DeviceLeaving {
+		// Still talking while it removes its management profile: what it
+		// reports is dropped, and no data key is made for it again.
+		out.Dropped = len(r.Values)
+		return out, nil
+	}
 	if dev.Gone() {
 		return out, apperr.Conflict("device %s is deprovisioned; its data is no longer accepted", dev.ID)
 	}

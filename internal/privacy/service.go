@@ -30,6 +30,7 @@ type Service struct {
 	exported []DeviceExportHook
 	personal []SubjectExportHook
 	wipeBack []FullWipeTakenBackHook
+	tellOff  []TellToLeaveHook
 }
 
 // DeviceLeftHook runs inside the transaction that takes a device out of
@@ -96,6 +97,17 @@ type FullWipeTakenBackHook func(ctx context.Context, q store.Queries, tenantID, 
 
 // OnFullWipeTakenBack adds a hook, before serving starts.
 func (s *Service) OnFullWipeTakenBack(h FullWipeTakenBackHook) { s.wipeBack = append(s.wipeBack, h) }
+
+// TellToLeaveHook runs inside the transaction of a withdrawn consent, after
+// personal device d's data is erased and before it changes state (d is
+// still enrolled): a protocol adapter that can tell the device to remove
+// its management profile queues that removal and reports true; the device
+// is then leaving until it answers. One that cannot reports false, and the
+// device is deprovisioned at once. An error undoes the withdrawal.
+type TellToLeaveHook func(ctx context.Context, q store.Queries, d store.Device, reason string, actor iam.Actor) (bool, error)
+
+// OnTellToLeave adds a hook, before serving starts.
+func (s *Service) OnTellToLeave(h TellToLeaveHook) { s.tellOff = append(s.tellOff, h) }
 
 // NewService wires the privacy core.
 func NewService(st store.Store, vault *keys.Vault, signer *audit.Signer, log *slog.Logger) *Service {

@@ -50,8 +50,12 @@ type SubjectStore interface {
 
 // Device states.
 const (
-	DevicePending       = "pending"
-	DeviceEnrolled      = "enrolled"
+	DevicePending  = "pending"
+	DeviceEnrolled = "enrolled"
+	// DeviceLeaving: its personal data is erased (the employee withdrew
+	// consent) and it has been told to remove its management profile; it
+	// stays reachable only to receive that removal, and ends retired.
+	DeviceLeaving       = "leaving"
 	DeviceRetired       = "retired"
 	DeviceWiped         = "wiped"
 	DeviceDeprovisioned = "deprovisioned"
@@ -82,10 +86,17 @@ type Device struct {
 	StaleSince   time.Time // when it was flagged stale; zero when not
 }
 
-// Gone reports whether the device has left management: retired (selective
-// wipe), wiped, or deprovisioned (deleted). Its personal data went when it
-// left, and nothing it sends is accepted any more.
+// Gone reports whether the device has left management or is leaving it:
+// its personal data went, nothing it reports is kept, and it counts for
+// nothing (consents, groups, compliance) any more.
 func (d Device) Gone() bool {
+	return d.Left() || d.State == DeviceLeaving
+}
+
+// Left reports whether the device has left management for good: retired
+// (selective wipe), wiped, or deprovisioned (deleted). Nothing it sends is
+// accepted any more. A leaving device has not left yet.
+func (d Device) Left() bool {
 	return d.State == DeviceDeprovisioned || d.State == DeviceRetired || d.State == DeviceWiped
 }
 

@@ -128,7 +128,9 @@ func (s *Service) checkManaged(ctx context.Context, q store.Queries, ch store.Ap
 	if err := s.checkSender(ctx, q, ch, sender); err != nil {
 		return err
 	}
-	if d.Gone() {
+	// A leaving device still talks, to receive the removal of its
+	// management profile (sendNext) and report nothing (the gate).
+	if d.Left() {
 		return ErrUnknownDevice
 	}
 	return nil
@@ -408,7 +410,8 @@ func (s *Service) checkOut(ctx context.Context, q store.Queries, ch store.AppleC
 	// The device before its channel, in the order every other writer of
 	// both takes them (a retry's takeover, a TokenUpdate, an erasure):
 	// taken the other way round, a CheckOut racing a retry deadlocked.
-	if _, err := q.Devices().Lock(ctx, ch.TenantID, ch.DeviceID); err != nil {
+	d, err := q.Devices().Lock(ctx, ch.TenantID, ch.DeviceID)
+	if err != nil {
 		return err
 	}
 	if err := s.changeChannel(ctx, q, ch, store.ChannelChange{At: s.clock()}); err != nil {
@@ -419,8 +422,14 @@ func (s *Service) checkOut(ctx context.Context, q store.Queries, ch store.AppleC
 	if err := s.cancelOpen(ctx, q, ch.TenantID, ch.DeviceID, checkedOutChain); err != nil {
 		return err
 	}
-	_, err := s.priv.DeprovisionIn(ctx, q, ch.TenantID, ch.DeviceID, "the device removed its management profile (CheckOut)",
-		iam.Actor{Type: store.ActorDevice, ID: ch.DeviceID})
+	actor := iam.Actor{Type: store.ActorDevice, ID: ch.DeviceID}
+	if d.State == store.DeviceLeaving {
+		// Told to leave, it did: retired, as a retire's CheckOut is.
+		_, err = s.priv.LeaveIn(ctx, q, ch.TenantID, ch.DeviceID, store.DeviceRetired,
+			"the device removed its management profile (CheckOut) after consent for it was withdrawn", actor)
+	} else {
+		_, err = s.priv.DeprovisionIn(ctx, q, ch.TenantID, ch.DeviceID, "the device removed its management profile (CheckOut)", actor)
+	}
 	if apperr.IsKind(err, apperr.KindConflict) {
 		return nil // a concurrent message took it out already
 	}

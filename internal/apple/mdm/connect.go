@@ -117,6 +117,14 @@ func (s *Service) sendNext(ctx context.Context, q store.Queries, d store.Device,
 		if err != nil {
 			return store.Command{}, err
 		}
+		if d.State == store.DeviceLeaving && next.RequestType != string(mdmproto.RequestRemoveProfile) {
+			// Queued past the departure (a bulk request that read the
+			// device before it): a leaving device gets its removal only.
+			if err := s.failUnsent(ctx, q, next, now, "not sent: the device is leaving management"); err != nil {
+				return store.Command{}, err
+			}
+			continue
+		}
 		if next.Unanswered >= maxUnanswered {
 			if err := s.abandon(ctx, q, next, now); err != nil {
 				return store.Command{}, err

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/steward-mdm/steward/internal/apperr"
+	"github.com/steward-mdm/steward/internal/apple/mdmproto"
 	"github.com/steward-mdm/steward/internal/iam"
 	"github.com/steward-mdm/steward/internal/store"
 )
@@ -16,6 +18,9 @@ import (
 const (
 	leftChain       = `[{"LocalizedDescription":"cancelled: the device left management before answering"}]`
 	checkedOutChain = `[{"LocalizedDescription":"cancelled: the device removed its management profile before answering"}]`
+	// leavingChain is that of the commands a device had open when it was
+	// told to leave (its consent withdrawn): only the removal goes to it.
+	leavingChain = `[{"LocalizedDescription":"cancelled: the device is leaving management"}]`
 )
 
 // CancelledByCheckOut reports whether cmd was cancelled because its device
@@ -26,7 +31,7 @@ func CancelledByCheckOut(cmd store.Command) bool {
 
 // DeviceLeft is the privacy core's hook for a device leaving management,
 // however it left (CheckOut, deprovisioning, retirement, wipe, the
-// employee's erasure or withdrawn consent). The channel and its users'
+// employee's erasure, or the end of a withdrawn consent's retire). The channel and its users'
 // channels are closed for good: the device's messages are refused, nothing
 // is pushed to it, and the secrets it gave (unlock and bootstrap tokens) go.
 // Its open commands are cancelled with their payloads, which can hold a
@@ -52,6 +57,33 @@ func (s *Service) DeviceLeft(ctx context.Context, q store.Queries, d store.Devic
 		return err
 	}
 	return s.cancelOpen(ctx, q, d.TenantID, d.ID, leftChain)
+}
+
+// PrepareToLeave readies device d, whose personal data is being erased, to
+// be told to remove its management profile: its users' channels close and
+// its open commands are cancelled (their hooks run), while its own channel
+// stays open, and keeps getting pushes (or its next TokenUpdate sends
+// one), for that one removal. It returns
+// the profile's identifier; a Conflict when d is not an enrolled Apple
+// device, which cannot be told.
+func (s *Service) PrepareToLeave(ctx context.Context, q store.Queries, d store.Device) (string, error) {
+	if d.State != store.DeviceEnrolled {
+		return "", apperr.Conflict("the device is %s, not enrolled", d.State)
+	}
+	ch, err := q.AppleChannels().Get(ctx, d.TenantID, d.ID)
+	if errors.Is(err, store.ErrNotFound) || (err == nil && ch.CheckedOut) {
+		return "", apperr.Conflict("the device has no open MDM channel to be told through")
+	}
+	if err != nil {
+		return "", err
+	}
+	if err := q.AppleUserChannels().CheckOutDevice(ctx, d.TenantID, d.ID, s.clock()); err != nil {
+		return "", err
+	}
+	if err := s.cancelOpen(ctx, q, d.TenantID, d.ID, leavingChain); err != nil {
+		return "", err
+	}
+	return mdmproto.EnrolmentIdentifier(ch.EnrolmentID), nil
 }
 
 // departedSweptKey marks that no channel of a departed device is open:

@@ -101,7 +101,8 @@ func (s tenantStore) Delete(ctx context.Context, id string) error {
 	}
 	n, err := s.q.count(ctx, "checking tenant dependants", `SELECT
 		(SELECT COUNT(*) FROM tenants WHERE parent_id = $1) + (SELECT COUNT(*) FROM admins WHERE tenant_id = $1) +
-		(SELECT COUNT(*) FROM devices WHERE tenant_id = $1 AND state IN ($2, $3))`, id, store.DevicePending, store.DeviceEnrolled)
+		(SELECT COUNT(*) FROM devices WHERE tenant_id = $1 AND state IN ($2, $3, $4))`, id,
+		store.DevicePending, store.DeviceEnrolled, store.DeviceLeaving)
 	if err != nil {
 		return err
 	}

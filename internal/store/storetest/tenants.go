@@ -184,6 +184,11 @@ func testTenantDeletePurges(t *testing.T, st store.Store) {
 
 	wantErr(t, st.Tx(ctx, func(q store.Queries) error { return q.Tenants().Delete(ctx, gone.ID) }),
 		store.ErrConflict, "Delete with an enrolled device")
+	// Leaving, it still holds the management profile until it answers.
+	g.device.State = store.DeviceLeaving
+	tx(t, st, func(q store.Queries) error { return q.Devices().Update(ctx, g.device) })
+	wantErr(t, st.Tx(ctx, func(q store.Queries) error { return q.Tenants().Delete(ctx, gone.ID) }),
+		store.ErrConflict, "Delete with a leaving device")
 	g.device.State = store.DeviceRetired
 	tx(t, st, func(q store.Queries) error { return q.Devices().Update(ctx, g.device) })
 	tx(t, st, func(q store.Queries) error { return q.Tenants().Delete(ctx, gone.ID) })
