@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/steward-mdm/steward/internal/api"
+	"github.com/steward-mdm/steward/internal/apple/mdmproto"
 	"github.com/steward-mdm/steward/internal/compliance"
 	"github.com/steward-mdm/steward/internal/device"
 	"github.com/steward-mdm/steward/internal/iam"
@@ -27,31 +28,12 @@ func restrictionsProfile(identifier, settings string) json.RawMessage {
 // policy requiring the profile does not count the old version.
 func TestEarlierVersionLeavesWhenNewOneDoesNotApply(t *testing.T) {
 	storetest.ForEachEngine(t, func(t *testing.T, st store.Store) {
-		f := newFleet(t, st)
-		var g api.GroupView
-		f.must(201, f.owner, "POST", f.path("/groups"), api.GroupRequest{Name: "Everyone", Kind: "static"}, &g)
-		var p api.ProfileView
-		f.must(201, f.owner, "POST", f.path("/profiles"), device.ProfileInput{Name: "Managed data",
-			Definition: restrictionsProfile("org.fleet.data", `"allow_open_from_managed_to_unmanaged":false`)}, &p)
-		f.must(204, f.owner, "PUT", f.path("/profiles/"+p.ID+"/groups/"+g.ID), nil, nil)
+		f, g, p, byod, byodID := userEnrolledWithDataProfile(t, st)
 		ladder := compliance.Ladder{{Action: compliance.StepMarkNoncompliant}}
 		f.must(201, f.owner, "POST", f.path("/compliance/policies"), compliance.PolicyInput{Name: "Managed data everywhere",
 			Rules: compliance.Rules{RequiredProfiles: []string{p.ID}}, Ladder: &ladder}, nil)
 
-		f.must(201, f.owner, "POST", f.path("/privacy/notices"), api.NoticeRequest{Ownership: "user_enrolled",
-			Translations: []privacy.Translation{{Language: "en", Title: "Your iPhone", Body: "What we manage."}}}, nil)
-		erika, err := f.app.Privacy.CreateSubject(f.ctx, f.tenant, privacy.SubjectInput{Email: "erika@fleet.test"}, iam.SystemActor)
-		if err != nil {
-			t.Fatal(err)
-		}
-		byod, byodID := f.enrol("user_enrolled", erika.ID, g.ID, func(d *sim.Device) { userEnrolment(d); d.Account = "erika@fleet.test" })
-		f.poll(byod)
-		if s := f.profileState(byodID, p.ID); s.Status != store.ProfileInstalled || byod.Profiles["org.fleet.data"] == nil {
-			t.Fatalf("the first version on the User Enrollment: %+v", s)
-		}
-
-		f.must(200, f.owner, "PUT", f.path("/profiles/"+p.ID), device.ProfileInput{
-			Definition: restrictionsProfile("org.fleet.data", `"allow_open_from_managed_to_unmanaged":false,"allow_camera":false`)}, nil)
+		f.must(200, f.owner, "PUT", f.path("/profiles/"+p.ID), device.ProfileInput{Definition: dataAndCamera}, nil)
 		if s := f.profileState(byodID, p.ID); s.Status != store.ProfileNotApplicableRemovalPending || !strings.Contains(s.Error, "allow_camera") {
 			t.Errorf("the new version, before the device answers: %+v", s)
 		}
@@ -86,7 +68,94 @@ func TestEarlierVersionLeavesWhenNewOneDoesNotApply(t *testing.T) {
 		if byod.Profiles["org.fleet.data"] != nil {
 			t.Error("the earlier version is still on the device")
 		}
+
+		// Applicable again, then not, then unassigned before the device
+		// answers: the removal under way ends the profile's state there.
+		f.must(200, f.owner, "PUT", f.path("/profiles/"+p.ID), device.ProfileInput{Definition: dataOnly}, nil)
+		f.poll(byod)
+		if s := f.profileState(byodID, p.ID); s.Status != store.ProfileInstalled || byod.Profiles["org.fleet.data"] == nil {
+			t.Fatalf("the applicable version again: %+v", s)
+		}
+		f.must(200, f.owner, "PUT", f.path("/profiles/"+p.ID), device.ProfileInput{Definition: dataAndCamera}, nil)
+		f.must(204, f.owner, "DELETE", f.path("/profiles/"+p.ID+"/groups/"+g.ID), nil, nil)
+		if s := f.profileState(byodID, p.ID); s.Status != store.ProfileRemovalPending {
+			t.Errorf("unassigned while its earlier version was being removed: %+v", s)
+		}
+		f.poll(byod)
+		var states api.List[api.DeviceProfileView]
+		f.must(200, f.owner, "GET", f.path("/devices/"+byodID+"/profiles"), nil, &states)
+		if len(states.Items) != 0 || byod.Profiles["org.fleet.data"] != nil {
+			t.Errorf("after the removal of an unassigned profile: %+v", states.Items)
+		}
 	})
+}
+
+// TestEarlierVersionRemovalWaitsForRoomInTheQueue: when the device's
+// command queue is full, the removal of an earlier version that no longer
+// applies is not queued; the state says so, and a later reconciliation,
+// with room in the queue, removes it.
+func TestEarlierVersionRemovalWaitsForRoomInTheQueue(t *testing.T) {
+	storetest.ForEachEngine(t, func(t *testing.T, st store.Store) {
+		f, g, p, byod, byodID := userEnrolledWithDataProfile(t, st)
+		err := st.Tx(f.ctx, func(q store.Queries) error {
+			d, err := q.Devices().Get(f.ctx, f.tenant, byodID)
+			if err != nil {
+				return err
+			}
+			fill := make([]mdmproto.Request, 100) // mdm.Config's default MaxQueued
+			for i := range fill {
+				fill[i] = mdmproto.SecurityInfo{}
+			}
+			_, err = f.app.MDM.EnqueueIn(f.ctx, q, d, fill, "fill the queue", iam.SystemActor)
+			return err
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+
+		f.must(200, f.owner, "PUT", f.path("/profiles/"+p.ID), device.ProfileInput{Definition: dataAndCamera}, nil)
+		if s := f.profileState(byodID, p.ID); s.Status != store.ProfileNotApplicableRemovalFailed || !strings.Contains(s.Error, "queue is full") {
+			t.Errorf("the new version with the device's queue full: %+v", s)
+		}
+		f.poll(byod)
+		if byod.Profiles["org.fleet.data"] == nil {
+			t.Fatal("the earlier version left without a removal")
+		}
+		f.must(204, f.owner, "PUT", f.path("/profiles/"+p.ID+"/groups/"+g.ID), nil, nil)
+		f.poll(byod)
+		if s := f.profileState(byodID, p.ID); s.Status != store.ProfileNotApplicable || byod.Profiles["org.fleet.data"] != nil {
+			t.Errorf("after a reconciliation with room in the queue: %+v", s)
+		}
+	})
+}
+
+var (
+	dataOnly      = restrictionsProfile("org.fleet.data", `"allow_open_from_managed_to_unmanaged":false`)
+	dataAndCamera = restrictionsProfile("org.fleet.data", `"allow_open_from_managed_to_unmanaged":false,"allow_camera":false`)
+)
+
+// userEnrolledWithDataProfile enrols a User Enrollment in a group whose
+// restrictions profile (dataOnly) it has installed.
+func userEnrolledWithDataProfile(t *testing.T, st store.Store) (*testFleet, api.GroupView, api.ProfileView, *sim.Device, string) {
+	t.Helper()
+	f := newFleet(t, st)
+	var g api.GroupView
+	f.must(201, f.owner, "POST", f.path("/groups"), api.GroupRequest{Name: "Everyone", Kind: "static"}, &g)
+	var p api.ProfileView
+	f.must(201, f.owner, "POST", f.path("/profiles"), device.ProfileInput{Name: "Managed data", Definition: dataOnly}, &p)
+	f.must(204, f.owner, "PUT", f.path("/profiles/"+p.ID+"/groups/"+g.ID), nil, nil)
+	f.must(201, f.owner, "POST", f.path("/privacy/notices"), api.NoticeRequest{Ownership: "user_enrolled",
+		Translations: []privacy.Translation{{Language: "en", Title: "Your iPhone", Body: "What we manage."}}}, nil)
+	erika, err := f.app.Privacy.CreateSubject(f.ctx, f.tenant, privacy.SubjectInput{Email: "erika@fleet.test"}, iam.SystemActor)
+	if err != nil {
+		t.Fatal(err)
+	}
+	byod, byodID := f.enrol("user_enrolled", erika.ID, g.ID, func(d *sim.Device) { userEnrolment(d); d.Account = "erika@fleet.test" })
+	f.poll(byod)
+	if s := f.profileState(byodID, p.ID); s.Status != store.ProfileInstalled || byod.Profiles["org.fleet.data"] == nil {
+		t.Fatalf("the first version on the User Enrollment: %+v", s)
+	}
+	return f, g, p, byod, byodID
 }
 
 // TestSupervisedOnlyRestrictionsGoToSupervisedDevices: AirDrop's
