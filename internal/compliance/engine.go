@@ -380,7 +380,9 @@ func (e *Engine) factsFrom(ctx context.Context, q store.Queries, d store.Device,
 			switch p.Status {
 			case store.ProfileInstalled:
 				f.Profiles[p.ProfileID] = true
-			case store.ProfileNotApplicable:
+			case store.ProfileNotApplicable, store.ProfileNotApplicableRemovalPending, store.ProfileNotApplicableRemovalFailed:
+				// An earlier version still on the device does not make
+				// up for the current one it cannot take.
 				f.ProfilesNotApplicable[p.ProfileID] = true
 			}
 		}

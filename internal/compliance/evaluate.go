@@ -22,8 +22,9 @@ type Facts struct {
 	LastSeen          time.Time
 	// Profiles holds the IDs of the Steward profiles installed.
 	Profiles map[string]bool
-	// ProfilesNotApplicable holds the IDs of profiles never sent, as the
-	// device cannot take them.
+	// ProfilesNotApplicable holds the IDs of profiles the device cannot
+	// take at their current version (an earlier one may still be on it,
+	// its removal under way).
 	ProfilesNotApplicable map[string]bool
 	// Apps holds the installed bundle IDs; nil when no app list is known.
 	Apps map[string]bool

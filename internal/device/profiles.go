@@ -14,7 +14,6 @@ import (
 	"github.com/steward-mdm/steward/internal/apple/payloads"
 	"github.com/steward-mdm/steward/internal/audit"
 	"github.com/steward-mdm/steward/internal/iam"
-	"github.com/steward-mdm/steward/internal/privacy"
 	"github.com/steward-mdm/steward/internal/store"
 )
 
@@ -361,17 +360,31 @@ func (s *Service) reconcileProfiles(ctx context.Context, q store.Queries, tenant
 		for _, h := range have {
 			held[h.ProfileID] = h
 		}
+		fit := &deviceFit{d: d, target: targetOf(d)}
 		for pid, cp := range want {
 			h, ok := held[pid]
-			if ok && h.Digest == cp.Digest && h.Status != store.ProfileRemovalPending && h.Status != store.ProfileRemovalFailed {
-				continue // installed, pending or failed at this version
+			if ok && settled(h, cp) {
+				continue
 			}
-			if err := s.installOn(ctx, q, cp, d, ok && h.OnDevice(), built); err != nil {
+			var prev *store.DeviceProfile
+			if ok {
+				prev = &h
+			}
+			if err := s.installOn(ctx, q, cp, fit, prev, built); err != nil {
 				return err
 			}
 		}
 		for pid, h := range held {
 			if _, ok := want[pid]; ok || h.Status == store.ProfileRemovalPending {
+				continue
+			}
+			if h.Status == store.ProfileNotApplicableRemovalPending {
+				// The removal under way serves the unassignment too: its
+				// acknowledgement now ends the state.
+				h.Status, h.Error, h.UpdatedAt = store.ProfileRemovalPending, "", s.clock()
+				if err := q.DeviceProfiles().Put(ctx, h); err != nil {
+					return err
+				}
 				continue
 			}
 			cp, err := q.Profiles().Get(ctx, tenantID, pid)
@@ -396,85 +409,6 @@ func (s *Service) reconcileProfiles(ctx context.Context, q store.Queries, tenant
 		}
 	}
 	return nil
-}
-
-// profileActor queues profile commands in the audit log.
-var profileActor = iam.Actor{Type: store.ActorSystem, ID: "profiles"}
-
-// installOn queues cp's install on d, or records why d does not get it.
-// held says an earlier version of cp may be on d.
-func (s *Service) installOn(ctx context.Context, q store.Queries, cp store.ConfigProfile, d store.Device, held bool, built map[string][]byte) error {
-	state := store.DeviceProfile{TenantID: d.TenantID, DeviceID: d.ID, ProfileID: cp.ID, Digest: cp.Digest, UpdatedAt: s.clock()}
-	if why := notApplicable(cp, d); why != "" {
-		if held { // the earlier version must not stay behind
-			if _, err := s.mdm.EnqueueIn(ctx, q, d, []mdmproto.Request{mdmproto.RemoveProfile{Identifier: cp.Identifier}},
-				"profile "+cp.Identifier+" no longer applies to the device", profileActor); err != nil {
-				return s.notQueued(ctx, q, state, err)
-			}
-		}
-		state.Status, state.Error = store.ProfileNotApplicable, "not installed: "+why
-		return q.DeviceProfiles().Put(ctx, state)
-	}
-	payload, ok := built[cp.ID]
-	if !ok {
-		var err error
-		if payload, err = s.mobileconfig(cp); apperr.IsKind(err, apperr.KindInvalid) {
-			// A definition stored before a check was added: it loads, but
-			// goes to no device until an admin completes it.
-			state.Status, state.Error = store.ProfileFailed, "not installed: the profile does not pass Steward's checks any more ("+
-				apperr.As(err).Message+"); edit the profile to fix it"
-			return q.DeviceProfiles().Put(ctx, state)
-		} else if err != nil {
-			return err
-		}
-		built[cp.ID] = payload
-	}
-	cmds, err := s.mdm.EnqueueIn(ctx, q, d, []mdmproto.Request{mdmproto.InstallProfile{Payload: payload,
-		ReviewedForPersonal: ForPersonal(cp.PayloadTypes)}}, "profile "+cp.Identifier+" assigned", profileActor)
-	if err != nil {
-		return s.notQueued(ctx, q, state, err)
-	}
-	state.Status, state.CommandID = store.ProfilePending, cmds[0].ID
-	return q.DeviceProfiles().Put(ctx, state)
-}
-
-// notQueued records a command the device's queue refused (a full queue):
-// the state fails, and the next change tries again.
-func (s *Service) notQueued(ctx context.Context, q store.Queries, state store.DeviceProfile, err error) error {
-	var ae *apperr.Error
-	if !errors.As(err, &ae) || ae.Kind == apperr.KindInternal {
-		return err
-	}
-	state.Status, state.Error = store.ProfileFailed, ae.Message
-	return q.DeviceProfiles().Put(ctx, state)
-}
-
-// notApplicable says why d does not take cp at all, or "" when it does.
-func notApplicable(cp store.ConfigProfile, d store.Device) string {
-	if privacy.Ownership(d.Ownership).PersonallyOwned() && !ForPersonal(cp.PayloadTypes) {
-		return "the profile holds payloads not allowed on personally owned devices"
-	}
-	t := targetOf(d)
-	if why := payloads.Unavailable(cp.PayloadTypes, t); why != "" {
-		return why
-	}
-	if cp.Kind != store.ProfileBuilt || !t.UserEnrollment {
-		return ""
-	}
-	var def payloads.Definition
-	if err := json.Unmarshal(cp.Definition, &def); err != nil {
-		return "its stored definition does not read: " + err.Error()
-	}
-	if unapplied := def.UnappliedSettings(t); len(unapplied) > 0 {
-		return "under User Enrollment Apple refuses or ignores " + strings.Join(unapplied, ", ") +
-			"; move these settings to a profile for corporate or fully enrolled devices"
-	}
-	return ""
-}
-
-// targetOf is what Apple's payload rules need to know of d.
-func targetOf(d store.Device) payloads.Target {
-	return payloads.Target{Mac: d.Platform == "macos", UserEnrollment: d.Ownership == string(privacy.UserEnrolled)}
 }
 
 func (s *Service) removeFrom(ctx context.Context, q store.Queries, cp store.ConfigProfile, deviceID string) error {
@@ -508,6 +442,9 @@ func (s *Service) CommandFinished(ctx context.Context, q store.Queries, cmd stor
 		return err
 	}
 	st.UpdatedAt = s.clock()
+	if st.Status == store.ProfileNotApplicableRemovalPending {
+		return s.earlierRemoved(ctx, q, cmd, st)
+	}
 	removal := st.Status == store.ProfileRemovalPending
 	switch {
 	case cmd.State == store.CommandAcknowledged && removal:

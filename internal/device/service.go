@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"slices"
 	"sync"
 	"time"
 
@@ -54,10 +55,28 @@ func (s *Service) InventoryChanged(ctx context.Context, q store.Queries, d store
 	}
 	d.OSVersion, d.Model = p.OSVersion, p.Model
 	moved, err := s.deviceChanged(ctx, q, d, p.Facts, current)
-	if err != nil || !moved {
+	if err != nil {
 		return d, err
 	}
+	if !moved {
+		if moved, err = s.supervisionDecides(ctx, q, d, current); err != nil || !moved {
+			return d, err
+		}
+	}
 	return d, s.reconcileProfiles(ctx, q, d.TenantID, []string{d.ID}) // the caller evaluates compliance next
+}
+
+// supervisionDecides reports whether the device has reported its
+// supervision and holds profiles that wait for it.
+func (s *Service) supervisionDecides(ctx context.Context, q store.Queries, d store.Device, current []store.InventoryValue) (bool, error) {
+	if mdm.SupervisionIn(current) == mdm.SupervisionUnknown {
+		return false, nil
+	}
+	states, err := q.DeviceProfiles().ForDevice(ctx, d.TenantID, d.ID)
+	if err != nil {
+		return false, err
+	}
+	return slices.ContainsFunc(states, store.DeviceProfile.Waiting), nil
 }
 
 // Enrolled is the mdm Enrolled hook: the device joins its enrolment's

@@ -197,6 +197,12 @@ func (d *Device) answer(uuid string, cmd map[string]any) map[string]any {
 		}
 		d.Profiles[top.PayloadIdentifier] = payload
 	case "RemoveProfile":
+		if d.RefuseRemovals {
+			res["Status"] = "Error"
+			res["ErrorChain"] = []map[string]any{{"ErrorCode": 4002, "ErrorDomain": "MCProfileErrorDomain",
+				"LocalizedDescription": "The profile could not be removed."}}
+			break
+		}
 		id, _ := cmd["Identifier"].(string)
 		delete(d.Profiles, id)
 	case "InstallApplication":

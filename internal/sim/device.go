@@ -56,6 +56,9 @@ type Device struct {
 	// RefuseProfiles answers InstallProfile with an error, as a device
 	// does for a payload it cannot apply.
 	RefuseProfiles bool
+	// RefuseRemovals answers RemoveProfile with an error and keeps the
+	// profile.
+	RefuseRemovals bool
 	// IgnoresManagedAppsOnly reports every installed app even when asked
 	// for managed ones only, as a faulty or tampered device might.
 	IgnoresManagedAppsOnly bool

@@ -212,20 +212,38 @@ type ProfileStore interface {
 
 // Device profile states.
 const (
-	ProfilePending        = "pending"         // install queued, not yet answered
+	// ProfilePending: install queued, not yet answered; or, with no
+	// CommandID, not sent yet as Steward waits to learn whether the device
+	// can take it (Waiting).
+	ProfilePending        = "pending"
 	ProfileInstalled      = "installed"       // the device acknowledged the install
 	ProfileFailed         = "failed"          // the device refused it; Error says why
 	ProfileRemovalPending = "removal_pending" // removal queued
 	ProfileRemovalFailed  = "removal_failed"  // the device refused to remove it
 	// ProfileNotApplicable: never sent, as the device cannot or may not
-	// take it (its platform, enrolment or ownership); Error says why.
+	// take it (its platform, enrolment, ownership or supervision); Error
+	// says why.
 	ProfileNotApplicable = "not_applicable"
+	// ProfileNotApplicableRemovalPending: the current version does not
+	// apply (Error says why) and the removal of an earlier one the device
+	// holds is queued; acknowledged, the state becomes not_applicable.
+	ProfileNotApplicableRemovalPending = "not_applicable_removal_pending"
+	// ProfileNotApplicableRemovalFailed: as above, but the device refused
+	// that removal or its queue was full; Error says so. The next
+	// reconciliation of the device tries again.
+	ProfileNotApplicableRemovalFailed = "not_applicable_removal_failed"
 )
 
 // OnDevice reports whether the profile may be on the device: sent and not
 // refused, nor known to be removed.
 func (dp DeviceProfile) OnDevice() bool {
-	return dp.Status != ProfileFailed && dp.Status != ProfileNotApplicable
+	return dp.Status != ProfileFailed && dp.Status != ProfileNotApplicable && !dp.Waiting()
+}
+
+// Waiting reports whether the profile is pending but not sent: Steward
+// waits for the device to report what decides whether it takes it.
+func (dp DeviceProfile) Waiting() bool {
+	return dp.Status == ProfilePending && dp.CommandID == ""
 }
 
 // DeviceProfile is a profile's state on one device.

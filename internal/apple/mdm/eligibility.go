@@ -172,15 +172,41 @@ func updatesForIOS(r mdmproto.ScheduleOSUpdate, d store.Device) (mdmproto.Reques
 // supervisedNow reads device d's last report of os.supervised; no report
 // is false.
 func supervisedNow(ctx context.Context, q store.Queries, d store.Device) (bool, error) {
+	s, err := SupervisionOf(ctx, q, d)
+	return s == Supervised, err
+}
+
+// Supervision is what a device's last report says of its supervision.
+type Supervision uint8
+
+const (
+	// SupervisionUnknown: the device has not reported it (its first
+	// DeviceInformation answer is still to come) or it is not kept.
+	SupervisionUnknown Supervision = iota
+	Supervised
+	Unsupervised
+)
+
+// SupervisionOf reads device d's last report of os.supervised.
+func SupervisionOf(ctx context.Context, q store.Queries, d store.Device) (Supervision, error) {
 	current, err := q.Inventory().CurrentOf(ctx, d.TenantID, d.ID, []string{"os.supervised"})
 	if err != nil {
-		return false, err
+		return SupervisionUnknown, err
 	}
+	return SupervisionIn(current), nil
+}
+
+// SupervisionIn reads os.supervised from a device's current inventory.
+func SupervisionIn(current []store.InventoryValue) Supervision {
 	for _, v := range current {
-		if v.Ciphertext == nil {
-			var b bool
-			return json.Unmarshal(v.Value, &b) == nil && b, nil
+		var b bool
+		if v.Field != "os.supervised" || v.Ciphertext != nil || json.Unmarshal(v.Value, &b) != nil {
+			continue
 		}
+		if b {
+			return Supervised
+		}
+		return Unsupervised
 	}
-	return false, nil
+	return SupervisionUnknown
 }

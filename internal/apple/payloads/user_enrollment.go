@@ -29,8 +29,8 @@ var userEnrollmentRestrictions = []struct {
 // types), as definition paths such as "payloads[0].restrictions.allow_camera".
 // A profile with any would install without enforcing them, so Steward does
 // not send it there rather than report a setting enforced that is not.
-// Only User Enrollment is covered: supervision-only settings depend on a
-// fact Steward learns after the profiles are queued.
+// Only User Enrollment is covered; SupervisedSettings names those that
+// need a supervised device, which Steward learns after enrolment.
 func (d Definition) UnappliedSettings(t Target) []string {
 	if !t.UserEnrollment {
 		return nil

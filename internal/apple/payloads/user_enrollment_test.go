@@ -32,3 +32,22 @@ func TestUnappliedSettings(t *testing.T) {
 		}
 	}
 }
+
+func TestSupervisedSettings(t *testing.T) {
+	no := false
+	def := Definition{Name: "Mixed", Identifier: "org.example.mixed", RemovalDisallowed: true, Payloads: []Payload{
+		{Type: KindWiFi, WiFi: &WiFi{SSID: "Office"}},
+		{Type: KindRestrictions, Restrictions: &Restrictions{AllowCamera: &no, AllowAirDrop: &no, AllowProfileInstallation: &no}},
+	}}
+	want := []string{"removal_disallowed", "payloads[1].restrictions.allow_airdrop", "payloads[1].restrictions.allow_profile_installation"}
+	if got := def.SupervisedSettings(Target{}); !slices.Equal(got, want) {
+		t.Errorf("iPhone: %q, want %q", got, want)
+	}
+	if got := def.SupervisedSettings(Target{Mac: true}); got != nil {
+		t.Errorf("Mac: %q, want none (macOS applies them unsupervised)", got)
+	}
+	camera := Definition{Payloads: []Payload{{Type: KindRestrictions, Restrictions: &Restrictions{AllowCamera: &no}}}}
+	if got := camera.SupervisedSettings(Target{}); got != nil {
+		t.Errorf("camera only: %q, want none", got)
+	}
+}

@@ -1,0 +1,195 @@
+package device
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"strings"
+
+	"github.com/steward-mdm/steward/internal/apperr"
+	"github.com/steward-mdm/steward/internal/apple/mdm"
+	"github.com/steward-mdm/steward/internal/apple/mdmproto"
+	"github.com/steward-mdm/steward/internal/apple/payloads"
+	"github.com/steward-mdm/steward/internal/iam"
+	"github.com/steward-mdm/steward/internal/privacy"
+	"github.com/steward-mdm/steward/internal/store"
+)
+
+// profileActor queues profile commands in the audit log.
+var profileActor = iam.Actor{Type: store.ActorSystem, ID: "profiles"}
+
+// settled says whether the device's state h of the wanted profile cp asks
+// for nothing: this version installed, queued, refused or not applicable.
+// A removal of it (queued or refused) is undone by installing it again; a
+// refused removal of an earlier version is tried again; a profile waiting
+// to learn whether the device takes it is decided again.
+func settled(h store.DeviceProfile, cp store.ConfigProfile) bool {
+	if h.Digest != cp.Digest || h.Waiting() {
+		return false
+	}
+	switch h.Status {
+	case store.ProfileRemovalPending, store.ProfileRemovalFailed, store.ProfileNotApplicableRemovalFailed:
+		return false
+	}
+	return true
+}
+
+// installOn queues cp's install on fit's device, records why the device
+// does not get it, or that it waits to learn whether the device takes it.
+// prev, when not nil, is the device's state of an earlier version.
+func (s *Service) installOn(ctx context.Context, q store.Queries, cp store.ConfigProfile, fit *deviceFit, prev *store.DeviceProfile, built map[string][]byte) error {
+	d := fit.d
+	held := prev != nil && prev.OnDevice()
+	state := store.DeviceProfile{TenantID: d.TenantID, DeviceID: d.ID, ProfileID: cp.ID, Digest: cp.Digest, UpdatedAt: s.clock()}
+	v, err := fit.decide(ctx, q, cp)
+	if err != nil {
+		return err
+	}
+	switch {
+	case v.wait != "" && held:
+		return nil // the earlier version, and its state, stay until the device's report decides
+	case v.wait != "":
+		state.Status, state.Error = store.ProfilePending, "not sent yet: "+v.wait
+		return q.DeviceProfiles().Put(ctx, state)
+	case v.notApplicable != "":
+		state.Status, state.Error = store.ProfileNotApplicable, "not installed: "+v.notApplicable
+		if held {
+			return s.removeEarlier(ctx, q, cp, d, *prev, state)
+		}
+		return q.DeviceProfiles().Put(ctx, state)
+	}
+	payload, ok := built[cp.ID]
+	if !ok {
+		var err error
+		if payload, err = s.mobileconfig(cp); apperr.IsKind(err, apperr.KindInvalid) {
+			// A definition stored before a check was added: it loads, but
+			// goes to no device until an admin completes it.
+			state.Status, state.Error = store.ProfileFailed, "not installed: the profile does not pass Steward's checks any more ("+
+				apperr.As(err).Message+"); edit the profile to fix it"
+			return q.DeviceProfiles().Put(ctx, state)
+		} else if err != nil {
+			return err
+		}
+		built[cp.ID] = payload
+	}
+	cmds, err := s.mdm.EnqueueIn(ctx, q, d, []mdmproto.Request{mdmproto.InstallProfile{Payload: payload,
+		ReviewedForPersonal: ForPersonal(cp.PayloadTypes)}}, "profile "+cp.Identifier+" assigned", profileActor)
+	if err != nil {
+		return s.notQueued(ctx, q, state, err)
+	}
+	state.Status, state.CommandID = store.ProfilePending, cmds[0].ID
+	return q.DeviceProfiles().Put(ctx, state)
+}
+
+// removeEarlier queues the removal of the earlier version of cp that d
+// holds, as this version does not apply there (state says why), and tracks
+// it as an unassignment's removal is: not_applicable once acknowledged,
+// refused or not queued (a full queue) said so and tried again.
+func (s *Service) removeEarlier(ctx context.Context, q store.Queries, cp store.ConfigProfile, d store.Device, prev, state store.DeviceProfile) error {
+	if prev.Status == store.ProfileNotApplicableRemovalPending { // queued already; it removes whatever version is there
+		state.Status, state.CommandID = store.ProfileNotApplicableRemovalPending, prev.CommandID
+		return q.DeviceProfiles().Put(ctx, state)
+	}
+	cmds, err := s.mdm.EnqueueIn(ctx, q, d, []mdmproto.Request{mdmproto.RemoveProfile{Identifier: cp.Identifier}},
+		"profile "+cp.Identifier+" no longer applies to the device", profileActor)
+	if err != nil {
+		var ae *apperr.Error
+		if !errors.As(err, &ae) || ae.Kind == apperr.KindInternal {
+			return err
+		}
+		state.Status, state.Error = store.ProfileNotApplicableRemovalFailed, "an earlier version is still on the device, its removal not queued ("+
+			ae.Message+"); "+state.Error
+		return q.DeviceProfiles().Put(ctx, state)
+	}
+	state.Status, state.CommandID = store.ProfileNotApplicableRemovalPending, cmds[0].ID
+	return q.DeviceProfiles().Put(ctx, state)
+}
+
+// earlierRemoved settles the device's answer to removeEarlier's command.
+func (s *Service) earlierRemoved(ctx context.Context, q store.Queries, cmd store.Command, st store.DeviceProfile) error {
+	if cmd.State == store.CommandAcknowledged {
+		st.Status = store.ProfileNotApplicable
+	} else {
+		st.Status, st.Error = store.ProfileNotApplicableRemovalFailed, "an earlier version is still on the device, which refused to remove it ("+
+			mdm.ErrorSummary(cmd.ErrorChain)+"); "+st.Error
+	}
+	return q.DeviceProfiles().Put(ctx, st)
+}
+
+// notQueued records a command the device's queue refused (a full queue):
+// the state fails, and the next change tries again.
+func (s *Service) notQueued(ctx context.Context, q store.Queries, state store.DeviceProfile, err error) error {
+	var ae *apperr.Error
+	if !errors.As(err, &ae) || ae.Kind == apperr.KindInternal {
+		return err
+	}
+	state.Status, state.Error = store.ProfileFailed, ae.Message
+	return q.DeviceProfiles().Put(ctx, state)
+}
+
+// deviceFit decides which profiles one device takes. It reads the
+// device's supervision once, when a profile first depends on it.
+type deviceFit struct {
+	d           store.Device
+	target      payloads.Target
+	supervision mdm.Supervision
+	read        bool
+}
+
+// fitVerdict is a decision on one profile: empty when the device takes it.
+type fitVerdict struct {
+	notApplicable string // why the device does not take it
+	wait          string // what Steward must learn of the device first
+}
+
+func (f *deviceFit) decide(ctx context.Context, q store.Queries, cp store.ConfigProfile) (fitVerdict, error) {
+	if privacy.Ownership(f.d.Ownership).PersonallyOwned() && !ForPersonal(cp.PayloadTypes) {
+		return fitVerdict{notApplicable: "the profile holds payloads not allowed on personally owned devices"}, nil
+	}
+	t := f.target
+	if why := payloads.Unavailable(cp.PayloadTypes, t); why != "" {
+		return fitVerdict{notApplicable: why}, nil
+	}
+	if cp.Kind != store.ProfileBuilt { // an upload's keys are not inspected
+		return fitVerdict{}, nil
+	}
+	var def payloads.Definition
+	if err := json.Unmarshal(cp.Definition, &def); err != nil {
+		return fitVerdict{notApplicable: "its stored definition does not read: " + err.Error()}, nil
+	}
+	if t.UserEnrollment {
+		// Never supervised; it refuses every supervised-only setting
+		// Steward writes, so UnappliedSettings names them.
+		if unapplied := def.UnappliedSettings(t); len(unapplied) > 0 {
+			return fitVerdict{notApplicable: "under User Enrollment Apple refuses or ignores " + strings.Join(unapplied, ", ") +
+				"; move these settings to a profile for corporate or fully enrolled devices"}, nil
+		}
+		return fitVerdict{}, nil
+	}
+	needs := def.SupervisedSettings(t)
+	if len(needs) == 0 {
+		return fitVerdict{}, nil
+	}
+	if !f.read {
+		var err error
+		if f.supervision, err = mdm.SupervisionOf(ctx, q, f.d); err != nil {
+			return fitVerdict{}, err
+		}
+		f.read = true
+	}
+	settings := strings.Join(needs, ", ")
+	switch f.supervision {
+	case mdm.Supervised:
+		return fitVerdict{}, nil
+	case mdm.Unsupervised:
+		return fitVerdict{notApplicable: "an iPhone or iPad applies " + settings + " only when supervised, and this device reports it is not; " +
+			"assign the profile to supervised devices (Automated Device Enrollment or Apple Configurator), or move these settings to a profile of their own"}, nil
+	}
+	return fitVerdict{wait: "it sets " + settings + ", which an iPhone or iPad applies only when supervised, " +
+		"and the device has not reported yet whether it is supervised"}, nil
+}
+
+// targetOf is what Apple's payload rules need to know of d.
+func targetOf(d store.Device) payloads.Target {
+	return payloads.Target{Mac: d.Platform == "macos", UserEnrollment: d.Ownership == string(privacy.UserEnrolled)}
+}
