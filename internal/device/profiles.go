@@ -333,15 +333,17 @@ func (s *Service) reconcileProfiles(ctx context.Context, q store.Queries, tenant
 		if err != nil {
 			return err
 		}
-		if d.State != store.DeviceEnrolled || d.Platform == "" {
+		if d.State != store.DeviceEnrolled {
 			continue // profiles follow once it enrols
 		}
 		groups, err := q.Groups().GroupsOf(ctx, tenantID, id)
 		if err != nil {
 			return err
 		}
-		if err := s.installRequiredApps(ctx, q, d, groups); err != nil {
-			return err
+		if d.Platform != "" { // apps follow once the platform is known (PlatformLearned)
+			if err := s.installRequiredApps(ctx, q, d, groups); err != nil {
+				return err
+			}
 		}
 		want := map[string]store.ConfigProfile{}
 		if len(groups) > 0 {
@@ -363,8 +365,9 @@ func (s *Service) reconcileProfiles(ctx context.Context, q store.Queries, tenant
 		}
 		for pid, cp := range want {
 			h, ok := held[pid]
-			if ok && h.Digest == cp.Digest && h.Status != store.ProfileRemovalPending && h.Status != store.ProfileRemovalFailed {
-				continue // installed, pending or failed at this version
+			if ok && h.Digest == cp.Digest && h.Status != store.ProfileRemovalPending && h.Status != store.ProfileRemovalFailed &&
+				(!h.Waiting() || d.Platform == "") {
+				continue // installed, pending, waiting or failed at this version
 			}
 			if err := s.installOn(ctx, q, cp, d, ok && h.OnDevice(), built); err != nil {
 				return err
@@ -405,6 +408,12 @@ var profileActor = iam.Actor{Type: store.ActorSystem, ID: "profiles"}
 // held says an earlier version of cp may be on d.
 func (s *Service) installOn(ctx context.Context, q store.Queries, cp store.ConfigProfile, d store.Device, held bool, built map[string][]byte) error {
 	state := store.DeviceProfile{TenantID: d.TenantID, DeviceID: d.ID, ProfileID: cp.ID, Digest: cp.Digest, UpdatedAt: s.clock()}
+	if d.Platform == "" && !notForOwnership(cp, d) {
+		// Apple's payload rules differ between a Mac and an iPhone or
+		// iPad: the profile waits for the device to say which it is.
+		state.Status, state.Error = store.ProfilePending, "waiting for the device to report whether it is an iPhone, iPad or Mac"
+		return q.DeviceProfiles().Put(ctx, state)
+	}
 	if why := notApplicable(cp, d); why != "" {
 		if held { // the earlier version must not stay behind
 			if _, err := s.mdm.EnqueueIn(ctx, q, d, []mdmproto.Request{mdmproto.RemoveProfile{Identifier: cp.Identifier}},
@@ -451,7 +460,7 @@ func (s *Service) notQueued(ctx context.Context, q store.Queries, state store.De
 
 // notApplicable says why d does not take cp at all, or "" when it does.
 func notApplicable(cp store.ConfigProfile, d store.Device) string {
-	if privacy.Ownership(d.Ownership).PersonallyOwned() && !ForPersonal(cp.PayloadTypes) {
+	if notForOwnership(cp, d) {
 		return "the profile holds payloads not allowed on personally owned devices"
 	}
 	t := targetOf(d)
@@ -470,6 +479,17 @@ func notApplicable(cp store.ConfigProfile, d store.Device) string {
 			"; move these settings to a profile for corporate or fully enrolled devices"
 	}
 	return ""
+}
+
+// notForOwnership says d's ownership refuses cp, whatever d's platform.
+func notForOwnership(cp store.ConfigProfile, d store.Device) bool {
+	return privacy.Ownership(d.Ownership).PersonallyOwned() && !ForPersonal(cp.PayloadTypes)
+}
+
+// PlatformLearned is the mdm hook for a device that enrolled without
+// naming itself: its waiting profiles, and its required apps, follow now.
+func (s *Service) PlatformLearned(ctx context.Context, q store.Queries, d store.Device) error {
+	return s.reconcileDevices(ctx, q, d.TenantID, []string{d.ID})
 }
 
 // targetOf is what Apple's payload rules need to know of d.

@@ -264,8 +264,12 @@ var (
 // answer: those its profile's access rights cover, or on a User
 // Enrollment those Apple does not keep from the organisation.
 func (d *Device) deviceInformation(cmd map[string]any) map[string]any {
+	modelName := "iPhone"
+	if d.mac() {
+		modelName = "Mac"
+	}
 	all := map[string]any{"UDID": d.UDID, "SerialNumber": d.Serial, "DeviceName": "Simulated iPhone", "OSVersion": d.OSVersion,
-		"BuildVersion": "22B83", "ModelName": "iPhone", "Model": d.Model, "ProductName": d.ProductName, "DeviceCapacity": 256.0,
+		"BuildVersion": "22B83", "ModelName": modelName, "Model": d.Model, "ProductName": d.ProductName, "DeviceCapacity": 256.0,
 		"AvailableDeviceCapacity": 117.4, "BatteryLevel": 0.81, "IMEI": "35 693803 564380 9", "PhoneNumber": "+49 1575 5550100",
 		"WiFiMAC": "a4:83:e7:12:34:56", "BluetoothMAC": "a4:83:e7:12:34:57", "IsSupervised": d.Supervised, "IsActivationLockEnabled": true,
 		"CurrentCarrierNetwork": "Telekom.de", "ICCID": "8949 0200 0012 3456 7890"}

@@ -212,7 +212,9 @@ type ProfileStore interface {
 
 // Device profile states.
 const (
-	ProfilePending        = "pending"         // install queued, not yet answered
+	// ProfilePending: install queued, not yet answered; with no CommandID,
+	// not sent yet as the device's platform is not known (Waiting).
+	ProfilePending        = "pending"
 	ProfileInstalled      = "installed"       // the device acknowledged the install
 	ProfileFailed         = "failed"          // the device refused it; Error says why
 	ProfileRemovalPending = "removal_pending" // removal queued
@@ -225,7 +227,13 @@ const (
 // OnDevice reports whether the profile may be on the device: sent and not
 // refused, nor known to be removed.
 func (dp DeviceProfile) OnDevice() bool {
-	return dp.Status != ProfileFailed && dp.Status != ProfileNotApplicable
+	return dp.Status != ProfileFailed && dp.Status != ProfileNotApplicable && !dp.Waiting()
+}
+
+// Waiting reports a profile pending without a command: it waits for the
+// device to say what it is before Steward decides whether it applies.
+func (dp DeviceProfile) Waiting() bool {
+	return dp.Status == ProfilePending && dp.CommandID == ""
 }
 
 // DeviceProfile is a profile's state on one device.

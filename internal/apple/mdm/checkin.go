@@ -178,7 +178,7 @@ func (s *Service) authenticate(ctx context.Context, cert *x509.Certificate, m *m
 	if len(m.Topic) > maxPushStringLen { // kept as the channel's topic
 		return apperr.Invalid("Authenticate with a Topic longer than %d", maxPushStringLen)
 	}
-	if platformOf(m.ProductName, m.Model) == "" {
+	if platformOf(m.ProductName, m.Model) == "" && !platformUnnamed(m.ProductName, m.Model) {
 		// Before anything is created: the profile fails to install, and
 		// the invitation stays open for an iPhone, iPad or Mac.
 		product := truncateText(firstNonEmpty(m.ProductName, m.Model), 64)
@@ -227,7 +227,7 @@ func (s *Service) authenticate(ctx context.Context, cert *x509.Certificate, m *m
 		}
 		actor := iam.Actor{Type: store.ActorDevice, ID: "enrolment:" + e.ID}
 		d, err := s.priv.RegisterDeviceIn(ctx, q, e.TenantID, privacy.DeviceInput{SubjectID: e.SubjectID, Ownership: e.Ownership,
-			Platform: platformOf(m.ProductName, m.Model)}, actor)
+			Platform: platformOf(m.ProductName, m.Model), PlatformUnknown: platformUnnamed(m.ProductName, m.Model)}, actor)
 		if err != nil {
 			return err
 		}
