@@ -331,7 +331,7 @@ func (s *Service) tokenUpdate(ctx context.Context, q store.Queries, ch store.App
 	if err != nil {
 		return err
 	}
-	if _, err := s.EnqueueIn(ctx, q, d, initial, "initial inventory", iam.SystemActor); err != nil {
+	if _, err := s.EnqueueInventoryIn(ctx, q, d, initial, "initial inventory", iam.SystemActor); err != nil {
 		return err
 	}
 	// Earlier records are asked through EnqueueIn, which locks a record's
@@ -373,7 +373,8 @@ func checkPushRegistration(m *mdmproto.TokenUpdate) error {
 
 // initialInventory is what a newly enrolled device is asked first. A
 // policy that drops every DeviceInformation query leaves that one out; the
-// enrolment still completes.
+// enrolment still completes, as it does when Apple's rules refuse a list
+// on the device (EnqueueInventoryIn).
 func (s *Service) initialInventory(ctx context.Context, q store.Queries, d store.Device) ([]mdmproto.Request, error) {
 	settings, err := privacy.ViewSettings(ctx, q, d.TenantID)
 	if err != nil {
