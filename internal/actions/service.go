@@ -306,7 +306,11 @@ func (s *Service) carryOut(ctx context.Context, q store.Queries, tenantID string
 			return err
 		}
 	}
-	cmds, err := s.mdm.EnqueueIn(ctx, q, d, requests(k, o, profileID), a.Reason, actor)
+	enqueue := s.mdm.EnqueueIn
+	if k == Sync {
+		enqueue = s.mdm.EnqueueInventoryIn // what the device takes of it refreshes what Steward knows
+	}
+	cmds, err := enqueue(ctx, q, d, requests(k, o, profileID), a.Reason, actor)
 	if err != nil {
 		return err
 	}

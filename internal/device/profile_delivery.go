@@ -146,6 +146,10 @@ func (f *deviceFit) decide(ctx context.Context, q store.Queries, cp store.Config
 	if privacy.Ownership(f.d.Ownership).PersonallyOwned() && !ForPersonal(cp.PayloadTypes) {
 		return fitVerdict{notApplicable: "the profile holds payloads not allowed on personally owned devices"}, nil
 	}
+	if f.d.Platform == "" {
+		// Apple's payload rules differ between a Mac and an iPhone or iPad.
+		return fitVerdict{wait: "the device has not reported yet whether it is an iPhone, iPad or Mac"}, nil
+	}
 	t := f.target
 	if why := payloads.Unavailable(cp.PayloadTypes, t); why != "" {
 		return fitVerdict{notApplicable: why}, nil
@@ -187,6 +191,12 @@ func (f *deviceFit) decide(ctx context.Context, q store.Queries, cp store.Config
 	}
 	return fitVerdict{wait: "it sets " + settings + ", which an iPhone or iPad applies only when supervised, " +
 		"and the device has not reported yet whether it is supervised"}, nil
+}
+
+// PlatformLearned is the mdm hook for a device that enrolled without
+// naming itself: its waiting profiles, and its required apps, follow now.
+func (s *Service) PlatformLearned(ctx context.Context, q store.Queries, d store.Device) error {
+	return s.reconcileDevices(ctx, q, d.TenantID, []string{d.ID})
 }
 
 // targetOf is what Apple's payload rules need to know of d.

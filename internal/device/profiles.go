@@ -332,15 +332,17 @@ func (s *Service) reconcileProfiles(ctx context.Context, q store.Queries, tenant
 		if err != nil {
 			return err
 		}
-		if d.State != store.DeviceEnrolled || d.Platform == "" {
+		if d.State != store.DeviceEnrolled {
 			continue // profiles follow once it enrols
 		}
 		groups, err := q.Groups().GroupsOf(ctx, tenantID, id)
 		if err != nil {
 			return err
 		}
-		if err := s.installRequiredApps(ctx, q, d, groups); err != nil {
-			return err
+		if d.Platform != "" { // apps follow once the platform is known (PlatformLearned)
+			if err := s.installRequiredApps(ctx, q, d, groups); err != nil {
+				return err
+			}
 		}
 		want := map[string]store.ConfigProfile{}
 		if len(groups) > 0 {

@@ -251,6 +251,9 @@ type DeviceInput struct {
 	SubjectID string `json:"subject_id"`
 	Ownership string `json:"ownership"`
 	Platform  string `json:"platform"`
+	// PlatformUnknown: the enrolment protocol could not tell the platform
+	// yet (Platform empty); it sets it once the device names itself.
+	PlatformUnknown bool `json:"-"`
 }
 
 // Platforms Steward knows.
@@ -273,7 +276,7 @@ func (s *Service) RegisterDeviceIn(ctx context.Context, q store.Queries, tenantI
 	if !Ownership(in.Ownership).Valid() {
 		return store.Device{}, apperr.Invalid("unknown ownership class %q (want one of %v)", in.Ownership, Ownerships)
 	}
-	if !contains(Platforms, in.Platform) {
+	if in.PlatformUnknown != (in.Platform == "") || in.Platform != "" && !contains(Platforms, in.Platform) {
 		return store.Device{}, apperr.Invalid("unknown platform %q (want one of %v)", in.Platform, Platforms)
 	}
 	now := s.clock()

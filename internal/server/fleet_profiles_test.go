@@ -214,3 +214,63 @@ func TestUserEnrollmentGetsNoProfileItWouldNotEnforce(t *testing.T) {
 		}
 	})
 }
+
+// TestProfilesFollowThePlatformAuthenticateNamed: a Mac is judged as a Mac
+// from its Authenticate on, before it has answered any DeviceInformation:
+// a profile it takes is sent, one only iPhones and iPads take is not. A
+// device whose Authenticate names neither product nor model is not taken
+// for an iPhone: its profiles wait, unsent, until its DeviceInformation
+// says what it is, and then follow that (here an iPad).
+func TestProfilesFollowThePlatformAuthenticateNamed(t *testing.T) {
+	storetest.ForEachEngine(t, func(t *testing.T, st store.Store) {
+		f := newFleet(t, st)
+		var g api.GroupView
+		f.must(201, f.owner, "POST", f.path("/groups"), api.GroupRequest{Name: "Everyone", Kind: "static"}, &g)
+		laptop, laptopID := f.enrolUnpolled("corporate", "", g.ID, mac)
+		unnamed := func(d *sim.Device) { d.Model, d.ProductName = "", "" }
+		tablet, tabletID := f.enrolUnpolled("corporate", "", g.ID, unnamed)
+
+		var vpn, clip api.ProfileView // the Mac takes the VPN; a web clip only in a user's account
+		f.must(201, f.owner, "POST", f.path("/profiles"), device.ProfileInput{Name: "VPN", Definition: vpnProfile("org.fleet.vpn")}, &vpn)
+		f.must(201, f.owner, "POST", f.path("/profiles"), device.ProfileInput{Name: "Clip", Definition: webClipProfile("org.fleet.clip")}, &clip)
+		for _, p := range []string{vpn.ID, clip.ID} {
+			f.must(204, f.owner, "PUT", f.path("/profiles/"+p+"/groups/"+g.ID), nil, nil)
+		}
+
+		if d := f.device(f.owner, laptopID); d.Platform != "macos" || laptop.CommandsHandled != 0 {
+			t.Fatalf("the Mac before its first DeviceInformation: platform %q, %d commands answered", d.Platform, laptop.CommandsHandled)
+		}
+		if s := f.profileState(laptopID, clip.ID); s.Status != store.ProfileNotApplicable || !strings.Contains(s.Error, "user's account") {
+			t.Errorf("web clip on the Mac before its first DeviceInformation: %+v", s)
+		}
+		if s := f.profileState(laptopID, vpn.ID); s.Status != store.ProfilePending {
+			t.Errorf("VPN on the Mac before its first DeviceInformation: %+v", s)
+		}
+		if d := f.device(f.owner, tabletID); d.Platform != "" {
+			t.Errorf("a device that named nothing got platform %q", d.Platform)
+		}
+		for _, p := range []string{vpn.ID, clip.ID} {
+			if s := f.profileState(tabletID, p); s.Status != store.ProfilePending || !strings.Contains(s.Error, "waiting for the device") {
+				t.Errorf("profile %s on the device that named nothing: %+v", p, s)
+			}
+		}
+
+		tablet.Model, tablet.ProductName = "iPad14,1", "iPad14,1" // as its DeviceInformation answers
+		f.poll(laptop)
+		f.poll(tablet)
+		if laptop.Profiles["org.fleet.vpn"] == nil || laptop.Profiles["org.fleet.clip"] != nil {
+			t.Errorf("the Mac got %v, want the VPN only", installed(laptop.Profiles))
+		}
+		if d := f.device(f.owner, tabletID); d.Platform != "ipados" {
+			t.Errorf("the device that named itself an iPad in DeviceInformation: platform %q", d.Platform)
+		}
+		if tablet.Profiles["org.fleet.vpn"] == nil || tablet.Profiles["org.fleet.clip"] == nil {
+			t.Errorf("the iPad got %v, want both", installed(tablet.Profiles))
+		}
+		for _, p := range []string{vpn.ID, clip.ID} {
+			if s := f.profileState(tabletID, p); s.Status != store.ProfileInstalled {
+				t.Errorf("profile %s on the iPad: %+v", p, s)
+			}
+		}
+	})
+}

@@ -151,6 +151,15 @@ func (f *testFleet) admin(email, role string, groups ...string) (string, string)
 // and answers its initial inventory; it returns the device and its ID.
 func (f *testFleet) enrol(ownership, subjectID, group string, adjust func(*sim.Device)) (*sim.Device, string) {
 	f.t.Helper()
+	d, id := f.enrolUnpolled(ownership, subjectID, group, adjust)
+	f.poll(d)
+	return d, id
+}
+
+// enrolUnpolled is enrol without the first poll: the device has answered
+// no command yet, its first DeviceInformation included.
+func (f *testFleet) enrolUnpolled(ownership, subjectID, group string, adjust func(*sim.Device)) (*sim.Device, string) {
+	f.t.Helper()
 	var enr api.NewEnrolmentView
 	f.must(201, f.owner, "POST", f.path("/enrolments"), api.EnrolmentRequest{Ownership: ownership, SubjectID: subjectID, GroupID: group}, &enr)
 	d, err := sim.New(f.ts.Client(), false)
@@ -168,7 +177,6 @@ func (f *testFleet) enrol(ownership, subjectID, group string, adjust func(*sim.D
 	f.must(200, f.owner, "GET", f.path("/enrolments?limit=1000"), nil, &list)
 	for _, e := range list.Items {
 		if e.ID == enr.Enrolment.ID {
-			f.poll(d)
 			return d, e.DeviceID
 		}
 	}

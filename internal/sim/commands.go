@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"strconv"
 	"strings"
 	"time"
 
@@ -112,7 +113,98 @@ var (
 	notOnUserEnrolledMac = map[string]bool{"InstalledApplicationList": true, "DeviceLock": true, "RemoveApplication": true}
 	// macOnlyInstallActions are ScheduleOSUpdate actions iOS does not know.
 	macOnlyInstallActions = map[string]bool{"NotifyOnly": true, "InstallLater": true, "InstallForceRestart": true}
+
+	// sinceVersion holds the first iOS and macOS version taking a command
+	// ("ManagedApplicationList") or one of its keys ("RestartDevice.NotifyUser",
+	// "ScheduleOSUpdate.Updates.Priority"), where later than the first with
+	// MDM at all; "-" is a system without it (left to the tables above).
+	sinceVersion = map[string][2]string{
+		"InstalledApplicationList":                  {"5.0", ""},
+		"InstalledApplicationList.ManagedAppsOnly":  {"7.0", "10.15"},
+		"InstalledApplicationList.Identifiers":      {"7.0", "10.15"},
+		"ManagedApplicationList":                    {"5.0", "11.0"},
+		"ManagedApplicationList.Identifiers":        {"7.0", ""},
+		"ProfileList.ManagedOnly":                   {"13.0", "10.15"},
+		"CertificateList.ManagedOnly":               {"13.0", "10.15"},
+		"InstallApplication":                        {"5.0", "10.9"},
+		"InstallApplication.Identifier":             {"7.0", ""},
+		"InstallApplication.ManifestURL":            {"7.0", ""},
+		"InstallApplication.Options":                {"7.0", ""},
+		"InstallApplication.ManagementFlags":        {"", "11.0"},
+		"RemoveApplication":                         {"5.0", "11.0"},
+		"DeviceLock.Message":                        {"7.0", "10.14"},
+		"DeviceLock.PhoneNumber":                    {"7.0", "11.5"},
+		"DeviceLock.PIN":                            {"-", "10.8"},
+		"EraseDevice.PIN":                           {"-", "10.8"},
+		"EraseDevice.ObliterationBehavior":          {"-", "12.0"},
+		"EraseDevice.PreserveDataPlan":              {"11.0", "-"},
+		"EraseDevice.DisallowProximitySetup":        {"11.3", "-"},
+		"RestartDevice":                             {"10.3", "10.13"},
+		"RestartDevice.NotifyUser":                  {"-", "11.4"},
+		"ShutDownDevice":                            {"10.3", "10.13"},
+		"EnableLostMode":                            {"9.3", "-"},
+		"DisableLostMode":                           {"9.3", "-"},
+		"DeviceLocation":                            {"9.3", "-"},
+		"ScheduleOSUpdate":                          {"9.0", "10.11"},
+		"ScheduleOSUpdate.Updates.ProductVersion":   {"11.3", "12.0"},
+		"ScheduleOSUpdate.Updates.MaxUserDeferrals": {"-", "12.0"},
+		"ScheduleOSUpdate.Updates.Priority":         {"-", "12.3"},
+	}
 )
+
+// predates reports whether the device's OS version is older than the one
+// sinceVersion gives for name on its system.
+func (d *Device) predates(name string) bool {
+	v := sinceVersion[name]
+	first := v[0]
+	if d.mac() {
+		first = v[1]
+	}
+	return first != "" && first != "-" && versionBelow(d.OSVersion, first)
+}
+
+// versionBelow compares dotted versions number by number; a version that
+// does not read counts as below.
+func versionBelow(have, want string) bool {
+	h, w := strings.Split(have, "."), strings.Split(want, ".")
+	for i := 0; i < max(len(h), len(w)); i++ {
+		var a, b int
+		if i < len(h) {
+			n, err := strconv.Atoi(h[i])
+			if err != nil {
+				return true
+			}
+			a = n
+		}
+		if i < len(w) {
+			b, _ = strconv.Atoi(w[i])
+		}
+		if a != b {
+			return a < b
+		}
+	}
+	return false
+}
+
+// sentKeyItsVersionPredates names the first key of cmd that the device's
+// OS version does not know, "" for none.
+func (d *Device) sentKeyItsVersionPredates(rt string, cmd map[string]any) string {
+	for k := range cmd {
+		if d.predates(rt + "." + k) {
+			return k
+		}
+	}
+	updates, _ := cmd["Updates"].([]any)
+	for _, u := range updates {
+		update, _ := u.(map[string]any)
+		for k := range update {
+			if d.predates(rt + ".Updates." + k) {
+				return "Updates." + k
+			}
+		}
+	}
+	return ""
+}
 
 // mac reports whether the device is a Mac, from its product name.
 func (d *Device) mac() bool { return strings.Contains(d.ProductName, "Mac") }
@@ -133,6 +225,10 @@ func (d *Device) refuseCommand(cmd map[string]any) []map[string]any {
 		why = "This command requires a supervised device."
 	case !d.mac() && rt == "ScheduleOSUpdate" && macOnlyUpdate(cmd):
 		why = "The install action is not supported on this device."
+	case d.predates(rt):
+		why = "This command is not supported on this version of the system."
+	case d.sentKeyItsVersionPredates(rt, cmd) != "":
+		why = "The key " + d.sentKeyItsVersionPredates(rt, cmd) + " is not supported on this version of the system."
 	default:
 		return nil
 	}
@@ -270,8 +366,12 @@ var (
 // answer: those its profile's access rights cover, or on a User
 // Enrollment those Apple does not keep from the organisation.
 func (d *Device) deviceInformation(cmd map[string]any) map[string]any {
+	modelName := "iPhone"
+	if d.mac() {
+		modelName = "Mac"
+	}
 	all := map[string]any{"UDID": d.UDID, "SerialNumber": d.Serial, "DeviceName": "Simulated iPhone", "OSVersion": d.OSVersion,
-		"BuildVersion": "22B83", "ModelName": "iPhone", "Model": d.Model, "ProductName": d.ProductName, "DeviceCapacity": 256.0,
+		"BuildVersion": "22B83", "ModelName": modelName, "Model": d.Model, "ProductName": d.ProductName, "DeviceCapacity": 256.0,
 		"AvailableDeviceCapacity": 117.4, "BatteryLevel": 0.81, "IMEI": "35 693803 564380 9", "PhoneNumber": "+49 1575 5550100",
 		"WiFiMAC": "a4:83:e7:12:34:56", "BluetoothMAC": "a4:83:e7:12:34:57", "IsSupervised": d.Supervised, "IsActivationLockEnabled": true,
 		"CurrentCarrierNetwork": "Telekom.de", "ICCID": "8949 0200 0012 3456 7890"}

@@ -7,7 +7,12 @@ import (
 	"crypto/x509"
 	"encoding/hex"
 	"encoding/json"
+	"encoding/pem"
 	"log/slog"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -135,4 +140,70 @@ func listCertificates(t *testing.T, f *fixture, d *sim.Device, dev store.Device)
 		t.Fatal(err)
 	}
 	return stored
+}
+
+// TestHostTrustStoreDoesNotDecide: an organisation that added its private
+// root to the server host's trust store still has its CA vouch for the
+// identities it issued: what is publicly trusted is Mozilla's list, not
+// the host's. The judgement runs in a child process whose host store
+// (SSL_CERT_FILE) holds the private root.
+func TestHostTrustStoreDoesNotDecide(t *testing.T) {
+	if dir := os.Getenv("STEWARD_TEST_HOST_TRUST_DIR"); dir != "" {
+		privateCAKeepsItsRule(t, dir)
+		return
+	}
+	root, rootKey := certtest.Issue(t, "Acme Private Root", true, nil, nil)
+	ca, caKey := certtest.Issue(t, "Acme Device CA", true, root, rootKey)
+	identity, _ := certtest.Issue(t, "Acme device 42", false, ca, caKey)
+	dir := t.TempDir()
+	rootFile := filepath.Join(dir, "host-roots.pem")
+	for name, data := range map[string][]byte{rootFile: pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: root.Raw}),
+		filepath.Join(dir, "ca.der"): ca.Raw, filepath.Join(dir, "identity.der"): identity.Raw} {
+		if err := os.WriteFile(name, data, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	child := exec.Command(os.Args[0], "-test.run=^TestHostTrustStoreDoesNotDecide$", "-test.count=1", "-test.v")
+	child.Env = append(os.Environ(), "STEWARD_TEST_HOST_TRUST_DIR="+dir, "SSL_CERT_FILE="+rootFile, "SSL_CERT_DIR="+t.TempDir())
+	out, err := child.CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "--- PASS: TestHostTrustStoreDoesNotDecide") {
+		t.Fatalf("the child process (host store holding the private root): %v\n%s", err, out)
+	}
+}
+
+// privateCAKeepsItsRule is TestHostTrustStoreDoesNotDecide's child: the
+// host trusts the private root, and a personal device's identity from the
+// CA a profile carries is still kept.
+func privateCAKeepsItsRule(t *testing.T, dir string) {
+	read := func(name string) *x509.Certificate {
+		der, err := os.ReadFile(filepath.Join(dir, name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		c, err := x509.ParseCertificate(der)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c
+	}
+	ca, identity := read("ca.der"), read("identity.der")
+	host, err := x509.SystemCertPool()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ca.Verify(x509.VerifyOptions{Roots: host, KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageAny}}); err != nil {
+		t.Fatalf("the host store should trust the private root here: %v", err)
+	}
+	f := newFixture(t, storetest.OpenSQLite(t))
+	f.publish(privacy.Personal)
+	ts := f.serve()
+	d, dev := f.enrolled(ts, privacy.Personal, f.subject("erika@acme.test"))
+	f.svc.SetHooks(mdm.Hooks{ProfileCertificates: func(context.Context, store.Queries, store.Device) ([]*x509.Certificate, error) {
+		return []*x509.Certificate{ca}, nil // the profile on the device carries the private CA
+	}})
+	d.Certificates = []sim.Certificate{{CommonName: "Acme device 42", Identity: true, Data: identity.Raw, Managed: true}}
+	stored := listCertificates(t, f, d, dev)
+	if len(stored) != 2 || !slices.ContainsFunc(stored, func(c mdm.Certificate) bool { return c.CommonName == "Acme device 42" }) {
+		t.Errorf("stored %+v; want the MDM identity and the private CA's identity", stored)
+	}
 }

@@ -180,7 +180,7 @@ func (s *Service) authenticate(ctx context.Context, cert *x509.Certificate, m *m
 	if len(m.Topic) > maxPushStringLen { // kept as the channel's topic
 		return apperr.Invalid("Authenticate with a Topic longer than %d", maxPushStringLen)
 	}
-	if platformOf(m.ProductName, m.Model) == "" {
+	if platformOf(m.ProductName, m.Model) == "" && !platformUnnamed(m.ProductName, m.Model) {
 		// Before anything is created: the profile fails to install, and
 		// the invitation stays open for an iPhone, iPad or Mac.
 		product := truncateText(firstNonEmpty(m.ProductName, m.Model), 64)
@@ -229,7 +229,7 @@ func (s *Service) authenticate(ctx context.Context, cert *x509.Certificate, m *m
 		}
 		actor := iam.Actor{Type: store.ActorDevice, ID: "enrolment:" + e.ID}
 		d, err := s.priv.RegisterDeviceIn(ctx, q, e.TenantID, privacy.DeviceInput{SubjectID: e.SubjectID, Ownership: e.Ownership,
-			Platform: platformOf(m.ProductName, m.Model)}, actor)
+			Platform: platformOf(m.ProductName, m.Model), PlatformUnknown: platformUnnamed(m.ProductName, m.Model)}, actor)
 		if err != nil {
 			return err
 		}
@@ -333,7 +333,7 @@ func (s *Service) tokenUpdate(ctx context.Context, q store.Queries, ch store.App
 	if err != nil {
 		return err
 	}
-	if _, err := s.EnqueueIn(ctx, q, d, initial, "initial inventory", iam.SystemActor); err != nil {
+	if _, err := s.EnqueueInventoryIn(ctx, q, d, initial, "initial inventory", iam.SystemActor); err != nil {
 		return err
 	}
 	// Earlier records are asked through EnqueueIn, which locks a record's
@@ -375,7 +375,8 @@ func checkPushRegistration(m *mdmproto.TokenUpdate) error {
 
 // initialInventory is what a newly enrolled device is asked first. A
 // policy that drops every DeviceInformation query leaves that one out; the
-// enrolment still completes.
+// enrolment still completes, as it does when Apple's rules refuse a list
+// on the device (EnqueueInventoryIn).
 func (s *Service) initialInventory(ctx context.Context, q store.Queries, d store.Device) ([]mdmproto.Request, error) {
 	settings, err := privacy.ViewSettings(ctx, q, d.TenantID)
 	if err != nil {

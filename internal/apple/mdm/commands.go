@@ -47,6 +47,9 @@ func DeviceInformationQueries(p privacy.Policy, o privacy.Ownership) []string {
 type DeviceFacts struct {
 	// Supervised: the device's last DeviceInformation said IsSupervised.
 	Supervised bool
+	// OSVersion: the OS version the device last reported; "" when it has
+	// not (then it counts as the oldest that speaks MDM: protocolFloor).
+	OSVersion string
 	// FullWipeConsented: the employee allows a full wipe of this device
 	// (wipeConsented).
 	FullWipeConsented bool
@@ -65,6 +68,9 @@ func RequestFor(req mdmproto.Request, d store.Device, settings privacy.Settings,
 	r, err := ownershipRules(req, d, settings, facts.FullWipeConsented)
 	if err != nil {
 		return nil, err
+	}
+	if facts.OSVersion != "" {
+		d.OSVersion = facts.OSVersion
 	}
 	if err := checkSupport(r.RequestType(), d, facts.Supervised); err != nil {
 		return nil, err
@@ -364,17 +370,39 @@ func ineligibleFor(id string, err error) (Skip, bool) {
 // EnqueueIn queues reqs for device d inside the caller's transaction, with
 // the same per-device rules as Enqueue, and returns the queued commands.
 func (s *Service) EnqueueIn(ctx context.Context, q store.Queries, d store.Device, reqs []mdmproto.Request, reason string, actor iam.Actor) ([]store.Command, error) {
+	return s.enqueueIn(ctx, q, d, reqs, reason, actor, false)
+}
+
+// EnqueueInventoryIn is EnqueueIn for inventory queries: one that Apple's
+// rules refuse on d (SkipUnsupported: its system, or an OS version it has
+// not reported yet) is left out rather than failing the rest, since the
+// rest is how Steward learns more. With none left, that refusal is the
+// error.
+func (s *Service) EnqueueInventoryIn(ctx context.Context, q store.Queries, d store.Device, reqs []mdmproto.Request, reason string, actor iam.Actor) ([]store.Command, error) {
+	return s.enqueueIn(ctx, q, d, reqs, reason, actor, true)
+}
+
+func (s *Service) enqueueIn(ctx context.Context, q store.Queries, d store.Device, reqs []mdmproto.Request, reason string, actor iam.Actor,
+	skipUnsupported bool) ([]store.Command, error) {
 	settings, err := privacy.ViewSettings(ctx, q, d.TenantID)
 	if err != nil {
 		return nil, err
 	}
 	cmds := make([]store.Command, 0, len(reqs))
+	var unsupported error
 	for _, req := range reqs {
 		c, err := s.prepare(ctx, q, d, req, settings, actor)
+		if skipUnsupported && apperr.IsKind(err, apperr.KindConflict) && apperr.As(err).Details["reason"] == SkipUnsupported {
+			unsupported = err
+			continue
+		}
 		if err != nil {
 			return nil, err
 		}
 		cmds = append(cmds, c)
+	}
+	if len(cmds) == 0 && unsupported != nil {
+		return nil, unsupported
 	}
 	if err := s.saveCommands(ctx, q, cmds); err != nil {
 		return nil, err

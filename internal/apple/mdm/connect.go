@@ -239,6 +239,11 @@ func (s *Service) recordResult(ctx context.Context, q store.Queries, tenantID, d
 	if err := s.finished(ctx, q, cmd); err != nil || len(obs) == 0 {
 		return err
 	}
+	if cmd.RequestType == string(mdmproto.RequestDeviceInformation) {
+		if err := s.learnPlatform(ctx, q, tenantID, deviceID, obs); err != nil {
+			return err
+		}
+	}
 	_, err = s.priv.Gate().Admit(ctx, q, privacy.Report{TenantID: tenantID, DeviceID: deviceID,
 		Source: "apple-mdm/" + cmd.RequestType, Values: obs, At: now})
 	return err

@@ -32,9 +32,10 @@ func schemaOS(platform string) string {
 // support is how a command's supportedOS in Apple's device-management
 // schema (mdm/commands) limits it on one system.
 type support struct {
-	none             bool // introduced: n/a
-	supervised       bool // supervised: true
-	noUserEnrollment bool // userenrollment mode: forbidden
+	none             bool   // introduced: n/a
+	introduced       string // introduced, when later than the system's protocolFloor
+	supervised       bool   // supervised: true
+	noUserEnrollment bool   // userenrollment mode: forbidden
 }
 
 // commandSupport holds every command Steward builds, each checked against
@@ -46,42 +47,47 @@ var commandSupport = map[mdmproto.RequestType]map[string]support{
 	mdmproto.RequestSecurityInfo:      {}, // information.security.yaml
 	// application.installed.list.yaml; RequestFor asks a user-enrolled Mac
 	// for ManagedApplicationList instead.
-	mdmproto.RequestInstalledApplicationList: {osMacOS: {noUserEnrollment: true}},
-	mdmproto.RequestManagedApplicationList:   {},                                  // application.managed.list.yaml
-	mdmproto.RequestProfileList:              {},                                  // profile.list.yaml
-	mdmproto.RequestCertificateList:          {},                                  // certificate.list.yaml
-	mdmproto.RequestInstallProfile:           {},                                  // profile.install.yaml
-	mdmproto.RequestRemoveProfile:            {},                                  // profile.remove.yaml
-	mdmproto.RequestInstallApplication:       {},                                  // application.install.yaml
-	mdmproto.RequestRemoveApplication:        {osMacOS: {noUserEnrollment: true}}, // application.remove.yaml
-	mdmproto.RequestDeviceLock:               {osMacOS: {noUserEnrollment: true}}, // device.lock.yaml
+	mdmproto.RequestInstalledApplicationList: {osIOS: {introduced: "5.0"}, osMacOS: {noUserEnrollment: true}},
+	mdmproto.RequestManagedApplicationList: { // application.managed.list.yaml
+		osIOS: {introduced: "5.0"}, osMacOS: {introduced: "11.0"}},
+	mdmproto.RequestProfileList:     {}, // profile.list.yaml
+	mdmproto.RequestCertificateList: {}, // certificate.list.yaml
+	mdmproto.RequestInstallProfile:  {}, // profile.install.yaml
+	mdmproto.RequestRemoveProfile:   {}, // profile.remove.yaml
+	mdmproto.RequestInstallApplication: { // application.install.yaml
+		osIOS: {introduced: "5.0"}, osMacOS: {introduced: "10.9"}},
+	mdmproto.RequestRemoveApplication: { // application.remove.yaml
+		osIOS: {introduced: "5.0"}, osMacOS: {introduced: "11.0", noUserEnrollment: true}},
+	mdmproto.RequestDeviceLock: {osMacOS: {noUserEnrollment: true}}, // device.lock.yaml
 	mdmproto.RequestEraseDevice: { // device.erase.yaml
 		osIOS: {noUserEnrollment: true}, osMacOS: {noUserEnrollment: true}},
 	mdmproto.RequestRestartDevice: { // device.restart.yaml
-		osIOS: {supervised: true, noUserEnrollment: true}, osMacOS: {noUserEnrollment: true}},
+		osIOS: {introduced: "10.3", supervised: true, noUserEnrollment: true}, osMacOS: {introduced: "10.13", noUserEnrollment: true}},
 	mdmproto.RequestShutDownDevice: { // device.shutdown.yaml
-		osIOS: {supervised: true, noUserEnrollment: true}, osMacOS: {noUserEnrollment: true}},
+		osIOS: {introduced: "10.3", supervised: true, noUserEnrollment: true}, osMacOS: {introduced: "10.13", noUserEnrollment: true}},
 	mdmproto.RequestEnableLostMode:  lostMode, // device.lostmode.enable.yaml
 	mdmproto.RequestDisableLostMode: lostMode, // device.lostmode.disable.yaml
 	mdmproto.RequestDeviceLocation:  lostMode, // device.lostmode.location.yaml
 	mdmproto.RequestClearPasscode: { // passcode.clear.yaml
 		osIOS: {noUserEnrollment: true}, osMacOS: {none: true}},
 	mdmproto.RequestScheduleOSUpdate: { // system.update.schedule.yaml
-		osIOS: {supervised: true, noUserEnrollment: true}, osMacOS: {supervised: true, noUserEnrollment: true}},
+		osIOS:   {introduced: "9.0", supervised: true, noUserEnrollment: true},
+		osMacOS: {introduced: "10.11", supervised: true, noUserEnrollment: true}},
 }
 
-var lostMode = map[string]support{osIOS: {supervised: true, noUserEnrollment: true}, osMacOS: {none: true}}
+var lostMode = map[string]support{osIOS: {introduced: "9.3", supervised: true, noUserEnrollment: true}, osMacOS: {none: true}}
 
-// needsSupervision says whether device d takes a command of type rt only
-// when supervised: whether RequestFor needs DeviceFacts.Supervised.
+// needsSupervision says whether a command of type rt is for supervised
+// devices only on d's system: only those pay for reading supervision.
 func needsSupervision(rt mdmproto.RequestType, d store.Device) bool {
 	return commandSupport[rt][schemaOS(d.Platform)].supervised
 }
 
 // checkSupport refuses a command of type rt that device d would refuse by
-// Apple's rules: one its system lacks, one User Enrollment forbids, or one
-// for supervised devices when its last report does not say it is (an
-// unknown supervision counts as none: the device would refuse it).
+// Apple's rules: one its system lacks, one User Enrollment forbids, one
+// its OS version predates, or one for supervised devices when its last
+// report does not say it is (an unknown supervision counts as none, an
+// unknown OS version as the oldest: the device might refuse it).
 func checkSupport(rt mdmproto.RequestType, d store.Device, supervised bool) error {
 	sys := schemaOS(d.Platform)
 	s := commandSupport[rt][sys]
@@ -91,6 +97,8 @@ func checkSupport(rt mdmproto.RequestType, d store.Device, supervised bool) erro
 	case s.noUserEnrollment && privacy.Ownership(d.Ownership) == privacy.UserEnrolled:
 		return apperr.Conflict("%s is not allowed on a User Enrollment of %s: this device is %s; Apple refuses it there", rt, sys, deviceKind(d)).
 			With("reason", SkipUnsupported)
+	case !runsAtLeast(d, s.introduced):
+		return tooOld(d, string(rt), s.introduced)
 	case s.supervised && !supervised:
 		return apperr.Forbidden("%s needs a supervised device on %s, and this device (%s) has not reported that it is supervised: "+
 			"supervise it (Automated Device Enrollment or Apple Configurator), or sync its inventory if it already is", rt, sys, deviceKind(d)).
@@ -111,41 +119,65 @@ func deviceKind(d store.Device) string {
 	return name + " (" + d.Ownership + ")"
 }
 
-// forPlatform leaves out the keys of r that device d's system does not
-// use, per the command's schema file, and refuses install actions it
-// lacks.
+// forPlatform leaves out the keys of r that device d's system or OS
+// version does not use, per the command's schema file, and refuses install
+// actions it lacks and lists it could not narrow (listsFor).
 func forPlatform(r mdmproto.Request, d store.Device) (mdmproto.Request, error) {
 	sys := schemaOS(d.Platform)
 	switch r := r.(type) {
+	case mdmproto.DeviceInformation:
+		return queriesFor(r, d)
+	case mdmproto.InstalledApplicationList, mdmproto.ManagedApplicationList, mdmproto.ProfileList, mdmproto.CertificateList:
+		return listsFor(r, d)
 	case mdmproto.DeviceLock:
-		if sys == osIOS {
-			r.PIN = "" // device.lock.yaml: the Find My PIN is macOS's
+		// device.lock.yaml: the Find My PIN is macOS's (10.8).
+		if sys == osIOS || !runsAtLeast(d, since(d, "", "10.8")) {
+			r.PIN = ""
+		}
+		if !runsAtLeast(d, since(d, "7.0", "10.14")) {
+			r.Message = ""
+		}
+		if !runsAtLeast(d, since(d, "7.0", "11.5")) {
+			r.PhoneNumber = ""
 		}
 		return r, nil
 	case mdmproto.EraseDevice:
 		// device.erase.yaml: PIN and ObliterationBehavior are macOS's,
 		// PreserveDataPlan and DisallowProximitySetup iOS's.
-		switch sys {
-		case osIOS:
-			r.PIN, r.ObliterationBehavior = "", ""
-		case osMacOS:
-			r.PreserveDataPlan, r.DisallowProximitySetup = false, false
+		if !runsAtLeast(d, since(d, "n/a", "10.8")) {
+			r.PIN = ""
+		}
+		if !runsAtLeast(d, since(d, "n/a", "12.0")) {
+			r.ObliterationBehavior = ""
+		}
+		if !runsAtLeast(d, since(d, "11.0", "n/a")) {
+			r.PreserveDataPlan = false
+		}
+		if !runsAtLeast(d, since(d, "11.3", "n/a")) {
+			r.DisallowProximitySetup = false
 		}
 		return r, nil
 	case mdmproto.RestartDevice:
-		if sys == osIOS {
-			r.NotifyUser = false // device.restart.yaml: macOS only
+		if !runsAtLeast(d, since(d, "n/a", "11.4")) {
+			r.NotifyUser = false // device.restart.yaml: macOS 11.4 and later
 		}
 		return r, nil
 	case mdmproto.InstallApplication:
-		if sys == osMacOS && privacy.Ownership(d.Ownership) == privacy.UserEnrolled {
-			r.ManagementFlags = 0 // application.install.yaml: forbidden there
+		// application.install.yaml: ManagementFlags is macOS 11's, and
+		// forbidden on its User Enrollment; iOS names apps by bundle ID or
+		// manifest and takes Options (the purchase method) from 7.0.
+		if sys == osMacOS && (privacy.Ownership(d.Ownership) == privacy.UserEnrolled || !runsAtLeast(d, "11.0")) {
+			r.ManagementFlags = 0
+		}
+		if min := since(d, "7.0", ""); (r.Identifier != "" || r.ManifestURL != "" || r.PurchaseMethod != 0) && !runsAtLeast(d, min) {
+			return nil, tooOld(d, "InstallApplication with Identifier, ManifestURL or Options", min)
 		}
 		return r, nil
 	case mdmproto.ScheduleOSUpdate:
 		if sys == osIOS {
 			return updatesForIOS(r, d)
 		}
+		return updatesForMac(r, d)
 	}
 	return r, nil
 }
@@ -166,6 +198,42 @@ func updatesForIOS(r mdmproto.ScheduleOSUpdate, d store.Device) (mdmproto.Reques
 		updates[i].MaxUserDeferrals, updates[i].Priority = 0, ""
 	}
 	r.Updates = updates
+	return updatesByVersion(r, d)
+}
+
+// updatesForMac leaves out the keys a Mac's OS version predates:
+// MaxUserDeferrals (12.0) and Priority (12.3).
+func updatesForMac(r mdmproto.ScheduleOSUpdate, d store.Device) (mdmproto.Request, error) {
+	updates := slices.Clone(r.Updates)
+	for i := range updates {
+		if !runsAtLeast(d, "12.0") {
+			updates[i].MaxUserDeferrals = 0
+		}
+		if !runsAtLeast(d, "12.3") {
+			updates[i].Priority = ""
+		}
+	}
+	r.Updates = updates
+	return updatesByVersion(r, d)
+}
+
+// updatesByVersion refuses an update named only by ProductVersion on a
+// device older than the key (iOS 11.3, macOS 12.0), which must name it by
+// ProductKey; with both, ProductVersion is left out.
+func updatesByVersion(r mdmproto.ScheduleOSUpdate, d store.Device) (mdmproto.Request, error) {
+	min := since(d, "11.3", "12.0")
+	if runsAtLeast(d, min) {
+		return r, nil
+	}
+	for i, u := range r.Updates {
+		if u.ProductVersion == "" {
+			continue
+		}
+		if u.ProductKey == "" {
+			return nil, tooOld(d, "ScheduleOSUpdate naming an update by ProductVersion (name it by ProductKey)", min)
+		}
+		r.Updates[i].ProductVersion = ""
+	}
 	return r, nil
 }
 

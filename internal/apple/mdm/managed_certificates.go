@@ -8,6 +8,8 @@ import (
 	"sync"
 	"time"
 
+	"golang.org/x/crypto/x509roots/fallback/bundle"
+
 	"github.com/steward-mdm/steward/internal/apple/mdmproto"
 	"github.com/steward-mdm/steward/internal/apple/scep"
 	"github.com/steward-mdm/steward/internal/store"
@@ -67,14 +69,26 @@ type certificateEvidence struct {
 	issuers []*x509.Certificate
 }
 
-// publicRoots are the CAs this system trusts. A CA a profile carries that
-// chains to one (an S/MIME identity's intermediate, say) issues to anyone,
-// the employee included, so what it signed is not shown to be the
-// organisation's.
+// publicRoots are the publicly trusted CAs: Mozilla's root list as the
+// bundle package ships it, never the server host's trust store, to which an
+// organisation may have added its private root (which would silence that
+// CA's rule) and which differs from host to host. A CA a profile carries
+// that chains to one (an S/MIME identity's intermediate, say) issues to
+// anyone, the employee included, so what it signed is not shown to be the
+// organisation's. Only bundle is imported: its parent package, fallback,
+// would replace the process's roots for every TLS connection.
 var publicRoots = sync.OnceValue(func() *x509.CertPool {
-	pool, err := x509.SystemCertPool()
-	if err != nil {
-		return x509.NewCertPool()
+	pool := x509.NewCertPool()
+	for r := range bundle.Roots() {
+		cert, err := x509.ParseCertificate(r.Certificate)
+		if err != nil {
+			panic("mdm: the public root bundle holds a certificate that does not parse: " + err.Error())
+		}
+		if r.Constraint != nil {
+			pool.AddCertWithConstraint(cert, r.Constraint) // a root Mozilla distrusts for newer certificates
+		} else {
+			pool.AddCert(cert)
+		}
 	}
 	return pool
 })

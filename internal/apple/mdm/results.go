@@ -34,31 +34,6 @@ func (o *observe) flag(field string, v *bool) {
 	}
 }
 
-// platformOf maps what an Authenticate names (ProductName; a Mac also
-// sends Model) to Steward's platform: ios, ipados or macos, the systems
-// Steward manages; "" for any other, such as an Apple TV ("AppleTV…"), a
-// watch ("Watch…") or a Vision Pro ("RealityDevice…"), which follow their
-// own columns of Apple's schema and are refused at enrolment.
-func platformOf(productName, model string) string {
-	if productName == "" && model == "" {
-		// authenticate.yaml: an iPhone or iPad names its product only
-		// under the device information right, which every enrolment but a
-		// User Enrollment (whose devices ignore rights) grants; a Mac
-		// always sends Model, and tvOS and watchOS have no User Enrollment.
-		return "ios"
-	}
-	p := strings.ToLower(productName + " " + model)
-	switch {
-	case strings.Contains(p, "ipad"):
-		return "ipados"
-	case strings.Contains(p, "iphone"), strings.Contains(p, "ipod"):
-		return "ios"
-	case strings.Contains(p, "mac"):
-		return "macos"
-	}
-	return ""
-}
-
 // authenticateObservations is what an Authenticate message tells about the device.
 func authenticateObservations(m *mdmproto.Authenticate) []privacy.Observation {
 	var o observe

@@ -105,7 +105,7 @@ func (s *Service) authenticateAgain(ctx context.Context, q store.Queries, e stor
 	if err := releaseCertificate(ctx, q, e.TenantID, ch.CertSerial); err != nil {
 		return err
 	}
-	if p := platformOf(m.ProductName, m.Model); p != d.Platform {
+	if p := platformOf(m.ProductName, m.Model); p != "" && p != d.Platform { // an unnamed one keeps what is known
 		d.Platform, d.UpdatedAt = p, now
 		if err := q.Devices().Update(ctx, d); err != nil {
 			return err

@@ -53,6 +53,9 @@ type Hooks struct {
 	// only the certificates the tenant's CA issued. An error fails the
 	// result it was asked for.
 	ProfileCertificates func(ctx context.Context, q store.Queries, d store.Device) ([]*x509.Certificate, error)
+	// PlatformLearned: d, enrolled with its platform unknown, named itself
+	// in a DeviceInformation answer; d.Platform is now set.
+	PlatformLearned func(ctx context.Context, q store.Queries, d store.Device) error
 }
 
 // SetHooks installs hooks, before serving starts.

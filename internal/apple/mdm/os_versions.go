@@ -1,0 +1,140 @@
+package mdm
+
+import (
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/steward-mdm/steward/internal/apperr"
+	"github.com/steward-mdm/steward/internal/apple/mdmproto"
+	"github.com/steward-mdm/steward/internal/store"
+)
+
+// protocolFloor is the oldest version of each system that speaks Apple's
+// MDM protocol (mdm/checkin/authenticate.yaml). A device whose OS version
+// Steward does not know counts as running it, as an unknown supervision
+// counts as none: Steward sends nothing such a device might refuse, and
+// asks it to sync its inventory instead.
+var protocolFloor = map[string]string{osIOS: "4.0", osMacOS: "10.7"}
+
+// since picks the version of Apple's schema for d's system: iOS's or
+// macOS's introduced value, "" for none later than protocolFloor. "n/a"
+// marks a key the system lacks.
+func since(d store.Device, iOS, macOS string) string {
+	switch schemaOS(d.Platform) {
+	case osIOS:
+		return iOS
+	case osMacOS:
+		return macOS
+	}
+	return "" // platform unknown: no system's rule applies
+}
+
+// runsAtLeast reports whether d's OS version is min or later; an empty min
+// always holds, "n/a" never.
+func runsAtLeast(d store.Device, min string) bool {
+	if min == "" {
+		return true
+	}
+	want, ok := parseOSVersion(min)
+	if !ok {
+		return false
+	}
+	have, ok := parseOSVersion(d.OSVersion)
+	if !ok {
+		if have, ok = parseOSVersion(protocolFloor[schemaOS(d.Platform)]); !ok {
+			return true // platform unknown: no system's rule applies
+		}
+	}
+	return slices.Compare(have, want) >= 0
+}
+
+// parseOSVersion reads "17.4.1" as [17 4 1 0]; ok is false for anything
+// else, "n/a" included.
+func parseOSVersion(v string) ([]int, bool) {
+	parts := strings.Split(strings.TrimSpace(v), ".")
+	if len(parts) > 4 {
+		return nil, false
+	}
+	out := make([]int, 4)
+	for i, p := range parts {
+		n, err := strconv.Atoi(p)
+		if err != nil || n < 0 {
+			return nil, false
+		}
+		out[i] = n
+	}
+	return out, true
+}
+
+// tooOld refuses what (a command, or a command with a key) that d's OS
+// version predates: min is when Apple's schema introduced it.
+func tooOld(d store.Device, what, min string) error {
+	sys := schemaOS(d.Platform)
+	if min == "n/a" {
+		return apperr.Conflict("%s is not supported on %s: this device is %s", what, sys, deviceKind(d)).With("reason", SkipUnsupported)
+	}
+	if _, known := parseOSVersion(d.OSVersion); !known {
+		return apperr.Conflict("%s needs %s %s or later, and this device (%s) has not reported its OS version: sync its inventory first",
+			what, sys, min, deviceKind(d)).With("reason", SkipUnsupported)
+	}
+	return apperr.Conflict("%s needs %s %s or later, and this device (%s) runs %s: update its system first",
+		what, sys, min, deviceKind(d), d.OSVersion).With("reason", SkipUnsupported)
+}
+
+// queryIntroduced is, for the DeviceInformation queries Steward's catalogue
+// asks, when information.device.yaml says each system introduced them,
+// where later than protocolFloor. The telephony queries (IMEI, MEID,
+// ICCID, PhoneNumber, CurrentCarrierNetwork) are deprecated since iOS 16
+// but not removed there, so iPhones are still asked; macOS has none.
+var queryIntroduced = map[string][2]string{ // iOS, macOS
+	"BatteryLevel":            {"5.0", "13.3"},
+	"IsSupervised":            {"6.0", "10.15"},
+	"IsActivationLockEnabled": {"7.0", "10.15"},
+	"IMEI":                    {"", "n/a"},
+	"MEID":                    {"", "n/a"},
+	"ICCID":                   {"", "n/a"},
+	"PhoneNumber":             {"", "n/a"},
+	"CurrentCarrierNetwork":   {"", "n/a"},
+}
+
+// queriesFor leaves out the queries d's system or OS version does not
+// answer; with none left the command is refused.
+func queriesFor(r mdmproto.DeviceInformation, d store.Device) (mdmproto.Request, error) {
+	asked := slices.DeleteFunc(slices.Clone(r.Queries), func(q string) bool {
+		v := queryIntroduced[q]
+		return !runsAtLeast(d, since(d, v[0], v[1]))
+	})
+	if len(asked) == 0 {
+		return nil, apperr.Conflict("this device (%s) answers none of the queries %v", deviceKind(d), r.Queries).With("reason", SkipUnsupported)
+	}
+	r.Queries = asked
+	return r, nil
+}
+
+// listsFor refuses a list command whose narrowing keys d's OS version
+// predates: without them the device would list everything (the
+// employee's own items on a personal device), so Steward does not ask.
+func listsFor(r mdmproto.Request, d store.Device) (mdmproto.Request, error) {
+	switch r := r.(type) {
+	case mdmproto.InstalledApplicationList:
+		// application.installed.list.yaml: ManagedAppsOnly and Identifiers.
+		if min := since(d, "7.0", "10.15"); (r.ManagedAppsOnly || len(r.Identifiers) > 0) && !runsAtLeast(d, min) {
+			return nil, tooOld(d, "InstalledApplicationList with ManagedAppsOnly or Identifiers", min)
+		}
+	case mdmproto.ManagedApplicationList:
+		// application.managed.list.yaml: Identifiers (macOS: with the command).
+		if min := since(d, "7.0", ""); len(r.Identifiers) > 0 && !runsAtLeast(d, min) {
+			return nil, tooOld(d, "ManagedApplicationList with Identifiers", min)
+		}
+	case mdmproto.ProfileList:
+		if min := since(d, "13.0", "10.15"); r.ManagedOnly && !runsAtLeast(d, min) { // profile.list.yaml
+			return nil, tooOld(d, "ProfileList with ManagedOnly", min)
+		}
+	case mdmproto.CertificateList:
+		if min := since(d, "13.0", "10.15"); r.ManagedOnly && !runsAtLeast(d, min) { // certificate.list.yaml
+			return nil, tooOld(d, "CertificateList with ManagedOnly", min)
+		}
+	}
+	return r, nil
+}

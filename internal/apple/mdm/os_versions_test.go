@@ -1,0 +1,150 @@
+package mdm_test
+
+import (
+	"reflect"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/steward-mdm/steward/internal/apperr"
+	"github.com/steward-mdm/steward/internal/apple/mdm"
+	"github.com/steward-mdm/steward/internal/apple/mdmproto"
+	"github.com/steward-mdm/steward/internal/privacy"
+	"github.com/steward-mdm/steward/internal/sim"
+	"github.com/steward-mdm/steward/internal/store"
+	"github.com/steward-mdm/steward/internal/store/storetest"
+)
+
+// TestOSVersionMinimums: a command the device's OS version predates
+// (Apple's schema, introduced) is refused as unsupported, saying which
+// version it needs; a key it predates is left out, except a key that
+// narrows a list, without which the device would list everything. An
+// unknown version counts as the oldest that speaks MDM, as an unknown
+// supervision counts as none. Telephony queries, deprecated since iOS 16
+// but not removed, are still asked of iPhones; a Mac is asked none.
+func TestOSVersionMinimums(t *testing.T) {
+	macOn := func(v string) store.Device {
+		return store.Device{Platform: "macos", Ownership: "corporate", OSVersion: v}
+	}
+	phoneOn := func(v string) store.Device {
+		return store.Device{Platform: "ios", Ownership: "corporate", OSVersion: v}
+	}
+	everything := privacy.Settings{Policy: privacy.DefaultPolicy()}
+	corporate := everything.Policy[privacy.Corporate]
+	corporate.FullWipe = true
+	everything.Policy[privacy.Corporate] = corporate
+	supervisedFacts := mdm.DeviceFacts{Supervised: true}
+	update := func(u mdmproto.OSUpdate) mdmproto.ScheduleOSUpdate {
+		return mdmproto.ScheduleOSUpdate{Updates: []mdmproto.OSUpdate{u}}
+	}
+
+	refused := []struct {
+		name string
+		req  mdmproto.Request
+		d    store.Device
+		says string
+	}{
+		{"ManagedApplicationList on macOS 10.15", mdmproto.ManagedApplicationList{}, macOn("10.15.7"), "macOS 11.0 or later"},
+		{"RemoveApplication on macOS 10.15", mdmproto.RemoveApplication{Identifier: "com.example.a"}, macOn("10.15.7"), "macOS 11.0"},
+		{"RestartDevice on iOS 10.2", mdmproto.RestartDevice{}, phoneOn("10.2"), "iOS 10.3 or later"},
+		{"RestartDevice on an unknown iOS", mdmproto.RestartDevice{}, phoneOn(""), "has not reported its OS version"},
+		{"lost mode on iOS 9.2", mdmproto.EnableLostMode{Message: "Call IT"}, phoneOn("9.2"), "iOS 9.3"},
+		{"ProductVersion on macOS 11.6", update(mdmproto.OSUpdate{ProductVersion: "12.0.1", InstallAction: "Default"}), macOn("11.6"), "ProductKey"},
+		{"managed profiles on a personal iOS 12", mdmproto.ProfileList{}, store.Device{Platform: "ios", Ownership: "personal", OSVersion: "12.4"}, "iOS 13.0"},
+		{"managed certificates on a personal macOS 10.14", mdmproto.CertificateList{}, store.Device{Platform: "macos", Ownership: "personal", OSVersion: "10.14.6"}, "macOS 10.15"},
+	}
+	for _, c := range refused {
+		_, err := mdm.RequestFor(c.req, c.d, everything, supervisedFacts)
+		if !apperr.IsKind(err, apperr.KindConflict) || apperr.As(err).Details["reason"] != mdm.SkipUnsupported || !strings.Contains(err.Error(), c.says) {
+			t.Errorf("%s: %v; want refused as unsupported, saying %q", c.name, err, c.says)
+		}
+	}
+
+	taken := []struct {
+		name string
+		req  mdmproto.Request
+		d    store.Device
+		want mdmproto.Request
+	}{
+		{"ManagedApplicationList on macOS 11.0", mdmproto.ManagedApplicationList{}, macOn("11.0"), mdmproto.ManagedApplicationList{}},
+		{"NotifyUser on macOS 11.3", mdmproto.RestartDevice{NotifyUser: true}, macOn("11.3"), mdmproto.RestartDevice{}},
+		{"NotifyUser on macOS 11.4", mdmproto.RestartDevice{NotifyUser: true}, macOn("11.4"), mdmproto.RestartDevice{NotifyUser: true}},
+		{"lock keys on macOS 11.4", mdmproto.DeviceLock{Message: "Call IT", PhoneNumber: "+49 30 1234", PIN: "123456"}, macOn("11.4"),
+			mdmproto.DeviceLock{Message: "Call IT", PIN: "123456"}},
+		{"lock on an unknown iOS", mdmproto.DeviceLock{Message: "Call IT"}, phoneOn(""), mdmproto.DeviceLock{}},
+		{"erase on macOS 11.7", mdmproto.EraseDevice{PIN: "123456", ObliterationBehavior: "Default"}, macOn("11.7"), mdmproto.EraseDevice{PIN: "123456"}},
+		{"erase on iOS 11.2", mdmproto.EraseDevice{PreserveDataPlan: true, DisallowProximitySetup: true}, phoneOn("11.2"), mdmproto.EraseDevice{PreserveDataPlan: true}},
+		{"update keys on macOS 12.1", update(mdmproto.OSUpdate{ProductKey: "MSU_UPDATE_21C52", InstallAction: "InstallLater", MaxUserDeferrals: 3, Priority: "High"}),
+			macOn("12.1"), update(mdmproto.OSUpdate{ProductKey: "MSU_UPDATE_21C52", InstallAction: "InstallLater", MaxUserDeferrals: 3})},
+		{"ManagementFlags on macOS 10.15", mdmproto.InstallApplication{ITunesStoreID: 1, ManagementFlags: 1}, macOn("10.15.7"), mdmproto.InstallApplication{ITunesStoreID: 1}},
+	}
+	for _, c := range taken {
+		got, err := mdm.RequestFor(c.req, c.d, everything, supervisedFacts)
+		if err != nil || !equalRequests(got, c.want) {
+			t.Errorf("%s: %+v, %v; want %+v", c.name, got, err, c.want)
+		}
+	}
+
+	queries := []string{"BatteryLevel", "IMEI", "IsSupervised", "OSVersion", "PhoneNumber"}
+	for _, c := range []struct {
+		d    store.Device
+		want []string
+	}{
+		{macOn("12.6"), []string{"IsSupervised", "OSVersion"}},
+		{macOn("13.3"), []string{"BatteryLevel", "IsSupervised", "OSVersion"}},
+		{phoneOn("17.2"), queries},
+		{phoneOn(""), []string{"IMEI", "OSVersion", "PhoneNumber"}},
+	} {
+		got, err := mdm.RequestFor(mdmproto.DeviceInformation{Queries: queries}, c.d, everything, mdm.DeviceFacts{})
+		if err != nil || !slices.Equal(got.(mdmproto.DeviceInformation).Queries, c.want) {
+			t.Errorf("DeviceInformation to %s %q: %+v, %v; want %v", c.d.Platform, c.d.OSVersion, got, err, c.want)
+		}
+	}
+}
+
+// equalRequests compares two requests field by field.
+func equalRequests(a, b mdmproto.Request) bool { return reflect.DeepEqual(a, b) }
+
+// TestOlderSystemsGetWhatTheyTake: through simulated Macs, which refuse on
+// their own what their version predates: ManagedApplicationList is not
+// queued for macOS 10.15, and RestartDevice reaches macOS 11.2 without
+// NotifyUser (11.4), so the device carries it out rather than answer
+// Error; macOS 11.4 gets the key.
+func TestOlderSystemsGetWhatTheyTake(t *testing.T) {
+	storetest.ForEachEngine(t, func(t *testing.T, st store.Store) {
+		f := newFixture(t, st)
+		f.publish(privacy.Corporate)
+		ts := f.serve()
+		on := func(v string) func(*sim.Device) { return func(d *sim.Device) { d.OSVersion = v } }
+		catalinaSim, catalina := f.polled(ts, privacy.Corporate, "", mac, on("10.15.7"))
+		bigSurSim, bigSur := f.polled(ts, privacy.Corporate, "", mac, on("11.2"))
+		laterSim, later := f.polled(ts, privacy.Corporate, "", mac, on("11.4"))
+
+		_, skipped, err := f.svc.EnqueueBulk(f.ctx, f.tenant, []string{catalina.ID, bigSur.ID}, mdmproto.ManagedApplicationList{}, "a reason", admin)
+		if err != nil || len(skipped) != 1 || skipped[0].DeviceID != catalina.ID || skipped[0].Reason != mdm.SkipUnsupported {
+			t.Errorf("ManagedApplicationList to macOS 10.15 and 11.2: skipped %+v, %v; want macOS 10.15 skipped as unsupported", skipped, err)
+		}
+		cmds, _, err := f.svc.EnqueueBulk(f.ctx, f.tenant, []string{bigSur.ID, later.ID}, mdmproto.RestartDevice{NotifyUser: true}, "a reason", admin)
+		if err != nil || len(cmds) != 2 {
+			t.Fatalf("RestartDevice: %v, %v", cmds, err)
+		}
+		for _, c := range cmds {
+			_, notify := f.sent(c)["NotifyUser"]
+			if notify != (c.DeviceID == later.ID) {
+				t.Errorf("RestartDevice to device %s sent NotifyUser: %v", c.DeviceID, notify)
+			}
+		}
+		for _, d := range []*sim.Device{catalinaSim, bigSurSim, laterSim} {
+			if _, err := d.Poll(f.ctx); err != nil {
+				t.Fatal(err)
+			}
+		}
+		for _, id := range []string{catalina.ID, bigSur.ID, later.ID} {
+			for rt, state := range f.commandsOf(id) {
+				if state != store.CommandAcknowledged {
+					t.Errorf("device %s: %s ended %s", id, rt, state)
+				}
+			}
+		}
+	})
+}

@@ -1,0 +1,81 @@
+package mdm
+
+import (
+	"context"
+	"strings"
+
+	"github.com/steward-mdm/steward/internal/privacy"
+	"github.com/steward-mdm/steward/internal/store"
+)
+
+// platformOf maps what a device names of itself (ProductName; a Mac also
+// sends Model) to Steward's platform: ios, ipados or macos, the systems
+// Steward manages. It is "" for any other, such as an Apple TV ("AppleTV…"),
+// a watch ("Watch…") or a Vision Pro ("RealityDevice…"), which follow their
+// own columns of Apple's schema and are refused at enrolment, and "" when
+// the device names neither: see platformUnnamed.
+func platformOf(productName, model string) string {
+	p := strings.ToLower(productName + " " + model)
+	switch {
+	case strings.Contains(p, "ipad"):
+		return "ipados"
+	case strings.Contains(p, "iphone"), strings.Contains(p, "ipod"):
+		return "ios"
+	case strings.Contains(p, "mac"):
+		return "macos"
+	}
+	return ""
+}
+
+// platformUnnamed reports an Authenticate that names neither product nor
+// model. authenticate.yaml: a Mac always sends Model, but an iPhone or
+// iPad sends ProductName only under the device information right, and
+// visionOS, which Steward does not manage, takes User Enrollment too. Such
+// a device enrols with its platform unknown until a DeviceInformation
+// answer names it (learnPlatform); nothing that depends on the platform is
+// guessed meanwhile.
+func platformUnnamed(productName, model string) bool {
+	return strings.TrimSpace(productName) == "" && strings.TrimSpace(model) == ""
+}
+
+// learnPlatform sets the platform of a device that enrolled without naming
+// itself (platformUnnamed) from what its DeviceInformation answer names,
+// and tells the PlatformLearned hook. A device that already has a platform
+// keeps it: Authenticate established it.
+func (s *Service) learnPlatform(ctx context.Context, q store.Queries, tenantID, deviceID string, obs []privacy.Observation) error {
+	var product, model string
+	for _, o := range obs {
+		switch o.Field {
+		case "hardware.product":
+			product, _ = o.Value.(string)
+		case "hardware.model":
+			model, _ = o.Value.(string)
+		}
+	}
+	if platformUnnamed(product, model) {
+		return nil
+	}
+	d, err := q.Devices().Get(ctx, tenantID, deviceID)
+	if err != nil || d.Platform != "" {
+		return err
+	}
+	platform := platformOf(product, "") // the product names the device; a model name can be generic
+	if platform == "" {
+		platform = platformOf("", model)
+	}
+	if platform == "" {
+		// Not one Steward manages (a Vision Pro): what depends on the
+		// platform keeps waiting rather than treat it as an iPhone.
+		s.log.WarnContext(ctx, "a device that enrolled without naming itself is not an iPhone, iPad or Mac; its profiles stay pending",
+			"tenant", tenantID, "device", deviceID)
+		return nil
+	}
+	d.Platform, d.UpdatedAt = platform, s.clock()
+	if err := q.Devices().Update(ctx, d); err != nil {
+		return err
+	}
+	if s.hooks.PlatformLearned == nil {
+		return nil
+	}
+	return s.hooks.PlatformLearned(ctx, q, d)
+}
