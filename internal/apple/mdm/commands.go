@@ -426,8 +426,12 @@ func (s *Service) prepare(ctx context.Context, q store.Queries, d store.Device, 
 			return store.Command{}, err
 		}
 	}
-	if needsSupervision(req.RequestType(), d) {
-		if facts.Supervised, err = supervisedNow(ctx, q, d); err != nil {
+	// The device row carries the OS version once the device reported it;
+	// only a device that has not (or commands for supervised devices) pay
+	// for reading the inventory.
+	facts.OSVersion = d.OSVersion
+	if facts.OSVersion == "" || needsSupervision(req.RequestType(), d) {
+		if facts.Supervised, facts.OSVersion, err = reportedNow(ctx, q, d); err != nil {
 			return store.Command{}, err
 		}
 	}

@@ -237,11 +237,19 @@ func updatesByVersion(r mdmproto.ScheduleOSUpdate, d store.Device) (mdmproto.Req
 	return r, nil
 }
 
-// supervisedNow reads device d's last report of os.supervised; no report
-// is false.
-func supervisedNow(ctx context.Context, q store.Queries, d store.Device) (bool, error) {
-	s, err := SupervisionOf(ctx, q, d)
-	return s == Supervised, err
+// reportedNow reads what device d last reported of its supervision and OS
+// version (os.supervised, os.version); no report is unsupervised and "".
+func reportedNow(ctx context.Context, q store.Queries, d store.Device) (supervised bool, osVersion string, err error) {
+	current, err := q.Inventory().CurrentOf(ctx, d.TenantID, d.ID, []string{"os.supervised", "os.version"})
+	if err != nil {
+		return false, "", err
+	}
+	for _, v := range current {
+		if v.Field == "os.version" && v.Ciphertext == nil && json.Unmarshal(v.Value, &osVersion) != nil {
+			osVersion = ""
+		}
+	}
+	return SupervisionIn(current) == Supervised, osVersion, nil
 }
 
 // Supervision is what a device's last report says of its supervision.
