@@ -30,6 +30,7 @@ type Service struct {
 	exported []DeviceExportHook
 	personal []SubjectExportHook
 	wipeBack []FullWipeTakenBackHook
+	policy   []PolicyChangedHook
 }
 
 // DeviceLeftHook runs inside the transaction that takes a device out of
@@ -96,6 +97,15 @@ type FullWipeTakenBackHook func(ctx context.Context, q store.Queries, tenantID, 
 
 // OnFullWipeTakenBack adds a hook, before serving starts.
 func (s *Service) OnFullWipeTakenBack(h FullWipeTakenBackHook) { s.wipeBack = append(s.wipeBack, h) }
+
+// PolicyChangedHook runs inside the transaction that applies a change of
+// the collection policy from old to next, so that a protocol adapter can
+// forget what it keeps outside the gate and next no longer allows. An
+// error undoes the change.
+type PolicyChangedHook func(ctx context.Context, q store.Queries, tenantID string, old, next Policy) error
+
+// OnPolicyChanged adds a hook, before serving starts.
+func (s *Service) OnPolicyChanged(h PolicyChangedHook) { s.policy = append(s.policy, h) }
 
 // NewService wires the privacy core.
 func NewService(st store.Store, vault *keys.Vault, signer *audit.Signer, log *slog.Logger) *Service {

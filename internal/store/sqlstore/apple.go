@@ -624,6 +624,31 @@ func (s commandStore) SetErrorChain(ctx context.Context, tenantID, id, errorChai
 		WHERE tenant_id = $1 AND id = $2 AND state NOT IN `+openStates, tenantID, id, errorChain)
 }
 
+func (s commandStore) DescribedErrors(ctx context.Context, after string, limit int) ([]store.DescribedError, string, error) {
+	// Every row read comes back, so that the walk moves on by the same
+	// bounded step however few of them carry a description; only those
+	// carry their chain.
+	rows, err := s.q.x.QueryContext(ctx, `SELECT c.id, c.tenant_id, COALESCE(d.ownership, ''),
+			CASE WHEN c.state = 'error' AND c.error_chain LIKE '%Description"%' THEN c.error_chain ELSE '' END
+		FROM commands c LEFT JOIN devices d ON d.tenant_id = c.tenant_id AND d.id = c.device_id
+		WHERE c.id > $1 ORDER BY c.id LIMIT $2`, after, limit)
+	read, err := collect(rows, err, "reading failed commands", func(r scanner) (store.DescribedError, error) {
+		var e store.DescribedError
+		err := r.Scan(&e.ID, &e.TenantID, &e.Ownership, &e.ErrorChain)
+		return e, err
+	})
+	if err != nil || len(read) == 0 {
+		return nil, "", err
+	}
+	described := read[:0]
+	for _, e := range read {
+		if e.ErrorChain != "" {
+			described = append(described, e)
+		}
+	}
+	return described, read[len(read)-1].ID, nil
+}
+
 func (s commandStore) List(ctx context.Context, tenantID, deviceID string, p store.Page) ([]store.Command, error) {
 	after, limit := pageArgs(p)
 	rows, err := s.q.x.QueryContext(ctx, `SELECT `+commandColumns+` FROM commands WHERE tenant_id = $1 AND device_id = $2 AND id > $3
