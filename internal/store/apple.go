@@ -72,6 +72,10 @@ type EnrolmentStore interface {
 	// PurgeUnused deletes up to limit enrolments no device used whose link
 	// expired before cutoff. Used ones go with their device's purge.
 	PurgeUnused(ctx context.Context, cutoff time.Time, limit int) ([]PurgeCount, error)
+	// PendingVersions returns, ascending, the notice versions of class
+	// ownership that enrolments no device used yet (open or accepted,
+	// expired or not) were made under.
+	PendingVersions(ctx context.Context, tenantID, ownership string) ([]int64, error)
 }
 
 // AppleChannel is a device's MDM channel: how it proves who it is and how

@@ -58,6 +58,12 @@ func (s enrolmentStore) ListForSubject(ctx context.Context, tenantID, subjectID 
 	return collect(rows, err, "listing a person's enrolments", scanEnrolment)
 }
 
+func (s enrolmentStore) PendingVersions(ctx context.Context, tenantID, ownership string) ([]int64, error) {
+	rows, err := s.q.x.QueryContext(ctx, `SELECT DISTINCT notice_version FROM enrolments
+		WHERE tenant_id = $1 AND ownership = $2 AND state IN ('open', 'accepted') ORDER BY notice_version`, tenantID, ownership)
+	return collect(rows, err, "listing pending enrolment versions", scanVersion)
+}
+
 func (s enrolmentStore) Update(ctx context.Context, e store.Enrolment) error {
 	return s.q.execOne(ctx, "updating enrolment", `UPDATE enrolments SET state = $3, device_id = $4, used_at = $5, allow_full_wipe = $6
 		WHERE tenant_id = $1 AND id = $2`, e.TenantID, e.ID, e.State, e.DeviceID, micros(e.UsedAt), boolInt(e.AllowFullWipe))
