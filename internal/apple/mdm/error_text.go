@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"time"
 
 	"github.com/steward-mdm/steward/internal/apple/mdmproto"
@@ -45,6 +46,10 @@ func (s *Service) queueErrorTextPass(ctx context.Context, q store.Queries, tenan
 // a pass's progress only ever names commands it has done. It returns how
 // many commands' chains it stripped.
 func (s *Service) StripHiddenErrorText(ctx context.Context, batch, maxSteps int) (int, error) {
+	if batch < 1 || maxSteps < 1 {
+		// A batch of none would read nothing and end every pass undone.
+		return 0, fmt.Errorf("mdm: stripping error text needs a batch and a number of steps of at least 1, not %d and %d", batch, maxSteps)
+	}
 	if err := s.queueUpgradePass(ctx); err != nil {
 		return 0, err
 	}
