@@ -238,7 +238,7 @@ func privacyEndToEnd(t *testing.T, dir, data, auditKey string) {
 		t.Fatalf("record: %s", b)
 	}
 	archive := filepath.Join(dir, "export.zip")
-	if out := mustCLI(t, nil, "person", "export", person, "--out", archive); !strings.Contains(out, "Archive password") {
+	if out := mustCLI(t, nil, "person", "export", person, "--reason", "subject access request of 2026-12-01", "--out", archive); !strings.Contains(out, "Archive password") {
 		t.Fatalf("export: %s", out)
 	}
 	if fi, err := os.Stat(archive); err != nil || fi.Mode().Perm() != 0o600 || fi.Size() == 0 {

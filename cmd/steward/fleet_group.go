@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/url"
 	"strconv"
 	"strings"
 
@@ -189,9 +190,23 @@ func newGroupMembersCmd(r *remote) *cobra.Command {
 		Use: "members GROUP-ID", Short: "List the IDs of a group's devices", Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return r.call(cmd, func(a *apiCall) error {
-				out, err := collect[string](a, tenantPath(a.tenant, "/groups/"+pathSegment(args[0])+"/members"))
-				if err != nil {
-					return err
+				var out api.GroupMembersView
+				for cursor := ""; ; {
+					p := tenantPath(a.tenant, "/groups/"+pathSegment(args[0])+"/members") + "?limit=1000"
+					if cursor != "" {
+						p += "&cursor=" + url.QueryEscape(cursor)
+					}
+					var page api.GroupMembersView
+					if err := a.do("GET", p, nil, &page); err != nil {
+						return err
+					}
+					out.Items, out.LeftOut, out.Note = append(out.Items, page.Items...), out.LeftOut+page.LeftOut, page.Note
+					if cursor = page.NextCursor; cursor == "" {
+						break
+					}
+				}
+				if out.LeftOut > 0 {
+					fmt.Fprintf(cmd.ErrOrStderr(), "%d devices left out: %s\n", out.LeftOut, out.Note)
 				}
 				return r.print(cmd.OutOrStdout(), out, []string{"DEVICE"}, func(i int) []string {
 					return []string{out.Items[i]}

@@ -43,7 +43,7 @@ func newPersonCmd(r *remote) *cobra.Command {
 			})
 		},
 	}
-	var out string
+	var out, exportReason string
 	export := &cobra.Command{
 		Use:   "export PERSON-ID",
 		Short: "Export everything held about a person (GDPR Art 15/20) as an AES-256 encrypted ZIP",
@@ -54,7 +54,7 @@ func newPersonCmd(r *remote) *cobra.Command {
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return r.call(cmd, func(a *apiCall) error {
 				var v api.ExportView
-				if err := a.do("POST", tenantPath(a.tenant, "/subjects/"+args[0]+"/export"), nil, &v); err != nil {
+				if err := a.do("POST", tenantPath(a.tenant, "/subjects/"+args[0]+"/export"), api.ReasonRequest{Reason: exportReason}, &v); err != nil {
 					return err
 				}
 				path := out
@@ -70,6 +70,7 @@ func newPersonCmd(r *remote) *cobra.Command {
 		},
 	}
 	export.Flags().StringVar(&out, "out", "", "archive file (default: the name the server suggests)")
+	export.Flags().StringVar(&exportReason, "reason", "", "why (required, audited, in the person's access record: the archive holds hidden values)")
 	var reason, certOut string
 	erase := &cobra.Command{
 		Use:   "erase PERSON-ID",

@@ -3,6 +3,7 @@ package api
 import (
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"net/http"
 	"strings"
 	"time"
@@ -46,7 +47,7 @@ func (s *Server) deviceRoutes() []Route {
 		{Method: "GET", Path: t + "/groups/{group}", Access: needs("device.read"), Tag: tagGroups, Summary: "A group, its rule and member count", Out: GroupView{}, Handle: s.getGroup},
 		{Method: "PATCH", Path: t + "/groups/{group}", Access: needs("device.manage"), Tag: tagGroups, Summary: "Rename a group or change its rule", In: GroupRequest{}, Out: GroupView{}, Handle: s.updateGroup},
 		{Method: "DELETE", Path: t + "/groups/{group}", Access: needs("device.manage"), Tag: tagGroups, Summary: "Delete a group; its profiles leave its members", Handle: s.deleteGroup},
-		{Method: "GET", Path: t + "/groups/{group}/members", Access: needs("device.read"), Tag: tagGroups, Summary: "A group's device IDs", Query: pageQuery, Out: List[string]{}, Handle: s.groupMembers},
+		{Method: "GET", Path: t + "/groups/{group}/members", Access: needs("device.read"), Tag: tagGroups, Summary: "A group's device IDs; where its rule reads apps, those of classes whose apps the policy hides are left out and counted", Query: pageQuery, Out: GroupMembersView{}, Handle: s.groupMembers},
 		{Method: "POST", Path: t + "/groups/{group}/members", Access: needs("device.manage"), Tag: tagGroups, Summary: "Add and remove devices of a static group", In: MembersRequest{}, Out: MembersView{}, Handle: s.changeMembers},
 		{Method: "POST", Path: t + "/groups/{group}/refresh", Access: needs("device.manage"), Tag: tagGroups, Summary: "Re-evaluate a dynamic group now", Out: device.RefreshResult{}, Handle: s.refreshGroup},
 
@@ -91,6 +92,15 @@ func (s *Server) requireDevice(c *Call, perm rbac.Permission, deviceID string) e
 	return nil
 }
 
+// DeviceListView is a page of devices; LeftOut counts the devices of the
+// page not listed, Note says why.
+type DeviceListView struct {
+	Items      []DeviceView `json:"items"`
+	NextCursor string       `json:"next_cursor,omitempty"`
+	LeftOut    int          `json:"left_out,omitempty"`
+	Note       string       `json:"note,omitempty"`
+}
+
 // listDevices searches the fleet within the caller's scope.
 func (s *Server) listDevices(c *Call) (any, error) {
 	q, err := deviceSearch(c)
@@ -107,7 +117,7 @@ func (s *Server) listDevices(c *Call) (any, error) {
 		if err != nil {
 			return nil, err
 		}
-		out := List[DeviceView]{Items: []DeviceView{}}
+		out := DeviceListView{Items: []DeviceView{}}
 		for _, d := range ds {
 			if err := s.requireDevice(c, "device.read", d.ID); err == nil {
 				out.Items = append(out.Items, deviceView(d))
@@ -119,9 +129,28 @@ func (s *Server) listDevices(c *Call) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	out := List[DeviceView]{Items: make([]DeviceView, 0, len(page.Devices))}
+	// Filtered by a group whose rule reads apps, the list would tell which
+	// devices hold an app, as the group's members list would.
+	var hidden map[string]bool
+	if q.GroupID != "" {
+		g, err := s.st.Read().Groups().Get(c.R.Context(), c.Tenant, q.GroupID)
+		if err != nil && !errors.Is(err, store.ErrNotFound) {
+			return nil, err
+		}
+		if hidden, err = device.HiddenMembership(c.R.Context(), s.st.Read(), g); err != nil {
+			return nil, err
+		}
+	}
+	out := DeviceListView{Items: make([]DeviceView, 0, len(page.Devices))}
 	for _, d := range page.Devices {
+		if hidden[d.Ownership] {
+			out.LeftOut++
+			continue
+		}
 		out.Items = append(out.Items, deviceView(d))
+	}
+	if out.LeftOut > 0 {
+		out.Note = hiddenMembersNote
 	}
 	if page.Next != (store.DeviceCursor{}) {
 		raw, _ := json.Marshal([2]string{page.Next.Value, page.Next.ID})

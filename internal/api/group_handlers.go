@@ -2,6 +2,7 @@ package api
 
 import (
 	"encoding/json"
+	"errors"
 	"time"
 
 	"github.com/steward-mdm/steward/internal/apperr"
@@ -27,6 +28,49 @@ type GroupView struct {
 	Members   int       `json:"members"`
 	CreatedAt time.Time `json:"created_at"`
 	UpdatedAt time.Time `json:"updated_at"`
+	// LeftOut counts the members not counted in Members, Note says why.
+	LeftOut int    `json:"left_out,omitempty"`
+	Note    string `json:"note,omitempty"`
+}
+
+// GroupMembersView is a page of a group's device IDs; LeftOut counts the
+// members of the page not listed, Note says why.
+type GroupMembersView struct {
+	Items      []string `json:"items"`
+	NextCursor string   `json:"next_cursor,omitempty"`
+	LeftOut    int      `json:"left_out,omitempty"`
+	Note       string   `json:"note,omitempty"`
+}
+
+// hiddenMembersNote says why members are left out (device.HiddenMembership).
+const hiddenMembersNote = "Devices whose installed apps the privacy policy hides are left out, as this group's rule reads apps: " +
+	"reveal a device's app list, with a reason, to see it."
+
+// groupViewFor is groupView with the members whose membership the privacy
+// policy hides counted apart.
+func (s *Server) groupViewFor(c *Call, g store.Group) (GroupView, error) {
+	v := groupView(g)
+	q := s.st.Read()
+	hidden, err := device.HiddenMembership(c.R.Context(), q, g)
+	if err != nil || hidden == nil {
+		return v, err
+	}
+	classes, err := q.Groups().MemberClasses(c.R.Context(), c.Tenant, g.ID)
+	if err != nil {
+		return v, err
+	}
+	v.Members = 0
+	for o, n := range classes {
+		if hidden[o] {
+			v.LeftOut += n
+		} else {
+			v.Members += n
+		}
+	}
+	if v.LeftOut > 0 {
+		v.Note = hiddenMembersNote
+	}
+	return v, nil
 }
 
 func groupView(g store.Group) GroupView {
@@ -82,7 +126,7 @@ func (s *Server) createGroup(c *Call) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	return groupView(g), nil
+	return s.groupViewFor(c, g)
 }
 
 func (s *Server) listGroups(c *Call) (any, error) {
@@ -94,7 +138,18 @@ func (s *Server) listGroups(c *Call) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	return listOf(gs, page.Limit, groupView, func(g store.Group) string { return g.ID }), nil
+	out := List[GroupView]{Items: make([]GroupView, 0, len(gs))}
+	for _, g := range gs {
+		v, err := s.groupViewFor(c, g)
+		if err != nil {
+			return nil, err
+		}
+		out.Items = append(out.Items, v)
+	}
+	if len(gs) == page.Limit && page.Limit > 0 {
+		out.NextCursor = gs[len(gs)-1].ID
+	}
+	return out, nil
 }
 
 func (s *Server) getGroup(c *Call) (any, error) {
@@ -102,7 +157,7 @@ func (s *Server) getGroup(c *Call) (any, error) {
 	if err != nil {
 		return nil, notFoundAs(err, "group")
 	}
-	return groupView(g), nil
+	return s.groupViewFor(c, g)
 }
 
 func (s *Server) updateGroup(c *Call) (any, error) {
@@ -121,7 +176,7 @@ func (s *Server) updateGroup(c *Call) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	return groupView(g), nil
+	return s.groupViewFor(c, g)
 }
 
 func (s *Server) deleteGroup(c *Call) (any, error) {
@@ -137,14 +192,40 @@ func (s *Server) groupMembers(c *Call) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	if _, err := s.st.Read().Groups().Get(c.R.Context(), c.Tenant, c.Path("group")); err != nil {
+	ctx, q := c.R.Context(), s.st.Read()
+	g, err := q.Groups().Get(ctx, c.Tenant, c.Path("group"))
+	if err != nil {
 		return nil, notFoundAs(err, "group")
 	}
-	ids, err := s.st.Read().Groups().Members(c.R.Context(), c.Tenant, c.Path("group"), page)
+	ids, err := q.Groups().Members(ctx, c.Tenant, g.ID, page)
 	if err != nil {
 		return nil, err
 	}
-	return listOf(ids, page.Limit, func(id string) string { return id }, func(id string) string { return id }), nil
+	hidden, err := device.HiddenMembership(ctx, q, g)
+	if err != nil {
+		return nil, err
+	}
+	out := GroupMembersView{Items: make([]string, 0, len(ids))}
+	if len(ids) == page.Limit && page.Limit > 0 {
+		out.NextCursor = ids[len(ids)-1] // the page read, whatever of it is shown
+	}
+	for _, id := range ids {
+		if hidden != nil {
+			d, err := q.Devices().Get(ctx, c.Tenant, id)
+			if err != nil && !errors.Is(err, store.ErrNotFound) {
+				return nil, err
+			}
+			if err != nil || hidden[d.Ownership] {
+				out.LeftOut++
+				continue
+			}
+		}
+		out.Items = append(out.Items, id)
+	}
+	if out.LeftOut > 0 {
+		out.Note = hiddenMembersNote
+	}
+	return out, nil
 }
 
 func (s *Server) changeMembers(c *Call) (any, error) {

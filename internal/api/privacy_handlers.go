@@ -255,8 +255,12 @@ func (s *Server) exportSubject(c *Call) (any, error) {
 	if err != nil {
 		return nil, err
 	}
+	var in ReasonRequest
+	if err := c.Decode(&in); err != nil {
+		return nil, err
+	}
 	c.W.Header().Set("Cache-Control", "no-store")
-	return p.ExportSubject(c.R.Context(), c.Tenant, c.Path("subject"), c.Actor)
+	return p.ExportSubject(c.R.Context(), c.Tenant, c.Path("subject"), in.Reason, c.Actor)
 }
 
 func (s *Server) eraseSubject(c *Call) (any, error) {
@@ -498,7 +502,7 @@ func (s *Server) portalExport(c *Call) (any, error) {
 		return nil, err
 	}
 	c.W.Header().Set("Cache-Control", "no-store")
-	return p.ExportSubject(c.R.Context(), c.Portal.TenantID, c.Portal.SubjectID, c.Actor)
+	return p.ExportSubject(c.R.Context(), c.Portal.TenantID, c.Portal.SubjectID, "", c.Actor)
 }
 
 // admitPortal authenticates an employee's portal token. Portal tokens reach

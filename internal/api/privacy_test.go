@@ -127,7 +127,8 @@ func TestPrivacyAPIFlow(t *testing.T) {
 			{"POST", base + "/privacy/policy-changes", PolicyChangeRequest{Reason: "a good reason", Changes: []privacy.Change{{Ownership: "rented", Category: "location", Mode: "show"}}}, 400},
 			{"PUT", base + "/privacy/retention", RetentionRequest{Reason: "a good reason", RetentionDays: map[privacy.Category]int{"weather": 3}}, 400},
 			{"PUT", base + "/privacy/flows", FlowRequest{Flow: "telemetry-to-vendor", Enabled: true, Reason: "a good reason"}, 400},
-			{"POST", base + "/subjects/00000000-0000-0000-0000-000000000000/export", nil, 404},
+			{"POST", base + "/subjects/00000000-0000-0000-0000-000000000000/export", ReasonRequest{Reason: "subject access request"}, 404},
+			{"POST", base + "/subjects/" + sub.ID + "/export", ReasonRequest{}, 400},
 			{"POST", base + "/subjects/" + sub.ID + "/erase", ReasonRequest{}, 400},
 		} {
 			if r := e.do(e.owner, c.method, c.path, c.body); r.status != c.want {

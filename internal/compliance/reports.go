@@ -11,6 +11,7 @@ import (
 
 	"github.com/steward-mdm/steward/internal/apperr"
 	"github.com/steward-mdm/steward/internal/device"
+	"github.com/steward-mdm/steward/internal/privacy"
 	"github.com/steward-mdm/steward/internal/report"
 	"github.com/steward-mdm/steward/internal/store"
 )
@@ -46,6 +47,10 @@ var (
 	ctlCIS43   = report.Control{Framework: "CIS Controls v8", ID: "4.3", Title: "Configure Automatic Session Locking on Enterprise Assets"}
 	complStack = []string{store.ComplianceCompliant, InGrace, store.ComplianceNoncompliant, store.ComplianceUnknown}
 )
+
+// LeftOutMetric labels the count of devices a report leaves out because
+// the privacy policy hides what it would show of them.
+const LeftOutMetric = "Devices left out (hidden by the privacy policy)"
 
 // fleetRow is what the reports read about one device.
 type fleetRow struct {
@@ -282,10 +287,25 @@ func (e *Engine) softwareReport(ctx context.Context, q store.Queries, tenantID s
 	for _, a := range apps {
 		catalogue[a.Identifier] = a.Kind
 	}
+	settings, err := privacy.ViewSettings(ctx, q, tenantID)
+	if err != nil {
+		return err
+	}
 	type tally struct{ corporate, personal int }
 	counts := map[string]*tally{}
-	reporting := 0
+	reporting, leftOut := 0, 0
 	for _, row := range rows {
+		// Where the policy hides a class's apps, an admin sees them only
+		// by revealing one device's list with a reason. A count per app
+		// would tell the same of a few devices without one (an app found
+		// on one personal device names its owner), so such devices are
+		// left out whole, and the report says how many.
+		if mode := settings.Policy.Mode(privacy.Ownership(row.d.Ownership), privacy.InstalledApps); mode != privacy.Show {
+			if mode == privacy.Hide {
+				leftOut++
+			}
+			continue
+		}
 		ids, known, err := e.priv.AppIdentifiers(ctx, q, tenantID, row.d.ID, nil)
 		if err != nil {
 			return err
@@ -349,6 +369,11 @@ func (e *Engine) softwareReport(ctx context.Context, q store.Queries, tenantID s
 	}
 	r.Notes = []string{"Counts only: which device holds which app stays in Steward, encrypted per device.",
 		"On personally owned devices only apps the organisation manages are ever inventoried."}
+	if leftOut > 0 {
+		r.Summary = append(r.Summary, report.Metric{Label: LeftOutMetric, Value: strconv.Itoa(leftOut)})
+		r.Notes = append(r.Notes, fmt.Sprintf("%d devices are left out: the privacy policy hides the installed apps of their ownership class, "+
+			"which an admin sees only by revealing one device's list with a reason.", leftOut))
+	}
 	return nil
 }
 

@@ -81,6 +81,13 @@ func (s *Service) publishTx(ctx context.Context, q store.Queries, tenantID strin
 	if err := SaveSettings(ctx, q, tenantID, settings, version, now); err != nil {
 		return 0, conflictRetry(err)
 	}
+	if pruned, err := pruneNoticePolicies(ctx, q, tenantID, &settings, o); err != nil {
+		return 0, err
+	} else if pruned > 0 {
+		if err := SaveSettings(ctx, q, tenantID, settings, version+1, now); err != nil {
+			return 0, conflictRetry(err)
+		}
+	}
 	n, err := s.notifyClass(ctx, q, tenantID, o, "consent_request",
 		"Please review the updated privacy notice for your device",
 		fmt.Sprintf("Your organisation has published version %d of the privacy notice for %s devices. "+
@@ -190,7 +197,9 @@ func (s *Service) RecordConsentIn(ctx context.Context, q store.Queries, tenantID
 			return c, apperr.Invalid("the device belongs to another person or ownership class")
 		}
 	}
-	settings, _, err := LoadSettings(ctx, q, tenantID)
+	// Read shared: a publication pruning the policies of versions nobody
+	// stands on waits for this consent (see pruneNoticePolicies).
+	settings, err := loadSettingsShared(ctx, q, tenantID, s.clock())
 	if err != nil {
 		return c, err
 	}

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"html/template"
+	"slices"
 	"time"
 
 	"github.com/steward-mdm/steward/internal/audit"
@@ -28,6 +29,9 @@ type SubjectExport struct {
 	Notifications []store.Notification `json:"notifications"`
 	AccessRecord  []store.AccessRecord `json:"access_record"`
 	AuditEntries  []ExportAuditEntry   `json:"audit_entries"`
+	// hidden names, per device, the fields its view masks, for the
+	// exporting admin's access record.
+	hidden map[string][]string
 }
 
 // ExportPerson is the person's own profile.
@@ -112,8 +116,20 @@ type ExportArchive struct {
 
 // ExportSubject gathers a person's data, writes it to their access record
 // and the audit log, and packs it as JSON plus a readable HTML summary in an
-// AES-256 encrypted ZIP.
-func (s *Service) ExportSubject(ctx context.Context, tenantID, subjectID string, actor iam.Actor) (ExportArchive, error) {
+// AES-256 encrypted ZIP. The archive holds the values the policy hides from
+// admins too, as they are the person's; so an admin who exports, and holds
+// the archive and its password, gives a reason as for a reveal, and each
+// device's hidden fields are in the person's access record under it. The
+// person exporting their own data gives none.
+func (s *Service) ExportSubject(ctx context.Context, tenantID, subjectID, reason string, actor iam.Actor) (ExportArchive, error) {
+	if actor.Type == store.ActorSubject && actor.ID == subjectID {
+		reason = "the person's own export"
+	} else {
+		var err error
+		if reason, err = ValidateReason(reason); err != nil {
+			return ExportArchive{}, err
+		}
+	}
 	var exp SubjectExport
 	err := s.st.Tx(ctx, func(q store.Queries) error {
 		var err error
@@ -121,16 +137,41 @@ func (s *Service) ExportSubject(ctx context.Context, tenantID, subjectID string,
 			return err
 		}
 		now := s.clock()
-		if err := q.Access().Add(ctx, []store.AccessRecord{{ID: store.NewID(), TenantID: tenantID, SubjectID: subjectID,
-			Actor: actorRef(actor), Action: "export", Fields: []string{"*"}, Reason: "subject access request", At: now}}); err != nil {
+		recs := []store.AccessRecord{{ID: store.NewID(), TenantID: tenantID, SubjectID: subjectID,
+			Actor: actorRef(actor), Action: "export", Fields: []string{"*"}, Reason: reason, At: now}}
+		hidden := exp.hidden
+		for _, d := range exp.Devices {
+			if fields := hidden[d.ID]; len(fields) > 0 {
+				recs = append(recs, store.AccessRecord{ID: store.NewID(), TenantID: tenantID, SubjectID: subjectID, DeviceID: d.ID,
+					Actor: actorRef(actor), Action: "export", Fields: fields, Reason: reason, At: now})
+			}
+		}
+		if err := q.Access().Add(ctx, recs); err != nil {
 			return err
 		}
-		return audit.Append(ctx, q, actor.Entry(tenantID, "privacy.export", "subject", subjectID, audit.OutcomeSuccess))
+		e := actor.Entry(tenantID, "privacy.export", "subject", subjectID, audit.OutcomeSuccess)
+		e.Reason = reason
+		e.Details = map[string]any{"hidden_fields": hidden}
+		return audit.Append(ctx, q, e)
 	})
 	if err != nil {
 		return ExportArchive{}, err
 	}
 	return pack(exp)
+}
+
+// hiddenFields returns the fields of vals that the device's view masks
+// (see DeviceView): collected hidden, or hidden by the policy since.
+func hiddenFields(policy Policy, d store.Device, vals []store.InventoryValue) []string {
+	var out []string
+	for _, v := range vals {
+		mode := policy.Mode(Ownership(d.Ownership), Category(v.Category))
+		if (v.Hidden || mode == Hide) && mode != Drop && !slices.Contains(out, v.Field) {
+			out = append(out, v.Field)
+		}
+	}
+	slices.Sort(out)
+	return out
 }
 
 func (s *Service) gather(ctx context.Context, q store.Queries, tenantID, subjectID string) (SubjectExport, error) {
@@ -151,6 +192,11 @@ func (s *Service) gather(ctx context.Context, q store.Queries, tenantID, subject
 	if err != nil {
 		return exp, err
 	}
+	settings, _, err := LoadSettings(ctx, q, tenantID)
+	if err != nil {
+		return exp, err
+	}
+	exp.hidden = map[string][]string{}
 	dk := s.vault.Session(ctx, q)
 	targets := []string{subjectID}
 	for _, d := range devices {
@@ -169,6 +215,13 @@ func (s *Service) gather(ctx context.Context, q store.Queries, tenantID, subject
 		}
 		if ed.History, err = exportValues(dk, hist); err != nil {
 			return exp, err
+		}
+		policy, err := EffectivePolicy(ctx, q, settings, d)
+		if err != nil {
+			return exp, err
+		}
+		if fields := hiddenFields(policy, d, append(cur[:len(cur):len(cur)], hist...)); len(fields) > 0 {
+			exp.hidden[d.ID] = fields
 		}
 		for _, h := range s.exported {
 			recs, err := h(ctx, q, d)

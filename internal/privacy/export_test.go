@@ -4,9 +4,11 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
+	"github.com/steward-mdm/steward/internal/apperr"
 	"github.com/steward-mdm/steward/internal/audit"
 	"github.com/steward-mdm/steward/internal/iam"
 	"github.com/steward-mdm/steward/internal/privacy"
@@ -40,7 +42,7 @@ func TestSubjectExportOpensInAStockTool(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		arc, err := f.svc.ExportSubject(f.ctx, f.tenant, erika.ID, admin)
+		arc, err := f.svc.ExportSubject(f.ctx, f.tenant, erika.ID, "subject access request of 2026-12-01", admin)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -74,8 +76,56 @@ func TestSubjectExportOpensInAStockTool(t *testing.T) {
 		if last := recs[len(recs)-1]; last.Action != "export" {
 			t.Errorf("the export is not in the access record: %+v", last)
 		}
-		if _, err := f.svc.ExportSubject(f.ctx, f.tenant, "00000000-0000-0000-0000-000000000000", admin); err == nil {
+		if _, err := f.svc.ExportSubject(f.ctx, f.tenant, "00000000-0000-0000-0000-000000000000", "subject access request of 2026-12-01", admin); err == nil {
 			t.Error("exporting an unknown person succeeded")
+		}
+	})
+}
+
+// TestAdminExportAsksAReason: the export holds the values the policy hides
+// from admins, so an admin exporting gives a reason, as for a reveal, and
+// each device's hidden fields go to the person's access record under it;
+// without one nothing is exported or recorded. The person exporting their
+// own data gives none.
+func TestAdminExportAsksAReason(t *testing.T) {
+	storetest.ForEachEngine(t, func(t *testing.T, st store.Store) {
+		f := newFixture(t, st)
+		erika := f.person("erika@acme.test")
+		byod := f.device(erika.ID, privacy.Personal)
+		f.ingest(deviceInformation(f, byod.ID))
+		before, err := f.svc.AccessRecord(f.ctx, f.tenant, erika.ID, store.Page{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := f.svc.ExportSubject(f.ctx, f.tenant, erika.ID, " ", admin); !apperr.IsKind(err, apperr.KindInvalid) {
+			t.Fatalf("an admin's export without a reason: %v, want it refused as invalid", err)
+		}
+		if recs, _ := f.svc.AccessRecord(f.ctx, f.tenant, erika.ID, store.Page{}); len(recs) != len(before) {
+			t.Fatalf("the refused export was recorded: %+v", recs)
+		}
+
+		const reason = "subject access request of 2026-12-01"
+		if _, err := f.svc.ExportSubject(f.ctx, f.tenant, erika.ID, reason, admin); err != nil {
+			t.Fatal(err)
+		}
+		recs, err := f.svc.AccessRecord(f.ctx, f.tenant, erika.ID, store.Page{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var device *store.AccessRecord
+		for i, r := range recs {
+			if r.Action == "export" && r.DeviceID == byod.ID {
+				device = &recs[i]
+			}
+		}
+		if device == nil || device.Reason != reason || !slices.Contains(device.Fields, "device.serial_number") ||
+			slices.Contains(device.Fields, "os.version") {
+			t.Errorf("the device's export record: %+v, want its hidden fields (the serial number, not the OS version) under the reason", device)
+		}
+
+		own := privacy.SubjectActor(store.PortalToken{TenantID: f.tenant, SubjectID: erika.ID}, "198.51.100.7", "")
+		if _, err := f.svc.ExportSubject(f.ctx, f.tenant, erika.ID, "", own); err != nil {
+			t.Errorf("the person's own export: %v", err)
 		}
 	})
 }

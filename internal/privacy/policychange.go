@@ -83,11 +83,17 @@ func (s *Service) RequestPolicyChange(ctx context.Context, tenantID string, in P
 func (s *Service) applyPolicy(ctx context.Context, q store.Queries, tenantID string, settings Settings, version int64, next Policy, widened []Ownership, reason string, actor iam.Actor) (PolicyChangeResult, error) {
 	res := PolicyChangeResult{Applied: true, Policy: next}
 	narrowed := next.Narrowed(settings.Policy)
+	old := settings.Policy
 	// Saving first takes the settings row's lock, which waits for in-flight
 	// ingestion that read the old policy; only then are its values deleted.
 	settings.Policy = next
 	if err := SaveSettings(ctx, q, tenantID, settings, version, s.clock()); err != nil {
 		return res, conflictRetry(err)
+	}
+	for _, h := range s.policy {
+		if err := h(ctx, q, tenantID, old, next); err != nil {
+			return res, err
+		}
 	}
 	for _, n := range narrowed {
 		k, err := q.Inventory().DeleteCategory(ctx, tenantID, string(n.Ownership), string(n.Category))

@@ -31,6 +31,7 @@ type Service struct {
 	personal []SubjectExportHook
 	wipeBack []FullWipeTakenBackHook
 	tellOff  []TellToLeaveHook
+	policy   []PolicyChangedHook
 }
 
 // DeviceLeftHook runs inside the transaction that takes a device out of
@@ -108,6 +109,15 @@ type TellToLeaveHook func(ctx context.Context, q store.Queries, d store.Device, 
 
 // OnTellToLeave adds a hook, before serving starts.
 func (s *Service) OnTellToLeave(h TellToLeaveHook) { s.tellOff = append(s.tellOff, h) }
+
+// PolicyChangedHook runs inside the transaction that applies a change of
+// the collection policy from old to next, so that a protocol adapter can
+// forget what it keeps outside the gate and next no longer allows. An
+// error undoes the change.
+type PolicyChangedHook func(ctx context.Context, q store.Queries, tenantID string, old, next Policy) error
+
+// OnPolicyChanged adds a hook, before serving starts.
+func (s *Service) OnPolicyChanged(h PolicyChangedHook) { s.policy = append(s.policy, h) }
 
 // NewService wires the privacy core.
 func NewService(st store.Store, vault *keys.Vault, signer *audit.Signer, log *slog.Logger) *Service {

@@ -179,7 +179,7 @@ func TestSupervisedOnlyRestrictionsGoToSupervisedDevices(t *testing.T) {
 		}
 
 		// Enrolled, but its DeviceInformation not answered yet.
-		supervised, supervisedID := f.enrolUnpolled(g.ID, func(d *sim.Device) { d.Supervised = true })
+		supervised, supervisedID := f.enrolUnpolled("corporate", "", g.ID, func(d *sim.Device) { d.Supervised = true })
 		if s := f.profileState(supervisedID, airdrop.ID); s.Status != store.ProfilePending ||
 			!strings.Contains(s.Error, "payloads[0].restrictions.allow_airdrop") || !strings.Contains(s.Error, "not reported yet") {
 			t.Errorf("the AirDrop restriction before the device reported its supervision: %+v", s)
@@ -208,29 +208,4 @@ func TestSupervisedOnlyRestrictionsGoToSupervisedDevices(t *testing.T) {
 			t.Errorf("the AirDrop restriction on the unsupervised iPhone: %+v", s)
 		}
 	})
-}
-
-// enrolUnpolled enrols a corporate device in group and leaves everything
-// queued for it unanswered.
-func (f *testFleet) enrolUnpolled(group string, adjust func(*sim.Device)) (*sim.Device, string) {
-	f.t.Helper()
-	var enr api.NewEnrolmentView
-	f.must(201, f.owner, "POST", f.path("/enrolments"), api.EnrolmentRequest{Ownership: "corporate", GroupID: group}, &enr)
-	d, err := sim.New(f.ts.Client(), false)
-	if err != nil {
-		f.t.Fatal(err)
-	}
-	adjust(d)
-	if err := d.Enrol(f.ctx, enr.Link, false); err != nil {
-		f.t.Fatalf("enrolment: %v", err)
-	}
-	var list api.List[api.EnrolmentView]
-	f.must(200, f.owner, "GET", f.path("/enrolments?limit=1000"), nil, &list)
-	for _, e := range list.Items {
-		if e.ID == enr.Enrolment.ID && e.DeviceID != "" {
-			return d, e.DeviceID
-		}
-	}
-	f.t.Fatal("the enrolment names no device")
-	return nil, ""
 }

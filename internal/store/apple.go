@@ -72,6 +72,10 @@ type EnrolmentStore interface {
 	// PurgeUnused deletes up to limit enrolments no device used whose link
 	// expired before cutoff. Used ones go with their device's purge.
 	PurgeUnused(ctx context.Context, cutoff time.Time, limit int) ([]PurgeCount, error)
+	// PendingVersions returns, ascending, the notice versions of class
+	// ownership that enrolments no device used yet (open or accepted,
+	// expired or not) were made under.
+	PendingVersions(ctx context.Context, tenantID, ownership string) ([]int64, error)
 }
 
 // AppleChannel is a device's MDM channel: how it proves who it is and how
@@ -340,6 +344,12 @@ func CommandOpen(state string) bool {
 	return state == CommandQueued || state == CommandSent || state == CommandNotNow
 }
 
+// DescribedError is a failed command whose error chain holds a description,
+// with the ownership class of its device (empty when the device is gone).
+type DescribedError struct {
+	ID, TenantID, Ownership, ErrorChain string
+}
+
 // Command is one queued MDM command. Payload is the command plist sealed
 // under the master key: commands can carry secrets (a lock PIN).
 type Command struct {
@@ -433,6 +443,12 @@ type CommandStore interface {
 	// strips the device's descriptions from it); ErrNotFound when there is
 	// no such finished command.
 	SetErrorChain(ctx context.Context, tenantID, id, errorChain string) error
+	// DescribedErrors walks every tenant's commands in ID order, for sweeps
+	// that must reach them all in bounded steps: it reads up to limit
+	// commands with an ID after after and returns, of those, the failed
+	// ones whose error chain holds a description, and the last ID read
+	// (empty when none was left to read).
+	DescribedErrors(ctx context.Context, after string, limit int) ([]DescribedError, string, error)
 	List(ctx context.Context, tenantID, deviceID string, p Page) ([]Command, error)
 	// PurgeBefore deletes up to limit commands that finished before cutoff.
 	PurgeBefore(ctx context.Context, cutoff time.Time, limit int) ([]PurgeCount, error)

@@ -151,6 +151,9 @@ type GroupStore interface {
 	RemoveMembers(ctx context.Context, tenantID, groupID string, deviceIDs []string) ([]string, error)
 	// Members returns a page of the group's device IDs, ascending.
 	Members(ctx context.Context, tenantID, groupID string, p Page) ([]string, error)
+	// MemberClasses counts the group's members per ownership class of their
+	// devices.
+	MemberClasses(ctx context.Context, tenantID, groupID string) (map[string]int, error)
 	// AllMembers returns every device ID of the group.
 	AllMembers(ctx context.Context, tenantID, groupID string) ([]string, error)
 	// GroupsOf returns the IDs of the groups the device belongs to.

@@ -318,6 +318,9 @@ type ConsentStore interface {
 	ListForSubject(ctx context.Context, tenantID, subjectID string) ([]Consent, error)
 	// Withdraw marks a live consent withdrawn; ErrConflict when already withdrawn.
 	Withdraw(ctx context.Context, tenantID, id string, at time.Time) error
+	// LiveVersions returns, ascending, the notice versions of class
+	// ownership that at least one consent not withdrawn accepted.
+	LiveVersions(ctx context.Context, tenantID, ownership string) ([]int64, error)
 }
 
 // AccessRecord says who read or revealed which personal fields, and why.

@@ -64,7 +64,9 @@ func (s *Service) CreateEnrolment(ctx context.Context, tenantID string, in Enrol
 		UserEnrollment: o == privacy.UserEnrolled, SecretHash: hash, State: store.EnrolmentOpen, CreatedBy: string(actor.Type) + ":" + actor.ID,
 		CreatedAt: now, ExpiresAt: now.Add(ttl)}
 	err = s.st.Tx(ctx, func(q store.Queries) error {
-		settings, _, err := privacy.LoadSettings(ctx, q, tenantID)
+		// Read shared: the policy kept for the version the enrolment is
+		// made under stays while it is pending.
+		settings, err := privacy.LoadSettingsShared(ctx, q, tenantID, now)
 		if err != nil {
 			return err
 		}

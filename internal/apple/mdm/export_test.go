@@ -58,7 +58,7 @@ func testExportSaysWhatTheProtocolHolds(t *testing.T, st store.Store) {
 	// A link made for Erika that no device used yet, and one for a colleague.
 	f.invite(privacy.Personal, erika)
 	f.invite(privacy.Corporate, f.subject("jonas@acme.test"))
-	arc, err := f.priv.ExportSubject(f.ctx, f.tenant, erika, admin)
+	arc, err := f.priv.ExportSubject(f.ctx, f.tenant, erika, "subject access request of 2026-12-01", admin)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -77,6 +77,7 @@ func New(st store.Store, priv *privacy.Service, sealer secrets.Sealer, cfg Confi
 	priv.OnDeviceExport(s.exportDevice)
 	priv.OnSubjectExport(s.exportSubject)
 	priv.OnFullWipeTakenBack(s.takeBackFullWipe)
+	priv.OnPolicyChanged(s.queueErrorTextPass)
 	return s
 }
 

@@ -58,6 +58,12 @@ func (s enrolmentStore) ListForSubject(ctx context.Context, tenantID, subjectID 
 	return collect(rows, err, "listing a person's enrolments", scanEnrolment)
 }
 
+func (s enrolmentStore) PendingVersions(ctx context.Context, tenantID, ownership string) ([]int64, error) {
+	rows, err := s.q.x.QueryContext(ctx, `SELECT DISTINCT notice_version FROM enrolments
+		WHERE tenant_id = $1 AND ownership = $2 AND state IN ('open', 'accepted') ORDER BY notice_version`, tenantID, ownership)
+	return collect(rows, err, "listing pending enrolment versions", scanVersion)
+}
+
 func (s enrolmentStore) Update(ctx context.Context, e store.Enrolment) error {
 	return s.q.execOne(ctx, "updating enrolment", `UPDATE enrolments SET state = $3, device_id = $4, used_at = $5, allow_full_wipe = $6
 		WHERE tenant_id = $1 AND id = $2`, e.TenantID, e.ID, e.State, e.DeviceID, micros(e.UsedAt), boolInt(e.AllowFullWipe))
@@ -622,6 +628,31 @@ func (s commandStore) cancelOpen(ctx context.Context, filter, tenantID, deviceID
 func (s commandStore) SetErrorChain(ctx context.Context, tenantID, id, errorChain string) error {
 	return s.q.execOne(ctx, "replacing a command's error chain", `UPDATE commands SET error_chain = $3
 		WHERE tenant_id = $1 AND id = $2 AND state NOT IN `+openStates, tenantID, id, errorChain)
+}
+
+func (s commandStore) DescribedErrors(ctx context.Context, after string, limit int) ([]store.DescribedError, string, error) {
+	// Every row read comes back, so that the walk moves on by the same
+	// bounded step however few of them carry a description; only those
+	// carry their chain.
+	rows, err := s.q.x.QueryContext(ctx, `SELECT c.id, c.tenant_id, COALESCE(d.ownership, ''),
+			CASE WHEN c.state = 'error' AND c.error_chain LIKE '%Description"%' THEN c.error_chain ELSE '' END
+		FROM commands c LEFT JOIN devices d ON d.tenant_id = c.tenant_id AND d.id = c.device_id
+		WHERE c.id > $1 ORDER BY c.id LIMIT $2`, after, limit)
+	read, err := collect(rows, err, "reading failed commands", func(r scanner) (store.DescribedError, error) {
+		var e store.DescribedError
+		err := r.Scan(&e.ID, &e.TenantID, &e.Ownership, &e.ErrorChain)
+		return e, err
+	})
+	if err != nil || len(read) == 0 {
+		return nil, "", err
+	}
+	described := read[:0]
+	for _, e := range read {
+		if e.ErrorChain != "" {
+			described = append(described, e)
+		}
+	}
+	return described, read[len(read)-1].ID, nil
 }
 
 func (s commandStore) List(ctx context.Context, tenantID, deviceID string, p store.Page) ([]store.Command, error) {

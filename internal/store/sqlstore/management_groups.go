@@ -144,6 +144,26 @@ func (s groupStore) Members(ctx context.Context, tenantID, groupID string, p sto
 		tenantID, groupID, after, limit)
 }
 
+func (s groupStore) MemberClasses(ctx context.Context, tenantID, groupID string) (map[string]int, error) {
+	rows, err := s.q.x.QueryContext(ctx, `SELECT d.ownership, COUNT(*) FROM group_members m
+		JOIN devices d ON d.tenant_id = m.tenant_id AND d.id = m.device_id
+		WHERE m.tenant_id = $1 AND m.group_id = $2 GROUP BY d.ownership`, tenantID, groupID)
+	type class struct {
+		ownership string
+		members   int
+	}
+	classes, err := collect(rows, err, "counting group members", func(r scanner) (class, error) {
+		var c class
+		err := r.Scan(&c.ownership, &c.members)
+		return c, err
+	})
+	out := make(map[string]int, len(classes))
+	for _, c := range classes {
+		out[c.ownership] = c.members
+	}
+	return out, err
+}
+
 func (s groupStore) AllMembers(ctx context.Context, tenantID, groupID string) ([]string, error) {
 	return s.q.stringList(ctx, "listing group members", `SELECT device_id FROM group_members
 		WHERE tenant_id = $1 AND group_id = $2 ORDER BY device_id`, tenantID, groupID)

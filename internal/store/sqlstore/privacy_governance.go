@@ -113,6 +113,19 @@ func (s consentStore) ListForSubject(ctx context.Context, tenantID, subjectID st
 	return collect(rows, err, "listing consents", scanConsent)
 }
 
+func (s consentStore) LiveVersions(ctx context.Context, tenantID, ownership string) ([]int64, error) {
+	rows, err := s.q.x.QueryContext(ctx, `SELECT DISTINCT notice_version FROM consents
+		WHERE tenant_id = $1 AND ownership = $2 AND withdrawn_at = 0 ORDER BY notice_version`, tenantID, ownership)
+	return collect(rows, err, "listing live consent versions", scanVersion)
+}
+
+// scanVersion reads one notice version.
+func scanVersion(r scanner) (int64, error) {
+	var v int64
+	err := r.Scan(&v)
+	return v, err
+}
+
 func (s consentStore) Withdraw(ctx context.Context, tenantID, id string, at time.Time) error {
 	if at.IsZero() {
 		return fmt.Errorf("sqlstore: withdrawing consent: withdrawal time is required")
