@@ -442,7 +442,7 @@ func TestCommandsDevicesRefuseAreRefusedUpFront(t *testing.T) {
 		var phone, mac DeviceView
 		e.must(201, e.owner, "POST", base+"/devices", DeviceRequest{Ownership: "corporate", Platform: "ios"}, &phone)
 		e.must(201, e.owner, "POST", base+"/devices", DeviceRequest{Ownership: "corporate", Platform: "macos"}, &mac)
-		for _, id := range []string{phone.ID, mac.ID} {
+		for id, version := range map[string]string{phone.ID: "17.4", mac.ID: "14.4"} {
 			if err := st.Tx(ctx, func(q store.Queries) error {
 				d, err := q.Devices().Get(ctx, e.rootID, id)
 				if err != nil {
@@ -451,6 +451,12 @@ func TestCommandsDevicesRefuseAreRefusedUpFront(t *testing.T) {
 				d.State, d.EnrolledAt = store.DeviceEnrolled, time.Now().UTC()
 				return q.Devices().Update(ctx, d)
 			}); err != nil {
+				t.Fatal(err)
+			}
+			// As its Authenticate would have: only what its system and
+			// supervision refuse is refused, not what an unknown version might.
+			if _, err := e.priv.Ingest(ctx, privacy.Report{TenantID: e.rootID, DeviceID: id, At: time.Now().UTC(),
+				Values: []privacy.Observation{{Field: "os.version", Value: version}}}); err != nil {
 				t.Fatal(err)
 			}
 		}

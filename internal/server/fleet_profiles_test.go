@@ -250,7 +250,7 @@ func TestProfilesFollowThePlatformAuthenticateNamed(t *testing.T) {
 			t.Errorf("a device that named nothing got platform %q", d.Platform)
 		}
 		for _, p := range []string{vpn.ID, clip.ID} {
-			if s := f.profileState(tabletID, p); s.Status != store.ProfilePending || !strings.Contains(s.Error, "waiting for the device") {
+			if s := f.profileState(tabletID, p); s.Status != store.ProfilePending || !strings.Contains(s.Error, "whether it is an iPhone, iPad or Mac") {
 				t.Errorf("profile %s on the device that named nothing: %+v", p, s)
 			}
 		}
