@@ -48,7 +48,7 @@ type DeviceFacts struct {
 	// Supervised: the device's last DeviceInformation said IsSupervised.
 	Supervised bool
 	// OSVersion: the OS version the device last reported; "" when it has
-	// not (then it counts as the oldest that speaks MDM: protocolFloor).
+	// not (then no version rule refuses anything: runsAtLeast).
 	OSVersion string
 	// FullWipeConsented: the employee allows a full wipe of this device
 	// (wipeConsented).

@@ -30,7 +30,7 @@ func TestAppStoreAppsOnUserEnrollment(t *testing.T) {
 		{privacy.Personal, store_, mdmproto.PurchaseFree},
 		{privacy.Corporate, store_, mdmproto.PurchaseFree},
 	} {
-		r, err := mdm.RequestFor(c.app, store.Device{Ownership: string(c.ownership)}, privacy.Settings{}, mdm.DeviceFacts{})
+		r, err := mdm.RequestFor(c.app, store.Device{Platform: "ios", Ownership: string(c.ownership)}, privacy.Settings{}, mdm.DeviceFacts{})
 		if err != nil || r.(mdmproto.InstallApplication).PurchaseMethod != c.want {
 			t.Errorf("%s %+v: %+v, %v; want PurchaseMethod %d", c.ownership, c.app, r, err, c.want)
 		}

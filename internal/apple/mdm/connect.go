@@ -55,7 +55,7 @@ func (s *Service) Connect(ctx context.Context, cert *x509.Certificate, body []by
 			}
 		}
 		if res.Status != mdmproto.StatusIdle {
-			if err := s.recordResult(ctx, q, ch.TenantID, ch.DeviceID, "", res); err != nil {
+			if err := s.recordResult(ctx, q, d, "", res); err != nil {
 				return err
 			}
 		}
@@ -183,7 +183,8 @@ func (s *Service) withholdWipe(ctx context.Context, q store.Queries, cmd store.C
 // recordResult finishes the command a result answers and stores what it
 // reported through the gate. The command must be one sent on the channel
 // the result came on (userChannel empty for the device channel).
-func (s *Service) recordResult(ctx context.Context, q store.Queries, tenantID, deviceID, userChannel string, res mdmproto.Result) error {
+func (s *Service) recordResult(ctx context.Context, q store.Queries, d store.Device, userChannel string, res mdmproto.Result) error {
+	tenantID, deviceID := d.TenantID, d.ID
 	cmd, err := q.Commands().Get(ctx, tenantID, res.CommandUUID)
 	if errors.Is(err, store.ErrNotFound) || (err == nil && (cmd.DeviceID != deviceID || cmd.UserChannel != userChannel)) {
 		return apperr.Invalid("no command %q was sent on this channel", res.CommandUUID)
@@ -239,7 +240,7 @@ func (s *Service) recordResult(ctx context.Context, q store.Queries, tenantID, d
 	if err := s.finished(ctx, q, cmd); err != nil || len(obs) == 0 {
 		return err
 	}
-	if cmd.RequestType == string(mdmproto.RequestDeviceInformation) {
+	if cmd.RequestType == string(mdmproto.RequestDeviceInformation) && d.Platform == "" {
 		if err := s.learnPlatform(ctx, q, tenantID, deviceID, obs); err != nil {
 			return err
 		}

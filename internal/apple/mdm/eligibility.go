@@ -33,7 +33,7 @@ func schemaOS(platform string) string {
 // schema (mdm/commands) limits it on one system.
 type support struct {
 	none             bool   // introduced: n/a
-	introduced       string // introduced, when later than the system's protocolFloor
+	introduced       string // introduced, when later than the protocol's first release (iOS 4, macOS 10.7)
 	supervised       bool   // supervised: true
 	noUserEnrollment bool   // userenrollment mode: forbidden
 }
@@ -86,12 +86,18 @@ func needsSupervision(rt mdmproto.RequestType, d store.Device) bool {
 // checkSupport refuses a command of type rt that device d would refuse by
 // Apple's rules: one its system lacks, one User Enrollment forbids, one
 // its OS version predates, or one for supervised devices when its last
-// report does not say it is (an unknown supervision counts as none, an
-// unknown OS version as the oldest: the device might refuse it).
+// report does not say it is (an unknown supervision counts as none: the
+// device would refuse it). A device of unknown platform is only asked
+// what it is.
 func checkSupport(rt mdmproto.RequestType, d store.Device, supervised bool) error {
 	sys := schemaOS(d.Platform)
 	s := commandSupport[rt][sys]
 	switch {
+	case sys == "" && rt != mdmproto.RequestDeviceInformation && rt != mdmproto.RequestSecurityInfo:
+		// Apple's rules differ between an iPhone or iPad and a Mac; a
+		// device that has not said which is only asked what it is.
+		return apperr.Conflict("%s waits until the device says whether it is an iPhone, iPad or Mac, as Apple's rules differ "+
+			"between them: sync its inventory first", rt).With("reason", SkipUnsupported)
 	case s.none:
 		return apperr.Conflict("%s is not supported on %s: this device is %s", rt, sys, deviceKind(d)).With("reason", SkipUnsupported)
 	case s.noUserEnrollment && privacy.Ownership(d.Ownership) == privacy.UserEnrolled:

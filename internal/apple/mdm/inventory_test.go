@@ -168,7 +168,7 @@ func TestListsOnPersonalDevicesAreManagedOnly(t *testing.T) {
 		ownership privacy.Ownership
 		want      bool
 	}{{privacy.Corporate, false}, {privacy.Personal, true}, {privacy.UserEnrolled, true}} {
-		d := store.Device{Ownership: string(c.ownership)}
+		d := store.Device{Platform: "ios", Ownership: string(c.ownership)}
 		p, err := mdm.RequestFor(mdmproto.ProfileList{}, d, privacy.Settings{}, mdm.DeviceFacts{})
 		if err != nil || p.(mdmproto.ProfileList).ManagedOnly != c.want {
 			t.Errorf("%s ProfileList: %+v, %v; want ManagedOnly %v", c.ownership, p, err, c.want)

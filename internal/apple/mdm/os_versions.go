@@ -10,16 +10,9 @@ import (
 	"github.com/steward-mdm/steward/internal/store"
 )
 
-// protocolFloor is the oldest version of each system that speaks Apple's
-// MDM protocol (mdm/checkin/authenticate.yaml). A device whose OS version
-// Steward does not know counts as running it, as an unknown supervision
-// counts as none: Steward sends nothing such a device might refuse, and
-// asks it to sync its inventory instead.
-var protocolFloor = map[string]string{osIOS: "4.0", osMacOS: "10.7"}
-
 // since picks the version of Apple's schema for d's system: iOS's or
-// macOS's introduced value, "" for none later than protocolFloor. "n/a"
-// marks a key the system lacks.
+// macOS's introduced value, "" for none later than the protocol's first
+// release (iOS 4, macOS 10.7). "n/a" marks a key the system lacks.
 func since(d store.Device, iOS, macOS string) string {
 	switch schemaOS(d.Platform) {
 	case osIOS:
@@ -31,7 +24,12 @@ func since(d store.Device, iOS, macOS string) string {
 }
 
 // runsAtLeast reports whether d's OS version is min or later; an empty min
-// always holds, "n/a" never.
+// always holds, "n/a" never. An unknown version holds too: Authenticate
+// tells it unless the collection policy keeps no OS facts, and then
+// refusing would leave the device unmanageable for good, while the device
+// itself answers Error to what it predates. A list it would not narrow is
+// filtered by Steward on personal devices anyway (managed apps and
+// certificates).
 func runsAtLeast(d store.Device, min string) bool {
 	if min == "" {
 		return true
@@ -41,12 +39,7 @@ func runsAtLeast(d store.Device, min string) bool {
 		return false
 	}
 	have, ok := parseOSVersion(d.OSVersion)
-	if !ok {
-		if have, ok = parseOSVersion(protocolFloor[schemaOS(d.Platform)]); !ok {
-			return true // platform unknown: no system's rule applies
-		}
-	}
-	return slices.Compare(have, want) >= 0
+	return !ok || slices.Compare(have, want) >= 0
 }
 
 // parseOSVersion reads "17.4.1" as [17 4 1 0]; ok is false for anything
@@ -74,17 +67,13 @@ func tooOld(d store.Device, what, min string) error {
 	if min == "n/a" {
 		return apperr.Conflict("%s is not supported on %s: this device is %s", what, sys, deviceKind(d)).With("reason", SkipUnsupported)
 	}
-	if _, known := parseOSVersion(d.OSVersion); !known {
-		return apperr.Conflict("%s needs %s %s or later, and this device (%s) has not reported its OS version: sync its inventory first",
-			what, sys, min, deviceKind(d)).With("reason", SkipUnsupported)
-	}
 	return apperr.Conflict("%s needs %s %s or later, and this device (%s) runs %s: update its system first",
 		what, sys, min, deviceKind(d), d.OSVersion).With("reason", SkipUnsupported)
 }
 
 // queryIntroduced is, for the DeviceInformation queries Steward's catalogue
 // asks, when information.device.yaml says each system introduced them,
-// where later than protocolFloor. The telephony queries (IMEI, MEID,
+// where later than the protocol's first release. The telephony queries (IMEI, MEID,
 // ICCID, PhoneNumber, CurrentCarrierNetwork) are deprecated since iOS 16
 // but not removed there, so iPhones are still asked; macOS has none.
 var queryIntroduced = map[string][2]string{ // iOS, macOS

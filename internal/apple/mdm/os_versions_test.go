@@ -19,9 +19,10 @@ import (
 // (Apple's schema, introduced) is refused as unsupported, saying which
 // version it needs; a key it predates is left out, except a key that
 // narrows a list, without which the device would list everything. An
-// unknown version counts as the oldest that speaks MDM, as an unknown
-// supervision counts as none. Telephony queries, deprecated since iOS 16
-// but not removed, are still asked of iPhones; a Mac is asked none.
+// unknown version refuses nothing (the device answers Error to what it
+// predates); a device of unknown platform is asked only what it is.
+// Telephony queries, deprecated since iOS 16 but not removed, are still
+// asked of iPhones; a Mac is asked none.
 func TestOSVersionMinimums(t *testing.T) {
 	macOn := func(v string) store.Device {
 		return store.Device{Platform: "macos", Ownership: "corporate", OSVersion: v}
@@ -47,7 +48,7 @@ func TestOSVersionMinimums(t *testing.T) {
 		{"ManagedApplicationList on macOS 10.15", mdmproto.ManagedApplicationList{}, macOn("10.15.7"), "macOS 11.0 or later"},
 		{"RemoveApplication on macOS 10.15", mdmproto.RemoveApplication{Identifier: "com.example.a"}, macOn("10.15.7"), "macOS 11.0"},
 		{"RestartDevice on iOS 10.2", mdmproto.RestartDevice{}, phoneOn("10.2"), "iOS 10.3 or later"},
-		{"RestartDevice on an unknown iOS", mdmproto.RestartDevice{}, phoneOn(""), "has not reported its OS version"},
+		{"anything but inventory to a device of unknown platform", mdmproto.DeviceLock{}, store.Device{Ownership: "corporate"}, "whether it is an iPhone, iPad or Mac"},
 		{"lost mode on iOS 9.2", mdmproto.EnableLostMode{Message: "Call IT"}, phoneOn("9.2"), "iOS 9.3"},
 		{"ProductVersion on macOS 11.6", update(mdmproto.OSUpdate{ProductVersion: "12.0.1", InstallAction: "Default"}), macOn("11.6"), "ProductKey"},
 		{"managed profiles on a personal iOS 12", mdmproto.ProfileList{}, store.Device{Platform: "ios", Ownership: "personal", OSVersion: "12.4"}, "iOS 13.0"},
@@ -71,7 +72,10 @@ func TestOSVersionMinimums(t *testing.T) {
 		{"NotifyUser on macOS 11.4", mdmproto.RestartDevice{NotifyUser: true}, macOn("11.4"), mdmproto.RestartDevice{NotifyUser: true}},
 		{"lock keys on macOS 11.4", mdmproto.DeviceLock{Message: "Call IT", PhoneNumber: "+49 30 1234", PIN: "123456"}, macOn("11.4"),
 			mdmproto.DeviceLock{Message: "Call IT", PIN: "123456"}},
-		{"lock on an unknown iOS", mdmproto.DeviceLock{Message: "Call IT"}, phoneOn(""), mdmproto.DeviceLock{}},
+		{"lock on an unknown iOS", mdmproto.DeviceLock{Message: "Call IT"}, phoneOn(""), mdmproto.DeviceLock{Message: "Call IT"}},
+		{"RestartDevice on an unknown iOS", mdmproto.RestartDevice{}, phoneOn(""), mdmproto.RestartDevice{}},
+		{"managed profiles on a personal iPhone of unknown version", mdmproto.ProfileList{}, store.Device{Platform: "ios", Ownership: "personal"},
+			mdmproto.ProfileList{ManagedOnly: true}},
 		{"erase on macOS 11.7", mdmproto.EraseDevice{PIN: "123456", ObliterationBehavior: "Default"}, macOn("11.7"), mdmproto.EraseDevice{PIN: "123456"}},
 		{"erase on iOS 11.2", mdmproto.EraseDevice{PreserveDataPlan: true, DisallowProximitySetup: true}, phoneOn("11.2"), mdmproto.EraseDevice{PreserveDataPlan: true}},
 		{"update keys on macOS 12.1", update(mdmproto.OSUpdate{ProductKey: "MSU_UPDATE_21C52", InstallAction: "InstallLater", MaxUserDeferrals: 3, Priority: "High"}),
@@ -93,7 +97,8 @@ func TestOSVersionMinimums(t *testing.T) {
 		{macOn("12.6"), []string{"IsSupervised", "OSVersion"}},
 		{macOn("13.3"), []string{"BatteryLevel", "IsSupervised", "OSVersion"}},
 		{phoneOn("17.2"), queries},
-		{phoneOn(""), []string{"IMEI", "OSVersion", "PhoneNumber"}},
+		{phoneOn(""), queries},
+		{store.Device{Ownership: "corporate"}, queries},
 	} {
 		got, err := mdm.RequestFor(mdmproto.DeviceInformation{Queries: queries}, c.d, everything, mdm.DeviceFacts{})
 		if err != nil || !slices.Equal(got.(mdmproto.DeviceInformation).Queries, c.want) {

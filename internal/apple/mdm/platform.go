@@ -40,8 +40,8 @@ func platformUnnamed(productName, model string) bool {
 
 // learnPlatform sets the platform of a device that enrolled without naming
 // itself (platformUnnamed) from what its DeviceInformation answer names,
-// and tells the PlatformLearned hook. A device that already has a platform
-// keeps it: Authenticate established it.
+// and tells the PlatformLearned hook. Only a device read without a platform
+// is passed here; one that has a platform keeps it (Authenticate set it).
 func (s *Service) learnPlatform(ctx context.Context, q store.Queries, tenantID, deviceID string, obs []privacy.Observation) error {
 	var product, model string
 	for _, o := range obs {
@@ -55,8 +55,11 @@ func (s *Service) learnPlatform(ctx context.Context, q store.Queries, tenantID, 
 	if platformUnnamed(product, model) {
 		return nil
 	}
-	d, err := q.Devices().Get(ctx, tenantID, deviceID)
-	if err != nil || d.Platform != "" {
+	// Locked, and read again: the whole row is written back, and on
+	// PostgreSQL a departure (an erasure, a withdrawn consent) may have
+	// changed it since this exchange read it.
+	d, err := q.Devices().Lock(ctx, tenantID, deviceID)
+	if err != nil || d.Platform != "" || d.Gone() {
 		return err
 	}
 	platform := platformOf(product, "") // the product names the device; a model name can be generic

@@ -45,7 +45,7 @@ func TestEnrolmentUnderAPolicyThatAsksNothing(t *testing.T) {
 	for _, c := range cmds {
 		types = append(types, c.RequestType)
 	}
-	if len(types) != 1 || types[0] != "SecurityInfo" {
+	if len(types) != 2 || types[0] != "SecurityInfo" || types[1] != "InstalledApplicationList" {
 		t.Fatalf("initial inventory: %v", types)
 	}
 }

@@ -393,7 +393,7 @@ func (s *Service) userConnect(ctx context.Context, cert *x509.Certificate, res m
 			}
 		}
 		if res.Status != mdmproto.StatusIdle {
-			if err := s.recordResult(ctx, q, uc.TenantID, uc.DeviceID, uc.ID, res); err != nil {
+			if err := s.recordResult(ctx, q, d, uc.ID, res); err != nil {
 				return err
 			}
 		}
