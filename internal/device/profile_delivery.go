@@ -239,8 +239,8 @@ func (f *deviceFit) decide(ctx context.Context, q store.Queries, cp store.Config
 }
 
 // supervisionDropped says whether the collection policy the gate applies
-// to d (on a personally owned device, what its owner accepted) drops its
-// supervision.
+// to d (on a personally owned device, no wider than what its owner
+// accepted) drops its supervision.
 func supervisionDropped(ctx context.Context, q store.Queries, d store.Device) (bool, error) {
 	field, ok := privacy.FieldByKey(supervisedField)
 	if !ok {
