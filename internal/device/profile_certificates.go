@@ -13,8 +13,11 @@ import (
 // installed, or is installing, on d. That is every profile state but
 // failed and not applicable: a refused or withheld profile never reached
 // the device, and one being removed is there until the device says it is
-// gone. A profile that does not open vouches for nothing, and says so in
-// the log.
+// gone. Only the current version's content is kept, so a state of another
+// version vouches for nothing: the not_applicable_removal states (an
+// earlier version is on the device, the current one never went there) and
+// an earlier version kept while the current one waits. A profile that does
+// not open vouches for nothing, and says so in the log.
 func (s *Service) ProfileCertificates(ctx context.Context, q store.Queries, d store.Device) ([]*x509.Certificate, error) {
 	states, err := q.DeviceProfiles().ForDevice(ctx, d.TenantID, d.ID)
 	if err != nil {
@@ -22,12 +25,15 @@ func (s *Service) ProfileCertificates(ctx context.Context, q store.Queries, d st
 	}
 	var out []*x509.Certificate
 	for _, st := range states {
-		if !st.OnDevice() {
+		if !st.OnDevice() || st.Status == store.ProfileNotApplicableRemovalPending || st.Status == store.ProfileNotApplicableRemovalFailed {
 			continue
 		}
 		cp, err := q.Profiles().Get(ctx, d.TenantID, st.ProfileID)
 		if err != nil {
 			return nil, err
+		}
+		if st.Digest != cp.Digest {
+			continue
 		}
 		certs, err := s.carriedCertificates(cp)
 		if err != nil {

@@ -47,7 +47,9 @@ func (s *Service) installOn(ctx context.Context, q store.Queries, cp store.Confi
 	}
 	switch {
 	case v.wait != "" && held:
-		return nil // the earlier version, and its state, stay until the device's report decides
+		// The earlier version, and its state, stay until the device's
+		// report decides: removal logic and certificates rely on that row.
+		return s.noteHeldBack(ctx, q, *prev, v.wait)
 	case v.wait != "":
 		state.Status, state.Error = store.ProfilePending, "not sent yet: "+v.wait
 		return q.DeviceProfiles().Put(ctx, state)
@@ -79,6 +81,26 @@ func (s *Service) installOn(ctx context.Context, q store.Queries, cp store.Confi
 	}
 	state.Status, state.CommandID = store.ProfilePending, cmds[0].ID
 	return q.DeviceProfiles().Put(ctx, state)
+}
+
+// heldBackNote begins the error of an earlier version's state while the
+// current version waits: the state stays that of what is on the device, and
+// says the current version is not there.
+const heldBackNote = "this is an earlier version; the current one is not sent yet: "
+
+// noteHeldBack says in prev, the state of an earlier version installed or
+// queued, why the current version is not sent yet. A removal under way
+// keeps its own error, which already says the version is not the current.
+func (s *Service) noteHeldBack(ctx context.Context, q store.Queries, prev store.DeviceProfile, wait string) error {
+	if prev.Status != store.ProfileInstalled && prev.Status != store.ProfilePending {
+		return nil
+	}
+	note := heldBackNote + wait
+	if prev.Error == note {
+		return nil
+	}
+	prev.Error, prev.UpdatedAt = note, s.clock()
+	return q.DeviceProfiles().Put(ctx, prev)
 }
 
 // removeEarlier queues the removal of the earlier version of cp that d
@@ -127,13 +149,22 @@ func (s *Service) notQueued(ctx context.Context, q store.Queries, state store.De
 	return q.DeviceProfiles().Put(ctx, state)
 }
 
+// supervisedField is the inventory field that says whether a device is
+// supervised.
+const supervisedField = "os.supervised"
+
 // deviceFit decides which profiles one device takes. It reads the
-// device's supervision once, when a profile first depends on it.
+// device's supervision once, when a profile first depends on it, and the
+// collection policy once, when a profile first waits for supervision.
 type deviceFit struct {
 	d           store.Device
 	target      payloads.Target
 	supervision mdm.Supervision
 	read        bool
+	// supervisionDropped: the policy the gate applies to the device drops
+	// supervision, so no report will bring it.
+	supervisionDropped bool
+	policyRead         bool
 }
 
 // fitVerdict is a decision on one profile: empty when the device takes it.
@@ -189,8 +220,41 @@ func (f *deviceFit) decide(ctx context.Context, q store.Queries, cp store.Config
 		return fitVerdict{notApplicable: "an iPhone or iPad applies " + settings + " only when supervised, and this device reports it is not; " +
 			"assign the profile to supervised devices (Automated Device Enrollment or Apple Configurator), or move these settings to a profile of their own"}, nil
 	}
+	if !f.policyRead {
+		var err error
+		if f.supervisionDropped, err = supervisionDropped(ctx, q, f.d); err != nil {
+			return fitVerdict{}, err
+		}
+		f.policyRead = true
+	}
+	if f.supervisionDropped {
+		// A promise of a report would never be kept; the next report after
+		// the policy keeps it again decides (InventoryChanged).
+		return fitVerdict{wait: "it sets " + settings + ", which an iPhone or iPad applies only when supervised, " +
+			"and the collection policy does not keep whether a " + f.d.Ownership + " device is supervised; " +
+			"keep the OS category for this class, or move these settings to a profile of their own"}, nil
+	}
 	return fitVerdict{wait: "it sets " + settings + ", which an iPhone or iPad applies only when supervised, " +
 		"and the device has not reported yet whether it is supervised"}, nil
+}
+
+// supervisionDropped says whether the collection policy the gate applies
+// to d (on a personally owned device, no wider than what its owner
+// accepted) drops its supervision.
+func supervisionDropped(ctx context.Context, q store.Queries, d store.Device) (bool, error) {
+	field, ok := privacy.FieldByKey(supervisedField)
+	if !ok {
+		return false, errors.New("device: " + supervisedField + " is not in the data catalogue")
+	}
+	settings, err := privacy.ViewSettings(ctx, q, d.TenantID)
+	if err != nil {
+		return false, err
+	}
+	policy, err := privacy.EffectivePolicy(ctx, q, settings, d)
+	if err != nil {
+		return false, err
+	}
+	return policy.Mode(privacy.Ownership(d.Ownership), field.Category) == privacy.Drop, nil
 }
 
 // PlatformLearned is the mdm hook for a device that enrolled without

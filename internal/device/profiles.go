@@ -452,7 +452,10 @@ func (s *Service) CommandFinished(ctx context.Context, q store.Queries, cmd stor
 	case cmd.State == store.CommandAcknowledged && removal:
 		return q.DeviceProfiles().Delete(ctx, cmd.TenantID, cmd.DeviceID, st.ProfileID)
 	case cmd.State == store.CommandAcknowledged:
-		st.Status, st.Error = store.ProfileInstalled, ""
+		st.Status = store.ProfileInstalled
+		if !strings.HasPrefix(st.Error, heldBackNote) { // a newer version still waits
+			st.Error = ""
+		}
 	case removal:
 		st.Status, st.Error = store.ProfileRemovalFailed, mdm.ErrorSummary(cmd.ErrorChain)
 	default:

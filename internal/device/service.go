@@ -44,8 +44,9 @@ func (s *Service) clock() time.Time { return s.now().UTC().Truncate(time.Microse
 
 // InventoryChanged is the gate's Changed hook: it rebuilds the device's
 // projection, moves it between dynamic groups, and deploys or removes the
-// profiles that follow. It returns the refreshed device.
-func (s *Service) InventoryChanged(ctx context.Context, q store.Queries, d store.Device, current []store.InventoryValue) (store.Device, error) {
+// profiles that follow. changed names the fields this report stored. It
+// returns the refreshed device.
+func (s *Service) InventoryChanged(ctx context.Context, q store.Queries, d store.Device, current []store.InventoryValue, changed []string) (store.Device, error) {
 	p, err := Project(d, current)
 	if err != nil {
 		return d, err
@@ -58,25 +59,19 @@ func (s *Service) InventoryChanged(ctx context.Context, q store.Queries, d store
 	if err != nil {
 		return d, err
 	}
-	if !moved {
-		if moved, err = s.supervisionDecides(ctx, q, d, current); err != nil || !moved {
-			return d, err
-		}
+	if !moved && !supervisionDecides(current, changed) {
+		return d, nil
 	}
 	return d, s.reconcileProfiles(ctx, q, d.TenantID, []string{d.ID}) // the caller evaluates compliance next
 }
 
-// supervisionDecides reports whether the device has reported its
-// supervision and holds profiles that wait for it.
-func (s *Service) supervisionDecides(ctx context.Context, q store.Queries, d store.Device, current []store.InventoryValue) (bool, error) {
-	if mdm.SupervisionIn(current) == mdm.SupervisionUnknown {
-		return false, nil
-	}
-	states, err := q.DeviceProfiles().ForDevice(ctx, d.TenantID, d.ID)
-	if err != nil {
-		return false, err
-	}
-	return slices.ContainsFunc(states, store.DeviceProfile.Waiting), nil
+// supervisionDecides reports whether this report brought the device's
+// supervision, known now: every profile that waits for it, including a new
+// version held back while an earlier one stays on the device, is decided
+// by a reconciliation. Only a stored change counts, so reports that merely
+// confirm it cost no reconciliation.
+func supervisionDecides(current []store.InventoryValue, changed []string) bool {
+	return slices.Contains(changed, supervisedField) && mdm.SupervisionIn(current) != mdm.SupervisionUnknown
 }
 
 // Enrolled is the mdm Enrolled hook: the device joins its enrolment's

@@ -36,8 +36,8 @@ func Wire(st store.Store, priv *privacy.Service, m *mdm.Service, sealer secrets.
 	priv.OnTellToLeave(s.Actions.TellToLeave)
 	s.Compliance = compliance.NewEngine(st, priv, s.Actions, sealer, log)
 	s.Devices.MembershipChanged = s.Compliance.EvaluateDevices
-	priv.Gate().Changed = func(ctx context.Context, q store.Queries, d store.Device, current []store.InventoryValue) error {
-		d, err := s.Devices.InventoryChanged(ctx, q, d, current)
+	priv.Gate().Changed = func(ctx context.Context, q store.Queries, d store.Device, current []store.InventoryValue, changed []string) error {
+		d, err := s.Devices.InventoryChanged(ctx, q, d, current, changed)
 		if err != nil {
 			return err
 		}

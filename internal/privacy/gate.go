@@ -57,9 +57,10 @@ type Gate struct {
 	Disabled bool
 	// Changed, when set, runs after a report changed the device's stored
 	// values, in the same transaction, with the device's current values
-	// (personal ones still encrypted). Device management keeps its
-	// projection, groups and compliance in step through it.
-	Changed func(ctx context.Context, q store.Queries, dev store.Device, current []store.InventoryValue) error
+	// (personal ones still encrypted) and the keys of the fields this
+	// report changed. Device management keeps its projection, groups,
+	// profiles and compliance in step through it.
+	Changed func(ctx context.Context, q store.Queries, dev store.Device, current []store.InventoryValue, changed []string) error
 }
 
 // Admit passes r through the gate inside the caller's transaction q.
@@ -194,14 +195,16 @@ func (g *Gate) Admit(ctx context.Context, q store.Queries, r Report) (Admitted, 
 		return Admitted{}, err
 	}
 	if out.Stored > 0 && g.Changed != nil {
+		changed := make([]string, 0, len(put))
 		for _, v := range put {
 			prev[v.Field] = v
+			changed = append(changed, v.Field)
 		}
 		now := make([]store.InventoryValue, 0, len(prev))
 		for _, v := range prev {
 			now = append(now, v)
 		}
-		if err := g.Changed(ctx, q, dev, now); err != nil {
+		if err := g.Changed(ctx, q, dev, now, changed); err != nil {
 			return Admitted{}, err
 		}
 	}

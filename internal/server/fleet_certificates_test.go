@@ -134,3 +134,67 @@ func encodeP12(t *testing.T, cert *x509.Certificate, key crypto.Signer, ca *x509
 	}
 	return data
 }
+
+// TestVersionNeverSentVouchesForNoCertificate: a personal device holds an
+// uploaded identity profile whose new version, a partner's root CA, is not
+// for personal devices. The device refuses to remove the earlier version
+// (not_applicable_removal_failed) and reports the partner CA as if it held
+// it: the CA of a version that never reached the device is not the
+// organisation's there, and is dropped.
+func TestVersionNeverSentVouchesForNoCertificate(t *testing.T) {
+	storetest.ForEachEngine(t, func(t *testing.T, st store.Store) {
+		f := newFleet(t, st)
+		var staff api.GroupView
+		f.must(201, f.owner, "POST", f.path("/groups"), api.GroupRequest{Name: "Staff", Kind: "static"}, &staff)
+		wifi, wifiKey := certtest.Issue(t, "Acme Wi-Fi", false, nil, nil)
+		partnerCA, _ := certtest.Issue(t, "Partner CA", true, nil, nil)
+		var p api.ProfileView
+		f.must(201, f.owner, "POST", f.path("/profiles"), device.ProfileInput{Name: "Wi-Fi identity",
+			Custom: uploadedProfile(t, "com.acme.identity", map[string]any{"PayloadType": "com.apple.security.pkcs12",
+				"PayloadContent": encodeP12(t, wifi, wifiKey, nil, "wifi-pass"), "Password": "wifi-pass"})}, &p)
+		f.must(204, f.owner, "PUT", f.path("/profiles/"+p.ID+"/groups/"+staff.ID), nil, nil)
+		erika, err := f.app.Privacy.CreateSubject(f.ctx, f.tenant, privacy.SubjectInput{Email: "erika@fleet.test"}, iam.SystemActor)
+		if err != nil {
+			t.Fatal(err)
+		}
+		phone, phoneID := f.enrol("personal", erika.ID, staff.ID, nil)
+		if phone.Profiles["com.acme.identity"] == nil {
+			t.Fatal("the identity profile did not reach the device")
+		}
+
+		f.must(200, f.owner, "PUT", f.path("/profiles/"+p.ID), device.ProfileInput{Custom: uploadedProfile(t, "com.acme.identity",
+			map[string]any{"PayloadType": "com.apple.security.root", "PayloadContent": partnerCA.Raw})}, nil)
+		phone.RefuseRemovals = true
+		f.poll(phone)
+		if s := f.profileState(phoneID, p.ID); s.Status != store.ProfileNotApplicableRemovalFailed {
+			t.Fatalf("the new version on the personal device: %+v", s)
+		}
+
+		phone.Certificates = []sim.Certificate{{CommonName: partnerCA.Subject.CommonName, Data: partnerCA.Raw, Managed: true}}
+		phone.IgnoresManagedCertificatesOnly = true
+		f.must(201, f.owner, "POST", f.path("/devices/"+phoneID+"/actions"), api.DeviceActionRequest{Action: actions.Sync, Reason: "check certificates"}, nil)
+		f.poll(phone)
+
+		var detail api.DeviceDetailView
+		f.must(200, f.owner, "GET", f.path("/devices/"+phoneID), nil, &detail)
+		found := false
+		for _, fv := range detail.Fields {
+			if fv.Field != "security.certificates" {
+				continue
+			}
+			found = true
+			var stored []mdm.Certificate
+			if err := json.Unmarshal(fv.Value, &stored); err != nil {
+				t.Fatal(err)
+			}
+			for _, c := range stored {
+				if c.CommonName == partnerCA.Subject.CommonName {
+					t.Errorf("the partner CA of a version never sent was kept: %+v", stored)
+				}
+			}
+		}
+		if !found {
+			t.Error("the device's certificate list was not stored")
+		}
+	})
+}

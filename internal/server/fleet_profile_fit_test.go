@@ -5,6 +5,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/steward-mdm/steward/internal/actions"
 	"github.com/steward-mdm/steward/internal/api"
 	"github.com/steward-mdm/steward/internal/apple/mdmproto"
 	"github.com/steward-mdm/steward/internal/compliance"
@@ -206,6 +207,132 @@ func TestSupervisedOnlyRestrictionsGoToSupervisedDevices(t *testing.T) {
 		if s := f.profileState(phoneID, airdrop.ID); s.Status != store.ProfileNotApplicable ||
 			!strings.Contains(s.Error, "payloads[0].restrictions.allow_airdrop") || !strings.Contains(s.Error, "supervised") {
 			t.Errorf("the AirDrop restriction on the unsupervised iPhone: %+v", s)
+		}
+	})
+}
+
+// collectOS sets the tenant's collection policy for corporate devices' OS
+// category: a narrowing applies at once (and purges what was kept), a
+// widening once the second admin approves it.
+func (f *testFleet) collectOS(mode privacy.Mode, second string) {
+	f.t.Helper()
+	var pc api.PolicyChangeView
+	f.must(200, f.owner, "POST", f.path("/privacy/policy-changes"), api.PolicyChangeRequest{Reason: "fixture: the OS category",
+		Changes: []privacy.Change{{Ownership: privacy.Corporate, Category: privacy.OS, Mode: mode}}}, &pc)
+	if !pc.Applied && pc.Approval != nil {
+		f.must(200, second, "POST", f.path("/approvals/"+pc.Approval.ID+"/decision"), api.DecisionRequest{Approve: true}, &pc)
+	}
+	if !pc.Applied {
+		f.t.Fatalf("the OS category to %s: %+v", mode, pc)
+	}
+}
+
+// syncDevice asks the device for its inventory and lets it answer.
+func (f *testFleet) syncDevice(d *sim.Device, id string) {
+	f.t.Helper()
+	f.must(201, f.owner, "POST", f.path("/devices/"+id+"/actions"), api.DeviceActionRequest{Action: actions.Sync, Reason: "refresh the inventory"}, nil)
+	f.poll(d)
+}
+
+// TestNewVersionWaitingForSupervisionFollowsTheReport: two iPhones hold
+// a restrictions profile when the policy stops keeping their supervision;
+// its new version adds AirDrop's restriction, which binds only supervised
+// iPhones. The earlier version's state stays, queued or installed, saying
+// the new version waits and that the policy is why. Once the policy keeps the OS category again,
+// the report that brings supervision decides, with nothing else changed:
+// the supervised iPhone gets the new version, the unsupervised one loses
+// the earlier version and the profile is not applicable there.
+func TestNewVersionWaitingForSupervisionFollowsTheReport(t *testing.T) {
+	storetest.ForEachEngine(t, func(t *testing.T, st store.Store) {
+		f := newFleet(t, st)
+		_, second := f.admin("second@fleet.test", "administrator")
+		var g api.GroupView
+		f.must(201, f.owner, "POST", f.path("/groups"), api.GroupRequest{Name: "Everyone", Kind: "static"}, &g)
+		var p api.ProfileView
+		f.must(201, f.owner, "POST", f.path("/profiles"), device.ProfileInput{Name: "Lock-down",
+			Definition: restrictionsProfile("org.fleet.lock", `"allow_camera":false`)}, &p)
+		f.must(204, f.owner, "PUT", f.path("/profiles/"+p.ID+"/groups/"+g.ID), nil, nil)
+		supervised, supervisedID := f.enrol("corporate", "", g.ID, func(d *sim.Device) { d.Supervised = true })
+		phone, phoneID := f.enrol("corporate", "", g.ID, nil)
+		for _, id := range []string{supervisedID, phoneID} {
+			if s := f.profileState(id, p.ID); s.Status != store.ProfileInstalled || s.Version != p.Version {
+				t.Fatalf("the first version on %s: %+v", id, s)
+			}
+		}
+
+		f.collectOS(privacy.Drop, second)
+		// A version queued, not yet installed, when the next one waits:
+		// its installation does not wipe the note.
+		var p1 api.ProfileView
+		f.must(200, f.owner, "PUT", f.path("/profiles/"+p.ID), device.ProfileInput{
+			Definition: restrictionsProfile("org.fleet.lock", `"allow_camera":true`)}, &p1)
+		var p2 api.ProfileView
+		f.must(200, f.owner, "PUT", f.path("/profiles/"+p.ID), device.ProfileInput{
+			Definition: restrictionsProfile("org.fleet.lock", `"allow_camera":false,"allow_airdrop":false`)}, &p2)
+		if s := f.profileState(phoneID, p.ID); s.Status != store.ProfilePending || s.Version != p1.Version || !strings.Contains(s.Error, "not sent yet") {
+			t.Errorf("the queued earlier version while the new one waits: %+v", s)
+		}
+		f.poll(supervised)
+		f.poll(phone)
+		for _, id := range []string{supervisedID, phoneID} {
+			s := f.profileState(id, p.ID)
+			if s.Status != store.ProfileInstalled || s.Version != p1.Version || !strings.Contains(s.Error, "not sent yet") ||
+				!strings.Contains(s.Error, "allow_airdrop") || !strings.Contains(s.Error, "collection policy") {
+				t.Errorf("the earlier version on %s while the new one waits: %+v", id, s)
+			}
+		}
+
+		f.collectOS(privacy.Show, second)
+		f.syncDevice(supervised, supervisedID)
+		f.syncDevice(phone, phoneID)
+		if s := f.profileState(supervisedID, p.ID); s.Status != store.ProfileInstalled || s.Version != p2.Version || s.Error != "" {
+			t.Errorf("the new version on the supervised iPhone after its report: %+v", s)
+		}
+		if !strings.Contains(string(supervised.Profiles["org.fleet.lock"]), "allowAirDrop") {
+			t.Errorf("the supervised iPhone holds %q, want the new version", supervised.Profiles["org.fleet.lock"])
+		}
+		if s := f.profileState(phoneID, p.ID); s.Status != store.ProfileNotApplicable || !strings.Contains(s.Error, "allow_airdrop") {
+			t.Errorf("the new version on the unsupervised iPhone after its report: %+v", s)
+		}
+		if phone.Profiles["org.fleet.lock"] != nil {
+			t.Error("the earlier version is still on the unsupervised iPhone")
+		}
+	})
+}
+
+// TestSupervisionWaitNamesTheCollectionPolicy: where the policy drops
+// the OS category, an iPhone never reports its supervision; a profile
+// that waits for it says the policy is why instead of promising a report.
+// When the policy keeps the category again, the report that brings
+// supervision decides.
+func TestSupervisionWaitNamesTheCollectionPolicy(t *testing.T) {
+	storetest.ForEachEngine(t, func(t *testing.T, st store.Store) {
+		f := newFleet(t, st)
+		_, second := f.admin("second@fleet.test", "administrator")
+		f.collectOS(privacy.Drop, second)
+		var g api.GroupView
+		f.must(201, f.owner, "POST", f.path("/groups"), api.GroupRequest{Name: "Everyone", Kind: "static"}, &g)
+		var p api.ProfileView
+		f.must(201, f.owner, "POST", f.path("/profiles"), device.ProfileInput{Name: "AirDrop",
+			Definition: restrictionsProfile("org.fleet.airdrop", `"allow_airdrop":false`)}, &p)
+		f.must(204, f.owner, "PUT", f.path("/profiles/"+p.ID+"/groups/"+g.ID), nil, nil)
+		supervised, supervisedID := f.enrol("corporate", "", g.ID, func(d *sim.Device) { d.Supervised = true })
+		s := f.profileState(supervisedID, p.ID)
+		if s.Status != store.ProfilePending || !strings.Contains(s.Error, "collection policy") || !strings.Contains(s.Error, "OS category") ||
+			strings.Contains(s.Error, "not reported yet") {
+			t.Errorf("the AirDrop restriction where supervision is not collected: %+v", s)
+		}
+		if supervised.Profiles["org.fleet.airdrop"] != nil {
+			t.Error("the profile went to a device whose supervision is unknown")
+		}
+
+		f.collectOS(privacy.Show, second)
+		// The first report brings the OS version, never kept before;
+		// until Steward knows it, it does not ask for IsSupervised (iOS 6).
+		f.syncDevice(supervised, supervisedID)
+		f.syncDevice(supervised, supervisedID)
+		if s := f.profileState(supervisedID, p.ID); s.Status != store.ProfileInstalled || supervised.Profiles["org.fleet.airdrop"] == nil {
+			t.Errorf("the AirDrop restriction once the supervised iPhone reported: %+v", s)
 		}
 	})
 }
