@@ -134,9 +134,11 @@ func (s *Service) expire(ctx context.Context, q store.Queries, a store.Approval,
 // CommandFinished follows a device's answer to an action's command: the
 // action is done or failed, and a retire or wipe the device acknowledged
 // takes it out of management (its personal data erased, certificate
-// issued). A command cancelled because the device left fails its action,
-// except a retire answered by the device's CheckOut, which it fulfils. It
-// is an mdm hook, run inside the result's (or the departure's) transaction.
+// issued); a leaving device's failed retire is sent again later
+// (RetellLeaving). A command cancelled because the device left fails its
+// action, except a retire answered by the device's CheckOut, which it
+// fulfils. It is an mdm hook, run inside the result's (or the departure's)
+// transaction.
 func (s *Service) CommandFinished(ctx context.Context, q store.Queries, cmd store.Command) error {
 	a, err := q.Actions().ByCommand(ctx, cmd.TenantID, cmd.ID)
 	if errors.Is(err, store.ErrNotFound) {
@@ -155,6 +157,13 @@ func (s *Service) CommandFinished(ctx context.Context, q store.Queries, cmd stor
 		return q.Actions().Update(ctx, a)
 	case cmd.State == store.CommandError, cmd.State == store.CommandCancelled:
 		a.State, a.Error = store.ActionFailed, mdm.ErrorSummary(cmd.ErrorChain)
+		// The device refused its removal, or never answered it: a leaving
+		// device is sent it again (RetellLeaving), and the admin reads when.
+		if Kind(a.Action) == Retire && cmd.State == store.CommandError {
+			if a.Error, err = s.leavingRemovalFailed(ctx, q, a, a.Error); err != nil {
+				return err
+			}
+		}
 		return q.Actions().Update(ctx, a)
 	}
 	a.State = store.ActionDone

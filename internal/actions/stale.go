@@ -23,9 +23,16 @@ type StaleResult struct {
 
 // SweepStale flags enrolled devices that stopped checking in, per each
 // tenant's settings, and retires those flagged longer than the tenant
-// allows: the management profile's removal is queued (for the day the
-// device returns) and its personal data is erased now, as the tenant's
-// retention promise requires.
+// allows: their personal data is erased now, as the tenant's retention
+// promise requires, and Steward forgets them. Nothing is queued for them:
+// their channel closes, so a device that returns is refused and keeps its
+// management profile until its user removes it.
+//
+// Leaving devices (consent withdrawn) are neither flagged nor retired:
+// their personal data went when they were told to leave, and retiring one
+// would close the channel its removal still waits on (RetellLeaving sends
+// a failed one again). One that never returns stays leaving until an admin
+// deletes or deprovisions it.
 func (s *Service) SweepStale(ctx context.Context) (StaleResult, error) {
 	var res StaleResult
 	tenants, err := privacy.TenantIDs(ctx, s.st.Read())

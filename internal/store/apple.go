@@ -191,10 +191,11 @@ type AppleChannelStore interface {
 	// lapses. A push scheduled meanwhile moves the due time off the claim.
 	ClaimPushes(ctx context.Context, now, until time.Time, limit int) ([]AppleChannel, error)
 	// ExpiringCertificates returns up to limit open channels (not checked
-	// out) of enrolled devices whose identity certificate expires between
-	// after and before and whose last renewal was queued before
-	// renewedBefore (or never), soonest first. A certificate expired by
-	// after cannot be renewed: its device must enrol again.
+	// out) of enrolled or leaving devices (a leaving one needs its channel
+	// until it removes its management profile) whose identity certificate
+	// expires between after and before and whose last renewal was queued
+	// before renewedBefore (or never), soonest first. A certificate expired
+	// by after cannot be renewed: its device must enrol again.
 	ExpiringCertificates(ctx context.Context, after, before, renewedBefore time.Time, limit int) ([]AppleChannel, error)
 	// RenewalQueued records the command that carries a device its renewal.
 	RenewalQueued(ctx context.Context, tenantID, deviceID, commandID string, at time.Time) error

@@ -106,7 +106,9 @@ func (s *Service) checkRenewable(ctx context.Context, q store.Queries, tenantID,
 	if err != nil && !errors.Is(err, store.ErrNotFound) {
 		return ch, err
 	}
-	if ch.CheckedOut || err != nil || d.Gone() {
+	// A leaving device may renew: until it removes its management profile
+	// it needs the channel, which takes it nothing but that removal.
+	if ch.CheckedOut || err != nil || d.Left() {
 		return ch, scep.Refuse("the device left management")
 	}
 	if renews != nil && !bytes.Equal(ch.CertFingerprint, Fingerprint(renews)) {

@@ -117,13 +117,19 @@ func (s *Service) sendNext(ctx context.Context, q store.Queries, d store.Device,
 		if err != nil {
 			return store.Command{}, err
 		}
-		if d.State == store.DeviceLeaving && next.RequestType != string(mdmproto.RequestRemoveProfile) {
-			// Queued past the departure (a bulk request that read the
-			// device before it): a leaving device gets its removal only.
-			if err := s.failUnsent(ctx, q, next, now, "not sent: the device is leaving management"); err != nil {
+		if d.State == store.DeviceLeaving {
+			takes, err := s.leavingTakes(ctx, q, d, next)
+			if err != nil {
 				return store.Command{}, err
 			}
-			continue
+			if !takes {
+				// Queued past the departure (a bulk request that read the
+				// device before it): a leaving device gets its removal only.
+				if err := s.failUnsent(ctx, q, next, now, "not sent: the device is leaving management"); err != nil {
+					return store.Command{}, err
+				}
+				continue
+			}
 		}
 		if next.Unanswered >= maxUnanswered {
 			if err := s.abandon(ctx, q, next, now); err != nil {
@@ -142,6 +148,23 @@ func (s *Service) sendNext(ctx context.Context, q store.Queries, d store.Device,
 			return store.Command{}, err
 		}
 	}
+}
+
+// leavingTakes says whether leaving device d is sent cmd: the removal of
+// its management profile, or the renewal of its identity certificate,
+// which keeps the channel that removal needs from expiring.
+func (s *Service) leavingTakes(ctx context.Context, q store.Queries, d store.Device, cmd store.Command) (bool, error) {
+	if cmd.RequestType == string(mdmproto.RequestRemoveProfile) {
+		return true, nil
+	}
+	if cmd.RequestType != string(mdmproto.RequestInstallProfile) {
+		return false, nil
+	}
+	ch, err := q.AppleChannels().Get(ctx, d.TenantID, d.ID)
+	if err != nil {
+		return false, err
+	}
+	return ch.RenewalCommand == cmd.ID, nil
 }
 
 // wipeWithdrawn says whether cmd is a full wipe of personally owned device

@@ -8,6 +8,7 @@ import (
 
 	"github.com/steward-mdm/steward/internal/apperr"
 	"github.com/steward-mdm/steward/internal/apple/mdmproto"
+	"github.com/steward-mdm/steward/internal/audit"
 	"github.com/steward-mdm/steward/internal/iam"
 	"github.com/steward-mdm/steward/internal/store"
 )
@@ -84,6 +85,43 @@ func (s *Service) PrepareToLeave(ctx context.Context, q store.Queries, d store.D
 		return "", err
 	}
 	return mdmproto.EnrolmentIdentifier(ch.EnrolmentID), nil
+}
+
+// RetellLeavingIn queues again, inside the caller's transaction, the
+// removal of the management profile of device d, which is leaving: its
+// earlier removal failed (the device answered Error, or never answered and
+// was abandoned). A Conflict when d is not leaving or its channel closed.
+func (s *Service) RetellLeavingIn(ctx context.Context, q store.Queries, d store.Device, reason string, actor iam.Actor) (store.Command, error) {
+	if d.State != store.DeviceLeaving {
+		return store.Command{}, apperr.Conflict("the device is %s, not leaving", d.State)
+	}
+	ch, err := q.AppleChannels().Get(ctx, d.TenantID, d.ID)
+	if errors.Is(err, store.ErrNotFound) || (err == nil && ch.CheckedOut) {
+		return store.Command{}, apperr.Conflict("the device has no open MDM channel to be told through")
+	}
+	if err != nil {
+		return store.Command{}, err
+	}
+	return s.enqueueForLeavingIn(ctx, q, d, mdmproto.RemoveProfile{Identifier: mdmproto.EnrolmentIdentifier(ch.EnrolmentID)}, reason, actor)
+}
+
+// enqueueForLeavingIn queues one of Steward's own requests that a leaving
+// device still takes (the removal of its management profile, the renewal of
+// its identity). They skip prepare, which refuses a device not enrolled:
+// neither depends on the device's rules or facts, and both are built here
+// rather than by a caller.
+func (s *Service) enqueueForLeavingIn(ctx context.Context, q store.Queries, d store.Device, req mdmproto.Request, reason string, actor iam.Actor) (store.Command, error) {
+	c, err := s.buildCommand(d, req, actor)
+	if err != nil {
+		return c, err
+	}
+	if err := s.saveCommands(ctx, q, []store.Command{c}); err != nil {
+		return c, err
+	}
+	e := actor.Entry(d.TenantID, "mdm.command.enqueue", "device", d.ID, audit.OutcomeSuccess)
+	e.Reason = reason
+	e.Details = map[string]any{"commands": 1, "request_type": c.RequestType, "device_leaving": true}
+	return c, audit.Append(ctx, q, e)
 }
 
 // departedSweptKey marks that no channel of a departed device is open:

@@ -33,7 +33,7 @@ const (
 const supersededChain = `[{"LocalizedDescription":"cancelled: replaced by a newer identity renewal"}]`
 
 // RenewIdentities queues a re-issued enrolment profile for up to limit
-// managed devices whose identity certificate expires within the renewal
+// managed (enrolled or leaving) devices whose identity certificate expires within the renewal
 // window, soonest first, and says how many it queued. A device that did
 // not use its last renewal within renewalChallengeTTL gets a new one.
 func (s *Service) RenewIdentities(ctx context.Context, limit int) (int, error) {
@@ -72,7 +72,9 @@ func (s *Service) renewIdentity(ctx context.Context, ch store.AppleChannel, now 
 		if err != nil {
 			return err
 		}
-		if d.State != store.DeviceEnrolled {
+		// A leaving device renews too: its channel must outlive the
+		// removal of its management profile, however long that takes.
+		if d.State != store.DeviceEnrolled && d.State != store.DeviceLeaving {
 			return nil
 		}
 		e, err := q.Enrolments().Get(ctx, ch.TenantID, ch.EnrolmentID)
@@ -96,12 +98,21 @@ func (s *Service) renewIdentity(ctx context.Context, ch store.AppleChannel, now 
 		}
 		// Steward's own enrolment profile holds nothing but the identity
 		// and the management the employee already accepted.
-		cmds, err := s.EnqueueIn(ctx, q, d, []mdmproto.Request{mdmproto.InstallProfile{Payload: profile, ReviewedForPersonal: true}},
-			"device identity certificate renewal", iam.SystemActor)
+		req := mdmproto.InstallProfile{Payload: profile, ReviewedForPersonal: true}
+		const reason = "device identity certificate renewal"
+		var cmd store.Command
+		if d.State == store.DeviceLeaving {
+			cmd, err = s.enqueueForLeavingIn(ctx, q, d, req, reason, iam.SystemActor)
+		} else {
+			var cmds []store.Command
+			if cmds, err = s.EnqueueIn(ctx, q, d, []mdmproto.Request{req}, reason, iam.SystemActor); err == nil {
+				cmd = cmds[0]
+			}
+		}
 		if err != nil {
 			return err
 		}
-		return q.AppleChannels().RenewalQueued(ctx, ch.TenantID, ch.DeviceID, cmds[0].ID, now)
+		return q.AppleChannels().RenewalQueued(ctx, ch.TenantID, ch.DeviceID, cmd.ID, now)
 	})
 }
 

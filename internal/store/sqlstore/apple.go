@@ -335,8 +335,8 @@ func (s appleChannelStore) ExpiringCertificates(ctx context.Context, after, befo
 	rows, err := s.q.x.QueryContext(ctx, `SELECT `+qualified("ch", appleChannelColumns)+` FROM apple_channels ch
 		JOIN devices d ON d.tenant_id = ch.tenant_id AND d.id = ch.device_id
 		WHERE ch.cert_not_after > $1 AND ch.cert_not_after < $2 AND ch.checked_out = 0 AND ch.renewal_at < $3
-			AND d.state = 'enrolled' ORDER BY ch.cert_not_after LIMIT $4`,
-		micros(after), micros(before), micros(renewedBefore), limit)
+			AND d.state IN ($5, $6) ORDER BY ch.cert_not_after LIMIT $4`,
+		micros(after), micros(before), micros(renewedBefore), limit, store.DeviceEnrolled, store.DeviceLeaving)
 	return collect(rows, err, "listing expiring device certificates", scanAppleChannel)
 }
 

@@ -1,0 +1,155 @@
+package actions
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/steward-mdm/steward/internal/apperr"
+	"github.com/steward-mdm/steward/internal/audit"
+	"github.com/steward-mdm/steward/internal/iam"
+	"github.com/steward-mdm/steward/internal/privacy"
+	"github.com/steward-mdm/steward/internal/store"
+)
+
+// A device told to leave (its consent withdrawn, TellToLeave) may answer
+// the removal of its management profile with an error, or never answer it
+// until Steward abandons it (mdm's maxUnanswered). Nothing else would ever
+// tell it again, so the hourly management job does (RetellLeaving): each
+// attempt is a retire action of the withdrawal's batch, sent again after a
+// delay that grows with the attempts, up to maxLeaveAttempts. After the
+// last, the device stays leaving with its retire failed and the reason on
+// it; an admin deletes or deprovisions it.
+
+// leaveRetryDelays is how long after its n-th failed removal (n from 1) a
+// leaving device is sent the removal again. Steward stops after the last
+// delay's attempt.
+var leaveRetryDelays = []time.Duration{time.Hour, 24 * time.Hour, 72 * time.Hour}
+
+// maxLeaveAttempts bounds the removals sent to one leaving device.
+var maxLeaveAttempts = len(leaveRetryDelays) + 1
+
+// leavingActor is who sends a leaving device its removal again.
+var leavingActor = iam.Actor{Type: store.ActorSystem, ID: "leaving-devices"}
+
+// RetellLeaving sends the removal of its management profile again to each
+// leaving device whose last removal failed and whose back-off is over, in
+// every tenant, and says how many it told. One device that cannot be told
+// does not hold up the others.
+func (s *Service) RetellLeaving(ctx context.Context) (int, error) {
+	tenants, err := privacy.TenantIDs(ctx, s.st.Read())
+	if err != nil {
+		return 0, err
+	}
+	now := s.clock()
+	told, failed := 0, 0
+	for _, t := range tenants {
+		query := store.DeviceQuery{State: store.DeviceLeaving, Limit: 500}
+		for {
+			page, err := s.st.Read().ManagedDevices().Search(ctx, t, query)
+			if err != nil {
+				return told, err
+			}
+			for _, d := range page.Devices {
+				ok, err := s.retellOne(ctx, d, now)
+				if ctx.Err() != nil {
+					return told, ctx.Err()
+				}
+				if err != nil {
+					failed++
+					s.log.Warn("sending a leaving device its removal again failed", "tenant", d.TenantID, "device", d.ID, "error", err.Error())
+				} else if ok {
+					told++
+				}
+			}
+			if page.Next.ID == "" {
+				break
+			}
+			query.After = page.Next
+		}
+	}
+	if failed > 0 {
+		return told, fmt.Errorf("actions: %d leaving devices could not be sent their removal again", failed)
+	}
+	return told, nil
+}
+
+// retellOne sends leaving device d its removal again if it is due, under
+// the device's lock: it may have answered or left meanwhile.
+func (s *Service) retellOne(ctx context.Context, d store.Device, now time.Time) (bool, error) {
+	told := false
+	err := s.st.Tx(ctx, func(q store.Queries) error {
+		cur, err := q.Devices().Lock(ctx, d.TenantID, d.ID)
+		if errors.Is(err, store.ErrNotFound) || (err == nil && cur.State != store.DeviceLeaving) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		last, attempts, err := lastRemoval(ctx, q, cur)
+		if err != nil || last.ID == "" || last.State != store.ActionFailed || attempts >= maxLeaveAttempts {
+			return err
+		}
+		if now.Before(last.UpdatedAt.Add(leaveRetryDelays[attempts-1])) {
+			return nil
+		}
+		cmd, err := s.mdm.RetellLeavingIn(ctx, q, cur, last.Reason, leavingActor)
+		if apperr.IsKind(err, apperr.KindConflict) {
+			return nil // its channel closed: nothing can reach it any more
+		}
+		if err != nil {
+			return err
+		}
+		told = true
+		return q.Actions().Create(ctx, []store.DeviceAction{{ID: store.NewID(), TenantID: cur.TenantID, BatchID: last.BatchID,
+			DeviceID: cur.ID, Action: string(Retire), Reason: last.Reason, RequestedBy: last.RequestedBy, State: store.ActionQueued,
+			CommandID: cmd.ID, CreatedAt: now, UpdatedAt: now}})
+	})
+	return told, err
+}
+
+// lastRemoval returns leaving device d's newest retire action, that of its
+// withdrawal or of a later attempt, and how many attempts its batch holds.
+// Other actions may be newer (a request refused because the device is
+// leaving), so a page of them is read.
+func lastRemoval(ctx context.Context, q store.Queries, d store.Device) (store.DeviceAction, int, error) {
+	recent, err := q.Actions().ForDevice(ctx, d.TenantID, d.ID, store.Page{Limit: 50})
+	if err != nil {
+		return store.DeviceAction{}, 0, err
+	}
+	for _, a := range recent {
+		if Kind(a.Action) != Retire {
+			continue
+		}
+		batch, err := q.Actions().Batch(ctx, d.TenantID, a.BatchID, store.Page{Limit: maxLeaveAttempts + 1})
+		return a, len(batch), err
+	}
+	return store.DeviceAction{}, 0, nil
+}
+
+// leavingRemovalFailed describes, for the admin, the failed retire a of a
+// leaving device (its device's error in summary): when it is sent again or,
+// after the last attempt, that Steward stopped and what is left to do,
+// which is also audited. Any other failed action keeps summary.
+func (s *Service) leavingRemovalFailed(ctx context.Context, q store.Queries, a store.DeviceAction, summary string) (string, error) {
+	d, err := q.Devices().Get(ctx, a.TenantID, a.DeviceID)
+	if err != nil || d.State != store.DeviceLeaving {
+		return summary, err
+	}
+	batch, err := q.Actions().Batch(ctx, a.TenantID, a.BatchID, store.Page{Limit: maxLeaveAttempts + 1})
+	if err != nil {
+		return summary, err
+	}
+	attempts := len(batch)
+	if attempts < maxLeaveAttempts {
+		return fmt.Sprintf("%s (removal %d of %d; sent again in about %s)", summary, attempts, maxLeaveAttempts,
+			leaveRetryDelays[attempts-1]), nil
+	}
+	why := fmt.Sprintf("%s (removal %d of %d: Steward stopped; the device may still hold the management profile; delete or deprovision it)",
+		summary, attempts, maxLeaveAttempts)
+	e := leavingActor.Entry(a.TenantID, "device.leave.gave_up", "device", a.DeviceID, audit.OutcomeFailure)
+	e.Reason = why
+	e.Details = map[string]any{"batch": a.BatchID, "attempts": attempts}
+	return why, audit.Append(ctx, q, e)
+}
