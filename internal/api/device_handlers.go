@@ -47,7 +47,7 @@ func (s *Server) deviceRoutes() []Route {
 		{Method: "GET", Path: t + "/groups/{group}", Access: needs("device.read"), Tag: tagGroups, Summary: "A group, its rule and member count", Out: GroupView{}, Handle: s.getGroup},
 		{Method: "PATCH", Path: t + "/groups/{group}", Access: needs("device.manage"), Tag: tagGroups, Summary: "Rename a group or change its rule", In: GroupRequest{}, Out: GroupView{}, Handle: s.updateGroup},
 		{Method: "DELETE", Path: t + "/groups/{group}", Access: needs("device.manage"), Tag: tagGroups, Summary: "Delete a group; its profiles leave its members", Handle: s.deleteGroup},
-		{Method: "GET", Path: t + "/groups/{group}/members", Access: needs("device.read"), Tag: tagGroups, Summary: "A group's device IDs; where its rule reads apps, those of classes whose apps the policy hides are left out and counted", Query: pageQuery, Out: GroupMembersView{}, Handle: s.groupMembers},
+		{Method: "GET", Path: t + "/groups/{group}/members", Access: needs("device.read"), Tag: tagGroups, Summary: "A group's device IDs; where its rule reads apps, devices whose apps are hidden (by the tenant's policy, or as their own policy stored them) are left out and counted", Query: pageQuery, Out: GroupMembersView{}, Handle: s.groupMembers},
 		{Method: "POST", Path: t + "/groups/{group}/members", Access: needs("device.manage"), Tag: tagGroups, Summary: "Add and remove devices of a static group", In: MembersRequest{}, Out: MembersView{}, Handle: s.changeMembers},
 		{Method: "POST", Path: t + "/groups/{group}/refresh", Access: needs("device.manage"), Tag: tagGroups, Summary: "Re-evaluate a dynamic group now", Out: device.RefreshResult{}, Handle: s.refreshGroup},
 
@@ -131,7 +131,7 @@ func (s *Server) listDevices(c *Call) (any, error) {
 	}
 	// Filtered by a group whose rule reads apps, the list would tell which
 	// devices hold an app, as the group's members list would.
-	var hidden map[string]bool
+	var hidden *device.HiddenMembers
 	if q.GroupID != "" {
 		g, err := s.st.Read().Groups().Get(c.R.Context(), c.Tenant, q.GroupID)
 		if err != nil && !errors.Is(err, store.ErrNotFound) {
@@ -141,9 +141,13 @@ func (s *Server) listDevices(c *Call) (any, error) {
 			return nil, err
 		}
 	}
+	left, err := hidden.Of(c.R.Context(), s.st.Read(), c.Tenant, page.Devices)
+	if err != nil {
+		return nil, err
+	}
 	out := DeviceListView{Items: make([]DeviceView, 0, len(page.Devices))}
 	for _, d := range page.Devices {
-		if hidden[d.Ownership] {
+		if left[d.ID] {
 			out.LeftOut++
 			continue
 		}

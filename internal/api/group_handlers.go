@@ -2,7 +2,6 @@ package api
 
 import (
 	"encoding/json"
-	"errors"
 	"time"
 
 	"github.com/steward-mdm/steward/internal/apperr"
@@ -42,8 +41,9 @@ type GroupMembersView struct {
 	Note       string   `json:"note,omitempty"`
 }
 
-// hiddenMembersNote says why members are left out (device.HiddenMembership).
-const hiddenMembersNote = "Devices whose installed apps the privacy policy hides are left out, as this group's rule reads apps: " +
+// hiddenMembersNote says why members are left out (device.HiddenMembers).
+const hiddenMembersNote = "Devices whose installed apps are hidden by the privacy policy that applies to them are left out, " +
+	"as this group's rule reads apps (on a personal device, a wider policy applies once its owner accepted it): " +
 	"reveal a device's app list, with a reason, to see it."
 
 // groupViewFor is groupView with the members whose membership the privacy
@@ -55,17 +55,8 @@ func (s *Server) groupViewFor(c *Call, g store.Group) (GroupView, error) {
 	if err != nil || hidden == nil {
 		return v, err
 	}
-	classes, err := q.Groups().MemberClasses(c.R.Context(), c.Tenant, g.ID)
-	if err != nil {
+	if v.Members, v.LeftOut, err = hidden.Count(c.R.Context(), q, g); err != nil {
 		return v, err
-	}
-	v.Members = 0
-	for o, n := range classes {
-		if hidden[o] {
-			v.LeftOut += n
-		} else {
-			v.Members += n
-		}
 	}
 	if v.LeftOut > 0 {
 		v.Note = hiddenMembersNote
@@ -209,16 +200,29 @@ func (s *Server) groupMembers(c *Call) (any, error) {
 	if len(ids) == page.Limit && page.Limit > 0 {
 		out.NextCursor = ids[len(ids)-1] // the page read, whatever of it is shown
 	}
+	var left map[string]bool
+	if hidden != nil {
+		devices, err := q.Devices().GetMany(ctx, c.Tenant, ids)
+		if err != nil {
+			return nil, err
+		}
+		page := make([]store.Device, 0, len(devices))
+		for _, d := range devices {
+			page = append(page, d)
+		}
+		if left, err = hidden.Of(ctx, q, c.Tenant, page); err != nil {
+			return nil, err
+		}
+		for _, id := range ids {
+			if _, known := devices[id]; !known {
+				left[id] = true // gone since it was chosen: nothing to show
+			}
+		}
+	}
 	for _, id := range ids {
-		if hidden != nil {
-			d, err := q.Devices().Get(ctx, c.Tenant, id)
-			if err != nil && !errors.Is(err, store.ErrNotFound) {
-				return nil, err
-			}
-			if err != nil || hidden[d.Ownership] {
-				out.LeftOut++
-				continue
-			}
+		if left[id] {
+			out.LeftOut++
+			continue
 		}
 		out.Items = append(out.Items, id)
 	}

@@ -291,25 +291,34 @@ func (e *Engine) softwareReport(ctx context.Context, q store.Queries, tenantID s
 	if err != nil {
 		return err
 	}
+	// Each device's list carries the policy it was collected under; a
+	// widening reaches a personal device only once its owner accepted it
+	// and the device reported again. Opening only the lists stored shown,
+	// in pages, decides per device without a read per device.
+	shown, storedHidden, err := e.priv.ShownAppIdentifiers(ctx, q, tenantID)
+	if err != nil {
+		return err
+	}
 	type tally struct{ corporate, personal int }
 	counts := map[string]*tally{}
 	reporting, leftOut := 0, 0
 	for _, row := range rows {
-		// Where the policy hides a class's apps, an admin sees them only
-		// by revealing one device's list with a reason. A count per app
-		// would tell the same of a few devices without one (an app found
-		// on one personal device names its owner), so such devices are
-		// left out whole, and the report says how many.
-		if mode := settings.Policy.Mode(privacy.Ownership(row.d.Ownership), privacy.InstalledApps); mode != privacy.Show {
-			if mode == privacy.Hide {
-				leftOut++
-			}
+		// Where a device's apps are hidden, an admin sees them only by
+		// revealing its list with a reason. A count per app would tell
+		// the same of a few devices without one (an app found on one
+		// personal device names its owner), so such devices are left out
+		// whole, and the report says how many. The tenant's policy adds
+		// any narrowing since the lists were collected, which applies at
+		// once.
+		mode := settings.Policy.Mode(privacy.Ownership(row.d.Ownership), privacy.InstalledApps)
+		if mode == privacy.Drop {
 			continue
 		}
-		ids, known, err := e.priv.AppIdentifiers(ctx, q, tenantID, row.d.ID, nil)
-		if err != nil {
-			return err
+		if mode == privacy.Hide || storedHidden[row.d.ID] {
+			leftOut++
+			continue
 		}
+		ids, known := shown[row.d.ID]
 		if !known {
 			continue
 		}
@@ -371,7 +380,8 @@ func (e *Engine) softwareReport(ctx context.Context, q store.Queries, tenantID s
 		"On personally owned devices only apps the organisation manages are ever inventoried."}
 	if leftOut > 0 {
 		r.Summary = append(r.Summary, report.Metric{Label: LeftOutMetric, Value: strconv.Itoa(leftOut)})
-		r.Notes = append(r.Notes, fmt.Sprintf("%d devices are left out: the privacy policy hides the installed apps of their ownership class, "+
+		r.Notes = append(r.Notes, fmt.Sprintf("%d devices are left out: the privacy policy that applies to them hides their installed apps "+
+			"(on a personal device, a wider policy applies once its owner accepted it), "+
 			"which an admin sees only by revealing one device's list with a reason.", leftOut))
 	}
 	return nil

@@ -32,25 +32,47 @@ func (s *Service) AppIdentifiers(ctx context.Context, q store.Queries, tenantID,
 // an app list, read in pages: for a tenant-wide evaluation. Devices whose
 // list is unreadable (erased) are left out.
 func (s *Service) AllAppIdentifiers(ctx context.Context, q store.Queries, tenantID string) (map[string][]string, error) {
-	out := map[string][]string{}
+	lists, _, err := s.appLists(ctx, q, tenantID, false)
+	return lists, err
+}
+
+// ShownAppIdentifiers is AllAppIdentifiers for the lists an admin may
+// see: hidden names the devices whose list was stored hidden, which are
+// not opened. The stored flag is what the device's own policy said when
+// the list was collected (EffectivePolicy): on a personal device, a
+// widening reaches it only once its owner accepted the notice and it
+// reported again. A narrowing since is the caller's to apply, from the
+// tenant's policy.
+func (s *Service) ShownAppIdentifiers(ctx context.Context, q store.Queries, tenantID string) (shown map[string][]string, hidden map[string]bool, err error) {
+	return s.appLists(ctx, q, tenantID, true)
+}
+
+// appLists reads every app list of the tenant in pages; with skipHidden,
+// lists stored hidden are named in hidden rather than opened.
+func (s *Service) appLists(ctx context.Context, q store.Queries, tenantID string, skipHidden bool) (lists map[string][]string, hidden map[string]bool, err error) {
+	lists, hidden = map[string][]string{}, map[string]bool{}
 	dk := s.vault.Session(ctx, q)
 	after := ""
 	for {
 		vs, err := q.Inventory().FieldValues(ctx, tenantID, "apps.installed", after, 1000)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		for _, v := range vs {
+			if skipHidden && v.Hidden {
+				hidden[v.DeviceID] = true
+				continue
+			}
 			ids, known, err := appIDs(dk, v)
 			if err != nil {
-				return nil, err
+				return nil, nil, err
 			}
 			if known {
-				out[v.DeviceID] = ids
+				lists[v.DeviceID] = ids
 			}
 		}
 		if len(vs) < 1000 {
-			return out, nil
+			return lists, hidden, nil
 		}
 		after = vs[len(vs)-1].DeviceID
 	}

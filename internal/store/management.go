@@ -154,6 +154,9 @@ type GroupStore interface {
 	// MemberClasses counts the group's members per ownership class of their
 	// devices.
 	MemberClasses(ctx context.Context, tenantID, groupID string) (map[string]int, error)
+	// HiddenMemberClasses counts, per ownership class, the group's members
+	// whose current value of field was stored hidden (InventoryValue.Hidden).
+	HiddenMemberClasses(ctx context.Context, tenantID, groupID, field string) (map[string]int, error)
 	// AllMembers returns every device ID of the group.
 	AllMembers(ctx context.Context, tenantID, groupID string) ([]string, error)
 	// GroupsOf returns the IDs of the groups the device belongs to.

@@ -164,6 +164,9 @@ type InventoryStore interface {
 	// FieldValues returns a page of the tenant's current values of one
 	// field, one per device, by device ID after afterDeviceID.
 	FieldValues(ctx context.Context, tenantID, field, afterDeviceID string, limit int) ([]InventoryValue, error)
+	// HiddenOf returns the IDs among deviceIDs whose current value of field
+	// was stored hidden (InventoryValue.Hidden), in one read per 500 IDs.
+	HiddenOf(ctx context.Context, tenantID, field string, deviceIDs []string) (map[string]bool, error)
 	// Put upserts current values and appends history rows (superseded values).
 	Put(ctx context.Context, current, history []InventoryValue) error
 	// Refresh moves the collection and expiry times of the device's current

@@ -8,6 +8,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"encoding/pem"
+	"errors"
 	"log/slog"
 	"os"
 	"os/exec"
@@ -15,6 +16,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"golang.org/x/crypto/x509roots/fallback/bundle"
 
 	"github.com/steward-mdm/steward/internal/apple/certtest"
 	"github.com/steward-mdm/steward/internal/apple/mdm"
@@ -92,36 +95,48 @@ func employeeCertificates(t *testing.T, identity *x509.Certificate) []sim.Certif
 // TestPublicCAsVouchForNothing: a publicly trusted CA that a profile
 // carries (the intermediate of a work S/MIME identity) issues to anyone,
 // so the employee's own certificate from it is dropped on a personal
-// device; the organisation's own CA still vouches for what it issued.
+// device; the organisation's own CA still vouches for what it issued. A
+// root the bundle marks distrusted for newer certificates (Mozilla's
+// distrust-after) is still a public PKI's.
 func TestPublicCAsVouchForNothing(t *testing.T) {
-	f := newFixture(t, storetest.OpenSQLite(t))
-	f.publish(privacy.Personal)
-	ts := f.serve()
-	d, dev := f.enrolled(ts, privacy.Personal, f.subject("erika@acme.test"))
+	for _, tc := range []struct {
+		name       string
+		constraint func([]*x509.Certificate) error
+	}{
+		{"unconstrained root", nil},
+		{"root distrusted for newer certificates", func([]*x509.Certificate) error {
+			return errors.New("certificate issued after the root's distrust-after date")
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newFixture(t, storetest.OpenSQLite(t))
+			f.publish(privacy.Personal)
+			ts := f.serve()
+			d, dev := f.enrolled(ts, privacy.Personal, f.subject("erika@acme.test"))
 
-	publicRoot, publicRootKey := certtest.Issue(t, "Public Root", true, nil, nil)
-	publicCA, publicKey := certtest.Issue(t, "Public S/MIME CA", true, publicRoot, publicRootKey)
-	ownCA, ownKey := certtest.Issue(t, "Acme Device CA", true, nil, nil)
-	workMail, _ := certtest.Issue(t, "Erika at Acme", false, publicCA, publicKey)
-	ownMail, _ := certtest.Issue(t, "Erika's own S/MIME", false, publicCA, publicKey)
-	device, _ := certtest.Issue(t, "Acme device 42", false, ownCA, ownKey)
-	roots := x509.NewCertPool()
-	roots.AddCert(publicRoot)
-	mdm.SetPublicRoots(t, roots)
-	f.svc.SetHooks(mdm.Hooks{ProfileCertificates: func(context.Context, store.Queries, store.Device) ([]*x509.Certificate, error) {
-		return []*x509.Certificate{workMail, publicCA, ownCA}, nil // what the profiles on the device carry
-	}})
-	d.IgnoresManagedCertificatesOnly = true
-	for _, c := range []*x509.Certificate{workMail, ownMail, device} {
-		d.Certificates = append(d.Certificates, sim.Certificate{CommonName: c.Subject.CommonName, Data: c.Raw})
-	}
-	stored := listCertificates(t, f, d, dev)
-	names := map[string]bool{}
-	for _, c := range stored {
-		names[c.CommonName] = true
-	}
-	if len(stored) != 3 || !names["Erika at Acme"] || !names["Acme device 42"] || names["Erika's own S/MIME"] {
-		t.Errorf("stored %v; want the MDM identity, the work identity and the device certificate, not the employee's own", names)
+			publicRoot, publicRootKey := certtest.Issue(t, "Public Root", true, nil, nil)
+			publicCA, publicKey := certtest.Issue(t, "Public S/MIME CA", true, publicRoot, publicRootKey)
+			ownCA, ownKey := certtest.Issue(t, "Acme Device CA", true, nil, nil)
+			workMail, _ := certtest.Issue(t, "Erika at Acme", false, publicCA, publicKey)
+			ownMail, _ := certtest.Issue(t, "Erika's own S/MIME", false, publicCA, publicKey)
+			device, _ := certtest.Issue(t, "Acme device 42", false, ownCA, ownKey)
+			mdm.SetPublicRoots(t, mdm.PublicRootPool(slices.Values([]bundle.Root{{Certificate: publicRoot.Raw, Constraint: tc.constraint}})))
+			f.svc.SetHooks(mdm.Hooks{ProfileCertificates: func(context.Context, store.Queries, store.Device) ([]*x509.Certificate, error) {
+				return []*x509.Certificate{workMail, publicCA, ownCA}, nil // what the profiles on the device carry
+			}})
+			d.IgnoresManagedCertificatesOnly = true
+			for _, c := range []*x509.Certificate{workMail, ownMail, device} {
+				d.Certificates = append(d.Certificates, sim.Certificate{CommonName: c.Subject.CommonName, Data: c.Raw})
+			}
+			stored := listCertificates(t, f, d, dev)
+			names := map[string]bool{}
+			for _, c := range stored {
+				names[c.CommonName] = true
+			}
+			if len(stored) != 3 || !names["Erika at Acme"] || !names["Acme device 42"] || names["Erika's own S/MIME"] {
+				t.Errorf("stored %v; want the MDM identity, the work identity and the device certificate, not the employee's own", names)
+			}
+		})
 	}
 }
 
@@ -144,8 +159,8 @@ func listCertificates(t *testing.T, f *fixture, d *sim.Device, dev store.Device)
 
 // TestHostTrustStoreDoesNotDecide: an organisation that added its private
 // root to the server host's trust store still has its CA vouch for the
-// identities it issued: what is publicly trusted is Mozilla's list, not
-// the host's. The judgement runs in a child process whose host store
+// identities it issued: what counts as public is the bundle's roots
+// (Mozilla's for server authentication), not the host's. The judgement runs in a child process whose host store
 // (SSL_CERT_FILE) holds the private root.
 func TestHostTrustStoreDoesNotDecide(t *testing.T) {
 	if dir := os.Getenv("STEWARD_TEST_HOST_TRUST_DIR"); dir != "" {

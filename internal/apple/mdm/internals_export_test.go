@@ -16,6 +16,9 @@ func (p *Pusher) HasClient(tenantID string) bool {
 // DropIdleClients runs the idle-client sweep of Run's loop.
 func (p *Pusher) DropIdleClients() { p.dropIdleClients() }
 
+// PublicRootPool is publicRootPool.
+var PublicRootPool = publicRootPool
+
 // SetPublicRoots makes pool the publicly trusted roots until t ends.
 func SetPublicRoots(t *testing.T, pool *x509.CertPool) {
 	old := publicRoots

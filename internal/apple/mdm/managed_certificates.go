@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"crypto/x509"
+	"iter"
 	"slices"
 	"sync"
 	"time"
@@ -69,29 +70,35 @@ type certificateEvidence struct {
 	issuers []*x509.Certificate
 }
 
-// publicRoots are the publicly trusted CAs: Mozilla's root list as the
-// bundle package ships it, never the server host's trust store, to which an
-// organisation may have added its private root (which would silence that
-// CA's rule) and which differs from host to host. A CA a profile carries
-// that chains to one (an S/MIME identity's intermediate, say) issues to
-// anyone, the employee included, so what it signed is not shown to be the
+// publicRoots are the CAs of a public PKI: the roots of the bundle
+// package, never the server host's trust store, to which an organisation
+// may have added its private root (which would silence that CA's rule) and
+// which differs from host to host. A CA a profile carries that chains to
+// one (an S/MIME identity's intermediate, say) issues to anyone, the
+// employee included, so what it signed is not shown to be the
 // organisation's. Only bundle is imported: its parent package, fallback,
 // would replace the process's roots for every TLS connection.
-var publicRoots = sync.OnceValue(func() *x509.CertPool {
+//
+// The bundle holds the roots Mozilla trusts for server authentication
+// only: a public root trusted for e-mail (S/MIME) alone is not in it, and
+// a CA chaining to one is taken for the organisation's.
+var publicRoots = sync.OnceValue(func() *x509.CertPool { return publicRootPool(bundle.Roots()) })
+
+// publicRootPool makes a pool of roots. A root's constraint is left out:
+// Mozilla's distrust-after date ends a root's trust for new TLS
+// certificates, yet its CAs remain a public PKI's, which is the question
+// here.
+func publicRootPool(roots iter.Seq[bundle.Root]) *x509.CertPool {
 	pool := x509.NewCertPool()
-	for r := range bundle.Roots() {
+	for r := range roots {
 		cert, err := x509.ParseCertificate(r.Certificate)
 		if err != nil {
 			panic("mdm: the public root bundle holds a certificate that does not parse: " + err.Error())
 		}
-		if r.Constraint != nil {
-			pool.AddCertWithConstraint(cert, r.Constraint) // a root Mozilla distrusts for newer certificates
-		} else {
-			pool.AddCert(cert)
-		}
+		pool.AddCert(cert)
 	}
 	return pool
-})
+}
 
 func newCertificateEvidence(tenant *scep.CA, carried []*x509.Certificate, roots *x509.CertPool) certificateEvidence {
 	e := certificateEvidence{tenant: tenant, carried: map[[sha256.Size]byte]bool{}}

@@ -2,6 +2,7 @@ package sqlstore
 
 import (
 	"context"
+	"database/sql"
 	"slices"
 	"time"
 
@@ -148,11 +149,24 @@ func (s groupStore) MemberClasses(ctx context.Context, tenantID, groupID string)
 	rows, err := s.q.x.QueryContext(ctx, `SELECT d.ownership, COUNT(*) FROM group_members m
 		JOIN devices d ON d.tenant_id = m.tenant_id AND d.id = m.device_id
 		WHERE m.tenant_id = $1 AND m.group_id = $2 GROUP BY d.ownership`, tenantID, groupID)
+	return ownershipCounts(rows, err, "counting group members")
+}
+
+func (s groupStore) HiddenMemberClasses(ctx context.Context, tenantID, groupID, field string) (map[string]int, error) {
+	rows, err := s.q.x.QueryContext(ctx, `SELECT d.ownership, COUNT(*) FROM group_members m
+		JOIN devices d ON d.tenant_id = m.tenant_id AND d.id = m.device_id
+		JOIN inventory_values v ON v.tenant_id = m.tenant_id AND v.device_id = m.device_id AND v.field = $3
+		WHERE m.tenant_id = $1 AND m.group_id = $2 AND v.hidden = 1 GROUP BY d.ownership`, tenantID, groupID, field)
+	return ownershipCounts(rows, err, "counting group members with a hidden value")
+}
+
+// ownershipCounts reads rows of (ownership, count) into a map.
+func ownershipCounts(rows *sql.Rows, err error, what string) (map[string]int, error) {
 	type class struct {
 		ownership string
 		members   int
 	}
-	classes, err := collect(rows, err, "counting group members", func(r scanner) (class, error) {
+	classes, err := collect(rows, err, what, func(r scanner) (class, error) {
 		var c class
 		err := r.Scan(&c.ownership, &c.members)
 		return c, err

@@ -92,6 +92,20 @@ func (s inventoryStore) FieldValues(ctx context.Context, tenantID, field, afterD
 	return collect(rows, err, "reading one field of every device", scanCurrentValue)
 }
 
+func (s inventoryStore) HiddenOf(ctx context.Context, tenantID, field string, deviceIDs []string) (map[string]bool, error) {
+	out := map[string]bool{}
+	err := forChunks(uniqueSorted(deviceIDs), func(chunk []string) error {
+		marks, args := placeholders(chunk, 3)
+		ids, err := s.q.stringList(ctx, "reading which values are hidden", `SELECT device_id FROM inventory_values
+			WHERE tenant_id = $1 AND field = $2 AND hidden = 1 AND device_id IN (`+marks+`)`, append([]any{tenantID, field}, args...)...)
+		for _, id := range ids {
+			out[id] = true
+		}
+		return err
+	})
+	return out, err
+}
+
 // Put writes each table with a few multi-row statements. When current names
 // a field twice the last value wins, on both engines alike (PostgreSQL
 // refuses to upsert one row twice in a statement).

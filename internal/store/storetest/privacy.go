@@ -26,6 +26,7 @@ func runPrivacy(t *testing.T, open func(t *testing.T) store.Store) {
 		{"Devices", testDevices},
 		{"InventoryPut", testInventoryPut},
 		{"InventoryFieldValues", testInventoryFieldValues},
+		{"InventoryHiddenValues", testInventoryHiddenValues},
 		{"InventoryDeletes", testInventoryDeletes},
 		{"InventoryRetention", testInventoryRetention},
 		{"InventoryPurge", testInventoryPurge},
@@ -383,6 +384,46 @@ func testInventoryFieldValues(t *testing.T, st store.Store) {
 	must(t, err)
 	if len(page) != 1 || page[0].DeviceID != devices[2].ID || page[0].Ciphertext == nil {
 		t.Fatalf("second page (the other tenant's value must not appear): %+v", page)
+	}
+}
+
+// testInventoryHiddenValues: which devices' current value of a field was
+// stored hidden, among given IDs and among a group's members, per class.
+func testInventoryHiddenValues(t *testing.T, st store.Store) {
+	ctx := context.Background()
+	tn, other := newTenant(t, st, ""), newTenant(t, st, "")
+	hiddenApps := func(d store.Device, hidden bool) store.InventoryValue {
+		v := value(d, "apps.installed", "installed_apps", true, 1)
+		v.Hidden = hidden
+		return v
+	}
+	shownPhone, hiddenPhone := newDevice(t, st, tn.ID, "", "personal"), newDevice(t, st, tn.ID, "", "personal")
+	hiddenLaptop, noApps := newDevice(t, st, tn.ID, "", "corporate"), newDevice(t, st, tn.ID, "", "corporate")
+	foreign := newDevice(t, st, other.ID, "", "personal")
+	os := value(noApps, "os.version", "os", false, 1)
+	os.Hidden = true // another field hidden says nothing of the apps
+	putInventory(t, st, []store.InventoryValue{hiddenApps(shownPhone, false), hiddenApps(hiddenPhone, true),
+		hiddenApps(hiddenLaptop, true), os, hiddenApps(foreign, true)}, nil)
+
+	got, err := st.Read().Inventory().HiddenOf(ctx, tn.ID, "apps.installed",
+		[]string{shownPhone.ID, hiddenPhone.ID, noApps.ID, foreign.ID, "no-such-device", hiddenPhone.ID})
+	must(t, err)
+	if len(got) != 1 || !got[hiddenPhone.ID] {
+		t.Errorf("HiddenOf: %v, want only %s (the other tenant's device and unlisted IDs never)", got, hiddenPhone.ID)
+	}
+	if got, err = st.Read().Inventory().HiddenOf(ctx, tn.ID, "apps.installed", nil); err != nil || len(got) != 0 {
+		t.Errorf("HiddenOf of no IDs: %v, %v", got, err)
+	}
+
+	g := newGroup(t, st, tn.ID, "Has an app")
+	tx(t, st, func(q store.Queries) error {
+		_, err := q.Groups().AddMembers(ctx, tn.ID, g.ID, []string{shownPhone.ID, hiddenPhone.ID, hiddenLaptop.ID, noApps.ID}, at)
+		return err
+	})
+	classes, err := st.Read().Groups().HiddenMemberClasses(ctx, tn.ID, g.ID, "apps.installed")
+	must(t, err)
+	if len(classes) != 2 || classes["personal"] != 1 || classes["corporate"] != 1 {
+		t.Errorf("HiddenMemberClasses: %v, want one personal and one corporate member", classes)
 	}
 }
 
