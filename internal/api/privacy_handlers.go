@@ -455,6 +455,18 @@ func (s *Server) portalMe(c *Call) (any, error) {
 	return v, nil
 }
 
+func (s *Server) portalDevice(c *Call) (any, error) {
+	p, err := s.privacySvc()
+	if err != nil {
+		return nil, err
+	}
+	v, err := p.ViewOwnDevice(c.R.Context(), c.Portal.TenantID, c.Portal.SubjectID, c.Path("device"))
+	if err != nil {
+		return nil, err
+	}
+	return PortalDeviceView{DeviceView: deviceView(v.Device), Fields: v.Fields, NotCollected: v.NotCollected}, nil
+}
+
 func (s *Server) portalAccessRecord(c *Call) (any, error) {
 	return s.accessRecord(c, c.Portal.TenantID, c.Portal.SubjectID)
 }

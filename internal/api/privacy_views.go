@@ -236,6 +236,14 @@ type RevealView struct {
 	ExpiresAt time.Time `json:"expires_at"`
 }
 
+// PortalDeviceView is one of the person's devices as its admins see it
+// (privacy.OwnDeviceView).
+type PortalDeviceView struct {
+	DeviceView
+	Fields       []privacy.SeenField `json:"fields"`
+	NotCollected []privacy.Category  `json:"not_collected"`
+}
+
 type PortalMeView struct {
 	Person   privacy.ExportPerson `json:"person"`
 	Devices  []DeviceView         `json:"devices"`

@@ -82,13 +82,10 @@ func (s *Service) ViewDevice(ctx context.Context, tenantID, deviceID string, v V
 		var readFields []string
 		for _, val := range values {
 			f, _ := FieldByKey(val.Field)
-			// The stored flag says how it was collected; the policy the
-			// device is under may have narrowed since. The stricter applies.
-			mode := policy.Mode(Ownership(d.Ownership), Category(val.Category))
-			if mode == Drop {
-				continue // awaiting deletion, or collected beyond what its owner accepted
+			listed, hidden := adminSight(policy, d, val)
+			if !listed {
+				continue
 			}
-			hidden := val.Hidden || mode == Hide
 			fv := FieldView{Field: val.Field, Name: f.Name, Category: Category(val.Category), Personal: val.Ciphertext != nil,
 				CollectedAt: val.CollectedAt}
 			if !val.ExpiresAt.IsZero() {
