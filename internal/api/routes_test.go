@@ -73,12 +73,17 @@ func TestEveryRouteDeclaresAccess(t *testing.T) {
 }
 
 // TestTenantIsolation is generated from the route table: an admin of tenant
-// A gets 404 for every route addressing tenant B or B's objects.
+// A (on portal routes, a person of tenant A) gets 404 for every route
+// addressing tenant B or B's objects.
 func TestTenantIsolation(t *testing.T) {
 	storetest.ForEachEngine(t, func(t *testing.T, st store.Store) {
 		e := newEnv(t, st)
 		a, b := e.customer("Alpha Customer"), e.customer("Bravo Customer")
 		_, aSecret := e.admin(a.ID, "alice@alpha.test", "owner")
+		var aPerson SubjectView
+		e.must(201, aSecret, "POST", "/api/v1/tenants/"+a.ID+"/subjects", SubjectRequest{Email: "ann@alpha.test"}, &aPerson)
+		var aPortal PortalTokenView
+		e.must(201, aSecret, "POST", "/api/v1/tenants/"+a.ID+"/subjects/"+aPerson.ID+"/portal-tokens", PortalTokenRequest{}, &aPortal)
 		bAdmin, bSecret := e.admin(b.ID, "bob@bravo.test", "owner")
 
 		var role RoleView
@@ -127,8 +132,12 @@ func TestTenantIsolation(t *testing.T) {
 				}
 				path = strings.Replace(path, "{"+p+"}", id, 1)
 			}
-			if r := e.do(aSecret, rt.Method, path, sampleBody(rt)); r.status != http.StatusNotFound {
-				t.Errorf("%s as tenant A's owner on tenant B: status %d, want 404: %s", key, r.status, r.body)
+			secret := aSecret
+			if rt.Access.Kind == AccessPortal {
+				secret = aPortal.Token // a person of tenant A
+			}
+			if r := e.do(secret, rt.Method, path, sampleBody(rt)); r.status != http.StatusNotFound {
+				t.Errorf("%s as tenant A's owner (or person) on tenant B: status %d, want 404: %s", key, r.status, r.body)
 			}
 			// Own tenant, foreign object.
 			if rt.TenantScoped() && len(params) > 1 && !slices.Contains(params, "kind") {

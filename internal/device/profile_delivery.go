@@ -210,6 +210,19 @@ func (f *deviceFit) decide(ctx context.Context, q store.Queries, cp store.Config
 		if f.supervision, err = mdm.SupervisionOf(ctx, q, f.d); err != nil {
 			return fitVerdict{}, err
 		}
+		if f.supervision == mdm.SupervisionUnknown {
+			// About to wait for the report that brings supervision, which
+			// decides waiting profiles under the device's lock: taken
+			// here, that report either committed before (and is read
+			// now) or sees this wait. Without it, on PostgreSQL, the two
+			// could miss each other and the profile wait for good.
+			if _, err := q.Devices().Lock(ctx, f.d.TenantID, f.d.ID); err != nil {
+				return fitVerdict{}, err
+			}
+			if f.supervision, err = mdm.SupervisionOf(ctx, q, f.d); err != nil {
+				return fitVerdict{}, err
+			}
+		}
 		f.read = true
 	}
 	settings := strings.Join(needs, ", ")

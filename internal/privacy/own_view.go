@@ -19,11 +19,16 @@ const (
 	// AdminsSeeMasked: shown only after an admin gives a reason (a
 	// reveal), which the person's access record lists.
 	AdminsSeeMasked AdminSight = "masked"
+	// AdminsSeeNothing: still held, but its category is not collected
+	// under the policy the device is under (narrowed since, or collected
+	// beyond what its owner accepted); admins are not shown it, and it
+	// goes when it expires.
+	AdminsSeeNothing AdminSight = "nothing"
 )
 
 // EnumValues lists the sights for the API document.
 func (AdminSight) EnumValues() []string {
-	return []string{string(AdminsSeeValue), string(AdminsSeeMasked)}
+	return []string{string(AdminsSeeValue), string(AdminsSeeMasked), string(AdminsSeeNothing)}
 }
 
 // SeenField is one value held about a person's device as the person sees
@@ -42,7 +47,8 @@ type SeenField struct {
 }
 
 // OwnDeviceView is what a person's device holds and how admins see it,
-// with the categories the policy the device is under does not collect.
+// with the categories the policy the device is under does not collect (a
+// value of one may still be held until it expires: AdminsSeeNothing).
 type OwnDeviceView struct {
 	Device       store.Device `json:"-"`
 	Fields       []SeenField  `json:"fields"`
@@ -50,7 +56,8 @@ type OwnDeviceView struct {
 }
 
 // ViewOwnDevice shows person subjectID one of their devices as its admins
-// see it (ViewDevice without a reveal), with the values in clear: they are
+// see it (ViewDevice without a reveal, which leaves out what it does not
+// show), with every value held in clear: they are
 // the person's own, so reading them leaves no access record. Another
 // person's device is not found.
 func (s *Service) ViewOwnDevice(ctx context.Context, tenantID, subjectID, deviceID string) (OwnDeviceView, error) {
@@ -83,13 +90,13 @@ func (s *Service) ViewOwnDevice(ctx context.Context, tenantID, subjectID, device
 	dk := s.vault.Session(ctx, q)
 	for _, val := range values {
 		listed, masked := adminSight(policy, d, val)
-		if !listed {
-			continue
-		}
 		f, _ := FieldByKey(val.Field)
 		sf := SeenField{Field: val.Field, Name: f.Name, Category: Category(val.Category), Purpose: f.Purpose, LegalBasis: f.LegalBasis,
 			AdminsSee: AdminsSeeValue, Value: val.Value, CollectedAt: val.CollectedAt}
-		if masked {
+		switch {
+		case !listed:
+			sf.AdminsSee = AdminsSeeNothing
+		case masked:
 			sf.AdminsSee = AdminsSeeMasked
 		}
 		if !val.ExpiresAt.IsZero() {

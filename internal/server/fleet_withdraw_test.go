@@ -1,6 +1,7 @@
 package server
 
 import (
+	"slices"
 	"testing"
 
 	"howett.net/plist"
@@ -131,6 +132,7 @@ type deliveredCommand struct {
 	Command     struct {
 		RequestType string
 		Identifier  string
+		Queries     []string
 	}
 }
 
@@ -234,6 +236,46 @@ func TestLeavingDeviceGetsOnlyItsRemoval(t *testing.T) {
 		f.must(200, f.owner, "GET", f.path("/devices/"+phoneID+"/actions"), nil, &acts)
 		if len(acts.Items) == 0 || acts.Items[0].Action != string(actions.Retire) || acts.Items[0].State != store.ActionFailed {
 			t.Errorf("the retire of a deprovisioned leaving device: %+v, want failed", acts.Items)
+		}
+	})
+}
+
+// TestWithdrawalReachesADeviceThatNamedNothing: a personal phone whose
+// Authenticate named no product, its platform not known yet, is still told
+// to remove its management profile when its owner withdraws consent; and
+// its first inventory asks what it is even when the policy keeps no
+// hardware facts, so it does not stay unknown.
+func TestWithdrawalReachesADeviceThatNamedNothing(t *testing.T) {
+	storetest.ForEachEngine(t, func(t *testing.T, st store.Store) {
+		f := newFleet(t, st)
+		erika, err := f.app.Privacy.CreateSubject(f.ctx, f.tenant, privacy.SubjectInput{Email: "erika@fleet.test"}, iam.SystemActor)
+		if err != nil {
+			t.Fatal(err)
+		}
+		f.must(200, f.owner, "POST", f.path("/privacy/policy-changes"), api.PolicyChangeRequest{Reason: "no hardware facts of personal devices",
+			Changes: []privacy.Change{{Ownership: privacy.Personal, Category: privacy.Hardware, Mode: privacy.Drop}}}, nil)
+		phone, phoneID := f.enrolUnpolled("personal", erika.ID, "", func(d *sim.Device) { d.Model, d.ProductName = "", "" })
+		if d := f.device(f.owner, phoneID); d.Platform != "" {
+			t.Fatalf("a phone that named nothing: platform %q", d.Platform)
+		}
+		first := nextCommand(t, f, phone)
+		if first.Command.RequestType != string(mdmproto.RequestDeviceInformation) ||
+			!slices.Contains(first.Command.Queries, "ProductName") || !slices.Contains(first.Command.Queries, "Model") {
+			t.Errorf("the first inventory of a phone of unknown platform: %+v", first)
+		}
+
+		cs, err := f.app.Privacy.Consents(f.ctx, f.tenant, erika.ID)
+		if err != nil || len(cs.Consents) == 0 {
+			t.Fatalf("consents: %+v, %v", cs, err)
+		}
+		for _, c := range cs.Consents {
+			f.must(200, f.owner, "POST", f.path("/subjects/"+erika.ID+"/consents/withdraw"), api.WithdrawRequest{ConsentID: c.ID}, nil)
+		}
+		if got := f.device(f.owner, phoneID).State; got != store.DeviceLeaving {
+			t.Fatalf("the phone after the withdrawal: %q, want leaving", got)
+		}
+		if removal := nextCommand(t, f, phone); removal.Command.RequestType != string(mdmproto.RequestRemoveProfile) {
+			t.Errorf("the next command of the leaving phone: %+v, want its removal", removal.Command)
 		}
 	})
 }

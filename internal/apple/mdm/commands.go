@@ -90,6 +90,16 @@ func ownershipRules(req mdmproto.Request, d store.Device, settings privacy.Setti
 		} else {
 			r.Queries = slices.DeleteFunc(slices.Clone(r.Queries), func(q string) bool { return !slices.Contains(allowed, q) })
 		}
+		if schemaOS(d.Platform) == "" {
+			// Asked only to learn whether it is an iPhone, iPad or Mac
+			// (learnPlatform): the gate keeps them only if the policy
+			// collects hardware facts.
+			for _, q := range []string{"ProductName", "Model"} {
+				if !slices.Contains(r.Queries, q) {
+					r.Queries = append(r.Queries, q)
+				}
+			}
+		}
 		if len(r.Queries) == 0 {
 			return nil, apperr.Invalid("the collection policy allows none of these queries on %s devices", o).With("reason", SkipPolicy)
 		}

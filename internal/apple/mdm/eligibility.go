@@ -77,6 +77,18 @@ var commandSupport = map[mdmproto.RequestType]map[string]support{
 
 var lostMode = map[string]support{osIOS: {introduced: "9.3", supervised: true, noUserEnrollment: true}, osMacOS: {none: true}}
 
+// platformNeutral are the commands a device whose platform is not known
+// yet is sent: Apple's rules differ between an iPhone or iPad and a Mac
+// for the others. They ask what the device is and what it holds, and
+// install or remove profiles (Steward's own: its identity's renewal, the
+// removal of its management profile when it must leave; configuration
+// profiles wait for the platform in profile delivery).
+var platformNeutral = map[mdmproto.RequestType]bool{
+	mdmproto.RequestDeviceInformation: true, mdmproto.RequestSecurityInfo: true,
+	mdmproto.RequestProfileList: true, mdmproto.RequestCertificateList: true,
+	mdmproto.RequestInstallProfile: true, mdmproto.RequestRemoveProfile: true,
+}
+
 // needsSupervision says whether a command of type rt is for supervised
 // devices only on d's system: only those pay for reading supervision.
 func needsSupervision(rt mdmproto.RequestType, d store.Device) bool {
@@ -93,9 +105,7 @@ func checkSupport(rt mdmproto.RequestType, d store.Device, supervised bool) erro
 	sys := schemaOS(d.Platform)
 	s := commandSupport[rt][sys]
 	switch {
-	case sys == "" && rt != mdmproto.RequestDeviceInformation && rt != mdmproto.RequestSecurityInfo:
-		// Apple's rules differ between an iPhone or iPad and a Mac; a
-		// device that has not said which is only asked what it is.
+	case sys == "" && !platformNeutral[rt]:
 		return apperr.Conflict("%s waits until the device says whether it is an iPhone, iPad or Mac, as Apple's rules differ "+
 			"between them: sync its inventory first", rt).With("reason", SkipUnsupported)
 	case s.none:

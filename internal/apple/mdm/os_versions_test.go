@@ -98,7 +98,7 @@ func TestOSVersionMinimums(t *testing.T) {
 		{macOn("13.3"), []string{"BatteryLevel", "IsSupervised", "OSVersion"}},
 		{phoneOn("17.2"), queries},
 		{phoneOn(""), queries},
-		{store.Device{Ownership: "corporate"}, queries},
+		{store.Device{Ownership: "corporate"}, append(slices.Clone(queries), "ProductName", "Model")}, // asked what it is
 	} {
 		got, err := mdm.RequestFor(mdmproto.DeviceInformation{Queries: queries}, c.d, everything, mdm.DeviceFacts{})
 		if err != nil || !slices.Equal(got.(mdmproto.DeviceInformation).Queries, c.want) {
