@@ -190,7 +190,7 @@ func newApprovalCmds(r *remote) []*cobra.Command {
 func newRetentionCmd(r *remote) *cobra.Command {
 	var reason string
 	cmd := &cobra.Command{
-		Use: "retention CATEGORY=DAYS...", Short: "Set how long a category's values are kept", Args: cobra.MinimumNArgs(1),
+		Use: "retention CATEGORY=DAYS...", Short: "Set how long a category's values are kept (a longer period waits for a second admin)", Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			days := map[privacy.Category]int{}
 			for _, a := range args {
@@ -202,11 +202,18 @@ func newRetentionCmd(r *remote) *cobra.Command {
 				days[privacy.Category(k)] = n
 			}
 			return r.call(cmd, func(a *apiCall) error {
-				var v api.PrivacySettingsView
+				var v api.RetentionChangeView
 				if err := a.do("PUT", tenantPath(a.tenant, "/privacy/retention"), api.RetentionRequest{RetentionDays: days, Reason: reason}, &v); err != nil {
 					return err
 				}
-				return printPolicy(r, cmd, v)
+				if v.Approval != nil {
+					if r.json {
+						return r.print(cmd.OutOrStdout(), v, nil, nil, 0)
+					}
+					fmt.Fprintf(cmd.OutOrStdout(), "This keeps data longer: approval %s waits for a second admin until %s.\n", v.Approval.ID, v.Approval.ExpiresAt.Format("2006-01-02 15:04 MST"))
+					return nil
+				}
+				return printPolicy(r, cmd, v.PrivacySettingsView)
 			})
 		},
 	}

@@ -91,11 +91,11 @@ func (s *Server) setRetention(c *Call) (any, error) {
 	if err := c.Decode(&in); err != nil {
 		return nil, err
 	}
-	settings, err := p.SetRetention(c.R.Context(), c.Tenant, in.RetentionDays, in.Reason, c.Actor)
+	res, err := p.SetRetention(c.R.Context(), c.Tenant, in.RetentionDays, in.Reason, c.Principal.AdminID, c.Actor)
 	if err != nil {
 		return nil, err
 	}
-	return settingsView(settings), nil
+	return retentionChangeView(res), nil
 }
 
 func (s *Server) setFlow(c *Call) (any, error) {
@@ -152,9 +152,9 @@ func (s *Server) listApprovals(c *Call) (any, error) {
 		return nil, err
 	}
 	out := listOf(as, page.Limit, approvalView, func(a store.Approval) string { return a.ID })
-	// Policy changes only: remote actions have their own approvals, and
+	// Privacy changes only: remote actions have their own approvals, and
 	// their payload is not the privacy officers' business.
-	out.Items = slices.DeleteFunc(out.Items, func(v ApprovalView) bool { return v.Kind != privacy.ApprovalKindPolicy })
+	out.Items = slices.DeleteFunc(out.Items, func(v ApprovalView) bool { return !privacy.IsPrivacyApproval(v.Kind) })
 	return out, nil
 }
 

@@ -49,10 +49,12 @@ type PolicyChangeView struct {
 	Approval *ApprovalView  `json:"approval,omitempty"`
 	Policy   privacy.Policy `json:"policy"`
 	Purged   int            `json:"purged"`
+	// RetentionDays is set when the approval decided was a retention change.
+	RetentionDays map[privacy.Category]int `json:"retention_days,omitempty"`
 }
 
 func policyChangeView(r privacy.PolicyChangeResult) PolicyChangeView {
-	v := PolicyChangeView{Applied: r.Applied, Policy: r.Policy, Purged: r.Purged}
+	v := PolicyChangeView{Applied: r.Applied, Policy: r.Policy, Purged: r.Purged, RetentionDays: r.RetentionDays}
 	if r.Approval != nil {
 		a := approvalView(*r.Approval)
 		v.Approval = &a
@@ -86,6 +88,24 @@ type DecisionRequest = privacy.DecideInput
 type RetentionRequest struct {
 	RetentionDays map[privacy.Category]int `json:"retention_days"`
 	Reason        string                   `json:"reason"`
+}
+
+// RetentionChangeView is the privacy settings after a retention change.
+// A change that lengthens a period is not applied: the settings are as
+// they were, and approval names the request a second admin decides.
+type RetentionChangeView struct {
+	Applied  bool          `json:"applied"`
+	Approval *ApprovalView `json:"approval,omitempty"`
+	PrivacySettingsView
+}
+
+func retentionChangeView(r privacy.RetentionChangeResult) RetentionChangeView {
+	v := RetentionChangeView{Applied: r.Applied, PrivacySettingsView: settingsView(r.Settings)}
+	if r.Approval != nil {
+		a := approvalView(*r.Approval)
+		v.Approval = &a
+	}
+	return v
 }
 
 type FlowRequest struct {

@@ -4,31 +4,66 @@ import (
 	"context"
 	"maps"
 	"slices"
+	"time"
 
 	"github.com/steward-mdm/steward/internal/store"
 )
 
-// EffectivePolicy returns the policy d's data is collected and shown under.
-// On a personally owned device that is, per category, the stricter of the
-// current policy and the one its owner accepted (acceptedPolicy): a
-// widening waits for them to accept the notice it published, a narrowing
-// applies at once. The full-wipe permission stays the current policy's;
-// the employee answers it separately, on the enrolment page. Corporate and
-// shared devices have no consent to wait for: they get settings.Policy
-// itself, without a read. The result is shared and must not be modified.
+// EffectivePolicy returns the policy d's data is collected and shown under
+// (EffectiveTerms). The result is shared and must not be modified.
 func EffectivePolicy(ctx context.Context, q store.Queries, settings Settings, d store.Device) (Policy, error) {
+	t, err := EffectiveTerms(ctx, q, settings, d)
+	return t.Policy, err
+}
+
+// Terms is what d's data is collected under: the policy that decides what
+// is collected and shown, and how long each category's values are kept.
+type Terms struct {
+	Policy   Policy
+	settings Settings
+	// accepted is, per category, the longest period d's owner accepted;
+	// nil when the device has no owner's consent to wait for.
+	accepted map[Category]time.Duration
+}
+
+// Retention is how long a value of c collected now is kept (zero: while
+// the device is managed).
+func (t Terms) Retention(c Category) time.Duration {
+	r := t.settings.Retention(c)
+	if t.accepted != nil {
+		r = shorterRetention(r, t.accepted[c])
+	}
+	return r
+}
+
+// currentTerms is the settings' own policy and retention, for a device
+// without consent to wait for.
+func currentTerms(settings Settings) Terms { return Terms{Policy: settings.Policy, settings: settings} }
+
+// EffectiveTerms returns what d's data is collected under. On a
+// personally owned device that is, per category, the stricter of the
+// current policy and the one its owner accepted, and the shorter of the
+// current retention and the one that notice gave (acceptedTerms): a
+// widening or a longer period waits for them to accept the notice it
+// published, a narrowing or a shorter period applies at once. The
+// full-wipe permission stays the current policy's; the employee answers
+// it separately, on the enrolment page. Corporate and shared devices have
+// no consent to wait for: they get the settings' own, without a read.
+// The policy is shared and must not be modified.
+func EffectiveTerms(ctx context.Context, q store.Queries, settings Settings, d store.Device) (Terms, error) {
 	o := Ownership(d.Ownership)
 	if !o.PersonallyOwned() {
-		return settings.Policy, nil
+		return currentTerms(settings), nil
 	}
 	version, err := acceptedVersion(ctx, q, d)
 	if err != nil {
-		return nil, err
+		return Terms{}, err
 	}
+	accepted, retention := settings.acceptedTerms(o, version)
 	current := settings.Policy[o]
 	out := maps.Clone(settings.Policy)
-	out[o] = ClassPolicy{Modes: stricterModes(current, settings.acceptedPolicy(o, version)), FullWipe: current.FullWipe}
-	return out, nil
+	out[o] = ClassPolicy{Modes: stricterModes(current, accepted), FullWipe: current.FullWipe}
+	return Terms{Policy: out, settings: settings, accepted: retention}, nil
 }
 
 // acceptedVersion is the notice version of d's class that its owner last
@@ -52,38 +87,81 @@ func acceptedVersion(ctx context.Context, q store.Queries, d store.Device) (int6
 }
 
 // keepNoticePolicy records class o's current policy as the one notice
-// version v is accepted under. Only personally owned classes ask for
-// consent, so only theirs are kept.
+// version v is accepted under, without a retention (see decodeSettings).
+// Only personally owned classes ask for consent, so only theirs are kept.
 func (s *Settings) keepNoticePolicy(o Ownership, v int64) {
 	if !o.PersonallyOwned() {
 		return
 	}
 	if s.NoticePolicies == nil {
-		s.NoticePolicies = map[Ownership]map[int64]ClassPolicy{}
+		s.NoticePolicies = map[Ownership]map[int64]NoticeTerms{}
 	}
 	if s.NoticePolicies[o] == nil {
-		s.NoticePolicies[o] = map[int64]ClassPolicy{}
+		s.NoticePolicies[o] = map[int64]NoticeTerms{}
 	}
 	cp := s.Policy[o]
-	s.NoticePolicies[o][v] = ClassPolicy{Modes: maps.Clone(cp.Modes), FullWipe: cp.FullWipe}
+	s.NoticePolicies[o][v] = NoticeTerms{ClassPolicy: ClassPolicy{Modes: maps.Clone(cp.Modes), FullWipe: cp.FullWipe}}
 }
 
-// acceptedPolicy is class o's policy as those who accepted its notice
-// version v agreed to it. When Steward cannot tell (a version published
-// before it kept them, or v 0: nothing accepted) it takes the stricter of
-// its private defaults and the earliest policy it kept for the class, so
-// what it does not know never widens collection beyond what it was when
-// it started keeping them.
-func (s Settings) acceptedPolicy(o Ownership, v int64) ClassPolicy {
-	if cp, ok := s.NoticePolicies[o][v]; ok {
-		return cp
+// keepNoticeTerms records class o's current policy and every category's
+// current retention as what notice version v is accepted under.
+func (s *Settings) keepNoticeTerms(o Ownership, v int64) {
+	if !o.PersonallyOwned() {
+		return
+	}
+	s.keepNoticePolicy(o, v)
+	t := s.NoticePolicies[o][v]
+	t.RetentionDays = retentionDays(*s)
+	s.NoticePolicies[o][v] = t
+}
+
+// acceptedTerms is class o's policy and retention as those who accepted
+// its notice version v agreed to them. When Steward cannot tell (a version
+// published before it kept them, or v 0: nothing accepted) it takes the
+// stricter of its private defaults and the earliest policy it kept for
+// the class, so what it does not know never widens collection beyond what
+// it was when it started keeping them. Retention goes the same way: a
+// version kept before Steward recorded it counts as the default periods,
+// and one it cannot tell as the shorter of those and the earliest kept.
+func (s Settings) acceptedTerms(o Ownership, v int64) (ClassPolicy, map[Category]time.Duration) {
+	if t, ok := s.NoticePolicies[o][v]; ok {
+		return t.ClassPolicy, t.retention()
 	}
 	floor := DefaultPolicy()[o]
+	retention := NoticeTerms{}.retention()
 	if len(s.NoticePolicies[o]) > 0 {
-		earliest := slices.Min(slices.Collect(maps.Keys(s.NoticePolicies[o])))
-		floor.Modes = stricterModes(floor, s.NoticePolicies[o][earliest])
+		earliest := s.NoticePolicies[o][slices.Min(slices.Collect(maps.Keys(s.NoticePolicies[o])))]
+		floor.Modes = stricterModes(floor, earliest.ClassPolicy)
+		for c, r := range earliest.retention() {
+			retention[c] = shorterRetention(retention[c], r)
+		}
 	}
-	return floor
+	return floor, retention
+}
+
+// retention is, per category, the period t gave: the catalogue's default
+// where it recorded none.
+func (t NoticeTerms) retention() map[Category]time.Duration {
+	out := make(map[Category]time.Duration, len(Categories))
+	for _, c := range Categories {
+		out[c.Category] = c.Retention
+		if d, ok := t.RetentionDays[c.Category]; ok {
+			out[c.Category] = time.Duration(d) * day
+		}
+	}
+	return out
+}
+
+// shorterRetention is the shorter of two periods, zero being while the
+// device is managed: the longest.
+func shorterRetention(a, b time.Duration) time.Duration {
+	switch {
+	case a <= 0:
+		return b
+	case b <= 0:
+		return a
+	}
+	return min(a, b)
 }
 
 // stricterModes is, per category, the more private of a's and b's modes.

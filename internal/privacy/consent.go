@@ -77,7 +77,7 @@ func (s *Service) publishTx(ctx context.Context, q store.Queries, tenantID strin
 		}
 	}
 	settings.NoticeVersions[o] = next
-	settings.keepNoticePolicy(o, next)
+	settings.keepNoticeTerms(o, next)
 	if err := SaveSettings(ctx, q, tenantID, settings, version, now); err != nil {
 		return 0, conflictRetry(err)
 	}

@@ -47,9 +47,10 @@ type Admitted struct {
 
 // Gate is the one entry point for device data: it drops what the tenant's
 // policy forbids for the device's ownership class (on a personally owned
-// device, what its owner has not accepted: EffectivePolicy), encrypts what is
+// device, what its owner has not accepted: EffectiveTerms), encrypts what is
 // personal under the device's data key, and stamps every stored value with
-// its data subject, category and expiry.
+// its data subject, category and expiry (on a personally owned device, no
+// later than the notice its owner accepted says).
 type Gate struct {
 	Vault *keys.Vault
 	// Disabled stores every value as plaintext, unfiltered. It exists only
@@ -90,12 +91,13 @@ func (g *Gate) Admit(ctx context.Context, q store.Queries, r Report) (Admitted, 
 		return out, err
 	}
 	ownership := Ownership(dev.Ownership)
-	policy := settings.Policy
+	terms := currentTerms(settings)
 	if !g.Disabled {
-		if policy, err = EffectivePolicy(ctx, q, settings, dev); err != nil {
+		if terms, err = EffectiveTerms(ctx, q, settings, dev); err != nil {
 			return out, err
 		}
 	}
+	policy := terms.Policy
 	current, err := q.Inventory().Current(ctx, r.TenantID, r.DeviceID)
 	if err != nil {
 		return out, err
@@ -133,7 +135,7 @@ func (g *Gate) Admit(ctx context.Context, q store.Queries, r Report) (Admitted, 
 			TenantID: r.TenantID, DeviceID: r.DeviceID, Field: f.Key, Category: string(f.Category),
 			SubjectID: dev.SubjectID, Hidden: mode == Hide, CollectedAt: at,
 		}
-		if ret := settings.Retention(f.Category); ret > 0 {
+		if ret := terms.Retention(f.Category); ret > 0 {
 			v.ExpiresAt = at.Add(ret)
 		}
 		old, had := prev[f.Key]
@@ -176,7 +178,7 @@ func (g *Gate) Admit(ctx context.Context, q store.Queries, r Report) (Admitted, 
 			v.Value = plain
 		}
 		if had {
-			history = append(history, historyOf(old, at, settings))
+			history = append(history, historyOf(old, at, terms))
 		}
 		put = append(put, v)
 		out.Stored++
@@ -268,11 +270,11 @@ func NormaliseIdentifier(s string) string { return strings.ToUpper(strings.TrimS
 // historyOf turns a superseded value into a history row that expires after
 // the inventory-history period, or sooner if its category's retention is
 // shorter.
-func historyOf(old store.InventoryValue, at time.Time, s Settings) store.InventoryValue {
+func historyOf(old store.InventoryValue, at time.Time, t Terms) store.InventoryValue {
 	h := old
 	h.ID = store.NewID()
 	keep := InventoryHistoryRetention
-	if ret := s.Retention(Category(old.Category)); ret > 0 && ret < keep {
+	if ret := t.Retention(Category(old.Category)); ret > 0 && ret < keep {
 		keep = ret
 	}
 	h.ExpiresAt = at.Add(keep)

@@ -113,7 +113,7 @@ func TestGateRefreshesUnchangedValues(t *testing.T) {
 
 		// A longer retention does not keep what was collected under the
 		// shorter one any longer.
-		if _, err := f.svc.SetRetention(f.ctx, f.tenant, map[privacy.Category]int{privacy.Location: 3}, "shorter location retention", admin); err != nil {
+		if _, err := f.svc.SetRetention(f.ctx, f.tenant, map[privacy.Category]int{privacy.Location: 3}, "shorter location retention", admin.ID, admin); err != nil {
 			t.Fatal(err)
 		}
 		if cur, err = st.Read().Inventory().Current(f.ctx, f.tenant, d.ID); err != nil {
@@ -123,9 +123,7 @@ func TestGateRefreshesUnchangedValues(t *testing.T) {
 		for _, v := range cur {
 			expiry[v.Field] = v.ExpiresAt
 		}
-		if _, err := f.svc.SetRetention(f.ctx, f.tenant, map[privacy.Category]int{privacy.Location: 7}, "longer location retention", admin); err != nil {
-			t.Fatal(err)
-		}
+		f.lengthenRetention(map[privacy.Category]int{privacy.Location: 7})
 		if cur, err = st.Read().Inventory().Current(f.ctx, f.tenant, d.ID); err != nil {
 			t.Fatal(err)
 		}
@@ -137,7 +135,7 @@ func TestGateRefreshesUnchangedValues(t *testing.T) {
 
 		// Nor does a shorter one after it, that is still longer than the
 		// one they were collected under.
-		if _, err := f.svc.SetRetention(f.ctx, f.tenant, map[privacy.Category]int{privacy.Location: 5}, "location retention between the two", admin); err != nil {
+		if _, err := f.svc.SetRetention(f.ctx, f.tenant, map[privacy.Category]int{privacy.Location: 5}, "location retention between the two", admin.ID, admin); err != nil {
 			t.Fatal(err)
 		}
 		if cur, err = st.Read().Inventory().Current(f.ctx, f.tenant, d.ID); err != nil {
@@ -150,7 +148,7 @@ func TestGateRefreshesUnchangedValues(t *testing.T) {
 		}
 
 		// Never kept past a retention shortened in between.
-		if _, err := f.svc.SetRetention(f.ctx, f.tenant, map[privacy.Category]int{privacy.Location: 1}, "shorter location retention", admin); err != nil {
+		if _, err := f.svc.SetRetention(f.ctx, f.tenant, map[privacy.Category]int{privacy.Location: 1}, "shorter location retention", admin.ID, admin); err != nil {
 			t.Fatal(err)
 		}
 		f.ingest(soon)

@@ -12,7 +12,7 @@ import (
 // pruneNoticePolicies drops the policies kept for notice versions of class
 // o that no device's owner stands on any more: no live consent accepted
 // them, no enrolment not yet used was made under them, and they are not
-// the current version. The earliest kept stays whatever: acceptedPolicy
+// the current version. The earliest kept stays whatever: acceptedTerms
 // takes it as the floor for a version it cannot tell, and dropping it
 // could widen that floor. It says how many it dropped.
 //

@@ -15,8 +15,19 @@ import (
 	"github.com/steward-mdm/steward/internal/store"
 )
 
-// ApprovalKindPolicy is a collection-policy widening waiting for approval.
-const ApprovalKindPolicy = "privacy.policy"
+// Privacy changes waiting for a second admin's approval.
+const (
+	// ApprovalKindPolicy is a collection-policy widening.
+	ApprovalKindPolicy = "privacy.policy"
+	// ApprovalKindRetention is a retention change that lengthens a period.
+	ApprovalKindRetention = "privacy.retention"
+)
+
+// IsPrivacyApproval reports whether an approval of kind is a privacy
+// change, decided with DecidePolicyChange.
+func IsPrivacyApproval(kind string) bool {
+	return kind == ApprovalKindPolicy || kind == ApprovalKindRetention
+}
 
 // PolicyChangeInput asks to change the collection policy.
 type PolicyChangeInput struct {
@@ -32,6 +43,9 @@ type PolicyChangeResult struct {
 	// Purged counts stored values deleted because their category is no
 	// longer collected.
 	Purged int `json:"purged"`
+	// RetentionDays is every category's retention after an approved
+	// retention change; empty for a policy change.
+	RetentionDays map[Category]int `json:"retention_days,omitempty"`
 }
 
 // RequestPolicyChange applies a change that only narrows collection at once
@@ -109,7 +123,7 @@ func (s *Service) applyPolicy(ctx context.Context, q store.Queries, tenantID str
 		return res, err
 	}
 	for _, o := range widened {
-		trs, err := s.widenedNotice(ctx, q, tenantID, o, next)
+		trs, err := s.changedNotice(ctx, q, tenantID, o, collectsMore)
 		if err != nil {
 			return res, err
 		}
@@ -120,10 +134,16 @@ func (s *Service) applyPolicy(ctx context.Context, q store.Queries, tenantID str
 	return res, nil
 }
 
-// widenedNotice is the next notice after a widening: the current texts with
-// the new collection summary appended, or a generated English notice when
-// the class has none yet.
-func (s *Service) widenedNotice(ctx context.Context, q store.Queries, tenantID string, o Ownership, p Policy) ([]Translation, error) {
+// What a notice published after a widening says changed.
+const (
+	collectsMore = "Your organisation now collects more about this kind of device."
+	keepsLonger  = "Your organisation now keeps some of what it collects about this kind of device for longer."
+)
+
+// changedNotice is the next notice after a widening, which the caller has
+// saved: the current texts with what changed and the new summary
+// appended, or a generated English notice when the class has none yet.
+func (s *Service) changedNotice(ctx context.Context, q store.Queries, tenantID string, o Ownership, whatChanged string) ([]Translation, error) {
 	settings, _, err := LoadSettings(ctx, q, tenantID)
 	if err != nil {
 		return nil, err
@@ -132,13 +152,12 @@ func (s *Service) widenedNotice(ctx context.Context, q store.Queries, tenantID s
 	if err != nil {
 		return nil, err
 	}
-	settings.Policy = p
 	summary := PlainSummary(settings, o)
 	var out []Translation
 	for _, n := range all {
 		if n.Version == settings.NoticeVersions[o] {
 			out = append(out, Translation{Language: n.Language, Title: n.Title,
-				Body: n.Body + "\n\n## What changed\n\nYour organisation now collects more about this kind of device. In full:\n\n" + summary})
+				Body: n.Body + "\n\n## What changed\n\n" + whatChanged + " In full:\n\n" + summary})
 		}
 	}
 	if len(out) == 0 {
@@ -153,9 +172,9 @@ type DecideInput struct {
 	Comment string `json:"comment"`
 }
 
-// DecidePolicyChange lets a second admin approve or reject a widening. The
-// requester cannot decide their own request; an expired request cannot be
-// approved.
+// DecidePolicyChange lets a second admin approve or reject a widening of
+// the collection policy or a longer retention. The requester cannot decide
+// their own request; an expired request cannot be approved.
 func (s *Service) DecidePolicyChange(ctx context.Context, tenantID, approvalID string, in DecideInput, deciderID string, actor iam.Actor) (PolicyChangeResult, error) {
 	var res PolicyChangeResult
 	var refusal error
@@ -174,7 +193,7 @@ func (s *Service) DecidePolicyChange(ctx context.Context, tenantID, approvalID s
 			r.Reason = why
 			return audit.Append(ctx, q, r)
 		}
-		if a.Kind != ApprovalKindPolicy {
+		if !IsPrivacyApproval(a.Kind) {
 			return apperr.NotFound("approval")
 		}
 		if why, refusal := CheckDecider(a, deciderID, now); refusal != nil {
@@ -186,7 +205,7 @@ func (s *Service) DecidePolicyChange(ctx context.Context, tenantID, approvalID s
 		}
 		e := actor.Entry(tenantID, "privacy.policy.decide", "approval", a.ID, audit.OutcomeSuccess)
 		e.Reason = strings.TrimSpace(in.Comment)
-		e.Details = map[string]any{"decision": state}
+		e.Details = map[string]any{"decision": state, "kind": a.Kind}
 		if err := audit.Append(ctx, q, e); err != nil {
 			return err
 		}
@@ -197,6 +216,15 @@ func (s *Service) DecidePolicyChange(ctx context.Context, tenantID, approvalID s
 		if !in.Approve {
 			res = PolicyChangeResult{Policy: settings.Policy}
 			return nil
+		}
+		if a.Kind == ApprovalKindRetention {
+			var req retentionRequest
+			if err := json.Unmarshal(a.Payload, &req); err != nil {
+				return fmt.Errorf("privacy: approval %s holds an unreadable retention change: %w", a.ID, err)
+			}
+			after, err := s.applyRetention(ctx, q, tenantID, settings, version, req.RetentionDays, a.Reason, actor)
+			res = PolicyChangeResult{Applied: true, Policy: after.Policy, RetentionDays: retentionDays(after)}
+			return err
 		}
 		var changes []Change
 		if err := json.Unmarshal(a.Payload, &changes); err != nil {

@@ -9,9 +9,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/steward-mdm/steward/internal/apperr"
-	"github.com/steward-mdm/steward/internal/audit"
-	"github.com/steward-mdm/steward/internal/iam"
 	"github.com/steward-mdm/steward/internal/store"
 )
 
@@ -67,9 +64,20 @@ type Settings struct {
 	// class; consent to an older version must be asked again.
 	NoticeVersions map[Ownership]int64 `json:"notice_versions,omitempty"`
 	// NoticePolicies keeps, for each notice version of a personally owned
-	// class, the class's policy when it was published: what the employees
-	// who accepted that version agreed to (see EffectivePolicy).
-	NoticePolicies map[Ownership]map[int64]ClassPolicy `json:"notice_policies,omitempty"`
+	// class, the class's policy and retention when it was published: what
+	// the employees who accepted that version agreed to (see
+	// EffectiveTerms).
+	NoticePolicies map[Ownership]map[int64]NoticeTerms `json:"notice_policies,omitempty"`
+}
+
+// NoticeTerms is what a notice version of a personally owned class told
+// its readers: the class's policy and how long each category is kept.
+type NoticeTerms struct {
+	ClassPolicy
+	// RetentionDays is each category's period in days when the version
+	// was published (0: while the device is managed); nil for a version
+	// kept before Steward recorded it.
+	RetentionDays map[Category]int `json:"retention_days,omitempty"`
 }
 
 // FlowConsent records who switched a flow on or off.
@@ -185,7 +193,9 @@ func decodeSettings(tenantID string, doc []byte) (Settings, error) {
 	// A current notice published before Steward kept each version's
 	// policy: every widening publishes a new version, so the policy has at
 	// most narrowed since, and today's is a safe record of what its readers
-	// accepted. It is stored with the next save, which decodes first.
+	// accepted. It is stored with the next save, which decodes first. Not
+	// so the retention, which could be lengthened without a new version:
+	// that stays unknown (see acceptedTerms).
 	for o, v := range s.NoticeVersions {
 		if _, kept := s.NoticePolicies[o][v]; v > 0 && !kept {
 			s.keepNoticePolicy(o, v)
@@ -212,58 +222,3 @@ const (
 	// person was is the most revealing thing Steward can hold.
 	maxLocationDays = 7
 )
-
-// SetRetention changes retention per category. A shorter period applies to
-// the values already stored too, which expire sooner; a longer one only to
-// values collected from now on: a stored value never outlives the period
-// it was collected under.
-func (s *Service) SetRetention(ctx context.Context, tenantID string, days map[Category]int, reason string, actor iam.Actor) (Settings, error) {
-	reason, err := ValidateReason(reason)
-	if err != nil {
-		return Settings{}, err
-	}
-	if len(days) == 0 {
-		return Settings{}, apperr.Invalid("give at least one category")
-	}
-	for c, d := range days {
-		if _, ok := CategoryByName(c); !ok {
-			return Settings{}, apperr.Invalid("unknown category %q", c)
-		}
-		if d < minRetentionDays || d > maxRetentionDays {
-			return Settings{}, apperr.Invalid("retention for %s must be %d to %d days", c, minRetentionDays, maxRetentionDays)
-		}
-		if c == Location && d > maxLocationDays {
-			return Settings{}, apperr.Invalid("a device's location is kept at most %d days", maxLocationDays)
-		}
-	}
-	var out Settings
-	err = s.st.Tx(ctx, func(q store.Queries) error {
-		settings, version, err := LoadSettings(ctx, q, tenantID)
-		if err != nil {
-			return err
-		}
-		if settings.RetentionDays == nil {
-			settings.RetentionDays = map[Category]int{}
-		}
-		for c, d := range days {
-			settings.RetentionDays[c] = d
-		}
-		// Saving first takes the settings row's lock, which waits for
-		// ingestion that read the old periods; only then are stored values
-		// cut to the new ones.
-		if err := SaveSettings(ctx, q, tenantID, settings, version, s.clock()); err != nil {
-			return conflictRetry(err)
-		}
-		for c, d := range days {
-			if err := q.Inventory().ShortenRetention(ctx, tenantID, string(c), time.Duration(d)*day); err != nil {
-				return err
-			}
-		}
-		out = settings
-		e := actor.Entry(tenantID, "privacy.retention.set", "tenant", tenantID, audit.OutcomeSuccess)
-		e.Reason = reason
-		e.Details = map[string]any{"retention_days": days}
-		return audit.Append(ctx, q, e)
-	})
-	return out, err
-}
