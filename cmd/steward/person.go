@@ -108,13 +108,14 @@ func newPersonCmd(r *remote) *cobra.Command {
 				if err := a.do("GET", tenantPath(a.tenant, "/subjects/"+args[0]+"/consents"), nil, &v); err != nil {
 					return err
 				}
-				err := r.print(cmd.OutOrStdout(), v, []string{"ID", "OWNERSHIP", "VERSION", "LANGUAGE", "METHOD", "ACCEPTED", "WITHDRAWN"}, func(i int) []string {
+				err := r.print(cmd.OutOrStdout(), v, []string{"ID", "OWNERSHIP", "VERSION", "LANGUAGE", "METHOD", "SHOWN", "SUMMARY SHA-256", "ACCEPTED", "WITHDRAWN"}, func(i int) []string {
 					c := v.Consents[i]
 					w := ""
 					if c.WithdrawnAt != nil {
 						w = c.WithdrawnAt.Format("2006-01-02")
 					}
-					return []string{c.ID, c.Ownership, fmt.Sprint(c.NoticeVersion), c.Language, c.Method, c.AcceptedAt.Format("2006-01-02"), w}
+					return []string{c.ID, c.Ownership, fmt.Sprint(c.NoticeVersion), c.Language, c.Method, c.Shown, c.SummarySHA256,
+						c.AcceptedAt.Format("2006-01-02"), w}
 				}, len(v.Consents))
 				if err == nil && !r.json && len(v.Outdated) > 0 {
 					fmt.Fprintf(cmd.OutOrStdout(), "Needs to accept the current notice for: %v\n", v.Outdated)

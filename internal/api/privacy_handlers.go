@@ -480,11 +480,11 @@ func (s *Server) portalNotice(c *Call) (any, error) {
 	if !o.Valid() {
 		return nil, apperr.Invalid("ownership must be one of %v", privacy.Ownerships).With("field", "ownership")
 	}
-	n, err := p.CurrentNotice(c.R.Context(), c.Portal.TenantID, o, strings.TrimSpace(c.Query("language")))
+	n, err := p.ShownNotice(c.R.Context(), c.Portal.TenantID, o, strings.TrimSpace(c.Query("language")))
 	if err != nil {
 		return nil, err
 	}
-	return noticeView(n), nil
+	return PortalNoticeView{NoticeView: noticeView(n.Notice), Summary: n.Summary, SummarySHA256: privacy.TextDigest(n.Summary)}, nil
 }
 
 func (s *Server) portalConsent(c *Call) (any, error) {

@@ -129,10 +129,21 @@ type NoticeView struct {
 	Title       string    `json:"title"`
 	Body        string    `json:"body"`
 	PublishedAt time.Time `json:"published_at"`
+	// BodySHA256 is the hex SHA-256 of Body, as consents record it.
+	BodySHA256 string `json:"body_sha256"`
 }
 
 func noticeView(n store.Notice) NoticeView {
-	return NoticeView{ID: n.ID, Ownership: n.Ownership, Version: n.Version, Language: n.Language, Title: n.Title, Body: n.Body, PublishedAt: n.PublishedAt}
+	return NoticeView{ID: n.ID, Ownership: n.Ownership, Version: n.Version, Language: n.Language, Title: n.Title, Body: n.Body,
+		PublishedAt: n.PublishedAt, BodySHA256: privacy.TextDigest(n.Body)}
+}
+
+// PortalNoticeView is the notice with the plain-words summary shown beside
+// it; accepting with summary_sha256 records exactly that summary.
+type PortalNoticeView struct {
+	NoticeView
+	Summary       string `json:"summary"` // Markdown
+	SummarySHA256 string `json:"summary_sha256"`
 }
 
 type CertificateView = privacy.SignedCertificate
@@ -184,11 +195,22 @@ type ConsentView struct {
 	AllowFullWipe bool       `json:"allow_full_wipe"`
 	AcceptedAt    time.Time  `json:"accepted_at"`
 	WithdrawnAt   *time.Time `json:"withdrawn_at,omitempty"`
+	// Shown is what Steward showed the person: notice-and-summary,
+	// outside-steward (an admin recorded a consent given elsewhere) or
+	// not-recorded (given before Steward kept what it showed).
+	Shown string `json:"shown"`
+	// NoticeSHA256 is the hex SHA-256 of the notice body accepted.
+	NoticeSHA256 string `json:"notice_sha256,omitempty"`
+	// Summary is the plain-words summary shown, word for word (Markdown),
+	// and SummarySHA256 its hex SHA-256.
+	Summary       string `json:"summary,omitempty"`
+	SummarySHA256 string `json:"summary_sha256,omitempty"`
 }
 
 func consentView(c store.Consent) ConsentView {
 	return ConsentView{ID: c.ID, DeviceID: c.DeviceID, Ownership: c.Ownership, NoticeVersion: c.NoticeVersion, Language: c.Language,
-		Method: c.Method, AllowFullWipe: c.AllowFullWipe, AcceptedAt: c.AcceptedAt, WithdrawnAt: optTime(c.WithdrawnAt)}
+		Method: c.Method, AllowFullWipe: c.AllowFullWipe, AcceptedAt: c.AcceptedAt, WithdrawnAt: optTime(c.WithdrawnAt),
+		Shown: c.Shown, NoticeSHA256: c.NoticeSHA256, Summary: c.Summary, SummarySHA256: c.SummarySHA256}
 }
 
 type ConsentStateView struct {

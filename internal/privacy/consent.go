@@ -2,6 +2,8 @@ package privacy
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"slices"
@@ -137,6 +139,34 @@ func (s *Service) CurrentNotice(ctx context.Context, tenantID string, o Ownershi
 	return store.Notice{}, apperr.NotFound("notice")
 }
 
+// ShownNotice is a notice as a person reads it before consenting: its text
+// and the plain-words summary of the tenant's settings at that moment.
+type ShownNotice struct {
+	store.Notice
+	Summary string
+}
+
+// ShownNotice returns the current notice of a class (as CurrentNotice) with
+// the summary shown beside it.
+func (s *Service) ShownNotice(ctx context.Context, tenantID string, o Ownership, language string) (ShownNotice, error) {
+	n, err := s.CurrentNotice(ctx, tenantID, o, language)
+	if err != nil {
+		return ShownNotice{}, err
+	}
+	settings, _, err := LoadSettings(ctx, s.st.Read(), tenantID)
+	if err != nil {
+		return ShownNotice{}, err
+	}
+	return ShownNotice{Notice: n, Summary: PlainSummary(settings, o)}, nil
+}
+
+// TextDigest is the identity of a text shown to a person: the lowercase
+// hex SHA-256 of its UTF-8 bytes.
+func TextDigest(text string) string {
+	sum := sha256.Sum256([]byte(text))
+	return hex.EncodeToString(sum[:])
+}
+
 // ConsentInput records an acceptance.
 type ConsentInput struct {
 	DeviceID      string `json:"device_id"`
@@ -145,6 +175,11 @@ type ConsentInput struct {
 	Language      string `json:"language"`
 	Method        string `json:"method"` // enrolment, portal, admin-recorded
 	AllowFullWipe bool   `json:"allow_full_wipe"`
+	// SummarySHA256 is the digest of the summary the person read (the
+	// enrolment page's, or summary_sha256 of the portal's notice). When
+	// given, a summary changed since is refused, so the consent records
+	// exactly what was read. Not for admin-recorded consents.
+	SummarySHA256 string `json:"summary_sha256,omitempty"`
 }
 
 var consentMethods = []string{"enrolment", "portal", "admin-recorded"}
@@ -210,8 +245,26 @@ func (s *Service) RecordConsentIn(ctx context.Context, q store.Queries, tenantID
 	if err != nil {
 		return c, err
 	}
-	if !slices.ContainsFunc(notices, func(n store.Notice) bool { return n.Version == in.NoticeVersion && n.Language == in.Language }) {
+	i := slices.IndexFunc(notices, func(n store.Notice) bool { return n.Version == in.NoticeVersion && n.Language == in.Language })
+	if i < 0 {
 		return c, apperr.Invalid("there is no %q translation of notice version %d", in.Language, in.NoticeVersion)
+	}
+	c.NoticeSHA256 = TextDigest(notices[i].Body)
+	if in.Method == "admin-recorded" {
+		// The person read whatever they read elsewhere: say so rather than
+		// claim a summary Steward never showed them.
+		if in.SummarySHA256 != "" {
+			return c, apperr.Invalid("an admin-recorded consent has no summary shown by Steward; leave summary_sha256 out")
+		}
+		c.Shown = store.ConsentShownOutsideSteward
+	} else {
+		// The summary follows the settings read (shared) above, which stay
+		// as they are until this consent commits.
+		c.Shown, c.Summary = store.ConsentShownNoticeAndSummary, PlainSummary(settings, o)
+		c.SummarySHA256 = TextDigest(c.Summary)
+		if in.SummarySHA256 != "" && in.SummarySHA256 != c.SummarySHA256 {
+			return c, apperr.Conflict("what your organisation collects or can do changed while you were reading; please read the summary again")
+		}
 	}
 	if err := q.Consents().Create(ctx, c); err != nil {
 		return c, err
@@ -227,7 +280,10 @@ func (s *Service) RecordConsentIn(ctx context.Context, q store.Queries, tenantID
 		}
 	}
 	e := actor.Entry(tenantID, "privacy.consent.accept", "subject", subjectID, audit.OutcomeSuccess)
-	e.Details = map[string]any{"ownership": string(o), "version": in.NoticeVersion, "method": in.Method, "allow_full_wipe": in.AllowFullWipe}
+	// The digests in the signed audit chain make a later change to the
+	// consent row or to the texts it references evident.
+	e.Details = map[string]any{"ownership": string(o), "version": in.NoticeVersion, "method": in.Method, "allow_full_wipe": in.AllowFullWipe,
+		"consent": c.ID, "shown": c.Shown, "notice_sha256": c.NoticeSHA256, "summary_sha256": c.SummarySHA256}
 	return c, audit.Append(ctx, q, e)
 }
 
@@ -246,6 +302,9 @@ func (s *Service) Consents(ctx context.Context, tenantID, subjectID string) (Con
 	}
 	cs, err := q.Consents().ListForSubject(ctx, tenantID, subjectID)
 	if err != nil {
+		return ConsentState{}, err
+	}
+	if err := withShownTexts(ctx, q, tenantID, cs); err != nil {
 		return ConsentState{}, err
 	}
 	settings, _, err := LoadSettings(ctx, q, tenantID)
@@ -270,6 +329,30 @@ func (s *Service) Consents(ctx context.Context, tenantID, subjectID string) (Con
 		}
 	}
 	return out, nil
+}
+
+// withShownTexts fills in each consent's summary from the tenant's kept
+// texts, refusing one that no longer hashes to the digest it was kept under.
+func withShownTexts(ctx context.Context, q store.Queries, tenantID string, cs []store.Consent) error {
+	texts := map[string]string{}
+	for i, c := range cs {
+		if c.SummarySHA256 == "" {
+			continue
+		}
+		text, ok := texts[c.SummarySHA256]
+		if !ok {
+			var err error
+			if text, err = q.Consents().ShownText(ctx, tenantID, c.SummarySHA256); err != nil {
+				return fmt.Errorf("privacy: reading the summary consent %s was shown: %w", c.ID, err)
+			}
+			if TextDigest(text) != c.SummarySHA256 {
+				return fmt.Errorf("privacy: the summary consent %s was shown no longer matches its digest %s", c.ID, c.SummarySHA256)
+			}
+			texts[c.SummarySHA256] = text
+		}
+		cs[i].Summary = text
+	}
+	return nil
 }
 
 // WithdrawConsent withdraws a consent. On a personal device this retires

@@ -312,11 +312,37 @@ type Consent struct {
 	AllowFullWipe bool
 	AcceptedAt    time.Time
 	WithdrawnAt   time.Time
+	// Shown is what Steward showed the person: ConsentShownNoticeAndSummary,
+	// ConsentShownOutsideSteward or ConsentShownNotRecorded.
+	Shown string
+	// NoticeSHA256 is the hex SHA-256 of the notice body accepted.
+	NoticeSHA256 string
+	// SummarySHA256 is the hex SHA-256 of the plain-words summary shown,
+	// whose text is kept once per tenant (ShownText); "" when none was.
+	SummarySHA256 string
+	// Summary is that text: Create stores it under SummarySHA256; lists
+	// leave it empty, ShownText reads it.
+	Summary string
 }
+
+// What a consent's person was shown by Steward.
+const (
+	ConsentShownNoticeAndSummary = "notice-and-summary"
+	// ConsentShownOutsideSteward: an admin recorded a consent given
+	// elsewhere; Steward showed nothing, so no summary is referenced.
+	ConsentShownOutsideSteward = "outside-steward"
+	// ConsentShownNotRecorded: recorded before Steward kept what it showed.
+	ConsentShownNotRecorded = "not-recorded"
+)
 
 // ConsentStore holds consents.
 type ConsentStore interface {
+	// Create inserts c and, when c.SummarySHA256 is set, keeps c.Summary
+	// under it unless the tenant already holds that text.
 	Create(ctx context.Context, c Consent) error
+	// ShownText returns the tenant's text kept under digest; ErrNotFound
+	// when there is none.
+	ShownText(ctx context.Context, tenantID, digest string) (string, error)
 	// ListForSubject returns a person's consents oldest first (by ID).
 	ListForSubject(ctx context.Context, tenantID, subjectID string) ([]Consent, error)
 	// Withdraw marks a live consent withdrawn; ErrConflict when already withdrawn.

@@ -248,6 +248,9 @@ type AcceptInput struct {
 	// NoticeVersion is the version the employee was shown; a newer one is
 	// shown again first.
 	NoticeVersion int64
+	// SummarySHA256 is the digest (privacy.TextDigest) of the summary the
+	// page showed; a summary changed since is shown again first.
+	SummarySHA256 string
 	AllowFullWipe bool // personal devices only
 }
 
@@ -299,7 +302,8 @@ func (s *Service) Accept(ctx context.Context, secret string, in AcceptInput, ip 
 		}
 		actor := iam.Actor{Type: store.ActorSubject, ID: e.SubjectID, SourceIP: ip}
 		_, err = s.priv.RecordConsentIn(ctx, q, e.TenantID, e.SubjectID, privacy.ConsentInput{Ownership: e.Ownership,
-			NoticeVersion: settings.NoticeVersions[o], Language: in.Language, Method: "enrolment", AllowFullWipe: allowWipe}, actor)
+			NoticeVersion: settings.NoticeVersions[o], Language: in.Language, Method: "enrolment", AllowFullWipe: allowWipe,
+			SummarySHA256: in.SummarySHA256}, actor)
 		return err
 	})
 	return e, err

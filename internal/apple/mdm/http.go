@@ -21,6 +21,7 @@ import (
 	"github.com/steward-mdm/steward/internal/apperr"
 	"github.com/steward-mdm/steward/internal/apple/mdmproto"
 	"github.com/steward-mdm/steward/internal/apple/scep"
+	"github.com/steward-mdm/steward/internal/privacy"
 	"github.com/steward-mdm/steward/internal/proxy"
 	"github.com/steward-mdm/steward/internal/store"
 )
@@ -325,7 +326,7 @@ var invitationPage = template.Must(template.New("invite").Parse(`<!doctype html>
 (on a Mac: System Settings &gt; General &gt; Device Management), choose <strong>Sign In to Work or School Account</strong>,
 and enter your work e-mail address. When asked for the enrolment code, enter <code>{{.Secret}}</code>.</p>
 {{else if .Accepted}}<p><a href="{{.Secret}}/profile">Download the enrolment profile</a>, then install it in Settings.</p>
-{{else}}<form method="post"{{if .Account}} action="{{.Secret}}?account=1"{{end}}><input type="hidden" name="language" value="{{.Notice.Language}}"><input type="hidden" name="notice_version" value="{{.Notice.Version}}">
+{{else}}<form method="post"{{if .Account}} action="{{.Secret}}?account=1"{{end}}><input type="hidden" name="language" value="{{.Notice.Language}}"><input type="hidden" name="notice_version" value="{{.Notice.Version}}"><input type="hidden" name="summary_sha256" value="{{.SummarySHA256}}">
 {{if .AskWipe}}<p><label><input type="checkbox" name="allow_full_wipe" value="yes"> Also allow my organisation to erase this whole device if it is lost or stolen.</label></p>{{end}}
 <button type="submit">I have read this and accept</button></form>{{end}}
 </body></html>
@@ -356,7 +357,7 @@ func (h *httpHandler) render(w http.ResponseWriter, inv Invitation, secret strin
 	w.Header().Set("Cache-Control", "no-store")
 	w.Header().Set("Referrer-Policy", "no-referrer")
 	_ = invitationPage.Execute(w, map[string]any{"Lang": inv.Notice.Language, "Notice": inv.Notice, "Summary": inv.Summary,
-		"Accepted": inv.Consented, "Retry": inv.Enrolment.State == store.EnrolmentUsed, "AskWipe": inv.AskWipe, "Secret": secret,
+		"SummarySHA256": privacy.TextDigest(inv.Summary), "Accepted": inv.Consented, "Retry": inv.Enrolment.State == store.EnrolmentUsed, "AskWipe": inv.AskWipe, "Secret": secret,
 		"Account": account && inv.Enrolment.UserEnrollment, "UserEnrollment": inv.Enrolment.UserEnrollment})
 }
 
@@ -369,7 +370,7 @@ func (h *httpHandler) accept(w http.ResponseWriter, r *http.Request) {
 	secret := r.PathValue("secret")
 	version, _ := strconv.ParseInt(r.PostForm.Get("notice_version"), 10, 64)
 	_, err := h.s.Accept(r.Context(), secret, AcceptInput{Language: r.PostForm.Get("language"), NoticeVersion: version,
-		AllowFullWipe: r.PostForm.Get("allow_full_wipe") == "yes"}, h.cfg.Proxies.ClientIP(r))
+		SummarySHA256: r.PostForm.Get("summary_sha256"), AllowFullWipe: r.PostForm.Get("allow_full_wipe") == "yes"}, h.cfg.Proxies.ClientIP(r))
 	if err != nil {
 		h.page(w, r, err)
 		return

@@ -89,22 +89,41 @@ func (s noticeStore) List(ctx context.Context, tenantID, ownership string) ([]st
 type consentStore struct{ q *queries }
 
 const consentColumns = `id, tenant_id, subject_id, device_id, ownership, notice_version, language, method,
-	allow_full_wipe, accepted_at, withdrawn_at`
+	allow_full_wipe, accepted_at, withdrawn_at, shown, notice_sha256, summary_sha256`
 
 func scanConsent(s scanner) (store.Consent, error) {
 	var c store.Consent
 	var accepted, withdrawn int64
 	err := s.Scan(&c.ID, &c.TenantID, &c.SubjectID, &c.DeviceID, &c.Ownership, &c.NoticeVersion, &c.Language,
-		&c.Method, &c.AllowFullWipe, &accepted, &withdrawn)
+		&c.Method, &c.AllowFullWipe, &accepted, &withdrawn, &c.Shown, &c.NoticeSHA256, &c.SummarySHA256)
 	c.AcceptedAt, c.WithdrawnAt = fromMicros(accepted), fromMicros(withdrawn)
 	return c, err
 }
 
+// Create keeps the summary text first: a text already held under the same
+// digest is the same text, so thousands of consents share one row.
 func (s consentStore) Create(ctx context.Context, c store.Consent) error {
+	if c.Shown == "" {
+		c.Shown = store.ConsentShownNotRecorded
+	}
+	if c.SummarySHA256 != "" {
+		if _, err := s.q.exec(ctx, "keeping the summary shown", `INSERT INTO consent_texts (tenant_id, sha256, body, first_shown_at)
+			VALUES ($1, $2, $3, $4) ON CONFLICT (tenant_id, sha256) DO NOTHING`,
+			c.TenantID, c.SummarySHA256, c.Summary, micros(c.AcceptedAt)); err != nil {
+			return err
+		}
+	}
 	return s.q.insert(ctx, "creating consent", `INSERT INTO consents (`+consentColumns+`)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`,
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)`,
 		c.ID, c.TenantID, c.SubjectID, c.DeviceID, c.Ownership, c.NoticeVersion, c.Language, c.Method,
-		boolInt(c.AllowFullWipe), micros(c.AcceptedAt), micros(c.WithdrawnAt))
+		boolInt(c.AllowFullWipe), micros(c.AcceptedAt), micros(c.WithdrawnAt), c.Shown, c.NoticeSHA256, c.SummarySHA256)
+}
+
+func (s consentStore) ShownText(ctx context.Context, tenantID, digest string) (string, error) {
+	var body string
+	err := s.q.x.QueryRowContext(ctx, `SELECT body FROM consent_texts WHERE tenant_id = $1 AND sha256 = $2`,
+		tenantID, digest).Scan(&body)
+	return body, mapErr("reading a shown text", err)
 }
 
 func (s consentStore) ListForSubject(ctx context.Context, tenantID, subjectID string) ([]store.Consent, error) {

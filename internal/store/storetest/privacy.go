@@ -38,6 +38,7 @@ func runPrivacy(t *testing.T, open func(t *testing.T) store.Store) {
 		{"Notices", testNotices},
 		{"Consents", testConsents},
 		{"ConsentWithdrawnOnce", testConsentWithdrawnOnce},
+		{"ConsentShownTexts", testConsentShownTexts},
 		{"AccessRecords", testAccessRecords},
 		{"AccessPurge", testAccessPurge},
 		{"Reveals", testReveals},
@@ -878,9 +879,34 @@ func testNotices(t *testing.T, st store.Store) {
 func newConsent(t *testing.T, st store.Store, tenantID, subjectID string) store.Consent {
 	t.Helper()
 	c := store.Consent{ID: store.NewID(), TenantID: tenantID, SubjectID: subjectID, DeviceID: "device-1",
-		Ownership: "byod", NoticeVersion: 3, Language: "de", Method: "enrolment", AllowFullWipe: true, AcceptedAt: micro(at)}
+		Ownership: "byod", NoticeVersion: 3, Language: "de", Method: "enrolment", AllowFullWipe: true, AcceptedAt: micro(at),
+		Shown: store.ConsentShownNoticeAndSummary, NoticeSHA256: "notice-digest", SummarySHA256: "summary-digest", Summary: "What is kept."}
 	tx(t, st, func(q store.Queries) error { return q.Consents().Create(context.Background(), c) })
+	c.Summary = "" // lists leave the text out
 	return c
+}
+
+// testConsentShownTexts: a consent's summary is kept once per tenant under
+// its digest, and only that tenant reads it.
+func testConsentShownTexts(t *testing.T, st store.Store) {
+	ctx := context.Background()
+	tn, other := newTenant(t, st, ""), newTenant(t, st, "")
+	newConsent(t, st, tn.ID, "subject-1")
+	newConsent(t, st, tn.ID, "subject-2") // the same text again: the first row stands
+	got, err := st.Read().Consents().ShownText(ctx, tn.ID, "summary-digest")
+	if err != nil || got != "What is kept." {
+		t.Fatalf("ShownText = %q, %v", got, err)
+	}
+	_, err = st.Read().Consents().ShownText(ctx, other.ID, "summary-digest")
+	wantErr(t, err, store.ErrNotFound, "ShownText of another tenant")
+	bare := store.Consent{ID: store.NewID(), TenantID: tn.ID, SubjectID: "subject-3", Ownership: "byod", NoticeVersion: 1,
+		Language: "en", Method: "admin-recorded", AcceptedAt: micro(at)}
+	tx(t, st, func(q store.Queries) error { return q.Consents().Create(ctx, bare) })
+	list, err := st.Read().Consents().ListForSubject(ctx, tn.ID, "subject-3")
+	must(t, err)
+	if len(list) != 1 || list[0].Shown != store.ConsentShownNotRecorded || list[0].SummarySHA256 != "" {
+		t.Fatalf("a consent created without what was shown lists as %+v", list)
+	}
 }
 
 func testConsents(t *testing.T, st store.Store) {
