@@ -373,3 +373,27 @@ func TestLeavingDeviceBatchCountsItOnce(t *testing.T) {
 		}
 	})
 }
+
+// TestLeavingDeviceCancelledRemovalIsToldAgain: an admin cancelling the
+// leaving phone's removal fails its retire like a refusal: the retire says
+// when it is sent again, and it is.
+func TestLeavingDeviceCancelledRemovalIsToldAgain(t *testing.T) {
+	storetest.ForEachEngine(t, func(t *testing.T, st store.Store) {
+		f := newFleet(t, st)
+		_, phoneID := f.leavingPhone()
+		now := time.Now()
+
+		acts := f.retireActions(phoneID)
+		if len(acts) != 1 || acts[0].CommandID == "" {
+			t.Fatalf("the withdrawal's retire: %+v", acts)
+		}
+		f.must(200, f.owner, "POST", f.path("/devices/"+phoneID+"/commands/"+acts[0].CommandID+"/cancel"), api.CancelCommandRequest{Reason: "not now"}, nil)
+		acts = f.retireActions(phoneID)
+		if len(acts) != 1 || acts[0].State != store.ActionFailed || !strings.Contains(acts[0].Error, "sent again") {
+			t.Fatalf("after its removal was cancelled: %+v, want a failed retire saying it is sent again", acts)
+		}
+		if n := f.retellAt(now, 2*time.Hour); n != 1 {
+			t.Fatalf("the cancelled removal was sent again %d times, want 1", n)
+		}
+	})
+}
