@@ -135,7 +135,8 @@ func (s *Service) expire(ctx context.Context, q store.Queries, a store.Approval,
 // action is done or failed, and a retire or wipe the device acknowledged
 // takes it out of management (its personal data erased, certificate
 // issued); a leaving device's failed retire is sent again later
-// (RetellLeaving). A command cancelled because the device left fails its
+// (RetellLeaving), whether the device failed it or its command was
+// cancelled. A command cancelled because the device left fails its
 // action, except a retire answered by the device's CheckOut, which it
 // fulfils. It is an mdm hook, run inside the result's (or the departure's)
 // transaction.
@@ -157,9 +158,11 @@ func (s *Service) CommandFinished(ctx context.Context, q store.Queries, cmd stor
 		return q.Actions().Update(ctx, a)
 	case cmd.State == store.CommandError, cmd.State == store.CommandCancelled:
 		a.State, a.Error = store.ActionFailed, mdm.ErrorSummary(cmd.ErrorChain)
-		// The device refused its removal, or never answered it: a leaving
-		// device is sent it again (RetellLeaving), and the admin reads when.
-		if Kind(a.Action) == Retire && cmd.State == store.CommandError {
+		// The device refused its removal or never answered it, or an admin
+		// cancelled it: a leaving device is sent it again (RetellLeaving),
+		// since the employee's withdrawal asked for it, and the admin reads
+		// when, or that Steward stopped.
+		if Kind(a.Action) == Retire {
 			if a.Error, err = s.leavingRemovalFailed(ctx, q, a, a.Error); err != nil {
 				return err
 			}

@@ -6,7 +6,7 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/steward-mdm/steward/internal/apperr"
+	"github.com/steward-mdm/steward/internal/apple/mdm"
 	"github.com/steward-mdm/steward/internal/audit"
 	"github.com/steward-mdm/steward/internal/iam"
 	"github.com/steward-mdm/steward/internal/privacy"
@@ -95,8 +95,8 @@ func (s *Service) retellOne(ctx context.Context, d store.Device, now time.Time) 
 			return nil
 		}
 		cmd, err := s.mdm.RetellLeavingIn(ctx, q, cur, last.Reason, leavingActor)
-		if apperr.IsKind(err, apperr.KindConflict) {
-			return nil // its channel closed: nothing can reach it any more
+		if errors.Is(err, mdm.ErrNoChannel) {
+			return nil // nothing can reach it any more
 		}
 		if err != nil {
 			return err
@@ -109,27 +109,44 @@ func (s *Service) retellOne(ctx context.Context, d store.Device, now time.Time) 
 	return told, err
 }
 
-// lastRemoval returns leaving device d's newest retire action, that of its
-// withdrawal or of a later attempt, and how many attempts its batch holds.
-// Other actions may be newer (a request refused because the device is
-// leaving), so a page of them is read.
+// lastRemoval returns leaving device d's newest removal (a retire that
+// queued its RemoveProfile: the withdrawal's, or a later attempt in its
+// batch) and how many attempts that batch holds; none when it has none.
+// Retires that queued nothing (a request refused or never approved) are no
+// removal. Read directly: however many other actions the device has, none
+// hides it.
 func lastRemoval(ctx context.Context, q store.Queries, d store.Device) (store.DeviceAction, int, error) {
-	recent, err := q.Actions().ForDevice(ctx, d.TenantID, d.ID, store.Page{Limit: 50})
+	last, err := q.Actions().LastQueued(ctx, d.TenantID, d.ID, string(Retire))
+	if errors.Is(err, store.ErrNotFound) {
+		return store.DeviceAction{}, 0, nil
+	}
 	if err != nil {
 		return store.DeviceAction{}, 0, err
 	}
-	for _, a := range recent {
-		if Kind(a.Action) != Retire {
-			continue
-		}
-		batch, err := q.Actions().Batch(ctx, d.TenantID, a.BatchID, store.Page{Limit: maxLeaveAttempts + 1})
-		return a, len(batch), err
+	batch, err := q.Actions().Batch(ctx, d.TenantID, last.BatchID, store.Page{Limit: maxLeaveAttempts + 1})
+	return last, len(batch), err
+}
+
+// StoppedTellingToLeave reports whether Steward stopped telling leaving
+// device d to leave: its last removal failed and no attempt is left
+// (device.leave.gave_up). Nothing then needs its channel, so its identity
+// is no longer renewed and the channel lapses with its certificate. A
+// device with a removal queued, or one still to be sent again, reports
+// false, as does one with no removal on record.
+func (s *Service) StoppedTellingToLeave(ctx context.Context, q store.Queries, d store.Device) (bool, error) {
+	if d.State != store.DeviceLeaving {
+		return false, nil
 	}
-	return store.DeviceAction{}, 0, nil
+	last, attempts, err := lastRemoval(ctx, q, d)
+	if err != nil || last.ID == "" {
+		return false, err
+	}
+	return last.State == store.ActionFailed && attempts >= maxLeaveAttempts, nil
 }
 
 // leavingRemovalFailed describes, for the admin, the failed retire a of a
-// leaving device (its device's error in summary): when it is sent again or,
+// leaving device (its device's error, or why its command was cancelled, in
+// summary): when it is sent again or,
 // after the last attempt, that Steward stopped and what is left to do,
 // which is also audited. Any other failed action keeps summary.
 func (s *Service) leavingRemovalFailed(ctx context.Context, q store.Queries, a store.DeviceAction, summary string) (string, error) {
@@ -137,11 +154,10 @@ func (s *Service) leavingRemovalFailed(ctx context.Context, q store.Queries, a s
 	if err != nil || d.State != store.DeviceLeaving {
 		return summary, err
 	}
-	batch, err := q.Actions().Batch(ctx, a.TenantID, a.BatchID, store.Page{Limit: maxLeaveAttempts + 1})
-	if err != nil {
-		return summary, err
+	last, attempts, err := lastRemoval(ctx, q, d)
+	if err != nil || last.ID != a.ID {
+		return summary, err // not its removal
 	}
-	attempts := len(batch)
 	if attempts < maxLeaveAttempts {
 		return fmt.Sprintf("%s (removal %d of %d; sent again in about %s)", summary, attempts, maxLeaveAttempts,
 			leaveRetryDelays[attempts-1]), nil

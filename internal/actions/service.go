@@ -141,14 +141,32 @@ func (s *Service) submit(ctx context.Context, tenantID string, in Request, scope
 		if err != nil {
 			return err
 		}
+		leaving := map[string]bool{}
+		if in.Action != Delete { // a leaving device that never leaves may be forgotten
+			if leaving, err = leavingAmong(ctx, q, tenantID, ids); err != nil {
+				return err
+			}
+		}
+		if len(leaving) > 0 && len(in.DeviceIDs) == 1 {
+			return errLeaving()
+		}
 		batch.Devices = len(ids)
 		now := s.clock()
-		actions := make([]store.DeviceAction, len(ids))
-		for i, id := range ids {
-			actions[i] = store.DeviceAction{ID: store.NewID(), TenantID: tenantID, BatchID: batch.ID, DeviceID: id, Action: string(in.Action),
+		var actions, refused []store.DeviceAction
+		for _, id := range ids {
+			a := store.DeviceAction{ID: store.NewID(), TenantID: tenantID, BatchID: batch.ID, DeviceID: id, Action: string(in.Action),
 				Reason: reason, RequestedBy: requesterID, CreatedAt: now, UpdatedAt: now}
+			if leaving[id] {
+				a.State, a.Error = store.ActionRefused, errLeaving().Message
+				refused = append(refused, a)
+				continue
+			}
+			actions = append(actions, a)
 		}
-		if info.twoPerson || len(ids) > settings.BulkApprovalThreshold {
+		if err := q.Actions().Create(ctx, refused); err != nil {
+			return err
+		}
+		if len(actions) > 0 && (info.twoPerson || len(ids) > settings.BulkApprovalThreshold) {
 			return s.park(ctx, q, tenantID, &batch, actions, in, reason, requesterID, settings, actor)
 		}
 		e := actor.Entry(tenantID, "device.action.request", "batch", batch.ID, audit.OutcomeSuccess)
@@ -206,6 +224,40 @@ func (s *Service) resolve(ctx context.Context, q store.Queries, tenantID string,
 		}
 	}
 	return ids, nil
+}
+
+// errLeaving refuses an action on a leaving device: the employee's
+// withdrawal decided what happens to it, and only its removal goes to it.
+// Refused before any approval, so that no request waits on one either.
+func errLeaving() *apperr.Error {
+	return apperr.Conflict("the device is leaving management: its employee withdrew consent and the removal of its " +
+		"management profile is queued; no other action can be requested for it, except delete")
+}
+
+// leavingAmong returns which of ids are leaving devices. Few devices are
+// leaving at once, so they are listed rather than ids read one by one.
+func leavingAmong(ctx context.Context, q store.Queries, tenantID string, ids []string) (map[string]bool, error) {
+	wanted := make(map[string]bool, len(ids))
+	for _, id := range ids {
+		wanted[id] = true
+	}
+	out := map[string]bool{}
+	query := store.DeviceQuery{State: store.DeviceLeaving, Limit: 500}
+	for {
+		page, err := q.ManagedDevices().Search(ctx, tenantID, query)
+		if err != nil {
+			return nil, err
+		}
+		for _, d := range page.Devices {
+			if wanted[d.ID] {
+				out[d.ID] = true
+			}
+		}
+		if page.Next.ID == "" {
+			return out, nil
+		}
+		query.After = page.Next
+	}
 }
 
 // park stores the actions as awaiting a second admin.
@@ -343,8 +395,8 @@ func (s *Service) Status(ctx context.Context, tenantID, batchID string) (Batch, 
 	if b, err = s.withCounts(ctx, tenantID, b); err != nil {
 		return Batch{}, nil, err
 	}
-	for _, n := range b.States {
-		b.Devices += n
+	if b.Devices, err = q.Actions().BatchDevices(ctx, tenantID, batchID); err != nil {
+		return Batch{}, nil, err
 	}
 	return b, first, nil
 }

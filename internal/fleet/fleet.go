@@ -67,8 +67,9 @@ func Wire(st store.Store, priv *privacy.Service, m *mdm.Service, sealer secrets.
 			}
 			return s.Compliance.EvaluateDevice(ctx, q, d, nil)
 		},
-		ProfileCertificates: s.Devices.ProfileCertificates,
-		PlatformLearned:     s.Devices.PlatformLearned,
+		ProfileCertificates:   s.Devices.ProfileCertificates,
+		StoppedTellingToLeave: s.Actions.StoppedTellingToLeave,
+		PlatformLearned:       s.Devices.PlatformLearned,
 	})
 	return s
 }

@@ -261,3 +261,139 @@ func TestLeavingDeviceRenewsItsIdentity(t *testing.T) {
 		f.assertErased(phoneID)
 	})
 }
+
+// TestLeavingDeviceRefusesOtherActionsAndIsStillToldAgain: an admin's
+// retire of a leaving phone is refused at once, alone (409) or in a bulk
+// request (refused for the phone only), and waits on no approval; delete
+// is still accepted. The refused retire does not hide the removal: the
+// phone is still told again after each failure.
+func TestLeavingDeviceRefusesOtherActionsAndIsStillToldAgain(t *testing.T) {
+	storetest.ForEachEngine(t, func(t *testing.T, st store.Store) {
+		f := newFleet(t, st)
+		phone, phoneID := f.leavingPhone()
+		_, tabletID := f.enrol("corporate", "", "", nil)
+		now := time.Now()
+
+		phone.RefuseRemovals = true
+		if n, err := phone.Poll(f.ctx); err != nil || n != 1 {
+			t.Fatalf("the phone answered %d commands (%v), want its removal", n, err)
+		}
+		r := f.do(f.owner, "POST", f.path("/devices/"+phoneID+"/actions"), api.DeviceActionRequest{Action: actions.Retire, Reason: "retire it ourselves"})
+		if r.status != 409 || !strings.Contains(string(r.body), "the device is leaving management") {
+			t.Fatalf("a retire of the leaving phone: HTTP %d %s, want 409 saying it is leaving", r.status, r.body)
+		}
+		var bulk actions.Batch
+		f.must(201, f.owner, "POST", f.path("/actions"), actions.Request{Action: actions.Retire, Reason: "retire both of them",
+			DeviceIDs: []string{phoneID, tabletID}}, &bulk)
+		var status api.BatchView
+		f.must(200, f.owner, "GET", f.path("/actions/"+bulk.ID), nil, &status)
+		if status.States[store.ActionRefused] != 1 || status.States[store.ActionAwaitingApproval] != 1 {
+			t.Fatalf("a bulk retire with the leaving phone: %+v, want it refused and the other awaiting approval", status.States)
+		}
+		for _, a := range status.Actions.Items {
+			if a.DeviceID == phoneID && (a.State != store.ActionRefused || !strings.Contains(a.Error, "leaving management")) {
+				t.Errorf("the leaving phone's retire in the bulk request: %+v", a)
+			}
+		}
+
+		if n := f.retellAt(now, 2*time.Hour); n != 1 {
+			t.Fatalf("after the refused requests the removal was sent again %d times, want 1", n)
+		}
+		if n, err := phone.Poll(f.ctx); err != nil || n != 1 {
+			t.Fatalf("the phone answered %d commands (%v), want its second removal", n, err)
+		}
+		if n := f.retellAt(now, 30*time.Hour); n != 1 {
+			t.Fatalf("after the second failure the removal was sent again %d times, want 1", n)
+		}
+
+		f.must(201, f.owner, "POST", f.path("/devices/"+phoneID+"/actions"), api.DeviceActionRequest{Action: actions.Delete, Reason: "forget the phone"}, nil)
+	})
+}
+
+// TestLeavingDeviceStopsRenewingOnceToldForTheLastTime: once the fourth
+// removal failed and Steward stopped, the leaving phone's identity is no
+// longer renewed: its channel lapses with its certificate.
+func TestLeavingDeviceStopsRenewingOnceToldForTheLastTime(t *testing.T) {
+	storetest.ForEachEngine(t, func(t *testing.T, st store.Store) {
+		f := newFleet(t, st)
+		phone, phoneID := f.leavingPhone()
+		phone.RefuseRemovals = true
+		now := time.Now()
+		for i := range 4 {
+			if n, err := phone.Poll(f.ctx); err != nil || n != 1 {
+				t.Fatalf("removal %d: the phone answered %d commands (%v)", i+1, n, err)
+			}
+			f.retellAt(now, time.Duration(i+1)*100*time.Hour)
+		}
+		if entries, err := f.app.Store.Read().Audit().List(f.ctx, f.tenant, store.AuditFilter{Action: "device.leave.gave_up"}); err != nil || len(entries) != 1 {
+			t.Fatalf("Steward did not give up: %+v, %v", entries, err)
+		}
+
+		if err := f.app.Store.Tx(f.ctx, func(q store.Queries) error {
+			ch, err := q.AppleChannels().Get(f.ctx, f.tenant, phoneID)
+			if err != nil {
+				return err
+			}
+			ch.CertNotAfter = time.Now().Add(20 * 24 * time.Hour)
+			return q.AppleChannels().Update(f.ctx, ch)
+		}); err != nil {
+			t.Fatal(err)
+		}
+		if n, err := f.app.MDM.RenewIdentities(f.ctx, 100); err != nil || n != 0 {
+			t.Fatalf("renewals queued for a phone Steward gave up on: %d, %v; want none", n, err)
+		}
+		if n, err := phone.Poll(f.ctx); err != nil || n != 0 {
+			t.Fatalf("the phone Steward gave up on answered %d commands (%v), want none", n, err)
+		}
+	})
+}
+
+// TestLeavingDeviceBatchCountsItOnce: the withdrawal's batch names one
+// device however many times its removal was sent.
+func TestLeavingDeviceBatchCountsItOnce(t *testing.T) {
+	storetest.ForEachEngine(t, func(t *testing.T, st store.Store) {
+		f := newFleet(t, st)
+		phone, phoneID := f.leavingPhone()
+		phone.RefuseRemovals = true
+		now := time.Now()
+		for i := range 3 {
+			if n, err := phone.Poll(f.ctx); err != nil || n != 1 {
+				t.Fatalf("removal %d: the phone answered %d commands (%v)", i+1, n, err)
+			}
+			f.retellAt(now, time.Duration(i+1)*100*time.Hour)
+		}
+		acts := f.retireActions(phoneID)
+		if len(acts) != 4 {
+			t.Fatalf("%d retires, want 4", len(acts))
+		}
+		var status api.BatchView
+		f.must(200, f.owner, "GET", f.path("/actions/"+acts[0].BatchID), nil, &status)
+		if status.Devices != 1 || status.States[store.ActionFailed] != 3 || status.States[store.ActionQueued] != 1 {
+			t.Errorf("the withdrawal's batch: %d devices, %+v; want 1 device, 3 failed and 1 queued", status.Devices, status.States)
+		}
+	})
+}
+
+// TestLeavingDeviceCancelledRemovalIsToldAgain: an admin cancelling the
+// leaving phone's removal fails its retire like a refusal: the retire says
+// when it is sent again, and it is.
+func TestLeavingDeviceCancelledRemovalIsToldAgain(t *testing.T) {
+	storetest.ForEachEngine(t, func(t *testing.T, st store.Store) {
+		f := newFleet(t, st)
+		_, phoneID := f.leavingPhone()
+		now := time.Now()
+
+		acts := f.retireActions(phoneID)
+		if len(acts) != 1 || acts[0].CommandID == "" {
+			t.Fatalf("the withdrawal's retire: %+v", acts)
+		}
+		f.must(200, f.owner, "POST", f.path("/devices/"+phoneID+"/commands/"+acts[0].CommandID+"/cancel"), api.CancelCommandRequest{Reason: "not now"}, nil)
+		acts = f.retireActions(phoneID)
+		if len(acts) != 1 || acts[0].State != store.ActionFailed || !strings.Contains(acts[0].Error, "sent again") {
+			t.Fatalf("after its removal was cancelled: %+v, want a failed retire saying it is sent again", acts)
+		}
+		if n := f.retellAt(now, 2*time.Hour); n != 1 {
+			t.Fatalf("the cancelled removal was sent again %d times, want 1", n)
+		}
+	})
+}

@@ -402,6 +402,11 @@ type ActionStore interface {
 	ForApproval(ctx context.Context, tenantID, approvalID string) ([]DeviceAction, error)
 	// ByCommand returns the action that queued commandID.
 	ByCommand(ctx context.Context, tenantID, commandID string) (DeviceAction, error)
+	// LastQueued returns the device's newest action of the given kind that
+	// queued a command (has a CommandID); ErrNotFound when none did.
+	LastQueued(ctx context.Context, tenantID, deviceID, action string) (DeviceAction, error)
+	// BatchDevices returns how many distinct devices the batch's actions name.
+	BatchDevices(ctx context.Context, tenantID, batchID string) (int, error)
 	// Update writes State, CommandID, Error and UpdatedAt.
 	Update(ctx context.Context, a DeviceAction) error
 }

@@ -87,17 +87,22 @@ func (s *Service) PrepareToLeave(ctx context.Context, q store.Queries, d store.D
 	return mdmproto.EnrolmentIdentifier(ch.EnrolmentID), nil
 }
 
+// ErrNoChannel is the cause of RetellLeavingIn's Conflict when the device's
+// channel closed: nothing can reach the device any more.
+var ErrNoChannel = errors.New("mdm: the device has no open channel")
+
 // RetellLeavingIn queues again, inside the caller's transaction, the
 // removal of the management profile of device d, which is leaving: its
 // earlier removal failed (the device answered Error, or never answered and
-// was abandoned). A Conflict when d is not leaving or its channel closed.
+// was abandoned). A Conflict when d is not leaving or its channel closed
+// (then wrapping ErrNoChannel), or when its command queue is full.
 func (s *Service) RetellLeavingIn(ctx context.Context, q store.Queries, d store.Device, reason string, actor iam.Actor) (store.Command, error) {
 	if d.State != store.DeviceLeaving {
 		return store.Command{}, apperr.Conflict("the device is %s, not leaving", d.State)
 	}
 	ch, err := q.AppleChannels().Get(ctx, d.TenantID, d.ID)
 	if errors.Is(err, store.ErrNotFound) || (err == nil && ch.CheckedOut) {
-		return store.Command{}, apperr.Conflict("the device has no open MDM channel to be told through")
+		return store.Command{}, apperr.Wrap(apperr.KindConflict, ErrNoChannel, "the device has no open MDM channel to be told through")
 	}
 	if err != nil {
 		return store.Command{}, err

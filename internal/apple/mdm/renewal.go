@@ -33,8 +33,9 @@ const (
 const supersededChain = `[{"LocalizedDescription":"cancelled: replaced by a newer identity renewal"}]`
 
 // RenewIdentities queues a re-issued enrolment profile for up to limit
-// managed (enrolled or leaving) devices whose identity certificate expires within the renewal
-// window, soonest first, and says how many it queued. A device that did
+// managed (enrolled or leaving) devices whose identity certificate expires
+// within the renewal window, soonest first, and says how many it queued: a
+// leaving device Steward stopped telling to leave is passed over. A device that did
 // not use its last renewal within renewalChallengeTTL gets a new one.
 func (s *Service) RenewIdentities(ctx context.Context, limit int) (int, error) {
 	now := s.clock()
@@ -44,9 +45,11 @@ func (s *Service) RenewIdentities(ctx context.Context, limit int) (int, error) {
 	}
 	queued := 0
 	for _, ch := range due {
-		err := s.renewIdentity(ctx, ch, now)
+		renewed, err := s.renewIdentity(ctx, ch, now)
 		if err == nil {
-			queued++
+			if renewed {
+				queued++
+			}
 			continue
 		}
 		if ctx.Err() != nil {
@@ -64,8 +67,11 @@ func (s *Service) RenewIdentities(ctx context.Context, limit int) (int, error) {
 	return queued, nil
 }
 
-func (s *Service) renewIdentity(ctx context.Context, ch store.AppleChannel, now time.Time) error {
-	return s.st.Tx(ctx, func(q store.Queries) error {
+// renewIdentity queues the renewal of ch's device and says whether it did:
+// a device that needs its channel no more is not renewed.
+func (s *Service) renewIdentity(ctx context.Context, ch store.AppleChannel, now time.Time) (bool, error) {
+	renewed := false
+	err := s.st.Tx(ctx, func(q store.Queries) error {
 		// Held until commit, so that a departure either went first and is
 		// seen here, or waits and cancels the renewal with the rest.
 		d, err := q.Devices().Lock(ctx, ch.TenantID, ch.DeviceID)
@@ -73,9 +79,26 @@ func (s *Service) renewIdentity(ctx context.Context, ch store.AppleChannel, now 
 			return err
 		}
 		// A leaving device renews too: its channel must outlive the
-		// removal of its management profile, however long that takes.
+		// removal of its management profile, however long that takes;
+		// once Steward stopped sending it, the channel lapses with its
+		// certificate.
 		if d.State != store.DeviceEnrolled && d.State != store.DeviceLeaving {
 			return nil
+		}
+		if d.State == store.DeviceLeaving && s.hooks.StoppedTellingToLeave != nil {
+			stopped, err := s.hooks.StoppedTellingToLeave(ctx, q, d)
+			if err != nil {
+				return err
+			}
+			if stopped {
+				// Its last renewal's challenge expired: it goes, and the
+				// channel is looked at again only after renewalChallengeTTL,
+				// not ahead of the devices behind it every hour.
+				if err := s.cancelRenewal(ctx, q, ch, now); err != nil {
+					return err
+				}
+				return q.AppleChannels().RenewalQueued(ctx, ch.TenantID, ch.DeviceID, ch.RenewalCommand, now)
+			}
 		}
 		e, err := q.Enrolments().Get(ctx, ch.TenantID, ch.EnrolmentID)
 		if err != nil {
@@ -112,8 +135,10 @@ func (s *Service) renewIdentity(ctx context.Context, ch store.AppleChannel, now 
 		if err != nil {
 			return err
 		}
+		renewed = true
 		return q.AppleChannels().RenewalQueued(ctx, ch.TenantID, ch.DeviceID, cmd.ID, now)
 	})
+	return renewed && err == nil, err
 }
 
 // cancelRenewal finishes the channel's previous renewal command if the

@@ -107,6 +107,22 @@ func (s actionStore) ByCommand(ctx context.Context, tenantID, commandID string) 
 	return a, mapErr("reading action of command", err)
 }
 
+func (s actionStore) LastQueued(ctx context.Context, tenantID, deviceID, action string) (store.DeviceAction, error) {
+	a, err := scanAction(s.q.x.QueryRowContext(ctx, `SELECT `+actionColumns+` FROM device_actions
+		WHERE tenant_id = $1 AND device_id = $2 AND action = $3 AND command_id <> '' ORDER BY id DESC LIMIT 1`,
+		tenantID, deviceID, action))
+	return a, mapErr("reading the device's last queued action", err)
+}
+
+// BatchDevices counts a device once however many actions of the batch name
+// it (a leaving device's removal sent again joins its first one's batch).
+func (s actionStore) BatchDevices(ctx context.Context, tenantID, batchID string) (int, error) {
+	var n int
+	err := s.q.x.QueryRowContext(ctx, `SELECT COUNT(DISTINCT device_id) FROM device_actions
+		WHERE tenant_id = $1 AND batch_id = $2`, tenantID, batchID).Scan(&n)
+	return n, mapErr("counting the devices of a batch", err)
+}
+
 func (s actionStore) Update(ctx context.Context, a store.DeviceAction) error {
 	return s.q.execOne(ctx, "updating device action", `UPDATE device_actions SET state = $3, command_id = $4, error = $5,
 		updated_at = $6 WHERE tenant_id = $1 AND id = $2`, a.TenantID, a.ID, a.State, a.CommandID, a.Error, micros(a.UpdatedAt))

@@ -240,6 +240,22 @@ func testActions(t *testing.T, st store.Store) {
 	}
 	_, err = r.ByCommand(ctx, b.ID, "cmd-9")
 	wantErr(t, err, store.ErrNotFound, "ByCommand from another tenant")
+	// x3 is newer but queued nothing.
+	if got, err := r.LastQueued(ctx, a.ID, d1.ID, "lock"); err != nil || !reflect.DeepEqual(got, x1) {
+		t.Fatalf("LastQueued = %+v, %v; want %+v", got, err, x1)
+	}
+	_, err = r.LastQueued(ctx, a.ID, d2.ID, "lock")
+	wantErr(t, err, store.ErrNotFound, "LastQueued of a device with nothing queued")
+	_, err = r.LastQueued(ctx, a.ID, d1.ID, "wipe")
+	wantErr(t, err, store.ErrNotFound, "LastQueued of another action")
+	_, err = r.LastQueued(ctx, b.ID, d1.ID, "lock")
+	wantErr(t, err, store.ErrNotFound, "LastQueued from another tenant")
+	if n, err := r.BatchDevices(ctx, a.ID, batch); err != nil || n != 2 {
+		t.Fatalf("BatchDevices = %d, %v; want 2 (two actions name one device)", n, err)
+	}
+	if n, err := r.BatchDevices(ctx, a.ID, "no-such-batch"); err != nil || n != 0 {
+		t.Fatalf("BatchDevices of no batch = %d, %v", n, err)
+	}
 	counts, err = r.BatchCounts(ctx, a.ID, batch)
 	if must(t, err); !reflect.DeepEqual(counts, map[string]int{store.ActionAwaitingApproval: 1, store.ActionQueued: 1, store.ActionRefused: 1}) {
 		t.Fatalf("BatchCounts after Update = %v", counts)
