@@ -133,7 +133,7 @@ func TestConsentKeepsTheSummaryShown(t *testing.T) {
 		mia := f.subject("mia@acme.test")
 		miaLink := f.invite(privacy.Personal, mia)
 		miaRead := openInvitation(t, ts, miaLink)
-		if _, err := f.priv.SetRetention(f.ctx, f.tenant, map[privacy.Category]int{privacy.OS: 123}, "keep operating system versions shorter", admin); err != nil {
+		if _, err := f.priv.SetRetention(f.ctx, f.tenant, map[privacy.Category]int{privacy.OS: 123}, "keep operating system versions shorter", admin.ID, admin); err != nil {
 			t.Fatal(err)
 		}
 		if status := acceptOnPage(t, ts, miaLink, miaRead); status != http.StatusConflict {
