@@ -68,6 +68,14 @@ func TestPortalConsentRecordsTheSummaryShown(t *testing.T) {
 			}
 		}
 
+		// A client that sends no digest has not said it showed the summary.
+		var bare ConsentView
+		e.must(201, tok.Token, "POST", "/api/v1/portal/consents", ConsentRequest{Ownership: "personal", NoticeVersion: after.Version,
+			Language: "en"}, &bare)
+		if bare.Shown != store.ConsentShownNoticeOnly || bare.Summary != "" || bare.SummarySHA256 != "" || bare.NoticeSHA256 != after.BodySHA256 {
+			t.Errorf("a portal consent without the summary's digest: %+v", bare)
+		}
+
 		var recorded ConsentView
 		e.must(201, e.owner, "POST", base+"/subjects/"+sub.ID+"/consents", ConsentRequest{Ownership: "personal", NoticeVersion: 1,
 			Language: "en"}, &recorded)

@@ -257,12 +257,16 @@ func (s *Service) RecordConsentIn(ctx context.Context, q store.Queries, tenantID
 			return c, apperr.Invalid("an admin-recorded consent has no summary shown by Steward; leave summary_sha256 out")
 		}
 		c.Shown = store.ConsentShownOutsideSteward
+	} else if in.SummarySHA256 == "" {
+		// A client that does not say it showed the summary (one from
+		// before the portal served it): only the notice is on record.
+		c.Shown = store.ConsentShownNoticeOnly
 	} else {
 		// The summary follows the settings read (shared) above, which stay
 		// as they are until this consent commits.
 		c.Shown, c.Summary = store.ConsentShownNoticeAndSummary, PlainSummary(settings, o)
 		c.SummarySHA256 = TextDigest(c.Summary)
-		if in.SummarySHA256 != "" && in.SummarySHA256 != c.SummarySHA256 {
+		if in.SummarySHA256 != c.SummarySHA256 {
 			return c, apperr.Conflict("what your organisation collects or can do changed while you were reading; please read the summary again")
 		}
 	}

@@ -313,7 +313,8 @@ type Consent struct {
 	AcceptedAt    time.Time
 	WithdrawnAt   time.Time
 	// Shown is what Steward showed the person: ConsentShownNoticeAndSummary,
-	// ConsentShownOutsideSteward or ConsentShownNotRecorded.
+	// ConsentShownNoticeOnly, ConsentShownOutsideSteward or
+	// ConsentShownNotRecorded.
 	Shown string
 	// NoticeSHA256 is the hex SHA-256 of the notice body accepted.
 	NoticeSHA256 string
@@ -331,6 +332,10 @@ const (
 	// ConsentShownOutsideSteward: an admin recorded a consent given
 	// elsewhere; Steward showed nothing, so no summary is referenced.
 	ConsentShownOutsideSteward = "outside-steward"
+	// ConsentShownNoticeOnly: the client that took the consent did not
+	// say it showed the summary (it sent no digest of it), so only the
+	// notice is known to have been read.
+	ConsentShownNoticeOnly = "notice-only"
 	// ConsentShownNotRecorded: recorded before Steward kept what it showed.
 	ConsentShownNotRecorded = "not-recorded"
 )
