@@ -74,6 +74,29 @@ func TestLongerRetentionWaitsForApprovalAndTheOwnersAcceptance(t *testing.T) {
 	})
 }
 
+// TestShorteningBindsAcceptedNotices: a shortening applies to every notice
+// version too, so a later lengthening does not give a device whose owner
+// accepted under the shorter period (with no new version between) the
+// longer one its version was published with.
+func TestShorteningBindsAcceptedNotices(t *testing.T) {
+	storetest.ForEachEngine(t, func(t *testing.T, st store.Store) {
+		f := newFixture(t, st)
+		erika := f.person("erika@acme.test")
+		byod := f.device(erika.ID, privacy.Personal)
+		f.shortenRetention(map[privacy.Category]int{privacy.Hardware: 90})
+		f.publishNotice(privacy.Personal)
+		f.shortenRetention(map[privacy.Category]int{privacy.Hardware: 30}) // the summary now says 30 days
+		f.accept(erika.ID, 1)
+		f.lengthenRetention(map[privacy.Category]int{privacy.Hardware: 60})
+
+		f.now = f.now.Add(time.Hour)
+		f.ingest(deviceInformation(f, byod.ID))
+		if got := f.expiry(byod.ID, "hardware.model"); !got.Equal(f.now.Add(30 * day)) {
+			t.Errorf("Erika's model, accepted at 30 days, expires %v, want 30 days on (%v)", got, f.now.Add(30*day))
+		}
+	})
+}
+
 // TestShorterRetentionAppliesAtOnce: one admin shortening a period needs
 // nobody else, publishes no notice, and reaches stored and new values on
 // personal devices at once, whatever period their owner accepted.

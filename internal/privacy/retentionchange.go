@@ -91,6 +91,7 @@ func (s *Service) SetRetention(ctx context.Context, tenantID string, days map[Ca
 // summary now says that category is kept longer.
 func (s *Service) applyRetention(ctx context.Context, q store.Queries, tenantID string, settings Settings, version int64, days map[Category]int, reason string, actor iam.Actor) (Settings, error) {
 	longer := lengthened(settings, days)
+	settings.pinNoticeRetention(days)
 	settings.RetentionDays = maps.Clone(settings.RetentionDays)
 	if settings.RetentionDays == nil {
 		settings.RetentionDays = map[Category]int{}
@@ -162,4 +163,36 @@ func retentionDays(settings Settings) map[Category]int {
 		out[c.Category] = int(settings.Retention(c.Category) / day)
 	}
 	return out
+}
+
+// pinNoticeRetention fixes the periods every kept notice version stands
+// for, before the tenant's change to days applies. A version kept without
+// them takes the shorter of the defaults and the current periods (what its
+// summary said last), and a period days shortens is shortened for every
+// version, as it is for every stored value. Otherwise a shortening left a
+// version at its longer publish-time period, and a later lengthening gave
+// its devices that period though their owners had been shown the shorter.
+func (s *Settings) pinNoticeRetention(days map[Category]int) {
+	current := retentionDays(*s)
+	pinned := make(map[Ownership]map[int64]NoticeTerms, len(s.NoticePolicies))
+	for o, versions := range s.NoticePolicies {
+		pinned[o] = make(map[int64]NoticeTerms, len(versions))
+		for v, t := range versions {
+			kept := t.retention()
+			rd := make(map[Category]int, len(Categories))
+			for _, c := range Categories {
+				d := kept[c.Category]
+				if t.RetentionDays == nil {
+					d = shorterRetention(d, time.Duration(current[c.Category])*day)
+				}
+				if n, ok := days[c.Category]; ok {
+					d = shorterRetention(d, time.Duration(n)*day)
+				}
+				rd[c.Category] = int(d / day)
+			}
+			t.RetentionDays = rd
+			pinned[o][v] = t
+		}
+	}
+	s.NoticePolicies = pinned
 }
