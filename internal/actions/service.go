@@ -166,7 +166,8 @@ func (s *Service) submit(ctx context.Context, tenantID string, in Request, scope
 		if err := q.Actions().Create(ctx, refused); err != nil {
 			return err
 		}
-		if len(actions) > 0 && (info.twoPerson || len(ids) > settings.BulkApprovalThreshold) {
+		// Only the devices it acts on count towards a second admin's approval.
+		if len(actions) > 0 && (info.twoPerson || len(actions) > settings.BulkApprovalThreshold) {
 			return s.park(ctx, q, tenantID, &batch, actions, in, reason, requesterID, settings, actor)
 		}
 		e := actor.Entry(tenantID, "device.action.request", "batch", batch.ID, audit.OutcomeSuccess)

@@ -160,13 +160,15 @@ func (s *Service) ExportSubject(ctx context.Context, tenantID, subjectID, reason
 	return pack(exp)
 }
 
-// hiddenFields returns the fields of vals that the device's view masks
-// (see DeviceView): collected hidden, or hidden by the policy since.
+// hiddenFields returns the fields of vals that the device's view does not
+// show in clear (see adminSight): masked, or left out as their category is
+// no longer collected under the device's policy. An admin's export holds
+// them all, so all go to the person's access record.
 func hiddenFields(policy Policy, d store.Device, vals []store.InventoryValue) []string {
 	var out []string
 	for _, v := range vals {
-		mode := policy.Mode(Ownership(d.Ownership), Category(v.Category))
-		if (v.Hidden || mode == Hide) && mode != Drop && !slices.Contains(out, v.Field) {
+		listed, masked := adminSight(policy, d, v)
+		if (masked || !listed) && !slices.Contains(out, v.Field) {
 			out = append(out, v.Field)
 		}
 	}

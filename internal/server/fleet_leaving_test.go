@@ -345,6 +345,9 @@ func TestLeavingDeviceStopsRenewingOnceToldForTheLastTime(t *testing.T) {
 		if n, err := phone.Poll(f.ctx); err != nil || n != 0 {
 			t.Fatalf("the phone Steward gave up on answered %d commands (%v), want none", n, err)
 		}
+		if err := phone.RenewIdentity(f.ctx); err == nil {
+			t.Error("the phone Steward gave up on renewed its identity by SCEP; want it refused")
+		}
 	})
 }
 

@@ -111,6 +111,17 @@ func (s *Service) checkRenewable(ctx context.Context, q store.Queries, tenantID,
 	if ch.CheckedOut || err != nil || d.Left() {
 		return ch, scep.Refuse("the device left management")
 	}
+	if d.State == store.DeviceLeaving && s.hooks.StoppedTellingToLeave != nil {
+		// Once Steward gave up telling it to leave, its channel lapses
+		// with its certificate.
+		stopped, err := s.hooks.StoppedTellingToLeave(ctx, q, d)
+		if err != nil {
+			return ch, err
+		}
+		if stopped {
+			return ch, scep.Refuse("the device was told to leave management and Steward stopped asking")
+		}
+	}
 	if renews != nil && !bytes.Equal(ch.CertFingerprint, Fingerprint(renews)) {
 		return ch, scep.Refuse("the renewal is not signed by the certificate the device uses")
 	}
