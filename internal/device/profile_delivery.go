@@ -154,8 +154,8 @@ func (s *Service) notQueued(ctx context.Context, q store.Queries, state store.De
 const supervisedField = "os.supervised"
 
 // deviceFit decides which profiles one device takes. It reads the
-// device's supervision once, when a profile first depends on it, and the
-// collection policy once, when a profile first waits for supervision.
+// device's supervision once, when a profile first depends on it, and, if
+// that is unknown, the collection policy (readSupervision).
 type deviceFit struct {
 	d           store.Device
 	target      payloads.Target
@@ -164,7 +164,6 @@ type deviceFit struct {
 	// supervisionDropped: the policy the gate applies to the device drops
 	// supervision, so no report will bring it.
 	supervisionDropped bool
-	policyRead         bool
 }
 
 // fitVerdict is a decision on one profile: empty when the device takes it.
@@ -205,25 +204,8 @@ func (f *deviceFit) decide(ctx context.Context, q store.Queries, cp store.Config
 	if len(needs) == 0 {
 		return fitVerdict{}, nil
 	}
-	if !f.read {
-		var err error
-		if f.supervision, err = mdm.SupervisionOf(ctx, q, f.d); err != nil {
-			return fitVerdict{}, err
-		}
-		if f.supervision == mdm.SupervisionUnknown {
-			// About to wait for the report that brings supervision, which
-			// decides waiting profiles under the device's lock: taken
-			// here, that report either committed before (and is read
-			// now) or sees this wait. Without it, on PostgreSQL, the two
-			// could miss each other and the profile wait for good.
-			if _, err := q.Devices().Lock(ctx, f.d.TenantID, f.d.ID); err != nil {
-				return fitVerdict{}, err
-			}
-			if f.supervision, err = mdm.SupervisionOf(ctx, q, f.d); err != nil {
-				return fitVerdict{}, err
-			}
-		}
-		f.read = true
+	if err := f.readSupervision(ctx, q); err != nil {
+		return fitVerdict{}, err
 	}
 	settings := strings.Join(needs, ", ")
 	switch f.supervision {
@@ -232,13 +214,6 @@ func (f *deviceFit) decide(ctx context.Context, q store.Queries, cp store.Config
 	case mdm.Unsupervised:
 		return fitVerdict{notApplicable: "an iPhone or iPad applies " + settings + " only when supervised, and this device reports it is not; " +
 			"assign the profile to supervised devices (Automated Device Enrollment or Apple Configurator), or move these settings to a profile of their own"}, nil
-	}
-	if !f.policyRead {
-		var err error
-		if f.supervisionDropped, err = supervisionDropped(ctx, q, f.d); err != nil {
-			return fitVerdict{}, err
-		}
-		f.policyRead = true
 	}
 	if f.supervisionDropped {
 		// A promise of a report would never be kept; the next report after
@@ -249,6 +224,38 @@ func (f *deviceFit) decide(ctx context.Context, q store.Queries, cp store.Config
 	}
 	return fitVerdict{wait: "it sets " + settings + ", which an iPhone or iPad applies only when supervised, " +
 		"and the device has not reported yet whether it is supervised"}, nil
+}
+
+// readSupervision reads the device's supervision once per reconciliation,
+// and, while it is unknown, whether the policy drops it.
+func (f *deviceFit) readSupervision(ctx context.Context, q store.Queries) error {
+	if f.read {
+		return nil
+	}
+	var err error
+	if f.supervision, err = mdm.SupervisionOf(ctx, q, f.d); err != nil || f.supervision != mdm.SupervisionUnknown {
+		f.read = err == nil
+		return err
+	}
+	if f.supervisionDropped, err = supervisionDropped(ctx, q, f.d); err != nil {
+		return err
+	}
+	if !f.supervisionDropped {
+		// About to wait for the report that brings supervision, which
+		// decides waiting profiles under the device's lock: taken here,
+		// that report either committed before (and is read now) or sees
+		// this wait. Without it, on PostgreSQL, the two could miss each
+		// other and the profile wait for good. A policy that drops
+		// supervision brings no such report: no lock.
+		if _, err := q.Devices().Lock(ctx, f.d.TenantID, f.d.ID); err != nil {
+			return err
+		}
+		if f.supervision, err = mdm.SupervisionOf(ctx, q, f.d); err != nil {
+			return err
+		}
+	}
+	f.read = true
+	return nil
 }
 
 // supervisionDropped says whether the collection policy the gate applies
