@@ -196,6 +196,7 @@ type ConsentView struct {
 	AcceptedAt    time.Time  `json:"accepted_at"`
 	WithdrawnAt   *time.Time `json:"withdrawn_at,omitempty"`
 	// Shown is what Steward showed the person: notice-and-summary,
+	// notice-only (a portal client that sent no summary digest),
 	// outside-steward (an admin recorded a consent given elsewhere) or
 	// not-recorded (given before Steward kept what it showed).
 	Shown string `json:"shown"`
@@ -205,12 +206,15 @@ type ConsentView struct {
 	// and SummarySHA256 its hex SHA-256.
 	Summary       string `json:"summary,omitempty"`
 	SummarySHA256 string `json:"summary_sha256,omitempty"`
+	// SummaryUnverified: the kept summary is missing or no longer matches
+	// SummarySHA256, so it is not given.
+	SummaryUnverified bool `json:"summary_unverified,omitempty"`
 }
 
 func consentView(c store.Consent) ConsentView {
 	return ConsentView{ID: c.ID, DeviceID: c.DeviceID, Ownership: c.Ownership, NoticeVersion: c.NoticeVersion, Language: c.Language,
 		Method: c.Method, AllowFullWipe: c.AllowFullWipe, AcceptedAt: c.AcceptedAt, WithdrawnAt: optTime(c.WithdrawnAt),
-		Shown: c.Shown, NoticeSHA256: c.NoticeSHA256, Summary: c.Summary, SummarySHA256: c.SummarySHA256}
+		Shown: c.Shown, NoticeSHA256: c.NoticeSHA256, Summary: c.Summary, SummarySHA256: c.SummarySHA256, SummaryUnverified: c.SummaryUnverified}
 }
 
 type ConsentStateView struct {

@@ -308,7 +308,7 @@ func (s *Service) Consents(ctx context.Context, tenantID, subjectID string) (Con
 	if err != nil {
 		return ConsentState{}, err
 	}
-	if err := withShownTexts(ctx, q, tenantID, cs); err != nil {
+	if err := s.withShownTexts(ctx, q, tenantID, cs); err != nil {
 		return ConsentState{}, err
 	}
 	settings, _, err := LoadSettings(ctx, q, tenantID)
@@ -336,23 +336,34 @@ func (s *Service) Consents(ctx context.Context, tenantID, subjectID string) (Con
 }
 
 // withShownTexts fills in each consent's summary from the tenant's kept
-// texts, refusing one that no longer hashes to the digest it was kept under.
-func withShownTexts(ctx context.Context, q store.Queries, tenantID string, cs []store.Consent) error {
+// texts. One that is missing or no longer hashes to the digest it was kept
+// under is not shown but marked unverified and logged: the person's
+// export and consents must not fail for it, nor show a wrong text.
+func (s *Service) withShownTexts(ctx context.Context, q store.Queries, tenantID string, cs []store.Consent) error {
 	texts := map[string]string{}
+	bad := map[string]bool{}
 	for i, c := range cs {
 		if c.SummarySHA256 == "" {
 			continue
 		}
 		text, ok := texts[c.SummarySHA256]
-		if !ok {
+		if !ok && !bad[c.SummarySHA256] {
 			var err error
-			if text, err = q.Consents().ShownText(ctx, tenantID, c.SummarySHA256); err != nil {
+			text, err = q.Consents().ShownText(ctx, tenantID, c.SummarySHA256)
+			switch {
+			case err != nil && !errors.Is(err, store.ErrNotFound):
 				return fmt.Errorf("privacy: reading the summary consent %s was shown: %w", c.ID, err)
+			case err != nil || TextDigest(text) != c.SummarySHA256:
+				bad[c.SummarySHA256] = true
+				s.log.ErrorContext(ctx, "a consent's kept summary is missing or no longer matches its digest",
+					"tenant", tenantID, "consent", c.ID, "summary_sha256", c.SummarySHA256)
+			default:
+				texts[c.SummarySHA256] = text
 			}
-			if TextDigest(text) != c.SummarySHA256 {
-				return fmt.Errorf("privacy: the summary consent %s was shown no longer matches its digest %s", c.ID, c.SummarySHA256)
-			}
-			texts[c.SummarySHA256] = text
+		}
+		if bad[c.SummarySHA256] {
+			cs[i].SummaryUnverified = true
+			continue
 		}
 		cs[i].Summary = text
 	}

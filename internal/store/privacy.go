@@ -324,6 +324,9 @@ type Consent struct {
 	// Summary is that text: Create stores it under SummarySHA256; lists
 	// leave it empty, ShownText reads it.
 	Summary string
+	// SummaryUnverified is set when read back: the kept text is missing or
+	// no longer hashes to SummarySHA256, so Summary is left empty.
+	SummaryUnverified bool
 }
 
 // What a consent's person was shown by Steward.

@@ -32,6 +32,13 @@ func OpenSQLite(t testing.TB) store.Store {
 	return openMigrated(t, filepath.Join(t.TempDir(), "steward.db"))
 }
 
+// OpenSQLiteAt is OpenSQLite at a path the test chooses, for a test that
+// must reach the file itself (to damage a row, say).
+func OpenSQLiteAt(t testing.TB, path string) store.Store {
+	t.Helper()
+	return openMigrated(t, path)
+}
+
 // OpenPostgres returns a migrated PostgreSQL store in a fresh schema of the
 // database named by STEWARD_TEST_POSTGRES_DSN, dropped when the test ends.
 // Without a reachable database the test is skipped, unless CI=true, where
