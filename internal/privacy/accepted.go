@@ -176,3 +176,20 @@ func stricterModes(a, b ClassPolicy) map[Category]Mode {
 	}
 	return out
 }
+
+// bindNoticePolicies caps the policy every kept notice version stands for
+// at next: a narrowing applies to everyone at once, so those who accept an
+// older version afterwards were shown the narrower policy, and a later
+// widening must not reach their devices through that version's snapshot.
+// A widening leaves the snapshots as they are.
+func (s *Settings) bindNoticePolicies(next Policy) {
+	bound := make(map[Ownership]map[int64]NoticeTerms, len(s.NoticePolicies))
+	for o, versions := range s.NoticePolicies {
+		bound[o] = make(map[int64]NoticeTerms, len(versions))
+		for v, t := range versions {
+			t.Modes = stricterModes(t.ClassPolicy, next[o])
+			bound[o][v] = t
+		}
+	}
+	s.NoticePolicies = bound
+}

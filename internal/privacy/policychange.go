@@ -98,6 +98,7 @@ func (s *Service) applyPolicy(ctx context.Context, q store.Queries, tenantID str
 	res := PolicyChangeResult{Applied: true, Policy: next}
 	narrowed := next.Narrowed(settings.Policy)
 	old := settings.Policy
+	settings.bindNoticePolicies(next)
 	// Saving first takes the settings row's lock, which waits for in-flight
 	// ingestion that read the old policy; only then are its values deleted.
 	settings.Policy = next

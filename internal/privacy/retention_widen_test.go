@@ -97,6 +97,35 @@ func TestShorteningBindsAcceptedNotices(t *testing.T) {
 	})
 }
 
+// TestNarrowingBindsAcceptedNotices: a narrowing applies to every notice
+// version too, so a later widening does not reach a device whose owner
+// accepted an older version after the narrowing.
+func TestNarrowingBindsAcceptedNotices(t *testing.T) {
+	storetest.ForEachEngine(t, func(t *testing.T, st store.Store) {
+		f := newFixture(t, st)
+		erika := f.person("erika@acme.test")
+		byod := f.device(erika.ID, privacy.Personal)
+		f.publishNotice(privacy.Personal)
+		if res, err := f.svc.RequestPolicyChange(f.ctx, f.tenant, privacy.PolicyChangeInput{Reason: "no hardware facts of personal devices",
+			Changes: []privacy.Change{{Ownership: privacy.Personal, Category: privacy.Hardware, Mode: privacy.Drop}}}, admin.ID, admin); err != nil || !res.Applied {
+			t.Fatalf("narrowing: %+v, %v", res, err)
+		}
+		f.accept(erika.ID, 1) // the summary she read says hardware is not collected
+		f.widen(privacy.Change{Ownership: privacy.Personal, Category: privacy.Hardware, Mode: privacy.Show})
+
+		f.ingest(deviceInformation(f, byod.ID))
+		cur, err := f.st.Read().Inventory().Current(f.ctx, f.tenant, byod.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, v := range cur {
+			if v.Category == string(privacy.Hardware) {
+				t.Errorf("%s stored on Erika's phone before she accepted the widening", v.Field)
+			}
+		}
+	})
+}
+
 // TestShorterRetentionAppliesAtOnce: one admin shortening a period needs
 // nobody else, publishes no notice, and reaches stored and new values on
 // personal devices at once, whatever period their owner accepted.
