@@ -56,10 +56,9 @@ type OwnDeviceView struct {
 }
 
 // ViewOwnDevice shows person subjectID one of their devices as its admins
-// see it (ViewDevice without a reveal, which leaves out what it does not
-// show), with every value held in clear: they are
-// the person's own, so reading them leaves no access record. Another
-// person's device is not found.
+// see it (ViewDevice without a reveal), with every value held, in clear:
+// they are the person's own, so reading them leaves no access record.
+// Another person's device is not found.
 func (s *Service) ViewOwnDevice(ctx context.Context, tenantID, subjectID, deviceID string) (OwnDeviceView, error) {
 	q := s.st.Read()
 	d, err := s.Device(ctx, q, tenantID, deviceID)
