@@ -183,13 +183,22 @@ func stricterModes(a, b ClassPolicy) map[Category]Mode {
 // widening must not reach their devices through that version's snapshot.
 // A widening leaves the snapshots as they are.
 func (s *Settings) bindNoticePolicies(next Policy) {
-	bound := make(map[Ownership]map[int64]NoticeTerms, len(s.NoticePolicies))
+	s.rewriteNoticeTerms(func(o Ownership, t NoticeTerms) NoticeTerms {
+		t.Modes = stricterModes(t.ClassPolicy, next[o])
+		return t
+	})
+}
+
+// rewriteNoticeTerms replaces every kept notice version's terms with what
+// rewrite makes of them, in fresh maps: the decoded settings may be shared
+// (ViewSettings).
+func (s *Settings) rewriteNoticeTerms(rewrite func(Ownership, NoticeTerms) NoticeTerms) {
+	out := make(map[Ownership]map[int64]NoticeTerms, len(s.NoticePolicies))
 	for o, versions := range s.NoticePolicies {
-		bound[o] = make(map[int64]NoticeTerms, len(versions))
+		out[o] = make(map[int64]NoticeTerms, len(versions))
 		for v, t := range versions {
-			t.Modes = stricterModes(t.ClassPolicy, next[o])
-			bound[o][v] = t
+			out[o][v] = rewrite(o, t)
 		}
 	}
-	s.NoticePolicies = bound
+	s.NoticePolicies = out
 }

@@ -174,25 +174,20 @@ func retentionDays(settings Settings) map[Category]int {
 // its devices that period though their owners had been shown the shorter.
 func (s *Settings) pinNoticeRetention(days map[Category]int) {
 	current := retentionDays(*s)
-	pinned := make(map[Ownership]map[int64]NoticeTerms, len(s.NoticePolicies))
-	for o, versions := range s.NoticePolicies {
-		pinned[o] = make(map[int64]NoticeTerms, len(versions))
-		for v, t := range versions {
-			kept := t.retention()
-			rd := make(map[Category]int, len(Categories))
-			for _, c := range Categories {
-				d := kept[c.Category]
-				if t.RetentionDays == nil {
-					d = shorterRetention(d, time.Duration(current[c.Category])*day)
-				}
-				if n, ok := days[c.Category]; ok {
-					d = shorterRetention(d, time.Duration(n)*day)
-				}
-				rd[c.Category] = int(d / day)
+	s.rewriteNoticeTerms(func(_ Ownership, t NoticeTerms) NoticeTerms {
+		kept := t.retention()
+		rd := make(map[Category]int, len(Categories))
+		for _, c := range Categories {
+			d := kept[c.Category]
+			if t.RetentionDays == nil {
+				d = shorterRetention(d, time.Duration(current[c.Category])*day)
 			}
-			t.RetentionDays = rd
-			pinned[o][v] = t
+			if n, ok := days[c.Category]; ok {
+				d = shorterRetention(d, time.Duration(n)*day)
+			}
+			rd[c.Category] = int(d / day)
 		}
-	}
-	s.NoticePolicies = pinned
+		t.RetentionDays = rd
+		return t
+	})
 }
