@@ -123,16 +123,22 @@ func (s *Service) applyPolicy(ctx context.Context, q store.Queries, tenantID str
 	if err := audit.Append(ctx, q, e); err != nil {
 		return res, err
 	}
-	for _, o := range widened {
-		trs, err := s.changedNotice(ctx, q, tenantID, o, collectsMore)
+	return res, s.publishChanged(ctx, q, tenantID, widened, collectsMore, actor)
+}
+
+// publishChanged publishes to each of classes a new notice version saying
+// what changed, and asks its employees to consent again.
+func (s *Service) publishChanged(ctx context.Context, q store.Queries, tenantID string, classes []Ownership, what string, actor iam.Actor) error {
+	for _, o := range classes {
+		trs, err := s.changedNotice(ctx, q, tenantID, o, what)
 		if err != nil {
-			return res, err
+			return err
 		}
 		if _, err := s.publishTx(ctx, q, tenantID, o, trs, actor, "privacy.notice.publish"); err != nil {
-			return res, err
+			return err
 		}
 	}
-	return res, nil
+	return nil
 }
 
 // What a notice published after a widening says changed.

@@ -122,14 +122,8 @@ func (s *Service) applyRetention(ctx context.Context, q store.Queries, tenantID 
 	if err := audit.Append(ctx, q, e); err != nil {
 		return settings, err
 	}
-	for _, o := range noticed {
-		trs, err := s.changedNotice(ctx, q, tenantID, o, keepsLonger)
-		if err != nil {
-			return settings, err
-		}
-		if _, err := s.publishTx(ctx, q, tenantID, o, trs, actor, "privacy.notice.publish"); err != nil {
-			return settings, err
-		}
+	if err := s.publishChanged(ctx, q, tenantID, noticed, keepsLonger, actor); err != nil {
+		return settings, err
 	}
 	if len(noticed) > 0 {
 		// Publishing saved the settings again, with the new versions.
