@@ -182,6 +182,10 @@ type ConsentInput struct {
 	SummarySHA256 string `json:"summary_sha256,omitempty"`
 }
 
+// ErrSummaryChanged refuses a consent to a summary the settings changed
+// while the person read it: they are shown the current one first.
+var ErrSummaryChanged = apperr.Conflict("what your organisation collects or can do changed while you were reading; please read the summary again")
+
 var consentMethods = []string{"enrolment", "portal", "admin-recorded"}
 
 // RecordConsent stores that a person accepted the current notice version of
@@ -267,7 +271,7 @@ func (s *Service) RecordConsentIn(ctx context.Context, q store.Queries, tenantID
 		c.Shown, c.Summary = store.ConsentShownNoticeAndSummary, PlainSummary(settings, o)
 		c.SummarySHA256 = TextDigest(c.Summary)
 		if in.SummarySHA256 != c.SummarySHA256 {
-			return c, apperr.Conflict("what your organisation collects or can do changed while you were reading; please read the summary again")
+			return c, ErrSummaryChanged
 		}
 	}
 	if err := q.Consents().Create(ctx, c); err != nil {

@@ -26,6 +26,7 @@ import (
 // read it, and the digest its form sends back.
 type shownPage struct {
 	summary, digest string
+	changed         bool // the page says an acceptance was refused for a change
 }
 
 // openInvitation reads the enrolment page at link as the browser shows it.
@@ -35,6 +36,13 @@ func openInvitation(t *testing.T, ts *httptest.Server, link string) shownPage {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return readShownPage(t, resp, http.StatusOK)
+}
+
+// readShownPage reads the summary and form of an enrolment page answered
+// with status.
+func readShownPage(t *testing.T, resp *http.Response, status int) shownPage {
+	t.Helper()
 	defer resp.Body.Close()
 	body, _ := io.ReadAll(resp.Body)
 	page := string(body)
@@ -42,19 +50,26 @@ func openInvitation(t *testing.T, ts *httptest.Server, link string) shownPage {
 	summary, _, ok2 := strings.Cut(rest, "</pre>")
 	_, form, ok3 := strings.Cut(page, `name="summary_sha256" value="`)
 	digest, _, _ := strings.Cut(form, `"`)
-	if resp.StatusCode != http.StatusOK || !ok || !ok2 || !ok3 {
-		t.Fatalf("enrolment page %d without a summary and its digest:\n%s", resp.StatusCode, page)
+	if resp.StatusCode != status || !ok || !ok2 || !ok3 {
+		t.Fatalf("enrolment page %d (want %d) without a summary and its digest:\n%s", resp.StatusCode, status, page)
 	}
-	return shownPage{summary: html.UnescapeString(summary), digest: digest}
+	return shownPage{summary: html.UnescapeString(summary), digest: digest, changed: strings.Contains(page, "changed while you were reading")}
 }
 
-// acceptOnPage submits the page's form as the browser does.
-func acceptOnPage(t *testing.T, ts *httptest.Server, link string, shown shownPage) int {
+// submitPage posts the page's form as the browser does.
+func submitPage(t *testing.T, ts *httptest.Server, link string, shown shownPage) *http.Response {
 	t.Helper()
 	resp, err := ts.Client().PostForm(link, url.Values{"language": {"en"}, "notice_version": {"1"}, "summary_sha256": {shown.digest}})
 	if err != nil {
 		t.Fatal(err)
 	}
+	return resp
+}
+
+// acceptOnPage submits the page's form and gives the answer's status.
+func acceptOnPage(t *testing.T, ts *httptest.Server, link string, shown shownPage) int {
+	t.Helper()
+	resp := submitPage(t, ts, link, shown)
 	resp.Body.Close()
 	return resp.StatusCode
 }
@@ -136,11 +151,19 @@ func TestConsentKeepsTheSummaryShown(t *testing.T) {
 		if _, err := f.priv.SetRetention(f.ctx, f.tenant, map[privacy.Category]int{privacy.OS: 123}, "keep operating system versions shorter", admin.ID, admin); err != nil {
 			t.Fatal(err)
 		}
-		if status := acceptOnPage(t, ts, miaLink, miaRead); status != http.StatusConflict {
-			t.Errorf("accepting on a page whose summary changed meanwhile: %d, want 409", status)
+		// The refusal shows the changed page to read and accept again.
+		reread := readShownPage(t, submitPage(t, ts, miaLink, miaRead), http.StatusConflict)
+		if !reread.changed || reread.summary == miaRead.summary || !strings.Contains(reread.summary, "Kept 123 days.") {
+			t.Errorf("accepting on a page whose summary changed meanwhile shows (changed: %v):\n%s", reread.changed, reread.summary)
 		}
 		if state, err := f.priv.Consents(f.ctx, f.tenant, mia); err != nil || len(state.Consents) != 0 {
 			t.Errorf("a refused acceptance left consents %+v (%v)", state.Consents, err)
+		}
+		if status := acceptOnPage(t, ts, miaLink, reread); status != http.StatusOK {
+			t.Errorf("accepting the page shown again: %d", status)
+		}
+		if state, err := f.priv.Consents(f.ctx, f.tenant, mia); err != nil || len(state.Consents) != 1 || state.Consents[0].Summary != reread.summary {
+			t.Errorf("accepting the page shown again records %+v (%v)", state.Consents, err)
 		}
 		portal := iam.Actor{Type: store.ActorSubject, ID: erika}
 		in := privacy.ConsentInput{Ownership: "personal", NoticeVersion: 1, Language: "en", Method: "portal",

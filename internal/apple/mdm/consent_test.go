@@ -107,6 +107,17 @@ func TestProfileNeedsConsentInForce(t *testing.T) {
 	if !offersNotice(current()) {
 		t.Error("the invitation does not show the new notice to accept")
 	}
+	// Accepting the superseded version on a page left open shows the new one.
+	resp, err = ts.Client().PostForm(link, url.Values{"language": {"en"}, "notice_version": {strconv.FormatInt(v, 10)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	page, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusConflict || !strings.Contains(string(page), "changed while you were reading") ||
+		!strings.Contains(string(page), `name="notice_version" value="`+strconv.FormatInt(current(), 10)+`"`) {
+		t.Errorf("accepting a superseded notice: HTTP %d, page:\n%s", resp.StatusCode, page)
+	}
 	accept(current(), false)
 	if status, rights := download(); status != http.StatusOK || rights&mdmproto.AccessDeviceErase != 0 {
 		t.Errorf("after accepting the new notice: %d, rights %d", status, rights)

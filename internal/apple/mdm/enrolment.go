@@ -149,6 +149,10 @@ func (s *Service) openEnrolment(ctx context.Context, q store.Queries, secret str
 
 // errConsentNeeded refuses a profile whose person does not consent to the
 // current notice: it changed since they accepted, or they withdrew.
+// errNoticeChanged refuses an acceptance of a notice version replaced while
+// the person read it; the page then shows them the current one.
+var errNoticeChanged = apperr.Conflict("the notice changed while you were reading it; please read the current version")
+
 var errConsentNeeded = apperr.Conflict("the notice changed, or your consent was withdrawn, since you accepted it: open the invitation link again, read the notice and accept it before enrolling")
 
 // consentInForce says whether e's person consents to the current notice of
@@ -286,7 +290,7 @@ func (s *Service) Accept(ctx context.Context, secret string, in AcceptInput, ip 
 			}
 		}
 		if in.NoticeVersion != settings.NoticeVersions[o] {
-			return apperr.Conflict("the notice changed while you were reading it; please read the current version")
+			return errNoticeChanged
 		}
 		if e.State == store.EnrolmentOpen {
 			// The wipe permission belongs to this device's enrolment alone.

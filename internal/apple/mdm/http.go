@@ -318,6 +318,7 @@ var invitationPage = template.Must(template.New("invite").Parse(`<!doctype html>
 <title>{{.Notice.Title}}</title>
 <style>body{font-family:system-ui,sans-serif;max-width:40rem;margin:2rem auto;padding:0 1rem;line-height:1.5}pre{white-space:pre-wrap;font-family:inherit}</style></head>
 <body><h1>{{.Notice.Title}}</h1>
+{{if .Changed}}<p><strong>What your organisation collects or can do changed while you were reading, so nothing was accepted.</strong> Please read the current version below before you decide.</p>{{end}}
 <h2>In plain words</h2><pre>{{.Summary}}</pre>
 <h2>The notice (version {{.Notice.Version}})</h2><pre>{{.Notice.Body}}</pre>
 {{if .Retry}}<p><strong>The last attempt to enrol did not finish.</strong> You can try again with this link.</p>{{end}}
@@ -347,6 +348,12 @@ func (h *httpHandler) invitation(w http.ResponseWriter, r *http.Request) {
 }
 
 func (h *httpHandler) render(w http.ResponseWriter, inv Invitation, secret string, account bool) {
+	h.renderStatus(w, inv, secret, account, http.StatusOK, false)
+}
+
+// renderStatus shows the invitation page; changed says the person's
+// acceptance was refused because what it shows changed while they read.
+func (h *httpHandler) renderStatus(w http.ResponseWriter, inv Invitation, secret string, account bool, status int, changed bool) {
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	formAction := "'self'"
 	if account {
@@ -356,7 +363,8 @@ func (h *httpHandler) render(w http.ResponseWriter, inv Invitation, secret strin
 	w.Header().Set("X-Frame-Options", "DENY")
 	w.Header().Set("Cache-Control", "no-store")
 	w.Header().Set("Referrer-Policy", "no-referrer")
-	_ = invitationPage.Execute(w, map[string]any{"Lang": inv.Notice.Language, "Notice": inv.Notice, "Summary": inv.Summary,
+	w.WriteHeader(status)
+	_ = invitationPage.Execute(w, map[string]any{"Lang": inv.Notice.Language, "Notice": inv.Notice, "Summary": inv.Summary, "Changed": changed,
 		"SummarySHA256": privacy.TextDigest(inv.Summary), "Accepted": inv.Consented, "Retry": inv.Enrolment.State == store.EnrolmentUsed, "AskWipe": inv.AskWipe, "Secret": secret,
 		"Account": account && inv.Enrolment.UserEnrollment, "UserEnrollment": inv.Enrolment.UserEnrollment})
 }
@@ -371,7 +379,12 @@ func (h *httpHandler) accept(w http.ResponseWriter, r *http.Request) {
 	version, _ := strconv.ParseInt(r.PostForm.Get("notice_version"), 10, 64)
 	_, err := h.s.Accept(r.Context(), secret, AcceptInput{Language: r.PostForm.Get("language"), NoticeVersion: version,
 		SummarySHA256: r.PostForm.Get("summary_sha256"), AllowFullWipe: r.PostForm.Get("allow_full_wipe") == "yes"}, h.cfg.Proxies.ClientIP(r))
-	if err != nil {
+	status, changed := http.StatusOK, errors.Is(err, errNoticeChanged) || errors.Is(err, privacy.ErrSummaryChanged)
+	if changed {
+		// Nothing was recorded: the person reads what now holds and
+		// decides again, rather than meeting a dead end.
+		status = http.StatusConflict
+	} else if err != nil {
 		h.page(w, r, err)
 		return
 	}
@@ -380,7 +393,7 @@ func (h *httpHandler) accept(w http.ResponseWriter, r *http.Request) {
 		h.page(w, r, err)
 		return
 	}
-	h.render(w, inv, secret, r.URL.Query().Get("account") == "1")
+	h.renderStatus(w, inv, secret, r.URL.Query().Get("account") == "1", status, changed)
 }
 
 func (h *httpHandler) profile(w http.ResponseWriter, r *http.Request, secret string, byAccount bool) {
