@@ -39,13 +39,11 @@ func (s *Service) Connect(ctx context.Context, cert *x509.Certificate, body []by
 		}
 	}
 	var next store.Command
-	var tenantID, deviceID string
 	err = s.st.Tx(ctx, func(q store.Queries) error {
 		ch, d, err := s.channelAndDevice(ctx, q, cert, res.Enrollment)
 		if err != nil {
 			return err
 		}
-		tenantID, deviceID = ch.TenantID, ch.DeviceID
 		now := s.clock()
 		// A stale device's last-seen time is always old enough to be written,
 		// so its flag is cleared here too.
@@ -59,15 +57,13 @@ func (s *Service) Connect(ctx context.Context, cert *x509.Certificate, body []by
 				return err
 			}
 		}
-		next, err = s.sendNext(ctx, q, d, "", res.Status == mdmproto.StatusIdle, now)
-		return err
+		if next, err = s.sendNext(ctx, q, d, "", res.Status == mdmproto.StatusIdle, now); err != nil || next.ID != "" {
+			return err
+		}
+		return s.retryPutOff(ctx, q, ch.TenantID, ch.DeviceID, "", res.Status, now)
 	})
-	if err != nil {
+	if err != nil || next.ID == "" {
 		return nil, err
-	}
-	if next.ID == "" {
-		s.retryPutOff(ctx, tenantID, deviceID, "", res.Status)
-		return nil, nil
 	}
 	return s.sealer.Open(next.Payload, commandAD(next.ID))
 }
@@ -76,31 +72,28 @@ func (s *Service) Connect(ctx context.Context, cert *x509.Certificate, body []by
 // behind Steward pushes the channel again.
 const notNowRetry = time.Minute
 
-// retryPutOff schedules a push for a channel whose exchange ended with
-// commands still open on an answer other than NotNow. A device polls again
-// by itself only when its last answer was NotNow; after a NotNow and then
-// another command's result it waits for a push, and the command it put off
-// would wait for some unrelated one. A failure only costs that push, so it
-// is logged rather than failing the result already recorded.
-func (s *Service) retryPutOff(ctx context.Context, tenantID, deviceID, userChannel string, last mdmproto.Status) {
+// retryPutOff schedules a push for a channel whose exchange ends, in q,
+// with commands still open on an answer other than NotNow. A device polls
+// again by itself only when its last answer was NotNow; after a NotNow and
+// then another command's result it waits for a push, and the command it put
+// off would wait for some unrelated one. It runs in the exchange's own
+// transaction, after the claim of the next command found none: the count is
+// then of put-off commands alone, read where the queue's pages are at hand.
+func (s *Service) retryPutOff(ctx context.Context, q store.Queries, tenantID, deviceID, userChannel string, last mdmproto.Status, now time.Time) error {
 	if last == mdmproto.StatusIdle || last == mdmproto.StatusNotNow {
-		return
+		return nil
 	}
-	open, err := s.st.Read().Commands().OpenOnChannel(ctx, tenantID, deviceID, userChannel)
-	if err == nil && open > 0 {
-		err = s.st.Tx(ctx, func(q store.Queries) error {
-			at := s.clock().Add(notNowRetry)
-			if userChannel == "" {
-				_, err := q.AppleChannels().SchedulePush(ctx, tenantID, []string{deviceID}, at)
-				return err
-			}
-			_, err := q.AppleUserChannels().SchedulePush(ctx, tenantID, []string{userChannel}, at)
-			return err
-		})
+	open, err := q.Commands().OpenOnChannel(ctx, tenantID, deviceID, userChannel)
+	if err != nil || open == 0 {
+		return err
 	}
-	if err != nil {
-		s.log.Warn("scheduling a push for put-off commands failed", "error", err.Error())
+	at := now.Add(notNowRetry)
+	if userChannel == "" {
+		_, err = q.AppleChannels().SchedulePush(ctx, tenantID, []string{deviceID}, at)
+		return err
 	}
+	_, err = q.AppleUserChannels().SchedulePush(ctx, tenantID, []string{userChannel}, at)
+	return err
 }
 
 // sendNext claims the next command of device d's channel (userChannel

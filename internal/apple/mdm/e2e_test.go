@@ -321,7 +321,12 @@ type sentCommand struct {
 	RequestType string
 }
 
-func command(t *testing.T, d *sim.Device, msg map[string]any) sentCommand {
+// channelSender is a device or one of its users: what sends on a channel.
+type channelSender interface {
+	Send(ctx context.Context, msg map[string]any) ([]byte, error)
+}
+
+func command(t *testing.T, d channelSender, msg map[string]any) sentCommand {
 	t.Helper()
 	out, err := d.Send(context.Background(), msg)
 	if err != nil {

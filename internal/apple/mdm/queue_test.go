@@ -1,6 +1,7 @@
 package mdm_test
 
 import (
+	"context"
 	"encoding/json"
 	"maps"
 	"math"
@@ -19,36 +20,75 @@ import (
 // while a command it put off (NotNow) is still open waits for a push, as
 // Apple documents; Steward schedules one so that command is not stranded.
 // An exchange that ends on NotNow needs none: the device polls by itself.
+// A Mac user's channel is held to the same.
 func TestPutOffCommandIsPushedAgain(t *testing.T) {
-	f := newFixture(t, storetest.OpenSQLite(t))
-	f.publish(privacy.Corporate)
-	ts := f.serve()
-	d, dev := f.enrolled(ts, privacy.Corporate, "")
-	if _, err := d.Poll(f.ctx); err != nil {
-		t.Fatal(err)
-	}
-	pushDue := func() time.Time {
-		t.Helper()
-		ch, err := f.st.Read().AppleChannels().Get(f.ctx, f.tenant, dev.ID)
-		if err != nil {
+	storetest.ForEachEngine(t, func(t *testing.T, st store.Store) {
+		f := newFixture(t, st)
+		f.publish(privacy.Corporate)
+		ts := f.serve()
+		d, dev := f.enrolled(ts, privacy.Corporate, "")
+		if _, err := d.Poll(f.ctx); err != nil {
 			t.Fatal(err)
 		}
-		return ch.PushDueAt
-	}
-	clearPush := func() { f.pushDelivered(dev.ID) }
-	for _, req := range []mdmproto.Request{mdmproto.ProfileList{}, mdmproto.CertificateList{}} {
-		if _, err := f.svc.Enqueue(f.ctx, f.tenant, []string{dev.ID}, req, "", admin); err != nil {
+		t.Run("device", func(t *testing.T) {
+			putOffIsPushed(t, d, func(req mdmproto.Request) error {
+				_, err := f.svc.Enqueue(f.ctx, f.tenant, []string{dev.ID}, req, "", admin)
+				return err
+			}, func() time.Time {
+				ch, err := f.st.Read().AppleChannels().Get(f.ctx, f.tenant, dev.ID)
+				if err != nil {
+					t.Fatal(err)
+				}
+				return ch.PushDueAt
+			}, func() { f.pushDelivered(dev.ID) })
+		})
+		t.Run("user", func(t *testing.T) {
+			jane := d.NewUser("jdoe", "Jane Doe")
+			if err := jane.LogIn(f.ctx); err != nil {
+				t.Fatal(err)
+			}
+			found, err := f.svc.UserChannels(f.ctx, f.tenant, dev.ID, "jdoe", admin)
+			if err != nil || len(found) != 1 {
+				t.Fatalf("jdoe's channel: %+v, %v", found, err)
+			}
+			channel := found[0].ID
+			userPushDue := func() time.Time {
+				ch, err := f.st.Read().AppleUserChannels().Get(f.ctx, f.tenant, channel)
+				if err != nil {
+					t.Fatal(err)
+				}
+				return ch.PushDueAt
+			}
+			putOffIsPushed(t, jane, func(req mdmproto.Request) error {
+				_, err := f.svc.EnqueueForUser(f.ctx, f.tenant, dev.ID, channel, req, "", admin)
+				return err
+			}, userPushDue, func() {
+				if err := f.st.Tx(f.ctx, func(q store.Queries) error {
+					return q.AppleUserChannels().PushDone(f.ctx, f.tenant, channel, userPushDue(), time.Time{}, 0, nil)
+				}); err != nil {
+					t.Fatal(err)
+				}
+			})
+		})
+	})
+}
+
+// putOffIsPushed runs TestPutOffCommandIsPushedAgain on one channel.
+func putOffIsPushed(t *testing.T, c channelSender, enqueue func(mdmproto.Request) error, pushDue func() time.Time, clearPush func()) {
+	ctx := context.Background()
+	for range 2 {
+		if err := enqueue(mdmproto.ProfileList{}); err != nil {
 			t.Fatal(err)
 		}
 	}
 	clearPush()
-	first := command(t, d, map[string]any{"Status": "Idle"})
-	second := command(t, d, map[string]any{"Status": "NotNow", "CommandUUID": first.CommandUUID})
+	first := command(t, c, map[string]any{"Status": "Idle"})
+	second := command(t, c, map[string]any{"Status": "NotNow", "CommandUUID": first.CommandUUID})
 	if second.CommandUUID == first.CommandUUID {
 		t.Fatal("the put-off command came back in the same exchange")
 	}
 	// Ending on NotNow: the device polls again by itself.
-	if out, err := d.Send(f.ctx, map[string]any{"Status": "NotNow", "CommandUUID": second.CommandUUID}); err != nil || len(out) != 0 {
+	if out, err := c.Send(ctx, map[string]any{"Status": "NotNow", "CommandUUID": second.CommandUUID}); err != nil || len(out) != 0 {
 		t.Fatalf("the last NotNow: %q, %v", out, err)
 	}
 	if due := pushDue(); !due.IsZero() {
@@ -56,11 +96,11 @@ func TestPutOffCommandIsPushedAgain(t *testing.T) {
 	}
 	// Idle offers the first again; answered, the exchange ends on its
 	// result with the second still put off.
-	again := command(t, d, map[string]any{"Status": "Idle"})
+	again := command(t, c, map[string]any{"Status": "Idle"})
 	if again.CommandUUID != first.CommandUUID {
 		t.Fatalf("after Idle: %+v, want the first put-off command", again)
 	}
-	if out, err := d.Send(f.ctx, map[string]any{"Status": "Acknowledged", "CommandUUID": again.CommandUUID,
+	if out, err := c.Send(ctx, map[string]any{"Status": "Acknowledged", "CommandUUID": again.CommandUUID,
 		"RequestType": again.RequestType, again.RequestType: []any{}}); err != nil || len(out) != 0 {
 		t.Fatalf("the answer to the first: %q, %v", out, err)
 	}

@@ -371,7 +371,6 @@ func (s *Service) userChannelFor(ctx context.Context, q store.Queries, cert *x50
 // or closed since) has no commands.
 func (s *Service) userConnect(ctx context.Context, cert *x509.Certificate, res mdmproto.Result) ([]byte, error) {
 	var next store.Command
-	var open store.AppleUserChannel
 	err := s.st.Tx(ctx, func(q store.Queries) error {
 		uc, d, err := s.userChannelFor(ctx, q, cert, res.Enrollment)
 		if errors.Is(err, store.ErrNotFound) {
@@ -383,7 +382,6 @@ func (s *Service) userConnect(ctx context.Context, cert *x509.Certificate, res m
 		if err != nil {
 			return err
 		}
-		open = uc
 		now := s.clock()
 		if now.Sub(uc.LastCheckin) > lastSeenGranularity {
 			if err := q.AppleUserChannels().Touch(ctx, uc.TenantID, uc.ID, now); errors.Is(err, store.ErrNotFound) {
@@ -397,17 +395,13 @@ func (s *Service) userConnect(ctx context.Context, cert *x509.Certificate, res m
 				return err
 			}
 		}
-		next, err = s.sendNext(ctx, q, d, uc.ID, res.Status == mdmproto.StatusIdle, now)
-		return err
-	})
-	if err != nil {
-		return nil, err
-	}
-	if next.ID == "" {
-		if open.ID != "" {
-			s.retryPutOff(ctx, open.TenantID, open.DeviceID, open.ID, res.Status)
+		if next, err = s.sendNext(ctx, q, d, uc.ID, res.Status == mdmproto.StatusIdle, now); err != nil || next.ID != "" {
+			return err
 		}
-		return nil, nil
+		return s.retryPutOff(ctx, q, uc.TenantID, uc.DeviceID, uc.ID, res.Status, now)
+	})
+	if err != nil || next.ID == "" {
+		return nil, err
 	}
 	return s.sealer.Open(next.Payload, commandAD(next.ID))
 }
