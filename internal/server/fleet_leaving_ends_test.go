@@ -1,0 +1,56 @@
+package server
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/steward-mdm/steward/internal/apple/mdmproto"
+	"github.com/steward-mdm/steward/internal/iam"
+	"github.com/steward-mdm/steward/internal/store"
+	"github.com/steward-mdm/steward/internal/store/storetest"
+)
+
+// queueAsIfEnrolled queues reqs for the device as a request that read it
+// before it started leaving would (a bulk request racing the withdrawal).
+func (f *testFleet) queueAsIfEnrolled(deviceID string, reqs ...mdmproto.Request) []store.Command {
+	f.t.Helper()
+	var cmds []store.Command
+	if err := f.app.Store.Tx(f.ctx, func(q store.Queries) error {
+		d, err := q.Devices().Get(f.ctx, f.tenant, deviceID)
+		if err != nil {
+			return err
+		}
+		d.State = store.DeviceEnrolled // as read before the withdrawal
+		cmds, err = f.app.MDM.EnqueueIn(f.ctx, q, d, reqs, "read before the withdrawal", iam.SystemActor)
+		return err
+	}); err != nil {
+		f.t.Fatal(err)
+	}
+	return cmds
+}
+
+// TestLeavingDeviceIsSentNoOtherProfileRemoval: a RemoveProfile of another
+// profile, queued past the withdrawal, is not sent to the leaving phone: it
+// fails unsent, and the phone gets its management profile's removal only.
+func TestLeavingDeviceIsSentNoOtherProfileRemoval(t *testing.T) {
+	storetest.ForEachEngine(t, func(t *testing.T, st store.Store) {
+		f := newFleet(t, st)
+		phone, phoneID := f.leavingPhone()
+		other := f.queueAsIfEnrolled(phoneID, mdmproto.RemoveProfile{Identifier: "com.example.wifi"})
+
+		phone.RefuseRemovals = true // answers, and stays
+		if n, err := phone.Poll(f.ctx); err != nil || n != 1 {
+			t.Fatalf("the leaving phone answered %d commands (%v), want its management profile's removal only", n, err)
+		}
+		c, err := f.app.Store.Read().Commands().Get(f.ctx, f.tenant, other[0].ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if c.State != store.CommandError || !c.SentAt.IsZero() || !strings.Contains(c.ErrorChain, "leaving management") {
+			t.Errorf("the other profile's removal: %s, sent at %v, %s; want failed unsent", c.State, c.SentAt, c.ErrorChain)
+		}
+		if acts := f.retireActions(phoneID); len(acts) != 1 || acts[0].State != store.ActionFailed {
+			t.Errorf("the withdrawal's retire: %+v, want failed by the phone's refusal", acts)
+		}
+	})
+}
