@@ -1,9 +1,12 @@
 package server
 
 import (
+	"bytes"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/steward-mdm/steward/internal/apple/mdm"
 	"github.com/steward-mdm/steward/internal/apple/mdmproto"
 	"github.com/steward-mdm/steward/internal/iam"
 	"github.com/steward-mdm/steward/internal/store"
@@ -51,6 +54,60 @@ func TestLeavingDeviceIsSentNoOtherProfileRemoval(t *testing.T) {
 		}
 		if acts := f.retireActions(phoneID); len(acts) != 1 || acts[0].State != store.ActionFailed {
 			t.Errorf("the withdrawal's retire: %+v, want failed by the phone's refusal", acts)
+		}
+	})
+}
+
+// expireCertificateIn moves the device's identity certificate's expiry to
+// the given time from now.
+func (f *testFleet) expireCertificateIn(deviceID string, in time.Duration) {
+	f.t.Helper()
+	if err := f.app.Store.Tx(f.ctx, func(q store.Queries) error {
+		ch, err := q.AppleChannels().Get(f.ctx, f.tenant, deviceID)
+		if err != nil {
+			return err
+		}
+		ch.CertNotAfter = time.Now().Add(in)
+		return q.AppleChannels().Update(f.ctx, ch)
+	}); err != nil {
+		f.t.Fatal(err)
+	}
+}
+
+// TestWithdrawalKeepsAPendingIdentityRenewal: a renewal queued just before
+// the withdrawal stays queued (no other is queued for days), and the
+// leaving phone installs it beside its removal: its channel outlives the
+// certificate that was about to expire.
+func TestWithdrawalKeepsAPendingIdentityRenewal(t *testing.T) {
+	storetest.ForEachEngine(t, func(t *testing.T, st store.Store) {
+		f := newFleet(t, st)
+		var renewal string
+		phone, phoneID := f.leavingPhoneAfter(func(phoneID string) {
+			f.expireCertificateIn(phoneID, 20*24*time.Hour)
+			if n, err := f.app.MDM.RenewIdentities(f.ctx, 100); err != nil || n != 1 {
+				t.Fatalf("renewals queued: %d, %v; want 1", n, err)
+			}
+			ch, err := f.app.Store.Read().AppleChannels().Get(f.ctx, f.tenant, phoneID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			renewal = ch.RenewalCommand
+		})
+		if c, err := f.app.Store.Read().Commands().Get(f.ctx, f.tenant, renewal); err != nil || c.State != store.CommandQueued {
+			t.Fatalf("after the withdrawal the pending renewal is %s (%v), want still queued", c.State, err)
+		}
+
+		before := phone.Certificate()
+		phone.RefuseRemovals = true // it answers the removal, then installs its renewal
+		if n, err := phone.Poll(f.ctx); err != nil || n != 2 {
+			t.Fatalf("the leaving phone answered %d commands (%v), want its removal and its renewal", n, err)
+		}
+		ch, err := f.app.Store.Read().AppleChannels().Get(f.ctx, f.tenant, phoneID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if phone.Certificate().SerialNumber.Cmp(before.SerialNumber) == 0 || !bytes.Equal(ch.CertFingerprint, mdm.Fingerprint(phone.Certificate())) {
+			t.Error("the pending renewal did not renew the leaving phone's identity")
 		}
 	})
 }
