@@ -6,8 +6,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/steward-mdm/steward/internal/actions"
+	"github.com/steward-mdm/steward/internal/api"
 	"github.com/steward-mdm/steward/internal/apple/mdm"
 	"github.com/steward-mdm/steward/internal/apple/mdmproto"
+	"github.com/steward-mdm/steward/internal/compliance"
 	"github.com/steward-mdm/steward/internal/iam"
 	"github.com/steward-mdm/steward/internal/store"
 	"github.com/steward-mdm/steward/internal/store/storetest"
@@ -108,6 +111,39 @@ func TestWithdrawalKeepsAPendingIdentityRenewal(t *testing.T) {
 		}
 		if phone.Certificate().SerialNumber.Cmp(before.SerialNumber) == 0 || !bytes.Equal(ch.CertFingerprint, mdm.Fingerprint(phone.Certificate())) {
 			t.Error("the pending renewal did not renew the leaving phone's identity")
+		}
+	})
+}
+
+// TestComplianceLadderSkipsLeavingDevices: a ladder step that fell due for
+// a phone before its employee withdrew consent neither locks nor asks to
+// retire the leaving phone: its ladder stops, and its only action stays
+// the withdrawal's removal.
+func TestComplianceLadderSkipsLeavingDevices(t *testing.T) {
+	storetest.ForEachEngine(t, func(t *testing.T, st store.Store) {
+		f := newFleet(t, st)
+		_, phoneID := f.leavingPhoneAfter(func(phoneID string) {
+			ladder := compliance.Ladder{{Action: compliance.StepLock}, {Action: compliance.StepRetire}}
+			f.must(201, f.owner, "POST", f.path("/compliance/policies"), compliance.PolicyInput{Name: "Current OS",
+				Rules: compliance.Rules{MinOSVersion: "99.0"}, Ladder: &ladder}, nil)
+			standings, err := f.app.Store.Read().Compliance().Standings(f.ctx, f.tenant, phoneID)
+			if err != nil || len(standings) != 1 || standings[0].NextStepAt.IsZero() {
+				t.Fatalf("precondition: the phone's ladder is due: %+v, %v", standings, err)
+			}
+		})
+		for range 3 {
+			if _, err := f.app.Compliance.RunDueSteps(f.ctx, 10); err != nil {
+				t.Fatal(err)
+			}
+		}
+		var acts api.List[api.ActionView]
+		f.must(200, f.owner, "GET", f.path("/devices/"+phoneID+"/actions"), nil, &acts)
+		if len(acts.Items) != 1 || acts.Items[0].Action != string(actions.Retire) || acts.Items[0].State != store.ActionQueued {
+			t.Errorf("the leaving phone's actions: %+v, want only the withdrawal's queued retire", acts.Items)
+		}
+		standings, err := f.app.Store.Read().Compliance().Standings(f.ctx, f.tenant, phoneID)
+		if err != nil || len(standings) != 1 || !standings[0].NextStepAt.IsZero() || standings[0].Steps != 0 {
+			t.Errorf("the leaving phone's ladder: %+v, %v; want stopped before any step", standings, err)
 		}
 	})
 }
