@@ -147,3 +147,108 @@ func TestComplianceLadderSkipsLeavingDevices(t *testing.T) {
 		}
 	})
 }
+
+// assertGaveUp checks that Steward stopped telling the leaving device to
+// leave, once, for a reason containing why: its last retire failed saying
+// so, no removal is open, and the device is still leaving.
+func (f *testFleet) assertGaveUp(deviceID, why string) {
+	f.t.Helper()
+	acts := f.retireActions(deviceID)
+	if len(acts) == 0 || acts[0].State != store.ActionFailed || !strings.Contains(acts[0].Error, "Steward stopped") ||
+		!strings.Contains(acts[0].Error, why) || !strings.Contains(acts[0].Error, "deprovision") {
+		f.t.Fatalf("the last retire: %+v, want failed saying Steward stopped because %s", acts, why)
+	}
+	if c, err := f.app.Store.Read().Commands().Get(f.ctx, f.tenant, acts[0].CommandID); err != nil || store.CommandOpen(c.State) {
+		f.t.Errorf("the last removal is %s (%v), want no longer open", c.State, err)
+	}
+	entries, err := f.app.Store.Read().Audit().List(f.ctx, f.tenant, store.AuditFilter{Action: "device.leave.gave_up"})
+	if err != nil || len(entries) != 1 || entries[0].TargetID != deviceID || !strings.Contains(entries[0].Reason, why) {
+		f.t.Errorf("the audit of the end: %+v, %v; want one, saying %q", entries, err, why)
+	}
+	if d := f.device(f.owner, deviceID); d.State != store.DeviceLeaving {
+		f.t.Errorf("after Steward stopped: %q, want leaving", d.State)
+	}
+}
+
+// TestLeavingDeviceSilentForAMonthIsGivenUp: a leaving phone that never
+// checks in again keeps its removal queued for thirty days; then Steward
+// stops as after the last attempt: the removal is cancelled, the retire
+// fails saying why, the end is audited once, the phone's identity is no
+// longer renewed, and an admin can still deprovision it.
+func TestLeavingDeviceSilentForAMonthIsGivenUp(t *testing.T) {
+	storetest.ForEachEngine(t, func(t *testing.T, st store.Store) {
+		f := newFleet(t, st)
+		phone, phoneID := f.leavingPhone()
+		now := time.Now()
+
+		if n := f.retellAt(now, 29*24*time.Hour); n != 0 {
+			t.Fatalf("a queued removal was sent again (%d)", n)
+		}
+		if acts := f.retireActions(phoneID); len(acts) != 1 || acts[0].State != store.ActionQueued {
+			t.Fatalf("after 29 silent days: %+v, want the removal still queued", acts)
+		}
+		for _, after := range []time.Duration{31 * 24 * time.Hour, 60 * 24 * time.Hour} { // and again: the end holds
+			if n := f.retellAt(now, after); n != 0 {
+				t.Fatalf("after %s the removal was sent again %d times", after, n)
+			}
+		}
+		f.assertGaveUp(phoneID, "has not checked in for")
+		if acts := f.retireActions(phoneID); len(acts) != 1 {
+			t.Errorf("%d retires, want the withdrawal's only", len(acts))
+		}
+
+		f.expireCertificateIn(phoneID, 20*24*time.Hour)
+		if n, err := f.app.MDM.RenewIdentities(f.ctx, 100); err != nil || n != 0 {
+			t.Errorf("renewals queued for a phone Steward gave up on: %d, %v; want none", n, err)
+		}
+		if n, err := phone.Poll(f.ctx); err != nil || n != 0 {
+			t.Errorf("the phone Steward gave up on answered %d commands (%v), want none", n, err)
+		}
+		f.must(200, f.owner, "POST", f.path("/devices/"+phoneID+"/deprovision"), api.ReasonRequest{Reason: "the phone never came back"}, nil)
+		if d := f.device(f.owner, phoneID); d.State != store.DeviceDeprovisioned {
+			t.Errorf("a leaving device deprovisioned after Steward stopped: %q", d.State)
+		}
+	})
+}
+
+// TestLeavingDeviceWithAnExpiredIdentityIsGivenUp: once a leaving phone's
+// identity certificate expired it can never be told: Steward stops at the
+// next run, its queued removal cancelled.
+func TestLeavingDeviceWithAnExpiredIdentityIsGivenUp(t *testing.T) {
+	storetest.ForEachEngine(t, func(t *testing.T, st store.Store) {
+		f := newFleet(t, st)
+		_, phoneID := f.leavingPhone()
+		f.expireCertificateIn(phoneID, time.Hour)
+		now := time.Now()
+		if n := f.retellAt(now, 0); n != 0 {
+			t.Fatalf("told %d", n)
+		}
+		if acts := f.retireActions(phoneID); len(acts) != 1 || acts[0].State != store.ActionQueued {
+			t.Fatalf("before the expiry: %+v, want the removal still queued", acts)
+		}
+		f.retellAt(now, 2*time.Hour)
+		f.assertGaveUp(phoneID, "identity certificate expired")
+	})
+}
+
+// TestLeavingDeviceExpiringWhileWaitingIsGivenUp: a leaving phone whose
+// identity expires while its refused removal waits to be sent again is not
+// sent it: Steward stops instead.
+func TestLeavingDeviceExpiringWhileWaitingIsGivenUp(t *testing.T) {
+	storetest.ForEachEngine(t, func(t *testing.T, st store.Store) {
+		f := newFleet(t, st)
+		phone, phoneID := f.leavingPhone()
+		phone.RefuseRemovals = true
+		if n, err := phone.Poll(f.ctx); err != nil || n != 1 {
+			t.Fatalf("the phone answered %d commands (%v), want its removal", n, err)
+		}
+		f.expireCertificateIn(phoneID, time.Hour)
+		if n := f.retellAt(time.Now(), 2*time.Hour); n != 0 {
+			t.Fatalf("a removal was sent again to a phone that can no longer be told (%d)", n)
+		}
+		f.assertGaveUp(phoneID, "identity certificate expired")
+		if acts := f.retireActions(phoneID); len(acts) != 1 {
+			t.Errorf("%d retires, want the refused one only", len(acts))
+		}
+	})
+}

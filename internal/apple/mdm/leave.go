@@ -2,6 +2,7 @@ package mdm
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
@@ -111,6 +112,31 @@ func (s *Service) RetellLeavingIn(ctx context.Context, q store.Queries, d store.
 		return store.Command{}, err
 	}
 	return s.enqueueForLeavingIn(ctx, q, d, mdmproto.RemoveProfile{Identifier: mdmproto.EnrolmentIdentifier(ch.EnrolmentID)}, reason, actor)
+}
+
+// StopTellingToLeaveIn cancels, inside the caller's transaction, removal
+// command commandID of leaving device d: Steward stopped telling the device
+// to leave, for the reason why. Its hooks run. Nothing happens when the
+// command is no longer open.
+func (s *Service) StopTellingToLeaveIn(ctx context.Context, q store.Queries, d store.Device, commandID, why string) error {
+	cmd, err := q.Commands().Get(ctx, d.TenantID, commandID)
+	if errors.Is(err, store.ErrNotFound) || (err == nil && (cmd.DeviceID != d.ID || !store.CommandOpen(cmd.State))) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	chain, err := json.Marshal([]mdmproto.ErrorChainItem{{LocalizedDescription: "cancelled: Steward stopped telling the device to leave: " + why}})
+	if err != nil {
+		return err
+	}
+	cmd.State, cmd.CompletedAt, cmd.ErrorChain = store.CommandCancelled, s.clock(), string(chain)
+	if err := q.Commands().Update(ctx, cmd); errors.Is(err, store.ErrNotFound) {
+		return nil // answered meanwhile
+	} else if err != nil {
+		return err
+	}
+	return s.finished(ctx, q, cmd)
 }
 
 // enqueueForLeavingIn queues one of Steward's own requests that a leaving
