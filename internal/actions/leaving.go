@@ -20,7 +20,9 @@ import (
 // attempt is a retire action of the withdrawal's batch, sent again after a
 // delay that grows with the attempts, up to maxLeaveAttempts. After the
 // last, the device stays leaving with its retire failed and the reason on
-// it; an admin deletes or deprovisions it.
+// it; an admin deletes or deprovisions it. Steward stops the same way, with
+// attempts left, when the device can never be told (its identity expired)
+// or stays silent too long (leaveSilence).
 
 // leaveRetryDelays is how long after its n-th failed removal (n from 1) a
 // leaving device is sent the removal again. Steward stops after the last
@@ -29,6 +31,15 @@ var leaveRetryDelays = []time.Duration{time.Hour, 24 * time.Hour, 72 * time.Hour
 
 // maxLeaveAttempts bounds the removals sent to one leaving device.
 var maxLeaveAttempts = len(leaveRetryDelays) + 1
+
+// leaveSilence is how long a leaving device may stay silent while its
+// removal waits before Steward stops telling it. The retries alone span
+// about four days (1h + 24h + 72h, plus the deliveries a device may leave
+// unanswered); thirty days of silence beyond that outlasts holidays and
+// dead batteries, and is the renewal window, so a device that never comes
+// back is not kept managed, and its identity renewed, for good. A device
+// that is off that long is lost, wiped or sold: an admin decides.
+const leaveSilence = 30 * 24 * time.Hour
 
 // leavingActor is who sends a leaving device its removal again.
 var leavingActor = iam.Actor{Type: store.ActorSystem, ID: "leaving-devices"}
@@ -88,8 +99,21 @@ func (s *Service) retellOne(ctx context.Context, d store.Device, now time.Time) 
 			return err
 		}
 		last, attempts, err := lastRemoval(ctx, q, cur)
-		if err != nil || last.ID == "" || last.State != store.ActionFailed || attempts >= maxLeaveAttempts {
+		if err != nil || last.ID == "" || last.Final || (last.State == store.ActionFailed && attempts >= maxLeaveAttempts) {
 			return err
+		}
+		if last.State != store.ActionQueued && last.State != store.ActionFailed {
+			return nil
+		}
+		why, err := leaveEnded(ctx, q, cur, last, now)
+		if err != nil || why != "" {
+			if err == nil {
+				err = s.stopTellingToLeave(ctx, q, cur, last, why)
+			}
+			return err
+		}
+		if last.State != store.ActionFailed {
+			return nil // queued, and waiting for the device
 		}
 		if now.Before(last.UpdatedAt.Add(leaveRetryDelays[attempts-1])) {
 			return nil
@@ -107,6 +131,61 @@ func (s *Service) retellOne(ctx context.Context, d store.Device, now time.Time) 
 			CommandID: cmd.ID, CreatedAt: now, UpdatedAt: now}})
 	})
 	return told, err
+}
+
+// leaveEnded says why telling leaving device d to leave is over although
+// attempts are left, with last its newest removal; "" when it is not. It
+// is over when the device's identity certificate expired (it can no
+// longer authenticate, so it can never be told), or when the device stayed
+// silent for leaveSilence while its removal waited.
+func leaveEnded(ctx context.Context, q store.Queries, d store.Device, last store.DeviceAction, now time.Time) (string, error) {
+	ch, err := q.AppleChannels().Get(ctx, d.TenantID, d.ID)
+	if errors.Is(err, store.ErrNotFound) {
+		return "", nil
+	}
+	if err != nil {
+		return "", err
+	}
+	if !ch.CertNotAfter.IsZero() && !now.Before(ch.CertNotAfter) {
+		return fmt.Sprintf("its identity certificate expired on %s, so it can no longer be told", ch.CertNotAfter.UTC().Format(time.DateOnly)), nil
+	}
+	silent := last.CreatedAt // silent since its removal was queued, or since it was last seen
+	if d.LastSeenAt.After(silent) {
+		silent = d.LastSeenAt
+	}
+	if now.Sub(silent) >= leaveSilence {
+		return fmt.Sprintf("it has not checked in for %d days while its removal waited", int(now.Sub(silent)/(24*time.Hour))), nil
+	}
+	return "", nil
+}
+
+// stopTellingToLeave gives up on leaving device d before its last attempt,
+// for the reason why, as after the last: its removal last, if still
+// queued, is cancelled, and last fails saying that Steward stopped, which
+// is audited (device.leave.gave_up). Final keeps it so.
+func (s *Service) stopTellingToLeave(ctx context.Context, q store.Queries, d store.Device, last store.DeviceAction, why string) error {
+	last.Final, last.UpdatedAt = true, s.clock()
+	if err := q.Actions().Update(ctx, last); err != nil {
+		return err
+	}
+	if last.State == store.ActionQueued {
+		// Its hook fails last, through leavingRemovalFailed.
+		if err := s.mdm.StopTellingToLeaveIn(ctx, q, d, last.CommandID, why); err != nil {
+			return err
+		}
+		settled, err := q.Actions().Get(ctx, d.TenantID, last.ID)
+		if err != nil || settled.State != store.ActionQueued {
+			return err
+		}
+	}
+	// Failed already (waiting to be sent again), or its command was not
+	// open although the action waited on it.
+	var err error
+	last.State = store.ActionFailed
+	if last.Error, err = s.leavingRemovalFailed(ctx, q, last, "Steward stopped telling the device to leave: "+why); err != nil {
+		return err
+	}
+	return q.Actions().Update(ctx, last)
 }
 
 // lastRemoval returns leaving device d's newest removal (a retire that
@@ -128,8 +207,8 @@ func lastRemoval(ctx context.Context, q store.Queries, d store.Device) (store.De
 }
 
 // StoppedTellingToLeave reports whether Steward stopped telling leaving
-// device d to leave: its last removal failed and no attempt is left
-// (device.leave.gave_up). Nothing then needs its channel, so its identity
+// device d to leave: its last removal failed and no attempt is left, or
+// it gave up early (device.leave.gave_up). Nothing then needs its channel, so its identity
 // is no longer renewed and the channel lapses with its certificate. A
 // device with a removal queued, or one still to be sent again, reports
 // false, as does one with no removal on record.
@@ -141,7 +220,7 @@ func (s *Service) StoppedTellingToLeave(ctx context.Context, q store.Queries, d 
 	if err != nil || last.ID == "" {
 		return false, err
 	}
-	return last.State == store.ActionFailed && attempts >= maxLeaveAttempts, nil
+	return last.State == store.ActionFailed && (attempts >= maxLeaveAttempts || last.Final), nil
 }
 
 // leavingRemovalFailed describes, for the admin, the failed retire a of a
@@ -158,7 +237,7 @@ func (s *Service) leavingRemovalFailed(ctx context.Context, q store.Queries, a s
 	if err != nil || last.ID != a.ID {
 		return summary, err // not its removal
 	}
-	if attempts < maxLeaveAttempts {
+	if attempts < maxLeaveAttempts && !a.Final {
 		return fmt.Sprintf("%s (removal %d of %d; sent again in about %s)", summary, attempts, maxLeaveAttempts,
 			leaveRetryDelays[attempts-1]), nil
 	}

@@ -453,6 +453,13 @@ func (e *Engine) runStep(ctx context.Context, q store.Queries, due store.DeviceC
 	if err != nil {
 		return err
 	}
+	if d.State != store.DeviceEnrolled {
+		// Leaving (its employee's withdrawal decided its end) or gone: no
+		// step may act on it, and its ladder stops rather than fall due
+		// again every run ahead of the devices behind it.
+		cur.NextStepAt = time.Time{}
+		return q.Compliance().PutStanding(ctx, cur)
+	}
 	now := e.clock()
 	step := pol.Ladder[cur.Steps]
 	if err := e.carryOut(ctx, q, d, pol, cur, step); err != nil {

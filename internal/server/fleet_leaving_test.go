@@ -21,11 +21,21 @@ import (
 // consent: the phone is leaving, its removal queued.
 func (f *testFleet) leavingPhone() (*sim.Device, string) {
 	f.t.Helper()
+	return f.leavingPhoneAfter(nil)
+}
+
+// leavingPhoneAfter is leavingPhone running enrolled (when not nil) on the
+// enrolled phone before the withdrawal.
+func (f *testFleet) leavingPhoneAfter(enrolled func(phoneID string)) (*sim.Device, string) {
+	f.t.Helper()
 	erika, err := f.app.Privacy.CreateSubject(f.ctx, f.tenant, privacy.SubjectInput{Email: "erika@fleet.test"}, iam.SystemActor)
 	if err != nil {
 		f.t.Fatal(err)
 	}
 	phone, phoneID := f.enrol("personal", erika.ID, "", nil)
+	if enrolled != nil {
+		enrolled(phoneID)
+	}
 	cs, err := f.app.Privacy.Consents(f.ctx, f.tenant, erika.ID)
 	if err != nil || len(cs.Consents) == 0 {
 		f.t.Fatalf("consents: %+v, %v", cs, err)

@@ -439,6 +439,9 @@ type CommandStore interface {
 	// cancelled at at, with errorChain, drops their payloads, and returns
 	// them. CancelOpenForUser does the same for one user channel's.
 	CancelOpen(ctx context.Context, tenantID, deviceID string, errorChain string, at time.Time) ([]Command, error)
+	// CancelOpenExcept is CancelOpen leaving command keepID as it is (every
+	// open command goes when keepID is empty).
+	CancelOpenExcept(ctx context.Context, tenantID, deviceID, keepID, errorChain string, at time.Time) ([]Command, error)
 	CancelOpenForUser(ctx context.Context, tenantID, deviceID, userChannel, errorChain string, at time.Time) ([]Command, error)
 	// SetErrorChain replaces a finished command's error chain (an erasure
 	// strips the device's descriptions from it); ErrNotFound when there is

@@ -383,8 +383,11 @@ type DeviceAction struct {
 	State       string
 	CommandID   string
 	Error       string
-	CreatedAt   time.Time
-	UpdatedAt   time.Time
+	// Final marks a leaving device's removal after which Steward sends no
+	// other, though attempts were left: it gave up on the device early.
+	Final     bool
+	CreatedAt time.Time
+	UpdatedAt time.Time
 }
 
 // ActionStore holds remote actions.
@@ -407,7 +410,7 @@ type ActionStore interface {
 	LastQueued(ctx context.Context, tenantID, deviceID, action string) (DeviceAction, error)
 	// BatchDevices returns how many distinct devices the batch's actions name.
 	BatchDevices(ctx context.Context, tenantID, batchID string) (int, error)
-	// Update writes State, CommandID, Error and UpdatedAt.
+	// Update writes State, CommandID, Error, Final and UpdatedAt.
 	Update(ctx context.Context, a DeviceAction) error
 }
 

@@ -145,19 +145,36 @@ func (s *Service) sendNext(ctx context.Context, q store.Queries, d store.Device,
 
 // leavingTakes says whether leaving device d is sent cmd: the removal of
 // its management profile, or the renewal of its identity certificate,
-// which keeps the channel that removal needs from expiring.
+// which keeps the channel that removal needs from expiring. The removal of
+// any other profile is not: the withdrawal ended all other management.
 func (s *Service) leavingTakes(ctx context.Context, q store.Queries, d store.Device, cmd store.Command) (bool, error) {
-	if cmd.RequestType == string(mdmproto.RequestRemoveProfile) {
-		return true, nil
-	}
-	if cmd.RequestType != string(mdmproto.RequestInstallProfile) {
+	removal := cmd.RequestType == string(mdmproto.RequestRemoveProfile)
+	if !removal && cmd.RequestType != string(mdmproto.RequestInstallProfile) {
 		return false, nil
 	}
 	ch, err := q.AppleChannels().Get(ctx, d.TenantID, d.ID)
 	if err != nil {
 		return false, err
 	}
-	return ch.RenewalCommand == cmd.ID, nil
+	if !removal {
+		return ch.RenewalCommand == cmd.ID, nil
+	}
+	return s.removesManagement(cmd, ch), nil
+}
+
+// removesManagement says whether RemoveProfile command cmd removes the
+// management profile of ch's enrolment; one whose payload cannot be read
+// is taken not to.
+func (s *Service) removesManagement(cmd store.Command, ch store.AppleChannel) bool {
+	built, err := s.sealer.Open(cmd.Payload, commandAD(cmd.ID))
+	if err == nil {
+		var id string
+		if id, err = mdmproto.RemovedProfile(built); err == nil {
+			return id == mdmproto.EnrolmentIdentifier(ch.EnrolmentID)
+		}
+	}
+	s.log.Warn("a queued RemoveProfile could not be read; it is not sent to the leaving device", "tenant", cmd.TenantID, "command", cmd.ID, "error", err.Error())
+	return false
 }
 
 // wipeWithdrawn says whether cmd is a full wipe of personally owned device

@@ -2,6 +2,7 @@ package mdm
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
@@ -64,7 +65,10 @@ func (s *Service) DeviceLeft(ctx context.Context, q store.Queries, d store.Devic
 // be told to remove its management profile: its users' channels close and
 // its open commands are cancelled (their hooks run), while its own channel
 // stays open, and keeps getting pushes (or its next TokenUpdate sends
-// one), for that one removal. It returns
+// one), for that one removal. A pending renewal of its identity stays
+// queued: cancelled, none would be queued again before its challenge's
+// TTL, and a certificate expiring meanwhile would take with it the
+// channel the removal needs. It returns
 // the profile's identifier; a Conflict when d is not an enrolled Apple
 // device, which cannot be told.
 func (s *Service) PrepareToLeave(ctx context.Context, q store.Queries, d store.Device) (string, error) {
@@ -81,7 +85,7 @@ func (s *Service) PrepareToLeave(ctx context.Context, q store.Queries, d store.D
 	if err := q.AppleUserChannels().CheckOutDevice(ctx, d.TenantID, d.ID, s.clock()); err != nil {
 		return "", err
 	}
-	if err := s.cancelOpen(ctx, q, d.TenantID, d.ID, leavingChain); err != nil {
+	if err := s.cancelOpenExcept(ctx, q, d.TenantID, d.ID, ch.RenewalCommand, leavingChain); err != nil {
 		return "", err
 	}
 	return mdmproto.EnrolmentIdentifier(ch.EnrolmentID), nil
@@ -108,6 +112,31 @@ func (s *Service) RetellLeavingIn(ctx context.Context, q store.Queries, d store.
 		return store.Command{}, err
 	}
 	return s.enqueueForLeavingIn(ctx, q, d, mdmproto.RemoveProfile{Identifier: mdmproto.EnrolmentIdentifier(ch.EnrolmentID)}, reason, actor)
+}
+
+// StopTellingToLeaveIn cancels, inside the caller's transaction, removal
+// command commandID of leaving device d: Steward stopped telling the device
+// to leave, for the reason why. Its hooks run. Nothing happens when the
+// command is no longer open.
+func (s *Service) StopTellingToLeaveIn(ctx context.Context, q store.Queries, d store.Device, commandID, why string) error {
+	cmd, err := q.Commands().Get(ctx, d.TenantID, commandID)
+	if errors.Is(err, store.ErrNotFound) || (err == nil && (cmd.DeviceID != d.ID || !store.CommandOpen(cmd.State))) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	chain, err := json.Marshal([]mdmproto.ErrorChainItem{{LocalizedDescription: "cancelled: Steward stopped telling the device to leave: " + why}})
+	if err != nil {
+		return err
+	}
+	cmd.State, cmd.CompletedAt, cmd.ErrorChain = store.CommandCancelled, s.clock(), string(chain)
+	if err := q.Commands().Update(ctx, cmd); errors.Is(err, store.ErrNotFound) {
+		return nil // answered meanwhile
+	} else if err != nil {
+		return err
+	}
+	return s.finished(ctx, q, cmd)
 }
 
 // enqueueForLeavingIn queues one of Steward's own requests that a leaving
@@ -254,6 +283,20 @@ func (s *Service) cancelOpen(ctx context.Context, q store.Queries, tenantID, dev
 	if err != nil {
 		return err
 	}
+	return s.finishedAll(ctx, q, cancelled)
+}
+
+// cancelOpenExcept is cancelOpen leaving command keepID open.
+func (s *Service) cancelOpenExcept(ctx context.Context, q store.Queries, tenantID, deviceID, keepID, chain string) error {
+	cancelled, err := q.Commands().CancelOpenExcept(ctx, tenantID, deviceID, keepID, chain, s.clock())
+	if err != nil {
+		return err
+	}
+	return s.finishedAll(ctx, q, cancelled)
+}
+
+// finishedAll runs the finished hooks of cancelled, in order.
+func (s *Service) finishedAll(ctx context.Context, q store.Queries, cancelled []store.Command) error {
 	for _, cmd := range cancelled {
 		if err := s.finished(ctx, q, cmd); err != nil {
 			return err

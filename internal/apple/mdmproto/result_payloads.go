@@ -134,6 +134,21 @@ func DeviceInformationQueries(command []byte) ([]string, error) {
 	return c.Command.Queries, nil
 }
 
+// RemovedProfile returns the identifier of the profile a built
+// RemoveProfile command removes.
+func RemovedProfile(command []byte) (string, error) {
+	var c struct {
+		Command identifierWire `plist:"Command"`
+	}
+	if err := decodeXMLPlist(command, &c); err != nil {
+		return "", fmt.Errorf("decode %s command: %w", RequestRemoveProfile, err)
+	}
+	if c.Command.RequestType != RequestRemoveProfile {
+		return "", fmt.Errorf("decode %s command: it is a %.64q command", RequestRemoveProfile, string(c.Command.RequestType))
+	}
+	return c.Command.Identifier, nil
+}
+
 // DecodeDeviceInformation decodes the QueryResponses of a DeviceInformation result.
 func DecodeDeviceInformation(r Result) (DeviceInformationResult, error) {
 	var w struct {

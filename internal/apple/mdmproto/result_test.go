@@ -137,6 +137,25 @@ func TestDeviceInformationQueriesOfACommand(t *testing.T) {
 	}
 }
 
+// TestRemovedProfileOfACommand: the identifier read back from a built
+// RemoveProfile is the profile it removes; another command names none.
+func TestRemovedProfileOfACommand(t *testing.T) {
+	built, err := Build("C-1", RemoveProfile{Identifier: "com.example.wifi"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, err := RemovedProfile(built.Plist()); err != nil || got != "com.example.wifi" {
+		t.Errorf("identifier %q, %v", got, err)
+	}
+	other, err := Build("C-2", RemoveApplication{Identifier: "com.example.app"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, err := RemovedProfile(other.Plist()); err == nil {
+		t.Errorf("a RemoveApplication command gave identifier %q", got)
+	}
+}
+
 // TestDecodeRefusesNonFiniteNumbers: plists can spell NaN and infinities;
 // no measurement is one, and JSON cannot hold them, so such a result does
 // not decode (its command fails) instead of failing later, in the gate.

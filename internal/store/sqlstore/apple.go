@@ -607,6 +607,10 @@ func (s commandStore) CancelOpen(ctx context.Context, tenantID, deviceID, errorC
 	return s.cancelOpen(ctx, "", tenantID, deviceID, errorChain, at)
 }
 
+func (s commandStore) CancelOpenExcept(ctx context.Context, tenantID, deviceID, keepID, errorChain string, at time.Time) ([]store.Command, error) {
+	return s.cancelOpen(ctx, ` AND id <> $6`, tenantID, deviceID, errorChain, at, keepID)
+}
+
 func (s commandStore) CancelOpenForUser(ctx context.Context, tenantID, deviceID, userChannel, errorChain string, at time.Time) ([]store.Command, error) {
 	return s.cancelOpen(ctx, ` AND user_channel = $6`, tenantID, deviceID, errorChain, at, userChannel)
 }

@@ -504,6 +504,22 @@ func testCommandCancel(t *testing.T, st store.Store) {
 	if got := cancel(a.ID); len(got) != 0 {
 		t.Fatalf("cancelling twice cancelled %d more", len(got))
 	}
+
+	// CancelOpenExcept leaves the one command named open, and only it.
+	kept, gone := mk(other, store.CommandQueued), mk(other, store.CommandQueued)
+	tx(t, st, func(q store.Queries) error { return q.Commands().Enqueue(ctx, []store.Command{kept, gone}, 10) })
+	var except []store.Command
+	tx(t, st, func(q store.Queries) error {
+		var err error
+		except, err = q.Commands().CancelOpenExcept(ctx, a.ID, other, kept.ID, `[{"LocalizedDescription":"gone"}]`, at.Add(time.Hour))
+		return err
+	})
+	if len(except) != 2 || except[0].ID != cmds[3].ID || except[1].ID != gone.ID {
+		t.Fatalf("CancelOpenExcept cancelled %+v, want the device's other open commands", except)
+	}
+	if stored, _ := st.Read().Commands().Get(ctx, a.ID, kept.ID); stored.State != store.CommandQueued || string(stored.Payload) != "sealed pin" {
+		t.Fatalf("the command CancelOpenExcept keeps changed: %+v", stored)
+	}
 }
 
 func testCertificateExpiry(t *testing.T, st store.Store) {

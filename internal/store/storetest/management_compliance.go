@@ -230,7 +230,7 @@ func testActions(t *testing.T, st store.Store) {
 		t.Fatal("ForApproval with an empty approval ID listed actions")
 	}
 
-	x1.State, x1.CommandID, x1.UpdatedAt = store.ActionQueued, "cmd-9", micro(at.Add(time.Minute))
+	x1.State, x1.CommandID, x1.Final, x1.UpdatedAt = store.ActionQueued, "cmd-9", true, micro(at.Add(time.Minute))
 	tx(t, st, func(q store.Queries) error { return q.Actions().Update(ctx, x1) })
 	moved := x2
 	moved.TenantID, moved.State = b.ID, store.ActionRejected
