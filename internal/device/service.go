@@ -62,7 +62,7 @@ func (s *Service) InventoryChanged(ctx context.Context, q store.Queries, d store
 	if !moved && !supervisionDecides(current, changed) {
 		return d, nil
 	}
-	return d, s.reconcileProfiles(ctx, q, d.TenantID, []string{d.ID}) // the caller evaluates compliance next
+	return d, s.reconcileProfiles(ctx, q, d.TenantID, []string{d.ID}, reconcilePass{}) // the caller evaluates compliance next
 }
 
 // supervisionDecides reports whether this report brought the device's
@@ -101,7 +101,7 @@ func (s *Service) Enrolled(ctx context.Context, q store.Queries, d store.Device,
 	if _, err := s.deviceChanged(ctx, q, d, p.Facts, current); err != nil {
 		return err
 	}
-	return s.reconcileProfiles(ctx, q, d.TenantID, []string{d.ID}) // the caller evaluates compliance next
+	return s.reconcileProfiles(ctx, q, d.TenantID, []string{d.ID}, reconcilePass{}) // the caller evaluates compliance next
 }
 
 // ValidateEnrolmentGroup checks an enrolment may name groupID: a static
