@@ -62,6 +62,9 @@ func (s *Service) installOn(ctx context.Context, q store.Queries, cp store.Confi
 			state.Attempts = attempts
 			return s.removeEarlier(ctx, q, cp, d, *prev, state)
 		}
+		if prev != nil && prev.Status == state.Status && prev.Digest == state.Digest && prev.Error == state.Error {
+			return nil // decided again, the same: its time stays that of the decision
+		}
 		return q.DeviceProfiles().Put(ctx, state)
 	}
 	payload, ok := built[cp.ID]

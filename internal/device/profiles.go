@@ -326,6 +326,9 @@ func (s *Service) reconcileDevices(ctx context.Context, q store.Queries, tenantI
 // reconcilePass says what a reconciliation reconsiders besides the states
 // a change left unsettled.
 type reconcilePass struct {
+	// redecide: a fact that decides whether the device takes a profile
+	// changed, so states not applicable are decided again.
+	redecide bool
 	// retryDue, when set, makes the pass the hourly retry: it sends again
 	// only the failed states due by then, counting on their attempts.
 	retryDue time.Time
@@ -334,6 +337,12 @@ type reconcilePass struct {
 // due says whether the retry pass sends h again.
 func (p reconcilePass) due(h store.DeviceProfile) bool {
 	return !h.RetryAt.IsZero() && !h.RetryAt.After(p.retryDue)
+}
+
+// reconsiders says whether a pass that is not a retry decides h again
+// although it is settled.
+func (p reconcilePass) reconsiders(h store.DeviceProfile) bool {
+	return p.redecide && (h.Status == store.ProfileNotApplicable || h.Status == store.ProfileNotApplicableRemovalPending)
 }
 
 func (s *Service) reconcileProfiles(ctx context.Context, q store.Queries, tenantID string, deviceIDs []string, pass reconcilePass) error {
@@ -383,7 +392,7 @@ func (s *Service) reconcileProfiles(ctx context.Context, q store.Queries, tenant
 			switch {
 			case retrying && (!ok || !pass.due(h)):
 				continue
-			case !retrying && ok && settled(h, cp):
+			case !retrying && ok && settled(h, cp) && !pass.reconsiders(h):
 				continue
 			}
 			var prev *store.DeviceProfile

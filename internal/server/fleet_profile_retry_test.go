@@ -265,3 +265,45 @@ func TestProfileRetrySendsNothingToALeavingDevice(t *testing.T) {
 		}
 	})
 }
+
+// TestNotApplicableProfileFollowsSupervision: an iPhone enrolled without
+// supervision does not take AirDrop's restriction. Once it reports that it
+// is supervised (set up again through Automated Device Enrollment), the
+// report decides again and the profile goes to it. A report of the same
+// supervision decides the same and changes nothing.
+func TestNotApplicableProfileFollowsSupervision(t *testing.T) {
+	storetest.ForEachEngine(t, func(t *testing.T, st store.Store) {
+		f := newFleet(t, st)
+		var g api.GroupView
+		f.must(201, f.owner, "POST", f.path("/groups"), api.GroupRequest{Name: "Everyone", Kind: "static"}, &g)
+		var p api.ProfileView
+		f.must(201, f.owner, "POST", f.path("/profiles"), device.ProfileInput{Name: "AirDrop",
+			Definition: restrictionsProfile("org.fleet.airdrop", `"allow_airdrop":false`)}, &p)
+		f.must(204, f.owner, "PUT", f.path("/profiles/"+p.ID+"/groups/"+g.ID), nil, nil)
+		phone, phoneID := f.enrol("corporate", "", g.ID, nil)
+		f.poll(phone)
+		if s := f.profileState(phoneID, p.ID); s.Status != store.ProfileNotApplicable {
+			t.Fatalf("the AirDrop restriction on the unsupervised iPhone: %+v", s)
+		}
+
+		// Supervision dropped by the policy, then kept again: the report
+		// that brings it back decides again, the same, and leaves the
+		// decision's time alone.
+		_, second := f.admin("second@fleet.test", "administrator")
+		decided := f.profileState(phoneID, p.ID).UpdatedAt
+		f.collectOS(privacy.Drop, second)
+		f.collectOS(privacy.Show, second)
+		f.syncDevice(phone, phoneID)
+		f.syncDevice(phone, phoneID)
+		if s := f.profileState(phoneID, p.ID); s.Status != store.ProfileNotApplicable || !s.UpdatedAt.Equal(decided) {
+			t.Errorf("the AirDrop restriction once the unsupervised iPhone reported it again: %+v, decided at %s", s, decided)
+		}
+
+		phone.Supervised = true
+		f.syncDevice(phone, phoneID)
+		f.poll(phone)
+		if s := f.profileState(phoneID, p.ID); s.Status != store.ProfileInstalled || phone.Profiles["org.fleet.airdrop"] == nil {
+			t.Errorf("the AirDrop restriction once the iPhone reported it is supervised: %+v", s)
+		}
+	})
+}
