@@ -36,8 +36,11 @@ func settled(h store.DeviceProfile, cp store.ConfigProfile) bool {
 
 // installOn queues cp's install on fit's device, records why the device
 // does not get it, or that it waits to learn whether the device takes it.
-// prev, when not nil, is the device's state of an earlier version.
-func (s *Service) installOn(ctx context.Context, q store.Queries, cp store.ConfigProfile, fit *deviceFit, prev *store.DeviceProfile, built map[string][]byte) error {
+// prev, when not nil, is the device's state of an earlier version;
+// attempts counts the sends of this version that failed before (the
+// hourly retry's), which a send carries on to its answer.
+func (s *Service) installOn(ctx context.Context, q store.Queries, cp store.ConfigProfile, fit *deviceFit, prev *store.DeviceProfile,
+	built map[string][]byte, attempts int) error {
 	d := fit.d
 	held := prev != nil && prev.OnDevice()
 	state := store.DeviceProfile{TenantID: d.TenantID, DeviceID: d.ID, ProfileID: cp.ID, Digest: cp.Digest, UpdatedAt: s.clock()}
@@ -56,7 +59,11 @@ func (s *Service) installOn(ctx context.Context, q store.Queries, cp store.Confi
 	case v.notApplicable != "":
 		state.Status, state.Error = store.ProfileNotApplicable, "not installed: "+v.notApplicable
 		if held {
+			state.Attempts = attempts
 			return s.removeEarlier(ctx, q, cp, d, *prev, state)
+		}
+		if prev != nil && prev.Status == state.Status && prev.Digest == state.Digest && prev.Error == state.Error {
+			return nil // decided again, the same: its time stays that of the decision
 		}
 		return q.DeviceProfiles().Put(ctx, state)
 	}
@@ -74,6 +81,7 @@ func (s *Service) installOn(ctx context.Context, q store.Queries, cp store.Confi
 		}
 		built[cp.ID] = payload
 	}
+	state.Attempts = attempts
 	cmds, err := s.mdm.EnqueueIn(ctx, q, d, []mdmproto.Request{mdmproto.InstallProfile{Payload: payload,
 		ReviewedForPersonal: ForPersonal(cp.PayloadTypes)}}, "profile "+cp.Identifier+" assigned", profileActor)
 	if err != nil {
@@ -121,6 +129,7 @@ func (s *Service) removeEarlier(ctx context.Context, q store.Queries, cp store.C
 		}
 		state.Status, state.Error = store.ProfileNotApplicableRemovalFailed, "an earlier version is still on the device, its removal not queued ("+
 			ae.Message+"); "+state.Error
+		s.failedAttempt(&state)
 		return q.DeviceProfiles().Put(ctx, state)
 	}
 	state.Status, state.CommandID = store.ProfileNotApplicableRemovalPending, cmds[0].ID
@@ -130,22 +139,24 @@ func (s *Service) removeEarlier(ctx context.Context, q store.Queries, cp store.C
 // earlierRemoved settles the device's answer to removeEarlier's command.
 func (s *Service) earlierRemoved(ctx context.Context, q store.Queries, cmd store.Command, st store.DeviceProfile) error {
 	if cmd.State == store.CommandAcknowledged {
-		st.Status = store.ProfileNotApplicable
+		st.Status, st.Attempts = store.ProfileNotApplicable, 0
 	} else {
 		st.Status, st.Error = store.ProfileNotApplicableRemovalFailed, "an earlier version is still on the device, which refused to remove it ("+
 			mdm.ErrorSummary(cmd.ErrorChain)+"); "+st.Error
+		s.failedAttempt(&st)
 	}
 	return q.DeviceProfiles().Put(ctx, st)
 }
 
 // notQueued records a command the device's queue refused (a full queue):
-// the state fails, and the next change tries again.
+// the state fails, and the hourly retry, or the next change, tries again.
 func (s *Service) notQueued(ctx context.Context, q store.Queries, state store.DeviceProfile, err error) error {
 	var ae *apperr.Error
 	if !errors.As(err, &ae) || ae.Kind == apperr.KindInternal {
 		return err
 	}
 	state.Status, state.Error = store.ProfileFailed, ae.Message
+	s.failedAttempt(&state)
 	return q.DeviceProfiles().Put(ctx, state)
 }
 

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"slices"
 	"strings"
+	"time"
 	"unicode/utf8"
 
 	"github.com/steward-mdm/steward/internal/apperr"
@@ -193,7 +194,7 @@ func (s *Service) DeleteProfile(ctx context.Context, tenantID, profileID string,
 			}
 			for _, st := range states {
 				if st.OnDevice() {
-					if err := s.removeFrom(ctx, q, cp, st.DeviceID); err != nil {
+					if err := s.removeFrom(ctx, q, cp, st.DeviceID, 0); err != nil {
 						return err
 					}
 				}
@@ -313,7 +314,7 @@ func (s *Service) reconcileProfile(ctx context.Context, q store.Queries, cp stor
 // its groups ask (missing or outdated ones installed, ones no group asks
 // for removed), then tells MembershipChanged.
 func (s *Service) reconcileDevices(ctx context.Context, q store.Queries, tenantID string, deviceIDs []string) error {
-	if err := s.reconcileProfiles(ctx, q, tenantID, deviceIDs); err != nil {
+	if err := s.reconcileProfiles(ctx, q, tenantID, deviceIDs, reconcilePass{}); err != nil {
 		return err
 	}
 	if s.MembershipChanged == nil || len(deviceIDs) == 0 {
@@ -322,7 +323,30 @@ func (s *Service) reconcileDevices(ctx context.Context, q store.Queries, tenantI
 	return s.MembershipChanged(ctx, q, tenantID, deviceIDs)
 }
 
-func (s *Service) reconcileProfiles(ctx context.Context, q store.Queries, tenantID string, deviceIDs []string) error {
+// reconcilePass says what a reconciliation reconsiders besides the states
+// a change left unsettled.
+type reconcilePass struct {
+	// redecide: a fact that decides whether the device takes a profile
+	// changed, so states not applicable are decided again.
+	redecide bool
+	// retryDue, when set, makes the pass the hourly retry: it sends again
+	// only the failed states due by then, counting on their attempts.
+	retryDue time.Time
+}
+
+// due says whether the retry pass sends h again.
+func (p reconcilePass) due(h store.DeviceProfile) bool {
+	return !h.RetryAt.IsZero() && !h.RetryAt.After(p.retryDue)
+}
+
+// reconsiders says whether a pass that is not a retry decides h again
+// although it is settled.
+func (p reconcilePass) reconsiders(h store.DeviceProfile) bool {
+	return p.redecide && (h.Status == store.ProfileNotApplicable || h.Status == store.ProfileNotApplicableRemovalPending)
+}
+
+func (s *Service) reconcileProfiles(ctx context.Context, q store.Queries, tenantID string, deviceIDs []string, pass reconcilePass) error {
+	retrying := !pass.retryDue.IsZero()
 	built := map[string][]byte{}
 	for _, id := range deviceIDs {
 		d, err := q.Devices().Get(ctx, tenantID, id)
@@ -339,7 +363,7 @@ func (s *Service) reconcileProfiles(ctx context.Context, q store.Queries, tenant
 		if err != nil {
 			return err
 		}
-		if d.Platform != "" { // apps follow once the platform is known (PlatformLearned)
+		if d.Platform != "" && !retrying { // apps follow once the platform is known (PlatformLearned)
 			if err := s.installRequiredApps(ctx, q, d, groups); err != nil {
 				return err
 			}
@@ -365,19 +389,26 @@ func (s *Service) reconcileProfiles(ctx context.Context, q store.Queries, tenant
 		fit := &deviceFit{d: d, target: targetOf(d)}
 		for pid, cp := range want {
 			h, ok := held[pid]
-			if ok && settled(h, cp) {
+			switch {
+			case retrying && (!ok || !pass.due(h)):
+				continue
+			case !retrying && ok && settled(h, cp) && !pass.reconsiders(h):
 				continue
 			}
 			var prev *store.DeviceProfile
+			attempts := 0 // a change starts the count again
 			if ok {
 				prev = &h
+				if retrying && h.Digest == cp.Digest {
+					attempts = h.Attempts
+				}
 			}
-			if err := s.installOn(ctx, q, cp, fit, prev, built); err != nil {
+			if err := s.installOn(ctx, q, cp, fit, prev, built, attempts); err != nil {
 				return err
 			}
 		}
 		for pid, h := range held {
-			if _, ok := want[pid]; ok || h.Status == store.ProfileRemovalPending {
+			if _, ok := want[pid]; ok || h.Status == store.ProfileRemovalPending || (retrying && !pass.due(h)) {
 				continue
 			}
 			if h.Status == store.ProfileNotApplicableRemovalPending {
@@ -405,7 +436,11 @@ func (s *Service) reconcileProfiles(ctx context.Context, q store.Queries, tenant
 				}
 				continue
 			}
-			if err := s.removeFrom(ctx, q, cp, id); err != nil {
+			attempts := 0
+			if retrying {
+				attempts = h.Attempts
+			}
+			if err := s.removeFrom(ctx, q, cp, id, attempts); err != nil {
 				return err
 			}
 		}
@@ -413,7 +448,11 @@ func (s *Service) reconcileProfiles(ctx context.Context, q store.Queries, tenant
 	return nil
 }
 
-func (s *Service) removeFrom(ctx context.Context, q store.Queries, cp store.ConfigProfile, deviceID string) error {
+// removeFrom queues cp's removal from the device. attempts counts the
+// removals that failed before; set, this is the hourly retry, and a
+// refused queue (a full one) is one more failure rather than an error: no
+// admin's change waits on it.
+func (s *Service) removeFrom(ctx context.Context, q store.Queries, cp store.ConfigProfile, deviceID string, attempts int) error {
 	d, err := q.Devices().Get(ctx, cp.TenantID, deviceID)
 	if err != nil {
 		return err
@@ -421,13 +460,21 @@ func (s *Service) removeFrom(ctx context.Context, q store.Queries, cp store.Conf
 	if d.State != store.DeviceEnrolled {
 		return q.DeviceProfiles().Delete(ctx, cp.TenantID, deviceID, cp.ID)
 	}
+	state := store.DeviceProfile{TenantID: cp.TenantID, DeviceID: deviceID, ProfileID: cp.ID, Digest: cp.Digest,
+		Attempts: attempts, UpdatedAt: s.clock()}
 	cmds, err := s.mdm.EnqueueIn(ctx, q, d, []mdmproto.Request{mdmproto.RemoveProfile{Identifier: cp.Identifier}},
 		"profile "+cp.Identifier+" unassigned", profileActor)
+	var ae *apperr.Error
+	if err != nil && attempts > 0 && errors.As(err, &ae) && ae.Kind != apperr.KindInternal {
+		state.Status, state.Error = store.ProfileRemovalFailed, "the removal was not queued ("+ae.Message+")"
+		s.failedAttempt(&state)
+		return q.DeviceProfiles().Put(ctx, state)
+	}
 	if err != nil {
 		return err
 	}
-	return q.DeviceProfiles().Put(ctx, store.DeviceProfile{TenantID: cp.TenantID, DeviceID: deviceID, ProfileID: cp.ID,
-		Digest: cp.Digest, Status: store.ProfileRemovalPending, CommandID: cmds[0].ID, UpdatedAt: s.clock()})
+	state.Status, state.CommandID = store.ProfileRemovalPending, cmds[0].ID
+	return q.DeviceProfiles().Put(ctx, state)
 }
 
 // CommandFinished is the mdm hook for profile commands: the device's
@@ -443,7 +490,7 @@ func (s *Service) CommandFinished(ctx context.Context, q store.Queries, cmd stor
 	if err != nil {
 		return err
 	}
-	st.UpdatedAt = s.clock()
+	st.UpdatedAt, st.RetryAt = s.clock(), time.Time{}
 	if st.Status == store.ProfileNotApplicableRemovalPending {
 		return s.earlierRemoved(ctx, q, cmd, st)
 	}
@@ -452,14 +499,16 @@ func (s *Service) CommandFinished(ctx context.Context, q store.Queries, cmd stor
 	case cmd.State == store.CommandAcknowledged && removal:
 		return q.DeviceProfiles().Delete(ctx, cmd.TenantID, cmd.DeviceID, st.ProfileID)
 	case cmd.State == store.CommandAcknowledged:
-		st.Status = store.ProfileInstalled
+		st.Status, st.Attempts = store.ProfileInstalled, 0
 		if !strings.HasPrefix(st.Error, heldBackNote) { // a newer version still waits
 			st.Error = ""
 		}
 	case removal:
 		st.Status, st.Error = store.ProfileRemovalFailed, mdm.ErrorSummary(cmd.ErrorChain)
+		s.failedAttempt(&st)
 	default:
 		st.Status, st.Error = store.ProfileFailed, mdm.ErrorSummary(cmd.ErrorChain)
+		s.failedAttempt(&st)
 	}
 	return q.DeviceProfiles().Put(ctx, st)
 }

@@ -59,16 +59,22 @@ func (s *Service) InventoryChanged(ctx context.Context, q store.Queries, d store
 	if err != nil {
 		return d, err
 	}
-	if !moved && !supervisionDecides(current, changed) {
+	// Reports that move no group and bring no deciding fact read nothing
+	// more: changed is what the gate just stored.
+	decides := supervisionDecides(current, changed)
+	if !moved && !decides {
 		return d, nil
 	}
-	return d, s.reconcileProfiles(ctx, q, d.TenantID, []string{d.ID}) // the caller evaluates compliance next
+	// The caller evaluates compliance next.
+	return d, s.reconcileProfiles(ctx, q, d.TenantID, []string{d.ID}, reconcilePass{redecide: decides})
 }
 
 // supervisionDecides reports whether this report brought the device's
 // supervision, known now: every profile that waits for it, including a new
 // version held back while an earlier one stays on the device, is decided
-// by a reconciliation. Only a stored change counts, so reports that merely
+// by a reconciliation, and so is every profile found not applicable when
+// the device's supervision was another (a device enrolled again through
+// Automated Device Enrollment). Only a stored change counts, so reports that merely
 // confirm it cost no reconciliation.
 func supervisionDecides(current []store.InventoryValue, changed []string) bool {
 	return slices.Contains(changed, supervisedField) && mdm.SupervisionIn(current) != mdm.SupervisionUnknown
@@ -101,7 +107,7 @@ func (s *Service) Enrolled(ctx context.Context, q store.Queries, d store.Device,
 	if _, err := s.deviceChanged(ctx, q, d, p.Facts, current); err != nil {
 		return err
 	}
-	return s.reconcileProfiles(ctx, q, d.TenantID, []string{d.ID}) // the caller evaluates compliance next
+	return s.reconcileProfiles(ctx, q, d.TenantID, []string{d.ID}, reconcilePass{}) // the caller evaluates compliance next
 }
 
 // ValidateEnrolmentGroup checks an enrolment may name groupID: a static

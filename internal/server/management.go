@@ -30,8 +30,8 @@ func (a *App) initManagement() {
 
 // runManagementJobs runs the ladder of every compliance policy, the
 // periodic re-evaluation (time-based rules), the stale-device sweep, the
-// removal sent again to leaving devices that refused it, and the
-// compliance history purge. Leases keep each to one node at a time.
+// removal sent again to leaving devices that refused it, the retry of
+// failed profile installs and removals, and the compliance history purge. Leases keep each to one node at a time.
 func (a *App) runManagementJobs(ctx context.Context, holder string) {
 	ladder := time.NewTicker(time.Minute)
 	defer ladder.Stop()
@@ -79,6 +79,11 @@ func (a *App) hourlyManagement(ctx context.Context, holder string) {
 		a.Log.Warn("sending leaving devices their removal again failed", "error", err.Error())
 	} else if n > 0 {
 		a.Log.Info("sent leaving devices their removal again", "devices", n)
+	}
+	if n, err := a.Devices.RetryProfiles(ctx); err != nil && ctx.Err() == nil {
+		a.Log.Warn("retrying failed profile installs and removals failed", "error", err.Error())
+	} else if n > 0 {
+		a.Log.Info("retried failed profile installs and removals", "devices", n)
 	}
 	if n, err := a.MDM.RenewIdentities(ctx, 2000); err != nil && ctx.Err() == nil {
 		a.Log.Warn("queuing device identity renewals failed", "error", err.Error())

@@ -236,7 +236,8 @@ const (
 	ProfileNotApplicableRemovalPending = "not_applicable_removal_pending"
 	// ProfileNotApplicableRemovalFailed: as above, but the device refused
 	// that removal or its queue was full; Error says so. The next
-	// reconciliation of the device tries again.
+	// reconciliation of the device tries again, and so does the hourly
+	// retry (RetryAt).
 	ProfileNotApplicableRemovalFailed = "not_applicable_removal_failed"
 )
 
@@ -262,6 +263,12 @@ type DeviceProfile struct {
 	CommandID string
 	Error     string
 	UpdatedAt time.Time
+	// Attempts counts the failed sends of this version in a row (a refusal
+	// or a full queue): the back-off of its retries grows with it.
+	Attempts int
+	// RetryAt is when a failed state (failed, removal_failed,
+	// not_applicable_removal_failed) is sent again; zero when it is not.
+	RetryAt time.Time
 }
 
 // DeviceProfileStore holds per-device profile states.
@@ -275,6 +282,10 @@ type DeviceProfileStore interface {
 	ForProfile(ctx context.Context, tenantID, profileID string, p Page) ([]DeviceProfile, error)
 	// ByCommand returns the state waiting on commandID.
 	ByCommand(ctx context.Context, tenantID, commandID string) (DeviceProfile, error)
+	// DueForRetry returns a page of the IDs of the tenant's devices with a
+	// state whose RetryAt is set and not after at, by device ID (Page.After
+	// is a device ID).
+	DueForRetry(ctx context.Context, tenantID string, at time.Time, p Page) ([]string, error)
 	Delete(ctx context.Context, tenantID, deviceID, profileID string) error
 }
 

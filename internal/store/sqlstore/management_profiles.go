@@ -125,13 +125,14 @@ func (s profileStore) ForGroups(ctx context.Context, tenantID string, groupIDs [
 
 type deviceProfileStore struct{ q *queries }
 
-const deviceProfileColumns = `tenant_id, device_id, profile_id, digest, status, command_id, error, updated_at`
+const deviceProfileColumns = `tenant_id, device_id, profile_id, digest, status, command_id, error, updated_at, attempts, retry_at`
 
 func scanDeviceProfile(s scanner) (store.DeviceProfile, error) {
 	var dp store.DeviceProfile
-	var updated int64
-	err := s.Scan(&dp.TenantID, &dp.DeviceID, &dp.ProfileID, &dp.Digest, &dp.Status, &dp.CommandID, &dp.Error, &updated)
-	dp.UpdatedAt = fromMicros(updated)
+	var updated, retry int64
+	err := s.Scan(&dp.TenantID, &dp.DeviceID, &dp.ProfileID, &dp.Digest, &dp.Status, &dp.CommandID, &dp.Error, &updated,
+		&dp.Attempts, &retry)
+	dp.UpdatedAt, dp.RetryAt = fromMicros(updated), fromMicros(retry)
 	return dp, err
 }
 
@@ -140,13 +141,15 @@ func scanDeviceProfile(s scanner) (store.DeviceProfile, error) {
 func (s deviceProfileStore) Put(ctx context.Context, dp store.DeviceProfile) error {
 	return s.q.execOne(ctx, "storing device profile state", `INSERT INTO device_profiles (`+deviceProfileColumns+`)
 		SELECT CAST($1 AS TEXT), CAST($2 AS TEXT), CAST($3 AS TEXT), CAST($4 AS TEXT), CAST($5 AS TEXT), CAST($6 AS TEXT),
-			CAST($7 AS TEXT), CAST($8 AS BIGINT)
+			CAST($7 AS TEXT), CAST($8 AS BIGINT), CAST($9 AS INTEGER), CAST($10 AS BIGINT)
 		WHERE EXISTS (SELECT 1 FROM devices WHERE tenant_id = $1 AND id = $2)
 		AND EXISTS (SELECT 1 FROM config_profiles WHERE tenant_id = $1 AND id = $3)
 		ON CONFLICT (device_id, profile_id) DO UPDATE SET digest = excluded.digest, status = excluded.status,
-			command_id = excluded.command_id, error = excluded.error, updated_at = excluded.updated_at
+			command_id = excluded.command_id, error = excluded.error, updated_at = excluded.updated_at,
+			attempts = excluded.attempts, retry_at = excluded.retry_at
 		WHERE device_profiles.tenant_id = excluded.tenant_id`,
-		dp.TenantID, dp.DeviceID, dp.ProfileID, dp.Digest, dp.Status, dp.CommandID, dp.Error, micros(dp.UpdatedAt))
+		dp.TenantID, dp.DeviceID, dp.ProfileID, dp.Digest, dp.Status, dp.CommandID, dp.Error, micros(dp.UpdatedAt),
+		dp.Attempts, micros(dp.RetryAt))
 }
 
 func (s deviceProfileStore) Get(ctx context.Context, tenantID, deviceID, profileID string) (store.DeviceProfile, error) {
@@ -180,6 +183,19 @@ func (s deviceProfileStore) ByCommand(ctx context.Context, tenantID, commandID s
 	dp, err := scanDeviceProfile(s.q.x.QueryRowContext(ctx, `SELECT `+deviceProfileColumns+` FROM device_profiles
 		WHERE tenant_id = $1 AND command_id = $2 ORDER BY device_id, profile_id LIMIT 1`, tenantID, commandID))
 	return dp, mapErr("reading device profile state", err)
+}
+
+// DueForRetry reads the partial index of states with a retry set, which
+// holds only failed states: the hourly retry never scans the rest.
+func (s deviceProfileStore) DueForRetry(ctx context.Context, tenantID string, at time.Time, p store.Page) ([]string, error) {
+	after, limit := pageArgs(p)
+	rows, err := s.q.x.QueryContext(ctx, `SELECT DISTINCT device_id FROM device_profiles
+		WHERE tenant_id = $1 AND retry_at > 0 AND retry_at <= $2 AND device_id > $3 ORDER BY device_id LIMIT $4`,
+		tenantID, micros(at), after, limit)
+	return collect(rows, err, "listing devices with profiles due for retry", func(sc scanner) (string, error) {
+		var id string
+		return id, sc.Scan(&id)
+	})
 }
 
 func (s deviceProfileStore) Delete(ctx context.Context, tenantID, deviceID, profileID string) error {

@@ -120,7 +120,7 @@ func testDeviceProfiles(t *testing.T, st store.Store) {
 	s1 := store.DeviceProfile{TenantID: a.ID, DeviceID: d1.ID, ProfileID: p1.ID, Digest: "digest-1", Status: store.ProfilePending,
 		CommandID: "cmd-1", UpdatedAt: micro(at)}
 	s2 := store.DeviceProfile{TenantID: a.ID, DeviceID: d1.ID, ProfileID: p2.ID, Digest: "digest-1", Status: store.ProfileFailed,
-		CommandID: "cmd-2", Error: "MDM 4001", UpdatedAt: micro(at)}
+		CommandID: "cmd-2", Error: "MDM 4001", UpdatedAt: micro(at), Attempts: 2, RetryAt: micro(at.Add(time.Hour))}
 	s3 := store.DeviceProfile{TenantID: a.ID, DeviceID: d2.ID, ProfileID: p1.ID, Digest: "digest-1", Status: store.ProfileInstalled,
 		UpdatedAt: micro(at)}
 	tx(t, st, func(q store.Queries) error {
@@ -155,8 +155,36 @@ func testDeviceProfiles(t *testing.T, st store.Store) {
 	if _, err := r.ByCommand(ctx, a.ID, ""); err == nil {
 		t.Fatal("ByCommand with an empty command ID matched")
 	}
+	dueAt := func(when time.Time, p store.Page) []string {
+		t.Helper()
+		ids, err := r.DueForRetry(ctx, a.ID, when, p)
+		must(t, err)
+		return ids
+	}
+	if ids := dueAt(at.Add(time.Hour-time.Microsecond), store.Page{}); len(ids) != 0 {
+		t.Fatalf("DueForRetry before the retry = %v", ids)
+	}
+	if ids := dueAt(at.Add(time.Hour), store.Page{}); !reflect.DeepEqual(ids, []string{d1.ID}) {
+		t.Fatalf("DueForRetry at the retry = %v, want %s", ids, d1.ID)
+	}
+	if ids, err := r.DueForRetry(ctx, b.ID, at.Add(time.Hour), store.Page{}); err != nil || len(ids) != 0 {
+		t.Fatalf("DueForRetry from another tenant = %v, %v", ids, err)
+	}
 	s1.Status, s1.CommandID, s1.Digest, s1.UpdatedAt = store.ProfileInstalled, "", "digest-2", micro(at.Add(time.Minute))
-	must(t, put(st.Read().DeviceProfiles(), s1)) // upsert
+	s1.Attempts, s1.RetryAt = 1, micro(at.Add(time.Hour)) // upserted with a retry: both devices due, paged
+	must(t, put(st.Read().DeviceProfiles(), s1))
+	s3.RetryAt = micro(at)
+	must(t, put(st.Read().DeviceProfiles(), s3))
+	firstDue, secondDue := dueAt(at.Add(time.Hour), store.Page{Limit: 1}), []string(nil)
+	if len(firstDue) == 1 {
+		secondDue = dueAt(at.Add(time.Hour), store.Page{After: firstDue[0]})
+	}
+	if ids := append(firstDue, secondDue...); !reflect.DeepEqual(ids, sortedIDs(d1.ID, d2.ID)) {
+		t.Fatalf("DueForRetry pages = %v", ids)
+	}
+	s1.Attempts, s1.RetryAt, s3.RetryAt = 0, time.Time{}, time.Time{}
+	must(t, put(st.Read().DeviceProfiles(), s1))
+	must(t, put(st.Read().DeviceProfiles(), s3))
 	if list, err := r.ForDevice(ctx, a.ID, d1.ID); err != nil || !reflect.DeepEqual(list, []store.DeviceProfile{s1, s2}) {
 		t.Fatalf("ForDevice = %+v, %v", list, err)
 	}

@@ -1,0 +1,309 @@
+package server
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/steward-mdm/steward/internal/api"
+	"github.com/steward-mdm/steward/internal/apple/mdmproto"
+	"github.com/steward-mdm/steward/internal/device"
+	"github.com/steward-mdm/steward/internal/iam"
+	"github.com/steward-mdm/steward/internal/privacy"
+	"github.com/steward-mdm/steward/internal/sim"
+	"github.com/steward-mdm/steward/internal/store"
+	"github.com/steward-mdm/steward/internal/store/storetest"
+)
+
+// retryProfilesAt runs the hourly retry of failed profiles with the device
+// service's clock at the given offset from now, and returns on how many
+// devices it retried.
+func (f *testFleet) retryProfilesAt(now time.Time, after time.Duration) int {
+	f.t.Helper()
+	f.app.Devices.SetClock(func() time.Time { return now.Add(after) })
+	n, err := f.app.Devices.RetryProfiles(f.ctx)
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	return n
+}
+
+// storedProfileState reads a device's profile state as stored, its
+// attempts and retry included.
+func (f *testFleet) storedProfileState(deviceID, profileID string) store.DeviceProfile {
+	f.t.Helper()
+	st, err := f.app.Store.Read().DeviceProfiles().Get(f.ctx, f.tenant, deviceID, profileID)
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	return st
+}
+
+// fillQueue fills the device's command queue (mdm.Config's default
+// MaxQueued) with inventory queries.
+func (f *testFleet) fillQueue(deviceID string) {
+	f.t.Helper()
+	err := f.app.Store.Tx(f.ctx, func(q store.Queries) error {
+		d, err := q.Devices().Get(f.ctx, f.tenant, deviceID)
+		if err != nil {
+			return err
+		}
+		fill := make([]mdmproto.Request, 100)
+		for i := range fill {
+			fill[i] = mdmproto.SecurityInfo{}
+		}
+		_, err = f.app.MDM.EnqueueIn(f.ctx, q, d, fill, "fill the queue", iam.SystemActor)
+		return err
+	})
+	if err != nil {
+		f.t.Fatal(err)
+	}
+}
+
+// cameraProfileFor creates a camera restriction, which any iPhone takes,
+// and assigns it to a new static group.
+func (f *testFleet) cameraProfileFor() (api.GroupView, api.ProfileView) {
+	f.t.Helper()
+	var g api.GroupView
+	f.must(201, f.owner, "POST", f.path("/groups"), api.GroupRequest{Name: "Everyone", Kind: "static"}, &g)
+	var p api.ProfileView
+	f.must(201, f.owner, "POST", f.path("/profiles"), device.ProfileInput{Name: "Camera",
+		Definition: restrictionsProfile("org.fleet.camera", `"allow_camera":false`)}, &p)
+	f.must(204, f.owner, "PUT", f.path("/profiles/"+p.ID+"/groups/"+g.ID), nil, nil)
+	return g, p
+}
+
+// TestRefusedProfileIsSentAgainAfterItsBackOff: an iPhone refuses a
+// profile. The hourly retry leaves it alone until its back-off is over,
+// then sends it again, once; the device takes it and the count ends. A
+// phone that keeps refusing is sent it after growing delays, then Steward
+// stops and says so.
+func TestRefusedProfileIsSentAgainAfterItsBackOff(t *testing.T) {
+	storetest.ForEachEngine(t, func(t *testing.T, st store.Store) {
+		f := newFleet(t, st)
+		g, p := f.cameraProfileFor()
+		now := time.Now()
+		f.app.Devices.SetClock(func() time.Time { return now })
+		refuse := func(d *sim.Device) { d.RefuseProfiles = true }
+		phone, phoneID := f.enrol("corporate", "", g.ID, refuse)
+		stubborn, stubbornID := f.enrol("corporate", "", g.ID, refuse)
+		s := f.storedProfileState(phoneID, p.ID)
+		if s.Status != store.ProfileFailed || s.Attempts != 1 || !s.RetryAt.Equal(now.UTC().Truncate(time.Microsecond).Add(time.Hour)) {
+			t.Fatalf("the refused profile: %+v", s)
+		}
+
+		if n := f.retryProfilesAt(now, 59*time.Minute); n != 0 || f.poll(phone) != 0 {
+			t.Fatalf("retried %d devices before the back-off was over", n)
+		}
+		phone.RefuseProfiles = false
+		if n := f.retryProfilesAt(now, time.Hour); n != 2 {
+			t.Fatalf("retried %d devices once the back-off was over, want 2", n)
+		}
+		if s := f.storedProfileState(phoneID, p.ID); s.Status != store.ProfilePending || s.CommandID == "" || !s.RetryAt.IsZero() {
+			t.Errorf("the profile sent again: %+v", s)
+		}
+		if n := f.retryProfilesAt(now, time.Hour); n != 0 {
+			t.Errorf("a second run sent the queued profile again to %d devices", n)
+		}
+		f.poll(phone)
+		if s := f.storedProfileState(phoneID, p.ID); s.Status != store.ProfileInstalled || s.Attempts != 0 || phone.Profiles["org.fleet.camera"] == nil {
+			t.Errorf("the profile once the phone took it: %+v", s)
+		}
+
+		// The stubborn phone: one more refusal per retry, each delay longer.
+		elapsed := time.Hour
+		f.poll(stubborn)
+		for i, delay := range []time.Duration{6 * time.Hour, 24 * time.Hour, 24 * time.Hour, 24 * time.Hour} {
+			s := f.storedProfileState(stubbornID, p.ID)
+			if s.Status != store.ProfileFailed || s.Attempts != i+2 || !s.RetryAt.Equal(now.UTC().Truncate(time.Microsecond).Add(elapsed+delay)) {
+				t.Fatalf("after refusal %d: %+v", i+2, s)
+			}
+			if n := f.retryProfilesAt(now, elapsed+delay-time.Minute); n != 0 {
+				t.Fatalf("refusal %d retried before its delay of %s", i+2, delay)
+			}
+			elapsed += delay
+			if n := f.retryProfilesAt(now, elapsed); n != 1 {
+				t.Fatalf("refusal %d not retried after its delay of %s", i+2, delay)
+			}
+			f.poll(stubborn)
+		}
+		s = f.storedProfileState(stubbornID, p.ID)
+		if s.Status != store.ProfileFailed || s.Attempts != 6 || !s.RetryAt.IsZero() || !strings.Contains(s.Error, "Steward stopped retrying after 6 failed attempts") {
+			t.Fatalf("after the last attempt: %+v", s)
+		}
+		if n := f.retryProfilesAt(now, elapsed+365*24*time.Hour); n != 0 || f.poll(stubborn) != 0 {
+			t.Errorf("retried %d devices after Steward stopped", n)
+		}
+
+		// A new version starts the count again.
+		stubborn.RefuseProfiles = false
+		f.must(200, f.owner, "PUT", f.path("/profiles/"+p.ID), device.ProfileInput{
+			Definition: restrictionsProfile("org.fleet.camera", `"allow_camera":true`)}, nil)
+		f.poll(stubborn)
+		if s := f.storedProfileState(stubbornID, p.ID); s.Status != store.ProfileInstalled || s.Attempts != 0 {
+			t.Errorf("the new version on the phone that refused the last: %+v", s)
+		}
+	})
+}
+
+// TestProfileRetryWaitsForRoomInTheQueue: a profile that could not be
+// queued (the device's queue full) fails and is queued by the hourly retry
+// once there is room, with no change by an admin.
+func TestProfileRetryWaitsForRoomInTheQueue(t *testing.T) {
+	storetest.ForEachEngine(t, func(t *testing.T, st store.Store) {
+		f := newFleet(t, st)
+		g, p := f.cameraProfileFor()
+		phone, phoneID := f.enrol("corporate", "", "", nil)
+		f.fillQueue(phoneID)
+		now := time.Now()
+		f.must(200, f.owner, "POST", f.path("/groups/"+g.ID+"/members"), api.MembersRequest{Add: []string{phoneID}}, nil)
+		if s := f.storedProfileState(phoneID, p.ID); s.Status != store.ProfileFailed || !strings.Contains(s.Error, "queue is full") || s.RetryAt.IsZero() {
+			t.Fatalf("the profile with the queue full: %+v", s)
+		}
+		f.poll(phone)
+		if n := f.retryProfilesAt(now, 2*time.Hour); n != 1 {
+			t.Fatalf("retried %d devices, want 1", n)
+		}
+		f.poll(phone)
+		if s := f.storedProfileState(phoneID, p.ID); s.Status != store.ProfileInstalled || phone.Profiles["org.fleet.camera"] == nil {
+			t.Errorf("the profile once the queue had room: %+v", s)
+		}
+	})
+}
+
+// TestRefusedRemovalsAreSentAgain: a User Enrollment refuses to remove
+// an earlier version that no longer applies, and later to remove an
+// unassigned profile; the hourly retry sends each removal again once its
+// back-off is over. A removal the full queue refuses at the retry counts as
+// one more failure.
+func TestRefusedRemovalsAreSentAgain(t *testing.T) {
+	storetest.ForEachEngine(t, func(t *testing.T, st store.Store) {
+		f, g, p, byod, byodID := userEnrolledWithDataProfile(t, st)
+		now := time.Now()
+		f.app.Devices.SetClock(func() time.Time { return now })
+		byod.RefuseRemovals = true
+		f.must(200, f.owner, "PUT", f.path("/profiles/"+p.ID), device.ProfileInput{Definition: dataAndCamera}, nil)
+		f.poll(byod)
+		if s := f.storedProfileState(byodID, p.ID); s.Status != store.ProfileNotApplicableRemovalFailed || s.Attempts != 1 || s.RetryAt.IsZero() {
+			t.Fatalf("the refused removal of the earlier version: %+v", s)
+		}
+		byod.RefuseRemovals = false
+		if n := f.retryProfilesAt(now, time.Hour); n != 1 {
+			t.Fatalf("retried %d devices, want 1", n)
+		}
+		f.poll(byod)
+		if s := f.storedProfileState(byodID, p.ID); s.Status != store.ProfileNotApplicable || s.Attempts != 0 || byod.Profiles["org.fleet.data"] != nil {
+			t.Fatalf("the earlier version after the retry: %+v", s)
+		}
+
+		f.must(200, f.owner, "PUT", f.path("/profiles/"+p.ID), device.ProfileInput{Definition: dataOnly}, nil)
+		f.poll(byod)
+		byod.RefuseRemovals = true
+		f.must(204, f.owner, "DELETE", f.path("/profiles/"+p.ID+"/groups/"+g.ID), nil, nil)
+		f.poll(byod)
+		if s := f.storedProfileState(byodID, p.ID); s.Status != store.ProfileRemovalFailed || s.Attempts != 1 || s.RetryAt.IsZero() {
+			t.Fatalf("the refused removal of the unassigned profile: %+v", s)
+		}
+		f.fillQueue(byodID)
+		if n := f.retryProfilesAt(now, 2*time.Hour); n != 1 {
+			t.Fatalf("retried %d devices, want 1", n)
+		}
+		s := f.storedProfileState(byodID, p.ID)
+		if s.Status != store.ProfileRemovalFailed || s.Attempts != 2 || !strings.Contains(s.Error, "not queued") ||
+			!s.RetryAt.Equal(now.UTC().Truncate(time.Microsecond).Add(8*time.Hour)) {
+			t.Fatalf("the removal retried with the queue full: %+v", s)
+		}
+		byod.RefuseRemovals = false
+		f.poll(byod)
+		f.retryProfilesAt(now, 8*time.Hour)
+		f.poll(byod)
+		var states api.List[api.DeviceProfileView]
+		f.must(200, f.owner, "GET", f.path("/devices/"+byodID+"/profiles"), nil, &states)
+		if len(states.Items) != 0 || byod.Profiles["org.fleet.data"] != nil {
+			t.Errorf("after the retried removal of the unassigned profile: %+v", states.Items)
+		}
+	})
+}
+
+// TestProfileRetrySendsNothingToALeavingDevice: a personal phone refused
+// a profile, then its employee withdrew consent. The hourly retry sends the
+// leaving phone nothing and ends its retries.
+func TestProfileRetrySendsNothingToALeavingDevice(t *testing.T) {
+	storetest.ForEachEngine(t, func(t *testing.T, st store.Store) {
+		f := newFleet(t, st)
+		g, p := f.cameraProfileFor()
+		erika, err := f.app.Privacy.CreateSubject(f.ctx, f.tenant, privacy.SubjectInput{Email: "erika@fleet.test"}, iam.SystemActor)
+		if err != nil {
+			t.Fatal(err)
+		}
+		phone, phoneID := f.enrol("personal", erika.ID, g.ID, func(d *sim.Device) { d.RefuseProfiles = true })
+		if s := f.storedProfileState(phoneID, p.ID); s.Status != store.ProfileFailed || s.RetryAt.IsZero() {
+			t.Fatalf("the refused profile: %+v", s)
+		}
+		cs, err := f.app.Privacy.Consents(f.ctx, f.tenant, erika.ID)
+		if err != nil || len(cs.Consents) == 0 {
+			t.Fatalf("consents: %+v, %v", cs, err)
+		}
+		if _, err := f.app.Privacy.WithdrawConsent(f.ctx, f.tenant, erika.ID, cs.Consents[0].ID, iam.Actor{Type: store.ActorSubject, ID: erika.ID}); err != nil {
+			t.Fatal(err)
+		}
+		if d := f.device(f.owner, phoneID); d.State != store.DeviceLeaving {
+			t.Fatalf("after the withdrawal the phone is %q, want leaving", d.State)
+		}
+		before, err := st.Read().DeviceProfiles().Get(f.ctx, f.tenant, phoneID, p.ID)
+		if err != nil || before.RetryAt.IsZero() {
+			t.Fatalf("the leaving phone's state before the retry: %+v, %v", before, err)
+		}
+		phone.RefuseProfiles = false
+		f.retryProfilesAt(time.Now(), 2*time.Hour)
+		f.poll(phone)
+		if phone.Profiles["org.fleet.camera"] != nil {
+			t.Error("the retry sent the profile to a leaving phone")
+		}
+		if s := f.storedProfileState(phoneID, p.ID); s.Status != store.ProfileFailed || !s.RetryAt.IsZero() {
+			t.Errorf("the leaving phone's state after the retry: %+v", s)
+		}
+	})
+}
+
+// TestNotApplicableProfileFollowsSupervision: an iPhone enrolled without
+// supervision does not take AirDrop's restriction. Once it reports that it
+// is supervised (set up again through Automated Device Enrollment), the
+// report decides again and the profile goes to it. A report of the same
+// supervision decides the same and changes nothing.
+func TestNotApplicableProfileFollowsSupervision(t *testing.T) {
+	storetest.ForEachEngine(t, func(t *testing.T, st store.Store) {
+		f := newFleet(t, st)
+		var g api.GroupView
+		f.must(201, f.owner, "POST", f.path("/groups"), api.GroupRequest{Name: "Everyone", Kind: "static"}, &g)
+		var p api.ProfileView
+		f.must(201, f.owner, "POST", f.path("/profiles"), device.ProfileInput{Name: "AirDrop",
+			Definition: restrictionsProfile("org.fleet.airdrop", `"allow_airdrop":false`)}, &p)
+		f.must(204, f.owner, "PUT", f.path("/profiles/"+p.ID+"/groups/"+g.ID), nil, nil)
+		phone, phoneID := f.enrol("corporate", "", g.ID, nil)
+		f.poll(phone)
+		if s := f.profileState(phoneID, p.ID); s.Status != store.ProfileNotApplicable {
+			t.Fatalf("the AirDrop restriction on the unsupervised iPhone: %+v", s)
+		}
+
+		// Supervision dropped by the policy, then kept again: the report
+		// that brings it back decides again, the same, and leaves the
+		// decision's time alone.
+		_, second := f.admin("second@fleet.test", "administrator")
+		decided := f.profileState(phoneID, p.ID).UpdatedAt
+		f.collectOS(privacy.Drop, second)
+		f.collectOS(privacy.Show, second)
+		f.syncDevice(phone, phoneID)
+		f.syncDevice(phone, phoneID)
+		if s := f.profileState(phoneID, p.ID); s.Status != store.ProfileNotApplicable || !s.UpdatedAt.Equal(decided) {
+			t.Errorf("the AirDrop restriction once the unsupervised iPhone reported it again: %+v, decided at %s", s, decided)
+		}
+
+		phone.Supervised = true
+		f.syncDevice(phone, phoneID)
+		f.poll(phone)
+		if s := f.profileState(phoneID, p.ID); s.Status != store.ProfileInstalled || phone.Profiles["org.fleet.airdrop"] == nil {
+			t.Errorf("the AirDrop restriction once the iPhone reported it is supervised: %+v", s)
+		}
+	})
+}
