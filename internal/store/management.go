@@ -383,6 +383,10 @@ type DeviceAction struct {
 	State       string
 	CommandID   string
 	Error       string
+	// RefusalCode is why a rule refused the action, as a stable code
+	// (actions.RefusalCodes); Error says it for a person. Empty unless
+	// State is ActionRefused.
+	RefusalCode string
 	CreatedAt   time.Time
 	UpdatedAt   time.Time
 }
@@ -407,7 +411,7 @@ type ActionStore interface {
 	LastQueued(ctx context.Context, tenantID, deviceID, action string) (DeviceAction, error)
 	// BatchDevices returns how many distinct devices the batch's actions name.
 	BatchDevices(ctx context.Context, tenantID, batchID string) (int, error)
-	// Update writes State, CommandID, Error and UpdatedAt.
+	// Update writes State, CommandID, Error, RefusalCode and UpdatedAt.
 	Update(ctx context.Context, a DeviceAction) error
 }
 
