@@ -137,9 +137,9 @@ func (s *Service) expire(ctx context.Context, q store.Queries, a store.Approval,
 // issued); a leaving device's failed retire is sent again later
 // (RetellLeaving), whether the device failed it or its command was
 // cancelled. A command cancelled because the device left fails its
-// action, except a retire answered by the device's CheckOut, which it
-// fulfils. It is an mdm hook, run inside the result's (or the departure's)
-// transaction.
+// action, except a retire answered by the device's CheckOut, which
+// finishes exactly as an acknowledged retire does. It is an mdm hook, run
+// inside the result's (or the departure's) transaction.
 func (s *Service) CommandFinished(ctx context.Context, q store.Queries, cmd store.Command) error {
 	a, err := q.Actions().ByCommand(ctx, cmd.TenantID, cmd.ID)
 	if errors.Is(err, store.ErrNotFound) {
@@ -149,14 +149,11 @@ func (s *Service) CommandFinished(ctx context.Context, q store.Queries, cmd stor
 		return err
 	}
 	a.UpdatedAt = s.clock()
-	switch {
-	case mdm.CancelledByCheckOut(cmd) && Kind(a.Action) == Retire:
-		// The device removed its management profile before answering (its
-		// CheckOut often answers the retire): what the retire asked for
-		// happened. Any other departure leaves the retire undone.
-		a.State = store.ActionDone
-		return q.Actions().Update(ctx, a)
-	case cmd.State == store.CommandError, cmd.State == store.CommandCancelled:
+	// The device removed its management profile before answering (its
+	// CheckOut often answers the retire): what the retire asked for
+	// happened. Any other departure leaves the retire undone.
+	answeredByCheckOut := mdm.CancelledByCheckOut(cmd) && Kind(a.Action) == Retire
+	if cmd.State == store.CommandError || (cmd.State == store.CommandCancelled && !answeredByCheckOut) {
 		a.State, a.Error = store.ActionFailed, mdm.ErrorSummary(cmd.ErrorChain)
 		// The device refused its removal or never answered it, or an admin
 		// cancelled it: a leaving device is sent it again (RetellLeaving),

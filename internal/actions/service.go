@@ -157,7 +157,7 @@ func (s *Service) submit(ctx context.Context, tenantID string, in Request, scope
 			a := store.DeviceAction{ID: store.NewID(), TenantID: tenantID, BatchID: batch.ID, DeviceID: id, Action: string(in.Action),
 				Reason: reason, RequestedBy: requesterID, CreatedAt: now, UpdatedAt: now}
 			if leaving[id] {
-				a.State, a.Error = store.ActionRefused, errLeaving().Message
+				a.State, a.Error, a.RefusalCode = store.ActionRefused, errLeaving().Message, RefusedLeaving
 				refused = append(refused, a)
 				continue
 			}
@@ -231,8 +231,8 @@ func (s *Service) resolve(ctx context.Context, q store.Queries, tenantID string,
 // withdrawal decided what happens to it, and only its removal goes to it.
 // Refused before any approval, so that no request waits on one either.
 func errLeaving() *apperr.Error {
-	return apperr.Conflict("the device is leaving management: its employee withdrew consent and the removal of its " +
-		"management profile is queued; no other action can be requested for it, except delete")
+	return apperr.Conflict("the device is leaving management: its employee withdrew consent and the removal of its "+
+		"management profile is queued; no other action can be requested for it, except delete").With("reason", RefusedLeaving)
 }
 
 // leavingAmong returns which of ids are leaving devices. Few devices are
@@ -306,7 +306,7 @@ func (s *Service) execute(ctx context.Context, q store.Queries, tenantID string,
 			if strict || !errors.As(err, &ae) || ae.Kind == apperr.KindInternal {
 				return err
 			}
-			a.State, a.Error = store.ActionRefused, ae.Message
+			a.State, a.Error, a.RefusalCode = store.ActionRefused, ae.Message, refusalCode(ae)
 		}
 		if fresh {
 			toCreate = append(toCreate, a)
@@ -342,7 +342,7 @@ func (s *Service) carryOut(ctx context.Context, q store.Queries, tenantID string
 	}
 	if k == Delete {
 		if d.Left() { // a leaving device that never comes back may be forgotten
-			return apperr.Conflict("the device already left management (%s)", d.State)
+			return apperr.Conflict("the device already left management (%s)", d.State).With("reason", mdm.SkipNotEnrolled)
 		}
 		if _, err := s.priv.DeprovisionIn(ctx, q, tenantID, d.ID, a.Reason, actor); err != nil {
 			return err
@@ -351,7 +351,7 @@ func (s *Service) carryOut(ctx context.Context, q store.Queries, tenantID string
 		return nil
 	}
 	if d.State != store.DeviceEnrolled {
-		return apperr.Conflict("the device is %s, not enrolled", d.State)
+		return apperr.Conflict("the device is %s, not enrolled", d.State).With("reason", mdm.SkipNotEnrolled)
 	}
 	profileID := ""
 	if k == Retire {

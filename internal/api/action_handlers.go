@@ -35,22 +35,32 @@ type DeviceActionRequest struct {
 }
 
 type ActionView struct {
-	ID          string    `json:"id"`
-	BatchID     string    `json:"batch_id"`
-	DeviceID    string    `json:"device_id"`
-	Action      string    `json:"action"`
-	Reason      string    `json:"reason"`
-	RequestedBy string    `json:"requested_by"`
-	State       string    `json:"state"`
-	Error       string    `json:"error,omitempty"`
-	CommandID   string    `json:"command_id,omitempty"`
-	CreatedAt   time.Time `json:"created_at"`
-	UpdatedAt   time.Time `json:"updated_at"`
+	ID          string `json:"id"`
+	BatchID     string `json:"batch_id"`
+	DeviceID    string `json:"device_id"`
+	Action      string `json:"action"`
+	Reason      string `json:"reason"`
+	RequestedBy string `json:"requested_by"`
+	State       string `json:"state"`
+	Error       string `json:"error,omitempty"`
+	// RefusalCode is why a rule refused the action (state refused), for
+	// programs; Error says it for a person.
+	RefusalCode RefusalCode `json:"refusal_code,omitempty"`
+	CommandID   string      `json:"command_id,omitempty"`
+	CreatedAt   time.Time   `json:"created_at"`
+	UpdatedAt   time.Time   `json:"updated_at"`
 }
+
+// RefusalCode is a stable code for why a rule refused an action on a
+// device (actions.RefusalCodes).
+type RefusalCode string
+
+func (RefusalCode) EnumValues() []string { return actions.RefusalCodes() }
 
 func actionView(a store.DeviceAction) ActionView {
 	return ActionView{ID: a.ID, BatchID: a.BatchID, DeviceID: a.DeviceID, Action: a.Action, Reason: a.Reason, RequestedBy: a.RequestedBy,
-		State: a.State, Error: a.Error, CommandID: a.CommandID, CreatedAt: a.CreatedAt, UpdatedAt: a.UpdatedAt}
+		State: a.State, Error: a.Error, RefusalCode: RefusalCode(a.RefusalCode), CommandID: a.CommandID, CreatedAt: a.CreatedAt,
+		UpdatedAt: a.UpdatedAt}
 }
 
 type BatchView struct {

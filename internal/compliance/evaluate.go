@@ -103,14 +103,27 @@ func (r Rules) Evaluate(f Facts, now time.Time, blocked []string) Outcome {
 	}
 	if r.EncryptionRequired {
 		switch {
+		case userEnrolled && !mac && f.Encrypted != nil && !*f.Encrypted:
+			// information.security.yaml: data protection needs
+			// HardwareEncryptionCaps 3 and PasscodePresent true. User
+			// Enrollment is sent HardwareEncryptionCaps, and without both
+			// levels no passcode protects the data: that fails the rule.
+			// It is the only false stored for it, as PasscodePresent is
+			// forbidden there.
+			fail("encryption", "This device's hardware reports no file-level encryption (HardwareEncryptionCaps), "+
+				"so its data is not protected, with a passcode or without; use a device that supports data protection.")
 		case userEnrolled && !mac:
-			// An iPhone's data protection needs a passcode, which User
-			// Enrollment keeps to itself: this is never decided. A value
-			// stored anyway came from the hardware alone, as Steward read
-			// it before it asked for a passcode too, and stays until the
-			// device leaves.
-			unknown("encryption", "With User Enrollment the device does not tell your organisation whether a passcode protects its data, "+
-				"so this rule cannot be checked on it; your IT team needs to change the compliance policy.")
+			// The hardware is capable, and whether a passcode is set is
+			// all that is left: User Enrollment never reports
+			// PasscodePresent (nor PasscodeCompliantWithProfiles), and
+			// PasscodeCompliant is true as well when no requirement asks
+			// for a passcode, so it does not tell. A true stored anyway
+			// came from the hardware alone, as Steward read it before it
+			// asked for a passcode too, and stays until the device leaves.
+			// (A Mac's User Enrollment reports FDE_Enabled: decided below.)
+			unknown("encryption", "With User Enrollment the device does not tell your organisation whether a passcode is set, "+
+				"only whether its passcode meets the requirements on it, so whether a passcode protects its data "+
+				"cannot be checked; your IT team needs to change the compliance policy.")
 		case f.Encrypted == nil:
 			unknown("encryption", "The device has not reported whether its storage is encrypted.")
 		case !*f.Encrypted && mac:

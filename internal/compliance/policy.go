@@ -28,8 +28,9 @@ type Rules struct {
 	// the rule does not apply (Macs report no passcode).
 	PasscodeRequired bool `json:"passcode_required,omitempty"`
 	// EncryptionRequired: storage is encrypted (data protection, which
-	// needs a passcode, or FileVault). Never known under User Enrollment
-	// on an iPhone or iPad.
+	// needs a passcode, or FileVault). Under User Enrollment on an iPhone
+	// or iPad only its failure for want of hardware encryption is known:
+	// whether a passcode is set is not reported there.
 	EncryptionRequired bool `json:"encryption_required,omitempty"`
 	// NotCompromised: no jailbreak, System Integrity Protection on.
 	NotCompromised bool `json:"not_compromised,omitempty"`

@@ -44,6 +44,20 @@ func TestEvaluate(t *testing.T) {
 		}, nil, Fail, "passcode"},
 		{"a Mac", Rules{PasscodeRequired: true}, func(f Facts) Facts { f.Platform, f.PasscodePresent, f.PasscodeCompliant = "macos", nil, nil; return f }, nil, Pass, ""},
 		{"not encrypted", all, func(f Facts) Facts { f.Encrypted = ptr(false); return f }, nil, Fail, "encryption"},
+		// User Enrollment on an iPhone: only hardware without file-level
+		// encryption decides; a passcode's presence is never reported.
+		{"User Enrollment, no file-level encryption", Rules{EncryptionRequired: true}, func(f Facts) Facts {
+			f.Ownership, f.PasscodePresent, f.Encrypted = "user_enrolled", nil, ptr(false)
+			return f
+		}, nil, Fail, "encryption"},
+		{"User Enrollment, capable hardware", Rules{EncryptionRequired: true}, func(f Facts) Facts {
+			f.Ownership, f.PasscodePresent, f.Encrypted = "user_enrolled", nil, nil
+			return f
+		}, nil, Unknown, "encryption"},
+		{"User Enrollment of a Mac, FileVault on", Rules{EncryptionRequired: true}, func(f Facts) Facts {
+			f.Platform, f.Ownership, f.PasscodePresent, f.PasscodeCompliant = "macos", "user_enrolled", nil, nil
+			return f
+		}, nil, Pass, ""},
 		{"jailbroken", all, func(f Facts) Facts { f.Compromised = ptr(true); return f }, nil, Fail, "not_compromised"},
 		{"silent for 8 days", all, func(f Facts) Facts { f.LastSeen = now.Add(-8 * 24 * time.Hour); return f }, nil, Fail, "checked_in"},
 		{"profile missing", all, func(f Facts) Facts { f.Profiles = map[string]bool{}; return f }, nil, Fail, "required_profile"},

@@ -380,50 +380,73 @@ func TestLadderRetireNeedsAnotherAdmin(t *testing.T) {
 
 // TestRetireAnsweredByCheckOut: a device told to retire often removes its
 // management profile and checks out without acknowledging the command. The
-// retire is then done, and the lock queued behind it fails as cancelled.
+// retire is then done and the device retired, audited as an acknowledged
+// retire is (the device, the retire's reason), and the lock queued behind
+// it fails as cancelled.
 func TestRetireAnsweredByCheckOut(t *testing.T) {
-	f := newFleet(t, storetest.OpenSQLite(t))
-	_, second := f.admin("second@fleet.test", "administrator")
-	phone, phoneID := f.enrol("corporate", "", "", nil)
-	var retire, lock actions.Batch
-	f.must(201, f.owner, "POST", f.path("/devices/"+phoneID+"/actions"),
-		api.DeviceActionRequest{Action: actions.Retire, Reason: "employee left the company"}, &retire)
-	f.must(200, second, "POST", f.path("/action-approvals/"+retire.ApprovalID), actions.Decision{Approve: true}, &retire)
-	f.must(201, f.owner, "POST", f.path("/devices/"+phoneID+"/actions"),
-		api.DeviceActionRequest{Action: actions.Lock, Reason: "lock it until it is handed back"}, &lock)
-	if _, err := phone.Send(f.ctx, map[string]any{"Status": "Idle", "UDID": phone.UDID}); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := phone.Checkin(f.ctx, phone.CheckOut()); err != nil {
-		t.Fatal(err)
-	}
-	for _, c := range []struct {
-		batch actions.Batch
-		want  string
-	}{{retire, store.ActionDone}, {lock, store.ActionFailed}} {
-		var status api.BatchView
-		f.must(200, f.owner, "GET", f.path("/actions/"+c.batch.ID), nil, &status)
-		if status.States[c.want] != 1 {
-			t.Errorf("batch %s: %+v, want one %s", c.batch.ID, status.States, c.want)
+	storetest.ForEachEngine(t, func(t *testing.T, st store.Store) {
+		f := newFleet(t, st)
+		_, second := f.admin("second@fleet.test", "administrator")
+		phone, phoneID := f.enrol("corporate", "", "", nil)
+		var retire, lock actions.Batch
+		f.must(201, f.owner, "POST", f.path("/devices/"+phoneID+"/actions"),
+			api.DeviceActionRequest{Action: actions.Retire, Reason: "employee left the company"}, &retire)
+		f.must(200, second, "POST", f.path("/action-approvals/"+retire.ApprovalID), actions.Decision{Approve: true}, &retire)
+		f.must(201, f.owner, "POST", f.path("/devices/"+phoneID+"/actions"),
+			api.DeviceActionRequest{Action: actions.Lock, Reason: "lock it until it is handed back"}, &lock)
+		if _, err := phone.Send(f.ctx, map[string]any{"Status": "Idle", "UDID": phone.UDID}); err != nil {
+			t.Fatal(err)
 		}
-	}
-	if d := f.device(f.owner, phoneID); d.State != store.DeviceDeprovisioned {
-		t.Errorf("after CheckOut the device is %q", d.State)
-	}
+		if _, err := phone.Checkin(f.ctx, phone.CheckOut()); err != nil {
+			t.Fatal(err)
+		}
+		for _, c := range []struct {
+			batch actions.Batch
+			want  string
+		}{{retire, store.ActionDone}, {lock, store.ActionFailed}} {
+			var status api.BatchView
+			f.must(200, f.owner, "GET", f.path("/actions/"+c.batch.ID), nil, &status)
+			if status.States[c.want] != 1 {
+				t.Errorf("batch %s: %+v, want one %s", c.batch.ID, status.States, c.want)
+			}
+		}
+		if d := f.device(f.owner, phoneID); d.State != store.DeviceRetired {
+			t.Errorf("after CheckOut answered the retire the device is %q, want retired", d.State)
+		}
+		var entries api.List[api.AuditEntryView]
+		f.must(200, f.owner, "GET", f.path("/audit?action=device.deprovision"), nil, &entries)
+		departures := slices.DeleteFunc(entries.Items, func(e api.AuditEntryView) bool { return e.TargetID != phoneID })
+		if len(departures) != 1 || departures[0].ActorType != string(store.ActorDevice) || departures[0].ActorID != phoneID ||
+			departures[0].Reason != "employee left the company" {
+			t.Errorf("the departure's audit: %+v, want one by the device with the retire's reason", departures)
+		}
 
-	// Deprovisioned from the console instead, the device never retired.
-	_, tabletID := f.enrol("corporate", "", "", nil)
-	f.must(201, f.owner, "POST", f.path("/devices/"+tabletID+"/actions"),
-		api.DeviceActionRequest{Action: actions.Retire, Reason: "employee left the company"}, &retire)
-	f.must(200, second, "POST", f.path("/action-approvals/"+retire.ApprovalID), actions.Decision{Approve: true}, &retire)
-	if _, err := f.app.Privacy.DeprovisionDevice(f.ctx, f.tenant, tabletID, "removed from the inventory", iam.SystemActor); err != nil {
-		t.Fatal(err)
-	}
-	var status api.BatchView
-	f.must(200, f.owner, "GET", f.path("/actions/"+retire.ID), nil, &status)
-	if status.States[store.ActionFailed] != 1 {
-		t.Errorf("a retire cancelled by deprovisioning: %+v, want failed", status.States)
-	}
+		// Deprovisioned from the console instead, the device never retired.
+		_, tabletID := f.enrol("corporate", "", "", nil)
+		f.must(201, f.owner, "POST", f.path("/devices/"+tabletID+"/actions"),
+			api.DeviceActionRequest{Action: actions.Retire, Reason: "employee left the company"}, &retire)
+		f.must(200, second, "POST", f.path("/action-approvals/"+retire.ApprovalID), actions.Decision{Approve: true}, &retire)
+		if _, err := f.app.Privacy.DeprovisionDevice(f.ctx, f.tenant, tabletID, "removed from the inventory", iam.SystemActor); err != nil {
+			t.Fatal(err)
+		}
+		var status api.BatchView
+		f.must(200, f.owner, "GET", f.path("/actions/"+retire.ID), nil, &status)
+		if status.States[store.ActionFailed] != 1 {
+			t.Errorf("a retire cancelled by deprovisioning: %+v, want failed", status.States)
+		}
+		if d := f.device(f.owner, tabletID); d.State != store.DeviceDeprovisioned {
+			t.Errorf("a device deprovisioned with its retire outstanding is %q", d.State)
+		}
+
+		// A CheckOut with no retire outstanding deprovisions, as before.
+		laptop, laptopID := f.enrol("corporate", "", "", nil)
+		if _, err := laptop.Checkin(f.ctx, laptop.CheckOut()); err != nil {
+			t.Fatal(err)
+		}
+		if d := f.device(f.owner, laptopID); d.State != store.DeviceDeprovisioned {
+			t.Errorf("a CheckOut without a retire left the device %q", d.State)
+		}
+	})
 }
 
 // TestServiceDiscoveryIsServed: the account-driven enrolment's discovery

@@ -16,8 +16,8 @@ import (
 // TestPasscodeAndEncryptionOnEachPlatform: the passcode and encryption
 // rules read what each kind of device reports (information.security.yaml).
 // An iPhone without a passcode has no data protection; a User Enrollment
-// says whether its passcode meets the rules but never whether its data is
-// protected; a Mac reports FileVault and no passcode, so the passcode rule
+// says whether its passcode meets the rules but never whether one is set,
+// so its data protection is decided only when its hardware lacks it; a Mac reports FileVault and no passcode, so the passcode rule
 // does not apply to it.
 func TestPasscodeAndEncryptionOnEachPlatform(t *testing.T) {
 	storetest.ForEachEngine(t, func(t *testing.T, st store.Store) {
@@ -39,6 +39,12 @@ func TestPasscodeAndEncryptionOnEachPlatform(t *testing.T) {
 		_, staleByod := f.enrol("user_enrolled", erika.ID, "", func(d *sim.Device) {
 			userEnrolment(d)
 			d.EnrollmentID, d.Account = "5A2D1EF6B2C3D4E5", "erika@fleet.test"
+		})
+		// Hardware without file-level encryption has no data protection,
+		// which a User Enrollment reports.
+		_, weakByod := f.enrol("user_enrolled", erika.ID, "", func(d *sim.Device) {
+			userEnrolment(d)
+			d.EnrollmentID, d.Account, d.BlockEncryptionOnly = "6B3E2F07C3D4E5F6", "erika@fleet.test", true
 		})
 		if err := st.Tx(f.ctx, func(q store.Queries) error {
 			_, err := f.app.Privacy.Gate().Admit(f.ctx, q, privacy.Report{TenantID: f.tenant, DeviceID: staleByod, Source: "test",
@@ -62,6 +68,8 @@ func TestPasscodeAndEncryptionOnEachPlatform(t *testing.T) {
 				map[string]string{"encryption": "User Enrollment"}},
 			{"User Enrollment, an old value stored", staleByod, store.ComplianceUnknown, "true",
 				map[string]string{"encryption": "User Enrollment"}},
+			{"User Enrollment, no file-level encryption", weakByod, store.ComplianceNoncompliant, "false",
+				map[string]string{"encryption": "HardwareEncryptionCaps"}},
 			{"Mac with FileVault", laptop, store.ComplianceCompliant, "true", nil},
 			{"Mac without FileVault", openLaptop, store.ComplianceNoncompliant, "false", map[string]string{"encryption": "FileVault"}},
 		} {

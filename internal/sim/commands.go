@@ -264,7 +264,11 @@ func (d *Device) securityInfo() map[string]any {
 		}
 		return info
 	}
-	info := map[string]any{"HardwareEncryptionCaps": 3, "PasscodeCompliant": !d.NoPasscode, "ManagementStatus": status}
+	caps := 3 // block-level and file-level
+	if d.BlockEncryptionOnly {
+		caps = 1
+	}
+	info := map[string]any{"HardwareEncryptionCaps": caps, "PasscodeCompliant": !d.NoPasscode, "ManagementStatus": status}
 	if !d.userEnrolled() {
 		info["PasscodePresent"], info["PasscodeCompliantWithProfiles"] = !d.NoPasscode, !d.NoPasscode
 	}

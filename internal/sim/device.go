@@ -53,6 +53,10 @@ type Device struct {
 	NoPasscode bool // reports no passcode set
 	// FileVaultOff: a Mac that reports FileVault off.
 	FileVaultOff bool
+	// BlockEncryptionOnly: an iPhone or iPad whose hardware reports
+	// block-level encryption only (HardwareEncryptionCaps 1), which gives
+	// no data protection.
+	BlockEncryptionOnly bool
 	// RefuseProfiles answers InstallProfile with an error, as a device
 	// does for a payload it cannot apply.
 	RefuseProfiles bool

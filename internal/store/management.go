@@ -396,9 +396,13 @@ type DeviceAction struct {
 	Error       string
 	// Final marks a leaving device's removal after which Steward sends no
 	// other, though attempts were left: it gave up on the device early.
-	Final     bool
-	CreatedAt time.Time
-	UpdatedAt time.Time
+	Final bool
+	// RefusalCode is why a rule refused the action, as a stable code
+	// (actions.RefusalCodes); Error says it for a person. Empty unless
+	// State is ActionRefused.
+	RefusalCode string
+	CreatedAt   time.Time
+	UpdatedAt   time.Time
 }
 
 // ActionStore holds remote actions.
@@ -421,7 +425,7 @@ type ActionStore interface {
 	LastQueued(ctx context.Context, tenantID, deviceID, action string) (DeviceAction, error)
 	// BatchDevices returns how many distinct devices the batch's actions name.
 	BatchDevices(ctx context.Context, tenantID, batchID string) (int, error)
-	// Update writes State, CommandID, Error, Final and UpdatedAt.
+	// Update writes State, CommandID, Error, Final, RefusalCode and UpdatedAt.
 	Update(ctx context.Context, a DeviceAction) error
 }
 

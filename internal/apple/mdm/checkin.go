@@ -419,13 +419,18 @@ func (s *Service) checkOut(ctx context.Context, q store.Queries, ch store.AppleC
 		return err
 	}
 	// Cancelled here, before DeviceLeft, so that their hooks know the
-	// device removed its profile itself.
+	// device removed its profile itself: a retire's removal among them
+	// finishes as if acknowledged, and the device has then left, retired.
 	if err := s.cancelOpen(ctx, q, ch.TenantID, ch.DeviceID, checkedOutChain); err != nil {
+		return err
+	}
+	if d, err = q.Devices().Get(ctx, ch.TenantID, ch.DeviceID); err != nil || d.Left() {
 		return err
 	}
 	actor := iam.Actor{Type: store.ActorDevice, ID: ch.DeviceID}
 	if d.State == store.DeviceLeaving {
-		// Told to leave, it did: retired, as a retire's CheckOut is.
+		// Told to leave, it did (its removal failed earlier, or was never
+		// answered): retired, as a retire's CheckOut is.
 		_, err = s.priv.LeaveIn(ctx, q, ch.TenantID, ch.DeviceID, store.DeviceRetired,
 			"the device removed its management profile (CheckOut) after consent for it was withdrawn", actor)
 	} else {

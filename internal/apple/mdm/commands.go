@@ -499,7 +499,8 @@ func (s *Service) saveCounted(ctx context.Context, q store.Queries, cmds []store
 	}
 	if err := enqueue(); err != nil {
 		if errors.Is(err, store.ErrConflict) {
-			return apperr.Conflict("a device's command queue is full (%d open commands); wait for it to check in", s.cfg.MaxQueued)
+			return apperr.Conflict("a device's command queue is full (%d open commands); wait for it to check in", s.cfg.MaxQueued).
+				With("reason", SkipQueueFull)
 		}
 		return err
 	}

@@ -11,13 +11,13 @@ import (
 type actionStore struct{ q *queries }
 
 const actionColumns = `id, tenant_id, batch_id, device_id, action, reason, requested_by, approval_id, state, command_id,
-	error, final, created_at, updated_at`
+	error, final, refusal_code, created_at, updated_at`
 
 func scanAction(s scanner) (store.DeviceAction, error) {
 	var a store.DeviceAction
 	var created, updated int64
 	err := s.Scan(&a.ID, &a.TenantID, &a.BatchID, &a.DeviceID, &a.Action, &a.Reason, &a.RequestedBy, &a.ApprovalID,
-		&a.State, &a.CommandID, &a.Error, &a.Final, &created, &updated)
+		&a.State, &a.CommandID, &a.Error, &a.Final, &a.RefusalCode, &created, &updated)
 	a.CreatedAt, a.UpdatedAt = fromMicros(created), fromMicros(updated)
 	return a, err
 }
@@ -31,7 +31,7 @@ func (s actionStore) Create(ctx context.Context, as []store.DeviceAction) error 
 	rows := make([][]any, len(as))
 	for i, a := range as {
 		rows[i] = []any{a.ID, a.TenantID, a.BatchID, a.DeviceID, a.Action, a.Reason, a.RequestedBy, a.ApprovalID, a.State,
-			a.CommandID, a.Error, boolInt(a.Final), micros(a.CreatedAt), micros(a.UpdatedAt)}
+			a.CommandID, a.Error, boolInt(a.Final), a.RefusalCode, micros(a.CreatedAt), micros(a.UpdatedAt)}
 	}
 	return s.q.inWriteTx(ctx, func(q *queries) error {
 		return q.insertAll(ctx, "creating device actions", `INSERT INTO device_actions (`+actionColumns+`) VALUES `, rows)
@@ -125,8 +125,8 @@ func (s actionStore) BatchDevices(ctx context.Context, tenantID, batchID string)
 
 func (s actionStore) Update(ctx context.Context, a store.DeviceAction) error {
 	return s.q.execOne(ctx, "updating device action", `UPDATE device_actions SET state = $3, command_id = $4, error = $5,
-		final = $6, updated_at = $7 WHERE tenant_id = $1 AND id = $2`, a.TenantID, a.ID, a.State, a.CommandID, a.Error, boolInt(a.Final),
-		micros(a.UpdatedAt))
+		final = $6, refusal_code = $7, updated_at = $8 WHERE tenant_id = $1 AND id = $2`, a.TenantID, a.ID, a.State, a.CommandID, a.Error,
+		boolInt(a.Final), a.RefusalCode, micros(a.UpdatedAt))
 }
 
 type appStore struct{ q *queries }

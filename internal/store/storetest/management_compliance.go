@@ -197,7 +197,7 @@ func testActions(t *testing.T, st store.Store) {
 	}
 	x1, x2 := action(a.ID, d1.ID, store.ActionAwaitingApproval, "appr-1"), action(a.ID, d2.ID, store.ActionAwaitingApproval, "appr-1")
 	x3 := action(a.ID, d1.ID, store.ActionRefused, "")
-	x3.Error = "device is personal"
+	x3.Error, x3.RefusalCode = "device is personal", "ownership"
 	foreign := action(b.ID, d1.ID, store.ActionAwaitingApproval, "appr-1")
 	tx(t, st, func(q store.Queries) error { return q.Actions().Create(ctx, []store.DeviceAction{x1, x2, x3}) })
 	must(t, st.Read().Actions().Create(ctx, []store.DeviceAction{foreign}))
@@ -232,6 +232,13 @@ func testActions(t *testing.T, st store.Store) {
 
 	x1.State, x1.CommandID, x1.Final, x1.UpdatedAt = store.ActionQueued, "cmd-9", true, micro(at.Add(time.Minute))
 	tx(t, st, func(q store.Queries) error { return q.Actions().Update(ctx, x1) })
+	x2.State, x2.Error, x2.RefusalCode, x2.UpdatedAt = store.ActionRefused, "the device is leaving", "leaving", micro(at.Add(time.Minute))
+	tx(t, st, func(q store.Queries) error { return q.Actions().Update(ctx, x2) })
+	if got, err := r.Get(ctx, a.ID, x2.ID); err != nil || !reflect.DeepEqual(got, x2) {
+		t.Fatalf("Get after a refusing Update = %+v, %v; want %+v", got, err, x2)
+	}
+	x2.State, x2.Error, x2.RefusalCode = store.ActionAwaitingApproval, "", ""
+	tx(t, st, func(q store.Queries) error { return q.Actions().Update(ctx, x2) })
 	moved := x2
 	moved.TenantID, moved.State = b.ID, store.ActionRejected
 	wantErr(t, st.Read().Actions().Update(ctx, moved), store.ErrNotFound, "Update across tenants")

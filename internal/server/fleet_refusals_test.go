@@ -1,0 +1,57 @@
+package server
+
+import (
+	"testing"
+
+	"github.com/steward-mdm/steward/internal/actions"
+	"github.com/steward-mdm/steward/internal/api"
+	"github.com/steward-mdm/steward/internal/apple/mdm"
+	"github.com/steward-mdm/steward/internal/iam"
+	"github.com/steward-mdm/steward/internal/privacy"
+	"github.com/steward-mdm/steward/internal/sim"
+	"github.com/steward-mdm/steward/internal/store"
+	"github.com/steward-mdm/steward/internal/store/storetest"
+)
+
+// TestBulkActionRefusalsCarryCodes: each device a bulk action refuses
+// carries a stable code beside the text (leaving, its ownership, not
+// supervised, not enrolled), and the device it acts on carries none.
+func TestBulkActionRefusalsCarryCodes(t *testing.T) {
+	storetest.ForEachEngine(t, func(t *testing.T, st store.Store) {
+		f := newFleet(t, st)
+		_, leavingID := f.leavingPhone()
+		paul, err := f.app.Privacy.CreateSubject(f.ctx, f.tenant, privacy.SubjectInput{Email: "paul@fleet.test"}, iam.SystemActor)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, personalID := f.enrol("personal", paul.ID, "", nil)
+		_, corporateID := f.enrol("corporate", "", "", nil)
+		_, supervisedID := f.enrol("corporate", "", "", func(d *sim.Device) { d.Supervised = true })
+		_, goneID := f.enrol("corporate", "", "", nil)
+		if _, err := f.app.Privacy.DeprovisionDevice(f.ctx, f.tenant, goneID, "handed back to the leasing company", iam.SystemActor); err != nil {
+			t.Fatal(err)
+		}
+
+		var bulk actions.Batch
+		f.must(201, f.owner, "POST", f.path("/actions"), actions.Request{Action: actions.Locate, Reason: "find every device of the office",
+			DeviceIDs: []string{leavingID, personalID, corporateID, supervisedID, goneID}}, &bulk)
+		var status api.BatchView
+		f.must(200, f.owner, "GET", f.path("/actions/"+bulk.ID), nil, &status)
+		want := map[string]struct{ state, code string }{
+			leavingID:    {store.ActionRefused, actions.RefusedLeaving},
+			personalID:   {store.ActionRefused, mdm.SkipOwnership},
+			goneID:       {store.ActionRefused, mdm.SkipNotEnrolled},
+			corporateID:  {store.ActionRefused, mdm.SkipUnsupervised},
+			supervisedID: {store.ActionQueued, ""},
+		}
+		if len(status.Actions.Items) != len(want) {
+			t.Fatalf("the bulk locate: %+v", status.Actions.Items)
+		}
+		for _, a := range status.Actions.Items {
+			w := want[a.DeviceID]
+			if a.State != w.state || string(a.RefusalCode) != w.code || (w.state == store.ActionRefused && a.Error == "") {
+				t.Errorf("device %s: %s %q (%q), want %s %q with its text", a.DeviceID, a.State, a.RefusalCode, a.Error, w.state, w.code)
+			}
+		}
+	})
+}
