@@ -110,8 +110,8 @@ func (r Rules) Evaluate(f Facts, now time.Time, blocked []string) Outcome {
 			// levels no passcode protects the data: that fails the rule.
 			// It is the only false stored for it, as PasscodePresent is
 			// forbidden there.
-			fail("encryption", "This device's hardware reports no file-level encryption (HardwareEncryptionCaps), "+
-				"so its data is not protected, with a passcode or without; use a device that supports data protection.")
+			fail("encryption", "This device's hardware does not report both block-level and file-level encryption (HardwareEncryptionCaps), "+
+				"so it has no data protection, with a passcode or without; use a device that supports data protection.")
 		case userEnrolled && !mac:
 			// The hardware is capable, and whether a passcode is set is
 			// all that is left: User Enrollment never reports
