@@ -31,7 +31,8 @@ func (a *App) initManagement() {
 // runManagementJobs runs the ladder of every compliance policy, the
 // periodic re-evaluation (time-based rules), the stale-device sweep, the
 // removal sent again to leaving devices that refused it, the retry of
-// failed profile installs and removals, and the compliance history purge. Leases keep each to one node at a time.
+// failed profile installs and removals, and the compliance history purge.
+// Leases keep each to one node at a time.
 func (a *App) runManagementJobs(ctx context.Context, holder string) {
 	ladder := time.NewTicker(time.Minute)
 	defer ladder.Stop()
