@@ -143,7 +143,7 @@ func (s *Service) earlierRemoved(ctx context.Context, q store.Queries, cmd store
 	} else {
 		st.Status, st.Error = store.ProfileNotApplicableRemovalFailed, "an earlier version is still on the device, which refused to remove it ("+
 			mdm.ErrorSummary(cmd.ErrorChain)+"); "+st.Error
-		s.failedAttempt(&st)
+		s.commandFailed(&st, cmd)
 	}
 	return q.DeviceProfiles().Put(ctx, st)
 }

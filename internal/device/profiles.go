@@ -505,10 +505,20 @@ func (s *Service) CommandFinished(ctx context.Context, q store.Queries, cmd stor
 		}
 	case removal:
 		st.Status, st.Error = store.ProfileRemovalFailed, mdm.ErrorSummary(cmd.ErrorChain)
-		s.failedAttempt(&st)
+		s.commandFailed(&st, cmd)
 	default:
 		st.Status, st.Error = store.ProfileFailed, mdm.ErrorSummary(cmd.ErrorChain)
-		s.failedAttempt(&st)
+		s.commandFailed(&st, cmd)
 	}
 	return q.DeviceProfiles().Put(ctx, st)
+}
+
+// commandFailed counts a failed send on st when the device refused the
+// command or never answered it (mdm abandons it as an error), so the
+// hourly retry sends it again. A cancelled one is not: an admin withdrew
+// it, and a retry would override them; it waits for the next change.
+func (s *Service) commandFailed(st *store.DeviceProfile, cmd store.Command) {
+	if cmd.State == store.CommandError {
+		s.failedAttempt(st)
+	}
 }

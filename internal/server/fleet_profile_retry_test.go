@@ -307,3 +307,78 @@ func TestNotApplicableProfileFollowsSupervision(t *testing.T) {
 		}
 	})
 }
+
+// cancelProfileCommand has the owner cancel the command the device's
+// profile state waits on, and returns the state that follows.
+func (f *testFleet) cancelProfileCommand(deviceID, profileID string) store.DeviceProfile {
+	f.t.Helper()
+	s := f.storedProfileState(deviceID, profileID)
+	if s.CommandID == "" {
+		f.t.Fatalf("no command to cancel: %+v", s)
+	}
+	f.must(200, f.owner, "POST", f.path("/devices/"+deviceID+"/commands/"+s.CommandID+"/cancel"),
+		api.CancelCommandRequest{Reason: "wrong group"}, nil)
+	return f.storedProfileState(deviceID, profileID)
+}
+
+// TestCancelledProfileCommandsAreNotRetried: an admin cancels a queued
+// install, and later a queued removal. Each state fails saying so, and the
+// hourly retry never sends either again: it would override the admin.
+func TestCancelledProfileCommandsAreNotRetried(t *testing.T) {
+	storetest.ForEachEngine(t, func(t *testing.T, st store.Store) {
+		f := newFleet(t, st)
+		g, p := f.cameraProfileFor()
+		now := time.Now()
+		f.app.Devices.SetClock(func() time.Time { return now })
+		holder, holderID := f.enrol("corporate", "", g.ID, nil)
+		if s := f.storedProfileState(holderID, p.ID); s.Status != store.ProfileInstalled {
+			t.Fatalf("the profile on the phone in the group: %+v", s)
+		}
+		phone, phoneID := f.enrol("corporate", "", "", nil)
+		f.must(200, f.owner, "POST", f.path("/groups/"+g.ID+"/members"), api.MembersRequest{Add: []string{phoneID}}, nil)
+		s := f.cancelProfileCommand(phoneID, p.ID)
+		if s.Status != store.ProfileFailed || !strings.Contains(s.Error, "cancelled by an administrator") || !s.RetryAt.IsZero() || s.Attempts != 0 {
+			t.Fatalf("the cancelled install: %+v", s)
+		}
+
+		f.must(204, f.owner, "DELETE", f.path("/profiles/"+p.ID+"/groups/"+g.ID), nil, nil)
+		s = f.cancelProfileCommand(holderID, p.ID)
+		if s.Status != store.ProfileRemovalFailed || !strings.Contains(s.Error, "cancelled by an administrator") || !s.RetryAt.IsZero() || s.Attempts != 0 {
+			t.Fatalf("the cancelled removal: %+v", s)
+		}
+
+		for _, after := range []time.Duration{time.Hour, 6 * time.Hour, 365 * 24 * time.Hour} {
+			if n := f.retryProfilesAt(now, after); n != 0 {
+				t.Fatalf("%s later the retry sent cancelled commands again to %d devices", after, n)
+			}
+		}
+		f.poll(phone)
+		f.poll(holder)
+		if phone.Profiles["org.fleet.camera"] != nil || holder.Profiles["org.fleet.camera"] == nil {
+			t.Errorf("after the retries the phone holds %v and the holder %v, as the admin left them", installed(phone.Profiles), installed(holder.Profiles))
+		}
+	})
+}
+
+// TestCancelledRemovalOfAnEarlierVersionIsNotRetried: a new version no
+// longer applies to a User Enrollment, whose earlier version's removal an
+// admin cancels. The hourly retry does not send the removal again.
+func TestCancelledRemovalOfAnEarlierVersionIsNotRetried(t *testing.T) {
+	storetest.ForEachEngine(t, func(t *testing.T, st store.Store) {
+		f, _, p, byod, byodID := userEnrolledWithDataProfile(t, st)
+		now := time.Now()
+		f.app.Devices.SetClock(func() time.Time { return now })
+		f.must(200, f.owner, "PUT", f.path("/profiles/"+p.ID), device.ProfileInput{Definition: dataAndCamera}, nil)
+		s := f.cancelProfileCommand(byodID, p.ID)
+		if s.Status != store.ProfileNotApplicableRemovalFailed || !strings.Contains(s.Error, "cancelled by an administrator") || !s.RetryAt.IsZero() {
+			t.Fatalf("the cancelled removal of the earlier version: %+v", s)
+		}
+		if n := f.retryProfilesAt(now, 365*24*time.Hour); n != 0 {
+			t.Fatalf("the retry sent the cancelled removal again to %d devices", n)
+		}
+		f.poll(byod)
+		if byod.Profiles["org.fleet.data"] == nil {
+			t.Error("the earlier version was removed after all")
+		}
+	})
+}
