@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"strings"
+	"time"
 
 	"github.com/steward-mdm/steward/internal/apperr"
 	"github.com/steward-mdm/steward/internal/apple/mdm"
@@ -97,11 +98,18 @@ func (s *Service) installOn(ctx context.Context, q store.Queries, cp store.Confi
 const heldBackNote = "this is an earlier version; the current one is not sent yet: "
 
 // noteHeldBack says in prev, the state of an earlier version installed or
-// queued, why the current version is not sent yet. A removal under way
-// keeps its own error, which already says the version is not the current.
+// queued, why the current version is not sent yet. A removal under way or
+// refused keeps its own error, which already says the version is not the
+// current. A refused removal's retry ends: what the device takes is decided
+// when the fact waited for arrives (settled is false for such a state), and
+// a retry that can send nothing meanwhile would fall due every hour.
 func (s *Service) noteHeldBack(ctx context.Context, q store.Queries, prev store.DeviceProfile, wait string) error {
 	if prev.Status != store.ProfileInstalled && prev.Status != store.ProfilePending {
-		return nil
+		if prev.RetryAt.IsZero() {
+			return nil
+		}
+		prev.RetryAt = time.Time{}
+		return q.DeviceProfiles().Put(ctx, prev)
 	}
 	note := heldBackNote + wait
 	if prev.Error == note {

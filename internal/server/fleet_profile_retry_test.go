@@ -382,3 +382,56 @@ func TestCancelledRemovalOfAnEarlierVersionIsNotRetried(t *testing.T) {
 		}
 	})
 }
+
+// TestRefusedRemovalWaitingForSupervisionIsNotRetriedHourly: an iPhone
+// refuses to remove a profile while it is assigned again, in a version
+// that needs supervision, which the collection policy no longer keeps. The
+// retry can send nothing until supervision is known: it ends the removal's
+// retries rather than falling due every hour. Once the policy keeps the OS
+// category again, the report decides, and the earlier version goes.
+func TestRefusedRemovalWaitingForSupervisionIsNotRetriedHourly(t *testing.T) {
+	storetest.ForEachEngine(t, func(t *testing.T, st store.Store) {
+		f := newFleet(t, st)
+		_, second := f.admin("second@fleet.test", "administrator")
+		g, p := f.cameraProfileFor()
+		phone, phoneID := f.enrol("corporate", "", g.ID, nil)
+		if s := f.storedProfileState(phoneID, p.ID); s.Status != store.ProfileInstalled {
+			t.Fatalf("the first version: %+v", s)
+		}
+		f.collectOS(privacy.Drop, second)
+		now := time.Now()
+		f.app.Devices.SetClock(func() time.Time { return now })
+		phone.RefuseRemovals = true
+		f.must(204, f.owner, "DELETE", f.path("/profiles/"+p.ID+"/groups/"+g.ID), nil, nil)
+		f.must(200, f.owner, "PUT", f.path("/profiles/"+p.ID), device.ProfileInput{
+			Definition: restrictionsProfile("org.fleet.camera", `"allow_camera":false,"allow_airdrop":false`)}, nil)
+		f.must(204, f.owner, "PUT", f.path("/profiles/"+p.ID+"/groups/"+g.ID), nil, nil)
+		f.poll(phone)
+		if s := f.storedProfileState(phoneID, p.ID); s.Status != store.ProfileRemovalFailed || s.RetryAt.IsZero() {
+			t.Fatalf("the refused removal: %+v", s)
+		}
+
+		if n := f.retryProfilesAt(now, time.Hour); n != 1 {
+			t.Fatalf("the first retry reconciled %d devices, want 1", n)
+		}
+		if s := f.storedProfileState(phoneID, p.ID); s.Status != store.ProfileRemovalFailed || !s.RetryAt.IsZero() {
+			t.Errorf("the refused removal after a retry that could send nothing: %+v", s)
+		}
+		for _, after := range []time.Duration{2 * time.Hour, 3 * time.Hour} {
+			if n := f.retryProfilesAt(now, after); n != 0 {
+				t.Errorf("%s later the retry reconciled %d devices again, sending nothing", after, n)
+			}
+		}
+		if n := f.poll(phone); n != 0 {
+			t.Errorf("the retries sent the phone %d commands", n)
+		}
+
+		phone.RefuseRemovals = false
+		f.collectOS(privacy.Show, second)
+		f.syncDevice(phone, phoneID)
+		f.poll(phone)
+		if s := f.storedProfileState(phoneID, p.ID); s.Status != store.ProfileNotApplicable || phone.Profiles["org.fleet.camera"] != nil {
+			t.Errorf("once the unsupervised phone reported: %+v, holding %v", s, installed(phone.Profiles))
+		}
+	})
+}
