@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"strings"
+	"time"
 
 	"github.com/steward-mdm/steward/internal/apperr"
 	"github.com/steward-mdm/steward/internal/apple/mdm"
@@ -97,11 +98,18 @@ func (s *Service) installOn(ctx context.Context, q store.Queries, cp store.Confi
 const heldBackNote = "this is an earlier version; the current one is not sent yet: "
 
 // noteHeldBack says in prev, the state of an earlier version installed or
-// queued, why the current version is not sent yet. A removal under way
-// keeps its own error, which already says the version is not the current.
+// queued, why the current version is not sent yet. A removal under way or
+// refused keeps its own error, which already says the version is not the
+// current. A refused removal's retry ends: what the device takes is decided
+// when the fact waited for arrives (settled is false for such a state), and
+// a retry that can send nothing meanwhile would fall due every hour.
 func (s *Service) noteHeldBack(ctx context.Context, q store.Queries, prev store.DeviceProfile, wait string) error {
 	if prev.Status != store.ProfileInstalled && prev.Status != store.ProfilePending {
-		return nil
+		if prev.RetryAt.IsZero() {
+			return nil
+		}
+		prev.RetryAt = time.Time{}
+		return q.DeviceProfiles().Put(ctx, prev)
 	}
 	note := heldBackNote + wait
 	if prev.Error == note {
@@ -143,7 +151,7 @@ func (s *Service) earlierRemoved(ctx context.Context, q store.Queries, cmd store
 	} else {
 		st.Status, st.Error = store.ProfileNotApplicableRemovalFailed, "an earlier version is still on the device, which refused to remove it ("+
 			mdm.ErrorSummary(cmd.ErrorChain)+"); "+st.Error
-		s.failedAttempt(&st)
+		s.commandFailed(&st, cmd)
 	}
 	return q.DeviceProfiles().Put(ctx, st)
 }
@@ -238,7 +246,12 @@ func (f *deviceFit) decide(ctx context.Context, q store.Queries, cp store.Config
 }
 
 // readSupervision reads the device's supervision once per reconciliation,
-// and, while it is unknown, whether the policy drops it.
+// and, while it is unknown, whether the policy drops it. The
+// reconciliation holds the device's lock already (reconcileProfiles), as
+// the report that brings supervision does when it decides the profiles
+// waiting for it: that report either committed before this read or sees
+// the wait recorded now. Without the lock, on PostgreSQL, the two could
+// miss each other and the profile wait for good.
 func (f *deviceFit) readSupervision(ctx context.Context, q store.Queries) error {
 	if f.read {
 		return nil
@@ -250,20 +263,6 @@ func (f *deviceFit) readSupervision(ctx context.Context, q store.Queries) error 
 	}
 	if f.supervisionDropped, err = supervisionDropped(ctx, q, f.d); err != nil {
 		return err
-	}
-	if !f.supervisionDropped {
-		// About to wait for the report that brings supervision, which
-		// decides waiting profiles under the device's lock: taken here,
-		// that report either committed before (and is read now) or sees
-		// this wait. Without it, on PostgreSQL, the two could miss each
-		// other and the profile wait for good. A policy that drops
-		// supervision brings no such report: no lock.
-		if _, err := q.Devices().Lock(ctx, f.d.TenantID, f.d.ID); err != nil {
-			return err
-		}
-		if f.supervision, err = mdm.SupervisionOf(ctx, q, f.d); err != nil {
-			return err
-		}
 	}
 	f.read = true
 	return nil

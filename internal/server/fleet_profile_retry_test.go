@@ -2,6 +2,7 @@ package server
 
 import (
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -306,4 +307,192 @@ func TestNotApplicableProfileFollowsSupervision(t *testing.T) {
 			t.Errorf("the AirDrop restriction once the iPhone reported it is supervised: %+v", s)
 		}
 	})
+}
+
+// cancelProfileCommand has the owner cancel the command the device's
+// profile state waits on, and returns the state that follows.
+func (f *testFleet) cancelProfileCommand(deviceID, profileID string) store.DeviceProfile {
+	f.t.Helper()
+	s := f.storedProfileState(deviceID, profileID)
+	if s.CommandID == "" {
+		f.t.Fatalf("no command to cancel: %+v", s)
+	}
+	f.must(200, f.owner, "POST", f.path("/devices/"+deviceID+"/commands/"+s.CommandID+"/cancel"),
+		api.CancelCommandRequest{Reason: "wrong group"}, nil)
+	return f.storedProfileState(deviceID, profileID)
+}
+
+// TestCancelledProfileCommandsAreNotRetried: an admin cancels a queued
+// install, and later a queued removal. Each state fails saying so, and the
+// hourly retry never sends either again: it would override the admin.
+func TestCancelledProfileCommandsAreNotRetried(t *testing.T) {
+	storetest.ForEachEngine(t, func(t *testing.T, st store.Store) {
+		f := newFleet(t, st)
+		g, p := f.cameraProfileFor()
+		now := time.Now()
+		f.app.Devices.SetClock(func() time.Time { return now })
+		holder, holderID := f.enrol("corporate", "", g.ID, nil)
+		if s := f.storedProfileState(holderID, p.ID); s.Status != store.ProfileInstalled {
+			t.Fatalf("the profile on the phone in the group: %+v", s)
+		}
+		phone, phoneID := f.enrol("corporate", "", "", nil)
+		f.must(200, f.owner, "POST", f.path("/groups/"+g.ID+"/members"), api.MembersRequest{Add: []string{phoneID}}, nil)
+		s := f.cancelProfileCommand(phoneID, p.ID)
+		if s.Status != store.ProfileFailed || !strings.Contains(s.Error, "cancelled by an administrator") || !s.RetryAt.IsZero() || s.Attempts != 0 {
+			t.Fatalf("the cancelled install: %+v", s)
+		}
+
+		f.must(204, f.owner, "DELETE", f.path("/profiles/"+p.ID+"/groups/"+g.ID), nil, nil)
+		s = f.cancelProfileCommand(holderID, p.ID)
+		if s.Status != store.ProfileRemovalFailed || !strings.Contains(s.Error, "cancelled by an administrator") || !s.RetryAt.IsZero() || s.Attempts != 0 {
+			t.Fatalf("the cancelled removal: %+v", s)
+		}
+
+		for _, after := range []time.Duration{time.Hour, 6 * time.Hour, 365 * 24 * time.Hour} {
+			if n := f.retryProfilesAt(now, after); n != 0 {
+				t.Fatalf("%s later the retry sent cancelled commands again to %d devices", after, n)
+			}
+		}
+		f.poll(phone)
+		f.poll(holder)
+		if phone.Profiles["org.fleet.camera"] != nil || holder.Profiles["org.fleet.camera"] == nil {
+			t.Errorf("after the retries the phone holds %v and the holder %v, as the admin left them", installed(phone.Profiles), installed(holder.Profiles))
+		}
+	})
+}
+
+// TestCancelledRemovalOfAnEarlierVersionIsNotRetried: a new version no
+// longer applies to a User Enrollment, whose earlier version's removal an
+// admin cancels. The hourly retry does not send the removal again.
+func TestCancelledRemovalOfAnEarlierVersionIsNotRetried(t *testing.T) {
+	storetest.ForEachEngine(t, func(t *testing.T, st store.Store) {
+		f, _, p, byod, byodID := userEnrolledWithDataProfile(t, st)
+		now := time.Now()
+		f.app.Devices.SetClock(func() time.Time { return now })
+		f.must(200, f.owner, "PUT", f.path("/profiles/"+p.ID), device.ProfileInput{Definition: dataAndCamera}, nil)
+		s := f.cancelProfileCommand(byodID, p.ID)
+		if s.Status != store.ProfileNotApplicableRemovalFailed || !strings.Contains(s.Error, "cancelled by an administrator") || !s.RetryAt.IsZero() {
+			t.Fatalf("the cancelled removal of the earlier version: %+v", s)
+		}
+		if n := f.retryProfilesAt(now, 365*24*time.Hour); n != 0 {
+			t.Fatalf("the retry sent the cancelled removal again to %d devices", n)
+		}
+		f.poll(byod)
+		if byod.Profiles["org.fleet.data"] == nil {
+			t.Error("the earlier version was removed after all")
+		}
+	})
+}
+
+// TestRefusedRemovalWaitingForSupervisionIsNotRetriedHourly: an iPhone
+// refuses to remove a profile while it is assigned again, in a version
+// that needs supervision, which the collection policy no longer keeps. The
+// retry can send nothing until supervision is known: it ends the removal's
+// retries rather than falling due every hour. Once the policy keeps the OS
+// category again, the report decides, and the earlier version goes.
+func TestRefusedRemovalWaitingForSupervisionIsNotRetriedHourly(t *testing.T) {
+	storetest.ForEachEngine(t, func(t *testing.T, st store.Store) {
+		f := newFleet(t, st)
+		_, second := f.admin("second@fleet.test", "administrator")
+		g, p := f.cameraProfileFor()
+		phone, phoneID := f.enrol("corporate", "", g.ID, nil)
+		if s := f.storedProfileState(phoneID, p.ID); s.Status != store.ProfileInstalled {
+			t.Fatalf("the first version: %+v", s)
+		}
+		f.collectOS(privacy.Drop, second)
+		now := time.Now()
+		f.app.Devices.SetClock(func() time.Time { return now })
+		phone.RefuseRemovals = true
+		f.must(204, f.owner, "DELETE", f.path("/profiles/"+p.ID+"/groups/"+g.ID), nil, nil)
+		f.must(200, f.owner, "PUT", f.path("/profiles/"+p.ID), device.ProfileInput{
+			Definition: restrictionsProfile("org.fleet.camera", `"allow_camera":false,"allow_airdrop":false`)}, nil)
+		f.must(204, f.owner, "PUT", f.path("/profiles/"+p.ID+"/groups/"+g.ID), nil, nil)
+		f.poll(phone)
+		if s := f.storedProfileState(phoneID, p.ID); s.Status != store.ProfileRemovalFailed || s.RetryAt.IsZero() {
+			t.Fatalf("the refused removal: %+v", s)
+		}
+
+		if n := f.retryProfilesAt(now, time.Hour); n != 1 {
+			t.Fatalf("the first retry reconciled %d devices, want 1", n)
+		}
+		if s := f.storedProfileState(phoneID, p.ID); s.Status != store.ProfileRemovalFailed || !s.RetryAt.IsZero() {
+			t.Errorf("the refused removal after a retry that could send nothing: %+v", s)
+		}
+		for _, after := range []time.Duration{2 * time.Hour, 3 * time.Hour} {
+			if n := f.retryProfilesAt(now, after); n != 0 {
+				t.Errorf("%s later the retry reconciled %d devices again, sending nothing", after, n)
+			}
+		}
+		if n := f.poll(phone); n != 0 {
+			t.Errorf("the retries sent the phone %d commands", n)
+		}
+
+		phone.RefuseRemovals = false
+		f.collectOS(privacy.Show, second)
+		f.syncDevice(phone, phoneID)
+		f.poll(phone)
+		if s := f.storedProfileState(phoneID, p.ID); s.Status != store.ProfileNotApplicable || phone.Profiles["org.fleet.camera"] != nil {
+			t.Errorf("once the unsupervised phone reported: %+v, holding %v", s, installed(phone.Profiles))
+		}
+	})
+}
+
+// TestProfileEditWaitsForTheRetryOfItsDevice: on PostgreSQL, an admin's
+// edit of a profile reconciles each device under the device's lock, which
+// the hourly retry holds while it sends the earlier version again: the
+// edit waits, then sends the new version after it, so the last install the
+// phone runs is the version its state names. (SQLite's single writer
+// serialises them anyway.)
+func TestProfileEditWaitsForTheRetryOfItsDevice(t *testing.T) {
+	st := storetest.OpenPostgres(t)
+	f := newFleet(t, st)
+	g, p := f.cameraProfileFor()
+	now := time.Now()
+	f.app.Devices.SetClock(func() time.Time { return now })
+	phone, phoneID := f.enrol("corporate", "", g.ID, func(d *sim.Device) { d.RefuseProfiles = true })
+	if s := f.storedProfileState(phoneID, p.ID); s.Status != store.ProfileFailed || s.RetryAt.IsZero() {
+		t.Fatalf("the refused profile: %+v", s)
+	}
+	phone.RefuseProfiles = false
+	f.app.Devices.SetClock(func() time.Time { return now.Add(time.Hour) })
+
+	// A report of the phone holds its lock while the retry and the edit
+	// start, in that order.
+	locked, release := make(chan struct{}), make(chan struct{})
+	var releaseOnce sync.Once
+	defer releaseOnce.Do(func() { close(release) })
+	var wg sync.WaitGroup
+	var holdErr, retryErr, editErr error
+	wg.Go(func() {
+		holdErr = st.Tx(f.ctx, func(q store.Queries) error {
+			if _, err := q.Devices().Lock(f.ctx, f.tenant, phoneID); err != nil {
+				return err
+			}
+			close(locked)
+			<-release
+			return nil
+		})
+	})
+	<-locked
+	wg.Go(func() { _, retryErr = f.app.Devices.RetryProfiles(f.ctx) })
+	storetest.AwaitLockWaiters(t, st, 1)
+	var edited store.ConfigProfile
+	wg.Go(func() {
+		edited, editErr = f.app.Devices.UpdateProfile(f.ctx, f.tenant, p.ID, device.ProfileInput{
+			Definition: restrictionsProfile("org.fleet.camera", `"allow_camera":false,"allow_screenshot":false`)}, iam.SystemActor)
+	})
+	storetest.AwaitLockWaiters(t, st, 2) // the edit waits for the phone's lock too
+	releaseOnce.Do(func() { close(release) })
+	wg.Wait()
+	if holdErr != nil || retryErr != nil || editErr != nil {
+		t.Fatalf("holding the lock: %v; the retry: %v; the edit: %v", holdErr, retryErr, editErr)
+	}
+
+	f.poll(phone)
+	if s := f.storedProfileState(phoneID, p.ID); s.Status != store.ProfileInstalled || s.Digest != edited.Digest {
+		t.Errorf("the profile after the retry and the edit: %+v, want the edited version (%s) installed", s, edited.Digest)
+	}
+	if got := string(phone.Profiles["org.fleet.camera"]); !strings.Contains(got, "allowScreenShot") {
+		t.Errorf("the phone holds %q, want the edited version", got)
+	}
 }

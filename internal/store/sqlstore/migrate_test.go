@@ -1,0 +1,112 @@
+package sqlstore_test
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"net/url"
+	"os"
+	"path/filepath"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/steward-mdm/steward/internal/store"
+	"github.com/steward-mdm/steward/internal/store/sqlstore"
+	"github.com/steward-mdm/steward/internal/store/storetest"
+)
+
+// openUnmigrated opens an empty database of the engine, closed (and on
+// PostgreSQL its schema dropped) when the test ends.
+func openUnmigrated(t *testing.T, engine string) *sqlstore.DB {
+	t.Helper()
+	ctx := context.Background()
+	dsn := filepath.Join(t.TempDir(), "steward.db")
+	if engine == "postgres" {
+		storetest.OpenPostgres(t) // skip rules as for every PostgreSQL test
+		admin, err := sql.Open("pgx", os.Getenv(storetest.PostgresEnv))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { admin.Close() })
+		schema := fmt.Sprintf("steward_test_migration_%d", time.Now().UnixNano())
+		if _, err := admin.ExecContext(ctx, "CREATE SCHEMA "+schema); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { admin.ExecContext(context.Background(), "DROP SCHEMA "+schema+" CASCADE") })
+		u, err := url.Parse(os.Getenv(storetest.PostgresEnv))
+		if err != nil {
+			t.Fatal(err)
+		}
+		q := u.Query()
+		q.Set("search_path", schema)
+		u.RawQuery = q.Encode()
+		dsn = u.String()
+	}
+	db, err := sqlstore.Open(ctx, dsn, quiet)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	return db
+}
+
+// TestProfileRetriesMigrationRetriesEarlierFailures: states that failed
+// before migration 19 are due at the first hourly retry after it, one
+// failed attempt counted, except one whose command an admin cancelled;
+// other states are not retried.
+func TestProfileRetriesMigrationRetriesEarlierFailures(t *testing.T) {
+	for _, engine := range []string{"sqlite", "postgres"} {
+		t.Run(engine, func(t *testing.T) {
+			ctx := context.Background()
+			db := openUnmigrated(t, engine)
+			if err := sqlstore.MigrateTo(ctx, db, 18); err != nil {
+				t.Fatal(err)
+			}
+			const tenant = "tenant-1"
+			for _, c := range []struct{ id, state string }{{"CMD-REFUSED", store.CommandError}, {"CMD-CANCELLED", store.CommandCancelled}} {
+				if err := sqlstore.Exec(ctx, db, `INSERT INTO commands (id, tenant_id, device_id, request_type, payload, state, requested_by, created_at)
+					VALUES ($1, $2, 'any', 'InstallProfile', $3, $4, 'system:profiles', 1)`, c.id, tenant, []byte{}, c.state); err != nil {
+					t.Fatal(err)
+				}
+			}
+			states := []struct{ device, status, command string }{
+				{"dev-refused", store.ProfileFailed, "CMD-REFUSED"},
+				{"dev-not-queued", store.ProfileFailed, ""},
+				{"dev-removal-refused", store.ProfileRemovalFailed, ""},
+				{"dev-earlier-kept", store.ProfileNotApplicableRemovalFailed, ""},
+				{"dev-cancelled", store.ProfileFailed, "CMD-CANCELLED"},
+				{"dev-installed", store.ProfileInstalled, ""},
+				{"dev-pending", store.ProfilePending, "CMD-OPEN"},
+			}
+			for _, s := range states {
+				if err := sqlstore.Exec(ctx, db, `INSERT INTO device_profiles (tenant_id, device_id, profile_id, digest, status, command_id, error, updated_at)
+					VALUES ($1, $2, 'profile-1', 'digest-1', $3, $4, 'refused', 5)`, tenant, s.device, s.status, s.command); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if _, err := db.Migrate(ctx); err != nil {
+				t.Fatal(err)
+			}
+
+			due, err := db.Read().DeviceProfiles().DueForRetry(ctx, tenant, time.Now(), store.Page{Limit: 100})
+			if err != nil {
+				t.Fatal(err)
+			}
+			want := []string{"dev-earlier-kept", "dev-not-queued", "dev-refused", "dev-removal-refused"}
+			if !slices.Equal(due, want) {
+				t.Errorf("due at the first retry: %v, want %v", due, want)
+			}
+			for _, s := range states {
+				got, err := db.Read().DeviceProfiles().Get(ctx, tenant, s.device, "profile-1")
+				if err != nil {
+					t.Fatal(err)
+				}
+				retried := slices.Contains(want, s.device)
+				if retried != (got.Attempts == 1 && !got.RetryAt.IsZero()) || !retried && (got.Attempts != 0 || !got.RetryAt.IsZero()) {
+					t.Errorf("%s after the migration: %+v", s.device, got)
+				}
+			}
+		})
+	}
+}
