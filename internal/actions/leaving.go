@@ -162,7 +162,8 @@ func leaveEnded(ctx context.Context, q store.Queries, d store.Device, last store
 // stopTellingToLeave gives up on leaving device d before its last attempt,
 // for the reason why, as after the last: its removal last, if still
 // queued, is cancelled, and last fails saying that Steward stopped, which
-// is audited (device.leave.gave_up). Final keeps it so.
+// is audited (device.leave.gave_up), and its identity renewal, if one is
+// open, is cancelled. Final keeps it so.
 func (s *Service) stopTellingToLeave(ctx context.Context, q store.Queries, d store.Device, last store.DeviceAction, why string) error {
 	last.Final, last.UpdatedAt = true, s.clock()
 	if err := q.Actions().Update(ctx, last); err != nil {
@@ -227,7 +228,8 @@ func (s *Service) StoppedTellingToLeave(ctx context.Context, q store.Queries, d 
 // leaving device (its device's error, or why its command was cancelled, in
 // summary): when it is sent again or,
 // after the last attempt, that Steward stopped and what is left to do,
-// which is also audited. Any other failed action keeps summary.
+// which is also audited, and its open identity renewal is cancelled. Any
+// other failed action keeps summary.
 func (s *Service) leavingRemovalFailed(ctx context.Context, q store.Queries, a store.DeviceAction, summary string) (string, error) {
 	d, err := q.Devices().Get(ctx, a.TenantID, a.DeviceID)
 	if err != nil || d.State != store.DeviceLeaving {
@@ -243,6 +245,13 @@ func (s *Service) leavingRemovalFailed(ctx context.Context, q store.Queries, a s
 	}
 	why := fmt.Sprintf("%s (removal %d of %d: Steward stopped; the device may still hold the management profile; delete or deprovision it)",
 		summary, attempts, maxLeaveAttempts)
+	// Nothing is sent to the device any more: a renewal it would still
+	// fetch is refused at SCEP, and its payload holds a SCEP challenge and,
+	// for User Enrollment, the employee's Managed Apple ID. Cancelled here,
+	// since RenewIdentities may never look at the channel again.
+	if err := s.mdm.StopRenewingLeavingIn(ctx, q, d); err != nil {
+		return summary, err
+	}
 	e := leavingActor.Entry(a.TenantID, "device.leave.gave_up", "device", a.DeviceID, audit.OutcomeFailure)
 	e.Reason = why
 	e.Details = map[string]any{"batch": a.BatchID, "attempts": attempts}

@@ -252,3 +252,18 @@ func TestLeavingDeviceExpiringWhileWaitingIsGivenUp(t *testing.T) {
 		}
 	})
 }
+
+// queueRenewal queues the renewal of the device's identity, whose
+// certificate is moved to expire in 20 days, and returns its command.
+func (f *testFleet) queueRenewal(deviceID string) string {
+	f.t.Helper()
+	f.expireCertificateIn(deviceID, 20*24*time.Hour)
+	if n, err := f.app.MDM.RenewIdentities(f.ctx, 100); err != nil || n != 1 {
+		f.t.Fatalf("renewals queued: %d, %v; want 1", n, err)
+	}
+	ch, err := f.app.Store.Read().AppleChannels().Get(f.ctx, f.tenant, deviceID)
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	return ch.RenewalCommand
+}

@@ -144,6 +144,12 @@ func (s *Service) renewIdentity(ctx context.Context, ch store.AppleChannel, now 
 // cancelRenewal finishes the channel's previous renewal command if the
 // device never took it: its challenge has expired.
 func (s *Service) cancelRenewal(ctx context.Context, q store.Queries, ch store.AppleChannel, now time.Time) error {
+	return s.cancelRenewalWith(ctx, q, ch, now, supersededChain)
+}
+
+// cancelRenewalWith cancels the channel's renewal command, if still open,
+// with chain, and runs its hooks.
+func (s *Service) cancelRenewalWith(ctx context.Context, q store.Queries, ch store.AppleChannel, now time.Time, chain string) error {
 	if ch.RenewalCommand == "" {
 		return nil
 	}
@@ -154,7 +160,7 @@ func (s *Service) cancelRenewal(ctx context.Context, q store.Queries, ch store.A
 	if err != nil {
 		return err
 	}
-	cmd.State, cmd.CompletedAt, cmd.ErrorChain = store.CommandCancelled, now, supersededChain
+	cmd.State, cmd.CompletedAt, cmd.ErrorChain = store.CommandCancelled, now, chain
 	if err := q.Commands().Update(ctx, cmd); errors.Is(err, store.ErrNotFound) {
 		return nil // the device answered it meanwhile
 	} else if err != nil {
