@@ -35,8 +35,10 @@ const supersededChain = `[{"LocalizedDescription":"cancelled: replaced by a newe
 // RenewIdentities queues a re-issued enrolment profile for up to limit
 // managed (enrolled or leaving) devices whose identity certificate expires
 // within the renewal window, soonest first, and says how many it queued: a
-// leaving device Steward stopped telling to leave is passed over. A device that did
-// not use its last renewal within renewalChallengeTTL gets a new one.
+// leaving device is passed over once Steward stopped telling it to leave,
+// or while it stays silent too long (hooks.StoppedTellingToLeave). A device
+// that did not use its last renewal within renewalChallengeTTL gets a new
+// one.
 func (s *Service) RenewIdentities(ctx context.Context, limit int) (int, error) {
 	now := s.clock()
 	due, err := s.st.Read().AppleChannels().ExpiringCertificates(ctx, now, now.Add(identityRenewalWindow), now.Add(-renewalChallengeTTL), limit)
@@ -80,8 +82,8 @@ func (s *Service) renewIdentity(ctx context.Context, ch store.AppleChannel, now 
 		}
 		// A leaving device renews too: its channel must outlive the
 		// removal of its management profile, however long that takes;
-		// once Steward stopped sending it, the channel lapses with its
-		// certificate.
+		// once Steward stopped sending it, or while the device stays
+		// silent too long, the channel lapses with its certificate.
 		if d.State != store.DeviceEnrolled && d.State != store.DeviceLeaving {
 			return nil
 		}
