@@ -21,8 +21,10 @@ import (
 // delay that grows with the attempts, up to maxLeaveAttempts. After the
 // last, the device stays leaving with its retire failed and the reason on
 // it; an admin deletes or deprovisions it. Steward stops the same way, with
-// attempts left, when the device can never be told (its identity expired)
-// or stays silent too long (leaveSilence).
+// attempts left, when the device can never be told: its identity expired.
+// A device silent too long (leaveSilence) keeps its removal queued, but its
+// identity is no longer renewed, so that its channel lapses with its
+// certificate unless it comes back first.
 
 // leaveRetryDelays is how long after its n-th failed removal (n from 1) a
 // leaving device is sent the removal again. Steward stops after the last
@@ -32,13 +34,14 @@ var leaveRetryDelays = []time.Duration{time.Hour, 24 * time.Hour, 72 * time.Hour
 // maxLeaveAttempts bounds the removals sent to one leaving device.
 var maxLeaveAttempts = len(leaveRetryDelays) + 1
 
-// leaveSilence is how long a leaving device may stay silent while its
-// removal waits before Steward stops telling it. The retries alone span
-// about four days (1h + 24h + 72h, plus the deliveries a device may leave
-// unanswered); thirty days of silence beyond that outlasts holidays and
-// dead batteries, and is the renewal window, so a device that never comes
-// back is not kept managed, and its identity renewed, for good. A device
-// that is off that long is lost, wiped or sold: an admin decides.
+// leaveSilence is how long a leaving device may stay silent (since its
+// last removal was queued or it was last seen, whichever is later) before
+// Steward stops renewing its identity. Its removal stays queued: a phone
+// left in a drawer may come back while its certificate is still valid, and
+// must still be told. Only its channel is left to lapse with its
+// certificate, so that a device that never comes back is not kept managed
+// for good; the expiry then ends the leave (leaveEnded). Thirty days
+// outlast holidays and dead batteries, and are the renewal window.
 const leaveSilence = 30 * 24 * time.Hour
 
 // leavingActor is who sends a leaving device its removal again.
@@ -105,7 +108,7 @@ func (s *Service) retellOne(ctx context.Context, d store.Device, now time.Time) 
 		if last.State != store.ActionQueued && last.State != store.ActionFailed {
 			return nil
 		}
-		why, err := leaveEnded(ctx, q, cur, last, now)
+		why, err := leaveEnded(ctx, q, cur, now)
 		if err != nil || why != "" {
 			if err == nil {
 				err = s.stopTellingToLeave(ctx, q, cur, last, why)
@@ -134,11 +137,10 @@ func (s *Service) retellOne(ctx context.Context, d store.Device, now time.Time) 
 }
 
 // leaveEnded says why telling leaving device d to leave is over although
-// attempts are left, with last its newest removal; "" when it is not. It
-// is over when the device's identity certificate expired (it can no
-// longer authenticate, so it can never be told), or when the device stayed
-// silent for leaveSilence while its removal waited.
-func leaveEnded(ctx context.Context, q store.Queries, d store.Device, last store.DeviceAction, now time.Time) (string, error) {
+// attempts are left; "" when it is not. It is over when the device's
+// identity certificate expired: it can no longer authenticate, so it can
+// never be told. Silence alone does not end it (see leaveSilence).
+func leaveEnded(ctx context.Context, q store.Queries, d store.Device, now time.Time) (string, error) {
 	ch, err := q.AppleChannels().Get(ctx, d.TenantID, d.ID)
 	if errors.Is(err, store.ErrNotFound) {
 		return "", nil
@@ -149,20 +151,25 @@ func leaveEnded(ctx context.Context, q store.Queries, d store.Device, last store
 	if !ch.CertNotAfter.IsZero() && !now.Before(ch.CertNotAfter) {
 		return fmt.Sprintf("its identity certificate expired on %s, so it can no longer be told", ch.CertNotAfter.UTC().Format(time.DateOnly)), nil
 	}
-	silent := last.CreatedAt // silent since its removal was queued, or since it was last seen
-	if d.LastSeenAt.After(silent) {
-		silent = d.LastSeenAt
-	}
-	if now.Sub(silent) >= leaveSilence {
-		return fmt.Sprintf("it has not checked in for %d days while its removal waited", int(now.Sub(silent)/(24*time.Hour))), nil
-	}
 	return "", nil
+}
+
+// silentTooLong says whether leaving device d stayed silent for
+// leaveSilence since its newest removal last was queued or since it was
+// last seen, whichever is later.
+func silentTooLong(d store.Device, last store.DeviceAction, now time.Time) bool {
+	since := last.CreatedAt
+	if d.LastSeenAt.After(since) {
+		since = d.LastSeenAt
+	}
+	return now.Sub(since) >= leaveSilence
 }
 
 // stopTellingToLeave gives up on leaving device d before its last attempt,
 // for the reason why, as after the last: its removal last, if still
 // queued, is cancelled, and last fails saying that Steward stopped, which
-// is audited (device.leave.gave_up). Final keeps it so.
+// is audited (device.leave.gave_up), and its identity renewal, if one is
+// open, is cancelled. Final keeps it so.
 func (s *Service) stopTellingToLeave(ctx context.Context, q store.Queries, d store.Device, last store.DeviceAction, why string) error {
 	last.Final, last.UpdatedAt = true, s.clock()
 	if err := q.Actions().Update(ctx, last); err != nil {
@@ -206,12 +213,15 @@ func lastRemoval(ctx context.Context, q store.Queries, d store.Device) (store.De
 	return last, len(batch), err
 }
 
-// StoppedTellingToLeave reports whether Steward stopped telling leaving
-// device d to leave: its last removal failed and no attempt is left, or
-// it gave up early (device.leave.gave_up). Nothing then needs its channel, so its identity
-// is no longer renewed and the channel lapses with its certificate. A
-// device with a removal queued, or one still to be sent again, reports
-// false, as does one with no removal on record.
+// StoppedTellingToLeave reports whether leaving device d's identity is
+// no longer renewed, so that its channel lapses with its certificate:
+// Steward stopped telling it to leave (its last removal failed and no
+// attempt is left, or it gave up early, device.leave.gave_up), or the
+// device stayed silent for leaveSilence. Silence is read from the times
+// alone: a device that checks in again is no longer silent, takes its
+// removal, and is renewed again. A device that is not silent and has a
+// removal queued, or one still to be sent again, reports false, as does
+// one with no removal on record.
 func (s *Service) StoppedTellingToLeave(ctx context.Context, q store.Queries, d store.Device) (bool, error) {
 	if d.State != store.DeviceLeaving {
 		return false, nil
@@ -220,14 +230,18 @@ func (s *Service) StoppedTellingToLeave(ctx context.Context, q store.Queries, d 
 	if err != nil || last.ID == "" {
 		return false, err
 	}
-	return last.State == store.ActionFailed && (attempts >= maxLeaveAttempts || last.Final), nil
+	if last.State == store.ActionFailed && (attempts >= maxLeaveAttempts || last.Final) {
+		return true, nil
+	}
+	return silentTooLong(d, last, s.clock()), nil
 }
 
 // leavingRemovalFailed describes, for the admin, the failed retire a of a
 // leaving device (its device's error, or why its command was cancelled, in
 // summary): when it is sent again or,
 // after the last attempt, that Steward stopped and what is left to do,
-// which is also audited. Any other failed action keeps summary.
+// which is also audited, and its open identity renewal is cancelled. Any
+// other failed action keeps summary.
 func (s *Service) leavingRemovalFailed(ctx context.Context, q store.Queries, a store.DeviceAction, summary string) (string, error) {
 	d, err := q.Devices().Get(ctx, a.TenantID, a.DeviceID)
 	if err != nil || d.State != store.DeviceLeaving {
@@ -243,6 +257,13 @@ func (s *Service) leavingRemovalFailed(ctx context.Context, q store.Queries, a s
 	}
 	why := fmt.Sprintf("%s (removal %d of %d: Steward stopped; the device may still hold the management profile; delete or deprovision it)",
 		summary, attempts, maxLeaveAttempts)
+	// Nothing is sent to the device any more: a renewal it would still
+	// fetch is refused at SCEP, and its payload holds a SCEP challenge and,
+	// for User Enrollment, the employee's Managed Apple ID. Cancelled here,
+	// since RenewIdentities may never look at the channel again.
+	if err := s.mdm.StopRenewingLeavingIn(ctx, q, d); err != nil {
+		return summary, err
+	}
 	e := leavingActor.Entry(a.TenantID, "device.leave.gave_up", "device", a.DeviceID, audit.OutcomeFailure)
 	e.Reason = why
 	e.Details = map[string]any{"batch": a.BatchID, "attempts": attempts}

@@ -350,6 +350,11 @@ func (s *Service) carryOut(ctx context.Context, q store.Queries, tenantID string
 		a.State = store.ActionDone
 		return nil
 	}
+	// Its employee withdrew consent while the request awaited approval:
+	// refused as it would have been when requested.
+	if d.State == store.DeviceLeaving {
+		return errLeaving()
+	}
 	if d.State != store.DeviceEnrolled {
 		return apperr.Conflict("the device is %s, not enrolled", d.State).With("reason", mdm.SkipNotEnrolled)
 	}

@@ -65,16 +65,7 @@ func TestLeavingDeviceIsSentNoOtherProfileRemoval(t *testing.T) {
 // the given time from now.
 func (f *testFleet) expireCertificateIn(deviceID string, in time.Duration) {
 	f.t.Helper()
-	if err := f.app.Store.Tx(f.ctx, func(q store.Queries) error {
-		ch, err := q.AppleChannels().Get(f.ctx, f.tenant, deviceID)
-		if err != nil {
-			return err
-		}
-		ch.CertNotAfter = time.Now().Add(in)
-		return q.AppleChannels().Update(f.ctx, ch)
-	}); err != nil {
-		f.t.Fatal(err)
-	}
+	f.certificateExpiresAt(deviceID, time.Now().Add(in))
 }
 
 // TestWithdrawalKeepsAPendingIdentityRenewal: a renewal queued just before
@@ -170,36 +161,130 @@ func (f *testFleet) assertGaveUp(deviceID, why string) {
 	}
 }
 
-// TestLeavingDeviceSilentForAMonthIsGivenUp: a leaving phone that never
-// checks in again keeps its removal queued for thirty days; then Steward
-// stops as after the last attempt: the removal is cancelled, the retire
-// fails saying why, the end is audited once, the phone's identity is no
-// longer renewed, and an admin can still deprovision it.
-func TestLeavingDeviceSilentForAMonthIsGivenUp(t *testing.T) {
+// at moves the clocks of actions and device management to t: a device
+// checking in is seen then.
+func (f *testFleet) at(t time.Time) {
+	f.app.Actions.SetClock(func() time.Time { return t })
+	f.app.MDM.SetClock(func() time.Time { return t })
+}
+
+// certificateExpiresAt moves the device's identity certificate's expiry to t.
+func (f *testFleet) certificateExpiresAt(deviceID string, t time.Time) {
+	f.t.Helper()
+	if err := f.app.Store.Tx(f.ctx, func(q store.Queries) error {
+		ch, err := q.AppleChannels().Get(f.ctx, f.tenant, deviceID)
+		if err != nil {
+			return err
+		}
+		ch.CertNotAfter = t
+		return q.AppleChannels().Update(f.ctx, ch)
+	}); err != nil {
+		f.t.Fatal(err)
+	}
+}
+
+// assertStillTold checks that Steward still tells the leaving device to
+// leave: its only retire is queued, not final, and nothing was given up.
+func (f *testFleet) assertStillTold(deviceID string) {
+	f.t.Helper()
+	acts := f.retireActions(deviceID)
+	if len(acts) != 1 || acts[0].State != store.ActionQueued {
+		f.t.Fatalf("the retires: %+v, want the withdrawal's only, still queued", acts)
+	}
+	a, err := f.app.Store.Read().Actions().Get(f.ctx, f.tenant, acts[0].ID)
+	if err != nil || a.Final {
+		f.t.Errorf("the withdrawal's retire is final (%v), want it to go on", err)
+	}
+	if c, err := f.app.Store.Read().Commands().Get(f.ctx, f.tenant, acts[0].CommandID); err != nil || c.State != store.CommandQueued {
+		f.t.Errorf("the removal is %s (%v), want queued", c.State, err)
+	}
+	entries, err := f.app.Store.Read().Audit().List(f.ctx, f.tenant, store.AuditFilter{Action: "device.leave.gave_up"})
+	if err != nil || len(entries) != 0 {
+		f.t.Errorf("Steward gave up: %+v, %v", entries, err)
+	}
+}
+
+// TestLeavingDeviceSilentForAMonthKeepsItsRemoval: a leaving phone that
+// stays silent for thirty days (left in a drawer, its identity valid for
+// months) keeps its removal queued, but its identity is no longer renewed:
+// no renewal profile is queued and SCEP refuses it. Checking in again, it
+// is no longer silent: it is renewed again and gets its removal, which
+// retires it.
+func TestLeavingDeviceSilentForAMonthKeepsItsRemoval(t *testing.T) {
 	storetest.ForEachEngine(t, func(t *testing.T, st store.Store) {
 		f := newFleet(t, st)
 		phone, phoneID := f.leavingPhone()
 		now := time.Now()
+		day := 24 * time.Hour
 
-		if n := f.retellAt(now, 29*24*time.Hour); n != 0 {
-			t.Fatalf("a queued removal was sent again (%d)", n)
+		for _, after := range []time.Duration{29 * day, 31 * day} {
+			f.at(now.Add(after))
+			if n := f.retellAt(now, after); n != 0 {
+				t.Fatalf("after %s a queued removal was sent again (%d)", after, n)
+			}
+			f.assertStillTold(phoneID)
 		}
-		if acts := f.retireActions(phoneID); len(acts) != 1 || acts[0].State != store.ActionQueued {
-			t.Fatalf("after 29 silent days: %+v, want the removal still queued", acts)
+
+		f.certificateExpiresAt(phoneID, now.Add(51*day)) // in the renewal window, valid still
+		if n, err := f.app.MDM.RenewIdentities(f.ctx, 100); err != nil || n != 0 {
+			t.Errorf("renewals queued for a phone silent for a month: %d, %v; want none", n, err)
 		}
-		for _, after := range []time.Duration{31 * 24 * time.Hour, 60 * 24 * time.Hour} { // and again: the end holds
+		if err := phone.RenewIdentity(f.ctx); err == nil {
+			t.Error("a phone silent for a month renewed its identity by SCEP; want it refused")
+		}
+		f.retellAt(now, 31*day)
+		f.assertStillTold(phoneID)
+
+		// Day 42: the phone is back.
+		f.at(now.Add(42 * day))
+		f.certificateExpiresAt(phoneID, now.Add(62*day))
+		removal := nextCommand(t, f, phone)
+		if removal.Command.RequestType != string(mdmproto.RequestRemoveProfile) {
+			t.Fatalf("the phone back after six weeks was sent %+v, want its removal", removal.Command)
+		}
+		if n, err := f.app.MDM.RenewIdentities(f.ctx, 100); err != nil || n != 1 {
+			t.Errorf("renewals queued for the phone back: %d, %v; want 1", n, err)
+		}
+		if _, err := phone.Send(f.ctx, map[string]any{"Status": "Acknowledged", "CommandUUID": removal.CommandUUID}); err != nil {
+			t.Fatal(err)
+		}
+		if d := f.device(f.owner, phoneID); d.State != store.DeviceRetired {
+			t.Errorf("after it acknowledged its removal: %q, want retired", d.State)
+		}
+		f.assertErased(phoneID)
+	})
+}
+
+// TestLeavingDeviceSilentUntilItsIdentityExpiresIsGivenUp: a leaving phone
+// silent for a month and then until its identity certificate expired can
+// never be told: Steward stops as after the last attempt, once. Its removal
+// and the renewal kept at the withdrawal are cancelled (the renewal's
+// payload holds a SCEP challenge), so it is sent nothing, and an admin can
+// still deprovision it.
+func TestLeavingDeviceSilentUntilItsIdentityExpiresIsGivenUp(t *testing.T) {
+	storetest.ForEachEngine(t, func(t *testing.T, st store.Store) {
+		f := newFleet(t, st)
+		var renewal string
+		phone, phoneID := f.leavingPhoneAfter(func(phoneID string) {
+			renewal = f.queueRenewal(phoneID)
+		})
+		now := time.Now()
+		day := 24 * time.Hour
+
+		f.certificateExpiresAt(phoneID, now.Add(40*day))
+		f.retellAt(now, 31*day)
+		f.assertStillTold(phoneID)
+		for _, after := range []time.Duration{41 * day, 60 * day} { // and again: the end holds
 			if n := f.retellAt(now, after); n != 0 {
 				t.Fatalf("after %s the removal was sent again %d times", after, n)
 			}
 		}
-		f.assertGaveUp(phoneID, "has not checked in for")
+		f.assertGaveUp(phoneID, "identity certificate expired")
 		if acts := f.retireActions(phoneID); len(acts) != 1 {
 			t.Errorf("%d retires, want the withdrawal's only", len(acts))
 		}
-
-		f.expireCertificateIn(phoneID, 20*24*time.Hour)
-		if n, err := f.app.MDM.RenewIdentities(f.ctx, 100); err != nil || n != 0 {
-			t.Errorf("renewals queued for a phone Steward gave up on: %d, %v; want none", n, err)
+		if c, err := f.app.Store.Read().Commands().Get(f.ctx, f.tenant, renewal); err != nil || c.State != store.CommandCancelled || len(c.Payload) != 0 {
+			t.Errorf("the kept renewal is %s with %d bytes of payload (%v), want cancelled with none", c.State, len(c.Payload), err)
 		}
 		if n, err := phone.Poll(f.ctx); err != nil || n != 0 {
 			t.Errorf("the phone Steward gave up on answered %d commands (%v), want none", n, err)
@@ -251,4 +336,19 @@ func TestLeavingDeviceExpiringWhileWaitingIsGivenUp(t *testing.T) {
 			t.Errorf("%d retires, want the refused one only", len(acts))
 		}
 	})
+}
+
+// queueRenewal queues the renewal of the device's identity, whose
+// certificate is moved to expire in 20 days, and returns its command.
+func (f *testFleet) queueRenewal(deviceID string) string {
+	f.t.Helper()
+	f.expireCertificateIn(deviceID, 20*24*time.Hour)
+	if n, err := f.app.MDM.RenewIdentities(f.ctx, 100); err != nil || n != 1 {
+		f.t.Fatalf("renewals queued: %d, %v; want 1", n, err)
+	}
+	ch, err := f.app.Store.Read().AppleChannels().Get(f.ctx, f.tenant, deviceID)
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	return ch.RenewalCommand
 }

@@ -410,3 +410,33 @@ func TestLeavingDeviceCancelledRemovalIsToldAgain(t *testing.T) {
 		}
 	})
 }
+
+// TestLeavingDeviceGivenUpAfterItsLastRemovalLosesItsRenewal: when the
+// fourth removal fails and Steward stops, the phone's open identity renewal
+// is cancelled with it: the phone is sent nothing more, and the renewal's
+// payload (a SCEP challenge) goes.
+func TestLeavingDeviceGivenUpAfterItsLastRemovalLosesItsRenewal(t *testing.T) {
+	storetest.ForEachEngine(t, func(t *testing.T, st store.Store) {
+		f := newFleet(t, st)
+		phone, phoneID := f.leavingPhone()
+		phone.RefuseRemovals = true
+		now := time.Now()
+		for i := range 3 {
+			if n, err := phone.Poll(f.ctx); err != nil || n != 1 {
+				t.Fatalf("removal %d: the phone answered %d commands (%v)", i+1, n, err)
+			}
+			f.retellAt(now, time.Duration(i+1)*100*time.Hour)
+		}
+		renewal := f.queueRenewal(phoneID)
+
+		if n, err := phone.Poll(f.ctx); err != nil || n != 1 {
+			t.Fatalf("the phone answered %d commands (%v), want its last removal only", n, err)
+		}
+		if entries, err := f.app.Store.Read().Audit().List(f.ctx, f.tenant, store.AuditFilter{Action: "device.leave.gave_up"}); err != nil || len(entries) != 1 {
+			t.Fatalf("Steward did not give up: %+v, %v", entries, err)
+		}
+		if c, err := f.app.Store.Read().Commands().Get(f.ctx, f.tenant, renewal); err != nil || c.State != store.CommandCancelled || len(c.Payload) != 0 {
+			t.Errorf("the open renewal is %s with %d bytes of payload (%v), want cancelled with none", c.State, len(c.Payload), err)
+		}
+	})
+}

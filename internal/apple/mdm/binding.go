@@ -112,14 +112,14 @@ func (s *Service) checkRenewable(ctx context.Context, q store.Queries, tenantID,
 		return ch, scep.Refuse("the device left management")
 	}
 	if d.State == store.DeviceLeaving && s.hooks.StoppedTellingToLeave != nil {
-		// Once Steward gave up telling it to leave, its channel lapses
-		// with its certificate.
+		// Once Steward gave up telling it to leave, or while it stays
+		// silent too long, its channel lapses with its certificate.
 		stopped, err := s.hooks.StoppedTellingToLeave(ctx, q, d)
 		if err != nil {
 			return ch, err
 		}
 		if stopped {
-			return ch, scep.Refuse("the device was told to leave management and Steward stopped asking")
+			return ch, scep.Refuse("the device was told to leave management and its identity is no longer renewed")
 		}
 	}
 	if renews != nil && !bytes.Equal(ch.CertFingerprint, Fingerprint(renews)) {

@@ -139,6 +139,25 @@ func (s *Service) StopTellingToLeaveIn(ctx context.Context, q store.Queries, d s
 	return s.finished(ctx, q, cmd)
 }
 
+// stoppedLeavingChain finishes the identity renewal of a leaving device
+// that Steward stopped telling to leave.
+const stoppedLeavingChain = `[{"LocalizedDescription":"cancelled: Steward stopped telling the device to leave"}]`
+
+// StopRenewingLeavingIn cancels, inside the caller's transaction, the
+// identity renewal still open for leaving device d, whom Steward stopped
+// telling to leave: SCEP would refuse it, and its payload goes with it.
+// Its hooks run. Nothing happens when none is open.
+func (s *Service) StopRenewingLeavingIn(ctx context.Context, q store.Queries, d store.Device) error {
+	ch, err := q.AppleChannels().Get(ctx, d.TenantID, d.ID)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	return s.cancelRenewalWith(ctx, q, ch, s.clock(), stoppedLeavingChain)
+}
+
 // enqueueForLeavingIn queues one of Steward's own requests that a leaving
 // device still takes (the removal of its management profile, the renewal of
 // its identity). They skip prepare, which refuses a device not enrolled:

@@ -35,8 +35,10 @@ const supersededChain = `[{"LocalizedDescription":"cancelled: replaced by a newe
 // RenewIdentities queues a re-issued enrolment profile for up to limit
 // managed (enrolled or leaving) devices whose identity certificate expires
 // within the renewal window, soonest first, and says how many it queued: a
-// leaving device Steward stopped telling to leave is passed over. A device that did
-// not use its last renewal within renewalChallengeTTL gets a new one.
+// leaving device is passed over once Steward stopped telling it to leave,
+// or while it stays silent too long (hooks.StoppedTellingToLeave). A device
+// that did not use its last renewal within renewalChallengeTTL gets a new
+// one.
 func (s *Service) RenewIdentities(ctx context.Context, limit int) (int, error) {
 	now := s.clock()
 	due, err := s.st.Read().AppleChannels().ExpiringCertificates(ctx, now, now.Add(identityRenewalWindow), now.Add(-renewalChallengeTTL), limit)
@@ -80,8 +82,8 @@ func (s *Service) renewIdentity(ctx context.Context, ch store.AppleChannel, now 
 		}
 		// A leaving device renews too: its channel must outlive the
 		// removal of its management profile, however long that takes;
-		// once Steward stopped sending it, the channel lapses with its
-		// certificate.
+		// once Steward stopped sending it, or while the device stays
+		// silent too long, the channel lapses with its certificate.
 		if d.State != store.DeviceEnrolled && d.State != store.DeviceLeaving {
 			return nil
 		}
@@ -144,6 +146,12 @@ func (s *Service) renewIdentity(ctx context.Context, ch store.AppleChannel, now 
 // cancelRenewal finishes the channel's previous renewal command if the
 // device never took it: its challenge has expired.
 func (s *Service) cancelRenewal(ctx context.Context, q store.Queries, ch store.AppleChannel, now time.Time) error {
+	return s.cancelRenewalWith(ctx, q, ch, now, supersededChain)
+}
+
+// cancelRenewalWith cancels the channel's renewal command, if still open,
+// with chain, and runs its hooks.
+func (s *Service) cancelRenewalWith(ctx context.Context, q store.Queries, ch store.AppleChannel, now time.Time, chain string) error {
 	if ch.RenewalCommand == "" {
 		return nil
 	}
@@ -154,7 +162,7 @@ func (s *Service) cancelRenewal(ctx context.Context, q store.Queries, ch store.A
 	if err != nil {
 		return err
 	}
-	cmd.State, cmd.CompletedAt, cmd.ErrorChain = store.CommandCancelled, now, supersededChain
+	cmd.State, cmd.CompletedAt, cmd.ErrorChain = store.CommandCancelled, now, chain
 	if err := q.Commands().Update(ctx, cmd); errors.Is(err, store.ErrNotFound) {
 		return nil // the device answered it meanwhile
 	} else if err != nil {

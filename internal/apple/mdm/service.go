@@ -56,10 +56,10 @@ type Hooks struct {
 	// PlatformLearned: d, enrolled with its platform unknown, named itself
 	// in a DeviceInformation answer; d.Platform is now set.
 	PlatformLearned func(ctx context.Context, q store.Queries, d store.Device) error
-	// StoppedTellingToLeave: Steward stopped telling leaving device d to
-	// remove its management profile (no removal queued, none left to
-	// send), so its identity is no longer renewed. Unset, a leaving device
-	// is renewed as long as it is leaving.
+	// StoppedTellingToLeave: leaving device d's identity is no longer
+	// renewed, since Steward stopped telling it to remove its management
+	// profile (none left to send) or it stayed silent too long while told.
+	// Unset, a leaving device is renewed as long as it is leaving.
 	StoppedTellingToLeave func(ctx context.Context, q store.Queries, d store.Device) (bool, error)
 }
 
