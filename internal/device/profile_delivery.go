@@ -246,12 +246,7 @@ func (f *deviceFit) decide(ctx context.Context, q store.Queries, cp store.Config
 }
 
 // readSupervision reads the device's supervision once per reconciliation,
-// and, while it is unknown, whether the policy drops it. The
-// reconciliation holds the device's lock already (reconcileProfiles), as
-// the report that brings supervision does when it decides the profiles
-// waiting for it: that report either committed before this read or sees
-// the wait recorded now. Without the lock, on PostgreSQL, the two could
-// miss each other and the profile wait for good.
+// and, while it is unknown, whether the policy drops it.
 func (f *deviceFit) readSupervision(ctx context.Context, q store.Queries) error {
 	if f.read {
 		return nil
@@ -263,6 +258,20 @@ func (f *deviceFit) readSupervision(ctx context.Context, q store.Queries) error 
 	}
 	if f.supervisionDropped, err = supervisionDropped(ctx, q, f.d); err != nil {
 		return err
+	}
+	if !f.supervisionDropped {
+		// About to wait for the report that brings supervision, which
+		// decides waiting profiles under the device's lock: taken here,
+		// that report either committed before (and is read now) or sees
+		// this wait. Without it, on PostgreSQL, the two could miss each
+		// other and the profile wait for good. A policy that drops
+		// supervision brings no such report: no lock.
+		if _, err := q.Devices().Lock(ctx, f.d.TenantID, f.d.ID); err != nil {
+			return err
+		}
+		if f.supervision, err = mdm.SupervisionOf(ctx, q, f.d); err != nil {
+			return err
+		}
 	}
 	f.read = true
 	return nil

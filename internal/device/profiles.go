@@ -306,16 +306,14 @@ func (s *Service) reconcileProfile(ctx context.Context, q store.Queries, cp stor
 		}
 		ids = append(ids, members...)
 	}
-	return s.reconcileDevices(ctx, q, cp.TenantID, ids)
+	slices.Sort(ids)
+	return s.reconcileDevices(ctx, q, cp.TenantID, slices.Compact(ids))
 }
 
 // reconcileDevices brings each device's profiles and required apps to what
 // its groups ask (missing or outdated ones installed, ones no group asks
-// for removed), then tells MembershipChanged. It takes the devices' locks
-// (reconcileProfiles) in ID order, so that two admins' changes over
-// overlapping devices queue behind each other instead of deadlocking.
+// for removed), then tells MembershipChanged.
 func (s *Service) reconcileDevices(ctx context.Context, q store.Queries, tenantID string, deviceIDs []string) error {
-	deviceIDs = slices.Compact(slices.Sorted(slices.Values(deviceIDs)))
 	if err := s.reconcileProfiles(ctx, q, tenantID, deviceIDs, reconcilePass{}); err != nil {
 		return err
 	}
@@ -347,18 +345,11 @@ func (p reconcilePass) reconsiders(h store.DeviceProfile) bool {
 	return p.redecide && (h.Status == store.ProfileNotApplicable || h.Status == store.ProfileNotApplicableRemovalPending)
 }
 
-// reconcileProfiles holds each device's lock from before it reads the
-// device's states until the transaction ends, as the device's reports and
-// the hourly retry do. Otherwise, on PostgreSQL, an admin's change could
-// read states a concurrent retry is replacing: both would queue a version,
-// and the state could name the one not run last. The device's lock, rather
-// than the retried profiles', also covers assignment and membership
-// changes, and the device's other unsettled states a change reconciles.
 func (s *Service) reconcileProfiles(ctx context.Context, q store.Queries, tenantID string, deviceIDs []string, pass reconcilePass) error {
 	retrying := !pass.retryDue.IsZero()
 	built := map[string][]byte{}
 	for _, id := range deviceIDs {
-		d, err := q.Devices().Lock(ctx, tenantID, id)
+		d, err := q.Devices().Get(ctx, tenantID, id)
 		if errors.Is(err, store.ErrNotFound) {
 			continue
 		}

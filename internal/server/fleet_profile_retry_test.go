@@ -2,7 +2,6 @@ package server
 
 import (
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -435,64 +434,4 @@ func TestRefusedRemovalWaitingForSupervisionIsNotRetriedHourly(t *testing.T) {
 			t.Errorf("once the unsupervised phone reported: %+v, holding %v", s, installed(phone.Profiles))
 		}
 	})
-}
-
-// TestProfileEditWaitsForTheRetryOfItsDevice: on PostgreSQL, an admin's
-// edit of a profile reconciles each device under the device's lock, which
-// the hourly retry holds while it sends the earlier version again: the
-// edit waits, then sends the new version after it, so the last install the
-// phone runs is the version its state names. (SQLite's single writer
-// serialises them anyway.)
-func TestProfileEditWaitsForTheRetryOfItsDevice(t *testing.T) {
-	st := storetest.OpenPostgres(t)
-	f := newFleet(t, st)
-	g, p := f.cameraProfileFor()
-	now := time.Now()
-	f.app.Devices.SetClock(func() time.Time { return now })
-	phone, phoneID := f.enrol("corporate", "", g.ID, func(d *sim.Device) { d.RefuseProfiles = true })
-	if s := f.storedProfileState(phoneID, p.ID); s.Status != store.ProfileFailed || s.RetryAt.IsZero() {
-		t.Fatalf("the refused profile: %+v", s)
-	}
-	phone.RefuseProfiles = false
-	f.app.Devices.SetClock(func() time.Time { return now.Add(time.Hour) })
-
-	// A report of the phone holds its lock while the retry and the edit
-	// start, in that order.
-	locked, release := make(chan struct{}), make(chan struct{})
-	var releaseOnce sync.Once
-	defer releaseOnce.Do(func() { close(release) })
-	var wg sync.WaitGroup
-	var holdErr, retryErr, editErr error
-	wg.Go(func() {
-		holdErr = st.Tx(f.ctx, func(q store.Queries) error {
-			if _, err := q.Devices().Lock(f.ctx, f.tenant, phoneID); err != nil {
-				return err
-			}
-			close(locked)
-			<-release
-			return nil
-		})
-	})
-	<-locked
-	wg.Go(func() { _, retryErr = f.app.Devices.RetryProfiles(f.ctx) })
-	storetest.AwaitLockWaiters(t, st, 1)
-	var edited store.ConfigProfile
-	wg.Go(func() {
-		edited, editErr = f.app.Devices.UpdateProfile(f.ctx, f.tenant, p.ID, device.ProfileInput{
-			Definition: restrictionsProfile("org.fleet.camera", `"allow_camera":false,"allow_screenshot":false`)}, iam.SystemActor)
-	})
-	storetest.AwaitLockWaiters(t, st, 2) // the edit waits for the phone's lock too
-	releaseOnce.Do(func() { close(release) })
-	wg.Wait()
-	if holdErr != nil || retryErr != nil || editErr != nil {
-		t.Fatalf("holding the lock: %v; the retry: %v; the edit: %v", holdErr, retryErr, editErr)
-	}
-
-	f.poll(phone)
-	if s := f.storedProfileState(phoneID, p.ID); s.Status != store.ProfileInstalled || s.Digest != edited.Digest {
-		t.Errorf("the profile after the retry and the edit: %+v, want the edited version (%s) installed", s, edited.Digest)
-	}
-	if got := string(phone.Profiles["org.fleet.camera"]); !strings.Contains(got, "allowScreenShot") {
-		t.Errorf("the phone holds %q, want the edited version", got)
-	}
 }
