@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/steward-mdm/steward/internal/privacy"
@@ -80,9 +81,27 @@ func (s *Service) RetryProfiles(ctx context.Context) (int, error) {
 // command result or a report may be settling them meanwhile, and it may
 // have left. The reconciliation applies a first send's rules; a device not
 // enrolled (leaving, retired, deprovisioned) is sent nothing, and its
-// retries end.
+// retries end. The profiles retried are held against edits first, in the
+// order an edit takes them (the profile, then a device): on PostgreSQL an
+// edit under way would otherwise commit between the retry's read of the
+// earlier version and its state, which would then name the version not
+// sent last.
 func (s *Service) retryDevice(ctx context.Context, tenantID, deviceID string, now time.Time) error {
 	return s.st.Tx(ctx, func(q store.Queries) error {
+		states, err := q.DeviceProfiles().ForDevice(ctx, tenantID, deviceID)
+		if err != nil {
+			return err
+		}
+		var due []string
+		for _, st := range states {
+			if !st.RetryAt.IsZero() {
+				due = append(due, st.ProfileID)
+			}
+		}
+		slices.Sort(due)
+		if err := q.Profiles().Share(ctx, tenantID, due); err != nil {
+			return err
+		}
 		d, err := q.Devices().Lock(ctx, tenantID, deviceID)
 		if errors.Is(err, store.ErrNotFound) {
 			return nil
@@ -93,8 +112,7 @@ func (s *Service) retryDevice(ctx context.Context, tenantID, deviceID string, no
 		if d.State == store.DeviceEnrolled {
 			return s.reconcileProfiles(ctx, q, tenantID, []string{deviceID}, reconcilePass{retryDue: now})
 		}
-		states, err := q.DeviceProfiles().ForDevice(ctx, tenantID, deviceID)
-		if err != nil {
+		if states, err = q.DeviceProfiles().ForDevice(ctx, tenantID, deviceID); err != nil {
 			return err
 		}
 		for _, st := range states {

@@ -2,6 +2,7 @@ package server
 
 import (
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -434,4 +435,59 @@ func TestRefusedRemovalWaitingForSupervisionIsNotRetriedHourly(t *testing.T) {
 			t.Errorf("once the unsupervised phone reported: %+v, holding %v", s, installed(phone.Profiles))
 		}
 	})
+}
+
+// TestRetryWaitsForAnEditOfItsProfile: on PostgreSQL, the hourly retry
+// holds the profiles it sends again against edits, so an edit under way
+// commits first and the retry sends the edited version; without the hold it
+// read the earlier version and its state named a version the profile no
+// longer has. (SQLite's single writer serialises them anyway.)
+func TestRetryWaitsForAnEditOfItsProfile(t *testing.T) {
+	st := storetest.OpenPostgres(t)
+	f := newFleet(t, st)
+	g, p := f.cameraProfileFor()
+	now := time.Now()
+	f.app.Devices.SetClock(func() time.Time { return now })
+	phone, phoneID := f.enrol("corporate", "", g.ID, func(d *sim.Device) { d.RefuseProfiles = true })
+	if s := f.storedProfileState(phoneID, p.ID); s.Status != store.ProfileFailed || s.RetryAt.IsZero() {
+		t.Fatalf("the refused profile: %+v", s)
+	}
+	phone.RefuseProfiles = false
+
+	// An edit writes the profile's new version and has not committed yet.
+	edited, release := make(chan struct{}), make(chan struct{})
+	var releaseOnce sync.Once
+	defer releaseOnce.Do(func() { close(release) })
+	var wg sync.WaitGroup
+	var editErr, retryErr error
+	newDigest := store.NewID()
+	wg.Go(func() {
+		editErr = st.Tx(f.ctx, func(q store.Queries) error {
+			cp, err := q.Profiles().Get(f.ctx, f.tenant, p.ID)
+			if err != nil {
+				return err
+			}
+			cp.Digest = newDigest
+			if err := q.Profiles().Update(f.ctx, cp); err != nil {
+				return err
+			}
+			close(edited)
+			<-release
+			return nil
+		})
+	})
+	<-edited
+	wg.Go(func() {
+		f.app.Devices.SetClock(func() time.Time { return now.Add(time.Hour) })
+		_, retryErr = f.app.Devices.RetryProfiles(f.ctx)
+	})
+	storetest.AwaitLockWaiters(t, st, 1) // the retry waits for the edit
+	releaseOnce.Do(func() { close(release) })
+	wg.Wait()
+	if editErr != nil || retryErr != nil {
+		t.Fatalf("the edit: %v; the retry: %v", editErr, retryErr)
+	}
+	if s := f.storedProfileState(phoneID, p.ID); s.Status != store.ProfilePending || s.Digest != newDigest {
+		t.Errorf("the retried state after the edit: %+v, want the edited version (%s) pending", s, newDigest)
+	}
 }

@@ -206,6 +206,10 @@ type ProfileStore interface {
 	Update(ctx context.Context, p ConfigProfile) error
 	// Delete removes the profile, its assignments and its device states.
 	Delete(ctx context.Context, tenantID, id string) error
+	// Share holds profiles ids (another tenant's are passed over) against
+	// edits until the transaction ends, in ID order; it waits for an edit
+	// under way to commit.
+	Share(ctx context.Context, tenantID string, ids []string) error
 	// Assign targets the profile at a group; assigning twice is a no-op.
 	// ErrNotFound when the profile or the group is not the tenant's.
 	Assign(ctx context.Context, tenantID, profileID, groupID string, at time.Time) error

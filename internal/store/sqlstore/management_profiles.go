@@ -64,6 +64,23 @@ func (s profileStore) Update(ctx context.Context, p store.ConfigProfile) error {
 		p.TenantID, p.ID, p.Name, blob(p.Definition), blob(p.Sealed), p.Digest, types, micros(p.UpdatedAt))
 }
 
+func (s profileStore) Share(ctx context.Context, tenantID string, ids []string) error {
+	lock := s.q.lockClause("SHARE")
+	if lock == "" || len(ids) == 0 {
+		return nil // SQLite's writer holds the whole database already
+	}
+	return forChunks(ids, func(chunk []string) error {
+		marks, args := placeholders(chunk, 2)
+		rows, err := s.q.x.QueryContext(ctx, `SELECT id FROM config_profiles WHERE tenant_id = $1 AND id IN (`+marks+`)
+			ORDER BY id`+lock, append([]any{tenantID}, args...)...)
+		_, err = collect(rows, err, "holding profiles", func(sc scanner) (string, error) {
+			var id string
+			return id, sc.Scan(&id)
+		})
+		return err
+	})
+}
+
 // Delete removes the profile with its assignments and device states,
 // atomically; ErrNotFound when the profile is not the tenant's.
 func (s profileStore) Delete(ctx context.Context, tenantID, id string) error {
