@@ -53,8 +53,9 @@ func openUnmigrated(t *testing.T, engine string) *sqlstore.DB {
 
 // TestProfileRetriesMigrationRetriesEarlierFailures: states that failed
 // before migration 19 are due at the first hourly retry after it, one
-// failed attempt counted, except one whose command an admin cancelled;
-// other states are not retried.
+// failed attempt counted, except one whose command an admin cancelled
+// (known by its command, or once that is purged by its error); other
+// states are not retried.
 func TestProfileRetriesMigrationRetriesEarlierFailures(t *testing.T) {
 	for _, engine := range []string{"sqlite", "postgres"} {
 		t.Run(engine, func(t *testing.T) {
@@ -70,18 +71,20 @@ func TestProfileRetriesMigrationRetriesEarlierFailures(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
-			states := []struct{ device, status, command string }{
-				{"dev-refused", store.ProfileFailed, "CMD-REFUSED"},
-				{"dev-not-queued", store.ProfileFailed, ""},
-				{"dev-removal-refused", store.ProfileRemovalFailed, ""},
-				{"dev-earlier-kept", store.ProfileNotApplicableRemovalFailed, ""},
-				{"dev-cancelled", store.ProfileFailed, "CMD-CANCELLED"},
-				{"dev-installed", store.ProfileInstalled, ""},
-				{"dev-pending", store.ProfilePending, "CMD-OPEN"},
+			states := []struct{ device, status, command, error string }{
+				{"dev-refused", store.ProfileFailed, "CMD-REFUSED", "refused"},
+				{"dev-not-queued", store.ProfileFailed, "", "refused"},
+				{"dev-removal-refused", store.ProfileRemovalFailed, "", "refused"},
+				{"dev-earlier-kept", store.ProfileNotApplicableRemovalFailed, "", "refused"},
+				{"dev-cancelled", store.ProfileFailed, "CMD-CANCELLED", "cancelled by an administrator"},
+				// Its command purged since: the error still tells.
+				{"dev-cancelled-purged", store.ProfileFailed, "CMD-PURGED", "cancelled by an administrator: not wanted"},
+				{"dev-installed", store.ProfileInstalled, "", ""},
+				{"dev-pending", store.ProfilePending, "CMD-OPEN", ""},
 			}
 			for _, s := range states {
 				if err := sqlstore.Exec(ctx, db, `INSERT INTO device_profiles (tenant_id, device_id, profile_id, digest, status, command_id, error, updated_at)
-					VALUES ($1, $2, 'profile-1', 'digest-1', $3, $4, 'refused', 5)`, tenant, s.device, s.status, s.command); err != nil {
+					VALUES ($1, $2, 'profile-1', 'digest-1', $3, $4, $5, 5)`, tenant, s.device, s.status, s.command, s.error); err != nil {
 					t.Fatal(err)
 				}
 			}

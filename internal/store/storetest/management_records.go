@@ -65,7 +65,9 @@ func testProfiles(t *testing.T, st store.Store) {
 	changed.TenantID = b.ID
 	wantErr(t, st.Tx(ctx, func(q store.Queries) error { return q.Profiles().Update(ctx, changed) }), store.ErrNotFound, "Update across tenants")
 	// Share holds what it names of the tenant's, and passes over the rest.
-	tx(t, st, func(q store.Queries) error { return q.Profiles().Share(ctx, a.ID, []string{p1.ID, p2.ID, "no-such-profile"}) })
+	tx(t, st, func(q store.Queries) error {
+		return q.Profiles().Share(ctx, a.ID, []string{p1.ID, p2.ID, "no-such-profile"})
+	})
 	tx(t, st, func(q store.Queries) error { return q.Profiles().Share(ctx, b.ID, []string{p1.ID}) })
 	tx(t, st, func(q store.Queries) error { return q.Profiles().Share(ctx, a.ID, nil) })
 
