@@ -146,8 +146,16 @@ const stoppedLeavingChain = `[{"LocalizedDescription":"cancelled: Steward stoppe
 // StopRenewingLeavingIn cancels, inside the caller's transaction, the
 // identity renewal still open for leaving device d, whom Steward stopped
 // telling to leave: SCEP would refuse it, and its payload goes with it.
-// Its hooks run. Nothing happens when none is open.
+// Its hooks run. Nothing happens when none is open. It takes the device's
+// lock, as renewIdentity does to queue a renewal: one a concurrent pass
+// queued before it could read that Steward stopped is then read here, and
+// cancelled too.
 func (s *Service) StopRenewingLeavingIn(ctx context.Context, q store.Queries, d store.Device) error {
+	if _, err := q.Devices().Lock(ctx, d.TenantID, d.ID); errors.Is(err, store.ErrNotFound) {
+		return nil
+	} else if err != nil {
+		return err
+	}
 	ch, err := q.AppleChannels().Get(ctx, d.TenantID, d.ID)
 	if errors.Is(err, store.ErrNotFound) {
 		return nil
