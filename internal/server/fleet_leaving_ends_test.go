@@ -2,6 +2,7 @@ package server
 
 import (
 	"bytes"
+	"errors"
 	"strings"
 	"testing"
 	"time"
@@ -12,6 +13,7 @@ import (
 	"github.com/steward-mdm/steward/internal/apple/mdmproto"
 	"github.com/steward-mdm/steward/internal/compliance"
 	"github.com/steward-mdm/steward/internal/iam"
+	"github.com/steward-mdm/steward/internal/sim"
 	"github.com/steward-mdm/steward/internal/store"
 	"github.com/steward-mdm/steward/internal/store/storetest"
 )
@@ -229,8 +231,9 @@ func TestLeavingDeviceSilentForAMonthKeepsItsRemoval(t *testing.T) {
 		if n, err := f.app.MDM.RenewIdentities(f.ctx, 100); err != nil || n != 0 {
 			t.Errorf("renewals queued for a phone silent for a month: %d, %v; want none", n, err)
 		}
-		if err := phone.RenewIdentity(f.ctx); err == nil {
-			t.Error("a phone silent for a month renewed its identity by SCEP; want it refused")
+		var refused *sim.RefusedError
+		if err := phone.RenewIdentity(f.ctx); !errors.As(err, &refused) {
+			t.Errorf("a phone silent for a month renewing its identity by SCEP: %v; want it refused", err)
 		}
 		f.retellAt(now, 31*day)
 		f.assertStillTold(phoneID)
