@@ -238,10 +238,9 @@ func (s *Service) StoppedTellingToLeave(ctx context.Context, q store.Queries, d 
 
 // leavingRemovalFailed describes, for the admin, the failed retire a of a
 // leaving device (its device's error, or why its command was cancelled, in
-// summary): when it is sent again or,
-// after the last attempt, that Steward stopped and what is left to do,
-// which is also audited, and its open identity renewal is cancelled. Any
-// other failed action keeps summary.
+// summary): when it is sent again or, after the last attempt, that Steward
+// stopped and what is left to do, which is also audited, and its open
+// identity renewal is cancelled. Any other failed action keeps summary.
 func (s *Service) leavingRemovalFailed(ctx context.Context, q store.Queries, a store.DeviceAction, summary string) (string, error) {
 	d, err := q.Devices().Get(ctx, a.TenantID, a.DeviceID)
 	if err != nil || d.State != store.DeviceLeaving {

@@ -2,7 +2,6 @@ package mdm
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
@@ -119,24 +118,11 @@ func (s *Service) RetellLeavingIn(ctx context.Context, q store.Queries, d store.
 // to leave, for the reason why. Its hooks run. Nothing happens when the
 // command is no longer open.
 func (s *Service) StopTellingToLeaveIn(ctx context.Context, q store.Queries, d store.Device, commandID, why string) error {
-	cmd, err := q.Commands().Get(ctx, d.TenantID, commandID)
-	if errors.Is(err, store.ErrNotFound) || (err == nil && (cmd.DeviceID != d.ID || !store.CommandOpen(cmd.State))) {
-		return nil
-	}
+	chain, err := cancelledChain("cancelled: Steward stopped telling the device to leave", why)
 	if err != nil {
 		return err
 	}
-	chain, err := json.Marshal([]mdmproto.ErrorChainItem{{LocalizedDescription: "cancelled: Steward stopped telling the device to leave: " + why}})
-	if err != nil {
-		return err
-	}
-	cmd.State, cmd.CompletedAt, cmd.ErrorChain = store.CommandCancelled, s.clock(), string(chain)
-	if err := q.Commands().Update(ctx, cmd); errors.Is(err, store.ErrNotFound) {
-		return nil // answered meanwhile
-	} else if err != nil {
-		return err
-	}
-	return s.finished(ctx, q, cmd)
+	return s.cancelIfOpen(ctx, q, d.TenantID, d.ID, commandID, chain, s.clock())
 }
 
 // stoppedLeavingChain finishes the identity renewal of a leaving device

@@ -155,8 +155,14 @@ func (s *Service) cancelRenewalWith(ctx context.Context, q store.Queries, ch sto
 	if ch.RenewalCommand == "" {
 		return nil
 	}
-	cmd, err := q.Commands().Get(ctx, ch.TenantID, ch.RenewalCommand)
-	if errors.Is(err, store.ErrNotFound) || (err == nil && !store.CommandOpen(cmd.State)) {
+	return s.cancelIfOpen(ctx, q, ch.TenantID, ch.DeviceID, ch.RenewalCommand, chain, now)
+}
+
+// cancelIfOpen cancels device deviceID's command commandID with chain and
+// runs its hooks, unless it is no longer open (or is another device's).
+func (s *Service) cancelIfOpen(ctx context.Context, q store.Queries, tenantID, deviceID, commandID, chain string, now time.Time) error {
+	cmd, err := q.Commands().Get(ctx, tenantID, commandID)
+	if errors.Is(err, store.ErrNotFound) || (err == nil && (cmd.DeviceID != deviceID || !store.CommandOpen(cmd.State))) {
 		return nil
 	}
 	if err != nil {
