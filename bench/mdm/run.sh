@@ -12,6 +12,7 @@
 # With PROFILE_DIR set, the server also writes CPU profiles of the enrolment,
 # idle and round-trip phases there (enrolment.pprof, idle.pprof, rounds.pprof,
 # and the binary they describe): `go tool pprof -top PROFILE_DIR/steward PROFILE_DIR/rounds.pprof`.
+# The simulator writes its own, sim-idle.pprof and sim-rounds.pprof, for its share of the CPU.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 devices=${1:-10000} conc=${2:-64} secs=${3:-20} db=${4:-}
@@ -51,7 +52,7 @@ if [ -z "$profile" ]; then
 else
   # The simulator's progress tells when a phase starts; each profile leaves a
   # second at either end of its phase.
-  "$work/steward" simulate apple --setup --ec-identity -n "$devices" -c "$conc" -t "${secs}s" 2>"$work/progress" &
+  "$work/steward" simulate apple --setup --ec-identity -n "$devices" -c "$conc" -t "${secs}s" --cpu-profile "$profile" 2>"$work/progress" &
   simulator=$!
   for phase in "enrolled :enrolment" "idle check-ins:idle" "command round trips:rounds"; do
     until grep -q "${phase%:*}" "$work/progress" 2>/dev/null || ! kill -0 $simulator 2>/dev/null; do sleep 0.2; done

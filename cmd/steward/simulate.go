@@ -8,6 +8,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
+	"path/filepath"
+	"runtime/pprof"
 	"strings"
 	"time"
 
@@ -25,6 +28,7 @@ func newSimulateCmd(r *remote) *cobra.Command {
 	var duration time.Duration
 	var ownership string
 	var setup, ecIdentity bool
+	var profileDir string
 	apple := &cobra.Command{
 		Use:   "apple",
 		Short: "Enrol N simulated Apple devices, then measure idle check-ins and command round trips",
@@ -39,7 +43,7 @@ func newSimulateCmd(r *remote) *cobra.Command {
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return r.call(cmd, func(a *apiCall) error {
 				return simulateApple(cmd.Context(), a, simOptions{n: n, workers: workers, keys: keys, duration: duration,
-					ownership: ownership, setup: setup, ecIdentity: ecIdentity, out: cmd.OutOrStdout(), progress: cmd.ErrOrStderr()})
+					ownership: ownership, setup: setup, ecIdentity: ecIdentity, profileDir: profileDir, out: cmd.OutOrStdout(), progress: cmd.ErrOrStderr()})
 			})
 		},
 	}
@@ -50,6 +54,7 @@ func newSimulateCmd(r *remote) *cobra.Command {
 	apple.Flags().StringVar(&ownership, "ownership", "corporate", "ownership class of the devices; personal and user_enrolled register one person per device (test tenants only)")
 	apple.Flags().BoolVar(&ecIdentity, "ec-identity", false, "P-256 identity keys instead of RSA (cheaper signing for the simulator; the server accepts both)")
 	apple.Flags().BoolVar(&setup, "setup", false, "publish a notice and upload a generated push certificate when missing (test tenants only)")
+	apple.Flags().StringVar(&profileDir, "cpu-profile", "", "write the simulator's own CPU profiles of the idle and round-trip phases to this directory")
 	cmd.AddCommand(apple)
 	return cmd
 }
@@ -60,6 +65,7 @@ type simOptions struct {
 	ownership        string
 	setup            bool
 	ecIdentity       bool
+	profileDir       string
 	out, progress    io.Writer
 }
 
@@ -172,12 +178,20 @@ func simulateApple(ctx context.Context, a *apiCall, o simOptions) error {
 		_, err := devices[live[i]].Poll(ctx)
 		return err
 	}, nil)
+	stop, err := o.startProfile("idle")
+	if err != nil {
+		return err
+	}
 	idle := sim.Run(ctx, o.workers, 0, o.duration, func(ctx context.Context, i int) error {
 		_, err := devices[live[i%len(live)]].Poll(ctx)
 		return err
 	}, func(done int) { fmt.Fprintf(o.progress, "\ridle check-ins: %d", done) })
 	fmt.Fprintln(o.progress)
+	stop()
 	fmt.Fprintf(o.out, "idle check-ins: %s\n", idle)
+	if stop, err = o.startProfile("rounds"); err != nil {
+		return err
+	}
 	rounds := sim.Run(ctx, o.workers, 0, o.duration, func(ctx context.Context, i int) error {
 		k := live[i%len(live)]
 		if err := a.do("POST", tenantPath(a.tenant, "/devices/"+ids[k]+"/commands"), api.CommandRequest{RequestType: "DeviceInformation"}, nil); err != nil {
@@ -189,6 +203,7 @@ func simulateApple(ctx context.Context, a *apiCall, o simOptions) error {
 		}
 		return err
 	}, func(done int) { fmt.Fprintf(o.progress, "\rcommand round trips: %d", done) })
+	stop()
 	fmt.Fprintln(o.progress)
 	fmt.Fprintf(o.out, "command round trips (enqueue via API, Idle, DeviceInformation result): %s\n", rounds)
 	start := time.Now()
@@ -229,4 +244,22 @@ func simSetup(a *apiCall, ownership string) error {
 	}
 	return a.do("PUT", tenantPath(a.tenant, "/apple/push-certificate"), api.PushCertificateRequest{
 		Certificate: base64.StdEncoding.EncodeToString(certPEM)}, nil)
+}
+
+// startProfile writes the simulator's CPU profile of one phase to
+// profileDir/sim-<phase>.pprof, so a benchmark can tell the simulator's share
+// of the two processes' CPU from the server's.
+func (o simOptions) startProfile(phase string) (stop func(), err error) {
+	if o.profileDir == "" {
+		return func() {}, nil
+	}
+	f, err := os.Create(filepath.Join(o.profileDir, "sim-"+phase+".pprof"))
+	if err != nil {
+		return nil, err
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return func() { pprof.StopCPUProfile(); f.Close() }, nil
 }

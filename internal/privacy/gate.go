@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -98,7 +99,16 @@ func (g *Gate) Admit(ctx context.Context, q store.Queries, r Report) (Admitted, 
 		}
 	}
 	policy := terms.Policy
-	current, err := q.Inventory().Current(ctx, r.TenantID, r.DeviceID)
+	// Only the reported fields are compared; the rest of the device's
+	// values, an app list's ciphertext among them, are read only when
+	// something changed and the hook needs them all.
+	reported := make([]string, 0, len(r.Values))
+	for _, obs := range r.Values {
+		if !slices.Contains(reported, obs.Field) {
+			reported = append(reported, obs.Field)
+		}
+	}
+	current, err := q.Inventory().CurrentOf(ctx, r.TenantID, r.DeviceID, reported)
 	if err != nil {
 		return out, err
 	}
@@ -164,8 +174,6 @@ func (g *Gate) Admit(ctx context.Context, q store.Queries, r Report) (Admitted, 
 			}
 			// Same value: only its freshness moves, with one statement per
 			// expiry rather than a rewrite of every value.
-			old.CollectedAt, old.ExpiresAt = v.CollectedAt, v.ExpiresAt
-			prev[f.Key] = old
 			fresh[v.ExpiresAt] = append(fresh[v.ExpiresAt], f.Key)
 			continue
 		}
@@ -199,12 +207,11 @@ func (g *Gate) Admit(ctx context.Context, q store.Queries, r Report) (Admitted, 
 	if out.Stored > 0 && g.Changed != nil {
 		changed := make([]string, 0, len(put))
 		for _, v := range put {
-			prev[v.Field] = v
 			changed = append(changed, v.Field)
 		}
-		now := make([]store.InventoryValue, 0, len(prev))
-		for _, v := range prev {
-			now = append(now, v)
+		now, err := q.Inventory().Current(ctx, r.TenantID, r.DeviceID)
+		if err != nil {
+			return Admitted{}, err
 		}
 		if err := g.Changed(ctx, q, dev, now, changed); err != nil {
 			return Admitted{}, err

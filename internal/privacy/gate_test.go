@@ -163,6 +163,48 @@ func TestGateRefreshesUnchangedValues(t *testing.T) {
 	})
 }
 
+// The gate compares only the fields a report names, but a report that
+// changes one still hands the Changed hook every value the device holds,
+// with the new one, so projections built from them stay whole.
+func TestGateHandsTheHookEveryCurrentValue(t *testing.T) {
+	storetest.ForEachEngine(t, func(t *testing.T, st store.Store) {
+		f := newFixture(t, st)
+		d := f.device(f.person("erika@acme.test").ID, privacy.Corporate)
+		f.ingest(deviceInformation(f, d.ID))
+		var calls int
+		var seen map[string]store.InventoryValue
+		var changed []string
+		f.svc.Gate().Changed = func(_ context.Context, _ store.Queries, _ store.Device, current []store.InventoryValue, ch []string) error {
+			calls++
+			seen, changed = map[string]store.InventoryValue{}, ch
+			for _, v := range current {
+				seen[v.Field] = v
+			}
+			return nil
+		}
+		one := func(field string, value any) privacy.Report {
+			return privacy.Report{TenantID: f.tenant, DeviceID: d.ID, Source: "test/SecurityInfo", At: f.now.Add(time.Minute),
+				Values: []privacy.Observation{{Field: field, Value: value}}}
+		}
+		if got := f.ingest(one("security.passcode_present", true)); got.Unchanged != 1 || calls != 0 {
+			t.Fatalf("an unchanged report: %+v, hook called %d times; want it unchanged and no call", got, calls)
+		}
+		f.ingest(one("security.passcode_present", false))
+		if calls != 1 || len(changed) != 1 || changed[0] != "security.passcode_present" {
+			t.Fatalf("hook called %d times with changed %v; want once with the passcode", calls, changed)
+		}
+		if len(seen) != 9 {
+			t.Errorf("hook saw %d values, want all 9 the device holds", len(seen))
+		}
+		if v := seen["security.passcode_present"]; string(v.Value) != "false" {
+			t.Errorf("hook saw the passcode as %s, want the new value", v.Value)
+		}
+		if v := seen["os.version"]; string(v.Value) != `"18.1"` {
+			t.Errorf("hook saw the unreported OS version as %s", v.Value)
+		}
+	})
+}
+
 func TestGateRefusesUnknownFieldsAndDeprovisionedDevices(t *testing.T) {
 	f := newFixture(t, storetest.OpenSQLite(t))
 	d := f.device("", privacy.Corporate)
