@@ -32,16 +32,28 @@ func profileView(p store.ConfigProfile) ProfileView {
 }
 
 type DeviceProfileView struct {
-	DeviceID  string    `json:"device_id"`
-	ProfileID string    `json:"profile_id"`
-	Version   string    `json:"version"`
-	Status    string    `json:"status"`
-	Error     string    `json:"error,omitempty"`
-	UpdatedAt time.Time `json:"updated_at"`
+	DeviceID  string `json:"device_id"`
+	ProfileID string `json:"profile_id"`
+	Version   string `json:"version"`
+	Status    string `json:"status"`
+	Error     string `json:"error,omitempty"`
+	// FailedAttempts counts the failed sends in a row of this version.
+	FailedAttempts int `json:"failed_attempts,omitempty"`
+	// RetryAt is when Steward sends a failed install or removal again;
+	// absent when none is planned (it succeeded, waits for a fact such as
+	// supervision, or Steward stopped retrying: the error then says so).
+	RetryAt   *time.Time `json:"retry_at,omitempty"`
+	UpdatedAt time.Time  `json:"updated_at"`
 }
 
 func deviceProfileView(p store.DeviceProfile) DeviceProfileView {
-	return DeviceProfileView{DeviceID: p.DeviceID, ProfileID: p.ProfileID, Version: p.Digest, Status: p.Status, Error: p.Error, UpdatedAt: p.UpdatedAt}
+	v := DeviceProfileView{DeviceID: p.DeviceID, ProfileID: p.ProfileID, Version: p.Digest, Status: p.Status, Error: p.Error,
+		FailedAttempts: p.Attempts, UpdatedAt: p.UpdatedAt}
+	if !p.RetryAt.IsZero() {
+		at := p.RetryAt.UTC()
+		v.RetryAt = &at
+	}
+	return v
 }
 
 func (s *Server) createProfile(c *Call) (any, error) {

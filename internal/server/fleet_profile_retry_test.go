@@ -92,6 +92,13 @@ func TestRefusedProfileIsSentAgainAfterItsBackOff(t *testing.T) {
 		if s.Status != store.ProfileFailed || s.Attempts != 1 || !s.RetryAt.Equal(now.UTC().Truncate(time.Microsecond).Add(time.Hour)) {
 			t.Fatalf("the refused profile: %+v", s)
 		}
+		// Admins see the count and when it is sent again.
+		var states api.List[api.DeviceProfileView]
+		f.must(200, f.owner, "GET", f.path("/devices/"+phoneID+"/profiles"), nil, &states)
+		if len(states.Items) != 1 || states.Items[0].FailedAttempts != 1 || states.Items[0].RetryAt == nil ||
+			!states.Items[0].RetryAt.Equal(s.RetryAt) {
+			t.Fatalf("the refused profile through the API: %+v", states.Items)
+		}
 
 		if n := f.retryProfilesAt(now, 59*time.Minute); n != 0 || f.poll(phone) != 0 {
 			t.Fatalf("retried %d devices before the back-off was over", n)
@@ -131,6 +138,11 @@ func TestRefusedProfileIsSentAgainAfterItsBackOff(t *testing.T) {
 		s = f.storedProfileState(stubbornID, p.ID)
 		if s.Status != store.ProfileFailed || s.Attempts != 6 || !s.RetryAt.IsZero() || !strings.Contains(s.Error, "Steward stopped retrying after 6 failed attempts") {
 			t.Fatalf("after the last attempt: %+v", s)
+		}
+		var stopped api.List[api.DeviceProfileView]
+		f.must(200, f.owner, "GET", f.path("/devices/"+stubbornID+"/profiles"), nil, &stopped)
+		if len(stopped.Items) != 1 || stopped.Items[0].FailedAttempts != 6 || stopped.Items[0].RetryAt != nil {
+			t.Fatalf("after the last attempt, through the API: %+v", stopped.Items)
 		}
 		if n := f.retryProfilesAt(now, elapsed+365*24*time.Hour); n != 0 || f.poll(stubborn) != 0 {
 			t.Errorf("retried %d devices after Steward stopped", n)
