@@ -31,6 +31,33 @@ func newPersonCmd(r *remote) *cobra.Command {
 	create.Flags().StringVar(&in.Name, "name", "", "full name")
 	create.Flags().StringVar(&in.Department, "department", "", "department")
 	create.Flags().StringVar(&in.Locale, "locale", "en", "language for notices and mail")
+	create.Flags().StringVar(&in.ManagedAppleID, "managed-apple-id", "", "the person's Managed Apple Account, only when it is not their e-mail")
+	var name, department, appleID string
+	update := &cobra.Command{
+		Use: "update PERSON-ID", Short: "Change a person's name, department or Managed Apple Account (their e-mail stays)", Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			var up api.SubjectUpdateRequest
+			for flag, dst := range map[string]**string{"name": &up.Name, "department": &up.Department, "managed-apple-id": &up.ManagedAppleID} {
+				if cmd.Flags().Changed(flag) {
+					v, _ := cmd.Flags().GetString(flag)
+					*dst = &v
+				}
+			}
+			if up == (api.SubjectUpdateRequest{}) {
+				return fmt.Errorf("nothing to change: give --name, --department or --managed-apple-id")
+			}
+			return r.call(cmd, func(a *apiCall) error {
+				var v api.SubjectView
+				if err := a.do("PATCH", tenantPath(a.tenant, "/subjects/"+args[0]), up, &v); err != nil {
+					return err
+				}
+				return printSubjects(r, cmd, api.List[api.SubjectView]{Items: []api.SubjectView{v}})
+			})
+		},
+	}
+	update.Flags().StringVar(&name, "name", "", "full name")
+	update.Flags().StringVar(&department, "department", "", "department")
+	update.Flags().StringVar(&appleID, "managed-apple-id", "", "the Managed Apple Account; empty: the e-mail is the account")
 	list := &cobra.Command{
 		Use: "list", Short: "List people (pseudonyms and state only)", Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -141,7 +168,7 @@ func newPersonCmd(r *remote) *cobra.Command {
 	}
 	portalToken.Flags().IntVar(&ttlHours, "ttl-hours", 24*30, "lifetime in hours (1 to 2160)")
 	portalToken.Flags().BoolVar(&notify, "notify", false, "also e-mail the key to the person")
-	cmd.AddCommand(create, list, export, erase, access, consents, portalToken)
+	cmd.AddCommand(create, update, list, export, erase, access, consents, portalToken)
 	return cmd
 }
 

@@ -217,6 +217,22 @@ func (s *Server) createSubject(c *Call) (any, error) {
 	return subjectView(sub, "active"), nil
 }
 
+func (s *Server) updateSubject(c *Call) (any, error) {
+	p, err := s.privacySvc()
+	if err != nil {
+		return nil, err
+	}
+	var in SubjectUpdateRequest
+	if err := c.Decode(&in); err != nil {
+		return nil, err
+	}
+	sub, err := p.UpdateSubject(c.R.Context(), c.Tenant, c.Path("subject"), in, c.Actor)
+	if err != nil {
+		return nil, err
+	}
+	return subjectView(sub, p.SubjectStatus(c.R.Context(), s.st.Read(), sub)), nil
+}
+
 func (s *Server) getSubject(c *Call) (any, error) {
 	p, err := s.privacySvc()
 	if err != nil {

@@ -150,6 +150,8 @@ type CertificateView = privacy.SignedCertificate
 
 type SubjectRequest = privacy.SubjectInput
 
+type SubjectUpdateRequest = privacy.SubjectUpdate
+
 type SubjectView struct {
 	ID        string     `json:"id"`
 	Pseudonym string     `json:"pseudonym"`

@@ -144,6 +144,28 @@ type Profile struct {
 	Email      string `json:"email"`
 	Name       string `json:"name,omitempty"`
 	Department string `json:"department,omitempty"`
+	// ManagedAppleID is the person's Managed Apple Account when it is not
+	// their work e-mail, as when the organisation's accounts are not
+	// federated with its directory.
+	ManagedAppleID string `json:"managed_apple_id,omitempty"`
+}
+
+// AppleAccount is the Managed Apple Account the person signs in to a User
+// Enrollment with, and that its profile names.
+func (p Profile) AppleAccount() string {
+	if p.ManagedAppleID != "" {
+		return p.ManagedAppleID
+	}
+	return p.Email
+}
+
+// AppleAccounts are the account names the person's devices may know them
+// by: the e-mail and, when it differs, the Managed Apple Account.
+func (p Profile) AppleAccounts() []string {
+	if p.ManagedAppleID == "" || p.ManagedAppleID == p.Email {
+		return []string{p.Email}
+	}
+	return []string{p.Email, p.ManagedAppleID}
 }
 
 // SubjectInput creates a data subject.
@@ -152,6 +174,37 @@ type SubjectInput struct {
 	Name       string `json:"name"`
 	Department string `json:"department"`
 	Locale     string `json:"locale"`
+	// ManagedAppleID: only when the person's Managed Apple Account is not
+	// their e-mail address.
+	ManagedAppleID string `json:"managed_apple_id,omitempty"`
+}
+
+// SubjectUpdate changes what is known of a person; absent fields stay as
+// they are, and an empty managed_apple_id goes back to the e-mail.
+type SubjectUpdate struct {
+	Name           *string `json:"name,omitempty"`
+	Department     *string `json:"department,omitempty"`
+	ManagedAppleID *string `json:"managed_apple_id,omitempty"`
+}
+
+// normaliseAppleAccount validates a Managed Apple Account, which has the
+// form of an e-mail address; empty stays empty.
+func normaliseAppleAccount(id string) (string, error) {
+	if strings.TrimSpace(id) == "" {
+		return "", nil
+	}
+	norm, err := NormaliseEmail(id)
+	if err != nil {
+		return "", apperr.Invalid("managed_apple_id %q is not an account name like name@example.com", id)
+	}
+	return norm, nil
+}
+
+func checkProfileLengths(name, department string) error {
+	if len(name) > 200 || len(department) > 200 {
+		return apperr.Invalid("name and department are limited to 200 characters")
+	}
+	return nil
 }
 
 // NormaliseEmail lower-cases and validates an address for blind indexing.
@@ -174,8 +227,15 @@ func (s *Service) CreateSubject(ctx context.Context, tenantID string, in Subject
 	if err != nil {
 		return store.Subject{}, err
 	}
-	if len(in.Name) > 200 || len(in.Department) > 200 {
-		return store.Subject{}, apperr.Invalid("name and department are limited to 200 characters")
+	if err := checkProfileLengths(in.Name, in.Department); err != nil {
+		return store.Subject{}, err
+	}
+	appleID, err := normaliseAppleAccount(in.ManagedAppleID)
+	if err != nil {
+		return store.Subject{}, err
+	}
+	if appleID == email {
+		appleID = "" // the e-mail already is the account
 	}
 	locale := in.Locale
 	if locale == "" {
@@ -197,7 +257,7 @@ func (s *Service) CreateSubject(ctx context.Context, tenantID string, in Subject
 		if sub.KeyID, err = s.vault.EnsureDataKey(ctx, q, tenantID, keys.SubjectOwner(sub.ID), sub.ID); err != nil {
 			return err
 		}
-		plain, err := json.Marshal(Profile{Email: email, Name: in.Name, Department: in.Department})
+		plain, err := json.Marshal(Profile{Email: email, Name: in.Name, Department: in.Department, ManagedAppleID: appleID})
 		if err != nil {
 			return err
 		}
@@ -211,6 +271,75 @@ func (s *Service) CreateSubject(ctx context.Context, tenantID string, in Subject
 			return err
 		}
 		return audit.Append(ctx, q, actor.Entry(tenantID, "subject.create", "subject", sub.ID, audit.OutcomeSuccess))
+	})
+	return sub, err
+}
+
+// UpdateSubject changes a person's name, department or Managed Apple
+// Account. Their e-mail stays: it is the person's blind-indexed identity.
+// The audit names the fields changed, never their values.
+func (s *Service) UpdateSubject(ctx context.Context, tenantID, id string, in SubjectUpdate, actor iam.Actor) (store.Subject, error) {
+	var appleID string
+	if in.ManagedAppleID != nil {
+		var err error
+		if appleID, err = normaliseAppleAccount(*in.ManagedAppleID); err != nil {
+			return store.Subject{}, err
+		}
+	}
+	var sub store.Subject
+	err := s.st.Tx(ctx, func(q store.Queries) error {
+		var err error
+		if sub, err = q.Subjects().Lock(ctx, tenantID, id); errors.Is(err, store.ErrNotFound) {
+			return apperr.NotFound("person")
+		} else if err != nil {
+			return err
+		}
+		if sub.State == store.SubjectErased {
+			return apperr.Conflict("the person was erased; nothing is kept about them to change")
+		}
+		p, err := s.OpenProfile(ctx, q, sub)
+		if err != nil {
+			return err
+		}
+		var changed []string
+		set := func(field string, dst *string, v string) {
+			if *dst != v {
+				*dst = v
+				changed = append(changed, field)
+			}
+		}
+		if in.Name != nil {
+			set("name", &p.Name, *in.Name)
+		}
+		if in.Department != nil {
+			set("department", &p.Department, *in.Department)
+		}
+		if in.ManagedAppleID != nil {
+			if appleID == p.Email {
+				appleID = "" // the e-mail already is the account
+			}
+			set("managed_apple_id", &p.ManagedAppleID, appleID)
+		}
+		if err := checkProfileLengths(p.Name, p.Department); err != nil {
+			return err
+		}
+		if len(changed) == 0 {
+			return nil
+		}
+		plain, err := json.Marshal(p)
+		if err != nil {
+			return err
+		}
+		if sub.Profile, err = s.vault.Session(ctx, q).Encrypt(profileContext(tenantID, sub.KeyID, sub.ID), plain); err != nil {
+			return err
+		}
+		sub.UpdatedAt = s.clock()
+		if err := q.Subjects().Update(ctx, sub); err != nil {
+			return err
+		}
+		e := actor.Entry(tenantID, "subject.update", "subject", sub.ID, audit.OutcomeSuccess)
+		e.Details = map[string]any{"fields": changed}
+		return audit.Append(ctx, q, e)
 	})
 	return sub, err
 }

@@ -69,7 +69,17 @@ func (d *Device) InstallByAccount(ctx context.Context, origin, account, code str
 	if err != nil {
 		return fmt.Errorf("enrolment request with the access token: %w", err)
 	}
-	return d.useProfile(signed)
+	if err := d.useProfile(signed); err != nil {
+		return err
+	}
+	// As a device does: a profile for another Managed Apple Account than
+	// the one signed in is not installed.
+	if !strings.EqualFold(d.profile.assignedAccount, account) {
+		named := d.profile.assignedAccount
+		d.profile = profileInfo{}
+		return fmt.Errorf("the profile names the Managed Apple Account %q, not %q, the one signed in", named, account)
+	}
+	return nil
 }
 
 // machineInfo is the body of the enrolment request: the device's language,

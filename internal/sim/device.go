@@ -353,6 +353,7 @@ type profileInfo struct {
 	scepURL, challenge, cn       string
 	serverURL, checkinURL, topic string
 	accessRights                 uint64
+	assignedAccount              string // a User Enrollment's AssignedManagedAppleID
 	signer                       *x509.Certificate
 }
 
@@ -390,6 +391,7 @@ func readProfile(signed []byte) (profileInfo, error) {
 			info.checkinURL, _ = p["CheckInURL"].(string)
 			info.topic, _ = p["Topic"].(string)
 			info.accessRights, _ = p["AccessRights"].(uint64)
+			info.assignedAccount, _ = p["AssignedManagedAppleID"].(string)
 		}
 	}
 	if info.scepURL == "" || info.serverURL == "" || info.challenge == "" {

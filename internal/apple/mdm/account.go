@@ -160,7 +160,9 @@ func (s *Service) checkAccountCode(r *http.Request, code, account string) error 
 	if err != nil {
 		return err
 	}
-	if !strings.EqualFold(prof.Email, account) {
+	// Only the account the profile will name: a device signed in with
+	// another would refuse the profile at the end.
+	if !strings.EqualFold(prof.AppleAccount(), account) {
 		return apperr.Forbidden("the code belongs to another account")
 	}
 	return nil

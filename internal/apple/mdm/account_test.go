@@ -88,6 +88,22 @@ func TestAccountDrivenUserEnrollment(t *testing.T) {
 	// The token dies with the enrolment it opened.
 	again, _ := sim.New(ts.Client(), true)
 	refused("a used code", again.EnrolByAccount(f.ctx, ts.URL, "erika@acme.test", code))
+
+	// Accounts not federated with the directory: the person's Managed Apple
+	// Account is not their e-mail. Only it signs in, and the profile names
+	// it, as the device requires of the account it signed in with.
+	max, err := f.priv.CreateSubject(f.ctx, f.tenant, privacy.SubjectInput{Email: "max@acme.test", ManagedAppleID: "Max@appleid.acme.test"}, admin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	maxCode := invite(privacy.UserEnrolled, max.ID)
+	byMail, _ := sim.New(ts.Client(), true)
+	refused("the e-mail of a person with another Managed Apple Account", byMail.EnrolByAccount(f.ctx, ts.URL, "max@acme.test", maxCode))
+	tablet, _ := sim.New(ts.Client(), true)
+	tablet.Personal = true
+	if err := tablet.EnrolByAccount(f.ctx, ts.URL, "max@appleid.acme.test", maxCode); err != nil {
+		t.Fatalf("enrolment with the Managed Apple Account: %v", err)
+	}
 }
 
 // TestUserEnrollmentHasNoDownload: a User Enrollment profile installs only

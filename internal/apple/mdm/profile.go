@@ -131,7 +131,7 @@ func (s *Service) enrolmentProfile(ctx context.Context, q store.Queries, e store
 		if err != nil {
 			return nil, 0, err
 		}
-		p.AssignedManagedAppleID = prof.Email // the work account the Managed Apple Account is federated from
+		p.AssignedManagedAppleID = prof.AppleAccount()
 	}
 	raw, err := mdmproto.BuildEnrolmentProfile(p)
 	if err != nil {

@@ -299,18 +299,19 @@ const erasedPersonChain = `[{"LocalizedDescription":"cancelled: the user was era
 // forgetPerson is the privacy core's hook for an erased person. Their
 // account may be on devices not assigned to them (a Shared iPad, a
 // colleague's Mac), so every open user channel of the tenant is checked
-// against what derives from the person's Managed Apple ID (their e-mail
-// address): a matching account index goes, so the account cannot be looked
-// up, and a Shared iPad channel keyed on that ID closes, its user index
-// being the ID's. (Closed channels hold no index.) A user who logs in again
-// opens a new channel.
+// against what derives from the person's account names (their e-mail, and
+// their Managed Apple Account when it differs): a matching account index
+// goes, so the account cannot be looked up, and a Shared iPad channel keyed
+// on one of them closes, its user index being the account's. (Closed
+// channels hold no index.) A user who logs in again opens a new channel.
 func (s *Service) forgetPerson(ctx context.Context, q store.Queries, sub store.Subject, p privacy.Profile, rows map[string]int) error {
 	if p.Email == "" {
 		return nil
 	}
+	accounts := p.AppleAccounts()
 	const page = 500
 	var device, afterID string
-	var accountIdx, userIdx []byte
+	var accountIdx, userIdx [][]byte
 	for {
 		ucs, err := q.AppleUserChannels().ListOpen(ctx, sub.TenantID, device, afterID, page)
 		if err != nil {
@@ -319,16 +320,13 @@ func (s *Service) forgetPerson(ctx context.Context, q store.Queries, sub store.S
 		for _, uc := range ucs {
 			if uc.DeviceID != device || accountIdx == nil {
 				device = uc.DeviceID
-				if accountIdx, err = s.AccountIndex(ctx, q, uc.TenantID, device, p.Email); err != nil {
-					return err
-				}
-				if userIdx, err = s.userIndex(ctx, q, uc.TenantID, device, mdmproto.Enrollment{UserShortName: p.Email}); err != nil {
+				if accountIdx, userIdx, err = s.personIndexes(ctx, q, uc.TenantID, device, accounts); err != nil {
 					return err
 				}
 			}
 			afterID = uc.ID
 			switch {
-			case bytes.Equal(uc.UserIndex, userIdx):
+			case slices.ContainsFunc(userIdx, func(idx []byte) bool { return bytes.Equal(uc.UserIndex, idx) }):
 				// Locked as for CloseUserChannel: no command is queued on
 				// the channel while it closes.
 				if _, err := q.Devices().Lock(ctx, uc.TenantID, uc.DeviceID); err != nil {
@@ -338,7 +336,7 @@ func (s *Service) forgetPerson(ctx context.Context, q store.Queries, sub store.S
 					return err
 				}
 				rows["apple_user_channels_closed"]++
-			case bytes.Equal(uc.AccountIndex, accountIdx):
+			case slices.ContainsFunc(accountIdx, func(idx []byte) bool { return bytes.Equal(uc.AccountIndex, idx) }):
 				if err := q.AppleUserChannels().ForgetAccount(ctx, uc.TenantID, uc.ID); err != nil {
 					return err
 				}
@@ -349,6 +347,23 @@ func (s *Service) forgetPerson(ctx context.Context, q store.Queries, sub store.S
 			return nil
 		}
 	}
+}
+
+// personIndexes are the account and user indexes on device of each of a
+// person's account names.
+func (s *Service) personIndexes(ctx context.Context, q store.Queries, tenantID, device string, accounts []string) (accountIdx, userIdx [][]byte, err error) {
+	for _, a := range accounts {
+		ai, err := s.AccountIndex(ctx, q, tenantID, device, a)
+		if err != nil {
+			return nil, nil, err
+		}
+		ui, err := s.userIndex(ctx, q, tenantID, device, mdmproto.Enrollment{UserShortName: a})
+		if err != nil {
+			return nil, nil, err
+		}
+		accountIdx, userIdx = append(accountIdx, ai), append(userIdx, ui)
+	}
+	return accountIdx, userIdx, nil
 }
 
 // userChannelFor passes the device channel's checks, then finds the open

@@ -617,4 +617,20 @@ func testErasureForgetsAccountsEverywhere(t *testing.T, st store.Store) {
 	if err := annaOnIPad.LogIn(f.ctx); err != nil {
 		t.Errorf("logging in on the Shared iPad again: %v", err)
 	}
+
+	// A person whose Managed Apple Account is not their e-mail is known on
+	// the Shared iPad by that account: erasing them closes its channel too.
+	carl, err := f.priv.CreateSubject(f.ctx, f.tenant, privacy.SubjectInput{Email: "carl@school.example", ManagedAppleID: "carl@appleid.school.example"}, admin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := iPadUser("carl@appleid.school.example").LogIn(f.ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.priv.EraseSubject(f.ctx, f.tenant, carl.ID, "erasure request", admin); err != nil {
+		t.Fatal(err)
+	}
+	if found, err := f.svc.UserChannels(f.ctx, f.tenant, sharedIPad.ID, "carl@appleid.school.example", admin); err != nil || len(found) != 0 {
+		t.Errorf("after erasing carl, his Managed Apple Account is still found on the Shared iPad: %d, %v", len(found), err)
+	}
 }
