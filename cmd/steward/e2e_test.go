@@ -220,6 +220,12 @@ func privacyEndToEnd(t *testing.T, dir, data, auditKey string) {
 		t.Fatalf("person create: %v", err)
 	}
 	person := people.Items[0].ID
+	if _, _, err := cli(t, nil, "person", "update", person); err == nil || !strings.Contains(err.Error(), "nothing to change") {
+		t.Fatalf("person update without a change: %v", err)
+	}
+	if out := mustCLI(t, nil, "person", "update", person, "--managed-apple-id", "erika@appleid.e2e.test"); !strings.Contains(out, person) {
+		t.Fatalf("person update: %s", out)
+	}
 	device := strings.TrimSpace(mustCLI(t, nil, "device", "register", "--ownership", "personal", "--platform", "ios", "--person", person))
 	if out := mustCLI(t, nil, "privacy", "settings"); !strings.Contains(out, "location") || !strings.Contains(out, "Outbound flows: asset_sync=off") {
 		t.Fatalf("settings: %s", out)
