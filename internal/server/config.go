@@ -27,6 +27,8 @@ type Config struct {
 	DB                 string
 	TLSCert            string
 	TLSKey             string
+	ProfileSignerCert  string
+	ProfileSignerKey   string
 	MetricsListen      string
 	ProfileListen      string
 	MasterKeyFile      string
@@ -59,6 +61,8 @@ func (c *Config) BindFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&c.DB, "db", "", "database: a postgres:// DSN selects PostgreSQL; empty means SQLite at DATA/steward.db")
 	fs.StringVar(&c.TLSCert, "tls-cert", "", "PEM certificate chain; empty means a self-signed certificate in DATA/tls")
 	fs.StringVar(&c.TLSKey, "tls-key", "", "PEM private key for --tls-cert")
+	fs.StringVar(&c.ProfileSignerCert, "profile-signer-cert", "", "PEM certificate chain, from a CA devices trust, that signs the enrolment profiles employees download so they show as verified (the TLS certificate's will do); empty: each tenant's own CA, shown as not verified")
+	fs.StringVar(&c.ProfileSignerKey, "profile-signer-key", "", "PEM private key for --profile-signer-cert")
 	fs.StringVar(&c.MetricsListen, "metrics-listen", "", "optional separate plain-HTTP address for /metrics (keep it private); otherwise /metrics needs the system.metrics permission")
 	fs.StringVar(&c.ProfileListen, "profile-listen", "", "optional loopback address (127.0.0.1:PORT) serving Go's /debug/pprof profiles, for performance work; off when empty")
 	fs.StringVar(&c.MasterKeyFile, "master-key-file", "", "file holding the base64 key that seals secrets at rest (default DATA/master.key; STEWARD_MASTER_KEY may hold the key itself)")
@@ -164,6 +168,9 @@ func (c *Config) finish() error {
 	}
 	if (c.TLSCert == "") != (c.TLSKey == "") {
 		return fmt.Errorf("--tls-cert and --tls-key go together")
+	}
+	if (c.ProfileSignerCert == "") != (c.ProfileSignerKey == "") {
+		return fmt.Errorf("--profile-signer-cert and --profile-signer-key go together")
 	}
 	proxies, err := c.Proxies()
 	if err != nil {

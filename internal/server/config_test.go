@@ -62,6 +62,7 @@ func TestConfigRejectsMistakes(t *testing.T) {
 	}{
 		"unknown file key": {[]string{"--config", file}, nil},
 		"cert without key": {[]string{"--tls-cert", "c.pem"}, nil},
+		"signer, no key":   {[]string{"--profile-signer-cert", "c.pem"}, nil},
 		"bad proxy":        {nil, map[string]string{"STEWARD_TRUSTED_PROXIES": "not-a-cidr"}},
 		"header, no proxy": {[]string{"--mdm-client-cert-header", "X-Client-Cert"}, nil},
 		"bad duration":     {nil, map[string]string{"STEWARD_AUDIT_RETENTION": "soon"}},

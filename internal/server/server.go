@@ -123,6 +123,15 @@ func (a *App) init(ctx context.Context, migrate bool) error {
 		public = "https://" + a.Config.Listen
 	}
 	a.MDM = mdm.New(a.Store, a.Privacy, a.Sealer, mdm.Config{PublicURL: public}, a.Log)
+	if a.Config.ProfileSignerCert != "" {
+		signer, err := tls.LoadX509KeyPair(a.Config.ProfileSignerCert, a.Config.ProfileSignerKey)
+		if err != nil {
+			return fmt.Errorf("profile signer: %w", err)
+		}
+		if err := a.MDM.SignProfilesWith(signer, time.Now()); err != nil {
+			return err
+		}
+	}
 	a.IAM.OnTenantDeleted(a.MDM.ForgetTenant)
 	a.IAM.OnTenantDeleted(func(_ context.Context, _ store.Queries, tenantID string) error {
 		a.Privacy.Vault().Forget(tenantID)

@@ -66,6 +66,10 @@ type Device struct {
 	// IgnoresManagedAppsOnly reports every installed app even when asked
 	// for managed ones only, as a faulty or tampered device might.
 	IgnoresManagedAppsOnly bool
+	// ProfileRoots are roots the device trusts, besides the tenant's CA,
+	// to verify who signed its enrolment profile: a server may sign with
+	// an operator's certificate from a public CA instead.
+	ProfileRoots *x509.CertPool
 	// Certificates are installed beside the device's identity. A
 	// CertificateList reports them all, or, asked for managed ones only,
 	// those marked Managed.
@@ -355,6 +359,7 @@ type profileInfo struct {
 	accessRights                 uint64
 	assignedAccount              string // a User Enrollment's AssignedManagedAppleID
 	signer                       *x509.Certificate
+	intermediates                *x509.CertPool // the other certificates the signature carries
 }
 
 // readProfile verifies the profile's CMS signature and reads its payloads.
@@ -372,7 +377,12 @@ func readProfile(signed []byte) (profileInfo, error) {
 	if _, err := plist.Unmarshal(p7.Content, &doc); err != nil {
 		return profileInfo{}, fmt.Errorf("the profile does not decode: %w", err)
 	}
-	info := profileInfo{signer: p7.GetOnlySigner()}
+	info := profileInfo{signer: p7.GetOnlySigner(), intermediates: x509.NewCertPool()}
+	for _, c := range p7.Certificates {
+		if !c.Equal(info.signer) {
+			info.intermediates.AddCert(c)
+		}
+	}
 	for _, p := range doc.PayloadContent {
 		switch p["PayloadType"] {
 		case "com.apple.security.scep":

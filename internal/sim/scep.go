@@ -46,12 +46,17 @@ func (d *Device) scep(ctx context.Context, p profileInfo) error {
 	if err != nil {
 		return err
 	}
-	// The profile must come from the same CA: a device shows it as verified
-	// once it trusts that CA.
+	// The profile must come from the same CA, or from a signer the device
+	// trusts (ProfileRoots): nobody else may hand it a profile for this
+	// server.
 	roots := x509.NewCertPool()
 	roots.AddCert(ca)
-	if _, err := p.signer.Verify(x509.VerifyOptions{Roots: roots, KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageAny}}); err != nil {
-		return fmt.Errorf("the profile was not signed under the tenant's CA: %w", err)
+	_, err = p.signer.Verify(x509.VerifyOptions{Roots: roots, KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageAny}})
+	if err != nil && d.ProfileRoots != nil {
+		_, err = p.signer.Verify(x509.VerifyOptions{Roots: d.ProfileRoots, Intermediates: p.intermediates, KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageAny}})
+	}
+	if err != nil {
+		return fmt.Errorf("the profile was signed neither under the tenant's CA nor by a signer the device trusts: %w", err)
 	}
 	rep, err := scep.ParsePKIMessage(out, scep.WithCACerts(caCerts))
 	if err != nil {

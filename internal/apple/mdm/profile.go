@@ -2,7 +2,6 @@ package mdm
 
 import (
 	"context"
-	"crypto/x509"
 	"errors"
 	"time"
 
@@ -137,11 +136,11 @@ func (s *Service) enrolmentProfile(ctx context.Context, q store.Queries, e store
 	if err != nil {
 		return nil, 0, err
 	}
-	signer, key, err := trust.profileSigner(s.clock())
+	signer, key, chain, err := s.enrolmentSigner(trust, s.clock())
 	if err != nil {
 		return nil, 0, err
 	}
-	signed, err := mdmproto.SignProfile(raw, signer, key, []*x509.Certificate{trust.ca.Certificate()})
+	signed, err := mdmproto.SignProfile(raw, signer, key, chain)
 	return signed, p.AccessRights, err
 }
 

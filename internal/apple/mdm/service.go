@@ -33,6 +33,8 @@ type Service struct {
 	casMu  sync.Mutex
 	hooks  Hooks
 
+	signer *profileSigner // SignProfilesWith; nil: each tenant's CA signs
+
 	pushersMu sync.Mutex
 	pushers   []*Pusher // whose APNs clients dropPushClients closes
 }

@@ -1,0 +1,92 @@
+package mdm_test
+
+import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"math/big"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/steward-mdm/steward/internal/privacy"
+	"github.com/steward-mdm/steward/internal/sim"
+	"github.com/steward-mdm/steward/internal/store/storetest"
+)
+
+// operatorSigner makes a root, an intermediate under it and a leaf under
+// that, valid until notAfter with the given key usage, as a public CA's
+// certificate chain would come.
+func operatorSigner(t *testing.T, notAfter time.Time, usage x509.KeyUsage) (tls.Certificate, *x509.CertPool) {
+	t.Helper()
+	issue := func(cn string, ca bool, usage x509.KeyUsage, parent *x509.Certificate, parentKey *ecdsa.PrivateKey) (*x509.Certificate, *ecdsa.PrivateKey) {
+		key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+		if err != nil {
+			t.Fatal(err)
+		}
+		tmpl := &x509.Certificate{SerialNumber: big.NewInt(time.Now().UnixNano()), Subject: pkix.Name{CommonName: cn},
+			NotBefore: time.Now().Add(-time.Hour), NotAfter: notAfter, KeyUsage: usage, IsCA: ca, BasicConstraintsValid: true}
+		if parent == nil {
+			parent, parentKey = tmpl, key
+		}
+		der, err := x509.CreateCertificate(rand.Reader, tmpl, parent, &key.PublicKey, parentKey)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cert, err := x509.ParseCertificate(der)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return cert, key
+	}
+	root, rootKey := issue("Public Root", true, x509.KeyUsageCertSign, nil, nil)
+	mid, midKey := issue("Public Intermediate", true, x509.KeyUsageCertSign, root, rootKey)
+	leaf, leafKey := issue("mdm.example.test", false, usage, mid, midKey)
+	roots := x509.NewCertPool()
+	roots.AddCert(root)
+	return tls.Certificate{Certificate: [][]byte{leaf.Raw, mid.Raw}, PrivateKey: leafKey}, roots
+}
+
+// TestEnrolmentProfileSignedByTheOperatorsCertificate: with an operator's
+// certificate from a CA devices trust, the enrolment profile is signed by
+// it, its chain included, so the device shows it as verified; a device
+// trusting only that CA enrols. Once the certificate has expired, the
+// tenant's CA signs again. Certificates that cannot sign are refused at
+// start.
+func TestEnrolmentProfileSignedByTheOperatorsCertificate(t *testing.T) {
+	f := newFixture(t, storetest.OpenSQLite(t))
+	f.publish(privacy.Corporate)
+	ts := f.serve()
+
+	expired, _ := operatorSigner(t, time.Now().Add(-time.Minute), x509.KeyUsageDigitalSignature)
+	caOnly, _ := operatorSigner(t, time.Now().Add(time.Hour), x509.KeyUsageCertSign)
+	for name, c := range map[string]tls.Certificate{"expired": expired, "without digital signatures": caOnly, "empty": {}} {
+		if err := f.svc.SignProfilesWith(c, time.Now()); err == nil {
+			t.Errorf("a signer %s was accepted", name)
+		}
+	}
+
+	signer, roots := operatorSigner(t, time.Now().Add(time.Minute), x509.KeyUsageDigitalSignature)
+	if err := f.svc.SignProfilesWith(signer, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	f.svc.SetClock(time.Now)
+	trusting := func(d *sim.Device) { d.ProfileRoots = roots }
+	f.enrolledWith(ts, privacy.Corporate, "", trusting)
+	// The simulator accepts, besides its roots, only the tenant's CA: a
+	// device without the operator's roots shows the tenant's CA did not sign.
+	other, err := sim.New(ts.Client(), false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := other.Enrol(f.ctx, f.invite(privacy.Corporate, ""), false); err == nil || !strings.Contains(err.Error(), "signed neither") {
+		t.Fatalf("a device not trusting the operator's CA: %v, want the profile's signer refused", err)
+	}
+
+	// Expired since: the tenant's CA signs, and a device trusting only it enrols.
+	f.svc.SetClock(func() time.Time { return time.Now().Add(2 * time.Minute) })
+	f.enrolled(ts, privacy.Corporate, "")
+}
