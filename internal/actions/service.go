@@ -368,7 +368,7 @@ func (s *Service) carryOut(ctx context.Context, q store.Queries, tenantID string
 	if k == Sync {
 		enqueue = s.mdm.EnqueueInventoryIn // what the device takes of it refreshes what Steward knows
 	}
-	cmds, err := enqueue(ctx, q, d, requests(k, o, profileID), a.Reason, actor)
+	cmds, err := enqueue(ctx, q, d, requests(k, o, profileID, d.Platform), a.Reason, actor)
 	if err != nil {
 		return err
 	}
@@ -447,7 +447,7 @@ func (s *Service) TellToLeave(ctx context.Context, q store.Queries, d store.Devi
 	now := s.clock()
 	a := store.DeviceAction{ID: store.NewID(), TenantID: d.TenantID, BatchID: store.NewID(), DeviceID: d.ID, Action: string(Retire),
 		Reason: reason, RequestedBy: string(actor.Type) + ":" + actor.ID, CreatedAt: now, UpdatedAt: now}
-	cmds, err := s.mdm.EnqueueIn(ctx, q, d, requests(Retire, Options{}, profileID), reason, actor)
+	cmds, err := s.mdm.EnqueueIn(ctx, q, d, requests(Retire, Options{}, profileID, d.Platform), reason, actor)
 	if err != nil {
 		return false, err
 	}
