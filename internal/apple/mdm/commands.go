@@ -190,6 +190,9 @@ const (
 	// system or enrolment type (lost mode on a Mac, a lock on a
 	// user-enrolled Mac, a Mac's install action on an iPhone).
 	SkipUnsupported = "unsupported"
+	// SkipPINRequired: a Mac that needs the Find My PIN for a lock or an
+	// erase, asked without one (findMyPINRequired).
+	SkipPINRequired = "pin_required"
 	// SkipRefused: any other rule of the device's.
 	SkipRefused = "refused"
 )
@@ -198,7 +201,7 @@ const (
 // command: all but SkipQueueFull. An error of a rule that leaves a device
 // out carries its reason as the detail "reason".
 func IneligibleReasons() []string {
-	return []string{SkipNotEnrolled, SkipOwnership, SkipPolicy, SkipNoConsent, SkipNoUnlockToken, SkipUnsupervised, SkipUnsupported, SkipRefused}
+	return []string{SkipNotEnrolled, SkipOwnership, SkipPolicy, SkipNoConsent, SkipNoUnlockToken, SkipUnsupervised, SkipUnsupported, SkipPINRequired, SkipRefused}
 }
 
 // Skip is a device a bulk enqueue queued nothing for, and why.
@@ -455,6 +458,9 @@ func (s *Service) prepare(ctx context.Context, q store.Queries, d store.Device, 
 	}
 	r, err := RequestFor(req, d, settings, facts)
 	if err != nil {
+		return store.Command{}, err
+	}
+	if err := CheckFindMyPIN(ctx, q, d, r); err != nil {
 		return store.Command{}, err
 	}
 	if _, ok := r.(mdmproto.ClearPasscode); ok {
