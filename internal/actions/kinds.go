@@ -140,9 +140,10 @@ func (o Options) Validate(k Kind) error {
 	return nil
 }
 
-// requests turns an action into the MDM commands that carry it out. Retire
-// needs the device's management profile identifier; Delete sends nothing.
-func requests(k Kind, o Options, enrolmentProfile string) []mdmproto.Request {
+// requests turns an action into the MDM commands that carry it out on a
+// device of platform. Retire needs the device's management profile
+// identifier; Delete sends nothing.
+func requests(k Kind, o Options, enrolmentProfile, platform string) []mdmproto.Request {
 	switch k {
 	case Lock:
 		return []mdmproto.Request{mdmproto.DeviceLock{Message: o.Message, PhoneNumber: o.PhoneNumber, PIN: mdmproto.SecretString(o.PIN)}}
@@ -167,7 +168,20 @@ func requests(k Kind, o Options, enrolmentProfile string) []mdmproto.Request {
 		if o.ProductVersion == "" {
 			return []mdmproto.Request{mdmproto.ScheduleOSUpdate{}}
 		}
-		return []mdmproto.Request{mdmproto.ScheduleOSUpdate{Updates: []mdmproto.OSUpdate{{ProductVersion: o.ProductVersion, InstallAction: "InstallASAP"}}}}
+		return []mdmproto.Request{mdmproto.ScheduleOSUpdate{Updates: []mdmproto.OSUpdate{{ProductVersion: o.ProductVersion,
+			InstallAction: installNow(platform)}}}}
 	}
 	return nil
+}
+
+// installNow is the ScheduleOSUpdate install action that installs an
+// update soonest (system.update.schedule.yaml): on a Mac InstallASAP
+// downloads it and starts the restart countdown; on an iPhone or iPad it
+// installs only an update already downloaded, where Default downloads or
+// installs it, whichever is due.
+func installNow(platform string) string {
+	if platform == "macos" {
+		return "InstallASAP"
+	}
+	return "Default"
 }

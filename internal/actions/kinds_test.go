@@ -39,7 +39,7 @@ func TestEveryActionHasAPermissionAndCommands(t *testing.T) {
 		if _, ok := Permission(k); !ok {
 			t.Errorf("%s has no permission", k)
 		}
-		reqs := requests(k, Options{}, "org.steward.enrolment.x")
+		reqs := requests(k, Options{}, "org.steward.enrolment.x", "ios")
 		if k == Delete {
 			if len(reqs) != 0 {
 				t.Errorf("delete sends commands: %v", reqs)
@@ -53,21 +53,34 @@ func TestEveryActionHasAPermissionAndCommands(t *testing.T) {
 	// Apple requires every update entry to name its update; without a
 	// version the command leaves the entries out (the device's default).
 	for _, o := range []Options{{}, {ProductVersion: "18.1.1"}} {
-		for _, r := range requests(OSUpdate, o, "") {
+		for _, r := range requests(OSUpdate, o, "", "ios") {
 			if _, err := mdmproto.Build("3D3E4F5A-0000-4000-8000-000000000001", r); err != nil {
 				t.Errorf("os_update %+v sends a command Apple would refuse: %v", o, err)
 			}
 		}
 	}
-	if r := requests(OSUpdate, Options{ProductVersion: "18.1.1"}, ""); r[0].(mdmproto.ScheduleOSUpdate).Updates[0].ProductVersion != "18.1.1" {
+	if r := requests(OSUpdate, Options{ProductVersion: "18.1.1"}, "", "ios"); r[0].(mdmproto.ScheduleOSUpdate).Updates[0].ProductVersion != "18.1.1" {
 		t.Errorf("an OS update to 18.1.1 sends %+v", r)
 	}
-	if r := requests(Retire, Options{}, "org.steward.enrolment.x"); r[0].(mdmproto.RemoveProfile).Identifier != "org.steward.enrolment.x" {
+	if r := requests(Retire, Options{}, "org.steward.enrolment.x", "ios"); r[0].(mdmproto.RemoveProfile).Identifier != "org.steward.enrolment.x" {
 		t.Errorf("retire removes %+v", r)
 	}
 	for _, k := range []Kind{Wipe, Retire, Delete} {
 		if !kinds[k].twoPerson {
 			t.Errorf("%s does not need a second admin", k)
+		}
+	}
+}
+
+// TestOSUpdateInstallsSoonestOnEachPlatform: InstallASAP on an iPhone or
+// iPad installs only an update already downloaded, so they are sent
+// Default; a Mac downloads and installs on InstallASAP
+// (system.update.schedule.yaml).
+func TestOSUpdateInstallsSoonestOnEachPlatform(t *testing.T) {
+	for platform, want := range map[string]string{"ios": "Default", "ipados": "Default", "macos": "InstallASAP"} {
+		r := requests(OSUpdate, Options{ProductVersion: "18.1.1"}, "", platform)
+		if got := r[0].(mdmproto.ScheduleOSUpdate).Updates[0].InstallAction; got != want {
+			t.Errorf("an OS update of a %s device sends install action %s, want %s", platform, got, want)
 		}
 	}
 }

@@ -150,6 +150,15 @@ func (s *Service) submit(ctx context.Context, tenantID string, in Request, scope
 		if len(leaving) > 0 && len(in.DeviceIDs) == 1 {
 			return errLeaving()
 		}
+		// Checked before any approval too, so that no second admin approves
+		// what the Mac would refuse; carrying it out checks again.
+		needPIN, err := s.pinRefusals(ctx, q, tenantID, in.Action, in.Options, ids)
+		if err != nil {
+			return err
+		}
+		if len(needPIN) > 0 && len(in.DeviceIDs) == 1 {
+			return needPIN[ids[0]]
+		}
 		batch.Devices = len(ids)
 		now := s.clock()
 		var actions, refused []store.DeviceAction
@@ -158,6 +167,11 @@ func (s *Service) submit(ctx context.Context, tenantID string, in Request, scope
 				Reason: reason, RequestedBy: requesterID, CreatedAt: now, UpdatedAt: now}
 			if leaving[id] {
 				a.State, a.Error, a.RefusalCode = store.ActionRefused, errLeaving().Message, RefusedLeaving
+				refused = append(refused, a)
+				continue
+			}
+			if e := needPIN[id]; e != nil {
+				a.State, a.Error, a.RefusalCode = store.ActionRefused, e.Message, refusalCode(e)
 				refused = append(refused, a)
 				continue
 			}
@@ -259,6 +273,33 @@ func leavingAmong(ctx context.Context, q store.Queries, tenantID string, ids []s
 		}
 		query.After = page.Next
 	}
+}
+
+// pinRefusals returns, by device, the refusals of the Macs among ids that
+// need the Find My PIN a lock or wipe without one lacks (mdm.CheckFindMyPIN).
+func (s *Service) pinRefusals(ctx context.Context, q store.Queries, tenantID string, k Kind, o Options, ids []string) (map[string]*apperr.Error, error) {
+	if (k != Lock && k != Wipe) || o.PIN != "" {
+		return nil, nil
+	}
+	devices, err := q.Devices().GetMany(ctx, tenantID, ids)
+	if err != nil {
+		return nil, err
+	}
+	out := map[string]*apperr.Error{}
+	for _, id := range ids {
+		d, ok := devices[id]
+		if !ok || d.Platform != "macos" {
+			continue
+		}
+		err := mdm.CheckFindMyPIN(ctx, q, d, requests(k, o, "", d.Platform)[0])
+		var ae *apperr.Error
+		if errors.As(err, &ae) && ae.Kind != apperr.KindInternal {
+			out[id] = ae
+		} else if err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
 }
 
 // park stores the actions as awaiting a second admin.
@@ -368,7 +409,7 @@ func (s *Service) carryOut(ctx context.Context, q store.Queries, tenantID string
 	if k == Sync {
 		enqueue = s.mdm.EnqueueInventoryIn // what the device takes of it refreshes what Steward knows
 	}
-	cmds, err := enqueue(ctx, q, d, requests(k, o, profileID), a.Reason, actor)
+	cmds, err := enqueue(ctx, q, d, requests(k, o, profileID, d.Platform), a.Reason, actor)
 	if err != nil {
 		return err
 	}
@@ -447,7 +488,7 @@ func (s *Service) TellToLeave(ctx context.Context, q store.Queries, d store.Devi
 	now := s.clock()
 	a := store.DeviceAction{ID: store.NewID(), TenantID: d.TenantID, BatchID: store.NewID(), DeviceID: d.ID, Action: string(Retire),
 		Reason: reason, RequestedBy: string(actor.Type) + ":" + actor.ID, CreatedAt: now, UpdatedAt: now}
-	cmds, err := s.mdm.EnqueueIn(ctx, q, d, requests(Retire, Options{}, profileID), reason, actor)
+	cmds, err := s.mdm.EnqueueIn(ctx, q, d, requests(Retire, Options{}, profileID, d.Platform), reason, actor)
 	if err != nil {
 		return false, err
 	}

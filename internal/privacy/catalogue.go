@@ -126,6 +126,7 @@ const (
 	purposeApps      = "Know which software runs on company data (software inventory, CIS Control 2)."
 	purposeContact   = "Contact the person about their device, notices and consent."
 	purposeLocate    = "Find a lost or stolen company device, on an audited request with a reason."
+	purposeLockPIN   = "Know whether locking or erasing the Mac remotely needs a Find My PIN, so that a lock of a lost Mac is not sent without one."
 )
 
 // Catalogue is every field Steward can store. Keys are stable: they appear in
@@ -213,6 +214,10 @@ var Catalogue = []Field{
 		Sources: []Source{apple("SecurityInfo", "HardwareEncryptionCaps"), apple("SecurityInfo", "PasscodePresent"), apple("SecurityInfo", "FDE_Enabled")}},
 	{Key: "security.activation_lock", Name: "Activation Lock on", Category: SecurityState,
 		Purpose: purposeSecurity, LegalBasis: BasisLegitimate, Sources: []Source{apple("DeviceInformation", "IsActivationLockEnabled")}},
+	{Key: "security.pin_required_for_lock", Name: "Lock needs a Find My PIN (Mac)", Category: SecurityState,
+		Purpose: purposeLockPIN, LegalBasis: BasisLegitimate, Sources: []Source{apple("DeviceInformation", "PINRequiredForDeviceLock")}},
+	{Key: "security.pin_required_for_erase", Name: "Erase needs a Find My PIN (Mac)", Category: SecurityState,
+		Purpose: purposeLockPIN, LegalBasis: BasisLegitimate, Sources: []Source{apple("DeviceInformation", "PINRequiredForEraseDevice")}},
 	{Key: "security.compromised", Name: "Compromised (jailbroken / SIP off)", Category: SecurityState,
 		Purpose: purposeSecurity, LegalBasis: BasisObligation,
 		Sources: []Source{apple("SecurityInfo", "SystemIntegrityProtectionEnabled")}},

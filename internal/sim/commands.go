@@ -363,7 +363,7 @@ var (
 	// whatever the access rights (which it ignores).
 	hiddenFromUserEnrollment = map[string]bool{"UDID": true, "SerialNumber": true, "IMEI": true, "MEID": true,
 		"IsActivationLockEnabled": true, "WiFiMAC": true, "BluetoothMAC": true, "EthernetMAC": true, "PhoneNumber": true,
-		"ICCID": true, "CurrentCarrierNetwork": true}
+		"ICCID": true, "CurrentCarrierNetwork": true, "PINRequiredForDeviceLock": true, "PINRequiredForEraseDevice": true}
 )
 
 // deviceInformation answers the queries the device's enrolment lets it
@@ -379,6 +379,9 @@ func (d *Device) deviceInformation(cmd map[string]any) map[string]any {
 		"AvailableDeviceCapacity": 117.4, "BatteryLevel": 0.81, "IMEI": "35 693803 564380 9", "PhoneNumber": "+49 1575 5550100",
 		"WiFiMAC": "a4:83:e7:12:34:56", "BluetoothMAC": "a4:83:e7:12:34:57", "IsSupervised": d.Supervised, "IsActivationLockEnabled": true,
 		"CurrentCarrierNetwork": "Telekom.de", "ICCID": "8949 0200 0012 3456 7890"}
+	if d.mac() {
+		all["PINRequiredForDeviceLock"], all["PINRequiredForEraseDevice"] = d.IntelMac, d.IntelMac
+	}
 	allowed := func(q string) bool {
 		if d.EnrollmentID != "" {
 			return !hiddenFromUserEnrollment[q]

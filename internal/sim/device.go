@@ -53,6 +53,9 @@ type Device struct {
 	NoPasscode bool // reports no passcode set
 	// FileVaultOff: a Mac that reports FileVault off.
 	FileVaultOff bool
+	// IntelMac: a Mac whose lock and erase need the Find My PIN, as it
+	// reports (PINRequiredForDeviceLock, PINRequiredForEraseDevice).
+	IntelMac bool
 	// BlockEncryptionOnly: an iPhone or iPad whose hardware reports
 	// block-level encryption only (HardwareEncryptionCaps 1), which gives
 	// no data protection.

@@ -53,6 +53,10 @@ type DeviceFacts struct {
 	// FullWipeConsented: the employee allows a full wipe of this device
 	// (wipeConsented).
 	FullWipeConsented bool
+	// GrantedRights are the access rights the device's enrolment profile
+	// granted, when its DeviceInformation queries may need more; 0 when no
+	// query is known to be beyond them (grantedRights).
+	GrantedRights mdmproto.AccessRights
 }
 
 // RequestFor adapts a request to one device: queries trimmed to the policy,
@@ -75,7 +79,68 @@ func RequestFor(req mdmproto.Request, d store.Device, settings privacy.Settings,
 	if err := checkSupport(r.RequestType(), d, facts.Supervised); err != nil {
 		return nil, err
 	}
+	if di, ok := r.(mdmproto.DeviceInformation); ok && facts.GrantedRights != 0 {
+		// The device would leave them unanswered: its rights are those of
+		// its enrolment, whatever the policy allows since.
+		missing := ungrantedQueries(di.Queries, facts.GrantedRights)
+		di.Queries = slices.DeleteFunc(slices.Clone(di.Queries), func(q string) bool { return slices.Contains(missing, q) })
+		if len(di.Queries) == 0 {
+			return nil, apperr.Conflict("this device's enrolment does not grant the access rights the queries %v need: "+
+				"it must enrol again to grant them", missing).With("reason", SkipUnsupported)
+		}
+		r = di
+	}
 	return forPlatform(r, d)
+}
+
+// ungrantedQueries are the queries that need an access right beyond granted.
+func ungrantedQueries(queries []string, granted mdmproto.AccessRights) []string {
+	var out []string
+	for _, q := range queries {
+		if mdmproto.QueryRight(q)&^granted != 0 {
+			out = append(out, q)
+		}
+	}
+	return out
+}
+
+// grantedRights reads the access rights d's enrolment profile granted, but
+// only when the queries r asks (or the policy's, for none named) need more
+// than every enrolment of d's ownership grants: a personal device's
+// network information right comes with the policy in force when it
+// enrolled (accessRights), corporate and shared devices get every right,
+// and User Enrollment ignores them. So most inventory refreshes read
+// nothing. 0 when nothing is read or none is recorded; missing lists the
+// queries the rights leave out.
+func (s *Service) grantedRights(ctx context.Context, q store.Queries, d store.Device, r mdmproto.DeviceInformation,
+	policy privacy.Policy) (granted mdmproto.AccessRights, missing []string, err error) {
+	o := privacy.Ownership(d.Ownership)
+	if o != privacy.Personal {
+		return 0, nil, nil
+	}
+	queries := r.Queries
+	if len(queries) == 0 {
+		queries = DeviceInformationQueries(policy, o)
+	}
+	if len(ungrantedQueries(queries, personalRights)) == 0 {
+		return 0, nil, nil
+	}
+	ch, err := q.AppleChannels().Get(ctx, d.TenantID, d.ID)
+	if errors.Is(err, store.ErrNotFound) {
+		return 0, nil, nil
+	}
+	if err != nil {
+		return 0, nil, err
+	}
+	e, err := q.Enrolments().Get(ctx, d.TenantID, ch.EnrolmentID)
+	if errors.Is(err, store.ErrNotFound) || (err == nil && e.AccessRights == 0) {
+		return 0, nil, nil
+	}
+	if err != nil {
+		return 0, nil, err
+	}
+	granted = mdmproto.AccessRights(e.AccessRights)
+	return granted, ungrantedQueries(queries, granted), nil
 }
 
 // ownershipRules is RequestFor's part that the device's ownership and the
@@ -190,6 +255,9 @@ const (
 	// system or enrolment type (lost mode on a Mac, a lock on a
 	// user-enrolled Mac, a Mac's install action on an iPhone).
 	SkipUnsupported = "unsupported"
+	// SkipPINRequired: a Mac that needs the Find My PIN for a lock or an
+	// erase, asked without one (findMyPINRequired).
+	SkipPINRequired = "pin_required"
 	// SkipRefused: any other rule of the device's.
 	SkipRefused = "refused"
 )
@@ -198,7 +266,7 @@ const (
 // command: all but SkipQueueFull. An error of a rule that leaves a device
 // out carries its reason as the detail "reason".
 func IneligibleReasons() []string {
-	return []string{SkipNotEnrolled, SkipOwnership, SkipPolicy, SkipNoConsent, SkipNoUnlockToken, SkipUnsupervised, SkipUnsupported, SkipRefused}
+	return []string{SkipNotEnrolled, SkipOwnership, SkipPolicy, SkipNoConsent, SkipNoUnlockToken, SkipUnsupervised, SkipUnsupported, SkipPINRequired, SkipRefused}
 }
 
 // Skip is a device a bulk enqueue queued nothing for, and why.
@@ -452,9 +520,20 @@ func (s *Service) prepare(ctx context.Context, q store.Queries, d store.Device, 
 			return store.Command{}, err
 		}
 		settings.Policy = policy
+		var missing []string
+		if facts.GrantedRights, missing, err = s.grantedRights(ctx, q, d, req.(mdmproto.DeviceInformation), policy); err != nil {
+			return store.Command{}, err
+		}
+		if len(missing) > 0 {
+			s.log.Info("mdm: DeviceInformation leaves out queries the device's enrolment grants no access right for; "+
+				"it must enrol again to grant them", "tenant", d.TenantID, "device", d.ID, "queries", missing)
+		}
 	}
 	r, err := RequestFor(req, d, settings, facts)
 	if err != nil {
+		return store.Command{}, err
+	}
+	if err := CheckFindMyPIN(ctx, q, d, r); err != nil {
 		return store.Command{}, err
 	}
 	if _, ok := r.(mdmproto.ClearPasscode); ok {

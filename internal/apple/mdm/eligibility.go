@@ -253,6 +253,56 @@ func updatesByVersion(r mdmproto.ScheduleOSUpdate, d store.Device) (mdmproto.Req
 	return r, nil
 }
 
+// CheckFindMyPIN refuses a DeviceLock or EraseDevice without a PIN that
+// Mac d needs one for: a Mac so refused answers Error and stays unlocked.
+// From macOS 11 a Mac reports whether it needs one (PINRequiredForDeviceLock,
+// PINRequiredForEraseDevice in information.device.yaml; Apple silicon says
+// no); before, every Mac is an Intel one, which needs it from 10.8, where
+// the PIN came. A Mac on 11 or later that has not reported yet (or whose
+// policy keeps no security state) is let through: most of them need none.
+func CheckFindMyPIN(ctx context.Context, q store.Queries, d store.Device, r mdmproto.Request) error {
+	var field, command string
+	switch r := r.(type) {
+	case mdmproto.DeviceLock:
+		if r.PIN != "" {
+			return nil
+		}
+		field, command = "security.pin_required_for_lock", "a lock"
+	case mdmproto.EraseDevice:
+		if r.PIN != "" {
+			return nil
+		}
+		field, command = "security.pin_required_for_erase", "an erase"
+	default:
+		return nil
+	}
+	if schemaOS(d.Platform) != osMacOS {
+		return nil
+	}
+	current, err := q.Inventory().CurrentOf(ctx, d.TenantID, d.ID, []string{field, "os.version"})
+	if err != nil {
+		return err
+	}
+	required, reported := false, false
+	for _, v := range current {
+		switch {
+		case v.Ciphertext != nil:
+		case v.Field == field:
+			reported = json.Unmarshal(v.Value, &required) == nil
+		case v.Field == "os.version" && d.OSVersion == "":
+			_ = json.Unmarshal(v.Value, &d.OSVersion)
+		}
+	}
+	if !reported {
+		required = runsAtLeast(d, "10.8") && !runsAtLeast(d, "11.0")
+	}
+	if !required {
+		return nil
+	}
+	return apperr.Invalid("this Mac needs its six-digit Find My PIN for %s (it said so, or it runs a macOS before 11, "+
+		"where every Mac does): set pin; without it the Mac refuses the command", command).With("reason", SkipPINRequired)
+}
+
 // reportedNow reads what device d last reported of its supervision and OS
 // version (os.supervised, os.version); no report is unsupervised and "".
 func reportedNow(ctx context.Context, q store.Queries, d store.Device) (supervised bool, osVersion string, err error) {

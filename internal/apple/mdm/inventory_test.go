@@ -287,3 +287,26 @@ func TestDeviceInformationKeepsOnlyWhatWasAsked(t *testing.T) {
 		}
 	})
 }
+
+// TestQueriesStayWithinTheEnrolmentsRights: a personal device whose
+// enrolment granted no network information right is not asked for its
+// MAC addresses, whatever the policy allows since; asked for nothing else,
+// the command is refused with why.
+func TestQueriesStayWithinTheEnrolmentsRights(t *testing.T) {
+	d := store.Device{Platform: "ios", Ownership: string(privacy.Personal), OSVersion: "18.1"}
+	settings := privacy.Settings{Policy: privacy.DefaultPolicy()}
+	noNetwork := mdm.DeviceFacts{GrantedRights: mdmproto.AccessDeviceInformation | mdmproto.AccessDeviceLock}
+	got, err := mdm.RequestFor(mdmproto.DeviceInformation{Queries: []string{"OSVersion", "WiFiMAC", "BluetoothMAC"}}, d, settings, noNetwork)
+	if err != nil || !slices.Equal(got.(mdmproto.DeviceInformation).Queries, []string{"OSVersion"}) {
+		t.Errorf("without the network right: %+v, %v; want OSVersion alone", got, err)
+	}
+	_, err = mdm.RequestFor(mdmproto.DeviceInformation{Queries: []string{"WiFiMAC"}}, d, settings, noNetwork)
+	if err == nil || !strings.Contains(err.Error(), "enrol again") {
+		t.Errorf("only WiFiMAC without the network right: %v, want a refusal saying it must enrol again", err)
+	}
+	withNetwork := mdm.DeviceFacts{GrantedRights: noNetwork.GrantedRights | mdmproto.AccessNetworkInformation}
+	got, err = mdm.RequestFor(mdmproto.DeviceInformation{Queries: []string{"OSVersion", "WiFiMAC"}}, d, settings, withNetwork)
+	if err != nil || !slices.Equal(got.(mdmproto.DeviceInformation).Queries, []string{"OSVersion", "WiFiMAC"}) {
+		t.Errorf("with the network right: %+v, %v; want both queries", got, err)
+	}
+}

@@ -80,11 +80,15 @@ var queryIntroduced = map[string][2]string{ // iOS, macOS
 	"BatteryLevel":            {"5.0", "13.3"},
 	"IsSupervised":            {"6.0", "10.15"},
 	"IsActivationLockEnabled": {"7.0", "10.15"},
-	"IMEI":                    {"", "n/a"},
-	"MEID":                    {"", "n/a"},
-	"ICCID":                   {"", "n/a"},
-	"PhoneNumber":             {"", "n/a"},
-	"CurrentCarrierNetwork":   {"", "n/a"},
+	// Only Macs say whether a lock or erase needs the Find My PIN
+	// (findMyPINRequired decides for those that cannot).
+	"PINRequiredForDeviceLock":  {"n/a", "11.0"},
+	"PINRequiredForEraseDevice": {"n/a", "11.0"},
+	"IMEI":                      {"", "n/a"},
+	"MEID":                      {"", "n/a"},
+	"ICCID":                     {"", "n/a"},
+	"PhoneNumber":               {"", "n/a"},
+	"CurrentCarrierNetwork":     {"", "n/a"},
 }
 
 // queriesFor leaves out the queries d's system or OS version does not

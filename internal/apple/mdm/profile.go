@@ -17,6 +17,14 @@ import (
 // downloads again.
 const challengeTTL = time.Hour
 
+// personalRights are what every personal device's enrolment grants; the
+// rights its queries need beyond them come with the policy of the day
+// (accessRights).
+const personalRights = mdmproto.AccessProfileInspection | mdmproto.AccessProfileInstallRemove | mdmproto.AccessDeviceLock |
+	mdmproto.AccessDeviceInformation | mdmproto.AccessProvisioningProfileInspection | mdmproto.AccessProvisioningProfileInstallRemove |
+	mdmproto.AccessApplicationInspection | mdmproto.AccessRestrictionQueries | mdmproto.AccessSecurityQueries |
+	mdmproto.AccessSettings | mdmproto.AccessAppManagement
+
 // accessRights grants what the ownership class needs and no more. On a
 // personal device the network information right (MAC addresses, phone
 // and SIM numbers) comes only with a policy that collects such fields.
@@ -27,10 +35,7 @@ func accessRights(o privacy.Ownership, p privacy.Policy, fullWipeConsented bool)
 	case privacy.UserEnrolled:
 		return 0 // devices ignore AccessRights on User Enrollment
 	}
-	r := mdmproto.AccessProfileInspection | mdmproto.AccessProfileInstallRemove | mdmproto.AccessDeviceLock |
-		mdmproto.AccessDeviceInformation | mdmproto.AccessProvisioningProfileInspection | mdmproto.AccessProvisioningProfileInstallRemove |
-		mdmproto.AccessApplicationInspection | mdmproto.AccessRestrictionQueries | mdmproto.AccessSecurityQueries |
-		mdmproto.AccessSettings | mdmproto.AccessAppManagement
+	r := personalRights
 	for _, q := range DeviceInformationQueries(p, o) {
 		r |= mdmproto.QueryRight(q)
 	}

@@ -71,6 +71,8 @@ func deviceInformationObservations(r mdmproto.DeviceInformationResult) []privacy
 	o.str("telephony.iccid", r.ICCID)
 	o.str("telephony.carrier", r.CurrentCarrierNetwork)
 	o.flag("security.activation_lock", r.IsActivationLockEnabled)
+	o.flag("security.pin_required_for_lock", r.PINRequiredForDeviceLock)
+	o.flag("security.pin_required_for_erase", r.PINRequiredForEraseDevice)
 	return o
 }
 
