@@ -28,7 +28,7 @@ func (s *Server) appleRoutes() []Route {
 		{Method: "POST", Path: t + "/enrolments", Access: needs("device.manage"), Tag: tagApple, Summary: "Create an enrolment link for one device (it may try again after a failed installation)", In: EnrolmentRequest{}, Out: NewEnrolmentView{}, Status: http.StatusCreated, Handle: s.createEnrolment},
 		{Method: "GET", Path: t + "/enrolments", Access: needs("device.read"), Tag: tagApple, Summary: "List enrolments", Query: pageQuery, Out: List[EnrolmentView]{}, Handle: s.listEnrolments},
 		{Method: "PUT", Path: t + "/apple/push-certificate", Access: needs("settings.manage"), Tag: tagApple, Summary: "Upload the APNs push certificate (PEM or PKCS#12, base64)", In: PushCertificateRequest{}, Out: PushCertificateView{}, Handle: s.setPushCertificate},
-		{Method: "GET", Path: t + "/apple/push-certificate", Access: needs("device.read"), Tag: tagApple, Summary: "The push certificate's topic and expiry", Out: PushCertificateView{}, Handle: s.getPushCertificate},
+		{Method: "GET", Path: t + "/apple/push-certificate", Access: needs("device.read"), Tag: tagApple, Summary: "The push certificate's topic, expiry and APNs' standing refusal of it, if any", Out: PushCertificateView{}, Handle: s.getPushCertificate},
 		{Method: "POST", Path: t + "/devices/{device}/commands", Access: needs("device.read"), Tag: tagApple, Summary: "Queue an MDM command; one that a remote action also sends (lock, lost mode, locate, restart, shut down, OS update) needs that action's permission, a reason and its checks", In: CommandRequest{}, Out: CommandView{}, Status: http.StatusCreated, Handle: s.enqueueCommand},
 		{Method: "POST", Path: t + "/commands", Access: needs("device.read"), Tag: tagApple, Summary: "Queue one inventory query for many devices (or all enrolled ones); devices whose queue is full (skipped) or that cannot take it (ineligible, with why) are left out; if every device is ineligible, the request fails", In: BulkCommandRequest{}, Out: BulkCommandView{}, Status: http.StatusCreated, Handle: s.enqueueBulk},
 		{Method: "GET", Path: t + "/devices/{device}/commands", Access: needs("device.read"), Tag: tagApple, Summary: "A device's commands and their status", Query: pageQuery, Out: List[CommandView]{}, Handle: s.listCommands},
@@ -79,10 +79,34 @@ type PushCertificateView struct {
 	DaysLeft int       `json:"days_left"`
 	Warning  bool      `json:"expiry_warning"`
 	Expired  bool      `json:"expired"`
+	// Health is the worst of: expired, refused (APNs refuses the
+	// certificate or its topic: no device is woken until another is
+	// uploaded), expiring (within 30 days) and ok.
+	Health string `json:"health"`
+	// Refused: APNs refuses the certificate; LastError says how, and
+	// FailingSince since when. Both go with the next accepted push or upload.
+	Refused      bool                  `json:"refused"`
+	LastError    *PushCertificateError `json:"last_error,omitempty"`
+	FailingSince *time.Time            `json:"failing_since,omitempty"`
+}
+
+// PushCertificateError is APNs' latest refusal of the certificate.
+type PushCertificateError struct {
+	Status int       `json:"status"` // HTTP status, e.g. 403
+	Reason string    `json:"reason"` // APNs reason, e.g. BadCertificate
+	APNsID string    `json:"apns_id,omitempty"`
+	At     time.Time `json:"at"`
 }
 
 func pushCertificateView(st apns.CertStatus) PushCertificateView {
-	return PushCertificateView{Topic: st.Topic, NotAfter: st.NotAfter, DaysLeft: st.DaysLeft, Warning: st.Warning, Expired: st.DaysLeft < 0}
+	v := PushCertificateView{Topic: st.Topic, NotAfter: st.NotAfter, DaysLeft: st.DaysLeft, Warning: st.Warning, Expired: st.DaysLeft < 0,
+		Health: st.Health()}
+	if r := st.Refused; r != nil {
+		since := r.Since
+		v.Refused, v.FailingSince = true, &since
+		v.LastError = &PushCertificateError{Status: r.Status, Reason: r.Reason, APNsID: r.ID, At: r.At}
+	}
+	return v
 }
 
 type CommandRequest struct {

@@ -12,6 +12,7 @@ import (
 
 	"github.com/steward-mdm/steward/internal/actions"
 	"github.com/steward-mdm/steward/internal/apperr"
+	"github.com/steward-mdm/steward/internal/apple/apns"
 	"github.com/steward-mdm/steward/internal/apple/mdm"
 	"github.com/steward-mdm/steward/internal/apple/mdmproto"
 	"github.com/steward-mdm/steward/internal/privacy"
@@ -329,6 +330,23 @@ func TestDirectCommandsFollowTheActionRules(t *testing.T) {
 	if r := e.do(e.owner, "POST", base+"/commands", BulkCommandRequest{CommandRequest: CommandRequest{RequestType: "SecurityInfo",
 		Reason: unbounded}, AllEnrolled: true}); r.status != 400 {
 		t.Errorf("a bulk query with an unbounded reason: %d %s", r.status, r.body)
+	}
+}
+
+// TestPushCertificateViewShowsARefusal: APNs' standing refusal of the
+// certificate shows in its view, with its health, last error and since when.
+func TestPushCertificateViewShowsARefusal(t *testing.T) {
+	since := time.Date(2026, 3, 1, 9, 0, 0, 0, time.UTC)
+	st := apns.CertStatus{Topic: "com.apple.mgmt.External.x", NotAfter: since.AddDate(1, 0, 0), DaysLeft: 300,
+		Refused: &apns.Refusal{Status: 403, Reason: "BadCertificate", ID: "apns-1", Since: since, At: since.Add(time.Hour)}}
+	v := pushCertificateView(st)
+	if !v.Refused || v.Health != "refused" || v.FailingSince == nil || !v.FailingSince.Equal(since) || v.LastError == nil ||
+		*v.LastError != (PushCertificateError{Status: 403, Reason: "BadCertificate", APNsID: "apns-1", At: since.Add(time.Hour)}) {
+		t.Fatalf("a refused certificate's view: %+v", v)
+	}
+	st.Refused = nil
+	if v := pushCertificateView(st); v.Refused || v.Health != "ok" || v.LastError != nil || v.FailingSince != nil {
+		t.Fatalf("a certificate APNs accepts: %+v", v)
 	}
 }
 

@@ -300,6 +300,43 @@ type CertStatus struct {
 	NotAfter time.Time
 	DaysLeft int  // whole days until NotAfter; negative once expired
 	Warning  bool // expires within ExpiryWarningWindow (or already has)
+	// Refused is APNs' last refusal of this certificate, nil while none
+	// stands; Status leaves it to the caller, who keeps the refusals.
+	Refused *Refusal
+}
+
+// Refusal is APNs refusing pushes made with a certificate (a 403, or a 400
+// BadTopic…; see Result.CertificateRefused). It stands until a push with the
+// certificate is accepted or another certificate is uploaded.
+type Refusal struct {
+	Status int       // HTTP status
+	Reason string    // APNs reason, e.g. BadCertificate
+	ID     string    // apns-id of the refused request, to quote to Apple
+	Since  time.Time // the first refusal in a row
+	At     time.Time // the latest one
+}
+
+// Health values, the worst first.
+const (
+	HealthExpired  = "expired"
+	HealthRefused  = "refused"
+	HealthExpiring = "expiring"
+	HealthOK       = "ok"
+)
+
+// Health sums the status up in one word. Expiry comes first: an expired
+// certificate is not even offered to APNs, so a refusal before it is moot.
+func (s CertStatus) Health() string {
+	switch {
+	case s.DaysLeft < 0:
+		return HealthExpired
+	case s.Refused != nil:
+		return HealthRefused
+	case s.Warning:
+		return HealthExpiring
+	default:
+		return HealthOK
+	}
 }
 
 // Status reports the certificate's health at now.

@@ -148,9 +148,15 @@ func TestPushStopsBatchOnCertificateRefusal(t *testing.T) {
 			if r := results[0]; r.Outcome != Fatal || r.Reason != tc.reason || r.Status != tc.status || r.Attempts != 1 {
 				t.Errorf("first result = %+v, want Fatal %s after one attempt", r, tc.reason)
 			}
+			if r := results[0]; !r.CertificateRefused() || r.ReasonLabel() != tc.reason {
+				t.Errorf("first result = %+v: refused %v, label %q; want a refusal labelled %s", r, r.CertificateRefused(), r.ReasonLabel(), tc.reason)
+			}
 			for i, r := range results[1:] {
 				if r.Outcome != Fatal || r.Reason != ReasonSkipped || r.Attempts != 0 {
 					t.Errorf("result %d = %+v, want skipped", i+1, r)
+				}
+				if r.CertificateRefused() {
+					t.Errorf("result %d = %+v: a skipped push is not APNs' answer", i+1, r)
 				}
 			}
 			if n := env.fake.totalHits(); n != 1 {
@@ -267,8 +273,31 @@ func TestPushRefusesExpiredCertificateLocally(t *testing.T) {
 	env := newPushEnv(t, map[string][]reply{"f1": {{status: 200}}})
 	c := env.client(t, WithClock(func() time.Time { return env.cert.NotAfter.Add(time.Second) }))
 	r := c.Push(context.Background(), []Notification{note("f1")})[0]
-	if r.Outcome != Fatal || r.Reason != ReasonCertificateExpired || env.fake.totalHits() != 0 {
+	if r.Outcome != Fatal || r.Reason != ReasonCertificateExpired || r.CertificateRefused() || env.fake.totalHits() != 0 {
 		t.Errorf("result = %+v with %d requests, want Fatal CertificateExpired and none sent", r, env.fake.totalHits())
+	}
+}
+
+// TestOnlyCertificateRefusalsAreRefusals: device-level and passing failures
+// are not the certificate's, and an undocumented reason gets the catch-all
+// metric label.
+func TestOnlyCertificateRefusalsAreRefusals(t *testing.T) {
+	script := map[string][]reply{
+		tok("c1"): {{status: 400, reason: "BadDeviceToken"}},
+		tok("c2"): {{status: 410, reason: "Unregistered"}},
+		tok("c3"): {{status: 503, reason: "ServiceUnavailable"}},
+		tok("c4"): {{status: 418, reason: "Teapot" + strings.Repeat("!", 40)}},
+	}
+	env := newPushEnv(t, script)
+	c := env.client(t, WithMaxAttempts(1))
+	results := c.Push(context.Background(), []Notification{note(tok("c1")), note(tok("c2")), note(tok("c3")), note(tok("c4"))})
+	for i, want := range []string{"BadDeviceToken", "Unregistered", "ServiceUnavailable", ReasonLabelOther} {
+		if r := results[i]; r.CertificateRefused() || r.ReasonLabel() != want {
+			t.Errorf("result %d = %+v: refused %v, label %q; want no refusal, label %s", i, r, r.CertificateRefused(), r.ReasonLabel(), want)
+		}
+	}
+	if r := (Result{Outcome: Retry}); r.ReasonLabel() != ReasonLabelNoResponse {
+		t.Errorf("no response labelled %q", r.ReasonLabel())
 	}
 }
 

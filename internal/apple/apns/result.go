@@ -70,6 +70,45 @@ const (
 	ReasonSkipped            = "SkippedAfterFatal"
 )
 
+// CertificateRefused reports whether APNs answered that the certificate or
+// its topic is refused (403, 400 BadTopic…): every push with it fails the
+// same way until an administrator replaces it. A certificate that expired
+// is refused locally, without an answer, and its dates already say so.
+func (r Result) CertificateRefused() bool { return r.Outcome == Fatal && r.Status != 0 }
+
+// documentedReasons are the reasons Apple documents for the provider API
+// ("Handling notification responses from APNs"), and this package's own.
+var documentedReasons = map[string]bool{
+	"BadCollapseId": true, "BadDeviceToken": true, "BadExpirationDate": true, "BadMessageId": true, "BadPriority": true,
+	"BadTopic": true, "DeviceTokenNotForTopic": true, "DuplicateHeaders": true, "IdleTimeout": true, "InvalidPushType": true,
+	"MissingDeviceToken": true, "MissingTopic": true, "PayloadEmpty": true, "TopicDisallowed": true,
+	"BadCertificate": true, "BadCertificateEnvironment": true, "ExpiredProviderToken": true, "Forbidden": true,
+	"InvalidProviderToken": true, "MissingProviderToken": true, "UnrelatedKeyIdInToken": true, "BadEnvironmentKeyInToken": true,
+	"BadPath": true, "MethodNotAllowed": true, "ExpiredToken": true, "Unregistered": true, "PayloadTooLarge": true,
+	"TooManyProviderTokenUpdates": true, "TooManyRequests": true, "InternalServerError": true, "ServiceUnavailable": true,
+	"Shutdown":       true,
+	ReasonEmptyToken: true, ReasonTokenTooLong: true, ReasonEmptyPushMagic: true, ReasonCertificateExpired: true, ReasonSkipped: true,
+}
+
+// Reason labels for results whose reason is not one of documentedReasons.
+const (
+	ReasonLabelNoResponse = "NoResponse" // no answer arrived (network, timeout)
+	ReasonLabelOther      = "Other"      // an answer with a reason Apple does not document, or none
+)
+
+// ReasonLabel is r's reason as a metric label: one of a fixed set, so that
+// a server answering nonsense cannot grow the label values without bound.
+func (r Result) ReasonLabel() string {
+	switch {
+	case documentedReasons[r.Reason]:
+		return r.Reason
+	case r.Status == 0 && r.Reason == "":
+		return ReasonLabelNoResponse
+	default:
+		return ReasonLabelOther
+	}
+}
+
 // errorBody is the JSON APNs sends with every non-200 response.
 type errorBody struct {
 	Reason    string `json:"reason"`

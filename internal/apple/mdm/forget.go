@@ -5,15 +5,17 @@ import (
 	"encoding/json"
 	"errors"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/steward-mdm/steward/internal/apple/scep"
 	"github.com/steward-mdm/steward/internal/store"
 )
 
 // ForgetTenant is the tenant-deletion hook: it deletes the tenant's CA keys,
-// SCEP records, push certificate and unused certificate bindings inside the
-// deleting transaction, and drops this node's cached CA and closes its APNs
-// clients of the tenant (should the deletion roll back, the next push
-// builds the client again). Another node's cache keeps a deleted tenant's
+// SCEP records, push certificate (and APNs' refusal of it) and unused
+// certificate bindings inside the deleting transaction, and drops this
+// node's cached CA, push failure counts and APNs clients of the tenant
+// (should the deletion roll back, the next push builds the client again). Another node's cache keeps a deleted tenant's
 // CA until it restarts, but it can no longer use it: every request also
 // needs the tenant's enrolments or devices, which are gone. Its APNs client,
 // and one a push rebuilt here before the deletion committed, are closed by
@@ -25,11 +27,15 @@ func (s *Service) ForgetTenant(ctx context.Context, q store.Queries, tenantID st
 	if err := q.Settings().Delete(ctx, pushCertKey(tenantID)); err != nil && !errors.Is(err, store.ErrNotFound) {
 		return err
 	}
+	if err := deletePushRefusal(ctx, q, tenantID); err != nil {
+		return err
+	}
 	if err := forgetCertBindings(ctx, q, tenantID); err != nil {
 		return err
 	}
 	s.cas.Delete(tenantID)
 	s.dropPushClients(tenantID)
+	s.pushFailures.DeletePartialMatch(prometheus.Labels{"tenant": tenantID})
 	return nil
 }
 

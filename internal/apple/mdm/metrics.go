@@ -13,6 +13,20 @@ import (
 var pushCertDaysLeft = prometheus.NewDesc("steward_apns_certificate_days_left",
 	"Days until a tenant's APNs push certificate expires; renew it before 0 or every device is lost.", []string{"tenant", "topic"}, nil)
 
+var pushCertRefused = prometheus.NewDesc("steward_apns_certificate_refused",
+	"1 while APNs refuses a tenant's push certificate or its topic (403 BadCertificate, 400 TopicDisallowed…): no device "+
+		"is woken until an administrator uploads a working one. 0 otherwise.", []string{"tenant", "topic"}, nil)
+
+// newPushFailures counts the pushes that failed, on the node that sent
+// them. The reason is one of a fixed set (apns.Result.ReasonLabel), so the
+// series stay bounded by the tenants.
+func newPushFailures() *prometheus.CounterVec {
+	return prometheus.NewCounterVec(prometheus.CounterOpts{Name: "steward_apns_push_failures_total",
+		Help: "Pushes to Apple devices that failed, by tenant and APNs reason (Other: an undocumented one; NoResponse: " +
+			"no answer). Pushes not sent because APNs had just refused the certificate are not counted."},
+		[]string{"tenant", "reason"})
+}
+
 var (
 	identitiesExpiring = prometheus.NewDesc("steward_apple_identity_certificates_expiring",
 		"Managed Apple devices whose identity certificate expires within 30 days; Steward sends them a new one, and a "+
@@ -22,19 +36,22 @@ var (
 		[]string{"tenant"}, nil)
 )
 
-// MetricsCollector reports push certificate and device identity expiry per
-// tenant, read at scrape time.
+// MetricsCollector reports push certificate health and device identity
+// expiry per tenant, read at scrape time, and this node's push failures.
 func (s *Service) MetricsCollector() prometheus.Collector { return pushCollector{s} }
 
 type pushCollector struct{ s *Service }
 
 func (c pushCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- pushCertDaysLeft
+	ch <- pushCertRefused
+	c.s.pushFailures.Describe(ch)
 	ch <- identitiesExpiring
 	ch <- identitiesExpired
 }
 
 func (c pushCollector) Collect(ch chan<- prometheus.Metric) {
+	c.s.pushFailures.Collect(ch)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	tenants, err := privacy.TenantIDs(ctx, c.s.st.Read())
@@ -62,5 +79,15 @@ func (c pushCollector) Collect(ch chan<- prometheus.Metric) {
 		}
 		st := cert.Status(now)
 		ch <- prometheus.MustNewConstMetric(pushCertDaysLeft, prometheus.GaugeValue, float64(st.DaysLeft), t, st.Topic)
+		refusal, err := pushRefusal(ctx, c.s.st.Read().Settings(), t, cert.Serial)
+		if err != nil {
+			c.s.log.Warn("metrics: reading a push certificate's refusal", "tenant", t, "error", err.Error())
+			continue
+		}
+		refused := 0.0
+		if refusal != nil {
+			refused = 1
+		}
+		ch <- prometheus.MustNewConstMetric(pushCertRefused, prometheus.GaugeValue, refused, t, st.Topic)
 	}
 }

@@ -82,6 +82,11 @@ func (s *Service) SetPushCertificate(ctx context.Context, tenantID string, data 
 		if err := q.Settings().Put(ctx, pushCertKey(tenantID), sealed); err != nil {
 			return err
 		}
+		// The upload is the administrator's answer to a refusal: the new
+		// certificate (or the same one, to try again) gets a fresh start.
+		if err := deletePushRefusal(ctx, q, tenantID); err != nil {
+			return err
+		}
 		e := actor.Entry(tenantID, "mdm.push_certificate.set", "tenant", tenantID, audit.OutcomeSuccess)
 		e.Details = map[string]any{"topic": cert.Topic, "not_after": cert.NotAfter.Format(time.RFC3339), "serial": cert.Serial}
 		if previous != nil && previous.Topic != cert.Topic {
@@ -108,13 +113,22 @@ func (s *Service) PushCertificate(ctx context.Context, tenantID string) (*apns.P
 }
 
 // PushCertificateStatus is the tenant's push certificate as the API shows
-// it, its expiry judged on the service's clock.
+// it, its expiry judged on the service's clock, with APNs' standing refusal
+// of it if there is one.
 func (s *Service) PushCertificateStatus(ctx context.Context, tenantID string) (apns.CertStatus, error) {
 	c, err := s.PushCertificate(ctx, tenantID)
 	if err != nil {
 		return apns.CertStatus{}, err
 	}
-	return c.Status(s.clock()), nil
+	st := c.Status(s.clock())
+	r, err := pushRefusal(ctx, s.st.Read().Settings(), tenantID, c.Serial)
+	if err != nil {
+		return apns.CertStatus{}, err
+	}
+	if r != nil {
+		st.Refused = r.refusal()
+	}
+	return st, nil
 }
 
 func (s *Service) loadPushCertificate(ctx context.Context, settings store.SettingStore, tenantID string) (*apns.PushCertificate, error) {

@@ -31,6 +31,7 @@ type Pusher struct {
 
 type pushClient struct {
 	serial   string
+	topic    string
 	client   *apns.Client
 	lastUsed time.Time // on the service clock
 }
@@ -106,51 +107,114 @@ func (p *Pusher) RunOnce(ctx context.Context) (int, error) {
 	}
 	delivered := 0
 	for tenant, targets := range byTenant {
-		client, err := p.client(ctx, tenant)
+		n, err := p.pushTenant(ctx, tenant, targets)
+		delivered += n
 		if err != nil {
-			// No usable certificate: try again later rather than hammering.
-			for _, t := range targets {
-				if err := p.done(ctx, t, s.clock().Add(15*time.Minute), t.attempts+1, nil); err != nil {
-					return delivered, err
-				}
-			}
-			p.Log.Warn("pushes waiting: the tenant's push certificate is missing or invalid", "tenant", tenant, "channels", len(targets))
-			continue
-		}
-		notes := make([]apns.Notification, len(targets))
-		for i, t := range targets {
-			notes[i] = apns.Notification{Token: t.token, PushMagic: t.magic}
-		}
-		for i, r := range client.Push(ctx, notes) {
-			t := targets[i]
-			switch r.Outcome {
-			case apns.Delivered:
-				delivered++
-				err = p.done(ctx, t, time.Time{}, 0, nil)
-			case apns.Unregistered, apns.BadToken:
-				// Dropped, and the next TokenUpdate brings a live one; unless
-				// the device sent a token after APNs found this one dead.
-				since := r.UnregisteredAt
-				if since.IsZero() {
-					since = s.clock()
-				}
-				err = p.done(ctx, t, s.clock().Add(retryDelay(t.attempts+1)), t.attempts+1, &store.DeadToken{Token: t.token, Since: since})
-			case apns.Rejected:
-				// Retrying the same request cannot help, but someone should
-				// know: the device gets no push until its next command.
-				p.Log.Warn("apns refused a push", "tenant", tenant, "status", r.Status, "reason", r.Reason, "apns_id", r.ID)
-				err = p.done(ctx, t, time.Time{}, 0, nil)
-			case apns.Fatal:
-				err = p.done(ctx, t, s.clock().Add(15*time.Minute), t.attempts+1, nil)
-			default: // Retry
-				err = p.done(ctx, t, s.clock().Add(retryDelay(t.attempts+1)), t.attempts+1, nil)
-			}
-			if err != nil {
-				return delivered, err
-			}
+			return delivered, err
 		}
 	}
 	return delivered, nil
+}
+
+// pushTenant pushes one tenant's due channels and returns how many pushes
+// APNs accepted.
+func (p *Pusher) pushTenant(ctx context.Context, tenant string, targets []pushTarget) (int, error) {
+	s := p.Service
+	pc, err := p.client(ctx, tenant)
+	if err != nil {
+		// No usable certificate: try again later rather than hammering.
+		p.Log.Warn("pushes waiting: the tenant's push certificate is missing or invalid", "tenant", tenant, "channels", len(targets))
+		return 0, p.hold(ctx, targets, s.clock().Add(pushHold))
+	}
+	refusal, err := pushRefusal(ctx, s.st.Read().Settings(), tenant, pc.serial)
+	if err != nil {
+		return 0, err
+	}
+	if refusal != nil {
+		// APNs refused this certificate less than a probe ago: sending
+		// again cannot help, and an upload clears the refusal.
+		if now, probe := s.clock(), refusal.At.Add(refusedCertificateProbe); now.Before(probe) {
+			return 0, p.hold(ctx, targets, earliest(probe, now.Add(pushHold)))
+		}
+	}
+	notes := make([]apns.Notification, len(targets))
+	for i, t := range targets {
+		notes[i] = apns.Notification{Token: t.token, PushMagic: t.magic}
+	}
+	delivered := 0
+	var refused *apns.Result
+	for i, r := range pc.client.Push(ctx, notes) {
+		t := targets[i]
+		if r.Outcome != apns.Delivered && r.Reason != apns.ReasonSkipped {
+			s.pushFailures.WithLabelValues(tenant, r.ReasonLabel()).Inc()
+		}
+		switch r.Outcome {
+		case apns.Delivered:
+			delivered++
+			err = p.done(ctx, t, time.Time{}, 0, nil)
+		case apns.Unregistered, apns.BadToken:
+			// Dropped, and the next TokenUpdate brings a live one; unless
+			// the device sent a token after APNs found this one dead.
+			since := r.UnregisteredAt
+			if since.IsZero() {
+				since = s.clock()
+			}
+			err = p.done(ctx, t, s.clock().Add(retryDelay(t.attempts+1)), t.attempts+1, &store.DeadToken{Token: t.token, Since: since})
+		case apns.Rejected:
+			// Retrying the same request cannot help, but someone should
+			// know: the device gets no push until its next command.
+			p.Log.Warn("apns refused a push", "tenant", tenant, "status", r.Status, "reason", r.Reason, "apns_id", r.ID)
+			err = p.done(ctx, t, time.Time{}, 0, nil)
+		case apns.Fatal:
+			if r.CertificateRefused() && refused == nil {
+				refused = &r
+			}
+			err = p.done(ctx, t, s.clock().Add(pushHold), t.attempts+1, nil)
+		default: // Retry
+			err = p.done(ctx, t, s.clock().Add(retryDelay(t.attempts+1)), t.attempts+1, nil)
+		}
+		if err != nil {
+			return delivered, err
+		}
+	}
+	switch {
+	case refused != nil:
+		news, err := s.recordPushRefusal(ctx, tenant, pc.serial, *refused)
+		if err != nil {
+			return delivered, err
+		}
+		if news { // once per refusal, not per device or probe
+			p.Log.Error("apns refuses the tenant's push certificate: no device is woken until a working one is uploaded",
+				"tenant", tenant, "topic", pc.topic, "status", refused.Status, "reason", refused.Reason, "apns_id", refused.ID)
+		}
+	case delivered > 0 && refusal != nil:
+		cleared, err := s.clearPushRefusal(ctx, tenant, pc.serial)
+		if err != nil {
+			return delivered, err
+		}
+		if cleared {
+			p.Log.Info("apns accepts the tenant's push certificate again", "tenant", tenant, "topic", pc.topic,
+				"refused_since", refusal.Since)
+		}
+	}
+	return delivered, nil
+}
+
+// hold makes the targets due again at next, unpushed.
+func (p *Pusher) hold(ctx context.Context, targets []pushTarget, next time.Time) error {
+	for _, t := range targets {
+		if err := p.done(ctx, t, next, t.attempts+1, nil); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func earliest(a, b time.Time) time.Time {
+	if a.Before(b) {
+		return a
+	}
+	return b
 }
 
 func (p *Pusher) done(ctx context.Context, t pushTarget, next time.Time, attempts int, dead *store.DeadToken) error {
@@ -163,7 +227,7 @@ func (p *Pusher) done(ctx context.Context, t pushTarget, next time.Time, attempt
 }
 
 // client returns the tenant's APNs client, rebuilt when the certificate changed.
-func (p *Pusher) client(ctx context.Context, tenantID string) (*apns.Client, error) {
+func (p *Pusher) client(ctx context.Context, tenantID string) (*pushClient, error) {
 	cert, err := p.Service.PushCertificate(ctx, tenantID)
 	if err != nil {
 		return nil, err
@@ -176,7 +240,7 @@ func (p *Pusher) client(ctx context.Context, tenantID string) (*apns.Client, err
 	}
 	if c, ok := p.clients[tenantID]; ok && c.serial == cert.Serial {
 		c.lastUsed = p.Service.now()
-		return c.client, nil
+		return c, nil
 	}
 	opts := append([]apns.Option{apns.WithLogger(p.Log), apns.WithClock(func() time.Time { return p.Service.now() })}, p.Options...)
 	if p.Endpoint != "" {
@@ -189,8 +253,9 @@ func (p *Pusher) client(ctx context.Context, tenantID string) (*apns.Client, err
 	if old, ok := p.clients[tenantID]; ok {
 		old.client.Close()
 	}
-	p.clients[tenantID] = &pushClient{serial: cert.Serial, client: c, lastUsed: p.Service.now()}
-	return c, nil
+	pc := &pushClient{serial: cert.Serial, topic: cert.Topic, client: c, lastUsed: p.Service.now()}
+	p.clients[tenantID] = pc
+	return pc, nil
 }
 
 // dropIdleClients closes the clients unused for idleClientLife.

@@ -179,12 +179,11 @@ func TestPushCertificateMetric(t *testing.T) {
 	}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(f.svc.MetricsCollector())
-	families, err := reg.Gather()
-	if err != nil || len(families) != 1 || len(families[0].Metric) != 1 {
-		t.Fatalf("metrics: %v %v", families, err)
-	}
-	if v := families[0].Metric[0].GetGauge().GetValue(); v < 363 || v > 365 {
+	if v := gauge(t, reg, "steward_apns_certificate_days_left"); v < 363 || v > 365 {
 		t.Errorf("days left: %v", v)
+	}
+	if v := gauge(t, reg, "steward_apns_certificate_refused"); v != 0 {
+		t.Errorf("a certificate APNs has not refused shows refused: %v", v)
 	}
 }
 

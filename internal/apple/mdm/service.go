@@ -7,6 +7,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/steward-mdm/steward/internal/privacy"
 	"github.com/steward-mdm/steward/internal/secrets"
 	"github.com/steward-mdm/steward/internal/store"
@@ -37,6 +39,8 @@ type Service struct {
 
 	pushersMu sync.Mutex
 	pushers   []*Pusher // whose APNs clients dropPushClients closes
+
+	pushFailures *prometheus.CounterVec // by tenant and reason; see MetricsCollector
 }
 
 // Hooks let device management follow the protocol, and tell it what only
@@ -76,7 +80,7 @@ func New(st store.Store, priv *privacy.Service, sealer secrets.Sealer, cfg Confi
 	if cfg.MaxQueued <= 0 {
 		cfg.MaxQueued = 100
 	}
-	s := &Service{st: st, priv: priv, sealer: sealer, cfg: cfg, log: log, now: time.Now}
+	s := &Service{st: st, priv: priv, sealer: sealer, cfg: cfg, log: log, now: time.Now, pushFailures: newPushFailures()}
 	priv.OnDeviceLeft(s.DeviceLeft)
 	priv.OnDeviceErased(s.forgetAccounts)
 	priv.OnDeviceErased(s.forgetErrorText)
