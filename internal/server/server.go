@@ -153,7 +153,7 @@ func (a *App) Handler(metrics http.Handler) (http.Handler, error) {
 	if err != nil {
 		return nil, err
 	}
-	return routeDevices(devices, apiSrv.Handler()), nil
+	return routeDevices(recoverDevicePanics(a.Log, devices), apiSrv.Handler()), nil
 }
 
 // Close releases the database.

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -67,7 +68,9 @@ func (d *Device) reinstallEnrolment(ctx context.Context, cmd map[string]any) (bo
 	}
 	// As a device does, the management payload of the profile it replaces
 	// must stay as it was.
-	if info.topic != d.profile.topic || info.accessRights != d.profile.accessRights || info.checkinURL != d.profile.checkinURL {
+	const perUser = "com.apple.mdm.per-user-connections" // Apple: must not be added or removed on an update
+	if info.topic != d.profile.topic || info.accessRights != d.profile.accessRights || info.checkinURL != d.profile.checkinURL ||
+		slices.Contains(info.capabilities, perUser) != slices.Contains(d.profile.capabilities, perUser) {
 		return true, errors.New("the new MDM payload does not match the old payload")
 	}
 	if err := d.scep(ctx, info); err != nil {

@@ -23,6 +23,7 @@ import (
 	"net/url"
 	"path"
 	"regexp"
+	"slices"
 	"strings"
 
 	"github.com/smallstep/pkcs7"
@@ -361,8 +362,13 @@ type profileInfo struct {
 	serverURL, checkinURL, topic string
 	accessRights                 uint64
 	assignedAccount              string // a User Enrollment's AssignedManagedAppleID
-	signer                       *x509.Certificate
-	intermediates                *x509.CertPool // the other certificates the signature carries
+	// keyExtractable is whether a Mac lets its keychain export the
+	// identity's private key: Apple's default, unless KeyIsExtractable is
+	// false.
+	keyExtractable bool
+	capabilities   []string // the MDM payload's ServerCapabilities
+	signer         *x509.Certificate
+	intermediates  *x509.CertPool // the other certificates the signature carries
 }
 
 // readProfile verifies the profile's CMS signature and reads its payloads.
@@ -392,6 +398,7 @@ func readProfile(signed []byte) (profileInfo, error) {
 			c, _ := p["PayloadContent"].(map[string]any)
 			info.scepURL, _ = c["URL"].(string)
 			info.challenge, _ = c["Challenge"].(string)
+			info.keyExtractable = c["KeyIsExtractable"] != false
 			if subj, ok := c["Subject"].([]any); ok && len(subj) > 0 {
 				if rdn, ok := subj[0].([]any); ok && len(rdn) > 0 {
 					if pair, ok := rdn[0].([]any); ok && len(pair) == 2 {
@@ -405,6 +412,12 @@ func readProfile(signed []byte) (profileInfo, error) {
 			info.topic, _ = p["Topic"].(string)
 			info.accessRights, _ = p["AccessRights"].(uint64)
 			info.assignedAccount, _ = p["AssignedManagedAppleID"].(string)
+			caps, _ := p["ServerCapabilities"].([]any)
+			for _, c := range caps {
+				if c, ok := c.(string); ok {
+					info.capabilities = append(info.capabilities, c)
+				}
+			}
 		}
 	}
 	if info.scepURL == "" || info.serverURL == "" || info.challenge == "" {
@@ -427,6 +440,15 @@ func randomHex(n int) string {
 func (d *Device) TLSCertificate() tls.Certificate {
 	return tls.Certificate{Certificate: [][]byte{d.cert.Raw}, PrivateKey: d.key, Leaf: d.cert}
 }
+
+// IdentityKeyExtractable is whether the installed enrolment profile lets a
+// Mac export its identity's private key.
+func (d *Device) IdentityKeyExtractable() bool { return d.profile.keyExtractable }
+
+// ServerCapabilities are those the installed enrolment profile names; a Mac
+// sends its Bootstrap Token only to a server naming
+// com.apple.mdm.bootstraptoken.
+func (d *Device) ServerCapabilities() []string { return slices.Clone(d.profile.capabilities) }
 
 // ServerURL is the command endpoint from the device's profile.
 func (d *Device) ServerURL() string { return d.serverURL }

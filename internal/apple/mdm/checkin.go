@@ -71,14 +71,14 @@ func (s *Service) Checkin(ctx context.Context, cert *x509.Certificate, body []by
 			// As with unlock tokens, the organisation holds no key to an
 			// employee's own Mac: its token is not kept, and one kept
 			// before this rule goes now.
-			if len(m.BootstrapToken) > 0 && !privacy.Ownership(d.Ownership).PersonallyOwned() {
+			if len(m.BootstrapToken) > 0 && keepsBootstrapToken(privacy.Ownership(d.Ownership)) {
 				if sealed, err = s.sealer.Seal(m.BootstrapToken.Reveal(), []byte("bootstrap:"+ch.DeviceID)); err != nil {
 					return err
 				}
 			}
 			return s.changeChannel(ctx, q, ch, store.ChannelChange{At: s.clock(), Bootstrap: &sealed})
 		case *mdmproto.GetBootstrapToken:
-			if privacy.Ownership(d.Ownership).PersonallyOwned() {
+			if !keepsBootstrapToken(privacy.Ownership(d.Ownership)) {
 				ch.Bootstrap = nil // never handed back, even if kept before the rule
 			}
 			out, err = s.bootstrapResponse(ch)
@@ -91,6 +91,11 @@ func (s *Service) Checkin(ctx context.Context, cert *x509.Certificate, body []by
 	})
 	return out, err
 }
+
+// keepsBootstrapToken says whether Steward escrows the Bootstrap Token of
+// a Mac of ownership class o; only those Macs are asked for one (the
+// enrolment profile's ServerCapabilities).
+func keepsBootstrapToken(o privacy.Ownership) bool { return !o.PersonallyOwned() }
 
 // channelFor finds the channel of a certificate and checks the message
 // names the device the certificate was bound to, and that the device is

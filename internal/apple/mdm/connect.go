@@ -213,14 +213,37 @@ func (s *Service) withholdWipe(ctx context.Context, q store.Queries, cmd store.C
 	return audit.Append(ctx, q, e)
 }
 
+// dropStrayResult settles a result that answers no command sent on the
+// channel it came on. One naming another device's command is refused: the
+// certificate speaks for one device only. Any other is a late answer the
+// device cannot help (its command purged after CommandResultRetention,
+// cancelled as its user channel closed, or sent on another of its
+// channels): it is dropped unread, so that the exchange still hands out
+// the next command. It is logged, not audited: it changes nothing, and an
+// audit entry per stray answer would let one device grow the audit trail
+// without bound.
+func (s *Service) dropStrayResult(ctx context.Context, q store.Queries, d store.Device, onUserChannel bool, res mdmproto.Result) error {
+	cmd, err := q.Commands().Get(ctx, d.TenantID, res.CommandUUID)
+	if err == nil && cmd.DeviceID != d.ID {
+		return ErrWrongDevice
+	}
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
+		return err
+	}
+	s.log.InfoContext(ctx, "a result for no command open on its channel was dropped", "tenant", d.TenantID, "device", d.ID,
+		"user_channel", onUserChannel, "command", truncateText(res.CommandUUID, 64), "status", string(res.Status))
+	return nil
+}
+
 // recordResult finishes the command a result answers and stores what it
 // reported through the gate. The command must be one sent on the channel
-// the result came on (userChannel empty for the device channel).
+// the result came on (userChannel empty for the device channel); any other
+// result is dropped or refused (dropStrayResult).
 func (s *Service) recordResult(ctx context.Context, q store.Queries, d store.Device, userChannel string, res mdmproto.Result) error {
 	tenantID, deviceID := d.TenantID, d.ID
 	cmd, err := q.Commands().Get(ctx, tenantID, res.CommandUUID)
 	if errors.Is(err, store.ErrNotFound) || (err == nil && (cmd.DeviceID != deviceID || cmd.UserChannel != userChannel)) {
-		return apperr.Invalid("no command %q was sent on this channel", res.CommandUUID)
+		return s.dropStrayResult(ctx, q, d, userChannel != "", res)
 	}
 	if err != nil {
 		return err

@@ -121,7 +121,7 @@ func (s *Service) enrolmentProfile(ctx context.Context, q store.Queries, e store
 		SCEP: mdmproto.SCEPSettings{URL: s.cfg.PublicURL + "/scep/" + tenant.ID, Name: "Steward",
 			Challenge: mdmproto.SecretString(challenge), Subject: []mdmproto.SubjectAttribute{{Type: "CN", Value: deviceCommonName(e.ID)}}},
 		ServerURL: base + "/connect", CheckInURL: base + "/checkin", Topic: topic,
-		AccessRights: rights,
+		AccessRights: rights, EscrowsBootstrapToken: keepsBootstrapToken(o),
 	}
 	if rights == 0 {
 		p.AccessRights = accessRights(o, settings.Policy, e.AllowFullWipe)

@@ -389,8 +389,10 @@ func (s *Service) userConnect(ctx context.Context, cert *x509.Certificate, res m
 	err := s.st.Tx(ctx, func(q store.Queries) error {
 		uc, d, err := s.userChannelFor(ctx, q, cert, res.Enrollment)
 		if errors.Is(err, store.ErrNotFound) {
+			// A late answer on a channel closed since (its commands were
+			// cancelled): dropped, unless it names another device's command.
 			if res.Status != mdmproto.StatusIdle {
-				return apperr.Invalid("no command %q was sent to this user", res.CommandUUID)
+				return s.dropStrayResult(ctx, q, d, true, res)
 			}
 			return nil
 		}

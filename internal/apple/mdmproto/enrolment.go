@@ -80,6 +80,11 @@ type EnrolmentProfile struct {
 	// UseDevelopmentAPNS makes the device use the APNs sandbox.
 	UseDevelopmentAPNS bool
 
+	// EscrowsBootstrapToken advertises that the server keeps a Mac's
+	// Bootstrap Token; without it the Mac creates and sends none. Not for
+	// User Enrollment, which has no bootstrap token.
+	EscrowsBootstrapToken bool
+
 	// AssignedManagedAppleID turns the profile into an account-driven User
 	// Enrollment (BYOD): the MDM payload carries the Managed Apple Account and
 	// EnrollmentMode "BYOD", and AccessRights are left out (devices ignore them).
@@ -97,6 +102,10 @@ type scepContent struct {
 	KeyType   string       `plist:"Key Type"`
 	KeyUsage  int          `plist:"Key Usage"`
 	Subject   [][][]string `plist:"Subject,omitempty"`
+	// KeyIsExtractable is always written, as false: it keeps a Mac from
+	// exporting the identity's private key from its keychain (Apple's
+	// default is true). Other systems ignore it.
+	KeyIsExtractable bool `plist:"KeyIsExtractable"`
 }
 
 type scepPayload struct {
@@ -208,8 +217,11 @@ func BuildEnrolmentProfile(p EnrolmentProfile) ([]byte, error) {
 	} else {
 		mdm.AccessRights = int(p.AccessRights)
 		// Without it a Mac never sends SetBootstrapToken or GetBootstrapToken.
-		// User Enrollments have no bootstrap token, so they do not get it.
-		mdm.ServerCapabilities = append(mdm.ServerCapabilities, capabilityBootstrapToken)
+		// Apple lets it come and go on a profile update, unlike
+		// per-user-connections.
+		if p.EscrowsBootstrapToken {
+			mdm.ServerCapabilities = append(mdm.ServerCapabilities, capabilityBootstrapToken)
+		}
 	}
 	profile := configurationProfile{
 		PayloadType: "Configuration", PayloadVersion: 1,
@@ -255,6 +267,9 @@ func (p EnrolmentProfile) validate() error {
 		}
 	}
 	if p.IsUserEnrollment() {
+		if p.EscrowsBootstrapToken {
+			return bad("a User Enrollment has no bootstrap token to escrow")
+		}
 		return nil
 	}
 	if p.AccessRights <= 0 || p.AccessRights&^AccessAll != 0 {

@@ -23,10 +23,11 @@ func deviceProfile() EnrolmentProfile {
 			URL: "https://mdm.example.com/scep", Name: "steward", Challenge: "one-time-challenge-7f3a",
 			Subject: []SubjectAttribute{{"O", "Example GmbH"}, {"CN", "steward-device"}},
 		},
-		ServerURL:    "https://mdm.example.com/mdm/connect",
-		CheckInURL:   "https://mdm.example.com/mdm/checkin",
-		Topic:        "com.apple.mgmt.External.5b0c1f5e-8f0e-4a7e-9a53-0f8f0e2c1d3a",
-		AccessRights: AccessProfileInspection | AccessProfileInstallRemove | AccessDeviceInformation | AccessSecurityQueries,
+		ServerURL:             "https://mdm.example.com/mdm/connect",
+		CheckInURL:            "https://mdm.example.com/mdm/checkin",
+		Topic:                 "com.apple.mgmt.External.5b0c1f5e-8f0e-4a7e-9a53-0f8f0e2c1d3a",
+		AccessRights:          AccessProfileInspection | AccessProfileInstallRemove | AccessDeviceInformation | AccessSecurityQueries,
+		EscrowsBootstrapToken: true,
 	}
 }
 
@@ -69,7 +70,7 @@ func TestBuildEnrolmentProfileDevice(t *testing.T) {
 	}
 	wantSCEP := map[string]any{
 		"URL": "https://mdm.example.com/scep", "Name": "steward", "Challenge": "one-time-challenge-7f3a",
-		"Keysize": 2048, "Key Type": "RSA", "Key Usage": 5,
+		"Keysize": 2048, "Key Type": "RSA", "Key Usage": 5, "KeyIsExtractable": false,
 		"Subject": []any{[]any{[]any{"O", "Example GmbH"}}, []any{[]any{"CN", "steward-device"}}},
 	}
 	if !reflect.DeepEqual(d.scepContent, wantSCEP) {
@@ -86,12 +87,21 @@ func TestBuildEnrolmentProfileDevice(t *testing.T) {
 	if !reflect.DeepEqual(d.mdm, wantMDM) {
 		t.Errorf("MDM payload\n got %#v\nwant %#v", d.mdm, wantMDM)
 	}
+
+	// A Mac whose token the server does not keep is not asked for one.
+	p.EscrowsBootstrapToken = false
+	if raw, err = BuildEnrolmentProfile(p); err != nil {
+		t.Fatal(err)
+	}
+	if caps := decodeProfile(t, raw).mdm["ServerCapabilities"]; !reflect.DeepEqual(caps, []any{"com.apple.mdm.per-user-connections"}) {
+		t.Errorf("ServerCapabilities without bootstrap escrow = %#v, want per-user connections only", caps)
+	}
 }
 
 func TestBuildEnrolmentProfileUserEnrollment(t *testing.T) {
 	p := deviceProfile()
 	p.AssignedManagedAppleID = "jane.doe@appleid.example.com"
-	p.AccessRights = 0
+	p.AccessRights, p.EscrowsBootstrapToken = 0, false
 	p.ProfileUUID, p.SCEPUUID, p.MDMUUID = "", "", ""
 	raw, err := BuildEnrolmentProfile(p)
 	if err != nil {
@@ -106,6 +116,10 @@ func TestBuildEnrolmentProfileUserEnrollment(t *testing.T) {
 	}
 	if caps := d.mdm["ServerCapabilities"]; !reflect.DeepEqual(caps, []any{"com.apple.mdm.per-user-connections"}) {
 		t.Errorf("User Enrollment ServerCapabilities = %#v, want per-user connections only", caps)
+	}
+	// Apple's schema allows the SCEP payload, and this key, in User Enrollment.
+	if extractable, ok := d.scepContent["KeyIsExtractable"]; !ok || extractable != false {
+		t.Errorf("User Enrollment KeyIsExtractable = %#v, want false", extractable)
 	}
 	ids := []any{d.top["PayloadUUID"], d.scep["PayloadUUID"], d.mdm["PayloadUUID"]}
 	for _, id := range ids {
@@ -131,6 +145,9 @@ func TestBuildEnrolmentProfileRejects(t *testing.T) {
 		"prov install w/o inspect": func(p *EnrolmentProfile) { p.AccessRights = AccessProvisioningProfileInstallRemove },
 		"malformed uuid":           func(p *EnrolmentProfile) { p.MDMUUID = "not-a-uuid" },
 		"subject without value":    func(p *EnrolmentProfile) { p.SCEP.Subject = []SubjectAttribute{{"CN", ""}} },
+		"user enrollment bootstrap": func(p *EnrolmentProfile) {
+			p.AssignedManagedAppleID, p.AccessRights = "jane.doe@appleid.example.com", 0
+		},
 	}
 	for name, mutate := range tests {
 		t.Run(name, func(t *testing.T) {
