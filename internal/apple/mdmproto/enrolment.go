@@ -311,9 +311,9 @@ func newUUID() (string, error) {
 	return strings.ToUpper(fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:16])), nil
 }
 
-// SignProfile wraps a profile in a CMS SignedData with the content attached,
-// so devices show it as verified. chain holds the certificates above cert,
-// its issuer first.
+// SignProfile wraps a profile in a CMS SignedData with the content attached.
+// A device shows it as verified only when it trusts cert's issuer. chain
+// holds the certificates above cert, its issuer first.
 func SignProfile(profile []byte, cert *x509.Certificate, key crypto.Signer, chain []*x509.Certificate) ([]byte, error) {
 	if len(profile) == 0 {
 		return nil, fmt.Errorf("sign profile: %w: profile is empty", ErrInvalidProfile)
