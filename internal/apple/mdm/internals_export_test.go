@@ -1,8 +1,11 @@
 package mdm
 
 import (
+	"context"
 	"crypto/x509"
 	"testing"
+
+	"github.com/steward-mdm/steward/internal/apple/apns"
 )
 
 // HasClient reports whether the pusher holds an APNs client for the tenant.
@@ -24,4 +27,10 @@ func SetPublicRoots(t *testing.T, pool *x509.CertPool) {
 	old := publicRoots
 	publicRoots = func() *x509.CertPool { return pool }
 	t.Cleanup(func() { publicRoots = old })
+}
+
+// RecordPushRefusal is recordPushRefusal, as a node pushing with the
+// certificate of serial would call it.
+func (s *Service) RecordPushRefusal(ctx context.Context, tenantID, serial string, r apns.Result) (bool, error) {
+	return s.recordPushRefusal(ctx, tenantID, serial, r)
 }

@@ -67,6 +67,15 @@ func pushRefusal(ctx context.Context, settings store.SettingStore, tenantID, ser
 func (s *Service) recordPushRefusal(ctx context.Context, tenantID, serial string, r apns.Result) (bool, error) {
 	changed := false
 	err := s.st.Tx(ctx, func(q store.Queries) error {
+		// A node still pushing with a certificate replaced since must not
+		// overwrite the standing refusal of the current one.
+		current, err := s.loadPushCertificate(ctx, q.Settings(), tenantID)
+		if errors.Is(err, ErrNoPushCertificate) || (err == nil && current.Serial != serial) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
 		now := s.clock()
 		previous, err := pushRefusal(ctx, q.Settings(), tenantID, serial)
 		if err != nil {

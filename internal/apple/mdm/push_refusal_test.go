@@ -248,3 +248,44 @@ func TestRefusedTopicClearedByUpload(t *testing.T) {
 		}
 	})
 }
+
+// TestRefusalOfAReplacedCertificateIsNotRecorded: a node still pushing
+// with the certificate an upload replaced gets APNs' refusal of it; that
+// refusal is not the tenant's and must neither stand nor overwrite the
+// current certificate's.
+func TestRefusalOfAReplacedCertificateIsNotRecorded(t *testing.T) {
+	storetest.ForEachEngine(t, func(t *testing.T, st store.Store) {
+		f := newRefusalFixture(t, st)
+		upload := func() *apns.PushCertificate {
+			t.Helper()
+			if _, err := f.svc.SetPushCertificate(f.ctx, f.tenant, pushCertPEM(t, testTopic), "", false, admin); err != nil {
+				t.Fatal(err)
+			}
+			c, err := f.svc.PushCertificate(f.ctx, f.tenant)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return c
+		}
+		old, current := upload(), upload()
+		if current.Serial == old.Serial {
+			t.Fatalf("two uploads of one serial %s", old.Serial)
+		}
+		refused := apns.Result{Outcome: apns.Fatal, Status: http.StatusForbidden, Reason: "BadCertificate"}
+		if news, err := f.svc.RecordPushRefusal(f.ctx, f.tenant, old.Serial, refused); err != nil || news {
+			t.Fatalf("the replaced certificate's refusal: news %v, %v", news, err)
+		}
+		if r := f.status().Refused; r != nil {
+			t.Fatalf("the replaced certificate's refusal stands: %+v", r)
+		}
+		if _, err := f.svc.RecordPushRefusal(f.ctx, f.tenant, current.Serial, apns.Result{Outcome: apns.Fatal, Status: http.StatusBadRequest, Reason: "TopicDisallowed"}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := f.svc.RecordPushRefusal(f.ctx, f.tenant, old.Serial, refused); err != nil {
+			t.Fatal(err)
+		}
+		if r := f.status().Refused; r == nil || r.Reason != "TopicDisallowed" {
+			t.Errorf("the current certificate's refusal after the replaced one's: %+v", r)
+		}
+	})
+}
