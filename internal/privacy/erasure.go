@@ -176,7 +176,7 @@ func (s *Service) eraseSubjectTx(ctx context.Context, q store.Queries, sub store
 	} else if n > 0 {
 		rows["portal_tokens_revoked"] = n
 	}
-	sub.EmailIndex, sub.Profile, sub.State, sub.ErasedAt, sub.UpdatedAt = nil, nil, store.SubjectErased, now, now
+	sub.EmailIndex, sub.AppleIDIndex, sub.Profile, sub.State, sub.ErasedAt, sub.UpdatedAt = nil, nil, nil, store.SubjectErased, now, now
 	if err := q.Subjects().Update(ctx, sub); err != nil {
 		return SignedCertificate{}, err
 	}

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"log/slog"
 	"net/mail"
+	"slices"
 	"strings"
 	"time"
 
@@ -148,7 +149,15 @@ type Profile struct {
 	// their work e-mail, as when the organisation's accounts are not
 	// federated with its directory.
 	ManagedAppleID string `json:"managed_apple_id,omitempty"`
+	// EarlierAppleIDs are the accounts ManagedAppleID replaced: devices
+	// may still know the person by them, so erasure forgets them too.
+	EarlierAppleIDs []string `json:"earlier_apple_ids,omitempty"`
 }
+
+// maxEarlierAppleIDs bounds the accounts kept for erasure; beyond it the
+// oldest goes, as corrections that many times over are not an account's
+// history but a mistake.
+const maxEarlierAppleIDs = 10
 
 // AppleAccount is the Managed Apple Account the person signs in to a User
 // Enrollment with, and that its profile names.
@@ -160,12 +169,16 @@ func (p Profile) AppleAccount() string {
 }
 
 // AppleAccounts are the account names the person's devices may know them
-// by: the e-mail and, when it differs, the Managed Apple Account.
+// by: the e-mail, the Managed Apple Account when it differs, and the
+// accounts it replaced.
 func (p Profile) AppleAccounts() []string {
-	if p.ManagedAppleID == "" || p.ManagedAppleID == p.Email {
-		return []string{p.Email}
+	names := []string{p.Email}
+	for _, n := range append([]string{p.ManagedAppleID}, p.EarlierAppleIDs...) {
+		if n != "" && !slices.Contains(names, n) {
+			names = append(names, n)
+		}
 	}
-	return []string{p.Email, p.ManagedAppleID}
+	return names
 }
 
 // SubjectInput creates a data subject.
@@ -254,6 +267,9 @@ func (s *Service) CreateSubject(ctx context.Context, tenantID string, in Subject
 		if sub.EmailIndex, err = s.vault.BlindIndex(ctx, q, tenantID, "user.email", email); err != nil {
 			return err
 		}
+		if sub.AppleIDIndex, err = s.appleIDIndex(ctx, q, tenantID, appleID); err != nil {
+			return err
+		}
 		if sub.KeyID, err = s.vault.EnsureDataKey(ctx, q, tenantID, keys.SubjectOwner(sub.ID), sub.ID); err != nil {
 			return err
 		}
@@ -266,7 +282,7 @@ func (s *Service) CreateSubject(ctx context.Context, tenantID string, in Subject
 		}
 		if err := q.Subjects().Create(ctx, sub); err != nil {
 			if errors.Is(err, store.ErrConflict) {
-				return apperr.Conflict("a person with this e-mail address already exists in this tenant")
+				return errAccountNameTaken
 			}
 			return err
 		}
@@ -318,7 +334,15 @@ func (s *Service) UpdateSubject(ctx context.Context, tenantID, id string, in Sub
 			if appleID == p.Email {
 				appleID = "" // the e-mail already is the account
 			}
+			replaced := p.ManagedAppleID
 			set("managed_apple_id", &p.ManagedAppleID, appleID)
+			if replaced != "" && replaced != appleID && !slices.Contains(p.EarlierAppleIDs, replaced) {
+				p.EarlierAppleIDs = append(p.EarlierAppleIDs, replaced)
+				p.EarlierAppleIDs = p.EarlierAppleIDs[max(0, len(p.EarlierAppleIDs)-maxEarlierAppleIDs):]
+			}
+			if sub.AppleIDIndex, err = s.appleIDIndex(ctx, q, tenantID, appleID); err != nil {
+				return err
+			}
 		}
 		if err := checkProfileLengths(p.Name, p.Department); err != nil {
 			return err
@@ -334,7 +358,9 @@ func (s *Service) UpdateSubject(ctx context.Context, tenantID, id string, in Sub
 			return err
 		}
 		sub.UpdatedAt = s.clock()
-		if err := q.Subjects().Update(ctx, sub); err != nil {
+		if err := q.Subjects().Update(ctx, sub); errors.Is(err, store.ErrConflict) {
+			return errAccountNameTaken
+		} else if err != nil {
 			return err
 		}
 		e := actor.Entry(tenantID, "subject.update", "subject", sub.ID, audit.OutcomeSuccess)
@@ -342,6 +368,43 @@ func (s *Service) UpdateSubject(ctx context.Context, tenantID, id string, in Sub
 		return audit.Append(ctx, q, e)
 	})
 	return sub, err
+}
+
+// errAccountNameTaken: one account name, as an e-mail or a Managed Apple
+// Account, names one person of a tenant; erasing or enrolling one must not
+// reach another.
+var errAccountNameTaken = apperr.Conflict("another person of this tenant has this e-mail address or Managed Apple Account")
+
+// appleIDIndex is the blind index of a Managed Apple Account, in the
+// e-mail's namespace so that the two are compared; nil for none.
+func (s *Service) appleIDIndex(ctx context.Context, q store.Queries, tenantID, appleID string) ([]byte, error) {
+	if appleID == "" {
+		return nil, nil
+	}
+	return s.vault.BlindIndex(ctx, q, tenantID, "user.email", appleID)
+}
+
+// OwnAppleAccounts is p.AppleAccounts() without the names another person
+// of the tenant now has, as an e-mail or a Managed Apple Account: an
+// account the person gave up may since be someone else's, and erasing the
+// person must not reach them.
+func (s *Service) OwnAppleAccounts(ctx context.Context, q store.Queries, sub store.Subject, p Profile) ([]string, error) {
+	var own []string
+	for _, name := range p.AppleAccounts() {
+		idx, err := s.vault.BlindIndex(ctx, q, sub.TenantID, "user.email", name)
+		if err != nil {
+			return nil, err
+		}
+		holder, err := q.Subjects().GetByAccountIndex(ctx, sub.TenantID, idx)
+		if err == nil && holder.ID != sub.ID {
+			continue
+		}
+		if err != nil && !errors.Is(err, store.ErrNotFound) {
+			return nil, err
+		}
+		own = append(own, name)
+	}
+	return own, nil
 }
 
 // FindSubjectByEmail looks a person up through the blind index.

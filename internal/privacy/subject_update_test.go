@@ -2,6 +2,7 @@ package privacy_test
 
 import (
 	"bytes"
+	"slices"
 	"testing"
 
 	"github.com/steward-mdm/steward/internal/apperr"
@@ -68,12 +69,42 @@ func TestUpdateSubject(t *testing.T) {
 			t.Errorf("export: Managed Apple Account %q", exp.Person.AppleAccount)
 		}
 
-		// The e-mail again: the account is the e-mail once more.
+		// One account name names one person: another's e-mail or account
+		// is refused, as is a new person with either.
+		max, err := f.svc.CreateSubject(f.ctx, f.tenant, privacy.SubjectInput{Email: "max@acme.test"}, admin)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, taken := range []string{"erika@acme.test", "erika@appleid.acme.test"} {
+			if _, err := f.svc.UpdateSubject(f.ctx, f.tenant, max.ID, privacy.SubjectUpdate{ManagedAppleID: str(taken)}, admin); !apperr.IsKind(err, apperr.KindConflict) {
+				t.Errorf("max's account set to %s: %v, want a conflict", taken, err)
+			}
+		}
+		if _, err := f.svc.CreateSubject(f.ctx, f.tenant, privacy.SubjectInput{Email: "erika@appleid.acme.test"}, admin); !apperr.IsKind(err, apperr.KindConflict) {
+			t.Errorf("a new person whose e-mail is erika's account: %v, want a conflict", err)
+		}
+		if _, err := f.svc.CreateSubject(f.ctx, f.tenant, privacy.SubjectInput{Email: "moritz@acme.test", ManagedAppleID: "max@acme.test"}, admin); !apperr.IsKind(err, apperr.KindConflict) {
+			t.Errorf("a new person whose account is max's e-mail: %v, want a conflict", err)
+		}
+
+		// The e-mail again: the account is the e-mail once more, and the
+		// replaced account is kept for erasure only.
 		if _, err := f.svc.UpdateSubject(f.ctx, f.tenant, erika.ID, privacy.SubjectUpdate{ManagedAppleID: str("erika@acme.test")}, admin); err != nil {
 			t.Fatal(err)
 		}
-		if p := open(); p.ManagedAppleID != "" || p.AppleAccount() != "erika@acme.test" {
-			t.Errorf("set back to the e-mail: %+v", p)
+		if p := open(); p.ManagedAppleID != "" || p.AppleAccount() != "erika@acme.test" ||
+			!slices.Equal(p.AppleAccounts(), []string{"erika@acme.test", "erika@appleid.acme.test"}) {
+			t.Errorf("set back to the e-mail: %+v, accounts %v", p, p.AppleAccounts())
+		}
+		if _, err := f.svc.UpdateSubject(f.ctx, f.tenant, max.ID, privacy.SubjectUpdate{ManagedAppleID: str("erika@appleid.acme.test")}, admin); err != nil {
+			t.Errorf("erika's former account for max: %v", err)
+		}
+		arc, err = f.svc.ExportSubject(f.ctx, f.tenant, erika.ID, "subject access request", admin)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if exp, _, _ := exporttest.Open(t, arc); !slices.Equal(exp.Person.EarlierAppleAccounts, []string{"erika@appleid.acme.test"}) {
+			t.Errorf("export: earlier Managed Apple Accounts %v", exp.Person.EarlierAppleAccounts)
 		}
 		if _, err := f.svc.EraseSubject(f.ctx, f.tenant, erika.ID, "erasure request", admin); err != nil {
 			t.Fatal(err)

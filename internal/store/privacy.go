@@ -23,6 +23,10 @@ type Subject struct {
 	TenantID   string
 	Pseudonym  string // e.g. "person-3f9a1c": what audit entries show
 	EmailIndex []byte // keyed blind index of the normalised e-mail
+	// AppleIDIndex is the same index of the person's Managed Apple
+	// Account, when it is not their e-mail. No two people of a tenant share
+	// an account name, as an e-mail or as an account.
+	AppleIDIndex []byte
 	Profile    []byte // ciphertext of the person's profile under their data key
 	KeyID      string
 	Locale     string
@@ -34,17 +38,22 @@ type Subject struct {
 
 // SubjectStore holds data subjects.
 type SubjectStore interface {
-	// Create inserts s; ErrConflict when the e-mail index is taken,
+	// Create inserts s; ErrConflict when its e-mail or Apple account index
+	// is another person's, as either,
 	// ErrNotFound when its tenant is gone. The tenant cannot be deleted
 	// until the transaction ends.
 	Create(ctx context.Context, s Subject) error
 	Get(ctx context.Context, tenantID, id string) (Subject, error)
 	GetByEmailIndex(ctx context.Context, tenantID string, index []byte) (Subject, error)
+	// GetByAccountIndex returns the person whose e-mail or Apple account
+	// index is index; ErrNotFound when nobody's is.
+	GetByAccountIndex(ctx context.Context, tenantID string, index []byte) (Subject, error)
 	// Lock is Get that, inside Tx, holds the row until commit (FOR UPDATE on
 	// PostgreSQL), so concurrent erasures and writes serialise.
 	Lock(ctx context.Context, tenantID, id string) (Subject, error)
 	List(ctx context.Context, tenantID string, p Page) ([]Subject, error)
-	// Update writes EmailIndex, Profile, KeyID, Locale, State, UpdatedAt and ErasedAt.
+	// Update writes EmailIndex, AppleIDIndex, Profile, KeyID, Locale,
+	// State, UpdatedAt and ErasedAt; ErrConflict as for Create.
 	Update(ctx context.Context, s Subject) error
 }
 

@@ -308,7 +308,10 @@ func (s *Service) forgetPerson(ctx context.Context, q store.Queries, sub store.S
 	if p.Email == "" {
 		return nil
 	}
-	accounts := p.AppleAccounts()
+	accounts, err := s.priv.OwnAppleAccounts(ctx, q, sub, p)
+	if err != nil {
+		return err
+	}
 	const page = 500
 	var device, afterID string
 	var accountIdx, userIdx [][]byte

@@ -620,7 +620,8 @@ func testErasureForgetsAccountsEverywhere(t *testing.T, st store.Store) {
 	}
 
 	// A person whose Managed Apple Account is not their e-mail is known on
-	// the Shared iPad by that account: erasing them closes its channel too.
+	// the Shared iPad by that account: erasing them closes its channel too,
+	// even after an admin changed the account.
 	carl, err := f.priv.CreateSubject(f.ctx, f.tenant, privacy.SubjectInput{Email: "carl@school.example", ManagedAppleID: "carl@appleid.school.example"}, admin)
 	if err != nil {
 		t.Fatal(err)
@@ -628,10 +629,37 @@ func testErasureForgetsAccountsEverywhere(t *testing.T, st store.Store) {
 	if err := iPadUser("carl@appleid.school.example").LogIn(f.ctx); err != nil {
 		t.Fatal(err)
 	}
+	corrected := "carl.b@appleid.school.example"
+	if _, err := f.priv.UpdateSubject(f.ctx, f.tenant, carl.ID, privacy.SubjectUpdate{ManagedAppleID: &corrected}, admin); err != nil {
+		t.Fatal(err)
+	}
 	if _, err := f.priv.EraseSubject(f.ctx, f.tenant, carl.ID, "erasure request", admin); err != nil {
 		t.Fatal(err)
 	}
 	if found, err := f.svc.UserChannels(f.ctx, f.tenant, sharedIPad.ID, "carl@appleid.school.example", admin); err != nil || len(found) != 0 {
 		t.Errorf("after erasing carl, his Managed Apple Account is still found on the Shared iPad: %d, %v", len(found), err)
+	}
+
+	// An account given up and since given to someone else is theirs:
+	// erasing its former holder leaves it alone.
+	erin, err := f.priv.CreateSubject(f.ctx, f.tenant, privacy.SubjectInput{Email: "erin@school.example", ManagedAppleID: "e.k@appleid.school.example"}, admin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := iPadUser("e.k@appleid.school.example").LogIn(f.ctx); err != nil {
+		t.Fatal(err)
+	}
+	erinsNew, given := "erin@appleid.school.example", "e.k@appleid.school.example"
+	if _, err := f.priv.UpdateSubject(f.ctx, f.tenant, erin.ID, privacy.SubjectUpdate{ManagedAppleID: &erinsNew}, admin); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.priv.CreateSubject(f.ctx, f.tenant, privacy.SubjectInput{Email: "emil@school.example", ManagedAppleID: given}, admin); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.priv.EraseSubject(f.ctx, f.tenant, erin.ID, "erasure request", admin); err != nil {
+		t.Fatal(err)
+	}
+	if found, err := f.svc.UserChannels(f.ctx, f.tenant, sharedIPad.ID, given, admin); err != nil || len(found) != 1 || found[0].CheckedOut {
+		t.Errorf("emil's account after erasing erin, its former holder: %+v, %v; want its channel open", found, err)
 	}
 }

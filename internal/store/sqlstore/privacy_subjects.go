@@ -12,15 +12,15 @@ import (
 type subjectStore struct{ q *queries }
 
 const subjectColumns = `id, tenant_id, pseudonym, email_index, profile, key_id, locale, state,
-	created_at, updated_at, erased_at`
+	created_at, updated_at, erased_at, apple_id_index`
 
 func scanSubject(s scanner) (store.Subject, error) {
 	var x store.Subject
 	var state string
 	var created, updated, erased int64
 	err := s.Scan(&x.ID, &x.TenantID, &x.Pseudonym, &x.EmailIndex, &x.Profile, &x.KeyID, &x.Locale, &state,
-		&created, &updated, &erased)
-	x.EmailIndex, x.Profile, x.State = nonEmpty(x.EmailIndex), nonEmpty(x.Profile), store.SubjectState(state)
+		&created, &updated, &erased, &x.AppleIDIndex)
+	x.EmailIndex, x.AppleIDIndex, x.Profile, x.State = nonEmpty(x.EmailIndex), nonEmpty(x.AppleIDIndex), nonEmpty(x.Profile), store.SubjectState(state)
 	x.CreatedAt, x.UpdatedAt, x.ErasedAt = fromMicros(created), fromMicros(updated), fromMicros(erased)
 	return x, err
 }
@@ -29,10 +29,33 @@ func (s subjectStore) Create(ctx context.Context, x store.Subject) error {
 	if err := s.q.holdTenant(ctx, "creating subject", x.TenantID); err != nil {
 		return err
 	}
+	if err := s.checkAccountNames(ctx, "creating subject", x); err != nil {
+		return err
+	}
 	return s.q.insert(ctx, "creating subject", `INSERT INTO subjects (`+subjectColumns+`)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`,
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)`,
 		x.ID, x.TenantID, x.Pseudonym, blob(x.EmailIndex), blob(x.Profile), x.KeyID, x.Locale, string(x.State),
-		micros(x.CreatedAt), micros(x.UpdatedAt), micros(x.ErasedAt))
+		micros(x.CreatedAt), micros(x.UpdatedAt), micros(x.ErasedAt), blob(x.AppleIDIndex))
+}
+
+// checkAccountNames refuses x's e-mail or Apple account index when another
+// person of the tenant has it as either. Checked before writing: on
+// PostgreSQL a unique violation would abort the caller's transaction, and
+// the unique indexes see one column each.
+func (s subjectStore) checkAccountNames(ctx context.Context, what string, x store.Subject) error {
+	if len(x.EmailIndex) == 0 && len(x.AppleIDIndex) == 0 {
+		return nil
+	}
+	// An absent index is NULL, which IN matches to nothing.
+	n, err := s.q.count(ctx, what, `SELECT COUNT(*) FROM subjects WHERE tenant_id = $1 AND id <> $2
+		AND (email_index IN ($3, $4) OR apple_id_index IN ($3, $4))`, x.TenantID, x.ID, blob(x.EmailIndex), blob(x.AppleIDIndex))
+	if err != nil {
+		return err
+	}
+	if n > 0 {
+		return fmt.Errorf("sqlstore: %s: an e-mail or account index is another person's: %w", what, store.ErrConflict)
+	}
+	return nil
 }
 
 func (s subjectStore) Get(ctx context.Context, tenantID, id string) (store.Subject, error) {
@@ -50,6 +73,15 @@ func (s subjectStore) GetByEmailIndex(ctx context.Context, tenantID string, inde
 	return x, mapErr("reading subject by e-mail", err)
 }
 
+func (s subjectStore) GetByAccountIndex(ctx context.Context, tenantID string, index []byte) (store.Subject, error) {
+	if len(index) == 0 {
+		return store.Subject{}, fmt.Errorf("sqlstore: reading subject by account: %w", store.ErrNotFound)
+	}
+	x, err := scanSubject(s.q.x.QueryRowContext(ctx, `SELECT `+subjectColumns+` FROM subjects
+		WHERE tenant_id = $1 AND (email_index = $2 OR apple_id_index = $2)`, tenantID, index))
+	return x, mapErr("reading subject by account", err)
+}
+
 func (s subjectStore) List(ctx context.Context, tenantID string, p store.Page) ([]store.Subject, error) {
 	after, limit := pageArgs(p)
 	rows, err := s.q.x.QueryContext(ctx, `SELECT `+subjectColumns+` FROM subjects
@@ -60,20 +92,13 @@ func (s subjectStore) List(ctx context.Context, tenantID string, p store.Page) (
 // Update checks the e-mail index first: on PostgreSQL a unique violation
 // would abort the caller's transaction.
 func (s subjectStore) Update(ctx context.Context, x store.Subject) error {
-	if len(x.EmailIndex) > 0 {
-		n, err := s.q.count(ctx, "checking subject e-mail", `SELECT COUNT(*) FROM subjects
-			WHERE tenant_id = $1 AND email_index = $2 AND id <> $3`, x.TenantID, x.EmailIndex, x.ID)
-		if err != nil {
-			return err
-		}
-		if n > 0 {
-			return fmt.Errorf("sqlstore: updating subject: e-mail index is taken: %w", store.ErrConflict)
-		}
+	if err := s.checkAccountNames(ctx, "updating subject", x); err != nil {
+		return err
 	}
 	return s.q.execOne(ctx, "updating subject", `UPDATE subjects SET email_index = $3, profile = $4, key_id = $5,
-		locale = $6, state = $7, updated_at = $8, erased_at = $9 WHERE tenant_id = $1 AND id = $2`,
+		locale = $6, state = $7, updated_at = $8, erased_at = $9, apple_id_index = $10 WHERE tenant_id = $1 AND id = $2`,
 		x.TenantID, x.ID, blob(x.EmailIndex), blob(x.Profile), x.KeyID, x.Locale, string(x.State),
-		micros(x.UpdatedAt), micros(x.ErasedAt))
+		micros(x.UpdatedAt), micros(x.ErasedAt), blob(x.AppleIDIndex))
 }
 
 type deviceStore struct{ q *queries }

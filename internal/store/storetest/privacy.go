@@ -165,6 +165,49 @@ func testSubjects(t *testing.T, st store.Store) {
 	moved.EmailIndex = nil
 	wantErr(t, st.Tx(ctx, func(q store.Queries) error { return q.Subjects().Update(ctx, moved) }),
 		store.ErrNotFound, "Update through another tenant")
+
+	// Account names: an Apple account index is kept and read back; it may
+	// be neither another person's e-mail nor their account, in either
+	// direction, while the same names in another tenant are no conflict.
+	s3.AppleIDIndex = []byte("idx-carol-apple")
+	tx(t, st, func(q store.Queries) error { return q.Subjects().Update(ctx, s3) })
+	if got, err := r.Get(ctx, tn.ID, s3.ID); err != nil || string(got.AppleIDIndex) != "idx-carol-apple" {
+		t.Fatalf("the Apple account index read back: %q, %v", got.AppleIDIndex, err)
+	}
+	var asEmail, asAccount, newAsAccount, newAsEmail error
+	tx(t, st, func(q store.Queries) error {
+		taken := s2
+		taken.AppleIDIndex = []byte("idx-carol") // s3's e-mail
+		asEmail = q.Subjects().Update(ctx, taken)
+		taken.AppleIDIndex = []byte("idx-carol-apple") // s3's account
+		asAccount = q.Subjects().Update(ctx, taken)
+		fresh := store.Subject{ID: store.NewID(), TenantID: tn.ID, Pseudonym: "p", EmailIndex: []byte("idx-dave"), AppleIDIndex: []byte("idx-carol-apple"),
+			State: store.SubjectActive, CreatedAt: at, UpdatedAt: at}
+		newAsAccount = q.Subjects().Create(ctx, fresh)
+		fresh.ID, fresh.EmailIndex, fresh.AppleIDIndex = store.NewID(), []byte("idx-carol-apple"), nil
+		newAsEmail = q.Subjects().Create(ctx, fresh)
+		return nil
+	})
+	wantErr(t, asEmail, store.ErrConflict, "an Apple account that is another person's e-mail")
+	wantErr(t, asAccount, store.ErrConflict, "an Apple account that is another person's account")
+	wantErr(t, newAsAccount, store.ErrConflict, "a new person with another person's Apple account")
+	wantErr(t, newAsEmail, store.ErrConflict, "a new person whose e-mail is another person's Apple account")
+	elsewhere := newSubject(t, st, other.ID, []byte("idx-carol-apple"))
+	if got, err := st.Read().Subjects().Get(ctx, other.ID, elsewhere.ID); err != nil || got.ID != elsewhere.ID {
+		t.Fatalf("the same name in another tenant: %+v, %v", got, err)
+	}
+	for idx, want := range map[string]string{"idx-carol": s3.ID, "idx-carol-apple": s3.ID, "idx-nobody": ""} {
+		got, err := r.GetByAccountIndex(ctx, tn.ID, []byte(idx))
+		if want == "" {
+			wantErr(t, err, store.ErrNotFound, "GetByAccountIndex of a name nobody has")
+		} else if err != nil || got.ID != want {
+			t.Fatalf("GetByAccountIndex(%s) = %+v, %v; want %s", idx, got, err, want)
+		}
+	}
+	s3.AppleIDIndex = nil // erasure clears it; the name is free again
+	tx(t, st, func(q store.Queries) error { return q.Subjects().Update(ctx, s3) })
+	s2.AppleIDIndex = []byte("idx-carol-apple")
+	tx(t, st, func(q store.Queries) error { return q.Subjects().Update(ctx, s2) })
 }
 
 func testDevices(t *testing.T, st store.Store) {
