@@ -27,13 +27,13 @@ type Subject struct {
 	// Account, when it is not their e-mail. No two people of a tenant share
 	// an account name, as an e-mail or as an account.
 	AppleIDIndex []byte
-	Profile    []byte // ciphertext of the person's profile under their data key
-	KeyID      string
-	Locale     string
-	State      SubjectState
-	CreatedAt  time.Time
-	UpdatedAt  time.Time
-	ErasedAt   time.Time
+	Profile      []byte // ciphertext of the person's profile under their data key
+	KeyID        string
+	Locale       string
+	State        SubjectState
+	CreatedAt    time.Time
+	UpdatedAt    time.Time
+	ErasedAt     time.Time
 }
 
 // SubjectStore holds data subjects.
