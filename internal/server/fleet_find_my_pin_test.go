@@ -53,6 +53,13 @@ func TestMacLockAndWipeNeedTheFindMyPINTheMacAsksFor(t *testing.T) {
 		if r := lock(siliconID, actions.Options{}); r.status != 201 {
 			t.Errorf("a lock of the Apple silicon Mac without a PIN: %d %s", r.status, r.body)
 		}
+		// A Mac that has not said which macOS it runs (its Authenticate
+		// named none, and its first DeviceInformation is still to come) may
+		// be an Intel Mac before macOS 11: a PIN is asked for.
+		_, quietID := f.enrolUnpolled("corporate", "", "", func(d *sim.Device) { mac(d); d.OSVersion = "" })
+		if r := lock(quietID, actions.Options{}); r.status != 400 || !strings.Contains(string(r.body), mdm.SkipPINRequired) {
+			t.Errorf("a lock of a Mac not heard from yet without a PIN: %d %s, want 400 %s", r.status, r.body, mdm.SkipPINRequired)
+		}
 
 		var bulk actions.Batch
 		f.must(201, f.owner, "POST", f.path("/actions"), actions.Request{Action: actions.Lock, Reason: "the office was broken into",

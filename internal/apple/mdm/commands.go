@@ -525,7 +525,7 @@ func (s *Service) prepare(ctx context.Context, q store.Queries, d store.Device, 
 			return store.Command{}, err
 		}
 		if len(missing) > 0 {
-			s.log.Info("mdm: DeviceInformation leaves out queries the device's enrolment grants no access right for; "+
+			s.log.Debug("mdm: DeviceInformation leaves out queries the device's enrolment grants no access right for; "+
 				"it must enrol again to grant them", "tenant", d.TenantID, "device", d.ID, "queries", missing)
 		}
 	}

@@ -294,13 +294,15 @@ func CheckFindMyPIN(ctx context.Context, q store.Queries, d store.Device, r mdmp
 		}
 	}
 	if !reported {
-		required = runsAtLeast(d, "10.8") && !runsAtLeast(d, "11.0")
+		// A Mac whose version is not known yet may be an Intel Mac before
+		// macOS 11: a PIN is asked for, as every Mac accepts one.
+		required = d.OSVersion == "" || (runsAtLeast(d, "10.8") && !runsAtLeast(d, "11.0"))
 	}
 	if !required {
 		return nil
 	}
-	return apperr.Invalid("this Mac needs its six-digit Find My PIN for %s (it said so, or it runs a macOS before 11, "+
-		"where every Mac does): set pin; without it the Mac refuses the command", command).With("reason", SkipPINRequired)
+	return apperr.Invalid("this Mac needs its six-digit Find My PIN for %s (it said so, it runs a macOS before 11, "+
+		"where every Mac does, or it has not said which macOS it runs yet): set pin; without it the Mac may refuse the command", command).With("reason", SkipPINRequired)
 }
 
 // reportedNow reads what device d last reported of its supervision and OS
