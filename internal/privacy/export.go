@@ -193,7 +193,6 @@ func (s *Service) gather(ctx context.Context, q store.Queries, tenantID, subject
 			return exp, err
 		}
 		exp.Person.Email, exp.Person.Name, exp.Person.Dept, exp.Person.AppleAccount = p.Email, p.Name, p.Department, p.ManagedAppleID
-		exp.Person.EarlierAppleAccounts = p.EarlierAppleIDs
 	}
 	devices, err := allDevices(ctx, q, tenantID, store.DeviceFilter{SubjectID: subjectID})
 	if err != nil {
@@ -353,7 +352,7 @@ var exportHTML = template.Must(template.New("export").Parse(`<!doctype html>
 <body><h1>What your organisation's device management holds about you</h1>
 <p>Generated {{.GeneratedAt.Format "2006-01-02 15:04 MST"}}. The file data.json next to this page holds the same data in full.</p>
 <h2>You</h2><table><tr><th>Name</th><td>{{.Person.Name}}</td></tr><tr><th>E-mail</th><td>{{.Person.Email}}</td></tr>
-<tr><th>Department</th><td>{{.Person.Dept}}</td></tr>{{with .Person.AppleAccount}}<tr><th>Managed Apple Account</th><td>{{.}}</td></tr>{{end}}{{range .Person.EarlierAppleAccounts}}<tr><th>Earlier Managed Apple Account</th><td>{{.}}</td></tr>{{end}}<tr><th>Status</th><td>{{.Person.State}}</td></tr></table>
+<tr><th>Department</th><td>{{.Person.Dept}}</td></tr>{{with .Person.AppleAccount}}<tr><th>Managed Apple Account</th><td>{{.}}</td></tr>{{end}}<tr><th>Status</th><td>{{.Person.State}}</td></tr></table>
 {{range .Devices}}<h2>Device ({{.Platform}}, {{.Ownership}}, {{.State}})</h2>
 <table><tr><th>Data</th><th>Value</th><th>Collected</th></tr>
 {{range .Inventory}}<tr><td>{{.Name}}</td><td>{{if .Unreadable}}<em>{{.Unreadable}}</em>{{else}}<code>{{printf "%s" .Value}}</code>{{end}}</td><td>{{.CollectedAt.Format "2006-01-02"}}</td></tr>

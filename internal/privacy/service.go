@@ -6,7 +6,6 @@ import (
 	"errors"
 	"log/slog"
 	"net/mail"
-	"slices"
 	"strings"
 	"time"
 
@@ -19,20 +18,22 @@ import (
 
 // Service is the privacy core's API for the HTTP layer, the CLI and jobs.
 type Service struct {
-	st       store.Store
-	vault    *keys.Vault
-	gate     *Gate
-	signer   *audit.Signer
-	log      *slog.Logger
-	now      func() time.Time
-	left     []DeviceLeftHook
-	erased   []DeviceErasedHook
-	forget   []SubjectErasedHook
-	exported []DeviceExportHook
-	personal []SubjectExportHook
-	wipeBack []FullWipeTakenBackHook
-	tellOff  []TellToLeaveHook
-	policy   []PolicyChangedHook
+	st     store.Store
+	vault  *keys.Vault
+	gate   *Gate
+	signer *audit.Signer
+	log    *slog.Logger
+	now    func() time.Time
+	left   []DeviceLeftHook
+	erased []DeviceErasedHook
+	forget []SubjectErasedHook
+	// accountReplaced: OnAccountReplaced.
+	accountReplaced []AccountReplacedHook
+	exported        []DeviceExportHook
+	personal        []SubjectExportHook
+	wipeBack        []FullWipeTakenBackHook
+	tellOff         []TellToLeaveHook
+	policy          []PolicyChangedHook
 }
 
 // DeviceLeftHook runs inside the transaction that takes a device out of
@@ -66,6 +67,18 @@ type SubjectErasedHook func(ctx context.Context, q store.Queries, sub store.Subj
 
 // OnSubjectErased adds a hook, before serving starts.
 func (s *Service) OnSubjectErased(h SubjectErasedHook) { s.forget = append(s.forget, h) }
+
+// AccountReplacedHook runs inside the transaction that replaces person
+// sub's Managed Apple Account, with the account given up, so that a
+// protocol adapter forgets what it derived from it while it still names
+// the person alone: the name may become another person's. An error undoes
+// the change.
+type AccountReplacedHook func(ctx context.Context, q store.Queries, sub store.Subject, account string) error
+
+// OnAccountReplaced adds a hook, before serving starts.
+func (s *Service) OnAccountReplaced(h AccountReplacedHook) {
+	s.accountReplaced = append(s.accountReplaced, h)
+}
 
 // DeviceExportHook returns what a protocol adapter holds about device d
 // besides its inventory, for its person's data export; it runs inside the
@@ -149,15 +162,7 @@ type Profile struct {
 	// their work e-mail, as when the organisation's accounts are not
 	// federated with its directory.
 	ManagedAppleID string `json:"managed_apple_id,omitempty"`
-	// EarlierAppleIDs are the accounts ManagedAppleID replaced: devices
-	// may still know the person by them, so erasure forgets them too.
-	EarlierAppleIDs []string `json:"earlier_apple_ids,omitempty"`
 }
-
-// maxEarlierAppleIDs bounds the accounts kept for erasure; beyond it the
-// oldest goes, as corrections that many times over are not an account's
-// history but a mistake.
-const maxEarlierAppleIDs = 10
 
 // AppleAccount is the Managed Apple Account the person signs in to a User
 // Enrollment with, and that its profile names.
@@ -169,16 +174,12 @@ func (p Profile) AppleAccount() string {
 }
 
 // AppleAccounts are the account names the person's devices may know them
-// by: the e-mail, the Managed Apple Account when it differs, and the
-// accounts it replaced.
+// by: the e-mail and, when it differs, the Managed Apple Account.
 func (p Profile) AppleAccounts() []string {
-	names := []string{p.Email}
-	for _, n := range append([]string{p.ManagedAppleID}, p.EarlierAppleIDs...) {
-		if n != "" && !slices.Contains(names, n) {
-			names = append(names, n)
-		}
+	if p.ManagedAppleID == "" || p.ManagedAppleID == p.Email {
+		return []string{p.Email}
 	}
-	return names
+	return []string{p.Email, p.ManagedAppleID}
 }
 
 // SubjectInput creates a data subject.
@@ -336,12 +337,17 @@ func (s *Service) UpdateSubject(ctx context.Context, tenantID, id string, in Sub
 			}
 			replaced := p.ManagedAppleID
 			set("managed_apple_id", &p.ManagedAppleID, appleID)
-			if replaced != "" && replaced != appleID && !slices.Contains(p.EarlierAppleIDs, replaced) {
-				p.EarlierAppleIDs = append(p.EarlierAppleIDs, replaced)
-				p.EarlierAppleIDs = p.EarlierAppleIDs[max(0, len(p.EarlierAppleIDs)-maxEarlierAppleIDs):]
-			}
 			if sub.AppleIDIndex, err = s.appleIDIndex(ctx, q, tenantID, appleID); err != nil {
 				return err
+			}
+			if replaced != "" && replaced != appleID {
+				// Still the person's here: what derives from it goes
+				// before the name can become someone else's.
+				for _, h := range s.accountReplaced {
+					if err := h(ctx, q, sub, replaced); err != nil {
+						return err
+					}
+				}
 			}
 		}
 		if err := checkProfileLengths(p.Name, p.Department); err != nil {
@@ -382,29 +388,6 @@ func (s *Service) appleIDIndex(ctx context.Context, q store.Queries, tenantID, a
 		return nil, nil
 	}
 	return s.vault.BlindIndex(ctx, q, tenantID, "user.email", appleID)
-}
-
-// OwnAppleAccounts is p.AppleAccounts() without the names another person
-// of the tenant now has, as an e-mail or a Managed Apple Account: an
-// account the person gave up may since be someone else's, and erasing the
-// person must not reach them.
-func (s *Service) OwnAppleAccounts(ctx context.Context, q store.Queries, sub store.Subject, p Profile) ([]string, error) {
-	var own []string
-	for _, name := range p.AppleAccounts() {
-		idx, err := s.vault.BlindIndex(ctx, q, sub.TenantID, "user.email", name)
-		if err != nil {
-			return nil, err
-		}
-		holder, err := q.Subjects().GetByAccountIndex(ctx, sub.TenantID, idx)
-		if err == nil && holder.ID != sub.ID {
-			continue
-		}
-		if err != nil && !errors.Is(err, store.ErrNotFound) {
-			return nil, err
-		}
-		own = append(own, name)
-	}
-	return own, nil
 }
 
 // FindSubjectByEmail looks a person up through the blind index.

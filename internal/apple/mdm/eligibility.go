@@ -296,7 +296,8 @@ func CheckFindMyPIN(ctx context.Context, q store.Queries, d store.Device, r mdmp
 	if !reported {
 		// A Mac whose version is not known yet may be an Intel Mac before
 		// macOS 11: a PIN is asked for, as every Mac accepts one.
-		required = d.OSVersion == "" || (runsAtLeast(d, "10.8") && !runsAtLeast(d, "11.0"))
+		_, known := parseOSVersion(d.OSVersion)
+		required = !known || (runsAtLeast(d, "10.8") && !runsAtLeast(d, "11.0"))
 	}
 	if !required {
 		return nil

@@ -85,6 +85,7 @@ func New(st store.Store, priv *privacy.Service, sealer secrets.Sealer, cfg Confi
 	priv.OnDeviceErased(s.forgetAccounts)
 	priv.OnDeviceErased(s.forgetErrorText)
 	priv.OnSubjectErased(s.forgetPerson)
+	priv.OnAccountReplaced(s.forgetReplacedAccount)
 	priv.OnDeviceExport(s.exportDevice)
 	priv.OnSubjectExport(s.exportSubject)
 	priv.OnFullWipeTakenBack(s.takeBackFullWipe)

@@ -296,27 +296,41 @@ func (s *Service) forgetAccounts(ctx context.Context, q store.Queries, d store.D
 // commands were cancelled.
 const erasedPersonChain = `[{"LocalizedDescription":"cancelled: the user was erased"}]`
 
+// replacedAccountChain is why the commands of a Shared iPad channel keyed
+// on a Managed Apple Account an admin replaced were cancelled.
+const replacedAccountChain = `[{"LocalizedDescription":"cancelled: the user's Managed Apple Account was replaced"}]`
+
 // forgetPerson is the privacy core's hook for an erased person. Their
 // account may be on devices not assigned to them (a Shared iPad, a
 // colleague's Mac), so every open user channel of the tenant is checked
 // against what derives from the person's account names (their e-mail, and
-// their Managed Apple Account when it differs): a matching account index
-// goes, so the account cannot be looked up, and a Shared iPad channel keyed
-// on one of them closes, its user index being the account's. (Closed
-// channels hold no index.) A user who logs in again opens a new channel.
+// their Managed Apple Account when it differs): see forgetAccountNames.
 func (s *Service) forgetPerson(ctx context.Context, q store.Queries, sub store.Subject, p privacy.Profile, rows map[string]int) error {
 	if p.Email == "" {
 		return nil
 	}
-	accounts, err := s.priv.OwnAppleAccounts(ctx, q, sub, p)
-	if err != nil {
-		return err
-	}
+	return s.forgetAccountNames(ctx, q, sub.TenantID, p.AppleAccounts(), erasedPersonChain, rows)
+}
+
+// forgetReplacedAccount is the privacy core's hook for a person's Managed
+// Apple Account replaced by another: what derives from the old name goes
+// as at erasure, while it is still theirs alone.
+func (s *Service) forgetReplacedAccount(ctx context.Context, q store.Queries, sub store.Subject, account string) error {
+	return s.forgetAccountNames(ctx, q, sub.TenantID, []string{account}, replacedAccountChain, map[string]int{})
+}
+
+// forgetAccountNames checks every open user channel of the tenant against
+// what derives from the account names: a matching account index goes, so
+// the account cannot be looked up, and a Shared iPad channel keyed on one
+// of them closes, its user index being the account's. (Closed channels
+// hold no index.) A user who logs in again opens a new channel. chain is
+// why the closed channels' commands were cancelled; rows counts what went.
+func (s *Service) forgetAccountNames(ctx context.Context, q store.Queries, tenantID string, accounts []string, chain string, rows map[string]int) error {
 	const page = 500
 	var device, afterID string
 	var accountIdx, userIdx [][]byte
 	for {
-		ucs, err := q.AppleUserChannels().ListOpen(ctx, sub.TenantID, device, afterID, page)
+		ucs, err := q.AppleUserChannels().ListOpen(ctx, tenantID, device, afterID, page)
 		if err != nil {
 			return err
 		}
@@ -335,7 +349,7 @@ func (s *Service) forgetPerson(ctx context.Context, q store.Queries, sub store.S
 				if _, err := q.Devices().Lock(ctx, uc.TenantID, uc.DeviceID); err != nil {
 					return err
 				}
-				if _, err := s.closeUserChannel(ctx, q, uc, erasedPersonChain); err != nil {
+				if _, err := s.closeUserChannel(ctx, q, uc, chain); err != nil {
 					return err
 				}
 				rows["apple_user_channels_closed"]++

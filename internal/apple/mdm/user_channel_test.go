@@ -640,8 +640,9 @@ func testErasureForgetsAccountsEverywhere(t *testing.T, st store.Store) {
 		t.Errorf("after erasing carl, his Managed Apple Account is still found on the Shared iPad: %d, %v", len(found), err)
 	}
 
-	// An account given up and since given to someone else is theirs:
-	// erasing its former holder leaves it alone.
+	// An account given up is forgotten at once, while it is still its
+	// holder's alone: once someone else has it, erasing its former holder
+	// leaves it alone.
 	erin, err := f.priv.CreateSubject(f.ctx, f.tenant, privacy.SubjectInput{Email: "erin@school.example", ManagedAppleID: "e.k@appleid.school.example"}, admin)
 	if err != nil {
 		t.Fatal(err)
@@ -653,7 +654,13 @@ func testErasureForgetsAccountsEverywhere(t *testing.T, st store.Store) {
 	if _, err := f.priv.UpdateSubject(f.ctx, f.tenant, erin.ID, privacy.SubjectUpdate{ManagedAppleID: &erinsNew}, admin); err != nil {
 		t.Fatal(err)
 	}
+	if found, err := f.svc.UserChannels(f.ctx, f.tenant, sharedIPad.ID, given, admin); err != nil || len(found) != 0 {
+		t.Errorf("the account erin gave up is still found on the Shared iPad: %d, %v", len(found), err)
+	}
 	if _, err := f.priv.CreateSubject(f.ctx, f.tenant, privacy.SubjectInput{Email: "emil@school.example", ManagedAppleID: given}, admin); err != nil {
+		t.Fatal(err)
+	}
+	if err := iPadUser(given).LogIn(f.ctx); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := f.priv.EraseSubject(f.ctx, f.tenant, erin.ID, "erasure request", admin); err != nil {

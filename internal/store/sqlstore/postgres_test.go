@@ -3,6 +3,7 @@ package sqlstore_test
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"net/url"
 	"os"
@@ -99,5 +100,48 @@ func TestPostgresRetriesDeadlock(t *testing.T) {
 	wg.Wait()
 	if errs[0] != nil || errs[1] != nil || attempts.Load() < 3 {
 		t.Fatalf("errors %v, %d attempts; want both to succeed after a retry", errs, attempts.Load())
+	}
+}
+
+// TestPostgresAccountNamesTakenInTurn: one transaction registers a person
+// with an e-mail while another gives that name to someone else as their
+// Apple account. Each checks the name is free before writing, which under
+// read committed both would find, and no unique index spans the two
+// columns: the tenant's name lock makes the second wait for the first and
+// find the name taken.
+func TestPostgresAccountNamesTakenInTurn(t *testing.T) {
+	st := storetest.OpenPostgres(t)
+	ctx := context.Background()
+	now := time.Now().UTC()
+	tenant := store.Tenant{ID: store.NewID(), Kind: store.TenantProvider, Name: "Names", CreatedAt: now, UpdatedAt: now}
+	tenant.Slug = "names-" + tenant.ID
+	other := store.Subject{ID: store.NewID(), TenantID: tenant.ID, Pseudonym: "person-other", EmailIndex: []byte("idx-other"),
+		State: store.SubjectActive, CreatedAt: now, UpdatedAt: now}
+	if err := st.Tx(ctx, func(q store.Queries) error {
+		if err := q.Tenants().Create(ctx, tenant); err != nil {
+			return err
+		}
+		return q.Subjects().Create(ctx, other)
+	}); err != nil {
+		t.Fatal(err)
+	}
+	created, done := make(chan struct{}), make(chan error, 1)
+	go func() {
+		<-created
+		other.AppleIDIndex = []byte("idx-taken")
+		done <- st.Tx(ctx, func(q store.Queries) error { return q.Subjects().Update(ctx, other) })
+	}()
+	err := st.Tx(ctx, func(q store.Queries) error {
+		err := q.Subjects().Create(ctx, store.Subject{ID: store.NewID(), TenantID: tenant.ID, Pseudonym: "person-first",
+			EmailIndex: []byte("idx-taken"), State: store.SubjectActive, CreatedAt: now, UpdatedAt: now})
+		close(created)
+		time.Sleep(300 * time.Millisecond) // the other transaction runs meanwhile, up to the lock
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := <-done; !errors.Is(err, store.ErrConflict) {
+		t.Fatalf("giving away a name registered at the same time: %v, want a conflict", err)
 	}
 }

@@ -46,6 +46,16 @@ func (s subjectStore) checkAccountNames(ctx context.Context, what string, x stor
 	if len(x.EmailIndex) == 0 && len(x.AppleIDIndex) == 0 {
 		return nil
 	}
+	if s.q.inTx && s.q.db.dialect.name == "postgres" {
+		// Under read committed two writers could each find a name free and
+		// take it, one as an e-mail and one as an account, which no unique
+		// index sees: they take the tenant's name lock in turn. (SQLite's
+		// single writer runs them one at a time already.)
+		if _, err := s.q.x.ExecContext(ctx, `SELECT pg_advisory_xact_lock(hashtextextended($1, 0))`,
+			"steward.subject-names:"+x.TenantID); err != nil {
+			return mapErr(what, err)
+		}
+	}
 	// An absent index is NULL, which IN matches to nothing.
 	n, err := s.q.count(ctx, what, `SELECT COUNT(*) FROM subjects WHERE tenant_id = $1 AND id <> $2
 		AND (email_index IN ($3, $4) OR apple_id_index IN ($3, $4))`, x.TenantID, x.ID, blob(x.EmailIndex), blob(x.AppleIDIndex))
@@ -71,15 +81,6 @@ func (s subjectStore) GetByEmailIndex(ctx context.Context, tenantID string, inde
 	x, err := scanSubject(s.q.x.QueryRowContext(ctx, `SELECT `+subjectColumns+` FROM subjects
 		WHERE tenant_id = $1 AND email_index = $2`, tenantID, index))
 	return x, mapErr("reading subject by e-mail", err)
-}
-
-func (s subjectStore) GetByAccountIndex(ctx context.Context, tenantID string, index []byte) (store.Subject, error) {
-	if len(index) == 0 {
-		return store.Subject{}, fmt.Errorf("sqlstore: reading subject by account: %w", store.ErrNotFound)
-	}
-	x, err := scanSubject(s.q.x.QueryRowContext(ctx, `SELECT `+subjectColumns+` FROM subjects
-		WHERE tenant_id = $1 AND (email_index = $2 OR apple_id_index = $2)`, tenantID, index))
-	return x, mapErr("reading subject by account", err)
 }
 
 func (s subjectStore) List(ctx context.Context, tenantID string, p store.Page) ([]store.Subject, error) {

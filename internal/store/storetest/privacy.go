@@ -196,14 +196,6 @@ func testSubjects(t *testing.T, st store.Store) {
 	if got, err := st.Read().Subjects().Get(ctx, other.ID, elsewhere.ID); err != nil || got.ID != elsewhere.ID {
 		t.Fatalf("the same name in another tenant: %+v, %v", got, err)
 	}
-	for idx, want := range map[string]string{"idx-carol": s3.ID, "idx-carol-apple": s3.ID, "idx-nobody": ""} {
-		got, err := r.GetByAccountIndex(ctx, tn.ID, []byte(idx))
-		if want == "" {
-			wantErr(t, err, store.ErrNotFound, "GetByAccountIndex of a name nobody has")
-		} else if err != nil || got.ID != want {
-			t.Fatalf("GetByAccountIndex(%s) = %+v, %v; want %s", idx, got, err, want)
-		}
-	}
 	s3.AppleIDIndex = nil // erasure clears it; the name is free again
 	tx(t, st, func(q store.Queries) error { return q.Subjects().Update(ctx, s3) })
 	s2.AppleIDIndex = []byte("idx-carol-apple")
