@@ -56,7 +56,7 @@ func (s *Server) recoverPanics(next http.Handler) http.Handler {
 				// The stack names code, not data; the panic value might hold
 				// data, so only its type is logged.
 				s.log.ErrorContext(r.Context(), "panic in handler", "request_id", requestID(r.Context()),
-					"panic_type", typeName(v), "stack", string(debug.Stack()))
+					"panic_type", PanicType(v), "stack", string(debug.Stack()))
 				writeError(w, r, s.log, apperr.New(apperr.KindInternal, "internal error"))
 			}
 		}()
@@ -64,7 +64,9 @@ func (s *Server) recoverPanics(next http.Handler) http.Handler {
 	})
 }
 
-func typeName(v any) string {
+// PanicType names the kind of a recovered panic value without its
+// content, which may hold the request's data.
+func PanicType(v any) string {
 	switch v.(type) {
 	case error:
 		return "error"

@@ -7,6 +7,8 @@ import (
 	"runtime"
 	"runtime/debug"
 	"strings"
+
+	"github.com/steward-mdm/steward/internal/api"
 )
 
 // recoverDevicePanics answers a device-facing request whose handler
@@ -58,18 +60,7 @@ func describePanic(v any) string {
 	if err, ok := v.(error); ok && errors.As(err, &re) {
 		return re.Error()
 	}
-	return typeName(v)
-}
-
-func typeName(v any) string {
-	switch v.(type) {
-	case error:
-		return "error"
-	case string:
-		return "string"
-	default:
-		return "other"
-	}
+	return api.PanicType(v)
 }
 
 // startTrackingWriter notes whether the response has begun.
