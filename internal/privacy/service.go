@@ -18,16 +18,15 @@ import (
 
 // Service is the privacy core's API for the HTTP layer, the CLI and jobs.
 type Service struct {
-	st     store.Store
-	vault  *keys.Vault
-	gate   *Gate
-	signer *audit.Signer
-	log    *slog.Logger
-	now    func() time.Time
-	left   []DeviceLeftHook
-	erased []DeviceErasedHook
-	forget []SubjectErasedHook
-	// accountReplaced: OnAccountReplaced.
+	st              store.Store
+	vault           *keys.Vault
+	gate            *Gate
+	signer          *audit.Signer
+	log             *slog.Logger
+	now             func() time.Time
+	left            []DeviceLeftHook
+	erased          []DeviceErasedHook
+	forget          []SubjectErasedHook
 	accountReplaced []AccountReplacedHook
 	exported        []DeviceExportHook
 	personal        []SubjectExportHook
