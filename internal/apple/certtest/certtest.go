@@ -17,6 +17,17 @@ import (
 // signed by parent (self-signed when nil), and its key.
 func Issue(t testing.TB, subject string, ca bool, parent *x509.Certificate, parentKey crypto.Signer) (*x509.Certificate, crypto.Signer) {
 	t.Helper()
+	usage := x509.KeyUsageDigitalSignature
+	if ca {
+		usage |= x509.KeyUsageCertSign
+	}
+	return IssueUntil(t, subject, ca, time.Now().Add(24*time.Hour), usage, parent, parentKey)
+}
+
+// IssueUntil is Issue with the certificate's end and key usage given.
+func IssueUntil(t testing.TB, subject string, ca bool, notAfter time.Time, usage x509.KeyUsage,
+	parent *x509.Certificate, parentKey crypto.Signer) (*x509.Certificate, crypto.Signer) {
+	t.Helper()
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
 		t.Fatal(err)
@@ -26,10 +37,7 @@ func Issue(t testing.TB, subject string, ca bool, parent *x509.Certificate, pare
 		t.Fatal(err)
 	}
 	tmpl := &x509.Certificate{SerialNumber: serial, Subject: pkix.Name{CommonName: subject}, NotBefore: time.Now().Add(-time.Hour),
-		NotAfter: time.Now().Add(24 * time.Hour), IsCA: ca, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageDigitalSignature}
-	if ca {
-		tmpl.KeyUsage |= x509.KeyUsageCertSign
-	}
+		NotAfter: notAfter, IsCA: ca, BasicConstraintsValid: true, KeyUsage: usage}
 	if parent == nil {
 		parent, parentKey = tmpl, key
 	}

@@ -1,17 +1,13 @@
 package mdm_test
 
 import (
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
-	"crypto/x509/pkix"
-	"math/big"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/steward-mdm/steward/internal/apple/certtest"
 	"github.com/steward-mdm/steward/internal/privacy"
 	"github.com/steward-mdm/steward/internal/sim"
 	"github.com/steward-mdm/steward/internal/store/storetest"
@@ -22,29 +18,9 @@ import (
 // certificate chain would come.
 func operatorSigner(t *testing.T, notAfter time.Time, usage x509.KeyUsage) (tls.Certificate, *x509.CertPool) {
 	t.Helper()
-	issue := func(cn string, ca bool, usage x509.KeyUsage, parent *x509.Certificate, parentKey *ecdsa.PrivateKey) (*x509.Certificate, *ecdsa.PrivateKey) {
-		key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-		if err != nil {
-			t.Fatal(err)
-		}
-		tmpl := &x509.Certificate{SerialNumber: big.NewInt(time.Now().UnixNano()), Subject: pkix.Name{CommonName: cn},
-			NotBefore: time.Now().Add(-time.Hour), NotAfter: notAfter, KeyUsage: usage, IsCA: ca, BasicConstraintsValid: true}
-		if parent == nil {
-			parent, parentKey = tmpl, key
-		}
-		der, err := x509.CreateCertificate(rand.Reader, tmpl, parent, &key.PublicKey, parentKey)
-		if err != nil {
-			t.Fatal(err)
-		}
-		cert, err := x509.ParseCertificate(der)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return cert, key
-	}
-	root, rootKey := issue("Public Root", true, x509.KeyUsageCertSign, nil, nil)
-	mid, midKey := issue("Public Intermediate", true, x509.KeyUsageCertSign, root, rootKey)
-	leaf, leafKey := issue("mdm.example.test", false, usage, mid, midKey)
+	root, rootKey := certtest.IssueUntil(t, "Public Root", true, notAfter, x509.KeyUsageCertSign, nil, nil)
+	mid, midKey := certtest.IssueUntil(t, "Public Intermediate", true, notAfter, x509.KeyUsageCertSign, root, rootKey)
+	leaf, leafKey := certtest.IssueUntil(t, "mdm.example.test", false, notAfter, usage, mid, midKey)
 	roots := x509.NewCertPool()
 	roots.AddCert(root)
 	return tls.Certificate{Certificate: [][]byte{leaf.Raw, mid.Raw}, PrivateKey: leafKey}, roots
