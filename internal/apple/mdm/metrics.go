@@ -69,23 +69,17 @@ func (c pushCollector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(identitiesExpired, prometheus.GaugeValue, float64(n.Expired), n.TenantID)
 	}
 	for _, t := range tenants {
-		cert, err := c.s.PushCertificate(ctx, t)
+		st, err := c.s.PushCertificateStatus(ctx, t)
 		if errors.Is(err, ErrNoPushCertificate) {
 			continue
 		}
 		if err != nil {
-			c.s.log.Warn("metrics: a push certificate does not open", "tenant", t, "error", err.Error())
+			c.s.log.Warn("metrics: a push certificate or its refusal does not read", "tenant", t, "error", err.Error())
 			continue
 		}
-		st := cert.Status(now)
 		ch <- prometheus.MustNewConstMetric(pushCertDaysLeft, prometheus.GaugeValue, float64(st.DaysLeft), t, st.Topic)
-		refusal, err := pushRefusal(ctx, c.s.st.Read().Settings(), t, cert.Serial)
-		if err != nil {
-			c.s.log.Warn("metrics: reading a push certificate's refusal", "tenant", t, "error", err.Error())
-			continue
-		}
 		refused := 0.0
-		if refusal != nil {
+		if st.Refused != nil {
 			refused = 1
 		}
 		ch <- prometheus.MustNewConstMetric(pushCertRefused, prometheus.GaugeValue, refused, t, st.Topic)
