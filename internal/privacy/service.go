@@ -334,18 +334,13 @@ func (s *Service) UpdateSubject(ctx context.Context, tenantID, id string, in Sub
 			if appleID == p.Email {
 				appleID = "" // the e-mail already is the account
 			}
-			replaced := p.ManagedAppleID
-			set("managed_apple_id", &p.ManagedAppleID, appleID)
-			if sub.AppleIDIndex, err = s.appleIDIndex(ctx, q, tenantID, appleID); err != nil {
-				return err
-			}
-			if replaced != "" && replaced != appleID {
-				// Still the person's here: what derives from it goes
-				// before the name can become someone else's.
-				for _, h := range s.accountReplaced {
-					if err := h(ctx, q, sub, replaced); err != nil {
-						return err
-					}
+			if replaced := p.ManagedAppleID; replaced != appleID {
+				set("managed_apple_id", &p.ManagedAppleID, appleID)
+				if sub.AppleIDIndex, err = s.appleIDIndex(ctx, q, tenantID, appleID); err != nil {
+					return err
+				}
+				if err := s.accountGivenUp(ctx, q, sub, replaced); err != nil {
+					return err
 				}
 			}
 		}
@@ -373,6 +368,22 @@ func (s *Service) UpdateSubject(ctx context.Context, tenantID, id string, in Sub
 		return audit.Append(ctx, q, e)
 	})
 	return sub, err
+}
+
+// accountGivenUp tells the AccountReplacedHooks of the Managed Apple
+// Account sub gave up ("" when the e-mail was the account): while it is
+// still theirs, what derives from it goes before the name can become
+// someone else's.
+func (s *Service) accountGivenUp(ctx context.Context, q store.Queries, sub store.Subject, account string) error {
+	if account == "" {
+		return nil
+	}
+	for _, h := range s.accountReplaced {
+		if err := h(ctx, q, sub, account); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // errAccountNameTaken: one account name, as an e-mail or a Managed Apple
