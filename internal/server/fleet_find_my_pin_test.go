@@ -8,6 +8,7 @@ import (
 	"github.com/steward-mdm/steward/internal/actions"
 	"github.com/steward-mdm/steward/internal/api"
 	"github.com/steward-mdm/steward/internal/apple/mdm"
+	"github.com/steward-mdm/steward/internal/privacy"
 	"github.com/steward-mdm/steward/internal/sim"
 	"github.com/steward-mdm/steward/internal/store"
 	"github.com/steward-mdm/steward/internal/store/storetest"
@@ -30,6 +31,8 @@ func (f *testFleet) batchStates(batchID string) map[string][2]string {
 // but needs it too; both are refused a lock or wipe without one, when
 // requested and, for a wipe the Mac started needing it for meanwhile, at
 // approval. An Apple silicon Mac says it needs none and is locked without.
+// A Mac that has not said, not polled yet or under a policy that keeps no
+// security state, is asked for one.
 func TestMacLockAndWipeNeedTheFindMyPINTheMacAsksFor(t *testing.T) {
 	storetest.ForEachEngine(t, func(t *testing.T, st store.Store) {
 		f := newFleet(t, st)
@@ -53,12 +56,15 @@ func TestMacLockAndWipeNeedTheFindMyPINTheMacAsksFor(t *testing.T) {
 		if r := lock(siliconID, actions.Options{}); r.status != 201 {
 			t.Errorf("a lock of the Apple silicon Mac without a PIN: %d %s", r.status, r.body)
 		}
-		// A Mac that has not said which macOS it runs (its Authenticate
-		// named none, and its first DeviceInformation is still to come) may
-		// be an Intel Mac before macOS 11: a PIN is asked for.
+		// A Mac whose first DeviceInformation is still to come has not said
+		// whether it needs a PIN, whether or not its Authenticate named its
+		// macOS: a PIN is asked for.
 		_, quietID := f.enrolUnpolled("corporate", "", "", func(d *sim.Device) { mac(d); d.OSVersion = "" })
-		if r := lock(quietID, actions.Options{}); r.status != 400 || !strings.Contains(string(r.body), mdm.SkipPINRequired) {
-			t.Errorf("a lock of a Mac not heard from yet without a PIN: %d %s, want 400 %s", r.status, r.body, mdm.SkipPINRequired)
+		_, sonomaID := f.enrolUnpolled("corporate", "", "", func(d *sim.Device) { mac(d); d.IntelMac = true; d.OSVersion = "14.6" })
+		for name, id := range map[string]string{"a Mac not heard from yet": quietID, "a Mac on macOS 14 not polled yet": sonomaID} {
+			if r := lock(id, actions.Options{}); r.status != 400 || !strings.Contains(string(r.body), mdm.SkipPINRequired) {
+				t.Errorf("a lock of %s without a PIN: %d %s, want 400 %s", name, r.status, r.body, mdm.SkipPINRequired)
+			}
 		}
 
 		var bulk actions.Batch
@@ -92,6 +98,22 @@ func TestMacLockAndWipeNeedTheFindMyPINTheMacAsksFor(t *testing.T) {
 		f.must(200, second, "POST", f.path("/action-approvals/"+parked.ApprovalID), actions.Decision{Approve: true}, nil)
 		if got := f.batchStates(parked.ID)[siliconID]; got != [2]string{store.ActionRefused, mdm.SkipPINRequired} {
 			t.Errorf("the wipe approved after the Mac said it needs a PIN: %v, want refused %s", got, mdm.SkipPINRequired)
+		}
+
+		// Where the policy keeps no security state, no Mac can say: an
+		// Intel Mac on macOS 14, polled, is asked for a PIN all the same.
+		var dropped api.PolicyChangeView
+		f.must(200, f.owner, "POST", f.path("/privacy/policy-changes"), api.PolicyChangeRequest{Reason: "no security state of company Macs",
+			Changes: []privacy.Change{{Ownership: privacy.Corporate, Category: privacy.SecurityState, Mode: privacy.Drop}}}, &dropped)
+		if !dropped.Applied {
+			t.Fatalf("dropping corporate security state: %+v", dropped)
+		}
+		_, unsaidID := f.enrol("corporate", "", "", func(d *sim.Device) { mac(d); d.IntelMac = true; d.OSVersion = "14.6" })
+		if r := lock(unsaidID, actions.Options{}); r.status != 400 || !strings.Contains(string(r.body), mdm.SkipPINRequired) {
+			t.Errorf("a lock of an Intel Mac whose policy drops security state, without a PIN: %d %s, want 400 %s", r.status, r.body, mdm.SkipPINRequired)
+		}
+		if r := lock(unsaidID, actions.Options{PIN: "123456"}); r.status != 201 {
+			t.Errorf("a lock of that Mac with a PIN: %d %s", r.status, r.body)
 		}
 	})
 }

@@ -258,8 +258,11 @@ func updatesByVersion(r mdmproto.ScheduleOSUpdate, d store.Device) (mdmproto.Req
 // From macOS 11 a Mac reports whether it needs one (PINRequiredForDeviceLock,
 // PINRequiredForEraseDevice in information.device.yaml; Apple silicon says
 // no); before, every Mac is an Intel one, which needs it from 10.8, where
-// the PIN came. A Mac on 11 or later that has not reported yet (or whose
-// policy keeps no security state) is let through: most of them need none.
+// the PIN came. A Mac that has not said whether it needs one (its first
+// DeviceInformation answer is still to come, or its policy keeps no
+// security state) is asked for one too, whatever its version: every Mac
+// from 10.8 accepts a PIN, and an Intel Mac locked without one stays
+// unlocked, lost.
 func CheckFindMyPIN(ctx context.Context, q store.Queries, d store.Device, r mdmproto.Request) error {
 	var field, command string
 	switch r := r.(type) {
@@ -294,16 +297,15 @@ func CheckFindMyPIN(ctx context.Context, q store.Queries, d store.Device, r mdmp
 		}
 	}
 	if !reported {
-		// A Mac whose version is not known yet may be an Intel Mac before
-		// macOS 11: a PIN is asked for, as every Mac accepts one.
-		_, known := parseOSVersion(d.OSVersion)
-		required = !known || (runsAtLeast(d, "10.8") && !runsAtLeast(d, "11.0"))
+		// Only a Mac known to run a macOS before 10.8, which has no PIN,
+		// goes without (runsAtLeast holds for an unknown version).
+		required = runsAtLeast(d, "10.8")
 	}
 	if !required {
 		return nil
 	}
-	return apperr.Invalid("this Mac needs its six-digit Find My PIN for %s (it said so, it runs a macOS before 11, "+
-		"where every Mac does, or it has not said which macOS it runs yet): set pin; without it the Mac may refuse the command", command).With("reason", SkipPINRequired)
+	return apperr.Invalid("this Mac needs its six-digit Find My PIN for %s (it said so, or it has not said whether it does, "+
+		"and an Intel Mac does): set pin; without it the Mac may refuse the command", command).With("reason", SkipPINRequired)
 }
 
 // reportedNow reads what device d last reported of its supervision and OS
