@@ -481,10 +481,18 @@ func declarativeResponse(m *mdmproto.DeclarativeManagement) ([]byte, error) {
 }
 
 // auditRefusal records a certificate speaking for another device: a stolen
-// or copied identity is a security event the tenant must see.
+// or copied identity is a security event the tenant must see. While it
+// goes on, one entry per misuseAuditInterval says how many refusals came
+// since the last; the ones in between are logged only.
 func (s *Service) auditRefusal(ctx context.Context, tenantID string, cert *x509.Certificate, ip string) {
+	fp := Fingerprint(cert)
+	audited, unaudited := s.misuse.admit(string(fp), s.clock())
+	if !audited {
+		s.log.DebugContext(ctx, "a device certificate named another device again; audited at most every "+misuseAuditInterval.String(),
+			"tenant", tenantID, "certificate_serial", cert.SerialNumber.String())
+		return
+	}
 	err := s.st.Tx(ctx, func(q store.Queries) error {
-		fp := Fingerprint(cert)
 		ch, err := q.AppleChannels().GetByCert(ctx, fp)
 		renewed := errors.Is(err, store.ErrNotFound)
 		if renewed {
@@ -495,8 +503,9 @@ func (s *Service) auditRefusal(ctx context.Context, tenantID string, cert *x509.
 		}
 		e := iam.Actor{Type: store.ActorDevice, ID: ch.DeviceID, SourceIP: ip}.Entry(tenantID, "mdm.identity_mismatch", "device", ch.DeviceID, audit.OutcomeDenied)
 		e.Reason = "a request signed with this device's certificate named another device"
+		e.Details = map[string]any{"refusals_since_last_entry": unaudited}
 		if renewed {
-			e.Details = map[string]any{"renewed_certificate": true}
+			e.Details["renewed_certificate"] = true
 		}
 		return audit.Append(ctx, q, e)
 	})

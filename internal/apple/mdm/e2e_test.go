@@ -14,6 +14,7 @@ import (
 	"net/url"
 	"strings"
 	"testing"
+	"time"
 
 	"howett.net/plist"
 
@@ -353,8 +354,9 @@ func auditSeq(t *testing.T, st store.Store, tenant string) int64 {
 
 // TestRenewedCertificateForAnotherDevice: a renewed certificate the
 // channel has not moved to yet, speaking for another UDID, is refused and
-// audited as the device's, on both endpoints, and changes nothing else: the
-// device it was issued to still moves its channel over with it.
+// audited as the device's, on both endpoints (at most once per interval,
+// counting the refusals between), and changes nothing else: the device it
+// was issued to still moves its channel over with it.
 func TestRenewedCertificateForAnotherDevice(t *testing.T) {
 	storetest.ForEachEngine(t, func(t *testing.T, st store.Store) {
 		f := newFixture(t, st)
@@ -376,9 +378,24 @@ func TestRenewedCertificateForAnotherDevice(t *testing.T) {
 		if _, err := thief.Checkin(f.ctx, update); status(t, err) != http.StatusForbidden {
 			t.Errorf("a check-in with the renewed certificate for another UDID: %v, want 403", err)
 		}
+		// Audited once per interval while it goes on: the check-in right
+		// after the connect is counted into the next entry.
+		if got := auditSeq(t, st, f.tenant); got != head+1 {
+			t.Errorf("%d audit entries after two refusals in a row, want 1", got-head)
+		}
+		f.svc.SetClock(func() time.Time { return time.Now().Add(6 * time.Minute) })
+		if _, err := thief.Send(f.ctx, map[string]any{"Status": "Idle"}); status(t, err) != http.StatusForbidden {
+			t.Errorf("a connect with the renewed certificate for another UDID, later: %v, want 403", err)
+		}
 		refused, err := st.Read().Audit().List(f.ctx, f.tenant, store.AuditFilter{Action: "mdm.identity_mismatch", AfterSeq: head})
 		if err != nil || len(refused) != 2 || refused[0].TargetID != dev.ID || refused[1].TargetID != dev.ID || refused[0].Outcome != "denied" {
 			t.Fatalf("refusals audited: %+v (%v), want two against %s", refused, err, dev.ID)
+		}
+		var details struct {
+			Since int `json:"refusals_since_last_entry"`
+		}
+		if err := json.Unmarshal(refused[1].Details, &details); err != nil || details.Since != 1 {
+			t.Errorf("the second entry counts %s refusals since the first (%v), want 1", refused[1].Details, err)
 		}
 		if got := auditSeq(t, st, f.tenant); got != head+2 {
 			t.Errorf("%d audit entries, want the 2 refusals", got-head)

@@ -41,6 +41,8 @@ type Service struct {
 	pushers   []*Pusher // whose APNs clients dropPushClients closes
 
 	pushFailures *prometheus.CounterVec // by tenant and reason; see MetricsCollector
+
+	misuse misuseAudits // which refusals of a certificate naming another device are audited
 }
 
 // Hooks let device management follow the protocol, and tell it what only
