@@ -2,6 +2,7 @@ package mdm_test
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -20,7 +21,8 @@ import (
 )
 
 // answeringAPNs answers every push with the status and reason set last,
-// and counts the requests.
+// and counts the requests. Each answer carries an apns-id, as APNs' do:
+// the request's, or one of its own numbered by request.
 type answeringAPNs struct {
 	mu       sync.Mutex
 	status   int
@@ -28,10 +30,18 @@ type answeringAPNs struct {
 	requests int
 }
 
-func (a *answeringAPNs) ServeHTTP(w http.ResponseWriter, _ *http.Request) {
+// apnsID is the apns-id answeringAPNs gives its nth request that named none.
+func apnsID(n int) string { return fmt.Sprintf("6f2c1d3e-0000-4000-8000-%012d", n) }
+
+func (a *answeringAPNs) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	a.requests++
+	id := r.Header.Get("apns-id")
+	if id == "" {
+		id = apnsID(a.requests)
+	}
+	w.Header().Set("apns-id", id)
 	if a.status != http.StatusOK {
 		w.WriteHeader(a.status)
 		_, _ = fmt.Fprintf(w, `{"reason":%q}`, a.reason)
@@ -143,8 +153,10 @@ func TestRefusedPushCertificate(t *testing.T) {
 			t.Fatalf("refused: %d delivered, %d requests", n, sent)
 		}
 		s := f.status()
-		if r := s.Refused; r == nil || r.Status != 403 || r.Reason != "BadCertificate" || !r.Since.Equal(start) || !r.At.Equal(start) {
-			t.Fatalf("the refusal on record: %+v, want it at %v", r, start)
+		first := f.apns.seen()
+		if r := s.Refused; r == nil || r.Status != 403 || r.Reason != "BadCertificate" || r.ID != apnsID(first) ||
+			!r.Since.Equal(start) || !r.At.Equal(start) {
+			t.Fatalf("the refusal on record: %+v, want it at %v with apns-id %s", r, start, apnsID(first))
 		}
 		if s.Health() != apns.HealthRefused {
 			t.Errorf("health of a refused certificate: %q", s.Health())
@@ -173,14 +185,14 @@ func TestRefusedPushCertificate(t *testing.T) {
 		if _, sent := f.run(); sent != 1 {
 			t.Fatalf("the hourly probe sent %d requests", sent)
 		}
-		if r := f.status().Refused; r == nil || !r.Since.Equal(start) || !r.At.Equal(start.Add(time.Hour)) {
-			t.Fatalf("the refusal after the probe: %+v", r)
+		if r := f.status().Refused; r == nil || !r.Since.Equal(start) || !r.At.Equal(start.Add(time.Hour)) || r.ID != apnsID(f.apns.seen()) {
+			t.Fatalf("the refusal after the probe: %+v, want the probe's apns-id %s", r, apnsID(f.apns.seen()))
 		}
 		if n := strings.Count(f.log.String(), "refuses the tenant's push certificate"); n != 1 {
 			t.Errorf("the refusal was logged %d times, want once:\n%s", n, f.log)
 		}
-		if !strings.Contains(f.log.String(), "reason=BadCertificate") {
-			t.Errorf("the log does not name the reason:\n%s", f.log)
+		if !strings.Contains(f.log.String(), "reason=BadCertificate") || !strings.Contains(f.log.String(), "apns_id="+apnsID(first)) {
+			t.Errorf("the log does not name the reason and the apns-id to quote to Apple:\n%s", f.log)
 		}
 
 		// Apple accepts the certificate again: the next probe's push goes,
@@ -286,6 +298,30 @@ func TestRefusalOfAReplacedCertificateIsNotRecorded(t *testing.T) {
 		}
 		if r := f.status().Refused; r == nil || r.Reason != "TopicDisallowed" {
 			t.Errorf("the current certificate's refusal after the replaced one's: %+v", r)
+		}
+	})
+}
+
+// TestTenantDeletionForgetsTheRefusal: deleting a tenant deletes APNs'
+// standing refusal of its certificate and its push failure counts with the
+// certificate.
+func TestTenantDeletionForgetsTheRefusal(t *testing.T) {
+	storetest.ForEachEngine(t, func(t *testing.T, st store.Store) {
+		f := newRefusalFixture(t, st)
+		f.apns.answer(http.StatusForbidden, "BadCertificate")
+		f.enqueue()
+		f.run()
+		if f.status().Refused == nil || f.failures("BadCertificate") != 1 {
+			t.Fatalf("the refusal was not recorded: %+v", f.status().Refused)
+		}
+		if err := st.Tx(f.ctx, func(q store.Queries) error { return f.svc.ForgetTenant(f.ctx, q, f.tenant) }); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := st.Read().Settings().Get(f.ctx, "apns-refusal:"+f.tenant); !errors.Is(err, store.ErrNotFound) {
+			t.Errorf("the deleted tenant's refusal: %v, want it gone", err)
+		}
+		if v := f.failures("BadCertificate"); v != 0 {
+			t.Errorf("the deleted tenant's failures are still counted: %v", v)
 		}
 	})
 }
