@@ -35,7 +35,11 @@ var factTypes = map[string]rules.Type{
 	"security.compromised":        rules.TypeBool,
 	"security.firewall_enabled":   rules.TypeBool,
 	"security.activation_lock":    rules.TypeBool,
-	"apps":                        rules.TypeStringSet,
+	// Macs that need the Find My PIN to be locked or erased (Intel Macs):
+	// a group of them is the one to give PINs for ahead of a loss.
+	"security.pin_required_for_lock":  rules.TypeBool,
+	"security.pin_required_for_erase": rules.TypeBool,
+	"apps":                            rules.TypeStringSet,
 }
 
 // Schema is the schema of device facts for group rules.

@@ -56,6 +56,16 @@ func TestMacLockAndWipeNeedTheFindMyPINTheMacAsksFor(t *testing.T) {
 		if r := lock(siliconID, actions.Options{}); r.status != 201 {
 			t.Errorf("a lock of the Apple silicon Mac without a PIN: %d %s", r.status, r.body)
 		}
+		// What a Mac said is a group rule's fact: the Macs to keep PINs for.
+		var needPIN api.GroupView
+		f.must(201, f.owner, "POST", f.path("/groups"), api.GroupRequest{Name: "Macs that need a PIN", Kind: "dynamic",
+			Rule: json.RawMessage(`{"attr":"security.pin_required_for_lock","op":"eq","value":true}`)}, &needPIN)
+		f.must(200, f.owner, "POST", f.path("/groups/"+needPIN.ID+"/refresh"), nil, nil)
+		var members api.GroupMembersView
+		f.must(200, f.owner, "GET", f.path("/groups/"+needPIN.ID+"/members"), nil, &members)
+		if len(members.Items) != 1 || members.Items[0] != intelID {
+			t.Errorf("the Macs that said they need a PIN: %v, want the Intel Mac alone", members.Items)
+		}
 		// A Mac whose first DeviceInformation is still to come has not said
 		// whether it needs a PIN, whether or not its Authenticate named its
 		// macOS: a PIN is asked for.
