@@ -217,6 +217,16 @@ func (s *Service) LeaveIn(ctx context.Context, q store.Queries, tenantID, device
 	return s.deprovisionTx(ctx, q, tenantID, deviceID, reason, actor, "", state)
 }
 
+// TellToLeaveIn erases device deviceID's personal data and tells it to
+// remove its management profile (the TellToLeave hooks) inside the
+// caller's transaction, as a withdrawn consent does: it is leaving until
+// its answer or CheckOut retires it, or deprovisioned at once when nothing
+// could tell it. For a device that turned out to be of a kind Steward does
+// not manage; note explains that on the deletion certificate.
+func (s *Service) TellToLeaveIn(ctx context.Context, q store.Queries, tenantID, deviceID, reason string, actor iam.Actor, note string) (SignedCertificate, error) {
+	return s.deprovisionTx(ctx, q, tenantID, deviceID, reason, actor, note, store.DeviceLeaving)
+}
+
 func (s *Service) deprovisionTx(ctx context.Context, q store.Queries, tenantID, deviceID, reason string, actor iam.Actor, note, state string) (SignedCertificate, error) {
 	d, err := q.Devices().Lock(ctx, tenantID, deviceID)
 	if errors.Is(err, store.ErrNotFound) {

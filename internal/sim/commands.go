@@ -374,10 +374,15 @@ var (
 // Enrollment those Apple does not keep from the organisation.
 func (d *Device) deviceInformation(cmd map[string]any) map[string]any {
 	modelName := "iPhone"
-	if d.mac() {
+	switch {
+	case d.mac():
 		modelName = "Mac"
+	case strings.HasPrefix(d.ProductName, "iPad"):
+		modelName = "iPad"
+	case strings.HasPrefix(d.ProductName, "RealityDevice"):
+		modelName = "Apple Vision Pro"
 	}
-	all := map[string]any{"UDID": d.UDID, "SerialNumber": d.Serial, "DeviceName": "Simulated iPhone", "OSVersion": d.OSVersion,
+	all := map[string]any{"UDID": d.UDID, "SerialNumber": d.Serial, "DeviceName": "Simulated " + modelName, "OSVersion": d.OSVersion,
 		"BuildVersion": "22B83", "ModelName": modelName, "Model": d.Model, "ProductName": d.ProductName, "DeviceCapacity": 256.0,
 		"AvailableDeviceCapacity": 117.4, "BatteryLevel": 0.81, "IMEI": "35 693803 564380 9", "PhoneNumber": "+49 1575 5550100",
 		"WiFiMAC": "a4:83:e7:12:34:56", "BluetoothMAC": "a4:83:e7:12:34:57", "IsSupervised": d.Supervised, "IsActivationLockEnabled": true,

@@ -4,6 +4,7 @@ import (
 	"context"
 	"strings"
 
+	"github.com/steward-mdm/steward/internal/iam"
 	"github.com/steward-mdm/steward/internal/privacy"
 	"github.com/steward-mdm/steward/internal/store"
 )
@@ -38,6 +39,12 @@ func platformUnnamed(productName, model string) bool {
 	return strings.TrimSpace(productName) == "" && strings.TrimSpace(model) == ""
 }
 
+// The departure of a device that named itself as none Steward manages.
+const (
+	unsupportedReason = "not an iPhone, iPad or Mac: Steward does not manage it"
+	unsupportedNote   = "The device named itself as a kind Steward does not manage; what it had reported was erased, and it was told to remove its management profile."
+)
+
 // learnPlatform sets the platform of a device that enrolled without naming
 // itself (platformUnnamed) from what its DeviceInformation answer names,
 // and tells the PlatformLearned hook. Only a device read without a platform
@@ -67,11 +74,15 @@ func (s *Service) learnPlatform(ctx context.Context, q store.Queries, tenantID, 
 		platform = platformOf("", model)
 	}
 	if platform == "" {
-		// Not one Steward manages (a Vision Pro): what depends on the
-		// platform keeps waiting rather than treat it as an iPhone.
-		s.log.WarnContext(ctx, "a device that enrolled without naming itself is not an iPhone, iPad or Mac; its profiles stay pending",
-			"tenant", tenantID, "device", deviceID)
-		return nil
+		// Not one Steward manages (a Vision Pro), which Authenticate
+		// would have refused: what it reported is erased and dropped, and
+		// it is told to remove its management profile, as on a withdrawn
+		// consent. Nothing depending on the platform treats it as an iPhone
+		// meanwhile.
+		s.log.WarnContext(ctx, "a device that enrolled without naming itself is not an iPhone, iPad or Mac; it is told to leave",
+			"tenant", tenantID, "device", deviceID, "product", truncateText(firstNonEmpty(product, model), 64))
+		_, err := s.priv.TellToLeaveIn(ctx, q, tenantID, deviceID, unsupportedReason, iam.SystemActor, unsupportedNote)
+		return err
 	}
 	d.Platform, d.UpdatedAt = platform, s.clock()
 	if err := q.Devices().Update(ctx, d); err != nil {
