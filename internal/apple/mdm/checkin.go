@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"time"
 
 	"howett.net/plist"
 
@@ -483,16 +484,22 @@ func declarativeResponse(m *mdmproto.DeclarativeManagement) ([]byte, error) {
 // auditRefusal records a certificate speaking for another device: a stolen
 // or copied identity is a security event the tenant must see. While it
 // goes on, one entry per misuseAuditInterval says how many refusals came
-// since the last; the ones in between are logged only.
+// since the last; the ones in between are logged only. The entry is
+// written whether or not the device stays for the answer: one that hangs
+// up at once must not leave the interval unaudited.
 func (s *Service) auditRefusal(ctx context.Context, tenantID string, cert *x509.Certificate, ip string) {
 	fp := Fingerprint(cert)
-	audited, unaudited := s.misuse.admit(string(fp), s.clock())
+	audited, unaudited, reservation := s.misuse.admit(string(fp), s.clock())
 	if !audited {
 		s.log.DebugContext(ctx, "a device certificate named another device again; audited at most every "+misuseAuditInterval.String(),
 			"tenant", tenantID, "certificate_serial", cert.SerialNumber.String())
 		return
 	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), auditRefusalTimeout)
+	defer cancel()
+	written := false
 	err := s.st.Tx(ctx, func(q store.Queries) error {
+		written = false
 		ch, err := q.AppleChannels().GetByCert(ctx, fp)
 		renewed := errors.Is(err, store.ErrNotFound)
 		if renewed {
@@ -501,6 +508,7 @@ func (s *Service) auditRefusal(ctx context.Context, tenantID string, cert *x509.
 		if err != nil || ch.TenantID != tenantID {
 			return err
 		}
+		written = true
 		e := iam.Actor{Type: store.ActorDevice, ID: ch.DeviceID, SourceIP: ip}.Entry(tenantID, "mdm.identity_mismatch", "device", ch.DeviceID, audit.OutcomeDenied)
 		e.Reason = "a request signed with this device's certificate named another device"
 		e.Details = map[string]any{"refusals_since_last_entry": unaudited}
@@ -509,10 +517,17 @@ func (s *Service) auditRefusal(ctx context.Context, tenantID string, cert *x509.
 		}
 		return audit.Append(ctx, q, e)
 	})
+	if err != nil || !written {
+		reservation.undo()
+	}
 	if err != nil {
 		s.log.Error("auditing a refused device request", "error", err.Error())
 	}
 }
+
+// auditRefusalTimeout bounds the write of a refusal's audit entry, which
+// outlives the request.
+const auditRefusalTimeout = 10 * time.Second
 
 // renewalTarget is the channel a renewed certificate is bound to move, read
 // from its binding without moving it: a refused request rolls the move

@@ -56,6 +56,13 @@ func (s *Service) Connect(ctx context.Context, cert *x509.Certificate, body []by
 			if err := s.recordResult(ctx, q, d, "", res); err != nil {
 				return err
 			}
+			if d.Platform == "" {
+				// Its answer may have named it as a device Steward does not
+				// manage, which is now leaving (learnPlatform).
+				if d, err = q.Devices().Get(ctx, ch.TenantID, ch.DeviceID); err != nil {
+					return err
+				}
+			}
 		}
 		if next, err = s.sendNext(ctx, q, d, "", res.Status == mdmproto.StatusIdle, now); err != nil || next.ID != "" {
 			return err
@@ -297,8 +304,8 @@ func (s *Service) recordResult(ctx context.Context, q store.Queries, d store.Dev
 		return err
 	}
 	if cmd.RequestType == string(mdmproto.RequestDeviceInformation) && d.Platform == "" {
-		if err := s.learnPlatform(ctx, q, tenantID, deviceID, obs); err != nil {
-			return err
+		if departed, err := s.learnPlatform(ctx, q, tenantID, deviceID, obs); err != nil || departed {
+			return err // what it reported went with the rest of its data
 		}
 	}
 	_, err = s.priv.Gate().Admit(ctx, q, privacy.Report{TenantID: tenantID, DeviceID: deviceID,

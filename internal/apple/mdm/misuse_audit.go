@@ -12,14 +12,18 @@ import (
 // request, without bound.
 const misuseAuditInterval = 5 * time.Minute
 
-// maxMisuseTracked bounds the certificates remembered; past it, those whose
-// interval ended are forgotten (their count is then lost, not their first entry).
+// maxMisuseTracked bounds the certificates remembered. When that many are
+// within their interval, a further one is audited at every refusal rather
+// than remembered: each needs a valid device certificate of its own.
 const maxMisuseTracked = 10_000
 
 // misuseAudits decides, per certificate and node, which refusals are audited.
 type misuseAudits struct {
 	mu   sync.Mutex
 	seen map[string]*misuseSeen
+	// noneQuietBefore is when the earliest interval of those remembered
+	// ends, as the last full scan found: no scan before then frees a slot.
+	noneQuietBefore time.Time
 }
 
 type misuseSeen struct {
@@ -27,10 +31,18 @@ type misuseSeen struct {
 	suppressed int
 }
 
+// misuseReservation is an audit admit granted: undo gives it back when no
+// entry could be written, so the next refusal is audited instead.
+type misuseReservation struct {
+	m    *misuseAudits
+	fp   string
+	prev misuseSeen // zero for a certificate not remembered before
+}
+
 // admit reports whether the refusal of the certificate with fingerprint fp
-// at now is audited, and how many refusals since its last entry were not.
-// A refusal not audited is counted until one is.
-func (m *misuseAudits) admit(fp string, now time.Time) (audit bool, unaudited int) {
+// at now is audited and, if so, how many refusals since its last entry
+// were not. A refusal not audited is counted until one is.
+func (m *misuseAudits) admit(fp string, now time.Time) (audit bool, unaudited int, r misuseReservation) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.seen == nil {
@@ -39,24 +51,50 @@ func (m *misuseAudits) admit(fp string, now time.Time) (audit bool, unaudited in
 	s, ok := m.seen[fp]
 	if ok && now.Sub(s.audited) < misuseAuditInterval {
 		s.suppressed++
-		return false, 0
+		return false, 0, misuseReservation{}
 	}
-	if !ok {
-		if len(m.seen) >= maxMisuseTracked {
-			m.forgetQuiet(now)
+	r = misuseReservation{m: m, fp: fp}
+	if ok {
+		r.prev = *s
+	} else {
+		if len(m.seen) >= maxMisuseTracked && !m.forgetQuiet(now) {
+			return true, 0, misuseReservation{} // not remembered: audited each time
 		}
 		s = &misuseSeen{}
 		m.seen[fp] = s
 	}
 	unaudited, s.audited, s.suppressed = s.suppressed, now, 0
-	return true, unaudited
+	return true, unaudited, r
 }
 
-// forgetQuiet drops the certificates whose interval has ended.
-func (m *misuseAudits) forgetQuiet(now time.Time) {
+// undo restores what admit changed, and counts the refusal it was for with
+// those suppressed since: the next refusal is audited, with them all.
+func (r misuseReservation) undo() {
+	if r.m == nil {
+		return
+	}
+	r.m.mu.Lock()
+	defer r.m.mu.Unlock()
+	if s, ok := r.m.seen[r.fp]; ok {
+		s.audited, s.suppressed = r.prev.audited, r.prev.suppressed+1+s.suppressed
+	}
+}
+
+// forgetQuiet drops the certificates whose interval has ended, and reports
+// whether that freed a slot. It scans at most once per earliest interval end.
+func (m *misuseAudits) forgetQuiet(now time.Time) bool {
+	if now.Before(m.noneQuietBefore) {
+		return false
+	}
+	earliest := time.Time{}
 	for fp, s := range m.seen {
-		if now.Sub(s.audited) >= misuseAuditInterval {
+		end := s.audited.Add(misuseAuditInterval)
+		if !now.Before(end) {
 			delete(m.seen, fp)
+		} else if earliest.IsZero() || end.Before(earliest) {
+			earliest = end
 		}
 	}
+	m.noneQuietBefore = earliest
+	return len(m.seen) < maxMisuseTracked
 }

@@ -40,3 +40,29 @@ func TestOnlyIPhonesIPadsAndMacsEnrol(t *testing.T) {
 		}
 	}
 }
+
+// TestDeviceNamingAnUnmanagedProductLeaves: a device whose Authenticate
+// named nothing answers DeviceInformation naming a Vision Pro. It leaves
+// (here, with no protocol hook to tell it, it is deprovisioned at once),
+// nothing of what it reported is kept, and its exchange still succeeds.
+func TestDeviceNamingAnUnmanagedProductLeaves(t *testing.T) {
+	storetest.ForEachEngine(t, func(t *testing.T, st store.Store) {
+		f := newFixture(t, st)
+		f.publish(privacy.Corporate)
+		ts := f.serve()
+		unnamed := func(d *sim.Device) { d.Model, d.ProductName = "", "" }
+		headset, headsetDev := f.enrolledWith(ts, privacy.Corporate, "", unnamed)
+
+		headset.Model, headset.ProductName = "RealityDevice14,1", "RealityDevice14,1"
+		if _, err := headset.Poll(f.ctx); err != nil {
+			t.Fatalf("the Vision Pro's exchange: %v", err)
+		}
+		if d, _ := st.Read().Devices().Get(f.ctx, f.tenant, headsetDev.ID); d.State != store.DeviceDeprovisioned || d.Platform != "" {
+			t.Errorf("the Vision Pro: state %q, platform %q; want deprovisioned, no platform", d.State, d.Platform)
+		}
+		if values, err := st.Read().Inventory().Current(f.ctx, f.tenant, headsetDev.ID); err != nil || len(values) != 0 {
+			t.Errorf("the Vision Pro's inventory: %d values (%v), want none kept", len(values), err)
+		}
+
+	})
+}
