@@ -27,7 +27,38 @@ func newActionCmd(r *remote) *cobra.Command {
 			"devices than the bulk threshold (see `steward device-settings show`), wait for a second admin:\n" +
 			"they run `steward action approve APPROVAL-ID` or `steward action reject APPROVAL-ID`.",
 	}
-	cmd.AddCommand(newActionRunCmd(r), newActionStatusCmd(r), newActionDecideCmd(r, true), newActionDecideCmd(r, false))
+	cmd.AddCommand(newActionRunCmd(r), newActionStatusCmd(r), newActionDecideCmd(r, true), newActionDecideCmd(r, false), newActionPINCmd(r))
+	return cmd
+}
+
+func newActionPINCmd(r *remote) *cobra.Command {
+	var reason string
+	cmd := &cobra.Command{
+		Use:   "pin DEVICE-ID ACTION-ID --reason TEXT",
+		Short: "The Find My PIN a Mac's lock or wipe carried, to unlock the Mac (audited with the reason)",
+		Long: "A locked Mac asks for its six-digit Find My PIN, and so does an erased Intel Mac before it can be\n" +
+			"set up again. Steward keeps the PIN of every lock and wipe of a Mac, the ones a compliance ladder\n" +
+			"drew included; it needs the permission the action needs. ACTION-ID is in `steward action status`.",
+		Args: cobra.ExactArgs(2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if strings.TrimSpace(reason) == "" {
+				return errors.New("--reason is required: who asked for the PIN, and why, is audited")
+			}
+			return r.call(cmd, func(a *apiCall) error {
+				var v api.ActionPINView
+				p := tenantPath(a.tenant, "/devices/"+pathSegment(args[0])+"/actions/"+pathSegment(args[1])+"/pin")
+				if err := a.do("POST", p, api.ActionPINRequest{Reason: reason}, &v); err != nil {
+					return err
+				}
+				if r.json {
+					return printJSON(cmd.OutOrStdout(), v)
+				}
+				fmt.Fprintln(cmd.OutOrStdout(), v.PIN)
+				return nil
+			})
+		},
+	}
+	cmd.Flags().StringVar(&reason, "reason", "", "why the PIN is needed (required; audited)")
 	return cmd
 }
 

@@ -415,7 +415,7 @@ func (s *Service) carryOut(ctx context.Context, q store.Queries, tenantID string
 	}
 	// The last command finishing finishes the action.
 	a.State, a.CommandID = store.ActionQueued, cmds[len(cmds)-1].ID
-	return nil
+	return s.sealPIN(a, k, o, d.Platform)
 }
 
 func (s *Service) withCounts(ctx context.Context, tenantID string, b Batch) (Batch, error) {
@@ -468,7 +468,15 @@ func (s *Service) Automatic(ctx context.Context, q store.Queries, d store.Device
 	if kinds[k].twoPerson {
 		return s.park(ctx, q, d.TenantID, &batch, a, Request{Action: k, Reason: reason, DeviceIDs: []string{d.ID}}, reason, requester, settings, actor)
 	}
-	return s.execute(ctx, q, d.TenantID, a, k, Options{}, false, actor)
+	var o Options
+	if k == Lock && d.Platform == "macos" {
+		// No admin to choose the Find My PIN a Mac may need: Steward draws
+		// one and keeps it for whoever unlocks the Mac (RevealPIN).
+		if o.PIN, err = newPIN(); err != nil {
+			return err
+		}
+	}
+	return s.execute(ctx, q, d.TenantID, a, k, o, false, actor)
 }
 
 // TellToLeave is the privacy core's hook for a personal device whose

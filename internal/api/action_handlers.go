@@ -22,7 +22,57 @@ func (s *Server) actionRoutes() []Route {
 		{Method: "POST", Path: t + "/actions", Access: needs("device.read"), Scoped: true, Tag: tagActions, Summary: "Act on many devices, or on a group's members: " + actionList, In: actions.Request{}, Out: actions.Batch{}, Status: http.StatusCreated, Handle: s.bulkAction},
 		{Method: "GET", Path: t + "/actions/{batch}", Access: needs("device.read"), Tag: tagActions, Summary: "A request's progress: counts by state and a page of per-device status", Query: pageQuery, Out: BatchView{}, Handle: s.actionBatch},
 		{Method: "POST", Path: t + "/action-approvals/{approval}", Access: needs("device.read"), Tag: tagActions, Summary: "Approve or reject a request waiting for a second admin", In: actions.Decision{}, Out: actions.Batch{}, Handle: s.decideAction},
+		// Needs the action's own permission too: device.lock for a lock's PIN, device.wipe for a wipe's.
+		{Method: "POST", Path: t + "/devices/{device}/actions/{action}/pin", Access: needs("device.read"), Scoped: true, Tag: tagActions, Summary: "The Find My PIN a Mac's lock or wipe carried, to unlock the Mac, with a reason (audited)", In: ActionPINRequest{}, Out: ActionPINView{}, Handle: s.actionPIN},
 	}
+}
+
+// ActionPINRequest says why the PIN is needed.
+type ActionPINRequest struct {
+	Reason string `json:"reason"`
+}
+
+// ActionPINView is the six-digit Find My PIN a Mac asks for once locked, or
+// once erased (Intel Macs).
+type ActionPINView struct {
+	PIN string `json:"pin"`
+}
+
+// actionPIN reveals the PIN of a device's lock or wipe to an admin who may
+// carry that action out on the device.
+func (s *Server) actionPIN(c *Call) (any, error) {
+	svc, err := s.actionsSvc()
+	if err != nil {
+		return nil, err
+	}
+	var in ActionPINRequest
+	if err := c.Decode(&in); err != nil {
+		return nil, err
+	}
+	deviceID := c.Path("device")
+	a, err := s.st.Read().Actions().Get(c.R.Context(), c.Tenant, c.Path("action"))
+	if err != nil {
+		return nil, notFoundAs(err, "action")
+	}
+	if a.DeviceID != deviceID {
+		return nil, apperr.NotFound("action")
+	}
+	perm, ok := actions.Permission(actions.Kind(a.Action))
+	if !ok || (a.Action != string(actions.Lock) && a.Action != string(actions.Wipe)) {
+		return nil, apperr.NotFound("action with a Find My PIN")
+	}
+	if _, held := c.Grants.GroupsFor(perm); !held {
+		return nil, apperr.Forbidden("the PIN of a %s needs the %q permission", a.Action, perm)
+	}
+	if err := s.requireDevice(c, perm, deviceID); err != nil {
+		return nil, err
+	}
+	pin, err := svc.RevealPIN(c.R.Context(), c.Tenant, deviceID, a.ID, in.Reason, c.Actor)
+	if err != nil {
+		return nil, err
+	}
+	c.W.Header().Set("Cache-Control", "no-store")
+	return ActionPINView{PIN: pin}, nil
 }
 
 // actionList names every action, from the actions package's table.

@@ -100,8 +100,14 @@ func TestTenantIsolation(t *testing.T) {
 			State: store.CommandQueued, RequestedBy: "admin:x", CreatedAt: time.Now()}
 		channel := store.AppleUserChannel{ID: store.NewID(), TenantID: b.ID, DeviceID: pf.device, UserIndex: []byte("u"), AccountIndex: []byte("a"),
 			UpdatedAt: time.Now()}
+		action := store.DeviceAction{ID: store.NewID(), TenantID: b.ID, BatchID: store.NewID(), DeviceID: pf.device, Action: "lock",
+			Reason: "bravo's lock", RequestedBy: "admin:x", State: store.ActionQueued, SealedPIN: []byte("sealed"), CreatedAt: time.Now(),
+			UpdatedAt: time.Now()}
 		if err := st.Tx(context.Background(), func(q store.Queries) error {
 			if _, err := q.AppleUserChannels().Open(context.Background(), channel); err != nil {
+				return err
+			}
+			if err := q.Actions().Create(context.Background(), []store.DeviceAction{action}); err != nil {
 				return err
 			}
 			return q.Commands().Enqueue(context.Background(), []store.Command{cmd}, 10)
@@ -113,7 +119,7 @@ func TestTenantIsolation(t *testing.T) {
 			"assignment": asgs.Items[0].ID, "session": sessions.Items[0].ID,
 			"subject": pf.subject, "device": pf.device, "approval": pf.approval, "erasure": pf.erasure,
 			"group": mf.group, "profile": mf.profile, "policy": mf.policy, "batch": mf.batch, "app": mf.app, "schedule": mf.schedule,
-			"command": cmd.ID, "channel": channel.ID,
+			"command": cmd.ID, "channel": channel.ID, "action": action.ID,
 			"kind": "inventory", // a report kind: the same in every tenant, not an object
 		}
 

@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 
+	"github.com/steward-mdm/steward/internal/actions"
 	"github.com/steward-mdm/steward/internal/audit"
 	"github.com/steward-mdm/steward/internal/iam"
 	"github.com/steward-mdm/steward/internal/privacy"
@@ -11,7 +12,8 @@ import (
 )
 
 // ResealSecrets re-seals the secrets kept outside the key vault (the audit
-// signing key and admins' TOTP secrets) under the current master key.
+// signing key, admins' TOTP secrets and the Find My PINs of Macs' locks and
+// erases) under the current master key.
 func ResealSecrets(ctx context.Context, q store.Queries, sealer secrets.Sealer) (int, error) {
 	n := 0
 	changed, err := audit.ResealSigningKey(ctx, q, sealer)
@@ -26,5 +28,9 @@ func ResealSecrets(ctx context.Context, q store.Queries, sealer secrets.Sealer) 
 		return n, err
 	}
 	m, err := iam.ResealMFASecrets(ctx, q, sealer, tenants)
-	return n + m, err
+	if err != nil {
+		return n + m, err
+	}
+	p, err := actions.ResealPINs(ctx, q, sealer, tenants)
+	return n + m + p, err
 }

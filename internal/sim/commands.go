@@ -287,6 +287,15 @@ func (d *Device) answer(uuid string, cmd map[string]any) map[string]any {
 		res["QueryResponses"] = d.deviceInformation(cmd)
 	case "SecurityInfo":
 		res["SecurityInfo"] = d.securityInfo()
+	case "DeviceLock":
+		pin, _ := cmd["PIN"].(string)
+		if d.IntelMac && pin == "" {
+			res["Status"] = "Error"
+			res["ErrorChain"] = []map[string]any{{"ErrorCode": 12021, "ErrorDomain": "MDMClientError",
+				"LocalizedDescription": "A PIN is required to lock this Mac."}}
+			break
+		}
+		d.LockPIN = pin
 	case "InstallProfile":
 		payload, _ := cmd["Payload"].([]byte)
 		var top struct {

@@ -57,6 +57,9 @@ type Device struct {
 	// IntelMac: a Mac whose lock and erase need the Find My PIN, as it
 	// reports (PINRequiredForDeviceLock, PINRequiredForEraseDevice).
 	IntelMac bool
+	// LockPIN is the Find My PIN of the last DeviceLock the device took,
+	// which unlocks it.
+	LockPIN string
 	// BlockEncryptionOnly: an iPhone or iPad whose hardware reports
 	// block-level encryption only (HardwareEncryptionCaps 1), which gives
 	// no data protection.

@@ -405,8 +405,11 @@ type DeviceAction struct {
 	// (actions.RefusalCodes); Error says it for a person. Empty unless
 	// State is ActionRefused.
 	RefusalCode string
-	CreatedAt   time.Time
-	UpdatedAt   time.Time
+	// SealedPIN is the Find My PIN a Mac's lock or erase carried, sealed
+	// (actions.RevealPIN); nil for any other action.
+	SealedPIN []byte
+	CreatedAt time.Time
+	UpdatedAt time.Time
 }
 
 // ActionStore holds remote actions.
@@ -429,8 +432,12 @@ type ActionStore interface {
 	LastQueued(ctx context.Context, tenantID, deviceID, action string) (DeviceAction, error)
 	// BatchDevices returns how many distinct devices the batch's actions name.
 	BatchDevices(ctx context.Context, tenantID, batchID string) (int, error)
-	// Update writes State, CommandID, Error, Final, RefusalCode and UpdatedAt.
+	// Update writes State, CommandID, Error, Final, RefusalCode, SealedPIN
+	// and UpdatedAt.
 	Update(ctx context.Context, a DeviceAction) error
+	// WithPIN returns a page of the tenant's actions that carry a sealed
+	// PIN, by ID.
+	WithPIN(ctx context.Context, tenantID string, p Page) ([]DeviceAction, error)
 }
 
 // App catalogue kinds and assignment modes.

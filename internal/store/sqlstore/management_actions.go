@@ -11,13 +11,14 @@ import (
 type actionStore struct{ q *queries }
 
 const actionColumns = `id, tenant_id, batch_id, device_id, action, reason, requested_by, approval_id, state, command_id,
-	error, final, refusal_code, created_at, updated_at`
+	error, final, refusal_code, pin_sealed, created_at, updated_at`
 
 func scanAction(s scanner) (store.DeviceAction, error) {
 	var a store.DeviceAction
 	var created, updated int64
 	err := s.Scan(&a.ID, &a.TenantID, &a.BatchID, &a.DeviceID, &a.Action, &a.Reason, &a.RequestedBy, &a.ApprovalID,
-		&a.State, &a.CommandID, &a.Error, &a.Final, &a.RefusalCode, &created, &updated)
+		&a.State, &a.CommandID, &a.Error, &a.Final, &a.RefusalCode, &a.SealedPIN, &created, &updated)
+	a.SealedPIN = nonEmpty(a.SealedPIN)
 	a.CreatedAt, a.UpdatedAt = fromMicros(created), fromMicros(updated)
 	return a, err
 }
@@ -31,7 +32,7 @@ func (s actionStore) Create(ctx context.Context, as []store.DeviceAction) error 
 	rows := make([][]any, len(as))
 	for i, a := range as {
 		rows[i] = []any{a.ID, a.TenantID, a.BatchID, a.DeviceID, a.Action, a.Reason, a.RequestedBy, a.ApprovalID, a.State,
-			a.CommandID, a.Error, boolInt(a.Final), a.RefusalCode, micros(a.CreatedAt), micros(a.UpdatedAt)}
+			a.CommandID, a.Error, boolInt(a.Final), a.RefusalCode, blob(a.SealedPIN), micros(a.CreatedAt), micros(a.UpdatedAt)}
 	}
 	return s.q.inWriteTx(ctx, func(q *queries) error {
 		return q.insertAll(ctx, "creating device actions", `INSERT INTO device_actions (`+actionColumns+`) VALUES `, rows)
@@ -125,8 +126,15 @@ func (s actionStore) BatchDevices(ctx context.Context, tenantID, batchID string)
 
 func (s actionStore) Update(ctx context.Context, a store.DeviceAction) error {
 	return s.q.execOne(ctx, "updating device action", `UPDATE device_actions SET state = $3, command_id = $4, error = $5,
-		final = $6, refusal_code = $7, updated_at = $8 WHERE tenant_id = $1 AND id = $2`, a.TenantID, a.ID, a.State, a.CommandID, a.Error,
-		boolInt(a.Final), a.RefusalCode, micros(a.UpdatedAt))
+		final = $6, refusal_code = $7, pin_sealed = $8, updated_at = $9 WHERE tenant_id = $1 AND id = $2`, a.TenantID, a.ID, a.State,
+		a.CommandID, a.Error, boolInt(a.Final), a.RefusalCode, blob(a.SealedPIN), micros(a.UpdatedAt))
+}
+
+func (s actionStore) WithPIN(ctx context.Context, tenantID string, p store.Page) ([]store.DeviceAction, error) {
+	after, limit := pageArgs(p)
+	rows, err := s.q.x.QueryContext(ctx, `SELECT `+actionColumns+` FROM device_actions
+		WHERE tenant_id = $1 AND pin_sealed IS NOT NULL AND id > $2 ORDER BY id LIMIT $3`, tenantID, after, limit)
+	return collect(rows, err, "listing actions with a PIN", scanAction)
 }
 
 type appStore struct{ q *queries }

@@ -1,0 +1,111 @@
+package actions
+
+import (
+	"context"
+	"crypto/rand"
+	"fmt"
+	"math/big"
+
+	"github.com/steward-mdm/steward/internal/apperr"
+	"github.com/steward-mdm/steward/internal/audit"
+	"github.com/steward-mdm/steward/internal/iam"
+	"github.com/steward-mdm/steward/internal/privacy"
+	"github.com/steward-mdm/steward/internal/secrets"
+	"github.com/steward-mdm/steward/internal/store"
+)
+
+// A Mac's lock or erase carries a six-digit Find My PIN, and whoever
+// unlocks the Mac needs it: a locked Mac asks for it, and so does an
+// erased Intel Mac before it can be set up again. The admin who chose it
+// may not be the one at the desk, and a compliance ladder's lock has no
+// admin at all, so Steward keeps every such PIN sealed with its action and
+// gives it to an admin who may carry out that action, for a reason, on the
+// audit record.
+
+// pinAD binds a sealed PIN to its action.
+func pinAD(tenantID, actionID string) []byte {
+	return []byte("device-action-pin:" + tenantID + ":" + actionID)
+}
+
+// sealPIN keeps pin on a, when a carried it to a Mac.
+func (s *Service) sealPIN(a *store.DeviceAction, k Kind, o Options, platform string) error {
+	if o.PIN == "" || (k != Lock && k != Wipe) || platform != "macos" {
+		return nil // an iPhone or iPad is sent no PIN (mdm.RequestFor)
+	}
+	sealed, err := s.sealer.Seal([]byte(o.PIN), pinAD(a.TenantID, a.ID))
+	if err != nil {
+		return err
+	}
+	a.SealedPIN = sealed
+	return nil
+}
+
+// newPIN draws a six-digit Find My PIN, for a lock no admin chose one for.
+func newPIN() (string, error) {
+	n, err := rand.Int(rand.Reader, big.NewInt(1_000_000))
+	if err != nil {
+		return "", err
+	}
+	return fmt.Sprintf("%06d", n.Int64()), nil
+}
+
+// RevealPIN returns the Find My PIN device deviceID's action actionID
+// carried, and audits who asked and why. NotFound when the action is not
+// the device's or carried none.
+func (s *Service) RevealPIN(ctx context.Context, tenantID, deviceID, actionID, reason string, actor iam.Actor) (string, error) {
+	reason, err := privacy.ValidateReason(reason)
+	if err != nil {
+		return "", err
+	}
+	var pin []byte
+	err = s.st.Tx(ctx, func(q store.Queries) error {
+		a, err := q.Actions().Get(ctx, tenantID, actionID)
+		if err != nil || a.DeviceID != deviceID || a.SealedPIN == nil {
+			return apperr.NotFound("action with a Find My PIN")
+		}
+		if pin, err = s.sealer.Open(a.SealedPIN, pinAD(tenantID, a.ID)); err != nil {
+			return fmt.Errorf("actions: the PIN of action %s does not open: %w", a.ID, err)
+		}
+		e := actor.Entry(tenantID, "device.action.pin.reveal", "device", deviceID, audit.OutcomeSuccess)
+		e.Reason = reason
+		e.Details = map[string]any{"action_id": a.ID, "action": a.Action}
+		return audit.Append(ctx, q, e)
+	})
+	return string(pin), err
+}
+
+// ResealPINs re-seals every kept PIN under sealer's current master key (a
+// master-key rotation) and returns how many it changed.
+func ResealPINs(ctx context.Context, q store.Queries, sealer secrets.Sealer, tenantIDs []string) (int, error) {
+	n := 0
+	for _, t := range tenantIDs {
+		page := store.Page{Limit: 1000}
+		for {
+			as, err := q.Actions().WithPIN(ctx, t, page)
+			if err != nil {
+				return n, err
+			}
+			for _, a := range as {
+				if secrets.SealedBy(a.SealedPIN) == sealer.KeyID() {
+					continue
+				}
+				pin, err := sealer.Open(a.SealedPIN, pinAD(t, a.ID))
+				if err != nil {
+					return n, fmt.Errorf("actions: the PIN of action %s does not open with the current or previous master key", a.ID)
+				}
+				if a.SealedPIN, err = sealer.Seal(pin, pinAD(t, a.ID)); err != nil {
+					return n, err
+				}
+				if err := q.Actions().Update(ctx, a); err != nil {
+					return n, err
+				}
+				n++
+			}
+			if len(as) < page.Limit {
+				break
+			}
+			page.After = as[len(as)-1].ID
+		}
+	}
+	return n, nil
+}

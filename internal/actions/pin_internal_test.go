@@ -1,0 +1,63 @@
+package actions
+
+import (
+	"context"
+	"crypto/rand"
+	"testing"
+	"time"
+
+	"github.com/steward-mdm/steward/internal/secrets"
+	"github.com/steward-mdm/steward/internal/store"
+	"github.com/steward-mdm/steward/internal/store/storetest"
+)
+
+// TestKeptPINsFollowTheMasterKey: a master-key rotation re-seals the kept
+// Find My PINs, which then open under the new key alone.
+func TestKeptPINsFollowTheMasterKey(t *testing.T) {
+	storetest.ForEachEngine(t, func(t *testing.T, st store.Store) {
+		ctx := context.Background()
+		key := func() []byte {
+			k := make([]byte, secrets.KeySize)
+			_, _ = rand.Read(k)
+			return k
+		}
+		oldKey, newKey := key(), key()
+		old, _ := secrets.NewSealer(oldKey)
+		tenant, now := store.NewID(), time.Now().UTC().Truncate(time.Microsecond)
+		a := store.DeviceAction{ID: store.NewID(), TenantID: tenant, BatchID: store.NewID(), DeviceID: store.NewID(), Action: string(Lock),
+			Reason: "left on a train", RequestedBy: "admin:1", State: store.ActionQueued, CreatedAt: now, UpdatedAt: now}
+		sealed, err := old.Seal([]byte("482913"), pinAD(tenant, a.ID))
+		if err != nil {
+			t.Fatal(err)
+		}
+		a.SealedPIN = sealed
+		plain := a
+		plain.ID, plain.SealedPIN = store.NewID(), nil // an action without a PIN is left alone
+		if err := st.Tx(ctx, func(q store.Queries) error { return q.Actions().Create(ctx, []store.DeviceAction{a, plain}) }); err != nil {
+			t.Fatal(err)
+		}
+
+		ring, err := secrets.NewKeyring(newKey, oldKey)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var n int
+		if err := st.Tx(ctx, func(q store.Queries) error {
+			n, err = ResealPINs(ctx, q, ring, []string{tenant})
+			return err
+		}); err != nil || n != 1 {
+			t.Fatalf("ResealPINs = %d, %v; want the one PIN", n, err)
+		}
+		got, err := st.Read().Actions().Get(ctx, tenant, a.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		current, _ := secrets.NewSealer(newKey)
+		if pin, err := current.Open(got.SealedPIN, pinAD(tenant, a.ID)); err != nil || string(pin) != "482913" {
+			t.Errorf("the PIN under the new key alone: %q, %v", pin, err)
+		}
+		if other, _ := st.Read().Actions().Get(ctx, tenant, plain.ID); other.SealedPIN != nil {
+			t.Errorf("an action without a PIN got one: %x", other.SealedPIN)
+		}
+	})
+}
