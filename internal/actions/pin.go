@@ -27,7 +27,7 @@ func pinAD(tenantID, actionID string) []byte {
 	return []byte("device-action-pin:" + tenantID + ":" + actionID)
 }
 
-// sealPIN keeps pin on a, when a carried it to a Mac.
+// sealPIN seals the PIN a carried to a Mac onto a, for execute to keep.
 func (s *Service) sealPIN(a *store.DeviceAction, k Kind, o Options, platform string) error {
 	if o.PIN == "" || (k != Lock && k != Wipe) || platform != "macos" {
 		return nil // an iPhone or iPad is sent no PIN (mdm.RequestFor)
@@ -47,6 +47,20 @@ func newPIN() (string, error) {
 		return "", err
 	}
 	return fmt.Sprintf("%06d", n.Int64()), nil
+}
+
+// RevealRefused audits an admin refused the PIN of device deviceID's
+// action actionID: why says which permission they lacked.
+func (s *Service) RevealRefused(ctx context.Context, tenantID, deviceID, actionID string, why error, actor iam.Actor) {
+	err := s.st.Tx(ctx, func(q store.Queries) error {
+		e := actor.Entry(tenantID, "device.action.pin.reveal", "device", deviceID, audit.OutcomeDenied)
+		e.Reason = why.Error()
+		e.Details = map[string]any{"action_id": actionID}
+		return audit.Append(ctx, q, e)
+	})
+	if err != nil {
+		s.log.Warn("auditing a refused PIN reveal failed", "error", err.Error())
+	}
 }
 
 // RevealPIN returns the Find My PIN device deviceID's action actionID
@@ -93,13 +107,19 @@ func ResealPINs(ctx context.Context, q store.Queries, sealer secrets.Sealer, ten
 				if err != nil {
 					return n, fmt.Errorf("actions: the PIN of action %s does not open with the current or previous master key", a.ID)
 				}
-				if a.SealedPIN, err = sealer.Seal(pin, pinAD(t, a.ID)); err != nil {
+				resealed, err := sealer.Seal(pin, pinAD(t, a.ID))
+				if err != nil {
 					return n, err
 				}
-				if err := q.Actions().Update(ctx, a); err != nil {
+				// Only the PIN, and only if it is still the one read: the
+				// action itself may have moved on meanwhile.
+				changed, err := q.Actions().ResealPIN(ctx, t, a.ID, a.SealedPIN, resealed)
+				if err != nil {
 					return n, err
 				}
-				n++
+				if changed {
+					n++
+				}
 			}
 			if len(as) < page.Limit {
 				break

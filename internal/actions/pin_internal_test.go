@@ -12,7 +12,8 @@ import (
 )
 
 // TestKeptPINsFollowTheMasterKey: a master-key rotation re-seals the kept
-// Find My PINs, which then open under the new key alone.
+// Find My PINs, which then open under the new key alone; an update of the
+// action read before the rotation does not put the old sealing back.
 func TestKeptPINsFollowTheMasterKey(t *testing.T) {
 	storetest.ForEachEngine(t, func(t *testing.T, st store.Store) {
 		ctx := context.Background()
@@ -58,6 +59,25 @@ func TestKeptPINsFollowTheMasterKey(t *testing.T) {
 		}
 		if other, _ := st.Read().Actions().Get(ctx, tenant, plain.ID); other.SealedPIN != nil {
 			t.Errorf("an action without a PIN got one: %x", other.SealedPIN)
+		}
+
+		// A node that read the action before the rotation finishes it: the
+		// PIN stays the re-sealed one, and a stale reseal changes nothing.
+		stale := a
+		stale.State, stale.UpdatedAt = store.ActionDone, now.Add(time.Minute)
+		if err := st.Tx(ctx, func(q store.Queries) error { return q.Actions().Update(ctx, stale) }); err != nil {
+			t.Fatal(err)
+		}
+		var resealedAgain bool
+		if err := st.Tx(ctx, func(q store.Queries) error {
+			resealedAgain, err = q.Actions().ResealPIN(ctx, tenant, a.ID, sealed, []byte("another"))
+			return err
+		}); err != nil || resealedAgain {
+			t.Errorf("a reseal from the PIN's old sealing: %v, %v; want no change", resealedAgain, err)
+		}
+		after, _ := st.Read().Actions().Get(ctx, tenant, a.ID)
+		if pin, err := current.Open(after.SealedPIN, pinAD(tenant, a.ID)); err != nil || string(pin) != "482913" || after.State != store.ActionDone {
+			t.Errorf("the action after a stale update: state %s, PIN %q (%v)", after.State, pin, err)
 		}
 	})
 }

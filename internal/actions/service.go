@@ -364,6 +364,12 @@ func (s *Service) execute(ctx context.Context, q store.Queries, tenantID string,
 		if err := q.Actions().Update(ctx, a); err != nil {
 			return err
 		}
+		if a.SealedPIN == nil {
+			continue
+		}
+		if err := q.Actions().KeepPIN(ctx, tenantID, a.ID, a.SealedPIN); err != nil {
+			return err
+		}
 	}
 	return nil
 }
@@ -469,11 +475,24 @@ func (s *Service) Automatic(ctx context.Context, q store.Queries, d store.Device
 		return s.park(ctx, q, d.TenantID, &batch, a, Request{Action: k, Reason: reason, DeviceIDs: []string{d.ID}}, reason, requester, settings, actor)
 	}
 	var o Options
-	if k == Lock && d.Platform == "macos" {
-		// No admin to choose the Find My PIN a Mac may need: Steward draws
-		// one and keeps it for whoever unlocks the Mac (RevealPIN).
-		if o.PIN, err = newPIN(); err != nil {
+	if k == Lock {
+		// Two policies' ladders, or one's and an admin's, would otherwise
+		// lock it again once unlocked, a Mac with another PIN.
+		last, err := q.Actions().LastQueued(ctx, d.TenantID, d.ID, string(Lock))
+		if err != nil && !errors.Is(err, store.ErrNotFound) {
 			return err
+		}
+		if err == nil && last.State == store.ActionQueued {
+			return nil
+		}
+		if d.Platform == "macos" && !privacy.Ownership(d.Ownership).PersonallyOwned() {
+			// No admin to choose the Find My PIN a Mac may need: Steward
+			// draws one and keeps it for whoever unlocks the Mac
+			// (RevealPIN). Not on an employee's own Mac, which they could
+			// not unlock: there the lock is refused if the Mac needs a PIN.
+			if o.PIN, err = newPIN(); err != nil {
+				return err
+			}
 		}
 	}
 	return s.execute(ctx, q, d.TenantID, a, k, o, false, actor)

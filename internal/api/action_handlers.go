@@ -23,7 +23,7 @@ func (s *Server) actionRoutes() []Route {
 		{Method: "GET", Path: t + "/actions/{batch}", Access: needs("device.read"), Tag: tagActions, Summary: "A request's progress: counts by state and a page of per-device status", Query: pageQuery, Out: BatchView{}, Handle: s.actionBatch},
 		{Method: "POST", Path: t + "/action-approvals/{approval}", Access: needs("device.read"), Tag: tagActions, Summary: "Approve or reject a request waiting for a second admin", In: actions.Decision{}, Out: actions.Batch{}, Handle: s.decideAction},
 		// Needs the action's own permission too: device.lock for a lock's PIN, device.wipe for a wipe's.
-		{Method: "POST", Path: t + "/devices/{device}/actions/{action}/pin", Access: needs("device.read"), Scoped: true, Tag: tagActions, Summary: "The Find My PIN a Mac's lock or wipe carried, to unlock the Mac, with a reason (audited)", In: ActionPINRequest{}, Out: ActionPINView{}, Handle: s.actionPIN},
+		{Method: "POST", Path: t + "/devices/{device}/actions/{action}/pin", Access: needs("device.read"), Scoped: true, Tag: tagActions, Summary: "The Find My PIN a Mac's lock or wipe carried, to unlock the Mac, with a reason (audited; needs device.lock for a lock's, device.wipe for a wipe's)", In: ActionPINRequest{}, Out: ActionPINView{}, Handle: s.actionPIN},
 	}
 }
 
@@ -50,6 +50,11 @@ func (s *Server) actionPIN(c *Call) (any, error) {
 		return nil, err
 	}
 	deviceID := c.Path("device")
+	// Nothing of a device outside the caller's scope is told, not even
+	// what its actions were.
+	if err := s.requireDevice(c, "device.read", deviceID); err != nil {
+		return nil, err
+	}
 	a, err := s.st.Read().Actions().Get(c.R.Context(), c.Tenant, c.Path("action"))
 	if err != nil {
 		return nil, notFoundAs(err, "action")
@@ -61,11 +66,20 @@ func (s *Server) actionPIN(c *Call) (any, error) {
 	if !ok || (a.Action != string(actions.Lock) && a.Action != string(actions.Wipe)) {
 		return nil, apperr.NotFound("action with a Find My PIN")
 	}
-	if _, held := c.Grants.GroupsFor(perm); !held {
-		return nil, apperr.Forbidden("the PIN of a %s needs the %q permission", a.Action, perm)
+	// requireDevice alone would take a permission not held at all for one
+	// held everywhere (an unscoped grant has no groups either).
+	_, held := c.Grants.GroupsFor(perm)
+	if held {
+		err := s.requireDevice(c, perm, deviceID)
+		if err != nil && !apperr.IsKind(err, apperr.KindNotFound) {
+			return nil, err
+		}
+		held = err == nil
 	}
-	if err := s.requireDevice(c, perm, deviceID); err != nil {
-		return nil, err
+	if !held {
+		refused := apperr.Forbidden("the PIN of a %s needs the %q permission on the device", a.Action, perm)
+		svc.RevealRefused(c.R.Context(), c.Tenant, deviceID, a.ID, refused, c.Actor)
+		return nil, refused
 	}
 	pin, err := svc.RevealPIN(c.R.Context(), c.Tenant, deviceID, a.ID, in.Reason, c.Actor)
 	if err != nil {

@@ -126,8 +126,25 @@ func (s actionStore) BatchDevices(ctx context.Context, tenantID, batchID string)
 
 func (s actionStore) Update(ctx context.Context, a store.DeviceAction) error {
 	return s.q.execOne(ctx, "updating device action", `UPDATE device_actions SET state = $3, command_id = $4, error = $5,
-		final = $6, refusal_code = $7, pin_sealed = $8, updated_at = $9 WHERE tenant_id = $1 AND id = $2`, a.TenantID, a.ID, a.State,
-		a.CommandID, a.Error, boolInt(a.Final), a.RefusalCode, blob(a.SealedPIN), micros(a.UpdatedAt))
+		final = $6, refusal_code = $7, updated_at = $8 WHERE tenant_id = $1 AND id = $2`, a.TenantID, a.ID, a.State, a.CommandID, a.Error,
+		boolInt(a.Final), a.RefusalCode, micros(a.UpdatedAt))
+}
+
+func (s actionStore) KeepPIN(ctx context.Context, tenantID, id string, sealed []byte) error {
+	if len(sealed) == 0 {
+		return fmt.Errorf("sqlstore: keeping action %s's PIN: nothing sealed", id)
+	}
+	return s.q.execOne(ctx, "keeping an action's PIN", `UPDATE device_actions SET pin_sealed = $3 WHERE tenant_id = $1 AND id = $2`,
+		tenantID, id, sealed)
+}
+
+func (s actionStore) ResealPIN(ctx context.Context, tenantID, id string, from, to []byte) (bool, error) {
+	if len(from) == 0 || len(to) == 0 {
+		return false, fmt.Errorf("sqlstore: resealing action %s's PIN: nothing sealed", id)
+	}
+	n, err := s.q.exec(ctx, "resealing an action's PIN", `UPDATE device_actions SET pin_sealed = $4
+		WHERE tenant_id = $1 AND id = $2 AND pin_sealed = $3`, tenantID, id, from, to)
+	return n == 1, err
 }
 
 func (s actionStore) WithPIN(ctx context.Context, tenantID string, p store.Page) ([]store.DeviceAction, error) {
