@@ -88,44 +88,9 @@ func (s *Service) RevealPIN(ctx context.Context, tenantID, deviceID, actionID, r
 	return string(pin), err
 }
 
-// ResealPINs re-seals every kept PIN under sealer's current master key (a
-// master-key rotation) and returns how many it changed.
-func ResealPINs(ctx context.Context, q store.Queries, sealer secrets.Sealer, tenantIDs []string) (int, error) {
-	n := 0
-	for _, t := range tenantIDs {
-		page := store.Page{Limit: 1000}
-		for {
-			as, err := q.Actions().WithPIN(ctx, t, page)
-			if err != nil {
-				return n, err
-			}
-			for _, a := range as {
-				if secrets.SealedBy(a.SealedPIN) == sealer.KeyID() {
-					continue
-				}
-				pin, err := sealer.Open(a.SealedPIN, pinAD(t, a.ID))
-				if err != nil {
-					return n, fmt.Errorf("actions: the PIN of action %s does not open with the current or previous master key", a.ID)
-				}
-				resealed, err := sealer.Seal(pin, pinAD(t, a.ID))
-				if err != nil {
-					return n, err
-				}
-				// Only the PIN, and only if it is still the one read: the
-				// action itself may have moved on meanwhile.
-				changed, err := q.Actions().ResealPIN(ctx, t, a.ID, a.SealedPIN, resealed)
-				if err != nil {
-					return n, err
-				}
-				if changed {
-					n++
-				}
-			}
-			if len(as) < page.Limit {
-				break
-			}
-			page.After = as[len(as)-1].ID
-		}
-	}
-	return n, nil
+// ResealPINs re-seals every kept PIN under sealer's current master key
+// (sealer still opens the previous one), and returns how many it
+// re-sealed. An action changed meanwhile keeps its own write.
+func ResealPINs(ctx context.Context, q store.Queries, sealer secrets.Sealer) (int, error) {
+	return store.ResealColumn(ctx, q, sealer, store.SealedActionPINs, func(r store.SealedRow) []byte { return pinAD(r.TenantID, r.ID) })
 }

@@ -13,7 +13,8 @@ import (
 
 // TestKeptPINsFollowTheMasterKey: a master-key rotation re-seals the kept
 // Find My PINs, which then open under the new key alone; an update of the
-// action read before the rotation does not put the old sealing back.
+// action read before the rotation does not put the old sealing back, and
+// a PIN written while the rotation runs is not overwritten.
 func TestKeptPINsFollowTheMasterKey(t *testing.T) {
 	storetest.ForEachEngine(t, func(t *testing.T, st store.Store) {
 		ctx := context.Background()
@@ -44,7 +45,7 @@ func TestKeptPINsFollowTheMasterKey(t *testing.T) {
 		}
 		var n int
 		if err := st.Tx(ctx, func(q store.Queries) error {
-			n, err = ResealPINs(ctx, q, ring, []string{tenant})
+			n, err = ResealPINs(ctx, q, ring)
 			return err
 		}); err != nil || n != 1 {
 			t.Fatalf("ResealPINs = %d, %v; want the one PIN", n, err)
@@ -68,16 +69,24 @@ func TestKeptPINsFollowTheMasterKey(t *testing.T) {
 		if err := st.Tx(ctx, func(q store.Queries) error { return q.Actions().Update(ctx, stale) }); err != nil {
 			t.Fatal(err)
 		}
-		var resealedAgain bool
-		if err := st.Tx(ctx, func(q store.Queries) error {
-			resealedAgain, err = q.Actions().ResealPIN(ctx, tenant, a.ID, sealed, []byte("another"))
-			return err
-		}); err != nil || resealedAgain {
-			t.Errorf("a reseal from the PIN's old sealing: %v, %v; want no change", resealedAgain, err)
-		}
 		after, _ := st.Read().Actions().Get(ctx, tenant, a.ID)
 		if pin, err := current.Open(after.SealedPIN, pinAD(tenant, a.ID)); err != nil || string(pin) != "482913" || after.State != store.ActionDone {
 			t.Errorf("the action after a stale update: state %s, PIN %q (%v)", after.State, pin, err)
+		}
+
+		// A PIN written between a rotation's read and its write wins.
+		var written int
+		if err := st.Tx(ctx, func(q store.Queries) error {
+			written, err = q.Sealed().Reseal(ctx, store.SealedActionPINs, func([]byte) bool { return false },
+				func(r store.SealedRow) ([]byte, error) {
+					return []byte("resealed"), q.Actions().KeepPIN(ctx, tenant, r.ID, []byte("kept meanwhile"))
+				})
+			return err
+		}); err != nil || written != 0 {
+			t.Errorf("a reseal racing a write: %d written, %v; want none", written, err)
+		}
+		if got, _ := st.Read().Actions().Get(ctx, tenant, a.ID); string(got.SealedPIN) != "kept meanwhile" {
+			t.Errorf("the PIN after a reseal lost its race: %q", got.SealedPIN)
 		}
 	})
 }

@@ -47,3 +47,13 @@ func SealedBy(sealed []byte) string {
 	}
 	return fmt.Sprintf("%x", sealed[1:5])
 }
+
+// Reseal opens sealed, bound to ad, with s (a keyring holding the key it was
+// sealed under) and seals it again under s's current key.
+func Reseal(s Sealer, sealed, ad []byte) ([]byte, error) {
+	plain, err := s.Open(sealed, ad)
+	if err != nil {
+		return nil, err
+	}
+	return s.Seal(plain, ad)
+}

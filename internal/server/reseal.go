@@ -4,16 +4,22 @@ import (
 	"context"
 
 	"github.com/steward-mdm/steward/internal/actions"
+	"github.com/steward-mdm/steward/internal/apple/mdm"
 	"github.com/steward-mdm/steward/internal/audit"
+	"github.com/steward-mdm/steward/internal/compliance"
+	"github.com/steward-mdm/steward/internal/device"
 	"github.com/steward-mdm/steward/internal/iam"
 	"github.com/steward-mdm/steward/internal/privacy"
 	"github.com/steward-mdm/steward/internal/secrets"
 	"github.com/steward-mdm/steward/internal/store"
 )
 
-// ResealSecrets re-seals the secrets kept outside the key vault (the audit
-// signing key, admins' TOTP secrets and the Find My PINs of Macs' locks and
-// erases) under the current master key.
+// ResealSecrets re-seals every secret kept outside the key vault under the
+// current master key (sealer, a keyring that still opens the previous
+// one): the audit signing key, admins' TOTP secrets, the SCEP keys, push
+// certificates, open commands' payloads, escrowed device tokens,
+// configuration profiles' secrets, report schedules' passwords and the Find
+// My PINs of Macs' locks and wipes. It returns how many it re-sealed.
 func ResealSecrets(ctx context.Context, q store.Queries, sealer secrets.Sealer) (int, error) {
 	n := 0
 	changed, err := audit.ResealSigningKey(ctx, q, sealer)
@@ -28,9 +34,18 @@ func ResealSecrets(ctx context.Context, q store.Queries, sealer secrets.Sealer) 
 		return n, err
 	}
 	m, err := iam.ResealMFASecrets(ctx, q, sealer, tenants)
+	n += m
 	if err != nil {
-		return n + m, err
+		return n, err
 	}
-	p, err := actions.ResealPINs(ctx, q, sealer, tenants)
-	return n + m + p, err
+	for _, reseal := range []func(context.Context, store.Queries, secrets.Sealer) (int, error){
+		mdm.ResealSecrets, device.ResealProfileSecrets, compliance.ResealSchedulePasswords, actions.ResealPINs,
+	} {
+		m, err := reseal(ctx, q, sealer)
+		n += m
+		if err != nil {
+			return n, err
+		}
+	}
+	return n, nil
 }

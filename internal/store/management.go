@@ -434,16 +434,10 @@ type ActionStore interface {
 	BatchDevices(ctx context.Context, tenantID, batchID string) (int, error)
 	// Update writes State, CommandID, Error, Final, RefusalCode and
 	// UpdatedAt; never SealedPIN, which a caller may have read before a
-	// master-key rotation re-sealed it (KeepPIN, ResealPIN).
+	// master-key rotation re-sealed it (KeepPIN; SealedActionPINs).
 	Update(ctx context.Context, a DeviceAction) error
 	// KeepPIN sets the sealed PIN of an action that carried one.
 	KeepPIN(ctx context.Context, tenantID, id string, sealed []byte) error
-	// ResealPIN replaces the action's sealed PIN from with to, and reports
-	// false when it no longer holds from.
-	ResealPIN(ctx context.Context, tenantID, id string, from, to []byte) (bool, error)
-	// WithPIN returns a page of the tenant's actions that carry a sealed
-	// PIN, by ID.
-	WithPIN(ctx context.Context, tenantID string, p Page) ([]DeviceAction, error)
 }
 
 // App catalogue kinds and assignment modes.

@@ -95,6 +95,9 @@ type Queries interface {
 	Apps() AppStore
 	Reports() ReportStore
 
+	// Sealed re-seals the columns of secrets sealed under the master key.
+	Sealed() SealedStore
+
 	// BeforeCommit runs fn as the transaction's last work: after the
 	// function given to Tx returned nil and before COMMIT, and its error
 	// fails the transaction. Outside a transaction fn runs at once. Audit
@@ -262,6 +265,9 @@ type SettingStore interface {
 	// PutIfAbsent stores value only when key is absent and reports whether it
 	// did; used where several nodes race to create the same thing.
 	PutIfAbsent(ctx context.Context, key string, value []byte) (bool, error)
+	// Swap stores value only while key still holds old, and reports
+	// whether it did; a concurrent write wins.
+	Swap(ctx context.Context, key string, old, value []byte) (bool, error)
 	Delete(ctx context.Context, key string) error
 	// DeletePrefix removes every key starting with prefix and says how many.
 	DeletePrefix(ctx context.Context, prefix string) (int, error)

@@ -138,22 +138,6 @@ func (s actionStore) KeepPIN(ctx context.Context, tenantID, id string, sealed []
 		tenantID, id, sealed)
 }
 
-func (s actionStore) ResealPIN(ctx context.Context, tenantID, id string, from, to []byte) (bool, error) {
-	if len(from) == 0 || len(to) == 0 {
-		return false, fmt.Errorf("sqlstore: resealing action %s's PIN: nothing sealed", id)
-	}
-	n, err := s.q.exec(ctx, "resealing an action's PIN", `UPDATE device_actions SET pin_sealed = $4
-		WHERE tenant_id = $1 AND id = $2 AND pin_sealed = $3`, tenantID, id, from, to)
-	return n == 1, err
-}
-
-func (s actionStore) WithPIN(ctx context.Context, tenantID string, p store.Page) ([]store.DeviceAction, error) {
-	after, limit := pageArgs(p)
-	rows, err := s.q.x.QueryContext(ctx, `SELECT `+actionColumns+` FROM device_actions
-		WHERE tenant_id = $1 AND pin_sealed IS NOT NULL AND id > $2 ORDER BY id LIMIT $3`, tenantID, after, limit)
-	return collect(rows, err, "listing actions with a PIN", scanAction)
-}
-
 type appStore struct{ q *queries }
 
 const appColumns = `id, tenant_id, identifier, name, kind, store_id, manifest_url, created_at, updated_at`

@@ -123,6 +123,7 @@ func (q *queries) Compliance() store.ComplianceStore        { return complianceS
 func (q *queries) Actions() store.ActionStore               { return actionStore{q} }
 func (q *queries) Apps() store.AppStore                     { return appStore{q} }
 func (q *queries) Reports() store.ReportStore               { return reportStore{q} }
+func (q *queries) Sealed() store.SealedStore                { return sealedStore{q} }
 
 // exec runs a statement and returns rows affected, mapping errors.
 func (q *queries) exec(ctx context.Context, what, query string, args ...any) (int, error) {

@@ -29,6 +29,11 @@ func (s settingStore) Put(ctx context.Context, key string, value []byte) error {
 	return err
 }
 
+func (s settingStore) Swap(ctx context.Context, key string, old, value []byte) (bool, error) {
+	n, err := s.q.exec(ctx, "swapping setting", `UPDATE settings SET value = $3 WHERE key = $1 AND value = $2`, key, old, value)
+	return n == 1, err
+}
+
 func (s settingStore) PutIfAbsent(ctx context.Context, key string, value []byte) (bool, error) {
 	n, err := s.q.exec(ctx, "storing setting", `INSERT INTO settings (key, value) VALUES ($1, $2)
 		ON CONFLICT (key) DO NOTHING`, key, value)

@@ -42,6 +42,18 @@ func testSettings(t *testing.T, st store.Store) {
 	if v, _ := r.Get(ctx, "once"); !first || second || string(v) != "a" {
 		t.Fatalf("PutIfAbsent twice = %v, %v, value %q", first, second, v)
 	}
+	var stale, fresh bool
+	tx(t, st, func(q store.Queries) error {
+		var err error
+		if stale, err = q.Settings().Swap(ctx, "once", []byte("b"), []byte("c")); err != nil {
+			return err
+		}
+		fresh, err = q.Settings().Swap(ctx, "once", []byte("a"), []byte("d"))
+		return err
+	})
+	if v, _ := r.Get(ctx, "once"); stale || !fresh || string(v) != "d" {
+		t.Fatalf("Swap from a stale and the current value = %v, %v, value %q", stale, fresh, v)
+	}
 	tx(t, st, func(q store.Queries) error { return q.Settings().Delete(ctx, "sealed-key") })
 	_, err = r.Get(ctx, "sealed-key")
 	wantErr(t, err, store.ErrNotFound, "Get after Delete")
