@@ -77,7 +77,8 @@ func newKeysCmd() *cobra.Command {
 			"  1. generate a new key file and start every node with --master-key-file NEW --previous-master-key-file OLD;\n" +
 			"  2. run this command with the same two flags: it re-wraps everything still under OLD;\n" +
 			"  3. once remote actions awaiting approval are decided or expired (their options stay sealed under\n" +
-			"     OLD), restart the nodes without --previous-master-key-file and destroy OLD.",
+			"     OLD), restart the nodes without --previous-master-key-file; keep OLD offline as long as backups\n" +
+			"     taken before the rotation are kept (their key is sealed under it), then destroy it.",
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if mcfg.PreviousMasterKeyFile == "" && os.Getenv("STEWARD_PREVIOUS_MASTER_KEY_FILE") == "" {

@@ -48,6 +48,9 @@ func (s *Service) BeginMFAEnrollment(ctx context.Context, p *Principal, actor Ac
 		if err := q.Admins().Update(ctx, a); err != nil {
 			return err
 		}
+		if err := q.Admins().SetMFASecret(ctx, a.TenantID, a.ID, sealed); err != nil {
+			return err
+		}
 		out = MFAEnrollment{Secret: base32.StdEncoding.WithPadding(base32.NoPadding).EncodeToString(secret), URI: totp.URI(s.cfg.Issuer, a.Email, secret)}
 		return appendAudit(ctx, q, actor.Entry(a.TenantID, "mfa.enroll_begin", "admin", a.ID, outcomeSuccess))
 	})
@@ -153,6 +156,9 @@ func (s *Service) DisableMFA(ctx context.Context, p *Principal, code string, act
 		if err := q.Admins().Update(ctx, *a); err != nil {
 			return err
 		}
+		if err := q.Admins().SetMFASecret(ctx, a.TenantID, a.ID, nil); err != nil {
+			return err
+		}
 		if err := q.Admins().ReplaceRecoveryCodes(ctx, a.ID, nil); err != nil {
 			return err
 		}
@@ -242,6 +248,9 @@ func (s *Service) ResetMFA(ctx context.Context, p *Principal, tenantID, adminID 
 		}
 		a.MFAEnabled, a.MFASecret, a.MFALastStep, a.UpdatedAt = false, nil, 0, now
 		if err := q.Admins().Update(ctx, a); err != nil {
+			return err
+		}
+		if err := q.Admins().SetMFASecret(ctx, a.TenantID, a.ID, nil); err != nil {
 			return err
 		}
 		if err := q.Admins().ReplaceRecoveryCodes(ctx, a.ID, nil); err != nil {

@@ -9,7 +9,6 @@ import (
 	"github.com/steward-mdm/steward/internal/compliance"
 	"github.com/steward-mdm/steward/internal/device"
 	"github.com/steward-mdm/steward/internal/iam"
-	"github.com/steward-mdm/steward/internal/privacy"
 	"github.com/steward-mdm/steward/internal/secrets"
 	"github.com/steward-mdm/steward/internal/store"
 )
@@ -29,17 +28,8 @@ func ResealSecrets(ctx context.Context, q store.Queries, sealer secrets.Sealer) 
 	if changed {
 		n++
 	}
-	tenants, err := privacy.TenantIDs(ctx, q)
-	if err != nil {
-		return n, err
-	}
-	m, err := iam.ResealMFASecrets(ctx, q, sealer, tenants)
-	n += m
-	if err != nil {
-		return n, err
-	}
 	for _, reseal := range []func(context.Context, store.Queries, secrets.Sealer) (int, error){
-		mdm.ResealSecrets, device.ResealProfileSecrets, compliance.ResealSchedulePasswords, actions.ResealPINs,
+		iam.ResealMFASecrets, mdm.ResealSecrets, device.ResealProfileSecrets, compliance.ResealSchedulePasswords, actions.ResealPINs,
 	} {
 		m, err := reseal(ctx, q, sealer)
 		n += m

@@ -23,8 +23,9 @@ import (
 // every secret sealed under the old key, so that nothing needs it once it
 // is destroyed: the SCEP keys and the push certificate (without which no
 // device enrols, renews or is woken), an open command's payload, an
-// escrowed unlock token, a profile's secret, a report schedule's password
-// and a Mac lock's PIN. The CA then opens under the new key alone.
+// escrowed unlock token, a profile's secret, a report schedule's password,
+// an admin's authenticator secret and a Mac lock's PIN. The CA then opens
+// under the new key alone.
 func TestMasterKeyRotationResealsEverySecret(t *testing.T) {
 	storetest.ForEachEngine(t, func(t *testing.T, st store.Store) {
 		f := newFleet(t, st)
@@ -39,7 +40,8 @@ func TestMasterKeyRotationResealsEverySecret(t *testing.T) {
 			t.Fatal(err)
 		}
 		f.app.Compliance.SetMailer(mailer, f.app.MDM.PublicURL)
-		auditorID, _ := f.admin("auditor@fleet.test", "auditor")
+		auditorID, auditor := f.admin("auditor@fleet.test", "auditor")
+		f.must(200, auditor, "POST", "/api/v1/me/mfa/enroll", nil, nil) // an authenticator secret, sealed
 		f.must(201, f.owner, "POST", f.path("/report-schedules"), compliance.ScheduleInput{Kind: "inventory", Format: "csv",
 			Every: "weekly", Recipients: []string{auditorID}}, nil)
 
@@ -93,8 +95,8 @@ func TestMasterKeyRotationResealsEverySecret(t *testing.T) {
 				}
 			}
 		}
-		if settings < 3 || n < settings+5 {
-			t.Errorf("%d values re-sealed, %d of them keys in settings; want the CA, issuing CA and push certificate, and five more", n, settings)
+		if settings < 3 || n < settings+6 {
+			t.Errorf("%d values re-sealed, %d of them keys in settings; want the CA, issuing CA and push certificate, and six more", n, settings)
 		}
 		current, _ := secrets.NewSealer(newKey)
 		if _, err := scep.OpenCA(f.ctx, st.Read().Settings(), current, f.tenant, "Fleet Org"); err != nil {

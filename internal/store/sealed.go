@@ -27,12 +27,14 @@ const (
 	// SealedActionPINs: the Find My PINs of Macs' locks and wipes; the
 	// action's ID.
 	SealedActionPINs
+	// SealedAdminMFASecrets: admins' TOTP secrets; the admin's ID.
+	SealedAdminMFASecrets
 )
 
 // SealedColumns lists every SealedColumn.
 func SealedColumns() []SealedColumn {
 	return []SealedColumn{SealedCommandPayloads, SealedUnlockTokens, SealedBootstrapTokens, SealedProfileSecrets,
-		SealedSchedulePasswords, SealedActionPINs}
+		SealedSchedulePasswords, SealedActionPINs, SealedAdminMFASecrets}
 }
 
 // SealedRow is one sealed value and the row that holds it.

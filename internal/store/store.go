@@ -146,8 +146,12 @@ type AdminStore interface {
 	// GetByEmail matches the lower-cased email; for login only.
 	GetByEmail(ctx context.Context, email string) (Admin, error)
 	List(ctx context.Context, tenantID string, p Page) ([]Admin, error)
-	// Update writes every mutable field of a (matched by TenantID and ID).
+	// Update writes every mutable field of a (matched by TenantID and ID)
+	// but MFASecret, which a caller may have read before a master-key
+	// rotation re-sealed it (SetMFASecret; SealedAdminMFASecrets).
 	Update(ctx context.Context, a Admin) error
+	// SetMFASecret sets or, with nil, clears the admin's sealed TOTP secret.
+	SetMFASecret(ctx context.Context, tenantID, id string, sealed []byte) error
 	// Delete removes the admin with their sessions, assignments, history and
 	// recovery codes.
 	Delete(ctx context.Context, tenantID, id string) error

@@ -59,12 +59,17 @@ func (s adminStore) List(ctx context.Context, tenantID string, p store.Page) ([]
 
 func (s adminStore) Update(ctx context.Context, a store.Admin) error {
 	return s.q.execOne(ctx, "updating admin", `UPDATE admins SET email = $3, display_name = $4,
-		password_hash = $5, mfa_secret = $6, mfa_enabled = $7, mfa_last_step = $8, disabled = $9,
-		failed_logins = $10, last_failure_at = $11, locked_until = $12, password_set_at = $13, updated_at = $14
+		password_hash = $5, mfa_enabled = $6, mfa_last_step = $7, disabled = $8,
+		failed_logins = $9, last_failure_at = $10, locked_until = $11, password_set_at = $12, updated_at = $13
 		WHERE tenant_id = $1 AND id = $2`,
-		a.TenantID, a.ID, strings.ToLower(a.Email), a.DisplayName, a.PasswordHash, blob(a.MFASecret),
+		a.TenantID, a.ID, strings.ToLower(a.Email), a.DisplayName, a.PasswordHash,
 		boolInt(a.MFAEnabled), a.MFALastStep, boolInt(a.Disabled), a.FailedLogins, micros(a.LastFailureAt),
 		micros(a.LockedUntil), micros(a.PasswordSetAt), micros(a.UpdatedAt))
+}
+
+func (s adminStore) SetMFASecret(ctx context.Context, tenantID, id string, sealed []byte) error {
+	return s.q.execOne(ctx, "setting an admin's authenticator secret", `UPDATE admins SET mfa_secret = $3
+		WHERE tenant_id = $1 AND id = $2`, tenantID, id, blob(sealed))
 }
 
 // Delete relies on ON DELETE CASCADE for sessions, assignments, password

@@ -14,12 +14,13 @@ type sealedColumn struct {
 }
 
 var sealedColumns = map[store.SealedColumn]sealedColumn{
-	store.SealedCommandPayloads:   {"commands", "id", "payload", "state IN ('queued', 'sent', 'notnow') AND length(payload) > 0"},
+	store.SealedCommandPayloads:   {"commands", "id", "payload", "state IN " + openStates + " AND length(payload) > 0"},
 	store.SealedUnlockTokens:      {"apple_channels", "device_id", "unlock_token", "unlock_token IS NOT NULL"},
 	store.SealedBootstrapTokens:   {"apple_channels", "device_id", "bootstrap", "bootstrap IS NOT NULL"},
 	store.SealedProfileSecrets:    {"config_profiles", "id", "sealed", "sealed IS NOT NULL"},
 	store.SealedSchedulePasswords: {"report_schedules", "id", "password_sealed", "length(password_sealed) > 0"},
 	store.SealedActionPINs:        {"device_actions", "id", "pin_sealed", "pin_sealed IS NOT NULL"},
+	store.SealedAdminMFASecrets:   {"admins", "id", "mfa_secret", "mfa_secret IS NOT NULL"},
 }
 
 type sealedStore struct{ q *queries }

@@ -50,8 +50,14 @@ func testAdminCRUD(t *testing.T, st store.Store) {
 	tx(t, st, func(q store.Queries) error { return q.Admins().Update(ctx, a) })
 	got, err = r.Get(ctx, home.ID, a.ID)
 	must(t, err)
+	if got.MFASecret != nil {
+		t.Fatalf("Update wrote the authenticator secret: %x", got.MFASecret)
+	}
+	tx(t, st, func(q store.Queries) error { return q.Admins().SetMFASecret(ctx, a.TenantID, a.ID, a.MFASecret) })
+	got, err = r.Get(ctx, home.ID, a.ID)
+	must(t, err)
 	if !reflect.DeepEqual(got, a) {
-		t.Fatalf("after Update Get = %+v, want %+v", got, a)
+		t.Fatalf("after Update and SetMFASecret Get = %+v, want %+v", got, a)
 	}
 	moved := a
 	moved.TenantID = other.ID
