@@ -65,3 +65,38 @@ func ResealColumn(ctx context.Context, q Queries, s secrets.Sealer, col SealedCo
 		return fresh, nil
 	})
 }
+
+// ResealSettings passes each setting under prefix to reseal, which returns
+// its value with the sealed part re-sealed, or nil when it already is, and
+// swaps that in where the setting still holds the value read: a write
+// meanwhile wins. It returns how many it swapped.
+func ResealSettings(ctx context.Context, settings SettingStore, prefix string, reseal func(Setting) ([]byte, error)) (int, error) {
+	const page = 500
+	n, after := 0, ""
+	for {
+		batch, err := settings.ListPrefix(ctx, prefix, after, page)
+		if err != nil {
+			return n, err
+		}
+		for _, s := range batch {
+			fresh, err := reseal(s)
+			if err != nil {
+				return n, err
+			}
+			if fresh == nil {
+				continue
+			}
+			swapped, err := settings.Swap(ctx, s.Key, s.Value, fresh)
+			if err != nil {
+				return n, err
+			}
+			if swapped {
+				n++
+			}
+		}
+		if len(batch) < page {
+			return n, nil
+		}
+		after = batch[len(batch)-1].Key
+	}
+}

@@ -40,32 +40,14 @@ func ResealSecrets(ctx context.Context, q store.Queries, sealer secrets.Sealer) 
 // resealPushCertificates re-seals every tenant's stored push certificate,
 // sealed whole to its setting's key.
 func resealPushCertificates(ctx context.Context, settings store.SettingStore, sealer secrets.Sealer) (int, error) {
-	n, after := 0, ""
-	for {
-		page, err := settings.ListPrefix(ctx, pushCertKey(""), after, 500)
+	return store.ResealSettings(ctx, settings, pushCertKey(""), func(s store.Setting) ([]byte, error) {
+		if secrets.SealedBy(s.Value) == sealer.KeyID() {
+			return nil, nil
+		}
+		fresh, err := secrets.Reseal(sealer, s.Value, []byte(s.Key))
 		if err != nil {
-			return n, err
+			return nil, fmt.Errorf("mdm: the push certificate %s does not open with the current or previous master key: %w", s.Key, err)
 		}
-		for _, s := range page {
-			if secrets.SealedBy(s.Value) == sealer.KeyID() {
-				continue
-			}
-			fresh, err := secrets.Reseal(sealer, s.Value, []byte(s.Key))
-			if err != nil {
-				return n, fmt.Errorf("mdm: the push certificate %s does not open with the current or previous master key: %w", s.Key, err)
-			}
-			// A certificate uploaded meanwhile keeps its write.
-			swapped, err := settings.Swap(ctx, s.Key, s.Value, fresh)
-			if err != nil {
-				return n, err
-			}
-			if swapped {
-				n++
-			}
-		}
-		if len(page) < 500 {
-			return n, nil
-		}
-		after = page[len(page)-1].Key
-	}
+		return fresh, nil
+	})
 }

@@ -16,40 +16,23 @@ import (
 func ResealKeys(ctx context.Context, settings store.SettingStore, sealer secrets.Sealer) (int, error) {
 	n := 0
 	for _, prefix := range []string{caSettingKey(""), issuerSettingKey(""), "scep-ra:"} {
-		after := ""
-		for {
-			page, err := settings.ListPrefix(ctx, prefix, after, 500)
-			if err != nil {
-				return n, err
+		m, err := store.ResealSettings(ctx, settings, prefix, func(s store.Setting) ([]byte, error) {
+			var stored storedCA
+			if err := json.Unmarshal(s.Value, &stored); err != nil {
+				return nil, fmt.Errorf("scep: reading %s: %w", s.Key, err)
 			}
-			for _, s := range page {
-				var stored storedCA
-				if err := json.Unmarshal(s.Value, &stored); err != nil {
-					return n, fmt.Errorf("scep: reading %s: %w", s.Key, err)
-				}
-				if secrets.SealedBy(stored.SealedKey) == sealer.KeyID() {
-					continue
-				}
-				if stored.SealedKey, err = secrets.Reseal(sealer, stored.SealedKey, []byte(s.Key)); err != nil {
-					return n, fmt.Errorf("scep: the key of %s does not open with the current or previous master key: %w", s.Key, err)
-				}
-				value, err := json.Marshal(stored)
-				if err != nil {
-					return n, err
-				}
-				// A key replaced meanwhile (a new RA generation) keeps its write.
-				swapped, err := settings.Swap(ctx, s.Key, s.Value, value)
-				if err != nil {
-					return n, err
-				}
-				if swapped {
-					n++
-				}
+			if secrets.SealedBy(stored.SealedKey) == sealer.KeyID() {
+				return nil, nil
 			}
-			if len(page) < 500 {
-				break
+			var err error
+			if stored.SealedKey, err = secrets.Reseal(sealer, stored.SealedKey, []byte(s.Key)); err != nil {
+				return nil, fmt.Errorf("scep: the key of %s does not open with the current or previous master key: %w", s.Key, err)
 			}
-			after = page[len(page)-1].Key
+			return json.Marshal(stored)
+		})
+		n += m
+		if err != nil {
+			return n, err
 		}
 	}
 	return n, nil
