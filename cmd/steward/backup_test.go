@@ -1,7 +1,9 @@
 package main
 
 import (
+	"bytes"
 	"context"
+	"encoding/base64"
 	"errors"
 	"log/slog"
 	"os"
@@ -98,5 +100,42 @@ func TestBackupCommands(t *testing.T) {
 	}
 	if !tenantExists(t, data, "before-backup") || tenantExists(t, data, "after-backup") {
 		t.Error("restore did not bring the database back to the backup's contents")
+	}
+}
+
+// TestRotateMasterCommand: `keys rotate-master` re-seals what is under the
+// old key, showing its progress, and a second run finds nothing to do; the
+// keyset then opens under the new key alone.
+func TestRotateMasterCommand(t *testing.T) {
+	t.Setenv("STEWARD_MASTER_KEY", "")
+	data := t.TempDir()
+	mustCLI(t, nil, "migrate", "--data", data)
+	withStore(t, data, func(q store.Queries) error { return createTenant(q, "acme") })
+	if _, _, err := cli(t, nil, "keys", "rotate", "--data", data, "--tenant-id", "acne"); err == nil || !strings.Contains(err.Error(), "no tenant acne") {
+		t.Fatalf("keys rotate of a tenant that does not exist: %v", err)
+	}
+	mustCLI(t, nil, "keys", "rotate", "--data", data, "--tenant-id", "acme") // its keyset, under the key in the data dir
+	oldKey := filepath.Join(data, "master.key")
+	newKey := filepath.Join(t.TempDir(), "new.key")
+	if err := os.WriteFile(newKey, []byte(base64.StdEncoding.EncodeToString(bytes.Repeat([]byte{7}, 32))), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := cli(t, nil, "keys", "rotate-master", "--data", data, "--master-key-file", newKey); err == nil ||
+		!strings.Contains(err.Error(), "--previous-master-key-file") {
+		t.Fatalf("rotate-master without the old key: %v", err)
+	}
+	rotate := []string{"keys", "rotate-master", "--data", data, "--master-key-file", newKey, "--previous-master-key-file", oldKey}
+	out, stderr, err := cli(t, nil, rotate...)
+	if err != nil || !strings.Contains(stderr, "tenant keysets: 1 re-sealed") || !strings.Contains(out, "Done: ") {
+		t.Fatalf("rotate-master: %v\n%s%s", err, out, stderr)
+	}
+	if out := mustCLI(t, nil, rotate...); !strings.Contains(out, "Done: 0 values re-sealed") {
+		t.Errorf("rotate-master again: %s", out)
+	}
+	if _, _, err := cli(t, nil, "keys", "rotate", "--data", data, "--tenant-id", "acme", "--master-key-file", newKey); err != nil {
+		t.Errorf("the keyset under the new key alone: %v", err)
+	}
+	if _, _, err := cli(t, nil, "keys", "rotate", "--data", data, "--tenant-id", "acme"); err == nil {
+		t.Error("the old key still opens the keyset")
 	}
 }

@@ -1,7 +1,9 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 
@@ -32,14 +34,15 @@ func newKeysCmd() *cobra.Command {
 			defer app.Close()
 			ctx := cmd.Context()
 			tenants := []string{tenant}
-			if tenant == "" {
-				ks, err := app.Store.Read().Keys().ListKeysets(ctx)
-				if err != nil {
+			if tenant != "" {
+				if _, err := app.Store.Read().Tenants().Get(ctx, tenant); errors.Is(err, store.ErrNotFound) {
+					return fmt.Errorf("there is no tenant %s", tenant)
+				} else if err != nil {
 					return err
 				}
-				tenants = tenants[:0]
-				for _, k := range ks {
-					tenants = append(tenants, k.TenantID)
+			} else {
+				if tenants, err = allKeysetTenants(ctx, app.Store); err != nil {
+					return err
 				}
 			}
 			var results []keys.RotationResult
@@ -76,9 +79,9 @@ func newKeysCmd() *cobra.Command {
 		Long: "Online master-key rotation:\n" +
 			"  1. generate a new key file and start every node with --master-key-file NEW --previous-master-key-file OLD;\n" +
 			"  2. run this command with the same two flags: it re-wraps everything still under OLD;\n" +
-			"  3. once remote actions awaiting approval are decided or expired (their options stay sealed under\n" +
-			"     OLD), restart the nodes without --previous-master-key-file; keep OLD offline as long as backups\n" +
-			"     taken before the rotation are kept (their key is sealed under it), then destroy it.",
+			"  3. restart the nodes without --previous-master-key-file; keep OLD offline as long as backups taken\n" +
+			"     before the rotation are kept (their key is sealed under it), then destroy it.\n" +
+			"It works in short transactions, so nodes keep serving; if it stops, run it again to finish.",
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if mcfg.PreviousMasterKeyFile == "" && os.Getenv("STEWARD_PREVIOUS_MASTER_KEY_FILE") == "" {
@@ -90,32 +93,63 @@ func newKeysCmd() *cobra.Command {
 			}
 			defer app.Close()
 			ctx := cmd.Context()
-			var res keys.RotationResult
-			var resealed int
-			err = app.Store.Tx(ctx, func(q store.Queries) error {
-				var err error
-				if res, err = app.Privacy.Vault().RotateMaster(ctx, q, app.Sealer); err != nil {
-					return err
+			show, last := newProgressLine(cmd.ErrOrStderr()), ""
+			progress := func(what string, n int) {
+				if what != last && last != "" {
+					show("") // each job's total stays on its own line
 				}
-				if resealed, err = server.ResealSecrets(ctx, q, app.Sealer); err != nil {
-					return err
-				}
+				last = what
+				show(fmt.Sprintf("%s: %d re-sealed", what, n))
+			}
+			jobs := server.MasterResealJobs(app.Privacy.Vault(), app.Sealer)
+			resealed, err := store.RunReseal(ctx, app.Store, jobs, store.ResealPageSize, progress)
+			show("")
+			outcome := audit.OutcomeSuccess
+			details := map[string]any{"resealed": resealed, "master_key_id": app.Sealer.KeyID()}
+			if err != nil {
+				outcome, details["error"] = audit.OutcomeFailure, err.Error()
+			}
+			auditErr := app.Store.Tx(ctx, func(q store.Queries) error {
 				root, err := app.IAM.RootTenant(ctx)
 				if err != nil {
 					return err
 				}
-				e := iam.SystemActor.Entry(root.ID, "keys.rotate_master", "install", "master-key", audit.OutcomeSuccess)
-				e.Details = map[string]any{"keysets": res.Keysets, "secrets": resealed, "master_key_id": app.Sealer.KeyID()}
+				e := iam.SystemActor.Entry(root.ID, "keys.rotate_master", "install", "master-key", outcome)
+				e.Details = details
 				return audit.Append(ctx, q, e)
 			})
 			if err != nil {
-				return err
+				// Every page written is a compare-and-swap, so what was
+				// done stays done and a second run finishes the rest.
+				return fmt.Errorf("%w\n%d values were re-sealed before it stopped; run the command again to finish", err, resealed)
 			}
-			fmt.Fprintf(cmd.OutOrStdout(), "Re-wrapped %d tenant keysets and %d sealed secrets under master key %s.\n", res.Keysets, resealed, app.Sealer.KeyID())
+			if auditErr != nil {
+				return fmt.Errorf("every value was re-sealed, but recording it in the audit log failed: %w", auditErr)
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "Done: %d values re-sealed under master key %s.\n", resealed, app.Sealer.KeyID())
 			return nil
 		},
 	}
 	mcfg.BindFlags(rotateMaster.Flags())
 	cmd.AddCommand(rotate, rotateMaster)
 	return cmd
+}
+
+// allKeysetTenants lists the tenants that have a keyset, a page at a time.
+func allKeysetTenants(ctx context.Context, st store.Store) ([]string, error) {
+	var tenants []string
+	page := store.Page{Limit: 1000}
+	for {
+		ks, err := st.Read().Keys().ListKeysets(ctx, page)
+		if err != nil {
+			return nil, err
+		}
+		for _, k := range ks {
+			tenants = append(tenants, k.TenantID)
+		}
+		if len(ks) < page.Limit {
+			return tenants, nil
+		}
+		page.After = ks[len(ks)-1].TenantID
+	}
 }

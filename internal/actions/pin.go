@@ -10,7 +10,6 @@ import (
 	"github.com/steward-mdm/steward/internal/audit"
 	"github.com/steward-mdm/steward/internal/iam"
 	"github.com/steward-mdm/steward/internal/privacy"
-	"github.com/steward-mdm/steward/internal/secrets"
 	"github.com/steward-mdm/steward/internal/store"
 )
 
@@ -86,11 +85,4 @@ func (s *Service) RevealPIN(ctx context.Context, tenantID, deviceID, actionID, r
 		return audit.Append(ctx, q, e)
 	})
 	return string(pin), err
-}
-
-// ResealPINs re-seals every kept PIN under sealer's current master key
-// (sealer still opens the previous one), and returns how many it
-// re-sealed. An action changed meanwhile keeps its own write.
-func ResealPINs(ctx context.Context, q store.Queries, sealer secrets.Sealer) (int, error) {
-	return store.ResealColumn(ctx, q, sealer, store.SealedActionPINs, func(r store.SealedRow) []byte { return pinAD(r.TenantID, r.ID) })
 }

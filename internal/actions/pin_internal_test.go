@@ -3,6 +3,7 @@ package actions
 import (
 	"context"
 	"crypto/rand"
+	"encoding/json"
 	"testing"
 	"time"
 
@@ -12,9 +13,10 @@ import (
 )
 
 // TestKeptPINsFollowTheMasterKey: a master-key rotation re-seals the kept
-// Find My PINs, which then open under the new key alone; an update of the
-// action read before the rotation does not put the old sealing back, and
-// a PIN written while the rotation runs is not overwritten.
+// Find My PINs and the options of an action awaiting approval, which then
+// open under the new key alone; an update of the action read before the
+// rotation does not put the old sealing back, and a PIN written while the
+// rotation runs is not overwritten.
 func TestKeptPINsFollowTheMasterKey(t *testing.T) {
 	storetest.ForEachEngine(t, func(t *testing.T, st store.Store) {
 		ctx := context.Background()
@@ -35,7 +37,19 @@ func TestKeptPINsFollowTheMasterKey(t *testing.T) {
 		a.SealedPIN = sealed
 		plain := a
 		plain.ID, plain.SealedPIN = store.NewID(), nil // an action without a PIN is left alone
-		if err := st.Tx(ctx, func(q store.Queries) error { return q.Actions().Create(ctx, []store.DeviceAction{a, plain}) }); err != nil {
+		approval := store.Approval{ID: store.NewID(), TenantID: tenant, Kind: ApprovalKind, Reason: "wipe the lost Mac",
+			RequestedBy: "admin:1", State: "pending", CreatedAt: now, ExpiresAt: now.Add(time.Hour)}
+		options, err := old.Seal([]byte(`{"pin":"135790"}`), optionsAD(approval.ID))
+		if err != nil {
+			t.Fatal(err)
+		}
+		approval.Payload, _ = json.Marshal(approvalPayload{BatchID: a.BatchID, Action: Wipe, Devices: 1, Sealed: options})
+		if err := st.Tx(ctx, func(q store.Queries) error {
+			if err := q.Approvals().Create(ctx, approval); err != nil {
+				return err
+			}
+			return q.Actions().Create(ctx, []store.DeviceAction{a, plain})
+		}); err != nil {
 			t.Fatal(err)
 		}
 
@@ -43,12 +57,12 @@ func TestKeptPINsFollowTheMasterKey(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		var n int
-		if err := st.Tx(ctx, func(q store.Queries) error {
-			n, err = ResealPINs(ctx, q, ring)
-			return err
-		}); err != nil || n != 1 {
-			t.Fatalf("ResealPINs = %d, %v; want the one PIN", n, err)
+		if n, err := store.RunReseal(ctx, st, ResealJobs(ring), store.ResealPageSize, nil); err != nil || n != 2 {
+			t.Fatalf("ResealJobs = %d, %v; want the PIN and the approval's options", n, err)
+		}
+		// A second run finds nothing left to do.
+		if n, err := store.RunReseal(ctx, st, ResealJobs(ring), store.ResealPageSize, nil); err != nil || n != 0 {
+			t.Fatalf("ResealJobs again = %d, %v; want nothing", n, err)
 		}
 		got, err := st.Read().Actions().Get(ctx, tenant, a.ID)
 		if err != nil {
@@ -60,6 +74,17 @@ func TestKeptPINsFollowTheMasterKey(t *testing.T) {
 		}
 		if other, _ := st.Read().Actions().Get(ctx, tenant, plain.ID); other.SealedPIN != nil {
 			t.Errorf("an action without a PIN got one: %x", other.SealedPIN)
+		}
+		waiting, err := st.Read().Approvals().Get(ctx, tenant, approval.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var p approvalPayload
+		if err := json.Unmarshal(waiting.Payload, &p); err != nil || p.BatchID != a.BatchID || p.Action != Wipe {
+			t.Fatalf("the approval's payload after the rotation: %+v, %v", p, err)
+		}
+		if opts, err := current.Open(p.Sealed, optionsAD(approval.ID)); err != nil || string(opts) != `{"pin":"135790"}` {
+			t.Errorf("the approval's options under the new key alone: %q, %v", opts, err)
 		}
 
 		// A node that read the action before the rotation finishes it: the
@@ -77,7 +102,7 @@ func TestKeptPINsFollowTheMasterKey(t *testing.T) {
 		// A PIN written between a rotation's read and its write wins.
 		var written int
 		if err := st.Tx(ctx, func(q store.Queries) error {
-			written, err = q.Sealed().Reseal(ctx, store.SealedActionPINs, func([]byte) bool { return false },
+			written, _, err = q.Sealed().Reseal(ctx, store.SealedActionPINs, "", store.ResealPageSize, func([]byte) bool { return false },
 				func(r store.SealedRow) ([]byte, error) {
 					return []byte("resealed"), q.Actions().KeepPIN(ctx, tenant, r.ID, []byte("kept meanwhile"))
 				})

@@ -109,14 +109,12 @@ func TestMasterKeyRotation(t *testing.T) {
 		t.Fatal(err)
 	}
 	rotating := privacy.NewService(st, keys.New(ring), f.signer, nil)
-	var res keys.RotationResult
-	err = st.Tx(f.ctx, func(q store.Queries) error {
-		var err error
-		res, err = rotating.Vault().RotateMaster(f.ctx, q, ring)
-		return err
-	})
-	if err != nil || res.Keysets != 1 {
-		t.Fatalf("master rotation: %+v %v", res, err)
+	job := []store.ResealJob{rotating.Vault().MasterResealJob(ring)}
+	if n, err := store.RunReseal(f.ctx, st, job, store.ResealPageSize, nil); err != nil || n != 1 {
+		t.Fatalf("master rotation: %d keysets, %v; want 1", n, err)
+	}
+	if n, err := store.RunReseal(f.ctx, st, job, store.ResealPageSize, nil); err != nil || n != 0 {
+		t.Fatalf("master rotation again: %d keysets, %v; want none", n, err)
 	}
 	// Step 3: the old key is gone; everything opens with the new one alone.
 	newOnly, _ := secrets.NewSealer(newKey)

@@ -9,33 +9,32 @@ import (
 	"github.com/steward-mdm/steward/internal/compliance"
 	"github.com/steward-mdm/steward/internal/device"
 	"github.com/steward-mdm/steward/internal/iam"
+	"github.com/steward-mdm/steward/internal/privacy/keys"
 	"github.com/steward-mdm/steward/internal/secrets"
 	"github.com/steward-mdm/steward/internal/store"
 )
 
-// ResealSecrets re-seals every secret kept outside the key vault under the
-// current master key (sealer, a keyring that still opens the previous
-// one): the audit signing key, admins' TOTP secrets, the SCEP keys, push
+// MasterResealJobs are a master-key rotation's work: every tenant keyset
+// in vault and every secret kept outside it re-sealed under the current
+// master key (sealer, a keyring that still opens the previous one). Those
+// are the audit signing key, admins' TOTP secrets, the SCEP keys, push
 // certificates, open commands' payloads, escrowed device tokens,
-// configuration profiles' secrets, report schedules' passwords and the Find
-// My PINs of Macs' locks and wipes. It returns how many it re-sealed.
-func ResealSecrets(ctx context.Context, q store.Queries, sealer secrets.Sealer) (int, error) {
-	n := 0
-	changed, err := audit.ResealSigningKey(ctx, q, sealer)
-	if err != nil {
-		return 0, err
+// configuration profiles' secrets, report schedules' passwords, the Find
+// My PINs of Macs' locks and wipes, and the options of actions awaiting
+// approval. Run them with store.RunReseal.
+func MasterResealJobs(vault *keys.Vault, sealer secrets.Sealer) []store.ResealJob {
+	jobs := []store.ResealJob{
+		vault.MasterResealJob(sealer),
+		{What: "the audit signing key", Page: func(ctx context.Context, q store.Queries, _ string, _ int) (int, string, error) {
+			changed, err := audit.ResealSigningKey(ctx, q, sealer)
+			if changed {
+				return 1, "", err
+			}
+			return 0, "", err
+		}},
+		iam.MFAResealJob(sealer),
 	}
-	if changed {
-		n++
-	}
-	for _, reseal := range []func(context.Context, store.Queries, secrets.Sealer) (int, error){
-		iam.ResealMFASecrets, mdm.ResealSecrets, device.ResealProfileSecrets, compliance.ResealSchedulePasswords, actions.ResealPINs,
-	} {
-		m, err := reseal(ctx, q, sealer)
-		n += m
-		if err != nil {
-			return n, err
-		}
-	}
-	return n, nil
+	jobs = append(jobs, mdm.ResealJobs(sealer)...)
+	jobs = append(jobs, device.ProfileSecretsResealJob(sealer), compliance.SchedulePasswordsResealJob(sealer))
+	return append(jobs, actions.ResealJobs(sealer)...)
 }

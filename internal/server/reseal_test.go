@@ -13,6 +13,7 @@ import (
 	"github.com/steward-mdm/steward/internal/device"
 	"github.com/steward-mdm/steward/internal/notify/mail"
 	"github.com/steward-mdm/steward/internal/notify/mail/mailtest"
+	"github.com/steward-mdm/steward/internal/privacy/keys"
 	"github.com/steward-mdm/steward/internal/secrets"
 	"github.com/steward-mdm/steward/internal/sim"
 	"github.com/steward-mdm/steward/internal/store"
@@ -24,8 +25,9 @@ import (
 // is destroyed: the SCEP keys and the push certificate (without which no
 // device enrols, renews or is woken), an open command's payload, an
 // escrowed unlock token, a profile's secret, a report schedule's password,
-// an admin's authenticator secret and a Mac lock's PIN. The CA then opens
-// under the new key alone.
+// an admin's authenticator secret, a Mac lock's PIN and a waiting wipe's
+// options, and every tenant keyset, each a page per transaction. The CA
+// then opens under the new key alone.
 func TestMasterKeyRotationResealsEverySecret(t *testing.T) {
 	storetest.ForEachEngine(t, func(t *testing.T, st store.Store) {
 		f := newFleet(t, st)
@@ -55,21 +57,58 @@ func TestMasterKeyRotationResealsEverySecret(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		var n int
-		if err := st.Tx(f.ctx, func(q store.Queries) error {
-			n, err = ResealSecrets(f.ctx, q, ring)
-			return err
-		}); err != nil {
+		wipe := api.DeviceActionRequest{Action: actions.Wipe, Reason: "stolen from the office", Options: actions.Options{PIN: "135790"}}
+		var parked actions.Batch
+		f.must(201, f.owner, "POST", f.path("/devices/"+macID+"/actions"), wipe, &parked) // options sealed while it awaits approval
+		if parked.ApprovalID == "" {
+			t.Fatalf("the wipe did not wait for approval: %+v", parked)
+		}
+
+		// A page of one: each job takes a transaction per value, and one
+		// more to find the end.
+		pages := map[string]int{}
+		n, err := store.RunReseal(f.ctx, st, MasterResealJobs(keys.New(ring), ring), 1, func(what string, _ int) { pages[what]++ })
+		if err != nil {
 			t.Fatal(err)
+		}
+		if pages["tenant keysets"] < 2 || pages["open commands' payloads"] < 3 || pages["approvals' options"] != 2 {
+			t.Errorf("pages per job: %v", pages)
 		}
 
 		// Nothing is left under the old key.
-		stillOld := func(sealed []byte) bool { return secrets.SealedBy(sealed) == ring.KeyID() }
+		stillOld := func(col store.SealedColumn) func([]byte) bool {
+			return func(sealed []byte) bool {
+				if col == store.SealedActionApprovals {
+					var p struct {
+						Options []byte `json:"sealed_options"`
+					}
+					if err := json.Unmarshal(sealed, &p); err != nil {
+						t.Errorf("an approval's payload: %v", err)
+					}
+					sealed = p.Options
+				}
+				return secrets.SealedBy(sealed) == ring.KeyID()
+			}
+		}
 		found := errors.New("still under the old key")
 		for _, col := range store.SealedColumns() {
-			_, err := st.Read().Sealed().Reseal(f.ctx, col, stillOld, func(r store.SealedRow) ([]byte, error) { return nil, found })
-			if err != nil {
-				t.Errorf("sealed column %d: %v", col, err)
+			for after := ""; ; {
+				var err error
+				if _, after, err = st.Read().Sealed().Reseal(f.ctx, col, after, 100, stillOld(col), func(r store.SealedRow) ([]byte, error) { return nil, found }); err != nil {
+					t.Errorf("sealed column %d: %v", col, err)
+				}
+				if after == "" {
+					break
+				}
+			}
+		}
+		keysets, err := st.Read().Keys().ListKeysets(f.ctx, store.Page{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, k := range keysets {
+			if k.MasterKeyID != ring.KeyID() {
+				t.Errorf("tenant %s's keyset is still under master key %s", k.TenantID, k.MasterKeyID)
 			}
 		}
 		settings := 0
@@ -95,8 +134,9 @@ func TestMasterKeyRotationResealsEverySecret(t *testing.T) {
 				}
 			}
 		}
-		if settings < 3 || n < settings+6 {
-			t.Errorf("%d values re-sealed, %d of them keys in settings; want the CA, issuing CA and push certificate, and six more", n, settings)
+		if settings < 3 || n < settings+len(keysets)+8 {
+			t.Errorf("%d values re-sealed, %d of them keys in settings and %d keysets; want the CA, issuing CA and push certificate, the keysets and eight more",
+				n, settings, len(keysets))
 		}
 		current, _ := secrets.NewSealer(newKey)
 		if _, err := scep.OpenCA(f.ctx, st.Read().Settings(), current, f.tenant, "Fleet Org"); err != nil {

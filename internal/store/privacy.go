@@ -227,8 +227,11 @@ type KeyStore interface {
 	GetKeyset(ctx context.Context, tenantID string) (TenantKeyset, error)
 	// CreateKeyset inserts k and reports false when the tenant already has one.
 	CreateKeyset(ctx context.Context, k TenantKeyset) (bool, error)
-	UpdateKeyset(ctx context.Context, k TenantKeyset) error
-	ListKeysets(ctx context.Context) ([]TenantKeyset, error)
+	// SwapKeyset writes k only while the tenant's wrapping keyset is still
+	// old, and reports whether it did.
+	SwapKeyset(ctx context.Context, old []byte, k TenantKeyset) (bool, error)
+	// ListKeysets lists every tenant's keyset, by tenant ID after p.After.
+	ListKeysets(ctx context.Context, p Page) ([]TenantKeyset, error)
 	// CreateDataKey inserts k; false when the owner already has a live key.
 	CreateDataKey(ctx context.Context, k DataKey) (bool, error)
 	GetDataKey(ctx context.Context, tenantID, id string) (DataKey, error)

@@ -29,12 +29,17 @@ const (
 	SealedActionPINs
 	// SealedAdminMFASecrets: admins' TOTP secrets; the admin's ID.
 	SealedAdminMFASecrets
+	// SealedActionApprovals: the payloads of remote actions' approvals,
+	// whose options (a wipe's PIN) are sealed inside; the approval's ID.
+	// The column holds JSON, so its current and reseal functions look
+	// inside.
+	SealedActionApprovals
 )
 
 // SealedColumns lists every SealedColumn.
 func SealedColumns() []SealedColumn {
 	return []SealedColumn{SealedCommandPayloads, SealedUnlockTokens, SealedBootstrapTokens, SealedProfileSecrets,
-		SealedSchedulePasswords, SealedActionPINs, SealedAdminMFASecrets}
+		SealedSchedulePasswords, SealedActionPINs, SealedAdminMFASecrets, SealedActionApprovals}
 }
 
 // SealedRow is one sealed value and the row that holds it.
@@ -46,57 +51,112 @@ type SealedRow struct {
 
 // SealedStore re-seals the SealedColumns.
 type SealedStore interface {
-	// Reseal passes each value of col for which current is false to
-	// reseal, and writes what it returns where the row still holds the
-	// value read (a concurrent write wins). It returns how many it wrote.
-	Reseal(ctx context.Context, col SealedColumn, current func(sealed []byte) bool, reseal func(SealedRow) ([]byte, error)) (int, error)
+	// Reseal reads up to limit values of col whose row ID sorts after
+	// after, passes each for which current is false to reseal, and writes
+	// what it returns where the row still holds the value read (a
+	// concurrent write wins). It returns how many it wrote and the last ID
+	// read, "" once there is nothing more to read.
+	Reseal(ctx context.Context, col SealedColumn, after string, limit int, current func(sealed []byte) bool,
+		reseal func(SealedRow) ([]byte, error)) (written int, next string, err error)
 }
 
-// ResealColumn re-seals col's values not yet under s's current key (s is a
+// ResealPageSize is how many values a master-key rotation re-seals per
+// transaction: small enough that no transaction holds the SQLite writer or
+// PostgreSQL's row locks for long.
+const ResealPageSize = 500
+
+// A ResealJob re-seals one kind of value kept sealed under the master key,
+// a page at a time, every write a compare-and-swap: a rotation is many
+// short transactions, and one stopped halfway is finished by running it
+// again.
+type ResealJob struct {
+	// What names the values for the operator: "open commands' payloads".
+	What string
+	// Page re-seals up to limit values after the cursor after ("" at the
+	// start) and returns how many it wrote and the cursor to go on from,
+	// "" after the last page.
+	Page func(ctx context.Context, q Queries, after string, limit int) (written int, next string, err error)
+}
+
+// ColumnJob re-seals col's values not yet under s's current key (s is a
 // keyring that still opens the previous one), each bound to what ad
-// derives from its row, and returns how many it re-sealed.
-func ResealColumn(ctx context.Context, q Queries, s secrets.Sealer, col SealedColumn, ad func(SealedRow) []byte) (int, error) {
+// derives from its row.
+func ColumnJob(what string, s secrets.Sealer, col SealedColumn, ad func(SealedRow) []byte) ResealJob {
 	current := func(sealed []byte) bool { return secrets.SealedBy(sealed) == s.KeyID() }
-	return q.Sealed().Reseal(ctx, col, current, func(r SealedRow) ([]byte, error) {
-		fresh, err := secrets.Reseal(s, r.Sealed, ad(r))
-		if err != nil {
-			return nil, fmt.Errorf("store: %s of tenant %s does not open with the current or previous master key: %w", r.ID, r.TenantID, err)
-		}
-		return fresh, nil
-	})
+	return ResealJob{What: what, Page: func(ctx context.Context, q Queries, after string, limit int) (int, string, error) {
+		return q.Sealed().Reseal(ctx, col, after, limit, current, func(r SealedRow) ([]byte, error) {
+			fresh, err := secrets.Reseal(s, r.Sealed, ad(r))
+			if err != nil {
+				return nil, fmt.Errorf("store: %s of tenant %s does not open with the current or previous master key: %w", r.ID, r.TenantID, err)
+			}
+			return fresh, nil
+		})
+	}}
 }
 
-// ResealSettings passes each setting under prefix to reseal, which returns
+// SettingsJob passes each setting under prefix to reseal, which returns
 // its value with the sealed part re-sealed, or nil when it already is, and
 // swaps that in where the setting still holds the value read: a write
-// meanwhile wins. It returns how many it swapped.
-func ResealSettings(ctx context.Context, settings SettingStore, prefix string, reseal func(Setting) ([]byte, error)) (int, error) {
-	const page = 500
-	n, after := 0, ""
-	for {
-		batch, err := settings.ListPrefix(ctx, prefix, after, page)
+// meanwhile wins.
+func SettingsJob(what, prefix string, reseal func(Setting) ([]byte, error)) ResealJob {
+	return ResealJob{What: what, Page: func(ctx context.Context, q Queries, after string, limit int) (int, string, error) {
+		batch, err := q.Settings().ListPrefix(ctx, prefix, after, limit)
 		if err != nil {
-			return n, err
+			return 0, "", err
 		}
+		n := 0
 		for _, s := range batch {
 			fresh, err := reseal(s)
 			if err != nil {
-				return n, err
+				return n, "", err
 			}
 			if fresh == nil {
 				continue
 			}
-			swapped, err := settings.Swap(ctx, s.Key, s.Value, fresh)
+			swapped, err := q.Settings().Swap(ctx, s.Key, s.Value, fresh)
 			if err != nil {
-				return n, err
+				return n, "", err
 			}
 			if swapped {
 				n++
 			}
 		}
-		if len(batch) < page {
-			return n, nil
+		if len(batch) < limit {
+			return n, "", nil
 		}
-		after = batch[len(batch)-1].Key
+		return n, batch[len(batch)-1].Key, nil
+	}}
+}
+
+// RunReseal runs jobs in order, each page in its own transaction of st,
+// and returns how many values they re-sealed. progress, when set, hears
+// each job's running total after every committed page. On an error the
+// pages committed stay committed: running the jobs again finishes them.
+func RunReseal(ctx context.Context, st Store, jobs []ResealJob, limit int, progress func(what string, written int)) (int, error) {
+	total := 0
+	for _, job := range jobs {
+		done, after := 0, ""
+		for {
+			var written int
+			var next string
+			err := st.Tx(ctx, func(q Queries) error {
+				var err error
+				written, next, err = job.Page(ctx, q, after, limit)
+				return err
+			})
+			if err != nil {
+				return total, fmt.Errorf("re-sealing %s: %w", job.What, err)
+			}
+			done += written
+			total += written
+			if progress != nil {
+				progress(job.What, done)
+			}
+			if next == "" {
+				break
+			}
+			after = next
+		}
 	}
+	return total, nil
 }

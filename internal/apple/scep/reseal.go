@@ -1,7 +1,6 @@
 package scep
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
 
@@ -9,14 +8,16 @@ import (
 	"github.com/steward-mdm/steward/internal/store"
 )
 
-// ResealKeys re-seals every tenant's CA, issuing CA and RA keys under
-// sealer's current master key (sealer still opens the previous one), and
-// returns how many it re-sealed. A master-key rotation that missed them
-// would stop every enrolment and renewal once the old key is destroyed.
-func ResealKeys(ctx context.Context, settings store.SettingStore, sealer secrets.Sealer) (int, error) {
-	n := 0
-	for _, prefix := range []string{caSettingKey(""), issuerSettingKey(""), "scep-ra:"} {
-		m, err := store.ResealSettings(ctx, settings, prefix, func(s store.Setting) ([]byte, error) {
+// ResealJobs re-seal every tenant's CA, issuing CA and RA keys under
+// sealer's current master key (sealer still opens the previous one). A
+// master-key rotation that missed them would stop every enrolment and
+// renewal once the old key is destroyed.
+func ResealJobs(sealer secrets.Sealer) []store.ResealJob {
+	var jobs []store.ResealJob
+	for _, kind := range []struct{ what, prefix string }{
+		{"SCEP CA keys", caSettingKey("")}, {"SCEP issuing CA keys", issuerSettingKey("")}, {"SCEP RA keys", "scep-ra:"},
+	} {
+		jobs = append(jobs, store.SettingsJob(kind.what, kind.prefix, func(s store.Setting) ([]byte, error) {
 			var stored storedCA
 			if err := json.Unmarshal(s.Value, &stored); err != nil {
 				return nil, fmt.Errorf("scep: reading %s: %w", s.Key, err)
@@ -29,11 +30,7 @@ func ResealKeys(ctx context.Context, settings store.SettingStore, sealer secrets
 				return nil, fmt.Errorf("scep: the key of %s does not open with the current or previous master key: %w", s.Key, err)
 			}
 			return json.Marshal(stored)
-		})
-		n += m
-		if err != nil {
-			return n, err
-		}
+		}))
 	}
-	return n, nil
+	return jobs
 }

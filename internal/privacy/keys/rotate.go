@@ -17,7 +17,6 @@ type RotationResult struct {
 	Keysets    int    `json:"keysets"`
 	DataKeys   int    `json:"data_keys"`
 	NewKeyID   uint32 `json:"new_primary_key_id,omitempty"`
-	MasterKey  string `json:"master_key_id,omitempty"`
 	RetiredIDs int    `json:"retired_keys,omitempty"`
 }
 
@@ -35,6 +34,7 @@ func (v *Vault) RotateTenant(ctx context.Context, q store.Queries, tenantID stri
 	if err != nil {
 		return res, err
 	}
+	old := k.AEADKeyset
 	oldH, err := readKeyset(k.AEADKeyset, v.master, tenantID, "aead")
 	if err != nil {
 		return res, err
@@ -112,47 +112,62 @@ func (v *Vault) RotateTenant(ctx context.Context, q store.Queries, tenantID stri
 	}
 	k.RotatedAt = v.now().UTC()
 	k.MasterKeyID = v.master.KeyID()
-	if err := q.Keys().UpdateKeyset(ctx, k); err != nil {
+	if swapped, err := q.Keys().SwapKeyset(ctx, old, k); err != nil {
 		return res, err
+	} else if !swapped {
+		// Another rotation wrote first: writing over it would orphan the
+		// data keys it re-wrapped. This transaction rolls back instead.
+		return res, fmt.Errorf("keys: tenant %s's keyset changed during the rotation (another rotation?); nothing changed, run it again: %w",
+			tenantID, store.ErrConflict)
 	}
 	v.Forget(tenantID)
 	res.Keysets, res.NewKeyID, res.RetiredIDs = 1, newID, retired
 	return res, nil
 }
 
-// RotateMaster re-encrypts every tenant keyset that is not yet under the
-// vault's master key; from is the keyring that can still open the old ones
-// (the new key first, then the previous). Data keys are untouched.
-func (v *Vault) RotateMaster(ctx context.Context, q store.Queries, from secrets.Sealer) (RotationResult, error) {
-	res := RotationResult{MasterKey: v.master.KeyID()}
-	all, err := q.Keys().ListKeysets(ctx)
-	if err != nil {
-		return res, err
-	}
-	for _, k := range all {
-		if k.MasterKeyID == v.master.KeyID() {
-			continue
-		}
-		wrapH, err := readKeyset(k.AEADKeyset, from, k.TenantID, "aead")
+// MasterResealJob re-encrypts every tenant keyset that is not yet under
+// the vault's master key; from is the keyring that can still open the old
+// ones (the new key first, then the previous). Data keys are untouched.
+// A keyset a tenant rotation replaced meanwhile is left as that wrote it.
+func (v *Vault) MasterResealJob(from secrets.Sealer) store.ResealJob {
+	return store.ResealJob{What: "tenant keysets", Page: func(ctx context.Context, q store.Queries, after string, limit int) (int, string, error) {
+		page, err := q.Keys().ListKeysets(ctx, store.Page{After: after, Limit: limit})
 		if err != nil {
-			return res, err
+			return 0, "", err
 		}
-		indexH, err := readKeyset(k.IndexKeyset, from, k.TenantID, "index")
-		if err != nil {
-			return res, err
+		n := 0
+		for _, k := range page {
+			if k.MasterKeyID == v.master.KeyID() {
+				continue
+			}
+			old := k.AEADKeyset
+			wrapH, err := readKeyset(k.AEADKeyset, from, k.TenantID, "aead")
+			if err != nil {
+				return n, "", err
+			}
+			indexH, err := readKeyset(k.IndexKeyset, from, k.TenantID, "index")
+			if err != nil {
+				return n, "", err
+			}
+			if k.AEADKeyset, err = writeKeyset(wrapH, v.master, k.TenantID, "aead"); err != nil {
+				return n, "", err
+			}
+			if k.IndexKeyset, err = writeKeyset(indexH, v.master, k.TenantID, "index"); err != nil {
+				return n, "", err
+			}
+			k.MasterKeyID, k.RotatedAt = v.master.KeyID(), v.now().UTC()
+			swapped, err := q.Keys().SwapKeyset(ctx, old, k)
+			if err != nil {
+				return n, "", err
+			}
+			if swapped {
+				v.Forget(k.TenantID)
+				n++
+			}
 		}
-		if k.AEADKeyset, err = writeKeyset(wrapH, v.master, k.TenantID, "aead"); err != nil {
-			return res, err
+		if len(page) < limit {
+			return n, "", nil
 		}
-		if k.IndexKeyset, err = writeKeyset(indexH, v.master, k.TenantID, "index"); err != nil {
-			return res, err
-		}
-		k.MasterKeyID, k.RotatedAt = v.master.KeyID(), v.now().UTC()
-		if err := q.Keys().UpdateKeyset(ctx, k); err != nil {
-			return res, err
-		}
-		v.Forget(k.TenantID)
-		res.Keysets++
-	}
-	return res, nil
+		return n, page[len(page)-1].TenantID, nil
+	}}
 }

@@ -46,15 +46,20 @@ func (s keyStore) CreateKeyset(ctx context.Context, k store.TenantKeyset) (bool,
 	return n == 1, err
 }
 
-func (s keyStore) UpdateKeyset(ctx context.Context, k store.TenantKeyset) error {
-	return s.q.execOne(ctx, "updating tenant keyset", `UPDATE tenant_keysets SET aead_keyset = $2,
-		index_keyset = $3, master_key_id = $4, rotated_at = $5 WHERE tenant_id = $1`,
-		k.TenantID, k.AEADKeyset, k.IndexKeyset, k.MasterKeyID, micros(k.RotatedAt))
+// SwapKeyset is one conditional UPDATE: of two rotations racing, the one
+// that wrote first keeps its keyset.
+func (s keyStore) SwapKeyset(ctx context.Context, old []byte, k store.TenantKeyset) (bool, error) {
+	n, err := s.q.exec(ctx, "swapping tenant keyset", `UPDATE tenant_keysets SET aead_keyset = $3,
+		index_keyset = $4, master_key_id = $5, rotated_at = $6 WHERE tenant_id = $1 AND aead_keyset = $2`,
+		k.TenantID, old, k.AEADKeyset, k.IndexKeyset, k.MasterKeyID, micros(k.RotatedAt))
+	return n == 1, err
 }
 
 // ListKeysets spans every tenant: master-key rotation rewraps them all.
-func (s keyStore) ListKeysets(ctx context.Context) ([]store.TenantKeyset, error) {
-	rows, err := s.q.x.QueryContext(ctx, `SELECT `+keysetColumns+` FROM tenant_keysets ORDER BY tenant_id`)
+func (s keyStore) ListKeysets(ctx context.Context, p store.Page) ([]store.TenantKeyset, error) {
+	after, limit := pageArgs(p)
+	rows, err := s.q.x.QueryContext(ctx, `SELECT `+keysetColumns+` FROM tenant_keysets
+		WHERE tenant_id > $1 ORDER BY tenant_id LIMIT $2`, after, limit)
 	return collect(rows, err, "listing tenant keysets", scanKeyset)
 }
 

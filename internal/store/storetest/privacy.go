@@ -676,9 +676,29 @@ func testKeysets(t *testing.T, st store.Store) {
 	if got, err := r.GetKeyset(ctx, t1.ID); err != nil || !reflect.DeepEqual(got, k1) {
 		t.Fatalf("GetKeyset = %+v, %v; want %+v", got, err, k1)
 	}
+	// SwapKeyset writes only over the keyset it was given.
 	k1.AEADKeyset, k1.IndexKeyset, k1.MasterKeyID, k1.RotatedAt = []byte("aead-2"), []byte("index-2"), "master-2", micro(at.Add(time.Hour))
-	tx(t, st, func(q store.Queries) error { return q.Keys().UpdateKeyset(ctx, k1) })
-	all, err := r.ListKeysets(ctx)
+	stale := k1
+	stale.AEADKeyset = []byte("a rotation that lost")
+	var swapped, lost, missing bool
+	tx(t, st, func(q store.Queries) error {
+		var err error
+		if swapped, err = q.Keys().SwapKeyset(ctx, []byte("aead-1"), k1); err != nil {
+			return err
+		}
+		if lost, err = q.Keys().SwapKeyset(ctx, []byte("aead-1"), stale); err != nil {
+			return err
+		}
+		nobody := k1
+		nobody.TenantID = store.NewID()
+		missing, err = q.Keys().SwapKeyset(ctx, []byte("aead-1"), nobody)
+		return err
+	})
+	if !swapped || lost || missing {
+		t.Fatalf("SwapKeyset over the stored keyset = %v, over one replaced meanwhile = %v, of a tenant without one = %v; want true, false, false",
+			swapped, lost, missing)
+	}
+	all, err := r.ListKeysets(ctx, store.Page{})
 	must(t, err)
 	wantAll := []store.TenantKeyset{k1, k2}
 	if t2.ID < t1.ID {
@@ -687,10 +707,10 @@ func testKeysets(t *testing.T, st store.Store) {
 	if !reflect.DeepEqual(all, wantAll) {
 		t.Fatalf("ListKeysets = %+v, want %+v", all, wantAll)
 	}
-	missing := k1
-	missing.TenantID = store.NewID()
-	wantErr(t, st.Tx(ctx, func(q store.Queries) error { return q.Keys().UpdateKeyset(ctx, missing) }),
-		store.ErrNotFound, "UpdateKeyset of a tenant without a keyset")
+	if rest, err := r.ListKeysets(ctx, store.Page{After: wantAll[0].TenantID, Limit: 5}); err != nil || !reflect.DeepEqual(rest, wantAll[1:]) {
+		t.Fatalf("ListKeysets after the first = %+v, %v; want %+v", rest, err, wantAll[1:])
+	}
+
 }
 
 func testDataKeys(t *testing.T, st store.Store) {

@@ -1,0 +1,82 @@
+package store_test
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/steward-mdm/steward/internal/secrets"
+	"github.com/steward-mdm/steward/internal/store"
+	"github.com/steward-mdm/steward/internal/store/storetest"
+)
+
+// TestResealCommitsPageByPage: a rotation's job commits each page on its
+// own, so one that stops keeps what it did, and running it again finishes
+// the rest without touching what is done.
+func TestResealCommitsPageByPage(t *testing.T) {
+	storetest.ForEachEngine(t, func(t *testing.T, st store.Store) {
+		ctx := context.Background()
+		key := func() []byte {
+			k := make([]byte, secrets.KeySize)
+			_, _ = rand.Read(k)
+			return k
+		}
+		oldKey, newKey := key(), key()
+		old, _ := secrets.NewSealer(oldKey)
+		ring, err := secrets.NewKeyring(newKey, oldKey)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ad := func(r store.SealedRow) []byte { return []byte("pin:" + r.ID) }
+		tenant, now := store.NewID(), time.Now().UTC()
+		var actions []store.DeviceAction
+		for range 5 {
+			a := store.DeviceAction{ID: store.NewID(), TenantID: tenant, BatchID: store.NewID(), DeviceID: store.NewID(), Action: "lock",
+				Reason: "lost", RequestedBy: "admin:1", State: store.ActionQueued, CreatedAt: now, UpdatedAt: now}
+			if a.SealedPIN, err = old.Seal([]byte("482913"), ad(store.SealedRow{ID: a.ID})); err != nil {
+				t.Fatal(err)
+			}
+			actions = append(actions, a)
+		}
+		if err := st.Tx(ctx, func(q store.Queries) error { return q.Actions().Create(ctx, actions) }); err != nil {
+			t.Fatal(err)
+		}
+
+		job := store.ColumnJob("PINs", ring, store.SealedActionPINs, ad)
+		broken, calls := job, 0
+		broken.Page = func(ctx context.Context, q store.Queries, after string, limit int) (int, string, error) {
+			if calls++; calls == 3 {
+				return 0, "", errors.New("the database went away")
+			}
+			return job.Page(ctx, q, after, limit)
+		}
+		var seen []int
+		n, err := store.RunReseal(ctx, st, []store.ResealJob{broken}, 2, func(_ string, done int) { seen = append(seen, done) })
+		if err == nil || n != 4 || len(seen) != 2 || seen[1] != 4 {
+			t.Fatalf("a job stopping at its third page: %d re-sealed, progress %v, %v; want 4 in two pages and the error", n, seen, err)
+		}
+		underNew := func() (n int) {
+			for _, a := range actions {
+				got, err := st.Read().Actions().Get(ctx, tenant, a.ID)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if secrets.SealedBy(got.SealedPIN) == ring.KeyID() {
+					n++
+				}
+			}
+			return n
+		}
+		if got := underNew(); got != 4 {
+			t.Fatalf("%d PINs under the new key after the stop, want the 4 its pages committed", got)
+		}
+		if n, err := store.RunReseal(ctx, st, []store.ResealJob{job}, 2, nil); err != nil || n != 1 {
+			t.Fatalf("running it again: %d re-sealed, %v; want the one left", n, err)
+		}
+		if got := underNew(); got != 5 {
+			t.Fatalf("%d PINs under the new key, want all 5", got)
+		}
+	})
+}
