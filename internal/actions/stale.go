@@ -2,6 +2,7 @@ package actions
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -27,6 +28,10 @@ type StaleResult struct {
 // promise requires, and Steward forgets them. Nothing is queued for them:
 // their channel closes, so a device that returns is refused and keeps its
 // management profile until its user removes it.
+//
+// A Mac silent since a lock whose Find My PIN Steward keeps is flagged but
+// not retired: it cannot check in until someone enters that PIN at it,
+// and retiring it would let the PIN go with its record.
 //
 // Leaving devices (consent withdrawn) are neither flagged nor retired:
 // their personal data went when they were told to leave, and retiring one
@@ -111,6 +116,9 @@ func (s *Service) sweepOne(ctx context.Context, d store.Device, settings device.
 		if err != nil || cur.State != store.DeviceEnrolled || !cur.LastSeenAt.Before(cutoff) || cur.StaleSince.IsZero() {
 			return err // it came back
 		}
+		if locked, err := lockedWithKeptPIN(ctx, q, cur); err != nil || locked {
+			return err
+		}
 		done = "retired"
 		// A device that left management is refused at check-in, so no
 		// command could reach it: retiring it is Steward forgetting it.
@@ -123,4 +131,22 @@ func (s *Service) sweepOne(ctx context.Context, d store.Device, settings device.
 		return err
 	})
 	return done, err
+}
+
+// lockedWithKeptPIN reports whether d is a Mac that has not checked in
+// since it acknowledged its newest lock, whose PIN Steward keeps.
+func lockedWithKeptPIN(ctx context.Context, q store.Queries, d store.Device) (bool, error) {
+	if d.Platform != "macos" {
+		return false, nil
+	}
+	lock, err := q.Actions().LastQueued(ctx, d.TenantID, d.ID, string(Lock))
+	if errors.Is(err, store.ErrNotFound) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	// The acknowledgement was the Mac's last exchange; its last-seen time
+	// may have been written up to a minute before it.
+	return lock.State == store.ActionDone && lock.SealedPIN != nil && !d.LastSeenAt.After(lock.UpdatedAt.Add(time.Minute)), nil
 }

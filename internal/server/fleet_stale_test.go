@@ -4,14 +4,19 @@ import (
 	"testing"
 	"time"
 
+	"github.com/steward-mdm/steward/internal/actions"
+	"github.com/steward-mdm/steward/internal/api"
 	"github.com/steward-mdm/steward/internal/device"
+	"github.com/steward-mdm/steward/internal/sim"
 	"github.com/steward-mdm/steward/internal/store"
 	"github.com/steward-mdm/steward/internal/store/storetest"
 )
 
 // TestStaleDevices: a device silent for longer than the tenant allows is
 // flagged, then retired with its personal data erased; a device still
-// checking in is left alone.
+// checking in is left alone, and so is a Mac silent since a lock whose PIN
+// Steward keeps (retiring it would let the PIN go), but not one that
+// checked in after its lock.
 func TestStaleDevices(t *testing.T) {
 	storetest.ForEachEngine(t, func(t *testing.T, st store.Store) {
 		f := newFleet(t, st)
@@ -24,7 +29,26 @@ func TestStaleDevices(t *testing.T) {
 		_, silentID := f.enrol("corporate", "", "", nil)
 		_, activeID := f.enrol("corporate", "", "", nil)
 		_, returnerID := f.enrol("corporate", "", "", nil)
+		lockedMac, lockedID := f.enrol("corporate", "", "", func(d *sim.Device) { mac(d); d.IntelMac = true })
+		unlockedMac, unlockedID := f.enrol("corporate", "", "", func(d *sim.Device) { mac(d); d.IntelMac = true })
+		for _, m := range []struct {
+			sim *sim.Device
+			id  string
+		}{{lockedMac, lockedID}, {unlockedMac, unlockedID}} {
+			f.must(201, f.owner, "POST", f.path("/devices/"+m.id+"/actions"),
+				api.DeviceActionRequest{Action: actions.Lock, Reason: "left on the night train", Options: actions.Options{PIN: "482913"}}, nil)
+			f.poll(m.sim)
+			if m.sim.LockPIN != "482913" {
+				t.Fatalf("the Mac was not locked: %q", m.sim.LockPIN)
+			}
+		}
 		now := time.Now()
+		// Someone entered the PIN at the second Mac; it checked in once more.
+		if err := st.Tx(f.ctx, func(q store.Queries) error {
+			return q.Devices().Touch(f.ctx, f.tenant, unlockedID, now.Add(time.Hour))
+		}); err != nil {
+			t.Fatal(err)
+		}
 		at := func(days int) {
 			f.app.Actions.SetClock(func() time.Time { return now.Add(time.Duration(days) * 24 * time.Hour) })
 		}
@@ -40,7 +64,7 @@ func TestStaleDevices(t *testing.T) {
 		}); err != nil {
 			t.Fatal(err)
 		}
-		if res, err := f.app.Actions.SweepStale(f.ctx); err != nil || res.Flagged != 2 || res.Retired != 0 {
+		if res, err := f.app.Actions.SweepStale(f.ctx); err != nil || res.Flagged != 4 || res.Retired != 0 {
 			t.Fatalf("after 11 days: %+v %v", res, err)
 		}
 		// The returner comes back after being flagged: the flag goes.
@@ -57,11 +81,16 @@ func TestStaleDevices(t *testing.T) {
 			t.Errorf("last_seen_before=10d: %v", got)
 		}
 		at(19)
-		if res, err := f.app.Actions.SweepStale(f.ctx); err != nil || res.Retired != 1 {
+		if res, err := f.app.Actions.SweepStale(f.ctx); err != nil || res.Retired != 2 {
 			t.Fatalf("after 19 days: %+v %v", res, err)
 		}
-		if d := f.device(f.owner, silentID); d.State != store.DeviceRetired {
-			t.Errorf("silent device after the retire period: %q", d.State)
+		for _, id := range []string{silentID, unlockedID} {
+			if d := f.device(f.owner, id); d.State != store.DeviceRetired {
+				t.Errorf("silent device after the retire period: %q", d.State)
+			}
+		}
+		if d := f.device(f.owner, lockedID); d.State != store.DeviceEnrolled || d.StaleSince == nil {
+			t.Errorf("the Mac silent since its lock: %q, stale since %v; want enrolled and flagged", d.State, d.StaleSince)
 		}
 		for _, id := range []string{activeID, returnerID} {
 			if d := f.device(f.owner, id); d.State != store.DeviceEnrolled || d.StaleSince != nil {
