@@ -26,12 +26,10 @@ func pinAD(tenantID, actionID string) []byte {
 	return []byte("device-action-pin:" + tenantID + ":" + actionID)
 }
 
-// sealPIN seals the PIN a carried to a Mac onto a, for execute to keep.
-func (s *Service) sealPIN(a *store.DeviceAction, k Kind, o Options, platform string) error {
-	if o.PIN == "" || (k != Lock && k != Wipe) || platform != "macos" {
-		return nil // an iPhone or iPad is sent no PIN (mdm.RequestFor)
-	}
-	sealed, err := s.sealer.Seal([]byte(o.PIN), pinAD(a.TenantID, a.ID))
+// sealPIN seals pin, the one a lock or wipe carried to a Mac, onto a, for
+// execute to keep.
+func (s *Service) sealPIN(a *store.DeviceAction, pin string) error {
+	sealed, err := s.sealer.Seal([]byte(pin), pinAD(a.TenantID, a.ID))
 	if err != nil {
 		return err
 	}

@@ -421,7 +421,13 @@ func (s *Service) carryOut(ctx context.Context, q store.Queries, tenantID string
 	}
 	// The last command finishing finishes the action.
 	a.State, a.CommandID = store.ActionQueued, cmds[len(cmds)-1].ID
-	return s.sealPIN(a, k, o, d.Platform)
+	if o.PIN == "" || (k != Lock && k != Wipe) {
+		return nil
+	}
+	if takes, err := mdm.TakesFindMyPIN(ctx, q, d); err != nil || !takes {
+		return err // an iPhone, an iPad or a Mac before 10.8 is sent no PIN
+	}
+	return s.sealPIN(a, o.PIN)
 }
 
 func (s *Service) withCounts(ctx context.Context, tenantID string, b Batch) (Batch, error) {

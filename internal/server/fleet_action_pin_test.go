@@ -91,6 +91,16 @@ func TestMacLockPINIsKeptForWhoeverUnlocksIt(t *testing.T) {
 		if r := reveal(help, phoneID, f.lastAction(phoneID).ID, "the employee is at the desk with the phone"); r.status != 404 {
 			t.Errorf("the PIN of an iPhone's lock: %d %s, want 404", r.status, r.body)
 		}
+		// A Mac before 10.8 has no Find My PIN: it is sent none, so none is
+		// kept for an admin to hand on.
+		lion, lionID := f.enrol("corporate", "", "", func(d *sim.Device) { mac(d); d.OSVersion = "10.7.5" })
+		lock(lionID, "246810")
+		f.poll(lion)
+		if old := f.lastAction(lionID); old.State != store.ActionDone || lion.LockPIN != "" {
+			t.Errorf("the lock of a Mac on 10.7: %+v, the Mac's PIN %q", old, lion.LockPIN)
+		} else if r := reveal(help, lionID, old.ID, "the employee is at the desk with the Mac"); r.status != 404 {
+			t.Errorf("the PIN of a lock a Mac on 10.7 was sent without one: %d %s, want 404", r.status, r.body)
+		}
 
 		// A ladder's lock: Steward draws the PIN the Intel Mac needs.
 		d, err := st.Read().Devices().Get(f.ctx, f.tenant, intelID)

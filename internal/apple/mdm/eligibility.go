@@ -308,6 +308,23 @@ func CheckFindMyPIN(ctx context.Context, q store.Queries, d store.Device, r mdmp
 		"and an Intel Mac does): set pin; without it the Mac may refuse the command", command).With("reason", SkipPINRequired)
 }
 
+// TakesFindMyPIN reports whether device d is a Mac that is sent the PIN of
+// a lock or erase: forPlatform leaves it out before macOS 10.8, where it
+// came, so Steward has no PIN of such a Mac's to keep. The version is read
+// as prepare reads it.
+func TakesFindMyPIN(ctx context.Context, q store.Queries, d store.Device) (bool, error) {
+	if schemaOS(d.Platform) != osMacOS {
+		return false, nil
+	}
+	if d.OSVersion == "" {
+		var err error
+		if _, d.OSVersion, err = reportedNow(ctx, q, d); err != nil {
+			return false, err
+		}
+	}
+	return runsAtLeast(d, "10.8"), nil
+}
+
 // reportedNow reads what device d last reported of its supervision and OS
 // version (os.supervised, os.version); no report is unsupervised and "".
 func reportedNow(ctx context.Context, q store.Queries, d store.Device) (supervised bool, osVersion string, err error) {
