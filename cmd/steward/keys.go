@@ -5,7 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"os"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -45,7 +45,7 @@ func newKeysCmd() *cobra.Command {
 					return err
 				}
 			}
-			var results []keys.RotationResult
+			results := []keys.RotationResult{}
 			for i, t := range tenants {
 				var res keys.RotationResult
 				err := app.Store.Tx(ctx, func(q store.Queries) error {
@@ -60,6 +60,12 @@ func newKeysCmd() *cobra.Command {
 					e.Details = map[string]any{"data_keys": res.DataKeys, "retired_keys": res.RetiredIDs}
 					return audit.Append(ctx, q, e)
 				})
+				if errors.Is(err, keys.ErrRotatedRecently) && tenant == "" {
+					// A second run after one that stopped part-way skips
+					// the tenants the first finished.
+					fmt.Fprintf(cmd.ErrOrStderr(), "\rtenant %d/%d: skipped: %v\n", i+1, len(tenants), err)
+					continue
+				}
 				if err != nil {
 					return fmt.Errorf("tenant %s: %w", t, err)
 				}
@@ -84,10 +90,14 @@ func newKeysCmd() *cobra.Command {
 			"It works in short transactions, so nodes keep serving; if it stops, run it again to finish.",
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if mcfg.PreviousMasterKeyFile == "" && os.Getenv("STEWARD_PREVIOUS_MASTER_KEY_FILE") == "" {
+			log, err := resolveConfig(mcfg, cmd.Flags())
+			if err != nil {
+				return err
+			}
+			if mcfg.PreviousMasterKeyFile == "" {
 				return fmt.Errorf("--previous-master-key-file is required: the key being replaced")
 			}
-			app, err := openApp(cmd.Context(), mcfg, cmd.Flags(), false)
+			app, err := server.Open(cmd.Context(), *mcfg, log, false)
 			if err != nil {
 				return err
 			}
@@ -109,19 +119,26 @@ func newKeysCmd() *cobra.Command {
 			if err != nil {
 				outcome, details["error"] = audit.OutcomeFailure, err.Error()
 			}
-			auditErr := app.Store.Tx(ctx, func(q store.Queries) error {
-				root, err := app.IAM.RootTenant(ctx)
+			// Recorded even when the run was interrupted (Ctrl-C cancels ctx).
+			auditCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+			defer cancel()
+			auditErr := app.Store.Tx(auditCtx, func(q store.Queries) error {
+				root, err := app.IAM.RootTenant(auditCtx)
 				if err != nil {
 					return err
 				}
 				e := iam.SystemActor.Entry(root.ID, "keys.rotate_master", "install", "master-key", outcome)
 				e.Details = details
-				return audit.Append(ctx, q, e)
+				return audit.Append(auditCtx, q, e)
 			})
 			if err != nil {
 				// Every page written is a compare-and-swap, so what was
 				// done stays done and a second run finishes the rest.
-				return fmt.Errorf("%w\n%d values were re-sealed before it stopped; run the command again to finish", err, resealed)
+				err = fmt.Errorf("%w\n%d values were re-sealed before it stopped; run the command again to finish", err, resealed)
+				if auditErr != nil {
+					err = errors.Join(err, fmt.Errorf("recording the stop in the audit log failed: %w", auditErr))
+				}
+				return err
 			}
 			if auditErr != nil {
 				return fmt.Errorf("every value was re-sealed, but recording it in the audit log failed: %w", auditErr)

@@ -100,15 +100,15 @@ func TestKeptPINsFollowTheMasterKey(t *testing.T) {
 		}
 
 		// A PIN written between a rotation's read and its write wins.
-		var written int
+		var page store.ResealPage
 		if err := st.Tx(ctx, func(q store.Queries) error {
-			written, _, err = q.Sealed().Reseal(ctx, store.SealedActionPINs, "", store.ResealPageSize, func([]byte) bool { return false },
+			page, err = q.Sealed().Reseal(ctx, store.SealedActionPINs, "", store.ResealPageSize, func([]byte) bool { return false },
 				func(r store.SealedRow) ([]byte, error) {
 					return []byte("resealed"), q.Actions().KeepPIN(ctx, tenant, r.ID, []byte("kept meanwhile"))
 				})
 			return err
-		}); err != nil || written != 0 {
-			t.Errorf("a reseal racing a write: %d written, %v; want none", written, err)
+		}); err != nil || page.Written != 0 || page.Found != 1 {
+			t.Errorf("a reseal racing a write: %+v, %v; want the PIN found and none written", page, err)
 		}
 		if got, _ := st.Read().Actions().Get(ctx, tenant, a.ID); string(got.SealedPIN) != "kept meanwhile" {
 			t.Errorf("the PIN after a reseal lost its race: %q", got.SealedPIN)

@@ -17,7 +17,7 @@ func ResealJobs(sealer secrets.Sealer) []store.ResealJob {
 	return []store.ResealJob{
 		store.ColumnJob("Macs' Find My PINs", sealer, store.SealedActionPINs,
 			func(r store.SealedRow) []byte { return pinAD(r.TenantID, r.ID) }),
-		{What: "approvals' options", Page: func(ctx context.Context, q store.Queries, after string, limit int) (int, string, error) {
+		{What: "approvals' options", Page: func(ctx context.Context, q store.Queries, after string, limit int) (store.ResealPage, error) {
 			current := func(payload []byte) bool {
 				var p approvalPayload
 				// One that does not parse is left for reseal to report.

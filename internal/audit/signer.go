@@ -190,25 +190,28 @@ func documentMessage(kind string, doc []byte) []byte {
 }
 
 // ResealSigningKey re-seals the stored signing key under sealer's current
-// master key (a master-key rotation); it reports whether it changed anything.
-func ResealSigningKey(ctx context.Context, q store.Queries, sealer secrets.Sealer) (bool, error) {
+// master key (a master-key rotation). found says it was under another key,
+// swapped that it is re-sealed now: a compare-and-swap, like every write
+// of a rotation, so a key written meanwhile is left as it is.
+func ResealSigningKey(ctx context.Context, q store.Queries, sealer secrets.Sealer) (found, swapped bool, err error) {
 	sealed, err := q.Settings().Get(ctx, signingKeySetting)
 	if errors.Is(err, store.ErrNotFound) {
-		return false, nil
+		return false, false, nil
 	}
 	if err != nil {
-		return false, err
+		return false, false, err
 	}
 	if secrets.SealedBy(sealed) == sealer.KeyID() {
-		return false, nil
+		return false, false, nil
 	}
 	seed, err := sealer.Open(sealed, signingKeyAD)
 	if err != nil {
-		return false, fmt.Errorf("audit: the signing key does not open with the current or previous master key: %w", err)
+		return true, false, fmt.Errorf("audit: the signing key does not open with the current or previous master key: %w", err)
 	}
 	fresh, err := sealer.Seal(seed, signingKeyAD)
 	if err != nil {
-		return false, err
+		return true, false, err
 	}
-	return true, q.Settings().Put(ctx, signingKeySetting, fresh)
+	swapped, err = q.Settings().Swap(ctx, signingKeySetting, sealed, fresh)
+	return true, swapped, err
 }

@@ -2,8 +2,12 @@ package privacy_test
 
 import (
 	"bytes"
+	"context"
 	"crypto/rand"
+	"errors"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/steward-mdm/steward/internal/privacy"
 	"github.com/steward-mdm/steward/internal/privacy/keys"
@@ -47,6 +51,7 @@ func TestTenantKeyRotationRewrapsWithoutReencrypting(t *testing.T) {
 		if _, err := nodeB.FindSubjectByEmail(f.ctx, f.tenant, "erika@acme.test"); err != nil { // caches the keyset
 			t.Fatal(err)
 		}
+		f.svc.Vault().SetClock(func() time.Time { return f.now.Add(time.Minute) }) // a minute after the keyset was made
 		if res := rotate(); res.DataKeys != 2 || res.RetiredIDs != 0 {
 			t.Fatalf("first rotation: %+v", res)
 		}
@@ -59,6 +64,16 @@ func TestTenantKeyRotationRewrapsWithoutReencrypting(t *testing.T) {
 		if p, err := fresh.OpenProfile(f.ctx, f.st.Read(), late); err != nil || p.Email != "late@acme.test" {
 			t.Fatalf("a key wrapped by a node with a stale keyset: %+v %v", p, err)
 		}
+		// Not again before every node has dropped the keyset it cached:
+		// the rotation after next deletes that keyset's primary.
+		err = f.st.Tx(f.ctx, func(q store.Queries) error {
+			_, err := f.svc.Vault().RotateTenant(f.ctx, q, f.tenant, nil)
+			return err
+		})
+		if !errors.Is(err, keys.ErrRotatedRecently) {
+			t.Fatalf("a second rotation at once: %v, want ErrRotatedRecently", err)
+		}
+		f.svc.Vault().SetClock(func() time.Time { return f.now.Add(time.Minute + keys.RotationSpacing) })
 		if res := rotate(); res.DataKeys != 3 || res.RetiredIDs != 1 {
 			t.Fatalf("second rotation: %+v", res)
 		}
@@ -136,4 +151,60 @@ func TestMasterKeyRotation(t *testing.T) {
 	if _, err := stale.ViewDevice(f.ctx, f.tenant, d.ID, privacy.Viewer{Actor: admin, AdminID: admin.ID}); err == nil {
 		t.Error("the retired master key still opens the tenant keyset")
 	}
+}
+
+// racingKeys is a key store on which another rotation of the tenant
+// commits just before this one writes its keyset.
+type racingKeys struct {
+	store.KeyStore
+	race func(ctx context.Context, k store.TenantKeyset) error
+}
+
+func (r racingKeys) SwapKeyset(ctx context.Context, old []byte, k store.TenantKeyset) (bool, error) {
+	if err := r.race(ctx, k); err != nil {
+		return false, err
+	}
+	return r.KeyStore.SwapKeyset(ctx, old, k)
+}
+
+type racingQueries struct {
+	store.Queries
+	keys store.KeyStore
+}
+
+func (r racingQueries) Keys() store.KeyStore { return r.keys }
+
+// TestTenantRotationOvertaken: a rotation that another one overtook
+// changes nothing, and says it need not be repeated: writing its keyset
+// over the other's would orphan the data keys the other re-wrapped.
+func TestTenantRotationOvertaken(t *testing.T) {
+	storetest.ForEachEngine(t, func(t *testing.T, st store.Store) {
+		f := newFixture(t, st)
+		erika := f.person("erika@acme.test")
+		d := f.device(erika.ID, privacy.Corporate)
+		f.ingest(deviceInformation(f, d.ID))
+		before, err := st.Read().Keys().GetKeyset(f.ctx, f.tenant)
+		if err != nil {
+			t.Fatal(err)
+		}
+		keyBefore, _ := st.Read().Keys().DataKeyByOwner(f.ctx, f.tenant, keys.DeviceOwner(d.ID))
+		err = st.Tx(f.ctx, func(q store.Queries) error {
+			raced := racingQueries{Queries: q, keys: racingKeys{KeyStore: q.Keys(), race: func(ctx context.Context, k store.TenantKeyset) error {
+				other := before
+				other.AEADKeyset = append([]byte("another rotation: "), before.AEADKeyset...)
+				_, err := q.Keys().SwapKeyset(ctx, before.AEADKeyset, other)
+				return err
+			}}}
+			_, err := f.svc.Vault().RotateTenant(f.ctx, raced, f.tenant, nil)
+			return err
+		})
+		if !errors.Is(err, store.ErrConflict) || !strings.Contains(err.Error(), "need not be repeated") {
+			t.Fatalf("an overtaken rotation: %v, want a conflict that says it need not be repeated", err)
+		}
+		after, _ := st.Read().Keys().GetKeyset(f.ctx, f.tenant)
+		keyAfter, _ := st.Read().Keys().DataKeyByOwner(f.ctx, f.tenant, keys.DeviceOwner(d.ID))
+		if !bytes.Equal(after.AEADKeyset, before.AEADKeyset) || !bytes.Equal(keyAfter.Wrapped, keyBefore.Wrapped) {
+			t.Error("the overtaken rotation changed the keyset or a data key")
+		}
+	})
 }

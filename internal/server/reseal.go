@@ -25,16 +25,20 @@ import (
 func MasterResealJobs(vault *keys.Vault, sealer secrets.Sealer) []store.ResealJob {
 	jobs := []store.ResealJob{
 		vault.MasterResealJob(sealer),
-		{What: "the audit signing key", Page: func(ctx context.Context, q store.Queries, _ string, _ int) (int, string, error) {
-			changed, err := audit.ResealSigningKey(ctx, q, sealer)
-			if changed {
-				return 1, "", err
-			}
-			return 0, "", err
+		{What: "the audit signing key", Page: func(ctx context.Context, q store.Queries, _ string, _ int) (store.ResealPage, error) {
+			found, swapped, err := audit.ResealSigningKey(ctx, q, sealer)
+			return store.ResealPage{Found: count(found), Written: count(swapped)}, err
 		}},
 		iam.MFAResealJob(sealer),
 	}
 	jobs = append(jobs, mdm.ResealJobs(sealer)...)
 	jobs = append(jobs, device.ProfileSecretsResealJob(sealer), compliance.SchedulePasswordsResealJob(sealer))
 	return append(jobs, actions.ResealJobs(sealer)...)
+}
+
+func count(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }

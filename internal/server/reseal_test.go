@@ -93,11 +93,11 @@ func TestMasterKeyRotationResealsEverySecret(t *testing.T) {
 		found := errors.New("still under the old key")
 		for _, col := range store.SealedColumns() {
 			for after := ""; ; {
-				var err error
-				if _, after, err = st.Read().Sealed().Reseal(f.ctx, col, after, 100, stillOld(col), func(r store.SealedRow) ([]byte, error) { return nil, found }); err != nil {
+				page, err := st.Read().Sealed().Reseal(f.ctx, col, after, 100, stillOld(col), func(r store.SealedRow) ([]byte, error) { return nil, found })
+				if err != nil {
 					t.Errorf("sealed column %d: %v", col, err)
 				}
-				if after == "" {
+				if after = page.Next; after == "" {
 					break
 				}
 			}

@@ -54,10 +54,20 @@ type SealedStore interface {
 	// Reseal reads up to limit values of col whose row ID sorts after
 	// after, passes each for which current is false to reseal, and writes
 	// what it returns where the row still holds the value read (a
-	// concurrent write wins). It returns how many it wrote and the last ID
-	// read, "" once there is nothing more to read.
+	// concurrent write wins). Next is the last ID read, "" once there is
+	// nothing more to read.
 	Reseal(ctx context.Context, col SealedColumn, after string, limit int, current func(sealed []byte) bool,
-		reseal func(SealedRow) ([]byte, error)) (written int, next string, err error)
+		reseal func(SealedRow) ([]byte, error)) (ResealPage, error)
+}
+
+// ResealPage is what a page of a re-seal did.
+type ResealPage struct {
+	// Found counts the values not yet under the current key; Written
+	// those re-sealed. The rest changed while the page ran (a node wrote
+	// them), and the next pass looks at them again.
+	Found, Written int
+	// Next is the cursor to go on from, "" after the last page.
+	Next string
 }
 
 // ResealPageSize is how many values a master-key rotation re-seals per
@@ -73,9 +83,8 @@ type ResealJob struct {
 	// What names the values for the operator: "open commands' payloads".
 	What string
 	// Page re-seals up to limit values after the cursor after ("" at the
-	// start) and returns how many it wrote and the cursor to go on from,
-	// "" after the last page.
-	Page func(ctx context.Context, q Queries, after string, limit int) (written int, next string, err error)
+	// start).
+	Page func(ctx context.Context, q Queries, after string, limit int) (ResealPage, error)
 }
 
 // ColumnJob re-seals col's values not yet under s's current key (s is a
@@ -83,7 +92,7 @@ type ResealJob struct {
 // derives from its row.
 func ColumnJob(what string, s secrets.Sealer, col SealedColumn, ad func(SealedRow) []byte) ResealJob {
 	current := func(sealed []byte) bool { return secrets.SealedBy(sealed) == s.KeyID() }
-	return ResealJob{What: what, Page: func(ctx context.Context, q Queries, after string, limit int) (int, string, error) {
+	return ResealJob{What: what, Page: func(ctx context.Context, q Queries, after string, limit int) (ResealPage, error) {
 		return q.Sealed().Reseal(ctx, col, after, limit, current, func(r SealedRow) ([]byte, error) {
 			fresh, err := secrets.Reseal(s, r.Sealed, ad(r))
 			if err != nil {
@@ -99,64 +108,92 @@ func ColumnJob(what string, s secrets.Sealer, col SealedColumn, ad func(SealedRo
 // swaps that in where the setting still holds the value read: a write
 // meanwhile wins.
 func SettingsJob(what, prefix string, reseal func(Setting) ([]byte, error)) ResealJob {
-	return ResealJob{What: what, Page: func(ctx context.Context, q Queries, after string, limit int) (int, string, error) {
+	return ResealJob{What: what, Page: func(ctx context.Context, q Queries, after string, limit int) (ResealPage, error) {
+		var page ResealPage
 		batch, err := q.Settings().ListPrefix(ctx, prefix, after, limit)
 		if err != nil {
-			return 0, "", err
+			return page, err
 		}
-		n := 0
 		for _, s := range batch {
 			fresh, err := reseal(s)
 			if err != nil {
-				return n, "", err
+				return page, err
 			}
 			if fresh == nil {
 				continue
 			}
+			page.Found++
 			swapped, err := q.Settings().Swap(ctx, s.Key, s.Value, fresh)
 			if err != nil {
-				return n, "", err
+				return page, err
 			}
 			if swapped {
-				n++
+				page.Written++
 			}
 		}
-		if len(batch) < limit {
-			return n, "", nil
+		if len(batch) == limit {
+			page.Next = batch[len(batch)-1].Key
 		}
-		return n, batch[len(batch)-1].Key, nil
+		return page, nil
 	}}
 }
 
+// resealPasses bounds how many passes RunReseal makes over the jobs.
+const resealPasses = 3
+
 // RunReseal runs jobs in order, each page in its own transaction of st,
-// and returns how many values they re-sealed. progress, when set, hears
-// each job's running total after every committed page. On an error the
-// pages committed stay committed: running the jobs again finishes them.
+// and returns how many values they re-sealed. It passes over them again
+// until a pass finds nothing left under the old key: a value a node
+// changed while its page ran (a swap lost) is looked at again. When values
+// keep turning up, something still seals under the old key, and it says
+// so. progress, when set, hears each job's running total after every
+// committed page. On an error the pages committed stay committed: running
+// the jobs again finishes them. limit is clamped to 1..1000, as stores
+// cap their pages.
 func RunReseal(ctx context.Context, st Store, jobs []ResealJob, limit int, progress func(what string, written int)) (int, error) {
+	limit = min(max(limit, 1), 1000)
 	total := 0
+	for pass := 1; ; pass++ {
+		found, written, err := resealPass(ctx, st, jobs, limit, pass, progress)
+		total += written
+		if err != nil || found == 0 {
+			return total, err
+		}
+		if pass == resealPasses {
+			return total, fmt.Errorf("values kept turning up under the old master key through %d passes: "+
+				"a node or command still seals with it as its current key; give every node the new key first, then run this again", pass)
+		}
+	}
+}
+
+func resealPass(ctx context.Context, st Store, jobs []ResealJob, limit, pass int, progress func(what string, written int)) (found, written int, err error) {
 	for _, job := range jobs {
+		what := job.What
+		if pass > 1 {
+			what = fmt.Sprintf("%s (pass %d)", job.What, pass)
+		}
 		done, after := 0, ""
 		for {
-			var written int
-			var next string
+			var page ResealPage
 			err := st.Tx(ctx, func(q Queries) error {
 				var err error
-				written, next, err = job.Page(ctx, q, after, limit)
+				page, err = job.Page(ctx, q, after, limit)
 				return err
 			})
 			if err != nil {
-				return total, fmt.Errorf("re-sealing %s: %w", job.What, err)
+				return found, written, fmt.Errorf("re-sealing %s: %w", job.What, err)
 			}
-			done += written
-			total += written
+			found += page.Found
+			written += page.Written
+			done += page.Written
 			if progress != nil {
-				progress(job.What, done)
+				progress(what, done)
 			}
-			if next == "" {
+			if page.Next == "" {
 				break
 			}
-			after = next
+			after = page.Next
 		}
 	}
-	return total, nil
+	return found, written, nil
 }

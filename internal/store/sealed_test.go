@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"errors"
+	"strings"
 	"testing"
 	"time"
 
@@ -46,9 +47,9 @@ func TestResealCommitsPageByPage(t *testing.T) {
 
 		job := store.ColumnJob("PINs", ring, store.SealedActionPINs, ad)
 		broken, calls := job, 0
-		broken.Page = func(ctx context.Context, q store.Queries, after string, limit int) (int, string, error) {
+		broken.Page = func(ctx context.Context, q store.Queries, after string, limit int) (store.ResealPage, error) {
 			if calls++; calls == 3 {
-				return 0, "", errors.New("the database went away")
+				return store.ResealPage{}, errors.New("the database went away")
 			}
 			return job.Page(ctx, q, after, limit)
 		}
@@ -77,6 +78,50 @@ func TestResealCommitsPageByPage(t *testing.T) {
 		}
 		if got := underNew(); got != 5 {
 			t.Fatalf("%d PINs under the new key, want all 5", got)
+		}
+
+		// A node still sealing under the old key writes a PIN between a
+		// page's read and its swap: the swap loses, and the next pass
+		// re-seals what the node wrote.
+		budget := 0
+		racing := store.ResealJob{What: "PINs", Page: func(ctx context.Context, q store.Queries, after string, limit int) (store.ResealPage, error) {
+			current := func(sealed []byte) bool { return secrets.SealedBy(sealed) == ring.KeyID() }
+			return q.Sealed().Reseal(ctx, store.SealedActionPINs, after, limit, current, func(r store.SealedRow) ([]byte, error) {
+				fresh, err := secrets.Reseal(ring, r.Sealed, ad(r))
+				if err == nil && budget > 0 {
+					budget--
+					var stale []byte
+					if stale, err = old.Seal([]byte("135790"), ad(r)); err == nil {
+						err = q.Actions().KeepPIN(ctx, tenant, r.ID, stale)
+					}
+				}
+				return fresh, err
+			})
+		}}
+		keepOld := func() error {
+			return st.Tx(ctx, func(q store.Queries) error {
+				sealed, err := old.Seal([]byte("482913"), ad(store.SealedRow{ID: actions[0].ID}))
+				if err != nil {
+					return err
+				}
+				return q.Actions().KeepPIN(ctx, tenant, actions[0].ID, sealed)
+			})
+		}
+		if err := keepOld(); err != nil {
+			t.Fatal(err)
+		}
+		budget = 1
+		if n, err := store.RunReseal(ctx, st, []store.ResealJob{racing}, 2, nil); err != nil || n != 1 || underNew() != 5 {
+			t.Fatalf("a swap lost to a node sealing under the old key: %d re-sealed, %v, %d of 5 under the new key; want 1, all 5",
+				n, err, underNew())
+		}
+		// One that keeps doing it is named rather than reported done.
+		if err := keepOld(); err != nil {
+			t.Fatal(err)
+		}
+		budget = 100
+		if _, err := store.RunReseal(ctx, st, []store.ResealJob{racing}, 2, nil); err == nil || !strings.Contains(err.Error(), "old master key") {
+			t.Fatalf("a node sealing under the old key throughout: %v, want an error naming the old key", err)
 		}
 	})
 }

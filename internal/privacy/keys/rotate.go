@@ -1,8 +1,11 @@
 package keys
 
 import (
+	"bytes"
 	"context"
+	"errors"
 	"fmt"
+	"time"
 
 	"github.com/tink-crypto/tink-go/v2/aead"
 	"github.com/tink-crypto/tink-go/v2/keyset"
@@ -33,6 +36,15 @@ func (v *Vault) RotateTenant(ctx context.Context, q store.Queries, tenantID stri
 	k, err := q.Keys().GetKeyset(ctx, tenantID)
 	if err != nil {
 		return res, err
+	}
+	// A second rotation inside cacheTTL of the first would delete the key
+	// another node may still hold as its cached primary, and a data key it
+	// wraps with it after this scan would never unwrap.
+	if k.RotatedAt.After(k.CreatedAt) {
+		if next := k.RotatedAt.Add(RotationSpacing); v.now().Before(next) {
+			return res, fmt.Errorf("%w: tenant %s's keys were rotated at %s; rotate them again from %s, once no node holds the keyset it cached",
+				ErrRotatedRecently, tenantID, k.RotatedAt.UTC().Format(time.RFC3339), next.UTC().Format(time.RFC3339))
+		}
 	}
 	old := k.AEADKeyset
 	oldH, err := readKeyset(k.AEADKeyset, v.master, tenantID, "aead")
@@ -88,6 +100,11 @@ func (v *Vault) RotateTenant(ctx context.Context, q store.Queries, tenantID stri
 			}
 			raw, err := oldWrap.Decrypt(dk.Wrapped, dataKeyAD(dk))
 			if err != nil {
+				// On PostgreSQL a rotation that committed after this one
+				// read the keyset shows in the data keys read since.
+				if cur, err := q.Keys().GetKeyset(ctx, tenantID); err == nil && !bytes.Equal(cur.AEADKeyset, old) {
+					return res, rotatedMeanwhile(tenantID)
+				}
 				return res, fmt.Errorf("keys: data key %s does not unwrap; rotation stopped, nothing changed: %w", dk.ID, ErrCorrupt)
 			}
 			wrapped, err := newWrap.Encrypt(raw, dataKeyAD(dk))
@@ -115,14 +132,28 @@ func (v *Vault) RotateTenant(ctx context.Context, q store.Queries, tenantID stri
 	if swapped, err := q.Keys().SwapKeyset(ctx, old, k); err != nil {
 		return res, err
 	} else if !swapped {
-		// Another rotation wrote first: writing over it would orphan the
-		// data keys it re-wrapped. This transaction rolls back instead.
-		return res, fmt.Errorf("keys: tenant %s's keyset changed during the rotation (another rotation?); nothing changed, run it again: %w",
-			tenantID, store.ErrConflict)
+		// Writing over it would orphan the data keys it re-wrapped: this
+		// transaction rolls back instead.
+		return res, rotatedMeanwhile(tenantID)
 	}
 	v.Forget(tenantID)
 	res.Keysets, res.NewKeyID, res.RetiredIDs = 1, newID, retired
 	return res, nil
+}
+
+// RotationSpacing is the least time between two rotations of a tenant's
+// keys: twice cacheTTL, so that every node has dropped the keyset it
+// cached before the rotation after next deletes that keyset's primary.
+const RotationSpacing = 2 * cacheTTL
+
+// ErrRotatedRecently refuses a tenant rotation less than RotationSpacing
+// after the last.
+var ErrRotatedRecently = errors.New("keys: rotated too recently")
+
+// rotatedMeanwhile is the error of a rotation another one overtook.
+func rotatedMeanwhile(tenantID string) error {
+	return fmt.Errorf("keys: tenant %s's keys were rotated by another run meanwhile; this one changed nothing and need not be repeated: %w",
+		tenantID, store.ErrConflict)
 }
 
 // MasterResealJob re-encrypts every tenant keyset that is not yet under
@@ -130,44 +161,45 @@ func (v *Vault) RotateTenant(ctx context.Context, q store.Queries, tenantID stri
 // ones (the new key first, then the previous). Data keys are untouched.
 // A keyset a tenant rotation replaced meanwhile is left as that wrote it.
 func (v *Vault) MasterResealJob(from secrets.Sealer) store.ResealJob {
-	return store.ResealJob{What: "tenant keysets", Page: func(ctx context.Context, q store.Queries, after string, limit int) (int, string, error) {
+	return store.ResealJob{What: "tenant keysets", Page: func(ctx context.Context, q store.Queries, after string, limit int) (store.ResealPage, error) {
+		var res store.ResealPage
 		page, err := q.Keys().ListKeysets(ctx, store.Page{After: after, Limit: limit})
 		if err != nil {
-			return 0, "", err
+			return res, err
 		}
-		n := 0
 		for _, k := range page {
 			if k.MasterKeyID == v.master.KeyID() {
 				continue
 			}
+			res.Found++
 			old := k.AEADKeyset
 			wrapH, err := readKeyset(k.AEADKeyset, from, k.TenantID, "aead")
 			if err != nil {
-				return n, "", err
+				return res, err
 			}
 			indexH, err := readKeyset(k.IndexKeyset, from, k.TenantID, "index")
 			if err != nil {
-				return n, "", err
+				return res, err
 			}
 			if k.AEADKeyset, err = writeKeyset(wrapH, v.master, k.TenantID, "aead"); err != nil {
-				return n, "", err
+				return res, err
 			}
 			if k.IndexKeyset, err = writeKeyset(indexH, v.master, k.TenantID, "index"); err != nil {
-				return n, "", err
+				return res, err
 			}
-			k.MasterKeyID, k.RotatedAt = v.master.KeyID(), v.now().UTC()
+			k.MasterKeyID = v.master.KeyID() // RotatedAt stays the keys' own rotation time
 			swapped, err := q.Keys().SwapKeyset(ctx, old, k)
 			if err != nil {
-				return n, "", err
+				return res, err
 			}
 			if swapped {
 				v.Forget(k.TenantID)
-				n++
+				res.Written++
 			}
 		}
-		if len(page) < limit {
-			return n, "", nil
+		if len(page) == limit {
+			res.Next = page[len(page)-1].TenantID
 		}
-		return n, page[len(page)-1].TenantID, nil
+		return res, nil
 	}}
 }

@@ -36,10 +36,11 @@ var sealedColumns = map[store.SealedColumn]sealedColumn{
 type sealedStore struct{ q *queries }
 
 func (s sealedStore) Reseal(ctx context.Context, col store.SealedColumn, after string, limit int, current func([]byte) bool,
-	reseal func(store.SealedRow) ([]byte, error)) (int, string, error) {
+	reseal func(store.SealedRow) ([]byte, error)) (store.ResealPage, error) {
+	var page store.ResealPage
 	c, ok := sealedColumns[col]
 	if !ok {
-		return 0, "", fmt.Errorf("sqlstore: no sealed column %d", col)
+		return page, fmt.Errorf("sqlstore: no sealed column %d", col)
 	}
 	what := "resealing " + c.table + "." + c.column
 	rows, err := s.q.x.QueryContext(ctx, `SELECT tenant_id, `+c.id+`, `+c.column+` FROM `+c.table+
@@ -49,26 +50,26 @@ func (s sealedStore) Reseal(ctx context.Context, col store.SealedColumn, after s
 		return r, sc.Scan(&r.TenantID, &r.ID, &r.Sealed)
 	})
 	if err != nil {
-		return 0, "", err
+		return page, err
 	}
 	update := `UPDATE ` + c.table + ` SET ` + c.column + ` = $4 WHERE tenant_id = $1 AND ` + c.id + ` = $2 AND ` + c.column + ` = $3`
-	written := 0
 	for _, r := range batch {
 		if current(r.Sealed) {
 			continue
 		}
+		page.Found++
 		fresh, err := reseal(r)
 		if err != nil {
-			return written, "", err
+			return page, err
 		}
 		n, err := s.q.exec(ctx, what, update, r.TenantID, r.ID, c.arg(r.Sealed), c.arg(fresh))
 		if err != nil {
-			return written, "", err
+			return page, err
 		}
-		written += n
+		page.Written += n
 	}
-	if len(batch) < limit {
-		return written, "", nil
+	if len(batch) == limit {
+		page.Next = batch[len(batch)-1].ID
 	}
-	return written, batch[len(batch)-1].ID, nil
+	return page, nil
 }
