@@ -45,7 +45,7 @@ func newKeysCmd() *cobra.Command {
 					return err
 				}
 			}
-			results := []keys.RotationResult{}
+			results, skipped := []keys.RotationResult{}, 0
 			for i, t := range tenants {
 				var res keys.RotationResult
 				err := app.Store.Tx(ctx, func(q store.Queries) error {
@@ -60,10 +60,12 @@ func newKeysCmd() *cobra.Command {
 					e.Details = map[string]any{"data_keys": res.DataKeys, "retired_keys": res.RetiredIDs}
 					return audit.Append(ctx, q, e)
 				})
-				if errors.Is(err, keys.ErrRotatedRecently) && tenant == "" {
+				if (errors.Is(err, keys.ErrRotatedRecently) || errors.Is(err, keys.ErrOvertaken)) && tenant == "" {
 					// A second run after one that stopped part-way skips
-					// the tenants the first finished.
+					// the tenants the first finished, and a tenant another
+					// run rotated meanwhile is done.
 					fmt.Fprintf(cmd.ErrOrStderr(), "\rtenant %d/%d: skipped: %v\n", i+1, len(tenants), err)
+					skipped++
 					continue
 				}
 				if err != nil {
@@ -71,6 +73,9 @@ func newKeysCmd() *cobra.Command {
 				}
 				fmt.Fprintln(cmd.ErrOrStderr())
 				results = append(results, res)
+			}
+			if skipped > 0 {
+				fmt.Fprintf(cmd.ErrOrStderr(), "%d of %d tenants skipped (see above); %d rotated\n", skipped, len(tenants), len(results))
 			}
 			return json.NewEncoder(cmd.OutOrStdout()).Encode(results)
 		},

@@ -482,6 +482,11 @@ func (s *Service) Automatic(ctx context.Context, q store.Queries, d store.Device
 	}
 	var o Options
 	if k == Lock {
+		// A Mac at its firmware lock already would never fetch another
+		// lock, and its PIN would not be the one the Mac asks for.
+		if locked, err := lockedWithKeptPIN(ctx, q, d); err != nil || locked {
+			return err
+		}
 		// Two policies' ladders, or one's and an admin's, would otherwise
 		// lock it again once unlocked, a Mac with another PIN.
 		last, err := q.Actions().LastQueued(ctx, d.TenantID, d.ID, string(Lock))

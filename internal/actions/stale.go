@@ -20,6 +20,8 @@ var staleActor = iam.Actor{Type: store.ActorSystem, ID: "stale-devices"}
 type StaleResult struct {
 	Flagged int `json:"flagged"`
 	Retired int `json:"retired"`
+	// Held counts Macs waiting at a lock with a kept PIN, not retired.
+	Held int `json:"held"`
 }
 
 // SweepStale flags enrolled devices that stopped checking in, per each
@@ -56,12 +58,14 @@ func (s *Service) SweepStale(ctx context.Context) (StaleResult, error) {
 			flaggedBefore = now.Add(-time.Duration(settings.RetireStaleAfterDays) * 24 * time.Hour)
 		}
 		retired := 0
+		// A cursor, so devices left as they are (held, or past the bound)
+		// cannot fill every page and hide the rest.
+		var after store.StaleCursor
 		for {
-			stale, err := s.st.Read().ManagedDevices().Stale(ctx, t, cutoff, flaggedBefore, 500)
+			stale, err := s.st.Read().ManagedDevices().Stale(ctx, t, cutoff, flaggedBefore, after, 500)
 			if err != nil {
 				return res, err
 			}
-			acted := 0
 			for _, d := range stale {
 				if !d.StaleSince.IsZero() && retired >= maxRetiredPerSweep {
 					continue // bounded: a mistaken setting cannot empty a fleet in one pass
@@ -73,16 +77,18 @@ func (s *Service) SweepStale(ctx context.Context) (StaleResult, error) {
 				switch done {
 				case "flagged":
 					res.Flagged++
-					acted++
 				case "retired":
 					res.Retired++
 					retired++
-					acted++
+				case "held":
+					res.Held++
 				}
 			}
-			if len(stale) < 500 || acted == 0 {
+			if len(stale) < 500 {
 				break
 			}
+			last := stale[len(stale)-1]
+			after = store.StaleCursor{LastSeenAt: last.LastSeenAt, ID: last.ID}
 		}
 	}
 	return res, nil
@@ -117,6 +123,10 @@ func (s *Service) sweepOne(ctx context.Context, d store.Device, settings device.
 			return err // it came back
 		}
 		if locked, err := lockedWithKeptPIN(ctx, q, cur); err != nil || locked {
+			if locked {
+				done = "held"
+				return auditHeldOnce(ctx, q, cur)
+			}
 			return err
 		}
 		done = "retired"
@@ -133,13 +143,30 @@ func (s *Service) sweepOne(ctx context.Context, d store.Device, settings device.
 	return done, err
 }
 
+// auditHeldOnce records, the first time only, that the sweep holds d back
+// from retirement: it keeps its data until an admin retires it.
+func auditHeldOnce(ctx context.Context, q store.Queries, d store.Device) error {
+	const action = "device.stale.retire_held"
+	before, err := q.Audit().List(ctx, d.TenantID, store.AuditFilter{Action: action, TargetType: "device", TargetID: d.ID, Limit: 1})
+	if err != nil || len(before) > 0 {
+		return err
+	}
+	e := staleActor.Entry(d.TenantID, action, "device", d.ID, audit.OutcomeSuccess)
+	e.Reason = "a Mac silent since it acknowledged a lock whose Find My PIN Steward keeps: it cannot check in until " +
+		"the PIN is entered, and retiring it would let the PIN go; it keeps its data until an admin retires it"
+	e.Details = map[string]any{"last_seen_at": d.LastSeenAt}
+	return audit.Append(ctx, q, e)
+}
+
 // lockedWithKeptPIN reports whether d is a Mac that has not checked in
-// since it acknowledged its newest lock, whose PIN Steward keeps.
+// since it acknowledged a lock whose PIN Steward keeps: it waits at its
+// firmware lock for that PIN. A newer lock still queued, refused or
+// failed does not change that.
 func lockedWithKeptPIN(ctx context.Context, q store.Queries, d store.Device) (bool, error) {
 	if d.Platform != "macos" {
 		return false, nil
 	}
-	lock, err := q.Actions().LastQueued(ctx, d.TenantID, d.ID, string(Lock))
+	lock, err := q.Actions().LastKeptPIN(ctx, d.TenantID, d.ID, string(Lock))
 	if errors.Is(err, store.ErrNotFound) {
 		return false, nil
 	}
@@ -148,5 +175,5 @@ func lockedWithKeptPIN(ctx context.Context, q store.Queries, d store.Device) (bo
 	}
 	// The acknowledgement was the Mac's last exchange; its last-seen time
 	// may have been written up to a minute before it.
-	return lock.State == store.ActionDone && lock.SealedPIN != nil && !d.LastSeenAt.After(lock.UpdatedAt.Add(time.Minute)), nil
+	return !d.LastSeenAt.After(lock.UpdatedAt.Add(time.Minute)), nil
 }

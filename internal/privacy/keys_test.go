@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/rand"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -154,15 +155,33 @@ func TestMasterKeyRotation(t *testing.T) {
 }
 
 // racingKeys is a key store on which another rotation of the tenant
-// commits just before this one writes its keyset.
+// commits while this one runs. Until the data keys are read, its keyset
+// reads see stale, when set; race runs just before this one writes its
+// keyset, on the same transaction.
 type racingKeys struct {
 	store.KeyStore
-	race func(ctx context.Context, k store.TenantKeyset) error
+	q     store.Queries
+	stale *store.TenantKeyset
+	race  func(ctx context.Context, q store.Queries) error
 }
 
-func (r racingKeys) SwapKeyset(ctx context.Context, old []byte, k store.TenantKeyset) (bool, error) {
-	if err := r.race(ctx, k); err != nil {
-		return false, err
+func (r *racingKeys) GetKeyset(ctx context.Context, tenantID string) (store.TenantKeyset, error) {
+	if r.stale != nil {
+		return *r.stale, nil
+	}
+	return r.KeyStore.GetKeyset(ctx, tenantID)
+}
+
+func (r *racingKeys) ListDataKeys(ctx context.Context, tenantID string, p store.Page) ([]store.DataKey, error) {
+	r.stale = nil
+	return r.KeyStore.ListDataKeys(ctx, tenantID, p)
+}
+
+func (r *racingKeys) SwapKeyset(ctx context.Context, old []byte, k store.TenantKeyset) (bool, error) {
+	if r.race != nil {
+		if err := r.race(ctx, r.q); err != nil {
+			return false, err
+		}
 	}
 	return r.KeyStore.SwapKeyset(ctx, old, k)
 }
@@ -174,37 +193,91 @@ type racingQueries struct {
 
 func (r racingQueries) Keys() store.KeyStore { return r.keys }
 
-// TestTenantRotationOvertaken: a rotation that another one overtook
-// changes nothing, and says it need not be repeated: writing its keyset
-// over the other's would orphan the data keys the other re-wrapped.
+// TestTenantRotationOvertaken: a rotation whose keyset changed while it
+// ran changes nothing. Overtaken by another rotation, it says it need not
+// be repeated (writing its keyset over the other's would orphan the data
+// keys the other re-wrapped), whether it notices at its write or at the
+// data keys. When a master-key rotation re-sealed the same keys, it asks
+// to be run again.
 func TestTenantRotationOvertaken(t *testing.T) {
 	storetest.ForEachEngine(t, func(t *testing.T, st store.Store) {
-		f := newFixture(t, st)
-		erika := f.person("erika@acme.test")
-		d := f.device(erika.ID, privacy.Corporate)
-		f.ingest(deviceInformation(f, d.ID))
-		before, err := st.Read().Keys().GetKeyset(f.ctx, f.tenant)
+		oldKey, newKey := newKey(t), newKey(t)
+		oldSealer, _ := secrets.NewSealer(oldKey)
+		ring, err := secrets.NewKeyring(newKey, oldKey)
 		if err != nil {
 			t.Fatal(err)
 		}
-		keyBefore, _ := st.Read().Keys().DataKeyByOwner(f.ctx, f.tenant, keys.DeviceOwner(d.ID))
-		err = st.Tx(f.ctx, func(q store.Queries) error {
-			raced := racingQueries{Queries: q, keys: racingKeys{KeyStore: q.Keys(), race: func(ctx context.Context, k store.TenantKeyset) error {
-				other := before
-				other.AEADKeyset = append([]byte("another rotation: "), before.AEADKeyset...)
-				_, err := q.Keys().SwapKeyset(ctx, before.AEADKeyset, other)
+		f := newFixtureWithSealer(t, st, oldSealer)
+		erika := f.person("erika@acme.test")
+		d := f.device(erika.ID, privacy.Corporate)
+		f.ingest(deviceInformation(f, d.ID))
+		// The command line during a master-key rotation: both keys.
+		rotating := keys.New(ring)
+		rotating.SetClock(func() time.Time { return f.now.Add(time.Minute) })
+		rotate := func(r *racingKeys) error {
+			return st.Tx(f.ctx, func(q store.Queries) error {
+				r.KeyStore, r.q = q.Keys(), q
+				_, err := rotating.RotateTenant(f.ctx, racingQueries{Queries: q, keys: r}, f.tenant, nil)
 				return err
-			}}}
-			_, err := f.svc.Vault().RotateTenant(f.ctx, raced, f.tenant, nil)
+			})
+		}
+		snapshot := func() (store.TenantKeyset, store.DataKey) {
+			k, err := st.Read().Keys().GetKeyset(f.ctx, f.tenant)
+			if err != nil {
+				t.Fatal(err)
+			}
+			dk, err := st.Read().Keys().DataKeyByOwner(f.ctx, f.tenant, keys.DeviceOwner(d.ID))
+			if err != nil {
+				t.Fatal(err)
+			}
+			return k, dk
+		}
+		unchanged := func(what string, k store.TenantKeyset, dk store.DataKey) {
+			t.Helper()
+			if nowK, nowDK := snapshot(); !bytes.Equal(nowK.AEADKeyset, k.AEADKeyset) || !bytes.Equal(nowDK.Wrapped, dk.Wrapped) {
+				t.Errorf("%s changed the keyset or a data key", what)
+			}
+		}
+
+		// At its write: another rotation's keyset is there now.
+		k0, dk0 := snapshot()
+		err = rotate(&racingKeys{race: func(ctx context.Context, q store.Queries) error {
+			other := k0
+			other.AEADKeyset = append([]byte("another rotation: "), k0.AEADKeyset...)
+			_, err := q.Keys().SwapKeyset(ctx, k0.AEADKeyset, other)
 			return err
-		})
-		if !errors.Is(err, store.ErrConflict) || !strings.Contains(err.Error(), "need not be repeated") {
-			t.Fatalf("an overtaken rotation: %v, want a conflict that says it need not be repeated", err)
+		}})
+		if !errors.Is(err, keys.ErrOvertaken) || !strings.Contains(err.Error(), "need not be repeated") {
+			t.Errorf("a rotation overtaken at its write: %v, want ErrOvertaken", err)
 		}
-		after, _ := st.Read().Keys().GetKeyset(f.ctx, f.tenant)
-		keyAfter, _ := st.Read().Keys().DataKeyByOwner(f.ctx, f.tenant, keys.DeviceOwner(d.ID))
-		if !bytes.Equal(after.AEADKeyset, before.AEADKeyset) || !bytes.Equal(keyAfter.Wrapped, keyBefore.Wrapped) {
-			t.Error("the overtaken rotation changed the keyset or a data key")
+		unchanged("a rotation overtaken at its write", k0, dk0)
+
+		// At the data keys: another rotation committed after this one read
+		// the keyset, and the data keys no longer unwrap with it.
+		if err := st.Tx(f.ctx, func(q store.Queries) error {
+			_, err := f.svc.Vault().RotateTenant(f.ctx, q, f.tenant, nil)
+			return err
+		}); err != nil {
+			t.Fatal(err)
 		}
+		k1, dk1 := snapshot()
+		if err := rotate(&racingKeys{stale: &k0}); !errors.Is(err, keys.ErrOvertaken) {
+			t.Errorf("a rotation overtaken before its data keys: %v, want ErrOvertaken", err)
+		}
+		unchanged("a rotation overtaken before its data keys", k1, dk1)
+
+		// A master-key rotation re-sealed the same keys meanwhile.
+		rotating.SetClock(func() time.Time { return f.now.Add(time.Minute + keys.RotationSpacing) })
+		err = rotate(&racingKeys{race: func(ctx context.Context, q store.Queries) error {
+			page, err := keys.New(ring).MasterResealJob(ring).Page(ctx, q, "", 100)
+			if err == nil && page.Written != 1 {
+				err = fmt.Errorf("the master-key re-seal wrote %d keysets, want 1", page.Written)
+			}
+			return err
+		}})
+		if !errors.Is(err, store.ErrConflict) || errors.Is(err, keys.ErrOvertaken) || !strings.Contains(err.Error(), "run the rotation again") {
+			t.Errorf("a rotation whose keyset a master-key rotation re-sealed: %v, want a conflict asking to run it again", err)
+		}
+		unchanged("a rotation whose keyset was re-sealed", k1, dk1)
 	})
 }

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/steward-mdm/steward/internal/actions"
 	"github.com/steward-mdm/steward/internal/api"
@@ -102,7 +103,14 @@ func TestMacLockPINIsKeptForWhoeverUnlocksIt(t *testing.T) {
 			t.Errorf("the PIN of a lock a Mac on 10.7 was sent without one: %d %s, want 404", r.status, r.body)
 		}
 
-		// A ladder's lock: Steward draws the PIN the Intel Mac needs.
+		// A ladder's lock: Steward draws the PIN the Intel Mac needs. The
+		// employee typed the admin's PIN first: the Mac checks in again (a
+		// Mac still at its lock is not locked again).
+		if err := st.Tx(f.ctx, func(q store.Queries) error {
+			return q.Devices().Touch(f.ctx, f.tenant, intelID, time.Now().Add(2*time.Minute))
+		}); err != nil {
+			t.Fatal(err)
+		}
 		d, err := st.Read().Devices().Get(f.ctx, f.tenant, intelID)
 		if err != nil {
 			t.Fatal(err)

@@ -7,6 +7,7 @@ import (
 	"github.com/steward-mdm/steward/internal/actions"
 	"github.com/steward-mdm/steward/internal/api"
 	"github.com/steward-mdm/steward/internal/device"
+	"github.com/steward-mdm/steward/internal/iam"
 	"github.com/steward-mdm/steward/internal/sim"
 	"github.com/steward-mdm/steward/internal/store"
 	"github.com/steward-mdm/steward/internal/store/storetest"
@@ -41,6 +42,23 @@ func TestStaleDevices(t *testing.T) {
 			if m.sim.LockPIN != "482913" {
 				t.Fatalf("the Mac was not locked: %q", m.sim.LockPIN)
 			}
+		}
+		// A second lock of the locked Mac waits in its queue for ever; a
+		// ladder's lock is not even queued (the Mac is locked already).
+		f.must(201, f.owner, "POST", f.path("/devices/"+lockedID+"/actions"),
+			api.DeviceActionRequest{Action: actions.Lock, Reason: "sent again from the help desk", Options: actions.Options{PIN: "135790"}}, nil)
+		lockedDevice, err := st.Read().Devices().Get(f.ctx, f.tenant, lockedID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := st.Tx(f.ctx, func(q store.Queries) error {
+			return f.app.Actions.Automatic(f.ctx, q, lockedDevice, actions.Lock, "compliance policy \"Baseline\": not seen for 10 days", "", iam.SystemActor)
+		}); err != nil {
+			t.Fatal(err)
+		}
+		var lockedActions api.List[api.ActionView]
+		if f.must(200, f.owner, "GET", f.path("/devices/"+lockedID+"/actions"), nil, &lockedActions); len(lockedActions.Items) != 2 {
+			t.Errorf("%d actions on the locked Mac after a ladder's lock, want the 2 admins' locks", len(lockedActions.Items))
 		}
 		now := time.Now()
 		// Someone entered the PIN at the second Mac; it checked in once more.
@@ -81,8 +99,16 @@ func TestStaleDevices(t *testing.T) {
 			t.Errorf("last_seen_before=10d: %v", got)
 		}
 		at(19)
-		if res, err := f.app.Actions.SweepStale(f.ctx); err != nil || res.Retired != 2 {
+		if res, err := f.app.Actions.SweepStale(f.ctx); err != nil || res.Retired != 2 || res.Held != 1 {
 			t.Fatalf("after 19 days: %+v %v", res, err)
+		}
+		at(20)
+		if res, err := f.app.Actions.SweepStale(f.ctx); err != nil || res.Retired != 0 || res.Held != 1 {
+			t.Fatalf("after 20 days: %+v %v", res, err)
+		}
+		if held, err := st.Read().Audit().List(f.ctx, f.tenant, store.AuditFilter{Action: "device.stale.retire_held"}); err != nil ||
+			len(held) != 1 || held[0].TargetID != lockedID {
+			t.Errorf("the hold on the audit record (once): %+v, %v", held, err)
 		}
 		for _, id := range []string{silentID, unlockedID} {
 			if d := f.device(f.owner, id); d.State != store.DeviceRetired {

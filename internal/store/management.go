@@ -98,9 +98,10 @@ type ManagedDeviceStore interface {
 	// SetCompliance writes the device's compliance summary.
 	SetCompliance(ctx context.Context, tenantID, deviceID, state string, at time.Time) error
 	// Stale returns up to limit enrolled devices of the tenant last seen
-	// before cutoff, oldest first: those not flagged stale yet, and those
-	// flagged before flaggedBefore (zero: none of the flagged ones).
-	Stale(ctx context.Context, tenantID string, cutoff, flaggedBefore time.Time, limit int) ([]Device, error)
+	// before cutoff, oldest first, after the cursor: those not flagged
+	// stale yet, and those flagged before flaggedBefore (zero: none of the
+	// flagged ones).
+	Stale(ctx context.Context, tenantID string, cutoff, flaggedBefore time.Time, after StaleCursor, limit int) ([]Device, error)
 	// SetStaleSince marks (or with zero, clears) when the device was flagged
 	// stale.
 	SetStaleSince(ctx context.Context, tenantID, deviceID string, at time.Time) error
@@ -412,6 +413,13 @@ type DeviceAction struct {
 	UpdatedAt time.Time
 }
 
+// StaleCursor continues Stale after the last device of the previous page
+// (its LastSeenAt and ID); the zero value starts at the oldest.
+type StaleCursor struct {
+	LastSeenAt time.Time
+	ID         string
+}
+
 // ActionStore holds remote actions.
 type ActionStore interface {
 	// Create adds every action in one statement batch.
@@ -430,6 +438,10 @@ type ActionStore interface {
 	// LastQueued returns the device's newest action of the given kind that
 	// queued a command (has a CommandID); ErrNotFound when none did.
 	LastQueued(ctx context.Context, tenantID, deviceID, action string) (DeviceAction, error)
+	// LastKeptPIN returns the device's newest action of the given kind that
+	// the device acknowledged (ActionDone) and whose PIN is kept;
+	// ErrNotFound when none.
+	LastKeptPIN(ctx context.Context, tenantID, deviceID, action string) (DeviceAction, error)
 	// BatchDevices returns how many distinct devices the batch's actions name.
 	BatchDevices(ctx context.Context, tenantID, batchID string) (int, error)
 	// Update writes State, CommandID, Error, Final, RefusalCode and

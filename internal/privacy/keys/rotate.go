@@ -42,8 +42,12 @@ func (v *Vault) RotateTenant(ctx context.Context, q store.Queries, tenantID stri
 	// wraps with it after this scan would never unwrap.
 	if k.RotatedAt.After(k.CreatedAt) {
 		if next := k.RotatedAt.Add(RotationSpacing); v.now().Before(next) {
-			return res, fmt.Errorf("%w: tenant %s's keys were rotated at %s; rotate them again from %s, once no node holds the keyset it cached",
-				ErrRotatedRecently, tenantID, k.RotatedAt.UTC().Format(time.RFC3339), next.UTC().Format(time.RFC3339))
+			skew := ""
+			if k.RotatedAt.After(v.now()) {
+				skew = " (that is later than this host's clock: check the clocks of the hosts that rotate keys)"
+			}
+			return res, fmt.Errorf("%w: tenant %s's keys were rotated at %s%s; rotate them again from %s, once no node holds the keyset it cached",
+				ErrRotatedRecently, tenantID, k.RotatedAt.UTC().Format(time.RFC3339), skew, next.UTC().Format(time.RFC3339))
 		}
 	}
 	old := k.AEADKeyset
@@ -103,7 +107,7 @@ func (v *Vault) RotateTenant(ctx context.Context, q store.Queries, tenantID stri
 				// On PostgreSQL a rotation that committed after this one
 				// read the keyset shows in the data keys read since.
 				if cur, err := q.Keys().GetKeyset(ctx, tenantID); err == nil && !bytes.Equal(cur.AEADKeyset, old) {
-					return res, rotatedMeanwhile(tenantID)
+					return res, v.changedMeanwhile(cur, previous)
 				}
 				return res, fmt.Errorf("keys: data key %s does not unwrap; rotation stopped, nothing changed: %w", dk.ID, ErrCorrupt)
 			}
@@ -127,6 +131,15 @@ func (v *Vault) RotateTenant(ctx context.Context, q store.Queries, tenantID stri
 	if k.AEADKeyset, err = writeKeyset(newH, v.master, tenantID, "aead"); err != nil {
 		return res, err
 	}
+	// MasterKeyID below says both keysets are under the current master key:
+	// a master-key rotation skips this keyset from now on.
+	indexH, err := readKeyset(k.IndexKeyset, v.master, tenantID, "index")
+	if err != nil {
+		return res, err
+	}
+	if k.IndexKeyset, err = writeKeyset(indexH, v.master, tenantID, "index"); err != nil {
+		return res, err
+	}
 	k.RotatedAt = v.now().UTC()
 	k.MasterKeyID = v.master.KeyID()
 	if swapped, err := q.Keys().SwapKeyset(ctx, old, k); err != nil {
@@ -134,7 +147,11 @@ func (v *Vault) RotateTenant(ctx context.Context, q store.Queries, tenantID stri
 	} else if !swapped {
 		// Writing over it would orphan the data keys it re-wrapped: this
 		// transaction rolls back instead.
-		return res, rotatedMeanwhile(tenantID)
+		cur, err := q.Keys().GetKeyset(ctx, tenantID)
+		if err != nil {
+			return res, err
+		}
+		return res, v.changedMeanwhile(cur, previous)
 	}
 	v.Forget(tenantID)
 	res.Keysets, res.NewKeyID, res.RetiredIDs = 1, newID, retired
@@ -150,10 +167,21 @@ const RotationSpacing = 2 * cacheTTL
 // after the last.
 var ErrRotatedRecently = errors.New("keys: rotated too recently")
 
-// rotatedMeanwhile is the error of a rotation another one overtook.
-func rotatedMeanwhile(tenantID string) error {
-	return fmt.Errorf("keys: tenant %s's keys were rotated by another run meanwhile; this one changed nothing and need not be repeated: %w",
-		tenantID, store.ErrConflict)
+// ErrOvertaken: another rotation of the tenant's keys committed first;
+// this one changed nothing, and need not be repeated.
+var ErrOvertaken = fmt.Errorf("keys: rotated by another run meanwhile: %w", store.ErrConflict)
+
+// changedMeanwhile explains a keyset that changed while a rotation ran:
+// another rotation (its primary key is not the one the rotation read,
+// primary), or a master-key rotation re-sealing the same keys, after which
+// the rotation is simply run again.
+func (v *Vault) changedMeanwhile(cur store.TenantKeyset, primary uint32) error {
+	h, err := readKeyset(cur.AEADKeyset, v.master, cur.TenantID, "aead")
+	if err == nil && h.KeysetInfo().GetPrimaryKeyId() == primary {
+		return fmt.Errorf("keys: tenant %s's keyset was re-sealed meanwhile (a master-key rotation); nothing changed, run the rotation again: %w",
+			cur.TenantID, store.ErrConflict)
+	}
+	return fmt.Errorf("tenant %s: %w; this one changed nothing and need not be repeated", cur.TenantID, ErrOvertaken)
 }
 
 // MasterResealJob re-encrypts every tenant keyset that is not yet under

@@ -207,11 +207,12 @@ func (s managedDeviceStore) SetCompliance(ctx context.Context, tenantID, deviceI
 
 // Stale counts a device that never checked in (last seen 0) as seen before
 // any cutoff. limit <= 0 means 100; it is capped at 1000.
-func (s managedDeviceStore) Stale(ctx context.Context, tenantID string, cutoff, flaggedBefore time.Time, limit int) ([]store.Device, error) {
+func (s managedDeviceStore) Stale(ctx context.Context, tenantID string, cutoff, flaggedBefore time.Time, after store.StaleCursor, limit int) ([]store.Device, error) {
 	rows, err := s.q.x.QueryContext(ctx, `SELECT `+deviceColumns+` FROM devices
 		WHERE tenant_id = $1 AND state = $2 AND last_seen_at < $3 AND (stale_since = 0 OR stale_since < $5)
+		AND (last_seen_at > $6 OR (last_seen_at = $6 AND id > $7))
 		ORDER BY last_seen_at, id LIMIT $4`,
-		tenantID, store.DeviceEnrolled, micros(cutoff), limitOf(limit), micros(flaggedBefore))
+		tenantID, store.DeviceEnrolled, micros(cutoff), limitOf(limit), micros(flaggedBefore), micros(after.LastSeenAt), after.ID)
 	return collect(rows, err, "listing stale devices", scanDevice)
 }
 

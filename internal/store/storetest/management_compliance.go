@@ -257,6 +257,27 @@ func testActions(t *testing.T, st store.Store) {
 	wantErr(t, err, store.ErrNotFound, "LastQueued of another action")
 	_, err = r.LastQueued(ctx, b.ID, d1.ID, "lock")
 	wantErr(t, err, store.ErrNotFound, "LastQueued from another tenant")
+	// LastKeptPIN: the newest acknowledged one with a PIN, not a newer one
+	// still queued or kept without a PIN.
+	kept := func(state string, pin bool) store.DeviceAction {
+		k := action(a.ID, d2.ID, state, "")
+		k.BatchID, k.CommandID = store.NewID(), "cmd-"+k.ID
+		if pin {
+			k.SealedPIN = []byte("sealed PIN " + k.ID)
+		}
+		return k
+	}
+	previous, latest := kept(store.ActionDone, true), kept(store.ActionDone, true)
+	tx(t, st, func(q store.Queries) error {
+		return q.Actions().Create(ctx, []store.DeviceAction{previous, latest, kept(store.ActionQueued, true), kept(store.ActionDone, false)})
+	})
+	if got, err := r.LastKeptPIN(ctx, a.ID, d2.ID, "lock"); err != nil || !reflect.DeepEqual(got, latest) {
+		t.Fatalf("LastKeptPIN = %+v, %v; want %+v", got, err, latest)
+	}
+	_, err = r.LastKeptPIN(ctx, a.ID, d1.ID, "lock")
+	wantErr(t, err, store.ErrNotFound, "LastKeptPIN of a device without one")
+	_, err = r.LastKeptPIN(ctx, b.ID, d2.ID, "lock")
+	wantErr(t, err, store.ErrNotFound, "LastKeptPIN from another tenant")
 	if n, err := r.BatchDevices(ctx, a.ID, batch); err != nil || n != 2 {
 		t.Fatalf("BatchDevices = %d, %v; want 2 (two actions name one device)", n, err)
 	}

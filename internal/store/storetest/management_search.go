@@ -71,19 +71,22 @@ func testManagedDevices(t *testing.T, st store.Store) {
 		{at.Add(-150 * time.Minute), 0, []string{d2.ID}},
 		{at.Add(-5 * time.Hour), 0, nil},
 	} {
-		got, err := r.Stale(ctx, a.ID, c.cutoff, time.Time{}, c.limit)
+		got, err := r.Stale(ctx, a.ID, c.cutoff, time.Time{}, store.StaleCursor{}, c.limit)
 		stringsEqual(t, fmt.Sprintf("Stale(%v, %d)", c.cutoff, c.limit), deviceIDs(got), err, c.want...)
 	}
+	// The cursor goes on after the last device of a page.
+	next, err := r.Stale(ctx, a.ID, at.Add(-time.Hour), time.Time{}, store.StaleCursor{LastSeenAt: d2.LastSeenAt, ID: d2.ID}, 1)
+	stringsEqual(t, "Stale after the first page", deviceIDs(next), err, d1.ID)
 	// Flagged devices come back only once flagged before flaggedBefore, and
 	// a check-in clears the flag.
 	tx(t, st, func(q store.Queries) error {
 		return q.ManagedDevices().SetStaleSince(ctx, a.ID, d2.ID, at.Add(-time.Hour))
 	})
-	got, err := r.Stale(ctx, a.ID, at.Add(-time.Hour), time.Time{}, 0)
+	got, err := r.Stale(ctx, a.ID, at.Add(-time.Hour), time.Time{}, store.StaleCursor{}, 0)
 	stringsEqual(t, "Stale without flagged ones", deviceIDs(got), err, d1.ID)
-	got, err = r.Stale(ctx, a.ID, at.Add(-time.Hour), at.Add(-30*time.Minute), 0)
+	got, err = r.Stale(ctx, a.ID, at.Add(-time.Hour), at.Add(-30*time.Minute), store.StaleCursor{}, 0)
 	stringsEqual(t, "Stale with ones flagged before", deviceIDs(got), err, d2.ID, d1.ID)
-	got, err = r.Stale(ctx, a.ID, at.Add(-time.Hour), at.Add(-2*time.Hour), 0)
+	got, err = r.Stale(ctx, a.ID, at.Add(-time.Hour), at.Add(-2*time.Hour), store.StaleCursor{}, 0)
 	stringsEqual(t, "Stale with ones flagged long before", deviceIDs(got), err, d1.ID)
 	tx(t, st, func(q store.Queries) error { return q.Devices().Touch(ctx, a.ID, d2.ID, at) })
 	if got, err := st.Read().Devices().Get(ctx, a.ID, d2.ID); err != nil || !got.StaleSince.IsZero() {
