@@ -141,7 +141,7 @@ func TestRotateMasterCommand(t *testing.T) {
 	// Every tenant: one rotated too recently is skipped, so a second run
 	// after one that stopped part-way finishes the rest.
 	if out, stderr, err := cli(t, nil, "keys", "rotate", "--data", data, "--master-key-file", newKey); err != nil ||
-		!strings.Contains(stderr, "skipped") || strings.TrimSpace(out) != "[]" {
+		!strings.Contains(stderr, "skipped") || !strings.Contains(out, `"tenant_id":"acme","keysets":0,"data_keys":0,"skipped":"keys: rotated too recently`) {
 		t.Errorf("keys rotate of every tenant right after a rotation: %v\n%s%s", err, out, stderr)
 	}
 	if _, _, err := cli(t, nil, "keys", "rotate", "--data", data, "--tenant-id", "acme"); err == nil || strings.Contains(err.Error(), "rotate them again from") {

@@ -65,6 +65,7 @@ func newKeysCmd() *cobra.Command {
 					// the tenants the first finished, and a tenant another
 					// run rotated meanwhile is done.
 					fmt.Fprintf(cmd.ErrOrStderr(), "\rtenant %d/%d: skipped: %v\n", i+1, len(tenants), err)
+					results = append(results, keys.RotationResult{TenantID: t, Skipped: err.Error()})
 					skipped++
 					continue
 				}
@@ -75,7 +76,7 @@ func newKeysCmd() *cobra.Command {
 				results = append(results, res)
 			}
 			if skipped > 0 {
-				fmt.Fprintf(cmd.ErrOrStderr(), "%d of %d tenants skipped (see above); %d rotated\n", skipped, len(tenants), len(results))
+				fmt.Fprintf(cmd.ErrOrStderr(), "%d of %d tenants skipped (see above); %d rotated\n", skipped, len(tenants), len(results)-skipped)
 			}
 			return json.NewEncoder(cmd.OutOrStdout()).Encode(results)
 		},

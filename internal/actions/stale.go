@@ -122,10 +122,10 @@ func (s *Service) sweepOne(ctx context.Context, d store.Device, settings device.
 		if err != nil || cur.State != store.DeviceEnrolled || !cur.LastSeenAt.Before(cutoff) || cur.StaleSince.IsZero() {
 			return err // it came back
 		}
-		if locked, err := lockedWithKeptPIN(ctx, q, cur); err != nil || locked {
-			if locked {
+		if lock, held, err := heldAtLock(ctx, q, cur); err != nil || held {
+			if held {
 				done = "held"
-				return auditHeldOnce(ctx, q, cur)
+				return auditHeldOnce(ctx, q, cur, lock)
 			}
 			return err
 		}
@@ -143,37 +143,38 @@ func (s *Service) sweepOne(ctx context.Context, d store.Device, settings device.
 	return done, err
 }
 
-// auditHeldOnce records, the first time only, that the sweep holds d back
-// from retirement: it keeps its data until an admin retires it.
-func auditHeldOnce(ctx context.Context, q store.Queries, d store.Device) error {
+// auditHeldOnce records, once per lock, that the sweep holds d back from
+// retirement: it keeps its data until an admin retires it.
+func auditHeldOnce(ctx context.Context, q store.Queries, d store.Device, lock store.DeviceAction) error {
 	const action = "device.stale.retire_held"
-	before, err := q.Audit().List(ctx, d.TenantID, store.AuditFilter{Action: action, TargetType: "device", TargetID: d.ID, Limit: 1})
+	before, err := q.Audit().List(ctx, d.TenantID, store.AuditFilter{Action: action, TargetType: "device", TargetID: d.ID,
+		Since: lock.UpdatedAt, Limit: 1})
 	if err != nil || len(before) > 0 {
 		return err
 	}
 	e := staleActor.Entry(d.TenantID, action, "device", d.ID, audit.OutcomeSuccess)
 	e.Reason = "a Mac silent since it acknowledged a lock whose Find My PIN Steward keeps: it cannot check in until " +
 		"the PIN is entered, and retiring it would let the PIN go; it keeps its data until an admin retires it"
-	e.Details = map[string]any{"last_seen_at": d.LastSeenAt}
+	e.Details = map[string]any{"last_seen_at": d.LastSeenAt, "lock_action_id": lock.ID}
 	return audit.Append(ctx, q, e)
 }
 
-// lockedWithKeptPIN reports whether d is a Mac that has not checked in
-// since it acknowledged a lock whose PIN Steward keeps: it waits at its
-// firmware lock for that PIN. A newer lock still queued, refused or
+// heldAtLock reports whether d is a Mac that has not checked in since it
+// acknowledged lock, its newest lock whose PIN Steward keeps: it waits at
+// its firmware lock for that PIN. A newer lock still queued, refused or
 // failed does not change that.
-func lockedWithKeptPIN(ctx context.Context, q store.Queries, d store.Device) (bool, error) {
+func heldAtLock(ctx context.Context, q store.Queries, d store.Device) (lock store.DeviceAction, held bool, err error) {
 	if d.Platform != "macos" {
-		return false, nil
+		return lock, false, nil
 	}
-	lock, err := q.Actions().LastKeptPIN(ctx, d.TenantID, d.ID, string(Lock))
+	lock, err = q.Actions().LastKeptPIN(ctx, d.TenantID, d.ID, string(Lock))
 	if errors.Is(err, store.ErrNotFound) {
-		return false, nil
+		return lock, false, nil
 	}
 	if err != nil {
-		return false, err
+		return lock, false, err
 	}
 	// The acknowledgement was the Mac's last exchange; its last-seen time
 	// may have been written up to a minute before it.
-	return !d.LastSeenAt.After(lock.UpdatedAt.Add(time.Minute)), nil
+	return lock, !d.LastSeenAt.After(lock.UpdatedAt.Add(time.Minute)), nil
 }

@@ -239,18 +239,41 @@ func TestTenantRotationOvertaken(t *testing.T) {
 			}
 		}
 
-		// At its write: another rotation's keyset is there now.
+		// At its write: another rotation's keyset is there now. That
+		// keyset is a real rotation's, made and rolled back beforehand.
 		k0, dk0 := snapshot()
-		err = rotate(&racingKeys{race: func(ctx context.Context, q store.Queries) error {
-			other := k0
-			other.AEADKeyset = append([]byte("another rotation: "), k0.AEADKeyset...)
-			_, err := q.Keys().SwapKeyset(ctx, k0.AEADKeyset, other)
-			return err
-		}})
-		if !errors.Is(err, keys.ErrOvertaken) || !strings.Contains(err.Error(), "need not be repeated") {
+		var another store.TenantKeyset
+		rollBack := errors.New("rolled back")
+		if err := st.Tx(f.ctx, func(q store.Queries) error {
+			if _, err := keys.New(ring).RotateTenant(f.ctx, q, f.tenant, nil); err != nil {
+				return err
+			}
+			var err error
+			if another, err = q.Keys().GetKeyset(f.ctx, f.tenant); err != nil {
+				return err
+			}
+			return rollBack
+		}); !errors.Is(err, rollBack) {
+			t.Fatal(err)
+		}
+		overtake := func(k store.TenantKeyset) *racingKeys {
+			return &racingKeys{race: func(ctx context.Context, q store.Queries) error {
+				_, err := q.Keys().SwapKeyset(ctx, k0.AEADKeyset, k)
+				return err
+			}}
+		}
+		if err := rotate(overtake(another)); !errors.Is(err, keys.ErrOvertaken) || !strings.Contains(err.Error(), "need not be repeated") {
 			t.Errorf("a rotation overtaken at its write: %v, want ErrOvertaken", err)
 		}
 		unchanged("a rotation overtaken at its write", k0, dk0)
+		// A keyset this host cannot open is no proof of another rotation.
+		unreadable := k0
+		unreadable.AEADKeyset = append([]byte("sealed under a key this host lacks: "), k0.AEADKeyset...)
+		if err := rotate(overtake(unreadable)); !errors.Is(err, store.ErrConflict) || errors.Is(err, keys.ErrOvertaken) ||
+			!strings.Contains(err.Error(), "run the rotation again with the current keys") {
+			t.Errorf("a rotation whose keyset changed into one it cannot open: %v, want a conflict asking to run it again", err)
+		}
+		unchanged("a rotation whose keyset became unreadable", k0, dk0)
 
 		// At the data keys: another rotation committed after this one read
 		// the keyset, and the data keys no longer unwrap with it.
@@ -279,5 +302,19 @@ func TestTenantRotationOvertaken(t *testing.T) {
 			t.Errorf("a rotation whose keyset a master-key rotation re-sealed: %v, want a conflict asking to run it again", err)
 		}
 		unchanged("a rotation whose keyset was re-sealed", k1, dk1)
+
+		// A rotation under both keys leaves both keysets under the new
+		// one: blind indexes still work once the old key is gone.
+		rotating.SetClock(func() time.Time { return f.now.Add(time.Minute + 2*keys.RotationSpacing) })
+		if err := st.Tx(f.ctx, func(q store.Queries) error {
+			_, err := rotating.RotateTenant(f.ctx, q, f.tenant, nil)
+			return err
+		}); err != nil {
+			t.Fatal(err)
+		}
+		newOnly, _ := secrets.NewSealer(newKey)
+		if _, err := privacy.NewService(st, keys.New(newOnly), f.signer, nil).FindSubjectByEmail(f.ctx, f.tenant, "erika@acme.test"); err != nil {
+			t.Errorf("a blind-index lookup under the new key alone after a rotation under both: %v", err)
+		}
 	})
 }

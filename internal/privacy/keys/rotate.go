@@ -21,6 +21,8 @@ type RotationResult struct {
 	DataKeys   int    `json:"data_keys"`
 	NewKeyID   uint32 `json:"new_primary_key_id,omitempty"`
 	RetiredIDs int    `json:"retired_keys,omitempty"`
+	// Skipped says why a run over every tenant left this one as it was.
+	Skipped string `json:"skipped,omitempty"`
 }
 
 // RotateTenant adds a fresh primary key to the tenant's wrapping keyset,
@@ -177,7 +179,12 @@ var ErrOvertaken = fmt.Errorf("keys: rotated by another run meanwhile: %w", stor
 // the rotation is simply run again.
 func (v *Vault) changedMeanwhile(cur store.TenantKeyset, primary uint32) error {
 	h, err := readKeyset(cur.AEADKeyset, v.master, cur.TenantID, "aead")
-	if err == nil && h.KeysetInfo().GetPrimaryKeyId() == primary {
+	switch {
+	case err != nil:
+		// Most likely re-sealed under a master key this host lacks.
+		return fmt.Errorf("keys: tenant %s's keyset changed meanwhile and does not open with this host's master key(s); "+
+			"nothing changed, run the rotation again with the current keys: %w", cur.TenantID, store.ErrConflict)
+	case h.KeysetInfo().GetPrimaryKeyId() == primary:
 		return fmt.Errorf("keys: tenant %s's keyset was re-sealed meanwhile (a master-key rotation); nothing changed, run the rotation again: %w",
 			cur.TenantID, store.ErrConflict)
 	}

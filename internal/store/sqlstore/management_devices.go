@@ -210,7 +210,7 @@ func (s managedDeviceStore) SetCompliance(ctx context.Context, tenantID, deviceI
 func (s managedDeviceStore) Stale(ctx context.Context, tenantID string, cutoff, flaggedBefore time.Time, after store.StaleCursor, limit int) ([]store.Device, error) {
 	rows, err := s.q.x.QueryContext(ctx, `SELECT `+deviceColumns+` FROM devices
 		WHERE tenant_id = $1 AND state = $2 AND last_seen_at < $3 AND (stale_since = 0 OR stale_since < $5)
-		AND (last_seen_at > $6 OR (last_seen_at = $6 AND id > $7))
+		AND (last_seen_at, id) > ($6, $7)
 		ORDER BY last_seen_at, id LIMIT $4`,
 		tenantID, store.DeviceEnrolled, micros(cutoff), limitOf(limit), micros(flaggedBefore), micros(after.LastSeenAt), after.ID)
 	return collect(rows, err, "listing stale devices", scanDevice)
