@@ -24,7 +24,9 @@ func newKeysCmd() *cobra.Command {
 		Use:   "rotate",
 		Short: "Rotate tenant keys: a new wrapping key, every data key re-wrapped, old keys deleted",
 		Long: "Rotates the wrapping keyset of one tenant (--tenant-id) or of every tenant. Personal values are not\n" +
-			"re-encrypted: only the per-person and per-device data keys are re-wrapped. Safe while serving.",
+			"re-encrypted: only the per-person and per-device data keys are re-wrapped. Safe while serving.\n" +
+			"A tenant's keys are rotated again two minutes after their last rotation at the earliest, so that no\n" +
+			"node still holds the keyset it cached; a run over every tenant skips those, and lists why.",
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			app, err := openApp(cmd.Context(), cfg, cmd.Flags(), false)

@@ -122,12 +122,13 @@ func (s *Service) sweepOne(ctx context.Context, d store.Device, settings device.
 		if err != nil || cur.State != store.DeviceEnrolled || !cur.LastSeenAt.Before(cutoff) || cur.StaleSince.IsZero() {
 			return err // it came back
 		}
-		if lock, held, err := heldAtLock(ctx, q, cur); err != nil || held {
-			if held {
-				done = "held"
-				return auditHeldOnce(ctx, q, cur, lock)
-			}
+		lock, held, err := heldAtLock(ctx, q, cur)
+		if err != nil {
 			return err
+		}
+		if held {
+			done = "held"
+			return auditHeldOnce(ctx, q, cur, lock)
 		}
 		done = "retired"
 		// A device that left management is refused at check-in, so no
