@@ -146,8 +146,7 @@ func forPlatform(r mdmproto.Request, d store.Device) (mdmproto.Request, error) {
 	case mdmproto.InstalledApplicationList, mdmproto.ManagedApplicationList, mdmproto.ProfileList, mdmproto.CertificateList:
 		return listsFor(r, d)
 	case mdmproto.DeviceLock:
-		// device.lock.yaml: the Find My PIN is macOS's (10.8).
-		if sys == osIOS || !runsAtLeast(d, since(d, "", "10.8")) {
+		if !takesFindMyPIN(d) {
 			r.PIN = ""
 		}
 		if !runsAtLeast(d, since(d, "7.0", "10.14")) {
@@ -160,7 +159,7 @@ func forPlatform(r mdmproto.Request, d store.Device) (mdmproto.Request, error) {
 	case mdmproto.EraseDevice:
 		// device.erase.yaml: PIN and ObliterationBehavior are macOS's,
 		// PreserveDataPlan and DisallowProximitySetup iOS's.
-		if !runsAtLeast(d, since(d, "n/a", "10.8")) {
+		if !takesFindMyPIN(d) {
 			r.PIN = ""
 		}
 		if !runsAtLeast(d, since(d, "n/a", "12.0")) {
@@ -308,10 +307,9 @@ func CheckFindMyPIN(ctx context.Context, q store.Queries, d store.Device, r mdmp
 		"and an Intel Mac does): set pin; without it the Mac may refuse the command", command).With("reason", SkipPINRequired)
 }
 
-// TakesFindMyPIN reports whether device d is a Mac that is sent the PIN of
-// a lock or erase: forPlatform leaves it out before macOS 10.8, where it
-// came, so Steward has no PIN of such a Mac's to keep. The version is read
-// as prepare reads it.
+// TakesFindMyPIN reports whether device d is sent the PIN of a lock or
+// erase (takesFindMyPIN, as forPlatform decides): Steward keeps no PIN a
+// device was not sent. The version is read as prepare reads it.
 func TakesFindMyPIN(ctx context.Context, q store.Queries, d store.Device) (bool, error) {
 	if schemaOS(d.Platform) != osMacOS {
 		return false, nil
@@ -322,7 +320,13 @@ func TakesFindMyPIN(ctx context.Context, q store.Queries, d store.Device) (bool,
 			return false, err
 		}
 	}
-	return runsAtLeast(d, "10.8"), nil
+	return takesFindMyPIN(d), nil
+}
+
+// takesFindMyPIN is forPlatform's rule for the PIN of DeviceLock and
+// EraseDevice (device.lock.yaml, device.erase.yaml): macOS's, from 10.8.
+func takesFindMyPIN(d store.Device) bool {
+	return schemaOS(d.Platform) == osMacOS && runsAtLeast(d, "10.8")
 }
 
 // reportedNow reads what device d last reported of its supervision and OS
