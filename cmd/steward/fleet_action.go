@@ -27,7 +27,8 @@ func newActionCmd(r *remote) *cobra.Command {
 			"devices than the bulk threshold (see `steward device-settings show`), wait for a second admin:\n" +
 			"they run `steward action approve APPROVAL-ID` or `steward action reject APPROVAL-ID`.",
 	}
-	cmd.AddCommand(newActionRunCmd(r), newActionStatusCmd(r), newActionDecideCmd(r, true), newActionDecideCmd(r, false), newActionPINCmd(r))
+	cmd.AddCommand(newActionRunCmd(r), newActionStatusCmd(r), newActionDecideCmd(r, true), newActionDecideCmd(r, false), newActionPINCmd(r),
+		newActionDepartedPINsCmd(r), newActionDepartedPINCmd(r))
 	return cmd
 }
 

@@ -12,10 +12,14 @@ import (
 // ResealJobs re-seal what remote actions keep sealed under the master key
 // (sealer still opens the previous one): the kept Find My PINs, and the
 // options of actions awaiting a second admin, without which an approval
-// decided after the old key is gone could not be carried out.
+// decided after the old key is gone could not be carried out, and the PINs
+// kept after their Mac's record went.
 func ResealJobs(sealer secrets.Sealer) []store.ResealJob {
 	return []store.ResealJob{
 		store.ColumnJob("Macs' Find My PINs", sealer, store.SealedActionPINs,
+			func(r store.SealedRow) []byte { return pinAD(r.TenantID, r.ID) }),
+		// Bound to the action that carried them, as they were before.
+		store.ColumnJob("departed Macs' Find My PINs", sealer, store.SealedDepartedPINs,
 			func(r store.SealedRow) []byte { return pinAD(r.TenantID, r.ID) }),
 		{What: "approvals' options", Page: func(ctx context.Context, q store.Queries, after string, limit int) (store.ResealPage, error) {
 			current := func(payload []byte) bool {

@@ -32,8 +32,9 @@ type StaleResult struct {
 // management profile until its user removes it.
 //
 // A Mac silent since a lock whose Find My PIN Steward keeps is flagged but
-// not retired: it cannot check in until someone enters that PIN at it,
-// and retiring it would let the PIN go with its record.
+// not retired: it cannot check in until someone enters that PIN at it, so
+// its silence says nothing of whether it is gone, and once unlocked it
+// would come back unmanaged.
 //
 // Leaving devices (consent withdrawn) are neither flagged nor retired:
 // their personal data went when they were told to leave, and retiring one
@@ -145,7 +146,7 @@ func (s *Service) sweepOne(ctx context.Context, d store.Device, settings device.
 }
 
 // auditHeldOnce records, once per lock, that the sweep holds d back from
-// retirement: it keeps its data until an admin retires it.
+// retirement: it keeps its data until an admin deletes it.
 func auditHeldOnce(ctx context.Context, q store.Queries, d store.Device, lock store.DeviceAction) error {
 	const action = "device.stale.retire_held"
 	before, err := q.Audit().List(ctx, d.TenantID, store.AuditFilter{Action: action, TargetType: "device", TargetID: d.ID,
@@ -155,7 +156,7 @@ func auditHeldOnce(ctx context.Context, q store.Queries, d store.Device, lock st
 	}
 	e := staleActor.Entry(d.TenantID, action, "device", d.ID, audit.OutcomeSuccess)
 	e.Reason = "a Mac silent since it acknowledged a lock whose Find My PIN Steward keeps: it cannot check in until " +
-		"the PIN is entered, and retiring it would let the PIN go; it keeps its data until an admin retires it"
+		"the PIN is entered; it keeps its data until an admin deletes it, which keeps its PIN past its record"
 	e.Details = map[string]any{"last_seen_at": d.LastSeenAt, "lock_action_id": lock.ID}
 	return audit.Append(ctx, q, e)
 }

@@ -91,5 +91,5 @@ func (s *Server) routeTable() []Route {
 		{Method: "POST", Path: t + "/audit/checkpoints", Access: needs("audit.checkpoint"), Tag: tagAudit, Summary: "Sign a checkpoint of the chain now", Out: CheckpointView{}, Status: http.StatusCreated, Handle: s.createCheckpoint},
 		{Method: "POST", Path: t + "/audit/verify", Access: needs("audit.read"), Tag: tagAudit, Summary: "Verify the chain and its checkpoints", Out: VerifyView{}, Handle: s.verifyAudit},
 		{Method: "GET", Path: t + "/audit/export", Access: needs("audit.export"), Tag: tagAudit, Summary: "Export the chain and checkpoints as JSON Lines for offline verification", Out: "", Produces: "application/jsonl", Handle: s.exportAudit},
-	}, slices.Concat(s.privacyRoutes(), s.appleRoutes(), s.deviceRoutes(), s.actionRoutes(), s.complianceRoutes(), s.reportRoutes(), s.appRoutes())...)
+	}, slices.Concat(s.privacyRoutes(), s.appleRoutes(), s.deviceRoutes(), s.actionRoutes(), s.departedPINRoutes(), s.complianceRoutes(), s.reportRoutes(), s.appRoutes())...)
 }

@@ -26,14 +26,15 @@ type Services struct {
 
 // Wire builds the services and installs their hooks: inventory changes
 // move groups and compliance, enrolments join groups, command results
-// settle profiles and actions, and profiles vouch for the certificates
-// personal devices report.
+// settle profiles and actions, a Mac leaving keeps the PIN it may still
+// ask for, and profiles vouch for the certificates personal devices report.
 func Wire(st store.Store, priv *privacy.Service, m *mdm.Service, sealer secrets.Sealer, log *slog.Logger) Services {
 	s := Services{
 		Devices: device.New(st, priv, m, sealer, log),
 		Actions: actions.New(st, m, priv, sealer, log),
 	}
 	priv.OnTellToLeave(s.Actions.TellToLeave)
+	priv.OnDeviceLeft(s.Actions.KeepPINPastDeparture)
 	s.Compliance = compliance.NewEngine(st, priv, s.Actions, sealer, log)
 	s.Devices.MembershipChanged = s.Compliance.EvaluateDevices
 	priv.Gate().Changed = func(ctx context.Context, q store.Queries, d store.Device, current []store.InventoryValue, changed []string) error {

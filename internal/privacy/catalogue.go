@@ -68,6 +68,10 @@ const (
 	// DeprovisionedDeviceRetention keeps a retired device's (non-personal)
 	// row for a while, so its history and certificates still name it.
 	DeprovisionedDeviceRetention = 30 * day
+	// DepartedPINRetention keeps the Find My PIN of a company Mac that left
+	// management at a firmware lock or an erase after its record went: a
+	// Mac found later asks for it, and without it only Apple can unlock it.
+	DepartedPINRetention = 365 * day
 	// UnusedEnrolmentRetention keeps an enrolment link no device used after
 	// it expired, so its invitation still says "expired"; a used one goes
 	// with its device.

@@ -147,6 +147,7 @@ func (s *Service) eraseSubjectTx(ctx context.Context, q store.Queries, sub store
 		c.DeviceIDs = append(c.DeviceIDs, d.ID)
 		d.SubjectID, d.UpdatedAt = "", now
 		leaves := Ownership(d.Ownership).PersonallyOwned() && !d.Gone()
+		serialIndex := d.SerialIndex
 		if leaves {
 			d.State, d.DeprovisionedAt = store.DeviceDeprovisioned, now
 			d.SerialIndex, d.UDIDIndex = nil, nil
@@ -155,7 +156,7 @@ func (s *Service) eraseSubjectTx(ctx context.Context, q store.Queries, sub store
 			return SignedCertificate{}, err
 		}
 		if leaves {
-			if err := s.deviceLeft(ctx, q, d); err != nil {
+			if err := s.deviceLeft(ctx, q, d, serialIndex); err != nil {
 				return SignedCertificate{}, err
 			}
 		}
@@ -261,6 +262,7 @@ func (s *Service) deprovisionTx(ctx context.Context, q store.Queries, tenantID, 
 	if d.State == store.DeviceLeaving && c.Note == "" {
 		c.Note = "The device's personal data was erased when consent for it was withdrawn; this records that it has now left management."
 	}
+	serialIndex := d.SerialIndex
 	d.State, d.UpdatedAt = state, now
 	d.SerialIndex, d.UDIDIndex = nil, nil
 	if state == store.DeviceLeaving {
@@ -274,7 +276,7 @@ func (s *Service) deprovisionTx(ctx context.Context, q store.Queries, tenantID, 
 	if err := q.Devices().Update(ctx, d); err != nil {
 		return SignedCertificate{}, err
 	}
-	if err := s.deviceLeft(ctx, q, d); err != nil {
+	if err := s.deviceLeft(ctx, q, d, serialIndex); err != nil {
 		return SignedCertificate{}, err
 	}
 	return s.issueCertificate(ctx, q, c, actor, "device.deprovision", "device", d.ID)
@@ -328,9 +330,9 @@ func (s *Service) subjectErased(ctx context.Context, q store.Queries, sub store.
 	return nil
 }
 
-func (s *Service) deviceLeft(ctx context.Context, q store.Queries, d store.Device) error {
+func (s *Service) deviceLeft(ctx context.Context, q store.Queries, d store.Device, serialIndex []byte) error {
 	for _, left := range s.left {
-		if err := left(ctx, q, d); err != nil {
+		if err := left(ctx, q, d, serialIndex); err != nil {
 			return err
 		}
 	}

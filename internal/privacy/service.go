@@ -37,9 +37,11 @@ type Service struct {
 
 // DeviceLeftHook runs inside the transaction that takes a device out of
 // management (deprovisioning, retirement, wipe, CheckOut), after its
-// personal data is erased; d is the device as it now is. An error undoes
-// the whole departure.
-type DeviceLeftHook func(ctx context.Context, q store.Queries, d store.Device) error
+// personal data is erased; d is the device as it now is, and serialIndex
+// the blind index of the serial number it had (nil if none), for what must
+// still find the hardware once its record is gone (a Mac's Find My PIN).
+// An error undoes the whole departure.
+type DeviceLeftHook func(ctx context.Context, q store.Queries, d store.Device, serialIndex []byte) error
 
 // OnDeviceLeft adds a hook, before serving starts: a protocol adapter
 // stops talking to a device that left.
@@ -556,10 +558,15 @@ func validLanguage(tag string) bool {
 
 // FindDevicesBySerial finds devices through the serial number's blind index.
 func (s *Service) FindDevicesBySerial(ctx context.Context, tenantID, serial string, p store.Page) ([]store.Device, error) {
-	q := s.st.Read()
-	idx, err := s.vault.BlindIndex(ctx, q, tenantID, "device.serial_number", NormaliseIdentifier(serial))
+	idx, err := s.SerialIndex(ctx, tenantID, serial)
 	if err != nil {
 		return nil, err
 	}
-	return q.Devices().List(ctx, tenantID, store.DeviceFilter{SerialIndex: idx, Page: p})
+	return s.st.Read().Devices().List(ctx, tenantID, store.DeviceFilter{SerialIndex: idx, Page: p})
+}
+
+// SerialIndex is the tenant's blind index of a serial number, as devices
+// are indexed by it.
+func (s *Service) SerialIndex(ctx context.Context, tenantID, serial string) ([]byte, error) {
+	return s.vault.BlindIndex(ctx, s.st.Read(), tenantID, "device.serial_number", NormaliseIdentifier(serial))
 }

@@ -16,7 +16,7 @@ import (
 // TestStaleDevices: a device silent for longer than the tenant allows is
 // flagged, then retired with its personal data erased; a device still
 // checking in is left alone, and so is a Mac silent since a lock whose PIN
-// Steward keeps (retiring it would let the PIN go), but not one that
+// Steward keeps (it waits for someone to enter the PIN), but not one that
 // checked in after its lock.
 func TestStaleDevices(t *testing.T) {
 	storetest.ForEachEngine(t, func(t *testing.T, st store.Store) {

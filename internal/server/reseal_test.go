@@ -11,6 +11,7 @@ import (
 	"github.com/steward-mdm/steward/internal/apple/scep"
 	"github.com/steward-mdm/steward/internal/compliance"
 	"github.com/steward-mdm/steward/internal/device"
+	"github.com/steward-mdm/steward/internal/iam"
 	"github.com/steward-mdm/steward/internal/notify/mail"
 	"github.com/steward-mdm/steward/internal/notify/mail/mailtest"
 	"github.com/steward-mdm/steward/internal/privacy/keys"
@@ -25,8 +26,8 @@ import (
 // is destroyed: the SCEP keys and the push certificate (without which no
 // device enrols, renews or is woken), an open command's payload, an
 // escrowed unlock token, a profile's secret, a report schedule's password,
-// an admin's authenticator secret, a Mac lock's PIN and a waiting wipe's
-// options, and every tenant keyset, each a page per transaction. The CA
+// an admin's authenticator secret, a Mac lock's PIN, one kept past its
+// Mac's departure and a waiting wipe's options, and every tenant keyset, each a page per transaction. The CA
 // then opens under the new key alone.
 func TestMasterKeyRotationResealsEverySecret(t *testing.T) {
 	storetest.ForEachEngine(t, func(t *testing.T, st store.Store) {
@@ -37,6 +38,17 @@ func TestMasterKeyRotationResealsEverySecret(t *testing.T) {
 		f.must(201, f.owner, "POST", f.path("/devices/"+phoneID+"/commands"), api.CommandRequest{RequestType: "SecurityInfo"}, nil)
 		f.must(201, f.owner, "POST", f.path("/devices/"+macID+"/actions"),
 			api.DeviceActionRequest{Action: actions.Lock, Reason: "left on the night train", Options: actions.Options{PIN: "482913"}}, nil)
+		// A Mac retired at its lock: its PIN is kept past its record.
+		gone, goneID := f.enrol("corporate", "", "", func(d *sim.Device) { mac(d); d.IntelMac = true })
+		f.must(201, f.owner, "POST", f.path("/devices/"+goneID+"/actions"),
+			api.DeviceActionRequest{Action: actions.Lock, Reason: "stolen from the office", Options: actions.Options{PIN: "246802"}}, nil)
+		f.poll(gone)
+		if err := st.Tx(f.ctx, func(q store.Queries) error {
+			_, err := f.app.Privacy.LeaveIn(f.ctx, q, f.tenant, goneID, store.DeviceRetired, "stolen from the office", iam.SystemActor)
+			return err
+		}); err != nil {
+			t.Fatal(err)
+		}
 		mailer, err := mail.New(mailtest.Start(t).Config())
 		if err != nil {
 			t.Fatal(err)
@@ -71,7 +83,8 @@ func TestMasterKeyRotationResealsEverySecret(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if pages["tenant keysets"] < 2 || pages["open commands' payloads"] < 3 || pages["approvals' options"] != 2 {
+		if pages["tenant keysets"] < 2 || pages["open commands' payloads"] < 3 || pages["approvals' options"] != 2 ||
+			pages["departed Macs' Find My PINs"] != 2 {
 			t.Errorf("pages per job: %v", pages)
 		}
 

@@ -452,6 +452,41 @@ type ActionStore interface {
 	KeepPIN(ctx context.Context, tenantID, id string, sealed []byte) error
 }
 
+// DepartedPIN is the Find My PIN of a Mac that left management at a
+// firmware lock or an erase, kept after its device record is purged: a Mac
+// found later still asks for it (actions.KeepPINPastDeparture).
+type DepartedPIN struct {
+	ID       string // the action that carried the PIN: its seal is bound to it
+	TenantID string
+	DeviceID string // the record it came from, purged some time after the departure
+	// SerialIndex is the serial number's blind index, to find the PIN from
+	// the Mac in hand; nil when the Mac never reported its serial number.
+	SerialIndex []byte
+	Action      string // lock or wipe
+	SealedPIN   []byte
+	SentAt      time.Time // when the Mac acknowledged the lock or erase
+	KeptAt      time.Time // when it left management
+	ExpiresAt   time.Time
+}
+
+// DepartedPINFilter narrows a list of departed PINs; both empty lists all.
+type DepartedPINFilter struct {
+	SerialIndex []byte
+	DeviceID    string
+	Page        Page
+}
+
+// DepartedPINStore holds the PINs of Macs that left management.
+type DepartedPINStore interface {
+	// Keep adds p; one kept already (the same ID) is left as it is.
+	Keep(ctx context.Context, p DepartedPIN) error
+	Get(ctx context.Context, tenantID, id string) (DepartedPIN, error)
+	// List returns a page of the tenant's PINs, by ID.
+	List(ctx context.Context, tenantID string, f DepartedPINFilter) ([]DepartedPIN, error)
+	// PurgeExpired deletes up to limit PINs that expired before now.
+	PurgeExpired(ctx context.Context, now time.Time, limit int) ([]PurgeCount, error)
+}
+
 // App catalogue kinds and assignment modes.
 const (
 	AppApproved = "approved"

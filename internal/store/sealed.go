@@ -34,12 +34,15 @@ const (
 	// The column holds JSON, so its current and reseal functions look
 	// inside.
 	SealedActionApprovals
+	// SealedDepartedPINs: the Find My PINs kept after their Mac's record
+	// went; the ID of the action that carried the PIN.
+	SealedDepartedPINs
 )
 
 // SealedColumns lists every SealedColumn.
 func SealedColumns() []SealedColumn {
 	return []SealedColumn{SealedCommandPayloads, SealedUnlockTokens, SealedBootstrapTokens, SealedProfileSecrets,
-		SealedSchedulePasswords, SealedActionPINs, SealedAdminMFASecrets, SealedActionApprovals}
+		SealedSchedulePasswords, SealedActionPINs, SealedAdminMFASecrets, SealedActionApprovals, SealedDepartedPINs}
 }
 
 // SealedRow is one sealed value and the row that holds it.

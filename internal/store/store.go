@@ -92,6 +92,7 @@ type Queries interface {
 	DeviceProfiles() DeviceProfileStore
 	Compliance() ComplianceStore
 	Actions() ActionStore
+	DepartedPINs() DepartedPINStore
 	Apps() AppStore
 	Reports() ReportStore
 

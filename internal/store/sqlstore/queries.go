@@ -121,6 +121,7 @@ func (q *queries) Profiles() store.ProfileStore             { return profileStor
 func (q *queries) DeviceProfiles() store.DeviceProfileStore { return deviceProfileStore{q} }
 func (q *queries) Compliance() store.ComplianceStore        { return complianceStore{q} }
 func (q *queries) Actions() store.ActionStore               { return actionStore{q} }
+func (q *queries) DepartedPINs() store.DepartedPINStore     { return departedPINStore{q} }
 func (q *queries) Apps() store.AppStore                     { return appStore{q} }
 func (q *queries) Reports() store.ReportStore               { return reportStore{q} }
 func (q *queries) Sealed() store.SealedStore                { return sealedStore{q} }

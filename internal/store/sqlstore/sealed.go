@@ -31,6 +31,7 @@ var sealedColumns = map[store.SealedColumn]sealedColumn{
 	store.SealedActionPINs:        {"device_actions", "id", "pin_sealed", "pin_sealed IS NOT NULL", false},
 	store.SealedAdminMFASecrets:   {"admins", "id", "mfa_secret", "mfa_secret IS NOT NULL", false},
 	store.SealedActionApprovals:   {"approvals", "id", "payload", "kind = 'device_action'", true},
+	store.SealedDepartedPINs:      {"departed_pins", "id", "pin_sealed", "pin_sealed IS NOT NULL", false},
 }
 
 type sealedStore struct{ q *queries }

@@ -1,0 +1,87 @@
+package actions
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/steward-mdm/steward/internal/apperr"
+	"github.com/steward-mdm/steward/internal/audit"
+	"github.com/steward-mdm/steward/internal/iam"
+	"github.com/steward-mdm/steward/internal/privacy"
+	"github.com/steward-mdm/steward/internal/store"
+)
+
+// A device's record, and its actions with it, goes 30 days after the device
+// left management; a company Mac found after that, erased or still at its
+// firmware lock, would ask for a PIN nobody has any more, and only Apple
+// could unlock it. So the PIN it may still ask for outlives the record,
+// for privacy.DepartedPINRetention, with nothing of a person: the serial
+// number's blind index (to find it from the Mac in hand) and the PIN,
+// sealed as before.
+
+// KeepPINPastDeparture is a privacy hook, run in the transaction that
+// takes device d out of management: a company Mac keeps the PIN of its
+// erase, or of the lock it has not checked in since.
+func (s *Service) KeepPINPastDeparture(ctx context.Context, q store.Queries, d store.Device, serialIndex []byte) error {
+	if d.Platform != "macos" || privacy.Ownership(d.Ownership).PersonallyOwned() {
+		// An employee's own Mac is never sent a PIN Steward drew, and its
+		// serial number would point at its owner.
+		return nil
+	}
+	a, err := q.Actions().LastKeptPIN(ctx, d.TenantID, d.ID, string(Wipe))
+	if errors.Is(err, store.ErrNotFound) {
+		var held bool
+		if a, held, err = heldAtLock(ctx, q, d); err != nil || !held {
+			return err
+		}
+	} else if err != nil {
+		return err
+	}
+	now := s.clock()
+	return q.DepartedPINs().Keep(ctx, store.DepartedPIN{ID: a.ID, TenantID: d.TenantID, DeviceID: d.ID, SerialIndex: serialIndex,
+		Action: a.Action, SealedPIN: a.SealedPIN, SentAt: a.UpdatedAt, KeptAt: now, ExpiresAt: now.Add(privacy.DepartedPINRetention)})
+}
+
+// DepartedPINs lists the PINs kept for Macs that left management, by the
+// serial number on the Mac in hand and by the device ID its record had;
+// both empty lists them all.
+func (s *Service) DepartedPINs(ctx context.Context, tenantID, serial, deviceID string, p store.Page) ([]store.DepartedPIN, error) {
+	f := store.DepartedPINFilter{DeviceID: deviceID, Page: p}
+	if serial != "" {
+		idx, err := s.priv.SerialIndex(ctx, tenantID, serial)
+		if err != nil {
+			return nil, err
+		}
+		f.SerialIndex = idx
+	}
+	return s.st.Read().DepartedPINs().List(ctx, tenantID, f)
+}
+
+// RevealDepartedPIN returns the PIN kept as id (the ID of the action that
+// carried it) and audits who asked and why, as RevealPIN does for a device
+// still on record.
+func (s *Service) RevealDepartedPIN(ctx context.Context, tenantID, id, reason string, actor iam.Actor) (string, error) {
+	reason, err := privacy.ValidateReason(reason)
+	if err != nil {
+		return "", err
+	}
+	var pin []byte
+	err = s.st.Tx(ctx, func(q store.Queries) error {
+		p, err := q.DepartedPINs().Get(ctx, tenantID, id)
+		if errors.Is(err, store.ErrNotFound) {
+			return apperr.NotFound("kept PIN")
+		}
+		if err != nil {
+			return err
+		}
+		if pin, err = s.sealer.Open(p.SealedPIN, pinAD(tenantID, p.ID)); err != nil {
+			return fmt.Errorf("actions: the PIN kept from action %s does not open: %w", p.ID, err)
+		}
+		e := actor.Entry(tenantID, "device.action.pin.reveal", "device", p.DeviceID, audit.OutcomeSuccess)
+		e.Reason = reason
+		e.Details = map[string]any{"action_id": p.ID, "action": p.Action, "departed": true}
+		return audit.Append(ctx, q, e)
+	})
+	return string(pin), err
+}

@@ -1,0 +1,195 @@
+package server
+
+import (
+	"encoding/json"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/steward-mdm/steward/internal/actions"
+	"github.com/steward-mdm/steward/internal/api"
+	"github.com/steward-mdm/steward/internal/iam"
+	"github.com/steward-mdm/steward/internal/privacy"
+	"github.com/steward-mdm/steward/internal/sim"
+	"github.com/steward-mdm/steward/internal/store"
+	"github.com/steward-mdm/steward/internal/store/storetest"
+)
+
+// TestDepartedMacKeepsItsPIN: a company Mac that leaves management while it
+// still needs its Find My PIN (erased, or deleted while silent at its
+// lock) keeps that PIN past its device record, found by the serial number
+// on the Mac, for a year; a Mac that checked in after its lock keeps none.
+func TestDepartedMacKeepsItsPIN(t *testing.T) {
+	storetest.ForEachEngine(t, func(t *testing.T, st store.Store) {
+		f := newFleet(t, st)
+		_, second := f.admin("second@fleet.test", "administrator")
+		_, help := f.admin("help@fleet.test", "helpdesk")
+		var sales api.GroupView
+		f.must(201, f.owner, "POST", f.path("/groups"), api.GroupRequest{Name: "Sales", Kind: "static"}, &sales)
+		_, salesDesk := f.admin("sales-desk@fleet.test", "helpdesk", sales.ID)
+		intelMac := func(d *sim.Device) { mac(d); d.IntelMac = true }
+		erased, erasedID := f.enrol("corporate", "", "", intelMac)
+		atLock, atLockID := f.enrol("corporate", "", "", intelMac)
+		back, backID := f.enrol("corporate", "", "", intelMac)
+		act := func(id string, k actions.Kind, pin string) {
+			t.Helper()
+			var b actions.Batch
+			f.must(201, f.owner, "POST", f.path("/devices/"+id+"/actions"),
+				api.DeviceActionRequest{Action: k, Reason: "stolen from the office, police report 4711", Options: actions.Options{PIN: pin}}, &b)
+			if b.ApprovalID != "" {
+				f.must(200, second, "POST", f.path("/action-approvals/"+b.ApprovalID), actions.Decision{Approve: true}, nil)
+			}
+		}
+		act(erasedID, actions.Wipe, "135790")
+		f.poll(erased)
+		act(atLockID, actions.Lock, "246802")
+		f.poll(atLock)
+		act(backID, actions.Lock, "975310")
+		f.poll(back)
+		if err := st.Tx(f.ctx, func(q store.Queries) error { // its PIN was entered; it checked in again
+			return q.Devices().Touch(f.ctx, f.tenant, backID, time.Now().Add(5*time.Minute))
+		}); err != nil {
+			t.Fatal(err)
+		}
+		for _, id := range []string{atLockID, backID} {
+			act(id, actions.Delete, "")
+		}
+		for _, id := range []string{erasedID, atLockID, backID} {
+			if d := f.device(f.owner, id); !(store.Device{State: d.State}).Left() {
+				t.Fatalf("device %s did not leave: %q", id, d.State)
+			}
+		}
+
+		list := func(secret, query string) (api.List[api.DepartedPINView], int) {
+			t.Helper()
+			var l api.List[api.DepartedPINView]
+			r := f.do(secret, "GET", f.path("/departed-pins"+query), nil)
+			if r.status == 200 {
+				if err := json.Unmarshal(r.body, &l); err != nil {
+					t.Fatal(err)
+				}
+			}
+			return l, r.status
+		}
+		reveal := func(secret, actionID, reason string) reply {
+			return f.do(secret, "POST", f.path("/departed-pins/"+actionID+"/pin"), api.ActionPINRequest{Reason: reason})
+		}
+		all, _ := list(f.owner, "")
+		if len(all.Items) != 2 {
+			t.Fatalf("kept PINs: %+v, want the erased Mac's and the one deleted at its lock", all.Items)
+		}
+		// The purge of the device records, 30 days on, leaves the PINs.
+		later := time.Now().Add(privacy.DeprovisionedDeviceRetention + 24*time.Hour)
+		f.app.Privacy.SetClock(func() time.Time { return later })
+		if _, err := (&privacy.Purger{Service: f.app.Privacy}).RunOnce(f.ctx); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := st.Read().Devices().Get(f.ctx, f.tenant, erasedID); err == nil {
+			t.Fatal("the erased Mac's record outlived its retention")
+		}
+		for _, c := range []struct {
+			mac    *sim.Device
+			id     string
+			action string
+			pin    string
+		}{{erased, erasedID, "wipe", "135790"}, {atLock, atLockID, "lock", "246802"}} {
+			// The serial number as someone reads it off the Mac's case.
+			found, status := list(f.owner, "?serial_number="+url.QueryEscape(" "+strings.ToLower(c.mac.Serial)))
+			if status != 200 || len(found.Items) != 1 || found.Items[0].DeviceID != c.id || found.Items[0].Action != c.action ||
+				found.Items[0].ExpiresAt.Sub(found.Items[0].LeftAt) != privacy.DepartedPINRetention {
+				t.Fatalf("the PIN kept for serial number %s: %d %+v", c.mac.Serial, status, found.Items)
+			}
+			if byID, _ := list(f.owner, "?device_id="+c.id); len(byID.Items) != 1 || byID.Items[0].ActionID != found.Items[0].ActionID {
+				t.Errorf("the PIN kept for device %s: %+v", c.id, byID.Items)
+			}
+			var got api.ActionPINView
+			if r := reveal(f.owner, found.Items[0].ActionID, "the Mac was handed in at reception"); r.status != 200 ||
+				json.Unmarshal(r.body, &got) != nil || got.PIN != c.pin {
+				t.Errorf("the %s PIN of the departed Mac: %d %s, want %s", c.action, r.status, r.body, c.pin)
+			}
+		}
+		if found, _ := list(f.owner, "?serial_number="+back.Serial); len(found.Items) != 0 {
+			t.Errorf("a PIN kept for the Mac that checked in after its lock: %+v", found.Items)
+		}
+		if strings.Contains(string(storetest.AllValues(t, st)), "135790") {
+			t.Error("a kept PIN is stored in clear")
+		}
+
+		wiped, _ := list(f.owner, "?device_id="+erasedID)
+		for name, c := range map[string]struct {
+			secret, reason string
+			want           int
+		}{
+			"without a reason":                   {f.owner, "", 400},
+			"by a group's help desk":             {salesDesk, "the Mac was handed in at reception", 403},
+			"by a help desk without device.wipe": {help, "the Mac was handed in at reception", 403},
+		} {
+			if r := reveal(c.secret, wiped.Items[0].ActionID, c.reason); r.status != c.want || strings.Contains(string(r.body), "135790") {
+				t.Errorf("the departed Mac's PIN %s: %d %s, want %d", name, r.status, r.body, c.want)
+			}
+		}
+		if _, status := list(salesDesk, ""); status != 403 {
+			t.Errorf("a group's help desk listing departed Macs' PINs: %d, want 403", status)
+		}
+		if r := reveal(f.owner, "no-such-action", "the Mac was handed in at reception"); r.status != 404 {
+			t.Errorf("an unknown kept PIN: %d", r.status)
+		}
+		entries, err := st.Read().Audit().List(f.ctx, f.tenant, store.AuditFilter{Action: "device.action.pin.reveal"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		outcomes := map[string]int{}
+		for _, e := range entries {
+			outcomes[e.Outcome]++
+			if strings.Contains(string(e.Details), "135790") || strings.Contains(string(e.Details), "246802") {
+				t.Errorf("a PIN in the audit record: %s", e.Details)
+			}
+		}
+		// The group's help desk is refused at the route, before any PIN is
+		// looked up; the help desk without device.wipe at the PIN.
+		if outcomes["success"] != 2 || outcomes["denied"] != 1 {
+			t.Errorf("the reveals on the audit record: %v, want 2 successes and 1 refusal", outcomes)
+		}
+
+		// A year after they left, the PINs go too.
+		f.app.Privacy.SetClock(func() time.Time { return time.Now().Add(privacy.DepartedPINRetention + 24*time.Hour) })
+		if _, err := (&privacy.Purger{Service: f.app.Privacy}).RunOnce(f.ctx); err != nil {
+			t.Fatal(err)
+		}
+		if all, _ := list(f.owner, ""); len(all.Items) != 0 {
+			t.Errorf("kept PINs after their retention: %+v", all.Items)
+		}
+	})
+}
+
+// TestOwnMacKeepsNoPINPastDeparture: an employee's own Mac leaves nothing
+// behind, whatever its actions carried.
+func TestOwnMacKeepsNoPINPastDeparture(t *testing.T) {
+	storetest.ForEachEngine(t, func(t *testing.T, st store.Store) {
+		f := newFleet(t, st)
+		erika, err := f.app.Privacy.CreateSubject(f.ctx, f.tenant, privacy.SubjectInput{Email: "erika@fleet.test"}, iam.SystemActor)
+		if err != nil {
+			t.Fatal(err)
+		}
+		own, ownID := f.enrol("personal", erika.ID, "", func(d *sim.Device) { mac(d); d.IntelMac = true })
+		f.must(201, f.owner, "POST", f.path("/devices/"+ownID+"/actions"),
+			api.DeviceActionRequest{Action: actions.Lock, Reason: "reported stolen by its owner", Options: actions.Options{PIN: "112233"}}, nil)
+		f.poll(own)
+		if own.LockPIN != "112233" {
+			t.Fatalf("the employee's Mac was not locked: %q", own.LockPIN)
+		}
+		d, err := st.Read().Devices().Get(f.ctx, f.tenant, ownID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := st.Tx(f.ctx, func(q store.Queries) error {
+			return f.app.Actions.KeepPINPastDeparture(f.ctx, q, d, d.SerialIndex)
+		}); err != nil {
+			t.Fatal(err)
+		}
+		if kept, err := st.Read().DepartedPINs().List(f.ctx, f.tenant, store.DepartedPINFilter{}); err != nil || len(kept) != 0 {
+			t.Errorf("PINs kept for an employee's own Mac: %+v, %v", kept, err)
+		}
+	})
+}
