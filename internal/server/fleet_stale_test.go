@@ -125,3 +125,52 @@ func TestStaleDevices(t *testing.T) {
 		}
 	})
 }
+
+// TestStaleSweepPagesPastHeldMacs: more held Macs than a page of the sweep
+// do not hide the devices behind them, which it still retires.
+func TestStaleSweepPagesPastHeldMacs(t *testing.T) {
+	storetest.ForEachEngine(t, func(t *testing.T, st store.Store) {
+		f := newFleet(t, st)
+		f.must(200, f.owner, "PUT", f.path("/device-settings"), device.Settings{StaleAfterDays: 10, RetireStaleAfterDays: 7,
+			BulkApprovalThreshold: 25, ApprovalHours: 72, ComplianceHistoryDays: 365}, nil)
+		now := time.Now().UTC().Truncate(time.Microsecond)
+		lockedAt := now.Add(-30 * 24 * time.Hour)
+		const held = 501 // a page is 500
+		var macs []store.Device
+		var locks []store.DeviceAction
+		for i := range held {
+			// Each silent since its lock's acknowledgement; all first in
+			// the sweep's order.
+			seen := lockedAt.Add(time.Duration(i) * time.Microsecond)
+			d := store.Device{ID: store.NewID(), TenantID: f.tenant, Ownership: "corporate", Platform: "macos", State: store.DeviceEnrolled,
+				EnrolledAt: seen, LastSeenAt: seen, CreatedAt: seen, UpdatedAt: seen}
+			macs = append(macs, d)
+			locks = append(locks, store.DeviceAction{ID: store.NewID(), TenantID: f.tenant, BatchID: store.NewID(), DeviceID: d.ID,
+				Action: string(actions.Lock), Reason: "lost", RequestedBy: "admin", State: store.ActionDone, SealedPIN: []byte("sealed"),
+				CreatedAt: seen, UpdatedAt: seen})
+		}
+		phone := store.Device{ID: store.NewID(), TenantID: f.tenant, Ownership: "corporate", Platform: "ios", State: store.DeviceEnrolled,
+			EnrolledAt: lockedAt, LastSeenAt: lockedAt.Add(time.Hour), CreatedAt: lockedAt, UpdatedAt: lockedAt}
+		if err := st.Tx(f.ctx, func(q store.Queries) error {
+			for _, d := range append(macs, phone) {
+				if err := q.Devices().Create(f.ctx, d); err != nil {
+					return err
+				}
+			}
+			return q.Actions().Create(f.ctx, locks)
+		}); err != nil {
+			t.Fatal(err)
+		}
+		f.app.Actions.SetClock(func() time.Time { return now })
+		if res, err := f.app.Actions.SweepStale(f.ctx); err != nil || res.Flagged != held+1 {
+			t.Fatalf("the first sweep: %+v, %v; want %d flagged", res, err, held+1)
+		}
+		f.app.Actions.SetClock(func() time.Time { return now.Add(8 * 24 * time.Hour) })
+		if res, err := f.app.Actions.SweepStale(f.ctx); err != nil || res.Held != held || res.Retired != 1 {
+			t.Fatalf("the sweep a week on: %+v, %v; want %d held and the phone retired", res, err, held)
+		}
+		if d, err := st.Read().Devices().Get(f.ctx, f.tenant, phone.ID); err != nil || d.State != store.DeviceRetired {
+			t.Errorf("the phone behind the held Macs: %+v, %v", d, err)
+		}
+	})
+}

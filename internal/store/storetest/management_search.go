@@ -92,6 +92,23 @@ func testManagedDevices(t *testing.T, st store.Store) {
 	if got, err := st.Read().Devices().Get(ctx, a.ID, d2.ID); err != nil || !got.StaleSince.IsZero() {
 		t.Fatalf("StaleSince after a check-in = %v, %v", got.StaleSince, err)
 	}
+	// Two devices last seen at the same moment: a page of one ends between
+	// them, and the cursor's ID takes up the other, neither skipped nor
+	// seen twice.
+	d3.State, d3.LastSeenAt = store.DeviceEnrolled, d1.LastSeenAt // the retired one, back
+	tx(t, st, func(q store.Queries) error { return q.Devices().Update(ctx, d3) })
+	tied := []string{d1.ID, d3.ID}
+	slices.Sort(tied)
+	var cursor store.StaleCursor
+	for _, want := range append(tied, "") {
+		got, err := r.Stale(ctx, a.ID, at.Add(-time.Hour), time.Time{}, cursor, 1)
+		if err != nil || len(got) > 1 || (want == "") != (len(got) == 0) || (len(got) == 1 && got[0].ID != want) {
+			t.Fatalf("Stale after %+v = %v, %v; want [%s]", cursor, deviceIDs(got), err, want)
+		}
+		if len(got) == 1 {
+			cursor = store.StaleCursor{LastSeenAt: got[0].LastSeenAt, ID: got[0].ID}
+		}
+	}
 }
 
 func byDevice(ps ...store.DeviceProjection) []store.DeviceProjection {
