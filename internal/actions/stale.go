@@ -103,15 +103,21 @@ const maxRetiredPerSweep = 100
 // device is re-read under its lock: it may have checked in meanwhile.
 func (s *Service) sweepOne(ctx context.Context, d store.Device, settings device.Settings, cutoff, now time.Time) (string, error) {
 	if d.StaleSince.IsZero() {
+		done := ""
 		err := s.st.Tx(ctx, func(q store.Queries) error {
+			cur, err := q.Devices().Lock(ctx, d.TenantID, d.ID)
+			if err != nil || cur.State != store.DeviceEnrolled || !cur.LastSeenAt.Before(cutoff) || !cur.StaleSince.IsZero() {
+				return err // it came back, left, or another node flagged it
+			}
 			if err := q.ManagedDevices().SetStaleSince(ctx, d.TenantID, d.ID, now); err != nil {
 				return err
 			}
+			done = "flagged"
 			e := staleActor.Entry(d.TenantID, "device.stale.flag", "device", d.ID, audit.OutcomeSuccess)
-			e.Details = map[string]any{"last_seen_at": d.LastSeenAt, "stale_after_days": settings.StaleAfterDays}
+			e.Details = map[string]any{"last_seen_at": cur.LastSeenAt, "stale_after_days": settings.StaleAfterDays}
 			return audit.Append(ctx, q, e)
 		})
-		return "flagged", err
+		return done, err
 	}
 	if settings.RetireStaleAfterDays == 0 || now.Sub(d.StaleSince) < time.Duration(settings.RetireStaleAfterDays)*24*time.Hour {
 		return "", nil
