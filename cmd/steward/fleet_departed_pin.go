@@ -17,9 +17,10 @@ func newActionDepartedPINsCmd(r *remote) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "departed-pins [--serial SERIAL | --device DEVICE-ID]",
 		Short: "Find My PINs kept for company Macs that left management at a lock or an erase",
-		Long: "A company Mac that left management (wiped, retired, deleted) while it still needs its Find My PIN,\n" +
-			"erased or at its firmware lock, keeps that PIN for a year after it left, beyond its device record.\n" +
-			"Find it by the serial number on the Mac in hand, then read it with `steward action departed-pin`.",
+		Long: "A company Mac that left management (erased, or deleted while silent at its firmware lock) still needs\n" +
+			"its Find My PIN; Steward keeps that PIN for a year after it left, beyond its device record. Find it\n" +
+			"by the serial number on the Mac in hand (when the tenant's policy keeps company devices' identity;\n" +
+			"otherwise by the device ID its record had), then read it with `steward action departed-pin`.",
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return r.call(cmd, func(a *apiCall) error {
@@ -56,7 +57,7 @@ func newActionDepartedPINCmd(r *remote) *cobra.Command {
 		Use:   "departed-pin ACTION-ID --reason TEXT",
 		Short: "The kept Find My PIN of a Mac that left management (audited with the reason)",
 		Long: "ACTION-ID is in `steward action departed-pins`. Needs the permission the action needs (device.lock\n" +
-			"for a lock's PIN, device.wipe for a wipe's) on the whole tenant: a Mac that left is in no group.",
+			"for a lock's PIN, device.wipe for a wipe's) on the whole tenant: the PIN outlives the Mac's groups.",
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if strings.TrimSpace(reason) == "" {

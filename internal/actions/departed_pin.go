@@ -29,18 +29,51 @@ func (s *Service) KeepPINPastDeparture(ctx context.Context, q store.Queries, d s
 		// serial number would point at its owner.
 		return nil
 	}
-	a, err := q.Actions().LastKeptPIN(ctx, d.TenantID, d.ID, string(Wipe))
+	a, at, err := pinTaken(ctx, q, d, Wipe)
 	if errors.Is(err, store.ErrNotFound) {
 		var held bool
-		if a, held, err = heldAtLock(ctx, q, d); err != nil || !held {
+		if a, at, held, err = heldAtLock(ctx, q, d); err != nil || !held {
 			return err
 		}
-	} else if err != nil {
+	}
+	if err != nil {
+		return err
+	}
+	if back, err := managedAgain(ctx, q, d, serialIndex); err != nil || back {
+		// Enrolled again under another record (its earlier one replaced):
+		// it was unlocked, and nothing will ask for this PIN.
 		return err
 	}
 	now := s.clock()
-	return q.DepartedPINs().Keep(ctx, store.DepartedPIN{ID: a.ID, TenantID: d.TenantID, DeviceID: d.ID, SerialIndex: serialIndex,
-		Action: a.Action, SealedPIN: a.SealedPIN, SentAt: a.UpdatedAt, KeptAt: now, ExpiresAt: now.Add(privacy.DepartedPINRetention)})
+	if err := q.DepartedPINs().Keep(ctx, store.DepartedPIN{ID: a.ID, TenantID: d.TenantID, DeviceID: d.ID, SerialIndex: serialIndex,
+		Action: a.Action, SealedPIN: a.SealedPIN, SentAt: at, KeptAt: now, ExpiresAt: now.Add(privacy.DepartedPINRetention)}); err != nil {
+		return err
+	}
+	e := departureActor.Entry(d.TenantID, "device.action.pin.kept", "device", d.ID, audit.OutcomeSuccess)
+	e.Reason = "the Mac left management while it may still ask for this Find My PIN; it is kept past the device's record"
+	e.Details = map[string]any{"action_id": a.ID, "action": a.Action, "until": now.Add(privacy.DepartedPINRetention)}
+	return audit.Append(ctx, q, e)
+}
+
+// departureActor keeps a departed Mac's PIN in the audit log.
+var departureActor = iam.Actor{Type: store.ActorSystem, ID: "departed-pins"}
+
+// managedAgain reports whether the Mac of departing record d is under
+// management again as another record with the same serial number.
+func managedAgain(ctx context.Context, q store.Queries, d store.Device, serialIndex []byte) (bool, error) {
+	if len(serialIndex) == 0 {
+		return false, nil
+	}
+	same, err := q.Devices().List(ctx, d.TenantID, store.DeviceFilter{SerialIndex: serialIndex, Page: store.Page{Limit: 10}})
+	if err != nil {
+		return false, err
+	}
+	for _, o := range same {
+		if o.ID != d.ID && !o.Gone() {
+			return true, nil
+		}
+	}
+	return false, nil
 }
 
 // DepartedPINs lists the PINs kept for Macs that left management, by the

@@ -47,12 +47,16 @@ func newPIN() (string, error) {
 }
 
 // RevealRefused audits an admin refused the PIN of device deviceID's
-// action actionID: why says which permission they lacked.
-func (s *Service) RevealRefused(ctx context.Context, tenantID, deviceID, actionID string, why error, actor iam.Actor) {
+// action actionID, kept past the device's departure when departed: why
+// says which permission they lacked.
+func (s *Service) RevealRefused(ctx context.Context, tenantID, deviceID, actionID string, departed bool, why error, actor iam.Actor) {
 	err := s.st.Tx(ctx, func(q store.Queries) error {
 		e := actor.Entry(tenantID, "device.action.pin.reveal", "device", deviceID, audit.OutcomeDenied)
 		e.Reason = why.Error()
 		e.Details = map[string]any{"action_id": actionID}
+		if departed {
+			e.Details["departed"] = true
+		}
 		return audit.Append(ctx, q, e)
 	})
 	if err != nil {

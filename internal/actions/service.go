@@ -484,7 +484,7 @@ func (s *Service) Automatic(ctx context.Context, q store.Queries, d store.Device
 	if k == Lock {
 		// A Mac at its firmware lock already would never fetch another
 		// lock, and its PIN would not be the one the Mac asks for.
-		if _, held, err := heldAtLock(ctx, q, d); err != nil || held {
+		if _, _, held, err := heldAtLock(ctx, q, d); err != nil || held {
 			return err
 		}
 		// Two policies' ladders, or one's and an admin's, would otherwise

@@ -129,7 +129,7 @@ func (s *Service) sweepOne(ctx context.Context, d store.Device, settings device.
 		if err != nil || cur.State != store.DeviceEnrolled || !cur.LastSeenAt.Before(cutoff) || cur.StaleSince.IsZero() {
 			return err // it came back
 		}
-		lock, held, err := heldAtLock(ctx, q, cur)
+		lock, _, held, err := heldAtLock(ctx, q, cur)
 		if err != nil {
 			return err
 		}
@@ -168,21 +168,53 @@ func auditHeldOnce(ctx context.Context, q store.Queries, d store.Device, lock st
 }
 
 // heldAtLock reports whether d is a Mac that has not checked in since it
-// acknowledged lock, its newest lock whose PIN Steward keeps: it waits at
-// its firmware lock for that PIN. A newer lock still queued, refused or
-// failed does not change that.
-func heldAtLock(ctx context.Context, q store.Queries, d store.Device) (lock store.DeviceAction, held bool, err error) {
+// took lock, its newest lock whose PIN Steward keeps (pinTaken): it waits
+// at its firmware lock for that PIN.
+func heldAtLock(ctx context.Context, q store.Queries, d store.Device) (lock store.DeviceAction, at time.Time, held bool, err error) {
 	if d.Platform != "macos" {
-		return lock, false, nil
+		return lock, at, false, nil
 	}
-	lock, err = q.Actions().LastKeptPIN(ctx, d.TenantID, d.ID, string(Lock))
+	lock, at, err = pinTaken(ctx, q, d, Lock)
 	if errors.Is(err, store.ErrNotFound) {
-		return lock, false, nil
+		return lock, at, false, nil
 	}
 	if err != nil {
-		return lock, false, err
+		return lock, at, false, err
 	}
-	// The acknowledgement was the Mac's last exchange; its last-seen time
-	// may have been written up to a minute before it.
-	return lock, !d.LastSeenAt.After(lock.UpdatedAt.Add(time.Minute)), nil
+	// Taking it was the Mac's last exchange; its last-seen time may have
+	// been written up to a minute before.
+	return lock, at, !d.LastSeenAt.After(at.Add(time.Minute)), nil
+}
+
+// pinTaken returns device d's newest action of kind k whose kept PIN the
+// Mac took, and when: one it acknowledged, or one it fetched and never
+// answered (its answer lost on the way, or the command cancelled since, by
+// an admin or by its departure), since a Mac locks or erases as it
+// answers. A newer one still queued, refused or failed does not count.
+// ErrNotFound when none.
+func pinTaken(ctx context.Context, q store.Queries, d store.Device, k Kind) (store.DeviceAction, time.Time, error) {
+	const lookBack = 50 // far more than a Mac's queue holds of one kind
+	as, err := q.Actions().WithPIN(ctx, d.TenantID, d.ID, string(k), lookBack)
+	if err != nil {
+		return store.DeviceAction{}, time.Time{}, err
+	}
+	for _, a := range as {
+		if a.State == store.ActionDone {
+			return a, a.UpdatedAt, nil
+		}
+		if a.CommandID == "" {
+			continue
+		}
+		cmd, err := q.Commands().Get(ctx, d.TenantID, a.CommandID)
+		if errors.Is(err, store.ErrNotFound) {
+			continue // purged: it finished long ago, and not as done
+		}
+		if err != nil {
+			return store.DeviceAction{}, time.Time{}, err
+		}
+		if !cmd.SentAt.IsZero() && (cmd.State == store.CommandSent || cmd.State == store.CommandCancelled) {
+			return a, cmd.SentAt, nil
+		}
+	}
+	return store.DeviceAction{}, time.Time{}, store.ErrNotFound
 }

@@ -78,7 +78,7 @@ func (s *Server) actionPIN(c *Call) (any, error) {
 	}
 	if !held {
 		refused := apperr.Forbidden("the PIN of a %s needs the %q permission on the device", a.Action, perm)
-		svc.RevealRefused(c.R.Context(), c.Tenant, deviceID, a.ID, refused, c.Actor)
+		svc.RevealRefused(c.R.Context(), c.Tenant, deviceID, a.ID, false, refused, c.Actor)
 		return nil, refused
 	}
 	pin, err := svc.RevealPIN(c.R.Context(), c.Tenant, deviceID, a.ID, in.Reason, c.Actor)

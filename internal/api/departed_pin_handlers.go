@@ -9,8 +9,9 @@ import (
 )
 
 // departedPINRoutes serve the Find My PINs kept after a company Mac left
-// management (actions.KeepPINPastDeparture). A departed Mac is in no group
-// any more, so both need their permission on the whole tenant.
+// management (actions.KeepPINPastDeparture). They outlive the device's
+// record and its group memberships with it, so both need their permission
+// on the whole tenant.
 func (s *Server) departedPINRoutes() []Route {
 	const t = "/api/v1/tenants/{tenant}"
 	return []Route{
@@ -76,7 +77,7 @@ func (s *Server) departedPIN(c *Call) (any, error) {
 	}
 	if !c.Perms.Has(perm) {
 		refused := apperr.Forbidden("the PIN of a departed Mac's %s needs the %q permission on the whole tenant", p.Action, perm)
-		svc.RevealRefused(c.R.Context(), c.Tenant, p.DeviceID, p.ID, refused, c.Actor)
+		svc.RevealRefused(c.R.Context(), c.Tenant, p.DeviceID, p.ID, true, refused, c.Actor)
 		return nil, refused
 	}
 	pin, err := svc.RevealDepartedPIN(c.R.Context(), c.Tenant, p.ID, in.Reason, c.Actor)

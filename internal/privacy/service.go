@@ -38,8 +38,10 @@ type Service struct {
 // DeviceLeftHook runs inside the transaction that takes a device out of
 // management (deprovisioning, retirement, wipe, CheckOut), after its
 // personal data is erased; d is the device as it now is, and serialIndex
-// the blind index of the serial number it had (nil if none), for what must
-// still find the hardware once its record is gone (a Mac's Find My PIN).
+// the blind index of the serial number it had until this departure (nil
+// if none, or if its identifiers went earlier, when it started leaving),
+// for what must still find the hardware once its record is gone (a Mac's
+// Find My PIN).
 // An error undoes the whole departure.
 type DeviceLeftHook func(ctx context.Context, q store.Queries, d store.Device, serialIndex []byte) error
 

@@ -18,8 +18,9 @@ import (
 
 // TestDepartedMacKeepsItsPIN: a company Mac that leaves management while it
 // still needs its Find My PIN (erased, or deleted while silent at its
-// lock) keeps that PIN past its device record, found by the serial number
-// on the Mac, for a year; a Mac that checked in after its lock keeps none.
+// lock, even one whose acknowledgement of the lock never arrived) keeps
+// that PIN past its device record, found by the serial number on the Mac,
+// for a year; a Mac that checked in after its lock keeps none.
 func TestDepartedMacKeepsItsPIN(t *testing.T) {
 	storetest.ForEachEngine(t, func(t *testing.T, st store.Store) {
 		f := newFleet(t, st)
@@ -32,6 +33,8 @@ func TestDepartedMacKeepsItsPIN(t *testing.T) {
 		erased, erasedID := f.enrol("corporate", "", "", intelMac)
 		atLock, atLockID := f.enrol("corporate", "", "", intelMac)
 		back, backID := f.enrol("corporate", "", "", intelMac)
+		unanswered, unansweredID := f.enrol("corporate", "", "", intelMac)
+		replaced, replacedID := f.enrol("corporate", "", "", intelMac)
 		act := func(id string, k actions.Kind, pin string) {
 			t.Helper()
 			var b actions.Batch
@@ -47,15 +50,25 @@ func TestDepartedMacKeepsItsPIN(t *testing.T) {
 		f.poll(atLock)
 		act(backID, actions.Lock, "975310")
 		f.poll(back)
+		// This one fetched its lock and locked; its answer never arrived.
+		act(unansweredID, actions.Lock, "864200")
+		if _, err := unanswered.Send(f.ctx, map[string]any{"Status": "Idle", "UDID": unanswered.UDID}); err != nil {
+			t.Fatal(err)
+		}
 		if err := st.Tx(f.ctx, func(q store.Queries) error { // its PIN was entered; it checked in again
 			return q.Devices().Touch(f.ctx, f.tenant, backID, time.Now().Add(5*time.Minute))
 		}); err != nil {
 			t.Fatal(err)
 		}
-		for _, id := range []string{atLockID, backID} {
+		// This one was unlocked and enrolled again before its old record
+		// went.
+		act(replacedID, actions.Lock, "531975")
+		f.poll(replaced)
+		f.enrol("corporate", "", "", func(d *sim.Device) { intelMac(d); d.Serial = replaced.Serial })
+		for _, id := range []string{atLockID, backID, unansweredID, replacedID} {
 			act(id, actions.Delete, "")
 		}
-		for _, id := range []string{erasedID, atLockID, backID} {
+		for _, id := range []string{erasedID, atLockID, backID, unansweredID, replacedID} {
 			if d := f.device(f.owner, id); !(store.Device{State: d.State}).Left() {
 				t.Fatalf("device %s did not leave: %q", id, d.State)
 			}
@@ -76,8 +89,11 @@ func TestDepartedMacKeepsItsPIN(t *testing.T) {
 			return f.do(secret, "POST", f.path("/departed-pins/"+actionID+"/pin"), api.ActionPINRequest{Reason: reason})
 		}
 		all, _ := list(f.owner, "")
-		if len(all.Items) != 2 {
-			t.Fatalf("kept PINs: %+v, want the erased Mac's and the one deleted at its lock", all.Items)
+		if len(all.Items) != 3 {
+			t.Fatalf("kept PINs: %+v, want the erased Mac's and the two deleted at their locks", all.Items)
+		}
+		if kept, err := st.Read().Audit().List(f.ctx, f.tenant, store.AuditFilter{Action: "device.action.pin.kept"}); err != nil || len(kept) != 3 {
+			t.Errorf("kept PINs on the audit record: %d, %v; want 3", len(kept), err)
 		}
 		// The purge of the device records, 30 days on, leaves the PINs.
 		later := time.Now().Add(privacy.DeprovisionedDeviceRetention + 24*time.Hour)
@@ -93,7 +109,7 @@ func TestDepartedMacKeepsItsPIN(t *testing.T) {
 			id     string
 			action string
 			pin    string
-		}{{erased, erasedID, "wipe", "135790"}, {atLock, atLockID, "lock", "246802"}} {
+		}{{erased, erasedID, "wipe", "135790"}, {atLock, atLockID, "lock", "246802"}, {unanswered, unansweredID, "lock", "864200"}} {
 			// The serial number as someone reads it off the Mac's case.
 			found, status := list(f.owner, "?serial_number="+url.QueryEscape(" "+strings.ToLower(c.mac.Serial)))
 			if status != 200 || len(found.Items) != 1 || found.Items[0].DeviceID != c.id || found.Items[0].Action != c.action ||
@@ -109,14 +125,19 @@ func TestDepartedMacKeepsItsPIN(t *testing.T) {
 				t.Errorf("the %s PIN of the departed Mac: %d %s, want %s", c.action, r.status, r.body, c.pin)
 			}
 		}
-		if found, _ := list(f.owner, "?serial_number="+back.Serial); len(found.Items) != 0 {
-			t.Errorf("a PIN kept for the Mac that checked in after its lock: %+v", found.Items)
+		for _, gone := range []string{backID, replacedID} {
+			if found, _ := list(f.owner, "?device_id="+gone); len(found.Items) != 0 {
+				t.Errorf("a PIN kept for a Mac unlocked since: %+v", found.Items)
+			}
 		}
 		if strings.Contains(string(storetest.AllValues(t, st)), "135790") {
 			t.Error("a kept PIN is stored in clear")
 		}
 
 		wiped, _ := list(f.owner, "?device_id="+erasedID)
+		// device.read on the whole tenant, device.wipe on one group.
+		salesAdminID, salesAdmin := f.admin("sales-admin@fleet.test", "administrator", sales.ID)
+		f.must(201, f.owner, "POST", f.path("/assignments"), api.AssignmentRequest{AdminID: salesAdminID, RoleID: "readonly"}, nil)
 		for name, c := range map[string]struct {
 			secret, reason string
 			want           int
@@ -124,6 +145,7 @@ func TestDepartedMacKeepsItsPIN(t *testing.T) {
 			"without a reason":                   {f.owner, "", 400},
 			"by a group's help desk":             {salesDesk, "the Mac was handed in at reception", 403},
 			"by a help desk without device.wipe": {help, "the Mac was handed in at reception", 403},
+			"by a group's administrator":         {salesAdmin, "the Mac was handed in at reception", 403},
 		} {
 			if r := reveal(c.secret, wiped.Items[0].ActionID, c.reason); r.status != c.want || strings.Contains(string(r.body), "135790") {
 				t.Errorf("the departed Mac's PIN %s: %d %s, want %d", name, r.status, r.body, c.want)
@@ -142,14 +164,17 @@ func TestDepartedMacKeepsItsPIN(t *testing.T) {
 		outcomes := map[string]int{}
 		for _, e := range entries {
 			outcomes[e.Outcome]++
+			if !strings.Contains(string(e.Details), `"departed":true`) {
+				t.Errorf("a departed Mac's PIN reveal not marked departed: %s", e.Details)
+			}
 			if strings.Contains(string(e.Details), "135790") || strings.Contains(string(e.Details), "246802") {
 				t.Errorf("a PIN in the audit record: %s", e.Details)
 			}
 		}
 		// The group's help desk is refused at the route, before any PIN is
-		// looked up; the help desk without device.wipe at the PIN.
-		if outcomes["success"] != 2 || outcomes["denied"] != 1 {
-			t.Errorf("the reveals on the audit record: %v, want 2 successes and 1 refusal", outcomes)
+		// looked up; the others at the PIN.
+		if outcomes["success"] != 3 || outcomes["denied"] != 2 {
+			t.Errorf("the reveals on the audit record: %v, want 3 successes and 2 refusals", outcomes)
 		}
 
 		// A year after they left, the PINs go too.
@@ -179,14 +204,14 @@ func TestOwnMacKeepsNoPINPastDeparture(t *testing.T) {
 		if own.LockPIN != "112233" {
 			t.Fatalf("the employee's Mac was not locked: %q", own.LockPIN)
 		}
-		d, err := st.Read().Devices().Get(f.ctx, f.tenant, ownID)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := st.Tx(f.ctx, func(q store.Queries) error {
-			return f.app.Actions.KeepPINPastDeparture(f.ctx, q, d, d.SerialIndex)
-		}); err != nil {
-			t.Fatal(err)
+		// Deleted while silent at its lock, as a company Mac keeps its PIN.
+		_, second := f.admin("second@fleet.test", "administrator")
+		var b actions.Batch
+		f.must(201, f.owner, "POST", f.path("/devices/"+ownID+"/actions"),
+			api.DeviceActionRequest{Action: actions.Delete, Reason: "reported stolen by its owner"}, &b)
+		f.must(200, second, "POST", f.path("/action-approvals/"+b.ApprovalID), actions.Decision{Approve: true}, nil)
+		if d := f.device(f.owner, ownID); !(store.Device{State: d.State}).Left() {
+			t.Fatalf("the employee's Mac did not leave: %q", d.State)
 		}
 		if kept, err := st.Read().DepartedPINs().List(f.ctx, f.tenant, store.DepartedPINFilter{}); err != nil || len(kept) != 0 {
 			t.Errorf("PINs kept for an employee's own Mac: %+v, %v", kept, err)

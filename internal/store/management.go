@@ -438,10 +438,9 @@ type ActionStore interface {
 	// LastQueued returns the device's newest action of the given kind that
 	// queued a command (has a CommandID); ErrNotFound when none did.
 	LastQueued(ctx context.Context, tenantID, deviceID, action string) (DeviceAction, error)
-	// LastKeptPIN returns the device's newest action of the given kind that
-	// the device acknowledged (ActionDone) and whose PIN is kept;
-	// ErrNotFound when none.
-	LastKeptPIN(ctx context.Context, tenantID, deviceID, action string) (DeviceAction, error)
+	// WithPIN returns up to limit of the device's actions of the given kind
+	// whose PIN is kept, in any state, newest first.
+	WithPIN(ctx context.Context, tenantID, deviceID, action string, limit int) ([]DeviceAction, error)
 	// BatchDevices returns how many distinct devices the batch's actions name.
 	BatchDevices(ctx context.Context, tenantID, batchID string) (int, error)
 	// Update writes State, CommandID, Error, Final, RefusalCode and

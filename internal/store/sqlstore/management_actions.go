@@ -115,11 +115,11 @@ func (s actionStore) LastQueued(ctx context.Context, tenantID, deviceID, action 
 	return a, mapErr("reading the device's last queued action", err)
 }
 
-func (s actionStore) LastKeptPIN(ctx context.Context, tenantID, deviceID, action string) (store.DeviceAction, error) {
-	a, err := scanAction(s.q.x.QueryRowContext(ctx, `SELECT `+actionColumns+` FROM device_actions
-		WHERE tenant_id = $1 AND device_id = $2 AND action = $3 AND state = $4 AND pin_sealed IS NOT NULL ORDER BY id DESC LIMIT 1`,
-		tenantID, deviceID, action, store.ActionDone))
-	return a, mapErr("reading the device's last action with a kept PIN", err)
+func (s actionStore) WithPIN(ctx context.Context, tenantID, deviceID, action string, limit int) ([]store.DeviceAction, error) {
+	rows, err := s.q.x.QueryContext(ctx, `SELECT `+actionColumns+` FROM device_actions
+		WHERE tenant_id = $1 AND device_id = $2 AND action = $3 AND pin_sealed IS NOT NULL ORDER BY id DESC LIMIT $4`,
+		tenantID, deviceID, action, limitOf(limit))
+	return collect(rows, err, "reading the device's actions with a kept PIN", scanAction)
 }
 
 // BatchDevices counts a device once however many actions of the batch name

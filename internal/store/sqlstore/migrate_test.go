@@ -7,6 +7,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"testing"
 	"time"
@@ -109,6 +110,86 @@ func TestProfileRetriesMigrationRetriesEarlierFailures(t *testing.T) {
 				if retried != (got.Attempts == 1 && !got.RetryAt.IsZero()) || !retried && (got.Attempts != 0 || !got.RetryAt.IsZero()) {
 					t.Errorf("%s after the migration: %+v", s.device, got)
 				}
+			}
+		})
+	}
+}
+
+// TestDepartedPINsMigrationKeepsWhatLeavingKeeps: company Macs that left
+// before migration 23 keep their erase's PIN, or their lock's when they
+// never checked in after it; nothing else is kept.
+func TestDepartedPINsMigrationKeepsWhatLeavingKeeps(t *testing.T) {
+	for _, engine := range []string{"sqlite", "postgres"} {
+		t.Run(engine, func(t *testing.T) {
+			ctx := context.Background()
+			db := openUnmigrated(t, engine)
+			if err := sqlstore.MigrateTo(ctx, db, 22); err != nil {
+				t.Fatal(err)
+			}
+			const tenant = "tenant-1"
+			at := time.Date(2026, 11, 2, 9, 0, 0, 0, time.UTC)
+			left := at.Add(48 * time.Hour)
+			mac := func(id, ownership string, lastSeen time.Time, deprovisioned time.Time) store.Device {
+				return store.Device{ID: id, TenantID: tenant, Ownership: ownership, Platform: "macos", State: store.DeviceDeprovisioned,
+					EnrolledAt: at, LastSeenAt: lastSeen, DeprovisionedAt: deprovisioned, CreatedAt: at, UpdatedAt: at}
+			}
+			n := 0
+			action := func(device, kind, state string, pin bool, updated time.Time) store.DeviceAction {
+				n++
+				a := store.DeviceAction{ID: fmt.Sprintf("act-%02d", n), TenantID: tenant, BatchID: "batch", DeviceID: device, Action: kind,
+					Reason: "lost", RequestedBy: "admin", State: state, CreatedAt: updated, UpdatedAt: updated}
+				if pin {
+					a.SealedPIN = []byte("sealed " + a.ID)
+				}
+				return a
+			}
+			devices := []store.Device{
+				mac("erased", "corporate", at, left),
+				mac("at-lock", "corporate", at, left),
+				mac("unlocked", "corporate", at.Add(time.Hour), left),
+				mac("own", "personal", at, left),
+				mac("enrolled", "corporate", at, time.Time{}),
+			}
+			devices[4].State = store.DeviceEnrolled
+			acts := []store.DeviceAction{
+				action("erased", "lock", store.ActionDone, true, at),
+				action("erased", "wipe", store.ActionDone, true, at),  // act-02: kept
+				action("at-lock", "lock", store.ActionDone, true, at), // act-03: kept
+				action("at-lock", "lock", store.ActionQueued, true, at.Add(time.Minute)),
+				action("at-lock", "lock", store.ActionDone, false, at),
+				action("unlocked", "lock", store.ActionDone, true, at),
+				action("own", "wipe", store.ActionDone, true, at),
+				action("enrolled", "wipe", store.ActionDone, true, at),
+			}
+			if err := db.Tx(ctx, func(q store.Queries) error {
+				if err := q.Tenants().Create(ctx, store.Tenant{ID: tenant, Kind: store.TenantProvider, Name: "Tenant", Slug: "tenant-1",
+					CreatedAt: at, UpdatedAt: at}); err != nil {
+					return err
+				}
+				for _, d := range devices {
+					if err := q.Devices().Create(ctx, d); err != nil {
+						return err
+					}
+				}
+				return q.Actions().Create(ctx, acts)
+			}); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := db.Migrate(ctx); err != nil {
+				t.Fatal(err)
+			}
+			kept, err := db.Read().DepartedPINs().List(ctx, tenant, store.DepartedPINFilter{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			want := []store.DepartedPIN{
+				{ID: "act-02", TenantID: tenant, DeviceID: "erased", Action: "wipe", SealedPIN: []byte("sealed act-02"),
+					SentAt: at, KeptAt: left, ExpiresAt: left.Add(365 * 24 * time.Hour)},
+				{ID: "act-03", TenantID: tenant, DeviceID: "at-lock", Action: "lock", SealedPIN: []byte("sealed act-03"),
+					SentAt: at, KeptAt: left, ExpiresAt: left.Add(365 * 24 * time.Hour)},
+			}
+			if !reflect.DeepEqual(kept, want) {
+				t.Errorf("kept by the migration:\n%+v\nwant\n%+v", kept, want)
 			}
 		})
 	}

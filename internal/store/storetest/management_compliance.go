@@ -257,8 +257,7 @@ func testActions(t *testing.T, st store.Store) {
 	wantErr(t, err, store.ErrNotFound, "LastQueued of another action")
 	_, err = r.LastQueued(ctx, b.ID, d1.ID, "lock")
 	wantErr(t, err, store.ErrNotFound, "LastQueued from another tenant")
-	// LastKeptPIN: the newest acknowledged one with a PIN, not a newer one
-	// still queued or kept without a PIN.
+	// WithPIN: those with a PIN, newest first, in any state.
 	kept := func(state string, pin bool) store.DeviceAction {
 		k := action(a.ID, d2.ID, state, "")
 		k.BatchID, k.CommandID = store.NewID(), "cmd-"+k.ID
@@ -267,17 +266,23 @@ func testActions(t *testing.T, st store.Store) {
 		}
 		return k
 	}
-	previous, latest := kept(store.ActionDone, true), kept(store.ActionDone, true)
+	previous, latest, queued := kept(store.ActionDone, true), kept(store.ActionDone, true), kept(store.ActionQueued, true)
+	wiped := kept(store.ActionDone, true)
+	wiped.Action = "wipe"
 	tx(t, st, func(q store.Queries) error {
-		return q.Actions().Create(ctx, []store.DeviceAction{previous, latest, kept(store.ActionQueued, true), kept(store.ActionDone, false)})
+		return q.Actions().Create(ctx, []store.DeviceAction{previous, latest, queued, kept(store.ActionDone, false), wiped})
 	})
-	if got, err := r.LastKeptPIN(ctx, a.ID, d2.ID, "lock"); err != nil || !reflect.DeepEqual(got, latest) {
-		t.Fatalf("LastKeptPIN = %+v, %v; want %+v", got, err, latest)
+	if got, err := r.WithPIN(ctx, a.ID, d2.ID, "lock", 0); err != nil || !reflect.DeepEqual(got, []store.DeviceAction{queued, latest, previous}) {
+		t.Fatalf("WithPIN = %+v, %v; want %+v", got, err, []store.DeviceAction{queued, latest, previous})
 	}
-	_, err = r.LastKeptPIN(ctx, a.ID, d1.ID, "lock")
-	wantErr(t, err, store.ErrNotFound, "LastKeptPIN of a device without one")
-	_, err = r.LastKeptPIN(ctx, b.ID, d2.ID, "lock")
-	wantErr(t, err, store.ErrNotFound, "LastKeptPIN from another tenant")
+	if got, err := r.WithPIN(ctx, a.ID, d2.ID, "lock", 2); err != nil || len(got) != 2 || got[1].ID != latest.ID {
+		t.Fatalf("WithPIN limited to 2 = %+v, %v", got, err)
+	}
+	for what, c := range map[string]struct{ tenant, device string }{"a device without one": {a.ID, d1.ID}, "another tenant": {b.ID, d2.ID}} {
+		if got, err := r.WithPIN(ctx, c.tenant, c.device, "lock", 0); err != nil || len(got) != 0 {
+			t.Fatalf("WithPIN of %s = %+v, %v", what, got, err)
+		}
+	}
 	if n, err := r.BatchDevices(ctx, a.ID, batch); err != nil || n != 2 {
 		t.Fatalf("BatchDevices = %d, %v; want 2 (two actions name one device)", n, err)
 	}
