@@ -484,8 +484,12 @@ func (s *Service) Automatic(ctx context.Context, q store.Queries, d store.Device
 	if k == Lock {
 		// A Mac at its firmware lock already would never fetch another
 		// lock, and its PIN would not be the one the Mac asks for.
-		if _, _, held, err := heldAtLock(ctx, q, d); err != nil || held {
+		lock, _, held, err := heldAtLock(ctx, q, d)
+		if err != nil {
 			return err
+		}
+		if held {
+			return lockSkipped(ctx, q, d, lock, reason, actor, "the Mac is at its firmware lock already, waiting for its Find My PIN")
 		}
 		// Two policies' ladders, or one's and an admin's, would otherwise
 		// lock it again once unlocked, a Mac with another PIN.
@@ -494,7 +498,7 @@ func (s *Service) Automatic(ctx context.Context, q store.Queries, d store.Device
 			return err
 		}
 		if err == nil && last.State == store.ActionQueued {
-			return nil
+			return lockSkipped(ctx, q, d, last, reason, actor, "a lock of the device is queued already")
 		}
 		if d.Platform == "macos" && !privacy.Ownership(d.Ownership).PersonallyOwned() {
 			// No admin to choose the Find My PIN a Mac may need: Steward
@@ -507,6 +511,16 @@ func (s *Service) Automatic(ctx context.Context, q store.Queries, d store.Device
 		}
 	}
 	return s.execute(ctx, q, d.TenantID, a, k, o, false, actor)
+}
+
+// lockSkipped records that a rule's lock of d was not sent, and why: the
+// ladder's step still counts as done, and the audit log says what stood
+// for it (lock, the action already there).
+func lockSkipped(ctx context.Context, q store.Queries, d store.Device, lock store.DeviceAction, reason string, actor iam.Actor, why string) error {
+	e := actor.Entry(d.TenantID, "device.action.lock.skipped", "device", d.ID, audit.OutcomeSuccess)
+	e.Reason = reason
+	e.Details = map[string]any{"why": why, "lock_action_id": lock.ID}
+	return audit.Append(ctx, q, e)
 }
 
 // TellToLeave is the privacy core's hook for a personal device whose

@@ -127,6 +127,10 @@ func TestMacLockPINIsKeptForWhoeverUnlocksIt(t *testing.T) {
 		ladder(d) // a second policy's ladder: the Mac is being locked already
 		f.poll(intel)
 		drawn := f.lastAction(intelID)
+		if skipped, err := st.Read().Audit().List(f.ctx, f.tenant, store.AuditFilter{Action: "device.action.lock.skipped"}); err != nil ||
+			len(skipped) != 1 || !strings.Contains(string(skipped[0].Details), drawn.ID) || !strings.Contains(string(skipped[0].Details), "queued already") {
+			t.Errorf("the second ladder's lock on the audit record: %+v, %v", skipped, err)
+		}
 		var all api.List[api.ActionView]
 		f.must(200, f.owner, "GET", f.path("/devices/"+intelID+"/actions"), nil, &all)
 		if len(all.Items) != 2 {

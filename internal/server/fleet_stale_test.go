@@ -1,6 +1,7 @@
 package server
 
 import (
+	"strings"
 	"testing"
 	"time"
 
@@ -56,6 +57,10 @@ func TestStaleDevices(t *testing.T) {
 		var lockedActions api.List[api.ActionView]
 		if f.must(200, f.owner, "GET", f.path("/devices/"+lockedID+"/actions"), nil, &lockedActions); len(lockedActions.Items) != 1 {
 			t.Errorf("%d actions on the locked Mac after a ladder's lock, want the admin's lock alone", len(lockedActions.Items))
+		}
+		if skipped, err := st.Read().Audit().List(f.ctx, f.tenant, store.AuditFilter{Action: "device.action.lock.skipped"}); err != nil ||
+			len(skipped) != 1 || skipped[0].TargetID != lockedID || !strings.Contains(string(skipped[0].Details), lockedActions.Items[0].ID) {
+			t.Errorf("the ladder's skipped lock on the audit record: %+v, %v", skipped, err)
 		}
 		// A second lock from the help desk waits in its queue for ever.
 		f.must(201, f.owner, "POST", f.path("/devices/"+lockedID+"/actions"),
