@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/steward-mdm/steward/internal/apperr"
 	"github.com/steward-mdm/steward/internal/audit"
@@ -22,7 +23,9 @@ import (
 
 // KeepPINPastDeparture is a privacy hook, run in the transaction that
 // takes device d out of management: a company Mac keeps the PIN of its
-// erase, or of the lock it has not checked in since.
+// erase, or of the lock it has not checked in since. It runs before the
+// protocol adapters cancel the device's commands (privacy.DepartingHook),
+// so a lock or erase fetched and still unanswered counts.
 func (s *Service) KeepPINPastDeparture(ctx context.Context, q store.Queries, d store.Device, serialIndex []byte) error {
 	if d.Platform != "macos" || privacy.Ownership(d.Ownership).PersonallyOwned() {
 		// An employee's own Mac is never sent a PIN Steward drew, and its
@@ -39,10 +42,17 @@ func (s *Service) KeepPINPastDeparture(ctx context.Context, q store.Queries, d s
 	if err != nil {
 		return err
 	}
-	if back, err := managedAgain(ctx, q, d, serialIndex); err != nil || back {
-		// Enrolled again under another record (its earlier one replaced):
-		// it was unlocked, and nothing will ask for this PIN.
+	again, err := managedAgain(ctx, q, d, serialIndex, at)
+	if err != nil {
 		return err
+	}
+	if again.ID != "" {
+		// Unlocked since and enrolled again under another record (this
+		// one is replaced): nothing will ask for this PIN.
+		e := departureActor.Entry(d.TenantID, "device.action.pin.not_kept", "device", d.ID, audit.OutcomeSuccess)
+		e.Reason = "the Mac was enrolled again as another device after it took this lock or erase, so it was unlocked"
+		e.Details = map[string]any{"action_id": a.ID, "action": a.Action, "enrolled_again_as": again.ID}
+		return audit.Append(ctx, q, e)
 	}
 	now := s.clock()
 	if err := q.DepartedPINs().Keep(ctx, store.DepartedPIN{ID: a.ID, TenantID: d.TenantID, DeviceID: d.ID, SerialIndex: serialIndex,
@@ -58,22 +68,25 @@ func (s *Service) KeepPINPastDeparture(ctx context.Context, q store.Queries, d s
 // departureActor keeps a departed Mac's PIN in the audit log.
 var departureActor = iam.Actor{Type: store.ActorSystem, ID: "departed-pins"}
 
-// managedAgain reports whether the Mac of departing record d is under
-// management again as another record with the same serial number.
-func managedAgain(ctx context.Context, q store.Queries, d store.Device, serialIndex []byte) (bool, error) {
+// managedAgain returns the record under which the Mac of departing record
+// d, which took its PIN at at, came back under management since: another
+// record with its serial number, enrolled after at or seen since. An older
+// record left enrolled (a re-enrolment an admin has not reviewed) is no
+// sign the Mac got past its PIN. The zero Device when none.
+func managedAgain(ctx context.Context, q store.Queries, d store.Device, serialIndex []byte, at time.Time) (store.Device, error) {
 	if len(serialIndex) == 0 {
-		return false, nil
+		return store.Device{}, nil
 	}
 	same, err := q.Devices().List(ctx, d.TenantID, store.DeviceFilter{SerialIndex: serialIndex, Page: store.Page{Limit: 10}})
 	if err != nil {
-		return false, err
+		return store.Device{}, err
 	}
 	for _, o := range same {
-		if o.ID != d.ID && !o.Gone() {
-			return true, nil
+		if o.ID != d.ID && o.State == store.DeviceEnrolled && (o.EnrolledAt.After(at) || o.LastSeenAt.After(at.Add(time.Minute))) {
+			return o, nil
 		}
 	}
-	return false, nil
+	return store.Device{}, nil
 }
 
 // DepartedPINs lists the PINs kept for Macs that left management, by the

@@ -129,13 +129,13 @@ func (s *Service) sweepOne(ctx context.Context, d store.Device, settings device.
 		if err != nil || cur.State != store.DeviceEnrolled || !cur.LastSeenAt.Before(cutoff) || cur.StaleSince.IsZero() {
 			return err // it came back
 		}
-		lock, _, held, err := heldAtLock(ctx, q, cur)
+		lock, at, held, err := heldAtLock(ctx, q, cur)
 		if err != nil {
 			return err
 		}
 		if held {
 			done = "held"
-			return auditHeldOnce(ctx, q, cur, lock)
+			return auditHeldOnce(ctx, q, cur, lock, at)
 		}
 		done = "retired"
 		// A device that left management is refused at check-in, so no
@@ -151,17 +151,18 @@ func (s *Service) sweepOne(ctx context.Context, d store.Device, settings device.
 	return done, err
 }
 
-// auditHeldOnce records, once per lock, that the sweep holds d back from
-// retirement: it keeps its data until an admin deletes it.
-func auditHeldOnce(ctx context.Context, q store.Queries, d store.Device, lock store.DeviceAction) error {
+// auditHeldOnce records, once per lock (taken at at), that the sweep
+// holds d back from retirement: it keeps its data until an admin deletes
+// it.
+func auditHeldOnce(ctx context.Context, q store.Queries, d store.Device, lock store.DeviceAction, at time.Time) error {
 	const action = "device.stale.retire_held"
 	before, err := q.Audit().List(ctx, d.TenantID, store.AuditFilter{Action: action, TargetType: "device", TargetID: d.ID,
-		Since: lock.UpdatedAt, Limit: 1})
+		Since: at, Limit: 1})
 	if err != nil || len(before) > 0 {
 		return err
 	}
 	e := staleActor.Entry(d.TenantID, action, "device", d.ID, audit.OutcomeSuccess)
-	e.Reason = "a Mac silent since it acknowledged a lock whose Find My PIN Steward keeps: it cannot check in until " +
+	e.Reason = "a Mac silent since it took a lock whose Find My PIN Steward keeps: it cannot check in until " +
 		"the PIN is entered; it keeps its data until an admin deletes it, which keeps its PIN past its record"
 	e.Details = map[string]any{"last_seen_at": d.LastSeenAt, "lock_action_id": lock.ID}
 	return audit.Append(ctx, q, e)
@@ -187,34 +188,10 @@ func heldAtLock(ctx context.Context, q store.Queries, d store.Device) (lock stor
 }
 
 // pinTaken returns device d's newest action of kind k whose kept PIN the
-// Mac took, and when: one it acknowledged, or one it fetched and never
-// answered (its answer lost on the way, or the command cancelled since, by
-// an admin or by its departure), since a Mac locks or erases as it
-// answers. A newer one still queued, refused or failed does not count.
+// Mac took, and when: one it acknowledged, or one it fetched and has not
+// answered (its answer lost on the way), since a Mac locks or erases as it
+// answers. One it put off, failed, or never fetched does not count.
 // ErrNotFound when none.
 func pinTaken(ctx context.Context, q store.Queries, d store.Device, k Kind) (store.DeviceAction, time.Time, error) {
-	const lookBack = 50 // far more than a Mac's queue holds of one kind
-	as, err := q.Actions().WithPIN(ctx, d.TenantID, d.ID, string(k), lookBack)
-	if err != nil {
-		return store.DeviceAction{}, time.Time{}, err
-	}
-	for _, a := range as {
-		if a.State == store.ActionDone {
-			return a, a.UpdatedAt, nil
-		}
-		if a.CommandID == "" {
-			continue
-		}
-		cmd, err := q.Commands().Get(ctx, d.TenantID, a.CommandID)
-		if errors.Is(err, store.ErrNotFound) {
-			continue // purged: it finished long ago, and not as done
-		}
-		if err != nil {
-			return store.DeviceAction{}, time.Time{}, err
-		}
-		if !cmd.SentAt.IsZero() && (cmd.State == store.CommandSent || cmd.State == store.CommandCancelled) {
-			return a, cmd.SentAt, nil
-		}
-	}
-	return store.DeviceAction{}, time.Time{}, store.ErrNotFound
+	return q.Actions().LastPINTaken(ctx, d.TenantID, d.ID, string(k))
 }

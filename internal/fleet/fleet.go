@@ -34,7 +34,7 @@ func Wire(st store.Store, priv *privacy.Service, m *mdm.Service, sealer secrets.
 		Actions: actions.New(st, m, priv, sealer, log),
 	}
 	priv.OnTellToLeave(s.Actions.TellToLeave)
-	priv.OnDeviceLeft(s.Actions.KeepPINPastDeparture)
+	priv.OnDeparting(s.Actions.KeepPINPastDeparture)
 	s.Compliance = compliance.NewEngine(st, priv, s.Actions, sealer, log)
 	s.Devices.MembershipChanged = s.Compliance.EvaluateDevices
 	priv.Gate().Changed = func(ctx context.Context, q store.Queries, d store.Device, current []store.InventoryValue, changed []string) error {

@@ -331,8 +331,13 @@ func (s *Service) subjectErased(ctx context.Context, q store.Queries, sub store.
 }
 
 func (s *Service) deviceLeft(ctx context.Context, q store.Queries, d store.Device, serialIndex []byte) error {
+	for _, departing := range s.departing {
+		if err := departing(ctx, q, d, serialIndex); err != nil {
+			return err
+		}
+	}
 	for _, left := range s.left {
-		if err := left(ctx, q, d, serialIndex); err != nil {
+		if err := left(ctx, q, d); err != nil {
 			return err
 		}
 	}

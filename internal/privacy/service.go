@@ -25,6 +25,7 @@ type Service struct {
 	log             *slog.Logger
 	now             func() time.Time
 	left            []DeviceLeftHook
+	departing       []DepartingHook
 	erased          []DeviceErasedHook
 	forget          []SubjectErasedHook
 	accountReplaced []AccountReplacedHook
@@ -37,17 +38,25 @@ type Service struct {
 
 // DeviceLeftHook runs inside the transaction that takes a device out of
 // management (deprovisioning, retirement, wipe, CheckOut), after its
-// personal data is erased; d is the device as it now is, and serialIndex
-// the blind index of the serial number it had until this departure (nil
-// if none, or if its identifiers went earlier, when it started leaving),
-// for what must still find the hardware once its record is gone (a Mac's
-// Find My PIN).
-// An error undoes the whole departure.
-type DeviceLeftHook func(ctx context.Context, q store.Queries, d store.Device, serialIndex []byte) error
+// personal data is erased; d is the device as it now is. An error undoes
+// the whole departure.
+type DeviceLeftHook func(ctx context.Context, q store.Queries, d store.Device) error
 
 // OnDeviceLeft adds a hook, before serving starts: a protocol adapter
 // stops talking to a device that left.
 func (s *Service) OnDeviceLeft(h DeviceLeftHook) { s.left = append(s.left, h) }
+
+// DepartingHook runs inside the same transaction, before every
+// DeviceLeftHook: the device's commands are still as it left them (no
+// adapter has cancelled them yet). d is the device as it now is, and
+// serialIndex the blind index of the serial number it had until this
+// departure (nil if none, or if it went earlier, when the device started
+// leaving), for what must still find the hardware once its record is gone
+// (a Mac's Find My PIN). An error undoes the whole departure.
+type DepartingHook func(ctx context.Context, q store.Queries, d store.Device, serialIndex []byte) error
+
+// OnDeparting adds a hook, before serving starts.
+func (s *Service) OnDeparting(h DepartingHook) { s.departing = append(s.departing, h) }
 
 // DeviceErasedHook runs inside the transaction that erases a device's
 // personal data (deprovisioning, or erasing its person, which may leave a

@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"howett.net/plist"
+
 	"github.com/steward-mdm/steward/internal/actions"
 	"github.com/steward-mdm/steward/internal/api"
 	"github.com/steward-mdm/steward/internal/iam"
@@ -20,7 +22,8 @@ import (
 // still needs its Find My PIN (erased, or deleted while silent at its
 // lock, even one whose acknowledgement of the lock never arrived) keeps
 // that PIN past its device record, found by the serial number on the Mac,
-// for a year; a Mac that checked in after its lock keeps none.
+// for a year; a Mac that checked in after its lock, was enrolled again
+// since, or put its lock off keeps none.
 func TestDepartedMacKeepsItsPIN(t *testing.T) {
 	storetest.ForEachEngine(t, func(t *testing.T, st store.Store) {
 		f := newFleet(t, st)
@@ -35,6 +38,10 @@ func TestDepartedMacKeepsItsPIN(t *testing.T) {
 		back, backID := f.enrol("corporate", "", "", intelMac)
 		unanswered, unansweredID := f.enrol("corporate", "", "", intelMac)
 		replaced, replacedID := f.enrol("corporate", "", "", intelMac)
+		putOff, putOffID := f.enrol("corporate", "", "", intelMac)
+		// An earlier record of the Mac at its lock, left enrolled: no sign
+		// that the Mac got past its PIN.
+		f.enrol("corporate", "", "", func(d *sim.Device) { intelMac(d); d.Serial = atLock.Serial })
 		act := func(id string, k actions.Kind, pin string) {
 			t.Helper()
 			var b actions.Batch
@@ -55,6 +62,19 @@ func TestDepartedMacKeepsItsPIN(t *testing.T) {
 		if _, err := unanswered.Send(f.ctx, map[string]any{"Status": "Idle", "UDID": unanswered.UDID}); err != nil {
 			t.Fatal(err)
 		}
+		// This one put its lock off (NotNow): it did not lock.
+		act(putOffID, actions.Lock, "192837")
+		fetched, err := putOff.Send(f.ctx, map[string]any{"Status": "Idle", "UDID": putOff.UDID})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var cmd struct{ CommandUUID string }
+		if _, err := plist.Unmarshal(fetched, &cmd); err != nil || cmd.CommandUUID == "" {
+			t.Fatalf("the lock fetched: %v %s", err, fetched)
+		}
+		if _, err := putOff.Send(f.ctx, map[string]any{"Status": "NotNow", "UDID": putOff.UDID, "CommandUUID": cmd.CommandUUID}); err != nil {
+			t.Fatal(err)
+		}
 		if err := st.Tx(f.ctx, func(q store.Queries) error { // its PIN was entered; it checked in again
 			return q.Devices().Touch(f.ctx, f.tenant, backID, time.Now().Add(5*time.Minute))
 		}); err != nil {
@@ -65,10 +85,10 @@ func TestDepartedMacKeepsItsPIN(t *testing.T) {
 		act(replacedID, actions.Lock, "531975")
 		f.poll(replaced)
 		f.enrol("corporate", "", "", func(d *sim.Device) { intelMac(d); d.Serial = replaced.Serial })
-		for _, id := range []string{atLockID, backID, unansweredID, replacedID} {
+		for _, id := range []string{atLockID, backID, unansweredID, replacedID, putOffID} {
 			act(id, actions.Delete, "")
 		}
-		for _, id := range []string{erasedID, atLockID, backID, unansweredID, replacedID} {
+		for _, id := range []string{erasedID, atLockID, backID, unansweredID, replacedID, putOffID} {
 			if d := f.device(f.owner, id); !(store.Device{State: d.State}).Left() {
 				t.Fatalf("device %s did not leave: %q", id, d.State)
 			}
@@ -125,10 +145,14 @@ func TestDepartedMacKeepsItsPIN(t *testing.T) {
 				t.Errorf("the %s PIN of the departed Mac: %d %s, want %s", c.action, r.status, r.body, c.pin)
 			}
 		}
-		for _, gone := range []string{backID, replacedID} {
+		for _, gone := range []string{backID, replacedID, putOffID} {
 			if found, _ := list(f.owner, "?device_id="+gone); len(found.Items) != 0 {
-				t.Errorf("a PIN kept for a Mac unlocked since: %+v", found.Items)
+				t.Errorf("a PIN kept for a Mac unlocked since, or never locked: %+v", found.Items)
 			}
+		}
+		if notKept, err := st.Read().Audit().List(f.ctx, f.tenant, store.AuditFilter{Action: "device.action.pin.not_kept"}); err != nil ||
+			len(notKept) != 1 || notKept[0].TargetID != replacedID {
+			t.Errorf("the PIN not kept for the Mac enrolled again, on the audit record: %+v, %v", notKept, err)
 		}
 		if strings.Contains(string(storetest.AllValues(t, st)), "135790") {
 			t.Error("a kept PIN is stored in clear")

@@ -438,9 +438,12 @@ type ActionStore interface {
 	// LastQueued returns the device's newest action of the given kind that
 	// queued a command (has a CommandID); ErrNotFound when none did.
 	LastQueued(ctx context.Context, tenantID, deviceID, action string) (DeviceAction, error)
-	// WithPIN returns up to limit of the device's actions of the given kind
-	// whose PIN is kept, in any state, newest first.
-	WithPIN(ctx context.Context, tenantID, deviceID, action string, limit int) ([]DeviceAction, error)
+	// LastPINTaken returns the device's newest action of the given kind
+	// whose kept PIN the device took, and when: one it acknowledged
+	// (ActionDone, at UpdatedAt), or one whose command it fetched and has
+	// not answered (CommandSent, at the command's SentAt). ErrNotFound when
+	// none.
+	LastPINTaken(ctx context.Context, tenantID, deviceID, action string) (DeviceAction, time.Time, error)
 	// BatchDevices returns how many distinct devices the batch's actions name.
 	BatchDevices(ctx context.Context, tenantID, batchID string) (int, error)
 	// Update writes State, CommandID, Error, Final, RefusalCode and
@@ -463,7 +466,7 @@ type DepartedPIN struct {
 	SerialIndex []byte
 	Action      string // lock or wipe
 	SealedPIN   []byte
-	SentAt      time.Time // when the Mac acknowledged the lock or erase
+	SentAt      time.Time // when the Mac took the lock or erase (acknowledged, or fetched unanswered)
 	KeptAt      time.Time // when it left management
 	ExpiresAt   time.Time
 }

@@ -83,9 +83,7 @@ func New(st store.Store, priv *privacy.Service, sealer secrets.Sealer, cfg Confi
 		cfg.MaxQueued = 100
 	}
 	s := &Service{st: st, priv: priv, sealer: sealer, cfg: cfg, log: log, now: time.Now, pushFailures: newPushFailures()}
-	priv.OnDeviceLeft(func(ctx context.Context, q store.Queries, d store.Device, _ []byte) error {
-		return s.DeviceLeft(ctx, q, d)
-	})
+	priv.OnDeviceLeft(s.DeviceLeft)
 	priv.OnDeviceErased(s.forgetAccounts)
 	priv.OnDeviceErased(s.forgetErrorText)
 	priv.OnSubjectErased(s.forgetPerson)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"strconv"
+	"time"
 
 	"github.com/steward-mdm/steward/internal/store"
 )
@@ -115,11 +116,15 @@ func (s actionStore) LastQueued(ctx context.Context, tenantID, deviceID, action 
 	return a, mapErr("reading the device's last queued action", err)
 }
 
-func (s actionStore) WithPIN(ctx context.Context, tenantID, deviceID, action string, limit int) ([]store.DeviceAction, error) {
-	rows, err := s.q.x.QueryContext(ctx, `SELECT `+actionColumns+` FROM device_actions
-		WHERE tenant_id = $1 AND device_id = $2 AND action = $3 AND pin_sealed IS NOT NULL ORDER BY id DESC LIMIT $4`,
-		tenantID, deviceID, action, limitOf(limit))
-	return collect(rows, err, "reading the device's actions with a kept PIN", scanAction)
+func (s actionStore) LastPINTaken(ctx context.Context, tenantID, deviceID, action string) (store.DeviceAction, time.Time, error) {
+	row := s.q.x.QueryRowContext(ctx, `SELECT `+qualified("a", actionColumns)+`, CASE WHEN a.state = $4 THEN a.updated_at ELSE c.sent_at END
+		FROM device_actions a LEFT JOIN commands c ON c.tenant_id = a.tenant_id AND c.id = a.command_id
+		WHERE a.tenant_id = $1 AND a.device_id = $2 AND a.action = $3 AND a.pin_sealed IS NOT NULL
+		AND (a.state = $4 OR (c.state = $5 AND c.sent_at > 0)) ORDER BY a.id DESC LIMIT 1`,
+		tenantID, deviceID, action, store.ActionDone, store.CommandSent)
+	var taken int64
+	a, err := scanAction(scanFunc(func(dest ...any) error { return row.Scan(append(dest, &taken)...) }))
+	return a, fromMicros(taken), mapErr("reading the device's last action whose PIN it took", err)
 }
 
 // BatchDevices counts a device once however many actions of the batch name

@@ -257,32 +257,67 @@ func testActions(t *testing.T, st store.Store) {
 	wantErr(t, err, store.ErrNotFound, "LastQueued of another action")
 	_, err = r.LastQueued(ctx, b.ID, d1.ID, "lock")
 	wantErr(t, err, store.ErrNotFound, "LastQueued from another tenant")
-	// WithPIN: those with a PIN, newest first, in any state.
-	kept := func(state string, pin bool) store.DeviceAction {
+	// LastPINTaken: the newest with a PIN that the device acknowledged, or
+	// whose command it fetched and has not answered; not one it put off
+	// (NotNow), had cancelled, or never fetched.
+	var cmds []store.Command
+	kept := func(state, command string, pin bool) store.DeviceAction {
 		k := action(a.ID, d2.ID, state, "")
-		k.BatchID, k.CommandID = store.NewID(), "cmd-"+k.ID
+		k.BatchID, k.UpdatedAt = store.NewID(), micro(at.Add(time.Minute))
 		if pin {
 			k.SealedPIN = []byte("sealed PIN " + k.ID)
 		}
+		if command != "" {
+			k.CommandID = "cmd-" + k.ID
+			cmds = append(cmds, store.Command{ID: k.CommandID, TenantID: a.ID, DeviceID: d2.ID, RequestType: "DeviceLock",
+				Payload: []byte("p"), State: command, RequestedBy: "admin:x", CreatedAt: micro(at)})
+		}
 		return k
 	}
-	previous, latest, queued := kept(store.ActionDone, true), kept(store.ActionDone, true), kept(store.ActionQueued, true)
-	wiped := kept(store.ActionDone, true)
-	wiped.Action = "wipe"
+	acked := kept(store.ActionDone, store.CommandAcknowledged, true)
+	fetched := kept(store.ActionQueued, store.CommandSent, true)
+	newer := []store.DeviceAction{kept(store.ActionQueued, store.CommandNotNow, true), kept(store.ActionFailed, store.CommandCancelled, true),
+		kept(store.ActionQueued, store.CommandQueued, true), kept(store.ActionDone, store.CommandAcknowledged, false)}
 	tx(t, st, func(q store.Queries) error {
-		return q.Actions().Create(ctx, []store.DeviceAction{previous, latest, queued, kept(store.ActionDone, false), wiped})
-	})
-	if got, err := r.WithPIN(ctx, a.ID, d2.ID, "lock", 0); err != nil || !reflect.DeepEqual(got, []store.DeviceAction{queued, latest, previous}) {
-		t.Fatalf("WithPIN = %+v, %v; want %+v", got, err, []store.DeviceAction{queued, latest, previous})
-	}
-	if got, err := r.WithPIN(ctx, a.ID, d2.ID, "lock", 2); err != nil || len(got) != 2 || got[1].ID != latest.ID {
-		t.Fatalf("WithPIN limited to 2 = %+v, %v", got, err)
-	}
-	for what, c := range map[string]struct{ tenant, device string }{"a device without one": {a.ID, d1.ID}, "another tenant": {b.ID, d2.ID}} {
-		if got, err := r.WithPIN(ctx, c.tenant, c.device, "lock", 0); err != nil || len(got) != 0 {
-			t.Fatalf("WithPIN of %s = %+v, %v", what, got, err)
+		if err := q.Actions().Create(ctx, append([]store.DeviceAction{acked, fetched}, newer...)); err != nil {
+			return err
 		}
+		for i, c := range cmds {
+			queued := c
+			queued.State = store.CommandQueued
+			if err := q.Commands().Enqueue(ctx, []store.Command{queued}, 100); err != nil {
+				return err
+			}
+			if c.State != store.CommandQueued { // each sent once, a minute apart
+				c.SentAt = micro(at.Add(time.Duration(i+2) * time.Minute))
+				if err := q.Commands().Update(ctx, c); err != nil {
+					return err
+				}
+			}
+		}
+		return nil
+	})
+	sentAt := func(a store.DeviceAction) time.Time {
+		c, err := st.Read().Commands().Get(ctx, a.TenantID, a.CommandID)
+		must(t, err)
+		return c.SentAt
 	}
+	if got, when, err := r.LastPINTaken(ctx, a.ID, d2.ID, "lock"); err != nil || got.ID != fetched.ID || !when.Equal(sentAt(fetched)) || when.IsZero() {
+		t.Fatalf("LastPINTaken = %s at %v, %v; want the fetched one (%s) at %v", got.ID, when, err, fetched.ID, sentAt(fetched))
+	}
+	answered, err := st.Read().Commands().Get(ctx, a.ID, fetched.CommandID)
+	must(t, err)
+	answered.State = store.CommandError
+	tx(t, st, func(q store.Queries) error { return q.Commands().Update(ctx, answered) })
+	if got, when, err := r.LastPINTaken(ctx, a.ID, d2.ID, "lock"); err != nil || !reflect.DeepEqual(got, acked) || !when.Equal(acked.UpdatedAt) {
+		t.Fatalf("LastPINTaken once the fetched one failed = %+v at %v, %v; want %+v", got, when, err, acked)
+	}
+	_, _, err = r.LastPINTaken(ctx, a.ID, d1.ID, "lock")
+	wantErr(t, err, store.ErrNotFound, "LastPINTaken of a device without one")
+	_, _, err = r.LastPINTaken(ctx, b.ID, d2.ID, "lock")
+	wantErr(t, err, store.ErrNotFound, "LastPINTaken from another tenant")
+	_, _, err = r.LastPINTaken(ctx, a.ID, d2.ID, "wipe")
+	wantErr(t, err, store.ErrNotFound, "LastPINTaken of another action")
 	if n, err := r.BatchDevices(ctx, a.ID, batch); err != nil || n != 2 {
 		t.Fatalf("BatchDevices = %d, %v; want 2 (two actions name one device)", n, err)
 	}
