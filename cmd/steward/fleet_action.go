@@ -42,25 +42,30 @@ func newActionPINCmd(r *remote) *cobra.Command {
 			"drew included; it needs the permission the action needs. ACTION-ID is in `steward action status`.",
 		Args: cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if strings.TrimSpace(reason) == "" {
-				return errors.New("--reason is required: who asked for the PIN, and why, is audited")
-			}
-			return r.call(cmd, func(a *apiCall) error {
-				var v api.ActionPINView
-				p := tenantPath(a.tenant, "/devices/"+pathSegment(args[0])+"/actions/"+pathSegment(args[1])+"/pin")
-				if err := a.do("POST", p, api.ActionPINRequest{Reason: reason}, &v); err != nil {
-					return err
-				}
-				if r.json {
-					return printJSON(cmd.OutOrStdout(), v)
-				}
-				fmt.Fprintln(cmd.OutOrStdout(), v.PIN)
-				return nil
-			})
+			return revealPIN(r, cmd, reason, "/devices/"+pathSegment(args[0])+"/actions/"+pathSegment(args[1])+"/pin")
 		},
 	}
 	cmd.Flags().StringVar(&reason, "reason", "", "why the PIN is needed (required; audited)")
 	return cmd
+}
+
+// revealPIN asks the tenant's path (a PIN route) for a Find My PIN with
+// reason, and prints it.
+func revealPIN(r *remote, cmd *cobra.Command, reason, path string) error {
+	if strings.TrimSpace(reason) == "" {
+		return errors.New("--reason is required: who asked for the PIN, and why, is audited")
+	}
+	return r.call(cmd, func(a *apiCall) error {
+		var v api.ActionPINView
+		if err := a.do("POST", tenantPath(a.tenant, path), api.ActionPINRequest{Reason: reason}, &v); err != nil {
+			return err
+		}
+		if r.json {
+			return printJSON(cmd.OutOrStdout(), v)
+		}
+		fmt.Fprintln(cmd.OutOrStdout(), v.PIN)
+		return nil
+	})
 }
 
 func newActionRunCmd(r *remote) *cobra.Command {

@@ -1,10 +1,7 @@
 package main
 
 import (
-	"errors"
-	"fmt"
 	"net/url"
-	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -60,20 +57,7 @@ func newActionDepartedPINCmd(r *remote) *cobra.Command {
 			"for a lock's PIN, device.wipe for a wipe's) on the whole tenant: the PIN outlives the Mac's groups.",
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if strings.TrimSpace(reason) == "" {
-				return errors.New("--reason is required: who asked for the PIN, and why, is audited")
-			}
-			return r.call(cmd, func(a *apiCall) error {
-				var v api.ActionPINView
-				if err := a.do("POST", tenantPath(a.tenant, "/departed-pins/"+pathSegment(args[0])+"/pin"), api.ActionPINRequest{Reason: reason}, &v); err != nil {
-					return err
-				}
-				if r.json {
-					return printJSON(cmd.OutOrStdout(), v)
-				}
-				fmt.Fprintln(cmd.OutOrStdout(), v.PIN)
-				return nil
-			})
+			return revealPIN(r, cmd, reason, "/departed-pins/"+pathSegment(args[0])+"/pin")
 		},
 	}
 	cmd.Flags().StringVar(&reason, "reason", "", "why the PIN is needed (required; audited)")
