@@ -25,7 +25,9 @@ import (
 // takes device d out of management: a company Mac keeps the PIN of its
 // erase, or of the lock it has not checked in since. It runs before the
 // protocol adapters cancel the device's commands (privacy.DepartingHook),
-// so a lock or erase fetched and still unanswered counts.
+// so a lock or erase fetched and still unanswered counts. A Mac that
+// removed its profile itself (CheckOut) was running past any lock: it was
+// seen then, so no lock's PIN is kept for it.
 func (s *Service) KeepPINPastDeparture(ctx context.Context, q store.Queries, d store.Device, serialIndex []byte) error {
 	if d.Platform != "macos" || privacy.Ownership(d.Ownership).PersonallyOwned() {
 		// An employee's own Mac is never sent a PIN Steward drew, and its

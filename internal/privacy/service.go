@@ -48,7 +48,8 @@ func (s *Service) OnDeviceLeft(h DeviceLeftHook) { s.left = append(s.left, h) }
 
 // DepartingHook runs inside the same transaction, before every
 // DeviceLeftHook: the device's commands are still as it left them (no
-// adapter has cancelled them yet). d is the device as it now is, and
+// adapter has cancelled them yet, but for a device that removed its
+// management profile itself, which it could only do while running). d is the device as it now is, and
 // serialIndex the blind index of the serial number it had until this
 // departure (nil if none, or if it went earlier, when the device started
 // leaving), for what must still find the hardware once its record is gone

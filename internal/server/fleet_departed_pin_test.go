@@ -22,8 +22,9 @@ import (
 // still needs its Find My PIN (erased, or deleted while silent at its
 // lock, even one whose acknowledgement of the lock never arrived) keeps
 // that PIN past its device record, found by the serial number on the Mac,
-// for a year; a Mac that checked in after its lock, was enrolled again
-// since, or put its lock off keeps none.
+// for a year; a Mac that checked in after its lock, was enrolled (or seen
+// under an earlier record) again since, put its lock off, or removed its
+// profile itself keeps none.
 func TestDepartedMacKeepsItsPIN(t *testing.T) {
 	storetest.ForEachEngine(t, func(t *testing.T, st store.Store) {
 		f := newFleet(t, st)
@@ -39,6 +40,9 @@ func TestDepartedMacKeepsItsPIN(t *testing.T) {
 		unanswered, unansweredID := f.enrol("corporate", "", "", intelMac)
 		replaced, replacedID := f.enrol("corporate", "", "", intelMac)
 		putOff, putOffID := f.enrol("corporate", "", "", intelMac)
+		checkedOut, checkedOutID := f.enrol("corporate", "", "", intelMac)
+		seenAgain, seenAgainID := f.enrol("corporate", "", "", intelMac)
+		_, earlierID := f.enrol("corporate", "", "", func(d *sim.Device) { intelMac(d); d.Serial = seenAgain.Serial })
 		// An earlier record of the Mac at its lock, left enrolled: no sign
 		// that the Mac got past its PIN.
 		f.enrol("corporate", "", "", func(d *sim.Device) { intelMac(d); d.Serial = atLock.Serial })
@@ -85,10 +89,27 @@ func TestDepartedMacKeepsItsPIN(t *testing.T) {
 		act(replacedID, actions.Lock, "531975")
 		f.poll(replaced)
 		f.enrol("corporate", "", "", func(d *sim.Device) { intelMac(d); d.Serial = replaced.Serial })
-		for _, id := range []string{atLockID, backID, unansweredID, replacedID, putOffID} {
+		// This one was unlocked and, minutes later, removed its management
+		// profile itself.
+		act(checkedOutID, actions.Lock, "314159")
+		f.poll(checkedOut)
+		f.app.MDM.SetClock(func() time.Time { return time.Now().Add(5 * time.Minute) })
+		if _, err := checkedOut.Checkin(f.ctx, checkedOut.CheckOut()); err != nil {
+			t.Fatal(err)
+		}
+		f.app.MDM.SetClock(time.Now)
+		// This one was unlocked and came back under an earlier record.
+		act(seenAgainID, actions.Lock, "271828")
+		f.poll(seenAgain)
+		if err := st.Tx(f.ctx, func(q store.Queries) error {
+			return q.Devices().Touch(f.ctx, f.tenant, earlierID, time.Now().Add(5*time.Minute))
+		}); err != nil {
+			t.Fatal(err)
+		}
+		for _, id := range []string{atLockID, backID, unansweredID, replacedID, putOffID, seenAgainID} {
 			act(id, actions.Delete, "")
 		}
-		for _, id := range []string{erasedID, atLockID, backID, unansweredID, replacedID, putOffID} {
+		for _, id := range []string{erasedID, atLockID, backID, unansweredID, replacedID, putOffID, checkedOutID} {
 			if d := f.device(f.owner, id); !(store.Device{State: d.State}).Left() {
 				t.Fatalf("device %s did not leave: %q", id, d.State)
 			}
@@ -145,14 +166,15 @@ func TestDepartedMacKeepsItsPIN(t *testing.T) {
 				t.Errorf("the %s PIN of the departed Mac: %d %s, want %s", c.action, r.status, r.body, c.pin)
 			}
 		}
-		for _, gone := range []string{backID, replacedID, putOffID} {
+		for _, gone := range []string{backID, replacedID, putOffID, checkedOutID, seenAgainID} {
 			if found, _ := list(f.owner, "?device_id="+gone); len(found.Items) != 0 {
 				t.Errorf("a PIN kept for a Mac unlocked since, or never locked: %+v", found.Items)
 			}
 		}
-		if notKept, err := st.Read().Audit().List(f.ctx, f.tenant, store.AuditFilter{Action: "device.action.pin.not_kept"}); err != nil ||
-			len(notKept) != 1 || notKept[0].TargetID != replacedID {
-			t.Errorf("the PIN not kept for the Mac enrolled again, on the audit record: %+v, %v", notKept, err)
+		notKept, err := st.Read().Audit().List(f.ctx, f.tenant, store.AuditFilter{Action: "device.action.pin.not_kept"})
+		if err != nil || len(notKept) != 2 || notKept[0].TargetID != replacedID || notKept[1].TargetID != seenAgainID ||
+			!strings.Contains(string(notKept[1].Details), earlierID) {
+			t.Errorf("the PINs not kept for the Macs back under management, on the audit record: %+v, %v", notKept, err)
 		}
 		if strings.Contains(string(storetest.AllValues(t, st)), "135790") {
 			t.Error("a kept PIN is stored in clear")

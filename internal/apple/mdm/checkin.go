@@ -421,6 +421,11 @@ func (s *Service) checkOut(ctx context.Context, q store.Queries, ch store.AppleC
 	if err != nil {
 		return err
 	}
+	// Its last sign of life: a Mac that removes its profile is past any
+	// lock it took, whose PIN then goes with its record.
+	if err := q.Devices().Touch(ctx, ch.TenantID, ch.DeviceID, s.clock()); err != nil {
+		return err
+	}
 	if err := s.changeChannel(ctx, q, ch, store.ChannelChange{At: s.clock()}); err != nil {
 		return err
 	}
