@@ -49,11 +49,11 @@ func (s *Service) KeepPINPastDeparture(ctx context.Context, q store.Queries, d s
 		return err
 	}
 	if again.ID != "" {
-		// Unlocked since and enrolled again under another record (this
-		// one is replaced): nothing will ask for this PIN.
+		// Unlocked since, and back under another record: nothing will
+		// ask for this PIN.
 		e := departureActor.Entry(d.TenantID, "device.action.pin.not_kept", "device", d.ID, audit.OutcomeSuccess)
-		e.Reason = "the Mac was enrolled again as another device after it took this lock or erase, so it was unlocked"
-		e.Details = map[string]any{"action_id": a.ID, "action": a.Action, "enrolled_again_as": again.ID}
+		e.Reason = "the Mac came back under management as another device record after it took this lock or erase, so it was unlocked"
+		e.Details = map[string]any{"action_id": a.ID, "action": a.Action, "back_as": again.ID}
 		return audit.Append(ctx, q, e)
 	}
 	now := s.clock()
