@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"slices"
 	"time"
 
 	"github.com/steward-mdm/steward/internal/apperr"
@@ -90,25 +89,6 @@ func managedAgain(ctx context.Context, q store.Queries, d store.Device, serialIn
 		}
 	}
 	return store.Device{}, nil
-}
-
-// SerialReported is an inventory hook: a Mac that reports its serial number
-// (enrolling, at Authenticate, or in its first answer) is running, so it got
-// past every PIN it took before, and the PINs kept for that serial number
-// go. Only a stored change of the serial number calls it, so reports that
-// repeat it cost nothing.
-func (s *Service) SerialReported(ctx context.Context, q store.Queries, d store.Device, changed []string) error {
-	if len(d.SerialIndex) == 0 || d.Gone() || !slices.Contains(changed, "device.serial_number") {
-		return nil
-	}
-	n, err := q.DepartedPINs().Forget(ctx, d.TenantID, d.SerialIndex, s.clock())
-	if err != nil || n == 0 {
-		return err
-	}
-	e := departureActor.Entry(d.TenantID, "device.action.pin.forgotten", "device", d.ID, audit.OutcomeSuccess)
-	e.Reason = "the Mac is under management again, so it got past the Find My PINs kept for it from before"
-	e.Details = map[string]any{"pins": n}
-	return audit.Append(ctx, q, e)
 }
 
 // DepartedPINs lists the PINs kept for Macs that left management, by the

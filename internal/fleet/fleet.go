@@ -27,8 +27,7 @@ type Services struct {
 // Wire builds the services and installs their hooks: inventory changes
 // move groups and compliance, enrolments join groups, command results
 // settle profiles and actions, a Mac leaving keeps the PIN it may still
-// ask for (until it reports under management again), and profiles vouch
-// for the certificates personal devices report.
+// ask for, and profiles vouch for the certificates personal devices report.
 func Wire(st store.Store, priv *privacy.Service, m *mdm.Service, sealer secrets.Sealer, log *slog.Logger) Services {
 	s := Services{
 		Devices: device.New(st, priv, m, sealer, log),
@@ -41,9 +40,6 @@ func Wire(st store.Store, priv *privacy.Service, m *mdm.Service, sealer secrets.
 	priv.Gate().Changed = func(ctx context.Context, q store.Queries, d store.Device, current []store.InventoryValue, changed []string) error {
 		d, err := s.Devices.InventoryChanged(ctx, q, d, current, changed)
 		if err != nil {
-			return err
-		}
-		if err := s.Actions.SerialReported(ctx, q, d, changed); err != nil {
 			return err
 		}
 		return s.Compliance.EvaluateDevice(ctx, q, d, current)

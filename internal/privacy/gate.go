@@ -201,7 +201,7 @@ func (g *Gate) Admit(ctx context.Context, q store.Queries, r Report) (Admitted, 
 			return Admitted{}, err
 		}
 	}
-	if err := g.indexDevice(ctx, q, &dev, r.Values, policy); err != nil {
+	if err := g.indexDevice(ctx, q, dev, r.Values, policy); err != nil {
 		return Admitted{}, err
 	}
 	if out.Stored > 0 && g.Changed != nil {
@@ -236,9 +236,8 @@ func recentlyConfirmed(stored, fresh store.InventoryValue) bool {
 }
 
 // indexDevice keeps the device's blind indexes of serial number and UDID,
-// so admins can find a device by them without either being stored in clear;
-// dev then holds them, for the change hook.
-func (g *Gate) indexDevice(ctx context.Context, q store.Queries, dev *store.Device, values []Observation, policy Policy) error {
+// so admins can find a device by them without either being stored in clear.
+func (g *Gate) indexDevice(ctx context.Context, q store.Queries, dev store.Device, values []Observation, policy Policy) error {
 	if g.Disabled || policy.Mode(Ownership(dev.Ownership), DeviceIdentity) == Drop {
 		return nil
 	}
@@ -268,7 +267,7 @@ func (g *Gate) indexDevice(ctx context.Context, q store.Queries, dev *store.Devi
 	if !changed {
 		return nil
 	}
-	return q.Devices().Update(ctx, *dev)
+	return q.Devices().Update(ctx, dev)
 }
 
 // NormaliseIdentifier is how serial numbers and UDIDs are compared: case and

@@ -485,9 +485,6 @@ type DepartedPINStore interface {
 	Get(ctx context.Context, tenantID, id string) (DepartedPIN, error)
 	// List returns a page of the tenant's PINs, by ID.
 	List(ctx context.Context, tenantID string, f DepartedPINFilter) ([]DepartedPIN, error)
-	// Forget deletes the tenant's PINs kept for the serial number's index
-	// that their Mac took before takenBefore, and counts them.
-	Forget(ctx context.Context, tenantID string, serialIndex []byte, takenBefore time.Time) (int, error)
 	// PurgeExpired deletes up to limit PINs that expired before now.
 	PurgeExpired(ctx context.Context, now time.Time, limit int) ([]PurgeCount, error)
 }

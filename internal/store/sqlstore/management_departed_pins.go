@@ -56,14 +56,6 @@ func (s departedPINStore) List(ctx context.Context, tenantID string, f store.Dep
 	return collect(rows, err, "listing departed Macs' PINs", scanDepartedPIN)
 }
 
-func (s departedPINStore) Forget(ctx context.Context, tenantID string, serialIndex []byte, takenBefore time.Time) (int, error) {
-	if len(serialIndex) == 0 {
-		return 0, fmt.Errorf("sqlstore: forgetting departed Macs' PINs: no serial number")
-	}
-	return s.q.exec(ctx, "forgetting departed Macs' PINs", `DELETE FROM departed_pins
-		WHERE tenant_id = $1 AND serial_index = $2 AND sent_at < $3`, tenantID, serialIndex, micros(takenBefore))
-}
-
 func (s departedPINStore) PurgeExpired(ctx context.Context, now time.Time, limit int) ([]store.PurgeCount, error) {
 	return s.q.purgeByID(ctx, "departed_pins", "departed_mac_pins", `expires_at < $1`, micros(now), limit)
 }

@@ -92,29 +92,4 @@ func testDepartedPINs(t *testing.T, st store.Store) {
 	if got := ids(list(store.DepartedPINFilter{})...); !reflect.DeepEqual(got, ids(p1, p3)) {
 		t.Errorf("List after the purge = %v, want %v", got, ids(p1, p3))
 	}
-	// Forget: the serial number's PINs taken before the time, in the tenant.
-	other := pin(b.ID, "dev-9", serial, at.Add(365*24*time.Hour))
-	tx(t, st, func(q store.Queries) error { return q.DepartedPINs().Keep(ctx, other) })
-	for _, c := range []struct {
-		before time.Time
-		want   int
-	}{{at, 0}, {at.Add(time.Second), 2}} {
-		var n int
-		tx(t, st, func(q store.Queries) (err error) {
-			n, err = q.DepartedPINs().Forget(ctx, a.ID, serial, c.before)
-			return err
-		})
-		if n != c.want {
-			t.Errorf("Forget before %v = %d, want %d", c.before, n, c.want)
-		}
-	}
-	if got := list(store.DepartedPINFilter{}); len(got) != 0 {
-		t.Errorf("List after Forget = %+v", got)
-	}
-	if got, err := r.Get(ctx, b.ID, other.ID); err != nil || got.ID != other.ID {
-		t.Errorf("another tenant's PIN after Forget: %+v, %v", got, err)
-	}
-	if err := st.Tx(ctx, func(q store.Queries) error { _, err := q.DepartedPINs().Forget(ctx, a.ID, nil, at); return err }); err == nil {
-		t.Error("Forget without a serial number succeeded")
-	}
 }
