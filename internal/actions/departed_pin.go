@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"time"
 
 	"github.com/steward-mdm/steward/internal/apperr"
 	"github.com/steward-mdm/steward/internal/audit"
@@ -19,7 +18,9 @@ import (
 // could unlock it. So the PIN it may still ask for outlives the record,
 // for privacy.DepartedPINRetention, with nothing of a person: the serial
 // number's blind index (to find it from the Mac in hand) and the PIN,
-// sealed as before.
+// sealed as before. Nothing a device reports makes Steward drop it
+// earlier: a serial number is the device's own claim, and a device enrolled
+// with another Mac's would otherwise cost that Mac its PIN.
 
 // KeepPINPastDeparture is a privacy hook, run in the transaction that
 // takes device d out of management: a company Mac keeps the PIN of its
@@ -44,18 +45,6 @@ func (s *Service) KeepPINPastDeparture(ctx context.Context, q store.Queries, d s
 	if err != nil {
 		return err
 	}
-	again, err := managedAgain(ctx, q, d, serialIndex, at)
-	if err != nil {
-		return err
-	}
-	if again.ID != "" {
-		// Unlocked since, and back under another record: nothing will
-		// ask for this PIN.
-		e := departureActor.Entry(d.TenantID, "device.action.pin.not_kept", "device", d.ID, audit.OutcomeSuccess)
-		e.Reason = "the Mac came back under management as another device record after it took this lock or erase, so it was unlocked"
-		e.Details = map[string]any{"action_id": a.ID, "action": a.Action, "back_as": again.ID}
-		return audit.Append(ctx, q, e)
-	}
 	now := s.clock()
 	if err := q.DepartedPINs().Keep(ctx, store.DepartedPIN{ID: a.ID, TenantID: d.TenantID, DeviceID: d.ID, SerialIndex: serialIndex,
 		Action: a.Action, SealedPIN: a.SealedPIN, SentAt: at, KeptAt: now, ExpiresAt: now.Add(privacy.DepartedPINRetention)}); err != nil {
@@ -69,27 +58,6 @@ func (s *Service) KeepPINPastDeparture(ctx context.Context, q store.Queries, d s
 
 // departureActor keeps a departed Mac's PIN in the audit log.
 var departureActor = iam.Actor{Type: store.ActorSystem, ID: "departed-pins"}
-
-// managedAgain returns the record under which the Mac of departing record
-// d, which took its PIN at at, came back under management since: another
-// record with its serial number, enrolled after at or seen since. An older
-// record left enrolled (a re-enrolment an admin has not reviewed) is no
-// sign the Mac got past its PIN. The zero Device when none.
-func managedAgain(ctx context.Context, q store.Queries, d store.Device, serialIndex []byte, at time.Time) (store.Device, error) {
-	if len(serialIndex) == 0 {
-		return store.Device{}, nil
-	}
-	same, err := q.Devices().List(ctx, d.TenantID, store.DeviceFilter{SerialIndex: serialIndex, Page: store.Page{Limit: 10}})
-	if err != nil {
-		return store.Device{}, err
-	}
-	for _, o := range same {
-		if o.ID != d.ID && o.State == store.DeviceEnrolled && (o.EnrolledAt.After(at) || o.LastSeenAt.After(at.Add(time.Minute))) {
-			return o, nil
-		}
-	}
-	return store.Device{}, nil
-}
 
 // DepartedPINs lists the PINs kept for Macs that left management, by the
 // serial number on the Mac in hand and by the device ID its record had;
