@@ -20,7 +20,9 @@ var staleActor = iam.Actor{Type: store.ActorSystem, ID: "stale-devices"}
 type StaleResult struct {
 	Flagged int `json:"flagged"`
 	Retired int `json:"retired"`
-	// Held counts Macs waiting at a lock with a kept PIN, not retired.
+	// Held counts Macs waiting at a lock with a kept PIN, not retired;
+	// once a tenant's retire bound is reached, the rest of its flagged
+	// devices, held ones among them, are looked at in the next sweep.
 	Held int `json:"held"`
 }
 

@@ -17,8 +17,9 @@ import (
 // TestStaleDevices: a device silent for longer than the tenant allows is
 // flagged, then retired with its personal data erased; a device still
 // checking in is left alone, and so is a Mac silent since a lock whose PIN
-// Steward keeps (it waits for someone to enter the PIN), but not one that
-// checked in after its lock.
+// Steward keeps (it waits for someone to enter the PIN), acknowledged or
+// fetched without its answer arriving, but not one that checked in after
+// its lock.
 func TestStaleDevices(t *testing.T) {
 	storetest.ForEachEngine(t, func(t *testing.T, st store.Store) {
 		f := newFleet(t, st)
@@ -33,6 +34,7 @@ func TestStaleDevices(t *testing.T) {
 		_, returnerID := f.enrol("corporate", "", "", nil)
 		lockedMac, lockedID := f.enrol("corporate", "", "", func(d *sim.Device) { mac(d); d.IntelMac = true })
 		unlockedMac, unlockedID := f.enrol("corporate", "", "", func(d *sim.Device) { mac(d); d.IntelMac = true })
+		fetchedMac, fetchedID := f.enrol("corporate", "", "", func(d *sim.Device) { mac(d); d.IntelMac = true })
 		for _, m := range []struct {
 			sim *sim.Device
 			id  string
@@ -43,6 +45,12 @@ func TestStaleDevices(t *testing.T) {
 			if m.sim.LockPIN != "482913" {
 				t.Fatalf("the Mac was not locked: %q", m.sim.LockPIN)
 			}
+		}
+		// This Mac fetched its lock and locked; its answer never arrived.
+		f.must(201, f.owner, "POST", f.path("/devices/"+fetchedID+"/actions"),
+			api.DeviceActionRequest{Action: actions.Lock, Reason: "left on the night train", Options: actions.Options{PIN: "864200"}}, nil)
+		if _, err := fetchedMac.Send(f.ctx, map[string]any{"Status": "Idle", "UDID": fetchedMac.UDID}); err != nil {
+			t.Fatal(err)
 		}
 		// A ladder does not lock the Mac again: it is at its lock already.
 		lockedDevice, err := st.Read().Devices().Get(f.ctx, f.tenant, lockedID)
@@ -87,7 +95,7 @@ func TestStaleDevices(t *testing.T) {
 		}); err != nil {
 			t.Fatal(err)
 		}
-		if res, err := f.app.Actions.SweepStale(f.ctx); err != nil || res.Flagged != 4 || res.Retired != 0 {
+		if res, err := f.app.Actions.SweepStale(f.ctx); err != nil || res.Flagged != 5 || res.Retired != 0 {
 			t.Fatalf("after 11 days: %+v %v", res, err)
 		}
 		// The returner comes back after being flagged: the flag goes.
@@ -104,24 +112,31 @@ func TestStaleDevices(t *testing.T) {
 			t.Errorf("last_seen_before=10d: %v", got)
 		}
 		at(19)
-		if res, err := f.app.Actions.SweepStale(f.ctx); err != nil || res.Retired != 2 || res.Held != 1 {
+		if res, err := f.app.Actions.SweepStale(f.ctx); err != nil || res.Retired != 2 || res.Held != 2 {
 			t.Fatalf("after 19 days: %+v %v", res, err)
 		}
 		at(20)
-		if res, err := f.app.Actions.SweepStale(f.ctx); err != nil || res.Retired != 0 || res.Held != 1 {
+		if res, err := f.app.Actions.SweepStale(f.ctx); err != nil || res.Retired != 0 || res.Held != 2 {
 			t.Fatalf("after 20 days: %+v %v", res, err)
 		}
-		if held, err := st.Read().Audit().List(f.ctx, f.tenant, store.AuditFilter{Action: "device.stale.retire_held"}); err != nil ||
-			len(held) != 1 || held[0].TargetID != lockedID {
-			t.Errorf("the hold on the audit record (once): %+v, %v", held, err)
+		held, err := st.Read().Audit().List(f.ctx, f.tenant, store.AuditFilter{Action: "device.stale.retire_held"})
+		if err != nil || len(held) != 2 || held[0].TargetID == held[1].TargetID {
+			t.Errorf("the holds on the audit record (once each): %+v, %v", held, err)
+		}
+		for _, e := range held {
+			if e.TargetID != lockedID && e.TargetID != fetchedID {
+				t.Errorf("a hold of another device: %+v", e)
+			}
 		}
 		for _, id := range []string{silentID, unlockedID} {
 			if d := f.device(f.owner, id); d.State != store.DeviceRetired {
 				t.Errorf("silent device after the retire period: %q", d.State)
 			}
 		}
-		if d := f.device(f.owner, lockedID); d.State != store.DeviceEnrolled || d.StaleSince == nil {
-			t.Errorf("the Mac silent since its lock: %q, stale since %v; want enrolled and flagged", d.State, d.StaleSince)
+		for _, id := range []string{lockedID, fetchedID} {
+			if d := f.device(f.owner, id); d.State != store.DeviceEnrolled || d.StaleSince == nil {
+				t.Errorf("the Mac silent since its lock: %q, stale since %v; want enrolled and flagged", d.State, d.StaleSince)
+			}
 		}
 		for _, id := range []string{activeID, returnerID} {
 			if d := f.device(f.owner, id); d.State != store.DeviceEnrolled || d.StaleSince != nil {
