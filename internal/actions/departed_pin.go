@@ -3,7 +3,6 @@ package actions
 import (
 	"context"
 	"errors"
-	"fmt"
 
 	"github.com/steward-mdm/steward/internal/apperr"
 	"github.com/steward-mdm/steward/internal/audit"
@@ -35,7 +34,7 @@ func (s *Service) KeepPINPastDeparture(ctx context.Context, q store.Queries, d s
 		// serial number would point at its owner.
 		return nil
 	}
-	a, at, err := pinTaken(ctx, q, d, Wipe)
+	a, at, err := q.Actions().LastPINTaken(ctx, d.TenantID, d.ID, string(Wipe))
 	if errors.Is(err, store.ErrNotFound) {
 		var held bool
 		if a, at, held, err = heldAtLock(ctx, q, d); err != nil || !held {
@@ -91,13 +90,8 @@ func (s *Service) RevealDepartedPIN(ctx context.Context, tenantID, id, reason st
 		if err != nil {
 			return err
 		}
-		if pin, err = s.sealer.Open(p.SealedPIN, pinAD(tenantID, p.ID)); err != nil {
-			return fmt.Errorf("actions: the PIN kept from action %s does not open: %w", p.ID, err)
-		}
-		e := actor.Entry(tenantID, "device.action.pin.reveal", "device", p.DeviceID, audit.OutcomeSuccess)
-		e.Reason = reason
-		e.Details = map[string]any{"action_id": p.ID, "action": p.Action, "departed": true}
-		return audit.Append(ctx, q, e)
+		pin, err = s.openPIN(ctx, q, tenantID, p.DeviceID, p.ID, p.Action, p.SealedPIN, true, reason, actor)
+		return err
 	})
 	return string(pin), err
 }

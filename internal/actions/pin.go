@@ -78,13 +78,26 @@ func (s *Service) RevealPIN(ctx context.Context, tenantID, deviceID, actionID, r
 		if err != nil || a.DeviceID != deviceID || a.SealedPIN == nil {
 			return apperr.NotFound("action with a Find My PIN")
 		}
-		if pin, err = s.sealer.Open(a.SealedPIN, pinAD(tenantID, a.ID)); err != nil {
-			return fmt.Errorf("actions: the PIN of action %s does not open: %w", a.ID, err)
-		}
-		e := actor.Entry(tenantID, "device.action.pin.reveal", "device", deviceID, audit.OutcomeSuccess)
-		e.Reason = reason
-		e.Details = map[string]any{"action_id": a.ID, "action": a.Action}
-		return audit.Append(ctx, q, e)
+		pin, err = s.openPIN(ctx, q, tenantID, deviceID, a.ID, a.Action, a.SealedPIN, false, reason, actor)
+		return err
 	})
 	return string(pin), err
+}
+
+// openPIN opens the PIN sealed onto device deviceID's action actionID and
+// records the reveal, for reason, in q; departed marks a PIN kept past the
+// device's record.
+func (s *Service) openPIN(ctx context.Context, q store.Queries, tenantID, deviceID, actionID, action string, sealed []byte,
+	departed bool, reason string, actor iam.Actor) ([]byte, error) {
+	pin, err := s.sealer.Open(sealed, pinAD(tenantID, actionID))
+	if err != nil {
+		return nil, fmt.Errorf("actions: the PIN of action %s does not open: %w", actionID, err)
+	}
+	e := actor.Entry(tenantID, "device.action.pin.reveal", "device", deviceID, audit.OutcomeSuccess)
+	e.Reason = reason
+	e.Details = map[string]any{"action_id": actionID, "action": action}
+	if departed {
+		e.Details["departed"] = true
+	}
+	return pin, audit.Append(ctx, q, e)
 }

@@ -107,9 +107,9 @@ func (s *Service) sweepOne(ctx context.Context, d store.Device, settings device.
 	if d.StaleSince.IsZero() {
 		done := ""
 		err := s.st.Tx(ctx, func(q store.Queries) error {
-			cur, err := q.Devices().Lock(ctx, d.TenantID, d.ID)
-			if err != nil || cur.State != store.DeviceEnrolled || !cur.LastSeenAt.Before(cutoff) || !cur.StaleSince.IsZero() {
-				return err // it came back, left, or another node flagged it
+			cur, still, err := stillAsListed(ctx, q, d, cutoff)
+			if err != nil || !still {
+				return err
 			}
 			if err := q.ManagedDevices().SetStaleSince(ctx, d.TenantID, d.ID, now); err != nil {
 				return err
@@ -127,9 +127,9 @@ func (s *Service) sweepOne(ctx context.Context, d store.Device, settings device.
 	reason := fmt.Sprintf("no check-in for %d days, stale for %d days (tenant setting)", int(now.Sub(d.LastSeenAt).Hours()/24), settings.RetireStaleAfterDays)
 	done := ""
 	err := s.st.Tx(ctx, func(q store.Queries) error {
-		cur, err := q.Devices().Lock(ctx, d.TenantID, d.ID)
-		if err != nil || cur.State != store.DeviceEnrolled || !cur.LastSeenAt.Before(cutoff) || cur.StaleSince.IsZero() {
-			return err // it came back
+		cur, still, err := stillAsListed(ctx, q, d, cutoff)
+		if err != nil || !still {
+			return err
 		}
 		lock, at, held, err := heldAtLock(ctx, q, cur)
 		if err != nil {
@@ -153,6 +153,18 @@ func (s *Service) sweepOne(ctx context.Context, d store.Device, settings device.
 	return done, err
 }
 
+// stillAsListed re-reads listed device d under its lock and reports
+// whether it is as the sweep's list showed it: enrolled, silent since before
+// cutoff, and flagged or not. It may have checked in, left, or been flagged
+// by another node meanwhile.
+func stillAsListed(ctx context.Context, q store.Queries, d store.Device, cutoff time.Time) (store.Device, bool, error) {
+	cur, err := q.Devices().Lock(ctx, d.TenantID, d.ID)
+	if err != nil {
+		return cur, false, err
+	}
+	return cur, cur.State == store.DeviceEnrolled && cur.LastSeenAt.Before(cutoff) && cur.StaleSince.IsZero() == d.StaleSince.IsZero(), nil
+}
+
 // auditHeldOnce records, once per lock (taken at at), that the sweep
 // holds d back from retirement: it keeps its data until an admin deletes
 // it.
@@ -171,13 +183,14 @@ func auditHeldOnce(ctx context.Context, q store.Queries, d store.Device, lock st
 }
 
 // heldAtLock reports whether d is a Mac that has not checked in since it
-// took lock, its newest lock whose PIN Steward keeps (pinTaken): it waits
-// at its firmware lock for that PIN.
+// took lock, its newest lock whose PIN Steward keeps: acknowledged, or
+// fetched and its answer lost on the way, since a Mac locks as it answers
+// (ActionStore.LastPINTaken). It waits at its firmware lock for that PIN.
 func heldAtLock(ctx context.Context, q store.Queries, d store.Device) (lock store.DeviceAction, at time.Time, held bool, err error) {
 	if d.Platform != "macos" {
 		return lock, at, false, nil
 	}
-	lock, at, err = pinTaken(ctx, q, d, Lock)
+	lock, at, err = q.Actions().LastPINTaken(ctx, d.TenantID, d.ID, string(Lock))
 	if errors.Is(err, store.ErrNotFound) {
 		return lock, at, false, nil
 	}
@@ -187,13 +200,4 @@ func heldAtLock(ctx context.Context, q store.Queries, d store.Device) (lock stor
 	// Taking it was the Mac's last exchange; its last-seen time may have
 	// been written up to a minute before.
 	return lock, at, !d.LastSeenAt.After(at.Add(time.Minute)), nil
-}
-
-// pinTaken returns device d's newest action of kind k whose kept PIN the
-// Mac took, and when: one it acknowledged, or one it fetched and has not
-// answered (its answer lost on the way), since a Mac locks or erases as it
-// answers. One it put off, failed, or never fetched does not count.
-// ErrNotFound when none.
-func pinTaken(ctx context.Context, q store.Queries, d store.Device, k Kind) (store.DeviceAction, time.Time, error) {
-	return q.Actions().LastPINTaken(ctx, d.TenantID, d.ID, string(k))
 }
