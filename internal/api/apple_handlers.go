@@ -127,7 +127,7 @@ type CommandRequest struct {
 	ITunesStoreID int64  `json:"itunes_store_id,omitempty"`
 	ManifestURL   string `json:"manifest_url,omitempty"`
 	// PurchaseMethod licenses an App Store app: 0 free (the default), 1 an
-	// Apps and Books (VPP) assignment. User-enrolled devices always get 1.
+	// Apps and Books (VPP) assignment. User-enrolled devices and Macs always get 1.
 	PurchaseMethod *int `json:"purchase_method,omitempty"`
 	// ProductVersion and InstallAction schedule an OS update.
 	ProductVersion string `json:"product_version,omitempty"`

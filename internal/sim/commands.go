@@ -134,6 +134,7 @@ var (
 		"InstallApplication.ManifestURL":            {"7.0", ""},
 		"InstallApplication.Options":                {"7.0", ""},
 		"InstallApplication.ManagementFlags":        {"", "11.0"},
+		"InstallApplication.InstallAsManaged":       {"-", "11.0"},
 		"RemoveApplication":                         {"5.0", "11.0"},
 		"DeviceLock.Message":                        {"7.0", "10.14"},
 		"DeviceLock.PhoneNumber":                    {"7.0", "11.5"},
@@ -427,20 +428,38 @@ func (d *Device) deviceInformation(cmd map[string]any) map[string]any {
 	return answers
 }
 
-// refuseApp is the error chain of an App Store app a device will not
-// install: under User Enrollment, one not sent as an Apps and Books (VPP)
-// assignment (Options.PurchaseMethod 1). Nil when it installs. The code
-// and text are the simulator's own.
+// refuseApp is the error chain of an app a device will not install, from
+// application.install.yaml; nil when it installs. App Store apps go only
+// as Apps and Books (VPP) assignments (Options.PurchaseMethod 1) under
+// User Enrollment and on a Mac. InstallAsManaged is macOS's, forbidden on
+// its User Enrollment with ManagementFlags; removing the app with the MDM
+// profile (ManagementFlags 1) needs it on a Mac, which the simulator
+// refuses without rather than install the app unmanaged. The code and
+// text are the simulator's own.
 func (d *Device) refuseApp(cmd map[string]any) []map[string]any {
-	if d.EnrollmentID == "" || cmd["ManifestURL"] != nil {
-		return nil
-	}
 	options, _ := cmd["Options"].(map[string]any)
-	if method, _ := options["PurchaseMethod"].(uint64); method == 1 {
+	method, _ := options["PurchaseMethod"].(uint64)
+	storeAppWithoutVPP := cmd["ManifestURL"] == nil && method != 1
+	_, asManaged := cmd["InstallAsManaged"]
+	managed, _ := cmd["InstallAsManaged"].(bool)
+	flags, _ := cmd["ManagementFlags"].(uint64)
+	userEnrolled := d.EnrollmentID != ""
+	var why string
+	switch {
+	case storeAppWithoutVPP && userEnrolled:
+		why = "User Enrollment installs only apps assigned through Apps and Books."
+	case storeAppWithoutVPP && d.mac():
+		why = "A Mac installs App Store apps only as Apps and Books assignments."
+	case asManaged && !d.mac():
+		why = "The key InstallAsManaged is not supported on this device."
+	case d.mac() && userEnrolled && (asManaged || flags != 0):
+		why = "InstallAsManaged and ManagementFlags are not allowed on a User Enrollment."
+	case d.mac() && flags&1 != 0 && !managed:
+		why = "Removing the app with the MDM profile needs InstallAsManaged."
+	default:
 		return nil
 	}
-	return []map[string]any{{"ErrorCode": 12064, "ErrorDomain": "MCMDMErrorDomain",
-		"LocalizedDescription": "User Enrollment installs only apps assigned through Apps and Books."}}
+	return []map[string]any{{"ErrorCode": 12064, "ErrorDomain": "MCMDMErrorDomain", "LocalizedDescription": why}}
 }
 
 // Send posts one command-endpoint message (a result or Idle) as the device

@@ -66,8 +66,9 @@ type DeviceFacts struct {
 // rules (no location or lost mode outside corporate devices, no full wipe
 // unless the policy and, on personal devices, the employee allowed it).
 // Then Apple's rules for the device's system, enrolment and supervision
-// (commandSupport): a command the device would refuse is refused here, and
-// keys its system does not use are left out.
+// (commandSupport): a command the device would refuse is refused here,
+// keys its system does not use are left out, and an app goes to a Mac the
+// way macOS installs a managed one (appForMac).
 func RequestFor(req mdmproto.Request, d store.Device, settings privacy.Settings, facts DeviceFacts) (mdmproto.Request, error) {
 	r, err := ownershipRules(req, d, settings, facts.FullWipeConsented)
 	if err != nil {

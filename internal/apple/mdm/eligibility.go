@@ -178,12 +178,13 @@ func forPlatform(r mdmproto.Request, d store.Device) (mdmproto.Request, error) {
 		}
 		return r, nil
 	case mdmproto.InstallApplication:
-		// application.install.yaml: ManagementFlags is macOS 11's, and
-		// forbidden on its User Enrollment; iOS names apps by bundle ID or
-		// manifest and takes Options (the purchase method) from 7.0.
-		if sys == osMacOS && (privacy.Ownership(d.Ownership) == privacy.UserEnrolled || !runsAtLeast(d, "11.0")) {
-			r.ManagementFlags = 0
+		if sys == osMacOS {
+			r = appForMac(r, d)
+		} else {
+			r.InstallAsManaged = false // application.install.yaml: n/a on iOS, which manages every app MDM installs
 		}
+		// iOS names apps by bundle ID or manifest and takes Options (the
+		// purchase method) from 7.0.
 		if min := since(d, "7.0", ""); (r.Identifier != "" || r.ManifestURL != "" || r.PurchaseMethod != 0) && !runsAtLeast(d, min) {
 			return nil, tooOld(d, "InstallApplication with Identifier, ManifestURL or Options", min)
 		}
@@ -195,6 +196,30 @@ func forPlatform(r mdmproto.Request, d store.Device) (mdmproto.Request, error) {
 		return updatesForMac(r, d)
 	}
 	return r, nil
+}
+
+// appForMac sends an app to Mac d the way macOS installs one as Steward's,
+// per application.install.yaml. From the App Store only as an Apps and
+// Books assignment: purchase method 0 is iOS's, and a Mac refuses it. As
+// a managed app (InstallAsManaged, macOS 11): without it the Mac installs
+// it unmanaged, so ManagementFlags' removal with the profile, which needs
+// it, does nothing, RemoveApplication and ManagedApplicationList do not
+// reach it, and retiring the Mac leaves the app and its data behind. User
+// Enrollment forbids InstallAsManaged and ManagementFlags. Before macOS 11
+// a Mac has no managed apps: it gets the app unmanaged, without the keys
+// (it would refuse them), as the admin asked for the app; the app stays
+// when the Mac leaves management. An unknown version counts as 11 or
+// later (runsAtLeast).
+func appForMac(r mdmproto.InstallApplication, d store.Device) mdmproto.InstallApplication {
+	if r.ManifestURL == "" {
+		r.PurchaseMethod = mdmproto.PurchaseVPP
+	}
+	managed := privacy.Ownership(d.Ownership) != privacy.UserEnrolled && runsAtLeast(d, "11.0")
+	r.InstallAsManaged = managed
+	if !managed {
+		r.ManagementFlags = 0
+	}
+	return r
 }
 
 // macOnlyInstallActions are ScheduleOSUpdate install actions only macOS

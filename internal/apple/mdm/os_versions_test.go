@@ -80,7 +80,12 @@ func TestOSVersionMinimums(t *testing.T) {
 		{"erase on iOS 11.2", mdmproto.EraseDevice{PreserveDataPlan: true, DisallowProximitySetup: true}, phoneOn("11.2"), mdmproto.EraseDevice{PreserveDataPlan: true}},
 		{"update keys on macOS 12.1", update(mdmproto.OSUpdate{ProductKey: "MSU_UPDATE_21C52", InstallAction: "InstallLater", MaxUserDeferrals: 3, Priority: "High"}),
 			macOn("12.1"), update(mdmproto.OSUpdate{ProductKey: "MSU_UPDATE_21C52", InstallAction: "InstallLater", MaxUserDeferrals: 3})},
-		{"ManagementFlags on macOS 10.15", mdmproto.InstallApplication{ITunesStoreID: 1, ManagementFlags: 1}, macOn("10.15.7"), mdmproto.InstallApplication{ITunesStoreID: 1}},
+		{"ManagementFlags on macOS 10.15", mdmproto.InstallApplication{ITunesStoreID: 1, ManagementFlags: 1}, macOn("10.15.7"),
+			mdmproto.InstallApplication{ITunesStoreID: 1, PurchaseMethod: mdmproto.PurchaseVPP}},
+		{"a managed app on macOS 11.0", mdmproto.InstallApplication{ITunesStoreID: 1, ManagementFlags: 1}, macOn("11.0"),
+			mdmproto.InstallApplication{ITunesStoreID: 1, ManagementFlags: 1, PurchaseMethod: mdmproto.PurchaseVPP, InstallAsManaged: true}},
+		{"a managed app on an unknown macOS", mdmproto.InstallApplication{ManifestURL: "https://apps.example.com/m.plist", ManagementFlags: 1}, macOn(""),
+			mdmproto.InstallApplication{ManifestURL: "https://apps.example.com/m.plist", ManagementFlags: 1, InstallAsManaged: true}},
 	}
 	for _, c := range taken {
 		got, err := mdm.RequestFor(c.req, c.d, everything, supervisedFacts)

@@ -109,23 +109,27 @@ const (
 type PurchaseMethod int
 
 const (
-	// PurchaseFree is for free apps and legacy VPP redemption codes (iOS
-	// only), and Apple's default: it is left out of the command.
+	// PurchaseFree is for free apps and legacy VPP redemption codes, and
+	// Apple's default: it is left out of the command. iOS only: a Mac
+	// refuses it.
 	PurchaseFree PurchaseMethod = 0
 	// PurchaseVPP installs an app assigned through Apps and Books (VPP),
-	// the only kind User Enrollment installs.
+	// the only kind User Enrollment and macOS install from the App Store.
 	PurchaseVPP PurchaseMethod = 1
 )
 
 // InstallApplication installs an app from the App Store (ITunesStoreID or
 // Identifier) or an enterprise app from a manifest (ManifestURL): exactly
-// one. PurchaseMethod applies to App Store apps only.
+// one. PurchaseMethod applies to App Store apps only. InstallAsManaged is
+// macOS's (11 and later, not on User Enrollment): without it a Mac installs
+// the app unmanaged, and ManagementFlagRemoveWithMDM needs it there.
 type InstallApplication struct {
-	ITunesStoreID   int64
-	Identifier      string
-	ManifestURL     string
-	ManagementFlags int
-	PurchaseMethod  PurchaseMethod
+	ITunesStoreID    int64
+	Identifier       string
+	ManifestURL      string
+	ManagementFlags  int
+	PurchaseMethod   PurchaseMethod
+	InstallAsManaged bool
 }
 
 // RemoveApplication removes the managed app with this bundle identifier.
@@ -355,13 +359,14 @@ func (r InstallApplication) wire() (any, error) {
 		return nil, err
 	}
 	return struct {
-		RequestType     RequestType `plist:"RequestType"`
-		ITunesStoreID   int64       `plist:"iTunesStoreID,omitempty"`
-		Identifier      string      `plist:"Identifier,omitempty"`
-		ManifestURL     string      `plist:"ManifestURL,omitempty"`
-		ManagementFlags int         `plist:"ManagementFlags,omitempty"`
-		Options         *appOptions `plist:"Options,omitempty"`
-	}{r.RequestType(), r.ITunesStoreID, r.Identifier, r.ManifestURL, r.ManagementFlags, options}, nil
+		RequestType      RequestType `plist:"RequestType"`
+		ITunesStoreID    int64       `plist:"iTunesStoreID,omitempty"`
+		Identifier       string      `plist:"Identifier,omitempty"`
+		ManifestURL      string      `plist:"ManifestURL,omitempty"`
+		ManagementFlags  int         `plist:"ManagementFlags,omitempty"`
+		InstallAsManaged bool        `plist:"InstallAsManaged,omitempty"`
+		Options          *appOptions `plist:"Options,omitempty"`
+	}{r.RequestType(), r.ITunesStoreID, r.Identifier, r.ManifestURL, r.ManagementFlags, r.InstallAsManaged, options}, nil
 }
 
 type appOptions struct {

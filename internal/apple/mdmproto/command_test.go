@@ -92,6 +92,8 @@ func TestBuildCommands(t *testing.T) {
 			map[string]any{"iTunesStoreID": 361309726, "ManagementFlags": 5}},
 		{InstallApplication{ManifestURL: "https://apps.example.com/expenses/manifest.plist"},
 			map[string]any{"ManifestURL": "https://apps.example.com/expenses/manifest.plist"}},
+		{InstallApplication{ITunesStoreID: 361309726, ManagementFlags: ManagementFlagRemoveWithMDM, PurchaseMethod: PurchaseVPP, InstallAsManaged: true},
+			map[string]any{"iTunesStoreID": 361309726, "ManagementFlags": 1, "InstallAsManaged": true, "Options": map[string]any{"PurchaseMethod": 1}}},
 		{InstallApplication{ITunesStoreID: 361309726, PurchaseMethod: PurchaseVPP},
 			map[string]any{"iTunesStoreID": 361309726, "Options": map[string]any{"PurchaseMethod": 1}}},
 		{InstallApplication{Identifier: "com.example.expenses", PurchaseMethod: PurchaseFree},
