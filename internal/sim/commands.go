@@ -67,9 +67,9 @@ func (d *Device) reinstallEnrolment(ctx context.Context, cmd map[string]any) (bo
 		return false, nil // another profile
 	}
 	// As a device does, the management payload of the profile it replaces
-	// must stay as it was.
+	// must stay as it was, but for access rights taken away.
 	const perUser = "com.apple.mdm.per-user-connections" // Apple: must not be added or removed on an update
-	if info.topic != d.profile.topic || info.accessRights != d.profile.accessRights || info.checkinURL != d.profile.checkinURL ||
+	if info.topic != d.profile.topic || info.accessRights&^d.profile.accessRights != 0 || info.checkinURL != d.profile.checkinURL ||
 		slices.Contains(info.capabilities, perUser) != slices.Contains(d.profile.capabilities, perUser) {
 		return true, errors.New("the new MDM payload does not match the old payload")
 	}

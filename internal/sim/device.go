@@ -311,6 +311,16 @@ func (d *Device) Sign(body []byte) (string, error) {
 // Certificate is the device's identity certificate.
 func (d *Device) Certificate() *x509.Certificate { return d.cert }
 
+// AccessRights are what the MDM payload of the device's enrolment profile
+// grants.
+func (d *Device) AccessRights() uint64 { return d.profile.accessRights }
+
+// ProfileAccessRights reads what a downloaded enrolment profile grants.
+func ProfileAccessRights(signed []byte) (uint64, error) {
+	p, err := readProfile(signed)
+	return p.accessRights, err
+}
+
 // EscapedPEM is cert as nginx forwards a client certificate
 // ($ssl_client_escaped_cert): URL-escaped PEM.
 func EscapedPEM(cert *x509.Certificate) string {

@@ -28,8 +28,8 @@ type Enrolment struct {
 	// AllowFullWipe: the employee allowed erasing this (personal) device
 	// when accepting the notice.
 	AllowFullWipe bool
-	// AccessRights are those of the last enrolment profile built for it
-	// (0: none recorded); a renewal's profile grants the same.
+	// AccessRights are those its device was granted: by the profile it
+	// installed, or fewer by a renewal's (0: none recorded).
 	AccessRights int
 	SecretHash   []byte // hash of the link secret
 	State        string
@@ -63,8 +63,8 @@ type EnrolmentStore interface {
 	// enrolment's device, whatever its state. Nothing grants it again but
 	// a new enrolment.
 	TakeBackFullWipe(ctx context.Context, tenantID, id string) error
-	// SetAccessRights records the access rights of the profile built for an
-	// accepted enrolment; ErrNotFound when it is not accepted (any more).
+	// SetAccessRights records the access rights the enrolment's device was
+	// granted; ErrNotFound when the tenant has no such enrolment.
 	SetAccessRights(ctx context.Context, tenantID, id string, rights int) error
 	// Use marks an accepted enrolment used by deviceID; ErrConflict when it
 	// is not accepted any more (of two racing devices, one wins).

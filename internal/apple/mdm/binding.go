@@ -10,7 +10,9 @@ import (
 	"math/big"
 	"time"
 
+	"github.com/steward-mdm/steward/internal/apple/mdmproto"
 	"github.com/steward-mdm/steward/internal/apple/scep"
+	"github.com/steward-mdm/steward/internal/privacy"
 	"github.com/steward-mdm/steward/internal/store"
 )
 
@@ -36,6 +38,10 @@ type certBinding struct {
 	// be used and is purged. Bindings written before it existed have none
 	// and stay until their tenant is deleted.
 	NotAfter time.Time `json:"not_after,omitzero"`
+	// Rights are the access rights of the profile that obtained a first
+	// certificate (scep.Issuance.Grant), recorded on the enrolment when
+	// the device authenticates; 0 when none were carried.
+	Rights int `json:"rights,omitempty"`
 }
 
 // BindIssuedCertificate is the SCEP server's OnIssued hook: it remembers
@@ -57,8 +63,10 @@ func (s *Service) BindIssuedCertificate(ctx context.Context, q store.Queries, is
 			return err
 		}
 		binding.Renews = ch.CertFingerprint
-	} else if err := checkAccepted(ctx, q, issued.TenantID, issued.EnrolmentID, s.clock()); err != nil {
+	} else if err := checkAccepted(ctx, q, issued, s.clock()); err != nil {
 		return err
+	} else {
+		binding.Rights = issued.Grant
 	}
 	b, err := json.Marshal(binding)
 	if err != nil {
@@ -72,19 +80,57 @@ func (s *Service) BindIssuedCertificate(ctx context.Context, q store.Queries, is
 func deviceCommonName(enrolmentID string) string { return "steward-device-" + enrolmentID }
 
 // checkAccepted refuses a first certificate unless its enrolment was
-// accepted, or used by a device whose installation failed (retry.go).
-func checkAccepted(ctx context.Context, q store.Queries, tenantID, enrolmentID string, now time.Time) error {
-	e, err := q.Enrolments().Get(ctx, tenantID, enrolmentID)
+// accepted, or used by a device whose installation failed (retry.go), and
+// the profile that obtained it may still be installed (grantRefusal).
+func checkAccepted(ctx context.Context, q store.Queries, issued scep.Issuance, now time.Time) error {
+	e, err := q.Enrolments().Get(ctx, issued.TenantID, issued.EnrolmentID)
 	if errors.Is(err, store.ErrNotFound) {
 		return scep.Refuse("the enrolment no longer exists")
 	}
-	if err != nil || e.State == EnrolmentAccepted {
+	if err != nil {
 		return err
 	}
-	if _, last, err := lastAttempt(ctx, q, e, now); err != nil || last == attemptFailed {
+	if e.State != EnrolmentAccepted {
+		if _, last, err := lastAttempt(ctx, q, e, now); err != nil || last != attemptFailed {
+			if err != nil {
+				return err
+			}
+			return scep.Refuse("the enrolment is " + e.State + ", not accepted")
+		}
+	}
+	refusal, err := grantRefusal(ctx, q, e, issued.Grant)
+	if err != nil || refusal == "" {
 		return err
 	}
-	return scep.Refuse("the enrolment is " + e.State + ", not accepted")
+	return scep.Refuse(refusal)
+}
+
+// grantRefusal says why a profile of enrolment e granting rights may no
+// longer be installed, or "" when it may: a profile downloaded stays
+// usable for its challenge's hour, in which its person may have withdrawn
+// their consent, the notice may have changed, or the rights it grants may
+// have become more than the enrolment may have (the full wipe taken back,
+// the policy narrowed). rights 0: none were recorded with it.
+func grantRefusal(ctx context.Context, q store.Queries, e store.Enrolment, rights int) (string, error) {
+	o := privacy.Ownership(e.Ownership)
+	if e.SubjectID == "" && o != privacy.Personal {
+		return "", nil // nobody's consent, and every right its class has
+	}
+	settings, _, err := privacy.LoadSettings(ctx, q, e.TenantID)
+	if err != nil {
+		return "", err
+	}
+	inForce, err := consentInForce(ctx, q, e, settings)
+	if err != nil {
+		return "", err
+	}
+	if !inForce {
+		return "the person's consent to the current notice is not in force (withdrawn, or the notice changed since the profile was downloaded)", nil
+	}
+	if mdmproto.AccessRights(rights)&^grantableRights(e, settings.Policy, true) != 0 {
+		return "the profile grants more than the enrolment now allows (the policy, or the answer on a full wipe, changed since it was downloaded)", nil
+	}
+	return "", nil
 }
 
 // checkRenewable refuses to renew the certificate of a device that left

@@ -229,9 +229,12 @@ func (s *Service) authenticate(ctx context.Context, cert *x509.Certificate, m *m
 		switch e.State {
 		case EnrolmentAccepted:
 		case store.EnrolmentUsed:
-			return s.authenticateAgain(ctx, q, e, cert, m)
+			return s.authenticateAgain(ctx, q, e, b.Rights, cert, m)
 		default:
 			return errEnrolmentUsed
+		}
+		if err := checkGrant(ctx, q, e, b.Rights); err != nil {
+			return err
 		}
 		actor := iam.Actor{Type: store.ActorDevice, ID: "enrolment:" + e.ID}
 		d, err := s.priv.RegisterDeviceIn(ctx, q, e.TenantID, privacy.DeviceInput{SubjectID: e.SubjectID, Ownership: e.Ownership,
@@ -261,17 +264,34 @@ func (s *Service) authenticate(ctx context.Context, cert *x509.Certificate, m *m
 			}
 			return err
 		}
-		return s.authenticated(ctx, q, e, d, cert, m, false)
+		return s.authenticated(ctx, q, e, d, b.Rights, cert, m, false)
 	})
 }
 
+// checkGrant refuses the first Authenticate of a profile that may no
+// longer be installed (grantRefusal): SCEP checked it seconds before, but
+// a consent withdrawn in between must not let the device in.
+func checkGrant(ctx context.Context, q store.Queries, e store.Enrolment, rights int) error {
+	refusal, err := grantRefusal(ctx, q, e, rights)
+	if err != nil || refusal == "" {
+		return err
+	}
+	return apperr.Forbidden("%s", refusal)
+}
+
 // authenticated finishes an Authenticate that created (or, again, took
-// over) device d's channel: the certificate's binding goes, and what the
-// device reported passes the privacy gate.
-func (s *Service) authenticated(ctx context.Context, q store.Queries, e store.Enrolment, d store.Device, cert *x509.Certificate,
+// over) device d's channel from a profile granting rights (0: not known),
+// which are recorded for the renewals: the certificate's binding goes, and
+// what the device reported passes the privacy gate.
+func (s *Service) authenticated(ctx context.Context, q store.Queries, e store.Enrolment, d store.Device, rights int, cert *x509.Certificate,
 	m *mdmproto.Authenticate, again bool) error {
 	if err := q.Settings().Delete(ctx, certBindingKey(Fingerprint(cert))); err != nil {
 		return err
+	}
+	if rights != 0 && rights != e.AccessRights {
+		if err := q.Enrolments().SetAccessRights(ctx, e.TenantID, e.ID, rights); err != nil {
+			return err
+		}
 	}
 	now := s.clock()
 	if _, err := s.priv.Gate().Admit(ctx, q, privacy.Report{TenantID: e.TenantID, DeviceID: d.ID, Source: "apple-mdm/Authenticate",

@@ -13,8 +13,8 @@ import (
 	"github.com/steward-mdm/steward/internal/apple/mdm"
 	"github.com/steward-mdm/steward/internal/apple/mdmproto"
 	"github.com/steward-mdm/steward/internal/iam"
-	"github.com/steward-mdm/steward/internal/iam/credential"
 	"github.com/steward-mdm/steward/internal/privacy"
+	"github.com/steward-mdm/steward/internal/sim"
 	"github.com/steward-mdm/steward/internal/store"
 	"github.com/steward-mdm/steward/internal/store/storetest"
 )
@@ -40,17 +40,16 @@ func TestProfileNeedsConsentInForce(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		_, _ = io.Copy(io.Discard, resp.Body)
+		signed, _ := io.ReadAll(resp.Body)
 		resp.Body.Close()
-		_, hash, err := credential.Parse(secret)
+		if resp.StatusCode != http.StatusOK {
+			return resp.StatusCode, 0
+		}
+		rights, err := sim.ProfileAccessRights(signed)
 		if err != nil {
 			t.Fatal(err)
 		}
-		e, err := f.st.Read().Enrolments().GetBySecretHash(f.ctx, hash)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return resp.StatusCode, mdmproto.AccessRights(e.AccessRights)
+		return resp.StatusCode, mdmproto.AccessRights(rights)
 	}
 	offersNotice := func(version int64) bool {
 		t.Helper()

@@ -74,44 +74,51 @@ func (s *Service) Profile(ctx context.Context, e store.Enrolment, topic string) 
 	if !ok {
 		return nil, errConsentNeeded
 	}
-	e.AllowFullWipe = wipeConsented(e, ok)
-	challenge, err := scep.IssueChallenge(ctx, q.Settings(), e.TenantID, e.ID, s.clock(), challengeTTL)
+	rights := grantableRights(e, settings.Policy, ok)
+	// The challenge carries what the profile grants: the certificate it
+	// obtains is refused if that became more than the enrolment may have,
+	// and the rights are recorded when the device authenticates with it.
+	challenge, err := scep.IssueChallenge(ctx, q.Settings(), e.TenantID, e.ID, int(rights), s.clock(), challengeTTL)
 	if err != nil {
 		return nil, err
 	}
-	var recorded mdmproto.AccessRights
-	if e.State == store.EnrolmentUsed {
-		// A retry (retry.go) grants what the enrolment recorded, which its
-		// renewals will carry, even if the policy changed since.
-		recorded = mdmproto.AccessRights(e.AccessRights)
+	return s.enrolmentProfile(ctx, q, e, challenge, topic, rights)
+}
+
+// grantableRights are the access rights a profile built now for e may
+// grant. A first installation gets what the ownership class and the policy
+// allow, the erase right only with the person's full-wipe answer in force
+// (consentInForce). A device that installed one (an identity renewal, a
+// retry) is granted what it was granted before, as Apple refuses an update
+// that adds a right, less the erase right once its person took their
+// answer back, which nothing gives again. Other narrowing of the policy is
+// enforced by the server rather than taken off the device, which no later
+// profile could give back.
+func grantableRights(e store.Enrolment, policy privacy.Policy, consentInForce bool) mdmproto.AccessRights {
+	o := privacy.Ownership(e.Ownership)
+	if e.State != store.EnrolmentUsed || e.AccessRights == 0 {
+		return accessRights(o, policy, wipeConsented(e, consentInForce))
 	}
-	profile, rights, err := s.enrolmentProfile(ctx, q, e, settings, challenge, topic, recorded)
-	if err != nil || int(rights) == e.AccessRights {
-		return profile, err
+	r := mdmproto.AccessRights(e.AccessRights)
+	if o == privacy.Personal && !e.AllowFullWipe {
+		r &^= mdmproto.AccessDeviceErase
 	}
-	// Remembered for the renewals: the device installs what it downloads.
-	// An enrolment used meanwhile keeps what its device installed.
-	if err := q.Enrolments().SetAccessRights(ctx, e.TenantID, e.ID, int(rights)); err != nil && !errors.Is(err, store.ErrNotFound) {
-		return nil, err
-	}
-	return profile, nil
+	return r
 }
 
 // enrolmentProfile builds and signs e's enrolment profile around a SCEP
-// challenge, granting rights, or when rights is 0 what e's ownership and
-// the policy in settings allow; it returns the profile and the rights it
-// grants. A device that installs it again over its installed one (same
-// PayloadIdentifier, server, topic and rights) keeps its management and
-// gets a new identity.
-func (s *Service) enrolmentProfile(ctx context.Context, q store.Queries, e store.Enrolment, settings privacy.Settings, challenge, topic string,
-	rights mdmproto.AccessRights) ([]byte, mdmproto.AccessRights, error) {
+// challenge, granting rights (grantableRights). A device that installs it
+// again over its installed one (same PayloadIdentifier, server and topic,
+// no right added) keeps its management and gets a new identity.
+func (s *Service) enrolmentProfile(ctx context.Context, q store.Queries, e store.Enrolment, challenge, topic string,
+	rights mdmproto.AccessRights) ([]byte, error) {
 	tenant, err := q.Tenants().Get(ctx, e.TenantID)
 	if err != nil {
-		return nil, 0, err
+		return nil, err
 	}
 	trust, err := s.tenantTrust(ctx, tenant.ID, true)
 	if err != nil {
-		return nil, 0, err
+		return nil, err
 	}
 	o := privacy.Ownership(e.Ownership)
 	base := s.cfg.PublicURL + "/mdm/" + tenant.ID
@@ -123,30 +130,26 @@ func (s *Service) enrolmentProfile(ctx context.Context, q store.Queries, e store
 		ServerURL: base + "/connect", CheckInURL: base + "/checkin", Topic: topic,
 		AccessRights: rights, EscrowsBootstrapToken: keepsBootstrapToken(o),
 	}
-	if rights == 0 {
-		p.AccessRights = accessRights(o, settings.Policy, e.AllowFullWipe)
-	}
 	if e.UserEnrollment {
 		sub, err := s.priv.Subject(ctx, q, e.TenantID, e.SubjectID)
 		if err != nil {
-			return nil, 0, err
+			return nil, err
 		}
 		prof, err := s.priv.OpenProfile(ctx, q, sub)
 		if err != nil {
-			return nil, 0, err
+			return nil, err
 		}
 		p.AssignedManagedAppleID = prof.AppleAccount()
 	}
 	raw, err := mdmproto.BuildEnrolmentProfile(p)
 	if err != nil {
-		return nil, 0, err
+		return nil, err
 	}
 	signer, key, chain, err := s.enrolmentSigner(trust, s.clock())
 	if err != nil {
-		return nil, 0, err
+		return nil, err
 	}
-	signed, err := mdmproto.SignProfile(raw, signer, key, chain)
-	return signed, p.AccessRights, err
+	return mdmproto.SignProfile(raw, signer, key, chain)
 }
 
 // EnrolmentProfileIdentifier is the PayloadIdentifier of the management

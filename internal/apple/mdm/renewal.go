@@ -109,17 +109,29 @@ func (s *Service) renewIdentity(ctx context.Context, ch store.AppleChannel, now 
 		if err := s.cancelRenewal(ctx, q, ch, now); err != nil {
 			return err
 		}
-		challenge, err := scep.IssueRenewalChallenge(ctx, q.Settings(), ch.TenantID, e.ID, now, renewalChallengeTTL)
-		if err != nil {
-			return err
-		}
 		settings, _, err := privacy.LoadSettings(ctx, q, e.TenantID)
 		if err != nil {
 			return err
 		}
-		profile, _, err := s.enrolmentProfile(ctx, q, e, settings, challenge, ch.Topic, mdmproto.AccessRights(e.AccessRights))
+		inForce, err := consentInForce(ctx, q, e, settings)
 		if err != nil {
 			return err
+		}
+		rights := grantableRights(e, settings.Policy, inForce)
+		challenge, err := scep.IssueRenewalChallenge(ctx, q.Settings(), ch.TenantID, e.ID, int(rights), now, renewalChallengeTTL)
+		if err != nil {
+			return err
+		}
+		profile, err := s.enrolmentProfile(ctx, q, e, challenge, ch.Topic, rights)
+		if err != nil {
+			return err
+		}
+		if e.AccessRights != 0 && int(rights) != e.AccessRights {
+			// Only ever fewer (grantableRights): what the device holds
+			// once it installs this, and all any later profile may grant.
+			if err := q.Enrolments().SetAccessRights(ctx, e.TenantID, e.ID, int(rights)); err != nil {
+				return err
+			}
 		}
 		// Steward's own enrolment profile holds nothing but the identity
 		// and the management the employee already accepted.

@@ -180,15 +180,22 @@ func TestRenewalKeepsTheGrantedRights(t *testing.T) {
 }
 
 // allowFullWipe changes whether the policy allows a full wipe of personal
-// devices, approved by a second admin as the policy requires.
+// devices.
 func (f *fixture) allowFullWipe(allowed bool) {
 	f.t.Helper()
+	f.changePolicy(privacy.Change{Ownership: privacy.Personal, FullWipe: &allowed})
+}
+
+// changePolicy applies changes, approved by a second admin when the
+// policy requires it.
+func (f *fixture) changePolicy(changes ...privacy.Change) {
+	f.t.Helper()
 	res, err := f.priv.RequestPolicyChange(f.ctx, f.tenant, privacy.PolicyChangeInput{Reason: "the works council agreed to this change",
-		Changes: []privacy.Change{{Ownership: privacy.Personal, FullWipe: &allowed}}}, "admin-a", admin)
+		Changes: changes}, "admin-a", admin)
 	if err == nil && !res.Applied {
 		res, err = f.priv.DecidePolicyChange(f.ctx, f.tenant, res.Approval.ID, privacy.DecideInput{Approve: true}, "admin-b", admin)
 	}
 	if err != nil || !res.Applied {
-		f.t.Fatalf("full wipe allowed %v: %+v, %v", allowed, res, err)
+		f.t.Fatalf("policy change %+v: %+v, %v", changes, res, err)
 	}
 }

@@ -68,7 +68,8 @@ var errInstalling = apperr.Conflict("a device is enrolling with this link right 
 // a failed installation takes over the pending record (new identity, and
 // the device index and topic it names now, in case another device tries);
 // anything else is refused.
-func (s *Service) authenticateAgain(ctx context.Context, q store.Queries, e store.Enrolment, cert *x509.Certificate, m *mdmproto.Authenticate) error {
+func (s *Service) authenticateAgain(ctx context.Context, q store.Queries, e store.Enrolment, rights int, cert *x509.Certificate,
+	m *mdmproto.Authenticate) error {
 	if !s.clock().Before(e.ExpiresAt) {
 		return apperr.Conflict("this enrolment link expired; ask your IT team for a new one")
 	}
@@ -81,6 +82,9 @@ func (s *Service) authenticateAgain(ctx context.Context, q store.Queries, e stor
 		return errInstalling
 	case attemptFinished:
 		return errEnrolmentUsed
+	}
+	if err := checkGrant(ctx, q, e, rights); err != nil {
+		return err
 	}
 	d, err := q.Devices().Lock(ctx, e.TenantID, ch.DeviceID)
 	if err != nil {
@@ -111,7 +115,7 @@ func (s *Service) authenticateAgain(ctx context.Context, q store.Queries, e stor
 			return err
 		}
 	}
-	return s.authenticated(ctx, q, e, d, cert, m, true)
+	return s.authenticated(ctx, q, e, d, rights, cert, m, true)
 }
 
 var errEnrolmentUsed = apperr.Conflict("this enrolment was already used or revoked")

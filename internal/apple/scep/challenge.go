@@ -23,6 +23,9 @@ type challengeRecord struct {
 	// Renewal: the certificate replaces the identity of a device already
 	// enrolled (OnIssued is told so), rather than starting an enrolment.
 	Renewal bool `json:"renewal,omitempty"`
+	// Grant is what the profile carrying the challenge granted, handed to
+	// OnIssued (Issuance.Grant); 0 for challenges stored before it was.
+	Grant int `json:"grant,omitempty"`
 }
 
 const challengeKeyPrefix = "scep-challenge:"
@@ -34,18 +37,19 @@ func challengeSettingKey(challenge string) string {
 
 // IssueChallenge returns a fresh single-use SCEP challenge for one
 // enrolment of tenantID, valid for ttl from now. It goes into the enrolment
-// profile. now must come from the clock the server checks challenges
-// against (Config.Now).
-func IssueChallenge(ctx context.Context, settings store.SettingStore, tenantID, enrolmentID string, now time.Time, ttl time.Duration) (string, error) {
-	return issueChallenge(ctx, settings, challengeRecord{TenantID: tenantID, EnrolmentID: enrolmentID, Expires: now.Add(ttl)})
+// profile, and grant, what that profile grants, goes to OnIssued with the
+// certificate the challenge obtains. now must come from the clock the
+// server checks challenges against (Config.Now).
+func IssueChallenge(ctx context.Context, settings store.SettingStore, tenantID, enrolmentID string, grant int, now time.Time, ttl time.Duration) (string, error) {
+	return issueChallenge(ctx, settings, challengeRecord{TenantID: tenantID, EnrolmentID: enrolmentID, Grant: grant, Expires: now.Add(ttl)})
 }
 
 // IssueRenewalChallenge is IssueChallenge for a device of the enrolment
 // that is already managed and gets a new identity through a re-issued
 // enrolment profile: the certificate it obtains is reported to OnIssued as
 // a renewal.
-func IssueRenewalChallenge(ctx context.Context, settings store.SettingStore, tenantID, enrolmentID string, now time.Time, ttl time.Duration) (string, error) {
-	return issueChallenge(ctx, settings, challengeRecord{TenantID: tenantID, EnrolmentID: enrolmentID, Expires: now.Add(ttl), Renewal: true})
+func IssueRenewalChallenge(ctx context.Context, settings store.SettingStore, tenantID, enrolmentID string, grant int, now time.Time, ttl time.Duration) (string, error) {
+	return issueChallenge(ctx, settings, challengeRecord{TenantID: tenantID, EnrolmentID: enrolmentID, Grant: grant, Expires: now.Add(ttl), Renewal: true})
 }
 
 func issueChallenge(ctx context.Context, settings store.SettingStore, rec challengeRecord) (string, error) {

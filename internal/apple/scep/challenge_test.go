@@ -56,7 +56,7 @@ func TestChallengeExpiresByTheServersClock(t *testing.T) {
 	if r := d.enrol(t, e.url(tenantA), ca, d.request(t, ca, scep.PKCSReq, subject("d"), e.challenge(tenantA, "enrol-clock"))); r.status != scep.SUCCESS {
 		t.Fatalf("a challenge issued an hour before the server's now: %s %s", r.status, r.failInfo)
 	}
-	renewal, err := IssueRenewalChallenge(context.Background(), e.settings, tenantA, "enrol-clock", e.now(), time.Hour)
+	renewal, err := IssueRenewalChallenge(context.Background(), e.settings, tenantA, "enrol-clock", 0, e.now(), time.Hour)
 	if err != nil {
 		t.Fatal(err)
 	}

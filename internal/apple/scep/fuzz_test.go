@@ -61,7 +61,7 @@ func FuzzPKCSReq(f *testing.F) {
 		return der
 	}
 	live := func(n string) string {
-		c, err := IssueChallenge(ctx, settings, tenantA, "enrol-fuzz-"+n, time.Now(), 24*time.Hour)
+		c, err := IssueChallenge(ctx, settings, tenantA, "enrol-fuzz-"+n, 0, time.Now(), 24*time.Hour)
 		if err != nil {
 			f.Fatal(err)
 		}

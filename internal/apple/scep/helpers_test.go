@@ -115,7 +115,7 @@ func (e *testEnv) now() time.Time { return time.Now().Add(time.Duration(e.offset
 
 func (e *testEnv) challenge(tenant, enrolment string) string {
 	e.t.Helper()
-	c, err := IssueChallenge(context.Background(), e.settings, tenant, enrolment, e.now(), time.Hour)
+	c, err := IssueChallenge(context.Background(), e.settings, tenant, enrolment, 0, e.now(), time.Hour)
 	if err != nil {
 		e.t.Fatal(err)
 	}

@@ -88,7 +88,8 @@ func (s *Server) handleRequest(ctx context.Context, ca *CA, ra *raKeys, msg *sce
 		if err != nil {
 			return Issuance{}, err
 		}
-		issued := Issuance{TenantID: ca.tenantID, EnrolmentID: granted.EnrolmentID, Certificate: cert, Renewal: granted.Renewal}
+		issued := Issuance{TenantID: ca.tenantID, EnrolmentID: granted.EnrolmentID, Certificate: cert, Renewal: granted.Renewal,
+			Grant: granted.Grant}
 		return issued, rememberIssued(ctx, q.Settings(), ca.tenantID, msg, cert, now)
 	})
 }

@@ -69,6 +69,9 @@ type Issuance struct {
 	// renewed or released, so the hook must check that this one is the
 	// device's current certificate.
 	Renews *x509.Certificate
+	// Grant is what the profile whose challenge obtained the certificate
+	// granted (IssueChallenge); 0 for a RenewalReq.
+	Grant int
 }
 
 // Server answers SCEP requests for every tenant.

@@ -85,7 +85,7 @@ func (s enrolmentStore) TakeBackFullWipe(ctx context.Context, tenantID, id strin
 
 func (s enrolmentStore) SetAccessRights(ctx context.Context, tenantID, id string, rights int) error {
 	return s.q.execOne(ctx, "recording enrolment access rights", `UPDATE enrolments SET access_rights = $3
-		WHERE tenant_id = $1 AND id = $2 AND state = 'accepted'`, tenantID, id, rights)
+		WHERE tenant_id = $1 AND id = $2`, tenantID, id, rights)
 }
 
 func (s enrolmentStore) Use(ctx context.Context, tenantID, id, deviceID string, at time.Time) error {
