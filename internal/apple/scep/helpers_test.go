@@ -49,6 +49,9 @@ type testEnv struct {
 	srv      *httptest.Server
 	offset   atomic.Int64 // server clock minus wall clock, in nanoseconds
 	hookErr  atomic.Pointer[error]
+	// hold, when set, stops the next issuance inside its transaction
+	// (race).
+	hold atomic.Pointer[issuanceHold]
 
 	mu       sync.Mutex
 	issued   []issuance
@@ -85,6 +88,10 @@ func newTestEnvOn(t *testing.T, st store.Store) *testEnv {
 		OnIssued: func(_ context.Context, _ store.Queries, iss Issuance) error {
 			if p := e.hookErr.Load(); p != nil {
 				return *p
+			}
+			if h := e.hold.Swap(nil); h != nil {
+				close(h.entered)
+				<-h.release
 			}
 			e.mu.Lock()
 			defer e.mu.Unlock()

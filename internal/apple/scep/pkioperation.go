@@ -83,7 +83,7 @@ func (s *Server) handleRequest(ctx context.Context, ca *CA, ra *raKeys, msg *sce
 	} else if err != nil {
 		return nil, err
 	}
-	return s.issue(ctx, ca, csr, success, func(q store.Queries, cert *x509.Certificate) (Issuance, error) {
+	reply, err := s.issue(ctx, ca, csr, success, func(q store.Queries, cert *x509.Certificate) (Issuance, error) {
 		granted, err := consumeChallenge(ctx, q.Settings(), ca.tenantID, msg.ChallengePassword, now)
 		if err != nil {
 			return Issuance{}, err
@@ -92,6 +92,18 @@ func (s *Server) handleRequest(ctx context.Context, ca *CA, ra *raKeys, msg *sce
 			Grant: granted.Grant}
 		return issued, rememberIssued(ctx, q.Settings(), ca.tenantID, msg, cert, now)
 	})
+	if errors.Is(err, errChallenge) {
+		// Spent since the read above: by this request's own first sending,
+		// if the client resent it before that one was answered.
+		cert, rerr := resentCertificate(ctx, read, ca.tenantID, msg, now)
+		if rerr != nil {
+			return nil, rerr
+		}
+		if cert != nil {
+			return success(cert)
+		}
+	}
+	return reply, err
 }
 
 // decrypt opens the request's envelope with whichever of the tenant's keys
@@ -150,7 +162,7 @@ func (s *Server) renew(ctx context.Context, ca *CA, msg *scep.PKIMessage, old *x
 	} else if err != nil {
 		return nil, fmt.Errorf("scep: reading issued certificate: %w", err)
 	}
-	return s.issue(ctx, ca, csr, success, func(q store.Queries, cert *x509.Certificate) (Issuance, error) {
+	reply, err := s.issue(ctx, ca, csr, success, func(q store.Queries, cert *x509.Certificate) (Issuance, error) {
 		enrolmentID, err := claimRenewal(ctx, q.Settings(), ca.tenantID, old.SerialNumber)
 		if err != nil {
 			return Issuance{}, err
@@ -158,6 +170,18 @@ func (s *Server) renew(ctx context.Context, ca *CA, msg *scep.PKIMessage, old *x
 		issued := Issuance{TenantID: ca.tenantID, EnrolmentID: enrolmentID, Certificate: cert, Renewal: true, Renews: old}
 		return issued, rememberRenewed(ctx, q.Settings(), ca.tenantID, msg, old, cert, now)
 	})
+	if errors.Is(err, errNotCurrent) {
+		// Claimed since the read above: by this renewal's own first
+		// sending, if the client resent it before that one was answered.
+		cert, rerr := renewedCertificate(ctx, read, ca.tenantID, msg, old, now)
+		if rerr != nil {
+			return nil, fmt.Errorf("scep: reading renewed certificate: %w", rerr)
+		}
+		if cert != nil {
+			return success(cert)
+		}
+	}
+	return reply, err
 }
 
 // issue signs csr and its CertRep, then in one transaction redeems what
