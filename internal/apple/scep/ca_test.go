@@ -160,7 +160,7 @@ func TestIssuingCA(t *testing.T) {
 	if _, err := cert.Verify(x509.VerifyOptions{Roots: ca.Roots(), KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}}); err != nil {
 		t.Fatalf("a certificate of the tenant CA itself no longer verifies: %v", err)
 	}
-	if err := recordIssued(ctx, e.settings, tenantA, cert.SerialNumber, "enrol-legacy"); err != nil {
+	if err := recordIssued(ctx, e.settings, tenantA, cert, "enrol-legacy"); err != nil {
 		t.Fatal(err)
 	}
 	d := renewer(t, cert, key)

@@ -128,7 +128,7 @@ func consumeChallenge(ctx context.Context, settings store.SettingStore, tenantID
 // and any that cannot be read (they could never be redeemed either): a
 // profile downloaded but never installed leaves its challenge behind. The
 // certificates kept for resends of redeemed challenges and of renewals go
-// after an hour.
+// after an hour, and the entries of issued certificates once they expired.
 // It says how many records it deleted.
 func PurgeExpiredChallenges(ctx context.Context, st store.Store, now time.Time) (int, error) {
 	n, err := store.PurgeSettings(ctx, st, challengeKeyPrefix, func(s store.Setting) bool {
@@ -139,8 +139,17 @@ func PurgeExpiredChallenges(ctx context.Context, st store.Store, now time.Time) 
 		return n, fmt.Errorf("scep: %w", err)
 	}
 	redeemed, err := purgeResends(ctx, st, now)
+	n += redeemed
 	if err != nil {
-		return n + redeemed, fmt.Errorf("scep: %w", err)
+		return n, fmt.Errorf("scep: %w", err)
 	}
-	return n + redeemed, nil
+	expired, err := store.PurgeSettings(ctx, st, issuedKeyPrefix, func(s store.Setting) bool {
+		rec := readIssued(s.Value)
+		return !rec.NotAfter.IsZero() && !now.Before(rec.NotAfter)
+	})
+	n += expired
+	if err != nil {
+		return n, fmt.Errorf("scep: %w", err)
+	}
+	return n, nil
 }

@@ -2,12 +2,16 @@ package scep
 
 import (
 	"context"
+	"crypto/x509"
+	"errors"
 	"fmt"
+	"math/big"
 	"testing"
 	"time"
 
 	"github.com/smallstep/scep"
 
+	"github.com/steward-mdm/steward/internal/store"
 	"github.com/steward-mdm/steward/internal/store/storetest"
 )
 
@@ -31,9 +35,29 @@ func TestPurgeExpiredChallenges(t *testing.T) {
 	if err := settings.Put(ctx, "scep-challenges-are-not-this", []byte("{")); err != nil {
 		t.Fatal(err)
 	}
+	// Issued certificates never used: the expired one's entry goes; the
+	// valid one's, and one written before entries held the expiry, stay.
+	expired := &x509.Certificate{SerialNumber: big.NewInt(1), NotAfter: now.Add(-time.Minute)}
+	valid := &x509.Certificate{SerialNumber: big.NewInt(2), NotAfter: now.Add(time.Hour)}
+	for _, c := range []*x509.Certificate{expired, valid} {
+		if err := recordIssued(ctx, settings, tenantA, c, "enrol-issued"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := settings.Put(ctx, issuedSettingKey(tenantA, big.NewInt(3)), []byte("enrol-older")); err != nil {
+		t.Fatal(err)
+	}
 	n, err := PurgeExpiredChallenges(ctx, st, now)
-	if err != nil || n != 4 {
-		t.Fatalf("PurgeExpiredChallenges = %d, %v; want the 3 expired and the unreadable one", n, err)
+	if err != nil || n != 5 {
+		t.Fatalf("PurgeExpiredChallenges = %d, %v; want the 3 expired, the unreadable one and the expired certificate's", n, err)
+	}
+	if _, err := settings.Get(ctx, issuedSettingKey(tenantA, expired.SerialNumber)); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("the expired certificate's entry survived: %v", err)
+	}
+	for serial, want := range map[int64]string{2: "enrol-issued", 3: "enrol-older"} {
+		if id, err := claimRenewal(ctx, settings, tenantA, big.NewInt(serial)); err != nil || id != want {
+			t.Errorf("certificate %d's entry after the purge: %q, %v; want %q", serial, id, err, want)
+		}
 	}
 	if again, err := PurgeExpiredChallenges(ctx, st, now); err != nil || again != 0 {
 		t.Fatalf("a second purge = %d, %v; want nothing left to purge", again, err)

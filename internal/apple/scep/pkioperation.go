@@ -208,7 +208,7 @@ func (s *Server) issue(ctx context.Context, ca *CA, csr *x509.CertificateRequest
 		if err := s.cfg.OnIssued(ctx, q, issued); err != nil {
 			return fmt.Errorf("scep: binding certificate to enrolment %s: %w", issued.EnrolmentID, err)
 		}
-		return recordIssued(ctx, q.Settings(), ca.tenantID, cert.SerialNumber, issued.EnrolmentID)
+		return recordIssued(ctx, q.Settings(), ca.tenantID, cert, issued.EnrolmentID)
 	})
 	if err != nil {
 		return nil, err
