@@ -36,6 +36,15 @@ const (
 	maxResponseBody       = 4 << 10
 )
 
+// A connection silent for connectionPingAfter is pinged, and closed if no
+// answer comes within connectionPingTimeout: APNs connections live for
+// hours, and one dropped on the way (a NAT or firewall forgetting it) would
+// otherwise only show as every push on it timing out.
+const (
+	connectionPingAfter   = 15 * time.Second
+	connectionPingTimeout = 5 * time.Second
+)
+
 // MaxTokenLen is the longest device token, in bytes, a push is sent to (and
 // a TokenUpdate may register): tokens are 32 today, but Apple documents them
 // as variable length.
@@ -141,6 +150,7 @@ func NewClient(cert *PushCertificate, opts ...Option) (*Client, error) {
 			GetClientCertificate: func(*tls.CertificateRequestInfo) (*tls.Certificate, error) { return &leaf, nil },
 		},
 		Protocols:           protocols,
+		HTTP2:               &http.HTTP2Config{SendPingTimeout: connectionPingAfter, PingTimeout: connectionPingTimeout},
 		ForceAttemptHTTP2:   true,
 		TLSHandshakeTimeout: 10 * time.Second,
 		IdleConnTimeout:     5 * time.Minute,
@@ -153,9 +163,11 @@ func (c *Client) Close() { c.http.CloseIdleConnections() }
 
 // Push sends every notification, at most the configured number at once, and
 // returns one Result per notification in the same order. Passing failures are
-// retried with back-off within the client's attempts and ctx. Once APNs refuses
-// the certificate (Fatal), notifications not yet sent are skipped and reported
-// Fatal with Reason ReasonSkipped.
+// retried with back-off within the client's attempts and ctx, but for 429,
+// which goes back to the caller's queue at once. Once APNs refuses the
+// certificate (Fatal), notifications not yet sent are skipped and reported
+// Fatal with Reason ReasonSkipped; once ctx ends, they are reported Retry
+// with Reason ReasonNotSent.
 func (c *Client) Push(ctx context.Context, notes []Notification) []Result {
 	results := make([]Result, len(notes))
 	if len(notes) == 0 {
@@ -177,6 +189,10 @@ func (c *Client) Push(ctx context.Context, notes []Notification) []Result {
 			for i := range next {
 				if fatal.Load() {
 					results[i] = Result{Outcome: Fatal, Reason: ReasonSkipped}
+					continue
+				}
+				if err := ctx.Err(); err != nil {
+					results[i] = Result{Outcome: Retry, Reason: ReasonNotSent, Err: err}
 					continue
 				}
 				results[i] = c.send(ctx, notes[i])
@@ -213,7 +229,10 @@ func (c *Client) send(ctx context.Context, n Notification) Result {
 	for attempt := 1; ; attempt++ {
 		r = c.attempt(ctx, target, expiration, body)
 		r.Attempts = attempt
-		if r.Outcome != Retry || attempt >= c.maxAttempts {
+		// A 429 is APNs asking for fewer pushes to this device: sending
+		// again within seconds would make it worse, so the caller's queue,
+		// spacing its retries, has it.
+		if r.Outcome != Retry || r.Status == http.StatusTooManyRequests || attempt >= c.maxAttempts {
 			return r
 		}
 		c.log.Debug("apns: retrying push", "status", r.Status, "reason", r.Reason, "attempt", attempt)

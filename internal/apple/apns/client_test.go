@@ -7,6 +7,7 @@ import (
 	"errors"
 	"log/slog"
 	"net"
+	"net/http"
 	"strconv"
 	"strings"
 	"sync"
@@ -63,7 +64,7 @@ func TestPushClassifiesProviderResponses(t *testing.T) {
 		tok("a2"): {{status: 400, reason: "BadDeviceToken"}},
 		tok("a3"): {{status: 400, reason: "DeviceTokenNotForTopic"}},
 		tok("a4"): {{status: 410, reason: "Unregistered", timestamp: deadAt}},
-		tok("a5"): {{status: 429, reason: "TooManyRequests"}, {status: 200}},
+		tok("a5"): {{status: 429, reason: "TooManyRequests"}, {status: 200}}, // the 200 would come on a retry, if one were sent
 		tok("a6"): {{status: 500, reason: "InternalServerError"}},
 		tok("a7"): {{status: 503, reason: "ServiceUnavailable"}, {status: 200}},
 		tok("a8"): {{status: 413, reason: "PayloadTooLarge"}},
@@ -91,7 +92,7 @@ func TestPushClassifiesProviderResponses(t *testing.T) {
 		{BadToken, 400, "BadDeviceToken", 1},
 		{BadToken, 400, "DeviceTokenNotForTopic", 1},
 		{Unregistered, 410, "Unregistered", 1},
-		{Delivered, 200, "", 2},
+		{Retry, 429, "TooManyRequests", 1}, // back to the caller's queue at once: a retry within seconds adds to the throttling
 		{Retry, 500, "InternalServerError", 3},
 		{Delivered, 200, "", 2},
 		{Rejected, 413, "PayloadTooLarge", 1},
@@ -126,7 +127,7 @@ func TestPushClassifiesProviderResponses(t *testing.T) {
 	if got, want := env.fake.expirationFor(tok("a7")), strconv.FormatInt(expiring.Expiration.Unix(), 10); got != want {
 		t.Errorf("explicit apns-expiration = %s, want %s", got, want)
 	}
-	if !strings.Contains(logs.String(), "delivered=4") {
+	if !strings.Contains(logs.String(), "delivered=3") || !strings.Contains(logs.String(), "retry=2") {
 		t.Errorf("batch summary missing from logs: %s", logs.String())
 	}
 	for tok := range script {
@@ -242,6 +243,42 @@ func TestPushHonoursContextDuringBackoff(t *testing.T) {
 	}
 	if waits.Load() != 1 {
 		t.Errorf("back-off consulted %d times, want 1", waits.Load())
+	}
+}
+
+// TestPushReportsWhatCtxLeftUnsent: once ctx ends, the notifications not
+// sent yet are not sent, and say so, with no attempt counted.
+func TestPushReportsWhatCtxLeftUnsent(t *testing.T) {
+	env := newPushEnv(t, map[string][]reply{"e1": {{status: 200}}, "e2": {{status: 200}}, "e3": {{status: 200}}})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	env.fake.onRequest = func(token string) {
+		if token == "e2" {
+			cancel()
+		}
+	}
+	results := env.client(t, WithMaxStreams(1)).Push(ctx, []Notification{note("e1"), note("e2"), note("e3")})
+	if r := results[0]; r.Outcome != Delivered {
+		t.Errorf("push before ctx ended = %+v, want delivered", r)
+	}
+	if r := results[1]; r.Attempts != 1 || r.Reason == ReasonNotSent { // delivered or not, by who wins the race
+		t.Errorf("push in flight as ctx ended = %+v, want its attempt counted", r)
+	}
+	if r := results[2]; r.Outcome != Retry || r.Reason != ReasonNotSent || r.Attempts != 0 || !errors.Is(r.Err, context.Canceled) {
+		t.Errorf("push after ctx ended = %+v, want Retry NotSent with no attempt", r)
+	}
+	if n := env.fake.hitsFor("e3"); n != 0 {
+		t.Errorf("APNs saw %d pushes after ctx ended", n)
+	}
+}
+
+// TestClientHealthChecksConnections: a connection to APNs dropped on the
+// way is found by a ping, not by the pushes that time out on it.
+func TestClientHealthChecksConnections(t *testing.T) {
+	c := newPushEnv(t, nil).client(t)
+	h2 := c.http.Transport.(*http.Transport).HTTP2
+	if h2 == nil || h2.SendPingTimeout <= 0 || h2.PingTimeout <= 0 || h2.PingTimeout >= h2.SendPingTimeout {
+		t.Fatalf("HTTP/2 health check = %+v, want a ping after some silence, answered within a shorter timeout", h2)
 	}
 }
 

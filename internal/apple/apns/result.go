@@ -19,8 +19,10 @@ const (
 	// BadToken: APNs refused the token itself (400 BadDeviceToken,
 	// DeviceTokenNotForTopic, MissingDeviceToken); the stored token is wrong.
 	BadToken
-	// Retry: a passing failure (429, 5xx, network, timeout) that outlived the
-	// client's attempts; push again later.
+	// Retry: a passing failure (5xx, network, timeout) that outlived the
+	// client's attempts, a 429 at once (APNs asks for fewer pushes to the
+	// device), or a notification not sent before ctx ended (ReasonNotSent);
+	// push again later.
 	Retry
 	// Fatal: APNs refused the certificate or topic (403, 400 BadTopic…), or the
 	// certificate has expired. Stop pushing until an administrator replaces it.
@@ -68,6 +70,7 @@ const (
 	ReasonEmptyPushMagic     = "EmptyPushMagic"
 	ReasonCertificateExpired = "CertificateExpired"
 	ReasonSkipped            = "SkippedAfterFatal"
+	ReasonNotSent            = "NotSent" // ctx ended before the notification was sent
 )
 
 // CertificateRefused reports whether APNs answered that the certificate or
@@ -88,6 +91,7 @@ var documentedReasons = map[string]bool{
 	"TooManyProviderTokenUpdates": true, "TooManyRequests": true, "InternalServerError": true, "ServiceUnavailable": true,
 	"Shutdown":       true,
 	ReasonEmptyToken: true, ReasonTokenTooLong: true, ReasonEmptyPushMagic: true, ReasonCertificateExpired: true, ReasonSkipped: true,
+	ReasonNotSent: true,
 }
 
 // Reason labels for results whose reason is not one of documentedReasons.

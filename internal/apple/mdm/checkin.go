@@ -326,7 +326,15 @@ func (s *Service) tokenUpdate(ctx context.Context, q store.Queries, ch store.App
 	if !bytes.Equal(ch.CertFingerprint, signer) {
 		return ErrUnknownDevice
 	}
-	first, now := ch.PushToken == nil, s.clock()
+	// A new registration (a token after APNs dropped the last, or a changed
+	// token, PushMagic or topic) needs a push for the commands waiting: one
+	// in flight goes where the device no longer listens, yet APNs may
+	// accept it. Scheduling moves the due time off the pusher's claim, so
+	// recording that push clears nothing, whichever commits first; and,
+	// unlike PushDone checking the token pushed, the new one is pushed at
+	// the next run, not once the claim lapses.
+	renewed := !bytes.Equal(ch.PushToken, m.Token) || ch.PushMagic != m.PushMagic || ch.Topic != m.Topic
+	now := s.clock()
 	change := store.ChannelChange{At: now, Push: &store.PushRegistration{Token: m.Token, Magic: m.PushMagic, Topic: m.Topic, At: now}}
 	// Only a corporate device's unlock token is kept: clearing the
 	// passcode of a personal device is never allowed, so escrowing its
@@ -340,9 +348,7 @@ func (s *Service) tokenUpdate(ctx context.Context, q store.Queries, ch store.App
 		return err
 	}
 	if d.State != store.DevicePending {
-		if first {
-			// A token again after APNs dropped the last one: commands
-			// queued meanwhile got no push, and the device waits for one.
+		if renewed {
 			return s.pushIfPending(ctx, q, d.TenantID, d.ID)
 		}
 		return nil

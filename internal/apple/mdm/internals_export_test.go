@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/x509"
 	"testing"
+	"time"
 
 	"github.com/steward-mdm/steward/internal/apple/apns"
 )
@@ -18,6 +19,13 @@ func (p *Pusher) HasClient(tenantID string) bool {
 
 // DropIdleClients runs the idle-client sweep of Run's loop.
 func (p *Pusher) DropIdleClients() { p.dropIdleClients() }
+
+// SetClaim makes the pusher's runs claim their channels for d instead of
+// pushClaim, and so send for batchTime(d).
+func (p *Pusher) SetClaim(d time.Duration) { p.claim = d }
+
+// PushHold is pushHold.
+const PushHold = pushHold
 
 // PublicRootPool is publicRootPool.
 var PublicRootPool = publicRootPool

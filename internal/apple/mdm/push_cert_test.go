@@ -1,13 +1,19 @@
 package mdm_test
 
 import (
+	"bytes"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/hex"
 	"encoding/json"
+	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -288,4 +294,74 @@ func watchAPNs(t *testing.T, f *fixture, dev store.Device) watchedAPNs {
 		}
 	}
 	return w
+}
+
+// TestPushesHeldForAnotherTopic: after a deliberate topic replacement, a
+// device left on the old topic cannot be woken with the new certificate
+// (APNs answers DeviceTokenNotForTopic). Its push is held, not sent, nor
+// tried again at every run; its token stays, and the log says why. Once
+// the old topic's certificate is back, the push goes.
+func TestPushesHeldForAnotherTopic(t *testing.T) {
+	storetest.ForEachEngine(t, func(t *testing.T, st store.Store) {
+		f, dev, _ := pushFixture(t, st)
+		var mu sync.Mutex
+		var topics []string // of the pushes APNs saw
+		pusher := startAPNs(t, f, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			mu.Lock()
+			topics = append(topics, r.Header.Get("apns-topic"))
+			mu.Unlock()
+			if r.Header.Get("apns-topic") != testTopic {
+				w.WriteHeader(http.StatusBadRequest)
+				_, _ = io.WriteString(w, `{"reason":"DeviceTokenNotForTopic"}`)
+			}
+		}))
+		var logs bytes.Buffer
+		pusher.Log = slog.New(slog.NewTextHandler(&logs, nil))
+		seen := func() []string {
+			mu.Lock()
+			defer mu.Unlock()
+			return slices.Clone(topics)
+		}
+		now := time.Now().UTC().Truncate(time.Microsecond)
+		f.svc.SetClock(func() time.Time { return now })
+
+		if _, err := f.svc.SetPushCertificate(f.ctx, f.tenant, pushCertPEM(t, "com.apple.mgmt.External.other"), "", true, admin); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := f.svc.Enqueue(f.ctx, f.tenant, []string{dev.ID}, mdmproto.SecurityInfo{}, "", admin); err != nil {
+			t.Fatal(err)
+		}
+		before, err := st.Read().AppleChannels().Get(f.ctx, f.tenant, dev.ID)
+		if err != nil || before.PushToken == nil || before.Topic != testTopic {
+			t.Fatalf("the device's channel: %+v, %v", before, err)
+		}
+		for run := range 2 {
+			if n, err := pusher.RunOnce(f.ctx); err != nil || n != 0 {
+				t.Fatalf("run %d pushed %d, %v", run, n, err)
+			}
+		}
+		if got := seen(); len(got) != 0 {
+			t.Fatalf("APNs got pushes with topics %v for a device on %s", got, testTopic)
+		}
+		ch, err := st.Read().AppleChannels().Get(f.ctx, f.tenant, dev.ID)
+		if err != nil || !bytes.Equal(ch.PushToken, before.PushToken) || !ch.PushDueAt.Equal(now.Add(mdm.PushHold)) {
+			t.Fatalf("held channel: token kept %v, due %v; want the token kept and the push due after a hold (%v)",
+				bytes.Equal(ch.PushToken, before.PushToken), ch.PushDueAt, now.Add(mdm.PushHold))
+		}
+		if got := logs.String(); strings.Count(got, "enrolled under another topic") != 1 || !strings.Contains(got, "channels=1") ||
+			strings.Contains(got, hex.EncodeToString(before.PushToken)) || strings.Contains(got, before.PushMagic) {
+			t.Errorf("want one log line counting the held channel, without its token or PushMagic: %s", got)
+		}
+
+		if _, err := f.svc.SetPushCertificate(f.ctx, f.tenant, pushCertPEM(t, testTopic), "", false, admin); err != nil {
+			t.Fatal(err)
+		}
+		now = now.Add(mdm.PushHold)
+		if n, err := pusher.RunOnce(f.ctx); err != nil || n != 1 {
+			t.Fatalf("with the device's topic's certificate back, pushed %d, %v", n, err)
+		}
+		if got := seen(); !slices.Equal(got, []string{testTopic}) {
+			t.Errorf("APNs saw pushes with topics %v, want one with %s", got, testTopic)
+		}
+	})
 }

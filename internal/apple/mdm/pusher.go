@@ -25,6 +25,8 @@ type Pusher struct {
 	Holder  string
 	Log     *slog.Logger
 
+	claim time.Duration // how long a run holds its channels: pushClaim unless a test shortens it
+
 	mu      sync.Mutex
 	clients map[string]*pushClient // by tenant; the Service drops a tenant's (dropPushClients)
 }
@@ -48,24 +50,38 @@ func retryDelay(attempts int) time.Duration {
 }
 
 // pushClaim is how long a pusher holds the channels it took: longer than a
-// batch takes, so that another node does not push them again meanwhile,
-// and short enough that a node that died mid-batch delays them little.
+// batch may take (batchTime), so that another node does not push them again
+// meanwhile, and short enough that a node that died mid-batch delays them
+// little.
 const pushClaim = 5 * time.Minute
+
+// batchTime is how long a run may send for under a claim of claim: the last
+// tenth is left to record the outcomes, so that a node taking the channels
+// once the claim lapsed finds them recorded and pushes none twice.
+func batchTime(claim time.Duration) time.Duration { return claim - claim/10 }
+
+func (p *Pusher) claimTime() time.Duration {
+	if p.claim > 0 {
+		return p.claim
+	}
+	return pushClaim
+}
 
 // pushTarget is a channel claimed for a push: a device channel, or a user
 // channel (userChannel set).
 type pushTarget struct {
 	tenantID, deviceID, userChannel string
+	topic                           string // the channel's; only a certificate for it can wake the device
 	token                           []byte
 	magic                           string
 	attempts                        int
 	claimed                         time.Time
 }
 
-// claimPushes takes the device and user channels due a push.
-func (s *Service) claimPushes(ctx context.Context, limit int) ([]pushTarget, error) {
+// claimPushes takes the device and user channels due a push, for claim.
+func (s *Service) claimPushes(ctx context.Context, limit int, claim time.Duration) ([]pushTarget, error) {
 	now := s.clock()
-	until := now.Add(pushClaim)
+	until := now.Add(claim)
 	var out []pushTarget
 	err := s.st.Tx(ctx, func(q store.Queries) error {
 		devices, err := q.AppleChannels().ClaimPushes(ctx, now, until, limit)
@@ -78,12 +94,12 @@ func (s *Service) claimPushes(ctx context.Context, limit int) ([]pushTarget, err
 		}
 		out = make([]pushTarget, 0, len(devices)+len(users))
 		for _, ch := range devices {
-			out = append(out, pushTarget{tenantID: ch.TenantID, deviceID: ch.DeviceID, token: ch.PushToken, magic: ch.PushMagic,
-				attempts: ch.PushAttempts, claimed: ch.PushDueAt})
+			out = append(out, pushTarget{tenantID: ch.TenantID, deviceID: ch.DeviceID, topic: ch.Topic, token: ch.PushToken,
+				magic: ch.PushMagic, attempts: ch.PushAttempts, claimed: ch.PushDueAt})
 		}
 		for _, uc := range users {
-			out = append(out, pushTarget{tenantID: uc.TenantID, deviceID: uc.DeviceID, userChannel: uc.ID, token: uc.PushToken,
-				magic: uc.PushMagic, attempts: uc.PushAttempts, claimed: uc.PushDueAt})
+			out = append(out, pushTarget{tenantID: uc.TenantID, deviceID: uc.DeviceID, userChannel: uc.ID, topic: uc.Topic,
+				token: uc.PushToken, magic: uc.PushMagic, attempts: uc.PushAttempts, claimed: uc.PushDueAt})
 		}
 		return nil
 	})
@@ -97,17 +113,32 @@ func (p *Pusher) RunOnce(ctx context.Context) (int, error) {
 	if p.Log == nil {
 		p.Log = s.log
 	}
-	due, err := s.claimPushes(ctx, 1000)
+	claim, start := p.claimTime(), time.Now()
+	due, err := s.claimPushes(ctx, 1000, claim)
 	if err != nil || len(due) == 0 {
 		return 0, err
 	}
+	// Sending stops before the claim lapses, however slow APNs is. The
+	// outcomes are recorded until the claim's end even once ctx ends (the
+	// node stops): a push delivered but not recorded would be sent again.
+	send, cancelSend := context.WithDeadline(ctx, start.Add(batchTime(claim)))
+	defer cancelSend()
+	record, cancelRecord := context.WithDeadline(context.WithoutCancel(ctx), start.Add(claim))
+	defer cancelRecord()
 	byTenant := map[string][]pushTarget{}
 	for _, t := range due {
 		byTenant[t.tenantID] = append(byTenant[t.tenantID], t)
 	}
 	delivered := 0
 	for tenant, targets := range byTenant {
-		n, err := p.pushTenant(ctx, tenant, targets)
+		if send.Err() != nil {
+			// Not tried: the next run, here or on another node, takes them.
+			if err := p.requeue(record, targets); err != nil {
+				return delivered, err
+			}
+			continue
+		}
+		n, err := p.pushTenant(send, record, tenant, targets)
 		delivered += n
 		if err != nil {
 			return delivered, err
@@ -116,17 +147,32 @@ func (p *Pusher) RunOnce(ctx context.Context) (int, error) {
 	return delivered, nil
 }
 
-// pushTenant pushes one tenant's due channels and returns how many pushes
-// APNs accepted.
-func (p *Pusher) pushTenant(ctx context.Context, tenant string, targets []pushTarget) (int, error) {
+// pushTenant pushes one tenant's due channels, sending until send ends and
+// recording with record, and returns how many pushes APNs accepted.
+func (p *Pusher) pushTenant(send, record context.Context, tenant string, targets []pushTarget) (int, error) {
 	s := p.Service
-	pc, err := p.client(ctx, tenant)
+	pc, err := p.client(record, tenant)
 	if err != nil {
 		// No usable certificate: try again later rather than hammering.
 		p.Log.Warn("pushes waiting: the tenant's push certificate is missing or invalid", "tenant", tenant, "channels", len(targets))
-		return 0, p.hold(ctx, targets, s.clock().Add(pushHold))
+		return 0, p.hold(record, targets, s.clock().Add(pushHold))
 	}
-	refusal, err := pushRefusal(ctx, s.st.Read().Settings(), tenant, pc.serial)
+	targets, stranded := splitByTopic(targets, pc.topic)
+	if len(stranded) > 0 {
+		// Enrolled under a topic the certificate replaced: APNs would answer
+		// DeviceTokenNotForTopic, and dropping the token for it would keep
+		// the devices unreachable even once that topic's certificate comes
+		// back. Held instead: once it is back, they go within a hold.
+		p.Log.Warn("pushes held: channels enrolled under another topic cannot be woken with the tenant's push certificate",
+			"tenant", tenant, "topic", pc.topic, "channels", len(stranded), "held_for", pushHold)
+		if err := p.hold(record, stranded, s.clock().Add(pushHold)); err != nil {
+			return 0, err
+		}
+		if len(targets) == 0 {
+			return 0, nil
+		}
+	}
+	refusal, err := pushRefusal(record, s.st.Read().Settings(), tenant, pc.serial)
 	if err != nil {
 		return 0, err
 	}
@@ -134,7 +180,7 @@ func (p *Pusher) pushTenant(ctx context.Context, tenant string, targets []pushTa
 		// APNs refused this certificate less than a probe ago: sending
 		// again cannot help, and an upload clears the refusal.
 		if now, probe := s.clock(), refusal.At.Add(refusedCertificateProbe); now.Before(probe) {
-			return 0, p.hold(ctx, targets, earliest(probe, now.Add(pushHold)))
+			return 0, p.hold(record, targets, earliest(probe, now.Add(pushHold)))
 		}
 	}
 	notes := make([]apns.Notification, len(targets))
@@ -143,15 +189,15 @@ func (p *Pusher) pushTenant(ctx context.Context, tenant string, targets []pushTa
 	}
 	delivered := 0
 	var refused *apns.Result
-	for i, r := range pc.client.Push(ctx, notes) {
+	for i, r := range pc.client.Push(send, notes) {
 		t := targets[i]
-		if r.Outcome != apns.Delivered && r.Reason != apns.ReasonSkipped {
+		if r.Outcome != apns.Delivered && r.Reason != apns.ReasonSkipped && r.Reason != apns.ReasonNotSent {
 			s.pushFailures.WithLabelValues(tenant, r.ReasonLabel()).Inc()
 		}
 		switch r.Outcome {
 		case apns.Delivered:
 			delivered++
-			err = p.done(ctx, t, time.Time{}, 0, nil)
+			err = p.done(record, t, time.Time{}, 0, nil)
 		case apns.Unregistered, apns.BadToken:
 			// Dropped, and the next TokenUpdate brings a live one; unless
 			// the device sent a token after APNs found this one dead.
@@ -159,19 +205,23 @@ func (p *Pusher) pushTenant(ctx context.Context, tenant string, targets []pushTa
 			if since.IsZero() {
 				since = s.clock()
 			}
-			err = p.done(ctx, t, s.clock().Add(retryDelay(t.attempts+1)), t.attempts+1, &store.DeadToken{Token: t.token, Since: since})
+			err = p.done(record, t, s.clock().Add(retryDelay(t.attempts+1)), t.attempts+1, &store.DeadToken{Token: t.token, Since: since})
 		case apns.Rejected:
 			// Retrying the same request cannot help, but someone should
 			// know: the device gets no push until its next command.
 			p.Log.Warn("apns refused a push", "tenant", tenant, "status", r.Status, "reason", r.Reason, "apns_id", r.ID)
-			err = p.done(ctx, t, time.Time{}, 0, nil)
+			err = p.done(record, t, time.Time{}, 0, nil)
 		case apns.Fatal:
 			if r.CertificateRefused() && refused == nil {
 				refused = &r
 			}
-			err = p.done(ctx, t, s.clock().Add(pushHold), t.attempts+1, nil)
+			err = p.done(record, t, s.clock().Add(pushHold), t.attempts+1, nil)
 		default: // Retry
-			err = p.done(ctx, t, s.clock().Add(retryDelay(t.attempts+1)), t.attempts+1, nil)
+			if r.Reason == apns.ReasonNotSent {
+				err = p.requeue(record, []pushTarget{t})
+			} else {
+				err = p.done(record, t, s.clock().Add(retryDelay(t.attempts+1)), t.attempts+1, nil)
+			}
 		}
 		if err != nil {
 			return delivered, err
@@ -179,7 +229,7 @@ func (p *Pusher) pushTenant(ctx context.Context, tenant string, targets []pushTa
 	}
 	switch {
 	case refused != nil:
-		news, err := s.recordPushRefusal(ctx, tenant, pc.serial, *refused)
+		news, err := s.recordPushRefusal(record, tenant, pc.serial, *refused)
 		if err != nil {
 			return delivered, err
 		}
@@ -188,7 +238,7 @@ func (p *Pusher) pushTenant(ctx context.Context, tenant string, targets []pushTa
 				"tenant", tenant, "topic", pc.topic, "status", refused.Status, "reason", refused.Reason, "apns_id", refused.ID)
 		}
 	case delivered > 0 && refusal != nil:
-		cleared, err := s.clearPushRefusal(ctx, tenant, pc.serial)
+		cleared, err := s.clearPushRefusal(record, tenant, pc.serial)
 		if err != nil {
 			return delivered, err
 		}
@@ -198,6 +248,31 @@ func (p *Pusher) pushTenant(ctx context.Context, tenant string, targets []pushTa
 		}
 	}
 	return delivered, nil
+}
+
+// splitByTopic parts the targets a certificate for topic can push from the
+// ones it cannot. A channel that never named its topic is pushed as before.
+func splitByTopic(targets []pushTarget, topic string) (pushable, stranded []pushTarget) {
+	for _, t := range targets {
+		if t.topic != "" && t.topic != topic {
+			stranded = append(stranded, t)
+		} else {
+			pushable = append(pushable, t)
+		}
+	}
+	return pushable, stranded
+}
+
+// requeue makes targets that were not sent due again now, no attempt
+// counted.
+func (p *Pusher) requeue(ctx context.Context, targets []pushTarget) error {
+	now := p.Service.clock()
+	for _, t := range targets {
+		if err := p.done(ctx, t, now, t.attempts, nil); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // hold makes the targets due again at next, unpushed.
