@@ -43,12 +43,13 @@ func managedOnMac(source map[string]any) map[string]any {
 // only as Apps and Books assignments (purchase method 0 is iOS's). iOS
 // manages what MDM installs and has no InstallAsManaged. On a Mac, User
 // Enrollment forbids both keys, and before macOS 11 there are no managed
-// apps: the app goes unmanaged, without them.
+// apps: the app goes unmanaged, without them. A package from a manifest
+// goes unmanaged too: a Mac refuses one as managed unless it meets
+// Apple's criteria, which Steward cannot tell.
 func TestAppsOnMacsInstallAsManaged(t *testing.T) {
 	fromStore := mdmproto.InstallApplication{ITunesStoreID: crmStoreID, ManagementFlags: mdmproto.ManagementFlagRemoveWithMDM}
 	inHouse := mdmproto.InstallApplication{ManifestURL: expensesManifestURL, ManagementFlags: mdmproto.ManagementFlagRemoveWithMDM}
 	storeSource := map[string]any{"iTunesStoreID": uint64(crmStoreID)}
-	manifestSource := map[string]any{"ManifestURL": expensesManifestURL}
 	on := func(platform string, o privacy.Ownership, version string) store.Device {
 		return store.Device{Platform: platform, Ownership: string(o), OSVersion: version}
 	}
@@ -59,9 +60,9 @@ func TestAppsOnMacsInstallAsManaged(t *testing.T) {
 		want map[string]any
 	}{
 		{"App Store app to a corporate Mac on macOS 14", on("macos", privacy.Corporate, "14.5"), fromStore, managedOnMac(storeSource)},
-		{"in-house app to a corporate Mac on macOS 14", on("macos", privacy.Corporate, "14.5"), inHouse, managedOnMac(manifestSource)},
+		{"in-house app to a corporate Mac on macOS 14", on("macos", privacy.Corporate, "14.5"), inHouse, map[string]any{"RequestType": "InstallApplication", "ManifestURL": expensesManifestURL}},
 		{"App Store app to a personal Mac on macOS 14", on("macos", privacy.Personal, "14.5"), fromStore, managedOnMac(storeSource)},
-		{"in-house app to a Mac of unknown version", on("macos", privacy.Corporate, ""), inHouse, managedOnMac(manifestSource)},
+		{"in-house app to a Mac of unknown version", on("macos", privacy.Corporate, ""), inHouse, map[string]any{"RequestType": "InstallApplication", "ManifestURL": expensesManifestURL}},
 		{"App Store app to a user-enrolled Mac", on("macos", privacy.UserEnrolled, "14.5"), fromStore,
 			map[string]any{"RequestType": "InstallApplication", "iTunesStoreID": uint64(crmStoreID), "Options": map[string]any{"PurchaseMethod": uint64(1)}}},
 		{"App Store app to a Mac on macOS 10.15", on("macos", privacy.Corporate, "10.15.7"), fromStore,
@@ -96,8 +97,9 @@ func TestAppsOnMacsInstallAsManaged(t *testing.T) {
 }
 
 // TestRequiredAppsReachAMacAsManagedApps: the required apps of a group
-// reach its corporate Mac on macOS 14 as managed apps, from the App Store
-// as Apps and Books assignments, and its iPhone without the macOS key; the
+// reach its corporate Mac on macOS 14, from the App Store as managed Apps
+// and Books assignments, a package as it is, and its iPhone without the
+// macOS key; the
 // simulated devices, which refuse what their systems refuse, install them.
 func TestRequiredAppsReachAMacAsManagedApps(t *testing.T) {
 	storetest.ForEachEngine(t, func(t *testing.T, st store.Store) {
@@ -130,12 +132,11 @@ func TestRequiredAppsReachAMacAsManagedApps(t *testing.T) {
 		}
 
 		storeSource := map[string]any{"iTunesStoreID": uint64(crmStoreID)}
-		manifestSource := map[string]any{"ManifestURL": expensesManifestURL}
 		for _, c := range []struct {
 			dev  store.Device
 			want []map[string]any
 		}{
-			{macDev, []map[string]any{managedOnMac(storeSource), managedOnMac(manifestSource)}},
+			{macDev, []map[string]any{managedOnMac(storeSource), map[string]any{"RequestType": "InstallApplication", "ManifestURL": expensesManifestURL}}},
 			{phone, []map[string]any{
 				{"RequestType": "InstallApplication", "iTunesStoreID": uint64(crmStoreID), "ManagementFlags": uint64(1)},
 				{"RequestType": "InstallApplication", "ManifestURL": expensesManifestURL, "ManagementFlags": uint64(1)}}},

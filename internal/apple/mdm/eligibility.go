@@ -200,21 +200,23 @@ func forPlatform(r mdmproto.Request, d store.Device) (mdmproto.Request, error) {
 
 // appForMac sends an app to Mac d the way macOS installs one as Steward's,
 // per application.install.yaml. From the App Store only as an Apps and
-// Books assignment: purchase method 0 is iOS's, and a Mac refuses it. As
-// a managed app (InstallAsManaged, macOS 11): without it the Mac installs
-// it unmanaged, so ManagementFlags' removal with the profile, which needs
-// it, does nothing, RemoveApplication and ManagedApplicationList do not
-// reach it, and retiring the Mac leaves the app and its data behind. User
-// Enrollment forbids InstallAsManaged and ManagementFlags. Before macOS 11
-// a Mac has no managed apps: it gets the app unmanaged, without the keys
-// (it would refuse them), as the admin asked for the app; the app stays
-// when the Mac leaves management. An unknown version counts as 11 or
-// later (runsAtLeast).
+// Books assignment: purchase method 0 is iOS's, and a Mac refuses it, and
+// as a managed app (InstallAsManaged, macOS 11): without it the Mac
+// installs it unmanaged, so ManagementFlags' removal with the profile,
+// which needs it, does nothing, RemoveApplication and
+// ManagedApplicationList do not reach it, and retiring the Mac leaves the
+// app and its data behind. A package from a manifest stays unmanaged: a
+// Mac refuses to install one as managed unless it meets Apple's criteria
+// for managed packages, which agents and drivers often do not, and Steward
+// cannot tell. User Enrollment forbids InstallAsManaged and
+// ManagementFlags; before macOS 11 a Mac has no managed apps and refuses
+// the keys. Without them the app stays when the Mac leaves management. An
+// unknown version counts as 11 or later (runsAtLeast).
 func appForMac(r mdmproto.InstallApplication, d store.Device) mdmproto.InstallApplication {
 	if r.ManifestURL == "" {
 		r.PurchaseMethod = mdmproto.PurchaseVPP
 	}
-	managed := privacy.Ownership(d.Ownership) != privacy.UserEnrolled && runsAtLeast(d, "11.0")
+	managed := r.ManifestURL == "" && privacy.Ownership(d.Ownership) != privacy.UserEnrolled && runsAtLeast(d, "11.0")
 	r.InstallAsManaged = managed
 	if !managed {
 		r.ManagementFlags = 0

@@ -84,8 +84,10 @@ func TestOSVersionMinimums(t *testing.T) {
 			mdmproto.InstallApplication{ITunesStoreID: 1, PurchaseMethod: mdmproto.PurchaseVPP}},
 		{"a managed app on macOS 11.0", mdmproto.InstallApplication{ITunesStoreID: 1, ManagementFlags: 1}, macOn("11.0"),
 			mdmproto.InstallApplication{ITunesStoreID: 1, ManagementFlags: 1, PurchaseMethod: mdmproto.PurchaseVPP, InstallAsManaged: true}},
-		{"a managed app on an unknown macOS", mdmproto.InstallApplication{ManifestURL: "https://apps.example.com/m.plist", ManagementFlags: 1}, macOn(""),
-			mdmproto.InstallApplication{ManifestURL: "https://apps.example.com/m.plist", ManagementFlags: 1, InstallAsManaged: true}},
+		{"a managed app on an unknown macOS", mdmproto.InstallApplication{ITunesStoreID: 1, ManagementFlags: 1}, macOn(""),
+			mdmproto.InstallApplication{ITunesStoreID: 1, ManagementFlags: 1, PurchaseMethod: mdmproto.PurchaseVPP, InstallAsManaged: true}},
+		{"a package on macOS 14", mdmproto.InstallApplication{ManifestURL: "https://apps.example.com/m.plist", ManagementFlags: 1}, macOn("14.5"),
+			mdmproto.InstallApplication{ManifestURL: "https://apps.example.com/m.plist"}},
 	}
 	for _, c := range taken {
 		got, err := mdm.RequestFor(c.req, c.d, everything, supervisedFacts)
