@@ -110,8 +110,13 @@ func checkAccepted(ctx context.Context, q store.Queries, issued scep.Issuance, n
 // usable for its challenge's hour, in which its person may have withdrawn
 // their consent, the notice may have changed, or the rights it grants may
 // have become more than the enrolment may have (the full wipe taken back,
-// the policy narrowed). rights 0: none were recorded with it.
+// the policy narrowed). rights 0: none were recorded with it; a profile
+// downloaded before its challenge carried them grants what was recorded
+// at its download.
 func grantRefusal(ctx context.Context, q store.Queries, e store.Enrolment, rights int) (string, error) {
+	if rights == 0 && e.State == EnrolmentAccepted {
+		rights = e.AccessRights
+	}
 	o := privacy.Ownership(e.Ownership)
 	if e.SubjectID == "" && o != privacy.Personal {
 		return "", nil // nobody's consent, and every right its class has

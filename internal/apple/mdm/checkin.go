@@ -288,7 +288,10 @@ func (s *Service) authenticated(ctx context.Context, q store.Queries, e store.En
 	if err := q.Settings().Delete(ctx, certBindingKey(Fingerprint(cert))); err != nil {
 		return err
 	}
-	if rights != 0 && rights != e.AccessRights {
+	// Only a personal device's rights vary (accessRights); the others'
+	// are their class's, and recording them would cost every enrolment a
+	// write.
+	if rights != 0 && rights != e.AccessRights && privacy.Ownership(e.Ownership) == privacy.Personal {
 		if err := q.Enrolments().SetAccessRights(ctx, e.TenantID, e.ID, rights); err != nil {
 			return err
 		}

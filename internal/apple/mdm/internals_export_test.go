@@ -24,8 +24,8 @@ func (p *Pusher) DropIdleClients() { p.dropIdleClients() }
 // pushClaim, and so send for batchTime(d).
 func (p *Pusher) SetClaim(d time.Duration) { p.claim = d }
 
-// PushHold is pushHold.
-const PushHold = pushHold
+// StrandedHold is strandedHold.
+const StrandedHold = strandedHold
 
 // PublicRootPool is publicRootPool.
 var PublicRootPool = publicRootPool

@@ -344,9 +344,9 @@ func TestPushesHeldForAnotherTopic(t *testing.T) {
 			t.Fatalf("APNs got pushes with topics %v for a device on %s", got, testTopic)
 		}
 		ch, err := st.Read().AppleChannels().Get(f.ctx, f.tenant, dev.ID)
-		if err != nil || !bytes.Equal(ch.PushToken, before.PushToken) || !ch.PushDueAt.Equal(now.Add(mdm.PushHold)) {
+		if err != nil || !bytes.Equal(ch.PushToken, before.PushToken) || !ch.PushDueAt.Equal(now.Add(mdm.StrandedHold)) {
 			t.Fatalf("held channel: token kept %v, due %v; want the token kept and the push due after a hold (%v)",
-				bytes.Equal(ch.PushToken, before.PushToken), ch.PushDueAt, now.Add(mdm.PushHold))
+				bytes.Equal(ch.PushToken, before.PushToken), ch.PushDueAt, now.Add(mdm.StrandedHold))
 		}
 		if got := logs.String(); strings.Count(got, "enrolled under another topic") != 1 || !strings.Contains(got, "channels=1") ||
 			strings.Contains(got, hex.EncodeToString(before.PushToken)) || strings.Contains(got, before.PushMagic) {
@@ -356,7 +356,7 @@ func TestPushesHeldForAnotherTopic(t *testing.T) {
 		if _, err := f.svc.SetPushCertificate(f.ctx, f.tenant, pushCertPEM(t, testTopic), "", false, admin); err != nil {
 			t.Fatal(err)
 		}
-		now = now.Add(mdm.PushHold)
+		now = now.Add(mdm.StrandedHold)
 		if n, err := pusher.RunOnce(f.ctx); err != nil || n != 1 {
 			t.Fatalf("with the device's topic's certificate back, pushed %d, %v", n, err)
 		}

@@ -55,6 +55,10 @@ func retryDelay(attempts int) time.Duration {
 // little.
 const pushClaim = 5 * time.Minute
 
+// strandedHold is how long a channel enrolled under a topic the tenant's
+// certificate no longer has waits before it is looked at again.
+const strandedHold = 24 * time.Hour
+
 // batchTime is how long a run may send for under a claim of claim: the last
 // tenth is left to record the outcomes, so that a node taking the channels
 // once the claim lapsed finds them recorded and pushes none twice.
@@ -162,10 +166,12 @@ func (p *Pusher) pushTenant(send, record context.Context, tenant string, targets
 		// Enrolled under a topic the certificate replaced: APNs would answer
 		// DeviceTokenNotForTopic, and dropping the token for it would keep
 		// the devices unreachable even once that topic's certificate comes
-		// back. Held instead: once it is back, they go within a hold.
+		// back. Held instead, for a day at a time: usually it never comes
+		// back, and a shorter hold would have thousands of such channels
+		// crowd the queue's head every few minutes.
 		p.Log.Warn("pushes held: channels enrolled under another topic cannot be woken with the tenant's push certificate",
-			"tenant", tenant, "topic", pc.topic, "channels", len(stranded), "held_for", pushHold)
-		if err := p.hold(record, stranded, s.clock().Add(pushHold)); err != nil {
+			"tenant", tenant, "topic", pc.topic, "channels", len(stranded), "held_for", strandedHold)
+		if err := p.hold(record, stranded, s.clock().Add(strandedHold)); err != nil {
 			return 0, err
 		}
 		if len(targets) == 0 {
