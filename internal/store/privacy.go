@@ -364,6 +364,10 @@ type ConsentStore interface {
 	ListForSubject(ctx context.Context, tenantID, subjectID string) ([]Consent, error)
 	// Withdraw marks a live consent withdrawn; ErrConflict when already withdrawn.
 	Withdraw(ctx context.Context, tenantID, id string, at time.Time) error
+	// HoldForSubject holds a person's consents against withdrawal until
+	// the transaction ends, waiting for one under way to commit: what is
+	// read after it stands until then.
+	HoldForSubject(ctx context.Context, tenantID, subjectID string) error
 	// LiveVersions returns, ascending, the notice versions of class
 	// ownership that at least one consent not withdrawn accepted.
 	LiveVersions(ctx context.Context, tenantID, ownership string) ([]int64, error)

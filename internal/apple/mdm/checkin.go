@@ -270,8 +270,16 @@ func (s *Service) authenticate(ctx context.Context, cert *x509.Certificate, m *m
 
 // checkGrant refuses the first Authenticate of a profile that may no
 // longer be installed (grantRefusal): SCEP checked it seconds before, but
-// a consent withdrawn in between must not let the device in.
+// a consent withdrawn in between must not let the device in. The person's
+// consents are held first: a withdrawal under way on another node is
+// waited for, and one that comes later waits for the device, which it
+// then finds and retires.
 func checkGrant(ctx context.Context, q store.Queries, e store.Enrolment, rights int) error {
+	if e.SubjectID != "" {
+		if err := q.Consents().HoldForSubject(ctx, e.TenantID, e.SubjectID); err != nil {
+			return err
+		}
+	}
 	refusal, err := grantRefusal(ctx, q, e, rights)
 	if err != nil || refusal == "" {
 		return err

@@ -242,3 +242,34 @@ func (f *fixture) renewIdentity(d *sim.Device) {
 		f.t.Fatal("the device kept its old certificate")
 	}
 }
+
+// TestWithdrawalRacingAnAuthenticate: on PostgreSQL a withdrawal under way
+// on another node when the device authenticates is waited for, and the
+// device refused; it is not let in on the consent as it was before the
+// withdrawal committed, which would retire nothing it could not see.
+func TestWithdrawalRacingAnAuthenticate(t *testing.T) {
+	st := storetest.OpenPostgres(t)
+	f := newFixture(t, st)
+	ts := f.serve()
+	f.publish(privacy.Personal)
+	erika := f.subject("erika@acme.test")
+	d := personalPhone(t, ts)
+	if err := d.Prepare(f.ctx, f.invite(privacy.Personal, erika), false); err != nil {
+		t.Fatal(err)
+	}
+	cs, err := f.priv.Consents(f.ctx, f.tenant, erika)
+	if err != nil || len(cs.Consents) != 1 {
+		t.Fatalf("consents: %+v, %v", cs, err)
+	}
+	release := f.hold(func(q store.Queries) error { return q.Consents().Withdraw(f.ctx, f.tenant, cs.Consents[0].ID, f.now) })
+	authenticated := make(chan error, 1)
+	go func() { authenticated <- d.Authenticate(f.ctx) }()
+	storetest.AwaitLockWaiters(t, st, 1) // the Authenticate waits for the withdrawal
+	release()
+	if err := <-authenticated; err == nil {
+		t.Fatal("a device authenticated on a consent withdrawn while it did")
+	}
+	if n := len(f.devices()); n != 0 {
+		t.Fatalf("%d devices registered", n)
+	}
+}

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -199,10 +200,18 @@ func (f *fixture) hold(lock func(q store.Queries) error) (release func()) {
 	case err := <-result:
 		f.t.Fatalf("holding a lock: %v", err)
 	}
+	var once sync.Once
+	var err error
+	finish := func() error {
+		once.Do(func() { close(done); err = <-result })
+		return err
+	}
+	// A test that fails while holding still ends the transaction, or the
+	// store's cleanup would wait for it.
+	f.t.Cleanup(func() { _ = finish() })
 	return func() {
 		f.t.Helper()
-		close(done)
-		if err := <-result; err != nil {
+		if err := finish(); err != nil {
 			f.t.Fatal(err)
 		}
 	}

@@ -132,6 +132,20 @@ func (s consentStore) ListForSubject(ctx context.Context, tenantID, subjectID st
 	return collect(rows, err, "listing consents", scanConsent)
 }
 
+func (s consentStore) HoldForSubject(ctx context.Context, tenantID, subjectID string) error {
+	lock := s.q.lockClause("SHARE")
+	if lock == "" {
+		return nil // SQLite's writer holds the whole database already
+	}
+	rows, err := s.q.x.QueryContext(ctx, `SELECT id FROM consents WHERE tenant_id = $1 AND subject_id = $2 ORDER BY id`+lock,
+		tenantID, subjectID)
+	_, err = collect(rows, err, "holding consents", func(sc scanner) (string, error) {
+		var id string
+		return id, sc.Scan(&id)
+	})
+	return err
+}
+
 func (s consentStore) LiveVersions(ctx context.Context, tenantID, ownership string) ([]int64, error) {
 	rows, err := s.q.x.QueryContext(ctx, `SELECT DISTINCT notice_version FROM consents
 		WHERE tenant_id = $1 AND ownership = $2 AND withdrawn_at = 0 ORDER BY notice_version`, tenantID, ownership)

@@ -975,6 +975,8 @@ func testConsents(t *testing.T, st store.Store) {
 	withdraw := func(tenantID, id string) error {
 		return st.Tx(ctx, func(q store.Queries) error { return q.Consents().Withdraw(ctx, tenantID, id, at.Add(time.Hour)) })
 	}
+	tx(t, st, func(q store.Queries) error { return q.Consents().HoldForSubject(ctx, tn.ID, "subject-1") })
+	tx(t, st, func(q store.Queries) error { return q.Consents().HoldForSubject(ctx, tn.ID, "nobody") })
 	wantErr(t, withdraw(other.ID, c1.ID), store.ErrNotFound, "Withdraw through another tenant")
 	must(t, withdraw(tn.ID, c1.ID))
 	wantErr(t, withdraw(tn.ID, c1.ID), store.ErrConflict, "Withdraw twice")
