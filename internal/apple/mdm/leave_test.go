@@ -232,3 +232,24 @@ func testUnfinishedEnrolmentIsClosed(t *testing.T, st store.Store) {
 		t.Error("the unfinished enrolment's channel is still open")
 	}
 }
+
+// TestUserEnrolledMacChecksOutNamingItsUDID: a user-enrolled Mac may name
+// its UDID beside its EnrollmentID when it checks out (Apple forbids that
+// only on iOS and visionOS). The CheckOut is its own, not refused as
+// naming another device: the Mac leaves.
+func TestUserEnrolledMacChecksOutNamingItsUDID(t *testing.T) {
+	f := newFixture(t, storetest.OpenSQLite(t))
+	f.publish(privacy.UserEnrolled)
+	ts := f.serve()
+	mac, dev := f.enrolledWith(ts, privacy.UserEnrolled, f.subject("erika@acme.test"), func(d *sim.Device) {
+		d.ProductName, d.Model, d.OSVersion = "MacBookPro18,3", "MacBookPro18,3", "15.1"
+	})
+	checkOut := mac.CheckOut()
+	checkOut["UDID"] = "0000FE00-0A1B2C3D4E5F6071"
+	if _, err := mac.Checkin(f.ctx, checkOut); err != nil {
+		t.Fatalf("CheckOut naming the UDID too: %v", err)
+	}
+	if got, err := f.st.Read().Devices().Get(f.ctx, f.tenant, dev.ID); err != nil || !got.Left() {
+		t.Errorf("after its CheckOut the Mac is %q (%v), want it gone from management", got.State, err)
+	}
+}

@@ -28,17 +28,20 @@ type Enrollment struct {
 }
 
 // DeviceID is the identifier the device channel is keyed on: the UDID, or the
-// EnrollmentID for User Enrollment (which hides the UDID).
+// EnrollmentID for User Enrollment. Only a User Enrollment has an
+// EnrollmentID, and it names it in every message, while a Mac may add its
+// UDID to some (Apple forbids that in a CheckOut only on iOS and visionOS):
+// the EnrollmentID keys its channel whatever else comes with it.
 func (e Enrollment) DeviceID() string {
-	if e.UDID != "" {
-		return e.UDID
+	if e.EnrollmentID != "" {
+		return e.EnrollmentID
 	}
-	return e.EnrollmentID
+	return e.UDID
 }
 
 // IsUserEnrollment reports whether the message comes from a User Enrollment
-// (BYOD), which never reveals the hardware UDID.
-func (e Enrollment) IsUserEnrollment() bool { return e.UDID == "" && e.EnrollmentID != "" }
+// (BYOD), whose channel is never keyed on the hardware UDID.
+func (e Enrollment) IsUserEnrollment() bool { return e.EnrollmentID != "" }
 
 // IsUserChannel reports whether the message arrived on a user channel
 // (macOS user or Shared iPad user) rather than the device channel.

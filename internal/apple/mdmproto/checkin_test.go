@@ -165,3 +165,17 @@ func TestCheckinSecretsAreRedacted(t *testing.T) {
 		t.Error("redaction placeholder missing from formatted TokenUpdate")
 	}
 }
+
+// TestUserEnrollmentKeyedOnItsEnrollmentID: a user-enrolled Mac may name
+// its UDID beside its EnrollmentID (in a CheckOut, Apple forbids that only
+// on iOS and visionOS); its channel stays keyed on the EnrollmentID.
+func TestUserEnrollmentKeyedOnItsEnrollmentID(t *testing.T) {
+	both := Enrollment{UDID: fixtureUDID, EnrollmentID: fixtureEnrollmentID}
+	if both.DeviceID() != fixtureEnrollmentID || !both.IsUserEnrollment() {
+		t.Errorf("UDID and EnrollmentID: keyed on %q, user enrollment %v; want the EnrollmentID, true", both.DeviceID(), both.IsUserEnrollment())
+	}
+	device := Enrollment{UDID: fixtureUDID}
+	if device.DeviceID() != fixtureUDID || device.IsUserEnrollment() {
+		t.Errorf("UDID alone: keyed on %q, user enrollment %v; want the UDID, false", device.DeviceID(), device.IsUserEnrollment())
+	}
+}
