@@ -222,3 +222,45 @@ func privateCAKeepsItsRule(t *testing.T, dir string) {
 		t.Errorf("stored %+v; want the MDM identity and the private CA's identity", stored)
 	}
 }
+
+// TestServerFailureKeepsTheAnswer: a result the server fails to take in
+// for a reason of its own (here the certificates its profiles carry could
+// not be read) is not finished as an undecodable answer: the device gets
+// a 5xx, the command stays sent, and the answer it sends again is kept.
+func TestServerFailureKeepsTheAnswer(t *testing.T) {
+	f := newFixture(t, storetest.OpenSQLite(t))
+	f.publish(privacy.Personal)
+	ts := f.serve()
+	d, dev := f.enrolled(ts, privacy.Personal, f.subject("erika@acme.test"))
+	if _, err := d.Poll(f.ctx); err != nil {
+		t.Fatal(err)
+	}
+	failing := true
+	f.svc.SetHooks(mdm.Hooks{ProfileCertificates: func(context.Context, store.Queries, store.Device) ([]*x509.Certificate, error) {
+		if failing {
+			return nil, errors.New("the profiles' certificates could not be read")
+		}
+		return nil, nil
+	}})
+	cmds, err := f.svc.Enqueue(f.ctx, f.tenant, []string{dev.ID}, mdmproto.CertificateList{}, "", admin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var se *sim.StatusError
+	if _, err := d.Poll(f.ctx); !errors.As(err, &se) || se.Status < 500 {
+		t.Fatalf("the answer the server failed to take in: %v, want a 5xx", err)
+	}
+	if got, _ := f.st.Read().Commands().Get(f.ctx, f.tenant, cmds[0].ID); got.State != store.CommandSent {
+		t.Fatalf("after the server's failure the command is %s (%s), want sent", got.State, mdm.ErrorSummary(got.ErrorChain))
+	}
+	failing = false
+	if _, err := d.Poll(f.ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := f.st.Read().Commands().Get(f.ctx, f.tenant, cmds[0].ID); got.State != store.CommandAcknowledged {
+		t.Errorf("the answer sent again left the command %s (%s), want acknowledged", got.State, mdm.ErrorSummary(got.ErrorChain))
+	}
+	if _, ok := f.fields(dev.ID)["security.certificates"]; !ok {
+		t.Error("the answer sent again was not kept")
+	}
+}

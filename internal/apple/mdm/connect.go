@@ -285,12 +285,16 @@ func (s *Service) recordResult(ctx context.Context, q store.Queries, d store.Dev
 		cmd.State, cmd.ErrorChain, cmd.CompletedAt = store.CommandError, string(chain), now
 	default:
 		cmd.State, cmd.CompletedAt = store.CommandAcknowledged, now
-		if obs, err = s.resultObservations(ctx, q, cmd, res); err != nil {
+		if obs, err = s.resultObservations(ctx, q, cmd, res); mdmproto.IsBadInput(err) {
 			// Finished as failed, so a device that keeps sending a bad
 			// answer does not get the command again forever; and nothing
 			// of it is kept, not even the empty values a decoder built.
 			cmd.State, cmd.ErrorChain, obs = store.CommandError, `[{"LocalizedDescription":"the result did not decode"}]`, nil
 			s.log.Warn("a device sent an undecodable result", "request_type", cmd.RequestType, "error", err.Error())
+		} else if err != nil {
+			// The server's own failure (a read, a key not loaded yet): the
+			// device gets a 5xx and sends its answer again.
+			return err
 		}
 	}
 	// Finished without writing back the counters read: an Idle on the same

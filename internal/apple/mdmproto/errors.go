@@ -38,6 +38,17 @@ var (
 	ErrSignerUntrusted = errors.New("mdmproto: Mdm-Signature signer not trusted")
 )
 
+// IsBadInput reports whether err is a decoder's verdict on what the device
+// sent, not a failure of the server's own.
+func IsBadInput(err error) bool {
+	for _, bad := range []error{ErrTooLarge, ErrMalformed, ErrMissingKey, ErrUnknownMessageType, ErrUnknownStatus, ErrWrongRequestType} {
+		if errors.Is(err, bad) {
+			return true
+		}
+	}
+	return false
+}
+
 // Size limits for device input. Check-ins are small; command results carry
 // inventories (installed apps, profiles, certificates) and get more room.
 const (

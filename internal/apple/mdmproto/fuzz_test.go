@@ -35,6 +35,9 @@ func FuzzDecodeResult(f *testing.F) {
 	f.Fuzz(func(t *testing.T, body []byte) {
 		r, err := DecodeResult(body)
 		if err != nil {
+			if !IsBadInput(err) {
+				t.Fatalf("%v is not classed as bad input", err)
+			}
 			return
 		}
 		if !r.Status.known() || r.DeviceID() == "" {
@@ -61,6 +64,11 @@ func sameAnswer[T any](t *testing.T, name string, decode func(Result) (T, error)
 	want, wantErr := decode(alone)
 	if (err == nil) != (wantErr == nil) || !reflect.DeepEqual(got, want) {
 		t.Fatalf("%s: %+v, %v from the envelope's pass; %+v, %v from the body alone", name, got, err, want, wantErr)
+	}
+	// A refusal is the device's fault, never taken for a server failure
+	// (which makes the device send its answer again).
+	if err != nil && !IsBadInput(err) {
+		t.Fatalf("%s: %v is not classed as bad input", name, err)
 	}
 	// What decodes can be kept: the privacy gate stores values as JSON.
 	if _, jsonErr := json.Marshal(got); err == nil && jsonErr != nil {
