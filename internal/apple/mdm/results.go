@@ -34,19 +34,24 @@ func (o *observe) flag(field string, v *bool) {
 	}
 }
 
-// authenticateObservations is what an Authenticate message tells about the device.
+// authenticateObservations is what an Authenticate message tells about the
+// device. A User Enrollment's hardware identifiers are never taken, however
+// its policy was widened: Apple's devices do not send them there, and one
+// that does is not to be believed or kept.
 func authenticateObservations(m *mdmproto.Authenticate) []privacy.Observation {
 	var o observe
-	o.str("device.udid", m.UDID)
-	o.str("device.serial_number", m.SerialNumber)
+	if !m.IsUserEnrollment() {
+		o.str("device.udid", m.UDID)
+		o.str("device.serial_number", m.SerialNumber)
+		o.str("telephony.imei", m.IMEI)
+		o.str("telephony.meid", m.MEID)
+	}
 	o.str("device.name", m.DeviceName)
 	o.str("hardware.model", firstNonEmpty(m.ModelName, m.Model))
 	o.str("hardware.product", m.ProductName)
 	o.str("os.name", platformOf(m.ProductName, m.Model))
 	o.str("os.version", m.OSVersion)
 	o.str("os.build", m.BuildVersion)
-	o.str("telephony.imei", m.IMEI)
-	o.str("telephony.meid", m.MEID)
 	return o
 }
 
