@@ -224,10 +224,11 @@ func (s *Service) CloseUserChannel(ctx context.Context, tenantID, deviceID, id, 
 	}
 	var uc store.AppleUserChannel
 	err = s.st.Tx(ctx, func(q store.Queries) error {
-		var err error
-		if _, uc, err = lockedUserChannel(ctx, q, tenantID, deviceID, id); err != nil {
+		d, locked, err := lockedUserChannel(ctx, q, tenantID, deviceID, id)
+		if err != nil {
 			return err
 		}
+		uc = locked
 		if uc.CheckedOut {
 			return apperr.Conflict("this user channel is closed already")
 		}
@@ -238,12 +239,37 @@ func (s *Service) CloseUserChannel(ctx context.Context, tenantID, deviceID, id, 
 		if uc, err = q.AppleUserChannels().Get(ctx, tenantID, id); err != nil {
 			return err
 		}
+		// Shown as the list shows it (UserChannels).
+		shown := []store.AppleUserChannel{uc}
+		if err := hideUsage(ctx, q, d, shown); err != nil {
+			return err
+		}
+		uc = shown[0]
 		e := actor.Entry(tenantID, "mdm.user_channel.close", "device", deviceID, audit.OutcomeSuccess)
 		e.Reason = reason
 		e.Details = map[string]any{"user_channel": id, "commands_cancelled": cancelled}
 		return audit.Append(ctx, q, e)
 	})
 	return uc, err
+}
+
+// hideUsage blanks, in place, what user channels of device d tell of their
+// users' activity unless d's policy shows usage logs: no last check-in,
+// and their times by the day only.
+func hideUsage(ctx context.Context, q store.Queries, d store.Device, ucs []store.AppleUserChannel) error {
+	settings, err := privacy.ViewSettings(ctx, q, d.TenantID)
+	if err != nil {
+		return err
+	}
+	policy, err := privacy.EffectivePolicy(ctx, q, settings, d)
+	if err != nil || policy.Mode(privacy.Ownership(d.Ownership), privacy.UsageLogs) == privacy.Show {
+		return err
+	}
+	for i := range ucs {
+		ucs[i].LastCheckin = time.Time{}
+		ucs[i].CreatedAt, ucs[i].UpdatedAt = ucs[i].CreatedAt.UTC().Truncate(24*time.Hour), ucs[i].UpdatedAt.UTC().Truncate(24*time.Hour)
+	}
+	return nil
 }
 
 // closeUserChannel closes uc, whose device the caller locked, and cancels
@@ -491,23 +517,11 @@ func (s *Service) UserChannels(ctx context.Context, tenantID, deviceID, account 
 		if err != nil {
 			return nil, err
 		}
-		settings, err := privacy.ViewSettings(ctx, q, tenantID)
-		if err != nil {
-			return nil, err
-		}
-		policy, err := privacy.EffectivePolicy(ctx, q, settings, d)
-		if err != nil {
-			return nil, err
-		}
 		ucs, err := q.AppleUserChannels().List(ctx, tenantID, deviceID)
-		if err != nil || policy.Mode(privacy.Ownership(d.Ownership), privacy.UsageLogs) == privacy.Show {
-			return ucs, err
+		if err != nil {
+			return nil, err
 		}
-		for i := range ucs {
-			ucs[i].LastCheckin = time.Time{}
-			ucs[i].CreatedAt, ucs[i].UpdatedAt = ucs[i].CreatedAt.UTC().Truncate(24*time.Hour), ucs[i].UpdatedAt.UTC().Truncate(24*time.Hour)
-		}
-		return ucs, nil
+		return ucs, hideUsage(ctx, q, d, ucs)
 	}
 	if account == "" {
 		return list(s.st.Read())

@@ -325,12 +325,35 @@ func TestUserChannelTimesFollowTheUsagePolicy(t *testing.T) {
 		}
 		return all[0]
 	}
-	if uc := channel(); !uc.LastCheckin.IsZero() || !uc.CreatedAt.Equal(uc.CreatedAt.UTC().Truncate(24*time.Hour)) {
-		t.Errorf("hidden usage: a corporate Mac's user channel shows when it was used: last check-in %v, created %v", uc.LastCheckin, uc.CreatedAt)
+	hidden := func(what string, uc store.AppleUserChannel) {
+		t.Helper()
+		if !uc.LastCheckin.IsZero() || !uc.CreatedAt.Equal(uc.CreatedAt.UTC().Truncate(24*time.Hour)) {
+			t.Errorf("hidden usage: %s shows when the channel was used: last check-in %v, created %v", what, uc.LastCheckin, uc.CreatedAt)
+		}
 	}
+	hidden("the list", channel())
+	// Closing it answers with the channel as the list shows it.
+	if err := mac.NewUser("max", "Max Mustermann").LogIn(f.ctx); err != nil {
+		t.Fatal(err)
+	}
+	all, err := f.svc.UserChannels(f.ctx, f.tenant, dev.ID, "", admin)
+	if err != nil || len(all) != 2 {
+		t.Fatalf("channels: %+v, %v", all, err)
+	}
+	closed, err := f.svc.CloseUserChannel(f.ctx, f.tenant, dev.ID, all[1].ID, "Max left the company", admin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hidden("closing a channel", closed)
 	setDiagnostics(t, f, privacy.Corporate, privacy.Show)
-	if uc := channel(); uc.LastCheckin.IsZero() || uc.CreatedAt.Equal(uc.CreatedAt.UTC().Truncate(24*time.Hour)) {
-		t.Errorf("shown usage: a corporate Mac's user channel lost its times: last check-in %v, created %v", uc.LastCheckin, uc.CreatedAt)
+	all, err = f.svc.UserChannels(f.ctx, f.tenant, dev.ID, "", admin)
+	if err != nil || len(all) != 2 {
+		t.Fatalf("channels: %+v, %v", all, err)
+	}
+	for _, uc := range all {
+		if uc.LastCheckin.IsZero() || uc.CreatedAt.Equal(uc.CreatedAt.UTC().Truncate(24*time.Hour)) {
+			t.Errorf("shown usage: a corporate Mac's user channel lost its times: last check-in %v, created %v", uc.LastCheckin, uc.CreatedAt)
+		}
 	}
 }
 
