@@ -282,3 +282,21 @@ func openAPIEnum(t *testing.T, s *Server, schema, property string) []string {
 	}
 	return doc.Components.Schemas[schema].Properties[property].Enum
 }
+
+// TestOpenAPIRequiresOnlyWhatIsAlwaysThere: a field left out when empty
+// (omitempty, omitzero) or a pointer is optional in the document, so a
+// client validating responses or requests against it does not refuse what
+// the API sends or takes.
+func TestOpenAPIRequiresOnlyWhatIsAlwaysThere(t *testing.T) {
+	type sample struct {
+		Always    string    `json:"always"`
+		WhenSet   string    `json:"when_set,omitempty"`
+		WhenZero  time.Time `json:"when_zero,omitzero"`
+		MaybeNone *int      `json:"maybe_none"`
+	}
+	g := &schemaGen{components: map[string]any{}}
+	got := g.structSchema(reflect.TypeOf(sample{}))
+	if req, _ := got["required"].([]string); !slices.Equal(req, []string{"always"}) {
+		t.Errorf("required %v, want [always]", req)
+	}
+}

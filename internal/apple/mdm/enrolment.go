@@ -31,9 +31,9 @@ const EnrolmentAccepted = "accepted"
 // EnrolmentInput creates an enrolment.
 type EnrolmentInput struct {
 	Ownership string `json:"ownership"`
-	SubjectID string `json:"subject_id"`
-	GroupID   string `json:"group_id"`
-	TTLHours  int    `json:"ttl_hours"`
+	SubjectID string `json:"subject_id,omitempty"`
+	GroupID   string `json:"group_id,omitempty"`
+	TTLHours  int    `json:"ttl_hours,omitempty"`
 }
 
 // CreateEnrolment makes an enrolment link for one device (which may try
