@@ -262,9 +262,9 @@ func newActionStatusCmd(r *remote) *cobra.Command {
 					return err
 				}
 				fmt.Fprintln(cmd.OutOrStdout())
-				return r.print(cmd.OutOrStdout(), v, []string{"DEVICE", "STATE", "UPDATED", "ERROR"}, func(i int) []string {
+				return r.print(cmd.OutOrStdout(), v, []string{"DEVICE", "ACTION-ID", "STATE", "UPDATED", "ERROR"}, func(i int) []string {
 					x := v.Actions.Items[i]
-					return []string{x.DeviceID, x.State, x.UpdatedAt.Local().Format("2006-01-02 15:04:05"), x.Error}
+					return []string{x.DeviceID, x.ID, x.State, x.UpdatedAt.Local().Format("2006-01-02 15:04:05"), x.Error}
 				}, len(v.Actions.Items))
 			})
 		},

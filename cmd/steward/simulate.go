@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/http"
 	"os"
 	"path/filepath"
 	"runtime/pprof"
@@ -18,6 +19,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/steward-mdm/steward/internal/api"
+	"github.com/steward-mdm/steward/internal/client"
 	"github.com/steward-mdm/steward/internal/privacy"
 	"github.com/steward-mdm/steward/internal/sim"
 )
@@ -235,8 +237,12 @@ func simSetup(a *apiCall, ownership string) error {
 			return err
 		}
 	}
-	if err := a.do("GET", tenantPath(a.tenant, "/apple/push-certificate"), nil, nil); err == nil {
-		return nil
+	// Only a tenant with none gets one: any other failure to read it (a
+	// permission, a server fault) must not replace the real certificate.
+	err := a.do("GET", tenantPath(a.tenant, "/apple/push-certificate"), nil, nil)
+	var none *client.Error
+	if !errors.As(err, &none) || none.Status != http.StatusConflict {
+		return err
 	}
 	certPEM, err := sim.PushCertificatePEM("com.apple.mgmt.External." + strings.ToLower(uuid.NewString()))
 	if err != nil {
