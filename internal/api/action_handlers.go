@@ -20,7 +20,7 @@ func (s *Server) actionRoutes() []Route {
 		{Method: "POST", Path: t + "/devices/{device}/actions", Access: needs("device.read"), Scoped: true, Tag: tagActions, Summary: "Act on one device: " + actionList, In: DeviceActionRequest{}, Out: actions.Batch{}, Status: http.StatusCreated, Handle: s.deviceAction},
 		{Method: "GET", Path: t + "/devices/{device}/actions", Access: needs("device.read"), Scoped: true, Tag: tagActions, Summary: "A device's remote actions and their status", Query: pageQuery, Out: List[ActionView]{}, Handle: s.deviceActions},
 		{Method: "POST", Path: t + "/actions", Access: needs("device.read"), Scoped: true, Tag: tagActions, Summary: "Act on many devices, or on a group's members: " + actionList, In: actions.Request{}, Out: actions.Batch{}, Status: http.StatusCreated, Handle: s.bulkAction},
-		{Method: "GET", Path: t + "/actions/{batch}", Access: needs("device.read"), Tag: tagActions, Summary: "A request's progress: counts by state and a page of per-device status", Query: pageQuery, Out: BatchView{}, Handle: s.actionBatch},
+		{Method: "GET", Path: t + "/actions/{batch}", Access: needs("device.read"), Scoped: true, Tag: tagActions, Summary: "A request's progress: counts by state and a page of per-device status", Query: pageQuery, Out: BatchView{}, Handle: s.actionBatch},
 		{Method: "POST", Path: t + "/action-approvals/{approval}", Access: needs("device.read"), Tag: tagActions, Summary: "Approve or reject a request waiting for a second admin", In: actions.Decision{}, Out: actions.Batch{}, Handle: s.decideAction},
 		// Needs the action's own permission too: device.lock for a lock's PIN, device.wipe for a wipe's.
 		{Method: "POST", Path: t + "/devices/{device}/actions/{action}/pin", Access: needs("device.read"), Scoped: true, Tag: tagActions, Summary: "The Find My PIN a Mac's lock or wipe carried, to unlock the Mac, with a reason (audited; needs device.lock for a lock's, device.wipe for a wipe's)", In: ActionPINRequest{}, Out: ActionPINView{}, Handle: s.actionPIN},
@@ -209,6 +209,11 @@ func (s *Server) actionBatch(c *Call) (any, error) {
 	rows, err := s.st.Read().Actions().Batch(c.R.Context(), c.Tenant, b.ID, page)
 	if err != nil {
 		return nil, err
+	}
+	// An admin whose device.read is limited to groups follows the requests
+	// they made themselves (on devices of their groups), and no others.
+	if !c.Perms.Has("device.read") && (len(rows) == 0 || rows[0].RequestedBy != c.Principal.AdminID) {
+		return nil, apperr.NotFound("action request")
 	}
 	return BatchView{Batch: b, Actions: listOf(rows, page.Limit, actionView, func(a store.DeviceAction) string { return a.ID })}, nil
 }

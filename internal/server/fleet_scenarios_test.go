@@ -121,6 +121,18 @@ func TestGroupsProfilesAndScopes(t *testing.T) {
 		if b.States[store.ActionQueued] != 1 {
 			t.Errorf("lock batch: %+v", b)
 		}
+		// It follows its own request (steward action run --wait does), and
+		// no other admin's.
+		var followed api.BatchView
+		f.must(200, help, "GET", f.path("/actions/"+b.ID), nil, &followed)
+		if len(followed.Actions.Items) != 1 || followed.Actions.Items[0].DeviceID != salesID {
+			t.Errorf("the help desk's own lock: %+v", followed)
+		}
+		var owners actions.Batch
+		f.must(201, f.owner, "POST", f.path("/devices/"+salesID+"/actions"), api.DeviceActionRequest{Action: actions.Sync, Reason: "inventory check"}, &owners)
+		if r := f.do(help, "GET", f.path("/actions/"+owners.ID), nil); r.status != 404 {
+			t.Errorf("scoped help desk reads another admin's request: %d %s", r.status, r.body)
+		}
 		if r := f.do(help, "POST", f.path("/devices/"+salesID+"/actions"), api.DeviceActionRequest{Action: actions.Wipe, Reason: "stolen from the office"}); r.status != 403 {
 			t.Errorf("help desk wipes: %d", r.status)
 		}
