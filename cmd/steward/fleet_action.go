@@ -84,6 +84,15 @@ func newActionRunCmd(r *remote) *cobra.Command {
 			if err := checkActionRequest(in); err != nil {
 				return err
 			}
+			if in.Options.PIN == "-" {
+				// Asked for, without echo: on the command line it would stay
+				// in the shell's history and show in the process list.
+				pin, err := newPrompter(cmd).secret("Find My PIN (six digits): ")
+				if err != nil {
+					return err
+				}
+				in.Options.PIN = strings.TrimSpace(pin)
+			}
 			return r.call(cmd, func(a *apiCall) error {
 				var b actions.Batch
 				if err := a.do("POST", tenantPath(a.tenant, "/actions"), in, &b); err != nil {
@@ -103,7 +112,7 @@ func newActionRunCmd(r *remote) *cobra.Command {
 	f.StringVar(&in.Options.Message, "message", "", "lock screen message (lock, lost_mode)")
 	f.StringVar(&in.Options.PhoneNumber, "phone", "", "phone number shown on the lock screen (lock, lost_mode)")
 	f.StringVar(&in.Options.Footnote, "footnote", "", "lock screen footnote (lost_mode)")
-	f.StringVar(&in.Options.PIN, "pin", "", "six-digit Find My PIN macOS needs for lock and wipe")
+	f.StringVar(&in.Options.PIN, "pin", "", "six-digit Find My PIN for a Mac's lock or wipe; \"-\" asks for it (left out, Steward draws one, read it with steward action pin)")
 	f.BoolVar(&in.Options.PreserveDataPlan, "preserve-data-plan", false, "keep the eSIM's data plan on wipe")
 	f.BoolVar(&wait, "wait", false, "follow the batch until nothing is queued or awaiting approval")
 	f.DurationVar(&timeout, "timeout", 10*time.Minute, "with --wait, give up after this long")

@@ -214,7 +214,14 @@ func TestFleetEndToEnd(t *testing.T) {
 	if out := mustCLI(t, nil, "device-settings", "show"); !strings.Contains(out, "more than 1 devices") || !strings.Contains(out, "30 days") {
 		t.Fatalf("device-settings: %s", out)
 	}
-	out = mustCLI(t, nil, "action", "run", "lock", "--group", group, "--reason", "pilot devices left in a taxi", "--message", "Call IT")
+	// --pin - asks for the PIN instead of taking it on the command line:
+	// the answer reaches the server, which refuses one that is not six digits.
+	if _, errOut, err := cli(t, strings.NewReader("12ab\n"), "action", "run", "lock", "--group", group, "--reason",
+		"pilot devices left in a taxi", "--pin", "-"); err == nil || !strings.Contains(err.Error()+errOut, "six digits") {
+		t.Fatalf("a PIN asked for and mistyped: %v %s", err, errOut)
+	}
+	out = mustCLI(t, strings.NewReader("482915\n"), "action", "run", "lock", "--group", group, "--reason", "pilot devices left in a taxi",
+		"--message", "Call IT", "--pin", "-")
 	batch := regexp.MustCompile(`Batch (\S+): lock on 2 devices`).FindStringSubmatch(out)
 	approval := regexp.MustCompile(`approval: (\S+) \(until`).FindStringSubmatch(out)
 	if batch == nil || approval == nil {
