@@ -65,7 +65,7 @@ type NewEnrolmentView struct {
 }
 
 type PushCertificateRequest struct {
-	Certificate string `json:"certificate"` // base64 of the PEM or PKCS#12 file
+	Certificate string `json:"certificate"`        // base64 of the PEM or PKCS#12 file
 	Password    string `json:"password,omitempty"` // PKCS#12 only
 	// ReplaceTopic allows a certificate whose topic is not the one of every
 	// enrolled device; the devices on other topics stop receiving pushes and
