@@ -197,9 +197,7 @@ func TestPushClientsClosedWithTheCertificate(t *testing.T) {
 	pusher, push, awaitClose, closed := w.pusher, w.push, w.awaitClose, w.closed
 
 	push()
-	if _, err := f.svc.SetPushCertificate(f.ctx, f.tenant, pushCertPEM(t, testTopic), "", false, admin); err != nil {
-		t.Fatal(err)
-	}
+	f.setPushCertificate()
 	if pusher.HasClient(f.tenant) {
 		t.Fatal("the client of the replaced certificate is still cached")
 	}
@@ -353,9 +351,7 @@ func TestPushesHeldForAnotherTopic(t *testing.T) {
 			t.Errorf("want one log line counting the held channel, without its token or PushMagic: %s", got)
 		}
 
-		if _, err := f.svc.SetPushCertificate(f.ctx, f.tenant, pushCertPEM(t, testTopic), "", false, admin); err != nil {
-			t.Fatal(err)
-		}
+		f.setPushCertificate()
 		now = now.Add(mdm.StrandedHold)
 		if n, err := pusher.RunOnce(f.ctx); err != nil || n != 1 {
 			t.Fatalf("with the device's topic's certificate back, pushed %d, %v", n, err)

@@ -270,9 +270,7 @@ func TestRefusalOfAReplacedCertificateIsNotRecorded(t *testing.T) {
 		f := newRefusalFixture(t, st)
 		upload := func() *apns.PushCertificate {
 			t.Helper()
-			if _, err := f.svc.SetPushCertificate(f.ctx, f.tenant, pushCertPEM(t, testTopic), "", false, admin); err != nil {
-				t.Fatal(err)
-			}
+			f.setPushCertificate()
 			c, err := f.svc.PushCertificate(f.ctx, f.tenant)
 			if err != nil {
 				t.Fatal(err)

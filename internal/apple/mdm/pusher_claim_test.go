@@ -26,9 +26,7 @@ func pushFixture(t *testing.T, st store.Store) (*fixture, store.Device, func(con
 	f := newFixture(t, st)
 	ts := f.serve()
 	f.publish(privacy.Corporate)
-	if _, err := f.svc.SetPushCertificate(f.ctx, f.tenant, pushCertPEM(t, testTopic), "", false, admin); err != nil {
-		t.Fatal(err)
-	}
+	f.setPushCertificate()
 	d, dev := f.enrolled(ts, privacy.Corporate, "")
 	if _, err := d.Poll(f.ctx); err != nil {
 		t.Fatal(err)
@@ -118,9 +116,7 @@ func TestPushBatchEndsBeforeItsClaim(t *testing.T) {
 		f := newFixture(t, st)
 		ts := f.serve()
 		f.publish(privacy.Corporate)
-		if _, err := f.svc.SetPushCertificate(f.ctx, f.tenant, pushCertPEM(t, testTopic), "", false, admin); err != nil {
-			t.Fatal(err)
-		}
+		f.setPushCertificate()
 		deviceOf := map[string]string{} // hex token -> device ID
 		var ids []string
 		for range 3 {
@@ -208,9 +204,7 @@ func TestTokenUpdateDuringAPush(t *testing.T) {
 		f := newFixture(t, st)
 		ts := f.serve()
 		f.publish(privacy.Corporate)
-		if _, err := f.svc.SetPushCertificate(f.ctx, f.tenant, pushCertPEM(t, testTopic), "", false, admin); err != nil {
-			t.Fatal(err)
-		}
+		f.setPushCertificate()
 		d, dev := f.enrolled(ts, privacy.Corporate, "")
 		if _, err := d.Poll(f.ctx); err != nil {
 			t.Fatal(err)

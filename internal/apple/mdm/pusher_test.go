@@ -174,9 +174,7 @@ func TestPushQueue(t *testing.T) {
 
 func TestPushCertificateMetric(t *testing.T) {
 	f := newFixture(t, storetest.OpenSQLite(t))
-	if _, err := f.svc.SetPushCertificate(f.ctx, f.tenant, pushCertPEM(t, testTopic), "", false, admin); err != nil {
-		t.Fatal(err)
-	}
+	f.setPushCertificate()
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(f.svc.MetricsCollector())
 	if v := gauge(t, reg, "steward_apns_certificate_days_left"); v < 363 || v > 365 {
@@ -196,9 +194,7 @@ func TestPushCertificateLifecycle(t *testing.T) {
 		f := newFixture(t, st)
 		ts := f.serveWith(func(cfg *mdm.HTTPConfig) { cfg.Topic = f.svc.Topic })
 		f.publish(privacy.Corporate)
-		if _, err := f.svc.SetPushCertificate(f.ctx, f.tenant, pushCertPEM(t, testTopic), "", false, admin); err != nil {
-			t.Fatal(err)
-		}
+		f.setPushCertificate()
 		d, _ := f.enrolled(ts, privacy.Corporate, "")
 		if d.Topic() != testTopic {
 			t.Fatalf("the profile's topic is %q, want the certificate's %q", d.Topic(), testTopic)
@@ -254,4 +250,12 @@ func gauge(t *testing.T, reg *prometheus.Registry, name string) float64 {
 	}
 	t.Fatalf("no single %s in %v", name, families)
 	return 0
+}
+
+// setPushCertificate uploads a push certificate for testTopic.
+func (f *fixture) setPushCertificate() {
+	f.t.Helper()
+	if _, err := f.svc.SetPushCertificate(f.ctx, f.tenant, pushCertPEM(f.t, testTopic), "", false, admin); err != nil {
+		f.t.Fatal(err)
+	}
 }
