@@ -304,15 +304,27 @@ func commandPermission(requestType string) rbac.Permission {
 // clearing a passcode; optional otherwise, but held to the same rule when
 // given, since it is audited.
 func commandReason(in CommandRequest) (string, error) {
-	_, isAction := commandActions[in.RequestType]
-	if !isAction && in.RequestType != "ClearPasscode" && strings.TrimSpace(in.Reason) == "" {
+	return checkedReason(in.Reason, reasonRequired(in.RequestType))
+}
+
+// reasonRequired says whether sending, or stopping, a command of
+// requestType must say why: an action's, or clearing a passcode.
+func reasonRequired(requestType string) bool {
+	_, isAction := commandActions[requestType]
+	return isAction || requestType == "ClearPasscode"
+}
+
+// checkedReason validates reason as every audited reason is; a blank one
+// passes unless required.
+func checkedReason(reason string, required bool) (string, error) {
+	if !required && strings.TrimSpace(reason) == "" {
 		return "", nil
 	}
-	reason, err := privacy.ValidateReason(in.Reason)
+	checked, err := privacy.ValidateReason(reason)
 	if err != nil {
 		return "", apperr.As(err).With("field", "reason")
 	}
-	return reason, nil
+	return checked, nil
 }
 
 // requestFor builds the typed command a request names, checking its input
@@ -569,13 +581,13 @@ func (s *Server) cancelCommand(c *Call) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	perm := commandPermission(cmd.RequestType)
+	perm, required := commandPermission(cmd.RequestType), reasonRequired(cmd.RequestType)
 	// An action's command is authorised by the action (a retire is a
 	// RemoveProfile that needed device.wipe and a second admin): stopping
-	// it needs the action's permission.
+	// it needs the action's permission, and a reason as sending it did.
 	if a, err := s.st.Read().Actions().ByCommand(c.R.Context(), c.Tenant, cmd.ID); err == nil {
 		if p, ok := actions.Permission(actions.Kind(a.Action)); ok {
-			perm = p
+			perm, required = p, true
 		}
 	} else if !errors.Is(err, store.ErrNotFound) {
 		return nil, err
@@ -583,7 +595,11 @@ func (s *Server) cancelCommand(c *Call) (any, error) {
 	if !c.Perms.Has(perm) {
 		return nil, apperr.Forbidden("cancelling %s needs the %s permission", cmd.RequestType, perm)
 	}
-	cancelled, err := m.Cancel(c.R.Context(), c.Tenant, c.Path("device"), cmd.ID, in.Reason, c.Actor)
+	reason, err := checkedReason(in.Reason, required)
+	if err != nil {
+		return nil, err
+	}
+	cancelled, err := m.Cancel(c.R.Context(), c.Tenant, c.Path("device"), cmd.ID, reason, c.Actor)
 	if err != nil {
 		return nil, err
 	}

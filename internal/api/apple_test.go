@@ -121,8 +121,15 @@ func TestAppleAPI(t *testing.T) {
 		if cancelled.State != store.CommandCancelled {
 			t.Errorf("cancelled lock: %+v", cancelled)
 		}
-		if r := e.do(help, "POST", cancel(dev.ID, lock), CancelCommandRequest{}); r.status != 409 {
+		if r := e.do(help, "POST", cancel(dev.ID, lock), CancelCommandRequest{Reason: "found the phone"}); r.status != 409 {
 			t.Errorf("cancelling twice: %d %s", r.status, r.body)
+		}
+		// Stopping an action's command says why, as sending it did.
+		another := queued("DeviceLock")
+		for _, why := range []string{"", "ok", "found it\x1b[2J on the desk"} {
+			if r := e.do(help, "POST", cancel(dev.ID, another), CancelCommandRequest{Reason: why}); r.status != 400 {
+				t.Errorf("cancelling a lock with the reason %q: %d %s", why, r.status, r.body)
+			}
 		}
 		if r := e.do(e.owner, "POST", cancel(store.NewID(), query), CancelCommandRequest{}); r.status != 404 {
 			t.Errorf("cancelling through another device: %d %s", r.status, r.body)

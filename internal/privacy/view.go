@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 	"time"
+	"unicode"
 	"unicode/utf8"
 
 	"github.com/steward-mdm/steward/internal/apperr"
@@ -156,6 +157,11 @@ func ValidateReason(reason string) (string, error) {
 	}
 	if len(r) > 500 {
 		return "", apperr.Invalid("the reason is limited to 500 characters")
+	}
+	// Reasons are shown to auditors and employees, in terminals too: no
+	// control characters that could rewrite what they see.
+	if strings.ContainsFunc(r, func(c rune) bool { return unicode.IsControl(c) && c != '\n' && c != '\r' && c != '\t' }) {
+		return "", apperr.Invalid("the reason must be plain text, without control characters")
 	}
 	return r, nil
 }

@@ -400,7 +400,7 @@ func TestLeavingDeviceCancelledRemovalIsToldAgain(t *testing.T) {
 		if len(acts) != 1 || acts[0].CommandID == "" {
 			t.Fatalf("the withdrawal's retire: %+v", acts)
 		}
-		f.must(200, f.owner, "POST", f.path("/devices/"+phoneID+"/commands/"+acts[0].CommandID+"/cancel"), api.CancelCommandRequest{Reason: "not now"}, nil)
+		f.must(200, f.owner, "POST", f.path("/devices/"+phoneID+"/commands/"+acts[0].CommandID+"/cancel"), api.CancelCommandRequest{Reason: "not now, the employee is travelling"}, nil)
 		acts = f.retireActions(phoneID)
 		if len(acts) != 1 || acts[0].State != store.ActionFailed || !strings.Contains(acts[0].Error, "sent again") {
 			t.Fatalf("after its removal was cancelled: %+v, want a failed retire saying it is sent again", acts)
