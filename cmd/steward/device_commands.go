@@ -41,7 +41,7 @@ func newDeviceCommandsCmd(r *remote) *cobra.Command {
 			})
 		},
 	}
-	cancel.Flags().StringVar(&reason, "reason", "", "why, for the audit log and the command's record (up to 200 characters)")
+	cancel.Flags().StringVar(&reason, "reason", "", "why, for the audit log and the command's record (10 to 200 characters; required to stop an action's command, such as a lock or a wipe)")
 	cmd.AddCommand(list, cancel)
 	return cmd
 }

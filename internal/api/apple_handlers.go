@@ -180,6 +180,8 @@ func bulkCommandView(cmds []store.Command, skipped []mdm.Skip) BulkCommandView {
 }
 
 type CancelCommandRequest struct {
+	// Reason is audited; stopping an action's command (a lock, a wipe, lost
+	// mode…) or a passcode clear needs one, as sending it did.
 	Reason string `json:"reason,omitempty"`
 }
 
