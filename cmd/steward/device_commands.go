@@ -102,7 +102,7 @@ func newDeviceUserChannelsCmd(r *remote) *cobra.Command {
 			})
 		},
 	}
-	closeCmd.Flags().StringVar(&reason, "reason", "", "why, for the audit log and the cancelled commands' record (up to 200 characters)")
+	closeCmd.Flags().StringVar(&reason, "reason", "", "why, for the audit log and the cancelled commands' record (10 to 200 characters)")
 	cmd.AddCommand(list, closeCmd)
 	return cmd
 }

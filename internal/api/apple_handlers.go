@@ -493,7 +493,11 @@ func (s *Server) closeUserChannel(c *Call) (any, error) {
 	if err := c.Decode(&in); err != nil {
 		return nil, err
 	}
-	uc, err := m.CloseUserChannel(c.R.Context(), c.Tenant, c.Path("device"), c.Path("channel"), in.Reason, c.Actor)
+	reason, err := checkedReason(in.Reason, false)
+	if err != nil {
+		return nil, err
+	}
+	uc, err := m.CloseUserChannel(c.R.Context(), c.Tenant, c.Path("device"), c.Path("channel"), reason, c.Actor)
 	if err != nil {
 		return nil, err
 	}

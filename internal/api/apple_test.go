@@ -199,6 +199,9 @@ func TestAppleAPI(t *testing.T) {
 		if r := e.do(help, "POST", closeURL, CancelCommandRequest{}); r.status != 403 {
 			t.Errorf("help desk closed a user channel: %d %s", r.status, r.body)
 		}
+		if r := e.do(e.owner, "POST", closeURL, CancelCommandRequest{Reason: "left the\x1b[2J company"}); r.status != 400 {
+			t.Errorf("closing a user channel with an escape sequence in the reason: %d %s", r.status, r.body)
+		}
 		var closed UserChannelView
 		e.must(200, e.owner, "POST", closeURL, CancelCommandRequest{Reason: "left the company"}, &closed)
 		if closed.Open || closed.Pushable {
