@@ -91,10 +91,11 @@ func checkAccepted(ctx context.Context, q store.Queries, issued scep.Issuance, n
 		return err
 	}
 	if e.State != EnrolmentAccepted {
-		if _, last, err := lastAttempt(ctx, q, e, now); err != nil || last != attemptFailed {
-			if err != nil {
-				return err
-			}
+		_, last, err := lastAttempt(ctx, q, e, now)
+		if err != nil {
+			return err
+		}
+		if last != attemptFailed {
 			return scep.Refuse("the enrolment is " + e.State + ", not accepted")
 		}
 	}
