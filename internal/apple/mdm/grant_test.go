@@ -1,6 +1,9 @@
 package mdm_test
 
 import (
+	"encoding/json"
+	"errors"
+	"fmt"
 	"net/http/httptest"
 	"net/url"
 	"path"
@@ -143,6 +146,88 @@ func TestRenewalTakesTheEraseRightBack(t *testing.T) {
 	e, err := f.st.Read().Enrolments().Get(f.ctx, f.tenant, ch.EnrolmentID)
 	if err != nil || mdmproto.AccessRights(e.AccessRights) != held {
 		t.Errorf("rights recorded %d (%v), want the renewed profile's %d", e.AccessRights, err, held)
+	}
+}
+
+// TestProfileDownloadedBeforeChallengesCarriedRights: a profile downloaded
+// before an upgrade, whose challenge carries no rights, is checked against
+// the rights recorded at its download, as the earlier release did: it
+// installs while those may still be granted, and not once its person took
+// the full wipe back.
+func TestProfileDownloadedBeforeChallengesCarriedRights(t *testing.T) {
+	for _, takenBack := range []bool{false, true} {
+		t.Run("wipe taken back "+strconv.FormatBool(takenBack), func(t *testing.T) {
+			f, ts, erika, link := personalInvitation(t)
+			d := personalPhone(t, ts)
+			if err := d.Install(f.ctx, link, true); err != nil {
+				t.Fatal(err)
+			}
+			f.asDownloadedBeforeGrants(link, int(d.AccessRights()))
+			if takenBack {
+				f.acceptAgain(erika, false)
+			}
+			err := d.ObtainIdentity(f.ctx)
+			if takenBack {
+				if err == nil || len(f.devices()) != 0 {
+					t.Fatalf("a profile granting the erase right taken back installed (%v)", err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := d.Complete(f.ctx); err != nil {
+				t.Fatal(err)
+			}
+			if got := enrolmentRights(t, f, link); got != mdmproto.AccessRights(d.AccessRights()) {
+				t.Errorf("rights recorded %d, want the installed profile's %d", got, d.AccessRights())
+			}
+		})
+	}
+}
+
+// asDownloadedBeforeGrants rewrites the stored challenges as the earlier
+// release wrote them, without the rights their profile grants, and records
+// rights on the enrolment, as that release did at each download.
+func (f *fixture) asDownloadedBeforeGrants(link string, rights int) {
+	f.t.Helper()
+	_, hash, err := credential.Parse(path.Base(link))
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	err = f.st.Tx(f.ctx, func(q store.Queries) error {
+		e, err := q.Enrolments().GetBySecretHash(f.ctx, hash)
+		if err != nil {
+			return err
+		}
+		if err := q.Enrolments().SetAccessRights(f.ctx, f.tenant, e.ID, rights); err != nil {
+			return err
+		}
+		challenges, err := q.Settings().ListPrefix(f.ctx, "scep-challenge:", "", 100)
+		if err != nil {
+			return err
+		}
+		for _, c := range challenges {
+			var rec map[string]any
+			if err := json.Unmarshal(c.Value, &rec); err != nil {
+				return err
+			}
+			if _, ok := rec["grant"]; !ok {
+				return fmt.Errorf("challenge %s carries no grant to remove: %s", c.Key, c.Value)
+			}
+			delete(rec, "grant")
+			old, _ := json.Marshal(rec)
+			if err := q.Settings().Put(f.ctx, c.Key, old); err != nil {
+				return err
+			}
+		}
+		if len(challenges) == 0 {
+			return errors.New("no challenge stored")
+		}
+		return nil
+	})
+	if err != nil {
+		f.t.Fatal(err)
 	}
 }
 
