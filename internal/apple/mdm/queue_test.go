@@ -2,9 +2,12 @@ package mdm_test
 
 import (
 	"context"
+	"crypto/rand"
 	"encoding/json"
+	"errors"
 	"maps"
 	"math"
+	"net/http"
 	"testing"
 	"time"
 
@@ -12,6 +15,8 @@ import (
 	"github.com/steward-mdm/steward/internal/apple/mdm"
 	"github.com/steward-mdm/steward/internal/apple/mdmproto"
 	"github.com/steward-mdm/steward/internal/privacy"
+	"github.com/steward-mdm/steward/internal/secrets"
+	"github.com/steward-mdm/steward/internal/sim"
 	"github.com/steward-mdm/steward/internal/store"
 	"github.com/steward-mdm/steward/internal/store/storetest"
 )
@@ -321,4 +326,44 @@ func (f *fixture) open(deviceID string) int {
 		f.t.Fatal(err)
 	}
 	return n
+}
+
+// TestPayloadThisNodeCannotOpenStaysQueued: a node not given the master key
+// that sealed a command (another node's, after a rotation it missed)
+// answers the device's check-in with a server error and leaves the command
+// queued, however often the device asks; sent each time, it would be
+// abandoned in the end as the device's failure to answer.
+func TestPayloadThisNodeCannotOpenStaysQueued(t *testing.T) {
+	f := newFixture(t, storetest.OpenSQLite(t))
+	f.publish(privacy.Corporate)
+	ts := f.serve()
+	d, dev := f.enrolled(ts, privacy.Corporate, "")
+	if _, err := d.Poll(f.ctx); err != nil {
+		t.Fatal(err)
+	}
+	key := make([]byte, secrets.KeySize)
+	_, _ = rand.Read(key)
+	newKey, err := secrets.NewSealer(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rotated := mdm.New(f.st, f.priv, newKey, mdm.Config{PublicURL: ts.URL}, nil)
+	rotated.SetClock(func() time.Time { return f.now })
+	cmds, err := rotated.Enqueue(f.ctx, f.tenant, []string{dev.ID}, mdmproto.DeviceInformation{Queries: []string{"OSVersion"}}, "", admin)
+	if err != nil || len(cmds) != 1 {
+		t.Fatalf("queued %d: %v", len(cmds), err)
+	}
+	for range 7 {
+		var status *sim.StatusError
+		if _, err := d.Poll(f.ctx); !errors.As(err, &status) || status.Status != http.StatusInternalServerError {
+			t.Fatalf("a check-in whose command this node cannot open: %v, want a 500", err)
+		}
+	}
+	c, err := f.st.Read().Commands().Get(f.ctx, f.tenant, cmds[0].ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.State != store.CommandQueued || c.Attempts != 0 || !c.SentAt.IsZero() {
+		t.Fatalf("the command is %s after %d deliveries, want queued and never sent", c.State, c.Attempts)
+	}
 }

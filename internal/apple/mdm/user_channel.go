@@ -428,7 +428,7 @@ func (s *Service) userChannelFor(ctx context.Context, q store.Queries, cert *x50
 // channel's next command. A user with no open channel (no TokenUpdate yet,
 // or closed since) has no commands.
 func (s *Service) userConnect(ctx context.Context, cert *x509.Certificate, res mdmproto.Result) ([]byte, error) {
-	var next store.Command
+	var payload []byte
 	err := s.st.Tx(ctx, func(q store.Queries) error {
 		uc, d, err := s.userChannelFor(ctx, q, cert, res.Enrollment)
 		if errors.Is(err, store.ErrNotFound) {
@@ -455,15 +455,14 @@ func (s *Service) userConnect(ctx context.Context, cert *x509.Certificate, res m
 				return err
 			}
 		}
-		if next, err = s.sendNext(ctx, q, d, uc.ID, res.Status == mdmproto.StatusIdle, now); err != nil || next.ID != "" {
+		next, err := s.sendNext(ctx, q, d, uc.ID, res.Status == mdmproto.StatusIdle, now)
+		if err != nil || next.ID != "" {
+			payload, err = s.openDelivery(next, err)
 			return err
 		}
 		return s.retryPutOff(ctx, q, uc.TenantID, uc.DeviceID, uc.ID, res.Status, now)
 	})
-	if err != nil || next.ID == "" {
-		return nil, err
-	}
-	return s.sealer.Open(next.Payload, commandAD(next.ID))
+	return payload, err
 }
 
 // EnqueueForUser queues req on one of device deviceID's user channels: a
