@@ -82,10 +82,11 @@ type SubjectErasedHook func(ctx context.Context, q store.Queries, sub store.Subj
 func (s *Service) OnSubjectErased(h SubjectErasedHook) { s.forget = append(s.forget, h) }
 
 // AccountReplacedHook runs inside the transaction that replaces person
-// sub's Managed Apple Account, with the account given up, so that a
-// protocol adapter forgets what it derived from it while it still names
-// the person alone: the name may become another person's. An error undoes
-// the change.
+// sub's Managed Apple Account, with the account given up ("" when the
+// e-mail was the account), so that a protocol adapter forgets what it
+// derived from it while it still names the person alone (the name may
+// become another person's), or refuses a change its devices cannot take.
+// An error undoes the change.
 type AccountReplacedHook func(ctx context.Context, q store.Queries, sub store.Subject, account string) error
 
 // OnAccountReplaced adds a hook, before serving starts.
@@ -389,9 +390,6 @@ func (s *Service) UpdateSubject(ctx context.Context, tenantID, id string, in Sub
 // still theirs, what derives from it goes before the name can become
 // someone else's.
 func (s *Service) accountGivenUp(ctx context.Context, q store.Queries, sub store.Subject, account string) error {
-	if account == "" {
-		return nil
-	}
 	for _, h := range s.accountReplaced {
 		if err := h(ctx, q, sub, account); err != nil {
 			return err

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/steward-mdm/steward/internal/apperr"
 	"github.com/steward-mdm/steward/internal/apple/mdm"
 	"github.com/steward-mdm/steward/internal/privacy"
 	"github.com/steward-mdm/steward/internal/sim"
@@ -144,5 +145,62 @@ func TestUserEnrollmentHasNoDownload(t *testing.T) {
 	phone, _ := sim.New(ts.Client(), true)
 	if err := phone.EnrolByAccount(f.ctx, ts.URL, "erika@acme.test", path.Base(link)); err != nil {
 		t.Fatalf("account-driven enrolment after the refused download: %v", err)
+	}
+}
+
+// TestAccountChangeWaitsForUserEnrollments: Apple refuses an update of a
+// User Enrollment's profile that changes the account it names, so the
+// account of a person with a device enrolled that way, or with an accepted
+// User Enrollment link, is not changed; once the device checked out it is.
+func TestAccountChangeWaitsForUserEnrollments(t *testing.T) {
+	f := newFixture(t, storetest.OpenSQLite(t))
+	f.publish(privacy.UserEnrolled)
+	ts := f.serve()
+	max, err := f.priv.CreateSubject(f.ctx, f.tenant, privacy.SubjectInput{Email: "max@acme.test", ManagedAppleID: "max@appleid.acme.test"}, admin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	change := func(account string) error {
+		_, err := f.priv.UpdateSubject(f.ctx, f.tenant, max.ID, privacy.SubjectUpdate{ManagedAppleID: &account}, admin)
+		return err
+	}
+	tablet, _ := sim.New(ts.Client(), true)
+	tablet.Personal = true
+	if err := tablet.EnrolByAccount(f.ctx, ts.URL, "max@appleid.acme.test", path.Base(f.invite(privacy.UserEnrolled, max.ID))); err != nil {
+		t.Fatal(err)
+	}
+	for _, account := range []string{"maximilian@appleid.acme.test", "max@acme.test"} {
+		if err := change(account); !apperr.IsKind(err, apperr.KindConflict) {
+			t.Errorf("account changed to %s under a user-enrolled device: %v, want a conflict", account, err)
+		}
+	}
+	// A person whose account is their e-mail, given a Managed Apple Account.
+	erika := f.subject("erika@acme.test")
+	phone, _ := sim.New(ts.Client(), true)
+	phone.Personal = true
+	if err := phone.EnrolByAccount(f.ctx, ts.URL, "erika@acme.test", path.Base(f.invite(privacy.UserEnrolled, erika))); err != nil {
+		t.Fatal(err)
+	}
+	account := "erika@appleid.acme.test"
+	if _, err := f.priv.UpdateSubject(f.ctx, f.tenant, erika, privacy.SubjectUpdate{ManagedAppleID: &account}, admin); !apperr.IsKind(err, apperr.KindConflict) {
+		t.Errorf("an account that was the e-mail changed under a user-enrolled device: %v, want a conflict", err)
+	}
+	if _, err := tablet.Checkin(f.ctx, tablet.CheckOut()); err != nil {
+		t.Fatal(err)
+	}
+
+	link := path.Base(f.invite(privacy.UserEnrolled, max.ID))
+	inv, err := f.svc.Invitation(f.ctx, link, "en")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := change("maximilian@appleid.acme.test"); err != nil {
+		t.Fatalf("account changed with the device gone and a link not accepted: %v", err)
+	}
+	if _, err := f.svc.Accept(f.ctx, link, mdm.AcceptInput{Language: "en", NoticeVersion: inv.Notice.Version}, "192.0.2.1"); err != nil {
+		t.Fatal(err)
+	}
+	if err := change("max@acme.test"); !apperr.IsKind(err, apperr.KindConflict) {
+		t.Errorf("account changed under an accepted User Enrollment link: %v, want a conflict", err)
 	}
 }

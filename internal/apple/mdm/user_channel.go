@@ -339,10 +339,49 @@ func (s *Service) forgetPerson(ctx context.Context, q store.Queries, sub store.S
 }
 
 // forgetReplacedAccount is the privacy core's hook for a person's Managed
-// Apple Account replaced by another: what derives from the old name goes
-// as at erasure, while it is still theirs alone.
+// Apple Account replaced by another ("" when it was their e-mail): what
+// derives from the old name goes as at erasure, while it is still theirs
+// alone. A change is refused while a User Enrollment names the account
+// (userEnrolledUnder).
 func (s *Service) forgetReplacedAccount(ctx context.Context, q store.Queries, sub store.Subject, account string) error {
+	if err := userEnrolledUnder(ctx, q, sub); err != nil || account == "" {
+		return err
+	}
 	return s.forgetAccountNames(ctx, q, sub.TenantID, []string{account}, replacedAccountChain, map[string]int{})
+}
+
+// userEnrolledUnder refuses to change the account of person sub while one
+// of their User Enrollments names it: a device enrolled under it, or a link
+// whose profile may be downloaded and installed. Apple refuses an update of
+// the enrolment profile that changes its AssignedManagedAppleID, so the
+// identity renewals would fail and the device drop out of management when
+// its certificate expired.
+func userEnrolledUnder(ctx context.Context, q store.Queries, sub store.Subject) error {
+	es, err := q.Enrolments().ListForSubject(ctx, sub.TenantID, sub.ID)
+	if err != nil {
+		return err
+	}
+	for _, e := range es {
+		if !e.UserEnrollment {
+			continue
+		}
+		switch e.State {
+		case EnrolmentAccepted:
+			return apperr.Conflict("an enrolment link of this person's (User Enrollment) names their current Managed Apple Account; " +
+				"revoke it, or let it expire, before changing the account")
+		case store.EnrolmentUsed:
+			ch, err := q.AppleChannels().GetByEnrolment(ctx, sub.TenantID, e.ID)
+			if errors.Is(err, store.ErrNotFound) || (err == nil && ch.CheckedOut) {
+				continue
+			}
+			if err != nil {
+				return err
+			}
+			return apperr.Conflict("a device of this person's enrolled by User Enrollment under their current Managed Apple Account, " +
+				"which Apple lets no update of its enrolment change; retire the device before changing the account, then enrol it again")
+		}
+	}
+	return nil
 }
 
 // forgetAccountNames checks every open user channel of the tenant against
