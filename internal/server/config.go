@@ -5,6 +5,7 @@ package server
 import (
 	"fmt"
 	"net/netip"
+	"net/url"
 	"os"
 	"path/filepath"
 	"sort"
@@ -179,6 +180,9 @@ func (c *Config) finish() error {
 	if c.MDMClientCertHeader != "" && len(proxies) == 0 {
 		return fmt.Errorf("--mdm-client-cert-header needs --trusted-proxies: only a trusted proxy's header is believed")
 	}
+	if c.PublicURL, err = publicOrigin(c.PublicURL); err != nil {
+		return fmt.Errorf("--public-url: %w", err)
+	}
 	if err := loopbackOnly(c.ProfileListen); err != nil {
 		return fmt.Errorf("--profile-listen: %w", err)
 	}
@@ -189,6 +193,24 @@ func (c *Config) finish() error {
 		return fmt.Errorf("--audit-retention must be 0 (forever) or at least 24h")
 	}
 	return nil
+}
+
+// publicOrigin checks the URL devices and employees are given ("" for the
+// default): devices refuse a plain-http ServerURL, and the device and
+// employee routes sit at the root, so a path would send them elsewhere.
+// It returns the origin without a trailing slash.
+func publicOrigin(raw string) (string, error) {
+	if raw == "" {
+		return "", nil
+	}
+	u, err := url.Parse(raw)
+	if err != nil {
+		return "", err
+	}
+	if u.Scheme != "https" || u.Host == "" || u.User != nil || strings.Trim(u.Path, "/") != "" || u.RawQuery != "" || u.Fragment != "" {
+		return "", fmt.Errorf("%q must be an https origin with no path, such as https://mdm.example.org", raw)
+	}
+	return "https://" + u.Host, nil
 }
 
 // loopbackOnly accepts an empty address or one on a loopback IP: profiles

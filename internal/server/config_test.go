@@ -47,6 +47,10 @@ func TestConfigPrecedence(t *testing.T) {
 	if err != nil || cfg.Data != "./steward-data" || cfg.Listen != "127.0.0.1:8443" || cfg.IsPostgres() {
 		t.Errorf("defaults: %+v %v", cfg, err)
 	}
+	cfg, err = resolve(t, []string{"--public-url", "https://mdm.example.org:8443/"}, nil)
+	if err != nil || cfg.PublicURL != "https://mdm.example.org:8443" {
+		t.Errorf("public URL %q (%v), want the origin without its slash", cfg.PublicURL, err)
+	}
 	cfg, err = resolve(t, nil, map[string]string{"STEWARD_DB": "postgres://u@h/db"})
 	if err != nil || !cfg.IsPostgres() {
 		t.Errorf("postgres DSN not recognised: %v", err)
@@ -69,6 +73,9 @@ func TestConfigRejectsMistakes(t *testing.T) {
 		"short retention":  {[]string{"--audit-retention", "1h"}, nil},
 		"public profiles":  {[]string{"--profile-listen", "0.0.0.0:6060"}, nil},
 		"profiles by name": {[]string{"--profile-listen", "localhost:6060"}, nil},
+		"plain-http URL":   {[]string{"--public-url", "http://mdm.example.org"}, nil},
+		"URL with a path":  {[]string{"--public-url", "https://example.org/mdm"}, nil},
+		"URL without host": {nil, map[string]string{"STEWARD_PUBLIC_URL": "mdm.example.org"}},
 	} {
 		if _, err := resolve(t, c.args, c.env); err == nil {
 			t.Errorf("%s: accepted", name)
