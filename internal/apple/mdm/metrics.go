@@ -3,6 +3,7 @@ package mdm
 import (
 	"context"
 	"errors"
+	"math"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -36,6 +37,10 @@ var (
 		[]string{"tenant"}, nil)
 )
 
+var profileSignerDaysLeft = prometheus.NewDesc("steward_profile_signer_days_left",
+	"Days until the certificate that signs enrolment profiles (--profile-signer-cert) expires; past it, devices show "+
+		"downloaded profiles as not verified. Absent when none is configured.", nil, nil)
+
 // MetricsCollector reports push certificate health and device identity
 // expiry per tenant, read at scrape time, and this node's push failures.
 func (s *Service) MetricsCollector() prometheus.Collector { return pushCollector{s} }
@@ -48,6 +53,7 @@ func (c pushCollector) Describe(ch chan<- *prometheus.Desc) {
 	c.s.pushFailures.Describe(ch)
 	ch <- identitiesExpiring
 	ch <- identitiesExpired
+	ch <- profileSignerDaysLeft
 }
 
 func (c pushCollector) Collect(ch chan<- prometheus.Metric) {
@@ -60,6 +66,9 @@ func (c pushCollector) Collect(ch chan<- prometheus.Metric) {
 		return
 	}
 	now := c.s.clock()
+	if ps := c.s.signer; ps != nil {
+		ch <- prometheus.MustNewConstMetric(profileSignerDaysLeft, prometheus.GaugeValue, math.Floor(ps.cert.NotAfter.Sub(now).Hours()/24))
+	}
 	counts, err := c.s.st.Read().AppleChannels().CertificateExpiry(ctx, now, now.Add(identityRenewalWindow))
 	if err != nil {
 		c.s.log.Warn("metrics: counting expiring device identities", "error", err.Error())

@@ -6,6 +6,7 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"sync/atomic"
 	"time"
 )
 
@@ -17,6 +18,9 @@ type profileSigner struct {
 	cert  *x509.Certificate
 	key   crypto.Signer
 	chain []*x509.Certificate // above cert, its issuer first
+	// expiryWarned: the fallback to the tenants' CAs past cert's expiry
+	// was logged, once per node rather than per download.
+	expiryWarned atomic.Bool
 }
 
 // SignProfilesWith makes c sign the enrolment profiles of every tenant, in
@@ -51,8 +55,14 @@ func (s *Service) SignProfilesWith(c tls.Certificate, now time.Time) error {
 // enrolmentSigner is who signs a tenant's enrolment profile now: the
 // operator's certificate while it is valid, else the tenant's CA.
 func (s *Service) enrolmentSigner(trust *tenantTrust, now time.Time) (*x509.Certificate, crypto.Signer, []*x509.Certificate, error) {
-	if ps := s.signer; ps != nil && now.Before(ps.cert.NotAfter) {
-		return ps.cert, ps.key, ps.chain, nil
+	if ps := s.signer; ps != nil {
+		if now.Before(ps.cert.NotAfter) {
+			return ps.cert, ps.key, ps.chain, nil
+		}
+		if !ps.expiryWarned.Swap(true) {
+			s.log.Error("the profile signing certificate (--profile-signer-cert) has expired: enrolment profiles are signed by "+
+				"each tenant's CA and devices show them as not verified until it is replaced", "expired", ps.cert.NotAfter)
+		}
 	}
 	cert, key, err := trust.profileSigner(now)
 	return cert, key, []*x509.Certificate{trust.ca.Certificate()}, err

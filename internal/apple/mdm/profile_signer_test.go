@@ -1,11 +1,15 @@
 package mdm_test
 
 import (
+	"bytes"
 	"crypto/tls"
 	"crypto/x509"
+	"log/slog"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/steward-mdm/steward/internal/apple/certtest"
 	"github.com/steward-mdm/steward/internal/privacy"
@@ -35,7 +39,11 @@ func operatorSigner(t *testing.T, notAfter time.Time, usage x509.KeyUsage) (tls.
 func TestEnrolmentProfileSignedByTheOperatorsCertificate(t *testing.T) {
 	f := newFixture(t, storetest.OpenSQLite(t))
 	f.publish(privacy.Corporate)
+	var logged bytes.Buffer
+	f.log = slog.New(slog.NewTextHandler(&logged, nil))
 	ts := f.serve()
+	metrics := prometheus.NewRegistry()
+	metrics.MustRegister(f.svc.MetricsCollector())
 
 	expired, _ := operatorSigner(t, time.Now().Add(-time.Minute), x509.KeyUsageDigitalSignature)
 	caOnly, _ := operatorSigner(t, time.Now().Add(time.Hour), x509.KeyUsageCertSign)
@@ -62,7 +70,22 @@ func TestEnrolmentProfileSignedByTheOperatorsCertificate(t *testing.T) {
 		t.Fatalf("a device not trusting the operator's CA: %v, want the profile's signer refused", err)
 	}
 
-	// Expired since: the tenant's CA signs, and a device trusting only it enrols.
+	if days := gauge(t, metrics, "steward_profile_signer_days_left"); days != 0 {
+		t.Errorf("a signer valid for a minute more has %v days left", days)
+	}
+	if strings.Contains(logged.String(), "has expired") {
+		t.Errorf("expiry logged while the signer is valid: %s", logged.String())
+	}
+
+	// Expired since: the tenant's CA signs, and a device trusting only it
+	// enrols. The operator is told once, and the metric shows it.
 	f.svc.SetClock(func() time.Time { return time.Now().Add(2 * time.Minute) })
 	f.enrolled(ts, privacy.Corporate, "")
+	f.enrolled(ts, privacy.Corporate, "")
+	if n := strings.Count(logged.String(), "the profile signing certificate (--profile-signer-cert) has expired"); n != 1 {
+		t.Errorf("the expired signer was logged %d times, want once: %s", n, logged.String())
+	}
+	if days := gauge(t, metrics, "steward_profile_signer_days_left"); days >= 0 {
+		t.Errorf("an expired signer has %v days left", days)
+	}
 }
