@@ -18,6 +18,8 @@ import (
 
 	"howett.net/plist"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/steward-mdm/steward/internal/apple/mdm"
 	"github.com/steward-mdm/steward/internal/apple/mdmproto"
 	"github.com/steward-mdm/steward/internal/privacy"
@@ -228,6 +230,9 @@ func TestEnrolAndManageThroughTheProtocol(t *testing.T) {
 		changed := bytes.Replace(idle, []byte("Idle"), []byte("NotNow"), 1)
 		garbage := []byte("<?xml version=\"1.0\"?><plist><dict><key>Status</key>")
 		garbageSig, _ := mac.Sign(garbage)
+		metrics := prometheus.NewRegistry()
+		metrics.MustRegister(f.svc.MetricsCollector())
+		before := deviceOutcomes(t, metrics, f.tenant)
 		for name, c := range map[string]struct {
 			contentType, sig string
 			body             []byte
@@ -243,6 +248,12 @@ func TestEnrolAndManageThroughTheProtocol(t *testing.T) {
 			_, err := mac.Raw(f.ctx, c.contentType, c.sig, c.body)
 			if !errors.As(err, &se) || se.Status != c.want {
 				t.Errorf("%s: %v, want HTTP %d", name, err, c.want)
+			}
+		}
+		after := deviceOutcomes(t, metrics, f.tenant)
+		for outcome, want := range map[string]float64{"not_signed": 3, "unsupported_type": 1, "bad_message": 1, "too_large": 1, "ok": 0} {
+			if got := after[outcome] - before[outcome]; got != want {
+				t.Errorf("refusals counted as %s: %v, want %v", outcome, got, want)
 			}
 		}
 		if got := auditSeq(t, st, f.tenant); got != head+1 {
@@ -315,6 +326,32 @@ func TestEnrolAndManageThroughTheProtocol(t *testing.T) {
 			t.Errorf("a second device on a used link: %v", err)
 		}
 	})
+}
+
+// deviceOutcomes reads the device requests of tenant counted in reg, by
+// outcome, with those refused before their tenant was read.
+func deviceOutcomes(t *testing.T, reg *prometheus.Registry, tenant string) map[string]float64 {
+	t.Helper()
+	families, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]float64{}
+	for _, fam := range families {
+		if fam.GetName() != "steward_apple_device_requests_total" {
+			continue
+		}
+		for _, m := range fam.Metric {
+			labels := map[string]string{}
+			for _, l := range m.Label {
+				labels[l.GetName()] = l.GetValue()
+			}
+			if labels["tenant"] == tenant || labels["tenant"] == "unknown" {
+				out[labels["outcome"]] += m.GetCounter().GetValue()
+			}
+		}
+	}
+	return out
 }
 
 type sentCommand struct {

@@ -90,8 +90,8 @@ func (s *Service) Handler(cfg HTTPConfig) (http.Handler, error) {
 	mux.HandleFunc("POST "+signInPath, h.signInCode)
 	mux.HandleFunc("POST /enrol/{secret}/account-token", h.accountToken)
 	for _, m := range []string{"PUT", "POST"} {
-		mux.HandleFunc(m+" /mdm/{tenant}/checkin", h.device(checkinType, mdmproto.MaxCheckinBytes, s.Checkin))
-		mux.HandleFunc(m+" /mdm/{tenant}/connect", h.device(connectType, maxResultBody, s.Connect))
+		mux.HandleFunc(m+" /mdm/{tenant}/checkin", h.device("checkin", checkinType, mdmproto.MaxCheckinBytes, s.Checkin))
+		mux.HandleFunc(m+" /mdm/{tenant}/connect", h.device("connect", connectType, maxResultBody, s.Connect))
 	}
 	return mux, nil
 }
@@ -195,40 +195,45 @@ type httpHandler struct {
 
 // device wraps a device endpoint: bounded body, identity from the
 // Mdm-Signature (a detached CMS over the body by a certificate of the
-// tenant's CA), then the service call.
-func (h *httpHandler) device(contentType string, maxBody int64, call func(context.Context, *x509.Certificate, []byte) ([]byte, error)) http.HandlerFunc {
+// tenant's CA), then the service call. Each answer is counted by its
+// outcome (newDeviceRequests).
+func (h *httpHandler) device(endpoint, contentType string, maxBody int64, call func(context.Context, *x509.Certificate, []byte) ([]byte, error)) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		ctx := r.Context()
+		tenant, outcome := "unknown", "ok"
+		defer func() { h.s.deviceRequests.WithLabelValues(tenant, endpoint, outcome).Inc() }()
+		fail := func(err error) { outcome = h.fail(w, r, err) }
 		if mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); mt != contentType {
-			h.fail(w, r, apperr.New(apperr.KindUnsupportedType, "send %s", contentType))
+			fail(apperr.New(apperr.KindUnsupportedType, "send %s", contentType))
 			return
 		}
 		body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBody))
 		var tooLarge *http.MaxBytesError
 		if errors.As(err, &tooLarge) {
-			h.fail(w, r, apperr.New(apperr.KindTooLarge, "the body is larger than %d bytes", maxBody))
+			fail(apperr.New(apperr.KindTooLarge, "the body is larger than %d bytes", maxBody))
 			return
 		}
 		if err != nil {
-			h.fail(w, r, apperr.Invalid("the body could not be read"))
+			fail(apperr.Invalid("the body could not be read"))
 			return
 		}
 		trust, err := h.s.tenantTrust(ctx, r.PathValue("tenant"), false)
 		if errors.Is(err, scep.ErrUnknownTenant) {
-			h.fail(w, r, apperr.NotFound("tenant"))
+			fail(apperr.NotFound("tenant"))
 			return
 		}
+		tenant = r.PathValue("tenant")
 		if errors.Is(err, scep.ErrNoCA) {
-			h.fail(w, r, errNotSigned) // no certificate can chain to a CA that does not exist
+			fail(errNotSigned) // no certificate can chain to a CA that does not exist
 			return
 		}
 		if err != nil {
-			h.fail(w, r, err)
+			fail(err)
 			return
 		}
 		cert, err := h.identify(r, body, trust)
 		if err != nil {
-			h.fail(w, r, err)
+			fail(err)
 			return
 		}
 		out, err := call(ctx, cert, body)
@@ -236,7 +241,7 @@ func (h *httpHandler) device(contentType string, maxBody int64, call func(contex
 			h.s.auditRefusal(ctx, r.PathValue("tenant"), cert, h.cfg.Proxies.ClientIP(r))
 		}
 		if err != nil {
-			h.fail(w, r, err)
+			fail(err)
 			return
 		}
 		if out == nil {
@@ -292,14 +297,15 @@ func (h *httpHandler) identify(r *http.Request, body []byte, trust *tenantTrust)
 	}
 	for _, other := range presented {
 		if !other.Equal(cert) && other.Subject.CommonName != cert.Subject.CommonName {
-			return nil, apperr.Forbidden("the request presents the certificates of two devices")
+			return nil, errTwoDevices
 		}
 	}
 	return cert, nil
 }
 
-// fail answers a device without ever using 401.
-func (h *httpHandler) fail(w http.ResponseWriter, r *http.Request, err error) {
+// fail answers a device without ever using 401, and says why it refused
+// (deviceOutcome).
+func (h *httpHandler) fail(w http.ResponseWriter, r *http.Request, err error) string {
 	status := http.StatusInternalServerError
 	if e := apperr.As(err); e != nil {
 		status = e.Status()
@@ -311,6 +317,7 @@ func (h *httpHandler) fail(w http.ResponseWriter, r *http.Request, err error) {
 		h.cfg.Log.ErrorContext(r.Context(), "device request failed", "path", r.Pattern, "error", err.Error())
 	}
 	http.Error(w, http.StatusText(status), status)
+	return deviceOutcome(err, status)
 }
 
 var invitationPage = template.Must(template.New("invite").Parse(`<!doctype html>

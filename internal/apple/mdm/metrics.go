@@ -42,7 +42,8 @@ var profileSignerDaysLeft = prometheus.NewDesc("steward_profile_signer_days_left
 		"downloaded profiles as not verified. Absent when none is configured.", nil, nil)
 
 // MetricsCollector reports push certificate health and device identity
-// expiry per tenant, read at scrape time, and this node's push failures.
+// expiry per tenant, read at scrape time, and this node's push failures
+// and device requests.
 func (s *Service) MetricsCollector() prometheus.Collector { return pushCollector{s} }
 
 type pushCollector struct{ s *Service }
@@ -51,6 +52,7 @@ func (c pushCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- pushCertDaysLeft
 	ch <- pushCertRefused
 	c.s.pushFailures.Describe(ch)
+	c.s.deviceRequests.Describe(ch)
 	ch <- identitiesExpiring
 	ch <- identitiesExpired
 	ch <- profileSignerDaysLeft
@@ -58,6 +60,7 @@ func (c pushCollector) Describe(ch chan<- *prometheus.Desc) {
 
 func (c pushCollector) Collect(ch chan<- prometheus.Metric) {
 	c.s.pushFailures.Collect(ch)
+	c.s.deviceRequests.Collect(ch)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	tenants, err := privacy.TenantIDs(ctx, c.s.st.Read())

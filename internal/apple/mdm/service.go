@@ -41,6 +41,8 @@ type Service struct {
 	pushers   []*Pusher // whose APNs clients dropPushClients closes
 
 	pushFailures *prometheus.CounterVec // by tenant and reason; see MetricsCollector
+	// deviceRequests: by tenant, endpoint and outcome (newDeviceRequests).
+	deviceRequests *prometheus.CounterVec
 
 	misuse misuseAudits // which refusals of a certificate naming another device are audited
 }
@@ -82,7 +84,8 @@ func New(st store.Store, priv *privacy.Service, sealer secrets.Sealer, cfg Confi
 	if cfg.MaxQueued <= 0 {
 		cfg.MaxQueued = 100
 	}
-	s := &Service{st: st, priv: priv, sealer: sealer, cfg: cfg, log: log, now: time.Now, pushFailures: newPushFailures()}
+	s := &Service{st: st, priv: priv, sealer: sealer, cfg: cfg, log: log, now: time.Now, pushFailures: newPushFailures(),
+		deviceRequests: newDeviceRequests()}
 	priv.OnDeviceLeft(s.DeviceLeft)
 	priv.OnDeviceErased(s.forgetAccounts)
 	priv.OnDeviceErased(s.forgetErrorText)
