@@ -234,3 +234,40 @@ func TestConsentForAnotherDeviceDoesNotCount(t *testing.T) {
 		t.Fatalf("the second device's invitation after a consent for the first: consented %v, %v; want it to ask again", inv.Consented, err)
 	}
 }
+
+// TestProfileDownloadsAreBounded: each download stores a challenge for an
+// hour and costs a signature, so one enrolment gets a few per hour; a
+// script looping on the link is told to wait, and other links still work.
+func TestProfileDownloadsAreBounded(t *testing.T) {
+	f, ts, _, link := personalInvitation(t)
+	other := f.invite(privacy.Personal, f.subject("max@acme.test"))
+	for _, l := range []string{link, other} {
+		inv, err := f.svc.Invitation(f.ctx, path.Base(l), "en")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := f.svc.Accept(f.ctx, path.Base(l), mdm.AcceptInput{Language: "en", NoticeVersion: inv.Notice.Version}, "192.0.2.1"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	status := func(l string) int {
+		t.Helper()
+		resp, err := ts.Client().Get(l + "/profile")
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	for i := range 10 {
+		if got := status(link); got != http.StatusOK {
+			t.Fatalf("download %d: HTTP %d", i+1, got)
+		}
+	}
+	if got := status(link); got != http.StatusTooManyRequests {
+		t.Errorf("the 11th download in an hour: HTTP %d, want 429", got)
+	}
+	if got := status(other); got != http.StatusOK {
+		t.Errorf("another enrolment's download: HTTP %d", got)
+	}
+}

@@ -409,6 +409,9 @@ func (h *httpHandler) profile(w http.ResponseWriter, r *http.Request, secret str
 	if err == nil {
 		err = checkHandOut(e, byAccount)
 	}
+	if err == nil && !h.s.downloads.Allow(e.ID) {
+		err = apperr.New(apperr.KindRateLimited, "This profile was downloaded too often in the last hour; please try again later.")
+	}
 	if err != nil {
 		h.page(w, r, err)
 		return

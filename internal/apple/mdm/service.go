@@ -9,6 +9,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/steward-mdm/steward/internal/iam/throttle"
 	"github.com/steward-mdm/steward/internal/privacy"
 	"github.com/steward-mdm/steward/internal/secrets"
 	"github.com/steward-mdm/steward/internal/store"
@@ -43,6 +44,10 @@ type Service struct {
 	pushFailures *prometheus.CounterVec // by tenant and reason; see MetricsCollector
 	// deviceRequests: by tenant, endpoint and outcome (newDeviceRequests).
 	deviceRequests *prometheus.CounterVec
+	// downloads bounds each enrolment's profile downloads on this node:
+	// each stores a challenge for an hour and costs a signature, and a
+	// person needs a few at most.
+	downloads *throttle.Limiter
 
 	misuse misuseAudits // which refusals of a certificate naming another device are audited
 }
@@ -85,7 +90,7 @@ func New(st store.Store, priv *privacy.Service, sealer secrets.Sealer, cfg Confi
 		cfg.MaxQueued = 100
 	}
 	s := &Service{st: st, priv: priv, sealer: sealer, cfg: cfg, log: log, now: time.Now, pushFailures: newPushFailures(),
-		deviceRequests: newDeviceRequests()}
+		deviceRequests: newDeviceRequests(), downloads: throttle.NewLimiter(profileDownloadsPerHour/3600, profileDownloadsPerHour, 100_000)}
 	priv.OnDeviceLeft(s.DeviceLeft)
 	priv.OnDeviceErased(s.forgetAccounts)
 	priv.OnDeviceErased(s.forgetErrorText)
@@ -109,3 +114,8 @@ func (s *Service) PublicURL() string { return s.cfg.PublicURL }
 // SetPublicURL sets the address enrolment links and profiles name, before
 // serving starts (the listener's address when none was configured).
 func (s *Service) SetPublicURL(u string) { s.cfg.PublicURL = u }
+
+// profileDownloadsPerHour is how many enrolment profiles one enrolment may
+// download per hour, on one node, at most: at a steady rate, and all at
+// once after an hour without.
+const profileDownloadsPerHour = 10
