@@ -10,6 +10,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -22,8 +23,8 @@ import (
 	"github.com/steward-mdm/steward/internal/store/storetest"
 )
 
-// shownPage is what an enrolment page showed: its summary as the person
-// read it, and the digest its form sends back.
+// shownPage is what an enrolment page showed: its summary's text as the
+// person read it (visibleSummary), and the digest its form sends back.
 type shownPage struct {
 	summary, digest string
 	changed         bool // the page says an acceptance was refused for a change
@@ -46,14 +47,30 @@ func readShownPage(t *testing.T, resp *http.Response, status int) shownPage {
 	defer resp.Body.Close()
 	body, _ := io.ReadAll(resp.Body)
 	page := string(body)
-	_, rest, ok := strings.Cut(page, "<h2>In plain words</h2><pre>")
-	summary, _, ok2 := strings.Cut(rest, "</pre>")
+	_, rest, ok := strings.Cut(page, "<h2>In plain words</h2><section>")
+	summary, _, ok2 := strings.Cut(rest, "</section>")
 	_, form, ok3 := strings.Cut(page, `name="summary_sha256" value="`)
 	digest, _, _ := strings.Cut(form, `"`)
 	if resp.StatusCode != status || !ok || !ok2 || !ok3 {
 		t.Fatalf("enrolment page %d (want %d) without a summary and its digest:\n%s", resp.StatusCode, status, page)
 	}
-	return shownPage{summary: html.UnescapeString(summary), digest: digest, changed: strings.Contains(page, "changed while you were reading")}
+	inline := strings.NewReplacer("<strong>", "", "</strong>", "").Replace(summary)
+	text := html.UnescapeString(regexp.MustCompile(`<[^>]*>`).ReplaceAllString(inline, " "))
+	if strings.ContainsAny(text, "#*") {
+		t.Errorf("the page shows the summary's markup: %s", text)
+	}
+	return shownPage{summary: strings.Join(strings.Fields(text), " "), digest: digest, changed: strings.Contains(page, "changed while you were reading")}
+}
+
+// visibleSummary is summary's text without its markup, as readShownPage
+// reads it from a page.
+func visibleSummary(summary string) string {
+	markup := strings.NewReplacer("### ", " ", "- ", " ", "**", "")
+	var words []string
+	for line := range strings.Lines(summary) {
+		words = append(words, strings.Fields(markup.Replace(" "+line))...)
+	}
+	return strings.Join(words, " ")
 }
 
 // submitPage posts the page's form as the browser does.
@@ -131,7 +148,7 @@ func TestConsentKeepsTheSummaryShown(t *testing.T) {
 			t.Fatalf("Erika's consents: %+v", state.Consents)
 		}
 		first := state.Consents[0]
-		if first.Summary != onPage.summary || first.SummarySHA256 != privacy.TextDigest(onPage.summary) ||
+		if visibleSummary(first.Summary) != onPage.summary || first.SummarySHA256 != privacy.TextDigest(first.Summary) ||
 			first.SummarySHA256 != onPage.digest || first.Shown != store.ConsentShownNoticeAndSummary ||
 			first.NoticeSHA256 != privacy.TextDigest(notice.Body) {
 			t.Fatalf("the enrolment consent records %+v;\nthe page showed %q (digest %s)", first, onPage.summary, onPage.digest)
@@ -162,7 +179,7 @@ func TestConsentKeepsTheSummaryShown(t *testing.T) {
 		if status := acceptOnPage(t, ts, miaLink, reread); status != http.StatusOK {
 			t.Errorf("accepting the page shown again: %d", status)
 		}
-		if state, err := f.priv.Consents(f.ctx, f.tenant, mia); err != nil || len(state.Consents) != 1 || state.Consents[0].Summary != reread.summary {
+		if state, err := f.priv.Consents(f.ctx, f.tenant, mia); err != nil || len(state.Consents) != 1 || visibleSummary(state.Consents[0].Summary) != reread.summary {
 			t.Errorf("accepting the page shown again records %+v (%v)", state.Consents, err)
 		}
 		portal := iam.Actor{Type: store.ActorSubject, ID: erika}
@@ -185,7 +202,7 @@ func TestConsentKeepsTheSummaryShown(t *testing.T) {
 		if state, err = f.priv.Consents(f.ctx, f.tenant, erika); err != nil {
 			t.Fatal(err)
 		}
-		if len(state.Consents) != 2 || state.Consents[0].Summary != onPage.summary || state.Consents[1].Summary != now.Summary ||
+		if len(state.Consents) != 2 || state.Consents[0].Summary != first.Summary || state.Consents[1].Summary != now.Summary ||
 			state.Consents[1].SummarySHA256 == first.SummarySHA256 {
 			t.Fatalf("after accepting again in the portal: %+v", state.Consents)
 		}
@@ -198,7 +215,7 @@ func TestConsentKeepsTheSummaryShown(t *testing.T) {
 			t.Fatal(err)
 		}
 		exp, dir, _ := exporttest.Open(t, arc)
-		if len(exp.Consents) != 2 || exp.Consents[0].Summary != onPage.summary || exp.Consents[1].Summary != now.Summary ||
+		if len(exp.Consents) != 2 || exp.Consents[0].Summary != first.Summary || exp.Consents[1].Summary != now.Summary ||
 			exp.Consents[0].SummarySHA256 != first.SummarySHA256 || exp.Consents[1].SummarySHA256 != privacy.TextDigest(now.Summary) {
 			t.Fatalf("exported consents: %+v", exp.Consents)
 		}

@@ -326,7 +326,10 @@ var invitationPage = template.Must(template.New("invite").Parse(`<!doctype html>
 <style>body{font-family:system-ui,sans-serif;max-width:40rem;margin:2rem auto;padding:0 1rem;line-height:1.5}pre{white-space:pre-wrap;font-family:inherit}</style></head>
 <body><h1>{{.Notice.Title}}</h1>
 {{if .Changed}}<p><strong>What your organisation collects or can do changed while you were reading, so nothing was accepted.</strong> Please read the current version below before you decide.</p>{{end}}
-<h2>In plain words</h2><pre>{{.Summary}}</pre>
+<h2>In plain words</h2><section{{if ne .Lang "en"}} lang="en"{{end}}>{{range .Summary}}{{if .Heading}}<h3>{{.Heading}}</h3>
+{{else if .Paragraph}}<p>{{.Paragraph}}</p>
+{{else}}<ul>{{range .List}}<li>{{if .Label}}<strong>{{.Label}}</strong>{{if .Text}}: {{end}}{{end}}{{.Text}}</li>{{end}}</ul>
+{{end}}{{end}}</section>
 <h2>The notice (version {{.Notice.Version}})</h2><pre>{{.Notice.Body}}</pre>
 {{if .Retry}}<p><strong>The last attempt to enrol did not finish.</strong> You can try again with this link.</p>{{end}}
 {{if and .Accepted .Account}}<form method="post" action="{{.Secret}}/account-token"><button type="submit">Continue enrolment on this device</button></form>
@@ -371,7 +374,7 @@ func (h *httpHandler) renderStatus(w http.ResponseWriter, inv Invitation, secret
 	w.Header().Set("Cache-Control", "no-store")
 	w.Header().Set("Referrer-Policy", "no-referrer")
 	w.WriteHeader(status)
-	_ = invitationPage.Execute(w, map[string]any{"Lang": inv.Notice.Language, "Notice": inv.Notice, "Summary": inv.Summary, "Changed": changed,
+	_ = invitationPage.Execute(w, map[string]any{"Lang": inv.Notice.Language, "Notice": inv.Notice, "Summary": privacy.SummaryBlocks(inv.Summary), "Changed": changed,
 		"SummarySHA256": privacy.TextDigest(inv.Summary), "Accepted": inv.Consented, "Retry": inv.Enrolment.State == store.EnrolmentUsed, "AskWipe": inv.AskWipe, "Secret": secret,
 		"Account": account && inv.Enrolment.UserEnrollment, "UserEnrollment": inv.Enrolment.UserEnrollment})
 }
