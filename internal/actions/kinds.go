@@ -27,8 +27,12 @@ const (
 	LostMode    Kind = "lost_mode"
 	EndLostMode Kind = "end_lost_mode"
 	Locate      Kind = "locate"
-	Restart     Kind = "restart"
-	Sync        Kind = "sync" // refresh the inventory now
+	// Restart restarts the device at once, except a Mac on macOS 11.4 or
+	// later, which only asks its user to restart (NotifyUser): while
+	// someone is logged in, they may dismiss the request and the Mac keeps
+	// running. It restarts at once only with no one logged in.
+	Restart Kind = "restart"
+	Sync    Kind = "sync" // refresh the inventory now
 	// OSUpdate installs the OS version named in its options at once, or
 	// else lets the device apply its updates as it would (supervised devices).
 	OSUpdate Kind = "os_update"

@@ -174,7 +174,7 @@ var Catalogue = []Field{
 		Sources: []Source{fusion("NETWORKS", "IPADDRESS")}},
 	{Key: "location.coordinates", Name: "Location", Category: Location, Personal: true,
 		Purpose: purposeLocate, LegalBasis: BasisLegitimate,
-		Sources: []Source{apple("DeviceLocation", "Latitude"), apple("DeviceLocation", "Longitude"), apple("DeviceLocation", "HorizontalAccuracy")}},
+		Sources: []Source{apple("DeviceLocation", "Latitude"), apple("DeviceLocation", "Longitude"), apple("DeviceLocation", "HorizontalAccuracy"), apple("DeviceLocation", "Timestamp")}},
 	{Key: "telephony.phone_number", Name: "Phone number", Category: Telephony, Personal: true,
 		Purpose: purposeSupport, LegalBasis: BasisContract,
 		Sources: []Source{apple("DeviceInformation", "PhoneNumber")}},

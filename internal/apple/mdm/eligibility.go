@@ -243,12 +243,23 @@ func updatesForIOS(r mdmproto.ScheduleOSUpdate, d store.Device) (mdmproto.Reques
 	return updatesByVersion(r, d)
 }
 
-// updatesForMac leaves out the keys a Mac's OS version predates:
-// MaxUserDeferrals (12.0) and Priority (12.3).
+// macInstallActionsFrom11 are the ScheduleOSUpdate install actions macOS
+// gained in 11 (system.update.schedule.yaml); the others date from the
+// command (10.11).
+var macInstallActionsFrom11 = []string{"DownloadOnly", "InstallForceRestart"}
+
+// updatesForMac refuses an install action the Mac's OS version predates,
+// and leaves out the keys it predates, MaxUserDeferrals (12.0) and Priority
+// (12.3), and MaxUserDeferrals from an action other than InstallLater, the
+// only one it applies to: like any key the device does not use, it goes
+// unsent rather than refusing the update.
 func updatesForMac(r mdmproto.ScheduleOSUpdate, d store.Device) (mdmproto.Request, error) {
 	updates := slices.Clone(r.Updates)
-	for i := range updates {
-		if !runsAtLeast(d, "12.0") {
+	for i, u := range updates {
+		if slices.Contains(macInstallActionsFrom11, u.InstallAction) && !runsAtLeast(d, "11.0") {
+			return nil, tooOld(d, "ScheduleOSUpdate with install action "+u.InstallAction, "11.0")
+		}
+		if u.InstallAction != "InstallLater" || !runsAtLeast(d, "12.0") {
 			updates[i].MaxUserDeferrals = 0
 		}
 		if !runsAtLeast(d, "12.3") {

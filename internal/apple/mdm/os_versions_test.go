@@ -17,8 +17,10 @@ import (
 
 // TestOSVersionMinimums: a command the device's OS version predates
 // (Apple's schema, introduced) is refused as unsupported, saying which
-// version it needs; a key it predates is left out, except a key that
-// narrows a list, without which the device would list everything. An
+// version it needs, and so is a value it predates (an OS update's install
+// action); a key it predates is left out, as is one that does not apply
+// (MaxUserDeferrals but with InstallLater), except a key that narrows a
+// list, without which the device would list everything. An
 // unknown version refuses nothing (the device answers Error to what it
 // predates); a device of unknown platform is asked only what it is.
 // Telephony queries, deprecated since iOS 16 but not removed, are still
@@ -51,6 +53,10 @@ func TestOSVersionMinimums(t *testing.T) {
 		{"anything but inventory to a device of unknown platform", mdmproto.DeviceLock{}, store.Device{Ownership: "corporate"}, "whether it is an iPhone, iPad or Mac"},
 		{"lost mode on iOS 9.2", mdmproto.EnableLostMode{Message: "Call IT"}, phoneOn("9.2"), "iOS 9.3"},
 		{"ProductVersion on macOS 11.6", update(mdmproto.OSUpdate{ProductVersion: "12.0.1", InstallAction: "Default"}), macOn("11.6"), "ProductKey"},
+		{"DownloadOnly on macOS 10.15", update(mdmproto.OSUpdate{ProductKey: "MSU_UPDATE_20G224", InstallAction: "DownloadOnly"}), macOn("10.15.7"),
+			"install action DownloadOnly needs macOS 11.0"},
+		{"InstallForceRestart on macOS 10.15", update(mdmproto.OSUpdate{ProductKey: "MSU_UPDATE_20G224", InstallAction: "InstallForceRestart"}),
+			macOn("10.15.7"), "install action InstallForceRestart needs macOS 11.0"},
 		{"managed profiles on a personal iOS 12", mdmproto.ProfileList{}, store.Device{Platform: "ios", Ownership: "personal", OSVersion: "12.4"}, "iOS 13.0"},
 		{"managed certificates on a personal macOS 10.14", mdmproto.CertificateList{}, store.Device{Platform: "macos", Ownership: "personal", OSVersion: "10.14.6"}, "macOS 10.15"},
 	}
@@ -80,6 +86,14 @@ func TestOSVersionMinimums(t *testing.T) {
 		{"erase on iOS 11.2", mdmproto.EraseDevice{PreserveDataPlan: true, DisallowProximitySetup: true}, phoneOn("11.2"), mdmproto.EraseDevice{PreserveDataPlan: true}},
 		{"update keys on macOS 12.1", update(mdmproto.OSUpdate{ProductKey: "MSU_UPDATE_21C52", InstallAction: "InstallLater", MaxUserDeferrals: 3, Priority: "High"}),
 			macOn("12.1"), update(mdmproto.OSUpdate{ProductKey: "MSU_UPDATE_21C52", InstallAction: "InstallLater", MaxUserDeferrals: 3})},
+		{"MaxUserDeferrals without InstallLater on macOS 13", update(mdmproto.OSUpdate{ProductKey: "MSU_UPDATE_22G90", InstallAction: "InstallASAP", MaxUserDeferrals: 3}),
+			macOn("13.5"), update(mdmproto.OSUpdate{ProductKey: "MSU_UPDATE_22G90", InstallAction: "InstallASAP"})},
+		{"InstallLater on macOS 13", update(mdmproto.OSUpdate{ProductKey: "MSU_UPDATE_22G90", InstallAction: "InstallLater", MaxUserDeferrals: 3}),
+			macOn("13.5"), update(mdmproto.OSUpdate{ProductKey: "MSU_UPDATE_22G90", InstallAction: "InstallLater", MaxUserDeferrals: 3})},
+		{"InstallForceRestart on macOS 11.0", update(mdmproto.OSUpdate{ProductKey: "MSU_UPDATE_20A2411", InstallAction: "InstallForceRestart"}),
+			macOn("11.0"), update(mdmproto.OSUpdate{ProductKey: "MSU_UPDATE_20A2411", InstallAction: "InstallForceRestart"})},
+		{"DownloadOnly on an unknown macOS", update(mdmproto.OSUpdate{ProductKey: "MSU_UPDATE_20A2411", InstallAction: "DownloadOnly"}),
+			macOn(""), update(mdmproto.OSUpdate{ProductKey: "MSU_UPDATE_20A2411", InstallAction: "DownloadOnly"})},
 		{"ManagementFlags on macOS 10.15", mdmproto.InstallApplication{ITunesStoreID: 1, ManagementFlags: 1}, macOn("10.15.7"),
 			mdmproto.InstallApplication{ITunesStoreID: 1, PurchaseMethod: mdmproto.PurchaseVPP}},
 		{"a managed app on macOS 11.0", mdmproto.InstallApplication{ITunesStoreID: 1, ManagementFlags: 1}, macOn("11.0"),

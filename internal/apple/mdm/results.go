@@ -64,7 +64,11 @@ func deviceInformationObservations(r mdmproto.DeviceInformationResult) []privacy
 	o.str("hardware.product", r.ProductName)
 	o.num("hardware.capacity_gb", r.DeviceCapacity)
 	o.num("hardware.available_gb", r.AvailableDeviceCapacity)
-	o.num("hardware.battery_level", r.BatteryLevel)
+	// -1.0 is a device that cannot tell its level (information.device.yaml):
+	// no measurement, so the level stays unknown.
+	if r.BatteryLevel != nil && *r.BatteryLevel >= 0 {
+		o.num("hardware.battery_level", r.BatteryLevel)
+	}
 	o.str("os.version", r.OSVersion)
 	o.str("os.build", r.BuildVersion)
 	o.flag("os.supervised", r.IsSupervised)
@@ -174,9 +178,26 @@ func truncateText(s string, n int) string {
 	return strings.ToValidUTF8(s[:n], "")
 }
 
+// Location is the value of location.coordinates: where a device in Lost
+// Mode was, how precisely, and when it determined that.
+type Location struct {
+	Latitude  float64 `json:"lat"`
+	Longitude float64 `json:"lon"`
+	// AccuracyMetres is absent when the device did not say (before iOS 10.3).
+	AccuracyMetres *float64 `json:"accuracy_m,omitempty"`
+	// FixedAt is absent when the device did not say; the value's collection
+	// time is when Steward received it, which for a cached fix is later.
+	FixedAt time.Time `json:"fixed_at,omitzero"`
+}
+
+// locationObservations keeps a DeviceLocation answer's location; one
+// without a fix tells nothing, and the last known location stays.
 func locationObservations(r mdmproto.DeviceLocationResult) []privacy.Observation {
-	return []privacy.Observation{{Field: "location.coordinates", Value: map[string]float64{
-		"lat": r.Latitude, "lon": r.Longitude, "accuracy_m": r.HorizontalAccuracy}}}
+	if !r.HasFix() {
+		return nil
+	}
+	return []privacy.Observation{{Field: "location.coordinates", Value: Location{
+		Latitude: r.Latitude, Longitude: r.Longitude, AccuracyMetres: r.HorizontalAccuracy, FixedAt: r.Timestamp}}}
 }
 
 func firstNonEmpty(s ...string) string {

@@ -1,7 +1,9 @@
 package mdm
 
 import (
+	"encoding/json"
 	"testing"
+	"time"
 
 	"github.com/steward-mdm/steward/internal/apple/mdmproto"
 )
@@ -42,4 +44,58 @@ func deref(b *bool) any {
 		return "not reported"
 	}
 	return *b
+}
+
+// TestBatteryLevelUnknown: -1.0 is a device that cannot tell its battery
+// level (information.device.yaml), not a measurement: nothing is kept.
+func TestBatteryLevelUnknown(t *testing.T) {
+	level := func(v float64) any {
+		n := mdmproto.Number(v)
+		for _, o := range deviceInformationObservations(mdmproto.DeviceInformationResult{BatteryLevel: &n}) {
+			if o.Field == "hardware.battery_level" {
+				return o.Value
+			}
+		}
+		return "not reported"
+	}
+	if got := level(-1); got != "not reported" {
+		t.Errorf("battery level -1.0 kept as %v", got)
+	}
+	if got := level(0); got != 0.0 {
+		t.Errorf("battery level 0.0 kept as %v, want 0", got)
+	}
+}
+
+// TestLocationObservations: a fix is kept with its accuracy when the
+// device sent one and the time it determined it; an answer without a fix
+// keeps nothing, so the last known location stays.
+func TestLocationObservations(t *testing.T) {
+	accuracy, noFix := 65.0, -1.0
+	at := time.Date(2026, 11, 23, 10, 15, 30, 0, time.UTC)
+	for _, c := range []struct {
+		name string
+		in   mdmproto.DeviceLocationResult
+		want string // the stored JSON; empty for nothing stored
+	}{
+		{"a fix", mdmproto.DeviceLocationResult{Latitude: 52.5, Longitude: 13.4, HorizontalAccuracy: &accuracy, Timestamp: at},
+			`{"lat":52.5,"lon":13.4,"accuracy_m":65,"fixed_at":"2026-11-23T10:15:30Z"}`},
+		{"no accuracy or time sent", mdmproto.DeviceLocationResult{Latitude: 52.5, Longitude: 13.4}, `{"lat":52.5,"lon":13.4}`},
+		{"no fix", mdmproto.DeviceLocationResult{HorizontalAccuracy: &noFix, Timestamp: at}, ""},
+	} {
+		obs := locationObservations(c.in)
+		var got string
+		if len(obs) > 0 {
+			if obs[0].Field != "location.coordinates" || len(obs) != 1 {
+				t.Fatalf("%s: observations %+v", c.name, obs)
+			}
+			b, err := json.Marshal(obs[0].Value)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got = string(b)
+		}
+		if got != c.want {
+			t.Errorf("%s: stored %q, want %q", c.name, got, c.want)
+		}
+	}
 }

@@ -29,7 +29,10 @@ func FuzzDecodeResult(f *testing.F) {
 	for _, seed := range [][]byte{idleResult, deviceInformationRes, securityInfoRes, installedAppsRes, managedAppsRes,
 		profileListRes, certificateListRes, deviceLocationRes, errorResult,
 		result("DeviceInformation", kraw("QueryResponses", "<dict>"+kr("BatteryLevel", "nan")+"</dict>")),
-		result("DeviceLocation", kr("Latitude", "nan"), kr("Longitude", "+infinity"))} {
+		result("DeviceLocation", kr("Latitude", "nan"), kr("Longitude", "+infinity")),
+		result("DeviceLocation", kr("Latitude", "-180"), kr("Longitude", "-180"), kr("HorizontalAccuracy", "-1"),
+			kraw("Timestamp", "<date>2026-11-23T10:15:30Z</date>")),
+		result("InstalledApplicationList"), result("ManagedApplicationList", kraw("ManagedApplicationList", "<dict/>"))} {
 		f.Add(seed)
 	}
 	f.Fuzz(func(t *testing.T, body []byte) {

@@ -219,12 +219,19 @@ type InstalledApplication struct {
 }
 
 // DecodeInstalledApplicationList decodes an InstalledApplicationList result.
+// The list is required: an answer without it says nothing of the apps, and
+// taken as an empty list it would erase the ones inventoried. Absent, it
+// decodes as nil; the plist decoder makes an empty <array/> a non-nil empty
+// slice (and an empty <dict/> a non-nil map), which is an answer.
 func DecodeInstalledApplicationList(r Result) ([]InstalledApplication, error) {
 	var w struct {
 		List []InstalledApplication `plist:"InstalledApplicationList"`
 	}
 	if err := decodePayload(r, RequestInstalledApplicationList, &w, func(p *Payloads) { w.List = p.InstalledApplicationList }); err != nil {
 		return nil, err
+	}
+	if w.List == nil {
+		return nil, fmt.Errorf("decode %s result: %w", RequestInstalledApplicationList, missing("InstalledApplicationList"))
 	}
 	return w.List, nil
 }
@@ -241,13 +248,17 @@ type ManagedApplication struct {
 }
 
 // DecodeManagedApplicationList decodes a ManagedApplicationList result into
-// a map from bundle identifier to state.
+// a map from bundle identifier to state. The dictionary is required, as in
+// DecodeInstalledApplicationList.
 func DecodeManagedApplicationList(r Result) (map[string]ManagedApplication, error) {
 	var w struct {
 		List map[string]ManagedApplication `plist:"ManagedApplicationList"`
 	}
 	if err := decodePayload(r, RequestManagedApplicationList, &w, func(p *Payloads) { w.List = p.ManagedApplicationList }); err != nil {
 		return nil, err
+	}
+	if w.List == nil {
+		return nil, fmt.Errorf("decode %s result: %w", RequestManagedApplicationList, missing("ManagedApplicationList"))
 	}
 	return w.List, nil
 }
@@ -275,13 +286,17 @@ type InstalledProfile struct {
 	} `plist:"PayloadContent,omitempty"`
 }
 
-// DecodeProfileList decodes a ProfileList result.
+// DecodeProfileList decodes a ProfileList result. The list is required, as
+// in DecodeInstalledApplicationList.
 func DecodeProfileList(r Result) ([]InstalledProfile, error) {
 	var w struct {
 		List []InstalledProfile `plist:"ProfileList"`
 	}
 	if err := decodePayload(r, RequestProfileList, &w, func(p *Payloads) { w.List = p.ProfileList }); err != nil {
 		return nil, err
+	}
+	if w.List == nil {
+		return nil, fmt.Errorf("decode %s result: %w", RequestProfileList, missing("ProfileList"))
 	}
 	return w.List, nil
 }
@@ -293,7 +308,8 @@ type InstalledCertificate struct {
 	Data       []byte `plist:"Data,omitempty"` // DER
 }
 
-// DecodeCertificateList decodes a CertificateList result.
+// DecodeCertificateList decodes a CertificateList result. The list is
+// required, as in DecodeInstalledApplicationList.
 func DecodeCertificateList(r Result) ([]InstalledCertificate, error) {
 	var w struct {
 		List []InstalledCertificate `plist:"CertificateList"`
@@ -301,34 +317,58 @@ func DecodeCertificateList(r Result) ([]InstalledCertificate, error) {
 	if err := decodePayload(r, RequestCertificateList, &w, func(p *Payloads) { w.List = p.CertificateList }); err != nil {
 		return nil, err
 	}
+	if w.List == nil {
+		return nil, fmt.Errorf("decode %s result: %w", RequestCertificateList, missing("CertificateList"))
+	}
 	return w.List, nil
 }
 
-// DeviceLocationResult is the answer to DeviceLocation (devices in Lost Mode only).
+// DeviceLocationResult is the answer to DeviceLocation (devices in Lost Mode
+// only). Apple's schema (device.lostmode.location.yaml) makes every key but
+// the coordinates new in iOS 10.3, and a negative value of each of them
+// unknown.
 type DeviceLocationResult struct {
-	Latitude           float64
-	Longitude          float64
-	HorizontalAccuracy float64 // metres
-	VerticalAccuracy   float64 // metres
-	Altitude           float64 // metres
-	Speed              float64 // metres per second
-	Course             float64 // degrees
-	// Timestamp is when the fix was taken; zero if the device did not say.
+	// Latitude and Longitude are degrees; zero, and no location, without a
+	// fix (HasFix).
+	Latitude  float64
+	Longitude float64
+	// HorizontalAccuracy is the radius of uncertainty in metres: nil when
+	// the device did not send it (before iOS 10.3), negative when it has no
+	// fix.
+	HorizontalAccuracy *float64
+	// VerticalAccuracy is the altitude's uncertainty in metres: nil when
+	// not sent, negative when unknown.
+	VerticalAccuracy *float64
+	Altitude         float64 // metres
+	Speed            float64 // metres per second
+	Course           float64 // degrees
+	// Timestamp is when the device determined the location, which may be
+	// long before it answered; zero when it did not say in a form
+	// understood (fixTime).
 	Timestamp time.Time
 }
 
+// HasFix reports whether the device knows where it is. One that does not
+// still sends coordinates, placeholders, with a negative HorizontalAccuracy;
+// one before iOS 10.3 sends no accuracy, and its coordinates are taken.
+func (r DeviceLocationResult) HasFix() bool {
+	return r.HorizontalAccuracy == nil || *r.HorizontalAccuracy >= 0
+}
+
 // DecodeDeviceLocation decodes a DeviceLocation result. Latitude and
-// Longitude are required; Timestamp is the documented ISO 8601 string.
+// Longitude are required, and must be in range when the device has a fix.
 func DecodeDeviceLocation(r Result) (DeviceLocationResult, error) {
 	var w struct {
 		Latitude           *Number `plist:"Latitude"`
 		Longitude          *Number `plist:"Longitude"`
-		HorizontalAccuracy Number  `plist:"HorizontalAccuracy"`
-		VerticalAccuracy   Number  `plist:"VerticalAccuracy"`
+		HorizontalAccuracy *Number `plist:"HorizontalAccuracy"`
+		VerticalAccuracy   *Number `plist:"VerticalAccuracy"`
 		Altitude           Number  `plist:"Altitude"`
 		Speed              Number  `plist:"Speed"`
 		Course             Number  `plist:"Course"`
-		Timestamp          string  `plist:"Timestamp"`
+		// Any plist type: the plist decoder hands a <date> to no
+		// plist.Unmarshaler, only to a time.Time or an interface.
+		Timestamp any `plist:"Timestamp"`
 	}
 	if err := decodePayload(r, RequestDeviceLocation, &w, nil); err != nil {
 		return DeviceLocationResult{}, err
@@ -338,19 +378,43 @@ func DecodeDeviceLocation(r Result) (DeviceLocationResult, error) {
 	}
 	loc := DeviceLocationResult{
 		Latitude: float64(*w.Latitude), Longitude: float64(*w.Longitude),
-		HorizontalAccuracy: float64(w.HorizontalAccuracy), VerticalAccuracy: float64(w.VerticalAccuracy),
+		HorizontalAccuracy: (*float64)(w.HorizontalAccuracy), VerticalAccuracy: (*float64)(w.VerticalAccuracy),
 		Altitude: float64(w.Altitude), Speed: float64(w.Speed), Course: float64(w.Course),
+		Timestamp: fixTime(w.Timestamp),
+	}
+	if !loc.HasFix() {
+		// Placeholders, which may be out of range (Core Location's invalid
+		// coordinate is -180, -180): an answer all the same, saying nothing.
+		loc.Latitude, loc.Longitude = 0, 0
+		return loc, nil
 	}
 	// Written so that NaN, which compares false, is out of range too.
 	if !(loc.Latitude >= -90 && loc.Latitude <= 90 && loc.Longitude >= -180 && loc.Longitude <= 180) {
 		return DeviceLocationResult{}, fmt.Errorf("decode %s result: %w: coordinates out of range", RequestDeviceLocation, ErrMalformed)
 	}
-	if w.Timestamp != "" {
-		t, err := time.Parse(time.RFC3339, w.Timestamp)
-		if err != nil {
-			return DeviceLocationResult{}, fmt.Errorf("decode %s result: %w: Timestamp is not ISO 8601", RequestDeviceLocation, ErrMalformed)
-		}
-		loc.Timestamp = t
-	}
 	return loc, nil
+}
+
+// fixTime reads a DeviceLocation Timestamp: Apple documents an RFC 3339
+// <string>, and a <date> says the same. Anything else leaves the time
+// unknown (zero) rather than losing the location with it; so does a time
+// JSON cannot hold, outside years 1 to 9999 in UTC.
+func fixTime(v any) time.Time {
+	var t time.Time
+	switch v := v.(type) {
+	case time.Time:
+		t = v
+	case string:
+		parsed, err := time.Parse(time.RFC3339, strings.TrimSpace(v))
+		if err != nil {
+			return time.Time{}
+		}
+		t = parsed
+	default:
+		return time.Time{}
+	}
+	if t = t.UTC(); t.Year() < 1 || t.Year() > 9999 {
+		return time.Time{}
+	}
+	return t
 }

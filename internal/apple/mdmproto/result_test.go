@@ -254,9 +254,10 @@ func TestDecodeDeviceLocation(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := DeviceLocationResult{Latitude: 52.5163, Longitude: 13.3777, HorizontalAccuracy: 65, VerticalAccuracy: 10,
+	horizontal, vertical := 65.0, 10.0
+	want := DeviceLocationResult{Latitude: 52.5163, Longitude: 13.3777, HorizontalAccuracy: &horizontal, VerticalAccuracy: &vertical,
 		Altitude: 34.5, Speed: 0, Course: -1, Timestamp: time.Date(2026, 11, 23, 10, 15, 30, 0, time.UTC)}
-	if loc != want {
+	if !reflect.DeepEqual(loc, want) || !loc.HasFix() {
 		t.Errorf("location = %+v, want %+v", loc, want)
 	}
 	bad := result("DeviceLocation", kr("Latitude", "91"), kr("Longitude", "0"))
@@ -265,6 +266,83 @@ func TestDecodeDeviceLocation(t *testing.T) {
 	}
 	if _, err := DecodeDeviceLocation(mustResult(t, result("DeviceLocation", kr("Latitude", "1")))); !errors.Is(err, ErrMissingKey) {
 		t.Errorf("missing longitude: err = %v, want ErrMissingKey", err)
+	}
+}
+
+// TestDeviceLocationWithoutAFix: a device that does not know where it is
+// answers with placeholder coordinates, which may be out of range, and a
+// negative HorizontalAccuracy. The answer decodes, as one with no location
+// in it; a device before iOS 10.3 sends no accuracy, and its coordinates
+// are a location of unknown accuracy, not a perfect one.
+func TestDeviceLocationWithoutAFix(t *testing.T) {
+	for _, placeholder := range [][2]string{{"0", "0"}, {"-180", "-180"}} {
+		noFix := result("DeviceLocation", kr("Latitude", placeholder[0]), kr("Longitude", placeholder[1]),
+			kr("HorizontalAccuracy", "-1"), kr("VerticalAccuracy", "-1"), kv("Timestamp", "2026-11-23T10:15:30Z"))
+		loc, err := DecodeDeviceLocation(mustResult(t, noFix))
+		if err != nil || loc.HasFix() || loc.Latitude != 0 || loc.Longitude != 0 {
+			t.Errorf("no fix at %v: %+v, %v; want no location and no error", placeholder, loc, err)
+		}
+	}
+	old := result("DeviceLocation", kr("Latitude", "52.5163"), kr("Longitude", "13.3777"))
+	loc, err := DecodeDeviceLocation(mustResult(t, old))
+	if err != nil || !loc.HasFix() || loc.HorizontalAccuracy != nil || loc.VerticalAccuracy != nil || !loc.Timestamp.IsZero() {
+		t.Errorf("no accuracy sent: %+v, %v; want a fix of unknown accuracy and time", loc, err)
+	}
+	zero := result("DeviceLocation", kr("Latitude", "52.5163"), kr("Longitude", "13.3777"), kr("HorizontalAccuracy", "0"))
+	if loc, err := DecodeDeviceLocation(mustResult(t, zero)); err != nil || !loc.HasFix() || loc.HorizontalAccuracy == nil || *loc.HorizontalAccuracy != 0 {
+		t.Errorf("accuracy 0: %+v, %v; want a fix of accuracy 0", loc, err)
+	}
+}
+
+// TestDeviceLocationTimestamp: the time of the fix is read from the
+// documented RFC 3339 <string> or from a <date>; one that does not parse,
+// or of another type, leaves the time unknown and the fix kept.
+func TestDeviceLocationTimestamp(t *testing.T) {
+	at := time.Date(2026, 11, 23, 10, 15, 30, 0, time.UTC)
+	for _, c := range []struct {
+		name      string
+		timestamp string
+		want      time.Time
+	}{
+		{"RFC 3339 string", kv("Timestamp", "2026-11-23T10:15:30Z"), at},
+		{"RFC 3339 string with an offset", kv("Timestamp", "2026-11-23T11:15:30+01:00"), at},
+		{"date", kraw("Timestamp", "<date>2026-11-23T10:15:30Z</date>"), at},
+		{"unparseable string", kv("Timestamp", "23/11/2026 10:15"), time.Time{}},
+		{"integer", ki("Timestamp", "1795428930"), time.Time{}},
+		{"year 0 in UTC", kv("Timestamp", "0000-01-01T00:30:00+01:00"), time.Time{}},
+	} {
+		body := result("DeviceLocation", kr("Latitude", "52.5163"), kr("Longitude", "13.3777"), kr("HorizontalAccuracy", "65"), c.timestamp)
+		loc, err := DecodeDeviceLocation(mustResult(t, body))
+		if err != nil || !loc.HasFix() || loc.Latitude != 52.5163 || !loc.Timestamp.Equal(c.want) {
+			t.Errorf("%s: %+v, %v; want the fix, taken at %v", c.name, loc, err, c.want)
+		}
+	}
+}
+
+// TestListsAreRequired: an acknowledged list command without its list
+// says nothing of what the device holds, and is refused as bad input
+// rather than read as an empty list that would erase the inventory; an
+// empty list is an answer.
+func TestListsAreRequired(t *testing.T) {
+	decoders := []struct {
+		key   string
+		empty string
+		count func(Result) (int, error)
+	}{
+		{"InstalledApplicationList", "<array/>", func(r Result) (int, error) { l, err := DecodeInstalledApplicationList(r); return len(l), err }},
+		{"ManagedApplicationList", "<dict/>", func(r Result) (int, error) { l, err := DecodeManagedApplicationList(r); return len(l), err }},
+		{"ProfileList", "<array/>", func(r Result) (int, error) { l, err := DecodeProfileList(r); return len(l), err }},
+		{"CertificateList", "<array/>", func(r Result) (int, error) { l, err := DecodeCertificateList(r); return len(l), err }},
+	}
+	for _, d := range decoders {
+		for _, r := range []Result{mustResult(t, result(d.key)), {Status: StatusAcknowledged, Raw: result(d.key)}} {
+			if n, err := d.count(r); !errors.Is(err, ErrMissingKey) || !IsBadInput(err) || !strings.Contains(err.Error(), d.key) {
+				t.Errorf("%s without the list: %d entries, %v; want a missing-key error naming it", d.key, n, err)
+			}
+		}
+		if n, err := d.count(mustResult(t, result(d.key, kraw(d.key, d.empty)))); err != nil || n != 0 {
+			t.Errorf("%s empty: %d entries, %v; want an empty list", d.key, n, err)
+		}
 	}
 }
 
