@@ -7,12 +7,16 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/hex"
+	"errors"
 	"math/big"
+	"net/http"
 	"slices"
 	"testing"
 	"time"
 
 	"github.com/steward-mdm/steward/internal/apple/mdm"
+	"github.com/steward-mdm/steward/internal/privacy"
+	"github.com/steward-mdm/steward/internal/sim"
 	"github.com/steward-mdm/steward/internal/store"
 	"github.com/steward-mdm/steward/internal/store/storetest"
 )
@@ -87,5 +91,31 @@ func TestUnusedCertificateBindingsGo(t *testing.T) {
 	}
 	if got := f.bindingKeys(); !slices.Equal(got, []string{elsewhere}) {
 		t.Fatalf("after the tenant was forgotten: %v, want only the other tenant's %s", got, elsewhere)
+	}
+}
+
+// TestTenantCADeletedOnAnotherNode: a node keeps a tenant's CA cached, so
+// a tenant deleted on another node is read again within a minute: from
+// then on its devices are refused here too, and nothing is made for it.
+func TestTenantCADeletedOnAnotherNode(t *testing.T) {
+	f := newFixture(t, storetest.OpenSQLite(t))
+	f.publish(privacy.Corporate)
+	ts := f.serve()
+	f.svc.SetClock(func() time.Time { return f.now })
+	d, _ := f.enrolled(ts, privacy.Corporate, "")
+	if _, err := d.Poll(f.ctx); err != nil {
+		t.Fatal(err)
+	}
+	// What the other node's deletion leaves of the CA: nothing.
+	if _, err := f.st.Read().Settings().DeletePrefix(f.ctx, "scep-ca:"+f.tenant); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := d.Poll(f.ctx); err != nil {
+		t.Fatalf("within a minute the cached CA still serves: %v", err)
+	}
+	f.now = f.now.Add(2 * time.Minute)
+	var refused *sim.StatusError
+	if _, err := d.Poll(f.ctx); !errors.As(err, &refused) || refused.Status != http.StatusForbidden {
+		t.Fatalf("a device of a tenant whose CA was deleted elsewhere: %v, want 403", err)
 	}
 }

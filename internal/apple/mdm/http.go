@@ -14,6 +14,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/google/uuid"
@@ -113,6 +114,9 @@ type tenantTrust struct {
 	ca    *scep.CA
 	roots *x509.CertPool
 	cache *mdmproto.ChainCache
+	// confirmed is when the CA was last read or found still stored (Unix
+	// nanoseconds): another node may have deleted the tenant since.
+	confirmed atomic.Int64
 
 	mu         sync.Mutex
 	signerCert *x509.Certificate
@@ -144,7 +148,9 @@ func (s *Service) tenantTrust(ctx context.Context, tenantID string, create bool)
 		return nil, scep.ErrUnknownTenant
 	}
 	if tc, ok := s.cas.Load(tenantID); ok {
-		return tc.(*tenantTrust), nil
+		if tc, err := s.stillStored(ctx, tenantID, tc.(*tenantTrust)); tc != nil || err != nil {
+			return tc, err
+		}
 	}
 	if !create {
 		// Requests for a tenant without a CA (unknown, or no profile yet)
@@ -182,7 +188,32 @@ func (s *Service) tenantTrust(ctx context.Context, tenantID string, create bool)
 		return nil, err
 	}
 	tc := &tenantTrust{ca: ca, roots: ca.Roots(), cache: &mdmproto.ChainCache{}}
+	tc.confirmed.Store(s.clock().UnixNano())
 	s.cas.Store(tenantID, tc)
+	return tc, nil
+}
+
+// trustRecheck is how long a node trusts a cached tenant CA before it
+// reads that the CA is still stored: a tenant deleted on another node stops
+// being served (and having keys made for it) here within it.
+const trustRecheck = time.Minute
+
+// stillStored returns cached tc, or nil once its CA is no longer stored
+// (its tenant deleted on another node), dropping it from the cache.
+func (s *Service) stillStored(ctx context.Context, tenantID string, tc *tenantTrust) (*tenantTrust, error) {
+	now := s.clock()
+	if since := now.Sub(time.Unix(0, tc.confirmed.Load())); since >= 0 && since < trustRecheck {
+		return tc, nil
+	}
+	ok, err := scep.HasCA(ctx, s.st.Read().Settings(), tenantID)
+	if err != nil {
+		return nil, err
+	}
+	if !ok {
+		s.cas.CompareAndDelete(tenantID, tc)
+		return nil, nil
+	}
+	tc.confirmed.Store(now.UnixNano())
 	return tc, nil
 }
 
