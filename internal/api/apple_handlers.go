@@ -27,6 +27,7 @@ func (s *Server) appleRoutes() []Route {
 	return []Route{
 		{Method: "POST", Path: t + "/enrolments", Access: needs("device.manage"), Tag: tagApple, Summary: "Create an enrolment link for one device (it may try again after a failed installation)", In: EnrolmentRequest{}, Out: NewEnrolmentView{}, Status: http.StatusCreated, Handle: s.createEnrolment},
 		{Method: "GET", Path: t + "/enrolments", Access: needs("device.read"), Tag: tagApple, Summary: "List enrolments", Query: pageQuery, Out: List[EnrolmentView]{}, Handle: s.listEnrolments},
+		{Method: "DELETE", Path: t + "/enrolments/{enrolment}", Access: needs("device.manage"), Tag: tagApple, Summary: "Revoke an enrolment link no device finished enrolling with (open, accepted, or its installation failed: that pending device is deprovisioned); the link is refused from then on. One a device enrolled with is refused (retire the device); revoking again returns it unchanged", Out: EnrolmentView{}, Handle: s.revokeEnrolment},
 		{Method: "PUT", Path: t + "/apple/push-certificate", Access: needs("settings.manage"), Tag: tagApple, Summary: "Upload the APNs push certificate (PEM or PKCS#12, base64)", In: PushCertificateRequest{}, Out: PushCertificateView{}, Handle: s.setPushCertificate},
 		{Method: "GET", Path: t + "/apple/push-certificate", Access: needs("device.read"), Tag: tagApple, Summary: "The push certificate's topic, expiry and APNs' standing refusal of it, if any", Out: PushCertificateView{}, Handle: s.getPushCertificate},
 		{Method: "POST", Path: t + "/devices/{device}/commands", Access: needs("device.read"), Tag: tagApple, Summary: "Queue an MDM command; one that a remote action also sends (lock, lost mode, locate, restart, shut down, OS update) needs that action's permission, a reason and its checks", In: CommandRequest{}, Out: CommandView{}, Status: http.StatusCreated, Handle: s.enqueueCommand},
@@ -239,6 +240,18 @@ func (s *Server) listEnrolments(c *Call) (any, error) {
 		return nil, err
 	}
 	return listOf(es, page.Limit, enrolmentView, func(e store.Enrolment) string { return e.ID }), nil
+}
+
+func (s *Server) revokeEnrolment(c *Call) (any, error) {
+	m, err := s.mdmSvc()
+	if err != nil {
+		return nil, err
+	}
+	e, err := m.RevokeEnrolment(c.R.Context(), c.Tenant, c.Path("enrolment"), c.Actor)
+	if err != nil {
+		return nil, err
+	}
+	return enrolmentView(e), nil
 }
 
 func (s *Server) setPushCertificate(c *Call) (any, error) {

@@ -213,6 +213,74 @@ func TestAppleAPI(t *testing.T) {
 	})
 }
 
+// TestRevokeEnrolmentAPI: DELETE on an enrolment revokes its link for
+// whoever holds device.manage, is audited, and answers the revoked
+// enrolment again when repeated; a link a device used is refused, an
+// unknown one is not found, and a role without device.manage changes nothing.
+func TestRevokeEnrolmentAPI(t *testing.T) {
+	st := storetest.OpenSQLite(t)
+	e := newEnv(t, st)
+	base := "/api/v1/tenants/" + e.rootID
+	e.must(201, e.owner, "POST", base+"/privacy/notices", NoticeRequest{Ownership: "corporate",
+		Translations: []privacy.Translation{{Language: "en", Title: "Company devices", Body: "We manage company devices."}}}, nil)
+	var enr NewEnrolmentView
+	e.must(201, e.owner, "POST", base+"/enrolments", EnrolmentRequest{Ownership: "corporate"}, &enr)
+	revoke := base + "/enrolments/" + enr.Enrolment.ID
+	stored := func(id string) store.Enrolment {
+		t.Helper()
+		got, err := st.Read().Enrolments().Get(context.Background(), e.rootID, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return got
+	}
+
+	_, help := e.admin(e.rootID, "help@steward.test", "helpdesk")
+	if r := e.do(help, "DELETE", revoke, nil); r.status != 403 {
+		t.Errorf("help desk revoked an enrolment: %d %s", r.status, r.body)
+	}
+	if got := stored(enr.Enrolment.ID); got.State != store.EnrolmentOpen {
+		t.Fatalf("a refused revocation left the enrolment %s", got.State)
+	}
+	if r := e.do(e.owner, "DELETE", base+"/enrolments/"+store.NewID(), nil); r.status != 404 {
+		t.Errorf("revoking an unknown enrolment: %d %s", r.status, r.body)
+	}
+
+	var revoked EnrolmentView
+	e.must(200, e.owner, "DELETE", revoke, nil, &revoked)
+	if revoked.ID != enr.Enrolment.ID || revoked.State != store.EnrolmentRevoked || stored(enr.Enrolment.ID).State != store.EnrolmentRevoked {
+		t.Fatalf("revoked: %+v", revoked)
+	}
+	var again EnrolmentView
+	e.must(200, e.owner, "DELETE", revoke, nil, &again)
+	if again.State != store.EnrolmentRevoked {
+		t.Errorf("revoking again: %+v", again)
+	}
+	var list List[EnrolmentView]
+	e.must(200, e.owner, "GET", base+"/enrolments", nil, &list)
+	if len(list.Items) != 1 || list.Items[0].State != store.EnrolmentRevoked {
+		t.Errorf("enrolments after revoking: %+v", list.Items)
+	}
+	entries, err := st.Read().Audit().List(context.Background(), e.rootID, store.AuditFilter{Action: "enrolment.revoke", TargetID: enr.Enrolment.ID})
+	if err != nil || len(entries) != 1 || entries[0].ActorType != store.ActorAdmin {
+		t.Errorf("revocations audited: %+v, %v; want one, by an admin", entries, err)
+	}
+
+	// A link a device enrolled with: the device is what to act on.
+	used := store.Enrolment{ID: store.NewID(), TenantID: e.rootID, Ownership: "corporate", NoticeVersion: 1, SecretHash: []byte("used link"),
+		State: store.EnrolmentUsed, CreatedBy: "admin:x", DeviceID: store.NewID(), CreatedAt: time.Now(), ExpiresAt: time.Now().Add(time.Hour),
+		UsedAt: time.Now()}
+	if err := st.Tx(context.Background(), func(q store.Queries) error { return q.Enrolments().Create(context.Background(), used) }); err != nil {
+		t.Fatal(err)
+	}
+	if r := e.do(e.owner, "DELETE", base+"/enrolments/"+used.ID, nil); r.status != 409 || !strings.Contains(string(r.body), "retire") {
+		t.Errorf("revoking a used enrolment: %d %s; want 409 saying to retire the device", r.status, r.body)
+	}
+	if got := stored(used.ID); got.State != store.EnrolmentUsed {
+		t.Errorf("a refused revocation left the used enrolment %s", got.State)
+	}
+}
+
 // TestAppCommandRequests: purchase_method reaches the command as Options'
 // PurchaseMethod, and only Apple's two values, for the right kind of app,
 // are taken.

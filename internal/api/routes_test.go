@@ -103,8 +103,13 @@ func TestTenantIsolation(t *testing.T) {
 		action := store.DeviceAction{ID: store.NewID(), TenantID: b.ID, BatchID: store.NewID(), DeviceID: pf.device, Action: "lock",
 			Reason: "bravo's lock", RequestedBy: "admin:x", State: store.ActionQueued, SealedPIN: []byte("sealed"), CreatedAt: time.Now(),
 			UpdatedAt: time.Now()}
+		enrolment := store.Enrolment{ID: store.NewID(), TenantID: b.ID, Ownership: "corporate", NoticeVersion: 1, SecretHash: []byte("bravo's link"),
+			State: store.EnrolmentOpen, CreatedBy: "admin:x", CreatedAt: time.Now(), ExpiresAt: time.Now().Add(time.Hour)}
 		if err := st.Tx(context.Background(), func(q store.Queries) error {
 			if _, err := q.AppleUserChannels().Open(context.Background(), channel); err != nil {
+				return err
+			}
+			if err := q.Enrolments().Create(context.Background(), enrolment); err != nil {
 				return err
 			}
 			if err := q.Actions().Create(context.Background(), []store.DeviceAction{action}); err != nil {
@@ -119,7 +124,7 @@ func TestTenantIsolation(t *testing.T) {
 			"assignment": asgs.Items[0].ID, "session": sessions.Items[0].ID,
 			"subject": pf.subject, "device": pf.device, "approval": pf.approval, "erasure": pf.erasure,
 			"group": mf.group, "profile": mf.profile, "policy": mf.policy, "batch": mf.batch, "app": mf.app, "schedule": mf.schedule,
-			"command": cmd.ID, "channel": channel.ID, "action": action.ID,
+			"command": cmd.ID, "channel": channel.ID, "action": action.ID, "enrolment": enrolment.ID,
 			"kind": "inventory", // a report kind: the same in every tenant, not an object
 		}
 
@@ -169,6 +174,9 @@ func TestTenantIsolation(t *testing.T) {
 			t.Errorf("tenant A's owner sees %+v, want only tenant A", visible.Items)
 		}
 		// B's objects are untouched.
+		if got, err := st.Read().Enrolments().Get(context.Background(), b.ID, enrolment.ID); err != nil || got.State != store.EnrolmentOpen {
+			t.Errorf("tenant B's enrolment after tenant A's requests: %+v, %v", got, err)
+		}
 		e.must(200, bSecret, "GET", "/api/v1/tenants/"+b.ID+"/tokens/"+tok.Token.ID, nil, nil)
 		e.must(200, bSecret, "GET", "/api/v1/tenants/"+b.ID+"/roles/"+role.ID, nil, nil)
 	})

@@ -69,6 +69,13 @@ type EnrolmentStore interface {
 	// Use marks an accepted enrolment used by deviceID; ErrConflict when it
 	// is not accepted any more (of two racing devices, one wins).
 	Use(ctx context.Context, tenantID, id, deviceID string, at time.Time) error
+	// Revoke marks the enrolment revoked if it is in one of the states
+	// from (open or accepted: no device used it; used: its device's
+	// installation failed and the link could be tried again). ErrConflict
+	// when it is in none of them any more: of a revocation and a device
+	// using the link at once (Use), one wins. ErrNotFound when the tenant
+	// has no such enrolment. Its device and use stay recorded.
+	Revoke(ctx context.Context, tenantID, id string, from ...string) error
 	// PurgeUnused deletes up to limit enrolments no device used whose link
 	// expired before cutoff. Used ones go with their device's purge.
 	PurgeUnused(ctx context.Context, cutoff time.Time, limit int) ([]PurgeCount, error)

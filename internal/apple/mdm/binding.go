@@ -81,7 +81,8 @@ func deviceCommonName(enrolmentID string) string { return "steward-device-" + en
 
 // checkAccepted refuses a first certificate unless its enrolment was
 // accepted, or used by a device whose installation failed (retry.go), and
-// the profile that obtained it may still be installed (grantRefusal).
+// not revoked since, and the profile that obtained it may still be
+// installed (grantRefusal).
 func checkAccepted(ctx context.Context, q store.Queries, issued scep.Issuance, now time.Time) error {
 	e, err := q.Enrolments().Get(ctx, issued.TenantID, issued.EnrolmentID)
 	if errors.Is(err, store.ErrNotFound) {
@@ -89,6 +90,9 @@ func checkAccepted(ctx context.Context, q store.Queries, issued scep.Issuance, n
 	}
 	if err != nil {
 		return err
+	}
+	if e.State == store.EnrolmentRevoked { // whatever became of its last attempt
+		return scep.Refuse("the enrolment link was revoked")
 	}
 	if e.State != EnrolmentAccepted {
 		_, last, err := lastAttempt(ctx, q, e, now)

@@ -230,6 +230,8 @@ func (s *Service) authenticate(ctx context.Context, cert *x509.Certificate, m *m
 		case EnrolmentAccepted:
 		case store.EnrolmentUsed:
 			return s.authenticateAgain(ctx, q, e, b.Rights, cert, m)
+		case store.EnrolmentRevoked:
+			return errEnrolmentRevoked
 		default:
 			return errEnrolmentUsed
 		}

@@ -115,6 +115,11 @@ func (s *Service) openEnrolment(ctx context.Context, q store.Queries, secret str
 	if err != nil {
 		return e, err
 	}
+	// Before its expiry: whoever holds a revoked link learns it is closed
+	// on purpose, for good.
+	if e.State == store.EnrolmentRevoked {
+		return e, errEnrolmentRevoked
+	}
 	if !s.clock().Before(e.ExpiresAt) {
 		return e, apperr.Conflict("this enrolment link expired; ask your IT team for a new one")
 	}

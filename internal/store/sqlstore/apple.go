@@ -3,6 +3,7 @@ package sqlstore
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -98,6 +99,24 @@ func (s enrolmentStore) Use(ctx context.Context, tenantID, id, deviceID string, 
 		return fmt.Errorf("sqlstore: enrolment %s is not open for a device: %w", id, store.ErrConflict)
 	}
 	return nil
+}
+
+func (s enrolmentStore) Revoke(ctx context.Context, tenantID, id string, from ...string) error {
+	if len(from) == 0 {
+		return errors.New("sqlstore: revoking an enrolment needs the states it may be revoked from")
+	}
+	// Conditional, as Use is: whichever of the two commits first wins.
+	marks, states := placeholders(from, 3)
+	n, err := s.q.exec(ctx, "revoking enrolment", `UPDATE enrolments SET state = 'revoked'
+		WHERE tenant_id = $1 AND id = $2 AND state IN (`+marks+`)`, append([]any{tenantID, id}, states...)...)
+	if err != nil || n > 0 {
+		return err
+	}
+	// Nothing changed: an enrolment that is not there, or one in another state.
+	if _, err := s.Get(ctx, tenantID, id); err != nil {
+		return err
+	}
+	return fmt.Errorf("sqlstore: enrolment %s is not in a state it may be revoked from (%s): %w", id, strings.Join(from, ", "), store.ErrConflict)
 }
 
 type appleChannelStore struct{ q *queries }

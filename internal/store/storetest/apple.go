@@ -16,6 +16,7 @@ import (
 // runApple checks the Apple MDM aggregates.
 func runApple(t *testing.T, open func(t *testing.T) store.Store) {
 	t.Run("Enrolments", func(t *testing.T) { testEnrolments(t, open(t)) })
+	t.Run("EnrolmentRevoke", func(t *testing.T) { testEnrolmentRevoke(t, open(t)) })
 	t.Run("AppleChannels", func(t *testing.T) { testAppleChannels(t, open(t)) })
 	t.Run("ChannelTopics", func(t *testing.T) { testChannelTopics(t, open(t)) })
 	t.Run("ChannelPresence", func(t *testing.T) { testChannelPresence(t, open(t)) })
@@ -129,6 +130,131 @@ func testEnrolments(t *testing.T, st store.Store) {
 		if _, err := st.Read().Enrolments().Get(ctx, kept.TenantID, kept.ID); err != nil {
 			t.Fatalf("enrolment %s went with the purge: %v", kept.ID, err)
 		}
+	}
+}
+
+// testEnrolmentRevoke: Revoke closes an enrolment only from the states its
+// caller names, keeps what a device's use recorded, and races Use cleanly:
+// whichever commits first wins, and the other changes nothing.
+func testEnrolmentRevoke(t *testing.T, st store.Store) {
+	ctx := context.Background()
+	a, b := newTenant(t, st, ""), newTenant(t, st, "")
+	enrolment := func(state string) store.Enrolment {
+		e := store.Enrolment{ID: store.NewID(), TenantID: a.ID, Ownership: "personal", SubjectID: "s1", NoticeVersion: 2,
+			SecretHash: []byte("hash-" + store.NewID()), State: state, CreatedBy: "admin:x", CreatedAt: micro(at), ExpiresAt: micro(at.Add(time.Hour))}
+		tx(t, st, func(q store.Queries) error { return q.Enrolments().Create(ctx, e) })
+		return e
+	}
+	unused := []string{store.EnrolmentOpen, "accepted"}
+	revoke := func(e store.Enrolment, from ...string) error {
+		return st.Tx(ctx, func(q store.Queries) error { return q.Enrolments().Revoke(ctx, e.TenantID, e.ID, from...) })
+	}
+	stateOf := func(e store.Enrolment) store.Enrolment {
+		t.Helper()
+		got, err := st.Read().Enrolments().Get(ctx, e.TenantID, e.ID)
+		must(t, err)
+		return got
+	}
+
+	open := enrolment(store.EnrolmentOpen)
+	must(t, revoke(open, unused...))
+	want := open
+	want.State = store.EnrolmentRevoked
+	if got := stateOf(open); !reflect.DeepEqual(got, want) {
+		t.Fatalf("revoked:\n got %+v\nwant %+v", got, want)
+	}
+	wantErr(t, revoke(open, unused...), store.ErrConflict, "revoking a revoked enrolment")
+	wantErr(t, st.Tx(ctx, func(q store.Queries) error { return q.Enrolments().Accept(ctx, a.ID, open.ID, true) }), store.ErrConflict,
+		"accepting a revoked enrolment")
+	wantErr(t, st.Tx(ctx, func(q store.Queries) error { return q.Enrolments().Use(ctx, a.ID, open.ID, "dev-x", at) }), store.ErrConflict,
+		"using a revoked enrolment")
+	if got := stateOf(open); got.State != store.EnrolmentRevoked || got.DeviceID != "" {
+		t.Fatalf("a revoked enrolment changed: %+v", got)
+	}
+
+	accepted := enrolment(store.EnrolmentOpen)
+	tx(t, st, func(q store.Queries) error { return q.Enrolments().Accept(ctx, a.ID, accepted.ID, false) })
+	wantErr(t, revoke(accepted, store.EnrolmentOpen), store.ErrConflict, "revoking an accepted enrolment from open only")
+	wantErr(t, revoke(store.Enrolment{TenantID: b.ID, ID: accepted.ID}, unused...), store.ErrNotFound, "revoking another tenant's enrolment")
+	wantErr(t, revoke(store.Enrolment{TenantID: a.ID, ID: store.NewID()}, unused...), store.ErrNotFound, "revoking an unknown enrolment")
+	if err := revoke(accepted); err == nil {
+		t.Fatal("revoking from no state at all succeeded")
+	}
+	must(t, revoke(accepted, unused...))
+	if got := stateOf(accepted); got.State != store.EnrolmentRevoked {
+		t.Fatalf("accepted enrolment after revoking: %+v", got)
+	}
+
+	// A used enrolment is revoked only when its caller says so (a failed
+	// installation); its device and use stay, for the device's purge.
+	used := enrolment(store.EnrolmentOpen)
+	tx(t, st, func(q store.Queries) error {
+		if err := q.Enrolments().Accept(ctx, a.ID, used.ID, false); err != nil {
+			return err
+		}
+		return q.Enrolments().Use(ctx, a.ID, used.ID, "dev-1", micro(at.Add(time.Minute)))
+	})
+	wantErr(t, revoke(used, unused...), store.ErrConflict, "revoking a used enrolment as unused")
+	if got := stateOf(used); got.State != store.EnrolmentUsed {
+		t.Fatalf("a refused revocation changed the enrolment: %+v", got)
+	}
+	must(t, revoke(used, store.EnrolmentUsed))
+	if got := stateOf(used); got.State != store.EnrolmentRevoked || got.DeviceID != "dev-1" || !got.UsedAt.Equal(micro(at.Add(time.Minute))) {
+		t.Fatalf("a used enrolment after revoking: %+v", got)
+	}
+
+	// Revoked links are pending nothing, and go with the purge of unused
+	// ones once expired.
+	versions, err := st.Read().Enrolments().PendingVersions(ctx, a.ID, "personal")
+	must(t, err)
+	if len(versions) != 0 {
+		t.Fatalf("revoked enrolments keep notice versions pending: %v", versions)
+	}
+	var counts []store.PurgeCount
+	tx(t, st, func(q store.Queries) error {
+		counts, err = q.Enrolments().PurgeUnused(ctx, at.Add(2*time.Hour), 10)
+		return err
+	})
+	if len(counts) != 1 || counts[0].Rows != 2 {
+		t.Fatalf("purging expired unused enrolments (two revoked unused, one revoked used): %+v", counts)
+	}
+
+	// Racing a device's Use: the one that waits finds the other committed.
+	race := func(first, second func(q store.Queries) error) error {
+		t.Helper()
+		holding, release, done := make(chan struct{}), make(chan struct{}), make(chan error, 1)
+		go func() {
+			done <- st.Tx(ctx, func(q store.Queries) error {
+				err := first(q)
+				close(holding)
+				<-release
+				return err
+			})
+		}()
+		<-holding
+		go func() { time.Sleep(300 * time.Millisecond); close(release) }()
+		err := st.Tx(ctx, second)
+		must(t, <-done)
+		return err
+	}
+	ready := func() store.Enrolment {
+		e := enrolment(store.EnrolmentOpen)
+		tx(t, st, func(q store.Queries) error { return q.Enrolments().Accept(ctx, a.ID, e.ID, false) })
+		return e
+	}
+	usedFirst := ready()
+	err = race(func(q store.Queries) error { return q.Enrolments().Use(ctx, a.ID, usedFirst.ID, "dev-2", at) },
+		func(q store.Queries) error { return q.Enrolments().Revoke(ctx, a.ID, usedFirst.ID, unused...) })
+	wantErr(t, err, store.ErrConflict, "revoking an enrolment a device used meanwhile")
+	if got := stateOf(usedFirst); got.State != store.EnrolmentUsed || got.DeviceID != "dev-2" {
+		t.Fatalf("the device that used the link first lost it: %+v", got)
+	}
+	revokedFirst := ready()
+	err = race(func(q store.Queries) error { return q.Enrolments().Revoke(ctx, a.ID, revokedFirst.ID, unused...) },
+		func(q store.Queries) error { return q.Enrolments().Use(ctx, a.ID, revokedFirst.ID, "dev-3", at) })
+	wantErr(t, err, store.ErrConflict, "using an enrolment revoked meanwhile")
+	if got := stateOf(revokedFirst); got.State != store.EnrolmentRevoked || got.DeviceID != "" {
+		t.Fatalf("a device used a link revoked first: %+v", got)
 	}
 }
 
