@@ -13,27 +13,45 @@ import (
 // user channel: signed with the device's identity, naming the device and
 // the user.
 type User struct {
-	Device    *Device
-	ID        string // the UserID, a GUID
-	ShortName string
-	LongName  string
-	PushToken []byte
-	PushMagic string
+	Device *Device
+	ID     string // the UserID, a GUID; Apple makes it optional, and none is sent when empty
+	// EnrollmentUserID is the per-enrolment user identifier a User
+	// Enrollment's Mac sends in every message of the user channel.
+	EnrollmentUserID string
+	ShortName        string
+	LongName         string
+	PushToken        []byte
+	PushMagic        string
 	// Profiles holds the profiles installed in the user's account.
 	Profiles map[string][]byte
 }
 
-// NewUser is a new account on d.
+// NewUser is a new account on d; on a User Enrollment it also has the
+// enrolment's user identifier.
 func (d *Device) NewUser(shortName, longName string) *User {
+	u := &User{Device: d, ID: newGUID(), ShortName: shortName, LongName: longName, PushToken: []byte(randomHex(32)),
+		PushMagic: strings.ToUpper(randomHex(16)), Profiles: map[string][]byte{}}
+	if d.userEnrolled() {
+		u.EnrollmentUserID = newGUID()
+	}
+	return u
+}
+
+// newGUID is a random identifier in the form Apple's UserIDs take.
+func newGUID() string {
 	id := strings.ToUpper(randomHex(32))
-	return &User{Device: d, ID: id[:8] + "-" + id[8:12] + "-" + id[12:16] + "-" + id[16:20] + "-" + id[20:],
-		ShortName: shortName, LongName: longName, PushToken: []byte(randomHex(32)), PushMagic: strings.ToUpper(randomHex(16)),
-		Profiles: map[string][]byte{}}
+	return id[:8] + "-" + id[8:12] + "-" + id[12:16] + "-" + id[16:20] + "-" + id[20:]
 }
 
 func (u *User) identify(m map[string]any) {
 	u.Device.identify(m)
-	m["UserID"], m["UserShortName"], m["UserLongName"] = u.ID, u.ShortName, u.LongName
+	m["UserShortName"], m["UserLongName"] = u.ShortName, u.LongName
+	if u.ID != "" {
+		m["UserID"] = u.ID
+	}
+	if u.EnrollmentUserID != "" {
+		m["EnrollmentUserID"] = u.EnrollmentUserID
+	}
 }
 
 // LogIn is what a Mac does when the user first logs in under management:

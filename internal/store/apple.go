@@ -46,6 +46,10 @@ type EnrolmentStore interface {
 	// cannot be deleted until the transaction ends.
 	Create(ctx context.Context, e Enrolment) error
 	Get(ctx context.Context, tenantID, id string) (Enrolment, error)
+	// GetShared is Get holding the row under a shared lock inside Tx (FOR
+	// SHARE): a change to it under way (TakeBackFullWipe) is waited for and
+	// read, and one that comes later waits for the transaction.
+	GetShared(ctx context.Context, tenantID, id string) (Enrolment, error)
 	// GetBySecretHash ignores the tenant: the link names none.
 	GetBySecretHash(ctx context.Context, hash []byte) (Enrolment, error)
 	List(ctx context.Context, tenantID string, p Page) ([]Enrolment, error)

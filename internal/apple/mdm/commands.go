@@ -618,6 +618,11 @@ func (s *Service) clearPasscodeFor(ctx context.Context, q store.Queries, d store
 
 // fullWipeConsented says whether the employee allows a full wipe of d, by
 // the rule its enrolment profile's erase right follows (wipeConsented).
+// The enrolment is read shared: a take-back of the permission under way
+// (TakeBackFullWipe, on the enrolment row; the consent it comes with is a
+// new row, which holding the person's consents would not wait for) is
+// waited for and seen, and one that comes later waits until the wipe is
+// queued or sent. Only full wipes of personal devices ask.
 func (s *Service) fullWipeConsented(ctx context.Context, q store.Queries, d store.Device, settings privacy.Settings) (bool, error) {
 	ch, err := q.AppleChannels().Get(ctx, d.TenantID, d.ID)
 	if errors.Is(err, store.ErrNotFound) {
@@ -626,7 +631,7 @@ func (s *Service) fullWipeConsented(ctx context.Context, q store.Queries, d stor
 	if err != nil {
 		return false, err
 	}
-	e, err := q.Enrolments().Get(ctx, d.TenantID, ch.EnrolmentID)
+	e, err := q.Enrolments().GetShared(ctx, d.TenantID, ch.EnrolmentID)
 	if err != nil {
 		return false, err
 	}

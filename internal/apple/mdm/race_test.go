@@ -12,6 +12,7 @@ import (
 
 	"github.com/steward-mdm/steward/internal/apple/mdm"
 	"github.com/steward-mdm/steward/internal/apple/mdmproto"
+	"github.com/steward-mdm/steward/internal/fleet"
 	"github.com/steward-mdm/steward/internal/privacy"
 	"github.com/steward-mdm/steward/internal/sim"
 	"github.com/steward-mdm/steward/internal/store"
@@ -225,6 +226,94 @@ func TestReenrolmentLocksInIDOrder(t *testing.T) {
 	}
 	if err := <-done; err != nil {
 		t.Error(err)
+	}
+}
+
+// TestReplacementRacingACheckin: the hourly sweep judging an earlier record
+// silent while that device checks in on another node waits for the
+// check-in and keeps the record; judged on what it read before the
+// check-in committed, it deprovisioned a live device, erasing its data.
+// PostgreSQL only: SQLite's single writer runs the two one after the other.
+func TestReplacementRacingACheckin(t *testing.T) {
+	st := storetest.OpenPostgres(t)
+	f := newFixture(t, st)
+	f.publish(privacy.Personal)
+	ts := f.serve()
+	erika := f.subject("erika@acme.test")
+	phone, earlier := f.enrolledAs(ts, "", privacy.Personal, erika)
+	if _, err := phone.Poll(f.ctx); err != nil { // the initial inventory
+		t.Fatal(err)
+	}
+	f.enrolledAs(ts, phone.UDID, privacy.Personal, erika) // a claim on its UDID
+	f.pushDelivered(earlier.ID)
+	later := time.Now().Add(73 * time.Hour)
+	f.svc.SetClock(func() time.Time { return later })
+
+	// The check-in has touched the device, as its first write does, and
+	// not committed yet when the sweep starts.
+	release := f.hold(func(q store.Queries) error { return q.Devices().Touch(f.ctx, f.tenant, earlier.ID, later) })
+	swept := make(chan error, 1)
+	var replaced int
+	go func() {
+		var err error
+		replaced, err = f.svc.ReplaceSilentRecords(f.ctx, 100)
+		swept <- err
+	}()
+	storetest.AwaitLockWaiters(t, st, 1)
+	release()
+	if err := <-swept; err != nil {
+		t.Fatal(err)
+	}
+	if state := f.deviceState(earlier.ID); replaced != 0 || state != store.DeviceEnrolled {
+		t.Errorf("the sweep replaced %d records, the device that checked in is %s; want it kept, enrolled", replaced, state)
+	}
+}
+
+// TestUserTokenUpdateRacingWithdrawal: a user logging in on a personal Mac
+// while its owner's consent is withdrawn on another node gets no channel
+// that outlives the erasure. The withdrawal closes the device's user
+// channels and forgets their accounts with statements that cannot see one
+// inserted and not committed yet; the TokenUpdate waits for the device's
+// lock, which every departure takes first, and then finds it leaving.
+// PostgreSQL only: SQLite's single writer runs the two one after the other.
+func TestUserTokenUpdateRacingWithdrawal(t *testing.T) {
+	st := storetest.OpenPostgres(t)
+	f := newFixture(t, st)
+	fleet.Wire(f.st, f.priv, f.svc, f.sealer, nil) // a withdrawal tells the device to leave, as in the server
+	f.publish(privacy.Personal)
+	ts := f.serve()
+	erika := f.subject("erika@acme.test")
+	laptop, dev := f.enrolledWith(ts, privacy.Personal, erika, mac)
+	if _, err := laptop.Poll(f.ctx); err != nil { // the initial inventory
+		t.Fatal(err)
+	}
+	user := laptop.NewUser("erika", "Erika Mustermann")
+
+	// The withdrawal's erasure, as WithdrawConsent runs it, holds until the
+	// TokenUpdate waits.
+	release := f.hold(func(q store.Queries) error {
+		_, err := f.priv.TellToLeaveIn(f.ctx, q, f.tenant, dev.ID, "the employee withdrew consent for this personal device", admin, "")
+		return err
+	})
+	tokenSent := make(chan error, 1)
+	go func() { _, err := user.Checkin(f.ctx, user.TokenUpdate()); tokenSent <- err }()
+	storetest.AwaitLockWaiters(t, st, 1)
+	release()
+	if err := <-tokenSent; err == nil {
+		t.Error("a user channel opened on a device whose consent was withdrawn meanwhile")
+	}
+	if state := f.deviceState(dev.ID); state != store.DeviceLeaving {
+		t.Fatalf("the device is %s after the withdrawal; want it leaving, told to remove its management profile", state)
+	}
+	ucs, err := st.Read().AppleUserChannels().List(f.ctx, f.tenant, dev.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, uc := range ucs {
+		if !uc.CheckedOut || uc.UserIndex != nil || uc.AccountIndex != nil {
+			t.Errorf("a user channel outlived the withdrawal: open %v, user index kept %v, account index kept %v",
+				!uc.CheckedOut, uc.UserIndex != nil, uc.AccountIndex != nil)
+		}
 	}
 }
 

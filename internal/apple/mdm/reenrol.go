@@ -264,8 +264,12 @@ const (
 )
 
 // judgeEarlier weighs what the earlier record of r showed since r.Since.
+// The earlier record is locked first, as a check-in's Touch takes it: one
+// under way on another node is waited for and its signs of life (last
+// seen, check-in, the question fetched) read, and one that comes later
+// waits for the verdict, never deprovisioning a device that just spoke.
 func (s *Service) judgeEarlier(ctx context.Context, q store.Queries, r replacement) (verdict, error) {
-	earlier, err := q.Devices().Get(ctx, r.TenantID, r.Earlier)
+	earlier, err := q.Devices().Lock(ctx, r.TenantID, r.Earlier)
 	if errors.Is(err, store.ErrNotFound) {
 		return verdictLeft, nil
 	}

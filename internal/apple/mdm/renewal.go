@@ -1,6 +1,7 @@
 package mdm
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"time"
@@ -80,6 +81,13 @@ func (s *Service) renewIdentity(ctx context.Context, ch store.AppleChannel, now 
 		if err != nil {
 			return err
 		}
+		// The channel was listed before the lock. Another pass (the lease
+		// may lapse under a long one) can have queued a renewal since,
+		// which the lock has waited for: cancelling the one listed would
+		// leave that one open with its challenge, beside a second.
+		if ch, err = s.channelStillDue(ctx, q, ch); err != nil || ch.DeviceID == "" {
+			return err
+		}
 		// A leaving device renews too: its channel must outlive the
 		// removal of its management profile, however long that takes;
 		// once Steward stopped sending it, or while the device stays
@@ -153,6 +161,24 @@ func (s *Service) renewIdentity(ctx context.Context, ch store.AppleChannel, now 
 		return q.AppleChannels().RenewalQueued(ctx, ch.TenantID, ch.DeviceID, cmd.ID, now)
 	})
 	return renewed && err == nil, err
+}
+
+// channelStillDue reads listed's channel again, under its device's lock;
+// the zero channel when another pass renewed it since it was listed (or
+// deferred it, or the device moved to a new identity or closed it).
+func (s *Service) channelStillDue(ctx context.Context, q store.Queries, listed store.AppleChannel) (store.AppleChannel, error) {
+	ch, err := q.AppleChannels().Get(ctx, listed.TenantID, listed.DeviceID)
+	if errors.Is(err, store.ErrNotFound) {
+		return store.AppleChannel{}, nil
+	}
+	if err != nil {
+		return store.AppleChannel{}, err
+	}
+	if ch.RenewalCommand != listed.RenewalCommand || !ch.RenewalAt.Equal(listed.RenewalAt) ||
+		!bytes.Equal(ch.CertFingerprint, listed.CertFingerprint) || ch.CheckedOut {
+		return store.AppleChannel{}, nil
+	}
+	return ch, nil
 }
 
 // cancelRenewal finishes the channel's previous renewal command if the

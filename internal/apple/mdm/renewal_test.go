@@ -199,3 +199,59 @@ func (f *fixture) changePolicy(changes ...privacy.Change) {
 		f.t.Fatalf("policy change %+v: %+v, %v", changes, res, err)
 	}
 }
+
+// TestOverlappingRenewalPassesQueueOne: two renewal passes (one outlived
+// its lease) that listed the same device before either queued its renewal
+// queue one between them. The second, let through the device's lock after
+// the first committed, had cancelled the renewal it had listed (none) and
+// queued another, leaving two open, each with a live challenge.
+// PostgreSQL only: SQLite's single writer runs the two one after the other.
+func TestOverlappingRenewalPassesQueueOne(t *testing.T) {
+	st := storetest.OpenPostgres(t)
+	f := newFixture(t, st)
+	f.publish(privacy.Corporate)
+	d, dev := f.enrolled(f.serve(), privacy.Corporate, "")
+	if _, err := d.Poll(f.ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.st.Tx(f.ctx, func(q store.Queries) error {
+		ch, err := q.AppleChannels().Get(f.ctx, f.tenant, dev.ID)
+		if err != nil {
+			return err
+		}
+		ch.CertNotAfter = f.now.Add(20 * 24 * time.Hour)
+		return q.AppleChannels().Update(f.ctx, ch)
+	}); err != nil {
+		t.Fatal(err)
+	}
+
+	release := f.hold(func(q store.Queries) error {
+		_, err := q.Devices().Lock(f.ctx, f.tenant, dev.ID)
+		return err
+	})
+	type pass struct {
+		queued int
+		err    error
+	}
+	passes := make(chan pass, 2)
+	for range 2 {
+		go func() {
+			n, err := f.svc.RenewIdentities(f.ctx, 10)
+			passes <- pass{n, err}
+		}()
+	}
+	storetest.AwaitLockWaiters(t, st, 2) // both listed the device and wait for it
+	release()
+	queued := 0
+	for range 2 {
+		p := <-passes
+		if p.err != nil {
+			t.Fatal(p.err)
+		}
+		queued += p.queued
+	}
+	open, err := f.st.Read().Commands().OpenCounts(f.ctx, f.tenant, []string{dev.ID})
+	if err != nil || queued != 1 || open[dev.ID] != 1 {
+		t.Errorf("the passes queued %d renewals, %d open (%v); want one", queued, open[dev.ID], err)
+	}
+}

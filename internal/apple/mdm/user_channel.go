@@ -45,18 +45,25 @@ func UserChannelRequest(rt mdmproto.RequestType) bool {
 // users are told apart by their short name (the Managed Apple ID).
 const sharedIPadUserID = "FFFFFFFF-FFFF-FFFF-FFFF-FFFFFFFFFFFF"
 
-// userKey is what identifies the user on a device: the UserID (a GUID), or
-// for a User Enrollment's user the EnrollmentUserID, or on a Shared iPad
-// the short name.
+// userKey is what identifies the user on a device: for a User
+// Enrollment's user the EnrollmentUserID, which Apple requires in every
+// message of that channel, TokenUpdate and command results alike, while
+// the UserID it may add is optional; otherwise the UserID (a GUID); on a
+// Shared iPad the short name, a Managed Apple Account, in the form the
+// erasure derives from the person's address (personIndexes).
 func userKey(e mdmproto.Enrollment) string {
 	switch {
-	case e.UserID != "" && !strings.EqualFold(e.UserID, sharedIPadUserID):
-		return "id:" + e.UserID
 	case e.EnrollmentUserID != "":
 		return "enrollment:" + e.EnrollmentUserID
+	case e.UserID != "" && !strings.EqualFold(e.UserID, sharedIPadUserID):
+		return "id:" + e.UserID
 	}
-	return "name:" + e.UserShortName
+	return "name:" + accountName(e.UserShortName)
 }
+
+// accountName is the form account names are indexed in: Apple's account
+// names do not depend on case, and a person's address is kept lower-case.
+func accountName(shortName string) string { return strings.ToLower(strings.TrimSpace(shortName)) }
 
 func (s *Service) userIndex(ctx context.Context, q store.Queries, tenantID, deviceID string, e mdmproto.Enrollment) ([]byte, error) {
 	return s.priv.Vault().BlindIndex(ctx, q, tenantID, "apple.user", deviceID+"|"+userKey(e))
@@ -80,7 +87,7 @@ var (
 
 // admitUser refuses a user of device d who has no open channel and would
 // not get one: the device has not finished enrolling, or it has
-// maxUserChannels open already. Under the device channel's row lock (as in
+// maxUserChannels open already. Under the device's row lock (as in
 // userTokenUpdate) the count is exact: every channel opens under that lock.
 func (s *Service) admitUser(ctx context.Context, q store.Queries, d store.Device, userIdx []byte) error {
 	if d.State != store.DeviceEnrolled {
@@ -100,7 +107,7 @@ func (s *Service) admitUser(ctx context.Context, q store.Queries, d store.Device
 // AccountIndex is the keyed index of an account's short name on a device,
 // how an admin finds the user channel of an account they know.
 func (s *Service) AccountIndex(ctx context.Context, q store.Queries, tenantID, deviceID, shortName string) ([]byte, error) {
-	return s.priv.Vault().BlindIndex(ctx, q, tenantID, "apple.user.account", deviceID+"|"+strings.ToLower(strings.TrimSpace(shortName)))
+	return s.priv.Vault().BlindIndex(ctx, q, tenantID, "apple.user.account", deviceID+"|"+accountName(shortName))
 }
 
 // userCheckin handles a check-in message on a user channel.
@@ -155,11 +162,14 @@ func userAuthenticateResponse(m *mdmproto.UserAuthenticate) ([]byte, error) {
 }
 
 // userTokenUpdate opens (or re-registers) the user's channel. The device
-// channel's write comes first: it fails if the device left meanwhile, and
-// on PostgreSQL its row lock makes a concurrent departure wait for this
-// transaction, so that the departure closes the channel opened here, and
+// is locked first, as every departure locks it before it closes the
+// device's user channels and forgets their accounts (statements that would
+// not see a channel inserted and not committed yet): a departure under way
+// is waited for and the device then found leaving or gone, and one that
+// comes later waits and closes the channel opened here. The lock also
 // makes concurrent TokenUpdates of the device's users take turns, so that
-// they count its open channels one after the other.
+// they count its open channels one after the other. The device channel's
+// write then fails if the device left.
 func (s *Service) userTokenUpdate(ctx context.Context, cert *x509.Certificate, m *mdmproto.TokenUpdate) error {
 	if err := checkPushRegistration(m); err != nil {
 		return err
@@ -168,6 +178,12 @@ func (s *Service) userTokenUpdate(ctx context.Context, cert *x509.Certificate, m
 		ch, d, err := s.channelAndDevice(ctx, q, cert, m.Enrollment)
 		if err != nil {
 			return err
+		}
+		if d, err = q.Devices().Lock(ctx, ch.TenantID, ch.DeviceID); err != nil {
+			return err
+		}
+		if d.Left() {
+			return ErrUnknownDevice
 		}
 		// A user's channel is woken through its device's push certificate.
 		if m.Topic != ch.Topic {

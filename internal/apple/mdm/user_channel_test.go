@@ -642,6 +642,25 @@ func testErasureForgetsAccountsEverywhere(t *testing.T, st store.Store) {
 		t.Errorf("logging in on the Shared iPad again: %v", err)
 	}
 
+	// Managed Apple Accounts do not depend on case, and a Shared iPad may
+	// send one in another case than the person's address: erasing the
+	// person closes its channel all the same.
+	dora := f.subject("dora@school.example")
+	if err := iPadUser("Dora@School.Example").LogIn(f.ctx); err != nil {
+		t.Fatal(err)
+	}
+	dorasChannel, err := f.svc.UserChannels(f.ctx, f.tenant, sharedIPad.ID, "dora@school.example", admin)
+	if err != nil || len(dorasChannel) != 1 {
+		t.Fatalf("dora's channel on the Shared iPad: %+v, %v", dorasChannel, err)
+	}
+	if _, err := f.priv.EraseSubject(f.ctx, f.tenant, dora, "erasure request", admin); err != nil {
+		t.Fatal(err)
+	}
+	if closed, err := st.Read().AppleUserChannels().Get(f.ctx, f.tenant, dorasChannel[0].ID); err != nil || !closed.CheckedOut || closed.UserIndex != nil {
+		t.Errorf("dora's Shared iPad channel, her account sent in another case: closed %v, user index kept %v (%v); want it closed, without its user index",
+			closed.CheckedOut, closed.UserIndex != nil, err)
+	}
+
 	// A person whose Managed Apple Account is not their e-mail is known on
 	// the Shared iPad by that account: erasing them closes its channel too,
 	// even after an admin changed the account.
@@ -691,5 +710,50 @@ func testErasureForgetsAccountsEverywhere(t *testing.T, st store.Store) {
 	}
 	if found, err := f.svc.UserChannels(f.ctx, f.tenant, sharedIPad.ID, given, admin); err != nil || len(found) != 1 || found[0].CheckedOut {
 		t.Errorf("emil's account after erasing erin, its former holder: %+v, %v; want its channel open", found, err)
+	}
+}
+
+// TestUserEnrollmentUserChannel: on a Mac enrolled by User Enrollment,
+// Apple requires the EnrollmentUserID in every message of the user
+// channel, its TokenUpdate and its command results alike, and makes the
+// UserID optional. The channel is keyed on the one that is always there:
+// a Mac that names the UserID in its TokenUpdate and not in its results
+// (or the reverse) still has its results find their channel.
+func TestUserEnrollmentUserChannel(t *testing.T) {
+	f := newFixture(t, storetest.OpenSQLite(t))
+	f.publish(privacy.UserEnrolled)
+	ts := f.serve()
+	laptop, dev := f.enrolledWith(ts, privacy.UserEnrolled, f.subject("erika@acme.test"), mac)
+	if _, err := laptop.Poll(f.ctx); err != nil {
+		t.Fatal(err)
+	}
+	user := laptop.NewUser("erika", "Erika Mustermann")
+	if user.EnrollmentUserID == "" {
+		t.Fatal("the simulated User Enrollment's user has no EnrollmentUserID")
+	}
+	if err := user.LogIn(f.ctx); err != nil { // with its UserID
+		t.Fatal(err)
+	}
+	channels, err := f.svc.UserChannels(f.ctx, f.tenant, dev.ID, "", admin)
+	if err != nil || len(channels) != 1 {
+		t.Fatalf("user channels: %+v, %v", channels, err)
+	}
+	userID := user.ID
+	for _, sent := range []string{"", userID} { // results without the UserID, then with it
+		user.ID = sent
+		if _, err := f.svc.EnqueueForUser(f.ctx, f.tenant, dev.ID, channels[0].ID, mdmproto.ProfileList{}, "", admin); err != nil {
+			t.Fatal(err)
+		}
+		if n, err := user.Poll(f.ctx); err != nil || n != 1 {
+			t.Errorf("UserID %q: the user answered %d commands (%v), want the one queued on its channel", sent, n, err)
+		}
+	}
+	// A TokenUpdate without the UserID keeps the channel it opened.
+	user.ID = ""
+	if _, err := user.Checkin(f.ctx, user.TokenUpdate()); err != nil {
+		t.Fatal(err)
+	}
+	if all, err := f.svc.UserChannels(f.ctx, f.tenant, dev.ID, "", admin); err != nil || len(all) != 1 {
+		t.Errorf("after a TokenUpdate without the UserID: %d user channels (%v), want the one", len(all), err)
 	}
 }

@@ -1,6 +1,7 @@
 package mdm_test
 
 import (
+	"bytes"
 	"testing"
 
 	"github.com/steward-mdm/steward/internal/apperr"
@@ -176,4 +177,49 @@ func TestFullWipeAnswerBelongsToItsDevice(t *testing.T) {
 		f.acceptAgain(erika, true)
 		eraseFirst("after a portal consent with the permission")
 	})
+}
+
+// TestFullWipeTakenBackWhileTheDeviceAsks: on PostgreSQL, an employee
+// taking the full-wipe permission back on one node while their device asks
+// for its next command on another is waited for: the queued wipe is
+// withheld, not sent on the permission as it was before the take-back
+// committed.
+func TestFullWipeTakenBackWhileTheDeviceAsks(t *testing.T) {
+	st := storetest.OpenPostgres(t)
+	f, d, dev, erika := wipeableDevice(t, st)
+	wipe, err := f.svc.Enqueue(f.ctx, f.tenant, []string{dev.ID}, mdmproto.EraseDevice{}, "lost device, employee asked", admin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cs, err := f.priv.Consents(f.ctx, f.tenant, erika)
+	if err != nil || len(cs.Consents) == 0 {
+		t.Fatalf("consents: %+v, %v", cs, err)
+	}
+	release := f.hold(func(q store.Queries) error {
+		_, err := f.priv.RecordConsentIn(f.ctx, q, f.tenant, erika, privacy.ConsentInput{Ownership: string(privacy.Personal),
+			NoticeVersion: cs.Consents[0].NoticeVersion, Language: "en", Method: "portal"}, iam.Actor{Type: store.ActorSubject, ID: erika})
+		return err
+	})
+	type answer struct {
+		body []byte
+		err  error
+	}
+	asked := make(chan answer, 1)
+	go func() {
+		out, err := d.Send(f.ctx, map[string]any{"Status": "Idle"})
+		asked <- answer{out, err}
+	}()
+	storetest.AwaitLockWaiters(t, st, 1) // the Idle waits for the take-back
+	release()
+	got := <-asked
+	if got.err != nil {
+		t.Fatal(got.err)
+	}
+	if bytes.Contains(got.body, []byte(wipe[0].ID)) {
+		t.Fatal("the device was sent a full wipe its owner took back while it asked")
+	}
+	withheld, err := f.st.Read().Commands().Get(f.ctx, f.tenant, wipe[0].ID)
+	if err != nil || withheld.State != store.CommandError || !withheld.SentAt.IsZero() {
+		t.Errorf("the wipe: %s, sent at %v (%v); want it withheld", withheld.State, withheld.SentAt, err)
+	}
 }

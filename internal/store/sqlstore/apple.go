@@ -41,6 +41,12 @@ func (s enrolmentStore) Get(ctx context.Context, tenantID, id string) (store.Enr
 	return e, mapErr("reading enrolment", err)
 }
 
+func (s enrolmentStore) GetShared(ctx context.Context, tenantID, id string) (store.Enrolment, error) {
+	e, err := scanEnrolment(s.q.x.QueryRowContext(ctx, `SELECT `+enrolmentColumns+` FROM enrolments WHERE tenant_id = $1 AND id = $2`+
+		s.q.lockClause("SHARE"), tenantID, id))
+	return e, mapErr("reading enrolment", err)
+}
+
 func (s enrolmentStore) GetBySecretHash(ctx context.Context, hash []byte) (store.Enrolment, error) {
 	e, err := scanEnrolment(s.q.x.QueryRowContext(ctx, `SELECT `+enrolmentColumns+` FROM enrolments WHERE secret_hash = $1`, hash))
 	return e, mapErr("reading enrolment", err)

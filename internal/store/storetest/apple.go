@@ -17,6 +17,7 @@ import (
 func runApple(t *testing.T, open func(t *testing.T) store.Store) {
 	t.Run("Enrolments", func(t *testing.T) { testEnrolments(t, open(t)) })
 	t.Run("EnrolmentRevoke", func(t *testing.T) { testEnrolmentRevoke(t, open(t)) })
+	t.Run("EnrolmentGetShared", func(t *testing.T) { testEnrolmentGetShared(t, open(t)) })
 	t.Run("AppleChannels", func(t *testing.T) { testAppleChannels(t, open(t)) })
 	t.Run("ChannelTopics", func(t *testing.T) { testChannelTopics(t, open(t)) })
 	t.Run("ChannelPresence", func(t *testing.T) { testChannelPresence(t, open(t)) })
