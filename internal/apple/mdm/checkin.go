@@ -77,13 +77,24 @@ func (s *Service) Checkin(ctx context.Context, cert *x509.Certificate, body []by
 					return err
 				}
 			}
-			return s.changeChannel(ctx, q, ch, store.ChannelChange{At: s.clock(), Bootstrap: &sealed})
+			if err := s.changeChannel(ctx, q, ch, store.ChannelChange{At: s.clock(), Bootstrap: &sealed}); err != nil {
+				return err
+			}
+			switch {
+			case sealed != nil:
+				return auditBootstrap(ctx, q, d, "mdm.bootstrap_token.escrowed")
+			case ch.Bootstrap != nil:
+				return auditBootstrap(ctx, q, d, "mdm.bootstrap_token.cleared")
+			}
+			return nil
 		case *mdmproto.GetBootstrapToken:
 			if !keepsBootstrapToken(privacy.Ownership(d.Ownership)) {
 				ch.Bootstrap = nil // never handed back, even if kept before the rule
 			}
-			out, err = s.bootstrapResponse(ch)
-			return err
+			if out, err = s.bootstrapResponse(ch); err != nil || ch.Bootstrap == nil {
+				return err
+			}
+			return auditBootstrap(ctx, q, d, "mdm.bootstrap_token.released")
 		case *mdmproto.DeclarativeManagement:
 			out, err = declarativeResponse(m)
 			return err
@@ -91,6 +102,13 @@ func (s *Service) Checkin(ctx context.Context, cert *x509.Certificate, body []by
 		return nil
 	})
 	return out, err
+}
+
+// auditBootstrap records what became of device d's Bootstrap Token, a
+// credential that unlocks its Mac's SecureToken: kept, cleared, or handed
+// back (to the Mac itself, at setup). The entry holds no token material.
+func auditBootstrap(ctx context.Context, q store.Queries, d store.Device, action string) error {
+	return audit.Append(ctx, q, iam.Actor{Type: store.ActorDevice, ID: d.ID}.Entry(d.TenantID, action, "device", d.ID, audit.OutcomeSuccess))
 }
 
 // keepsBootstrapToken says whether Steward escrows the Bootstrap Token of
@@ -525,17 +543,24 @@ func declarativeResponse(m *mdmproto.DeclarativeManagement) ([]byte, error) {
 	return nil, apperr.NotFound("declarative management endpoint")
 }
 
-// auditRefusal records a certificate speaking for another device: a stolen
-// or copied identity is a security event the tenant must see. While it
-// goes on, one entry per misuseAuditInterval says how many refusals came
-// since the last; the ones in between are logged only. The entry is
-// written whether or not the device stays for the answer: one that hangs
-// up at once must not leave the interval unaudited.
-func (s *Service) auditRefusal(ctx context.Context, tenantID string, cert *x509.Certificate, ip string) {
+// Why auditRefusal records a device's certificate refused.
+const (
+	namedAnotherDevice = "a request signed with this device's certificate named another device"
+	withAnotherDevice  = "a request presented this device's certificate together with another device's"
+)
+
+// auditRefusal records a certificate speaking for another device, or
+// presented with another device's (why): a stolen or copied identity is a
+// security event the tenant must see. While it goes on, one entry per
+// misuseAuditInterval says how many refusals came since the last; the ones
+// in between are logged only. The entry is written whether or not the
+// device stays for the answer: one that hangs up at once must not leave
+// the interval unaudited.
+func (s *Service) auditRefusal(ctx context.Context, tenantID string, cert *x509.Certificate, ip, why string) {
 	fp := Fingerprint(cert)
 	audited, unaudited, reservation := s.misuse.admit(string(fp), s.clock())
 	if !audited {
-		s.log.DebugContext(ctx, "a device certificate named another device again; audited at most every "+misuseAuditInterval.String(),
+		s.log.DebugContext(ctx, "a device certificate was refused again ("+why+"); audited at most every "+misuseAuditInterval.String(),
 			"tenant", tenantID, "certificate_serial", cert.SerialNumber.String())
 		return
 	}
@@ -554,7 +579,7 @@ func (s *Service) auditRefusal(ctx context.Context, tenantID string, cert *x509.
 		}
 		written = true
 		e := iam.Actor{Type: store.ActorDevice, ID: ch.DeviceID, SourceIP: ip}.Entry(tenantID, "mdm.identity_mismatch", "device", ch.DeviceID, audit.OutcomeDenied)
-		e.Reason = "a request signed with this device's certificate named another device"
+		e.Reason = why
 		e.Details = map[string]any{"refusals_since_last_entry": unaudited}
 		if renewed {
 			e.Details["renewed_certificate"] = true

@@ -477,7 +477,7 @@ func TestIdentityWithoutSignatures(t *testing.T) {
 	}
 	ts := f.serveWith(cfg)
 	f.publish(privacy.Corporate)
-	mac, _ := f.enrolled(ts, privacy.Corporate, "")
+	mac, macDev := f.enrolled(ts, privacy.Corporate, "")
 	other, _ := f.enrolled(ts, privacy.Corporate, "")
 	idle, _ := plist.Marshal(map[string]any{"Status": "Idle", "UDID": mac.UDID}, plist.XMLFormat)
 	// Through the network: the peer is 127.0.0.1, no trusted proxy.
@@ -514,8 +514,13 @@ func TestIdentityWithoutSignatures(t *testing.T) {
 		t.Errorf("signature and TLS certificate of the same device: %v", err)
 	}
 	var se *sim.StatusError
+	head := auditSeq(t, f.st, f.tenant)
 	if err := signedAs(withCert(other)); !errors.As(err, &se) || se.Status != http.StatusForbidden {
 		t.Errorf("signature of one device over another's TLS certificate: %v, want 403", err)
+	}
+	twoDevices, err := f.st.Read().Audit().List(f.ctx, f.tenant, store.AuditFilter{Action: "mdm.identity_mismatch", AfterSeq: head})
+	if err != nil || len(twoDevices) != 1 || twoDevices[0].TargetID != macDev.ID || !strings.Contains(twoDevices[0].Reason, "together with another device's") {
+		t.Errorf("the refusal of two devices' certificates audited as %+v (%v), want one entry against the signer %s", twoDevices, err, macDev.ID)
 	}
 
 	// Through a proxy, served in process so the peer address can be chosen.
@@ -564,7 +569,7 @@ func TestIdentityWithoutSignatures(t *testing.T) {
 			t.Errorf("%s: HTTP %d, want %d", c.what, got, c.want)
 		}
 	}
-	head := auditSeq(t, f.st, f.tenant)
+	head = auditSeq(t, f.st, f.tenant)
 	if got := via(proxied, "10.0.0.5:443", header(other)); got != http.StatusForbidden {
 		t.Fatalf("another device's certificate through the proxy: HTTP %d", got)
 	}

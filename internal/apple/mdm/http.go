@@ -263,13 +263,16 @@ func (h *httpHandler) device(endpoint, contentType string, maxBody int64, call f
 			return
 		}
 		cert, err := h.identify(r, body, trust)
+		if errors.Is(err, errTwoDevices) {
+			h.s.auditRefusal(ctx, tenant, cert, h.cfg.Proxies.ClientIP(r), withAnotherDevice)
+		}
 		if err != nil {
 			fail(err)
 			return
 		}
 		out, err := call(ctx, cert, body)
 		if errors.Is(err, ErrWrongDevice) {
-			h.s.auditRefusal(ctx, r.PathValue("tenant"), cert, h.cfg.Proxies.ClientIP(r))
+			h.s.auditRefusal(ctx, tenant, cert, h.cfg.Proxies.ClientIP(r), namedAnotherDevice)
 		}
 		if err != nil {
 			fail(err)
@@ -295,7 +298,8 @@ func (h *httpHandler) device(endpoint, contentType string, maxBody int64, call f
 // device presents one identity, so two devices' are a copied key or a
 // forwarded header gone wrong. Two of one enrolment are allowed: a device
 // that just renewed its identity may still be on a TLS connection made
-// with the old one.
+// with the old one. Refusing two devices' certificates, it returns the one
+// it verified, whose device the refusal is audited under.
 func (h *httpHandler) identify(r *http.Request, body []byte, trust *tenantTrust) (*x509.Certificate, error) {
 	refused := errNotSigned
 	var presented []*x509.Certificate
@@ -328,7 +332,7 @@ func (h *httpHandler) identify(r *http.Request, body []byte, trust *tenantTrust)
 	}
 	for _, other := range presented {
 		if !other.Equal(cert) && other.Subject.CommonName != cert.Subject.CommonName {
-			return nil, errTwoDevices
+			return cert, errTwoDevices // the verified one, for the audit
 		}
 	}
 	return cert, nil

@@ -1,6 +1,8 @@
 package mdm_test
 
 import (
+	"fmt"
+	"slices"
 	"strings"
 	"testing"
 
@@ -8,6 +10,7 @@ import (
 
 	"github.com/steward-mdm/steward/internal/apple/mdm"
 	"github.com/steward-mdm/steward/internal/privacy"
+	"github.com/steward-mdm/steward/internal/sim"
 	"github.com/steward-mdm/steward/internal/store"
 	"github.com/steward-mdm/steward/internal/store/storetest"
 )
@@ -105,5 +108,55 @@ func TestUnlockTokenKeptOnlyForCorporateDevices(t *testing.T) {
 		if ch, _ = f.st.Read().AppleChannels().Get(f.ctx, f.tenant, dev.ID); ch.Bootstrap != nil {
 			t.Error("a personal Mac's old escrow survived its SetBootstrapToken")
 		}
+	}
+}
+
+// TestBootstrapTokenIsAudited: the Bootstrap Token unlocks a Mac's
+// SecureToken, so keeping it, clearing it and handing it back are audited
+// against the device, without the token; a personal Mac's is never kept,
+// and nothing is recorded for it.
+func TestBootstrapTokenIsAudited(t *testing.T) {
+	f := newFixture(t, storetest.OpenSQLite(t))
+	ts := f.serve()
+	f.publish(privacy.Corporate)
+	f.publish(privacy.Personal)
+	mac, dev := f.enrolled(ts, privacy.Corporate, "")
+	personal, _ := f.enrolled(ts, privacy.Personal, f.subject("erika@acme.test"))
+	token := []byte("bootstrap-secret")
+	head := auditSeq(t, f.st, f.tenant)
+	for _, msg := range []struct {
+		d    *sim.Device
+		body map[string]any
+	}{
+		{personal, map[string]any{"MessageType": "SetBootstrapToken", "BootstrapToken": token}},
+		{personal, map[string]any{"MessageType": "GetBootstrapToken"}},
+		{mac, map[string]any{"MessageType": "SetBootstrapToken", "BootstrapToken": token}},
+		{mac, map[string]any{"MessageType": "GetBootstrapToken"}},
+		{mac, map[string]any{"MessageType": "SetBootstrapToken"}},
+		{mac, map[string]any{"MessageType": "GetBootstrapToken"}},
+		{mac, map[string]any{"MessageType": "SetBootstrapToken"}},
+	} {
+		msg.body["UDID"] = msg.d.UDID
+		if _, err := msg.d.Checkin(f.ctx, msg.body); err != nil {
+			t.Fatal(err)
+		}
+	}
+	entries, err := f.st.Read().Audit().List(f.ctx, f.tenant, store.AuditFilter{AfterSeq: head})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, e := range entries {
+		if e.TargetID != dev.ID || e.ActorID != dev.ID {
+			t.Errorf("%s recorded against %s by %s, want the corporate Mac %s", e.Action, e.TargetID, e.ActorID, dev.ID)
+		}
+		if strings.Contains(fmt.Sprint(e), string(token)) {
+			t.Errorf("the token is in the audit entry %+v", e)
+		}
+		got = append(got, e.Action)
+	}
+	want := []string{"mdm.bootstrap_token.escrowed", "mdm.bootstrap_token.released", "mdm.bootstrap_token.cleared"}
+	if !slices.Equal(got, want) {
+		t.Errorf("audited %v, want %v", got, want)
 	}
 }
