@@ -80,17 +80,22 @@ const maxUserChannels = 100
 // earlier, as Apple's "not managed".
 var (
 	errDevicePending = apperr.Conflict("the device has not finished enrolling; its users' channels follow")
+	errDeviceLeaving = apperr.Conflict("the device is leaving management; its users get no channel")
 	errTooManyUsers  = apperr.Conflict("this device has %d open user channels, the most Steward keeps; "+
 		"an administrator can close the channels of users who left", maxUserChannels)
 	errUserNotManaged = apperr.New(apperr.KindGone, "Steward does not manage this user now")
 )
 
 // admitUser refuses a user of device d who has no open channel and would
-// not get one: the device has not finished enrolling, or it has
+// not get one: the device has not finished enrolling, is leaving, or has
 // maxUserChannels open already. Under the device's row lock (as in
 // userTokenUpdate) the count is exact: every channel opens under that lock.
 func (s *Service) admitUser(ctx context.Context, q store.Queries, d store.Device, userIdx []byte) error {
-	if d.State != store.DeviceEnrolled {
+	switch d.State {
+	case store.DeviceEnrolled:
+	case store.DeviceLeaving:
+		return errDeviceLeaving
+	default:
 		return errDevicePending
 	}
 	_, err := q.AppleUserChannels().Find(ctx, d.TenantID, d.ID, userIdx)
@@ -140,7 +145,7 @@ func (s *Service) userAuthenticate(ctx context.Context, cert *x509.Certificate, 
 	if err != nil {
 		return nil, err
 	}
-	if err := s.admitUser(ctx, q, d, userIdx); errors.Is(err, errDevicePending) || errors.Is(err, errTooManyUsers) {
+	if err := s.admitUser(ctx, q, d, userIdx); errors.Is(err, errDevicePending) || errors.Is(err, errDeviceLeaving) || errors.Is(err, errTooManyUsers) {
 		return nil, errUserNotManaged
 	} else if err != nil {
 		return nil, err
