@@ -208,7 +208,9 @@ func (s *Service) wipeWithdrawn(ctx context.Context, q store.Queries, d store.De
 	if cmd.RequestType != string(mdmproto.RequestEraseDevice) || !privacy.Ownership(d.Ownership).PersonallyOwned() {
 		return false, nil
 	}
-	settings, err := privacy.ViewSettings(ctx, q, d.TenantID)
+	// Read shared, as the enrolment (fullWipeConsented): a policy change
+	// forbidding the wipe, under way on another node, is waited for.
+	settings, err := privacy.LoadSettingsShared(ctx, q, d.TenantID, s.clock())
 	if err != nil {
 		return false, err
 	}

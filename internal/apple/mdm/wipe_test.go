@@ -2,6 +2,7 @@ package mdm_test
 
 import (
 	"bytes"
+	"maps"
 	"testing"
 
 	"github.com/steward-mdm/steward/internal/apperr"
@@ -195,11 +196,42 @@ func TestFullWipeTakenBackWhileTheDeviceAsks(t *testing.T) {
 	if err != nil || len(cs.Consents) == 0 {
 		t.Fatalf("consents: %+v, %v", cs, err)
 	}
-	release := f.hold(func(q store.Queries) error {
+	wipeAskedWhileHeld(t, f, d, wipe[0].ID, func(q store.Queries) error {
 		_, err := f.priv.RecordConsentIn(f.ctx, q, f.tenant, erika, privacy.ConsentInput{Ownership: string(privacy.Personal),
 			NoticeVersion: cs.Consents[0].NoticeVersion, Language: "en", Method: "portal"}, iam.Actor{Type: store.ActorSubject, ID: erika})
 		return err
 	})
+}
+
+// TestFullWipeForbiddenWhileTheDeviceAsks: the same for a policy that stops
+// allowing full wipes of personal devices, saved on another node while the
+// device asks (PostgreSQL only).
+func TestFullWipeForbiddenWhileTheDeviceAsks(t *testing.T) {
+	st := storetest.OpenPostgres(t)
+	f, d, dev, _ := wipeableDevice(t, st)
+	wipe, err := f.svc.Enqueue(f.ctx, f.tenant, []string{dev.ID}, mdmproto.EraseDevice{}, "lost device, employee asked", admin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wipeAskedWhileHeld(t, f, d, wipe[0].ID, func(q store.Queries) error {
+		settings, version, err := privacy.LoadSettings(f.ctx, q, f.tenant)
+		if err != nil {
+			return err
+		}
+		settings.Policy = maps.Clone(settings.Policy)
+		personal := settings.Policy[privacy.Personal]
+		personal.FullWipe = false
+		settings.Policy[privacy.Personal] = personal
+		return privacy.SaveSettings(f.ctx, q, f.tenant, settings, version, f.now)
+	})
+}
+
+// wipeAskedWhileHeld has device d ask for its commands while a transaction
+// running change holds what it wrote, then checks that full wipe wipeID,
+// queued before, was withheld rather than sent.
+func wipeAskedWhileHeld(t *testing.T, f *fixture, d *sim.Device, wipeID string, change func(q store.Queries) error) {
+	t.Helper()
+	release := f.hold(change)
 	type answer struct {
 		body []byte
 		err  error
@@ -209,16 +241,16 @@ func TestFullWipeTakenBackWhileTheDeviceAsks(t *testing.T) {
 		out, err := d.Send(f.ctx, map[string]any{"Status": "Idle"})
 		asked <- answer{out, err}
 	}()
-	storetest.AwaitLockWaiters(t, st, 1) // the Idle waits for the take-back
+	storetest.AwaitLockWaiters(t, f.st, 1) // the Idle waits for the change
 	release()
 	got := <-asked
 	if got.err != nil {
 		t.Fatal(got.err)
 	}
-	if bytes.Contains(got.body, []byte(wipe[0].ID)) {
-		t.Fatal("the device was sent a full wipe its owner took back while it asked")
+	if bytes.Contains(got.body, []byte(wipeID)) {
+		t.Fatal("the device was sent a full wipe no longer allowed when it asked")
 	}
-	withheld, err := f.st.Read().Commands().Get(f.ctx, f.tenant, wipe[0].ID)
+	withheld, err := f.st.Read().Commands().Get(f.ctx, f.tenant, wipeID)
 	if err != nil || withheld.State != store.CommandError || !withheld.SentAt.IsZero() {
 		t.Errorf("the wipe: %s, sent at %v (%v); want it withheld", withheld.State, withheld.SentAt, err)
 	}
