@@ -103,6 +103,18 @@ func TestDecodeCheckinMessageTypes(t *testing.T) {
 	}
 }
 
+// TestXMLShapeCountsExactly: end tags that close nothing cannot buy
+// nesting beyond the limit.
+func TestXMLShapeCountsExactly(t *testing.T) {
+	deep := strings.Repeat("<array>", maxPlistDepth+1) + strings.Repeat("</array>", maxPlistDepth+1)
+	if err := checkXMLShape([]byte(strings.Repeat("</dict>", 10) + deep)); !errors.Is(err, ErrMalformed) {
+		t.Errorf("stray end tags before too deep a nesting: %v, want ErrMalformed", err)
+	}
+	if err := checkXMLShape([]byte(plistHead + "<dict><key>a</key><string>b</string></dict></plist>")); err != nil {
+		t.Errorf("a well-formed plist: %v", err)
+	}
+}
+
 func TestDecodeCheckinRejects(t *testing.T) {
 	tests := []struct {
 		name string

@@ -76,7 +76,11 @@ func checkXMLShape(body []byte) error {
 				return fmt.Errorf("%w: more than %d elements", ErrTooLarge, maxPlistElements)
 			}
 		case xml.EndElement:
-			depth--
+			// RawToken matches no end tag to its start: one with nothing
+			// open would lower the count, and let deeper nesting past it.
+			if depth--; depth < 0 {
+				return fmt.Errorf("%w: an end tag closes nothing", ErrMalformed)
+			}
 		}
 	}
 }
