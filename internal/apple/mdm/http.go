@@ -238,16 +238,8 @@ func (h *httpHandler) device(endpoint, contentType string, maxBody int64, call f
 			fail(apperr.New(apperr.KindUnsupportedType, "send %s", contentType))
 			return
 		}
-		body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBody))
-		var tooLarge *http.MaxBytesError
-		if errors.As(err, &tooLarge) {
-			fail(apperr.New(apperr.KindTooLarge, "the body is larger than %d bytes", maxBody))
-			return
-		}
-		if err != nil {
-			fail(apperr.Invalid("the body could not be read"))
-			return
-		}
+		// The tenant before the body: a request for none is not worth
+		// reading megabytes of.
 		trust, err := h.s.tenantTrust(ctx, r.PathValue("tenant"), false)
 		if errors.Is(err, scep.ErrUnknownTenant) {
 			fail(apperr.NotFound("tenant"))
@@ -260,6 +252,16 @@ func (h *httpHandler) device(endpoint, contentType string, maxBody int64, call f
 		}
 		if err != nil {
 			fail(err)
+			return
+		}
+		body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBody))
+		var tooLarge *http.MaxBytesError
+		if errors.As(err, &tooLarge) {
+			fail(apperr.New(apperr.KindTooLarge, "the body is larger than %d bytes", maxBody))
+			return
+		}
+		if err != nil {
+			fail(apperr.Invalid("the body could not be read"))
 			return
 		}
 		cert, err := h.identify(r, body, trust)
