@@ -154,7 +154,7 @@ func (s *Service) CommandFinished(ctx context.Context, q store.Queries, cmd stor
 	// happened. Any other departure leaves the retire undone.
 	answeredByCheckOut := mdm.CancelledByCheckOut(cmd) && Kind(a.Action) == Retire
 	if cmd.State == store.CommandError || (cmd.State == store.CommandCancelled && !answeredByCheckOut) {
-		a.State, a.Error = store.ActionFailed, mdm.ErrorSummary(cmd.ErrorChain)
+		a.State, a.Error = store.ActionFailed, mdm.ErrorRecord(cmd.ErrorChain)
 		// The device refused its removal or never answered it, or an admin
 		// cancelled it: a leaving device is sent it again (RetellLeaving),
 		// since the employee's withdrawal asked for it, and the admin reads

@@ -150,7 +150,7 @@ func (s *Service) earlierRemoved(ctx context.Context, q store.Queries, cmd store
 		st.Status, st.Attempts = store.ProfileNotApplicable, 0
 	} else {
 		st.Status, st.Error = store.ProfileNotApplicableRemovalFailed, "an earlier version is still on the device, which refused to remove it ("+
-			mdm.ErrorSummary(cmd.ErrorChain)+"); "+st.Error
+			mdm.ErrorRecord(cmd.ErrorChain)+"); "+st.Error
 		s.commandFailed(&st, cmd)
 	}
 	return q.DeviceProfiles().Put(ctx, st)

@@ -504,10 +504,10 @@ func (s *Service) CommandFinished(ctx context.Context, q store.Queries, cmd stor
 			st.Error = ""
 		}
 	case removal:
-		st.Status, st.Error = store.ProfileRemovalFailed, mdm.ErrorSummary(cmd.ErrorChain)
+		st.Status, st.Error = store.ProfileRemovalFailed, mdm.ErrorRecord(cmd.ErrorChain)
 		s.commandFailed(&st, cmd)
 	default:
-		st.Status, st.Error = store.ProfileFailed, mdm.ErrorSummary(cmd.ErrorChain)
+		st.Status, st.Error = store.ProfileFailed, mdm.ErrorRecord(cmd.ErrorChain)
 		s.commandFailed(&st, cmd)
 	}
 	return q.DeviceProfiles().Put(ctx, st)

@@ -274,3 +274,44 @@ func TestProfilesFollowThePlatformAuthenticateNamed(t *testing.T) {
 		}
 	})
 }
+
+// TestProfileStatusKeepsNoDeviceText: where the policy shows usage logs,
+// a refused profile's command keeps the device's description, which a
+// later narrowing or the person's erasure strips; the profile's status,
+// which outlives the command, names the error by Apple's domain and code
+// alone.
+func TestProfileStatusKeepsNoDeviceText(t *testing.T) {
+	f := newFleet(t, storetest.OpenSQLite(t))
+	_, second := f.admin("second@fleet.test", "administrator")
+	var pc api.PolicyChangeView
+	f.must(200, f.owner, "POST", f.path("/privacy/policy-changes"), api.PolicyChangeRequest{Reason: "diagnose failing installs",
+		Changes: []privacy.Change{{Ownership: privacy.Corporate, Category: privacy.UsageLogs, Mode: privacy.Show}}}, &pc)
+	if pc.Approval != nil {
+		f.must(200, second, "POST", f.path("/approvals/"+pc.Approval.ID+"/decision"), api.DecisionRequest{Approve: true}, &pc)
+	}
+	if !pc.Applied {
+		t.Fatalf("showing corporate usage logs: %+v", pc)
+	}
+	var group api.GroupView
+	f.must(201, f.owner, "POST", f.path("/groups"), api.GroupRequest{Name: "Office", Kind: "static"}, &group)
+	var prof api.ProfileView
+	f.must(201, f.owner, "POST", f.path("/profiles"), device.ProfileInput{Name: "Office Wi-Fi", Definition: wifiProfile("org.fleet.wifi")}, &prof)
+	f.must(204, f.owner, "PUT", f.path("/profiles/"+prof.ID+"/groups/"+group.ID), nil, nil)
+	phone, phoneID := f.enrol("corporate", "", group.ID, func(d *sim.Device) { d.RefuseProfiles = true })
+	f.poll(phone)
+
+	var states api.List[api.DeviceProfileView]
+	f.must(200, f.owner, "GET", f.path("/devices/"+phoneID+"/profiles"), nil, &states)
+	if len(states.Items) != 1 || states.Items[0].Status != store.ProfileFailed || states.Items[0].Error != "MCProfileErrorDomain error 4001" {
+		t.Errorf("the refused profile's status: %+v", states.Items)
+	}
+	var cmds api.List[api.CommandView]
+	f.must(200, f.owner, "GET", f.path("/devices/"+phoneID+"/commands"), nil, &cmds)
+	described := false
+	for _, c := range cmds.Items {
+		described = described || strings.Contains(c.ErrorChain, "could not be installed")
+	}
+	if !described {
+		t.Errorf("no command keeps the device's description where the policy shows usage logs: %+v", cmds.Items)
+	}
+}

@@ -543,7 +543,7 @@ func keepsErrorText(ctx context.Context, q store.Queries, tenantID, deviceID str
 func boundedErrorChain(chain []mdmproto.ErrorChainItem, described bool) ([]byte, error) {
 	kept := make([]mdmproto.ErrorChainItem, 0, min(len(chain), maxErrorChainItems))
 	for _, e := range chain[:min(len(chain), maxErrorChainItems)] {
-		item := mdmproto.ErrorChainItem{ErrorCode: e.ErrorCode, ErrorDomain: truncateText(e.ErrorDomain, 128)}
+		item := mdmproto.ErrorChainItem{ErrorCode: e.ErrorCode, ErrorDomain: deviceErrorDomain(e.ErrorDomain)}
 		if described {
 			item.LocalizedDescription = truncateText(firstNonEmpty(e.LocalizedDescription, e.USEnglishDescription), maxErrorText)
 		}
@@ -557,6 +557,22 @@ func boundedErrorChain(chain []mdmproto.ErrorChainItem, described bool) ([]byte,
 		kept = kept[:len(kept)-1] // escaping can grow text sixfold
 	}
 }
+
+// deviceErrorDomain is what is kept of the domain a device names its error
+// in: Apple's domains are identifiers (MCMDMErrorDomain); anything else,
+// none included, is kept as unknownErrorDomain. So every entry a device
+// sent names a domain, which tells it from Steward's own entries
+// (stripDeviceText, ErrorRecord), and no free text rides in the domain.
+func deviceErrorDomain(domain string) string {
+	if domain == "" || len(domain) > 128 || strings.IndexFunc(domain, func(r rune) bool {
+		return !(r == '.' || r == '_' || r == '-' || r >= '0' && r <= '9' || r >= 'A' && r <= 'Z' || r >= 'a' && r <= 'z')
+	}) >= 0 {
+		return unknownErrorDomain
+	}
+	return domain
+}
+
+const unknownErrorDomain = "unknown"
 
 // lastSeenGranularity is how stale a device's last-seen time may get before
 // an idle check-in with nothing to do writes it.
@@ -578,6 +594,21 @@ func (s *Service) quietIdle(ctx context.Context, cert *x509.Certificate, res mdm
 		return false, err
 	}
 	return !p.Pending && s.clock().Sub(p.LastSeenAt) <= lastSeenGranularity, nil
+}
+
+// ErrorRecord is ErrorSummary for a record that outlives its command (an
+// action's, a profile's status): Apple's names for the error (domain and
+// code), or Steward's own words, never the device's description. That
+// follows the policy on the command alone: stripped when the policy stops
+// showing usage logs, or its person is erased, and purged with it.
+func ErrorRecord(chain string) string {
+	var entries []mdmproto.ErrorChainItem
+	if json.Unmarshal([]byte(chain), &entries) == nil && len(entries) > 0 {
+		if e := entries[0]; e.ErrorDomain != "" || e.ErrorCode != 0 {
+			return fmt.Sprintf("%s error %d", e.ErrorDomain, e.ErrorCode)
+		}
+	}
+	return ErrorSummary(chain)
 }
 
 // ErrorSummary turns a command's stored error chain into one readable,

@@ -2,6 +2,7 @@ package mdm
 
 import (
 	"encoding/json"
+	"fmt"
 	"testing"
 
 	"github.com/steward-mdm/steward/internal/apple/mdmproto"
@@ -52,6 +53,26 @@ func FuzzBoundedErrorChain(f *testing.F) {
 		for _, e := range back {
 			if !described && (e.LocalizedDescription != "" || e.USEnglishDescription != "") {
 				t.Fatalf("a description was kept: %+v", e)
+			}
+			if e.ErrorDomain == "" || deviceErrorDomain(e.ErrorDomain) != e.ErrorDomain {
+				t.Fatalf("a device's entry kept without an identifier for its domain, which tells it from Steward's own: %q", e.ErrorDomain)
+			}
+		}
+		// What outlives the command never holds the device's words, and a
+		// strip pass leaves none on it.
+		if len(back) > 0 {
+			if record, want := ErrorRecord(string(out)), fmt.Sprintf("%s error %d", back[0].ErrorDomain, back[0].ErrorCode); record != want {
+				t.Fatalf("the record %q is not %q, Apple's names alone", record, want)
+			}
+		}
+		stripped, _, err := stripDeviceText(string(out))
+		var left []mdmproto.ErrorChainItem
+		if err != nil || json.Unmarshal([]byte(stripped), &left) != nil {
+			t.Fatalf("stripped chain %s (%v)", stripped, err)
+		}
+		for _, e := range left {
+			if e.LocalizedDescription != "" || e.USEnglishDescription != "" {
+				t.Fatalf("a strip pass left the device's description: %+v", e)
 			}
 		}
 	})
