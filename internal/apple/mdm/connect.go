@@ -71,24 +71,7 @@ func (s *Service) Connect(ctx context.Context, cert *x509.Certificate, body []by
 		}
 		return s.retryPutOff(ctx, q, ch.TenantID, ch.DeviceID, "", res.Status, now)
 	})
-	return payload, err
-}
-
-// openDelivery opens the payload of next, just claimed by sendNext (or
-// passes claimErr on), inside the claim's transaction: a payload this
-// node cannot open, sealed under a master key it was not given, fails the
-// exchange with a server error and leaves the command queued for a node
-// that can. Sent and never answered, it would be abandoned in the end as
-// the device's failure.
-func (s *Service) openDelivery(next store.Command, claimErr error) ([]byte, error) {
-	if claimErr != nil {
-		return nil, claimErr
-	}
-	payload, err := s.sealer.Open(next.Payload, commandAD(next.ID))
-	if err != nil {
-		return nil, fmt.Errorf("opening the payload of command %s (is this node's master key the one that sealed it?): %w", next.ID, err)
-	}
-	return payload, nil
+	return payload, s.afterDelivery(ctx, err)
 }
 
 // notNowRetry is how long after an exchange that left put-off commands

@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/steward-mdm/steward/internal/apple/mdm"
 	"github.com/steward-mdm/steward/internal/apple/mdmproto"
@@ -269,5 +270,13 @@ func TestProfileDownloadsAreBounded(t *testing.T) {
 	}
 	if got := status(other); got != http.StatusOK {
 		t.Errorf("another enrolment's download: HTTP %d", got)
+	}
+	// Ten an hour: one more every six minutes.
+	f.svc.SetClock(func() time.Time { return f.now.Add(6*time.Minute + time.Second) })
+	if got := status(link); got != http.StatusOK {
+		t.Errorf("a download six minutes later: HTTP %d", got)
+	}
+	if got := status(link); got != http.StatusTooManyRequests {
+		t.Errorf("a second one then: HTTP %d, want 429", got)
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"encoding/pem"
 	"errors"
@@ -20,6 +21,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/steward-mdm/steward/internal/apple/certtest"
 	"github.com/steward-mdm/steward/internal/apple/mdm"
 	"github.com/steward-mdm/steward/internal/apple/mdmproto"
 	"github.com/steward-mdm/steward/internal/privacy"
@@ -569,7 +571,27 @@ func TestIdentityWithoutSignatures(t *testing.T) {
 			t.Errorf("%s: HTTP %d, want %d", c.what, got, c.want)
 		}
 	}
+	// A signed request beside a certificate of no device of the tenant (a
+	// proxy forwarding something else): refused, but no second device to
+	// report.
+	// (Signed by other: mac's refusals are within their audit interval.)
 	head = auditSeq(t, f.st, f.tenant)
+	otherIdle, _ := plist.Marshal(map[string]any{"Status": "Idle", "UDID": other.UDID}, plist.XMLFormat)
+	sig, err := other.Sign(otherIdle)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req := httptest.NewRequest("PUT", other.ServerURL(), bytes.NewReader(otherIdle))
+	req.RemoteAddr = "10.0.0.5:443"
+	req.Header.Set("Content-Type", "application/x-apple-aspen-mdm")
+	req.Header.Set("Mdm-Signature", sig)
+	stranger, _ := certtest.IssueUntil(t, "steward-device-stranger", false, time.Now().Add(time.Hour), x509.KeyUsageDigitalSignature, nil, nil)
+	req.Header.Set("X-Client-Cert", url.QueryEscape(string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: stranger.Raw}))))
+	rec := httptest.NewRecorder()
+	proxied.ServeHTTP(rec, req)
+	if rec.Code != http.StatusForbidden || auditSeq(t, f.st, f.tenant) != head {
+		t.Errorf("a signature beside a foreign certificate: HTTP %d, audit entries %d; want 403 and none", rec.Code, auditSeq(t, f.st, f.tenant)-head)
+	}
 	if got := via(proxied, "10.0.0.5:443", header(other)); got != http.StatusForbidden {
 		t.Fatalf("another device's certificate through the proxy: HTTP %d", got)
 	}

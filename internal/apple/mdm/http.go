@@ -245,7 +245,9 @@ func (h *httpHandler) device(endpoint, contentType string, maxBody int64, call f
 			fail(apperr.NotFound("tenant"))
 			return
 		}
-		tenant = r.PathValue("tenant")
+		if err == nil || errors.Is(err, scep.ErrNoCA) {
+			tenant = r.PathValue("tenant") // found: a label bounded by the tenants
+		}
 		if errors.Is(err, scep.ErrNoCA) {
 			fail(errNotSigned) // no certificate can chain to a CA that does not exist
 			return
@@ -325,19 +327,29 @@ func (h *httpHandler) identify(r *http.Request, body []byte, trust *tenantTrust)
 		}
 	case len(presented) > 0:
 		cert = presented[0]
-		if _, err := cert.Verify(x509.VerifyOptions{Roots: trust.roots, CurrentTime: h.s.clock(),
-			KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}}); err != nil {
+		if !h.deviceCertificate(cert, trust) {
 			return nil, refused
 		}
 	default:
 		return nil, refused
 	}
 	for _, other := range presented {
-		if !other.Equal(cert) && other.Subject.CommonName != cert.Subject.CommonName {
-			return cert, errTwoDevices // the verified one, for the audit
+		if other.Equal(cert) || other.Subject.CommonName == cert.Subject.CommonName {
+			continue
 		}
+		if !h.deviceCertificate(other, trust) {
+			return nil, refused // not a device's of this tenant: no second device to report
+		}
+		return cert, errTwoDevices // the first one verified, for the audit
 	}
 	return cert, nil
+}
+
+// deviceCertificate says whether cert is a device identity of the tenant:
+// a client certificate that chains to its CA, valid now.
+func (h *httpHandler) deviceCertificate(cert *x509.Certificate, trust *tenantTrust) bool {
+	_, err := cert.Verify(x509.VerifyOptions{Roots: trust.roots, CurrentTime: h.s.clock(), KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}})
+	return err == nil
 }
 
 // fail answers a device without ever using 401, and says why it refused
@@ -449,7 +461,7 @@ func (h *httpHandler) profile(w http.ResponseWriter, r *http.Request, secret str
 	if err == nil {
 		err = checkHandOut(e, byAccount)
 	}
-	if err == nil && !h.s.downloads.Allow(e.ID) {
+	if err == nil && !h.s.downloads.AllowAt(e.ID, h.s.clock()) {
 		err = apperr.New(apperr.KindRateLimited, "This profile was downloaded too often in the last hour; please try again later.")
 	}
 	if err != nil {

@@ -8,6 +8,7 @@ import (
 	"maps"
 	"math"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 
@@ -332,11 +333,13 @@ func (f *fixture) open(deviceID string) int {
 // that sealed a command (another node's, after a rotation it missed)
 // answers the device's check-in with a server error and leaves the command
 // queued, however often the device asks; sent each time, it would be
-// abandoned in the end as the device's failure to answer.
+// abandoned in the end as the device's failure to answer. After an hour
+// it fails as Steward's error, and the queue behind it moves.
 func TestPayloadThisNodeCannotOpenStaysQueued(t *testing.T) {
 	f := newFixture(t, storetest.OpenSQLite(t))
 	f.publish(privacy.Corporate)
 	ts := f.serve()
+	f.svc.SetClock(func() time.Time { return f.now })
 	d, dev := f.enrolled(ts, privacy.Corporate, "")
 	if _, err := d.Poll(f.ctx); err != nil {
 		t.Fatal(err)
@@ -365,5 +368,27 @@ func TestPayloadThisNodeCannotOpenStaysQueued(t *testing.T) {
 	}
 	if c.State != store.CommandQueued || c.Attempts != 0 || !c.SentAt.IsZero() {
 		t.Fatalf("the command is %s after %d deliveries, want queued and never sent", c.State, c.Attempts)
+	}
+	behind, err := f.svc.Enqueue(f.ctx, f.tenant, []string{dev.ID}, mdmproto.DeviceInformation{Queries: []string{"OSVersion"}}, "", admin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.now = f.now.Add(time.Hour)
+	if _, err := d.Poll(f.ctx); err == nil {
+		t.Fatal("the check-in that gives the command up was answered")
+	}
+	if n, err := d.Poll(f.ctx); err != nil || n != 1 {
+		t.Fatalf("after an hour the device answered %d commands (%v), want the one behind", n, err)
+	}
+	for _, id := range []string{cmds[0].ID, behind[0].ID} {
+		if c, err = f.st.Read().Commands().Get(f.ctx, f.tenant, id); err != nil {
+			t.Fatal(err)
+		}
+		if id == cmds[0].ID && (c.State != store.CommandError || !strings.Contains(c.ErrorChain, "Steward could not open") || !c.SentAt.IsZero()) {
+			t.Errorf("the unopened command: %s, %s, sent %v; want failed as Steward's error, never sent", c.State, c.ErrorChain, c.SentAt)
+		}
+		if id == behind[0].ID && c.State != store.CommandAcknowledged {
+			t.Errorf("the command behind it is %s", c.State)
+		}
 	}
 }

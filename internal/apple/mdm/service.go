@@ -50,6 +50,8 @@ type Service struct {
 	downloads *throttle.Limiter
 
 	misuse misuseAudits // which refusals of a certificate naming another device are audited
+	// unopened: since when commands' payloads have failed to open here.
+	unopened unopenedSince
 }
 
 // Hooks let device management follow the protocol, and tell it what only
@@ -90,7 +92,7 @@ func New(st store.Store, priv *privacy.Service, sealer secrets.Sealer, cfg Confi
 		cfg.MaxQueued = 100
 	}
 	s := &Service{st: st, priv: priv, sealer: sealer, cfg: cfg, log: log, now: time.Now, pushFailures: newPushFailures(),
-		deviceRequests: newDeviceRequests(), downloads: throttle.NewLimiter(profileDownloadsPerHour/3600, profileDownloadsPerHour, 100_000)}
+		deviceRequests: newDeviceRequests(), downloads: throttle.NewLimiter(float64(profileDownloadsPerHour)/3600, profileDownloadsPerHour, 100_000)}
 	priv.OnDeviceLeft(s.DeviceLeft)
 	priv.OnDeviceErased(s.forgetAccounts)
 	priv.OnDeviceErased(s.forgetErrorText)

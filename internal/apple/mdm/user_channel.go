@@ -167,14 +167,15 @@ func userAuthenticateResponse(m *mdmproto.UserAuthenticate) ([]byte, error) {
 }
 
 // userTokenUpdate opens (or re-registers) the user's channel. The device
-// is locked first, as every departure locks it before it closes the
-// device's user channels and forgets their accounts (statements that would
-// not see a channel inserted and not committed yet): a departure under way
-// is waited for and the device then found leaving or gone, and one that
-// comes later waits and closes the channel opened here. The lock also
-// makes concurrent TokenUpdates of the device's users take turns, so that
-// they count its open channels one after the other. The device channel's
-// write then fails if the device left.
+// is locked before the user's channel is touched (the device channel's
+// checks may already have moved it to a renewed certificate, as in a
+// device check-in; a deadlock with a departure, which takes the device
+// first, is retried). Every departure locks the device before it closes
+// its user channels, with statements that would not see one inserted and
+// not committed yet: a departure under way is waited for and the device
+// found leaving, and one that comes later closes the channel opened here.
+// The lock also makes the device's users' TokenUpdates take turns counting
+// its open channels. The device channel's write then fails if it left.
 func (s *Service) userTokenUpdate(ctx context.Context, cert *x509.Certificate, m *mdmproto.TokenUpdate) error {
 	if err := checkPushRegistration(m); err != nil {
 		return err
@@ -365,7 +366,7 @@ func (s *Service) forgetPerson(ctx context.Context, q store.Queries, sub store.S
 // alone. A change is refused while a User Enrollment names the account
 // (userEnrolledUnder).
 func (s *Service) forgetReplacedAccount(ctx context.Context, q store.Queries, sub store.Subject, account string) error {
-	if err := userEnrolledUnder(ctx, q, sub); err != nil || account == "" {
+	if err := userEnrolledUnder(ctx, q, sub, s.clock()); err != nil || account == "" {
 		return err
 	}
 	return s.forgetAccountNames(ctx, q, sub.TenantID, []string{account}, replacedAccountChain, map[string]int{})
@@ -373,11 +374,12 @@ func (s *Service) forgetReplacedAccount(ctx context.Context, q store.Queries, su
 
 // userEnrolledUnder refuses to change the account of person sub while one
 // of their User Enrollments names it: a device enrolled under it, or a link
-// whose profile may be downloaded and installed. Apple refuses an update of
+// whose profile may still be downloaded, or installed within its
+// challenge's hour after the link expired. Apple refuses an update of
 // the enrolment profile that changes its AssignedManagedAppleID, so the
 // identity renewals would fail and the device drop out of management when
 // its certificate expired.
-func userEnrolledUnder(ctx context.Context, q store.Queries, sub store.Subject) error {
+func userEnrolledUnder(ctx context.Context, q store.Queries, sub store.Subject, now time.Time) error {
 	es, err := q.Enrolments().ListForSubject(ctx, sub.TenantID, sub.ID)
 	if err != nil {
 		return err
@@ -388,6 +390,9 @@ func userEnrolledUnder(ctx context.Context, q store.Queries, sub store.Subject) 
 		}
 		switch e.State {
 		case EnrolmentAccepted:
+			if !now.Before(e.ExpiresAt.Add(challengeTTL)) {
+				continue // nothing it handed out can be installed any more
+			}
 			return apperr.Conflict("an enrolment link of this person's (User Enrollment) names their current Managed Apple Account; " +
 				"revoke it, or let it expire, before changing the account")
 		case store.EnrolmentUsed:
@@ -522,7 +527,7 @@ func (s *Service) userConnect(ctx context.Context, cert *x509.Certificate, res m
 		}
 		return s.retryPutOff(ctx, q, uc.TenantID, uc.DeviceID, uc.ID, res.Status, now)
 	})
-	return payload, err
+	return payload, s.afterDelivery(ctx, err)
 }
 
 // EnqueueForUser queues req on one of device deviceID's user channels: a

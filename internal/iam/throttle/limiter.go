@@ -3,6 +3,7 @@ package throttle
 import (
 	"container/list"
 	"sync"
+	"time"
 
 	"golang.org/x/time/rate"
 )
@@ -44,12 +45,15 @@ func NewLimiter(perSecond float64, burst int, maxKeys int) *Limiter {
 
 // Allow reports whether one event for key may happen now, consuming a token
 // if so.
-func (l *Limiter) Allow(key string) bool {
+func (l *Limiter) Allow(key string) bool { return l.AllowAt(key, time.Now()) }
+
+// AllowAt is Allow at time now, for callers with a clock of their own.
+func (l *Limiter) AllowAt(key string, now time.Time) bool {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if el, ok := l.byKey[key]; ok {
 		l.lru.MoveToFront(el)
-		return el.Value.(*entry).lim.Allow()
+		return el.Value.(*entry).lim.AllowN(now, 1)
 	}
 	for l.lru.Len() >= l.maxKeys {
 		oldest := l.lru.Back()
@@ -58,7 +62,7 @@ func (l *Limiter) Allow(key string) bool {
 	}
 	e := &entry{key: key, lim: rate.NewLimiter(l.rate, l.burst)}
 	l.byKey[key] = l.lru.PushFront(e)
-	return e.lim.Allow()
+	return e.lim.AllowN(now, 1)
 }
 
 // Len returns the number of keys currently tracked.

@@ -233,10 +233,16 @@ func testEnrolmentRevoke(t *testing.T, st store.Store) {
 			})
 		}()
 		<-holding
-		go func() { time.Sleep(300 * time.Millisecond); close(release) }()
-		err := st.Tx(ctx, second)
+		result := make(chan error, 1)
+		go func() { result <- st.Tx(ctx, second) }()
+		if st.Engine() == "postgres" {
+			AwaitLockWaiters(t, st, 1) // the second waits on the row
+		} else {
+			time.Sleep(100 * time.Millisecond) // SQLite's second writer waits for the first
+		}
+		close(release)
 		must(t, <-done)
-		return err
+		return <-result
 	}
 	ready := func() store.Enrolment {
 		e := enrolment(store.EnrolmentOpen)

@@ -1,0 +1,110 @@
+package mdm
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/steward-mdm/steward/internal/store"
+)
+
+// openDelivery opens the payload of next, just claimed by sendNext (or
+// passes claimErr on), inside the claim's transaction: a payload this
+// node cannot open, sealed under a master key it was not given, fails the
+// exchange with a server error and leaves the command queued for a node
+// that can. Sent and never answered, it would be abandoned in the end as
+// the device's failure.
+func (s *Service) openDelivery(next store.Command, claimErr error) ([]byte, error) {
+	if claimErr != nil {
+		return nil, claimErr
+	}
+	payload, err := s.sealer.Open(next.Payload, commandAD(next.ID))
+	if err != nil {
+		return nil, &unopenedPayload{cmd: next, err: err}
+	}
+	return payload, nil
+}
+
+// unopenedPayload is a claimed command whose payload did not open.
+type unopenedPayload struct {
+	cmd store.Command
+	err error
+}
+
+func (e *unopenedPayload) Error() string {
+	return fmt.Sprintf("opening the payload of command %s (is this node's master key the one that sealed it?): %v", e.cmd.ID, e.err)
+}
+
+func (e *unopenedPayload) Unwrap() error { return e.err }
+
+// unopenedGiveUp is how long a command whose payload this node cannot open
+// keeps the head of its device's queue: time for a node with the key to
+// take the device's next request, or for an operator to give this node the
+// key. Then it fails as Steward's error, not the device's, and the
+// commands behind it move.
+const unopenedGiveUp = time.Hour
+
+const unopenedChain = `[{"LocalizedDescription":"not sent: Steward could not open the command it had stored (a master key missing on the server, or damaged data)"}]`
+
+// afterDelivery passes an exchange's error on, first failing a command
+// whose payload has not opened on this node for unopenedGiveUp.
+func (s *Service) afterDelivery(ctx context.Context, err error) error {
+	var u *unopenedPayload
+	if !errors.As(err, &u) {
+		return err
+	}
+	now := s.clock()
+	if now.Sub(s.unopened.since(u.cmd.ID, now)) < unopenedGiveUp {
+		return err
+	}
+	failed := s.st.Tx(ctx, func(q store.Queries) error {
+		cmd, err := q.Commands().Get(ctx, u.cmd.TenantID, u.cmd.ID)
+		if err != nil || !store.CommandOpen(cmd.State) {
+			return err
+		}
+		cmd.State, cmd.CompletedAt, cmd.ErrorChain = store.CommandError, now, unopenedChain
+		if err := q.Commands().Update(ctx, cmd); err != nil {
+			return err
+		}
+		return s.finished(ctx, q, cmd)
+	})
+	if failed != nil {
+		return errors.Join(err, failed)
+	}
+	s.unopened.forget(u.cmd.ID)
+	s.log.Error("a command's payload did not open on this node for an hour; it failed, so the device's queue moves on",
+		"tenant", u.cmd.TenantID, "command", u.cmd.ID, "request_type", u.cmd.RequestType, "error", u.err.Error())
+	return err
+}
+
+// unopenedSince remembers, per node, since when each command's payload has
+// failed to open.
+type unopenedSince struct {
+	mu    sync.Mutex
+	first map[string]time.Time
+}
+
+// maxUnopenedTracked bounds the commands remembered; past it the memory
+// starts again, which only delays giving up.
+const maxUnopenedTracked = 10_000
+
+func (u *unopenedSince) since(id string, now time.Time) time.Time {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	if first, ok := u.first[id]; ok {
+		return first
+	}
+	if u.first == nil || len(u.first) >= maxUnopenedTracked {
+		u.first = map[string]time.Time{}
+	}
+	u.first[id] = now
+	return now
+}
+
+func (u *unopenedSince) forget(id string) {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	delete(u.first, id)
+}
