@@ -574,10 +574,15 @@ func (s *Server) listCommands(c *Call) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	if _, err := s.st.Read().Devices().Get(c.R.Context(), c.Tenant, c.Path("device")); err != nil {
+	q := s.st.Read()
+	d, err := q.Devices().Get(c.R.Context(), c.Tenant, c.Path("device"))
+	if err != nil {
 		return nil, err
 	}
-	cs, err := s.st.Read().Commands().List(c.R.Context(), c.Tenant, c.Path("device"), page)
+	cs, err := q.Commands().List(c.R.Context(), c.Tenant, d.ID, page)
+	if err == nil {
+		err = mdm.HideUserChannelUsage(c.R.Context(), q, d, cs)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -622,5 +627,13 @@ func (s *Server) cancelCommand(c *Call) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	return commandView(cancelled), nil
+	shown := []store.Command{cancelled}
+	d, err := s.st.Read().Devices().Get(c.R.Context(), c.Tenant, cancelled.DeviceID)
+	if err == nil {
+		err = mdm.HideUserChannelUsage(c.R.Context(), s.st.Read(), d, shown)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return commandView(shown[0]), nil
 }

@@ -279,19 +279,51 @@ func (s *Service) CloseUserChannel(ctx context.Context, tenantID, deviceID, id, 
 // users' activity unless d's policy shows usage logs: no last check-in,
 // and their times by the day only.
 func hideUsage(ctx context.Context, q store.Queries, d store.Device, ucs []store.AppleUserChannel) error {
-	settings, err := privacy.ViewSettings(ctx, q, d.TenantID)
-	if err != nil {
-		return err
-	}
-	policy, err := privacy.EffectivePolicy(ctx, q, settings, d)
-	if err != nil || policy.Mode(privacy.Ownership(d.Ownership), privacy.UsageLogs) == privacy.Show {
+	if shown, err := showsUsage(ctx, q, d); shown || err != nil {
 		return err
 	}
 	for i := range ucs {
 		ucs[i].LastCheckin = time.Time{}
-		ucs[i].CreatedAt, ucs[i].UpdatedAt = ucs[i].CreatedAt.UTC().Truncate(24*time.Hour), ucs[i].UpdatedAt.UTC().Truncate(24*time.Hour)
+		ucs[i].CreatedAt, ucs[i].UpdatedAt = byDay(ucs[i].CreatedAt), byDay(ucs[i].UpdatedAt)
 	}
 	return nil
+}
+
+// HideUserChannelUsage is hideUsage for commands of device d: one on a
+// user channel is delivered and answered only while its user is logged
+// in, so unless d's policy shows usage logs its delivery and answer are
+// given by the day only, as the channel's own times are.
+func HideUserChannelUsage(ctx context.Context, q store.Queries, d store.Device, cmds []store.Command) error {
+	if !slices.ContainsFunc(cmds, func(c store.Command) bool { return c.UserChannel != "" }) {
+		return nil
+	}
+	if shown, err := showsUsage(ctx, q, d); shown || err != nil {
+		return err
+	}
+	for i, c := range cmds {
+		if c.UserChannel != "" {
+			cmds[i].SentAt, cmds[i].CompletedAt = byDay(c.SentAt), byDay(c.CompletedAt)
+		}
+	}
+	return nil
+}
+
+// showsUsage says whether device d's policy shows its usage logs.
+func showsUsage(ctx context.Context, q store.Queries, d store.Device) (bool, error) {
+	settings, err := privacy.ViewSettings(ctx, q, d.TenantID)
+	if err != nil {
+		return false, err
+	}
+	policy, err := privacy.EffectivePolicy(ctx, q, settings, d)
+	return err == nil && policy.Mode(privacy.Ownership(d.Ownership), privacy.UsageLogs) == privacy.Show, err
+}
+
+// byDay is t to the day, in UTC; the zero time stays zero.
+func byDay(t time.Time) time.Time {
+	if t.IsZero() {
+		return t
+	}
+	return t.UTC().Truncate(24 * time.Hour)
 }
 
 // closeUserChannel closes uc, whose device the caller locked, and cancels

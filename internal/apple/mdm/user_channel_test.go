@@ -314,7 +314,8 @@ func TestUserChannelTimesFollowTheUsagePolicy(t *testing.T) {
 	f.publish(privacy.Corporate)
 	ts := f.serve()
 	mac, dev := f.enrolled(ts, privacy.Corporate, "")
-	if err := mac.NewUser("erika", "Erika Mustermann").LogIn(f.ctx); err != nil {
+	erika := mac.NewUser("erika", "Erika Mustermann")
+	if err := erika.LogIn(f.ctx); err != nil {
 		t.Fatal(err)
 	}
 	channel := func() store.AppleUserChannel {
@@ -332,6 +333,31 @@ func TestUserChannelTimesFollowTheUsagePolicy(t *testing.T) {
 		}
 	}
 	hidden("the list", channel())
+	// Her channel's commands are delivered and answered while she is
+	// logged in: their times are given by the day too.
+	if _, err := f.svc.EnqueueForUser(f.ctx, f.tenant, dev.ID, channel().ID, mdmproto.ProfileList{}, "", admin); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := erika.Poll(f.ctx); err != nil || n != 1 {
+		t.Fatalf("erika answered %d commands (%v)", n, err)
+	}
+	commandTimes := func() (sent, completed time.Time) {
+		t.Helper()
+		cmds, err := f.st.Read().Commands().List(f.ctx, f.tenant, dev.ID, store.Page{})
+		if err == nil {
+			err = mdm.HideUserChannelUsage(f.ctx, f.st.Read(), dev, cmds)
+		}
+		for _, c := range cmds {
+			if c.UserChannel != "" {
+				return c.SentAt, c.CompletedAt
+			}
+		}
+		t.Fatalf("no user channel command in %+v (%v)", cmds, err)
+		return
+	}
+	if sent, completed := commandTimes(); !sent.Equal(byDay(sent)) || !completed.Equal(byDay(completed)) || completed.IsZero() {
+		t.Errorf("hidden usage: a user channel's command shows when it was delivered (%v) and answered (%v)", sent, completed)
+	}
 	// Closing it answers with the channel as the list shows it.
 	if err := mac.NewUser("max", "Max Mustermann").LogIn(f.ctx); err != nil {
 		t.Fatal(err)
@@ -355,7 +381,12 @@ func TestUserChannelTimesFollowTheUsagePolicy(t *testing.T) {
 			t.Errorf("shown usage: a corporate Mac's user channel lost its times: last check-in %v, created %v", uc.LastCheckin, uc.CreatedAt)
 		}
 	}
+	if sent, completed := commandTimes(); sent.Equal(byDay(sent)) || completed.Equal(byDay(completed)) {
+		t.Errorf("shown usage: a user channel's command lost its times: %v, %v", sent, completed)
+	}
 }
+
+func byDay(t time.Time) time.Time { return t.UTC().Truncate(24 * time.Hour) }
 
 // TestErasureForgetsAccounts: erasing a person leaves their corporate Mac
 // managed, but its user channels forget the account names, so the erased
