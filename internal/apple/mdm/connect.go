@@ -10,6 +10,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/google/uuid"
+
 	"github.com/steward-mdm/steward/internal/apperr"
 	"github.com/steward-mdm/steward/internal/apple/mdmproto"
 	"github.com/steward-mdm/steward/internal/audit"
@@ -238,8 +240,12 @@ func (s *Service) dropStrayResult(ctx context.Context, q store.Queries, d store.
 	if err != nil && !errors.Is(err, store.ErrNotFound) {
 		return err
 	}
+	command := "(not a command ID)" // the device's text stays out of the log
+	if uuid.Validate(res.CommandUUID) == nil {
+		command = res.CommandUUID
+	}
 	s.log.InfoContext(ctx, "a result for no command open on its channel was dropped", "tenant", d.TenantID, "device", d.ID,
-		"user_channel", onUserChannel, "command", truncateText(res.CommandUUID, 64), "status", string(res.Status))
+		"user_channel", onUserChannel, "command", command, "status", string(res.Status))
 	return nil
 }
 
@@ -291,7 +297,7 @@ func (s *Service) recordResult(ctx context.Context, q store.Queries, d store.Dev
 			// answer does not get the command again forever; and nothing
 			// of it is kept, not even the empty values a decoder built.
 			cmd.State, cmd.ErrorChain, obs = store.CommandError, `[{"LocalizedDescription":"the result did not decode"}]`, nil
-			s.log.Warn("a device sent an undecodable result", "request_type", cmd.RequestType, "error", err.Error())
+			s.log.Warn("a device sent an undecodable result", "request_type", cmd.RequestType, "error", mdmproto.BadInputKind(err))
 		} else if err != nil {
 			// The server's own failure (a read, a key not loaded yet): the
 			// device gets a 5xx and sends its answer again.

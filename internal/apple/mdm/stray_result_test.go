@@ -3,7 +3,9 @@ package mdm_test
 import (
 	"bytes"
 	"context"
+	"log/slog"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 
@@ -120,4 +122,46 @@ func TestStrayResultIsDropped(t *testing.T) {
 			t.Error("a dropped result's payload was stored")
 		}
 	})
+}
+
+// TestDeviceTextStaysOutOfTheLog: what a device sends reaches the log only
+// as Steward's own words: an undecodable result as the kind of fault, a
+// stray result's command ID only when it is one.
+func TestDeviceTextStaysOutOfTheLog(t *testing.T) {
+	f := newFixture(t, storetest.OpenSQLite(t))
+	var logged bytes.Buffer
+	f.log = slog.New(slog.NewTextHandler(&logged, nil))
+	f.publish(privacy.Corporate)
+	ts := f.serve()
+	d, dev := f.enrolled(ts, privacy.Corporate, "")
+	if _, err := d.Poll(f.ctx); err != nil {
+		t.Fatal(err)
+	}
+	cmds, err := f.svc.Enqueue(f.ctx, f.tenant, []string{dev.ID}, mdmproto.DeviceInformation{Queries: []string{"DeviceCapacity"}}, "", admin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := d.Send(f.ctx, map[string]any{"Status": "Idle"}); err != nil {
+		t.Fatal(err)
+	}
+	const marker = "Erika-Mustermann-private"
+	for _, answer := range []struct{ uuid, capacity string }{{cmds[0].ID, "<string>" + marker + "</string>"}, {marker, "<real>64</real>"}} {
+		body := []byte(`<?xml version="1.0" encoding="UTF-8"?><plist version="1.0"><dict><key>Status</key><string>Acknowledged</string>` +
+			`<key>UDID</key><string>` + d.UDID + `</string><key>CommandUUID</key><string>` + answer.uuid + `</string>` +
+			`<key>QueryResponses</key><dict><key>DeviceCapacity</key>` + answer.capacity + `</dict></dict></plist>`)
+		sig, err := d.Sign(body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, _ = d.Raw(f.ctx, "application/x-apple-aspen-mdm", sig, body)
+	}
+	if c, err := f.st.Read().Commands().Get(f.ctx, f.tenant, cmds[0].ID); err != nil || c.State != store.CommandError {
+		t.Fatalf("the undecodable answer left the command %s (%v); the test needs it refused as bad input", c.State, err)
+	}
+	if !strings.Contains(logged.String(), "undecodable result") || !strings.Contains(logged.String(), "no command open") {
+		t.Fatalf("the log does not show both answers, so the test proves nothing:\n%s", logged.String())
+	}
+	if strings.Contains(logged.String(), marker) {
+		t.Errorf("the device's text reached the log:\n%s", logged.String())
+	}
 }

@@ -38,15 +38,22 @@ var (
 	ErrSignerUntrusted = errors.New("mdmproto: Mdm-Signature signer not trusted")
 )
 
+var badInput = []error{ErrTooLarge, ErrMalformed, ErrMissingKey, ErrUnknownMessageType, ErrUnknownStatus, ErrWrongRequestType}
+
 // IsBadInput reports whether err is a decoder's verdict on what the device
 // sent, not a failure of the server's own.
-func IsBadInput(err error) bool {
-	for _, bad := range []error{ErrTooLarge, ErrMalformed, ErrMissingKey, ErrUnknownMessageType, ErrUnknownStatus, ErrWrongRequestType} {
+func IsBadInput(err error) bool { return BadInputKind(err) != "" }
+
+// BadInputKind is the verdict of IsBadInput in a few fixed words ("" for
+// none), for logs: the full error may quote what the device sent, through
+// the plist decoder's own messages.
+func BadInputKind(err error) string {
+	for _, bad := range badInput {
 		if errors.Is(err, bad) {
-			return true
+			return bad.Error()
 		}
 	}
-	return false
+	return ""
 }
 
 // Size limits for device input. Check-ins are small; command results carry
