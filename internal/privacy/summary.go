@@ -98,8 +98,10 @@ func abilities(p Policy, o Ownership) []string {
 		out = append(out, "Lock the screen and require a passcode.",
 			"Restart or shut down the device (an iPhone or iPad only when supervised), and schedule operating system updates on supervised devices.")
 	}
-	if o == Corporate {
+	if o == Corporate && p.Mode(o, Location) != Drop {
 		out = append(out, "Locate a supervised iPhone or iPad and put it in Lost Mode, and clear its passcode.")
+	} else if o == Corporate {
+		out = append(out, "Put a supervised iPhone or iPad in Lost Mode (it is not located: no location is collected), and clear its passcode.")
 	}
 	locked := "be locked"
 	if o == UserEnrolled {

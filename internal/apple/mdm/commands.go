@@ -191,6 +191,11 @@ func ownershipRules(req mdmproto.Request, d store.Device, settings privacy.Setti
 		if o != privacy.Corporate {
 			return nil, apperr.Forbidden("lost mode and locating are for corporate devices only").With("reason", SkipOwnership)
 		}
+		// A location the gate would only drop is not asked for: the device
+		// would still send where it is.
+		if _, locate := req.(mdmproto.DeviceLocation); locate && settings.Policy.Mode(o, privacy.Location) == privacy.Drop {
+			return nil, apperr.Forbidden("the collection policy does not collect the location of %s devices", o).With("reason", SkipPolicy)
+		}
 	case mdmproto.EraseDevice:
 		if !settings.Policy[o].FullWipe {
 			return nil, apperr.Forbidden("the collection policy does not allow a full wipe of %s devices; retire it instead", o).With("reason", SkipPolicy)

@@ -2,9 +2,11 @@ package mdm_test
 
 import (
 	"encoding/json"
+	"maps"
 	"strings"
 	"testing"
 
+	"github.com/steward-mdm/steward/internal/apperr"
 	"github.com/steward-mdm/steward/internal/apple/mdm"
 	"github.com/steward-mdm/steward/internal/apple/mdmproto"
 	"github.com/steward-mdm/steward/internal/privacy"
@@ -151,5 +153,35 @@ func setDiagnostics(t *testing.T, f *fixture, o privacy.Ownership, mode privacy.
 	})
 	if err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestLocatingFollowsThePolicy: a corporate device is located only where
+// the policy collects its location; where it drops it, the device is not
+// asked (it would still send where it is), and the notice does not promise
+// locating.
+func TestLocatingFollowsThePolicy(t *testing.T) {
+	phone, supervised := store.Device{Platform: "ios", Ownership: string(privacy.Corporate)}, mdm.DeviceFacts{Supervised: true}
+	settings := privacy.Settings{Policy: privacy.DefaultPolicy()}
+	if _, err := mdm.RequestFor(mdmproto.DeviceLocation{}, phone, settings, supervised); err != nil {
+		t.Fatalf("locating under the default policy, which hides the location: %v", err)
+	}
+	if !strings.Contains(privacy.PlainSummary(settings, privacy.Corporate), "Locate a supervised") {
+		t.Error("the default corporate notice does not say the device can be located")
+	}
+	corporate := settings.Policy[privacy.Corporate]
+	corporate.Modes = maps.Clone(corporate.Modes)
+	corporate.Modes[privacy.Location] = privacy.Drop
+	settings.Policy = maps.Clone(settings.Policy)
+	settings.Policy[privacy.Corporate] = corporate
+	_, err := mdm.RequestFor(mdmproto.DeviceLocation{}, phone, settings, supervised)
+	if e := apperr.As(err); e == nil || e.Details["reason"] != mdm.SkipPolicy {
+		t.Errorf("locating where the policy drops the location: %v, want refused by the policy", err)
+	}
+	if _, err := mdm.RequestFor(mdmproto.EnableLostMode{Message: "Please return this phone"}, phone, settings, supervised); err != nil {
+		t.Errorf("lost mode where no location is collected: %v", err)
+	}
+	if strings.Contains(privacy.PlainSummary(settings, privacy.Corporate), "Locate") {
+		t.Error("the notice promises locating where no location is collected")
 	}
 }
