@@ -422,7 +422,14 @@ func (s *Service) enqueue(ctx context.Context, tenantID string, target targets, 
 		if err := s.saveCounted(ctx, q, out, open); err != nil {
 			return err
 		}
-		e := actor.Entry(tenantID, "mdm.command.enqueue", "device", deviceIDs[0], audit.OutcomeSuccess)
+		// Against the one device queued, else the tenant: the first device
+		// named may be one skipped, and an entry per device would cost a
+		// fleet-wide inventory query as much again.
+		targetType, targetID := "tenant", tenantID
+		if len(out) == 1 {
+			targetType, targetID = "device", out[0].DeviceID
+		}
+		e := actor.Entry(tenantID, "mdm.command.enqueue", targetType, targetID, audit.OutcomeSuccess)
 		e.Reason = reason
 		e.Details = map[string]any{"request_type": string(req.RequestType()), "devices": len(out), "skipped_full_queue": full,
 			"skipped_ineligible": refused}

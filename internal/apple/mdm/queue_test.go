@@ -256,8 +256,8 @@ func TestBulkSkipsIneligibleDevices(t *testing.T) {
 			t.Fatal(err)
 		}
 		if details["devices"] != 1.0 || details["skipped_full_queue"] != 1.0 || details["skipped_ineligible"] != 2.0 ||
-			entries[0].Reason != "lost in the office" {
-			t.Errorf("audited %+v: %v", entries[0], details)
+			entries[0].Reason != "lost in the office" || entries[0].TargetID != corp.ID {
+			t.Errorf("audited %+v: %v; want it against the one device queued, %s", entries[0], details, corp.ID)
 		}
 
 		// All enrolled devices: the personal one is left out, with why.
