@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/steward-mdm/steward/internal/api"
 	"github.com/steward-mdm/steward/internal/compliance"
@@ -314,4 +315,39 @@ func TestProfileStatusKeepsNoDeviceText(t *testing.T) {
 	if !described {
 		t.Errorf("no command keeps the device's description where the policy shows usage logs: %+v", cmds.Items)
 	}
+}
+
+// TestUserChannelCommandTimesThroughTheAPI: the command list gives a user
+// channel's command, answered while its user was logged in, by the day,
+// as the default policy hides corporate usage logs.
+func TestUserChannelCommandTimesThroughTheAPI(t *testing.T) {
+	f := newFleet(t, storetest.OpenSQLite(t))
+	laptop, laptopID := f.enrol("corporate", "", "", mac)
+	erika := laptop.NewUser("erika", "Erika Mustermann")
+	if err := erika.LogIn(f.ctx); err != nil {
+		t.Fatal(err)
+	}
+	var channels api.List[api.UserChannelView]
+	f.must(200, f.owner, "GET", f.path("/devices/"+laptopID+"/user-channels"), nil, &channels)
+	if len(channels.Items) != 1 {
+		t.Fatalf("user channels: %+v", channels.Items)
+	}
+	f.must(201, f.owner, "POST", f.path("/devices/"+laptopID+"/commands"),
+		api.CommandRequest{RequestType: "ProfileList", UserChannel: channels.Items[0].ID}, nil)
+	if n, err := erika.Poll(f.ctx); err != nil || n != 1 {
+		t.Fatalf("erika answered %d commands (%v)", n, err)
+	}
+	var cmds api.List[api.CommandView]
+	f.must(200, f.owner, "GET", f.path("/devices/"+laptopID+"/commands"), nil, &cmds)
+	for _, c := range cmds.Items {
+		if c.UserChannel == "" {
+			continue
+		}
+		if c.SentAt == nil || c.CompletedAt == nil || !c.SentAt.Equal(c.SentAt.UTC().Truncate(24*time.Hour)) ||
+			!c.CompletedAt.Equal(c.CompletedAt.UTC().Truncate(24*time.Hour)) {
+			t.Errorf("a user channel's command shows when it was delivered (%v) and answered (%v)", c.SentAt, c.CompletedAt)
+		}
+		return
+	}
+	t.Fatalf("no user channel command listed: %+v", cmds.Items)
 }

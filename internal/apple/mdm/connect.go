@@ -465,7 +465,12 @@ func (s *Service) forgetErrorText(ctx context.Context, q store.Queries, d store.
 			if c.State != store.CommandError || json.Unmarshal([]byte(c.ErrorChain), &chain) != nil || !slices.ContainsFunc(chain, hasDescription) {
 				continue
 			}
-			bare, err := boundedErrorChain(chain, false)
+			// Descriptions go; each entry's domain stays as stored, which
+			// tells a device's from Steward's own.
+			for i := range chain {
+				chain[i].LocalizedDescription, chain[i].USEnglishDescription = "", ""
+			}
+			bare, err := json.Marshal(chain)
 			if err != nil {
 				return err
 			}

@@ -127,6 +127,13 @@ func TestErasureForgetsErrorText(t *testing.T) {
 		if c, _ := f.st.Read().Commands().Get(f.ctx, f.tenant, id); !strings.Contains(c.ErrorChain, "family VPN") {
 			t.Fatalf("precondition: a corporate device's error text is kept: %s", c.ErrorChain)
 		}
+		// A failure in Steward's own words, which names no domain.
+		own := failProfileList(t, f, d, dev, []map[string]any{{"ErrorCode": 1, "ErrorDomain": "MCProfileErrorDomain"}})
+		if err := f.st.Tx(f.ctx, func(q store.Queries) error {
+			return q.Commands().SetErrorChain(f.ctx, f.tenant, own, `[{"LocalizedDescription":"not sent: the device is leaving management"}]`)
+		}); err != nil {
+			t.Fatal(err)
+		}
 		signed, err := f.priv.EraseSubject(f.ctx, f.tenant, erika, "erasure request of 2026-12-06", admin)
 		if err != nil {
 			t.Fatal(err)
@@ -140,8 +147,14 @@ func TestErasureForgetsErrorText(t *testing.T) {
 			chain[0] != (mdmproto.ErrorChainItem{ErrorCode: 4001, ErrorDomain: "MCProfileErrorDomain"}) {
 			t.Errorf("after the erasure the command's error chain is %s, want the domain and code only", c.ErrorChain)
 		}
+		if c, err = f.st.Read().Commands().Get(f.ctx, f.tenant, own); err != nil {
+			t.Fatal(err)
+		}
+		if err := json.Unmarshal([]byte(c.ErrorChain), &chain); err != nil || len(chain) != 1 || chain[0] != (mdmproto.ErrorChainItem{}) {
+			t.Errorf("after the erasure Steward's own failure is %s, want it bare and still naming no domain", c.ErrorChain)
+		}
 		var cert privacy.Certificate
-		if err := json.Unmarshal([]byte(signed.Certificate), &cert); err != nil || cert.RowsRemoved["command_error_texts"] != 1 {
+		if err := json.Unmarshal([]byte(signed.Certificate), &cert); err != nil || cert.RowsRemoved["command_error_texts"] != 2 {
 			t.Errorf("deletion certificate: %+v, %v", cert.RowsRemoved, err)
 		}
 	})

@@ -145,10 +145,14 @@ func TestDeviceTextStaysOutOfTheLog(t *testing.T) {
 		t.Fatal(err)
 	}
 	const marker = "Erika-Mustermann-private"
-	for _, answer := range []struct{ uuid, capacity string }{{cmds[0].ID, "<string>" + marker + "</string>"}, {marker, "<real>64</real>"}} {
+	// An answer naming, as its request type, text of the device's own,
+	// which the decoder's verdict quotes; and a stray answer whose
+	// command ID is such text.
+	for _, answer := range []struct{ uuid, requestType string }{{cmds[0].ID, marker}, {marker, "DeviceInformation"}} {
 		body := []byte(`<?xml version="1.0" encoding="UTF-8"?><plist version="1.0"><dict><key>Status</key><string>Acknowledged</string>` +
+			`<key>RequestType</key><string>` + answer.requestType + `</string>` +
 			`<key>UDID</key><string>` + d.UDID + `</string><key>CommandUUID</key><string>` + answer.uuid + `</string>` +
-			`<key>QueryResponses</key><dict><key>DeviceCapacity</key>` + answer.capacity + `</dict></dict></plist>`)
+			`<key>QueryResponses</key><dict><key>DeviceCapacity</key><real>64</real></dict></dict></plist>`)
 		sig, err := d.Sign(body)
 		if err != nil {
 			t.Fatal(err)

@@ -49,20 +49,25 @@ const unopenedGiveUp = time.Hour
 const unopenedChain = `[{"LocalizedDescription":"not sent: Steward could not open the command it had stored (a master key missing on the server, or damaged data)"}]`
 
 // afterDelivery passes an exchange's error on, first failing a command
-// whose payload has not opened on this node for unopenedGiveUp.
+// whose payload has not opened on this node for unopenedGiveUp since it
+// was last delivered (by another node: each delivery counts an attempt,
+// and restarts the wait).
 func (s *Service) afterDelivery(ctx context.Context, err error) error {
 	var u *unopenedPayload
 	if !errors.As(err, &u) {
 		return err
 	}
 	now := s.clock()
-	if now.Sub(s.unopened.since(u.cmd.ID, now)) < unopenedGiveUp {
+	// The claim that failed counted an attempt, which its rollback undid.
+	delivered := u.cmd.Attempts - 1
+	key := fmt.Sprintf("%s/%d", u.cmd.ID, delivered)
+	if now.Sub(s.unopened.since(key, now)) < unopenedGiveUp {
 		return err
 	}
 	failed := s.st.Tx(ctx, func(q store.Queries) error {
 		cmd, err := q.Commands().Get(ctx, u.cmd.TenantID, u.cmd.ID)
-		if err != nil || !store.CommandOpen(cmd.State) {
-			return err
+		if err != nil || !store.CommandOpen(cmd.State) || cmd.Attempts != delivered {
+			return err // finished, or delivered meanwhile by a node that could open it
 		}
 		cmd.State, cmd.CompletedAt, cmd.ErrorChain = store.CommandError, now, unopenedChain
 		if err := q.Commands().Update(ctx, cmd); err != nil {
@@ -73,14 +78,14 @@ func (s *Service) afterDelivery(ctx context.Context, err error) error {
 	if failed != nil {
 		return errors.Join(err, failed)
 	}
-	s.unopened.forget(u.cmd.ID)
+	s.unopened.forget(key)
 	s.log.Error("a command's payload did not open on this node for an hour; it failed, so the device's queue moves on",
 		"tenant", u.cmd.TenantID, "command", u.cmd.ID, "request_type", u.cmd.RequestType, "error", u.err.Error())
 	return err
 }
 
 // unopenedSince remembers, per node, since when each command's payload has
-// failed to open.
+// failed to open, by command and delivery count.
 type unopenedSince struct {
 	mu    sync.Mutex
 	first map[string]time.Time

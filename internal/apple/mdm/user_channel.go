@@ -300,12 +300,19 @@ func HideUserChannelUsage(ctx context.Context, q store.Queries, d store.Device, 
 	if shown, err := showsUsage(ctx, q, d); shown || err != nil {
 		return err
 	}
+	UserChannelTimesByDay(cmds)
+	return nil
+}
+
+// UserChannelTimesByDay gives the delivery and answer of the user channel
+// commands among cmds by the day only, whatever the policy: for a caller
+// that could not read it and must not show more than it may.
+func UserChannelTimesByDay(cmds []store.Command) {
 	for i, c := range cmds {
 		if c.UserChannel != "" {
 			cmds[i].SentAt, cmds[i].CompletedAt = byDay(c.SentAt), byDay(c.CompletedAt)
 		}
 	}
-	return nil
 }
 
 // showsUsage says whether device d's policy shows its usage logs.
@@ -426,7 +433,7 @@ func userEnrolledUnder(ctx context.Context, q store.Queries, sub store.Subject, 
 				continue // nothing it handed out can be installed any more
 			}
 			return apperr.Conflict("an enrolment link of this person's (User Enrollment) names their current Managed Apple Account; " +
-				"revoke it, or let it expire, before changing the account")
+				"revoke it before changing the account, or wait until an hour after it expires")
 		case store.EnrolmentUsed:
 			ch, err := q.AppleChannels().GetByEnrolment(ctx, sub.TenantID, e.ID)
 			if errors.Is(err, store.ErrNotFound) || (err == nil && ch.CheckedOut) {
