@@ -6,7 +6,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -184,37 +183,7 @@ func TestRetryWaitsAndExpires(t *testing.T) {
 // release is called: writers that need what lock took queue behind it.
 func (f *fixture) hold(lock func(q store.Queries) error) (release func()) {
 	f.t.Helper()
-	held, done, result := make(chan struct{}), make(chan struct{}), make(chan error, 1)
-	go func() {
-		result <- f.st.Tx(f.ctx, func(q store.Queries) error {
-			if err := lock(q); err != nil {
-				return err
-			}
-			close(held)
-			<-done
-			return nil
-		})
-	}()
-	select {
-	case <-held:
-	case err := <-result:
-		f.t.Fatalf("holding a lock: %v", err)
-	}
-	var once sync.Once
-	var err error
-	finish := func() error {
-		once.Do(func() { close(done); err = <-result })
-		return err
-	}
-	// A test that fails while holding still ends the transaction, or the
-	// store's cleanup would wait for it.
-	f.t.Cleanup(func() { _ = finish() })
-	return func() {
-		f.t.Helper()
-		if err := finish(); err != nil {
-			f.t.Fatal(err)
-		}
-	}
+	return storetest.Hold(f.t, f.st, lock)
 }
 
 // retrying takes a personal enrolment through a first attempt that sent

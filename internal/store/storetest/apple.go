@@ -223,16 +223,7 @@ func testEnrolmentRevoke(t *testing.T, st store.Store) {
 	// Racing a device's Use: the one that waits finds the other committed.
 	race := func(first, second func(q store.Queries) error) error {
 		t.Helper()
-		holding, release, done := make(chan struct{}), make(chan struct{}), make(chan error, 1)
-		go func() {
-			done <- st.Tx(ctx, func(q store.Queries) error {
-				err := first(q)
-				close(holding)
-				<-release
-				return err
-			})
-		}()
-		<-holding
+		release := Hold(t, st, first)
 		result := make(chan error, 1)
 		go func() { result <- st.Tx(ctx, second) }()
 		if st.Engine() == "postgres" {
@@ -240,8 +231,7 @@ func testEnrolmentRevoke(t *testing.T, st store.Store) {
 		} else {
 			time.Sleep(100 * time.Millisecond) // SQLite's second writer waits for the first
 		}
-		close(release)
-		must(t, <-done)
+		release()
 		return <-result
 	}
 	ready := func() store.Enrolment {

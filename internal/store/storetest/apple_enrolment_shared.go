@@ -3,7 +3,6 @@ package storetest
 import (
 	"context"
 	"reflect"
-	"sync"
 	"testing"
 	"time"
 
@@ -43,7 +42,7 @@ func testEnrolmentGetShared(t *testing.T, st store.Store) {
 	}
 
 	// The reader holds the row: the take-back waits for it.
-	release := holdIn(t, st, func(q store.Queries) error {
+	release := Hold(t, st, func(q store.Queries) error {
 		_, err := q.Enrolments().GetShared(ctx, a.ID, e.ID)
 		return err
 	})
@@ -57,7 +56,7 @@ func testEnrolmentGetShared(t *testing.T, st store.Store) {
 
 	// A take-back under way holds the row: the reader waits and reads it.
 	tx(t, st, func(q store.Queries) error { return q.Enrolments().Update(ctx, e) }) // allowed again, to be taken back
-	commit := holdIn(t, st, func(q store.Queries) error { return q.Enrolments().TakeBackFullWipe(ctx, a.ID, e.ID) })
+	commit := Hold(t, st, func(q store.Queries) error { return q.Enrolments().TakeBackFullWipe(ctx, a.ID, e.ID) })
 	read, readErr := make(chan store.Enrolment, 1), make(chan error, 1)
 	go func() {
 		readErr <- st.Tx(ctx, func(q store.Queries) error {
@@ -71,39 +70,5 @@ func testEnrolmentGetShared(t *testing.T, st store.Store) {
 	must(t, <-readErr)
 	if got := <-read; got.ID != e.ID || got.AllowFullWipe {
 		t.Errorf("GetShared while a take-back was under way: %+v; want the permission read as taken back", got)
-	}
-}
-
-// holdIn runs fn in a transaction that stays open until release is
-// called, or the test ends: a test that fails while holding still ends
-// the transaction, or the store's cleanup would wait for it.
-func holdIn(t *testing.T, st store.Store, fn func(q store.Queries) error) (release func()) {
-	t.Helper()
-	held, done, result := make(chan struct{}), make(chan struct{}), make(chan error, 1)
-	go func() {
-		result <- st.Tx(context.Background(), func(q store.Queries) error {
-			if err := fn(q); err != nil {
-				return err
-			}
-			close(held)
-			<-done
-			return nil
-		})
-	}()
-	select {
-	case <-held:
-	case err := <-result:
-		t.Fatalf("holding a row: %v", err)
-	}
-	var once sync.Once
-	var err error
-	finish := func() error {
-		once.Do(func() { close(done); err = <-result })
-		return err
-	}
-	t.Cleanup(func() { _ = finish() })
-	return func() {
-		t.Helper()
-		must(t, finish())
 	}
 }

@@ -187,3 +187,40 @@ func AllValues(t testing.TB, st store.Store) []byte {
 	}
 	return buf.Bytes()
 }
+
+// Hold runs fn in a transaction that stays open until release is called,
+// or the test ends: writers that need what fn took queue behind it. A test
+// that fails while holding still ends the transaction, or the store's
+// cleanup would wait for it.
+func Hold(t testing.TB, st store.Store, fn func(q store.Queries) error) (release func()) {
+	t.Helper()
+	held, done, result := make(chan struct{}), make(chan struct{}), make(chan error, 1)
+	go func() {
+		result <- st.Tx(context.Background(), func(q store.Queries) error {
+			if err := fn(q); err != nil {
+				return err
+			}
+			close(held)
+			<-done
+			return nil
+		})
+	}()
+	select {
+	case <-held:
+	case err := <-result:
+		t.Fatalf("holding a transaction open: %v", err)
+	}
+	var once sync.Once
+	var err error
+	finish := func() error {
+		once.Do(func() { close(done); err = <-result })
+		return err
+	}
+	t.Cleanup(func() { _ = finish() })
+	return func() {
+		t.Helper()
+		if err := finish(); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
