@@ -3,10 +3,8 @@ package mdm_test
 import (
 	"slices"
 	"testing"
-	"time"
 
 	"github.com/steward-mdm/steward/internal/privacy"
-	"github.com/steward-mdm/steward/internal/store"
 	"github.com/steward-mdm/steward/internal/store/storetest"
 )
 
@@ -42,16 +40,7 @@ func TestEnrolmentProfileIdentityAndBootstrap(t *testing.T) {
 			}
 			check("enrolment")
 
-			if err := f.st.Tx(f.ctx, func(q store.Queries) error {
-				ch, err := q.AppleChannels().Get(f.ctx, f.tenant, dev.ID)
-				if err != nil {
-					return err
-				}
-				ch.CertNotAfter = f.now.Add(20 * 24 * time.Hour)
-				return q.AppleChannels().Update(f.ctx, ch)
-			}); err != nil {
-				t.Fatal(err)
-			}
+			f.dueForRenewal(dev.ID)
 			if n, err := f.svc.RenewIdentities(f.ctx, 10); err != nil || n != 1 {
 				t.Fatalf("%d renewals (%v), want 1", n, err)
 			}

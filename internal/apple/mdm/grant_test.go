@@ -296,6 +296,22 @@ func (f *fixture) devices() []store.Device {
 	return list
 }
 
+// dueForRenewal brings device deviceID's identity certificate into the
+// renewal window.
+func (f *fixture) dueForRenewal(deviceID string) {
+	f.t.Helper()
+	if err := f.st.Tx(f.ctx, func(q store.Queries) error {
+		ch, err := q.AppleChannels().Get(f.ctx, f.tenant, deviceID)
+		if err != nil {
+			return err
+		}
+		ch.CertNotAfter = f.now.Add(20 * 24 * time.Hour)
+		return q.AppleChannels().Update(f.ctx, ch)
+	}); err != nil {
+		f.t.Fatal(err)
+	}
+}
+
 // renewIdentity brings d's certificate into the renewal window, queues its
 // renewal and has d install it.
 func (f *fixture) renewIdentity(d *sim.Device) {
@@ -304,12 +320,7 @@ func (f *fixture) renewIdentity(d *sim.Device) {
 	if err != nil {
 		f.t.Fatal(err)
 	}
-	if err := f.st.Tx(f.ctx, func(q store.Queries) error {
-		ch.CertNotAfter = f.now.Add(20 * 24 * time.Hour)
-		return q.AppleChannels().Update(f.ctx, ch)
-	}); err != nil {
-		f.t.Fatal(err)
-	}
+	f.dueForRenewal(ch.DeviceID)
 	if n, err := f.svc.RenewIdentities(f.ctx, 10); err != nil || n != 1 {
 		f.t.Fatalf("%d renewals (%v), want 1", n, err)
 	}

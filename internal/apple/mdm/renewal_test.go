@@ -154,12 +154,7 @@ func TestRenewalKeepsTheGrantedRights(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := f.st.Tx(f.ctx, func(q store.Queries) error {
-		ch.CertNotAfter = f.now.Add(20 * 24 * time.Hour)
-		return q.AppleChannels().Update(f.ctx, ch)
-	}); err != nil {
-		t.Fatal(err)
-	}
+	f.dueForRenewal(ch.DeviceID)
 	if n, err := f.svc.RenewIdentities(f.ctx, 10); err != nil || n != 1 {
 		t.Fatalf("%d renewals (%v), want 1", n, err)
 	}
@@ -214,16 +209,7 @@ func TestOverlappingRenewalPassesQueueOne(t *testing.T) {
 	if _, err := d.Poll(f.ctx); err != nil {
 		t.Fatal(err)
 	}
-	if err := f.st.Tx(f.ctx, func(q store.Queries) error {
-		ch, err := q.AppleChannels().Get(f.ctx, f.tenant, dev.ID)
-		if err != nil {
-			return err
-		}
-		ch.CertNotAfter = f.now.Add(20 * 24 * time.Hour)
-		return q.AppleChannels().Update(f.ctx, ch)
-	}); err != nil {
-		t.Fatal(err)
-	}
+	f.dueForRenewal(dev.ID)
 
 	release := f.hold(func(q store.Queries) error {
 		_, err := q.Devices().Lock(f.ctx, f.tenant, dev.ID)

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"net/http"
 	"testing"
-	"time"
 
 	"github.com/steward-mdm/steward/internal/apple/mdm"
 	"github.com/steward-mdm/steward/internal/privacy"
@@ -85,16 +84,7 @@ func TestStaleRenewalCannotTakeTheChannelBack(t *testing.T) {
 		if err := thief.RenewIdentity(f.ctx); err != nil {
 			t.Fatalf("renewing A: %v", err)
 		}
-		if err := f.st.Tx(f.ctx, func(q store.Queries) error {
-			ch, err := q.AppleChannels().Get(f.ctx, f.tenant, dev.ID)
-			if err != nil {
-				return err
-			}
-			ch.CertNotAfter = f.now.Add(20 * 24 * time.Hour) // due its renewal
-			return q.AppleChannels().Update(f.ctx, ch)
-		}); err != nil {
-			t.Fatal(err)
-		}
+		f.dueForRenewal(dev.ID)
 		if n, err := f.svc.RenewIdentities(f.ctx, 10); err != nil || n != 1 {
 			t.Fatalf("renewals queued: %d, %v", n, err)
 		}
