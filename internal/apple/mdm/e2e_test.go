@@ -276,6 +276,9 @@ func TestEnrolAndManageThroughTheProtocol(t *testing.T) {
 			"invalid UTF-8 for tenant":  {"PUT", "/mdm/%FF/checkin", checkinType, []byte("x"), 0},
 			"SCEP for a NUL tenant":     {"GET", "/scep/%00?operation=GetCACaps", "", nil, 0},
 			"a check-in over its bound": {"PUT", "/mdm/" + f.tenant + "/checkin", checkinType, make([]byte, mdmproto.MaxCheckinBytes+1), http.StatusRequestEntityTooLarge},
+			// The tenant is looked up before the body is read.
+			"an unknown tenant's oversized check-in": {"PUT", "/mdm/00000000-0000-0000-0000-000000000000/checkin", checkinType,
+				make([]byte, mdmproto.MaxCheckinBytes+1), http.StatusNotFound},
 		} {
 			req, _ := http.NewRequest(c.method, ts.URL+c.path, bytes.NewReader(c.body))
 			if c.contentType != "" {
