@@ -266,21 +266,46 @@ func (s *Service) gather(ctx context.Context, q store.Queries, tenantID, subject
 		}
 		page.After = recs[len(recs)-1].ID
 	}
+	byID := make(map[string]store.Device, len(devices))
+	for _, d := range devices {
+		byID[d.ID] = d
+	}
 	for _, target := range targets {
-		entries, err := q.Audit().List(ctx, tenantID, store.AuditFilter{TargetID: target, Limit: 10000})
-		if err != nil {
-			return exp, err
-		}
-		for _, e := range entries {
-			entry := ExportAuditEntry{Seq: e.Seq, Time: e.Time, Actor: string(e.ActorType) + ":" + e.ActorID,
-				Action: e.Action, Target: e.TargetType + ":" + e.TargetID, Outcome: e.Outcome, Reason: e.Reason, Details: e.Details}
-			if e.ActorType == store.ActorSubject && e.ActorID == subjectID {
-				entry.SourceIP = e.SourceIP
+		// Every entry, a page at a time: the store bounds each list.
+		for filter := (store.AuditFilter{TargetID: target, Limit: 1000}); ; {
+			entries, err := q.Audit().List(ctx, tenantID, filter)
+			if err != nil {
+				return exp, err
 			}
-			exp.AuditEntries = append(exp.AuditEntries, entry)
+			for _, e := range entries {
+				if d, ok := byID[e.TargetID]; ok && !s.exportsAudit(e, d) {
+					continue
+				}
+				entry := ExportAuditEntry{Seq: e.Seq, Time: e.Time, Actor: string(e.ActorType) + ":" + e.ActorID,
+					Action: e.Action, Target: e.TargetType + ":" + e.TargetID, Outcome: e.Outcome, Reason: e.Reason, Details: e.Details}
+				if e.ActorType == store.ActorSubject && e.ActorID == subjectID {
+					entry.SourceIP = e.SourceIP
+				}
+				exp.AuditEntries = append(exp.AuditEntries, entry)
+			}
+			if len(entries) < filter.Limit {
+				break
+			}
+			filter.AfterSeq = entries[len(entries)-1].Seq
 		}
 	}
 	return exp, nil
+}
+
+// exportsAudit says whether every ExportAuditFilter lets entry e about
+// device d into its person's export.
+func (s *Service) exportsAudit(e store.AuditEntry, d store.Device) bool {
+	for _, f := range s.exportedAudit {
+		if !f(e, d) {
+			return false
+		}
+	}
+	return true
 }
 
 func exportValues(dk *keys.DataKeys, vals []store.InventoryValue) ([]ExportValue, error) {

@@ -30,6 +30,7 @@ type Service struct {
 	forget          []SubjectErasedHook
 	accountReplaced []AccountReplacedHook
 	exported        []DeviceExportHook
+	exportedAudit   []ExportAuditFilter
 	personal        []SubjectExportHook
 	wipeBack        []FullWipeTakenBackHook
 	tellOff         []TellToLeaveHook
@@ -101,6 +102,14 @@ type DeviceExportHook func(ctx context.Context, q store.Queries, d store.Device)
 
 // OnDeviceExport adds a hook, before serving starts.
 func (s *Service) OnDeviceExport(h DeviceExportHook) { s.exported = append(s.exported, h) }
+
+// ExportAuditFilter says whether an audit entry about device d goes into
+// the data export of d's person: a protocol adapter leaves out the entries
+// about the device's other users.
+type ExportAuditFilter func(e store.AuditEntry, d store.Device) bool
+
+// OnExportAudit adds a filter, before serving starts.
+func (s *Service) OnExportAudit(f ExportAuditFilter) { s.exportedAudit = append(s.exportedAudit, f) }
 
 // SubjectExportPart is what a protocol adapter holds about a person apart from
 // any one device (enrolment links, say), for their data export, and the

@@ -2,9 +2,11 @@ package mdm
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 
 	"github.com/steward-mdm/steward/internal/privacy"
 	"github.com/steward-mdm/steward/internal/store"
@@ -54,6 +56,25 @@ func (s *Service) exportDevice(ctx context.Context, q store.Queries, d store.Dev
 			Value: fmt.Sprintf("%s; opened %s, last check-in %s", openOrClosed(uc.CheckedOut), privacy.ExportTime(uc.CreatedAt), privacy.ExportTime(uc.LastCheckin))})
 	}
 	return recs, nil
+}
+
+// othersAccountsLeftOut is the privacy core's ExportAuditFilter: on an
+// organisation's device, whose other users are colleagues and whose
+// channels Steward cannot tell from the person's own (exportDevice gives
+// their number only), the audit entries about its user channels (opened,
+// closed, looked up, sent a command) stay out of the person's export, as
+// those channels' commands do.
+func othersAccountsLeftOut(e store.AuditEntry, d store.Device) bool {
+	if privacy.Ownership(d.Ownership).PersonallyOwned() {
+		return true
+	}
+	if strings.HasPrefix(e.Action, "mdm.user_channel.") {
+		return false
+	}
+	var details struct {
+		UserChannel string `json:"user_channel"`
+	}
+	return json.Unmarshal(e.Details, &details) != nil || details.UserChannel == ""
 }
 
 // exportSubject lists the enrolment links made for a person, used or not:

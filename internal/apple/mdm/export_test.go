@@ -115,6 +115,18 @@ func testExportSaysWhatTheProtocolHolds(t *testing.T, st store.Store) {
 			t.Errorf("%s device: the command to an account on it exported %v; want %v", d.Ownership, userCommandListed, want)
 		}
 	}
+	// The audit entries about user channels: on her own Mac, all; on the
+	// organisation's, none, where they would tell her a colleague's logins.
+	userEntries := map[string]int{}
+	for _, e := range exp.AuditEntries {
+		if strings.HasPrefix(e.Action, "mdm.user_channel.") || strings.Contains(string(e.Details), `"user_channel"`) {
+			userEntries[strings.TrimPrefix(e.Target, "device:")]++
+		}
+	}
+	if userEntries[ownDev.ID] < 2 || userEntries[workDev.ID] != 0 {
+		t.Errorf("user channel audit entries exported: %d of her own Mac's (want its opening and its command), %d of the organisation's (want none)",
+			userEntries[ownDev.ID], userEntries[workDev.ID])
+	}
 	page, err := os.ReadFile(filepath.Join(dir, "summary.html"))
 	if err != nil || !strings.Contains(string(page), "Held for managing the device") || !strings.Contains(string(page), "Held for managing your devices") {
 		t.Errorf("summary.html does not show what the protocol holds (%v)", err)

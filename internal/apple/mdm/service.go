@@ -99,6 +99,7 @@ func New(st store.Store, priv *privacy.Service, sealer secrets.Sealer, cfg Confi
 	priv.OnSubjectErased(s.forgetPerson)
 	priv.OnAccountReplaced(s.forgetReplacedAccount)
 	priv.OnDeviceExport(s.exportDevice)
+	priv.OnExportAudit(othersAccountsLeftOut)
 	priv.OnSubjectExport(s.exportSubject)
 	priv.OnFullWipeTakenBack(s.takeBackFullWipe)
 	priv.OnPolicyChanged(s.queueErrorTextPass)
