@@ -22,7 +22,8 @@ func TestBackupBeforeErasureRestoredAfterIt(t *testing.T) {
 		bob := f.person("bob@acme.test")
 		eDev, bDev := f.device(erika.ID, privacy.Corporate), f.device(bob.ID, privacy.Corporate)
 		bPhone := f.device(bob.ID, privacy.Personal)
-		for _, d := range []store.Device{eDev, bDev, bPhone} {
+		bLaptop := f.device(bob.ID, privacy.Corporate)
+		for _, d := range []store.Device{eDev, bDev, bPhone, bLaptop} {
 			f.ingest(deviceInformation(f, d.ID))
 		}
 
@@ -38,6 +39,9 @@ func TestBackupBeforeErasureRestoredAfterIt(t *testing.T) {
 			t.Fatal(err)
 		}
 		if _, err := f.svc.DeprovisionDevice(f.ctx, f.tenant, bPhone.ID, "bob retired his own phone", admin); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := f.svc.DeprovisionDevice(f.ctx, f.tenant, bLaptop.ID, "the laptop was sold", admin); err != nil {
 			t.Fatal(err)
 		}
 		if _, err := backup.Restore(f.ctx, db, f.sealer, bytes.NewReader(file.Bytes()), nil); err != nil {
@@ -72,11 +76,17 @@ func TestBackupBeforeErasureRestoredAfterIt(t *testing.T) {
 
 		// Steward finishes the erasure the restore undid.
 		n, err := f.svc.ReconcileErasures(f.ctx)
-		if err != nil || n != 2 {
-			t.Fatalf("reconcile: %d %v (want erika and bob's retired phone)", n, err)
+		if err != nil || n != 3 {
+			t.Fatalf("reconcile: %d %v (want erika, bob's retired phone and his sold laptop)", n, err)
 		}
-		if d, _ := q.Devices().Get(f.ctx, f.tenant, bPhone.ID); d.State != store.DeviceDeprovisioned {
-			t.Errorf("bob's phone came back from the backup as %s", d.State)
+		for _, d := range []store.Device{bPhone, bLaptop} {
+			if d, _ := q.Devices().Get(f.ctx, f.tenant, d.ID); d.State != store.DeviceDeprovisioned {
+				t.Errorf("bob's %s device that left came back from the backup as %s", d.Ownership, d.State)
+			}
+		}
+		// Erika's corporate laptop lost its person, not its management.
+		if d, _ := q.Devices().Get(f.ctx, f.tenant, eDev.ID); d.State == store.DeviceDeprovisioned {
+			t.Error("erika's corporate laptop was deprovisioned by the reconciliation; it only lost its person")
 		}
 		after, _ := q.Subjects().Get(f.ctx, f.tenant, erika.ID)
 		if after.State != store.SubjectErased || after.Profile != nil || after.EmailIndex != nil {

@@ -61,8 +61,9 @@ func VerifyCertificate(pub ed25519.PublicKey, sc SignedCertificate) (Certificate
 }
 
 // eraseDevice destroys a device's data key and its inventory, and returns
-// the destroyed key ID and rows removed.
-func (s *Service) eraseDevice(ctx context.Context, q store.Queries, d store.Device, rows map[string]int) (string, error) {
+// the destroyed key ID and rows removed. departing records that the device
+// leaves management with it, which a restore re-applies (ReconcileErasures).
+func (s *Service) eraseDevice(ctx context.Context, q store.Queries, d store.Device, rows map[string]int, departing bool) (string, error) {
 	n, err := q.Inventory().DeleteDevice(ctx, d.TenantID, d.ID)
 	if err != nil {
 		return "", err
@@ -82,7 +83,11 @@ func (s *Service) eraseDevice(ctx context.Context, q store.Queries, d store.Devi
 	if err != nil {
 		return "", err
 	}
-	return k.ID, s.vault.Destroy(ctx, q, d.TenantID, k.ID)
+	why := ""
+	if departing {
+		why = store.KeyDestroyedForDeparture
+	}
+	return k.ID, s.vault.Destroy(ctx, q, d.TenantID, k.ID, why)
 }
 
 // EraseSubject carries out a GDPR Art 17 erasure: the person's key and the
@@ -137,7 +142,8 @@ func (s *Service) eraseSubjectTx(ctx context.Context, q store.Queries, sub store
 		if d, err = q.Devices().Lock(ctx, d.TenantID, d.ID); err != nil {
 			return SignedCertificate{}, err
 		}
-		keyID, err := s.eraseDevice(ctx, q, d, rows)
+		leaves := Ownership(d.Ownership).PersonallyOwned() && !d.Gone()
+		keyID, err := s.eraseDevice(ctx, q, d, rows, leaves)
 		if err != nil {
 			return SignedCertificate{}, err
 		}
@@ -146,7 +152,6 @@ func (s *Service) eraseSubjectTx(ctx context.Context, q store.Queries, sub store
 		}
 		c.DeviceIDs = append(c.DeviceIDs, d.ID)
 		d.SubjectID, d.UpdatedAt = "", now
-		leaves := Ownership(d.Ownership).PersonallyOwned() && !d.Gone()
 		serialIndex := d.SerialIndex
 		if leaves {
 			d.State, d.DeprovisionedAt = store.DeviceDeprovisioned, now
@@ -165,7 +170,7 @@ func (s *Service) eraseSubjectTx(ctx context.Context, q store.Queries, sub store
 		return SignedCertificate{}, err
 	}
 	if k, err := q.Keys().DataKeyByOwner(ctx, sub.TenantID, keys.SubjectOwner(sub.ID)); err == nil && k.DestroyedAt.IsZero() {
-		if err := s.vault.Destroy(ctx, q, sub.TenantID, k.ID); err != nil {
+		if err := s.vault.Destroy(ctx, q, sub.TenantID, k.ID, ""); err != nil {
 			return SignedCertificate{}, err
 		}
 		c.KeysDestroyed = append(c.KeysDestroyed, k.ID)
@@ -244,7 +249,7 @@ func (s *Service) deprovisionTx(ctx context.Context, q store.Queries, tenantID, 
 	}
 	now := s.clock()
 	rows := map[string]int{}
-	keyID, err := s.eraseDevice(ctx, q, d, rows)
+	keyID, err := s.eraseDevice(ctx, q, d, rows, true)
 	if err != nil {
 		return SignedCertificate{}, err
 	}
@@ -460,12 +465,14 @@ func (s *Service) ReconcileErasures(ctx context.Context) (int, error) {
 			if err != nil || k.DestroyedAt.IsZero() {
 				continue // a live key (or none yet): nothing was erased
 			}
-			// A personal device retired after the backup is retired again. A
-			// corporate or shared one may only have lost its person: its
-			// unreadable values go, and its next report brings a new key.
+			// A device that left after the backup (every personal one whose
+			// key went: its person's erasure retires it too) leaves again. A
+			// corporate or shared one that only lost its person keeps its
+			// management: its unreadable values go, and its next report
+			// brings a new key.
 			changed := false
 			err = s.st.Tx(ctx, func(q store.Queries) error {
-				if Ownership(d.Ownership).PersonallyOwned() {
+				if Ownership(d.Ownership).PersonallyOwned() || k.DestroyedFor == store.KeyDestroyedForDeparture {
 					_, err := s.deprovisionTx(ctx, q, t, d.ID, "deprovisioning re-applied after a backup restore", iam.SystemActor, note, store.DeviceDeprovisioned)
 					changed = err == nil
 					return err

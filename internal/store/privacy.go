@@ -220,7 +220,13 @@ type DataKey struct {
 	Wrapped     []byte // nil once destroyed
 	CreatedAt   time.Time
 	DestroyedAt time.Time
+	// DestroyedFor is why it was destroyed: KeyDestroyedForDeparture, or ""
+	// (its person's erasure, or a key destroyed before this was kept).
+	DestroyedFor string
 }
+
+// KeyDestroyedForDeparture marks the key of a device that left management.
+const KeyDestroyedForDeparture = "departure"
 
 // KeyStore is the key vault.
 type KeyStore interface {
@@ -243,8 +249,10 @@ type KeyStore interface {
 	Rewrap(ctx context.Context, tenantID, id string, wrapped []byte) error
 	// SetKeySubject records the person a device key now belongs to.
 	SetKeySubject(ctx context.Context, tenantID, id, subjectID string) error
-	// Destroy removes the key material; ErrNotFound when absent.
-	Destroy(ctx context.Context, tenantID, id string, at time.Time) error
+	// Destroy removes the key material, recording why (DataKey.DestroyedFor);
+	// ErrNotFound when absent. A key destroyed already keeps its first time
+	// and reason.
+	Destroy(ctx context.Context, tenantID, id string, at time.Time, why string) error
 }
 
 // PrivacySettingsStore holds each tenant's privacy settings document.

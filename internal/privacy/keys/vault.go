@@ -382,9 +382,9 @@ func (d *DataKeys) Digest(f FieldContext, value []byte) ([]byte, error) {
 	return m.Sum(nil)[:16], nil
 }
 
-// Destroy crypto-shreds a data key.
-func (v *Vault) Destroy(ctx context.Context, q store.Queries, tenantID, keyID string) error {
-	return q.Keys().Destroy(ctx, tenantID, keyID, v.now().UTC())
+// Destroy crypto-shreds a data key, for why (store.DataKey.DestroyedFor).
+func (v *Vault) Destroy(ctx context.Context, q store.Queries, tenantID, keyID, why string) error {
+	return q.Keys().Destroy(ctx, tenantID, keyID, v.now().UTC(), why)
 }
 
 // SetClock replaces the clock (tests).

@@ -22,12 +22,12 @@ func scanKeyset(s scanner) (store.TenantKeyset, error) {
 	return k, err
 }
 
-const dataKeyColumns = `id, tenant_id, owner, subject_id, wrapped, created_at, destroyed_at`
+const dataKeyColumns = `id, tenant_id, owner, subject_id, wrapped, created_at, destroyed_at, destroyed_for`
 
 func scanDataKey(s scanner) (store.DataKey, error) {
 	var k store.DataKey
 	var created, destroyed int64
-	err := s.Scan(&k.ID, &k.TenantID, &k.Owner, &k.SubjectID, &k.Wrapped, &created, &destroyed)
+	err := s.Scan(&k.ID, &k.TenantID, &k.Owner, &k.SubjectID, &k.Wrapped, &created, &destroyed, &k.DestroyedFor)
 	k.Wrapped = nonEmpty(k.Wrapped)
 	k.CreatedAt, k.DestroyedAt = fromMicros(created), fromMicros(destroyed)
 	return k, err
@@ -68,7 +68,7 @@ func (s keyStore) CreateDataKey(ctx context.Context, k store.DataKey) (bool, err
 	if len(k.Wrapped) == 0 || !k.DestroyedAt.IsZero() {
 		return false, errors.New("sqlstore: creating data key: a new key needs key material and no destruction time")
 	}
-	n, err := s.q.exec(ctx, "creating data key", `INSERT INTO data_keys (`+dataKeyColumns+`)
+	n, err := s.q.exec(ctx, "creating data key", `INSERT INTO data_keys (id, tenant_id, owner, subject_id, wrapped, created_at, destroyed_at)
 		VALUES ($1, $2, $3, $4, $5, $6, 0) ON CONFLICT DO NOTHING`,
 		k.ID, k.TenantID, k.Owner, k.SubjectID, k.Wrapped, micros(k.CreatedAt))
 	return n == 1, err
@@ -108,14 +108,15 @@ func (s keyStore) SetKeySubject(ctx context.Context, tenantID, id, subjectID str
 		WHERE tenant_id = $1 AND id = $2`, tenantID, id, subjectID)
 }
 
-// Destroy is idempotent and keeps the first destruction time.
-func (s keyStore) Destroy(ctx context.Context, tenantID, id string, at time.Time) error {
+// Destroy is idempotent and keeps the first destruction time and reason.
+func (s keyStore) Destroy(ctx context.Context, tenantID, id string, at time.Time, why string) error {
 	if at.IsZero() {
 		return errors.New("sqlstore: destroying data key: destruction time is required")
 	}
 	return s.q.execOne(ctx, "destroying data key", `UPDATE data_keys SET wrapped = NULL,
+		destroyed_for = CASE WHEN destroyed_at = 0 THEN $4 ELSE destroyed_for END,
 		destroyed_at = CASE WHEN destroyed_at = 0 THEN $3 ELSE destroyed_at END
-		WHERE tenant_id = $1 AND id = $2`, tenantID, id, micros(at))
+		WHERE tenant_id = $1 AND id = $2`, tenantID, id, micros(at), why)
 }
 
 type privacySettingsStore struct{ q *queries }

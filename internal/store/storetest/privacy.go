@@ -760,9 +760,9 @@ func testDataKeys(t *testing.T, st store.Store) {
 	for name, fn := range map[string]func(q store.Queries) error{
 		"Rewrap through another tenant":        func(q store.Queries) error { return q.Keys().Rewrap(ctx, other.ID, k1.ID, []byte("x")) },
 		"SetKeySubject through another tenant": func(q store.Queries) error { return q.Keys().SetKeySubject(ctx, other.ID, k1.ID, "s") },
-		"Destroy through another tenant":       func(q store.Queries) error { return q.Keys().Destroy(ctx, other.ID, k1.ID, at) },
+		"Destroy through another tenant":       func(q store.Queries) error { return q.Keys().Destroy(ctx, other.ID, k1.ID, at, "") },
 		"Destroy missing": func(q store.Queries) error {
-			return q.Keys().Destroy(ctx, tn.ID, store.NewID(), at)
+			return q.Keys().Destroy(ctx, tn.ID, store.NewID(), at, "")
 		},
 	} {
 		wantErr(t, st.Tx(ctx, fn), store.ErrNotFound, name)
@@ -770,10 +770,11 @@ func testDataKeys(t *testing.T, st store.Store) {
 
 	// Destroyed: no material, first destruction time kept, no rewrap.
 	destroyed := micro(at.Add(time.Hour))
-	tx(t, st, func(q store.Queries) error { return q.Keys().Destroy(ctx, tn.ID, k1.ID, destroyed) })
-	tx(t, st, func(q store.Queries) error { return q.Keys().Destroy(ctx, tn.ID, k1.ID, destroyed.Add(time.Hour)) })
-	if got, err := r.GetDataKey(ctx, tn.ID, k1.ID); err != nil || got.Wrapped != nil || !got.DestroyedAt.Equal(destroyed) {
-		t.Fatalf("after Destroy = %+v, %v", got, err)
+	tx(t, st, func(q store.Queries) error { return q.Keys().Destroy(ctx, tn.ID, k1.ID, destroyed, store.KeyDestroyedForDeparture) })
+	tx(t, st, func(q store.Queries) error { return q.Keys().Destroy(ctx, tn.ID, k1.ID, destroyed.Add(time.Hour), "") })
+	if got, err := r.GetDataKey(ctx, tn.ID, k1.ID); err != nil || got.Wrapped != nil || !got.DestroyedAt.Equal(destroyed) ||
+		got.DestroyedFor != store.KeyDestroyedForDeparture {
+		t.Fatalf("after Destroy = %+v, %v; want the first destruction's time and reason", got, err)
 	}
 	wantErr(t, st.Tx(ctx, func(q store.Queries) error { return q.Keys().Rewrap(ctx, tn.ID, k1.ID, []byte("back")) }),
 		store.ErrNotFound, "Rewrap of a destroyed key")
@@ -788,7 +789,7 @@ func testDataKeys(t *testing.T, st store.Store) {
 	if got, err := r.DataKeyByOwner(ctx, tn.ID, owner); err != nil || got.ID != k3.ID {
 		t.Fatalf("DataKeyByOwner with a new live key = %+v, %v; want %s", got, err, k3.ID)
 	}
-	tx(t, st, func(q store.Queries) error { return q.Keys().Destroy(ctx, tn.ID, k3.ID, destroyed.Add(2*time.Hour)) })
+	tx(t, st, func(q store.Queries) error { return q.Keys().Destroy(ctx, tn.ID, k3.ID, destroyed.Add(2*time.Hour), "") })
 	if got, err := r.DataKeyByOwner(ctx, tn.ID, owner); err != nil || got.ID != k3.ID {
 		t.Fatalf("DataKeyByOwner = %+v, %v; want the most recently destroyed %s", got, err, k3.ID)
 	}
