@@ -35,6 +35,7 @@ func Wire(st store.Store, priv *privacy.Service, m *mdm.Service, sealer secrets.
 	}
 	priv.OnTellToLeave(s.Actions.TellToLeave)
 	priv.OnDeparting(s.Actions.KeepPINPastDeparture)
+	priv.OnDeviceExport(s.Actions.ExportDevice)
 	s.Compliance = compliance.NewEngine(st, priv, s.Actions, sealer, log)
 	s.Devices.MembershipChanged = s.Compliance.EvaluateDevices
 	priv.Gate().Changed = func(ctx context.Context, q store.Queries, d store.Device, current []store.InventoryValue, changed []string) error {

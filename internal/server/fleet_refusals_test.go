@@ -9,6 +9,7 @@ import (
 	"github.com/steward-mdm/steward/internal/apple/mdm"
 	"github.com/steward-mdm/steward/internal/iam"
 	"github.com/steward-mdm/steward/internal/privacy"
+	"github.com/steward-mdm/steward/internal/privacy/exporttest"
 	"github.com/steward-mdm/steward/internal/sim"
 	"github.com/steward-mdm/steward/internal/store"
 	"github.com/steward-mdm/steward/internal/store/storetest"
@@ -83,4 +84,40 @@ func TestApprovalAfterTheWithdrawalIsRefusedAsLeaving(t *testing.T) {
 			t.Errorf("the approved wipe of the leaving phone: %s %q (%q), want refused %q", a.State, a.RefusalCode, a.Error, actions.RefusedLeaving)
 		}
 	})
+}
+
+// TestRemoteActionsInTheExport: the person whose device an admin asked to
+// wipe sees it in their data export, with who asked and why, also when the
+// second admin rejected it and it never ran.
+func TestRemoteActionsInTheExport(t *testing.T) {
+	f := newFleet(t, storetest.OpenSQLite(t))
+	_, second := f.admin("second@fleet.test", "administrator")
+	erika, err := f.app.Privacy.CreateSubject(f.ctx, f.tenant, privacy.SubjectInput{Email: "erika@fleet.test"}, iam.SystemActor)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, laptopID := f.enrol("corporate", erika.ID, "", nil)
+	var wipe actions.Batch
+	f.must(201, f.owner, "POST", f.path("/devices/"+laptopID+"/actions"),
+		api.DeviceActionRequest{Action: actions.Wipe, Reason: "left at the airport, ticket 815"}, &wipe)
+	if wipe.ApprovalID == "" {
+		t.Fatalf("the wipe did not wait for approval: %+v", wipe)
+	}
+	f.must(200, second, "POST", f.path("/action-approvals/"+wipe.ApprovalID), actions.Decision{Approve: false}, &wipe)
+	arc, err := f.app.Privacy.ExportSubject(f.ctx, f.tenant, erika.ID, "subject access request", iam.SystemActor)
+	if err != nil {
+		t.Fatal(err)
+	}
+	exp, _, _ := exporttest.Open(t, arc)
+	for _, d := range exp.Devices {
+		for _, r := range d.Management {
+			if strings.HasPrefix(r.Name, "Remote action wipe") {
+				if !strings.Contains(r.Value, "left at the airport, ticket 815") || !strings.Contains(r.Value, "rejected") {
+					t.Errorf("the wipe exported as %q", r.Value)
+				}
+				return
+			}
+		}
+	}
+	t.Fatalf("the rejected wipe is not in the export: %+v", exp.Devices)
 }
