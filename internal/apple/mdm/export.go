@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/steward-mdm/steward/internal/apple/mdmproto"
 	"github.com/steward-mdm/steward/internal/privacy"
 	"github.com/steward-mdm/steward/internal/store"
 )
@@ -92,6 +93,8 @@ func (s *Service) exportSubject(ctx context.Context, q store.Queries, tenantID, 
 			privacy.ExportTime(e.ExpiresAt), privacy.ExportTime(e.UsedAt))
 		if e.UserEnrollment {
 			v += "; User Enrollment (the organisation manages only its own apps and data)"
+		} else if e.AccessRights != 0 {
+			v += "; what its profile lets the organisation do: " + mdmproto.AccessRights(e.AccessRights).Describe()
 		}
 		if e.DeviceID != "" {
 			v += "; device " + e.DeviceID
@@ -118,7 +121,7 @@ func appendCommands(ctx context.Context, q store.Queries, d store.Device, withUs
 			if c.UserChannel != "" && !withUsers {
 				continue
 			}
-			v := fmt.Sprintf("%s; queued %s, sent %s, finished %s", c.State, privacy.ExportTime(c.CreatedAt),
+			v := fmt.Sprintf("%s; queued %s by %s, sent %s, finished %s", c.State, privacy.ExportTime(c.CreatedAt), c.RequestedBy,
 				privacy.ExportTime(c.SentAt), privacy.ExportTime(c.CompletedAt))
 			if c.ErrorChain != "" {
 				v += "; " + ErrorSummary(c.ErrorChain)

@@ -115,6 +115,20 @@ func testExportSaysWhatTheProtocolHolds(t *testing.T, st store.Store) {
 			t.Errorf("%s device: the command to an account on it exported %v; want %v", d.Ownership, userCommandListed, want)
 		}
 	}
+	// The enrolment that set up her own Mac says what its profile lets the
+	// organisation do; a command says who asked for it.
+	rightsSaid, requesterSaid := false, false
+	for _, r := range exp.Management {
+		rightsSaid = rightsSaid || strings.Contains(r.Value, "what its profile lets the organisation do: list profiles")
+	}
+	for _, d := range exp.Devices {
+		for _, r := range d.Management {
+			requesterSaid = requesterSaid || (strings.HasPrefix(r.Name, "Command ProfileList") && strings.Contains(r.Value, " by admin:"))
+		}
+	}
+	if !rightsSaid || !requesterSaid {
+		t.Errorf("the export says the enrolment's rights %v, a command's requester %v; want both", rightsSaid, requesterSaid)
+	}
 	// The audit entries about user channels: on her own Mac, all; on the
 	// organisation's, none, where they would tell her a colleague's logins.
 	userEntries := map[string]int{}

@@ -47,6 +47,35 @@ const (
 	AccessAll AccessRights = 8191
 )
 
+// accessRightWords say each right in a few words, for people.
+var accessRightWords = []struct {
+	right AccessRights
+	words string
+}{
+	{AccessProfileInspection, "list profiles"}, {AccessProfileInstallRemove, "install and remove profiles"},
+	{AccessDeviceLock, "lock the device and clear its passcode"}, {AccessDeviceErase, "erase the device"},
+	{AccessDeviceInformation, "read device information"}, {AccessNetworkInformation, "read network information"},
+	{AccessProvisioningProfileInspection, "list provisioning profiles"},
+	{AccessProvisioningProfileInstallRemove, "install and remove provisioning profiles"},
+	{AccessApplicationInspection, "list apps"}, {AccessRestrictionQueries, "read restrictions"},
+	{AccessSecurityQueries, "read security state"}, {AccessSettings, "change settings"},
+	{AccessAppManagement, "manage apps (install and remove them)"},
+}
+
+// Describe says in words what rights r grants, in bit order.
+func (r AccessRights) Describe() string {
+	var words []string
+	for _, w := range accessRightWords {
+		if r&w.right != 0 {
+			words = append(words, w.words)
+		}
+	}
+	if len(words) == 0 {
+		return "nothing"
+	}
+	return strings.Join(words, ", ")
+}
+
 // SubjectAttribute is one relative distinguished name of the SCEP subject,
 // such as {"CN", "device-42"} or {"O", "Example"}.
 type SubjectAttribute struct{ Type, Value string }

@@ -5,6 +5,7 @@ import (
 	"crypto/x509"
 	"errors"
 	"reflect"
+	"strings"
 	"testing"
 
 	"github.com/smallstep/pkcs7"
@@ -187,5 +188,17 @@ func TestSignProfile(t *testing.T) {
 	}
 	if _, err := SignProfile(nil, cert, key, nil); !errors.Is(err, ErrInvalidProfile) {
 		t.Errorf("empty profile: err = %v", err)
+	}
+}
+
+func TestAccessRightsDescribe(t *testing.T) {
+	if got := (AccessProfileInspection | AccessDeviceErase).Describe(); got != "list profiles, erase the device" {
+		t.Errorf("Describe: %q", got)
+	}
+	if got := AccessRights(0).Describe(); got != "nothing" {
+		t.Errorf("no rights: %q", got)
+	}
+	if n := len(strings.Split(AccessAll.Describe(), ", ")); n != 13 {
+		t.Errorf("every right described: %d words, want 13", n)
 	}
 }
