@@ -10,6 +10,7 @@ import (
 
 	"github.com/steward-mdm/steward/internal/apple/mdmproto"
 	"github.com/steward-mdm/steward/internal/privacy"
+	"github.com/steward-mdm/steward/internal/privacy/keys"
 	"github.com/steward-mdm/steward/internal/store"
 )
 
@@ -102,7 +103,38 @@ func (s *Service) exportSubject(ctx context.Context, q store.Queries, tenantID, 
 		part.Records = append(part.Records, privacy.ExportRecord{Name: "Enrolment " + e.ID, Value: v})
 		part.AuditTargets = append(part.AuditTargets, e.ID)
 	}
-	return part, nil
+	recs, err := s.exportAccountChannels(ctx, q, tenantID, subjectID)
+	part.Records = append(part.Records, recs...)
+	return part, err
+}
+
+// exportAccountChannels lists the open user channels of the tenant that
+// derive from the person's account names, on any device: a Shared iPad
+// they log in to, a colleague's Mac, their own. Nothing else tells these
+// apart from other users' channels.
+func (s *Service) exportAccountChannels(ctx context.Context, q store.Queries, tenantID, subjectID string) ([]privacy.ExportRecord, error) {
+	sub, err := s.priv.Subject(ctx, q, tenantID, subjectID)
+	if err != nil {
+		return nil, err
+	}
+	p, err := s.priv.OpenProfile(ctx, q, sub)
+	if errors.Is(err, keys.ErrKeyDestroyed) || (err == nil && p.Email == "") {
+		return nil, nil // erased: nothing derives from a name Steward no longer knows
+	}
+	if err != nil {
+		return nil, err
+	}
+	var recs []privacy.ExportRecord
+	err = s.channelsOfAccounts(ctx, q, tenantID, p.AppleAccounts(), func(uc store.AppleUserChannel, keyedOnAccount bool) error {
+		how := "found by your account name"
+		if keyedOnAccount {
+			how = "keyed on your account name (a Shared iPad)"
+		}
+		recs = append(recs, privacy.ExportRecord{Name: "Your account's channel on device " + uc.DeviceID + " (" + uc.ID + ")",
+			Value: fmt.Sprintf("open, %s; opened %s", how, privacy.ExportTime(uc.CreatedAt))})
+		return nil
+	})
+	return recs, err
 }
 
 // appendCommands adds a record per command of device d still held (until

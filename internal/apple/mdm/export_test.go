@@ -180,3 +180,41 @@ func checkEnrolmentsExported(t *testing.T, exp privacy.SubjectExport, want map[s
 		}
 	}
 }
+
+// TestExportFindsTheAccountsChannels: the person's channels on devices not
+// theirs (a Shared iPad, a colleague's Mac) are found by their account
+// name, as erasure finds them, and listed in their export; a classmate's
+// are not.
+func TestExportFindsTheAccountsChannels(t *testing.T) {
+	f := newFixture(t, storetest.OpenSQLite(t))
+	f.publish(privacy.Shared)
+	f.publish(privacy.Corporate)
+	ts := f.serve()
+	anna, bob := f.subject("anna@school.example"), f.subject("bob@school.example")
+	ipad, sharedIPad := f.enrolled(ts, privacy.Shared, "")
+	mac, bobsMac := f.enrolled(ts, privacy.Corporate, bob)
+	iPadUser := func(managedAppleID string) *sim.User {
+		u := ipad.NewUser(managedAppleID, "")
+		u.ID = "FFFFFFFF-FFFF-FFFF-FFFF-FFFFFFFFFFFF" // every Shared iPad user's
+		return u
+	}
+	for _, u := range []*sim.User{iPadUser("Anna@School.example"), iPadUser("ben@school.example"), mac.NewUser("anna@school.example", "Anna")} {
+		if err := u.LogIn(f.ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	arc, err := f.priv.ExportSubject(f.ctx, f.tenant, anna, "subject access request", admin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	exp, _, _ := exporttest.Open(t, arc)
+	found := map[string]string{}
+	for _, r := range exp.Management {
+		if strings.HasPrefix(r.Name, "Your account's channel on device ") {
+			found[strings.Fields(strings.TrimPrefix(r.Name, "Your account's channel on device "))[0]] = r.Value
+		}
+	}
+	if len(found) != 2 || !strings.Contains(found[sharedIPad.ID], "Shared iPad") || !strings.Contains(found[bobsMac.ID], "found by your account name") {
+		t.Errorf("anna's channels in her export: %v; want the Shared iPad's and the one on bob's Mac", found)
+	}
+}

@@ -456,6 +456,34 @@ func userEnrolledUnder(ctx context.Context, q store.Queries, sub store.Subject, 
 // hold no index.) A user who logs in again opens a new channel. chain is
 // why the closed channels' commands were cancelled; rows counts what went.
 func (s *Service) forgetAccountNames(ctx context.Context, q store.Queries, tenantID string, accounts []string, chain string, rows map[string]int) error {
+	return s.channelsOfAccounts(ctx, q, tenantID, accounts, func(uc store.AppleUserChannel, keyedOnAccount bool) error {
+		if keyedOnAccount {
+			// Locked as for CloseUserChannel: no command is queued on
+			// the channel while it closes.
+			if _, err := q.Devices().Lock(ctx, uc.TenantID, uc.DeviceID); err != nil {
+				return err
+			}
+			if _, err := s.closeUserChannel(ctx, q, uc, chain); err != nil {
+				return err
+			}
+			rows["apple_user_channels_closed"]++
+			return nil
+		}
+		if err := q.AppleUserChannels().ForgetAccount(ctx, uc.TenantID, uc.ID); err != nil {
+			return err
+		}
+		rows["apple_user_channel_accounts"]++
+		return nil
+	})
+}
+
+// channelsOfAccounts calls fn for every open user channel of the tenant
+// that derives from one of the account names: keyed on it (a Shared iPad
+// channel, keyedOnAccount), or indexed by it (an account that logged in
+// on a Mac). Each device's indexes mix in the device, so each is computed
+// per device.
+func (s *Service) channelsOfAccounts(ctx context.Context, q store.Queries, tenantID string, accounts []string,
+	fn func(uc store.AppleUserChannel, keyedOnAccount bool) error) error {
 	const page = 500
 	var device, afterID string
 	var accountIdx, userIdx [][]byte
@@ -474,20 +502,12 @@ func (s *Service) forgetAccountNames(ctx context.Context, q store.Queries, tenan
 			afterID = uc.ID
 			switch {
 			case slices.ContainsFunc(userIdx, func(idx []byte) bool { return bytes.Equal(uc.UserIndex, idx) }):
-				// Locked as for CloseUserChannel: no command is queued on
-				// the channel while it closes.
-				if _, err := q.Devices().Lock(ctx, uc.TenantID, uc.DeviceID); err != nil {
-					return err
-				}
-				if _, err := s.closeUserChannel(ctx, q, uc, chain); err != nil {
-					return err
-				}
-				rows["apple_user_channels_closed"]++
+				err = fn(uc, true)
 			case slices.ContainsFunc(accountIdx, func(idx []byte) bool { return bytes.Equal(uc.AccountIndex, idx) }):
-				if err := q.AppleUserChannels().ForgetAccount(ctx, uc.TenantID, uc.ID); err != nil {
-					return err
-				}
-				rows["apple_user_channel_accounts"]++
+				err = fn(uc, false)
+			}
+			if err != nil {
+				return err
 			}
 		}
 		if len(ucs) < page {
