@@ -23,7 +23,8 @@ func TestBackupBeforeErasureRestoredAfterIt(t *testing.T) {
 		eDev, bDev := f.device(erika.ID, privacy.Corporate), f.device(bob.ID, privacy.Corporate)
 		bPhone := f.device(bob.ID, privacy.Personal)
 		bLaptop := f.device(bob.ID, privacy.Corporate)
-		for _, d := range []store.Device{eDev, bDev, bPhone, bLaptop} {
+		eSpare := f.device(erika.ID, privacy.Corporate) // retired after her erasure
+		for _, d := range []store.Device{eDev, bDev, bPhone, bLaptop, eSpare} {
 			f.ingest(deviceInformation(f, d.ID))
 		}
 
@@ -42,6 +43,9 @@ func TestBackupBeforeErasureRestoredAfterIt(t *testing.T) {
 			t.Fatal(err)
 		}
 		if _, err := f.svc.DeprovisionDevice(f.ctx, f.tenant, bLaptop.ID, "the laptop was sold", admin); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := f.svc.DeprovisionDevice(f.ctx, f.tenant, eSpare.ID, "the spare laptop was sold", admin); err != nil {
 			t.Fatal(err)
 		}
 		if _, err := backup.Restore(f.ctx, db, f.sealer, bytes.NewReader(file.Bytes()), nil); err != nil {
@@ -76,10 +80,10 @@ func TestBackupBeforeErasureRestoredAfterIt(t *testing.T) {
 
 		// Steward finishes the erasure the restore undid.
 		n, err := f.svc.ReconcileErasures(f.ctx)
-		if err != nil || n != 3 {
-			t.Fatalf("reconcile: %d %v (want erika, bob's retired phone and his sold laptop)", n, err)
+		if err != nil || n != 4 {
+			t.Fatalf("reconcile: %d %v (want erika, bob's retired phone, his sold laptop and erika's spare)", n, err)
 		}
-		for _, d := range []store.Device{bPhone, bLaptop} {
+		for _, d := range []store.Device{bPhone, bLaptop, eSpare} {
 			if d, _ := q.Devices().Get(f.ctx, f.tenant, d.ID); d.State != store.DeviceDeprovisioned {
 				t.Errorf("bob's %s device that left came back from the backup as %s", d.Ownership, d.State)
 			}

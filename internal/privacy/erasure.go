@@ -77,7 +77,7 @@ func (s *Service) eraseDevice(ctx context.Context, q store.Queries, d store.Devi
 		return "", err
 	}
 	k, err := q.Keys().DataKeyByOwner(ctx, d.TenantID, keys.DeviceOwner(d.ID))
-	if errors.Is(err, store.ErrNotFound) || (err == nil && !k.DestroyedAt.IsZero()) {
+	if errors.Is(err, store.ErrNotFound) {
 		return "", nil
 	}
 	if err != nil {
@@ -86,6 +86,14 @@ func (s *Service) eraseDevice(ctx context.Context, q store.Queries, d store.Devi
 	why := ""
 	if departing {
 		why = store.KeyDestroyedForDeparture
+	}
+	if !k.DestroyedAt.IsZero() {
+		// Destroyed already, at its person's erasure: a departure since is
+		// recorded on it all the same, for a restore to re-apply.
+		if departing && k.DestroyedFor != why {
+			return "", s.vault.Destroy(ctx, q, d.TenantID, k.ID, why)
+		}
+		return "", nil
 	}
 	return k.ID, s.vault.Destroy(ctx, q, d.TenantID, k.ID, why)
 }

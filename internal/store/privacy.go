@@ -250,8 +250,9 @@ type KeyStore interface {
 	// SetKeySubject records the person a device key now belongs to.
 	SetKeySubject(ctx context.Context, tenantID, id, subjectID string) error
 	// Destroy removes the key material, recording why (DataKey.DestroyedFor);
-	// ErrNotFound when absent. A key destroyed already keeps its first time
-	// and reason.
+	// ErrNotFound when absent. A key destroyed already keeps its first time,
+	// and its reason unless the new one is KeyDestroyedForDeparture (a
+	// device that left after its person was erased).
 	Destroy(ctx context.Context, tenantID, id string, at time.Time, why string) error
 }
 

@@ -58,6 +58,9 @@ func (s *Service) Cancel(ctx context.Context, tenantID, deviceID, commandID, rea
 		e := actor.Entry(tenantID, "mdm.command.cancel", "device", deviceID, audit.OutcomeSuccess)
 		e.Reason = reason
 		e.Details = map[string]any{"command": commandID, "request_type": out.RequestType}
+		if out.UserChannel != "" {
+			e.Details["user_channel"] = out.UserChannel // a user's, left out of others' exports
+		}
 		return audit.Append(ctx, q, e)
 	})
 	return out, err

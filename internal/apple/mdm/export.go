@@ -7,10 +7,10 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/steward-mdm/steward/internal/apple/mdmproto"
 	"github.com/steward-mdm/steward/internal/privacy"
-	"github.com/steward-mdm/steward/internal/privacy/keys"
 	"github.com/steward-mdm/steward/internal/store"
 )
 
@@ -117,11 +117,11 @@ func (s *Service) exportAccountChannels(ctx context.Context, q store.Queries, te
 	if err != nil {
 		return nil, err
 	}
-	p, err := s.priv.OpenProfile(ctx, q, sub)
-	if errors.Is(err, keys.ErrKeyDestroyed) || (err == nil && p.Email == "") {
-		return nil, nil // erased: nothing derives from a name Steward no longer knows
+	if s.priv.SubjectStatus(ctx, q, sub) != "active" {
+		return nil, nil // erased, or a key lost: no name to find channels by
 	}
-	if err != nil {
+	p, err := s.priv.OpenProfile(ctx, q, sub)
+	if err != nil || p.Email == "" {
 		return nil, err
 	}
 	var recs []privacy.ExportRecord
@@ -130,8 +130,10 @@ func (s *Service) exportAccountChannels(ctx context.Context, q store.Queries, te
 		if keyedOnAccount {
 			how = "keyed on your account name (a Shared iPad)"
 		}
+		// By the day, as an admin is shown it: the admin who exports holds
+		// the archive, and its time is when the person logged in.
 		recs = append(recs, privacy.ExportRecord{Name: "Your account's channel on device " + uc.DeviceID + " (" + uc.ID + ")",
-			Value: fmt.Sprintf("open, %s; opened %s", how, privacy.ExportTime(uc.CreatedAt))})
+			Value: fmt.Sprintf("open, %s; opened on %s", how, uc.CreatedAt.UTC().Format(time.DateOnly))})
 		return nil
 	})
 	return recs, err

@@ -108,13 +108,14 @@ func (s keyStore) SetKeySubject(ctx context.Context, tenantID, id, subjectID str
 		WHERE tenant_id = $1 AND id = $2`, tenantID, id, subjectID)
 }
 
-// Destroy is idempotent and keeps the first destruction time and reason.
+// Destroy is idempotent and keeps the first destruction time, and its
+// reason unless a departure comes after an erasure.
 func (s keyStore) Destroy(ctx context.Context, tenantID, id string, at time.Time, why string) error {
 	if at.IsZero() {
 		return errors.New("sqlstore: destroying data key: destruction time is required")
 	}
 	return s.q.execOne(ctx, "destroying data key", `UPDATE data_keys SET wrapped = NULL,
-		destroyed_for = CASE WHEN destroyed_at = 0 THEN $4 ELSE destroyed_for END,
+		destroyed_for = CASE WHEN destroyed_at = 0 OR $4 = '`+store.KeyDestroyedForDeparture+`' THEN $4 ELSE destroyed_for END,
 		destroyed_at = CASE WHEN destroyed_at = 0 THEN $3 ELSE destroyed_at END
 		WHERE tenant_id = $1 AND id = $2`, tenantID, id, micros(at), why)
 }

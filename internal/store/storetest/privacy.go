@@ -793,6 +793,14 @@ func testDataKeys(t *testing.T, st store.Store) {
 	if got, err := r.DataKeyByOwner(ctx, tn.ID, owner); err != nil || got.ID != k3.ID {
 		t.Fatalf("DataKeyByOwner = %+v, %v; want the most recently destroyed %s", got, err, k3.ID)
 	}
+	// A departure after an erasure is recorded; the time stays the first.
+	tx(t, st, func(q store.Queries) error {
+		return q.Keys().Destroy(ctx, tn.ID, k3.ID, destroyed.Add(3*time.Hour), store.KeyDestroyedForDeparture)
+	})
+	if got, err := r.GetDataKey(ctx, tn.ID, k3.ID); err != nil || got.DestroyedFor != store.KeyDestroyedForDeparture ||
+		!got.DestroyedAt.Equal(destroyed.Add(2*time.Hour)) {
+		t.Fatalf("a departure after an erasure: %+v, %v; want it recorded, the first time kept", got, err)
+	}
 	list, err := r.ListDataKeys(ctx, tn.ID, store.Page{})
 	must(t, err)
 	if len(list) != 2 || list[0].ID != k1.ID || list[1].ID != k3.ID {
