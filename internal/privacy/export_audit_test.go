@@ -33,7 +33,9 @@ func TestExportCarriesEveryAuditEntry(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	f.svc.OnExportAudit(func(e store.AuditEntry, d store.Device) bool { return e.Action != "colleague.only" || d.ID != laptop.ID })
+	f.svc.OnExportAudit(func(e store.AuditEntry, d store.Device) bool {
+		return e.Action != "colleague.only" || d.ID != laptop.ID
+	})
 	arc, err := f.svc.ExportSubject(f.ctx, f.tenant, erika.ID, "subject access request", admin)
 	if err != nil {
 		t.Fatal(err)

@@ -770,7 +770,9 @@ func testDataKeys(t *testing.T, st store.Store) {
 
 	// Destroyed: no material, first destruction time kept, no rewrap.
 	destroyed := micro(at.Add(time.Hour))
-	tx(t, st, func(q store.Queries) error { return q.Keys().Destroy(ctx, tn.ID, k1.ID, destroyed, store.KeyDestroyedForDeparture) })
+	tx(t, st, func(q store.Queries) error {
+		return q.Keys().Destroy(ctx, tn.ID, k1.ID, destroyed, store.KeyDestroyedForDeparture)
+	})
 	tx(t, st, func(q store.Queries) error { return q.Keys().Destroy(ctx, tn.ID, k1.ID, destroyed.Add(time.Hour), "") })
 	if got, err := r.GetDataKey(ctx, tn.ID, k1.ID); err != nil || got.Wrapped != nil || !got.DestroyedAt.Equal(destroyed) ||
 		got.DestroyedFor != store.KeyDestroyedForDeparture {
@@ -789,7 +791,9 @@ func testDataKeys(t *testing.T, st store.Store) {
 	if got, err := r.DataKeyByOwner(ctx, tn.ID, owner); err != nil || got.ID != k3.ID {
 		t.Fatalf("DataKeyByOwner with a new live key = %+v, %v; want %s", got, err, k3.ID)
 	}
-	tx(t, st, func(q store.Queries) error { return q.Keys().Destroy(ctx, tn.ID, k3.ID, destroyed.Add(2*time.Hour), "") })
+	tx(t, st, func(q store.Queries) error {
+		return q.Keys().Destroy(ctx, tn.ID, k3.ID, destroyed.Add(2*time.Hour), "")
+	})
 	if got, err := r.DataKeyByOwner(ctx, tn.ID, owner); err != nil || got.ID != k3.ID {
 		t.Fatalf("DataKeyByOwner = %+v, %v; want the most recently destroyed %s", got, err, k3.ID)
 	}
