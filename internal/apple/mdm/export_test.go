@@ -186,19 +186,10 @@ func checkEnrolmentsExported(t *testing.T, exp privacy.SubjectExport, want map[s
 // name, as erasure finds them, and listed in their export; a classmate's
 // are not.
 func TestExportFindsTheAccountsChannels(t *testing.T) {
-	f := newFixture(t, storetest.OpenSQLite(t))
-	f.publish(privacy.Shared)
-	f.publish(privacy.Corporate)
-	ts := f.serve()
-	anna, bob := f.subject("anna@school.example"), f.subject("bob@school.example")
-	ipad, sharedIPad := f.enrolled(ts, privacy.Shared, "")
-	mac, bobsMac := f.enrolled(ts, privacy.Corporate, bob)
-	iPadUser := func(managedAppleID string) *sim.User {
-		u := ipad.NewUser(managedAppleID, "")
-		u.ID = "FFFFFFFF-FFFF-FFFF-FFFF-FFFFFFFFFFFF" // every Shared iPad user's
-		return u
-	}
-	for _, u := range []*sim.User{iPadUser("Anna@School.example"), iPadUser("ben@school.example"), mac.NewUser("anna@school.example", "Anna")} {
+	f, s := newSchool(t, storetest.OpenSQLite(t))
+	anna, sharedIPad, bobsMac := s.anna, s.sharedIPad, s.bobsMac
+	for _, u := range []*sim.User{sharedIPadUser(s.ipad, "Anna@School.example"), sharedIPadUser(s.ipad, "ben@school.example"),
+		s.mac.NewUser("anna@school.example", "Anna")} {
 		if err := u.LogIn(f.ctx); err != nil {
 			t.Fatal(err)
 		}

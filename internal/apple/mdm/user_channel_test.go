@@ -271,9 +271,8 @@ func TestSharedIPadUsers(t *testing.T) {
 	if _, err := ipad.Poll(f.ctx); err != nil {
 		t.Fatal(err)
 	}
-	anna, ben := ipad.NewUser("anna@school.example", "Anna"), ipad.NewUser("ben@school.example", "Ben")
+	anna, ben := sharedIPadUser(ipad, "anna@school.example"), sharedIPadUser(ipad, "ben@school.example")
 	for _, u := range []*sim.User{anna, ben} {
-		u.ID = "FFFFFFFF-FFFF-FFFF-FFFF-FFFFFFFFFFFF"
 		if err := u.LogIn(f.ctx); err != nil {
 			t.Fatal(err)
 		}
@@ -605,19 +604,9 @@ func TestErasureForgetsAccountsEverywhere(t *testing.T) {
 }
 
 func testErasureForgetsAccountsEverywhere(t *testing.T, st store.Store) {
-	f := newFixture(t, st)
-	f.publish(privacy.Shared)
-	f.publish(privacy.Corporate)
-	ts := f.serve()
-	anna, bob := f.subject("anna@school.example"), f.subject("bob@school.example")
-	ipad, sharedIPad := f.enrolled(ts, privacy.Shared, "")
-	mac, bobsMac := f.enrolled(ts, privacy.Corporate, bob)
-	iPadUser := func(managedAppleID string) *sim.User {
-		u := ipad.NewUser(managedAppleID, "")
-		u.ID = "FFFFFFFF-FFFF-FFFF-FFFF-FFFFFFFFFFFF" // every Shared iPad user's
-		return u
-	}
-	annaOnIPad, ben := iPadUser("anna@school.example"), iPadUser("ben@school.example")
+	f, s := newSchool(t, st)
+	anna, ipad, sharedIPad, mac, bobsMac := s.anna, s.ipad, s.sharedIPad, s.mac, s.bobsMac
+	annaOnIPad, ben := sharedIPadUser(ipad, "anna@school.example"), sharedIPadUser(ipad, "ben@school.example")
 	annaOnMac := mac.NewUser("anna@school.example", "Anna")
 	for _, u := range []*sim.User{annaOnIPad, ben, annaOnMac} {
 		if err := u.LogIn(f.ctx); err != nil {
@@ -677,7 +666,7 @@ func testErasureForgetsAccountsEverywhere(t *testing.T, st store.Store) {
 	// send one in another case than the person's address: erasing the
 	// person closes its channel all the same.
 	dora := f.subject("dora@school.example")
-	if err := iPadUser("Dora@School.Example").LogIn(f.ctx); err != nil {
+	if err := sharedIPadUser(ipad, "Dora@School.Example").LogIn(f.ctx); err != nil {
 		t.Fatal(err)
 	}
 	dorasChannel, err := f.svc.UserChannels(f.ctx, f.tenant, sharedIPad.ID, "dora@school.example", admin)
@@ -699,7 +688,7 @@ func testErasureForgetsAccountsEverywhere(t *testing.T, st store.Store) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := iPadUser("carl@appleid.school.example").LogIn(f.ctx); err != nil {
+	if err := sharedIPadUser(ipad, "carl@appleid.school.example").LogIn(f.ctx); err != nil {
 		t.Fatal(err)
 	}
 	corrected := "carl.b@appleid.school.example"
@@ -720,7 +709,7 @@ func testErasureForgetsAccountsEverywhere(t *testing.T, st store.Store) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := iPadUser("e.k@appleid.school.example").LogIn(f.ctx); err != nil {
+	if err := sharedIPadUser(ipad, "e.k@appleid.school.example").LogIn(f.ctx); err != nil {
 		t.Fatal(err)
 	}
 	erinsNew, given := "erin@appleid.school.example", "e.k@appleid.school.example"
@@ -733,7 +722,7 @@ func testErasureForgetsAccountsEverywhere(t *testing.T, st store.Store) {
 	if _, err := f.priv.CreateSubject(f.ctx, f.tenant, privacy.SubjectInput{Email: "emil@school.example", ManagedAppleID: given}, admin); err != nil {
 		t.Fatal(err)
 	}
-	if err := iPadUser(given).LogIn(f.ctx); err != nil {
+	if err := sharedIPadUser(ipad, given).LogIn(f.ctx); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := f.priv.EraseSubject(f.ctx, f.tenant, erin.ID, "erasure request", admin); err != nil {
@@ -787,4 +776,33 @@ func TestUserEnrollmentUserChannel(t *testing.T) {
 	if all, err := f.svc.UserChannels(f.ctx, f.tenant, dev.ID, "", admin); err != nil || len(all) != 1 {
 		t.Errorf("after a TokenUpdate without the UserID: %d user channels (%v), want the one", len(all), err)
 	}
+}
+
+// school is a Shared iPad, and bob's corporate Mac, of a tenant with two
+// people, anna and bob.
+type school struct {
+	anna, bob           string
+	ipad, mac           *sim.Device
+	sharedIPad, bobsMac store.Device
+}
+
+func newSchool(t *testing.T, st store.Store) (*fixture, school) {
+	t.Helper()
+	f := newFixture(t, st)
+	f.publish(privacy.Shared)
+	f.publish(privacy.Corporate)
+	ts := f.serve()
+	var s school
+	s.anna, s.bob = f.subject("anna@school.example"), f.subject("bob@school.example")
+	s.ipad, s.sharedIPad = f.enrolled(ts, privacy.Shared, "")
+	s.mac, s.bobsMac = f.enrolled(ts, privacy.Corporate, s.bob)
+	return f, s
+}
+
+// sharedIPadUser is a user of a Shared iPad: named by their Managed Apple
+// Account, with the UserID every Shared iPad user sends.
+func sharedIPadUser(ipad *sim.Device, managedAppleID string) *sim.User {
+	u := ipad.NewUser(managedAppleID, "")
+	u.ID = "FFFFFFFF-FFFF-FFFF-FFFF-FFFFFFFFFFFF"
+	return u
 }
