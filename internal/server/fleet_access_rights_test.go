@@ -33,15 +33,7 @@ func TestQueriesFollowTheRightsTheDeviceGranted(t *testing.T) {
 		phone, phoneID := f.enrol("personal", erika.ID, "", nil)
 
 		_, second := f.admin("second@fleet.test", "administrator")
-		var pc api.PolicyChangeView
-		f.must(200, f.owner, "POST", f.path("/privacy/policy-changes"), api.PolicyChangeRequest{Reason: "the works council agreed",
-			Changes: []privacy.Change{{Ownership: privacy.Personal, Category: privacy.Network, Mode: privacy.Hide}}}, &pc)
-		if pc.Approval != nil {
-			f.must(200, second, "POST", f.path("/approvals/"+pc.Approval.ID+"/decision"), api.DecisionRequest{Approve: true}, &pc)
-		}
-		if !pc.Applied {
-			t.Fatalf("widening personal network fields: %+v", pc)
-		}
+		f.changePolicy(second, "the works council agreed", privacy.Change{Ownership: privacy.Personal, Category: privacy.Network, Mode: privacy.Hide})
 		settings, err := privacy.ViewSettings(f.ctx, f.app.Store.Read(), f.tenant)
 		if err != nil {
 			t.Fatal(err)

@@ -284,15 +284,7 @@ func TestProfilesFollowThePlatformAuthenticateNamed(t *testing.T) {
 func TestProfileStatusKeepsNoDeviceText(t *testing.T) {
 	f := newFleet(t, storetest.OpenSQLite(t))
 	_, second := f.admin("second@fleet.test", "administrator")
-	var pc api.PolicyChangeView
-	f.must(200, f.owner, "POST", f.path("/privacy/policy-changes"), api.PolicyChangeRequest{Reason: "diagnose failing installs",
-		Changes: []privacy.Change{{Ownership: privacy.Corporate, Category: privacy.UsageLogs, Mode: privacy.Show}}}, &pc)
-	if pc.Approval != nil {
-		f.must(200, second, "POST", f.path("/approvals/"+pc.Approval.ID+"/decision"), api.DecisionRequest{Approve: true}, &pc)
-	}
-	if !pc.Applied {
-		t.Fatalf("showing corporate usage logs: %+v", pc)
-	}
+	f.changePolicy(second, "diagnose failing installs", privacy.Change{Ownership: privacy.Corporate, Category: privacy.UsageLogs, Mode: privacy.Show})
 	var group api.GroupView
 	f.must(201, f.owner, "POST", f.path("/groups"), api.GroupRequest{Name: "Office", Kind: "static"}, &group)
 	var prof api.ProfileView
@@ -350,4 +342,18 @@ func TestUserChannelCommandTimesThroughTheAPI(t *testing.T) {
 		return
 	}
 	t.Fatalf("no user channel command listed: %+v", cmds.Items)
+}
+
+// changePolicy applies changes to the collection policy, approved by
+// second when they widen it.
+func (f *testFleet) changePolicy(second, reason string, changes ...privacy.Change) {
+	f.t.Helper()
+	var pc api.PolicyChangeView
+	f.must(200, f.owner, "POST", f.path("/privacy/policy-changes"), api.PolicyChangeRequest{Reason: reason, Changes: changes}, &pc)
+	if pc.Approval != nil {
+		f.must(200, second, "POST", f.path("/approvals/"+pc.Approval.ID+"/decision"), api.DecisionRequest{Approve: true}, &pc)
+	}
+	if !pc.Applied {
+		f.t.Fatalf("policy change %+v: %+v", changes, pc)
+	}
 }
