@@ -100,16 +100,22 @@ func newBackupRestoreCmd() *cobra.Command {
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "restored %s rows in %d tables from the backup of %s; kept as they were: %s\n",
 				humanize.Comma(h.TotalRows()), len(h.Tables), h.CreatedAt.Format(time.RFC3339), strings.Join(backup.NeverBackedUp, ", "))
-			// People and devices erased after the backup was taken come back
-			// unreadable (their keys are gone); finish their erasure now.
-			n, err := app.Privacy.ReconcileErasures(cmd.Context())
-			if err != nil {
-				return fmt.Errorf("re-applying erasures made after the backup: %w", err)
+			// What was decided after the backup was taken and the vault
+			// remembers: deleted tenants, revoked links, and people and
+			// devices erased (their keys are gone, so their restored data is
+			// unreadable). Apply it again now.
+			r, err := app.ReconcileRestore(cmd.Context())
+			out := cmd.OutOrStdout()
+			if r.TenantsDeleted > 0 {
+				fmt.Fprintf(out, "deleted again %d customer tenants deleted after the backup was taken\n", r.TenantsDeleted)
 			}
-			if n > 0 {
-				fmt.Fprintf(cmd.OutOrStdout(), "re-applied %d erasures made after the backup was taken (new deletion certificates issued)\n", n)
+			if r.LinksRevoked > 0 {
+				fmt.Fprintf(out, "revoked again %d enrolment links revoked after the backup was taken\n", r.LinksRevoked)
 			}
-			return nil
+			if r.Erasures > 0 {
+				fmt.Fprintf(out, "re-applied %d erasures made after the backup was taken (new deletion certificates issued)\n", r.Erasures)
+			}
+			return err
 		},
 	}
 	cfg.BindFlags(cmd.Flags())

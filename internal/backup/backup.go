@@ -21,7 +21,7 @@ import (
 
 // NeverBackedUp lists the tables a backup never contains and a restore never
 // touches: the key vault (see the package doc), sessions and leases.
-var NeverBackedUp = []string{"leases", "sessions", "tenant_keysets", "data_keys"}
+var NeverBackedUp = []string{"leases", "sessions", "tenant_keysets", "data_keys", "vault_tombstones"}
 
 // Database is what Create and Restore need from the store.
 type Database interface {

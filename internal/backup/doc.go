@@ -7,10 +7,11 @@
 // is authenticated as associated data of both the sealed key and the body,
 // so it cannot be altered or swapped onto another file.
 //
-// The key vault (tenant_keysets, data_keys) is never written to a backup,
+// The key vault (tenant_keysets, data_keys, vault_tombstones) is never written to a backup,
 // nor are sessions and leases. Personal data is encrypted with per-person
 // keys that live only in the vault; erasing a person destroys their key
 // there, so their data in every older backup becomes unreadable too:
-// crypto-shredding reaches backups. On restore those tables are kept as
-// they are in the target database.
+// crypto-shredding reaches backups. The vault's tombstones record the
+// other decisions a restore must not undo (revoked links, deleted tenants).
+// On restore those tables are kept as they are in the target database.
 package backup

@@ -1,10 +1,13 @@
 package iam
 
 import (
+	"cmp"
 	"context"
 	"errors"
+	"fmt"
 	"net/netip"
 	"strings"
+	"time"
 	"unicode/utf8"
 
 	"github.com/steward-mdm/steward/internal/apperr"
@@ -226,13 +229,100 @@ func (s *Service) DeleteTenant(ctx context.Context, id string, actor Actor) erro
 			}
 			return notFoundAs(err, "tenant")
 		}
-		for _, forget := range s.tenantDeleted {
-			if err := forget(ctx, q, id); err != nil {
-				return err
-			}
+		if err := s.forgetTenant(ctx, q, id); err != nil {
+			return err
+		}
+		// A backup taken before now would bring the tenant back: the vault
+		// remembers that it was deleted (ReconcileDeletedTenants).
+		if err := q.Tombstones().Put(ctx, store.Tombstone{Kind: store.TombstoneTenantDeleted, SubjectID: id,
+			ScopeID: t.ParentID, DecidedAt: s.now()}); err != nil {
+			return err
 		}
 		return appendAudit(ctx, q, actor.Entry(t.ParentID, "tenant.delete", "tenant", t.ID, outcomeSuccess))
 	})
+}
+
+func (s *Service) forgetTenant(ctx context.Context, q store.Queries, id string) error {
+	for _, forget := range s.tenantDeleted {
+		if err := forget(ctx, q, id); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// ReconcileDeletedTenants deletes again the customer tenants a restored
+// backup brought back: deleted after the backup was taken, they return
+// with their Apple keys (sealed under the master key, so readable) though
+// not their personal data (their vault is gone). Each goes with whatever
+// the backup holds of it, since it had none of that left when it was
+// deleted, and the deletion is recorded again in its parent's audit log.
+// A customer deleted before its provider goes first. It runs after every
+// restore and at start-up, and returns how many tenants it deleted.
+func (s *Service) ReconcileDeletedTenants(ctx context.Context) (int, error) {
+	var stones []store.Tombstone
+	for p := (store.Page{Limit: 500}); ; {
+		batch, err := s.st.Read().Tombstones().List(ctx, store.TombstoneTenantDeleted, s.now(), p)
+		if err != nil {
+			return 0, err
+		}
+		stones = append(stones, batch...)
+		if len(batch) < p.Limit {
+			break
+		}
+		p.After = batch[len(batch)-1].SubjectID
+	}
+	done := 0
+	// Each pass deletes the tenants whose customers are gone, so a chain of
+	// deleted tenants needs as many passes as it is deep.
+	for len(stones) > 0 {
+		var waiting []store.Tombstone
+		var firstConflict error
+		for _, stone := range stones {
+			deleted, err := s.deleteAgain(ctx, stone)
+			switch {
+			case errors.Is(err, store.ErrConflict):
+				waiting = append(waiting, stone)
+				firstConflict = cmp.Or(firstConflict, err)
+			case err != nil:
+				return done, err
+			case deleted:
+				done++
+			}
+		}
+		if len(waiting) == len(stones) {
+			// A customer tenant no tombstone names (deleted before they
+			// were kept) holds its provider back.
+			return done, fmt.Errorf("deleting again tenant %s, which a restored backup brought back: %w", waiting[0].SubjectID, firstConflict)
+		}
+		stones = waiting
+	}
+	return done, nil
+}
+
+// deleteAgain deletes the tenant of stone if the database holds it, and
+// reports whether it did.
+func (s *Service) deleteAgain(ctx context.Context, stone store.Tombstone) (bool, error) {
+	deleted := false
+	err := s.st.Tx(ctx, func(q store.Queries) error {
+		deleted = false
+		if _, err := q.Tenants().Get(ctx, stone.SubjectID); errors.Is(err, store.ErrNotFound) {
+			return nil
+		} else if err != nil {
+			return err
+		}
+		if err := q.Tenants().DeleteAgain(ctx, stone.SubjectID); err != nil {
+			return err
+		}
+		if err := s.forgetTenant(ctx, q, stone.SubjectID); err != nil {
+			return err
+		}
+		deleted = true
+		e := SystemActor.Entry(stone.ScopeID, "tenant.delete", "tenant", stone.SubjectID, outcomeSuccess)
+		e.Details = map[string]any{"reapplied_after_restore": true, "deleted_at": stone.DecidedAt.UTC().Format(time.RFC3339)}
+		return appendAudit(ctx, q, e)
+	})
+	return deleted, err
 }
 
 // OnTenantDeleted registers fn to run in the transaction that deletes a

@@ -283,6 +283,32 @@ func (a *App) announceBootstrap(ctx context.Context, out io.Writer, addr, pin st
 	return nil
 }
 
+// Reconciled counts what ReconcileRestore applied again.
+type Reconciled struct {
+	TenantsDeleted, LinksRevoked, Erasures int
+}
+
+// ReconcileRestore applies again what the key vault, never in a backup,
+// remembers and a restored backup undid: customer tenants deleted, then
+// enrolment links revoked, then erasures and departures (each finished
+// with a new deletion certificate). The restore command runs it, and so
+// does every start, in case a restore was interrupted. One kind failing
+// does not hold the others back: an erasure must not wait on a tenant.
+func (a *App) ReconcileRestore(ctx context.Context) (Reconciled, error) {
+	var r Reconciled
+	var errs [3]error
+	r.TenantsDeleted, errs[0] = a.IAM.ReconcileDeletedTenants(ctx)
+	r.LinksRevoked, errs[1] = a.MDM.ReconcileRevokedLinks(ctx)
+	r.Erasures, errs[2] = a.Privacy.ReconcileErasures(ctx)
+	for i, what := range []string{"deleting again the tenants deleted", "revoking again the enrolment links revoked",
+		"re-applying the erasures made"} {
+		if errs[i] != nil {
+			errs[i] = fmt.Errorf("%s after the backup: %w", what, errs[i])
+		}
+	}
+	return r, errors.Join(errs[:]...)
+}
+
 // runJobs does the periodic work; leases keep it to one node at a time when
 // several share a PostgreSQL database.
 func (a *App) runJobs(ctx context.Context) {
@@ -294,10 +320,11 @@ func (a *App) runJobs(ctx context.Context) {
 		ar := audit.NewArchiver(a.Store, a.Signer, holder, a.Config.AuditArchiveDir, a.Config.AuditRetention, a.Log)
 		go ar.Run(ctx, time.Hour)
 	}
-	if n, err := a.Privacy.ReconcileErasures(ctx); err != nil && ctx.Err() == nil {
-		a.Log.Error("re-applying erasures failed", "error", err.Error())
-	} else if n > 0 {
-		a.Log.Warn("re-applied erasures that a restored backup had undone", "people", n)
+	if r, err := a.ReconcileRestore(ctx); err != nil && ctx.Err() == nil {
+		a.Log.Error("re-applying what a restored backup undid failed", "error", err.Error())
+	} else if r != (Reconciled{}) {
+		a.Log.Warn("re-applied decisions that a restored backup had undone",
+			"tenants_deleted", r.TenantsDeleted, "links_revoked", r.LinksRevoked, "erasures", r.Erasures)
 	}
 	purger := &privacy.Purger{Service: a.Privacy, Batch: 2000, Pause: 5 * time.Millisecond, Log: a.Log}
 	go purger.Run(ctx, a.Config.RetentionInterval)
@@ -325,6 +352,11 @@ func (a *App) runJobs(ctx context.Context) {
 			a.Log.Warn("purging expired SCEP challenges failed", "error", err.Error())
 		} else if n > 0 {
 			a.Log.Info("purged expired SCEP challenges", "count", n)
+		}
+		if n, err := a.MDM.PurgeEndedRevocations(ctx); err != nil && ctx.Err() == nil {
+			a.Log.Warn("purging the tombstones of expired revoked links failed", "error", err.Error())
+		} else if n > 0 {
+			a.Log.Info("purged the tombstones of expired revoked links", "count", n)
 		}
 		if n, err := a.MDM.PurgeStaleCertBindings(ctx); err != nil && ctx.Err() == nil {
 			a.Log.Warn("purging unused device certificate bindings failed", "error", err.Error())

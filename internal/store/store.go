@@ -70,6 +70,7 @@ type Queries interface {
 	Devices() DeviceStore
 	Inventory() InventoryStore
 	Keys() KeyStore
+	Tombstones() TombstoneStore
 	PrivacySettings() PrivacySettingsStore
 	Approvals() ApprovalStore
 	Notices() NoticeStore
@@ -132,6 +133,11 @@ type TenantStore interface {
 	// ErrConflict while it has child tenants, admins, or devices still under
 	// management (pending or enrolled).
 	Delete(ctx context.Context, id string) error
+	// DeleteAgain removes a tenant whose deletion a restored backup undid,
+	// with whatever the backup brought back of it: admins and devices it
+	// no longer had when it was deleted. Its audit log stays, as with
+	// Delete. ErrConflict while it has child tenants.
+	DeleteAgain(ctx context.Context, id string) error
 	Count(ctx context.Context) (int, error)
 }
 

@@ -3,6 +3,7 @@ package mdm
 import (
 	"context"
 	"errors"
+	"time"
 
 	"github.com/steward-mdm/steward/internal/apperr"
 	"github.com/steward-mdm/steward/internal/audit"
@@ -60,6 +61,9 @@ func (s *Service) RevokeEnrolment(ctx context.Context, tenantID, id string, acto
 			}
 		}
 		e.State = store.EnrolmentRevoked
+		if err := q.Tombstones().Put(ctx, revokedLinkTombstone(e, s.clock())); err != nil {
+			return err
+		}
 		r := actor.Entry(tenantID, "enrolment.revoke", "enrolment", e.ID, audit.OutcomeSuccess)
 		r.Details = details
 		return audit.Append(ctx, q, r)
@@ -68,6 +72,75 @@ func (s *Service) RevokeEnrolment(ctx context.Context, tenantID, id string, acto
 		return store.Enrolment{}, err
 	}
 	return e, nil
+}
+
+// revokedLinkTombstone lets the vault remember the revocation of e until no
+// profile downloaded with it could be installed any more (its challenge
+// outlives the link by challengeTTL): a backup taken before it would
+// otherwise open the link again.
+func revokedLinkTombstone(e store.Enrolment, now time.Time) store.Tombstone {
+	return store.Tombstone{Kind: store.TombstoneEnrolmentRevoked, SubjectID: e.ID, ScopeID: e.TenantID,
+		DecidedAt: now, Until: e.ExpiresAt.Add(challengeTTL)}
+}
+
+// ReconcileRevokedLinks revokes again the enrolment links a restored backup
+// opened again: revoked after the backup was taken, they came back open or
+// accepted, usable by whoever holds them until they expire. A device whose
+// failed attempt the revocation deprovisioned comes back pending; the
+// vault's record of its departure deprovisions it again
+// (privacy.ReconcileErasures). It runs after every restore and at start-up,
+// and returns how many links it revoked.
+func (s *Service) ReconcileRevokedLinks(ctx context.Context) (int, error) {
+	now := s.clock()
+	done := 0
+	for p := (store.Page{Limit: 500}); ; {
+		stones, err := s.st.Read().Tombstones().List(ctx, store.TombstoneEnrolmentRevoked, now, p)
+		if err != nil {
+			return done, err
+		}
+		for _, stone := range stones {
+			revoked := false
+			err := s.st.Tx(ctx, func(q store.Queries) error {
+				revoked = false
+				e, err := q.Enrolments().Get(ctx, stone.ScopeID, stone.SubjectID)
+				if errors.Is(err, store.ErrNotFound) || err == nil && e.State == store.EnrolmentRevoked {
+					return nil // the backup predates the link, or its revocation
+				}
+				if err != nil {
+					return err
+				}
+				if err := q.Enrolments().Revoke(ctx, e.TenantID, e.ID, e.State); err != nil {
+					return err
+				}
+				revoked = true
+				r := iam.SystemActor.Entry(e.TenantID, "enrolment.revoke", "enrolment", e.ID, audit.OutcomeSuccess)
+				r.Details = map[string]any{"previous_state": e.State, "reapplied_after_restore": true,
+					"revoked_at": stone.DecidedAt.UTC().Format(time.RFC3339)}
+				return audit.Append(ctx, q, r)
+			})
+			if err != nil {
+				return done, err
+			}
+			if revoked {
+				done++
+			}
+		}
+		if len(stones) < p.Limit {
+			break
+		}
+		p.After = stones[len(stones)-1].SubjectID
+	}
+	return done, nil
+}
+
+// PurgeEndedRevocations deletes the tombstones of revoked links that could
+// not be used any more even if a restore opened them again.
+func (s *Service) PurgeEndedRevocations(ctx context.Context) (n int, err error) {
+	err = s.st.Tx(ctx, func(q store.Queries) error {
+		n, err = q.Tombstones().PurgeEnded(ctx, s.clock())
+		return err
+	})
+	return n, err
 }
 
 // revokeFailedAttempt revokes used enrolment e if its device's installation

@@ -104,6 +104,7 @@ func (q *queries) Subjects() store.SubjectStore                   { return subje
 func (q *queries) Devices() store.DeviceStore                     { return deviceStore{q} }
 func (q *queries) Inventory() store.InventoryStore                { return inventoryStore{q} }
 func (q *queries) Keys() store.KeyStore                           { return keyStore{q} }
+func (q *queries) Tombstones() store.TombstoneStore               { return tombstoneStore{q} }
 func (q *queries) PrivacySettings() store.PrivacySettingsStore    { return privacySettingsStore{q} }
 func (q *queries) Approvals() store.ApprovalStore                 { return approvalStore{q} }
 func (q *queries) Notices() store.NoticeStore                     { return noticeStore{q} }

@@ -123,6 +123,25 @@ func (s tenantStore) Delete(ctx context.Context, id string) error {
 	return s.purge(ctx, id)
 }
 
+// DeleteAgain purges before deleting the row: what the backup brought back
+// (admins, devices, their records) still refers to the tenant.
+func (s tenantStore) DeleteAgain(ctx context.Context, id string) error {
+	if err := s.q.lockTenant(ctx, "deleting tenant again", id, s.q.db.dialect.forUpdate); err != nil {
+		return err
+	}
+	n, err := s.q.count(ctx, "checking customer tenants", `SELECT COUNT(*) FROM tenants WHERE parent_id = $1`, id)
+	if err != nil {
+		return err
+	}
+	if n > 0 {
+		return fmt.Errorf("sqlstore: deleting tenant again: it still has customer tenants: %w", store.ErrConflict)
+	}
+	if err := s.purge(ctx, id); err != nil {
+		return err
+	}
+	return s.q.execOne(ctx, "deleting tenant again", `DELETE FROM tenants WHERE id = $1`, id)
+}
+
 // keptWithoutTenant are the tenant-scoped tables a deleted tenant leaves
 // behind: the record of what was done to a customer outlives the customer,
 // for the audit log's retention period.

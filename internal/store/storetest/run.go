@@ -22,6 +22,8 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"TenantHierarchy", testTenantHierarchy},
 		{"TenantDeletePurges", testTenantDeletePurges},
 		{"TenantDeleteRacesEnrolment", testTenantDeleteRacesEnrolment},
+		{"TenantDeleteAgain", testTenantDeleteAgain},
+		{"Tombstones", testTombstones},
 		{"TimeRoundTrip", testTimeRoundTrip},
 		{"AdminCRUD", testAdminCRUD},
 		{"AdminDeleteCascades", testAdminDeleteCascades},

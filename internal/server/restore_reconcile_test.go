@@ -1,0 +1,112 @@
+package server
+
+import (
+	"bytes"
+	"encoding/base64"
+	"errors"
+	"testing"
+
+	"github.com/google/uuid"
+
+	"github.com/steward-mdm/steward/internal/api"
+	"github.com/steward-mdm/steward/internal/backup"
+	"github.com/steward-mdm/steward/internal/privacy"
+	"github.com/steward-mdm/steward/internal/sim"
+	"github.com/steward-mdm/steward/internal/store"
+	"github.com/steward-mdm/steward/internal/store/sqlstore"
+	"github.com/steward-mdm/steward/internal/store/storetest"
+)
+
+// TestRestoreUndoesNoDeletionNorRevocation: a backup taken before a
+// customer was deleted and a link revoked brings both back; the vault,
+// which no backup holds, remembers them, and reconciliation deletes the
+// customer again (its Apple keys and its device with it) and revokes the
+// link again, each recorded in the audit log.
+func TestRestoreUndoesNoDeletionNorRevocation(t *testing.T) {
+	storetest.ForEachEngine(t, func(t *testing.T, st store.Store) {
+		f := newFleet(t, st)
+		provider := f.tenant
+		var link api.NewEnrolmentView
+		f.must(201, f.owner, "POST", f.path("/enrolments"), api.EnrolmentRequest{Ownership: "corporate"}, &link)
+		var customer api.TenantView
+		f.must(201, f.owner, "POST", f.path("/customers"), api.TenantCreateRequest{Name: "Leaving Customer"}, &customer)
+		f.tenant = customer.ID
+		f.must(201, f.owner, "POST", f.path("/privacy/notices"), api.NoticeRequest{Ownership: "corporate",
+			Translations: []privacy.Translation{{Language: "en", Title: "Devices", Body: "What we manage."}}}, nil)
+		pem, err := sim.PushCertificatePEM("com.apple.mgmt.External." + uuid.NewString())
+		if err != nil {
+			t.Fatal(err)
+		}
+		f.must(200, f.owner, "PUT", f.path("/apple/push-certificate"), api.PushCertificateRequest{Certificate: base64.StdEncoding.EncodeToString(pem)}, nil)
+		phone, phoneID := f.enrol("corporate", "", "", nil)
+
+		// The backup holds the customer with its phone still enrolled.
+		var file bytes.Buffer
+		db := st.(*sqlstore.DB)
+		if _, err := backup.Create(f.ctx, db, f.app.Sealer, &file, nil); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := phone.Checkin(f.ctx, phone.CheckOut()); err != nil {
+			t.Fatal(err)
+		}
+		f.must(204, f.owner, "DELETE", "/api/v1/tenants/"+customer.ID, nil, nil)
+		f.tenant = provider
+		f.must(200, f.owner, "DELETE", f.path("/enrolments/"+link.Enrolment.ID), nil, nil)
+		if _, err := backup.Restore(f.ctx, db, f.app.Sealer, bytes.NewReader(file.Bytes()), nil); err != nil {
+			t.Fatal(err)
+		}
+
+		q := st.Read()
+		if _, err := q.Tenants().Get(f.ctx, customer.ID); err != nil {
+			t.Fatalf("the backup did not bring the customer back: %v", err)
+		}
+		if e, err := q.Enrolments().Get(f.ctx, provider, link.Enrolment.ID); err != nil || e.State != store.EnrolmentOpen {
+			t.Fatalf("the backup did not bring the link back open: %+v %v", e, err)
+		}
+		r, err := f.app.ReconcileRestore(f.ctx)
+		if err != nil || r.TenantsDeleted != 1 || r.LinksRevoked != 1 {
+			t.Fatalf("reconciliation: %+v %v, want one tenant deleted and one link revoked", r, err)
+		}
+
+		if _, err := q.Tenants().Get(f.ctx, customer.ID); !errors.Is(err, store.ErrNotFound) {
+			t.Errorf("the deleted customer is back after reconciliation (%v)", err)
+		}
+		for _, k := range []string{"scep-ca:" + customer.ID, "scep-issuer:" + customer.ID, "apns-cert:" + customer.ID} {
+			if _, err := q.Settings().Get(f.ctx, k); !errors.Is(err, store.ErrNotFound) {
+				t.Errorf("the deleted customer's %s is back (%v)", k, err)
+			}
+		}
+		if _, err := q.Devices().Get(f.ctx, customer.ID, phoneID); !errors.Is(err, store.ErrNotFound) {
+			t.Errorf("the deleted customer's phone is back (%v)", err)
+		}
+		var se *sim.StatusError
+		if _, err := phone.Poll(f.ctx); !errors.As(err, &se) || se.Status < 400 || se.Status >= 500 || se.Status == 401 {
+			t.Errorf("a device of the deleted customer checked in after the restore: %v", err)
+		}
+		if e, err := q.Enrolments().Get(f.ctx, provider, link.Enrolment.ID); err != nil || e.State != store.EnrolmentRevoked {
+			t.Errorf("the revoked link is open after reconciliation: %+v %v", e, err)
+		}
+		laptop, err := sim.New(f.ts.Client(), false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := laptop.Enrol(f.ctx, link.Link, false); err == nil {
+			t.Error("a device enrolled with the link revoked after the backup")
+		}
+
+		var entries api.List[api.AuditEntryView]
+		f.must(200, f.owner, "GET", f.path("/audit?action=tenant.delete"), nil, &entries)
+		if len(entries.Items) != 1 || entries.Items[0].ActorType != string(store.ActorSystem) ||
+			!bytes.Contains(entries.Items[0].Details, []byte(`"reapplied_after_restore":true`)) {
+			t.Errorf("the restored log records the deletion once, again, by Steward: %+v", entries.Items)
+		}
+		f.must(200, f.owner, "GET", f.path("/audit?action=enrolment.revoke"), nil, &entries)
+		if len(entries.Items) != 1 || !bytes.Contains(entries.Items[0].Details, []byte(`"reapplied_after_restore":true`)) {
+			t.Errorf("the restored log records the revocation once, again: %+v", entries.Items)
+		}
+
+		if r, err := f.app.ReconcileRestore(f.ctx); err != nil || r != (Reconciled{}) {
+			t.Errorf("a second reconciliation: %+v %v, want nothing to do", r, err)
+		}
+	})
+}
