@@ -258,7 +258,8 @@ func (s *Service) forgetTenant(ctx context.Context, q store.Queries, id string) 
 // the backup holds of it, since it had none of that left when it was
 // deleted, and the deletion is recorded again in its parent's audit log.
 // A customer deleted before its provider goes first. It runs after every
-// restore and at start-up, and returns how many tenants it deleted.
+// restore, at start-up and every hour, and returns how many tenants it
+// deleted.
 func (s *Service) ReconcileDeletedTenants(ctx context.Context) (int, error) {
 	var stones []store.Tombstone
 	for p := (store.Page{Limit: 500}); ; {
@@ -300,13 +301,23 @@ func (s *Service) ReconcileDeletedTenants(ctx context.Context) (int, error) {
 	return done, nil
 }
 
+// residueWindow is how long after a tenant's deletion its forget hooks run
+// again at each pass: a CA, RA or push certificate being created when the
+// deletion committed can be written just after it, and nothing else would
+// remove it.
+const residueWindow = 25 * time.Hour
+
 // deleteAgain deletes the tenant of stone if the database holds it, and
-// reports whether it did.
+// reports whether it did. A tenant deleted recently and still gone has
+// what a creation racing its deletion left behind forgotten.
 func (s *Service) deleteAgain(ctx context.Context, stone store.Tombstone) (bool, error) {
 	deleted := false
 	err := s.st.Tx(ctx, func(q store.Queries) error {
 		deleted = false
 		if _, err := q.Tenants().Get(ctx, stone.SubjectID); errors.Is(err, store.ErrNotFound) {
+			if s.now().Sub(stone.DecidedAt) < residueWindow {
+				return s.forgetTenant(ctx, q, stone.SubjectID)
+			}
 			return nil
 		} else if err != nil {
 			return err

@@ -110,3 +110,25 @@ func TestRestoreUndoesNoDeletionNorRevocation(t *testing.T) {
 		}
 	})
 }
+
+// TestRacingCreationAfterDeletionIsSwept: a push certificate upload that
+// read the customer before its deletion committed can write its key just
+// after; the next pass over deleted tenants forgets it.
+func TestRacingCreationAfterDeletionIsSwept(t *testing.T) {
+	storetest.ForEachEngine(t, func(t *testing.T, st store.Store) {
+		f := newFleet(t, st)
+		var customer api.TenantView
+		f.must(201, f.owner, "POST", f.path("/customers"), api.TenantCreateRequest{Name: "Leaving Customer"}, &customer)
+		f.must(204, f.owner, "DELETE", "/api/v1/tenants/"+customer.ID, nil, nil)
+		late := "apns-cert:" + customer.ID
+		if err := st.Tx(f.ctx, func(q store.Queries) error { return q.Settings().Put(f.ctx, late, []byte("{}")) }); err != nil {
+			t.Fatal(err)
+		}
+		if n, err := f.app.IAM.ReconcileDeletedTenants(f.ctx); err != nil || n != 0 {
+			t.Fatalf("sweep: %d %v, want no tenant deleted again", n, err)
+		}
+		if _, err := st.Read().Settings().Get(f.ctx, late); !errors.Is(err, store.ErrNotFound) {
+			t.Errorf("the key written after the deletion is still stored (%v)", err)
+		}
+	})
+}

@@ -353,6 +353,12 @@ func (a *App) runJobs(ctx context.Context) {
 		} else if n > 0 {
 			a.Log.Info("purged expired SCEP challenges", "count", n)
 		}
+		// Also forgets the keys a creation racing a tenant's deletion wrote.
+		if n, err := a.IAM.ReconcileDeletedTenants(ctx); err != nil && ctx.Err() == nil {
+			a.Log.Warn("sweeping deleted tenants failed", "error", err.Error())
+		} else if n > 0 {
+			a.Log.Warn("deleted again tenants that a restored backup had brought back", "count", n)
+		}
 		if n, err := a.MDM.PurgeEndedRevocations(ctx); err != nil && ctx.Err() == nil {
 			a.Log.Warn("purging the tombstones of expired revoked links failed", "error", err.Error())
 		} else if n > 0 {
