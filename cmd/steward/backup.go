@@ -113,9 +113,13 @@ func newBackupRestoreCmd() *cobra.Command {
 				fmt.Fprintf(out, "revoked again %d enrolment links revoked after the backup was taken\n", r.LinksRevoked)
 			}
 			if r.Erasures > 0 {
-				fmt.Fprintf(out, "re-applied %d erasures made after the backup was taken (new deletion certificates issued)\n", r.Erasures)
+				fmt.Fprintf(out, "re-applied %d erasures and device departures made after the backup was taken (new deletion certificates issued)\n", r.Erasures)
 			}
-			return err
+			if err != nil {
+				return fmt.Errorf("the restore is complete, but re-applying what was decided after the backup failed; "+
+					"`steward serve` tries again at every start: %w", err)
+			}
+			return nil
 		},
 	}
 	cfg.BindFlags(cmd.Flags())

@@ -1,7 +1,8 @@
 package main
 
 import (
-	"net/url"
+	"errors"
+	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -66,19 +67,26 @@ func printCommands(r *remote, cmd *cobra.Command, out api.List[api.CommandView])
 // closes one whose user left.
 func newDeviceUserChannelsCmd(r *remote) *cobra.Command {
 	cmd := &cobra.Command{Use: "user-channels", Short: "A Mac's user channels, one per user who logged in: list them, close one"}
-	var account string
+	var account, lookupReason string
 	list := &cobra.Command{
-		Use:   "list DEVICE-ID [--account SHORT-NAME]",
-		Short: "The device's user channels; --account finds one account's",
+		Use:   "list DEVICE-ID [--account SHORT-NAME --reason TEXT]",
+		Short: "The device's user channels; --account finds one account's, with a reason",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if account != "" && strings.TrimSpace(lookupReason) == "" {
+				return errors.New("--reason is required with --account: whether an account used the device is a question about a person, " +
+					"audited and in their access record")
+			}
 			return r.call(cmd, func(a *apiCall) error {
 				path := tenantPath(a.tenant, "/devices/"+pathSegment(args[0])+"/user-channels")
-				if account != "" {
-					path += "?account=" + url.QueryEscape(account)
-				}
 				var out api.List[api.UserChannelView]
-				if err := a.do("GET", path, nil, &out); err != nil {
+				var err error
+				if account == "" {
+					err = a.do("GET", path, nil, &out)
+				} else {
+					err = a.do("POST", path+"/lookup", api.UserChannelLookupRequest{Account: account, Reason: lookupReason}, &out)
+				}
+				if err != nil {
 					return err
 				}
 				return printUserChannels(r, cmd, out)
@@ -86,6 +94,7 @@ func newDeviceUserChannelsCmd(r *remote) *cobra.Command {
 		},
 	}
 	list.Flags().StringVar(&account, "account", "", "an account's short name: only its channel")
+	list.Flags().StringVar(&lookupReason, "reason", "", "why you ask whether the account used the device (required with --account; audited, in the person's access record)")
 	var reason string
 	closeCmd := &cobra.Command{
 		Use:   "close DEVICE-ID CHANNEL-ID [--reason TEXT]",

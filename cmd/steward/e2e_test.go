@@ -18,6 +18,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/steward-mdm/steward/internal/api"
+	"github.com/steward-mdm/steward/internal/apple/mdm"
 )
 
 type lockedBuffer struct {
@@ -294,8 +295,21 @@ func privacyEndToEnd(t *testing.T, dir, data, auditKey string) {
 	if !strings.Contains(out, "cancelled") || !strings.Contains(out, "cancelled by an administrator: not needed after all") {
 		t.Fatalf("device commands cancel: %s", out)
 	}
+	// Whether an account used a device is a question about a person: it
+	// needs a reason, and goes to the access record of the person it names.
+	if _, _, err := cli(t, nil, "device", "user-channels", "list", phone, "--account", "jdoe"); err == nil || !strings.Contains(err.Error(), "--reason is required") {
+		t.Fatalf("device user-channels list --account without --reason: %v", err)
+	}
+	var jonas api.List[api.SubjectView]
+	if err := json.Unmarshal([]byte(mustCLI(t, nil, "person", "create", "jonas@e2e.test", "--json")), &jonas); err != nil || len(jonas.Items) != 1 {
+		t.Fatalf("person create: %+v, %v", jonas, err)
+	}
+	const why = "ticket 4711: the VPN profile is missing"
 	var users api.List[api.UserChannelView]
-	if err := json.Unmarshal([]byte(mustCLI(t, nil, "device", "user-channels", "list", phone, "--account", "jdoe", "--json")), &users); err != nil || len(users.Items) != 0 {
+	if err := json.Unmarshal([]byte(mustCLI(t, nil, "device", "user-channels", "list", phone, "--account", "jonas@e2e.test", "--reason", why, "--json")), &users); err != nil || len(users.Items) != 0 {
 		t.Fatalf("device user-channels of an iPhone: %+v, %v", users, err)
+	}
+	if out := mustCLI(t, nil, "person", "access-record", jonas.Items[0].ID); !strings.Contains(out, mdm.AccountLookupAccess) || !strings.Contains(out, why) {
+		t.Fatalf("the access record of the person looked up: %s", out)
 	}
 }

@@ -313,6 +313,7 @@ func TestFleetFlagMistakes(t *testing.T) {
 		{[]string{"action", "run", "lock", "--reason", "r", "--device", "d", "--group", "g"}, "none of the others"},
 		{[]string{"action", "pin", "d1", "a1"}, "--reason is required"},
 		{[]string{"action", "departed-pin", "a1"}, "--reason is required"},
+		{[]string{"device", "user-channels", "list", "d1", "--account", "jdoe"}, "--reason is required"},
 		{[]string{"report", "inventory", "--format", "docx"}, "--format must be pdf, csv or json"},
 		{[]string{"device", "access-token", "d1", "--ttl-hours", "-1"}, "--ttl-hours"},
 	}

@@ -33,7 +33,8 @@ func (s *Server) appleRoutes() []Route {
 		{Method: "POST", Path: t + "/devices/{device}/commands", Access: needs("device.read"), Tag: tagApple, Summary: "Queue an MDM command; one that a remote action also sends (lock, lost mode, locate, restart, shut down, OS update) needs that action's permission, a reason and its checks", In: CommandRequest{}, Out: CommandView{}, Status: http.StatusCreated, Handle: s.enqueueCommand},
 		{Method: "POST", Path: t + "/commands", Access: needs("device.read"), Tag: tagApple, Summary: "Queue one inventory query for many devices (or all enrolled ones); devices whose queue is full (skipped) or that cannot take it (ineligible, with why) are left out; if every device is ineligible, the request fails", In: BulkCommandRequest{}, Out: BulkCommandView{}, Status: http.StatusCreated, Handle: s.enqueueBulk},
 		{Method: "GET", Path: t + "/devices/{device}/commands", Access: needs("device.read"), Tag: tagApple, Summary: "A device's commands and their status", Query: pageQuery, Out: List[CommandView]{}, Handle: s.listCommands},
-		{Method: "GET", Path: t + "/devices/{device}/user-channels", Access: needs("device.read"), Tag: tagApple, Summary: "A Mac's user channels (one per user who logged in); account finds the channel of an account name", Query: []QueryParam{{Name: "account", Type: "string", Description: "an account's short name: only its channel"}}, Out: List[UserChannelView]{}, Handle: s.listUserChannels},
+		{Method: "GET", Path: t + "/devices/{device}/user-channels", Access: needs("device.read"), Tag: tagApple, Summary: "A Mac's user channels (one per user who logged in)", Out: List[UserChannelView]{}, Handle: s.listUserChannels},
+		{Method: "POST", Path: t + "/devices/{device}/user-channels/lookup", Access: needs("device.read"), Tag: tagApple, Summary: "Whether an account name used the device: its user channel, or none. A question about a person, so it needs a reason; audited, and in the access record of the person the account names. In the body, so that neither the name nor the reason reaches a proxy's log", In: UserChannelLookupRequest{}, Out: List[UserChannelView]{}, Handle: s.lookupUserChannel},
 		{Method: "POST", Path: t + "/devices/{device}/user-channels/{channel}/close", Access: needs("device.manage"), Tag: tagApple, Summary: "Close a user channel for good (a user who left): its token goes and its open commands are cancelled", In: CancelCommandRequest{}, Out: UserChannelView{}, Handle: s.closeUserChannel},
 		{Method: "POST", Path: t + "/devices/{device}/commands/{command}/cancel", Access: needs("device.read"), Tag: tagApple, Summary: "Cancel a command not yet delivered (queued, or answered \"not now\"); the permission its sending needs", In: CancelCommandRequest{}, Out: CommandView{}, Handle: s.cancelCommand},
 	}
@@ -476,20 +477,58 @@ type UserChannelView struct {
 	UpdatedAt   time.Time  `json:"updated_at"`
 }
 
+// UserChannelLookupRequest asks whether Account (a Mac's short name, an
+// e-mail address, a Managed Apple Account) used the device, and why.
+type UserChannelLookupRequest struct {
+	Account string `json:"account"`
+	// Reason is required (10 to 500 characters): audited, and in the access
+	// record of the person the account names.
+	Reason string `json:"reason"`
+}
+
 func (s *Server) listUserChannels(c *Call) (any, error) {
+	if c.Query("account") != "" {
+		// A query string ends up in proxies' logs: an account is asked
+		// about in a body.
+		return nil, apperr.Invalid("to find an account's channel, POST its name and your reason to …/user-channels/lookup").With("field", "account")
+	}
+	return s.userChannels(c)
+}
+
+func (s *Server) lookupUserChannel(c *Call) (any, error) {
+	var in UserChannelLookupRequest
+	if err := c.Decode(&in); err != nil {
+		return nil, err
+	}
 	m, err := s.mdmSvc()
 	if err != nil {
 		return nil, err
 	}
-	ucs, err := m.UserChannels(c.R.Context(), c.Tenant, c.Path("device"), c.Query("account"), c.Actor)
+	ucs, err := m.LookupUserChannel(c.R.Context(), c.Tenant, c.Path("device"), in.Account, in.Reason, c.Actor)
 	if err != nil {
 		return nil, err
 	}
+	return userChannelList(ucs), nil
+}
+
+func (s *Server) userChannels(c *Call) (any, error) {
+	m, err := s.mdmSvc()
+	if err != nil {
+		return nil, err
+	}
+	ucs, err := m.UserChannels(c.R.Context(), c.Tenant, c.Path("device"), "", "", c.Actor)
+	if err != nil {
+		return nil, err
+	}
+	return userChannelList(ucs), nil
+}
+
+func userChannelList(ucs []store.AppleUserChannel) List[UserChannelView] {
 	out := make([]UserChannelView, len(ucs))
 	for i, uc := range ucs {
 		out[i] = userChannelView(uc)
 	}
-	return List[UserChannelView]{Items: out}, nil
+	return List[UserChannelView]{Items: out}
 }
 
 func userChannelView(uc store.AppleUserChannel) UserChannelView {

@@ -213,6 +213,101 @@ func TestAppleAPI(t *testing.T) {
 	})
 }
 
+// TestUserChannelLookupAPI: finding an account's user channel asks whether
+// a person used the device, so it needs a reason: without a valid one it is
+// 400 and nothing is audited or recorded. With one it is audited with the
+// reason, and the person the account names sees it in their access record
+// on the portal; an account that is nobody's leaves no record. Listing
+// every channel needs no reason.
+func TestUserChannelLookupAPI(t *testing.T) {
+	storetest.ForEachEngine(t, func(t *testing.T, st store.Store) {
+		e := newEnv(t, st)
+		ctx := context.Background()
+		base := "/api/v1/tenants/" + e.rootID
+		var anna SubjectView
+		e.must(201, e.owner, "POST", base+"/subjects", SubjectRequest{Email: "anna@acme.test", Name: "Anna"}, &anna)
+		var dev DeviceView
+		e.must(201, e.owner, "POST", base+"/devices", DeviceRequest{Ownership: "corporate", Platform: "macos"}, &dev)
+		m, err := e.srv.mdmSvc()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := st.Tx(ctx, func(q store.Queries) error {
+			idx, err := m.AccountIndex(ctx, q, e.rootID, dev.ID, "anna@acme.test")
+			if err != nil {
+				return err
+			}
+			_, err = q.AppleUserChannels().Open(ctx, store.AppleUserChannel{ID: store.NewID(), TenantID: e.rootID, DeviceID: dev.ID,
+				UserIndex: []byte("u"), AccountIndex: idx, PushToken: []byte("t"), UpdatedAt: time.Now()})
+			return err
+		}); err != nil {
+			t.Fatal(err)
+		}
+		var tok PortalTokenView
+		e.must(201, e.owner, "POST", base+"/subjects/"+anna.ID+"/portal-tokens", PortalTokenRequest{}, &tok)
+		portalRecord := func() []AccessRecordView {
+			t.Helper()
+			var recs List[AccessRecordView]
+			e.must(200, tok.Token, "GET", "/api/v1/portal/access-record", nil, &recs)
+			return recs.Items
+		}
+		lookups := func() []store.AuditEntry {
+			t.Helper()
+			es, err := st.Read().Audit().List(ctx, e.rootID, store.AuditFilter{Action: "mdm.user_channel.lookup"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			return es
+		}
+		channels := base + "/devices/" + dev.ID + "/user-channels"
+		lookup := func(account, reason string) UserChannelLookupRequest {
+			return UserChannelLookupRequest{Account: account, Reason: reason}
+		}
+
+		for _, reason := range []string{"", "   ", "too short", "checking\x1b[2J the account"} {
+			r := e.do(e.owner, "POST", channels+"/lookup", lookup("anna@acme.test", reason))
+			if r.status != 400 || r.errorCode() != "invalid_request" || !strings.Contains(string(r.body), "reason") {
+				t.Errorf("a lookup with the reason %q: %d %s; want 400 asking for a reason", reason, r.status, r.body)
+			}
+		}
+		if es, recs := lookups(), portalRecord(); len(es) != 0 || len(recs) != 0 {
+			t.Fatalf("lookups without a valid reason left audit entries %+v and access records %+v", es, recs)
+		}
+
+		const why = "ticket 4711: the VPN profile is missing"
+		var found List[UserChannelView]
+		e.must(200, e.owner, "POST", channels+"/lookup", lookup("Anna@acme.test", why), &found)
+		if len(found.Items) != 1 {
+			t.Fatalf("anna's channel: %+v", found)
+		}
+		if es := lookups(); len(es) != 1 || es[0].Reason != why || string(es[0].Details) != `{"found":true}` {
+			t.Errorf("the lookup audited as %+v; want its reason and that it found a channel", es)
+		}
+		recs := portalRecord()
+		if len(recs) != 1 || recs[0].Action != mdm.AccountLookupAccess || recs[0].DeviceID != dev.ID || recs[0].Reason != why ||
+			!strings.HasPrefix(recs[0].Actor, "admin:") {
+			t.Fatalf("anna's access record on the portal: %+v; want the lookup on %s", recs, dev.ID)
+		}
+
+		// A Mac's short name is nobody Steward knows: the same answer, no record.
+		e.must(200, e.owner, "POST", channels+"/lookup", lookup("jdoe", why), &found)
+		if len(found.Items) != 0 || len(lookups()) != 2 || len(portalRecord()) != 1 {
+			t.Errorf("looking up an unknown account: %+v, %d lookups audited, %d records of anna's", found, len(lookups()), len(portalRecord()))
+		}
+		e.must(200, e.owner, "GET", channels, nil, &found)
+		if len(found.Items) != 1 || len(lookups()) != 2 {
+			t.Errorf("listing every channel: %+v, %d lookups audited", found, len(lookups()))
+		}
+		if r := e.do(e.owner, "POST", channels+"/lookup", lookup("", why)); r.status != 400 || len(lookups()) != 2 {
+			t.Errorf("a lookup without an account: %d %s, %d lookups audited; want 400", r.status, r.body, len(lookups()))
+		}
+		// The account and the reason stay out of URLs, and so of proxies' logs.
+		if r := e.do(e.owner, "GET", channels+"?account=anna%40acme.test", nil); r.status != 400 || len(lookups()) != 2 {
+			t.Errorf("a lookup in the query string: %d %s, %d lookups audited; want 400 pointing to the body", r.status, r.body, len(lookups()))
+		}
+	})
+}
+
 // TestRevokeEnrolmentAPI: DELETE on an enrolment revokes its link for
 // whoever holds device.manage, is audited, and answers the revoked
 // enrolment again when repeated; a link a device used is refused, an

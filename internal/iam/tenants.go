@@ -1,7 +1,6 @@
 package iam
 
 import (
-	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -257,8 +256,11 @@ func (s *Service) forgetTenant(ctx context.Context, q store.Queries, id string) 
 // not their personal data (their vault is gone). Each goes with whatever
 // the backup holds of it, since it had none of that left when it was
 // deleted, and the deletion is recorded again in its parent's audit log.
-// A customer deleted before its provider goes first. It runs after every
-// restore, at start-up and every hour, and returns how many tenants it
+// A customer deleted before its provider goes first. For a day after a
+// deletion it also removes what a request racing the deletion wrote.
+// It runs after every restore, at start-up and every hour, on every node:
+// a tenant another node deleted meanwhile counts as done. One tenant's
+// failure does not hold the others back. It returns how many tenants it
 // deleted.
 func (s *Service) ReconcileDeletedTenants(ctx context.Context) (int, error) {
 	var stones []store.Tombstone
@@ -267,26 +269,34 @@ func (s *Service) ReconcileDeletedTenants(ctx context.Context) (int, error) {
 		if err != nil {
 			return 0, err
 		}
-		stones = append(stones, batch...)
+		// Most tombstones have nothing left to do: read, do not lock.
+		for _, stone := range batch {
+			_, err := s.st.Read().Tenants().Get(ctx, stone.SubjectID)
+			switch {
+			case err == nil, s.now().Sub(stone.DecidedAt) < residueWindow:
+				stones = append(stones, stone)
+			case !errors.Is(err, store.ErrNotFound):
+				return 0, err
+			}
+		}
 		if len(batch) < p.Limit {
 			break
 		}
 		p.After = batch[len(batch)-1].SubjectID
 	}
 	done := 0
+	var failed []error
 	// Each pass deletes the tenants whose customers are gone, so a chain of
 	// deleted tenants needs as many passes as it is deep.
 	for len(stones) > 0 {
 		var waiting []store.Tombstone
-		var firstConflict error
 		for _, stone := range stones {
 			deleted, err := s.deleteAgain(ctx, stone)
 			switch {
 			case errors.Is(err, store.ErrConflict):
 				waiting = append(waiting, stone)
-				firstConflict = cmp.Or(firstConflict, err)
 			case err != nil:
-				return done, err
+				failed = append(failed, fmt.Errorf("tenant %s: %w", stone.SubjectID, err))
 			case deleted:
 				done++
 			}
@@ -294,35 +304,41 @@ func (s *Service) ReconcileDeletedTenants(ctx context.Context) (int, error) {
 		if len(waiting) == len(stones) {
 			// A customer tenant no tombstone names (deleted before they
 			// were kept) holds its provider back.
-			return done, fmt.Errorf("deleting again tenant %s, which a restored backup brought back: %w", waiting[0].SubjectID, firstConflict)
+			for _, stone := range waiting {
+				failed = append(failed, fmt.Errorf("tenant %s, which a restored backup brought back, still has customer tenants", stone.SubjectID))
+			}
+			break
 		}
 		stones = waiting
 	}
-	return done, nil
+	return done, errors.Join(failed...)
 }
 
-// residueWindow is how long after a tenant's deletion its forget hooks run
-// again at each pass: a CA, RA or push certificate being created when the
-// deletion committed can be written just after it, and nothing else would
-// remove it.
+// residueWindow is how long after a tenant's deletion each pass removes
+// again what is left of it: a request that read the tenant before its
+// deletion committed (creating its CA, RA or push certificate, a notice, a
+// setting) can write just after it, and nothing else would remove that.
 const residueWindow = 25 * time.Hour
 
 // deleteAgain deletes the tenant of stone if the database holds it, and
-// reports whether it did. A tenant deleted recently and still gone has
-// what a creation racing its deletion left behind forgotten.
+// reports whether it did; within residueWindow of the deletion, a tenant
+// still gone has what is left of it removed.
 func (s *Service) deleteAgain(ctx context.Context, stone store.Tombstone) (bool, error) {
 	deleted := false
 	err := s.st.Tx(ctx, func(q store.Queries) error {
 		deleted = false
-		if _, err := q.Tenants().Get(ctx, stone.SubjectID); errors.Is(err, store.ErrNotFound) {
-			if s.now().Sub(stone.DecidedAt) < residueWindow {
-				return s.forgetTenant(ctx, q, stone.SubjectID)
+		err := q.Tenants().DeleteAgain(ctx, stone.SubjectID)
+		if errors.Is(err, store.ErrNotFound) {
+			// Gone already (another node, or its deletion itself).
+			if s.now().Sub(stone.DecidedAt) >= residueWindow {
+				return nil
 			}
-			return nil
-		} else if err != nil {
-			return err
+			if err := q.Tenants().PurgeLeftovers(ctx, stone.SubjectID); err != nil {
+				return err
+			}
+			return s.forgetTenant(ctx, q, stone.SubjectID)
 		}
-		if err := q.Tenants().DeleteAgain(ctx, stone.SubjectID); err != nil {
+		if err != nil {
 			return err
 		}
 		if err := s.forgetTenant(ctx, q, stone.SubjectID); err != nil {

@@ -439,6 +439,27 @@ func (s *Service) FindSubjectByEmail(ctx context.Context, tenantID, email string
 	return sub, err
 }
 
+// AccountHolder finds, within q, the person of the tenant an account name
+// belongs to: their e-mail or their Managed Apple Account, both indexed in
+// the e-mail's namespace. known is false when it is nobody's: not an
+// address (a Mac's local short name), no one's here, or an erased
+// person's, whose indexes are gone.
+func (s *Service) AccountHolder(ctx context.Context, q store.Queries, tenantID, account string) (sub store.Subject, known bool, err error) {
+	norm, err := NormaliseEmail(account)
+	if err != nil {
+		return store.Subject{}, false, nil
+	}
+	idx, err := s.vault.BlindIndex(ctx, q, tenantID, "user.email", norm)
+	if err != nil {
+		return store.Subject{}, false, err
+	}
+	sub, err = q.Subjects().GetByAccountIndex(ctx, tenantID, idx)
+	if errors.Is(err, store.ErrNotFound) {
+		return store.Subject{}, false, nil
+	}
+	return sub, err == nil, err
+}
+
 // Subject returns a person, as a 404 when absent.
 func (s *Service) Subject(ctx context.Context, q store.Queries, tenantID, id string) (store.Subject, error) {
 	sub, err := q.Subjects().Get(ctx, tenantID, id)

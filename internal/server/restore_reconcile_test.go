@@ -4,7 +4,10 @@ import (
 	"bytes"
 	"encoding/base64"
 	"errors"
+	"fmt"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/google/uuid"
 
@@ -121,7 +124,12 @@ func TestRacingCreationAfterDeletionIsSwept(t *testing.T) {
 		f.must(201, f.owner, "POST", f.path("/customers"), api.TenantCreateRequest{Name: "Leaving Customer"}, &customer)
 		f.must(204, f.owner, "DELETE", "/api/v1/tenants/"+customer.ID, nil, nil)
 		late := "apns-cert:" + customer.ID
-		if err := st.Tx(f.ctx, func(q store.Queries) error { return q.Settings().Put(f.ctx, late, []byte("{}")) }); err != nil {
+		if err := st.Tx(f.ctx, func(q store.Queries) error {
+			if err := q.PrivacySettings().Put(f.ctx, customer.ID, []byte("{}"), 0, time.Now()); err != nil {
+				return err
+			}
+			return q.Settings().Put(f.ctx, late, []byte("{}"))
+		}); err != nil {
 			t.Fatal(err)
 		}
 		if n, err := f.app.IAM.ReconcileDeletedTenants(f.ctx); err != nil || n != 0 {
@@ -129,6 +137,49 @@ func TestRacingCreationAfterDeletionIsSwept(t *testing.T) {
 		}
 		if _, err := st.Read().Settings().Get(f.ctx, late); !errors.Is(err, store.ErrNotFound) {
 			t.Errorf("the key written after the deletion is still stored (%v)", err)
+		}
+		if _, _, err := st.Read().PrivacySettings().Get(f.ctx, customer.ID); !errors.Is(err, store.ErrNotFound) {
+			t.Errorf("the settings written after the deletion are still stored (%v)", err)
+		}
+	})
+}
+
+// TestNodesReconcilingAtOnce: every node runs the pass at start and every
+// hour; nodes running it together over the same restored customers delete
+// each once, and none reports the others' work as a failure.
+func TestNodesReconcilingAtOnce(t *testing.T) {
+	storetest.ForEachEngine(t, func(t *testing.T, st store.Store) {
+		f := newFleet(t, st)
+		var ids []string
+		for i := range 6 {
+			var c api.TenantView
+			f.must(201, f.owner, "POST", f.path("/customers"), api.TenantCreateRequest{Name: fmt.Sprintf("Customer %d", i)}, &c)
+			ids = append(ids, c.ID)
+		}
+		var file bytes.Buffer
+		db := st.(*sqlstore.DB)
+		if _, err := backup.Create(f.ctx, db, f.app.Sealer, &file, nil); err != nil {
+			t.Fatal(err)
+		}
+		for _, id := range ids {
+			f.must(204, f.owner, "DELETE", "/api/v1/tenants/"+id, nil, nil)
+		}
+		if _, err := backup.Restore(f.ctx, db, f.app.Sealer, bytes.NewReader(file.Bytes()), nil); err != nil {
+			t.Fatal(err)
+		}
+		var wg sync.WaitGroup
+		counts, errs := make([]int, 3), make([]error, 3)
+		for i := range counts {
+			wg.Go(func() { counts[i], errs[i] = f.app.IAM.ReconcileDeletedTenants(f.ctx) })
+		}
+		wg.Wait()
+		if err := errors.Join(errs...); err != nil || counts[0]+counts[1]+counts[2] != len(ids) {
+			t.Fatalf("three passes at once deleted %v tenants (want %d in all): %v", counts, len(ids), err)
+		}
+		for _, id := range ids {
+			if _, err := st.Read().Tenants().Get(f.ctx, id); !errors.Is(err, store.ErrNotFound) {
+				t.Errorf("customer %s is back (%v)", id, err)
+			}
 		}
 	})
 }

@@ -45,6 +45,9 @@ type SubjectStore interface {
 	Create(ctx context.Context, s Subject) error
 	Get(ctx context.Context, tenantID, id string) (Subject, error)
 	GetByEmailIndex(ctx context.Context, tenantID string, index []byte) (Subject, error)
+	// GetByAccountIndex finds the person whose e-mail or Managed Apple
+	// Account has index (a name is one person's, as either).
+	GetByAccountIndex(ctx context.Context, tenantID string, index []byte) (Subject, error)
 	// Lock is Get that, inside Tx, holds the row until commit (FOR UPDATE on
 	// PostgreSQL), so concurrent erasures and writes serialise.
 	Lock(ctx context.Context, tenantID, id string) (Subject, error)

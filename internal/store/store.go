@@ -138,6 +138,10 @@ type TenantStore interface {
 	// no longer had when it was deleted. Its audit log stays, as with
 	// Delete. ErrConflict while it has child tenants.
 	DeleteAgain(ctx context.Context, id string) error
+	// PurgeLeftovers removes what deleted tenant id still has in its
+	// tables (its audit log excepted): rows a request racing its deletion
+	// wrote. ErrConflict while the tenant exists.
+	PurgeLeftovers(ctx context.Context, id string) error
 	Count(ctx context.Context) (int, error)
 }
 

@@ -204,13 +204,13 @@ func TestAccountChangeWaitsForUserEnrollments(t *testing.T) {
 	if err := change("max@acme.test"); !apperr.IsKind(err, apperr.KindConflict) {
 		t.Errorf("account changed under an accepted User Enrollment link: %v, want a conflict", err)
 	}
-	// Once the link expired, and the hour a profile downloaded from it
+	// Once the link expired, and the time a profile downloaded from it
 	// could still install, it names nothing that could be installed.
 	inv, err = f.svc.Invitation(f.ctx, link, "en")
 	if err != nil {
 		t.Fatal(err)
 	}
-	f.now = inv.Enrolment.ExpiresAt.Add(time.Hour + time.Minute)
+	f.now = inv.Enrolment.ExpiresAt.Add(time.Hour + 16*time.Minute)
 	f.svc.SetClock(func() time.Time { return f.now })
 	if err := change("max@acme.test"); err != nil {
 		t.Errorf("account changed after the accepted link expired: %v", err)

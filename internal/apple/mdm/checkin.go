@@ -246,6 +246,9 @@ func (s *Service) authenticate(ctx context.Context, cert *x509.Certificate, m *m
 		}
 		switch e.State {
 		case EnrolmentAccepted:
+			if !s.clock().Before(installableUntil(e)) {
+				return apperr.Conflict("this enrolment link expired before the device finished enrolling; ask your IT team for a new one")
+			}
 		case store.EnrolmentUsed:
 			return s.authenticateAgain(ctx, q, e, b.Rights, cert, m)
 		case store.EnrolmentRevoked:

@@ -56,7 +56,8 @@ func forgetCertBindings(ctx context.Context, q store.Queries, tenantID string) e
 			if json.Unmarshal(s.Value, &b) == nil && b.TenantID != tenantID {
 				continue
 			}
-			if err := q.Settings().Delete(ctx, s.Key); err != nil {
+			// Another node forgetting the same tenant may have deleted it.
+			if err := q.Settings().Delete(ctx, s.Key); err != nil && !errors.Is(err, store.ErrNotFound) {
 				return err
 			}
 		}

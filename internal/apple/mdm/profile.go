@@ -17,6 +17,19 @@ import (
 // downloads again.
 const challengeTTL = time.Hour
 
+// installGrace is how long after SCEP a device may take to authenticate: it
+// does so as soon as the profile's identity is installed.
+const installGrace = 15 * time.Minute
+
+// installableUntil is when nothing handed out for enrolment e can finish
+// enrolling any more: a profile downloaded just before the link expired
+// carries a challenge good for challengeTTL, and its device authenticates
+// within installGrace of using it. An identity obtained with the link that
+// first authenticates later is refused, whatever a restored backup says.
+func installableUntil(e store.Enrolment) time.Time {
+	return e.ExpiresAt.Add(challengeTTL + installGrace)
+}
+
 // personalRights are what every personal device's enrolment grants; the
 // rights its queries need beyond them come with the policy of the day
 // (accessRights).

@@ -74,13 +74,13 @@ func (s *Service) RevokeEnrolment(ctx context.Context, tenantID, id string, acto
 	return e, nil
 }
 
-// revokedLinkTombstone lets the vault remember the revocation of e until no
-// profile downloaded with it could be installed any more (its challenge
-// outlives the link by challengeTTL): a backup taken before it would
-// otherwise open the link again.
+// revokedLinkTombstone lets the vault remember the revocation of e until
+// nothing handed out with it could finish enrolling any more
+// (installableUntil): a backup taken before it would otherwise open the
+// link again.
 func revokedLinkTombstone(e store.Enrolment, now time.Time) store.Tombstone {
 	return store.Tombstone{Kind: store.TombstoneEnrolmentRevoked, SubjectID: e.ID, ScopeID: e.TenantID,
-		DecidedAt: now, Until: e.ExpiresAt.Add(challengeTTL)}
+		DecidedAt: now, Until: installableUntil(e)}
 }
 
 // ReconcileRevokedLinks revokes again the enrolment links a restored backup

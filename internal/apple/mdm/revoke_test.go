@@ -336,3 +336,38 @@ func (f *fixture) revocations(id string) []store.AuditEntry {
 	}
 	return entries
 }
+
+// TestIdentityPastItsLinkIsRefused: an identity obtained with a link, first
+// used after the link expired and its profile's window passed, is refused.
+// A backup restored once the link's revocation was forgotten by the vault
+// would otherwise let it enrol; within the window it enrols as usual.
+func TestIdentityPastItsLinkIsRefused(t *testing.T) {
+	storetest.ForEachEngine(t, func(t *testing.T, st store.Store) {
+		f := newFixture(t, st)
+		f.publish(privacy.Personal)
+		ts := f.serve()
+		f.svc.SetClock(func() time.Time { return f.now })
+		late, onTime := personalPhone(t, ts), personalPhone(t, ts)
+		lateLink, onTimeLink := f.invite(privacy.Personal, f.subject("erika@acme.test")), f.invite(privacy.Personal, f.subject("max@acme.test"))
+		for _, d := range []struct {
+			phone *sim.Device
+			link  string
+		}{{late, lateLink}, {onTime, onTimeLink}} {
+			if err := d.phone.Prepare(f.ctx, d.link, false); err != nil {
+				t.Fatal(err)
+			}
+		}
+		expires := f.enrolmentOf(lateLink).ExpiresAt
+		f.now = expires.Add(time.Hour + 10*time.Minute)
+		if err := onTime.Authenticate(f.ctx); err != nil {
+			t.Fatalf("Authenticate within the profile's window: %v", err)
+		}
+		f.now = expires.Add(time.Hour + 15*time.Minute)
+		if err := late.Authenticate(f.ctx); status(t, err) != http.StatusConflict {
+			t.Errorf("Authenticate with an identity first used after its link's window: %v; want 409", err)
+		}
+		if got := f.enrolmentOf(lateLink); got.State != mdm.EnrolmentAccepted || len(f.devices()) != 1 {
+			t.Errorf("a refused late Authenticate changed the enrolment (%s) or registered a device (%d devices)", got.State, len(f.devices()))
+		}
+	})
+}

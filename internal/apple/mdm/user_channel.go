@@ -429,11 +429,11 @@ func userEnrolledUnder(ctx context.Context, q store.Queries, sub store.Subject, 
 		}
 		switch e.State {
 		case EnrolmentAccepted:
-			if !now.Before(e.ExpiresAt.Add(challengeTTL)) {
+			if !now.Before(installableUntil(e)) {
 				continue // nothing it handed out can be installed any more
 			}
 			return apperr.Conflict("an enrolment link of this person's (User Enrollment) names their current Managed Apple Account; " +
-				"revoke it before changing the account, or wait until an hour after it expires")
+				"revoke it before changing the account, or wait until an hour and a quarter after it expires")
 		case store.EnrolmentUsed:
 			ch, err := q.AppleChannels().GetByEnrolment(ctx, sub.TenantID, e.ID)
 			if errors.Is(err, store.ErrNotFound) || (err == nil && ch.CheckedOut) {
@@ -626,7 +626,9 @@ func (s *Service) EnqueueForUser(ctx context.Context, tenantID, deviceID, userCh
 // UserChannels lists a device's user channels, or with account the channel
 // of that account name (none when the account never logged in). Asking
 // whether an account used a device is a question about a person, so that
-// lookup is audited, without the name, which Steward does not keep.
+// lookup needs a reason, as a reveal does, and is audited with it, without
+// the name, which Steward does not keep. When the account is a person's
+// Steward knows, their access record says that it was asked, found or not.
 //
 // A channel's times tell when its user used the device. Unless the
 // tenant's policy shows usage logs for the device (it hides them by
@@ -634,7 +636,7 @@ func (s *Service) EnqueueForUser(ctx context.Context, tenantID, deviceID, userCh
 // owner must have accepted it: EffectivePolicy), the last check-in is left
 // out and the other times are given to the day only: hidden usage is seen
 // only after a reason is given, and channel times have no such reveal.
-func (s *Service) UserChannels(ctx context.Context, tenantID, deviceID, account string, actor iam.Actor) ([]store.AppleUserChannel, error) {
+func (s *Service) UserChannels(ctx context.Context, tenantID, deviceID, account, reason string, actor iam.Actor) ([]store.AppleUserChannel, error) {
 	list := func(q store.Queries) ([]store.AppleUserChannel, error) {
 		d, err := q.Devices().Get(ctx, tenantID, deviceID)
 		if err != nil {
@@ -652,8 +654,12 @@ func (s *Service) UserChannels(ctx context.Context, tenantID, deviceID, account 
 	if strings.TrimSpace(account) == "" {
 		return nil, apperr.Invalid("account is blank; leave it out to list every user channel")
 	}
+	reason, err := privacy.ValidateReason(reason)
+	if err != nil {
+		return nil, apperr.Invalid("looking up an account asks whether a person used this device: %s", apperr.As(err).Message).With("field", "reason")
+	}
 	var found []store.AppleUserChannel
-	err := s.st.Tx(ctx, func(q store.Queries) error {
+	err = s.st.Tx(ctx, func(q store.Queries) error {
 		ucs, err := list(q)
 		if err != nil {
 			return err
@@ -663,9 +669,44 @@ func (s *Service) UserChannels(ctx context.Context, tenantID, deviceID, account 
 			return err
 		}
 		found = slices.DeleteFunc(ucs, func(uc store.AppleUserChannel) bool { return !bytes.Equal(uc.AccountIndex, idx) })
+		if err := s.recordAccountLookup(ctx, q, tenantID, deviceID, account, reason, actor); err != nil {
+			return err
+		}
 		e := actor.Entry(tenantID, "mdm.user_channel.lookup", "device", deviceID, audit.OutcomeSuccess)
+		e.Reason = reason
 		e.Details = map[string]any{"found": len(found) > 0}
 		return audit.Append(ctx, q, e)
 	})
 	return found, err
+}
+
+// LookupUserChannel is UserChannels asked for one account, which must be
+// given; a device of another tenant is not found before anything else is
+// checked.
+func (s *Service) LookupUserChannel(ctx context.Context, tenantID, deviceID, account, reason string, actor iam.Actor) ([]store.AppleUserChannel, error) {
+	if _, err := s.st.Read().Devices().Get(ctx, tenantID, deviceID); err != nil {
+		return nil, err
+	}
+	if strings.TrimSpace(account) == "" {
+		return nil, apperr.Invalid("account is required: the account name to look for (GET …/user-channels lists every channel)").With("field", "account")
+	}
+	return s.UserChannels(ctx, tenantID, deviceID, account, reason, actor)
+}
+
+// AccountLookupAccess is the access-record action of an admin who asked
+// whether a person's account used a device.
+const AccountLookupAccess = "account_lookup"
+
+// recordAccountLookup writes to the access record of the person account
+// names, when Steward knows them, that actor asked whether it used device
+// deviceID, and why. It is written whatever the answer, which it does not
+// give: the question was about them either way. An account that is no
+// known person's (a Mac's local short name, say) leaves no record.
+func (s *Service) recordAccountLookup(ctx context.Context, q store.Queries, tenantID, deviceID, account, reason string, actor iam.Actor) error {
+	sub, known, err := s.priv.AccountHolder(ctx, q, tenantID, account)
+	if err != nil || !known {
+		return err
+	}
+	return q.Access().Add(ctx, []store.AccessRecord{{ID: store.NewID(), TenantID: tenantID, SubjectID: sub.ID, DeviceID: deviceID,
+		Actor: string(actor.Type) + ":" + actor.ID, Action: AccountLookupAccess, Fields: []string{"user.account"}, Reason: reason, At: s.clock()}})
 }

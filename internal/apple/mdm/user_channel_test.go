@@ -2,10 +2,12 @@ package mdm_test
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -16,7 +18,9 @@ import (
 	"github.com/steward-mdm/steward/internal/apple/mdm"
 	"github.com/steward-mdm/steward/internal/apple/mdmproto"
 	"github.com/steward-mdm/steward/internal/backup"
+	"github.com/steward-mdm/steward/internal/iam"
 	"github.com/steward-mdm/steward/internal/privacy"
+	"github.com/steward-mdm/steward/internal/privacy/exporttest"
 	"github.com/steward-mdm/steward/internal/sim"
 	"github.com/steward-mdm/steward/internal/store"
 	"github.com/steward-mdm/steward/internal/store/sqlstore"
@@ -80,23 +84,28 @@ func testUserChannel(t *testing.T, st store.Store) {
 			t.Fatal(err)
 		}
 	}
-	all, err := f.svc.UserChannels(f.ctx, f.tenant, dev.ID, "", admin)
+	all, err := f.svc.UserChannels(f.ctx, f.tenant, dev.ID, "", "", admin)
 	if err != nil || len(all) != 2 {
 		t.Fatalf("user channels: %+v, %v", all, err)
 	}
-	found, err := f.svc.UserChannels(f.ctx, f.tenant, dev.ID, " JDoe ", admin)
+	found, err := f.svc.UserChannels(f.ctx, f.tenant, dev.ID, " JDoe ", lookupReason, admin)
 	if err != nil || len(found) != 1 {
 		t.Fatalf("looking up jdoe: %+v, %v", found, err)
 	}
 	janeCh := found[0]
-	if none, err := f.svc.UserChannels(f.ctx, f.tenant, dev.ID, "nobody", admin); err != nil || len(none) != 0 {
+	if none, err := f.svc.UserChannels(f.ctx, f.tenant, dev.ID, "nobody", lookupReason, admin); err != nil || len(none) != 0 {
 		t.Fatalf("an account that never logged in: %+v, %v", none, err)
 	}
 	// Whether an account used the device is a question about a person: each
-	// lookup is audited, with what it found and without the name.
+	// lookup is audited, with its reason and what it found, without the name.
 	lookups, err := f.st.Read().Audit().List(f.ctx, f.tenant, store.AuditFilter{Action: "mdm.user_channel.lookup", TargetID: dev.ID})
 	if err != nil || len(lookups) != 2 || string(lookups[0].Details) != `{"found":true}` || string(lookups[1].Details) != `{"found":false}` {
 		t.Fatalf("lookups audited as %+v, %v; want two, found and not", lookups, err)
+	}
+	for _, e := range lookups {
+		if e.Reason != lookupReason {
+			t.Errorf("a lookup audited with the reason %q; want %q", e.Reason, lookupReason)
+		}
 	}
 	if raw, _ := json.Marshal(lookups); bytes.Contains(bytes.ToLower(raw), []byte("jdoe")) || bytes.Contains(raw, []byte("nobody")) {
 		t.Errorf("an audit entry holds the account name: %s", raw)
@@ -183,7 +192,7 @@ func testUserChannel(t *testing.T, st store.Store) {
 	if _, err := f.svc.EnqueueForUser(f.ctx, f.tenant, dev.ID, janeCh.ID, mdmproto.ProfileList{}, "", admin); !apperr.IsKind(err, apperr.KindConflict) {
 		t.Errorf("queuing for a closed user channel: %v, want a conflict", err)
 	}
-	if found, _ := f.svc.UserChannels(f.ctx, f.tenant, dev.ID, "jdoe", admin); len(found) != 0 {
+	if found, _ := f.svc.UserChannels(f.ctx, f.tenant, dev.ID, "jdoe", lookupReason, admin); len(found) != 0 {
 		t.Errorf("a closed channel still answers to its account: %+v", found)
 	}
 	if out, err := jane.Send(f.ctx, map[string]any{"Status": "Idle"}); err != nil || len(out) != 0 {
@@ -196,7 +205,7 @@ func testUserChannel(t *testing.T, st store.Store) {
 	if _, err := jane.Checkin(f.ctx, jane.TokenUpdate()); err != nil {
 		t.Fatal(err)
 	}
-	if again, _ := f.svc.UserChannels(f.ctx, f.tenant, dev.ID, "jdoe", admin); len(again) != 1 || again[0].ID == janeCh.ID {
+	if again, _ := f.svc.UserChannels(f.ctx, f.tenant, dev.ID, "jdoe", lookupReason, admin); len(again) != 1 || again[0].ID == janeCh.ID {
 		t.Errorf("jane's channel after logging in again: %+v", again)
 	}
 
@@ -277,8 +286,8 @@ func TestSharedIPadUsers(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	found, err := f.svc.UserChannels(f.ctx, f.tenant, dev.ID, "anna@school.example", admin)
-	if all, _ := f.svc.UserChannels(f.ctx, f.tenant, dev.ID, "", admin); err != nil || len(found) != 1 || len(all) != 2 {
+	found, err := f.svc.UserChannels(f.ctx, f.tenant, dev.ID, "anna@school.example", lookupReason, admin)
+	if all, _ := f.svc.UserChannels(f.ctx, f.tenant, dev.ID, "", "", admin); err != nil || len(found) != 1 || len(all) != 2 {
 		t.Fatalf("channels: anna's %+v of %d, %v", found, len(all), err)
 	}
 	if _, err := f.svc.EnqueueForUser(f.ctx, f.tenant, dev.ID, found[0].ID, mdmproto.ProfileList{}, "", admin); err != nil {
@@ -292,7 +301,7 @@ func TestSharedIPadUsers(t *testing.T) {
 	}
 	// The default policy drops usage logs of shared devices: when a user
 	// last used the iPad is not shown, and the other times only by day.
-	found, err = f.svc.UserChannels(f.ctx, f.tenant, dev.ID, "anna@school.example", admin)
+	found, err = f.svc.UserChannels(f.ctx, f.tenant, dev.ID, "anna@school.example", lookupReason, admin)
 	if err != nil || len(found) != 1 {
 		t.Fatalf("anna's channel: %+v, %v", found, err)
 	}
@@ -319,7 +328,7 @@ func TestUserChannelTimesFollowTheUsagePolicy(t *testing.T) {
 	}
 	channel := func() store.AppleUserChannel {
 		t.Helper()
-		all, err := f.svc.UserChannels(f.ctx, f.tenant, dev.ID, "", admin)
+		all, err := f.svc.UserChannels(f.ctx, f.tenant, dev.ID, "", "", admin)
 		if err != nil || len(all) != 1 {
 			t.Fatalf("channels: %+v, %v", all, err)
 		}
@@ -361,7 +370,7 @@ func TestUserChannelTimesFollowTheUsagePolicy(t *testing.T) {
 	if err := mac.NewUser("max", "Max Mustermann").LogIn(f.ctx); err != nil {
 		t.Fatal(err)
 	}
-	all, err := f.svc.UserChannels(f.ctx, f.tenant, dev.ID, "", admin)
+	all, err := f.svc.UserChannels(f.ctx, f.tenant, dev.ID, "", "", admin)
 	if err != nil || len(all) != 2 {
 		t.Fatalf("channels: %+v, %v", all, err)
 	}
@@ -371,7 +380,7 @@ func TestUserChannelTimesFollowTheUsagePolicy(t *testing.T) {
 	}
 	hidden("closing a channel", closed)
 	setDiagnostics(t, f, privacy.Corporate, privacy.Show)
-	all, err = f.svc.UserChannels(f.ctx, f.tenant, dev.ID, "", admin)
+	all, err = f.svc.UserChannels(f.ctx, f.tenant, dev.ID, "", "", admin)
 	if err != nil || len(all) != 2 {
 		t.Fatalf("channels: %+v, %v", all, err)
 	}
@@ -423,10 +432,10 @@ func testErasureForgetsAccounts(t *testing.T, st store.Store) {
 	}
 	checkForgotten := func(when string) {
 		t.Helper()
-		if found, _ := f.svc.UserChannels(f.ctx, f.tenant, dev.ID, "erika", admin); len(found) != 0 {
+		if found, _ := f.svc.UserChannels(f.ctx, f.tenant, dev.ID, "erika", lookupReason, admin); len(found) != 0 {
 			t.Fatalf("%s: the erased person's account is still found: %+v", when, found)
 		}
-		all, err := f.svc.UserChannels(f.ctx, f.tenant, dev.ID, "", admin)
+		all, err := f.svc.UserChannels(f.ctx, f.tenant, dev.ID, "", "", admin)
 		if err != nil || len(all) != 1 || all[0].CheckedOut {
 			t.Fatalf("%s: user channels: %+v, %v", when, all, err)
 		}
@@ -442,7 +451,7 @@ func testErasureForgetsAccounts(t *testing.T, st store.Store) {
 	if _, err := backup.Restore(f.ctx, st.(*sqlstore.DB), f.sealer, bytes.NewReader(before.Bytes()), nil); err != nil {
 		t.Fatal(err)
 	}
-	if found, _ := f.svc.UserChannels(f.ctx, f.tenant, dev.ID, "erika", admin); len(found) != 1 {
+	if found, _ := f.svc.UserChannels(f.ctx, f.tenant, dev.ID, "erika", lookupReason, admin); len(found) != 1 {
 		t.Fatalf("the restore did not bring the account index back (%d found); the test proves nothing", len(found))
 	}
 	if n, err := f.priv.ReconcileErasures(f.ctx); err != nil || n == 0 {
@@ -497,7 +506,7 @@ func testUserChannelBound(t *testing.T, st store.Store) {
 	if err := jane.LogIn(f.ctx); err != nil {
 		t.Errorf("a user with a channel logging in again at the bound: %v", err)
 	}
-	all, err := f.svc.UserChannels(f.ctx, f.tenant, dev.ID, "", admin)
+	all, err := f.svc.UserChannels(f.ctx, f.tenant, dev.ID, "", "", admin)
 	if err != nil || len(all) != 100 {
 		t.Fatalf("user channels: %d, %v; want 100", len(all), err)
 	}
@@ -583,14 +592,139 @@ func TestBlankAccountLookup(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, account := range []string{" ", "\t "} {
-		if found, err := f.svc.UserChannels(f.ctx, f.tenant, dev.ID, account, admin); !apperr.IsKind(err, apperr.KindInvalid) {
+		if found, err := f.svc.UserChannels(f.ctx, f.tenant, dev.ID, account, lookupReason, admin); !apperr.IsKind(err, apperr.KindInvalid) {
 			t.Errorf("account %q: %d found, %v; want 400", account, len(found), err)
 		}
 	}
-	all, err := f.svc.UserChannels(f.ctx, f.tenant, dev.ID, "", admin)
+	all, err := f.svc.UserChannels(f.ctx, f.tenant, dev.ID, "", "", admin)
 	if err != nil || len(all) != 1 || all[0].AccountIndex != nil {
 		t.Errorf("the channel of a user without a short name: %+v, %v; want no account index", all, err)
 	}
+}
+
+// lookupReason is why the tests look accounts up: a lookup asks whether a
+// person used a device, so it needs a reason.
+const lookupReason = "ticket 4711: the VPN profile is missing"
+
+// TestAccountLookupNeedsReason: looking an account up without a reason, or
+// with one a reveal would refuse, is 400 and changes nothing: no audit
+// entry, no access record. Listing every channel needs none.
+func TestAccountLookupNeedsReason(t *testing.T) {
+	storetest.ForEachEngine(t, testAccountLookupNeedsReason)
+}
+
+func testAccountLookupNeedsReason(t *testing.T, st store.Store) {
+	f, s := newSchool(t, st)
+	if err := sharedIPadUser(s.ipad, "anna@school.example").LogIn(f.ctx); err != nil {
+		t.Fatal(err)
+	}
+	before := storetest.AllValues(t, st)
+	for _, reason := range []string{"", "   ", "too short", "checking\x1b[2J the account", strings.Repeat("r", 501)} {
+		found, err := f.svc.UserChannels(f.ctx, f.tenant, s.sharedIPad.ID, "anna@school.example", reason, admin)
+		var ae *apperr.Error
+		if !errors.As(err, &ae) || ae.Kind != apperr.KindInvalid || ae.Details["field"] != "reason" || found != nil {
+			t.Errorf("a lookup with the reason %q: %d found, %v; want 400 naming the reason", reason, len(found), err)
+		}
+	}
+	if !bytes.Equal(storetest.AllValues(t, st), before) {
+		t.Error("a lookup without a valid reason changed the database")
+	}
+	if lookups, err := st.Read().Audit().List(f.ctx, f.tenant, store.AuditFilter{Action: "mdm.user_channel.lookup"}); err != nil || len(lookups) != 0 {
+		t.Errorf("lookups without a valid reason audited: %+v, %v", lookups, err)
+	}
+	if all, err := f.svc.UserChannels(f.ctx, f.tenant, s.sharedIPad.ID, "", "", admin); err != nil || len(all) != 1 {
+		t.Errorf("listing every channel without a reason: %+v, %v", all, err)
+	}
+}
+
+// TestAccountLookupAccessRecord: looking up an account that is a person's
+// Steward knows, by their e-mail or their Managed Apple Account, goes to
+// their access record, found or not, with the device and the reason; the
+// person sees it there (the portal reads AccessRecord) and in their export.
+// A Mac's short name, or an address that is nobody's, leaves no record, and
+// the answer is the same either way.
+func TestAccountLookupAccessRecord(t *testing.T) {
+	storetest.ForEachEngine(t, testAccountLookupAccessRecord)
+}
+
+func testAccountLookupAccessRecord(t *testing.T, st store.Store) {
+	f, s := newSchool(t, st)
+	carl, err := f.priv.CreateSubject(f.ctx, f.tenant, privacy.SubjectInput{Email: "carl@school.example", ManagedAppleID: "carl@appleid.school.example"}, admin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, u := range []*sim.User{sharedIPadUser(s.ipad, "anna@school.example"), sharedIPadUser(s.ipad, "carl@appleid.school.example"),
+		s.mac.NewUser("jdoe", "Jane Doe")} {
+		if err := u.LogIn(f.ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	lookup := func(deviceID, account string, want int) {
+		t.Helper()
+		if found, err := f.svc.UserChannels(f.ctx, f.tenant, deviceID, account, lookupReason, admin); err != nil || len(found) != want {
+			t.Fatalf("looking up %s on %s: %+v, %v; want %d", account, deviceID, found, err, want)
+		}
+	}
+	lookup(s.sharedIPad.ID, "Anna@School.example", 1)
+	lookup(s.bobsMac.ID, "anna@school.example", 0) // asked all the same
+	lookup(s.sharedIPad.ID, "carl@appleid.school.example", 1)
+	known := accessRecordCount(t, st)
+	lookup(s.bobsMac.ID, "jdoe", 1)
+	lookup(s.sharedIPad.ID, "zoe@school.example", 0)
+	if n := accessRecordCount(t, st); n != known {
+		t.Errorf("looking up accounts that are nobody's wrote %d access records", n-known)
+	}
+
+	wantRecords := func(subjectID string, devices ...string) {
+		t.Helper()
+		recs, err := f.priv.AccessRecord(f.ctx, f.tenant, subjectID, store.Page{})
+		if err != nil || len(recs) != len(devices) {
+			t.Fatalf("access record of %s: %+v, %v; want lookups on %v", subjectID, recs, err, devices)
+		}
+		for i, r := range recs {
+			if !slices.Contains(devices, r.DeviceID) || r.Action != mdm.AccountLookupAccess || r.Reason != lookupReason ||
+				r.Actor != "admin:"+admin.ID || !slices.Equal(r.Fields, []string{"user.account"}) {
+				t.Errorf("access record %d of %s: %+v; want a lookup on one of %v", i, subjectID, r, devices)
+			}
+		}
+	}
+	wantRecords(s.anna, s.sharedIPad.ID, s.bobsMac.ID)
+	wantRecords(carl.ID, s.sharedIPad.ID)
+	wantRecords(s.bob) // his Mac was asked about, not he
+
+	arc, err := f.priv.ExportSubject(f.ctx, f.tenant, s.anna, "", iam.Actor{Type: store.ActorSubject, ID: s.anna})
+	if err != nil {
+		t.Fatal(err)
+	}
+	exp, _, _ := exporttest.Open(t, arc)
+	var exported int
+	for _, r := range exp.AccessRecord {
+		if r.Action == mdm.AccountLookupAccess && r.Reason == lookupReason {
+			exported++
+		}
+	}
+	if exported != 2 {
+		t.Errorf("anna's own export holds %d account lookups, want 2: %+v", exported, exp.AccessRecord)
+	}
+}
+
+// accessRecordCount counts the access records of every tenant and person.
+func accessRecordCount(t *testing.T, st store.Store) int64 {
+	t.Helper()
+	n := int64(-1)
+	errCounted := errors.New("counted")
+	err := st.(*sqlstore.DB).Dump(context.Background(), nil, func(info sqlstore.DumpInfo) error {
+		for _, table := range info.Tables {
+			if table.Name == "access_records" {
+				n = table.Rows
+			}
+		}
+		return errCounted
+	}, func(string, []any) error { return nil })
+	if !errors.Is(err, errCounted) || n < 0 {
+		t.Fatalf("counting access records: %d, %v", n, err)
+	}
+	return n
 }
 
 // TestErasureForgetsAccountsEverywhere: erasing a person forgets their
@@ -613,7 +747,7 @@ func testErasureForgetsAccountsEverywhere(t *testing.T, st store.Store) {
 			t.Fatal(err)
 		}
 	}
-	found, err := f.svc.UserChannels(f.ctx, f.tenant, sharedIPad.ID, "anna@school.example", admin)
+	found, err := f.svc.UserChannels(f.ctx, f.tenant, sharedIPad.ID, "anna@school.example", lookupReason, admin)
 	if err != nil || len(found) != 1 {
 		t.Fatalf("anna's channel on the Shared iPad: %+v, %v", found, err)
 	}
@@ -632,7 +766,7 @@ func testErasureForgetsAccountsEverywhere(t *testing.T, st store.Store) {
 		t.Errorf("deletion certificate: %+v, %v; want one channel closed, one account forgotten", cert.RowsRemoved, err)
 	}
 	for _, d := range []store.Device{sharedIPad, bobsMac} {
-		if found, err := f.svc.UserChannels(f.ctx, f.tenant, d.ID, "anna@school.example", admin); err != nil || len(found) != 0 {
+		if found, err := f.svc.UserChannels(f.ctx, f.tenant, d.ID, "anna@school.example", lookupReason, admin); err != nil || len(found) != 0 {
 			t.Errorf("after erasing anna, her account is still found on device %s: %d, %v", d.ID, len(found), err)
 		}
 	}
@@ -644,11 +778,11 @@ func testErasureForgetsAccountsEverywhere(t *testing.T, st store.Store) {
 	if cmd, err := st.Read().Commands().Get(f.ctx, f.tenant, queued.ID); err != nil || cmd.State != store.CommandCancelled {
 		t.Errorf("anna's queued command: %s, %v; want it cancelled", cmd.State, err)
 	}
-	if found, err := f.svc.UserChannels(f.ctx, f.tenant, sharedIPad.ID, "ben@school.example", admin); err != nil || len(found) != 1 {
+	if found, err := f.svc.UserChannels(f.ctx, f.tenant, sharedIPad.ID, "ben@school.example", lookupReason, admin); err != nil || len(found) != 1 {
 		t.Errorf("ben's channel after anna's erasure: %d, %v", len(found), err)
 	}
 	// The Mac's channel still routes; logging in again opens a new one on the iPad.
-	macChannels, err := f.svc.UserChannels(f.ctx, f.tenant, bobsMac.ID, "", admin)
+	macChannels, err := f.svc.UserChannels(f.ctx, f.tenant, bobsMac.ID, "", "", admin)
 	if err != nil || len(macChannels) != 1 || macChannels[0].CheckedOut {
 		t.Fatalf("the Mac's user channels: %+v, %v", macChannels, err)
 	}
@@ -669,7 +803,7 @@ func testErasureForgetsAccountsEverywhere(t *testing.T, st store.Store) {
 	if err := sharedIPadUser(ipad, "Dora@School.Example").LogIn(f.ctx); err != nil {
 		t.Fatal(err)
 	}
-	dorasChannel, err := f.svc.UserChannels(f.ctx, f.tenant, sharedIPad.ID, "dora@school.example", admin)
+	dorasChannel, err := f.svc.UserChannels(f.ctx, f.tenant, sharedIPad.ID, "dora@school.example", lookupReason, admin)
 	if err != nil || len(dorasChannel) != 1 {
 		t.Fatalf("dora's channel on the Shared iPad: %+v, %v", dorasChannel, err)
 	}
@@ -698,7 +832,7 @@ func testErasureForgetsAccountsEverywhere(t *testing.T, st store.Store) {
 	if _, err := f.priv.EraseSubject(f.ctx, f.tenant, carl.ID, "erasure request", admin); err != nil {
 		t.Fatal(err)
 	}
-	if found, err := f.svc.UserChannels(f.ctx, f.tenant, sharedIPad.ID, "carl@appleid.school.example", admin); err != nil || len(found) != 0 {
+	if found, err := f.svc.UserChannels(f.ctx, f.tenant, sharedIPad.ID, "carl@appleid.school.example", lookupReason, admin); err != nil || len(found) != 0 {
 		t.Errorf("after erasing carl, his Managed Apple Account is still found on the Shared iPad: %d, %v", len(found), err)
 	}
 
@@ -716,7 +850,7 @@ func testErasureForgetsAccountsEverywhere(t *testing.T, st store.Store) {
 	if _, err := f.priv.UpdateSubject(f.ctx, f.tenant, erin.ID, privacy.SubjectUpdate{ManagedAppleID: &erinsNew}, admin); err != nil {
 		t.Fatal(err)
 	}
-	if found, err := f.svc.UserChannels(f.ctx, f.tenant, sharedIPad.ID, given, admin); err != nil || len(found) != 0 {
+	if found, err := f.svc.UserChannels(f.ctx, f.tenant, sharedIPad.ID, given, lookupReason, admin); err != nil || len(found) != 0 {
 		t.Errorf("the account erin gave up is still found on the Shared iPad: %d, %v", len(found), err)
 	}
 	if _, err := f.priv.CreateSubject(f.ctx, f.tenant, privacy.SubjectInput{Email: "emil@school.example", ManagedAppleID: given}, admin); err != nil {
@@ -728,7 +862,7 @@ func testErasureForgetsAccountsEverywhere(t *testing.T, st store.Store) {
 	if _, err := f.priv.EraseSubject(f.ctx, f.tenant, erin.ID, "erasure request", admin); err != nil {
 		t.Fatal(err)
 	}
-	if found, err := f.svc.UserChannels(f.ctx, f.tenant, sharedIPad.ID, given, admin); err != nil || len(found) != 1 || found[0].CheckedOut {
+	if found, err := f.svc.UserChannels(f.ctx, f.tenant, sharedIPad.ID, given, lookupReason, admin); err != nil || len(found) != 1 || found[0].CheckedOut {
 		t.Errorf("emil's account after erasing erin, its former holder: %+v, %v; want its channel open", found, err)
 	}
 }
@@ -754,7 +888,7 @@ func TestUserEnrollmentUserChannel(t *testing.T) {
 	if err := user.LogIn(f.ctx); err != nil { // with its UserID
 		t.Fatal(err)
 	}
-	channels, err := f.svc.UserChannels(f.ctx, f.tenant, dev.ID, "", admin)
+	channels, err := f.svc.UserChannels(f.ctx, f.tenant, dev.ID, "", "", admin)
 	if err != nil || len(channels) != 1 {
 		t.Fatalf("user channels: %+v, %v", channels, err)
 	}
@@ -773,7 +907,7 @@ func TestUserEnrollmentUserChannel(t *testing.T) {
 	if _, err := user.Checkin(f.ctx, user.TokenUpdate()); err != nil {
 		t.Fatal(err)
 	}
-	if all, err := f.svc.UserChannels(f.ctx, f.tenant, dev.ID, "", admin); err != nil || len(all) != 1 {
+	if all, err := f.svc.UserChannels(f.ctx, f.tenant, dev.ID, "", "", admin); err != nil || len(all) != 1 {
 		t.Errorf("after a TokenUpdate without the UserID: %d user channels (%v), want the one", len(all), err)
 	}
 }

@@ -83,6 +83,15 @@ func (s subjectStore) GetByEmailIndex(ctx context.Context, tenantID string, inde
 	return x, mapErr("reading subject by e-mail", err)
 }
 
+func (s subjectStore) GetByAccountIndex(ctx context.Context, tenantID string, index []byte) (store.Subject, error) {
+	if len(index) == 0 {
+		return store.Subject{}, fmt.Errorf("sqlstore: reading subject by account: %w", store.ErrNotFound)
+	}
+	x, err := scanSubject(s.q.x.QueryRowContext(ctx, `SELECT `+subjectColumns+` FROM subjects
+		WHERE tenant_id = $1 AND (email_index = $2 OR apple_id_index = $2)`, tenantID, index))
+	return x, mapErr("reading subject by account", err)
+}
+
 func (s subjectStore) List(ctx context.Context, tenantID string, p store.Page) ([]store.Subject, error) {
 	after, limit := pageArgs(p)
 	rows, err := s.q.x.QueryContext(ctx, `SELECT `+subjectColumns+` FROM subjects

@@ -142,6 +142,17 @@ func (s tenantStore) DeleteAgain(ctx context.Context, id string) error {
 	return s.q.execOne(ctx, "deleting tenant again", `DELETE FROM tenants WHERE id = $1`, id)
 }
 
+func (s tenantStore) PurgeLeftovers(ctx context.Context, id string) error {
+	n, err := s.q.count(ctx, "checking tenant", `SELECT COUNT(*) FROM tenants WHERE id = $1`, id)
+	if err != nil {
+		return err
+	}
+	if n > 0 {
+		return fmt.Errorf("sqlstore: purging a deleted tenant's leftovers: the tenant exists: %w", store.ErrConflict)
+	}
+	return s.purge(ctx, id)
+}
+
 // keptWithoutTenant are the tenant-scoped tables a deleted tenant leaves
 // behind: the record of what was done to a customer outlives the customer,
 // for the audit log's retention period.

@@ -24,6 +24,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"TenantDeleteRacesEnrolment", testTenantDeleteRacesEnrolment},
 		{"TenantDeleteAgain", testTenantDeleteAgain},
 		{"Tombstones", testTombstones},
+		{"SubjectByAccount", testSubjectByAccount},
 		{"TimeRoundTrip", testTimeRoundTrip},
 		{"AdminCRUD", testAdminCRUD},
 		{"AdminDeleteCascades", testAdminDeleteCascades},
