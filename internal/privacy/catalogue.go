@@ -76,6 +76,13 @@ const (
 	// it expired, so its invitation still says "expired"; a used one goes
 	// with its device.
 	UnusedEnrolmentRetention = 30 * day
+	// RemoteActionRetention keeps a finished remote action (who locked,
+	// erased or located a device, why, and how it ended) as long as the
+	// access records and approvals that account for the same hands, and as
+	// the live audit log, whose signed archives keep the trail after it.
+	// Some outlive it while something still needs them
+	// (store.ActionStore.PurgeFinished); every one goes with its device.
+	RemoteActionRetention = 365 * day
 )
 
 // CategoryByName returns the category's description.

@@ -19,6 +19,11 @@ import (
 type Observation struct {
 	Field string
 	Value any
+	// ObservedAt is when the device determined the value, if it says (a
+	// location's fix), which may be long before it reported it; zero
+	// otherwise. The value's retention runs from then, never from later
+	// than the report, though it is collected when the report arrives.
+	ObservedAt time.Time
 }
 
 // App is one entry of the apps.installed field.
@@ -146,7 +151,13 @@ func (g *Gate) Admit(ctx context.Context, q store.Queries, r Report) (Admitted, 
 			SubjectID: dev.SubjectID, Hidden: mode == Hide, CollectedAt: at,
 		}
 		if ret := terms.Retention(f.Category); ret > 0 {
-			v.ExpiresAt = at.Add(ret)
+			v.ExpiresAt = retainedFrom(obs, at).Add(ret)
+			if !v.ExpiresAt.After(at) {
+				// Determined longer ago than its period: it may not be held
+				// at all, and the value stored before it stays.
+				out.Dropped++
+				continue
+			}
 		}
 		old, had := prev[f.Key]
 		personal := f.Personal && !g.Disabled
@@ -220,6 +231,16 @@ func (g *Gate) Admit(ctx context.Context, q store.Queries, r Report) (Admitted, 
 	return out, nil
 }
 
+// retainedFrom is when the retention of obs, in a report received at,
+// starts: when the device determined it, if it said so, but never later
+// than at. A location reported late is kept no longer than a fresh one.
+func retainedFrom(obs Observation, at time.Time) time.Time {
+	if obs.ObservedAt.IsZero() || !obs.ObservedAt.Before(at) {
+		return at
+	}
+	return obs.ObservedAt.UTC().Truncate(time.Microsecond)
+}
+
 // refreshGranularity is how far an unchanged value's collection time may lag
 // behind the reports that confirm it. Devices asked again and again (an
 // admin's repeated refresh, a fleet-wide query) would otherwise rewrite
@@ -276,7 +297,8 @@ func NormaliseIdentifier(s string) string { return strings.ToUpper(strings.TrimS
 
 // historyOf turns a superseded value into a history row that expires after
 // the inventory-history period, or sooner if its category's retention is
-// shorter.
+// shorter, and never later than the value itself would have: being
+// superseded does not keep a value longer than its category allows.
 func historyOf(old store.InventoryValue, at time.Time, t Terms) store.InventoryValue {
 	h := old
 	h.ID = store.NewID()
@@ -285,6 +307,9 @@ func historyOf(old store.InventoryValue, at time.Time, t Terms) store.InventoryV
 		keep = ret
 	}
 	h.ExpiresAt = at.Add(keep)
+	if !old.ExpiresAt.IsZero() && old.ExpiresAt.Before(h.ExpiresAt) {
+		h.ExpiresAt = old.ExpiresAt
+	}
 	return h
 }
 

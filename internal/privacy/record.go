@@ -174,10 +174,12 @@ func CatalogueMarkdown() string {
 		fmt.Fprintf(&b, "| %s | `%s` | %s | %s |\n", c.Name, c.Category, retentionText(c.RetentionDays()), c.Description)
 	}
 	fmt.Fprintf(&b, "\nAlso: inventory history %d days, command results %d days, access records %d days, mail to employees %d days,\n"+
-		"reveals 1 day after they end, approval requests %d days after they end, deprovisioned devices %d days;\n"+
+		"reveals 1 day after they end, approval requests %d days after they end, remote actions %d days after they finish,\n"+
+		"deprovisioned devices %d days;\n"+
 		"the Find My PIN of a company Mac that left management at a lock or an erase, with its serial number's blind index, %d days.\n\n",
 		int(InventoryHistoryRetention/day), int(CommandResultRetention/day), int(AccessRecordRetention/day),
-		int(NotificationRetention/day), int(ApprovalRetention/day), int(DeprovisionedDeviceRetention/day), int(DepartedPINRetention/day))
+		int(NotificationRetention/day), int(ApprovalRetention/day), int(RemoteActionRetention/day),
+		int(DeprovisionedDeviceRetention/day), int(DepartedPINRetention/day))
 	b.WriteString("## Default collection policy\n\n| Category | Corporate | Personal | User enrolment | Shared |\n|---|---|---|---|---|\n")
 	p := DefaultPolicy()
 	for _, c := range Categories {

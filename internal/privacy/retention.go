@@ -60,6 +60,9 @@ func (p *Purger) RunOnce(ctx context.Context) (PurgeResult, error) {
 			return q.Commands().PurgeBefore(ctx, now.Add(-CommandResultRetention), batch)
 		},
 		func(q store.Queries, now time.Time) ([]store.PurgeCount, error) {
+			return q.Actions().PurgeFinished(ctx, now.Add(-RemoteActionRetention), batch)
+		},
+		func(q store.Queries, now time.Time) ([]store.PurgeCount, error) {
 			return q.DepartedPINs().PurgeExpired(ctx, now, batch)
 		},
 		func(q store.Queries, now time.Time) ([]store.PurgeCount, error) {

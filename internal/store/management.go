@@ -452,6 +452,17 @@ type ActionStore interface {
 	Update(ctx context.Context, a DeviceAction) error
 	// KeepPIN sets the sealed PIN of an action that carried one.
 	KeepPIN(ctx context.Context, tenantID, id string, sealed []byte) error
+	// PurgeFinished deletes up to limit actions, of any tenant, that
+	// finished before cutoff: done, failed, refused, rejected or expired,
+	// by UpdatedAt (an action's last change, the one that finished it), or
+	// awaiting an approval that lapsed before cutoff or is gone, which can
+	// no longer be decided. It keeps, whatever their age, every action
+	// still awaiting a live approval or queued; the newest action of each
+	// kind a device acknowledged with a Find My PIN (LastPINTaken may still
+	// return it, and a Mac that leaves management keeps its PIN from it);
+	// and the retires of a device still leaving, which count its removal
+	// attempts. Counted under the category "remote_actions".
+	PurgeFinished(ctx context.Context, cutoff time.Time, limit int) ([]PurgeCount, error)
 }
 
 // DepartedPIN is the Find My PIN of a Mac that left management at a

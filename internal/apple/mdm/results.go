@@ -197,7 +197,7 @@ func locationObservations(r mdmproto.DeviceLocationResult) []privacy.Observation
 		return nil
 	}
 	return []privacy.Observation{{Field: "location.coordinates", Value: Location{
-		Latitude: r.Latitude, Longitude: r.Longitude, AccuracyMetres: r.HorizontalAccuracy, FixedAt: r.Timestamp}}}
+		Latitude: r.Latitude, Longitude: r.Longitude, AccuracyMetres: r.HorizontalAccuracy, FixedAt: r.Timestamp}, ObservedAt: r.Timestamp}}
 }
 
 func firstNonEmpty(s ...string) string {

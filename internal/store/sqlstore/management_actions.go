@@ -150,6 +150,44 @@ func (s actionStore) KeepPIN(ctx context.Context, tenantID, id string, sealed []
 		tenantID, id, sealed)
 }
 
+// PurgeFinished picks its batch with every exception of the contract in
+// the one statement, so a batch never holds a row that must stay, and the
+// purger's loop ends once only those are left.
+func (s actionStore) PurgeFinished(ctx context.Context, cutoff time.Time, limit int) ([]store.PurgeCount, error) {
+	if limit <= 0 {
+		limit = defaultPurgeLimit
+	}
+	var counts map[purgeKey]int
+	err := s.q.inWriteTx(ctx, func(q *queries) error {
+		counts = map[purgeKey]int{} // a retried transaction starts afresh
+		_, err := q.deleteReturning(ctx, "purging finished device actions", `DELETE FROM device_actions WHERE id IN
+			(SELECT a.id FROM device_actions a WHERE a.updated_at < $1
+			AND (a.state IN ($3, $4, $5, $6, $7)
+				OR (a.state = $8 AND NOT EXISTS (SELECT 1 FROM approvals p
+					WHERE p.tenant_id = a.tenant_id AND p.id = a.approval_id AND p.expires_at >= $1)))
+			AND NOT (a.state = $3 AND a.pin_sealed IS NOT NULL AND NOT EXISTS (SELECT 1 FROM device_actions n
+				WHERE n.tenant_id = a.tenant_id AND n.device_id = a.device_id AND n.action = a.action
+				AND n.state = $3 AND n.pin_sealed IS NOT NULL AND n.id > a.id))
+			AND NOT (a.action = $9 AND EXISTS (SELECT 1 FROM devices d
+				WHERE d.tenant_id = a.tenant_id AND d.id = a.device_id AND d.state = $10))
+			LIMIT $2) RETURNING tenant_id`, actionsCategory, counts, micros(cutoff), limit,
+			store.ActionDone, store.ActionFailed, store.ActionRefused, store.ActionRejected, store.ActionExpired,
+			store.ActionAwaitingApproval, retireAction, store.DeviceLeaving)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return purgeCounts(counts), nil
+}
+
+const (
+	// actionsCategory is what purged actions are counted under.
+	actionsCategory = "remote_actions"
+	// retireAction is actions.Retire, a leaving device's removal.
+	retireAction = "retire"
+)
+
 type appStore struct{ q *queries }
 
 const appColumns = `id, tenant_id, identifier, name, kind, store_id, manifest_url, created_at, updated_at`

@@ -23,6 +23,7 @@ func runManagement(t *testing.T, open func(t *testing.T) store.Store) {
 	t.Run("ComplianceStandings", func(t *testing.T) { testComplianceStandings(t, open(t)) })
 	t.Run("ComplianceHistory", func(t *testing.T) { testComplianceHistory(t, open(t)) })
 	t.Run("Actions", func(t *testing.T) { testActions(t, open(t)) })
+	t.Run("ActionPurge", func(t *testing.T) { testActionPurge(t, open(t)) })
 	t.Run("DepartedPINs", func(t *testing.T) { testDepartedPINs(t, open(t)) })
 	t.Run("Apps", func(t *testing.T) { testApps(t, open(t)) })
 	t.Run("ReportSchedules", func(t *testing.T) { testReportSchedules(t, open(t)) })
