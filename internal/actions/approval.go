@@ -131,10 +131,27 @@ func (s *Service) expire(ctx context.Context, q store.Queries, a store.Approval,
 	return s.setAll(ctx, q, waiting, store.ActionExpired, now)
 }
 
+// withoutFixNote is what a locate whose device answered without a fix
+// tells the admin: done, since the device did what it was asked, but
+// nowhere new, and since when the location it shows is known. Only the
+// time is read, never the location.
+func (s *Service) withoutFixNote(ctx context.Context, q store.Queries, cmd store.Command) (string, error) {
+	at, ok, err := mdm.LastLocationAt(ctx, q, cmd.TenantID, cmd.DeviceID, s.clock())
+	if err != nil {
+		return "", err
+	}
+	note := "the device answered without a location fix: no location was stored"
+	if !ok {
+		return note + ", and none from before is kept", nil
+	}
+	return note + "; the last known location, received " + privacy.ExportTime(at) + ", stays", nil
+}
+
 // CommandFinished follows a device's answer to an action's command: the
-// action is done or failed, and a retire or wipe the device acknowledged
-// takes it out of management (its personal data erased, certificate
-// issued); a leaving device's failed retire is sent again later
+// action is done or failed (a locate answered without a location fix is
+// done, its error saying so: withoutFixNote), and a retire or wipe the
+// device acknowledged takes it out of management (its personal data
+// erased, certificate issued); a leaving device's failed retire is sent again later
 // (RetellLeaving), whether the device failed it or its command was
 // cancelled. A command cancelled because the device left fails its
 // action, except a retire answered by the device's CheckOut, which
@@ -167,6 +184,11 @@ func (s *Service) CommandFinished(ctx context.Context, q store.Queries, cmd stor
 		return q.Actions().Update(ctx, a)
 	}
 	a.State = store.ActionDone
+	if Kind(a.Action) == Locate && mdm.AnsweredWithoutFix(cmd) {
+		if a.Error, err = s.withoutFixNote(ctx, q, cmd); err != nil {
+			return err
+		}
+	}
 	if err := q.Actions().Update(ctx, a); err != nil {
 		return err
 	}

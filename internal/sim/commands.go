@@ -371,12 +371,13 @@ func (d *Device) answer(uuid string, cmd map[string]any) map[string]any {
 var (
 	// networkQueries need the network information access right (32).
 	networkQueries = map[string]bool{"WiFiMAC": true, "BluetoothMAC": true, "EthernetMAC": true, "PhoneNumber": true,
-		"ICCID": true, "CurrentCarrierNetwork": true}
+		"ICCID": true, "CurrentCarrierNetwork": true, "ServiceSubscriptions": true}
 	// hiddenFromUserEnrollment are never answered on a User Enrollment,
 	// whatever the access rights (which it ignores).
 	hiddenFromUserEnrollment = map[string]bool{"UDID": true, "SerialNumber": true, "IMEI": true, "MEID": true,
 		"IsActivationLockEnabled": true, "WiFiMAC": true, "BluetoothMAC": true, "EthernetMAC": true, "PhoneNumber": true,
-		"ICCID": true, "CurrentCarrierNetwork": true, "PINRequiredForDeviceLock": true, "PINRequiredForEraseDevice": true}
+		"ICCID": true, "CurrentCarrierNetwork": true, "ServiceSubscriptions": true, "PINRequiredForDeviceLock": true,
+		"PINRequiredForEraseDevice": true}
 )
 
 // deviceInformation answers the queries the device's enrolment lets it
@@ -399,6 +400,10 @@ func (d *Device) deviceInformation(cmd map[string]any) map[string]any {
 		"CurrentCarrierNetwork": "Telekom.de", "ICCID": "8949 0200 0012 3456 7890"}
 	if d.mac() {
 		all["PINRequiredForDeviceLock"], all["PINRequiredForEraseDevice"] = d.IntelMac, d.IntelMac
+	} else if !versionBelow(d.OSVersion, "12.0") {
+		// The telephony keys above are deprecated from iOS 16 but still
+		// answered; ServiceSubscriptions, from iOS 12, lists every line.
+		all["ServiceSubscriptions"] = d.serviceSubscriptions()
 	}
 	allowed := func(q string) bool {
 		if d.EnrollmentID != "" {

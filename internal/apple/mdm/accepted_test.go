@@ -37,7 +37,9 @@ func TestDeviceInformationAsksWhatTheOwnerAccepted(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if asked := slices.Contains(cmds[0].Queries, "IMEI"); asked != wantIMEI {
+			// On iOS 18, as the simulated device runs, ServiceSubscriptions
+			// answers for the IMEI.
+			if asked := slices.Contains(cmds[0].Queries, "ServiceSubscriptions"); asked != wantIMEI {
 				t.Errorf("%s: IMEI asked %v, want %v (queries %v)", when, asked, wantIMEI, cmds[0].Queries)
 			}
 			if _, err := d.Poll(f.ctx); err != nil {

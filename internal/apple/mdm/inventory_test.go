@@ -13,6 +13,7 @@ import (
 	"github.com/steward-mdm/steward/internal/apple/mdm"
 	"github.com/steward-mdm/steward/internal/apple/mdmproto"
 	"github.com/steward-mdm/steward/internal/privacy"
+	"github.com/steward-mdm/steward/internal/sim"
 	"github.com/steward-mdm/steward/internal/store"
 	"github.com/steward-mdm/steward/internal/store/storetest"
 )
@@ -309,4 +310,95 @@ func TestQueriesStayWithinTheEnrolmentsRights(t *testing.T) {
 	if err != nil || !slices.Equal(got.(mdmproto.DeviceInformation).Queries, []string{"OSVersion", "WiFiMAC"}) {
 		t.Errorf("with the network right: %+v, %v; want both queries", got, err)
 	}
+}
+
+// TestTelephonyLandsInTheInventory: a corporate iPhone on iOS 18 is asked
+// ServiceSubscriptions, none of the deprecated telephony queries, and its
+// data line fills the telephony fields as the deprecated queries fill them
+// on iOS 15; both go through the gate (encrypted, shown as the policy
+// says). A personal device under the default policy is asked neither.
+func TestTelephonyLandsInTheInventory(t *testing.T) {
+	storetest.ForEachEngine(t, func(t *testing.T, st store.Store) {
+		f := newFixture(t, st)
+		f.publish(privacy.Corporate)
+		f.publish(privacy.Personal)
+		ts := f.serve()
+		want := map[string]string{"telephony.phone_number": "+49 1575 5550100", "telephony.imei": "35 693803 564380 9",
+			"telephony.iccid": "8949 0200 0012 3456 7890", "telephony.carrier": "Telekom.de"}
+		telephonyAsked := func(deviceID string) []string {
+			t.Helper()
+			cmds, err := f.st.Read().Commands().List(f.ctx, f.tenant, deviceID, store.Page{Limit: 100})
+			if err != nil {
+				t.Fatal(err)
+			}
+			var asked []string
+			for _, c := range cmds {
+				for _, q := range c.Queries {
+					if q == "ServiceSubscriptions" || q == "IMEI" || q == "MEID" || q == "ICCID" || q == "PhoneNumber" || q == "CurrentCarrierNetwork" {
+						asked = append(asked, q)
+					}
+				}
+			}
+			slices.Sort(asked)
+			return asked
+		}
+		for _, c := range []struct {
+			version string
+			asked   []string
+		}{
+			{"18.1", []string{"ServiceSubscriptions"}},
+			{"15.8", []string{"CurrentCarrierNetwork", "ICCID", "IMEI", "MEID", "PhoneNumber"}},
+		} {
+			d, dev := f.polled(ts, privacy.Corporate, "", func(d *sim.Device) { d.OSVersion = c.version })
+			if got := telephonyAsked(dev.ID); !slices.Equal(got, c.asked) {
+				t.Errorf("iOS %s was asked %v, want %v", c.version, got, c.asked)
+			}
+			if len(d.Withheld) > 0 {
+				t.Errorf("iOS %s was asked %v, which its enrolment does not let it answer", c.version, d.Withheld)
+			}
+			fields := f.fields(dev.ID)
+			for field, value := range want {
+				v, ok := fields[field]
+				if !ok || v.Masked || !v.Personal || string(v.Value) != fmt.Sprintf("%q", value) {
+					t.Errorf("iOS %s: %s = %+v (present %v), want %q shown, and personal", c.version, field, v, ok, value)
+				}
+			}
+		}
+		_, personal := f.polled(ts, privacy.Personal, f.subject("erika@acme.test"))
+		if got := telephonyAsked(personal.ID); len(got) > 0 {
+			t.Errorf("a personal device under the default policy was asked %v", got)
+		}
+	})
+}
+
+// TestMalformedServiceSubscriptionsKeepsNothing: a DeviceInformation
+// answer whose ServiceSubscriptions is not Apple's array of dictionaries
+// fails its command as an answer that did not decode, and nothing of it is
+// stored, not even its other, well-formed answers.
+func TestMalformedServiceSubscriptionsKeepsNothing(t *testing.T) {
+	storetest.ForEachEngine(t, func(t *testing.T, st store.Store) {
+		f := newFixture(t, st)
+		f.publish(privacy.Corporate)
+		ts := f.serve()
+		d, dev := f.polled(ts, privacy.Corporate, "")
+		before := f.fields(dev.ID)
+		if _, ok := before["os.version"]; !ok {
+			t.Fatal("the initial inventory stored no OS version: the policy must allow it for this test")
+		}
+		for name, subs := range map[string]any{
+			"a string":                   "+49 1575 5550100",
+			"a phone number as a number": []any{map[string]any{"PhoneNumber": 4915755550100, "IsDataPreferred": true}},
+			"more lines than a device has": slices.Repeat([]any{map[string]any{"PhoneNumber": "+49 1520 5550199"}},
+				mdmproto.MaxServiceSubscriptions+1),
+		} {
+			state := f.answer(t, d, dev.ID, mdmproto.DeviceInformation{Queries: []string{"OSVersion", "ServiceSubscriptions"}},
+				map[string]any{"QueryResponses": map[string]any{"OSVersion": "99.1", "ServiceSubscriptions": subs}})
+			if state != store.CommandError {
+				t.Errorf("%s: the command ended %s, want %s", name, state, store.CommandError)
+			}
+			if after := f.fields(dev.ID); !reflect.DeepEqual(after, before) {
+				t.Errorf("%s: the inventory changed:\n%+v\nwas\n%+v", name, after, before)
+			}
+		}
+	})
 }

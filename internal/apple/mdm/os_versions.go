@@ -73,9 +73,9 @@ func tooOld(d store.Device, what, min string) error {
 
 // queryIntroduced is, for the DeviceInformation queries Steward's catalogue
 // asks, when information.device.yaml says each system introduced them,
-// where later than the protocol's first release. The telephony queries (IMEI, MEID,
-// ICCID, PhoneNumber, CurrentCarrierNetwork) are deprecated since iOS 16
-// but not removed there, so iPhones are still asked; macOS has none.
+// where later than the protocol's first release. macOS has no telephony
+// query; which of them an iPhone or iPad is asked, its version decides
+// (telephonyQueries).
 var queryIntroduced = map[string][2]string{ // iOS, macOS
 	"BatteryLevel":            {"5.0", "13.3"},
 	"IsSupervised":            {"6.0", "10.15"},
@@ -89,12 +89,43 @@ var queryIntroduced = map[string][2]string{ // iOS, macOS
 	"ICCID":                     {"", "n/a"},
 	"PhoneNumber":               {"", "n/a"},
 	"CurrentCarrierNetwork":     {"", "n/a"},
+	"ServiceSubscriptions":      {"12.0", "n/a"},
+}
+
+// deprecatedTelephonyQueries are the telephony queries of Steward's
+// catalogue that information.device.yaml deprecates in iOS 16, where
+// ServiceSubscriptions answers for them, one entry per subscription.
+var deprecatedTelephonyQueries = []string{"CurrentCarrierNetwork", "ICCID", "IMEI", "MEID", "PhoneNumber"}
+
+// subscriptionsFrom is the iOS version from which an iPhone or iPad is
+// asked ServiceSubscriptions in place of the deprecated telephony queries;
+// before, it is asked those, as ever.
+const subscriptionsFrom = "16.0"
+
+// telephonyQueries picks, of the queries the policy and the enrolment's
+// rights left, the kind of telephony query d's version answers as Apple
+// intends (both kinds stand for the same telephony fields):
+// ServiceSubscriptions on iOS 16 or later (an unknown version counts as
+// later, as in runsAtLeast), the deprecated queries before and on any
+// other system. Neither kind is added: the deprecated queries stay where
+// ServiceSubscriptions is not asked (a command naming them alone, or an
+// enrolment without the network information right it needs), and
+// ServiceSubscriptions stays where they are not.
+func telephonyQueries(queries []string, d store.Device) []string {
+	deprecated := func(q string) bool { return slices.Contains(deprecatedTelephonyQueries, q) }
+	switch {
+	case !slices.Contains(queries, "ServiceSubscriptions") || !slices.ContainsFunc(queries, deprecated):
+		return queries
+	case schemaOS(d.Platform) == osIOS && runsAtLeast(d, subscriptionsFrom):
+		return slices.DeleteFunc(slices.Clone(queries), deprecated)
+	}
+	return slices.DeleteFunc(slices.Clone(queries), func(q string) bool { return q == "ServiceSubscriptions" })
 }
 
 // queriesFor leaves out the queries d's system or OS version does not
 // answer; with none left the command is refused.
 func queriesFor(r mdmproto.DeviceInformation, d store.Device) (mdmproto.Request, error) {
-	asked := slices.DeleteFunc(slices.Clone(r.Queries), func(q string) bool {
+	asked := slices.DeleteFunc(telephonyQueries(slices.Clone(r.Queries), d), func(q string) bool {
 		v := queryIntroduced[q]
 		return !runsAtLeast(d, since(d, v[0], v[1]))
 	})

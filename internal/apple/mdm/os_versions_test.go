@@ -1,6 +1,7 @@
 package mdm_test
 
 import (
+	"maps"
 	"reflect"
 	"slices"
 	"strings"
@@ -23,8 +24,9 @@ import (
 // list, without which the device would list everything. An
 // unknown version refuses nothing (the device answers Error to what it
 // predates); a device of unknown platform is asked only what it is.
-// Telephony queries, deprecated since iOS 16 but not removed, are still
-// asked of iPhones; a Mac is asked none.
+// Telephony queries a command names, deprecated since iOS 16 but not
+// removed, are still asked of iPhones as named (the inventory's own are
+// TestTelephonyQueriesByVersion's); a Mac is asked none.
 func TestOSVersionMinimums(t *testing.T) {
 	macOn := func(v string) store.Device {
 		return store.Device{Platform: "macos", Ownership: "corporate", OSVersion: v}
@@ -173,4 +175,114 @@ func TestOlderSystemsGetWhatTheyTake(t *testing.T) {
 			}
 		}
 	})
+}
+
+// TestTelephonyQueriesByVersion: Apple deprecated the telephony queries in
+// iOS 16 for ServiceSubscriptions (information.device.yaml). The
+// inventory's command asks an iPhone or iPad on iOS 16 or later (or of
+// unknown version) for ServiceSubscriptions in place of them, and an
+// earlier one, a device of unknown platform or a Mac, what it was asked
+// before. Either way it asks for exactly the telephony fields it asked
+// for before, for every ownership: none where the policy drops them or
+// Apple keeps them from User Enrollment, and the deprecated queries where
+// a personal device's enrolment lacks the network information right
+// ServiceSubscriptions needs. A command naming the deprecated queries is
+// sent them as named.
+func TestTelephonyQueriesByVersion(t *testing.T) {
+	deprecated := []string{"CurrentCarrierNetwork", "ICCID", "IMEI", "MEID", "PhoneNumber"}
+	everyTelephonyQuery := append(slices.Clone(deprecated), "ServiceSubscriptions")
+	telephony := func(queries []string) []string {
+		return slices.DeleteFunc(slices.Clone(queries), func(q string) bool { return !slices.Contains(everyTelephonyQuery, q) })
+	}
+	// fieldsOf names the catalogue fields a query set asks for.
+	fieldsOf := func(queries []string) []string {
+		var out []string
+		for _, f := range privacy.Catalogue {
+			for _, src := range f.Sources {
+				if src.Payload == "DeviceInformation" && slices.Contains(queries, src.Key) && !slices.Contains(out, f.Key) {
+					out = append(out, f.Key)
+				}
+			}
+		}
+		return out
+	}
+	withTelephony := privacy.Settings{Policy: privacy.DefaultPolicy()}
+	for _, o := range []privacy.Ownership{privacy.Personal, privacy.UserEnrolled} {
+		cp := withTelephony.Policy[o]
+		cp.Modes = maps.Clone(cp.Modes)
+		cp.Modes[privacy.Telephony] = privacy.Show
+		withTelephony.Policy[o] = cp
+	}
+	device := func(platform, o, version string) store.Device {
+		return store.Device{Platform: platform, Ownership: o, OSVersion: version}
+	}
+	noNetwork := mdm.DeviceFacts{GrantedRights: mdmproto.AccessDeviceInformation | mdmproto.AccessDeviceLock}
+	withNetwork := mdm.DeviceFacts{GrantedRights: noNetwork.GrantedRights | mdmproto.AccessNetworkInformation}
+	for _, c := range []struct {
+		name     string
+		settings privacy.Settings
+		d        store.Device
+		facts    mdm.DeviceFacts
+		want     []string // the telephony queries asked
+	}{
+		{"a corporate iPhone on iOS 15.8", withTelephony, device("ios", "corporate", "15.8"), mdm.DeviceFacts{}, deprecated},
+		{"a corporate iPhone on iOS 16.0", withTelephony, device("ios", "corporate", "16.0"), mdm.DeviceFacts{}, []string{"ServiceSubscriptions"}},
+		{"a corporate iPad on iPadOS 17.5", withTelephony, device("ipados", "corporate", "17.5"), mdm.DeviceFacts{}, []string{"ServiceSubscriptions"}},
+		{"a shared iPad on iPadOS 18", withTelephony, device("ipados", "shared", "18.1"), mdm.DeviceFacts{}, []string{"ServiceSubscriptions"}},
+		{"an iPhone of unknown version", withTelephony, device("ios", "corporate", ""), mdm.DeviceFacts{}, []string{"ServiceSubscriptions"}},
+		{"a device of unknown platform", withTelephony, device("", "corporate", "17.5"), mdm.DeviceFacts{}, deprecated},
+		{"a corporate Mac", withTelephony, device("macos", "corporate", "15.1"), mdm.DeviceFacts{}, nil},
+		{"a personal iPhone by default", privacy.Settings{Policy: privacy.DefaultPolicy()}, device("ios", "personal", "18.1"), withNetwork, nil},
+		{"a personal iPhone, telephony allowed", withTelephony, device("ios", "personal", "18.1"), withNetwork, []string{"ServiceSubscriptions"}},
+		{"a personal iPhone on iOS 15, telephony allowed", withTelephony, device("ios", "personal", "15.8"), withNetwork, deprecated},
+		{"a personal iPhone without the network right", withTelephony, device("ios", "personal", "18.1"), noNetwork, []string{"IMEI", "MEID"}},
+		{"a User Enrollment, telephony allowed", withTelephony, device("ios", "user_enrolled", "18.1"), mdm.DeviceFacts{}, nil},
+	} {
+		got, err := mdm.RequestFor(mdmproto.DeviceInformation{}, c.d, c.settings, c.facts)
+		if err != nil {
+			t.Errorf("%s: %v", c.name, err)
+			continue
+		}
+		queries := got.(mdmproto.DeviceInformation).Queries
+		if asked := telephony(queries); !slices.Equal(asked, c.want) {
+			t.Errorf("%s: asked %v, want %v", c.name, asked, c.want)
+		}
+		// The same fields as the same device before iOS 16 is asked for.
+		before := c.d
+		before.OSVersion = "15.8"
+		then, err := mdm.RequestFor(mdmproto.DeviceInformation{}, before, c.settings, c.facts)
+		if err != nil {
+			t.Fatalf("%s on iOS 15.8: %v", c.name, err)
+		}
+		if now, was := fieldsOf(queries), fieldsOf(then.(mdmproto.DeviceInformation).Queries); !slices.Equal(now, was) {
+			t.Errorf("%s: asks for %v, and for %v before iOS 16", c.name, now, was)
+		}
+	}
+
+	// Named by a command: as named, within the policy and Apple's versions.
+	phone := device("ios", "corporate", "17.5")
+	for _, c := range []struct {
+		d       store.Device
+		queries []string
+		want    []string
+	}{
+		{phone, []string{"IMEI", "OSVersion"}, []string{"IMEI", "OSVersion"}},
+		{phone, []string{"IMEI", "ServiceSubscriptions"}, []string{"ServiceSubscriptions"}},
+		{device("ios", "corporate", "15.8"), []string{"IMEI", "ServiceSubscriptions"}, []string{"IMEI"}},
+		{device("ios", "corporate", "14.8"), []string{"ServiceSubscriptions"}, []string{"ServiceSubscriptions"}},
+	} {
+		got, err := mdm.RequestFor(mdmproto.DeviceInformation{Queries: c.queries}, c.d, withTelephony, mdm.DeviceFacts{})
+		if err != nil || !slices.Equal(got.(mdmproto.DeviceInformation).Queries, c.want) {
+			t.Errorf("%v to iOS %s: %+v, %v; want %v", c.queries, c.d.OSVersion, got, err, c.want)
+		}
+	}
+	for _, v := range []string{"11.4", "15.1"} { // ServiceSubscriptions came in iOS 12; a Mac has none
+		d := device("ios", "corporate", v)
+		if v == "15.1" {
+			d.Platform = "macos"
+		}
+		if _, err := mdm.RequestFor(mdmproto.DeviceInformation{Queries: []string{"ServiceSubscriptions"}}, d, withTelephony, mdm.DeviceFacts{}); !apperr.IsKind(err, apperr.KindConflict) {
+			t.Errorf("ServiceSubscriptions alone to %s %s: %v, want refused as unsupported", d.Platform, v, err)
+		}
+	}
 }

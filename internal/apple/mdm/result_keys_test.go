@@ -1,10 +1,16 @@
 package mdm_test
 
 import (
+	"maps"
+	"reflect"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/steward-mdm/steward/internal/actions"
+	"github.com/steward-mdm/steward/internal/apple/mdm"
 	"github.com/steward-mdm/steward/internal/apple/mdmproto"
+	"github.com/steward-mdm/steward/internal/device"
 	"github.com/steward-mdm/steward/internal/privacy"
 	"github.com/steward-mdm/steward/internal/store"
 	"github.com/steward-mdm/steward/internal/store/storetest"
@@ -106,4 +112,79 @@ func TestDeviceLocationAnswers(t *testing.T) {
 	if _, ok := f.fields(dev.ID)["location.coordinates"]; !ok {
 		t.Error("a fix timed by a <date> was not stored")
 	}
+}
+
+// TestLocateWithoutFixTellsTheAdmin: a locate whose device answers
+// without a fix is done, as the device did what it was asked, and its
+// action says it found no location and since when the last known one is
+// known; so does its command. A fix stores the location and the action
+// says nothing more.
+func TestLocateWithoutFixTellsTheAdmin(t *testing.T) {
+	storetest.ForEachEngine(t, func(t *testing.T, st store.Store) {
+		f := newFixture(t, st)
+		f.publish(privacy.Corporate)
+		ts := f.serve()
+		acts := actions.New(f.st, f.svc, f.priv, f.sealer, nil)
+		acts.SetClock(func() time.Time { return f.now })
+		f.svc.SetHooks(mdm.Hooks{CommandFinished: acts.CommandFinished})
+		d, dev := f.polled(ts, privacy.Corporate, "", supervised)
+
+		// locate asks where the device is and answers with payload; it
+		// returns the action and its command as they ended.
+		locate := func(payload map[string]any) (store.DeviceAction, store.Command) {
+			t.Helper()
+			b, err := acts.Submit(f.ctx, f.tenant, actions.Request{Action: actions.Locate, Reason: "left in a taxi on Friday",
+				DeviceIDs: []string{dev.ID}}, device.Everything(), "admin:"+admin.ID, admin)
+			if err != nil {
+				t.Fatal(err)
+			}
+			sent := command(t, d, map[string]any{"Status": "Idle"})
+			msg := map[string]any{"Status": "Acknowledged", "CommandUUID": sent.CommandUUID, "RequestType": sent.RequestType}
+			maps.Copy(msg, payload)
+			if _, err := d.Send(f.ctx, msg); err != nil {
+				t.Fatal(err)
+			}
+			_, as, err := acts.Status(f.ctx, f.tenant, b.ID)
+			if err != nil || len(as) != 1 {
+				t.Fatalf("the batch: %+v, %v", as, err)
+			}
+			cmd, err := f.st.Read().Commands().Get(f.ctx, f.tenant, as[0].CommandID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return as[0], cmd
+		}
+		noFix := map[string]any{"Latitude": -180.0, "Longitude": -180.0, "HorizontalAccuracy": -1.0, "VerticalAccuracy": -1.0,
+			"Altitude": -1.0, "Speed": -1.0, "Course": -1.0, "Timestamp": f.now.Format(time.RFC3339)}
+		fix := map[string]any{"Latitude": 52.52, "Longitude": 13.405, "HorizontalAccuracy": 35.0, "Timestamp": f.now.Format(time.RFC3339)}
+
+		a, cmd := locate(noFix)
+		if a.State != store.ActionDone || !strings.Contains(a.Error, "without a location fix") || !strings.Contains(a.Error, "none from before") {
+			t.Errorf("never located, then no fix: the action is %s, %q", a.State, a.Error)
+		}
+		if cmd.State != store.CommandAcknowledged || !mdm.AnsweredWithoutFix(cmd) || mdm.ErrorSummary(cmd.ErrorChain) == "" {
+			t.Errorf("its command: %s, %s", cmd.State, cmd.ErrorChain)
+		}
+		if _, ok := f.fields(dev.ID)["location.coordinates"]; ok {
+			t.Error("an answer without a fix stored a location")
+		}
+
+		a, cmd = locate(fix)
+		if a.State != store.ActionDone || a.Error != "" || cmd.ErrorChain != "" || mdm.AnsweredWithoutFix(cmd) {
+			t.Errorf("a fix: the action is %s, %q; its command's chain %q", a.State, a.Error, cmd.ErrorChain)
+		}
+		stored, ok := f.fields(dev.ID)["location.coordinates"]
+		if !ok {
+			t.Fatal("a fix stored no location")
+		}
+
+		f.now = f.now.Add(time.Hour)
+		a, _ = locate(noFix)
+		if want := "received " + stored.CollectedAt.UTC().Format(time.RFC3339); a.State != store.ActionDone || !strings.Contains(a.Error, want) {
+			t.Errorf("no fix after a fix: the action is %s, %q; want it done, saying %q", a.State, a.Error, want)
+		}
+		if again := f.fields(dev.ID)["location.coordinates"]; !reflect.DeepEqual(again, stored) {
+			t.Errorf("an answer without a fix changed the last known location: %+v, was %+v", again, stored)
+		}
+	})
 }

@@ -1,6 +1,7 @@
 package mdm
 
 import (
+	"context"
 	"crypto/sha256"
 	"crypto/x509"
 	"encoding/hex"
@@ -11,6 +12,7 @@ import (
 
 	"github.com/steward-mdm/steward/internal/apple/mdmproto"
 	"github.com/steward-mdm/steward/internal/privacy"
+	"github.com/steward-mdm/steward/internal/store"
 )
 
 // observe collects non-empty values under their catalogue keys.
@@ -74,16 +76,46 @@ func deviceInformationObservations(r mdmproto.DeviceInformationResult) []privacy
 	o.flag("os.supervised", r.IsSupervised)
 	o.str("network.wifi_mac", r.WiFiMAC)
 	o.str("network.bluetooth_mac", r.BluetoothMAC)
-	o.str("telephony.phone_number", r.PhoneNumber)
-	o.str("telephony.imei", r.IMEI)
-	o.str("telephony.meid", r.MEID)
-	o.str("telephony.iccid", r.ICCID)
-	o.str("telephony.carrier", r.CurrentCarrierNetwork)
+	// From iOS 16 the telephony fields come from ServiceSubscriptions
+	// instead (telephonyQueries); a device asked one kind answers only it.
+	line, equipment := subscriptionsOf(r.ServiceSubscriptions)
+	o.str("telephony.phone_number", firstNonEmpty(r.PhoneNumber, line.PhoneNumber))
+	o.str("telephony.imei", firstNonEmpty(r.IMEI, equipment.IMEI))
+	o.str("telephony.meid", firstNonEmpty(r.MEID, equipment.MEID))
+	o.str("telephony.iccid", firstNonEmpty(r.ICCID, line.ICCID))
+	o.str("telephony.carrier", firstNonEmpty(r.CurrentCarrierNetwork, line.CurrentCarrierNetwork))
 	o.flag("security.activation_lock", r.IsActivationLockEnabled)
 	o.flag("security.pin_required_for_lock", r.PINRequiredForDeviceLock)
 	o.flag("security.pin_required_for_erase", r.PINRequiredForEraseDevice)
 	return o
 }
+
+// subscriptionsOf picks, of a ServiceSubscriptions answer, the subscription
+// whose line the inventory shows (phone number, SIM, carrier): the one the
+// device prefers for data, else for voice, else the first listed; and the
+// equipment identifiers (IMEI, MEID) of the first listed that names them,
+// so that they stay put when the employee switches the line they use for
+// data. A device with no subscription (no SIM, a Wi-Fi iPad) answers an
+// empty list, which tells nothing.
+func subscriptionsOf(subs []mdmproto.ServiceSubscription) (line, equipment mdmproto.ServiceSubscription) {
+	if len(subs) == 0 {
+		return line, equipment
+	}
+	line = subs[0]
+	if i := slices.IndexFunc(subs, func(s mdmproto.ServiceSubscription) bool { return isTrue(s.IsDataPreferred) }); i >= 0 {
+		line = subs[i]
+	} else if i := slices.IndexFunc(subs, func(s mdmproto.ServiceSubscription) bool { return isTrue(s.IsVoicePreferred) }); i >= 0 {
+		line = subs[i]
+	}
+	for _, s := range subs {
+		if strings.TrimSpace(s.IMEI) != "" || strings.TrimSpace(s.MEID) != "" {
+			return line, s
+		}
+	}
+	return line, equipment
+}
+
+func isTrue(b *bool) bool { return b != nil && *b }
 
 func securityInfoObservations(r mdmproto.SecurityInfoResult) []privacy.Observation {
 	var o observe
@@ -198,6 +230,46 @@ func locationObservations(r mdmproto.DeviceLocationResult) []privacy.Observation
 	}
 	return []privacy.Observation{{Field: "location.coordinates", Value: Location{
 		Latitude: r.Latitude, Longitude: r.Longitude, AccuracyMetres: r.HorizontalAccuracy, FixedAt: r.Timestamp}, ObservedAt: r.Timestamp}}
+}
+
+// noFixChain is kept as the error chain of a DeviceLocation its device
+// acknowledged without a fix: the command was carried out, yet it says
+// nowhere, and its action tells the admin so (AnsweredWithoutFix). No
+// domain or code: Steward's own words, never the device's.
+const noFixChain = `[{"LocalizedDescription":"the device answered without a location fix; no location was stored"}]`
+
+// withoutFix reports whether res, acknowledging a DeviceLocation, has no
+// fix. One that does not decode is not: it fails as bad input instead.
+func withoutFix(cmd store.Command, res mdmproto.Result) bool {
+	if cmd.RequestType != string(mdmproto.RequestDeviceLocation) {
+		return false
+	}
+	r, err := mdmproto.DecodeDeviceLocation(res)
+	return err == nil && !r.HasFix()
+}
+
+// AnsweredWithoutFix reports whether cmd is a DeviceLocation its device
+// acknowledged without a location fix, so that no location was stored
+// and the last known one, if any, stays.
+func AnsweredWithoutFix(cmd store.Command) bool {
+	return cmd.RequestType == string(mdmproto.RequestDeviceLocation) && cmd.State == store.CommandAcknowledged && cmd.ErrorChain == noFixChain
+}
+
+// LastLocationAt returns when Steward received device d's last known
+// location, as the inventory shows it beside the masked value; ok is
+// false when none is kept (never located, expired or erased). The
+// location itself is not read.
+func LastLocationAt(ctx context.Context, q store.Queries, tenantID, deviceID string, now time.Time) (at time.Time, ok bool, err error) {
+	current, err := q.Inventory().CurrentOf(ctx, tenantID, deviceID, []string{"location.coordinates"})
+	if err != nil {
+		return time.Time{}, false, err
+	}
+	for _, v := range current {
+		if v.Field == "location.coordinates" && (v.ExpiresAt.IsZero() || v.ExpiresAt.After(now)) {
+			return v.CollectedAt, true, nil
+		}
+	}
+	return time.Time{}, false, nil
 }
 
 func firstNonEmpty(s ...string) string {

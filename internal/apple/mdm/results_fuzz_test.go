@@ -3,6 +3,8 @@ package mdm
 import (
 	"encoding/json"
 	"fmt"
+	"slices"
+	"strings"
 	"testing"
 
 	"github.com/steward-mdm/steward/internal/apple/mdmproto"
@@ -75,5 +77,75 @@ func FuzzBoundedErrorChain(f *testing.F) {
 				t.Fatalf("a strip pass left the device's description: %+v", e)
 			}
 		}
+	})
+}
+
+// FuzzTelephonyFromServiceSubscriptions: whatever lines a device lists,
+// each telephony field is observed once at most, with a value one of its
+// lines holds (the phone number, SIM and carrier all from the same line),
+// never one made up, and JSON-encodable.
+func FuzzTelephonyFromServiceSubscriptions(f *testing.F) {
+	f.Add("+49 1575 5550100", "35 693803 564380 9", "8949 0200 0012 3456 7890", "Telekom.de", uint8(0b0110), "+49 1520 5550199", "", uint8(0b1001), uint8(2))
+	f.Add(" ", "\xff\xfe", "", "", uint8(0xff), "", "35 693803 564381 7", uint8(0), uint8(1))
+	f.Add("", "", "", "", uint8(0), "", "", uint8(0), uint8(0))
+	f.Fuzz(func(t *testing.T, phone, imei, iccid, carrier string, flags uint8, otherPhone, otherIMEI string, otherFlags, n uint8) {
+		flag := func(bits uint8, i int) *bool {
+			if bits&(1<<(2*i)) == 0 {
+				return nil
+			}
+			b := bits&(1<<(2*i+1)) != 0
+			return &b
+		}
+		lines := []mdmproto.ServiceSubscription{
+			{PhoneNumber: phone, IMEI: imei, ICCID: iccid, CurrentCarrierNetwork: carrier, IsDataPreferred: flag(flags, 0), IsVoicePreferred: flag(flags, 1)},
+			{PhoneNumber: otherPhone, IMEI: otherIMEI, ICCID: carrier, CurrentCarrierNetwork: iccid, IsDataPreferred: flag(otherFlags, 0),
+				IsVoicePreferred: flag(otherFlags, 1)},
+		}
+		lines = lines[:int(n)%3]
+		seen := map[string]string{}
+		for _, o := range deviceInformationObservations(mdmproto.DeviceInformationResult{ServiceSubscriptions: lines}) {
+			v, ok := o.Value.(string)
+			if _, twice := seen[o.Field]; twice || !ok || v == "" {
+				t.Fatalf("%s observed as %#v (twice %v)", o.Field, o.Value, twice)
+			}
+			if _, err := json.Marshal(o.Value); err != nil {
+				t.Fatalf("%s not JSON-encodable: %v", o.Field, err)
+			}
+			seen[o.Field] = v
+		}
+		from := func(field string, get func(mdmproto.ServiceSubscription) string) []int {
+			var out []int
+			for i, l := range lines {
+				if v, ok := seen[field]; ok && strings.TrimSpace(get(l)) == v {
+					out = append(out, i)
+				}
+			}
+			if _, ok := seen[field]; ok && len(out) == 0 {
+				t.Fatalf("%s = %q, which no line holds", field, seen[field])
+			}
+			return out
+		}
+		from("telephony.imei", func(l mdmproto.ServiceSubscription) string { return l.IMEI })
+		lineOf := map[string][]int{
+			"telephony.phone_number": from("telephony.phone_number", func(l mdmproto.ServiceSubscription) string { return l.PhoneNumber }),
+			"telephony.iccid":        from("telephony.iccid", func(l mdmproto.ServiceSubscription) string { return l.ICCID }),
+			"telephony.carrier":      from("telephony.carrier", func(l mdmproto.ServiceSubscription) string { return l.CurrentCarrierNetwork }),
+		}
+		if len(lineOf["telephony.phone_number"])+len(lineOf["telephony.iccid"])+len(lineOf["telephony.carrier"]) == 0 {
+			return
+		}
+		// One line holds them all.
+		for i := range lines {
+			all := true
+			for _, holders := range lineOf {
+				if len(holders) > 0 && !slices.Contains(holders, i) {
+					all = false
+				}
+			}
+			if all {
+				return
+			}
+		}
+		t.Fatalf("the line's fields come from different lines: %v of %+v", lineOf, lines)
 	})
 }

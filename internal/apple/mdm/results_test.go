@@ -2,6 +2,8 @@ package mdm
 
 import (
 	"encoding/json"
+	"reflect"
+	"strings"
 	"testing"
 	"time"
 
@@ -96,6 +98,62 @@ func TestLocationObservations(t *testing.T) {
 		}
 		if got != c.want {
 			t.Errorf("%s: stored %q, want %q", c.name, got, c.want)
+		}
+	}
+}
+
+// TestTelephonyFromServiceSubscriptions: an answer to ServiceSubscriptions
+// fills the same telephony fields as the deprecated queries did. The line
+// (phone number, SIM, carrier) is the one the device prefers for data,
+// else for voice, else the first listed; the IMEI and MEID are those of
+// the first listed that names them. No subscription stores nothing,
+// and an answer to the deprecated queries, were both asked, comes first.
+func TestTelephonyFromServiceSubscriptions(t *testing.T) {
+	yes, no := true, false
+	physical := mdmproto.ServiceSubscription{PhoneNumber: "+49 1575 5550100", IMEI: "35 693803 564380 9", ICCID: "8949 0200 0012 3456 7890",
+		CurrentCarrierNetwork: "Telekom.de", IsDataPreferred: &no, IsVoicePreferred: &yes}
+	esim := mdmproto.ServiceSubscription{PhoneNumber: "+49 1520 5550199", IMEI: "35 693803 564381 7", ICCID: "8949 2200 0098 7654 3210",
+		CurrentCarrierNetwork: "Vodafone.de", IsDataPreferred: &yes, IsVoicePreferred: &no}
+	unflagged := func(s mdmproto.ServiceSubscription) mdmproto.ServiceSubscription {
+		s.IsDataPreferred, s.IsVoicePreferred = nil, nil
+		return s
+	}
+	line := func(s mdmproto.ServiceSubscription, imei string) map[string]any {
+		return map[string]any{"telephony.phone_number": s.PhoneNumber, "telephony.iccid": s.ICCID, "telephony.carrier": s.CurrentCarrierNetwork,
+			"telephony.imei": imei}
+	}
+	for _, c := range []struct {
+		name string
+		in   mdmproto.DeviceInformationResult
+		want map[string]any
+	}{
+		{"data on the eSIM", mdmproto.DeviceInformationResult{ServiceSubscriptions: []mdmproto.ServiceSubscription{physical, esim}},
+			line(esim, physical.IMEI)},
+		{"data preference unsaid, voice on the eSIM", mdmproto.DeviceInformationResult{ServiceSubscriptions: []mdmproto.ServiceSubscription{
+			unflagged(physical), {PhoneNumber: esim.PhoneNumber, ICCID: esim.ICCID, CurrentCarrierNetwork: esim.CurrentCarrierNetwork, IsVoicePreferred: &yes}}},
+			line(esim, physical.IMEI)},
+		{"no preference", mdmproto.DeviceInformationResult{ServiceSubscriptions: []mdmproto.ServiceSubscription{unflagged(esim), unflagged(physical)}},
+			line(esim, esim.IMEI)},
+		{"the first slot names no IMEI", mdmproto.DeviceInformationResult{ServiceSubscriptions: []mdmproto.ServiceSubscription{
+			{PhoneNumber: " ", IsDataPreferred: &yes}, esim}},
+			map[string]any{"telephony.imei": esim.IMEI}},
+		{"no SIM", mdmproto.DeviceInformationResult{ServiceSubscriptions: []mdmproto.ServiceSubscription{}}, map[string]any{}},
+		{"the deprecated queries' answer comes first", mdmproto.DeviceInformationResult{PhoneNumber: "+1 555 0100", IMEI: "01 234567 890123 4",
+			ServiceSubscriptions: []mdmproto.ServiceSubscription{esim}},
+			map[string]any{"telephony.phone_number": "+1 555 0100", "telephony.imei": "01 234567 890123 4", "telephony.iccid": esim.ICCID,
+				"telephony.carrier": esim.CurrentCarrierNetwork}},
+	} {
+		got := map[string]any{}
+		for _, o := range deviceInformationObservations(c.in) {
+			if strings.HasPrefix(o.Field, "telephony.") {
+				if _, twice := got[o.Field]; twice {
+					t.Errorf("%s: %s observed twice", c.name, o.Field)
+				}
+				got[o.Field] = o.Value
+			}
+		}
+		if !reflect.DeepEqual(got, c.want) {
+			t.Errorf("%s: %v, want %v", c.name, got, c.want)
 		}
 	}
 }

@@ -94,6 +94,21 @@ var (
 		ki("AvailableDeviceCapacity", "87")+kr("BatteryLevel", "0.81")+kb("IsSupervised", true)+
 		kb("IsActivationLockEnabled", false)+kv("WiFiMAC", "f0:18:98:0a:bc:de")+ki("CellularTechnology", "3")+
 		"</dict>"))
+	// An iPhone on iOS 17 with a physical SIM and an eSIM, its data on the
+	// eSIM; every subkey Apple documents, most of which Steward ignores.
+	serviceSubscriptionsRes = result("DeviceInformation", kraw("QueryResponses", "<dict>"+
+		kraw("ServiceSubscriptions", "<array><dict>"+
+			kv("Slot", "CTSubscriptionSlotOne")+kv("Label", "Primary")+kv("LabelID", "5B0E4D1A-7C2F-4E39-9A61-3D8B2F0C7E15")+
+			kv("IMEI", "35 693803 564380 9")+kv("ICCID", "8949 0200 0012 3456 7890")+kv("PhoneNumber", "+49 1575 5550100")+
+			kv("CurrentCarrierNetwork", "Telekom.de")+kv("SubscriberCarrierNetwork", "Telekom.de")+kv("CurrentMCC", "262")+
+			kv("CurrentMNC", "01")+kv("CarrierSettingsVersion", "59.0")+kb("IsDataPreferred", false)+kb("IsVoicePreferred", true)+
+			kb("IsRoaming", false)+
+			"</dict><dict>"+
+			kv("Slot", "CTSubscriptionSlotTwo")+kv("Label", "Business")+kv("EID", "89049032007008882600012345678901")+
+			kv("IMEI", "35 693803 564381 7")+kv("ICCID", "8949 2200 0098 7654 3210")+kv("PhoneNumber", "+49 1520 5550199")+
+			kv("CurrentCarrierNetwork", "Vodafone.de")+kb("IsDataPreferred", true)+kb("IsVoicePreferred", false)+kb("IsRoaming", true)+
+			"</dict></array>")+
+		"</dict>"))
 	securityInfoRes = result("SecurityInfo", kraw("SecurityInfo", "<dict>"+
 		ki("HardwareEncryptionCaps", "3")+kb("PasscodePresent", true)+kb("PasscodeCompliant", true)+
 		kb("PasscodeCompliantWithProfiles", false)+ki("PasscodeLockGracePeriodEnforced", "0")+

@@ -32,7 +32,11 @@ func FuzzDecodeResult(f *testing.F) {
 		result("DeviceLocation", kr("Latitude", "nan"), kr("Longitude", "+infinity")),
 		result("DeviceLocation", kr("Latitude", "-180"), kr("Longitude", "-180"), kr("HorizontalAccuracy", "-1"),
 			kraw("Timestamp", "<date>2026-11-23T10:15:30Z</date>")),
-		result("InstalledApplicationList"), result("ManagedApplicationList", kraw("ManagedApplicationList", "<dict/>"))} {
+		result("InstalledApplicationList"), result("ManagedApplicationList", kraw("ManagedApplicationList", "<dict/>")),
+		serviceSubscriptionsRes,
+		result("DeviceInformation", kraw("QueryResponses", "<dict>"+kraw("ServiceSubscriptions", "<array/>")+"</dict>")),
+		result("DeviceInformation", kraw("QueryResponses", "<dict>"+kraw("ServiceSubscriptions",
+			"<array><dict>"+ki("PhoneNumber", "4915755550100")+kv("IsDataPreferred", "yes")+"</dict><string>x</string></array>")+"</dict>"))} {
 		f.Add(seed)
 	}
 	f.Fuzz(func(t *testing.T, body []byte) {
@@ -52,6 +56,9 @@ func FuzzDecodeResult(f *testing.F) {
 		alone := r
 		alone.payloads = nil
 		sameAnswer(t, "DeviceInformation", DecodeDeviceInformation, r, alone)
+		if info, err := DecodeDeviceInformation(r); err == nil && len(info.ServiceSubscriptions) > MaxServiceSubscriptions {
+			t.Fatalf("decoded %d subscriptions, more than %d", len(info.ServiceSubscriptions), MaxServiceSubscriptions)
+		}
 		sameAnswer(t, "SecurityInfo", DecodeSecurityInfo, r, alone)
 		sameAnswer(t, "InstalledApplicationList", DecodeInstalledApplicationList, r, alone)
 		sameAnswer(t, "ManagedApplicationList", DecodeManagedApplicationList, r, alone)

@@ -36,6 +36,7 @@ var queryRules = map[string]queryRule{
 	"PhoneNumber":               {AccessNetworkInformation, true},
 	"ICCID":                     {AccessNetworkInformation, true},
 	"CurrentCarrierNetwork":     {AccessNetworkInformation, true},
+	"ServiceSubscriptions":      {AccessNetworkInformation, true},
 }
 
 func ruleOf(query string) queryRule {

@@ -78,7 +78,30 @@ type DeviceInformationResult struct {
 	AwaitingConfiguration            *bool   `plist:"AwaitingConfiguration,omitempty"`
 	PINRequiredForDeviceLock         *bool   `plist:"PINRequiredForDeviceLock,omitempty"`
 	PINRequiredForEraseDevice        *bool   `plist:"PINRequiredForEraseDevice,omitempty"`
+	// ServiceSubscriptions replaces the telephony keys Apple deprecated in
+	// iOS 16 (iOS 12 and later): one entry per cellular subscription.
+	ServiceSubscriptions []ServiceSubscription `plist:"ServiceSubscriptions,omitempty"`
 }
+
+// ServiceSubscription is one entry of the ServiceSubscriptions answer
+// (information.device.yaml, ServiceSubscriptionProperty): the subkeys
+// Steward keeps, and the two that say which subscription the device
+// prefers. The others (EID, Label, Slot, the MCC and MNC, roaming,
+// carrier settings) are not read: Steward keeps none of them.
+type ServiceSubscription struct {
+	CurrentCarrierNetwork string `plist:"CurrentCarrierNetwork,omitempty"`
+	ICCID                 string `plist:"ICCID,omitempty"`
+	IMEI                  string `plist:"IMEI,omitempty"`
+	MEID                  string `plist:"MEID,omitempty"`
+	PhoneNumber           string `plist:"PhoneNumber,omitempty"`
+	IsDataPreferred       *bool  `plist:"IsDataPreferred,omitempty"`
+	IsVoicePreferred      *bool  `plist:"IsVoicePreferred,omitempty"`
+}
+
+// MaxServiceSubscriptions bounds a ServiceSubscriptions answer. A device
+// has a SIM slot or two, each with a subscription active at a time; a
+// list far longer is no device's.
+const MaxServiceSubscriptions = 16
 
 // deviceInformationKeys pairs each key of DeviceInformationResult, as its
 // plist tag names it, with its field.
@@ -159,6 +182,12 @@ func DecodeDeviceInformation(r Result) (DeviceInformationResult, error) {
 	}
 	if w.QueryResponses == nil {
 		return DeviceInformationResult{}, fmt.Errorf("decode %s result: %w", RequestDeviceInformation, missing("QueryResponses"))
+	}
+	// The shape of each entry the plist decoder checked (an array of
+	// dictionaries, strings and booleans where Apple documents them).
+	if n := len(w.QueryResponses.ServiceSubscriptions); n > MaxServiceSubscriptions {
+		return DeviceInformationResult{}, fmt.Errorf("decode %s result: %w: ServiceSubscriptions lists %d subscriptions, limit %d",
+			RequestDeviceInformation, ErrMalformed, n, MaxServiceSubscriptions)
 	}
 	return *w.QueryResponses, nil
 }

@@ -97,6 +97,64 @@ func TestDecodeDeviceInformation(t *testing.T) {
 	}
 }
 
+// TestDecodeServiceSubscriptions: the ServiceSubscriptions answer decodes
+// entry by entry, in the order the device lists them, with the subkeys
+// Steward reads; it is an answer like any other, dropped unless asked.
+func TestDecodeServiceSubscriptions(t *testing.T) {
+	info, err := DecodeDeviceInformation(mustResult(t, serviceSubscriptionsRes))
+	if err != nil {
+		t.Fatal(err)
+	}
+	yes, no := true, false
+	want := []ServiceSubscription{
+		{CurrentCarrierNetwork: "Telekom.de", ICCID: "8949 0200 0012 3456 7890", IMEI: "35 693803 564380 9", PhoneNumber: "+49 1575 5550100",
+			IsDataPreferred: &no, IsVoicePreferred: &yes},
+		{CurrentCarrierNetwork: "Vodafone.de", ICCID: "8949 2200 0098 7654 3210", IMEI: "35 693803 564381 7", PhoneNumber: "+49 1520 5550199",
+			IsDataPreferred: &yes, IsVoicePreferred: &no},
+	}
+	if !reflect.DeepEqual(info.ServiceSubscriptions, want) {
+		t.Errorf("ServiceSubscriptions = %+v, want %+v", info.ServiceSubscriptions, want)
+	}
+	// No SIM: an empty list, an answer that names no subscription.
+	empty := result("DeviceInformation", kraw("QueryResponses", "<dict>"+kraw("ServiceSubscriptions", "<array/>")+"</dict>"))
+	if info, err := DecodeDeviceInformation(mustResult(t, empty)); err != nil || info.ServiceSubscriptions == nil || len(info.ServiceSubscriptions) != 0 {
+		t.Errorf("an empty list: %+v, %v", info.ServiceSubscriptions, err)
+	}
+	if dropped := info.Only([]string{"IMEI", "PhoneNumber"}); dropped != 1 || info.ServiceSubscriptions != nil {
+		t.Errorf("not asked: dropped %d, kept %+v", dropped, info.ServiceSubscriptions)
+	}
+}
+
+// TestMalformedServiceSubscriptionsIsBadInput: a ServiceSubscriptions that
+// is not Apple's array of dictionaries, with strings and booleans where
+// Apple documents them, or that lists more subscriptions than a device
+// has, fails the whole answer as the device's fault, both from the
+// envelope's pass and from the body alone.
+func TestMalformedServiceSubscriptionsIsBadInput(t *testing.T) {
+	sub := func(entries ...string) string { return "<dict>" + strings.Join(entries, "") + "</dict>" }
+	many := strings.Repeat(sub(kv("PhoneNumber", "+49 1575 5550100")), MaxServiceSubscriptions+1)
+	for name, value := range map[string]string{
+		"a string":                     "<string>Telekom.de</string>",
+		"a dictionary":                 sub(kv("PhoneNumber", "+49 1575 5550100")),
+		"an array of strings":          "<array><string>+49 1575 5550100</string></array>",
+		"a phone number as a number":   "<array>" + sub(ki("PhoneNumber", "4915755550100")) + "</array>",
+		"an IMEI as an array":          "<array>" + sub(kraw("IMEI", "<array/>")) + "</array>",
+		"a preference as a string":     "<array>" + sub(kv("IsDataPreferred", "yes")) + "</array>",
+		"more subscriptions than SIMs": "<array>" + many + "</array>",
+	} {
+		body := result("DeviceInformation", kraw("QueryResponses", "<dict>"+kv("OSVersion", "17.4.1")+kraw("ServiceSubscriptions", value)+"</dict>"))
+		r := mustResult(t, body)
+		alone := r
+		alone.payloads = nil
+		for pass, r := range map[string]Result{"envelope": r, "alone": alone} {
+			got, err := DecodeDeviceInformation(r)
+			if !errors.Is(err, ErrMalformed) || !IsBadInput(err) || !reflect.DeepEqual(got, DeviceInformationResult{}) {
+				t.Errorf("%s (%s): %d subscriptions, %v; want nothing and ErrMalformed", name, pass, len(got.ServiceSubscriptions), err)
+			}
+		}
+	}
+}
+
 // TestDeviceInformationOnlyWhatWasAsked: answers to keys the command did
 // not ask are dropped and counted, whatever their type; the asked ones stay.
 func TestDeviceInformationOnlyWhatWasAsked(t *testing.T) {
