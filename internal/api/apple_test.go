@@ -289,20 +289,33 @@ func TestUserChannelLookupAPI(t *testing.T) {
 			t.Fatalf("anna's access record on the portal: %+v; want the lookup on %s", recs, dev.ID)
 		}
 
-		// A Mac's short name is nobody Steward knows: the same answer, no record.
+		// A Mac's short name is nobody Steward knows: the same answer, no
+		// record; nor is an address in a form no device sends.
+		e.must(200, e.owner, "POST", channels+"/lookup", lookup("<anna@acme.test>", why), &found)
+		if len(found.Items) != 0 || len(portalRecord()) != 1 {
+			t.Errorf("looking up a quoted address: %+v, %d records of anna's; want nothing found and no record", found, len(portalRecord()))
+		}
 		e.must(200, e.owner, "POST", channels+"/lookup", lookup("jdoe", why), &found)
-		if len(found.Items) != 0 || len(lookups()) != 2 || len(portalRecord()) != 1 {
+		if len(found.Items) != 0 || len(lookups()) != 3 || len(portalRecord()) != 1 {
 			t.Errorf("looking up an unknown account: %+v, %d lookups audited, %d records of anna's", found, len(lookups()), len(portalRecord()))
 		}
 		e.must(200, e.owner, "GET", channels, nil, &found)
-		if len(found.Items) != 1 || len(lookups()) != 2 {
+		if len(found.Items) != 1 || len(lookups()) != 3 {
 			t.Errorf("listing every channel: %+v, %d lookups audited", found, len(lookups()))
 		}
-		if r := e.do(e.owner, "POST", channels+"/lookup", lookup("", why)); r.status != 400 || len(lookups()) != 2 {
+		// Naming a person who used the device is what a reveal does: the
+		// roles that see devices without revealing anything may not ask.
+		for _, role := range []string{"auditor", "readonly"} {
+			_, secret := e.admin(e.rootID, role+"@acme.test", role)
+			if r := e.do(secret, "POST", channels+"/lookup", lookup("anna@acme.test", why)); r.status != 403 || len(lookups()) != 3 {
+				t.Errorf("a lookup by the %s role: %d %s; want 403 and nothing audited", role, r.status, r.body)
+			}
+		}
+		if r := e.do(e.owner, "POST", channels+"/lookup", lookup("", why)); r.status != 400 || len(lookups()) != 3 {
 			t.Errorf("a lookup without an account: %d %s, %d lookups audited; want 400", r.status, r.body, len(lookups()))
 		}
 		// The account and the reason stay out of URLs, and so of proxies' logs.
-		if r := e.do(e.owner, "GET", channels+"?account=anna%40acme.test", nil); r.status != 400 || len(lookups()) != 2 {
+		if r := e.do(e.owner, "GET", channels+"?account=anna%40acme.test", nil); r.status != 400 || len(lookups()) != 3 {
 			t.Errorf("a lookup in the query string: %d %s, %d lookups audited; want 400 pointing to the body", r.status, r.body, len(lookups()))
 		}
 	})

@@ -391,7 +391,7 @@ var exportHTML = template.Must(template.New("export").Parse(`<!doctype html>
 <h2>Your consents</h2><ul>{{range .Consents}}<li>{{.Ownership}} notice version {{.NoticeVersion}} ({{.Language}}), accepted {{.AcceptedAt.Format "2006-01-02"}} by {{.Method}}{{if not .WithdrawnAt.IsZero}}, withdrawn {{.WithdrawnAt.Format "2006-01-02"}}{{end}}
 {{if .Summary}}<details><summary>The summary you were shown</summary><pre>{{.Summary}}</pre></details>{{else if .SummaryUnverified}} (the summary kept for this consent could not be verified, so it is not shown){{else if eq .Shown "outside-steward"}} (recorded by your organisation; you were not shown it in Steward){{end}}</li>{{else}}<li>none</li>{{end}}</ul>
 <h2>Who looked at your data</h2><table><tr><th>When</th><th>Who</th><th>What</th><th>Why</th></tr>
-{{range .AccessRecord}}<tr><td>{{.At.Format "2006-01-02 15:04"}}</td><td>{{.Actor}}</td><td>{{.Action}}: {{range .Fields}}{{.}} {{end}}</td><td>{{.Reason}}</td></tr>{{end}}</table>
+{{range .AccessRecord}}<tr><td>{{.At.Format "2006-01-02 15:04"}}</td><td>{{.Actor}}</td><td>{{.Action}}{{with .DeviceID}} (device {{.}}){{end}}: {{range .Fields}}{{.}} {{end}}</td><td>{{.Reason}}</td></tr>{{end}}</table>
 <h2>Messages sent to you</h2><ul>{{range .Notifications}}<li>{{.CreatedAt.Format "2006-01-02"}}: {{.Title}} ({{.State}})</li>{{else}}<li>none</li>{{end}}</ul>
 <p>{{len .AuditEntries}} audit log entries concern you or your devices; they are listed in data.json.</p>
 </body></html>

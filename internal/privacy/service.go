@@ -1,6 +1,7 @@
 package privacy
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -444,18 +445,32 @@ func (s *Service) FindSubjectByEmail(ctx context.Context, tenantID, email string
 // the e-mail's namespace. known is false when it is nobody's: not an
 // address (a Mac's local short name), no one's here, or an erased
 // person's, whose indexes are gone.
+//
+// Only a plain address counts, as a device sends it: a form only the mail
+// parser accepts ("<anna@x>", a comment) could never name a channel. The
+// person is locked (Subjects().Lock), so an erasure racing the question
+// either finishes first, and they are nobody, or waits for the record to
+// be written and then removes it with the rest.
 func (s *Service) AccountHolder(ctx context.Context, q store.Queries, tenantID, account string) (sub store.Subject, known bool, err error) {
 	norm, err := NormaliseEmail(account)
-	if err != nil {
+	if err != nil || norm != strings.ToLower(strings.TrimSpace(account)) {
 		return store.Subject{}, false, nil
 	}
 	idx, err := s.vault.BlindIndex(ctx, q, tenantID, "user.email", norm)
 	if err != nil {
 		return store.Subject{}, false, err
 	}
-	sub, err = q.Subjects().GetByAccountIndex(ctx, tenantID, idx)
+	found, err := q.Subjects().GetByAccountIndex(ctx, tenantID, idx)
 	if errors.Is(err, store.ErrNotFound) {
 		return store.Subject{}, false, nil
+	}
+	if err != nil {
+		return store.Subject{}, false, err
+	}
+	sub, err = q.Subjects().Lock(ctx, tenantID, found.ID)
+	if errors.Is(err, store.ErrNotFound) || err == nil && (sub.State == store.SubjectErased ||
+		!bytes.Equal(sub.EmailIndex, idx) && !bytes.Equal(sub.AppleIDIndex, idx)) {
+		return store.Subject{}, false, nil // erased, or renamed, meanwhile
 	}
 	return sub, err == nil, err
 }

@@ -209,9 +209,18 @@ func (s *Service) Reveal(ctx context.Context, tenantID, deviceID string, in Reve
 			return err
 		}
 		if d.SubjectID != "" {
-			if err := q.Access().Add(ctx, []store.AccessRecord{{ID: store.NewID(), TenantID: tenantID, SubjectID: d.SubjectID,
-				DeviceID: deviceID, Actor: actorRef(v.Actor), Action: "reveal", Fields: fields, Reason: reason, At: now}}); err != nil {
+			// Locked, so an erasure of the person either finished first
+			// (nothing of theirs is left to see) or waits and then removes
+			// this record with the rest.
+			sub, err := q.Subjects().Lock(ctx, tenantID, d.SubjectID)
+			if err != nil && !errors.Is(err, store.ErrNotFound) {
 				return err
+			}
+			if err == nil && sub.State != store.SubjectErased {
+				if err := q.Access().Add(ctx, []store.AccessRecord{{ID: store.NewID(), TenantID: tenantID, SubjectID: d.SubjectID,
+					DeviceID: deviceID, Actor: actorRef(v.Actor), Action: "reveal", Fields: fields, Reason: reason, At: now}}); err != nil {
+					return err
+				}
 			}
 		}
 		e := v.Actor.Entry(tenantID, "privacy.reveal", "device", deviceID, audit.OutcomeSuccess)
