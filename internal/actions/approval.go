@@ -133,18 +133,20 @@ func (s *Service) expire(ctx context.Context, q store.Queries, a store.Approval,
 
 // withoutFixNote is what a locate whose device answered without a fix
 // tells the admin: done, since the device did what it was asked, but
-// nowhere new, and since when the location it shows is known. Only the
-// time is read, never the location.
+// nowhere new, and when the location Steward held at that moment had been
+// received. The note is kept with the action, so it says "then": that
+// location expires, or goes with an erasure, on its own. Only the time is
+// read, never the location.
 func (s *Service) withoutFixNote(ctx context.Context, q store.Queries, cmd store.Command) (string, error) {
 	at, ok, err := mdm.LastLocationAt(ctx, q, cmd.TenantID, cmd.DeviceID, s.clock())
 	if err != nil {
 		return "", err
 	}
-	note := "the device answered without a location fix: no location was stored"
+	note := "the device answered without a location fix, so no location was stored"
 	if !ok {
-		return note + ", and none from before is kept", nil
+		return note + "; Steward then held none from before", nil
 	}
-	return note + "; the last known location, received " + privacy.ExportTime(at) + ", stays", nil
+	return note + "; the location Steward then held had been received " + privacy.ExportTime(at), nil
 }
 
 // CommandFinished follows a device's answer to an action's command: the

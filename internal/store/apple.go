@@ -383,8 +383,10 @@ type Command struct {
 	Attempts    int
 	// Unanswered counts the deliveries since the last answer (NotNow is an
 	// answer) that the device did not answer: 0 on a first delivery.
-	Unanswered  int
-	ErrorChain  string // JSON, from an Error status
+	Unanswered int
+	// ErrorChain is JSON: the device's, from an Error status, or
+	// Steward's own note on an acknowledged one (a locate without a fix).
+	ErrorChain  string
 	CreatedAt   time.Time
 	SentAt      time.Time
 	CompletedAt time.Time

@@ -37,9 +37,9 @@ func TestDeviceInformationAsksWhatTheOwnerAccepted(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			// On iOS 18, as the simulated device runs, ServiceSubscriptions
-			// answers for the IMEI.
-			if asked := slices.Contains(cmds[0].Queries, "ServiceSubscriptions"); asked != wantIMEI {
+			// A personal device is asked the deprecated query even on iOS 18,
+			// as the simulated device runs.
+			if asked := slices.Contains(cmds[0].Queries, "IMEI"); asked != wantIMEI {
 				t.Errorf("%s: IMEI asked %v, want %v (queries %v)", when, asked, wantIMEI, cmds[0].Queries)
 			}
 			if _, err := d.Poll(f.ctx); err != nil {

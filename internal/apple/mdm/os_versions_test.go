@@ -233,7 +233,7 @@ func TestTelephonyQueriesByVersion(t *testing.T) {
 		{"a device of unknown platform", withTelephony, device("", "corporate", "17.5"), mdm.DeviceFacts{}, deprecated},
 		{"a corporate Mac", withTelephony, device("macos", "corporate", "15.1"), mdm.DeviceFacts{}, nil},
 		{"a personal iPhone by default", privacy.Settings{Policy: privacy.DefaultPolicy()}, device("ios", "personal", "18.1"), withNetwork, nil},
-		{"a personal iPhone, telephony allowed", withTelephony, device("ios", "personal", "18.1"), withNetwork, []string{"ServiceSubscriptions"}},
+		{"a personal iPhone, telephony allowed", withTelephony, device("ios", "personal", "18.1"), withNetwork, deprecated},
 		{"a personal iPhone on iOS 15, telephony allowed", withTelephony, device("ios", "personal", "15.8"), withNetwork, deprecated},
 		{"a personal iPhone without the network right", withTelephony, device("ios", "personal", "18.1"), noNetwork, []string{"IMEI", "MEID"}},
 		{"a User Enrollment, telephony allowed", withTelephony, device("ios", "user_enrolled", "18.1"), mdm.DeviceFacts{}, nil},

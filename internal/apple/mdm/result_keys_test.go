@@ -159,7 +159,7 @@ func TestLocateWithoutFixTellsTheAdmin(t *testing.T) {
 		fix := map[string]any{"Latitude": 52.52, "Longitude": 13.405, "HorizontalAccuracy": 35.0, "Timestamp": f.now.Format(time.RFC3339)}
 
 		a, cmd := locate(noFix)
-		if a.State != store.ActionDone || !strings.Contains(a.Error, "without a location fix") || !strings.Contains(a.Error, "none from before") {
+		if a.State != store.ActionDone || !strings.Contains(a.Error, "without a location fix") || !strings.Contains(a.Error, "held none") {
 			t.Errorf("never located, then no fix: the action is %s, %q", a.State, a.Error)
 		}
 		if cmd.State != store.CommandAcknowledged || !mdm.AnsweredWithoutFix(cmd) || mdm.ErrorSummary(cmd.ErrorChain) == "" {

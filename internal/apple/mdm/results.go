@@ -91,20 +91,20 @@ func deviceInformationObservations(r mdmproto.DeviceInformationResult) []privacy
 }
 
 // subscriptionsOf picks, of a ServiceSubscriptions answer, the subscription
-// whose line the inventory shows (phone number, SIM, carrier): the one the
-// device prefers for data, else for voice, else the first listed; and the
-// equipment identifiers (IMEI, MEID) of the first listed that names them,
-// so that they stay put when the employee switches the line they use for
-// data. A device with no subscription (no SIM, a Wi-Fi iPad) answers an
-// empty list, which tells nothing.
+// whose line the inventory shows (phone number, SIM, carrier, all from
+// that one line): the one the device prefers for calls, else for data,
+// else the first listed, so that switching the data line does not flip
+// the phone number; and the equipment identifiers (IMEI, MEID) of the
+// first listed that names them. A device with no subscription (no SIM, a
+// Wi-Fi iPad) answers an empty list, which tells nothing.
 func subscriptionsOf(subs []mdmproto.ServiceSubscription) (line, equipment mdmproto.ServiceSubscription) {
 	if len(subs) == 0 {
 		return line, equipment
 	}
 	line = subs[0]
-	if i := slices.IndexFunc(subs, func(s mdmproto.ServiceSubscription) bool { return isTrue(s.IsDataPreferred) }); i >= 0 {
+	if i := slices.IndexFunc(subs, func(s mdmproto.ServiceSubscription) bool { return isTrue(s.IsVoicePreferred) }); i >= 0 {
 		line = subs[i]
-	} else if i := slices.IndexFunc(subs, func(s mdmproto.ServiceSubscription) bool { return isTrue(s.IsVoicePreferred) }); i >= 0 {
+	} else if i := slices.IndexFunc(subs, func(s mdmproto.ServiceSubscription) bool { return isTrue(s.IsDataPreferred) }); i >= 0 {
 		line = subs[i]
 	}
 	for _, s := range subs {
@@ -274,7 +274,7 @@ func LastLocationAt(ctx context.Context, q store.Queries, tenantID, deviceID str
 
 func firstNonEmpty(s ...string) string {
 	for _, x := range s {
-		if x != "" {
+		if strings.TrimSpace(x) != "" {
 			return x
 		}
 	}

@@ -104,8 +104,8 @@ func TestLocationObservations(t *testing.T) {
 
 // TestTelephonyFromServiceSubscriptions: an answer to ServiceSubscriptions
 // fills the same telephony fields as the deprecated queries did. The line
-// (phone number, SIM, carrier) is the one the device prefers for data,
-// else for voice, else the first listed; the IMEI and MEID are those of
+// (phone number, SIM, carrier) is the one the device prefers for calls,
+// else for data, else the first listed; the IMEI and MEID are those of
 // the first listed that names them. No subscription stores nothing,
 // and an answer to the deprecated queries, were both asked, comes first.
 func TestTelephonyFromServiceSubscriptions(t *testing.T) {
@@ -127,15 +127,15 @@ func TestTelephonyFromServiceSubscriptions(t *testing.T) {
 		in   mdmproto.DeviceInformationResult
 		want map[string]any
 	}{
-		{"data on the eSIM", mdmproto.DeviceInformationResult{ServiceSubscriptions: []mdmproto.ServiceSubscription{physical, esim}},
-			line(esim, physical.IMEI)},
-		{"data preference unsaid, voice on the eSIM", mdmproto.DeviceInformationResult{ServiceSubscriptions: []mdmproto.ServiceSubscription{
-			unflagged(physical), {PhoneNumber: esim.PhoneNumber, ICCID: esim.ICCID, CurrentCarrierNetwork: esim.CurrentCarrierNetwork, IsVoicePreferred: &yes}}},
+		{"calls on the physical SIM, data on the eSIM", mdmproto.DeviceInformationResult{ServiceSubscriptions: []mdmproto.ServiceSubscription{physical, esim}},
+			line(physical, physical.IMEI)},
+		{"voice preference unsaid, data on the eSIM", mdmproto.DeviceInformationResult{ServiceSubscriptions: []mdmproto.ServiceSubscription{
+			unflagged(physical), {PhoneNumber: esim.PhoneNumber, ICCID: esim.ICCID, CurrentCarrierNetwork: esim.CurrentCarrierNetwork, IsDataPreferred: &yes}}},
 			line(esim, physical.IMEI)},
 		{"no preference", mdmproto.DeviceInformationResult{ServiceSubscriptions: []mdmproto.ServiceSubscription{unflagged(esim), unflagged(physical)}},
 			line(esim, esim.IMEI)},
 		{"the first slot names no IMEI", mdmproto.DeviceInformationResult{ServiceSubscriptions: []mdmproto.ServiceSubscription{
-			{PhoneNumber: " ", IsDataPreferred: &yes}, esim}},
+			{PhoneNumber: " ", IsVoicePreferred: &yes}, esim}},
 			map[string]any{"telephony.imei": esim.IMEI}},
 		{"no SIM", mdmproto.DeviceInformationResult{ServiceSubscriptions: []mdmproto.ServiceSubscription{}}, map[string]any{}},
 		{"the deprecated queries' answer comes first", mdmproto.DeviceInformationResult{PhoneNumber: "+1 555 0100", IMEI: "01 234567 890123 4",
