@@ -53,6 +53,7 @@ func testActionPurge(t *testing.T, st store.Store) {
 		// A newer lock whose PIN the Mac took stands for this one.
 		withPIN(action(a.ID, mac, "lock", store.ActionDone, old)),
 		action(a.ID, leaving, "lock", store.ActionDone, old), // only its removals count its attempts
+		action(a.ID, phone, "retire", store.ActionFailed, old), // a device not leaving counts none
 	}
 	kept := []store.DeviceAction{
 		action(a.ID, phone, "lock", store.ActionDone, recent),
