@@ -52,7 +52,7 @@ func testActionPurge(t *testing.T, st store.Store) {
 		awaiting("approval-purged-since"),
 		// A newer lock whose PIN the Mac took stands for this one.
 		withPIN(action(a.ID, mac, "lock", store.ActionDone, old)),
-		action(a.ID, leaving, "lock", store.ActionDone, old), // only its removals count its attempts
+		action(a.ID, leaving, "lock", store.ActionDone, old),   // only its removals count its attempts
 		action(a.ID, phone, "retire", store.ActionFailed, old), // a device not leaving counts none
 	}
 	kept := []store.DeviceAction{
