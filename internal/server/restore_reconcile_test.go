@@ -2,18 +2,14 @@ package server
 
 import (
 	"bytes"
-	"encoding/base64"
 	"errors"
 	"fmt"
 	"sync"
 	"testing"
 	"time"
 
-	"github.com/google/uuid"
-
 	"github.com/steward-mdm/steward/internal/api"
 	"github.com/steward-mdm/steward/internal/backup"
-	"github.com/steward-mdm/steward/internal/privacy"
 	"github.com/steward-mdm/steward/internal/sim"
 	"github.com/steward-mdm/steward/internal/store"
 	"github.com/steward-mdm/steward/internal/store/sqlstore"
@@ -31,17 +27,7 @@ func TestRestoreUndoesNoDeletionNorRevocation(t *testing.T) {
 		provider := f.tenant
 		var link api.NewEnrolmentView
 		f.must(201, f.owner, "POST", f.path("/enrolments"), api.EnrolmentRequest{Ownership: "corporate"}, &link)
-		var customer api.TenantView
-		f.must(201, f.owner, "POST", f.path("/customers"), api.TenantCreateRequest{Name: "Leaving Customer"}, &customer)
-		f.tenant = customer.ID
-		f.must(201, f.owner, "POST", f.path("/privacy/notices"), api.NoticeRequest{Ownership: "corporate",
-			Translations: []privacy.Translation{{Language: "en", Title: "Devices", Body: "What we manage."}}}, nil)
-		pem, err := sim.PushCertificatePEM("com.apple.mgmt.External." + uuid.NewString())
-		if err != nil {
-			t.Fatal(err)
-		}
-		f.must(200, f.owner, "PUT", f.path("/apple/push-certificate"), api.PushCertificateRequest{Certificate: base64.StdEncoding.EncodeToString(pem)}, nil)
-		phone, phoneID := f.enrol("corporate", "", "", nil)
+		customer, phone, phoneID := f.customerWithPhone()
 
 		// The backup holds the customer with its phone still enrolled.
 		var file bytes.Buffer
@@ -144,41 +130,54 @@ func TestRacingCreationAfterDeletionIsSwept(t *testing.T) {
 	})
 }
 
-// TestNodesReconcilingAtOnce: every node runs the pass at start and every
-// hour; nodes running it together over the same restored customers delete
-// each once, and none reports the others' work as a failure.
+// TestNodesReconcilingAtOnce: every node reconciles at start (and the
+// tenant pass every hour); nodes running it together over the same
+// restored customers and links delete or revoke each once, and none
+// reports the others' work as a failure.
 func TestNodesReconcilingAtOnce(t *testing.T) {
 	storetest.ForEachEngine(t, func(t *testing.T, st store.Store) {
 		f := newFleet(t, st)
-		var ids []string
+		var ids, links []string
 		for i := range 6 {
 			var c api.TenantView
 			f.must(201, f.owner, "POST", f.path("/customers"), api.TenantCreateRequest{Name: fmt.Sprintf("Customer %d", i)}, &c)
 			ids = append(ids, c.ID)
+			var link api.NewEnrolmentView
+			f.must(201, f.owner, "POST", f.path("/enrolments"), api.EnrolmentRequest{Ownership: "corporate"}, &link)
+			links = append(links, link.Enrolment.ID)
 		}
 		var file bytes.Buffer
 		db := st.(*sqlstore.DB)
 		if _, err := backup.Create(f.ctx, db, f.app.Sealer, &file, nil); err != nil {
 			t.Fatal(err)
 		}
-		for _, id := range ids {
+		for i, id := range ids {
 			f.must(204, f.owner, "DELETE", "/api/v1/tenants/"+id, nil, nil)
+			f.must(200, f.owner, "DELETE", f.path("/enrolments/"+links[i]), nil, nil)
 		}
 		if _, err := backup.Restore(f.ctx, db, f.app.Sealer, bytes.NewReader(file.Bytes()), nil); err != nil {
 			t.Fatal(err)
 		}
 		var wg sync.WaitGroup
-		counts, errs := make([]int, 3), make([]error, 3)
-		for i := range counts {
-			wg.Go(func() { counts[i], errs[i] = f.app.IAM.ReconcileDeletedTenants(f.ctx) })
+		tenants, tenantErrs := make([]int, 3), make([]error, 3)
+		revoked, linkErrs := make([]int, 3), make([]error, 3)
+		for i := range tenants {
+			wg.Go(func() { tenants[i], tenantErrs[i] = f.app.IAM.ReconcileDeletedTenants(f.ctx) })
+			wg.Go(func() { revoked[i], linkErrs[i] = f.app.MDM.ReconcileRevokedLinks(f.ctx) })
 		}
 		wg.Wait()
-		if err := errors.Join(errs...); err != nil || counts[0]+counts[1]+counts[2] != len(ids) {
-			t.Fatalf("three passes at once deleted %v tenants (want %d in all): %v", counts, len(ids), err)
+		if err := errors.Join(tenantErrs...); err != nil || tenants[0]+tenants[1]+tenants[2] != len(ids) {
+			t.Fatalf("three passes at once deleted %v tenants (want %d in all): %v", tenants, len(ids), err)
 		}
-		for _, id := range ids {
+		if err := errors.Join(linkErrs...); err != nil || revoked[0]+revoked[1]+revoked[2] != len(links) {
+			t.Fatalf("three passes at once revoked %v links (want %d in all): %v", revoked, len(links), err)
+		}
+		for i, id := range ids {
 			if _, err := st.Read().Tenants().Get(f.ctx, id); !errors.Is(err, store.ErrNotFound) {
 				t.Errorf("customer %s is back (%v)", id, err)
+			}
+			if e, err := st.Read().Enrolments().Get(f.ctx, f.tenant, links[i]); err != nil || e.State != store.EnrolmentRevoked {
+				t.Errorf("link %s is %s (%v)", links[i], e.State, err)
 			}
 		}
 	})

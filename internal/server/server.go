@@ -342,7 +342,7 @@ func (a *App) runJobs(ctx context.Context) {
 	}
 	t := time.NewTicker(time.Hour)
 	defer t.Stop()
-	for {
+	for first := true; ; first = false {
 		if n, err := a.IAM.PurgeSessions(ctx); err != nil && ctx.Err() == nil {
 			a.Log.Warn("purging ended sessions failed", "error", err.Error())
 		} else if n > 0 {
@@ -353,11 +353,14 @@ func (a *App) runJobs(ctx context.Context) {
 		} else if n > 0 {
 			a.Log.Info("purged expired SCEP challenges", "count", n)
 		}
-		// Also forgets the keys a creation racing a tenant's deletion wrote.
-		if n, err := a.IAM.ReconcileDeletedTenants(ctx); err != nil && ctx.Err() == nil {
-			a.Log.Warn("sweeping deleted tenants failed", "error", err.Error())
-		} else if n > 0 {
-			a.Log.Warn("deleted again tenants that a restored backup had brought back", "count", n)
+		// Also removes what a request racing a tenant's deletion wrote; at
+		// start ReconcileRestore has just run it.
+		if !first {
+			if n, err := a.IAM.ReconcileDeletedTenants(ctx); err != nil && ctx.Err() == nil {
+				a.Log.Warn("sweeping deleted tenants failed", "error", err.Error())
+			} else if n > 0 {
+				a.Log.Warn("deleted again tenants that a restored backup had brought back", "count", n)
+			}
 		}
 		if n, err := a.MDM.PurgeEndedRevocations(ctx); err != nil && ctx.Err() == nil {
 			a.Log.Warn("purging the tombstones of expired revoked links failed", "error", err.Error())

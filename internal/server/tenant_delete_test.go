@@ -22,17 +22,7 @@ func TestDeletingACustomerForgetsItsDevicesAndKeys(t *testing.T) {
 	storetest.ForEachEngine(t, func(t *testing.T, st store.Store) {
 		f := newFleet(t, st)
 		provider := f.tenant
-		var customer api.TenantView
-		f.must(201, f.owner, "POST", f.path("/customers"), api.TenantCreateRequest{Name: "Leaving Customer"}, &customer)
-		f.tenant = customer.ID
-		f.must(201, f.owner, "POST", f.path("/privacy/notices"), api.NoticeRequest{Ownership: "corporate",
-			Translations: []privacy.Translation{{Language: "en", Title: "Devices", Body: "What we manage."}}}, nil)
-		pem, err := sim.PushCertificatePEM("com.apple.mgmt.External." + uuid.NewString())
-		if err != nil {
-			t.Fatal(err)
-		}
-		f.must(200, f.owner, "PUT", f.path("/apple/push-certificate"), api.PushCertificateRequest{Certificate: base64.StdEncoding.EncodeToString(pem)}, nil)
-		phone, phoneID := f.enrol("corporate", "", "", nil)
+		customer, phone, phoneID := f.customerWithPhone()
 		settings := st.Read().Settings()
 		tenantKeys := []string{"scep-ca:" + customer.ID, "scep-issuer:" + customer.ID, "apns-cert:" + customer.ID}
 		for _, k := range tenantKeys {
@@ -71,4 +61,23 @@ func TestDeletingACustomerForgetsItsDevicesAndKeys(t *testing.T) {
 			t.Errorf("the deletion is not in the provider's audit log: %+v", entries.Items)
 		}
 	})
+}
+
+// customerWithPhone creates a customer tenant with a notice, a push
+// certificate and one enrolled corporate phone, and leaves the fleet
+// working in it.
+func (f *testFleet) customerWithPhone() (api.TenantView, *sim.Device, string) {
+	f.t.Helper()
+	var customer api.TenantView
+	f.must(201, f.owner, "POST", f.path("/customers"), api.TenantCreateRequest{Name: "Leaving Customer"}, &customer)
+	f.tenant = customer.ID
+	f.must(201, f.owner, "POST", f.path("/privacy/notices"), api.NoticeRequest{Ownership: "corporate",
+		Translations: []privacy.Translation{{Language: "en", Title: "Devices", Body: "What we manage."}}}, nil)
+	pem, err := sim.PushCertificatePEM("com.apple.mgmt.External." + uuid.NewString())
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	f.must(200, f.owner, "PUT", f.path("/apple/push-certificate"), api.PushCertificateRequest{Certificate: base64.StdEncoding.EncodeToString(pem)}, nil)
+	phone, phoneID := f.enrol("corporate", "", "", nil)
+	return customer, phone, phoneID
 }

@@ -3,6 +3,7 @@ package mdm
 import (
 	"context"
 	"errors"
+	"fmt"
 	"time"
 
 	"github.com/steward-mdm/steward/internal/apperr"
@@ -93,35 +94,23 @@ func revokedLinkTombstone(e store.Enrolment, now time.Time) store.Tombstone {
 func (s *Service) ReconcileRevokedLinks(ctx context.Context) (int, error) {
 	now := s.clock()
 	done := 0
+	var failed []error
 	for p := (store.Page{Limit: 500}); ; {
 		stones, err := s.st.Read().Tombstones().List(ctx, store.TombstoneEnrolmentRevoked, now, p)
 		if err != nil {
 			return done, err
 		}
 		for _, stone := range stones {
-			revoked := false
-			err := s.st.Tx(ctx, func(q store.Queries) error {
-				revoked = false
-				e, err := q.Enrolments().Get(ctx, stone.ScopeID, stone.SubjectID)
-				if errors.Is(err, store.ErrNotFound) || err == nil && e.State == store.EnrolmentRevoked {
-					return nil // the backup predates the link, or its revocation
-				}
-				if err != nil {
-					return err
-				}
-				if err := q.Enrolments().Revoke(ctx, e.TenantID, e.ID, e.State); err != nil {
-					return err
-				}
-				revoked = true
-				r := iam.SystemActor.Entry(e.TenantID, "enrolment.revoke", "enrolment", e.ID, audit.OutcomeSuccess)
-				r.Details = map[string]any{"previous_state": e.State, "reapplied_after_restore": true,
-					"revoked_at": stone.DecidedAt.UTC().Format(time.RFC3339)}
-				return audit.Append(ctx, q, r)
-			})
-			if err != nil {
-				return done, err
+			// Almost every link is still revoked: read, do not lock.
+			if e, err := s.st.Read().Enrolments().Get(ctx, stone.ScopeID, stone.SubjectID); errors.Is(err, store.ErrNotFound) ||
+				err == nil && e.State == store.EnrolmentRevoked {
+				continue // the backup predates the link, or its revocation
 			}
-			if revoked {
+			revoked, err := s.revokeAgain(ctx, stone)
+			if err != nil {
+				// One link's failure does not hold the others back.
+				failed = append(failed, fmt.Errorf("enrolment link %s: %w", stone.SubjectID, err))
+			} else if revoked {
 				done++
 			}
 		}
@@ -130,7 +119,39 @@ func (s *Service) ReconcileRevokedLinks(ctx context.Context) (int, error) {
 		}
 		p.After = stones[len(stones)-1].SubjectID
 	}
-	return done, nil
+	return done, errors.Join(failed...)
+}
+
+// revokeAgain revokes the link of stone unless it is revoked already (by
+// another node running the same pass), and reports whether it did.
+func (s *Service) revokeAgain(ctx context.Context, stone store.Tombstone) (bool, error) {
+	revoked := false
+	err := s.st.Tx(ctx, func(q store.Queries) error {
+		revoked = false
+		e, err := q.Enrolments().Get(ctx, stone.ScopeID, stone.SubjectID)
+		if errors.Is(err, store.ErrNotFound) || err == nil && e.State == store.EnrolmentRevoked {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		if err := q.Enrolments().Revoke(ctx, e.TenantID, e.ID, e.State); errors.Is(err, store.ErrConflict) {
+			// Its state moved since it was read (PostgreSQL): revoked by
+			// another node, or used by a device; the next pass retries that.
+			if again, err := q.Enrolments().Get(ctx, e.TenantID, e.ID); err != nil || again.State == store.EnrolmentRevoked {
+				return err
+			}
+			return fmt.Errorf("its state changed while it was being revoked again: %w", store.ErrConflict)
+		} else if err != nil {
+			return err
+		}
+		revoked = true
+		r := iam.SystemActor.Entry(e.TenantID, "enrolment.revoke", "enrolment", e.ID, audit.OutcomeSuccess)
+		r.Details = map[string]any{"previous_state": e.State, "reapplied_after_restore": true,
+			"revoked_at": stone.DecidedAt.UTC().Format(time.RFC3339)}
+		return audit.Append(ctx, q, r)
+	})
+	return revoked, err
 }
 
 // PurgeEndedRevocations deletes the tombstones of revoked links that could
