@@ -471,7 +471,7 @@ func (s *Service) Automatic(ctx context.Context, q store.Queries, d store.Device
 	}
 	now := s.clock()
 	batch := Batch{ID: store.NewID(), Action: k}
-	requester := string(actor.Type) + ":" + actor.ID
+	requester := actor.Ref()
 	if kinds[k].twoPerson && requesterID != "" {
 		requester = requesterID // the approval must come from someone else
 	}
@@ -539,7 +539,7 @@ func (s *Service) TellToLeave(ctx context.Context, q store.Queries, d store.Devi
 	}
 	now := s.clock()
 	a := store.DeviceAction{ID: store.NewID(), TenantID: d.TenantID, BatchID: store.NewID(), DeviceID: d.ID, Action: string(Retire),
-		Reason: reason, RequestedBy: string(actor.Type) + ":" + actor.ID, CreatedAt: now, UpdatedAt: now}
+		Reason: reason, RequestedBy: actor.Ref(), CreatedAt: now, UpdatedAt: now}
 	cmds, err := s.mdm.EnqueueIn(ctx, q, d, requests(Retire, Options{}, profileID, d.Platform), reason, actor)
 	if err != nil {
 		return false, err

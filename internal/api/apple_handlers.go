@@ -516,7 +516,7 @@ func (s *Server) userChannels(c *Call) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	ucs, err := m.UserChannels(c.R.Context(), c.Tenant, c.Path("device"), "", "", c.Actor)
+	ucs, err := m.UserChannels(c.R.Context(), c.Tenant, c.Path("device"))
 	if err != nil {
 		return nil, err
 	}

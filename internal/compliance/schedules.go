@@ -98,7 +98,7 @@ func (e *Engine) CreateSchedule(ctx context.Context, tenantID string, in Schedul
 	password := securezip.GeneratePassword()
 	now := e.clock()
 	s := store.ReportSchedule{ID: store.NewID(), TenantID: tenantID, Kind: in.Kind, Format: in.Format, Recipients: in.Recipients,
-		Every: in.Every, LinkDays: in.LinkDays, NextRunAt: now, CreatedBy: string(actor.Type) + ":" + actor.ID, CreatedAt: now}
+		Every: in.Every, LinkDays: in.LinkDays, NextRunAt: now, CreatedBy: actor.Ref(), CreatedAt: now}
 	var err error
 	if s.PasswordSealed, err = e.sealer.Seal([]byte(password), scheduleAD(tenantID, s.ID)); err != nil {
 		return store.ReportSchedule{}, "", err

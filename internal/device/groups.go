@@ -71,7 +71,7 @@ func (s *Service) CreateGroup(ctx context.Context, tenantID string, in GroupInpu
 	}
 	now := s.clock()
 	g := store.Group{ID: store.NewID(), TenantID: tenantID, Name: strings.TrimSpace(in.Name), Description: in.Description,
-		Kind: in.Kind, CreatedBy: actorRef(actor), CreatedAt: now, UpdatedAt: now}
+		Kind: in.Kind, CreatedBy: actor.Ref(), CreatedAt: now, UpdatedAt: now}
 	if rule != nil {
 		if g.Rule, err = rule.MarshalJSON(); err != nil {
 			return store.Group{}, err
@@ -416,5 +416,3 @@ func (s *Service) cachedRule(g store.Group) (*rules.Rule, error) {
 	s.rules.Store(g.ID, compiledRule{updated: g.UpdatedAt, rule: r})
 	return r, nil
 }
-
-func actorRef(a iam.Actor) string { return string(a.Type) + ":" + a.ID }

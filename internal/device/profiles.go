@@ -117,7 +117,7 @@ func (s *Service) CreateProfile(ctx context.Context, tenantID string, in Profile
 	}
 	now := s.clock()
 	cp := store.ConfigProfile{ID: store.NewID(), TenantID: tenantID, Name: name, Identifier: p.identifier, Kind: p.kind, Platform: "apple",
-		Definition: p.public, Digest: store.NewID(), PayloadTypes: p.types, CreatedBy: actorRef(actor), CreatedAt: now, UpdatedAt: now}
+		Definition: p.public, Digest: store.NewID(), PayloadTypes: p.types, CreatedBy: actor.Ref(), CreatedAt: now, UpdatedAt: now}
 	if cp.Sealed, err = s.sealer.Seal(p.secret, profileAD(tenantID, cp.ID)); err != nil {
 		return store.ConfigProfile{}, err
 	}

@@ -109,6 +109,10 @@ type Actor struct {
 // SystemActor is Steward itself (bootstrap, background jobs).
 var SystemActor = Actor{Type: store.ActorSystem, ID: "steward"}
 
+// Ref names the actor as records that outlive its session keep it
+// ("admin:<id>", "device:<id>", …).
+func (a Actor) Ref() string { return string(a.Type) + ":" + a.ID }
+
 // Entry builds an audit record for an action this actor took.
 func (a Actor) Entry(tenantID, action, targetType, targetID, outcome string) audit.Record {
 	return audit.Record{

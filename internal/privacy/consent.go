@@ -74,7 +74,7 @@ func (s *Service) publishTx(ctx context.Context, q store.Queries, tenantID strin
 	now := s.clock()
 	for _, tr := range trs {
 		if err := q.Notices().Create(ctx, store.Notice{ID: store.NewID(), TenantID: tenantID, Ownership: string(o), Version: next,
-			Language: tr.Language, Title: tr.Title, Body: tr.Body, CreatedBy: actorRef(actor), PublishedAt: now}); err != nil {
+			Language: tr.Language, Title: tr.Title, Body: tr.Body, CreatedBy: actor.Ref(), PublishedAt: now}); err != nil {
 			return 0, err
 		}
 	}

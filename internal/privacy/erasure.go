@@ -131,7 +131,7 @@ func (s *Service) eraseSubjectTx(ctx context.Context, q store.Queries, sub store
 	now := s.clock()
 	rows := map[string]int{}
 	c := Certificate{Type: "steward.deletion-certificate", Version: 1, ID: store.NewID(), TenantID: sub.TenantID,
-		Scope: "subject", SubjectID: sub.ID, Pseudonym: sub.Pseudonym, RequestedBy: actorRef(actor), Reason: reason,
+		Scope: "subject", SubjectID: sub.ID, Pseudonym: sub.Pseudonym, RequestedBy: actor.Ref(), Reason: reason,
 		ErasedAt: now, KeysDestroyed: []string{}, SigningKeyID: s.signer.KeyID(), Note: note}
 	// First, while the devices still name the person: their access record,
 	// notifications and the reveals of their devices.
@@ -267,7 +267,7 @@ func (s *Service) deprovisionTx(ctx context.Context, q store.Queries, tenantID, 
 		}
 	}
 	c := Certificate{Type: "steward.deletion-certificate", Version: 1, ID: store.NewID(), TenantID: tenantID,
-		Scope: "device", SubjectID: d.SubjectID, DeviceIDs: []string{d.ID}, RequestedBy: actorRef(actor),
+		Scope: "device", SubjectID: d.SubjectID, DeviceIDs: []string{d.ID}, RequestedBy: actor.Ref(),
 		Reason: reason, ErasedAt: now, KeysDestroyed: []string{}, RowsRemoved: rows, SigningKeyID: s.signer.KeyID(), Note: note}
 	if keyID != "" {
 		c.KeysDestroyed = append(c.KeysDestroyed, keyID)

@@ -142,12 +142,12 @@ func (s *Service) ExportSubject(ctx context.Context, tenantID, subjectID, reason
 		}
 		now := s.clock()
 		recs := []store.AccessRecord{{ID: store.NewID(), TenantID: tenantID, SubjectID: subjectID,
-			Actor: actorRef(actor), Action: "export", Fields: []string{"*"}, Reason: reason, At: now}}
+			Actor: actor.Ref(), Action: "export", Fields: []string{"*"}, Reason: reason, At: now}}
 		hidden := exp.hidden
 		for _, d := range exp.Devices {
 			if fields := hidden[d.ID]; len(fields) > 0 {
 				recs = append(recs, store.AccessRecord{ID: store.NewID(), TenantID: tenantID, SubjectID: subjectID, DeviceID: d.ID,
-					Actor: actorRef(actor), Action: "export", Fields: fields, Reason: reason, At: now})
+					Actor: actor.Ref(), Action: "export", Fields: fields, Reason: reason, At: now})
 			}
 		}
 		if err := q.Access().Add(ctx, recs); err != nil {

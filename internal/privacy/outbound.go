@@ -36,7 +36,7 @@ func (s *Service) SetFlow(ctx context.Context, tenantID, flow string, enabled bo
 		if settings.Flows == nil {
 			settings.Flows = map[string]FlowConsent{}
 		}
-		settings.Flows[flow] = FlowConsent{Enabled: enabled, By: actorRef(actor), At: s.clock()}
+		settings.Flows[flow] = FlowConsent{Enabled: enabled, By: actor.Ref(), At: s.clock()}
 		if err := SaveSettings(ctx, q, tenantID, settings, version, s.clock()); err != nil {
 			return conflictRetry(err)
 		}

@@ -448,9 +448,9 @@ func (s *Service) FindSubjectByEmail(ctx context.Context, tenantID, email string
 //
 // Only a plain address counts, as a device sends it: a form only the mail
 // parser accepts ("<anna@x>", a comment) could never name a channel. The
-// person is locked (Subjects().Lock), so an erasure racing the question
-// either finishes first, and they are nobody, or waits for the record to
-// be written and then removes it with the rest.
+// person is locked (Subjects().Lock) and checked again, so an erasure or a
+// change of account racing the question either finished first, and they
+// are nobody, or waits for the transaction (RecordAccess).
 func (s *Service) AccountHolder(ctx context.Context, q store.Queries, tenantID, account string) (sub store.Subject, known bool, err error) {
 	norm, err := NormaliseEmail(account)
 	if err != nil || norm != strings.ToLower(strings.TrimSpace(account)) {

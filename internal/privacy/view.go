@@ -42,7 +42,20 @@ type Viewer struct {
 	AdminID string
 }
 
-func actorRef(a iam.Actor) string { return string(a.Type) + ":" + a.ID }
+// RecordAccess writes rec to its person's access record, unless they were
+// erased. The person is locked: an erasure racing the access either
+// finished first, and there is nobody to record, or waits and then
+// removes the record with the rest of theirs.
+func RecordAccess(ctx context.Context, q store.Queries, rec store.AccessRecord) error {
+	sub, err := q.Subjects().Lock(ctx, rec.TenantID, rec.SubjectID)
+	if errors.Is(err, store.ErrNotFound) || err == nil && sub.State == store.SubjectErased {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	return q.Access().Add(ctx, []store.AccessRecord{rec})
+}
 
 // ViewDevice returns the device's inventory. Hidden fields come back masked
 // unless the viewer holds an unexpired reveal for them; every personal value
@@ -69,7 +82,7 @@ func (s *Service) ViewDevice(ctx context.Context, tenantID, deviceID string, v V
 		}
 		revealed := map[string]bool{}
 		if v.Actor.ID != "" {
-			rs, err := q.Reveals().Active(ctx, tenantID, actorRef(v.Actor), deviceID, s.clock())
+			rs, err := q.Reveals().Active(ctx, tenantID, v.Actor.Ref(), deviceID, s.clock())
 			if err != nil {
 				return err
 			}
@@ -116,7 +129,7 @@ func (s *Service) ViewDevice(ctx context.Context, tenantID, deviceID string, v V
 			return nil
 		}
 		return q.Access().Add(ctx, []store.AccessRecord{{ID: store.NewID(), TenantID: tenantID, SubjectID: d.SubjectID,
-			DeviceID: deviceID, Actor: actorRef(v.Actor), Action: "read", Fields: readFields, At: s.clock()}})
+			DeviceID: deviceID, Actor: v.Actor.Ref(), Action: "read", Fields: readFields, At: s.clock()}})
 	})
 	return out, err
 }
@@ -195,7 +208,7 @@ func (s *Service) Reveal(ctx context.Context, tenantID, deviceID string, in Reve
 		}
 	}
 	now := s.clock()
-	r := store.Reveal{ID: store.NewID(), TenantID: tenantID, AdminID: actorRef(v.Actor), DeviceID: deviceID, Fields: fields,
+	r := store.Reveal{ID: store.NewID(), TenantID: tenantID, AdminID: v.Actor.Ref(), DeviceID: deviceID, Fields: fields,
 		Reason: reason, CreatedAt: now, ExpiresAt: now.Add(dur)}
 	err = s.st.Tx(ctx, func(q store.Queries) error {
 		d, err := s.Device(ctx, q, tenantID, deviceID)
@@ -209,18 +222,9 @@ func (s *Service) Reveal(ctx context.Context, tenantID, deviceID string, in Reve
 			return err
 		}
 		if d.SubjectID != "" {
-			// Locked, so an erasure of the person either finished first
-			// (nothing of theirs is left to see) or waits and then removes
-			// this record with the rest.
-			sub, err := q.Subjects().Lock(ctx, tenantID, d.SubjectID)
-			if err != nil && !errors.Is(err, store.ErrNotFound) {
+			if err := RecordAccess(ctx, q, store.AccessRecord{ID: store.NewID(), TenantID: tenantID, SubjectID: d.SubjectID,
+				DeviceID: deviceID, Actor: v.Actor.Ref(), Action: "reveal", Fields: fields, Reason: reason, At: now}); err != nil {
 				return err
-			}
-			if err == nil && sub.State != store.SubjectErased {
-				if err := q.Access().Add(ctx, []store.AccessRecord{{ID: store.NewID(), TenantID: tenantID, SubjectID: d.SubjectID,
-					DeviceID: deviceID, Actor: actorRef(v.Actor), Action: "reveal", Fields: fields, Reason: reason, At: now}}); err != nil {
-					return err
-				}
 			}
 		}
 		e := v.Actor.Entry(tenantID, "privacy.reveal", "device", deviceID, audit.OutcomeSuccess)

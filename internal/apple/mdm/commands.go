@@ -560,7 +560,7 @@ func (s *Service) prepare(ctx context.Context, q store.Queries, d store.Device, 
 // buildCommand encodes r for d with a fresh CommandUUID and seals it.
 func (s *Service) buildCommand(d store.Device, r mdmproto.Request, actor iam.Actor) (store.Command, error) {
 	c := store.Command{ID: strings.ToUpper(store.NewID()), TenantID: d.TenantID, DeviceID: d.ID, RequestType: string(r.RequestType()),
-		State: store.CommandQueued, RequestedBy: string(actor.Type) + ":" + actor.ID, CreatedAt: s.clock()}
+		State: store.CommandQueued, RequestedBy: actor.Ref(), CreatedAt: s.clock()}
 	built, err := mdmproto.Build(c.ID, r)
 	if err != nil {
 		return c, apperr.Invalid("%v", err)

@@ -61,7 +61,7 @@ func (s *Service) CreateEnrolment(ctx context.Context, tenantID string, in Enrol
 	}
 	now := s.clock()
 	e := store.Enrolment{ID: store.NewID(), TenantID: tenantID, Ownership: string(o), SubjectID: in.SubjectID, GroupID: in.GroupID,
-		UserEnrollment: o == privacy.UserEnrolled, SecretHash: hash, State: store.EnrolmentOpen, CreatedBy: string(actor.Type) + ":" + actor.ID,
+		UserEnrollment: o == privacy.UserEnrolled, SecretHash: hash, State: store.EnrolmentOpen, CreatedBy: actor.Ref(),
 		CreatedAt: now, ExpiresAt: now.Add(ttl)}
 	err = s.st.Tx(ctx, func(q store.Queries) error {
 		// Read shared: the policy kept for the version the enrolment is

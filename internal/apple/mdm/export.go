@@ -60,13 +60,13 @@ func (s *Service) exportDevice(ctx context.Context, q store.Queries, d store.Dev
 	return recs, nil
 }
 
-// othersAccountsLeftOut is the privacy core's ExportAuditFilter. A
-// lookup of an account on the device stays out of every device export.
-// On an
+// othersAccountsLeftOut is the privacy core's ExportAuditFilter. A lookup
+// of an account on the device stays out of every device's export: it is
+// about the account's person, whose access record has it. On an
 // organisation's device, whose other users are colleagues and whose
 // channels Steward cannot tell from the person's own (exportDevice gives
-// their number only), the audit entries about its user channels (opened,
-// closed, looked up, sent a command) stay out of the person's export, as
+// their number only), the other audit entries about its user channels
+// (opened, closed, sent a command) stay out of the person's export, as
 // those channels' commands do.
 func othersAccountsLeftOut(e store.AuditEntry, d store.Device) bool {
 	if e.Action == "mdm.user_channel.lookup" {

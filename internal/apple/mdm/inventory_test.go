@@ -314,7 +314,7 @@ func TestQueriesStayWithinTheEnrolmentsRights(t *testing.T) {
 
 // TestTelephonyLandsInTheInventory: a corporate iPhone on iOS 18 is asked
 // ServiceSubscriptions, none of the deprecated telephony queries, and its
-// data line fills the telephony fields as the deprecated queries fill them
+// line fills the telephony fields as the deprecated queries fill them
 // on iOS 15; both go through the gate (encrypted, shown as the policy
 // says). A personal device under the default policy is asked neither.
 func TestTelephonyLandsInTheInventory(t *testing.T) {

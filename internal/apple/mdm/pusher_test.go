@@ -153,7 +153,7 @@ func TestPushQueue(t *testing.T) {
 		if err := user.LogIn(f.ctx); err != nil {
 			t.Fatal(err)
 		}
-		ucs, err := f.svc.UserChannels(f.ctx, f.tenant, adev.ID, "jdoe", lookupReason, admin)
+		ucs, err := f.svc.LookupUserChannel(f.ctx, f.tenant, adev.ID, "jdoe", lookupReason, admin)
 		if err != nil || len(ucs) != 1 {
 			t.Fatalf("jdoe's channel: %+v, %v", ucs, err)
 		}

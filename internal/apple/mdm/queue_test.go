@@ -54,7 +54,7 @@ func TestPutOffCommandIsPushedAgain(t *testing.T) {
 			if err := jane.LogIn(f.ctx); err != nil {
 				t.Fatal(err)
 			}
-			found, err := f.svc.UserChannels(f.ctx, f.tenant, dev.ID, "jdoe", lookupReason, admin)
+			found, err := f.svc.LookupUserChannel(f.ctx, f.tenant, dev.ID, "jdoe", lookupReason, admin)
 			if err != nil || len(found) != 1 {
 				t.Fatalf("jdoe's channel: %+v, %v", found, err)
 			}

@@ -39,7 +39,7 @@ func testEnqueueRacingDeparture(t *testing.T, st store.Store) {
 		if err := user.LogIn(f.ctx); err != nil {
 			t.Fatal(err)
 		}
-		channels, err := f.svc.UserChannels(f.ctx, f.tenant, dev.ID, "", "", admin)
+		channels, err := f.svc.UserChannels(f.ctx, f.tenant, dev.ID)
 		if err != nil || len(channels) != 1 {
 			t.Fatalf("user channels: %v, %v", channels, err)
 		}

@@ -413,8 +413,8 @@ func (s *Service) forgetReplacedAccount(ctx context.Context, q store.Queries, su
 
 // userEnrolledUnder refuses to change the account of person sub while one
 // of their User Enrollments names it: a device enrolled under it, or a link
-// whose profile may still be downloaded, or installed within its
-// challenge's hour after the link expired. Apple refuses an update of
+// whose profile may still be downloaded, or installed until
+// installableUntil. Apple refuses an update of
 // the enrolment profile that changes its AssignedManagedAppleID, so the
 // identity renewals would fail and the device drop out of management when
 // its certificate expired.
@@ -623,12 +623,7 @@ func (s *Service) EnqueueForUser(ctx context.Context, tenantID, deviceID, userCh
 	return cmd, err
 }
 
-// UserChannels lists a device's user channels, or with account the channel
-// of that account name (none when the account never logged in). Asking
-// whether an account used a device is a question about a person, so that
-// lookup needs a reason, as a reveal does, and is audited with it, without
-// the name, which Steward does not keep. When the account is a person's
-// Steward knows, their access record says that it was asked, found or not.
+// UserChannels lists a device's user channels.
 //
 // A channel's times tell when its user used the device. Unless the
 // tenant's policy shows usage logs for the device (it hides them by
@@ -636,23 +631,36 @@ func (s *Service) EnqueueForUser(ctx context.Context, tenantID, deviceID, userCh
 // owner must have accepted it: EffectivePolicy), the last check-in is left
 // out and the other times are given to the day only: hidden usage is seen
 // only after a reason is given, and channel times have no such reveal.
-func (s *Service) UserChannels(ctx context.Context, tenantID, deviceID, account, reason string, actor iam.Actor) ([]store.AppleUserChannel, error) {
-	list := func(q store.Queries) ([]store.AppleUserChannel, error) {
-		d, err := q.Devices().Get(ctx, tenantID, deviceID)
-		if err != nil {
-			return nil, err
-		}
-		ucs, err := q.AppleUserChannels().List(ctx, tenantID, deviceID)
-		if err != nil {
-			return nil, err
-		}
-		return ucs, hideUsage(ctx, q, d, ucs)
+func (s *Service) UserChannels(ctx context.Context, tenantID, deviceID string) ([]store.AppleUserChannel, error) {
+	return userChannelsOf(ctx, s.st.Read(), tenantID, deviceID)
+}
+
+func userChannelsOf(ctx context.Context, q store.Queries, tenantID, deviceID string) ([]store.AppleUserChannel, error) {
+	d, err := q.Devices().Get(ctx, tenantID, deviceID)
+	if err != nil {
+		return nil, err
 	}
-	if account == "" {
-		return list(s.st.Read())
+	ucs, err := q.AppleUserChannels().List(ctx, tenantID, deviceID)
+	if err != nil {
+		return nil, err
+	}
+	return ucs, hideUsage(ctx, q, d, ucs)
+}
+
+// LookupUserChannel finds the user channel of an account name on a device
+// (none when the account never logged in), its times as UserChannels gives
+// them. Asking whether an account used a device is a question about a
+// person, so it needs a reason, as a reveal does, and is audited with it,
+// without the name, which Steward does not keep. When the account is a
+// person's Steward knows, their access record says that it was asked,
+// found or not. A device of another tenant is not found before anything
+// else is checked.
+func (s *Service) LookupUserChannel(ctx context.Context, tenantID, deviceID, account, reason string, actor iam.Actor) ([]store.AppleUserChannel, error) {
+	if _, err := s.st.Read().Devices().Get(ctx, tenantID, deviceID); err != nil {
+		return nil, err
 	}
 	if strings.TrimSpace(account) == "" {
-		return nil, apperr.Invalid("account is blank; leave it out to list every user channel")
+		return nil, apperr.Invalid("account is required: the account name to look for (GET …/user-channels lists every channel)").With("field", "account")
 	}
 	reason, err := privacy.ValidateReason(reason)
 	if err != nil {
@@ -660,7 +668,7 @@ func (s *Service) UserChannels(ctx context.Context, tenantID, deviceID, account,
 	}
 	var found []store.AppleUserChannel
 	err = s.st.Tx(ctx, func(q store.Queries) error {
-		ucs, err := list(q)
+		ucs, err := userChannelsOf(ctx, q, tenantID, deviceID)
 		if err != nil {
 			return err
 		}
@@ -680,19 +688,6 @@ func (s *Service) UserChannels(ctx context.Context, tenantID, deviceID, account,
 	return found, err
 }
 
-// LookupUserChannel is UserChannels asked for one account, which must be
-// given; a device of another tenant is not found before anything else is
-// checked.
-func (s *Service) LookupUserChannel(ctx context.Context, tenantID, deviceID, account, reason string, actor iam.Actor) ([]store.AppleUserChannel, error) {
-	if _, err := s.st.Read().Devices().Get(ctx, tenantID, deviceID); err != nil {
-		return nil, err
-	}
-	if strings.TrimSpace(account) == "" {
-		return nil, apperr.Invalid("account is required: the account name to look for (GET …/user-channels lists every channel)").With("field", "account")
-	}
-	return s.UserChannels(ctx, tenantID, deviceID, account, reason, actor)
-}
-
 // AccountLookupAccess is the access-record action of an admin who asked
 // whether a person's account used a device.
 const AccountLookupAccess = "account_lookup"
@@ -707,6 +702,6 @@ func (s *Service) recordAccountLookup(ctx context.Context, q store.Queries, tena
 	if err != nil || !known {
 		return err
 	}
-	return q.Access().Add(ctx, []store.AccessRecord{{ID: store.NewID(), TenantID: tenantID, SubjectID: sub.ID, DeviceID: deviceID,
-		Actor: string(actor.Type) + ":" + actor.ID, Action: AccountLookupAccess, Fields: []string{"user.account"}, Reason: reason, At: s.clock()}})
+	return privacy.RecordAccess(ctx, q, store.AccessRecord{ID: store.NewID(), TenantID: tenantID, SubjectID: sub.ID, DeviceID: deviceID,
+		Actor: actor.Ref(), Action: AccountLookupAccess, Fields: []string{"user.account"}, Reason: reason, At: s.clock()})
 }

@@ -84,16 +84,16 @@ func testUserChannel(t *testing.T, st store.Store) {
 			t.Fatal(err)
 		}
 	}
-	all, err := f.svc.UserChannels(f.ctx, f.tenant, dev.ID, "", "", admin)
+	all, err := f.svc.UserChannels(f.ctx, f.tenant, dev.ID)
 	if err != nil || len(all) != 2 {
 		t.Fatalf("user channels: %+v, %v", all, err)
 	}
-	found, err := f.svc.UserChannels(f.ctx, f.tenant, dev.ID, " JDoe ", lookupReason, admin)
+	found, err := f.svc.LookupUserChannel(f.ctx, f.tenant, dev.ID, " JDoe ", lookupReason, admin)
 	if err != nil || len(found) != 1 {
 		t.Fatalf("looking up jdoe: %+v, %v", found, err)
 	}
 	janeCh := found[0]
-	if none, err := f.svc.UserChannels(f.ctx, f.tenant, dev.ID, "nobody", lookupReason, admin); err != nil || len(none) != 0 {
+	if none, err := f.svc.LookupUserChannel(f.ctx, f.tenant, dev.ID, "nobody", lookupReason, admin); err != nil || len(none) != 0 {
 		t.Fatalf("an account that never logged in: %+v, %v", none, err)
 	}
 	// Whether an account used the device is a question about a person: each
@@ -192,7 +192,7 @@ func testUserChannel(t *testing.T, st store.Store) {
 	if _, err := f.svc.EnqueueForUser(f.ctx, f.tenant, dev.ID, janeCh.ID, mdmproto.ProfileList{}, "", admin); !apperr.IsKind(err, apperr.KindConflict) {
 		t.Errorf("queuing for a closed user channel: %v, want a conflict", err)
 	}
-	if found, _ := f.svc.UserChannels(f.ctx, f.tenant, dev.ID, "jdoe", lookupReason, admin); len(found) != 0 {
+	if found, _ := f.svc.LookupUserChannel(f.ctx, f.tenant, dev.ID, "jdoe", lookupReason, admin); len(found) != 0 {
 		t.Errorf("a closed channel still answers to its account: %+v", found)
 	}
 	if out, err := jane.Send(f.ctx, map[string]any{"Status": "Idle"}); err != nil || len(out) != 0 {
@@ -205,7 +205,7 @@ func testUserChannel(t *testing.T, st store.Store) {
 	if _, err := jane.Checkin(f.ctx, jane.TokenUpdate()); err != nil {
 		t.Fatal(err)
 	}
-	if again, _ := f.svc.UserChannels(f.ctx, f.tenant, dev.ID, "jdoe", lookupReason, admin); len(again) != 1 || again[0].ID == janeCh.ID {
+	if again, _ := f.svc.LookupUserChannel(f.ctx, f.tenant, dev.ID, "jdoe", lookupReason, admin); len(again) != 1 || again[0].ID == janeCh.ID {
 		t.Errorf("jane's channel after logging in again: %+v", again)
 	}
 
@@ -286,8 +286,8 @@ func TestSharedIPadUsers(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	found, err := f.svc.UserChannels(f.ctx, f.tenant, dev.ID, "anna@school.example", lookupReason, admin)
-	if all, _ := f.svc.UserChannels(f.ctx, f.tenant, dev.ID, "", "", admin); err != nil || len(found) != 1 || len(all) != 2 {
+	found, err := f.svc.LookupUserChannel(f.ctx, f.tenant, dev.ID, "anna@school.example", lookupReason, admin)
+	if all, _ := f.svc.UserChannels(f.ctx, f.tenant, dev.ID); err != nil || len(found) != 1 || len(all) != 2 {
 		t.Fatalf("channels: anna's %+v of %d, %v", found, len(all), err)
 	}
 	if _, err := f.svc.EnqueueForUser(f.ctx, f.tenant, dev.ID, found[0].ID, mdmproto.ProfileList{}, "", admin); err != nil {
@@ -301,7 +301,7 @@ func TestSharedIPadUsers(t *testing.T) {
 	}
 	// The default policy drops usage logs of shared devices: when a user
 	// last used the iPad is not shown, and the other times only by day.
-	found, err = f.svc.UserChannels(f.ctx, f.tenant, dev.ID, "anna@school.example", lookupReason, admin)
+	found, err = f.svc.LookupUserChannel(f.ctx, f.tenant, dev.ID, "anna@school.example", lookupReason, admin)
 	if err != nil || len(found) != 1 {
 		t.Fatalf("anna's channel: %+v, %v", found, err)
 	}
@@ -328,7 +328,7 @@ func TestUserChannelTimesFollowTheUsagePolicy(t *testing.T) {
 	}
 	channel := func() store.AppleUserChannel {
 		t.Helper()
-		all, err := f.svc.UserChannels(f.ctx, f.tenant, dev.ID, "", "", admin)
+		all, err := f.svc.UserChannels(f.ctx, f.tenant, dev.ID)
 		if err != nil || len(all) != 1 {
 			t.Fatalf("channels: %+v, %v", all, err)
 		}
@@ -370,7 +370,7 @@ func TestUserChannelTimesFollowTheUsagePolicy(t *testing.T) {
 	if err := mac.NewUser("max", "Max Mustermann").LogIn(f.ctx); err != nil {
 		t.Fatal(err)
 	}
-	all, err := f.svc.UserChannels(f.ctx, f.tenant, dev.ID, "", "", admin)
+	all, err := f.svc.UserChannels(f.ctx, f.tenant, dev.ID)
 	if err != nil || len(all) != 2 {
 		t.Fatalf("channels: %+v, %v", all, err)
 	}
@@ -380,7 +380,7 @@ func TestUserChannelTimesFollowTheUsagePolicy(t *testing.T) {
 	}
 	hidden("closing a channel", closed)
 	setDiagnostics(t, f, privacy.Corporate, privacy.Show)
-	all, err = f.svc.UserChannels(f.ctx, f.tenant, dev.ID, "", "", admin)
+	all, err = f.svc.UserChannels(f.ctx, f.tenant, dev.ID)
 	if err != nil || len(all) != 2 {
 		t.Fatalf("channels: %+v, %v", all, err)
 	}
@@ -432,10 +432,10 @@ func testErasureForgetsAccounts(t *testing.T, st store.Store) {
 	}
 	checkForgotten := func(when string) {
 		t.Helper()
-		if found, _ := f.svc.UserChannels(f.ctx, f.tenant, dev.ID, "erika", lookupReason, admin); len(found) != 0 {
+		if found, _ := f.svc.LookupUserChannel(f.ctx, f.tenant, dev.ID, "erika", lookupReason, admin); len(found) != 0 {
 			t.Fatalf("%s: the erased person's account is still found: %+v", when, found)
 		}
-		all, err := f.svc.UserChannels(f.ctx, f.tenant, dev.ID, "", "", admin)
+		all, err := f.svc.UserChannels(f.ctx, f.tenant, dev.ID)
 		if err != nil || len(all) != 1 || all[0].CheckedOut {
 			t.Fatalf("%s: user channels: %+v, %v", when, all, err)
 		}
@@ -451,7 +451,7 @@ func testErasureForgetsAccounts(t *testing.T, st store.Store) {
 	if _, err := backup.Restore(f.ctx, st.(*sqlstore.DB), f.sealer, bytes.NewReader(before.Bytes()), nil); err != nil {
 		t.Fatal(err)
 	}
-	if found, _ := f.svc.UserChannels(f.ctx, f.tenant, dev.ID, "erika", lookupReason, admin); len(found) != 1 {
+	if found, _ := f.svc.LookupUserChannel(f.ctx, f.tenant, dev.ID, "erika", lookupReason, admin); len(found) != 1 {
 		t.Fatalf("the restore did not bring the account index back (%d found); the test proves nothing", len(found))
 	}
 	if n, err := f.priv.ReconcileErasures(f.ctx); err != nil || n == 0 {
@@ -506,7 +506,7 @@ func testUserChannelBound(t *testing.T, st store.Store) {
 	if err := jane.LogIn(f.ctx); err != nil {
 		t.Errorf("a user with a channel logging in again at the bound: %v", err)
 	}
-	all, err := f.svc.UserChannels(f.ctx, f.tenant, dev.ID, "", "", admin)
+	all, err := f.svc.UserChannels(f.ctx, f.tenant, dev.ID)
 	if err != nil || len(all) != 100 {
 		t.Fatalf("user channels: %d, %v; want 100", len(all), err)
 	}
@@ -591,12 +591,12 @@ func TestBlankAccountLookup(t *testing.T) {
 	if err := mac.NewUser("", "").LogIn(f.ctx); err != nil {
 		t.Fatal(err)
 	}
-	for _, account := range []string{" ", "\t "} {
-		if found, err := f.svc.UserChannels(f.ctx, f.tenant, dev.ID, account, lookupReason, admin); !apperr.IsKind(err, apperr.KindInvalid) {
+	for _, account := range []string{"", " ", "\t "} {
+		if found, err := f.svc.LookupUserChannel(f.ctx, f.tenant, dev.ID, account, lookupReason, admin); !apperr.IsKind(err, apperr.KindInvalid) {
 			t.Errorf("account %q: %d found, %v; want 400", account, len(found), err)
 		}
 	}
-	all, err := f.svc.UserChannels(f.ctx, f.tenant, dev.ID, "", "", admin)
+	all, err := f.svc.UserChannels(f.ctx, f.tenant, dev.ID)
 	if err != nil || len(all) != 1 || all[0].AccountIndex != nil {
 		t.Errorf("the channel of a user without a short name: %+v, %v; want no account index", all, err)
 	}
@@ -620,7 +620,7 @@ func testAccountLookupNeedsReason(t *testing.T, st store.Store) {
 	}
 	before := storetest.AllValues(t, st)
 	for _, reason := range []string{"", "   ", "too short", "checking\x1b[2J the account", strings.Repeat("r", 501)} {
-		found, err := f.svc.UserChannels(f.ctx, f.tenant, s.sharedIPad.ID, "anna@school.example", reason, admin)
+		found, err := f.svc.LookupUserChannel(f.ctx, f.tenant, s.sharedIPad.ID, "anna@school.example", reason, admin)
 		var ae *apperr.Error
 		if !errors.As(err, &ae) || ae.Kind != apperr.KindInvalid || ae.Details["field"] != "reason" || found != nil {
 			t.Errorf("a lookup with the reason %q: %d found, %v; want 400 naming the reason", reason, len(found), err)
@@ -632,7 +632,7 @@ func testAccountLookupNeedsReason(t *testing.T, st store.Store) {
 	if lookups, err := st.Read().Audit().List(f.ctx, f.tenant, store.AuditFilter{Action: "mdm.user_channel.lookup"}); err != nil || len(lookups) != 0 {
 		t.Errorf("lookups without a valid reason audited: %+v, %v", lookups, err)
 	}
-	if all, err := f.svc.UserChannels(f.ctx, f.tenant, s.sharedIPad.ID, "", "", admin); err != nil || len(all) != 1 {
+	if all, err := f.svc.UserChannels(f.ctx, f.tenant, s.sharedIPad.ID); err != nil || len(all) != 1 {
 		t.Errorf("listing every channel without a reason: %+v, %v", all, err)
 	}
 }
@@ -661,7 +661,7 @@ func testAccountLookupAccessRecord(t *testing.T, st store.Store) {
 	}
 	lookup := func(deviceID, account string, want int) {
 		t.Helper()
-		if found, err := f.svc.UserChannels(f.ctx, f.tenant, deviceID, account, lookupReason, admin); err != nil || len(found) != want {
+		if found, err := f.svc.LookupUserChannel(f.ctx, f.tenant, deviceID, account, lookupReason, admin); err != nil || len(found) != want {
 			t.Fatalf("looking up %s on %s: %+v, %v; want %d", account, deviceID, found, err, want)
 		}
 	}
@@ -747,7 +747,7 @@ func testErasureForgetsAccountsEverywhere(t *testing.T, st store.Store) {
 			t.Fatal(err)
 		}
 	}
-	found, err := f.svc.UserChannels(f.ctx, f.tenant, sharedIPad.ID, "anna@school.example", lookupReason, admin)
+	found, err := f.svc.LookupUserChannel(f.ctx, f.tenant, sharedIPad.ID, "anna@school.example", lookupReason, admin)
 	if err != nil || len(found) != 1 {
 		t.Fatalf("anna's channel on the Shared iPad: %+v, %v", found, err)
 	}
@@ -766,7 +766,7 @@ func testErasureForgetsAccountsEverywhere(t *testing.T, st store.Store) {
 		t.Errorf("deletion certificate: %+v, %v; want one channel closed, one account forgotten", cert.RowsRemoved, err)
 	}
 	for _, d := range []store.Device{sharedIPad, bobsMac} {
-		if found, err := f.svc.UserChannels(f.ctx, f.tenant, d.ID, "anna@school.example", lookupReason, admin); err != nil || len(found) != 0 {
+		if found, err := f.svc.LookupUserChannel(f.ctx, f.tenant, d.ID, "anna@school.example", lookupReason, admin); err != nil || len(found) != 0 {
 			t.Errorf("after erasing anna, her account is still found on device %s: %d, %v", d.ID, len(found), err)
 		}
 	}
@@ -778,11 +778,11 @@ func testErasureForgetsAccountsEverywhere(t *testing.T, st store.Store) {
 	if cmd, err := st.Read().Commands().Get(f.ctx, f.tenant, queued.ID); err != nil || cmd.State != store.CommandCancelled {
 		t.Errorf("anna's queued command: %s, %v; want it cancelled", cmd.State, err)
 	}
-	if found, err := f.svc.UserChannels(f.ctx, f.tenant, sharedIPad.ID, "ben@school.example", lookupReason, admin); err != nil || len(found) != 1 {
+	if found, err := f.svc.LookupUserChannel(f.ctx, f.tenant, sharedIPad.ID, "ben@school.example", lookupReason, admin); err != nil || len(found) != 1 {
 		t.Errorf("ben's channel after anna's erasure: %d, %v", len(found), err)
 	}
 	// The Mac's channel still routes; logging in again opens a new one on the iPad.
-	macChannels, err := f.svc.UserChannels(f.ctx, f.tenant, bobsMac.ID, "", "", admin)
+	macChannels, err := f.svc.UserChannels(f.ctx, f.tenant, bobsMac.ID)
 	if err != nil || len(macChannels) != 1 || macChannels[0].CheckedOut {
 		t.Fatalf("the Mac's user channels: %+v, %v", macChannels, err)
 	}
@@ -803,7 +803,7 @@ func testErasureForgetsAccountsEverywhere(t *testing.T, st store.Store) {
 	if err := sharedIPadUser(ipad, "Dora@School.Example").LogIn(f.ctx); err != nil {
 		t.Fatal(err)
 	}
-	dorasChannel, err := f.svc.UserChannels(f.ctx, f.tenant, sharedIPad.ID, "dora@school.example", lookupReason, admin)
+	dorasChannel, err := f.svc.LookupUserChannel(f.ctx, f.tenant, sharedIPad.ID, "dora@school.example", lookupReason, admin)
 	if err != nil || len(dorasChannel) != 1 {
 		t.Fatalf("dora's channel on the Shared iPad: %+v, %v", dorasChannel, err)
 	}
@@ -832,7 +832,7 @@ func testErasureForgetsAccountsEverywhere(t *testing.T, st store.Store) {
 	if _, err := f.priv.EraseSubject(f.ctx, f.tenant, carl.ID, "erasure request", admin); err != nil {
 		t.Fatal(err)
 	}
-	if found, err := f.svc.UserChannels(f.ctx, f.tenant, sharedIPad.ID, "carl@appleid.school.example", lookupReason, admin); err != nil || len(found) != 0 {
+	if found, err := f.svc.LookupUserChannel(f.ctx, f.tenant, sharedIPad.ID, "carl@appleid.school.example", lookupReason, admin); err != nil || len(found) != 0 {
 		t.Errorf("after erasing carl, his Managed Apple Account is still found on the Shared iPad: %d, %v", len(found), err)
 	}
 
@@ -850,7 +850,7 @@ func testErasureForgetsAccountsEverywhere(t *testing.T, st store.Store) {
 	if _, err := f.priv.UpdateSubject(f.ctx, f.tenant, erin.ID, privacy.SubjectUpdate{ManagedAppleID: &erinsNew}, admin); err != nil {
 		t.Fatal(err)
 	}
-	if found, err := f.svc.UserChannels(f.ctx, f.tenant, sharedIPad.ID, given, lookupReason, admin); err != nil || len(found) != 0 {
+	if found, err := f.svc.LookupUserChannel(f.ctx, f.tenant, sharedIPad.ID, given, lookupReason, admin); err != nil || len(found) != 0 {
 		t.Errorf("the account erin gave up is still found on the Shared iPad: %d, %v", len(found), err)
 	}
 	if _, err := f.priv.CreateSubject(f.ctx, f.tenant, privacy.SubjectInput{Email: "emil@school.example", ManagedAppleID: given}, admin); err != nil {
@@ -862,7 +862,7 @@ func testErasureForgetsAccountsEverywhere(t *testing.T, st store.Store) {
 	if _, err := f.priv.EraseSubject(f.ctx, f.tenant, erin.ID, "erasure request", admin); err != nil {
 		t.Fatal(err)
 	}
-	if found, err := f.svc.UserChannels(f.ctx, f.tenant, sharedIPad.ID, given, lookupReason, admin); err != nil || len(found) != 1 || found[0].CheckedOut {
+	if found, err := f.svc.LookupUserChannel(f.ctx, f.tenant, sharedIPad.ID, given, lookupReason, admin); err != nil || len(found) != 1 || found[0].CheckedOut {
 		t.Errorf("emil's account after erasing erin, its former holder: %+v, %v; want its channel open", found, err)
 	}
 }
@@ -888,7 +888,7 @@ func TestUserEnrollmentUserChannel(t *testing.T) {
 	if err := user.LogIn(f.ctx); err != nil { // with its UserID
 		t.Fatal(err)
 	}
-	channels, err := f.svc.UserChannels(f.ctx, f.tenant, dev.ID, "", "", admin)
+	channels, err := f.svc.UserChannels(f.ctx, f.tenant, dev.ID)
 	if err != nil || len(channels) != 1 {
 		t.Fatalf("user channels: %+v, %v", channels, err)
 	}
@@ -907,7 +907,7 @@ func TestUserEnrollmentUserChannel(t *testing.T) {
 	if _, err := user.Checkin(f.ctx, user.TokenUpdate()); err != nil {
 		t.Fatal(err)
 	}
-	if all, err := f.svc.UserChannels(f.ctx, f.tenant, dev.ID, "", "", admin); err != nil || len(all) != 1 {
+	if all, err := f.svc.UserChannels(f.ctx, f.tenant, dev.ID); err != nil || len(all) != 1 {
 		t.Errorf("after a TokenUpdate without the UserID: %d user channels (%v), want the one", len(all), err)
 	}
 }
