@@ -92,6 +92,12 @@ func newBackupRestoreCmd() *cobra.Command {
 				return err
 			}
 			defer app.Close()
+			// The Find My PINs drawn since the backup would go with the
+			// database's contents: read them first, keep them after.
+			pins, err := app.Actions.PINsBeforeRestore(cmd.Context())
+			if err != nil {
+				return fmt.Errorf("reading the Find My PINs to keep across the restore (nothing was restored): %w", err)
+			}
 			rep := newRowProgress(cmd.ErrOrStderr(), "restore")
 			h, err := backup.Restore(cmd.Context(), db, app.Sealer, f, rep.update)
 			rep.finish()
@@ -100,6 +106,15 @@ func newBackupRestoreCmd() *cobra.Command {
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "restored %s rows in %d tables from the backup of %s; kept as they were: %s\n",
 				humanize.Comma(h.TotalRows()), len(h.Tables), h.CreatedAt.Format(time.RFC3339), strings.Join(backup.NeverBackedUp, ", "))
+			kept, err := app.Actions.KeepPINsAfterRestore(cmd.Context(), pins)
+			if err != nil {
+				return fmt.Errorf("the restore is complete, but keeping the Find My PINs drawn since the backup failed after %d of "+
+					"at most %d; the others are not recoverable from this backup: %w", kept, len(pins), err)
+			}
+			if kept > 0 {
+				fmt.Fprintf(cmd.OutOrStdout(), "kept %d Find My PINs drawn after the backup was taken, as departed Macs' PINs "+
+					"(steward action departed-pins)\n", kept)
+			}
 			// What was decided after the backup was taken and the vault
 			// remembers: deleted tenants, revoked links, and people and
 			// devices erased (their keys are gone, so their restored data is

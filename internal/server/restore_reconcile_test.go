@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/steward-mdm/steward/internal/actions"
 	"github.com/steward-mdm/steward/internal/api"
 	"github.com/steward-mdm/steward/internal/backup"
 	"github.com/steward-mdm/steward/internal/sim"
@@ -179,6 +180,57 @@ func TestNodesReconcilingAtOnce(t *testing.T) {
 			if e, err := st.Read().Enrolments().Get(f.ctx, f.tenant, links[i]); err != nil || e.State != store.EnrolmentRevoked {
 				t.Errorf("link %s is %s (%v)", links[i], e.State, err)
 			}
+		}
+	})
+}
+
+// TestRestoreKeepsThePINsDrawnSinceTheBackup: a Mac locked after the backup
+// was taken asks for a PIN the restored database never held. The PINs read
+// before the restore and missing after it are kept as departed PINs, found
+// by the device and read with a reason as a departed Mac's are; a PIN the
+// backup holds stays on its action, not copied.
+func TestRestoreKeepsThePINsDrawnSinceTheBackup(t *testing.T) {
+	storetest.ForEachEngine(t, func(t *testing.T, st store.Store) {
+		f := newFleet(t, st)
+		lock := func(d *sim.Device, id, pin string) {
+			t.Helper()
+			f.must(201, f.owner, "POST", f.path("/devices/"+id+"/actions"), api.DeviceActionRequest{Action: actions.Lock,
+				Reason: "left in a taxi, ticket 4711", Options: actions.Options{PIN: pin}}, nil)
+			f.poll(d)
+		}
+		before, beforeID := f.enrol("corporate", "", "", mac)
+		after, afterID := f.enrol("corporate", "", "", mac)
+		lock(before, beforeID, "112233")
+		var file bytes.Buffer
+		db := st.(*sqlstore.DB)
+		if _, err := backup.Create(f.ctx, db, f.app.Sealer, &file, nil); err != nil {
+			t.Fatal(err)
+		}
+		lock(after, afterID, "445566")
+
+		pins, err := f.app.Actions.PINsBeforeRestore(f.ctx)
+		if err != nil || len(pins) != 2 {
+			t.Fatalf("PINs read before the restore: %d, %v; want both locks'", len(pins), err)
+		}
+		if _, err := backup.Restore(f.ctx, db, f.app.Sealer, bytes.NewReader(file.Bytes()), nil); err != nil {
+			t.Fatal(err)
+		}
+		if n, err := f.app.Actions.KeepPINsAfterRestore(f.ctx, pins); err != nil || n != 1 {
+			t.Fatalf("PINs kept after the restore: %d, %v; want the one drawn since the backup", n, err)
+		}
+		var kept api.List[api.DepartedPINView]
+		f.must(200, f.owner, "GET", f.path("/departed-pins"), nil, &kept)
+		if len(kept.Items) != 1 || kept.Items[0].DeviceID != afterID || kept.Items[0].Action != "lock" {
+			t.Fatalf("departed PINs after the restore: %+v; want the lock of %s alone", kept.Items, afterID)
+		}
+		var got api.ActionPINView
+		f.must(200, f.owner, "POST", f.path("/departed-pins/"+kept.Items[0].ActionID+"/pin"),
+			api.ActionPINRequest{Reason: "the Mac was handed in at reception"}, &got)
+		if got.PIN != "445566" {
+			t.Errorf("the PIN kept across the restore reads %q, want 445566", got.PIN)
+		}
+		if n, err := f.app.Actions.KeepPINsAfterRestore(f.ctx, pins); err != nil || n != 0 {
+			t.Errorf("keeping the same PINs again: %d, %v; want none", n, err)
 		}
 	})
 }

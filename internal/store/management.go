@@ -452,6 +452,9 @@ type ActionStore interface {
 	Update(ctx context.Context, a DeviceAction) error
 	// KeepPIN sets the sealed PIN of an action that carried one.
 	KeepPIN(ctx context.Context, tenantID, id string, sealed []byte) error
+	// WithPINs pages through the actions of every tenant that hold a sealed
+	// PIN, by ID after afterID.
+	WithPINs(ctx context.Context, afterID string, limit int) ([]DeviceAction, error)
 	// PurgeFinished deletes up to limit actions, of any tenant, that
 	// finished before cutoff: done, failed, refused, rejected or expired,
 	// by UpdatedAt (an action's last change, the one that finished it), or
@@ -496,6 +499,8 @@ type DepartedPINStore interface {
 	Get(ctx context.Context, tenantID, id string) (DepartedPIN, error)
 	// List returns a page of the tenant's PINs, by ID.
 	List(ctx context.Context, tenantID string, f DepartedPINFilter) ([]DepartedPIN, error)
+	// All pages through every tenant's PINs, by ID after afterID.
+	All(ctx context.Context, afterID string, limit int) ([]DepartedPIN, error)
 	// PurgeExpired deletes up to limit PINs that expired before now.
 	PurgeExpired(ctx context.Context, now time.Time, limit int) ([]PurgeCount, error)
 }

@@ -150,6 +150,13 @@ func (s actionStore) KeepPIN(ctx context.Context, tenantID, id string, sealed []
 		tenantID, id, sealed)
 }
 
+func (s actionStore) WithPINs(ctx context.Context, afterID string, limit int) ([]store.DeviceAction, error) {
+	_, limit = pageArgs(store.Page{Limit: limit})
+	rows, err := s.q.x.QueryContext(ctx, `SELECT `+actionColumns+` FROM device_actions
+		WHERE pin_sealed IS NOT NULL AND id > $1 ORDER BY id LIMIT $2`, afterID, limit)
+	return collect(rows, err, "listing actions with a PIN", scanAction)
+}
+
 // PurgeFinished picks its batch with every exception of the contract in
 // the one statement, so a batch never holds a row that must stay, and the
 // purger's loop ends once only those are left.

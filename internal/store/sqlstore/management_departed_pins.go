@@ -56,6 +56,13 @@ func (s departedPINStore) List(ctx context.Context, tenantID string, f store.Dep
 	return collect(rows, err, "listing departed Macs' PINs", scanDepartedPIN)
 }
 
+func (s departedPINStore) All(ctx context.Context, afterID string, limit int) ([]store.DepartedPIN, error) {
+	_, limit = pageArgs(store.Page{Limit: limit})
+	rows, err := s.q.x.QueryContext(ctx, `SELECT `+departedPINColumns+` FROM departed_pins
+		WHERE id > $1 ORDER BY id LIMIT $2`, afterID, limit)
+	return collect(rows, err, "listing departed PINs", scanDepartedPIN)
+}
+
 func (s departedPINStore) PurgeExpired(ctx context.Context, now time.Time, limit int) ([]store.PurgeCount, error) {
 	return s.q.purgeByID(ctx, "departed_pins", "departed_mac_pins", `expires_at < $1`, micros(now), limit)
 }
