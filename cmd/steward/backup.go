@@ -106,11 +106,7 @@ func newBackupRestoreCmd() *cobra.Command {
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "restored %s rows in %d tables from the backup of %s; kept as they were: %s\n",
 				humanize.Comma(h.TotalRows()), len(h.Tables), h.CreatedAt.Format(time.RFC3339), strings.Join(backup.NeverBackedUp, ", "))
-			kept, err := app.Actions.KeepPINsAfterRestore(cmd.Context(), pins)
-			if err != nil {
-				return fmt.Errorf("the restore is complete, but keeping the Find My PINs drawn since the backup failed after %d of "+
-					"at most %d; the others are not recoverable from this backup: %w", kept, len(pins), err)
-			}
+			kept, pinErr := app.Actions.KeepPINsAfterRestore(cmd.Context(), pins)
 			if kept > 0 {
 				fmt.Fprintf(cmd.OutOrStdout(), "kept %d Find My PINs drawn after the backup was taken, as departed Macs' PINs "+
 					"(steward action departed-pins)\n", kept)
@@ -131,10 +127,16 @@ func newBackupRestoreCmd() *cobra.Command {
 				fmt.Fprintf(out, "re-applied %d erasures and device departures made after the backup was taken (new deletion certificates issued)\n", r.Erasures)
 			}
 			if err != nil {
-				return fmt.Errorf("the restore is complete, but re-applying what was decided after the backup failed; "+
+				err = fmt.Errorf("the restore is complete, but re-applying what was decided after the backup failed; "+
 					"`steward serve` tries again at every start: %w", err)
 			}
-			return nil
+			if pinErr != nil {
+				// Read from the database the restore replaced, they exist
+				// nowhere else any more.
+				pinErr = fmt.Errorf("the restore is complete, but some Find My PINs drawn after the backup could not be kept "+
+					"and are lost: %w", pinErr)
+			}
+			return errors.Join(pinErr, err)
 		},
 	}
 	cfg.BindFlags(cmd.Flags())

@@ -3,6 +3,7 @@ package actions
 import (
 	"context"
 	"errors"
+	"fmt"
 
 	"github.com/steward-mdm/steward/internal/audit"
 	"github.com/steward-mdm/steward/internal/privacy"
@@ -21,26 +22,26 @@ import (
 // pinPage is how many PINs are read at a time.
 const pinPage = 500
 
-// PINsBeforeRestore returns every PIN the database holds, of every tenant:
-// those of actions still on record, as the departed PINs they would
-// become, and those already kept for departed Macs.
+// PINsBeforeRestore returns the PINs a Mac may ask for, of every tenant:
+// those kept for departed Macs, and, as the departed PINs they would
+// become, those of locks and erases still on record that a company Mac
+// took or may have fetched. As at a departure (KeepPINPastDeparture), an
+// employee's own Mac contributes none: its serial number would point at
+// its owner.
 func (s *Service) PINsBeforeRestore(ctx context.Context) ([]store.DepartedPIN, error) {
 	q := s.st.Read()
 	var out []store.DepartedPIN
+	// Departed PINs first: a Mac that left keeps its action (with the PIN)
+	// until its record is purged, and the departed copy is the one with
+	// the serial number's index and the times of the departure.
+	seen := map[string]bool{}
 	for after := ""; ; {
-		page, err := q.Actions().WithPINs(ctx, after, pinPage)
+		page, err := q.DepartedPINs().All(ctx, after, pinPage)
 		if err != nil {
 			return nil, err
 		}
-		for _, a := range page {
-			p := store.DepartedPIN{ID: a.ID, TenantID: a.TenantID, DeviceID: a.DeviceID, Action: a.Action, SealedPIN: a.SealedPIN,
-				SentAt: a.UpdatedAt}
-			// The serial number's index, to find the PIN from the Mac in hand.
-			if d, err := q.Devices().Get(ctx, a.TenantID, a.DeviceID); err == nil {
-				p.SerialIndex = d.SerialIndex
-			} else if !errors.Is(err, store.ErrNotFound) {
-				return nil, err
-			}
+		for _, p := range page {
+			seen[p.ID] = true
 			out = append(out, p)
 		}
 		if len(page) < pinPage {
@@ -49,11 +50,27 @@ func (s *Service) PINsBeforeRestore(ctx context.Context) ([]store.DepartedPIN, e
 		after = page[len(page)-1].ID
 	}
 	for after := ""; ; {
-		page, err := q.DepartedPINs().All(ctx, after, pinPage)
+		page, err := q.Actions().WithPINs(ctx, after, pinPage)
 		if err != nil {
 			return nil, err
 		}
-		out = append(out, page...)
+		for _, a := range page {
+			if seen[a.ID] || (a.State != store.ActionDone && a.State != store.ActionQueued) {
+				continue // kept already, or never reached the Mac
+			}
+			d, err := q.Devices().Get(ctx, a.TenantID, a.DeviceID)
+			if errors.Is(err, store.ErrNotFound) {
+				continue
+			}
+			if err != nil {
+				return nil, err
+			}
+			if d.Platform != "macos" || privacy.Ownership(d.Ownership).PersonallyOwned() {
+				continue
+			}
+			out = append(out, store.DepartedPIN{ID: a.ID, TenantID: a.TenantID, DeviceID: a.DeviceID, SerialIndex: d.SerialIndex,
+				Action: a.Action, SealedPIN: a.SealedPIN, SentAt: a.UpdatedAt})
+		}
 		if len(page) < pinPage {
 			return out, nil
 		}
@@ -66,10 +83,12 @@ func (s *Service) PINsBeforeRestore(ctx context.Context) ([]store.DepartedPIN, e
 // a departed PIN kept for DepartedPINRetention from now; a departed PIN
 // keeps its own times. PINs of a tenant the backup does not hold, and
 // departed PINs expired meanwhile, are left out. It returns how many it
-// kept, each audited as a departure's is.
+// kept, each audited as a departure's is, and the PINs it could not keep;
+// one failing does not cost the others theirs.
 func (s *Service) KeepPINsAfterRestore(ctx context.Context, pins []store.DepartedPIN) (int, error) {
 	now := s.clock()
 	kept := 0
+	var failed []error
 	for _, p := range pins {
 		if !p.ExpiresAt.IsZero() && !p.ExpiresAt.After(now) {
 			continue
@@ -105,11 +124,10 @@ func (s *Service) KeepPINsAfterRestore(ctx context.Context, pins []store.Departe
 			return audit.Append(ctx, q, e)
 		})
 		if err != nil {
-			return kept, err
-		}
-		if done {
+			failed = append(failed, fmt.Errorf("the PIN of action %s: %w", p.ID, err))
+		} else if done {
 			kept++
 		}
 	}
-	return kept, nil
+	return kept, errors.Join(failed...)
 }

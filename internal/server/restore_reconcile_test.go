@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"net/url"
 	"sync"
 	"testing"
 	"time"
@@ -11,6 +12,8 @@ import (
 	"github.com/steward-mdm/steward/internal/actions"
 	"github.com/steward-mdm/steward/internal/api"
 	"github.com/steward-mdm/steward/internal/backup"
+	"github.com/steward-mdm/steward/internal/iam"
+	"github.com/steward-mdm/steward/internal/privacy"
 	"github.com/steward-mdm/steward/internal/sim"
 	"github.com/steward-mdm/steward/internal/store"
 	"github.com/steward-mdm/steward/internal/store/sqlstore"
@@ -187,8 +190,10 @@ func TestNodesReconcilingAtOnce(t *testing.T) {
 // TestRestoreKeepsThePINsDrawnSinceTheBackup: a Mac locked after the backup
 // was taken asks for a PIN the restored database never held. The PINs read
 // before the restore and missing after it are kept as departed PINs, found
-// by the device and read with a reason as a departed Mac's are; a PIN the
-// backup holds stays on its action, not copied.
+// by the device or the serial number and read with a reason as a departed
+// Mac's are; one kept already for a Mac that left keeps its serial
+// number's index. A PIN the backup holds stays on its action, and an
+// employee's own Mac keeps none, as at a departure.
 func TestRestoreKeepsThePINsDrawnSinceTheBackup(t *testing.T) {
 	storetest.ForEachEngine(t, func(t *testing.T, st store.Store) {
 		f := newFleet(t, st)
@@ -198,8 +203,15 @@ func TestRestoreKeepsThePINsDrawnSinceTheBackup(t *testing.T) {
 				Reason: "left in a taxi, ticket 4711", Options: actions.Options{PIN: pin}}, nil)
 			f.poll(d)
 		}
-		before, beforeID := f.enrol("corporate", "", "", mac)
-		after, afterID := f.enrol("corporate", "", "", mac)
+		intelMac := func(d *sim.Device) { mac(d); d.IntelMac = true }
+		erika, err := f.app.Privacy.CreateSubject(f.ctx, f.tenant, privacy.SubjectInput{Email: "erika@fleet.test"}, iam.SystemActor)
+		if err != nil {
+			t.Fatal(err)
+		}
+		before, beforeID := f.enrol("corporate", "", "", intelMac)
+		after, afterID := f.enrol("corporate", "", "", intelMac)
+		left, leftID := f.enrol("corporate", "", "", intelMac)
+		own, ownID := f.enrol("personal", erika.ID, "", intelMac)
 		lock(before, beforeID, "112233")
 		var file bytes.Buffer
 		db := st.(*sqlstore.DB)
@@ -207,27 +219,40 @@ func TestRestoreKeepsThePINsDrawnSinceTheBackup(t *testing.T) {
 			t.Fatal(err)
 		}
 		lock(after, afterID, "445566")
+		lock(own, ownID, "998877")
+		lock(left, leftID, "778899")
+		f.must(201, f.owner, "POST", f.path("/devices/"+leftID+"/actions"), api.DeviceActionRequest{Action: actions.Delete,
+			Reason: "written off while locked, ticket 4712"}, nil)
 
 		pins, err := f.app.Actions.PINsBeforeRestore(f.ctx)
-		if err != nil || len(pins) != 2 {
-			t.Fatalf("PINs read before the restore: %d, %v; want both locks'", len(pins), err)
+		if err != nil || len(pins) != 3 {
+			t.Fatalf("PINs read before the restore: %d, %v; want the company Macs' three", len(pins), err)
 		}
 		if _, err := backup.Restore(f.ctx, db, f.app.Sealer, bytes.NewReader(file.Bytes()), nil); err != nil {
 			t.Fatal(err)
 		}
-		if n, err := f.app.Actions.KeepPINsAfterRestore(f.ctx, pins); err != nil || n != 1 {
-			t.Fatalf("PINs kept after the restore: %d, %v; want the one drawn since the backup", n, err)
+		if n, err := f.app.Actions.KeepPINsAfterRestore(f.ctx, pins); err != nil || n != 2 {
+			t.Fatalf("PINs kept after the restore: %d, %v; want the two drawn since the backup", n, err)
 		}
 		var kept api.List[api.DepartedPINView]
 		f.must(200, f.owner, "GET", f.path("/departed-pins"), nil, &kept)
-		if len(kept.Items) != 1 || kept.Items[0].DeviceID != afterID || kept.Items[0].Action != "lock" {
-			t.Fatalf("departed PINs after the restore: %+v; want the lock of %s alone", kept.Items, afterID)
+		if len(kept.Items) != 2 {
+			t.Fatalf("departed PINs after the restore: %+v; want the locks of %s and %s", kept.Items, afterID, leftID)
 		}
-		var got api.ActionPINView
-		f.must(200, f.owner, "POST", f.path("/departed-pins/"+kept.Items[0].ActionID+"/pin"),
-			api.ActionPINRequest{Reason: "the Mac was handed in at reception"}, &got)
-		if got.PIN != "445566" {
-			t.Errorf("the PIN kept across the restore reads %q, want 445566", got.PIN)
+		for _, c := range []struct {
+			query, deviceID, pin string
+		}{{"?device_id=" + afterID, afterID, "445566"}, {"?serial_number=" + url.QueryEscape(left.Serial), leftID, "778899"}} {
+			var found api.List[api.DepartedPINView]
+			f.must(200, f.owner, "GET", f.path("/departed-pins"+c.query), nil, &found)
+			if len(found.Items) != 1 || found.Items[0].DeviceID != c.deviceID || found.Items[0].Action != "lock" {
+				t.Fatalf("the PIN kept for %s: %+v", c.query, found.Items)
+			}
+			var got api.ActionPINView
+			f.must(200, f.owner, "POST", f.path("/departed-pins/"+found.Items[0].ActionID+"/pin"),
+				api.ActionPINRequest{Reason: "the Mac was handed in at reception"}, &got)
+			if got.PIN != c.pin {
+				t.Errorf("the PIN kept across the restore for %s reads %q, want %s", c.query, got.PIN, c.pin)
+			}
 		}
 		if n, err := f.app.Actions.KeepPINsAfterRestore(f.ctx, pins); err != nil || n != 0 {
 			t.Errorf("keeping the same PINs again: %d, %v; want none", n, err)
