@@ -94,13 +94,35 @@ func TestBackupCommands(t *testing.T) {
 		t.Fatal("a failed restore changed the database")
 	}
 
+	// A company Mac locked after the backup: its PIN outlives the restore.
+	lockID := store.NewID()
+	withStore(t, data, func(q store.Queries) error {
+		ctx, now := context.Background(), time.Now()
+		d := store.Device{ID: store.NewID(), TenantID: "before-backup", Ownership: "corporate", Platform: "macos",
+			State: store.DeviceEnrolled, SerialIndex: []byte("serial-index"), CreatedAt: now, UpdatedAt: now, EnrolledAt: now,
+			LastSeenAt: now, Compliance: store.ComplianceUnknown}
+		if err := q.Devices().Create(ctx, d); err != nil {
+			return err
+		}
+		return q.Actions().Create(ctx, []store.DeviceAction{{ID: lockID, TenantID: d.TenantID, BatchID: store.NewID(), DeviceID: d.ID,
+			Action: "lock", Reason: "left in a taxi, ticket 4711", RequestedBy: "admin:1", State: store.ActionDone,
+			SealedPIN: []byte("sealed PIN"), CreatedAt: now, UpdatedAt: now}})
+	})
+
 	out := mustCLI(t, nil, "backup", "restore", "--data", data, "--in", file, "--yes")
-	if !strings.Contains(out, "restored") {
+	if !strings.Contains(out, "restored") || !strings.Contains(out, "kept 1 Find My PINs") {
 		t.Errorf("restore summary = %q", out)
 	}
 	if !tenantExists(t, data, "before-backup") || tenantExists(t, data, "after-backup") {
 		t.Error("restore did not bring the database back to the backup's contents")
 	}
+	withStore(t, data, func(q store.Queries) error {
+		p, err := q.DepartedPINs().Get(context.Background(), "before-backup", lockID)
+		if err != nil || string(p.SealedPIN) != "sealed PIN" || string(p.SerialIndex) != "serial-index" {
+			t.Errorf("the lock's PIN after the restore: %+v, %v", p, err)
+		}
+		return nil
+	})
 }
 
 // TestRotateMasterCommand: `keys rotate-master` re-seals what is under the
