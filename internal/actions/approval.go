@@ -143,6 +143,9 @@ func (s *Service) withoutFixNote(ctx context.Context, q store.Queries, cmd store
 		return "", err
 	}
 	note := "the device answered without a location fix, so no location was stored"
+	if mdm.StaleFix(cmd) {
+		note = "the device answered with a location fix older than the location's retention, so no location was stored"
+	}
 	if !ok {
 		return note + "; Steward then held none from before", nil
 	}

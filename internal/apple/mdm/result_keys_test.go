@@ -118,7 +118,7 @@ func TestDeviceLocationAnswers(t *testing.T) {
 // without a fix is done, as the device did what it was asked, and its
 // action says it found no location and since when the last known one is
 // known; so does its command. A fix stores the location and the action
-// says nothing more.
+// says nothing more; a fix too old to keep is said to be so.
 func TestLocateWithoutFixTellsTheAdmin(t *testing.T) {
 	storetest.ForEachEngine(t, func(t *testing.T, st store.Store) {
 		f := newFixture(t, st)
@@ -185,6 +185,18 @@ func TestLocateWithoutFixTellsTheAdmin(t *testing.T) {
 		}
 		if again := f.fields(dev.ID)["location.coordinates"]; !reflect.DeepEqual(again, stored) {
 			t.Errorf("an answer without a fix changed the last known location: %+v, was %+v", again, stored)
+		}
+
+		// A fix older than the location's retention (a device whose clock
+		// is far off) is not stored, and the action says why.
+		stale := maps.Clone(fix)
+		stale["Timestamp"] = f.now.Add(-8 * 24 * time.Hour).Format(time.RFC3339)
+		a, cmd = locate(stale)
+		if a.State != store.ActionDone || !strings.Contains(a.Error, "older than the location's retention") || !mdm.StaleFix(cmd) {
+			t.Errorf("a stale fix: the action is %s, %q; its command's chain %q", a.State, a.Error, cmd.ErrorChain)
+		}
+		if again := f.fields(dev.ID)["location.coordinates"]; !reflect.DeepEqual(again, stored) {
+			t.Errorf("a stale fix changed the last known location: %+v, was %+v", again, stored)
 		}
 	})
 }

@@ -232,27 +232,63 @@ func locationObservations(r mdmproto.DeviceLocationResult) []privacy.Observation
 		Latitude: r.Latitude, Longitude: r.Longitude, AccuracyMetres: r.HorizontalAccuracy, FixedAt: r.Timestamp}, ObservedAt: r.Timestamp}}
 }
 
-// noFixChain is kept as the error chain of a DeviceLocation its device
-// acknowledged without a fix: the command was carried out, yet it says
-// nowhere, and its action tells the admin so (AnsweredWithoutFix). No
-// domain or code: Steward's own words, never the device's.
-const noFixChain = `[{"LocalizedDescription":"the device answered without a location fix; no location was stored"}]`
+// noFixChain and staleFixChain are kept as the error chain of a
+// DeviceLocation its device acknowledged without a fix, or with one older
+// than the location's retention (which the gate does not store): the
+// command was carried out, yet it says nowhere new, and its action tells
+// the admin so (AnsweredWithoutFix). No domain or code: Steward's own
+// words, never the device's.
+const (
+	noFixChain    = `[{"LocalizedDescription":"the device answered without a location fix; no location was stored"}]`
+	staleFixChain = `[{"LocalizedDescription":"the device answered with a location fix older than the location's retention; no location was stored"}]`
+)
 
-// withoutFix reports whether res, acknowledging a DeviceLocation, has no
-// fix. One that does not decode is not: it fails as bad input instead.
-func withoutFix(cmd store.Command, res mdmproto.Result) bool {
+// locationNote returns the chain to keep on cmd, a DeviceLocation that
+// res acknowledges and that will store no location: noFixChain or
+// staleFixChain; "" for any other command or answer. One that does not
+// decode fails as bad input instead.
+func (s *Service) locationNote(ctx context.Context, q store.Queries, d store.Device, cmd store.Command, res mdmproto.Result) (string, error) {
 	if cmd.RequestType != string(mdmproto.RequestDeviceLocation) {
-		return false
+		return "", nil
 	}
 	r, err := mdmproto.DecodeDeviceLocation(res)
-	return err == nil && !r.HasFix()
+	switch {
+	case err != nil:
+		return "", nil
+	case !r.HasFix():
+		return noFixChain, nil
+	case r.Timestamp.IsZero():
+		return "", nil
+	}
+	// As the gate judges it (privacy.Observation.ObservedAt).
+	now := s.clock()
+	settings, err := privacy.LoadSettingsShared(ctx, q, d.TenantID, now)
+	if err != nil {
+		return "", err
+	}
+	terms, err := privacy.EffectiveTerms(ctx, q, settings, d)
+	if err != nil {
+		return "", err
+	}
+	if ret := terms.Retention(privacy.Location); ret > 0 && !r.Timestamp.Add(ret).After(now) {
+		return staleFixChain, nil
+	}
+	return "", nil
 }
 
 // AnsweredWithoutFix reports whether cmd is a DeviceLocation its device
-// acknowledged without a location fix, so that no location was stored
-// and the last known one, if any, stays.
+// acknowledged without a location fix, or with one too old to keep, so
+// that no location was stored and the last known one, if any, stays.
+// StaleFix tells the two apart.
 func AnsweredWithoutFix(cmd store.Command) bool {
-	return cmd.RequestType == string(mdmproto.RequestDeviceLocation) && cmd.State == store.CommandAcknowledged && cmd.ErrorChain == noFixChain
+	return cmd.RequestType == string(mdmproto.RequestDeviceLocation) && cmd.State == store.CommandAcknowledged &&
+		(cmd.ErrorChain == noFixChain || cmd.ErrorChain == staleFixChain)
+}
+
+// StaleFix reports whether cmd, answered without a fix to keep
+// (AnsweredWithoutFix), had one older than the location's retention.
+func StaleFix(cmd store.Command) bool {
+	return AnsweredWithoutFix(cmd) && cmd.ErrorChain == staleFixChain
 }
 
 // LastLocationAt returns when Steward received device d's last known
