@@ -460,9 +460,10 @@ type ActionStore interface {
 	// by UpdatedAt (an action's last change, the one that finished it), or
 	// awaiting an approval that lapsed before cutoff or is gone, which can
 	// no longer be decided. It keeps, whatever their age, every action
-	// still awaiting a live approval or queued; the newest action of each
-	// kind a device acknowledged with a Find My PIN (LastPINTaken may still
-	// return it, and a Mac that leaves management keeps its PIN from it);
+	// still awaiting a live approval or queued; the newest erase a device
+	// acknowledged with a Find My PIN, and its newest such lock while it
+	// has not checked in since (LastPINTaken may still return them, and a
+	// Mac that leaves management keeps its PIN from them);
 	// and the retires of a device still leaving, which count its removal
 	// attempts. Counted under the category "remote_actions".
 	PurgeFinished(ctx context.Context, cutoff time.Time, limit int) ([]PurgeCount, error)

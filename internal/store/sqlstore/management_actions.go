@@ -174,12 +174,14 @@ func (s actionStore) PurgeFinished(ctx context.Context, cutoff time.Time, limit 
 					WHERE p.tenant_id = a.tenant_id AND p.id = a.approval_id AND p.expires_at >= $1)))
 			AND NOT (a.state = $3 AND a.pin_sealed IS NOT NULL AND NOT EXISTS (SELECT 1 FROM device_actions n
 				WHERE n.tenant_id = a.tenant_id AND n.device_id = a.device_id AND n.action = a.action
-				AND n.state = $3 AND n.pin_sealed IS NOT NULL AND n.id > a.id))
+				AND n.state = $3 AND n.pin_sealed IS NOT NULL AND n.id > a.id)
+				AND (a.action <> $11 OR EXISTS (SELECT 1 FROM devices h WHERE h.tenant_id = a.tenant_id AND h.id = a.device_id
+					AND h.last_seen_at <= a.updated_at + $12)))
 			AND NOT (a.action = $9 AND EXISTS (SELECT 1 FROM devices d
 				WHERE d.tenant_id = a.tenant_id AND d.id = a.device_id AND d.state = $10))
 			LIMIT $2) RETURNING tenant_id`, actionsCategory, counts, micros(cutoff), limit,
 			store.ActionDone, store.ActionFailed, store.ActionRefused, store.ActionRejected, store.ActionExpired,
-			store.ActionAwaitingApproval, retireAction, store.DeviceLeaving)
+			store.ActionAwaitingApproval, retireAction, store.DeviceLeaving, lockAction, time.Minute.Microseconds())
 		return err
 	})
 	if err != nil {
@@ -193,6 +195,10 @@ const (
 	actionsCategory = "remote_actions"
 	// retireAction is actions.Retire, a leaving device's removal.
 	retireAction = "retire"
+	// lockAction is actions.Lock: its PIN is kept while the Mac has not
+	// checked in since it took it (a minute's leeway, as the last-seen
+	// time may be written before), as actions.heldAtLock judges it.
+	lockAction = "lock"
 )
 
 type appStore struct{ q *queries }

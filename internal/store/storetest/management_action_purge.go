@@ -15,6 +15,10 @@ func testActionPurge(t *testing.T, st store.Store) {
 	ctx := context.Background()
 	a, b := newTenant(t, st, ""), newTenant(t, st, "")
 	mac, phone := managedDevice(t, st, a.ID), managedDevice(t, st, a.ID)
+	// A Mac that checked in after its last lock is past it.
+	unlocked := managedDevice(t, st, a.ID)
+	unlocked.LastSeenAt = micro(at.Add(time.Hour))
+	tx(t, st, func(q store.Queries) error { return q.Devices().Update(ctx, unlocked) })
 	leaving := managedDevice(t, st, a.ID)
 	leaving.State = store.DeviceLeaving
 	tx(t, st, func(q store.Queries) error { return q.Devices().Update(ctx, leaving) })
@@ -54,13 +58,15 @@ func testActionPurge(t *testing.T, st store.Store) {
 		withPIN(action(a.ID, mac, "lock", store.ActionDone, old)),
 		action(a.ID, leaving, "lock", store.ActionDone, old),   // only its removals count its attempts
 		action(a.ID, phone, "retire", store.ActionFailed, old), // a device not leaving counts none
+		withPIN(action(a.ID, unlocked, "lock", store.ActionDone, old)),
 	}
 	kept := []store.DeviceAction{
 		action(a.ID, phone, "lock", store.ActionDone, recent),
 		action(a.ID, phone, "lock", store.ActionQueued, old),
 		awaiting(live.ID),
-		withPIN(action(a.ID, mac, "lock", store.ActionDone, old)), // the newest lock the Mac took
-		withPIN(action(a.ID, mac, "wipe", store.ActionDone, old)), // the newest erase
+		withPIN(action(a.ID, mac, "lock", store.ActionDone, old)),      // the newest lock the Mac took
+		withPIN(action(a.ID, mac, "wipe", store.ActionDone, old)),      // the newest erase
+		withPIN(action(a.ID, unlocked, "wipe", store.ActionDone, old)), // an erase's, whatever came after
 		action(a.ID, leaving, "retire", store.ActionFailed, old),
 	}
 	keptLock := kept[3]
