@@ -131,21 +131,18 @@ func (s *Service) expire(ctx context.Context, q store.Queries, a store.Approval,
 	return s.setAll(ctx, q, waiting, store.ActionExpired, now)
 }
 
-// withoutFixNote is what a locate whose device answered without a fix
-// tells the admin: done, since the device did what it was asked, but
-// nowhere new, and when the location Steward held at that moment had been
-// received. The note is kept with the action, so it says "then": that
-// location expires, or goes with an erasure, on its own. Only the time is
-// read, never the location.
-func (s *Service) withoutFixNote(ctx context.Context, q store.Queries, cmd store.Command) (string, error) {
+// noLocationNote is what a locate whose answer stored no location tells
+// the admin: done, since the device did what it was asked, but nowhere
+// new, why (why, from mdm.NoLocationStored), and when the location Steward
+// held at that moment had been received. The note is kept with the
+// action, so it says "then": that location expires, or goes with an
+// erasure, on its own. Only the time is read, never the location.
+func (s *Service) noLocationNote(ctx context.Context, q store.Queries, cmd store.Command, why string) (string, error) {
 	at, ok, err := mdm.LastLocationAt(ctx, q, cmd.TenantID, cmd.DeviceID, s.clock())
 	if err != nil {
 		return "", err
 	}
-	note := "the device answered without a location fix, so no location was stored"
-	if mdm.StaleFix(cmd) {
-		note = "the device answered with a location fix older than the location's retention, so no location was stored"
-	}
+	note := why + ", so no location was stored"
 	if !ok {
 		return note + "; Steward then held none from before", nil
 	}
@@ -153,8 +150,8 @@ func (s *Service) withoutFixNote(ctx context.Context, q store.Queries, cmd store
 }
 
 // CommandFinished follows a device's answer to an action's command: the
-// action is done or failed (a locate answered without a location fix is
-// done, its error saying so: withoutFixNote), and a retire or wipe the
+// action is done or failed (a locate whose answer stored no location is
+// done, its error saying why: noLocationNote), and a retire or wipe the
 // device acknowledged takes it out of management (its personal data
 // erased, certificate issued); a leaving device's failed retire is sent again later
 // (RetellLeaving), whether the device failed it or its command was
@@ -189,8 +186,8 @@ func (s *Service) CommandFinished(ctx context.Context, q store.Queries, cmd stor
 		return q.Actions().Update(ctx, a)
 	}
 	a.State = store.ActionDone
-	if Kind(a.Action) == Locate && mdm.AnsweredWithoutFix(cmd) {
-		if a.Error, err = s.withoutFixNote(ctx, q, cmd); err != nil {
+	if why := mdm.NoLocationStored(cmd); Kind(a.Action) == Locate && why != "" {
+		if a.Error, err = s.noLocationNote(ctx, q, cmd, why); err != nil {
 			return err
 		}
 	}

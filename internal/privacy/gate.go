@@ -231,6 +231,12 @@ func (g *Gate) Admit(ctx context.Context, q store.Queries, r Report) (Admitted, 
 	return out, nil
 }
 
+// TooOldToKeep reports whether a value the device determined at observed,
+// reported at, is older than retention ret and so not stored by the gate.
+func TooOldToKeep(observed, at time.Time, ret time.Duration) bool {
+	return ret > 0 && !retainedFrom(Observation{ObservedAt: observed}, at).Add(ret).After(at)
+}
+
 // retainedFrom is when the retention of obs, in a report received at,
 // starts: when the device determined it, if it said so, but never later
 // than at. A location reported late is kept no longer than a fresh one.

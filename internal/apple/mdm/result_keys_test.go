@@ -118,7 +118,8 @@ func TestDeviceLocationAnswers(t *testing.T) {
 // without a fix is done, as the device did what it was asked, and its
 // action says it found no location and since when the last known one is
 // known; so does its command. A fix stores the location and the action
-// says nothing more; a fix too old to keep is said to be so.
+// says nothing more; a fix too old to keep, or one the policy no longer
+// keeps, is said to be so.
 func TestLocateWithoutFixTellsTheAdmin(t *testing.T) {
 	storetest.ForEachEngine(t, func(t *testing.T, st store.Store) {
 		f := newFixture(t, st)
@@ -162,7 +163,7 @@ func TestLocateWithoutFixTellsTheAdmin(t *testing.T) {
 		if a.State != store.ActionDone || !strings.Contains(a.Error, "without a location fix") || !strings.Contains(a.Error, "held none") {
 			t.Errorf("never located, then no fix: the action is %s, %q", a.State, a.Error)
 		}
-		if cmd.State != store.CommandAcknowledged || !mdm.AnsweredWithoutFix(cmd) || mdm.ErrorSummary(cmd.ErrorChain) == "" {
+		if cmd.State != store.CommandAcknowledged || !strings.Contains(mdm.NoLocationStored(cmd), "without a location fix") || mdm.ErrorSummary(cmd.ErrorChain) == "" {
 			t.Errorf("its command: %s, %s", cmd.State, cmd.ErrorChain)
 		}
 		if _, ok := f.fields(dev.ID)["location.coordinates"]; ok {
@@ -170,7 +171,7 @@ func TestLocateWithoutFixTellsTheAdmin(t *testing.T) {
 		}
 
 		a, cmd = locate(fix)
-		if a.State != store.ActionDone || a.Error != "" || cmd.ErrorChain != "" || mdm.AnsweredWithoutFix(cmd) {
+		if a.State != store.ActionDone || a.Error != "" || cmd.ErrorChain != "" || mdm.NoLocationStored(cmd) != "" {
 			t.Errorf("a fix: the action is %s, %q; its command's chain %q", a.State, a.Error, cmd.ErrorChain)
 		}
 		stored, ok := f.fields(dev.ID)["location.coordinates"]
@@ -192,11 +193,36 @@ func TestLocateWithoutFixTellsTheAdmin(t *testing.T) {
 		stale := maps.Clone(fix)
 		stale["Timestamp"] = f.now.Add(-8 * 24 * time.Hour).Format(time.RFC3339)
 		a, cmd = locate(stale)
-		if a.State != store.ActionDone || !strings.Contains(a.Error, "older than the location's retention") || !mdm.StaleFix(cmd) {
+		if a.State != store.ActionDone || !strings.Contains(a.Error, "older than the location's retention") ||
+			!strings.Contains(mdm.NoLocationStored(cmd), "older than") {
 			t.Errorf("a stale fix: the action is %s, %q; its command's chain %q", a.State, a.Error, cmd.ErrorChain)
 		}
 		if again := f.fields(dev.ID)["location.coordinates"]; !reflect.DeepEqual(again, stored) {
 			t.Errorf("a stale fix changed the last known location: %+v, was %+v", again, stored)
+		}
+
+		// The policy stops keeping locations while a locate is on its way.
+		b, err := acts.Submit(f.ctx, f.tenant, actions.Request{Action: actions.Locate, Reason: "left in a taxi on Friday",
+			DeviceIDs: []string{dev.ID}}, device.Everything(), "admin:"+admin.ID, admin)
+		if err != nil {
+			t.Fatal(err)
+		}
+		sent := command(t, d, map[string]any{"Status": "Idle"})
+		if res, err := f.priv.RequestPolicyChange(f.ctx, f.tenant, privacy.PolicyChangeInput{Reason: "the works council asked for it",
+			Changes: []privacy.Change{{Ownership: privacy.Corporate, Category: privacy.Location, Mode: privacy.Drop}}}, "admin-a", admin); err != nil || !res.Applied {
+			t.Fatalf("dropping locations: %+v, %v", res, err)
+		}
+		msg := map[string]any{"Status": "Acknowledged", "CommandUUID": sent.CommandUUID, "RequestType": sent.RequestType}
+		maps.Copy(msg, fix)
+		if _, err := d.Send(f.ctx, msg); err != nil {
+			t.Fatal(err)
+		}
+		if _, as, err := acts.Status(f.ctx, f.tenant, b.ID); err != nil || len(as) != 1 || as[0].State != store.ActionDone ||
+			!strings.Contains(as[0].Error, "stopped keeping locations") {
+			t.Errorf("a fix after the policy dropped locations: %+v, %v", as, err)
+		}
+		if _, ok := f.fields(dev.ID)["location.coordinates"]; ok {
+			t.Error("a location was kept after the policy dropped them")
 		}
 	})
 }

@@ -232,22 +232,31 @@ func locationObservations(r mdmproto.DeviceLocationResult) []privacy.Observation
 		Latitude: r.Latitude, Longitude: r.Longitude, AccuracyMetres: r.HorizontalAccuracy, FixedAt: r.Timestamp}, ObservedAt: r.Timestamp}}
 }
 
-// noFixChain and staleFixChain are kept as the error chain of a
-// DeviceLocation its device acknowledged without a fix, or with one older
-// than the location's retention (which the gate does not store): the
-// command was carried out, yet it says nowhere new, and its action tells
-// the admin so (AnsweredWithoutFix). No domain or code: Steward's own
-// words, never the device's.
+// noLocationChains are kept as the error chain of a DeviceLocation its
+// device acknowledged, yet that stored no location: the command was
+// carried out, but it says nowhere new, and its action tells the admin why
+// (NoLocationStored). No domain or code: Steward's own words, never the
+// device's. Each is keyed by the reason it gives.
+var noLocationChains = map[string]string{}
+
 const (
-	noFixChain    = `[{"LocalizedDescription":"the device answered without a location fix; no location was stored"}]`
-	staleFixChain = `[{"LocalizedDescription":"the device answered with a location fix older than the location's retention; no location was stored"}]`
+	reasonNoFix    = "the device answered without a location fix"
+	reasonStaleFix = "the device answered with a location fix older than the location's retention"
+	reasonDropped  = "the policy stopped keeping locations before the device answered"
 )
 
+func init() {
+	for _, reason := range []string{reasonNoFix, reasonStaleFix, reasonDropped} {
+		noLocationChains[reason] = `[{"LocalizedDescription":"` + reason + `; no location was stored"}]`
+	}
+}
+
 // locationNote returns the chain to keep on cmd, a DeviceLocation that
-// res acknowledges and that will store no location: noFixChain or
-// staleFixChain; "" for any other command or answer. One that does not
+// res acknowledges at now and that will store no location (as the gate
+// judges it), or "" for any other command or answer. One that does not
 // decode fails as bad input instead.
-func (s *Service) locationNote(ctx context.Context, q store.Queries, d store.Device, cmd store.Command, res mdmproto.Result) (string, error) {
+func (s *Service) locationNote(ctx context.Context, q store.Queries, d store.Device, cmd store.Command, res mdmproto.Result,
+	now time.Time) (string, error) {
 	if cmd.RequestType != string(mdmproto.RequestDeviceLocation) {
 		return "", nil
 	}
@@ -256,12 +265,8 @@ func (s *Service) locationNote(ctx context.Context, q store.Queries, d store.Dev
 	case err != nil:
 		return "", nil
 	case !r.HasFix():
-		return noFixChain, nil
-	case r.Timestamp.IsZero():
-		return "", nil
+		return noLocationChains[reasonNoFix], nil
 	}
-	// As the gate judges it (privacy.Observation.ObservedAt).
-	now := s.clock()
 	settings, err := privacy.LoadSettingsShared(ctx, q, d.TenantID, now)
 	if err != nil {
 		return "", err
@@ -270,25 +275,28 @@ func (s *Service) locationNote(ctx context.Context, q store.Queries, d store.Dev
 	if err != nil {
 		return "", err
 	}
-	if ret := terms.Retention(privacy.Location); ret > 0 && !r.Timestamp.Add(ret).After(now) {
-		return staleFixChain, nil
+	switch {
+	case terms.Policy.Mode(privacy.Ownership(d.Ownership), privacy.Location) == privacy.Drop:
+		return noLocationChains[reasonDropped], nil
+	case privacy.TooOldToKeep(r.Timestamp, now, terms.Retention(privacy.Location)):
+		return noLocationChains[reasonStaleFix], nil
 	}
 	return "", nil
 }
 
-// AnsweredWithoutFix reports whether cmd is a DeviceLocation its device
-// acknowledged without a location fix, or with one too old to keep, so
-// that no location was stored and the last known one, if any, stays.
-// StaleFix tells the two apart.
-func AnsweredWithoutFix(cmd store.Command) bool {
-	return cmd.RequestType == string(mdmproto.RequestDeviceLocation) && cmd.State == store.CommandAcknowledged &&
-		(cmd.ErrorChain == noFixChain || cmd.ErrorChain == staleFixChain)
-}
-
-// StaleFix reports whether cmd, answered without a fix to keep
-// (AnsweredWithoutFix), had one older than the location's retention.
-func StaleFix(cmd store.Command) bool {
-	return AnsweredWithoutFix(cmd) && cmd.ErrorChain == staleFixChain
+// NoLocationStored returns, for cmd, a DeviceLocation its device
+// acknowledged without its answer storing a location, why not; "" for
+// any other command. The last known location, if any, stays.
+func NoLocationStored(cmd store.Command) string {
+	if cmd.RequestType != string(mdmproto.RequestDeviceLocation) || cmd.State != store.CommandAcknowledged {
+		return ""
+	}
+	for reason, chain := range noLocationChains {
+		if cmd.ErrorChain == chain {
+			return reason
+		}
+	}
+	return ""
 }
 
 // LastLocationAt returns when Steward received device d's last known

@@ -15,10 +15,15 @@ func testActionPurge(t *testing.T, st store.Store) {
 	ctx := context.Background()
 	a, b := newTenant(t, st, ""), newTenant(t, st, "")
 	mac, phone := managedDevice(t, st, a.ID), managedDevice(t, st, a.ID)
-	// A Mac that checked in after its last lock is past it.
-	unlocked := managedDevice(t, st, a.ID)
-	unlocked.LastSeenAt = micro(at.Add(time.Hour))
-	tx(t, st, func(q store.Queries) error { return q.Devices().Update(ctx, unlocked) })
+	// A Mac that checked in after its last lock is past it; one seen within
+	// a minute of taking it (its last-seen time written first) is not.
+	seenAfter := func(d time.Duration) store.Device {
+		x := managedDevice(t, st, a.ID)
+		x.LastSeenAt = micro(at.Add(d))
+		tx(t, st, func(q store.Queries) error { return q.Devices().Update(ctx, x) })
+		return x
+	}
+	unlocked, atTheMinute, pastTheMinute := seenAfter(time.Hour), seenAfter(time.Minute), seenAfter(time.Minute+time.Second)
 	leaving := managedDevice(t, st, a.ID)
 	leaving.State = store.DeviceLeaving
 	tx(t, st, func(q store.Queries) error { return q.Devices().Update(ctx, leaving) })
@@ -59,6 +64,7 @@ func testActionPurge(t *testing.T, st store.Store) {
 		action(a.ID, leaving, "lock", store.ActionDone, old),   // only its removals count its attempts
 		action(a.ID, phone, "retire", store.ActionFailed, old), // a device not leaving counts none
 		withPIN(action(a.ID, unlocked, "lock", store.ActionDone, old)),
+		withPIN(action(a.ID, pastTheMinute, "lock", store.ActionDone, old)),
 	}
 	kept := []store.DeviceAction{
 		action(a.ID, phone, "lock", store.ActionDone, recent),
@@ -67,6 +73,7 @@ func testActionPurge(t *testing.T, st store.Store) {
 		withPIN(action(a.ID, mac, "lock", store.ActionDone, old)),      // the newest lock the Mac took
 		withPIN(action(a.ID, mac, "wipe", store.ActionDone, old)),      // the newest erase
 		withPIN(action(a.ID, unlocked, "wipe", store.ActionDone, old)), // an erase's, whatever came after
+		withPIN(action(a.ID, atTheMinute, "lock", store.ActionDone, old)),
 		action(a.ID, leaving, "retire", store.ActionFailed, old),
 	}
 	keptLock := kept[3]
