@@ -18,24 +18,12 @@ func TestRevealRacingErasure(t *testing.T) {
 	erika := f.person("erika@acme.test")
 	laptop := f.device(erika.ID, privacy.Corporate)
 
-	// The erasure, holding the person until it commits.
-	release := storetest.Hold(t, st, func(q store.Queries) error {
-		sub, err := q.Subjects().Lock(f.ctx, f.tenant, erika.ID)
-		if err != nil {
-			return err
-		}
-		sub.State, sub.EmailIndex = store.SubjectErased, nil
-		return q.Subjects().Update(f.ctx, sub)
-	})
-	done := make(chan error, 1)
-	go func() {
+	err := storetest.ErasingMeanwhile(t, st, f.tenant, erika.ID, func() error {
 		_, err := f.svc.Reveal(f.ctx, f.tenant, laptop.ID, privacy.RevealInput{Fields: []string{"device.serial_number"},
 			Reason: "warranty case 4711"}, privacy.Viewer{Actor: admin, AdminID: admin.ID})
-		done <- err
-	}()
-	storetest.AwaitLockWaiters(t, st, 1)
-	release()
-	if err := <-done; err != nil {
+		return err
+	})
+	if err != nil {
 		t.Fatal(err)
 	}
 	if recs, err := st.Read().Access().ListForSubject(f.ctx, f.tenant, erika.ID, store.Page{}); err != nil || len(recs) != 0 {

@@ -19,23 +19,11 @@ func TestAccountLookupRacingErasure(t *testing.T) {
 	erika := f.subject("erika@acme.test")
 	_, dev := f.enrolled(ts, privacy.Corporate, "")
 
-	// The erasure, holding the person until it commits.
-	release := storetest.Hold(t, f.st, func(q store.Queries) error {
-		sub, err := q.Subjects().Lock(f.ctx, f.tenant, erika)
-		if err != nil {
-			return err
-		}
-		sub.State, sub.EmailIndex = store.SubjectErased, nil
-		return q.Subjects().Update(f.ctx, sub)
-	})
-	done := make(chan error, 1)
-	go func() {
+	err := storetest.ErasingMeanwhile(t, f.st, f.tenant, erika, func() error {
 		_, err := f.svc.LookupUserChannel(f.ctx, f.tenant, dev.ID, "erika@acme.test", lookupReason, admin)
-		done <- err
-	}()
-	storetest.AwaitLockWaiters(t, f.st, 1)
-	release()
-	if err := <-done; err != nil {
+		return err
+	})
+	if err != nil {
 		t.Fatal(err)
 	}
 	if recs, err := f.st.Read().Access().ListForSubject(f.ctx, f.tenant, erika, store.Page{}); err != nil || len(recs) != 0 {

@@ -224,3 +224,26 @@ func Hold(t testing.TB, st store.Store, fn func(q store.Queries) error) (release
 		}
 	}
 }
+
+// ErasingMeanwhile runs fn while a transaction that marks person subjectID
+// erased, having locked them first, stays open, as an erasure would; it
+// commits once fn waits for that lock (st from OpenPostgres), and fn's
+// error is returned. A test then checks that fn, having read the person
+// before the erasure committed, left nothing of theirs behind.
+func ErasingMeanwhile(t testing.TB, st store.Store, tenantID, subjectID string, fn func() error) error {
+	t.Helper()
+	ctx := context.Background()
+	release := Hold(t, st, func(q store.Queries) error {
+		sub, err := q.Subjects().Lock(ctx, tenantID, subjectID)
+		if err != nil {
+			return err
+		}
+		sub.State, sub.EmailIndex = store.SubjectErased, nil
+		return q.Subjects().Update(ctx, sub)
+	})
+	done := make(chan error, 1)
+	go func() { done <- fn() }()
+	AwaitLockWaiters(t, st, 1)
+	release()
+	return <-done
+}
