@@ -232,24 +232,21 @@ func locationObservations(r mdmproto.DeviceLocationResult) []privacy.Observation
 		Latitude: r.Latitude, Longitude: r.Longitude, AccuracyMetres: r.HorizontalAccuracy, FixedAt: r.Timestamp}, ObservedAt: r.Timestamp}}
 }
 
-// noLocationChains are kept as the error chain of a DeviceLocation its
-// device acknowledged, yet that stored no location: the command was
-// carried out, but it says nowhere new, and its action tells the admin why
-// (NoLocationStored). No domain or code: Steward's own words, never the
-// device's. Each is keyed by the reason it gives.
-var noLocationChains = map[string]string{}
+// noLocationChain is kept as the error chain of a DeviceLocation its
+// device acknowledged, yet that stored no location, for reason: the
+// command was carried out, but it says nowhere new, and its action tells
+// the admin why (NoLocationStored). No domain or code: Steward's own
+// words, never the device's.
+func noLocationChain(reason string) string {
+	return `[{"LocalizedDescription":"` + reason + `; no location was stored"}]`
+}
 
+// The reasons a DeviceLocation answer stores no location.
 const (
 	reasonNoFix    = "the device answered without a location fix"
 	reasonStaleFix = "the device answered with a location fix older than the location's retention"
 	reasonDropped  = "the policy stopped keeping locations before the device answered"
 )
-
-func init() {
-	for _, reason := range []string{reasonNoFix, reasonStaleFix, reasonDropped} {
-		noLocationChains[reason] = `[{"LocalizedDescription":"` + reason + `; no location was stored"}]`
-	}
-}
 
 // locationNote returns the chain to keep on cmd, a DeviceLocation that
 // res acknowledges at now and that will store no location (as the gate
@@ -265,7 +262,7 @@ func (s *Service) locationNote(ctx context.Context, q store.Queries, d store.Dev
 	case err != nil:
 		return "", nil
 	case !r.HasFix():
-		return noLocationChains[reasonNoFix], nil
+		return noLocationChain(reasonNoFix), nil
 	}
 	settings, err := privacy.LoadSettingsShared(ctx, q, d.TenantID, now)
 	if err != nil {
@@ -277,9 +274,9 @@ func (s *Service) locationNote(ctx context.Context, q store.Queries, d store.Dev
 	}
 	switch {
 	case terms.Policy.Mode(privacy.Ownership(d.Ownership), privacy.Location) == privacy.Drop:
-		return noLocationChains[reasonDropped], nil
+		return noLocationChain(reasonDropped), nil
 	case privacy.TooOldToKeep(r.Timestamp, now, terms.Retention(privacy.Location)):
-		return noLocationChains[reasonStaleFix], nil
+		return noLocationChain(reasonStaleFix), nil
 	}
 	return "", nil
 }
@@ -291,8 +288,8 @@ func NoLocationStored(cmd store.Command) string {
 	if cmd.RequestType != string(mdmproto.RequestDeviceLocation) || cmd.State != store.CommandAcknowledged {
 		return ""
 	}
-	for reason, chain := range noLocationChains {
-		if cmd.ErrorChain == chain {
+	for _, reason := range []string{reasonNoFix, reasonStaleFix, reasonDropped} {
+		if cmd.ErrorChain == noLocationChain(reason) {
 			return reason
 		}
 	}
