@@ -19,6 +19,13 @@ const maxPlistDepth = 32
 // memory more than the byte size does: 2,000 apps of 20 keys are 80,000.
 const maxPlistElements = 250_000
 
+// maxPlistText bounds one <key> or <string>. Names, versions, serial
+// numbers, carriers and error descriptions run to tens of bytes, a
+// profile's description to a few hundred; without a bound one inventory
+// value could take most of a 4 MiB body. <data> (tokens, certificates,
+// status reports) is not bounded here.
+const maxPlistText = 16 << 10
+
 // decodePlist decodes an XML plist body into v, enforcing limit.
 func decodePlist(body []byte, limit int, v any) error {
 	if err := checkPlistBody(body, limit); err != nil {
@@ -54,11 +61,14 @@ func decodeXMLPlist(body []byte, v any) error {
 }
 
 // checkXMLShape scans the XML tokens once, cheaply, and refuses nesting
-// deeper than maxPlistDepth or more than maxPlistElements elements before the
-// recursive plist parser sees them.
+// deeper than maxPlistDepth, more than maxPlistElements elements or a text
+// longer than maxPlistText before the recursive plist parser sees them.
 func checkXMLShape(body []byte) error {
 	d := xml.NewDecoder(bytes.NewReader(body))
 	depth, elements := 0, 0
+	// text is the length so far of the <key> or <string> being read, -1
+	// outside one; a comment or CDATA section may split it into pieces.
+	text := -1
 	for {
 		tok, err := d.RawToken()
 		if errors.Is(err, io.EOF) {
@@ -67,8 +77,18 @@ func checkXMLShape(body []byte) error {
 		if err != nil {
 			return fmt.Errorf("%w: %v", ErrMalformed, err)
 		}
-		switch tok.(type) {
+		switch tok := tok.(type) {
+		case xml.CharData:
+			if text >= 0 {
+				if text += len(tok); text > maxPlistText {
+					return fmt.Errorf("%w: a <key> or <string> longer than %d bytes", ErrMalformed, maxPlistText)
+				}
+			}
 		case xml.StartElement:
+			text = -1
+			if tok.Name.Local == "key" || tok.Name.Local == "string" {
+				text = 0
+			}
 			if depth++; depth > maxPlistDepth {
 				return fmt.Errorf("%w: nested deeper than %d elements", ErrMalformed, maxPlistDepth)
 			}
@@ -76,6 +96,7 @@ func checkXMLShape(body []byte) error {
 				return fmt.Errorf("%w: more than %d elements", ErrTooLarge, maxPlistElements)
 			}
 		case xml.EndElement:
+			text = -1
 			// RawToken matches no end tag to its start: one with nothing
 			// open would lower the count, and let deeper nesting past it.
 			if depth--; depth < 0 {

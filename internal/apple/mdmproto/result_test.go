@@ -60,6 +60,12 @@ func TestDecodeResultRejects(t *testing.T) {
 		{"acknowledged without command uuid", doc(kv("Status", "Acknowledged"), kv("UDID", fixtureUDID)), ErrMissingKey},
 		{"error chain of wrong type", doc(kv("Status", "Error"), kv("UDID", fixtureUDID), kv("CommandUUID", fixtureCommandUUID),
 			kv("ErrorChain", "oops")), ErrMalformed},
+		{"a string too long", result("DeviceInformation", kraw("QueryResponses", "<dict>"+
+			kv("PhoneNumber", strings.Repeat("5", maxPlistText+1))+"</dict>")), ErrMalformed},
+		{"a string too long in pieces", result("DeviceInformation", kraw("QueryResponses", "<dict>"+
+			kv("DeviceName", strings.Repeat("a", maxPlistText)+"<!-- -->b")+"</dict>")), ErrMalformed},
+		{"a key too long", result("DeviceInformation", kraw("QueryResponses", "<dict>"+
+			kv(strings.Repeat("K", maxPlistText+1), "x")+"</dict>")), ErrMalformed},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -94,6 +100,20 @@ func TestDecodeDeviceInformation(t *testing.T) {
 	}
 	if info.IsRoaming != nil || info.PhoneNumber != "" {
 		t.Error("unreported attributes must stay unset")
+	}
+}
+
+// TestLongTextWithinBounds: a string at the bound, and data far beyond it
+// (a certificate, a token), decode.
+func TestLongTextWithinBounds(t *testing.T) {
+	name := strings.Repeat("a", maxPlistText-1) + "&amp;"
+	info, err := DecodeDeviceInformation(mustResult(t, result("DeviceInformation", kraw("QueryResponses", "<dict>"+
+		kv("DeviceName", name)+kd("Padding", strings.Repeat("QUJD", maxPlistText))+"</dict>"))))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(info.DeviceName) != maxPlistText {
+		t.Errorf("DeviceName of %d bytes, want %d", len(info.DeviceName), maxPlistText)
 	}
 }
 
