@@ -24,6 +24,7 @@ var factTypes = map[string]rules.Type{
 	"os.version":                  rules.TypeVersion,
 	"os.build":                    rules.TypeString,
 	"os.supervised":               rules.TypeBool,
+	"os.shared_ipad":              rules.TypeBool,
 	"hardware.model":              rules.TypeString,
 	"hardware.product":            rules.TypeString,
 	"hardware.capacity_gb":        rules.TypeNumber,

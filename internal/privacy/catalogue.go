@@ -170,6 +170,8 @@ var Catalogue = []Field{
 		Sources: []Source{apple("DeviceInformation", "BuildVersion")}},
 	{Key: "os.supervised", Name: "Supervised", Category: OS, Purpose: purposeSecurity, LegalBasis: BasisLegitimate,
 		Sources: []Source{apple("DeviceInformation", "IsSupervised")}},
+	{Key: "os.shared_ipad", Name: "Shared iPad", Category: OS, Purpose: purposeSecurity, LegalBasis: BasisLegitimate,
+		Sources: []Source{apple("DeviceInformation", "IsMultiUser")}},
 	{Key: "network.wifi_mac", Name: "Wi-Fi MAC address", Category: Network, Personal: true,
 		Purpose: purposeSecurity, LegalBasis: BasisLegitimate,
 		Sources: []Source{apple("DeviceInformation", "WiFiMAC"), fusion("NETWORKS", "MACADDR")}},

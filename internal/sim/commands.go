@@ -400,7 +400,10 @@ func (d *Device) deviceInformation(cmd map[string]any) map[string]any {
 		"CurrentCarrierNetwork": "Telekom.de", "ICCID": "8949 0200 0012 3456 7890"}
 	if d.mac() {
 		all["PINRequiredForDeviceLock"], all["PINRequiredForEraseDevice"] = d.IntelMac, d.IntelMac
-	} else if !versionBelow(d.OSVersion, "12.0") {
+	} else {
+		all["IsMultiUser"] = d.SharedIPad
+	}
+	if !d.mac() && !versionBelow(d.OSVersion, "12.0") {
 		// The telephony keys above are deprecated from iOS 16 but still
 		// answered; ServiceSubscriptions, from iOS 12, lists every line.
 		all["ServiceSubscriptions"] = d.serviceSubscriptions()

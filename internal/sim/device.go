@@ -43,6 +43,8 @@ type Device struct {
 	// Supervised is a device set up through Automated Device Enrollment or
 	// Apple Configurator; one that installed a downloaded profile is not.
 	Supervised bool
+	// SharedIPad: an iPad in Shared iPad mode (it says so in IsMultiUser).
+	SharedIPad bool
 	// Account is the work account a User Enrollment signs in with (the
 	// person's e-mail address): the device finds its server from it.
 	Account string

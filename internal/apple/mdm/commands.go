@@ -47,6 +47,8 @@ func DeviceInformationQueries(p privacy.Policy, o privacy.Ownership) []string {
 type DeviceFacts struct {
 	// Supervised: the device's last DeviceInformation said IsSupervised.
 	Supervised bool
+	// SharedIPad: the device's last DeviceInformation said IsMultiUser.
+	SharedIPad bool
 	// OSVersion: the OS version the device last reported; "" when it has
 	// not (then no version rule refuses anything: runsAtLeast).
 	OSVersion string
@@ -77,7 +79,7 @@ func RequestFor(req mdmproto.Request, d store.Device, settings privacy.Settings,
 	if facts.OSVersion != "" {
 		d.OSVersion = facts.OSVersion
 	}
-	if err := checkSupport(r.RequestType(), d, facts.Supervised); err != nil {
+	if err := checkSupport(r.RequestType(), d, facts); err != nil {
 		return nil, err
 	}
 	if di, ok := r.(mdmproto.DeviceInformation); ok && facts.GrantedRights != 0 {
@@ -91,7 +93,7 @@ func RequestFor(req mdmproto.Request, d store.Device, settings privacy.Settings,
 		}
 		r = di
 	}
-	return forPlatform(r, d)
+	return forPlatform(r, d, facts.SharedIPad)
 }
 
 // ungrantedQueries are the queries that need an access right beyond granted.
@@ -518,13 +520,15 @@ func (s *Service) prepare(ctx context.Context, q store.Queries, d store.Device, 
 		}
 	}
 	// The device row carries the OS version once the device reported it;
-	// only a device that has not (or commands for supervised devices) pay
-	// for reading the inventory.
+	// only a device that has not (or a command that depends on what else it
+	// reported: needsReport) pays for reading the inventory.
 	facts.OSVersion = d.OSVersion
-	if facts.OSVersion == "" || needsSupervision(req.RequestType(), d) {
-		if facts.Supervised, facts.OSVersion, err = reportedNow(ctx, q, d); err != nil {
+	if facts.OSVersion == "" || needsReport(req, d) {
+		reported, err := reportedNow(ctx, q, d)
+		if err != nil {
 			return store.Command{}, err
 		}
+		facts.Supervised, facts.SharedIPad, facts.OSVersion = reported.Supervised, reported.SharedIPad, reported.OSVersion
 	}
 	if _, asks := req.(mdmproto.DeviceInformation); asks {
 		// Queries follow the policy the device's owner accepted.

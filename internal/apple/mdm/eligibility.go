@@ -36,6 +36,7 @@ type support struct {
 	introduced       string // introduced, when later than the protocol's first release (iOS 4, macOS 10.7)
 	supervised       bool   // supervised: true
 	noUserEnrollment bool   // userenrollment mode: forbidden
+	noSharedIPad     bool   // sharedipad mode: forbidden
 }
 
 // commandSupport holds every command Steward builds, each checked against
@@ -69,7 +70,7 @@ var commandSupport = map[mdmproto.RequestType]map[string]support{
 	mdmproto.RequestDisableLostMode: lostMode, // device.lostmode.disable.yaml
 	mdmproto.RequestDeviceLocation:  lostMode, // device.lostmode.location.yaml
 	mdmproto.RequestClearPasscode: { // passcode.clear.yaml
-		osIOS: {noUserEnrollment: true}, osMacOS: {none: true}},
+		osIOS: {noUserEnrollment: true, noSharedIPad: true}, osMacOS: {none: true}},
 	mdmproto.RequestScheduleOSUpdate: { // system.update.schedule.yaml
 		osIOS:   {introduced: "9.0", supervised: true, noUserEnrollment: true},
 		osMacOS: {introduced: "10.11", supervised: true, noUserEnrollment: true}},
@@ -89,19 +90,27 @@ var platformNeutral = map[mdmproto.RequestType]bool{
 	mdmproto.RequestInstallProfile: true, mdmproto.RequestRemoveProfile: true,
 }
 
-// needsSupervision says whether a command of type rt is for supervised
-// devices only on d's system: only those pay for reading supervision.
-func needsSupervision(rt mdmproto.RequestType, d store.Device) bool {
-	return commandSupport[rt][schemaOS(d.Platform)].supervised
+// needsReport says whether a request for d depends on what d last reported
+// of its supervision or Shared iPad mode: only those pay for reading it.
+// Those are the commands for supervised devices only, or not for a Shared
+// iPad, on d's system, and an erase that would disallow Proximity Setup on
+// an iPhone or iPad, a key a Shared iPad does not take.
+func needsReport(r mdmproto.Request, d store.Device) bool {
+	sys := schemaOS(d.Platform)
+	s := commandSupport[r.RequestType()][sys]
+	erase, isErase := r.(mdmproto.EraseDevice)
+	return s.supervised || s.noSharedIPad || (isErase && erase.DisallowProximitySetup && sys == osIOS)
 }
 
 // checkSupport refuses a command of type rt that device d would refuse by
-// Apple's rules: one its system lacks, one User Enrollment forbids, one
-// its OS version predates, or one for supervised devices when its last
-// report does not say it is (an unknown supervision counts as none: the
-// device would refuse it). A device of unknown platform is only asked
-// what it is.
-func checkSupport(rt mdmproto.RequestType, d store.Device, supervised bool) error {
+// Apple's rules: one its system lacks, one User Enrollment or Shared iPad
+// mode forbids, one its OS version predates, or one for supervised devices
+// when its last report does not say it is (an unknown supervision counts as
+// none: the device would refuse it). A device of unknown platform is only
+// asked what it is. A device that has not said whether it is a Shared
+// iPad is taken for one that is not: it would answer Error, and no other
+// iPhone or iPad is kept from the command.
+func checkSupport(rt mdmproto.RequestType, d store.Device, facts DeviceFacts) error {
 	sys := schemaOS(d.Platform)
 	s := commandSupport[rt][sys]
 	switch {
@@ -113,9 +122,12 @@ func checkSupport(rt mdmproto.RequestType, d store.Device, supervised bool) erro
 	case s.noUserEnrollment && privacy.Ownership(d.Ownership) == privacy.UserEnrolled:
 		return apperr.Conflict("%s is not allowed on a User Enrollment of %s: this device is %s; Apple refuses it there", rt, sys, deviceKind(d)).
 			With("reason", SkipUnsupported)
+	case s.noSharedIPad && facts.SharedIPad:
+		return apperr.Conflict("%s is not allowed on a Shared iPad, and this device said it is one; Apple refuses it there", rt).
+			With("reason", SkipUnsupported)
 	case !runsAtLeast(d, s.introduced):
 		return tooOld(d, string(rt), s.introduced)
-	case s.supervised && !supervised:
+	case s.supervised && !facts.Supervised:
 		return apperr.Forbidden("%s needs a supervised device on %s, and this device (%s) has not reported that it is supervised: "+
 			"supervise it (Automated Device Enrollment or Apple Configurator), or sync its inventory if it already is", rt, sys, deviceKind(d)).
 			With("reason", SkipUnsupervised)
@@ -135,10 +147,11 @@ func deviceKind(d store.Device) string {
 	return name + " (" + d.Ownership + ")"
 }
 
-// forPlatform leaves out the keys of r that device d's system or OS
-// version does not use, per the command's schema file, and refuses install
-// actions it lacks and lists it could not narrow (listsFor).
-func forPlatform(r mdmproto.Request, d store.Device) (mdmproto.Request, error) {
+// forPlatform leaves out the keys of r that device d's system, OS version
+// or Shared iPad mode (sharedIPad) does not use, per the command's schema
+// file, and refuses install actions it lacks and lists it could not narrow
+// (listsFor).
+func forPlatform(r mdmproto.Request, d store.Device, sharedIPad bool) (mdmproto.Request, error) {
 	sys := schemaOS(d.Platform)
 	switch r := r.(type) {
 	case mdmproto.DeviceInformation:
@@ -168,7 +181,11 @@ func forPlatform(r mdmproto.Request, d store.Device) (mdmproto.Request, error) {
 		if !runsAtLeast(d, since(d, "11.0", "n/a")) {
 			r.PreserveDataPlan = false
 		}
-		if !runsAtLeast(d, since(d, "11.3", "n/a")) {
+		if !runsAtLeast(d, since(d, "11.3", "n/a")) || sharedIPad {
+			r.DisallowProximitySetup = false
+		}
+		if r.DisallowProximitySetup && r.PreserveDataPlan && !runsAtLeast(d, "14.0") {
+			// Before iOS 14 the key goes alone; the data plan matters more.
 			r.DisallowProximitySetup = false
 		}
 		return r, nil
@@ -353,10 +370,11 @@ func TakesFindMyPIN(ctx context.Context, q store.Queries, d store.Device) (bool,
 		return false, nil
 	}
 	if d.OSVersion == "" {
-		var err error
-		if _, d.OSVersion, err = reportedNow(ctx, q, d); err != nil {
+		facts, err := reportedNow(ctx, q, d)
+		if err != nil {
 			return false, err
 		}
+		d.OSVersion = facts.OSVersion
 	}
 	return takesFindMyPIN(d), nil
 }
@@ -367,19 +385,30 @@ func takesFindMyPIN(d store.Device) bool {
 	return schemaOS(d.Platform) == osMacOS && runsAtLeast(d, "10.8")
 }
 
-// reportedNow reads what device d last reported of its supervision and OS
-// version (os.supervised, os.version); no report is unsupervised and "".
-func reportedNow(ctx context.Context, q store.Queries, d store.Device) (supervised bool, osVersion string, err error) {
-	current, err := q.Inventory().CurrentOf(ctx, d.TenantID, d.ID, []string{"os.supervised", "os.version"})
+// reportedNow reads what device d last reported of its supervision, Shared
+// iPad mode and OS version (os.supervised, os.shared_ipad, os.version);
+// none reported is unsupervised, not shared and "".
+func reportedNow(ctx context.Context, q store.Queries, d store.Device) (DeviceFacts, error) {
+	current, err := q.Inventory().CurrentOf(ctx, d.TenantID, d.ID, []string{"os.supervised", "os.shared_ipad", "os.version"})
 	if err != nil {
-		return false, "", err
+		return DeviceFacts{}, err
 	}
+	var facts DeviceFacts
 	for _, v := range current {
-		if v.Field == "os.version" && v.Ciphertext == nil && json.Unmarshal(v.Value, &osVersion) != nil {
-			osVersion = ""
+		if v.Ciphertext != nil {
+			continue
+		}
+		switch v.Field {
+		case "os.version":
+			if json.Unmarshal(v.Value, &facts.OSVersion) != nil {
+				facts.OSVersion = ""
+			}
+		case "os.shared_ipad":
+			_ = json.Unmarshal(v.Value, &facts.SharedIPad) // anything but true is not shared
 		}
 	}
-	return SupervisionIn(current) == Supervised, osVersion, nil
+	facts.Supervised = SupervisionIn(current) == Supervised
+	return facts, nil
 }
 
 // Supervision is what a device's last report says of its supervision.

@@ -80,6 +80,7 @@ func tooOld(d store.Device, what, min string) error {
 var queryIntroduced = map[string][2]string{ // iOS, macOS
 	"BatteryLevel":            {"5.0", "13.3"},
 	"IsSupervised":            {"6.0", "10.15"},
+	"IsMultiUser":             {"9.3", "n/a"},
 	"IsActivationLockEnabled": {"7.0", "10.15"},
 	// Only Macs say whether a lock or erase needs the Find My PIN
 	// (findMyPINRequired decides for those that cannot).

@@ -74,6 +74,7 @@ func deviceInformationObservations(r mdmproto.DeviceInformationResult) []privacy
 	o.str("os.version", r.OSVersion)
 	o.str("os.build", r.BuildVersion)
 	o.flag("os.supervised", r.IsSupervised)
+	o.flag("os.shared_ipad", r.IsMultiUser)
 	o.str("network.wifi_mac", r.WiFiMAC)
 	o.str("network.bluetooth_mac", r.BluetoothMAC)
 	// From iOS 16 the telephony fields come from ServiceSubscriptions

@@ -28,6 +28,7 @@ var queryRules = map[string]queryRule{
 	"AvailableDeviceCapacity":   {AccessDeviceInformation, false},
 	"BatteryLevel":              {AccessDeviceInformation, false},
 	"IsSupervised":              {AccessDeviceInformation, false},
+	"IsMultiUser":               {AccessDeviceInformation, false},
 	"PINRequiredForDeviceLock":  {AccessDeviceInformation, true},
 	"PINRequiredForEraseDevice": {AccessDeviceInformation, true},
 	"WiFiMAC":                   {AccessNetworkInformation, true},
