@@ -146,18 +146,16 @@ func (s *Service) channelAndDevice(ctx context.Context, q store.Queries, cert *x
 	return ch, d, nil
 }
 
-// checkManaged refuses a message unless it names the channel's device and
-// that device is still managed.
+// checkManaged refuses a message unless the channel's device is still
+// managed and the message names it. A device that left is refused as
+// unknown whatever it names: its certificate can do nothing any more.
 func (s *Service) checkManaged(ctx context.Context, q store.Queries, ch store.AppleChannel, d store.Device, sender mdmproto.Enrollment) error {
-	if err := s.checkSender(ctx, q, ch, sender); err != nil {
-		return err
-	}
 	// A leaving device still talks, to receive the removal of its
 	// management profile (sendNext) and report nothing (the gate).
 	if d.Left() {
 		return ErrUnknownDevice
 	}
-	return nil
+	return s.checkSender(ctx, q, ch, sender)
 }
 
 // checkUserChannel vets a user-channel message that writes nothing: its
@@ -181,18 +179,21 @@ func (s *Service) checkUserChannel(ctx context.Context, cert *x509.Certificate, 
 	return ch, d, s.checkManaged(ctx, q, ch, d, sender)
 }
 
-// checkSender refuses a message whose sender is not the device the
-// certificate's channel belongs to, or whose channel checked out.
+// checkSender refuses a message whose channel checked out, or whose
+// sender is not the device the certificate's channel belongs to. A closed
+// channel is checked first: it keeps no index to compare (a departure
+// clears it), and a device still talking after it left is no misuse of
+// its identity.
 func (s *Service) checkSender(ctx context.Context, q store.Queries, ch store.AppleChannel, sender mdmproto.Enrollment) error {
+	if ch.CheckedOut {
+		return ErrUnknownDevice
+	}
 	idx, err := s.channelIndex(ctx, q, ch.TenantID, sender)
 	if err != nil {
 		return err
 	}
 	if !bytes.Equal(idx, ch.ChannelIndex) {
 		return ErrWrongDevice
-	}
-	if ch.CheckedOut {
-		return ErrUnknownDevice
 	}
 	return nil
 }
