@@ -544,9 +544,16 @@ func TestIdentityWithoutSignatures(t *testing.T) {
 	header := func(d *sim.Device) string {
 		return url.QueryEscape(string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: d.Certificate().Raw})))
 	}
+	// peerTLS is the connection's state: a proxy may present its own
+	// client certificate; viaSig, when set, signs the body.
+	var peerTLS *tls.ConnectionState
+	var viaSig string
 	via := func(h http.Handler, peer string, certs ...string) int {
 		req := httptest.NewRequest("PUT", mac.ServerURL(), bytes.NewReader(idle))
-		req.RemoteAddr = peer
+		req.RemoteAddr, req.TLS = peer, peerTLS
+		if viaSig != "" {
+			req.Header.Set("Mdm-Signature", viaSig)
+		}
 		req.Header.Set("Content-Type", "application/x-apple-aspen-mdm")
 		req.Header.Set("X-Forwarded-For", "203.0.113.9")
 		for _, c := range certs {
@@ -574,6 +581,24 @@ func TestIdentityWithoutSignatures(t *testing.T) {
 			t.Errorf("%s: HTTP %d, want %d", c.what, got, c.want)
 		}
 	}
+	// A proxy that authenticates to Steward with a client certificate of
+	// its own: that certificate is the proxy's, no device's, and neither
+	// stands in for nor clashes with the device's identity.
+	edge, _ := certtest.IssueUntil(t, "edge-proxy", false, time.Now().Add(time.Hour), x509.KeyUsageDigitalSignature, nil, nil)
+	peerTLS = &tls.ConnectionState{PeerCertificates: []*x509.Certificate{edge}}
+	if got := via(proxied, "10.0.0.5:443", header(mac)); got != http.StatusOK {
+		t.Errorf("a proxy with its own client certificate forwarding the device's: HTTP %d, want 200", got)
+	}
+	if viaSig, err = mac.Sign(idle); err != nil {
+		t.Fatal(err)
+	}
+	if got := via(proxied, "10.0.0.5:443"); got != http.StatusOK {
+		t.Errorf("a signed request through a proxy with its own client certificate: HTTP %d, want 200", got)
+	}
+	if got := via(proxied, "192.0.2.7:443"); got != http.StatusForbidden {
+		t.Errorf("a signed request beside a foreign TLS certificate of a client that is no proxy: HTTP %d, want 403", got)
+	}
+	peerTLS, viaSig = nil, ""
 	// A signed request beside a certificate of no device of the tenant (a
 	// proxy forwarding something else): refused, but no second device to
 	// report.

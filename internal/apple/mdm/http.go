@@ -307,7 +307,10 @@ func (h *httpHandler) device(endpoint, contentType string, maxBody int64, call f
 func (h *httpHandler) identify(r *http.Request, body []byte, trust *tenantTrust) (*x509.Certificate, error) {
 	refused := errNotSigned
 	var presented []*x509.Certificate
-	if r.TLS != nil && len(r.TLS.PeerCertificates) > 0 {
+	// Through a trusted proxy that forwards certificates, the TLS peer is
+	// the proxy: a client certificate it presents is its own, no device's.
+	proxied := h.cfg.ClientCertHeader != "" && h.cfg.Proxies.FromProxy(r)
+	if r.TLS != nil && len(r.TLS.PeerCertificates) > 0 && !proxied {
 		presented = append(presented, r.TLS.PeerCertificates[0])
 	}
 	forwarded, err := h.cfg.Proxies.ForwardedCertificate(r, h.cfg.ClientCertHeader)
