@@ -44,14 +44,22 @@ func (e Enrollment) DeviceID() string {
 func (e Enrollment) IsUserEnrollment() bool { return e.EnrollmentID != "" }
 
 // IsUserChannel reports whether the message arrived on a user channel
-// (macOS user or Shared iPad user) rather than the device channel.
+// (macOS user or Shared iPad user) rather than the device channel. Any of
+// the user keys says so: Apple requires UserLongName on a Mac's user
+// channel and allows none of them on the device channel.
 func (e Enrollment) IsUserChannel() bool {
-	return e.UserID != "" || e.UserShortName != "" || e.EnrollmentUserID != ""
+	return e.UserID != "" || e.UserShortName != "" || e.EnrollmentUserID != "" || e.UserLongName != ""
 }
 
+// requireDevice refuses a message that names no device, or a user-channel
+// message that names no user by a key one can be told apart by (a full
+// name alone is no identifier).
 func (e Enrollment) requireDevice() error {
 	if e.DeviceID() == "" {
 		return missing("UDID or EnrollmentID")
+	}
+	if e.IsUserChannel() && e.UserID == "" && e.UserShortName == "" && e.EnrollmentUserID == "" {
+		return missing("UserID, UserShortName or EnrollmentUserID")
 	}
 	return nil
 }

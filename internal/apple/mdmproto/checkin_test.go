@@ -141,6 +141,8 @@ func TestDecodeCheckinRejects(t *testing.T) {
 			kv("UDID", fixtureUDID), kd("Token", fixtureTokenB64)), ErrMissingKey},
 		{"check out without topic", doc(kv("MessageType", "CheckOut"), kv("UDID", fixtureUDID)), ErrMissingKey},
 		{"user authenticate without user", doc(kv("MessageType", "UserAuthenticate"), kv("UDID", fixtureUDID)), ErrMissingKey},
+		{"user token update named by its full name alone", doc(kv("MessageType", "TokenUpdate"), kv("Topic", fixtureTopic),
+			kv("UDID", fixtureUDID), kd("Token", fixtureTokenB64), kv("PushMagic", "x"), kv("UserLongName", "Erika Muster")), ErrMissingKey},
 		{"declarative management without endpoint", doc(kv("MessageType", "DeclarativeManagement"), kv("UDID", fixtureUDID)), ErrMissingKey},
 	}
 	for _, tt := range tests {

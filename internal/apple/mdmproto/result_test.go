@@ -58,6 +58,7 @@ func TestDecodeResultRejects(t *testing.T) {
 		{"unknown status", doc(kv("Status", "Done"), kv("UDID", fixtureUDID), kv("CommandUUID", fixtureCommandUUID)), ErrUnknownStatus},
 		{"no sender", doc(kv("Status", "Acknowledged"), kv("CommandUUID", fixtureCommandUUID)), ErrMissingKey},
 		{"acknowledged without command uuid", doc(kv("Status", "Acknowledged"), kv("UDID", fixtureUDID)), ErrMissingKey},
+		{"a user named by its full name alone", doc(kv("Status", "Idle"), kv("UDID", fixtureUDID), kv("UserLongName", "Erika Muster")), ErrMissingKey},
 		{"error chain of wrong type", doc(kv("Status", "Error"), kv("UDID", fixtureUDID), kv("CommandUUID", fixtureCommandUUID),
 			kv("ErrorChain", "oops")), ErrMalformed},
 		{"a string too long", result("DeviceInformation", kraw("QueryResponses", "<dict>"+
