@@ -422,9 +422,12 @@ type CommandStore interface {
 	// device channel when userChannel is empty, else that user channel)
 	// sent at at (one more attempt; one more unanswered delivery if it was
 	// sent already, else none) and returns it as stored: queued or sent,
-	// and notnow ones too when includeNotNow (the device said Idle, so it
-	// is ready again); ErrNotFound when none.
-	SendNext(ctx context.Context, tenantID, deviceID, userChannel string, includeNotNow bool, at time.Time) (Command, error)
+	// never one the device put off (notnow) in this exchange;
+	// ErrNotFound when none. idle starts an exchange (the device said
+	// Idle, so it is ready again): every command it put off before is
+	// queued again first, so that each is offered again in the exchange,
+	// not only the oldest.
+	SendNext(ctx context.Context, tenantID, deviceID, userChannel string, idle bool, at time.Time) (Command, error)
 	// PutOff records a NotNow for delivery number delivery (the Attempts
 	// the answer was read with): the command, still sent, becomes notnow,
 	// its counters as they are. ErrNotFound, and nothing changes, when it is

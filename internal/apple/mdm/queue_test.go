@@ -101,15 +101,19 @@ func putOffIsPushed(t *testing.T, c channelSender, enqueue func(mdmproto.Request
 	if due := pushDue(); !due.IsZero() {
 		t.Errorf("an exchange ending on NotNow scheduled a push at %v", due)
 	}
-	// Idle offers the first again; answered, the exchange ends on its
-	// result with the second still put off.
+	// Idle offers both again, in order: the first, put off once more,
+	// then the second, whose answer ends the exchange with the first
+	// still put off.
 	again := command(t, c, map[string]any{"Status": "Idle"})
 	if again.CommandUUID != first.CommandUUID {
 		t.Fatalf("after Idle: %+v, want the first put-off command", again)
 	}
-	if out, err := c.Send(ctx, map[string]any{"Status": "Acknowledged", "CommandUUID": again.CommandUUID,
-		"RequestType": again.RequestType, again.RequestType: []any{}}); err != nil || len(out) != 0 {
-		t.Fatalf("the answer to the first: %q, %v", out, err)
+	if next := command(t, c, map[string]any{"Status": "NotNow", "CommandUUID": again.CommandUUID}); next.CommandUUID != second.CommandUUID {
+		t.Fatalf("after the first was put off again: %+v, want the second, put off in the exchange before", next)
+	}
+	if out, err := c.Send(ctx, map[string]any{"Status": "Acknowledged", "CommandUUID": second.CommandUUID,
+		"RequestType": second.RequestType, second.RequestType: []any{}}); err != nil || len(out) != 0 {
+		t.Fatalf("the answer to the second: %q, %v", out, err)
 	}
 	if due := pushDue(); due.IsZero() || time.Until(due) > 10*time.Minute {
 		t.Errorf("the put-off command left behind got no push soon (due %v)", due)

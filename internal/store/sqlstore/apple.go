@@ -564,13 +564,19 @@ func (s commandStore) Get(ctx context.Context, tenantID, id string) (store.Comma
 	return c, mapErr("reading command", err)
 }
 
-func (s commandStore) SendNext(ctx context.Context, tenantID, deviceID, userChannel string, includeNotNow bool, at time.Time) (store.Command, error) {
-	states := `('queued', 'sent')`
-	if includeNotNow {
-		states = openStates
-	}
+func (s commandStore) SendNext(ctx context.Context, tenantID, deviceID, userChannel string, idle bool, at time.Time) (store.Command, error) {
+	const states = `('queued', 'sent')`
 	var c store.Command
 	err := s.q.inWriteTx(ctx, func(q *queries) error {
+		if idle {
+			// Those the device put off in earlier exchanges: offered only
+			// as the first of one, the oldest would keep every other
+			// behind it for as long as the device keeps putting it off.
+			if _, err := q.x.ExecContext(ctx, `UPDATE commands SET state = 'queued'
+				WHERE tenant_id = $1 AND device_id = $2 AND user_channel = $3 AND state = 'notnow'`, tenantID, deviceID, userChannel); err != nil {
+				return mapErr("offering put-off commands again", err)
+			}
+		}
 		var err error
 		// On the right of SET, state is still the old one: a command sent
 		// before and not answered since is a delivery left unanswered. On

@@ -542,6 +542,23 @@ func testCommandQueue(t *testing.T, st store.Store) {
 	if next, _ = sendNext(a.ID, true); next.ID != cmds[0].ID || next.Attempts != 3 || next.Unanswered != 0 || next.State != store.CommandSent {
 		t.Fatalf("a NotNow command was not retried after Idle, or counts as unanswered: %+v", next)
 	}
+	// Every command put off before is offered again in a new exchange, not
+	// only the first: the oldest put off again keeps none behind it.
+	tx(t, st, func(q store.Queries) error { return q.Commands().PutOff(ctx, a.ID, next.ID, next.Attempts) })
+	second, _ := sendNext(a.ID, false)
+	tx(t, st, func(q store.Queries) error { return q.Commands().PutOff(ctx, a.ID, second.ID, second.Attempts) })
+	third, _ := sendNext(a.ID, false)
+	tx(t, st, func(q store.Queries) error { return q.Commands().PutOff(ctx, a.ID, third.ID, third.Attempts) })
+	if _, err := sendNext(a.ID, false); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("a command put off in this exchange came back in it: %v", err)
+	}
+	for _, want := range []string{cmds[0].ID, cmds[1].ID, cmds[2].ID} {
+		next, err = sendNext(a.ID, want == cmds[0].ID)
+		if err != nil || next.ID != want || next.Unanswered != 0 {
+			t.Fatalf("after an Idle, the commands put off before: %+v, %v; want %s", next, err, want)
+		}
+		tx(t, st, func(q store.Queries) error { return q.Commands().PutOff(ctx, a.ID, next.ID, next.Attempts) })
+	}
 	for _, c := range cmds {
 		c.State, c.CompletedAt = store.CommandAcknowledged, micro(at)
 		tx(t, st, func(q store.Queries) error { return q.Commands().Update(ctx, c) })
