@@ -442,7 +442,9 @@ func (s *Service) enqueue(ctx context.Context, tenantID string, target targets, 
 
 // ineligibleFor says whether err, from preparing a command for device id,
 // is the device's refusal of the command (a rule's error: invalid,
-// forbidden, conflict), and describes it as a skip.
+// forbidden, conflict, naming its reason), and describes it as a skip. An
+// error without a reason is the request's own (a command that does not
+// build): it fails the request whichever device meets it first.
 func ineligibleFor(id string, err error) (Skip, bool) {
 	var ae *apperr.Error
 	if !errors.As(err, &ae) {
@@ -454,6 +456,9 @@ func ineligibleFor(id string, err error) (Skip, bool) {
 		return Skip{}, false
 	}
 	reason, _ := ae.Details["reason"].(string)
+	if reason == "" {
+		return Skip{}, false
+	}
 	if !slices.Contains(IneligibleReasons(), reason) {
 		reason = SkipRefused
 	}
