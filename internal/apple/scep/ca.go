@@ -24,8 +24,9 @@ import (
 )
 
 const (
-	// caKeyBits: clients that ignore RA certificates encrypt their requests
-	// to the CA with RSA key transport, so the CA key stays RSA.
+	// caKeyBits: scepclient encrypts its requests to every certificate of
+	// GetCACert, the CA's included, with RSA key transport, so the CA key
+	// stays RSA, although only the RA decrypts (see decrypt).
 	caKeyBits  = 3072
 	caValidity = 10 * 365 * 24 * time.Hour
 	caCNPrefix = "Steward Device CA "
@@ -186,8 +187,8 @@ func newCAValue(sealer secrets.Sealer, tenantID, tenantName string, now time.Tim
 		// Steward trusts their issuing CA directly (Roots), but a verifier
 		// that chains a device through their tenant CA refuses it.
 		MaxPathLen: 1,
-		// DigitalSignature signs CertReps; KeyEncipherment lets clients that
-		// check usage encrypt their requests to this certificate.
+		// KeyEncipherment: clients such as scepclient encrypt to every
+		// certificate of GetCACert, this one included; only the RA decrypts.
 		KeyUsage: x509.KeyUsageCertSign | x509.KeyUsageCRLSign | x509.KeyUsageDigitalSignature | x509.KeyUsageKeyEncipherment,
 	}
 	value, err := certifyAndSeal(tmpl, tmpl, key, key, sealer, caSettingKey(tenantID))

@@ -164,7 +164,7 @@ func TestIssuingCA(t *testing.T) {
 		t.Fatal(err)
 	}
 	d := renewer(t, cert, key)
-	if r := d.enrol(t, e.url(tenantA), ca.cert, d.request(t, ca.cert, scep.RenewalReq, subject("legacy"), "")); r.status != scep.SUCCESS {
+	if r := d.enrol(t, e.url(tenantA), ca.cert, d.request(t, e.raCert(tenantA), scep.RenewalReq, subject("legacy"), "")); r.status != scep.SUCCESS {
 		t.Fatalf("renewing a certificate of the tenant CA itself: %s %s", r.status, r.failInfo)
 	}
 }

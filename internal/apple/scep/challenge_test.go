@@ -75,16 +75,17 @@ func TestPurgeExpiredChallenges(t *testing.T) {
 func TestChallengeExpiresByTheServersClock(t *testing.T) {
 	e := newTestEnv(t)
 	ca := e.cas[tenantA].Certificate()
+	ra := e.raCert(tenantA)
 	e.offset.Store(int64(48 * time.Hour))
 	d := newDevice(t, rsaKey(t, 2048))
-	if r := d.enrol(t, e.url(tenantA), ca, d.request(t, ca, scep.PKCSReq, subject("d"), e.challenge(tenantA, "enrol-clock"))); r.status != scep.SUCCESS {
+	if r := d.enrol(t, e.url(tenantA), ca, d.request(t, ra, scep.PKCSReq, subject("d"), e.challenge(tenantA, "enrol-clock"))); r.status != scep.SUCCESS {
 		t.Fatalf("a challenge issued an hour before the server's now: %s %s", r.status, r.failInfo)
 	}
 	renewal, err := IssueRenewalChallenge(context.Background(), e.settings, tenantA, "enrol-clock", 0, e.now(), time.Hour)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if r := d.enrol(t, e.url(tenantA), ca, d.request(t, ca, scep.PKCSReq, subject("d"), renewal)); r.status != scep.SUCCESS || !e.lastIssued().renewal {
+	if r := d.enrol(t, e.url(tenantA), ca, d.request(t, ra, scep.PKCSReq, subject("d"), renewal)); r.status != scep.SUCCESS || !e.lastIssued().renewal {
 		t.Fatalf("a renewal challenge issued an hour before the server's now: %s %s", r.status, r.failInfo)
 	}
 }

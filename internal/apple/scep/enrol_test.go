@@ -32,12 +32,13 @@ import (
 func TestEnrolIssuesDeviceCertificate(t *testing.T) {
 	e := newTestEnv(t)
 	ca := e.cas[tenantA].Certificate()
+	ra := e.raCert(tenantA)
 	keys := map[string]crypto.Signer{"RSA 2048": rsaKey(t, 2048), "EC P-256": ecKey(t, elliptic.P256()), "EC P-384": ecKey(t, elliptic.P384())}
 	for name, key := range keys {
 		t.Run(name, func(t *testing.T) {
 			d := newDevice(t, key)
 			enrolment := "enrol-" + name
-			body := d.request(t, ca, scep.PKCSReq, subject("device-1"), e.challenge(tenantA, enrolment))
+			body := d.request(t, ra, scep.PKCSReq, subject("device-1"), e.challenge(tenantA, enrolment))
 
 			r := d.enrol(t, e.url(tenantA), ca, body)
 			if r.status != scep.SUCCESS || r.cert == nil {
@@ -106,8 +107,9 @@ func checkDeviceCert(t *testing.T, cert *x509.Certificate, ca *CA, pub crypto.Pu
 func TestEnrolWithGET(t *testing.T) {
 	e := newTestEnv(t)
 	ca := e.cas[tenantA].Certificate()
+	ra := e.raCert(tenantA)
 	d := newDevice(t, rsaKey(t, 2048))
-	body := d.request(t, ca, scep.PKCSReq, subject("device-get"), e.challenge(tenantA, "enrol-get"))
+	body := d.request(t, ra, scep.PKCSReq, subject("device-get"), e.challenge(tenantA, "enrol-get"))
 
 	q := url.Values{"operation": {"PKIOperation"}, "message": {base64.StdEncoding.EncodeToString(body)}}
 	resp, err := http.Get(e.url(tenantA) + "?" + q.Encode())
@@ -130,11 +132,12 @@ func TestEnrolWithGET(t *testing.T) {
 func TestEnrolRefusals(t *testing.T) {
 	e := newTestEnv(t)
 	ca := e.cas[tenantA].Certificate()
+	ra := e.raCert(tenantA)
 	rsa2048 := rsaKey(t, 2048)
 
 	used := e.challenge(tenantA, "enrol-used")
 	first := newDevice(t, rsa2048)
-	if r := first.enrol(t, e.url(tenantA), ca, first.request(t, ca, scep.PKCSReq, subject("first"), used)); r.status != scep.SUCCESS {
+	if r := first.enrol(t, e.url(tenantA), ca, first.request(t, ra, scep.PKCSReq, subject("first"), used)); r.status != scep.SUCCESS {
 		t.Fatalf("first use of a challenge: %s", r.status)
 	}
 	expired := e.challenge(tenantA, "enrol-expired")
@@ -178,7 +181,7 @@ func TestEnrolRefusals(t *testing.T) {
 			defer e.offset.Store(0)
 			before, refusedBefore := e.issuedCount(), len(e.refusals)
 			d := newDevice(t, tc.key)
-			r := d.enrol(t, e.url(tenantA), ca, d.request(t, ca, scep.PKCSReq, tc.csr, tc.challenge))
+			r := d.enrol(t, e.url(tenantA), ca, d.request(t, ra, scep.PKCSReq, tc.csr, tc.challenge))
 			if r.status != scep.FAILURE || r.failInfo != tc.want {
 				t.Fatalf("status %s failInfo %s, want FAILURE %s", r.status, r.failInfo, tc.want)
 			}
@@ -199,10 +202,10 @@ func TestOtherTenantsChallengeSurvives(t *testing.T) {
 	challenge := e.challenge(tenantB, "enrol-b")
 	d := newDevice(t, rsaKey(t, 2048))
 	caA, caB := e.cas[tenantA].Certificate(), e.cas[tenantB].Certificate()
-	if r := d.enrol(t, e.url(tenantA), caA, d.request(t, caA, scep.PKCSReq, subject("d"), challenge)); r.status != scep.FAILURE {
+	if r := d.enrol(t, e.url(tenantA), caA, d.request(t, e.raCert(tenantA), scep.PKCSReq, subject("d"), challenge)); r.status != scep.FAILURE {
 		t.Fatal("tenant A accepted tenant B's challenge")
 	}
-	r := d.enrol(t, e.url(tenantB), caB, d.request(t, caB, scep.PKCSReq, subject("d"), challenge))
+	r := d.enrol(t, e.url(tenantB), caB, d.request(t, e.raCert(tenantB), scep.PKCSReq, subject("d"), challenge))
 	if r.status != scep.SUCCESS {
 		t.Fatalf("tenant B's challenge was burnt by a request to tenant A: %s", r.failInfo)
 	}
@@ -222,13 +225,14 @@ func TestRequestEncryptedToAnotherCA(t *testing.T) {
 func TestOneChallengeTwoConcurrentRequests(t *testing.T) {
 	e := newTestEnv(t)
 	ca := e.cas[tenantA].Certificate()
+	ra := e.raCert(tenantA)
 	challenge := e.challenge(tenantA, "enrol-race")
 	const racers = 4
 	devices := make([]*device, racers)
 	bodies := make([][]byte, racers)
 	for i := range racers {
 		devices[i] = newDevice(t, rsaKey(t, 2048))
-		bodies[i] = devices[i].request(t, ca, scep.PKCSReq, subject("racer"), challenge)
+		bodies[i] = devices[i].request(t, ra, scep.PKCSReq, subject("racer"), challenge)
 	}
 	replies := make([][]byte, racers)
 	codes := make([]int, racers)
@@ -275,8 +279,9 @@ func postPKIConcurrent(url string, body []byte) (int, []byte) {
 func TestResentRequestGetsTheSameCertificate(t *testing.T) {
 	e := newTestEnv(t)
 	ca := e.cas[tenantA].Certificate()
+	ra := e.raCert(tenantA)
 	d := newDevice(t, rsaKey(t, 2048))
-	req := d.request(t, ca, scep.PKCSReq, subject("resending"), e.challenge(tenantA, "enrol-resend"))
+	req := d.request(t, ra, scep.PKCSReq, subject("resending"), e.challenge(tenantA, "enrol-resend"))
 	first := d.enrol(t, e.url(tenantA), ca, req)
 	again := d.enrol(t, e.url(tenantA), ca, req)
 	if first.status != scep.SUCCESS || again.status != scep.SUCCESS {
@@ -299,6 +304,7 @@ func TestResentRequestGetsTheSameCertificate(t *testing.T) {
 func TestIssuedSubjectIsOnlyTheCommonName(t *testing.T) {
 	e := newTestEnv(t)
 	ca := e.cas[tenantA].Certificate()
+	ra := e.raCert(tenantA)
 	csrSubject := func(cn string) x509.CertificateRequest {
 		return x509.CertificateRequest{Subject: pkix.Name{
 			CommonName: cn, Organization: []string{"Another Org"}, OrganizationalUnit: []string{"Admins"},
@@ -324,14 +330,14 @@ func TestIssuedSubjectIsOnlyTheCommonName(t *testing.T) {
 
 	key := rsaKey(t, 2048)
 	d := newDevice(t, key)
-	enrolled := d.enrol(t, e.url(tenantA), ca, d.request(t, ca, scep.PKCSReq, csrSubject("device-s"), e.challenge(tenantA, "enrol-s")))
+	enrolled := d.enrol(t, e.url(tenantA), ca, d.request(t, ra, scep.PKCSReq, csrSubject("device-s"), e.challenge(tenantA, "enrol-s")))
 	if enrolled.status != scep.SUCCESS {
 		t.Fatalf("enrolment: %s %s", enrolled.status, enrolled.failInfo)
 	}
 	checkSubject(t, "enrolment", enrolled.cert, "device-s")
 
 	renew := renewer(t, enrolled.cert, key)
-	renewed := renew.enrol(t, e.url(tenantA), ca, renew.request(t, ca, scep.RenewalReq, csrSubject("device-s"), ""))
+	renewed := renew.enrol(t, e.url(tenantA), ca, renew.request(t, ra, scep.RenewalReq, csrSubject("device-s"), ""))
 	if renewed.status != scep.SUCCESS {
 		t.Fatalf("renewal: %s %s", renewed.status, renewed.failInfo)
 	}
@@ -345,11 +351,12 @@ func TestIssuedSubjectIsOnlyTheCommonName(t *testing.T) {
 func TestECSignedRequestSpendsNothing(t *testing.T) {
 	e := newTestEnv(t)
 	ca := e.cas[tenantA].Certificate()
+	ra := e.raCert(tenantA)
 	ecSigner := ecKey(t, elliptic.P256())
 	ecSigned := &device{csrKey: rsaKey(t, 2048), signerCert: selfSigned(t, ecSigner), signerKey: ecSigner}
 	challenge := e.challenge(tenantA, "enrol-ec-signer")
 
-	r := ecSigned.enrol(t, e.url(tenantA), ca, ecSigned.request(t, ca, scep.PKCSReq, subject("d"), challenge))
+	r := ecSigned.enrol(t, e.url(tenantA), ca, ecSigned.request(t, ra, scep.PKCSReq, subject("d"), challenge))
 	if r.status != scep.FAILURE || r.failInfo != scep.BadAlg {
 		t.Fatalf("EC-signed PKCSReq: %s %s, want FAILURE badAlg", r.status, r.failInfo)
 	}
@@ -357,7 +364,7 @@ func TestECSignedRequestSpendsNothing(t *testing.T) {
 		t.Fatal("OnIssued ran for a request whose reply cannot be encrypted")
 	}
 	d := newDevice(t, rsaKey(t, 2048))
-	if r := d.enrol(t, e.url(tenantA), ca, d.request(t, ca, scep.PKCSReq, subject("d"), challenge)); r.status != scep.SUCCESS {
+	if r := d.enrol(t, e.url(tenantA), ca, d.request(t, ra, scep.PKCSReq, subject("d"), challenge)); r.status != scep.SUCCESS {
 		t.Fatalf("the challenge after the refused request: %s %s", r.status, r.failInfo)
 	}
 }
@@ -368,6 +375,7 @@ func TestECSignedRequestSpendsNothing(t *testing.T) {
 func TestCertRepNonces(t *testing.T) {
 	e := newTestEnv(t)
 	ca := e.cas[tenantA].Certificate()
+	ra := e.raCert(tenantA)
 	d := newDevice(t, rsaKey(t, 2048))
 	for _, tc := range []struct {
 		name      string
@@ -375,7 +383,7 @@ func TestCertRepNonces(t *testing.T) {
 		want      scep.PKIStatus
 	}{{"success", e.challenge(tenantA, "enrol-nonce"), scep.SUCCESS}, {"failure", "no-such-challenge", scep.FAILURE}} {
 		t.Run(tc.name, func(t *testing.T) {
-			req := d.request(t, ca, scep.PKCSReq, subject("d"), tc.challenge)
+			req := d.request(t, ra, scep.PKCSReq, subject("d"), tc.challenge)
 			sent, err := scep.ParsePKIMessage(req)
 			if err != nil {
 				t.Fatal(err)

@@ -129,6 +129,17 @@ func (e *testEnv) challenge(tenant, enrolment string) string {
 	return c
 }
 
+// raCert is the certificate of the tenant's current RA, the one GetCACert
+// lists first, to which devices encrypt their requests.
+func (e *testEnv) raCert(tenant string) *x509.Certificate {
+	e.t.Helper()
+	ra, err := e.cas[tenant].currentRA(context.Background(), e.now())
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return ra.cert
+}
+
 func (e *testEnv) issuedCount() int {
 	e.mu.Lock()
 	defer e.mu.Unlock()
@@ -208,8 +219,17 @@ func (d *device) csr(t testing.TB, csrTmpl x509.CertificateRequest, challenge st
 	return der
 }
 
-// request builds a PKIMessage with smallstep/scep's client-side helpers.
-func (d *device) request(t testing.TB, ca *x509.Certificate, msgType scep.MessageType, csrTmpl x509.CertificateRequest, challenge string) []byte {
+// request builds a PKIMessage encrypted to recipient with smallstep/scep's
+// client-side helpers.
+func (d *device) request(t testing.TB, recipient *x509.Certificate, msgType scep.MessageType, csrTmpl x509.CertificateRequest, challenge string) []byte {
+	t.Helper()
+	return d.requestToAll(t, []*x509.Certificate{recipient}, msgType, csrTmpl, challenge)
+}
+
+// requestToAll is request encrypted to each of recipients, as scepclient
+// encrypts to every certificate of GetCACert.
+func (d *device) requestToAll(t testing.TB, recipients []*x509.Certificate, msgType scep.MessageType, csrTmpl x509.CertificateRequest,
+	challenge string) []byte {
 	t.Helper()
 	csrDER := d.csr(t, csrTmpl, challenge)
 	csr, err := x509.ParseCertificateRequest(csrDER)
@@ -218,7 +238,7 @@ func (d *device) request(t testing.TB, ca *x509.Certificate, msgType scep.Messag
 	}
 	msg, err := scep.NewCSRRequest(csr, &scep.PKIMessage{
 		MessageType: msgType,
-		Recipients:  []*x509.Certificate{ca},
+		Recipients:  recipients,
 		SignerKey:   d.signerKey,
 		SignerCert:  d.signerCert,
 	})
@@ -230,11 +250,11 @@ func (d *device) request(t testing.TB, ca *x509.Certificate, msgType scep.Messag
 
 // requestInTransaction is request with the transaction ID tid rather than
 // the one smallstep/scep derives from the CSR's key.
-func (d *device) requestInTransaction(t testing.TB, ca *x509.Certificate, msgType scep.MessageType, csrTmpl x509.CertificateRequest,
+func (d *device) requestInTransaction(t testing.TB, recipient *x509.Certificate, msgType scep.MessageType, csrTmpl x509.CertificateRequest,
 	challenge string, tid scep.TransactionID) []byte {
 	t.Helper()
 	csrDER := d.csr(t, csrTmpl, challenge)
-	envelope, err := pkcs7.Encrypt(csrDER, []*x509.Certificate{ca})
+	envelope, err := pkcs7.Encrypt(csrDER, []*x509.Certificate{recipient})
 	if err != nil {
 		t.Fatal(err)
 	}

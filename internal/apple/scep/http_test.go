@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/smallstep/scep"
 
@@ -93,10 +94,11 @@ func TestHTTPErrors(t *testing.T) {
 func TestUnsupportedMessageTypes(t *testing.T) {
 	e := newTestEnv(t)
 	ca := e.cas[tenantA].Certificate()
+	ra := e.raCert(tenantA)
 	d := newDevice(t, rsaKey(t, 2048))
 	for _, msgType := range []scep.MessageType{scep.CertPoll, scep.GetCert, scep.GetCRL, scep.UpdateReq} {
 		t.Run(msgType.String(), func(t *testing.T) {
-			r := d.enrol(t, e.url(tenantA), ca, d.request(t, ca, msgType, subject("d"), ""))
+			r := d.enrol(t, e.url(tenantA), ca, d.request(t, ra, msgType, subject("d"), ""))
 			if r.status != scep.FAILURE || r.failInfo != scep.BadRequest {
 				t.Fatalf("%s %s, want FAILURE badRequest", r.status, r.failInfo)
 			}
@@ -112,9 +114,13 @@ func FuzzPKIOperation(f *testing.F) {
 	srv, ca, _ := fuzzServer(f, func(context.Context, store.Queries, Issuance) error {
 		return errors.New("fuzzed input must not reach issuance")
 	})
+	ra, err := ca.currentRA(ctx, time.Now())
+	if err != nil {
+		f.Fatal(err)
+	}
 	d := newDevice(f, rsaKey(f, 2048))
-	f.Add(d.request(f, ca.cert, scep.PKCSReq, subject("fuzz"), "no-such-challenge"))
-	f.Add(d.request(f, ca.cert, scep.RenewalReq, subject("fuzz"), ""))
+	f.Add(d.request(f, ra.cert, scep.PKCSReq, subject("fuzz"), "no-such-challenge"))
+	f.Add(d.request(f, ra.cert, scep.RenewalReq, subject("fuzz"), ""))
 	f.Add([]byte("not CMS"))
 	f.Add([]byte{0x30, 0x80, 0x00, 0x00})
 	f.Fuzz(func(t *testing.T, data []byte) {

@@ -29,11 +29,11 @@ func (s *Server) pkiOperation(ctx context.Context, ca *CA, der []byte) ([]byte, 
 			return nil, &badMessageError{reason: "not a signed SCEP PKCSReq or RenewalReq"}
 		}
 	}
-	ra, err := ca.currentRA(ctx, s.cfg.Now())
+	current, err := ca.currentRA(ctx, s.cfg.Now())
 	if err != nil {
 		return nil, err
 	}
-	reply, err := s.handleRequest(ctx, ca, ra, msg)
+	reply, ra, err := s.handleRequest(ctx, ca, current, msg)
 	var refused *RefusalError
 	if errors.As(err, &refused) {
 		s.cfg.Logger.InfoContext(ctx, "scep: request refused", "tenant", ca.tenantID, "reason", refused.Reason)
@@ -45,18 +45,29 @@ func (s *Server) pkiOperation(ctx context.Context, ca *CA, der []byte) ([]byte, 
 	return reply, err
 }
 
-// handleRequest returns the CertRep SUCCESS for msg, or why it is refused.
-func (s *Server) handleRequest(ctx context.Context, ca *CA, ra *raKeys, msg *scep.PKIMessage) ([]byte, error) {
+// handleRequest returns the CertRep SUCCESS for msg, or why it is refused,
+// and the RA that signs the CertRep: the one the request was encrypted to,
+// whose certificate the client has to verify the reply with, or current
+// when the request is refused before it is decrypted.
+func (s *Server) handleRequest(ctx context.Context, ca *CA, current *raKeys, msg *scep.PKIMessage) ([]byte, *raKeys, error) {
 	if msg.MessageType != scep.PKCSReq && msg.MessageType != scep.RenewalReq {
-		return nil, refusal(failBadRequest, "only PKCSReq and RenewalReq are supported")
+		return nil, current, refusal(failBadRequest, "only PKCSReq and RenewalReq are supported")
 	}
 	signer, err := replyRecipient(msg)
 	if err != nil {
-		return nil, err
+		return nil, current, err
 	}
-	if err := s.decrypt(ctx, ca, ra, msg); err != nil {
-		return nil, err
+	ra, err := s.decrypt(ctx, ca, current, msg)
+	if err != nil {
+		return nil, current, err
 	}
+	reply, err := s.enrolOrRenew(ctx, ca, ra, msg, signer)
+	return reply, ra, err
+}
+
+// enrolOrRenew answers a decrypted request, msg, signed by signer, with a
+// CertRep SUCCESS signed by ra, or says why it is refused.
+func (s *Server) enrolOrRenew(ctx context.Context, ca *CA, ra *raKeys, msg *scep.PKIMessage, signer *x509.Certificate) ([]byte, error) {
 	csr := msg.CSR
 	if err := checkCSR(csr); err != nil {
 		return nil, err
@@ -106,24 +117,31 @@ func (s *Server) handleRequest(ctx context.Context, ca *CA, ra *raKeys, msg *sce
 	return reply, err
 }
 
-// decrypt opens the request's envelope with whichever of the tenant's keys
-// it was encrypted to: the current RA, the CA (clients that ignore RAs) or
-// a neighbouring generation's RA (see ra.go).
-func (s *Server) decrypt(ctx context.Context, ca *CA, current *raKeys, msg *scep.PKIMessage) error {
-	if msg.DecryptPKIEnvelope(current.cert, current.key) == nil || msg.DecryptPKIEnvelope(ca.cert, ca.key) == nil {
-		return nil
+// decrypt opens the request's envelope with the current RA or a
+// neighbouring generation's (see ra.go) and returns the RA that opened it.
+//
+// The CA key decrypts nothing. Every client Steward serves encrypts to the
+// RA: Apple devices pick it out of GetCACert, and scepclient encrypts to
+// every certificate there, the RA's included. scepclient pinned to the CA's
+// fingerprint encrypts to the CA alone, but then verifies the reply against
+// the CA alone too and refuses the RA's signature. Decrypting with the CA
+// key would only expose the tenant's ten-year signing key to a PKCS#1 v1.5
+// padding (Bleichenbacher) oracle.
+func (s *Server) decrypt(ctx context.Context, ca *CA, current *raKeys, msg *scep.PKIMessage) (*raKeys, error) {
+	if msg.DecryptPKIEnvelope(current.cert, current.key) == nil {
+		return current, nil
 	}
 	gen := raGeneration(s.cfg.Now())
 	for _, neighbour := range []int64{gen - 1, gen + 1} {
 		ra, err := ca.storedRA(ctx, neighbour)
 		if err != nil {
-			return fmt.Errorf("scep: loading the RA of generation %d: %w", neighbour, err)
+			return nil, fmt.Errorf("scep: loading the RA of generation %d: %w", neighbour, err)
 		}
 		if ra != nil && msg.DecryptPKIEnvelope(ra.cert, ra.key) == nil {
-			return nil
+			return ra, nil
 		}
 	}
-	return refusal(failBadMessageCheck, "request cannot be decrypted with this tenant's RA or CA key, or holds no valid CSR")
+	return nil, refusal(failBadMessageCheck, "request is not encrypted to this tenant's RA (the first certificate of GetCACert), or holds no valid CSR")
 }
 
 // renew issues a new certificate for a device that signs its request, msg,

@@ -35,22 +35,39 @@ func (e *testEnv) getCACert(t *testing.T, tenant string) (ra, ca *x509.Certifica
 	return ra, ca
 }
 
-func TestEnrolThroughRAOrCA(t *testing.T) {
+// TestEnrolThroughRA: a request encrypted to the RA, alone or beside the CA
+// as scepclient encrypts to every certificate of GetCACert, is answered.
+// The CA key decrypts nothing, so a request encrypted to the CA alone is
+// refused, and spends nothing.
+func TestEnrolThroughRA(t *testing.T) {
 	e := newTestEnv(t)
 	ra, ca := e.getCACert(t, tenantA)
-	// Clients that honour the RA encrypt to it; others encrypt to the CA.
-	for name, recipient := range map[string]*x509.Certificate{"RA": ra, "CA": ca} {
+	for name, recipients := range map[string][]*x509.Certificate{"RA": {ra}, "RA and CA": {ra, ca}} {
 		t.Run(name, func(t *testing.T) {
 			d := newDevice(t, rsaKey(t, 2048))
-			body := d.request(t, recipient, scep.PKCSReq, subject("device"), e.challenge(tenantA, "enrol-"+name))
+			body := d.requestToAll(t, recipients, scep.PKCSReq, subject("device"), e.challenge(tenantA, "enrol-"+name))
 			if r := d.enrol(t, e.url(tenantA), ca, body); r.status != scep.SUCCESS {
 				t.Fatalf("status %s, failInfo %s", r.status, r.failInfo)
 			}
 		})
 	}
+
+	d := newDevice(t, rsaKey(t, 2048))
+	challenge := e.challenge(tenantA, "enrol-ca")
+	issued := e.issuedCount()
+	if r := d.enrol(t, e.url(tenantA), ca, d.request(t, ca, scep.PKCSReq, subject("device"), challenge)); r.status != scep.FAILURE || r.failInfo != scep.BadMessageCheck {
+		t.Fatalf("request encrypted to the CA alone: %s failInfo %q, want FAILURE badMessageCheck", r.status, string(r.failInfo))
+	}
+	if e.issuedCount() != issued {
+		t.Error("OnIssued ran for a request encrypted to the CA alone")
+	}
+	if r := d.enrol(t, e.url(tenantA), ca, d.request(t, ra, scep.PKCSReq, subject("device"), challenge)); r.status != scep.SUCCESS {
+		t.Fatalf("the challenge of the refused request, encrypted to the RA: %s %s", r.status, r.failInfo)
+	}
+
 	// Another tenant's RA opens nothing here.
 	raB, _ := e.getCACert(t, tenantB)
-	d := newDevice(t, rsaKey(t, 2048))
+	d = newDevice(t, rsaKey(t, 2048))
 	body := d.request(t, raB, scep.PKCSReq, subject("device"), e.challenge(tenantA, "enrol-b"))
 	if r := d.enrol(t, e.url(tenantA), ca, body); r.status != scep.FAILURE || r.failInfo != scep.BadMessageCheck {
 		t.Fatalf("request encrypted to tenant B's RA: %s %s, want FAILURE badMessageCheck", r.status, r.failInfo)
@@ -107,6 +124,46 @@ func TestRAGenerations(t *testing.T) {
 	}
 	if r := enrolTo(ahead.cert, "enrol-next"); r.status != scep.SUCCESS {
 		t.Fatalf("request to the next generation's RA: %s %s", r.status, r.failInfo)
+	}
+}
+
+// TestCertRepSignedByTheRAOfTheRequest: a device that fetched GetCACert
+// just before the RA's turn sends its request just after, encrypted to the
+// RA it was given. It verifies the CertRep against the certificates it
+// fetched, as Apple devices and scepclient do, so the reply, a SUCCESS or
+// a FAILURE made once the request is decrypted, is signed by that RA, not
+// by the current one it never saw.
+func TestCertRepSignedByTheRAOfTheRequest(t *testing.T) {
+	e := newTestEnv(t)
+	ra, ca := e.getCACert(t, tenantA)
+	e.offset.Store(int64(raPeriod))
+	if current, _ := e.getCACert(t, tenantA); current.Equal(ra) {
+		t.Fatal("GetCACert serves the same RA a generation later")
+	}
+	// The challenge outlives the clock's jump.
+	challenge, err := issueChallenge(context.Background(), e.settings, challengeRecord{TenantID: tenantA, EnrolmentID: "enrol-turn", Expires: time.Now().Add(3 * raPeriod)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := newDevice(t, rsaKey(t, 2048))
+	for _, tc := range []struct {
+		name      string
+		challenge string
+		want      scep.PKIStatus
+	}{{"success", challenge, scep.SUCCESS}, {"failure", "no-such-challenge", scep.FAILURE}} {
+		t.Run(tc.name, func(t *testing.T) {
+			code, body := postPKI(t, e.url(tenantA), d.request(t, ra, scep.PKCSReq, subject("device"), tc.challenge))
+			if code != http.StatusOK {
+				t.Fatalf("HTTP %d", code)
+			}
+			reply, err := scep.ParsePKIMessage(body, scep.WithCACerts([]*x509.Certificate{ra, ca}))
+			if err != nil {
+				t.Fatalf("the CertRep does not verify against the GetCACert answer the device holds: %v", err)
+			}
+			if reply.PKIStatus != tc.want {
+				t.Fatalf("status %s, want %s", reply.PKIStatus, tc.want)
+			}
+		})
 	}
 }
 

@@ -20,9 +20,10 @@ import (
 func (e *testEnv) enrolled(t *testing.T, tenant, cn string) (*x509.Certificate, *rsa.PrivateKey) {
 	t.Helper()
 	ca := e.cas[tenant].Certificate()
+	ra := e.raCert(tenant)
 	key := rsaKey(t, 2048)
 	d := newDevice(t, key)
-	r := d.enrol(t, e.url(tenant), ca, d.request(t, ca, scep.PKCSReq, subject(cn), e.challenge(tenant, "enrol-"+cn)))
+	r := d.enrol(t, e.url(tenant), ca, d.request(t, ra, scep.PKCSReq, subject(cn), e.challenge(tenant, "enrol-"+cn)))
 	if r.status != scep.SUCCESS {
 		t.Fatalf("enrolling %s: %s", cn, r.failInfo)
 	}
@@ -37,10 +38,11 @@ func renewer(t *testing.T, cert *x509.Certificate, key *rsa.PrivateKey) *device 
 func TestRenewal(t *testing.T) {
 	e := newTestEnv(t)
 	ca := e.cas[tenantA].Certificate()
+	ra := e.raCert(tenantA)
 	oldCert, oldKey := e.enrolled(t, tenantA, "device-r")
 
 	d := renewer(t, oldCert, oldKey)
-	r := d.enrol(t, e.url(tenantA), ca, d.request(t, ca, scep.RenewalReq, subject("device-r"), ""))
+	r := d.enrol(t, e.url(tenantA), ca, d.request(t, ra, scep.RenewalReq, subject("device-r"), ""))
 	if r.status != scep.SUCCESS {
 		t.Fatalf("renewal: %s %s", r.status, r.failInfo)
 	}
@@ -60,12 +62,12 @@ func TestRenewal(t *testing.T) {
 
 	// The old certificate has been renewed: it cannot renew again.
 	again := renewer(t, oldCert, oldKey)
-	if r := again.enrol(t, e.url(tenantA), ca, again.request(t, ca, scep.RenewalReq, subject("device-r"), "")); r.status != scep.FAILURE || r.failInfo != scep.BadMessageCheck {
+	if r := again.enrol(t, e.url(tenantA), ca, again.request(t, ra, scep.RenewalReq, subject("device-r"), "")); r.status != scep.FAILURE || r.failInfo != scep.BadMessageCheck {
 		t.Errorf("second renewal with the old certificate: %s %s, want FAILURE badMessageCheck", r.status, r.failInfo)
 	}
 	// The new one can.
 	next := renewer(t, r.cert, d.csrKey.(*rsa.PrivateKey))
-	if r := next.enrol(t, e.url(tenantA), ca, next.request(t, ca, scep.RenewalReq, subject("device-r"), "")); r.status != scep.SUCCESS {
+	if r := next.enrol(t, e.url(tenantA), ca, next.request(t, ra, scep.RenewalReq, subject("device-r"), "")); r.status != scep.SUCCESS {
 		t.Errorf("renewal with the renewed certificate: %s %s", r.status, r.failInfo)
 	}
 }
@@ -73,6 +75,7 @@ func TestRenewal(t *testing.T) {
 func TestRenewalRefusals(t *testing.T) {
 	e := newTestEnv(t)
 	ca := e.cas[tenantA].Certificate()
+	ra := e.raCert(tenantA)
 	foreignCert, foreignKey := e.enrolled(t, tenantB, "device-f")
 	selfSigned := newDevice(t, rsaKey(t, 2048))
 	released, releasedKey := e.enrolled(t, tenantA, "device-gone")
@@ -101,7 +104,7 @@ func TestRenewalRefusals(t *testing.T) {
 			defer e.offset.Store(0)
 			before := e.issuedCount()
 			d := renewer(t, tc.cert, tc.key)
-			r := d.enrol(t, e.url(tenantA), ca, d.request(t, ca, scep.RenewalReq, subject(tc.cn), ""))
+			r := d.enrol(t, e.url(tenantA), ca, d.request(t, ra, scep.RenewalReq, subject(tc.cn), ""))
 			if r.status != scep.FAILURE || r.failInfo != tc.want {
 				t.Fatalf("status %s failInfo %s, want FAILURE %s", r.status, r.failInfo, tc.want)
 			}
@@ -112,7 +115,7 @@ func TestRenewalRefusals(t *testing.T) {
 	}
 	// None of the refusals used up the current certificate's renewal.
 	d := renewer(t, current, currentKey)
-	if r := d.enrol(t, e.url(tenantA), ca, d.request(t, ca, scep.RenewalReq, subject("device-c"), "")); r.status != scep.SUCCESS {
+	if r := d.enrol(t, e.url(tenantA), ca, d.request(t, ra, scep.RenewalReq, subject("device-c"), "")); r.status != scep.SUCCESS {
 		t.Fatalf("renewal after refused attempts: %s %s", r.status, r.failInfo)
 	}
 }
@@ -120,27 +123,28 @@ func TestRenewalRefusals(t *testing.T) {
 func TestOnIssuedErrorFailsIssuance(t *testing.T) {
 	e := newTestEnv(t)
 	ca := e.cas[tenantA].Certificate()
+	ra := e.raCert(tenantA)
 	current, currentKey := e.enrolled(t, tenantA, "device-h")
 	hookErr := errors.New("enrolment store unavailable")
 	e.hookErr.Store(&hookErr)
 
 	d := newDevice(t, rsaKey(t, 2048))
 	challenge := e.challenge(tenantA, "x")
-	if code, _ := postPKI(t, e.url(tenantA), d.request(t, ca, scep.PKCSReq, subject("d"), challenge)); code != http.StatusInternalServerError {
+	if code, _ := postPKI(t, e.url(tenantA), d.request(t, ra, scep.PKCSReq, subject("d"), challenge)); code != http.StatusInternalServerError {
 		t.Errorf("PKCSReq with a failing hook: HTTP %d, want 500", code)
 	}
 	renew := renewer(t, current, currentKey)
-	if code, _ := postPKI(t, e.url(tenantA), renew.request(t, ca, scep.RenewalReq, subject("device-h"), "")); code != http.StatusInternalServerError {
+	if code, _ := postPKI(t, e.url(tenantA), renew.request(t, ra, scep.RenewalReq, subject("device-h"), "")); code != http.StatusInternalServerError {
 		t.Errorf("RenewalReq with a failing hook: HTTP %d, want 500", code)
 	}
 
 	// Once the hook works again the devices can still enrol and renew: the
 	// failed attempts spent neither the challenge nor the claim.
 	e.hookErr.Store(nil)
-	if r := d.enrol(t, e.url(tenantA), ca, d.request(t, ca, scep.PKCSReq, subject("d"), challenge)); r.status != scep.SUCCESS {
+	if r := d.enrol(t, e.url(tenantA), ca, d.request(t, ra, scep.PKCSReq, subject("d"), challenge)); r.status != scep.SUCCESS {
 		t.Fatalf("enrolment after the hook recovered: %s %s", r.status, r.failInfo)
 	}
-	if r := renew.enrol(t, e.url(tenantA), ca, renew.request(t, ca, scep.RenewalReq, subject("device-h"), "")); r.status != scep.SUCCESS {
+	if r := renew.enrol(t, e.url(tenantA), ca, renew.request(t, ra, scep.RenewalReq, subject("device-h"), "")); r.status != scep.SUCCESS {
 		t.Fatalf("renewal after the hook recovered: %s %s", r.status, r.failInfo)
 	}
 }
@@ -152,16 +156,17 @@ func TestOnIssuedErrorFailsIssuance(t *testing.T) {
 func TestECRenewalSpendsNothing(t *testing.T) {
 	e := newTestEnv(t)
 	ca := e.cas[tenantA].Certificate()
+	ra := e.raCert(tenantA)
 	key := ecKey(t, elliptic.P256())
 	d := newDevice(t, key) // enrols with an RSA signer, for an EC certificate
-	enrolled := d.enrol(t, e.url(tenantA), ca, d.request(t, ca, scep.PKCSReq, subject("device-ec"), e.challenge(tenantA, "enrol-ec")))
+	enrolled := d.enrol(t, e.url(tenantA), ca, d.request(t, ra, scep.PKCSReq, subject("device-ec"), e.challenge(tenantA, "enrol-ec")))
 	if enrolled.status != scep.SUCCESS {
 		t.Fatalf("enrolling: %s %s", enrolled.status, enrolled.failInfo)
 	}
 
 	renew := &device{csrKey: ecKey(t, elliptic.P256()), signerCert: enrolled.cert, signerKey: key}
 	for range 2 {
-		r := renew.enrol(t, e.url(tenantA), ca, renew.request(t, ca, scep.RenewalReq, subject("device-ec"), ""))
+		r := renew.enrol(t, e.url(tenantA), ca, renew.request(t, ra, scep.RenewalReq, subject("device-ec"), ""))
 		if r.status != scep.FAILURE || r.failInfo != scep.BadAlg {
 			t.Fatalf("EC renewal: %s %s, want FAILURE badAlg", r.status, r.failInfo)
 		}
@@ -184,6 +189,7 @@ func TestResentRenewalGetsTheSameCertificate(t *testing.T) {
 	storetest.ForEachEngine(t, func(t *testing.T, st store.Store) {
 		e := newTestEnvOn(t, st)
 		ca := e.cas[tenantA].Certificate()
+		ra := e.raCert(tenantA)
 		oldCert, oldKey := e.enrolled(t, tenantA, "device-r")
 		// Another certificate of the same name, no longer current.
 		otherCert, otherKey := e.enrolled(t, tenantA, "device-r")
@@ -192,7 +198,7 @@ func TestResentRenewalGetsTheSameCertificate(t *testing.T) {
 		}
 
 		d := renewer(t, oldCert, oldKey)
-		req := d.request(t, ca, scep.RenewalReq, subject("device-r"), "")
+		req := d.request(t, ra, scep.RenewalReq, subject("device-r"), "")
 		tid := transactionID(t, req)
 		first := d.enrol(t, e.url(tenantA), ca, req)
 		if first.status != scep.SUCCESS {
@@ -204,7 +210,7 @@ func TestResentRenewalGetsTheSameCertificate(t *testing.T) {
 		// new envelope) for the same key.
 		for name, body := range map[string][]byte{
 			"the same message":  req,
-			"a rebuilt message": d.request(t, ca, scep.RenewalReq, subject("device-r"), ""),
+			"a rebuilt message": d.request(t, ra, scep.RenewalReq, subject("device-r"), ""),
 		} {
 			again := d.enrol(t, e.url(tenantA), ca, body)
 			if again.status != scep.SUCCESS {
@@ -226,18 +232,18 @@ func TestResentRenewalGetsTheSameCertificate(t *testing.T) {
 			"another signer, same transaction": {csrKey: d.csrKey, signerCert: otherCert, signerKey: otherKey},
 		}
 		for name, r := range refused {
-			body := r.requestInTransaction(t, ca, scep.RenewalReq, subject("device-r"), "", tid)
+			body := r.requestInTransaction(t, ra, scep.RenewalReq, subject("device-r"), "", tid)
 			if got := r.enrol(t, e.url(tenantA), ca, body); got.status != scep.FAILURE || got.failInfo != scep.BadMessageCheck {
 				t.Errorf("%s: %s failInfo %q, want FAILURE badMessageCheck", name, got.status, string(got.failInfo))
 			}
 		}
-		body := d.requestInTransaction(t, ca, scep.RenewalReq, subject("device-r"), "", "another-transaction")
+		body := d.requestInTransaction(t, ra, scep.RenewalReq, subject("device-r"), "", "another-transaction")
 		if got := d.enrol(t, e.url(tenantA), ca, body); got.status != scep.FAILURE || got.failInfo != scep.BadMessageCheck {
 			t.Errorf("same key and signer, another transaction: %s failInfo %q, want FAILURE badMessageCheck", got.status, string(got.failInfo))
 		}
 		// The resend rebuilt by hand in the same transaction is accepted,
 		// so the refusals above are for what differs.
-		if got := d.enrol(t, e.url(tenantA), ca, d.requestInTransaction(t, ca, scep.RenewalReq, subject("device-r"), "", tid)); got.status != scep.SUCCESS || !got.cert.Equal(first.cert) {
+		if got := d.enrol(t, e.url(tenantA), ca, d.requestInTransaction(t, ra, scep.RenewalReq, subject("device-r"), "", tid)); got.status != scep.SUCCESS || !got.cert.Equal(first.cert) {
 			t.Errorf("the resend built by hand: %s %s, want SUCCESS with the first certificate", got.status, got.failInfo)
 		}
 
@@ -259,7 +265,7 @@ func TestResentRenewalGetsTheSameCertificate(t *testing.T) {
 
 		// The resends left the renewed certificate's own renewal alone.
 		next := renewer(t, first.cert, d.csrKey.(*rsa.PrivateKey))
-		if r := next.enrol(t, e.url(tenantA), ca, next.request(t, ca, scep.RenewalReq, subject("device-r"), "")); r.status != scep.SUCCESS {
+		if r := next.enrol(t, e.url(tenantA), ca, next.request(t, ra, scep.RenewalReq, subject("device-r"), "")); r.status != scep.SUCCESS {
 			t.Errorf("renewing the renewed certificate: %s %s", r.status, r.failInfo)
 		}
 	})

@@ -21,13 +21,14 @@ func TestResendRacingItsFirstSending(t *testing.T) {
 		txs := &txCounter{Store: st}
 		e := newTestEnvOn(t, txs)
 		ca := e.cas[tenantA].Certificate()
+		ra := e.raCert(tenantA)
 		d := newDevice(t, rsaKey(t, 2048))
-		enrolment := d.request(t, ca, scep.PKCSReq, subject("racing"), e.challenge(tenantA, "enrol-race"))
+		enrolment := d.request(t, ra, scep.PKCSReq, subject("racing"), e.challenge(tenantA, "enrol-race"))
 		e.race(t, txs, "a PKCSReq", func() reply { return d.enrol(t, e.url(tenantA), ca, enrolment) })
 
 		oldCert, oldKey := e.enrolled(t, tenantA, "racing-renewal")
 		r := renewer(t, oldCert, oldKey)
-		renewal := r.request(t, ca, scep.RenewalReq, subject("racing-renewal"), "")
+		renewal := r.request(t, ra, scep.RenewalReq, subject("racing-renewal"), "")
 		e.race(t, txs, "a RenewalReq", func() reply { return r.enrol(t, e.url(tenantA), ca, renewal) })
 	})
 }
