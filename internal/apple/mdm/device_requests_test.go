@@ -43,22 +43,9 @@ func TestDeviceRequestsLabelOnlyKnownTenants(t *testing.T) {
 			t.Errorf("an unsigned check-in: HTTP %d, want 403", got)
 		}
 
-		families, err := metrics.Gather()
-		if err != nil {
-			t.Fatal(err)
-		}
 		counted := map[[3]string]float64{}
-		for _, fam := range families {
-			if fam.GetName() != "steward_apple_device_requests_total" {
-				continue
-			}
-			for _, m := range fam.Metric {
-				labels := map[string]string{}
-				for _, l := range m.Label {
-					labels[l.GetName()] = l.GetValue()
-				}
-				counted[[3]string{labels["tenant"], labels["endpoint"], labels["outcome"]}] += m.GetCounter().GetValue()
-			}
+		for _, s := range counterSeries(t, metrics, "steward_apple_device_requests_total") {
+			counted[[3]string{s.labels["tenant"], s.labels["endpoint"], s.labels["outcome"]}] += s.value
 		}
 		want := map[[3]string]float64{
 			{"unknown", "checkin", "not_found"}: 3,

@@ -337,23 +337,10 @@ func TestEnrolAndManageThroughTheProtocol(t *testing.T) {
 // outcome, with those refused before their tenant was read.
 func deviceOutcomes(t *testing.T, reg *prometheus.Registry, tenant string) map[string]float64 {
 	t.Helper()
-	families, err := reg.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
 	out := map[string]float64{}
-	for _, fam := range families {
-		if fam.GetName() != "steward_apple_device_requests_total" {
-			continue
-		}
-		for _, m := range fam.Metric {
-			labels := map[string]string{}
-			for _, l := range m.Label {
-				labels[l.GetName()] = l.GetValue()
-			}
-			if labels["tenant"] == tenant || labels["tenant"] == "unknown" {
-				out[labels["outcome"]] += m.GetCounter().GetValue()
-			}
+	for _, s := range counterSeries(t, reg, "steward_apple_device_requests_total") {
+		if s.labels["tenant"] == tenant || s.labels["tenant"] == "unknown" {
+			out[s.labels["outcome"]] += s.value
 		}
 	}
 	return out

@@ -117,25 +117,7 @@ func (f *refusalFixture) status() apns.CertStatus {
 // failures is the push failure counter of the tenant for reason.
 func (f *refusalFixture) failures(reason string) float64 {
 	f.t.Helper()
-	families, err := f.reg.Gather()
-	if err != nil {
-		f.t.Fatal(err)
-	}
-	for _, fam := range families {
-		if fam.GetName() != "steward_apns_push_failures_total" {
-			continue
-		}
-		for _, m := range fam.Metric {
-			labels := map[string]string{}
-			for _, l := range m.Label {
-				labels[l.GetName()] = l.GetValue()
-			}
-			if labels["tenant"] == f.tenant && labels["reason"] == reason {
-				return m.GetCounter().GetValue()
-			}
-		}
-	}
-	return 0
+	return pushFailures(f.t, f.reg, f.tenant, reason)
 }
 
 // TestRefusedPushCertificate: APNs refusing the certificate (403
