@@ -305,12 +305,12 @@ type CertStatus struct {
 	Refused *Refusal
 }
 
-// Refusal is APNs refusing pushes made with a certificate (a 403, or a 400
-// BadTopic…; see Result.CertificateRefused). It stands until a push with the
-// certificate is accepted or another certificate is uploaded.
+// Refusal is APNs refusing pushes made with a certificate (a 403, a 400
+// BadTopic…, or a TLS alert; see Result.CertificateRefused). It stands until
+// a push with the certificate is accepted or another certificate is uploaded.
 type Refusal struct {
-	Status int       // HTTP status
-	Reason string    // APNs reason, e.g. BadCertificate
+	Status int       // HTTP status; 0 for a refusal in the TLS handshake
+	Reason string    // APNs reason, e.g. BadCertificate, or ReasonTLSCertificateRefused
 	ID     string    // apns-id of the refused request, to quote to Apple
 	Since  time.Time // the first refusal in a row
 	At     time.Time // the latest one

@@ -11,8 +11,10 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -44,6 +46,26 @@ const (
 	connectionPingAfter   = 15 * time.Second
 	connectionPingTimeout = 5 * time.Second
 )
+
+// stopAfterFailuresInRow is how many pushes in a row may fail without a
+// usable answer (network, timeout, 5xx) before a batch stops sending: by then
+// APNs or the way to it is down, and each further push would only add its
+// own retries to the load. The rest go back to the caller's queue.
+const stopAfterFailuresInRow = 8
+
+// certificateAlerts are the TLS alerts with which a server refuses the
+// client's certificate: APNs sends one for a push certificate that is
+// revoked, expired or not Apple's. (handshake_failure is left out: it also
+// means no cipher suite in common.)
+var certificateAlerts = []tls.AlertError{
+	42, // bad_certificate
+	43, // unsupported_certificate
+	44, // certificate_revoked
+	45, // certificate_expired
+	46, // certificate_unknown
+	48, // unknown_ca
+	49, // access_denied
+}
 
 // MaxTokenLen is the longest device token, in bytes, a push is sent to (and
 // a TokenUpdate may register): tokens are 32 today, but Apple documents them
@@ -149,9 +171,14 @@ func NewClient(cert *PushCertificate, opts ...Option) (*Client, error) {
 			// Always offer the push certificate, whatever CAs the server lists.
 			GetClientCertificate: func(*tls.CertificateRequestInfo) (*tls.Certificate, error) { return &leaf, nil },
 		},
-		Protocols:           protocols,
-		HTTP2:               &http.HTTP2Config{SendPingTimeout: connectionPingAfter, PingTimeout: connectionPingTimeout},
-		ForceAttemptHTTP2:   true,
+		Protocols:         protocols,
+		HTTP2:             &http.HTTP2Config{SendPingTimeout: connectionPingAfter, PingTimeout: connectionPingTimeout},
+		ForceAttemptHTTP2: true,
+		// One connection carries every stream (HTTP/2 multiplexes), as
+		// Apple asks of providers; without a limit, a batch starting cold
+		// dials one per stream before the first connection is up.
+		MaxConnsPerHost:     1,
+		Proxy:               http.ProxyFromEnvironment, // servers often reach Apple through an egress proxy
 		TLSHandshakeTimeout: 10 * time.Second,
 		IdleConnTimeout:     5 * time.Minute,
 	}}
@@ -166,8 +193,10 @@ func (c *Client) Close() { c.http.CloseIdleConnections() }
 // retried with back-off within the client's attempts and ctx, but for 429,
 // which goes back to the caller's queue at once. Once APNs refuses the
 // certificate (Fatal), notifications not yet sent are skipped and reported
-// Fatal with Reason ReasonSkipped; once ctx ends, they are reported Retry
-// with Reason ReasonNotSent.
+// Fatal with Reason ReasonSkipped; once stopAfterFailuresInRow pushes in a
+// row failed without a usable answer, they are reported Retry with Reason
+// ReasonSkippedAfterFailures; once ctx ends, they are reported Retry with
+// Reason ReasonNotSent.
 func (c *Client) Push(ctx context.Context, notes []Notification) []Result {
 	results := make([]Result, len(notes))
 	if len(notes) == 0 {
@@ -181,7 +210,8 @@ func (c *Client) Push(ctx context.Context, notes []Notification) []Result {
 		return results
 	}
 
-	var fatal atomic.Bool
+	var fatal, failing atomic.Bool
+	var failuresInRow atomic.Int32 // in the order results come in, whatever the streams
 	next := make(chan int)
 	var wg sync.WaitGroup
 	for range min(c.maxStreams, len(notes)) {
@@ -191,13 +221,25 @@ func (c *Client) Push(ctx context.Context, notes []Notification) []Result {
 					results[i] = Result{Outcome: Fatal, Reason: ReasonSkipped}
 					continue
 				}
+				if failing.Load() {
+					results[i] = Result{Outcome: Retry, Reason: ReasonSkippedAfterFailures}
+					continue
+				}
 				if err := ctx.Err(); err != nil {
 					results[i] = Result{Outcome: Retry, Reason: ReasonNotSent, Err: err}
 					continue
 				}
-				results[i] = c.send(ctx, notes[i])
-				if results[i].Outcome == Fatal {
+				r := c.send(ctx, notes[i])
+				results[i] = r
+				switch {
+				case r.Outcome == Fatal:
 					fatal.Store(true)
+				case r.apnsFailing():
+					if failuresInRow.Add(1) >= stopAfterFailuresInRow {
+						failing.Store(true)
+					}
+				case r.Status != 0: // APNs answered: it is up
+					failuresInRow.Store(0)
 				}
 			}
 		})
@@ -287,6 +329,9 @@ func (c *Client) attempt(ctx context.Context, target, expiration string, body []
 	resp, err := c.http.Do(req)
 	if err != nil {
 		// *url.Error quotes the URL, which holds the token: keep only the cause.
+		if refusedInHandshake(err) {
+			return Result{Outcome: Fatal, Reason: ReasonTLSCertificateRefused, Err: transportError(err)}
+		}
 		return Result{Outcome: Retry, Err: transportError(err)}
 	}
 	defer resp.Body.Close()
@@ -295,6 +340,24 @@ func (c *Client) attempt(ctx context.Context, target, expiration string, body []
 		return Result{Outcome: Retry, Status: resp.StatusCode, Err: transportError(err)}
 	}
 	return classify(resp.StatusCode, data, resp.Header.Get("apns-id"))
+}
+
+// refusedInHandshake reports whether err is the server refusing the push
+// certificate with a TLS alert. crypto/tls reports an alert it received as a
+// *net.OpError "remote error" around an unexported type that prints as
+// tls.AlertError does. tls.AlertError itself is not matched: it stands for an
+// alert this side sent (QUIC). Neither is an alert from an HTTPS proxy, which
+// net/http wraps in a "proxyconnect" *net.OpError, found first. In TLS 1.3
+// the alert comes after the handshake, and a request may first fail writing
+// to the connection the server closed: it is retried as a network error, and
+// the next attempt reads the alert.
+func refusedInHandshake(err error) bool {
+	var op *net.OpError
+	if !errors.As(err, &op) || op.Op != "remote error" || op.Err == nil {
+		return false
+	}
+	received := op.Err.Error()
+	return slices.ContainsFunc(certificateAlerts, func(a tls.AlertError) bool { return received == a.Error() })
 }
 
 // transportError drops the request URL (and with it the device token) that
@@ -324,16 +387,45 @@ func sleep(ctx context.Context, d time.Duration) error {
 	}
 }
 
+// logSummary logs the batch's counts at Debug; at Warn, with the cause, when
+// APNs refused the certificate or pushes failed after every attempt, so that
+// an operator learns why without turning debug on. A Result holds no token or
+// key, so its status, reason and error are safe to log.
 func (c *Client) logSummary(results []Result) {
 	counts := make(map[Outcome]int)
+	notSent := 0
 	for _, r := range results {
 		counts[r.Outcome]++
+		if r.Reason == ReasonSkipped || r.Reason == ReasonSkippedAfterFailures || r.Reason == ReasonNotSent {
+			notSent++
+		}
 	}
-	level := slog.LevelDebug
-	if counts[Fatal] > 0 {
-		level = slog.LevelWarn
-	}
-	c.log.Log(context.Background(), level, "apns: push batch done", "topic", c.cert.Topic,
+	attrs := []any{"topic", c.cert.Topic,
 		"delivered", counts[Delivered], "unregistered", counts[Unregistered], "bad_token", counts[BadToken],
-		"retry", counts[Retry], "fatal", counts[Fatal], "rejected", counts[Rejected])
+		"retry", counts[Retry], "fatal", counts[Fatal], "rejected", counts[Rejected], "not_sent", notSent}
+	level := slog.LevelDebug
+	if cause, ok := c.failureCause(results); ok {
+		level = slog.LevelWarn
+		attrs = append(attrs, "status", cause.Status, "reason", cause.Reason, "attempts", cause.Attempts)
+		if cause.Err != nil {
+			attrs = append(attrs, "error", cause.Err.Error())
+		}
+	}
+	c.log.Log(context.Background(), level, "apns: push batch done", attrs...)
+}
+
+// failureCause is the batch's first certificate refusal, or else its first
+// push that failed after every attempt, 429s aside (APNs pacing one device).
+func (c *Client) failureCause(results []Result) (Result, bool) {
+	for _, r := range results {
+		if r.Outcome == Fatal && r.Reason != ReasonSkipped {
+			return r, true
+		}
+	}
+	for _, r := range results {
+		if r.Outcome == Retry && r.Attempts >= c.maxAttempts && r.Status != http.StatusTooManyRequests {
+			return r, true
+		}
+	}
+	return Result{}, false
 }

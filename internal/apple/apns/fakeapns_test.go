@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 )
 
@@ -39,19 +40,30 @@ type fakeAPNs struct {
 
 	// onRequest, if set, runs before the reply (for concurrency and ctx tests).
 	onRequest func(token string)
+
+	handshakes atomic.Int32 // TLS handshakes begun, refused ones too
 }
 
 func magicFor(tokenHex string) string { return "magic-" + tokenHex }
 
-func newFakeAPNs(t *testing.T, ca *testCA, topic string, script map[string][]reply) *fakeAPNs {
+// newFakeAPNs starts a fake that trusts client certificates issued by ca;
+// adjust, if given, changes its TLS configuration first.
+func newFakeAPNs(t *testing.T, ca *testCA, topic string, script map[string][]reply, adjust ...func(*tls.Config)) *fakeAPNs {
 	t.Helper()
 	f := &fakeAPNs{t: t, topic: topic, script: script, hits: map[string]int{}, expirations: map[string]string{}}
 	f.srv = httptest.NewUnstartedServer(http.HandlerFunc(f.serve))
 	f.srv.EnableHTTP2 = true
 	pool := x509.NewCertPool()
 	pool.AddCert(ca.cert)
-	f.srv.TLS = &tls.Config{ClientAuth: tls.RequireAndVerifyClientCert, ClientCAs: pool, MinVersion: tls.VersionTLS12}
-	f.srv.Config.ErrorLog = log.New(io.Discard, "", 0) // refused handshakes are expected in one test
+	f.srv.TLS = &tls.Config{ClientAuth: tls.RequireAndVerifyClientCert, ClientCAs: pool, MinVersion: tls.VersionTLS12,
+		GetConfigForClient: func(*tls.ClientHelloInfo) (*tls.Config, error) {
+			f.handshakes.Add(1)
+			return nil, nil // the configuration above
+		}}
+	for _, a := range adjust {
+		a(f.srv.TLS)
+	}
+	f.srv.Config.ErrorLog = log.New(io.Discard, "", 0) // refused handshakes are expected in some tests
 	f.srv.StartTLS()
 	t.Cleanup(f.srv.Close)
 	return f

@@ -21,11 +21,13 @@ const (
 	BadToken
 	// Retry: a passing failure (5xx, network, timeout) that outlived the
 	// client's attempts, a 429 at once (APNs asks for fewer pushes to the
-	// device), or a notification not sent before ctx ended (ReasonNotSent);
+	// device), a notification not sent before ctx ended (ReasonNotSent), or
+	// one not sent because APNs kept failing (ReasonSkippedAfterFailures);
 	// push again later.
 	Retry
-	// Fatal: APNs refused the certificate or topic (403, 400 BadTopic…), or the
-	// certificate has expired. Stop pushing until an administrator replaces it.
+	// Fatal: APNs refused the certificate or topic (403, 400 BadTopic…, or a
+	// certificate alert in the TLS handshake), or the certificate has expired.
+	// Stop pushing until an administrator replaces it.
 	Fatal
 	// Rejected: the request itself was refused (other 4xx) or could not be
 	// built; retrying the same notification will not help.
@@ -71,13 +73,28 @@ const (
 	ReasonCertificateExpired = "CertificateExpired"
 	ReasonSkipped            = "SkippedAfterFatal"
 	ReasonNotSent            = "NotSent" // ctx ended before the notification was sent
+	// ReasonSkippedAfterFailures: not sent, because the pushes before it in
+	// the batch kept failing without a usable answer (stopAfterFailuresInRow).
+	ReasonSkippedAfterFailures = "SkippedAfterFailures"
+	// ReasonTLSCertificateRefused: APNs refused the certificate in the TLS
+	// handshake (revoked, expired, unknown CA…), so no HTTP status came.
+	ReasonTLSCertificateRefused = "TLSCertificateRefused"
 )
 
 // CertificateRefused reports whether APNs answered that the certificate or
-// its topic is refused (403, 400 BadTopic…): every push with it fails the
-// same way until an administrator replaces it. A certificate that expired
-// is refused locally, without an answer, and its dates already say so.
-func (r Result) CertificateRefused() bool { return r.Outcome == Fatal && r.Status != 0 }
+// its topic is refused (403, 400 BadTopic…, or an alert in the TLS
+// handshake): every push with it fails the same way until an administrator
+// replaces it. A certificate that expired is refused locally, without an
+// answer, and its dates already say so.
+func (r Result) CertificateRefused() bool {
+	return r.Outcome == Fatal && (r.Status != 0 || r.Reason == ReasonTLSCertificateRefused)
+}
+
+// apnsFailing reports whether r failed for want of a usable answer (network,
+// timeout, 5xx): APNs or the way to it is failing, not the device.
+func (r Result) apnsFailing() bool {
+	return r.Outcome == Retry && r.Attempts > 0 && (r.Status == 0 || r.Status >= 500)
+}
 
 // documentedReasons are the reasons Apple documents for the provider API
 // ("Handling notification responses from APNs"), and this package's own.
@@ -91,7 +108,7 @@ var documentedReasons = map[string]bool{
 	"TooManyProviderTokenUpdates": true, "TooManyRequests": true, "InternalServerError": true, "ServiceUnavailable": true,
 	"Shutdown":       true,
 	ReasonEmptyToken: true, ReasonTokenTooLong: true, ReasonEmptyPushMagic: true, ReasonCertificateExpired: true, ReasonSkipped: true,
-	ReasonNotSent: true,
+	ReasonNotSent: true, ReasonSkippedAfterFailures: true, ReasonTLSCertificateRefused: true,
 }
 
 // Reason labels for results whose reason is not one of documentedReasons.

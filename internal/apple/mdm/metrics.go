@@ -15,8 +15,9 @@ var pushCertDaysLeft = prometheus.NewDesc("steward_apns_certificate_days_left",
 	"Days until a tenant's APNs push certificate expires; renew it before 0 or every device is lost.", []string{"tenant", "topic"}, nil)
 
 var pushCertRefused = prometheus.NewDesc("steward_apns_certificate_refused",
-	"1 while APNs refuses a tenant's push certificate or its topic (403 BadCertificate, 400 TopicDisallowed…): no device "+
-		"is woken until an administrator uploads a working one. 0 otherwise.", []string{"tenant", "topic"}, nil)
+	"1 while APNs refuses a tenant's push certificate or its topic (403 BadCertificate, 400 TopicDisallowed…, a TLS "+
+		"certificate alert): no device is woken until an administrator uploads a working one. 0 otherwise.",
+	[]string{"tenant", "topic"}, nil)
 
 // newPushFailures counts the pushes that failed, on the node that sent
 // them. The reason is one of a fixed set (apns.Result.ReasonLabel), so the
@@ -24,7 +25,7 @@ var pushCertRefused = prometheus.NewDesc("steward_apns_certificate_refused",
 func newPushFailures() *prometheus.CounterVec {
 	return prometheus.NewCounterVec(prometheus.CounterOpts{Name: "steward_apns_push_failures_total",
 		Help: "Pushes to Apple devices that failed, by tenant and APNs reason (Other: an undocumented one; NoResponse: " +
-			"no answer). Pushes not sent because APNs had just refused the certificate are not counted."},
+			"no answer). Pushes not sent because APNs had just refused the certificate, or kept failing, are not counted."},
 		[]string{"tenant", "reason"})
 }
 

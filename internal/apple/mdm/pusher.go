@@ -3,6 +3,7 @@ package mdm
 import (
 	"context"
 	"log/slog"
+	"math/rand/v2"
 	"slices"
 	"sync"
 	"time"
@@ -44,9 +45,12 @@ type pushClient struct {
 // deleted, would otherwise hold its connections until APNs drops them.
 const idleClientLife = time.Hour
 
-// retryDelay grows with the attempts, up to an hour.
+// retryDelay grows with the attempts, up to an hour, give or take a fifth:
+// the channels of a batch that failed together (APNs down) would otherwise
+// come due together at every retry.
 func retryDelay(attempts int) time.Duration {
-	return min(time.Duration(1<<min(attempts, 12))*time.Second, time.Hour)
+	d := min(time.Duration(1<<min(attempts, 12))*time.Second, time.Hour)
+	return d - d/5 + rand.N(2*d/5+1)
 }
 
 // pushClaim is how long a pusher holds the channels it took: longer than a
@@ -197,7 +201,8 @@ func (p *Pusher) pushTenant(send, record context.Context, tenant string, targets
 	var refused *apns.Result
 	for i, r := range pc.client.Push(send, notes) {
 		t := targets[i]
-		if r.Outcome != apns.Delivered && r.Reason != apns.ReasonSkipped && r.Reason != apns.ReasonNotSent {
+		if r.Outcome != apns.Delivered && r.Reason != apns.ReasonSkipped && r.Reason != apns.ReasonNotSent &&
+			r.Reason != apns.ReasonSkippedAfterFailures {
 			s.pushFailures.WithLabelValues(tenant, r.ReasonLabel()).Inc()
 		}
 		switch r.Outcome {
@@ -222,7 +227,7 @@ func (p *Pusher) pushTenant(send, record context.Context, tenant string, targets
 				refused = &r
 			}
 			err = p.done(record, t, s.clock().Add(pushHold), t.attempts+1, nil)
-		default: // Retry
+		default: // Retry; one skipped because APNs kept failing waits its back-off as the failed ones do
 			if r.Reason == apns.ReasonNotSent {
 				err = p.requeue(record, []pushTarget{t})
 			} else {
@@ -240,8 +245,11 @@ func (p *Pusher) pushTenant(send, record context.Context, tenant string, targets
 			return delivered, err
 		}
 		if news { // once per refusal, not per device or probe
-			p.Log.Error("apns refuses the tenant's push certificate: no device is woken until a working one is uploaded",
-				"tenant", tenant, "topic", pc.topic, "status", refused.Status, "reason", refused.Reason, "apns_id", refused.ID)
+			attrs := []any{"tenant", tenant, "topic", pc.topic, "status", refused.Status, "reason", refused.Reason, "apns_id", refused.ID}
+			if refused.Err != nil { // which TLS alert, for a refusal in the handshake
+				attrs = append(attrs, "error", refused.Err.Error())
+			}
+			p.Log.Error("apns refuses the tenant's push certificate: no device is woken until a working one is uploaded", attrs...)
 		}
 	case delivered > 0 && refusal != nil:
 		cleared, err := s.clearPushRefusal(record, tenant, pc.serial)
