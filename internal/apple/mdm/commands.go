@@ -158,6 +158,17 @@ func ownershipRules(req mdmproto.Request, d store.Device, settings privacy.Setti
 		} else {
 			r.Queries = slices.DeleteFunc(slices.Clone(r.Queries), func(q string) bool { return !slices.Contains(allowed, q) })
 		}
+		if o.PersonallyOwned() && slices.Contains(r.Queries, "ServiceSubscriptions") {
+			// It would have the device send every line it has, the
+			// employee's private one too (telephonyQueries): the
+			// deprecated queries the policy allows stand in for it.
+			r.Queries = slices.DeleteFunc(slices.Clone(r.Queries), func(q string) bool { return q == "ServiceSubscriptions" })
+			for _, q := range deprecatedTelephonyQueries {
+				if slices.Contains(allowed, q) && !slices.Contains(r.Queries, q) {
+					r.Queries = append(r.Queries, q)
+				}
+			}
+		}
 		if schemaOS(d.Platform) == "" {
 			// Asked only to learn whether it is an iPhone, iPad or Mac
 			// (learnPlatform): the gate keeps them only if the policy

@@ -386,6 +386,9 @@ func (s *Service) resultObservations(ctx context.Context, q store.Queries, cmd s
 			s.log.Warn("a device answered DeviceInformation queries it was not asked; the answers were dropped",
 				"tenant", tenantID, "command", cmd.ID, "dropped", dropped)
 		}
+		if err := s.capacitiesInGB(ctx, q, cmd, &r); err != nil {
+			return nil, err
+		}
 		return deviceInformationObservations(r), nil
 	case mdmproto.RequestSecurityInfo:
 		r, err := mdmproto.DecodeSecurityInfo(res)

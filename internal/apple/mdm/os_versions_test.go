@@ -259,7 +259,8 @@ func TestTelephonyQueriesByVersion(t *testing.T) {
 		}
 	}
 
-	// Named by a command: as named, within the policy and Apple's versions.
+	// Named by a command: as named, within the policy, the ownership and
+	// Apple's versions.
 	phone := device("ios", "corporate", "17.5")
 	for _, c := range []struct {
 		d       store.Device
@@ -270,6 +271,9 @@ func TestTelephonyQueriesByVersion(t *testing.T) {
 		{phone, []string{"IMEI", "ServiceSubscriptions"}, []string{"ServiceSubscriptions"}},
 		{device("ios", "corporate", "15.8"), []string{"IMEI", "ServiceSubscriptions"}, []string{"IMEI"}},
 		{device("ios", "corporate", "14.8"), []string{"ServiceSubscriptions"}, []string{"ServiceSubscriptions"}},
+		// A personal device is never asked it: every line it has would come.
+		{device("ios", "personal", "18.1"), []string{"ServiceSubscriptions"}, deprecated},
+		{device("ios", "personal", "18.1"), []string{"OSVersion", "ServiceSubscriptions"}, append([]string{"OSVersion"}, deprecated...)},
 	} {
 		got, err := mdm.RequestFor(mdmproto.DeviceInformation{Queries: c.queries}, c.d, withTelephony, mdm.DeviceFacts{})
 		if err != nil || !slices.Equal(got.(mdmproto.DeviceInformation).Queries, c.want) {

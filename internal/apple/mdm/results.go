@@ -1,6 +1,7 @@
 package mdm
 
 import (
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"crypto/x509"
@@ -55,6 +56,36 @@ func authenticateObservations(m *mdmproto.Authenticate) []privacy.Observation {
 	o.str("os.version", m.OSVersion)
 	o.str("os.build", m.BuildVersion)
 	return o
+}
+
+// capacitiesInGB converts the capacities of a Mac on macOS 11 or earlier,
+// which it reports in base-2 gibibytes (information.device.yaml), to the
+// base-10 gigabytes every other device reports and the inventory keeps.
+// The answer names the system and version when it was asked them; else
+// the device's record does. A Mac whose version is not known is left as
+// it reported.
+func (s *Service) capacitiesInGB(ctx context.Context, q store.Queries, cmd store.Command, r *mdmproto.DeviceInformationResult) error {
+	if r.DeviceCapacity == nil && r.AvailableDeviceCapacity == nil {
+		return nil
+	}
+	d := store.Device{Platform: platformOf(r.ProductName, r.Model), OSVersion: r.OSVersion}
+	if d.Platform == "" || d.OSVersion == "" {
+		stored, err := q.Devices().Get(ctx, cmd.TenantID, cmd.DeviceID)
+		if err != nil {
+			return err
+		}
+		d.Platform, d.OSVersion = cmp.Or(d.Platform, stored.Platform), cmp.Or(d.OSVersion, stored.OSVersion)
+	}
+	if d.Platform != "macos" || d.OSVersion == "" || runsAtLeast(d, "12.0") {
+		return nil
+	}
+	const gibInGB = 1.073741824
+	for _, v := range []*mdmproto.Number{r.DeviceCapacity, r.AvailableDeviceCapacity} {
+		if v != nil {
+			*v *= gibInGB
+		}
+	}
+	return nil
 }
 
 func deviceInformationObservations(r mdmproto.DeviceInformationResult) []privacy.Observation {
