@@ -497,9 +497,20 @@ func (s *Service) enqueueIn(ctx context.Context, q store.Queries, d store.Device
 	if err != nil {
 		return nil, err
 	}
+	var policy privacy.Policy
+	if skipUnsupported {
+		if policy, err = privacy.EffectivePolicy(ctx, q, settings, d); err != nil {
+			return nil, err
+		}
+	}
 	cmds := make([]store.Command, 0, len(reqs))
 	var unsupported error
 	for _, req := range reqs {
+		if skipUnsupported && keepsNothingOf(req, policy, privacy.Ownership(d.Ownership)) {
+			unsupported = apperr.Conflict("the collection policy keeps nothing of %s on %s devices", req.RequestType(), d.Ownership).
+				With("reason", SkipPolicy)
+			continue
+		}
 		c, err := s.prepare(ctx, q, d, req, settings, actor)
 		if skipUnsupported && apperr.IsKind(err, apperr.KindConflict) && apperr.As(err).Details["reason"] == SkipUnsupported {
 			unsupported = err
@@ -520,6 +531,23 @@ func (s *Service) enqueueIn(ctx context.Context, q store.Queries, d store.Device
 	e.Reason = reason
 	e.Details = map[string]any{"commands": len(cmds), "request_type": cmds[0].RequestType}
 	return cmds, audit.Append(ctx, q, e)
+}
+
+// listCategories are the categories of what the inventory lists report.
+var listCategories = map[mdmproto.RequestType]privacy.Category{
+	mdmproto.RequestSecurityInfo:             privacy.SecurityState,
+	mdmproto.RequestCertificateList:          privacy.SecurityState,
+	mdmproto.RequestInstalledApplicationList: privacy.InstalledApps,
+}
+
+// keepsNothingOf says whether policy drops all that req, an inventory
+// request, would report on a device of class o: Steward does not ask for
+// what it would only throw away. (DeviceInformation is narrowed query by
+// query in ownershipRules.) Outside inventory the same commands serve
+// other ends, a SecurityInfo as a sign of life (askEarlier), and are sent.
+func keepsNothingOf(req mdmproto.Request, policy privacy.Policy, o privacy.Ownership) bool {
+	c, ok := listCategories[req.RequestType()]
+	return ok && policy.Mode(o, c) == privacy.Drop
 }
 
 // prepare adapts req to the enrolled device d (RequestFor, the employee's
