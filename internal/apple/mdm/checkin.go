@@ -400,8 +400,10 @@ func (s *Service) tokenUpdate(ctx context.Context, q store.Queries, ch store.App
 	if err != nil {
 		return err
 	}
-	if _, err := s.EnqueueInventoryIn(ctx, q, d, initial, "initial inventory", iam.SystemActor); err != nil {
-		return err
+	if len(initial) > 0 {
+		if _, err := s.EnqueueInventoryIn(ctx, q, d, initial, "initial inventory", iam.SystemActor); err != nil {
+			return err
+		}
 	}
 	// Earlier records are asked through EnqueueIn, which locks a record's
 	// queue before it writes the record's channel, as every path does: a
@@ -441,9 +443,10 @@ func checkPushRegistration(m *mdmproto.TokenUpdate) error {
 }
 
 // initialInventory is what a newly enrolled device is asked first. A
-// policy that drops every DeviceInformation query leaves that one out; the
-// enrolment still completes, as it does when Apple's rules refuse a list
-// on the device (EnqueueInventoryIn).
+// policy that drops every DeviceInformation query, or all a list reports
+// (keepsNothingOf), leaves that one out; the enrolment still completes,
+// asked nothing if the policy keeps nothing, as it does when Apple's rules
+// refuse a list on the device (EnqueueInventoryIn).
 func (s *Service) initialInventory(ctx context.Context, q store.Queries, d store.Device) ([]mdmproto.Request, error) {
 	settings, err := privacy.ViewSettings(ctx, q, d.TenantID)
 	if err != nil {
@@ -453,9 +456,15 @@ func (s *Service) initialInventory(ctx context.Context, q store.Queries, d store
 	if err != nil {
 		return nil, err
 	}
-	reqs := []mdmproto.Request{mdmproto.SecurityInfo{}, mdmproto.InstalledApplicationList{}}
-	if len(DeviceInformationQueries(policy, privacy.Ownership(d.Ownership))) > 0 {
-		reqs = append([]mdmproto.Request{mdmproto.DeviceInformation{}}, reqs...)
+	o := privacy.Ownership(d.Ownership)
+	var reqs []mdmproto.Request
+	if len(DeviceInformationQueries(policy, o)) > 0 {
+		reqs = append(reqs, mdmproto.DeviceInformation{})
+	}
+	for _, list := range []mdmproto.Request{mdmproto.SecurityInfo{}, mdmproto.InstalledApplicationList{}} {
+		if !keepsNothingOf(list, policy, o) {
+			reqs = append(reqs, list)
+		}
 	}
 	return reqs, nil
 }
