@@ -149,8 +149,15 @@ func (s *Service) openEnrolment(ctx context.Context, q store.Queries, secret str
 			return e, errInstalling
 		}
 	}
+	if e.State == store.EnrolmentOpen {
+		return e, errNotAccepted
+	}
 	return e, apperr.Conflict("this enrolment link was already used")
 }
+
+// errNotAccepted refuses what only an accepted enrolment offers (its
+// profile, its account token) while the notice still waits to be read.
+var errNotAccepted = apperr.Conflict("the privacy notice has not been accepted yet: open the invitation link, read the notice and accept it first")
 
 // errConsentNeeded refuses a profile whose person does not consent to the
 // current notice: it changed since they accepted, or they withdrew.

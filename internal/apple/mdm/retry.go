@@ -70,8 +70,10 @@ var errInstalling = apperr.Conflict("a device is enrolling with this link right 
 // anything else is refused.
 func (s *Service) authenticateAgain(ctx context.Context, q store.Queries, e store.Enrolment, rights int, cert *x509.Certificate,
 	m *mdmproto.Authenticate) error {
-	if !s.clock().Before(e.ExpiresAt) {
-		return apperr.Conflict("this enrolment link expired; ask your IT team for a new one")
+	// The same window as a first Authenticate: a retry downloaded just
+	// before the link expired may finish as late as one that went first.
+	if !s.clock().Before(installableUntil(e)) {
+		return apperr.Conflict("this enrolment link expired before the device finished enrolling; ask your IT team for a new one")
 	}
 	ch, last, err := lastAttempt(ctx, q, e, s.clock())
 	if err != nil {

@@ -172,10 +172,11 @@ func TestRetryWaitsAndExpires(t *testing.T) {
 		t.Errorf("a takeover once the first attempt was quiet: %v", err)
 	}
 	// The pending record has been quiet for days by then (nothing swept
-	// it here), so only the link's expiry stands in the way.
-	f.svc.SetClock(func() time.Time { return time.Now().Add(mdm.DefaultEnrolmentTTL + time.Hour) })
+	// it here), so only the link's expiry (and the installation window
+	// after it, as for a first attempt) stands in the way.
+	f.svc.SetClock(func() time.Time { return time.Now().Add(mdm.DefaultEnrolmentTTL + 2*time.Hour) })
 	if err := late.Authenticate(f.ctx); status(t, err) != http.StatusConflict {
-		t.Errorf("a takeover after the link expired: %v; want 409", err)
+		t.Errorf("a takeover after the link expired and its installation window closed: %v; want 409", err)
 	}
 }
 
