@@ -27,7 +27,7 @@ if [ -n "$profile" ]; then
   serveflags+=(--profile-listen "127.0.0.1:$((port + 1))")
 fi
 "$work/steward" serve --data "$work/data" --listen "127.0.0.1:$port" --allow-mfa-optional --log-level error \
-  --apns-endpoint https://127.0.0.1:1 "${serveflags[@]}" >"$work/serve.log" 2>&1 &
+  --apns-endpoint https://127.0.0.1:1 --enrolment-rate-limit 0 "${serveflags[@]}" >"$work/serve.log" 2>&1 &
 server=$!
 trap 'kill $server 2>/dev/null; rm -rf "$work"' EXIT
 for _ in $(seq 1 50); do grep -q "bootstrap --server" "$work/serve.log" 2>/dev/null && break; sleep 0.2; done

@@ -52,6 +52,7 @@ type Config struct {
 	APNsEndpoint          string
 	MDMClientCerts        bool
 	MDMClientCertHeader   string
+	EnrolmentRateLimit    float64
 }
 
 // BindFlags declares the serve flags on fs.
@@ -83,6 +84,11 @@ func (c *Config) BindFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&c.PublicURL, "public-url", "", "how devices and employees reach this server, e.g. https://mdm.example.org (default https://LISTEN)")
 	fs.BoolVar(&c.MDMClientCerts, "mdm-client-certificates", false, "ask TLS clients for a certificate, so devices can be identified by mutual TLS (browsers may then offer certificates too)")
 	fs.StringVar(&c.MDMClientCertHeader, "mdm-client-cert-header", "", "header in which a trusted proxy (--trusted-proxies) passes the device's TLS client certificate; off when empty")
+	// An office behind one address enrolling hundreds of people an hour
+	// (four or five requests each) stays far below the default, while no
+	// one client makes Steward look up forged codes or parse sign-ins
+	// without end.
+	fs.Float64Var(&c.EnrolmentRateLimit, "enrolment-rate-limit", 5, "requests a second each client address may make to the enrolment pages, after a burst of 100 (0: no limit; load tests from one address)")
 	fs.StringVar(&c.APNsEndpoint, "apns-endpoint", "https://api.push.apple.com", "APNs provider endpoint; Apple issues MDM push certificates for production only, so only tests change it")
 }
 

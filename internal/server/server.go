@@ -149,7 +149,7 @@ func (a *App) Handler(metrics http.Handler) (http.Handler, error) {
 		Devices: a.Devices, Actions: a.Actions, Compliance: a.Compliance, Logger: a.Log,
 		TrustedProxies: proxies, ClientCertHeader: a.Config.MDMClientCertHeader, Metrics: metrics, Ready: a.ready})
 	devices, err := a.MDM.Handler(mdm.HTTPConfig{Topic: a.MDM.Topic, Log: a.Log, ClientCertHeader: a.Config.MDMClientCertHeader,
-		Proxies: proxies})
+		Proxies: proxies, EnrolmentRateLimit: a.Config.EnrolmentRateLimit})
 	if err != nil {
 		return nil, err
 	}

@@ -22,6 +22,7 @@ import (
 	"github.com/steward-mdm/steward/internal/apperr"
 	"github.com/steward-mdm/steward/internal/apple/mdmproto"
 	"github.com/steward-mdm/steward/internal/apple/scep"
+	"github.com/steward-mdm/steward/internal/iam/throttle"
 	"github.com/steward-mdm/steward/internal/privacy"
 	"github.com/steward-mdm/steward/internal/proxy"
 	"github.com/steward-mdm/steward/internal/store"
@@ -46,6 +47,10 @@ type HTTPConfig struct {
 	// proxy that terminates TLS passes the device's client certificate (PEM,
 	// URL-escaped, as nginx's $ssl_client_escaped_cert). Off by default.
 	ClientCertHeader string
+	// EnrolmentRateLimit is how many requests a second each client
+	// address may make to the enrolment pages, after a burst of
+	// enrolmentRequestBurst (limited); 0 sets no limit.
+	EnrolmentRateLimit float64
 	// Proxies are the reverse proxies whose certificate header and
 	// X-Forwarded-For are believed.
 	Proxies proxy.Trusted
@@ -80,16 +85,19 @@ func (s *Service) Handler(cfg HTTPConfig) (http.Handler, error) {
 		return nil, err
 	}
 	h := &httpHandler{s: s, cfg: cfg}
+	if cfg.EnrolmentRateLimit > 0 {
+		h.clients = throttle.NewLimiter(cfg.EnrolmentRateLimit, enrolmentRequestBurst, 100_000)
+	}
 	mux := http.NewServeMux()
 	mux.Handle("/scep/{tenant}", scepSrv.Handler())
-	mux.HandleFunc("GET /enrol/{secret}", h.invitation)
-	mux.HandleFunc("POST /enrol/{secret}", h.accept)
-	mux.HandleFunc("GET /enrol/{secret}/profile", func(w http.ResponseWriter, r *http.Request) { h.profile(w, r, r.PathValue("secret"), false) })
-	mux.HandleFunc("GET "+wellKnownPath, h.discovery)
-	mux.HandleFunc("POST "+accountPath, h.accountEnrolment)
-	mux.HandleFunc("GET "+signInPath, h.signIn)
-	mux.HandleFunc("POST "+signInPath, h.signInCode)
-	mux.HandleFunc("POST /enrol/{secret}/account-token", h.accountToken)
+	mux.HandleFunc("GET /enrol/{secret}", h.limited(h.invitation))
+	mux.HandleFunc("POST /enrol/{secret}", h.limited(h.accept))
+	mux.HandleFunc("GET /enrol/{secret}/profile", h.limited(func(w http.ResponseWriter, r *http.Request) { h.profile(w, r, r.PathValue("secret"), false) }))
+	mux.HandleFunc("GET "+wellKnownPath, h.limited(h.discovery))
+	mux.HandleFunc("POST "+accountPath, h.limited(h.accountEnrolment))
+	mux.HandleFunc("GET "+signInPath, h.limited(h.signIn))
+	mux.HandleFunc("POST "+signInPath, h.limited(h.signInCode))
+	mux.HandleFunc("POST /enrol/{secret}/account-token", h.limited(h.accountToken))
 	for _, m := range []string{"PUT", "POST"} {
 		mux.HandleFunc(m+" /mdm/{tenant}/checkin", h.device("checkin", checkinType, mdmproto.MaxCheckinBytes, s.Checkin))
 		mux.HandleFunc(m+" /mdm/{tenant}/connect", h.device("connect", connectType, maxResultBody, s.Connect))
@@ -222,6 +230,26 @@ var errNotSigned = apperr.Forbidden("the request is not signed by a device certi
 type httpHandler struct {
 	s   *Service
 	cfg HTTPConfig
+	// clients limits each client address's requests to the enrolment
+	// pages (limited); nil when HTTPConfig sets no limit.
+	clients *throttle.Limiter
+}
+
+// enrolmentRequestBurst is the burst of HTTPConfig.EnrolmentRateLimit.
+const enrolmentRequestBurst = 100
+
+// limited refuses with 429 a client address past its share of the
+// enrolment pages. MDM check-ins and SCEP are not limited so: devices
+// answer pushes in waves, and a refused check-in only delays them.
+func (h *httpHandler) limited(next http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if h.clients != nil && !h.clients.AllowAt(h.cfg.Proxies.ClientIP(r), h.s.clock()) {
+			w.Header().Set("Retry-After", "60")
+			http.Error(w, "Too many requests from this address; please try again in a minute.", http.StatusTooManyRequests)
+			return
+		}
+		next(w, r)
+	}
 }
 
 // device wraps a device endpoint: bounded body, identity from the
