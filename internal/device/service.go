@@ -44,8 +44,9 @@ func (s *Service) clock() time.Time { return s.now().UTC().Truncate(time.Microse
 
 // InventoryChanged is the gate's Changed hook: it rebuilds the device's
 // projection, moves it between dynamic groups, and deploys or removes the
-// profiles that follow. changed names the fields this report stored. It
-// returns the refreshed device.
+// profiles that follow. changed names the fields this report stored; it is
+// empty when a policy narrowing or a retention purge rebuilds what the
+// device's remaining values allow. It returns the refreshed device.
 func (s *Service) InventoryChanged(ctx context.Context, q store.Queries, d store.Device, current []store.InventoryValue, changed []string) (store.Device, error) {
 	p, err := Project(d, current)
 	if err != nil {

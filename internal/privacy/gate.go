@@ -64,8 +64,11 @@ type Gate struct {
 	Disabled bool
 	// Changed, when set, runs after a report changed the device's stored
 	// values, in the same transaction, with the device's current values
-	// (personal ones still encrypted) and the keys of the fields this
-	// report changed. Device management keeps its projection, groups,
+	// (personal ones still encrypted) as its policy lets admins see them
+	// (marked hidden where it hides their category) and the keys of the
+	// fields this report changed. It also runs, with no changed field,
+	// after a policy narrowing or a retention purge deleted or hid some of
+	// the device's values. Device management keeps its projection, groups,
 	// profiles and compliance in step through it.
 	Changed func(ctx context.Context, q store.Queries, dev store.Device, current []store.InventoryValue, changed []string) error
 }
@@ -224,6 +227,9 @@ func (g *Gate) Admit(ctx context.Context, q store.Queries, r Report) (Admitted, 
 		if err != nil {
 			return Admitted{}, err
 		}
+		if !g.Disabled {
+			now = shownUnder(policy, dev, now)
+		}
 		if err := g.Changed(ctx, q, dev, now, changed); err != nil {
 			return Admitted{}, err
 		}
@@ -264,9 +270,18 @@ func recentlyConfirmed(stored, fresh store.InventoryValue) bool {
 
 // indexDevice keeps the device's blind indexes of serial number and UDID,
 // so admins can find a device by them without either being stored in clear.
+// Where its policy drops device identity it clears them instead: an index
+// kept from before would still find the device by what is not collected.
 func (g *Gate) indexDevice(ctx context.Context, q store.Queries, dev store.Device, values []Observation, policy Policy) error {
-	if g.Disabled || policy.Mode(Ownership(dev.Ownership), DeviceIdentity) == Drop {
+	if g.Disabled {
 		return nil
+	}
+	if policy.Mode(Ownership(dev.Ownership), DeviceIdentity) == Drop {
+		if dev.SerialIndex == nil && dev.UDIDIndex == nil {
+			return nil
+		}
+		dev.SerialIndex, dev.UDIDIndex = nil, nil
+		return q.Devices().Update(ctx, dev)
 	}
 	changed := false
 	for _, obs := range values {

@@ -197,3 +197,17 @@ func (p Policy) Narrowed(old Policy) []Change {
 	}
 	return out
 }
+
+// NewlyHidden lists the (ownership, category) pairs shown under old and
+// hidden under p, whose stored values must now be masked.
+func (p Policy) NewlyHidden(old Policy) []Change {
+	var out []Change
+	for _, o := range Ownerships {
+		for _, c := range Categories {
+			if old.Mode(o, c.Category) == Show && p.Mode(o, c.Category) == Hide {
+				out = append(out, Change{Ownership: o, Category: c.Category, Mode: Hide})
+			}
+		}
+	}
+	return out
+}

@@ -92,11 +92,14 @@ func (s *Service) RequestPolicyChange(ctx context.Context, tenantID string, in P
 	return res, err
 }
 
-// applyPolicy stores next, deletes values of categories no longer collected,
-// and for a widening publishes a new notice version to every affected class.
+// applyPolicy stores next, deletes values of categories no longer collected
+// and masks those no longer shown, rebuilds what device management derived
+// from them, and for a widening publishes a new notice version to every
+// affected class.
 func (s *Service) applyPolicy(ctx context.Context, q store.Queries, tenantID string, settings Settings, version int64, next Policy, widened []Ownership, reason string, actor iam.Actor) (PolicyChangeResult, error) {
 	res := PolicyChangeResult{Applied: true, Policy: next}
 	narrowed := next.Narrowed(settings.Policy)
+	hidden := next.NewlyHidden(settings.Policy)
 	old := settings.Policy
 	settings.bindNoticePolicies(next)
 	// Saving first takes the settings row's lock, which waits for in-flight
@@ -110,12 +113,32 @@ func (s *Service) applyPolicy(ctx context.Context, q store.Queries, tenantID str
 			return res, err
 		}
 	}
+	var reproject []Ownership
 	for _, n := range narrowed {
 		k, err := q.Inventory().DeleteCategory(ctx, tenantID, string(n.Ownership), string(n.Category))
 		if err != nil {
 			return res, err
 		}
 		res.Purged += k
+		if n.Category == DeviceIdentity {
+			// The blind indexes would still find the devices by the serial
+			// numbers and UDIDs just deleted.
+			if _, err := q.Devices().ClearIdentifierIndexes(ctx, tenantID, string(n.Ownership)); err != nil {
+				return res, err
+			}
+		}
+		reproject = appendClass(reproject, n.Ownership)
+	}
+	for _, h := range hidden {
+		// Stored hidden, the values stay masked for every reader, and for
+		// the Changed hook of reports that do not bring them again.
+		if _, err := q.Inventory().HideCategory(ctx, tenantID, string(h.Ownership), string(h.Category)); err != nil {
+			return res, err
+		}
+		reproject = appendClass(reproject, h.Ownership)
+	}
+	if err := s.reprojectClasses(ctx, q, tenantID, settings, reproject); err != nil {
+		return res, err
 	}
 	e := actor.Entry(tenantID, "privacy.policy.change", "tenant", tenantID, audit.OutcomeSuccess)
 	e.Reason = reason

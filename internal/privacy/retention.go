@@ -39,7 +39,13 @@ func (p *Purger) RunOnce(ctx context.Context) (PurgeResult, error) {
 	s := p.Service
 	steps := []func(q store.Queries, now time.Time) ([]store.PurgeCount, error){
 		func(q store.Queries, now time.Time) ([]store.PurgeCount, error) {
-			return q.Inventory().PurgeExpired(ctx, now, batch)
+			purged, err := q.Inventory().PurgeExpired(ctx, now, batch)
+			if err != nil {
+				return nil, err
+			}
+			// What device management derived from the values goes with
+			// them, in the same transaction.
+			return purged.Counts, s.reprojectDevices(ctx, q, purged.Devices)
 		},
 		func(q store.Queries, now time.Time) ([]store.PurgeCount, error) {
 			return q.Access().PurgeBefore(ctx, now.Add(-AccessRecordRetention), batch)

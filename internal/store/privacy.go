@@ -133,6 +133,10 @@ type DeviceStore interface {
 	Update(ctx context.Context, d Device) error
 	// Touch records a check-in and clears the device's stale flag.
 	Touch(ctx context.Context, tenantID, id string, at time.Time) error
+	// ClearIdentifierIndexes removes the serial-number and UDID blind
+	// indexes of the tenant's devices of ownership, so that no search finds
+	// them by those any more, and returns how many devices had one.
+	ClearIdentifierIndexes(ctx context.Context, tenantID, ownership string) (int, error)
 	// PurgeDeprovisioned deletes up to limit devices deprovisioned before
 	// before (their personal data went at deprovisioning).
 	PurgeDeprovisioned(ctx context.Context, before time.Time, limit int) ([]PurgeCount, error)
@@ -163,6 +167,15 @@ type PurgeCount struct {
 	Rows     int
 }
 
+// InventoryPurge is what one InventoryStore.PurgeExpired batch removed.
+type InventoryPurge struct {
+	Counts []PurgeCount
+	// Devices lists by tenant, in ID order, the devices that lost a current
+	// value (history rows alone do not count): what was derived from their
+	// current values must be rebuilt.
+	Devices map[string][]string
+}
+
 // InventoryStore holds current values and their history.
 type InventoryStore interface {
 	// Current returns the device's current values by field.
@@ -189,6 +202,10 @@ type InventoryStore interface {
 	DeleteDevice(ctx context.Context, tenantID, deviceID string) (int, error)
 	// DeleteCategory removes values of category on devices of ownership.
 	DeleteCategory(ctx context.Context, tenantID, ownership, category string) (int, error)
+	// HideCategory marks the values of category on devices of ownership,
+	// current and historical, hidden (InventoryValue.Hidden), and returns
+	// how many rows were not hidden yet.
+	HideCategory(ctx context.Context, tenantID, ownership, category string) (int, error)
 	// ShortenRetention makes the tenant's values and history of category
 	// expire retention after they were collected, where that is sooner
 	// than now; it never extends an expiry.
@@ -198,7 +215,7 @@ type InventoryStore interface {
 	DeleteByKey(ctx context.Context, tenantID, keyID string) (int, error)
 	// PurgeExpired deletes up to limit rows whose expiry is at or before now,
 	// from current values and history, and says what it removed.
-	PurgeExpired(ctx context.Context, now time.Time, limit int) ([]PurgeCount, error)
+	PurgeExpired(ctx context.Context, now time.Time, limit int) (InventoryPurge, error)
 }
 
 // TenantKeyset is a tenant's key-encryption keyset and blind-index keyset,

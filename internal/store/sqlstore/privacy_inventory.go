@@ -3,6 +3,8 @@ package sqlstore
 import (
 	"context"
 	"fmt"
+	"maps"
+	"slices"
 	"time"
 
 	"github.com/steward-mdm/steward/internal/store"
@@ -211,6 +213,22 @@ func (s inventoryStore) DeleteCategory(ctx context.Context, tenantID, ownership,
 		(SELECT id FROM devices WHERE tenant_id = $1 AND ownership = $2)`, tenantID, ownership, category)
 }
 
+// HideCategory marks history as well as current values: both are values of
+// the category the tenant no longer shows.
+func (s inventoryStore) HideCategory(ctx context.Context, tenantID, ownership, category string) (int, error) {
+	total := 0
+	for _, table := range []string{"inventory_values", "inventory_history"} {
+		n, err := s.q.exec(ctx, "hiding inventory category", `UPDATE `+table+` SET hidden = 1
+			WHERE tenant_id = $1 AND category = $3 AND hidden = 0 AND device_id IN
+			(SELECT id FROM devices WHERE tenant_id = $1 AND ownership = $2)`, tenantID, ownership, category)
+		if err != nil {
+			return total, err
+		}
+		total += n
+	}
+	return total, nil
+}
+
 // SetRetention with a retention of zero or less keeps current values while
 // the device is enrolled and leaves history to its own expiry, because an
 // expiry of 0 would keep a history row forever.
@@ -237,27 +255,55 @@ func (s inventoryStore) DeleteByKey(ctx context.Context, tenantID, keyID string)
 
 // PurgeExpired deletes from history first, then current values, at most
 // limit rows in all (limit <= 0: defaultPurgeLimit).
-func (s inventoryStore) PurgeExpired(ctx context.Context, now time.Time, limit int) ([]store.PurgeCount, error) {
+func (s inventoryStore) PurgeExpired(ctx context.Context, now time.Time, limit int) (store.InventoryPurge, error) {
 	if limit <= 0 {
 		limit = defaultPurgeLimit
 	}
 	var counts map[purgeKey]int
+	var devices map[string]map[string]bool
 	err := s.q.inWriteTx(ctx, func(q *queries) error {
-		counts = map[purgeKey]int{} // a retried transaction starts afresh
+		counts, devices = map[purgeKey]int{}, map[string]map[string]bool{} // a retried transaction starts afresh
 		n, err := q.deleteReturning(ctx, "purging inventory history", `DELETE FROM inventory_history WHERE id IN
 			(SELECT id FROM inventory_history WHERE expires_at > 0 AND expires_at <= $1 LIMIT $2)
 			RETURNING tenant_id, category`, "", counts, micros(now), limit)
 		if err != nil || n >= limit {
 			return err
 		}
-		_, err = q.deleteReturning(ctx, "purging inventory values", `DELETE FROM inventory_values
-			WHERE (tenant_id, device_id, field) IN (SELECT tenant_id, device_id, field FROM inventory_values
-			WHERE expires_at > 0 AND expires_at <= $1 LIMIT $2)
-			RETURNING tenant_id, category`, "", counts, micros(now), limit-n)
-		return err
+		return q.purgeCurrentValues(ctx, now, limit-n, counts, devices)
 	})
 	if err != nil {
-		return nil, err
+		return store.InventoryPurge{}, err
 	}
-	return purgeCounts(counts), nil
+	out := store.InventoryPurge{Counts: purgeCounts(counts), Devices: make(map[string][]string, len(devices))}
+	for tenantID, ids := range devices {
+		out.Devices[tenantID] = slices.Sorted(maps.Keys(ids))
+	}
+	return out, nil
+}
+
+// purgeCurrentValues deletes up to limit expired current values, adding
+// them to counts and their devices, by tenant, to devices.
+func (q *queries) purgeCurrentValues(ctx context.Context, now time.Time, limit int, counts map[purgeKey]int, devices map[string]map[string]bool) error {
+	const what = "purging inventory values"
+	rows, err := q.x.QueryContext(ctx, `DELETE FROM inventory_values
+		WHERE (tenant_id, device_id, field) IN (SELECT tenant_id, device_id, field FROM inventory_values
+		WHERE expires_at > 0 AND expires_at <= $1 LIMIT $2)
+		RETURNING tenant_id, category, device_id`, micros(now), limit)
+	if err != nil {
+		return mapErr(what, err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var k purgeKey
+		var deviceID string
+		if err := rows.Scan(&k.tenant, &k.category, &deviceID); err != nil {
+			return mapErr(what, err)
+		}
+		counts[k]++
+		if devices[k.tenant] == nil {
+			devices[k.tenant] = map[string]bool{}
+		}
+		devices[k.tenant][deviceID] = true
+	}
+	return mapErr(what, rows.Err())
 }

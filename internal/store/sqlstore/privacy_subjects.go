@@ -193,6 +193,13 @@ func (s deviceStore) Update(ctx context.Context, d store.Device) error {
 		d.KeyID, micros(d.EnrolledAt), micros(d.LastSeenAt), micros(d.DeprovisionedAt), micros(d.UpdatedAt))
 }
 
+// ClearIdentifierIndexes touches only devices that still have an index, so
+// that its count says how many could still be found.
+func (s deviceStore) ClearIdentifierIndexes(ctx context.Context, tenantID, ownership string) (int, error) {
+	return s.q.exec(ctx, "clearing device identifier indexes", `UPDATE devices SET serial_index = NULL, udid_index = NULL
+		WHERE tenant_id = $1 AND ownership = $2 AND (serial_index IS NOT NULL OR udid_index IS NOT NULL)`, tenantID, ownership)
+}
+
 // Touch never moves LastSeenAt backwards: check-ins of one device can be
 // handled out of order by different nodes.
 func (s deviceStore) Touch(ctx context.Context, tenantID, id string, at time.Time) error {

@@ -30,6 +30,9 @@ func runPrivacy(t *testing.T, open func(t *testing.T) store.Store) {
 		{"InventoryDeletes", testInventoryDeletes},
 		{"InventoryRetention", testInventoryRetention},
 		{"InventoryPurge", testInventoryPurge},
+		{"InventoryPurgeNamesDevices", testInventoryPurgeNamesDevices},
+		{"InventoryHideCategory", testInventoryHideCategory},
+		{"DeviceIdentifierIndexes", testDeviceIdentifierIndexes},
 		{"Keysets", testKeysets},
 		{"DataKeys", testDataKeys},
 		{"PrivacySettings", testPrivacySettings},
@@ -599,19 +602,19 @@ func testInventoryPurge(t *testing.T, st store.Store) {
 	got := map[string]int{}
 	batches := 0
 	for {
-		var counts []store.PurgeCount
+		var purged store.InventoryPurge
 		var err error
 		if batches%2 == 0 {
 			tx(t, st, func(q store.Queries) error {
-				counts, err = q.Inventory().PurgeExpired(ctx, now, 4)
+				purged, err = q.Inventory().PurgeExpired(ctx, now, 4)
 				return err
 			})
 		} else { // outside a transaction it must work too
-			counts, err = st.Read().Inventory().PurgeExpired(ctx, now, 4)
+			purged, err = st.Read().Inventory().PurgeExpired(ctx, now, 4)
 			must(t, err)
 		}
 		rows := 0
-		for _, c := range counts {
+		for _, c := range purged.Counts {
 			got[c.TenantID+"/"+c.Category] += c.Rows
 			rows += c.Rows
 		}
@@ -643,6 +646,150 @@ func testInventoryPurge(t *testing.T, st store.Store) {
 	}
 	if left != survivors {
 		t.Fatalf("%d rows survived the purge, want %d", left, survivors)
+	}
+}
+
+// testInventoryPurgeNamesDevices: a purge names, by tenant, the devices
+// that lost a current value, and no device that lost only history.
+func testInventoryPurgeNamesDevices(t *testing.T, st store.Store) {
+	ctx := context.Background()
+	t1, t2 := newTenant(t, st, ""), newTenant(t, st, "")
+	now := at.Add(10 * 24 * time.Hour)
+	expiring := func(d store.Device, field, category string, expires time.Time) store.InventoryValue {
+		v := value(d, field, category, false, 1)
+		v.ExpiresAt = micro(expires)
+		return v
+	}
+	lostOne := newDevice(t, st, t1.ID, "", "corporate")
+	lostHistory := newDevice(t, st, t1.ID, "", "corporate")
+	kept := newDevice(t, st, t1.ID, "", "corporate")
+	elsewhere := newDevice(t, st, t2.ID, "", "corporate")
+	putInventory(t, st, []store.InventoryValue{
+		expiring(lostOne, "os.version", "os", now.Add(-time.Hour)),
+		expiring(lostOne, "hardware.model", "hardware", now.Add(-time.Hour)),
+		expiring(lostHistory, "os.version", "os", now.Add(time.Hour)),
+		expiring(kept, "os.version", "os", now.Add(time.Hour)),
+		expiring(elsewhere, "os.version", "os", now.Add(-time.Hour)),
+	}, []store.InventoryValue{superseded(value(lostHistory, "os.version", "os", false, 0), now.Add(-time.Hour))})
+	var purged store.InventoryPurge
+	tx(t, st, func(q store.Queries) error {
+		var err error
+		purged, err = q.Inventory().PurgeExpired(ctx, now, 100)
+		return err
+	})
+	want := map[string][]string{t1.ID: {lostOne.ID}, t2.ID: {elsewhere.ID}}
+	if !reflect.DeepEqual(purged.Devices, want) {
+		t.Fatalf("purge named devices %v, want %v", purged.Devices, want)
+	}
+	again, err := st.Read().Inventory().PurgeExpired(ctx, now, 100)
+	must(t, err)
+	if len(again.Counts) != 0 || len(again.Devices) != 0 {
+		t.Fatalf("a purge with nothing left to remove: %+v", again)
+	}
+}
+
+// testInventoryHideCategory: hiding a category marks its current and
+// historical values on the tenant's devices of one ownership class, and no
+// other category, class or tenant.
+func testInventoryHideCategory(t *testing.T, st store.Store) {
+	ctx := context.Background()
+	tn, other := newTenant(t, st, ""), newTenant(t, st, "")
+	corp, byod := newDevice(t, st, tn.ID, "", "corporate"), newDevice(t, st, tn.ID, "", "byod")
+	foreign := newDevice(t, st, other.ID, "", "byod")
+	for _, d := range []store.Device{corp, byod, foreign} {
+		putInventory(t, st, []store.InventoryValue{value(d, "os.version", "os", false, 1), value(d, "hardware.model", "hardware", false, 1)},
+			[]store.InventoryValue{superseded(value(d, "os.version", "os", false, 0), at.Add(time.Hour))})
+	}
+	hide := func(tenantID string) int {
+		t.Helper()
+		var n int
+		tx(t, st, func(q store.Queries) error {
+			var err error
+			n, err = q.Inventory().HideCategory(ctx, tenantID, "byod", "os")
+			return err
+		})
+		return n
+	}
+	if n := hide(tn.ID); n != 2 {
+		t.Fatalf("HideCategory changed %d rows, want 2 (1 current, 1 history)", n)
+	}
+	if n := hide(tn.ID); n != 0 {
+		t.Fatalf("HideCategory again changed %d rows, want none", n)
+	}
+	hidden := func(d store.Device) map[string]bool {
+		t.Helper()
+		out := map[string]bool{}
+		cur, err := st.Read().Inventory().Current(ctx, d.TenantID, d.ID)
+		must(t, err)
+		for _, v := range cur {
+			out[v.Field] = v.Hidden
+		}
+		hist, err := st.Read().Inventory().History(ctx, d.TenantID, d.ID, 0)
+		must(t, err)
+		for _, v := range hist {
+			out["history:"+v.Field] = v.Hidden
+		}
+		return out
+	}
+	shown := map[string]bool{"os.version": false, "hardware.model": false, "history:os.version": false}
+	for _, c := range []struct {
+		d    store.Device
+		want map[string]bool
+		why  string
+	}{
+		{byod, map[string]bool{"os.version": true, "hardware.model": false, "history:os.version": true}, "byod: os hidden, hardware not"},
+		{corp, shown, "corporate: other ownership"},
+		{foreign, shown, "other tenant"},
+	} {
+		if got := hidden(c.d); !reflect.DeepEqual(got, c.want) {
+			t.Errorf("%s: hidden %v, want %v", c.why, got, c.want)
+		}
+	}
+}
+
+// testDeviceIdentifierIndexes: clearing the identifier indexes of a class
+// leaves its devices unfindable by serial number, and other classes and
+// tenants as they were.
+func testDeviceIdentifierIndexes(t *testing.T, st store.Store) {
+	ctx := context.Background()
+	tn, other := newTenant(t, st, ""), newTenant(t, st, "")
+	corp, byod := newDevice(t, st, tn.ID, "", "corporate"), newDevice(t, st, tn.ID, "", "byod")
+	unindexed := newDevice(t, st, tn.ID, "", "corporate")
+	unindexed.SerialIndex, unindexed.UDIDIndex = nil, nil
+	tx(t, st, func(q store.Queries) error { return q.Devices().Update(ctx, unindexed) })
+	foreign := newDevice(t, st, other.ID, "", "corporate")
+	clearCorporate := func() int {
+		t.Helper()
+		var n int
+		tx(t, st, func(q store.Queries) error {
+			var err error
+			n, err = q.Devices().ClearIdentifierIndexes(ctx, tn.ID, "corporate")
+			return err
+		})
+		return n
+	}
+	if n := clearCorporate(); n != 1 {
+		t.Fatalf("ClearIdentifierIndexes counted %d devices, want 1 (the other had none)", n)
+	}
+	if n := clearCorporate(); n != 0 {
+		t.Fatalf("ClearIdentifierIndexes again counted %d devices, want none", n)
+	}
+	r := st.Read().Devices()
+	for _, c := range []struct {
+		d       store.Device
+		indexed bool
+		why     string
+	}{{corp, false, "corporate"}, {byod, true, "byod: other ownership"}, {foreign, true, "other tenant"}} {
+		got, err := r.Get(ctx, c.d.TenantID, c.d.ID)
+		must(t, err)
+		if indexed := got.SerialIndex != nil && got.UDIDIndex != nil; indexed != c.indexed {
+			t.Errorf("%s: serial index %q, UDID index %q; want indexed %v", c.why, got.SerialIndex, got.UDIDIndex, c.indexed)
+		}
+		found, err := r.List(ctx, c.d.TenantID, store.DeviceFilter{SerialIndex: c.d.SerialIndex})
+		must(t, err)
+		if (len(found) == 1) != c.indexed {
+			t.Errorf("%s: found by its old serial index: %d devices", c.why, len(found))
+		}
 	}
 }
 
