@@ -159,9 +159,11 @@ func ownershipRules(req mdmproto.Request, d store.Device, settings privacy.Setti
 			r.Queries = slices.DeleteFunc(slices.Clone(r.Queries), func(q string) bool { return !slices.Contains(allowed, q) })
 		}
 		if o.PersonallyOwned() && slices.Contains(r.Queries, "ServiceSubscriptions") {
-			// It would have the device send every line it has, the
-			// employee's private one too (telephonyQueries): the
-			// deprecated queries the policy allows stand in for it.
+			// It would have the device send every line it has (the
+			// employee's private one too), its eSIM's EID and its lines'
+			// labels, which Steward would only throw away: while iOS
+			// answers them, the deprecated queries the policy allows
+			// stand in for it.
 			r.Queries = slices.DeleteFunc(slices.Clone(r.Queries), func(q string) bool { return q == "ServiceSubscriptions" })
 			for _, q := range deprecatedTelephonyQueries {
 				if slices.Contains(allowed, q) && !slices.Contains(r.Queries, q) {

@@ -7,7 +7,6 @@ import (
 
 	"github.com/steward-mdm/steward/internal/apperr"
 	"github.com/steward-mdm/steward/internal/apple/mdmproto"
-	"github.com/steward-mdm/steward/internal/privacy"
 	"github.com/steward-mdm/steward/internal/store"
 )
 
@@ -112,18 +111,14 @@ const subscriptionsFrom = "16.0"
 // other system. Neither kind is added: the deprecated queries stay where
 // ServiceSubscriptions is not asked (a command naming them alone, or an
 // enrolment without the network information right it needs), and
-// ServiceSubscriptions stays where they are not.
-//
-// A personally owned device is asked the deprecated queries while its
-// system still answers them: ServiceSubscriptions would have it send every
-// line it has (the employee's private one too), its eSIM's EID and its
-// lines' labels, which Steward would only throw away.
+// ServiceSubscriptions stays where they are not. A personally owned device
+// is never asked ServiceSubscriptions (ownershipRules).
 func telephonyQueries(queries []string, d store.Device) []string {
 	deprecated := func(q string) bool { return slices.Contains(deprecatedTelephonyQueries, q) }
 	switch {
 	case !slices.Contains(queries, "ServiceSubscriptions") || !slices.ContainsFunc(queries, deprecated):
 		return queries
-	case schemaOS(d.Platform) == osIOS && runsAtLeast(d, subscriptionsFrom) && !privacy.Ownership(d.Ownership).PersonallyOwned():
+	case schemaOS(d.Platform) == osIOS && runsAtLeast(d, subscriptionsFrom):
 		return slices.DeleteFunc(slices.Clone(queries), deprecated)
 	}
 	return slices.DeleteFunc(slices.Clone(queries), func(q string) bool { return q == "ServiceSubscriptions" })
