@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"encoding/json"
 	"slices"
 	"strings"
@@ -10,9 +9,9 @@ import (
 	"github.com/steward-mdm/steward/internal/api"
 )
 
-// TestEnrolmentRevokeCommand: `steward enrolment revoke` revokes an open
-// link, which `enrolment list` then shows revoked, and refuses one a device
-// enrolled with, saying to retire the device.
+// TestEnrolmentRevokeCommand: `steward enrolment create` makes a link,
+// `enrolment revoke` revokes it, which `enrolment list` then shows revoked,
+// and refuses one a device enrolled with, saying to retire the device.
 func TestEnrolmentRevokeCommand(t *testing.T) {
 	if testing.Short() {
 		t.Skip("serves an instance and enrols a device")
@@ -34,20 +33,18 @@ func TestEnrolmentRevokeCommand(t *testing.T) {
 		t.Fatalf("enrolments after enrolling one device: %+v", used)
 	}
 
-	// The CLI creates no links (their secret is shown once, to whoever
-	// sends it): one is made through the API.
-	r := &remote{}
-	c, err := r.client()
-	if err != nil {
-		t.Fatal(err)
-	}
-	tenant, err := r.tenantID(context.Background(), c)
-	if err != nil {
-		t.Fatal(err)
-	}
 	var open api.NewEnrolmentView
-	if err := c.Do(context.Background(), "POST", tenantPath(tenant, "/enrolments"), api.EnrolmentRequest{Ownership: "corporate"}, &open); err != nil {
+	if err := json.Unmarshal([]byte(mustCLI(t, nil, "enrolment", "create", "--ownership", "corporate", "--json")), &open); err != nil {
 		t.Fatal(err)
+	}
+	if !strings.Contains(open.Link, "/enrol/sel_") || open.Enrolment.State != "open" {
+		t.Fatalf("enrolment create: %+v", open)
+	}
+	if out := mustCLI(t, nil, "enrolment", "create", "--ownership", "corporate"); !strings.Contains(out, "shown once") || !strings.Contains(out, "/enrol/sel_") {
+		t.Fatalf("enrolment create, as text: %s", out)
+	}
+	if _, _, err := cli(t, nil, "enrolment", "create", "--ownership", "corporate", "--mail"); err == nil || !strings.Contains(err.Error(), "subject_id") {
+		t.Fatalf("a mailed link for nobody: %v", err)
 	}
 
 	if out := mustCLI(t, nil, "enrolment", "revoke", open.Enrolment.ID); !strings.Contains(out, open.Enrolment.ID) || !strings.Contains(out, "revoked") {

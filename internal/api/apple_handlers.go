@@ -25,7 +25,7 @@ const tagApple = "Apple MDM"
 func (s *Server) appleRoutes() []Route {
 	const t = "/api/v1/tenants/{tenant}"
 	return []Route{
-		{Method: "POST", Path: t + "/enrolments", Access: needs("device.manage"), Tag: tagApple, Summary: "Create an enrolment link for one device (it may try again after a failed installation)", In: EnrolmentRequest{}, Out: NewEnrolmentView{}, Status: http.StatusCreated, Handle: s.createEnrolment},
+		{Method: "POST", Path: t + "/enrolments", Access: needs("device.manage"), Tag: tagApple, Summary: "Create an enrolment link for one device (it may try again after a failed installation). With notify, the link is mailed to the person (subject_id), minted as the mail leaves, and not returned: only such a link asks the person of a personal device whether a full wipe is allowed, as nobody else could have answered through it", In: EnrolmentRequest{}, Out: NewEnrolmentView{}, Status: http.StatusCreated, Handle: s.createEnrolment},
 		{Method: "GET", Path: t + "/enrolments", Access: needs("device.read"), Tag: tagApple, Summary: "List enrolments", Query: pageQuery, Out: List[EnrolmentView]{}, Handle: s.listEnrolments},
 		{Method: "DELETE", Path: t + "/enrolments/{enrolment}", Access: needs("device.manage"), Tag: tagApple, Summary: "Revoke an enrolment link no device finished enrolling with (open, accepted, or its installation failed: that pending device is deprovisioned); the link is refused from then on. One a device enrolled with is refused (retire the device); revoking again returns it unchanged", Out: EnrolmentView{}, Handle: s.revokeEnrolment},
 		{Method: "PUT", Path: t + "/apple/push-certificate", Access: needs("settings.manage"), Tag: tagApple, Summary: "Upload the APNs push certificate (PEM or PKCS#12, base64)", In: PushCertificateRequest{}, Out: PushCertificateView{}, Handle: s.setPushCertificate},
@@ -43,27 +43,30 @@ func (s *Server) appleRoutes() []Route {
 type EnrolmentRequest = mdm.EnrolmentInput
 
 type EnrolmentView struct {
-	ID             string     `json:"id"`
-	Ownership      string     `json:"ownership"`
-	SubjectID      string     `json:"subject_id,omitempty"`
-	NoticeVersion  int64      `json:"notice_version"`
-	UserEnrollment bool       `json:"user_enrollment"`
-	State          string     `json:"state"`
-	DeviceID       string     `json:"device_id,omitempty"`
-	CreatedAt      time.Time  `json:"created_at"`
-	ExpiresAt      time.Time  `json:"expires_at"`
-	UsedAt         *time.Time `json:"used_at,omitempty"`
+	ID             string `json:"id"`
+	Ownership      string `json:"ownership"`
+	SubjectID      string `json:"subject_id,omitempty"`
+	NoticeVersion  int64  `json:"notice_version"`
+	UserEnrollment bool   `json:"user_enrollment"`
+	// LinkMailed: the link went to the person by mail, and no admin saw it.
+	LinkMailed bool       `json:"link_mailed"`
+	State      string     `json:"state"`
+	DeviceID   string     `json:"device_id,omitempty"`
+	CreatedAt  time.Time  `json:"created_at"`
+	ExpiresAt  time.Time  `json:"expires_at"`
+	UsedAt     *time.Time `json:"used_at,omitempty"`
 }
 
 func enrolmentView(e store.Enrolment) EnrolmentView {
 	return EnrolmentView{ID: e.ID, Ownership: e.Ownership, SubjectID: e.SubjectID, NoticeVersion: e.NoticeVersion, UserEnrollment: e.UserEnrollment,
-		State: e.State, DeviceID: e.DeviceID, CreatedAt: e.CreatedAt, ExpiresAt: e.ExpiresAt, UsedAt: optTime(e.UsedAt)}
+		LinkMailed: e.LinkMailed, State: e.State, DeviceID: e.DeviceID, CreatedAt: e.CreatedAt, ExpiresAt: e.ExpiresAt, UsedAt: optTime(e.UsedAt)}
 }
 
 type NewEnrolmentView struct {
 	Enrolment EnrolmentView `json:"enrolment"`
-	// Link is shown once: the employee opens it on the device.
-	Link string `json:"link"`
+	// Link is shown once: the employee opens it on the device. Absent when
+	// it was mailed to them (notify).
+	Link string `json:"link,omitempty"`
 }
 
 type PushCertificateRequest struct {

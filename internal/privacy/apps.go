@@ -148,5 +148,5 @@ func appIDs(dk *keys.DataKeys, v store.InventoryValue) ([]string, bool, error) {
 // QueueNotification queues a mail to a person through the outbox, in the
 // caller's transaction.
 func (s *Service) QueueNotification(ctx context.Context, q store.Queries, tenantID, subjectID, kind, title, body string) error {
-	return s.queueNotification(ctx, q, tenantID, subjectID, kind, title, body)
+	return s.queueNotification(ctx, q, store.Notification{TenantID: tenantID, SubjectID: subjectID, Kind: kind, Title: title, Body: body})
 }

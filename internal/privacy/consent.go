@@ -445,17 +445,29 @@ func (s *Service) notifyClass(ctx context.Context, q store.Queries, tenantID str
 			continue
 		}
 		done[d.SubjectID] = true
-		if err := s.queueNotification(ctx, q, tenantID, d.SubjectID, kind, title, body); err != nil {
+		if err := s.queueNotification(ctx, q, store.Notification{TenantID: tenantID, SubjectID: d.SubjectID, Kind: kind, Title: title, Body: body}); err != nil {
 			return 0, err
 		}
 	}
 	return len(done), nil
 }
 
-func (s *Service) queueNotification(ctx context.Context, q store.Queries, tenantID, subjectID, kind, title, body string) error {
+// QueueKeyMail queues a mail whose key the outbox mints as it leaves (the
+// KeyMinter of n.Kind, in place of KeyPlaceholder in n.Body), in the
+// caller's transaction.
+func (s *Service) QueueKeyMail(ctx context.Context, q store.Queries, n store.Notification) error {
+	if s.minters[n.Kind] == nil || !strings.Contains(n.Body, KeyPlaceholder) {
+		return fmt.Errorf("privacy: a %q mail has no key to mint", n.Kind)
+	}
+	return s.queueNotification(ctx, q, n)
+}
+
+// queueNotification puts n (tenant, person, kind, title, body and ref) in
+// the mail outbox inside q's transaction, due now.
+func (s *Service) queueNotification(ctx context.Context, q store.Queries, n store.Notification) error {
 	now := s.clock()
-	return q.Notifications().Create(ctx, store.Notification{ID: store.NewID(), TenantID: tenantID, SubjectID: subjectID, Kind: kind,
-		Title: title, Body: body, State: "queued", CreatedAt: now, NextAttemptAt: now})
+	n.ID, n.State, n.Attempts, n.LastError, n.CreatedAt, n.NextAttemptAt, n.SentAt = store.NewID(), "queued", 0, "", now, now, time.Time{}
+	return q.Notifications().Create(ctx, n)
 }
 
 // Approval lifetime for two-person changes.

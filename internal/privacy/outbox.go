@@ -50,7 +50,7 @@ func (o *Outbox) Deliver(ctx context.Context) (int, error) {
 			if maxAttempts <= 0 {
 				maxAttempts = 8
 			}
-			if mail.IsPermanent(err) || errors.Is(err, errNoAddress) || n.Attempts >= maxAttempts {
+			if mail.IsPermanent(err) || errors.Is(err, errNoAddress) || errors.Is(err, ErrLinkClosed) || n.Attempts >= maxAttempts {
 				n.State = "failed"
 			} else {
 				n.NextAttemptAt = s.clock().Add(time.Duration(1<<min(n.Attempts, 10)) * time.Minute)
@@ -76,19 +76,20 @@ func (o *Outbox) sendOne(ctx context.Context, n store.Notification) error {
 		return errNoAddress
 	}
 	body := n.Body
-	if n.Kind == PortalAccessKind {
+	if mint := o.Service.minters[n.Kind]; mint != nil {
 		// Minted now, so the key exists only in this mail; a failed send
-		// leaves an unknown key that simply expires.
+		// leaves an unknown key that simply expires (or, for a link, one
+		// the next attempt's replaces).
 		var key string
 		err := o.Service.st.Tx(ctx, func(q store.Queries) error {
 			var err error
-			key, _, err = o.Service.mintPortalToken(ctx, q, n.TenantID, n.SubjectID, DefaultPortalTTL)
+			key, err = mint(ctx, q, n)
 			return err
 		})
 		if err != nil {
 			return err
 		}
-		body = strings.Replace(body, accessKeyPlaceholder, key, 1)
+		body = strings.Replace(body, KeyPlaceholder, key, 1)
 	}
 	return o.Mailer.Send(ctx, mail.Message{To: []string{p.Email}, Subject: n.Title, Text: body})
 }
@@ -98,6 +99,8 @@ func errorSummary(err error) string {
 	switch {
 	case errors.Is(err, errNoAddress):
 		return errNoAddress.Error()
+	case errors.Is(err, ErrLinkClosed):
+		return ErrLinkClosed.Error()
 	case mail.IsPermanent(err):
 		return "the mail server refused the message permanently"
 	}

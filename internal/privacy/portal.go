@@ -23,9 +23,9 @@ var errPortalCredential = apperr.New(apperr.KindUnauthenticated, "this portal li
 // PortalAccessKind is the notification that carries a portal access key.
 const PortalAccessKind = "portal_access"
 
-// accessKeyPlaceholder is where the outbox puts a key it mints at send time:
-// the key itself is never stored, not even in the outbox.
-const accessKeyPlaceholder = "{{access_key}}"
+// KeyPlaceholder is where the outbox puts a key it mints at send time
+// (KeyMinter): the key itself is never stored, not even in the outbox.
+const KeyPlaceholder = "{{access_key}}"
 
 // IssuePortalToken gives a person access to the employee portal, where they
 // read what Steward holds about them (devices, consents, access record, an
@@ -52,10 +52,9 @@ func (s *Service) IssuePortalToken(ctx context.Context, tenantID, subjectID stri
 		}
 		if notify {
 			t = store.PortalToken{TenantID: tenantID, SubjectID: subjectID, ExpiresAt: s.clock().Add(DefaultPortalTTL)}
-			if err := s.queueNotification(ctx, q, tenantID, subjectID, PortalAccessKind, "Your device privacy portal",
-				"You can see what your organisation's device management holds about you, who looked at it and why, "+
-					"and download all of it. Use this access key in the employee portal; it is valid for 30 days:\n\n"+
-					accessKeyPlaceholder+"\n"); err != nil {
+			if err := s.QueueKeyMail(ctx, q, store.Notification{TenantID: tenantID, SubjectID: subjectID, Kind: PortalAccessKind, Title: "Your device privacy portal", Body: "You can see what your organisation's device management holds about you, who looked at it and why, " +
+				"and download all of it. Use this access key in the employee portal; it is valid for 30 days:\n\n" +
+				KeyPlaceholder + "\n"}); err != nil {
 				return err
 			}
 		} else if display, t, err = s.mintPortalToken(ctx, q, tenantID, subjectID, ttl); err != nil {

@@ -36,6 +36,7 @@ type Service struct {
 	wipeBack        []FullWipeTakenBackHook
 	tellOff         []TellToLeaveHook
 	policy          []PolicyChangedHook
+	minters         map[string]KeyMinter
 }
 
 // DeviceLeftHook runs inside the transaction that takes a device out of
@@ -137,6 +138,23 @@ type FullWipeTakenBackHook func(ctx context.Context, q store.Queries, tenantID, 
 // OnFullWipeTakenBack adds a hook, before serving starts.
 func (s *Service) OnFullWipeTakenBack(h FullWipeTakenBackHook) { s.wipeBack = append(s.wipeBack, h) }
 
+// KeyMinter mints, inside the outbox's transaction as the mail leaves, the
+// key a notification of its kind carries in place of KeyPlaceholder, so
+// that the key exists only in that mail. ErrLinkClosed: what the key would
+// open closed before the mail went out, and the notification fails.
+type KeyMinter func(ctx context.Context, q store.Queries, n store.Notification) (string, error)
+
+// ErrLinkClosed is a KeyMinter's answer for a key nobody may have any more.
+var ErrLinkClosed = errors.New("the link it carried was closed before the mail went out")
+
+// OnMintKey sets the minter of a notification kind, before serving starts.
+func (s *Service) OnMintKey(kind string, m KeyMinter) {
+	if s.minters == nil {
+		s.minters = map[string]KeyMinter{}
+	}
+	s.minters[kind] = m
+}
+
 // TellToLeaveHook runs inside the transaction of a withdrawn consent, after
 // personal device d's data is erased and before it changes state (d is
 // still enrolled): a protocol adapter that can tell the device to remove
@@ -162,7 +180,12 @@ func NewService(st store.Store, vault *keys.Vault, signer *audit.Signer, log *sl
 	if log == nil {
 		log = slog.Default()
 	}
-	return &Service{st: st, vault: vault, gate: &Gate{Vault: vault}, signer: signer, log: log, now: time.Now}
+	s := &Service{st: st, vault: vault, gate: &Gate{Vault: vault}, signer: signer, log: log, now: time.Now}
+	s.OnMintKey(PortalAccessKind, func(ctx context.Context, q store.Queries, n store.Notification) (string, error) {
+		key, _, err := s.mintPortalToken(ctx, q, n.TenantID, n.SubjectID, DefaultPortalTTL)
+		return key, err
+	})
+	return s
 }
 
 // SetClock replaces the clock (tests).

@@ -28,6 +28,9 @@ type Enrolment struct {
 	// AllowFullWipe: the employee allowed erasing this (personal) device
 	// when accepting the notice.
 	AllowFullWipe bool
+	// LinkMailed: the link went to its person by mail, minted as the mail
+	// left (SetSecretHash), and no admin ever saw it.
+	LinkMailed bool
 	// AccessRights are those its device was granted: by the profile it
 	// installed, or fewer by a renewal's (0: none recorded).
 	AccessRights int
@@ -67,6 +70,9 @@ type EnrolmentStore interface {
 	// enrolment's device, whatever its state. Nothing grants it again but
 	// a new enrolment.
 	TakeBackFullWipe(ctx context.Context, tenantID, id string) error
+	// SetSecretHash gives an open enrolment a new link secret (a mailed
+	// link's, minted at send time); ErrConflict when it is not open.
+	SetSecretHash(ctx context.Context, tenantID, id string, hash []byte) error
 	// SetAccessRights records the access rights the enrolment's device was
 	// granted; ErrNotFound when the tenant has no such enrolment.
 	SetAccessRights(ctx context.Context, tenantID, id string, rights int) error

@@ -466,10 +466,13 @@ type ErasureStore interface {
 
 // Notification is an e-mail to a person, queued in the outbox.
 type Notification struct {
-	ID            string
-	TenantID      string
-	SubjectID     string
-	Kind          string
+	ID        string
+	TenantID  string
+	SubjectID string
+	Kind      string
+	// Ref names the record a key minted at send time belongs to (a mailed
+	// enrolment link's enrolment).
+	Ref           string
 	Title         string
 	Body          string
 	State         string // queued, sent, failed

@@ -205,7 +205,7 @@ func personalInvitation(t *testing.T) (*fixture, *httptest.Server, string, strin
 	f.publish(privacy.Personal)
 	f.allowFullWipe(true)
 	erika := f.subject("erika@acme.test")
-	return f, f.serve(), erika, f.invite(privacy.Personal, erika)
+	return f, f.serve(), erika, f.inviteByMail(privacy.Personal, erika)
 }
 
 // TestConsentForAnotherDeviceDoesNotCount: a consent to the new notice

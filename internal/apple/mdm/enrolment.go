@@ -34,6 +34,10 @@ type EnrolmentInput struct {
 	SubjectID string `json:"subject_id,omitempty"`
 	GroupID   string `json:"group_id,omitempty"`
 	TTLHours  int    `json:"ttl_hours,omitempty"`
+	// Notify mails the link to the person (subject_id), minted as the mail
+	// leaves: nobody else ever holds it, and only such a link asks the
+	// person of a personal device whether a full wipe is allowed.
+	Notify bool `json:"notify,omitempty"`
 }
 
 // CreateEnrolment makes an enrolment link for one device (which may try
@@ -47,6 +51,9 @@ func (s *Service) CreateEnrolment(ctx context.Context, tenantID string, in Enrol
 	}
 	if o.PersonallyOwned() && in.SubjectID == "" {
 		return store.Enrolment{}, "", apperr.Invalid("a %s enrolment is for a person: give subject_id", o)
+	}
+	if in.Notify && in.SubjectID == "" {
+		return store.Enrolment{}, "", apperr.Invalid("a mailed enrolment link is for a person: give subject_id").With("field", "subject_id")
 	}
 	ttl := DefaultEnrolmentTTL
 	if in.TTLHours != 0 {
@@ -62,7 +69,7 @@ func (s *Service) CreateEnrolment(ctx context.Context, tenantID string, in Enrol
 	now := s.clock()
 	e := store.Enrolment{ID: store.NewID(), TenantID: tenantID, Ownership: string(o), SubjectID: in.SubjectID, GroupID: in.GroupID,
 		UserEnrollment: o == privacy.UserEnrolled, SecretHash: hash, State: store.EnrolmentOpen, CreatedBy: actor.Ref(),
-		CreatedAt: now, ExpiresAt: now.Add(ttl)}
+		CreatedAt: now, ExpiresAt: now.Add(ttl), LinkMailed: in.Notify}
 	err = s.st.Tx(ctx, func(q store.Queries) error {
 		// Read shared: the policy kept for the version the enrolment is
 		// made under stays while it is pending.
@@ -88,14 +95,22 @@ func (s *Service) CreateEnrolment(ctx context.Context, tenantID string, in Enrol
 		if err := q.Enrolments().Create(ctx, e); err != nil {
 			return err
 		}
+		if e.LinkMailed {
+			if err := s.queueEnrolmentMail(ctx, q, e); err != nil {
+				return err
+			}
+		}
 		r := actor.Entry(tenantID, "enrolment.create", "enrolment", e.ID, audit.OutcomeSuccess)
-		r.Details = map[string]any{"ownership": e.Ownership, "notice_version": e.NoticeVersion, "user_enrollment": e.UserEnrollment}
+		r.Details = map[string]any{"ownership": e.Ownership, "notice_version": e.NoticeVersion, "user_enrollment": e.UserEnrollment, "mailed": e.LinkMailed}
 		return audit.Append(ctx, q, r)
 	})
 	if err != nil {
 		return store.Enrolment{}, "", err
 	}
-	return e, s.cfg.PublicURL + "/enrol/" + secret, nil
+	if e.LinkMailed {
+		return e, "", nil // the secret above opens nothing: the mail's is minted as it leaves
+	}
+	return e, s.enrolmentURL(secret), nil
 }
 
 var errEnrolmentLink = apperr.NotFound("enrolment")
@@ -254,7 +269,7 @@ func (s *Service) Invitation(ctx context.Context, secret, language string) (Invi
 		}
 	}
 	o := privacy.Ownership(e.Ownership)
-	askWipe := o == privacy.Personal && settings.Policy[o].FullWipe && (e.State == store.EnrolmentOpen || e.AllowFullWipe)
+	askWipe := mayAskFullWipe(e) && settings.Policy[o].FullWipe && (e.State == store.EnrolmentOpen || e.AllowFullWipe)
 	return Invitation{Enrolment: e, Consented: consented, AskWipe: askWipe, Notice: n, Summary: privacy.PlainSummary(settings, o)}, nil
 }
 
@@ -288,7 +303,7 @@ func (s *Service) Accept(ctx context.Context, secret string, in AcceptInput, ip 
 			return err
 		}
 		o := privacy.Ownership(e.Ownership)
-		allowWipe := in.AllowFullWipe && o == privacy.Personal
+		allowWipe := in.AllowFullWipe && mayAskFullWipe(e)
 		if e.State != store.EnrolmentOpen {
 			if ok, err := consentInForce(ctx, q, e, settings); err != nil || ok {
 				return err // a second tab, or accepted again: that answer stands

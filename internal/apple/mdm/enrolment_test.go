@@ -15,6 +15,7 @@ import (
 	"github.com/steward-mdm/steward/internal/apple/mdm"
 	"github.com/steward-mdm/steward/internal/audit"
 	"github.com/steward-mdm/steward/internal/iam"
+	"github.com/steward-mdm/steward/internal/notify/mail/mailtest"
 	"github.com/steward-mdm/steward/internal/privacy"
 	"github.com/steward-mdm/steward/internal/privacy/keys"
 	"github.com/steward-mdm/steward/internal/secrets"
@@ -102,7 +103,8 @@ func TestEnrolmentInvitationAndConsent(t *testing.T) {
 	storetest.ForEachEngine(t, func(t *testing.T, st store.Store) {
 		f := newFixture(t, st)
 		erika := f.subject("erika@acme.test")
-		in := mdm.EnrolmentInput{Ownership: "personal", SubjectID: erika}
+		// Mailed: only a link that reached Erika alone asks her about a full wipe.
+		in := mdm.EnrolmentInput{Ownership: "personal", SubjectID: erika, Notify: true}
 		if _, _, err := f.svc.CreateEnrolment(f.ctx, f.tenant, in, admin); !apperr.IsKind(err, apperr.KindConflict) {
 			t.Fatalf("an enrolment without a published notice: %v", err)
 		}
@@ -110,10 +112,11 @@ func TestEnrolmentInvitationAndConsent(t *testing.T) {
 		if _, _, err := f.svc.CreateEnrolment(f.ctx, f.tenant, mdm.EnrolmentInput{Ownership: "personal"}, admin); !apperr.IsKind(err, apperr.KindInvalid) {
 			t.Errorf("a personal enrolment for nobody: %v", err)
 		}
-		e, link, err := f.svc.CreateEnrolment(f.ctx, f.tenant, in, admin)
+		e, _, err := f.svc.CreateEnrolment(f.ctx, f.tenant, in, admin)
 		if err != nil {
 			t.Fatal(err)
 		}
+		link := f.deliverLink(mailtest.Start(t)) // the refused attempt queued no mail
 		secret := strings.TrimPrefix(link, "https://mdm.example.test/enrol/")
 		if !strings.HasPrefix(secret, "sel_") || e.NoticeVersion != 1 {
 			t.Fatalf("link %q, enrolment %+v", link, e)

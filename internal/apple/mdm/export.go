@@ -99,6 +99,11 @@ func (s *Service) exportSubject(ctx context.Context, q store.Queries, tenantID, 
 		v := fmt.Sprintf("%s device, %s; notice version %d; full wipe allowed: %s; created %s, link valid until %s, used %s",
 			e.Ownership, e.State, e.NoticeVersion, privacy.YesNo(e.AllowFullWipe), privacy.ExportTime(e.CreatedAt),
 			privacy.ExportTime(e.ExpiresAt), privacy.ExportTime(e.UsedAt))
+		if e.LinkMailed {
+			v += "; the link was mailed to you"
+		} else {
+			v += "; the link was given to an IT admin to pass on"
+		}
 		if e.UserEnrollment {
 			v += "; User Enrollment (the organisation manages only its own apps and data)"
 		} else if e.AccessRights != 0 {

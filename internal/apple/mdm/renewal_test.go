@@ -133,10 +133,7 @@ func TestRenewalKeepsTheGrantedRights(t *testing.T) {
 	fullWipe := f.allowFullWipe
 	fullWipe(true)
 	erika := f.subject("erika@acme.test")
-	_, link, err := f.svc.CreateEnrolment(f.ctx, f.tenant, mdm.EnrolmentInput{Ownership: string(privacy.Personal), SubjectID: erika}, admin)
-	if err != nil {
-		t.Fatal(err)
-	}
+	link := f.inviteByMail(privacy.Personal, erika)
 	d, err := sim.New(ts.Client(), false)
 	if err != nil {
 		t.Fatal(err)

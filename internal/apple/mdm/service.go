@@ -103,6 +103,7 @@ func New(st store.Store, priv *privacy.Service, sealer secrets.Sealer, cfg Confi
 	priv.OnSubjectExport(s.exportSubject)
 	priv.OnFullWipeTakenBack(s.takeBackFullWipe)
 	priv.OnPolicyChanged(s.queueErrorTextPass)
+	priv.OnMintKey(EnrolmentLinkKind, s.mintEnrolmentLink)
 	return s
 }
 

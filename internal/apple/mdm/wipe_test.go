@@ -30,7 +30,7 @@ func wipeableDevice(t *testing.T, st store.Store) (f *fixture, d *sim.Device, de
 		t.Fatal(err)
 	}
 	d.Personal = true
-	if err := d.Enrol(f.ctx, f.invite(privacy.Personal, erika), true); err != nil {
+	if err := d.Enrol(f.ctx, f.inviteByMail(privacy.Personal, erika), true); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := d.Poll(f.ctx); err != nil {
@@ -146,7 +146,7 @@ func TestFullWipeAnswerBelongsToItsDevice(t *testing.T) {
 			t.Fatal(err)
 		}
 		second.Personal = true
-		if err := second.Enrol(f.ctx, f.invite(privacy.Personal, erika), true); err != nil {
+		if err := second.Enrol(f.ctx, f.inviteByMail(privacy.Personal, erika), true); err != nil {
 			t.Fatal(err)
 		}
 		ch, err := f.st.Read().AppleChannels().GetByCert(f.ctx, mdm.Fingerprint(second.Certificate()))

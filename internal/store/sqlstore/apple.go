@@ -15,13 +15,13 @@ import (
 type enrolmentStore struct{ q *queries }
 
 const enrolmentColumns = `id, tenant_id, ownership, subject_id, group_id, notice_version, user_enrollment, allow_full_wipe, secret_hash,
-	state, created_by, device_id, created_at, expires_at, used_at, access_rights`
+	state, created_by, device_id, created_at, expires_at, used_at, access_rights, link_mailed`
 
 func scanEnrolment(s scanner) (store.Enrolment, error) {
 	var e store.Enrolment
 	var created, expires, used int64
 	err := s.Scan(&e.ID, &e.TenantID, &e.Ownership, &e.SubjectID, &e.GroupID, &e.NoticeVersion, &e.UserEnrollment, &e.AllowFullWipe,
-		&e.SecretHash, &e.State, &e.CreatedBy, &e.DeviceID, &created, &expires, &used, &e.AccessRights)
+		&e.SecretHash, &e.State, &e.CreatedBy, &e.DeviceID, &created, &expires, &used, &e.AccessRights, &e.LinkMailed)
 	e.CreatedAt, e.ExpiresAt, e.UsedAt = fromMicros(created), fromMicros(expires), fromMicros(used)
 	return e, err
 }
@@ -31,9 +31,9 @@ func (s enrolmentStore) Create(ctx context.Context, e store.Enrolment) error {
 		return err
 	}
 	return s.q.insert(ctx, "creating enrolment", `INSERT INTO enrolments (`+enrolmentColumns+`)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)`,
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)`,
 		e.ID, e.TenantID, e.Ownership, e.SubjectID, e.GroupID, e.NoticeVersion, boolInt(e.UserEnrollment), boolInt(e.AllowFullWipe),
-		e.SecretHash, e.State, e.CreatedBy, e.DeviceID, micros(e.CreatedAt), micros(e.ExpiresAt), micros(e.UsedAt), e.AccessRights)
+		e.SecretHash, e.State, e.CreatedBy, e.DeviceID, micros(e.CreatedAt), micros(e.ExpiresAt), micros(e.UsedAt), e.AccessRights, boolInt(e.LinkMailed))
 }
 
 func (s enrolmentStore) Get(ctx context.Context, tenantID, id string) (store.Enrolment, error) {
@@ -88,6 +88,18 @@ func (s enrolmentStore) Accept(ctx context.Context, tenantID, id string, allowFu
 func (s enrolmentStore) TakeBackFullWipe(ctx context.Context, tenantID, id string) error {
 	return s.q.execOne(ctx, "taking back a full-wipe permission", `UPDATE enrolments SET allow_full_wipe = 0
 		WHERE tenant_id = $1 AND id = $2`, tenantID, id)
+}
+
+func (s enrolmentStore) SetSecretHash(ctx context.Context, tenantID, id string, hash []byte) error {
+	if len(hash) == 0 {
+		return errors.New("sqlstore: an enrolment link needs a secret hash")
+	}
+	n, err := s.q.exec(ctx, "setting an enrolment link", `UPDATE enrolments SET secret_hash = $3
+		WHERE tenant_id = $1 AND id = $2 AND state = 'open'`, tenantID, id, hash)
+	if err == nil && n == 0 {
+		return fmt.Errorf("sqlstore: enrolment %s is not open: %w", id, store.ErrConflict)
+	}
+	return err
 }
 
 func (s enrolmentStore) SetAccessRights(ctx context.Context, tenantID, id string, rights int) error {

@@ -139,22 +139,22 @@ func (s erasureStore) List(ctx context.Context, tenantID string, p store.Page) (
 type notificationStore struct{ q *queries }
 
 const notificationColumns = `id, tenant_id, subject_id, kind, title, body, state, attempts, last_error,
-	created_at, next_attempt_at, sent_at`
+	created_at, next_attempt_at, sent_at, ref`
 
 func scanNotification(s scanner) (store.Notification, error) {
 	var n store.Notification
 	var created, next, sent int64
 	err := s.Scan(&n.ID, &n.TenantID, &n.SubjectID, &n.Kind, &n.Title, &n.Body, &n.State, &n.Attempts,
-		&n.LastError, &created, &next, &sent)
+		&n.LastError, &created, &next, &sent, &n.Ref)
 	n.CreatedAt, n.NextAttemptAt, n.SentAt = fromMicros(created), fromMicros(next), fromMicros(sent)
 	return n, err
 }
 
 func (s notificationStore) Create(ctx context.Context, n store.Notification) error {
 	return s.q.insert(ctx, "queueing notification", `INSERT INTO notifications (`+notificationColumns+`)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)`,
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)`,
 		n.ID, n.TenantID, n.SubjectID, n.Kind, n.Title, n.Body, n.State, n.Attempts, n.LastError,
-		micros(n.CreatedAt), micros(n.NextAttemptAt), micros(n.SentAt))
+		micros(n.CreatedAt), micros(n.NextAttemptAt), micros(n.SentAt), n.Ref)
 }
 
 // Due spans every tenant (the outbox job serves them all), soonest first,

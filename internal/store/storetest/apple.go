@@ -40,8 +40,17 @@ func testEnrolments(t *testing.T, st store.Store) {
 	ctx := context.Background()
 	a, b := newTenant(t, st, ""), newTenant(t, st, "")
 	e := store.Enrolment{ID: store.NewID(), TenantID: a.ID, Ownership: "personal", SubjectID: "s1", NoticeVersion: 3, UserEnrollment: true,
-		AccessRights: 4071, SecretHash: []byte("hash-1"), State: store.EnrolmentOpen, CreatedBy: "admin:x", CreatedAt: micro(at), ExpiresAt: micro(at.Add(time.Hour))}
+		AccessRights: 4071, SecretHash: []byte("hash-0"), State: store.EnrolmentOpen, CreatedBy: "admin:x", CreatedAt: micro(at), ExpiresAt: micro(at.Add(time.Hour)),
+		LinkMailed: true}
 	tx(t, st, func(q store.Queries) error { return q.Enrolments().Create(ctx, e) })
+	// A mailed link's secret is set as the mail leaves, on an open enrolment only.
+	e.SecretHash = []byte("hash-1")
+	tx(t, st, func(q store.Queries) error { return q.Enrolments().SetSecretHash(ctx, a.ID, e.ID, e.SecretHash) })
+	wantErr(t, st.Tx(ctx, func(q store.Queries) error { return q.Enrolments().SetSecretHash(ctx, b.ID, e.ID, []byte("hash-x")) }), store.ErrConflict,
+		"another tenant's enrolment's secret")
+	if _, err := st.Read().Enrolments().GetBySecretHash(ctx, []byte("hash-0")); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("the replaced secret still opens the enrolment: %v", err)
+	}
 	dup := e
 	dup.ID = store.NewID()
 	wantErr(t, st.Tx(ctx, func(q store.Queries) error { return q.Enrolments().Create(ctx, dup) }), store.ErrConflict, "same secret hash")

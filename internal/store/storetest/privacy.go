@@ -1294,7 +1294,7 @@ func testNotifications(t *testing.T, st store.Store) {
 	t1, t2 := newTenant(t, st, ""), newTenant(t, st, "")
 	now := at.Add(time.Hour)
 	mk := func(tenantID, state string, next time.Time) store.Notification {
-		n := store.Notification{ID: store.NewID(), TenantID: tenantID, SubjectID: "subject-1", Kind: "policy.changed",
+		n := store.Notification{ID: store.NewID(), TenantID: tenantID, SubjectID: "subject-1", Kind: "policy.changed", Ref: "ref-" + state,
 			Title: "Your device policy changed", Body: "Details inside.", State: state, CreatedAt: micro(at),
 			NextAttemptAt: micro(next)}
 		tx(t, st, func(q store.Queries) error { return q.Notifications().Create(ctx, n) })
