@@ -376,7 +376,9 @@ func requestFor(in CommandRequest) (mdmproto.Request, error) {
 	case "RemoveApplication":
 		return mdmproto.RemoveApplication{Identifier: in.Identifier}, nil
 	case "RestartDevice":
-		return mdmproto.RestartDevice{}, nil
+		// As the restart action: a Mac's user is asked to restart, not
+		// thrown out of their session with their work unsaved.
+		return mdmproto.RestartDevice{NotifyUser: true}, nil
 	case "ShutDownDevice":
 		return mdmproto.ShutDownDevice{}, nil
 	case "DeviceLock":

@@ -420,6 +420,15 @@ func TestAppCommandRequests(t *testing.T) {
 	}
 }
 
+// TestDirectRestartAsksTheUser: a restart queued as a command asks a Mac's
+// user first, as the restart action does, which the same permission sends.
+func TestDirectRestartAsksTheUser(t *testing.T) {
+	req, err := requestFor(CommandRequest{RequestType: "RestartDevice", Reason: "the employee asked for it"})
+	if err != nil || req != (mdmproto.RestartDevice{NotifyUser: true}) {
+		t.Errorf("a direct restart: %+v, %v; want NotifyUser", req, err)
+	}
+}
+
 // profile is a configuration profile with identifier holding one payload
 // of payloadType.
 func profile(identifier, payloadType string) string {

@@ -6,6 +6,7 @@ import (
 
 	"howett.net/plist"
 
+	"github.com/steward-mdm/steward/internal/apperr"
 	"github.com/steward-mdm/steward/internal/apple/mdm"
 	"github.com/steward-mdm/steward/internal/apple/mdmproto"
 	"github.com/steward-mdm/steward/internal/device"
@@ -63,8 +64,6 @@ func TestAppsOnMacsInstallAsManaged(t *testing.T) {
 		{"in-house app to a corporate Mac on macOS 14", on("macos", privacy.Corporate, "14.5"), inHouse, map[string]any{"RequestType": "InstallApplication", "ManifestURL": expensesManifestURL}},
 		{"App Store app to a personal Mac on macOS 14", on("macos", privacy.Personal, "14.5"), fromStore, managedOnMac(storeSource)},
 		{"in-house app to a Mac of unknown version", on("macos", privacy.Corporate, ""), inHouse, map[string]any{"RequestType": "InstallApplication", "ManifestURL": expensesManifestURL}},
-		{"App Store app to a user-enrolled Mac", on("macos", privacy.UserEnrolled, "14.5"), fromStore,
-			map[string]any{"RequestType": "InstallApplication", "iTunesStoreID": uint64(crmStoreID), "Options": map[string]any{"PurchaseMethod": uint64(1)}}},
 		{"App Store app to a Mac on macOS 10.15", on("macos", privacy.Corporate, "10.15.7"), fromStore,
 			map[string]any{"RequestType": "InstallApplication", "iTunesStoreID": uint64(crmStoreID), "Options": map[string]any{"PurchaseMethod": uint64(1)}}},
 		{"in-house app to a Mac on macOS 10.15", on("macos", privacy.Corporate, "10.15.7"), inHouse,
@@ -92,6 +91,22 @@ func TestAppsOnMacsInstallAsManaged(t *testing.T) {
 		}
 		if !reflect.DeepEqual(envelope.Command, c.want) {
 			t.Errorf("%s: sent\n %v\nwant\n %v", c.name, envelope.Command, c.want)
+		}
+	}
+	// An app a personally owned Mac would install unmanaged would stay on
+	// it, with its data, after the Mac leaves management: it is not sent.
+	for _, c := range []struct {
+		name string
+		d    store.Device
+		app  mdmproto.InstallApplication
+	}{
+		{"App Store app to a user-enrolled Mac", on("macos", privacy.UserEnrolled, "14.5"), fromStore},
+		{"in-house app to a personal Mac on macOS 14", on("macos", privacy.Personal, "14.5"), inHouse},
+		{"App Store app to a personal Mac on macOS 10.15", on("macos", privacy.Personal, "10.15.7"), fromStore},
+	} {
+		r, err := mdm.RequestFor(c.app, c.d, privacy.Settings{}, mdm.DeviceFacts{})
+		if e := apperr.As(err); e == nil || e.Kind != apperr.KindForbidden || e.Details["reason"] != mdm.SkipOwnership {
+			t.Errorf("%s: sent %+v, %v; want refused for its ownership", c.name, r, err)
 		}
 	}
 }

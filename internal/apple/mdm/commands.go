@@ -414,7 +414,7 @@ func (s *Service) enqueue(ctx context.Context, tenantID string, target targets, 
 				full++
 				continue
 			}
-			c, err := s.prepare(ctx, q, d, req, settings, actor)
+			c, err := s.prepareAsked(ctx, q, d, req, settings, actor)
 			if err != nil {
 				skip, ineligible := ineligibleFor(id, err)
 				if !bulk || !ineligible {
@@ -545,11 +545,30 @@ var listCategories = map[mdmproto.RequestType]privacy.Category{
 // keepsNothingOf says whether policy drops all that req, an inventory
 // request, would report on a device of class o: Steward does not ask for
 // what it would only throw away. (DeviceInformation is narrowed query by
-// query in ownershipRules.) Outside inventory the same commands serve
-// other ends, a SecurityInfo as a sign of life (askEarlier), and are sent.
+// query in ownershipRules.) A SecurityInfo also serves as a sign of life
+// (askEarlier), and is sent outside inventory (prepareAsked).
 func keepsNothingOf(req mdmproto.Request, policy privacy.Policy, o privacy.Ownership) bool {
 	c, ok := listCategories[req.RequestType()]
 	return ok && policy.Mode(o, c) == privacy.Drop
+}
+
+// prepareAsked is prepare for a command an admin asked for: an app or
+// certificate list whose answer the device's policy would drop whole is
+// refused, as the device would still send every entry of it. A
+// SecurityInfo is sent: it also tells whether the device is there, and it
+// describes the device's protection, not a person.
+func (s *Service) prepareAsked(ctx context.Context, q store.Queries, d store.Device, req mdmproto.Request, settings privacy.Settings, actor iam.Actor) (store.Command, error) {
+	if _, isList := listCategories[req.RequestType()]; isList && req.RequestType() != mdmproto.RequestSecurityInfo && d.State == store.DeviceEnrolled {
+		policy, err := privacy.EffectivePolicy(ctx, q, settings, d)
+		if err != nil {
+			return store.Command{}, err
+		}
+		if keepsNothingOf(req, policy, privacy.Ownership(d.Ownership)) {
+			return store.Command{}, apperr.Forbidden("the collection policy keeps nothing of %s on %s devices", req.RequestType(), d.Ownership).
+				With("reason", SkipPolicy)
+		}
+	}
+	return s.prepare(ctx, q, d, req, settings, actor)
 }
 
 // prepare adapts req to the enrolled device d (RequestFor, the employee's

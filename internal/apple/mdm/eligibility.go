@@ -197,6 +197,12 @@ func forPlatform(r mdmproto.Request, d store.Device, sharedIPad bool) (mdmproto.
 	case mdmproto.InstallApplication:
 		if sys == osMacOS {
 			r = appForMac(r, d)
+			if !r.InstallAsManaged && privacy.Ownership(d.Ownership).PersonallyOwned() {
+				// It would stay on the person's own Mac, with its data, after
+				// the Mac leaves management: retiring it promises otherwise.
+				return nil, apperr.Forbidden("this app would install unmanaged on a personally owned Mac (a package, macOS before 11, "+
+					"or User Enrollment) and stay there after the Mac leaves management").With("reason", SkipOwnership)
+			}
 		} else {
 			r.InstallAsManaged = false // application.install.yaml: n/a on iOS, which manages every app MDM installs
 		}
@@ -227,8 +233,9 @@ func forPlatform(r mdmproto.Request, d store.Device, sharedIPad bool) (mdmproto.
 // for managed packages, which agents and drivers often do not, and Steward
 // cannot tell. User Enrollment forbids InstallAsManaged and
 // ManagementFlags; before macOS 11 a Mac has no managed apps and refuses
-// the keys. Without them the app stays when the Mac leaves management. An
-// unknown version counts as 11 or later (runsAtLeast).
+// the keys. Without them the app stays when the Mac leaves management, so
+// a personally owned Mac is not sent it (forPlatform). An unknown version
+// counts as 11 or later (runsAtLeast).
 func appForMac(r mdmproto.InstallApplication, d store.Device) mdmproto.InstallApplication {
 	if r.ManifestURL == "" {
 		r.PurchaseMethod = mdmproto.PurchaseVPP

@@ -157,10 +157,7 @@ func TestBulkSkipsCommandsAppleRefuses(t *testing.T) {
 		bulk(mdmproto.EnableLostMode{Message: "Call IT"}, all[:3], map[string]string{phone.ID: mdm.SkipUnsupervised, corpMac.ID: mdm.SkipUnsupported})
 		bulk(mdmproto.RemoveApplication{Identifier: "com.example.expenses"}, all, map[string]string{ueMac.ID: mdm.SkipUnsupported})
 		install := bulk(mdmproto.InstallApplication{ITunesStoreID: 361309726, ManagementFlags: mdmproto.ManagementFlagRemoveWithMDM},
-			[]string{corpMac.ID, ueMac.ID}, map[string]string{})
-		if _, ok := f.sent(install[ueMac.ID])["ManagementFlags"]; ok {
-			t.Error("a user-enrolled Mac was sent InstallApplication with ManagementFlags")
-		}
+			[]string{corpMac.ID, ueMac.ID}, map[string]string{ueMac.ID: mdm.SkipOwnership}) // it would install unmanaged, and stay
 		if f.sent(install[corpMac.ID])["ManagementFlags"] != uint64(1) {
 			t.Errorf("a corporate Mac was sent InstallApplication without ManagementFlags: %v", f.sent(install[corpMac.ID]))
 		}

@@ -30,13 +30,15 @@ func installableUntil(e store.Enrolment) time.Time {
 	return e.ExpiresAt.Add(challengeTTL + installGrace)
 }
 
-// personalRights are what every personal device's enrolment grants; the
-// rights its queries need beyond them come with the policy of the day
-// (accessRights).
+// personalRights are what every personal device's enrolment grants: those
+// of the commands Steward sends a personal device (profiles, lock, device
+// and security queries, app lists and installs), and none of the rest
+// (provisioning profiles, restriction queries, settings), which a
+// compromised server could otherwise use. The rights its queries need
+// beyond them come with the policy of the day (accessRights).
 const personalRights = mdmproto.AccessProfileInspection | mdmproto.AccessProfileInstallRemove | mdmproto.AccessDeviceLock |
-	mdmproto.AccessDeviceInformation | mdmproto.AccessProvisioningProfileInspection | mdmproto.AccessProvisioningProfileInstallRemove |
-	mdmproto.AccessApplicationInspection | mdmproto.AccessRestrictionQueries | mdmproto.AccessSecurityQueries |
-	mdmproto.AccessSettings | mdmproto.AccessAppManagement
+	mdmproto.AccessDeviceInformation | mdmproto.AccessApplicationInspection | mdmproto.AccessSecurityQueries |
+	mdmproto.AccessAppManagement
 
 // accessRights grants what the ownership class needs and no more. On a
 // personal device the network information right (MAC addresses, phone

@@ -26,6 +26,13 @@ func TestAccessRightsFollowThePolicy(t *testing.T) {
 	if r := accessRights(privacy.Personal, p, false); r&mdmproto.AccessNetworkInformation != 0 {
 		t.Errorf("personal with network and telephony dropped = %d, still grants network information", r)
 	}
+	// Nothing Steward never sends a personal device: no provisioning
+	// profiles, restriction queries or settings.
+	unused := mdmproto.AccessProvisioningProfileInspection | mdmproto.AccessProvisioningProfileInstallRemove |
+		mdmproto.AccessRestrictionQueries | mdmproto.AccessSettings
+	if r := accessRights(privacy.Personal, privacy.DefaultPolicy(), true); r&unused != 0 {
+		t.Errorf("personal = %d, grants rights no command Steward sends needs (%d)", r, r&unused)
+	}
 	if r := accessRights(privacy.Corporate, p, false); r != mdmproto.AccessAll {
 		t.Errorf("corporate = %d, want every right", r)
 	}
