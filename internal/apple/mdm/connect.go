@@ -41,7 +41,7 @@ func (s *Service) Connect(ctx context.Context, cert *x509.Certificate, body []by
 		}
 	}
 	var payload []byte
-	err = s.st.Tx(ctx, func(q store.Queries) error {
+	err = s.exchange(ctx, res, func(q store.Queries, claim bool) error {
 		ch, d, err := s.channelAndDevice(ctx, q, cert, res.Enrollment)
 		if err != nil {
 			return err
@@ -65,6 +65,9 @@ func (s *Service) Connect(ctx context.Context, cert *x509.Certificate, body []by
 					return err
 				}
 			}
+		}
+		if !claim {
+			return nil
 		}
 		next, err := s.sendNext(ctx, q, d, "", res.Status == mdmproto.StatusIdle, now)
 		if err != nil || next.ID != "" {

@@ -419,3 +419,44 @@ func TestPayloadThisNodeCannotOpenStaysQueued(t *testing.T) {
 		}
 	}
 }
+
+// TestAnswerKeptWhenTheNextPayloadDoesNotOpen: a device's answer to one
+// command is kept when the claim of the next, whose payload this node
+// cannot open, fails its exchange: undone with the claim, the answered
+// command would be sent again at every check-in, carried out again, and
+// in the end counted as never answered.
+func TestAnswerKeptWhenTheNextPayloadDoesNotOpen(t *testing.T) {
+	storetest.ForEachEngine(t, func(t *testing.T, st store.Store) {
+		f := newFixture(t, st)
+		f.publish(privacy.Corporate)
+		ts := f.serve()
+		d, dev := f.enrolled(ts, privacy.Corporate, "")
+		if _, err := d.Poll(f.ctx); err != nil {
+			t.Fatal(err)
+		}
+		answered, err := f.svc.Enqueue(f.ctx, f.tenant, []string{dev.ID}, mdmproto.DeviceInformation{Queries: []string{"OSVersion"}}, "", admin)
+		if err != nil {
+			t.Fatal(err)
+		}
+		key := make([]byte, secrets.KeySize)
+		_, _ = rand.Read(key)
+		newKey, err := secrets.NewSealer(key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rotated := mdm.New(f.st, f.priv, newKey, mdm.Config{PublicURL: ts.URL}, nil)
+		if _, err := rotated.Enqueue(f.ctx, f.tenant, []string{dev.ID}, mdmproto.DeviceInformation{Queries: []string{"OSVersion"}}, "", admin); err != nil {
+			t.Fatal(err)
+		}
+		for range 6 {
+			_, _ = d.Poll(f.ctx) // the exchanges fail with a server error once the first answer is in
+		}
+		c, err := f.st.Read().Commands().Get(f.ctx, f.tenant, answered[0].ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if c.State != store.CommandAcknowledged || c.Attempts != 1 {
+			t.Fatalf("the command the device answered is %s after %d deliveries, want acknowledged after 1", c.State, c.Attempts)
+		}
+	})
+}

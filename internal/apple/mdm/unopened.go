@@ -7,6 +7,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/steward-mdm/steward/internal/apple/mdmproto"
 	"github.com/steward-mdm/steward/internal/store"
 )
 
@@ -25,6 +26,24 @@ func (s *Service) openDelivery(next store.Command, claimErr error) ([]byte, erro
 		return nil, &unopenedPayload{cmd: next, err: err}
 	}
 	return payload, nil
+}
+
+// exchange runs one exchange of a device's channel in a transaction: the
+// device's answer to its last command, then (claim) the claim of its next.
+// When only the claim failed, on a payload this node cannot open, the
+// answer is recorded again without it: the device did what it answered,
+// and undoing its answer with the claim would make Steward send that
+// command again, and in the end count it as never answered.
+func (s *Service) exchange(ctx context.Context, res mdmproto.Result, run func(q store.Queries, claim bool) error) error {
+	err := s.st.Tx(ctx, func(q store.Queries) error { return run(q, true) })
+	var u *unopenedPayload
+	if res.Status == mdmproto.StatusIdle || !errors.As(err, &u) {
+		return err
+	}
+	if kept := s.st.Tx(ctx, func(q store.Queries) error { return run(q, false) }); kept != nil {
+		return errors.Join(err, kept)
+	}
+	return err
 }
 
 // unopenedPayload is a claimed command whose payload did not open.

@@ -553,7 +553,7 @@ func (s *Service) userChannelFor(ctx context.Context, q store.Queries, cert *x50
 // or closed since) has no commands.
 func (s *Service) userConnect(ctx context.Context, cert *x509.Certificate, res mdmproto.Result) ([]byte, error) {
 	var payload []byte
-	err := s.st.Tx(ctx, func(q store.Queries) error {
+	err := s.exchange(ctx, res, func(q store.Queries, claim bool) error {
 		uc, d, err := s.userChannelFor(ctx, q, cert, res.Enrollment)
 		if errors.Is(err, store.ErrNotFound) {
 			// A late answer on a channel closed since (its commands were
@@ -578,6 +578,9 @@ func (s *Service) userConnect(ctx context.Context, cert *x509.Certificate, res m
 			if err := s.recordResult(ctx, q, d, uc.ID, res); err != nil {
 				return err
 			}
+		}
+		if !claim {
+			return nil
 		}
 		next, err := s.sendNext(ctx, q, d, uc.ID, res.Status == mdmproto.StatusIdle, now)
 		if err != nil || next.ID != "" {
