@@ -7,6 +7,8 @@ import (
 	"fmt"
 
 	"howett.net/plist"
+
+	"github.com/steward-mdm/steward/internal/apple/plistsafe"
 )
 
 // MachineInfo is what a device says about itself when it asks for an
@@ -25,6 +27,9 @@ type MachineInfo struct {
 // MaxMachineInfoBytes bounds the request: three short strings, a
 // certificate chain and a signature.
 const MaxMachineInfoBytes = 64 << 10
+
+// maxMachineInfoValues bounds a binary MachineInfo's decoded tree.
+const maxMachineInfoValues = 4096
 
 // DecodeMachineInfo reads a profile request's body. Its signature is not
 // checked: that needs Apple's root, and what authorises the request is its
@@ -47,10 +52,11 @@ func DecodeMachineInfo(body []byte) (MachineInfo, error) {
 		content = p7.Content
 	}
 	if bytes.HasPrefix(content, []byte("bplist")) {
-		// Binary, which decodePlist refuses because shared references can
-		// expand a small body into a huge value. Decoded into three strings
-		// from a bounded body, they cannot.
-		if _, err := plist.Unmarshal(content, &info); err != nil {
+		// Binary, which decodePlist refuses: measured first, as shared
+		// references or a container's claimed count can make the library
+		// allocate without bound from a few bytes. A real MachineInfo holds
+		// a few dozen values.
+		if _, err := plistsafe.Unmarshal(content, &info, maxMachineInfoValues); err != nil {
 			return MachineInfo{}, fmt.Errorf("%w: %v", ErrMalformed, err)
 		}
 		return info, nil

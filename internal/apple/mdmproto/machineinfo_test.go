@@ -2,6 +2,7 @@ package mdmproto
 
 import (
 	"bytes"
+	"encoding/binary"
 	"errors"
 	"testing"
 
@@ -49,11 +50,26 @@ func TestDecodeMachineInfo(t *testing.T) {
 		"a binary array":        {must(plist.Marshal([]string{"en"}, plist.BinaryFormat)), ErrMalformed},
 		"truncated signature":   {signed[:len(signed)/2], ErrMalformed},
 		"too large":             {doc(kv("LANGUAGE", string(bytes.Repeat([]byte("x"), MaxMachineInfoBytes)))), ErrTooLarge},
+		// 51 bytes that made the library ask for 2 TiB, which stops the process.
+		"a dictionary claiming 2^36 entries": {hugeDictionaryPlist(), ErrMalformed},
 	} {
 		if _, err := DecodeMachineInfo(c.body); !errors.Is(err, c.want) {
 			t.Errorf("%s: %v, want %v", name, err, c.want)
 		}
 	}
+}
+
+// hugeDictionaryPlist is a binary plist whose one dictionary claims 2^36
+// entries, with zero-width object references.
+func hugeDictionaryPlist() []byte {
+	b := append([]byte("bplist00"), 0xDF, 0x13) // a dictionary whose count follows as an 8-byte integer
+	b = binary.BigEndian.AppendUint64(b, 1<<36)
+	b = append(b, 8) // offset table: object 0 at offset 8
+	trailer := make([]byte, 32)
+	trailer[6], trailer[7] = 1, 0 // offsets one byte wide, references zero
+	binary.BigEndian.PutUint64(trailer[8:], 1)
+	binary.BigEndian.PutUint64(trailer[24:], 18)
+	return append(b, trailer...)
 }
 
 func must(b []byte, err error) []byte {
@@ -64,13 +80,16 @@ func must(b []byte, err error) []byte {
 }
 
 func FuzzDecodeMachineInfo(f *testing.F) {
-	for _, seed := range [][]byte{machineInfoPlain, must(plist.Marshal(MachineInfo{Language: "en"}, plist.BinaryFormat)), []byte("0\x80\x06\x09*\x86H\x86\xf7\r\x01\x07\x02"), []byte(plistHead + "<dict/></plist>")} {
+	for _, seed := range [][]byte{machineInfoPlain, must(plist.Marshal(MachineInfo{Language: "en"}, plist.BinaryFormat)), hugeDictionaryPlist(), []byte("0\x80\x06\x09*\x86H\x86\xf7\r\x01\x07\x02"), []byte(plistHead + "<dict/></plist>")} {
 		f.Add(seed)
 	}
 	f.Fuzz(func(t *testing.T, body []byte) {
 		info, err := DecodeMachineInfo(body)
 		if err != nil && info != (MachineInfo{}) {
 			t.Fatalf("a refused body decoded to %+v", info)
+		}
+		if err != nil && !errors.Is(err, ErrMalformed) && !errors.Is(err, ErrTooLarge) {
+			t.Fatalf("refused as something other than bad input: %v", err)
 		}
 	})
 }

@@ -10,6 +10,7 @@ import (
 	"howett.net/plist"
 
 	"github.com/steward-mdm/steward/internal/apperr"
+	"github.com/steward-mdm/steward/internal/apple/plistsafe"
 )
 
 // MaxCustomProfileSize is the largest custom profile ValidateCustom accepts.
@@ -216,14 +217,10 @@ func decodeProfile(content []byte) (top map[string]any, err error) {
 	default:
 		return nil, notPlist
 	}
-	if bytes.HasPrefix(body, []byte("bplist")) {
-		if _, err := binaryPlistExpandedSize(content, maxPlistNodes); errors.Is(err, errPlistTooComplex) {
-			return nil, apperr.Invalid("profile has more than %d values; it is too complex to accept", maxPlistNodes)
-		} else if err != nil {
-			return nil, notPlist
-		}
+	format, err := plistsafe.Unmarshal(content, &top, maxPlistNodes)
+	if errors.Is(err, plistsafe.ErrTooComplex) {
+		return nil, apperr.Invalid("profile has more than %d values; it is too complex to accept", maxPlistNodes)
 	}
-	format, err := unmarshalPlist(content, &top)
 	if err != nil || top == nil {
 		return nil, notPlist
 	}
@@ -260,17 +257,6 @@ func xmlNestingDepth(b []byte) int {
 		i += 1 + next
 	}
 	return deepest
-}
-
-// unmarshalPlist wraps plist.Unmarshal, which re-raises runtime panics
-// (index out of range on truncated binary input) instead of returning them.
-func unmarshalPlist(data []byte, v any) (format int, err error) {
-	defer func() {
-		if r := recover(); r != nil {
-			format, err = 0, errPlistMalformed
-		}
-	}()
-	return plist.Unmarshal(data, v)
 }
 
 // checkCommonKeys requires the keys every payload (and the profile) has.
