@@ -97,7 +97,9 @@ type PushCertificateView struct {
 
 // PushCertificateError is APNs' latest refusal of the certificate.
 type PushCertificateError struct {
-	Status int       `json:"status"` // HTTP status, e.g. 403
+	// Status is APNs' HTTP status, e.g. 403; absent when APNs refused the
+	// certificate in the TLS handshake (reason TLSCertificateRefused).
+	Status int       `json:"status,omitempty"`
 	Reason string    `json:"reason"` // APNs reason, e.g. BadCertificate
 	APNsID string    `json:"apns_id,omitempty"`
 	At     time.Time `json:"at"`

@@ -1,8 +1,10 @@
 package api
 
 import (
+	"bytes"
 	"context"
 	"encoding/base64"
+	"encoding/json"
 	"slices"
 	"strings"
 	"testing"
@@ -538,6 +540,11 @@ func TestPushCertificateViewShowsARefusal(t *testing.T) {
 	if !v.Refused || v.Health != "refused" || v.FailingSince == nil || !v.FailingSince.Equal(since) || v.LastError == nil ||
 		*v.LastError != (PushCertificateError{Status: 403, Reason: "BadCertificate", APNsID: "apns-1", At: since.Add(time.Hour)}) {
 		t.Fatalf("a refused certificate's view: %+v", v)
+	}
+	// Refused in the TLS handshake, APNs sent no status: none is shown.
+	st.Refused = &apns.Refusal{Reason: "TLSCertificateRefused", Since: since, At: since}
+	if body, _ := json.Marshal(pushCertificateView(st)); bytes.Contains(body, []byte(`"status"`)) {
+		t.Errorf("a refusal in the TLS handshake shows an HTTP status: %s", body)
 	}
 	st.Refused = nil
 	if v := pushCertificateView(st); v.Refused || v.Health != "ok" || v.LastError != nil || v.FailingSince != nil {
