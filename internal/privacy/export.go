@@ -238,6 +238,7 @@ func (s *Service) gather(ctx context.Context, q store.Queries, tenantID, subject
 		}
 		exp.Devices = append(exp.Devices, ed)
 	}
+	var selections []AuditSelection
 	for _, h := range s.personal {
 		part, err := h(ctx, q, tenantID, subjectID)
 		if err != nil {
@@ -245,6 +246,7 @@ func (s *Service) gather(ctx context.Context, q store.Queries, tenantID, subject
 		}
 		exp.Management = append(exp.Management, part.Records...)
 		targets = append(targets, part.AuditTargets...)
+		selections = append(selections, part.AuditAbout...)
 	}
 	if exp.Consents, err = q.Consents().ListForSubject(ctx, tenantID, subjectID); err != nil {
 		return exp, err
@@ -270,31 +272,51 @@ func (s *Service) gather(ctx context.Context, q store.Queries, tenantID, subject
 	for _, d := range devices {
 		byID[d.ID] = d
 	}
+	seen := map[int64]bool{} // a selection may pick an entry a target already gave
+	keep := func(e store.AuditEntry) bool {
+		d, ok := byID[e.TargetID]
+		return !ok || s.exportsAudit(e, d)
+	}
 	for _, target := range targets {
-		// Every entry, a page at a time: the store bounds each list.
-		for filter := (store.AuditFilter{TargetID: target, Limit: 1000}); ; {
-			entries, err := q.Audit().List(ctx, tenantID, filter)
-			if err != nil {
-				return exp, err
-			}
-			for _, e := range entries {
-				if d, ok := byID[e.TargetID]; ok && !s.exportsAudit(e, d) {
-					continue
-				}
-				entry := ExportAuditEntry{Seq: e.Seq, Time: e.Time, Actor: string(e.ActorType) + ":" + e.ActorID,
-					Action: e.Action, Target: e.TargetType + ":" + e.TargetID, Outcome: e.Outcome, Reason: e.Reason, Details: e.Details}
-				if e.ActorType == store.ActorSubject && e.ActorID == subjectID {
-					entry.SourceIP = e.SourceIP
-				}
-				exp.AuditEntries = append(exp.AuditEntries, entry)
-			}
-			if len(entries) < filter.Limit {
-				break
-			}
-			filter.AfterSeq = entries[len(entries)-1].Seq
+		if err := exportAudit(ctx, q, tenantID, subjectID, target, keep, seen, &exp); err != nil {
+			return exp, err
+		}
+	}
+	for _, sel := range selections {
+		if err := exportAudit(ctx, q, tenantID, subjectID, sel.Target, sel.Keep, seen, &exp); err != nil {
+			return exp, err
 		}
 	}
 	return exp, nil
+}
+
+// exportAudit adds the audit entries about target that keep accepts and
+// that are not in the export yet, every one, a page at a time (the store
+// bounds each list).
+func exportAudit(ctx context.Context, q store.Queries, tenantID, subjectID, target string, keep func(store.AuditEntry) bool,
+	seen map[int64]bool, exp *SubjectExport) error {
+	for filter := (store.AuditFilter{TargetID: target, Limit: 1000}); ; {
+		entries, err := q.Audit().List(ctx, tenantID, filter)
+		if err != nil {
+			return err
+		}
+		for _, e := range entries {
+			if seen[e.Seq] || !keep(e) {
+				continue
+			}
+			seen[e.Seq] = true
+			entry := ExportAuditEntry{Seq: e.Seq, Time: e.Time, Actor: string(e.ActorType) + ":" + e.ActorID,
+				Action: e.Action, Target: e.TargetType + ":" + e.TargetID, Outcome: e.Outcome, Reason: e.Reason, Details: e.Details}
+			if e.ActorType == store.ActorSubject && e.ActorID == subjectID {
+				entry.SourceIP = e.SourceIP
+			}
+			exp.AuditEntries = append(exp.AuditEntries, entry)
+		}
+		if len(entries) < filter.Limit {
+			return nil
+		}
+		filter.AfterSeq = entries[len(entries)-1].Seq
+	}
 }
 
 // exportsAudit says whether every ExportAuditFilter lets entry e about

@@ -119,6 +119,15 @@ func (s *Service) OnExportAudit(f ExportAuditFilter) { s.exportedAudit = append(
 type SubjectExportPart struct {
 	Records      []ExportRecord
 	AuditTargets []string
+	// AuditAbout picks entries about another record that concern the
+	// person (a command to their account on a colleague's device).
+	AuditAbout []AuditSelection
+}
+
+// AuditSelection is the audit entries about Target that Keep accepts.
+type AuditSelection struct {
+	Target string
+	Keep   func(store.AuditEntry) bool
 }
 
 // SubjectExportHook returns a SubjectExportPart; it runs inside the

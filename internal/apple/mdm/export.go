@@ -39,7 +39,7 @@ func (s *Service) exportDevice(ctx context.Context, q store.Queries, d store.Dev
 		privacy.ExportFlag("Bootstrap token held (lets the organisation authorise macOS updates and new accounts)", ch.Bootstrap != nil),
 	}
 	personal := privacy.Ownership(d.Ownership).PersonallyOwned()
-	if recs, err = appendCommands(ctx, q, d, personal, recs); err != nil {
+	if recs, err = appendCommands(ctx, q, d, commandsOn{everyChannel: personal}, recs); err != nil {
 		return nil, err
 	}
 	users, err := q.AppleUserChannels().List(ctx, d.TenantID, d.ID)
@@ -80,10 +80,7 @@ func othersAccountsLeftOut(e store.AuditEntry, d store.Device) bool {
 	if strings.HasPrefix(e.Action, "mdm.user_channel.") {
 		return false
 	}
-	var details struct {
-		UserChannel string `json:"user_channel"`
-	}
-	return json.Unmarshal(e.Details, &details) != nil || details.UserChannel == ""
+	return auditedChannel(e) == ""
 }
 
 // exportSubject lists the enrolment links made for a person, used or not:
@@ -115,48 +112,73 @@ func (s *Service) exportSubject(ctx context.Context, q store.Queries, tenantID, 
 		part.Records = append(part.Records, privacy.ExportRecord{Name: "Enrolment " + e.ID, Value: v})
 		part.AuditTargets = append(part.AuditTargets, e.ID)
 	}
-	recs, err := s.exportAccountChannels(ctx, q, tenantID, subjectID)
-	part.Records = append(part.Records, recs...)
+	err = s.exportAccountChannels(ctx, q, tenantID, subjectID, &part)
 	return part, err
 }
 
 // exportAccountChannels lists the open user channels of the tenant that
 // derive from the person's account names, on any device: a Shared iPad
 // they log in to, a colleague's Mac, their own. Nothing else tells these
-// apart from other users' channels.
-func (s *Service) exportAccountChannels(ctx context.Context, q store.Queries, tenantID, subjectID string) ([]privacy.ExportRecord, error) {
+// apart from other users' channels. With each come the commands sent to it
+// and the audit entries about it, which the device's own export leaves out
+// on an organisation's device (its other users are colleagues); a personal
+// device of the person's own gives them already.
+func (s *Service) exportAccountChannels(ctx context.Context, q store.Queries, tenantID, subjectID string, part *privacy.SubjectExportPart) error {
 	sub, err := s.priv.Subject(ctx, q, tenantID, subjectID)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	if s.priv.SubjectStatus(ctx, q, sub) != "active" {
-		return nil, nil // erased, or a key lost: no name to find channels by
+		return nil // erased, or a key lost: no name to find channels by
 	}
 	p, err := s.priv.OpenProfile(ctx, q, sub)
 	if err != nil || p.Email == "" {
-		return nil, err
+		return err
 	}
-	var recs []privacy.ExportRecord
-	err = s.channelsOfAccounts(ctx, q, tenantID, p.AppleAccounts(), func(uc store.AppleUserChannel, keyedOnAccount bool) error {
+	return s.channelsOfAccounts(ctx, q, tenantID, p.AppleAccounts(), func(uc store.AppleUserChannel, keyedOnAccount bool) error {
 		how := "found by your account name"
 		if keyedOnAccount {
 			how = "keyed on your account name (a Shared iPad)"
 		}
 		// By the day, as an admin is shown it: the admin who exports holds
 		// the archive, and its time is when the person logged in.
-		recs = append(recs, privacy.ExportRecord{Name: "Your account's channel on device " + uc.DeviceID + " (" + uc.ID + ")",
+		part.Records = append(part.Records, privacy.ExportRecord{Name: "Your account's channel on device " + uc.DeviceID + " (" + uc.ID + ")",
 			Value: fmt.Sprintf("open, %s; opened on %s", how, uc.CreatedAt.UTC().Format(time.DateOnly))})
+		d, err := q.Devices().Get(ctx, tenantID, uc.DeviceID)
+		if err != nil {
+			return err
+		}
+		if d.SubjectID == subjectID && privacy.Ownership(d.Ownership).PersonallyOwned() {
+			return nil // exportDevice gives this device's channels whole
+		}
+		if part.Records, err = appendCommands(ctx, q, d, commandsOn{userChannel: uc.ID}, part.Records); err != nil {
+			return err
+		}
+		part.AuditAbout = append(part.AuditAbout, privacy.AuditSelection{Target: uc.DeviceID, Keep: func(e store.AuditEntry) bool {
+			// A lookup is about the account, whoever's it is: the access
+			// record of the person it names says so.
+			return e.Action != "mdm.user_channel.lookup" && auditedChannel(e) == uc.ID
+		}})
 		return nil
 	})
-	return recs, err
+}
+
+// auditedChannel is the user channel an audit entry names, if any.
+func auditedChannel(e store.AuditEntry) string {
+	var details struct {
+		UserChannel string `json:"user_channel"`
+	}
+	if json.Unmarshal(e.Details, &details) != nil {
+		return ""
+	}
+	return details.UserChannel
 }
 
 // appendCommands adds a record per command of device d still held (until
-// retention purges it): what it asked, its state and times, and the
-// device's error if it failed; never its payload, which may hold a secret
-// and is gone once it finished. Commands for user accounts are included
-// only when the device is the person's own.
-func appendCommands(ctx context.Context, q store.Queries, d store.Device, withUsers bool, recs []privacy.ExportRecord) ([]privacy.ExportRecord, error) {
+// retention purges it) on the channels on selects: what it asked, its
+// state and times, who asked, and the device's error chain if it failed;
+// never its payload, which may hold a secret and is gone once it finished.
+func appendCommands(ctx context.Context, q store.Queries, d store.Device, on commandsOn, recs []privacy.ExportRecord) ([]privacy.ExportRecord, error) {
 	page := store.Page{Limit: 500}
 	for {
 		cmds, err := q.Commands().List(ctx, d.TenantID, d.ID, page)
@@ -164,13 +186,13 @@ func appendCommands(ctx context.Context, q store.Queries, d store.Device, withUs
 			return nil, err
 		}
 		for _, c := range cmds {
-			if c.UserChannel != "" && !withUsers {
+			if !on.selects(c.UserChannel) {
 				continue
 			}
 			v := fmt.Sprintf("%s; queued %s by %s, sent %s, finished %s", c.State, privacy.ExportTime(c.CreatedAt), c.RequestedBy,
 				privacy.ExportTime(c.SentAt), privacy.ExportTime(c.CompletedAt))
 			if c.ErrorChain != "" {
-				v += "; " + ErrorSummary(c.ErrorChain)
+				v += "; " + errorChainText(c.ErrorChain)
 			}
 			recs = append(recs, privacy.ExportRecord{Name: "Command " + c.RequestType + " (" + c.ID + ")", Value: v})
 		}
@@ -179,6 +201,35 @@ func appendCommands(ctx context.Context, q store.Queries, d store.Device, withUs
 		}
 		page.After = cmds[len(cmds)-1].ID
 	}
+}
+
+// commandsOn selects the commands of a device an export lists by channel.
+type commandsOn struct {
+	everyChannel bool   // the device's own and every user channel's
+	userChannel  string // or this channel's ("": the device's own)
+}
+
+func (c commandsOn) selects(userChannel string) bool {
+	return c.everyChannel || userChannel == c.userChannel
+}
+
+// errorChainText is every entry of a stored error chain as the admin's view
+// of the command has it (domain, code and the description kept), not only
+// the first: the person sees what their employer sees.
+func errorChainText(chain string) string {
+	var entries []mdmproto.ErrorChainItem
+	if json.Unmarshal([]byte(chain), &entries) != nil || len(entries) == 0 {
+		return "the device reported an error"
+	}
+	parts := make([]string, 0, len(entries))
+	for _, e := range entries {
+		p := fmt.Sprintf("%s error %d", e.ErrorDomain, e.ErrorCode)
+		if msg := strings.TrimSpace(e.LocalizedDescription); msg != "" {
+			p += ": " + msg
+		}
+		parts = append(parts, p)
+	}
+	return "error: " + strings.Join(parts, "; caused by ")
 }
 
 func openOrClosed(checkedOut bool) string {

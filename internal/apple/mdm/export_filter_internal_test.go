@@ -1,6 +1,7 @@
 package mdm
 
 import (
+	"strings"
 	"testing"
 
 	"github.com/steward-mdm/steward/internal/privacy"
@@ -23,5 +24,21 @@ func TestAccountLookupsStayOutOfDeviceExports(t *testing.T) {
 		if got, want := othersAccountsLeftOut(opened, d), o.PersonallyOwned(); got != want {
 			t.Errorf("a user channel entry on a %s device kept: %v, want %v", o, got, want)
 		}
+	}
+}
+
+// TestExportShowsTheWholeErrorChain: a command's error in the export has
+// every entry the admin's view of it has, not only the first.
+func TestExportShowsTheWholeErrorChain(t *testing.T) {
+	chain := `[{"ErrorDomain":"MCProfileErrorDomain","ErrorCode":1009,"LocalizedDescription":"The profile could not be installed."},` +
+		`{"ErrorDomain":"MCInstallationErrorDomain","ErrorCode":4001}]`
+	got := errorChainText(chain)
+	for _, want := range []string{"MCProfileErrorDomain error 1009: The profile could not be installed.", "caused by MCInstallationErrorDomain error 4001"} {
+		if !strings.Contains(got, want) {
+			t.Errorf("%q lacks %q", got, want)
+		}
+	}
+	if got := errorChainText("not json"); got != "the device reported an error" {
+		t.Errorf("an unreadable chain: %q", got)
 	}
 }
