@@ -51,10 +51,10 @@ func (s *Server) deviceRoutes() []Route {
 		{Method: "POST", Path: t + "/groups/{group}/members", Access: needs("device.manage"), Tag: tagGroups, Summary: "Add and remove devices of a static group", In: MembersRequest{}, Out: MembersView{}, Handle: s.changeMembers},
 		{Method: "POST", Path: t + "/groups/{group}/refresh", Access: needs("device.manage"), Tag: tagGroups, Summary: "Re-evaluate a dynamic group now", Out: device.RefreshResult{}, Handle: s.refreshGroup},
 
-		{Method: "POST", Path: t + "/profiles", Access: needs("device.manage"), Tag: tagProfiles, Summary: "Create a configuration profile from a definition or an uploaded .mobileconfig", In: device.ProfileInput{}, Out: ProfileView{}, Status: http.StatusCreated, Handle: s.createProfile},
+		{Method: "POST", Path: t + "/profiles", Access: needs("device.manage"), Tag: tagProfiles, Summary: "Create a configuration profile from a definition or an uploaded .mobileconfig", In: device.ProfileInput{}, MaxBody: MaxProfileBodyBytes, Out: ProfileView{}, Status: http.StatusCreated, Handle: s.createProfile},
 		{Method: "GET", Path: t + "/profiles", Access: needs("device.read"), Tag: tagProfiles, Summary: "List profiles (secrets never shown)", Query: pageQuery, Out: List[ProfileView]{}, Handle: s.listProfiles},
 		{Method: "GET", Path: t + "/profiles/{profile}", Access: needs("device.read"), Tag: tagProfiles, Summary: "A profile, its groups; secrets shown as set or not", Out: ProfileView{}, Handle: s.getProfile},
-		{Method: "PUT", Path: t + "/profiles/{profile}", Access: needs("device.manage"), Tag: tagProfiles, Summary: "Replace a profile's content; devices get the new version", In: device.ProfileInput{}, Out: ProfileView{}, Handle: s.updateProfile},
+		{Method: "PUT", Path: t + "/profiles/{profile}", Access: needs("device.manage"), Tag: tagProfiles, Summary: "Replace a profile's content; devices get the new version", In: device.ProfileInput{}, MaxBody: MaxProfileBodyBytes, Out: ProfileView{}, Handle: s.updateProfile},
 		{Method: "DELETE", Path: t + "/profiles/{profile}", Access: needs("device.manage"), Tag: tagProfiles, Summary: "Remove a profile from every device and delete it", Handle: s.deleteProfile},
 		{Method: "PUT", Path: t + "/profiles/{profile}/groups/{group}", Access: needs("device.manage"), Tag: tagProfiles, Summary: "Assign a profile to a group", Handle: s.assignProfile},
 		{Method: "DELETE", Path: t + "/profiles/{profile}/groups/{group}", Access: needs("device.manage"), Tag: tagProfiles, Summary: "Stop assigning a profile to a group", Handle: s.unassignProfile},

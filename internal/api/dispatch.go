@@ -23,7 +23,7 @@ var (
 // the handler and write its result.
 func (s *Server) dispatch(rt Route) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		c := &Call{W: w, R: r, srv: s}
+		c := &Call{W: w, R: r, srv: s, maxBody: rt.bodyLimit()}
 		ip := s.clientIP(r)
 		c.Actor = iam.Actor{Type: store.ActorAnonymous, SourceIP: ip, RequestID: requestID(r.Context()), UserAgent: r.UserAgent()}
 		if err := s.admit(rt, c, ip); err != nil {

@@ -12,12 +12,19 @@ import (
 	"strings"
 
 	"github.com/steward-mdm/steward/internal/apperr"
+	"github.com/steward-mdm/steward/internal/apple/payloads"
 	"github.com/steward-mdm/steward/internal/store"
 )
 
 // MaxBodyBytes is the documented limit on a request body. Admin requests are
 // small; anything bigger is a mistake or an attack.
 const MaxBodyBytes = 64 << 10
+
+// MaxProfileBodyBytes is the body limit of the routes that create and
+// replace profiles: room for a custom profile of the largest accepted size,
+// base64 in JSON, or a definition of the largest accepted size (icons and
+// PKCS#12 files are base64 inside it), with the rest of the request.
+const MaxProfileBodyBytes = (payloads.MaxCustomProfileSize+2)/3*4 + MaxBodyBytes
 
 // ErrorBody is the one error shape every route answers with.
 type ErrorBody struct {
@@ -62,17 +69,18 @@ func writeError(w http.ResponseWriter, r *http.Request, log *slog.Logger, err er
 }
 
 // decodeJSON reads exactly one JSON object into v: the content type must be
-// JSON, unknown fields and trailing data are refused, the size is bounded.
-func decodeJSON(r *http.Request, v any) error {
+// JSON, unknown fields and trailing data are refused, the size is at most
+// limit bytes.
+func decodeJSON(r *http.Request, v any, limit int64) error {
 	ct := r.Header.Get("Content-Type")
 	if mt, _, err := mime.ParseMediaType(ct); err != nil || mt != "application/json" {
 		return apperr.New(apperr.KindUnsupportedType, "send the body as application/json")
 	}
-	body, err := io.ReadAll(http.MaxBytesReader(nil, r.Body, MaxBodyBytes))
+	body, err := io.ReadAll(http.MaxBytesReader(nil, r.Body, limit))
 	if err != nil {
 		var tooBig *http.MaxBytesError
 		if errors.As(err, &tooBig) {
-			return apperr.New(apperr.KindTooLarge, "the body is larger than %d bytes", MaxBodyBytes)
+			return apperr.New(apperr.KindTooLarge, "the body is larger than %d bytes", limit)
 		}
 		return apperr.Invalid("the body could not be read")
 	}

@@ -74,6 +74,7 @@ type Route struct {
 	Out         any // response body prototype, nil for 204
 	Query       []QueryParam
 	Status      int    // success status; 200 when zero
+	MaxBody     int64  // request body limit; MaxBodyBytes when zero
 	Produces    string // response media type when not JSON
 	Handle      func(*Call) (any, error)
 }
@@ -90,6 +91,13 @@ func (rt Route) PathParams() []string {
 		}
 	}
 	return out
+}
+
+func (rt Route) bodyLimit() int64 {
+	if rt.MaxBody > 0 {
+		return rt.MaxBody
+	}
+	return MaxBodyBytes
 }
 
 func (rt Route) successStatus() int {
@@ -114,12 +122,13 @@ type Call struct {
 	Tenant string // the {tenant} path value, already authorised
 	Actor  iam.Actor
 	// Portal is the employee's token on portal routes.
-	Portal *store.PortalToken
-	srv    *Server
+	Portal  *store.PortalToken
+	srv     *Server
+	maxBody int64 // the route's body limit
 }
 
 // Decode reads the JSON body strictly into v.
-func (c *Call) Decode(v any) error { return decodeJSON(c.R, v) }
+func (c *Call) Decode(v any) error { return decodeJSON(c.R, v, c.maxBody) }
 
 // Path returns a path parameter.
 func (c *Call) Path(name string) string { return c.R.PathValue(name) }

@@ -9,11 +9,13 @@ import (
 
 	"github.com/google/uuid"
 	"howett.net/plist"
+
+	"github.com/steward-mdm/steward/internal/apperr"
 )
 
-// ErrSecretsMissing is returned by Build for a definition whose secrets are
-// withheld (split out or redacted); restore them with WithSecrets or
-// MergeSecrets first.
+// ErrSecretsMissing is wrapped by Build's error for a definition whose
+// secrets are withheld (split out or redacted); restore them with
+// WithSecrets or MergeSecrets first.
 var ErrSecretsMissing = errors.New("profile definition has withheld secrets")
 
 // uuidNamespace scopes Steward's name-based (version 5) payload UUIDs so they
@@ -30,16 +32,23 @@ func (b *builder) certificateUUID(ref string) string { return b.uuidByID[ref] }
 // Build encodes d as an unsigned .mobileconfig (XML property list). The
 // output depends only on d: the same definition always gives the same bytes,
 // and any change to its public content changes the PayloadUUIDs (secret
-// values do not; see the package comment). Build returns d.Validate's error
-// for an invalid definition and an error wrapping ErrSecretsMissing when a
-// secret is withheld.
+// values do not; see the package comment). Build returns Validate's error
+// for an invalid definition, except that it does not open PKCS#12 files:
+// their password and dates are checked on the admin's input (ParseDefinition,
+// MergeSecrets), and opening one is slow by design. When a secret is
+// withheld it returns an apperr invalid_request error naming the field and
+// wrapping ErrSecretsMissing.
 func (d Definition) Build() ([]byte, error) {
-	if err := d.Validate(); err != nil {
+	if err := d.validate(false); err != nil {
 		return nil, err
 	}
 	for _, ref := range d.secretRefs() {
 		if ref.secret.Withheld() {
-			return nil, fmt.Errorf("build profile: %w: %s", ErrSecretsMissing, ref.key)
+			// A {"set":true} marker keeps a stored value only on update; on
+			// create (say, from a copied definition) there is none.
+			return nil, apperr.Wrap(apperr.KindInvalid, ErrSecretsMissing,
+				`%s: no stored secret to keep; enter the secret ({"set":true} keeps one only when updating a profile that has it)`, ref.key).
+				With("field", ref.key)
 		}
 	}
 	b := &builder{uuidByID: map[string]string{}}
@@ -73,14 +82,18 @@ func (d Definition) Build() ([]byte, error) {
 		return nil, err
 	}
 	top := map[string]any{
-		"PayloadType":              "Configuration",
-		"PayloadVersion":           1,
-		"PayloadIdentifier":        d.Identifier,
-		"PayloadUUID":              profileUUID,
-		"PayloadDisplayName":       d.Name,
-		"PayloadScope":             d.scope(),
-		"PayloadRemovalDisallowed": d.RemovalDisallowed,
-		"PayloadContent":           content,
+		"PayloadType":        "Configuration",
+		"PayloadVersion":     1,
+		"PayloadIdentifier":  d.Identifier,
+		"PayloadUUID":        profileUUID,
+		"PayloadDisplayName": d.Name,
+		"PayloadScope":       d.scope(),
+		"PayloadContent":     content,
+	}
+	// Written only when true: a User Enrollment refuses the key altogether
+	// (mdm/profiles/TopLevel.yaml), and false is its default.
+	if d.RemovalDisallowed {
+		top["PayloadRemovalDisallowed"] = true
 	}
 	if d.Description != "" {
 		top["PayloadDescription"] = d.Description

@@ -6,6 +6,8 @@ import (
 	"reflect"
 	"regexp"
 	"testing"
+
+	"github.com/steward-mdm/steward/internal/apperr"
 )
 
 func TestBuildEmitsAppleKeys(t *testing.T) {
@@ -18,9 +20,12 @@ func TestBuildEmitsAppleKeys(t *testing.T) {
 	wantTop := map[string]any{
 		"PayloadType": "Configuration", "PayloadVersion": uint64(1), "PayloadIdentifier": "com.example.corp",
 		"PayloadDisplayName": "Corporate", "PayloadDescription": "Network and mail", "PayloadOrganization": "Example Ltd",
-		"PayloadScope": "System", "PayloadRemovalDisallowed": false,
+		"PayloadScope": "System",
 	}
 	assertKeys(t, "profile", top, wantTop)
+	if _, ok := top["PayloadRemovalDisallowed"]; ok {
+		t.Error("PayloadRemovalDisallowed written while false; a User Enrollment refuses the key")
+	}
 
 	payloads := payloadsOf(t, top)
 	if len(payloads) != len(d.Payloads) {
@@ -185,8 +190,14 @@ func TestBuildIsDeterministic(t *testing.T) {
 
 func TestBuildRefusesWithheldSecrets(t *testing.T) {
 	public, _ := mustParse(t, fullDefinition(t)).SplitSecrets()
-	if _, err := public.Build(); !errors.Is(err, ErrSecretsMissing) {
+	_, err := public.Build()
+	if !errors.Is(err, ErrSecretsMissing) {
 		t.Fatalf("Build of split definition: err = %v, want ErrSecretsMissing", err)
+	}
+	// A copied (redacted) definition is the admin's input: a 400 naming the
+	// field, not an internal error.
+	if e := apperr.As(err); e.Kind != apperr.KindInvalid || e.Details["field"] != "payloads[0].scep.challenge" {
+		t.Errorf("err = %v (details %v), want invalid_request naming payloads[0].scep.challenge", err, e.Details)
 	}
 }
 

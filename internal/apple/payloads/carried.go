@@ -80,9 +80,11 @@ func certificatesIn(data []byte) []*x509.Certificate {
 }
 
 // identityCertificates opens a PKCS#12 identity with password and returns
-// its certificate, then its chain; nothing when it does not open.
+// its certificate, then its chain; nothing when it does not open, or would
+// take more key-derivation iterations than admin input may ask for (this
+// runs for device reports, inside transactions).
 func identityCertificates(p12 []byte, password string) []*x509.Certificate {
-	if len(p12) == 0 {
+	if len(p12) == 0 || checkPKCS12Iterations(p12) != nil {
 		return nil
 	}
 	_, cert, chain, err := pkcs12.DecodeChain(p12, password)

@@ -118,27 +118,43 @@ type PKCS12 struct {
 // now is the clock for certificate expiry checks.
 var now = time.Now
 
-func (p *PKCS12) validate(_ *validator, path string) error {
+func (p *PKCS12) validate(v *validator, path string) error {
 	if err := checkText(path+".file_name", p.FileName, maxNameLength, false); err != nil {
 		return err
 	}
 	if !p.Data.IsSet() {
 		return fieldErr(path+".data", "is required: the base64 .p12 file")
 	}
-	if p.Data.Withheld() || p.Password.Withheld() {
-		return nil // checked when the values were first given
+	if p.Data.Withheld() {
+		return nil // checked when the file was given
 	}
-	if len(p.Data.Reveal()) > maxPKCS12Size {
+	data := p.Data.Reveal()
+	if len(data) > maxPKCS12Size {
 		return fieldErr(path+".data", "is larger than %d KiB; a single identity is far smaller", maxPKCS12Size>>10)
 	}
-	_, cert, _, err := pkcs12.DecodeChain(p.Data.Reveal(), string(p.Password.Reveal()))
+	var tooMany *tooManyIterationsError
+	switch err := checkPKCS12Iterations(data); {
+	case errors.As(err, &tooMany):
+		return fieldErr(path+".data", "%s; at most %d are accepted: export the identity again with your tool's default settings",
+			tooMany, maxPKCS12Iterations)
+	case err != nil:
+		return errNotIdentity(path)
+	}
+	if p.Password.Withheld() || !v.openIdentities {
+		return nil
+	}
+	_, cert, _, err := pkcs12.DecodeChain(data, string(p.Password.Reveal()))
 	switch {
 	case errors.Is(err, pkcs12.ErrIncorrectPassword):
 		return fieldErr(path+".password", "does not open the PKCS#12 file; check the password")
 	case err != nil:
-		return fieldErr(path+".data", "is not a PKCS#12 file holding one certificate and its private key; export the identity again as .p12")
+		return errNotIdentity(path)
 	}
 	return checkCertificateDates(path+".data", cert)
+}
+
+func errNotIdentity(path string) error {
+	return fieldErr(path+".data", "is not a PKCS#12 file holding one certificate and its private key; export the identity again as .p12")
 }
 
 func checkCertificateDates(path string, cert *x509.Certificate) error {
@@ -167,6 +183,7 @@ func (p *PKCS12) content(*builder) (map[string]any, error) {
 }
 
 func (p *PKCS12) secrets() []namedSecret {
-	// The identity stays on the device, so there is nothing to redirect.
+	// The identity stays on the device, so there is nothing to redirect;
+	// the file and its password are kept together (keepIdentitiesWhole).
 	return []namedSecret{{"data", &p.Data.Secret, ""}, {"password", &p.Password, ""}}
 }

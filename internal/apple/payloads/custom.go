@@ -2,6 +2,7 @@ package payloads
 
 import (
 	"bytes"
+	"encoding/xml"
 	"errors"
 	"fmt"
 	"strings"
@@ -27,10 +28,6 @@ type CustomProfile struct {
 	DisplayName  string   // PayloadDisplayName, may be empty
 	PayloadTypes []string // PayloadType of each payload, in order
 	Signed       bool     // the upload was a CMS SignedData with an intact signature
-	// HasSecrets reports a password, shared secret, challenge or PKCS#12
-	// identity anywhere in the profile: the caller must store the whole
-	// profile encrypted.
-	HasSecrets bool
 }
 
 // refusedPayloadTypes would let a profile take over or replace device
@@ -128,22 +125,14 @@ func ValidateCustom(mobileconfig []byte, reservedIdentifiers ...string) (CustomP
 		}
 		seenIDs[id], seenUUIDs[uid] = true, true
 		prof.PayloadTypes = append(prof.PayloadTypes, typ)
-		// A PKCS#12 payload, or an Exchange account's embedded identity,
-		// carries a private key.
-		if cert, _ := p["Certificate"].([]byte); typ == "com.apple.security.pkcs12" ||
-			typ == "com.apple.eas.account" && len(cert) > 0 {
-			prof.HasSecrets = true
-		}
 	}
 	if len(prof.PayloadTypes) == 0 {
 		return CustomProfile{}, apperr.Invalid("profile: PayloadContent holds no payloads")
 	}
 	nodes := 0
-	secret, err := containsSecret(top, &nodes)
-	if err != nil {
+	if err := countValues(top, &nodes); err != nil {
 		return CustomProfile{}, err
 	}
-	prof.HasSecrets = prof.HasSecrets || secret
 	return prof, nil
 }
 
@@ -211,7 +200,7 @@ func decodeProfile(content []byte) (top map[string]any, err error) {
 	switch {
 	case bytes.HasPrefix(body, []byte("bplist")):
 	case bytes.HasPrefix(body, []byte("<")):
-		if xmlNestingDepth(body) > maxXMLDepth {
+		if xmlNestingDepth(body, maxXMLDepth) > maxXMLDepth {
 			return nil, apperr.Invalid("profile nests deeper than %d levels; it is too complex to accept", maxXMLDepth)
 		}
 	default:
@@ -230,34 +219,36 @@ func decodeProfile(content []byte) (top map[string]any, err error) {
 	return top, nil
 }
 
-// xmlNestingDepth is the deepest <array>/<dict> nesting in an XML plist. It
-// is a byte scan, not a parser: it only has to be no lower than what the
-// decoder will build, and tags hidden in comments only make it higher.
-func xmlNestingDepth(b []byte) int {
+// xmlNestingDepth is the deepest <array>/<dict> nesting in an XML plist,
+// counted up to limit+1. It reads the tokens with the decoder the plist
+// library uses, so text hidden in comments, CDATA sections and directives
+// counts for nothing, as it does for the library; a document the tokenizer
+// refuses the library refuses too, and the depth up to that point is what
+// it would have built.
+func xmlNestingDepth(b []byte, limit int) int {
+	dec := xml.NewDecoder(bytes.NewReader(b))
 	depth, deepest := 0, 0
-	for i := bytes.IndexByte(b, '<'); i >= 0; {
-		rest := b[i+1:]
-		closing := bytes.HasPrefix(rest, []byte("/"))
-		name := bytes.TrimPrefix(rest, []byte("/"))
-		if bytes.HasPrefix(name, []byte("array")) || bytes.HasPrefix(name, []byte("dict")) {
-			end := bytes.IndexByte(name, '>')
-			selfClosing := end > 0 && name[end-1] == '/'
-			switch {
-			case closing:
-				depth--
-			case !selfClosing:
+	for deepest <= limit {
+		tok, err := dec.Token()
+		if err != nil {
+			break
+		}
+		switch t := tok.(type) {
+		case xml.StartElement:
+			if isContainer(t.Name) {
 				depth++
 				deepest = max(deepest, depth)
 			}
+		case xml.EndElement:
+			if isContainer(t.Name) {
+				depth--
+			}
 		}
-		next := bytes.IndexByte(rest, '<')
-		if next < 0 {
-			break
-		}
-		i += 1 + next
 	}
 	return deepest
 }
+
+func isContainer(name xml.Name) bool { return name.Local == "array" || name.Local == "dict" }
 
 // checkCommonKeys requires the keys every payload (and the profile) has.
 func checkCommonKeys(p map[string]any, where string) error {
@@ -272,45 +263,31 @@ func checkCommonKeys(p map[string]any, where string) error {
 	return nil
 }
 
-// secretKeys are payload keys that hold credentials in Apple's payloads.
-var secretKeys = map[string]bool{
-	"Password": true, "UserPassword": true, "SharedSecret": true, "Challenge": true,
-	"IncomingPassword": true, "OutgoingPassword": true, "AuthPassword": true,
-	"ProxyPassword": true, "CertificatePassword": true, "PPK": true,
-}
-
-// containsSecret walks v looking for a non-empty secret key, counting nodes
-// against maxPlistNodes.
-func containsSecret(v any, nodes *int) (bool, error) {
+// countValues counts the values of v into nodes and fails once they pass
+// maxPlistNodes; an XML plist is not measured before decoding.
+func countValues(v any, nodes *int) error {
 	*nodes++
 	if *nodes > maxPlistNodes {
-		return false, apperr.Invalid("profile has more than %d values; it is too complex to accept", maxPlistNodes)
+		return apperr.Invalid("profile has more than %d values; it is too complex to accept", maxPlistNodes)
 	}
-	found := false
 	switch t := v.(type) {
 	case map[string]any:
-		for k, child := range t {
-			if secretKeys[k] && !isEmptyValue(child) {
-				found = true
+		for _, child := range t {
+			if err := countValues(child, nodes); err != nil {
+				return err
 			}
-			f, err := containsSecret(child, nodes)
-			if err != nil {
-				return false, err
-			}
-			found = found || f
 		}
 	case []any:
 		for _, child := range t {
-			f, err := containsSecret(child, nodes)
-			if err != nil {
-				return false, err
+			if err := countValues(child, nodes); err != nil {
+				return err
 			}
-			found = found || f
 		}
 	}
-	return found, nil
+	return nil
 }
 
+// isEmptyValue reports an absent value or an empty string or data.
 func isEmptyValue(v any) bool {
 	switch t := v.(type) {
 	case string:

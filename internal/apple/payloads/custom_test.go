@@ -80,13 +80,13 @@ func TestValidateCustomAccepts(t *testing.T) {
 		{"xml", xmlPlain, CustomProfile{Identifier: "com.example.custom", DisplayName: "Custom", PayloadTypes: []string{"com.apple.applicationaccess"}}},
 		{"binary with secret", customProfile(t, plist.BinaryFormat, restrictionsPayload, wifiWithPassword), CustomProfile{
 			Identifier: "com.example.custom", DisplayName: "Custom",
-			PayloadTypes: []string{"com.apple.applicationaccess", "com.apple.wifi.managed"}, HasSecrets: true,
+			PayloadTypes: []string{"com.apple.applicationaccess", "com.apple.wifi.managed"},
 		}},
 		{"signed", sign(t, xmlPlain, false), CustomProfile{
 			Identifier: "com.example.custom", DisplayName: "Custom", PayloadTypes: []string{"com.apple.applicationaccess"}, Signed: true,
 		}},
 		{"steward build", built, CustomProfile{
-			Identifier: "com.example.corp", DisplayName: "Corporate", HasSecrets: true,
+			Identifier: "com.example.corp", DisplayName: "Corporate",
 			PayloadTypes: []string{
 				"com.apple.security.scep", "com.apple.wifi.managed", "com.apple.wifi.managed", "com.apple.security.pkcs12",
 				"com.apple.vpn.managed", "com.apple.vpn.managed", "com.apple.eas.account", "com.apple.mail.managed",
@@ -220,9 +220,27 @@ func TestValidateCustomBoundsExpansion(t *testing.T) {
 	if !apperr.IsKind(err, apperr.KindInvalid) || !strings.Contains(err.Error(), "too complex") {
 		t.Fatalf("err = %v", err)
 	}
-	cycle := binaryPlist(2, func(k int) []byte { return []byte{0xA1, byte(1 - k)} })
-	if _, err := ValidateCustom(cycle); !apperr.IsKind(err, apperr.KindInvalid) {
-		t.Fatalf("cyclic plist: err = %v", err)
+}
+
+// TestValidateCustomDepthIgnoresHiddenTags: closing tags in a comment, a
+// CDATA section or a directive are no closing tags to the decoder, so they
+// must not hide nesting from the depth guard.
+func TestValidateCustomDepthIgnoresHiddenTags(t *testing.T) {
+	const deep = 40_000
+	closes := strings.Repeat("</dict>", deep)
+	for name, hidden := range map[string]string{
+		"comment":   "<!--" + closes + "-->",
+		"cdata":     "<![CDATA[" + closes + "]]>",
+		"directive": "<!DOCTYPE plist [" + closes + "]>",
+	} {
+		t.Run(name, func(t *testing.T) {
+			doc := `<?xml version="1.0" encoding="UTF-8"?>` + hidden + `<plist version="1.0"><dict><key>PayloadContent</key>` +
+				strings.Repeat("<array>", deep) + strings.Repeat("</array>", deep) + `</dict></plist>`
+			_, err := ValidateCustom([]byte(doc))
+			if !apperr.IsKind(err, apperr.KindInvalid) || !strings.Contains(err.Error(), "nests deeper") {
+				t.Fatalf("a profile nested %d deep: err = %v, want the depth guard", deep, err)
+			}
+		})
 	}
 }
 

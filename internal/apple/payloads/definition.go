@@ -189,8 +189,12 @@ func describeJSONError(err error) string {
 // Validate checks every field of d and the references between payloads. It
 // returns an apperr invalid_request error naming the field at fault.
 // Withheld secrets count as set; PKCS#12 files are opened and checked only
-// when their data is present.
-func (d Definition) Validate() error {
+// when their data and password are present.
+func (d Definition) Validate() error { return d.validate(true) }
+
+// validate is Validate; with openIdentities false it checks PKCS#12 files
+// without opening them (see validator.openIdentities).
+func (d Definition) validate(openIdentities bool) error {
 	if err := checkText("name", d.Name, maxNameLength, true); err != nil {
 		return err
 	}
@@ -212,7 +216,7 @@ func (d Definition) Validate() error {
 	if len(d.Payloads) > MaxPayloads {
 		return fieldErr("payloads", "at most %d payloads fit in one profile; split it into several profiles", MaxPayloads)
 	}
-	v := &validator{ids: map[string]bool{}, certificates: map[string]PayloadKind{}}
+	v := &validator{ids: map[string]bool{}, certificates: map[string]PayloadKind{}, openIdentities: openIdentities}
 	for i := range d.Payloads {
 		p := &d.Payloads[i]
 		if p.ID == "" {
@@ -265,6 +269,10 @@ func (p *Payload) validate(v *validator, path string) error {
 type validator struct {
 	ids          map[string]bool
 	certificates map[string]PayloadKind // payload id -> scep or pkcs12
+	// openIdentities decodes PKCS#12 files to check their password and
+	// certificate dates. Decoding runs the file's key derivation, slow by
+	// design, so Build leaves it to the validation of the admin's input.
+	openIdentities bool
 }
 
 // certificateRef checks that ref names a SCEP or PKCS#12 payload.

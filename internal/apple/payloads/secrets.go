@@ -151,8 +151,13 @@ func (d Definition) Redacted() Definition {
 // reordered payload cannot pick up another's secret, and an admin who cannot
 // read a secret cannot redirect it to a server they control. Otherwise, or
 // when stored has no value to keep, MergeSecrets returns an apperr
-// invalid_request error asking for the secret. The result is validated.
+// invalid_request error asking for the secret. A PKCS#12 file and its
+// password are kept together or not at all (see keepIdentitiesWhole). The
+// result is validated.
 func MergeSecrets(updated, stored Definition) (Definition, error) {
+	if err := keepIdentitiesWhole(updated, stored); err != nil {
+		return Definition{}, err
+	}
 	out := updated.clone()
 	storedRefs := map[string]secretRef{}
 	for _, ref := range stored.secretRefs() {
@@ -173,4 +178,28 @@ func MergeSecrets(updated, stored Definition) (Definition, error) {
 		return Definition{}, err
 	}
 	return out, nil
+}
+
+// keepIdentitiesWhole refuses an update that keeps half of a PKCS#12
+// identity. Validation opens the file with the password, so keeping the
+// stored password with a new file would tell an admin who cannot read it
+// whether it opens a file of theirs, and keeping the stored file with a new
+// password whether their guess is right.
+func keepIdentitiesWhole(updated, stored Definition) error {
+	for i, p := range updated.Payloads {
+		id := p.PKCS12
+		if id == nil || id.Data.Withheld() == id.Password.Withheld() {
+			continue
+		}
+		path := fmt.Sprintf("payloads[%d].pkcs12", i)
+		if id.Password.Withheld() {
+			return fieldErr(path+".password", "enter the new PKCS#12 file's password; the stored password is kept only with the stored file")
+		}
+		if id.Password.IsZero() && i < len(stored.Payloads) && stored.Payloads[i].PKCS12 != nil &&
+			stored.Payloads[i].PKCS12.Password.IsZero() {
+			continue // the stored file never had a password
+		}
+		return fieldErr(path+".data", `the stored PKCS#12 file is kept only with its stored password: keep both ({"set":true}) or upload the file again with its password`)
+	}
+	return nil
 }

@@ -2,11 +2,13 @@ package payloads
 
 import (
 	"bytes"
+	"encoding/base64"
 	"encoding/json"
 	"reflect"
 	"sort"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/steward-mdm/steward/internal/apperr"
 )
@@ -174,6 +176,41 @@ func TestRedactedAndMergeSecrets(t *testing.T) {
 		}), stored)
 		if !apperr.IsKind(err, apperr.KindInvalid) || !strings.Contains(err.Error(), "payloads[7].mail.incoming.password") {
 			t.Fatalf("err = %v", err)
+		}
+	})
+	// An admin who cannot read the identity's secrets must not learn
+	// whether the stored password opens a file of theirs, or whether a
+	// password they guess opens the stored file: both guesses below are right.
+	t.Run("new PKCS#12 file must come with its password", func(t *testing.T) {
+		own := base64.StdEncoding.EncodeToString(newP12(t, "p12-pass", time.Now().Add(time.Hour)))
+		_, err := MergeSecrets(edit(func(m map[string]any) {
+			setPath(m, []any{"payloads", 3, "pkcs12", "data"}, own)
+		}), stored)
+		if !apperr.IsKind(err, apperr.KindInvalid) || !strings.Contains(err.Error(), "payloads[3].pkcs12.password") {
+			t.Fatalf("err = %v", err)
+		}
+	})
+	t.Run("new PKCS#12 password must come with its file", func(t *testing.T) {
+		for name, password := range map[string]any{"guessed": "p12-pass", "removed": nil} {
+			_, err := MergeSecrets(edit(func(m map[string]any) {
+				setPath(m, []any{"payloads", 3, "pkcs12", "password"}, password)
+			}), stored)
+			if !apperr.IsKind(err, apperr.KindInvalid) || !strings.Contains(err.Error(), "payloads[3].pkcs12.data") {
+				t.Errorf("%s password: err = %v", name, err)
+			}
+		}
+	})
+	t.Run("new PKCS#12 file and password replace both", func(t *testing.T) {
+		own := base64.StdEncoding.EncodeToString(newP12(t, "own-pass", time.Now().Add(time.Hour)))
+		merged, err := MergeSecrets(edit(func(m map[string]any) {
+			setPath(m, []any{"payloads", 3, "pkcs12", "data"}, own)
+			setPath(m, []any{"payloads", 3, "pkcs12", "password"}, "own-pass")
+		}), stored)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := string(merged.Payloads[3].PKCS12.Password.Reveal()); got != "own-pass" {
+			t.Errorf("password = %q", got)
 		}
 	})
 	t.Run("marker without stored value", func(t *testing.T) {
