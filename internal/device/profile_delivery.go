@@ -41,7 +41,7 @@ func settled(h store.DeviceProfile, cp store.ConfigProfile) bool {
 // attempts counts the sends of this version that failed before (the
 // hourly retry's), which a send carries on to its answer.
 func (s *Service) installOn(ctx context.Context, q store.Queries, cp store.ConfigProfile, fit *deviceFit, prev *store.DeviceProfile,
-	built map[string][]byte, attempts int) error {
+	attempts int) error {
 	d := fit.d
 	held := prev != nil && prev.OnDevice()
 	state := store.DeviceProfile{TenantID: d.TenantID, DeviceID: d.ID, ProfileID: cp.ID, Digest: cp.Digest, UpdatedAt: s.clock()}
@@ -68,23 +68,24 @@ func (s *Service) installOn(ctx context.Context, q store.Queries, cp store.Confi
 		}
 		return q.DeviceProfiles().Put(ctx, state)
 	}
-	payload, ok := built[cp.ID]
-	if !ok {
-		var err error
-		if payload, err = s.mobileconfig(cp); apperr.IsKind(err, apperr.KindInvalid) {
-			// A definition stored before a check was added: it loads, but
-			// goes to no device until an admin completes it.
-			state.Status, state.Error = store.ProfileFailed, "not installed: the profile does not pass Steward's checks any more ("+
-				apperr.As(err).Message+"); edit the profile to fix it"
-			return q.DeviceProfiles().Put(ctx, state)
-		} else if err != nil {
-			return err
-		}
-		built[cp.ID] = payload
+	payload, err := fit.contents.mobileconfig(cp)
+	if apperr.IsKind(err, apperr.KindInvalid) {
+		// A definition stored before a check was added: it loads, but
+		// goes to no device until an admin completes it.
+		state.Status, state.Error = store.ProfileFailed, "not installed: the profile does not pass Steward's checks any more ("+
+			apperr.As(err).Message+"); edit the profile to fix it"
+		return q.DeviceProfiles().Put(ctx, state)
+	} else if err != nil {
+		return err
 	}
+	refusal, err := fit.contents.personalRefusal(cp)
+	if err != nil && !apperr.IsKind(err, apperr.KindInvalid) {
+		return err
+	}
+	reviewed := err == nil && refusal == "" // the mdm gate's own check on personally owned devices
 	state.Attempts = attempts
 	cmds, err := s.mdm.EnqueueIn(ctx, q, d, []mdmproto.Request{mdmproto.InstallProfile{Payload: payload,
-		ReviewedForPersonal: ForPersonal(cp.PayloadTypes)}}, "profile "+cp.Identifier+" assigned", profileActor)
+		ReviewedForPersonal: reviewed}}, "profile "+cp.Identifier+" assigned", profileActor)
 	if err != nil {
 		return s.notQueued(ctx, q, state, err)
 	}
@@ -172,17 +173,99 @@ func (s *Service) notQueued(ctx context.Context, q store.Queries, state store.De
 // supervised.
 const supervisedField = "os.supervised"
 
+// sharedIPadField is the inventory field that says whether an iPad is in
+// Shared iPad mode (IsMultiUser).
+const sharedIPadField = "os.shared_ipad"
+
+// notForPersonal is why a personally owned device does not take a profile
+// holding a payload type not reviewed for them.
+const notForPersonal = "the profile holds payloads not allowed on personally owned devices"
+
+// profileContents reads, once per reconciliation pass, what each profile's
+// content decides: the bytes a device installs, and what keeps a
+// personally owned device or a Shared iPad from taking it. Reading a
+// profile decrypts it (and builds a built one), so each is read once.
+type profileContents struct {
+	s             *Service
+	mobileconfigs map[string][]byte
+	personal      map[string]string // profile ID: why personally owned devices do not take it, "" when they do
+	sharedIPad    map[string]string // profile ID: why a Shared iPad does not take it, "" when it does
+}
+
+func newProfileContents(s *Service) *profileContents {
+	return &profileContents{s: s, mobileconfigs: map[string][]byte{}, personal: map[string]string{}, sharedIPad: map[string]string{}}
+}
+
+func (c *profileContents) mobileconfig(cp store.ConfigProfile) ([]byte, error) {
+	if payload, ok := c.mobileconfigs[cp.ID]; ok {
+		return payload, nil
+	}
+	payload, err := c.s.mobileconfig(cp)
+	if err != nil {
+		return nil, err
+	}
+	c.mobileconfigs[cp.ID] = payload
+	return payload, nil
+}
+
+// personalRefusal says why a personally owned device does not take cp: a
+// payload type not reviewed for them, or a key inside that would route or
+// watch the employee's own traffic (a proxy, an always-on VPN); "" when it
+// takes it. The keys are read from the content itself, an upload's or a
+// definition's, so profiles stored before this check are held to it too.
+func (c *profileContents) personalRefusal(cp store.ConfigProfile) (string, error) {
+	if why, ok := c.personal[cp.ID]; ok {
+		return why, nil
+	}
+	why := notForPersonal
+	if ForPersonal(cp.PayloadTypes) {
+		payload, err := c.mobileconfig(cp)
+		if err != nil {
+			return "", err
+		}
+		if why, err = payloads.PersonalRefusal(payload); err != nil {
+			return "", err
+		}
+	}
+	c.personal[cp.ID] = why
+	return why, nil
+}
+
+// sharedIPadRefusal says why an iPad in Shared iPad mode does not take cp;
+// "" when it does.
+func (c *profileContents) sharedIPadRefusal(cp store.ConfigProfile) (string, error) {
+	if why, ok := c.sharedIPad[cp.ID]; ok {
+		return why, nil
+	}
+	payload, err := c.mobileconfig(cp)
+	if err != nil {
+		return "", err
+	}
+	why, err := payloads.SharedIPadUnavailable(payload)
+	if err != nil {
+		return "", err
+	}
+	c.sharedIPad[cp.ID] = why
+	return why, nil
+}
+
 // deviceFit decides which profiles one device takes. It reads the
 // device's supervision once, when a profile first depends on it, and, if
-// that is unknown, the collection policy (readSupervision).
+// that is unknown, the collection policy (readSupervision); an iPad's
+// Shared iPad mode once, when a profile is first decided.
 type deviceFit struct {
 	d           store.Device
 	target      payloads.Target
+	contents    *profileContents
 	supervision mdm.Supervision
 	read        bool
 	// supervisionDropped: the policy the gate applies to the device drops
 	// supervision, so no report will bring it.
 	supervisionDropped bool
+	// sharedIPad: the iPad's last report said it is in Shared iPad mode;
+	// none yet counts as not, like the commands' rules (a refused install
+	// is decided again by the hourly retry, which then knows).
+	sharedIPad, sharedIPadRead bool
 }
 
 // fitVerdict is a decision on one profile: empty when the device takes it.
@@ -192,8 +275,17 @@ type fitVerdict struct {
 }
 
 func (f *deviceFit) decide(ctx context.Context, q store.Queries, cp store.ConfigProfile) (fitVerdict, error) {
-	if privacy.Ownership(f.d.Ownership).PersonallyOwned() && !ForPersonal(cp.PayloadTypes) {
-		return fitVerdict{notApplicable: "the profile holds payloads not allowed on personally owned devices"}, nil
+	if privacy.Ownership(f.d.Ownership).PersonallyOwned() {
+		why, err := f.contents.personalRefusal(cp)
+		if apperr.IsKind(err, apperr.KindInvalid) {
+			return fitVerdict{}, nil // installOn records that it does not build; nothing unreviewed is sent
+		}
+		if err != nil {
+			return fitVerdict{}, err
+		}
+		if why != "" {
+			return fitVerdict{notApplicable: why}, nil
+		}
 	}
 	if f.d.Platform == "" {
 		// Apple's payload rules differ between a Mac and an iPhone or iPad.
@@ -203,7 +295,10 @@ func (f *deviceFit) decide(ctx context.Context, q store.Queries, cp store.Config
 	if why := payloads.Unavailable(cp.PayloadTypes, t); why != "" {
 		return fitVerdict{notApplicable: why}, nil
 	}
-	if cp.Kind != store.ProfileBuilt { // an upload's keys are not inspected
+	if why, err := f.sharedIPadRefusal(ctx, q, cp); err != nil || why != "" {
+		return fitVerdict{notApplicable: why}, err
+	}
+	if cp.Kind != store.ProfileBuilt { // an upload's keys are inspected only for the checks above
 		return fitVerdict{}, nil
 	}
 	var def payloads.Definition
@@ -243,6 +338,34 @@ func (f *deviceFit) decide(ctx context.Context, q store.Queries, cp store.Config
 	}
 	return fitVerdict{wait: "it sets " + settings + ", which an iPhone or iPad applies only when supervised, " +
 		"and the device has not reported yet whether it is supervised"}, nil
+}
+
+// sharedIPadRefusal says why the device, an iPad in Shared iPad mode, does
+// not take cp; "" for any other device.
+func (f *deviceFit) sharedIPadRefusal(ctx context.Context, q store.Queries, cp store.ConfigProfile) (string, error) {
+	if f.d.Platform != "ipados" {
+		return "", nil
+	}
+	if !f.sharedIPadRead {
+		current, err := q.Inventory().CurrentOf(ctx, f.d.TenantID, f.d.ID, []string{sharedIPadField})
+		if err != nil {
+			return "", err
+		}
+		for _, v := range current {
+			if v.Field == sharedIPadField && v.Ciphertext == nil {
+				_ = json.Unmarshal(v.Value, &f.sharedIPad) // anything but true is not shared
+			}
+		}
+		f.sharedIPadRead = true
+	}
+	if !f.sharedIPad {
+		return "", nil
+	}
+	why, err := f.contents.sharedIPadRefusal(cp)
+	if apperr.IsKind(err, apperr.KindInvalid) {
+		return "", nil // installOn records that it does not build
+	}
+	return why, err
 }
 
 // readSupervision reads the device's supervision once per reconciliation,

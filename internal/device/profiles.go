@@ -28,9 +28,11 @@ type ProfileInput struct {
 
 // personalSafePayloads are the payload types a personally owned device may
 // receive: they configure access to work resources and restrict managed
-// data, but cannot trust a root certificate, route all traffic through a
-// proxy or reach the employee's own data. A User Enrollment takes fewer:
-// Apple's own list, which payloads.Unavailable applies.
+// data, but cannot trust a root certificate or reach the employee's own
+// data. Wi-Fi and VPN payloads can also carry a proxy or an always-on
+// tunnel: delivery reads their keys too (payloads.PersonalRefusal). A User
+// Enrollment takes fewer: Apple's own list, which payloads.Unavailable
+// applies.
 var personalSafePayloads = []string{
 	"com.apple.wifi.managed", "com.apple.vpn.managed", "com.apple.mail.managed", "com.apple.eas.account",
 	"com.apple.mobiledevice.passwordpolicy", "com.apple.applicationaccess", "com.apple.security.scep",
@@ -38,7 +40,8 @@ var personalSafePayloads = []string{
 }
 
 // ForPersonal reports whether every payload type is safe for personally
-// owned devices.
+// owned devices. It is the first half of the check: a profile that passes
+// still goes to them only when its keys pass payloads.PersonalRefusal.
 func ForPersonal(types []string) bool {
 	for _, t := range types {
 		if !slices.Contains(personalSafePayloads, t) {
@@ -347,7 +350,7 @@ func (p reconcilePass) reconsiders(h store.DeviceProfile) bool {
 
 func (s *Service) reconcileProfiles(ctx context.Context, q store.Queries, tenantID string, deviceIDs []string, pass reconcilePass) error {
 	retrying := !pass.retryDue.IsZero()
-	built := map[string][]byte{}
+	contents := newProfileContents(s)
 	for _, id := range deviceIDs {
 		d, err := q.Devices().Get(ctx, tenantID, id)
 		if errors.Is(err, store.ErrNotFound) {
@@ -386,7 +389,7 @@ func (s *Service) reconcileProfiles(ctx context.Context, q store.Queries, tenant
 		for _, h := range have {
 			held[h.ProfileID] = h
 		}
-		fit := &deviceFit{d: d, target: targetOf(d)}
+		fit := &deviceFit{d: d, target: targetOf(d), contents: contents}
 		for pid, cp := range want {
 			h, ok := held[pid]
 			switch {
@@ -403,7 +406,7 @@ func (s *Service) reconcileProfiles(ctx context.Context, q store.Queries, tenant
 					attempts = h.Attempts
 				}
 			}
-			if err := s.installOn(ctx, q, cp, fit, prev, built, attempts); err != nil {
+			if err := s.installOn(ctx, q, cp, fit, prev, attempts); err != nil {
 				return err
 			}
 		}

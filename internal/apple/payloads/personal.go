@@ -1,0 +1,183 @@
+package payloads
+
+import (
+	"fmt"
+	"maps"
+	"slices"
+	"strings"
+)
+
+// PersonalRefusal names the first setting in a profile (built by
+// Definition.Build or accepted by ValidateCustom) that would let the
+// organisation route or watch a personally owned device's own traffic:
+// a proxy, a transparent proxy, an always-on VPN, a VPN that connects on
+// demand beyond named work domains, or one that takes all networks. It
+// returns "" when there is none, and an apperr error when the data is not
+// a readable profile. Payload types are not judged here; the caller's
+// allow-list does that.
+func PersonalRefusal(mobileconfig []byte) (string, error) {
+	list, err := payloadDicts(mobileconfig)
+	if err != nil {
+		return "", err
+	}
+	for i, p := range list {
+		typ, _ := p["PayloadType"].(string)
+		var why string
+		switch typ {
+		case "com.apple.wifi.managed":
+			why = wifiProxy(p)
+		case "com.apple.vpn.managed":
+			why = vpnRouting(p)
+		}
+		if why != "" {
+			return fmt.Sprintf("payload %d (%s) %s; such settings are not sent to personally owned devices", i, typ, why), nil
+		}
+	}
+	return "", nil
+}
+
+// payloadDicts decodes a profile's PayloadContent dictionaries.
+func payloadDicts(mobileconfig []byte) ([]map[string]any, error) {
+	content, _, err := unwrapProfile(mobileconfig)
+	if err != nil {
+		return nil, err
+	}
+	top, err := decodeProfile(content)
+	if err != nil {
+		return nil, err
+	}
+	items, _ := top["PayloadContent"].([]any)
+	var out []map[string]any
+	for _, item := range items {
+		if p, ok := item.(map[string]any); ok {
+			out = append(out, p)
+		}
+	}
+	return out, nil
+}
+
+// wifiProxy: any proxy type but None, or a proxy address at all, sends the
+// network's traffic through the organisation (com.apple.wifi.managed.yaml,
+// ProxyType Manual or Auto).
+func wifiProxy(p map[string]any) string {
+	if t, ok := p["ProxyType"].(string); ok && !strings.EqualFold(t, "None") {
+		return "sets a proxy (ProxyType " + t + ")"
+	}
+	for _, key := range []string{"ProxyServer", "ProxyPACURL"} {
+		if !isEmptyValue(p[key]) {
+			return "sets a proxy (" + key + ")"
+		}
+	}
+	return ""
+}
+
+// vpnRouting looks at a VPN payload and every dictionary in it, as Apple
+// places on-demand and tunnel keys in the sub-dictionary of the VPN type
+// (IKEv2, IPSec, PPP, VPN, TransparentProxy).
+func vpnRouting(p map[string]any) string {
+	switch t, _ := p["VPNType"].(string); t {
+	case "AlwaysOn":
+		return "is an always-on VPN"
+	case "TransparentProxy":
+		return "is a transparent proxy"
+	}
+	if proxies, ok := p["Proxies"].(map[string]any); ok && len(proxies) > 0 {
+		return "sets a proxy (Proxies)"
+	}
+	return tunnelRouting(p)
+}
+
+func tunnelRouting(v any) string {
+	switch t := v.(type) {
+	case map[string]any:
+		if truthy(t["IncludeAllNetworks"]) {
+			return "sends all traffic through the VPN (IncludeAllNetworks)"
+		}
+		if truthy(t["OnDemandEnabled"]) {
+			if why := onDemandBeyondWorkDomains(t); why != "" {
+				return why
+			}
+		}
+		for _, key := range slices.Sorted(maps.Keys(t)) { // sorted: the same reason every time
+			if why := tunnelRouting(t[key]); why != "" {
+				return why
+			}
+		}
+	case []any:
+		for _, child := range t {
+			if why := tunnelRouting(child); why != "" {
+				return why
+			}
+		}
+	}
+	return ""
+}
+
+// onDemandBeyondWorkDomains allows on-demand rules that only disconnect,
+// ignore, or connect for named domains (EvaluateConnection, or the
+// deprecated match-domain lists with Allow); a Connect rule connects for
+// all traffic. Rules Steward cannot read count as connecting. A VPN that,
+// once connected for a work domain, tunnels everything is not told apart:
+// the profile does not say what routes the server pushes.
+func onDemandBeyondWorkDomains(d map[string]any) string {
+	const why = "connects on demand for more than named work domains"
+	rules, hasRules := d["OnDemandRules"].([]any)
+	if !hasRules {
+		for _, key := range []string{"OnDemandMatchDomainsAlways", "OnDemandMatchDomainsOnRetry"} {
+			if namedDomains(d[key]) {
+				return ""
+			}
+		}
+		return why + " (OnDemandEnabled without rules)"
+	}
+	for _, r := range rules {
+		rule, _ := r.(map[string]any)
+		switch action, _ := rule["Action"].(string); action {
+		case "Disconnect", "Ignore", "Allow":
+		case "EvaluateConnection":
+			params, _ := rule["ActionParameters"].([]any)
+			if len(params) == 0 {
+				return why + " (EvaluateConnection without domains)"
+			}
+			for _, p := range params {
+				param, _ := p.(map[string]any)
+				if !namedDomains(param["Domains"]) {
+					return why + " (EvaluateConnection without named domains)"
+				}
+			}
+		default:
+			return why + " (Action " + action + ")"
+		}
+	}
+	return ""
+}
+
+// namedDomains reports a non-empty list of domain names, none of which
+// matches every host.
+func namedDomains(v any) bool {
+	list, _ := v.([]any)
+	for _, item := range list {
+		s, _ := item.(string)
+		if s = strings.Trim(strings.TrimSpace(s), "*."); s == "" {
+			return false
+		}
+	}
+	return len(list) > 0
+}
+
+// truthy reads a flag as a device would: <true/>, or a non-zero integer.
+func truthy(v any) bool {
+	switch t := v.(type) {
+	case bool:
+		return t
+	case uint64:
+		return t != 0
+	case int64:
+		return t != 0
+	case float64:
+		return t != 0
+	case string:
+		return t == "1" || strings.EqualFold(t, "true")
+	}
+	return false
+}
