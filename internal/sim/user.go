@@ -9,9 +9,9 @@ import (
 	"howett.net/plist"
 )
 
-// User is a macOS user logged in on a simulated Mac. Its messages go on the
-// user channel: signed with the device's identity, naming the device and
-// the user.
+// User is a user logged in on a simulated Mac or Shared iPad. Its messages
+// go on the user channel: signed with the device's identity, naming the
+// device and the user.
 type User struct {
 	Device *Device
 	ID     string // the UserID, a GUID; Apple makes it optional, and none is sent when empty
@@ -19,7 +19,7 @@ type User struct {
 	// Enrollment's Mac sends in every message of the user channel.
 	EnrollmentUserID string
 	ShortName        string
-	LongName         string
+	LongName         string // sent by a Mac only: iOS has no UserLongName
 	PushToken        []byte
 	PushMagic        string
 	// Profiles holds the profiles installed in the user's account.
@@ -45,7 +45,12 @@ func newGUID() string {
 
 func (u *User) identify(m map[string]any) {
 	u.Device.identify(m)
-	m["UserShortName"], m["UserLongName"] = u.ShortName, u.LongName
+	if u.ShortName != "" {
+		m["UserShortName"] = u.ShortName
+	}
+	if u.Device.mac() { // required on macOS, n/a on iOS (tokenupdate.yaml)
+		m["UserLongName"] = u.LongName
+	}
 	if u.ID != "" {
 		m["UserID"] = u.ID
 	}
@@ -54,10 +59,25 @@ func (u *User) identify(m map[string]any) {
 	}
 }
 
-// LogIn is what a Mac does when the user first logs in under management:
-// UserAuthenticate, then the user channel's TokenUpdate. The simulator
-// knows no password, so a server asking for a digest gets an error.
+// LogIn is what a device does when the user first logs in under
+// management: the user channel's TokenUpdate, after a UserAuthenticate on
+// a Mac enrolled by device enrolment, the only one that sends it
+// (userauthenticate.yaml: macOS only, User Enrollment forbidden). The
+// simulator knows no password, so a server asking for a digest gets an
+// error.
 func (u *User) LogIn(ctx context.Context) error {
+	if u.Device.mac() && !u.Device.userEnrolled() {
+		if err := u.authenticate(ctx); err != nil {
+			return err
+		}
+	}
+	_, err := u.Checkin(ctx, u.TokenUpdate())
+	return err
+}
+
+// authenticate is UserAuthenticate's first step, which a server that takes
+// the device's word for its users answers with an empty DigestChallenge.
+func (u *User) authenticate(ctx context.Context) error {
 	out, err := u.Checkin(ctx, map[string]any{"MessageType": "UserAuthenticate"})
 	if err != nil {
 		return err
@@ -69,15 +89,17 @@ func (u *User) LogIn(ctx context.Context) error {
 	if *challenge.DigestChallenge != "" {
 		return errors.New("UserAuthenticate: the server asks for a password digest")
 	}
-	_, err = u.Checkin(ctx, u.TokenUpdate())
-	return err
+	return nil
 }
 
 // TokenUpdate is the user channel's TokenUpdate message; macOS requires
-// NotOnConsole there (tokenupdate.yaml).
+// NotOnConsole there, and iOS has none (tokenupdate.yaml).
 func (u *User) TokenUpdate() map[string]any {
-	return map[string]any{"MessageType": "TokenUpdate", "Topic": u.Device.topic, "Token": u.PushToken, "PushMagic": u.PushMagic,
-		"NotOnConsole": false}
+	m := map[string]any{"MessageType": "TokenUpdate", "Topic": u.Device.topic, "Token": u.PushToken, "PushMagic": u.PushMagic}
+	if u.Device.mac() {
+		m["NotOnConsole"] = false
+	}
+	return m
 }
 
 // Checkin sends a check-in message on the user channel.

@@ -55,8 +55,9 @@ func (h *httpHandler) accountEnrolment(w http.ResponseWriter, r *http.Request) {
 		h.page(w, r, apperr.Invalid("the request body is not the device's information (a MachineInfo plist)"))
 		return
 	}
-	token, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-	if !ok || strings.TrimSpace(token) == "" {
+	// Authentication schemes are case-insensitive (RFC 7235).
+	scheme, token, _ := strings.Cut(r.Header.Get("Authorization"), " ")
+	if !strings.EqualFold(scheme, "Bearer") || strings.TrimSpace(token) == "" {
 		w.Header().Set("WWW-Authenticate", `Bearer method="apple-as-web", url="`+h.s.cfg.PublicURL+signInPath+`"`)
 		w.WriteHeader(http.StatusUnauthorized)
 		return

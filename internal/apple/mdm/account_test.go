@@ -2,6 +2,7 @@ package mdm_test
 
 import (
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"net/url"
@@ -106,6 +107,44 @@ func TestAccountDrivenUserEnrollment(t *testing.T) {
 	if err := tablet.EnrolByAccount(f.ctx, ts.URL, "max@appleid.acme.test", maxCode); err != nil {
 		t.Fatalf("enrolment with the Managed Apple Account: %v", err)
 	}
+}
+
+// TestBearerSchemeInAnyCase: authentication schemes do not depend on
+// case (RFC 7235), so an enrolment request whose access token comes as
+// "bearer" or "BEARER" gets its profile; another scheme gets the 401 that
+// starts the sign-in.
+func TestBearerSchemeInAnyCase(t *testing.T) {
+	f := newFixture(t, storetest.OpenSQLite(t))
+	f.publish(privacy.UserEnrolled)
+	ts := f.serve()
+	scheme := &schemeRewriter{next: ts.Client().Transport}
+	ts.Client().Transport = scheme // the client every simulated device of ts uses
+	for i, c := range []struct {
+		scheme string
+		status int
+	}{{"bearer", http.StatusOK}, {"BEARER", http.StatusOK}, {"Basic", http.StatusUnauthorized}} {
+		account := fmt.Sprintf("erika%d@acme.test", i)
+		code := path.Base(f.invite(privacy.UserEnrolled, f.subject(account)))
+		scheme.as = c.scheme
+		phone, _ := sim.New(ts.Client(), true)
+		if err := phone.EnrolByAccount(f.ctx, ts.URL, account, code); status(t, err) != c.status {
+			t.Errorf("the access token sent as %q: %v; want %d", c.scheme, err, c.status)
+		}
+	}
+}
+
+// schemeRewriter sends the Authorization header's scheme as as.
+type schemeRewriter struct {
+	next http.RoundTripper
+	as   string
+}
+
+func (s *schemeRewriter) RoundTrip(req *http.Request) (*http.Response, error) {
+	if token, ok := strings.CutPrefix(req.Header.Get("Authorization"), "Bearer "); ok {
+		req = req.Clone(req.Context())
+		req.Header.Set("Authorization", s.as+" "+token)
+	}
+	return s.next.RoundTrip(req)
 }
 
 // TestUserEnrollmentHasNoDownload: a User Enrollment profile installs only

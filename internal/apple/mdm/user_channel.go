@@ -26,9 +26,9 @@ import (
 // passes the device channel's checks first. Apple sends no CheckOut on a
 // user channel: one closes when its device leaves, or when an admin closes
 // it. Steward keeps no user's name: the channel is found by a keyed index
-// of the user's ID, and an admin who knows the account name can find its
-// channel by a keyed index of that. Both indexes mix in the device, so they
-// do not link one person's accounts across Macs.
+// of the user's ID, and on an organisation's device an admin who knows the
+// account name can find its channel by a keyed index of that. Both indexes
+// mix in the device, so they do not link one person's accounts across Macs.
 
 // UserChannelRequest reports whether rt can be sent on a user channel:
 // Steward sends profile commands there, which Apple supports on macOS user
@@ -135,10 +135,21 @@ func (s *Service) userCheckin(ctx context.Context, cert *x509.Certificate, msg m
 // be refused gets 410, Apple's answer for a user the server will not
 // manage: the device then asks nothing more for them until they log in
 // again. Read without a lock, the count is advice; the TokenUpdate decides.
+//
+// Only a Mac enrolled by device enrolment sends UserAuthenticate
+// (userauthenticate.yaml: macOS, User Enrollment forbidden); anything else
+// sending one gets 400, never a challenge, and nothing is stored.
 func (s *Service) userAuthenticate(ctx context.Context, cert *x509.Certificate, m *mdmproto.UserAuthenticate) ([]byte, error) {
+	if m.IsUserEnrollment() {
+		return nil, apperr.Invalid("UserAuthenticate is not sent on a User Enrollment: its users' channels open with their TokenUpdate")
+	}
 	_, d, err := s.checkUserChannel(ctx, cert, m.Enrollment)
 	if err != nil {
 		return nil, err
+	}
+	// An unknown platform is not guessed (platformUnnamed).
+	if d.Platform != "" && d.Platform != "macos" {
+		return nil, apperr.Invalid("UserAuthenticate is sent by a Mac only, not by this %s device", d.Platform)
 	}
 	q := s.st.Read()
 	userIdx, err := s.userIndex(ctx, q, d.TenantID, d.ID, m.Enrollment)
@@ -206,8 +217,11 @@ func (s *Service) userTokenUpdate(ctx context.Context, cert *x509.Certificate, m
 		if err := s.admitUser(ctx, q, d, userIdx); err != nil {
 			return err
 		}
-		var accountIdx []byte // none for a user who sent no short name: no account to find
-		if strings.TrimSpace(m.UserShortName) != "" {
+		// None for a user who sent no short name (no account to find), nor
+		// on an employee's own device, where the organisation has no
+		// business asking which accounts it has (LookupUserChannel).
+		var accountIdx []byte
+		if strings.TrimSpace(m.UserShortName) != "" && !privacy.Ownership(d.Ownership).PersonallyOwned() {
 			if accountIdx, err = s.AccountIndex(ctx, q, ch.TenantID, ch.DeviceID, m.UserShortName); err != nil {
 				return err
 			}
@@ -230,7 +244,17 @@ func (s *Service) userTokenUpdate(ctx context.Context, cert *x509.Certificate, m
 			return err
 		}
 		e := iam.Actor{Type: store.ActorDevice, ID: ch.DeviceID}.Entry(ch.TenantID, "mdm.user_channel.open", "device", ch.DeviceID, audit.OutcomeSuccess)
-		e.Details = map[string]any{"user_channel": uc.ID}
+		// The entry's time is when the user first logged in: tied to the
+		// channel only where the policy shows usage logs, as the channel's
+		// own times are (hideUsage). Otherwise it says that some user's
+		// channel opened on the device.
+		shown, err := showsUsage(ctx, q, d)
+		if err != nil {
+			return err
+		}
+		if shown {
+			e.Details = map[string]any{"user_channel": uc.ID}
+		}
 		return audit.Append(ctx, q, e)
 	})
 }
@@ -657,15 +681,21 @@ func userChannelsOf(ctx context.Context, q store.Queries, tenantID, deviceID str
 // without the name, which Steward does not keep. When the account is a
 // person's Steward knows, their access record says that it was asked,
 // found or not. A device of another tenant is not found before anything
-// else is checked.
+// else is checked. A personally owned device's accounts are not indexed
+// (userTokenUpdate), so asking there is refused rather than answered
+// "none".
 func (s *Service) LookupUserChannel(ctx context.Context, tenantID, deviceID, account, reason string, actor iam.Actor) ([]store.AppleUserChannel, error) {
-	if _, err := s.st.Read().Devices().Get(ctx, tenantID, deviceID); err != nil {
+	d, err := s.st.Read().Devices().Get(ctx, tenantID, deviceID)
+	if err != nil {
 		return nil, err
+	}
+	if privacy.Ownership(d.Ownership).PersonallyOwned() {
+		return nil, errPersonalAccounts
 	}
 	if strings.TrimSpace(account) == "" {
 		return nil, apperr.Invalid("account is required: the account name to look for (GET …/user-channels lists every channel)").With("field", "account")
 	}
-	reason, err := privacy.ValidateReason(reason)
+	reason, err = privacy.ValidateReason(reason)
 	if err != nil {
 		return nil, apperr.Invalid("looking up an account asks whether a person used this device: %s", apperr.As(err).Message).With("field", "reason")
 	}
@@ -690,6 +720,12 @@ func (s *Service) LookupUserChannel(ctx context.Context, tenantID, deviceID, acc
 	})
 	return found, err
 }
+
+// errPersonalAccounts refuses an account lookup on a personally owned
+// device: which accounts an employee's own device has is not the
+// organisation's to ask, so Steward keeps no account index there.
+var errPersonalAccounts = apperr.Conflict("this device is personally owned: Steward keeps no account names of its users, " +
+	"so it cannot look an account up here (GET …/user-channels lists its channels)")
 
 // AccountLookupAccess is the access-record action of an admin who asked
 // whether a person's account used a device.

@@ -51,8 +51,8 @@ func testUserChannel(t *testing.T, st store.Store) {
 	f := newFixture(t, st)
 	f.publish(privacy.Corporate)
 	ts := f.serve()
-	mac, dev := f.enrolled(ts, privacy.Corporate, "")
-	_, otherMac := f.enrolled(ts, privacy.Corporate, "")
+	_, otherMac := f.enrolledWith(ts, privacy.Corporate, "", mac)
+	mac, dev := f.enrolledWith(ts, privacy.Corporate, "", mac)
 	if _, err := mac.Poll(f.ctx); err != nil { // the initial inventory
 		t.Fatal(err)
 	}
@@ -234,8 +234,8 @@ func TestUserChannelMessages(t *testing.T) {
 	f := newFixture(t, storetest.OpenSQLite(t))
 	f.publish(privacy.Corporate)
 	ts := f.serve()
-	mac, _ := f.enrolled(ts, privacy.Corporate, "")
-	other, _ := f.enrolled(ts, privacy.Corporate, "")
+	other, _ := f.enrolledWith(ts, privacy.Corporate, "", mac)
+	mac, _ := f.enrolledWith(ts, privacy.Corporate, "", mac)
 	stranger := other.NewUser("jdoe", "Jane Doe")
 
 	// mac's certificate speaking for another device's user.
@@ -276,7 +276,7 @@ func TestSharedIPadUsers(t *testing.T) {
 	f := newFixture(t, storetest.OpenSQLite(t))
 	f.publish(privacy.Shared)
 	ts := f.serve()
-	ipad, dev := f.enrolled(ts, privacy.Shared, "")
+	ipad, dev := f.enrolledWith(ts, privacy.Shared, "", sharedIPad)
 	if _, err := ipad.Poll(f.ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -321,10 +321,24 @@ func TestUserChannelTimesFollowTheUsagePolicy(t *testing.T) {
 	f := newFixture(t, storetest.OpenSQLite(t))
 	f.publish(privacy.Corporate)
 	ts := f.serve()
-	mac, dev := f.enrolled(ts, privacy.Corporate, "")
+	mac, dev := f.enrolledWith(ts, privacy.Corporate, "", mac)
 	erika := mac.NewUser("erika", "Erika Mustermann")
 	if err := erika.LogIn(f.ctx); err != nil {
 		t.Fatal(err)
+	}
+	// The audit entry of her channel's opening is timed to the
+	// microsecond: it does not say which channel, or it would tell when
+	// she first logged in.
+	opened := func() store.AuditEntry {
+		t.Helper()
+		es, err := f.st.Read().Audit().List(f.ctx, f.tenant, store.AuditFilter{Action: "mdm.user_channel.open", TargetID: dev.ID})
+		if err != nil || len(es) == 0 {
+			t.Fatalf("user channel openings audited: %+v, %v", es, err)
+		}
+		return es[len(es)-1]
+	}
+	if e := opened(); len(e.Details) != 0 || e.TargetID != dev.ID {
+		t.Errorf("hidden usage: the opening of a user channel audited with %s on %s; want the device alone", e.Details, e.TargetID)
 	}
 	channel := func() store.AppleUserChannel {
 		t.Helper()
@@ -392,6 +406,21 @@ func TestUserChannelTimesFollowTheUsagePolicy(t *testing.T) {
 	if sent, completed := commandTimes(); sent.Equal(byDay(sent)) || completed.Equal(byDay(completed)) {
 		t.Errorf("shown usage: a user channel's command lost its times: %v, %v", sent, completed)
 	}
+	// Where usage is shown, so is which channel opened.
+	if err := mac.NewUser("jonas", "Jonas Schmidt").LogIn(f.ctx); err != nil {
+		t.Fatal(err)
+	}
+	before := all
+	all, err = f.svc.UserChannels(f.ctx, f.tenant, dev.ID)
+	if err != nil || len(all) != 3 {
+		t.Fatalf("channels: %+v, %v", all, err)
+	}
+	jonas := slices.IndexFunc(all, func(uc store.AppleUserChannel) bool {
+		return !slices.ContainsFunc(before, func(b store.AppleUserChannel) bool { return b.ID == uc.ID })
+	})
+	if e := opened(); jonas < 0 || string(e.Details) != `{"user_channel":"`+all[jonas].ID+`"}` {
+		t.Errorf("shown usage: the opening of a user channel audited with %s; want its channel", e.Details)
+	}
 }
 
 func byDay(t time.Time) time.Time { return t.UTC().Truncate(24 * time.Hour) }
@@ -410,7 +439,7 @@ func testErasureForgetsAccounts(t *testing.T, st store.Store) {
 	f.publish(privacy.Corporate)
 	ts := f.serve()
 	erika := f.subject("erika@acme.test")
-	mac, dev := f.enrolled(ts, privacy.Corporate, erika)
+	mac, dev := f.enrolledWith(ts, privacy.Corporate, erika, mac)
 	user := mac.NewUser("erika", "Erika Mustermann")
 	if err := user.LogIn(f.ctx); err != nil {
 		t.Fatal(err)
@@ -463,7 +492,8 @@ func testErasureForgetsAccounts(t *testing.T, st store.Store) {
 // TestUserChannelBound: a device keeps at most 100 open user channels. A
 // new user beyond them is told at login that Steward will not manage them
 // (410) and their TokenUpdate is refused, never with a 401; the users who
-// have a channel go on, and closing one makes room.
+// have a channel go on, and closing one makes room. A Shared iPad's user,
+// who sends no UserAuthenticate, is refused at the TokenUpdate.
 func TestUserChannelBound(t *testing.T) {
 	storetest.ForEachEngine(t, testUserChannelBound)
 }
@@ -471,9 +501,22 @@ func TestUserChannelBound(t *testing.T) {
 func testUserChannelBound(t *testing.T, st store.Store) {
 	f := newFixture(t, st)
 	f.publish(privacy.Corporate)
+	f.publish(privacy.Shared)
 	ts := f.serve()
-	mac, dev := f.enrolled(ts, privacy.Corporate, "")
-	jane := mac.NewUser("jdoe", "Jane Doe")
+	mac, dev := f.enrolledWith(ts, privacy.Corporate, "", mac)
+	fillUserChannels(t, f, dev, mac.NewUser("jdoe", "Jane Doe"), mac.NewUser("late", "Late Comer"), http.StatusGone)
+	ipad, sharedDev := f.enrolledWith(ts, privacy.Shared, "", sharedIPad)
+	fillUserChannels(t, f, sharedDev, sharedIPadUser(ipad, "anna@school.example"), sharedIPadUser(ipad, "late@school.example"), http.StatusConflict)
+}
+
+// fillUserChannels logs jane in on dev and fills its other 99 user
+// channels. Late's login then gets loginStatus (410 at a Mac's
+// UserAuthenticate, Apple's "not managed"; 409 at a Shared iPad user's
+// TokenUpdate) and their TokenUpdate 409, while jane goes on; closing a
+// channel lets late in.
+func fillUserChannels(t *testing.T, f *fixture, dev store.Device, jane, late *sim.User, loginStatus int) {
+	t.Helper()
+	st := f.st
 	if err := jane.LogIn(f.ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -492,9 +535,8 @@ func testUserChannelBound(t *testing.T, st store.Store) {
 		t.Fatal(err)
 	}
 	before := storetest.AllValues(t, st)
-	late := mac.NewUser("late", "Late Comer")
-	if _, err := late.Checkin(f.ctx, map[string]any{"MessageType": "UserAuthenticate"}); status(t, err) != http.StatusGone {
-		t.Errorf("UserAuthenticate of a 101st user: %v; want 410, Apple's \"not managed\"", err)
+	if err := late.LogIn(f.ctx); status(t, err) != loginStatus {
+		t.Errorf("login of a 101st user: %v; want %d", err, loginStatus)
 	}
 	if _, err := late.Checkin(f.ctx, late.TokenUpdate()); status(t, err) != http.StatusConflict {
 		t.Errorf("TokenUpdate of a 101st user: %v; want 409", err)
@@ -525,7 +567,7 @@ func TestUserTokenUpdateChecked(t *testing.T) {
 	f := newFixture(t, storetest.OpenSQLite(t))
 	f.publish(privacy.Corporate)
 	ts := f.serve()
-	mac, dev := f.enrolled(ts, privacy.Corporate, "")
+	mac, dev := f.enrolledWith(ts, privacy.Corporate, "", mac)
 	u := mac.NewUser("x", "")
 	for name, change := range map[string]func(m map[string]any){
 		"another topic":      func(m map[string]any) { m["Topic"] = "com.apple.mgmt.External.someone-else" },
@@ -554,29 +596,40 @@ func TestUserTokenUpdateChecked(t *testing.T) {
 	}
 }
 
-// TestUserOfPendingDevice: a user logging in on a device that has not
+// TestUserOfPendingDevice: a user logging in on a Mac that has not
 // finished enrolling is told Steward will not manage them (410) rather than
-// handed a challenge for a TokenUpdate that is then refused.
+// handed a challenge for a TokenUpdate that is then refused; a Shared
+// iPad's user, who sends no UserAuthenticate, is refused at the TokenUpdate.
 func TestUserOfPendingDevice(t *testing.T) {
 	f := newFixture(t, storetest.OpenSQLite(t))
 	f.publish(privacy.Corporate)
+	f.publish(privacy.Shared)
 	ts := f.serve()
-	mac, err := sim.New(ts.Client(), false)
-	if err != nil {
-		t.Fatal(err)
+	pending := func(o privacy.Ownership, adjust func(*sim.Device)) *sim.Device {
+		t.Helper()
+		d, err := sim.New(ts.Client(), false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		adjust(d)
+		if err := d.Prepare(f.ctx, f.invite(o, ""), false); err != nil {
+			t.Fatal(err)
+		}
+		if err := d.Authenticate(f.ctx); err != nil { // no TokenUpdate yet: pending
+			t.Fatal(err)
+		}
+		return d
 	}
-	if err := mac.Prepare(f.ctx, f.invite(privacy.Corporate, ""), false); err != nil {
-		t.Fatal(err)
-	}
-	if err := mac.Authenticate(f.ctx); err != nil { // no TokenUpdate yet: pending
-		t.Fatal(err)
-	}
-	u := mac.NewUser("jdoe", "Jane Doe")
+	u := pending(privacy.Corporate, mac).NewUser("jdoe", "Jane Doe")
 	if _, err := u.Checkin(f.ctx, map[string]any{"MessageType": "UserAuthenticate"}); status(t, err) != http.StatusGone {
 		t.Errorf("UserAuthenticate on a pending device: %v; want 410", err)
 	}
 	if _, err := u.Checkin(f.ctx, u.TokenUpdate()); status(t, err) != http.StatusConflict {
 		t.Errorf("a user's TokenUpdate on a pending device: %v; want 409", err)
+	}
+	anna := sharedIPadUser(pending(privacy.Shared, sharedIPad), "anna@school.example")
+	if err := anna.LogIn(f.ctx); status(t, err) != http.StatusConflict {
+		t.Errorf("a Shared iPad user logging in on a pending iPad: %v; want 409", err)
 	}
 }
 
@@ -587,7 +640,7 @@ func TestBlankAccountLookup(t *testing.T) {
 	f := newFixture(t, storetest.OpenSQLite(t))
 	f.publish(privacy.Corporate)
 	ts := f.serve()
-	mac, dev := f.enrolled(ts, privacy.Corporate, "")
+	mac, dev := f.enrolledWith(ts, privacy.Corporate, "", mac)
 	if err := mac.NewUser("", "").LogIn(f.ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -928,9 +981,14 @@ func newSchool(t *testing.T, st store.Store) (*fixture, school) {
 	ts := f.serve()
 	var s school
 	s.anna, s.bob = f.subject("anna@school.example"), f.subject("bob@school.example")
-	s.ipad, s.sharedIPad = f.enrolled(ts, privacy.Shared, "")
-	s.mac, s.bobsMac = f.enrolled(ts, privacy.Corporate, s.bob)
+	s.ipad, s.sharedIPad = f.enrolledWith(ts, privacy.Shared, "", sharedIPad)
+	s.mac, s.bobsMac = f.enrolledWith(ts, privacy.Corporate, s.bob, mac)
 	return f, s
+}
+
+// sharedIPad makes a simulated device an iPad in Shared iPad mode.
+func sharedIPad(d *sim.Device) {
+	d.Model, d.ProductName, d.Supervised, d.SharedIPad = "iPad13,18", "iPad13,18", true, true
 }
 
 // sharedIPadUser is a user of a Shared iPad: named by their Managed Apple
