@@ -17,7 +17,9 @@ type ProfileView struct {
 	// Definition is the typed definition with every secret shown only as
 	// {"set": true}; custom uploads are never returned.
 	Definition json.RawMessage `json:"definition,omitempty"`
-	// ForPersonalDevices: every payload may go to personally owned devices.
+	// ForPersonalDevices: every payload's type may go to personally owned
+	// devices. Settings inside (a proxy, a forced tunnel) are judged at
+	// delivery, which marks the profile not applicable on such a device.
 	ForPersonalDevices bool      `json:"for_personal_devices"`
 	Groups             []string  `json:"groups,omitempty"`
 	Version            string    `json:"version"`
