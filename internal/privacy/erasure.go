@@ -98,6 +98,29 @@ func (s *Service) eraseDevice(ctx context.Context, q store.Queries, d store.Devi
 	return k.ID, s.vault.Destroy(ctx, q, d.TenantID, k.ID, why)
 }
 
+// StartDeviceOver erases what device d reported while it stays managed,
+// for a record another device takes over (an enrolment retried from
+// another device, perhaps another person's): its inventory with history,
+// reveals, what the adapters keep of its people, its projection (model, OS
+// version, rule facts) and identifier indexes. Its key is destroyed, which
+// reaches backups, and a new one made at once: a live device whose only
+// key is destroyed would be taken for an erased one after a restore
+// (ReconcileErasures). The caller stores the returned device.
+func (s *Service) StartDeviceOver(ctx context.Context, q store.Queries, d store.Device) (store.Device, error) {
+	if _, err := s.eraseDevice(ctx, q, d, map[string]int{}, false); err != nil {
+		return d, err
+	}
+	var err error
+	if d.KeyID, err = s.vault.EnsureDataKey(ctx, q, d.TenantID, keys.DeviceOwner(d.ID), d.SubjectID); err != nil {
+		return d, err
+	}
+	if err := q.ManagedDevices().SetProjection(ctx, store.DeviceProjection{TenantID: d.TenantID, DeviceID: d.ID, Facts: []byte("{}")}); err != nil {
+		return d, err
+	}
+	d.SerialIndex, d.UDIDIndex, d.OSVersion, d.Model = nil, nil, "", ""
+	return d, nil
+}
+
 // EraseSubject carries out a GDPR Art 17 erasure: the person's key and the
 // keys of their devices are destroyed (crypto-shredding, which reaches
 // backups), their inventory, access record, notifications and reveals are

@@ -12,14 +12,15 @@ import (
 )
 
 // ForgetTenant is the tenant-deletion hook: it deletes the tenant's CA keys,
-// SCEP records, push certificate (and APNs' refusal of it) and unused
-// certificate bindings inside the deleting transaction, and drops this
-// node's cached CA, push failure counts and APNs clients of the tenant
-// (should the deletion roll back, the next push builds the client again). Another node's cache keeps a deleted tenant's
-// CA until it restarts, but it can no longer use it: every request also
-// needs the tenant's enrolments or devices, which are gone. Its APNs client,
-// and one a push rebuilt here before the deletion committed, are closed by
-// the pushers' idle sweep within idleClientLife.
+// SCEP records, push certificate (and APNs' refusal of it), unused
+// certificate bindings and the replacements waiting on its earlier records
+// inside the deleting transaction, and drops this node's cached CA, push
+// failure counts and APNs clients of the tenant (should the deletion roll
+// back, the next push builds the client again). Another node's cache keeps
+// a deleted tenant's CA until it restarts, but it can no longer use it:
+// every request also needs the tenant's enrolments or devices, which are
+// gone. Its APNs client, and one a push rebuilt here before the deletion
+// committed, are closed by the pushers' idle sweep within idleClientLife.
 func (s *Service) ForgetTenant(ctx context.Context, q store.Queries, tenantID string) error {
 	if err := scep.ForgetTenant(ctx, q.Settings(), tenantID); err != nil {
 		return err
@@ -31,6 +32,9 @@ func (s *Service) ForgetTenant(ctx context.Context, q store.Queries, tenantID st
 		return err
 	}
 	if err := forgetCertBindings(ctx, q, tenantID); err != nil {
+		return err
+	}
+	if _, err := q.Settings().DeletePrefix(ctx, replacementsOf(tenantID)); err != nil {
 		return err
 	}
 	s.cas.Delete(tenantID)

@@ -119,3 +119,38 @@ func TestTenantCADeletedOnAnotherNode(t *testing.T) {
 		t.Fatalf("a device of a tenant whose CA was deleted elsewhere: %v, want 403", err)
 	}
 }
+
+// TestTenantReplacementsGo: a deleted tenant's replacements waiting on an
+// earlier record (reenrol.go) go with it; another tenant's stay.
+func TestTenantReplacementsGo(t *testing.T) {
+	f := newFixture(t, storetest.OpenSQLite(t))
+	f.publish(privacy.Personal)
+	ts := f.serve()
+	erika := f.subject("erika@acme.test")
+	erased, _ := f.enrolledAs(ts, "", privacy.Personal, erika)
+	f.enrolledAs(ts, erased.UDID, privacy.Personal, erika)
+	elsewhere := "mdm-replace:" + store.NewID() + ":" + store.NewID()
+	if err := f.st.Tx(f.ctx, func(q store.Queries) error { return q.Settings().Put(f.ctx, elsewhere, []byte(`{}`)) }); err != nil {
+		t.Fatal(err)
+	}
+	replacements := func() []string {
+		page, err := f.st.Read().Settings().ListPrefix(f.ctx, "mdm-replace:", "", 100)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var keys []string
+		for _, s := range page {
+			keys = append(keys, s.Key)
+		}
+		return keys
+	}
+	if got := replacements(); len(got) != 2 {
+		t.Fatalf("replacements before the tenant was forgotten: %v; want the tenant's and another's", got)
+	}
+	if err := f.st.Tx(f.ctx, func(q store.Queries) error { return f.svc.ForgetTenant(f.ctx, q, f.tenant) }); err != nil {
+		t.Fatal(err)
+	}
+	if got := replacements(); !slices.Equal(got, []string{elsewhere}) {
+		t.Fatalf("after the tenant was forgotten: %v; want only the other tenant's %s", got, elsewhere)
+	}
+}

@@ -219,9 +219,11 @@ func (p *Pusher) pushTenant(send, record context.Context, tenant string, targets
 			err = p.done(record, t, s.clock().Add(retryDelay(t.attempts+1)), t.attempts+1, &store.DeadToken{Token: t.token, Since: since})
 		case apns.Rejected:
 			// Retrying the same request cannot help, but someone should
-			// know: the device gets no push until its next command.
+			// know: the device gets no push until its next command. The
+			// attempt is counted: a due time cleared with none counted
+			// means APNs took the push (judgeEarlier).
 			p.Log.Warn("apns refused a push", "tenant", tenant, "status", r.Status, "reason", r.Reason, "apns_id", r.ID)
-			err = p.done(record, t, time.Time{}, 0, nil)
+			err = p.done(record, t, time.Time{}, t.attempts+1, nil)
 		case apns.Fatal:
 			if r.CertificateRefused() && refused == nil {
 				refused = &r

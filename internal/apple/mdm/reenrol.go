@@ -30,7 +30,7 @@ import (
 //     evidence that it is gone and none that it is there: APNs dropped its
 //     token, or took a push for it, and still it never checked in. A device
 //     that checks in or fetches the question stays. While pushes fail (an
-//     expired push certificate), nothing is decided;
+//     expired push certificate, a request refused), nothing is decided;
 //   - any other match (a corporate device, another person's) is audited on
 //     the earlier record for an admin to judge.
 
@@ -55,7 +55,10 @@ type replacement struct {
 	Since    time.Time `json:"since"`
 }
 
-func (r replacement) key() string { return replacementPrefix + r.TenantID + ":" + r.Earlier }
+func (r replacement) key() string { return replacementsOf(r.TenantID) + r.Earlier }
+
+// replacementsOf starts the Settings keys of tenantID's replacements.
+func replacementsOf(tenantID string) string { return replacementPrefix + tenantID + ":" }
 
 // lockForTokenUpdate locks the channel's device and, while it is pending
 // (its first TokenUpdate completes the enrolment), the other records that
@@ -312,6 +315,13 @@ func (s *Service) judgeEarlier(ctx context.Context, q store.Queries, r replaceme
 	// left means APNs took one since. A token APNs dropped means the same.
 	if ch.PushToken == nil || (ch.PushDueAt.IsZero() && ch.PushAttempts == 0) {
 		return verdictGone, nil
+	}
+	if ch.PushDueAt.IsZero() {
+		// The push was refused (the pusher counts an attempt) and nothing
+		// is due since: push again, so that one reaches APNs once the
+		// endpoint or the proxy is mended.
+		_, err := q.AppleChannels().SchedulePush(ctx, r.TenantID, []string{r.Earlier}, s.clock())
+		return verdictUnknown, err
 	}
 	return verdictUnknown, nil
 }

@@ -4,6 +4,7 @@ import (
 	"net/http"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -139,4 +140,53 @@ func (f *fixture) deviceState(id string) string {
 		f.t.Fatal(err)
 	}
 	return d.State
+}
+
+// TestEnrolledAgainWhilePushesAreRefused: a push refused before it reaches
+// APNs (a 404 from a misconfigured endpoint or proxy) is no evidence that
+// the earlier record is gone, though it leaves nothing due: the record
+// stays undecided, and is pushed again, until APNs takes a push.
+func TestEnrolledAgainWhilePushesAreRefused(t *testing.T) {
+	storetest.ForEachEngine(t, testEnrolledAgainWhilePushesAreRefused)
+}
+
+func testEnrolledAgainWhilePushesAreRefused(t *testing.T, st store.Store) {
+	f := newFixture(t, st)
+	f.publish(privacy.Personal)
+	ts := f.serve()
+	if _, err := f.svc.SetPushCertificate(f.ctx, f.tenant, pushCertPEM(t, testTopic), "", false, admin); err != nil {
+		t.Fatal(err)
+	}
+	erika := f.subject("erika@acme.test")
+	erased, earlier := f.enrolledAs(ts, "", privacy.Personal, erika)
+	if _, err := erased.Poll(f.ctx); err != nil {
+		t.Fatal(err)
+	}
+	f.enrolledAs(ts, erased.UDID, privacy.Personal, erika) // asks the earlier record, and pushes it
+
+	var accepting atomic.Bool
+	pusher := startAPNs(t, f, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !accepting.Load() {
+			http.Error(w, `{"reason":"BadPath"}`, http.StatusNotFound)
+		}
+	}))
+	if n, err := pusher.RunOnce(f.ctx); err != nil || n != 0 {
+		t.Fatalf("pushes through a refusing endpoint: %d delivered, %v", n, err)
+	}
+	f.svc.SetClock(func() time.Time { return time.Now().Add(73 * time.Hour) })
+	if n, err := f.svc.ReplaceSilentRecords(f.ctx, 100); err != nil || n != 0 || f.deviceState(earlier.ID) != store.DeviceEnrolled {
+		t.Fatalf("three days of refused pushes: replaced %d, %v; want the earlier record kept, undecided", n, err)
+	}
+	ch, err := st.Read().AppleChannels().Get(f.ctx, f.tenant, earlier.ID)
+	if err != nil || ch.PushDueAt.IsZero() {
+		t.Fatalf("the undecided record's channel: %+v, %v; want a push due again", ch, err)
+	}
+
+	accepting.Store(true) // the endpoint is mended
+	if n, err := pusher.RunOnce(f.ctx); err != nil || n != 1 {
+		t.Fatalf("pushes once the endpoint is mended: %d delivered, %v; want the earlier record's", n, err)
+	}
+	if n, err := f.svc.ReplaceSilentRecords(f.ctx, 100); err != nil || n != 1 || f.deviceState(earlier.ID) != store.DeviceDeprovisioned {
+		t.Errorf("after APNs took a push: replaced %d, %v; want the silent earlier record", n, err)
+	}
 }

@@ -111,11 +111,17 @@ func (s *Service) authenticateAgain(ctx context.Context, q store.Queries, e stor
 	if err := releaseCertificate(ctx, q, e.TenantID, ch.CertSerial); err != nil {
 		return err
 	}
-	if p := platformOf(m.ProductName, m.Model); p != "" && p != d.Platform { // an unnamed one keeps what is known
-		d.Platform, d.UpdatedAt = p, now
-		if err := q.Devices().Update(ctx, d); err != nil {
-			return err
-		}
+	// The retrying device may be another one, even another person's: its
+	// record must not show the first one's name, model or identifiers.
+	if d, err = s.priv.StartDeviceOver(ctx, q, d); err != nil {
+		return err
+	}
+	if p := platformOf(m.ProductName, m.Model); p != "" { // an unnamed one keeps what is known
+		d.Platform = p
+	}
+	d.UpdatedAt = now
+	if err := q.Devices().Update(ctx, d); err != nil {
+		return err
 	}
 	return s.authenticated(ctx, q, e, d, rights, cert, m, true)
 }

@@ -270,3 +270,90 @@ func testRetryDropsEscrowedTokens(t *testing.T, st store.Store) {
 		t.Errorf("the retry's device is handed a bootstrap token %q (%v); want none", got.BootstrapToken, err)
 	}
 }
+
+// TestRetryForgetsTheFirstDevice: a retry by another device starts its
+// record afresh. A Mac's installation failed after its Authenticate; an
+// iPhone retrying with the same link (which names no person, so its holder
+// may be anyone) must not find the Mac's name, model, serial number or
+// history on its record, nor its projection, and the Mac's values in
+// backups become unreadable with its key.
+func TestRetryForgetsTheFirstDevice(t *testing.T) {
+	storetest.ForEachEngine(t, testRetryForgetsTheFirstDevice)
+}
+
+func testRetryForgetsTheFirstDevice(t *testing.T, st store.Store) {
+	f := newFixture(t, st)
+	f.publish(privacy.Corporate)
+	ts := f.serve()
+	link := f.invite(privacy.Corporate, "")
+	attempt := func(adjust func(*sim.Device)) *sim.Device {
+		d, err := sim.New(ts.Client(), false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		adjust(d)
+		if err := d.Prepare(f.ctx, link, false); err != nil {
+			t.Fatal(err)
+		}
+		if err := d.Authenticate(f.ctx); err != nil {
+			t.Fatal(err)
+		}
+		return d
+	}
+	first := attempt(mac)
+	ch, err := st.Read().AppleChannels().GetByCert(f.ctx, mdm.Fingerprint(first.Certificate()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	before, err := st.Read().Devices().Get(f.ctx, f.tenant, ch.DeviceID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fields := f.fields(ch.DeviceID); fields["device.name"].Value == nil || fields["hardware.model"].Value == nil {
+		t.Fatalf("the Mac's Authenticate kept %v; want its name and model", fields)
+	}
+	// As the fleet's inventory hook would have projected the Mac.
+	if err := st.Tx(f.ctx, func(q store.Queries) error {
+		return q.ManagedDevices().SetProjection(f.ctx, store.DeviceProjection{TenantID: f.tenant, DeviceID: ch.DeviceID,
+			Model: "Mac", OSVersion: "15.1", Facts: []byte(`{"hardware.model":"Mac"}`)})
+	}); err != nil {
+		t.Fatal(err)
+	}
+
+	f.svc.SetClock(func() time.Time { return time.Now().Add(3 * time.Minute) })
+	iphone := attempt(func(*sim.Device) {})
+
+	fields := f.fields(ch.DeviceID)
+	for _, field := range []string{"device.name", "hardware.model"} {
+		if v, ok := fields[field]; ok {
+			t.Errorf("the iPhone's record shows the Mac's %s: %s", field, v.Value)
+		}
+	}
+	if got := string(fields["os.name"].Value); got != `"ios"` {
+		t.Errorf("os.name %s; want the iPhone's", got)
+	}
+	history, err := st.Read().Inventory().History(f.ctx, f.tenant, ch.DeviceID, 100)
+	if err != nil || len(history) != 0 {
+		t.Errorf("the record's history after the retry: %d values (%v); want none of the Mac's", len(history), err)
+	}
+	after, err := st.Read().Devices().Get(f.ctx, f.tenant, ch.DeviceID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if after.Platform != "ios" || after.Model != "" || after.OSVersion != "" {
+		t.Errorf("the record after the retry: platform %q, model %q, OS %q; want ios and no projection of the Mac",
+			after.Platform, after.Model, after.OSVersion)
+	}
+	for serial, want := range map[string]int{first.Serial: 0, iphone.Serial: 1} {
+		if found, err := f.priv.FindDevicesBySerial(f.ctx, f.tenant, serial, store.Page{Limit: 10}); err != nil || len(found) != want {
+			t.Errorf("devices found by serial %s: %d (%v); want %d", serial, len(found), err, want)
+		}
+	}
+	old, err := st.Read().Keys().GetDataKey(f.ctx, f.tenant, before.KeyID)
+	if err != nil || old.DestroyedAt.IsZero() {
+		t.Errorf("the Mac's device key after the retry: %+v, %v; want it destroyed", old, err)
+	}
+	if after.KeyID == before.KeyID {
+		t.Error("the record kept the Mac's key")
+	}
+}
