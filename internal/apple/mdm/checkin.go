@@ -566,45 +566,69 @@ const (
 // presented with another device's (why): a stolen or copied identity is a
 // security event the tenant must see. While it goes on, one entry per
 // misuseAuditInterval says how many refusals came since the last; the ones
-// in between are logged only. The entry is written whether or not the
-// device stays for the answer: one that hangs up at once must not leave
-// the interval unaudited.
+// in between are logged only, and counted into the next entry, or into the
+// one AuditClosedMisuse writes when they stop. The entry is written whether
+// or not the device stays for the answer: one that hangs up at once must
+// not leave the interval unaudited.
 func (s *Service) auditRefusal(ctx context.Context, tenantID string, cert *x509.Certificate, ip, why string) {
 	fp := Fingerprint(cert)
-	audited, unaudited, reservation := s.misuse.admit(string(fp), s.clock())
+	audited, unaudited, reservation := s.misuse.admit(string(fp), s.clock(), misuseRefusal{tenantID: tenantID, ip: ip, why: why})
 	if !audited {
 		s.log.DebugContext(ctx, "a device certificate was refused again ("+why+"); audited at most every "+misuseAuditInterval.String(),
 			"tenant", tenantID, "certificate_serial", cert.SerialNumber.String())
 		return
 	}
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), auditRefusalTimeout)
-	defer cancel()
-	written := false
-	err := s.st.Tx(ctx, func(q store.Queries) error {
-		written = false
-		ch, err := q.AppleChannels().GetByCert(ctx, fp)
-		renewed := errors.Is(err, store.ErrNotFound)
-		if renewed {
-			ch, err = renewalTarget(ctx, q, fp)
-		}
-		if err != nil || ch.TenantID != tenantID {
-			return err
-		}
-		written = true
-		e := iam.Actor{Type: store.ActorDevice, ID: ch.DeviceID, SourceIP: ip}.Entry(tenantID, "mdm.identity_mismatch", "device", ch.DeviceID, audit.OutcomeDenied)
-		e.Reason = why
-		e.Details = map[string]any{"refusals_since_last_entry": unaudited}
-		if renewed {
-			e.Details["renewed_certificate"] = true
-		}
-		return audit.Append(ctx, q, e)
-	})
+	written, err := s.writeRefusal(ctx, fp, misuseRefusal{tenantID: tenantID, ip: ip, why: why}, unaudited)
 	if err != nil || !written {
 		reservation.undo()
 	}
 	if err != nil {
 		s.log.Error("auditing a refused device request", "error", err.Error())
 	}
+}
+
+// AuditClosedMisuse writes, for each certificate whose interval ended with
+// refusals not yet audited, the entry that counts them. Each node counts
+// its own refusals, so each runs it (the pusher's loop does, every tick).
+func (s *Service) AuditClosedMisuse(ctx context.Context) {
+	now := s.clock()
+	for _, c := range s.misuse.closedIntervals(now) {
+		written, err := s.writeRefusal(ctx, []byte(c.fp), c.misuseRefusal, c.count)
+		if err != nil {
+			s.misuse.giveBack(c, now)
+			s.log.Error("auditing refused device requests", "error", err.Error())
+		} else if !written {
+			s.log.Debug("refused device requests not audited: their device is gone", "tenant", c.tenantID, "count", c.count)
+		}
+	}
+}
+
+// writeRefusal appends the mdm.identity_mismatch entry for the device whose
+// certificate (fingerprint fp) was refused, counting unaudited refusals
+// before it; written is false when that device is not the tenant's (gone).
+func (s *Service) writeRefusal(ctx context.Context, fp []byte, r misuseRefusal, unaudited int) (written bool, err error) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), auditRefusalTimeout)
+	defer cancel()
+	err = s.st.Tx(ctx, func(q store.Queries) error {
+		written = false
+		ch, err := q.AppleChannels().GetByCert(ctx, fp)
+		renewed := errors.Is(err, store.ErrNotFound)
+		if renewed {
+			ch, err = renewalTarget(ctx, q, fp)
+		}
+		if err != nil || ch.TenantID != r.tenantID {
+			return err
+		}
+		written = true
+		e := iam.Actor{Type: store.ActorDevice, ID: ch.DeviceID, SourceIP: r.ip}.Entry(r.tenantID, "mdm.identity_mismatch", "device", ch.DeviceID, audit.OutcomeDenied)
+		e.Reason = r.why
+		e.Details = map[string]any{"refusals_since_last_entry": unaudited}
+		if renewed {
+			e.Details["renewed_certificate"] = true
+		}
+		return audit.Append(ctx, q, e)
+	})
+	return written, err
 }
 
 // auditRefusalTimeout bounds the write of a refusal's audit entry, which

@@ -7,9 +7,10 @@ import (
 
 // misuseAuditInterval is how often one certificate's misuse is audited
 // while it goes on: the first refusal is recorded at once, the ones that
-// follow within the interval are counted into the next entry. A device
-// that keeps naming another device would otherwise add an audit entry per
-// request, without bound.
+// follow within the interval are counted into the next entry, written by
+// the next refusal after the interval or, if none comes, by the sweep at
+// its end (closedIntervals). A device that keeps naming another device
+// would otherwise add an audit entry per request, without bound.
 const misuseAuditInterval = 5 * time.Minute
 
 // maxMisuseTracked bounds the certificates remembered. When that many are
@@ -24,11 +25,26 @@ type misuseAudits struct {
 	// noneQuietBefore is when the earliest interval of those remembered
 	// ends, as the last full scan found: no scan before then frees a slot.
 	noneQuietBefore time.Time
+	// noneClosedBefore is when the earliest interval with refusals not
+	// audited ends: the sweep does nothing before then.
+	noneClosedBefore time.Time
 }
 
 type misuseSeen struct {
 	audited    time.Time
 	suppressed int
+	last       misuseRefusal // of the latest refusal counted, for the closing entry
+}
+
+// misuseRefusal is what an audit entry about a refused certificate names.
+type misuseRefusal struct{ tenantID, ip, why string }
+
+// misuseClosed is a certificate whose interval ended with count refusals
+// not audited.
+type misuseClosed struct {
+	fp    string
+	count int
+	misuseRefusal
 }
 
 // misuseReservation is an audit admit granted: undo gives it back when no
@@ -42,7 +58,7 @@ type misuseReservation struct {
 // admit reports whether the refusal of the certificate with fingerprint fp
 // at now is audited and, if so, how many refusals since its last entry
 // were not. A refusal not audited is counted until one is.
-func (m *misuseAudits) admit(fp string, now time.Time) (audit bool, unaudited int, r misuseReservation) {
+func (m *misuseAudits) admit(fp string, now time.Time, refusal misuseRefusal) (audit bool, unaudited int, r misuseReservation) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.seen == nil {
@@ -50,7 +66,10 @@ func (m *misuseAudits) admit(fp string, now time.Time) (audit bool, unaudited in
 	}
 	s, ok := m.seen[fp]
 	if ok && now.Sub(s.audited) < misuseAuditInterval {
-		s.suppressed++
+		s.suppressed, s.last = s.suppressed+1, refusal
+		if end := s.audited.Add(misuseAuditInterval); m.noneClosedBefore.IsZero() || end.Before(m.noneClosedBefore) {
+			m.noneClosedBefore = end
+		}
 		return false, 0, misuseReservation{}
 	}
 	r = misuseReservation{m: m, fp: fp}
@@ -89,7 +108,7 @@ func (m *misuseAudits) forgetQuiet(now time.Time) bool {
 	earliest := time.Time{}
 	for fp, s := range m.seen {
 		end := s.audited.Add(misuseAuditInterval)
-		if !now.Before(end) {
+		if !now.Before(end) && s.suppressed == 0 { // a count not audited yet waits for the sweep
 			delete(m.seen, fp)
 		} else if earliest.IsZero() || end.Before(earliest) {
 			earliest = end
@@ -97,4 +116,43 @@ func (m *misuseAudits) forgetQuiet(now time.Time) bool {
 	}
 	m.noneQuietBefore = earliest
 	return len(m.seen) < maxMisuseTracked
+}
+
+// closedIntervals takes the counts of the certificates whose interval ended
+// at now with refusals not audited: their caller writes each an entry,
+// which starts a new interval, or gives its count back (giveBack).
+func (m *misuseAudits) closedIntervals(now time.Time) []misuseClosed {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.noneClosedBefore.IsZero() || now.Before(m.noneClosedBefore) {
+		return nil
+	}
+	m.noneClosedBefore = time.Time{}
+	var out []misuseClosed
+	for fp, s := range m.seen {
+		if s.suppressed == 0 {
+			continue
+		}
+		if end := s.audited.Add(misuseAuditInterval); now.Before(end) {
+			if m.noneClosedBefore.IsZero() || end.Before(m.noneClosedBefore) {
+				m.noneClosedBefore = end
+			}
+			continue
+		}
+		out = append(out, misuseClosed{fp: fp, count: s.suppressed, misuseRefusal: s.last})
+		s.audited, s.suppressed = now, 0
+	}
+	return out
+}
+
+// giveBack counts again refusals a closing entry could not record, for the
+// next sweep or refusal.
+func (m *misuseAudits) giveBack(c misuseClosed, now time.Time) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if s, ok := m.seen[c.fp]; ok {
+		s.suppressed += c.count
+		s.audited = now.Add(-misuseAuditInterval) // closed: the next sweep tries again
+		m.noneClosedBefore = now
+	}
 }

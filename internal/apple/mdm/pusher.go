@@ -404,6 +404,7 @@ func (p *Pusher) Run(ctx context.Context, interval time.Duration) {
 	defer t.Stop()
 	for {
 		p.dropIdleClients()
+		p.Service.AuditClosedMisuse(ctx) // every node: each counts its own refusals
 		held, err := p.Service.st.Read().Leases().TryAcquire(ctx, "apns-pusher", p.Holder, time.Now(), 10*interval)
 		if err != nil && ctx.Err() == nil {
 			p.Log.Error("push queue lease", "error", err.Error())

@@ -1,0 +1,48 @@
+package mdm_test
+
+import (
+	"encoding/json"
+	"net/http"
+	"testing"
+	"time"
+
+	"github.com/steward-mdm/steward/internal/privacy"
+	"github.com/steward-mdm/steward/internal/sim"
+	"github.com/steward-mdm/steward/internal/store"
+	"github.com/steward-mdm/steward/internal/store/storetest"
+)
+
+// TestMisuseThatStopsIsStillCounted: refusals of a copied certificate
+// counted within an interval reach the audit log when the interval ends,
+// though none follows: the sweep writes the entry counting them.
+func TestMisuseThatStopsIsStillCounted(t *testing.T) {
+	st := storetest.OpenSQLite(t)
+	f := newFixture(t, st)
+	f.publish(privacy.Corporate)
+	ts := f.serve()
+	victim, dev := f.enrolled(ts, privacy.Corporate, "")
+	head := auditSeq(t, st, f.tenant)
+	thief, _ := sim.New(ts.Client(), false)
+	thief.Forge(victim)
+	for range 3 {
+		if _, err := thief.Send(f.ctx, map[string]any{"Status": "Idle"}); status(t, err) != http.StatusForbidden {
+			t.Fatalf("a connect with another device's certificate: %v, want 403", err)
+		}
+	}
+	f.svc.AuditClosedMisuse(f.ctx)
+	if got := auditSeq(t, st, f.tenant); got != head+1 {
+		t.Fatalf("%d entries within the interval, want 1", got-head)
+	}
+	f.svc.SetClock(func() time.Time { return time.Now().Add(6 * time.Minute) })
+	f.svc.AuditClosedMisuse(f.ctx)
+	refused, err := st.Read().Audit().List(f.ctx, f.tenant, store.AuditFilter{Action: "mdm.identity_mismatch", AfterSeq: head})
+	if err != nil || len(refused) != 2 || refused[1].TargetID != dev.ID {
+		t.Fatalf("refusals audited: %+v (%v), want two against %s", refused, err, dev.ID)
+	}
+	var details struct {
+		Since int `json:"refusals_since_last_entry"`
+	}
+	if err := json.Unmarshal(refused[1].Details, &details); err != nil || details.Since != 2 {
+		t.Errorf("the closing entry counts %s, want 2", refused[1].Details)
+	}
+}
