@@ -60,5 +60,14 @@ func TestDeviceRequestsLabelOnlyKnownTenants(t *testing.T) {
 				t.Errorf("%v counted %v, want %v (all: %v)", series, counted[series], n, counted)
 			}
 		}
+		// A deleted tenant's series go with it.
+		if err := f.st.Tx(f.ctx, func(q store.Queries) error { return f.svc.ForgetTenant(f.ctx, q, f.tenant) }); err != nil {
+			t.Fatal(err)
+		}
+		for _, s := range counterSeries(t, metrics, "steward_apple_device_requests_total") {
+			if s.labels["tenant"] == f.tenant {
+				t.Errorf("a deleted tenant's series stays: %v", s.labels)
+			}
+		}
 	})
 }

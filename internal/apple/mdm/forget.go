@@ -40,6 +40,7 @@ func (s *Service) ForgetTenant(ctx context.Context, q store.Queries, tenantID st
 	s.cas.Delete(tenantID)
 	s.dropPushClients(tenantID)
 	s.pushFailures.DeletePartialMatch(prometheus.Labels{"tenant": tenantID})
+	s.deviceRequests.DeletePartialMatch(prometheus.Labels{"tenant": tenantID})
 	return nil
 }
 
