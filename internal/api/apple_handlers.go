@@ -198,6 +198,7 @@ type CommandView struct {
 	RequestType string     `json:"request_type"`
 	State       string     `json:"state"`
 	RequestedBy string     `json:"requested_by"`
+	Reason      string     `json:"reason,omitempty"`
 	ErrorChain  string     `json:"error_chain,omitempty"`
 	CreatedAt   time.Time  `json:"created_at"`
 	SentAt      *time.Time `json:"sent_at,omitempty"`
@@ -205,7 +206,7 @@ type CommandView struct {
 }
 
 func commandView(c store.Command) CommandView {
-	return CommandView{ID: c.ID, UserChannel: c.UserChannel, RequestType: c.RequestType, State: c.State, RequestedBy: c.RequestedBy, ErrorChain: c.ErrorChain,
+	return CommandView{ID: c.ID, UserChannel: c.UserChannel, RequestType: c.RequestType, State: c.State, RequestedBy: c.RequestedBy, Reason: c.Reason, ErrorChain: c.ErrorChain,
 		CreatedAt: c.CreatedAt, SentAt: optTime(c.SentAt), CompletedAt: optTime(c.CompletedAt)}
 }
 

@@ -386,7 +386,9 @@ type Command struct {
 	Payload     []byte
 	State       string
 	RequestedBy string
-	Attempts    int
+	// Reason is why the admin asked for it ("" when none was given).
+	Reason   string
+	Attempts int
 	// Unanswered counts the deliveries since the last answer (NotNow is an
 	// answer) that the device did not answer: 0 on a first delivery.
 	Unanswered int

@@ -415,6 +415,7 @@ func (s *Service) enqueue(ctx context.Context, tenantID string, target targets, 
 				continue
 			}
 			c, err := s.prepareAsked(ctx, q, d, req, settings, actor)
+			c.Reason = reason
 			if err != nil {
 				skip, ineligible := ineligibleFor(id, err)
 				if !bulk || !ineligible {
@@ -514,6 +515,7 @@ func (s *Service) enqueueIn(ctx context.Context, q store.Queries, d store.Device
 			continue
 		}
 		c, err := s.prepare(ctx, q, d, req, settings, actor)
+		c.Reason = reason
 		if skipUnsupported && apperr.IsKind(err, apperr.KindConflict) && apperr.As(err).Details["reason"] == SkipUnsupported {
 			unsupported = err
 			continue

@@ -176,8 +176,8 @@ func auditedChannel(e store.AuditEntry) string {
 
 // appendCommands adds a record per command of device d still held (until
 // retention purges it) on the channels on selects: what it asked, its
-// state and times, who asked, and the device's error chain if it failed;
-// never its payload, which may hold a secret and is gone once it finished.
+// state and times, who asked and why, and the device's error chain if it
+// failed; never its payload, which may hold a secret and is gone once it finished.
 func appendCommands(ctx context.Context, q store.Queries, d store.Device, on commandsOn, recs []privacy.ExportRecord) ([]privacy.ExportRecord, error) {
 	page := store.Page{Limit: 500}
 	for {
@@ -191,6 +191,9 @@ func appendCommands(ctx context.Context, q store.Queries, d store.Device, on com
 			}
 			v := fmt.Sprintf("%s; queued %s by %s, sent %s, finished %s", c.State, privacy.ExportTime(c.CreatedAt), c.RequestedBy,
 				privacy.ExportTime(c.SentAt), privacy.ExportTime(c.CompletedAt))
+			if c.Reason != "" {
+				v += "; reason given: " + c.Reason
+			}
 			if c.ErrorChain != "" {
 				v += "; " + errorChainText(c.ErrorChain)
 			}

@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/steward-mdm/steward/internal/apple/mdmproto"
+	"github.com/steward-mdm/steward/internal/privacy"
 	"github.com/steward-mdm/steward/internal/privacy/exporttest"
 	"github.com/steward-mdm/steward/internal/store/storetest"
 )
@@ -53,5 +54,35 @@ func TestAccountChannelCommandsInTheirPersonsExport(t *testing.T) {
 	}
 	if listed, audited := contains(s.bob); listed || audited {
 		t.Errorf("Bob's export: command listed %v, its audit entry %v; want neither (a colleague's account)", listed, audited)
+	}
+}
+
+// TestBulkCommandReasonInExport: a command sent to many devices is audited
+// once for the tenant; the reason the admin gave reaches the export of each
+// person whose device it was sent to, with the command.
+func TestBulkCommandReasonInExport(t *testing.T) {
+	f := newFixture(t, storetest.OpenSQLite(t))
+	f.publish(privacy.Corporate)
+	ts := f.serve()
+	erika, jonas := f.subject("erika@acme.test"), f.subject("jonas@acme.test")
+	_, d1 := f.enrolled(ts, privacy.Corporate, erika)
+	_, d2 := f.enrolled(ts, privacy.Corporate, jonas)
+	const why = "ticket 4711: certificate audit before the CA rollover"
+	if _, err := f.svc.Enqueue(f.ctx, f.tenant, []string{d1.ID, d2.ID}, mdmproto.CertificateList{}, why, admin); err != nil {
+		t.Fatal(err)
+	}
+	arc, err := f.priv.ExportSubject(f.ctx, f.tenant, erika, "subject access request", admin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	exp, _, _ := exporttest.Open(t, arc)
+	found := false
+	for _, d := range exp.Devices {
+		for _, r := range d.Management {
+			found = found || (strings.HasPrefix(r.Name, "Command CertificateList") && strings.Contains(r.Value, why))
+		}
+	}
+	if !found {
+		t.Error("the bulk command's reason is not in the export with it")
 	}
 }

@@ -638,7 +638,7 @@ func (s *Service) EnqueueForUser(ctx context.Context, tenantID, deviceID, userCh
 		if cmd, err = s.prepare(ctx, q, d, req, settings, actor); err != nil {
 			return err
 		}
-		cmd.UserChannel = uc.ID
+		cmd.UserChannel, cmd.Reason = uc.ID, reason
 		if err := s.saveCommands(ctx, q, []store.Command{cmd}); err != nil {
 			return err
 		}

@@ -421,14 +421,14 @@ func (q *queries) pushDone(ctx context.Context, table, keyColumn, tenantID, key 
 type commandStore struct{ q *queries }
 
 const commandColumns = `id, tenant_id, device_id, user_channel, request_type, queries, payload, state, requested_by, attempts, unanswered,
-	error_chain, created_at, sent_at, completed_at`
+	error_chain, created_at, sent_at, completed_at, reason`
 
 func scanCommand(s scanner) (store.Command, error) {
 	var c store.Command
 	var queries string
 	var created, sent, completed int64
 	err := s.Scan(&c.ID, &c.TenantID, &c.DeviceID, &c.UserChannel, &c.RequestType, &queries, &c.Payload, &c.State, &c.RequestedBy, &c.Attempts,
-		&c.Unanswered, &c.ErrorChain, &created, &sent, &completed)
+		&c.Unanswered, &c.ErrorChain, &created, &sent, &completed, &c.Reason)
 	if queries != "" {
 		c.Queries = strings.Split(queries, ",")
 	}
@@ -515,10 +515,10 @@ func (s commandStore) enqueue(ctx context.Context, cmds []store.Command, maxQueu
 		if err != nil {
 			return err
 		}
-		rows[i] = []any{c.ID, c.TenantID, c.DeviceID, c.UserChannel, c.RequestType, queries, c.Payload, c.State, c.RequestedBy, micros(c.CreatedAt)}
+		rows[i] = []any{c.ID, c.TenantID, c.DeviceID, c.UserChannel, c.RequestType, queries, c.Payload, c.State, c.RequestedBy, micros(c.CreatedAt), c.Reason}
 	}
 	return s.q.insertAll(ctx, "queueing commands", `INSERT INTO commands (id, tenant_id, device_id, user_channel, request_type, queries,
-		payload, state, requested_by, created_at) VALUES `, rows)
+		payload, state, requested_by, created_at, reason) VALUES `, rows)
 }
 
 // LockQueues uses PostgreSQL's advisory locks, which live in memory: an

@@ -510,6 +510,7 @@ func testCommandQueue(t *testing.T, st store.Store) {
 			Payload: []byte{byte(i)}, State: store.CommandQueued, RequestedBy: "admin:x", CreatedAt: micro(at)})
 	}
 	cmds[0].Queries = []string{"OSVersion", "SerialNumber"} // read back below with the rest
+	cmds[0].Reason = "ticket 4711: inventory before the audit"
 	comma := cmds[0]
 	comma.ID, comma.Queries = store.NewID(), []string{"OSVersion,SerialNumber"}
 	if err := st.Tx(ctx, func(q store.Queries) error { return q.Commands().Enqueue(ctx, []store.Command{comma}, 10) }); err == nil {
