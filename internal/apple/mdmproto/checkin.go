@@ -152,29 +152,49 @@ func (m *DeclarativeManagement) Sender() Enrollment { return m.Enrollment }
 // DecodeCheckin decodes a check-in request body (an XML plist of at most
 // MaxCheckinBytes) and checks the keys the protocol requires.
 func DecodeCheckin(body []byte) (Checkin, error) {
+	var w checkinWire
+	if err := decodePlist(body, MaxCheckinBytes, &w); err != nil {
+		if w.messageType != "" {
+			return nil, fmt.Errorf("decode %s check-in: %w", w.messageType, err)
+		}
+		return nil, fmt.Errorf("decode check-in: %w", err)
+	}
+	if w.msg == nil {
+		if w.messageType == "" {
+			return nil, fmt.Errorf("decode check-in: %w", missing("MessageType"))
+		}
+		return nil, fmt.Errorf("decode check-in: %w: %.64q", ErrUnknownMessageType, string(w.messageType))
+	}
+	if err := w.msg.Sender().requireDevice(); err != nil {
+		return nil, fmt.Errorf("decode %s check-in: %w", w.messageType, err)
+	}
+	if err := w.validate(); err != nil {
+		return nil, fmt.Errorf("decode %s check-in: %w", w.messageType, err)
+	}
+	return w.msg, nil
+}
+
+// checkinWire decodes a check-in with one pass of the parser: the
+// MessageType, then the message of that type from the same parsed value.
+type checkinWire struct {
+	messageType MessageType
+	msg         Checkin // nil for a type newCheckin does not handle
+	validate    func() error
+}
+
+// UnmarshalPlist implements plist.Unmarshaler.
+func (w *checkinWire) UnmarshalPlist(unmarshal func(any) error) error {
 	var head struct {
 		MessageType MessageType `plist:"MessageType"`
 	}
-	if err := decodePlist(body, MaxCheckinBytes, &head); err != nil {
-		return nil, fmt.Errorf("decode check-in: %w", err)
+	if err := unmarshal(&head); err != nil {
+		return err
 	}
-	msg, validate := newCheckin(head.MessageType)
-	if msg == nil {
-		if head.MessageType == "" {
-			return nil, fmt.Errorf("decode check-in: %w", missing("MessageType"))
-		}
-		return nil, fmt.Errorf("decode check-in: %w: %.64q", ErrUnknownMessageType, string(head.MessageType))
+	w.messageType = head.MessageType
+	if w.msg, w.validate = newCheckin(head.MessageType); w.msg == nil {
+		return nil
 	}
-	if err := decodePlist(body, MaxCheckinBytes, msg); err != nil {
-		return nil, fmt.Errorf("decode %s check-in: %w", head.MessageType, err)
-	}
-	if err := msg.Sender().requireDevice(); err != nil {
-		return nil, fmt.Errorf("decode %s check-in: %w", head.MessageType, err)
-	}
-	if err := validate(); err != nil {
-		return nil, fmt.Errorf("decode %s check-in: %w", head.MessageType, err)
-	}
-	return msg, nil
+	return unmarshal(w.msg)
 }
 
 // newCheckin returns an empty message for t and the check of its own required

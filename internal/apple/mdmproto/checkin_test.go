@@ -103,15 +103,27 @@ func TestDecodeCheckinMessageTypes(t *testing.T) {
 	}
 }
 
-// TestXMLShapeCountsExactly: end tags that close nothing cannot buy
-// nesting beyond the limit.
+// TestXMLShapeCountsExactly: nesting is refused one level past the limit,
+// not before, and end tags that close nothing cannot buy nesting beyond it.
 func TestXMLShapeCountsExactly(t *testing.T) {
-	deep := strings.Repeat("<array>", maxPlistDepth+1) + strings.Repeat("</array>", maxPlistDepth+1)
-	if err := checkXMLShape([]byte(strings.Repeat("</dict>", 10) + deep)); !errors.Is(err, ErrMalformed) {
-		t.Errorf("stray end tags before too deep a nesting: %v, want ErrMalformed", err)
+	nested := func(levels int) string { // <plist> is the first level
+		return plistHead + strings.Repeat("<array>", levels-1) + strings.Repeat("</array>", levels-1) + "</plist>"
 	}
-	if err := checkXMLShape([]byte(plistHead + "<dict><key>a</key><string>b</string></dict></plist>")); err != nil {
-		t.Errorf("a well-formed plist: %v", err)
+	for _, c := range []struct {
+		name, body string
+		want       string // in the error; "" for none
+	}{
+		{"a well-formed plist", plistHead + "<dict><key>a</key><string>b</string></dict></plist>", ""},
+		{"nested to the limit", nested(maxPlistDepth), ""},
+		{"nested past the limit", nested(maxPlistDepth + 1), "nested deeper"},
+		{"stray end tags before nesting past the limit", strings.Repeat("</array>", 10) + nested(maxPlistDepth+1), "closes nothing"},
+		{"stray end tags inside", plistHead + "<array></array></array></array>" + strings.Repeat("<array>", maxPlistDepth) +
+			strings.Repeat("</array>", maxPlistDepth) + "</plist>", "closes nothing"},
+	} {
+		err := checkXMLShape([]byte(c.body), maxMessageWeight)
+		if c.want == "" && err != nil || c.want != "" && (!errors.Is(err, ErrMalformed) || !strings.Contains(err.Error(), c.want)) {
+			t.Errorf("%s: %v, want an error saying %q", c.name, err, c.want)
+		}
 	}
 }
 

@@ -32,6 +32,19 @@ type ErrorChainItem struct {
 	USEnglishDescription string `plist:"USEnglishDescription,omitempty"`
 }
 
+// UnmarshalPlist implements plist.Unmarshaler, refusing an ErrorCode an int
+// does not hold as readInteger does.
+func (e *ErrorChainItem) UnmarshalPlist(unmarshal func(any) error) error {
+	type fields ErrorChainItem // without this method
+	if err := unmarshal((*fields)(e)); err != nil {
+		return err
+	}
+	var ints struct {
+		ErrorCode checkedInteger `plist:"ErrorCode"`
+	}
+	return unmarshal(&ints)
+}
+
 // Result is a decoded command result (the body of a connect request). The
 // per-command payload stays in Raw; decode it with the typed Decode* functions
 // once the caller knows, from CommandUUID, which command it answers.
@@ -45,44 +58,85 @@ type Result struct {
 	// Raw is the whole body as received, for the typed payload decoders.
 	Raw []byte `plist:"-"`
 	// payloads holds the payloads DecodeResult read in the same pass as the
-	// envelope; nil when one of them did not decode, and then each typed
-	// decoder reads Raw for its own key alone.
-	payloads *Payloads
+	// envelope; nil when it could not (a <date> where a payload belongs),
+	// and then each typed decoder reads Raw for its own key alone.
+	payloads *resultPayloads
 }
 
-// Payloads are the result payloads Steward reads, keyed as Apple names
-// them. DecodeResult decodes them with the envelope, so a result is parsed
-// once, before the caller knows which command it answers.
-type Payloads struct {
-	QueryResponses           *DeviceInformationResult      `plist:"QueryResponses"`
-	SecurityInfo             *SecurityInfoResult           `plist:"SecurityInfo"`
-	InstalledApplicationList []InstalledApplication        `plist:"InstalledApplicationList"`
-	ManagedApplicationList   map[string]ManagedApplication `plist:"ManagedApplicationList"`
-	ProfileList              []InstalledProfile            `plist:"ProfileList"`
-	CertificateList          []InstalledCertificate        `plist:"CertificateList"`
+// resultPayloads are the result payloads Steward reads, keyed as Apple
+// names them. DecodeResult decodes them with the envelope, so a result is
+// parsed once, before the caller knows which command it answers.
+type resultPayloads struct {
+	QueryResponses           payload[DeviceInformationResult]       `plist:"QueryResponses"`
+	SecurityInfo             payload[SecurityInfoResult]            `plist:"SecurityInfo"`
+	InstalledApplicationList payload[[]InstalledApplication]        `plist:"InstalledApplicationList"`
+	ManagedApplicationList   payload[map[string]ManagedApplication] `plist:"ManagedApplicationList"`
+	ProfileList              payload[[]InstalledProfile]            `plist:"ProfileList"`
+	CertificateList          payload[[]InstalledCertificate]        `plist:"CertificateList"`
+}
+
+// payload is one payload decoded with the envelope. A payload of the wrong
+// shape must fail only the typed decoder that reads it, once the command
+// it answers is known: its error is kept, not returned.
+type payload[T any] struct {
+	value   T
+	present bool
+	err     error
+}
+
+// UnmarshalPlist implements plist.Unmarshaler.
+func (p *payload[T]) UnmarshalPlist(unmarshal func(any) error) error {
+	p.present = true
+	if p.err = unmarshal(&p.value); p.err != nil {
+		var zero T
+		p.value = zero
+	}
+	return nil
+}
+
+// get gives the payload's value, or the error that kept it from decoding.
+func (p *payload[T]) get(into *T) error {
+	*into = p.value
+	return p.err
+}
+
+// getPointer is get for a payload read through a pointer, nil when absent.
+func (p *payload[T]) getPointer(into **T) error {
+	if p.present && p.err == nil {
+		*into = &p.value
+	}
+	return p.err
+}
+
+// resultWire decodes a result with one pass of the parser: the envelope,
+// then the payloads from the same parsed value.
+type resultWire struct {
+	Result
+}
+
+// UnmarshalPlist implements plist.Unmarshaler.
+func (w *resultWire) UnmarshalPlist(unmarshal func(any) error) error {
+	if err := unmarshal(&w.Result); err != nil {
+		return err
+	}
+	// The parser refuses a <date> for any type but time.Time before a
+	// payload's own decoder can keep the error; then the typed decoders
+	// read Raw.
+	if p := new(resultPayloads); unmarshal(p) == nil {
+		w.payloads = p
+	}
+	return nil
 }
 
 // DecodeResult decodes a command result body (an XML plist of at most
 // MaxResultBytes). Every result needs a known Status and a sender; all but
 // Idle need the CommandUUID they answer.
 func DecodeResult(body []byte) (Result, error) {
-	var whole struct {
-		Result
-		Payloads
-	}
-	if err := checkPlistBody(body, MaxResultBytes); err != nil {
+	var w resultWire
+	if err := decodePlistWithin(body, MaxResultBytes, maxResultWeight, &w); err != nil {
 		return Result{}, fmt.Errorf("decode command result: %w", err)
 	}
-	// A payload of the wrong shape must fail only the typed decoder that
-	// reads it, once the command it answers is known: then the envelope is
-	// decoded alone.
-	var r Result
-	if err := decodeXMLPlist(body, &whole); err == nil {
-		r = whole.Result
-		r.payloads = &whole.Payloads
-	} else if err := decodeXMLPlist(body, &r); err != nil {
-		return Result{}, fmt.Errorf("decode command result: %w", err)
-	}
+	r := w.Result
 	if r.Status == "" {
 		return Result{}, fmt.Errorf("decode command result: %w", missing("Status"))
 	}
@@ -103,7 +157,7 @@ func DecodeResult(body []byte) (Result, error) {
 // DecodeResult decoded (decoded copies it into v), or else by decoding r.Raw
 // into v. It refuses a result that is not Acknowledged (it carries no
 // payload) or that names another request type.
-func decodePayload(r Result, want RequestType, v any, decoded func(*Payloads)) error {
+func decodePayload(r Result, want RequestType, v any, decoded func(*resultPayloads) error) error {
 	if r.Status != StatusAcknowledged {
 		return fmt.Errorf("decode %s result: %w: status is %s, want %s", want, ErrMalformed, r.Status, StatusAcknowledged)
 	}
@@ -111,10 +165,12 @@ func decodePayload(r Result, want RequestType, v any, decoded func(*Payloads)) e
 		return fmt.Errorf("decode %s result: %w: result says %.64q", want, ErrWrongRequestType, string(r.RequestType))
 	}
 	if r.payloads != nil && decoded != nil {
-		decoded(r.payloads)
+		if err := decoded(r.payloads); err != nil {
+			return fmt.Errorf("decode %s result: %w: %v", want, ErrMalformed, err)
+		}
 		return nil
 	}
-	if err := decodePlist(r.Raw, MaxResultBytes, v); err != nil {
+	if err := decodePlistWithin(r.Raw, MaxResultBytes, maxResultWeight, v); err != nil {
 		return fmt.Errorf("decode %s result: %w", want, err)
 	}
 	return nil

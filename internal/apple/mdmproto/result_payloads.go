@@ -13,7 +13,8 @@ import (
 // Number is a plist number that accepts both <integer> and <real>: devices
 // are not consistent about which one they send for capacities and levels.
 // A <real> that is NaN or infinite is refused: no measurement is, and
-// nothing downstream (JSON, the inventory) can hold one.
+// nothing downstream (JSON, the inventory) can hold one; so is an integer
+// readInteger refuses.
 type Number float64
 
 // UnmarshalPlist implements plist.Unmarshaler.
@@ -26,12 +27,51 @@ func (n *Number) UnmarshalPlist(unmarshal func(any) error) error {
 		*n = Number(f)
 		return nil
 	}
-	var i int64
-	if err := unmarshal(&i); err != nil {
+	i, err := readInteger(unmarshal)
+	if err != nil {
 		return fmt.Errorf("want integer or real: %w", err)
 	}
 	*n = Number(i)
 	return nil
+}
+
+// readInteger reads an <integer> as the schema has it, a signed 64-bit
+// number. The plist decoder would wrap an unsigned one above MaxInt64 into
+// a negative int64, and take a CF$UID reference (a keyed archive's) for a
+// number.
+func readInteger(unmarshal func(any) error) (int64, error) {
+	// Tried first as an int64, which refuses every other plist type, so
+	// that no container is decoded into an interface below.
+	var i int64
+	if err := unmarshal(&i); err != nil {
+		return 0, err
+	}
+	var v any
+	if err := unmarshal(&v); err != nil {
+		return 0, err
+	}
+	switch v := v.(type) {
+	case int64:
+		return v, nil
+	case uint64:
+		if v <= math.MaxInt64 {
+			return int64(v), nil
+		}
+		return 0, errors.New("integer out of range")
+	}
+	return 0, fmt.Errorf("want an integer, not a %T", v)
+}
+
+// checkedInteger checks, after the plist decoder filled an int field, the
+// number it read there (see readInteger): a struct with int fields
+// decodes them again into a probe of this type.
+type checkedInteger struct{}
+
+// UnmarshalPlist implements plist.Unmarshaler. What is not a number at all
+// the int field's own decoding refused.
+func (checkedInteger) UnmarshalPlist(unmarshal func(any) error) error {
+	_, err := readInteger(unmarshal)
+	return err
 }
 
 // DeviceInformationResult is the QueryResponses of a DeviceInformation result.
@@ -81,6 +121,19 @@ type DeviceInformationResult struct {
 	// ServiceSubscriptions replaces the telephony keys Apple deprecated in
 	// iOS 16 (iOS 12 and later): one entry per cellular subscription.
 	ServiceSubscriptions []ServiceSubscription `plist:"ServiceSubscriptions,omitempty"`
+}
+
+// UnmarshalPlist implements plist.Unmarshaler, refusing a number an int
+// does not hold as readInteger does.
+func (r *DeviceInformationResult) UnmarshalPlist(unmarshal func(any) error) error {
+	type fields DeviceInformationResult // without this method
+	if err := unmarshal((*fields)(r)); err != nil {
+		return err
+	}
+	var ints struct {
+		CellularTechnology checkedInteger `plist:"CellularTechnology"`
+	}
+	return unmarshal(&ints)
 }
 
 // ServiceSubscription is one entry of the ServiceSubscriptions answer
@@ -177,7 +230,7 @@ func DecodeDeviceInformation(r Result) (DeviceInformationResult, error) {
 	var w struct {
 		QueryResponses *DeviceInformationResult `plist:"QueryResponses"`
 	}
-	if err := decodePayload(r, RequestDeviceInformation, &w, func(p *Payloads) { w.QueryResponses = p.QueryResponses }); err != nil {
+	if err := decodePayload(r, RequestDeviceInformation, &w, func(p *resultPayloads) error { return p.QueryResponses.getPointer(&w.QueryResponses) }); err != nil {
 		return DeviceInformationResult{}, err
 	}
 	if w.QueryResponses == nil {
@@ -218,12 +271,27 @@ type SecurityInfoResult struct {
 	} `plist:"ManagementStatus,omitempty"`
 }
 
+// UnmarshalPlist implements plist.Unmarshaler, refusing a number an int
+// does not hold as readInteger does.
+func (r *SecurityInfoResult) UnmarshalPlist(unmarshal func(any) error) error {
+	type fields SecurityInfoResult // without this method
+	if err := unmarshal((*fields)(r)); err != nil {
+		return err
+	}
+	var ints struct {
+		HardwareEncryptionCaps  checkedInteger `plist:"HardwareEncryptionCaps"`
+		PasscodeLockGracePeriod checkedInteger `plist:"PasscodeLockGracePeriod"`
+		AutoLockTime            checkedInteger `plist:"AutoLockTime"`
+	}
+	return unmarshal(&ints)
+}
+
 // DecodeSecurityInfo decodes the SecurityInfo dictionary of a SecurityInfo result.
 func DecodeSecurityInfo(r Result) (SecurityInfoResult, error) {
 	var w struct {
 		SecurityInfo *SecurityInfoResult `plist:"SecurityInfo"`
 	}
-	if err := decodePayload(r, RequestSecurityInfo, &w, func(p *Payloads) { w.SecurityInfo = p.SecurityInfo }); err != nil {
+	if err := decodePayload(r, RequestSecurityInfo, &w, func(p *resultPayloads) error { return p.SecurityInfo.getPointer(&w.SecurityInfo) }); err != nil {
 		return SecurityInfoResult{}, err
 	}
 	if w.SecurityInfo == nil {
@@ -256,7 +324,7 @@ func DecodeInstalledApplicationList(r Result) ([]InstalledApplication, error) {
 	var w struct {
 		List []InstalledApplication `plist:"InstalledApplicationList"`
 	}
-	if err := decodePayload(r, RequestInstalledApplicationList, &w, func(p *Payloads) { w.List = p.InstalledApplicationList }); err != nil {
+	if err := decodePayload(r, RequestInstalledApplicationList, &w, func(p *resultPayloads) error { return p.InstalledApplicationList.get(&w.List) }); err != nil {
 		return nil, err
 	}
 	if w.List == nil {
@@ -276,6 +344,20 @@ type ManagedApplication struct {
 	ExternalVersionIdentifier *int   `plist:"ExternalVersionIdentifier,omitempty"`
 }
 
+// UnmarshalPlist implements plist.Unmarshaler, refusing a number an int
+// does not hold as readInteger does.
+func (a *ManagedApplication) UnmarshalPlist(unmarshal func(any) error) error {
+	type fields ManagedApplication // without this method
+	if err := unmarshal((*fields)(a)); err != nil {
+		return err
+	}
+	var ints struct {
+		ManagementFlags           checkedInteger `plist:"ManagementFlags"`
+		ExternalVersionIdentifier checkedInteger `plist:"ExternalVersionIdentifier"`
+	}
+	return unmarshal(&ints)
+}
+
 // DecodeManagedApplicationList decodes a ManagedApplicationList result into
 // a map from bundle identifier to state. The dictionary is required, as in
 // DecodeInstalledApplicationList.
@@ -283,7 +365,7 @@ func DecodeManagedApplicationList(r Result) (map[string]ManagedApplication, erro
 	var w struct {
 		List map[string]ManagedApplication `plist:"ManagedApplicationList"`
 	}
-	if err := decodePayload(r, RequestManagedApplicationList, &w, func(p *Payloads) { w.List = p.ManagedApplicationList }); err != nil {
+	if err := decodePayload(r, RequestManagedApplicationList, &w, func(p *resultPayloads) error { return p.ManagedApplicationList.get(&w.List) }); err != nil {
 		return nil, err
 	}
 	if w.List == nil {
@@ -315,13 +397,30 @@ type InstalledProfile struct {
 	} `plist:"PayloadContent,omitempty"`
 }
 
+// UnmarshalPlist implements plist.Unmarshaler. A PayloadVersion an int does
+// not hold (see readInteger) is dropped rather than refused: Steward reads
+// profiles by identifier, and one odd version must not cost the whole list.
+func (p *InstalledProfile) UnmarshalPlist(unmarshal func(any) error) error {
+	type fields InstalledProfile // without this method
+	if err := unmarshal((*fields)(p)); err != nil {
+		return err
+	}
+	var ints struct {
+		PayloadVersion checkedInteger `plist:"PayloadVersion"`
+	}
+	if unmarshal(&ints) != nil {
+		p.PayloadVersion = 0
+	}
+	return nil
+}
+
 // DecodeProfileList decodes a ProfileList result. The list is required, as
 // in DecodeInstalledApplicationList.
 func DecodeProfileList(r Result) ([]InstalledProfile, error) {
 	var w struct {
 		List []InstalledProfile `plist:"ProfileList"`
 	}
-	if err := decodePayload(r, RequestProfileList, &w, func(p *Payloads) { w.List = p.ProfileList }); err != nil {
+	if err := decodePayload(r, RequestProfileList, &w, func(p *resultPayloads) error { return p.ProfileList.get(&w.List) }); err != nil {
 		return nil, err
 	}
 	if w.List == nil {
@@ -343,7 +442,7 @@ func DecodeCertificateList(r Result) ([]InstalledCertificate, error) {
 	var w struct {
 		List []InstalledCertificate `plist:"CertificateList"`
 	}
-	if err := decodePayload(r, RequestCertificateList, &w, func(p *Payloads) { w.List = p.CertificateList }); err != nil {
+	if err := decodePayload(r, RequestCertificateList, &w, func(p *resultPayloads) error { return p.CertificateList.get(&w.List) }); err != nil {
 		return nil, err
 	}
 	if w.List == nil {

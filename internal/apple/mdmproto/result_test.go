@@ -3,6 +3,7 @@ package mdmproto
 import (
 	"bytes"
 	"errors"
+	"math"
 	"reflect"
 	"strings"
 	"testing"
@@ -53,7 +54,7 @@ func TestDecodeResultRejects(t *testing.T) {
 		{"garbage", []byte("<plist><dict><key>"), ErrMalformed},
 		{"too large", append(idleResult, bytes.Repeat([]byte(" "), MaxResultBytes)...), ErrTooLarge},
 		{"too many elements", doc(kv("Status", "Idle"), kv("UDID", fixtureUDID),
-			kraw("Padding", "<array>"+strings.Repeat("<true/>", maxPlistElements)+"</array>")), ErrTooLarge},
+			kraw("Padding", "<array>"+strings.Repeat("<true/>", maxResultWeight)+"</array>")), ErrTooLarge},
 		{"no status", doc(kv("UDID", fixtureUDID), kv("CommandUUID", fixtureCommandUUID)), ErrMissingKey},
 		{"unknown status", doc(kv("Status", "Done"), kv("UDID", fixtureUDID), kv("CommandUUID", fixtureCommandUUID)), ErrUnknownStatus},
 		{"no sender", doc(kv("Status", "Acknowledged"), kv("CommandUUID", fixtureCommandUUID)), ErrMissingKey},
@@ -263,17 +264,23 @@ func TestDecodeRefusesNonFiniteNumbers(t *testing.T) {
 }
 
 // A payload of the wrong shape under another command's key spoils only
-// that key: the envelope and the payload asked for still decode.
+// that key: the envelope and the payload asked for still decode, from the
+// envelope's one pass over the body; a <date> there, which the plist
+// decoder refuses before the payload's own decoder sees it, from the body.
 func TestDecodeResultIsolatesMalformedPayloads(t *testing.T) {
-	body := result("DeviceInformation", kraw("QueryResponses", "<dict>"+kv("OSVersion", "17.4.1")+"</dict>"),
-		kv("ProfileList", "not a list"))
-	r := mustResult(t, body)
-	if info, err := DecodeDeviceInformation(r); err != nil || info.OSVersion != "17.4.1" {
-		t.Fatalf("DeviceInformation = %+v, %v", info, err)
-	}
-	r.RequestType = ""
-	if _, err := DecodeProfileList(r); !errors.Is(err, ErrMalformed) {
-		t.Fatalf("a ProfileList that is a string decoded: %v", err)
+	for _, wrong := range []string{kv("ProfileList", "not a list"), kraw("ProfileList", "<date>2026-11-23T10:15:30Z</date>")} {
+		body := result("DeviceInformation", kraw("QueryResponses", "<dict>"+kv("OSVersion", "17.4.1")+"</dict>"), wrong)
+		r := mustResult(t, body)
+		if r.payloads == nil && !strings.Contains(wrong, "<date>") {
+			t.Errorf("%s: the payloads were not kept from the envelope's pass", wrong)
+		}
+		if info, err := DecodeDeviceInformation(r); err != nil || info.OSVersion != "17.4.1" {
+			t.Fatalf("%s: DeviceInformation = %+v, %v", wrong, info, err)
+		}
+		r.RequestType = ""
+		if _, err := DecodeProfileList(r); !errors.Is(err, ErrMalformed) {
+			t.Fatalf("%s: a ProfileList that is no list decoded: %v", wrong, err)
+		}
 	}
 }
 
@@ -443,5 +450,73 @@ func TestTypedDecodersRefuseMismatches(t *testing.T) {
 	wrongShape := result("InstalledApplicationList", kv("InstalledApplicationList", "none"))
 	if _, err := DecodeInstalledApplicationList(mustResult(t, wrongShape)); !errors.Is(err, ErrMalformed) {
 		t.Errorf("list of wrong type: err = %v, want ErrMalformed", err)
+	}
+}
+
+// TestOddIntegersAreRefused: the schema's integers are signed 64-bit; the
+// plist decoder would wrap an unsigned one above MaxInt64 into a negative
+// number and take a keyed archive's CF$UID reference for a number. Where a
+// number is expected both are refused, as the device's fault; an odd
+// PayloadVersion drops only itself, not the profile list.
+func TestOddIntegersAreRefused(t *testing.T) {
+	const tooBig = "18446744073709551615"
+	uid := "<dict><key>CF$UID</key><integer>7</integer></dict>"
+	info := func(key, value string) []byte {
+		return result("DeviceInformation", kraw("QueryResponses", "<dict>"+kraw(key, value)+"</dict>"))
+	}
+	security := func(key, value string) []byte {
+		return result("SecurityInfo", kraw("SecurityInfo", "<dict>"+kraw(key, value)+"</dict>"))
+	}
+	managed := func(key, value string) []byte {
+		return result("ManagedApplicationList", kraw("ManagedApplicationList", "<dict>"+kraw("com.example.app", "<dict>"+kraw(key, value)+"</dict>")+"</dict>"))
+	}
+	for _, odd := range []string{"<integer>" + tooBig + "</integer>", "<integer>0x8000000000000000</integer>", uid} {
+		for name, decode := range map[string]func() error{
+			"BatteryLevel": func() error { _, err := DecodeDeviceInformation(mustResult(t, info("BatteryLevel", odd))); return err },
+			"CellularTechnology": func() error {
+				_, err := DecodeDeviceInformation(mustResult(t, info("CellularTechnology", odd)))
+				return err
+			},
+			"HardwareEncryptionCaps": func() error {
+				_, err := DecodeSecurityInfo(mustResult(t, security("HardwareEncryptionCaps", odd)))
+				return err
+			},
+			"AutoLockTime": func() error { _, err := DecodeSecurityInfo(mustResult(t, security("AutoLockTime", odd))); return err },
+			"ManagementFlags": func() error {
+				_, err := DecodeManagedApplicationList(mustResult(t, managed("ManagementFlags", odd)))
+				return err
+			},
+			"BundleSize": func() error {
+				apps := result("InstalledApplicationList", kraw("InstalledApplicationList", "<array><dict>"+kraw("BundleSize", odd)+"</dict></array>"))
+				_, err := DecodeInstalledApplicationList(mustResult(t, apps))
+				return err
+			},
+			"Latitude": func() error {
+				_, err := DecodeDeviceLocation(mustResult(t, result("DeviceLocation", kraw("Latitude", odd), kr("Longitude", "1"))))
+				return err
+			},
+			"ErrorCode": func() error {
+				_, err := DecodeResult(doc(kv("Status", "Error"), kv("UDID", fixtureUDID), kv("CommandUUID", fixtureCommandUUID),
+					kraw("ErrorChain", "<array><dict>"+kraw("ErrorCode", odd)+kv("ErrorDomain", "MCMDMErrorDomain")+"</dict></array>")))
+				return err
+			},
+		} {
+			if err := decode(); !errors.Is(err, ErrMalformed) || !IsBadInput(err) {
+				t.Errorf("%s %s: %v, want ErrMalformed", name, odd, err)
+			}
+		}
+		profiles := result("ProfileList", kraw("ProfileList", "<array><dict>"+kv("PayloadIdentifier", "com.example.odd")+
+			kraw("PayloadVersion", odd)+"</dict><dict>"+kv("PayloadIdentifier", "com.example.mdm")+ki("PayloadVersion", "1")+"</dict></array>"))
+		list, err := DecodeProfileList(mustResult(t, profiles))
+		if err != nil || len(list) != 2 || list[0].PayloadVersion != 0 || list[1].PayloadVersion != 1 {
+			t.Errorf("PayloadVersion %s: %+v, %v; want both profiles, the odd version dropped", odd, list, err)
+		}
+	}
+	// The edges of the range stay numbers.
+	edges := result("DeviceInformation", kraw("QueryResponses", "<dict>"+ki("DeviceCapacity", "9223372036854775807")+
+		ki("AvailableDeviceCapacity", "-9223372036854775808")+ki("CellularTechnology", "-1")+"</dict>"))
+	got, err := DecodeDeviceInformation(mustResult(t, edges))
+	if err != nil || *got.DeviceCapacity != math.MaxInt64 || *got.AvailableDeviceCapacity != math.MinInt64 || *got.CellularTechnology != -1 {
+		t.Errorf("the edges of the range: %+v, %v", got, err)
 	}
 }
