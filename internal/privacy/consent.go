@@ -459,6 +459,9 @@ func (s *Service) QueueKeyMail(ctx context.Context, q store.Queries, n store.Not
 	if s.minters[n.Kind] == nil || !strings.Contains(n.Body, KeyPlaceholder) {
 		return fmt.Errorf("privacy: a %q mail has no key to mint", n.Kind)
 	}
+	if !s.mailOn.Load() {
+		return apperr.Conflict("this server sends no e-mail (its SMTP settings, --smtp-host, are not set), so nothing can be mailed to the person")
+	}
 	return s.queueNotification(ctx, q, n)
 }
 

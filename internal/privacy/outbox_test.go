@@ -7,6 +7,7 @@ import (
 
 	"github.com/emersion/go-smtp"
 
+	"github.com/steward-mdm/steward/internal/apperr"
 	"github.com/steward-mdm/steward/internal/notify/mail"
 	"github.com/steward-mdm/steward/internal/notify/mail/mailtest"
 	"github.com/steward-mdm/steward/internal/privacy"
@@ -76,6 +77,10 @@ func TestMailedPortalKeyExistsOnlyInTheMail(t *testing.T) {
 		t.Fatal(err)
 	}
 	erika := f.person("erika@acme.test")
+	if _, _, err := f.svc.IssuePortalToken(f.ctx, f.tenant, erika.ID, 0, true, admin); !apperr.IsKind(err, apperr.KindConflict) {
+		t.Fatalf("a key mailed by a server that sends no mail: %v", err)
+	}
+	f.svc.EnableMail()
 	shown, _, err := f.svc.IssuePortalToken(f.ctx, f.tenant, erika.ID, 0, true, admin)
 	if err != nil || shown != "" {
 		t.Fatalf("a mailed key was handed back (%q, %v)", shown, err)

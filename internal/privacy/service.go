@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net/mail"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/steward-mdm/steward/internal/apperr"
@@ -37,6 +38,7 @@ type Service struct {
 	tellOff         []TellToLeaveHook
 	policy          []PolicyChangedHook
 	minters         map[string]KeyMinter
+	mailOn          atomic.Bool // an outbox delivers this server's mail
 }
 
 // DeviceLeftHook runs inside the transaction that takes a device out of
@@ -155,6 +157,11 @@ type KeyMinter func(ctx context.Context, q store.Queries, n store.Notification) 
 
 // ErrLinkClosed is a KeyMinter's answer for a key nobody may have any more.
 var ErrLinkClosed = errors.New("the link it carried was closed before the mail went out")
+
+// EnableMail says this server delivers mail: an outbox runs (the SMTP
+// settings are set). Without it a key that only a mail would carry is
+// refused rather than queued for ever.
+func (s *Service) EnableMail() { s.mailOn.Store(true) }
 
 // OnMintKey sets the minter of a notification kind, before serving starts.
 func (s *Service) OnMintKey(kind string, m KeyMinter) {

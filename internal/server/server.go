@@ -118,6 +118,9 @@ func (a *App) init(ctx context.Context, migrate bool) error {
 	cfg.RequireMFA = !a.Config.AllowMFAOptional
 	a.IAM = iam.New(a.Store, a.Sealer, cfg, iam.WithLogger(a.Log))
 	a.Privacy = privacy.NewService(a.Store, keys.New(a.Sealer), a.Signer, a.Log)
+	if _, err := mail.New(a.mailConfig()); a.Config.SMTPHost != "" && err == nil {
+		a.Privacy.EnableMail() // runJobs starts its outbox
+	}
 	public := strings.TrimRight(a.Config.PublicURL, "/")
 	if public == "" {
 		public = "https://" + a.Config.Listen

@@ -105,6 +105,7 @@ func TestEnrolmentInvitationAndConsent(t *testing.T) {
 		erika := f.subject("erika@acme.test")
 		// Mailed: only a link that reached Erika alone asks her about a full wipe.
 		in := mdm.EnrolmentInput{Ownership: "personal", SubjectID: erika, Notify: true}
+		f.priv.EnableMail()
 		if _, _, err := f.svc.CreateEnrolment(f.ctx, f.tenant, in, admin); !apperr.IsKind(err, apperr.KindConflict) {
 			t.Fatalf("an enrolment without a published notice: %v", err)
 		}

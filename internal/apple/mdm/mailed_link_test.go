@@ -27,6 +27,7 @@ import (
 // the link the person received.
 func (f *fixture) inviteByMail(o privacy.Ownership, subjectID string) string {
 	f.t.Helper()
+	f.priv.EnableMail()
 	e, shown, err := f.svc.CreateEnrolment(f.ctx, f.tenant, mdm.EnrolmentInput{Ownership: string(o), SubjectID: subjectID, Notify: true}, admin)
 	if err != nil || shown != "" || !e.LinkMailed {
 		f.t.Fatalf("creating a mailed enrolment: link %q shown, %+v, %v", shown, e, err)
@@ -78,8 +79,9 @@ func mailedLink(t *testing.T, m mailtest.Message) string {
 	return string(link)
 }
 
-// TestMailedLinkExistsOnlyInTheMail: a mailed link is not returned to the
-// admin, is minted as the mail leaves (the outbox row holds no key, the
+// TestMailedLinkExistsOnlyInTheMail: a server that sends no mail refuses to
+// mail a link; a mailed link is not returned to the admin, is minted as the
+// mail leaves (the outbox row holds no key, the
 // database no link), and opens the invitation, which asks the person about
 // a full wipe; the audit entry says it was mailed.
 func TestMailedLinkExistsOnlyInTheMail(t *testing.T) {
@@ -91,7 +93,12 @@ func TestMailedLinkExistsOnlyInTheMail(t *testing.T) {
 		if _, _, err := f.svc.CreateEnrolment(f.ctx, f.tenant, mdm.EnrolmentInput{Ownership: "corporate", Notify: true}, admin); !apperr.IsKind(err, apperr.KindInvalid) {
 			t.Fatalf("a mailed link for nobody: %v", err)
 		}
-		e, shown, err := f.svc.CreateEnrolment(f.ctx, f.tenant, mdm.EnrolmentInput{Ownership: "personal", SubjectID: erika, Notify: true}, admin)
+		in := mdm.EnrolmentInput{Ownership: "personal", SubjectID: erika, Notify: true}
+		if _, _, err := f.svc.CreateEnrolment(f.ctx, f.tenant, in, admin); !apperr.IsKind(err, apperr.KindConflict) || !strings.Contains(err.Error(), "e-mail") {
+			t.Fatalf("a mailed link from a server that sends no mail: %v", err)
+		}
+		f.priv.EnableMail()
+		e, shown, err := f.svc.CreateEnrolment(f.ctx, f.tenant, in, admin)
 		if err != nil || shown != "" {
 			t.Fatalf("created: link %q, %v", shown, err)
 		}
@@ -158,6 +165,7 @@ func TestMailedLinkClosedBeforeSending(t *testing.T) {
 	f := newFixture(t, storetest.OpenSQLite(t))
 	f.publish(privacy.Corporate)
 	erika, bob := f.subject("erika@acme.test"), f.subject("bob@acme.test")
+	f.priv.EnableMail()
 	revoked, _, err := f.svc.CreateEnrolment(f.ctx, f.tenant, mdm.EnrolmentInput{Ownership: "corporate", SubjectID: erika, Notify: true}, admin)
 	if err != nil {
 		t.Fatal(err)
