@@ -194,3 +194,50 @@ func TestDepartedPINsMigrationKeepsWhatLeavingKeeps(t *testing.T) {
 		})
 	}
 }
+
+// TestAccountIndexesLeavePersonalDevices: migration 29 drops the account
+// index of every user channel on a personally owned device and keeps those
+// on the organisation's.
+func TestAccountIndexesLeavePersonalDevices(t *testing.T) {
+	for _, engine := range []string{"sqlite", "postgres"} {
+		t.Run(engine, func(t *testing.T) {
+			ctx := context.Background()
+			db := openUnmigrated(t, engine)
+			if err := sqlstore.MigrateTo(ctx, db, 28); err != nil {
+				t.Fatal(err)
+			}
+			const tenant = "tenant-1"
+			at := time.Date(2026, 11, 2, 9, 0, 0, 0, time.UTC)
+			if err := db.Tx(ctx, func(q store.Queries) error {
+				if err := q.Tenants().Create(ctx, store.Tenant{ID: tenant, Kind: store.TenantProvider, Name: "Tenant", Slug: "tenant-1",
+					CreatedAt: at, UpdatedAt: at}); err != nil {
+					return err
+				}
+				for id, ownership := range map[string]string{"own": "personal", "byod": "user_enrolled", "work": "corporate"} {
+					if err := q.Devices().Create(ctx, store.Device{ID: id, TenantID: tenant, Ownership: ownership, Platform: "macos",
+						State: store.DeviceEnrolled, EnrolledAt: at, CreatedAt: at, UpdatedAt: at}); err != nil {
+						return err
+					}
+				}
+				return nil
+			}); err != nil {
+				t.Fatal(err)
+			}
+			for _, device := range []string{"own", "byod", "work"} {
+				if err := sqlstore.Exec(ctx, db, `INSERT INTO apple_user_channels (id, tenant_id, device_id, user_index, account_index, created_at, updated_at)
+					VALUES ($1, $2, $3, $4, $5, $6, $6)`, "uc-"+device, tenant, device, []byte("user "+device), []byte("account "+device), at.UnixMicro()); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if _, err := db.Migrate(ctx); err != nil {
+				t.Fatal(err)
+			}
+			for device, want := range map[string][]byte{"own": nil, "byod": nil, "work": []byte("account work")} {
+				uc, err := db.Read().AppleUserChannels().Find(ctx, tenant, device, []byte("user "+device))
+				if err != nil || !reflect.DeepEqual(uc.AccountIndex, want) {
+					t.Errorf("%s: account index %q (%v), want %q", device, uc.AccountIndex, err, want)
+				}
+			}
+		})
+	}
+}
