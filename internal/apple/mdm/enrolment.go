@@ -309,6 +309,11 @@ func (s *Service) Accept(ctx context.Context, secret string, in AcceptInput, ip 
 				return err // a second tab, or accepted again: that answer stands
 			}
 			allowWipe = allowWipe && e.AllowFullWipe
+			if !mayAskFullWipe(e) {
+				// Not asked on a handed link: a permission it carries from
+				// before links were mailed stays, for the portal to take back.
+				allowWipe = e.AllowFullWipe
+			}
 			if e.AllowFullWipe && !allowWipe {
 				if err := q.Enrolments().TakeBackFullWipe(ctx, e.TenantID, e.ID); err != nil {
 					return err

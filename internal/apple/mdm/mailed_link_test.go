@@ -198,3 +198,31 @@ func TestMailedLinkClosedBeforeSending(t *testing.T) {
 		t.Errorf("the link of the mail sent on the second attempt: %v", err)
 	}
 }
+
+// TestHandedLinkKeepsAnEarlierPermission: a full-wipe permission given
+// through a handed link before links were mailed is neither asked again nor
+// taken back when the person accepts a new notice on that link.
+func TestHandedLinkKeepsAnEarlierPermission(t *testing.T) {
+	f, ts, erika, _ := personalInvitation(t)
+	link := f.invite(privacy.Personal, erika)
+	inv, err := f.svc.Invitation(f.ctx, path.Base(link), "en")
+	if err != nil {
+		t.Fatal(err)
+	}
+	e, err := f.svc.Accept(f.ctx, path.Base(link), mdm.AcceptInput{Language: "en", NoticeVersion: inv.Notice.Version}, "192.0.2.1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.AllowFullWipe = true // as an earlier release recorded it
+	if err := f.st.Tx(f.ctx, func(q store.Queries) error { return q.Enrolments().Update(f.ctx, e) }); err != nil {
+		t.Fatal(err)
+	}
+	f.publish(privacy.Personal)
+	if page := invitationPage(t, ts, link); strings.Contains(page, "allow_full_wipe") {
+		t.Error("a handed link asks for the full-wipe permission on accepting again")
+	}
+	acceptAgainOnPage(t, f, ts, link, false)
+	if got, err := f.st.Read().Enrolments().Get(f.ctx, f.tenant, e.ID); err != nil || !got.AllowFullWipe {
+		t.Errorf("accepting a new notice took back a permission it never asked about: %+v, %v", got, err)
+	}
+}
