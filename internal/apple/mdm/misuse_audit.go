@@ -50,9 +50,10 @@ type misuseClosed struct {
 // misuseReservation is an audit admit granted: undo gives it back when no
 // entry could be written, so the next refusal is audited instead.
 type misuseReservation struct {
-	m    *misuseAudits
-	fp   string
-	prev misuseSeen // zero for a certificate not remembered before
+	m       *misuseAudits
+	fp      string
+	prev    misuseSeen // zero for a certificate not remembered before
+	refusal misuseRefusal
 }
 
 // admit reports whether the refusal of the certificate with fingerprint fp
@@ -72,7 +73,7 @@ func (m *misuseAudits) admit(fp string, now time.Time, refusal misuseRefusal) (a
 		}
 		return false, 0, misuseReservation{}
 	}
-	r = misuseReservation{m: m, fp: fp}
+	r = misuseReservation{m: m, fp: fp, refusal: refusal}
 	if ok {
 		r.prev = *s
 	} else {
@@ -87,7 +88,8 @@ func (m *misuseAudits) admit(fp string, now time.Time, refusal misuseRefusal) (a
 }
 
 // undo restores what admit changed, and counts the refusal it was for with
-// those suppressed since: the next refusal is audited, with them all.
+// those suppressed since: the next refusal is audited, with them all, or
+// the sweep writes their entry if none follows.
 func (r misuseReservation) undo() {
 	if r.m == nil {
 		return
@@ -95,7 +97,10 @@ func (r misuseReservation) undo() {
 	r.m.mu.Lock()
 	defer r.m.mu.Unlock()
 	if s, ok := r.m.seen[r.fp]; ok {
-		s.audited, s.suppressed = r.prev.audited, r.prev.suppressed+1+s.suppressed
+		s.audited, s.suppressed, s.last = r.prev.audited, r.prev.suppressed+1+s.suppressed, r.refusal
+		if end := s.audited.Add(misuseAuditInterval); r.m.noneClosedBefore.IsZero() || end.Before(r.m.noneClosedBefore) {
+			r.m.noneClosedBefore = end
+		}
 	}
 }
 

@@ -91,3 +91,21 @@ func TestMisuseCountsAreAuditedWhenRefusalsStop(t *testing.T) {
 		t.Errorf("a count given back: %+v", again)
 	}
 }
+
+// TestUndoneMisuseAuditIsSwept: a refusal whose entry could not be written
+// is counted for the sweep, with what its entry names, though no refusal
+// follows.
+func TestUndoneMisuseAuditIsSwept(t *testing.T) {
+	var m misuseAudits
+	now := time.Date(2026, 12, 7, 9, 0, 0, 0, time.UTC)
+	refusal := misuseRefusal{tenantID: "t1", ip: "192.0.2.7", why: "named another device"}
+	audit, _, r := m.admit("cert", now, refusal)
+	if !audit {
+		t.Fatal("a first refusal was not audited")
+	}
+	r.undo()
+	got := m.closedIntervals(now.Add(time.Second))
+	if len(got) != 1 || got[0].count != 1 || got[0].misuseRefusal != refusal {
+		t.Fatalf("closed intervals after an undone write: %+v, want the one refusal with what it names", got)
+	}
+}
