@@ -346,6 +346,15 @@ func (f *deviceFit) sharedIPadRefusal(ctx context.Context, q store.Queries, cp s
 	if f.d.Platform != "ipados" {
 		return "", nil
 	}
+	// The profile first (cached per pass): most hold nothing a Shared iPad
+	// refuses, and then no device's mode is read.
+	why, err := f.contents.sharedIPadRefusal(cp)
+	if apperr.IsKind(err, apperr.KindInvalid) {
+		return "", nil // installOn records that it does not build
+	}
+	if err != nil || why == "" {
+		return "", err
+	}
 	if !f.sharedIPadRead {
 		current, err := q.Inventory().CurrentOf(ctx, f.d.TenantID, f.d.ID, []string{sharedIPadField})
 		if err != nil {
@@ -361,11 +370,7 @@ func (f *deviceFit) sharedIPadRefusal(ctx context.Context, q store.Queries, cp s
 	if !f.sharedIPad {
 		return "", nil
 	}
-	why, err := f.contents.sharedIPadRefusal(cp)
-	if apperr.IsKind(err, apperr.KindInvalid) {
-		return "", nil // installOn records that it does not build
-	}
-	return why, err
+	return why, nil
 }
 
 // readSupervision reads the device's supervision once per reconciliation,
