@@ -11,9 +11,9 @@ import (
 	"github.com/steward-mdm/steward/internal/store/storetest"
 )
 
-// reviewerProxyProfile routes a network's traffic and a VPN's through an
+// proxyProfile routes a network's traffic and a VPN's through an
 // admin-chosen proxy, in payload types personally owned devices take.
-const reviewerProxyProfile = `<?xml version="1.0" encoding="UTF-8"?>
+const proxyProfile = `<?xml version="1.0" encoding="UTF-8"?>
 <plist version="1.0"><dict>
 <key>PayloadType</key><string>Configuration</string><key>PayloadVersion</key><integer>1</integer>
 <key>PayloadIdentifier</key><string>com.example.proxy</string><key>PayloadUUID</key><string>11111111-1111-1111-1111-111111111111</string>
@@ -98,7 +98,7 @@ func TestProxiesAndForcedTunnelsStayOffPersonalDevices(t *testing.T) {
 			in   device.ProfileInput
 			why  string
 		}{
-			{"reviewer's upload", device.ProfileInput{Name: "Proxy", Custom: []byte(reviewerProxyProfile)}, "ProxyType Manual"},
+			{"reviewer's upload", device.ProfileInput{Name: "Proxy", Custom: []byte(proxyProfile)}, "ProxyType Manual"},
 			{"built Wi-Fi with a PAC proxy", device.ProfileInput{Name: "Proxy Wi-Fi",
 				Definition: definition(t, "com.example.wifi.proxy", map[string]any{"type": "wifi", "wifi": proxied})}, "ProxyType Auto"},
 			{"built VPN on demand", device.ProfileInput{Name: "VPN",

@@ -349,14 +349,7 @@ func TestPayloadThisNodeCannotOpenStaysQueued(t *testing.T) {
 	if _, err := d.Poll(f.ctx); err != nil {
 		t.Fatal(err)
 	}
-	key := make([]byte, secrets.KeySize)
-	_, _ = rand.Read(key)
-	newKey, err := secrets.NewSealer(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	rotated := mdm.New(f.st, f.priv, newKey, mdm.Config{PublicURL: ts.URL}, nil)
-	rotated.SetClock(func() time.Time { return f.now })
+	rotated := otherMasterKeyNode(t, f, ts.URL)
 	cmds, err := rotated.Enqueue(f.ctx, f.tenant, []string{dev.ID}, mdmproto.DeviceInformation{Queries: []string{"OSVersion"}}, "", admin)
 	if err != nil || len(cmds) != 1 {
 		t.Fatalf("queued %d: %v", len(cmds), err)
@@ -438,13 +431,7 @@ func TestAnswerKeptWhenTheNextPayloadDoesNotOpen(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		key := make([]byte, secrets.KeySize)
-		_, _ = rand.Read(key)
-		newKey, err := secrets.NewSealer(key)
-		if err != nil {
-			t.Fatal(err)
-		}
-		rotated := mdm.New(f.st, f.priv, newKey, mdm.Config{PublicURL: ts.URL}, nil)
+		rotated := otherMasterKeyNode(t, f, ts.URL)
 		if _, err := rotated.Enqueue(f.ctx, f.tenant, []string{dev.ID}, mdmproto.DeviceInformation{Queries: []string{"OSVersion"}}, "", admin); err != nil {
 			t.Fatal(err)
 		}
@@ -459,4 +446,20 @@ func TestAnswerKeptWhenTheNextPayloadDoesNotOpen(t *testing.T) {
 			t.Fatalf("the command the device answered is %s after %d deliveries, want acknowledged after 1", c.State, c.Attempts)
 		}
 	})
+}
+
+// otherMasterKeyNode is a node sharing f's store under another master key,
+// as one given a rotated key that f's node missed: what it seals, f's node
+// cannot open.
+func otherMasterKeyNode(t *testing.T, f *fixture, publicURL string) *mdm.Service {
+	t.Helper()
+	key := make([]byte, secrets.KeySize)
+	_, _ = rand.Read(key)
+	sealer, err := secrets.NewSealer(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	node := mdm.New(f.st, f.priv, sealer, mdm.Config{PublicURL: publicURL}, nil)
+	node.SetClock(func() time.Time { return f.now })
+	return node
 }

@@ -32,18 +32,12 @@ func (d Definition) CarriedCertificates() []*x509.Certificate {
 // It returns an apperr invalid_request error when the data is not a
 // readable profile.
 func CarriedCertificates(mobileconfig []byte) ([]*x509.Certificate, error) {
-	content, _, err := unwrapProfile(mobileconfig)
+	list, err := payloadDicts(mobileconfig)
 	if err != nil {
 		return nil, err
 	}
-	top, err := decodeProfile(content)
-	if err != nil {
-		return nil, err
-	}
-	list, _ := top["PayloadContent"].([]any)
 	var out []*x509.Certificate
-	for _, item := range list {
-		p, _ := item.(map[string]any)
+	for _, p := range list {
 		switch typ, _ := p["PayloadType"].(string); typ {
 		case "com.apple.security.root", "com.apple.security.pkcs1", "com.apple.security.pem":
 			data, _ := p["PayloadContent"].([]byte)

@@ -192,6 +192,26 @@ func parseCMS(der []byte) (p7 *pkcs7.PKCS7, err error) {
 // levels, and deep nesting makes the plist decoder slow.
 const maxXMLDepth = 64
 
+// payloadDicts decodes a profile's PayloadContent dictionaries.
+func payloadDicts(mobileconfig []byte) ([]map[string]any, error) {
+	content, _, err := unwrapProfile(mobileconfig)
+	if err != nil {
+		return nil, err
+	}
+	top, err := decodeProfile(content)
+	if err != nil {
+		return nil, err
+	}
+	items, _ := top["PayloadContent"].([]any)
+	var out []map[string]any
+	for _, item := range items {
+		if p, ok := item.(map[string]any); ok {
+			out = append(out, p)
+		}
+	}
+	return out, nil
+}
+
 func decodeProfile(content []byte) (top map[string]any, err error) {
 	notPlist := apperr.Invalid("profile is not a property list dictionary; upload an XML or binary .mobileconfig")
 	// Sniff the format first: the OpenStep text parser is slow on hostile

@@ -36,26 +36,6 @@ func PersonalRefusal(mobileconfig []byte) (string, error) {
 	return "", nil
 }
 
-// payloadDicts decodes a profile's PayloadContent dictionaries.
-func payloadDicts(mobileconfig []byte) ([]map[string]any, error) {
-	content, _, err := unwrapProfile(mobileconfig)
-	if err != nil {
-		return nil, err
-	}
-	top, err := decodeProfile(content)
-	if err != nil {
-		return nil, err
-	}
-	items, _ := top["PayloadContent"].([]any)
-	var out []map[string]any
-	for _, item := range items {
-		if p, ok := item.(map[string]any); ok {
-			out = append(out, p)
-		}
-	}
-	return out, nil
-}
-
 // wifiProxy: any proxy type but None, or a proxy address at all, sends the
 // network's traffic through the organisation (com.apple.wifi.managed.yaml,
 // ProxyType Manual or Auto).

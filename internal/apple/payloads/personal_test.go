@@ -7,9 +7,9 @@ import (
 	"howett.net/plist"
 )
 
-// reviewerProxyProfile routes a network's traffic and a VPN's through an
+// proxyProfile routes a network's traffic and a VPN's through an
 // admin-chosen proxy, in payload types personally owned devices take.
-const reviewerProxyProfile = `<?xml version="1.0" encoding="UTF-8"?>
+const proxyProfile = `<?xml version="1.0" encoding="UTF-8"?>
 <plist version="1.0"><dict>
 <key>PayloadType</key><string>Configuration</string><key>PayloadVersion</key><integer>1</integer>
 <key>PayloadIdentifier</key><string>com.example.proxy</string><key>PayloadUUID</key><string>11111111-1111-1111-1111-111111111111</string>
@@ -58,7 +58,7 @@ func TestPersonalRefusalRefusesTrafficRouting(t *testing.T) {
 		profile []byte
 		want    string
 	}{
-		{"reviewer's Wi-Fi and VPN proxies", []byte(reviewerProxyProfile), "ProxyType Manual"},
+		{"reviewer's Wi-Fi and VPN proxies", []byte(proxyProfile), "ProxyType Manual"},
 		{"Wi-Fi proxy by PAC", customProfile(t, plist.XMLFormat, wifiPayload(map[string]any{"ProxyType": "Auto", "ProxyPACURL": "https://pac.example.com/p.pac"})), "ProxyType Auto"},
 		{"Wi-Fi proxy server without a type", customProfile(t, plist.BinaryFormat, wifiPayload(map[string]any{"ProxyServer": "proxy.example.com"})), "ProxyServer"},
 		{"VPN proxies", customProfile(t, plist.XMLFormat, vpnPayload(map[string]any{"Proxies": map[string]any{"ProxyAutoConfigEnable": 1,
