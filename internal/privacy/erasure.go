@@ -114,10 +114,18 @@ func (s *Service) StartDeviceOver(ctx context.Context, q store.Queries, d store.
 	if d.KeyID, err = s.vault.EnsureDataKey(ctx, q, d.TenantID, keys.DeviceOwner(d.ID), d.SubjectID); err != nil {
 		return d, err
 	}
+	d.SerialIndex, d.UDIDIndex = nil, nil
+	return clearProjection(ctx, q, d)
+}
+
+// clearProjection empties what device d's row derives from its reports
+// (model, OS version, rule facts), once the reports are erased. The caller
+// stores the returned device.
+func clearProjection(ctx context.Context, q store.Queries, d store.Device) (store.Device, error) {
 	if err := q.ManagedDevices().SetProjection(ctx, store.DeviceProjection{TenantID: d.TenantID, DeviceID: d.ID, Facts: []byte("{}")}); err != nil {
 		return d, err
 	}
-	d.SerialIndex, d.UDIDIndex, d.OSVersion, d.Model = nil, nil, "", ""
+	d.OSVersion, d.Model = "", ""
 	return d, nil
 }
 
@@ -177,6 +185,12 @@ func (s *Service) eraseSubjectTx(ctx context.Context, q store.Queries, sub store
 		keyID, err := s.eraseDevice(ctx, q, d, rows, leaves)
 		if err != nil {
 			return SignedCertificate{}, err
+		}
+		if Ownership(d.Ownership).PersonallyOwned() {
+			// The person's own device keeps nothing derived from what it reported.
+			if d, err = clearProjection(ctx, q, d); err != nil {
+				return SignedCertificate{}, err
+			}
 		}
 		if keyID != "" {
 			c.KeysDestroyed = append(c.KeysDestroyed, keyID)
@@ -283,6 +297,13 @@ func (s *Service) deprovisionTx(ctx context.Context, q store.Queries, tenantID, 
 	keyID, err := s.eraseDevice(ctx, q, d, rows, true)
 	if err != nil {
 		return SignedCertificate{}, err
+	}
+	if Ownership(d.Ownership).PersonallyOwned() {
+		// The person's own device keeps nothing derived from what it
+		// reported; an organisation's keeps its model for the asset record.
+		if d, err = clearProjection(ctx, q, d); err != nil {
+			return SignedCertificate{}, err
+		}
 	}
 	if state == store.DeviceLeaving {
 		if state, err = s.tellToLeave(ctx, q, d, reason, actor); err != nil {
