@@ -32,8 +32,8 @@ func testExportSaysWhatTheProtocolHolds(t *testing.T, st store.Store) {
 	f.publish(privacy.Corporate)
 	ts := f.serve()
 	erika := f.subject("erika@acme.test")
-	own, ownDev := f.enrolled(ts, privacy.Personal, erika)
-	work, workDev := f.enrolled(ts, privacy.Corporate, erika)
+	own, ownDev := f.enrolledWith(ts, privacy.Personal, erika, mac)
+	work, workDev := f.enrolledWith(ts, privacy.Corporate, erika, mac)
 	for _, u := range []*sim.User{own.NewUser("erika", "Erika Mustermann"),
 		work.NewUser("erika", "Erika Mustermann"), work.NewUser("jonas", "Jonas Schmidt")} {
 		if err := u.LogIn(f.ctx); err != nil {

@@ -89,7 +89,7 @@ func TestPushQueue(t *testing.T) {
 		if err != nil || status.Topic != testTopic {
 			t.Fatalf("push certificate: %+v %v", status, err)
 		}
-		a, adev := f.enrolled(ts, privacy.Corporate, "")
+		a, adev := f.enrolledWith(ts, privacy.Corporate, "", mac)
 		b, bdev := f.enrolled(ts, privacy.Corporate, "")
 		_, _ = a.Poll(f.ctx)
 		_, _ = b.Poll(f.ctx)

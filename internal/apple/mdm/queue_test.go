@@ -33,7 +33,7 @@ func TestPutOffCommandIsPushedAgain(t *testing.T) {
 		f := newFixture(t, st)
 		f.publish(privacy.Corporate)
 		ts := f.serve()
-		d, dev := f.enrolled(ts, privacy.Corporate, "")
+		d, dev := f.enrolledWith(ts, privacy.Corporate, "", mac)
 		if _, err := d.Poll(f.ctx); err != nil {
 			t.Fatal(err)
 		}

@@ -34,7 +34,7 @@ func testEnqueueRacingDeparture(t *testing.T, st store.Store) {
 	ts := f.serve()
 	const devices, enqueuers = 4, 6
 	for range devices {
-		mac, dev := f.enrolled(ts, privacy.Corporate, "")
+		mac, dev := f.enrolledWith(ts, privacy.Corporate, "", mac)
 		user := mac.NewUser("jdoe", "Jane Doe")
 		if err := user.LogIn(f.ctx); err != nil {
 			t.Fatal(err)
@@ -105,7 +105,7 @@ func TestConcurrentMessagesKeepTheirWrites(t *testing.T) {
 		f := newFixture(t, st)
 		f.publish(privacy.Corporate)
 		ts := f.serve()
-		mac, dev := f.enrolled(ts, privacy.Corporate, "")
+		mac, dev := f.enrolledWith(ts, privacy.Corporate, "", mac)
 		user := mac.NewUser("jdoe", "Jane Doe")
 		if err := user.LogIn(f.ctx); err != nil {
 			t.Fatal(err)

@@ -115,6 +115,21 @@ func (s *Service) AccountIndex(ctx context.Context, q store.Queries, tenantID, d
 	return s.priv.Vault().BlindIndex(ctx, q, tenantID, "apple.user.account", deviceID+"|"+accountName(shortName))
 }
 
+// userChannelPlatform refuses a user's TokenUpdate from a device that has
+// no user channel (tokenupdate.yaml): an iPhone, and an iPad on User
+// Enrollment, which is one person's enrolment already. Only a Mac and a
+// Shared iPad have one; an iPad is taken before its first DeviceInformation
+// says whether it is shared.
+func userChannelPlatform(d store.Device) error {
+	switch {
+	case d.Platform == "ios":
+		return apperr.Invalid("a user channel is opened by a Mac or a Shared iPad, not by an iPhone")
+	case d.Platform == "ipados" && d.Ownership == string(privacy.UserEnrolled):
+		return apperr.Invalid("a user channel is not opened on an iPad's User Enrollment")
+	}
+	return nil
+}
+
 // userCheckin handles a check-in message on a user channel.
 func (s *Service) userCheckin(ctx context.Context, cert *x509.Certificate, msg mdmproto.Checkin) ([]byte, error) {
 	switch m := msg.(type) {
@@ -201,6 +216,9 @@ func (s *Service) userTokenUpdate(ctx context.Context, cert *x509.Certificate, m
 		}
 		if d.Left() {
 			return ErrUnknownDevice
+		}
+		if err := userChannelPlatform(d); err != nil {
+			return err
 		}
 		// A user's channel is woken through its device's push certificate.
 		if m.Topic != ch.Topic {

@@ -44,8 +44,37 @@ func TestUserAuthenticateOnlyFromAMac(t *testing.T) {
 		if !bytes.Equal(storetest.AllValues(t, f.st), before) {
 			t.Errorf("%s: a refused UserAuthenticate changed the database", name)
 		}
+		if name == "an iPhone" {
+			continue // no user channel at all: TestNoUserChannelOnAnIPhone
+		}
 		if err := u.LogIn(f.ctx); err != nil {
 			t.Errorf("%s: a user logging in: %v", name, err)
+		}
+	}
+}
+
+// TestNoUserChannelOnAnIPhone: only a Mac and a Shared iPad have user
+// channels (tokenupdate.yaml). A user's TokenUpdate from an iPhone, or
+// from an iPad on User Enrollment, gets 400 and opens nothing.
+func TestNoUserChannelOnAnIPhone(t *testing.T) {
+	f := newFixture(t, storetest.OpenSQLite(t))
+	f.publish(privacy.UserEnrolled)
+	f.publish(privacy.Corporate)
+	ts := f.serve()
+	phone, _ := f.enrolled(ts, privacy.Corporate, "")
+	byodIPad, _ := f.enrolledWith(ts, privacy.UserEnrolled, f.subject("erika@acme.test"), func(d *sim.Device) {
+		d.Model, d.ProductName = "iPad13,1", "iPad13,1"
+	})
+	for name, u := range map[string]*sim.User{
+		"an iPhone":                 phone.NewUser("jdoe", ""),
+		"an iPad's User Enrollment": byodIPad.NewUser("erika", ""),
+	} {
+		before := storetest.AllValues(t, f.st)
+		if err := u.LogIn(f.ctx); status(t, err) != http.StatusBadRequest {
+			t.Errorf("%s: a user's TokenUpdate: %v; want 400", name, err)
+		}
+		if !bytes.Equal(storetest.AllValues(t, f.st), before) {
+			t.Errorf("%s: a refused user TokenUpdate changed the database", name)
 		}
 	}
 }
