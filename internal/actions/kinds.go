@@ -57,7 +57,8 @@ var table = []kindInfo{
 	{EndLostMode, "device.locate", false},
 	{Locate, "device.locate", false},
 	{Restart, "device.lock", false},
-	{Sync, "device.read", false},
+	// A refresh queues commands and wakes the device: an act, not a read.
+	{Sync, "device.lock", false},
 	{OSUpdate, "device.lock", false},
 }
 

@@ -35,7 +35,7 @@ var All = []Doc{
 	{"audit.checkpoint", "Make a signed audit checkpoint on demand."},
 	{"system.metrics", "Read Prometheus metrics."},
 	{"device.read", "See devices and their inventory (personal fields masked)."},
-	{"device.lock", "Lock, restart, shut down or update a device; clear its passcode (needs a reason)."},
+	{"device.lock", "Lock, restart, shut down, update or refresh a device; clear its passcode (needs a reason)."},
 	{"device.locate", "Locate a corporate device (needs a reason)."},
 	{"device.wipe", "Wipe or retire a device."},
 	{"device.manage", "Enrol, configure and delete devices; manage profiles, groups and policies."},

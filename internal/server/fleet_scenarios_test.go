@@ -136,6 +136,19 @@ func TestGroupsProfilesAndScopes(t *testing.T) {
 		if r := f.do(help, "POST", f.path("/devices/"+salesID+"/actions"), api.DeviceActionRequest{Action: actions.Wipe, Reason: "stolen from the office"}); r.status != 403 {
 			t.Errorf("help desk wipes: %d", r.status)
 		}
+		// A refresh queues commands and wakes the device: the help desk may,
+		// the roles that only read may not, one device or a group.
+		sync := api.DeviceActionRequest{Action: actions.Sync, Reason: "the employee says it is fixed"}
+		f.must(201, help, "POST", f.path("/devices/"+salesID+"/actions"), sync, nil)
+		for _, role := range []string{"auditor", "readonly"} {
+			_, reader := f.admin(role+"@fleet.test", role)
+			if r := f.do(reader, "POST", f.path("/devices/"+salesID+"/actions"), sync); r.status != 403 {
+				t.Errorf("the %s role refreshes a device: %d %s", role, r.status, r.body)
+			}
+			if r := f.do(reader, "POST", f.path("/actions"), actions.Request{Action: actions.Sync, Reason: sync.Reason, GroupID: sales.ID}); r.status != 403 {
+				t.Errorf("the %s role refreshes a group: %d %s", role, r.status, r.body)
+			}
+		}
 		if r := f.do(help, "GET", f.path("/groups"), nil); r.status != 403 {
 			t.Errorf("scoped help desk lists groups (not a scoped route): %d", r.status)
 		}
