@@ -174,9 +174,12 @@ func NewClient(cert *PushCertificate, opts ...Option) (*Client, error) {
 		Protocols:         protocols,
 		HTTP2:             &http.HTTP2Config{SendPingTimeout: connectionPingAfter, PingTimeout: connectionPingTimeout},
 		ForceAttemptHTTP2: true,
-		// One connection carries every stream (HTTP/2 multiplexes), as
-		// Apple asks of providers; without a limit, a batch starting cold
-		// dials one per stream before the first connection is up.
+		// One connection carries the streams (HTTP/2 multiplexes); without a
+		// limit, a batch starting cold dials one per stream before the first
+		// connection is up. A server allowing fewer streams than the client
+		// sends at once gets more connections, at most one per stream (Go's
+		// HTTP/2 dials past this limit then): waiting for a stream instead
+		// (StrictMaxConcurrentRequests) stalls this transport until timeout.
 		MaxConnsPerHost:     1,
 		Proxy:               http.ProxyFromEnvironment, // servers often reach Apple through an egress proxy
 		TLSHandshakeTimeout: 10 * time.Second,

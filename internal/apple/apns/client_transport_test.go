@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"slices"
 	"strings"
 	"testing"
@@ -20,7 +21,7 @@ import (
 // untrustedPushEnv is a push certificate from a CA the fake APNs does not
 // trust: the fake refuses it in the TLS handshake, as APNs does a revoked
 // certificate or one that is not Apple's.
-func untrustedPushEnv(t *testing.T, adjust ...func(*tls.Config)) pushEnv {
+func untrustedPushEnv(t *testing.T, adjust ...func(*httptest.Server)) pushEnv {
 	t.Helper()
 	is := newTestCA(t).issue(t, pushCertSpec{key: newECKey(t)})
 	cert := mustParse(t, join(certPEM(is.cert), keyPEM(t, is.key, "ec")), "")
@@ -68,7 +69,7 @@ func TestPushStopsBatchOnHandshakeRefusal(t *testing.T) {
 		{"TLS 1.3", func(c *tls.Config) { c.MinVersion = tls.VersionTLS13; refusingLate(c) }, "bad certificate"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			env := untrustedPushEnv(t, tc.adjust)
+			env := untrustedPushEnv(t, tlsAdjust(tc.adjust))
 			var logs bytes.Buffer
 			c := env.client(t, WithMaxStreams(1), WithLogger(slog.New(slog.NewTextHandler(&logs, nil))))
 			notes := notesFor(0xa1, 20)
@@ -106,7 +107,7 @@ func TestPushStopsBatchOnHandshakeRefusal(t *testing.T) {
 	// before its first use. That attempt is a passing failure; a later one
 	// reads the alert, and nothing is sent after it.
 	t.Run("TLS 1.3 at once", func(t *testing.T) {
-		env := untrustedPushEnv(t, func(c *tls.Config) { c.MinVersion = tls.VersionTLS13 })
+		env := untrustedPushEnv(t, tlsAdjust(func(c *tls.Config) { c.MinVersion = tls.VersionTLS13 }))
 		c := env.client(t, WithMaxStreams(1))
 		results := c.Push(context.Background(), notesFor(0xa2, 20))
 		refused := slices.IndexFunc(results, Result.CertificateRefused)
@@ -212,6 +213,34 @@ func TestPushSharesOneConnection(t *testing.T) {
 	}
 	if n := env.fake.handshakes.Load(); n != 1 {
 		t.Errorf("3 batches of %d pushes took %d TLS handshakes, want 1", len(notes), n)
+	}
+}
+
+// TestPushWithinTheServersStreamLimit: a server that allows fewer
+// concurrent streams than the client sends at once gets every push, over a
+// few connections at most: never more than the client's streams need.
+func TestPushWithinTheServersStreamLimit(t *testing.T) {
+	notes := notesFor(0xc3, 20)
+	script := map[string][]reply{}
+	for _, n := range notes {
+		script[fmt.Sprintf("%x", n.Token)] = []reply{{status: http.StatusOK}}
+	}
+	const streams, serverLimit = 8, 2
+	ca := newTestCA(t)
+	leaf := ca.issue(t, pushCertSpec{key: newECKey(t)})
+	env := pushEnv{cert: mustParse(t, join(certPEM(leaf.cert), keyPEM(t, leaf.key, "ec")), ""),
+		fake: newFakeAPNs(t, ca, testTopic, script, func(s *httptest.Server) {
+			s.Config.HTTP2 = &http.HTTP2Config{MaxConcurrentStreams: serverLimit}
+		})}
+	env.fake.onRequest = func(string) { time.Sleep(20 * time.Millisecond) } // so streams overlap
+	for i, r := range env.client(t, WithMaxStreams(streams)).Push(context.Background(), notes) {
+		if r.Outcome != Delivered {
+			t.Fatalf("result %d = %+v", i, r)
+		}
+	}
+	if n := env.fake.handshakes.Load(); n > streams/serverLimit {
+		t.Errorf("%d pushes, %d streams against a limit of %d, took %d TLS handshakes, want at most %d",
+			len(notes), streams, serverLimit, n, streams/serverLimit)
 	}
 }
 

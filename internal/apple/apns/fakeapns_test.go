@@ -48,7 +48,7 @@ func magicFor(tokenHex string) string { return "magic-" + tokenHex }
 
 // newFakeAPNs starts a fake that trusts client certificates issued by ca;
 // adjust, if given, changes its TLS configuration first.
-func newFakeAPNs(t *testing.T, ca *testCA, topic string, script map[string][]reply, adjust ...func(*tls.Config)) *fakeAPNs {
+func newFakeAPNs(t *testing.T, ca *testCA, topic string, script map[string][]reply, adjust ...func(*httptest.Server)) *fakeAPNs {
 	t.Helper()
 	f := &fakeAPNs{t: t, topic: topic, script: script, hits: map[string]int{}, expirations: map[string]string{}}
 	f.srv = httptest.NewUnstartedServer(http.HandlerFunc(f.serve))
@@ -61,12 +61,17 @@ func newFakeAPNs(t *testing.T, ca *testCA, topic string, script map[string][]rep
 			return nil, nil // the configuration above
 		}}
 	for _, a := range adjust {
-		a(f.srv.TLS)
+		a(f.srv)
 	}
 	f.srv.Config.ErrorLog = log.New(io.Discard, "", 0) // refused handshakes are expected in some tests
 	f.srv.StartTLS()
 	t.Cleanup(f.srv.Close)
 	return f
+}
+
+// tlsAdjust changes the fake's TLS settings.
+func tlsAdjust(adjust func(*tls.Config)) func(*httptest.Server) {
+	return func(s *httptest.Server) { adjust(s.TLS) }
 }
 
 // rootCAs trusts the fake's server certificate.
