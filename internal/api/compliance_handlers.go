@@ -260,12 +260,16 @@ func (s *Server) checkAccess(c *Call) (any, error) {
 
 // presentedCertificate returns the client certificate of the connection,
 // or the one a trusted proxy forwarded (URL-escaped PEM, as nginx's
-// $ssl_client_escaped_cert); nil when there is none.
+// $ssl_client_escaped_cert); nil when there is none. Through a trusted
+// proxy that forwards certificates, the TLS peer's own is the proxy's, as
+// the MDM endpoints take it.
 func (s *Server) presentedCertificate(r *http.Request) (*x509.Certificate, error) {
-	if r.TLS != nil && len(r.TLS.PeerCertificates) > 0 {
+	trusted := proxy.Trusted(s.opts.TrustedProxies)
+	forwarding := s.opts.ClientCertHeader != "" && trusted.FromProxy(r)
+	if r.TLS != nil && len(r.TLS.PeerCertificates) > 0 && !forwarding {
 		return r.TLS.PeerCertificates[0], nil
 	}
-	cert, err := proxy.Trusted(s.opts.TrustedProxies).ForwardedCertificate(r, s.opts.ClientCertHeader)
+	cert, err := trusted.ForwardedCertificate(r, s.opts.ClientCertHeader)
 	if errors.Is(err, proxy.ErrUntrustedForward) {
 		return nil, apperr.Forbidden("%s", err.Error())
 	}

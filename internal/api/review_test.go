@@ -1,11 +1,18 @@
 package api
 
 import (
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/pem"
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
+	"net/url"
 	"testing"
+	"time"
 
+	"github.com/steward-mdm/steward/internal/apperr"
+	"github.com/steward-mdm/steward/internal/apple/certtest"
 	"github.com/steward-mdm/steward/internal/store/storetest"
 )
 
@@ -100,6 +107,51 @@ func TestClientIPBehindTrustedProxy(t *testing.T) {
 		}
 		if got := s.clientIP(r); got != c.want {
 			t.Errorf("peer %s, X-Forwarded-For %q: client %q, want %q", c.peer, c.xff, got, c.want)
+		}
+	}
+}
+
+// TestPresentedCertificateBehindTrustedProxy: the access check judges the
+// device's certificate as the MDM endpoints find it. Behind a trusted proxy
+// that forwards certificates, the TLS peer's own certificate is the proxy's
+// and the header's is the device's; elsewhere the TLS peer's is the device's.
+func TestPresentedCertificateBehindTrustedProxy(t *testing.T) {
+	s := New(Options{TrustedProxies: []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8")}, ClientCertHeader: "X-Client-Cert"})
+	edge, _ := certtest.IssueUntil(t, "edge-proxy", false, time.Now().Add(time.Hour), x509.KeyUsageDigitalSignature, nil, nil)
+	device, _ := certtest.IssueUntil(t, "steward-device-x", false, time.Now().Add(time.Hour), x509.KeyUsageDigitalSignature, nil, nil)
+	forwarded := url.QueryEscape(string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: device.Raw})))
+	for _, c := range []struct {
+		what, peer string
+		tlsCert    *x509.Certificate
+		header     string
+		want       string // the common name judged, "" for none
+		wantStatus int    // of the refusal, 0 when none
+	}{
+		{"a trusted proxy with its own certificate, forwarding the device's", "10.0.0.5:443", edge, forwarded, "steward-device-x", 0},
+		{"a trusted proxy forwarding the device's", "10.0.0.5:443", nil, forwarded, "steward-device-x", 0},
+		{"a trusted proxy forwarding none", "10.0.0.5:443", edge, "", "", 0},
+		{"the device itself", "192.0.2.7:443", device, "", "steward-device-x", 0},
+		{"a header from a client that is no proxy", "192.0.2.7:443", nil, forwarded, "", http.StatusForbidden},
+	} {
+		r := httptest.NewRequest("GET", "/api/v1/access/acme/check", nil)
+		r.RemoteAddr = c.peer
+		if c.tlsCert != nil {
+			r.TLS = &tls.ConnectionState{PeerCertificates: []*x509.Certificate{c.tlsCert}}
+		}
+		if c.header != "" {
+			r.Header.Set("X-Client-Cert", c.header)
+		}
+		got, err := s.presentedCertificate(r)
+		name := ""
+		if got != nil {
+			name = got.Subject.CommonName
+		}
+		status := 0
+		if e := apperr.As(err); err != nil && e != nil {
+			status = e.Status()
+		}
+		if name != c.want || status != c.wantStatus {
+			t.Errorf("%s: judged %q (%v), want %q (status %d)", c.what, name, err, c.want, c.wantStatus)
 		}
 	}
 }

@@ -528,6 +528,13 @@ func TestIdentityWithoutSignatures(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// Trusted proxies for the client's address only, certificates not
+	// forwarded.
+	addressesOnly, err := f.svc.Handler(mdm.HTTPConfig{Topic: func(context.Context, string) (string, error) { return testTopic, nil },
+		Proxies: proxy.Trusted{netip.MustParsePrefix("10.0.0.0/8")}})
+	if err != nil {
+		t.Fatal(err)
+	}
 	header := func(d *sim.Device) string {
 		return url.QueryEscape(string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: d.Certificate().Raw})))
 	}
@@ -582,8 +589,20 @@ func TestIdentityWithoutSignatures(t *testing.T) {
 	if got := via(proxied, "10.0.0.5:443"); got != http.StatusOK {
 		t.Errorf("a signed request through a proxy with its own client certificate: HTTP %d, want 200", got)
 	}
+	if got := via(addressesOnly, "10.0.0.5:443"); got != http.StatusOK {
+		t.Errorf("a signed request through a proxy with its own client certificate, forwarding none: HTTP %d, want 200", got)
+	}
 	if got := via(proxied, "192.0.2.7:443"); got != http.StatusForbidden {
 		t.Errorf("a signed request beside a foreign TLS certificate of a client that is no proxy: HTTP %d, want 403", got)
+	}
+	// A proxy passing TLS through: the device's own certificate, from the
+	// proxy's address, still identifies it, alone or beside its signature.
+	peerTLS = &tls.ConnectionState{PeerCertificates: []*x509.Certificate{mac.Certificate()}}
+	for _, signed := range []string{"", viaSig} {
+		viaSig = signed
+		if got := via(addressesOnly, "10.0.0.5:443"); got != http.StatusOK {
+			t.Errorf("the device's TLS certificate from a proxy's address (signed: %v): HTTP %d, want 200", signed != "", got)
+		}
 	}
 	peerTLS, viaSig = nil, ""
 	// A signed request beside a certificate of no device of the tenant (a

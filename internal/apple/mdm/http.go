@@ -337,9 +337,15 @@ func (h *httpHandler) identify(r *http.Request, body []byte, trust *tenantTrust)
 	var presented []*x509.Certificate
 	// Through a trusted proxy that forwards certificates, the TLS peer is
 	// the proxy: a client certificate it presents is its own, no device's.
-	proxied := h.cfg.ClientCertHeader != "" && h.cfg.Proxies.FromProxy(r)
-	if r.TLS != nil && len(r.TLS.PeerCertificates) > 0 && !proxied {
-		presented = append(presented, r.TLS.PeerCertificates[0])
+	// One that forwards none may pass TLS through (the peer's certificate
+	// is the device's) or present its own, which is then none of the
+	// tenant's devices' and is set aside.
+	fromProxy := h.cfg.Proxies.FromProxy(r)
+	if r.TLS != nil && len(r.TLS.PeerCertificates) > 0 && !(fromProxy && h.cfg.ClientCertHeader != "") {
+		peer := r.TLS.PeerCertificates[0]
+		if !fromProxy || h.deviceCertificate(peer, trust) {
+			presented = append(presented, peer)
+		}
 	}
 	forwarded, err := h.cfg.Proxies.ForwardedCertificate(r, h.cfg.ClientCertHeader)
 	if err != nil {
