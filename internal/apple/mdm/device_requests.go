@@ -14,6 +14,10 @@ import (
 // is told no more than a status, so this is how an operator sees a proxy
 // stripping the Mdm-Signature header or a device that kept its identity
 // after it was retired. Tenants not found share one series.
+// unknownTenantLabel is the tenant of a request for none Steward knows, or
+// refused before its tenant was read.
+const unknownTenantLabel = "unknown"
+
 func newDeviceRequests() *prometheus.CounterVec {
 	return prometheus.NewCounterVec(prometheus.CounterOpts{Name: "steward_apple_device_requests_total",
 		Help: "Requests from Apple devices to /mdm/{tenant}/checkin and /connect, by tenant (\"unknown\" when not found or not yet read), " +

@@ -259,7 +259,7 @@ func (h *httpHandler) limited(next http.HandlerFunc) http.HandlerFunc {
 func (h *httpHandler) device(endpoint, contentType string, maxBody int64, call func(context.Context, *x509.Certificate, []byte) ([]byte, error)) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		ctx := r.Context()
-		tenant, outcome := "unknown", "ok"
+		tenant, outcome := unknownTenantLabel, "ok"
 		defer func() { h.s.deviceRequests.WithLabelValues(tenant, endpoint, outcome).Inc() }()
 		fail := func(err error) { outcome = h.fail(w, r, err) }
 		if mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); mt != contentType {

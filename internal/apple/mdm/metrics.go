@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
 
 	"github.com/steward-mdm/steward/internal/privacy"
 )
@@ -23,11 +24,12 @@ var pushCertRefused = prometheus.NewDesc("steward_apns_certificate_refused",
 // them. The reason is one of a fixed set (apns.Result.ReasonLabel), so the
 // series stay bounded by the tenants.
 func newPushFailures() *prometheus.CounterVec {
-	return prometheus.NewCounterVec(prometheus.CounterOpts{Name: "steward_apns_push_failures_total",
-		Help: "Pushes to Apple devices that failed, by tenant and APNs reason (Other: an undocumented one; NoResponse: " +
-			"no answer). Pushes not sent because APNs had just refused the certificate, or kept failing, are not counted."},
+	return prometheus.NewCounterVec(prometheus.CounterOpts{Name: "steward_apns_push_failures_total", Help: pushFailuresHelp},
 		[]string{"tenant", "reason"})
 }
+
+const pushFailuresHelp = "Pushes to Apple devices that failed, by tenant and APNs reason (Other: an undocumented one; NoResponse: " +
+	"no answer). Pushes not sent because APNs had just refused the certificate, or kept failing, are not counted."
 
 var (
 	identitiesExpiring = prometheus.NewDesc("steward_apple_identity_certificates_expiring",
@@ -60,15 +62,26 @@ func (c pushCollector) Describe(ch chan<- *prometheus.Desc) {
 }
 
 func (c pushCollector) Collect(ch chan<- prometheus.Metric) {
-	c.s.pushFailures.Collect(ch)
-	c.s.deviceRequests.Collect(ch)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	tenants, err := privacy.TenantIDs(ctx, c.s.st.Read())
 	if err != nil {
 		c.s.log.Warn("metrics: listing tenants", "error", err.Error())
+		c.s.pushFailures.Collect(ch)
+		c.s.deviceRequests.Collect(ch)
 		return
 	}
+	// ForgetTenant drops a deleted tenant's series on the node that deletes
+	// it; the node that counted them (the pusher's, a device's) drops them
+	// here, and so do series a request under way added after the deletion.
+	live := make(map[string]bool, len(tenants))
+	for _, t := range tenants {
+		live[t] = true
+	}
+	dropDeletedTenants(c.s.pushFailures, live)
+	dropDeletedTenants(c.s.deviceRequests, live)
+	c.s.pushFailures.Collect(ch)
+	c.s.deviceRequests.Collect(ch)
 	now := c.s.clock()
 	if ps := c.s.signer; ps != nil {
 		ch <- prometheus.MustNewConstMetric(profileSignerDaysLeft, prometheus.GaugeValue, math.Floor(ps.cert.NotAfter.Sub(now).Hours()/24))
@@ -96,5 +109,30 @@ func (c pushCollector) Collect(ch chan<- prometheus.Metric) {
 			refused = 1
 		}
 		ch <- prometheus.MustNewConstMetric(pushCertRefused, prometheus.GaugeValue, refused, t, st.Topic)
+	}
+}
+
+// dropDeletedTenants deletes vec's series whose tenant label names none of
+// live (unknownTenantLabel is no tenant's, and stays).
+func dropDeletedTenants(vec *prometheus.CounterVec, live map[string]bool) {
+	series := make(chan prometheus.Metric, 64)
+	go func() {
+		vec.Collect(series)
+		close(series)
+	}()
+	gone := map[string]bool{}
+	for m := range series {
+		var pb dto.Metric
+		if m.Write(&pb) != nil {
+			continue
+		}
+		for _, l := range pb.GetLabel() {
+			if l.GetName() == "tenant" && !live[l.GetValue()] && l.GetValue() != unknownTenantLabel {
+				gone[l.GetValue()] = true
+			}
+		}
+	}
+	for t := range gone {
+		vec.DeletePartialMatch(prometheus.Labels{"tenant": t})
 	}
 }
