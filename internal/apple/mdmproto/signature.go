@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/smallstep/pkcs7"
@@ -77,7 +78,7 @@ func VerifyMdmSignatureCached(header string, body []byte, roots *x509.CertPool, 
 		return nil, fmt.Errorf("%w: %v", ErrSignerUntrusted, err)
 	}
 	if cache != nil {
-		cache.remember(signer)
+		cache.remember(signer, now)
 	}
 	return signer, nil
 }
@@ -85,15 +86,31 @@ func VerifyMdmSignatureCached(header string, body []byte, roots *x509.CertPool, 
 // ChainCache remembers signer certificates whose chain to one set of roots
 // was verified, so a device's every request costs one signature check over
 // its body, not a chain walk as well. Use one cache per set of roots.
-type ChainCache struct{ m sync.Map }
+type ChainCache struct {
+	m      sync.Map
+	stored atomic.Uint64
+}
+
+// chainCacheSweepEvery: every so many certificates remembered, those
+// expired are forgotten. Devices renew their identities, so the cache
+// would otherwise hold every certificate the tenant ever issued.
+const chainCacheSweepEvery = 4096
 
 func (c *ChainCache) valid(cert *x509.Certificate, now time.Time) bool {
 	v, ok := c.m.Load(sha256.Sum256(cert.Raw))
 	return ok && now.Before(v.(time.Time)) && !now.Before(cert.NotBefore)
 }
 
-func (c *ChainCache) remember(cert *x509.Certificate) {
+func (c *ChainCache) remember(cert *x509.Certificate, now time.Time) {
 	c.m.Store(sha256.Sum256(cert.Raw), cert.NotAfter)
+	if c.stored.Add(1)%chainCacheSweepEvery == 0 {
+		c.m.Range(func(k, notAfter any) bool {
+			if !now.Before(notAfter.(time.Time)) {
+				c.m.Delete(k)
+			}
+			return true
+		})
+	}
 }
 
 // parseCMS parses DER that must be a SignedData, turning a parser panic on

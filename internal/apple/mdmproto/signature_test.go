@@ -4,6 +4,7 @@ import (
 	"crypto/x509"
 	"encoding/base64"
 	"errors"
+	"fmt"
 	"testing"
 	"time"
 )
@@ -118,5 +119,24 @@ func TestChainCacheSkipsOnlyTheChainWalk(t *testing.T) {
 	oder, _ := signCMS(body, oleaf, okey, []*x509.Certificate{other.intermediate}, true)
 	if _, err := VerifyMdmSignatureCached(base64.StdEncoding.EncodeToString(oder), body, pki.roots, testNow, cache); !errors.Is(err, ErrSignerUntrusted) {
 		t.Errorf("a foreign signer: %v", err)
+	}
+}
+
+// TestChainCacheForgetsExpiredCertificates: renewals leave expired
+// certificates behind; the cache forgets them as it fills, and keeps the
+// valid ones.
+func TestChainCacheForgetsExpiredCertificates(t *testing.T) {
+	var cache ChainCache
+	count := func() (n int) {
+		cache.m.Range(func(any, any) bool { n++; return true })
+		return n
+	}
+	for i := range chainCacheSweepEvery - 1 {
+		cache.remember(&x509.Certificate{Raw: []byte(fmt.Sprint("old ", i)), NotAfter: testNow.Add(-time.Hour)}, testNow.Add(-2*time.Hour))
+	}
+	valid := &x509.Certificate{Raw: []byte("renewed"), NotAfter: testNow.Add(time.Hour)}
+	cache.remember(valid, testNow)
+	if n := count(); n != 1 || !cache.valid(valid, testNow) {
+		t.Errorf("after a sweep: %d certificates remembered, the renewed one valid: %v; want only it", n, cache.valid(valid, testNow))
 	}
 }
