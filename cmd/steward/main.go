@@ -57,7 +57,7 @@ func newRoot() *cobra.Command {
 	pf.BoolVar(&r.json, "json", false, "print JSON instead of a table")
 	root.AddCommand(newServeCmd(), newMigrateCmd(), newVersionCmd(),
 		newLoginCmd(r), newLogoutCmd(r), newTenantCmd(r), newAdminCmd(r), newRoleCmd(r), newTokenCmd(r), newAuditCmd(r),
-		newPrivacyCmd(r), newPersonCmd(r), newDeviceCmd(r), newEnrolmentCmd(r), newKeysCmd(), newSimulateCmd(r))
+		newPrivacyCmd(r), newPersonCmd(r), newDeviceCmd(r), newEnrolmentCmd(r), newPushCertificateCmd(r), newKeysCmd(), newSimulateCmd(r))
 	root.AddCommand(newBackupCmd())
 	addFleetCmds(r, root)
 	return root
