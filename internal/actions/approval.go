@@ -72,6 +72,11 @@ func (s *Service) Decide(ctx context.Context, tenantID, approvalID string, in De
 					return err
 				}
 			}
+			if settled(a, now) {
+				if err := forgetOptions(ctx, q, a, p, now); err != nil {
+					return err
+				}
+			}
 			return deny(refusal, why)
 		}
 		state, err := privacy.Decide(ctx, q, a, in.Approve, deciderID, now)
@@ -89,7 +94,10 @@ func (s *Service) Decide(ctx context.Context, tenantID, approvalID string, in De
 			return err
 		}
 		if !in.Approve {
-			return s.setAll(ctx, q, waiting, store.ActionRejected, now)
+			if err := s.setAll(ctx, q, waiting, store.ActionRejected, now); err != nil {
+				return err
+			}
+			return forgetOptions(ctx, q, a, p, now)
 		}
 		opened, err := s.sealer.Open(p.Sealed, optionsAD(a.ID))
 		if err != nil {
@@ -101,7 +109,11 @@ func (s *Service) Decide(ctx context.Context, tenantID, approvalID string, in De
 		}
 		// Carried out in the approver's name: they took the decision that
 		// let it happen; the audit entry above links the requester.
-		return s.execute(ctx, q, tenantID, waiting, p.Action, opts, false, actor)
+		if err := s.execute(ctx, q, tenantID, waiting, p.Action, opts, false, actor); err != nil {
+			return err
+		}
+		// The actions and their commands hold what they need now.
+		return forgetOptions(ctx, q, a, p, now)
 	})
 	if err == nil && refusal != nil {
 		return Batch{}, refusal
@@ -120,6 +132,92 @@ func (s *Service) setAll(ctx context.Context, q store.Queries, as []store.Device
 		}
 	}
 	return nil
+}
+
+// settled reports whether a can no longer be carried out at now, as
+// ApprovalStore.Settled and privacy.CheckDecider judge it.
+func settled(a store.Approval, now time.Time) bool {
+	return a.State != "pending" || !now.Before(a.ExpiresAt)
+}
+
+// forgetOptions drops from approval a, settled at now, its sealed options:
+// a PIN, a lock screen's message and phone number. A rejected or lapsed
+// request's never reach a device; an approved one's went to its actions
+// and commands, whose own retention keeps them, so a second copy here
+// would outlive theirs. What the record shows (batch, action, devices,
+// reason, decision) stays.
+func forgetOptions(ctx context.Context, q store.Queries, a store.Approval, p approvalPayload, now time.Time) error {
+	if len(p.Sealed) == 0 {
+		return nil
+	}
+	p.Sealed = nil
+	payload, err := json.Marshal(p)
+	if err != nil {
+		return err
+	}
+	return q.Approvals().ForgetSecrets(ctx, a.TenantID, a.ID, payload, now)
+}
+
+// settledPage is how many approvals ForgetSettledOptions reads at a time.
+const settledPage = 500
+
+// ForgetSettledOptions drops the sealed options of every remote action's
+// approval, in every tenant, that can no longer be carried out yet still
+// holds them: one that lapsed with no one deciding, which nothing may read
+// again, or one decided before deciding dropped them. It says how many
+// approvals it cleared. Deciding, and a decision refused as too late, drop
+// them too; this sweep is for the rest.
+func (s *Service) ForgetSettledOptions(ctx context.Context) (int, error) {
+	now := s.clock()
+	forgotten := 0
+	for after := ""; ; {
+		page, err := s.st.Read().Approvals().Settled(ctx, ApprovalKind, now, after, settledPage)
+		if err != nil {
+			return forgotten, err
+		}
+		holding := map[string]approvalPayload{}
+		for _, a := range page {
+			var p approvalPayload
+			if err := json.Unmarshal(a.Payload, &p); err != nil {
+				// Left as it is: it could not be decided either; the
+				// master-key rotation reports it.
+				s.log.Warn("an approval holds an unreadable payload", "tenant", a.TenantID, "approval", a.ID, "error", err.Error())
+			} else if len(p.Sealed) > 0 {
+				holding[a.ID] = p
+			}
+		}
+		if len(holding) > 0 {
+			n := 0
+			err := s.st.Tx(ctx, func(q store.Queries) error {
+				n = 0 // a retried transaction starts afresh
+				for _, a := range page {
+					p, ok := holding[a.ID]
+					if !ok {
+						continue
+					}
+					// The payload's other fields never change once parked,
+					// so the page's copy is as good as a fresh read.
+					err := forgetOptions(ctx, q, a, p, now)
+					if errors.Is(err, store.ErrNotFound) {
+						continue // purged meanwhile, with its tenant or by retention
+					}
+					if err != nil {
+						return err
+					}
+					n++
+				}
+				return nil
+			})
+			if err != nil {
+				return forgotten, err
+			}
+			forgotten += n
+		}
+		if len(page) < settledPage {
+			return forgotten, nil
+		}
+		after = page[len(page)-1].ID
+	}
 }
 
 // expire marks a lapsed approval's actions expired.

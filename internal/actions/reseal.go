@@ -24,8 +24,9 @@ func ResealJobs(sealer secrets.Sealer) []store.ResealJob {
 		{What: "approvals' options", Page: func(ctx context.Context, q store.Queries, after string, limit int) (store.ResealPage, error) {
 			current := func(payload []byte) bool {
 				var p approvalPayload
-				// One that does not parse is left for reseal to report.
-				return json.Unmarshal(payload, &p) == nil && secrets.SealedBy(p.Sealed) == sealer.KeyID()
+				// One that does not parse is left for reseal to report; a
+				// settled one's options are gone (forgetOptions).
+				return json.Unmarshal(payload, &p) == nil && (len(p.Sealed) == 0 || secrets.SealedBy(p.Sealed) == sealer.KeyID())
 			}
 			return q.Sealed().Reseal(ctx, store.SealedActionApprovals, after, limit, current, func(r store.SealedRow) ([]byte, error) {
 				var p approvalPayload

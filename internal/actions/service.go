@@ -68,12 +68,13 @@ type Batch struct {
 }
 
 // approvalPayload is what a waiting approval holds; Options travel sealed
-// because they may carry a PIN.
+// because they may carry a PIN. Sealed goes once the approval is settled
+// (forgetOptions).
 type approvalPayload struct {
 	BatchID string `json:"batch_id"`
 	Action  Kind   `json:"action"`
 	Devices int    `json:"devices"`
-	Sealed  []byte `json:"sealed_options"`
+	Sealed  []byte `json:"sealed_options,omitempty"`
 }
 
 func optionsAD(approvalID string) []byte { return []byte("device-action-options:" + approvalID) }

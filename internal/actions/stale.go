@@ -24,6 +24,9 @@ type StaleResult struct {
 	// once a tenant's retire bound is reached, the rest of its flagged
 	// devices, held ones among them, are looked at in the next sweep.
 	Held int `json:"held"`
+	// OptionsForgotten counts the approvals whose options went
+	// (ForgetSettledOptions).
+	OptionsForgotten int `json:"approval_options_forgotten"`
 }
 
 // SweepStale flags enrolled devices that stopped checking in, per each
@@ -43,8 +46,22 @@ type StaleResult struct {
 // would close the channel its removal still waits on (RetellLeaving sends
 // a failed one again). One that never returns stays leaving until an admin
 // deletes or deprovisions it.
+//
+// Approvals no one can act on any more are stale too: the sweep drops the
+// options a lapsed one still holds (ForgetSettledOptions), since nothing
+// may read it again. Neither half's failure holds up the other.
 func (s *Service) SweepStale(ctx context.Context) (StaleResult, error) {
 	var res StaleResult
+	var forgetting error
+	res.OptionsForgotten, forgetting = s.ForgetSettledOptions(ctx)
+	if forgetting != nil {
+		forgetting = fmt.Errorf("dropping settled approvals' options: %w", forgetting)
+	}
+	res, err := s.sweepStaleDevices(ctx, res)
+	return res, errors.Join(forgetting, err)
+}
+
+func (s *Service) sweepStaleDevices(ctx context.Context, res StaleResult) (StaleResult, error) {
 	tenants, err := privacy.TenantIDs(ctx, s.st.Read())
 	if err != nil {
 		return res, err

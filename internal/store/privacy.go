@@ -312,6 +312,16 @@ type ApprovalStore interface {
 	// Decide moves a pending approval to state; ErrConflict when it is no
 	// longer pending (also under concurrency).
 	Decide(ctx context.Context, tenantID, id, state, by string, at time.Time) error
+	// Settled returns up to limit approvals of kind, of every tenant, that
+	// can no longer be carried out at at: decided, or pending with an
+	// ExpiresAt at or before at. By ID after afterID.
+	Settled(ctx context.Context, kind string, at time.Time, afterID string, limit int) ([]Approval, error)
+	// ForgetSecrets replaces the payload of an approval settled at at (see
+	// Settled) with payload, what its caller keeps of it once the secrets
+	// only a decision needed are gone. ErrNotFound when the tenant has no
+	// such approval; ErrConflict when it may still be decided, so a payload
+	// a second admin may still need is never lost.
+	ForgetSecrets(ctx context.Context, tenantID, id string, payload []byte, at time.Time) error
 	// PurgeBefore deletes up to limit approvals that expired before cutoff.
 	PurgeBefore(ctx context.Context, cutoff time.Time, limit int) ([]PurgeCount, error)
 }

@@ -58,6 +58,26 @@ func (s approvalStore) Decide(ctx context.Context, tenantID, id, state, by strin
 	return s.q.notFoundOrConflict(ctx, "deciding approval", "approvals", tenantID, id)
 }
 
+// settledApproval is the condition of store.ApprovalStore.Settled, with at
+// as $1: the same instant CheckDecider calls expired.
+const settledApproval = `(state <> 'pending' OR expires_at <= $1)`
+
+func (s approvalStore) Settled(ctx context.Context, kind string, at time.Time, afterID string, limit int) ([]store.Approval, error) {
+	_, limit = pageArgs(store.Page{Limit: limit})
+	rows, err := s.q.x.QueryContext(ctx, `SELECT `+approvalColumns+` FROM approvals
+		WHERE `+settledApproval+` AND kind = $2 AND id > $3 ORDER BY id LIMIT $4`, micros(at), kind, afterID, limit)
+	return collect(rows, err, "listing settled approvals", scanApproval)
+}
+
+func (s approvalStore) ForgetSecrets(ctx context.Context, tenantID, id string, payload []byte, at time.Time) error {
+	n, err := s.q.exec(ctx, "forgetting an approval's secrets", `UPDATE approvals SET payload = $4
+		WHERE `+settledApproval+` AND tenant_id = $2 AND id = $3`, micros(at), tenantID, id, string(payload))
+	if err != nil || n == 1 {
+		return err
+	}
+	return s.q.notFoundOrConflict(ctx, "forgetting an approval's secrets", "approvals", tenantID, id)
+}
+
 type noticeStore struct{ q *queries }
 
 const noticeColumns = `id, tenant_id, ownership, version, language, title, body, created_by, published_at`

@@ -38,6 +38,7 @@ func runPrivacy(t *testing.T, open func(t *testing.T) store.Store) {
 		{"PrivacySettings", testPrivacySettings},
 		{"Approvals", testApprovals},
 		{"ApprovalDecidedOnce", testApprovalDecidedOnce},
+		{"ApprovalSecrets", testApprovalSecrets},
 		{"Notices", testNotices},
 		{"Consents", testConsents},
 		{"ConsentWithdrawnOnce", testConsentWithdrawnOnce},
