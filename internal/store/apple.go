@@ -442,17 +442,31 @@ type CommandStore interface {
 	// no longer sent or was delivered again since: the NotNow then answers
 	// an earlier delivery, and the device still owes the later one.
 	PutOff(ctx context.Context, tenantID, id string, delivery int) error
-	// Finish records a device's answer: State, ErrorChain and CompletedAt
-	// of a command still open, without its payload, its delivery counters
-	// as the last delivery left them (a delivery since the answer was read
-	// still counts). ErrNotFound, and nothing changes, when it was finished
-	// since.
+	// Finish finishes a command still open (a device's answer, or Steward
+	// cancelling one it may have delivered): State, ErrorChain and
+	// CompletedAt, without its payload, its delivery counters as the last
+	// delivery left them (a delivery since c was read still counts).
+	// ErrNotFound, and nothing changes, when it was finished since;
+	// ErrConflict when c.State is an open state.
 	Finish(ctx context.Context, c Command) error
+	// FinishDelivery is Finish only while the command is still at delivery
+	// number delivery (the Attempts it was read with): for a caller whose
+	// reason to finish it holds only if no node has delivered it since (one
+	// giving up on a payload it could not open). ErrNotFound, and nothing
+	// changes, when it was finished or delivered again since.
+	FinishDelivery(ctx context.Context, c Command, delivery int) error
 	// Update writes State, Attempts, Unanswered, ErrorChain, SentAt and
-	// CompletedAt of a command still open. A finished command's payload is
-	// dropped: it is never sent again, and it may hold a secret. A command
-	// finished since it was read (answered, cancelled) gives ErrNotFound and
-	// stays as it is: an answer cannot reopen or re-finish it.
+	// CompletedAt of a command still open, as c has them. It is for a
+	// command the transaction holds: claimed by SendNext in it (on
+	// PostgreSQL its row stays locked until commit; SQLite has one writer),
+	// and failed or withheld instead of sent. Update checks only that the
+	// command is open, so c read with Get, which locks nothing, would write
+	// back the counters it read over a delivery another node made since:
+	// such a caller finishes it with Finish or FinishDelivery instead. A
+	// finished command's payload is dropped: it is never sent again, and it
+	// may hold a secret. A command finished since it was read (answered,
+	// cancelled) gives ErrNotFound and stays as it is: an answer cannot
+	// reopen or re-finish it.
 	Update(ctx context.Context, c Command) error
 	// Cancel finishes one command not yet delivered (queued, or answered
 	// "not now") as cancelled at at, with errorChain and without its

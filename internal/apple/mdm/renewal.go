@@ -206,8 +206,11 @@ func (s *Service) cancelIfOpen(ctx context.Context, q store.Queries, tenantID, d
 	if err != nil {
 		return err
 	}
+	// Finished with the counters as stored, not as read: nothing here
+	// locks the command against Connect, and another node may deliver it
+	// before this write.
 	cmd.State, cmd.CompletedAt, cmd.ErrorChain = store.CommandCancelled, now, chain
-	if err := q.Commands().Update(ctx, cmd); errors.Is(err, store.ErrNotFound) {
+	if err := q.Commands().Finish(ctx, cmd); errors.Is(err, store.ErrNotFound) {
 		return nil // the device answered it meanwhile
 	} else if err != nil {
 		return err

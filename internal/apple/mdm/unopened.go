@@ -83,21 +83,30 @@ func (s *Service) afterDelivery(ctx context.Context, err error) error {
 	if now.Sub(s.unopened.since(key, now)) < unopenedGiveUp {
 		return err
 	}
+	gaveUp := false
 	failed := s.st.Tx(ctx, func(q store.Queries) error {
 		cmd, err := q.Commands().Get(ctx, u.cmd.TenantID, u.cmd.ID)
 		if err != nil || !store.CommandOpen(cmd.State) || cmd.Attempts != delivered {
 			return err // finished, or delivered meanwhile by a node that could open it
 		}
+		// The read locks nothing: a node that can open it may deliver it
+		// before this write, which then leaves it to that delivery.
 		cmd.State, cmd.CompletedAt, cmd.ErrorChain = store.CommandError, now, unopenedChain
-		if err := q.Commands().Update(ctx, cmd); err != nil {
+		if err := q.Commands().FinishDelivery(ctx, cmd, delivered); errors.Is(err, store.ErrNotFound) {
+			return nil
+		} else if err != nil {
 			return err
 		}
+		gaveUp = true
 		return s.finished(ctx, q, cmd)
 	})
 	if failed != nil {
 		return errors.Join(err, failed)
 	}
 	s.unopened.forget(key)
+	if !gaveUp {
+		return err
+	}
 	s.log.Error("a command's payload did not open on this node for an hour; it failed, so the device's queue moves on",
 		"tenant", u.cmd.TenantID, "command", u.cmd.ID, "request_type", u.cmd.RequestType, "error", u.err.Error())
 	return err

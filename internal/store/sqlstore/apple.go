@@ -615,11 +615,23 @@ func (s commandStore) PutOff(ctx context.Context, tenantID, id string, delivery 
 }
 
 func (s commandStore) Finish(ctx context.Context, c store.Command) error {
+	return s.finish(ctx, c, "")
+}
+
+func (s commandStore) FinishDelivery(ctx context.Context, c store.Command, delivery int) error {
+	// Under PostgreSQL's read committed, a delivery committed (or waited
+	// for, its row lock held) since c was read is re-checked here: its
+	// attempts no longer match.
+	return s.finish(ctx, c, ` AND attempts = $7`, delivery)
+}
+
+func (s commandStore) finish(ctx context.Context, c store.Command, filter string, args ...any) error {
 	if store.CommandOpen(c.State) {
 		return fmt.Errorf("sqlstore: finishing command %s as %s, an open state: %w", c.ID, c.State, store.ErrConflict)
 	}
 	return s.q.execOne(ctx, "finishing command", `UPDATE commands SET state = $3, error_chain = $4, completed_at = $5, payload = $6
-		WHERE tenant_id = $1 AND id = $2 AND state IN `+openStates, c.TenantID, c.ID, c.State, c.ErrorChain, micros(c.CompletedAt), []byte{})
+		WHERE tenant_id = $1 AND id = $2 AND state IN `+openStates+filter,
+		append([]any{c.TenantID, c.ID, c.State, c.ErrorChain, micros(c.CompletedAt), []byte{}}, args...)...)
 }
 
 func (s commandStore) Update(ctx context.Context, c store.Command) error {
@@ -631,6 +643,7 @@ func (s commandStore) Update(ctx context.Context, c store.Command) error {
 	}
 	// Under PostgreSQL's read committed, a command cancelled by a
 	// concurrent departure is re-checked here once its row lock is free.
+	// The counters are not: the caller holds the row (store.CommandStore).
 	return s.q.execOne(ctx, "updating command", query+` WHERE tenant_id = $1 AND id = $2 AND state IN `+openStates, args...)
 }
 

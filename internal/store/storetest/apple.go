@@ -24,6 +24,7 @@ func runApple(t *testing.T, open func(t *testing.T) store.Store) {
 	t.Run("CommandQueue", func(t *testing.T) { testCommandQueue(t, open(t)) })
 	t.Run("CommandCancel", func(t *testing.T) { testCommandCancel(t, open(t)) })
 	t.Run("StaleNotNow", func(t *testing.T) { testStaleNotNow(t, open(t)) })
+	t.Run("StaleFinish", func(t *testing.T) { testStaleFinish(t, open(t)) })
 	t.Run("DepartureWinsOverMessages", func(t *testing.T) { testDepartureWinsOverMessages(t, open(t)) })
 	t.Run("CancelOneCommand", func(t *testing.T) { testCancelOneCommand(t, open(t)) })
 	t.Run("OpenOfDeparted", func(t *testing.T) { testOpenOfDeparted(t, open(t)) })
