@@ -31,7 +31,7 @@ func (s *Server) appleRoutes() []Route {
 		{Method: "PUT", Path: t + "/apple/push-certificate", Access: needs("settings.manage"), Tag: tagApple, Summary: "Upload the APNs push certificate (PEM or PKCS#12, base64)", In: PushCertificateRequest{}, Out: PushCertificateView{}, Handle: s.setPushCertificate},
 		{Method: "GET", Path: t + "/apple/push-certificate", Access: needs("device.read"), Tag: tagApple, Summary: "The push certificate's topic, expiry and APNs' standing refusal of it, if any", Out: PushCertificateView{}, Handle: s.getPushCertificate},
 		{Method: "POST", Path: t + "/devices/{device}/commands", Access: needs("device.read"), Tag: tagApple, Summary: "Queue an MDM command; one that a remote action also sends (lock, lost mode, locate, restart, shut down, OS update) needs that action's permission, a reason and its checks", In: CommandRequest{}, Out: CommandView{}, Status: http.StatusCreated, Handle: s.enqueueCommand},
-		{Method: "POST", Path: t + "/commands", Access: needs("device.read"), Tag: tagApple, Summary: "Queue one inventory query for many devices (or all enrolled ones); devices whose queue is full (skipped) or that cannot take it (ineligible, with why) are left out; if every device is ineligible, the request fails", In: BulkCommandRequest{}, Out: BulkCommandView{}, Status: http.StatusCreated, Handle: s.enqueueBulk},
+		{Method: "POST", Path: t + "/commands", Access: needs("device.read"), Tag: tagApple, Summary: "Queue one inventory query for many devices (or all enrolled ones); devices whose queue is full (skipped) or that cannot take it (ineligible, with why) are left out; if every device is ineligible, the request fails", In: BulkCommandRequest{}, MaxBody: MaxBulkCommandBodyBytes, Out: BulkCommandView{}, Status: http.StatusCreated, Handle: s.enqueueBulk},
 		{Method: "GET", Path: t + "/devices/{device}/commands", Access: needs("device.read"), Tag: tagApple, Summary: "A device's commands and their status", Query: pageQuery, Out: List[CommandView]{}, Handle: s.listCommands},
 		{Method: "GET", Path: t + "/devices/{device}/user-channels", Access: needs("device.read"), Tag: tagApple, Summary: "A Mac's user channels (one per user who logged in)", Out: List[UserChannelView]{}, Handle: s.listUserChannels},
 		{Method: "POST", Path: t + "/devices/{device}/user-channels/lookup", Access: needs("privacy.reveal"), Tag: tagApple, Summary: "Whether an account name used the device: its user channel, or none. A question about a person, so it needs privacy.reveal, as a reveal does, and a reason; audited, and in the access record of the person the account names. In the body, so that neither the name nor the reason reaches a proxy's log", In: UserChannelLookupRequest{}, Out: List[UserChannelView]{}, Handle: s.lookupUserChannel},
@@ -567,8 +567,8 @@ func (s *Server) closeUserChannel(c *Call) (any, error) {
 // bulkQueries are the commands POST /commands sends to many devices.
 var bulkQueries = []string{"DeviceInformation", "SecurityInfo", "InstalledApplicationList", "ManagedApplicationList", "ProfileList", "CertificateList"}
 
-// maxBulk bounds one bulk request; larger fleets go in several.
-const maxBulk = 50000
+// MaxBulkDevices bounds one bulk request; larger fleets go in several.
+const MaxBulkDevices = 50000
 
 func (s *Server) enqueueBulk(c *Call) (any, error) {
 	m, err := s.mdmSvc()
@@ -604,9 +604,9 @@ func (s *Server) enqueueBulk(c *Call) (any, error) {
 	case in.AllEnrolled && len(in.DeviceIDs) > 0:
 		return nil, apperr.Invalid("give device_ids or all_enrolled, not both")
 	case in.AllEnrolled:
-		cmds, skipped, err = m.EnqueueAllEnrolled(c.R.Context(), c.Tenant, maxBulk, req, reason, c.Actor)
-	case len(in.DeviceIDs) > maxBulk:
-		return nil, apperr.Invalid("at most %d devices per request", maxBulk)
+		cmds, skipped, err = m.EnqueueAllEnrolled(c.R.Context(), c.Tenant, MaxBulkDevices, req, reason, c.Actor)
+	case len(in.DeviceIDs) > MaxBulkDevices:
+		return nil, apperr.Invalid("at most %d devices per request", MaxBulkDevices)
 	default:
 		cmds, skipped, err = m.EnqueueBulk(c.R.Context(), c.Tenant, in.DeviceIDs, req, reason, c.Actor)
 	}

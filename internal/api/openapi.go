@@ -68,7 +68,7 @@ func (s *Server) OpenAPI() map[string]any {
 		"openapi": "3.1.0",
 		"info": map[string]any{"title": "Steward API", "version": "1",
 			"description": "Device management that holds as little personal data as the job needs. Errors always have the shape {\"error\":{\"code\",\"message\",\"details\"}}. Request bodies are at most " + strconv.Itoa(MaxBodyBytes) + " bytes of application/json (a profile's create and update, " +
-				strconv.Itoa(MaxProfileBodyBytes) + "); unknown fields are refused."},
+				strconv.Itoa(MaxProfileBodyBytes) + "; a bulk command, " + strconv.Itoa(MaxBulkCommandBodyBytes) + "); unknown fields are refused."},
 		"paths": paths,
 		"components": map[string]any{
 			"schemas": g.components,

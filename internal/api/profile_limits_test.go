@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/steward-mdm/steward/internal/device"
+	"github.com/steward-mdm/steward/internal/store"
 	"github.com/steward-mdm/steward/internal/store/storetest"
 )
 
@@ -60,5 +61,33 @@ func TestCreateProfileFromCopiedDefinition(t *testing.T) {
 	r.decode(t, &body)
 	if r.status != 400 || body.Error.Details["field"] != "payloads[0].wifi.password" {
 		t.Fatalf("status %d, want 400 naming payloads[0].wifi.password: %s", r.status, r.body)
+	}
+}
+
+// TestBulkCommandTakesItsDocumentedDevices: a bulk command names up to
+// MaxBulkDevices devices in one request, which the 64 KiB of other routes
+// would cut to some 1,600; its own limit still holds.
+func TestBulkCommandTakesItsDocumentedDevices(t *testing.T) {
+	e := newEnv(t, storetest.OpenSQLite(t))
+	a := e.customer("Alpha Customer")
+	_, secret := e.admin(a.ID, "alice@alpha.test", "owner")
+	path := "/api/v1/tenants/" + a.ID + "/commands"
+	ids := make([]string, MaxBulkDevices)
+	for i := range ids {
+		ids[i] = store.NewID()
+	}
+	bulk := func(ids []string) BulkCommandRequest {
+		return BulkCommandRequest{CommandRequest: CommandRequest{RequestType: "SecurityInfo"}, DeviceIDs: ids}
+	}
+	// None of them is enrolled: refused as for one of them, not for size.
+	if r := e.do(secret, "POST", path, bulk(ids)); r.status == 413 || r.status/100 != 4 {
+		t.Errorf("%d devices: status %d: %.200s", len(ids), r.status, r.body)
+	}
+	if r := e.do(secret, "POST", path, bulk(append(ids, store.NewID()))); r.status != 400 {
+		t.Errorf("%d devices: status %d: %.200s; want 400", len(ids)+1, r.status, r.body)
+	}
+	oversized := append(append([]byte(`{"request_type":"`), bytes.Repeat([]byte("a"), MaxBulkCommandBodyBytes)...), '"', '}')
+	if r := e.do(secret, "POST", path, oversized); r.status != 413 {
+		t.Errorf("a bulk command of %d bytes: status %d", len(oversized), r.status)
 	}
 }

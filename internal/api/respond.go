@@ -26,6 +26,11 @@ const MaxBodyBytes = 64 << 10
 // PKCS#12 files are base64 inside it), with the rest of the request.
 const MaxProfileBodyBytes = (payloads.MaxCustomProfileSize+2)/3*4 + MaxBodyBytes
 
+// MaxBulkCommandBodyBytes is the body limit of a bulk command: room for
+// MaxBulkDevices device IDs (36 characters, quoted, a comma), with the rest
+// of the request.
+const MaxBulkCommandBodyBytes = MaxBulkDevices*(36+3) + MaxBodyBytes
+
 // ErrorBody is the one error shape every route answers with.
 type ErrorBody struct {
 	Error ErrorDetail `json:"error"`

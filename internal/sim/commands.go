@@ -18,28 +18,37 @@ import (
 // Poll sends Idle and answers every command until the queue is empty; it
 // returns how many commands it answered.
 func (d *Device) Poll(ctx context.Context) (int, error) {
-	answered := 0
+	answered, _, err := d.PollFor(ctx, "")
+	return answered, err
+}
+
+// PollFor is Poll that also tells whether one of the commands answered was
+// the one with CommandUUID uuid (compared without regard to case): a load
+// test's round trip counts only when the device answered its own command.
+// A Device is not safe for concurrent use: one goroutine at a time polls it.
+func (d *Device) PollFor(ctx context.Context, uuid string) (answered int, found bool, err error) {
 	msg := map[string]any{"Status": "Idle"}
 	for {
 		d.identify(msg)
 		body, err := plist.Marshal(msg, plist.XMLFormat)
 		if err != nil {
-			return answered, err
+			return answered, found, err
 		}
 		out, err := d.signed(ctx, d.serverURL, "application/x-apple-aspen-mdm", body)
 		if err != nil {
-			return answered, err
+			return answered, found, err
 		}
 		if len(out) == 0 {
-			return answered, nil
+			return answered, found, nil
 		}
 		var cmd struct {
 			CommandUUID string
 			Command     map[string]any
 		}
 		if _, err := plist.Unmarshal(out, &cmd); err != nil {
-			return answered, fmt.Errorf("the server sent an unreadable command: %w", err)
+			return answered, found, fmt.Errorf("the server sent an unreadable command: %w", err)
 		}
+		found = found || uuid != "" && strings.EqualFold(cmd.CommandUUID, uuid)
 		if renewed, err := d.reinstallEnrolment(ctx, cmd.Command); renewed || err != nil {
 			msg = d.installed(cmd.CommandUUID, err)
 		} else if chain := d.refuseCommand(cmd.Command); chain != nil {
@@ -323,9 +332,13 @@ func (d *Device) answer(uuid string, cmd map[string]any) map[string]any {
 			res["Status"], res["ErrorChain"] = "Error", chain
 		}
 	case "InstalledApplicationList":
+		// A User Enrollment lists managed apps only, asked or not (Apple:
+		// MDM sees the status of managed apps, not the user's own); any
+		// other enrolment lists every app unless asked for managed ones,
+		// personally owned or not: the device does not know who owns it.
 		managedOnly, _ := cmd["ManagedAppsOnly"].(bool)
-		managedOnly = managedOnly && !d.IgnoresManagedAppsOnly
-		var apps []map[string]any
+		managedOnly = (managedOnly || d.userEnrolled()) && !d.IgnoresManagedAppsOnly
+		apps := []map[string]any{} // the list is required, even empty
 		for i := 0; i < d.Apps; i++ {
 			managed := i%4 == 0
 			if managedOnly && !managed {
@@ -345,7 +358,7 @@ func (d *Device) answer(uuid string, cmd map[string]any) map[string]any {
 		}
 		res["ManagedApplicationList"] = apps
 	case "ProfileList":
-		res["ProfileList"] = []map[string]any{}
+		res["ProfileList"] = d.profileList(d.Profiles, true)
 	case "CertificateList":
 		managedOnly, _ := cmd["ManagedOnly"].(bool)
 		managedOnly = managedOnly && !d.IgnoresManagedCertificatesOnly

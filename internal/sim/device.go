@@ -39,7 +39,12 @@ type Device struct {
 	Serial       string
 	Model        string
 	ProductName  string
-	Personal     bool // answers with managed apps only, like a BYOD device asked for them
+	// Personal records that the device is personally owned. Ownership is
+	// the server's knowledge, not the device's: a device-enrolled personal
+	// device answers as any device does (every app on a plain
+	// InstalledApplicationList; a server asks it for ManagedAppsOnly).
+	// Only User Enrollment (EnrollmentID) narrows its own answers.
+	Personal bool
 	// Supervised is a device set up through Automated Device Enrollment or
 	// Apple Configurator; one that installed a downloaded profile is not.
 	Supervised bool
@@ -384,6 +389,10 @@ type profileInfo struct {
 	capabilities   []string // the MDM payload's ServerCapabilities
 	signer         *x509.Certificate
 	intermediates  *x509.CertPool // the other certificates the signature carries
+	// listed is how a ProfileList describes the profile, signed by
+	// signers (DER, leaf first).
+	listed  profileMeta
+	signers [][]byte
 }
 
 // readProfile verifies the profile's CMS signature and reads its payloads.
@@ -402,6 +411,10 @@ func readProfile(signed []byte) (profileInfo, error) {
 		return profileInfo{}, fmt.Errorf("the profile does not decode: %w", err)
 	}
 	info := profileInfo{signer: p7.GetOnlySigner(), intermediates: x509.NewCertPool()}
+	if info.listed, err = decodeProfileMeta(p7.Content); err != nil {
+		return profileInfo{}, fmt.Errorf("the profile does not decode: %w", err)
+	}
+	info.signers = signerChain(p7)
 	for _, c := range p7.Certificates {
 		if !c.Equal(info.signer) {
 			info.intermediates.AddCert(c)

@@ -148,11 +148,7 @@ func (u *User) Poll(ctx context.Context) (int, error) {
 		case "RemoveProfile":
 			delete(u.Profiles, cmd.Command.Identifier)
 		case "ProfileList":
-			list := []map[string]any{}
-			for id := range u.Profiles {
-				list = append(list, map[string]any{"PayloadIdentifier": id, "IsManaged": true})
-			}
-			msg["ProfileList"] = list
+			msg["ProfileList"] = u.Device.profileList(u.Profiles, false)
 		default:
 			msg["Status"] = "Error"
 			msg["ErrorChain"] = []map[string]any{{"ErrorCode": 12021, "ErrorDomain": "MCMDMErrorDomain", "LocalizedDescription": "The command is not supported on the user channel."}}
