@@ -68,33 +68,10 @@ func (s *Service) Checkin(ctx context.Context, cert *x509.Certificate, body []by
 		case *mdmproto.CheckOut:
 			return s.checkOut(ctx, q, ch)
 		case *mdmproto.SetBootstrapToken:
-			var sealed []byte // empty: the device removed its token
-			// As with unlock tokens, the organisation holds no key to an
-			// employee's own Mac: its token is not kept, and one kept
-			// before this rule goes now.
-			if len(m.BootstrapToken) > 0 && keepsBootstrapToken(privacy.Ownership(d.Ownership)) {
-				if sealed, err = s.sealer.Seal(m.BootstrapToken.Reveal(), []byte("bootstrap:"+ch.DeviceID)); err != nil {
-					return err
-				}
-			}
-			if err := s.changeChannel(ctx, q, ch, store.ChannelChange{At: s.clock(), Bootstrap: &sealed}); err != nil {
-				return err
-			}
-			switch {
-			case sealed != nil:
-				return auditBootstrap(ctx, q, d, "mdm.bootstrap_token.escrowed")
-			case ch.Bootstrap != nil:
-				return auditBootstrap(ctx, q, d, "mdm.bootstrap_token.cleared")
-			}
-			return nil
+			return s.setBootstrapToken(ctx, q, ch, d, m)
 		case *mdmproto.GetBootstrapToken:
-			if !keepsBootstrapToken(privacy.Ownership(d.Ownership)) {
-				ch.Bootstrap = nil // never handed back, even if kept before the rule
-			}
-			if out, err = s.bootstrapResponse(ch); err != nil || ch.Bootstrap == nil {
-				return err
-			}
-			return auditBootstrap(ctx, q, d, "mdm.bootstrap_token.released")
+			out, err = s.getBootstrapToken(ctx, q, ch, d)
+			return err
 		case *mdmproto.DeclarativeManagement:
 			out, err = declarativeResponse(m)
 			return err
@@ -102,6 +79,97 @@ func (s *Service) Checkin(ctx context.Context, cert *x509.Certificate, body []by
 		return nil
 	})
 	return out, err
+}
+
+// setBootstrapToken escrows the Bootstrap Token a Mac sends, or removes the
+// one kept when it sends none.
+func (s *Service) setBootstrapToken(ctx context.Context, q store.Queries, ch store.AppleChannel, d store.Device, m *mdmproto.SetBootstrapToken) error {
+	if err := sentByAMac(d, m.MessageType()); err != nil {
+		return err
+	}
+	// The lock a GetBootstrapToken moving an older escrow into the vault
+	// takes: neither undoes the other's write.
+	d, err := q.Devices().Lock(ctx, d.TenantID, d.ID)
+	if err != nil {
+		return err
+	}
+	var escrowed []byte // empty: the device removed its token
+	// As with unlock tokens, the organisation holds no key to an
+	// employee's own Mac: its token is not kept, and one kept before this
+	// rule goes now.
+	if len(m.BootstrapToken) > 0 && keepsBootstrapToken(privacy.Ownership(d.Ownership)) {
+		if escrowed, err = s.escrow(ctx, q, d, bootstrapToken, m.BootstrapToken.Reveal()); err != nil {
+			return err
+		}
+	}
+	if err := s.changeChannel(ctx, q, ch, store.ChannelChange{At: s.clock(), Bootstrap: &escrowed}); err != nil {
+		return err
+	}
+	switch {
+	case escrowed != nil:
+		return auditBootstrap(ctx, q, d, "mdm.bootstrap_token.escrowed")
+	case ch.Bootstrap != nil:
+		return auditBootstrap(ctx, q, d, "mdm.bootstrap_token.cleared")
+	}
+	return nil
+}
+
+// getBootstrapToken answers a Mac asking for its Bootstrap Token (at
+// setup), with the token when one is kept and still opens. One escrowed
+// under the master key alone moves into the vault now.
+func (s *Service) getBootstrapToken(ctx context.Context, q store.Queries, ch store.AppleChannel, d store.Device) ([]byte, error) {
+	if err := sentByAMac(d, mdmproto.MessageGetBootstrapToken); err != nil {
+		return nil, err
+	}
+	var token []byte
+	// A personal Mac's is never handed back, even if kept before the rule.
+	if ch.Bootstrap != nil && keepsBootstrapToken(privacy.Ownership(d.Ownership)) {
+		var err error
+		token, err = s.openEscrowed(ctx, q, ch.TenantID, ch.DeviceID, bootstrapToken, ch.Bootstrap)
+		switch {
+		case escrowGone(err): // erased with its key: none is kept
+		case err != nil:
+			return nil, err
+		case !inVault(ch.Bootstrap):
+			if err := s.moveBootstrapToVault(ctx, q, ch, token); err != nil {
+				return nil, err
+			}
+		}
+	}
+	out, err := bootstrapResponse(token)
+	if err != nil || token == nil {
+		return out, err
+	}
+	return out, auditBootstrap(ctx, q, d, "mdm.bootstrap_token.released")
+}
+
+// moveBootstrapToVault escrows again, under the device's secrets key, the
+// token read from ch under the master key, unless a SetBootstrapToken
+// replaced it meanwhile.
+func (s *Service) moveBootstrapToVault(ctx context.Context, q store.Queries, ch store.AppleChannel, token []byte) error {
+	d, err := q.Devices().Lock(ctx, ch.TenantID, ch.DeviceID)
+	if err != nil {
+		return err
+	}
+	if now, err := q.AppleChannels().Get(ctx, ch.TenantID, ch.DeviceID); err != nil || !bytes.Equal(now.Bootstrap, ch.Bootstrap) {
+		return err
+	}
+	escrowed, err := s.escrow(ctx, q, d, bootstrapToken, token)
+	if err != nil {
+		return err
+	}
+	return s.changeChannel(ctx, q, ch, store.ChannelChange{At: s.clock(), Bootstrap: &escrowed})
+}
+
+// sentByAMac refuses a message only a Mac sends (setbootstraptoken.yaml,
+// getbootstraptoken.yaml: macOS alone) from another device, before
+// anything is kept or audited. An unknown platform is not guessed
+// (platformUnnamed).
+func sentByAMac(d store.Device, what mdmproto.MessageType) error {
+	if d.Platform != "" && d.Platform != "macos" {
+		return apperr.Invalid("%s is sent by a Mac only, not by this %s device", what, d.Platform)
+	}
+	return nil
 }
 
 // auditBootstrap records what became of device d's Bootstrap Token, a
@@ -375,8 +443,18 @@ func (s *Service) tokenUpdate(ctx context.Context, q store.Queries, ch store.App
 	// passcode of a personal device is never allowed, so escrowing its
 	// token would only hold a secret for nothing.
 	if len(m.UnlockToken) > 0 && !privacy.Ownership(d.Ownership).PersonallyOwned() {
-		if change.UnlockToken, err = s.sealer.Seal(m.UnlockToken.Reveal(), []byte("unlock:"+ch.DeviceID)); err != nil {
+		if change.UnlockToken, err = s.escrow(ctx, q, d, unlockToken, m.UnlockToken.Reveal()); err != nil {
 			return err
+		}
+	} else if ch.UnlockToken != nil && !inVault(ch.UnlockToken) {
+		// Escrowed under the master key alone, before tokens went into the
+		// vault: moved there, under the device's lock taken above. One that
+		// does not open is left for ClearPasscode to report; the push
+		// registration does not wait on it.
+		if token, err := s.sealer.Open(ch.UnlockToken, unlockToken.masterAD(ch.DeviceID)); err == nil {
+			if change.UnlockToken, err = s.escrow(ctx, q, d, unlockToken, token); err != nil {
+				return err
+			}
 		}
 	}
 	if err := s.changeChannel(ctx, q, ch, change); err != nil {
@@ -523,14 +601,9 @@ func (s *Service) checkOut(ctx context.Context, q store.Queries, ch store.AppleC
 	return err
 }
 
-func (s *Service) bootstrapResponse(ch store.AppleChannel) ([]byte, error) {
-	var token []byte
-	if ch.Bootstrap != nil {
-		var err error
-		if token, err = s.sealer.Open(ch.Bootstrap, []byte("bootstrap:"+ch.DeviceID)); err != nil {
-			return nil, err
-		}
-	}
+// bootstrapResponse answers GetBootstrapToken with token, nil when none is
+// kept.
+func bootstrapResponse(token []byte) ([]byte, error) {
 	// getbootstraptoken.yaml: the key is optional; without a token it is
 	// left out rather than sent empty.
 	answer := map[string]any{}

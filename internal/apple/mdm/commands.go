@@ -692,7 +692,10 @@ func (s *Service) clearPasscodeFor(ctx context.Context, q store.Queries, d store
 	if ch.UnlockToken == nil {
 		return nil, apperr.Conflict("this device escrowed no unlock token, so its passcode cannot be cleared remotely").With("reason", SkipNoUnlockToken)
 	}
-	token, err := s.sealer.Open(ch.UnlockToken, []byte("unlock:"+ch.DeviceID))
+	token, err := s.openEscrowed(ctx, q, ch.TenantID, ch.DeviceID, unlockToken, ch.UnlockToken)
+	if escrowGone(err) {
+		return nil, apperr.Conflict("this device's unlock token was erased with its data, so its passcode cannot be cleared remotely").With("reason", SkipNoUnlockToken)
+	}
 	if err != nil {
 		return nil, err
 	}

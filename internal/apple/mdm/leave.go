@@ -49,6 +49,9 @@ func (s *Service) DeviceLeft(ctx context.Context, q store.Queries, d store.Devic
 	if err := q.AppleChannels().CheckOut(ctx, d.TenantID, d.ID, s.clock()); err != nil {
 		return err
 	}
+	if err := s.forgetEscrowKey(ctx, q, d.TenantID, d.ID, store.KeyDestroyedForDeparture); err != nil {
+		return err
+	}
 	if err := q.AppleUserChannels().CheckOutDevice(ctx, d.TenantID, d.ID, s.clock()); err != nil {
 		return err
 	}

@@ -107,8 +107,12 @@ func (s *Service) authenticateAgain(ctx context.Context, q store.Queries, e stor
 		}
 		return err
 	}
-	// The first attempt's identity is never used again: not renewable.
+	// The first attempt's identity is never used again: not renewable;
+	// nor are the tokens it escrowed, in any copy.
 	if err := releaseCertificate(ctx, q, e.TenantID, ch.CertSerial); err != nil {
+		return err
+	}
+	if err := s.forgetEscrowKey(ctx, q, e.TenantID, d.ID, ""); err != nil {
 		return err
 	}
 	// The retrying device may be another one, even another person's: its

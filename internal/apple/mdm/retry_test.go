@@ -2,6 +2,7 @@ package mdm_test
 
 import (
 	"bytes"
+	"errors"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -13,6 +14,7 @@ import (
 
 	"github.com/steward-mdm/steward/internal/apple/mdm"
 	"github.com/steward-mdm/steward/internal/privacy"
+	"github.com/steward-mdm/steward/internal/privacy/keys"
 	"github.com/steward-mdm/steward/internal/sim"
 	"github.com/steward-mdm/steward/internal/store"
 	"github.com/steward-mdm/steward/internal/store/storetest"
@@ -236,6 +238,7 @@ func testRetryDropsEscrowedTokens(t *testing.T, st store.Store) {
 		if err != nil {
 			t.Fatal(err)
 		}
+		mac(d) // a Mac escrows a bootstrap token
 		if err := d.Prepare(f.ctx, link, false); err != nil {
 			t.Fatal(err)
 		}
@@ -247,6 +250,10 @@ func testRetryDropsEscrowedTokens(t *testing.T, st store.Store) {
 	}
 	if _, err := first.Checkin(f.ctx, map[string]any{"MessageType": "SetBootstrapToken", "UDID": first.UDID,
 		"BootstrapToken": []byte("first-device-secret")}); err != nil {
+		t.Fatal(err)
+	}
+	held, err := st.Read().AppleChannels().GetByCert(f.ctx, mdm.Fingerprint(first.Certificate()))
+	if err != nil {
 		t.Fatal(err)
 	}
 	f.svc.SetClock(func() time.Time { return time.Now().Add(3 * time.Minute) }) // the first attempt is quiet
@@ -268,6 +275,10 @@ func testRetryDropsEscrowedTokens(t *testing.T, st store.Store) {
 	var got struct{ BootstrapToken []byte }
 	if _, err := plist.Unmarshal(out, &got); err != nil || len(got.BootstrapToken) != 0 {
 		t.Errorf("the retry's device is handed a bootstrap token %q (%v); want none", got.BootstrapToken, err)
+	}
+	// Nor does a backup's copy of the first device's token open any more.
+	if token, err := f.svc.OpenEscrowed(f.ctx, f.tenant, held.DeviceID, true, held.Bootstrap); !errors.Is(err, keys.ErrKeyDestroyed) {
+		t.Errorf("the first device's bootstrap token, as a backup holds it: %q, %v; want %v", token, err, keys.ErrKeyDestroyed)
 	}
 }
 

@@ -70,7 +70,8 @@ func TestUnlockTokenKeptOnlyForCorporateDevices(t *testing.T) {
 		if got := ch.UnlockToken != nil; got != want {
 			t.Errorf("%s device: unlock token kept %v, want %v", o, got, want)
 		}
-		// The bootstrap token (a Mac's) follows the same rule.
+		// The bootstrap token, a Mac's, follows the same rule.
+		d, dev = f.enrolledWith(ts, o, subject, mac)
 		if _, err := d.Checkin(f.ctx, map[string]any{"MessageType": "SetBootstrapToken", "UDID": d.UDID, "BootstrapToken": []byte("bt")}); err != nil {
 			t.Fatal(err)
 		}
@@ -114,8 +115,8 @@ func TestBootstrapTokenIsAudited(t *testing.T) {
 	ts := f.serve()
 	f.publish(privacy.Corporate)
 	f.publish(privacy.Personal)
-	mac, dev := f.enrolled(ts, privacy.Corporate, "")
-	personal, _ := f.enrolled(ts, privacy.Personal, f.subject("erika@acme.test"))
+	corporate, dev := f.enrolledWith(ts, privacy.Corporate, "", mac)
+	personal, _ := f.enrolledWith(ts, privacy.Personal, f.subject("erika@acme.test"), mac)
 	token := []byte("bootstrap-secret")
 	head := auditSeq(t, f.st, f.tenant)
 	for _, msg := range []struct {
@@ -124,11 +125,11 @@ func TestBootstrapTokenIsAudited(t *testing.T) {
 	}{
 		{personal, map[string]any{"MessageType": "SetBootstrapToken", "BootstrapToken": token}},
 		{personal, map[string]any{"MessageType": "GetBootstrapToken"}},
-		{mac, map[string]any{"MessageType": "SetBootstrapToken", "BootstrapToken": token}},
-		{mac, map[string]any{"MessageType": "GetBootstrapToken"}},
-		{mac, map[string]any{"MessageType": "SetBootstrapToken"}},
-		{mac, map[string]any{"MessageType": "GetBootstrapToken"}},
-		{mac, map[string]any{"MessageType": "SetBootstrapToken"}},
+		{corporate, map[string]any{"MessageType": "SetBootstrapToken", "BootstrapToken": token}},
+		{corporate, map[string]any{"MessageType": "GetBootstrapToken"}},
+		{corporate, map[string]any{"MessageType": "SetBootstrapToken"}},
+		{corporate, map[string]any{"MessageType": "GetBootstrapToken"}},
+		{corporate, map[string]any{"MessageType": "SetBootstrapToken"}},
 	} {
 		msg.body["UDID"] = msg.d.UDID
 		if _, err := msg.d.Checkin(f.ctx, msg.body); err != nil {

@@ -179,6 +179,13 @@ func dataKeyAD(k store.DataKey) []byte {
 func SubjectOwner(id string) string { return "subject:" + id }
 func DeviceOwner(id string) string  { return "device:" + id }
 
+// DeviceSecretsOwner names the key of the credentials a device hands the
+// organisation to keep (a Mac's Bootstrap Token, an UnlockToken). They are
+// about the device, not its person: the key has no subject, outlives a
+// person's erasure, and is destroyed when the device leaves or its record
+// starts over.
+func DeviceSecretsOwner(id string) string { return "device-secrets:" + id }
+
 // EnsureDataKey returns the ID of owner's data key, creating it. subjectID
 // is the person the key's data is about ("" for an unassigned device).
 func (v *Vault) EnsureDataKey(ctx context.Context, q store.Queries, tenantID, owner, subjectID string) (string, error) {
