@@ -340,10 +340,10 @@ func (h *httpHandler) identify(r *http.Request, body []byte, trust *tenantTrust)
 	// One that forwards none may pass TLS through (the peer's certificate
 	// is the device's) or present its own, which is then none of the
 	// tenant's devices' and is set aside.
-	fromProxy := h.cfg.Proxies.FromProxy(r)
-	if r.TLS != nil && len(r.TLS.PeerCertificates) > 0 && !(fromProxy && h.cfg.ClientCertHeader != "") {
+	if r.TLS != nil && len(r.TLS.PeerCertificates) > 0 {
+		fromProxy := h.cfg.Proxies.FromProxy(r)
 		peer := r.TLS.PeerCertificates[0]
-		if !fromProxy || h.deviceCertificate(peer, trust) {
+		if !fromProxy || (h.cfg.ClientCertHeader == "" && h.deviceCertificate(peer, trust)) {
 			presented = append(presented, peer)
 		}
 	}
