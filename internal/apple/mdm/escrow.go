@@ -20,15 +20,14 @@ import (
 //
 // The format: vaultEscrow, then the ciphertext. The key is the device's
 // one secrets key, found by its owner, so its ID is not stored: the value
-// sits in the channel row every check-in reads, where 55 bytes more (a
-// key ID and a longer tag) cost a quarter of the idle check-ins' rate at
-// 3,000 devices (bench/RESULTS.md). Tokens escrowed before were sealed
-// under the master key alone, bound to legacyAD and the device's ID; such
-// a value starts with the master sealer's version byte (1) or is a KMS's
-// ciphertext, never with vaultEscrow's NUL and tag, which tell the two
-// apart. It is still read, is moved into the vault at its next use
-// (GetBootstrapToken, TokenUpdate), and until then a master-key rotation
-// re-seals it (ResealJobs).
+// sits in the channel row every check-in reads, which is kept small.
+// Tokens escrowed before were sealed under the master key alone, bound to
+// legacyAD and the device's ID; such a value starts with the master
+// sealer's version byte (1) or is a KMS's ciphertext, never with
+// vaultEscrow's NUL and tag, which tell the two apart. It is still read,
+// is moved into the vault at its next use (GetBootstrapToken,
+// TokenUpdate), and until then a master-key rotation re-seals it
+// (ResealJobs).
 type escrowedToken struct {
 	field    string // the vault field its ciphertext is bound to
 	legacyAD string // a master-sealed one's associated data, before the device ID
