@@ -3,6 +3,7 @@ package mdm_test
 import (
 	"errors"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -36,6 +37,23 @@ func deliverOnAnotherNode(t *testing.T, f *fixture, st store.Store, deviceID str
 	return c
 }
 
+// racingNode serves a fixture over rs, a racingStore on PostgreSQL (raw),
+// with one corporate device enrolled and its first commands answered.
+func racingNode(t *testing.T) (raw store.Store, rs *racingStore, f *fixture, ts *httptest.Server, d *sim.Device, dev store.Device) {
+	t.Helper()
+	raw = storetest.OpenPostgres(t)
+	rs = &racingStore{Store: raw}
+	f = newFixture(t, rs)
+	f.publish(privacy.Corporate)
+	ts = f.serve()
+	f.svc.SetClock(func() time.Time { return f.now })
+	d, dev = f.enrolled(ts, privacy.Corporate, "")
+	if _, err := d.Poll(f.ctx); err != nil {
+		t.Fatal(err)
+	}
+	return raw, rs, f, ts, d, dev
+}
+
 // TestUnopenedGiveUpLeavesADeliveryMadeMeanwhile: a node that could not
 // open a command's payload for an hour gives it up; another node, which
 // can, delivers it after the give-up read the command and before it wrote.
@@ -43,16 +61,7 @@ func deliverOnAnotherNode(t *testing.T, f *fixture, st store.Store, deviceID str
 // device, and the device's answer is kept (written back as failed, it was
 // dropped as a repeated answer, the device having carried it out).
 func TestUnopenedGiveUpLeavesADeliveryMadeMeanwhile(t *testing.T) {
-	raw := storetest.OpenPostgres(t)
-	rs := &racingStore{Store: raw}
-	f := newFixture(t, rs)
-	f.publish(privacy.Corporate)
-	ts := f.serve()
-	f.svc.SetClock(func() time.Time { return f.now })
-	d, dev := f.enrolled(ts, privacy.Corporate, "")
-	if _, err := d.Poll(f.ctx); err != nil {
-		t.Fatal(err)
-	}
+	raw, rs, f, ts, d, dev := racingNode(t)
 	rotated := otherMasterKeyNode(t, f, ts.URL)
 	cmds, err := rotated.Enqueue(f.ctx, f.tenant, []string{dev.ID}, mdmproto.ProfileList{}, "", admin)
 	if err != nil || len(cmds) != 1 {
@@ -126,16 +135,7 @@ func TestUnopenedGiveUpStillFailsAnUndeliveredCommand(t *testing.T) {
 // cancelled command keeps that delivery's counters: the device did receive
 // it.
 func TestSupersededRenewalKeepsADeliveryMadeMeanwhile(t *testing.T) {
-	raw := storetest.OpenPostgres(t)
-	rs := &racingStore{Store: raw}
-	f := newFixture(t, rs)
-	f.publish(privacy.Corporate)
-	ts := f.serve()
-	f.svc.SetClock(func() time.Time { return f.now })
-	d, dev := f.enrolled(ts, privacy.Corporate, "")
-	if _, err := d.Poll(f.ctx); err != nil {
-		t.Fatal(err)
-	}
+	raw, rs, f, _, _, dev := racingNode(t)
 	ch, err := raw.Read().AppleChannels().Get(f.ctx, f.tenant, dev.ID)
 	if err != nil {
 		t.Fatal(err)
