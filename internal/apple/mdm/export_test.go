@@ -34,6 +34,14 @@ func testExportSaysWhatTheProtocolHolds(t *testing.T, st store.Store) {
 	erika := f.subject("erika@acme.test")
 	own, ownDev := f.enrolledWith(ts, privacy.Personal, erika, mac)
 	work, workDev := f.enrolledWith(ts, privacy.Corporate, erika, mac)
+	// A Mac escrows its Bootstrap Token; the organisation keeps only its own
+	// Mac's. (A Mac has no unlock token: iPhones and iPads send one.)
+	for _, d := range []*sim.Device{own, work} {
+		if _, err := d.Checkin(f.ctx, map[string]any{"MessageType": "SetBootstrapToken", "UDID": d.UDID,
+			"BootstrapToken": []byte("bootstrap-secret")}); err != nil {
+			t.Fatal(err)
+		}
+	}
 	for _, u := range []*sim.User{own.NewUser("erika", "Erika Mustermann"),
 		work.NewUser("erika", "Erika Mustermann"), work.NewUser("jonas", "Jonas Schmidt")} {
 		if err := u.LogIn(f.ctx); err != nil {
@@ -93,10 +101,11 @@ func testExportSaysWhatTheProtocolHolds(t *testing.T, st store.Store) {
 			}
 		}
 		want := map[string]string{"Apple MDM channel": "open", "Push registration held": "yes",
-			"Unlock token held (lets the organisation clear the device's passcode)": "no"}
+			"Unlock token held (lets the organisation clear the device's passcode)":                 "no",
+			"Bootstrap token held (lets the organisation authorise macOS updates and new accounts)": "no"}
 		wantListed := 1
 		if d.Ownership == string(privacy.Corporate) {
-			want["Unlock token held (lets the organisation clear the device's passcode)"] = "yes"
+			want["Bootstrap token held (lets the organisation authorise macOS updates and new accounts)"] = "yes"
 			want["User account channels on the device (its users' accounts, yours perhaps among them)"] = "2"
 			wantListed = 0
 		}
