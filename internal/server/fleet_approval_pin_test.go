@@ -1,7 +1,6 @@
 package server
 
 import (
-	"crypto/rand"
 	"encoding/json"
 	"testing"
 	"time"
@@ -9,7 +8,6 @@ import (
 	"github.com/steward-mdm/steward/internal/actions"
 	"github.com/steward-mdm/steward/internal/api"
 	"github.com/steward-mdm/steward/internal/privacy/keys"
-	"github.com/steward-mdm/steward/internal/secrets"
 	"github.com/steward-mdm/steward/internal/sim"
 	"github.com/steward-mdm/steward/internal/store"
 	"github.com/steward-mdm/steward/internal/store/storetest"
@@ -133,16 +131,7 @@ func TestSettledApprovalKeepsNoPIN(t *testing.T) {
 		}
 
 		// A rotation finds nothing of theirs to open.
-		oldKey, err := secrets.LoadMasterKey("", f.app.Config.MasterKeyFile, false)
-		if err != nil {
-			t.Fatal(err)
-		}
-		newKey := make([]byte, secrets.KeySize)
-		_, _ = rand.Read(newKey)
-		ring, err := secrets.NewKeyring(newKey, oldKey)
-		if err != nil {
-			t.Fatal(err)
-		}
+		ring, _ := rotatedKeyring(t, f)
 		if _, err := store.RunReseal(f.ctx, st, MasterResealJobs(keys.New(ring), ring), 100, nil); err != nil {
 			t.Fatalf("a master-key rotation after the approvals' options went: %v", err)
 		}

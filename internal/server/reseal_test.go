@@ -59,16 +59,7 @@ func TestMasterKeyRotationResealsEverySecret(t *testing.T) {
 		f.must(201, f.owner, "POST", f.path("/report-schedules"), compliance.ScheduleInput{Kind: "inventory", Format: "csv",
 			Every: "weekly", Recipients: []string{auditorID}}, nil)
 
-		oldKey, err := secrets.LoadMasterKey("", f.app.Config.MasterKeyFile, false)
-		if err != nil {
-			t.Fatal(err)
-		}
-		newKey := make([]byte, secrets.KeySize)
-		_, _ = rand.Read(newKey)
-		ring, err := secrets.NewKeyring(newKey, oldKey)
-		if err != nil {
-			t.Fatal(err)
-		}
+		ring, newKey := rotatedKeyring(t, f)
 		wipe := api.DeviceActionRequest{Action: actions.Wipe, Reason: "stolen from the office", Options: actions.Options{PIN: "135790"}}
 		var parked actions.Batch
 		f.must(201, f.owner, "POST", f.path("/devices/"+macID+"/actions"), wipe, &parked) // options sealed while it awaits approval
@@ -160,4 +151,20 @@ func TestMasterKeyRotationResealsEverySecret(t *testing.T) {
 			t.Errorf("the CA under the new key alone: %v", err)
 		}
 	})
+}
+
+// rotatedKeyring is a keyring with a new master key, also returned, and
+// the server's current one as the previous: what a rotation re-seals with.
+func rotatedKeyring(t *testing.T, f *testFleet) (ring secrets.Sealer, newKey []byte) {
+	t.Helper()
+	oldKey, err := secrets.LoadMasterKey("", f.app.Config.MasterKeyFile, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	newKey = make([]byte, secrets.KeySize)
+	_, _ = rand.Read(newKey)
+	if ring, err = secrets.NewKeyring(newKey, oldKey); err != nil {
+		t.Fatal(err)
+	}
+	return ring, newKey
 }

@@ -47,10 +47,7 @@ func racingNode(t *testing.T) (raw store.Store, rs *racingStore, f *fixture, ts 
 	f.publish(privacy.Corporate)
 	ts = f.serve()
 	f.svc.SetClock(func() time.Time { return f.now })
-	d, dev = f.enrolled(ts, privacy.Corporate, "")
-	if _, err := d.Poll(f.ctx); err != nil {
-		t.Fatal(err)
-	}
+	d, dev = f.polled(ts, privacy.Corporate, "")
 	return raw, rs, f, ts, d, dev
 }
 
@@ -108,10 +105,7 @@ func TestUnopenedGiveUpStillFailsAnUndeliveredCommand(t *testing.T) {
 	f.publish(privacy.Corporate)
 	ts := f.serve()
 	f.svc.SetClock(func() time.Time { return f.now })
-	d, dev := f.enrolled(ts, privacy.Corporate, "")
-	if _, err := d.Poll(f.ctx); err != nil {
-		t.Fatal(err)
-	}
+	d, dev := f.polled(ts, privacy.Corporate, "")
 	cmds, err := otherMasterKeyNode(t, f, ts.URL).Enqueue(f.ctx, f.tenant, []string{dev.ID}, mdmproto.ProfileList{}, "", admin)
 	if err != nil || len(cmds) != 1 {
 		t.Fatalf("queued %d: %v", len(cmds), err)

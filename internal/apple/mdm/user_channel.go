@@ -162,9 +162,8 @@ func (s *Service) userAuthenticate(ctx context.Context, cert *x509.Certificate, 
 	if err != nil {
 		return nil, err
 	}
-	// An unknown platform is not guessed (platformUnnamed).
-	if d.Platform != "" && d.Platform != "macos" {
-		return nil, apperr.Invalid("UserAuthenticate is sent by a Mac only, not by this %s device", d.Platform)
+	if err := sentByAMac(d, m.MessageType()); err != nil {
+		return nil, err
 	}
 	q := s.st.Read()
 	userIdx, err := s.userIndex(ctx, q, d.TenantID, d.ID, m.Enrollment)
