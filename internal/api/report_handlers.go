@@ -21,9 +21,9 @@ func (s *Server) reportRoutes() []Route {
 		{Method: "GET", Path: t + "/reports", Access: needs("report.read"), Tag: tagReports, Summary: "The reports Steward builds and the controls they evidence", Out: List[ReportKindView]{}, Handle: s.listReports},
 		{Method: "GET", Path: t + "/reports/{kind}", Access: needs("report.read"), Tag: tagReports, Summary: "Build a report now: compliance, inventory, software, encryption or stale; as JSON, CSV or PDF with charts",
 			Query: []QueryParam{{Name: "format", Type: "string", Description: "json (default), csv or pdf"}}, Out: "", Produces: "application/pdf", Handle: s.getReport},
-		{Method: "POST", Path: t + "/report-schedules", Access: needs("report.read"), Tag: tagReports, Summary: "Mail a report to admins daily, weekly or monthly, as a password-protected archive behind an expiring link; the password is shown once", In: compliance.ScheduleInput{}, Out: NewScheduleView{}, Status: http.StatusCreated, Handle: s.createSchedule},
+		{Method: "POST", Path: t + "/report-schedules", Access: needs("report.schedule"), Tag: tagReports, Summary: "Mail a report to admins daily, weekly or monthly, as a password-protected archive behind an expiring link; the password is shown once", In: compliance.ScheduleInput{}, Out: NewScheduleView{}, Status: http.StatusCreated, Handle: s.createSchedule},
 		{Method: "GET", Path: t + "/report-schedules", Access: needs("report.read"), Tag: tagReports, Summary: "List report schedules", Query: pageQuery, Out: List[ScheduleView]{}, Handle: s.listSchedules},
-		{Method: "DELETE", Path: t + "/report-schedules/{schedule}", Access: needs("report.read"), Tag: tagReports, Summary: "Stop a report schedule", Handle: s.deleteSchedule},
+		{Method: "DELETE", Path: t + "/report-schedules/{schedule}", Access: needs("report.schedule"), Tag: tagReports, Summary: "Stop a report schedule", Handle: s.deleteSchedule},
 		{Method: "GET", Path: "/api/v1/published-reports/{link}", Access: public(), Tag: tagReports, Summary: "Download a published report archive until its link expires (410 after)", Out: "", Produces: "application/zip", Handle: s.publishedReport},
 	}
 }

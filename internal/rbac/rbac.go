@@ -47,6 +47,7 @@ var All = []Doc{
 	{"privacy.reveal", "Reveal a masked personal field, or ask whether an account used a Mac, with a reason."},
 	{"incident.manage", "Record and manage breaches and incidents."},
 	{"report.read", "Read compliance and inventory reports."},
+	{"report.schedule", "Mail reports to admins on a schedule, and stop any schedule."},
 }
 
 var known = func() map[Permission]bool {
@@ -97,7 +98,7 @@ var Builtin = []BuiltinRole{
 		[]Permission{"tenant.read", "device.read", "device.lock", "device.locate", "report.read"}},
 	{"privacy_officer", "Privacy Officer", "Privacy settings, exports, erasure and incidents; no device actions.",
 		[]Permission{"tenant.read", "device.read", "audit.read", "audit.export", "privacy.read", "privacy.manage",
-			"privacy.export", "privacy.erase", "privacy.reveal", "incident.manage", "report.read"}},
+			"privacy.export", "privacy.erase", "privacy.reveal", "incident.manage", "report.read", "report.schedule"}},
 	{"auditor", "Auditor", "Read-only, including the audit log; never reveals personal data.",
 		[]Permission{"tenant.read", "admin.read", "role.read", "token.read", "audit.read", "audit.export",
 			"device.read", "privacy.read", "report.read"}},

@@ -33,7 +33,7 @@ func TestScheduledReports(t *testing.T) {
 	}
 	f := newFleet(t, storetest.OpenSQLite(t))
 	in := compliance.ScheduleInput{Kind: "inventory", Format: "csv", Every: "weekly"}
-	auditorID, _ := f.admin("auditor@fleet.test", "auditor")
+	auditorID, auditor := f.admin("auditor@fleet.test", "auditor")
 	in.Recipients = []string{auditorID}
 	if r := f.do(f.owner, "POST", f.path("/report-schedules"), in); r.status != 409 {
 		t.Fatalf("a schedule without SMTP: %d %s", r.status, r.body)
@@ -50,8 +50,15 @@ func TestScheduledReports(t *testing.T) {
 		Recipients: []string{"00000000-0000-0000-0000-000000000000"}}); r.status != 400 {
 		t.Errorf("an unknown recipient: %d", r.status)
 	}
+	// Reading reports is not enough to mail them or to stop someone else's mailing.
+	if r := f.do(auditor, "POST", f.path("/report-schedules"), in); r.status != 403 {
+		t.Errorf("an auditor scheduled a report: %d %s", r.status, r.body)
+	}
 	var created api.NewScheduleView
 	f.must(201, f.owner, "POST", f.path("/report-schedules"), in, &created)
+	if r := f.do(auditor, "DELETE", f.path("/report-schedules/"+created.Schedule.ID), nil); r.status != 403 {
+		t.Errorf("an auditor stopped a schedule: %d %s", r.status, r.body)
+	}
 	if len(created.Password) < 16 {
 		t.Fatalf("password: %q", created.Password)
 	}
