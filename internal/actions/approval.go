@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -158,74 +159,138 @@ func forgetOptions(ctx context.Context, q store.Queries, a store.Approval, p app
 	return q.Approvals().ForgetSecrets(ctx, a.TenantID, a.ID, payload, now)
 }
 
-// settledPage is how many approvals ForgetSettledOptions reads at a time.
+// settledPage is how many approvals SettleApprovals reads at a time.
 const settledPage = 500
 
-// ForgetSettledOptions drops the sealed options of every remote action's
-// approval, in every tenant, that can no longer be carried out yet still
-// holds them: one that lapsed with no one deciding, which nothing may read
-// again, or one decided before deciding dropped them. It says how many
-// approvals it cleared. Deciding, and a decision refused as too late, drop
-// them too; this sweep is for the rest.
-func (s *Service) ForgetSettledOptions(ctx context.Context) (int, error) {
+// approvalsActor is who expires lapsed requests in the audit log.
+var approvalsActor = iam.Actor{Type: store.ActorSystem, ID: "approvals"}
+
+// SettledApprovals counts one SettleApprovals sweep.
+type SettledApprovals struct {
+	OptionsForgotten int // approvals whose sealed options went
+	Lapsed           int // lapsed approvals whose waiting actions were expired
+}
+
+// SettleApprovals finishes what deciding would have finished for every
+// remote action's approval, in every tenant, that can no longer be carried
+// out. A lapsed one no one decided has its waiting actions expired, so the
+// devices' histories and the batch stop saying "awaiting approval", with
+// an audit entry. Any settled one still holding sealed options (a PIN, a
+// lock screen's message and phone number) loses them: one that lapsed,
+// which nothing may read again, or one decided before deciding dropped
+// them. Deciding, and a decision refused as too late, do both at once;
+// this sweep is for the rest.
+func (s *Service) SettleApprovals(ctx context.Context) (SettledApprovals, error) {
 	now := s.clock()
-	forgotten := 0
+	var done SettledApprovals
 	for after := ""; ; {
 		page, err := s.st.Read().Approvals().Settled(ctx, ApprovalKind, now, after, settledPage)
 		if err != nil {
-			return forgotten, err
+			return done, err
 		}
-		holding := map[string]approvalPayload{}
-		for _, a := range page {
-			var p approvalPayload
-			if err := json.Unmarshal(a.Payload, &p); err != nil {
-				// Left as it is: it could not be decided either; the
-				// master-key rotation reports it.
-				s.log.Warn("an approval holds an unreadable payload", "tenant", a.TenantID, "approval", a.ID, "error", err.Error())
-			} else if len(p.Sealed) > 0 {
-				holding[a.ID] = p
-			}
+		work, err := s.unsettled(ctx, page)
+		if err != nil {
+			return done, err
 		}
-		if len(holding) > 0 {
-			n := 0
+		if len(work) > 0 {
+			var n SettledApprovals
 			err := s.st.Tx(ctx, func(q store.Queries) error {
-				n = 0 // a retried transaction starts afresh
-				for _, a := range page {
-					p, ok := holding[a.ID]
-					if !ok {
-						continue
-					}
-					// The payload's other fields never change once parked,
-					// so the page's copy is as good as a fresh read.
-					err := forgetOptions(ctx, q, a, p, now)
+				n = SettledApprovals{} // a retried transaction starts afresh
+				for _, w := range work {
+					lapsed, forgot, err := s.settle(ctx, q, w, now)
 					if errors.Is(err, store.ErrNotFound) {
 						continue // purged meanwhile, with its tenant or by retention
 					}
 					if err != nil {
 						return err
 					}
-					n++
+					n.Lapsed += lapsed
+					n.OptionsForgotten += forgot
 				}
 				return nil
 			})
 			if err != nil {
-				return forgotten, err
+				return done, err
 			}
-			forgotten += n
+			done.Lapsed += n.Lapsed
+			done.OptionsForgotten += n.OptionsForgotten
 		}
 		if len(page) < settledPage {
-			return forgotten, nil
+			return done, nil
 		}
 		after = page[len(page)-1].ID
 	}
 }
 
-// expire marks a lapsed approval's actions expired.
+// unsettledApproval is a settled approval with something left to finish.
+type unsettledApproval struct {
+	approval store.Approval
+	payload  approvalPayload
+	waiting  bool // it lapsed with actions still awaiting it
+}
+
+// unsettled picks from page, read outside any transaction, the approvals
+// with something left to finish, so a sweep with nothing to do writes
+// nothing.
+func (s *Service) unsettled(ctx context.Context, page []store.Approval) ([]unsettledApproval, error) {
+	var work []unsettledApproval
+	for _, a := range page {
+		var p approvalPayload
+		if err := json.Unmarshal(a.Payload, &p); err != nil {
+			// Left as it is: it could not be decided either; the
+			// master-key rotation reports it.
+			s.log.Warn("an approval holds an unreadable payload", "tenant", a.TenantID, "approval", a.ID, "error", err.Error())
+			continue
+		}
+		w := unsettledApproval{approval: a, payload: p}
+		if a.State == "pending" { // Settled returns a pending one once it lapsed
+			acts, err := s.st.Read().Actions().ForApproval(ctx, a.TenantID, a.ID)
+			if err != nil {
+				return nil, err
+			}
+			w.waiting = slices.ContainsFunc(acts, func(d store.DeviceAction) bool { return d.State == store.ActionAwaitingApproval })
+		}
+		if w.waiting || len(p.Sealed) > 0 {
+			work = append(work, w)
+		}
+	}
+	return work, nil
+}
+
+// settle finishes w in q: it says whether it expired w's waiting actions
+// (1 or 0) and forgot its options (1 or 0). The payload's fields other
+// than the options never change once parked, and an approval settled at
+// now stays settled, so the page's copy is as good as a fresh read.
+func (s *Service) settle(ctx context.Context, q store.Queries, w unsettledApproval, now time.Time) (lapsed, forgot int, err error) {
+	a, p := w.approval, w.payload
+	if w.waiting {
+		if err := s.expire(ctx, q, a, now); err != nil {
+			return 0, 0, err
+		}
+		e := approvalsActor.Entry(a.TenantID, "device.action.expire", "approval", a.ID, audit.OutcomeSuccess)
+		e.Reason = "no second admin decided before " + a.ExpiresAt.UTC().Format(time.RFC3339)
+		e.Details = map[string]any{"batch": p.BatchID, "action": p.Action, "devices": p.Devices}
+		if err := audit.Append(ctx, q, e); err != nil {
+			return 0, 0, err
+		}
+		lapsed = 1
+	}
+	if len(p.Sealed) > 0 {
+		if err := forgetOptions(ctx, q, a, p, now); err != nil {
+			return 0, 0, err
+		}
+		forgot = 1
+	}
+	return lapsed, forgot, nil
+}
+
+// expire marks a lapsed approval's waiting actions expired.
 func (s *Service) expire(ctx context.Context, q store.Queries, a store.Approval, now time.Time) error {
-	waiting, err := q.Actions().ForApproval(ctx, a.TenantID, a.ID)
+	acts, err := q.Actions().ForApproval(ctx, a.TenantID, a.ID)
 	if err != nil {
 		return err
 	}
+	waiting := slices.DeleteFunc(acts, func(d store.DeviceAction) bool { return d.State != store.ActionAwaitingApproval })
 	return s.setAll(ctx, q, waiting, store.ActionExpired, now)
 }
 

@@ -24,9 +24,10 @@ type StaleResult struct {
 	// once a tenant's retire bound is reached, the rest of its flagged
 	// devices, held ones among them, are looked at in the next sweep.
 	Held int `json:"held"`
-	// OptionsForgotten counts the approvals whose options went
-	// (ForgetSettledOptions).
+	// OptionsForgotten counts the approvals whose options went, and
+	// ApprovalsLapsed those whose waiting actions expired (SettleApprovals).
 	OptionsForgotten int `json:"approval_options_forgotten"`
+	ApprovalsLapsed  int `json:"approvals_lapsed"`
 }
 
 // SweepStale flags enrolled devices that stopped checking in, per each
@@ -47,18 +48,19 @@ type StaleResult struct {
 // a failed one again). One that never returns stays leaving until an admin
 // deletes or deprovisions it.
 //
-// Approvals no one can act on any more are stale too: the sweep drops the
-// options a lapsed one still holds (ForgetSettledOptions), since nothing
-// may read it again. Neither half's failure holds up the other.
+// Approvals no one can act on any more are stale too: the sweep expires
+// a lapsed one's waiting actions and drops the options it still holds
+// (SettleApprovals), since nothing may read them again. Neither half's
+// failure holds up the other.
 func (s *Service) SweepStale(ctx context.Context) (StaleResult, error) {
 	var res StaleResult
-	var forgetting error
-	res.OptionsForgotten, forgetting = s.ForgetSettledOptions(ctx)
-	if forgetting != nil {
-		forgetting = fmt.Errorf("dropping settled approvals' options: %w", forgetting)
+	settled, settling := s.SettleApprovals(ctx)
+	if settling != nil {
+		settling = fmt.Errorf("settling lapsed approvals: %w", settling)
 	}
+	res.OptionsForgotten, res.ApprovalsLapsed = settled.OptionsForgotten, settled.Lapsed
 	res, err := s.sweepStaleDevices(ctx, res)
-	return res, errors.Join(forgetting, err)
+	return res, errors.Join(settling, err)
 }
 
 func (s *Service) sweepStaleDevices(ctx context.Context, res StaleResult) (StaleResult, error) {

@@ -2,6 +2,7 @@ package server
 
 import (
 	"encoding/json"
+	"strings"
 	"testing"
 	"time"
 
@@ -104,7 +105,7 @@ func TestSettledApprovalKeepsNoPIN(t *testing.T) {
 		}
 
 		_, _, late := park("333333")
-		_, _, unread := park("444444")
+		_, unreadID, unread := park("444444")
 		// Decided as deciding did before it dropped the options.
 		_, _, decidedBefore := park("555555")
 		if err := st.Tx(f.ctx, func(q store.Queries) error {
@@ -120,14 +121,26 @@ func TestSettledApprovalKeepsNoPIN(t *testing.T) {
 		if a := f.storedApproval(unread.ApprovalID); len(a.Options) == 0 {
 			t.Fatal("a lapsed request no one read lost its options before the sweep")
 		}
+		if w := f.lastAction(unreadID); w.State != store.ActionAwaitingApproval {
+			t.Fatalf("the unread lapsed wipe before the sweep: %+v, want still awaiting approval", w)
+		}
 		res, err := f.app.Actions.SweepStale(f.ctx)
-		if err != nil || res.OptionsForgotten != 2 {
-			t.Errorf("the hourly sweep: %+v, %v; want the options of 2 approvals forgotten", res, err)
+		if err != nil || res.OptionsForgotten != 2 || res.ApprovalsLapsed != 1 {
+			t.Errorf("the hourly sweep: %+v, %v; want the options of 2 approvals forgotten, 1 approval's wipe expired", res, err)
 		}
 		keptNoOptions("unread lapsed", unread, "pending")
 		keptNoOptions("earlier decided", decidedBefore, "rejected")
-		if res, err := f.app.Actions.SweepStale(f.ctx); err != nil || res.OptionsForgotten != 0 {
-			t.Errorf("the next sweep: %+v, %v; want nothing left to forget", res, err)
+		// The device's history stops saying it waits, and the audit log says why.
+		if w := f.lastAction(unreadID); w.State != store.ActionExpired {
+			t.Errorf("the unread lapsed wipe after the sweep: %+v, want expired", w)
+		}
+		expired, err := st.Read().Audit().List(f.ctx, f.tenant, store.AuditFilter{Action: "device.action.expire"})
+		if err != nil || len(expired) != 1 || expired[0].TargetID != unread.ApprovalID || expired[0].ActorType != store.ActorSystem ||
+			!strings.Contains(string(expired[0].Details), unread.ID) {
+			t.Errorf("the lapsed wipe's expiry on the audit record: %+v, %v", expired, err)
+		}
+		if res, err := f.app.Actions.SweepStale(f.ctx); err != nil || res.OptionsForgotten != 0 || res.ApprovalsLapsed != 0 {
+			t.Errorf("the next sweep: %+v, %v; want nothing left to settle", res, err)
 		}
 
 		// A rotation finds nothing of theirs to open.
