@@ -10,6 +10,8 @@ import (
 	"strings"
 	"time"
 
+	"golang.org/x/text/language"
+
 	"github.com/steward-mdm/steward/internal/apperr"
 	"github.com/steward-mdm/steward/internal/audit"
 	"github.com/steward-mdm/steward/internal/iam"
@@ -110,33 +112,65 @@ func conflictRetry(err error) error {
 	return err
 }
 
-// CurrentNotice returns the current notice of a class in the preferred
-// language, falling back to English and then to any language.
-func (s *Service) CurrentNotice(ctx context.Context, tenantID string, o Ownership, language string) (store.Notice, error) {
+// CurrentNotice returns the current notice of a class in the language that
+// best fits preference (a language tag, or a list as in Accept-Language:
+// "de-CH,de;q=0.9,en;q=0.8"), falling back to English and then to any
+// language.
+func (s *Service) CurrentNotice(ctx context.Context, tenantID string, o Ownership, preference string) (store.Notice, error) {
+	n, _, err := s.NoticeTranslations(ctx, tenantID, o, preference)
+	return n, err
+}
+
+// NoticeTranslations is CurrentNotice with the languages the current
+// version is published in, for a page to offer the others.
+func (s *Service) NoticeTranslations(ctx context.Context, tenantID string, o Ownership, preference string) (store.Notice, []string, error) {
 	q := s.st.Read()
 	settings, _, err := LoadSettings(ctx, q, tenantID)
 	if err != nil {
-		return store.Notice{}, err
+		return store.Notice{}, nil, err
 	}
 	all, err := q.Notices().List(ctx, tenantID, string(o))
 	if err != nil {
-		return store.Notice{}, err
+		return store.Notice{}, nil, err
 	}
 	var current []store.Notice
+	var languages []string
 	for _, n := range all {
 		if n.Version == settings.NoticeVersions[o] {
 			current = append(current, n)
+			languages = append(languages, n.Language)
 		}
 	}
-	for _, want := range []string{language, "en"} {
-		if i := slices.IndexFunc(current, func(n store.Notice) bool { return n.Language == want }); i >= 0 {
-			return current[i], nil
+	if len(current) == 0 {
+		return store.Notice{}, nil, apperr.NotFound("notice")
+	}
+	slices.Sort(languages)
+	for _, want := range []string{bestLanguage(preference, languages), "en"} {
+		if i := slices.IndexFunc(current, func(n store.Notice) bool { return n.Language == want }); want != "" && i >= 0 {
+			return current[i], languages, nil
 		}
 	}
-	if len(current) > 0 {
-		return current[0], nil
+	return current[0], languages, nil
+}
+
+// bestLanguage returns the one of available that best fits preference, a
+// tag or an Accept-Language list with its weights; "" when none does.
+// Phones send regional tags ("de-DE") where notices are published by
+// language ("de"), so an exact match would miss them.
+func bestLanguage(preference string, available []string) string {
+	wanted, _, err := language.ParseAcceptLanguage(preference)
+	if err != nil || len(wanted) == 0 || len(available) == 0 {
+		return ""
 	}
-	return store.Notice{}, apperr.NotFound("notice")
+	tags := make([]language.Tag, len(available))
+	for i, a := range available {
+		tags[i] = language.Make(a)
+	}
+	_, i, confidence := language.NewMatcher(tags).Match(wanted...)
+	if confidence == language.No {
+		return ""
+	}
+	return available[i]
 }
 
 // ShownNotice is a notice as a person reads it before consenting: its text

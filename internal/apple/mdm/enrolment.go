@@ -242,19 +242,22 @@ type Invitation struct {
 	// only be kept or taken back.
 	AskWipe bool
 	Notice  store.Notice
+	// Languages are those the current notice is published in.
+	Languages []string
 	// Summary says in plain words what will and will not be collected and
 	// what the organisation can and cannot do (Markdown).
 	Summary string
 }
 
-// Invitation returns the enrolment's notice and plain-words summary.
-func (s *Service) Invitation(ctx context.Context, secret, language string) (Invitation, error) {
+// Invitation returns the enrolment's notice, in the language that best fits
+// preference (a tag or an Accept-Language list), and plain-words summary.
+func (s *Service) Invitation(ctx context.Context, secret, preference string) (Invitation, error) {
 	q := s.st.Read()
 	e, err := s.openEnrolment(ctx, q, secret, store.EnrolmentOpen, EnrolmentAccepted, enrolmentUnfinished)
 	if err != nil {
 		return Invitation{}, err
 	}
-	n, err := s.priv.CurrentNotice(ctx, e.TenantID, privacy.Ownership(e.Ownership), language)
+	n, languages, err := s.priv.NoticeTranslations(ctx, e.TenantID, privacy.Ownership(e.Ownership), preference)
 	if err != nil {
 		return Invitation{}, err
 	}
@@ -270,7 +273,7 @@ func (s *Service) Invitation(ctx context.Context, secret, language string) (Invi
 	}
 	o := privacy.Ownership(e.Ownership)
 	askWipe := mayAskFullWipe(e) && settings.Policy[o].FullWipe && (e.State == store.EnrolmentOpen || e.AllowFullWipe)
-	return Invitation{Enrolment: e, Consented: consented, AskWipe: askWipe, Notice: n, Summary: privacy.PlainSummary(settings, o)}, nil
+	return Invitation{Enrolment: e, Consented: consented, AskWipe: askWipe, Notice: n, Languages: languages, Summary: privacy.PlainSummary(settings, o)}, nil
 }
 
 // AcceptInput is the employee's answer to the invitation.

@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"mime"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"sync"
@@ -410,7 +411,8 @@ var invitationPage = template.Must(template.New("invite").Parse(`<!doctype html>
 <html lang="{{.Lang}}"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width">
 <title>{{.Notice.Title}}</title>
 <style>body{font-family:system-ui,sans-serif;max-width:40rem;margin:2rem auto;padding:0 1rem;line-height:1.5}pre{white-space:pre-wrap;font-family:inherit}</style></head>
-<body><h1>{{.Notice.Title}}</h1>
+<body>{{if .Others}}<nav>Also in:{{range .Others}} <a href="{{.Href}}" hreflang="{{.Language}}" lang="{{.Language}}">{{.Language}}</a>{{end}}</nav>{{end}}
+<h1>{{.Notice.Title}}</h1>
 {{if .Changed}}<p><strong>What your organisation collects or can do changed while you were reading, so nothing was accepted.</strong> Please read the current version below before you decide.</p>{{end}}
 <h2>In plain words</h2><section{{if ne .Lang "en"}} lang="en"{{end}}>{{range .Summary}}{{if .Heading}}<h3>{{.Heading}}</h3>
 {{else if .Paragraph}}<p>{{.Paragraph}}</p>
@@ -430,12 +432,11 @@ and enter your work e-mail address. When asked for the enrolment code, enter <co
 `))
 
 func (h *httpHandler) invitation(w http.ResponseWriter, r *http.Request) {
-	lang := strings.TrimSpace(r.URL.Query().Get("lang"))
-	if lang == "" {
-		lang, _, _ = strings.Cut(r.Header.Get("Accept-Language"), ",")
-		lang, _, _ = strings.Cut(lang, ";")
+	preference := strings.TrimSpace(r.URL.Query().Get("lang")) // the page's own language links
+	if preference == "" {
+		preference = r.Header.Get("Accept-Language")
 	}
-	inv, err := h.s.Invitation(r.Context(), r.PathValue("secret"), strings.TrimSpace(lang))
+	inv, err := h.s.Invitation(r.Context(), r.PathValue("secret"), preference)
 	if err != nil {
 		h.page(w, r, err)
 		return
@@ -462,7 +463,28 @@ func (h *httpHandler) renderStatus(w http.ResponseWriter, inv Invitation, secret
 	w.WriteHeader(status)
 	_ = invitationPage.Execute(w, map[string]any{"Lang": inv.Notice.Language, "Notice": inv.Notice, "Summary": privacy.SummaryBlocks(inv.Summary), "Changed": changed,
 		"SummarySHA256": privacy.TextDigest(inv.Summary), "Accepted": inv.Consented, "Retry": inv.Enrolment.State == store.EnrolmentUsed, "AskWipe": inv.AskWipe, "Secret": secret,
-		"Account": account && inv.Enrolment.UserEnrollment, "UserEnrollment": inv.Enrolment.UserEnrollment})
+		"Account": account && inv.Enrolment.UserEnrollment, "UserEnrollment": inv.Enrolment.UserEnrollment,
+		"Others": otherLanguages(inv, account)})
+}
+
+// languageLink is a link to the invitation page in another language.
+type languageLink struct{ Language, Href string }
+
+// otherLanguages links the page in the languages of the current notice
+// other than the one shown, keeping the account-driven mode.
+func otherLanguages(inv Invitation, account bool) []languageLink {
+	var out []languageLink
+	for _, l := range inv.Languages {
+		if l == inv.Notice.Language {
+			continue
+		}
+		q := url.Values{"lang": {l}}
+		if account {
+			q.Set("account", "1")
+		}
+		out = append(out, languageLink{Language: l, Href: "?" + q.Encode()})
+	}
+	return out
 }
 
 func (h *httpHandler) accept(w http.ResponseWriter, r *http.Request) {
