@@ -196,7 +196,7 @@ func newBootstrapCmd(r *remote) *cobra.Command {
 		},
 	}
 	cfg.BindFlags(cmd.Flags())
-	cmd.Flags().StringVar(&in.Code, "code", "", "the one-time bootstrap code printed by `steward serve`")
+	cmd.Flags().StringVar(&in.Code, "code", "", "the one-time bootstrap code printed by 'steward serve'")
 	cmd.Flags().StringVar(&in.Organisation, "organisation", "", "your organisation's name")
 	cmd.Flags().StringVar(&in.Email, "email", "", "the owner's email")
 	cmd.Flags().StringVar(&in.DisplayName, "name", "", "the owner's display name")

@@ -168,7 +168,7 @@ func newAuditVerifyCmd(r *remote) *cobra.Command {
 	}
 	cfg.BindFlags(cmd.Flags())
 	cmd.Flags().StringVar(&file, "file", "", "verify this export file offline")
-	cmd.Flags().StringVar(&keyFile, "public-key", "", "PEM public key for --file (from `steward audit public-key`)")
+	cmd.Flags().StringVar(&keyFile, "public-key", "", "PEM public key for --file (from 'steward audit public-key')")
 	cmd.Flags().BoolVar(&direct, "direct", false, "read the database directly instead of asking the server")
 	return cmd
 }

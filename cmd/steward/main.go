@@ -50,8 +50,8 @@ func newRoot() *cobra.Command {
 	}
 	pf := root.PersistentFlags()
 	pf.StringVar(&r.server, "server", os.Getenv("STEWARD_SERVER"), "server URL, such as https://127.0.0.1:8443 (default: the one you logged in to; env STEWARD_SERVER)")
-	pf.StringVar(&r.token, "token", "", "API token (env STEWARD_TOKEN); default: the session from `steward login`")
-	pf.StringVar(&r.fingerprint, "fingerprint", os.Getenv("STEWARD_FINGERPRINT"), "pin the server certificate's SHA256 fingerprint (as printed by `steward serve`)")
+	pf.StringVar(&r.token, "token", "", "API token (env STEWARD_TOKEN); default: the session from 'steward login'")
+	pf.StringVar(&r.fingerprint, "fingerprint", os.Getenv("STEWARD_FINGERPRINT"), "pin the server certificate's SHA256 fingerprint (as printed by 'steward serve')")
 	pf.StringVar(&r.caFile, "ca-cert", os.Getenv("STEWARD_CA_CERT"), "PEM file of a CA to trust for the server certificate")
 	pf.StringVar(&r.tenant, "tenant", "", "tenant ID to act on (default: your home tenant)")
 	pf.BoolVar(&r.json, "json", false, "print JSON instead of a table")

@@ -140,7 +140,7 @@ func newPolicyCmd(r *remote) *cobra.Command {
 		},
 	}
 	cmd.Flags().StringVar(&ownership, "ownership", "", "corporate, personal, user_enrolled or shared")
-	cmd.Flags().StringVar(&category, "category", "", "category (see `steward privacy catalogue`)")
+	cmd.Flags().StringVar(&category, "category", "", "category (see 'steward privacy catalogue')")
 	cmd.Flags().StringVar(&mode, "mode", "", "show, hide or none")
 	cmd.Flags().StringVar(&fullWipe, "full-wipe", "", "true or false: allow erasing the whole device")
 	cmd.Flags().StringVar(&reason, "reason", "", "why (required, audited)")
@@ -341,7 +341,7 @@ func newVerifyCertificateCmd(r *remote) *cobra.Command {
 			return nil
 		},
 	}
-	cmd.Flags().StringVar(&file, "file", "", "the certificate JSON (as saved by `steward person erase`)")
+	cmd.Flags().StringVar(&file, "file", "", "the certificate JSON (as saved by 'steward person erase')")
 	cmd.Flags().StringVar(&keyFile, "public-key", "", "audit public key PEM (default: fetch from the server)")
 	_ = cmd.MarkFlagRequired("file")
 	return cmd

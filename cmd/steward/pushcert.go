@@ -77,8 +77,8 @@ func newPushCertificateCmd(r *remote) *cobra.Command {
 					return err
 				}
 				if previous.Topic != "" && previous.Topic != v.Topic {
-					fmt.Fprintf(warn, "Warning: the topic changed from %s to %s: devices enrolled under %s no longer receive "+
-						"pushes and must enrol again.\n", previous.Topic, v.Topic, previous.Topic)
+					fmt.Fprintf(warn, "Warning: the topic changed from %s to %s: any device still enrolled under %s no longer "+
+						"receives pushes and must enrol again.\n", previous.Topic, v.Topic, previous.Topic)
 				}
 				return printPushCertificate(r, cmd, v)
 			})

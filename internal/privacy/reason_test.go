@@ -1,6 +1,7 @@
 package privacy_test
 
 import (
+	"strings"
 	"testing"
 
 	"github.com/steward-mdm/steward/internal/privacy"
@@ -18,6 +19,10 @@ func TestValidateReason(t *testing.T) {
 		"found it\x1b[2J on the desk":          false,
 		"found it\x00 on the desk":             false,
 		"found it\u0085 on the desk":           false,
+		// Characters, not bytes: 500 umlauts are 1,000 bytes.
+		strings.Repeat("ä", 500): true,
+		strings.Repeat("ä", 501): false,
+		strings.Repeat("a", 501): false,
 	} {
 		got, err := privacy.ValidateReason(reason)
 		if (err == nil) != ok {

@@ -168,7 +168,7 @@ func ValidateReason(reason string) (string, error) {
 	if utf8.RuneCountInString(r) < minReasonLength {
 		return "", apperr.Invalid("a reason of at least %d characters is required", minReasonLength)
 	}
-	if len(r) > 500 {
+	if utf8.RuneCountInString(r) > 500 {
 		return "", apperr.Invalid("the reason is limited to 500 characters")
 	}
 	// Reasons are shown to auditors and employees, in terminals too: no

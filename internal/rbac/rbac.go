@@ -36,7 +36,7 @@ var All = []Doc{
 	{"system.metrics", "Read Prometheus metrics."},
 	{"device.read", "See devices and their inventory (personal fields masked)."},
 	{"device.lock", "Lock, restart, shut down, update or refresh a device; clear its passcode (needs a reason)."},
-	{"device.locate", "Locate a corporate device (needs a reason)."},
+	{"device.locate", "Locate a corporate device, or put it in or out of Lost Mode (needs a reason)."},
 	{"device.wipe", "Wipe or retire a device."},
 	{"device.manage", "Enrol, configure and delete devices; manage profiles, groups and policies."},
 	{"settings.manage", "Change tenant-wide device management settings."},

@@ -74,7 +74,7 @@ func (c *Config) BindFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&c.AuditArchiveDir, "audit-archive-dir", "", "where archived audit entries are written (default DATA/audit-archive)")
 	fs.DurationVar(&c.CheckpointInterval, "checkpoint-interval", time.Hour, "how often each tenant's audit chain gets a signed checkpoint")
 	fs.BoolVar(&c.AllowMFAOptional, "allow-mfa-optional", false, "let admins sign in without a second factor unless their tenant requires one (not recommended)")
-	fs.StringVar(&c.PreviousMasterKeyFile, "previous-master-key-file", "", "during a master-key rotation: the key being replaced (see `steward keys rotate-master`)")
+	fs.StringVar(&c.PreviousMasterKeyFile, "previous-master-key-file", "", "during a master-key rotation: the key being replaced (see 'steward keys rotate-master')")
 	fs.DurationVar(&c.RetentionInterval, "retention-interval", 10*time.Minute, "how often expired personal data is purged")
 	fs.StringVar(&c.SMTPHost, "smtp-host", "", "mail server for notifications to employees (STARTTLS required); empty disables e-mail")
 	fs.IntVar(&c.SMTPPort, "smtp-port", 587, "mail server port")
