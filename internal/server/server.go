@@ -404,6 +404,12 @@ func routeDevices(devices, api http.Handler) http.Handler {
 		p := r.URL.Path
 		if strings.HasPrefix(p, "/enrol/") || strings.HasPrefix(p, "/scep/") || strings.HasPrefix(p, "/mdm/") ||
 			p == "/.well-known/com.apple.remotemanagement" {
+			// The pages set their own framing, caching and content policies;
+			// these two hold for every response, as on the API.
+			if r.TLS != nil {
+				w.Header().Set("Strict-Transport-Security", "max-age=63072000; includeSubDomains")
+			}
+			w.Header().Set("X-Content-Type-Options", "nosniff")
 			devices.ServeHTTP(w, r)
 			return
 		}
