@@ -13,7 +13,7 @@ import (
 )
 
 var auditQuery = []QueryParam{
-	{Name: "actor_type", Type: "string", Description: "admin, token, device, system or anonymous"},
+	{Name: "actor_type", Type: "string", Description: "admin, token, device, subject (an employee acting on their own data), system or anonymous"},
 	{Name: "actor_id", Type: "string", Description: "exact actor ID"},
 	{Name: "action", Type: "string", Description: "exact action, or a prefix ending in * (auth.*)"},
 	{Name: "target_type", Type: "string", Description: "exact target type"},
