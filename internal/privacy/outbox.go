@@ -27,10 +27,21 @@ type Outbox struct {
 	MaxAttempts int
 	// Holder names this node for the outbox lease: one node sends at a
 	// time, so nodes sharing a database never send a message twice.
+	// Empty: no lease (a single process, tests).
 	Holder string
+	// LeaseTTL is how long the lease lasts from each renewal; Run sets it
+	// to four intervals when zero.
+	LeaseTTL time.Duration
 }
 
-// Deliver sends what is due and returns how many were sent.
+// outboxLease is the lease Holder sends under.
+const outboxLease = "mail-outbox"
+
+// Deliver sends what is due and returns how many were sent. With a Holder
+// it renews the lease before each message and stops once another node has
+// it: a batch of slow sends could otherwise outlast the lease, and the
+// next holder would read the same rows as due and send them again (for an
+// enrolment link, a second mail whose new key voids the first).
 func (o *Outbox) Deliver(ctx context.Context) (int, error) {
 	s := o.Service
 	due, err := s.st.Read().Notifications().Due(ctx, s.clock(), 100)
@@ -39,6 +50,12 @@ func (o *Outbox) Deliver(ctx context.Context) (int, error) {
 	}
 	sent := 0
 	for _, n := range due {
+		if o.Holder != "" {
+			held, err := s.st.Read().Leases().TryAcquire(ctx, outboxLease, o.Holder, time.Now(), o.leaseTTL())
+			if err != nil || !held {
+				return sent, err
+			}
+		}
 		err := o.sendOne(ctx, n)
 		if err == nil {
 			n.State, n.SentAt, n.LastError = "sent", s.clock(), ""
@@ -107,12 +124,22 @@ func errorSummary(err error) string {
 	return "temporary delivery failure; will retry"
 }
 
-// Run delivers every interval until ctx ends.
+func (o *Outbox) leaseTTL() time.Duration {
+	if o.LeaseTTL > 0 {
+		return o.LeaseTTL
+	}
+	return 2 * time.Minute
+}
+
+// Run delivers every interval until ctx ends, while it holds the lease.
 func (o *Outbox) Run(ctx context.Context, interval time.Duration) {
+	if o.LeaseTTL == 0 {
+		o.LeaseTTL = 4 * interval
+	}
 	t := time.NewTicker(interval)
 	defer t.Stop()
 	for {
-		held, err := o.Service.st.Read().Leases().TryAcquire(ctx, "mail-outbox", o.Holder, time.Now(), 4*interval)
+		held, err := o.Service.st.Read().Leases().TryAcquire(ctx, outboxLease, o.Holder, time.Now(), o.leaseTTL())
 		if err != nil && ctx.Err() == nil {
 			o.Log.Error("mail outbox lease", "err", err)
 		}

@@ -2,8 +2,10 @@ package privacy_test
 
 import (
 	"bytes"
+	"context"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/emersion/go-smtp"
 
@@ -102,5 +104,69 @@ func TestMailedPortalKeyExistsOnlyInTheMail(t *testing.T) {
 	}
 	if bytes.Contains(storetest.AllValues(t, f.st), []byte(key)) || bytes.Contains(storetest.AllValues(t, f.st), []byte("spt_")) {
 		t.Error("the database holds the mailed key")
+	}
+}
+
+// stealingMailer hands its first message to the SMTP server, then lets
+// another node take the outbox lease, as one does when a batch of slow
+// sends outlasts it.
+type stealingMailer struct {
+	privacy.Mailer
+	steal func()
+	sends int
+}
+
+func (m *stealingMailer) Send(ctx context.Context, msg mail.Message) error {
+	m.sends++
+	err := m.Mailer.Send(ctx, msg)
+	if m.sends == 1 {
+		m.steal()
+	}
+	return err
+}
+
+// TestOutboxStopsOnceAnotherNodeHoldsTheLease: a node renews the outbox
+// lease before each message and stops once another node took it, leaving
+// the rest for that node, so no one gets a mail twice (a second enrolment
+// link voids the first).
+func TestOutboxStopsOnceAnotherNodeHoldsTheLease(t *testing.T) {
+	f := newFixture(t, storetest.OpenSQLite(t))
+	server := mailtest.Start(t)
+	mailer, err := mail.New(server.Config())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, who := range []string{"erika@acme.test", "bob@acme.test", "ana@acme.test"} {
+		f.device(f.person(who).ID, privacy.Personal)
+	}
+	if _, err := f.svc.PublishNotice(f.ctx, f.tenant, privacy.NoticeInput{Ownership: "personal",
+		Translations: []privacy.Translation{{Language: "en", Title: "Notice", Body: "We see managed apps only."}}}, admin); err != nil {
+		t.Fatal(err)
+	}
+	leases := f.st.Read().Leases()
+	const ttl = time.Minute
+	if held, err := leases.TryAcquire(f.ctx, "mail-outbox", "node-a", time.Now(), ttl); !held || err != nil {
+		t.Fatalf("node A taking the lease: %v %v", held, err)
+	}
+	slow := &stealingMailer{Mailer: mailer, steal: func() {
+		// Node B finds the lease lapsed (A's sends took longer than it).
+		if held, err := leases.TryAcquire(f.ctx, "mail-outbox", "node-b", time.Now().Add(2*ttl), ttl); !held || err != nil {
+			t.Errorf("node B taking the lapsed lease: %v %v", held, err)
+		}
+	}}
+	a := &privacy.Outbox{Service: f.svc, Mailer: slow, Holder: "node-a", LeaseTTL: ttl}
+	if sent, err := a.Deliver(f.ctx); err != nil || sent != 1 || slow.sends != 1 {
+		t.Fatalf("node A after losing the lease: %d sent (%d handed to SMTP), %v; want 1", sent, slow.sends, err)
+	}
+	b := &privacy.Outbox{Service: f.svc, Mailer: mailer, Holder: "node-b", LeaseTTL: ttl}
+	if sent, err := b.Deliver(f.ctx); err != nil || sent != 2 {
+		t.Fatalf("node B: %d sent, %v; want the other 2", sent, err)
+	}
+	seen := map[string]int{}
+	for _, m := range server.Messages() {
+		seen[m.To[0]]++
+	}
+	if len(seen) != 3 || seen["erika@acme.test"] != 1 || seen["bob@acme.test"] != 1 || seen["ana@acme.test"] != 1 {
+		t.Errorf("mails per person: %v; want one each", seen)
 	}
 }
