@@ -72,6 +72,32 @@ func TestPersonalDeviceKeepsOnlyOrganisationCertificates(t *testing.T) {
 	}
 }
 
+// TestPersonalCertificateListIsJudgedWithinItsBound: a personally owned
+// device's list is judged no further than a list is stored (500 entries),
+// so thousands of entries cost no more signature checks in the exchange's
+// transaction than a list Steward keeps.
+func TestPersonalCertificateListIsJudgedWithinItsBound(t *testing.T) {
+	f := newFixture(t, storetest.OpenSQLite(t))
+	var logged bytes.Buffer
+	f.log = slog.New(slog.NewTextHandler(&logged, nil))
+	f.publish(privacy.Personal)
+	ts := f.serve()
+	d, dev := f.enrolled(ts, privacy.Personal, f.subject("erika@acme.test"))
+	d.IgnoresManagedCertificatesOnly = true
+	own := employeeCertificates(t, d.Certificate())[1] // a real signature to check
+	for range 600 {
+		d.Certificates = append(d.Certificates, own)
+	}
+	stored := listCertificates(t, f, d, dev)
+	identity := sha256.Sum256(d.Certificate().Raw)
+	if len(stored) != 1 || stored[0].Fingerprint != hex.EncodeToString(identity[:]) {
+		t.Errorf("stored %d certificates, want only the device's MDM identity, listed first", len(stored))
+	}
+	if !strings.Contains(logged.String(), "dropped=600 unexamined=101") {
+		t.Errorf("want 499 judged and dropped, 101 not judged; logged:\n%s", logged.String())
+	}
+}
+
 // employeeCertificates are what an employee may have installed on their
 // own device: their own CA, the e-mail identity it issued them, a
 // certificate passing itself off as issued by the device identity's CA,

@@ -47,15 +47,19 @@ func (s *Service) organisationCertificates(ctx context.Context, q store.Queries,
 		}
 	}
 	ours := newCertificateEvidence(ca, carried, publicRoots())
-	kept := make([]mdmproto.InstalledCertificate, 0, len(reported))
-	for _, c := range reported {
+	// Judged no further than a list is stored: each entry costs a parse and
+	// signature checks, in the exchange's transaction, and a 4 MiB answer
+	// can hold thousands.
+	examined := reported[:min(len(reported), maxCertificates)]
+	kept := make([]mdmproto.InstalledCertificate, 0, len(examined))
+	for _, c := range examined {
 		if ours.vouchesFor(c.Data) {
 			kept = append(kept, c)
 		}
 	}
 	if dropped := len(reported) - len(kept); dropped > 0 {
 		s.log.Warn("a personally owned device reported certificates that are not the organisation's; they were dropped",
-			"tenant", d.TenantID, "device", d.ID, "dropped", dropped)
+			"tenant", d.TenantID, "device", d.ID, "dropped", dropped, "unexamined", len(reported)-len(examined))
 	}
 	return kept, nil
 }
