@@ -186,7 +186,12 @@ func (s *Server) deviceActions(c *Call) (any, error) {
 	if err := s.requireDevice(c, "device.read", id); err != nil {
 		return nil, err
 	}
-	as, err := s.st.Read().Actions().ForDevice(c.R.Context(), c.Tenant, id, page)
+	return s.actionsOf(c, c.Tenant, id, page)
+}
+
+// actionsOf lists a page of a device's remote actions, newest first.
+func (s *Server) actionsOf(c *Call, tenantID, deviceID string, page store.Page) (any, error) {
+	as, err := s.st.Read().Actions().ForDevice(c.R.Context(), tenantID, deviceID, page)
 	if err != nil {
 		return nil, err
 	}

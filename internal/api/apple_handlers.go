@@ -621,12 +621,17 @@ func (s *Server) listCommands(c *Call) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	q := s.st.Read()
-	d, err := q.Devices().Get(c.R.Context(), c.Tenant, c.Path("device"))
+	d, err := s.st.Read().Devices().Get(c.R.Context(), c.Tenant, c.Path("device"))
 	if err != nil {
 		return nil, err
 	}
-	cs, err := q.Commands().List(c.R.Context(), c.Tenant, d.ID, page)
+	return s.commandsOf(c, d, page)
+}
+
+// commandsOf lists a page of device d's commands as admins see them.
+func (s *Server) commandsOf(c *Call, d store.Device, page store.Page) (any, error) {
+	q := s.st.Read()
+	cs, err := q.Commands().List(c.R.Context(), d.TenantID, d.ID, page)
 	if err == nil {
 		err = mdm.HideUserChannelUsage(c.R.Context(), q, d, cs)
 	}

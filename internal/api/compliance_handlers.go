@@ -189,9 +189,15 @@ func (s *Server) deviceCompliance(c *Call) (any, error) {
 	if err := s.requireDevice(c, "device.read", id); err != nil {
 		return nil, err
 	}
-	standings, err := q.Compliance().Standings(c.R.Context(), c.Tenant, id)
+	return s.complianceOf(c, d)
+}
+
+// complianceOf is device d's standing under each policy, and its history.
+func (s *Server) complianceOf(c *Call, d store.Device) (DeviceComplianceView, error) {
+	q := s.st.Read()
+	standings, err := q.Compliance().Standings(c.R.Context(), d.TenantID, d.ID)
 	if err != nil {
-		return nil, err
+		return DeviceComplianceView{}, err
 	}
 	out := DeviceComplianceView{Compliance: d.Compliance, Standings: []StandingView{}, History: []ComplianceEventView{}}
 	for _, st := range standings {
@@ -200,9 +206,9 @@ func (s *Server) deviceCompliance(c *Call) (any, error) {
 		_ = json.Unmarshal(st.Violations, &v.Violations)
 		out.Standings = append(out.Standings, v)
 	}
-	events, err := q.Compliance().History(c.R.Context(), c.Tenant, id, store.Page{Limit: 100})
+	events, err := q.Compliance().History(c.R.Context(), d.TenantID, d.ID, store.Page{Limit: 100})
 	if err != nil {
-		return nil, err
+		return DeviceComplianceView{}, err
 	}
 	for _, e := range events {
 		out.History = append(out.History, ComplianceEventView{PolicyID: e.PolicyID, State: e.State, Action: e.Action, At: e.At})
