@@ -34,7 +34,11 @@ const (
 	Restart Kind = "restart"
 	Sync    Kind = "sync" // refresh the inventory now
 	// OSUpdate installs the OS version named in its options at once, or
-	// else lets the device apply its updates as it would (supervised devices).
+	// else lets the device apply its updates as it would (supervised
+	// devices). It is sent as ScheduleOSUpdate, which Apple removed after
+	// iOS and macOS 26: a device that reported a later system is refused
+	// it (mdm.SkipUnsupported), as declarative software update management,
+	// its successor, is not offered yet.
 	OSUpdate Kind = "os_update"
 )
 

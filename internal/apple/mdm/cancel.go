@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"unicode/utf8"
 
 	"github.com/steward-mdm/steward/internal/apperr"
@@ -77,4 +78,34 @@ func cancelledChain(description, reason string) (string, error) {
 	}
 	chain, err := json.Marshal([]mdmproto.ErrorChainItem{{LocalizedDescription: description}})
 	return string(chain), err
+}
+
+// CancelUndeliveredIn is Cancel for Steward's own rules, in the caller's
+// transaction: command commandID of device d is cancelled if the device
+// has not been handed it yet (queued, or answered "not now"), with
+// description as its error chain, settled as Cancel settles it, and
+// audited. It reports false, changing nothing, for a command delivered or
+// finished: the device may be carrying it out.
+func (s *Service) CancelUndeliveredIn(ctx context.Context, q store.Queries, d store.Device, commandID, description string, actor iam.Actor) (bool, error) {
+	chain, err := cancelledChain(description, "")
+	if err != nil {
+		return false, err
+	}
+	cmd, err := q.Commands().Cancel(ctx, d.TenantID, commandID, chain, s.clock())
+	if errors.Is(err, store.ErrNotFound) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	if cmd.DeviceID != d.ID {
+		return false, fmt.Errorf("command %s is not device %s's", commandID, d.ID) // rolls the cancellation back
+	}
+	if err := s.finished(ctx, q, cmd); err != nil {
+		return false, err
+	}
+	e := actor.Entry(d.TenantID, "mdm.command.cancel", "device", d.ID, audit.OutcomeSuccess)
+	e.Reason = description
+	e.Details = map[string]any{"command": commandID, "request_type": cmd.RequestType}
+	return true, audit.Append(ctx, q, e)
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/steward-mdm/steward/internal/apperr"
 	"github.com/steward-mdm/steward/internal/apple/mdmproto"
@@ -723,4 +724,42 @@ func (s *Service) fullWipeConsented(ctx context.Context, q store.Queries, d stor
 	}
 	ok, err := consentInForce(ctx, q, e, settings)
 	return wipeConsented(e, ok), err
+}
+
+// RecentCommands returns device d's commands on its device channel that
+// are open, or finished after since (with since zero, every finished one
+// too), oldest first. It reads the device's command history (kept for
+// privacy.CommandResultRetention), so callers ask only when they need it.
+func (s *Service) RecentCommands(ctx context.Context, q store.Queries, d store.Device, since time.Time) ([]store.Command, error) {
+	var out []store.Command
+	page := store.Page{Limit: 500}
+	for {
+		cmds, err := q.Commands().List(ctx, d.TenantID, d.ID, page)
+		if err != nil {
+			return nil, err
+		}
+		for _, c := range cmds {
+			if c.UserChannel == "" && (store.CommandOpen(c.State) || c.CompletedAt.After(since) || since.IsZero()) {
+				out = append(out, c)
+			}
+		}
+		if len(cmds) < page.Limit {
+			return out, nil
+		}
+		page.After = cmds[len(cmds)-1].ID
+	}
+}
+
+// InstalledAppOf reads what cmd, an open InstallApplication, installs
+// from its sealed payload (its App Store ID, bundle ID or manifest URL).
+// A finished command's payload is dropped: it gives an error.
+func (s *Service) InstalledAppOf(cmd store.Command) (mdmproto.InstallApplication, error) {
+	if cmd.RequestType != string(mdmproto.RequestInstallApplication) || len(cmd.Payload) == 0 {
+		return mdmproto.InstallApplication{}, fmt.Errorf("command %s is no open InstallApplication", cmd.ID)
+	}
+	built, err := s.sealer.Open(cmd.Payload, commandAD(cmd.ID))
+	if err != nil {
+		return mdmproto.InstallApplication{}, err
+	}
+	return mdmproto.InstalledAppOf(built)
 }

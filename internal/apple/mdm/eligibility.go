@@ -34,6 +34,7 @@ func schemaOS(platform string) string {
 type support struct {
 	none             bool   // introduced: n/a
 	introduced       string // introduced, when later than the protocol's first release (iOS 4, macOS 10.7)
+	removed          string // the first version that no longer takes it
 	supervised       bool   // supervised: true
 	noUserEnrollment bool   // userenrollment mode: forbidden
 	noSharedIPad     bool   // sharedipad mode: forbidden
@@ -71,10 +72,18 @@ var commandSupport = map[mdmproto.RequestType]map[string]support{
 	mdmproto.RequestDeviceLocation:  lostMode, // device.lostmode.location.yaml
 	mdmproto.RequestClearPasscode: { // passcode.clear.yaml
 		osIOS: {noUserEnrollment: true, noSharedIPad: true}, osMacOS: {none: true}},
-	mdmproto.RequestScheduleOSUpdate: { // system.update.schedule.yaml
-		osIOS:   {introduced: "9.0", supervised: true, noUserEnrollment: true},
-		osMacOS: {introduced: "10.11", supervised: true, noUserEnrollment: true}},
+	// system.update.schedule.yaml marks it deprecated in iOS and macOS
+	// 26.0, and Apple's reference lists it among the removed commands,
+	// available up to 26: declarative software update management replaces
+	// it, which Steward does not offer yet.
+	mdmproto.RequestScheduleOSUpdate: {
+		osIOS:   {introduced: "9.0", removed: scheduleOSUpdateRemoved, supervised: true, noUserEnrollment: true},
+		osMacOS: {introduced: "10.11", removed: scheduleOSUpdateRemoved, supervised: true, noUserEnrollment: true}},
 }
+
+// scheduleOSUpdateRemoved is the first iOS and macOS version without
+// ScheduleOSUpdate.
+const scheduleOSUpdateRemoved = "27.0"
 
 var lostMode = map[string]support{osIOS: {introduced: "9.3", supervised: true, noUserEnrollment: true}, osMacOS: {none: true}}
 
@@ -93,13 +102,17 @@ var platformNeutral = map[mdmproto.RequestType]bool{
 // needsReport says whether a request for d depends on what d last reported
 // of its supervision or Shared iPad mode: only those pay for reading it.
 // Those are the commands for supervised devices only, or not for a Shared
-// iPad, on d's system, and an erase that would disallow Proximity Setup on
-// an iPhone or iPad, a key a Shared iPad does not take.
+// iPad, on d's system, an erase that would disallow Proximity Setup on
+// an iPhone or iPad, a key a Shared iPad does not take, and an App Store
+// app for an iPhone or iPad, which a Shared iPad takes only as an Apps
+// and Books assignment.
 func needsReport(r mdmproto.Request, d store.Device) bool {
 	sys := schemaOS(d.Platform)
 	s := commandSupport[r.RequestType()][sys]
 	erase, isErase := r.(mdmproto.EraseDevice)
-	return s.supervised || s.noSharedIPad || (isErase && erase.DisallowProximitySetup && sys == osIOS)
+	app, isApp := r.(mdmproto.InstallApplication)
+	return s.supervised || s.noSharedIPad || (isErase && erase.DisallowProximitySetup && sys == osIOS) ||
+		(isApp && app.ManifestURL == "" && sys == osIOS)
 }
 
 // checkSupport refuses a command of type rt that device d would refuse by
@@ -127,12 +140,23 @@ func checkSupport(rt mdmproto.RequestType, d store.Device, facts DeviceFacts) er
 			With("reason", SkipUnsupported)
 	case !runsAtLeast(d, s.introduced):
 		return tooOld(d, string(rt), s.introduced)
+	case s.removed != "" && reportedAtLeast(d, s.removed):
+		return apperr.Conflict("Apple removed %s from %s %s, and this device (%s) runs %s: it would refuse the command",
+			rt, sys, s.removed, deviceKind(d), d.OSVersion).With("reason", SkipUnsupported)
 	case s.supervised && !facts.Supervised:
 		return apperr.Forbidden("%s needs a supervised device on %s, and this device (%s) has not reported that it is supervised: "+
 			"supervise it (Automated Device Enrollment or Apple Configurator), or sync its inventory if it already is", rt, sys, deviceKind(d)).
 			With("reason", SkipUnsupervised)
 	}
 	return nil
+}
+
+// reportedAtLeast is runsAtLeast for a device known to run v or later: an
+// unknown version does not hold, so a command is refused for a removal
+// only when the device said which version it runs.
+func reportedAtLeast(d store.Device, v string) bool {
+	_, known := parseOSVersion(d.OSVersion)
+	return known && runsAtLeast(d, v)
 }
 
 // deviceKind names a device for an admin: its platform and enrolment.
@@ -205,6 +229,12 @@ func forPlatform(r mdmproto.Request, d store.Device, sharedIPad bool) (mdmproto.
 			}
 		} else {
 			r.InstallAsManaged = false // application.install.yaml: n/a on iOS, which manages every app MDM installs
+			if sharedIPad && r.ManifestURL == "" {
+				// A Shared iPad refuses the free purchase method
+				// (PurchaseMethodNotSupportedInMultiUser): its App Store apps
+				// come as Apps and Books assignments to the device.
+				r.PurchaseMethod = mdmproto.PurchaseVPP
+			}
 		}
 		// iOS names apps by bundle ID or manifest and takes Options (the
 		// purchase method) from 7.0.

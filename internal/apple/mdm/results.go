@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"crypto/x509"
 	"encoding/hex"
+	"encoding/json"
 	"maps"
 	"slices"
 	"strings"
@@ -177,16 +178,25 @@ func securityInfoObservations(r mdmproto.SecurityInfoResult) []privacy.Observati
 	return o
 }
 
+// maxInstalledApps bounds what one InstalledApplicationList stores: a Mac
+// with developer tools lists a few thousand bundles; beyond, a device is
+// only filling the inventory.
+const maxInstalledApps = 5000
+
 // appObservations turns an app list into apps.installed. managed says every
 // app of the list is known to be the organisation's (on personal devices,
 // where organisationApps kept only those).
 func appObservations(apps []mdmproto.InstalledApplication, managed bool) []privacy.Observation {
-	out := make([]privacy.App, 0, len(apps))
+	out := make([]privacy.App, 0, min(len(apps), maxInstalledApps))
 	for _, a := range apps {
+		if len(out) == maxInstalledApps {
+			break
+		}
 		if a.Identifier == "" {
 			continue
 		}
-		out = append(out, privacy.App{ID: a.Identifier, Name: a.Name, Version: firstNonEmpty(a.ShortVersion, a.Version), Managed: managed})
+		out = append(out, privacy.App{ID: truncateText(a.Identifier, 256), Name: truncateText(a.Name, 256),
+			Version: truncateText(firstNonEmpty(a.ShortVersion, a.Version), 64), Managed: managed})
 	}
 	return []privacy.Observation{{Field: "apps.installed", Value: out}}
 }
@@ -280,12 +290,16 @@ const (
 	reasonDropped  = "the policy stopped keeping locations before the device answered"
 )
 
-// locationNote returns the chain to keep on cmd, a DeviceLocation that
-// res acknowledges at now and that will store no location (as the gate
-// judges it), or "" for any other command or answer. One that does not
-// decode fails as bad input instead.
+// locationNote returns the chain to keep on cmd, acknowledged by res at
+// now: for a DeviceLocation that will store no location (as the gate
+// judges it), why; for an InstallApplication, Apple's rejection reason if
+// it gives one (rejectionChain); "" for any other command or answer. One
+// that does not decode fails as bad input instead.
 func (s *Service) locationNote(ctx context.Context, q store.Queries, d store.Device, cmd store.Command, res mdmproto.Result,
 	now time.Time) (string, error) {
+	if cmd.RequestType == string(mdmproto.RequestInstallApplication) {
+		return string(rejectionChain(cmd, res, nil)), nil
+	}
 	if cmd.RequestType != string(mdmproto.RequestDeviceLocation) {
 		return "", nil
 	}
@@ -312,6 +326,43 @@ func (s *Service) locationNote(ctx context.Context, q store.Queries, d store.Dev
 	}
 	return "", nil
 }
+
+// rejectionChain returns chain, the error chain kept for cmd (nil for
+// none), with Apple's reason first when res, an answer to an
+// InstallApplication, gives one (RejectionReason): it tells an app already
+// installed or queued from one the App Store could not verify. Only the
+// schema's values are kept, as Steward's own words (no domain): the
+// device's description may be left out (keepsErrorText), the reason never.
+// nil for any other command, or an answer without one.
+func rejectionChain(cmd store.Command, res mdmproto.Result, chain []byte) []byte {
+	if cmd.RequestType != string(mdmproto.RequestInstallApplication) {
+		return chain
+	}
+	reason := mdmproto.InstallRejectionReason(res)
+	if reason == "" {
+		return chain
+	}
+	var entries []mdmproto.ErrorChainItem
+	if len(chain) > 0 && json.Unmarshal(chain, &entries) != nil {
+		entries = nil
+	}
+	entries = append([]mdmproto.ErrorChainItem{{LocalizedDescription: RejectionPrefix + reason}}, entries...)
+	entries = entries[:min(len(entries), maxErrorChainItems)]
+	for {
+		out, err := json.Marshal(entries)
+		if err != nil {
+			return chain
+		}
+		if len(out) <= maxErrorChain || len(entries) == 1 {
+			return out
+		}
+		entries = entries[:len(entries)-1] // within boundedErrorChain's bound still
+	}
+}
+
+// RejectionPrefix begins the error chain entry that names an
+// InstallApplication's rejection reason.
+const RejectionPrefix = "the device rejected the install: "
 
 // NoLocationStored returns, for cmd, a DeviceLocation its device
 // acknowledged without its answer storing a location, why not; "" for

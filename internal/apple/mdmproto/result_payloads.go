@@ -374,6 +374,49 @@ func DecodeManagedApplicationList(r Result) (map[string]ManagedApplication, erro
 	return w.List, nil
 }
 
+// InstalledAppOf returns what a built InstallApplication command installs:
+// its iTunesStoreID, Identifier and ManifestURL (the other keys are left
+// zero).
+func InstalledAppOf(command []byte) (InstallApplication, error) {
+	var c struct {
+		Command struct {
+			RequestType   RequestType `plist:"RequestType"`
+			ITunesStoreID int64       `plist:"iTunesStoreID"`
+			Identifier    string      `plist:"Identifier"`
+			ManifestURL   string      `plist:"ManifestURL"`
+		} `plist:"Command"`
+	}
+	if err := decodeXMLPlist(command, &c); err != nil {
+		return InstallApplication{}, fmt.Errorf("decode %s command: %w", RequestInstallApplication, err)
+	}
+	if c.Command.RequestType != RequestInstallApplication {
+		return InstallApplication{}, fmt.Errorf("decode %s command: it is a %.64q command", RequestInstallApplication, string(c.Command.RequestType))
+	}
+	return InstallApplication{ITunesStoreID: c.Command.ITunesStoreID, Identifier: c.Command.Identifier, ManifestURL: c.Command.ManifestURL}, nil
+}
+
+// InstallRejectionReasons are the values of an InstallApplication answer's
+// RejectionReason (application.install.yaml).
+var InstallRejectionReasons = []string{"AppAlreadyInstalled", "AppAlreadyQueued", "AppStoreDisabled", "CouldNotVerifyAppID",
+	"ManagementChangeNotSupported", "NotAnApp", "NotSupported", "Other", "PurchaseMethodNotSupported", "PurchaseMethodNotSupportedInMultiUser"}
+
+// InstallRejectionReason reads the RejectionReason of an InstallApplication
+// answer, whatever its status: one of InstallRejectionReasons, "Other" for
+// any other value (a device's free text is never kept), "" when it gives
+// none or does not decode.
+func InstallRejectionReason(r Result) string {
+	var w struct {
+		RejectionReason any `plist:"RejectionReason"`
+	}
+	if decodePlistWithin(r.Raw, MaxResultBytes, maxResultWeight, &w) != nil || w.RejectionReason == nil {
+		return ""
+	}
+	if reason, ok := w.RejectionReason.(string); ok && slices.Contains(InstallRejectionReasons, reason) {
+		return reason
+	}
+	return "Other"
+}
+
 // InstalledProfile is one entry of a ProfileList result.
 type InstalledProfile struct {
 	PayloadIdentifier        string `plist:"PayloadIdentifier,omitempty"`
