@@ -336,6 +336,9 @@ func (s *Service) deprovisionTx(ctx context.Context, q store.Queries, tenantID, 
 	if err := s.deviceLeft(ctx, q, d, serialIndex); err != nil {
 		return SignedCertificate{}, err
 	}
+	if err := personUnmanagedIfLast(ctx, q, d, now); err != nil {
+		return SignedCertificate{}, err
+	}
 	return s.issueCertificate(ctx, q, c, actor, "device.deprovision", "device", d.ID)
 }
 

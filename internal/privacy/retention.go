@@ -60,6 +60,9 @@ func (p *Purger) RunOnce(ctx context.Context) (PurgeResult, error) {
 			return q.Approvals().PurgeBefore(ctx, now.Add(-ApprovalRetention), batch)
 		},
 		func(q store.Queries, now time.Time) ([]store.PurgeCount, error) {
+			return s.eraseUnmanagedPeople(ctx, q, now, min(batch, unmanagedPeopleBatch))
+		},
+		func(q store.Queries, now time.Time) ([]store.PurgeCount, error) {
 			return q.Devices().PurgeDeprovisioned(ctx, now.Add(-DeprovisionedDeviceRetention), batch)
 		},
 		func(q store.Queries, now time.Time) ([]store.PurgeCount, error) {

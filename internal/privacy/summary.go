@@ -15,7 +15,7 @@ import (
 func PlainSummary(s Settings, o Ownership) string {
 	var shown, hidden, never []string
 	for _, c := range Categories {
-		line := fmt.Sprintf("- **%s**: %s %s", c.Name, lowerFirst(c.Description), keptFor(s.Retention(c.Category)))
+		line := fmt.Sprintf("- **%s**: %s %s", c.Name, lowerFirst(c.Description), keptFor(c.Category, s.Retention(c.Category)))
 		switch s.Policy.Mode(o, c.Category) {
 		case Show:
 			shown = append(shown, line)
@@ -42,9 +42,13 @@ func PlainSummary(s Settings, o Ownership) string {
 	return b.String()
 }
 
-// keptFor says how long a category's values are kept; 0 is for as long as
-// the device is managed.
-func keptFor(d time.Duration) string {
+// keptFor says how long category c's values are kept; 0 is for as long as
+// the device is managed, and for what the person's record holds, as long
+// as they have a managed device and UnmanagedPersonRetention after.
+func keptFor(c Category, d time.Duration) string {
+	if d <= 0 && holdsPersonFields(c) {
+		return fmt.Sprintf("Kept while you have a managed device, and at most %d days after.", int(UnmanagedPersonRetention/day))
+	}
 	if d <= 0 {
 		return "Kept while the device is managed."
 	}
@@ -109,4 +113,15 @@ func abilities(p Policy, o Ownership) []string {
 	}
 	return append(out, "Check the device against security rules (a passcode, a recent operating system): a device that breaks them can lose access "+
 		"to work services and, after a grace period, "+locked+".")
+}
+
+// holdsPersonFields reports whether category c has fields kept on the
+// person's record rather than the device's.
+func holdsPersonFields(c Category) bool {
+	for _, f := range Catalogue {
+		if f.Category == c && f.Subject {
+			return true
+		}
+	}
+	return false
 }

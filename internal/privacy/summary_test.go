@@ -18,6 +18,7 @@ func TestPlainSummarySaysWhatTheTenantSet(t *testing.T) {
 	}
 	personal := PlainSummary(s, Personal)
 	for _, want := range []string{"Kept 400 days.", "**Network**: MAC addresses", "Kept while the device is managed.",
+		"account name. Kept while you have a managed device, and at most 30 days after.",
 		"Erase the whole device only if you allow it", "Remove everything it installed"} {
 		if !strings.Contains(personal, want) {
 			t.Errorf("the personal summary lacks %q:\n%s", want, personal)

@@ -55,6 +55,16 @@ type SubjectStore interface {
 	// Update writes EmailIndex, AppleIDIndex, Profile, KeyID, Locale,
 	// State, UpdatedAt and ErasedAt; ErrConflict as for Create.
 	Update(ctx context.Context, s Subject) error
+	// MarkUnmanaged records that the person's last device left management
+	// at since; ErrNotFound when the tenant has no such person.
+	MarkUnmanaged(ctx context.Context, tenantID, id string, since time.Time) error
+	// Unmanaged returns up to limit active people, of every tenant, by ID
+	// after afterID, marked unmanaged before cutoff who have no device on
+	// record that has not left (deprovisioned, retired or wiped) and no
+	// enrolment link still open or accepted and unexpired at now.
+	Unmanaged(ctx context.Context, cutoff, now time.Time, afterID string, limit int) ([]Subject, error)
+	// IsUnmanaged is Unmanaged for one person.
+	IsUnmanaged(ctx context.Context, tenantID, id string, cutoff, now time.Time) (bool, error)
 }
 
 // Device states.
@@ -137,8 +147,16 @@ type DeviceStore interface {
 	// indexes of the tenant's devices of ownership, so that no search finds
 	// them by those any more, and returns how many devices had one.
 	ClearIdentifierIndexes(ctx context.Context, tenantID, ownership string) (int, error)
-	// PurgeDeprovisioned deletes up to limit devices deprovisioned before
-	// before (their personal data went at deprovisioning).
+	// PurgeDeprovisioned deletes up to limit rows of the devices
+	// deprovisioned before before (their personal data went at
+	// deprovisioning), oldest departure first: first the rows that belong
+	// to a device (its MDM channels, command queue, enrolments, group
+	// memberships, profile and compliance states, compliance history and
+	// remote actions), then the device itself once none is left, so a
+	// device with more rows than limit goes over several calls and no row
+	// outlives its device. Every row deleted is counted, the devices under
+	// "deprovisioned_devices" and their rows under a category per table
+	// ("deprovisioned_device_commands", …); none means nothing is left.
 	PurgeDeprovisioned(ctx context.Context, before time.Time, limit int) ([]PurgeCount, error)
 }
 

@@ -292,6 +292,7 @@ func (s *Service) recordResult(ctx context.Context, q store.Queries, d store.Dev
 		if err != nil {
 			return err
 		}
+		chain = rejectionChain(cmd, res, chain)
 		cmd.State, cmd.ErrorChain, cmd.CompletedAt = store.CommandError, string(chain), now
 	default:
 		cmd.State, cmd.CompletedAt = store.CommandAcknowledged, now
@@ -485,6 +486,41 @@ func (s *Service) forgetErrorText(ctx context.Context, q store.Queries, d store.
 				return err
 			}
 			if err := q.Commands().SetErrorChain(ctx, d.TenantID, c.ID, string(bare)); err != nil {
+				return err
+			}
+			rows["command_error_texts"]++
+		}
+		if len(cmds) < page.Limit {
+			return nil
+		}
+		page.After = cmds[len(cmds)-1].ID
+	}
+}
+
+// forgetUserChannelErrorText strips the descriptions a device wrote into
+// the failed commands of user channel uc, as the policy strips hidden
+// ones (stripDeviceText): what the user's account holds on the device
+// goes, Steward's own words stay. rows counts the commands, with those of
+// erased devices.
+func forgetUserChannelErrorText(ctx context.Context, q store.Queries, uc store.AppleUserChannel, rows map[string]int) error {
+	page := store.Page{Limit: 500}
+	for {
+		cmds, err := q.Commands().List(ctx, uc.TenantID, uc.DeviceID, page)
+		if err != nil {
+			return err
+		}
+		for _, c := range cmds {
+			if c.UserChannel != uc.ID || c.State != store.CommandError {
+				continue
+			}
+			bare, changed, err := stripDeviceText(c.ErrorChain)
+			if err != nil {
+				return err
+			}
+			if !changed {
+				continue
+			}
+			if err := q.Commands().SetErrorChain(ctx, uc.TenantID, c.ID, bare); err != nil {
 				return err
 			}
 			rows["command_error_texts"]++

@@ -437,7 +437,7 @@ func (s *Service) forgetPerson(ctx context.Context, q store.Queries, sub store.S
 	if p.Email == "" {
 		return nil
 	}
-	return s.forgetAccountNames(ctx, q, sub.TenantID, p.AppleAccounts(), erasedPersonChain, rows)
+	return s.forgetAccountNames(ctx, q, sub.TenantID, p.AppleAccounts(), erasedPersonChain, true, rows)
 }
 
 // forgetReplacedAccount is the privacy core's hook for a person's Managed
@@ -449,7 +449,7 @@ func (s *Service) forgetReplacedAccount(ctx context.Context, q store.Queries, su
 	if err := userEnrolledUnder(ctx, q, sub, s.clock()); err != nil || account == "" {
 		return err
 	}
-	return s.forgetAccountNames(ctx, q, sub.TenantID, []string{account}, replacedAccountChain, map[string]int{})
+	return s.forgetAccountNames(ctx, q, sub.TenantID, []string{account}, replacedAccountChain, false, map[string]int{})
 }
 
 // userEnrolledUnder refuses to change the account of person sub while one
@@ -495,9 +495,19 @@ func userEnrolledUnder(ctx context.Context, q store.Queries, sub store.Subject, 
 // the account cannot be looked up, and a Shared iPad channel keyed on one
 // of them closes, its user index being the account's. (Closed channels
 // hold no index.) A user who logs in again opens a new channel. chain is
-// why the closed channels' commands were cancelled; rows counts what went.
-func (s *Service) forgetAccountNames(ctx context.Context, q store.Queries, tenantID string, accounts []string, chain string, rows map[string]int) error {
+// why the closed channels' commands were cancelled; erased strips the
+// descriptions the devices wrote into the channels' failed commands, which
+// name what the account holds on a device that is not theirs (their own
+// devices' go with the devices' data, forgetErrorText); rows counts what
+// went.
+func (s *Service) forgetAccountNames(ctx context.Context, q store.Queries, tenantID string, accounts []string, chain string,
+	erased bool, rows map[string]int) error {
 	return s.channelsOfAccounts(ctx, q, tenantID, accounts, func(uc store.AppleUserChannel, keyedOnAccount bool) error {
+		if erased {
+			if err := forgetUserChannelErrorText(ctx, q, uc, rows); err != nil {
+				return err
+			}
+		}
 		if keyedOnAccount {
 			// Locked as for CloseUserChannel: no command is queued on
 			// the channel while it closes.

@@ -2,6 +2,9 @@ package sqlstore
 
 import (
 	"context"
+	"fmt"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/steward-mdm/steward/internal/store"
@@ -65,8 +68,10 @@ func (s deviceStore) PurgeDeprovisioned(ctx context.Context, before time.Time, l
 	}
 	counts := map[purgeKey]int{}
 	err := s.q.inWriteTx(ctx, func(q *queries) error {
+		// Oldest first, so that the next call goes on with a device this
+		// one left half emptied. No device costs less than its own row.
 		rows, err := q.x.QueryContext(ctx, `SELECT tenant_id, id FROM devices WHERE deprovisioned_at > 0 AND deprovisioned_at < $1
-			LIMIT $2`, micros(before), limit)
+			ORDER BY deprovisioned_at, tenant_id, id LIMIT $2`, micros(before), limit)
 		due, err := collect(rows, err, "listing deprovisioned devices", func(sc scanner) (tenantDevice, error) {
 			var d tenantDevice
 			return d, sc.Scan(&d.tenantID, &d.id)
@@ -74,36 +79,30 @@ func (s deviceStore) PurgeDeprovisioned(ctx context.Context, before time.Time, l
 		if err != nil {
 			return err
 		}
-		byTenant := map[string][]string{}
-		for _, d := range due {
-			byTenant[d.tenantID] = append(byTenant[d.tenantID], d.id)
-		}
-		for tenantID, ids := range byTenant {
-			if err := forChunks(ids, func(chunk []string) error {
-				n, err := q.purgeDevices(ctx, tenantID, chunk)
-				if n > 0 {
-					counts[purgeKey{tenantID, "deprovisioned_devices"}] += n
-				}
-				return err
-			}); err != nil {
+		budget := limit
+		for len(due) > 0 && budget > 0 {
+			// The longest run of one tenant's devices, at most an IN list.
+			n := 1
+			for n < len(due) && n < maxInList && due[n].tenantID == due[0].tenantID {
+				n++
+			}
+			ids := make([]string, n)
+			for i, d := range due[:n] {
+				ids[i] = d.id
+			}
+			removed, err := q.purgeDevices(ctx, due[0].tenantID, ids, before, budget, counts)
+			if err != nil {
 				return err
 			}
+			budget -= removed
+			due = due[n:]
 		}
 		return nil
 	})
-	if err != nil || len(counts) == 0 {
-		return purgeCounts(counts), err
+	if err != nil {
+		return nil, err
 	}
-	// Management rows of the purged devices go with them.
-	return purgeCounts(counts), s.q.inWriteTx(ctx, func(q *queries) error {
-		for _, table := range []string{"group_members", "device_profiles", "device_compliance", "compliance_events", "device_actions"} {
-			if _, err := q.exec(ctx, "purging "+table, `DELETE FROM `+table+
-				` WHERE NOT EXISTS (SELECT 1 FROM devices d WHERE d.id = `+table+`.device_id)`); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
+	return purgeCounts(counts), nil
 }
 
 // purgeByID deletes up to limit rows of table matching where (with $1 bound
@@ -127,17 +126,99 @@ func (q *queries) purgeByID(ctx context.Context, table, category, where string, 
 
 type tenantDevice struct{ tenantID, id string }
 
-// purgeDevices deletes a batch of one tenant's devices with their MDM
-// channels, command queues and enrolments, through those tables' (tenant, device)
-// indexes: they grow with the fleet, so they are not scanned for orphans
-// as the management tables are. It returns how many devices went.
-func (q *queries) purgeDevices(ctx context.Context, tenantID string, ids []string) (int, error) {
-	marks, args := placeholders(ids, 2)
-	args = append([]any{tenantID}, args...)
-	for _, table := range []string{"apple_channels", "apple_user_channels", "commands", "enrolments"} {
-		if _, err := q.exec(ctx, "purging "+table, `DELETE FROM `+table+` WHERE tenant_id = $1 AND device_id IN (`+marks+`)`, args...); err != nil {
-			return 0, err
+// departedDeviceRows are the tables whose rows belong to a device and go
+// when retention purges it, with the category their purge is counted
+// under. Rows are found by device through an index, never by scanning for
+// orphans; where the primary key leads with device_id it is that index
+// (byKey), which SQLite, without statistics, would pass over for one that
+// leads with tenant_id but not device_id, and read all the tenant's rows.
+// The largest table, the command queue, comes first.
+var departedDeviceRows = []struct {
+	table, category string
+	byKey           bool
+	where           string
+}{
+	{"commands", "deprovisioned_device_commands", false, ""},
+	{"device_actions", "deprovisioned_device_actions", false, ""},
+	{"compliance_events", "deprovisioned_device_compliance_events", false, ""},
+	{"device_compliance", "deprovisioned_device_compliance", true, ""},
+	{"device_profiles", "deprovisioned_device_profiles", true, ""},
+	{"group_members", "deprovisioned_device_group_members", false, ""},
+	{"apple_user_channels", "deprovisioned_device_user_channels", false, ""},
+	{"apple_channels", "deprovisioned_device_channels", false, ""},
+	// The condition lets the partial index enrolments_device serve.
+	{"enrolments", "deprovisioned_device_enrolments", false, " AND device_id <> ''"},
+}
+
+// deleteFirst returns a statement deleting the rows of table (named alias
+// in where) that where, ending in a LIMIT, selects: by rowid on SQLite; by
+// ctid on PostgreSQL, whose planner, taking an IN subquery for as many
+// rows as its statistics match, would rather scan the whole table than
+// look up the few the LIMIT lets through.
+func (q *queries) deleteFirst(table, alias, where string) string {
+	id, array := "rowid", `rowid IN (%s)`
+	if q.db.dialect.name != sqliteDialect.name {
+		id, array = "ctid", `ctid = ANY(ARRAY(%s))`
+	}
+	if alias != "" {
+		id = alias + "." + id
+	}
+	return `DELETE FROM ` + table + ` WHERE ` + fmt.Sprintf(array, `SELECT `+id+` FROM `+table+` `+alias+where)
+}
+
+// purgeDevices deletes at most budget rows of one tenant's deprovisioned
+// devices ids: first the rows that belong to them (departedDeviceRows),
+// then the devices none is left of. A device row therefore goes last, in
+// the transaction that finds it bare: a purge cut short leaves devices
+// with some of their rows, which the next one finishes. It adds what it
+// removed to counts and returns how many rows that was.
+func (q *queries) purgeDevices(ctx context.Context, tenantID string, ids []string, before time.Time, budget int,
+	counts map[purgeKey]int) (int, error) {
+	marks, args := placeholders(ids, 3)
+	args = append([]any{tenantID, nil}, args...)
+	// The tenant's column, made unusable for an index on SQLite (unary +)
+	// where the primary key is the index to use.
+	tenantOf := func(byKey bool, alias string) string {
+		if byKey && q.db.dialect.name == sqliteDialect.name {
+			return "+" + alias + "tenant_id"
+		}
+		return alias + "tenant_id"
+	}
+	removed := 0
+	for _, t := range departedDeviceRows {
+		if removed == budget {
+			return removed, nil
+		}
+		args[1] = budget - removed
+		n, err := q.exec(ctx, "purging the "+t.table+" of deprovisioned devices", q.deleteFirst(t.table, "",
+			` WHERE `+tenantOf(t.byKey, "")+` = $1 AND device_id IN (`+marks+`)`+t.where+` LIMIT $2`), args...)
+		if err != nil {
+			return removed, err
+		}
+		if n > 0 {
+			counts[purgeKey{tenantID, t.category}] += n
+			removed += n
 		}
 	}
-	return q.exec(ctx, "purging deprovisioned devices", `DELETE FROM devices WHERE tenant_id = $1 AND id IN (`+marks+`)`, args...)
+	if removed == budget {
+		return removed, nil
+	}
+	// A device some row of which is still there (one written since by a
+	// writer that committed first) stays for the next purge.
+	var bare strings.Builder
+	for _, t := range departedDeviceRows {
+		bare.WriteString(` AND NOT EXISTS (SELECT 1 FROM ` + t.table + ` x WHERE ` + tenantOf(t.byKey, "x.") + ` = d.tenant_id AND x.device_id = d.id` +
+			strings.ReplaceAll(t.where, "device_id", "x.device_id") + `)`)
+	}
+	args[1] = budget - removed
+	n, err := q.exec(ctx, "purging deprovisioned devices", q.deleteFirst("devices", "d",
+		` WHERE d.tenant_id = $1 AND d.id IN (`+marks+`) AND d.deprovisioned_at > 0 AND d.deprovisioned_at < $`+
+			strconv.Itoa(len(args)+1)+bare.String()+` LIMIT $2`), append(args, micros(before))...)
+	if err != nil {
+		return removed, err
+	}
+	if n > 0 {
+		counts[purgeKey{tenantID, "deprovisioned_devices"}] += n
+	}
+	return removed + n, nil
 }

@@ -738,7 +738,8 @@ func testCertificateExpiry(t *testing.T, st store.Store) {
 }
 
 // testPurgedDeviceTakesItsChannel: a purged device's channel, commands and
-// enrolment go with it, in batches no larger than the purge's limit.
+// enrolment go with it (CheckPurgeDeprovisionedInRowBatches checks the
+// batches, of at most the purge's limit in rows).
 func testPurgedDeviceTakesItsChannel(t *testing.T, st store.Store) {
 	ctx := context.Background()
 	tn := newTenant(t, st, "")
@@ -768,49 +769,53 @@ func testPurgedDeviceTakesItsChannel(t *testing.T, st store.Store) {
 		d.State, d.DeprovisionedAt = store.DeviceDeprovisioned, micro(at)
 		tx(t, st, func(q store.Queries) error { return q.Devices().Update(ctx, d) })
 	}
-	purge := func(limit int) int {
+	purge := func(limit int) (rows, devices int) {
 		var counts []store.PurgeCount
 		tx(t, st, func(q store.Queries) error {
 			var err error
 			counts, err = q.Devices().PurgeDeprovisioned(ctx, at.Add(time.Minute), limit)
 			return err
 		})
-		n := 0
 		for _, c := range counts {
-			n += c.Rows
+			rows += c.Rows
+			if c.Category == "deprovisioned_devices" {
+				devices += c.Rows
+			}
 		}
-		return n
+		if rows > limit {
+			t.Fatalf("a purge limited to %d rows removed %d: %+v", limit, rows, counts)
+		}
+		return rows, devices
 	}
 	left := func(d store.Device) (channel bool, commands int) {
 		_, err := st.Read().AppleChannels().Get(ctx, tn.ID, d.ID)
 		users, _ := st.Read().AppleUserChannels().List(ctx, tn.ID, d.ID)
-		if (err == nil) != (len(users) == 1) {
-			t.Fatalf("device %s: channel %v, but %d user channels", d.ID, err == nil, len(users))
-		}
 		_, enrErr := st.Read().Enrolments().Get(ctx, tn.ID, "enr-"+d.ID)
-		if (err == nil) != (enrErr == nil) {
-			t.Fatalf("device %s: channel %v, but enrolment %v", d.ID, err == nil, enrErr)
-		}
 		cmds, _ := st.Read().Commands().List(ctx, tn.ID, d.ID, store.Page{})
+		if _, devErr := st.Read().Devices().Get(ctx, tn.ID, d.ID); devErr != nil && (err == nil || len(users) > 0 || enrErr == nil || len(cmds) > 0) {
+			t.Fatalf("device %s went before its channel (%v), user channels (%d), enrolment (%v) or commands (%d)",
+				d.ID, err == nil, len(users), enrErr == nil, len(cmds))
+		}
 		return err == nil, len(cmds)
 	}
-	if n := purge(1); n != 1 {
-		t.Fatalf("a purge limited to 1 device purged %d", n)
-	}
-	var purged int
-	for _, d := range devices[:2] {
-		switch ch, cmds := left(d); {
-		case !ch && cmds == 0:
-			purged++
-		case !ch || cmds != 1:
-			t.Fatalf("device %s half purged: channel %v, %d commands", d.ID, ch, cmds)
+	// Two devices, each with a channel, a user channel, a command and an
+	// enrolment: ten rows, one at a time.
+	purged := 0
+	for calls := 0; ; calls++ {
+		rows, n := purge(1)
+		purged += n
+		if rows == 0 {
+			if calls != 10 {
+				t.Fatalf("ten rows went in %d calls of one row", calls)
+			}
+			break
+		}
+		for _, d := range devices {
+			left(d)
 		}
 	}
-	if purged != 1 {
-		t.Fatalf("%d devices lost their channel and commands in a batch of 1", purged)
-	}
-	if n := purge(10); n != 1 {
-		t.Fatalf("the second purge removed %d devices, want the one left", n)
+	if purged != 2 {
+		t.Fatalf("the purge removed %d devices, want 2", purged)
 	}
 	for _, d := range devices[:2] {
 		if ch, cmds := left(d); ch || cmds != 0 {

@@ -25,6 +25,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"TenantDeleteAgain", testTenantDeleteAgain},
 		{"Tombstones", testTombstones},
 		{"SubjectByAccount", testSubjectByAccount},
+		{"UnmanagedSubjects", testUnmanagedSubjects},
 		{"TimeRoundTrip", testTimeRoundTrip},
 		{"AdminCRUD", testAdminCRUD},
 		{"AdminDeleteCascades", testAdminDeleteCascades},
