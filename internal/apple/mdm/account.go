@@ -50,8 +50,10 @@ func (h *httpHandler) accountEnrolment(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if _, err := mdmproto.DecodeMachineInfo(body); err != nil {
-		// Logged: the device only shows that enrolment failed.
-		h.cfg.Log.WarnContext(r.Context(), "account-driven enrolment request refused", "error", err.Error())
+		// Logged by its kind alone: the device only shows that enrolment
+		// failed, and the decoder's message may quote what the device sent
+		// (a serial, a UDID).
+		h.cfg.Log.WarnContext(r.Context(), "account-driven enrolment request refused", "error", mdmproto.BadInputKind(err))
 		h.page(w, r, apperr.Invalid("the request body is not the device's information (a MachineInfo plist)"))
 		return
 	}

@@ -3,15 +3,19 @@ package mdm
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"crypto/x509"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"math/big"
+	"strings"
 	"time"
 
 	"github.com/steward-mdm/steward/internal/apple/mdmproto"
 	"github.com/steward-mdm/steward/internal/apple/scep"
+	"github.com/steward-mdm/steward/internal/audit"
+	"github.com/steward-mdm/steward/internal/iam"
 	"github.com/steward-mdm/steward/internal/privacy"
 	"github.com/steward-mdm/steward/internal/store"
 )
@@ -54,15 +58,16 @@ type certBinding struct {
 func (s *Service) BindIssuedCertificate(ctx context.Context, q store.Queries, issued scep.Issuance) error {
 	cert := issued.Certificate
 	if cert.Subject.CommonName != deviceCommonName(issued.EnrolmentID) {
-		return scep.Refuse("the certificate request's subject is not the one the enrolment profile names")
+		return scep.Refuse("subject_mismatch", "the certificate request's subject is not the one the enrolment profile names")
 	}
 	binding := certBinding{TenantID: issued.TenantID, EnrolmentID: issued.EnrolmentID, Renewal: issued.Renewal, NotAfter: cert.NotAfter.UTC()}
+	deviceID := "" // until its first Authenticate, a device has no record
 	if issued.Renewal {
 		ch, err := s.checkRenewable(ctx, q, issued.TenantID, issued.EnrolmentID, issued.Renews)
 		if err != nil {
 			return err
 		}
-		binding.Renews = ch.CertFingerprint
+		binding.Renews, deviceID = ch.CertFingerprint, ch.DeviceID
 	} else if err := checkAccepted(ctx, q, issued, s.clock()); err != nil {
 		return err
 	} else {
@@ -72,7 +77,24 @@ func (s *Service) BindIssuedCertificate(ctx context.Context, q store.Queries, is
 	if err != nil {
 		return err
 	}
-	return q.Settings().Put(ctx, certBindingKey(Fingerprint(cert)), b)
+	if err := q.Settings().Put(ctx, certBindingKey(Fingerprint(cert)), b); err != nil {
+		return err
+	}
+	return auditIssued(ctx, q, issued, deviceID)
+}
+
+// auditIssued records a device identity the tenant's CA issued, in the
+// issuance's transaction: an issuance undone leaves no entry. A device
+// without a record yet (deviceID "") is named by its enrolment, as at
+// Authenticate. The entry holds the serial, never the challenge or key.
+func auditIssued(ctx context.Context, q store.Queries, issued scep.Issuance, deviceID string) error {
+	actor := iam.Actor{Type: store.ActorDevice, ID: "enrolment:" + issued.EnrolmentID, SourceIP: issued.SourceIP}
+	if deviceID != "" {
+		actor.ID = deviceID
+	}
+	r := actor.Entry(issued.TenantID, "scep.certificate.issued", "enrolment", issued.EnrolmentID, audit.OutcomeSuccess)
+	r.Details = map[string]any{"certificate_serial": issued.Certificate.SerialNumber.String(), "renewal": issued.Renewal}
+	return audit.Append(ctx, q, r)
 }
 
 // deviceCommonName is the subject common name an enrolment's profile asks
@@ -86,13 +108,13 @@ func deviceCommonName(enrolmentID string) string { return "steward-device-" + en
 func checkAccepted(ctx context.Context, q store.Queries, issued scep.Issuance, now time.Time) error {
 	e, err := q.Enrolments().Get(ctx, issued.TenantID, issued.EnrolmentID)
 	if errors.Is(err, store.ErrNotFound) {
-		return scep.Refuse("the enrolment no longer exists")
+		return scep.Refuse("enrolment_gone", "the enrolment no longer exists")
 	}
 	if err != nil {
 		return err
 	}
 	if e.State == store.EnrolmentRevoked { // whatever became of its last attempt
-		return scep.Refuse("the enrolment link was revoked")
+		return scep.Refuse("enrolment_revoked", "the enrolment link was revoked")
 	}
 	if e.State != EnrolmentAccepted {
 		_, last, err := lastAttempt(ctx, q, e, now)
@@ -100,47 +122,47 @@ func checkAccepted(ctx context.Context, q store.Queries, issued scep.Issuance, n
 			return err
 		}
 		if last != attemptFailed {
-			return scep.Refuse("the enrolment is " + e.State + ", not accepted")
+			return scep.Refuse("enrolment_not_accepted", "the enrolment is "+e.State+", not accepted")
 		}
 	}
 	refusal, err := grantRefusal(ctx, q, e, issued.Grant)
-	if err != nil || refusal == "" {
+	if err != nil || refusal == nil {
 		return err
 	}
-	return scep.Refuse(refusal)
+	return refusal
 }
 
 // grantRefusal says why a profile of enrolment e granting rights may no
-// longer be installed, or "" when it may: a profile downloaded stays
+// longer be installed, or nil when it may: a profile downloaded stays
 // usable for its challenge's hour, in which its person may have withdrawn
 // their consent, the notice may have changed, or the rights it grants may
 // have become more than the enrolment may have (the full wipe taken back,
 // the policy narrowed). rights 0: none were recorded with it; a profile
 // downloaded before its challenge carried them grants what was recorded
 // at its download.
-func grantRefusal(ctx context.Context, q store.Queries, e store.Enrolment, rights int) (string, error) {
+func grantRefusal(ctx context.Context, q store.Queries, e store.Enrolment, rights int) (*scep.RefusalError, error) {
 	if rights == 0 && e.State == EnrolmentAccepted {
 		rights = e.AccessRights
 	}
 	o := privacy.Ownership(e.Ownership)
 	if e.SubjectID == "" && o != privacy.Personal {
-		return "", nil // nobody's consent, and every right its class has
+		return nil, nil // nobody's consent, and every right its class has
 	}
 	settings, _, err := privacy.LoadSettings(ctx, q, e.TenantID)
 	if err != nil {
-		return "", err
+		return nil, err
 	}
 	inForce, err := consentInForce(ctx, q, e, settings)
 	if err != nil {
-		return "", err
+		return nil, err
 	}
 	if !inForce {
-		return "the person's consent to the current notice is not in force (withdrawn, or the notice changed since the profile was downloaded)", nil
+		return scep.Refuse("consent_not_in_force", "the person's consent to the current notice is not in force (withdrawn, or the notice changed since the profile was downloaded)"), nil
 	}
 	if mdmproto.AccessRights(rights)&^grantableRights(e, settings.Policy, true) != 0 {
-		return "the profile grants more than the enrolment now allows (the policy, or the answer on a full wipe, changed since it was downloaded)", nil
+		return scep.Refuse("grant_exceeds_enrolment", "the profile grants more than the enrolment now allows (the policy, or the answer on a full wipe, changed since it was downloaded)"), nil
 	}
-	return "", nil
+	return nil, nil
 }
 
 // checkRenewable refuses to renew the certificate of a device that left
@@ -153,7 +175,7 @@ func grantRefusal(ctx context.Context, q store.Queries, e store.Enrolment, right
 func (s *Service) checkRenewable(ctx context.Context, q store.Queries, tenantID, enrolmentID string, renews *x509.Certificate) (store.AppleChannel, error) {
 	ch, err := q.AppleChannels().GetByEnrolment(ctx, tenantID, enrolmentID)
 	if errors.Is(err, store.ErrNotFound) {
-		return ch, scep.Refuse("the enrolment has no enrolled device")
+		return ch, scep.Refuse("no_enrolled_device", "the enrolment has no enrolled device")
 	}
 	if err != nil {
 		return ch, err
@@ -165,7 +187,7 @@ func (s *Service) checkRenewable(ctx context.Context, q store.Queries, tenantID,
 	// A leaving device may renew: until it removes its management profile
 	// it needs the channel, which takes it nothing but that removal.
 	if ch.CheckedOut || err != nil || d.Left() {
-		return ch, scep.Refuse("the device left management")
+		return ch, scep.Refuse("device_left", "the device left management")
 	}
 	if d.State == store.DeviceLeaving && s.hooks.StoppedTellingToLeave != nil {
 		// Once Steward gave up telling it to leave, or while it stays
@@ -175,11 +197,11 @@ func (s *Service) checkRenewable(ctx context.Context, q store.Queries, tenantID,
 			return ch, err
 		}
 		if stopped {
-			return ch, scep.Refuse("the device was told to leave management and its identity is no longer renewed")
+			return ch, scep.Refuse("device_told_to_leave", "the device was told to leave management and its identity is no longer renewed")
 		}
 	}
 	if renews != nil && !bytes.Equal(ch.CertFingerprint, Fingerprint(renews)) {
-		return ch, scep.Refuse("the renewal is not signed by the certificate the device uses")
+		return ch, scep.Refuse("renewal_not_by_current_certificate", "the renewal is not signed by the certificate the device uses")
 	}
 	return ch, nil
 }
@@ -232,7 +254,58 @@ func (s *Service) renewedChannel(ctx context.Context, q store.Queries, cert *x50
 	if err := releaseCertificate(ctx, q, ch.TenantID, replaced); err != nil {
 		return ch, err
 	}
-	return ch, q.Settings().Delete(ctx, certBindingKey(fp))
+	if err := q.Settings().Delete(ctx, certBindingKey(fp)); err != nil {
+		return ch, err
+	}
+	// The device's identity changed hands: audited with the move, so a
+	// request refused after it (which rolls it back) leaves no entry.
+	r := iam.Actor{Type: store.ActorDevice, ID: ch.DeviceID}.Entry(ch.TenantID, "mdm.identity.renewed", "device", ch.DeviceID, audit.OutcomeSuccess)
+	r.Details = map[string]any{"enrolment": ch.EnrolmentID, "old_certificate_serial": replaced, "new_certificate_serial": ch.CertSerial}
+	return ch, audit.Append(ctx, q, r)
+}
+
+// auditSCEPRefusal records a SCEP request refused: the tenant's CA was
+// asked for a device identity it did not give. Like a certificate's misuse
+// (auditRefusal), one entry per misuseAuditInterval counts the refusals
+// alike (same code and enrolment) since the last, so that a flood of
+// requests, which need no credential, cannot grow the audit log without
+// bound. The first is audited at once.
+func (s *Service) auditSCEPRefusal(ctx context.Context, refused scep.Refused) {
+	r := misuseRefusal{tenantID: refused.TenantID, ip: refused.SourceIP, why: refused.Reason, scepCode: refused.Code, enrolmentID: refused.EnrolmentID}
+	audited, unaudited, reservation := s.misuse.admit(scepRefusalKey(r), s.clock(), r)
+	if !audited {
+		return // scep logs each refusal
+	}
+	if err := s.writeSCEPRefusal(ctx, r, unaudited); err != nil {
+		reservation.undo()
+		s.log.Error("auditing a refused SCEP request", "tenant", refused.TenantID, "error", err.Error())
+	}
+}
+
+// scepRefusalKey is what SCEP refusals are counted by in s.misuse, which
+// also counts certificates by their fingerprint: it is always longer than
+// one, so the two never meet.
+func scepRefusalKey(r misuseRefusal) string {
+	key := "scep.refused\x00" + r.tenantID + "\x00" + r.scepCode + "\x00" + r.enrolmentID
+	if len(key) <= sha256.Size {
+		key += strings.Repeat("\x00", sha256.Size+1-len(key))
+	}
+	return key
+}
+
+// writeSCEPRefusal appends the scep.refused entry for r, counting
+// unaudited refusals alike before it. The request proved no identity: its
+// actor is anonymous, and its target the enrolment it named, if any.
+func (s *Service) writeSCEPRefusal(ctx context.Context, r misuseRefusal, unaudited int) error {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), auditRefusalTimeout)
+	defer cancel()
+	e := iam.Actor{Type: store.ActorAnonymous, SourceIP: r.ip}.Entry(r.tenantID, "scep.refused", "", "", audit.OutcomeDenied)
+	if r.enrolmentID != "" {
+		e.TargetType, e.TargetID = "enrolment", r.enrolmentID
+	}
+	e.Reason = r.why
+	e.Details = map[string]any{"code": r.scepCode, "refusals_since_last_entry": unaudited}
+	return s.st.Tx(ctx, func(q store.Queries) error { return audit.Append(ctx, q, e) })
 }
 
 // releaseCertificate stops SCEP renewing the certificate with serial, a

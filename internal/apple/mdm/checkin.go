@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"howett.net/plist"
@@ -373,10 +374,10 @@ func checkGrant(ctx context.Context, q store.Queries, e store.Enrolment, rights 
 		}
 	}
 	refusal, err := grantRefusal(ctx, q, e, rights)
-	if err != nil || refusal == "" {
+	if err != nil || refusal == nil {
 		return err
 	}
-	return apperr.Forbidden("%s", refusal)
+	return apperr.Forbidden("%s", refusal.Reason)
 }
 
 // authenticated finishes an Authenticate that created (or, again, took
@@ -443,8 +444,22 @@ func (s *Service) tokenUpdate(ctx context.Context, q store.Queries, ch store.App
 	// passcode of a personal device is never allowed, so escrowing its
 	// token would only hold a secret for nothing.
 	if len(m.UnlockToken) > 0 && !privacy.Ownership(d.Ownership).PersonallyOwned() {
-		if change.UnlockToken, err = s.escrow(ctx, q, d, unlockToken, m.UnlockToken.Reveal()); err != nil {
-			return err
+		token := m.UnlockToken.Reveal()
+		// Devices repeat their token in later TokenUpdates: only a token
+		// newly kept, or another than the one kept, is escrowed again and
+		// audited (it lets the organisation clear the passcode).
+		same := s.escrowedEquals(ctx, q, ch.TenantID, ch.DeviceID, unlockToken, ch.UnlockToken, token)
+		if !same || !inVault(ch.UnlockToken) {
+			if change.UnlockToken, err = s.escrow(ctx, q, d, unlockToken, token); err != nil {
+				return err
+			}
+		}
+		if !same {
+			r := iam.Actor{Type: store.ActorDevice, ID: d.ID}.Entry(d.TenantID, "mdm.unlock_token.escrowed", "device", d.ID, audit.OutcomeSuccess)
+			r.Details = map[string]any{"replaced": ch.UnlockToken != nil}
+			if err := audit.Append(ctx, q, r); err != nil {
+				return err
+			}
 		}
 	} else if ch.UnlockToken != nil && !inVault(ch.UnlockToken) {
 		// Escrowed under the master key alone, before tokens went into the
@@ -645,13 +660,16 @@ const (
 // not leave the interval unaudited.
 func (s *Service) auditRefusal(ctx context.Context, tenantID string, cert *x509.Certificate, ip, why string) {
 	fp := Fingerprint(cert)
-	audited, unaudited, reservation := s.misuse.admit(string(fp), s.clock(), misuseRefusal{tenantID: tenantID, ip: ip, why: why})
+	// The enrolment its subject names finds the device's channel for the
+	// closing entry after the channel moved on to a renewed certificate.
+	refusal := misuseRefusal{tenantID: tenantID, ip: ip, why: why, enrolmentID: strings.TrimPrefix(cert.Subject.CommonName, deviceCommonName(""))}
+	audited, unaudited, reservation := s.misuse.admit(string(fp), s.clock(), refusal)
 	if !audited {
 		s.log.DebugContext(ctx, "a device certificate was refused again ("+why+"); audited at most every "+misuseAuditInterval.String(),
 			"tenant", tenantID, "certificate_serial", cert.SerialNumber.String())
 		return
 	}
-	written, err := s.writeRefusal(ctx, fp, misuseRefusal{tenantID: tenantID, ip: ip, why: why}, unaudited)
+	written, err := s.writeRefusal(ctx, fp, refusal, unaudited)
 	if err != nil || !written {
 		reservation.undo()
 	}
@@ -666,6 +684,13 @@ func (s *Service) auditRefusal(ctx context.Context, tenantID string, cert *x509.
 func (s *Service) AuditClosedMisuse(ctx context.Context) {
 	now := s.clock()
 	for _, c := range s.misuse.closedIntervals(now) {
+		if c.scepCode != "" {
+			if err := s.writeSCEPRefusal(ctx, c.misuseRefusal, c.count); err != nil {
+				s.misuse.giveBack(c, now)
+				s.log.Error("auditing refused SCEP requests", "error", err.Error())
+			}
+			continue
+		}
 		written, err := s.writeRefusal(ctx, []byte(c.fp), c.misuseRefusal, c.count)
 		if err != nil {
 			s.misuse.giveBack(c, now)
@@ -679,6 +704,8 @@ func (s *Service) AuditClosedMisuse(ctx context.Context) {
 // writeRefusal appends the mdm.identity_mismatch entry for the device whose
 // certificate (fingerprint fp) was refused, counting unaudited refusals
 // before it; written is false when that device is not the tenant's (gone).
+// A certificate no channel holds any more (the device renewed it since)
+// is the device's that its enrolment (r.enrolmentID) enrolled.
 func (s *Service) writeRefusal(ctx context.Context, fp []byte, r misuseRefusal, unaudited int) (written bool, err error) {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), auditRefusalTimeout)
 	defer cancel()
@@ -688,6 +715,12 @@ func (s *Service) writeRefusal(ctx context.Context, fp []byte, r misuseRefusal, 
 		renewed := errors.Is(err, store.ErrNotFound)
 		if renewed {
 			ch, err = renewalTarget(ctx, q, fp)
+		}
+		if errors.Is(err, store.ErrNotFound) && r.enrolmentID != "" {
+			ch, err = q.AppleChannels().GetByEnrolment(ctx, r.tenantID, r.enrolmentID)
+		}
+		if errors.Is(err, store.ErrNotFound) {
+			return nil // the device is gone: nothing to name, nothing to retry
 		}
 		if err != nil || ch.TenantID != r.tenantID {
 			return err

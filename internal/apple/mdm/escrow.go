@@ -3,6 +3,7 @@ package mdm
 import (
 	"bytes"
 	"context"
+	"crypto/subtle"
 	"errors"
 
 	"github.com/steward-mdm/steward/internal/privacy/keys"
@@ -82,6 +83,17 @@ func (s *Service) openEscrowed(ctx context.Context, q store.Queries, tenantID, d
 	// A value under an earlier key of the device, destroyed since and
 	// replaced (a backup's, restored), fails here as corrupt.
 	return s.priv.Vault().Session(ctx, q).Decrypt(t.in(tenantID, k.ID, deviceID), ct)
+}
+
+// escrowedEquals reports whether escrowed, a token of kind t kept for a
+// device (nil: none), opens to token. One that does not open (erased with
+// its key, corrupt) is not token: keeping token then is keeping it anew.
+func (s *Service) escrowedEquals(ctx context.Context, q store.Queries, tenantID, deviceID string, t escrowedToken, escrowed, token []byte) bool {
+	if escrowed == nil {
+		return false
+	}
+	kept, err := s.openEscrowed(ctx, q, tenantID, deviceID, t, escrowed)
+	return err == nil && subtle.ConstantTimeCompare(kept, token) == 1
 }
 
 // escrowGone reports a token that can no longer be opened, by design: its

@@ -79,6 +79,8 @@ func (s *Service) Handler(cfg HTTPConfig) (http.Handler, error) {
 		TenantFromRequest: func(r *http.Request) string { return r.PathValue("tenant") },
 		CA:                s.tenantCA,
 		OnIssued:          s.BindIssuedCertificate,
+		OnRefused:         s.auditSCEPRefusal,
+		ClientIP:          cfg.Proxies.ClientIP,
 		Now:               s.now,
 		Logger:            cfg.Log,
 	})

@@ -18,7 +18,9 @@ const misuseAuditInterval = 5 * time.Minute
 // than remembered: each needs a valid device certificate of its own.
 const maxMisuseTracked = 10_000
 
-// misuseAudits decides, per certificate and node, which refusals are audited.
+// misuseAudits decides, per certificate and node, which refusals are
+// audited; and per tenant, reason and enrolment, which refused SCEP
+// requests are (scepRefusalKey).
 type misuseAudits struct {
 	mu   sync.Mutex
 	seen map[string]*misuseSeen
@@ -36,8 +38,13 @@ type misuseSeen struct {
 	last       misuseRefusal // of the latest refusal counted, for the closing entry
 }
 
-// misuseRefusal is what an audit entry about a refused certificate names.
-type misuseRefusal struct{ tenantID, ip, why string }
+// misuseRefusal is what an audit entry about a refusal names: a device
+// certificate's misuse, or, with a scepCode, a refused SCEP request
+// (auditSCEPRefusal) for enrolmentID when it named one.
+type misuseRefusal struct {
+	tenantID, ip, why     string
+	scepCode, enrolmentID string
+}
 
 // misuseClosed is a certificate whose interval ended with count refusals
 // not audited.

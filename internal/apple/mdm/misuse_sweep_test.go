@@ -1,6 +1,7 @@
 package mdm_test
 
 import (
+	"crypto/sha256"
 	"encoding/json"
 	"net/http"
 	"testing"
@@ -44,5 +45,42 @@ func TestMisuseThatStopsIsStillCounted(t *testing.T) {
 	}
 	if err := json.Unmarshal(refused[1].Details, &details); err != nil || details.Since != 2 {
 		t.Errorf("the closing entry counts %s, want 2", refused[1].Details)
+	}
+}
+
+// TestMisuseClosedAfterRenewalNamesTheDevice: the device renews its
+// identity while a copy of its old certificate is being refused; the entry
+// closing the interval still names the device, through the enrolment the
+// copied certificate names, and the sweep does not retry it every tick.
+func TestMisuseClosedAfterRenewalNamesTheDevice(t *testing.T) {
+	st := storetest.OpenSQLite(t)
+	f := newFixture(t, st)
+	f.publish(privacy.Corporate)
+	ts := f.serve()
+	victim, dev := f.enrolled(ts, privacy.Corporate, "")
+	head := auditSeq(t, st, f.tenant)
+	thief, _ := sim.New(ts.Client(), false)
+	thief.Forge(victim)
+	for range 3 {
+		if _, err := thief.Send(f.ctx, map[string]any{"Status": "Idle"}); status(t, err) != http.StatusForbidden {
+			t.Fatalf("a connect with another device's certificate: %v, want 403", err)
+		}
+	}
+	// The channel moves on to a new certificate (as a renewal does).
+	old := victim.Certificate()
+	sum := sha256.Sum256(old.Raw)
+	if err := st.Tx(f.ctx, func(q store.Queries) error {
+		return q.AppleChannels().MoveCertificate(f.ctx, f.tenant, dev.ID, sum[:], store.ChannelCertificate{
+			Fingerprint: []byte("renewed-certificate-fingerprint-0"), Serial: "4711", NotAfter: time.Now().Add(90 * 24 * time.Hour)}, time.Now())
+	}); err != nil {
+		t.Fatal(err)
+	}
+	for minutes := 6; minutes <= 8; minutes++ {
+		f.svc.SetClock(func() time.Time { return time.Now().Add(time.Duration(minutes) * time.Minute) })
+		f.svc.AuditClosedMisuse(f.ctx)
+	}
+	refused, err := st.Read().Audit().List(f.ctx, f.tenant, store.AuditFilter{Action: "mdm.identity_mismatch", AfterSeq: head})
+	if err != nil || len(refused) != 2 || refused[1].TargetID != dev.ID {
+		t.Fatalf("refusals audited: %+v (%v), want two against %s", refused, err, dev.ID)
 	}
 }

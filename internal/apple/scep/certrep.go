@@ -34,14 +34,14 @@ var (
 func replyRecipient(msg *scep.PKIMessage) (*x509.Certificate, error) {
 	p7, err := pkcs7.Parse(msg.Raw)
 	if err != nil {
-		return nil, refusal(failBadMessageCheck, "request signature cannot be parsed")
+		return nil, refusal(failBadMessageCheck, "signature_unreadable", "request signature cannot be parsed")
 	}
 	signer := p7.GetOnlySigner()
 	if signer == nil {
-		return nil, refusal(failBadMessageCheck, "request must have exactly one signer")
+		return nil, refusal(failBadMessageCheck, "signature_unreadable", "request must have exactly one signer")
 	}
 	if _, ok := signer.PublicKey.(*rsa.PublicKey); !ok {
-		return nil, refusal(failBadAlg, "the reply is encrypted to the certificate that signs the request, which must hold an RSA key")
+		return nil, refusal(failBadAlg, "signer_not_rsa", "the reply is encrypted to the certificate that signs the request, which must hold an RSA key")
 	}
 	return signer, nil
 }

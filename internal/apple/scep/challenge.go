@@ -79,7 +79,7 @@ func issueChallenge(ctx context.Context, settings store.SettingStore, rec challe
 
 // errChallenge is the one answer for every unusable challenge, so a client
 // learns nothing about which challenges exist.
-var errChallenge = refusal(failBadRequest, "challenge password is missing, unknown, already used, expired or for another tenant")
+var errChallenge = refusal(failBadRequest, "challenge_unusable", "challenge password is missing, unknown, already used, expired or for another tenant")
 
 // readChallenge returns what a challenge grants tenantID, if it is one
 // of the tenant's and has not expired.

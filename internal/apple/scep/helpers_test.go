@@ -55,7 +55,7 @@ type testEnv struct {
 
 	mu       sync.Mutex
 	issued   []issuance
-	refusals []*RefusalError
+	refusals []Refused
 }
 
 func newTestEnv(t *testing.T) *testEnv {
@@ -98,10 +98,10 @@ func newTestEnvOn(t *testing.T, st store.Store) *testEnv {
 			e.issued = append(e.issued, issuance{iss.TenantID, iss.EnrolmentID, iss.Certificate, iss.Renewal, iss.Renews})
 			return nil
 		},
-		OnRefused: func(_ context.Context, _ string, reason *RefusalError) {
+		OnRefused: func(_ context.Context, refused Refused) {
 			e.mu.Lock()
 			defer e.mu.Unlock()
-			e.refusals = append(e.refusals, reason)
+			e.refusals = append(e.refusals, refused)
 		},
 		Now: e.now,
 	})

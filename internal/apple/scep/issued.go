@@ -54,7 +54,7 @@ func readIssued(value []byte) issuedRecord {
 	return rec
 }
 
-var errNotCurrent = refusal(failBadMessageCheck, "the signing certificate is not current: already renewed, released or never issued here")
+var errNotCurrent = refusal(failBadMessageCheck, "renewal_signer_not_current", "the signing certificate is not current: already renewed, released or never issued here")
 
 // claimRenewal takes the entry of the certificate being renewed; exactly one
 // of several racing renewals gets it.

@@ -36,9 +36,10 @@ func (s *Server) pkiOperation(ctx context.Context, ca *CA, der []byte) ([]byte, 
 	reply, ra, err := s.handleRequest(ctx, ca, current, msg)
 	var refused *RefusalError
 	if errors.As(err, &refused) {
-		s.cfg.Logger.InfoContext(ctx, "scep: request refused", "tenant", ca.tenantID, "reason", refused.Reason)
+		s.cfg.Logger.InfoContext(ctx, "scep: request refused", "tenant", ca.tenantID, "code", refused.Code, "reason", refused.Reason)
 		if s.cfg.OnRefused != nil {
-			s.cfg.OnRefused(ctx, ca.tenantID, refused)
+			s.cfg.OnRefused(ctx, Refused{TenantID: ca.tenantID, EnrolmentID: refused.enrolmentID, SourceIP: clientIP(ctx),
+				Code: refused.Code, Reason: refused.Reason})
 		}
 		return failureReply(msg, ra, refused.FailInfo)
 	}
@@ -51,7 +52,7 @@ func (s *Server) pkiOperation(ctx context.Context, ca *CA, der []byte) ([]byte, 
 // when the request is refused before it is decrypted.
 func (s *Server) handleRequest(ctx context.Context, ca *CA, current *raKeys, msg *scep.PKIMessage) ([]byte, *raKeys, error) {
 	if msg.MessageType != scep.PKCSReq && msg.MessageType != scep.RenewalReq {
-		return nil, current, refusal(failBadRequest, "only PKCSReq and RenewalReq are supported")
+		return nil, current, refusal(failBadRequest, "unsupported_message", "only PKCSReq and RenewalReq are supported")
 	}
 	signer, err := replyRecipient(msg)
 	if err != nil {
@@ -141,7 +142,7 @@ func (s *Server) decrypt(ctx context.Context, ca *CA, current *raKeys, msg *scep
 			return ra, nil
 		}
 	}
-	return nil, refusal(failBadMessageCheck, "request is not encrypted to this tenant's RA (the first certificate of GetCACert), or holds no valid CSR")
+	return nil, refusal(failBadMessageCheck, "not_encrypted_to_ra", "request is not encrypted to this tenant's RA (the first certificate of GetCACert), or holds no valid CSR")
 }
 
 // renew issues a new certificate for a device that signs its request, msg,
@@ -152,18 +153,18 @@ func (s *Server) renew(ctx context.Context, ca *CA, msg *scep.PKIMessage, old *x
 	success func(*x509.Certificate) ([]byte, error)) ([]byte, error) {
 	csr := msg.CSR
 	if !ca.IssuedByTenant(old) {
-		return nil, refusal(failBadMessageCheck, "renewal is not signed by a certificate this tenant's CA issued")
+		return nil, refusal(failBadMessageCheck, "renewal_signer_unknown", "renewal is not signed by a certificate this tenant's CA issued")
 	}
 	now := s.cfg.Now()
 	if now.Before(old.NotBefore) || now.After(old.NotAfter) {
-		return nil, refusal(failBadMessageCheck, "the certificate signing the renewal is not valid now")
+		return nil, refusal(failBadMessageCheck, "renewal_signer_expired", "the certificate signing the renewal is not valid now")
 	}
 	if !slices.Contains(old.ExtKeyUsage, x509.ExtKeyUsageClientAuth) {
-		return nil, refusal(failBadMessageCheck, "the certificate signing the renewal is not a device identity")
+		return nil, refusal(failBadMessageCheck, "renewal_signer_not_identity", "the certificate signing the renewal is not a device identity")
 	}
 	// The common name is all of a subject that is issued (issue.go).
 	if old.Subject.CommonName != csr.Subject.CommonName {
-		return nil, refusal(failBadRequest, "a renewal must keep the subject of the certificate it renews")
+		return nil, refusal(failBadRequest, "renewal_subject_changed", "a renewal must keep the subject of the certificate it renews")
 	}
 	read := s.cfg.Store.Read().Settings()
 	if _, err := read.Get(ctx, issuedSettingKey(ca.tenantID, old.SerialNumber)); errors.Is(err, store.ErrNotFound) {
@@ -223,7 +224,11 @@ func (s *Server) issue(ctx context.Context, ca *CA, csr *x509.CertificateRequest
 		if issued, err = grant(q, cert); err != nil {
 			return err
 		}
+		issued.SourceIP = clientIP(ctx)
 		if err := s.cfg.OnIssued(ctx, q, issued); err != nil {
+			if refused, ok := errors.AsType[*RefusalError](err); ok {
+				err = refused.forEnrolment(issued.EnrolmentID)
+			}
 			return fmt.Errorf("scep: binding certificate to enrolment %s: %w", issued.EnrolmentID, err)
 		}
 		return recordIssued(ctx, q.Settings(), ca.tenantID, cert, issued.EnrolmentID)

@@ -44,8 +44,12 @@ type Config struct {
 	// is sent; Steward binds it to the enrolment there. An error fails the
 	// issuance and undoes it.
 	OnIssued func(ctx context.Context, q store.Queries, issued Issuance) error
-	// OnRefused, when set, is told why a request got a CertRep FAILURE.
-	OnRefused func(ctx context.Context, tenantID string, reason *RefusalError)
+	// OnRefused, when set, is told why a request got a CertRep FAILURE,
+	// after everything the request did was undone.
+	OnRefused func(ctx context.Context, refused Refused)
+	// ClientIP, when set, returns a request's client address, for the
+	// Issuance and Refused it leads to (say, through trusted proxies).
+	ClientIP func(*http.Request) string
 	// Validity of device certificates; DefaultValidity when zero. Never
 	// beyond the CA's own expiry.
 	Validity time.Duration
@@ -72,6 +76,17 @@ type Issuance struct {
 	// Grant is what the profile whose challenge obtained the certificate
 	// granted (IssueChallenge); 0 for a RenewalReq.
 	Grant int
+	// SourceIP is the requesting client's address (Config.ClientIP), ""
+	// when unknown.
+	SourceIP string
+}
+
+// clientIPKey carries a PKIOperation's client address in its context.
+type clientIPKey struct{}
+
+func clientIP(ctx context.Context) string {
+	ip, _ := ctx.Value(clientIPKey{}).(string)
+	return ip
 }
 
 // Server answers SCEP requests for every tenant.
@@ -189,7 +204,11 @@ func (s *Server) servePKIOperation(w http.ResponseWriter, r *http.Request, tenan
 	if !ok {
 		return
 	}
-	reply, err := s.pkiOperation(r.Context(), ca, message)
+	ctx := r.Context()
+	if s.cfg.ClientIP != nil {
+		ctx = context.WithValue(ctx, clientIPKey{}, s.cfg.ClientIP(r))
+	}
+	reply, err := s.pkiOperation(ctx, ca, message)
 	var bad *badMessageError
 	switch {
 	case errors.As(err, &bad):
