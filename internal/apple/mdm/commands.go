@@ -450,6 +450,9 @@ func (s *Service) enqueue(ctx context.Context, tenantID string, target targets, 
 		e.Reason = reason
 		e.Details = map[string]any{"request_type": string(req.RequestType()), "devices": len(out), "skipped_full_queue": full,
 			"skipped_ineligible": refused}
+		if target := commandTarget(req); target != nil {
+			e.Details["target"] = target
+		}
 		return audit.Append(ctx, q, e)
 	})
 	return out, skipped, err
@@ -508,6 +511,7 @@ func (s *Service) enqueueIn(ctx context.Context, q store.Queries, d store.Device
 		}
 	}
 	cmds := make([]store.Command, 0, len(reqs))
+	var targets []map[string]any // what the queued commands act on, for the audit entry
 	var unsupported error
 	for _, req := range reqs {
 		if skipUnsupported && keepsNothingOf(req, policy, privacy.Ownership(d.Ownership)) {
@@ -525,6 +529,9 @@ func (s *Service) enqueueIn(ctx context.Context, q store.Queries, d store.Device
 			return nil, err
 		}
 		cmds = append(cmds, c)
+		if target := commandTarget(req); target != nil {
+			targets = append(targets, target)
+		}
 	}
 	if len(cmds) == 0 && unsupported != nil {
 		return nil, unsupported
@@ -534,7 +541,16 @@ func (s *Service) enqueueIn(ctx context.Context, q store.Queries, d store.Device
 	}
 	e := actor.Entry(d.TenantID, "mdm.command.enqueue", "device", d.ID, audit.OutcomeSuccess)
 	e.Reason = reason
-	e.Details = map[string]any{"commands": len(cmds), "request_type": cmds[0].RequestType}
+	var types []string
+	for _, c := range cmds {
+		if !slices.Contains(types, c.RequestType) {
+			types = append(types, c.RequestType)
+		}
+	}
+	e.Details = map[string]any{"commands": len(cmds), "request_type": cmds[0].RequestType, "request_types": types}
+	if len(targets) > 0 {
+		e.Details["targets"] = targets
+	}
 	return cmds, audit.Append(ctx, q, e)
 }
 

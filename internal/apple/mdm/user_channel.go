@@ -672,6 +672,9 @@ func (s *Service) EnqueueForUser(ctx context.Context, tenantID, deviceID, userCh
 		e := actor.Entry(tenantID, "mdm.command.enqueue", "device", deviceID, audit.OutcomeSuccess)
 		e.Reason = reason
 		e.Details = map[string]any{"request_type": cmd.RequestType, "devices": 1, "user_channel": uc.ID}
+		if target := commandTarget(req); target != nil {
+			e.Details["target"] = target
+		}
 		return audit.Append(ctx, q, e)
 	})
 	return cmd, err

@@ -1,0 +1,52 @@
+package mdm
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+
+	"github.com/steward-mdm/steward/internal/apple/mdmproto"
+	"github.com/steward-mdm/steward/internal/apple/payloads"
+)
+
+// commandTarget says what req acts on, for its audit entry: which profile,
+// app or OS version, so the audit log keeps what was installed or removed
+// after the command itself is purged (30 days after it finished). Never a
+// secret: a profile is named by its identifier and the SHA-256 of its
+// bytes (it may carry credentials), not its content; a PIN, message or
+// phone number is left out. nil for a request that targets nothing more
+// than the device.
+func commandTarget(req mdmproto.Request) map[string]any {
+	switch r := req.(type) {
+	case mdmproto.InstallProfile:
+		sum := sha256.Sum256(r.Payload)
+		out := map[string]any{"profile_sha256": hex.EncodeToString(sum[:])}
+		if id, err := payloads.ProfileIdentifier(r.Payload); err == nil {
+			out["profile"] = id
+		}
+		return out
+	case mdmproto.RemoveProfile:
+		return map[string]any{"profile": r.Identifier}
+	case mdmproto.InstallApplication:
+		out := map[string]any{}
+		if r.ITunesStoreID != 0 {
+			out["app_store_id"] = r.ITunesStoreID
+		}
+		if r.Identifier != "" {
+			out["app"] = r.Identifier
+		}
+		if r.ManifestURL != "" {
+			out["manifest_url"] = r.ManifestURL
+		}
+		return out
+	case mdmproto.RemoveApplication:
+		return map[string]any{"app": r.Identifier}
+	case mdmproto.ScheduleOSUpdate:
+		var updates []map[string]any
+		for _, u := range r.Updates {
+			updates = append(updates, map[string]any{"product_key": u.ProductKey, "product_version": u.ProductVersion,
+				"install_action": u.InstallAction})
+		}
+		return map[string]any{"os_updates": updates}
+	}
+	return nil
+}
