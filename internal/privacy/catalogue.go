@@ -240,6 +240,11 @@ var Catalogue = []Field{
 	{Key: "security.certificates", Name: "Installed certificates", Category: SecurityState, Personal: true,
 		Purpose: "Check the device holds the certificates work access needs, and see when they expire.", LegalBasis: BasisLegitimate,
 		Sources: []Source{apple("CertificateList", "CertificateList")}},
+	// Personal: a profile's name can be the employee's ("Erika's VPN"); on
+	// their own device only the organisation's profiles are kept.
+	{Key: "security.profiles", Name: "Installed configuration profiles", Category: SecurityState, Personal: true,
+		Purpose: "Check the profiles work access needs are installed, and that nothing else manages the device.", LegalBasis: BasisLegitimate,
+		Sources: []Source{apple("ProfileList", "ProfileList")}},
 }
 
 var fieldIndex = func() map[string]*Field {

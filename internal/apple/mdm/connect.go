@@ -375,7 +375,7 @@ func (s *Service) finished(ctx context.Context, q store.Queries, cmd store.Comma
 }
 
 // resultObservations decodes the results of cmd that Steward keeps; others
-// (profile lists, acknowledgements of actions) only finish their command.
+// (acknowledgements of actions) only finish their command.
 func (s *Service) resultObservations(ctx context.Context, q store.Queries, cmd store.Command, res mdmproto.Result) ([]privacy.Observation, error) {
 	tenantID, deviceID := cmd.TenantID, cmd.DeviceID
 	switch mdmproto.RequestType(cmd.RequestType) {
@@ -436,6 +436,16 @@ func (s *Service) resultObservations(ctx context.Context, q store.Queries, cmd s
 	case mdmproto.RequestManagedApplicationList:
 		list, err := mdmproto.DecodeManagedApplicationList(res)
 		return managedAppObservations(list), err
+	case mdmproto.RequestProfileList:
+		list, err := mdmproto.DecodeProfileList(res)
+		if err != nil {
+			return nil, err
+		}
+		d, err := q.Devices().Get(ctx, tenantID, deviceID)
+		if err != nil {
+			return nil, err
+		}
+		return profileObservations(list, privacy.Ownership(d.Ownership).PersonallyOwned()), nil
 	}
 	return nil, nil
 }

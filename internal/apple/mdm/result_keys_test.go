@@ -60,6 +60,10 @@ func TestListWithoutItsKeyKeepsTheInventory(t *testing.T) {
 		"CertificateList": []any{map[string]any{"CommonName": "Example Wi-Fi", "IsIdentity": true}}}) != store.CommandAcknowledged {
 		t.Fatal("the certificate list was not taken")
 	}
+	if f.answer(t, d, dev.ID, mdmproto.ProfileList{}, map[string]any{
+		"ProfileList": []any{map[string]any{"PayloadIdentifier": "com.example.wifi", "PayloadDisplayName": "Example Wi-Fi", "IsManaged": true}}}) != store.CommandAcknowledged {
+		t.Fatal("the profile list was not taken")
+	}
 	for _, c := range []struct {
 		req   mdmproto.Request
 		field string
@@ -68,6 +72,7 @@ func TestListWithoutItsKeyKeepsTheInventory(t *testing.T) {
 		{mdmproto.InstalledApplicationList{}, "apps.installed", []any{}},
 		{mdmproto.ManagedApplicationList{}, "apps.managed", map[string]any{}},
 		{mdmproto.CertificateList{}, "security.certificates", []any{}},
+		{mdmproto.ProfileList{}, "security.profiles", []any{}},
 	} {
 		before := string(f.fields(dev.ID)[c.field].Value)
 		if len(before) < 10 {
