@@ -748,19 +748,32 @@ func (s *Service) fullWipeConsented(ctx context.Context, q store.Queries, d stor
 // privacy.CommandResultRetention), so callers ask only when they need it.
 func (s *Service) RecentCommands(ctx context.Context, q store.Queries, d store.Device, since time.Time) ([]store.Command, error) {
 	var out []store.Command
+	err := eachCommand(ctx, q, d.TenantID, d.ID, func(c store.Command) error {
+		if c.UserChannel == "" && (store.CommandOpen(c.State) || c.CompletedAt.After(since) || since.IsZero()) {
+			out = append(out, c)
+		}
+		return nil
+	})
+	return out, err
+}
+
+// eachCommand calls fn with every command of device deviceID still held
+// (until retention purges it), on any of its channels, oldest first, a
+// page at a time.
+func eachCommand(ctx context.Context, q store.Queries, tenantID, deviceID string, fn func(store.Command) error) error {
 	page := store.Page{Limit: 500}
 	for {
-		cmds, err := q.Commands().List(ctx, d.TenantID, d.ID, page)
+		cmds, err := q.Commands().List(ctx, tenantID, deviceID, page)
 		if err != nil {
-			return nil, err
+			return err
 		}
 		for _, c := range cmds {
-			if c.UserChannel == "" && (store.CommandOpen(c.State) || c.CompletedAt.After(since) || since.IsZero()) {
-				out = append(out, c)
+			if err := fn(c); err != nil {
+				return err
 			}
 		}
 		if len(cmds) < page.Limit {
-			return out, nil
+			return nil
 		}
 		page.After = cmds[len(cmds)-1].ID
 	}

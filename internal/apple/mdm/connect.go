@@ -475,36 +475,26 @@ func (s *Service) askedQueries(cmd store.Command) []string {
 // what is on it, and are stored in clear, so they go; Apple's domain and
 // code stay. Steward's own descriptions go with them.
 func (s *Service) forgetErrorText(ctx context.Context, q store.Queries, d store.Device, rows map[string]int) error {
-	page := store.Page{Limit: 500}
-	for {
-		cmds, err := q.Commands().List(ctx, d.TenantID, d.ID, page)
+	return eachCommand(ctx, q, d.TenantID, d.ID, func(c store.Command) error {
+		var chain []mdmproto.ErrorChainItem
+		if c.State != store.CommandError || json.Unmarshal([]byte(c.ErrorChain), &chain) != nil || !slices.ContainsFunc(chain, hasDescription) {
+			return nil
+		}
+		// Descriptions go; each entry's domain stays as stored, which
+		// tells a device's from Steward's own.
+		for i := range chain {
+			chain[i].LocalizedDescription, chain[i].USEnglishDescription = "", ""
+		}
+		bare, err := json.Marshal(chain)
 		if err != nil {
 			return err
 		}
-		for _, c := range cmds {
-			var chain []mdmproto.ErrorChainItem
-			if c.State != store.CommandError || json.Unmarshal([]byte(c.ErrorChain), &chain) != nil || !slices.ContainsFunc(chain, hasDescription) {
-				continue
-			}
-			// Descriptions go; each entry's domain stays as stored, which
-			// tells a device's from Steward's own.
-			for i := range chain {
-				chain[i].LocalizedDescription, chain[i].USEnglishDescription = "", ""
-			}
-			bare, err := json.Marshal(chain)
-			if err != nil {
-				return err
-			}
-			if err := q.Commands().SetErrorChain(ctx, d.TenantID, c.ID, string(bare)); err != nil {
-				return err
-			}
-			rows["command_error_texts"]++
+		if err := q.Commands().SetErrorChain(ctx, d.TenantID, c.ID, string(bare)); err != nil {
+			return err
 		}
-		if len(cmds) < page.Limit {
-			return nil
-		}
-		page.After = cmds[len(cmds)-1].ID
-	}
+		rows["command_error_texts"]++
+		return nil
+	})
 }
 
 // forgetUserChannelErrorText strips the descriptions a device wrote into
@@ -513,33 +503,20 @@ func (s *Service) forgetErrorText(ctx context.Context, q store.Queries, d store.
 // goes, Steward's own words stay. rows counts the commands, with those of
 // erased devices.
 func forgetUserChannelErrorText(ctx context.Context, q store.Queries, uc store.AppleUserChannel, rows map[string]int) error {
-	page := store.Page{Limit: 500}
-	for {
-		cmds, err := q.Commands().List(ctx, uc.TenantID, uc.DeviceID, page)
-		if err != nil {
-			return err
-		}
-		for _, c := range cmds {
-			if c.UserChannel != uc.ID || c.State != store.CommandError {
-				continue
-			}
-			bare, changed, err := stripDeviceText(c.ErrorChain)
-			if err != nil {
-				return err
-			}
-			if !changed {
-				continue
-			}
-			if err := q.Commands().SetErrorChain(ctx, uc.TenantID, c.ID, bare); err != nil {
-				return err
-			}
-			rows["command_error_texts"]++
-		}
-		if len(cmds) < page.Limit {
+	return eachCommand(ctx, q, uc.TenantID, uc.DeviceID, func(c store.Command) error {
+		if c.UserChannel != uc.ID || c.State != store.CommandError {
 			return nil
 		}
-		page.After = cmds[len(cmds)-1].ID
-	}
+		bare, changed, err := stripDeviceText(c.ErrorChain)
+		if err != nil || !changed {
+			return err
+		}
+		if err := q.Commands().SetErrorChain(ctx, uc.TenantID, c.ID, bare); err != nil {
+			return err
+		}
+		rows["command_error_texts"]++
+		return nil
+	})
 }
 
 // hasDescription says whether an error chain entry carries text.

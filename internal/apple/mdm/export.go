@@ -179,31 +179,22 @@ func auditedChannel(e store.AuditEntry) string {
 // state and times, who asked and why, and the device's error chain if it
 // failed; never its payload, which may hold a secret and is gone once it finished.
 func appendCommands(ctx context.Context, q store.Queries, d store.Device, on commandsOn, recs []privacy.ExportRecord) ([]privacy.ExportRecord, error) {
-	page := store.Page{Limit: 500}
-	for {
-		cmds, err := q.Commands().List(ctx, d.TenantID, d.ID, page)
-		if err != nil {
-			return nil, err
+	err := eachCommand(ctx, q, d.TenantID, d.ID, func(c store.Command) error {
+		if !on.selects(c.UserChannel) {
+			return nil
 		}
-		for _, c := range cmds {
-			if !on.selects(c.UserChannel) {
-				continue
-			}
-			v := fmt.Sprintf("%s; queued %s by %s, sent %s, finished %s", c.State, privacy.ExportTime(c.CreatedAt), c.RequestedBy,
-				privacy.ExportTime(c.SentAt), privacy.ExportTime(c.CompletedAt))
-			if c.Reason != "" {
-				v += "; reason given: " + c.Reason
-			}
-			if c.ErrorChain != "" {
-				v += "; " + errorChainText(c.ErrorChain)
-			}
-			recs = append(recs, privacy.ExportRecord{Name: "Command " + c.RequestType + " (" + c.ID + ")", Value: v})
+		v := fmt.Sprintf("%s; queued %s by %s, sent %s, finished %s", c.State, privacy.ExportTime(c.CreatedAt), c.RequestedBy,
+			privacy.ExportTime(c.SentAt), privacy.ExportTime(c.CompletedAt))
+		if c.Reason != "" {
+			v += "; reason given: " + c.Reason
 		}
-		if len(cmds) < page.Limit {
-			return recs, nil
+		if c.ErrorChain != "" {
+			v += "; " + errorChainText(c.ErrorChain)
 		}
-		page.After = cmds[len(cmds)-1].ID
-	}
+		recs = append(recs, privacy.ExportRecord{Name: "Command " + c.RequestType + " (" + c.ID + ")", Value: v})
+		return nil
+	})
+	return recs, err
 }
 
 // commandsOn selects the commands of a device an export lists by channel.

@@ -13,10 +13,12 @@ import (
 	"github.com/steward-mdm/steward/internal/store/storetest"
 )
 
-// TestMisuseThatStopsIsStillCounted: refusals of a copied certificate
-// counted within an interval reach the audit log when the interval ends,
-// though none follows: the sweep writes the entry counting them.
-func TestMisuseThatStopsIsStillCounted(t *testing.T) {
+// refusedCopiedCertificate has a thief present a copy of an enrolled
+// device's certificate three times, refused each time; it returns the
+// store, the fixture, the device, its record and the audit sequence
+// before the refusals.
+func refusedCopiedCertificate(t *testing.T) (store.Store, *fixture, *sim.Device, store.Device, int64) {
+	t.Helper()
 	st := storetest.OpenSQLite(t)
 	f := newFixture(t, st)
 	f.publish(privacy.Corporate)
@@ -30,6 +32,14 @@ func TestMisuseThatStopsIsStillCounted(t *testing.T) {
 			t.Fatalf("a connect with another device's certificate: %v, want 403", err)
 		}
 	}
+	return st, f, victim, dev, head
+}
+
+// TestMisuseThatStopsIsStillCounted: refusals of a copied certificate
+// counted within an interval reach the audit log when the interval ends,
+// though none follows: the sweep writes the entry counting them.
+func TestMisuseThatStopsIsStillCounted(t *testing.T) {
+	st, f, _, dev, head := refusedCopiedCertificate(t)
 	f.svc.AuditClosedMisuse(f.ctx)
 	if got := auditSeq(t, st, f.tenant); got != head+1 {
 		t.Fatalf("%d entries within the interval, want 1", got-head)
@@ -53,19 +63,7 @@ func TestMisuseThatStopsIsStillCounted(t *testing.T) {
 // closing the interval still names the device, through the enrolment the
 // copied certificate names, and the sweep does not retry it every tick.
 func TestMisuseClosedAfterRenewalNamesTheDevice(t *testing.T) {
-	st := storetest.OpenSQLite(t)
-	f := newFixture(t, st)
-	f.publish(privacy.Corporate)
-	ts := f.serve()
-	victim, dev := f.enrolled(ts, privacy.Corporate, "")
-	head := auditSeq(t, st, f.tenant)
-	thief, _ := sim.New(ts.Client(), false)
-	thief.Forge(victim)
-	for range 3 {
-		if _, err := thief.Send(f.ctx, map[string]any{"Status": "Idle"}); status(t, err) != http.StatusForbidden {
-			t.Fatalf("a connect with another device's certificate: %v, want 403", err)
-		}
-	}
+	st, f, victim, dev, head := refusedCopiedCertificate(t)
 	// The channel moves on to a new certificate (as a renewal does).
 	old := victim.Certificate()
 	sum := sha256.Sum256(old.Raw)
