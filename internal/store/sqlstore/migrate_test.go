@@ -241,3 +241,65 @@ func TestAccountIndexesLeavePersonalDevices(t *testing.T) {
 		})
 	}
 }
+
+// TestUnmanagedPeopleMigrationCountsFromTheLastDeparture: a person whose
+// devices on record have all left counts as unmanaged from the last of
+// their departures; one with a device still managed, or none on record,
+// is not marked.
+func TestUnmanagedPeopleMigrationCountsFromTheLastDeparture(t *testing.T) {
+	for _, engine := range []string{"sqlite", "postgres"} {
+		t.Run(engine, func(t *testing.T) {
+			ctx := context.Background()
+			db := openUnmigrated(t, engine)
+			if err := sqlstore.MigrateTo(ctx, db, 30); err != nil {
+				t.Fatal(err)
+			}
+			const tenant = "tenant-1"
+			at := time.Date(2026, 11, 2, 9, 0, 0, 0, time.UTC)
+			left, lastLeft := at.Add(24*time.Hour), at.Add(72*time.Hour)
+			if err := db.Tx(ctx, func(q store.Queries) error {
+				if err := q.Tenants().Create(ctx, store.Tenant{ID: tenant, Kind: store.TenantProvider, Name: "Tenant", Slug: "tenant-1",
+					CreatedAt: at, UpdatedAt: at}); err != nil {
+					return err
+				}
+				for _, person := range []string{"gone", "managed", "never"} {
+					if err := q.Subjects().Create(ctx, store.Subject{ID: person, TenantID: tenant, Pseudonym: person, Locale: "en",
+						State: store.SubjectActive, CreatedAt: at, UpdatedAt: at}); err != nil {
+						return err
+					}
+				}
+				for id, d := range map[string]struct {
+					person  string
+					leftAt  time.Time
+					retired bool
+				}{"a": {"gone", left, true}, "b": {"gone", lastLeft, true}, "c": {"managed", left, true}, "d": {"managed", time.Time{}, false}} {
+					dev := store.Device{ID: id, TenantID: tenant, SubjectID: d.person, Ownership: "personal", Platform: "ios",
+						State: store.DeviceEnrolled, EnrolledAt: at, CreatedAt: at, UpdatedAt: at}
+					if d.retired {
+						dev.State, dev.DeprovisionedAt = store.DeviceRetired, d.leftAt
+					}
+					if err := q.Devices().Create(ctx, dev); err != nil {
+						return err
+					}
+				}
+				return nil
+			}); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := db.Migrate(ctx); err != nil {
+				t.Fatal(err)
+			}
+			for person, want := range map[string]bool{"gone": true, "managed": false, "never": false} {
+				// Unmanaged just after the last departure, not just before it.
+				after, err := db.Read().Subjects().IsUnmanaged(ctx, tenant, person, lastLeft.Add(time.Microsecond), lastLeft)
+				if err != nil {
+					t.Fatal(err)
+				}
+				before, err := db.Read().Subjects().IsUnmanaged(ctx, tenant, person, lastLeft, lastLeft)
+				if err != nil || after != want || before {
+					t.Errorf("%s: unmanaged after its last departure %v, before %v (%v); want %v, false", person, after, before, err, want)
+				}
+			}
+		})
+	}
+}
