@@ -199,13 +199,8 @@ func TestSharedIPadAppsAsAssignments(t *testing.T) {
 	f := newFixture(t, storetest.OpenSQLite(t))
 	f.publish(privacy.Corporate)
 	ts := f.serve()
-	ipad := func(shared bool) func(*sim.Device) {
-		return func(d *sim.Device) {
-			d.Model, d.ProductName, d.Supervised, d.SharedIPad = "iPad13,18", "iPad13,18", true, shared
-		}
-	}
-	_, shared := f.polled(ts, privacy.Corporate, "", ipad(true))
-	_, single := f.polled(ts, privacy.Corporate, "", ipad(false))
+	_, shared := f.polled(ts, privacy.Corporate, "", supervisedIPad(true))
+	_, single := f.polled(ts, privacy.Corporate, "", supervisedIPad(false))
 	for _, dev := range []string{shared.ID, single.ID} {
 		// The version on the row, as device management keeps it: the
 		// Shared iPad mode is read only for the commands that depend on it.

@@ -21,13 +21,8 @@ func TestSharedIPadRules(t *testing.T) {
 	f := newFixture(t, storetest.OpenSQLite(t))
 	f.publish(privacy.Corporate)
 	ts := f.serve()
-	ipad := func(shared bool) func(*sim.Device) {
-		return func(d *sim.Device) {
-			d.Model, d.ProductName, d.Supervised, d.SharedIPad = "iPad13,18", "iPad13,18", true, shared
-		}
-	}
-	sharedSim, shared := f.polled(ts, privacy.Corporate, "", ipad(true))
-	singleSim, single := f.polled(ts, privacy.Corporate, "", ipad(false))
+	sharedSim, shared := f.polled(ts, privacy.Corporate, "", supervisedIPad(true))
+	singleSim, single := f.polled(ts, privacy.Corporate, "", supervisedIPad(false))
 	for dev, want := range map[string]string{shared.ID: "true", single.ID: "false"} {
 		if got := string(f.fields(dev)["os.shared_ipad"].Value); got != want {
 			t.Errorf("device %s stored os.shared_ipad %q, want %q", dev, got, want)
@@ -92,5 +87,13 @@ func TestProximitySetupAloneBeforeIOS14(t *testing.T) {
 		if err != nil || got != c.want {
 			t.Errorf("erase %+v on iOS %s: %+v, %v; want %+v", c.req, c.version, got, err, c.want)
 		}
+	}
+}
+
+// supervisedIPad makes a simulated device a supervised iPad, a Shared iPad
+// when shared.
+func supervisedIPad(shared bool) func(*sim.Device) {
+	return func(d *sim.Device) {
+		d.Model, d.ProductName, d.Supervised, d.SharedIPad = "iPad13,18", "iPad13,18", true, shared
 	}
 }
