@@ -306,7 +306,7 @@ func (s *Service) recordResult(ctx context.Context, q store.Queries, d store.Dev
 			// The server's own failure (a read, a key not loaded yet): the
 			// device gets a 5xx and sends its answer again.
 			return err
-		} else if note, err := s.locationNote(ctx, q, d, cmd, res, now); err != nil {
+		} else if note, err := s.acknowledgedNote(ctx, q, d, cmd, res, now); err != nil {
 			return err
 		} else if note != "" {
 			cmd.ErrorChain = note // for its action: AnsweredWithoutFix

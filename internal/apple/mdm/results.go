@@ -290,12 +290,12 @@ const (
 	reasonDropped  = "the policy stopped keeping locations before the device answered"
 )
 
-// locationNote returns the chain to keep on cmd, acknowledged by res at
+// acknowledgedNote returns the chain to keep on cmd, acknowledged by res at
 // now: for a DeviceLocation that will store no location (as the gate
 // judges it), why; for an InstallApplication, Apple's rejection reason if
 // it gives one (rejectionChain); "" for any other command or answer. One
 // that does not decode fails as bad input instead.
-func (s *Service) locationNote(ctx context.Context, q store.Queries, d store.Device, cmd store.Command, res mdmproto.Result,
+func (s *Service) acknowledgedNote(ctx context.Context, q store.Queries, d store.Device, cmd store.Command, res mdmproto.Result,
 	now time.Time) (string, error) {
 	if cmd.RequestType == string(mdmproto.RequestInstallApplication) {
 		return string(rejectionChain(cmd, res, nil)), nil

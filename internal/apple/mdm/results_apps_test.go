@@ -64,7 +64,7 @@ func TestInstallRejectionReasonKept(t *testing.T) {
 		{"not a string", `<key>RejectionReason</key><integer>7</integer>`, RejectionPrefix + "Other"},
 		{"none", `<key>State</key><string>Installing</string>`, ""},
 	} {
-		note, err := s.locationNote(context.Background(), nil, store.Device{}, install, installAnswer(t, "Acknowledged", c.extra), time.Now())
+		note, err := s.acknowledgedNote(context.Background(), nil, store.Device{}, install, installAnswer(t, "Acknowledged", c.extra), time.Now())
 		if err != nil {
 			t.Fatal(err)
 		}
