@@ -366,6 +366,7 @@ func CommandOpen(state string) bool {
 // with the ownership class of its device (empty when the device is gone).
 type DescribedError struct {
 	ID, TenantID, Ownership, ErrorChain string
+	CompletedAt                         time.Time
 }
 
 // Command is one queued MDM command. Payload is the command plist sealed

@@ -53,6 +53,9 @@ func (s *Service) StripHiddenErrorText(ctx context.Context, batch, maxSteps int)
 	if err := s.queueUpgradePass(ctx); err != nil {
 		return 0, err
 	}
+	if err := s.queueExpiryPass(ctx); err != nil {
+		return 0, err
+	}
 	stripped := 0
 	for steps := 0; steps < maxSteps; {
 		passes, err := s.st.Read().Settings().ListPrefix(ctx, errorTextPassPrefix, "", 1)
@@ -109,7 +112,7 @@ func (s *Service) stripErrorTextStep(ctx context.Context, pass, after string, ba
 			return err
 		}
 		for _, c := range described {
-			keep, err := keepsClassErrorText(ctx, q, c.TenantID, privacy.Ownership(c.Ownership))
+			keep, err := keepsClassErrorText(ctx, q, c.TenantID, privacy.Ownership(c.Ownership), c.CompletedAt, s.clock())
 			if err != nil {
 				return err
 			}
@@ -138,8 +141,10 @@ func (s *Service) stripErrorTextStep(ctx context.Context, pass, after string, ba
 }
 
 // keepsClassErrorText is keepsErrorText for a class (empty: the device is
-// gone, and nothing of it is kept).
-func keepsClassErrorText(ctx context.Context, q store.Queries, tenantID string, o privacy.Ownership) (bool, error) {
+// gone, and nothing of it is kept), for a command that finished at
+// completed: the descriptions are usage logs, kept no longer than the
+// tenant keeps those, though the command itself stays its 30 days.
+func keepsClassErrorText(ctx context.Context, q store.Queries, tenantID string, o privacy.Ownership, completed, now time.Time) (bool, error) {
 	if !o.Valid() || o.PersonallyOwned() {
 		return false, nil
 	}
@@ -147,7 +152,65 @@ func keepsClassErrorText(ctx context.Context, q store.Queries, tenantID string, 
 	if err != nil {
 		return false, err
 	}
+	if r := settings.Retention(privacy.UsageLogs); r > 0 && completed.Before(now.Add(-r)) {
+		return false, nil
+	}
 	return settings.Policy.Mode(o, privacy.UsageLogs) == privacy.Show, nil
+}
+
+// errorTextExpiryKey holds when the last pass for descriptions past their
+// usage-logs retention was queued.
+const errorTextExpiryKey = "mdm.error-text-expiry-queued"
+
+// queueExpiryPass queues, once a day, a pass that strips the descriptions
+// that have outlived their tenant's usage-logs retention, when a tenant
+// keeps usage logs for less than a command's 30 days: the commands'
+// purge would otherwise keep them that long.
+func (s *Service) queueExpiryPass(ctx context.Context) error {
+	now := s.clock()
+	last, err := s.st.Read().Settings().Get(ctx, errorTextExpiryKey)
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
+		return err
+	}
+	if at, perr := time.Parse(time.RFC3339, string(last)); err == nil && perr == nil && now.Sub(at) < 24*time.Hour {
+		return nil
+	}
+	short, err := s.anyShortUsageLogs(ctx)
+	if err != nil {
+		return err
+	}
+	return s.st.Tx(ctx, func(q store.Queries) error {
+		again, err := q.Settings().Get(ctx, errorTextExpiryKey)
+		if err == nil && string(again) != string(last) {
+			return nil // another node queued it meanwhile
+		}
+		if err != nil && !errors.Is(err, store.ErrNotFound) {
+			return err
+		}
+		if err := q.Settings().Put(ctx, errorTextExpiryKey, []byte(now.Format(time.RFC3339))); err != nil || !short {
+			return err
+		}
+		return q.Settings().Put(ctx, errorTextPassPrefix+"expiry-"+store.NewID(), []byte{})
+	})
+}
+
+// anyShortUsageLogs reports whether a tenant keeps usage logs for less
+// than a command is kept.
+func (s *Service) anyShortUsageLogs(ctx context.Context) (bool, error) {
+	tenants, err := privacy.TenantIDs(ctx, s.st.Read())
+	if err != nil {
+		return false, err
+	}
+	for _, t := range tenants {
+		settings, err := privacy.ViewSettings(ctx, s.st.Read(), t)
+		if err != nil {
+			return false, err
+		}
+		if r := settings.Retention(privacy.UsageLogs); r > 0 && r < privacy.CommandResultRetention {
+			return true, nil
+		}
+	}
+	return false, nil
 }
 
 // stripDeviceText returns chain without the descriptions a device wrote,

@@ -5,6 +5,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/steward-mdm/steward/internal/apple/mdmproto"
 	"github.com/steward-mdm/steward/internal/privacy"
@@ -131,4 +132,38 @@ func TestUpgradeStripsErrorText(t *testing.T) {
 			t.Errorf("the upgrade's pass was not recorded: %v", err)
 		}
 	})
+}
+
+// TestErrorTextFollowsUsageLogsRetention: a tenant that keeps usage logs a
+// week has the devices' descriptions stripped from failed commands once
+// they are a week old, though the commands stay their 30 days; younger
+// ones keep their text.
+func TestErrorTextFollowsUsageLogsRetention(t *testing.T) {
+	f := newFixture(t, storetest.OpenSQLite(t))
+	f.publish(privacy.Corporate)
+	setDiagnostics(t, f, privacy.Corporate, privacy.Show)
+	ts := f.serve()
+	old := describedFailure(t, f, ts, privacy.Corporate, "")
+	if strip(t, f); !strings.Contains(chainOf(t, f, old), "family VPN") {
+		t.Fatal("a description the policy shows was stripped")
+	}
+	if _, err := f.priv.SetRetention(f.ctx, f.tenant, map[privacy.Category]int{privacy.UsageLogs: 7}, "diagnostics are kept a week",
+		"admin-1", admin); err != nil {
+		t.Fatal(err)
+	}
+	d, dev := f.enrolled(ts, privacy.Corporate, "")
+	later := time.Now().Add(8 * 24 * time.Hour)
+	f.svc.SetClock(func() time.Time { return later })
+	recent := failProfileList(t, f, d, dev, []map[string]any{
+		{"ErrorCode": 4001, "ErrorDomain": "MCProfileErrorDomain", "LocalizedDescription": familyVPN, "USEnglishDescription": familyVPN}})
+	if n := strip(t, f); n != 1 {
+		t.Errorf("stripped %d commands, want the week-old one", n)
+	}
+	checkStripped(t, f, "a description past the usage-logs retention", old)
+	if !strings.Contains(chainOf(t, f, recent), "family VPN") {
+		t.Error("a description within the usage-logs retention was stripped")
+	}
+	if _, err := f.st.Read().Commands().Get(f.ctx, f.tenant, old); err != nil {
+		t.Errorf("the command itself went: %v", err)
+	}
 }

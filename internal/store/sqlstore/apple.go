@@ -695,12 +695,14 @@ func (s commandStore) DescribedErrors(ctx context.Context, after string, limit i
 	// bounded step however few of them carry a description; only those
 	// carry their chain.
 	rows, err := s.q.x.QueryContext(ctx, `SELECT c.id, c.tenant_id, COALESCE(d.ownership, ''),
-			CASE WHEN c.state = 'error' AND c.error_chain LIKE '%Description"%' THEN c.error_chain ELSE '' END
+			CASE WHEN c.state = 'error' AND c.error_chain LIKE '%Description"%' THEN c.error_chain ELSE '' END, c.completed_at
 		FROM commands c LEFT JOIN devices d ON d.tenant_id = c.tenant_id AND d.id = c.device_id
 		WHERE c.id > $1 ORDER BY c.id LIMIT $2`, after, limit)
 	read, err := collect(rows, err, "reading failed commands", func(r scanner) (store.DescribedError, error) {
 		var e store.DescribedError
-		err := r.Scan(&e.ID, &e.TenantID, &e.Ownership, &e.ErrorChain)
+		var completed int64
+		err := r.Scan(&e.ID, &e.TenantID, &e.Ownership, &e.ErrorChain, &completed)
+		e.CompletedAt = fromMicros(completed)
 		return e, err
 	})
 	if err != nil || len(read) == 0 {
