@@ -77,15 +77,21 @@ func PanicType(v any) string {
 	}
 }
 
+// TransportHeaders sets what every response of the server carries, the
+// device and enrolment paths' too: HSTS over TLS, and no content sniffing.
+func TransportHeaders(h http.Header, r *http.Request) {
+	if r.TLS != nil {
+		h.Set("Strict-Transport-Security", "max-age=63072000; includeSubDomains")
+	}
+	h.Set("X-Content-Type-Options", "nosniff")
+}
+
 // securityHeaders apply to every response: the API serves JSON only, so the
 // content security policy forbids everything.
 func securityHeaders(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		h := w.Header()
-		if r.TLS != nil {
-			h.Set("Strict-Transport-Security", "max-age=63072000; includeSubDomains")
-		}
-		h.Set("X-Content-Type-Options", "nosniff")
+		TransportHeaders(h, r)
 		h.Set("X-Frame-Options", "DENY")
 		h.Set("Referrer-Policy", "no-referrer")
 		h.Set("Content-Security-Policy", "default-src 'none'; frame-ancestors 'none'")

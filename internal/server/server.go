@@ -399,20 +399,16 @@ func (a *App) mailConfig() mail.Config {
 
 // routeDevices sends the device- and employee-facing paths (enrolment, SCEP,
 // MDM check-in and commands) to the MDM handler and the rest to the API.
-func routeDevices(devices, api http.Handler) http.Handler {
+func routeDevices(devices, rest http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		p := r.URL.Path
 		if strings.HasPrefix(p, "/enrol/") || strings.HasPrefix(p, "/scep/") || strings.HasPrefix(p, "/mdm/") ||
 			p == "/.well-known/com.apple.remotemanagement" {
-			// The pages set their own framing, caching and content policies;
-			// these two hold for every response, as on the API.
-			if r.TLS != nil {
-				w.Header().Set("Strict-Transport-Security", "max-age=63072000; includeSubDomains")
-			}
-			w.Header().Set("X-Content-Type-Options", "nosniff")
+			// The pages set their own framing, caching and content policies.
+			api.TransportHeaders(w.Header(), r)
 			devices.ServeHTTP(w, r)
 			return
 		}
-		api.ServeHTTP(w, r)
+		rest.ServeHTTP(w, r)
 	})
 }

@@ -10,9 +10,12 @@ import (
 
 // Enrolment states.
 const (
-	EnrolmentOpen    = "open"
-	EnrolmentUsed    = "used"
-	EnrolmentRevoked = "revoked"
+	EnrolmentOpen = "open"
+	// EnrolmentAccepted: the employee accepted the notice; the profile may
+	// be downloaded and the device may enrol once.
+	EnrolmentAccepted = "accepted"
+	EnrolmentUsed     = "used"
+	EnrolmentRevoked  = "revoked"
 )
 
 // Enrolment is an invitation to enrol one device: an admin creates it, the

@@ -24,9 +24,9 @@ const (
 	MaxEnrolmentTTL     = 30 * 24 * time.Hour
 )
 
-// EnrolmentAccepted is the state after the employee accepted the notice:
-// the profile may be downloaded and the device may enrol once.
-const EnrolmentAccepted = "accepted"
+// EnrolmentAccepted is store.EnrolmentAccepted, the state after the
+// employee accepted the notice.
+const EnrolmentAccepted = store.EnrolmentAccepted
 
 // EnrolmentInput creates an enrolment.
 type EnrolmentInput struct {

@@ -15,10 +15,6 @@ const unmanagedSubject = `s.state = 'active' AND s.unmanaged_since > 0 AND s.unm
 	AND NOT EXISTS (SELECT 1 FROM enrolments e WHERE e.tenant_id = s.tenant_id AND e.subject_id = s.id
 		AND e.state IN ($3, $4) AND e.expires_at > $2)`
 
-// enrolmentAccepted is mdm.EnrolmentAccepted: the notice accepted, the
-// profile not yet installed.
-const enrolmentAccepted = "accepted"
-
 func (s subjectStore) MarkUnmanaged(ctx context.Context, tenantID, id string, since time.Time) error {
 	return s.q.execOne(ctx, "marking a person unmanaged", `UPDATE subjects SET unmanaged_since = $3
 		WHERE tenant_id = $1 AND id = $2`, tenantID, id, micros(since))
@@ -28,13 +24,13 @@ func (s subjectStore) Unmanaged(ctx context.Context, cutoff, now time.Time, afte
 	_, limit = pageArgs(store.Page{Limit: limit})
 	rows, err := s.q.x.QueryContext(ctx, `SELECT `+subjectColumns+` FROM subjects s
 		WHERE `+unmanagedSubject+` AND s.id > $5 ORDER BY s.id LIMIT $6`,
-		micros(cutoff), micros(now), store.EnrolmentOpen, enrolmentAccepted, afterID, limit)
+		micros(cutoff), micros(now), store.EnrolmentOpen, store.EnrolmentAccepted, afterID, limit)
 	return collect(rows, err, "listing unmanaged people", scanSubject)
 }
 
 func (s subjectStore) IsUnmanaged(ctx context.Context, tenantID, id string, cutoff, now time.Time) (bool, error) {
 	n, err := s.q.count(ctx, "checking a person is unmanaged", `SELECT COUNT(*) FROM subjects s
 		WHERE `+unmanagedSubject+` AND s.tenant_id = $5 AND s.id = $6`,
-		micros(cutoff), micros(now), store.EnrolmentOpen, enrolmentAccepted, tenantID, id)
+		micros(cutoff), micros(now), store.EnrolmentOpen, store.EnrolmentAccepted, tenantID, id)
 	return n == 1, err
 }

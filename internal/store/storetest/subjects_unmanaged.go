@@ -56,7 +56,7 @@ func testUnmanagedSubjects(t *testing.T, st store.Store) {
 			tx(t, st, func(q store.Queries) error { return q.Devices().Update(ctx, d) })
 		},
 		func(s store.Subject) { link(s, store.EnrolmentOpen, now.Add(time.Minute)) },
-		func(s store.Subject) { link(s, "accepted", now.Add(time.Minute)) },
+		func(s store.Subject) { link(s, store.EnrolmentAccepted, now.Add(time.Minute)) },
 		func(s store.Subject) { mark(s, cutoff) },
 		func(s store.Subject) { mark(s, time.Time{}) },
 		func(s store.Subject) {
