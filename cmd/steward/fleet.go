@@ -29,7 +29,7 @@ func addFleetCmds(r *remote, root *cobra.Command) {
 // extendDeviceCmd adds the fleet subcommands (search, compliance, access
 // token, profiles) to the device group.
 func extendDeviceCmd(r *remote, device *cobra.Command) {
-	device.AddCommand(newDeviceListCmd(r), newDeviceComplianceCmd(r), newDeviceAccessTokenCmd(r), newDeviceProfilesCmd(r),
+	device.AddCommand(newDeviceListCmd(r), newDeviceLookupCmd(r), newDeviceComplianceCmd(r), newDeviceAccessTokenCmd(r), newDeviceProfilesCmd(r),
 		newDeviceCommandsCmd(r), newDeviceUserChannelsCmd(r))
 }
 

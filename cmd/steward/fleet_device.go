@@ -19,7 +19,7 @@ import (
 type deviceFilters struct {
 	platform, ownership, state, compliance, group string
 	lastSeenBefore, lastSeenAfter, osMin, osMax   string
-	model, serial, sort, cursor                   string
+	model, sort, cursor                           string
 	limit                                         int
 }
 
@@ -33,7 +33,7 @@ func (f deviceFilters) query() (url.Values, error) {
 	for key, v := range map[string]string{
 		"platform": f.platform, "ownership": f.ownership, "state": f.state, "compliance": f.compliance, "group": f.group,
 		"last_seen_before": f.lastSeenBefore, "last_seen_after": f.lastSeenAfter, "os_min": f.osMin, "os_max": f.osMax,
-		"model": f.model, "serial": f.serial, "sort": f.sort, "cursor": f.cursor,
+		"model": f.model, "sort": f.sort, "cursor": f.cursor,
 	} {
 		if v = strings.TrimSpace(v); v != "" {
 			q.Set(key, v)
@@ -90,11 +90,37 @@ func newDeviceListCmd(r *remote) *cobra.Command {
 	fl.StringVar(&f.osMin, "os-min", "", "lowest OS version, e.g. 17.4")
 	fl.StringVar(&f.osMax, "os-max", "", "highest OS version, e.g. 17.9")
 	fl.StringVar(&f.model, "model", "", "model name prefix, e.g. iPhone15")
-	fl.StringVar(&f.serial, "serial", "", "find the device with this serial number (matched by blind index)")
 	fl.StringVar(&f.sort, "sort", "id", "id, last_seen, enrolled, os_version or model; prefix - for descending")
 	fl.StringVar(&f.cursor, "cursor", "", "continue from this cursor (printed after a page)")
 	fl.IntVar(&f.limit, "limit", 100, "devices per page, 1 to 1000")
 	fl.BoolVar(&all, "all", false, "follow the cursors and print every matching device")
+	return cmd
+}
+
+func newDeviceLookupCmd(r *remote) *cobra.Command {
+	var reason string
+	cmd := &cobra.Command{
+		Use:   "lookup SERIAL [--reason TEXT]",
+		Short: "Find devices by serial number",
+		Long: "Devices whose policy masks their serial number (personally owned ones, by default) are found only\n" +
+			"with --reason and the privacy.reveal permission; each one found so is audited and written to its\n" +
+			"person's access record, as a reveal is.",
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return r.call(cmd, func(a *apiCall) error {
+				var out api.DeviceListView
+				in := api.SerialLookupRequest{Serial: args[0], Reason: reason}
+				if err := a.do("POST", tenantPath(a.tenant, "/devices/lookup"), in, &out); err != nil {
+					return err
+				}
+				if out.Note != "" {
+					fmt.Fprintf(cmd.ErrOrStderr(), "Note: %s.\n", out.Note)
+				}
+				return printDevices(r, cmd, api.List[api.DeviceView]{Items: out.Items})
+			})
+		},
+	}
+	cmd.Flags().StringVar(&reason, "reason", "", "why you look for a device whose serial its policy masks (10 to 500 characters)")
 	return cmd
 }
 

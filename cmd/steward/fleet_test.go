@@ -23,7 +23,7 @@ import (
 func TestDeviceFiltersQuery(t *testing.T) {
 	all := deviceFilters{platform: "ios", ownership: "corporate", state: "enrolled", compliance: "noncompliant", group: "g1",
 		lastSeenBefore: "30d", lastSeenAfter: "2026-01-02T03:04:05Z", osMin: "17.4", osMax: " 18.1 ", model: "iPhone",
-		serial: "C02X", sort: "-last_seen", cursor: "abc", limit: 1000}
+		sort: "-last_seen", cursor: "abc", limit: 1000}
 	tests := []struct {
 		name    string
 		f       deviceFilters
@@ -33,7 +33,7 @@ func TestDeviceFiltersQuery(t *testing.T) {
 		{"defaults", deviceFilters{sort: "id", limit: 100}, url.Values{"sort": {"id"}, "limit": {"100"}}, ""},
 		{"every filter", all, url.Values{"platform": {"ios"}, "ownership": {"corporate"}, "state": {"enrolled"},
 			"compliance": {"noncompliant"}, "group": {"g1"}, "last_seen_before": {"30d"}, "last_seen_after": {"2026-01-02T03:04:05Z"},
-			"os_min": {"17.4"}, "os_max": {"18.1"}, "model": {"iPhone"}, "serial": {"C02X"}, "sort": {"-last_seen"},
+			"os_min": {"17.4"}, "os_max": {"18.1"}, "model": {"iPhone"}, "sort": {"-last_seen"},
 			"cursor": {"abc"}, "limit": {"1000"}}, ""},
 		{"unknown sort", deviceFilters{sort: "name", limit: 10}, nil, "--sort must be id, last_seen"},
 		{"descending unknown sort", deviceFilters{sort: "-", limit: 10}, nil, "--sort"},

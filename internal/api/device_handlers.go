@@ -30,7 +30,6 @@ var deviceQuery = []QueryParam{
 	{Name: "os_min", Type: "string", Description: "lowest OS version, e.g. 17.4"},
 	{Name: "os_max", Type: "string", Description: "highest OS version, e.g. 17.9"},
 	{Name: "model", Type: "string", Description: "model name prefix"},
-	{Name: "serial", Type: "string", Description: "serial number to look up (matched through a blind index)"},
 	{Name: "sort", Type: "string", Description: "id, last_seen, enrolled, os_version or model; prefix - for descending"},
 	{Name: "cursor", Type: "string", Description: "next_cursor of the previous page"},
 	{Name: "limit", Type: "integer", Description: "page size, 1 to 1000 (default 100)"},
@@ -108,22 +107,9 @@ func (s *Server) listDevices(c *Call) (any, error) {
 		return nil, err
 	}
 	q.Scope = c.scope("device.read").Filter()
-	if serial := c.Query("serial"); serial != "" {
-		p, err := s.privacySvc()
-		if err != nil {
-			return nil, err
-		}
-		ds, err := p.FindDevicesBySerial(c.R.Context(), c.Tenant, serial, store.Page{Limit: q.Limit})
-		if err != nil {
-			return nil, err
-		}
-		out := DeviceListView{Items: []DeviceView{}}
-		for _, d := range ds {
-			if err := s.requireDevice(c, "device.read", d.ID); err == nil {
-				out.Items = append(out.Items, deviceView(d))
-			}
-		}
-		return out, nil
+	if c.Query("serial") != "" {
+		// A serial in the URL would reach every proxy's access log.
+		return nil, apperr.Invalid("to find a device by serial number, POST it to …/devices/lookup").With("field", "serial")
 	}
 	page, err := s.st.Read().ManagedDevices().Search(c.R.Context(), c.Tenant, q)
 	if err != nil {

@@ -44,7 +44,7 @@ var All = []Doc{
 	{"privacy.manage", "Change collection policy, retention, notices and outbound-flow consent."},
 	{"privacy.export", "Export the data held about a person."},
 	{"privacy.erase", "Erase a person's data."},
-	{"privacy.reveal", "Reveal a masked personal field, or ask whether an account used a Mac, with a reason."},
+	{"privacy.reveal", "Reveal a masked personal field, find a device by a masked serial number, or ask whether an account used a Mac, with a reason."},
 	{"incident.manage", "Record and manage breaches and incidents."},
 	{"report.read", "Read compliance and inventory reports."},
 	{"report.schedule", "Mail reports to admins on a schedule, and stop any schedule."},
