@@ -130,7 +130,9 @@ type CommandRequest struct {
 	Queries     []string `json:"queries,omitempty"`
 	// Payload is a configuration profile (base64) for InstallProfile.
 	Payload string `json:"payload,omitempty"`
-	// ITunesStoreID or ManifestURL (or Identifier) name the app for InstallApplication.
+	// ITunesStoreID or ManifestURL (or Identifier) name the app for
+	// InstallApplication; on a personally owned device, an app the catalogue
+	// approves.
 	ITunesStoreID int64  `json:"itunes_store_id,omitempty"`
 	ManifestURL   string `json:"manifest_url,omitempty"`
 	// PurchaseMethod licenses an App Store app: 0 free (the default), 1 an

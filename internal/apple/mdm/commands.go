@@ -402,6 +402,10 @@ func (s *Service) enqueue(ctx context.Context, tenantID string, target targets, 
 				return err
 			}
 		}
+		install, err := newInstallCheck(ctx, q, tenantID, req)
+		if err != nil {
+			return err
+		}
 		full, refused := 0, 0
 		var firstRefusal error
 		for _, id := range deviceIDs {
@@ -417,6 +421,9 @@ func (s *Service) enqueue(ctx context.Context, tenantID string, target targets, 
 			}
 			c, err := s.prepareAsked(ctx, q, d, req, settings, actor)
 			c.Reason = reason
+			if err == nil {
+				err = install.refuses(d)
+			}
 			if err != nil {
 				skip, ineligible := ineligibleFor(id, err)
 				if !bulk || !ineligible {

@@ -47,6 +47,22 @@ func TestAppStoreAppsOnUserEnrollment(t *testing.T) {
 	if _, err := d.Poll(f.ctx); err != nil { // the initial inventory
 		t.Fatal(err)
 	}
+	// Only an app the catalogue approves goes to an employee's device:
+	// the answer to any install tells whether they have their own copy.
+	_, err := f.svc.Enqueue(f.ctx, f.tenant, []string{dev.ID}, store_, "", admin)
+	if ae := apperr.As(err); ae == nil || ae.Kind != apperr.KindForbidden || ae.Details["reason"] != mdm.SkipOwnership {
+		t.Fatalf("an uncatalogued app for an employee's device: %v", err)
+	}
+	f.addToCatalogue(store.CatalogueApp{Identifier: "com.example.expenses", Kind: store.AppApproved, StoreID: store_.ITunesStoreID},
+		store.CatalogueApp{Identifier: "com.example.dating", Kind: store.AppBlocked, StoreID: 555})
+	for _, other := range []mdmproto.InstallApplication{{ITunesStoreID: 555}, {Identifier: "com.example.dating"}, manifest} {
+		if _, err := f.svc.Enqueue(f.ctx, f.tenant, []string{dev.ID}, other, "", admin); !apperr.IsKind(err, apperr.KindForbidden) {
+			t.Errorf("%+v is not what the catalogue approves: %v", other, err)
+		}
+	}
+	if open, _ := f.st.Read().Commands().OpenOnChannel(f.ctx, f.tenant, dev.ID, ""); open != 0 {
+		t.Fatalf("refused installs left %d commands queued", open)
+	}
 	cmds, err := f.svc.Enqueue(f.ctx, f.tenant, []string{dev.ID}, store_, "", admin)
 	if err != nil {
 		t.Fatal(err)

@@ -354,23 +354,27 @@ func updatesByVersion(r mdmproto.ScheduleOSUpdate, d store.Device) (mdmproto.Req
 // security state) is asked for one too, whatever its version: every Mac
 // from 10.8 accepts a PIN, and an Intel Mac locked without one stays
 // unlocked, lost.
+//
+// It also refuses a lock that would deactivate the Mac: device.lock.yaml
+// warns that an Apple silicon Mac before macOS 11.5 is deactivated by
+// DeviceLock, and only a local admin with a SecureToken brings it back. A
+// Mac on 11.0 to 11.4 is locked only once it said it needs a PIN, as only
+// an Intel Mac does.
 func CheckFindMyPIN(ctx context.Context, q store.Queries, d store.Device, r mdmproto.Request) error {
-	var field, command string
+	var field, command, pin string
 	switch r := r.(type) {
 	case mdmproto.DeviceLock:
-		if r.PIN != "" {
-			return nil
-		}
-		field, command = "security.pin_required_for_lock", "a lock"
+		field, command, pin = "security.pin_required_for_lock", "a lock", string(r.PIN)
 	case mdmproto.EraseDevice:
-		if r.PIN != "" {
-			return nil
-		}
-		field, command = "security.pin_required_for_erase", "an erase"
+		field, command, pin = "security.pin_required_for_erase", "an erase", string(r.PIN)
 	default:
 		return nil
 	}
 	if schemaOS(d.Platform) != osMacOS {
+		return nil
+	}
+	_, isLock := r.(mdmproto.DeviceLock)
+	if pin != "" && !isLock {
 		return nil
 	}
 	current, err := q.Inventory().CurrentOf(ctx, d.TenantID, d.ID, []string{field, "os.version"})
@@ -386,6 +390,14 @@ func CheckFindMyPIN(ctx context.Context, q store.Queries, d store.Device, r mdmp
 		case v.Field == "os.version" && d.OSVersion == "":
 			_ = json.Unmarshal(v.Value, &d.OSVersion)
 		}
+	}
+	if isLock && !(reported && required) && reportedAtLeast(d, "11.0") && !runsAtLeast(d, "11.5") {
+		return apperr.Conflict("this Mac runs macOS %s and has not said it is an Intel Mac: a remote lock deactivates an Apple silicon Mac "+
+			"before macOS 11.5, and only a local administrator can bring it back; update it to macOS 11.5 or later first", d.OSVersion).
+			With("reason", SkipUnsupported)
+	}
+	if pin != "" {
+		return nil
 	}
 	if !reported {
 		// Only a Mac known to run a macOS before 10.8, which has no PIN,
