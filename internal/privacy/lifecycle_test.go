@@ -282,10 +282,14 @@ func TestWideningNeedsASecondAdmin(t *testing.T) {
 			t.Error("serial number kept after narrowing")
 		}
 		// Invalid combinations are refused.
-		_, err = f.svc.RequestPolicyChange(f.ctx, f.tenant, privacy.PolicyChangeInput{Reason: "make user enrolment identify devices",
-			Changes: []privacy.Change{{Ownership: privacy.UserEnrolled, Category: privacy.DeviceIdentity, Mode: privacy.Show}}}, "admin-1", admin)
-		if !apperr.IsKind(err, apperr.KindInvalid) {
-			t.Errorf("user-enrolled device identity: %v", err)
+		// A User Enrollment never reports identity, network or telephony
+		// values: a notice promising them would be false.
+		for _, never := range []privacy.Category{privacy.DeviceIdentity, privacy.Network, privacy.Telephony} {
+			_, err = f.svc.RequestPolicyChange(f.ctx, f.tenant, privacy.PolicyChangeInput{Reason: "make user enrolment identify devices",
+				Changes: []privacy.Change{{Ownership: privacy.UserEnrolled, Category: never, Mode: privacy.Hide}}}, "admin-1", admin)
+			if !apperr.IsKind(err, apperr.KindInvalid) {
+				t.Errorf("user-enrolled %s: %v", never, err)
+			}
 		}
 		_, err = f.svc.RequestPolicyChange(f.ctx, f.tenant, privacy.PolicyChangeInput{Reason: "typo in the category",
 			Changes: []privacy.Change{{Ownership: privacy.Corporate, Category: "locaton", Mode: privacy.Show}}}, "admin-1", admin)

@@ -119,6 +119,12 @@ func (p Policy) Clone() Policy {
 	return out
 }
 
+// neverFromUserEnrollment are the categories a User Enrollment never
+// reports: Apple forbids every query of them there (information.device.yaml)
+// and no other source serves such a device. A policy showing them would make
+// the notice promise what is never collected.
+var neverFromUserEnrollment = map[Category]bool{DeviceIdentity: true, Network: true, Telephony: true}
+
 // Change is one requested edit to a policy.
 type Change struct {
 	Ownership Ownership `json:"ownership"`
@@ -144,8 +150,8 @@ func (c Change) Validate() error {
 		if !c.Mode.Valid() {
 			return fmt.Errorf("unknown mode %q (want show, hide or none)", c.Mode)
 		}
-		if c.Ownership == UserEnrolled && c.Category == DeviceIdentity && c.Mode != Drop {
-			return fmt.Errorf("user-enrolled devices never report device identity: only mode none is possible")
+		if c.Ownership == UserEnrolled && neverFromUserEnrollment[c.Category] && c.Mode != Drop {
+			return fmt.Errorf("user-enrolled devices never report %s: only mode none is possible", c.Category)
 		}
 	}
 	if c.FullWipe != nil && *c.FullWipe && c.Ownership == UserEnrolled {
