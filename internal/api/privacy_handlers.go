@@ -427,14 +427,7 @@ func (s *Server) deprovisionDevice(c *Call) (any, error) {
 	if err := c.Decode(&in); err != nil {
 		return nil, err
 	}
-	d, err := s.st.Read().Devices().Get(c.R.Context(), c.Tenant, c.Path("device"))
-	if err != nil {
-		return nil, notFoundAs(err, "device")
-	}
-	if d.State == store.DeviceEnrolled {
-		return nil, apperr.Conflict("an enrolled device leaves management by the retire or delete action, which a second admin approves")
-	}
-	return p.DeprovisionDevice(c.R.Context(), c.Tenant, c.Path("device"), in.Reason, c.Actor)
+	return p.DeprovisionUnenrolled(c.R.Context(), c.Tenant, c.Path("device"), in.Reason, c.Actor)
 }
 
 // Employee portal: the caller is a person, identified by their portal token.

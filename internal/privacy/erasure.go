@@ -252,6 +252,34 @@ func (s *Service) DeprovisionDevice(ctx context.Context, tenantID, deviceID, rea
 	return out, err
 }
 
+// DeprovisionUnenrolled is DeprovisionDevice for one admin's request,
+// which may not take an enrolled device: that leaves by the retire or
+// delete action, which a second admin approves. The state is judged under
+// the device's lock, so a device whose enrolment completes meanwhile is
+// not deprovisioned by one admin.
+func (s *Service) DeprovisionUnenrolled(ctx context.Context, tenantID, deviceID, reason string, actor iam.Actor) (SignedCertificate, error) {
+	reason, err := ValidateReason(reason)
+	if err != nil {
+		return SignedCertificate{}, err
+	}
+	var out SignedCertificate
+	err = s.st.Tx(ctx, func(q store.Queries) error {
+		d, err := q.Devices().Lock(ctx, tenantID, deviceID)
+		if errors.Is(err, store.ErrNotFound) {
+			return apperr.NotFound("device")
+		}
+		if err != nil {
+			return err
+		}
+		if d.State == store.DeviceEnrolled {
+			return apperr.Conflict("an enrolled device leaves management by the retire or delete action, which a second admin approves")
+		}
+		out, err = s.deprovisionTx(ctx, q, tenantID, deviceID, reason, actor, "", store.DeviceDeprovisioned)
+		return err
+	})
+	return out, err
+}
+
 // DeprovisionIn is DeprovisionDevice inside the caller's transaction (a
 // device checking out).
 func (s *Service) DeprovisionIn(ctx context.Context, q store.Queries, tenantID, deviceID, reason string, actor iam.Actor) (SignedCertificate, error) {
