@@ -29,6 +29,12 @@ var (
 	ErrUnknownDevice = apperr.Forbidden("this device is not enrolled here")
 	// ErrWrongDevice: a certificate speaking for another device's UDID.
 	ErrWrongDevice = apperr.Forbidden("this certificate belongs to another device")
+	// ErrDeviceLeft: the certificate is that of a device which left
+	// management here (checked out, retired, wiped or deprovisioned). Unlike
+	// an unknown device it is told to unenrol (unrecognizedDevice): its
+	// signature proves it is that device, and a profile it kept would give
+	// rights over it to a server that no longer manages it.
+	ErrDeviceLeft = apperr.Forbidden("this device left management here")
 )
 
 // Fingerprint is the SHA-256 of a certificate, how channels find devices.
@@ -216,13 +222,13 @@ func (s *Service) channelAndDevice(ctx context.Context, q store.Queries, cert *x
 }
 
 // checkManaged refuses a message unless the channel's device is still
-// managed and the message names it. A device that left is refused as
-// unknown whatever it names: its certificate can do nothing any more.
+// managed and the message names it. A device that left is refused whatever
+// it names, and told to unenrol: its certificate can do nothing any more.
 func (s *Service) checkManaged(ctx context.Context, q store.Queries, ch store.AppleChannel, d store.Device, sender mdmproto.Enrollment) error {
 	// A leaving device still talks, to receive the removal of its
 	// management profile (sendNext) and report nothing (the gate).
 	if d.Left() {
-		return ErrUnknownDevice
+		return ErrDeviceLeft
 	}
 	return s.checkSender(ctx, q, ch, sender)
 }

@@ -26,7 +26,7 @@ func newDeviceRequests() *prometheus.CounterVec {
 }
 
 const deviceOutcomesHelp = "not_signed: no valid signature or certificate of the tenant's CA; two_devices: the certificates " +
-	"of two devices; unknown_device: a certificate of no enrolled device; wrong_device: a device's certificate naming " +
+	"of two devices; unknown_device: a certificate of no enrolled device; left_device: a device that left management, told to unenrol; wrong_device: a device's certificate naming " +
 	"another; bad_message; unsupported_type; too_large; not_found; refused: another refusal; server_error"
 
 // errTwoDevices refuses a request presenting the certificates of two
@@ -36,7 +36,8 @@ var errTwoDevices = apperr.Forbidden("the request presents the certificates of t
 var identityRefusals = []struct {
 	err     error
 	outcome string
-}{{errNotSigned, "not_signed"}, {errTwoDevices, "two_devices"}, {ErrUnknownDevice, "unknown_device"}, {ErrWrongDevice, "wrong_device"}}
+}{{errNotSigned, "not_signed"}, {errTwoDevices, "two_devices"}, {ErrUnknownDevice, "unknown_device"}, {ErrDeviceLeft, "left_device"},
+	{ErrWrongDevice, "wrong_device"}}
 
 // deviceOutcome names, from a fixed set, why err refused a device request
 // answered with status.

@@ -405,9 +405,21 @@ func (h *httpHandler) fail(w http.ResponseWriter, r *http.Request, err error) st
 	if status >= 500 {
 		h.cfg.Log.ErrorContext(r.Context(), "device request failed", "path", r.Pattern, "error", err.Error())
 	}
+	if errors.Is(err, ErrDeviceLeft) {
+		// Apple's unrecognized-device error (mdm/errors/unrecognized.device.yaml,
+		// iOS 17 and macOS 14): the device removes its enrolment, where a
+		// bare 403 leaves the employee to find the profile and remove it.
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(status)
+		_, _ = w.Write([]byte(unrecognizedDevice))
+		return deviceOutcome(err, status)
+	}
 	http.Error(w, http.StatusText(status), status)
 	return deviceOutcome(err, status)
 }
+
+// unrecognizedDevice is the body of a 403 that tells a device to unenrol.
+const unrecognizedDevice = `{"code":"com.apple.unrecognized.device"}`
 
 var invitationPage = template.Must(template.New("invite").Parse(`<!doctype html>
 <html lang="{{.Lang}}"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width">
