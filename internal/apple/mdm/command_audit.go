@@ -1,9 +1,6 @@
 package mdm
 
 import (
-	"crypto/sha256"
-	"encoding/hex"
-
 	"github.com/steward-mdm/steward/internal/apple/mdmproto"
 	"github.com/steward-mdm/steward/internal/apple/payloads"
 )
@@ -11,17 +8,17 @@ import (
 // commandTarget says what req acts on, for its audit entry: which profile,
 // app or OS version, so the audit log keeps what was installed or removed
 // after the command itself is purged (30 days after it finished). Never a
-// secret: a profile is named by its identifier and the SHA-256 of its
-// bytes (it may carry credentials), not its content; a PIN, message or
-// phone number is left out. nil for a request that targets nothing more
+// secret: a profile is named by its identifier and version (its top-level
+// PayloadUUID: payloads.ProfileVersion), never its content or a digest of
+// it, which may carry credentials; a PIN, message or phone number is left
+// out. nil for a request that targets nothing more
 // than the device.
 func commandTarget(req mdmproto.Request) map[string]any {
 	switch r := req.(type) {
 	case mdmproto.InstallProfile:
-		sum := sha256.Sum256(r.Payload)
-		out := map[string]any{"profile_sha256": hex.EncodeToString(sum[:])}
-		if id, err := payloads.ProfileIdentifier(r.Payload); err == nil {
-			out["profile"] = id
+		out := map[string]any{}
+		if id, uuid, err := payloads.ProfileVersion(r.Payload); err == nil {
+			out["profile"], out["profile_uuid"] = id, uuid
 		}
 		return out
 	case mdmproto.RemoveProfile:
