@@ -140,7 +140,9 @@ func appIDs(dk *keys.DataKeys, v store.InventoryValue) ([]string, bool, error) {
 	}
 	ids := make([]string, 0, len(apps))
 	for _, a := range apps {
-		ids = append(ids, a.ID)
+		if a.ID != "" { // a Mac's app without a bundle ID, kept by name: no rule or report can name it
+			ids = append(ids, a.ID)
+		}
 	}
 	return ids, true, nil
 }

@@ -292,7 +292,7 @@ func (s *Service) recordResult(ctx context.Context, q store.Queries, d store.Dev
 		if err != nil {
 			return err
 		}
-		chain = rejectionChain(cmd, res, chain)
+		chain = rejectionChain(cmd, res, chain, privacy.Ownership(d.Ownership).PersonallyOwned())
 		cmd.State, cmd.ErrorChain, cmd.CompletedAt = store.CommandError, string(chain), now
 	default:
 		cmd.State, cmd.CompletedAt = store.CommandAcknowledged, now
@@ -435,9 +435,6 @@ func (s *Service) resultObservations(ctx context.Context, q store.Queries, cmd s
 		return certificateObservations(list), nil
 	case mdmproto.RequestManagedApplicationList:
 		list, err := mdmproto.DecodeManagedApplicationList(res)
-		return managedAppObservations(list), err
-	case mdmproto.RequestProfileList:
-		list, err := mdmproto.DecodeProfileList(res)
 		if err != nil {
 			return nil, err
 		}
@@ -445,7 +442,32 @@ func (s *Service) resultObservations(ctx context.Context, q store.Queries, cmd s
 		if err != nil {
 			return nil, err
 		}
-		return profileObservations(list, privacy.Ownership(d.Ownership).PersonallyOwned()), nil
+		return managedAppObservations(list, privacy.Ownership(d.Ownership).PersonallyOwned()), nil
+	case mdmproto.RequestProfileList:
+		list, err := mdmproto.DecodeProfileList(res)
+		if err != nil {
+			return nil, err
+		}
+		if cmd.UserChannel != "" {
+			// One account's profiles, not the device's: stored as
+			// security.profiles they would replace the device's list with
+			// that account's (on a Mac or Shared iPad others use too),
+			// and the inventory has no per-account field to keep them in.
+			s.log.Info("a user channel's profile list was acknowledged; nothing of it is kept", "tenant", tenantID, "command", cmd.ID)
+			return nil, nil
+		}
+		d, err := q.Devices().Get(ctx, tenantID, deviceID)
+		if err != nil {
+			return nil, err
+		}
+		personal := privacy.Ownership(d.Ownership).PersonallyOwned()
+		var ours map[string]bool
+		if personal {
+			if ours, err = stewardProfiles(ctx, q, d); err != nil {
+				return nil, err
+			}
+		}
+		return s.profileObservations(list, personal, ours, deviceID), nil
 	}
 	return nil, nil
 }

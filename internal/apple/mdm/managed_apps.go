@@ -21,6 +21,23 @@ var (
 	employeeCopy = map[string]bool{"UserInstalledApp": true, "ManagementRejected": true, "PromptingForManagement": true}
 )
 
+// notManaged is what a personally owned device's apps.managed keeps of a
+// status that says the copy is the employee's own (employeeCopy) or that
+// they declined the organisation's install (UserRejected): in each, the
+// organisation's install did not make the app managed. Declining leaves
+// no copy, so the status no longer tells whether the employee has one;
+// and in each, a copy the device lists is the employee's (organisationApps).
+const notManaged = "NotManaged"
+
+// personalStatus is the status a personally owned device's apps.managed
+// keeps for status.
+func personalStatus(status string) string {
+	if employeeCopy[status] || status == "UserRejected" {
+		return notManaged
+	}
+	return status
+}
+
 // organisationApps keeps, of the apps a personally owned device reported,
 // those the organisation manages on it. Steward asks such a device for
 // managed apps only, but Apple's answer marks no app as managed: a device
@@ -31,8 +48,9 @@ var (
 //     managed, or
 //   - Steward installs it: the catalogue approves it with an App Store ID
 //     or manifest URL, and that list does not say the copy is the
-//     employee's own. Steward rarely asks for the managed-app list, so
-//     this keeps the apps it deployed known between two such lists.
+//     employee's own (nor notManaged, which a list stored since says
+//     instead). Steward rarely asks for the managed-app list, so this
+//     keeps the apps it deployed known between two such lists.
 //
 // The others are dropped before the gate; only their number is logged, as
 // their names are the employee's personal data.
@@ -43,7 +61,7 @@ func (s *Service) organisationApps(ctx context.Context, q store.Queries, tenantI
 	}
 	ours, theirs := map[string]bool{}, map[string]bool{}
 	for _, a := range states {
-		ours[a.ID], theirs[a.ID] = organisationCopy[a.Status], employeeCopy[a.Status]
+		ours[a.ID], theirs[a.ID] = organisationCopy[a.Status], employeeCopy[a.Status] || a.Status == notManaged
 	}
 	deployable, err := deployableApps(ctx, q, tenantID)
 	if err != nil {

@@ -43,7 +43,7 @@ func TestProfileListKeepsTheOrganisationsProfiles(t *testing.T) {
 			if o.PersonallyOwned() {
 				want = 1
 			}
-			if len(kept) != want || kept[0].Identifier != "com.acme.mdm" || !kept[0].Managed || !kept[0].RemovalDisallowed || kept[0].Organisation != "ACME" {
+			if len(kept) != want || kept[0].Identifier != "com.acme.mdm" || kept[0].Managed == nil || !*kept[0].Managed || !kept[0].RemovalDisallowed || kept[0].Organisation != "ACME" {
 				t.Errorf("kept %+v; want %d profiles, the organisation's first", kept, want)
 			}
 			if state := f.answer(t, d, dev.ID, mdmproto.ProfileList{}, map[string]any{"ProfileList": "not a list"}); state != store.CommandError {

@@ -185,14 +185,17 @@ const maxInstalledApps = 5000
 
 // appObservations turns an app list into apps.installed. managed says every
 // app of the list is known to be the organisation's (on personal devices,
-// where organisationApps kept only those).
+// where organisationApps kept only those). An app without an identifier,
+// which macOS may list (application.installed.list.yaml), is kept by name
+// and version where every app is kept; on a personal device never, as
+// nothing shows it is the organisation's. An entry naming nothing is not.
 func appObservations(apps []mdmproto.InstalledApplication, managed bool) []privacy.Observation {
 	out := make([]privacy.App, 0, min(len(apps), maxInstalledApps))
 	for _, a := range apps {
 		if len(out) == maxInstalledApps {
 			break
 		}
-		if a.Identifier == "" {
+		if a.Identifier == "" && (managed || strings.TrimSpace(a.Name) == "") {
 			continue
 		}
 		out = append(out, privacy.App{ID: truncateText(a.Identifier, 256), Name: truncateText(a.Name, 256),
@@ -204,7 +207,12 @@ func appObservations(apps []mdmproto.InstalledApplication, managed bool) []priva
 // maxManagedApps bounds what one ManagedApplicationList stores.
 const maxManagedApps = 2000
 
-func managedAppObservations(list map[string]mdmproto.ManagedApplication) []privacy.Observation {
+// managedAppObservations turns a ManagedApplicationList answer into
+// apps.managed. On a personally owned device a status saying the copy is
+// the employee's own, or that they declined the organisation's install, is
+// kept as notManaged (personalStatus): an admin who has an app queued
+// must not learn from its status that the employee has their own copy.
+func managedAppObservations(list map[string]mdmproto.ManagedApplication, personal bool) []privacy.Observation {
 	out := make([]privacy.ManagedApp, 0, min(len(list), maxManagedApps))
 	for _, id := range slices.Sorted(maps.Keys(list)) {
 		if len(out) == maxManagedApps {
@@ -214,7 +222,14 @@ func managedAppObservations(list map[string]mdmproto.ManagedApplication) []priva
 			continue
 		}
 		a := list[id]
-		out = append(out, privacy.ManagedApp{ID: truncateText(id, 256), Status: truncateText(a.Status, 64), Validated: a.IsValidated})
+		status, validated := a.Status, a.IsValidated
+		if personal {
+			status = personalStatus(status)
+		}
+		if status == notManaged {
+			validated = nil // whether a copy can run would tell one is there
+		}
+		out = append(out, privacy.ManagedApp{ID: truncateText(id, 256), Status: truncateText(status, 64), Validated: validated})
 	}
 	return []privacy.Observation{{Field: "apps.managed", Value: out}}
 }
@@ -298,7 +313,7 @@ const (
 func (s *Service) acknowledgedNote(ctx context.Context, q store.Queries, d store.Device, cmd store.Command, res mdmproto.Result,
 	now time.Time) (string, error) {
 	if cmd.RequestType == string(mdmproto.RequestInstallApplication) {
-		return string(rejectionChain(cmd, res, nil)), nil
+		return string(rejectionChain(cmd, res, nil, privacy.Ownership(d.Ownership).PersonallyOwned())), nil
 	}
 	if cmd.RequestType != string(mdmproto.RequestDeviceLocation) {
 		return "", nil
@@ -333,14 +348,21 @@ func (s *Service) acknowledgedNote(ctx context.Context, q store.Queries, d store
 // installed or queued from one the App Store could not verify. Only the
 // schema's values are kept, as Steward's own words (no domain): the
 // device's description may be left out (keepsErrorText), the reason never.
-// nil for any other command, or an answer without one.
-func rejectionChain(cmd store.Command, res mdmproto.Result, chain []byte) []byte {
+// On a personally owned device (personal) a reason that says the employee
+// has the app themselves is not kept (withheldReasons): the chain is then
+// withheldRejection alone, the device's entries left out as their codes
+// can say the same. nil for any other command, or an answer without one.
+func rejectionChain(cmd store.Command, res mdmproto.Result, chain []byte, personal bool) []byte {
 	if cmd.RequestType != string(mdmproto.RequestInstallApplication) {
 		return chain
 	}
 	reason := mdmproto.InstallRejectionReason(res)
 	if reason == "" {
 		return chain
+	}
+	if personal && withheldReasons[reason] {
+		out, _ := json.Marshal([]mdmproto.ErrorChainItem{{LocalizedDescription: withheldRejection}})
+		return out
 	}
 	var entries []mdmproto.ErrorChainItem
 	if len(chain) > 0 && json.Unmarshal(chain, &entries) != nil {
@@ -363,6 +385,15 @@ func rejectionChain(cmd store.Command, res mdmproto.Result, chain []byte) []byte
 // RejectionPrefix begins the error chain entry that names an
 // InstallApplication's rejection reason.
 const RejectionPrefix = "the device rejected the install: "
+
+// withheldReasons are the rejection reasons not kept on a personally owned
+// device: AppAlreadyInstalled and ManagementChangeNotSupported say the
+// employee has their own copy of the app. Other, which says nothing, is
+// withheld with them, so that the words kept do not name those two.
+var withheldReasons = map[string]bool{"AppAlreadyInstalled": true, "ManagementChangeNotSupported": true, "Other": true}
+
+// withheldRejection is what is kept of a withheld reason.
+const withheldRejection = RejectionPrefix + "its reason is not kept on a personally owned device"
 
 // NoLocationStored returns, for cmd, a DeviceLocation its device
 // acknowledged without its answer storing a location, why not; "" for

@@ -76,16 +76,16 @@ func TestInstallRejectionReasonKept(t *testing.T) {
 	deviceChain := []byte(`[{"ErrorCode":12021,"ErrorDomain":"MCMDMErrorDomain"}]`)
 	res := installAnswer(t, "Error", `<key>RejectionReason</key><string>PurchaseMethodNotSupportedInMultiUser</string>`)
 	var entries []mdmproto.ErrorChainItem
-	if err := json.Unmarshal(rejectionChain(install, res, deviceChain), &entries); err != nil || len(entries) != 2 ||
+	if err := json.Unmarshal(rejectionChain(install, res, deviceChain, false), &entries); err != nil || len(entries) != 2 ||
 		entries[0].LocalizedDescription != RejectionPrefix+"PurchaseMethodNotSupportedInMultiUser" || entries[0].ErrorDomain != "" ||
 		entries[1].ErrorCode != 12021 {
 		t.Errorf("failed answer's chain: %+v, %v; want the reason, then the device's entry", entries, err)
 	}
-	if got := ErrorRecord(string(rejectionChain(install, res, deviceChain))); got != RejectionPrefix+"PurchaseMethodNotSupportedInMultiUser" {
+	if got := ErrorRecord(string(rejectionChain(install, res, deviceChain, false))); got != RejectionPrefix+"PurchaseMethodNotSupportedInMultiUser" {
 		t.Errorf("its record: %q", got)
 	}
 	other := store.Command{RequestType: string(mdmproto.RequestInstallProfile)}
-	if got := rejectionChain(other, res, deviceChain); string(got) != string(deviceChain) {
+	if got := rejectionChain(other, res, deviceChain, false); string(got) != string(deviceChain) {
 		t.Errorf("another command's chain changed: %s", got)
 	}
 }
