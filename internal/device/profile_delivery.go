@@ -305,13 +305,23 @@ func (f *deviceFit) decide(ctx context.Context, q store.Queries, cp store.Config
 	if err := json.Unmarshal(cp.Definition, &def); err != nil {
 		return fitVerdict{notApplicable: "its stored definition does not read: " + err.Error()}, nil
 	}
+	if unapplied := strings.Join(def.UnappliedSettings(t), ", "); unapplied != "" {
+		// A Mac lacks some restrictions altogether; User Enrollment
+		// refuses or ignores other settings.
+		why := "a Mac ignores " + unapplied + ", which macOS does not have; move these settings to a profile for iPhones and iPads"
+		switch {
+		case t.UserEnrollment && t.Mac:
+			why = "under User Enrollment a Mac refuses or ignores " + unapplied + "; move these settings to a profile for " +
+				"corporate or fully enrolled Macs, or, for restrictions macOS does not have, for iPhones and iPads"
+		case t.UserEnrollment:
+			why = "under User Enrollment Apple refuses or ignores " + unapplied +
+				"; move these settings to a profile for corporate or fully enrolled devices"
+		}
+		return fitVerdict{notApplicable: why}, nil
+	}
 	if t.UserEnrollment {
 		// Never supervised; it refuses every supervised-only setting
-		// Steward writes, so UnappliedSettings names them.
-		if unapplied := def.UnappliedSettings(t); len(unapplied) > 0 {
-			return fitVerdict{notApplicable: "under User Enrollment Apple refuses or ignores " + strings.Join(unapplied, ", ") +
-				"; move these settings to a profile for corporate or fully enrolled devices"}, nil
-		}
+		// Steward writes, which UnappliedSettings named.
 		return fitVerdict{}, nil
 	}
 	needs := def.SupervisedSettings(t)

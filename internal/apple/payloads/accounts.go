@@ -2,21 +2,26 @@ package payloads
 
 import (
 	"net/mail"
+	"strings"
 )
 
 // Exchange configures com.apple.eas.account. SSL is always on: Steward never
 // configures an account that sends credentials in clear text.
 type Exchange struct {
 	EmailAddress string `json:"email_address"`
-	Host         string `json:"host"`               // server host name, no scheme
-	Username     string `json:"username,omitempty"` // empty makes the device ask
-	Password     Secret `json:"password,omitzero"`
+	Host         string `json:"host"` // server host name, no scheme
+	// Username is required: an MDM install on iOS cannot ask for it
+	// (UserName, com.apple.eas.account.yaml).
+	Username string `json:"username,omitempty"`
+	Password Secret `json:"password,omitzero"` // empty makes the device ask
 	// Certificate is the id of a scep/pkcs12 payload for certificate
 	// authentication.
-	Certificate     string `json:"certificate,omitempty"`
-	PastDaysToSync  int    `json:"past_days_to_sync,omitempty"` // 0 (no limit), 1, 3, 7, 14 or 31
-	PreventMove     bool   `json:"prevent_move,omitempty"`      // keep messages in this account
-	PreventAppSheet bool   `json:"prevent_app_sheet,omitempty"` // only Mail may send from it
+	Certificate string `json:"certificate,omitempty"`
+	// PastDaysToSync is 0 (no limit), 1, 3, 7, 14 or 31; unset leaves
+	// Apple's default, 7.
+	PastDaysToSync  *int `json:"past_days_to_sync,omitempty"`
+	PreventMove     bool `json:"prevent_move,omitempty"`      // keep messages in this account
+	PreventAppSheet bool `json:"prevent_app_sheet,omitempty"` // only Mail may send from it
 }
 
 var easPastDays = map[int]bool{0: true, 1: true, 3: true, 7: true, 14: true, 31: true}
@@ -28,16 +33,17 @@ func (e *Exchange) validate(v *validator, path string) error {
 	if !isHostname(e.Host) {
 		return fieldErr(path+".host", "must be the Exchange server's host name, without scheme or path")
 	}
-	if err := checkText(path+".username", e.Username, 256, false); err != nil {
-		return err
+	if strings.TrimSpace(e.Username) == "" {
+		return fieldErr(path+".username", "is required: an iPhone or iPad installing the account through MDM cannot ask for it "+
+			"(the password may stay empty for the device to ask)")
 	}
-	if e.Password.IsSet() && e.Username == "" {
-		return fieldErr(path+".username", "is required when a password is given")
+	if err := checkText(path+".username", e.Username, 256, true); err != nil {
+		return err
 	}
 	if err := v.certificateRef(path+".certificate", e.Certificate, false); err != nil {
 		return err
 	}
-	if !easPastDays[e.PastDaysToSync] {
+	if e.PastDaysToSync != nil && !easPastDays[*e.PastDaysToSync] {
 		return fieldErr(path+".past_days_to_sync", "must be 0 (no limit), 1, 3, 7, 14 or 31")
 	}
 	return nil
@@ -51,18 +57,14 @@ func (e *Exchange) content(b *builder) (map[string]any, error) {
 		"PreventMove":     e.PreventMove,
 		"PreventAppSheet": e.PreventAppSheet,
 	}
-	if e.Username != "" {
-		keys["UserName"] = e.Username
-	}
+	keys["UserName"] = e.Username
 	if pw := e.Password.Reveal(); len(pw) > 0 {
 		keys["Password"] = string(pw)
 	}
 	if e.Certificate != "" {
 		keys["PayloadCertificateUUID"] = b.certificateUUID(e.Certificate)
 	}
-	if e.PastDaysToSync != 0 {
-		keys["MailNumberOfPastDaysToSync"] = e.PastDaysToSync
-	}
+	putInt(keys, "MailNumberOfPastDaysToSync", e.PastDaysToSync) // 0 included: Apple's default is 7
 	return keys, nil
 }
 
@@ -88,7 +90,8 @@ type MailServer struct {
 	Port     int    `json:"port,omitempty"` // default 993 (IMAP) or 587 (SMTP)
 	Username string `json:"username"`
 	Password Secret `json:"password,omitzero"` // empty makes the device ask
-	// SameAsIncoming (outgoing only) reuses the incoming password.
+	// SameAsIncoming (outgoing only) reuses the incoming password: Build
+	// writes it as the outgoing one too.
 	SameAsIncoming bool `json:"same_as_incoming,omitempty"`
 }
 
@@ -161,6 +164,13 @@ func (m *Mail) content(*builder) (map[string]any, error) {
 		keys["IncomingPassword"] = string(pw)
 	}
 	if pw := out.Password.Reveal(); len(pw) > 0 {
+		keys["OutgoingPassword"] = string(pw)
+	}
+	if pw := in.Password.Reveal(); out.SameAsIncoming && len(pw) > 0 {
+		// An MDM install on iOS ignores OutgoingPasswordSameAsIncomingPassword
+		// (com.apple.mail.managed.yaml), leaving SMTP without a password.
+		// The copy is made here only: the incoming password alone is
+		// stored, and secrets() ties it to the outgoing server too.
 		keys["OutgoingPassword"] = string(pw)
 	}
 	return keys, nil

@@ -100,6 +100,7 @@ func TestBuildEmitsAppleKeys(t *testing.T) {
 			"IncomingMailServerAuthentication": "EmailAuthPassword", "OutgoingMailServerHostName": "smtp.example.com",
 			"OutgoingMailServerPortNumber": uint64(465), "OutgoingMailServerUseSSL": true, "OutgoingMailServerUsername": "user",
 			"OutgoingMailServerAuthentication": "EmailAuthPassword", "OutgoingPasswordSameAsIncomingPassword": true,
+			"OutgoingPassword": "imap-pass",
 		}},
 		{8, map[string]any{
 			"PayloadType": "com.apple.mobiledevice.passwordpolicy", "minLength": uint64(6), "allowSimple": false, "maxFailedAttempts": uint64(10),

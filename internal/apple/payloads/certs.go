@@ -1,8 +1,13 @@
 package payloads
 
 import (
+	"crypto/sha1"
+	"crypto/sha256"
 	"crypto/x509"
+	"encoding/hex"
 	"errors"
+	"net/url"
+	"strings"
 	"time"
 
 	"software.sslmate.com/src/go-pkcs12"
@@ -14,12 +19,19 @@ var scepKeyUsages = map[string]int{"signing": 1, "encryption": 4, "both": 5}
 // SCEP configures com.apple.security.scep: the device generates a key and
 // asks the CA for a certificate. The private key is marked non-extractable.
 type SCEP struct {
-	URL       string             `json:"url"`            // http or https; SCEP messages are signed and encrypted themselves
+	URL       string             `json:"url"`            // https, or http with CAFingerprint
 	Name      string             `json:"name,omitempty"` // CA instance name
 	Subject   []SubjectAttribute `json:"subject,omitempty"`
 	Challenge Secret             `json:"challenge,omitzero"`
 	KeySize   int                `json:"key_size,omitempty"`  // 2048 (default) or 4096
 	KeyUsage  string             `json:"key_usage,omitempty"` // "signing", "encryption" or "both" (default)
+	// CAFingerprint pins the CA certificate the device gets from the
+	// server (GetCACert): its SHA-256 or SHA-1 fingerprint in hex, bytes
+	// optionally separated by colons (CAFingerprint,
+	// com.apple.security.scep.yaml). Over http it is the only thing that
+	// tells the device the CA is the real one: the device encrypts its
+	// request, challenge included, to that CA.
+	CAFingerprint string `json:"ca_fingerprint,omitempty"`
 }
 
 // SubjectAttribute is one RDN of the certificate subject, such as CN or O.
@@ -41,6 +53,14 @@ var subjectOIDs = map[string]string{
 func (s *SCEP) validate(_ *validator, path string) error {
 	if err := checkURL(path+".url", s.URL, "https", "http"); err != nil {
 		return err
+	}
+	if _, ok := s.caFingerprint(); !ok {
+		return fieldErr(path+".ca_fingerprint", "must be the CA certificate's SHA-256 (64 hex digits) or SHA-1 (40 hex digits) "+
+			"fingerprint, bytes optionally separated by colons")
+	}
+	if u, _ := url.Parse(s.URL); u.Scheme == "http" && s.CAFingerprint == "" {
+		return fieldErr(path+".url", "uses http, where anyone on the way can swap the CA certificate and read the challenge: "+
+			"use https, or give ca_fingerprint")
 	}
 	if err := checkText(path+".name", s.Name, maxNameLength, false); err != nil {
 		return err
@@ -97,11 +117,41 @@ func (s *SCEP) content(*builder) (map[string]any, error) {
 	if c := s.Challenge.Reveal(); len(c) > 0 {
 		inner["Challenge"] = string(c)
 	}
+	if fingerprint, _ := s.caFingerprint(); fingerprint != nil {
+		inner["CAFingerprint"] = fingerprint
+	}
 	return map[string]any{"PayloadContent": inner}, nil
 }
 
 func (s *SCEP) secrets() []namedSecret {
-	return []namedSecret{{"challenge", &s.Challenge, s.URL}}
+	// The pinned CA is who can read the challenge, as much as the URL.
+	fingerprint, _ := s.caFingerprint()
+	return []namedSecret{{"challenge", &s.Challenge, anchor(s.URL, hex.EncodeToString(fingerprint))}}
+}
+
+// caFingerprint decodes CAFingerprint: nil and true when unset, false when
+// it is no SHA-256 or SHA-1 digest. Apple's devices tell the hash by the
+// length; SHA-256 needs iOS 16 or macOS 13, older ones know only SHA-1
+// (and MD5, which Steward does not take).
+func (s *SCEP) caFingerprint() ([]byte, bool) {
+	if s.CAFingerprint == "" {
+		return nil, true
+	}
+	digits := s.CAFingerprint
+	if strings.Contains(digits, ":") {
+		pairs := strings.Split(digits, ":")
+		for _, pair := range pairs {
+			if len(pair) != 2 {
+				return nil, false
+			}
+		}
+		digits = strings.Join(pairs, "")
+	}
+	fingerprint, err := hex.DecodeString(digits)
+	if err != nil || len(fingerprint) != sha256.Size && len(fingerprint) != sha1.Size {
+		return nil, false
+	}
+	return fingerprint, true
 }
 
 // maxPKCS12Size bounds an uploaded identity file; real ones are a few KiB.

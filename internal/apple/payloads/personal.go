@@ -94,26 +94,29 @@ func tunnelRouting(v any) string {
 }
 
 // onDemandBeyondWorkDomains allows on-demand rules that only disconnect,
-// ignore, or connect for named domains (EvaluateConnection, or the
-// deprecated match-domain lists with Allow); a Connect rule connects for
-// all traffic. Rules Steward cannot read count as connecting. A VPN that,
+// ignore, or connect for named domains (EvaluateConnection, or Allow with
+// the deprecated match-domain lists); a Connect rule connects for all
+// traffic. Rules Steward cannot read count as connecting. A VPN that,
 // once connected for a work domain, tunnels everything is not told apart:
 // the profile does not say what routes the server pushes.
 func onDemandBeyondWorkDomains(d map[string]any) string {
 	const why = "connects on demand for more than named work domains"
 	rules, hasRules := d["OnDemandRules"].([]any)
 	if !hasRules {
-		for _, key := range []string{"OnDemandMatchDomainsAlways", "OnDemandMatchDomainsOnRetry"} {
-			if namedDomains(d[key]) {
-				return ""
-			}
+		if legacyDomainsNamed(d) {
+			return ""
 		}
-		return why + " (OnDemandEnabled without rules)"
+		return why + " (OnDemandEnabled without rules or named match domains)"
 	}
 	for _, r := range rules {
 		rule, _ := r.(map[string]any)
 		switch action, _ := rule["Action"].(string); action {
-		case "Disconnect", "Ignore", "Allow":
+		case "Disconnect", "Ignore":
+		case "Allow":
+			// Allow connects by the legacy lists, read here as without rules.
+			if !legacyDomainsNamed(d) {
+				return why + " (Action Allow without named OnDemandMatchDomainsAlways or OnDemandMatchDomainsOnRetry)"
+			}
 		case "EvaluateConnection":
 			params, _ := rule["ActionParameters"].([]any)
 			if len(params) == 0 {
@@ -132,13 +135,34 @@ func onDemandBeyondWorkDomains(d map[string]any) string {
 	return ""
 }
 
-// namedDomains reports a non-empty list of domain names, none of which
-// matches every host.
+// legacyDomainsNamed reports that the deprecated lists that connect a VPN
+// on demand (always, or when a lookup fails) name work domains only, and
+// at least one of them is given; an empty list matches nothing.
+func legacyDomainsNamed(d map[string]any) bool {
+	given := false
+	for _, key := range []string{"OnDemandMatchDomainsAlways", "OnDemandMatchDomainsOnRetry"} {
+		v, present := d[key]
+		if list, isList := v.([]any); !present || isList && len(list) == 0 {
+			continue
+		}
+		if !namedDomains(v) {
+			return false
+		}
+		given = true
+	}
+	return given
+}
+
+// namedDomains reports a non-empty list of domain names, each with at
+// least two labels once a leading "*." is dropped: "*" or "com" would
+// match every host or a whole top-level domain.
 func namedDomains(v any) bool {
 	list, _ := v.([]any)
 	for _, item := range list {
 		s, _ := item.(string)
-		if s = strings.Trim(strings.TrimSpace(s), "*."); s == "" {
+		s = strings.Trim(strings.TrimSpace(s), "*.")
+		labels := strings.Split(s, ".")
+		if len(labels) < 2 || slices.Contains(labels, "") || strings.Contains(s, "*") {
 			return false
 		}
 	}

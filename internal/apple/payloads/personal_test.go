@@ -51,6 +51,13 @@ func ikev2(keys map[string]any) map[string]any {
 	return d
 }
 
+// onDemand is a custom IKEv2 profile that connects on demand by keys.
+func onDemand(t *testing.T, keys map[string]any) []byte {
+	t.Helper()
+	keys["OnDemandEnabled"] = 1
+	return customProfile(t, plist.XMLFormat, vpnPayload(map[string]any{"IKEv2": ikev2(keys)}))
+}
+
 func TestPersonalRefusalRefusesTrafficRouting(t *testing.T) {
 	connectAlways := []any{map[string]any{"Action": "Connect"}}
 	cases := []struct {
@@ -75,6 +82,18 @@ func TestPersonalRefusalRefusesTrafficRouting(t *testing.T) {
 			"OnDemandRules": []any{map[string]any{"Action": "EvaluateConnection", "ActionParameters": []any{
 				map[string]any{"Domains": []any{"*"}, "DomainAction": "ConnectIfNeeded"}}}}})})), "without named domains"},
 		{"on demand without rules", customProfile(t, plist.XMLFormat, vpnPayload(map[string]any{"IKEv2": ikev2(map[string]any{"OnDemandEnabled": 1})})), "without rules"},
+		{"deprecated list matching every host", onDemand(t, map[string]any{"OnDemandMatchDomainsAlways": []any{"*"}}), "without rules or named"},
+		{"deprecated lists, one matching every host", onDemand(t, map[string]any{"OnDemandMatchDomainsAlways": []any{"corp.example.com"},
+			"OnDemandMatchDomainsOnRetry": []any{"*"}}), "without rules or named"},
+		{"Allow by a list matching every host", onDemand(t, map[string]any{"OnDemandMatchDomainsAlways": []any{"*"},
+			"OnDemandRules": []any{map[string]any{"Action": "Allow"}}}), "Action Allow"},
+		{"Allow by an empty name", onDemand(t, map[string]any{"OnDemandMatchDomainsOnRetry": []any{""},
+			"OnDemandRules": []any{map[string]any{"Action": "Allow"}}}), "Action Allow"},
+		{"Allow without lists", onDemand(t, map[string]any{"OnDemandRules": []any{map[string]any{"Action": "Allow"}}}), "Action Allow"},
+		{"Allow by top-level domains", onDemand(t, map[string]any{"OnDemandMatchDomainsAlways": []any{"corp.example.com", "*.com"},
+			"OnDemandRules": []any{map[string]any{"Action": "Allow"}}}), "Action Allow"},
+		{"EvaluateConnection for top-level domains", onDemand(t, map[string]any{"OnDemandRules": []any{map[string]any{"Action": "EvaluateConnection",
+			"ActionParameters": []any{map[string]any{"Domains": []any{"com", "net", "org"}, "DomainAction": "ConnectIfNeeded"}}}}}), "without named domains"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -103,6 +122,8 @@ func TestPersonalRefusalKeepsWorkAccess(t *testing.T) {
 				map[string]any{"Action": "Ignore"}}})}))},
 		{"on demand by the deprecated domain list", customProfile(t, plist.XMLFormat, vpnPayload(map[string]any{"IKEv2": ikev2(map[string]any{"OnDemandEnabled": 1,
 			"OnDemandMatchDomainsAlways": []any{"corp.example.com"}})}))},
+		{"Allow by the deprecated domain lists", onDemand(t, map[string]any{"OnDemandMatchDomainsAlways": []any{"*.corp.example.com"},
+			"OnDemandMatchDomainsOnRetry": []any{}, "OnDemandRules": []any{map[string]any{"Action": "Allow"}}})},
 		{"on demand switched off", customProfile(t, plist.XMLFormat, vpnPayload(map[string]any{"IKEv2": ikev2(map[string]any{"OnDemandEnabled": 0,
 			"OnDemandRules": []any{map[string]any{"Action": "Connect"}}})}))},
 	}

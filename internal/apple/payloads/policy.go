@@ -60,10 +60,11 @@ func (p *Passcode) secrets() []namedSecret { return nil }
 
 // Restrictions configures com.apple.applicationaccess. Only the keys an admin
 // sets are emitted; the rest stay at the device default. The open-in pair is
-// the BYOD switch that keeps work documents inside managed apps.
+// the BYOD switch that keeps work documents inside managed apps. Which
+// devices apply each key is in restrictionRules: macOS lacks eight of them.
 type Restrictions struct {
 	AllowCamera                     *bool `json:"allow_camera,omitempty"`
-	AllowAppInstallation            *bool `json:"allow_app_installation,omitempty"` // supervised only
+	AllowAppInstallation            *bool `json:"allow_app_installation,omitempty"` // iPhone and iPad, supervised only
 	AllowOpenFromManagedToUnmanaged *bool `json:"allow_open_from_managed_to_unmanaged,omitempty"`
 	AllowOpenFromUnmanagedToManaged *bool `json:"allow_open_from_unmanaged_to_managed,omitempty"`
 	RequireManagedPasteboard        *bool `json:"require_managed_pasteboard,omitempty"`
@@ -75,7 +76,7 @@ type Restrictions struct {
 	ForceEncryptedBackup            *bool `json:"force_encrypted_backup,omitempty"`
 	AllowAirDrop                    *bool `json:"allow_airdrop,omitempty"`
 	AllowEraseContentAndSettings    *bool `json:"allow_erase_content_and_settings,omitempty"`
-	AllowProfileInstallation        *bool `json:"allow_profile_installation,omitempty"` // UI installs; supervised only
+	AllowProfileInstallation        *bool `json:"allow_profile_installation,omitempty"` // UI installs; on iOS supervised only
 }
 
 func (r *Restrictions) pairs() []struct {
