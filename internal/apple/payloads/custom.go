@@ -141,22 +141,11 @@ func ValidateCustom(mobileconfig []byte, reservedIdentifiers ...string) (CustomP
 // RemoveProfile needs it. It returns an apperr invalid_request error when
 // the data is not a readable profile.
 func ProfileIdentifier(mobileconfig []byte) (string, error) {
-	if len(mobileconfig) > MaxCustomProfileSize {
-		return "", apperr.New(apperr.KindTooLarge, "profile is larger than %d bytes", MaxCustomProfileSize)
+	id, _, err := ProfileVersion(mobileconfig)
+	if err == nil && id == "" {
+		err = apperr.Invalid("profile: PayloadIdentifier is missing")
 	}
-	content, _, err := unwrapProfile(mobileconfig)
-	if err != nil {
-		return "", err
-	}
-	top, err := decodeProfile(content)
-	if err != nil {
-		return "", err
-	}
-	id, _ := top["PayloadIdentifier"].(string)
-	if id == "" {
-		return "", apperr.Invalid("profile: PayloadIdentifier is missing")
-	}
-	return id, nil
+	return id, err
 }
 
 // unwrapProfile returns the property list inside data: data itself, or the
