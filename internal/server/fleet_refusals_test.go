@@ -35,8 +35,8 @@ func TestBulkActionRefusalsCarryCodes(t *testing.T) {
 		}
 
 		var bulk actions.Batch
-		f.must(201, f.owner, "POST", f.path("/actions"), actions.Request{Action: actions.Locate, Reason: "find every device of the office",
-			DeviceIDs: []string{leavingID, personalID, corporateID, supervisedID, goneID}}, &bulk)
+		f.must(201, f.owner, "POST", f.path("/actions"), actions.Request{Action: actions.LostMode, Reason: "find every device of the office",
+			DeviceIDs: []string{leavingID, personalID, corporateID, supervisedID, goneID}, Options: actions.Options{Message: "Call IT"}}, &bulk)
 		var status api.BatchView
 		f.must(200, f.owner, "GET", f.path("/actions/"+bulk.ID), nil, &status)
 		want := map[string]struct{ state, code string }{
@@ -47,7 +47,7 @@ func TestBulkActionRefusalsCarryCodes(t *testing.T) {
 			supervisedID: {store.ActionQueued, ""},
 		}
 		if len(status.Actions.Items) != len(want) {
-			t.Fatalf("the bulk locate: %+v", status.Actions.Items)
+			t.Fatalf("the bulk lost mode: %+v", status.Actions.Items)
 		}
 		for _, a := range status.Actions.Items {
 			w := want[a.DeviceID]

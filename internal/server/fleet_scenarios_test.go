@@ -339,10 +339,12 @@ func TestTwoPersonRuleAndOwnership(t *testing.T) {
 		}
 		located, locatedID := f.enrol("corporate", "", "", func(d *sim.Device) { d.Supervised = true }) // prepared with Apple Configurator
 		f.must(201, f.owner, "POST", f.path("/devices/"+locatedID+"/actions"), api.DeviceActionRequest{Action: actions.OSUpdate, Reason: "critical security update"}, nil)
-		// Locating: corporate only, with a reason; location kept 7 days at most.
+		// Locating: corporate only, in Lost Mode, with a reason; location kept 7 days at most.
+		f.must(201, f.owner, "POST", f.path("/devices/"+locatedID+"/actions"), api.DeviceActionRequest{Action: actions.LostMode, Reason: "left in a taxi on Friday",
+			Options: actions.Options{Message: "Please call IT"}}, nil)
 		f.must(201, f.owner, "POST", f.path("/devices/"+locatedID+"/actions"), api.DeviceActionRequest{Action: actions.Locate, Reason: "left in a taxi on Friday"}, nil)
-		if n := f.poll(located); n != 2 {
-			t.Errorf("the device answered %d commands, want the update and the locate", n)
+		if n := f.poll(located); n != 3 {
+			t.Errorf("the device answered %d commands, want the update, Lost Mode and the locate", n)
 		}
 		// Sent as a command, an OS update is held to the action's rule.
 		update := api.CommandRequest{RequestType: "ScheduleOSUpdate", Reason: "critical security update"}

@@ -370,7 +370,17 @@ func (d *Device) answer(uuid string, cmd map[string]any) map[string]any {
 			certs = append(certs, map[string]any{"CommonName": c.CommonName, "IsIdentity": c.Identity, "Data": c.Data})
 		}
 		res["CertificateList"] = certs
+	case "EnableLostMode":
+		d.InLostMode = true
+	case "DisableLostMode":
+		d.InLostMode = false
 	case "DeviceLocation":
+		if !d.InLostMode { // device.lostmode.location.yaml: 12067 outside Lost Mode
+			res["Status"] = "Error"
+			res["ErrorChain"] = []map[string]any{{"ErrorCode": 12067, "ErrorDomain": "MCMDMErrorDomain",
+				"LocalizedDescription": "The device is not in Lost Mode."}}
+			break
+		}
 		maps.Copy(res, location(time.Now()))
 	}
 	d.identify(res)

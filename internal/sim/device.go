@@ -67,6 +67,9 @@ type Device struct {
 	// LockPIN is the Find My PIN of the last DeviceLock the device took,
 	// which unlocks it.
 	LockPIN string
+	// InLostMode: the device took an EnableLostMode and no DisableLostMode
+	// since; only then does it answer DeviceLocation.
+	InLostMode bool
 	// BlockEncryptionOnly: an iPhone or iPad whose hardware reports
 	// block-level encryption only (HardwareEncryptionCaps 1), which gives
 	// no data protection.

@@ -644,6 +644,11 @@ func (s *Service) prepare(ctx context.Context, q store.Queries, d store.Device, 
 	if err := CheckFindMyPIN(ctx, q, d, r); err != nil {
 		return store.Command{}, err
 	}
+	if _, ok := r.(mdmproto.DeviceLocation); ok {
+		if err := checkInLostMode(ctx, q, d); err != nil {
+			return store.Command{}, err
+		}
+	}
 	if _, ok := r.(mdmproto.ClearPasscode); ok {
 		if r, err = s.clearPasscodeFor(ctx, q, d); err != nil {
 			return store.Command{}, err

@@ -227,6 +227,10 @@ func TestBulkSkipsIneligibleDevices(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
+		// Lost Mode first: a device is located only in it.
+		if _, err := svc.Enqueue(f.ctx, f.tenant, []string{corp.ID}, mdmproto.EnableLostMode{Message: "Call IT"}, "", admin); err != nil {
+			t.Fatal(err)
+		}
 		openBefore := f.open(corp.ID)
 		reasons := func(skips []mdm.Skip) map[string]string {
 			out := map[string]string{}

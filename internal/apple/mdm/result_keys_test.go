@@ -102,6 +102,7 @@ func TestDeviceLocationAnswers(t *testing.T) {
 	f.publish(privacy.Corporate)
 	ts := f.serve()
 	d, dev := f.polled(ts, privacy.Corporate, "", supervised)
+	f.answer(t, d, dev.ID, mdmproto.EnableLostMode{Message: "Call IT"}, nil) // a device is located only in Lost Mode
 	noFix := map[string]any{"Latitude": -180.0, "Longitude": -180.0, "HorizontalAccuracy": -1.0, "VerticalAccuracy": -1.0,
 		"Altitude": -1.0, "Speed": -1.0, "Course": -1.0, "Timestamp": time.Now().UTC().Format(time.RFC3339)}
 	if state := f.answer(t, d, dev.ID, mdmproto.DeviceLocation{}, noFix); state != store.CommandAcknowledged {
@@ -134,6 +135,7 @@ func TestLocateWithoutFixTellsTheAdmin(t *testing.T) {
 		acts.SetClock(func() time.Time { return f.now })
 		f.svc.SetHooks(mdm.Hooks{CommandFinished: acts.CommandFinished})
 		d, dev := f.polled(ts, privacy.Corporate, "", supervised)
+		f.answer(t, d, dev.ID, mdmproto.EnableLostMode{Message: "Call IT"}, nil) // a device is located only in Lost Mode
 
 		// locate asks where the device is and answers with payload; it
 		// returns the action and its command as they ended.
