@@ -343,12 +343,17 @@ func (s *Service) matching(ctx context.Context, q store.Queries, tenantID string
 // deviceChanged re-evaluates the tenant's dynamic groups for one device
 // whose inventory changed, inside q, and reports whether its groups moved.
 func (s *Service) deviceChanged(ctx context.Context, q store.Queries, d store.Device, facts []byte, current []store.InventoryValue) (bool, error) {
+	return s.regroup(ctx, q, d, nil, facts, current)
+}
+
+// regroup re-evaluates, for device d inside q, the tenant's dynamic groups
+// whose rule only accepts (nil: all of them), and reports whether the
+// device moved. facts is its projection and current its inventory when the
+// caller has them; nil reads what the rules need.
+func (s *Service) regroup(ctx context.Context, q store.Queries, d store.Device, only func(*rules.Rule) bool,
+	facts []byte, current []store.InventoryValue) (bool, error) {
 	groups, err := q.Groups().Dynamic(ctx, d.TenantID)
 	if err != nil || len(groups) == 0 {
-		return false, err
-	}
-	member, err := q.Groups().GroupsOf(ctx, d.TenantID, d.ID)
-	if err != nil {
 		return false, err
 	}
 	type compiled struct {
@@ -356,15 +361,39 @@ func (s *Service) deviceChanged(ctx context.Context, q store.Queries, d store.De
 		rule  *rules.Rule
 	}
 	var ruled []compiled
-	readsApps := false
+	readsApps, readsInventory := false, false
 	for _, g := range groups {
 		rule, err := s.cachedRule(g)
 		if err != nil {
 			s.log.Warn("a dynamic group's stored rule no longer compiles", "group", g.ID, "error", err.Error())
 			continue
 		}
+		if only != nil && !only(rule) {
+			continue
+		}
 		ruled = append(ruled, compiled{g, rule})
 		readsApps = readsApps || ReadsApps(rule)
+		readsInventory = readsInventory || readsProjection(rule)
+	}
+	if len(ruled) == 0 {
+		return false, nil
+	}
+	member, err := q.Groups().GroupsOf(ctx, d.TenantID, d.ID)
+	if err != nil {
+		return false, err
+	}
+	if facts == nil && readsInventory {
+		// Built as the gate's hook and enrolment build it.
+		if current == nil {
+			if current, err = q.Inventory().Current(ctx, d.TenantID, d.ID); err != nil {
+				return false, err
+			}
+		}
+		p, err := Project(d, current)
+		if err != nil {
+			return false, err
+		}
+		facts = p.Facts
 	}
 	var apps []string
 	var known bool

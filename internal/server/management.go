@@ -30,8 +30,10 @@ func (a *App) initManagement() {
 
 // runManagementJobs runs the ladder of every compliance policy, the
 // periodic re-evaluation (time-based rules), the stale-device sweep, the
-// removal sent again to leaving devices that refused it, the retry of
-// failed profile installs and removals, and the compliance history purge.
+// refresh of dynamic groups on device record facts, the questions that
+// keep devices' security and OS facts fresh, the removal sent again to
+// leaving devices that refused it, the retry of failed profile installs
+// and removals, and the compliance history purge.
 // Leases keep each to one node at a time.
 func (a *App) runManagementJobs(ctx context.Context, holder string) {
 	ladder := time.NewTicker(time.Minute)
@@ -75,6 +77,19 @@ func (a *App) hourlyManagement(ctx context.Context, holder string) {
 		a.Log.Warn("stale-device sweep failed", "error", err.Error())
 	} else if res.Flagged+res.Retired > 0 {
 		a.Log.Info("stale devices", "flagged", res.Flagged, "retired", res.Retired)
+	}
+	// After the pass and the sweep, which change what these rules read.
+	if n, err := a.Devices.RefreshRecordGroups(ctx, 5000); err != nil && ctx.Err() == nil {
+		a.Log.Warn("refreshing dynamic groups on device record facts failed", "error", err.Error())
+	} else if n > 0 {
+		a.Log.Info("moved devices between dynamic groups on device record facts", "devices", n)
+	}
+	// A bounded share per tenant and run: a fleet enrolled in one day
+	// spreads its questions, and their pushes, over hours.
+	if n, err := a.MDM.RefreshSecurityFacts(ctx, 1000); err != nil && ctx.Err() == nil {
+		a.Log.Warn("asking devices for their security and OS facts again failed", "error", err.Error())
+	} else if n > 0 {
+		a.Log.Info("asked devices for their security and OS facts again", "devices", n)
 	}
 	if n, err := a.Actions.RetellLeaving(ctx); err != nil && ctx.Err() == nil {
 		a.Log.Warn("sending leaving devices their removal again failed", "error", err.Error())
