@@ -24,7 +24,7 @@ func (p *policyFlags) register(cmd *cobra.Command) {
 	cmd.Flags().StringVar(&p.name, "name", "", "the policy's name")
 	cmd.Flags().StringVar(&p.platform, "platform", "", "ios, ipados or macos (default: every platform)")
 	cmd.Flags().StringVar(&p.ownership, "ownership", "", "corporate, personal, user_enrolled or shared (default: every class)")
-	cmd.Flags().StringVar(&p.rulesFile, "rules-file", "", `the rules as JSON, e.g. {"min_os_version":"17.4","passcode_required":true}`)
+	cmd.Flags().StringVar(&p.rulesFile, "rules-file", "", `the rules as JSON, e.g. {"min_os_version":"17.4","passcode_required":true} (min_os_version needs --platform)`)
 	cmd.Flags().StringVar(&p.ladderFile, "ladder-file", "", `the response ladder as JSON, e.g. [{"action":"notify","after_hours":0}] (default: the server's)`)
 	cmd.Flags().BoolVar(&p.disabled, "disabled", false, "store the policy without enforcing it")
 }

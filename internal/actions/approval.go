@@ -80,6 +80,28 @@ func (s *Service) Decide(ctx context.Context, tenantID, approvalID string, in De
 			}
 			return deny(refusal, why)
 		}
+		all, err := q.Actions().ForApproval(ctx, tenantID, a.ID)
+		if err != nil {
+			return err
+		}
+		// A request refused as lapsed (below) stays pending, its actions settled.
+		waiting := slices.DeleteFunc(slices.Clone(all), func(d store.DeviceAction) bool { return d.State != store.ActionAwaitingApproval })
+		if in.Approve {
+			// A ladder's request waits up to approval_hours, and the device
+			// may have been fixed meanwhile: refused then, as a lapsed
+			// request is, its actions settled and the approval left to
+			// expire.
+			why, err := ladderRequestLapsed(ctx, q, tenantID, p, all)
+			if err != nil {
+				return err
+			}
+			if why != "" {
+				if err := s.refuseLapsed(ctx, q, waiting, why, now); err != nil {
+					return err
+				}
+				return deny(apperr.Conflict("%s", why), why)
+			}
+		}
 		state, err := privacy.Decide(ctx, q, a, in.Approve, deciderID, now)
 		if err != nil {
 			return err
@@ -88,10 +110,6 @@ func (s *Service) Decide(ctx context.Context, tenantID, approvalID string, in De
 		e.Reason = strings.TrimSpace(in.Comment)
 		e.Details = map[string]any{"decision": state, "batch": p.BatchID, "action": p.Action, "devices": p.Devices}
 		if err := audit.Append(ctx, q, e); err != nil {
-			return err
-		}
-		waiting, err := q.Actions().ForApproval(ctx, tenantID, a.ID)
-		if err != nil {
 			return err
 		}
 		if !in.Approve {

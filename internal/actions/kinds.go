@@ -157,7 +157,11 @@ func requests(k Kind, o Options, enrolmentProfile, platform string) []mdmproto.R
 	case Lock:
 		return []mdmproto.Request{mdmproto.DeviceLock{Message: o.Message, PhoneNumber: o.PhoneNumber, PIN: mdmproto.SecretString(o.PIN)}}
 	case Wipe:
-		return []mdmproto.Request{mdmproto.EraseDevice{PIN: mdmproto.SecretString(o.PIN), PreserveDataPlan: o.PreserveDataPlan}}
+		erase := mdmproto.EraseDevice{PIN: mdmproto.SecretString(o.PIN), PreserveDataPlan: o.PreserveDataPlan}
+		if platform == "macos" {
+			erase.ObliterationBehavior = macObliteration
+		}
+		return []mdmproto.Request{erase}
 	case Retire:
 		// Removing the management profile removes every managed profile,
 		// app and account it brought: Apple's selective wipe.
@@ -182,6 +186,14 @@ func requests(k Kind, o Options, enrolmentProfile, platform string) []mdmproto.R
 	}
 	return nil
 }
+
+// macObliteration is what a Mac whose Erase All Content and Settings
+// cannot run does instead (device.erase.yaml, macOS 12 and later; mdm
+// leaves it out before). Under Default it answers Error and erases itself
+// all the same, so Steward would record a failed wipe and keep the erased
+// Mac enrolled; under ObliterateWithWarning it erases itself too but
+// answers Acknowledged, which is what happened.
+const macObliteration = "ObliterateWithWarning"
 
 // installNow is the ScheduleOSUpdate install action that installs an
 // update soonest (system.update.schedule.yaml): on a Mac InstallASAP

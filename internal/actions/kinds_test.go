@@ -101,3 +101,14 @@ func TestEveryActionIsDocumented(t *testing.T) {
 		}
 	}
 }
+
+// A Mac's erase says what to do when Erase All Content and Settings cannot
+// run (macObliteration); an iPhone's carries no such key.
+func TestWipeTellsAMacToObliterateWithWarning(t *testing.T) {
+	for platform, want := range map[string]string{"macos": "ObliterateWithWarning", "ios": "", "ipados": ""} {
+		reqs := requests(Wipe, Options{}, "", platform)
+		if e, ok := reqs[0].(mdmproto.EraseDevice); !ok || e.ObliterationBehavior != want {
+			t.Errorf("the wipe of a %s device: %+v, want ObliterationBehavior %q", platform, reqs[0], want)
+		}
+	}
+}

@@ -69,12 +69,13 @@ type Batch struct {
 
 // approvalPayload is what a waiting approval holds; Options travel sealed
 // because they may carry a PIN. Sealed goes once the approval is settled
-// (forgetOptions).
+// (forgetOptions). A rule's request also names the rule (ruleOrigin).
 type approvalPayload struct {
 	BatchID string `json:"batch_id"`
 	Action  Kind   `json:"action"`
 	Devices int    `json:"devices"`
 	Sealed  []byte `json:"sealed_options,omitempty"`
+	ruleOrigin
 }
 
 func optionsAD(approvalID string) []byte { return []byte("device-action-options:" + approvalID) }
@@ -83,7 +84,8 @@ func optionsAD(approvalID string) []byte { return []byte("device-action-options:
 // carries it out or, under the two-person rule, parks it for a second
 // admin. A single named device refused by a rule (ownership, state) fails
 // the request with that rule's error; in a bulk request such devices are
-// marked refused and the rest go ahead.
+// marked refused and the rest go ahead. The rules are checked before a
+// request is parked too: only the devices none refuses wait for approval.
 func (s *Service) Submit(ctx context.Context, tenantID string, in Request, scope device.Scope, requesterID string, actor iam.Actor) (Batch, error) {
 	b, err := s.submit(ctx, tenantID, in, scope, requesterID, actor)
 	if err != nil {
@@ -152,38 +154,39 @@ func (s *Service) submit(ctx context.Context, tenantID string, in Request, scope
 			return errLeaving()
 		}
 		// Checked before any approval too, so that no second admin approves
-		// what the Mac would refuse; carrying it out checks again.
-		needPIN, err := s.pinRefusals(ctx, q, tenantID, in.Action, in.Options, ids)
+		// what would be refused; carrying it out checks again.
+		staying := slices.DeleteFunc(slices.Clone(ids), func(id string) bool { return leaving[id] })
+		refused, err := s.refusals(ctx, q, tenantID, in.Action, in.Options, staying)
 		if err != nil {
 			return err
 		}
-		if len(needPIN) > 0 && len(in.DeviceIDs) == 1 {
-			return needPIN[ids[0]]
+		if len(refused) > 0 && len(in.DeviceIDs) == 1 {
+			return refused[ids[0]]
 		}
 		batch.Devices = len(ids)
 		now := s.clock()
-		var actions, refused []store.DeviceAction
+		var actions, notActed []store.DeviceAction
 		for _, id := range ids {
 			a := store.DeviceAction{ID: store.NewID(), TenantID: tenantID, BatchID: batch.ID, DeviceID: id, Action: string(in.Action),
 				Reason: reason, RequestedBy: requesterID, CreatedAt: now, UpdatedAt: now}
 			if leaving[id] {
 				a.State, a.Error, a.RefusalCode = store.ActionRefused, errLeaving().Message, RefusedLeaving
-				refused = append(refused, a)
+				notActed = append(notActed, a)
 				continue
 			}
-			if e := needPIN[id]; e != nil {
+			if e := refused[id]; e != nil {
 				a.State, a.Error, a.RefusalCode = store.ActionRefused, e.Message, refusalCode(e)
-				refused = append(refused, a)
+				notActed = append(notActed, a)
 				continue
 			}
 			actions = append(actions, a)
 		}
-		if err := q.Actions().Create(ctx, refused); err != nil {
+		if err := q.Actions().Create(ctx, notActed); err != nil {
 			return err
 		}
 		// Only the devices it acts on count towards a second admin's approval.
 		if len(actions) > 0 && (info.twoPerson || len(actions) > settings.BulkApprovalThreshold) {
-			return s.park(ctx, q, tenantID, &batch, actions, in, reason, requesterID, settings, actor)
+			return s.park(ctx, q, tenantID, &batch, actions, in, reason, requesterID, settings, actor, ruleOrigin{})
 		}
 		e := actor.Entry(tenantID, "device.action.request", "batch", batch.ID, audit.OutcomeSuccess)
 		e.Reason = reason
@@ -276,35 +279,9 @@ func leavingAmong(ctx context.Context, q store.Queries, tenantID string, ids []s
 	}
 }
 
-// pinRefusals returns, by device, the refusals of the Macs among ids that
-// need the Find My PIN a lock or wipe without one lacks (mdm.CheckFindMyPIN).
-func (s *Service) pinRefusals(ctx context.Context, q store.Queries, tenantID string, k Kind, o Options, ids []string) (map[string]*apperr.Error, error) {
-	if (k != Lock && k != Wipe) || o.PIN != "" {
-		return nil, nil
-	}
-	devices, err := q.Devices().GetMany(ctx, tenantID, ids)
-	if err != nil {
-		return nil, err
-	}
-	out := map[string]*apperr.Error{}
-	for _, id := range ids {
-		d, ok := devices[id]
-		if !ok || d.Platform != "macos" {
-			continue
-		}
-		err := mdm.CheckFindMyPIN(ctx, q, d, requests(k, o, "", d.Platform)[0])
-		var ae *apperr.Error
-		if errors.As(err, &ae) && ae.Kind != apperr.KindInternal {
-			out[id] = ae
-		} else if err != nil {
-			return nil, err
-		}
-	}
-	return out, nil
-}
-
-// park stores the actions as awaiting a second admin.
-func (s *Service) park(ctx context.Context, q store.Queries, tenantID string, batch *Batch, actions []store.DeviceAction, in Request, reason, requesterID string, settings device.Settings, actor iam.Actor) error {
+// park stores the actions as awaiting a second admin. origin names the rule
+// that asked for them (Automatic), zero for an admin's request.
+func (s *Service) park(ctx context.Context, q store.Queries, tenantID string, batch *Batch, actions []store.DeviceAction, in Request, reason, requesterID string, settings device.Settings, actor iam.Actor, origin ruleOrigin) error {
 	now := s.clock()
 	a := store.Approval{ID: store.NewID(), TenantID: tenantID, Kind: ApprovalKind, Reason: reason, RequestedBy: requesterID,
 		State: "pending", CreatedAt: now, ExpiresAt: now.Add(time.Duration(settings.ApprovalHours) * time.Hour)}
@@ -316,7 +293,8 @@ func (s *Service) park(ctx context.Context, q store.Queries, tenantID string, ba
 	if err != nil {
 		return err
 	}
-	if a.Payload, err = json.Marshal(approvalPayload{BatchID: batch.ID, Action: in.Action, Devices: len(actions), Sealed: sealed}); err != nil {
+	if a.Payload, err = json.Marshal(approvalPayload{BatchID: batch.ID, Action: in.Action, Devices: len(actions), Sealed: sealed,
+		ruleOrigin: origin}); err != nil {
 		return err
 	}
 	if err := q.Approvals().Create(ctx, a); err != nil {
@@ -332,6 +310,12 @@ func (s *Service) park(ctx context.Context, q store.Queries, tenantID string, ba
 	e := actor.Entry(tenantID, "device.action.request", "batch", batch.ID, audit.OutcomeSuccess)
 	e.Reason = reason
 	e.Details = map[string]any{"action": in.Action, "devices": len(actions), "approval": a.ID, "awaiting_approval": true}
+	if origin.PolicyID != "" {
+		e.Details["policy"] = origin.PolicyID
+	}
+	if origin.WaitsBecause != "" {
+		e.Details["waits_because"] = origin.WaitsBecause
+	}
 	return audit.Append(ctx, q, e)
 }
 
@@ -400,23 +384,18 @@ func (s *Service) carryOut(ctx context.Context, q store.Queries, tenantID string
 	}
 	// Its employee withdrew consent while the request awaited approval:
 	// refused as it would have been when requested.
-	if d.State == store.DeviceLeaving {
-		return errLeaving()
+	if err := checkEnrolled(d); err != nil {
+		return err
 	}
-	if d.State != store.DeviceEnrolled {
-		return apperr.Conflict("the device is %s, not enrolled", d.State).With("reason", mdm.SkipNotEnrolled)
-	}
-	profileID := ""
-	if k == Retire {
-		if profileID, err = s.mdm.EnrolmentProfileIdentifier(ctx, q, d); err != nil {
-			return err
-		}
+	reqs, err := s.commandsFor(ctx, q, d, k, o)
+	if err != nil {
+		return err
 	}
 	enqueue := s.mdm.EnqueueIn
 	if k == Sync {
 		enqueue = s.mdm.EnqueueInventoryIn // what the device takes of it refreshes what Steward knows
 	}
-	cmds, err := enqueue(ctx, q, d, requests(k, o, profileID, d.Platform), a.Reason, actor)
+	cmds, err := enqueue(ctx, q, d, reqs, a.Reason, actor)
 	if err != nil {
 		return err
 	}
@@ -459,69 +438,6 @@ func (s *Service) Status(ctx context.Context, tenantID, batchID string) (Batch, 
 		return Batch{}, nil, err
 	}
 	return b, first, nil
-}
-
-// Automatic carries out an action a rule decided (a compliance ladder step)
-// inside q, for one device. Destructive actions are parked for an admin's
-// approval like any request: no rule retires or wipes a device on its own.
-// requesterID is the admin who set the rule up; they cannot approve.
-func (s *Service) Automatic(ctx context.Context, q store.Queries, d store.Device, k Kind, reason, requesterID string, actor iam.Actor) error {
-	settings, err := device.LoadSettings(ctx, q, d.TenantID)
-	if err != nil {
-		return err
-	}
-	now := s.clock()
-	batch := Batch{ID: store.NewID(), Action: k}
-	requester := actor.Ref()
-	if kinds[k].twoPerson && requesterID != "" {
-		requester = requesterID // the approval must come from someone else
-	}
-	a := []store.DeviceAction{{ID: store.NewID(), TenantID: d.TenantID, BatchID: batch.ID, DeviceID: d.ID, Action: string(k),
-		Reason: reason, RequestedBy: requester, CreatedAt: now, UpdatedAt: now}}
-	if kinds[k].twoPerson {
-		return s.park(ctx, q, d.TenantID, &batch, a, Request{Action: k, Reason: reason, DeviceIDs: []string{d.ID}}, reason, requester, settings, actor)
-	}
-	var o Options
-	if k == Lock {
-		// A Mac at its firmware lock already would never fetch another
-		// lock, and its PIN would not be the one the Mac asks for.
-		lock, _, held, err := heldAtLock(ctx, q, d)
-		if err != nil {
-			return err
-		}
-		if held {
-			return lockSkipped(ctx, q, d, lock, reason, actor, "the Mac is at its firmware lock already, waiting for its Find My PIN")
-		}
-		// Two policies' ladders, or one's and an admin's, would otherwise
-		// lock it again once unlocked, a Mac with another PIN.
-		last, err := q.Actions().LastQueued(ctx, d.TenantID, d.ID, string(Lock))
-		if err != nil && !errors.Is(err, store.ErrNotFound) {
-			return err
-		}
-		if err == nil && last.State == store.ActionQueued {
-			return lockSkipped(ctx, q, d, last, reason, actor, "a lock of the device is queued already")
-		}
-		if d.Platform == "macos" && !privacy.Ownership(d.Ownership).PersonallyOwned() {
-			// No admin to choose the Find My PIN a Mac may need: Steward
-			// draws one and keeps it for whoever unlocks the Mac
-			// (RevealPIN). Not on an employee's own Mac, which they could
-			// not unlock: there the lock is refused if the Mac needs a PIN.
-			if o.PIN, err = newPIN(); err != nil {
-				return err
-			}
-		}
-	}
-	return s.execute(ctx, q, d.TenantID, a, k, o, false, actor)
-}
-
-// lockSkipped records that a rule's lock of d was not sent, and why: the
-// ladder's step still counts as done, and the audit log says what stood
-// for it (lock, the action already there).
-func lockSkipped(ctx context.Context, q store.Queries, d store.Device, lock store.DeviceAction, reason string, actor iam.Actor, why string) error {
-	e := actor.Entry(d.TenantID, "device.action.lock.skipped", "device", d.ID, audit.OutcomeSuccess)
-	e.Reason = reason
-	e.Details = map[string]any{"why": why, "lock_action_id": lock.ID}
-	return audit.Append(ctx, q, e)
 }
 
 // TellToLeave is the privacy core's hook for a personal device whose

@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"slices"
 	"time"
 
 	"github.com/steward-mdm/steward/internal/apperr"
@@ -72,8 +73,10 @@ func (e *Engine) IssueAccessToken(ctx context.Context, tenantID, deviceID string
 
 // CheckAccess identifies the device by its identity certificate (the one
 // it enrolled with) or by a device token, and allows it when every policy
-// that covers it is satisfied (or still in its grace period). A device no
-// policy has evaluated is refused: unknown is not compliant.
+// that covers it is satisfied (or still in its grace period); a device no
+// policy covers is allowed while the tenant has a policy. Unknown is not
+// compliant: a rule the device has not reported on refuses it, even when
+// another rule failing in grace makes its overall state in_grace.
 func (e *Engine) CheckAccess(ctx context.Context, tenantID string, cert *x509.Certificate, token string) (AccessDecision, error) {
 	q := e.st.Read()
 	var deviceID string
@@ -123,29 +126,71 @@ func (e *Engine) CheckAccess(ctx context.Context, tenantID string, cert *x509.Ce
 		out.Reasons = []string{"This device is no longer managed by your organisation."}
 		return out, nil
 	}
-	switch d.Compliance {
-	case store.ComplianceCompliant, InGrace:
-		out.Allowed = true
-	case store.ComplianceUnknown:
-		// The standings say what is not known yet, or never will be on
-		// this kind of device (a rule its system does not report on).
-	}
 	standings, err := q.Compliance().Standings(ctx, tenantID, d.ID)
 	if err != nil {
 		return AccessDecision{}, err
 	}
+	refusing, others, unknown := accessReasons(standings)
+	out.Allowed = (d.Compliance == store.ComplianceCompliant || d.Compliance == InGrace) && !unknown
+	// The refusing reasons first: a proxy's header carries only the first.
+	out.Reasons = append(refusing, others...)
+	if d.Compliance == store.ComplianceUnknown && len(out.Reasons) == 0 {
+		some, err := hasEnabledPolicy(ctx, q, tenantID)
+		if err != nil {
+			return AccessDecision{}, err
+		}
+		if some {
+			out.Reasons = []string{"The device has not been checked against your organisation's requirements yet; keep it online for a few minutes."}
+		} else {
+			out.Reasons = []string{"Your organisation has set no compliance requirements yet, so the device cannot be checked against them."}
+		}
+	}
+	return out, nil
+}
+
+// accessReasons sorts the reasons of a device's standings: refusing are
+// those of a noncompliant standing and of any rule not reported on
+// (unknown says so, whatever the other standings); others are failures
+// still in grace and warnings, said but not refusing.
+func accessReasons(standings []store.DeviceCompliance) (refusing, others []string, unknown bool) {
 	for _, s := range standings {
 		if s.State == store.ComplianceCompliant {
 			continue
 		}
+		unknown = unknown || s.State == store.ComplianceUnknown
 		var vs []Violation
 		_ = json.Unmarshal(s.Violations, &vs)
 		for _, v := range vs {
-			out.Reasons = append(out.Reasons, v.Reason)
+			switch {
+			case v.Warning:
+				others = append(others, v.Reason)
+			case v.Unknown:
+				unknown = true
+				refusing = append(refusing, v.Reason)
+			case s.State == store.ComplianceNoncompliant:
+				refusing = append(refusing, v.Reason)
+			default:
+				others = append(others, v.Reason)
+			}
 		}
 	}
-	if d.Compliance == store.ComplianceUnknown && len(out.Reasons) == 0 {
-		out.Reasons = []string{"The device has not been checked against your organisation's requirements yet; keep it online for a few minutes."}
+	return refusing, others, unknown
+}
+
+// hasEnabledPolicy reports whether the tenant has a policy in force.
+func hasEnabledPolicy(ctx context.Context, q store.Queries, tenantID string) (bool, error) {
+	page := store.Page{Limit: 1000}
+	for {
+		ps, err := q.Compliance().ListPolicies(ctx, tenantID, page)
+		if err != nil {
+			return false, err
+		}
+		if slices.ContainsFunc(ps, func(p store.CompliancePolicy) bool { return p.Enabled }) {
+			return true, nil
+		}
+		if len(ps) < page.Limit {
+			return false, nil
+		}
+		page.After = ps[len(ps)-1].ID
 	}
-	return out, nil
 }

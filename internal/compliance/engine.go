@@ -1,7 +1,6 @@
 package compliance
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -43,6 +42,10 @@ type Engine struct {
 	mayReadReports func(ctx context.Context, tenantID, adminID string) (bool, error)
 	log            *slog.Logger
 	now            func() time.Time
+	// SummaryChanged, when set, runs in the transaction that changed a
+	// device's overall state: the dynamic groups reading compliance follow
+	// it at once.
+	SummaryChanged func(ctx context.Context, q store.Queries, tenantID, deviceID string) error
 }
 
 // NewEngine wires the engine.
@@ -130,175 +133,24 @@ func deviceGroups(ctx context.Context, q store.Queries, d store.Device, policies
 // EvaluateDevice evaluates one device against every applicable policy in
 // q and records the standings, history and summary. current is the
 // device's inventory when the caller has it (nil: read it).
+//
+// Every writer of standings (this, a tenant-wide pass, a ladder step, a
+// ladder edit) locks the device row before it reads what it writes from,
+// standings and policies: on PostgreSQL two writers would otherwise each
+// write back what the other changed meanwhile.
 func (e *Engine) EvaluateDevice(ctx context.Context, q store.Queries, d store.Device, current []store.InventoryValue) error {
 	if d.Gone() || d.State != store.DeviceEnrolled {
 		return nil
+	}
+	d, err := q.Devices().Lock(ctx, d.TenantID, d.ID) // the gate holds it already
+	if err != nil || d.Gone() || d.State != store.DeviceEnrolled {
+		return err
 	}
 	policies, blocked, err := e.tenantPolicies(ctx, q, d.TenantID)
 	if err != nil {
 		return err
 	}
 	return e.evaluate(ctx, q, d, current, policies, blocked, nil)
-}
-
-// preloaded is what a tenant-wide evaluation reads once for all devices
-// instead of once per device.
-type preloaded struct {
-	facts     map[string][]byte // device ID -> projection facts JSON
-	standings map[string][]store.DeviceCompliance
-	apps      map[string][]string // device ID -> bundle IDs; nil when no policy reads apps
-	groups    map[string][]string // device ID -> the targeted groups it is in
-}
-
-func (e *Engine) preload(ctx context.Context, q store.Queries, tenantID string, policies []Policy, blocked []string) (*preloaded, error) {
-	projections, err := q.ManagedDevices().Projections(ctx, tenantID, store.DeviceEnrolled)
-	if err != nil {
-		return nil, err
-	}
-	pre := &preloaded{facts: make(map[string][]byte, len(projections)), standings: map[string][]store.DeviceCompliance{}}
-	for _, p := range projections {
-		pre.facts[p.DeviceID] = p.Facts
-	}
-	ps, err := q.Compliance().ListPolicies(ctx, tenantID, store.Page{Limit: 1000})
-	if err != nil {
-		return nil, err
-	}
-	for _, p := range ps { // disabled ones too: their standings are cleared
-		standings, err := q.Compliance().ForPolicy(ctx, tenantID, p.ID)
-		if err != nil {
-			return nil, err
-		}
-		for _, st := range standings {
-			pre.standings[st.DeviceID] = append(pre.standings[st.DeviceID], st)
-		}
-	}
-	pre.groups = map[string][]string{}
-	for _, p := range policies {
-		if p.GroupID == "" {
-			continue
-		}
-		members, err := q.Groups().AllMembers(ctx, tenantID, p.GroupID)
-		if err != nil {
-			return nil, err
-		}
-		for _, id := range members {
-			pre.groups[id] = append(pre.groups[id], p.GroupID)
-		}
-	}
-	if slices.ContainsFunc(policies, func(p Policy) bool { return p.Rules.needsApps(blocked) }) {
-		if pre.apps, err = e.priv.AllAppIdentifiers(ctx, q, tenantID); err != nil {
-			return nil, err
-		}
-	}
-	return pre, nil
-}
-
-// evaluate evaluates d in q. current is its inventory when the caller has
-// it; pre, when not nil, holds its facts and standings.
-func (e *Engine) evaluate(ctx context.Context, q store.Queries, d store.Device, current []store.InventoryValue, policies []Policy, blocked []string, pre *preloaded) error {
-	var groups []string
-	var err error
-	if pre != nil {
-		groups = pre.groups[d.ID]
-	} else if groups, err = deviceGroups(ctx, q, d, policies); err != nil {
-		return err
-	}
-	var applicable []Policy
-	needApps, needProfiles := false, false
-	for _, p := range policies {
-		if p.applies(d, groups) {
-			applicable = append(applicable, p)
-			needApps = needApps || p.Rules.needsApps(blocked)
-			needProfiles = needProfiles || len(p.Rules.RequiredProfiles) > 0
-		}
-	}
-	var standings []store.DeviceCompliance
-	if pre != nil {
-		standings = pre.standings[d.ID]
-	} else if standings, err = q.Compliance().Standings(ctx, d.TenantID, d.ID); err != nil {
-		return err
-	}
-	if len(applicable) == 0 && len(standings) == 0 {
-		return nil
-	}
-	var facts Facts
-	if pre != nil {
-		facts, err = e.factsFrom(ctx, q, d, factValues(pre.facts[d.ID]), current, false, needProfiles)
-		if ids, known := pre.apps[d.ID]; needApps && known {
-			facts.Apps = make(map[string]bool, len(ids))
-			for _, id := range ids {
-				facts.Apps[id] = true
-			}
-		}
-	} else {
-		facts, err = e.facts(ctx, q, d, current, needApps, needProfiles)
-	}
-	if err != nil {
-		return err
-	}
-	now := e.clock()
-	byPolicy := map[string]store.DeviceCompliance{}
-	for _, s := range standings {
-		byPolicy[s.PolicyID] = s
-	}
-	var states []string
-	for _, p := range applicable {
-		st, err := e.record(ctx, q, d, p, byPolicy[p.ID], p.Rules.Evaluate(facts, now, blocked), now)
-		if err != nil {
-			return err
-		}
-		states = append(states, st)
-		delete(byPolicy, p.ID)
-	}
-	for _, gone := range byPolicy { // the policy no longer covers the device
-		if err := q.Compliance().DeleteStanding(ctx, d.TenantID, d.ID, gone.PolicyID); err != nil {
-			return err
-		}
-	}
-	return e.summarise(ctx, q, d, states, now)
-}
-
-// record moves the standing of (device, policy) to the outcome.
-func (e *Engine) record(ctx context.Context, q store.Queries, d store.Device, p Policy, prev store.DeviceCompliance, out Outcome, now time.Time) (string, error) {
-	violations, err := json.Marshal(out.Violations)
-	if err != nil {
-		return "", err
-	}
-	next := store.DeviceCompliance{TenantID: d.TenantID, DeviceID: d.ID, PolicyID: p.ID, Violations: violations, EvaluatedAt: now,
-		Since: prev.Since, Steps: prev.Steps, NextStepAt: prev.NextStepAt}
-	failingBefore := prev.State == InGrace || prev.State == store.ComplianceNoncompliant
-	switch out.Result {
-	case Pass:
-		next.State, next.Steps, next.NextStepAt = store.ComplianceCompliant, 0, time.Time{}
-	case Unknown:
-		next.State, next.Steps, next.NextStepAt = store.ComplianceUnknown, 0, time.Time{}
-	default:
-		if !failingBefore {
-			next.Since, next.Steps = now, 0
-		}
-		next.State = InGrace
-		if !now.Before(p.Ladder.marksAt(next.Since)) {
-			next.State = store.ComplianceNoncompliant
-		}
-		next.NextStepAt = nextStep(p.Ladder, next.Since, next.Steps)
-	}
-	if next.State != prev.State {
-		if out.Result != Fail {
-			next.Since = now
-		}
-		keep, err := historyRetention(ctx, q, d.TenantID)
-		if err != nil {
-			return "", err
-		}
-		if err := q.Compliance().AppendEvent(ctx, store.ComplianceEvent{ID: store.NewID(), TenantID: d.TenantID, DeviceID: d.ID,
-			PolicyID: p.ID, State: next.State, Violations: violations, At: now, ExpiresAt: now.Add(keep)}); err != nil {
-			return "", err
-		}
-	} else if bytes.Equal(prev.Violations, next.Violations) && prev.Steps == next.Steps && prev.NextStepAt.Equal(next.NextStepAt) &&
-		prev.Since.Equal(next.Since) {
-		return next.State, nil // nothing changed: EvaluatedAt is when the standing last changed
-	}
-	return next.State, q.Compliance().PutStanding(ctx, next)
 }
 
 // nextStep is when ladder step number steps falls due; zero past the end.
@@ -309,26 +161,49 @@ func nextStep(l Ladder, since time.Time, steps int) time.Time {
 	return since.Add(time.Duration(l[steps].AfterHours) * time.Hour)
 }
 
-// severity orders standings, worst last.
+// severity orders standings, worst last. Unknown ranks below in_grace, so
+// an overall in_grace can hide an unknown standing (or a policy's failing
+// rule an unknown one): conditional access reads the standings for those.
 var severity = []string{store.ComplianceCompliant, store.ComplianceUnknown, InGrace, store.ComplianceNoncompliant}
 
-// summarise writes the device's overall state: its worst standing; a
-// device no policy covers is compliant by default only when some policy
-// exists; otherwise unknown.
+// summarise writes the device's overall state from its standings under
+// the policies that cover it (at least one: a ladder step's).
 func (e *Engine) summarise(ctx context.Context, q store.Queries, d store.Device, states []string, now time.Time) error {
-	summary := store.ComplianceUnknown
-	if len(states) > 0 {
-		summary = store.ComplianceCompliant
-		for _, s := range states {
-			if slices.Index(severity, s) > slices.Index(severity, summary) {
-				summary = s
-			}
-		}
+	if summary := summaryOf(states, true); summary != d.Compliance {
+		return e.setSummary(ctx, q, d, summary, now)
 	}
-	if summary == d.Compliance {
+	return nil
+}
+
+// setSummary writes d's overall state and tells SummaryChanged.
+func (e *Engine) setSummary(ctx context.Context, q store.Queries, d store.Device, summary string, at time.Time) error {
+	if err := q.ManagedDevices().SetCompliance(ctx, d.TenantID, d.ID, summary, at); err != nil {
+		return err
+	}
+	if e.SummaryChanged == nil {
 		return nil
 	}
-	return q.ManagedDevices().SetCompliance(ctx, d.TenantID, d.ID, summary, now)
+	return e.SummaryChanged(ctx, q, d.TenantID, d.ID)
+}
+
+// summaryOf is the device's overall state: the worst of its standings.
+// A device no policy covers meets every policy that covers it, so it is
+// compliant while the tenant has a policy (enabled); with none it is
+// unknown: conditional access then has nothing to check it against.
+func summaryOf(states []string, tenantHasPolicies bool) string {
+	if len(states) == 0 {
+		if tenantHasPolicies {
+			return store.ComplianceCompliant
+		}
+		return store.ComplianceUnknown
+	}
+	summary := store.ComplianceCompliant
+	for _, s := range states {
+		if slices.Index(severity, s) > slices.Index(severity, summary) {
+			summary = s
+		}
+	}
+	return summary
 }
 
 // facts gathers what the rules read about d from its inventory.
@@ -351,17 +226,9 @@ func (e *Engine) facts(ctx context.Context, q store.Queries, d store.Device, cur
 	return e.factsFrom(ctx, q, d, values, current, needApps, needProfiles)
 }
 
-// factValues decodes a projection's facts.
-func factValues(raw []byte) map[string]json.RawMessage {
-	values := map[string]json.RawMessage{}
-	if len(raw) > 0 {
-		_ = json.Unmarshal(raw, &values)
-	}
-	return values
-}
-
 // factsFrom builds facts from non-personal values by catalogue key, the
-// device's installed profiles, and (decrypted in memory) its app list.
+// device's installed profiles, and (decrypted in memory) its app list
+// unless hidden (deviceApps).
 func (e *Engine) factsFrom(ctx context.Context, q store.Queries, d store.Device, values map[string]json.RawMessage, current []store.InventoryValue, needApps, needProfiles bool) (Facts, error) {
 	f := Facts{Platform: d.Platform, Ownership: d.Ownership, LastSeen: d.LastSeenAt, Profiles: map[string]bool{}, ProfilesNotApplicable: map[string]bool{}}
 	if raw, ok := values["os.version"]; ok {
@@ -388,15 +255,9 @@ func (e *Engine) factsFrom(ctx context.Context, q store.Queries, d store.Device,
 		}
 	}
 	if needApps {
-		ids, known, err := e.priv.AppIdentifiers(ctx, q, d.TenantID, d.ID, current)
-		if err != nil {
+		var err error
+		if f.Apps, f.AppsHidden, err = e.deviceApps(ctx, q, d, current); err != nil {
 			return Facts{}, err
-		}
-		if known {
-			f.Apps = make(map[string]bool, len(ids))
-			for _, id := range ids {
-				f.Apps[id] = true
-			}
 		}
 	}
 	return f, nil
@@ -433,8 +294,16 @@ func (e *Engine) RunDueSteps(ctx context.Context, limit int) (int, error) {
 }
 
 func (e *Engine) runStep(ctx context.Context, q store.Queries, due store.DeviceCompliance) error {
+	// Locked before the standing is read again (see EvaluateDevice): a
+	// report's evaluation and this step then run one after the other.
+	d, err := q.Devices().Lock(ctx, due.TenantID, due.DeviceID)
+	if err != nil {
+		return err
+	}
 	p, err := q.Compliance().GetPolicy(ctx, due.TenantID, due.PolicyID)
-	if errors.Is(err, store.ErrNotFound) {
+	if errors.Is(err, store.ErrNotFound) || (err == nil && !p.Enabled) {
+		// Deleted, or disabled before the pass that drops its standings
+		// reached this device: its ladder does nothing more.
 		return q.Compliance().DeleteStanding(ctx, due.TenantID, due.DeviceID, due.PolicyID)
 	}
 	if err != nil {
@@ -444,13 +313,9 @@ func (e *Engine) runStep(ctx context.Context, q store.Queries, due store.DeviceC
 	if err != nil {
 		return err
 	}
-	// Re-read under the transaction: another node may have run it.
+	// Re-read under the lock: another node may have run it.
 	cur, err := e.standing(ctx, q, due)
 	if err != nil || cur.NextStepAt.IsZero() || cur.NextStepAt.After(e.clock()) || cur.Steps >= len(pol.Ladder) {
-		return err
-	}
-	d, err := q.Devices().Get(ctx, due.TenantID, due.DeviceID)
-	if err != nil {
 		return err
 	}
 	if d.State != store.DeviceEnrolled {
@@ -533,7 +398,8 @@ func (e *Engine) carryOut(ctx context.Context, q store.Queries, d store.Device, 
 		}
 		// The policy's last editor is the requester: they may not approve
 		// the retire their own ladder asked for.
-		return e.actions.Automatic(ctx, q, d, kind, reason, p.Editor, ladderActor)
+		return e.actions.Automatic(ctx, q, d, kind, reason,
+			actions.Rule{PolicyID: p.ID, PolicyName: p.Name, EditorID: p.Editor, FailingSince: s.Since}, ladderActor)
 	}
 	return fmt.Errorf("compliance: unknown ladder step %q", step.Action)
 }

@@ -28,6 +28,11 @@ type Facts struct {
 	ProfilesNotApplicable map[string]bool
 	// Apps holds the installed bundle IDs; nil when no app list is known.
 	Apps map[string]bool
+	// AppsHidden: the privacy policy keeps the device's app list from
+	// admins (hidden or not collected), so Apps is nil. Outcomes are shown
+	// to every admin who reads the device: an app rule judged on a hidden
+	// list would tell them what the mask keeps back.
+	AppsHidden bool
 }
 
 // Violation is one rule a device fails, with what to do about it in words
@@ -133,11 +138,16 @@ func (r Rules) Evaluate(f Facts, now time.Time, blocked []string) Outcome {
 		}
 	}
 	if r.NotCompromised {
+		// Read from System Integrity Protection, which only a Mac reports
+		// (information.security.yaml: n/a on iOS); Apple's MDM reports no
+		// jailbreak, so on an iPhone or iPad the rule does not apply,
+		// rather than stay unknown for good.
 		switch {
+		case f.Platform == "ios" || f.Platform == "ipados":
 		case f.Compromised == nil:
-			unknown("not_compromised", "The device has not reported its integrity yet.")
+			unknown("not_compromised", "The device has not reported whether System Integrity Protection is on yet.")
 		case *f.Compromised:
-			fail("not_compromised", "The device's system protections are off (jailbreak or System Integrity Protection disabled); restore them.")
+			fail("not_compromised", "System Integrity Protection is turned off on this Mac; turn it back on in macOS Recovery (csrutil enable).")
 		}
 	}
 	if r.CheckedInWithinDays > 0 && now.Sub(f.LastSeen) > time.Duration(r.CheckedInWithinDays)*24*time.Hour {
@@ -156,9 +166,13 @@ func (r Rules) Evaluate(f Facts, now time.Time, blocked []string) Outcome {
 		break
 	}
 	if r.needsApps(blocked) {
-		if f.Apps == nil {
+		switch {
+		case f.AppsHidden:
+			unknown("apps", "Your organisation's privacy settings keep this device's apps from its administrators, so app rules "+
+				"cannot be checked on it; your IT team needs to change the compliance policy or the privacy settings.")
+		case f.Apps == nil:
 			unknown("apps", "The device has not reported its managed apps yet.")
-		} else {
+		default:
 			forbidden := append(r.ForbiddenApps[:len(r.ForbiddenApps):len(r.ForbiddenApps)], blocked...)
 			// Which forbidden app is there stays unsaid: the app list is
 			// personal data, and this reason is stored, shown to admins and

@@ -19,7 +19,7 @@ import (
 // PolicyInput creates or replaces a policy.
 type PolicyInput struct {
 	Name      string `json:"name"`
-	Platform  string `json:"platform,omitempty"`  // ios, ipados, macos; empty for all
+	Platform  string `json:"platform,omitempty"`  // ios, ipados, macos; empty for all (not with min_os_version)
 	Ownership string `json:"ownership,omitempty"` // empty for all classes
 	// GroupID limits the policy to a group's members; empty for all.
 	GroupID string `json:"group_id,omitempty"`
@@ -47,6 +47,13 @@ func (in PolicyInput) toStore(tenantID string) (store.CompliancePolicy, error) {
 	}
 	if err := in.Rules.Validate(); err != nil {
 		return store.CompliancePolicy{}, err
+	}
+	// A policy stored before this was refused keeps loading and compares
+	// every device's version with its one number, as it always did;
+	// saving it again needs a platform.
+	if in.Rules.MinOSVersion != "" && in.Platform == "" {
+		return store.CompliancePolicy{}, apperr.Invalid("min_os_version needs the policy's platform (ios, ipados or macos): " +
+			"macOS numbers its versions apart from iOS and iPadOS, so one minimum cannot fit every platform; make a policy per platform")
 	}
 	ladder := DefaultLadder()
 	if in.Ladder != nil {
@@ -132,6 +139,18 @@ func (e *Engine) UpdatePolicy(ctx context.Context, tenantID, policyID string, in
 			if errors.Is(err, store.ErrConflict) {
 				return apperr.Conflict("a policy named %q exists already", next.Name)
 			}
+			return err
+		}
+		// Steps taken count positions on the old ladder: re-counted on the new.
+		oldLadder, err := ParseLadder(p.Ladder)
+		if err != nil {
+			return err
+		}
+		newLadder, err := ParseLadder(next.Ladder)
+		if err != nil {
+			return err
+		}
+		if err := carryLadderProgress(ctx, q, tenantID, p.ID, oldLadder, newLadder); err != nil {
 			return err
 		}
 		return audit.Append(ctx, q, actor.Entry(tenantID, "compliance.policy.update", "policy", p.ID, audit.OutcomeSuccess))
@@ -223,17 +242,18 @@ func (e *Engine) EvaluateTenant(ctx context.Context, tenantID string, progress f
 	start := time.Now()
 	var res EvaluationResult
 	cursor := store.DeviceCursor{}
-	// Facts and standings are read once: a device's own standing only
-	// changes when it is evaluated, once per pass.
+	// Facts and standings are read once, in the first page's transaction,
+	// to pick the devices each page evaluates (evaluatePage).
 	var pre *preloaded
 	for {
 		var next store.DeviceCursor
+		var done int // set, not added, inside: Tx may run fn again
 		err := e.st.Tx(ctx, func(q store.Queries) error {
-			policies, blocked, err := e.tenantPolicies(ctx, q, tenantID)
-			if err != nil {
-				return err
-			}
 			if pre == nil {
+				policies, blocked, err := e.tenantPolicies(ctx, q, tenantID)
+				if err != nil {
+					return err
+				}
 				if pre, err = e.preload(ctx, q, tenantID, policies, blocked); err != nil {
 					return err
 				}
@@ -242,18 +262,16 @@ func (e *Engine) EvaluateTenant(ctx context.Context, tenantID string, progress f
 			if err != nil {
 				return err
 			}
-			for _, d := range page.Devices {
-				if err := e.evaluate(ctx, q, d, nil, policies, blocked, pre); err != nil {
-					return err
-				}
+			if err := e.evaluatePage(ctx, q, tenantID, page.Devices, pre); err != nil {
+				return err
 			}
-			res.Devices += len(page.Devices)
-			next = page.Next
+			done, next = len(page.Devices), page.Next
 			return nil
 		})
 		if err != nil {
 			return res, err
 		}
+		res.Devices += done
 		if progress != nil {
 			progress(res.Devices)
 		}
@@ -273,8 +291,8 @@ func (e *Engine) EvaluateDevices(ctx context.Context, q store.Queries, tenantID 
 	if err != nil || !slices.ContainsFunc(policies, func(p Policy) bool { return p.GroupID != "" }) {
 		return err // no policy looks at groups: nothing moved
 	}
-	for _, id := range deviceIDs {
-		d, err := q.Devices().Get(ctx, tenantID, id)
+	for _, id := range slices.Sorted(slices.Values(deviceIDs)) { // locked in ID order, as a pass locks them
+		d, err := q.Devices().Lock(ctx, tenantID, id)
 		if errors.Is(err, store.ErrNotFound) {
 			continue
 		}

@@ -18,9 +18,10 @@ import (
 
 // Rules are what a compliant device satisfies. Zero values do not check.
 type Rules struct {
-	// MinOSVersion: the OS is at least this version. Before MinOSDeadline
-	// (when set) an older OS is reported but does not count against the
-	// device, so people get time to update.
+	// MinOSVersion: the OS is at least this version; the policy names its
+	// platform (PolicyInput). Before MinOSDeadline (when set) an older OS
+	// is reported but does not count against the device, so people get
+	// time to update.
 	MinOSVersion  string    `json:"min_os_version,omitempty"`
 	MinOSDeadline time.Time `json:"min_os_deadline,omitzero"`
 	// PasscodeRequired: a passcode is set and meets the passcode rules on
@@ -32,7 +33,9 @@ type Rules struct {
 	// or iPad only its failure for want of hardware encryption is known:
 	// whether a passcode is set is not reported there.
 	EncryptionRequired bool `json:"encryption_required,omitempty"`
-	// NotCompromised: no jailbreak, System Integrity Protection on.
+	// NotCompromised: System Integrity Protection is on. Only a Mac
+	// reports it, and Apple's MDM reports no jailbreak: on an iPhone or
+	// iPad the rule does not apply.
 	NotCompromised bool `json:"not_compromised,omitempty"`
 	// CheckedInWithinDays: the device checked in this recently.
 	CheckedInWithinDays int `json:"checked_in_within_days,omitempty"`

@@ -58,7 +58,12 @@ func TestEvaluate(t *testing.T) {
 			f.Platform, f.Ownership, f.PasscodePresent, f.PasscodeCompliant = "macos", "user_enrolled", nil, nil
 			return f
 		}, nil, Pass, ""},
-		{"jailbroken", all, func(f Facts) Facts { f.Compromised = ptr(true); return f }, nil, Fail, "not_compromised"},
+		{"SIP off", all, func(f Facts) Facts { f.Compromised = ptr(true); return f }, nil, Fail, "not_compromised"},
+		// Only a Mac reports System Integrity Protection; no jailbreak is
+		// reported at all.
+		{"an iPhone reports no integrity", Rules{NotCompromised: true}, func(f Facts) Facts { f.Platform, f.Compromised = "ios", nil; return f }, nil, Pass, ""},
+		{"an iPad reports no integrity", Rules{NotCompromised: true}, func(f Facts) Facts { f.Platform, f.Compromised = "ipados", nil; return f }, nil, Pass, ""},
+		{"a Mac not reporting SIP yet", Rules{NotCompromised: true}, func(f Facts) Facts { f.Platform, f.Compromised = "macos", nil; return f }, nil, Unknown, "not_compromised"},
 		{"silent for 8 days", all, func(f Facts) Facts { f.LastSeen = now.Add(-8 * 24 * time.Hour); return f }, nil, Fail, "checked_in"},
 		{"profile missing", all, func(f Facts) Facts { f.Profiles = map[string]bool{}; return f }, nil, Fail, "required_profile"},
 		{"forbidden app", all, func(f Facts) Facts {
@@ -68,6 +73,7 @@ func TestEvaluate(t *testing.T) {
 		{"blocklisted app", Rules{PasscodeRequired: true}, func(f Facts) Facts { f.Apps = map[string]bool{"com.example.tiktok": true}; return f }, []string{"com.example.tiktok"}, Fail, "forbidden_app"},
 		{"required app missing", all, func(f Facts) Facts { f.Apps = map[string]bool{}; return f }, nil, Fail, "required_app"},
 		{"no app list", all, func(f Facts) Facts { f.Apps = nil; return f }, nil, Unknown, "apps"},
+		{"app list hidden", Rules{ForbiddenApps: []string{"com.example.game"}}, func(f Facts) Facts { f.Apps, f.AppsHidden = nil, true; return f }, nil, Unknown, "apps"},
 		{"a failure outweighs an unknown", all, func(f Facts) Facts { f.Apps = nil; f.Encrypted = ptr(false); return f }, nil, Fail, "encryption"},
 	} {
 		t.Run(c.name, func(t *testing.T) {

@@ -78,7 +78,7 @@ func newManaged(t *testing.T, st store.Store) *managed {
 		}
 		m.groups[attr] = g.ID
 	}
-	if _, err := m.fleet.Compliance.CreatePolicy(ctx, m.tenant, compliance.PolicyInput{Name: "Current iOS",
+	if _, err := m.fleet.Compliance.CreatePolicy(ctx, m.tenant, compliance.PolicyInput{Platform: "ios", Name: "Current iOS",
 		Rules: compliance.Rules{MinOSVersion: "17.0"}}, admin.ID, admin); err != nil {
 		t.Fatal(err)
 	}

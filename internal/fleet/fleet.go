@@ -38,6 +38,7 @@ func Wire(st store.Store, priv *privacy.Service, m *mdm.Service, sealer secrets.
 	priv.OnDeviceExport(s.Actions.ExportDevice)
 	s.Compliance = compliance.NewEngine(st, priv, s.Actions, sealer, log)
 	s.Devices.MembershipChanged = s.Compliance.EvaluateDevices
+	s.Compliance.SummaryChanged = s.Devices.ComplianceChanged
 	priv.Gate().Changed = func(ctx context.Context, q store.Queries, d store.Device, current []store.InventoryValue, changed []string) error {
 		d, err := s.Devices.InventoryChanged(ctx, q, d, current, changed)
 		if err != nil {

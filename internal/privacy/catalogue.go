@@ -231,7 +231,7 @@ var Catalogue = []Field{
 		Purpose: purposeLockPIN, LegalBasis: BasisLegitimate, Sources: []Source{apple("DeviceInformation", "PINRequiredForDeviceLock")}},
 	{Key: "security.pin_required_for_erase", Name: "Erase needs a Find My PIN (Mac)", Category: SecurityState,
 		Purpose: purposeLockPIN, LegalBasis: BasisLegitimate, Sources: []Source{apple("DeviceInformation", "PINRequiredForEraseDevice")}},
-	{Key: "security.compromised", Name: "Compromised (jailbroken / SIP off)", Category: SecurityState,
+	{Key: "security.compromised", Name: "System Integrity Protection off (Mac)", Category: SecurityState,
 		Purpose: purposeSecurity, LegalBasis: BasisObligation,
 		Sources: []Source{apple("SecurityInfo", "SystemIntegrityProtectionEnabled")}},
 	{Key: "security.firewall_enabled", Name: "Firewall on", Category: SecurityState,

@@ -118,7 +118,7 @@ func TestMacLockPINIsKeptForWhoeverUnlocksIt(t *testing.T) {
 		ladder := func(d store.Device) {
 			t.Helper()
 			if err := st.Tx(f.ctx, func(q store.Queries) error {
-				return f.app.Actions.Automatic(f.ctx, q, d, actions.Lock, "compliance policy \"Baseline\": FileVault is off", "", iam.SystemActor)
+				return f.app.Actions.Automatic(f.ctx, q, d, actions.Lock, "compliance policy \"Baseline\": FileVault is off", actions.Rule{}, iam.SystemActor)
 			}); err != nil {
 				t.Fatal(err)
 			}

@@ -82,7 +82,7 @@ func TestPolicyForAGroup(t *testing.T) {
 	if d := f.device(f.owner, inside); d.Compliance != store.ComplianceNoncompliant {
 		t.Errorf("member: %q", d.Compliance)
 	}
-	if d := f.device(f.owner, outside); d.Compliance != store.ComplianceUnknown {
+	if d := f.device(f.owner, outside); d.Compliance != store.ComplianceCompliant {
 		t.Errorf("non-member, covered by no policy: %q", d.Compliance)
 	}
 	f.must(200, f.owner, "POST", f.path("/groups/"+g.ID+"/members"), api.MembersRequest{Add: []string{outside}}, nil)

@@ -117,7 +117,7 @@ func TestComplianceLadderSkipsLeavingDevices(t *testing.T) {
 		f := newFleet(t, st)
 		_, phoneID := f.leavingPhoneAfter(func(phoneID string) {
 			ladder := compliance.Ladder{{Action: compliance.StepLock}, {Action: compliance.StepRetire}}
-			f.must(201, f.owner, "POST", f.path("/compliance/policies"), compliance.PolicyInput{Name: "Current OS",
+			f.must(201, f.owner, "POST", f.path("/compliance/policies"), compliance.PolicyInput{Platform: "ios", Name: "Current OS",
 				Rules: compliance.Rules{MinOSVersion: "99.0"}, Ladder: &ladder}, nil)
 			standings, err := f.app.Store.Read().Compliance().Standings(f.ctx, f.tenant, phoneID)
 			if err != nil || len(standings) != 1 || standings[0].NextStepAt.IsZero() {

@@ -58,7 +58,7 @@ func TestBulkActionRefusalsCarryCodes(t *testing.T) {
 	})
 }
 
-// TestApprovalAfterTheWithdrawalIsRefusedAsLeaving: a wipe that awaited
+// TestApprovalAfterTheWithdrawalIsRefusedAsLeaving: a retire that awaited
 // its second admin while the phone's employee withdrew consent is refused
 // at approval with the code a request for a leaving device gets.
 func TestApprovalAfterTheWithdrawalIsRefusedAsLeaving(t *testing.T) {
@@ -68,20 +68,20 @@ func TestApprovalAfterTheWithdrawalIsRefusedAsLeaving(t *testing.T) {
 		var wipe actions.Batch
 		_, phoneID := f.leavingPhoneAfter(func(phoneID string) {
 			f.must(201, f.owner, "POST", f.path("/devices/"+phoneID+"/actions"),
-				api.DeviceActionRequest{Action: actions.Wipe, Reason: "lost on the train, police report 4711"}, &wipe)
+				api.DeviceActionRequest{Action: actions.Retire, Reason: "lost on the train, police report 4711"}, &wipe)
 			if wipe.ApprovalID == "" {
-				t.Fatalf("the wipe did not wait for approval: %+v", wipe)
+				t.Fatalf("the retire did not wait for approval: %+v", wipe)
 			}
 		})
 		f.must(200, second, "POST", f.path("/action-approvals/"+wipe.ApprovalID), actions.Decision{Approve: true}, &wipe)
 		var status api.BatchView
 		f.must(200, f.owner, "GET", f.path("/actions/"+wipe.ID), nil, &status)
 		if len(status.Actions.Items) != 1 {
-			t.Fatalf("the wipe's batch: %+v", status.Actions.Items)
+			t.Fatalf("the retire's batch: %+v", status.Actions.Items)
 		}
 		if a := status.Actions.Items[0]; a.DeviceID != phoneID || a.State != store.ActionRefused ||
 			string(a.RefusalCode) != actions.RefusedLeaving || !strings.Contains(a.Error, "leaving management") {
-			t.Errorf("the approved wipe of the leaving phone: %s %q (%q), want refused %q", a.State, a.RefusalCode, a.Error, actions.RefusedLeaving)
+			t.Errorf("the approved retire of the leaving phone: %s %q (%q), want refused %q", a.State, a.RefusalCode, a.Error, actions.RefusedLeaving)
 		}
 	})
 }

@@ -58,7 +58,7 @@ func TestStaleDevices(t *testing.T) {
 			t.Fatal(err)
 		}
 		if err := st.Tx(f.ctx, func(q store.Queries) error {
-			return f.app.Actions.Automatic(f.ctx, q, lockedDevice, actions.Lock, "compliance policy \"Baseline\": not seen for 10 days", "", iam.SystemActor)
+			return f.app.Actions.Automatic(f.ctx, q, lockedDevice, actions.Lock, "compliance policy \"Baseline\": not seen for 10 days", actions.Rule{}, iam.SystemActor)
 		}); err != nil {
 			t.Fatal(err)
 		}

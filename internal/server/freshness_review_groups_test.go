@@ -105,3 +105,32 @@ func TestFreshnessReviewComplianceChangedRegroups(t *testing.T) {
 		}
 	})
 }
+
+// TestLadderMarkMovesComplianceGroupsAtOnce: the ladder step that marks a
+// device noncompliant puts it in the groups on compliance in the same
+// transaction (the compliance engine's SummaryChanged), with no hourly job.
+func TestLadderMarkMovesComplianceGroupsAtOnce(t *testing.T) {
+	storetest.ForEachEngine(t, func(t *testing.T, st store.Store) {
+		f := newFleet(t, st)
+		var nc api.GroupView
+		f.must(201, f.owner, "POST", f.path("/groups"), api.GroupRequest{Name: "Noncompliant", Kind: "dynamic",
+			Rule: []byte(`{"attr":"compliance","op":"eq","value":"noncompliant"}`)}, &nc)
+		marks := compliance.Ladder{{Action: compliance.StepMarkNoncompliant, AfterHours: 24}}
+		f.must(201, f.owner, "POST", f.path("/compliance/policies"), compliance.PolicyInput{Name: "Passcode",
+			Rules: compliance.Rules{PasscodeRequired: true}, Ladder: &marks}, nil)
+		_, id := f.enrol("corporate", "", "", func(d *sim.Device) { d.NoPasscode = true })
+		if m := f.groupMembers(nc.ID); len(m) != 0 {
+			t.Fatalf("in grace, the device is in the noncompliant group: %v", m)
+		}
+		f.managementAt(time.Now().Add(25 * time.Hour))
+		if _, err := f.app.Compliance.RunDueSteps(f.ctx, 10); err != nil {
+			t.Fatal(err)
+		}
+		if c := f.complianceOf(id).Compliance; c != store.ComplianceNoncompliant {
+			t.Fatalf("after the mark: %s", c)
+		}
+		if m := f.groupMembers(nc.ID); !slices.Equal(m, []string{id}) {
+			t.Errorf("the noncompliant group right after the mark: %v, want the device", m)
+		}
+	})
+}

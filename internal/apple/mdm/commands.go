@@ -522,13 +522,12 @@ func (s *Service) enqueueIn(ctx context.Context, q store.Queries, d store.Device
 	var unsupported error
 	for _, req := range reqs {
 		if skipUnsupported && keepsNothingOf(req, policy, privacy.Ownership(d.Ownership)) {
-			unsupported = apperr.Conflict("the collection policy keeps nothing of %s on %s devices", req.RequestType(), d.Ownership).
-				With("reason", SkipPolicy)
+			unsupported = errKeepsNothing(req, d)
 			continue
 		}
 		c, err := s.prepare(ctx, q, d, req, settings, actor)
 		c.Reason = reason
-		if skipUnsupported && apperr.IsKind(err, apperr.KindConflict) && apperr.As(err).Details["reason"] == SkipUnsupported {
+		if skipUnsupported && unsupportedThere(err) {
 			unsupported = err
 			continue
 		}
@@ -597,17 +596,35 @@ func (s *Service) prepareAsked(ctx context.Context, q store.Queries, d store.Dev
 	return s.prepare(ctx, q, d, req, settings, actor)
 }
 
-// prepare adapts req to the enrolled device d (RequestFor, the employee's
-// full-wipe consent, the escrowed unlock token) and builds its command.
+// prepare adapts req to the enrolled device d (admitted: RequestFor, the
+// employee's full-wipe consent, Apple's rules) and builds its command, with
+// the escrowed unlock token a ClearPasscode carries.
 func (s *Service) prepare(ctx context.Context, q store.Queries, d store.Device, req mdmproto.Request, settings privacy.Settings, actor iam.Actor) (store.Command, error) {
+	r, err := s.admitted(ctx, q, d, req, settings)
+	if err != nil {
+		return store.Command{}, err
+	}
+	if _, ok := r.(mdmproto.ClearPasscode); ok {
+		if r, err = s.clearPasscodeFor(ctx, q, d); err != nil {
+			return store.Command{}, err
+		}
+	}
+	return s.buildCommand(d, r, actor)
+}
+
+// admitted returns req adapted to the enrolled device d, or the rule that
+// refuses it there: its ownership, the collection policy, its employee's
+// full-wipe consent, Apple's rules for its system, enrolment, supervision
+// and OS version (RequestFor, CheckFindMyPIN), Lost Mode for a locate.
+func (s *Service) admitted(ctx context.Context, q store.Queries, d store.Device, req mdmproto.Request, settings privacy.Settings) (mdmproto.Request, error) {
 	if d.State != store.DeviceEnrolled {
-		return store.Command{}, apperr.Conflict("device %s is %s, not enrolled", d.ID, d.State).With("reason", SkipNotEnrolled)
+		return nil, apperr.Conflict("device %s is %s, not enrolled", d.ID, d.State).With("reason", SkipNotEnrolled)
 	}
 	var facts DeviceFacts
 	var err error
 	if _, isErase := req.(mdmproto.EraseDevice); isErase && d.Ownership == string(privacy.Personal) {
 		if facts.FullWipeConsented, err = s.fullWipeConsented(ctx, q, d, settings); err != nil {
-			return store.Command{}, err
+			return nil, err
 		}
 	}
 	// The device row carries the OS version once the device reported it;
@@ -617,20 +634,20 @@ func (s *Service) prepare(ctx context.Context, q store.Queries, d store.Device, 
 	if facts.OSVersion == "" || needsReport(req, d) {
 		reported, err := reportedNow(ctx, q, d)
 		if err != nil {
-			return store.Command{}, err
+			return nil, err
 		}
 		facts.Supervised, facts.SharedIPad, facts.OSVersion = reported.Supervised, reported.SharedIPad, reported.OSVersion
 	}
-	if _, asks := req.(mdmproto.DeviceInformation); asks {
+	if asked, asks := req.(mdmproto.DeviceInformation); asks {
 		// Queries follow the policy the device's owner accepted.
 		policy, err := privacy.EffectivePolicy(ctx, q, settings, d)
 		if err != nil {
-			return store.Command{}, err
+			return nil, err
 		}
 		settings.Policy = policy
 		var missing []string
-		if facts.GrantedRights, missing, err = s.grantedRights(ctx, q, d, req.(mdmproto.DeviceInformation), policy); err != nil {
-			return store.Command{}, err
+		if facts.GrantedRights, missing, err = s.grantedRights(ctx, q, d, asked, policy); err != nil {
+			return nil, err
 		}
 		if len(missing) > 0 {
 			s.log.Debug("mdm: DeviceInformation leaves out queries the device's enrolment grants no access right for; "+
@@ -639,22 +656,17 @@ func (s *Service) prepare(ctx context.Context, q store.Queries, d store.Device, 
 	}
 	r, err := RequestFor(req, d, settings, facts)
 	if err != nil {
-		return store.Command{}, err
+		return nil, err
 	}
 	if err := CheckFindMyPIN(ctx, q, d, r); err != nil {
-		return store.Command{}, err
+		return nil, err
 	}
 	if _, ok := r.(mdmproto.DeviceLocation); ok {
 		if err := checkInLostMode(ctx, q, d); err != nil {
-			return store.Command{}, err
+			return nil, err
 		}
 	}
-	if _, ok := r.(mdmproto.ClearPasscode); ok {
-		if r, err = s.clearPasscodeFor(ctx, q, d); err != nil {
-			return store.Command{}, err
-		}
-	}
-	return s.buildCommand(d, r, actor)
+	return r, nil
 }
 
 // buildCommand encodes r for d with a fresh CommandUUID and seals it.
