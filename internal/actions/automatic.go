@@ -64,6 +64,16 @@ func (s *Service) Automatic(ctx context.Context, q store.Queries, d store.Device
 		Reason: reason, RequestedBy: actor.Ref(), CreatedAt: now, UpdatedAt: now}}
 	in := Request{Action: k, Reason: reason, DeviceIDs: []string{d.ID}}
 	park := func() error {
+		// As for an admin's request: no second admin is asked to approve
+		// what the device's rules refuse; it is refused at once.
+		refused, err := s.refusals(ctx, q, d.TenantID, k, in.Options, []string{d.ID})
+		if err != nil {
+			return err
+		}
+		if e := refused[d.ID]; e != nil {
+			a[0].State, a[0].Error, a[0].RefusalCode = store.ActionRefused, e.Message, refusalCode(e)
+			return q.Actions().Create(ctx, a)
+		}
 		if requesterID != "" {
 			a[0].RequestedBy = requesterID // the approval must come from someone else
 		}

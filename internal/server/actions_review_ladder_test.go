@@ -8,6 +8,7 @@ import (
 
 	"github.com/steward-mdm/steward/internal/actions"
 	"github.com/steward-mdm/steward/internal/api"
+	"github.com/steward-mdm/steward/internal/apple/mdm"
 	"github.com/steward-mdm/steward/internal/compliance"
 	"github.com/steward-mdm/steward/internal/device"
 	"github.com/steward-mdm/steward/internal/sim"
@@ -210,6 +211,37 @@ func TestLadderRequestApprovedAfterTheDeviceWasFixed(t *testing.T) {
 		f.must(200, second, "POST", f.path("/action-approvals/"+retire[failingID].ApprovalID), actions.Decision{Approve: true}, nil)
 		if got := f.storedAction(retire[failingID].ID); got.State != store.ActionQueued {
 			t.Errorf("the retire of the device still failing: %+v", got)
+		}
+	})
+}
+
+// TestLadderLockTheRulesRefuseWaitsForNoOne: past the threshold a ladder's
+// lock would wait for a second admin, but one the device's rules refuse
+// (an Apple silicon Mac on macOS 11.3, which a lock would deactivate) is
+// refused at once, as an admin's request is, and asks no one.
+func TestLadderLockTheRulesRefuseWaitsForNoOne(t *testing.T) {
+	storetest.ForEachEngine(t, func(t *testing.T, st store.Store) {
+		f := newFleet(t, st)
+		settings := device.DefaultSettings()
+		settings.BulkApprovalThreshold = 1
+		f.must(200, f.owner, "PUT", f.path("/device-settings"), settings, nil)
+		_, intelID := f.enrol("corporate", "", "", func(d *sim.Device) { mac(d); d.IntelMac = true })
+		ladder := compliance.Ladder{{Action: compliance.StepLock}}
+		f.must(201, f.owner, "POST", f.path("/compliance/policies"), compliance.PolicyInput{Platform: "macos", Name: "Impossible",
+			Rules: compliance.Rules{MinOSVersion: "99.0"}, Ladder: &ladder}, nil)
+		if _, err := f.app.Compliance.RunDueSteps(f.ctx, 100); err != nil {
+			t.Fatal(err)
+		}
+		if acts := f.ladderActionsOf(intelID); len(acts) != 1 || acts[0].State != store.ActionQueued {
+			t.Fatalf("the first ladder lock, within the threshold: %+v", acts)
+		}
+		_, siliconID := f.enrol("corporate", "", "", func(d *sim.Device) { mac(d); d.OSVersion = "11.3" })
+		if _, err := f.app.Compliance.RunDueSteps(f.ctx, 100); err != nil {
+			t.Fatal(err)
+		}
+		acts := f.ladderActionsOf(siliconID)
+		if len(acts) != 1 || acts[0].State != store.ActionRefused || acts[0].RefusalCode != mdm.SkipUnsupported || acts[0].ApprovalID != "" {
+			t.Fatalf("the lock of an Apple silicon Mac on 11.3 past the threshold: %+v, want refused at once", acts)
 		}
 	})
 }
