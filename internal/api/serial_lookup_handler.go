@@ -15,9 +15,9 @@ type SerialLookupRequest struct {
 	Limit  int    `json:"limit,omitempty"`
 }
 
-// serialLookupNote tells every caller, whatever was found, that masked
-// serials need a reason: said only when one was missing, it would not
-// tell whether a personal device carries the serial.
+// serialLookupNote goes to every caller who gave no reason, whatever was
+// found: said only when a masked device was left out, it would tell that
+// the serial is on someone's own device.
 const serialLookupNote = "devices whose policy masks their serial number are found only with a reason and privacy.reveal"
 
 func (s *Server) lookupDevicesBySerial(c *Call) (any, error) {
