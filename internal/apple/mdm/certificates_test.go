@@ -45,10 +45,7 @@ func TestPersonalDeviceKeepsOnlyOrganisationCertificates(t *testing.T) {
 				f.log = slog.New(slog.NewTextHandler(&logged, nil))
 				f.publish(o)
 				ts := f.serve()
-				subject := ""
-				if o.PersonallyOwned() {
-					subject = f.subject("erika@acme.test")
-				}
+				subject := f.ownerOf(o)
 				d, dev := f.enrolled(ts, o, subject)
 				d.Certificates, d.IgnoresManagedCertificatesOnly = employeeCertificates(t, d.Certificate()), true
 				stored := listCertificates(t, f, d, dev)

@@ -77,10 +77,7 @@ func TestPersonalDeviceKeepsOnlyOrganisationApps(t *testing.T) {
 				f.publish(c.ownership)
 				f.addToCatalogue(catalogue...)
 				ts := f.serve()
-				subject := ""
-				if c.ownership.PersonallyOwned() {
-					subject = f.subject("erika@acme.test")
-				}
+				subject := f.ownerOf(c.ownership)
 				d, dev := f.enrolled(ts, c.ownership, subject)
 				d.Apps, d.IgnoresManagedAppsOnly, d.AppStatuses = installed, true, statuses
 				if _, err := d.Poll(f.ctx); err != nil {

@@ -14,6 +14,15 @@ import (
 // TestProfileListKeepsTheOrganisationsProfiles: a ProfileList answer is
 // kept as security.profiles, names and flags without content; on an
 // employee's own device only the profiles MDM installed, not theirs (nor
+// ownerOf creates the person a personally owned device of class o belongs
+// to and returns their ID; "" for the organisation's devices.
+func (f *fixture) ownerOf(o privacy.Ownership) string {
+	if !o.PersonallyOwned() {
+		return ""
+	}
+	return f.subject("erika@acme.test")
+}
+
 // one the device does not say of); a malformed answer fails its command.
 func TestProfileListKeepsTheOrganisationsProfiles(t *testing.T) {
 	for _, o := range []privacy.Ownership{privacy.Corporate, privacy.Personal} {
@@ -21,10 +30,7 @@ func TestProfileListKeepsTheOrganisationsProfiles(t *testing.T) {
 			f := newFixture(t, storetest.OpenSQLite(t))
 			f.publish(o)
 			ts := f.serve()
-			subject := ""
-			if o.PersonallyOwned() {
-				subject = f.subject("erika@acme.test")
-			}
+			subject := f.ownerOf(o)
 			d, dev := f.polled(ts, o, subject)
 			answer := map[string]any{"ProfileList": []any{
 				map[string]any{"PayloadIdentifier": "com.acme.mdm", "PayloadDisplayName": "ACME management", "PayloadOrganization": "ACME",

@@ -33,10 +33,7 @@ func TestManagedAppStatusesTellNothingOfTheEmployeesApps(t *testing.T) {
 			f := newFixture(t, storetest.OpenSQLite(t))
 			f.publish(o)
 			ts := f.serve()
-			subject := ""
-			if o.PersonallyOwned() {
-				subject = f.subject("erika@acme.test")
-			}
+			subject := f.ownerOf(o)
 			d, dev := f.polled(ts, o, subject)
 			if state := f.answer(t, d, dev.ID, mdmproto.ManagedApplicationList{}, answer); state != store.CommandAcknowledged {
 				t.Fatalf("the managed app list ended %s", state)
@@ -115,10 +112,7 @@ func TestInstallRejectionKeepsNoOwnCopyReason(t *testing.T) {
 			f.publish(o)
 			f.addToCatalogue(store.CatalogueApp{Identifier: "com.acme.expenses", Kind: store.AppApproved, StoreID: 1001})
 			ts := f.serve()
-			subject := ""
-			if o.PersonallyOwned() {
-				subject = f.subject("erika@acme.test")
-			}
+			subject := f.ownerOf(o)
 			d, dev := f.polled(ts, o, subject)
 			for _, c := range []struct {
 				status, reason string
@@ -178,10 +172,7 @@ func TestCorporateMacKeepsAppsWithoutIdentifier(t *testing.T) {
 			f := newFixture(t, storetest.OpenSQLite(t))
 			f.publish(o)
 			ts := f.serve()
-			subject := ""
-			if o.PersonallyOwned() {
-				subject = f.subject("erika@acme.test")
-			}
+			subject := f.ownerOf(o)
 			d, dev := f.polled(ts, o, subject, mac)
 			if state := f.answer(t, d, dev.ID, mdmproto.InstalledApplicationList{}, answer); state != store.CommandAcknowledged {
 				t.Fatalf("the app list ended %s", state)
