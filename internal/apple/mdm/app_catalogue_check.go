@@ -47,21 +47,11 @@ func catalogueApproves(ctx context.Context, q store.Queries, tenantID string, r 
 	if r.ITunesStoreID == 0 && r.ManifestURL == "" && r.Identifier == "" {
 		return false, nil
 	}
-	const page = 1000
-	for after := ""; ; {
-		apps, err := q.Apps().List(ctx, tenantID, store.Page{After: after, Limit: page})
-		if err != nil {
-			return false, err
-		}
-		for _, a := range apps {
-			if a.Kind == store.AppApproved && (r.ITunesStoreID == 0 || r.ITunesStoreID == a.StoreID) &&
-				(r.ManifestURL == "" || r.ManifestURL == a.ManifestURL) && (r.Identifier == "" || r.Identifier == a.Identifier) {
-				return true, nil
-			}
-		}
-		if len(apps) < page {
-			return false, nil
-		}
-		after = apps[len(apps)-1].ID
-	}
+	approved := false
+	err := eachCatalogueApp(ctx, q, tenantID, func(a store.CatalogueApp) bool {
+		approved = a.Kind == store.AppApproved && (r.ITunesStoreID == 0 || r.ITunesStoreID == a.StoreID) &&
+			(r.ManifestURL == "" || r.ManifestURL == a.ManifestURL) && (r.Identifier == "" || r.Identifier == a.Identifier)
+		return !approved
+	})
+	return approved, err
 }

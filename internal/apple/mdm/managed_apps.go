@@ -83,21 +83,32 @@ func (s *Service) organisationApps(ctx context.Context, q store.Queries, tenantI
 // deployableApps returns the bundle IDs of the tenant's catalogue apps that
 // Steward can install: approved, with an App Store ID or a manifest URL.
 func deployableApps(ctx context.Context, q store.Queries, tenantID string) (map[string]bool, error) {
-	const page = 1000
 	out := map[string]bool{}
-	after := ""
-	for {
+	err := eachCatalogueApp(ctx, q, tenantID, func(a store.CatalogueApp) bool {
+		if a.Kind == store.AppApproved && (a.StoreID != 0 || a.ManifestURL != "") {
+			out[a.Identifier] = true
+		}
+		return true
+	})
+	return out, err
+}
+
+// eachCatalogueApp calls fn with the tenant's catalogue apps, a page at a
+// time, until fn returns false.
+func eachCatalogueApp(ctx context.Context, q store.Queries, tenantID string, fn func(store.CatalogueApp) bool) error {
+	const page = 1000
+	for after := ""; ; {
 		apps, err := q.Apps().List(ctx, tenantID, store.Page{After: after, Limit: page})
 		if err != nil {
-			return nil, err
+			return err
 		}
 		for _, a := range apps {
-			if a.Kind == store.AppApproved && (a.StoreID != 0 || a.ManifestURL != "") {
-				out[a.Identifier] = true
+			if !fn(a) {
+				return nil
 			}
 		}
 		if len(apps) < page {
-			return out, nil
+			return nil
 		}
 		after = apps[len(apps)-1].ID
 	}
